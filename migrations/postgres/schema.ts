@@ -1,0 +1,30 @@
+// Schema copy through pg_dump's sections: "pre-data" (types, tables, sequences,
+// functions) goes first so rows have somewhere to land; "post-data" (indexes,
+// constraints, triggers) goes after, so indexes are built once over all the data
+// instead of being maintained row by row.
+import { execFile } from "node:child_process";
+import { libpqArgs } from "./connection";
+
+export type SchemaSection = "pre-data" | "post-data";
+
+function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { env, maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} failed: ${stderr.trim().split("\n").slice(-3).join(" ") || err.message}`));
+      else resolve(stdout);
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** The SQL of one schema section of the database at `url`, without owners or grants to unknown roles. */
+export async function dumpSchema(url: string, section: SchemaSection): Promise<string> {
+  const { conninfo, env } = libpqArgs(url);
+  return runTool("pg_dump", ["--dbname", conninfo, "--schema-only", `--section=${section}`, "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions"], env);
+}
+
+/** Apply schema SQL to the database at `url` in one transaction, stopping at the first error. */
+export async function applySchema(url: string, sql: string): Promise<void> {
+  const { conninfo, env } = libpqArgs(url);
+  await runTool("psql", ["--dbname", conninfo, "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--single-transaction", "--file", "-"], env, sql);
+}

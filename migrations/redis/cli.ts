@@ -1,0 +1,5 @@
+import { Command } from "commander";
+
+export function registerRedisCommands(program: Command): void {
+  void program;
+}

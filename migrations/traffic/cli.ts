@@ -1,0 +1,5 @@
+import { Command } from "commander";
+
+export function registerTrafficCommands(program: Command): void {
+  void program;
+}

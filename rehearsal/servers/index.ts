@@ -1,0 +1,4 @@
+export * from "./process";
+export * from "./postgres";
+export * from "./redis";
+export * from "./nginx";

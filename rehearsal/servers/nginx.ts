@@ -1,0 +1,64 @@
+// A local nginx as a front door or an "old host": runs the given config with its
+// pid, logs and temp paths in a temporary prefix directory.
+import { spawn, ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { isRoot, onExit, run, tempDir, waitFor, portOpen } from "./process";
+
+export interface LocalNginx {
+  prefix: string;
+  confPath: string;
+  /** Replace the config: `nginx -t` first, then a graceful reload. */
+  reload(conf: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Main-context lines that keep nginx inside `prefix` and in the foreground. */
+export function nginxMainContext(prefix: string): string {
+  return [
+    isRoot() ? "user root;" : "",
+    "daemon off;",
+    "worker_processes 1;",
+    `pid ${join(prefix, "nginx.pid")};`,
+    `error_log ${join(prefix, "error.log")} warn;`,
+  ].join("\n");
+}
+
+/** Temp paths for the http context, inside `prefix`. */
+export function nginxHttpPaths(prefix: string): string {
+  return ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+    .map((p) => `${p}_temp_path ${join(prefix, p)};`)
+    .concat(`access_log ${join(prefix, "access.log")};`)
+    .join("\n");
+}
+
+/**
+ * Start nginx with a complete config. `conf(prefix)` returns the nginx.conf text
+ * (use nginxMainContext / nginxHttpPaths); `waitPort` is a port it listens on.
+ */
+export async function startNginx(conf: (prefix: string) => string, waitPort: number): Promise<LocalNginx> {
+  const prefix = tempDir("nginx");
+  const confPath = join(prefix, "nginx.conf");
+  writeFileSync(confPath, conf(prefix));
+  await run("nginx", ["-t", "-p", prefix, "-c", confPath]);
+  const child: ChildProcess = spawn("nginx", ["-p", prefix, "-c", confPath], { stdio: ["ignore", "ignore", "inherit"] });
+  onExit(() => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  });
+  await waitFor(`nginx on port ${waitPort}`, () => portOpen(waitPort));
+  return {
+    prefix,
+    confPath,
+    reload: async (text: string) => {
+      writeFileSync(confPath, text);
+      await run("nginx", ["-t", "-p", prefix, "-c", confPath]);
+      await run("nginx", ["-s", "reload", "-p", prefix, "-c", confPath]);
+    },
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGQUIT");
+      await exited;
+    },
+  };
+}

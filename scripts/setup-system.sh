@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages ferry's tests and rehearsal run for real:
+# PostgreSQL 15+ (server, client, pg_basebackup), pgcopydb (benchmark peer),
+# redis-server + redis-cli, nginx, openssl (test certificates). Debian, as root.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null || need+=(redis-server redis-tools)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v openssl >/dev/null || need+=(openssl)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
+command -v pgcopydb >/dev/null || need+=(pgcopydb)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-system: run as root (or with sudo) to install: ${need[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# Debian starts a default cluster and redis/nginx services on install; ferry starts
+# its own on free loopback ports, so the packaged services are not needed.
+for svc in postgresql redis-server nginx; do
+  (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || service "$svc" stop >/dev/null 2>&1 || true
+done
+echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb $(pgcopydb --version 2>&1 | grep -o '[0-9][0-9.]*' | head -1)"
