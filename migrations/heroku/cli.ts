@@ -1,5 +1,283 @@
-import { Command } from "commander";
+// `ferry heroku ...`: maintenance, config vars, scaling, add-ons and domains through
+// the Platform API client. The key comes from HEROKU_API_KEY only (never a flag), the
+// base from HEROKU_API_URL; config values come from argv or, for secrets, from named
+// environment variables (--from-env), and are never printed. Every change prints how
+// to undo it.
+import { Command, InvalidArgumentError } from "commander";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { action, emit, FerryError, GlobalOptions } from "../cli/common";
+import { DEFAULT_HEROKU_API_URL, HerokuApiError, HerokuClient } from "./client";
+import { parseAssignments, parseFromEnv, parseScale, parseUnset } from "./args";
+import { ConfigVars, ConfigVarsPatch, Formation } from "./types";
+
+/** Statuses meaning "this request, as given, can never succeed": bad input, exit 2. */
+const INPUT_STATUSES = new Set([400, 401, 403, 404, 416, 422]);
+
+function globals(command: Command): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions;
+}
+
+/** The client from HEROKU_API_KEY / HEROKU_API_URL; retries are reported on stderr for people. */
+export function clientFromEnv(opts: GlobalOptions & { maxAttempts?: number }, env: NodeJS.ProcessEnv = process.env): HerokuClient {
+  const apiKey = env.HEROKU_API_KEY;
+  if (!apiKey) throw new FerryError("missing HEROKU_API_KEY: set it in the environment (ferry never takes the key as a flag)", 2);
+  const baseUrl = env.HEROKU_API_URL || DEFAULT_HEROKU_API_URL;
+  try {
+    const u = new URL(baseUrl);
+    if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error();
+  } catch {
+    throw new FerryError(`HEROKU_API_URL is not an http(s) URL: ${JSON.stringify(baseUrl)}`, 2);
+  }
+  const client = new HerokuClient({ apiKey, baseUrl, maxAttempts: opts.maxAttempts });
+  if (!opts.json) {
+    client.onEvent = (e) => {
+      if (e.kind === "retry") {
+        process.stderr.write(`ferry: heroku ${e.reason} on ${e.method} ${e.path}; retrying in ${(e.waitMs / 1000).toFixed(1)} s (attempt ${e.attempt + 1})\n`);
+      }
+    };
+  }
+  return client;
+}
+
+/** Heroku's errors become one line with the right exit code. */
+function heroku<A extends unknown[]>(fn: (...args: A) => Promise<number | void>) {
+  return action(async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      if (err instanceof HerokuApiError) throw new FerryError(err.message, INPUT_STATUSES.has(err.status) ? 2 : 1);
+      throw err;
+    }
+  });
+}
+
+function appName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{1,99}$/i.test(value) && !/^[0-9a-f-]{36}$/i.test(value)) {
+    throw new FerryError(`--app must be a Heroku app name or id: ${JSON.stringify(value)}`, 2);
+  }
+  return value;
+}
+
+function registerMaintenance(herokuCmd: Command): void {
+  herokuCmd
+    .command("maintenance")
+    .description("turn maintenance mode on or off (the app answers 503 with Heroku's maintenance page)")
+    .argument("<on|off>", "on or off")
+    .requiredOption("--app <app>", "Heroku app name")
+    .action(
+      heroku(async (state: string, flags: { app: string }, command: Command) => {
+        if (state !== "on" && state !== "off") throw new FerryError(`maintenance takes "on" or "off", got ${JSON.stringify(state)}`, 2);
+        const app = appName(flags.app);
+        const client = clientFromEnv(globals(command));
+        const before = await client.getApp(app);
+        const after = await client.setMaintenance(app, state === "on");
+        const result = { app: after.name, maintenance: after.maintenance, previous: before.maintenance };
+        emit(globals(command), result, (r) => `${r.app}: maintenance ${r.maintenance ? "on" : "off"} (was ${r.previous ? "on" : "off"}; undo: ferry heroku maintenance ${r.previous ? "on" : "off"} --app ${r.app})`);
+      }),
+    );
+}
+
+interface ConfigChange {
+  app: string;
+  /** Keys created, changed, deleted or already as asked: names only, never values. */
+  added: string[];
+  changed: string[];
+  removed: string[];
+  unchanged: string[];
+  /** Where the previous values were saved (for `config restore`), if asked. */
+  savedPrevious?: string;
+}
+
+/** Compare before/after per key so the output says what really changed (names only). */
+function describeChange(app: string, before: ConfigVars, patch: ConfigVarsPatch): ConfigChange {
+  const change: ConfigChange = { app, added: [], changed: [], removed: [], unchanged: [] };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) (k in before ? change.removed : change.unchanged).push(k);
+    else if (!(k in before)) change.added.push(k);
+    else (before[k] === v ? change.unchanged : change.changed).push(k);
+  }
+  return change;
+}
+
+/** The values `patch` overwrites, as a patch that puts them back (null: the key did not exist). */
+function previousValues(before: ConfigVars, patch: ConfigVarsPatch): ConfigVarsPatch {
+  return Object.fromEntries(Object.keys(patch).map((k) => [k, k in before ? before[k] : null]));
+}
+
+/** Saved values are secrets: the file is created owner-only. */
+function savePrevious(file: string, app: string, previous: ConfigVarsPatch): void {
+  writeFileSync(file, JSON.stringify({ app, previous }, null, 2) + "\n", { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+async function applyConfig(command: Command, app: string, patch: ConfigVarsPatch, saveTo?: string): Promise<void> {
+  const client = clientFromEnv(globals(command));
+  const before = await client.getConfigVars(app);
+  if (saveTo) savePrevious(saveTo, app, previousValues(before, patch));
+  await client.updateConfigVars(app, patch);
+  const change = { ...describeChange(app, before, patch), ...(saveTo ? { savedPrevious: saveTo } : {}) };
+  emit(globals(command), change, humanConfigChange);
+}
+
+function humanConfigChange(c: ConfigChange): string {
+  const parts = [
+    c.added.length ? `added ${c.added.join(", ")}` : "",
+    c.changed.length ? `changed ${c.changed.join(", ")}` : "",
+    c.removed.length ? `removed ${c.removed.join(", ")}` : "",
+    c.unchanged.length ? `already as asked ${c.unchanged.join(", ")}` : "",
+  ].filter(Boolean);
+  const undo = c.savedPrevious ? `; undo: ferry heroku config restore --app ${c.app} --file ${c.savedPrevious}` : "";
+  return `${c.app}: config ${parts.join("; ")}${undo}`;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function registerConfig(herokuCmd: Command): void {
+  const config = herokuCmd.command("config").description("change the app's config vars (values are never printed)");
+
+  config
+    .command("set")
+    .description("set config vars; put secrets in environment variables and pass --from-env KEY=ENV_VAR")
+    .argument("[KEY=VALUE...]", "values given directly (visible in the process list: not for secrets)")
+    .requiredOption("--app <app>", "Heroku app name")
+    .option("--from-env <KEY=ENV_VAR>", "set KEY to the value of environment variable ENV_VAR (repeatable)", collect, [])
+    .option("--save-previous <file>", "save the values being replaced (mode 0600) for `config restore`")
+    .action(
+      heroku(async (words: string[], flags: { app: string; fromEnv: string[]; savePrevious?: string }, command: Command) => {
+        const app = appName(flags.app);
+        const direct = parseAssignments(words);
+        const fromEnv = parseFromEnv(flags.fromEnv);
+        const both = Object.keys(fromEnv).filter((k) => k in direct.patch);
+        if (both.length) throw new FerryError(`config set: ${both.join(", ")} given both as KEY=VALUE and with --from-env`, 2);
+        const patch = { ...direct.patch, ...fromEnv };
+        if (Object.keys(patch).length === 0) throw new FerryError("config set: give KEY=VALUE words or --from-env KEY=ENV_VAR", 2);
+        if (direct.secretLooking.length) {
+          process.stderr.write(`ferry: warning: ${direct.secretLooking.join(", ")} given in argv where other users can read it; use --from-env KEY=ENV_VAR for secrets\n`);
+        }
+        await applyConfig(command, app, patch, flags.savePrevious);
+      }),
+    );
+
+  config
+    .command("unset")
+    .description("delete config vars (PATCH with null)")
+    .argument("<KEY...>", "names to delete")
+    .requiredOption("--app <app>", "Heroku app name")
+    .option("--save-previous <file>", "save the values being deleted (mode 0600) for `config restore`")
+    .action(
+      heroku(async (words: string[], flags: { app: string; savePrevious?: string }, command: Command) => {
+        await applyConfig(command, appName(flags.app), parseUnset(words), flags.savePrevious);
+      }),
+    );
+
+  config
+    .command("restore")
+    .description("put back the values a `config set|unset --save-previous FILE` replaced")
+    .requiredOption("--app <app>", "Heroku app name")
+    .requiredOption("--file <file>", "the file written by --save-previous")
+    .action(
+      heroku(async (flags: { app: string; file: string }, command: Command) => {
+        const app = appName(flags.app);
+        const saved = readSaved(flags.file);
+        if (saved.app !== app) throw new FerryError(`--file ${flags.file} was saved for app ${saved.app}, not ${app}`, 2);
+        await applyConfig(command, app, saved.previous);
+      }),
+    );
+}
+
+function readSaved(file: string): { app: string; previous: ConfigVarsPatch } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new FerryError(`--file ${file} cannot be read as saved config: ${(err as Error).message.split("\n")[0]}`, 2);
+  }
+  const p = parsed as { app?: unknown; previous?: unknown };
+  const valuesOk = p.previous && typeof p.previous === "object" && Object.values(p.previous).every((v) => v === null || typeof v === "string");
+  if (typeof p.app !== "string" || !valuesOk) throw new FerryError(`--file ${file} is not a file written by --save-previous`, 2);
+  return { app: p.app, previous: p.previous as ConfigVarsPatch };
+}
+
+function formationWord(f: Pick<Formation, "type" | "quantity" | "size">): string {
+  return `${f.type}=${f.quantity}:${f.size}`;
+}
+
+function registerScale(herokuCmd: Command): void {
+  herokuCmd
+    .command("scale")
+    .description("set dyno counts and sizes, e.g. web=2:standard-1X worker=0")
+    .argument("<TYPE=N[:SIZE]...>", "process type, quantity and optional size")
+    .requiredOption("--app <app>", "Heroku app name")
+    .action(
+      heroku(async (words: string[], flags: { app: string }, command: Command) => {
+        const app = appName(flags.app);
+        const updates = parseScale(words);
+        const client = clientFromEnv(globals(command));
+        const before = await client.listFormation(app);
+        const after = await client.updateFormation(app, updates);
+        const touched = new Set(updates.map((u) => u.type));
+        const previous = before.filter((f) => touched.has(f.type)).map((f) => ({ type: f.type, quantity: f.quantity, size: f.size }));
+        const result = { app, formation: after.map((f) => ({ type: f.type, quantity: f.quantity, size: f.size })), previous };
+        emit(globals(command), result, (r) =>
+          `${r.app}: ${r.formation.map(formationWord).join(" ")} (undo: ferry heroku scale --app ${r.app} ${r.previous.map(formationWord).join(" ")})`,
+        );
+      }),
+    );
+}
+
+function registerListings(herokuCmd: Command): void {
+  herokuCmd
+    .command("addons")
+    .description("list the app's add-ons (every page)")
+    .requiredOption("--app <app>", "Heroku app name")
+    .action(
+      heroku(async (flags: { app: string }, command: Command) => {
+        const app = appName(flags.app);
+        const addons = (await clientFromEnv(globals(command)).listAddons(app)).map((a) => ({
+          name: a.name,
+          service: a.addon_service.name,
+          plan: a.plan.name,
+          state: a.state,
+          configVars: a.config_vars,
+        }));
+        emit(globals(command), { app, addons }, (r) =>
+          r.addons.map((a) => `${a.name}\t${a.plan}\t${a.state}\t${a.configVars.join(",")}`).join("\n") || `${r.app}: no add-ons`,
+        );
+      }),
+    );
+
+  herokuCmd
+    .command("domains")
+    .description("list the app's domains and their DNS targets (every page)")
+    .requiredOption("--app <app>", "Heroku app name")
+    .action(
+      heroku(async (flags: { app: string }, command: Command) => {
+        const app = appName(flags.app);
+        const domains = (await clientFromEnv(globals(command)).listDomains(app)).map((d) => ({
+          hostname: d.hostname,
+          kind: d.kind,
+          cname: d.cname,
+          status: d.status,
+        }));
+        emit(globals(command), { app, domains }, (r) => r.domains.map((d) => `${d.hostname}\t${d.kind}\t${d.cname ?? "-"}\t${d.status}`).join("\n"));
+      }),
+    );
+}
+
+function attempts(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 20) throw new InvalidArgumentError("--max-attempts must be a whole number 1-20");
+  return Number(value);
+}
 
 export function registerHerokuCommands(program: Command): void {
-  void program;
+  const herokuCmd = program
+    .command("heroku")
+    .description("drive the Heroku app being moved (HEROKU_API_KEY, HEROKU_API_URL)")
+    .option("--max-attempts <n>", "tries per request on 429, 5xx or network errors", attempts, 5);
+  registerMaintenance(herokuCmd);
+  registerConfig(herokuCmd);
+  registerScale(herokuCmd);
+  registerListings(herokuCmd);
 }

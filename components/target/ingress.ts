@@ -1,0 +1,106 @@
+// The public entry of the target: an application load balancer in the public subnets,
+// one target group per process that serves HTTP, and a host rule per hostname. Cloudflare
+// proxies to it (the security group only admits Cloudflare's ranges).
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { Target } from "../../config";
+import { HEALTH_CHECK_PORT } from "./firewall";
+
+export interface IngressArgs {
+  vpcId: pulumi.Input<string>;
+  subnetIds: pulumi.Input<string>[];
+  securityGroupId: pulumi.Input<string>;
+  processes: Target["compute"]["processes"];
+  hostnames: Target["cloudflare"]["hostnames"];
+  certificateArn?: string;
+  tags: Record<string, string>;
+}
+
+/** 443 with a certificate (Cloudflare SSL mode Full (strict)), else 80 (mode Flexible). */
+export function listenerPort(certificateArn?: string): number {
+  return certificateArn ? 443 : 80;
+}
+
+export class Ingress extends pulumi.ComponentResource {
+  readonly loadBalancer: aws.lb.LoadBalancer;
+  /** Process name -> target group, for processes with a port. */
+  readonly targetGroups: Record<string, aws.lb.TargetGroup> = {};
+  /** What `ferry health` polls before traffic moves. */
+  readonly healthUrl: pulumi.Output<string>;
+  readonly healthPath: string;
+  /** Where the old nginx forwards to (vultr proxy stage). */
+  readonly origin: pulumi.Output<string>;
+
+  constructor(name: string, args: IngressArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:target:Ingress", name, {}, opts);
+    const child = { parent: this };
+    this.loadBalancer = new aws.lb.LoadBalancer(`${name}-alb`, {
+      loadBalancerType: "application",
+      internal: false,
+      subnets: args.subnetIds,
+      securityGroups: [args.securityGroupId],
+      dropInvalidHeaderFields: true,
+      // Streaming endpoints hold connections open (Mastodon streaming, websockets).
+      idleTimeout: 300,
+      tags: args.tags,
+    }, child);
+
+    for (const [process, spec] of Object.entries(args.processes)) {
+      if (spec.port === undefined) continue;
+      this.targetGroups[process] = new aws.lb.TargetGroup(`${name}-${process}`, {
+        vpcId: args.vpcId,
+        port: spec.port,
+        protocol: "HTTP",
+        targetType: "instance",
+        deregistrationDelay: 30,
+        healthCheck: { path: spec.healthPath, matcher: "200-399", interval: 15, healthyThreshold: 2, unhealthyThreshold: 3 },
+        tags: args.tags,
+      }, child);
+    }
+
+    const listener = new aws.lb.Listener(`${name}-listener`, {
+      loadBalancerArn: this.loadBalancer.arn,
+      port: listenerPort(args.certificateArn),
+      protocol: args.certificateArn ? "HTTPS" : "HTTP",
+      certificateArn: args.certificateArn,
+      sslPolicy: args.certificateArn ? "ELBSecurityPolicy-TLS13-1-2-2021-06" : undefined,
+      defaultActions: [{ type: "fixed-response", fixedResponse: { contentType: "text/plain", statusCode: "404", messageBody: "unknown host" } }],
+      tags: args.tags,
+    }, child);
+
+    // The health gate calls http://<load balancer>/<health path>: route that host to the
+    // first hostname's process. With HTTPS the gate gets its own port-80 listener, which
+    // the security group opens to the runner/operator only.
+    const checkListener = args.certificateArn
+      ? new aws.lb.Listener(`${name}-check`, {
+          loadBalancerArn: this.loadBalancer.arn,
+          port: HEALTH_CHECK_PORT,
+          protocol: "HTTP",
+          defaultActions: [{ type: "fixed-response", fixedResponse: { contentType: "text/plain", statusCode: "404", messageBody: "unknown host" } }],
+          tags: args.tags,
+        }, child)
+      : listener;
+    const checked = args.hostnames[0];
+    this.healthPath = args.processes[checked.process].healthPath;
+    new aws.lb.ListenerRule(`${name}-check`, {
+      listenerArn: checkListener.arn,
+      priority: 10,
+      conditions: [{ hostHeader: { values: [this.loadBalancer.dnsName] } }],
+      actions: [{ type: "forward", targetGroupArn: this.targetGroups[checked.process].arn }],
+      tags: args.tags,
+    }, child);
+    this.healthUrl = pulumi.interpolate`http://${this.loadBalancer.dnsName}${this.healthPath}`;
+    this.origin = pulumi.interpolate`${args.certificateArn ? "https" : "http"}://${this.loadBalancer.dnsName}`;
+
+    args.hostnames.forEach((host, i) => {
+      new aws.lb.ListenerRule(`${name}-host-${i}`, {
+        listenerArn: listener.arn,
+        priority: 100 + i,
+        conditions: [{ hostHeader: { values: [host.name] } }],
+        actions: [{ type: "forward", targetGroupArn: this.targetGroups[host.process].arn }],
+        tags: args.tags,
+      }, child);
+    });
+    this.registerOutputs({ dnsName: this.loadBalancer.dnsName });
+  }
+}

@@ -1,0 +1,127 @@
+// Boot scripts. User data is stored in plain text (launch templates, state), so no
+// secret is ever written here: each script fetches its secrets from an SSM SecureString
+// parameter at boot, using the instance's role.
+
+import { shellQuote } from "../shell";
+
+function fetchParameter(region: string, parameter: string, into: string): string {
+  return [
+    `install -d -m 0750 "$(dirname ${into})"`,
+    `aws ssm get-parameter --region ${shellQuote(region)} --name ${shellQuote(parameter)} --with-decryption --query Parameter.Value --output text > ${into}`,
+    `chmod 0600 ${into}`,
+  ].join("\n");
+}
+
+export interface AppUserDataArgs {
+  region: string;
+  process: string;
+  command: string;
+  envParameter: string;
+  logGroup: string;
+  /** Changes when a data store moves (e.g. `postgres=target redis=source`), so instances roll. */
+  dataGeneration: string;
+}
+
+/** App instance: env from SSM, the process as a systemd unit, its log shipped to CloudWatch. */
+export function appUserData(a: AppUserDataArgs): string {
+  const unit = `ferry-${a.process}`;
+  return `#!/bin/bash
+# ferry app process ${a.process}; data stores: ${a.dataGeneration}
+set -euo pipefail
+${fetchParameter(a.region, a.envParameter, "/etc/ferry/app.env")}
+install -d -m 0755 /srv/ferry /var/log/ferry
+cat > /srv/ferry/${unit}.sh <<'FERRY_COMMAND'
+#!/bin/bash -l
+cd /srv/app
+exec ${a.command}
+FERRY_COMMAND
+chmod 0755 /srv/ferry/${unit}.sh
+cat > /etc/systemd/system/${unit}.service <<'FERRY_UNIT'
+[Unit]
+Description=ferry ${a.process}
+After=network-online.target
+Wants=network-online.target
+[Service]
+EnvironmentFile=/etc/ferry/app.env
+ExecStart=/srv/ferry/${unit}.sh
+Restart=always
+RestartSec=3
+StandardOutput=append:/var/log/ferry/${a.process}.log
+StandardError=append:/var/log/ferry/${a.process}.log
+[Install]
+WantedBy=multi-user.target
+FERRY_UNIT
+systemctl daemon-reload
+systemctl enable --now ${unit}
+if command -v amazon-cloudwatch-agent-ctl >/dev/null; then
+  cat > /etc/ferry/cloudwatch.json <<'FERRY_CW'
+{"logs":{"logs_collected":{"files":{"collect_list":[{"file_path":"/var/log/ferry/${a.process}.log","log_group_name":"${a.logGroup}","log_stream_name":"{instance_id}"}]}}}}
+FERRY_CW
+  amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/ferry/cloudwatch.json
+fi
+`;
+}
+
+export interface RedisUserDataArgs {
+  region: string;
+  passwordParameter: string;
+  bucket: string;
+}
+
+/**
+ * Redis on EC2 (user story 002): AOF kept, AUTH from SSM, and an RDB snapshot copied
+ * to S3 every hour. REDISCLI_AUTH keeps the password out of the process list.
+ */
+export function redisUserData(a: RedisUserDataArgs): string {
+  return `#!/bin/bash
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq redis-server awscli
+${fetchParameter(a.region, a.passwordParameter, "/etc/ferry/redis-password")}
+cat > /etc/redis/ferry.conf <<'FERRY_REDIS'
+bind 0.0.0.0
+protected-mode yes
+appendonly yes
+appendfsync everysec
+FERRY_REDIS
+printf 'requirepass %s\\nmasterauth %s\\n' "$(cat /etc/ferry/redis-password)" "$(cat /etc/ferry/redis-password)" >> /etc/redis/ferry.conf
+chown redis:redis /etc/redis/ferry.conf && chmod 0640 /etc/redis/ferry.conf
+grep -q '^include /etc/redis/ferry.conf' /etc/redis/redis.conf || echo 'include /etc/redis/ferry.conf' >> /etc/redis/redis.conf
+systemctl restart redis-server
+cat > /etc/cron.hourly/ferry-redis-backup <<'FERRY_BACKUP'
+#!/bin/bash
+set -euo pipefail
+export REDISCLI_AUTH="$(cat /etc/ferry/redis-password)"
+out=/var/tmp/ferry-redis-$(date -u +%Y%m%dT%H%M).rdb
+redis-cli --rdb "$out" >/dev/null
+aws s3 cp --only-show-errors "$out" ${shellQuote(`s3://${a.bucket}/backups/redis/`)}"$(hostname)/$(basename "$out")"
+rm -f "$out"
+FERRY_BACKUP
+chmod 0755 /etc/cron.hourly/ferry-redis-backup
+`;
+}
+
+export interface RunnerUserDataArgs {
+  ferryRepo: string;
+  ferryRef: string;
+}
+
+/**
+ * The data-plane runner: Debian with node, the PostgreSQL and Redis clients and ferry.
+ * sshd must accept FERRY_* and HEROKU_* so Pulumi's remote commands can pass
+ * connection URLs as environment instead of argv.
+ */
+export function runnerUserData(a: RunnerUserDataArgs): string {
+  return `#!/bin/bash
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq ca-certificates curl git nodejs npm postgresql-client redis-tools pgcopydb
+git clone --depth 1 --branch ${shellQuote(a.ferryRef)} ${shellQuote(a.ferryRepo)} /opt/ferry
+cd /opt/ferry && npm ci --omit=dev --no-audit --no-fund
+ln -sf /opt/ferry/bin/ferry.js /usr/local/bin/ferry
+echo 'AcceptEnv FERRY_* HEROKU_*' > /etc/ssh/sshd_config.d/ferry.conf
+systemctl reload ssh
+`;
+}

@@ -1,0 +1,6 @@
+export * from "./schema";
+export * from "./errors";
+export * from "./parse";
+export * from "./stages";
+export * from "./strategy";
+export { loadConfig } from "./load";

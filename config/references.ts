@@ -1,0 +1,71 @@
+// Checks that span several keys: names that must refer to each other, secrets a
+// source needs, strategies the source or target cannot support.
+import { FerryConfigError } from "./errors";
+import type { FerryConfig, HerokuSource, Secrets } from "./schema";
+import { componentsOf } from "./strategy";
+
+function fail(message: string): never {
+  throw new FerryConfigError(message);
+}
+
+function requireSecret(secrets: Secrets, key: keyof Secrets, why: string): void {
+  if (!secrets[key]) fail(`ferry:${key}: required ${why}; set it with \`pulumi config set --secret ferry:${key} ...\``);
+}
+
+function checkHerokuNames(source: HerokuSource, config: FerryConfig): void {
+  const apps = new Set(source.apps.map((a) => a.name));
+  if (apps.size !== source.apps.length) fail("ferry:source.apps: app names must be unique");
+  for (const store of ["postgres", "redis"] as const) {
+    const app = source[store]?.app;
+    if (app && !apps.has(app)) fail(`ferry:source.${store}.app: "${app}" is not one of ferry:source.apps (${[...apps].join(", ")})`);
+  }
+  const served = new Set(source.apps.flatMap((a) => a.hostnames));
+  config.target.cloudflare.hostnames.forEach((h, i) => {
+    if (!served.has(h.name)) {
+      fail(`ferry:target.cloudflare.hostnames[${i}].name: "${h.name}" is not in any ferry:source.apps[].hostnames, so the Heroku side has no origin for it`);
+    }
+  });
+}
+
+function checkTargetNames(config: FerryConfig): void {
+  const processes = config.target.compute.processes;
+  const names = config.target.cloudflare.hostnames.map((h) => h.name);
+  if (new Set(names).size !== names.length) fail("ferry:target.cloudflare.hostnames: hostnames must be unique");
+  config.target.cloudflare.hostnames.forEach((h, i) => {
+    const process = processes[h.process];
+    if (!process) fail(`ferry:target.cloudflare.hostnames[${i}].process: "${h.process}" is not in ferry:target.compute.processes (${Object.keys(processes).join(", ")})`);
+    if (process.port === undefined) fail(`ferry:target.compute.processes.${h.process}.port: required because hostname ${h.name} is served by it`);
+  });
+  const zones = config.target.availabilityZones;
+  if (zones && zones.some((z) => !z.startsWith(config.target.region))) {
+    fail(`ferry:target.availabilityZones: every zone must be in ferry:target.region (${config.target.region})`);
+  }
+}
+
+function checkSecrets(config: FerryConfig): void {
+  const { source, secrets, target } = config;
+  const components = componentsOf(source);
+  if (source.kind === "heroku") requireSecret(secrets, "herokuApiKey", "for a heroku source (maintenance, config, scale)");
+  if (source.kind === "vultr") requireSecret(secrets, "sshPrivateKey", "to reach the Vultr box over SSH");
+  if (target.runner.kind === "ec2") requireSecret(secrets, "sshPrivateKey", "to run commands on the ec2 runner");
+  if (components.includes("postgres")) requireSecret(secrets, "sourceDatabaseUrl", "because the source has postgres");
+  if (components.includes("redis")) requireSecret(secrets, "sourceRedisUrl", "because the source has redis");
+  requireSecret(secrets, "targetRedisPassword", "for the target Redis (AUTH)");
+}
+
+function checkStrategies(config: FerryConfig): void {
+  const { source } = config;
+  if (source.kind !== "vultr") return;
+  if (source.services.includes("postgres") && source.postgres.strategy === "physical") {
+    fail("ferry:source.postgres.strategy: physical needs a self-run PostgreSQL target and ferry targets RDS, which cannot be a physical standby; use logical");
+  }
+  const missingUnits = Object.keys(config.target.compute.processes).length > 0 && source.services.includes("app") && Object.keys(source.units).length === 0;
+  if (missingUnits) fail("ferry:source.units: list the systemd unit of each process on the old box (e.g. {web: mastodon-web}) so decommission can stop them");
+}
+
+export function checkCrossReferences(config: FerryConfig): void {
+  if (config.source.kind === "heroku") checkHerokuNames(config.source, config);
+  checkTargetNames(config);
+  checkStrategies(config);
+  checkSecrets(config);
+}

@@ -1,0 +1,239 @@
+// The shape of a ferry stack's configuration (namespace `ferry:`), as zod schemas.
+// Pulumi's requireObject does not check shapes, so every key is validated here and
+// unknown keys are rejected: a typo must fail before any resource is declared.
+import { z } from "zod";
+
+export const COMPONENTS = ["postgres", "redis", "app"] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+/** Stages in order; `provision` is the implicit first one (no flag). */
+export const STAGES = ["provision", "replicate", "proxy", "cutover", "decommission"] as const;
+export type Stage = (typeof STAGES)[number];
+export type StageFlag = Exclude<Stage, "provision">;
+export const STAGE_FLAGS: readonly StageFlag[] = ["replicate", "proxy", "cutover", "decommission"];
+
+const name = (what: string, re: RegExp, example: string) =>
+  z.string({ error: `expected ${what}, e.g. ${example}` }).regex(re, { error: `expected ${what}, e.g. ${example}` });
+
+const hostname = name("a hostname", /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, "social.example.com");
+const cidr = name("an IPv4 CIDR", /^(\d{1,3}\.){3}\d{1,3}\/(\d|[12]\d|3[0-2])$/, "203.0.113.7/32");
+const processType = name("a process type (lowercase letters, digits, - or _)", /^[a-z][a-z0-9_-]{0,29}$/, "web");
+const herokuApp = name("a Heroku app name", /^[a-z][a-z0-9-]{2,29}$/, "mastodon-web");
+const int = (min: number, max: number) =>
+  z.number({ error: `expected a whole number from ${min} to ${max}` }).int({ error: `expected a whole number from ${min} to ${max}` })
+    .min(min, { error: `expected a whole number from ${min} to ${max}` }).max(max, { error: `expected a whole number from ${min} to ${max}` });
+const bool = z.boolean({ error: "expected true or false" });
+const envName = name("an environment variable name", /^[A-Z_][A-Z0-9_]*$/, "DATABASE_URL");
+
+// ---- source ---------------------------------------------------------------
+
+const herokuAppSchema = z.strictObject({
+  name: herokuApp,
+  /** Process type -> dyno count today; decommission scales these to 0 and rollback restores them. */
+  processes: z.record(processType, int(0, 100)).refine((p) => Object.keys(p).length > 0, { error: "list at least one process type, e.g. {web: 1}" }),
+  /** Custom domains this app serves; each must also be a target hostname. */
+  hostnames: z.array(hostname).default([]),
+  /** The origin Cloudflare reaches the Heroku side at (defaults to <name>.herokuapp.com). */
+  origin: hostname.optional(),
+});
+
+const herokuDataStore = (defaultVar: string) =>
+  z.strictObject({
+    app: herokuApp,
+    configVar: envName.default(defaultVar),
+    addon: name("a Heroku add-on name", /^[a-z][a-z0-9-]{2,62}$/, "postgresql-curved-12345"),
+  });
+
+export const herokuSourceSchema = z.strictObject({
+  kind: z.literal("heroku"),
+  apps: z.array(herokuAppSchema).min(1, { error: "list at least one Heroku app" }),
+  postgres: herokuDataStore("DATABASE_URL")
+    .extend({ strategy: z.enum(["dump"], { error: "Heroku Postgres grants no REPLICATION role: only dump is allowed" }).default("dump") })
+    .optional(),
+  redis: herokuDataStore("REDIS_URL").extend({ sidekiq: bool.default(false) }).optional(),
+});
+
+export const vultrSourceSchema = z.strictObject({
+  kind: z.literal("vultr"),
+  instanceId: name("a Vultr instance id (UUID)", /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "8f3e1c2a-1b2c-4d5e-8f90-123456789abc"),
+  services: z
+    .array(z.enum(["postgres", "redis", "nginx", "app"], { error: "allowed: postgres, redis, nginx, app" }))
+    .min(1, { error: "list what runs on the box: postgres, redis, nginx, app" }),
+  ssh: z.strictObject({ user: name("a Unix user", /^[a-z_][a-z0-9_-]{0,31}$/, "root").default("root"), port: int(1, 65535).default(22) }).default({ user: "root", port: 22 }),
+  postgres: z
+    .strictObject({
+      strategy: z.enum(["logical", "dump", "physical"], { error: "allowed: logical, dump, physical" }).default("logical"),
+    })
+    .default({ strategy: "logical" }),
+  redis: z.strictObject({ sidekiq: bool.default(false) }).default({ sidekiq: false }),
+  /** Process type -> systemd unit on the old box (stopped at decommission, restarted on rollback). */
+  units: z.record(processType, name("a systemd unit", /^[A-Za-z0-9@._-]+$/, "mastodon-web")).default({}),
+});
+
+export const sourceSchema = z.discriminatedUnion("kind", [herokuSourceSchema, vultrSourceSchema], {
+  error: "expected kind: heroku or kind: vultr",
+});
+
+// ---- target ---------------------------------------------------------------
+
+const postgresTargetSchema = z.strictObject({
+  version: z.enum(["15", "16", "17"], { error: "allowed major versions: 15, 16, 17" }).default("16"),
+  instanceClass: name("an RDS instance class", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "db.t4g.medium"),
+  storageGb: int(20, 65536),
+  multiAz: bool.default(false),
+  backupRetentionDays: int(1, 35).default(7),
+  database: name("a database name", /^[a-z_][a-z0-9_]{0,62}$/, "app").default("app"),
+  username: name("a database user", /^[a-z_][a-z0-9_]{0,62}$/, "app").default("app"),
+});
+
+const redisTargetSchema = z.discriminatedUnion(
+  "kind",
+  [
+    z.strictObject({
+      kind: z.literal("elasticache"),
+      nodeType: name("an ElastiCache node type", /^cache\.[a-z0-9]+\.[a-z0-9]+$/, "cache.t4g.small"),
+      replicas: int(0, 5).default(0),
+      snapshotRetentionDays: int(0, 35).default(7),
+    }),
+    z.strictObject({
+      kind: z.literal("ec2"),
+      instanceType: name("an EC2 instance type", /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "t4g.small"),
+      ami: name("an AMI id", /^ami-[0-9a-f]{8,17}$/, "ami-0123456789abcdef0"),
+      volumeGb: int(8, 16384).default(20),
+    }),
+  ],
+  { error: "expected kind: elasticache or kind: ec2" },
+);
+
+const processSchema = z.strictObject({
+  instanceType: name("an EC2 instance type", /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "t3.medium"),
+  count: int(0, 50),
+  /** The command systemd runs, e.g. `bundle exec puma -C config/puma.rb`. */
+  command: z.string({ error: "expected the command that starts this process" }).min(1, { error: "expected the command that starts this process" }),
+  /** Port the process listens on, if it serves HTTP behind the load balancer. */
+  port: int(1, 65535).optional(),
+  healthPath: z.string().regex(/^\//, { error: "expected a path starting with /" }).default("/health"),
+});
+
+const runnerSchema = z.discriminatedUnion(
+  "kind",
+  [
+    z.strictObject({
+      kind: z.literal("local"),
+      /** Public addresses of the operator's machine: allowed to reach the load balancer for the health gate. */
+      operatorCidrs: z.array(cidr).min(1, { error: "list the public address of the machine running pulumi (e.g. 203.0.113.7/32)" })
+        .refine((c) => !c.includes("0.0.0.0/0"), { error: "0.0.0.0/0 is not an operator address" }),
+      /** host:port where this machine reaches the private stores (an SSM port forward or VPN). */
+      postgresAddress: name("host:port", /^[A-Za-z0-9.-]+:\d{1,5}$/, "localhost:15432").optional(),
+      redisAddress: name("host:port", /^[A-Za-z0-9.-]+:\d{1,5}$/, "localhost:16379").optional(),
+    }),
+    z.strictObject({
+      kind: z.literal("ec2"),
+      instanceType: name("an EC2 instance type", /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "t3.small").default("t3.small"),
+      /** A Debian 12 AMI: user data installs node, the PostgreSQL/Redis clients and ferry. */
+      ami: name("an AMI id", /^ami-[0-9a-f]{8,17}$/, "ami-0123456789abcdef0"),
+      sshPublicKey: z.string({ error: "expected an OpenSSH public key" }).regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+/, { error: "expected an OpenSSH public key (ssh-ed25519 AAAA...)" }),
+      sshCidrs: z.array(cidr).min(1, { error: "list the operator addresses allowed to SSH to the runner" })
+        .refine((c) => !c.includes("0.0.0.0/0"), { error: "0.0.0.0/0 opens SSH to the whole internet; list operator addresses" }),
+      ferryRepo: z.url({ error: "expected the git URL ferry is installed from" }),
+      ferryRef: z.string().regex(/^[A-Za-z0-9._/-]+$/, { error: "expected a git branch, tag or commit" }).default("main"),
+    }),
+  ],
+  { error: "expected kind: local or kind: ec2" },
+);
+
+export const targetSchema = z.strictObject({
+  region: name("an AWS region", /^[a-z]{2}(-gov)?-[a-z]+-\d$/, "us-east-1"),
+  availabilityZones: z.array(name("an availability zone", /^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, "us-east-1a")).min(2, { error: "list at least two zones (RDS subnet groups need two)" }).optional(),
+  vpcCidr: name("a /16 to /20 IPv4 CIDR", /^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|20)$/, "10.60.0.0/16").default("10.60.0.0/16"),
+  postgres: postgresTargetSchema,
+  redis: redisTargetSchema,
+  compute: z.strictObject({
+    ami: name("an AMI id", /^ami-[0-9a-f]{8,17}$/, "ami-0123456789abcdef0"),
+    processes: z.record(processType, processSchema).refine((p) => Object.keys(p).length > 0, { error: "list at least one process" }),
+    /** Non-secret environment; DATABASE_URL / REDIS_URL are added by ferry. */
+    env: z.record(envName, z.string()).default({}),
+  }),
+  /** ACM certificate for the load balancer's HTTPS listener (Cloudflare SSL mode Full (strict)). */
+  certificateArn: name("an ACM certificate ARN", /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, "arn:aws:acm:us-east-1:123456789012:certificate/...").optional(),
+  cloudflare: z.strictObject({
+    accountId: name("a Cloudflare account id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
+    zoneId: name("a Cloudflare zone id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
+    hostnames: z.array(z.strictObject({
+      name: hostname,
+      process: processType,
+      /**
+       * The record that serves this hostname today. ferry adopts it (import) unchanged,
+       * points it at AWS at cutover and restores exactly this on rollback.
+       */
+      record: z.strictObject({
+        id: name("a Cloudflare record id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
+        type: z.enum(["A", "AAAA", "CNAME"], { error: "allowed: A, AAAA, CNAME" }),
+        content: z.string({ error: "expected the record's current content" }).min(1, { error: "expected the record's current content" }),
+      }).optional(),
+    })).min(1, { error: "list at least one hostname" }),
+  }),
+  runner: runnerSchema,
+  /** Lag under which `ferry pg cutover` may fence the source (pg_easy_replicate uses 200 kB). */
+  maxLagBytes: int(0, 1 << 30).default(204800),
+  cutoverTimeoutSeconds: int(10, 3600).default(300),
+});
+
+// ---- stage flags ----------------------------------------------------------
+
+export const stageFlagsSchema = z.strictObject({
+  replicate: bool.default(false),
+  proxy: bool.default(false),
+  trafficPercent: int(0, 100).optional(),
+  cutover: bool.default(false),
+  decommission: bool.default(false),
+  /** Component -> the last stage it may reach, so one component can move ahead of the others. */
+  hold: z
+    .partialRecord(
+      z.enum(COMPONENTS, { error: `unknown component; allowed: ${COMPONENTS.join(", ")}` }),
+      z.enum(STAGES, { error: `allowed stages: ${STAGES.join(", ")}` }),
+    )
+    .default({}),
+});
+
+// ---- secrets --------------------------------------------------------------
+
+const secret = (what: string) => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+const url = (schemes: string[]) =>
+  secret(`a ${schemes.join(" or ")} URL`).refine((v) => {
+    try {
+      return schemes.includes(new URL(v).protocol.replace(/:$/, ""));
+    } catch {
+      return false;
+    }
+  }, { error: `expected a ${schemes.join(" or ")} URL` });
+
+export const secretsSchema = z.strictObject({
+  sourceDatabaseUrl: url(["postgres", "postgresql"]).optional(),
+  sourceRedisUrl: url(["redis", "rediss"]).optional(),
+  herokuApiKey: secret("a Heroku API key").optional(),
+  cloudflareApiToken: secret("a Cloudflare API token"),
+  sshPrivateKey: secret("an OpenSSH private key").refine((k) => k.includes("PRIVATE KEY"), { error: "expected an OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)" }).optional(),
+  targetPostgresPassword: secret("a password of 16+ characters").min(16, { error: "expected a password of 16+ characters" })
+    .regex(/^[^/@"\s]+$/, { error: "RDS rejects / @ \" and spaces in passwords" }),
+  targetRedisPassword: secret("a password of 16+ characters").min(16, { error: "expected a password of 16+ characters" })
+    .regex(/^[!&#$^<>\-A-Za-z0-9]+$/, { error: "ElastiCache auth tokens allow letters, digits and !&#$^<>-" })
+    .optional(),
+});
+
+/** Keys that hold secrets: they must be set with `pulumi config set --secret`. */
+export const SECRET_KEYS = Object.keys(secretsSchema.shape) as (keyof z.infer<typeof secretsSchema>)[];
+
+export type HerokuSource = z.infer<typeof herokuSourceSchema>;
+export type VultrSource = z.infer<typeof vultrSourceSchema>;
+export type Source = z.infer<typeof sourceSchema>;
+export type Target = z.infer<typeof targetSchema>;
+export type StageFlags = z.infer<typeof stageFlagsSchema>;
+export type Secrets = z.infer<typeof secretsSchema>;
+
+export interface FerryConfig {
+  source: Source;
+  target: Target;
+  stages: StageFlags;
+  secrets: Secrets;
+}

@@ -1,0 +1,172 @@
+// Stage rules. Flags are cumulative (replicate -> proxy -> cutover -> decommission);
+// `ferry:hold` caps single components so one can move ahead of the others (Postgres
+// first while the app stays, as in the Heroku story). All pure: tests and the stage
+// plan tool call these without Pulumi.
+import { FerryConfigError } from "./errors";
+import { Component, FerryConfig, STAGE_FLAGS, STAGES, Stage, StageFlags } from "./schema";
+import { componentsOf, postgresStrategy, redisMode } from "./strategy";
+
+/** The stages each component goes through: data stores take no traffic, so they have no proxy stage. */
+export const LADDERS: Record<Component, readonly Stage[]> = {
+  postgres: ["provision", "replicate", "cutover", "decommission"],
+  redis: ["provision", "replicate", "cutover", "decommission"],
+  app: ["provision", "proxy", "cutover", "decommission"],
+};
+
+const rank = (s: Stage) => STAGES.indexOf(s);
+
+/** The highest stage whose flag is set. */
+export function globalStage(flags: StageFlags): Stage {
+  return [...STAGE_FLAGS].reverse().find((f) => flags[f]) ?? "provision";
+}
+
+/** Where a component stands: the global stage, capped by its hold, on its own ladder. */
+export function componentStage(component: Component, flags: StageFlags): Stage {
+  const cap = flags.hold[component] ?? "decommission";
+  const reached = rank(globalStage(flags)) < rank(cap) ? globalStage(flags) : cap;
+  return [...LADDERS[component]].reverse().find((s) => rank(s) <= rank(reached)) ?? "provision";
+}
+
+export function atLeast(stage: Stage, wanted: Stage): boolean {
+  return rank(stage) >= rank(wanted);
+}
+
+function fail(message: string): never {
+  throw new FerryConfigError(message);
+}
+
+function checkOrder(flags: StageFlags): void {
+  STAGE_FLAGS.forEach((flag, i) => {
+    const missing = STAGE_FLAGS.slice(0, i).filter((before) => !flags[before]);
+    if (flags[flag] && missing.length > 0) {
+      fail(`ferry:${flag}: requires ${missing.map((m) => `ferry:${m}`).join(" and ")} (stages are cumulative: ${STAGE_FLAGS.join(" -> ")})`);
+    }
+  });
+}
+
+function checkHold(config: FerryConfig): void {
+  const present = componentsOf(config.source);
+  for (const [component, stage] of Object.entries(config.stages.hold) as [Component, Stage][]) {
+    if (!present.includes(component)) {
+      fail(`ferry:hold.${component}: this ${config.source.kind} source has no ${component}; components here: ${present.join(", ")}`);
+    }
+    if (!LADDERS[component].includes(stage)) {
+      fail(`ferry:hold.${component}: ${component} has no ${stage} stage; allowed: ${LADDERS[component].join(", ")}`);
+    }
+  }
+}
+
+function checkTraffic(config: FerryConfig): void {
+  const { trafficPercent, proxy } = config.stages;
+  if (trafficPercent === undefined) return;
+  if (!proxy) fail("ferry:trafficPercent: only applies once ferry:proxy is true");
+  if (config.source.kind === "vultr" && trafficPercent !== 100) {
+    fail("ferry:trafficPercent: a vultr source proxies all traffic through its old nginx; only 100 is allowed (a weighted split needs a heroku source)");
+  }
+}
+
+/** The app may only take over once every data store it writes to has moved: otherwise it writes into a copy. */
+function checkDataBeforeApp(config: FerryConfig): void {
+  const appStage = componentStage("app", config.stages);
+  if (!atLeast(appStage, "cutover")) return;
+  for (const store of componentsOf(config.source).filter((c) => c !== "app")) {
+    const stage = componentStage(store, config.stages);
+    if (!atLeast(stage, "cutover")) {
+      fail(`ferry:hold.${store}: the app cannot be cut over while ${store} is held at ${stage}; the app on AWS would write into a copy`);
+    }
+  }
+}
+
+/**
+ * A data store moves only while AWS serves every request: the source app (Heroku dynos,
+ * the old box) cannot reach the private RDS/Redis, and is fenced from its old stores.
+ */
+function checkTrafficBeforeData(config: FerryConfig): void {
+  if (!componentsOf(config.source).includes("app")) return;
+  const movedStores = componentsOf(config.source).filter((c) => c !== "app" && atLeast(componentStage(c, config.stages), "cutover"));
+  if (movedStores.length === 0 || effectiveTraffic(config) === 100) return;
+  const app = componentStage("app", config.stages);
+  const key = app === "proxy" ? "ferry:trafficPercent" : "ferry:hold.app";
+  fail(`${key}: ${movedStores.join(" and ")} can only be cut over while AWS serves all requests (app at proxy with 100% or cut over); the source app cannot reach the private target stores`);
+}
+
+function checkProxyPossible(config: FerryConfig): void {
+  const { source } = config;
+  if (source.kind !== "vultr" || !componentsOf(source).includes("app")) return;
+  if (componentStage("app", config.stages) === "proxy" && !source.services.includes("nginx")) {
+    fail("ferry:proxy: the vultr box runs no nginx (ferry:source.services) to forward traffic to AWS; hold the app (ferry:hold.app: provision) or add nginx");
+  }
+}
+
+/** Every stage rule; throws FerryConfigError naming the key. Runs before any resource exists. */
+export function validateStages(config: FerryConfig): void {
+  checkOrder(config.stages);
+  checkHold(config);
+  checkTraffic(config);
+  checkDataBeforeApp(config);
+  checkTrafficBeforeData(config);
+  checkProxyPossible(config);
+}
+
+export interface StagePlan {
+  /** The flags set, in order. */
+  active: Stage[];
+  /** Where each component of this source stands. */
+  components: Partial<Record<Component, Stage>>;
+  /** Share of traffic the target receives (0 until proxy, 100 from cutover). */
+  trafficPercent: number;
+  /** What setting the next flag will do, in plain words. */
+  nextStep: string;
+}
+
+/** Share of requests that reach the target. */
+export function effectiveTraffic(config: FerryConfig): number {
+  const app = componentStage("app", config.stages);
+  if (atLeast(app, "cutover")) return 100;
+  if (app !== "proxy") return 0;
+  return config.stages.trafficPercent ?? (config.source.kind === "vultr" ? 100 : 0);
+}
+
+function describeReplication(config: FerryConfig): string {
+  const parts: string[] = [];
+  const present = componentsOf(config.source);
+  if (present.includes("postgres")) parts.push(`postgres (${postgresStrategy(config.source)})`);
+  if (present.includes("redis")) parts.push(`redis (${redisMode(config)})`);
+  return parts.length ? parts.join(" and ") : "nothing (no data stores)";
+}
+
+function nextFlagSentence(config: FerryConfig, traffic: number): string {
+  const heroku = config.source.kind === "heroku";
+  switch (globalStage(config.stages)) {
+    case "provision":
+      return `Target provisioned and receiving no traffic. Next: \`pulumi config set ferry:replicate true\` starts copying ${describeReplication(config)} into AWS; the source is only read.`;
+    case "replicate":
+      return heroku
+        ? "Replicating. Next: `pulumi config set ferry:proxy true` (with ferry:trafficPercent N) puts a Cloudflare load balancer in front and sends N% of requests to AWS once the health check passes."
+        : "Replicating. Next: `pulumi config set ferry:proxy true` makes the old nginx forward every request to AWS (the app on AWS still uses the old databases).";
+    case "proxy":
+      return heroku && traffic < 100
+        ? `AWS receives ${traffic}% of requests. Next: raise ferry:trafficPercent step by step, then \`pulumi config set ferry:cutover true\` fences and moves the data stores and points Cloudflare DNS at AWS.`
+        : "AWS receives all requests through the proxy. Next: `pulumi config set ferry:cutover true` fences and moves the data stores and points Cloudflare DNS at AWS.";
+    case "cutover":
+      return heroku
+        ? "Cut over. Next, after your verification period: `pulumi config set ferry:decommission true` scales the Heroku dynos to zero and releases the add-ons (the add-on release cannot be undone)."
+        : "Cut over. Next, after your verification period: `pulumi config set ferry:decommission true` stops the app on the old box and drops the replication slot there.";
+    case "decommission":
+      return "Decommissioned: the migration is complete. The old Vultr instance or Heroku app is left for you to delete by hand.";
+  }
+}
+
+/** Which stages are active per component, and what the next flag will do. */
+export function planStages(config: FerryConfig): StagePlan {
+  const components = Object.fromEntries(componentsOf(config.source).map((c) => [c, componentStage(c, config.stages)]));
+  const traffic = effectiveTraffic(config);
+  const held = Object.entries(config.stages.hold).map(([c, s]) => `${c} at ${s} (ferry:hold.${c})`);
+  const heldNote = held.length ? ` Held back: ${held.join(", ")}; remove the hold to let it follow.` : "";
+  return {
+    active: STAGES.filter((s) => s === "provision" || config.stages[s as keyof StageFlags] === true),
+    components,
+    trafficPercent: traffic,
+    nextStep: nextFlagSentence(config, traffic) + heldNote,
+  };
+}

@@ -1,0 +1,72 @@
+// The Heroku Platform API (v3) objects ferry reads and writes: only the fields we use
+// or show, named as the API names them (so a JSON body maps straight onto them).
+
+export interface NamedRef {
+  id: string;
+  name: string;
+}
+
+export interface HerokuApp {
+  id: string;
+  name: string;
+  maintenance: boolean;
+  web_url: string | null;
+  region?: NamedRef;
+  created_at: string;
+  updated_at: string;
+}
+
+/** GET /apps/{app}/config-vars: name -> value. */
+export type ConfigVars = Record<string, string>;
+
+/** PATCH /apps/{app}/config-vars: a string sets a var, null deletes it. */
+export type ConfigVarsPatch = Record<string, string | null>;
+
+export interface Formation {
+  id: string;
+  type: string;
+  quantity: number;
+  size: string;
+  command: string;
+  app: NamedRef;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One entry of PATCH /apps/{app}/formation {"updates": [...]}. */
+export interface FormationUpdate {
+  type: string;
+  quantity?: number;
+  size?: string;
+}
+
+export interface Addon {
+  id: string;
+  name: string;
+  addon_service: NamedRef;
+  plan: NamedRef;
+  state: "provisioning" | "provisioned" | "deprovisioned";
+  app: NamedRef;
+  /** Config var names this add-on sets on the app (e.g. DATABASE_URL). */
+  config_vars: string[];
+  web_url: string | null;
+}
+
+export interface Domain {
+  id: string;
+  hostname: string;
+  kind: "heroku" | "custom";
+  /** DNS target for a custom domain (null for the herokuapp.com domain). */
+  cname: string | null;
+  status: string;
+  app: NamedRef;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The body of every Heroku API error. */
+export interface HerokuErrorBody {
+  id: string;
+  message: string;
+  url?: string;
+}

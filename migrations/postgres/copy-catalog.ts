@@ -1,0 +1,143 @@
+// What the copy and the verification read from a database's catalog: the user
+// tables with their columns, primary keys and sizes, the sequences, large objects.
+// Extension member tables (CREATE EXTENSION recreates them) and ferry's own
+// bookkeeping schema are left out (USER_RELATION).
+import { Client } from "pg";
+import { USER_RELATION } from "./catalog";
+
+export interface Column {
+  name: string;
+  /** format_type() of the column, usable in a cast. */
+  type: string;
+  generated: boolean;
+  /** Binary COPY is safe: a built-in type (or enum, or array/domain of one) with send/receive. */
+  binarySafe: boolean;
+  /** The type has a default hash opclass with an extended (64-bit, seeded) hash function. */
+  hashable: boolean;
+}
+
+export interface TableInfo {
+  oid: number;
+  schema: string;
+  name: string;
+  /** "r" an ordinary table or partition, "p" a partitioned root. */
+  kind: "r" | "p";
+  isPartition: boolean;
+  /** Heap size in bytes (main fork), what ctid ranges split. */
+  heapBytes: number;
+  /** Heap + TOAST, what the copy moves (for progress). */
+  totalBytes: number;
+  /** pg_class.reltuples: an estimate, -1 when never analyzed. */
+  estimatedRows: number;
+  columns: Column[];
+  /** Primary key columns in key order; empty when the table has none. */
+  primaryKey: Column[];
+}
+
+export interface SequenceInfo {
+  schema: string;
+  name: string;
+  /** null when nextval was never called. */
+  lastValue: string | null;
+  startValue: string;
+  increment: string;
+}
+
+/** `schema.name` as users write it (unquoted, for messages and reports). */
+export const displayName = (t: { schema: string; name: string }): string => `${t.schema}.${t.name}`;
+
+/** A true array (name and point also have typelem, but are fixed-length). */
+const IS_ARRAY = "(bt.typlen = -1 AND bt.typelem <> 0)";
+
+/** Types whose default hash opclass has an extended hash function, per pg_amproc. */
+const HASHABLE = `(
+  EXISTS (SELECT 1 FROM pg_opclass oc
+          JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+          JOIN pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2
+          WHERE oc.opcdefault AND oc.opcintype = coalesce(nullif(bt.typbasetype, 0), bt.oid)
+            AND p.amproclefttype = oc.opcintype)
+  OR coalesce(nullif(bt.typbasetype, 0), bt.oid) IN (SELECT oid FROM pg_type WHERE typtype = 'e'))`;
+
+/**
+ * Binary COPY moves the server's internal send/receive format; it is only as portable
+ * as the type's code. Built-in types and enums are; extension and user-defined
+ * composite types get text.
+ */
+const BINARY_SAFE = `(
+  t.typsend <> 0 AND t.typreceive <> 0 AND (
+    et.typnamespace = 'pg_catalog'::regnamespace OR et.typtype = 'e'))`;
+
+/** Every user table (ordinary, partition, partitioned root) with columns and key. */
+export async function listTables(c: Client): Promise<TableInfo[]> {
+  const { rows: tables } = await c.query<{
+    oid: string; schema: string; name: string; kind: "r" | "p"; is_partition: boolean;
+    heap_bytes: string; total_bytes: string; est_rows: string;
+  }>(`
+    SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+           c.relispartition AS is_partition, pg_relation_size(c.oid) AS heap_bytes,
+           pg_table_size(c.oid) AS total_bytes, c.reltuples::int8 AS est_rows
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND ${USER_RELATION}
+    ORDER BY n.nspname, c.relname`);
+  if (!tables.length) return [];
+  const { rows: cols } = await c.query<{
+    oid: string; name: string; type: string; generated: boolean; binary_safe: boolean; hashable: boolean; pk_pos: number | null;
+  }>(`
+    SELECT a.attrelid::int8 AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+           a.attgenerated <> '' AS generated,
+           ${BINARY_SAFE} AS binary_safe,
+           CASE WHEN ${IS_ARRAY} THEN ${HASHABLE.replace(/bt\./g, "et.")} ELSE ${HASHABLE} END AS hashable,
+           (SELECT k.pos FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos)
+             WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)::int AS pk_pos
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    -- bt: the type with domains resolved; et: its element type for arrays.
+    JOIN pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+    JOIN pg_type et ON et.oid = CASE WHEN ${IS_ARRAY} THEN bt.typelem ELSE bt.oid END
+    WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attrelid, a.attnum`, [tables.map((t) => t.oid)]);
+  return tables.map((t) => {
+    const mine = cols.filter((col) => col.oid === t.oid);
+    const columns = mine.map((col) => ({ name: col.name, type: col.type, generated: col.generated, binarySafe: col.binary_safe, hashable: col.hashable }));
+    const primaryKey = mine
+      .filter((col) => col.pk_pos !== null)
+      .sort((a, b) => (a.pk_pos ?? 0) - (b.pk_pos ?? 0))
+      .map((col) => columns.find((x) => x.name === col.name)!);
+    return {
+      oid: Number(t.oid), schema: t.schema, name: t.name, kind: t.kind, isPartition: t.is_partition,
+      heapBytes: Number(t.heap_bytes), totalBytes: Number(t.total_bytes), estimatedRows: Number(t.est_rows),
+      columns, primaryKey,
+    };
+  });
+}
+
+/** Names of up to `limit` user relations (tables, views, ...) in the database, and how many there are. */
+export async function userRelations(c: Client, limit = 5): Promise<{ count: number; examples: string[] }> {
+  const { rows } = await c.query<{ name: string; total: string }>(`
+    SELECT n.nspname || '.' || c.relname AS name, count(*) OVER () AS total
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND ${USER_RELATION}
+    ORDER BY 1 LIMIT $1`, [limit]);
+  return { count: rows.length ? Number(rows[0].total) : 0, examples: rows.map((r) => r.name) };
+}
+
+export async function listSequences(c: Client): Promise<SequenceInfo[]> {
+  const { rows } = await c.query<{ schema: string; name: string; last_value: string | null; start_value: string; increment: string }>(`
+    SELECT schemaname AS schema, sequencename AS name, last_value::text, start_value::text, increment_by::text AS increment
+    FROM pg_sequences s
+    WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                        AND d.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass AND d.deptype = 'e')
+    ORDER BY 1, 2`);
+  return rows.map((r) => ({ schema: r.schema, name: r.name, lastValue: r.last_value, startValue: r.start_value, increment: r.increment }));
+}
+
+export async function countLargeObjects(c: Client): Promise<number> {
+  const { rows } = await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_largeobject_metadata");
+  return Number(rows[0].n);
+}
+
+/** server_version_num, e.g. 150004. */
+export async function serverVersion(c: Client): Promise<number> {
+  const { rows } = await c.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
+  return Number(rows[0].v);
+}

@@ -1,0 +1,308 @@
+// The gated switch from source to target. Steps, per strategy:
+//   logical:  gate, fence, drain, sequences, detach, verify, done
+//   physical: gate, fence, drain, promote, verify, activate, done
+//   dump:     gate, fence, copy, verify, done
+// gate: replication healthy and lag under the threshold, else stop with the source
+//   untouched and writable.
+// fence: every login role read-only on the source, sessions ended (fence.ts).
+// drain: wait until the target has everything the source wrote before the fence.
+// The write-unavailability window runs from the fence to `done`.
+//
+// Resumable: the fence record on the source, the progress record on the target and
+// pg_is_in_recovery() say how far an earlier run got; a rerun continues from there.
+// A failure after the fence but before the target can take writes unfences the
+// source again (rollback), so the source is never left fenced by a failed run
+// without the target being ready. At no point are both sides writable: the source is
+// fenced before a standby is promoted or a subscription dropped, and a promoted
+// standby keeps the fence it inherited from the source until verify passed.
+import { Client } from "pg";
+import { withClient } from "./connection";
+import { currentLsn, inRecovery } from "./catalog";
+import { copyByDump } from "./dump";
+import { FenceRecord, allowWrites, fence, readFence, unfence } from "./fence";
+import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates } from "./logical";
+import { physicalLag, promote, waitForReplay } from "./physical";
+import { syncSequences } from "./sequences";
+import { CutoverState, StepRecord, loadCutover, loadRecord, saveCutover } from "./state";
+import { Strategy } from "./names";
+import { pollUntil } from "./wait";
+import { verifyDatabases, VerifyReport } from "./verify";
+import { emptyTarget } from "./target";
+
+export interface CutoverOptions {
+  sourceUrl: string;
+  targetUrl: string;
+  strategy: Strategy;
+  /** Gate: lag must be under this many bytes before the fence (default 200 kB). */
+  maxLagBytes?: number;
+  /** How long to wait for the gate, and for the drain after the fence (default 60 s each). */
+  timeoutSeconds?: number;
+  jobs?: number;
+  onStep?: (step: StepRecord) => void;
+}
+
+export interface CutoverResult {
+  ok: boolean;
+  strategy: Strategy;
+  /** From the fence to the target accepting writes; null when no fence happened. */
+  writeUnavailableMs: number | null;
+  lagBytesAtFence: number | null;
+  steps: StepRecord[];
+  /** A rerun that picked up an interrupted cutover. */
+  resumed: boolean;
+  /** The source was unfenced again after a failure (it is writable). */
+  rolledBack?: boolean;
+  verify?: { ok: boolean; durationMs: number; firstDifference?: string };
+  error?: string;
+}
+
+export const DEFAULT_MAX_LAG_BYTES = 200 * 1024;
+
+/** Test hook: die without cleanup right after `step` is recorded, as kill -9 would. */
+function crashPoint(step: string): void {
+  if (process.env.FERRY_TEST_CRASH_AFTER_STEP === step) process.kill(process.pid, "SIGKILL");
+}
+
+/** Raised when the gate is not met: nothing was changed. */
+export class GateNotMet extends Error {}
+
+class Run {
+  steps: StepRecord[] = [];
+  state: CutoverState;
+  constructor(readonly opts: CutoverOptions, readonly source: Client, previous: CutoverState | null) {
+    this.state = previous ?? { strategy: opts.strategy, steps: [] };
+  }
+
+  get timeoutMs() {
+    return (this.opts.timeoutSeconds ?? 60) * 1000;
+  }
+
+  done(name: string): boolean {
+    return this.state.steps.some((s) => s.name === name);
+  }
+
+  /** Run a step once: skipped when an earlier run recorded it, recorded (if possible) when done. */
+  async step(name: string, fn: () => Promise<string | void>, persist?: (s: CutoverState) => Promise<void>): Promise<void> {
+    if (this.done(name)) return;
+    const t0 = Date.now();
+    const detail = (await fn()) ?? undefined;
+    const record: StepRecord = { name, ms: Date.now() - t0, ...(detail ? { detail } : {}) };
+    this.steps.push(record);
+    this.state.steps.push(record);
+    if (persist) await persist(this.state);
+    this.opts.onStep?.(record);
+    crashPoint(name);
+  }
+}
+
+const withTarget = <T>(url: string, fn: (c: Client) => Promise<T>) =>
+  withClient(url, async (c) => {
+    await allowWrites(c);
+    return fn(c);
+  });
+
+/** The source's fence record, or the copy kept on the target (non-superuser sources). */
+async function knownFence(source: Client, state: CutoverState | null): Promise<FenceRecord | null> {
+  return (await readFence(source)) ?? state?.fence ?? null;
+}
+
+/** Lag in bytes right now, and whether replication is in a state the gate accepts. */
+async function measureLag(opts: CutoverOptions, source: Client): Promise<{ bytes: number; problem?: string }> {
+  if (opts.strategy === "dump") return { bytes: 0 };
+  if (opts.strategy === "physical") {
+    return withClient(opts.targetUrl, async (standby) => {
+      if (!(await inRecovery(standby))) return { bytes: 0, problem: "the target is not a standby" };
+      const lag = await physicalLag(source, standby);
+      return lag.state === "streaming" ? { bytes: lag.bytes } : { bytes: lag.bytes, problem: `the standby is ${lag.state ?? "not connected to the source"}` };
+    });
+  }
+  const [states, replicated] = await withClient(opts.targetUrl, (t) => Promise.all([tableStates(t), loadRecord<{ postData?: boolean }>(t, "replicate:logical")]));
+  if (!states.length) return { bytes: 0, problem: "no subscription on the target: run ferry pg replicate --strategy logical" };
+  if (!replicated?.postData) return { bytes: 0, problem: "ferry pg replicate has not finished (post-data schema not applied yet)" };
+  const notReady = states.filter((s) => s.state !== "ready");
+  if (notReady.length) return { bytes: 0, problem: `${notReady.length} table(s) still in initial sync (${notReady.slice(0, 3).map((s) => `${s.table}: ${s.state}`).join(", ")})` };
+  const lag = await logicalLag(source);
+  if (!lag) return { bytes: 0, problem: "the subscription's slot is missing on the source" };
+  return lag.active ? { bytes: lag.bytes } : { bytes: lag.bytes, problem: "the subscription is not streaming" };
+}
+
+/** Wait (up to the timeout) for healthy replication with lag under the threshold. */
+async function gate(opts: CutoverOptions, source: Client, timeoutMs: number): Promise<number> {
+  const max = opts.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES;
+  let last: { bytes: number; problem?: string } = { bytes: 0 };
+  try {
+    await pollUntil(async () => {
+      last = await measureLag(opts, source);
+      return !last.problem && last.bytes <= max;
+    }, timeoutMs, () => "", 100);
+  } catch {
+    throw new GateNotMet(`gate not met after ${timeoutMs / 1000} s: ${last.problem ?? `lag ${last.bytes} bytes > --max-lag-bytes ${max}`}; the source was not touched`);
+  }
+  return last.bytes;
+}
+
+/** Wait until the target has everything the source wrote up to now (after the fence). */
+async function drain(opts: CutoverOptions, source: Client, timeoutMs: number): Promise<string> {
+  const lsn = await currentLsn(source);
+  if (opts.strategy === "physical") {
+    await waitForReplay(opts.targetUrl, lsn, timeoutMs);
+  } else {
+    await pollUntil(() => confirmedUpTo(source, lsn), timeoutMs, () => `the target did not confirm WAL up to ${lsn} within ${timeoutMs / 1000} s`, 5);
+  }
+  return `target caught up to ${lsn}`;
+}
+
+type VerifySummary = { ok: boolean; durationMs: number; firstDifference?: string };
+
+function verifySummary(r: VerifyReport): VerifySummary {
+  // ferry's own bookkeeping schema on the target is not the app's data.
+  const tables = r.tables.filter((t) => !t.table.startsWith("ferry."));
+  const ok = tables.every((t) => t.ok) && r.sequences.every((s) => s.ok);
+  const first = ok ? undefined : r.firstDifference ?? tables.find((t) => !t.ok)?.table;
+  return { ok, durationMs: r.durationMs, ...(first ? { firstDifference: first } : {}) };
+}
+
+export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
+  return withClient(opts.sourceUrl, async (source) => {
+    await allowWrites(source);
+    return runCutover(opts, source);
+  });
+}
+
+async function readTargetState(opts: CutoverOptions): Promise<{ state: CutoverState | null; promoted: boolean }> {
+  return withTarget(opts.targetUrl, async (t) => {
+    const standby = opts.strategy === "physical" && (await inRecovery(t));
+    return { state: standby ? null : await loadCutover(t, opts.strategy), promoted: opts.strategy === "physical" && !standby };
+  });
+}
+
+async function runCutover(opts: CutoverOptions, source: Client): Promise<CutoverResult> {
+  const { state: previous, promoted } = await readTargetState(opts);
+  const run = new Run(opts, source, previous);
+  const existingFence = await knownFence(source, previous);
+  const result = (extra: Partial<CutoverResult> = {}): CutoverResult => ({
+    ok: true,
+    strategy: opts.strategy,
+    writeUnavailableMs: run.state.writeUnavailableMs ?? (run.state.fence ? Date.now() - run.state.fence.at : null),
+    lagBytesAtFence: run.state.fence?.lagBytes ?? null,
+    steps: run.steps,
+    resumed: (previous?.steps.length ?? 0) > 0 || existingFence !== null || promoted,
+    ...extra,
+  });
+  if (previous?.done) return result({ steps: previous.steps });
+  if (existingFence) run.state.fence = existingFence;
+  const persist = (s: CutoverState) => withTarget(opts.targetUrl, (t) => saveCutover(t, s));
+  // A standby cannot be written before promotion: its progress is the facts alone.
+  const persistUnlessStandby = opts.strategy === "physical" ? undefined : persist;
+
+  if (!run.state.fence && !promoted) {
+    const lagBytes = await gate(opts, source, run.timeoutMs);
+    run.steps.push({ name: "gate", ms: 0, detail: `lag ${lagBytes} bytes` });
+    crashPoint("gate");
+    await run.step("fence", async () => {
+      const f = await fence(source, opts.strategy === "physical", lagBytes);
+      run.state.fence = f.record;
+      return `${f.record.roles.length} role(s) read-only, ${f.terminated} session(s) ended${f.record.unfenced.length ? `; could not fence ${f.record.unfenced.join(", ")}` : ""}`;
+    }, persistUnlessStandby);
+  } else if (!promoted) {
+    // Resumed after the fence: make sure it is complete (a crash may have cut it short).
+    const f = await fence(source, opts.strategy === "physical", run.state.fence?.lagBytes ?? 0, run.state.fence ?? null);
+    run.state.fence = f.record;
+  } else if (!run.state.fence) {
+    // The standby was promoted but the source is not fenced (promoted by hand?): two
+    // writable primaries. Fence the source now, before anything else.
+    run.state.fence = (await fence(source, true, 0)).record;
+  }
+
+  try {
+    if (opts.strategy === "logical") await logicalSteps(run, source, persist);
+    else if (opts.strategy === "physical") await physicalSteps(run, source, persist, promoted);
+    else await dumpSteps(run, persist);
+  } catch (err) {
+    return failAfterFence(opts, source, run, err as Error, result);
+  }
+
+  const verified = await verifyStep(run, persist);
+  if (!verified.ok) {
+    return result({ ok: false, verify: verified, error: `verify failed after cutover: ${verified.firstDifference}; the source stays fenced, the target is not released (ferry pg rollback unfences the source)` });
+  }
+  if (opts.strategy === "physical") {
+    await run.step("activate", () => withTarget(opts.targetUrl, async (t) => {
+      const undone = await unfence(t, run.state.fence ?? null);
+      return undone ? "the fence inherited from the source is lifted on the target" : "nothing to lift";
+    }), persist);
+  }
+  run.state.writeUnavailableMs = run.state.fence ? Date.now() - run.state.fence.at : undefined;
+  run.state.done = true;
+  await run.step("done", async () => `write-unavailable ${run.state.writeUnavailableMs} ms`, persist);
+  return result({ verify: verified });
+}
+
+async function logicalSteps(run: Run, source: Client, persist: (s: CutoverState) => Promise<void>): Promise<void> {
+  const { opts } = run;
+  const subscribed = await withClient(opts.targetUrl, subscriptionExists);
+  if (subscribed) await run.step("drain", () => drain(opts, source, run.timeoutMs), persist);
+  await run.step("sequences", () => withTarget(opts.targetUrl, async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
+  await run.step("detach", () => withTarget(opts.targetUrl, async (t) => ((await dropSubscription(t)) ? "subscription and its slot dropped" : "already detached")), persist);
+}
+
+async function physicalSteps(run: Run, source: Client, persist: (s: CutoverState) => Promise<void>, promoted: boolean): Promise<void> {
+  const { opts } = run;
+  if (!promoted) {
+    await run.step("drain", () => drain(opts, source, run.timeoutMs));
+    await run.step("promote", async () => {
+      await promote(opts.targetUrl);
+      return "pg_promote(wait => true) returned";
+    }, persist);
+  }
+}
+
+async function dumpSteps(run: Run, persist: (s: CutoverState) => Promise<void>): Promise<void> {
+  const { opts } = run;
+  await run.step("copy", async () => {
+    if (run.state.copyStarted || run.state.trialCopy) await withTarget(opts.targetUrl, emptyTarget);
+    run.state.copyStarted = true;
+    await persist(run.state);
+    const copied = await copyByDump({ sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs });
+    return `${copied.tables} table(s), ${copied.rows} row(s) in ${copied.durationMs} ms`;
+  }, persist);
+}
+
+/** Fast verify inside the window: the target is released only when it matches the fenced source. */
+async function verifyStep(run: Run, persist: (s: CutoverState) => Promise<void>): Promise<VerifySummary> {
+  let summary: VerifySummary = { ok: true, durationMs: 0 };
+  try {
+    await run.step("verify", async () => {
+      summary = verifySummary(await verifyDatabases({ sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, fast: true }));
+      if (!summary.ok) throw new VerifyFailed(summary.firstDifference ?? "difference");
+      return "fast verify green";
+    }, persist);
+  } catch (err) {
+    if (!(err instanceof VerifyFailed)) throw err;
+  }
+  return summary;
+}
+
+class VerifyFailed extends Error {}
+
+/**
+ * A step after the fence failed. While the target cannot take writes yet (no
+ * promotion, subscription still there or copy unfinished), give the source back:
+ * unfence it. Otherwise keep it fenced and say how to finish.
+ */
+async function failAfterFence(
+  opts: CutoverOptions,
+  source: Client,
+  run: Run,
+  err: Error,
+  result: (extra: Partial<CutoverResult>) => CutoverResult,
+): Promise<CutoverResult> {
+  const targetWritable = opts.strategy === "physical" ? run.done("promote") : opts.strategy === "logical" ? run.done("detach") : false;
+  if (targetWritable) {
+    return result({ ok: false, error: `${err.message}; the target is already the primary: rerun ferry pg cutover to finish` });
+  }
+  await unfence(source, run.state.fence ?? null);
+  run.state = { strategy: opts.strategy, steps: [] };
+  if (opts.strategy !== "physical") await withTarget(opts.targetUrl, (t) => saveCutover(t, run.state));
+  return result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: `${err.message}; the fence was lifted and the source is writable again` });
+}

@@ -1,0 +1,122 @@
+// The SQL the verification runs on both sides. Each chunk is reduced inside the
+// database to a row count and the sum of a 64-bit hash per row, which does not
+// depend on row order (no sort, parallel scans allowed) and changes when a row is
+// changed, missing or extra. Rows are hashed with hash_record_extended (the
+// per-type hash functions, PostgreSQL 14+), which skips the costly text output of
+// numerics, timestamps and jsonb; columns of types without a hash function are
+// hashed through their text form.
+import { Client } from "pg";
+import { qualified, quoteIdent } from "./connection";
+import { Column, TableInfo } from "./copy-catalog";
+
+/** A key range [lower, upper): undefined bounds are open. Bounds are key values as text, one per key column. */
+export interface KeyRange {
+  lower?: string[];
+  upper?: string[];
+}
+
+export interface ChunkSum {
+  rows: number;
+  /** Sum of the row hashes, as text (a numeric). */
+  sum: string;
+}
+
+/** Hash per row, identical on both sides for identical rows (columns taken by name, so column order may differ). */
+export function rowHash(table: TableInfo, recordHash: boolean): string {
+  const cols = [...table.columns].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (!recordHash) return `hashtextextended(ROW(${cols.map((c) => `${quoteIdent(c.name)}::text`).join(", ")})::text, 0)`;
+  return `hash_record_extended(ROW(${cols.map((c) => (c.hashable ? quoteIdent(c.name) : `${quoteIdent(c.name)}::text`)).join(", ")}), 0)`;
+}
+
+/** FROM clause: a plain table without its inheritance children; a partitioned root with all partitions. */
+export function fromTable(table: TableInfo): string {
+  return `${table.kind === "r" ? "ONLY " : ""}${qualified(table.schema, table.name)}`;
+}
+
+const keyTuple = (pk: Column[]) =>
+  pk.length === 1 ? quoteIdent(pk[0].name) : `ROW(${pk.map((c) => quoteIdent(c.name)).join(", ")})`;
+
+const paramTuple = (pk: Column[], first: number) => {
+  const params = pk.map((c, i) => `$${first + i}::${c.type}`);
+  return pk.length === 1 ? params[0] : `ROW(${params.join(", ")})`;
+};
+
+/** WHERE clause and parameters selecting `range` of the primary key (row comparison uses the key's index). */
+export function rangeWhere(pk: Column[], range: KeyRange): { sql: string; params: string[] } {
+  const parts: string[] = [];
+  const params: string[] = [];
+  if (range.lower) {
+    parts.push(`${keyTuple(pk)} >= ${paramTuple(pk, params.length + 1)}`);
+    params.push(...range.lower);
+  }
+  if (range.upper) {
+    parts.push(`${keyTuple(pk)} < ${paramTuple(pk, params.length + 1)}`);
+    params.push(...range.upper);
+  }
+  return { sql: parts.length ? ` WHERE ${parts.join(" AND ")}` : "", params };
+}
+
+export const keyColumnsText = (pk: Column[]) => pk.map((c, i) => `${quoteIdent(c.name)}::text AS k${i}`).join(", ");
+export const orderByKey = (pk: Column[]) => pk.map((c) => quoteIdent(c.name)).join(", ");
+export const keyOf = (row: Record<string, unknown>, pk: Column[]): string[] => pk.map((_, i) => row[`k${i}`] as string);
+
+/** Count and hash sum of the rows of `table` in `range` (the whole table when it has no key). */
+export async function chunkSum(c: Client, table: TableInfo, range: KeyRange, recordHash: boolean): Promise<ChunkSum> {
+  const where = rangeWhere(table.primaryKey, range);
+  const { rows } = await c.query<{ n: string; s: string }>(
+    `SELECT count(*) AS n, coalesce(sum(${rowHash(table, recordHash)}), 0)::text AS s FROM ${fromTable(table)}${where.sql}`,
+    where.params,
+  );
+  return { rows: Number(rows[0].n), sum: rows[0].s };
+}
+
+export async function countRows(c: Client, table: TableInfo): Promise<number> {
+  const { rows } = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${fromTable(table)}`);
+  return Number(rows[0].n);
+}
+
+const INTEGER_TYPES = new Set(["smallint", "integer", "bigint"]);
+
+/**
+ * Cut the key space of `table` (read on the source) into ranges of about `chunkRows`
+ * rows. An integer key is cut arithmetically between min and max (two index probes);
+ * any other key at every chunkRows-th key in key order (one index-only scan). The
+ * first and last ranges are open, so target rows outside the source's keys are seen.
+ */
+export async function keyRanges(c: Client, table: TableInfo, chunkRows: number): Promise<KeyRange[]> {
+  const pk = table.primaryKey;
+  if (!pk.length) return [{}];
+  const bounds = pk.length === 1 && INTEGER_TYPES.has(pk[0].type) ? await integerBounds(c, table, chunkRows) : await sampledBounds(c, table, chunkRows);
+  if (!bounds.length) return [{}];
+  return [{ upper: bounds[0] }, ...bounds.slice(1).map((b, i) => ({ lower: bounds[i], upper: b })), { lower: bounds[bounds.length - 1] }];
+}
+
+async function integerBounds(c: Client, table: TableInfo, chunkRows: number): Promise<string[][]> {
+  const k = quoteIdent(table.primaryKey[0].name);
+  const { rows } = await c.query<{ lo: string | null; hi: string | null }>(`SELECT min(${k})::text AS lo, max(${k})::text AS hi FROM ${fromTable(table)}`);
+  if (rows[0].lo === null || rows[0].hi === null) return [];
+  const lo = BigInt(rows[0].lo);
+  const span = BigInt(rows[0].hi) - lo + 1n;
+  const estimate = table.estimatedRows > 0 ? BigInt(Math.round(table.estimatedRows)) : span;
+  const chunks = (estimate < span ? estimate : span) / BigInt(chunkRows) + 1n;
+  const width = (span + chunks - 1n) / chunks;
+  const bounds: string[][] = [];
+  for (let i = 1n; i < chunks; i++) bounds.push([(lo + i * width).toString()]);
+  return bounds;
+}
+
+async function sampledBounds(c: Client, table: TableInfo, chunkRows: number): Promise<string[][]> {
+  const pk = table.primaryKey;
+  const { rows } = await c.query(
+    `SELECT ${pk.map((_, i) => `k${i}`).join(", ")} FROM (
+       SELECT ${keyColumnsText(pk)}, row_number() OVER (ORDER BY ${orderByKey(pk)}) AS rn FROM ${fromTable(table)}
+     ) s WHERE rn % $1 = 0 ORDER BY rn`,
+    [chunkRows],
+  );
+  return rows.map((r) => keyOf(r, pk));
+}
+
+/** Session settings that make text forms (keys, unhashable columns) identical on both sides. */
+export async function normalizeSession(c: Client): Promise<void> {
+  await c.query("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; SET extra_float_digits = 3");
+}

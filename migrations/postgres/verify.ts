@@ -1,0 +1,260 @@
+// Verification after a copy or a cutover: "silent non-apply" is the failure every
+// migration tool's users report, so every table is counted and checksummed inside
+// both databases, in key-range chunks spread over `jobs` connection pairs, each side
+// reading one exported snapshot. A differing chunk is halved down to the first
+// differing key. Tables without a primary key are compared whole (count + an
+// order-independent hash sum). `fast` (right after a cutover) counts every table
+// and checksums only the first, the last and a few random chunks.
+import os from "node:os";
+import { Client } from "pg";
+import { displayName, listSequences, listTables, SequenceInfo, serverVersion, TableInfo } from "./copy-catalog";
+import { defaultJobs, runPool } from "./copy-pool";
+import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "./copy-snapshot";
+import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
+import { ChunkSum, chunkSum, countRows, KeyRange, keyRanges, normalizeSession } from "./verify-sql";
+
+export interface VerifyOptions {
+  sourceUrl: string;
+  targetUrl: string;
+  /** Connection pairs (one to each side) hashing chunks in parallel. */
+  jobs?: number;
+  /** Rows per checksummed key range (default 50,000). */
+  chunkRows?: number;
+  /** Counts for every table, checksums for sampled chunks only. */
+  fast?: boolean;
+  /** A differing chunk is halved until at most this many rows remain, then compared row by row (default 5,000). */
+  narrowRows?: number;
+  /** In fast mode, random chunks checksummed per table besides the first and last (default 2). */
+  sampleChunks?: number;
+}
+
+export interface TableDifference {
+  /** First key of the differing range ("(start)" when open). */
+  from: string;
+  /** The range's end: the differing key itself once narrowed, else the exclusive upper bound ("(end)" when open). */
+  to: string;
+  kind?: DifferenceKind | "whole table" | "table missing on target" | "table missing on source";
+}
+
+export interface TableReport {
+  table: string;
+  sourceRows: number;
+  targetRows: number;
+  ok: boolean;
+  firstDifference?: TableDifference;
+  /** Key-range chunks compared (1 for a table without a primary key). */
+  chunks: number;
+  differingChunks: number;
+}
+
+export interface SequenceReport {
+  sequence: string;
+  source: number;
+  target: number;
+  ok: boolean;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  durationMs: number;
+  fast: boolean;
+  tables: TableReport[];
+  sequences: SequenceReport[];
+  /** One line naming the first difference (table and key range, or sequence). */
+  firstDifference?: string;
+}
+
+const DEFAULT_CHUNK_ROWS = 50_000;
+
+interface Pair {
+  source: Client;
+  target: Client;
+}
+
+interface ChunkTask {
+  table: TableInfo;
+  index: number;
+  range: KeyRange;
+  /** Only count rows (fast mode, tables without a key or unsampled). */
+  countOnly: boolean;
+}
+
+interface ChunkResult {
+  index: number;
+  range: KeyRange;
+  source: ChunkSum;
+  target: ChunkSum;
+}
+
+/** Compare every user table and sequence of source and target. */
+export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport> {
+  const started = Date.now();
+  const jobs = Math.max(1, opts.jobs ?? defaultJobs(os.cpus().length));
+  const chunkRows = Math.max(1, opts.chunkRows ?? DEFAULT_CHUNK_ROWS);
+  const fast = opts.fast === true;
+  const snapshots = await Promise.all([exportSnapshot(opts.sourceUrl, "ferry-verify"), exportSnapshot(opts.targetUrl, "ferry-verify")]);
+  try {
+    const [source, target] = snapshots;
+    const [sourceTables, targetTables, sourceVersion, targetVersion] = await Promise.all([
+      listTables(source.client), listTables(target.client), serverVersion(source.client), serverVersion(target.client),
+    ]);
+    // hash_record_extended arrived in PostgreSQL 14; both sides must hash the same way.
+    const recordHash = sourceVersion >= 140000 && targetVersion >= 140000;
+    const onTarget = new Set(comparable(targetTables).map(displayName));
+    const tables = comparable(sourceTables).filter((t) => onTarget.has(displayName(t)));
+    const openPair = (): Promise<Pair> => openPairIn(opts, snapshots);
+
+    const ranges = new Map<number, KeyRange[]>();
+    await runPool(tables.filter((t) => t.primaryKey.length), jobs, openPair, async (p, t) => {
+      ranges.set(t.oid, await keyRanges(p.source, t, chunkRows));
+    }, closePair);
+
+    const tasks = chunkTasks(tables, ranges, fast, opts.sampleChunks ?? 2);
+    const results = new Map<number, ChunkResult[]>();
+    await runPool(tasks, jobs, openPair, async (p, task) => {
+      const run = (c: Client): Promise<ChunkSum> =>
+        task.countOnly ? countRows(c, task.table).then((rows) => ({ rows, sum: "" })) : chunkSum(c, task.table, task.range, recordHash);
+      const [s, t] = await Promise.all([run(p.source), run(p.target)]);
+      const list = results.get(task.table.oid) ?? [];
+      list.push({ index: task.index, range: task.range, source: s, target: t });
+      results.set(task.table.oid, list);
+    }, closePair);
+
+    const reports = await tableReports(tables, results, fast, jobs, (p, t, range) => locateDifference(p, t, range, recordHash, opts.narrowRows), openPair);
+    for (const t of comparable(sourceTables)) if (!onTarget.has(displayName(t))) reports.push(missingTable(displayName(t), "target"));
+    const onSource = new Set(comparable(sourceTables).map(displayName));
+    for (const t of comparable(targetTables)) if (!onSource.has(displayName(t))) reports.push(missingTable(displayName(t), "source"));
+    reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
+
+    const sequences = compareSequences(...(await Promise.all([listSequences(source.client), listSequences(target.client)])));
+    const ok = reports.every((r) => r.ok) && sequences.every((s) => s.ok);
+    return { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, firstDifference: ok ? undefined : describeFirst(reports, sequences) };
+  } finally {
+    await Promise.all(snapshots.map((s) => s.release()));
+  }
+}
+
+/** Tables compared as users see them: plain tables, and partitioned tables through their root. */
+function comparable(tables: TableInfo[]): TableInfo[] {
+  return tables.filter((t) => !t.isPartition);
+}
+
+async function openPairIn(opts: VerifyOptions, [source, target]: SharedSnapshot[]): Promise<Pair> {
+  const [s, t] = await Promise.all([connectInSnapshot(opts.sourceUrl, source, "ferry-verify"), connectInSnapshot(opts.targetUrl, target, "ferry-verify")]);
+  await Promise.all([normalizeSession(s), normalizeSession(t)]);
+  return { source: s, target: t };
+}
+
+async function closePair(p: Pair): Promise<void> {
+  await Promise.all([p.source.end().catch(() => undefined), p.target.end().catch(() => undefined)]);
+}
+
+/** The chunk jobs, biggest tables first; in fast mode only sampled chunks are hashed and every table is counted. */
+function chunkTasks(tables: TableInfo[], ranges: Map<number, KeyRange[]>, fast: boolean, samples: number): ChunkTask[] {
+  const tasks: ChunkTask[] = [];
+  for (const table of [...tables].sort((a, b) => b.totalBytes - a.totalBytes)) {
+    const all = ranges.get(table.oid) ?? [{}];
+    if (!fast) {
+      all.forEach((range, index) => tasks.push({ table, index, range, countOnly: false }));
+      continue;
+    }
+    tasks.push({ table, index: -1, range: {}, countOnly: true });
+    if (!table.primaryKey.length) continue;
+    for (const index of sampleIndexes(all.length, samples)) tasks.push({ table, index, range: all[index], countOnly: false });
+  }
+  return tasks;
+}
+
+/** First and last chunk (the newest rows live at the end of most keys) plus `samples` random ones. */
+export function sampleIndexes(count: number, samples: number): number[] {
+  const picked = new Set([0, count - 1]);
+  const middle = Math.max(0, count - 2);
+  for (let i = 0; i < Math.min(samples, middle); i++) {
+    let pick = 1 + Math.floor(Math.random() * middle);
+    while (picked.has(pick)) pick = 1 + (pick % middle);
+    picked.add(pick);
+  }
+  return [...picked].sort((a, b) => a - b);
+}
+
+const differs = (r: ChunkResult) => r.source.rows !== r.target.rows || r.source.sum !== r.target.sum;
+
+/** Per table: totals, and for a differing table the first differing chunk narrowed to a key. */
+async function tableReports(
+  tables: TableInfo[],
+  results: Map<number, ChunkResult[]>,
+  fast: boolean,
+  jobs: number,
+  locate: (p: Pair, table: TableInfo, range: KeyRange) => Promise<LocatedDifference>,
+  openPair: () => Promise<Pair>,
+): Promise<TableReport[]> {
+  const reports: TableReport[] = [];
+  const toLocate: { table: TableInfo; report: TableReport; range: KeyRange }[] = [];
+  for (const table of tables) {
+    const list = (results.get(table.oid) ?? []).sort((a, b) => a.index - b.index);
+    const counted = fast ? list.find((r) => r.index === -1) : undefined;
+    const hashed = list.filter((r) => r.index >= 0);
+    const sum = (side: "source" | "target") => (counted ? counted[side].rows : hashed.reduce((n, r) => n + r[side].rows, 0));
+    const bad = list.filter(differs);
+    const report: TableReport = {
+      table: displayName(table), sourceRows: sum("source"), targetRows: sum("target"), ok: bad.length === 0,
+      chunks: Math.max(1, hashed.length), differingChunks: bad.length,
+    };
+    reports.push(report);
+    if (!bad.length) continue;
+    const firstKeyed = bad.find((r) => r.index >= 0);
+    if (!table.primaryKey.length || !firstKeyed) {
+      report.firstDifference = { from: "(start)", to: "(end)", kind: "whole table" };
+    } else {
+      toLocate.push({ table, report, range: firstKeyed.range });
+    }
+  }
+  await runPool(toLocate, jobs, openPair, async (p, item) => {
+    const found = await locate(p, item.table, item.range);
+    item.report.firstDifference = found.key
+      ? { from: showKey(found.key), to: showKey(found.key), kind: found.kind }
+      : { from: found.range.lower ? showKey(found.range.lower) : "(start)", to: found.range.upper ? showKey(found.range.upper) : "(end)" };
+  }, closePair);
+  return reports;
+}
+
+const showKey = (key: string[]): string => (key.length === 1 ? key[0] : `(${key.join(", ")})`);
+
+function missingTable(table: string, side: "source" | "target"): TableReport {
+  return { table, sourceRows: 0, targetRows: 0, ok: false, chunks: 0, differingChunks: 0, firstDifference: { from: "(start)", to: "(end)", kind: `table missing on ${side}` } };
+}
+
+/** The effective last value of a sequence: what nextval returned last, or one step before the start. */
+function sequenceValue(s: SequenceInfo): bigint {
+  return s.lastValue !== null ? BigInt(s.lastValue) : BigInt(s.startValue) - BigInt(s.increment);
+}
+
+/** A target sequence may be ahead of the source (writes after cutover), never behind. */
+export function compareSequences(source: SequenceInfo[], target: SequenceInfo[]): SequenceReport[] {
+  const byName = new Map(target.map((s) => [displayName(s), s]));
+  return source.map((s) => {
+    const t = byName.get(displayName(s));
+    const sv = sequenceValue(s);
+    if (!t) return { sequence: displayName(s), source: Number(sv), target: NaN, ok: false };
+    const tv = sequenceValue(t);
+    const ascending = BigInt(s.increment) > 0n;
+    return { sequence: displayName(s), source: Number(sv), target: Number(tv), ok: ascending ? tv >= sv : tv <= sv };
+  });
+}
+
+function describeFirst(tables: TableReport[], sequences: SequenceReport[]): string {
+  const t = tables.find((r) => !r.ok);
+  if (t) {
+    const d = t.firstDifference;
+    const counts = `${t.sourceRows} rows on source, ${t.targetRows} on target`;
+    if (!d) return `${t.table}: differs (${counts})`;
+    if (d.kind?.startsWith("table missing")) return `${t.table}: ${d.kind}`;
+    if (d.kind === "whole table") return `${t.table}: whole table differs (no key range to narrow to; ${counts})`;
+    if (d.from === d.to) return `${t.table}: row with key ${d.from} ${d.kind ?? "differs"} (${counts})`;
+    return `${t.table}: rows in key range [${d.from}, ${d.to}) differ (${counts})`;
+  }
+  const s = sequences.find((r) => !r.ok)!;
+  return Number.isNaN(s.target)
+    ? `sequence ${s.sequence} is missing on target`
+    : `sequence ${s.sequence}: target at ${s.target} is behind source at ${s.source}`;
+}

@@ -1,0 +1,260 @@
+// `replicate --mode copy`: the client-side copy for sources that refuse outside replicas
+// (Heroku). Order matters:
+//   1. subscribe to keyspace notifications (tail.ts) so no change made from now on is lost;
+//   2. repair a gap left by an earlier run that stopped or crashed (reconcile.ts);
+//   3. the bulk pass: SCAN every database from its saved cursor, copy batch by batch
+//      (copy-keys.ts); each batch and its cursor commit together;
+//   4. the catch-up: copy again the keys the tail marked dirty (backlog.ts);
+//   5. without --follow: fence, final catch-up, record "covered until" and return (a
+//      Pulumi Command must return); with --follow: keep catching up until SIGTERM/SIGINT
+//      or until `cutover` asks through ferry:state:meta, then fence and finish.
+// A later run, or `cutover` when no follower is alive, repairs the time nobody tailed.
+import { randomBytes } from "node:crypto";
+import Redis from "ioredis";
+import { Progress } from "../cli/common";
+import { FerryError } from "../cli/common";
+import { DbClients, Endpoint } from "./connection";
+import { copyBatch, CopyContext } from "./copy-keys";
+import { drainBacklog } from "./backlog";
+import { dbKeyCounts } from "./info";
+import { BigKeyLimits, canReadWithScript, DEFAULT_BIG_KEY_LIMITS } from "./read-keys";
+import { reconcileGap, ReconcileResult } from "./reconcile";
+import {
+  ConflictPolicy, CopyMeta, deleteMatching, readMeta, readProgress, releaseLock, takeLock, TMP_PREFIX, writeMeta,
+} from "./state";
+import { Tail } from "./tail";
+import { targetKeyCounts } from "./target-keys";
+
+export interface CopyOptions {
+  source: Endpoint;
+  target: Endpoint;
+  /** Undefined: refuse a target that already holds keys. */
+  conflict?: ConflictPolicy;
+  follow: boolean;
+  batchSize: number;
+  /** Throttle for a busy source (keys per second); undefined = as fast as possible. */
+  maxRate?: number;
+  limits?: BigKeyLimits;
+  /** Aborted on SIGTERM/SIGINT: stop cleanly, keep state. */
+  signal?: AbortSignal;
+  progress?: Progress;
+}
+
+export interface CopyResult {
+  runId: string;
+  resumed: boolean;
+  dbs: number[];
+  copied: number;
+  skipped: number;
+  bigKeys: number;
+  recopied: number;
+  deleted: number;
+  reconciled?: ReconcileResult;
+  seconds: number;
+  keysPerSecond: number;
+  stoppedBy: "done" | "signal" | "cutover";
+}
+
+/** A heartbeat older than this means the follower is gone. */
+export const HEARTBEAT_STALE_MS = 5_000;
+const HEARTBEAT_EVERY_MS = 1_000;
+const IDLE_POLL_MS = 100;
+
+export async function sourceTimeMs(source: Redis): Promise<number> {
+  const [sec, usec] = await source.time();
+  return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+}
+
+export async function runCopy(opts: CopyOptions): Promise<CopyResult> {
+  const source = new DbClients(opts.source);
+  const target = new DbClients(opts.target);
+  const ctx: CopyContext = { source, target, conflict: "replace", limits: opts.limits ?? DEFAULT_BIG_KEY_LIMITS };
+  try {
+    return await new CopyRun(ctx, opts).run();
+  } finally {
+    await source.close();
+    await target.close();
+  }
+}
+
+class CopyRun {
+  private meta!: CopyMeta;
+  private tail!: Tail;
+  private publisher!: Redis;
+  private lastBeat = 0;
+  private readonly started = Date.now();
+  private readonly result: CopyResult = {
+    runId: "", resumed: false, dbs: [], copied: 0, skipped: 0, bigKeys: 0, recopied: 0, deleted: 0,
+    seconds: 0, keysPerSecond: 0, stoppedBy: "done",
+  };
+
+  constructor(private readonly ctx: CopyContext, private readonly opts: CopyOptions) {}
+
+  async run(): Promise<CopyResult> {
+    this.publisher = await this.ctx.source.db(0);
+    if (!(await canReadWithScript(this.publisher))) {
+      throw new FerryError("--source refuses EVAL, which the copy reads keys with; see `ferry redis preflight`", 1);
+    }
+    const previous = await readMeta(this.ctx.target);
+    this.meta = previous ? this.resume(previous) : await this.fresh();
+    this.ctx.conflict = this.meta.conflict;
+    if (!(await takeLock(this.ctx.target, this.meta.runId))) {
+      throw new FerryError("another `ferry redis replicate` is copying into --target right now (ferry:state:lock); stop it first", 1);
+    }
+    try {
+      this.tail = new Tail(this.opts.source, this.ctx.target, (db) => this.noteDb(db));
+      await this.tail.start();
+      const gapSinceMs = previous ? gapStart(previous) : undefined;
+      await writeMeta(this.ctx.target, {
+        runId: this.meta.runId, phase: "copying", following: true, stopRequested: false, coveredUntilMs: undefined,
+      });
+      await this.beat(true);
+      for (const db of this.meta.dbs) await deleteMatching(await this.ctx.target.db(db), `${TMP_PREFIX}*`);
+      if (gapSinceMs !== undefined) {
+        this.result.reconciled = await reconcileGap(
+          this.ctx, this.meta.dbs, gapSinceMs, await sourceTimeMs(this.publisher), this.opts.batchSize,
+        );
+      }
+      await this.bulkPass();
+      if (!this.stopWanted()) {
+        await writeMeta(this.ctx.target, { phase: "following" });
+        await this.catchUp();
+        if (this.opts.follow) await this.follow();
+      }
+      await this.finish();
+    } finally {
+      await this.tail.stop();
+      await releaseLock(this.ctx.target, this.meta.runId);
+    }
+    this.result.seconds = (Date.now() - this.started) / 1000;
+    this.result.keysPerSecond = Math.round(this.result.copied / Math.max(this.result.seconds, 0.001));
+    return this.result;
+  }
+
+  private async fresh(): Promise<CopyMeta> {
+    const present = await targetKeyCounts(this.ctx.target);
+    const keysOnTarget = [...present.values()].reduce((a, b) => a + b, 0);
+    if (keysOnTarget > 0 && !this.opts.conflict) {
+      throw new FerryError(`--target already holds ${keysOnTarget} keys; choose --conflict replace (source wins) or --conflict skip (target wins)`, 2);
+    }
+    const counts = await dbKeyCounts(this.publisher);
+    const meta: CopyMeta = {
+      runId: randomBytes(8).toString("hex"),
+      conflict: this.opts.conflict ?? "replace",
+      phase: "copying",
+      dbs: [...counts.keys()].sort((a, b) => a - b),
+      startedAtMs: await sourceTimeMs(this.publisher),
+      sourceKeys: [...counts.values()].reduce((a, b) => a + b, 0),
+    };
+    await writeMeta(this.ctx.target, meta);
+    this.result.runId = meta.runId;
+    this.result.dbs = meta.dbs;
+    return meta;
+  }
+
+  private resume(previous: CopyMeta): CopyMeta {
+    if (this.opts.conflict && this.opts.conflict !== previous.conflict) {
+      throw new FerryError(`a copy with --conflict ${previous.conflict} is in progress on --target; re-run with the same --conflict`, 2);
+    }
+    this.result.resumed = true;
+    this.result.runId = previous.runId;
+    this.result.dbs = previous.dbs;
+    return previous;
+  }
+
+  private async noteDb(db: number): Promise<void> {
+    if (this.meta.dbs.includes(db)) return;
+    this.meta.dbs = [...this.meta.dbs, db].sort((a, b) => a - b);
+    this.result.dbs = this.meta.dbs;
+    await writeMeta(this.ctx.target, { dbs: this.meta.dbs });
+  }
+
+  private async bulkPass(): Promise<void> {
+    const total = this.meta.sourceKeys;
+    let done = 0;
+    for (const db of this.meta.dbs) done += (await readProgress(this.ctx.target, db)).copied;
+    this.opts.progress?.start(total, "copy");
+    for (const db of [...this.meta.dbs]) {
+      const progress = await readProgress(this.ctx.target, db);
+      if (progress.done) continue;
+      const source = await this.ctx.source.db(db);
+      let cursor = progress.cursor;
+      do {
+        if (this.stopWanted()) return;
+        const [next, keys] = (await source.callBuffer("SCAN", cursor, "COUNT", this.opts.batchSize)) as [Buffer, Buffer[]];
+        cursor = next.toString();
+        const r = await copyBatch(this.ctx, db, keys, { kind: "bulk", cursor });
+        this.result.copied += r.copied;
+        this.result.skipped += r.skipped;
+        this.result.bigKeys += r.bigKeys;
+        done += r.copied + r.skipped;
+        this.opts.progress?.update(done, Math.max(total, done));
+        await this.throttle();
+        await this.beat();
+      } while (cursor !== "0");
+    }
+    this.opts.progress?.stop();
+  }
+
+  private async catchUp(): Promise<number> {
+    const r = await drainBacklog(this.ctx, this.meta.dbs, this.opts.batchSize);
+    this.result.recopied += r.copied;
+    this.result.deleted += r.deleted;
+    return r.copied + r.deleted;
+  }
+
+  /** Keep the target current until told to stop. */
+  private async follow(): Promise<void> {
+    while (!this.stopWanted()) {
+      const moved = await this.catchUp();
+      await this.beat();
+      if (this.stopWanted()) break;
+      if (moved === 0) await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
+    }
+  }
+
+  /** Fence the tail, copy what it recorded, and record up to when the target is covered. */
+  private async finish(): Promise<void> {
+    const fencedAt = await sourceTimeMs(this.publisher);
+    await this.tail.fence(this.publisher);
+    await this.catchUp();
+    const bulkDone = (await Promise.all(this.meta.dbs.map((db) => readProgress(this.ctx.target, db)))).every((p) => p.done);
+    await writeMeta(this.ctx.target, {
+      phase: bulkDone ? "stopped" : "copying", following: false, coveredUntilMs: fencedAt, heartbeatMs: fencedAt,
+    });
+    if (this.opts.signal?.aborted) this.result.stoppedBy = "signal";
+  }
+
+  private stopWanted(): boolean {
+    this.tail.assertHealthy();
+    if (this.opts.signal?.aborted) return true;
+    if (this.meta.stopRequested) {
+      this.result.stoppedBy = "cutover";
+      return true;
+    }
+    return false;
+  }
+
+  /** Heartbeat + lease renewal + pick up a stop request from `cutover`, once a second. */
+  private async beat(force = false): Promise<void> {
+    if (!force && Date.now() - this.lastBeat < HEARTBEAT_EVERY_MS) return;
+    this.lastBeat = Date.now();
+    if (!(await takeLock(this.ctx.target, this.meta.runId))) throw new FerryError("lost the copy lease on --target to another process", 1);
+    await writeMeta(this.ctx.target, { heartbeatMs: await sourceTimeMs(this.publisher) });
+    const current = await readMeta(this.ctx.target);
+    this.meta.stopRequested = current?.stopRequested ?? false;
+  }
+
+  private async throttle(): Promise<void> {
+    if (!this.opts.maxRate) return;
+    const aheadMs = (this.result.copied / this.opts.maxRate) * 1000 - (Date.now() - this.started);
+    if (aheadMs > 0) await new Promise((r) => setTimeout(r, aheadMs));
+  }
+}
+
+/** Since when changes may have gone unrecorded, judging by how the previous run ended. */
+export function gapStart(previous: CopyMeta): number {
+  if (previous.coveredUntilMs !== undefined) return previous.coveredUntilMs;
+  // A crash: the tail batched its writes for up to a moment before the last heartbeat.
+  return (previous.heartbeatMs ?? previous.startedAtMs) - 3_000;
+}

@@ -1,0 +1,87 @@
+// Reading a batch of keys from the source in ONE round trip: a read-only Lua script
+// returns each key's type, PTTL, size and DUMP payload. One command per batch instead
+// of three per key is what makes a client-side copy keep up with replication. Keys too
+// big to DUMP without blocking the server come back without a payload and are copied
+// in chunks (big-key.ts). Inside a script time stands still, so a key cannot expire
+// between its TYPE, PTTL and DUMP.
+import Redis from "ioredis";
+
+export interface KeySnapshot {
+  key: Buffer;
+  /** Redis type name; "none" when the key no longer exists. */
+  type: string;
+  /** Milliseconds to live, -1 for no expiry, -2 when gone. */
+  pttl: number;
+  /** Elements (collections) or bytes (strings). */
+  size: number;
+  /** DUMP payload; absent for a big key (copy it in chunks) or a missing one. */
+  dump?: Buffer;
+}
+
+export interface BigKeyLimits {
+  /** Collections with more elements than this are copied in chunks. */
+  maxElements: number;
+  /** Values estimated larger than this (bytes) are copied in chunks. */
+  maxBytes: number;
+}
+
+export const DEFAULT_BIG_KEY_LIMITS: BigKeyLimits = { maxElements: 10_000, maxBytes: 8 * 1024 * 1024 };
+
+const READ_KEYS_SCRIPT = `
+local maxN = tonumber(ARGV[1])
+local maxBytes = tonumber(ARGV[2])
+local sizeOf = { string = 'STRLEN', list = 'LLEN', set = 'SCARD', zset = 'ZCARD', hash = 'HLEN', stream = 'XLEN' }
+local out = {}
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k)['ok']
+  local pttl = redis.call('PTTL', k)
+  local size = 0
+  local dump = false
+  if t ~= 'none' then
+    if sizeOf[t] then size = redis.call(sizeOf[t], k) end
+    local big
+    if t == 'string' then
+      big = size > maxBytes
+    else
+      big = size > maxN
+      if not big and size > 128 then
+        local ok, bytes = pcall(redis.call, 'MEMORY', 'USAGE', k)
+        if ok and type(bytes) == 'number' and bytes > maxBytes then big = true end
+      end
+    end
+    if not big then dump = redis.call('DUMP', k) end
+  end
+  out[i] = { t, pttl, size, dump }
+end
+return out
+`;
+
+/** Snapshot `keys` of the client's current database. */
+export async function readKeys(source: Redis, keys: Buffer[], limits: BigKeyLimits = DEFAULT_BIG_KEY_LIMITS): Promise<KeySnapshot[]> {
+  if (keys.length === 0) return [];
+  const reply = (await source.callBuffer(
+    "EVAL",
+    READ_KEYS_SCRIPT,
+    keys.length,
+    ...keys,
+    limits.maxElements,
+    limits.maxBytes,
+  )) as Array<[Buffer, number, number, Buffer | null]>;
+  return reply.map(([type, pttl, size, dump], i) => ({
+    key: keys[i],
+    type: type.toString(),
+    pttl: Number(pttl),
+    size: Number(size),
+    dump: dump ?? undefined,
+  }));
+}
+
+/** Can the source run our read-only script? (Some hosts rename EVAL away.) */
+export async function canReadWithScript(source: Redis): Promise<boolean> {
+  try {
+    await readKeys(source, [Buffer.from("ferry:probe:none")]);
+    return true;
+  } catch {
+    return false;
+  }
+}

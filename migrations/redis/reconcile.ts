@@ -1,0 +1,80 @@
+// Repairing a gap in the tail. While no subscriber listened (a crash, a run without
+// --follow, a dropped connection) the source's notifications were lost for good. Instead
+// of copying everything again, ask the source which keys were touched since the gap began:
+// OBJECT IDLETIME (seconds since last read or write; it does not touch the key itself) is
+// at most the gap's length for every key written during it. Those keys are marked dirty.
+// When the source uses an LFU eviction policy IDLETIME is unavailable: every key is marked.
+// Keys deleted during the gap exist only on the target: with --conflict replace they are
+// marked dirty too (the catch-up deletes them); with skip, target-only keys are left.
+import Redis from "ioredis";
+import { CopyContext } from "./copy-keys";
+import { DIRTY, isStateKey } from "./state";
+
+/** Margin for the LRU clock's one-second resolution and for tail writes lost in a crash. */
+const IDLE_MARGIN_SECONDS = 2;
+
+export interface ReconcileResult {
+  method: "idletime" | "all";
+  marked: number;
+  scanned: number;
+}
+
+async function* scanKeys(client: Redis, count: number): AsyncGenerator<Buffer[]> {
+  let cursor = "0";
+  do {
+    const [next, keys] = (await client.callBuffer("SCAN", cursor, "COUNT", count)) as [Buffer, Buffer[]];
+    cursor = next.toString();
+    const own = keys.filter((k) => !isStateKey(k));
+    if (own.length) yield own;
+  } while (cursor !== "0");
+}
+
+async function idleTimes(source: Redis, keys: Buffer[]): Promise<Array<number | undefined>> {
+  const p = source.pipeline();
+  for (const k of keys) p.callBuffer("OBJECT", "IDLETIME", k);
+  return ((await p.exec()) ?? []).map(([err, v]) => (err ? undefined : Number(v)));
+}
+
+async function markDirty(target: Redis, keys: Buffer[]): Promise<void> {
+  if (keys.length) await target.callBuffer("SADD", DIRTY, ...keys);
+}
+
+/** Mark dirty every key that may have changed since `gapSinceMs` (source clock). */
+export async function reconcileGap(
+  ctx: CopyContext,
+  dbs: Iterable<number>,
+  gapSinceMs: number,
+  sourceNowMs: number,
+  batchSize: number,
+): Promise<ReconcileResult> {
+  const limit = Math.ceil(Math.max(0, sourceNowMs - gapSinceMs) / 1000) + IDLE_MARGIN_SECONDS;
+  const result: ReconcileResult = { method: "idletime", marked: 0, scanned: 0 };
+  for (const db of dbs) {
+    const source = await ctx.source.db(db);
+    const target = await ctx.target.db(db);
+    for await (const keys of scanKeys(source, batchSize)) {
+      const idle = await idleTimes(source, keys);
+      if (idle.some((t) => t === undefined)) result.method = "all";
+      const touched = keys.filter((_, i) => idle[i] === undefined || idle[i]! <= limit);
+      await markDirty(target, touched);
+      result.marked += touched.length;
+      result.scanned += keys.length;
+    }
+    if (ctx.conflict === "replace") result.marked += await markTargetOnlyKeys(source, target, batchSize);
+  }
+  return result;
+}
+
+/** Keys the target has and the source no longer has (deleted or expired during the gap). */
+async function markTargetOnlyKeys(source: Redis, target: Redis, batchSize: number): Promise<number> {
+  let marked = 0;
+  for await (const keys of scanKeys(target, batchSize)) {
+    const p = source.pipeline();
+    for (const k of keys) p.callBuffer("EXISTS", k);
+    const exists = ((await p.exec()) ?? []).map(([, n]) => n === 1);
+    const gone = keys.filter((_, i) => !exists[i]);
+    await markDirty(target, gone);
+    marked += gone.length;
+  }
+  return marked;
+}

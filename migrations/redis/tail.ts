@@ -1,0 +1,123 @@
+// The live tail: a subscriber to the source's keyspace notifications that records every
+// key changed, deleted or expired as "dirty" on the target (ferry:state:dirty, per
+// database), where the catch-up copies it again. Notifications are fire-and-forget, so
+// the tail must be subscribed BEFORE the bulk pass starts, and a tail that was down is a
+// gap that reconcile.ts repairs. A fence (PUBLISH on a private channel, delivered on the
+// same connection after every notification raised before it) tells when all changes made
+// up to a moment have been recorded.
+import { randomBytes } from "node:crypto";
+import Redis from "ioredis";
+import { connect, DbClients, Endpoint } from "./connection";
+import { DIRTY } from "./state";
+
+const KEYSPACE = Buffer.from("__keyspace@");
+const KEYEVENT = Buffer.from("__keyevent@");
+const FLUSH_EVERY_MS = 50;
+const FLUSH_AT_KEYS = 2000;
+
+/** Which db and key a notification is about (K: key in the channel; E: key in the message). */
+export function parseNotification(channel: Buffer, message: Buffer): { db: number; key: Buffer } | undefined {
+  const isSpace = channel.subarray(0, KEYSPACE.length).equals(KEYSPACE);
+  const isEvent = channel.subarray(0, KEYEVENT.length).equals(KEYEVENT);
+  if (!isSpace && !isEvent) return undefined;
+  const sep = channel.indexOf("__:", KEYSPACE.length);
+  if (sep < 0) return undefined;
+  const db = Number(channel.subarray(KEYSPACE.length, sep).toString());
+  const key = isSpace ? channel.subarray(sep + 3) : message;
+  return Number.isInteger(db) ? { db, key: Buffer.from(key) } : undefined;
+}
+
+export class Tail {
+  private subscriber?: Redis;
+  private pending = new Map<number, Map<string, Buffer>>();
+  private timer?: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  private fences = new Map<string, () => void>();
+  private failure?: Error;
+  readonly fenceChannel = `ferry:fence:${randomBytes(6).toString("hex")}`;
+  /** Keys recorded as dirty since start (counting repeats). */
+  recorded = 0;
+
+  constructor(
+    private readonly source: Endpoint,
+    private readonly target: DbClients,
+    private readonly onNewDb: (db: number) => Promise<void> = async () => {},
+  ) {}
+
+  /** Subscribe; resolves once the server confirmed the subscriptions. */
+  async start(): Promise<void> {
+    const sub = await connect(this.source);
+    this.subscriber = sub;
+    sub.on("pmessageBuffer", (_pattern: Buffer, channel: Buffer, message: Buffer) => this.onNotification(channel, message));
+    sub.on("messageBuffer", (_channel: Buffer, message: Buffer) => this.fences.get(message.toString())?.());
+    sub.on("close", () => {
+      if (this.subscriber) this.fail(new Error("lost the keyspace notification stream from --source; re-run to reconcile the gap"));
+    });
+    await sub.psubscribe("__keyspace@*__:*", "__keyevent@*__:*");
+    await sub.subscribe(this.fenceChannel);
+    this.timer = setInterval(() => void this.flush(), FLUSH_EVERY_MS);
+  }
+
+  /** Throws if the stream broke (changes may have been missed). */
+  assertHealthy(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const release of this.fences.values()) release();
+  }
+
+  private onNotification(channel: Buffer, message: Buffer): void {
+    const parsed = parseNotification(channel, message);
+    if (!parsed) return;
+    let keys = this.pending.get(parsed.db);
+    if (!keys) this.pending.set(parsed.db, (keys = new Map()));
+    keys.set(parsed.key.toString("latin1"), parsed.key);
+    this.recorded++;
+    if (keys.size >= FLUSH_AT_KEYS) void this.flush();
+  }
+
+  /** Write buffered dirty keys to the target; flushes run one after another. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const batches = [...this.pending.entries()];
+      this.pending = new Map();
+      for (const [db, keys] of batches) {
+        if (keys.size === 0) continue;
+        await this.onNewDb(db);
+        await (await this.target.db(db)).callBuffer("SADD", DIRTY, ...keys.values());
+      }
+    }).catch((err: Error) => this.fail(err));
+    return this.flushing;
+  }
+
+  /**
+   * Wait until every change the source made before this call is recorded as dirty on
+   * the target. Needs a separate (non-subscribed) source client to PUBLISH.
+   */
+  async fence(publisher: Redis, timeoutMs = 30_000): Promise<void> {
+    const token = randomBytes(8).toString("hex");
+    const arrived = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the fence did not come back through the notification stream")), timeoutMs);
+      this.fences.set(token, () => {
+        clearTimeout(timer);
+        this.fences.delete(token);
+        resolve();
+      });
+    });
+    await publisher.publish(this.fenceChannel, token);
+    await arrived;
+    this.assertHealthy();
+    await this.flush();
+    this.assertHealthy();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.flush();
+    const sub = this.subscriber;
+    this.subscriber = undefined;
+    sub?.disconnect();
+  }
+}

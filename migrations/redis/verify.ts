@@ -1,0 +1,144 @@
+// `verify`: is the target equal to the source? Per database key counts first, then for
+// every key (or a sampled percentage, chosen by a hash of the key so reruns check the
+// same keys): type, TTL within a tolerance, and value. Values compare by DUMP payload
+// when both sides return one and they match, otherwise by a chunked digest (digest.ts).
+// Reads only; ferry's own state keys on the target are ignored.
+import { createHash } from "node:crypto";
+import Redis from "ioredis";
+import { DbClients, Endpoint } from "./connection";
+import { dbKeyCounts } from "./info";
+import { valueDigest } from "./digest";
+import { KeySnapshot, readKeys } from "./read-keys";
+import { isStateKey } from "./state";
+import { targetKeyCounts } from "./target-keys";
+
+export interface VerifyOptions {
+  source: Endpoint;
+  target: Endpoint;
+  /** Percentage of keys whose values are compared (0-100). */
+  samplePct: number;
+  ttlToleranceMs: number;
+  batchSize: number;
+  /** How many differing keys to list (all are counted). */
+  maxListed?: number;
+}
+
+export interface KeyDifference {
+  db: number;
+  key: string;
+  reason: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  dbs: Array<{ db: number; sourceKeys: number; targetKeys: number }>;
+  checked: number;
+  differingCount: number;
+  differing: KeyDifference[];
+}
+
+/** Deterministic sample: the same keys are picked on every run. */
+export function inSample(key: Buffer, pct: number): boolean {
+  if (pct >= 100) return true;
+  if (pct <= 0) return false;
+  return createHash("md5").update(key).digest().readUInt32BE(0) % 10_000 < pct * 100;
+}
+
+export function printableKey(key: Buffer): string {
+  const text = key.toString("utf8");
+  return Buffer.from(text, "utf8").equals(key) ? text : `hex:${key.toString("hex")}`;
+}
+
+export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
+  const source = new DbClients(opts.source);
+  const target = new DbClients(opts.target);
+  const result: VerifyResult = { ok: true, dbs: [], checked: 0, differingCount: 0, differing: [] };
+  const maxListed = opts.maxListed ?? 50;
+  const note = (d: KeyDifference) => {
+    result.differingCount++;
+    if (result.differing.length < maxListed) result.differing.push(d);
+  };
+  try {
+    const sourceCounts = await dbKeyCounts(await source.db(0));
+    const targetCounts = await targetKeyCounts(target);
+    const dbs = [...new Set([...sourceCounts.keys(), ...targetCounts.keys()])].sort((a, b) => a - b);
+    for (const db of dbs) {
+      const counts = { db, sourceKeys: sourceCounts.get(db) ?? 0, targetKeys: targetCounts.get(db) ?? 0 };
+      result.dbs.push(counts);
+      if (counts.sourceKeys !== counts.targetKeys) {
+        note({ db, key: "*", reason: `key count differs: source ${counts.sourceKeys}, target ${counts.targetKeys}` });
+        await listTargetOnlyKeys(await source.db(db), await target.db(db), db, opts.batchSize, note);
+      }
+      result.checked += await compareDb(await source.db(db), await target.db(db), db, opts, note);
+    }
+  } finally {
+    await source.close();
+    await target.close();
+  }
+  result.ok = result.differingCount === 0;
+  return result;
+}
+
+async function compareDb(
+  source: Redis,
+  target: Redis,
+  db: number,
+  opts: VerifyOptions,
+  note: (d: KeyDifference) => void,
+): Promise<number> {
+  let checked = 0;
+  let cursor = "0";
+  do {
+    const [next, found] = (await source.callBuffer("SCAN", cursor, "COUNT", opts.batchSize)) as [Buffer, Buffer[]];
+    cursor = next.toString();
+    const keys = found.filter((k) => inSample(k, opts.samplePct) && !isStateKey(k));
+    if (keys.length === 0) continue;
+    const [a, b] = await Promise.all([readKeys(source, keys), readKeys(target, keys)]);
+    for (let i = 0; i < keys.length; i++) {
+      const reason = await compareKey(source, target, a[i], b[i], opts.ttlToleranceMs);
+      if (reason) note({ db, key: printableKey(keys[i]), reason });
+    }
+    checked += keys.length;
+  } while (cursor !== "0");
+  return checked;
+}
+
+/** Why two snapshots of a key differ, or undefined when they agree. */
+async function compareKey(source: Redis, target: Redis, a: KeySnapshot, b: KeySnapshot, toleranceMs: number): Promise<string | undefined> {
+  const aboutToExpire = (s: KeySnapshot) => s.pttl >= 0 && s.pttl <= toleranceMs;
+  if (a.type === "none" || b.type === "none") {
+    if (a.type === b.type) return undefined; // expired/deleted on both sides meanwhile
+    const present = a.type === "none" ? b : a;
+    if (aboutToExpire(present)) return undefined;
+    return a.type === "none" ? "exists only on the target" : "missing on the target";
+  }
+  if (a.type !== b.type) return `type differs: source ${a.type}, target ${b.type}`;
+  if ((a.pttl < 0) !== (b.pttl < 0)) return `TTL differs: source ${a.pttl} ms, target ${b.pttl} ms`;
+  if (a.pttl >= 0 && Math.abs(a.pttl - b.pttl) > toleranceMs) {
+    return `TTL differs by more than ${toleranceMs} ms: source ${a.pttl} ms, target ${b.pttl} ms`;
+  }
+  if (a.dump && b.dump && a.dump.equals(b.dump)) return undefined;
+  const [da, dbDigest] = await Promise.all([valueDigest(source, a.key, a.type), valueDigest(target, b.key, b.type)]);
+  return da === dbDigest ? undefined : "value differs";
+}
+
+async function listTargetOnlyKeys(
+  source: Redis,
+  target: Redis,
+  db: number,
+  batchSize: number,
+  note: (d: KeyDifference) => void,
+): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, found] = (await target.callBuffer("SCAN", cursor, "COUNT", batchSize)) as [Buffer, Buffer[]];
+    cursor = next.toString();
+    const keys = found.filter((k) => !isStateKey(k));
+    const p = source.pipeline();
+    for (const k of keys) p.callBuffer("EXISTS", k);
+    const exists = ((await p.exec()) ?? []).map(([, n]) => n === 1);
+    keys.forEach((k, i) => {
+      if (!exists[i]) note({ db, key: printableKey(k), reason: "exists only on the target" });
+    });
+  } while (cursor !== "0");
+}

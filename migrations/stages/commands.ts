@@ -1,0 +1,89 @@
+// The `ferry` command lines the stages run, built from typed arguments. Only names,
+// strategies and numbers go into a command line (Pulumi stores it in state); URLs and
+// keys travel in environment variables named by the CLI contract.
+import { shellQuote } from "../../components/shell";
+import type { PostgresStrategy, RedisMode } from "../../config";
+
+/** Env vars the data plane reads its connections and keys from. */
+export const ENV = {
+  sourceUrl: "FERRY_SOURCE_URL",
+  targetUrl: "FERRY_TARGET_URL",
+  sourceRedisUrl: "FERRY_SOURCE_REDIS_URL",
+  targetRedisUrl: "FERRY_TARGET_REDIS_URL",
+  herokuApiKey: "HEROKU_API_KEY",
+  sshKey: "FERRY_SSH_KEY",
+} as const;
+
+function ferry(...words: (string | number)[]): string {
+  return ["ferry", "--json", ...words.map((w) => shellQuote(String(w)))].join(" ");
+}
+
+export const pg = {
+  preflight: (strategy: PostgresStrategy) => ferry("pg", "preflight", "--strategy", strategy),
+  replicate: (strategy: PostgresStrategy) => ferry("pg", "replicate", "--strategy", strategy),
+  verify: () => ferry("pg", "verify"),
+  cutover: (strategy: PostgresStrategy, maxLagBytes: number, timeoutSeconds: number) =>
+    ferry("pg", "cutover", "--strategy", strategy, "--max-lag-bytes", maxLagBytes, "--timeout", timeoutSeconds),
+  rollback: (strategy: PostgresStrategy) => ferry("pg", "rollback", "--strategy", strategy),
+  cleanup: () => ferry("pg", "cleanup"),
+};
+
+export const redis = {
+  preflight: () => ferry("redis", "preflight"),
+  replicate: (mode: RedisMode) => ferry("redis", "replicate", "--mode", mode),
+  verify: () => ferry("redis", "verify"),
+  cutover: (mode: RedisMode) => ferry("redis", "cutover", "--mode", mode),
+  drainSidekiq: (timeoutSeconds: number) => ferry("redis", "drain", "--sidekiq", "--timeout", timeoutSeconds),
+};
+
+/** How `ferry proxy` reaches the old box: it opens the SSH session itself. */
+export interface OldHost {
+  /** user@address[:port] */
+  ssh: string;
+  /** Run nginx changes through `sudo -n` (the SSH user is not root). */
+  sudo: boolean;
+}
+
+const oldHostFlags = (host: OldHost) => ["--host", host.ssh, "--ssh-key-env", ENV.sshKey, ...(host.sudo ? ["--sudo"] : [])];
+
+export interface ProxyTarget {
+  origin: string;
+  serverName: string;
+  /** Name the origin's certificate is checked against (the hostname; the ACM cert does not cover the ALB name). */
+  originServerName?: string;
+}
+
+export const traffic = {
+  proxyApply: (host: OldHost, target: ProxyTarget) =>
+    ferry(
+      "proxy", "apply", ...oldHostFlags(host),
+      "--origin", target.origin,
+      "--server-name", target.serverName,
+      ...(target.originServerName ? ["--origin-server-name", target.originServerName] : ["--allow-plaintext-origin"]),
+    ),
+  proxyRevert: (host: OldHost) => ferry("proxy", "revert", ...oldHostFlags(host)),
+  health: (url: string, times: number, intervalSeconds: number) =>
+    ferry("health", "--url", url, "--times", times, "--interval", intervalSeconds),
+};
+
+export const heroku = {
+  maintenance: (app: string, on: boolean) => ferry("heroku", "maintenance", on ? "on" : "off", "--app", app),
+  /** Sets `configVar` on the app to the value of the env var `fromEnv` (never on argv). */
+  configFromEnv: (app: string, configVar: string, fromEnv: string) =>
+    ferry("heroku", "config", "set", "--app", app, "--from-env", `${configVar}=${fromEnv}`),
+  scale: (app: string, counts: Record<string, number>) =>
+    ferry("heroku", "scale", "--app", app, ...Object.entries(counts).map(([type, n]) => `${type}=${n}`)),
+  addonDestroy: (app: string, addon: string) => ferry("heroku", "addons", "destroy", "--app", app, "--addon", addon, "--confirm", app),
+};
+
+/** Stops (or restarts, on rollback) the app's systemd units on the old box. */
+export const systemd = {
+  stop: (units: string[]) => ["sudo", "systemctl", "disable", "--now", ...units].map(shellQuote).join(" "),
+  start: (units: string[]) => ["sudo", "systemctl", "enable", "--now", ...units].map(shellQuote).join(" "),
+};
+
+/** A URL without its password: identifies the source in `triggers` without storing a secret. */
+export function urlIdentity(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.username ? `${decodeURIComponent(u.username)}@` : ""}${u.host}${u.pathname}`;
+}

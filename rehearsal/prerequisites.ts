@@ -1,0 +1,34 @@
+// What the rehearsal needs installed, checked before anything starts, so a fresh
+// machine gets one message naming every missing program and how to install it.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { have, postgresBinDir } from "./servers";
+
+export interface Missing {
+  what: string;
+  install: string;
+}
+
+export function missingPrerequisites(opts: { source: "vultr" | "heroku" }): Missing[] {
+  const missing: Missing[] = [];
+  let binDir: string | undefined;
+  try {
+    binDir = postgresBinDir();
+  } catch {
+    missing.push({ what: "PostgreSQL server (postgres, initdb, pg_ctl)", install: "apt-get install postgresql" });
+  }
+  if (binDir) {
+    for (const tool of ["pg_basebackup", "pg_dump", "pg_restore"]) {
+      if (!existsSync(join(binDir, tool)) && !have(tool)) missing.push({ what: tool, install: "apt-get install postgresql-client" });
+    }
+  }
+  if (!have("psql")) missing.push({ what: "psql", install: "apt-get install postgresql-client" });
+  if (!have("redis-server")) missing.push({ what: "redis-server", install: "apt-get install redis-server" });
+  if (!have("nginx")) missing.push({ what: "nginx", install: "apt-get install nginx-light" });
+  if (opts.source === "heroku" && !have("openssl")) missing.push({ what: "openssl (Heroku Redis is TLS-only)", install: "apt-get install openssl" });
+  return missing;
+}
+
+export function describeMissing(missing: Missing[]): string {
+  return `the rehearsal needs programs that are not installed: ${missing.map((m) => `${m.what} (${m.install})`).join("; ")}. On Debian, as root: bash scripts/setup-system.sh`;
+}

@@ -1,0 +1,109 @@
+// report.json: the rehearsal's figures, each derived from the recorded timeline
+// (the load generator's own observations) or quoted from the data plane's JSON.
+import { CheckRecord, RunTimeline, StageRecord } from "../timeline";
+import { latencyOf, longestWindow, servedShare, topErrors, writeOutages, Latency, Window } from "./analysis";
+
+export interface StageSummary {
+  name: string;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  outcome: StageRecord["outcome"];
+  detail?: string;
+  servedShare: Record<string, number>;
+  steps: Array<{ name: string; durationMs: number; ok: boolean; command?: string; exitCode?: number; error?: string; servedShareAfter?: Record<string, number> }>;
+}
+
+export interface RehearsalReport {
+  ok: boolean;
+  source: RunTimeline["source"];
+  pgStrategy: string;
+  redisMode: string;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  acknowledgedWrites: number;
+  lostWrites: number;
+  lostWriteSamples: Array<{ id: string; text: string }>;
+  /** Longest window in which the load generator's writes failed or were refused. */
+  writeUnavailableMs: number;
+  writeUnavailableWindow?: { start: string; end: string; failedWrites: number };
+  writeOutages: number;
+  /** The cutover command's own measure of its write fence. */
+  cutoverWriteUnavailableMs: number | null;
+  replicationLagAtCutoverBytes: number | null;
+  redisLagAtCutover: unknown;
+  requests: { writes: number; writeErrors: number; reads: number; readErrors: number; topErrors: Array<{ error: string; count: number }> };
+  writeLatencyMs: Latency;
+  readLatencyMs: Latency;
+  stages: StageSummary[];
+  checks: CheckRecord[];
+  volumes: RunTimeline["volumes"];
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+function summarizeStage(stage: StageRecord, t: RunTimeline): StageSummary {
+  const steps = stage.steps.map((s, i) => {
+    const next = stage.steps[i + 1];
+    const windowEnd = next ? next.startedAt : stage.endedAt;
+    return {
+      name: s.name,
+      durationMs: s.endedAt - s.startedAt,
+      ok: s.ok,
+      command: s.command,
+      exitCode: s.exitCode,
+      error: s.error,
+      servedShareAfter: windowEnd - s.endedAt >= 1000 ? servedShare(t.requests, s.endedAt, windowEnd) : undefined,
+    };
+  });
+  return {
+    name: stage.name,
+    startedAt: iso(stage.startedAt),
+    endedAt: iso(stage.endedAt),
+    durationMs: stage.endedAt - stage.startedAt,
+    outcome: stage.outcome,
+    detail: stage.detail,
+    servedShare: servedShare(t.requests, stage.startedAt, stage.endedAt),
+    steps,
+  };
+}
+
+export function buildReport(t: RunTimeline): RehearsalReport {
+  const writes = t.requests.filter((r) => r.kind === "write");
+  const reads = t.requests.filter((r) => r.kind === "read");
+  const outages = writeOutages(t.requests);
+  const worst: Window | undefined = longestWindow(outages);
+  const stagesOk = t.stages.every((s) => s.outcome === "ok");
+  const checksOk = t.checks.length > 0 && t.checks.every((c) => c.ok);
+  return {
+    ok: stagesOk && checksOk && t.lost.length === 0,
+    source: t.source,
+    pgStrategy: t.pgStrategy,
+    redisMode: t.redisMode,
+    startedAt: iso(t.startedAt),
+    endedAt: iso(t.endedAt),
+    durationMs: t.endedAt - t.startedAt,
+    acknowledgedWrites: t.acked.length,
+    lostWrites: t.lost.length,
+    lostWriteSamples: t.lost.slice(0, 10).map((w) => ({ id: w.id, text: w.text })),
+    writeUnavailableMs: worst ? worst.end - worst.start : 0,
+    writeUnavailableWindow: worst ? { start: iso(worst.start), end: iso(worst.end), failedWrites: worst.failedWrites } : undefined,
+    writeOutages: outages.length,
+    cutoverWriteUnavailableMs: t.cutover.writeUnavailableMs ?? null,
+    replicationLagAtCutoverBytes: t.cutover.lagBytesAtFence ?? null,
+    redisLagAtCutover: t.cutover.redisLag ?? null,
+    requests: {
+      writes: writes.length,
+      writeErrors: writes.filter((r) => !r.ok).length,
+      reads: reads.length,
+      readErrors: reads.filter((r) => !r.ok).length,
+      topErrors: topErrors(t.requests),
+    },
+    writeLatencyMs: latencyOf(writes.filter((r) => r.ok)),
+    readLatencyMs: latencyOf(reads.filter((r) => r.ok)),
+    stages: t.stages.map((s) => summarizeStage(s, t)),
+    checks: t.checks,
+    volumes: t.volumes,
+  };
+}

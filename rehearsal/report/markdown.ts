@@ -1,0 +1,86 @@
+// report.md: the same figures as report.json, said in plain words for the person
+// deciding whether to run the real migration.
+import { RehearsalReport } from "./build";
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m} min ${Math.round((ms - m * 60_000) / 1000)} s`;
+}
+
+export function formatBytes(b: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  let v = b;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+function shareText(share: Record<string, number>): string {
+  const parts = Object.entries(share).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`);
+  return parts.length ? parts.join(", ") : "no successful requests";
+}
+
+export function renderMarkdown(r: RehearsalReport): string {
+  const lines: string[] = [];
+  const verdict = r.ok ? "PASSED" : "FAILED";
+  lines.push(`# ferry rehearsal: ${r.source} (${r.pgStrategy} Postgres, Redis by ${r.redisMode}) ${verdict}`, "");
+  lines.push(`Run from ${r.startedAt} to ${r.endedAt} (${formatMs(r.durationMs)}).`, "");
+  lines.push("## In plain words", "");
+  lines.push(
+    `- The load generator had ${r.acknowledgedWrites} writes acknowledged; ${r.lostWrites === 0 ? "every one of them is on the target, by id and text" : `**${r.lostWrites} of them are missing or different on the target**`}.`,
+  );
+  lines.push(
+    r.writeUnavailableMs > 0
+      ? `- Writes were unavailable for at most ${formatMs(r.writeUnavailableMs)} (longest run of failed writes, ${r.writeUnavailableWindow!.failedWrites} failed attempts, from ${r.writeUnavailableWindow!.start} to ${r.writeUnavailableWindow!.end}); ${r.writeOutages} such window(s) in total.`
+      : "- No write failed during the whole run.",
+  );
+  lines.push(
+    r.cutoverWriteUnavailableMs !== null
+      ? `- The cutover command measured its own write fence at ${formatMs(r.cutoverWriteUnavailableMs)}.`
+      : "- The cutover command reported no write-fence figure.",
+  );
+  lines.push(
+    r.replicationLagAtCutoverBytes !== null
+      ? `- Replication lag when the source was fenced: ${formatBytes(r.replicationLagAtCutoverBytes)} (${r.replicationLagAtCutoverBytes} bytes).`
+      : "- Replication lag at cutover: not reported (a dump-and-restore has no replication).",
+  );
+  const v = r.volumes;
+  const rows = Object.entries(v.rows).map(([t, n]) => `${n} ${t}`).join(", ");
+  lines.push(
+    `- Data moved: ${rows}${v.databaseBytes !== undefined ? `; database ${formatBytes(v.databaseBytes)}` : ""}${v.redisKeys !== undefined ? `; ${v.redisKeys} Redis keys` : ""}${v.redisBytes !== undefined ? ` (${formatBytes(v.redisBytes)} used)` : ""}${v.feeds !== undefined ? `, ${v.feeds} home feeds` : ""} (seeded from ${v.seed}).`,
+  );
+  lines.push(
+    `- Requests: ${r.requests.writes} writes (${r.requests.writeErrors} failed), ${r.requests.reads} reads (${r.requests.readErrors} failed); successful write latency p50 ${r.writeLatencyMs.p50} ms, p99 ${r.writeLatencyMs.p99} ms, max ${r.writeLatencyMs.max} ms.`,
+  );
+  lines.push("", "## Stages", "");
+  lines.push("| stage | started | took | outcome | served by (share of successful requests) |", "|---|---|---|---|---|");
+  for (const s of r.stages) {
+    lines.push(`| ${s.name} | ${s.startedAt.slice(11, 23)} | ${formatMs(s.durationMs)} | ${s.outcome}${s.detail ? `: ${s.detail.replace(/\|/g, "/")}` : ""} | ${shareText(s.servedShare)} |`);
+  }
+  for (const s of r.stages) {
+    if (!s.steps.length) continue;
+    lines.push("", `### ${s.name}`, "");
+    for (const step of s.steps) {
+      const after = step.servedShareAfter ? `; afterwards served by ${shareText(step.servedShareAfter)}` : "";
+      lines.push(`- ${step.name}: ${formatMs(step.durationMs)}, ${step.ok ? "ok" : `failed${step.error ? ` (${step.error})` : ""}`}${step.command ? ` — \`${step.command}\`` : ""}${after}`);
+    }
+  }
+  lines.push("", "## Checks", "");
+  for (const c of r.checks) lines.push(`- ${c.ok ? "✔" : "✘"} ${c.name}: ${c.detail}`);
+  if (!r.checks.length) lines.push("- no checks ran");
+  if (r.requests.topErrors.length) {
+    lines.push("", "## What the failed requests said", "");
+    for (const e of r.requests.topErrors) lines.push(`- ${e.count} × ${e.error}`);
+  }
+  if (r.lostWriteSamples.length) {
+    lines.push("", "## Lost writes (first 10)", "");
+    for (const w of r.lostWriteSamples) lines.push(`- id ${w.id}: "${w.text}"`);
+  }
+  lines.push("", "The picture: report.svg (requests per second, errors and latency over time, stage boundaries marked).", "");
+  return lines.join("\n");
+}

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startPostgres, LocalPostgres } from "../../../rehearsal/servers";
+import { copyByDump, DumpProgress } from "../../../migrations/postgres/dump";
+import { verifyDatabases } from "../../../migrations/postgres/verify";
+import { ctidRanges } from "../../../migrations/postgres/copy-plan";
+import { insertWithoutIds, startSource } from "./fixtures";
+
+let source: LocalPostgres;
+
+/** count + order-independent hash of every table: proof the source was not written to. */
+async function fingerprint(pg: LocalPostgres): Promise<string> {
+  const tables = await pg.query<{ t: string }>(
+    "SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables ORDER BY 1",
+  );
+  const parts: string[] = [];
+  for (const { t } of tables) {
+    const [r] = await pg.query<{ n: string; h: string }>(`SELECT count(*) AS n, coalesce(sum(hashtext(x::text)), 0) AS h FROM ONLY ${t} x`);
+    parts.push(`${t}:${r.n}:${r.h}`);
+  }
+  return parts.join(" ");
+}
+
+beforeAll(async () => {
+  source = await startSource(1500);
+  // Beyond the fixture: a composite type (copied as text, not binary) and a type without a hash function (hashed as text).
+  await source.query(`
+    CREATE TYPE pair AS (a int, b text);
+    CREATE TABLE shapes (id int PRIMARY KEY, p pair, at point);
+    INSERT INTO shapes SELECT g, ROW(g, 'n' || g)::pair, point(g, -g) FROM generate_series(1, 50) g;
+    ANALYZE shapes;`);
+});
+
+afterAll(async () => {
+  await source?.stop();
+});
+
+describe("copyByDump", () => {
+  test("copies the fixture from one snapshot, in ctid-range parts, and verify finds it equal", async () => {
+    const target = await startPostgres();
+    try {
+      const progress: DumpProgress[] = [];
+      let late: Promise<unknown> | undefined;
+      const result = await copyByDump({
+        sourceUrl: source.url(),
+        targetUrl: target.url(),
+        jobs: 3,
+        splitBytes: 16 * 1024, // a few blocks: every fixture table is cut into parts
+        onProgress: (p) => {
+          progress.push(p);
+          // Committed after the snapshot was exported: must not reach the target.
+          late ??= source.query("INSERT INTO accounts (email) VALUES ('late@after-snapshot.test'); UPDATE accounts SET visits = -1 WHERE id = 1");
+        },
+      });
+      await late;
+      expect(result.tables).toBe(8); // accounts, orders, 3 event partitions, audit_log, invoices, shapes
+      expect(result.rows).toBe(1500 * 5 + 50);
+      expect(result.bytes).toBeGreaterThan(0);
+      expect(result.phases.map((p) => p.name)).toEqual(["check target", "snapshot", "dump schema", "pre-data", "data", "post-data", "sequences", "analyze"]);
+      expect(result.warnings).toEqual([]);
+      const last = progress[progress.length - 1];
+      expect(last).toEqual({ tablesDone: 8, tablesTotal: 8, bytesDone: last.bytesTotal, bytesTotal: last.bytesTotal });
+      expect(progress.length).toBeGreaterThan(2);
+
+      expect(await target.query("SELECT 1 FROM accounts WHERE email = 'late@after-snapshot.test'")).toEqual([]);
+      expect(await target.query("SELECT visits FROM accounts WHERE id = 1")).toEqual([{ visits: 1 }]);
+      // Generated column computed by the target, constraints and indexes built after the rows.
+      expect(await target.query("SELECT count(*)::int AS n FROM orders WHERE total <> qty * unit_price OR total IS NULL")).toEqual([{ n: 0 }]);
+      const constraints = await target.query<{ conname: string }>("SELECT conname FROM pg_constraint WHERE conrelid = 'orders'::regclass ORDER BY 1");
+      expect(constraints.map((c) => c.conname)).toEqual(["orders_account_id_fkey", "orders_pkey"]);
+      expect(await target.query("SELECT 1 FROM pg_indexes WHERE indexname = 'orders_account_idx'")).toHaveLength(1);
+      // Sequences were set: inserts without ids do not collide.
+      await insertWithoutIds(target.url(), "after-copy");
+      await target.query("DELETE FROM orders WHERE account_id IN (SELECT id FROM accounts WHERE email = 'after-copy@after.test'); DELETE FROM invoices WHERE account_id IN (SELECT id FROM accounts WHERE email = 'after-copy@after.test'); DELETE FROM accounts WHERE email = 'after-copy@after.test'; DELETE FROM events WHERE kind = 'after-copy'; DELETE FROM audit_log WHERE token = 'after-copy'");
+
+      // Undo the late writes on the source; then both sides must match exactly.
+      await source.query("DELETE FROM accounts WHERE email = 'late@after-snapshot.test'; UPDATE accounts SET visits = 1 WHERE id = 1");
+      const report = await verifyDatabases({ sourceUrl: source.url(), targetUrl: target.url(), jobs: 2, chunkRows: 500 });
+      expect(report.tables.filter((t) => !t.ok)).toEqual([]);
+      expect(report.sequences.every((s) => s.ok)).toBe(true);
+    } finally {
+      await target.stop();
+    }
+  });
+
+  test("refuses a target that has tables, leaving source and target untouched", async () => {
+    const target = await startPostgres();
+    try {
+      await target.query("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)");
+      const before = await fingerprint(source);
+      await expect(copyByDump({ sourceUrl: source.url(), targetUrl: target.url() })).rejects.toThrow(
+        /^target 127\.0\.0\.1:\d+\/postgres is not empty: it has 1 user relation\(s\) \(public\.keep_me\); the dump copy needs an empty database$/,
+      );
+      expect(await fingerprint(source)).toBe(before);
+      expect(await target.query("SELECT id FROM keep_me")).toEqual([{ id: 42 }]);
+      expect(await target.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 1 }]);
+    } finally {
+      await target.stop();
+    }
+  });
+
+  test("large objects: refused by default, skipped with a warning on request", async () => {
+    const [src, target] = await Promise.all([startPostgres(), startPostgres()]);
+    try {
+      await src.query("CREATE TABLE docs (id int PRIMARY KEY, blob oid); INSERT INTO docs VALUES (1, lo_from_bytea(0, 'hello'))");
+      await expect(copyByDump({ sourceUrl: src.url(), targetUrl: target.url() })).rejects.toThrow(/has 1 large object\(s\) \(pg_largeobject\), which ferry does not copy/);
+      expect(await target.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 0 }]);
+      const result = await copyByDump({ sourceUrl: src.url(), targetUrl: target.url(), largeObjects: "skip" });
+      expect(result.warnings).toEqual([expect.stringMatching(/1 large object\(s\).*: skipped$/)]);
+      expect(await target.query("SELECT id FROM docs")).toEqual([{ id: 1 }]);
+    } finally {
+      await Promise.all([src.stop(), target.stop()]);
+    }
+  });
+});
+
+describe("ctidRanges", () => {
+  test("cover every block, open at both ends", () => {
+    expect(ctidRanges(10, 1)).toEqual([""]);
+    expect(ctidRanges(10, 3)).toEqual([
+      "ctid < '(4,0)'::tid",
+      "ctid >= '(4,0)'::tid AND ctid < '(8,0)'::tid",
+      "ctid >= '(8,0)'::tid",
+    ]);
+  });
+});

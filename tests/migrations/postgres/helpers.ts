@@ -1,0 +1,52 @@
+// Helpers shared by the Postgres data-plane tests: run the real `ferry` CLI as a child
+// process (as the Pulumi stages do), and probe whether a role can write.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { Client } from "pg";
+
+export interface FerryRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+const BIN = join(__dirname, "../../../bin/ferry.js");
+
+/** `ferry <args>` with URLs in the environment (never in argv). */
+export function runFerry(args: string[], env: Record<string, string | undefined> = {}): Promise<FerryRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Can a fresh session on `url` commit a write? (rolled back; nothing is left behind) */
+export async function canWrite(url: string): Promise<boolean> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query("BEGIN");
+    await c.query("INSERT INTO audit_log (actor, token) VALUES ('probe', 'probe')");
+    await c.query("ROLLBACK");
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "25006" || code === "42501") return false; // read-only transaction, or no privilege
+    throw err;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** Replace the database in a URL. */
+export function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
