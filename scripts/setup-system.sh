@@ -7,6 +7,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server redis-tools)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v openssl >/dev/null || need+=(openssl)
+[ -x /usr/sbin/sshd ] && command -v ssh >/dev/null || need+=(openssh-server openssh-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v pgcopydb >/dev/null || need+=(pgcopydb)
 if [ ${#need[@]} -gt 0 ]; then
@@ -20,7 +21,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Debian starts a default cluster and redis/nginx services on install; ferry starts
 # its own on free loopback ports, so the packaged services are not needed.
-for svc in postgresql redis-server nginx; do
+for svc in postgresql redis-server nginx ssh; do
   (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || service "$svc" stop >/dev/null 2>&1 || true
 done
-echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb $(pgcopydb --version 2>&1 | grep -o '[0-9][0-9.]*' | head -1)"
+echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb $(dpkg-query -W -f="${Version}" pgcopydb 2>/dev/null)"

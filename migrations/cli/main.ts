@@ -10,7 +10,6 @@ export function buildProgram(): Command {
   const program = new Command("ferry")
     .description("Move a live app to AWS + Cloudflare without losing a write")
     .option("--json", "print machine-readable JSON instead of text")
-    .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str.split("\n")[0] + "\n") })
     .exitOverride();
   registerPostgresCommands(program);

@@ -144,6 +144,11 @@ async function gate(opts: CutoverOptions, source: Client, timeoutMs: number): Pr
 /** Wait until the target has everything the source wrote up to now (after the fence). */
 async function drain(opts: CutoverOptions, source: Client, timeoutMs: number): Promise<string> {
   const lsn = await currentLsn(source);
+  // WAL is only streamed once flushed, and asynchronous commits (the app's, perhaps)
+  // wait for the WAL writer. A synchronously committed transaction of our own flushes
+  // everything up to its commit record, which lies beyond `lsn`: no waiting on timers.
+  await source.query("SET synchronous_commit = local");
+  await source.query("SELECT txid_current()");
   if (opts.strategy === "physical") {
     await waitForReplay(opts.targetUrl, lsn, timeoutMs);
   } else {

@@ -12,6 +12,7 @@ import { libpqArgs, withClient } from "./connection";
 import { currentLsn, inRecovery } from "./catalog";
 import { lsnDiff } from "./lsn";
 import { PHYSICAL_SLOT } from "./names";
+import { pollUntil } from "./wait";
 
 export interface PhysicalReplicateOptions {
   sourceUrl: string;
@@ -139,10 +140,10 @@ export async function physicalLag(source: Client, standby: Client): Promise<Phys
 /** Wait until the standby has replayed everything up to `lsn`. */
 export async function waitForReplay(standbyUrl: string, lsn: string, timeoutMs: number): Promise<void> {
   await withClient(standbyUrl, (c) =>
-    waitFor(`the standby to replay up to ${lsn}`, async () => {
+    pollUntil(async () => {
       const { rows } = await c.query<{ done: boolean }>("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done", [lsn]);
       return rows[0].done;
-    }, timeoutMs),
+    }, timeoutMs, () => `the standby did not replay up to ${lsn} within ${timeoutMs / 1000} s`, 5),
   );
 }
 

@@ -22,7 +22,7 @@ export interface VerifyOptions {
   chunkRows?: number;
   /** Counts for every table, checksums for sampled chunks only. */
   fast?: boolean;
-  /** A differing chunk is halved until at most this many rows remain, then compared row by row (default 5,000). */
+  /** A differing chunk is halved until at most this many rows remain, then compared row by row (default 10,000). */
   narrowRows?: number;
   /** In fast mode, random chunks checksummed per table besides the first and last (default 2). */
   sampleChunks?: number;

@@ -1,5 +1,242 @@
-import { Command } from "commander";
+// `ferry redis ...`: the Redis data plane from a terminal, the Pulumi stages and the
+// rehearsal. URLs come from FERRY_SOURCE_REDIS_URL / FERRY_TARGET_REDIS_URL (or --source /
+// --target, with a warning when they carry a password); TLS trust is --tls-ca FILE or an
+// explicit --tls-insecure. --json prints one object; exit 0 ok, 1 gate failed, 2 bad input.
+import { Command, InvalidArgumentError, Option } from "commander";
+import { action, emit, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
+import { Endpoint, TlsTrust } from "./connection";
+import { cutover, CutoverResult } from "./cutover";
+import { runCopy, CopyResult } from "./copy";
+import { drain, DrainResult } from "./drain";
+import { preflight, PreflightResult } from "./preflight";
+import { DEFAULT_BIG_KEY_LIMITS } from "./read-keys";
+import { rebuild, RebuildResult } from "./rebuild";
+import { startReplicaOf } from "./replicaof";
+import { status, StatusResult } from "./status";
+import { verify, VerifyResult } from "./verify";
+
+interface ConnectionFlags {
+  source?: string;
+  target?: string;
+  tlsCa?: string;
+  tlsInsecure?: boolean;
+}
+
+function integer(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function percentage(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError("--sample must be a percentage from 0 to 100");
+  return n;
+}
+
+function trust(flags: ConnectionFlags): TlsTrust {
+  return { caFile: flags.tlsCa, insecure: !!flags.tlsInsecure };
+}
+
+function sourceEndpoint(flags: ConnectionFlags): Endpoint {
+  return { url: resolveUrl(flags.source, "FERRY_SOURCE_REDIS_URL", "--source"), flag: "--source", trust: trust(flags) };
+}
+
+function targetEndpoint(flags: ConnectionFlags): Endpoint {
+  return { url: resolveUrl(flags.target, "FERRY_TARGET_REDIS_URL", "--target"), flag: "--target", trust: trust(flags) };
+}
+
+/** A sub-command with the connection flags every Redis command takes. */
+function redisCommand(parent: Command, name: string, description: string): Command {
+  return parent
+    .command(name)
+    .description(description)
+    .option("--source <url>", "source Redis URL (prefer FERRY_SOURCE_REDIS_URL)")
+    .option("--target <url>", "target Redis URL (prefer FERRY_TARGET_REDIS_URL)")
+    .option("--tls-ca <file>", "PEM certificate to trust for rediss:// (e.g. Heroku's self-signed one)")
+    .option("--tls-insecure", "accept any TLS certificate (no verification); an explicit choice");
+}
+
+const modeOption = () => new Option("--mode <mode>", "replicaof (target replicates the source) or copy (SCAN + DUMP/RESTORE + live tail)").choices(["replicaof", "copy"]);
+const batchOption = () => new Option("--batch <n>", "keys per SCAN batch").default(1000).argParser(integer("--batch", 1, 100_000));
+
+function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+/** Stop a --follow copy cleanly on SIGTERM/SIGINT (the Pulumi Command or a person's Ctrl-C). */
+function stopSignal(): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  return {
+    signal: controller.signal,
+    release: () => {
+      process.off("SIGTERM", stop);
+      process.off("SIGINT", stop);
+    },
+  };
+}
 
 export function registerRedisCommands(program: Command): void {
-  void program;
+  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rebuild, drain");
+
+  redisCommand(redis, "preflight", "probe both servers: replication, TLS, auth, keyspace notifications, databases, memory, versions")
+    .addOption(modeOption())
+    .addOption(new Option("--listen <seconds>", "how long to listen for keyspace events when CONFIG is blocked").default(2).argParser(integer("--listen", 0, 600)))
+    .option("--probe-write", "write one expiring key ferry:probe:* on the source to test keyspace notifications")
+    .action(action(async (flags, cmd: Command) => {
+      const result = await preflight({
+        source: sourceEndpoint(flags), target: targetEndpoint(flags), mode: flags.mode,
+        listenMs: flags.listen * 1000, probeWrite: !!flags.probeWrite,
+      });
+      emit(globals(cmd), result, renderPreflight);
+      return result.ok ? 0 : 1;
+    }));
+
+  redisCommand(redis, "replicate", "start moving data: the target becomes a replica, or a copy with a live tail")
+    .addOption(modeOption().makeOptionMandatory())
+    .addOption(new Option("--conflict <policy>", "keys already on the target: replace (source wins) or skip (target wins)").choices(["replace", "skip"]))
+    .option("--follow", "copy: keep tailing until SIGTERM/SIGINT or until `cutover` asks")
+    .addOption(batchOption())
+    .addOption(new Option("--max-rate <keys>", "copy: at most this many keys per second (spare a busy source)").argParser(integer("--max-rate", 1)))
+    .addOption(new Option("--big-key-elements <n>", "copy: collections larger than this are copied in chunks").default(DEFAULT_BIG_KEY_LIMITS.maxElements).argParser(integer("--big-key-elements", 1)))
+    .addOption(new Option("--big-key-bytes <n>", "copy: values larger than this are copied in chunks").default(DEFAULT_BIG_KEY_LIMITS.maxBytes).argParser(integer("--big-key-bytes", 1024)))
+    .addOption(new Option("--timeout <seconds>", "replicaof: how long to wait for the initial sync").default(3600).argParser(integer("--timeout", 1)))
+    .action(action(async (flags, cmd: Command) => {
+      const opts = globals(cmd);
+      const source = sourceEndpoint(flags);
+      const target = targetEndpoint(flags);
+      if (flags.mode === "replicaof") {
+        if (flags.follow) throw new InvalidArgumentError("--follow applies to --mode copy only");
+        const replica = await startReplicaOf({ source, target, conflict: flags.conflict, timeoutMs: flags.timeout * 1000 });
+        emit(opts, { mode: "replicaof", replica }, (r) => `target is a replica of the source: link up, lag ${r.replica.lagBytes} bytes`);
+        return 0;
+      }
+      const stop = stopSignal();
+      try {
+        const result = await runCopy({
+          source, target, conflict: flags.conflict, follow: !!flags.follow, batchSize: flags.batch, maxRate: flags.maxRate,
+          limits: { maxElements: flags.bigKeyElements, maxBytes: flags.bigKeyBytes }, signal: stop.signal, progress: progressBar(opts),
+        });
+        emit(opts, { mode: "copy", ...result }, renderCopy);
+        return 0;
+      } finally {
+        stop.release();
+      }
+    }));
+
+  redisCommand(redis, "status", "how far the move is: offsets and lag, or keys copied, keys/s and dirty backlog")
+    .action(action(async (flags, cmd: Command) => {
+      const result = await status(sourceEndpoint(flags), targetEndpoint(flags));
+      emit(globals(cmd), result, renderStatus);
+    }));
+
+  redisCommand(redis, "verify", "compare target to source: key counts, types, TTLs, values; exit 1 on any difference")
+    .addOption(new Option("--sample <pct>", "percentage of keys whose values are compared").default(100).argParser(percentage))
+    .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
+    .addOption(batchOption())
+    .action(action(async (flags, cmd: Command) => {
+      const result = await verify({
+        source: sourceEndpoint(flags), target: targetEndpoint(flags), samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,
+      });
+      emit(globals(cmd), result, renderVerify);
+      return result.ok ? 0 : 1;
+    }));
+
+  redisCommand(redis, "cutover", "after the app's writes stopped: finish replication or the copy, promote, verify")
+    .addOption(modeOption().makeOptionMandatory())
+    .addOption(new Option("--timeout <seconds>", "how long to wait for offsets / the follower").default(300).argParser(integer("--timeout", 1)))
+    .addOption(new Option("--sample <pct>", "percentage of keys whose values the final verify compares").default(100).argParser(percentage))
+    .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
+    .addOption(batchOption())
+    .action(action(async (flags, cmd: Command) => {
+      const opts = globals(cmd);
+      const result = await cutover({
+        source: sourceEndpoint(flags), target: targetEndpoint(flags), mode: flags.mode, timeoutMs: flags.timeout * 1000,
+        samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch, progress: progressBar(opts),
+      });
+      emit(opts, result, renderCutover);
+      return result.ok ? 0 : 1;
+    }));
+
+  redisCommand(redis, "rebuild", "run the app's own rebuild command against the target (e.g. tootctl feeds build)")
+    .requiredOption("--command <shell>", "the command to run; it gets the target URL in $REDIS_URL (see --env-var)")
+    .option("--env-var <name>", "environment variable that carries the target URL", "REDIS_URL")
+    .addOption(new Option("--timeout <seconds>", "stop the command after this long").default(3600).argParser(integer("--timeout", 1)))
+    .action(action(async (flags, cmd: Command) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.envVar)) throw new InvalidArgumentError("--env-var must be a variable name");
+      const result = await rebuild({ command: flags.command, target: targetEndpoint(flags), envVar: flags.envVar, timeoutMs: flags.timeout * 1000 });
+      emit(globals(cmd), result, renderRebuild);
+      return result.ok ? 0 : 1;
+    }));
+
+  redisCommand(redis, "drain", "wait until job queues are empty (Sidekiq and/or key patterns); report what is left")
+    .option("--sidekiq", "Sidekiq's queues, schedule, retry and busy jobs")
+    .option("--namespace <ns>", "Sidekiq namespace prefix (redis-namespace)")
+    .option("--pattern <glob>", "also wait for keys matching this pattern to be empty (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .addOption(new Option("--on <side>", "which server holds the queues").choices(["source", "target"]).default("source"))
+    .addOption(new Option("--timeout <seconds>", "give up after this long").default(300).argParser(integer("--timeout", 0)))
+    .addOption(new Option("--interval <ms>", "poll interval").default(500).argParser(integer("--interval", 10)))
+    .action(action(async (flags, cmd: Command) => {
+      if (!flags.sidekiq && flags.pattern.length === 0) throw new InvalidArgumentError("drain needs --sidekiq and/or --pattern P");
+      const endpoint = flags.on === "target" ? targetEndpoint(flags) : sourceEndpoint(flags);
+      const result = await drain({
+        endpoint, sidekiq: !!flags.sidekiq, namespace: flags.namespace, patterns: flags.pattern, timeoutMs: flags.timeout * 1000, intervalMs: flags.interval,
+      });
+      emit(globals(cmd), result, renderDrain);
+      return result.ok ? 0 : 1;
+    }));
+}
+
+function renderPreflight(r: PreflightResult): string {
+  const lines = r.checks.map((c) => `${c.status.toUpperCase().padEnd(4)} ${c.name}: ${c.detail}`);
+  lines.push(r.ok ? `ready${r.mode ? ` for --mode ${r.mode}` : `; recommended --mode ${r.recommendedMode}`}` : "NOT ready (see FAIL lines)");
+  return lines.join("\n");
+}
+
+function renderCopy(r: CopyResult): string {
+  return [
+    `${r.resumed ? "resumed" : "copied"}: ${r.copied} keys (${r.bigKeys} big, ${r.skipped} skipped) in ${r.seconds.toFixed(1)}s, ${r.keysPerSecond} keys/s; dbs ${r.dbs.join(",")}`,
+    `catch-up: ${r.recopied} re-copied, ${r.deleted} deleted${r.reconciled ? `; gap repair marked ${r.reconciled.marked} of ${r.reconciled.scanned} keys (${r.reconciled.method})` : ""}`,
+    `stopped by: ${r.stoppedBy}`,
+  ].join("\n");
+}
+
+function renderStatus(r: StatusResult): string {
+  if (r.mode === "replicaof") {
+    const s = r.replica;
+    return `replicaof: link ${s.linkUp ? "up" : "down"}${s.syncInProgress ? " (initial sync)" : ""}, lag ${s.lagBytes} bytes, ${s.inSync ? "in sync" : "not in sync"}`;
+  }
+  if (r.mode === "copy") {
+    const c = r.copy;
+    return `copy (${c.phase}): ${c.copied}/${c.total} keys, ${c.keysPerSecond} keys/s, backlog ${c.backlog}, follower ${c.followerAlive ? "alive" : "not running"}` +
+      (c.untailedSeconds ? `, ${c.untailedSeconds}s untailed (reconciled at the next run or cutover)` : "");
+  }
+  return r.detail;
+}
+
+function renderVerify(r: VerifyResult): string {
+  const lines = r.dbs.map((d) => `db${d.db}: source ${d.sourceKeys} keys, target ${d.targetKeys}`);
+  lines.push(`checked ${r.checked} keys: ${r.ok ? "target equals source" : `${r.differingCount} differences`}`);
+  for (const d of r.differing) lines.push(`  db${d.db} ${d.key}: ${d.reason}`);
+  return lines.join("\n");
+}
+
+function renderCutover(r: CutoverResult): string {
+  const head = r.mode === "replicaof" ? "promoted the replica (REPLICAOF NO ONE)" : `copy finished by the ${r.catchUp?.by}`;
+  return `${head} in ${r.seconds.toFixed(1)}s\n${renderVerify(r.verify)}\n${r.ok ? "cutover done" : "cutover NOT done: the target differs"}`;
+}
+
+function renderRebuild(r: RebuildResult): string {
+  const how = r.timedOut ? "timed out" : `exit ${r.exitCode ?? r.signal}`;
+  return `${how} after ${r.seconds.toFixed(1)}s; target keys ${r.targetKeysBefore} -> ${r.targetKeysAfter}\n${r.outputTail.join("\n")}`;
+}
+
+function renderDrain(r: DrainResult): string {
+  if (r.ok) return `queues drained in ${r.seconds.toFixed(1)}s`;
+  return [`${r.remaining} jobs left after ${r.seconds.toFixed(1)}s:`, ...r.left.map((l) => `  ${l.kind} ${l.key}: ${l.count}${l.nextDueAt ? ` (next due ${l.nextDueAt})` : ""}`)].join("\n");
 }

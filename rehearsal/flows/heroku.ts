@@ -77,6 +77,14 @@ export async function runHerokuStages(w: World, stages: StageRunner): Promise<vo
     await s.ferry("ferry pg replicate (timed trial dump and restore)", ["pg", "replicate", "--strategy", "dump"], env);
     await s.ferry("ferry redis preflight", ["redis", "preflight"], env);
     follower = startFollower(w, s);
+    const f = follower;
+    w.redisFollower = {
+      done: f.done,
+      stop: async () => {
+        if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill("SIGTERM");
+        await f.done;
+      },
+    };
     await waitForFollowing(w, s, follower);
   });
 

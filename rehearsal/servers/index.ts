@@ -2,3 +2,4 @@ export * from "./process";
 export * from "./postgres";
 export * from "./redis";
 export * from "./nginx";
+export * from "./heroku-api";

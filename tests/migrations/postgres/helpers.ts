@@ -1,8 +1,9 @@
 // Helpers shared by the Postgres data-plane tests: run the real `ferry` CLI as a child
 // process (as the Pulumi stages do), and probe whether a role can write.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { Client } from "pg";
+import { freePort, isRoot, tempDir } from "../../../rehearsal/servers";
 
 export interface FerryRun {
   code: number | null;
@@ -49,4 +50,17 @@ export function withDatabase(url: string, db: string): string {
   const u = new URL(url);
   u.pathname = `/${db}`;
   return u.toString();
+}
+
+/** A path for a standby's data directory inside a fresh temp dir the server's user owns. */
+export function standbyPath(): string {
+  const owner = isRoot()
+    ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) }
+    : undefined;
+  return join(tempDir("standby", owner), "data");
+}
+
+/** The URL the physical standby will answer on: the source's superuser, a new port. */
+export async function standbyUrl(source: { password: string }): Promise<string> {
+  return `postgresql://postgres:${source.password}@127.0.0.1:${await freePort()}/postgres`;
 }
