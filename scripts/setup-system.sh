@@ -24,4 +24,5 @@ fi
 for svc in postgresql redis-server nginx ssh; do
   (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || service "$svc" stop >/dev/null 2>&1 || true
 done
-echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb $(dpkg-query -W -f="${Version}" pgcopydb 2>/dev/null)"
+pgcopydb_version=$(dpkg-query -W -f='${Version}' pgcopydb 2>/dev/null || echo none)
+echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb ${pgcopydb_version}"
