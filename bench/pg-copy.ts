@@ -45,6 +45,11 @@ async function main(): Promise<void> {
         }]
       : []),
     {
+      // The same engine with every index built after all rows, to show what overlapping them buys.
+      name: `ferry, indexes after all rows (${jobs} jobs)`,
+      run: async (s, t) => void (await copyByDump({ sourceUrl: s, targetUrl: t, jobs, overlapIndexes: false })),
+    },
+    {
       name: `ferry dump copy (${jobs} jobs)`,
       run: async (s, t) => {
         ferryResult = await copyByDump({ sourceUrl: s, targetUrl: t, jobs });
@@ -80,6 +85,7 @@ async function main(): Promise<void> {
   ));
   if (ferryResult) {
     console.log(`\nferry phases: ${ferry.note}`);
+    console.log(`ferry built ${ferryResult.indexesBuiltEarly} indexes/keys during the data phase`);
     console.log(`ferry moved ${ferryResult.rows} rows, ${mb(ferryResult.bytes)} of COPY data (${(ferryResult.bytes / 1024 / 1024 / (ferryResult.phases.find((p) => p.name === "data")!.ms / 1000)).toFixed(0)} MB/s in the data phase)`);
   }
 }

@@ -48,8 +48,12 @@ function ferryValues(raw: Record<string, string>): Record<string, unknown> {
     if (!KNOWN_KEYS.has(key)) {
       throw new FerryConfigError(`${fullKey}: unknown key; allowed: ${[...KNOWN_KEYS].map((k) => NAMESPACE + k).join(", ")}`);
     }
-    // Secrets stay strings even when they look like numbers.
-    values[key] = (SECRET_KEYS as string[]).includes(key) ? value : decode(key, value);
+    // Secrets stay strings even when they look like numbers; "" is Pulumi.yaml's "not set".
+    if ((SECRET_KEYS as string[]).includes(key)) {
+      if (value !== "") values[key] = value;
+    } else {
+      values[key] = decode(key, value);
+    }
   }
   return values;
 }

@@ -189,10 +189,8 @@ export const stageFlagsSchema = z.strictObject({
   decommission: bool.default(false),
   /** Component -> the last stage it may reach, so one component can move ahead of the others. */
   hold: z
-    .partialRecord(
-      z.enum(COMPONENTS, { error: `unknown component; allowed: ${COMPONENTS.join(", ")}` }),
-      z.enum(STAGES, { error: `allowed stages: ${STAGES.join(", ")}` }),
-    )
+    // Component names are checked in validateStages, which knows the source's components.
+    .record(z.string(), z.enum(STAGES, { error: `allowed stages: ${STAGES.join(", ")}` }))
     .default({}),
 });
 
@@ -228,7 +226,7 @@ export type HerokuSource = z.infer<typeof herokuSourceSchema>;
 export type VultrSource = z.infer<typeof vultrSourceSchema>;
 export type Source = z.infer<typeof sourceSchema>;
 export type Target = z.infer<typeof targetSchema>;
-export type StageFlags = z.infer<typeof stageFlagsSchema>;
+export type StageFlags = Omit<z.infer<typeof stageFlagsSchema>, "hold"> & { hold: Partial<Record<Component, Stage>> };
 export type Secrets = z.infer<typeof secretsSchema>;
 
 export interface FerryConfig {

@@ -3,7 +3,7 @@
 // first while the app stays, as in the Heroku story). All pure: tests and the stage
 // plan tool call these without Pulumi.
 import { FerryConfigError } from "./errors";
-import { Component, FerryConfig, STAGE_FLAGS, STAGES, Stage, StageFlags } from "./schema";
+import { COMPONENTS, Component, FerryConfig, STAGE_FLAGS, STAGES, Stage, StageFlags } from "./schema";
 import { componentsOf, postgresStrategy, redisMode } from "./strategy";
 
 /** The stages each component goes through: data stores take no traffic, so they have no proxy stage. */
@@ -35,9 +35,10 @@ function fail(message: string): never {
   throw new FerryConfigError(message);
 }
 
+/** Names the furthest flag set, the one the operator just turned on. */
 function checkOrder(flags: StageFlags): void {
-  STAGE_FLAGS.forEach((flag, i) => {
-    const missing = STAGE_FLAGS.slice(0, i).filter((before) => !flags[before]);
+  [...STAGE_FLAGS].reverse().forEach((flag) => {
+    const missing = STAGE_FLAGS.slice(0, STAGE_FLAGS.indexOf(flag)).filter((before) => !flags[before]);
     if (flags[flag] && missing.length > 0) {
       fail(`ferry:${flag}: requires ${missing.map((m) => `ferry:${m}`).join(" and ")} (stages are cumulative: ${STAGE_FLAGS.join(" -> ")})`);
     }
@@ -47,6 +48,9 @@ function checkOrder(flags: StageFlags): void {
 function checkHold(config: FerryConfig): void {
   const present = componentsOf(config.source);
   for (const [component, stage] of Object.entries(config.stages.hold) as [Component, Stage][]) {
+    if (!(COMPONENTS as readonly string[]).includes(component)) {
+      fail(`ferry:hold.${component}: unknown component; allowed: ${COMPONENTS.join(", ")}`);
+    }
     if (!present.includes(component)) {
       fail(`ferry:hold.${component}: this ${config.source.kind} source has no ${component}; components here: ${present.join(", ")}`);
     }
@@ -57,11 +61,10 @@ function checkHold(config: FerryConfig): void {
 }
 
 function checkTraffic(config: FerryConfig): void {
-  const { trafficPercent, proxy } = config.stages;
-  if (trafficPercent === undefined) return;
-  if (!proxy) fail("ferry:trafficPercent: only applies once ferry:proxy is true");
-  if (config.source.kind === "vultr" && trafficPercent !== 100) {
-    fail("ferry:trafficPercent: a vultr source proxies all traffic through its old nginx; only 100 is allowed (a weighted split needs a heroku source)");
+  const percent = config.stages.trafficPercent ?? 0;
+  if (percent > 0 && !config.stages.proxy) fail("ferry:trafficPercent: only applies once ferry:proxy is true");
+  if (config.source.kind === "vultr" && percent !== 0 && percent !== 100) {
+    fail("ferry:trafficPercent: a vultr source proxies all traffic through its old nginx; leave it at 0 or set 100 (a weighted split needs a heroku source)");
   }
 }
 
@@ -124,7 +127,7 @@ export function effectiveTraffic(config: FerryConfig): number {
   const app = componentStage("app", config.stages);
   if (atLeast(app, "cutover")) return 100;
   if (app !== "proxy") return 0;
-  return config.stages.trafficPercent ?? (config.source.kind === "vultr" ? 100 : 0);
+  return config.source.kind === "vultr" ? 100 : (config.stages.trafficPercent ?? 0);
 }
 
 function describeReplication(config: FerryConfig): string {

@@ -74,3 +74,24 @@ export function split(source: Omit<Origin, "weight">, target: Omit<Origin, "weig
     { ...target, weight: targetPercent },
   ];
 }
+
+/**
+ * `nginx -s reload` returns before the new workers take over; wait until `times`
+ * answers in a row come from `name` (X-Served-By), so nothing still routes to an app
+ * about to be stopped.
+ */
+export async function waitServedBy(url: string, name: string, times = 5, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let streak = 0;
+  while (streak < times) {
+    if (Date.now() > deadline) throw new Error(`the front door did not switch to ${name} within ${timeoutMs} ms`);
+    try {
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      streak = res.headers.get("x-served-by") === name ? streak + 1 : 0;
+    } catch {
+      streak = 0;
+    }
+    if (streak < times) await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -25,6 +25,8 @@ export interface RehearsalOptions {
   /** Seconds to hold each split step (and the load before and after the migration). */
   holdSeconds: number;
   maxLagBytes: number;
+  /** window: full ferry pg/redis verify while writes are fenced; cutover: rely on the cutover commands' own verifies. */
+  verify: "window" | "cutover";
 }
 
 const positive = (flag: string) => (v: string) => {
@@ -55,6 +57,7 @@ export function buildOptionsCommand(): Command {
     .option("--max-minutes <n>", "stop the load after this many minutes", positive("--max-minutes"), 30)
     .option("--split <percents>", "traffic on the target at each weighted step before 100%", splitSteps, [10, 50])
     .option("--hold <seconds>", "seconds to hold each traffic step", positive("--hold"), 5)
+    .option("--verify <when>", "window: full pg and redis verify before the target opens (longer window); cutover: the cutover commands' own verifies only", "window")
     .option("--max-lag-bytes <n>", "cutover refuses to fence above this lag", positive("--max-lag-bytes"), 200 * 1024);
 }
 
@@ -65,6 +68,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (o.source !== "vultr" && o.source !== "heroku") throw new InvalidArgumentError(`--source must be vultr or heroku, got "${o.source}"`);
   if (o.source === "vultr" && !["physical", "logical"].includes(o.pgStrategy)) throw new InvalidArgumentError(`--pg-strategy must be physical or logical for --source vultr`);
   if (!["copy", "rebuild"].includes(o.feeds)) throw new InvalidArgumentError(`--feeds must be copy or rebuild`);
+  if (!["window", "cutover"].includes(o.verify)) throw new InvalidArgumentError("--verify must be window or cutover");
   if (o.sourceDump && o.sourceUrl) throw new InvalidArgumentError("give --source-dump or --source-url, not both");
   const sourceUrl: string | undefined = o.sourceUrl ?? env.FERRY_REHEARSAL_SOURCE_URL;
   if (o.sourceUrl && new URL(o.sourceUrl).password) {
@@ -87,5 +91,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     splitSteps: o.split,
     holdSeconds: o.hold,
     maxLagBytes: Math.floor(o.maxLagBytes),
+    verify: o.verify,
   };
 }

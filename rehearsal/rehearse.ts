@@ -26,7 +26,6 @@ import { lostWritesCheck } from "./checks";
 import { AckedWrite, CheckRecord, RunTimeline } from "./timeline";
 import { writeReport } from "./report/write";
 import { RehearsalReport } from "./report/build";
-import { runFerry } from "./ferry";
 
 export class RehearsalError extends Error {
   constructor(message: string, readonly exitCode: number) {
@@ -85,16 +84,18 @@ async function setUpSource(opts: RehearsalOptions, logsDir: string, runId: strin
   }
   const entry = w.source.oldHost?.port ?? w.source.app.config.port;
   w.frontDoor = await startFrontDoor(await freePort(), [{ name: "source", port: entry, weight: 1 }]);
-  w.volumes.databaseBytes = await databaseBytes(await connected(pg.url(APP_DB)));
+  w.volumes.databaseBytes = await withClient(pg.url(APP_DB), databaseBytes);
   return w;
 }
 
-async function connected(url: string): Promise<Client> {
+async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
   const c = new Client({ connectionString: url });
   await c.connect();
-  // Closed right after the single query that needs it.
-  setImmediate(() => undefined);
-  return c;
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
 }
 
 function sourceRedis(w: World): Redis {
@@ -124,14 +125,20 @@ function cutoverDone(stages: StageRunner): boolean {
   return !!cut?.steps.some((st) => st.name.startsWith("ferry pg cutover") && st.ok);
 }
 
+/** ferry's verdicts: the full verify commands, or (with --verify cutover) the verify each cutover ran itself. */
 function verifyChecks(stages: StageRunner): CheckRecord[] {
   const steps = stages.stages.flatMap((s) => s.steps);
   return (["pg", "redis"] as const).map((kind) => {
     const step = steps.find((st) => st.name.startsWith(`ferry ${kind} verify`));
+    if (step) {
+      return { name: `ferry ${kind} verify is green`, ok: step.ok, detail: step.ok ? `exit 0 in ${step.endedAt - step.startedAt} ms` : (step.error ?? `exit ${step.exitCode}`) };
+    }
+    const cut = steps.find((st) => st.name.startsWith(`ferry ${kind} cutover`));
+    const verify = (cut?.result as { verify?: { ok?: boolean } } | undefined)?.verify;
     return {
-      name: `ferry ${kind} verify is green`,
-      ok: !!step?.ok,
-      detail: !step ? "did not run (an earlier stage failed)" : step.ok ? `exit 0 in ${step.endedAt - step.startedAt} ms` : (step.error ?? `exit ${step.exitCode}`),
+      name: `ferry ${kind} cutover's own verify is green`,
+      ok: verify?.ok === true,
+      detail: !cut ? "did not run (an earlier stage failed)" : verify ? `verify.ok = ${verify.ok} in the cutover's JSON` : "the cutover's JSON has no verify result",
     };
   });
 }
@@ -142,14 +149,8 @@ async function runChecks(w: World, stages: StageRunner, acked: AckedWrite[]): Pr
     return { checks: [...verifyChecks(stages), ...end.checks], lost: end.lost };
   }
   // The cutover did not happen: the writes must still be on the source.
-  const db = new Client({ connectionString: w.source.ferryUrl });
-  await db.connect();
-  try {
-    const r = await lostWritesCheck(db, w.source.data.schema, acked);
-    return { checks: [...verifyChecks(stages), { ...r.check, name: "every acknowledged write is on the source (the cutover did not happen)" }], lost: r.lost };
-  } finally {
-    await db.end();
-  }
+  const r = await withClient(w.source.ferryUrl, (db) => lostWritesCheck(db, w.source.data.schema, acked));
+  return { checks: [...verifyChecks(stages), { ...r.check, name: "every acknowledged write is on the source (the cutover did not happen)" }], lost: r.lost };
 }
 
 export async function rehearse(opts: RehearsalOptions, log: Log): Promise<{ report: RehearsalReport; exitCode: number }> {
@@ -231,4 +232,3 @@ function secretsOf(w: World): string[] {
   ].filter((s) => s.length >= 6);
 }
 
-export { runFerry };

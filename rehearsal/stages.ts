@@ -13,7 +13,7 @@ export class StageContext {
   constructor(readonly record: StageRecord, private readonly log: Log) {}
 
   /** A timed step of this stage; a throw fails the step and the stage. */
-  async step<T>(name: string, fn: () => Promise<T>, describe?: (v: T) => string): Promise<T> {
+  async step<T>(name: string, fn: () => Promise<T>, describe?: (v: T) => unknown): Promise<T> {
     const step: StepRecord = { name, startedAt: Date.now(), endedAt: 0, ok: false };
     this.record.steps.push(step);
     try {

@@ -15,6 +15,8 @@ export interface ComputeArgs {
   targetGroups: Record<string, aws.lb.TargetGroup>;
   /** The app's whole environment (secret): written to SSM, never to user data. */
   env: pulumi.Input<Record<string, string>>;
+  /** The env changes only after these succeed (the data-plane cutover gates). */
+  after: pulumi.Resource[];
   /** Non-secret marker of where the data lives; a change rolls every instance. */
   dataGeneration: string;
   parameterPrefix: string;
@@ -43,7 +45,7 @@ export class Compute extends pulumi.ComponentResource {
       tier: "Advanced",
       value: pulumi.secret(pulumi.output(args.env).apply(envFile)),
       tags: args.tags,
-    }, child);
+    }, { parent: this, dependsOn: args.after });
     const profile = instanceProfile(`${name}-app`, { parameterArns: [this.envParameter.arn], tags: args.tags }, this);
 
     for (const [process, spec] of Object.entries(args.spec.processes)) {

@@ -113,8 +113,13 @@ export async function dataSize(c: Client, wholeCluster: boolean): Promise<number
   return Number(rows[0].n);
 }
 
+/**
+ * The WAL insert position: every commit that returned (even asynchronously) lies
+ * before it. (pg_current_wal_lsn() is the write position, which can be behind
+ * asynchronous commits still in the WAL buffers.)
+ */
 export async function currentLsn(c: Client): Promise<string> {
-  const { rows } = await c.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+  const { rows } = await c.query<{ lsn: string }>("SELECT pg_current_wal_insert_lsn()::text AS lsn");
   return rows[0].lsn;
 }
 

@@ -68,7 +68,7 @@ export function copyOutSql(chunk: CopyChunk): string {
 
 /** A whole-table chunk is loaded right after a TRUNCATE in its transaction, so COPY can FREEZE the rows (no later rewrite for hint bits). */
 export function copyInSql(chunk: CopyChunk): string {
-  const cols = chunk.columns.map((c) => quoteIdent(c.name)).join(", ");
+  const cols = chunk.columns.length ? ` (${chunk.columns.map((c) => quoteIdent(c.name)).join(", ")})` : "";
   const options = [chunk.binary ? "FORMAT binary" : "", chunk.parts === 1 ? "FREEZE" : ""].filter(Boolean).join(", ");
-  return `COPY ${qualified(chunk.table.schema, chunk.table.name)} (${cols}) FROM STDIN${options ? ` (${options})` : ""}`;
+  return `COPY ${qualified(chunk.table.schema, chunk.table.name)}${cols} FROM STDIN${options ? ` (${options})` : ""}`;
 }

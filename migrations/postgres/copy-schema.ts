@@ -3,24 +3,27 @@
 // a few kilobytes in a private temp directory. pg_restore then applies the
 // pre-data section before the rows, and the post-data section (indexes,
 // constraints, triggers, materialized view data) after them with -j, which builds
-// indexes in parallel and orders foreign keys after the keys they reference.
+// indexes in parallel and orders foreign keys after the keys they reference; the
+// indexes already built during the copy (copy-indexes.ts) are left out of its list.
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { libpqArgs } from "./connection";
+import { EarlyIndex, withoutBuilt } from "./copy-indexes";
 
-function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env, maxBuffer: 64 * 1024 * 1024 }, (err, _stdout, stderr) => {
+    execFile(cmd, args, { env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} failed: ${stderr.trim().split("\n").slice(-3).join(" ") || err.message}`));
-      else resolve();
+      else resolve(stdout);
     });
   });
 }
 
 export interface SchemaArchive {
   file: string;
+  dir: string;
   remove(): void;
 }
 
@@ -37,7 +40,7 @@ export async function dumpSchemaArchive(sourceUrl: string, snapshot: string | un
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { file, dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Settings for the restore sessions: index builds get memory; commits need not wait for fsync (a failed copy is redone). */
@@ -54,10 +57,15 @@ export async function restoreSection(
   archive: SchemaArchive,
   targetUrl: string,
   section: "pre-data" | "post-data",
-  opts: { jobs: number; maintenanceWorkMem: string },
+  opts: { jobs: number; maintenanceWorkMem: string; alreadyBuilt?: EarlyIndex[] },
 ): Promise<void> {
   const { conninfo, env } = libpqArgs(targetUrl);
   const args = ["--dbname", conninfo, `--section=${section}`, "--no-owner", "--no-privileges", "--exit-on-error"];
+  if (opts.alreadyBuilt?.length) {
+    const listFile = join(archive.dir, `${section}.list`);
+    writeFileSync(listFile, withoutBuilt(await runTool("pg_restore", ["--list", archive.file], env), opts.alreadyBuilt));
+    args.push(`--use-list=${listFile}`);
+  }
   if (section === "pre-data") args.push("--single-transaction");
   else args.push(`--jobs=${Math.max(1, opts.jobs)}`);
   await runTool("pg_restore", [...args, archive.file], restoreEnv(env, opts.maintenanceWorkMem));

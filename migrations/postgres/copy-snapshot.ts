@@ -7,7 +7,7 @@ import { connect } from "./connection";
 export interface SharedSnapshot {
   /** The holder's connection, inside the snapshot (use it for catalog reads). */
   client: Client;
-  /** The exported snapshot's id; undefined where the server cannot export one (a standby). */
+  /** The exported snapshot's id; undefined where the server cannot export one (callers that need one must check). */
   id?: string;
   release(): Promise<void>;
 }
@@ -18,9 +18,15 @@ export async function exportSnapshot(url: string, appName = "ferry"): Promise<Sh
   client.on("error", () => undefined);
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    const inRecovery = (await client.query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r")).rows[0].r;
-    // A hot standby cannot export snapshots; its workers then read their own.
-    const id = inRecovery ? undefined : (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0].id;
+    // Where the server refuses to export one (an old hot standby), the holder starts over without and the id stays undefined.
+    const id = await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id").then(
+      (r) => r.rows[0].id,
+      async () => {
+        await client.query("ROLLBACK");
+        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        return undefined;
+      },
+    );
     let released = false;
     return {
       client,

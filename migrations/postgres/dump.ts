@@ -1,8 +1,10 @@
 // The dump copy: what a maintenance window on Heroku Postgres allows (no
 // replication role there). One exported snapshot on the source; the pre-data
 // schema; rows streamed COPY-to-COPY over `jobs` connection pairs, biggest jobs
-// first, big tables cut into ctid ranges; then indexes and constraints built in
-// parallel; then sequences; then ANALYZE so the app's first queries get good plans.
+// first, big tables cut into ctid ranges, each table's indexes built by `jobs` more
+// connections as soon as its rows are in; then the rest of post-data (foreign keys,
+// triggers, ...) in parallel; then sequences; then ANALYZE so the app's first
+// queries get good plans.
 import os from "node:os";
 import { Client } from "pg";
 import { FerryError } from "../cli/common";
@@ -13,6 +15,7 @@ import { defaultJobs, runPool } from "./copy-pool";
 import { dumpSchemaArchive, restoreSection } from "./copy-schema";
 import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "./copy-snapshot";
 import { copyChunk } from "./copy-stream";
+import { EarlyIndex, IndexBuilder, listEarlyIndexes } from "./copy-indexes";
 import { syncSequences } from "./sequences";
 
 export interface DumpProgress {
@@ -36,6 +39,8 @@ export interface DumpCopyOptions {
   analyze?: boolean;
   /** maintenance_work_mem for the index builds (default "256MB"). */
   maintenanceWorkMem?: string;
+  /** Build a table's indexes as soon as its rows are in, during the rest of the copy (default true). */
+  overlapIndexes?: boolean;
 }
 
 export interface DumpCopyResult {
@@ -46,6 +51,8 @@ export interface DumpCopyResult {
   durationMs: number;
   phases: { name: string; ms: number }[];
   sequences: number;
+  /** Indexes and key constraints built during the data phase, as their tables finished. */
+  indexesBuiltEarly: number;
   warnings: string[];
 }
 
@@ -70,8 +77,9 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
   const targetVersion = await timed("check target", () => withClient(opts.targetUrl, assertEmptyTarget(opts.targetUrl)));
   const snapshot = await exportSnapshot(opts.sourceUrl, "ferry-copy");
   let removeArchive: () => void = () => undefined;
+  const result: DumpCopyResult = { tables: 0, rows: 0, bytes: 0, durationMs: 0, phases, sequences: 0, indexesBuiltEarly: 0, warnings };
   try {
-    const { tables, sourceVersion, blockSize } = await timed("snapshot", () => readSource(snapshot, opts, warnings));
+    const { tables, sourceVersion, blockSize, earlyIndexes } = await timed("snapshot", () => readSource(snapshot, opts, warnings));
     const archive = await timed("dump schema", () => dumpSchemaArchive(opts.sourceUrl, snapshot.id));
     removeArchive = archive.remove;
     const restoreOpts = { jobs, maintenanceWorkMem: opts.maintenanceWorkMem ?? "256MB" };
@@ -84,24 +92,27 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
       canSplitByCtid: sourceVersion >= 140000,
       sameMajorVersion: Math.floor(sourceVersion / 10000) === Math.floor(targetVersion / 10000),
     });
-    const copied = await timed("data", () => copyRows(chunks, snapshot, opts, jobs));
-    // Rows are in: the snapshot (and the ACCESS SHARE locks it holds) can go.
-    await snapshot.release();
+    const builder = opts.overlapIndexes === false ? undefined : new IndexBuilder(opts.targetUrl, jobs, restoreOpts.maintenanceWorkMem);
+    const indexesOf = (oid: number) => earlyIndexes.filter((i) => i.tableOid === oid);
+    let built: EarlyIndex[] = [];
+    try {
+      const copied = await timed("data", () => copyRows(chunks, snapshot, opts, jobs, (oid) => builder?.add(indexesOf(oid))));
+      // Rows are in: the snapshot (and the ACCESS SHARE locks it holds) can go.
+      await snapshot.release();
+      built = await timed("indexes", async () => (builder ? builder.finish() : []));
+      result.rows = copied.rows;
+      result.bytes = copied.bytes;
+      result.indexesBuiltEarly = built.length;
+    } finally {
+      await builder?.finish().catch(() => undefined);
+    }
 
-    await timed("post-data", () => restoreSection(archive, opts.targetUrl, "post-data", restoreOpts));
+    await timed("post-data", () => restoreSection(archive, opts.targetUrl, "post-data", { ...restoreOpts, alreadyBuilt: built }));
     const sequences = await timed("sequences", () =>
       withClient(opts.sourceUrl, (s) => withClient(opts.targetUrl, (t) => syncSequences(s, t))).then((synced) => synced.length),
     );
     if (opts.analyze !== false) await timed("analyze", () => analyzeTables(opts.targetUrl, tables, jobs));
-    return {
-      tables: tables.filter((t) => t.kind === "r").length,
-      rows: copied.rows,
-      bytes: copied.bytes,
-      durationMs: Date.now() - started,
-      phases,
-      sequences,
-      warnings,
-    };
+    return { ...result, tables: tables.filter((t) => t.kind === "r").length, durationMs: Date.now() - started, sequences };
   } finally {
     await snapshot.release();
     removeArchive();
@@ -124,6 +135,7 @@ function assertEmptyTarget(targetUrl: string) {
 /** In the snapshot: lock the tables against DDL, refuse or warn on large objects, read tables and sizes. */
 async function readSource(snapshot: SharedSnapshot, opts: DumpCopyOptions, warnings: string[]) {
   const c = snapshot.client;
+  if (!snapshot.id) throw new FerryError(`source ${describeUrl(opts.sourceUrl)} cannot export a snapshot (pg_export_snapshot failed): parallel workers would read different data`);
   const tables = await listTables(c);
   if (tables.length) {
     // ACCESS SHARE blocks TRUNCATE, ALTER and VACUUM FULL (which would move rows between ctid ranges) until the rows are read.
@@ -138,7 +150,8 @@ async function readSource(snapshot: SharedSnapshot, opts: DumpCopyOptions, warni
   }
   const sourceVersion = await serverVersion(c);
   const blockSize = Number((await c.query<{ b: string }>("SELECT current_setting('block_size') AS b")).rows[0].b);
-  return { tables, sourceVersion, blockSize };
+  const earlyIndexes = opts.overlapIndexes === false ? [] : await listEarlyIndexes(c, tables);
+  return { tables, sourceVersion, blockSize, earlyIndexes };
 }
 
 interface CopyWorker {
@@ -147,7 +160,7 @@ interface CopyWorker {
 }
 
 /** Run the COPY jobs over `jobs` connection pairs, reporting progress. */
-async function copyRows(chunks: CopyChunk[], snapshot: SharedSnapshot, opts: DumpCopyOptions, jobs: number) {
+async function copyRows(chunks: CopyChunk[], snapshot: SharedSnapshot, opts: DumpCopyOptions, jobs: number, onTableDone: (oid: number) => void) {
   const tablesTotal = new Set(chunks.map((c) => c.table.oid)).size;
   const partsLeft = new Map<number, number>();
   for (const c of chunks) partsLeft.set(c.table.oid, (partsLeft.get(c.table.oid) ?? 0) + 1);
@@ -169,6 +182,8 @@ async function copyRows(chunks: CopyChunk[], snapshot: SharedSnapshot, opts: Dum
     jobs,
     async () => {
       const source = await connectInSnapshot(opts.sourceUrl, snapshot, "ferry-copy");
+      // Row-level security must not filter rows silently: with it off, a policy that would hide rows is an error instead.
+      await source.query("SET row_security = off");
       const target = await connect(opts.targetUrl, { application_name: "ferry-copy" });
       target.on("error", () => undefined);
       // A copy that dies is started again from an empty target, so its commits need not wait for the disk.
@@ -188,7 +203,10 @@ async function copyRows(chunks: CopyChunk[], snapshot: SharedSnapshot, opts: Dum
       bytesDoneEstimate += chunk.estimatedBytes;
       const left = partsLeft.get(chunk.table.oid)! - 1;
       partsLeft.set(chunk.table.oid, left);
-      if (left === 0) tablesDone++;
+      if (left === 0) {
+        tablesDone++;
+        onTableDone(chunk.table.oid);
+      }
       report(true);
     },
     async (w) => {

@@ -1,4 +1,4 @@
-// Cutover progress on the target, in ferry's own schema, so that a rerun after a crash
+// Cutover progress on the target, kept by ferry's own schema (see below), so that a rerun after a crash
 // (of ferry, or of the machine running it) resumes where the last run stopped. The
 // source side of the story is the fence record (fence.ts); together they say which
 // database is the writable primary. A physical standby cannot be written before it
@@ -27,28 +27,37 @@ export interface CutoverState {
   writeUnavailableMs?: number;
 }
 
-const TABLE = `${STATE_SCHEMA}.progress`;
+// The records live in the comment of the `ferry` schema, as one JSON object keyed by
+// record name, not in a table: a table would be a user relation to the dump copy
+// (which wants an empty target) and to verify (a table missing on the source).
+// COMMENT is transactional and durable like any catalog change.
 
-async function ensureTable(c: Client): Promise<void> {
-  await c.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
-  await c.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (key text PRIMARY KEY, value jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`);
+async function readAll(c: Client): Promise<Record<string, unknown>> {
+  const { rows } = await c.query<{ doc: string | null }>(
+    "SELECT obj_description(oid, 'pg_namespace') AS doc FROM pg_namespace WHERE nspname = $1",
+    [STATE_SCHEMA],
+  );
+  return rows[0]?.doc ? (JSON.parse(rows[0].doc) as Record<string, unknown>) : {};
 }
 
 /** A progress record by key ("cutover:logical", "replicate:logical", ...), null when absent. */
 export async function loadRecord<T>(c: Client, key: string): Promise<T | null> {
-  const { rows } = await c.query<{ exists: boolean }>("SELECT to_regclass($1) IS NOT NULL AS exists", [TABLE]);
-  if (!rows[0].exists) return null;
-  const r = await c.query<{ value: T }>(`SELECT value FROM ${TABLE} WHERE key = $1`, [key]);
-  return r.rows[0]?.value ?? null;
+  return ((await readAll(c))[key] as T | undefined) ?? null;
 }
 
 export async function saveRecord(c: Client, key: string, value: unknown): Promise<void> {
-  await ensureTable(c);
-  await c.query(
-    `INSERT INTO ${TABLE} (key, value) VALUES ($1, $2)
-     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()`,
-    [key, JSON.stringify(value)],
-  );
+  await c.query("BEGIN");
+  try {
+    // One writer at a time: two ferry processes must not lose each other's update.
+    await c.query("SELECT pg_advisory_xact_lock(hashtext('ferry.progress'))");
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
+    const doc = { ...(await readAll(c)), [key]: value };
+    await c.query(`COMMENT ON SCHEMA ${STATE_SCHEMA} IS '${JSON.stringify(doc).replace(/'/g, "''")}'`);
+    await c.query("COMMIT");
+  } catch (err) {
+    await c.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
 }
 
 export const loadCutover = (c: Client, strategy: Strategy) => loadRecord<CutoverState>(c, `cutover:${strategy}`);

@@ -33,7 +33,8 @@ export interface TableDifference {
   from: string;
   /** The range's end: the differing key itself once narrowed, else the exclusive upper bound ("(end)" when open). */
   to: string;
-  kind?: DifferenceKind | "whole table" | "table missing on target" | "table missing on source";
+  kind?: DifferenceKind | "whole table" | "columns differ" | "table missing on target" | "table missing on source";
+  detail?: string;
 }
 
 export interface TableReport {
@@ -100,8 +101,12 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     ]);
     // hash_record_extended arrived in PostgreSQL 14; both sides must hash the same way.
     const recordHash = sourceVersion >= 140000 && targetVersion >= 140000;
-    const onTarget = new Set(comparable(targetTables).map(displayName));
-    const tables = comparable(sourceTables).filter((t) => onTarget.has(displayName(t)));
+    const targetByName = new Map(comparable(targetTables).map((t) => [displayName(t), t]));
+    const onTarget = new Set(targetByName.keys());
+    const shared = comparable(sourceTables).filter((t) => onTarget.has(displayName(t)));
+    // Tables whose columns differ (DDL on one side) are reported as such, not hashed.
+    const reshaped = shared.filter((t) => columnsOf(t) !== columnsOf(targetByName.get(displayName(t))!));
+    const tables = shared.filter((t) => !reshaped.includes(t));
     const openPair = (): Promise<Pair> => openPairIn(opts, snapshots);
 
     const ranges = new Map<number, KeyRange[]>();
@@ -121,6 +126,7 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     }, closePair);
 
     const reports = await tableReports(tables, results, fast, jobs, (p, t, range) => locateDifference(p, t, range, recordHash, opts.narrowRows), openPair);
+    for (const t of reshaped) reports.push(columnsDiffer(t, targetByName.get(displayName(t))!));
     for (const t of comparable(sourceTables)) if (!onTarget.has(displayName(t))) reports.push(missingTable(displayName(t), "target"));
     const onSource = new Set(comparable(sourceTables).map(displayName));
     for (const t of comparable(targetTables)) if (!onSource.has(displayName(t))) reports.push(missingTable(displayName(t), "source"));
@@ -224,6 +230,13 @@ function missingTable(table: string, side: "source" | "target"): TableReport {
   return { table, sourceRows: 0, targetRows: 0, ok: false, chunks: 0, differingChunks: 0, firstDifference: { from: "(start)", to: "(end)", kind: `table missing on ${side}` } };
 }
 
+const columnsOf = (t: TableInfo): string => t.columns.map((c) => `${c.name} ${c.type}`).sort().join(", ");
+
+function columnsDiffer(source: TableInfo, target: TableInfo): TableReport {
+  const detail = `columns differ: source (${columnsOf(source)}), target (${columnsOf(target)})`;
+  return { table: displayName(source), sourceRows: 0, targetRows: 0, ok: false, chunks: 0, differingChunks: 0, firstDifference: { from: "(start)", to: "(end)", kind: "columns differ", detail } };
+}
+
 /** The effective last value of a sequence: what nextval returned last, or one step before the start. */
 function sequenceValue(s: SequenceInfo): bigint {
   return s.lastValue !== null ? BigInt(s.lastValue) : BigInt(s.startValue) - BigInt(s.increment);
@@ -249,6 +262,7 @@ function describeFirst(tables: TableReport[], sequences: SequenceReport[]): stri
     const counts = `${t.sourceRows} rows on source, ${t.targetRows} on target`;
     if (!d) return `${t.table}: differs (${counts})`;
     if (d.kind?.startsWith("table missing")) return `${t.table}: ${d.kind}`;
+    if (d.kind === "columns differ") return `${t.table}: ${d.detail}`;
     if (d.kind === "whole table") return `${t.table}: whole table differs (no key range to narrow to; ${counts})`;
     if (d.from === d.to) return `${t.table}: row with key ${d.from} ${d.kind ?? "differs"} (${counts})`;
     return `${t.table}: rows in key range [${d.from}, ${d.to}) differ (${counts})`;

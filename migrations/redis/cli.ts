@@ -3,7 +3,7 @@
 // --target, with a warning when they carry a password); TLS trust is --tls-ca FILE or an
 // explicit --tls-insecure. --json prints one object; exit 0 ok, 1 gate failed, 2 bad input.
 import { Command, InvalidArgumentError, Option } from "commander";
-import { action, emit, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
+import { action, emit, FerryError, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
 import { Endpoint, TlsTrust } from "./connection";
 import { cutover, CutoverResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
@@ -111,7 +111,7 @@ export function registerRedisCommands(program: Command): void {
       const source = sourceEndpoint(flags);
       const target = targetEndpoint(flags);
       if (flags.mode === "replicaof") {
-        if (flags.follow) throw new InvalidArgumentError("--follow applies to --mode copy only");
+        if (flags.follow) throw new FerryError("--follow applies to --mode copy only", 2);
         const replica = await startReplicaOf({ source, target, conflict: flags.conflict, timeoutMs: flags.timeout * 1000 });
         emit(opts, { mode: "replicaof", replica }, (r) => `target is a replica of the source: link up, lag ${r.replica.lagBytes} bytes`);
         return 0;
@@ -168,7 +168,7 @@ export function registerRedisCommands(program: Command): void {
     .option("--env-var <name>", "environment variable that carries the target URL", "REDIS_URL")
     .addOption(new Option("--timeout <seconds>", "stop the command after this long").default(3600).argParser(integer("--timeout", 1)))
     .action(action(async (flags, cmd: Command) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.envVar)) throw new InvalidArgumentError("--env-var must be a variable name");
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.envVar)) throw new FerryError("--env-var must be a variable name", 2);
       const result = await rebuild({ command: flags.command, target: targetEndpoint(flags), envVar: flags.envVar, timeoutMs: flags.timeout * 1000 });
       emit(globals(cmd), result, renderRebuild);
       return result.ok ? 0 : 1;
@@ -182,7 +182,7 @@ export function registerRedisCommands(program: Command): void {
     .addOption(new Option("--timeout <seconds>", "give up after this long").default(300).argParser(integer("--timeout", 0)))
     .addOption(new Option("--interval <ms>", "poll interval").default(500).argParser(integer("--interval", 10)))
     .action(action(async (flags, cmd: Command) => {
-      if (!flags.sidekiq && flags.pattern.length === 0) throw new InvalidArgumentError("drain needs --sidekiq and/or --pattern P");
+      if (!flags.sidekiq && flags.pattern.length === 0) throw new FerryError("drain needs --sidekiq and/or --pattern P", 2);
       const endpoint = flags.on === "target" ? targetEndpoint(flags) : sourceEndpoint(flags);
       const result = await drain({
         endpoint, sidekiq: !!flags.sidekiq, namespace: flags.namespace, patterns: flags.pattern, timeoutMs: flags.timeout * 1000, intervalMs: flags.interval,

@@ -9,11 +9,17 @@
 import Redis from "ioredis";
 import { CopyContext } from "./copy-keys";
 import { DIRTY, isStateKey } from "./state";
+import { info } from "./info";
 
-/** Margin for the LRU clock's one-second resolution and for tail writes lost in a crash. */
-const IDLE_MARGIN_SECONDS = 2;
+/**
+ * The LRU clock counts whole seconds and is cached for up to 1/hz s, so a key written
+ * at the gap's start can read one second older than the gap. (A crash's lost tail
+ * writes are covered by gapStart() in copy.ts.)
+ */
+const IDLE_MARGIN_SECONDS = 1;
 
 export interface ReconcileResult {
+  /** "all" when the source's eviction policy hides idle times (LFU). */
   method: "idletime" | "all";
   marked: number;
   scanned: number;
@@ -29,10 +35,27 @@ async function* scanKeys(client: Redis, count: number): AsyncGenerator<Buffer[]>
   } while (cursor !== "0");
 }
 
+/**
+ * Seconds since each key was last touched; undefined when unknown. Small integers
+ * (0..9999, encoding "int") are objects shared by every key holding them, whose idle time
+ * belongs to none of those keys (a counter written a moment ago can look hours idle),
+ * so they count as unknown and are always copied again.
+ */
 async function idleTimes(source: Redis, keys: Buffer[]): Promise<Array<number | undefined>> {
   const p = source.pipeline();
-  for (const k of keys) p.callBuffer("OBJECT", "IDLETIME", k);
-  return ((await p.exec()) ?? []).map(([err, v]) => (err ? undefined : Number(v)));
+  for (const k of keys) p.callBuffer("OBJECT", "IDLETIME", k).callBuffer("OBJECT", "ENCODING", k);
+  const replies = (await p.exec()) ?? [];
+  return keys.map((_, i) => {
+    const [idleErr, idle] = replies[2 * i];
+    const [, encoding] = replies[2 * i + 1];
+    if (idleErr || String(encoding) === "int") return undefined;
+    return Number(idle);
+  });
+}
+
+async function usesLfu(ctx: CopyContext): Promise<boolean> {
+  const policy = (await info(await ctx.source.db(0), "memory")).maxmemory_policy ?? "";
+  return policy.includes("lfu");
 }
 
 async function markDirty(target: Redis, keys: Buffer[]): Promise<void> {
@@ -48,13 +71,12 @@ export async function reconcileGap(
   batchSize: number,
 ): Promise<ReconcileResult> {
   const limit = Math.ceil(Math.max(0, sourceNowMs - gapSinceMs) / 1000) + IDLE_MARGIN_SECONDS;
-  const result: ReconcileResult = { method: "idletime", marked: 0, scanned: 0 };
+  const result: ReconcileResult = { method: (await usesLfu(ctx)) ? "all" : "idletime", marked: 0, scanned: 0 };
   for (const db of dbs) {
     const source = await ctx.source.db(db);
     const target = await ctx.target.db(db);
     for await (const keys of scanKeys(source, batchSize)) {
       const idle = await idleTimes(source, keys);
-      if (idle.some((t) => t === undefined)) result.method = "all";
       const touched = keys.filter((_, i) => idle[i] === undefined || idle[i]! <= limit);
       await markDirty(target, touched);
       result.marked += touched.length;

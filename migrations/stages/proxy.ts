@@ -62,7 +62,7 @@ export class Proxy extends pulumi.ComponentResource {
       const pool = (side: string, address: pulumi.Input<string>, monitorId: pulumi.Input<string>) =>
         new cloudflare.LoadBalancerPool(`${prefix}-${side}`, {
           accountId,
-          name: `ferry-${ctx.name}-${i}-${side}`,
+          name: `ferry-${host.name}-${side}`,
           monitor: monitorId,
           origins: [{ name: side, address, enabled: true, weight: 1, header: { hosts: [host.name] } }],
           description: `ferry ${host.name} (${side})`,

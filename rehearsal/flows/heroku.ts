@@ -100,14 +100,13 @@ export async function runHerokuStages(w: World, stages: StageRunner): Promise<vo
     const redis = await s.ferry("ferry redis cutover (copy)", ["redis", "cutover", "--mode", "copy"], env);
     w.cutover.redisLag = redis.json ?? null;
     if (follower) {
-      const result = await s.step("the background Redis copy finishes", async () => {
+      await s.step("the background Redis copy finishes", async () => {
         const timer = setTimeout(() => follower!.child.kill("SIGTERM"), 60_000);
         const r = await follower!.done;
         clearTimeout(timer);
         if (r.exitCode !== 0) throw new StageFailed(failureReason(["redis", "replicate"], r));
         return r;
-      });
-      void result;
+      }, (r) => (r.json ? JSON.parse(redact(JSON.stringify(r.json))) : undefined));
     }
     if (w.opts.feeds === "rebuild") {
       await s.ferry("ferry redis rebuild (the app's feed rebuild script)", ["redis", "rebuild", "--command", `${process.execPath} --require tsx/cjs ${REBUILD_SCRIPT}`], { ...env, APP_SCHEMA: w.source.data.schema });

@@ -5,6 +5,7 @@ import { Client } from "pg";
 import Redis from "ioredis";
 import { randomBytes } from "node:crypto";
 import { StageContext } from "../stages";
+import { waitServedBy } from "../frontdoor";
 import { startRedis } from "../servers";
 import { World, TargetSide, ferryEnv, numberField, sleep, splitStep, startApp } from "./world";
 import { lostWritesCheck, newInsertCheck, feedsCheck } from "../checks";
@@ -37,16 +38,31 @@ export function recordPgCutover(w: World, json: unknown): void {
   w.cutover.raw = json;
 }
 
-/** Both verifies while the front door still points at the fenced path: the two sides must be equal now. */
+/**
+ * Both full verifies, side by side, while writes are still fenced: only now are the two
+ * sides meant to be equal (once the target takes writes they differ by design). With
+ * `--verify cutover` the cutover commands' own verifies stand in, and the window is shorter.
+ */
 export async function verifyBeforeOpening(w: World, s: StageContext): Promise<void> {
-  await s.ferry("ferry pg verify (before opening the target)", ["pg", "verify"], ferryEnv(w));
-  await s.ferry("ferry redis verify (before opening the target)", ["redis", "verify"], ferryEnv(w));
+  if (w.opts.verify !== "window") return;
+  const env = ferryEnv(w);
+  const results = await Promise.allSettled([
+    s.ferry("ferry pg verify (before opening the target)", ["pg", "verify"], env),
+    s.ferry("ferry redis verify (before opening the target)", ["redis", "verify"], env),
+  ]);
+  const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+  if (failed) throw failed.reason;
 }
 
-/** The final app on the target's data takes all traffic; the interim app stops. */
-export async function openTarget(w: World, s: StageContext): Promise<void> {
+/**
+ * The final app on the target's data takes all traffic (and `alsoRoute`, e.g. the old
+ * host's proxy, is pointed at it); the interim app stops once nothing routes to it.
+ */
+export async function openTarget(w: World, s: StageContext, alsoRoute?: () => Promise<void>): Promise<void> {
   const t = w.target!;
   await s.step("front door: 100% to the app on the target's data", () => w.frontDoor!.setOrigins([{ name: "target-final", port: t.finalApp!.config.port, weight: 1 }]));
+  if (alsoRoute) await alsoRoute();
+  await s.step("wait until the front door serves only the new app", () => waitServedBy(w.frontDoor!.url, "target-final"));
   await s.step("stop the interim app", () => t.interimApp!.stop());
 }
 

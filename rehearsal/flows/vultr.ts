@@ -86,9 +86,10 @@ export async function runVultrStages(w: World, stages: StageRunner): Promise<voi
     const redis = await s.ferry("ferry redis cutover (replicaof)", ["redis", "cutover", "--mode", "replicaof"], env);
     w.cutover.redisLag = redis.json ?? null;
     await verifyBeforeOpening(w, s);
-    await openTarget(w, s);
     // The old host keeps proxying (Cloudflare may still send it traffic): now to the final app.
-    await s.ferry("old host nginx proxies to the app on the target's data", ["proxy", "apply", "--origin", w.target!.finalApp!.url, "--listen", `127.0.0.1:${w.source.oldHost!.port}`, ...w.source.oldHost!.layoutArgs()], {});
+    await openTarget(w, s, async () => {
+      await s.ferry("old host nginx proxies to the app on the target's data", ["proxy", "apply", "--origin", w.target!.finalApp!.url, "--listen", `127.0.0.1:${w.source.oldHost!.port}`, ...w.source.oldHost!.layoutArgs()], {});
+    });
     return `writes fenced for ${w.cutover.writeUnavailableMs ?? "?"} ms by ferry's own measure`;
   });
 

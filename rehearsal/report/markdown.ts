@@ -25,6 +25,18 @@ function shareText(share: Record<string, number>): string {
   return parts.length ? parts.join(", ") : "no successful requests";
 }
 
+/** What the Redis cutover's JSON says about how far behind the target was. */
+function redisLagText(j: unknown): string | undefined {
+  if (!j || typeof j !== "object") return undefined;
+  const o = j as { replica?: { lagBytes?: number; inSync?: boolean }; catchUp?: { by?: string }; seconds?: number; verify?: { checked?: number; differingCount?: number } };
+  const parts: string[] = [];
+  if (o.replica && typeof o.replica.lagBytes === "number") parts.push(`replica ${o.replica.lagBytes} bytes behind${o.replica.inSync ? " (in sync)" : ""}`);
+  if (o.catchUp?.by) parts.push(`last changes caught up by the ${o.catchUp.by}`);
+  if (typeof o.seconds === "number") parts.push(`switch took ${formatMs(o.seconds * 1000)}`);
+  if (o.verify && typeof o.verify.checked === "number") parts.push(`${o.verify.checked} keys verified, ${o.verify.differingCount ?? 0} differing`);
+  return parts.length ? parts.join("; ") : undefined;
+}
+
 export function renderMarkdown(r: RehearsalReport): string {
   const lines: string[] = [];
   const verdict = r.ok ? "PASSED" : "FAILED";
@@ -45,10 +57,14 @@ export function renderMarkdown(r: RehearsalReport): string {
       : "- The cutover command reported no write-fence figure.",
   );
   lines.push(
-    r.replicationLagAtCutoverBytes !== null
-      ? `- Replication lag when the source was fenced: ${formatBytes(r.replicationLagAtCutoverBytes)} (${r.replicationLagAtCutoverBytes} bytes).`
-      : "- Replication lag at cutover: not reported (a dump-and-restore has no replication).",
+    r.pgStrategy === "dump"
+      ? "- Replication lag at cutover: none to speak of; a dump-and-restore copies everything after the fence, so the whole copy is inside the window."
+      : r.replicationLagAtCutoverBytes !== null
+        ? `- Replication lag when the source was fenced: ${formatBytes(r.replicationLagAtCutoverBytes)} (${r.replicationLagAtCutoverBytes} bytes).`
+        : "- Replication lag at cutover: the cutover command did not report it.",
   );
+  const redisLag = redisLagText(r.redisLagAtCutover);
+  if (redisLag) lines.push(`- Redis at cutover: ${redisLag}.`);
   const v = r.volumes;
   const rows = Object.entries(v.rows).map(([t, n]) => `${n} ${t}`).join(", ");
   lines.push(

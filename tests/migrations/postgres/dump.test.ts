@@ -3,6 +3,7 @@ import { startPostgres, LocalPostgres } from "../../../rehearsal/servers";
 import { copyByDump, DumpProgress } from "../../../migrations/postgres/dump";
 import { verifyDatabases } from "../../../migrations/postgres/verify";
 import { ctidRanges } from "../../../migrations/postgres/copy-plan";
+import { withoutBuilt } from "../../../migrations/postgres/copy-indexes";
 import { insertWithoutIds, startSource } from "./fixtures";
 
 let source: LocalPostgres;
@@ -55,8 +56,10 @@ describe("copyByDump", () => {
       expect(result.tables).toBe(8); // accounts, orders, 3 event partitions, audit_log, invoices, shapes
       expect(result.rows).toBe(1500 * 5 + 50);
       expect(result.bytes).toBeGreaterThan(0);
-      expect(result.phases.map((p) => p.name)).toEqual(["check target", "snapshot", "dump schema", "pre-data", "data", "post-data", "sequences", "analyze"]);
+      expect(result.phases.map((p) => p.name)).toEqual(["check target", "snapshot", "dump schema", "pre-data", "data", "indexes", "post-data", "sequences", "analyze"]);
       expect(result.warnings).toEqual([]);
+      // Keys and indexes of the plain tables (not the partitions) were built while other tables copied.
+      expect(result.indexesBuiltEarly).toBe(6);
       const last = progress[progress.length - 1];
       expect(last).toEqual({ tablesDone: 8, tablesTotal: 8, bytesDone: last.bytesTotal, bytesTotal: last.bytesTotal });
       expect(progress.length).toBeGreaterThan(2);
@@ -68,6 +71,14 @@ describe("copyByDump", () => {
       const constraints = await target.query<{ conname: string }>("SELECT conname FROM pg_constraint WHERE conrelid = 'orders'::regclass ORDER BY 1");
       expect(constraints.map((c) => c.conname)).toEqual(["orders_account_id_fkey", "orders_pkey"]);
       expect(await target.query("SELECT 1 FROM pg_indexes WHERE indexname = 'orders_account_idx'")).toHaveLength(1);
+      const keys = await target.query("SELECT conname, contype, conindid::regclass::text AS idx FROM pg_constraint WHERE conrelid = 'accounts'::regclass ORDER BY 1");
+      expect(keys).toEqual([
+        { conname: "accounts_email_key", contype: "u", idx: "accounts_email_key" },
+        { conname: "accounts_pkey", contype: "p", idx: "accounts_pkey" },
+      ]);
+      expect(await target.query("SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'public'")).toEqual(
+        await source.query("SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'public'"),
+      );
       // Sequences were set: inserts without ids do not collide.
       await insertWithoutIds(target.url(), "after-copy");
       await target.query("DELETE FROM orders WHERE account_id IN (SELECT id FROM accounts WHERE email = 'after-copy@after.test'); DELETE FROM invoices WHERE account_id IN (SELECT id FROM accounts WHERE email = 'after-copy@after.test'); DELETE FROM accounts WHERE email = 'after-copy@after.test'; DELETE FROM events WHERE kind = 'after-copy'; DELETE FROM audit_log WHERE token = 'after-copy'");
@@ -110,6 +121,23 @@ describe("copyByDump", () => {
     } finally {
       await Promise.all([src.stop(), target.stop()]);
     }
+  });
+});
+
+describe("withoutBuilt", () => {
+  test("drops the early-built index and constraint entries by OID, keeps the rest", () => {
+    const list = [
+      ";",
+      "; Selected TOC Entries:",
+      "3300; 2606 16500 CONSTRAINT public accounts accounts_pkey postgres",
+      "3301; 1259 16502 INDEX public orders_account_idx postgres",
+      "3302; 1259 16503 INDEX public other_idx postgres",
+      "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres",
+    ].join("\n");
+    expect(withoutBuilt(list, [
+      { tableOid: 1, indexOid: 16499, constraintOid: 16500, statements: [] },
+      { tableOid: 2, indexOid: 16502, statements: [] },
+    ]).split("\n")).toEqual([";", "; Selected TOC Entries:", "3302; 1259 16503 INDEX public other_idx postgres", "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres"]);
   });
 });
 

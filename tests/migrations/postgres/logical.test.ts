@@ -70,9 +70,9 @@ describe("logical strategy", () => {
     console.log(`logical cutover: ${r.writeUnavailableMs} ms write-unavailable, steps ${JSON.stringify(r.steps)}`);
     expect(r.lagBytesAtFence).toBeGreaterThanOrEqual(0);
 
-    // Full verify before the app moves: identical (ferry's bookkeeping schema aside).
+    // Full verify before the app moves: identical.
     const full = await verifyDatabases({ sourceUrl: source.url(), targetUrl: target.url(), fast: false });
-    expect(full.tables.filter((t) => !t.ok && !t.table.startsWith("ferry.")), full.firstDifference).toEqual([]);
+    expect(full.tables.filter((t) => !t.ok), full.firstDifference).toEqual([]);
     expect(full.sequences.filter((x) => !x.ok)).toEqual([]);
 
     // The app moves to the target (roles are not replicated by logical replication).

@@ -122,6 +122,20 @@ describe("verifyDatabases", () => {
     }
   });
 
+  test("a column added on one side and a table on one side only are named, not hashed", async () => {
+    await onTarget("ALTER TABLE invoices ADD COLUMN note text; CREATE TABLE stray (id int)");
+    try {
+      const report = await verifyDatabases(opts);
+      expect(report.tables.filter((t) => !t.ok).map((t) => [t.table, t.firstDifference?.kind])).toEqual([
+        ["public.invoices", "columns differ"],
+        ["public.stray", "table missing on source"],
+      ]);
+      expect(report.firstDifference).toMatch(/^public\.invoices: columns differ: source \(.*\), target \(.*note text.*\)$/);
+    } finally {
+      await onTarget("ALTER TABLE invoices DROP COLUMN note; DROP TABLE stray");
+    }
+  });
+
   test("fast mode counts every table and catches a missing newest row", async () => {
     expect((await verifyDatabases({ ...opts, fast: true })).ok).toBe(true);
     const [row] = await onTarget("SELECT happened_at::text, actor, note, token FROM audit_log WHERE token = 'seed-1200'");

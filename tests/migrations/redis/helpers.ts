@@ -1,6 +1,8 @@
 // Test helpers: real redis-server instances, data of every type, a writer that keeps
 // changing the source, and an independent comparison (plain type-specific reads, none
 // of ferry's code) of two servers.
+import { ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
 import Redis from "ioredis";
 import { LocalRedis } from "../../../rehearsal/servers";
 import { Endpoint } from "../../../migrations/redis/connection";
@@ -9,8 +11,18 @@ export function endpoint(server: LocalRedis, flag: "--source" | "--target"): End
   return { url: server.url(), flag, trust: server.caCert ? { insecure: true } : {} };
 }
 
+const opened: Redis[] = [];
+
+/** A plain ioredis client (not ferry's code), closed by closeClients(). */
 export function client(server: LocalRedis, db = 0): Redis {
-  return new Redis(server.url(db), server.caCert ? { tls: { ca: server.caCert } } : {});
+  const c = new Redis(server.url(db), { ...(server.caCert ? { tls: { ca: server.caCert } } : {}), retryStrategy: () => null });
+  c.on("error", () => undefined); // servers stop at the end of a file
+  opened.push(c);
+  return c;
+}
+
+export function closeClients(): void {
+  for (const c of opened.splice(0)) c.disconnect();
 }
 
 /** Every type, with and without TTLs, `n` of each, in database `db`. */
@@ -120,4 +132,52 @@ export function startWriter(server: LocalRedis, dbs: number[]): { stop(): Promis
       return ops;
     },
   };
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** Run `ferry <args>` as a separate process (URLs through the environment, like the stages do). */
+export function ferry(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return spawnFerry(args, env).result;
+}
+
+export function spawnFerry(args: string[], env: Record<string, string> = {}): { child: ChildProcess; result: Promise<CliRun> } {
+  const child = spawn(process.execPath, [join(__dirname, "../../../bin/ferry.js"), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const result = new Promise<CliRun>((resolve) => {
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+  return { child, result };
+}
+
+export function urls(source: LocalRedis, target: LocalRedis): Record<string, string> {
+  return { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() };
+}
+
+/** Poll `check` every 50 ms until true (or fail after `ms`). */
+export async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

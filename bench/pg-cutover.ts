@@ -1,0 +1,104 @@
+// Benchmark: write-unavailability of `ferry pg cutover` under a steady write load.
+// Goal: under 1 second, with 0 acknowledged writes lost.
+//
+//   npm run bench:pg-cutover                       # 1 GB of generated data, physical + logical
+//   FERRY_BENCH_MB=200 FERRY_BENCH_STRATEGIES=physical,logical,dump npm run bench:pg-cutover
+//
+// For each strategy: a source with the test schema seeded to the size asked, a target
+// replicating from it (standby or subscription; dump: a trial copy), writers committing
+// as fast as they can, then the cutover. Printed per strategy: ferry's own figure
+// (fence to target released), what the writers saw (longest gap between two
+// acknowledged writes, the app switching to the target as soon as cutover returns), and
+// how many acknowledged writes the target lacks.
+import { startPostgres, LocalPostgres } from "../rehearsal/servers";
+import { cutover, CutoverResult } from "../migrations/postgres/cutover";
+import { replicateLogical } from "../migrations/postgres/logical";
+import { replicatePhysical, stopStandby } from "../migrations/postgres/physical";
+import { preflight, fmtBytes } from "../migrations/postgres/preflight";
+import { trialCopy } from "../migrations/postgres/trial";
+import { Strategy } from "../migrations/postgres/names";
+import { withClient } from "../migrations/postgres/connection";
+import { missingWrites, roleUrl, startSource, startWriteLoad, ROLE_PASSWORD } from "../tests/migrations/postgres/fixtures";
+import { standbyPath, standbyUrl } from "../tests/migrations/postgres/helpers";
+
+/** Bytes per seeded row across the five test tables (measured: ~740 B). */
+const BYTES_PER_SEED_ROW = 740;
+const MB = 1024 * 1024;
+
+interface Figures {
+  strategy: Strategy;
+  dataBytes: number;
+  result: CutoverResult;
+  observedGapMs: number;
+  acknowledged: number;
+  lost: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const asRole = (url: string, role: string) => url.replace(/\/\/postgres:[^@]+@/, `//${role}:${ROLE_PASSWORD}@`);
+
+/** The target for `strategy`, replicating (or trial-copied) from `source`. */
+async function prepareTarget(strategy: Strategy, source: LocalPostgres): Promise<{ url: string; retire: () => Promise<void> }> {
+  if (strategy === "physical") {
+    const dir = standbyPath();
+    const url = await standbyUrl(source);
+    await replicatePhysical({ sourceUrl: source.url(), targetUrl: url, standbyDir: dir });
+    return { url, retire: () => stopStandby(dir) };
+  }
+  const target = await startPostgres();
+  await target.query(`CREATE ROLE app LOGIN PASSWORD '${ROLE_PASSWORD}'`);
+  if (strategy === "logical") {
+    const pf = await preflight({ sourceUrl: source.url(), targetUrl: target.url(), strategy, fixReplicaIdentity: true });
+    if (!pf.ok) throw new Error(`preflight: ${JSON.stringify(pf.checks.filter((c) => !c.ok))}`);
+    await replicateLogical({ sourceUrl: source.url(), targetUrl: target.url() });
+  } else {
+    await trialCopy({ sourceUrl: source.url(), targetUrl: target.url() });
+  }
+  return { url: target.url(), retire: () => target.stop("immediate") };
+}
+
+async function benchOne(strategy: Strategy, rows: number): Promise<Figures> {
+  const source = await startSource(rows);
+  const dataBytes = Number((await source.query<{ b: string }>("SELECT pg_database_size('postgres') AS b"))[0].b);
+  process.stderr.write(`${strategy}: ${fmtBytes(dataBytes)} seeded, replicating...\n`);
+  const target = await prepareTarget(strategy, source);
+  const load = startWriteLoad(roleUrl(source, "app"), { writers: 4, pauseMs: 0 });
+  await sleep(2000); // steady state
+  const result = await cutover({ sourceUrl: source.url(), targetUrl: target.url, strategy, maxLagBytes: 16 * MB, timeoutSeconds: 600 });
+  if (strategy !== "physical") {
+    // Roles and grants are not carried by logical/dump: the app's role gets its rights on the target.
+    await withClient(target.url, (c) =>
+      c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"),
+    );
+  }
+  load.retarget(asRole(target.url, "app"));
+  await load.waitForMore(200, 60_000).catch(() => undefined);
+  const summary = await load.stop();
+  const lost = (await missingWrites(target.url, load.acked)).length;
+  await target.retire();
+  await source.stop("immediate");
+  return { strategy, dataBytes, result, observedGapMs: summary.longestGapMs, acknowledged: summary.acknowledged, lost };
+}
+
+function report(f: Figures): string {
+  const ok = f.result.ok && f.lost === 0 && (f.result.writeUnavailableMs ?? Infinity) < 1000;
+  return [
+    `${f.strategy.padEnd(8)} data ${fmtBytes(f.dataBytes).padStart(9)}  ferry write-unavailable ${String(f.result.writeUnavailableMs).padStart(6)} ms` +
+      `  writers saw ${String(f.observedGapMs).padStart(6)} ms  acknowledged ${f.acknowledged}  lost ${f.lost}  lag at fence ${f.result.lagBytesAtFence} B  ${ok ? "GOAL MET" : "goal missed"}${f.result.ok ? "" : ` (${f.result.error})`}`,
+    `         steps: ${f.result.steps.map((s) => `${s.name} ${s.ms} ms`).join(", ")}`,
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const mb = Number(process.env.FERRY_BENCH_MB ?? 1024);
+  const strategies = (process.env.FERRY_BENCH_STRATEGIES ?? "physical,logical").split(",") as Strategy[];
+  const rows = Math.max(1000, Math.round((mb * MB) / BYTES_PER_SEED_ROW));
+  console.log(`pg-cutover: ${mb} MB per source (${rows} rows per table), 4 writers committing back to back; goal < 1000 ms, 0 lost`);
+  for (const s of strategies) console.log(report(await benchOne(s, rows)));
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(`bench failed: ${(err as Error).message}`);
+  process.exit(1);
+});

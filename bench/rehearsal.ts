@@ -1,0 +1,73 @@
+// `npm run bench:rehearsal`: the rehearsal at its default size (about a million rows)
+// for each source kind, one after the other, each report in bench/out/rehearsal-<kind>/,
+// then one table of the figures the README quotes. Extra arguments go to every run
+// (e.g. `npm run bench:rehearsal -- --size 200000`); `--kinds vultr` runs one kind.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const ROOT = join(__dirname, "..");
+
+interface Kind {
+  name: string;
+  args: string[];
+}
+
+const KINDS: Kind[] = [
+  { name: "vultr-physical", args: ["--source", "vultr", "--pg-strategy", "physical"] },
+  { name: "vultr-logical", args: ["--source", "vultr", "--pg-strategy", "logical"] },
+  { name: "heroku", args: ["--source", "heroku"] },
+];
+
+function runOne(kind: Kind, extra: string[]): Promise<number> {
+  const out = join(ROOT, "bench", "out", `rehearsal-${kind.name}`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--require", "tsx/cjs", join(ROOT, "rehearsal", "main.ts"), ...kind.args, "--out", out, ...extra], { cwd: ROOT, stdio: "inherit" });
+    child.on("close", (code) => resolve(code ?? 1));
+  });
+}
+
+function summary(kind: Kind): string {
+  const r = JSON.parse(readFileSync(join(ROOT, "bench", "out", `rehearsal-${kind.name}`, "report.json"), "utf8"));
+  const stage = (n: string) => {
+    const s = r.stages.find((x: { name: string }) => x.name === n);
+    return s ? `${(s.durationMs / 1000).toFixed(1)} s` : "-";
+  };
+  const rows = Object.values(r.volumes.rows as Record<string, number>).reduce((a, b) => a + b, 0);
+  return `| ${kind.name} | ${r.ok ? "passed" : "FAILED"} | ${rows} | ${(r.volumes.databaseBytes / 1048576).toFixed(0)} MB | ${r.acknowledgedWrites} | ${r.lostWrites} | ${(r.writeUnavailableMs / 1000).toFixed(1)} s | ${r.cutoverWriteUnavailableMs === null ? "-" : `${(r.cutoverWriteUnavailableMs / 1000).toFixed(1)} s`} | ${r.replicationLagAtCutoverBytes ?? "-"} | ${stage("replicate")} | ${stage("cutover")} |`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let kinds = KINDS;
+  const extra = [...argv];
+  const k = extra.indexOf("--kinds");
+  if (k >= 0) {
+    const wanted = extra.splice(k, 2)[1]?.split(",") ?? [];
+    kinds = KINDS.filter((x) => wanted.some((w) => x.name.startsWith(w)));
+    if (!kinds.length) {
+      process.stderr.write(`bench:rehearsal: --kinds must name some of ${KINDS.map((x) => x.name).join(", ")}\n`);
+      return 2;
+    }
+  }
+  let worst = 0;
+  const ran: Kind[] = [];
+  for (const kind of kinds) {
+    process.stderr.write(`\n=== rehearsal ${kind.name} ===\n`);
+    const code = await runOne(kind, extra);
+    worst = Math.max(worst, code);
+    if (code <= 1) ran.push(kind);
+  }
+  process.stdout.write(
+    [
+      "",
+      `bench:rehearsal ${argv.join(" ")} on ${new Date().toISOString()}`,
+      "| kind | result | rows | database | acknowledged writes | lost | writes unavailable (load generator) | fence (ferry cutover) | lag at fence (bytes) | replicate | cutover |",
+      "|---|---|---|---|---|---|---|---|---|---|---|",
+      ...ran.map(summary),
+      "",
+    ].join("\n"),
+  );
+  return worst;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,0 +1,136 @@
+// buildFerry: the whole stack from a typed config. index.ts calls it with the stack's
+// validated configuration; tests and the stage-plan tool call it under mocks.
+import * as cloudflare from "@pulumi/cloudflare";
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { Component, FerryConfig, Stage } from "../config";
+import { componentStage, componentsOf, planStages, STAGES } from "../config";
+import { applyDataStages, applyTrafficStages, StageContext } from "../migrations/stages";
+import { VultrBox } from "./source/vultr";
+import { Compute, TargetSide } from "./target";
+
+export interface FerryOutputs {
+  /** Where things are on AWS (no credentials). */
+  endpoints: {
+    postgresHost: pulumi.Output<string>;
+    redisHost: pulumi.Output<string>;
+    loadBalancer: pulumi.Output<string>;
+    bucket: pulumi.Output<string>;
+    runnerIp?: pulumi.Output<string>;
+  };
+  /** Connection URLs with passwords: secret. */
+  postgresUrl: pulumi.Output<string>;
+  redisUrl: pulumi.Output<string>;
+  stages: ReturnType<typeof planStages>["components"];
+  activeStages: Stage[];
+  trafficPercent: number;
+  nextStep: string;
+}
+
+function optionalSecret(value: string | undefined): pulumi.Output<string> | undefined {
+  return value === undefined ? undefined : pulumi.secret(value);
+}
+
+/** The earliest stage any source data store is at: the box holding them stays protected until all are released. */
+function sourceDataStage(config: FerryConfig): Stage {
+  const stores = componentsOf(config.source).filter((c): c is Exclude<Component, "app"> => c !== "app");
+  const stages = stores.map((c) => componentStage(c, config.stages));
+  return stages.reduce<Stage>((low, s) => (STAGES.indexOf(s) < STAGES.indexOf(low) ? s : low), stages[0] ?? "decommission");
+}
+
+class Ferry extends pulumi.ComponentResource {
+  constructor(name: string, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:index:Ferry", name, {}, opts);
+  }
+}
+
+export interface BuildOptions {
+  /** Prefix of every resource name (default `ferry`); tests build several stacks side by side. */
+  name?: string;
+  /** Applied to every resource below the root: tests and the stage-plan tool read resource options here. */
+  transformations?: pulumi.ResourceTransformation[];
+}
+
+export function buildFerry(config: FerryConfig, options: BuildOptions = {}): FerryOutputs {
+  const name = options.name ?? "ferry";
+  const tags = { "ferry:stack": name, "managed-by": "pulumi" };
+  const awsProvider = new aws.Provider(`${name}-aws`, { region: config.target.region as aws.Region, defaultTags: { tags } });
+  const cloudflareProvider = new cloudflare.Provider(`${name}-cloudflare`, { apiToken: pulumi.secret(config.secrets.cloudflareApiToken) });
+  const root = new Ferry(name, { providers: { aws: awsProvider, cloudflare: cloudflareProvider }, transformations: options.transformations });
+  const secrets = {
+    sourceDatabaseUrl: optionalSecret(config.secrets.sourceDatabaseUrl),
+    sourceRedisUrl: optionalSecret(config.secrets.sourceRedisUrl),
+    herokuApiKey: optionalSecret(config.secrets.herokuApiKey),
+    sshPrivateKey: optionalSecret(config.secrets.sshPrivateKey),
+  };
+
+  const box = config.source.kind === "vultr"
+    ? new VultrBox(`${name}-source`, { source: config.source, stage: sourceDataStage(config) }, { parent: root })
+    : undefined;
+  const target = new TargetSide(`${name}`, {
+    config,
+    sourceAddress: box?.address,
+    secrets: {
+      postgresPassword: pulumi.secret(config.secrets.targetPostgresPassword),
+      redisPassword: pulumi.secret(config.secrets.targetRedisPassword ?? ""),
+      sshPrivateKey: secrets.sshPrivateKey,
+    },
+    tags,
+  }, { parent: root });
+
+  const ctx: StageContext = {
+    name,
+    config,
+    runner: target.runner,
+    secrets,
+    sourceAddress: box?.address,
+    target: {
+      postgresUrl: target.postgres.url,
+      redisUrl: target.redis.url,
+      runnerPostgresUrl: target.runnerPostgresUrl,
+      runnerRedisUrl: target.runnerRedisUrl,
+      loadBalancerDnsName: target.ingress.loadBalancer.dnsName,
+      origin: target.ingress.origin,
+      healthUrl: target.ingress.healthUrl,
+      healthPath: target.ingress.healthPath,
+    },
+  };
+  const data = applyDataStages(ctx, root);
+
+  // The app on AWS uses a store where its data currently lives: the source until that
+  // store is cut over (as in user stories 001 and 003), then the target.
+  const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url : secrets.sourceDatabaseUrl;
+  const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
+  const compute = new Compute(`${name}-app`, {
+    spec: config.target.compute,
+    region: config.target.region,
+    subnetIds: target.network.privateSubnetIds,
+    securityGroupId: target.firewall.app.id,
+    targetGroups: target.ingress.targetGroups,
+    env: pulumi.secret(pulumi.all([databaseUrl, redisUrl]).apply(([DATABASE_URL, REDIS_URL]) => ({ ...config.target.compute.env, DATABASE_URL, REDIS_URL }))),
+    dataGeneration: `postgres=${data.moved.postgres ? "target" : "source"} redis=${data.moved.redis ? "target" : "source"}`,
+    parameterPrefix: `/ferry/${name}`,
+    logRetentionDays: 30,
+    after: data.gates,
+    tags,
+  }, { parent: root });
+
+  applyTrafficStages(ctx, data, Object.values(compute.groups), root);
+
+  const plan = planStages(config);
+  return {
+    endpoints: {
+      postgresHost: target.postgres.instance.address,
+      redisHost: target.redis.host,
+      loadBalancer: target.ingress.loadBalancer.dnsName,
+      bucket: target.storage.bucket.bucket,
+      runnerIp: target.runnerIp,
+    },
+    postgresUrl: target.postgres.url,
+    redisUrl: target.redis.url,
+    stages: plan.components,
+    activeStages: plan.active,
+    trafficPercent: plan.trafficPercent,
+    nextStep: plan.nextStep,
+  };
+}

@@ -1,0 +1,124 @@
+// The AWS side that exists from the first `pulumi up`: network, firewall, storage, the
+// data stores, the load balancer and the runner. It receives no traffic until a stage
+// says so. App compute is built later (components/ferry.ts) because its environment
+// depends on which data stores have been cut over.
+import * as pulumi from "@pulumi/pulumi";
+import type { FerryConfig } from "../../config";
+import { atLeast, componentStage, postgresStrategy, redisMode } from "../../config";
+import { Ec2Runner, LocalRunner, Runner } from "../runner";
+import { Firewall } from "./firewall";
+import { Ingress, listenerPort } from "./ingress";
+import { Network } from "./network";
+import { TargetPostgres } from "./postgres";
+import { TargetRedis } from "./redis";
+import { Storage } from "./storage";
+
+export { Compute, envFile } from "./compute";
+export { subnetCidrs } from "./subnets";
+export { postgresParameters } from "./postgres";
+
+export interface TargetArgs {
+  config: FerryConfig;
+  /** The Vultr box's address, for the /32 rules the subscription, REPLICAOF and proxy need. */
+  sourceAddress?: pulumi.Output<string>;
+  secrets: { postgresPassword: pulumi.Output<string>; redisPassword: pulumi.Output<string>; sshPrivateKey?: pulumi.Output<string> };
+  tags: Record<string, string>;
+}
+
+/** Replace host:port in a URL: the local runner reaches the stores through port forwards. */
+export function withAddress(url: string, hostPort: string | undefined): string {
+  if (!hostPort) return url;
+  const u = new URL(url);
+  u.host = hostPort;
+  return u.toString();
+}
+
+export class TargetSide extends pulumi.ComponentResource {
+  readonly network: Network;
+  readonly firewall: Firewall;
+  readonly storage: Storage;
+  readonly postgres: TargetPostgres;
+  readonly redis: TargetRedis;
+  readonly ingress: Ingress;
+  readonly runner: Runner;
+  readonly runnerIp?: pulumi.Output<string>;
+  readonly runnerPostgresUrl: pulumi.Output<string>;
+  readonly runnerRedisUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: TargetArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:target:Target", name, {}, opts);
+    const { config, tags } = args;
+    const target = config.target;
+    const child = { parent: this };
+    const parameterPrefix = `/ferry/${name}`;
+    const zones = target.availabilityZones ?? [`${target.region}a`, `${target.region}b`];
+    const appPorts = Object.values(target.compute.processes).flatMap((p) => (p.port === undefined ? [] : [p.port]));
+
+    this.network = new Network(`${name}-net`, { region: target.region, cidr: target.vpcCidr, zones, tags }, child);
+    this.firewall = new Firewall(`${name}-fw`, {
+      vpcId: this.network.vpc.id,
+      vpcCidr: target.vpcCidr,
+      listenerPort: listenerPort(target.certificateArn),
+      appPorts,
+      runner: target.runner.kind === "ec2",
+      sourceAddress: args.sourceAddress,
+      proxyFromSource: config.source.kind === "vultr",
+      postgresPullsFromSource: config.source.kind === "vultr" && postgresStrategy(config.source) === "logical",
+      redisPullsFromSource: redisMode(config) === "replicaof",
+      redisOnEc2: target.redis.kind === "ec2",
+      runnerSshCidrs: target.runner.kind === "ec2" ? target.runner.sshCidrs : [],
+      tags,
+    }, child);
+    this.storage = new Storage(`${name}-storage`, { tags }, child);
+    this.postgres = new TargetPostgres(`${name}-pg`, {
+      spec: target.postgres,
+      strategy: postgresStrategy(config.source),
+      subnetIds: this.network.privateSubnetIds,
+      securityGroupId: this.firewall.postgres.id,
+      password: args.secrets.postgresPassword,
+      holdsLiveData: atLeast(componentStage("postgres", config.stages), "cutover"),
+      tags,
+    }, child);
+    this.redis = new TargetRedis(`${name}-redis`, {
+      spec: target.redis,
+      region: target.region,
+      subnetIds: this.network.privateSubnetIds,
+      securityGroupId: this.firewall.redis.id,
+      password: args.secrets.redisPassword,
+      bucket: this.storage.bucket,
+      parameterPrefix,
+      tags,
+    }, child);
+    this.ingress = new Ingress(`${name}-ingress`, {
+      vpcId: this.network.vpc.id,
+      subnetIds: this.network.publicSubnetIds,
+      securityGroupId: this.firewall.loadBalancer.id,
+      processes: target.compute.processes,
+      hostnames: target.cloudflare.hostnames,
+      certificateArn: target.certificateArn,
+      tags,
+    }, child);
+
+    const runner = target.runner;
+    if (runner.kind === "ec2") {
+      const ec2 = new Ec2Runner(`${name}-runner`, {
+        spec: runner,
+        subnetId: this.network.publicSubnetIds[0],
+        securityGroupId: this.firewall.runner!.id,
+        privateKey: args.secrets.sshPrivateKey ?? pulumi.output(""),
+        tags,
+      }, child);
+      this.runner = ec2;
+      this.runnerIp = ec2.publicIp;
+      this.firewall.allowHealthChecksFrom("runner", [pulumi.interpolate`${ec2.publicIp}/32`]);
+      this.runnerPostgresUrl = this.postgres.url;
+      this.runnerRedisUrl = this.redis.url;
+    } else {
+      this.runner = new LocalRunner(this);
+      this.firewall.allowHealthChecksFrom("operator", runner.operatorCidrs);
+      this.runnerPostgresUrl = pulumi.secret(this.postgres.url.apply((u) => withAddress(u, runner.postgresAddress)));
+      this.runnerRedisUrl = pulumi.secret(this.redis.url.apply((u) => withAddress(u, runner.redisAddress)));
+    }
+    this.registerOutputs({ loadBalancer: this.ingress.loadBalancer.dnsName });
+  }
+}

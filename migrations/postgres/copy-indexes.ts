@@ -1,0 +1,124 @@
+// Index builds that start as soon as a table's rows are in, while other tables are
+// still copying (pgcopydb does the same): the target's CPUs build indexes during the
+// data phase instead of after it. Only plain indexes and non-deferrable primary
+// key / unique constraints of ordinary tables are built early; a constraint's index
+// is built first and then attached (ADD CONSTRAINT ... USING INDEX), which is what
+// pg_dump's ADD CONSTRAINT would have built. Everything else (partitioned indexes,
+// exclusion and deferrable constraints, foreign keys, triggers) stays in post-data,
+// and the early-built entries are taken out of the post-data TOC by catalog OID.
+import { Client } from "pg";
+import { connect, qualified, quoteIdent } from "./connection";
+import { TableInfo } from "./copy-catalog";
+
+export interface EarlyIndex {
+  tableOid: number;
+  /** Source OIDs, as pg_restore -l lists them (1259 = pg_class, 2606 = pg_constraint). */
+  indexOid: number;
+  constraintOid?: number;
+  statements: string[];
+}
+
+/** The indexes of `tables` (ordinary, not partitions) that can be built right after their table's rows. */
+export async function listEarlyIndexes(c: Client, tables: TableInfo[]): Promise<EarlyIndex[]> {
+  const plain = tables.filter((t) => t.kind === "r" && !t.isPartition);
+  if (!plain.length) return [];
+  const { rows } = await c.query<{
+    table_oid: string; index_oid: string; def: string; index_name: string; con_oid: string | null; con_name: string | null; con_type: string | null;
+  }>(`
+    SELECT i.indrelid::int8 AS table_oid, i.indexrelid::int8 AS index_oid, pg_get_indexdef(i.indexrelid) AS def,
+           ic.relname AS index_name, con.oid::int8 AS con_oid, con.conname AS con_name, con.contype AS con_type
+    FROM pg_index i
+    JOIN pg_class ic ON ic.oid = i.indexrelid
+    LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+    WHERE i.indrelid = ANY($1::oid[])
+      AND i.indisvalid AND NOT i.indisclustered AND NOT i.indisreplident
+      AND (con.oid IS NULL OR (con.contype IN ('p', 'u') AND NOT con.condeferrable))
+      -- pg_dump writes these into the index's own entry: leave such indexes to it.
+      AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget > 0)
+      AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+    ORDER BY i.indexrelid`, [plain.map((t) => t.oid)]);
+  const byOid = new Map(plain.map((t) => [t.oid, t]));
+  return rows.map((r) => {
+    const table = byOid.get(Number(r.table_oid))!;
+    const statements = [r.def];
+    if (r.con_oid !== null) {
+      const kind = r.con_type === "p" ? "PRIMARY KEY" : "UNIQUE";
+      statements.push(`ALTER TABLE ONLY ${qualified(table.schema, table.name)} ADD CONSTRAINT ${quoteIdent(r.con_name!)} ${kind} USING INDEX ${quoteIdent(r.index_name)}`);
+    }
+    return { tableOid: table.oid, indexOid: Number(r.index_oid), constraintOid: r.con_oid === null ? undefined : Number(r.con_oid), statements };
+  });
+}
+
+/**
+ * Drop from a `pg_restore -l` listing the entries already built early: lines read
+ * `<dumpId>; <catalog oid> <object oid> <TYPE> ...`.
+ */
+export function withoutBuilt(list: string, built: EarlyIndex[]): string {
+  const done = new Set<string>();
+  for (const b of built) {
+    done.add(`1259 ${b.indexOid}`);
+    if (b.constraintOid !== undefined) done.add(`2606 ${b.constraintOid}`);
+  }
+  return list
+    .split("\n")
+    .filter((line) => {
+      const m = /^\d+; (\d+ \d+) /.exec(line);
+      return !m || !done.has(m[1]);
+    })
+    .join("\n");
+}
+
+/**
+ * `jobs` target connections building the indexes handed to `add` as tables finish.
+ * `finish()` waits for the queue to drain and returns what was built.
+ */
+export class IndexBuilder {
+  private queue: EarlyIndex[] = [];
+  private built: EarlyIndex[] = [];
+  private waiting: (() => void)[] = [];
+  private closed = false;
+  private failure: unknown;
+  private readonly workers: Promise<void>[];
+
+  constructor(private readonly targetUrl: string, jobs: number, private readonly maintenanceWorkMem: string) {
+    this.workers = Array.from({ length: Math.max(1, jobs) }, () => this.work());
+  }
+
+  add(indexes: EarlyIndex[]): void {
+    this.queue.push(...indexes);
+    this.waiting.splice(0).forEach((wake) => wake());
+  }
+
+  async finish(): Promise<EarlyIndex[]> {
+    this.closed = true;
+    this.waiting.splice(0).forEach((wake) => wake());
+    await Promise.all(this.workers);
+    if (this.failure !== undefined) throw this.failure;
+    return this.built;
+  }
+
+  private async next(): Promise<EarlyIndex | undefined> {
+    while (!this.queue.length && !this.closed && this.failure === undefined) await new Promise<void>((wake) => this.waiting.push(wake));
+    return this.failure === undefined ? this.queue.shift() : undefined;
+  }
+
+  private async work(): Promise<void> {
+    let c: Client | undefined;
+    try {
+      for (let index = await this.next(); index; index = await this.next()) {
+        if (!c) {
+          c = await connect(this.targetUrl, { application_name: "ferry-index" });
+          c.on("error", () => undefined);
+          await c.query(`SET maintenance_work_mem = '${this.maintenanceWorkMem.replace(/'/g, "")}'; SET synchronous_commit = off`);
+        }
+        for (const sql of index.statements) await c.query(sql);
+        this.built.push(index);
+      }
+    } catch (err) {
+      if (this.failure === undefined) this.failure = new Error(`building an index early: ${(err as Error).message}`);
+      this.waiting.splice(0).forEach((wake) => wake());
+    } finally {
+      await c?.end().catch(() => undefined);
+    }
+  }
+}

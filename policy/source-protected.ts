@@ -1,0 +1,70 @@
+// Until decommission the source is the only complete copy of the data: every resource
+// that stands for a source data store must be `protect`ed, and no command that destroys
+// one (Heroku add-on release, dropping the source's publication and slot) may exist
+// before its component reaches decommission. A stack validation: reads (`X.get`) never
+// reach resource validations, but they are in the stack the engine hands over.
+import type { PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import { Component, FerryConfig, atLeast, componentStage, componentsOf } from "../config";
+import { knownOr, withFerryConfig } from "./judge";
+import { STACK_CONFIG_SCHEMA } from "./stack-config";
+
+/** Resource types that hold source data (the Vultr box runs the source PostgreSQL and Redis). */
+export const SOURCE_STORE_TYPES = ["vultr:index/instance:Instance", "vultr:index/database:Database"];
+export const COMMAND_TYPES = ["command:local:Command", "command:remote:Command"];
+
+/** The data stores of this source; an app-only source protects its box until the app is decommissioned. */
+function storesOf(config: FerryConfig): Component[] {
+  const stores = componentsOf(config.source).filter((c) => c !== "app");
+  return stores.length > 0 ? stores : ["app"];
+}
+
+function released(config: FerryConfig, component: Component): boolean {
+  return atLeast(componentStage(component, config.stages), "decommission");
+}
+
+/** Which source store a command's create string destroys, if any. */
+export function destroyedStore(config: FerryConfig, create: string): Component | undefined {
+  if (/\bferry\b.*\bpg cleanup\b/.test(create)) return "postgres";
+  const addon = /\bferry\b.*\bheroku addons destroy\b.*--addon (\S+)/.exec(create)?.[1]?.replace(/^'|'$/g, "");
+  if (!addon) return undefined;
+  const source = config.source;
+  if (source.kind !== "heroku") return undefined;
+  if (source.postgres?.addon === addon) return "postgres";
+  if (source.redis?.addon === addon) return "redis";
+  return "app"; // an add-on ferry does not know about: only once everything is released
+}
+
+function checkStore(config: FerryConfig, resource: PolicyResource, report: ReportViolation): void {
+  const stores = storesOf(config);
+  if (stores.every((c) => released(config, c)) || resource.opts.protect) return;
+  report(`${resource.type} ${resource.name} holds source data and must be protected until ${stores.join(" and ")} reach decommission`, resource.urn);
+}
+
+function checkCommand(config: FerryConfig, resource: PolicyResource, report: ReportViolation): void {
+  // A create string computed from another resource is unknown in a preview; the
+  // destroying commands are literal strings, so an unknown one is never one of them.
+  const create = knownOr(() => resource.props.create, undefined);
+  if (typeof create !== "string") return;
+  const store = destroyedStore(config, create);
+  if (!store || released(config, store)) return;
+  report(`${resource.name} destroys the source ${store} (\`${create}\`) while ${store} is at ${componentStage(store, config.stages)}; only allowed at decommission`, resource.urn);
+}
+
+export function validateSourceProtected(args: StackValidationArgs, report: ReportViolation): void {
+  const first = args.resources[0];
+  if (!first) return;
+  withFerryConfig({ urn: first.urn, getConfig: args.getConfig }, report, (config) => {
+    for (const resource of args.resources) {
+      if (SOURCE_STORE_TYPES.includes(resource.type)) checkStore(config, resource, report);
+      if (COMMAND_TYPES.includes(resource.type)) checkCommand(config, resource, report);
+    }
+  });
+}
+
+export const sourceProtected: StackValidationPolicy = {
+  name: "ferry-source-protected",
+  description: "Source data stores are protected, and nothing destroys them, until their component reaches decommission.",
+  enforcementLevel: "mandatory",
+  configSchema: STACK_CONFIG_SCHEMA,
+  validateStack: validateSourceProtected,
+};

@@ -1,0 +1,123 @@
+// parseConfig / validateStages / planStages: pure, no Pulumi runtime involved.
+import { describe, expect, it } from "vitest";
+import { FerryConfigError, parseConfig, planStages } from "../../config";
+import { FAKE_SECRETS, stackConfig, upTo, withFlags } from "../program/stacks";
+
+const heroku = () => stackConfig("staging");
+const vultr = () => stackConfig("prod");
+
+function patchJson(raw: Record<string, string>, key: string, patch: (value: any) => void): Record<string, string> {
+  const value = JSON.parse(raw[key]);
+  patch(value);
+  return { ...raw, [key]: JSON.stringify(value) };
+}
+
+function without(raw: Record<string, string>, key: string): Record<string, string> {
+  const copy = { ...raw };
+  delete copy[key];
+  return copy;
+}
+
+describe("parseConfig accepts the example stacks", () => {
+  it("parses staging (heroku) and prod (vultr) with defaults filled in", () => {
+    const staging = parseConfig(heroku());
+    expect(staging.source.kind).toBe("heroku");
+    expect(staging.target.postgres.multiAz).toBe(false);
+    expect(staging.stages.hold).toEqual({});
+    const prod = parseConfig(vultr());
+    expect(prod.source.kind).toBe("vultr");
+    expect(prod.target.runner.kind).toBe("ec2");
+  });
+
+  it("treats an empty optional secret (Pulumi.yaml default) as not set", () => {
+    const config = parseConfig({ ...heroku(), "ferry:sshPrivateKey": "" });
+    expect(config.secrets.sshPrivateKey).toBeUndefined();
+  });
+});
+
+// Each case: a broken stack and the key its one-line error must name.
+const INVALID: [string, () => Record<string, string>, RegExp][] = [
+  ["unknown top-level key", () => ({ ...heroku(), "ferry:replicat": "true" }), /^ferry:replicat: unknown key/],
+  ["unknown nested key", () => patchJson(heroku(), "ferry:target", (t) => (t.postgres.iops = 3000)), /ferry:target\.postgres\.iops: unknown key/],
+  ["wrong type for a flag", () => ({ ...heroku(), "ferry:replicate": "yes" }), /ferry:replicate: expected true or false/],
+  ["wrong type nested", () => patchJson(heroku(), "ferry:target", (t) => (t.postgres.storageGb = "lots")), /ferry:target\.postgres\.storageGb: expected a whole number/],
+  ["bad instance class", () => patchJson(heroku(), "ferry:target", (t) => (t.postgres.instanceClass = "m5.large")), /ferry:target\.postgres\.instanceClass: expected an RDS instance class/],
+  ["missing source", () => without(heroku(), "ferry:source"), /^ferry:source: required/],
+  ["missing Heroku API key", () => without(heroku(), "ferry:herokuApiKey"), /^ferry:herokuApiKey: required .*--secret/],
+  ["missing source database URL", () => without(heroku(), "ferry:sourceDatabaseUrl"), /^ferry:sourceDatabaseUrl: required/],
+  ["missing SSH key for vultr", () => without(vultr(), "ferry:sshPrivateKey"), /^ferry:sshPrivateKey: required/],
+  ["missing Cloudflare token", () => without(heroku(), "ferry:cloudflareApiToken"), /ferry:cloudflareApiToken: expected a Cloudflare API token/],
+  ["source URL of the wrong scheme", () => ({ ...heroku(), "ferry:sourceDatabaseUrl": "mysql://u:p@h/db" }), /ferry:sourceDatabaseUrl: expected a postgres or postgresql URL/],
+  ["stage skipped (proxy without replicate)", () => withFlags(heroku(), { proxy: true }), /^ferry:proxy: requires ferry:replicate/],
+  ["cutover without replicate", () => withFlags(heroku(), { cutover: true, proxy: true }), /^ferry:cutover: requires ferry:replicate/],
+  ["decommission without cutover", () => withFlags(heroku(), { replicate: true, proxy: true, decommission: true }), /^ferry:decommission: requires ferry:cutover/],
+  ["percent out of range", () => withFlags(heroku(), { ...upTo("proxy"), trafficPercent: 101 }), /^ferry:trafficPercent: expected a whole number from 0 to 100/],
+  ["percent without proxy", () => withFlags(heroku(), { replicate: true, trafficPercent: 20 }), /^ferry:trafficPercent: only applies once ferry:proxy is true/],
+  ["weighted split on a vultr source", () => withFlags(vultr(), { ...upTo("proxy"), trafficPercent: 40 }), /^ferry:trafficPercent: a vultr source/],
+  ["unknown component name", () => withFlags(heroku(), { hold: { mysql: "provision" } }), /ferry:hold\.mysql: unknown component/],
+  ["component the source lacks", () => patchJson(withFlags(vultr(), { hold: { redis: "replicate" } }), "ferry:source", (s) => (s.services = ["postgres", "nginx", "app"])), /^ferry:hold\.redis: this vultr source has no redis/],
+  ["stage a component does not have", () => withFlags(heroku(), { hold: { postgres: "proxy" } }), /^ferry:hold\.postgres: postgres has no proxy stage/],
+  ["app cut over before its database", () => withFlags(heroku(), { ...upTo("cutover"), hold: { postgres: "replicate" } }), /^ferry:hold\.postgres: the app cannot be cut over while postgres is held at replicate/],
+  ["data cut over while the source app still serves", () => withFlags(heroku(), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }), /^ferry:trafficPercent: postgres and redis can only be cut over while AWS serves all requests/],
+  ["physical standby on RDS", () => patchJson(vultr(), "ferry:source", (s) => (s.postgres.strategy = "physical")), /^ferry:source\.postgres\.strategy: physical needs a self-run PostgreSQL target/],
+  ["hostname no Heroku app serves", () => patchJson(heroku(), "ferry:target", (t) => t.cloudflare.hostnames.push({ name: "other.example.com", process: "web" })), /ferry:target\.cloudflare\.hostnames\[2\]\.name: "other\.example\.com" is not in any ferry:source\.apps/],
+  ["hostname served by an unknown process", () => patchJson(heroku(), "ferry:target", (t) => (t.cloudflare.hostnames[0].process = "api")), /ferry:target\.cloudflare\.hostnames\[0\]\.process: "api" is not in ferry:target\.compute\.processes/],
+  ["Heroku data store on an unknown app", () => patchJson(heroku(), "ferry:source", (s) => (s.postgres.app = "masto-api")), /ferry:source\.postgres\.app: "masto-api" is not one of ferry:source\.apps/],
+  ["wrong source kind", () => patchJson(heroku(), "ferry:source", (s) => (s.kind = "aws")), /ferry:source\.kind: expected kind: heroku or kind: vultr/],
+  ["SSH open to the world on the runner", () => patchJson(vultr(), "ferry:target", (t) => (t.runner.sshCidrs = ["0.0.0.0/0"])), /ferry:target\.runner\.sshCidrs: 0\.0\.0\.0\/0 opens SSH/],
+  ["password too short", () => ({ ...heroku(), "ferry:targetPostgresPassword": "short" }), /ferry:targetPostgresPassword: expected a password of 16\+ characters/],
+  ["not JSON where an object is expected", () => ({ ...heroku(), "ferry:target": "{region: us-east-1" }), /^ferry:target: not valid JSON/],
+  ["zone outside the region", () => patchJson(heroku(), "ferry:target", (t) => (t.availabilityZones = ["eu-west-1a", "eu-west-1b"])), /ferry:target\.availabilityZones: every zone must be in ferry:target\.region/],
+];
+
+describe("parseConfig rejects bad stacks with one line naming the key", () => {
+  it.each(INVALID)("%s", (_label, raw, expected) => {
+    let error: unknown;
+    try {
+      parseConfig(raw());
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(FerryConfigError);
+    const message = (error as Error).message;
+    expect(message).toMatch(expected);
+    expect(message).not.toContain("\n");
+    // A config error never echoes a secret back.
+    for (const secret of Object.values(FAKE_SECRETS)) expect(message).not.toContain(secret);
+  });
+
+  it("has at least 15 distinct cases", () => {
+    expect(new Set(INVALID.map(([label]) => label)).size).toBeGreaterThanOrEqual(15);
+  });
+});
+
+describe("planStages", () => {
+  it("says what the next flag does at every stage", () => {
+    const provision = planStages(parseConfig(heroku()));
+    expect(provision.active).toEqual(["provision"]);
+    expect(provision.components).toEqual({ postgres: "provision", redis: "provision", app: "provision" });
+    expect(provision.nextStep).toMatch(/ferry:replicate true.*postgres \(dump\) and redis \(copy\)/);
+
+    const proxy = planStages(parseConfig(withFlags(heroku(), upTo("proxy", { trafficPercent: 25 }))));
+    expect(proxy.components).toEqual({ postgres: "replicate", redis: "replicate", app: "proxy" });
+    expect(proxy.trafficPercent).toBe(25);
+    expect(proxy.nextStep).toMatch(/AWS receives 25% of requests/);
+
+    const vultrReplicate = planStages(parseConfig(withFlags(vultr(), upTo("replicate"))));
+    expect(vultrReplicate.nextStep).toMatch(/old nginx forward/);
+    expect(planStages(parseConfig(withFlags(vultr(), upTo("decommission")))).nextStep).toMatch(/complete/);
+  });
+
+  it("lets Postgres move first while Redis and the app hold (the Heroku story)", () => {
+    const config = parseConfig(withFlags(heroku(), { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }));
+    const plan = planStages(config);
+    expect(plan.components).toEqual({ postgres: "cutover", redis: "replicate", app: "proxy" });
+    expect(plan.nextStep).toMatch(/Held back: redis at replicate \(ferry:hold\.redis\), app at proxy/);
+  });
+
+  it("derives REPLICAOF only for a self-managed Redis going to Redis on EC2", () => {
+    expect(planStages(parseConfig(vultr())).nextStep).toMatch(/postgres \(logical\) and redis \(replicaof\)/);
+    const toElastiCache = patchJson(vultr(), "ferry:target", (t) => (t.redis = { kind: "elasticache", nodeType: "cache.t4g.small" }));
+    expect(planStages(parseConfig(toElastiCache)).nextStep).toMatch(/redis \(copy\)/);
+  });
+});

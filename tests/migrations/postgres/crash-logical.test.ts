@@ -1,0 +1,93 @@
+// kill -9 of `ferry pg cutover --strategy logical` right after each step, then a
+// rerun: it must finish, with one writable primary at every moment and every write
+// the app saw acknowledged on the target. Each step gets its own database pair on
+// one source and one target cluster (the fence is per database for logical).
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { LocalPostgres, startPostgres } from "../../../rehearsal/servers";
+import { withClient } from "../../../migrations/postgres/connection";
+import { replicateLogical } from "../../../migrations/postgres/logical";
+import { preflight } from "../../../migrations/postgres/preflight";
+import { loadCutover } from "../../../migrations/postgres/state";
+import { createRoles, createTestSchema, insertWithoutIds, missingWrites, ROLE_PASSWORD, seedRows, startWriteLoad } from "./fixtures";
+import { canWrite, runFerry, withDatabase } from "./helpers";
+
+const STEPS = ["gate", "fence", "drain", "sequences", "detach", "verify", "done"];
+
+describe("logical cutover killed at each step", () => {
+  let source: LocalPostgres;
+  let target: LocalPostgres;
+
+  beforeAll(async () => {
+    [source, target] = await Promise.all([startPostgres(), startPostgres()]);
+    await createRoles(source);
+    await target.query(`CREATE ROLE app LOGIN PASSWORD '${ROLE_PASSWORD}'`);
+  });
+
+  afterAll(async () => {
+    await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
+  });
+
+  /** A fresh database pair `db` replicating logically. */
+  async function replicatingPair(db: string) {
+    await Promise.all([source.query(`CREATE DATABASE ${db}`), target.query(`CREATE DATABASE ${db}`)]);
+    const src = withDatabase(source.url(), db);
+    const tgt = withDatabase(target.url(), db);
+    await createTestSchema(src);
+    await seedRows(src, 100);
+    await withClient(src, (c) => c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"));
+    expect((await preflight({ sourceUrl: src, targetUrl: tgt, strategy: "logical", fixReplicaIdentity: true })).ok).toBe(true);
+    await replicateLogical({ sourceUrl: src, targetUrl: tgt, syncTimeoutMs: 30_000 });
+    await withClient(tgt, (c) => c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"));
+    const app = (url: string) => url.replace(/\/\/postgres:[^@]+@/, `//app:${ROLE_PASSWORD}@`);
+    return { src, tgt, appSrc: app(src), appTgt: app(tgt), env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
+  }
+
+  const cutoverArgs = ["--json", "pg", "cutover", "--strategy", "logical", "--max-lag-bytes", "10485760", "--timeout", "30"];
+
+  test.each(STEPS)("killed after %s, rerun finishes", async (step) => {
+    const pair = await replicatingPair(`crash_${step}`);
+    const load = startWriteLoad(pair.appSrc, { writers: 1 });
+    await load.waitForMore(30);
+
+    const killed = await runFerry(cutoverArgs, { ...pair.env, FERRY_TEST_CRASH_AFTER_STEP: step });
+    expect(killed.signal, killed.stderr).toBe("SIGKILL");
+
+    // One writable primary: the source is writable only while the target is not released.
+    const done = (await withClient(pair.tgt, (c) => loadCutover(c, "logical")))?.done === true;
+    const sourceWritable = await canWrite(pair.appSrc);
+    expect(sourceWritable && done).toBe(false);
+    expect(sourceWritable).toBe(step === "gate");
+
+    const rerun = await runFerry(cutoverArgs, pair.env);
+    expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
+    const result = JSON.parse(rerun.stdout);
+    expect(result).toMatchObject({ ok: true, resumed: step !== "gate" });
+    expect(rerun.stdout).not.toContain(source.password);
+
+    load.retarget(pair.appTgt);
+    await load.waitForMore(20);
+    await load.stop();
+    expect(await missingWrites(pair.tgt, load.acked)).toEqual([]);
+    expect(await canWrite(pair.appSrc)).toBe(false);
+    await insertWithoutIds(pair.tgt, `after-${step}`);
+  });
+
+  test("rollback after a crash past the fence gives the source back and tears replication down", async () => {
+    const pair = await replicatingPair("crash_rollback");
+    const load = startWriteLoad(pair.appSrc, { writers: 1 });
+    await load.waitForMore(20);
+    const killed = await runFerry(cutoverArgs, { ...pair.env, FERRY_TEST_CRASH_AFTER_STEP: "drain" });
+    expect(killed.signal).toBe("SIGKILL");
+    expect(await canWrite(pair.appSrc)).toBe(false);
+
+    const rb = await runFerry(["--json", "pg", "rollback", "--strategy", "logical"], pair.env);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(JSON.parse(rb.stdout).actions).toEqual(expect.arrayContaining(["subscription and its slot dropped", "publication dropped"]));
+    expect(await canWrite(pair.appSrc)).toBe(true);
+    await load.waitForMore(20); // the app writes to the source again
+    await load.stop();
+    expect(await missingWrites(pair.src, load.acked)).toEqual([]);
+    expect(await source.query("SELECT slot_name FROM pg_replication_slots")).toEqual([]);
+    expect(await source.query("SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'crash_rollback'")).toEqual([]);
+  });
+});

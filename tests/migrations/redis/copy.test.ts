@@ -1,0 +1,141 @@
+// replicate --mode copy end to end on real redis-server: every type, TTLs, several
+// databases, big keys, writes/deletes/expirations during the copy, cutover, verify, and
+// an independent comparison; a copy killed halfway resumes.
+import { afterAll, describe, expect, test } from "vitest";
+import { startRedis, LocalRedis } from "../../../rehearsal/servers";
+import { runCopy } from "../../../migrations/redis/copy";
+import { cutover } from "../../../migrations/redis/cutover";
+import { verify } from "../../../migrations/redis/verify";
+import { readMeta } from "../../../migrations/redis/state";
+import { DbClients } from "../../../migrations/redis/connection";
+import { client, closeClients, differences, endpoint, ferry, seed, seedBig, spawnFerry, startWriter, until, urls } from "./helpers";
+
+const DBS = [0, 2, 5];
+const LIMITS = { maxElements: 200, maxBytes: 1_000_000 };
+const servers: LocalRedis[] = [];
+afterAll(async () => {
+  closeClients();
+  for (const s of servers) await s.stop();
+});
+
+async function pair(opts: { password?: string } = {}) {
+  const source = await startRedis({ password: opts.password, settings: { "notify-keyspace-events": "KEA" } });
+  const target = await startRedis({ password: opts.password ? `${opts.password}-target` : undefined });
+  servers.push(source, target);
+  for (const db of DBS) await seed(client(source, db), 60);
+  await seedBig(client(source, 0), 1500);
+  return { source, target, src: endpoint(source, "--source"), dst: endpoint(target, "--target") };
+}
+
+async function targetMeta(target: LocalRedis) {
+  const clients = new DbClients(endpoint(target, "--target"));
+  try {
+    return await readMeta(clients);
+  } finally {
+    await clients.close();
+  }
+}
+
+describe("replicate --mode copy", () => {
+  test("follower keeps the target current during writes; cutover stops it, verifies, removes state", async () => {
+    const { source, target, src, dst } = await pair();
+    const writer = startWriter(source, DBS);
+    const abort = new AbortController();
+    const following = runCopy({ source: src, target: dst, follow: true, batchSize: 50, limits: LIMITS, signal: abort.signal });
+    await until("the bulk pass to finish", async () => (await targetMeta(target))?.phase === "following");
+    await new Promise((r) => setTimeout(r, 300)); // more writes while following
+    const ops = await writer.stop();
+    expect(ops).toBeGreaterThan(100);
+
+    const result = await cutover({ source: src, target: dst, mode: "copy", timeoutMs: 30_000, samplePct: 100, ttlToleranceMs: 2000, batchSize: 200, limits: LIMITS });
+    const copy = await following;
+    expect(copy.stoppedBy).toBe("cutover");
+    expect(copy.bigKeys).toBeGreaterThanOrEqual(5);
+    expect(copy.recopied).toBeGreaterThan(0);
+    expect(result.catchUp?.by).toBe("follower");
+    expect(result.verify.differing).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(await differences(source, target, DBS)).toEqual([]);
+    expect(await client(target).keys("ferry:state:*")).toEqual([]);
+  });
+
+  test("with passwords, no follower: cutover repairs the untailed gap (changes, deletes, expirations) itself", async () => {
+    const { source, target, src, dst } = await pair({ password: "p@ss:word/1" });
+    // Slow enough (about 4.5 s) that the gap repair can tell keys copied early from keys changed later.
+    const first = await runCopy({ source: src, target: dst, follow: false, batchSize: 50, maxRate: 250, limits: LIMITS });
+    expect(first.copied).toBe(3 * 361 + 5);
+    // Nobody tails now: change, delete and expire keys, and add a big key member.
+    const c = client(source, 2);
+    await c.set("k:str:1", "changed while nobody listened");
+    await c.del("k:hash:2");
+    await c.pexpire("k:list:3", 1);
+    await c.sadd("k:set:4", "new-member");
+    await client(source, 0).sadd("big:set", "late-member");
+    await client(source, 5).set("brand:new", "1", "EX", 100);
+    // (No source reads here: reading a key refreshes its idle time, as the app's reads do.)
+    expect(await client(target, 2).get("k:str:1")).toBe("value-1");
+
+    const result = await cutover({ source: src, target: dst, mode: "copy", timeoutMs: 30_000, samplePct: 100, ttlToleranceMs: 2000, batchSize: 200, limits: LIMITS });
+    expect(result.catchUp?.by).toBe("cutover");
+    expect(result.catchUp?.copy?.reconciled?.method).toBe("idletime");
+    // Keys copied early and untouched since are not marked: no full re-copy.
+    const reconciled = result.catchUp!.copy!.reconciled!;
+    expect(reconciled.marked).toBeLessThan(reconciled.scanned - 200);
+    expect(result.verify.differing).toEqual([]);
+    expect(await differences(source, target, DBS)).toEqual([]);
+  });
+
+  test("conflict policy: a non-empty target needs --conflict; skip keeps the target's value and says so", async () => {
+    const { source, target, src, dst } = await pair();
+    await client(target, 2).set("k:str:7", "target's own");
+    await expect(runCopy({ source: src, target: dst, follow: false, batchSize: 100, limits: LIMITS })).rejects.toThrow(/--conflict replace.*--conflict skip/);
+    const r = await runCopy({ source: src, target: dst, conflict: "skip", follow: false, batchSize: 100, limits: LIMITS });
+    expect(r.skipped).toBe(1);
+    await client(source, 2).set("k:str:7", "changed on source");
+    const v = await verify({ source: src, target: dst, samplePct: 100, ttlToleranceMs: 2000, batchSize: 200 });
+    expect(v.differing).toEqual([{ db: 2, key: "k:str:7", reason: "value differs" }]);
+    expect(await client(target, 2).get("k:str:7")).toBe("target's own");
+  });
+
+  test("a copy killed halfway (kill -9) resumes from its cursor and misses nothing changed meanwhile", async () => {
+    const { source, target } = await pair();
+    const env = urls(source, target);
+    const total = 3 * 361 + 5;
+    const copiedSoFar = async () => {
+      let n = 0;
+      for (const db of DBS) n += Number((await client(target, db).hget("ferry:state:progress", "copied")) ?? 0);
+      return n;
+    };
+    const run = spawnFerry(["redis", "replicate", "--mode", "copy", "--batch", "50", "--max-rate", "500", "--big-key-elements", "200"], env);
+    await until("the copy to be partly done", async () => (await copiedSoFar()) >= 400);
+    run.child.kill("SIGKILL");
+    expect((await run.result).code).toBeNull();
+    const before = await copiedSoFar();
+    expect(before).toBeLessThan(total);
+
+    // While no copier runs: change keys that were copied already (db 0 goes first) and others.
+    const c0 = client(source, 0);
+    await c0.set("k:str:5", "changed after the crash");
+    await c0.del("k:zset:6");
+    await c0.hset("k:hash:7", "new", "field");
+    await client(source, 5).rpush("k:list:8", "late");
+
+    const resumed = await ferry(["--json", "redis", "replicate", "--mode", "copy", "--batch", "100", "--big-key-elements", "200"], env);
+    expect(resumed.code).toBe(0);
+    expect(resumed.json.resumed).toBe(true);
+    expect(resumed.json.copied).toBeLessThan(total); // went on from the cursor, did not start over
+    expect(resumed.json.copied + before).toBeGreaterThanOrEqual(total);
+    expect(resumed.json.reconciled.method).toBe("idletime");
+
+    const status = await ferry(["--json", "redis", "status"], env);
+    expect(status.json.mode).toBe("copy");
+    expect(status.json.copy.copied).toBeGreaterThanOrEqual(total);
+    expect(status.json.copy.backlog).toBe(0);
+
+    const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
+    expect(done.stderr).toBe("");
+    expect(done.code).toBe(0);
+    expect(done.json.verify.ok).toBe(true);
+    expect(await differences(source, target, DBS)).toEqual([]);
+  });
+});

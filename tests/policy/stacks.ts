@@ -1,0 +1,91 @@
+// Stack files for the guard-rail tests: a Heroku and a Vultr stack as a user would
+// write them (`Pulumi.<stack>.yaml`, secrets as `secure:` ciphertext), with the stage
+// flags the test asks for.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+
+export type Flags = Partial<Record<"replicate" | "proxy" | "cutover" | "decommission", boolean>> & {
+  trafficPercent?: number;
+  hold?: Record<string, string>;
+};
+
+const CLOUDFLARE = { accountId: "0123456789abcdef0123456789abcdef", zoneId: "fedcba9876543210fedcba9876543210" };
+const RECORD_ID = "00112233445566778899aabbccddeeff";
+const secure = { secure: "v1:c2VjcmV0LWNpcGhlcnRleHQ=" };
+
+const target = (origin: { type: string; content: string }) => ({
+  region: "us-east-1",
+  postgres: { instanceClass: "db.t4g.medium", storageGb: 20 },
+  redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
+  compute: { ami: "ami-0123456789abcdef0", processes: { web: { instanceType: "t3.small", count: 1, command: "bin/web", port: 3000 } } },
+  cloudflare: { ...CLOUDFLARE, hostnames: [{ name: "social.example.com", process: "web", record: { id: RECORD_ID, ...origin } }] },
+  runner: { kind: "local", operatorCidrs: ["203.0.113.7/32"] },
+});
+
+/** The adopted record of social.example.com in each stack. */
+export const HEROKU_ORIGIN = { type: "CNAME", content: "mastodon-web.herokuapp.com" };
+export const VULTR_ORIGIN = { type: "A", content: "198.51.100.20" };
+
+export function herokuConfig(flags: Flags = {}): Record<string, unknown> {
+  return {
+    "ferry:source": {
+      kind: "heroku",
+      apps: [{ name: "mastodon-web", processes: { web: 1, worker: 1 }, hostnames: ["social.example.com"] }],
+      postgres: { app: "mastodon-web", addon: "postgresql-curved-12345" },
+      redis: { app: "mastodon-web", addon: "redis-round-67890" },
+    },
+    "ferry:target": target(HEROKU_ORIGIN),
+    "ferry:herokuApiKey": secure,
+    "ferry:cloudflareApiToken": secure,
+    "ferry:sourceDatabaseUrl": secure,
+    "ferry:sourceRedisUrl": secure,
+    "ferry:targetPostgresPassword": secure,
+    "ferry:targetRedisPassword": secure,
+    ...flagEntries(flags),
+  };
+}
+
+export function vultrConfig(flags: Flags = {}): Record<string, unknown> {
+  return {
+    "ferry:source": {
+      kind: "vultr",
+      instanceId: "8f3e1c2a-1b2c-4d5e-8f90-123456789abc",
+      services: ["postgres", "redis", "nginx", "app"],
+      units: { web: "mastodon-web" },
+    },
+    "ferry:target": target(VULTR_ORIGIN),
+    "ferry:sshPrivateKey": secure,
+    "ferry:cloudflareApiToken": secure,
+    "ferry:sourceDatabaseUrl": secure,
+    "ferry:sourceRedisUrl": secure,
+    "ferry:targetPostgresPassword": secure,
+    "ferry:targetRedisPassword": secure,
+    ...flagEntries(flags),
+  };
+}
+
+/** Flags as `pulumi config set` stores them: strings, the hold map as an object. */
+function flagEntries(flags: Flags): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(flags).map(([k, v]) => [`ferry:${k}`, typeof v === "object" ? v : String(v)]),
+  );
+}
+
+/** Every flag up to and including `stage`, as the stage ladder requires. */
+export function flagsUpTo(stage: "provision" | "replicate" | "proxy" | "cutover" | "decommission"): Flags {
+  const order = ["replicate", "proxy", "cutover", "decommission"] as const;
+  const upTo = order.slice(0, order.indexOf(stage as (typeof order)[number]) + 1);
+  return Object.fromEntries(upTo.map((f) => [f, true]));
+}
+
+let counter = 0;
+
+/** Write `Pulumi.<stack>.yaml` into a fresh directory and return its path. */
+export function writeStackFile(config: Record<string, unknown>, stack = "test"): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-stack-${process.pid}-${counter++}-`));
+  const file = path.join(dir, `Pulumi.${stack}.yaml`);
+  fs.writeFileSync(file, yaml.dump({ config }));
+  return file;
+}

@@ -1,0 +1,87 @@
+// Builds the ferry stack under Pulumi mocks and records every resource with its inputs.
+// Import this before anything that declares resources: setMocks must come first.
+import * as pulumi from "@pulumi/pulumi";
+
+export interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  id?: string;
+}
+
+const recorded: Recorded[] = [];
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+/** Outputs a real provider would compute, so applies on them run under mocks. */
+function computed(type: string, name: string): Record<string, unknown> {
+  switch (type) {
+    case "aws:rds/instance:Instance": return { address: `${name}.abc.us-east-1.rds.amazonaws.com`, arn: `arn:aws:rds:::db/${name}` };
+    case "aws:elasticache/replicationGroup:ReplicationGroup": return { primaryEndpointAddress: `master.${name}.cache.amazonaws.com` };
+    case "aws:ec2/instance:Instance": return { privateIp: "10.60.64.10", publicIp: "", arn: `arn:aws:ec2:::instance/${name}` };
+    case "aws:ec2/eip:Eip": return { publicIp: "198.51.100.77" };
+    case "aws:lb/loadBalancer:LoadBalancer": return { dnsName: `${name}-123.us-east-1.elb.amazonaws.com`, arn: `arn:aws:elasticloadbalancing:::loadbalancer/${name}` };
+    case "aws:lb/targetGroup:TargetGroup":
+    case "aws:lb/listener:Listener": return { arn: `arn:aws:elasticloadbalancing:::${name}` };
+    case "aws:ec2/launchTemplate:LaunchTemplate": return { latestVersion: 1 };
+    case "aws:s3/bucket:Bucket": return { bucket: `${name}-bucket-1234`, arn: `arn:aws:s3:::${name}-bucket-1234` };
+    case "aws:ssm/parameter:Parameter": return { arn: `arn:aws:ssm:::parameter/${name}` };
+    case "aws:ec2/keyPair:KeyPair": return { keyName: name };
+    case "vultr:index/instance:Instance": return { mainIp: "203.0.113.20", label: "old-box" };
+    default: return {};
+  }
+}
+
+pulumi.runtime.setMocks(
+  {
+    newResource(args) {
+      recorded.push({ type: args.type, name: args.name, inputs: args.inputs, id: args.id });
+      const state = { ...args.inputs, ...computed(args.type, args.name) };
+      return { id: args.id || `${args.name}-id`, state };
+    },
+    call(args) {
+      if (args.token === "cloudflare:index/getIpRanges:getIpRanges") {
+        return { ipv4Cidrs: ["173.245.48.0/20", "103.21.244.0/22"], ipv6Cidrs: [], etag: "x", jdcloudCidrs: [] };
+      }
+      return args.inputs;
+    },
+  },
+  "ferry",
+  "test",
+  false,
+);
+
+/** Wait until no new resource has been registered for a few turns of the event loop. */
+async function settle(): Promise<void> {
+  let last = -1;
+  let quiet = 0;
+  while (quiet < 5) {
+    await new Promise((r) => setTimeout(r, 2));
+    quiet = recorded.length === last ? quiet + 1 : 0;
+    last = recorded.length;
+  }
+}
+
+/** Every resource whose name belongs to the build called `name`. */
+export async function resourcesOf(name: string): Promise<Recorded[]> {
+  await settle();
+  return recorded.filter((r) => r.name === name || r.name.startsWith(`${name}-`));
+}
+
+export function isSecretValue(value: unknown): boolean {
+  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+}
+
+/** The value with mock secret wrappers removed, for comparisons. */
+export function plain(value: unknown): unknown {
+  if (isSecretValue(value)) return plain((value as { value: unknown }).value);
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
+
+export function outputValue<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply((v) => resolve(v)));
+}
+
+export * from "./stacks";

@@ -1,0 +1,244 @@
+// The whole program under Pulumi mocks, for each source kind and each stage: which
+// resources exist, the inputs that matter, where secrets may appear, and that lowering a
+// flag puts traffic back. Resource options are read through buildFerry's transformations.
+import { afterAll, describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { Recorded, SECRET_MARK, isSecretValue, outputValue, plain, resourcesOf, stackConfig, upTo, withFlags, Flags } from "./harness";
+import { parseConfig } from "../../config";
+import { buildFerry, FerryOutputs } from "../../components/ferry";
+
+type StageName = "provision" | "replicate" | "proxy" | "cutover" | "decommission";
+const STAGES: StageName[] = ["provision", "replicate", "proxy", "cutover", "decommission"];
+
+interface Built {
+  resources: Recorded[];
+  options: Map<string, pulumi.CustomResourceOptions & { dependsOnNames: string[] }>;
+  outputs: FerryOutputs;
+  name: string;
+}
+
+let builds = 0;
+const counts: Record<string, Record<string, number>> = {};
+
+async function build(stack: "staging" | "prod", flags: Flags, label = "x"): Promise<Built> {
+  const name = `t${++builds}`;
+  const names = new Map<pulumi.Resource, string>();
+  const options = new Map<string, pulumi.CustomResourceOptions & { dependsOnNames: string[] }>();
+  const capture: pulumi.ResourceTransformation = (args) => {
+    names.set(args.resource, args.name);
+    const deps = args.opts.dependsOn;
+    const list = (Array.isArray(deps) ? deps : deps ? [deps] : []) as pulumi.Resource[];
+    options.set(args.name, { ...(args.opts as pulumi.CustomResourceOptions), dependsOnNames: list.map((d) => names.get(d) ?? "?") });
+    return undefined;
+  };
+  const outputs = buildFerry(parseConfig(withFlags(stackConfig(stack), flags)), { name, transformations: [capture] });
+  const resources = await resourcesOf(name);
+  (counts[stack] ??= {})[label] = resources.filter((r) => !r.type.startsWith("ferry:")).length;
+  return { resources, options, outputs, name };
+}
+
+const ofType = (b: Built, type: string) => b.resources.filter((r) => r.type === type);
+const commands = (b: Built) => b.resources.filter((r) => r.type.startsWith("command:"));
+const commandLine = (r: Recorded) => String(plain(r.inputs.create) ?? "");
+const findCommand = (b: Built, pattern: RegExp) => commands(b).find((c) => pattern.test(commandLine(c)));
+
+/** Paths of strings carrying a fake secret outside a secret wrapper. */
+function leaks(value: unknown, at = ""): string[] {
+  if (isSecretValue(value)) return [];
+  if (typeof value === "string") return value.includes(SECRET_MARK) ? [at] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => leaks(v, `${at}[${i}]`));
+  if (value && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => leaks(v, `${at}.${k}`));
+  return [];
+}
+
+function checkInvariants(b: Built): void {
+  // Secrets only ever travel as secrets (environment, passwords, SSM values), never in plain inputs.
+  for (const r of b.resources) expect(leaks(r.inputs), `${r.type} ${r.name}`).toEqual([]);
+  for (const c of commands(b)) {
+    expect(String(plain(c.inputs.create))).not.toContain(SECRET_MARK);
+    expect(String(plain(c.inputs.delete ?? ""))).not.toContain(SECRET_MARK);
+    for (const value of Object.values((c.inputs.environment ?? {}) as Record<string, unknown>)) expect(isSecretValue(value)).toBe(true);
+  }
+  const [db] = ofType(b, "aws:rds/instance:Instance");
+  expect(db.inputs).toMatchObject({ publiclyAccessible: false, storageEncrypted: true, skipFinalSnapshot: false });
+  expect(db.inputs.backupRetentionPeriod).toBeGreaterThanOrEqual(7);
+  expect(isSecretValue(db.inputs.password)).toBe(true);
+  // Nothing reaches the database or cache ports from a CIDR: only from security groups.
+  for (const rule of ofType(b, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
+    if (rule.inputs.fromPort === 5432 || rule.inputs.fromPort === 6379) {
+      expect(rule.inputs.cidrIpv4, rule.name).toBeUndefined();
+      expect(rule.inputs.referencedSecurityGroupId, rule.name).toBeTruthy();
+    }
+    expect(plain(rule.inputs.cidrIpv4)).not.toBe("0.0.0.0/0");
+  }
+}
+
+describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
+  const heroku = stack === "staging";
+  const built: Partial<Record<StageName, Built>> = {};
+  const flagsFor = (stage: StageName): Flags => upTo(stage, heroku && (stage === "proxy" || stage === "cutover" || stage === "decommission") ? { trafficPercent: stage === "proxy" ? 30 : 100 } : {});
+
+  it.each(STAGES)("%s: builds with the invariants holding", async (stage) => {
+    built[stage] = await build(stack, flagsFor(stage), stage);
+    checkInvariants(built[stage]!);
+  });
+
+  it("provision: the target exists, nothing runs, no traffic moves", () => {
+    const b = built.provision!;
+    expect(commands(b)).toEqual([]);
+    expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
+    const records = ofType(b, "cloudflare:index/dnsRecord:DnsRecord");
+    // Heroku hostnames have no adopted record; the Vultr ones are adopted unchanged.
+    if (heroku) expect(records).toEqual([]);
+    else for (const r of records) expect(r.inputs).toMatchObject({ type: "A", content: "203.0.113.20", proxied: true });
+    expect(ofType(b, "aws:autoscaling/group:Group").length).toBe(3);
+    const params = ofType(b, "aws:rds/parameterGroup:ParameterGroup")[0].inputs.parameters as { name: string }[];
+    expect(params.some((p) => p.name === "rds.logical_replication")).toBe(!heroku);
+  });
+
+  it("replicate: a preflight-gated copy chosen from what the source allows", () => {
+    const b = built.replicate!;
+    const pg = findCommand(b, /pg replicate/)!;
+    expect(commandLine(pg)).toBe(`ferry --json pg replicate --strategy ${heroku ? "dump" : "logical"}`);
+    expect(plain(pg.inputs.delete)).toBe("ferry --json pg cleanup");
+    expect(Object.keys(pg.inputs.environment as object).sort()).toEqual(["FERRY_SOURCE_URL", "FERRY_TARGET_URL"]);
+    expect(b.options.get(pg.name)!.dependsOnNames).toEqual([`${b.name}-replicate-pg-preflight`]);
+    // The trigger identifies the source without its password.
+    expect(plain(pg.inputs.triggers)).toContain("postgres://app@source.example.net:5432/app");
+    expect(commandLine(findCommand(b, /redis replicate/)!)).toBe(`ferry --json redis replicate --mode ${heroku ? "copy" : "replicaof"}`);
+    expect(commands(b).every((c) => c.type === (heroku ? "command:local:Command" : "command:remote:Command"))).toBe(true);
+    expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
+  });
+
+  it("proxy: traffic moves behind a health gate", async () => {
+    const b = built.proxy!;
+    const gate = findCommand(b, /ferry --json health/)!;
+    const lbDns = `${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`;
+    expect(commandLine(gate)).toContain(`--url http://${lbDns}/health`);
+    if (heroku) {
+      const lbs = ofType(b, "cloudflare:index/loadBalancer:LoadBalancer");
+      expect(lbs.map((l) => l.inputs.name).sort()).toEqual(["staging.social.example.com", "streaming.staging.social.example.com"]);
+      for (const lb of lbs) {
+        expect(lb.inputs.steeringPolicy).toBe("random");
+        const weights = (lb.inputs.randomSteering as { poolWeights: Record<string, number> }).poolWeights;
+        const [herokuPool, awsPool] = lb.inputs.defaultPools as string[];
+        expect(weights).toEqual({ [herokuPool]: 0.7, [awsPool]: 0.3 });
+        expect(herokuPool).toMatch(/-heroku-id$/);
+        expect(b.options.get(lb.name)!.dependsOnNames).toContain(gate.name);
+      }
+      const awsPool = ofType(b, "cloudflare:index/loadBalancerPool:LoadBalancerPool").find((p) => p.name.endsWith("-0-aws"))!;
+      expect(awsPool.inputs.origins).toMatchObject([{ address: lbDns, header: { hosts: ["staging.social.example.com"] } }]);
+      expect(ofType(b, "cloudflare:index/dnsRecord:DnsRecord")).toEqual([]);
+    } else {
+      const nginx = findCommand(b, /proxy apply/)!;
+      expect(commandLine(nginx)).toBe(
+        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --origin https://${lbDns} --server-name 'famichiki.example streaming.famichiki.example' --origin-server-name famichiki.example`,
+      );
+      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY");
+      expect(Object.keys(nginx.inputs.environment as object)).toEqual(["FERRY_SSH_KEY"]);
+      for (const r of ofType(b, "cloudflare:index/dnsRecord:DnsRecord")) expect(r.inputs.content).toBe("203.0.113.20");
+    }
+  });
+
+  it("cutover: DNS points at AWS only now, after every data-plane gate", () => {
+    const b = built.cutover!;
+    const lbDns = `${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`;
+    const records = ofType(b, "cloudflare:index/dnsRecord:DnsRecord");
+    expect(records.length).toBe(2);
+    const gates = [`${b.name}-cutover-pg`, `${b.name}-cutover-redis`, `${b.name}-cutover-redis-drain`];
+    for (const r of records) {
+      expect(r.inputs).toMatchObject({ type: "CNAME", content: lbDns, proxied: true, ttl: 1 });
+      expect(b.options.get(r.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
+    }
+    const pg = findCommand(b, /pg cutover/)!;
+    expect(commandLine(pg)).toBe(`ferry --json pg cutover --strategy ${heroku ? "dump" : "logical"} --max-lag-bytes 204800 --timeout 300`);
+    expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "dump" : "logical"}`);
+    // The app's environment switches only after the gates pass.
+    const env = ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!;
+    expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
+    expect(String(plain(env.inputs.value))).toContain(`DATABASE_URL="postgres://app:targetpg-`);
+    expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
+    if (heroku) {
+      const maintenance = findCommand(b, /maintenance on --app masto-web/)!;
+      expect(plain(maintenance.inputs.delete)).toBe("ferry --json heroku maintenance off --app masto-web");
+      const repoint = findCommand(b, /heroku config set --app masto-web --from-env DATABASE_URL=FERRY_TARGET_URL/)!;
+      expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku config set --app masto-web --from-env DATABASE_URL=FERRY_SOURCE_URL");
+      expect(b.options.get(pg.name)!.dependsOnNames).toEqual([`${b.name}-cutover-pg-verify`]);
+    } else {
+      expect(ofType(b, "aws:rds/instance:Instance")[0].inputs.deletionProtection).toBe(true);
+    }
+  });
+
+  it("decommission: the source stops; its data stores are released only now", () => {
+    const b = built.decommission!;
+    if (heroku) {
+      const scale = findCommand(b, /heroku scale --app masto-web/)!;
+      expect(commandLine(scale)).toBe("ferry --json heroku scale --app masto-web web=0 worker=0");
+      expect(plain(scale.inputs.delete)).toBe("ferry --json heroku scale --app masto-web web=2 worker=1");
+      const addon = findCommand(b, /addons destroy --app masto-web --addon postgresql-curved-12345/)!;
+      expect(b.options.get(addon.name)!.dependsOnNames).toEqual([`${b.name}-decommission-postgres-verify`]);
+    } else {
+      expect(findCommand(b, /pg cleanup/)).toBeDefined();
+      const units = findCommand(b, /systemctl disable --now/)!;
+      expect(commandLine(units)).toBe("sudo systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming");
+      // The old nginx keeps forwarding: clients that still resolve to the old box are served.
+      expect(findCommand(b, /proxy apply/)).toBeDefined();
+    }
+  });
+
+  if (!heroku) {
+    it("the Vultr box is read, never managed, and protected until decommission", () => {
+      for (const stage of ["provision", "cutover", "decommission"] as const) {
+        const b = built[stage]!;
+        const box = ofType(b, "vultr:index/instance:Instance")[0];
+        expect(box.id).toBe("8f3e1c2a-1b2c-4d5e-8f90-123456789abc");
+        expect(b.options.get(box.name)!.protect).toBe(stage !== "decommission");
+      }
+    });
+  }
+
+  it("outputs: credentials stay secret, the plan is plain", async () => {
+    const { outputs } = built.proxy!;
+    expect(await pulumi.isSecret(outputs.postgresUrl)).toBe(true);
+    expect(await pulumi.isSecret(outputs.redisUrl)).toBe(true);
+    expect(await pulumi.isSecret(outputs.endpoints.postgresHost)).toBe(false);
+    expect(await outputValue(outputs.postgresUrl)).toMatch(/^postgres:\/\/app:targetpg-SECRET-0006xx@.*sslmode=require$/);
+    expect(outputs.activeStages).toEqual(["provision", "replicate", "proxy"]);
+    expect(outputs.nextStep).toMatch(heroku ? /AWS receives 30% of requests/ : /ferry:cutover true/);
+  });
+});
+
+describe("lowering a flag is the rollback", () => {
+  it("heroku: cutover -> proxy removes the records and brings the weighted split back", async () => {
+    const back = await build("staging", upTo("proxy", { trafficPercent: 0 }), "rollback");
+    expect(ofType(back, "cloudflare:index/dnsRecord:DnsRecord")).toEqual([]);
+    for (const lb of ofType(back, "cloudflare:index/loadBalancer:LoadBalancer")) {
+      const [herokuPool, awsPool] = lb.inputs.defaultPools as string[];
+      expect((lb.inputs.randomSteering as { poolWeights: object }).poolWeights).toEqual({ [herokuPool]: 1, [awsPool]: 0 });
+    }
+    expect(findCommand(back, /pg cutover|maintenance on/)).toBeUndefined();
+  });
+
+  it("vultr: cutover -> replicate restores the adopted records and reverts the old nginx", async () => {
+    const back = await build("prod", upTo("replicate"), "rollback");
+    const records = ofType(back, "cloudflare:index/dnsRecord:DnsRecord");
+    expect(records.map((r) => [r.inputs.type, r.inputs.content])).toEqual([["A", "203.0.113.20"], ["A", "203.0.113.20"]]);
+    for (const r of records) expect(back.options.get(r.name)).toMatchObject({ retainOnDelete: true, deleteBeforeReplace: true });
+    expect(findCommand(back, /proxy apply/)).toBeUndefined();
+  });
+
+  it("postgres first: the app keeps its source Redis while Postgres is at the target", async () => {
+    const b = await build("staging", { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }, "pg-first");
+    expect(findCommand(b, /pg cutover/)).toBeDefined();
+    expect(findCommand(b, /redis cutover/)).toBeUndefined();
+    expect(ofType(b, "cloudflare:index/dnsRecord:DnsRecord")).toEqual([]);
+    const env = String(plain(ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!.inputs.value));
+    expect(env).toContain("DATABASE_URL=\"postgres://app:targetpg-");
+    expect(env).toContain("REDIS_URL=\"rediss://:redispass-SECRET-0004@source.example.net");
+  });
+});
+
+afterAll(() => {
+  // The resource count per stage of each example stack (custom resources and providers).
+  console.log(`resource counts: ${JSON.stringify(counts)}`);
+});

@@ -1,0 +1,122 @@
+import { describe, expect, test } from "vitest";
+import { buildReport } from "../../rehearsal/report/build";
+import { renderMarkdown } from "../../rehearsal/report/markdown";
+import { renderSvg } from "../../rehearsal/report/svg";
+import { perSecond, writeOutages } from "../../rehearsal/report/analysis";
+import { scrub } from "../../rehearsal/report/write";
+import { RequestEvent, RunTimeline } from "../../rehearsal/timeline";
+
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+/**
+ * A recorded 30 s run: a write every 100 ms and a read every 200 ms, with writes
+ * refused from 12.0 s to 15.0 s (the cutover) and one stray 502 at 20.0 s.
+ */
+function recordedTimeline(): RunTimeline {
+  const requests: RequestEvent[] = [];
+  const acked: RunTimeline["acked"] = [];
+  for (let ms = 0; ms < 30_000; ms += 100) {
+    const refused = ms >= 12_000 && ms < 15_000;
+    const stray = ms === 20_000;
+    const ok = !refused && !stray;
+    const servedBy = ms < 15_000 ? "source" : "target-final";
+    requests.push({ kind: "write", sentAt: T0 + ms, doneAt: T0 + ms + 20, ok, status: ok ? 201 : refused ? 503 : 502, servedBy, error: ok ? undefined : refused ? "cannot execute INSERT in a read-only transaction" : "502 Bad Gateway" });
+    if (ok) acked.push({ id: String(1000 + ms / 100), text: `w ${ms}`, accountId: 1 + (ms % 7), sentAt: T0 + ms, ackAt: T0 + ms + 20, servedBy });
+    if (ms % 200 === 0) requests.push({ kind: "read", sentAt: T0 + ms, doneAt: T0 + ms + 5, ok: true, status: 200, servedBy });
+  }
+  const stage = (name: string, from: number, to: number, outcome: "ok" | "failed" | "skipped" = "ok") => ({ name, startedAt: T0 + from, endedAt: T0 + to, outcome, steps: [] });
+  return {
+    source: "vultr",
+    pgStrategy: "physical",
+    redisMode: "replicaof",
+    startedAt: T0,
+    endedAt: T0 + 30_000,
+    stages: [
+      stage("provision", 1000, 4000),
+      stage("replicate", 4000, 8000),
+      stage("proxy", 8000, 11_000),
+      { ...stage("cutover", 11_000, 16_000), steps: [{ name: "ferry pg cutover (physical)", startedAt: T0 + 11_500, endedAt: T0 + 14_500, ok: true, command: "ferry pg cutover --strategy physical", exitCode: 0 }] },
+      stage("decommission", 16_000, 29_000),
+    ],
+    requests,
+    acked,
+    lost: [acked[3]],
+    checks: [{ name: "every acknowledged write is on the target", ok: false, detail: "1 lost" }],
+    cutover: { writeUnavailableMs: 2500, lagBytesAtFence: 4096 },
+    volumes: { rows: { accounts: 200, statuses: 15800 }, databaseBytes: 11 * 1024 * 1024, redisKeys: 202, feeds: 200, seed: "a generated sample" },
+  };
+}
+
+describe("report from a recorded timeline", () => {
+  test("the longest write outage runs from the first refused write to the next acknowledgement", () => {
+    const windows = writeOutages(recordedTimeline().requests);
+    expect(windows).toHaveLength(2);
+    // first refusal sent at 12.0 s; next success (sent 15.0 s) acknowledged at 15.02 s
+    expect(windows[0]).toEqual({ start: T0 + 12_000, end: T0 + 15_020, failedWrites: 30 });
+    expect(windows[1]).toEqual({ start: T0 + 20_000, end: T0 + 20_120, failedWrites: 1 });
+  });
+
+  test("an outage that never ends lasts until the last failure", () => {
+    const reqs: RequestEvent[] = [
+      { kind: "write", sentAt: T0, doneAt: T0 + 10, ok: true, status: 201 },
+      { kind: "write", sentAt: T0 + 100, doneAt: T0 + 5100, ok: false, status: 0, error: "timeout" },
+      { kind: "write", sentAt: T0 + 200, doneAt: T0 + 300, ok: false, status: 502 },
+    ];
+    expect(writeOutages(reqs)).toEqual([{ start: T0 + 100, end: T0 + 5100, failedWrites: 2 }]);
+  });
+
+  test("report.json figures", () => {
+    const r = buildReport(recordedTimeline());
+    expect(r.ok).toBe(false);
+    expect(r.acknowledgedWrites).toBe(269);
+    expect(r.lostWrites).toBe(1);
+    expect(r.lostWriteSamples[0]).toEqual({ id: "1003", text: "w 300" });
+    expect(r.writeUnavailableMs).toBe(3020);
+    expect(r.writeOutages).toBe(2);
+    expect(r.cutoverWriteUnavailableMs).toBe(2500);
+    expect(r.replicationLagAtCutoverBytes).toBe(4096);
+    expect(r.requests).toMatchObject({ writes: 300, writeErrors: 31, reads: 150, readErrors: 0 });
+    expect(r.stages.map((s) => [s.name, s.durationMs, s.outcome])).toEqual([
+      ["provision", 3000, "ok"], ["replicate", 4000, "ok"], ["proxy", 3000, "ok"], ["cutover", 5000, "ok"], ["decommission", 13_000, "ok"],
+    ]);
+    expect(r.stages[0].startedAt).toBe("2026-01-01T12:00:01.000Z");
+    expect(r.stages[4].servedShare).toEqual({ "target-final": 1 });
+  });
+
+  test("report.md says it in plain words", () => {
+    const md = renderMarkdown(buildReport(recordedTimeline()));
+    expect(md).toContain("FAILED");
+    expect(md).toContain("269 writes acknowledged");
+    expect(md).toContain("**1 of them are missing or different on the target**");
+    expect(md).toContain("Writes were unavailable for at most 3.0 s");
+    expect(md).toContain("write fence at 2.5 s");
+    expect(md).toContain("4.0 kB (4096 bytes)");
+    expect(md).toContain("200 accounts, 15800 statuses; database 11.0 MB");
+    expect(md).toMatch(/\| cutover \| 12:00:11.000 \| 5.0 s \| ok/);
+    expect(md).toContain("30 × cannot execute INSERT in a read-only transaction");
+  });
+
+  test("report.svg: three panels, stage boundaries at their times, the outage shaded", () => {
+    const t = recordedTimeline();
+    const svg = renderSvg(t);
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.trim().endsWith("</svg>")).toBe(true);
+    for (const name of ["provision", "replicate", "proxy", "cutover", "decommission"]) expect(svg).toContain(`${name} (ok)`);
+    // x = 60 + (t / 30 s) * 880: the cutover line at 11 s sits at 382.7
+    expect(svg).toContain('x1="382.7"');
+    expect(svg).toContain("<title>writes unavailable 3020 ms</title>");
+    expect(svg.match(/<polyline /g)).toHaveLength(4);
+    // errors/s panel: bars only in the seconds with failures (12, 13, 14 and 20)
+    const buckets = perSecond(t.requests, t.startedAt, t.endedAt);
+    expect(buckets.filter((b) => b.errors > 0).map((b) => (b.t - T0) / 1000)).toEqual([12, 13, 14, 20]);
+    expect(svg.match(/fill="#cf222e"\/>/g)).toHaveLength(4);
+    // every opened element is closed
+    const opened = (svg.match(/<(svg|text|title|rect)\b(?:[^>]*[^/])?>/g) ?? []).length;
+    const closed = (svg.match(/<\/(svg|text|title|rect)>/g) ?? []).length;
+    expect(opened).toBe(closed);
+  });
+
+  test("secrets are scrubbed from every report file", () => {
+    expect(scrub('{"url":"postgresql://postgres:s3cretpw@127.0.0.1/db","again":"s3cretpw"}', ["s3cretpw"])).toBe('{"url":"postgresql://postgres:***@127.0.0.1/db","again":"***"}');
+  });
+});
