@@ -17,6 +17,8 @@ export interface FerryOutputs {
     loadBalancer: pulumi.Output<string>;
     bucket: pulumi.Output<string>;
     runnerIp?: pulumi.Output<string>;
+    /** Source firewalls must admit this address (subscription, REPLICAOF from private subnets). */
+    natIp: pulumi.Output<string>;
   };
   /** Connection URLs with passwords: secret. */
   postgresUrl: pulumi.Output<string>;
@@ -125,6 +127,7 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
       loadBalancer: target.ingress.loadBalancer.dnsName,
       bucket: target.storage.bucket.bucket,
       runnerIp: target.runnerIp,
+      natIp: target.network.natPublicIp,
     },
     postgresUrl: target.postgres.url,
     redisUrl: target.redis.url,

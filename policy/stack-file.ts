@@ -12,8 +12,10 @@ import type { FerryConfig } from "../config";
 /** What a secret reads as in the plan: never the ciphertext, never a guess. */
 export const SECRET_MARK = "[secret]";
 
-/** Valid-shaped stand-ins for encrypted ferry secrets (checked by config/schema.ts). */
+/** Valid-shaped stand-ins for ferry's secrets (checked by config/schema.ts). */
 const PLACEHOLDERS: Record<string, string> = {
+  "ferry:cloudflareApiToken": SECRET_MARK,
+  "ferry:herokuApiKey": SECRET_MARK,
   "ferry:sourceDatabaseUrl": "postgres://placeholder:placeholder@source.invalid:5432/placeholder",
   "ferry:sourceRedisUrl": "redis://:placeholder@source.invalid:6379/0",
   "ferry:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nplaceholder\n-----END OPENSSH PRIVATE KEY-----",
@@ -50,8 +52,13 @@ export function stackFilePath(projectDir: string, stack: string): string {
   return path.join(projectDir, `Pulumi.${stack}.yaml`);
 }
 
-/** Read and validate a stack file; a bad file fails with one line naming it. */
+/**
+ * Read and validate a stack file; a bad file fails with one line naming it. Secrets
+ * set elsewhere (an ESC environment, `--config` on the command line) get stand-ins
+ * too: judging stages needs their presence at most, and preview checks them for real.
+ */
 export function readStackConfig(file: string): FerryConfig {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such stack file`);
-  return parseConfig(rawConfigFromYaml(fs.readFileSync(file, "utf8"), file));
+  const raw = rawConfigFromYaml(fs.readFileSync(file, "utf8"), file);
+  return parseConfig({ ...PLACEHOLDERS, ...raw });
 }

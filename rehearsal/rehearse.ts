@@ -195,7 +195,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log): Promise<{ repo
     lost = r.lost;
     const failed = checks.filter((c) => !c.ok);
     if (failed.length) throw new Error(`${failed.length} check(s) failed: ${failed.map((c) => c.name).join("; ")}`);
-  });
+  }, { always: true });
   if (!stages.anyFailed) {
     await stages.run("cleanup", async (s) => {
       await s.ferry("ferry pg cleanup (replication slots, publications, subscriptions)", ["pg", "cleanup"], ferryEnv(world));
@@ -216,7 +216,18 @@ export async function rehearse(opts: RehearsalOptions, log: Log): Promise<{ repo
     volumes: world.volumes,
   };
   const report = writeReport(timeline, opts.outDir, secretsOf(world));
+  await teardown(world);
   return { report, exitCode: report.ok ? 0 : 1 };
+}
+
+/**
+ * Stop the apps and nginx gracefully (nginx waits for its workers). Databases and Redis
+ * are stopped, and temp dirs removed, by the exit hooks of rehearsal/servers.
+ */
+async function teardown(w: World): Promise<void> {
+  const apps = [w.target?.finalApp, w.target?.interimApp, w.source.app].filter((a) => a?.running());
+  await Promise.allSettled(apps.map((a) => a!.stop()));
+  await Promise.allSettled([w.frontDoor?.stop(), w.source.oldHost?.stop(), w.source.heroku?.api.stop()]);
 }
 
 /** Every password and key of the run, scrubbed from the report files whatever path they took. */

@@ -24,6 +24,9 @@ export interface FirewallArgs {
   sourceAddress?: pulumi.Input<string>;
   postgresPullsFromSource: boolean;
   redisPullsFromSource: boolean;
+  /** Ports the source listens on (from the source URLs; not secret). */
+  sourcePostgresPort: number;
+  sourceRedisPort: number;
   /** Redis on EC2 installs packages and writes backups to S3 over HTTPS. */
   redisOnEc2: boolean;
   runnerSshCidrs: string[];
@@ -80,10 +83,10 @@ export class Firewall extends pulumi.ComponentResource {
     this.egressAll("app", this.app);
     if (this.runner) this.egressAll("runner", this.runner);
     if (args.postgresPullsFromSource && args.sourceAddress) {
-      this.egress("postgres", this.postgres, [{ port: POSTGRES_PORT, from: { cidr: pulumi.interpolate`${args.sourceAddress}/32` }, why: "subscription to the source publisher" }]);
+      this.egress("postgres", this.postgres, [{ port: args.sourcePostgresPort, from: { cidr: pulumi.interpolate`${args.sourceAddress}/32` }, why: "subscription to the source publisher" }]);
     }
     const redisOut: Rule[] = [
-      ...(args.redisPullsFromSource && args.sourceAddress ? [{ port: REDIS_PORT, from: { cidr: pulumi.interpolate`${args.sourceAddress}/32` }, why: "REPLICAOF the source" }] : []),
+      ...(args.redisPullsFromSource && args.sourceAddress ? [{ port: args.sourceRedisPort, from: { cidr: pulumi.interpolate`${args.sourceAddress}/32` }, why: "REPLICAOF the source" }] : []),
       ...(args.redisOnEc2 ? [443, 80].map((port) => ({ port, from: { cidr: "0.0.0.0/0" }, why: "packages, SSM and S3 backups" })) : []),
     ];
     this.egress("redis", this.redis, redisOut);

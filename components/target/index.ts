@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { FerryConfig } from "../../config";
 import { atLeast, componentStage, postgresStrategy, redisMode } from "../../config";
 import { Ec2Runner, LocalRunner, Runner } from "../runner";
-import { Firewall } from "./firewall";
+import { Firewall, POSTGRES_PORT, REDIS_PORT } from "./firewall";
 import { Ingress, listenerPort } from "./ingress";
 import { Network } from "./network";
 import { TargetPostgres } from "./postgres";
@@ -31,6 +31,13 @@ export function withAddress(url: string, hostPort: string | undefined): string {
   const u = new URL(url);
   u.host = hostPort;
   return u.toString();
+}
+
+/** The port of a source URL (not secret), or the protocol's default. */
+export function portOf(url: string | undefined, fallback: number): number {
+  if (!url) return fallback;
+  const port = new URL(url).port;
+  return port ? Number(port) : fallback;
 }
 
 export class TargetSide extends pulumi.ComponentResource {
@@ -65,6 +72,8 @@ export class TargetSide extends pulumi.ComponentResource {
       proxyFromSource: config.source.kind === "vultr",
       postgresPullsFromSource: config.source.kind === "vultr" && postgresStrategy(config.source) === "logical",
       redisPullsFromSource: redisMode(config) === "replicaof",
+      sourcePostgresPort: portOf(config.secrets.sourceDatabaseUrl, POSTGRES_PORT),
+      sourceRedisPort: portOf(config.secrets.sourceRedisUrl, REDIS_PORT),
       redisOnEc2: target.redis.kind === "ec2",
       runnerSshCidrs: target.runner.kind === "ec2" ? target.runner.sshCidrs : [],
       tags,

@@ -16,6 +16,8 @@ export class Network extends pulumi.ComponentResource {
   readonly vpc: aws.ec2.Vpc;
   readonly publicSubnetIds: pulumi.Output<string>[];
   readonly privateSubnetIds: pulumi.Output<string>[];
+  /** Where private-subnet traffic (the RDS subscription, REPLICAOF) comes from: allowlist it on the source. */
+  readonly natPublicIp: pulumi.Output<string>;
 
   constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:target:Network", name, {}, opts);
@@ -64,6 +66,7 @@ export class Network extends pulumi.ComponentResource {
       tags: tags("s3"),
     }, child);
 
+    this.natPublicIp = natIp.publicIp;
     this.publicSubnetIds = publicSubnets.map((s) => s.id);
     this.privateSubnetIds = privateSubnets.map((s) => s.id);
     this.registerOutputs({ vpcId: this.vpc.id });

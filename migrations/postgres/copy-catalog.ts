@@ -12,8 +12,8 @@ export interface Column {
   generated: boolean;
   /** Binary COPY is safe: a built-in type (or enum, or array/domain of one) with send/receive. */
   binarySafe: boolean;
-  /** The type has a default hash opclass with an extended (64-bit, seeded) hash function. */
-  hashable: boolean;
+  /** The type's extended (64-bit, seeded) hash function; undefined when it has none (hash its text). */
+  hashProc?: string;
 }
 
 export interface TableInfo {
@@ -49,14 +49,23 @@ export const displayName = (t: { schema: string; name: string }): string => `${t
 /** A true array (name and point also have typelem, but are fixed-length). */
 const IS_ARRAY = "(bt.typlen = -1 AND bt.typelem <> 0)";
 
-/** Types whose default hash opclass has an extended hash function, per pg_amproc. */
-const HASHABLE = `(
-  EXISTS (SELECT 1 FROM pg_opclass oc
-          JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
-          JOIN pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2
-          WHERE oc.opcdefault AND oc.opcintype = coalesce(nullif(bt.typbasetype, 0), bt.oid)
-            AND p.amproclefttype = oc.opcintype)
-  OR coalesce(nullif(bt.typbasetype, 0), bt.oid) IN (SELECT oid FROM pg_type WHERE typtype = 'e'))`;
+/**
+ * The extended (64-bit, seeded) hash function of a type's default hash opclass,
+ * when it takes that very type (so it can be called on the column without a cast).
+ */
+const hashProcOf = (t: string) => `(
+  SELECT p.amproc::regproc::text FROM pg_opclass oc
+  JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+  JOIN pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2 AND p.amproclefttype = oc.opcintype
+  JOIN pg_proc f ON f.oid = p.amproc AND f.proargtypes[0] = ${t}.oid
+  WHERE oc.opcdefault AND oc.opcintype = ${t}.oid LIMIT 1)`;
+
+/** Arrays hash through their element type's function, enums by their label's sort position. */
+const HASH_PROC = `CASE
+  WHEN ${IS_ARRAY} THEN
+    CASE WHEN et.typtype = 'e' OR ${hashProcOf("et")} IS NOT NULL THEN 'hash_array_extended' END
+  WHEN bt.typtype = 'e' THEN 'hashenumextended'
+  ELSE ${hashProcOf("bt")} END`;
 
 /**
  * Binary COPY moves the server's internal send/receive format; it is only as portable
@@ -81,12 +90,12 @@ export async function listTables(c: Client): Promise<TableInfo[]> {
     ORDER BY n.nspname, c.relname`);
   if (!tables.length) return [];
   const { rows: cols } = await c.query<{
-    oid: string; name: string; type: string; generated: boolean; binary_safe: boolean; hashable: boolean; pk_pos: number | null;
+    oid: string; name: string; type: string; generated: boolean; binary_safe: boolean; hash_proc: string | null; pk_pos: number | null;
   }>(`
     SELECT a.attrelid::int8 AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
            a.attgenerated <> '' AS generated,
            ${BINARY_SAFE} AS binary_safe,
-           CASE WHEN ${IS_ARRAY} THEN ${HASHABLE.replace(/bt\./g, "et.")} ELSE ${HASHABLE} END AS hashable,
+           ${HASH_PROC} AS hash_proc,
            (SELECT k.pos FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos)
              WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)::int AS pk_pos
     FROM pg_attribute a
@@ -98,7 +107,7 @@ export async function listTables(c: Client): Promise<TableInfo[]> {
     ORDER BY a.attrelid, a.attnum`, [tables.map((t) => t.oid)]);
   return tables.map((t) => {
     const mine = cols.filter((col) => col.oid === t.oid);
-    const columns = mine.map((col) => ({ name: col.name, type: col.type, generated: col.generated, binarySafe: col.binary_safe, hashable: col.hashable }));
+    const columns = mine.map((col) => ({ name: col.name, type: col.type, generated: col.generated, binarySafe: col.binary_safe, hashProc: col.hash_proc ?? undefined }));
     const primaryKey = mine
       .filter((col) => col.pk_pos !== null)
       .sort((a, b) => (a.pk_pos ?? 0) - (b.pk_pos ?? 0))

@@ -132,7 +132,8 @@ async function gate(opts: CutoverOptions, source: Client, timeoutMs: number): Pr
   let last: { bytes: number; problem?: string } = { bytes: 0 };
   try {
     await pollUntil(async () => {
-      last = await measureLag(opts, source);
+      // An unreachable target is a gate problem like any other: keep waiting, then report it.
+      last = await measureLag(opts, source).catch((err: Error) => ({ bytes: 0, problem: `target unreachable: ${err.message.split("\n")[0]}` }));
       return !last.problem && last.bytes <= max;
     }, timeoutMs, () => "", 100);
   } catch {
@@ -282,12 +283,20 @@ async function dumpSteps(run: Run, persist: (s: CutoverState) => Promise<void>):
   }, persist);
 }
 
+/**
+ * Rows per sampled chunk in the in-window verify: every table is counted, and a few
+ * chunks of this size are checksummed; small chunks keep the window short.
+ */
+const FAST_VERIFY_CHUNK_ROWS = 5_000;
+
 /** Fast verify inside the window: the target is released only when it matches the fenced source. */
 async function verifyStep(run: Run, persist: (s: CutoverState) => Promise<void>): Promise<VerifySummary> {
   let summary: VerifySummary = { ok: true, durationMs: 0 };
   try {
     await run.step("verify", async () => {
-      summary = verifySummary(await verifyDatabases({ sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, fast: true }));
+      summary = verifySummary(await verifyDatabases({
+        sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, fast: true, chunkRows: FAST_VERIFY_CHUNK_ROWS,
+      }));
       if (!summary.ok) throw new VerifyFailed(summary.firstDifference ?? "difference");
       return "fast verify green";
     }, persist);

@@ -46,10 +46,10 @@ async function detectStrategy(target: Client): Promise<Strategy> {
   return (await subscriptionExists(target)) ? "logical" : "dump";
 }
 
-/** Source bytes of each subscribed table (a partitioned root counts its partitions). */
+/** Source bytes of each subscribed table (a partitioned root counts its partitions; pg_partition_tree is empty for a plain table). */
 async function sourceSizes(source: Client, tables: string[]): Promise<Map<string, number>> {
   const { rows } = await source.query<{ t: string; bytes: string }>(`
-    SELECT t, (SELECT coalesce(sum(pg_table_size(relid)), 0) FROM pg_partition_tree(t::regclass))::int8 AS bytes
+    SELECT t, coalesce((SELECT sum(pg_table_size(relid)) FROM pg_partition_tree(t::regclass)), pg_table_size(t::regclass))::int8 AS bytes
     FROM unnest($1::text[]) AS t`, [tables]);
   return new Map(rows.map((r) => [r.t, Number(r.bytes)]));
 }

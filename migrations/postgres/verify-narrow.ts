@@ -23,15 +23,15 @@ const ROW_LIMIT = 10_000;
 const MAX_HALVINGS = 64;
 
 /** Narrow a differing `range` of `table` down to the first differing key. */
-export async function locateDifference(sides: Sides, table: TableInfo, range: KeyRange, recordHash: boolean, rowLimit = ROW_LIMIT): Promise<LocatedDifference> {
+export async function locateDifference(sides: Sides, table: TableInfo, range: KeyRange, rowLimit = ROW_LIMIT): Promise<LocatedDifference> {
   let current = range;
-  let [src, tgt] = await Promise.all([chunkSum(sides.source, table, current, recordHash), chunkSum(sides.target, table, current, recordHash)]);
+  let [src, tgt] = await Promise.all([chunkSum(sides.source, table, current), chunkSum(sides.target, table, current)]);
   for (let i = 0; i < MAX_HALVINGS && Math.max(src.rows, tgt.rows) > rowLimit; i++) {
     const bigger = src.rows >= tgt.rows ? sides.source : sides.target;
     const mid = await medianKey(bigger, table, current, Math.floor(Math.max(src.rows, tgt.rows) / 2));
     if (!mid) break;
     const left: KeyRange = { lower: current.lower, upper: mid };
-    const [ls, lt] = await Promise.all([chunkSum(sides.source, table, left, recordHash), chunkSum(sides.target, table, left, recordHash)]);
+    const [ls, lt] = await Promise.all([chunkSum(sides.source, table, left), chunkSum(sides.target, table, left)]);
     if (ls.rows !== lt.rows || ls.sum !== lt.sum) {
       current = left;
       [src, tgt] = [ls, lt];
@@ -41,7 +41,7 @@ export async function locateDifference(sides: Sides, table: TableInfo, range: Ke
       [src, tgt] = [minus(src, ls), minus(tgt, lt)];
     }
   }
-  const found = await firstDifferingRow(sides, table, current, recordHash);
+  const found = await firstDifferingRow(sides, table, current);
   return { range: current, ...found };
 }
 
@@ -62,10 +62,10 @@ async function medianKey(c: Client, table: TableInfo, range: KeyRange, offset: n
  * which side a key is missing from, so no comparator has to match the database's
  * collation.
  */
-async function firstDifferingRow(sides: Sides, table: TableInfo, range: KeyRange, recordHash: boolean): Promise<{ key?: string[]; kind?: DifferenceKind }> {
+async function firstDifferingRow(sides: Sides, table: TableInfo, range: KeyRange): Promise<{ key?: string[]; kind?: DifferenceKind }> {
   const pk = table.primaryKey;
   const where = rangeWhere(pk, range);
-  const sql = `SELECT ${keyColumnsText(pk)}, ${rowHash(table, recordHash)}::text AS h FROM ${fromTable(table)}${where.sql} ORDER BY ${orderByKey(pk)}`;
+  const sql = `SELECT ${keyColumnsText(pk)}, ${rowHash(table)}::text AS h FROM ${fromTable(table)}${where.sql} ORDER BY ${orderByKey(pk)}`;
   const [s, t] = await Promise.all([sides.source.query(sql, where.params), sides.target.query(sql, where.params)]);
   const id = (r: Record<string, unknown>) => JSON.stringify(keyOf(r, pk));
   const inSource = new Set(s.rows.map(id));

@@ -88,6 +88,9 @@ export function redisOptions(ep: Endpoint, db?: number): RedisOptions {
     connectTimeout: 10_000,
     enableReadyCheck: true,
     connectionName: "ferry",
+    // RESP2 works on every server we move from (HELLO/RESP3 needs Redis 6+) and keeps
+    // reply shapes flat (ZRANGE WITHSCORES, XINFO) whatever the server's version.
+    protocol: 2,
   };
 }
 

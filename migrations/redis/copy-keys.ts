@@ -1,7 +1,7 @@
 // Copying one batch of keys of one database, source -> target. Used by the bulk pass
 // (keys from SCAN, with the cursor to save) and by the catch-up (keys the tail marked
 // dirty: a key now missing on the source is deleted on the target). Everything the
-// batch does on the target, including the saved cursor, happens in one MULTI/EXEC, so a
+// batch does on the target, including the saved cursor, happens in one script, so a
 // crash leaves the batch either fully applied or not at all, and a re-run is exact.
 import { DbClients } from "./connection";
 import { copyBigKey } from "./big-key";
@@ -29,47 +29,95 @@ export type BatchKind =
   /** Keys changed on the source since they were copied. */
   | { kind: "recopy" };
 
-export async function copyBatch(ctx: CopyContext, db: number, keys: Buffer[], batch: BatchKind): Promise<BatchResult> {
+/**
+ * Everything a batch writes on the target, in ONE server-side script: restores, renames of
+ * assembled big keys, deletes, the saved cursor and counters. A script runs atomically
+ * (nothing else sees half a batch) and costs one round trip and one reply per batch
+ * instead of one per key, which is most of the client-side cost of a copy.
+ * Per key (KEYS[i]): ARGV op, a, b with op R = RESTORE KEYS[i] a(ttl) b(payload) REPLACE,
+ * N = RENAME a(temporary key) KEYS[i], D = DEL KEYS[i]. Then: cursor ("" = not a bulk
+ * batch), copied, skipped, and the keys to remember as skipped.
+ */
+const WRITE_BATCH_SCRIPT = `
+local n = #KEYS
+local failed = {}
+for i = 1, n do
+  local op, a, b = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  local r
+  if op == 'R' then r = redis.pcall('RESTORE', KEYS[i], a, b, 'REPLACE')
+  elseif op == 'N' then r = redis.pcall('RENAME', a, KEYS[i])
+  else r = redis.pcall('DEL', KEYS[i]) end
+  if type(r) == 'table' and r.err then
+    failed[#failed + 1] = i
+    failed[#failed + 1] = r.err
+  end
+end
+local base = 3 * n
+local cursor = ARGV[base + 1]
+if cursor ~= '' then
+  redis.call('HSET', '${PROGRESS}', 'cursor', cursor)
+  if cursor == '0' then redis.call('HSET', '${PROGRESS}', 'done', '1') end
+  redis.call('HINCRBY', '${PROGRESS}', 'copied', ARGV[base + 2])
+  redis.call('HINCRBY', '${PROGRESS}', 'skipped', ARGV[base + 3])
+end
+for j = base + 4, #ARGV do redis.call('SADD', '${SKIPPED}', ARGV[j]) end
+return failed
+`;
+
+/** A batch read from the source (big keys already assembled on the target), ready to commit. */
+export interface PreparedBatch {
+  db: number;
+  batch: BatchKind;
+  snapshots: KeySnapshot[];
+  assembled: Map<KeySnapshot, string>;
+  toSkip: Buffer[];
+}
+
+/** Source side of a batch: conflict policy, one-round-trip snapshot, big keys in chunks. */
+export async function prepareBatch(ctx: CopyContext, db: number, keys: Buffer[], batch: BatchKind): Promise<PreparedBatch> {
   const source = await ctx.source.db(db);
-  const target = await ctx.target.db(db);
   const wanted = keys.filter((k) => !isStateKey(k));
   const { toCopy, toSkip } = await applyConflictPolicy(ctx, db, wanted, batch);
   const snapshots = await readKeys(source, toCopy, ctx.limits);
   const assembled = new Map<KeySnapshot, string>();
   for (const snap of snapshots) {
-    if (!snap.dump && snap.type !== "none") assembled.set(snap, await copyBigKey(source, target, snap.key, snap.type));
+    if (!snap.dump && snap.type !== "none") assembled.set(snap, await copyBigKey(source, await ctx.target.db(db), snap.key, snap.type));
   }
+  return { db, batch, snapshots, assembled, toSkip };
+}
 
-  const tx = target.multi();
-  const keyOfCommand: Array<KeySnapshot | undefined> = []; // which key each queued command is about
+/** Target side of a batch: one atomic script. */
+export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Promise<BatchResult> {
+  const { db, batch, snapshots, assembled, toSkip } = prepared;
+  const keys: Buffer[] = [];
+  const args: Array<Buffer | string | number> = [];
   const result: BatchResult = { copied: 0, skipped: toSkip.length, deleted: 0, bigKeys: assembled.size };
   for (const snap of snapshots) {
     const tmp = assembled.get(snap);
     if (tmp) {
-      tx.callBuffer("RENAME", tmp, snap.key);
-      keyOfCommand.push(snap);
+      keys.push(snap.key);
+      args.push("N", tmp, "");
       result.copied++;
     } else if (snap.dump) {
-      tx.callBuffer("RESTORE", snap.key, Math.max(snap.pttl, 0), snap.dump, "REPLACE");
-      keyOfCommand.push(snap);
+      keys.push(snap.key);
+      args.push("R", Math.max(snap.pttl, 0), snap.dump);
       result.copied++;
     } else if (batch.kind === "recopy") {
-      tx.callBuffer("DEL", snap.key); // gone from the source: deleted or expired there
-      keyOfCommand.push(snap);
+      keys.push(snap.key); // gone from the source: deleted or expired there
+      args.push("D", "", "");
       result.deleted++;
     }
   }
-  if (toSkip.length) tx.callBuffer("SADD", SKIPPED, ...toSkip);
-  if (batch.kind === "bulk") {
-    tx.hset(PROGRESS, "cursor", batch.cursor, ...(batch.cursor === "0" ? ["done", "1"] : []));
-    tx.hincrby(PROGRESS, "copied", result.copied);
-    tx.hincrby(PROGRESS, "skipped", toSkip.length);
-  }
-  const replies = (await tx.exec()) ?? [];
-  replies.forEach(([err], i) => {
-    if (err) throw restoreFailure(db, err, keyOfCommand[i]);
-  });
+  args.push(batch.kind === "bulk" ? batch.cursor : "", result.copied, toSkip.length, ...toSkip);
+  if (keys.length === 0 && batch.kind !== "bulk" && toSkip.length === 0) return result;
+  const target = await ctx.target.db(db);
+  const failed = (await target.callBuffer("EVAL", WRITE_BATCH_SCRIPT, keys.length, ...keys, ...args)) as Array<number | Buffer>;
+  if (failed.length) throw restoreFailure(db, new Error(String(failed[1])), keys[Number(failed[0]) - 1]);
   return result;
+}
+
+export async function copyBatch(ctx: CopyContext, db: number, keys: Buffer[], batch: BatchKind): Promise<BatchResult> {
+  return commitBatch(ctx, await prepareBatch(ctx, db, keys, batch));
 }
 
 /**
@@ -95,8 +143,8 @@ async function applyConflictPolicy(
   return { toCopy: keys.filter((_, i) => !exists[i]), toSkip: keys.filter((_, i) => exists[i]) };
 }
 
-function restoreFailure(db: number, err: Error, snap: KeySnapshot | undefined): Error {
-  const key = snap ? snap.key.toString("utf8").slice(0, 80) : "?";
+function restoreFailure(db: number, err: Error, keyName: Buffer | undefined): Error {
+  const key = keyName ? keyName.toString("utf8").slice(0, 80) : "?";
   if (/payload version or checksum/i.test(err.message)) {
     return new FerryError(`target cannot load a DUMP payload of key "${key}" (db ${db}): the target Redis is older than the source; run \`ferry redis preflight\``, 1);
   }

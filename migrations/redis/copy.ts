@@ -14,7 +14,7 @@ import Redis from "ioredis";
 import { Progress } from "../cli/common";
 import { FerryError } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
-import { copyBatch, CopyContext } from "./copy-keys";
+import { commitBatch, CopyContext, prepareBatch } from "./copy-keys";
 import { drainBacklog } from "./backlog";
 import { dbKeyCounts } from "./info";
 import { BigKeyLimits, canReadWithScript, DEFAULT_BIG_KEY_LIMITS } from "./read-keys";
@@ -59,6 +59,8 @@ export interface CopyResult {
 export const HEARTBEAT_STALE_MS = 5_000;
 const HEARTBEAT_EVERY_MS = 1_000;
 const IDLE_POLL_MS = 100;
+/** Batches read ahead of the one being written: hides round trips on a busy machine. */
+const PIPELINE_DEPTH = 4;
 
 export async function sourceTimeMs(source: Redis): Promise<number> {
   const [sec, usec] = await source.time();
@@ -177,23 +179,44 @@ class CopyRun {
     for (const db of [...this.meta.dbs]) {
       const progress = await readProgress(this.ctx.target, db);
       if (progress.done) continue;
-      const source = await this.ctx.source.db(db);
-      let cursor = progress.cursor;
-      do {
-        if (this.stopWanted()) return;
-        const [next, keys] = (await source.callBuffer("SCAN", cursor, "COUNT", this.opts.batchSize)) as [Buffer, Buffer[]];
-        cursor = next.toString();
-        const r = await copyBatch(this.ctx, db, keys, { kind: "bulk", cursor });
+      await this.copyDb(db, progress.cursor, (n) => {
+        done += n;
+        this.opts.progress?.update(done, Math.max(total, done));
+      });
+      if (this.stopWanted()) return;
+    }
+    this.opts.progress?.stop();
+  }
+
+  /**
+   * SCAN one database from `cursor`. Up to PIPELINE_DEPTH batches are read from the
+   * source while earlier ones are written; writes stay in SCAN order, so the cursor saved
+   * with each batch only ever moves forward.
+   */
+  private async copyDb(db: number, cursor: string, onCopied: (n: number) => void): Promise<void> {
+    const source = await this.ctx.source.db(db);
+    const inFlight: Array<Promise<void>> = [];
+    let lastCommit: Promise<void> = Promise.resolve();
+    do {
+      if (this.stopWanted()) break;
+      const [next, keys] = (await source.callBuffer("SCAN", cursor, "COUNT", this.opts.batchSize)) as [Buffer, Buffer[]];
+      cursor = next.toString();
+      const prepared = prepareBatch(this.ctx, db, keys, { kind: "bulk", cursor });
+      prepared.catch(() => undefined); // surfaced through its commit
+      lastCommit = lastCommit.then(async () => {
+        const r = await commitBatch(this.ctx, await prepared);
         this.result.copied += r.copied;
         this.result.skipped += r.skipped;
         this.result.bigKeys += r.bigKeys;
-        done += r.copied + r.skipped;
-        this.opts.progress?.update(done, Math.max(total, done));
-        await this.throttle();
-        await this.beat();
-      } while (cursor !== "0");
-    }
-    this.opts.progress?.stop();
+        onCopied(r.copied + r.skipped);
+      });
+      lastCommit.catch(() => undefined); // surfaced when awaited below
+      inFlight.push(lastCommit);
+      if (inFlight.length >= PIPELINE_DEPTH) await inFlight.shift();
+      await this.throttle();
+      await this.beat();
+    } while (cursor !== "0");
+    await lastCommit;
   }
 
   private async catchUp(): Promise<number> {

@@ -67,9 +67,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       const counts = { db, sourceKeys: sourceCounts.get(db) ?? 0, targetKeys: targetCounts.get(db) ?? 0 };
       result.dbs.push(counts);
       const before = result.differingCount;
-      if (counts.sourceKeys !== counts.targetKeys) {
-        await listTargetOnlyKeys(await source.db(db), await target.db(db), db, opts, note);
-      }
+      // Equal counts can hide a key missing here and another one extra there.
+      await listTargetOnlyKeys(await source.db(db), await target.db(db), db, opts, note);
       result.checked += await compareDb(await source.db(db), await target.db(db), db, opts, note);
       if (counts.sourceKeys !== counts.targetKeys && result.differingCount === before && !explainedByExpiry(counts, expires, db)) {
         note({ db, key: "*", reason: `key count differs: source ${counts.sourceKeys}, target ${counts.targetKeys}` });
@@ -157,7 +156,7 @@ async function listTargetOnlyKeys(
   do {
     const [next, found] = (await target.callBuffer("SCAN", cursor, "COUNT", opts.batchSize)) as [Buffer, Buffer[]];
     cursor = next.toString();
-    const keys = found.filter((k) => !isStateKey(k));
+    const keys = found.filter((k) => !isStateKey(k) && inSample(k, opts.samplePct));
     const onSource = source.pipeline();
     for (const k of keys) onSource.callBuffer("EXISTS", k);
     const exists = ((await onSource.exec()) ?? []).map(([, n]) => n === 1);

@@ -28,13 +28,20 @@ export const pg = {
   cleanup: () => ferry("pg", "cleanup"),
 };
 
-export const redis = {
-  preflight: () => ferry("redis", "preflight"),
-  replicate: (mode: RedisMode) => ferry("redis", "replicate", "--mode", mode),
-  verify: () => ferry("redis", "verify"),
-  cutover: (mode: RedisMode) => ferry("redis", "cutover", "--mode", mode),
-  drainSidekiq: (timeoutSeconds: number) => ferry("redis", "drain", "--sidekiq", "--timeout", timeoutSeconds),
-};
+/**
+ * Redis steps. Heroku Redis serves TLS with self-signed certificates that no CA vouches
+ * for, so its steps accept them explicitly (`--tls-insecure`), as Heroku documents.
+ */
+export function redisSteps(acceptSelfSignedTls: boolean) {
+  const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
+  return {
+    preflight: () => ferry("redis", "preflight", ...tls),
+    replicate: (mode: RedisMode) => ferry("redis", "replicate", "--mode", mode, ...tls),
+    verify: () => ferry("redis", "verify", ...tls),
+    cutover: (mode: RedisMode) => ferry("redis", "cutover", "--mode", mode, ...tls),
+    drainSidekiq: (timeoutSeconds: number) => ferry("redis", "drain", "--sidekiq", "--timeout", timeoutSeconds, ...tls),
+  };
+}
 
 /** How `ferry proxy` reaches the old box: it opens the SSH session itself. */
 export interface OldHost {

@@ -4,7 +4,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { Runner } from "../../components/runner";
 import type { Component, FerryConfig, Stage } from "../../config";
 import { atLeast, componentStage, componentsOf } from "../../config";
-import { ENV } from "./commands";
+import { ENV, redisSteps } from "./commands";
 
 export interface StageSecrets {
   sourceDatabaseUrl?: pulumi.Output<string>;
@@ -66,4 +66,9 @@ export function herokuEnv(ctx: StageContext): Record<string, pulumi.Input<string
 
 export function sshEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
   return { [ENV.sshKey]: present(ctx.secrets.sshPrivateKey, "ferry:sshPrivateKey") };
+}
+
+/** The Redis steps for this source (Heroku's self-signed TLS accepted explicitly). */
+export function redisCommands(ctx: StageContext): ReturnType<typeof redisSteps> {
+  return redisSteps(ctx.config.source.kind === "heroku");
 }

@@ -4,8 +4,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSource } from "../../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../../config";
-import { ENV, heroku, pg, redis } from "./commands";
-import { StageContext, herokuEnv, postgresEnv, reached, redisEnv } from "./context";
+import { ENV, heroku, pg } from "./commands";
+import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";
 
 export class DataCutover extends pulumi.ComponentResource {
@@ -41,9 +41,9 @@ export class DataCutover extends pulumi.ComponentResource {
     if (reached(ctx, "redis", "cutover")) {
       const mode = redisMode(ctx.config);
       const drain = sidekiqDrain(source)
-        ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, child([replicated.redis, ...maintenance]))
+        ? ctx.runner.run(`${prefix}-redis-drain`, { create: redisCommands(ctx).drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, child([replicated.redis, ...maintenance]))
         : undefined;
-      const cutover = ctx.runner.run(`${prefix}-redis`, { create: redis.cutover(mode), environment: redisEnv(ctx) }, child([replicated.redis, drain, ...maintenance]));
+      const cutover = ctx.runner.run(`${prefix}-redis`, { create: redisCommands(ctx).cutover(mode), environment: redisEnv(ctx) }, child([replicated.redis, drain, ...maintenance]));
       this.gates.push(...(drain ? [drain] : []), cutover);
       this.moved.redis = true;
       if (source.kind === "heroku" && source.redis) {

@@ -6,8 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSource, VultrSource } from "../../config";
 import { SshRunner } from "../../components/runner";
-import { ENV, heroku, pg, redis, systemd } from "./commands";
-import { StageContext, herokuEnv, postgresEnv, reached, redisEnv, sshEnv } from "./context";
+import { ENV, heroku, pg, systemd } from "./commands";
+import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 
 export class Decommission extends pulumi.ComponentResource {
   constructor(ctx: StageContext, opts?: pulumi.ComponentResourceOptions) {
@@ -32,7 +32,7 @@ export class Decommission extends pulumi.ComponentResource {
     }
     const stores = [
       { component: "postgres" as const, spec: source.postgres, verify: () => pg.verify(), env: () => postgresEnv(ctx) },
-      { component: "redis" as const, spec: source.redis, verify: () => redis.verify(), env: () => redisEnv(ctx) },
+      { component: "redis" as const, spec: source.redis, verify: () => redisCommands(ctx).verify(), env: () => redisEnv(ctx) },
     ];
     for (const store of stores) {
       if (!store.spec || !reached(ctx, store.component, "decommission")) continue;

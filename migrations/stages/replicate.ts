@@ -3,8 +3,8 @@
 // source, e.g. the publication and replication slot that would otherwise retain WAL.
 import * as pulumi from "@pulumi/pulumi";
 import { postgresStrategy, redisMode } from "../../config";
-import { pg, redis, urlIdentity } from "./commands";
-import { StageContext, postgresEnv, reached, redisEnv } from "./context";
+import { pg, urlIdentity } from "./commands";
+import { StageContext, postgresEnv, reached, redisCommands, redisEnv } from "./context";
 
 export interface ReplicateSteps {
   postgres?: pulumi.CustomResource;
@@ -36,9 +36,9 @@ export class Replicate extends pulumi.ComponentResource {
     if (reached(ctx, "redis", "replicate")) {
       const mode = redisMode(ctx.config);
       const triggers = [identity(ctx.secrets.sourceRedisUrl), identity(ctx.target.redisUrl), mode];
-      const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redis.preflight(), environment: redisEnv(ctx), triggers }, { parent: this });
+      const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redisCommands(ctx).preflight(), environment: redisEnv(ctx), triggers }, { parent: this });
       this.steps.redis = ctx.runner.run(`${prefix}-redis`, {
-        create: redis.replicate(mode),
+        create: redisCommands(ctx).replicate(mode),
         environment: redisEnv(ctx),
         triggers,
       }, { parent: this, dependsOn: [preflight] });

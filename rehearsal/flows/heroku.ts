@@ -108,10 +108,11 @@ export async function runHerokuStages(w: World, stages: StageRunner): Promise<vo
         return r;
       }, (r) => (r.json ? JSON.parse(redact(JSON.stringify(r.json))) : undefined));
     }
+    // Verify the copy as copied; a rebuild then replaces the feeds by design (they differ from the source's after it).
+    await verifyBeforeOpening(w, s);
     if (w.opts.feeds === "rebuild") {
       await s.ferry("ferry redis rebuild (the app's feed rebuild script)", ["redis", "rebuild", "--command", `${process.execPath} --require tsx/cjs ${REBUILD_SCRIPT}`], { ...env, APP_SCHEMA: w.source.data.schema });
     }
-    await verifyBeforeOpening(w, s);
     await openTarget(w, s);
     return `writes fenced for ${w.cutover.writeUnavailableMs ?? "?"} ms by ferry's own measure`;
   });

@@ -60,7 +60,7 @@ describe("physical cutover killed at each step", () => {
 
     const rerun = await runFerry(cutoverArgs, s.env);
     expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
-    expect(JSON.parse(rerun.stdout)).toMatchObject({ ok: true, resumed: step !== "gate" });
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ ok: true, resumed: step !== "gate", writeUnavailableMs: expect.any(Number), lagBytesAtFence: expect.any(Number), steps: expect.any(Array) });
 
     load.retarget(s.appTarget);
     await load.waitForMore(20);

@@ -12,8 +12,13 @@ import { status } from "../../../migrations/postgres/status";
 import { splitPostData } from "../../../migrations/postgres/postdata";
 import { dumpSchema } from "../../../migrations/postgres/schema";
 import { verifyDatabases } from "../../../migrations/postgres/verify";
-import { APP_ROLES, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad } from "./fixtures";
-import { canWrite, runFerry } from "./helpers";
+import { APP_ROLES, createTestSchema, seedRows, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad } from "./fixtures";
+import { canWrite, runFerry, withDatabase } from "./helpers";
+import { applySchema } from "../../../migrations/postgres/schema";
+import { connect, withClient } from "../../../migrations/postgres/connection";
+import { saveRecord } from "../../../migrations/postgres/state";
+import { withWritable } from "../../../migrations/postgres/fence";
+import { waitFor } from "../../../rehearsal/servers";
 
 describe("logical strategy", () => {
   let source: LocalPostgres;
@@ -38,6 +43,14 @@ describe("logical strategy", () => {
     expect(parts.rest).toMatch(/orders_account_idx/);
     expect(parts.rest).toMatch(/FOREIGN KEY/);
     expect(parts.rest).not.toMatch(/PRIMARY KEY/);
+  });
+
+  test("cutover before replication fails the gate and leaves the source writable", async () => {
+    const r = await runFerry(["--json", "pg", "cutover", "--strategy", "logical", "--timeout", "1"], { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target.url() });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, writeUnavailableMs: null, steps: [] });
+    expect(r.stderr).toMatch(/^ferry: gate not met after 1 s: no subscription on the target.*the source was not touched\n$/);
+    expect(await canWrite(roleUrl(source, "app"))).toBe(true);
   });
 
   test("replicate under writes, rerun-safe, status per table", async () => {
@@ -103,5 +116,39 @@ describe("logical strategy", () => {
     expect(c.kept).toEqual([]);
     expect(await source.query("SELECT slot_name FROM pg_replication_slots")).toEqual([]);
     expect(await source.query("SELECT pubname FROM pg_publication")).toEqual([]);
+  });
+
+  test("status during the initial copy: per-table state, progress, a stuck table shows no estimate", async () => {
+    // A second database pair whose audit_log copy is held up by a lock on the target.
+    // (the source's postgres database is fenced by now: this session overrides the default)
+    await withWritable(source.url(), (c) => c.query("CREATE DATABASE progress"));
+    await target.query("CREATE DATABASE progress");
+    const src = withDatabase(source.url(), "progress");
+    const tgt = withDatabase(target.url(), "progress");
+    await createTestSchema(src);
+    await seedRows(src, 2000);
+    await source.query("ALTER TABLE audit_log REPLICA IDENTITY FULL", [], "progress");
+    await applySchema(tgt, await dumpSchema(src, "pre-data"));
+    await applySchema(tgt, splitPostData(await dumpSchema(src, "post-data")).keys);
+    await withClient(tgt, (c) => saveRecord(c, "replicate:logical", { preData: true, keys: true }));
+    const blocker = await connect(tgt);
+    await blocker.query("BEGIN; LOCK TABLE audit_log IN SHARE MODE");
+    const replicating = replicateLogical({ sourceUrl: src, targetUrl: tgt, syncTimeoutMs: 60_000 });
+    try {
+      await waitFor("four tables ready", async () => (await status({ sourceUrl: src, targetUrl: tgt, sampleMs: 50 })).tables.filter((t) => t.state === "ready").length === 4);
+      const s = await status({ sourceUrl: src, targetUrl: tgt, sampleMs: 300 });
+      expect(s.phase).toBe("initial copy");
+      expect(s.tables.find((t) => t.table === "public.audit_log")!.state).not.toBe("ready");
+      expect(s.copy).toMatchObject({ tablesDone: 4, tablesTotal: 5, etaSeconds: null });
+      expect(s.copy!.bytesDone).toBeGreaterThan(0);
+      expect(s.copy!.bytesDone).toBeLessThan(s.copy!.bytesTotal);
+      const cli = await runFerry(["pg", "status"], { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt });
+      expect(cli.stdout).toMatch(/^logical: initial copy\ncopy: 4\/5 tables, .* time left unknown \(not moving\)/);
+    } finally {
+      await blocker.query("ROLLBACK");
+      await blocker.end();
+    }
+    expect((await replicating).performed).toEqual(["publication", "subscription", "post-data schema"]);
+    await cleanup({ sourceUrl: src, targetUrl: tgt });
   });
 });

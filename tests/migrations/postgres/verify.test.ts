@@ -154,6 +154,21 @@ describe("verifyDatabases", () => {
     }
   });
 
+  test("each column is hashed by its type's own hash function", async () => {
+    const { listTables } = await import("../../../migrations/postgres/copy-catalog");
+    const { withClient } = await import("../../../migrations/postgres/connection");
+    const tables = await withClient(source.url(), listTables);
+    const procs = Object.fromEntries(tables.find((t) => t.name === "accounts")!.columns.map((c) => [c.name, c.hashProc]));
+    expect(procs).toEqual({
+      id: "hashint8extended", email: "hashtextextended", mood: "hashenumextended", profile: "jsonb_hash_extended",
+      balance: "hash_numeric_extended", visits: "hashint4extended", created_at: undefined,
+    });
+    // timestamptz's hash function is declared on timestamp: an exact conversion, not text. bytea's takes `internal`: text.
+    const { rowHash } = await import("../../../migrations/postgres/verify-sql");
+    expect(rowHash(tables.find((t) => t.name === "accounts")!)).toContain(`timestamp_hash_extended("created_at" AT TIME ZONE 'UTC', 2)`);
+    expect(rowHash(tables.find((t) => t.name === "orders")!)).toContain(`hashtextextended("receipt"::text, 5)`);
+  });
+
   test("sampled chunks are the first, the last and distinct others", () => {
     expect(sampleIndexes(1, 2)).toEqual([0]);
     expect(sampleIndexes(3, 5)).toEqual([0, 1, 2]);

@@ -1,0 +1,158 @@
+// Redis copy benchmark, side by side on one generated source: ferry's client-side copy
+// (SCAN + batched DUMP/RESTORE, with the keyspace-notification tail subscribed as in real
+// use) vs REPLICAOF full sync vs `redis-cli --rdb` + loading that file into a fresh server.
+//   npm run bench:redis                         # 1,000,000 small keys + big keys
+//   npm run bench:redis -- --keys 50000 --big 20000   # quick smoke run
+// Goals: ferry >= 100k keys/s on loopback, and within 3x of the REPLICAOF full sync.
+import { join } from "node:path";
+import Redis from "ioredis";
+import { run, startRedis, tempDir, LocalRedis } from "../rehearsal/servers";
+import { runCopy } from "../migrations/redis/copy";
+import { Endpoint } from "../migrations/redis/connection";
+
+function option(name: string, fallback: number): number {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf(name);
+  const raw = i >= 0 ? argv[i + 1] : undefined;
+  const n = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number, got ${raw}`);
+  return n;
+}
+
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+/** `keys` small keys of mixed types (10% with a TTL), plus five big collections. */
+async function generate(source: LocalRedis, keys: number, big: number): Promise<number> {
+  const c = new Redis(source.port);
+  const batch = 10_000;
+  for (let start = 0; start < keys; start += batch) {
+    const p = c.pipeline();
+    for (let i = start; i < Math.min(keys, start + batch); i++) {
+      const kind = i % 10;
+      const key = `small:${i}`;
+      if (kind < 7) p.set(key, `value-${i}-${"x".repeat(i % 40)}`);
+      else if (kind === 7) p.hset(key, "id", String(i), "name", `user ${i}`);
+      else if (kind === 8) p.sadd(key, "a", "b", String(i));
+      else p.zadd(key, i, `m${i}`, 1, "one");
+      if (i % 10 === 3) p.pexpire(key, 3_600_000);
+    }
+    await p.exec();
+  }
+  const chunk = 10_000;
+  for (let start = 0; start < big; start += chunk) {
+    const p = c.pipeline();
+    const n = Math.min(chunk, big - start);
+    const members = Array.from({ length: n }, (_, j) => `member-${start + j}`);
+    p.sadd("big:set", ...members);
+    if (start < big / 2) {
+      p.hset("big:hash", ...members.flatMap((m) => [m, "v"]));
+      p.zadd("big:zset", ...members.flatMap((m, j) => [start + j, m]));
+      p.rpush("big:list", ...members);
+    }
+    if (start < big / 5) for (const m of members) p.xadd("big:stream", "*", "m", m);
+    await p.exec();
+  }
+  const total = await c.dbsize();
+  c.disconnect();
+  return total;
+}
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function keyCount(port: number): Promise<number> {
+  const c = new Redis(port);
+  const n = await c.dbsize();
+  c.disconnect();
+  return n;
+}
+
+interface Row {
+  name: string;
+  seconds: number;
+  keys: number;
+}
+
+async function ferryCopy(source: LocalRedis): Promise<Row> {
+  const target = await startRedis();
+  const ep = (s: LocalRedis, flag: "--source" | "--target"): Endpoint => ({ url: s.url(), flag, trust: {} });
+  const started = process.hrtime.bigint();
+  await runCopy({ source: ep(source, "--source"), target: ep(target, "--target"), follow: false, batchSize: 1000 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // ferry's own state keys (meta, progress) are not data.
+  const keys = (await keyCount(target.port)) - 2;
+  await target.stop();
+  return { name: "ferry copy (SCAN + DUMP/RESTORE + tail)", seconds, keys };
+}
+
+async function replicaofSync(source: LocalRedis): Promise<Row> {
+  const target = await startRedis();
+  const c = new Redis(target.port);
+  const started = process.hrtime.bigint();
+  await c.replicaof("127.0.0.1", source.port);
+  await until(async () => {
+    const info = await c.info("replication");
+    return info.includes("master_link_status:up") && !info.includes("master_sync_in_progress:1");
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await c.replicaof("NO", "ONE");
+  const keys = await c.dbsize();
+  c.disconnect();
+  await target.stop();
+  return { name: "REPLICAOF full sync", seconds, keys };
+}
+
+async function rdbDumpAndLoad(source: LocalRedis): Promise<Row> {
+  const dir = tempDir("rdb");
+  const started = process.hrtime.bigint();
+  await run("redis-cli", ["-p", String(source.port), "--rdb", join(dir, "dump.rdb")]);
+  const target = await startRedis({ settings: { dir, dbfilename: "dump.rdb" } });
+  const c = new Redis(target.port);
+  await until(async () => (await c.info("persistence").catch(() => "loading:1")).includes("loading:0"));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const keys = await c.dbsize();
+  c.disconnect();
+  await target.stop();
+  return { name: "redis-cli --rdb + load into a fresh server", seconds, keys };
+}
+
+async function main(): Promise<void> {
+  const keys = option("--keys", 1_000_000);
+  const big = option("--big", 1_000_000);
+  // Notifications on (ferry's tail needs them); no 5 s wait before a diskless full sync.
+  const source = await startRedis({ settings: { "notify-keyspace-events": "KEA", "repl-diskless-sync-delay": "0" } });
+  log(`generating ${keys} small keys and 5 big keys (set of ${big} members, hash/zset/list of ${Math.ceil(big / 2)}, stream of ${Math.ceil(big / 5)})...`);
+  const total = await generate(source, keys, big);
+  const memory = /used_memory_human:(\S+)/.exec(await new Redis(source.port).info("memory"))?.[1];
+  log(`source: ${total} keys, ${memory}`);
+
+  const rows: Row[] = [];
+  for (const contender of [ferryCopy, replicaofSync, rdbDumpAndLoad]) {
+    const row = await contender(source);
+    if (row.keys !== total) throw new Error(`${row.name} ended with ${row.keys} keys, expected ${total}`);
+    rows.push(row);
+    log(`${row.name}: ${row.seconds.toFixed(2)} s`);
+  }
+  await source.stop();
+
+  const ferry = rows[0];
+  const replica = rows[1];
+  const kps = (r: Row) => Math.round(r.keys / r.seconds);
+  console.log(`\n${total} keys (${keys} small + 5 big), source ${memory}, loopback, redis-server ${(await run("redis-server", ["--version"])).stdout.split(" ")[2]}`);
+  console.log(`${"method".padEnd(44)} ${"seconds".padStart(8)} ${"keys/s".padStart(10)} ${"time vs ferry".padStart(14)}`);
+  for (const r of rows) {
+    console.log(`${r.name.padEnd(44)} ${r.seconds.toFixed(2).padStart(8)} ${kps(r).toLocaleString("en-US").padStart(10)} ${(r.seconds / ferry.seconds).toFixed(2).padStart(13)}x`);
+  }
+  const ratio = ferry.seconds / replica.seconds;
+  console.log(`\ngoal ferry >= 100,000 keys/s: ${kps(ferry).toLocaleString("en-US")} keys/s -> ${kps(ferry) >= 100_000 ? "met" : "NOT met"}`);
+  console.log(`goal ferry within 3x of REPLICAOF: ${ratio.toFixed(2)}x -> ${ratio <= 3 ? "met" : "NOT met"}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench failed: ${err instanceof Error ? err.message : err}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,80 @@
+// Build the program once per stage under Pulumi mocks and record what it declares:
+// every resource's type, name and inputs (from the mock monitor) and the options that
+// matter for safety (from a transformation: options never reach the mocks).
+import * as pulumi from "@pulumi/pulumi";
+import type { FerryConfig } from "../../config";
+import type { PlannedResource } from "./diff";
+import { plannedResource } from "./planned";
+
+interface Declared {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+
+/** Options a reviewer must see change: what protects data, and what adopts or replaces. */
+const OPTIONS = ["protect", "retainOnDelete", "deleteBeforeReplace", "import"] as const;
+
+let declared: Declared[] = [];
+const options = new Map<string, Record<string, unknown>>();
+
+/**
+ * Outputs a provider would compute. Generic on purpose: any resource's address-like
+ * outputs get a readable stand-in named after it, so interpolated URLs and DNS
+ * contents in the plan say which resource they come from.
+ */
+function computedOutputs(name: string): Record<string, unknown> {
+  const host = `${name}.mock.invalid`;
+  return {
+    arn: `arn:mock:${name}`, address: host, dnsName: host, primaryEndpointAddress: host, privateIp: `${name}.private-ip`,
+    publicIp: `${name}.public-ip`, mainIp: `${name}.main-ip`, bucket: `${name}-bucket`, keyName: name, latestVersion: 1,
+  };
+}
+
+let mocked = false;
+
+function installMocks(stack: string): void {
+  if (mocked) return;
+  mocked = true;
+  pulumi.runtime.setMocks({
+    newResource(args) {
+      declared.push({ type: args.type, name: args.name, inputs: args.inputs });
+      return { id: args.id || `${args.name}-id`, state: { ...computedOutputs(args.name), ...args.inputs } };
+    },
+    call(args) {
+      // Invokes: Cloudflare's published ranges are the only one the program makes.
+      if (args.token === "cloudflare:index/getIpRanges:getIpRanges") return { ipv4Cidrs: ["173.245.48.0/20"], ipv6Cidrs: ["2400:cb00::/32"] };
+      return args.inputs;
+    },
+  }, "ferry", stack, false);
+}
+
+/** Wait until nothing new is declared for a few turns: applies declare resources late. */
+async function settle(): Promise<void> {
+  let last = -1;
+  let quiet = 0;
+  while (quiet < 10) {
+    await new Promise((r) => setTimeout(r, 5));
+    quiet = declared.length === last ? quiet + 1 : 0;
+    last = declared.length;
+  }
+}
+
+const recordOptions: pulumi.ResourceTransformation = (args) => {
+  const picked = Object.fromEntries(OPTIONS.map((k) => [k, (args.opts as Record<string, unknown>)[k]]).filter(([, v]) => v !== undefined && v !== false));
+  options.set(`${args.type}::${args.name}`, picked);
+  return undefined;
+};
+
+/** Every resource one stage's config declares. Stages are built one after another. */
+export async function collectStage(config: FerryConfig, stack: string): Promise<PlannedResource[]> {
+  installMocks(stack);
+  declared = [];
+  options.clear();
+  // Loaded after the mocks are set: the program's modules must see the mock runtime.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { buildFerry } = require("../../components/ferry") as typeof import("../../components/ferry");
+  buildFerry(config, { transformations: [recordOptions] });
+  await settle();
+  return declared.map((d) => plannedResource(d.type, d.name, d.inputs, options.get(`${d.type}::${d.name}`)));
+}

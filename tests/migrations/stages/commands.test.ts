@@ -1,0 +1,50 @@
+// The command lines the stages store in state, pool weights and DNS content: pure.
+import { describe, expect, it } from "vitest";
+import { heroku, pg, redisSteps, systemd, traffic, urlIdentity } from "../../../migrations/stages/commands";
+import { poolWeights } from "../../../migrations/stages/proxy";
+import { recordFor } from "../../../migrations/stages/dns";
+
+describe("ferry command lines", () => {
+  it("follow the CLI contract and carry no URL or key", () => {
+    expect(pg.cutover("logical", 204800, 300)).toBe("ferry --json pg cutover --strategy logical --max-lag-bytes 204800 --timeout 300");
+    expect(redisSteps(false).drainSidekiq(120)).toBe("ferry --json redis drain --sidekiq --timeout 120");
+    expect(redisSteps(true).replicate("copy")).toBe("ferry --json redis replicate --mode copy --tls-insecure");
+    expect(heroku.configFromEnv("masto-web", "DATABASE_URL", "FERRY_TARGET_URL")).toBe("ferry --json heroku config set --app masto-web --from-env DATABASE_URL=FERRY_TARGET_URL");
+    expect(heroku.scale("masto-web", { web: 0, worker: 0 })).toBe("ferry --json heroku scale --app masto-web web=0 worker=0");
+    expect(traffic.health("http://lb.example/health", 5, 2)).toBe("ferry --json health --url http://lb.example/health --times 5 --interval 2");
+  });
+
+  it("quote what a shell would otherwise interpret", () => {
+    const apply = traffic.proxyApply({ ssh: "deploy@198.51.100.1:2222", sudo: true }, { origin: "http://lb", serverName: "a.example b.example" });
+    expect(apply).toBe("ferry --json proxy apply --host deploy@198.51.100.1:2222 --ssh-key-env FERRY_SSH_KEY --sudo --origin http://lb --server-name 'a.example b.example' --allow-plaintext-origin");
+    expect(systemd.start(["mastodon-web", "x;reboot"])).toBe("sudo systemctl enable --now mastodon-web 'x;reboot'");
+  });
+
+  it("urlIdentity drops the password but keeps what identifies the source", () => {
+    expect(urlIdentity("postgres://app:s3cret@db.example:5432/app?sslmode=require")).toBe("postgres://app@db.example:5432/app");
+    expect(urlIdentity("rediss://:s3cret@cache.example:6380/0")).toBe("rediss://cache.example:6380/0");
+  });
+});
+
+describe("poolWeights", () => {
+  it("splits by trafficPercent and always sums to 1", () => {
+    expect(poolWeights(0)).toEqual({ source: 1, target: 0 });
+    expect(poolWeights(30)).toEqual({ source: 0.7, target: 0.3 });
+    expect(poolWeights(100)).toEqual({ source: 0, target: 1 });
+    for (let p = 0; p <= 100; p += 7) {
+      const w = poolWeights(p);
+      expect(w.source + w.target).toBeCloseTo(1, 10);
+    }
+  });
+});
+
+describe("recordFor", () => {
+  const adopted = { name: "social.example", process: "web", record: { id: "0".repeat(32), type: "A" as const, content: "203.0.113.20" } };
+  it("keeps the adopted content until cutover, then points at the load balancer", () => {
+    expect(recordFor(adopted, false, "lb.example")).toEqual({ type: "A", content: "203.0.113.20" });
+    expect(recordFor(adopted, true, "lb.example")).toEqual({ type: "CNAME", content: "lb.example" });
+  });
+  it("declares no record before cutover for a hostname ferry did not adopt", () => {
+    expect(recordFor({ name: "new.example", process: "web" }, false, "lb.example")).toBeUndefined();
+  });
+});

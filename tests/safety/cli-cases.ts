@@ -1,0 +1,90 @@
+// Bad command lines for `node bin/ferry.js`: each with the one line ferry must answer
+// and its exit code (2: the command line is wrong; 1: the world refused). URLs and
+// keys travel in the environment, as the Pulumi stages pass them.
+
+/** The real servers the cases point at (started by the suite). */
+export interface World {
+  source: string;
+  sourceWrongPassword: string;
+  target: string;
+  targetWrongPassword: string;
+  /** A target database that already holds a table. */
+  targetNotEmpty: string;
+  /** A target database that already holds a table the source also has. */
+  targetConflicting: string;
+  /** A physical standby of the source: not a primary. */
+  standby: string;
+  redisSource: string;
+  redisSourceWrongPassword: string;
+  /** rediss:// on a self-signed certificate (how Heroku Redis serves). */
+  redisTls: string;
+  /** The same TLS server addressed as plain redis://. */
+  redisTlsAsPlain: string;
+  redisTarget: string;
+  herokuApi: string;
+  herokuKey: string;
+  /** A key that works but may not touch the app being moved. */
+  herokuKeyWithoutAccess: string;
+  herokuApp: string;
+}
+
+export interface CliCase {
+  name: string;
+  args: (w: World) => string[];
+  env?: (w: World) => Record<string, string>;
+  error: RegExp;
+  exit: number;
+}
+
+const pgEnv = (source: (w: World) => string, target: (w: World) => string) => (w: World) => ({ FERRY_SOURCE_URL: source(w), FERRY_TARGET_URL: target(w) });
+const redisEnv = (source: (w: World) => string, target: (w: World) => string) => (w: World) => ({ FERRY_SOURCE_REDIS_URL: source(w), FERRY_TARGET_REDIS_URL: target(w) });
+const herokuEnv = (key: (w: World) => string) => (w: World) => ({ HEROKU_API_URL: w.herokuApi, HEROKU_API_KEY: key(w) });
+const good = pgEnv((w) => w.source, (w) => w.target);
+
+export const CLI_CASES: CliCase[] = [
+  // ---- command-line shape ----
+  { name: "unknown sub-command", args: () => ["pg", "frobnicate"], error: /^error: unknown command 'frobnicate'$/, exit: 2 },
+  { name: "unknown option", args: () => ["pg", "verify", "--bogus"], error: /^error: unknown option '--bogus'$/, exit: 2 },
+  { name: "pg: no source URL anywhere", args: () => ["pg", "preflight", "--strategy", "dump"], error: /^ferry: missing --source: pass --source URL or set FERRY_SOURCE_URL$/, exit: 2 },
+  { name: "pg: no strategy", args: () => ["pg", "replicate"], env: good, error: /^ferry: missing --strategy: pass --strategy /, exit: 2 },
+  { name: "pg: unknown strategy", args: () => ["pg", "preflight", "--strategy", "bogus"], env: good, error: /^ferry: --strategy must be one of physical, logical, dump \(got "bogus"\)$/, exit: 2 },
+  { name: "pg: negative lag gate", args: () => ["pg", "cutover", "--strategy", "dump", "--max-lag-bytes", "-5"], env: good, error: /^ferry: --max-lag-bytes must be an integer >= 0 \(got "-5"\)$/, exit: 2 },
+  { name: "pg: timeout not a number", args: () => ["pg", "cutover", "--strategy", "dump", "--timeout", "abc"], env: good, error: /^ferry: --timeout must be an integer >= 1 \(got "abc"\)$/, exit: 2 },
+  { name: "pg: zero jobs", args: () => ["pg", "replicate", "--strategy", "dump", "--jobs", "0"], env: good, error: /^ferry: --jobs must be an integer >= 1 \(got "0"\)$/, exit: 2 },
+  { name: "pg: physical without a standby dir", args: () => ["pg", "replicate", "--strategy", "physical"], env: good, error: /^ferry: missing --standby-dir/, exit: 2 },
+  { name: "redis: no source URL", args: () => ["redis", "preflight"], error: /^ferry: missing --source: pass --source URL or set FERRY_SOURCE_REDIS_URL$/, exit: 2 },
+  { name: "redis: unknown mode", args: () => ["redis", "preflight", "--mode", "bogus"], error: /^error: option '--mode <mode>' argument 'bogus' is invalid\. Allowed choices are replicaof, copy\.$/, exit: 2 },
+  { name: "redis: zero batch", args: () => ["redis", "replicate", "--mode", "copy", "--batch", "0"], error: /argument '0' is invalid\. --batch must be a whole number from 1 to 100000$/, exit: 2 },
+  { name: "redis: unknown conflict policy", args: () => ["redis", "replicate", "--mode", "copy", "--conflict", "bogus"], error: /Allowed choices are replace, skip\.$/, exit: 2 },
+  { name: "heroku: maintenance neither on nor off", args: (w) => ["heroku", "maintenance", "maybe", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKey), error: /^ferry: maintenance takes "on" or "off", got "maybe"$/, exit: 2 },
+  { name: "heroku: scale count not a number", args: (w) => ["heroku", "scale", "--app", w.herokuApp, "web=lots"], env: herokuEnv((w) => w.herokuKey), error: /^ferry: scale: expected TYPE=N\[:SIZE\] .*got "web=lots"$/, exit: 2 },
+  { name: "heroku: no API key", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: (w) => ({ HEROKU_API_URL: w.herokuApi }), error: /^ferry: missing HEROKU_API_KEY: set it in the environment/, exit: 2 },
+  { name: "health: URL is not a URL", args: () => ["health", "--url", "not a url"], error: /^ferry: --url is not a valid URL: "not a url"$/, exit: 2 },
+  { name: "proxy: origin not https", args: () => ["proxy", "apply", "--origin", "ftp://example.com", "--host", "local"], error: /^ferry: --origin must be https:\/\/ \(got ftp:\/\/\)$/, exit: 2 },
+
+  // ---- malformed or unreachable URLs ----
+  { name: "pg: malformed URL", args: () => ["pg", "preflight", "--strategy", "dump", "--source", "notaurl"], error: /^ferry: --source is not a valid URL: notaurl$/, exit: 2 },
+  { name: "pg: nothing listening", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv(() => "postgresql://u:secret-p@127.0.0.1:1/db", (w) => w.target), error: /^ferry: connect ECONNREFUSED 127\.0\.0\.1:1$/, exit: 1 },
+  { name: "pg: host does not resolve", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv(() => "postgresql://u:secret-p@nohost.invalid/db", (w) => w.target), error: /^ferry: getaddrinfo ENOTFOUND nohost\.invalid$/, exit: 1 },
+  { name: "redis: not a redis URL", args: () => ["redis", "preflight", "--mode", "copy", "--source", "ftp://example.com"], env: (w) => ({ FERRY_TARGET_REDIS_URL: w.redisTarget }), error: /^ferry: --source must be a redis:\/\/ or rediss:\/\/ URL, got ftp:\/\/$/, exit: 2 },
+  { name: "redis: bad database number", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv(() => "redis://127.0.0.1:6379/zero", (w) => w.redisTarget), error: /^ferry: --source has an invalid database number "zero"$/, exit: 2 },
+  { name: "redis: nothing listening", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv(() => "redis://127.0.0.1:1/0", (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:1: connection refused$/, exit: 1 },
+  { name: "heroku: API unreachable", args: (w) => ["heroku", "--max-attempts", "1", "maintenance", "on", "--app", w.herokuApp], env: (w) => ({ HEROKU_API_URL: "http://127.0.0.1:1", HEROKU_API_KEY: w.herokuKey }), error: /^ferry: cannot reach the Heroku API at http:\/\/127\.0\.0\.1:1 /, exit: 1 },
+
+  // ---- wrong passwords and keys ----
+  { name: "pg: wrong source password", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => w.sourceWrongPassword, (w) => w.target), error: /^ferry: password authentication failed for user "postgres"$/, exit: 1 },
+  { name: "pg: wrong target password", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetWrongPassword), error: /^ferry: password authentication failed for user "postgres"$/, exit: 1 },
+  { name: "redis: wrong source password", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv((w) => w.redisSourceWrongPassword, (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:\d+: wrong password or user \(WRONGPASS\)$/, exit: 1 },
+  { name: "heroku: wrong API key", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv(() => "not-the-key-000"), error: /^ferry: .*the API key is missing, wrong or expired/, exit: 1 },
+  { name: "heroku: key without access to the app", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKeyWithoutAccess), error: /^ferry: .*the API key's account may not do this to this app/, exit: 1 },
+
+  // ---- TLS ----
+  { name: "pg: TLS required, server has none", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => `${w.source}?sslmode=require`, (w) => w.target), error: /^ferry: The server does not support SSL connections$/, exit: 1 },
+  { name: "redis: self-signed certificate not trusted", args: () => ["redis", "replicate", "--mode", "copy"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS certificate not trusted \(self-signed certificate\); pass --tls-ca FILE or, knowingly, --tls-insecure$/, exit: 1 },
+  { name: "redis: CA file that does not exist", args: () => ["redis", "preflight", "--mode", "copy", "--tls-ca", "/nonexistent/ca.pem"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: .*\/nonexistent\/ca\.pem/, exit: 2 },
+
+  // ---- sides that are not what a migration needs ----
+  { name: "pg: dump into a target that is not empty", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetNotEmpty), error: /^ferry: target 127\.0\.0\.1:\d+\/full is not empty: it has 1 user relation\(s\) \(public\.already_here\); the dump copy needs an empty database$/, exit: 1 },
+  { name: "pg: logical into a target that holds the same tables", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.source, (w) => w.targetConflicting), error: /^ferry: .*(not empty|already exists)/, exit: 1 },
+  { name: "pg: source is a standby, not a primary", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.standby, (w) => w.target), error: /^ferry: .*(standby|recovery|primary)/, exit: 1 },
+];
