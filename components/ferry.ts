@@ -109,7 +109,16 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
     subnetIds: target.network.privateSubnetIds,
     securityGroupId: target.firewall.app.id,
     targetGroups: target.ingress.targetGroups,
-    env: pulumi.secret(pulumi.all([databaseUrl, redisUrl]).apply(([DATABASE_URL, REDIS_URL]) => ({ ...config.target.compute.env, DATABASE_URL, REDIS_URL }))),
+    bucketArn: target.storage.bucket.arn,
+    env: pulumi.secret(
+      pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket]).apply(([DATABASE_URL, REDIS_URL, S3_BUCKET]) => ({
+        AWS_REGION: config.target.region,
+        S3_BUCKET,
+        ...config.target.compute.env,
+        DATABASE_URL,
+        REDIS_URL,
+      })),
+    ),
     dataGeneration: `postgres=${data.moved.postgres ? "target" : "source"} redis=${data.moved.redis ? "target" : "source"}`,
     parameterPrefix: `/ferry/${name}`,
     logRetentionDays: 30,

@@ -4,7 +4,6 @@
 import * as path from "path";
 import { Command } from "commander";
 import type { FerryConfig } from "../config";
-import { collectStage } from "./plan/collect";
 import { PlannedResource, diffStages } from "./plan/diff";
 import { PlannedStage, renderPlan } from "./plan/markdown";
 import { journey } from "./plan/stages";
@@ -12,6 +11,9 @@ import { readStackConfig, stackFilePath } from "./stack-file";
 
 /** Plan every stage of `config`; stages are built one after another (one mock runtime). */
 export async function planJourney(stack: string, config: FerryConfig): Promise<PlannedStage[]> {
+  // Loaded here, not at the top: a bad stack file fails fast, before Pulumi loads.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { collectStage } = require("./plan/collect") as typeof import("./plan/collect");
   const planned: PlannedStage[] = [];
   let before: PlannedResource[] = [];
   for (const step of journey(config)) {

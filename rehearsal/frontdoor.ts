@@ -24,14 +24,16 @@ http {
 ${nginxHttpPaths(prefix)}
   upstream origins {
 ${live.map((o) => `    server 127.0.0.1:${o.port} weight=${o.weight}; # ${o.name}`).join("\n")}
-    keepalive 32;
   }
   server {
     listen 127.0.0.1:${listenPort};
+    # No idle keep-alive connections: a reload closes idle ones under a client about to
+    # reuse them, a failure Cloudflare's edge does not cause; the figures must not show it.
+    keepalive_timeout 0;
     location / {
       proxy_pass http://origins;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "close";
       proxy_set_header Host $host;
       # A refused connection may go to the other origin; a sent POST is never replayed.
       proxy_next_upstream error timeout;

@@ -75,7 +75,7 @@ async function paced(loops: number, perSecond: number, active: () => boolean, fn
 export function startLoad(opts: LoadOptions): LoadGenerator {
   const requests: RequestEvent[] = [];
   const acked: AckedWrite[] = [];
-  const ackStream: WriteStream | undefined = opts.ackFile ? createWriteStream(opts.ackFile, { flags: "a" }) : undefined;
+  const ackStream: WriteStream | undefined = opts.ackFile ? createWriteStream(opts.ackFile, { flags: "w" }) : undefined;
   const deadline = Date.now() + opts.maxDurationMs;
   let seq = 0;
   let stopped = false;

@@ -15,6 +15,8 @@ export interface ComputeArgs {
   targetGroups: Record<string, aws.lb.TargetGroup>;
   /** The app's whole environment (secret): written to SSM, never to user data. */
   env: pulumi.Input<Record<string, string>>;
+  /** The assets bucket: the app may read and write under `assets/`. */
+  bucketArn: pulumi.Input<string>;
   /** The env changes only after these succeed (the data-plane cutover gates). */
   after: pulumi.Resource[];
   /** Non-secret marker of where the data lives; a change rolls every instance. */
@@ -46,7 +48,7 @@ export class Compute extends pulumi.ComponentResource {
       value: pulumi.secret(pulumi.output(args.env).apply(envFile)),
       tags: args.tags,
     }, { parent: this, dependsOn: args.after });
-    const profile = instanceProfile(`${name}-app`, { parameterArns: [this.envParameter.arn], tags: args.tags }, this);
+    const profile = instanceProfile(`${name}-app`, { parameterArns: [this.envParameter.arn], bucketArn: args.bucketArn, assetsPrefix: "assets/", tags: args.tags }, this);
 
     for (const [process, spec] of Object.entries(args.spec.processes)) {
       const logGroup = new aws.cloudwatch.LogGroup(`${name}-${process}`, {

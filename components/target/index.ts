@@ -96,6 +96,7 @@ export class TargetSide extends pulumi.ComponentResource {
       password: args.secrets.redisPassword,
       bucket: this.storage.bucket,
       parameterPrefix,
+      holdsLiveData: atLeast(componentStage("redis", config.stages), "cutover"),
       tags,
     }, child);
     this.ingress = new Ingress(`${name}-ingress`, {

@@ -9,6 +9,8 @@ export interface InstanceRoleArgs {
   bucketArn?: pulumi.Input<string>;
   /** S3 key prefix the instance may write to, e.g. `backups/redis/`. */
   writePrefix?: string;
+  /** S3 key prefix the instance may read, write and delete under (the app's assets). */
+  assetsPrefix?: string;
   tags: Record<string, string>;
 }
 
@@ -31,6 +33,9 @@ export function instanceProfile(name: string, args: InstanceRoleArgs, parent: pu
           { Effect: "Allow", Action: ["ssm:GetParameter"], Resource: parameters },
           ...(bucket && args.writePrefix
             ? [{ Effect: "Allow", Action: ["s3:PutObject"], Resource: `${bucket}/${args.writePrefix}*` }]
+            : []),
+          ...(bucket && args.assetsPrefix
+            ? [{ Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], Resource: `${bucket}/${args.assetsPrefix}*` }]
             : []),
         ],
       }),

@@ -16,6 +16,8 @@ export interface TargetRedisArgs {
   password: pulumi.Input<string>;
   bucket: aws.s3.Bucket;
   parameterPrefix: string;
+  /** Once the data lives here, terminating the instance must take an explicit extra step. */
+  holdsLiveData: boolean;
   tags: Record<string, string>;
 }
 
@@ -82,7 +84,7 @@ export class TargetRedis extends pulumi.ComponentResource {
       rootBlockDevice: { volumeSize: spec.volumeGb, volumeType: "gp3", encrypted: true },
       userData: args.bucket.bucket.apply((bucket) => redisUserData({ region: args.region, passwordParameter: `${args.parameterPrefix}/redis-password`, bucket })),
       userDataReplaceOnChange: false,
-      disableApiTermination: true,
+      disableApiTermination: args.holdsLiveData,
       tags: { ...args.tags, Name: `${name}-redis` },
     }, { parent: this, dependsOn: [password] });
     return instance.privateIp;

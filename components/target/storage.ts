@@ -21,6 +21,20 @@ export class Storage extends pulumi.ComponentResource {
       bucket: this.bucket.id,
       rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" }, bucketKeyEnabled: true }],
     }, child);
+    new aws.s3.BucketPolicy(`${name}-tls-only`, {
+      bucket: this.bucket.id,
+      policy: this.bucket.arn.apply((arn) => JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{
+          Sid: "DenyPlaintext",
+          Effect: "Deny",
+          Principal: "*",
+          Action: "s3:*",
+          Resource: [arn, `${arn}/*`],
+          Condition: { Bool: { "aws:SecureTransport": "false" } },
+        }],
+      })),
+    }, child);
     new aws.s3.BucketVersioning(`${name}-versioning`, { bucket: this.bucket.id, versioningConfiguration: { status: "Enabled" } }, child);
     // Hourly Redis snapshots add up: keep 30 days of backups, 90 of overwritten versions.
     new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, {

@@ -108,7 +108,11 @@ async function knownFence(source: Client, state: CutoverState | null): Promise<F
 
 /** Lag in bytes right now, and whether replication is in a state the gate accepts. */
 async function measureLag(opts: CutoverOptions, source: Client): Promise<{ bytes: number; problem?: string }> {
-  if (opts.strategy === "dump") return { bytes: 0 };
+  if (opts.strategy === "dump") {
+    // No replication to measure: the gate is that the target answers before the source is fenced.
+    await withClient(opts.targetUrl, (t) => t.query("SELECT 1"));
+    return { bytes: 0 };
+  }
   if (opts.strategy === "physical") {
     return withClient(opts.targetUrl, async (standby) => {
       if (!(await inRecovery(standby))) return { bytes: 0, problem: "the target is not a standby" };

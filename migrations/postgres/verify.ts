@@ -98,12 +98,7 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
   try {
     const [source, target] = snapshots;
     const [sourceTables, targetTables] = await Promise.all([listTables(source.client), listTables(target.client)]);
-    const targetByName = new Map(comparable(targetTables).map((t) => [displayName(t), t]));
-    const onTarget = new Set(targetByName.keys());
-    const shared = comparable(sourceTables).filter((t) => onTarget.has(displayName(t)));
-    // Tables whose columns differ (DDL on one side) are reported as such, not hashed.
-    const reshaped = shared.filter((t) => columnsOf(t) !== columnsOf(targetByName.get(displayName(t))!));
-    const tables = shared.filter((t) => !reshaped.includes(t));
+    const { tables, mismatched } = matchTables(sourceTables, targetTables);
     const openPair = (): Promise<Pair> => openPairIn(opts, snapshots);
 
     const ranges = new Map<number, KeyRange[]>();
@@ -124,10 +119,7 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     }, closePair);
 
     const reports = await tableReports(tables, results, fast, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair);
-    for (const t of reshaped) reports.push(columnsDiffer(t, targetByName.get(displayName(t))!));
-    for (const t of comparable(sourceTables)) if (!onTarget.has(displayName(t))) reports.push(missingTable(displayName(t), "target"));
-    const onSource = new Set(comparable(sourceTables).map(displayName));
-    for (const t of comparable(targetTables)) if (!onSource.has(displayName(t))) reports.push(missingTable(displayName(t), "source"));
+    reports.push(...mismatched);
     reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
 
     const sequences = compareSequences(...(await Promise.all([listSequences(source.client), listSequences(target.client)])));
@@ -141,6 +133,25 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
 /** Tables compared as users see them: plain tables, and partitioned tables through their root. */
 function comparable(tables: TableInfo[]): TableInfo[] {
   return tables.filter((t) => !t.isPartition);
+}
+
+/**
+ * The tables both sides have with the same columns (to be hashed), and reports for
+ * the rest: on one side only, or with different columns (DDL on one side).
+ */
+function matchTables(sourceTables: TableInfo[], targetTables: TableInfo[]): { tables: TableInfo[]; mismatched: TableReport[] } {
+  const onSource = new Map(comparable(sourceTables).map((t) => [displayName(t), t]));
+  const onTarget = new Map(comparable(targetTables).map((t) => [displayName(t), t]));
+  const tables: TableInfo[] = [];
+  const mismatched: TableReport[] = [];
+  for (const [name, s] of onSource) {
+    const t = onTarget.get(name);
+    if (!t) mismatched.push(missingTable(name, "target"));
+    else if (columnsOf(s) !== columnsOf(t)) mismatched.push(columnsDiffer(s, t));
+    else tables.push(s);
+  }
+  for (const name of onTarget.keys()) if (!onSource.has(name)) mismatched.push(missingTable(name, "source"));
+  return { tables, mismatched };
 }
 
 async function openPairIn(opts: VerifyOptions, [source, target]: SharedSnapshot[]): Promise<Pair> {

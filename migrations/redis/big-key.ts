@@ -7,21 +7,40 @@ import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { TMP_PREFIX } from "./state";
 
-const CHUNK = 1000;
+const CHUNK = 5000;
+/** Chunk writes in flight while the next chunk is read (ordered on one connection). */
+const WRITES_AHEAD = 8;
 
 type Chunker = (source: Redis, target: Redis, key: Buffer, tmp: string) => Promise<void>;
+
+/** Write chunks without waiting for each reply, but never more than WRITES_AHEAD at once. */
+class WriteBehind {
+  private readonly pending: Array<Promise<unknown>> = [];
+
+  async add(write: Promise<unknown>): Promise<void> {
+    write.catch(() => undefined); // surfaced by flush() or the next add()
+    this.pending.push(write);
+    if (this.pending.length >= WRITES_AHEAD) await this.pending.shift();
+  }
+
+  async flush(): Promise<void> {
+    while (this.pending.length) await this.pending.shift();
+  }
+}
 
 function scanInto(
   scanCommand: "SSCAN" | "HSCAN" | "ZSCAN",
   write: (target: Redis, tmp: string, items: Buffer[]) => Promise<unknown>,
 ): Chunker {
   return async (source, target, key, tmp) => {
+    const writes = new WriteBehind();
     let cursor = "0";
     do {
       const [next, items] = (await source.callBuffer(scanCommand, key, cursor, "COUNT", CHUNK)) as [Buffer, Buffer[]];
       cursor = next.toString();
-      if (items.length) await write(target, tmp, items);
+      if (items.length) await writes.add(write(target, tmp, items));
     } while (cursor !== "0");
+    await writes.flush();
   };
 }
 
@@ -33,11 +52,13 @@ function scoreFirst(items: Buffer[]): Buffer[] {
 }
 
 const copyList: Chunker = async (source, target, key, tmp) => {
+  const writes = new WriteBehind();
   for (let start = 0; ; start += CHUNK) {
     const items = (await source.callBuffer("LRANGE", key, start, start + CHUNK - 1)) as Buffer[];
-    if (items.length) await target.callBuffer("RPUSH", tmp, ...items);
-    if (items.length < CHUNK) return;
+    if (items.length) await writes.add(target.callBuffer("RPUSH", tmp, ...items));
+    if (items.length < CHUNK) break;
   }
+  await writes.flush();
 };
 
 const copyString: Chunker = async (source, target, key, tmp) => {
@@ -51,17 +72,19 @@ const copyString: Chunker = async (source, target, key, tmp) => {
 
 /** Stream entries in ID order, then its last ID, counters and consumer groups. */
 const copyStream: Chunker = async (source, target, key, tmp) => {
+  const writes = new WriteBehind();
   let start = "-";
   for (;;) {
     const entries = (await source.callBuffer("XRANGE", key, start, "+", "COUNT", CHUNK)) as Array<[Buffer, Buffer[]]>;
     if (entries.length) {
       const p = target.pipeline();
       for (const [id, fields] of entries) p.callBuffer("XADD", tmp, id, ...fields);
-      await execOrThrow(p);
+      await writes.add(execOrThrow(p));
       start = `(${entries[entries.length - 1][0].toString()}`;
     }
     if (entries.length < CHUNK) break;
   }
+  await writes.flush();
   const info = flatToMap((await source.call("XINFO", "STREAM", key)) as unknown[]);
   const setId = [tmp, String(info["last-generated-id"])];
   // Redis 7 also tracks how many entries were ever added and the largest deleted ID.

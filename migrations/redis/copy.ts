@@ -11,8 +11,7 @@
 // A later run, or `cutover` when no follower is alive, repairs the time nobody tailed.
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
-import { Progress } from "../cli/common";
-import { FerryError } from "../cli/common";
+import { FerryError, Progress } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
 import { commitBatch, CopyContext, prepareBatch } from "./copy-keys";
 import { drainBacklog } from "./backlog";

@@ -45,14 +45,3 @@ export function compareVersions(a: string, b: string): number {
   }
   return 0;
 }
-
-/** Number of logical databases the server has (CONFIG may be blocked: fall back to 16). */
-export async function databaseCount(client: Redis): Promise<number> {
-  try {
-    const reply = (await client.call("CONFIG", "GET", "databases")) as string[];
-    if (reply.length === 2) return Number(reply[1]);
-  } catch {
-    // Heroku blocks CONFIG; 16 is the default everywhere we move from.
-  }
-  return 16;
-}

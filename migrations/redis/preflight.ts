@@ -4,12 +4,11 @@
 // whether the target can load the source's DUMP payloads. Reads only, except one
 // temporary key restored (and deleted) on the target.
 import Redis from "ioredis";
-import { connect, describeEndpoint, Endpoint, parseRedisUrl } from "./connection";
+import { connect, DbClients, describeEndpoint, Endpoint, parseRedisUrl } from "./connection";
 import { compareVersions, info, keyspaceCounts } from "./info";
 import { canReadWithScript } from "./read-keys";
 import { probeCanBecomeReplica, probeNotifications, probeReplication, probeRestore } from "./probes";
 import { targetKeyCounts } from "./target-keys";
-import { DbClients } from "./connection";
 
 export type Mode = "replicaof" | "copy";
 export type CheckStatus = "ok" | "warn" | "fail";

@@ -23,10 +23,10 @@ export const INFLIGHT = `${STATE_PREFIX}inflight`;
 export const SKIPPED = `${STATE_PREFIX}skipped`;
 export const TMP_PREFIX = `${STATE_PREFIX}tmp:`;
 
-export function isStateKey(key: Buffer | string): boolean {
-  const prefix = Buffer.from(STATE_PREFIX);
-  const k = typeof key === "string" ? Buffer.from(key) : key;
-  return k.length >= prefix.length && k.subarray(0, prefix.length).equals(prefix);
+const STATE_PREFIX_BYTES = Buffer.from(STATE_PREFIX);
+
+export function isStateKey(key: Buffer): boolean {
+  return key.length >= STATE_PREFIX_BYTES.length && key.compare(STATE_PREFIX_BYTES, 0, STATE_PREFIX_BYTES.length, 0, STATE_PREFIX_BYTES.length) === 0;
 }
 
 export type ConflictPolicy = "replace" | "skip";

@@ -83,10 +83,10 @@ export const heroku = {
   addonDestroy: (app: string, addon: string) => ferry("heroku", "addons", "destroy", "--app", app, "--addon", addon, "--confirm", app),
 };
 
-/** Stops (or restarts, on rollback) the app's systemd units on the old box. */
+/** Stops (or restarts, on rollback) the app's systemd units on the old box; sudo unless root. */
 export const systemd = {
-  stop: (units: string[]) => ["sudo", "systemctl", "disable", "--now", ...units].map(shellQuote).join(" "),
-  start: (units: string[]) => ["sudo", "systemctl", "enable", "--now", ...units].map(shellQuote).join(" "),
+  stop: (units: string[], sudo: boolean) => [...(sudo ? ["sudo", "-n"] : []), "systemctl", "disable", "--now", ...units].map(shellQuote).join(" "),
+  start: (units: string[], sudo: boolean) => [...(sudo ? ["sudo", "-n"] : []), "systemctl", "enable", "--now", ...units].map(shellQuote).join(" "),
 };
 
 /** A URL without its password: identifies the source in `triggers` without storing a secret. */

@@ -23,18 +23,20 @@ export class DataCutover extends pulumi.ComponentResource {
 
     if (reached(ctx, "postgres", "cutover")) {
       const strategy = postgresStrategy(source);
-      const verify = ctx.runner.run(`${prefix}-pg-verify`, { create: pg.verify(), environment: postgresEnv(ctx) }, child([replicated.postgres, ...maintenance]));
       const cutover = ctx.runner.run(`${prefix}-pg`, {
         create: pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds),
         delete: pg.rollback(strategy),
         environment: postgresEnv(ctx),
-      }, child([verify]));
-      this.gates.push(cutover);
+      }, child([replicated.postgres, ...maintenance]));
+      // Verify after the switch: before it, the source still takes writes (and a dump
+      // copy is from the rehearsal), so counts could only differ.
+      const verify = ctx.runner.run(`${prefix}-pg-verify`, { create: pg.verify(), environment: postgresEnv(ctx) }, child([cutover]));
+      this.gates.push(cutover, verify);
       this.moved.postgres = true;
       if (source.kind === "heroku" && source.postgres) {
         this.gates.push(this.repoint(ctx, source.postgres.app, source.postgres.configVar, ENV.targetUrl, ENV.sourceUrl, {
           [ENV.targetUrl]: ctx.target.postgresUrl, [ENV.sourceUrl]: postgresEnv(ctx)[ENV.sourceUrl],
-        }, `${prefix}-pg-config`, cutover));
+        }, `${prefix}-pg-config`, verify));
       }
     }
 

@@ -54,7 +54,8 @@ export class Decommission extends pulumi.ComponentResource {
     if (reached(ctx, "app", "decommission") && units.length > 0 && address) {
       // `ferry` has no unit command, so this one step runs over SSH on the old box itself.
       const oldBox = new SshRunner(this, { host: address, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] });
-      oldBox.run(`${prefix}-units`, { create: systemd.stop(units), delete: systemd.start(units) });
+      const sudo = source.ssh.user !== "root";
+      oldBox.run(`${prefix}-units`, { create: systemd.stop(units, sudo), delete: systemd.start(units, sudo) });
     }
   }
 }

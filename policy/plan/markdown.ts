@@ -12,8 +12,23 @@ export interface PlannedStage {
 /** Keep a table cell on one line and its pipes literal. */
 const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
+const CONTEXT = 24;
+
+/** Long values differ somewhere in the middle: show both around the first difference. */
+export function aroundDifference(before: string, after: string): [string, string] {
+  if (before.length <= 2 * CONTEXT + 20 && after.length <= 2 * CONTEXT + 20) return [before, after];
+  let p = 0;
+  while (p < before.length && before[p] === after[p]) p++;
+  const from = Math.max(0, p - CONTEXT);
+  const clip = (s: string) => `${from > 0 ? "…" : ""}${s.slice(from, p + CONTEXT)}${s.length > p + CONTEXT ? "…" : ""}`;
+  return [clip(before), clip(after)];
+}
+
 function changeText(change: InputChange): string {
-  return `\`${change.key}\`: ${change.before === undefined ? "(unset)" : cell(change.before)} → ${change.after === undefined ? "(unset)" : cell(change.after)}`;
+  if (change.before === undefined) return `\`${change.key}\`: (unset) → ${cell(change.after ?? "")}`;
+  if (change.after === undefined) return `\`${change.key}\`: ${cell(change.before)} → (unset)`;
+  const [before, after] = aroundDifference(change.before, change.after);
+  return `\`${change.key}\`: ${cell(before)} → ${cell(after)}`;
 }
 
 function table(diff: StageDiff): string[] {

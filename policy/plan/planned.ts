@@ -6,7 +6,7 @@ import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { SECRET_MARK } from "../stack-file";
 import type { PlannedResource } from "./diff";
 
-const MAX_VALUE = 90;
+const MAX_VALUE = 400;
 
 function isSecret(value: unknown): value is { value: unknown } {
   return typeof value === "object" && value !== null && (value as Record<string, unknown>)[specialSigKey] === specialSecretSig;
@@ -26,8 +26,15 @@ function reveal(value: unknown, secretsAs: (v: unknown) => unknown): unknown {
 
 const digest = (v: unknown) => `[secret:${createHash("sha256").update(JSON.stringify(v) ?? "").digest("hex").slice(0, 12)}]`;
 
+/** User data and similar inputs are base64 text: show the text, so a reviewer can read the change. */
+function decodeText(value: string): string {
+  if (value.length < 40 || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return value;
+  const text = Buffer.from(value, "base64").toString("utf8");
+  return /^[\t\n\r\x20-\x7e\u00a0-\uffff]*$/.test(text) && !text.includes("\ufffd") ? `(base64) ${text}` : value;
+}
+
 function render(value: unknown): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value) ?? "undefined";
+  const text = typeof value === "string" ? decodeText(value) : JSON.stringify(value) ?? "undefined";
   return text.length > MAX_VALUE ? `${text.slice(0, MAX_VALUE - 1)}…` : text;
 }
 

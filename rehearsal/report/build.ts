@@ -11,7 +11,7 @@ export interface StageSummary {
   outcome: StageRecord["outcome"];
   detail?: string;
   servedShare: Record<string, number>;
-  steps: Array<{ name: string; durationMs: number; ok: boolean; command?: string; exitCode?: number; error?: string; servedShareAfter?: Record<string, number> }>;
+  steps: Array<{ name: string; durationMs: number; ok: boolean; command?: string; exitCode?: number; error?: string; servedShareDuring?: Record<string, number> }>;
 }
 
 export interface RehearsalReport {
@@ -44,9 +44,7 @@ export interface RehearsalReport {
 const iso = (t: number) => new Date(t).toISOString();
 
 function summarizeStage(stage: StageRecord, t: RunTimeline): StageSummary {
-  const steps = stage.steps.map((s, i) => {
-    const next = stage.steps[i + 1];
-    const windowEnd = next ? next.startedAt : stage.endedAt;
+  const steps = stage.steps.map((s) => {
     return {
       name: s.name,
       durationMs: s.endedAt - s.startedAt,
@@ -54,7 +52,7 @@ function summarizeStage(stage: StageRecord, t: RunTimeline): StageSummary {
       command: s.command,
       exitCode: s.exitCode,
       error: s.error,
-      servedShareAfter: windowEnd - s.endedAt >= 1000 ? servedShare(t.requests, s.endedAt, windowEnd) : undefined,
+      servedShareDuring: s.endedAt - s.startedAt >= 1000 ? servedShare(t.requests, s.startedAt, s.endedAt) : undefined,
     };
   });
   return {

@@ -82,7 +82,7 @@ export function renderMarkdown(r: RehearsalReport): string {
     if (!s.steps.length) continue;
     lines.push("", `### ${s.name}`, "");
     for (const step of s.steps) {
-      const after = step.servedShareAfter ? `; afterwards served by ${shareText(step.servedShareAfter)}` : "";
+      const after = step.servedShareDuring ? `; meanwhile served by ${shareText(step.servedShareDuring)}` : "";
       lines.push(`- ${step.name}: ${formatMs(step.durationMs)}, ${step.ok ? "ok" : `failed${step.error ? ` (${step.error})` : ""}`}${step.command ? ` — \`${step.command}\`` : ""}${after}`);
     }
   }

@@ -9,7 +9,7 @@ const LEFT = 60;
 const RIGHT = 20;
 const PANEL_H = 120;
 const GAP = 36;
-const TOP = 56;
+const TOP = 96;
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
@@ -78,12 +78,15 @@ export function renderSvg(t: RunTimeline): string {
       }
     });
   });
-  for (const stage of t.stages) {
+  // Stage labels sit in a band above the panels, alternating height so short stages stay readable.
+  t.stages.forEach((stage, i) => {
     const sx = x(stage.startedAt);
+    const ly = TOP - 22 - (i % 2) * 16;
     const color = stage.outcome === "failed" ? "#cf222e" : stage.outcome === "skipped" ? "#8c959f" : "#24292f";
-    out.push(`<line x1="${sx.toFixed(1)}" y1="${TOP - 14}" x2="${sx.toFixed(1)}" y2="${bottom}" stroke="${color}" stroke-dasharray="4 3"/>`);
-    out.push(`<text x="${(sx + 3).toFixed(1)}" y="${TOP - 16}" fill="${color}" transform="rotate(-20 ${(sx + 3).toFixed(1)} ${TOP - 16})">${esc(`${stage.name} (${stage.outcome})`)}</text>`);
-  }
+    out.push(`<line x1="${sx.toFixed(1)}" y1="${ly + 4}" x2="${sx.toFixed(1)}" y2="${bottom}" stroke="${color}" stroke-dasharray="4 3"/>`);
+    const nearRight = sx > W - RIGHT - 120;
+    out.push(`<text x="${(nearRight ? sx - 3 : sx + 3).toFixed(1)}" y="${ly}" fill="${color}"${nearRight ? ' text-anchor="end"' : ""}>${esc(`${stage.name} (${stage.outcome})`)}</text>`);
+  });
   const seconds = Math.round((to - from) / 1000);
   for (let k = 0; k <= 5; k++) {
     const ms = from + ((to - from) * k) / 5;

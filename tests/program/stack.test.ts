@@ -156,7 +156,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const lbDns = `${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`;
     const records = ofType(b, "cloudflare:index/dnsRecord:DnsRecord");
     expect(records.length).toBe(2);
-    const gates = [`${b.name}-cutover-pg`, `${b.name}-cutover-redis`, `${b.name}-cutover-redis-drain`];
+    const gates = [`${b.name}-cutover-pg`, `${b.name}-cutover-pg-verify`, `${b.name}-cutover-redis`, `${b.name}-cutover-redis-drain`];
     for (const r of records) {
       expect(r.inputs).toMatchObject({ type: "CNAME", content: lbDns, proxied: true, ttl: 1 });
       expect(b.options.get(r.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
@@ -168,15 +168,21 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const env = ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!;
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
     expect(String(plain(env.inputs.value))).toContain(`DATABASE_URL="postgres://app:targetpg-`);
+    expect(String(plain(env.inputs.value))).toContain(`S3_BUCKET="${b.name}-storage-bucket-bucket-1234"`);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     if (heroku) {
       const maintenance = findCommand(b, /maintenance on --app masto-web/)!;
       expect(plain(maintenance.inputs.delete)).toBe("ferry --json heroku maintenance off --app masto-web");
       const repoint = findCommand(b, /heroku config set --app masto-web --from-env DATABASE_URL=FERRY_TARGET_URL/)!;
       expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku config set --app masto-web --from-env DATABASE_URL=FERRY_SOURCE_URL");
-      expect(b.options.get(pg.name)!.dependsOnNames).toEqual([`${b.name}-cutover-pg-verify`]);
+      expect(b.options.get(`${b.name}-cutover-pg-verify`)!.dependsOnNames).toEqual([pg.name]);
+      expect(b.options.get(repoint.name)!.dependsOnNames).toEqual([`${b.name}-cutover-pg-verify`]);
     } else {
       expect(ofType(b, "aws:rds/instance:Instance")[0].inputs.deletionProtection).toBe(true);
+      const redisBox = ofType(b, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
+      expect(redisBox.inputs.disableApiTermination).toBe(true);
+      const before = ofType(built.proxy!, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
+      expect(before.inputs.disableApiTermination).toBe(false);
     }
   });
 
@@ -191,7 +197,10 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     } else {
       expect(findCommand(b, /pg cleanup/)).toBeDefined();
       const units = findCommand(b, /systemctl disable --now/)!;
-      expect(commandLine(units)).toBe("sudo systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming");
+      expect(units.type).toBe("command:remote:Command");
+      expect(plain(units.inputs.connection)).toMatchObject({ host: "203.0.113.20", user: "root", port: 22 });
+      expect(commandLine(units)).toBe("systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming");
+      expect(plain(units.inputs.delete)).toBe("systemctl enable --now mastodon-web mastodon-sidekiq mastodon-streaming");
       // The old nginx keeps forwarding: clients that still resolve to the old box are served.
       expect(findCommand(b, /proxy apply/)).toBeDefined();
     }

@@ -81,6 +81,8 @@ describe("report from a recorded timeline", () => {
     ]);
     expect(r.stages[0].startedAt).toBe("2026-01-01T12:00:01.000Z");
     expect(r.stages[4].servedShare).toEqual({ "target-final": 1 });
+    // reads kept being served by the source while the cutover step ran
+    expect(r.stages[3].steps[0].servedShareDuring).toEqual({ source: 1 });
   });
 
   test("report.md says it in plain words", () => {

@@ -84,7 +84,7 @@ export const CLI_CASES: CliCase[] = [
   { name: "redis: CA file that does not exist", args: () => ["redis", "preflight", "--mode", "copy", "--tls-ca", "/nonexistent/ca.pem"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: .*\/nonexistent\/ca\.pem/, exit: 2 },
 
   // ---- sides that are not what a migration needs ----
-  { name: "pg: dump into a target that is not empty", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetNotEmpty), error: /^ferry: target 127\.0\.0\.1:\d+\/full is not empty: it has 1 user relation\(s\) \(public\.already_here\); the dump copy needs an empty database$/, exit: 1 },
+  { name: "pg: dump into a target that is not empty", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetNotEmpty), error: /^ferry: target 127\.0\.0\.1:\d+\/notempty is not empty: it has 1 user relation\(s\) \(public\.already_here\); the dump copy needs an empty database$/, exit: 1 },
   { name: "pg: logical into a target that holds the same tables", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.source, (w) => w.targetConflicting), error: /^ferry: .*(not empty|already exists)/, exit: 1 },
   { name: "pg: source is a standby, not a primary", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.standby, (w) => w.target), error: /^ferry: .*(standby|recovery|primary)/, exit: 1 },
 ];

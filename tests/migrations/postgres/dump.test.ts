@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startPostgres, LocalPostgres } from "../../../rehearsal/servers";
 import { copyByDump, DumpProgress } from "../../../migrations/postgres/dump";
 import { verifyDatabases } from "../../../migrations/postgres/verify";
-import { ctidRanges } from "../../../migrations/postgres/copy-plan";
+import { copyInSql, copyOutSql, ctidRanges, planChunks } from "../../../migrations/postgres/copy-plan";
+import { Column, TableInfo } from "../../../migrations/postgres/copy-catalog";
 import { withoutBuilt } from "../../../migrations/postgres/copy-indexes";
 import { insertWithoutIds, startSource } from "./fixtures";
 
@@ -138,6 +139,31 @@ describe("withoutBuilt", () => {
       { tableOid: 1, indexOid: 16499, constraintOid: 16500, statements: [] },
       { tableOid: 2, indexOid: 16502, statements: [] },
     ]).split("\n")).toEqual([";", "; Selected TOC Entries:", "3302; 1259 16503 INDEX public other_idx postgres", "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres"]);
+  });
+});
+
+describe("planChunks", () => {
+  const col = (name: string, extra: Partial<Column> = {}): Column => ({ name, type: "integer", generated: false, binarySafe: true, hashProc: "hashint4extended", ...extra });
+  const table = (name: string, heapBytes: number, extra: Partial<TableInfo> = {}): TableInfo => ({
+    oid: heapBytes + name.length, schema: "public", name, kind: "r", isPartition: false, heapBytes, totalBytes: heapBytes, estimatedRows: 0,
+    columns: [col("id"), col("total", { generated: true })], primaryKey: [], ...extra,
+  });
+  const opts = { splitBytes: 100 * 8192, maxPartsPerTable: 8, blockSize: 8192, canSplitByCtid: true, sameMajorVersion: true };
+
+  test("splits big tables into ctid ranges, biggest jobs first, skips partitioned roots and generated columns", () => {
+    const chunks = planChunks([table("small", 8192 * 10), table("big", 8192 * 1000), table("root", 0, { kind: "p" })], opts);
+    expect(chunks.map((c) => `${c.table.name}:${c.part + 1}/${c.parts}`)).toEqual([...Array.from({ length: 8 }, (_, i) => `big:${i + 1}/8`), "small:1/1"]);
+    expect(chunks.every((c) => c.columns.map((x) => x.name).join() === "id")).toBe(true);
+    expect(copyOutSql(chunks[8])).toBe('COPY (SELECT "id" FROM ONLY "public"."small") TO STDOUT (FORMAT binary)');
+    expect(copyInSql(chunks[8])).toBe('COPY "public"."small" ("id") FROM STDIN (FORMAT binary, FREEZE)');
+    expect(copyOutSql(chunks[0])).toBe(`COPY (SELECT "id" FROM ONLY "public"."big" WHERE ctid < '(125,0)'::tid) TO STDOUT (FORMAT binary)`);
+    expect(copyInSql(chunks[0])).toBe('COPY "public"."big" ("id") FROM STDIN (FORMAT binary)');
+  });
+
+  test("text COPY across major versions or for a type without a portable binary form; no split before PostgreSQL 14", () => {
+    expect(planChunks([table("t", 8192)], { ...opts, sameMajorVersion: false })[0].binary).toBe(false);
+    expect(planChunks([table("t", 8192, { columns: [col("p", { binarySafe: false })] })], opts)[0].binary).toBe(false);
+    expect(planChunks([table("big", 8192 * 1000)], { ...opts, canSplitByCtid: false })).toHaveLength(1);
   });
 });
 

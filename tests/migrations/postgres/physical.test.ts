@@ -61,6 +61,11 @@ describe("physical strategy", () => {
 
     const full = await verifyDatabases({ sourceUrl: source.url(), targetUrl: target });
     expect(full.tables.filter((t) => !t.ok), full.firstDifference).toEqual([]);
+    const cliVerify = await runFerry(["--json", "pg", "verify", "--jobs", "2"], { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target });
+    expect(cliVerify.code, cliVerify.stderr).toBe(0);
+    expect(JSON.parse(cliVerify.stdout)).toMatchObject({ ok: true });
+    const badJobs = await runFerry(["pg", "verify", "--jobs", "0"], { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target });
+    expect([badJobs.code, badJobs.stderr]).toEqual([2, 'ferry: --jobs must be an integer >= 1 (got "0")\n']);
 
     // Roles came along with the cluster: the app just points at the new primary.
     const appOnTarget = withDatabase(target.replace(/\/\/postgres:[^@]+@/, `//app:${ROLE_PASSWORD}@`), "postgres");

@@ -141,14 +141,21 @@ describe("verifyDatabases", () => {
     const [row] = await onTarget("SELECT happened_at::text, actor, note, token FROM audit_log WHERE token = 'seed-1200'");
     await onTarget("DELETE FROM audit_log WHERE token = 'seed-1200'");
     await onTarget("DELETE FROM invoices WHERE no = 2199");
+    const [newest] = await onTarget("SELECT id, payload FROM events ORDER BY id DESC, occurred_at DESC LIMIT 1");
+    await onTarget("UPDATE events SET payload = '{\"changed\": true}' WHERE id = $1", [newest.id]);
     try {
       const report = await verifyDatabases({ ...opts, fast: true });
       expect(report.fast).toBe(true);
+      // A composite key: only its first and last chunks are found (two index probes) and hashed.
+      const events = report.tables.find((x) => x.table === "public.events")!;
+      expect(events).toMatchObject({ ok: false, chunks: 2, sourceRows: 1200, targetRows: 1200 });
+      expect(events.firstDifference).toMatchObject({ kind: "changed", from: expect.stringMatching(new RegExp(`^\\(${newest.id}, `)) });
       expect(report.tables.find((x) => x.table === "public.audit_log")).toMatchObject({ ok: false, sourceRows: 1200, targetRows: 1199 });
       // The last chunk is always sampled: the newest invoice is named.
       expect(report.tables.find((x) => x.table === "public.invoices")!.firstDifference).toEqual({ from: "2199", to: "2199", kind: "missing on target" });
     } finally {
       await onTarget("INSERT INTO audit_log VALUES ($1, $2, $3, $4)", [row.happened_at, row.actor, row.note, row.token]);
+      await onTarget("UPDATE events SET payload = $2 WHERE id = $1", [newest.id, newest.payload]);
       const [inv] = await source.query("SELECT no, account_id, amount, issued_at::text FROM invoices WHERE no = 2199");
       await onTarget("INSERT INTO invoices (no, account_id, amount, issued_at) VALUES ($1, $2, $3, $4)", [inv.no, inv.account_id, inv.amount, inv.issued_at]);
     }

@@ -97,6 +97,25 @@ describe("replicate --mode copy", () => {
     expect(await client(target, 2).get("k:str:7")).toBe("target's own");
   });
 
+  test("--follow stops cleanly on SIGTERM: fenced, backlog drained, state says up to when it is covered", async () => {
+    const { source, target } = await pair();
+    const env = urls(source, target);
+    const run = spawnFerry(["--json", "redis", "replicate", "--mode", "copy", "--follow", "--big-key-elements", "200"], env);
+    await until("the follower to be following", async () => (await targetMeta(target))?.phase === "following");
+    await client(source, 2).set("k:str:9", "written while following");
+    await until("the change to reach the target", async () => (await client(target, 2).get("k:str:9")) === "written while following");
+    run.child.kill("SIGTERM");
+    const r = await run.result;
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.json.stoppedBy).toBe("signal");
+    const meta = await targetMeta(target);
+    expect(meta).toMatchObject({ phase: "stopped", following: false });
+    expect(meta!.coveredUntilMs).toBeGreaterThan(meta!.startedAtMs);
+    const st = await ferry(["--json", "redis", "status"], env);
+    expect(st.json.copy).toMatchObject({ phase: "stopped", followerAlive: false, backlog: 0 });
+  });
+
   test("a copy killed halfway (kill -9) resumes from its cursor and misses nothing changed meanwhile", async () => {
     const { source, target } = await pair();
     const env = urls(source, target);

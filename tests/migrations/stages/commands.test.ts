@@ -17,7 +17,8 @@ describe("ferry command lines", () => {
   it("quote what a shell would otherwise interpret", () => {
     const apply = traffic.proxyApply({ ssh: "deploy@198.51.100.1:2222", sudo: true }, { origin: "http://lb", serverName: "a.example b.example" });
     expect(apply).toBe("ferry --json proxy apply --host deploy@198.51.100.1:2222 --ssh-key-env FERRY_SSH_KEY --sudo --origin http://lb --server-name 'a.example b.example' --allow-plaintext-origin");
-    expect(systemd.start(["mastodon-web", "x;reboot"])).toBe("sudo systemctl enable --now mastodon-web 'x;reboot'");
+    expect(systemd.start(["mastodon-web", "x;reboot"], true)).toBe("sudo -n systemctl enable --now mastodon-web 'x;reboot'");
+    expect(systemd.stop(["mastodon-web"], false)).toBe("systemctl disable --now mastodon-web");
   });
 
   it("urlIdentity drops the password but keeps what identifies the source", () => {

@@ -1,0 +1,147 @@
+// The bad-input suite: every wrong configuration value, command line, URL, password,
+// certificate, source or target ferry could be handed must end in one clear line and
+// the right exit code, and must change nothing on either side. Real servers: a source
+// PostgreSQL with data, its physical standby, a target with empty and non-empty
+// databases, Redis (plain, password, TLS on a self-signed certificate) and the fake
+// Heroku API.
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import Redis from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { replicatePhysical, stopStandby } from "../../migrations/postgres/physical";
+import { FakeHerokuApi, LocalPostgres, LocalRedis, startHerokuApi, startPostgres, startRedis } from "../../rehearsal/servers";
+import { startSource } from "../migrations/postgres/fixtures";
+import { runFerry, standbyPath, standbyUrl, withDatabase } from "../migrations/postgres/helpers";
+import { seed } from "../migrations/redis/helpers";
+import { writeStackFile } from "../policy/stacks";
+import { CLI_CASES, World } from "./cli-cases";
+import { CONFIG_CASES } from "./config-cases";
+import { postgresFingerprint, redisFingerprint } from "./fingerprint";
+
+const ROOT = path.join(__dirname, "..", "..");
+const PASSWORDS = { target: "tgt-Pw-8c2d55e1", redis: "redis-Pw-71ab09f3", redisTls: "rtls-Pw-5e0c7d22", herokuKey: "heroku-Key-3b9e61aa", limited: "heroku-Limited-4410" };
+
+let source: LocalPostgres;
+let target: LocalPostgres;
+let standbyDir: string;
+let redisSource: LocalRedis;
+let redisTls: LocalRedis;
+let redisTarget: LocalRedis;
+let heroku: FakeHerokuApi;
+let world: World;
+let secrets: string[];
+
+async function seedRedis(server: LocalRedis): Promise<void> {
+  const c = new Redis(server.url(), { tls: server.caCert ? { ca: server.caCert } : undefined });
+  await seed(c, 20);
+  c.disconnect();
+}
+
+beforeAll(async () => {
+  [source, target, redisSource, redisTls, redisTarget] = await Promise.all([
+    startSource(50),
+    startPostgres({ password: PASSWORDS.target }),
+    startRedis({ password: PASSWORDS.redis }),
+    startRedis({ password: PASSWORDS.redisTls, tls: true, disableCommands: ["SYNC", "PSYNC"] }),
+    startRedis(),
+  ]);
+  await target.query("CREATE DATABASE app");
+  await target.query("CREATE DATABASE notempty");
+  await target.query("CREATE TABLE already_here (id int PRIMARY KEY)", [], "notempty");
+  await target.query("CREATE DATABASE conflict");
+  await target.query("CREATE TABLE accounts (id bigint PRIMARY KEY, note text)", [], "conflict");
+  await Promise.all([seedRedis(redisSource), seedRedis(redisTls)]);
+  heroku = await startHerokuApi({
+    apiKey: PASSWORDS.herokuKey,
+    limitedKeys: { [PASSWORDS.limited]: ["someone-elses"] },
+    apps: [
+      { name: "mastodon-web", formation: [{ type: "web", quantity: 2 }], configVars: { DATABASE_URL: "postgres://u:dbvar@h/d" } },
+      { name: "someone-elses", formation: [{ type: "web", quantity: 1 }] },
+    ],
+  });
+  standbyDir = standbyPath();
+  const standby = await standbyUrl(source);
+  await replicatePhysical({ sourceUrl: source.url(), targetUrl: standby, standbyDir });
+  const wrong = (url: string) => url.replace(/:[^:@/]+@/, ":wrong-password@");
+  world = {
+    source: source.url(),
+    sourceWrongPassword: wrong(source.url()),
+    target: withDatabase(target.url(), "app"),
+    targetWrongPassword: wrong(withDatabase(target.url(), "app")),
+    targetNotEmpty: withDatabase(target.url(), "notempty"),
+    targetConflicting: withDatabase(target.url(), "conflict"),
+    standby,
+    redisSource: redisSource.url(),
+    redisSourceWrongPassword: `redis://:wrong-password@127.0.0.1:${redisSource.port}/0`,
+    redisTls: redisTls.url(),
+    redisTlsAsPlain: redisTls.url().replace("rediss://", "redis://"),
+    redisTarget: redisTarget.url(),
+    herokuApi: heroku.url,
+    herokuKey: PASSWORDS.herokuKey,
+    herokuKeyWithoutAccess: PASSWORDS.limited,
+    herokuApp: "mastodon-web",
+  };
+  secrets = [source.password, ...Object.values(PASSWORDS)];
+}, 180_000);
+
+afterAll(async () => {
+  await stopStandby(standbyDir).catch(() => undefined);
+  await heroku?.stop();
+});
+
+/** Everything a failed command could have changed, on every side. */
+async function sides(): Promise<Record<string, string>> {
+  const app = heroku.app("mastodon-web")!;
+  return {
+    source: await postgresFingerprint(source.url()),
+    target: await postgresFingerprint(target.url()),
+    redisSource: await redisFingerprint(redisSource.url()),
+    redisTls: await redisFingerprint(redisTls.url(), { ca: redisTls.caCert! }),
+    redisTarget: await redisFingerprint(redisTarget.url()),
+    heroku: JSON.stringify({ m: app.maintenance, c: app.configVars, f: app.formation.map((f) => [f.type, f.quantity, f.size]) }),
+  };
+}
+
+/** The last line a command printed on stderr (Node may print warnings before ferry's line). */
+const lastLine = (stderr: string) => stderr.trimEnd().split("\n").pop() ?? "";
+
+function plan(stackFile: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "test", "--dir", path.dirname(stackFile)], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+}
+
+describe("bad configuration values", () => {
+  it("the table has at least 30 cases in all", () => {
+    expect(CONFIG_CASES.length + CLI_CASES.length).toBeGreaterThanOrEqual(30);
+  });
+
+  it.concurrent.each(CONFIG_CASES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const run = await plan(writeStackFile(c.config));
+    expect(run.stderr.split("\n").filter(Boolean)).toHaveLength(1);
+    expect(run.stderr.trimEnd()).toMatch(c.error);
+    expect(run.code).toBe(c.exit);
+  }, 60_000);
+});
+
+describe("bad command lines, URLs, passwords, certificates and sides", () => {
+  it.each(CLI_CASES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const before = await sides();
+    const run = await runFerry(c.args(world), c.env?.(world) ?? {});
+    const line = lastLine(run.stderr);
+    expect(line).toMatch(c.error);
+    expect(run.code).toBe(c.exit);
+    expect(await sides()).toEqual(before);
+    for (const secret of secrets) expect(run.stdout + run.stderr).not.toContain(secret);
+  }, 60_000);
+
+  it("leaves the source primary writable", async () => {
+    await source.query("BEGIN; INSERT INTO accounts (id, email) VALUES (-1, 'probe@example.com'); ROLLBACK;");
+    const [{ ro }] = await source.query<{ ro: string }>("SHOW default_transaction_read_only");
+    expect(ro).toBe("off");
+  });
+});
