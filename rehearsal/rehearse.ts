@@ -9,7 +9,7 @@ import { Client } from "pg";
 import Redis from "ioredis";
 import { RehearsalOptions } from "./options";
 import { describeMissing, missingPrerequisites } from "./prerequisites";
-import { StageRunner, Log } from "./stages";
+import { StageRunner, StageContext, Log } from "./stages";
 import { freePort, startPostgres, startRedis } from "./servers";
 import { startHerokuApi } from "./servers/heroku-api";
 import { APP_DB, APP_ROLE, fillSource } from "./source-data";
@@ -36,12 +36,12 @@ export class RehearsalError extends Error {
 const HEROKU_APP = "rehearsal-mastodon";
 
 /** The source: database + data, Redis (Heroku-like or a box's), feeds, the app, and what sits in front of it. */
-async function setUpSource(opts: RehearsalOptions, logsDir: string, runId: string, log: Log): Promise<World> {
+async function setUpSource(opts: RehearsalOptions, logsDir: string, runId: string, log: Log, s: StageContext): Promise<World> {
   const heroku = opts.source === "heroku";
-  const pg = await startPostgres();
+  const pg = await s.step("start the source PostgreSQL", () => startPostgres());
   const appPassword = randomBytes(12).toString("hex");
   log(`  source PostgreSQL on port ${pg.port}; filling it (${opts.sourceDump ? "from your dump" : opts.sourceUrl ? "from your database" : `sample, ${opts.sizeRows} rows`})`);
-  const data = await fillSource(pg, appPassword, opts);
+  const data = await s.step(opts.sourceDump || opts.sourceUrl ? "restore your data into the source" : "seed the source with the sample", () => fillSource(pg, appPassword, opts));
   const redis = await startRedis(
     heroku
       ? // Heroku Key-Value Store: TLS only, a password, no SYNC/PSYNC, no CONFIG; notifications enabled as `heroku redis:keyspace-notifications -c KA` would.
@@ -69,7 +69,13 @@ async function setUpSource(opts: RehearsalOptions, logsDir: string, runId: strin
     cutover: {},
     volumes: { rows: data.rows, seed: data.seed },
   };
-  await seedRedis(w);
+  await s.step("build the home feeds in the source Redis (the app's rebuild)", () => seedRedis(w));
+  await s.step("start the source app, its front (old host nginx or Heroku API) and the front door", () => startSourceApp(w, heroku));
+  w.volumes.databaseBytes = await withClient(pg.url(APP_DB), databaseBytes);
+  return w;
+}
+
+async function startSourceApp(w: World, heroku: boolean): Promise<void> {
   if (heroku) {
     const apiKey = randomBytes(16).toString("hex");
     const api = await startHerokuApi({
@@ -77,15 +83,13 @@ async function setUpSource(opts: RehearsalOptions, logsDir: string, runId: strin
       apps: [{ name: HEROKU_APP, formation: [{ type: "web", quantity: 1, size: "standard-1X" }, { type: "worker", quantity: 1, size: "standard-1X" }] }],
     });
     w.source.heroku = { api, app: HEROKU_APP, apiKey };
-    w.source.app = await startApp(w, "source", appUrl, w.source.redisUrl, { heroku: w.source.heroku });
+    w.source.app = await startApp(w, "source", w.source.appUrl, w.source.redisUrl, { heroku: w.source.heroku });
   } else {
-    w.source.app = await startApp(w, "source", appUrl, w.source.redisUrl);
+    w.source.app = await startApp(w, "source", w.source.appUrl, w.source.redisUrl);
     w.source.oldHost = await startOldHost(await freePort(), w.source.app.config.port);
   }
   const entry = w.source.oldHost?.port ?? w.source.app.config.port;
   w.frontDoor = await startFrontDoor(await freePort(), [{ name: "source", port: entry, weight: 1 }]);
-  w.volumes.databaseBytes = await withClient(pg.url(APP_DB), databaseBytes);
-  return w;
 }
 
 async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
@@ -163,7 +167,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log): Promise<{ repo
   const stages = new StageRunner(log);
   let w: World | undefined;
   await stages.run("source", async (s) => {
-    w = await s.step("start and fill the source (PostgreSQL, Redis, app, front door)", () => setUpSource(opts, logsDir, runId, log));
+    w = await setUpSource(opts, logsDir, runId, log, s);
     return `${Object.entries(w.volumes.rows).map(([k, v]) => `${v} ${k}`).join(", ")}; ${w.volumes.feeds} feeds`;
   });
   if (!w) throw new RehearsalError(`could not start the source: ${stages.stages[0].detail}`, 1);

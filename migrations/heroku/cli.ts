@@ -230,21 +230,20 @@ function registerScale(herokuCmd: Command): void {
 function registerListings(herokuCmd: Command): void {
   herokuCmd
     .command("addons")
-    .description("list the app's add-ons (every page)")
+    .description("list the app's add-ons (every page); `addons destroy` releases one (decommission only)")
+    .argument("[destroy]", "release the add-on named by --addon; Heroku deletes its data, so --confirm must repeat the app name")
     .requiredOption("--app <app>", "Heroku app name")
+    .option("--addon <name>", "with destroy: the add-on's name or id, as `ferry heroku addons` lists it")
+    .option("--confirm <app>", "with destroy: the app name again, as `heroku addons:destroy` asks")
     .action(
-      heroku(async (flags: { app: string }, command: Command) => {
+      heroku(async (verb: string | undefined, flags: { app: string; addon?: string; confirm?: string }, command: Command) => {
         const app = appName(flags.app);
-        const addons = (await clientFromEnv(globals(command)).listAddons(app)).map((a) => ({
-          name: a.name,
-          service: a.addon_service.name,
-          plan: a.plan.name,
-          state: a.state,
-          configVars: a.config_vars,
-        }));
-        emit(globals(command), { app, addons }, (r) =>
-          r.addons.map((a) => `${a.name}\t${a.plan}\t${a.state}\t${a.configVars.join(",")}`).join("\n") || `${r.app}: no add-ons`,
-        );
+        if (verb === undefined) return listAddons(app, globals(command));
+        if (verb !== "destroy") throw new FerryError(`unknown addons action ${JSON.stringify(verb)}: use \`addons\` to list or \`addons destroy\``, 2);
+        if (!flags.addon) throw new FerryError("missing --addon: name the add-on to destroy", 2);
+        if (flags.confirm !== app) throw new FerryError(`--confirm must repeat the app name ${JSON.stringify(app)} to destroy an add-on`, 2);
+        const gone = await clientFromEnv(globals(command)).destroyAddon(app, flags.addon);
+        emit(globals(command), { app, addon: gone.name, state: gone.state }, (r) => `${r.app}: add-on ${r.addon} released (${r.state})`);
       }),
     );
 
@@ -264,6 +263,19 @@ function registerListings(herokuCmd: Command): void {
         emit(globals(command), { app, domains }, (r) => r.domains.map((d) => `${d.hostname}\t${d.kind}\t${d.cname ?? "-"}\t${d.status}`).join("\n"));
       }),
     );
+}
+
+async function listAddons(app: string, opts: GlobalOptions): Promise<void> {
+  const addons = (await clientFromEnv(opts).listAddons(app)).map((a) => ({
+    name: a.name,
+    service: a.addon_service.name,
+    plan: a.plan.name,
+    state: a.state,
+    configVars: a.config_vars,
+  }));
+  emit(opts, { app, addons }, (r) =>
+    r.addons.map((a) => `${a.name}\t${a.plan}\t${a.state}\t${a.configVars.join(",")}`).join("\n") || `${r.app}: no add-ons`,
+  );
 }
 
 function attempts(value: string): number {

@@ -125,6 +125,11 @@ export class HerokuClient {
     return this.list<Addon>(`${appPath(app)}/addons`);
   }
 
+  /** Release an add-on (its data goes with it on Heroku's side: only at decommission). */
+  destroyAddon(app: string, addon: string): Promise<Addon> {
+    return this.request<Addon>("DELETE", `${appPath(app)}/addons/${encodeURIComponent(addon)}`);
+  }
+
   listDomains(app: string): Promise<Domain[]> {
     return this.list<Domain>(`${appPath(app)}/domains`);
   }

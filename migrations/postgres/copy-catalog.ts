@@ -60,21 +60,25 @@ const hashProcOf = (t: string) => `(
   JOIN pg_proc f ON f.oid = p.amproc AND f.proargtypes[0] = ${t}.oid
   WHERE oc.opcdefault AND oc.opcintype = ${t}.oid LIMIT 1)`;
 
-/** Arrays hash through their element type's function, enums by their label's sort position. */
+/**
+ * Arrays hash through their element type's function. Enums have none here on
+ * purpose: hashenumextended hashes the label's OID, which differs between two
+ * databases that hold the same label, so they are hashed by their text.
+ */
 const HASH_PROC = `CASE
-  WHEN ${IS_ARRAY} THEN
-    CASE WHEN et.typtype = 'e' OR ${hashProcOf("et")} IS NOT NULL THEN 'hash_array_extended' END
-  WHEN bt.typtype = 'e' THEN 'hashenumextended'
+  WHEN bt.typtype = 'e' OR et.typtype = 'e' THEN NULL
+  WHEN ${IS_ARRAY} THEN CASE WHEN ${hashProcOf("et")} IS NOT NULL THEN 'hash_array_extended' END
   ELSE ${hashProcOf("bt")} END`;
 
 /**
  * Binary COPY moves the server's internal send/receive format; it is only as portable
- * as the type's code. Built-in types and enums are; extension and user-defined
- * composite types get text.
+ * as the type's code. Built-in types (and arrays of them) are, and enums (sent by
+ * label). Arrays of enums are not: an array's binary form carries its element
+ * type's OID, which differs on the target. Extension and composite types get text.
  */
 const BINARY_SAFE = `(
   t.typsend <> 0 AND t.typreceive <> 0 AND (
-    et.typnamespace = 'pg_catalog'::regnamespace OR et.typtype = 'e'))`;
+    et.typnamespace = 'pg_catalog'::regnamespace OR bt.typtype = 'e'))`;
 
 /** Every user table (ordinary, partition, partitioned root) with columns and key. */
 export async function listTables(c: Client): Promise<TableInfo[]> {

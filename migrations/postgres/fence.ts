@@ -106,9 +106,17 @@ export async function terminateSessions(c: Client, databases: string[], roles?: 
     SELECT pid FROM pg_stat_activity
     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = ANY($1)
       AND ($2::text[] IS NULL OR usename = ANY($2))`, [databases, roles ?? null]);
-  const pids = rows.map((r) => r.pid);
+  const pids: number[] = [];
+  for (const { pid } of rows) {
+    // Without superuser (Heroku) another role's sessions cannot be ended: those roles
+    // are listed as unfenced already; skip their sessions rather than fail the fence.
+    const ended = await c.query("SELECT pg_terminate_backend($1)", [pid]).then(() => true, (err: { code?: string }) => {
+      if (err.code === "42501") return false;
+      throw err;
+    });
+    if (ended) pids.push(pid);
+  }
   if (!pids.length) return 0;
-  await c.query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", [pids]);
   await pollUntil(
     async () => (await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ANY($1)", [pids])).rows[0].n === "0",
     10_000,

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { TMP_PREFIX } from "./state";
+import { LUA_FIELD_READER, packFields } from "./pack";
 
 const CHUNK = 5000;
 /** Chunk writes in flight while the next chunk is read (ordered on one connection). */
@@ -70,6 +71,27 @@ const copyString: Chunker = async (source, target, key, tmp) => {
   }
 };
 
+/** XADD a chunk of entries packed as id, field count, fields... (one command per chunk). */
+const XADD_CHUNK_SCRIPT = `${LUA_FIELD_READER}
+local blob = ARGV[1]
+local pos = 1
+while pos <= #blob do
+  local id, count
+  id, pos = field(blob, pos)
+  count, pos = field(blob, pos)
+  local args = {}
+  for j = 1, tonumber(count) do args[j], pos = field(blob, pos) end
+  redis.call('XADD', KEYS[1], id, unpack(args))
+end
+return 1
+`;
+
+function packEntries(entries: Array<[Buffer, Buffer[]]>): Buffer {
+  const fields: Array<Buffer | string> = [];
+  for (const [id, kv] of entries) fields.push(id, String(kv.length), ...kv);
+  return packFields(fields);
+}
+
 /** Stream entries in ID order, then its last ID, counters and consumer groups. */
 const copyStream: Chunker = async (source, target, key, tmp) => {
   const writes = new WriteBehind();
@@ -77,9 +99,7 @@ const copyStream: Chunker = async (source, target, key, tmp) => {
   for (;;) {
     const entries = (await source.callBuffer("XRANGE", key, start, "+", "COUNT", CHUNK)) as Array<[Buffer, Buffer[]]>;
     if (entries.length) {
-      const p = target.pipeline();
-      for (const [id, fields] of entries) p.callBuffer("XADD", tmp, id, ...fields);
-      await writes.add(execOrThrow(p));
+      await writes.add(target.callBuffer("EVAL", XADD_CHUNK_SCRIPT, 1, tmp, packEntries(entries)));
       start = `(${entries[entries.length - 1][0].toString()}`;
     }
     if (entries.length < CHUNK) break;
@@ -108,9 +128,6 @@ function flatToMap(flat: unknown[]): Record<string, unknown> {
   return m;
 }
 
-async function execOrThrow(p: ReturnType<Redis["pipeline"]>): Promise<void> {
-  for (const [err] of (await p.exec()) ?? []) if (err) throw err;
-}
 
 const CHUNKERS: Record<string, Chunker> = {
   set: scanInto("SSCAN", (t, tmp, items) => t.callBuffer("SADD", tmp, ...items)),

@@ -7,6 +7,7 @@ import { DbClients } from "./connection";
 import { copyBigKey } from "./big-key";
 import { BigKeyLimits, KeySnapshot, readKeys } from "./read-keys";
 import { ConflictPolicy, isStateKey, PROGRESS, SKIPPED } from "./state";
+import { LUA_FIELD_READER, packFields } from "./pack";
 import { FerryError } from "../cli/common";
 
 export interface CopyContext {
@@ -34,33 +35,40 @@ export type BatchKind =
  * assembled big keys, deletes, the saved cursor and counters. A script runs atomically
  * (nothing else sees half a batch) and costs one round trip and one reply per batch
  * instead of one per key, which is most of the client-side cost of a copy.
- * Per key (KEYS[i]): ARGV op, a, b with op R = RESTORE KEYS[i] a(ttl) b(payload) REPLACE,
- * N = RENAME a(temporary key) KEYS[i], D = DEL KEYS[i]. Then: cursor ("" = not a bulk
- * batch), copied, skipped, and the keys to remember as skipped.
+ * ARGV[1] packs (pack.ts) per key: op, key, a, b with op R = RESTORE key a(ttl) b(payload)
+ * REPLACE, N = RENAME a(temporary key) key, D = DEL key. ARGV[2..4]: cursor ("" = not a
+ * bulk batch), copied, skipped; then the keys to remember as skipped.
+ * Returns the failures as (index, error) pairs.
  */
-const WRITE_BATCH_SCRIPT = `
-local n = #KEYS
+const WRITE_BATCH_SCRIPT = `${LUA_FIELD_READER}
+local blob = ARGV[1]
+local pos = 1
+local i = 0
 local failed = {}
-for i = 1, n do
-  local op, a, b = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+while pos <= #blob do
+  local op, key, a, b
+  op, pos = field(blob, pos)
+  key, pos = field(blob, pos)
+  a, pos = field(blob, pos)
+  b, pos = field(blob, pos)
+  i = i + 1
   local r
-  if op == 'R' then r = redis.pcall('RESTORE', KEYS[i], a, b, 'REPLACE')
-  elseif op == 'N' then r = redis.pcall('RENAME', a, KEYS[i])
-  else r = redis.pcall('DEL', KEYS[i]) end
+  if op == 'R' then r = redis.pcall('RESTORE', key, a, b, 'REPLACE')
+  elseif op == 'N' then r = redis.pcall('RENAME', a, key)
+  else r = redis.pcall('DEL', key) end
   if type(r) == 'table' and r.err then
     failed[#failed + 1] = i
     failed[#failed + 1] = r.err
   end
 end
-local base = 3 * n
-local cursor = ARGV[base + 1]
+local cursor = ARGV[2]
 if cursor ~= '' then
   redis.call('HSET', '${PROGRESS}', 'cursor', cursor)
   if cursor == '0' then redis.call('HSET', '${PROGRESS}', 'done', '1') end
-  redis.call('HINCRBY', '${PROGRESS}', 'copied', ARGV[base + 2])
-  redis.call('HINCRBY', '${PROGRESS}', 'skipped', ARGV[base + 3])
+  redis.call('HINCRBY', '${PROGRESS}', 'copied', ARGV[3])
+  redis.call('HINCRBY', '${PROGRESS}', 'skipped', ARGV[4])
 end
-for j = base + 4, #ARGV do redis.call('SADD', '${SKIPPED}', ARGV[j]) end
+for j = 5, #ARGV do redis.call('SADD', '${SKIPPED}', ARGV[j]) end
 return failed
 `;
 
@@ -90,28 +98,29 @@ export async function prepareBatch(ctx: CopyContext, db: number, keys: Buffer[],
 export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Promise<BatchResult> {
   const { db, batch, snapshots, assembled, toSkip } = prepared;
   const keys: Buffer[] = [];
-  const args: Array<Buffer | string | number> = [];
+  const fields: Array<Buffer | string> = [];
   const result: BatchResult = { copied: 0, skipped: toSkip.length, deleted: 0, bigKeys: assembled.size };
   for (const snap of snapshots) {
     const tmp = assembled.get(snap);
     if (tmp) {
       keys.push(snap.key);
-      args.push("N", tmp, "");
+      fields.push("N", snap.key, tmp, "");
       result.copied++;
     } else if (snap.dump) {
       keys.push(snap.key);
-      args.push("R", Math.max(snap.pttl, 0), snap.dump);
+      fields.push("R", snap.key, String(Math.max(snap.pttl, 0)), snap.dump);
       result.copied++;
     } else if (batch.kind === "recopy") {
       keys.push(snap.key); // gone from the source: deleted or expired there
-      args.push("D", "", "");
+      fields.push("D", snap.key, "", "");
       result.deleted++;
     }
   }
-  args.push(batch.kind === "bulk" ? batch.cursor : "", result.copied, toSkip.length, ...toSkip);
   if (keys.length === 0 && batch.kind !== "bulk" && toSkip.length === 0) return result;
   const target = await ctx.target.db(db);
-  const failed = (await target.callBuffer("EVAL", WRITE_BATCH_SCRIPT, keys.length, ...keys, ...args)) as Array<number | Buffer>;
+  const failed = (await target.callBuffer(
+    "EVAL", WRITE_BATCH_SCRIPT, 0, packFields(fields), batch.kind === "bulk" ? batch.cursor : "", result.copied, toSkip.length, ...toSkip,
+  )) as Array<number | Buffer>;
   if (failed.length) throw restoreFailure(db, new Error(String(failed[1])), keys[Number(failed[0]) - 1]);
   return result;
 }

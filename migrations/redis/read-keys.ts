@@ -5,6 +5,7 @@
 // in chunks (big-key.ts). Inside a script time stands still, so a key cannot expire
 // between its TYPE, PTTL and DUMP.
 import Redis from "ioredis";
+import { LUA_FIELD_READER, packFields } from "./pack";
 
 export interface KeySnapshot {
   key: Buffer;
@@ -27,12 +28,19 @@ export interface BigKeyLimits {
 
 export const DEFAULT_BIG_KEY_LIMITS: BigKeyLimits = { maxElements: 10_000, maxBytes: 8 * 1024 * 1024 };
 
-const READ_KEYS_SCRIPT = `
-local maxN = tonumber(ARGV[1])
-local maxBytes = tonumber(ARGV[2])
+// ARGV[1]: the keys, packed (pack.ts); ARGV[2], ARGV[3]: the big-key limits.
+const READ_KEYS_SCRIPT = `${LUA_FIELD_READER}
+local blob = ARGV[1]
+local maxN = tonumber(ARGV[2])
+local maxBytes = tonumber(ARGV[3])
 local sizeOf = { string = 'STRLEN', list = 'LLEN', set = 'SCARD', zset = 'ZCARD', hash = 'HLEN', stream = 'XLEN' }
 local out = {}
-for i, k in ipairs(KEYS) do
+local pos = 1
+local i = 0
+while pos <= #blob do
+  local k
+  k, pos = field(blob, pos)
+  i = i + 1
   local t = redis.call('TYPE', k)['ok']
   local pttl = redis.call('PTTL', k)
   local size = 0
@@ -60,12 +68,7 @@ return out
 export async function readKeys(source: Redis, keys: Buffer[], limits: BigKeyLimits = DEFAULT_BIG_KEY_LIMITS): Promise<KeySnapshot[]> {
   if (keys.length === 0) return [];
   const reply = (await source.callBuffer(
-    "EVAL",
-    READ_KEYS_SCRIPT,
-    keys.length,
-    ...keys,
-    limits.maxElements,
-    limits.maxBytes,
+    "EVAL", READ_KEYS_SCRIPT, 0, packFields(keys), limits.maxElements, limits.maxBytes,
   )) as Array<[Buffer, number, number, Buffer | null]>;
   return reply.map(([type, pttl, size, dump], i) => ({
     key: keys[i],

@@ -315,9 +315,9 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     remaining = Math.max(0, remaining === 0 ? RATE_LIMIT_TOKENS - 1 : remaining - 1);
     const url = new URL(req.url ?? "/", "http://localhost");
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
-    if (parts[0] !== "apps" || parts.length < 2 || parts.length > 3) throw endpointNotFound();
+    if (parts[0] !== "apps" || parts.length < 2 || parts.length > 4) throw endpointNotFound();
     const app = appFor(key, parts[1]);
-    const resource = parts[2] ?? "";
+    const resource = parts.length === 4 ? `${parts[2]}/:id` : (parts[2] ?? "");
     const method = req.method ?? "GET";
     const range = req.headers.range;
     const obj = () => {
@@ -339,6 +339,13 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
         return reply(res, 200, patchFormation(app, obj()));
       case "GET addons":
         return sendList(res, app.addons.map((a) => addonJson(app, a)), ["id", "name"], range);
+      case "DELETE addons/:id": {
+        const i = app.addons.findIndex((a) => a.name === parts[3] || a.id === parts[3]);
+        if (i < 0) throw new ApiError(404, "not_found", "Couldn't find that add on.");
+        const [gone] = app.addons.splice(i, 1);
+        for (const v of gone.configVars) delete app.configVars[v];
+        return reply(res, 200, { ...addonJson(app, gone), state: "deprovisioned" });
+      }
       case "GET domains":
         return sendList(res, app.domains.map((d) => domainJson(app, d)), ["id", "hostname"], range);
       default:

@@ -1,6 +1,7 @@
 // Bad command lines for `node bin/ferry.js`: each with the one line ferry must answer
-// and its exit code (2: the command line is wrong; 1: the world refused). URLs and
-// keys travel in the environment, as the Pulumi stages pass them.
+// and its exit code (2: the input is wrong, including a key Heroku refuses; 1: the
+// other side refused or failed). URLs and keys travel in the environment, as the
+// Pulumi stages pass them.
 
 /** The real servers the cases point at (started by the suite). */
 export interface World {
@@ -75,8 +76,8 @@ export const CLI_CASES: CliCase[] = [
   { name: "pg: wrong source password", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => w.sourceWrongPassword, (w) => w.target), error: /^ferry: password authentication failed for user "postgres"$/, exit: 1 },
   { name: "pg: wrong target password", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetWrongPassword), error: /^ferry: password authentication failed for user "postgres"$/, exit: 1 },
   { name: "redis: wrong source password", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv((w) => w.redisSourceWrongPassword, (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:\d+: wrong password or user \(WRONGPASS\)$/, exit: 1 },
-  { name: "heroku: wrong API key", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv(() => "not-the-key-000"), error: /^ferry: .*the API key is missing, wrong or expired/, exit: 1 },
-  { name: "heroku: key without access to the app", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKeyWithoutAccess), error: /^ferry: .*the API key's account may not do this to this app/, exit: 1 },
+  { name: "heroku: wrong API key", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv(() => "not-the-key-000"), error: /^ferry: .*the API key is missing, wrong or expired/, exit: 2 },
+  { name: "heroku: key without access to the app", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKeyWithoutAccess), error: /^ferry: .*the API key's account may not do this to this app/, exit: 2 },
 
   // ---- TLS ----
   { name: "pg: TLS required, server has none", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => `${w.source}?sslmode=require`, (w) => w.target), error: /^ferry: The server does not support SSL connections$/, exit: 1 },
@@ -86,5 +87,5 @@ export const CLI_CASES: CliCase[] = [
   // ---- sides that are not what a migration needs ----
   { name: "pg: dump into a target that is not empty", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetNotEmpty), error: /^ferry: target 127\.0\.0\.1:\d+\/notempty is not empty: it has 1 user relation\(s\) \(public\.already_here\); the dump copy needs an empty database$/, exit: 1 },
   { name: "pg: logical into a target that holds the same tables", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.source, (w) => w.targetConflicting), error: /^ferry: .*(not empty|already exists)/, exit: 1 },
-  { name: "pg: source is a standby, not a primary", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.standby, (w) => w.target), error: /^ferry: .*(standby|recovery|primary)/, exit: 1 },
+  { name: "pg: source is a standby, not a primary", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.standby, (w) => w.target), error: /^ferry: .*(standby|recovery|primary|read-only transaction)/, exit: 1 },
 ];

@@ -1,6 +1,7 @@
 // Bad stack configurations: each must stop before any resource is declared, with one
-// line naming the key. They run through `npm run plan` (the program's parseConfig),
-// which exits 2 on a configuration it refuses.
+// line naming the key. The suite checks each against the program's parseConfig (as
+// the stack file is read) and a sample through `npm run plan`, which prints the same
+// line after "ferry plan: " and exits 2 on any configuration it refuses.
 import { Flags, flagsUpTo, herokuConfig, vultrConfig } from "../policy/stacks";
 
 export interface ConfigCase {
@@ -29,35 +30,35 @@ const E = 2;
 
 export const CONFIG_CASES: ConfigCase[] = [
   // unknown keys
-  { name: "unknown top-level key (typo)", config: { ...vultr(), "ferry:cutovr": "true" }, error: /^ferry plan: ferry:cutovr: unknown key; allowed: /, exit: E },
-  { name: "unknown nested key", config: target(vultr(), (t) => (t.postgres.encrypted = true)), error: /^ferry plan: ferry:target\.postgres\.encrypted: unknown key$/, exit: E },
-  { name: "unknown source kind", config: source(vultr(), (s) => (s.kind = "dokku")), error: /^ferry plan: ferry:source(\.kind)?: .*(heroku|vultr)/, exit: E },
+  { name: "unknown top-level key (typo)", config: { ...vultr(), "ferry:cutovr": "true" }, error: /^ferry:cutovr: unknown key; allowed: /, exit: E },
+  { name: "unknown nested key", config: target(vultr(), (t) => (t.postgres.encrypted = true)), error: /^ferry:target\.postgres\.encrypted: unknown key$/, exit: E },
+  { name: "unknown source kind", config: source(vultr(), (s) => (s.kind = "dokku")), error: /^ferry:source(\.kind)?: .*(heroku|vultr)/, exit: E },
   // wrong types
-  { name: "flag that is not a boolean", config: { ...vultr(), "ferry:replicate": "yes" }, error: /^ferry plan: ferry:replicate: expected true or false$/, exit: E },
-  { name: "storage size that is not a number", config: target(vultr(), (t) => (t.postgres.storageGb = "lots")), error: /^ferry plan: ferry:target\.postgres\.storageGb: expected a whole number from 20 to 65536$/, exit: E },
-  { name: "storage below the RDS minimum", config: target(vultr(), (t) => (t.postgres.storageGb = 5)), error: /^ferry plan: ferry:target\.postgres\.storageGb: expected a whole number from 20 to 65536$/, exit: E },
-  { name: "no backups kept", config: target(vultr(), (t) => (t.postgres.backupRetentionDays = 0)), error: /^ferry plan: ferry:target\.postgres\.backupRetentionDays: expected a whole number from 1 to 35$/, exit: E },
-  { name: "hostname that is not one", config: target(vultr(), (t) => (t.cloudflare.hostnames[0].name = "not a host")), error: /^ferry plan: ferry:target\.cloudflare\.hostnames\[0\]\.name: expected a hostname/, exit: E },
-  { name: "source object that is not JSON", config: { ...vultr(), "ferry:source": "{kind: vultr" }, error: /^ferry plan: ferry:source: not valid JSON\/YAML structure$/, exit: E },
-  { name: "no target at all", config: without(vultr(), "ferry:target"), error: /^ferry plan: ferry:target: required/, exit: E },
+  { name: "flag that is not a boolean", config: { ...vultr(), "ferry:replicate": "yes" }, error: /^ferry:replicate: expected true or false$/, exit: E },
+  { name: "storage size that is not a number", config: target(vultr(), (t) => (t.postgres.storageGb = "lots")), error: /^ferry:target\.postgres\.storageGb: expected a whole number from 20 to 65536$/, exit: E },
+  { name: "storage below the RDS minimum", config: target(vultr(), (t) => (t.postgres.storageGb = 5)), error: /^ferry:target\.postgres\.storageGb: expected a whole number from 20 to 65536$/, exit: E },
+  { name: "no backups kept", config: target(vultr(), (t) => (t.postgres.backupRetentionDays = 0)), error: /^ferry:target\.postgres\.backupRetentionDays: expected a whole number from 1 to 35$/, exit: E },
+  { name: "hostname that is not one", config: target(vultr(), (t) => (t.cloudflare.hostnames[0].name = "not a host")), error: /^ferry:target\.cloudflare\.hostnames\[0\]\.name: expected a hostname/, exit: E },
+  { name: "source object that is not JSON", config: { ...vultr(), "ferry:source": "{kind: vultr" }, error: /^ferry:source: not valid JSON\/YAML structure$/, exit: E },
+  { name: "no target at all", config: without(vultr(), "ferry:target"), error: /^ferry:target: required/, exit: E },
   // flags out of order, percentages out of range
-  { name: "cutover without replicate and proxy", config: { ...vultr(), "ferry:cutover": "true" }, error: /^ferry plan: ferry:cutover: requires ferry:replicate and ferry:proxy \(stages are cumulative/, exit: E },
-  { name: "decommission without cutover", config: { ...vultr({ replicate: true, proxy: true }), "ferry:decommission": "true" }, error: /^ferry plan: ferry:decommission: requires ferry:cutover/, exit: E },
-  { name: "traffic above 100%", config: heroku({ ...flagsUpTo("proxy"), trafficPercent: 150 }), error: /^ferry plan: ferry:trafficPercent: expected a whole number from 0 to 100$/, exit: E },
-  { name: "traffic below 0%", config: heroku({ ...flagsUpTo("proxy"), trafficPercent: -1 }), error: /^ferry plan: ferry:trafficPercent: expected a whole number from 0 to 100$/, exit: E },
-  { name: "traffic share before proxy", config: heroku({ replicate: true, trafficPercent: 20 }), error: /^ferry plan: ferry:trafficPercent: only applies once ferry:proxy is true$/, exit: E },
-  { name: "weighted split on a vultr source", config: vultr({ ...flagsUpTo("proxy"), trafficPercent: 50 }), error: /^ferry plan: ferry:trafficPercent: a vultr source proxies all traffic/, exit: E },
+  { name: "cutover without replicate and proxy", config: { ...vultr(), "ferry:cutover": "true" }, error: /^ferry:cutover: requires ferry:replicate and ferry:proxy \(stages are cumulative/, exit: E },
+  { name: "decommission without cutover", config: { ...vultr({ replicate: true, proxy: true }), "ferry:decommission": "true" }, error: /^ferry:decommission: requires ferry:cutover/, exit: E },
+  { name: "traffic above 100%", config: heroku({ ...flagsUpTo("proxy"), trafficPercent: 150 }), error: /^ferry:trafficPercent: expected a whole number from 0 to 100$/, exit: E },
+  { name: "traffic below 0%", config: heroku({ ...flagsUpTo("proxy"), trafficPercent: -1 }), error: /^ferry:trafficPercent: expected a whole number from 0 to 100$/, exit: E },
+  { name: "traffic share before proxy", config: heroku({ replicate: true, trafficPercent: 20 }), error: /^ferry:trafficPercent: only applies once ferry:proxy is true$/, exit: E },
+  { name: "weighted split on a vultr source", config: vultr({ ...flagsUpTo("proxy"), trafficPercent: 50 }), error: /^ferry:trafficPercent: a vultr source proxies all traffic/, exit: E },
   // holds and stages that would lose data
-  { name: "hold at a stage the component does not have", config: vultr({ ...flagsUpTo("proxy"), hold: { postgres: "proxy" } }), error: /^ferry plan: ferry:hold\.postgres: postgres has no proxy stage/, exit: E },
-  { name: "hold on a component the source lacks", config: source(vultr({ hold: { redis: "replicate" } }), (s) => (s.services = ["postgres", "nginx", "app"])), error: /^ferry plan: ferry:hold\.redis: this vultr source has no redis/, exit: E },
-  { name: "app cut over while its database is held", config: vultr({ ...flagsUpTo("cutover"), hold: { postgres: "replicate" } }), error: /^ferry plan: ferry:hold\.postgres: the app cannot be cut over while postgres is held at replicate/, exit: E },
-  { name: "database cut over while the app is held at 20%", config: heroku({ ...flagsUpTo("cutover"), trafficPercent: 20, hold: { app: "proxy" } }), error: /^ferry plan: ferry:trafficPercent: postgres and redis can only be cut over while AWS serves all requests/, exit: E },
+  { name: "hold at a stage the component does not have", config: vultr({ ...flagsUpTo("proxy"), hold: { postgres: "proxy" } }), error: /^ferry:hold\.postgres: postgres has no proxy stage/, exit: E },
+  { name: "hold on a component the source lacks", config: source(vultr({ hold: { redis: "replicate" } }), (s) => (s.services = ["postgres", "nginx", "app"])), error: /^ferry:hold\.redis: this vultr source has no redis/, exit: E },
+  { name: "app cut over while its database is held", config: vultr({ ...flagsUpTo("cutover"), hold: { postgres: "replicate" } }), error: /^ferry:hold\.postgres: the app cannot be cut over while postgres is held at replicate/, exit: E },
+  { name: "database cut over while the app is held at 20%", config: heroku({ ...flagsUpTo("cutover"), trafficPercent: 20, hold: { app: "proxy" } }), error: /^ferry:trafficPercent: postgres and redis can only be cut over while AWS serves all requests/, exit: E },
   // strategies the sides cannot support
-  { name: "logical replication from Heroku Postgres", config: source(heroku(), (s) => (s.postgres.strategy = "logical")), error: /^ferry plan: ferry:source\.postgres\.strategy: Heroku Postgres grants no REPLICATION role: only dump is allowed$/, exit: E },
-  { name: "physical replication into RDS", config: source(vultr(), (s) => (s.postgres = { strategy: "physical" })), error: /^ferry plan: ferry:source\.postgres\.strategy: physical needs a self-run PostgreSQL target/, exit: E },
+  { name: "logical replication from Heroku Postgres", config: source(heroku(), (s) => (s.postgres.strategy = "logical")), error: /^ferry:source\.postgres\.strategy: Heroku Postgres grants no REPLICATION role: only dump is allowed$/, exit: E },
+  { name: "physical replication into RDS", config: source(vultr(), (s) => (s.postgres = { strategy: "physical" })), error: /^ferry:source\.postgres\.strategy: physical needs a self-run PostgreSQL target/, exit: E },
   // secrets
-  { name: "source database URL of the wrong kind", config: { ...vultr(), "ferry:sourceDatabaseUrl": "mysql://u:p@db.example.com/app" }, error: /^ferry plan: ferry:sourceDatabaseUrl: expected a postgres or postgresql URL$/, exit: E },
-  { name: "target password too short", config: { ...vultr(), "ferry:targetPostgresPassword": "short" }, error: /^ferry plan: ferry:targetPostgresPassword: expected a password of 16\+ characters/, exit: E },
-  { name: "runner open to the whole internet", config: target(vultr(), (t) => (t.runner.operatorCidrs = ["0.0.0.0/0"])), error: /^ferry plan: ferry:target\.runner\.operatorCidrs: 0\.0\.0\.0\/0 is not an operator address$/, exit: E },
-  { name: "hostname no Heroku app serves", config: target(heroku(), (t) => (t.cloudflare.hostnames[0].name = "other.example.com")), error: /^ferry plan: ferry:target\.cloudflare\.hostnames\[0\]\.name: "other\.example\.com" is not in any ferry:source\.apps\[\]\.hostnames/, exit: E },
+  { name: "source database URL of the wrong kind", config: { ...vultr(), "ferry:sourceDatabaseUrl": "mysql://u:p@db.example.com/app" }, error: /^ferry:sourceDatabaseUrl: expected a postgres or postgresql URL$/, exit: E },
+  { name: "target password too short", config: { ...vultr(), "ferry:targetPostgresPassword": "short" }, error: /^ferry:targetPostgresPassword: expected a password of 16\+ characters/, exit: E },
+  { name: "runner open to the whole internet", config: target(vultr(), (t) => (t.runner.operatorCidrs = ["0.0.0.0/0"])), error: /^ferry:target\.runner\.operatorCidrs: 0\.0\.0\.0\/0 is not an operator address$/, exit: E },
+  { name: "hostname no Heroku app serves", config: target(heroku(), (t) => (t.cloudflare.hostnames[0].name = "other.example.com")), error: /^ferry:target\.cloudflare\.hostnames\[0\]\.name: "other\.example\.com" is not in any ferry:source\.apps\[\]\.hostnames/, exit: E },
 ];

@@ -18,7 +18,7 @@ const CLUSTER_SQL = `
   UNION ALL SELECT 'recovery ' || pg_is_in_recovery()`;
 
 const DATABASE_SQL = `
-  SELECT 'rel ' || n.nspname || '.' || c.relname || ' ' || c.relkind || ' ' || c.relreplident AS x
+  SELECT format('rel %s.%s %s %s', n.nspname, c.relname, c.relkind, c.relreplident) AS x
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
   UNION ALL SELECT 'pub ' || pubname FROM pg_publication

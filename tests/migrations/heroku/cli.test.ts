@@ -193,6 +193,25 @@ describe("ferry heroku addons / domains", () => {
       "www.famichiki.test\tcustom\twww-famichiki-test.herokudns.com\tsucceeded",
     ]);
   });
+
+  test("addons destroy needs --confirm to repeat the app name, then releases the add-on", async () => {
+    const wrong = await heroku(["heroku", "addons", "destroy", "--app", "famichiki", "--addon", "heroku-redis-1", "--confirm", "famichik"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/^ferry: --confirm must repeat the app name "famichiki"/);
+    expect(api.requests).toHaveLength(0);
+
+    const before = api.app("famichiki")!.addons.length;
+    const target = api.app("famichiki")!.addons[0].name;
+    const r = await heroku(["--json", "heroku", "addons", "destroy", "--app", "famichiki", "--addon", target, "--confirm", "famichiki"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ app: "famichiki", addon: target, state: "deprovisioned" });
+    expect(api.app("famichiki")!.addons).toHaveLength(before - 1);
+    expect(api.requests.map((q) => q.method)).toEqual(["DELETE"]);
+
+    const again = await heroku(["heroku", "addons", "destroy", "--app", "famichiki", "--addon", target, "--confirm", "famichiki"]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/404/);
+  });
 });
 
 describe("ferry heroku: key, base URL and API errors", () => {

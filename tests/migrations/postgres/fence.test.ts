@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalPostgres } from "../../../rehearsal/servers";
 import { fence, readFence, unfence, withWritable } from "../../../migrations/postgres/fence";
-import { withClient } from "../../../migrations/postgres/connection";
+import { connect, withClient } from "../../../migrations/postgres/connection";
 import { roleUrl, startSource, ROLE_PASSWORD } from "./fixtures";
 import { canWrite, withDatabase } from "./helpers";
 
@@ -54,7 +54,12 @@ describe("fence", () => {
     await source.query("CREATE DATABASE owned OWNER owner");
     const ownerUrl = withDatabase(source.url("postgres", "owner", ROLE_PASSWORD), "owned");
     await withClient(ownerUrl, (c) => c.query("CREATE TABLE audit_log (actor text, token text)"));
+    // A superuser session in the database: the owner may not end it, and must not fail on it.
+    const superSession = await connect(withDatabase(source.url(), "owned"));
+    superSession.on("error", () => undefined);
     const { record } = await withWritable(ownerUrl, (c) => fence(c, false, 0));
+    expect((await superSession.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+    await superSession.end();
     expect(record.roles).toEqual(["owner"]);
     expect(record.unfenced).toEqual(["app", "postgres", "reporting", "worker"]);
     expect(record.databaseDefault).toBe(true);

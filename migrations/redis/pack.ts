@@ -1,0 +1,22 @@
+// Many small values packed into ONE script argument (each field: 4-byte big-endian length,
+// then the bytes), unpacked in Lua with the `struct` library Redis ships. One argument
+// instead of thousands keeps the client's per-argument encoding work out of the copy's
+// hot path. LUA_FIELD_READER is the Lua side: `local v; v, pos = field(blob, pos)`.
+export const LUA_FIELD_READER = `
+local function field(blob, pos)
+  local len
+  len, pos = struct.unpack('>I4', blob, pos)
+  return string.sub(blob, pos, pos + len - 1), pos + len
+end
+`;
+
+export function packFields(fields: Array<Buffer | string>): Buffer {
+  const parts = fields.map((f) => (typeof f === "string" ? Buffer.from(f) : f));
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    offset = out.writeUInt32BE(p.length, offset);
+    offset += p.copy(out, offset);
+  }
+  return out;
+}
