@@ -19,7 +19,7 @@ import { trialCopy } from "../migrations/postgres/trial";
 import { Strategy } from "../migrations/postgres/names";
 import { withClient } from "../migrations/postgres/connection";
 import { missingWrites, roleUrl, startSource, startWriteLoad, ROLE_PASSWORD } from "../tests/migrations/postgres/fixtures";
-import { standbyPath, standbyUrl } from "../tests/migrations/postgres/helpers";
+import { asRole, standbyPath, standbyUrl } from "../tests/migrations/postgres/helpers";
 
 /** Bytes per seeded row across the five test tables (measured: ~680 B; a little less so the size asked is reached). */
 const BYTES_PER_SEED_ROW = 660;
@@ -35,7 +35,6 @@ interface Figures {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const asRole = (url: string, role: string) => url.replace(/\/\/postgres:[^@]+@/, `//${role}:${ROLE_PASSWORD}@`);
 
 /** The target for `strategy`, replicating (or trial-copied) from `source`. */
 async function prepareTarget(strategy: Strategy, source: LocalPostgres): Promise<{ url: string; retire: () => Promise<void> }> {

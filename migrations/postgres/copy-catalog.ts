@@ -73,8 +73,9 @@ const HASH_PROC = `CASE
 /**
  * Binary COPY moves the server's internal send/receive format; it is only as portable
  * as the type's code. Built-in types (and arrays of them) are, and enums (sent by
- * label). Arrays of enums are not: an array's binary form carries its element
- * type's OID, which differs on the target. Extension and composite types get text.
+ * label). Arrays of enums get text: an array's binary form carries its element
+ * type's OID, which differs on the target, and ferry does not rely on the receiver
+ * overlooking that. Extension and composite types get text too.
  */
 const BINARY_SAFE = `(
   t.typsend <> 0 AND t.typreceive <> 0 AND (

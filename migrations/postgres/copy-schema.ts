@@ -5,21 +5,12 @@
 // constraints, triggers, materialized view data) after them with -j, which builds
 // indexes in parallel and orders foreign keys after the keys they reference; the
 // indexes already built during the copy (copy-indexes.ts) are left out of its list.
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { libpqArgs } from "./connection";
+import { runTool } from "./tools";
 import { EarlyIndex, withoutBuilt } from "./copy-indexes";
-
-function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} failed: ${stderr.trim().split("\n").slice(-3).join(" ") || err.message}`));
-      else resolve(stdout);
-    });
-  });
-}
 
 export interface SchemaArchive {
   file: string;

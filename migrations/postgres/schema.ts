@@ -2,20 +2,10 @@
 // functions) goes first so rows have somewhere to land; "post-data" (indexes,
 // constraints, triggers) goes after, so indexes are built once over all the data
 // instead of being maintained row by row.
-import { execFile } from "node:child_process";
 import { libpqArgs } from "./connection";
+import { runTool } from "./tools";
 
 export type SchemaSection = "pre-data" | "post-data";
-
-function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { env, maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} failed: ${stderr.trim().split("\n").slice(-3).join(" ") || err.message}`));
-      else resolve(stdout);
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
 
 /** The SQL of one schema section of the database at `url`, without owners or grants to unknown roles. */
 export async function dumpSchema(url: string, section: SchemaSection): Promise<string> {

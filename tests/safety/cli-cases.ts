@@ -15,6 +15,8 @@ export interface World {
   targetConflicting: string;
   /** A physical standby of the source: not a primary. */
   standby: string;
+  /** An empty target database only the standby case writes to, so a change there is attributed. */
+  targetForStandby: string;
   redisSource: string;
   redisSourceWrongPassword: string;
   /** rediss:// on a self-signed certificate (how Heroku Redis serves). */
@@ -87,5 +89,5 @@ export const CLI_CASES: CliCase[] = [
   // ---- sides that are not what a migration needs ----
   { name: "pg: dump into a target that is not empty", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetNotEmpty), error: /^ferry: target 127\.0\.0\.1:\d+\/notempty is not empty: it has 1 user relation\(s\) \(public\.already_here\); the dump copy needs an empty database$/, exit: 1 },
   { name: "pg: logical into a target that holds the same tables", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.source, (w) => w.targetConflicting), error: /^ferry: .*(not empty|already exists)/, exit: 1 },
-  { name: "pg: source is a standby, not a primary", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.standby, (w) => w.target), error: /^ferry: .*(standby|recovery|primary|read-only transaction)/, exit: 1 },
+  { name: "pg: source is a standby, not a primary", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.standby, (w) => w.targetForStandby), error: /^ferry: .*(standby|recovery|primary|read-only transaction)/, exit: 1 },
 ];

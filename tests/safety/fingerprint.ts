@@ -1,4 +1,4 @@
-// What "nothing changed" means for the guard-rail suites: a digest of everything a
+// What "nothing changed" means for the guard-rail suites: everything a
 // failed command could have touched on either side. PostgreSQL: every database's
 // relations, their rows, sequences, publications, subscriptions, slots, roles and
 // per-role settings (a fence is `default_transaction_read_only`). Redis: every key's
@@ -8,7 +8,7 @@ import Redis from "ioredis";
 import { Client } from "pg";
 import { withDatabase } from "../migrations/postgres/helpers";
 
-const sha = (parts: string[]) => createHash("sha256").update(parts.join("\n")).digest("hex");
+const sha = (data: string | Buffer) => createHash("sha256").update(data).digest("hex").slice(0, 16);
 
 const CLUSTER_SQL = `
   SELECT 'db ' || datname || ' ' || datallowconn || ' ' || datconnlimit AS x FROM pg_database
@@ -59,17 +59,17 @@ async function databaseDigest(url: string): Promise<string[]> {
   }
 }
 
-/** A digest of a whole PostgreSQL cluster as a superuser sees it (`url` names any database). */
-export async function postgresFingerprint(url: string): Promise<string> {
+/** What a whole PostgreSQL cluster holds, as a superuser sees it (`url` names any database); one line per fact, so a diff says what changed. */
+export async function postgresFingerprint(url: string): Promise<string[]> {
   const cluster = await rows(url, CLUSTER_SQL);
   const databases = (await rows(url, "SELECT datname AS x FROM pg_database WHERE datallowconn AND NOT datistemplate"));
   const parts = [...cluster];
-  for (const db of databases) parts.push(`== ${db}`, ...(await databaseDigest(withDatabase(url, db))));
-  return sha(parts);
+  for (const db of databases) parts.push(...(await databaseDigest(withDatabase(url, db))).map((line) => `${db}: ${line}`));
+  return parts;
 }
 
-/** A digest of every database of a Redis server. `tls` passes the CA for rediss://. */
-export async function redisFingerprint(url: string, tls?: { ca: string }): Promise<string> {
+/** What every database of a Redis server holds, one line per key. `tls` passes the CA for rediss://. */
+export async function redisFingerprint(url: string, tls?: { ca: string }): Promise<string[]> {
   const client = new Redis(url, { lazyConnect: true, tls, maxRetriesPerRequest: 1 });
   await client.connect();
   try {
@@ -85,11 +85,11 @@ export async function redisFingerprint(url: string, tls?: { ca: string }): Promi
         for (const key of keys) {
           const dump = await client.dumpBuffer(key);
           const ttl = await client.pttl(key);
-          parts.push(`${db} ${key} ${await client.type(key)} ${dump?.toString("hex") ?? ""} ${ttl > 0 ? "expires" : ttl}`);
+          parts.push(`${db} ${key} ${await client.type(key)} ${dump ? sha(dump) : ""} ${ttl > 0 ? "expires" : ttl}`);
         }
       } while (cursor !== "0");
     }
-    return sha(parts.sort());
+    return parts.sort();
   } finally {
     client.disconnect();
   }

@@ -9,7 +9,7 @@ import { replicateLogical } from "../../../migrations/postgres/logical";
 import { preflight } from "../../../migrations/postgres/preflight";
 import { loadCutover } from "../../../migrations/postgres/state";
 import { createRoles, createTestSchema, insertWithoutIds, missingWrites, ROLE_PASSWORD, seedRows, startWriteLoad } from "./fixtures";
-import { canWrite, runFerry, withDatabase } from "./helpers";
+import { asRole, canWrite, runFerry, withDatabase } from "./helpers";
 
 const STEPS = ["gate", "fence", "drain", "sequences", "detach", "verify", "done"];
 
@@ -38,8 +38,7 @@ describe("logical cutover killed at each step", () => {
     expect((await preflight({ sourceUrl: src, targetUrl: tgt, strategy: "logical", fixReplicaIdentity: true })).ok).toBe(true);
     await replicateLogical({ sourceUrl: src, targetUrl: tgt, syncTimeoutMs: 30_000 });
     await withClient(tgt, (c) => c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"));
-    const app = (url: string) => url.replace(/\/\/postgres:[^@]+@/, `//app:${ROLE_PASSWORD}@`);
-    return { src, tgt, appSrc: app(src), appTgt: app(tgt), env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
+    return { src, tgt, appSrc: asRole(src, "app"), appTgt: asRole(tgt, "app"), env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
   }
 
   const cutoverArgs = ["--json", "pg", "cutover", "--strategy", "logical", "--max-lag-bytes", "10485760", "--timeout", "30"];

@@ -8,8 +8,8 @@ import { withClient } from "../../../migrations/postgres/connection";
 import { unfence, withWritable } from "../../../migrations/postgres/fence";
 import { replicatePhysical, stopStandby } from "../../../migrations/postgres/physical";
 import { cleanup } from "../../../migrations/postgres/cleanup";
-import { insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, ROLE_PASSWORD } from "./fixtures";
-import { canWrite, runFerry, standbyPath, standbyUrl } from "./helpers";
+import { insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad } from "./fixtures";
+import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "./helpers";
 
 const STEPS = ["gate", "fence", "drain", "promote", "verify", "activate", "done"];
 
@@ -32,7 +32,7 @@ describe("physical cutover killed at each step", () => {
     standbys.push(dir);
     const target = await standbyUrl(source);
     await replicatePhysical({ sourceUrl: source.url(), targetUrl: target, standbyDir: dir });
-    const appTarget = target.replace(/\/\/postgres:[^@]+@/, `//app:${ROLE_PASSWORD}@`);
+    const appTarget = asRole(target, "app");
     return { dir, target, appTarget, env: { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target } };
   }
 

@@ -4,6 +4,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { Client } from "pg";
 import { freePort, isRoot, tempDir } from "../../../rehearsal/servers";
+import { ROLE_PASSWORD } from "./fixtures";
 
 export interface FerryRun {
   code: number | null;
@@ -63,4 +64,12 @@ export function standbyPath(): string {
 /** The URL the physical standby will answer on: the source's superuser, a new port. */
 export async function standbyUrl(source: { password: string }): Promise<string> {
   return `postgresql://postgres:${source.password}@127.0.0.1:${await freePort()}/postgres`;
+}
+
+/** The same URL as test role `role` (test roles share ROLE_PASSWORD). */
+export function asRole(url: string, role: string): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = ROLE_PASSWORD;
+  return u.toString();
 }

@@ -10,8 +10,8 @@ import { preflight } from "../../../migrations/postgres/preflight";
 import { status } from "../../../migrations/postgres/status";
 import { verifyDatabases } from "../../../migrations/postgres/verify";
 import { withClient } from "../../../migrations/postgres/connection";
-import { APP_ROLES, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad, ROLE_PASSWORD } from "./fixtures";
-import { canWrite, runFerry, standbyPath, standbyUrl, withDatabase } from "./helpers";
+import { APP_ROLES, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad } from "./fixtures";
+import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "./helpers";
 
 describe("physical strategy", () => {
   let source: LocalPostgres;
@@ -68,7 +68,7 @@ describe("physical strategy", () => {
     expect([badJobs.code, badJobs.stderr]).toEqual([2, 'ferry: --jobs must be an integer >= 1 (got "0")\n']);
 
     // Roles came along with the cluster: the app just points at the new primary.
-    const appOnTarget = withDatabase(target.replace(/\/\/postgres:[^@]+@/, `//app:${ROLE_PASSWORD}@`), "postgres");
+    const appOnTarget = asRole(target, "app");
     expect(await canWrite(appOnTarget)).toBe(true);
     load.retarget(appOnTarget);
     await load.waitForMore(100);
