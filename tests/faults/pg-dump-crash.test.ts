@@ -1,0 +1,67 @@
+// kill -9 of `ferry pg cutover --strategy dump` (the Heroku path) right after each of
+// its steps, then a rerun. At every moment exactly one side may take writes, the
+// rerun finishes, and every write the app saw acknowledged is on the target.
+// (The logical and physical cutovers get the same treatment in tests/migrations/postgres/crash-*.)
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { withClient } from "../../migrations/postgres/connection";
+import { loadCutover } from "../../migrations/postgres/state";
+import { LocalPostgres, startPostgres } from "../../rehearsal/servers";
+import { ROLE_PASSWORD, createRoles, createTestSchema, insertWithoutIds, missingWrites, seedRows, startWriteLoad } from "../migrations/postgres/fixtures";
+import { asRole, canWrite, runFerry, withDatabase } from "../migrations/postgres/helpers";
+
+const STEPS = ["gate", "fence", "copy", "verify", "done"];
+
+describe("dump cutover killed after each step", () => {
+  let source: LocalPostgres;
+  let target: LocalPostgres;
+
+  beforeAll(async () => {
+    [source, target] = await Promise.all([startPostgres(), startPostgres()]);
+    await createRoles(source);
+    await target.query(`CREATE ROLE app LOGIN PASSWORD '${ROLE_PASSWORD}'`);
+  });
+
+  afterAll(async () => {
+    await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
+  });
+
+  /** A database pair `db`: the source with schema, rows and grants, the target empty. */
+  async function pair(db: string) {
+    await Promise.all([source.query(`CREATE DATABASE ${db}`), target.query(`CREATE DATABASE ${db}`)]);
+    const src = withDatabase(source.url(), db);
+    const tgt = withDatabase(target.url(), db);
+    await createTestSchema(src);
+    await seedRows(src, 100);
+    await withClient(src, (c) => c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"));
+    return { src, tgt, appSrc: asRole(src, "app"), appTgt: asRole(tgt, "app"), env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
+  }
+
+  const args = ["--json", "pg", "cutover", "--strategy", "dump", "--jobs", "2", "--timeout", "30"];
+
+  test.each(STEPS)("killed after %s: one writable side, rerun finishes, nothing acknowledged lost", async (step) => {
+    const p = await pair(`dump_${step}`);
+    const load = startWriteLoad(p.appSrc, { writers: 1 });
+    await load.waitForMore(20);
+
+    const killed = await runFerry(args, { ...p.env, FERRY_TEST_CRASH_AFTER_STEP: step });
+    expect(killed.signal, killed.stderr).toBe("SIGKILL");
+    const released = (await withClient(p.tgt, (c) => loadCutover(c, "dump")).catch(() => null))?.done === true;
+    const sourceWritable = await canWrite(p.appSrc);
+    expect(sourceWritable && released, "both sides writable").toBe(false);
+    expect(sourceWritable).toBe(step === "gate");
+
+    const rerun = await runFerry(args, p.env);
+    expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ ok: true });
+
+    await withClient(p.tgt, (c) => c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"));
+    load.retarget(p.appTgt);
+    await load.waitForMore(10);
+    await load.stop();
+    expect(await missingWrites(p.tgt, load.acked)).toEqual([]);
+    expect(await canWrite(p.appSrc)).toBe(false);
+    await insertWithoutIds(p.tgt, `after-${step}`); // sequences were carried over
+    const verify = await runFerry(["--json", "pg", "verify"], p.env);
+    expect(verify.stdout + verify.stderr).not.toContain(source.password);
+  });
+});
