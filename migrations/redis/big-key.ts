@@ -1,18 +1,19 @@
 // Copying a key too big for one DUMP (a million-member set, a long stream) without
 // blocking either server: read it in chunks with the cursor commands (SSCAN, HSCAN, ZSCAN,
-// XRANGE, LRANGE, GETRANGE), write each chunk to a temporary key on the target, and let
+// XRANGE, LRANGE, GETRANGE; a short script on each side packs and unpacks a chunk), write
+// each chunk to a temporary key on the target, and let
 // the caller RENAME the finished key into place atomically with the batch it belongs to.
 // If the key changes while we read it, the tail marks it dirty and it is copied again.
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { TMP_PREFIX } from "./state";
-import { LUA_FIELD_READER, packFields } from "./pack";
+import { LUA_FIELD_READER } from "./pack";
 
 const CHUNK = 5000;
 /** Chunk writes in flight while the next chunk is read (ordered on one connection). */
 const WRITES_AHEAD = 8;
 
-type Chunker = (source: Redis, target: Redis, key: Buffer, tmp: string) => Promise<void>;
+type Chunker = (source: Redis, target: Redis, key: Buffer, tmp: string, type: string) => Promise<void>;
 
 /** Write chunks without waiting for each reply, but never more than WRITES_AHEAD at once. */
 class WriteBehind {
@@ -29,36 +30,92 @@ class WriteBehind {
   }
 }
 
-function scanInto(
-  scanCommand: "SSCAN" | "HSCAN" | "ZSCAN",
-  write: (target: Redis, tmp: string, items: Buffer[]) => Promise<unknown>,
-): Chunker {
-  return async (source, target, key, tmp) => {
-    const writes = new WriteBehind();
-    let cursor = "0";
-    do {
-      const [next, items] = (await source.callBuffer(scanCommand, key, cursor, "COUNT", CHUNK)) as [Buffer, Buffer[]];
-      cursor = next.toString();
-      if (items.length) await writes.add(write(target, tmp, items));
-    } while (cursor !== "0");
-    await writes.flush();
-  };
-}
+/**
+ * Read one chunk of a collection on the source, packed into one string (pack.ts) so the
+ * client never decodes or re-encodes element by element. KEYS[1]: the key; ARGV: type,
+ * where to start (SCAN cursor, list index, or stream ID bound), chunk size. Returns the
+ * next position ("0" at the end) and the packed elements (streams: id, field count, fields).
+ */
+const READ_CHUNK_SCRIPT = `
+local function put(out, s)
+  out[#out + 1] = struct.pack('>I4', #s)
+  out[#out + 1] = s
+end
+local t, from, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+local nextPos = '0'
+if t == 'set' or t == 'hash' or t == 'zset' then
+  local scan = ({ set = 'SSCAN', hash = 'HSCAN', zset = 'ZSCAN' })[t]
+  local r = redis.call(scan, KEYS[1], from, 'COUNT', n)
+  nextPos = r[1]
+  for _, v in ipairs(r[2]) do put(out, v) end
+elseif t == 'list' then
+  local start = tonumber(from)
+  local items = redis.call('LRANGE', KEYS[1], start, start + n - 1)
+  for _, v in ipairs(items) do put(out, v) end
+  if #items == n then nextPos = tostring(start + n) end
+elseif t == 'stream' then
+  local entries = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', n)
+  for _, e in ipairs(entries) do
+    put(out, e[1])
+    put(out, tostring(#e[2]))
+    for _, f in ipairs(e[2]) do put(out, f) end
+  end
+  if #entries == n then nextPos = '(' .. entries[#entries][1] end
+end
+return { nextPos, table.concat(out) }
+`;
 
-/** ZSCAN yields member, score; ZADD wants score, member. */
-function scoreFirst(items: Buffer[]): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < items.length; i += 2) out.push(items[i + 1], items[i]);
-  return out;
-}
+/** Append one packed chunk to the temporary key on the target. KEYS[1]: it; ARGV: type, chunk. */
+const WRITE_CHUNK_SCRIPT = `${LUA_FIELD_READER}
+local t, blob = ARGV[1], ARGV[2]
+local pos = 1
+if t == 'stream' then
+  while pos <= #blob do
+    local id, count
+    id, pos = field(blob, pos)
+    count, pos = field(blob, pos)
+    local args = {}
+    for j = 1, tonumber(count) do args[j], pos = field(blob, pos) end
+    redis.call('XADD', KEYS[1], id, unpack(args))
+  end
+  return 1
+end
+local write = ({ set = 'SADD', hash = 'HSET', zset = 'ZADD', list = 'RPUSH' })[t]
+local args = {}
+local function flush()
+  if #args > 0 then redis.call(write, KEYS[1], unpack(args)) end
+  args = {}
+end
+while pos <= #blob do
+  local a, b
+  a, pos = field(blob, pos)
+  if t == 'hash' then
+    b, pos = field(blob, pos)
+    args[#args + 1] = a
+    args[#args + 1] = b
+  elseif t == 'zset' then
+    b, pos = field(blob, pos) -- ZSCAN gives member, score; ZADD wants score, member
+    args[#args + 1] = b
+    args[#args + 1] = a
+  else
+    args[#args + 1] = a
+  end
+  if #args >= 1000 then flush() end -- Lua's unpack() has a stack limit
+end
+flush()
+return 1
+`;
 
-const copyList: Chunker = async (source, target, key, tmp) => {
+/** Sets, hashes, sorted sets, lists and stream entries, chunk by chunk, server to server. */
+const copyCollection: Chunker = async (source, target, key, tmp, type) => {
   const writes = new WriteBehind();
-  for (let start = 0; ; start += CHUNK) {
-    const items = (await source.callBuffer("LRANGE", key, start, start + CHUNK - 1)) as Buffer[];
-    if (items.length) await writes.add(target.callBuffer("RPUSH", tmp, ...items));
-    if (items.length < CHUNK) break;
-  }
+  let from = type === "stream" ? "-" : "0";
+  do {
+    const [next, chunk] = (await source.callBuffer("EVAL", READ_CHUNK_SCRIPT, 1, key, type, from, CHUNK)) as [Buffer, Buffer];
+    from = next.toString();
+    if (chunk.length) await writes.add(target.callBuffer("EVAL", WRITE_CHUNK_SCRIPT, 1, tmp, type, chunk));
+  } while (from !== "0");
   await writes.flush();
 };
 
@@ -71,40 +128,9 @@ const copyString: Chunker = async (source, target, key, tmp) => {
   }
 };
 
-/** XADD a chunk of entries packed as id, field count, fields... (one command per chunk). */
-const XADD_CHUNK_SCRIPT = `${LUA_FIELD_READER}
-local blob = ARGV[1]
-local pos = 1
-while pos <= #blob do
-  local id, count
-  id, pos = field(blob, pos)
-  count, pos = field(blob, pos)
-  local args = {}
-  for j = 1, tonumber(count) do args[j], pos = field(blob, pos) end
-  redis.call('XADD', KEYS[1], id, unpack(args))
-end
-return 1
-`;
-
-function packEntries(entries: Array<[Buffer, Buffer[]]>): Buffer {
-  const fields: Array<Buffer | string> = [];
-  for (const [id, kv] of entries) fields.push(id, String(kv.length), ...kv);
-  return packFields(fields);
-}
-
 /** Stream entries in ID order, then its last ID, counters and consumer groups. */
 const copyStream: Chunker = async (source, target, key, tmp) => {
-  const writes = new WriteBehind();
-  let start = "-";
-  for (;;) {
-    const entries = (await source.callBuffer("XRANGE", key, start, "+", "COUNT", CHUNK)) as Array<[Buffer, Buffer[]]>;
-    if (entries.length) {
-      await writes.add(target.callBuffer("EVAL", XADD_CHUNK_SCRIPT, 1, tmp, packEntries(entries)));
-      start = `(${entries[entries.length - 1][0].toString()}`;
-    }
-    if (entries.length < CHUNK) break;
-  }
-  await writes.flush();
+  await copyCollection(source, target, key, tmp, "stream");
   const info = flatToMap((await source.call("XINFO", "STREAM", key)) as unknown[]);
   const setId = [tmp, String(info["last-generated-id"])];
   // Redis 7 also tracks how many entries were ever added and the largest deleted ID.
@@ -128,12 +154,11 @@ function flatToMap(flat: unknown[]): Record<string, unknown> {
   return m;
 }
 
-
 const CHUNKERS: Record<string, Chunker> = {
-  set: scanInto("SSCAN", (t, tmp, items) => t.callBuffer("SADD", tmp, ...items)),
-  hash: scanInto("HSCAN", (t, tmp, items) => t.callBuffer("HSET", tmp, ...items)),
-  zset: scanInto("ZSCAN", (t, tmp, items) => t.callBuffer("ZADD", tmp, ...scoreFirst(items))),
-  list: copyList,
+  set: copyCollection,
+  hash: copyCollection,
+  zset: copyCollection,
+  list: copyCollection,
   string: copyString,
   stream: copyStream,
 };
@@ -147,7 +172,7 @@ export async function copyBigKey(source: Redis, target: Redis, key: Buffer, type
   if (!chunker) throw new Error(`cannot copy key of type ${type} in chunks`);
   const tmp = `${TMP_PREFIX}${randomBytes(8).toString("hex")}`;
   await target.del(tmp);
-  await chunker(source, target, key, tmp);
+  await chunker(source, target, key, tmp, type);
   const pttl = await source.pttl(key);
   if (pttl > 0) await target.pexpire(tmp, pttl);
   return tmp;

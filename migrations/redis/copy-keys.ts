@@ -87,10 +87,11 @@ export async function prepareBatch(ctx: CopyContext, db: number, keys: Buffer[],
   const wanted = keys.filter((k) => !isStateKey(k));
   const { toCopy, toSkip } = await applyConflictPolicy(ctx, db, wanted, batch);
   const snapshots = await readKeys(source, toCopy, ctx.limits);
-  const assembled = new Map<KeySnapshot, string>();
-  for (const snap of snapshots) {
-    if (!snap.dump && snap.type !== "none") assembled.set(snap, await copyBigKey(source, await ctx.target.db(db), snap.key, snap.type));
-  }
+  // Big keys of a batch are assembled side by side: each is bound by round trips, not CPU.
+  const target = await ctx.target.db(db);
+  const big = snapshots.filter((snap) => !snap.dump && snap.type !== "none");
+  const temps = await Promise.all(big.map((snap) => copyBigKey(source, target, snap.key, snap.type)));
+  const assembled = new Map<KeySnapshot, string>(big.map((snap, i) => [snap, temps[i]]));
   return { db, batch, snapshots, assembled, toSkip };
 }
 

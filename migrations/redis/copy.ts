@@ -59,7 +59,7 @@ export const HEARTBEAT_STALE_MS = 5_000;
 const HEARTBEAT_EVERY_MS = 1_000;
 const IDLE_POLL_MS = 100;
 /** Batches read ahead of the one being written: hides round trips on a busy machine. */
-const PIPELINE_DEPTH = 4;
+const PIPELINE_DEPTH = 8;
 
 export async function sourceTimeMs(source: Redis): Promise<number> {
   const [sec, usec] = await source.time();

@@ -5,7 +5,7 @@
 // in chunks (big-key.ts). Inside a script time stands still, so a key cannot expire
 // between its TYPE, PTTL and DUMP.
 import Redis from "ioredis";
-import { LUA_FIELD_READER, packFields } from "./pack";
+import { LUA_FIELD_READER, packFields, unpackFields } from "./pack";
 
 export interface KeySnapshot {
   key: Buffer;
@@ -29,22 +29,25 @@ export interface BigKeyLimits {
 export const DEFAULT_BIG_KEY_LIMITS: BigKeyLimits = { maxElements: 10_000, maxBytes: 8 * 1024 * 1024 };
 
 // ARGV[1]: the keys, packed (pack.ts); ARGV[2], ARGV[3]: the big-key limits.
+// Returns one packed string: per key type, pttl, size, payload ("" = none).
 const READ_KEYS_SCRIPT = `${LUA_FIELD_READER}
+local function put(out, s)
+  out[#out + 1] = struct.pack('>I4', #s)
+  out[#out + 1] = s
+end
 local blob = ARGV[1]
 local maxN = tonumber(ARGV[2])
 local maxBytes = tonumber(ARGV[3])
 local sizeOf = { string = 'STRLEN', list = 'LLEN', set = 'SCARD', zset = 'ZCARD', hash = 'HLEN', stream = 'XLEN' }
 local out = {}
 local pos = 1
-local i = 0
 while pos <= #blob do
   local k
   k, pos = field(blob, pos)
-  i = i + 1
   local t = redis.call('TYPE', k)['ok']
   local pttl = redis.call('PTTL', k)
   local size = 0
-  local dump = false
+  local dump = ''
   if t ~= 'none' then
     if sizeOf[t] then size = redis.call(sizeOf[t], k) end
     local big
@@ -59,9 +62,12 @@ while pos <= #blob do
     end
     if not big then dump = redis.call('DUMP', k) end
   end
-  out[i] = { t, pttl, size, dump }
+  put(out, t)
+  put(out, tostring(pttl))
+  put(out, tostring(size))
+  put(out, dump)
 end
-return out
+return table.concat(out)
 `;
 
 /** Snapshot `keys` of the client's current database. */
@@ -69,13 +75,14 @@ export async function readKeys(source: Redis, keys: Buffer[], limits: BigKeyLimi
   if (keys.length === 0) return [];
   const reply = (await source.callBuffer(
     "EVAL", READ_KEYS_SCRIPT, 0, packFields(keys), limits.maxElements, limits.maxBytes,
-  )) as Array<[Buffer, number, number, Buffer | null]>;
-  return reply.map(([type, pttl, size, dump], i) => ({
-    key: keys[i],
-    type: type.toString(),
-    pttl: Number(pttl),
-    size: Number(size),
-    dump: dump ?? undefined,
+  )) as Buffer;
+  const f = unpackFields(reply);
+  return keys.map((key, i) => ({
+    key,
+    type: f[4 * i].toString(),
+    pttl: Number(f[4 * i + 1].toString()),
+    size: Number(f[4 * i + 2].toString()),
+    dump: f[4 * i + 3].length ? f[4 * i + 3] : undefined,
   }));
 }
 

@@ -61,7 +61,6 @@ describe("dump cutover killed after each step", () => {
     expect(await missingWrites(p.tgt, load.acked)).toEqual([]);
     expect(await canWrite(p.appSrc)).toBe(false);
     await insertWithoutIds(p.tgt, `after-${step}`); // sequences were carried over
-    const verify = await runFerry(["--json", "pg", "verify"], p.env);
-    expect(verify.stdout + verify.stderr).not.toContain(source.password);
+    expect(killed.stdout + killed.stderr + rerun.stdout + rerun.stderr).not.toContain(source.password);
   });
 });

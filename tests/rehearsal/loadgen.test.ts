@@ -8,7 +8,7 @@ import { startApp, RunningApp } from "../../rehearsal/app/server";
 import { AppConfig } from "../../rehearsal/app/config";
 import { startLoad } from "../../rehearsal/loadgen";
 import { findLostWrites } from "../../rehearsal/lost-writes";
-import { writeOutages, longestWindow } from "../../rehearsal/report/analysis";
+import { writeOutages } from "../../rehearsal/report/analysis";
 
 describe("load generator against a real app, PostgreSQL and Redis", () => {
   let pg: LocalPostgres;
@@ -63,23 +63,25 @@ describe("load generator against a real app, PostgreSQL and Redis", () => {
   });
 
   test("an app that goes away mid-run shows as a write outage, and nothing it acknowledged is lost", async () => {
-    const load = startLoad({ baseUrl: `http://127.0.0.1:${config.port}`, accounts, writesPerSecond: 40, readsPerSecond: 0, maxWrites: 10_000, maxDurationMs: 3500, timeoutMs: 2000, runId: "t2" });
+    const load = startLoad({ baseUrl: `http://127.0.0.1:${config.port}`, accounts, writesPerSecond: 40, readsPerSecond: 0, maxWrites: 10_000, maxDurationMs: 6000, timeoutMs: 10_000, runId: "t2" });
     await new Promise((r) => setTimeout(r, 1000));
+    const closing = Date.now();
     await app.close();
-    const downAt = Date.now();
     await new Promise((r) => setTimeout(r, 1000));
     app = await startApp(config);
     const upAt = Date.now();
     await load.done;
-    const worst = longestWindow(writeOutages(load.requests))!;
+    // the outage around the restart (a busy machine may add short ones elsewhere)
+    const worst = writeOutages(load.requests).find((w) => w.start < upAt && w.end >= closing)!;
     expect(worst).toBeDefined();
     // a few refused writes at least (how many depends on how busy the machine is)
     expect(worst.failedWrites).toBeGreaterThanOrEqual(3);
-    // the outage the load generator saw covers the time the app was down, and not much more
-    expect(worst.start).toBeLessThanOrEqual(downAt + 100);
-    expect(worst.end).toBeGreaterThanOrEqual(upAt - 100);
+    // the outage began once the app went away and ended only after it was back
+    expect(worst.start).toBeGreaterThanOrEqual(closing - 500);
+    expect(worst.end).toBeGreaterThanOrEqual(upAt - 50);
     expect(worst.end - worst.start).toBeLessThan(6000);
-    expect(load.requests.filter((r) => !r.ok).every((r) => r.status === 0)).toBe(true);
+    // refused connections (0), or 503 from requests caught while the app shut down
+    expect(load.requests.filter((r) => !r.ok).every((r) => r.status === 0 || r.status === 503)).toBe(true);
     expect((await findLostWrites(db, "public", load.acked)).lost).toEqual([]);
   });
 });
