@@ -4,16 +4,16 @@
 import * as path from "path";
 import { Command } from "commander";
 import type { FerryConfig } from "../config";
+import type { CollectedStage } from "./plan/collect";
 import { PlannedResource, diffStages } from "./plan/diff";
 import { PlannedStage, renderPlan } from "./plan/markdown";
 import { journey } from "./plan/stages";
 import { readStackConfig, stackFilePath } from "./stack-file";
 
-/** Plan every stage of `config`; stages are built one after another (one mock runtime). */
-export async function planJourney(stack: string, config: FerryConfig): Promise<PlannedStage[]> {
+/** Plan every stage of `config`; stages are built one after another (one mock runtime). `onStage` sees each build (the secrets audit). */
+export async function planJourney(stack: string, config: FerryConfig, onStage?: (stage: string, collected: CollectedStage) => Promise<void>): Promise<PlannedStage[]> {
   // Loaded here, not at the top: a bad stack file fails fast, before Pulumi loads.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { collectStage } = require("./plan/collect") as typeof import("./plan/collect");
+  const { collectStage } = await import("./plan/collect");
   const planned: PlannedStage[] = [];
   let before: PlannedResource[] = [];
   for (const step of journey(config)) {
@@ -21,7 +21,9 @@ export async function planJourney(stack: string, config: FerryConfig): Promise<P
       planned.push({ stage: step.stage, invalid: step.invalid });
       continue;
     }
-    const now = await collectStage(step.config, stack);
+    const collected = await collectStage(step.config, stack);
+    await onStage?.(step.stage, collected);
+    const now = collected.resources;
     planned.push({ stage: step.stage, diff: diffStages(before, now), total: now.length });
     before = now;
   }

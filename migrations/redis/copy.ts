@@ -235,10 +235,16 @@ class CopyRun {
     }
   }
 
-  /** Fence the tail, copy what it recorded, and record up to when the target is covered. */
+  /**
+   * Fence the tail, stop it, copy what it recorded, and record up to when the target is
+   * covered. The tail stops first: events after the fence (keys expiring on the source,
+   * which expire on the target by their copied TTL too) must not write dirty keys into a
+   * target that `cutover` is about to clean up.
+   */
   private async finish(): Promise<void> {
     const fencedAt = await sourceTimeMs(this.publisher);
     await this.tail.fence(this.publisher);
+    await this.tail.stop();
     await this.catchUp();
     const bulkDone = (await Promise.all(this.meta.dbs.map((db) => readProgress(this.ctx.target, db)))).every((p) => p.done);
     await writeMeta(this.ctx.target, {

@@ -113,11 +113,12 @@ export class Tail {
     this.assertHealthy();
   }
 
+  /** Unsubscribe, then write what was recorded; nothing is written after this returns. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.flush();
     const sub = this.subscriber;
     this.subscriber = undefined;
     sub?.disconnect();
+    await this.flush();
   }
 }

@@ -2,6 +2,7 @@
 // every resource's type, name and inputs (from the mock monitor) and the options that
 // matter for safety (from a transformation: options never reach the mocks).
 import * as pulumi from "@pulumi/pulumi";
+import type { FerryOutputs } from "../../components/ferry";
 import type { FerryConfig } from "../../config";
 import type { PlannedResource } from "./diff";
 import { plannedResource } from "./planned";
@@ -66,15 +67,20 @@ const recordOptions: pulumi.ResourceTransformation = (args) => {
   return undefined;
 };
 
+export interface CollectedStage {
+  resources: PlannedResource[];
+  /** The program's stack outputs for this stage (the secrets audit checks them). */
+  outputs: FerryOutputs;
+}
+
 /** Every resource one stage's config declares. Stages are built one after another. */
-export async function collectStage(config: FerryConfig, stack: string): Promise<PlannedResource[]> {
+export async function collectStage(config: FerryConfig, stack: string): Promise<CollectedStage> {
   installMocks(stack);
   declared = [];
   options.clear();
   // Loaded after the mocks are set: the program's modules must see the mock runtime.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { buildFerry } = require("../../components/ferry") as typeof import("../../components/ferry");
-  buildFerry(config, { transformations: [recordOptions] });
+  const { buildFerry } = await import("../../components/ferry");
+  const outputs = buildFerry(config, { transformations: [recordOptions] });
   await settle();
-  return declared.map((d) => plannedResource(d.type, d.name, d.inputs, options.get(`${d.type}::${d.name}`)));
+  return { resources: declared.map((d) => plannedResource(d.type, d.name, d.inputs, options.get(`${d.type}::${d.name}`))), outputs };
 }

@@ -1,0 +1,79 @@
+// The Redis copy (the Heroku path: SCAN + DUMP/RESTORE + keyspace-notification tail)
+// under faults while the app keeps writing: the copier killed -9 halfway and started
+// again, and the connection to the source cut mid-copy. Each time it must resume (or
+// fail with one clear line, then resume), and the cutover's verify must be green.
+// (tests/migrations/redis/copy.test.ts kills a copy with no writes running.)
+import { afterAll, describe, expect, test } from "vitest";
+import { LocalRedis, startRedis } from "../../rehearsal/servers";
+import { client, closeClients, differences, ferry, seed, spawnFerry, startWriter, until, urls } from "../migrations/redis/helpers";
+import { link, viaPort } from "./link";
+
+const DBS = [0, 3];
+const servers: LocalRedis[] = [];
+
+afterAll(async () => {
+  closeClients();
+  for (const s of servers) await s.stop();
+});
+
+async function pair() {
+  const source = await startRedis({ settings: { "notify-keyspace-events": "KEA" } });
+  const target = await startRedis();
+  servers.push(source, target);
+  for (const db of DBS) await seed(client(source, db), 150);
+  return { source, target };
+}
+
+async function copied(target: LocalRedis): Promise<number> {
+  let n = 0;
+  for (const db of DBS) n += Number((await client(target, db).hget("ferry:state:progress", "copied")) ?? 0);
+  return n;
+}
+
+/** Stop the app's writes, cut over, and compare the two servers independently. */
+async function finish(source: LocalRedis, target: LocalRedis, env: Record<string, string>, writer: { stop(): Promise<number> }) {
+  expect(await writer.stop()).toBeGreaterThan(0);
+  const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
+  expect(done.code, done.stderr).toBe(0);
+  expect(done.json.verify.ok).toBe(true);
+  expect(await differences(source, target, DBS)).toEqual([]);
+}
+
+const copyArgs = ["redis", "replicate", "--mode", "copy", "--batch", "50", "--max-rate", "400"];
+
+describe("Redis copy under faults, with writes running", () => {
+  test("copier killed -9 halfway and started again: resumes, cutover verifies green", async () => {
+    const { source, target } = await pair();
+    const env = urls(source, target);
+    const writer = startWriter(source, DBS);
+    const first = spawnFerry(copyArgs, env);
+    await until("the copy to be partly done", async () => (await copied(target)) >= 300, 60_000);
+    first.child.kill("SIGKILL");
+    expect((await first.result).code).toBeNull();
+
+    const resumed = await ferry(["--json", ...copyArgs.filter((a) => a !== "--max-rate" && a !== "400")], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.json.resumed).toBe(true);
+    await finish(source, target, env, writer);
+  });
+
+  test("connection to the source cut mid-copy: a clear failure, then a rerun resumes and verifies green", async () => {
+    const { source, target } = await pair();
+    const wire = await link(source.port);
+    const throughWire = { ...urls(source, target), FERRY_SOURCE_REDIS_URL: viaPort(source.url(), wire.port) };
+    const writer = startWriter(source, DBS);
+    const run = spawnFerry(copyArgs, throughWire);
+    await until("the copy to be partly done", async () => (await copied(target)) >= 300, 60_000);
+    await wire.cut();
+    const failed = await run.result;
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trimEnd().split("\n").pop()).toMatch(/^ferry: (lost the keyspace notification stream from --source; re-run to reconcile the gap|--source redis:\/\/127\.0\.0\.1:\d+: .+)$/);
+
+    await wire.restore();
+    const resumed = await ferry(["--json", "redis", "replicate", "--mode", "copy", "--batch", "100"], throughWire);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.json.resumed).toBe(true);
+    await finish(source, target, urls(source, target), writer);
+    await wire.cut();
+  });
+});

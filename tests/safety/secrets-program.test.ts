@@ -1,0 +1,44 @@
+// The secrets audit, program side: the stage plan a pull request shows (every stage of
+// both example stacks, built under mocks with recognizable secrets) and every stack
+// output a stage exports must not carry a secret, except outputs Pulumi keeps secret.
+// (tests/program/stack.test.ts checks the resources' own inputs and Command strings.)
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../config";
+import { planJourney } from "../../policy/plan";
+import { renderPlan } from "../../policy/plan/markdown";
+import { FAKE_SECRETS, stackConfig } from "../program/stacks";
+import { Leak, findLeaks } from "./leaks";
+
+const SECRETS = Object.values(FAKE_SECRETS).flatMap((v) => [v, ...v.split(/[:@/\n]/).filter((part) => part.includes("SECRET"))]);
+
+/** Every plain (non-secret) value in the outputs, as text with its path. */
+async function plainOutputs(value: unknown, at: string): Promise<string[]> {
+  if (pulumi.Output.isInstance(value)) {
+    if (await pulumi.isSecret(value)) return [];
+    const resolved = await new Promise<unknown>((resolve) => value.apply(resolve));
+    return plainOutputs(resolved, at);
+  }
+  if (Array.isArray(value)) return (await Promise.all(value.map((v, i) => plainOutputs(v, `${at}[${i}]`)))).flat();
+  if (value && typeof value === "object") return (await Promise.all(Object.entries(value).map(([k, v]) => plainOutputs(v, `${at}.${k}`)))).flat();
+  return value === undefined ? [] : [`${at} = ${String(value)}`];
+}
+
+describe.each(["staging", "prod"] as const)("secrets audit under mocks: %s", (stack) => {
+  it("neither the stage plan nor any stage's plain outputs contain a secret", async () => {
+    const leaks: Leak[] = [];
+    let outputsSeen = 0;
+    const planned = await planJourney(stack, parseConfig(stackConfig(stack)), async (stage, collected) => {
+      const lines = await plainOutputs(collected.outputs, stage);
+      outputsSeen += lines.length;
+      leaks.push(...findLeaks(`outputs (${stage})`, lines.join("\n"), SECRETS));
+    });
+    const markdown = renderPlan(stack, planned);
+    leaks.push(...findLeaks("plan", markdown, SECRETS));
+    expect(leaks).toEqual([]);
+    // The audit looked at something: five stages with their outputs, and secrets marked as such.
+    expect(planned.filter((p) => p.diff)).toHaveLength(5);
+    expect(outputsSeen).toBeGreaterThan(20);
+    expect(markdown).toContain("[secret]");
+  }, 180_000);
+});
