@@ -11,6 +11,7 @@ const config = loadConfig();
 const ferry = buildFerry(config);
 
 // 5. What exists, where each component stands, and what the next flag will do.
+export const source = ferry.source; // the Heroku apps' add-ons and domains as read (heroku sources)
 export const endpoints = ferry.endpoints;
 export const postgresUrl = ferry.postgresUrl;
 export const redisUrl = ferry.redisUrl;

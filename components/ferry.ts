@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Component, FerryConfig, Stage } from "../config";
 import { componentStage, componentsOf, planStages, STAGES } from "../config";
 import { applyDataStages, applyTrafficStages, StageContext } from "../migrations/stages";
+import { HerokuAppInventory, HerokuSource } from "./source/heroku";
 import { VultrBox } from "./source/vultr";
 import { Compute, TargetSide } from "./target";
 
@@ -23,10 +24,18 @@ export interface FerryOutputs {
   /** Connection URLs with passwords: secret. */
   postgresUrl: pulumi.Output<string>;
   redisUrl: pulumi.Output<string>;
+  /** What Heroku lists for each app (add-ons, domains), checked against ferry:source; heroku sources only. */
+  source?: pulumi.Output<HerokuAppInventory[]>;
   stages: ReturnType<typeof planStages>["components"];
   activeStages: Stage[];
   trafficPercent: number;
   nextStep: string;
+}
+
+function present<T>(value: T | undefined, what: string): T {
+  // parseConfig requires it for this source; reaching here means a caller skipped it.
+  if (value === undefined) throw new Error(`${what} is missing: build the stack from parseConfig()`);
+  return value;
 }
 
 function optionalSecret(value: string | undefined): pulumi.Output<string> | undefined {
@@ -80,12 +89,22 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
     tags,
   }, { parent: root });
 
+  // Read (never changed) through the same runner as the steps: ferry is on its PATH.
+  const heroku = config.source.kind === "heroku"
+    ? new HerokuSource(`${name}-heroku`, {
+      source: config.source,
+      runner: target.runner,
+      herokuApiKey: present(secrets.herokuApiKey, "ferry:herokuApiKey"),
+    }, { parent: root })
+    : undefined;
+
   const ctx: StageContext = {
     name,
     config,
     runner: target.runner,
     secrets,
     sourceAddress: box?.address,
+    heroku,
     target: {
       postgresUrl: target.postgres.url,
       redisUrl: target.redis.url,
@@ -140,6 +159,7 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
     },
     postgresUrl: target.postgres.url,
     redisUrl: target.redis.url,
+    source: heroku?.inventory,
     stages: plan.components,
     activeStages: plan.active,
     trafficPercent: plan.trafficPercent,

@@ -33,7 +33,7 @@ const herokuAppSchema = z.strictObject({
   processes: z.record(processType, int(0, 100)).refine((p) => Object.keys(p).length > 0, { error: "list at least one process type, e.g. {web: 1}" }),
   /** Custom domains this app serves; each must also be a target hostname. */
   hostnames: z.array(hostname).default([]),
-  /** The origin Cloudflare reaches the Heroku side at (defaults to <name>.herokuapp.com). */
+  /** The origin Cloudflare reaches the Heroku side at (default: the herokuapp.com domain Heroku lists for the app). */
   origin: hostname.optional(),
 });
 

@@ -32,12 +32,17 @@ export function reapNginxOnExit(prefix: string): void {
       return; // never started, or stopped cleanly (nginx removes its pid file)
     }
     if (!master) return;
-    for (const pid of [...childPids(master), master]) {
+    // Freeze the master first: a running master respawns a killed worker, which would
+    // then outlive it. Then the workers, then the master.
+    const kill = (pid: number, signal: NodeJS.Signals) => {
       try {
-        process.kill(pid, "SIGKILL");
+        process.kill(pid, signal);
       } catch {
         // already gone
       }
-    }
+    };
+    kill(master, "SIGSTOP");
+    for (const pid of childPids(master)) kill(pid, "SIGKILL");
+    kill(master, "SIGKILL");
   });
 }

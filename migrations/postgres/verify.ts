@@ -11,6 +11,7 @@ import { Client } from "pg";
 import { displayName, listSequences, listTables, SequenceInfo, TableInfo } from "./copy-catalog";
 import { defaultJobs, runPool } from "./copy-pool";
 import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "./copy-snapshot";
+import { connect as connectPlain } from "./connection";
 import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
 import { ChunkSum, chunkSum, countRows, edgeRanges, hasIntegerKey, KeyRange, keyRanges, normalizeSession } from "./verify-sql";
 
@@ -27,6 +28,28 @@ export interface VerifyOptions {
   narrowRows?: number;
   /** In fast mode, random chunks checksummed per table besides the first and last (default 2). */
   sampleChunks?: number;
+  /**
+   * Fast mode: key ranges computed earlier on the source (`planFastVerify`, before a
+   * cutover's fence), reused instead of being computed again. Tables the plan does not
+   * know are split as without a plan.
+   */
+  plan?: FastVerifyPlan;
+  /**
+   * Fast mode with a plan: a table with a primary key bigger than this (heap + TOAST,
+   * bytes) is not counted with count(*); its first chunk, its newest rows (everything
+   * from the plan's last bound on) and the sampled chunks are counted and hashed
+   * instead. Tables without a key are always counted. Default: every table counted.
+   */
+  countMaxBytes?: number;
+}
+
+/** Key ranges per table (by name), computed on the source before the window. */
+export interface FastVerifyPlan {
+  chunkRows: number;
+  ranges: Map<string, KeyRange[]>;
+  /** Heap + TOAST bytes per table on the source, a partitioned table's with all its partitions. */
+  bytes: Map<string, number>;
+  durationMs: number;
 }
 
 export interface TableDifference {
@@ -46,6 +69,11 @@ export interface TableReport {
   firstDifference?: TableDifference;
   /** Key-range chunks compared (1 for a table without a primary key). */
   chunks: number;
+  /**
+   * false (fast mode, big tables): the table was not counted; sourceRows/targetRows are
+   * the rows of the compared chunks (first, newest, sampled), not the table's.
+   */
+  counted?: boolean;
   differingChunks: number;
 }
 
@@ -77,7 +105,7 @@ interface ChunkTask {
   table: TableInfo;
   index: number;
   range: KeyRange;
-  /** Only count rows (fast mode, tables without a key or unsampled). */
+  /** Only count rows (fast mode: the whole table's count). */
   countOnly: boolean;
 }
 
@@ -102,12 +130,24 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     const openPair = (): Promise<Pair> => openPairIn(opts, snapshots);
 
     const ranges = new Map<number, KeyRange[]>();
-    await runPool(tables.filter((t) => t.primaryKey.length), jobs, openPair, async (p, t) => {
+    const planned = fast ? opts.plan?.ranges : undefined;
+    for (const t of tables) {
+      const known = planned?.get(displayName(t));
+      if (known && t.primaryKey.length) ranges.set(t.oid, known);
+    }
+    await runPool(tables.filter((t) => t.primaryKey.length && !ranges.has(t.oid)), jobs, openPair, async (p, t) => {
       const edgesOnly = fast && !hasIntegerKey(t);
       ranges.set(t.oid, await (edgesOnly ? edgeRanges(p.source, t, chunkRows) : keyRanges(p.source, t, chunkRows)));
     }, closePair);
 
-    const tasks = chunkTasks(tables, ranges, fast, opts.sampleChunks ?? 2);
+    // Left uncounted only: a keyed table bigger than countMaxBytes whose ranges come from
+    // a plan read before the window (the plan's open last range holds every row written
+    // since, so the newest rows are all hashed). Without a plan every table is counted.
+    const plannedBytes = (t: TableInfo) => opts.plan?.bytes.get(displayName(t));
+    const uncounted = (t: TableInfo) =>
+      fast && opts.countMaxBytes !== undefined && t.primaryKey.length > 0 && ranges.get(t.oid) === planned?.get(displayName(t)) &&
+      (plannedBytes(t) ?? 0) > opts.countMaxBytes;
+    const tasks = chunkTasks(tables, ranges, fast, opts.sampleChunks ?? 2, uncounted);
     const results = new Map<number, ChunkResult[]>();
     await runPool(tasks, jobs, openPair, async (p, task) => {
       const run = (c: Client): Promise<ChunkSum> =>
@@ -118,7 +158,7 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
       results.set(task.table.oid, list);
     }, closePair);
 
-    const reports = await tableReports(tables, results, fast, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair);
+    const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair);
     reports.push(...mismatched);
     reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
 
@@ -128,6 +168,36 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
   } finally {
     await Promise.all(snapshots.map((s) => s.release()));
   }
+}
+
+/**
+ * Before a cutover's fence: the source's key ranges for the in-window fast verify,
+ * read outside the window (a composite or non-integer key costs a scan of its index
+ * here). While replicating, new rows land at the end of most keys: the plan's last
+ * range is open, so every row written after the plan is in it and is hashed.
+ */
+export async function planFastVerify(sourceUrl: string, chunkRows: number, jobs?: number): Promise<FastVerifyPlan> {
+  const started = Date.now();
+  const open = async () => {
+    const c = await connectPlain(sourceUrl);
+    await normalizeSession(c);
+    return c;
+  };
+  const first = await open();
+  let tables: TableInfo[];
+  try {
+    tables = comparable(await listTables(first)).filter((t) => t.primaryKey.length);
+  } finally {
+    await first.end().catch(() => undefined);
+  }
+  const ranges = new Map<string, KeyRange[]>();
+  const bytes = new Map<string, number>();
+  await runPool([...tables].sort((a, b) => b.totalBytes - a.totalBytes), Math.max(1, jobs ?? 2), open, async (c, t) => {
+    ranges.set(displayName(t), await keyRanges(c, t, chunkRows));
+    const { rows } = await c.query<{ b: string }>("SELECT coalesce(sum(pg_total_relation_size(r)), 0)::text AS b FROM (SELECT relid AS r FROM pg_partition_tree($1::oid) UNION SELECT $1::oid::regclass) s", [t.oid]);
+    bytes.set(displayName(t), Number(rows[0].b));
+  }, (c) => c.end().catch(() => undefined));
+  return { chunkRows, ranges, bytes, durationMs: Date.now() - started };
 }
 
 /** Tables compared as users see them: plain tables, and partitioned tables through their root. */
@@ -165,7 +235,7 @@ async function closePair(p: Pair): Promise<void> {
 }
 
 /** The chunk jobs, biggest tables first; in fast mode only sampled chunks are hashed and every table is counted. */
-function chunkTasks(tables: TableInfo[], ranges: Map<number, KeyRange[]>, fast: boolean, samples: number): ChunkTask[] {
+function chunkTasks(tables: TableInfo[], ranges: Map<number, KeyRange[]>, fast: boolean, samples: number, uncounted: (t: TableInfo) => boolean): ChunkTask[] {
   const tasks: ChunkTask[] = [];
   for (const table of [...tables].sort((a, b) => b.totalBytes - a.totalBytes)) {
     const all = ranges.get(table.oid) ?? [{}];
@@ -173,7 +243,7 @@ function chunkTasks(tables: TableInfo[], ranges: Map<number, KeyRange[]>, fast: 
       all.forEach((range, index) => tasks.push({ table, index, range, countOnly: false }));
       continue;
     }
-    tasks.push({ table, index: -1, range: {}, countOnly: true });
+    if (!uncounted(table)) tasks.push({ table, index: -1, range: {}, countOnly: true });
     if (!table.primaryKey.length) continue;
     for (const index of sampleIndexes(all.length, samples)) tasks.push({ table, index, range: all[index], countOnly: false });
   }
@@ -199,6 +269,7 @@ async function tableReports(
   tables: TableInfo[],
   results: Map<number, ChunkResult[]>,
   fast: boolean,
+  uncounted: (t: TableInfo) => boolean,
   jobs: number,
   locate: (p: Pair, table: TableInfo, range: KeyRange) => Promise<LocatedDifference>,
   openPair: () => Promise<Pair>,
@@ -213,7 +284,7 @@ async function tableReports(
     const bad = list.filter(differs);
     const report: TableReport = {
       table: displayName(table), sourceRows: sum("source"), targetRows: sum("target"), ok: bad.length === 0,
-      chunks: Math.max(1, hashed.length), differingChunks: bad.length,
+      chunks: Math.max(1, hashed.length), differingChunks: bad.length, ...(uncounted(table) ? { counted: false } : {}),
     };
     reports.push(report);
     if (!bad.length) continue;

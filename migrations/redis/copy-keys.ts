@@ -6,7 +6,7 @@
 import { DbClients } from "./connection";
 import { copyBigKey } from "./big-key";
 import { BigKeyLimits, KeySnapshot, readKeys } from "./read-keys";
-import { ConflictPolicy, isStateKey, PROGRESS, SKIPPED } from "./state";
+import { BIG_PENDING, ConflictPolicy, isStateKey, PROGRESS, SKIPPED } from "./state";
 import { LUA_FIELD_READER, packFields } from "./pack";
 import { FerryError } from "../cli/common";
 
@@ -28,7 +28,9 @@ export type BatchKind =
   /** First copy of keys found by SCAN; `cursor` is saved with the batch. */
   | { kind: "bulk"; cursor: string }
   /** Keys changed on the source since they were copied. */
-  | { kind: "recopy" };
+  | { kind: "recopy" }
+  /** Big keys the bulk pass deferred (ferry:state:bigpending): copied like "recopy", then un-marked. */
+  | { kind: "pending" };
 
 /**
  * Everything a batch writes on the target, in ONE server-side script: restores, renames of
@@ -36,8 +38,10 @@ export type BatchKind =
  * (nothing else sees half a batch) and costs one round trip and one reply per batch
  * instead of one per key, which is most of the client-side cost of a copy.
  * ARGV[1] packs (pack.ts) per key: op, key, a, b with op R = RESTORE key a(ttl) b(payload)
- * REPLACE, N = RENAME a(temporary key) key, D = DEL key. ARGV[2..4]: cursor ("" = not a
- * bulk batch), copied, skipped; then the keys to remember as skipped.
+ * REPLACE, N = RENAME a(temporary key) key, D = DEL key, B = mark a big key for the
+ * background copy (SADD ferry:state:bigpending key). ARGV[2..5]: cursor ("" = not a bulk
+ * batch), copied, skipped, "1" to un-mark every key of the batch as pending; then the keys
+ * to remember as skipped.
  * Returns the failures as (index, error) pairs.
  */
 const WRITE_BATCH_SCRIPT = `${LUA_FIELD_READER}
@@ -45,6 +49,7 @@ local blob = ARGV[1]
 local pos = 1
 local i = 0
 local failed = {}
+local unpend = ARGV[5] == '1'
 while pos <= #blob do
   local op, key, a, b
   op, pos = field(blob, pos)
@@ -55,10 +60,13 @@ while pos <= #blob do
   local r
   if op == 'R' then r = redis.pcall('RESTORE', key, a, b, 'REPLACE')
   elseif op == 'N' then r = redis.pcall('RENAME', a, key)
+  elseif op == 'B' then r = redis.pcall('SADD', '${BIG_PENDING}', key)
   else r = redis.pcall('DEL', key) end
   if type(r) == 'table' and r.err then
     failed[#failed + 1] = i
     failed[#failed + 1] = r.err
+  elseif unpend then
+    redis.call('SREM', '${BIG_PENDING}', key)
   end
 end
 local cursor = ARGV[2]
@@ -68,7 +76,7 @@ if cursor ~= '' then
   redis.call('HINCRBY', '${PROGRESS}', 'copied', ARGV[3])
   redis.call('HINCRBY', '${PROGRESS}', 'skipped', ARGV[4])
 end
-for j = 5, #ARGV do redis.call('SADD', '${SKIPPED}', ARGV[j]) end
+for j = 6, #ARGV do redis.call('SADD', '${SKIPPED}', ARGV[j]) end
 return failed
 `;
 
@@ -78,32 +86,46 @@ export interface PreparedBatch {
   batch: BatchKind;
   snapshots: KeySnapshot[];
   assembled: Map<KeySnapshot, string>;
+  /** Big keys left to the background copy: marked pending in the same commit as the cursor. */
+  deferred: Set<KeySnapshot>;
   toSkip: Buffer[];
 }
 
-/** Source side of a batch: conflict policy, one-round-trip snapshot, big keys in chunks. */
-export async function prepareBatch(ctx: CopyContext, db: number, keys: Buffer[], batch: BatchKind): Promise<PreparedBatch> {
+/**
+ * Source side of a batch: conflict policy, one-round-trip snapshot, big keys in chunks.
+ * With `deferBig` (bulk pass) big keys are not copied here but marked pending on commit,
+ * so a million-member set does not hold back the small keys behind it.
+ */
+export async function prepareBatch(
+  ctx: CopyContext, db: number, keys: Buffer[], batch: BatchKind, deferBig = false,
+): Promise<PreparedBatch> {
   const source = await ctx.source.db(db);
   const wanted = keys.filter((k) => !isStateKey(k));
   const { toCopy, toSkip } = await applyConflictPolicy(ctx, db, wanted, batch);
   const snapshots = await readKeys(source, toCopy, ctx.limits);
   // Big keys of a batch are assembled side by side: each is bound by round trips, not CPU.
   const target = await ctx.target.db(db);
-  const big = snapshots.filter((snap) => !snap.dump && snap.type !== "none");
+  const bigAll = snapshots.filter((snap) => !snap.dump && snap.type !== "none");
+  const deferred = new Set(deferBig && batch.kind === "bulk" ? bigAll : []);
+  const big = bigAll.filter((snap) => !deferred.has(snap));
   const temps = await Promise.all(big.map((snap) => copyBigKey(source, target, snap.key, snap.type)));
   const assembled = new Map<KeySnapshot, string>(big.map((snap, i) => [snap, temps[i]]));
-  return { db, batch, snapshots, assembled, toSkip };
+  return { db, batch, snapshots, assembled, deferred, toSkip };
 }
 
 /** Target side of a batch: one atomic script. */
 export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Promise<BatchResult> {
-  const { db, batch, snapshots, assembled, toSkip } = prepared;
+  const { db, batch, snapshots, assembled, deferred, toSkip } = prepared;
   const keys: Buffer[] = [];
   const fields: Array<Buffer | string> = [];
   const result: BatchResult = { copied: 0, skipped: toSkip.length, deleted: 0, bigKeys: assembled.size };
   for (const snap of snapshots) {
     const tmp = assembled.get(snap);
-    if (tmp) {
+    if (deferred.has(snap)) {
+      keys.push(snap.key);
+      fields.push("B", snap.key, "", "");
+      result.copied++; // counted with its batch; the background copy lands it before the bulk pass ends
+    } else if (tmp) {
       keys.push(snap.key);
       fields.push("N", snap.key, tmp, "");
       result.copied++;
@@ -111,7 +133,7 @@ export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Pr
       keys.push(snap.key);
       fields.push("R", snap.key, String(Math.max(snap.pttl, 0)), snap.dump);
       result.copied++;
-    } else if (batch.kind === "recopy") {
+    } else if (batch.kind !== "bulk") {
       keys.push(snap.key); // gone from the source: deleted or expired there
       fields.push("D", snap.key, "", "");
       result.deleted++;
@@ -120,7 +142,8 @@ export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Pr
   if (keys.length === 0 && batch.kind !== "bulk" && toSkip.length === 0) return result;
   const target = await ctx.target.db(db);
   const failed = (await target.callBuffer(
-    "EVAL", WRITE_BATCH_SCRIPT, 0, packFields(fields), batch.kind === "bulk" ? batch.cursor : "", result.copied, toSkip.length, ...toSkip,
+    "EVAL", WRITE_BATCH_SCRIPT, 0, packFields(fields), batch.kind === "bulk" ? batch.cursor : "", result.copied, toSkip.length, batch.kind === "pending" ? "1" : "",
+    ...toSkip,
   )) as Array<number | Buffer>;
   if (failed.length) throw restoreFailure(db, new Error(String(failed[1])), keys[Number(failed[0]) - 1]);
   return result;
@@ -143,7 +166,7 @@ async function applyConflictPolicy(
 ): Promise<{ toCopy: Buffer[]; toSkip: Buffer[] }> {
   if (ctx.conflict === "replace" || keys.length === 0) return { toCopy: keys, toSkip: [] };
   const target = await ctx.target.db(db);
-  if (batch.kind === "recopy") {
+  if (batch.kind !== "bulk") {
     const flags = (await target.callBuffer("SMISMEMBER", SKIPPED, ...keys)) as number[];
     return { toCopy: keys.filter((_, i) => flags[i] !== 1), toSkip: [] };
   }

@@ -13,13 +13,13 @@ import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { FerryError, Progress } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
-import { commitBatch, CopyContext, prepareBatch } from "./copy-keys";
+import { commitBatch, copyBatch, CopyContext, prepareBatch } from "./copy-keys";
 import { drainBacklog } from "./backlog";
 import { dbKeyCounts } from "./info";
 import { BigKeyLimits, canReadWithScript, DEFAULT_BIG_KEY_LIMITS } from "./read-keys";
 import { reconcileGap, ReconcileResult } from "./reconcile";
 import {
-  ConflictPolicy, CopyMeta, deleteMatching, readMeta, readProgress, releaseLock, takeLock, TMP_PREFIX, writeMeta,
+  BIG_PENDING, ConflictPolicy, CopyMeta, deleteMatching, readMeta, readProgress, releaseLock, takeLock, TMP_PREFIX, writeMeta,
 } from "./state";
 import { Tail } from "./tail";
 import { targetKeyCounts } from "./target-keys";
@@ -60,6 +60,8 @@ const HEARTBEAT_EVERY_MS = 1_000;
 const IDLE_POLL_MS = 100;
 /** Batches read ahead of the one being written: hides round trips on a busy machine. */
 const PIPELINE_DEPTH = 8;
+/** Big keys copied at once in the background, beside the small keys. */
+const BIG_KEY_LANES = 3;
 
 export async function sourceTimeMs(source: Redis): Promise<number> {
   const [sec, usec] = await source.time();
@@ -175,16 +177,29 @@ class CopyRun {
     let done = 0;
     for (const db of this.meta.dbs) done += (await readProgress(this.ctx.target, db)).copied;
     this.opts.progress?.start(total, "copy");
-    for (const db of [...this.meta.dbs]) {
-      const progress = await readProgress(this.ctx.target, db);
-      if (progress.done) continue;
-      await this.copyDb(db, progress.cursor, (n) => {
-        done += n;
-        this.opts.progress?.update(done, Math.max(total, done));
-      });
-      if (this.stopWanted()) return;
+    // Big keys go to a background lane with its own connections, so their chunked copies
+    // overlap the small keys instead of stalling the in-order commits behind them.
+    const lane = new BigKeyLane({ ...this.ctx, source: new DbClients(this.opts.source), target: new DbClients(this.opts.target) });
+    try {
+      // Big keys an earlier run marked pending and did not finish.
+      for (const db of this.meta.dbs) {
+        for (const key of (await (await this.ctx.target.db(db)).smembersBuffer(BIG_PENDING))) lane.add(db, key);
+      }
+      for (const db of [...this.meta.dbs]) {
+        const progress = await readProgress(this.ctx.target, db);
+        if (progress.done) continue;
+        await this.copyDb(db, progress.cursor, lane, (n) => {
+          done += n;
+          this.opts.progress?.update(done, Math.max(total, done));
+        });
+        if (this.stopWanted()) break;
+      }
+      await lane.drain();
+    } finally {
+      await lane.close();
+      this.result.bigKeys += lane.copied;
     }
-    this.opts.progress?.stop();
+    if (!this.stopWanted()) this.opts.progress?.stop();
   }
 
   /**
@@ -192,7 +207,7 @@ class CopyRun {
    * source while earlier ones are written; writes stay in SCAN order, so the cursor saved
    * with each batch only ever moves forward.
    */
-  private async copyDb(db: number, cursor: string, onCopied: (n: number) => void): Promise<void> {
+  private async copyDb(db: number, cursor: string, lane: BigKeyLane, onCopied: (n: number) => void): Promise<void> {
     const source = await this.ctx.source.db(db);
     const inFlight: Array<Promise<void>> = [];
     let lastCommit: Promise<void> = Promise.resolve();
@@ -200,10 +215,14 @@ class CopyRun {
       if (this.stopWanted()) break;
       const [next, keys] = (await source.callBuffer("SCAN", cursor, "COUNT", this.opts.batchSize)) as [Buffer, Buffer[]];
       cursor = next.toString();
-      const prepared = prepareBatch(this.ctx, db, keys, { kind: "bulk", cursor });
+      const prepared = prepareBatch(this.ctx, db, keys, { kind: "bulk", cursor }, true);
       prepared.catch(() => undefined); // surfaced through its commit
       lastCommit = lastCommit.then(async () => {
-        const r = await commitBatch(this.ctx, await prepared);
+        const batch = await prepared;
+        const r = await commitBatch(this.ctx, batch);
+        // Only now, with the keys marked pending on the target, may their copy start.
+        for (const snap of batch.deferred) lane.add(db, snap.key);
+        lane.assertHealthy();
         this.result.copied += r.copied;
         this.result.skipped += r.skipped;
         this.result.bigKeys += r.bigKeys;
@@ -277,6 +296,60 @@ class CopyRun {
     if (!this.opts.maxRate) return;
     const aheadMs = (this.result.copied / this.opts.maxRate) * 1000 - (Date.now() - this.started);
     if (aheadMs > 0) await new Promise((r) => setTimeout(r, aheadMs));
+  }
+}
+
+/**
+ * The background copy of big keys. Each is copied in chunks into a temporary key and
+ * renamed into place by a script that also removes it from ferry:state:bigpending; the
+ * bulk batch that found it committed that mark together with its cursor, so a crash
+ * in between leaves the key pending, and the next run copies it first.
+ */
+class BigKeyLane {
+  copied = 0;
+  private readonly queue: Array<[number, Buffer]> = [];
+  private readonly running = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(private readonly ctx: CopyContext) {}
+
+  add(db: number, key: Buffer): void {
+    this.queue.push([db, key]);
+    this.pump();
+  }
+
+  /** Throw the first failure of a background copy, if any. */
+  assertHealthy(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  async drain(): Promise<void> {
+    while (this.running.size) await Promise.race(this.running);
+    this.assertHealthy();
+  }
+
+  async close(): Promise<void> {
+    while (this.running.size) await Promise.race(this.running);
+    await this.ctx.source.close();
+    await this.ctx.target.close();
+  }
+
+  private pump(): void {
+    while (this.running.size < BIG_KEY_LANES && this.queue.length && this.failure === undefined) {
+      const [db, key] = this.queue.shift()!;
+      const job: Promise<void> = copyBatch(this.ctx, db, [key], { kind: "pending" }).then(
+        (r) => {
+          this.copied += r.bigKeys;
+        },
+        (err: unknown) => {
+          this.failure ??= err;
+        },
+      ).finally(() => {
+        this.running.delete(job);
+        this.pump();
+      });
+      this.running.add(job);
+    }
   }
 }
 

@@ -10,6 +10,8 @@
 //   db N  ferry:state:dirty     set: keys changed on the source, to copy again
 //   db N  ferry:state:inflight  set: the dirty keys being copied right now (kept until done)
 //   db N  ferry:state:skipped   set: keys kept as the target had them (--conflict skip)
+//   db N  ferry:state:bigpending set: big keys found by the bulk pass (committed with its cursor),
+//                               copied in the background; removed as each one lands
 //   db N  ferry:state:tmp:*     big keys being assembled in chunks before a RENAME
 import Redis from "ioredis";
 import { DbClients } from "./connection";
@@ -21,6 +23,7 @@ export const PROGRESS = `${STATE_PREFIX}progress`;
 export const DIRTY = `${STATE_PREFIX}dirty`;
 export const INFLIGHT = `${STATE_PREFIX}inflight`;
 export const SKIPPED = `${STATE_PREFIX}skipped`;
+export const BIG_PENDING = `${STATE_PREFIX}bigpending`;
 export const TMP_PREFIX = `${STATE_PREFIX}tmp:`;
 
 const STATE_PREFIX_BYTES = Buffer.from(STATE_PREFIX);

@@ -2,9 +2,9 @@
 // copied data (state.ts) and must not count as data.
 import { DbClients } from "./connection";
 import { dbKeyCounts } from "./info";
-import { DIRTY, INFLIGHT, LOCK, META, PROGRESS, SKIPPED } from "./state";
+import { BIG_PENDING, DIRTY, INFLIGHT, LOCK, META, PROGRESS, SKIPPED } from "./state";
 
-const FIXED_STATE_KEYS = [META, LOCK, PROGRESS, DIRTY, INFLIGHT, SKIPPED];
+const FIXED_STATE_KEYS = [META, LOCK, PROGRESS, DIRTY, INFLIGHT, SKIPPED, BIG_PENDING];
 
 export async function targetKeyCounts(target: DbClients): Promise<Map<number, number>> {
   const counts = await dbKeyCounts(await target.db(0));

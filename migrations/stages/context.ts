@@ -2,6 +2,7 @@
 // commands run, and the secrets as Pulumi secrets (they only ever reach `environment`).
 import type * as pulumi from "@pulumi/pulumi";
 import type { Runner } from "../../components/runner";
+import type { HerokuSource as HerokuSourceComponent } from "../../components/source/heroku";
 import type { Component, FerryConfig, Stage } from "../../config";
 import { atLeast, componentStage, componentsOf } from "../../config";
 import { ENV, redisSteps } from "./commands";
@@ -35,6 +36,8 @@ export interface StageContext {
   target: TargetEndpoints;
   /** The Vultr box's public address (vultr sources). */
   sourceAddress?: pulumi.Output<string>;
+  /** The Heroku apps as read at provision (heroku sources): add-ons, domains, origins. */
+  heroku?: HerokuSourceComponent;
 }
 
 export function stageOf(ctx: StageContext, component: Component): Stage {
@@ -50,6 +53,11 @@ function present<T>(value: T | undefined, what: string): T {
   // parseConfig already required these; reaching here means a caller skipped it.
   if (value === undefined) throw new Error(`${what} is missing: build the stack from parseConfig()`);
   return value;
+}
+
+/** The Heroku source component (buildFerry creates it for every heroku source). */
+export function herokuSource(ctx: StageContext): HerokuSourceComponent {
+  return present(ctx.heroku, "the Heroku source component");
 }
 
 export function postgresEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSource, VultrSource } from "../../config";
 import { SshRunner } from "../../components/runner";
 import { ENV, heroku, pg, systemd } from "./commands";
-import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
+import { StageContext, herokuEnv, herokuSource, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 
 export class Decommission extends pulumi.ComponentResource {
   constructor(ctx: StageContext, opts?: pulumi.ComponentResourceOptions) {
@@ -31,14 +31,17 @@ export class Decommission extends pulumi.ComponentResource {
       }
     }
     const stores = [
-      { component: "postgres" as const, spec: source.postgres, verify: () => pg.verify(), env: () => postgresEnv(ctx) },
-      { component: "redis" as const, spec: source.redis, verify: () => redisCommands(ctx).verify(), env: () => redisEnv(ctx) },
+      { component: "postgres" as const, verify: () => pg.verify(), env: () => postgresEnv(ctx) },
+      { component: "redis" as const, verify: () => redisCommands(ctx).verify(), env: () => redisEnv(ctx) },
     ];
     for (const store of stores) {
-      if (!store.spec || !reached(ctx, store.component, "decommission")) continue;
+      // The configured add-on, which the Heroku source component checked Heroku lists.
+      const addon = herokuSource(ctx).addon(store.component);
+      if (!addon || !reached(ctx, store.component, "decommission")) continue;
       const verify = ctx.runner.run(`${prefix}-${store.component}-verify`, { create: store.verify(), environment: store.env() }, { parent: this });
+      // A literal command line: the source-protected policy reads it in a preview.
       ctx.runner.run(`${prefix}-${store.component}-addon`, {
-        create: heroku.addonDestroy(store.spec.app, store.spec.addon),
+        create: heroku.addonDestroy(addon.app, addon.addon),
         environment: herokuEnv(ctx),
       }, { parent: this, dependsOn: [verify] });
     }

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSource, VultrSource } from "../../config";
 import { effectiveTraffic } from "../../config";
 import { traffic } from "./commands";
-import { StageContext, sshEnv } from "./context";
+import { StageContext, herokuSource, sshEnv } from "./context";
 
 /** Cloudflare pool weights for a target share; pure so a test checks the arithmetic. */
 export function poolWeights(percent: number): { source: number; target: number } {
@@ -67,7 +67,8 @@ export class Proxy extends pulumi.ComponentResource {
           origins: [{ name: side, address, enabled: true, weight: 1, header: { hosts: [host.name] } }],
           description: `ferry ${host.name} (${side})`,
         }, child);
-      const herokuPool = pool("heroku", app.origin ?? `${app.name}.herokuapp.com`, monitor("heroku", true).id);
+      // The app's herokuapp.com domain as Heroku lists it (or the configured origin).
+      const herokuPool = pool("heroku", herokuSource(ctx).origin(app), monitor("heroku", true).id);
       const awsPool = pool("aws", ctx.target.loadBalancerDnsName, monitor("aws", https).id);
       new cloudflare.LoadBalancer(`${prefix}`, {
         zoneId,

@@ -29,6 +29,8 @@ export interface RehearsalReport {
   writeUnavailableMs: number;
   writeUnavailableWindow?: { start: string; end: string; failedWrites: number };
   writeOutages: number;
+  /** The steps that ran during the longest write outage: what the window was spent on. */
+  writeUnavailableSteps: Array<{ stage: string; step: string; durationMs: number }>;
   /** The cutover command's own measure of its write fence. */
   cutoverWriteUnavailableMs: number | null;
   replicationLagAtCutoverBytes: number | null;
@@ -67,6 +69,14 @@ function summarizeStage(stage: StageRecord, t: RunTimeline): StageSummary {
   };
 }
 
+function stepsDuring(t: RunTimeline, w: Window): RehearsalReport["writeUnavailableSteps"] {
+  return t.stages.flatMap((stage) =>
+    stage.steps
+      .filter((s) => s.startedAt < w.end && s.endedAt > w.start)
+      .map((s) => ({ stage: stage.name, step: s.name, durationMs: s.endedAt - s.startedAt })),
+  );
+}
+
 export function buildReport(t: RunTimeline): RehearsalReport {
   const writes = t.requests.filter((r) => r.kind === "write");
   const reads = t.requests.filter((r) => r.kind === "read");
@@ -88,6 +98,7 @@ export function buildReport(t: RunTimeline): RehearsalReport {
     writeUnavailableMs: worst ? worst.end - worst.start : 0,
     writeUnavailableWindow: worst ? { start: iso(worst.start), end: iso(worst.end), failedWrites: worst.failedWrites } : undefined,
     writeOutages: outages.length,
+    writeUnavailableSteps: worst ? stepsDuring(t, worst) : [],
     cutoverWriteUnavailableMs: t.cutover.writeUnavailableMs ?? null,
     replicationLagAtCutoverBytes: t.cutover.lagBytesAtFence ?? null,
     redisLagAtCutover: t.cutover.redisLag ?? null,

@@ -51,6 +51,9 @@ export function renderMarkdown(r: RehearsalReport): string {
       ? `- Writes were unavailable for at most ${formatMs(r.writeUnavailableMs)} (longest run of failed writes, ${r.writeUnavailableWindow!.failedWrites} failed attempts, from ${r.writeUnavailableWindow!.start} to ${r.writeUnavailableWindow!.end}); ${r.writeOutages} such window(s) in total.`
       : "- No write failed during the whole run.",
   );
+  if (r.writeUnavailableSteps.length) {
+    lines.push(`  During that window: ${r.writeUnavailableSteps.map((s) => `${s.step} (${formatMs(s.durationMs)})`).join(", ")}.`);
+  }
   lines.push(
     r.cutoverWriteUnavailableMs !== null
       ? `- The cutover command measured its own write fence at ${formatMs(r.cutoverWriteUnavailableMs)}.`
@@ -82,7 +85,7 @@ export function renderMarkdown(r: RehearsalReport): string {
     if (!s.steps.length) continue;
     lines.push("", `### ${s.name}`, "");
     for (const step of s.steps) {
-      const after = step.servedShareDuring ? `; meanwhile served by ${shareText(step.servedShareDuring)}` : "";
+      const after = step.servedShareDuring && Object.keys(step.servedShareDuring).length ? `; meanwhile served by ${shareText(step.servedShareDuring)}` : "";
       lines.push(`- ${step.name}: ${formatMs(step.durationMs)}, ${step.ok ? "ok" : `failed${step.error ? ` (${step.error})` : ""}`}${step.command ? ` — \`${step.command}\`` : ""}${after}`);
     }
   }

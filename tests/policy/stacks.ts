@@ -6,10 +6,11 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 
-export type Flags = Partial<Record<"replicate" | "proxy" | "cutover" | "decommission", boolean>> & {
-  trafficPercent?: number;
-  hold?: Record<string, string>;
-};
+import type { Flags } from "../program/stacks";
+
+export type { Flags };
+/** Every flag up to and including a stage, as the stage ladder requires (the program tests' helper). */
+export { upTo as flagsUpTo } from "../program/stacks";
 
 const CLOUDFLARE = { accountId: "0123456789abcdef0123456789abcdef", zoneId: "fedcba9876543210fedcba9876543210" };
 const RECORD_ID = "00112233445566778899aabbccddeeff";
@@ -71,13 +72,6 @@ function flagEntries(flags: Flags): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(flags).map(([k, v]) => [`ferry:${k}`, typeof v === "object" ? v : String(v)]),
   );
-}
-
-/** Every flag up to and including `stage`, as the stage ladder requires. */
-export function flagsUpTo(stage: "provision" | "replicate" | "proxy" | "cutover" | "decommission"): Flags {
-  const order = ["replicate", "proxy", "cutover", "decommission"] as const;
-  const upTo = order.slice(0, order.indexOf(stage as (typeof order)[number]) + 1);
-  return Object.fromEntries(upTo.map((f) => [f, true]));
 }
 
 let counter = 0;

@@ -1,6 +1,7 @@
 // Builds the ferry stack under Pulumi mocks and records every resource with its inputs.
 // Import this before anything that declares resources: setMocks must come first.
 import * as pulumi from "@pulumi/pulumi";
+import { fakeHerokuRead } from "./stacks";
 
 export interface Recorded {
   type: string;
@@ -14,7 +15,7 @@ const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
 
 /** Outputs a real provider would compute, so applies on them run under mocks. */
-function computed(type: string, name: string): Record<string, unknown> {
+function computed(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
     case "aws:rds/instance:Instance": return { address: `${name}.abc.us-east-1.rds.amazonaws.com`, arn: `arn:aws:rds:::db/${name}` };
     case "aws:elasticache/replicationGroup:ReplicationGroup": return { primaryEndpointAddress: `master.${name}.cache.amazonaws.com` };
@@ -28,6 +29,11 @@ function computed(type: string, name: string): Record<string, unknown> {
     case "aws:ssm/parameter:Parameter": return { arn: `arn:aws:ssm:::parameter/${name}` };
     case "aws:ec2/keyPair:KeyPair": return { keyName: name };
     case "vultr:index/instance:Instance": return { mainIp: "203.0.113.20", label: "old-box" };
+    case "command:local:Command":
+    case "command:remote:Command": {
+      const stdout = fakeHerokuRead(inputs.create);
+      return stdout === undefined ? {} : { stdout, stderr: "" };
+    }
     default: return {};
   }
 }
@@ -36,7 +42,7 @@ pulumi.runtime.setMocks(
   {
     newResource(args) {
       recorded.push({ type: args.type, name: args.name, inputs: args.inputs, id: args.id });
-      const state = { ...args.inputs, ...computed(args.type, args.name) };
+      const state = { ...args.inputs, ...computed(args.type, args.name, args.inputs) };
       return { id: args.id || `${args.name}-id`, state };
     },
     call(args) {

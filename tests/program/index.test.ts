@@ -20,6 +20,10 @@ describe("index.ts", () => {
     expect(program.nextStep).toMatch(/^Replicating\. Next: `pulumi config set ferry:proxy true`/);
     expect(await pulumi.isSecret(program.postgresUrl)).toBe(true);
     const resources = await resourcesOf("ferry");
-    expect(resources.filter((r) => r.type === "command:local:Command").length).toBe(4);
+    const local = resources.filter((r) => r.type === "command:local:Command");
+    // Two reads per Heroku app (addons, domains) and the four replicate steps.
+    expect(local.filter((r) => r.name.startsWith("ferry-heroku-")).length).toBe(4);
+    expect(local.filter((r) => r.name.startsWith("ferry-replicate-")).length).toBe(4);
+    expect(local.length).toBe(8);
   });
 });

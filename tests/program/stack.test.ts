@@ -42,8 +42,10 @@ const commands = (b: Built) => b.resources.filter((r) => r.type.startsWith("comm
 const commandLine = (r: Recorded) => String(plain(r.inputs.create) ?? "");
 const findCommand = (b: Built, pattern: RegExp) => commands(b).find((c) => pattern.test(commandLine(c)));
 const envKeys = (r: Recorded) => Object.keys(plain(r.inputs.environment) as object).sort();
-/** Data-plane steps (the ec2 runner's readiness probe is plumbing, not a step). */
-const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready"));
+/** The Heroku source's read-only inventory commands. */
+const sourceReads = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-heroku-`));
+/** Data-plane steps (the ec2 runner's readiness probe is plumbing, the source reads change nothing). */
+const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !sourceReads(b).includes(c));
 
 /** Paths of strings carrying a fake secret outside a secret wrapper. */
 function leaks(value: unknown, at = ""): string[] {
@@ -194,6 +196,11 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(plain(scale.inputs.delete)).toBe("ferry --json heroku scale --app masto-web web=2 worker=1");
       const addon = findCommand(b, /addons destroy --app masto-web --addon postgresql-curved-12345/)!;
       expect(b.options.get(addon.name)!.dependsOnNames).toEqual([`${b.name}-decommission-postgres-verify`]);
+      // Exactly the configured add-ons are released, nothing else Heroku lists (papertrail).
+      expect(commands(b).filter((c) => /addons destroy/.test(commandLine(c))).map(commandLine).sort()).toEqual([
+        "ferry --json heroku addons destroy --app masto-web --addon postgresql-curved-12345 --confirm masto-web",
+        "ferry --json heroku addons destroy --app masto-web --addon redis-rigid-67890 --confirm masto-web",
+      ]);
     } else {
       expect(findCommand(b, /pg cleanup/)).toBeDefined();
       const units = findCommand(b, /systemctl disable --now/)!;
@@ -205,6 +212,57 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(findCommand(b, /proxy apply/)).toBeDefined();
     }
   });
+
+  it(`the Heroku source component ${heroku ? "reads each app at every stage and changes nothing" : "does not exist"}`, () => {
+    for (const stage of STAGES) {
+      const b = built[stage]!;
+      const component = ofType(b, "ferry:source:HerokuSource");
+      const reads = sourceReads(b);
+      if (!heroku) {
+        expect(component).toEqual([]);
+        expect(reads).toEqual([]);
+        expect(commands(b).filter((c) => /heroku (addons|domains) --app/.test(commandLine(c)))).toEqual([]);
+        continue;
+      }
+      expect(component.map((c) => c.name)).toEqual([`${b.name}-heroku`]);
+      expect(reads.map((r) => [r.name, commandLine(r)]).sort()).toEqual([
+        [`${b.name}-heroku-masto-streaming-addons`, "ferry --json heroku addons --app masto-streaming"],
+        [`${b.name}-heroku-masto-streaming-domains`, "ferry --json heroku domains --app masto-streaming"],
+        [`${b.name}-heroku-masto-web-addons`, "ferry --json heroku addons --app masto-web"],
+        [`${b.name}-heroku-masto-web-domains`, "ferry --json heroku domains --app masto-web"],
+      ]);
+      for (const r of reads) {
+        expect(r.inputs.delete, r.name).toBeUndefined();
+        expect(plain(r.inputs.triggers), r.name).toEqual([commandLine(r).split(" --app ")[1]]);
+        expect(commandLine(r)).not.toContain(SECRET_MARK);
+        expect(envKeys(r)).toEqual(["HEROKU_API_KEY"]);
+        const env = r.inputs.environment as Record<string, unknown>;
+        expect(isSecretValue(env) || isSecretValue(env.HEROKU_API_KEY), r.name).toBe(true);
+        expect(plain(env)).toEqual({ HEROKU_API_KEY: "heroku-key-SECRET-0002" });
+      }
+    }
+  });
+
+  if (heroku) {
+    it("the Heroku inventory is a plain output, and the proxy reaches each app at the domain Heroku lists", async () => {
+      const { outputs } = built.provision!;
+      expect(await pulumi.isSecret(outputs.source!)).toBe(false);
+      const inventory = await outputValue(outputs.source!);
+      expect(inventory.map((a) => [a.app, a.addons.map((x) => x.name), a.domains.filter((d) => d.kind === "custom").map((d) => [d.hostname, d.cname])])).toEqual([
+        ["masto-web", ["postgresql-curved-12345", "redis-rigid-67890", "papertrail-flat-11111"], [["staging.social.example.com", "tall-owl-0a1b2c.herokudns.com"]]],
+        ["masto-streaming", [], [["streaming.staging.social.example.com", "quiet-elk-3d4e5f.herokudns.com"]]],
+      ]);
+      const pools = ofType(built.proxy!, "cloudflare:index/loadBalancerPool:LoadBalancerPool").filter((p) => p.name.endsWith("-heroku"));
+      expect(pools.map((p) => (p.inputs.origins as { address: string }[])[0].address).sort()).toEqual([
+        "masto-streaming-5f0c2b1a9d3e.herokuapp.com",
+        "masto-web.herokuapp.com",
+      ]);
+    });
+  } else {
+    it("has no Heroku inventory", () => {
+      expect(built.provision!.outputs.source).toBeUndefined();
+    });
+  }
 
   if (!heroku) {
     it("the Vultr box is read, never managed, and protected until decommission", () => {

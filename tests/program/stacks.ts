@@ -17,6 +17,42 @@ export const FAKE_SECRETS = {
 };
 export const SECRET_MARK = "SECRET-000";
 
+/**
+ * What `ferry --json heroku addons|domains --app A` prints for the staging apps: it
+ * matches Pulumi.staging.yaml. masto-streaming is a newer app, whose herokuapp.com
+ * domain carries Heroku's random suffix.
+ */
+export const FAKE_HEROKU: Record<string, { addons: object[]; domains: object[] }> = {
+  "masto-web": {
+    addons: [
+      { name: "postgresql-curved-12345", service: "heroku-postgresql", plan: "heroku-postgresql:standard-0", state: "provisioned", configVars: ["DATABASE_URL"] },
+      { name: "redis-rigid-67890", service: "heroku-redis", plan: "heroku-redis:premium-0", state: "provisioned", configVars: ["REDIS_URL", "REDIS_TLS_URL"] },
+      { name: "papertrail-flat-11111", service: "papertrail", plan: "papertrail:choklad", state: "provisioned", configVars: ["PAPERTRAIL_API_TOKEN"] },
+    ],
+    domains: [
+      { hostname: "masto-web.herokuapp.com", kind: "heroku", cname: null, status: "none" },
+      { hostname: "staging.social.example.com", kind: "custom", cname: "tall-owl-0a1b2c.herokudns.com", status: "succeeded" },
+    ],
+  },
+  "masto-streaming": {
+    addons: [],
+    domains: [
+      { hostname: "masto-streaming-5f0c2b1a9d3e.herokuapp.com", kind: "heroku", cname: null, status: "none" },
+      { hostname: "streaming.staging.social.example.com", kind: "custom", cname: "quiet-elk-3d4e5f.herokudns.com", status: "succeeded" },
+    ],
+  },
+};
+
+/** The stdout a Heroku read step prints under mocks (undefined for any other command). */
+export function fakeHerokuRead(create: unknown): string | undefined {
+  const m = /^ferry --json heroku (addons|domains) --app (\S+)$/.exec(String(create));
+  if (!m) return undefined;
+  const [, what, app] = m as unknown as [string, "addons" | "domains", string];
+  const listing = FAKE_HEROKU[app];
+  if (!listing) throw new Error(`no fake Heroku app ${app}`);
+  return JSON.stringify({ app, [what]: listing[what] }, null, 2) + "\n";
+}
+
 /** A stack file as Pulumi hands it to the program: every value a string, objects as JSON. */
 export function stackConfig(stack: "staging" | "prod"): Record<string, string> {
   const file = path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`);

@@ -73,6 +73,7 @@ describe("report from a recorded timeline", () => {
     expect(r.lostWriteSamples[0]).toEqual({ id: "1003", text: "w 300" });
     expect(r.writeUnavailableMs).toBe(3020);
     expect(r.writeOutages).toBe(2);
+    expect(r.writeUnavailableSteps).toEqual([{ stage: "cutover", step: "ferry pg cutover (physical)", durationMs: 3000 }]);
     expect(r.cutoverWriteUnavailableMs).toBe(2500);
     expect(r.replicationLagAtCutoverBytes).toBe(4096);
     expect(r.requests).toMatchObject({ writes: 300, writeErrors: 31, reads: 150, readErrors: 0 });
@@ -92,6 +93,7 @@ describe("report from a recorded timeline", () => {
     expect(md).toContain("**1 of them are missing or different on the target**");
     expect(md).toContain("Writes were unavailable for at most 3.0 s");
     expect(md).toContain("write fence at 2.5 s");
+    expect(md).toContain("During that window: ferry pg cutover (physical) (3.0 s).");
     expect(md).toContain("4.0 kB (4096 bytes)");
     expect(md).toContain("200 accounts, 15800 statuses; database 11.0 MB");
     expect(md).toMatch(/\| cutover \| 12:00:11.000 \| 5.0 s \| ok/);

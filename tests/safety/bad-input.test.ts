@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replicatePhysical, stopStandby } from "../../migrations/postgres/physical";
 import { FakeHerokuApi, LocalPostgres, LocalRedis, startHerokuApi, startPostgres, startRedis } from "../../rehearsal/servers";
 import { startSource } from "../migrations/postgres/fixtures";
-import { runFerry, standbyPath, standbyUrl, withDatabase } from "../migrations/postgres/helpers";
+import { FerryRun, runFerry, standbyPath, standbyUrl, withDatabase } from "../migrations/postgres/helpers";
 import { seed } from "../migrations/redis/helpers";
 import { readStackConfig } from "../../policy/stack-file";
 import { writeStackFile } from "../policy/stacks";
-import { CLI_CASES, World } from "./cli-cases";
+import { CLI_CASES, CliCase, World } from "./cli-cases";
 import { CONFIG_CASES } from "./config-cases";
 import { postgresFingerprint, redisFingerprint } from "./fingerprint";
 
@@ -159,32 +159,50 @@ describe("bad configuration values", () => {
   }, 60_000);
 });
 
+/** What differs between two captures of the sides: names the relations, keys or settings that changed. */
+function changes(before: Record<string, string[]>, after: Record<string, string[]>): Record<string, { appeared: string[]; vanished: string[] }> {
+  const diff = Object.keys(before).map((side) => [side, {
+    appeared: after[side].filter((line) => !before[side].includes(line)),
+    vanished: before[side].filter((line) => !after[side].includes(line)),
+  }] as const);
+  return Object.fromEntries(diff.filter(([, d]) => d.appeared.length + d.vanished.length > 0));
+}
+
+/** One bad input's whole expectation: its line, its exit code, no secret echoed. */
+function expectRefused(c: CliCase, run: FerryRun): void {
+  expect(lastLine(run.stderr)).toMatch(c.error);
+  expect(run.code).toBe(c.exit);
+  for (const secret of secrets) expect(run.stdout + run.stderr).not.toContain(secret);
+}
+
+const answered = CLI_CASES.filter((c) => !c.defect);
+const defects = CLI_CASES.filter((c) => c.defect);
+
 describe("bad command lines, URLs, passwords, certificates and sides", () => {
   let before: Record<string, string[]>;
-  let runs: Map<string, Awaited<ReturnType<typeof runFerry>>>;
+  let runs: Map<string, FerryRun>;
 
   beforeAll(async () => {
     before = await sides();
-    const results = await pooled(CLI_CASES, 3, (c) => runFerry(c.args(world), c.env?.(world) ?? {}));
-    runs = new Map(CLI_CASES.map((c, i) => [c.name, results[i]]));
+    const results = await pooled(answered, 3, (c) => runFerry(c.args(world), c.env?.(world) ?? {}));
+    runs = new Map(answered.map((c, i) => [c.name, results[i]]));
   }, 300_000);
 
-  it.each(CLI_CASES.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    const run = runs.get(c.name)!;
-    expect(lastLine(run.stderr)).toMatch(c.error);
-    expect(run.code).toBe(c.exit);
-    for (const secret of secrets) expect(run.stdout + run.stderr).not.toContain(secret);
+  it.each(answered.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+    expectRefused(c, runs.get(c.name)!);
   });
 
   it("changed nothing on either side", async () => {
-    const after = await sides();
-    // Only what differs, so a failure names the relations, keys or settings that changed.
-    const changed = Object.fromEntries(Object.keys(before).map((side) => [side, {
-      appeared: after[side].filter((line) => !before[side].includes(line)),
-      vanished: before[side].filter((line) => !after[side].includes(line)),
-    }]).filter(([, d]) => (d as { appeared: string[] }).appeared.length + (d as { vanished: string[] }).vanished.length > 0));
-    expect(changed).toEqual({});
+    expect(changes(before, await sides())).toEqual({});
   });
+
+  // Known defects, reported: each must still fail as a whole (line, exit code, nothing
+  // changed); once fixed, it.fails fails and the case's `defect` marker goes.
+  it.fails.each(defects.map((c) => [c.name, c] as const))("known defect: %s", async (_name, c) => {
+    const start = await sides();
+    expectRefused(c, await runFerry(c.args(world), c.env?.(world) ?? {}));
+    expect(changes(start, await sides())).toEqual({});
+  }, 60_000);
 
   it("leaves the source primary writable", async () => {
     await source.query("BEGIN; INSERT INTO accounts (id, email) VALUES (-1, 'probe@example.com'); ROLLBACK;");

@@ -37,6 +37,12 @@ export interface CliCase {
   env?: (w: World) => Record<string, string>;
   error: RegExp;
   exit: number;
+  /**
+   * Set while ferry does not yet answer this case as expected: the suite then asserts it
+   * still fails (vitest `it.fails`), so fixing it forces this marker's removal. Say what
+   * happens instead and who was told.
+   */
+  defect?: string;
 }
 
 const pgEnv = (source: (w: World) => string, target: (w: World) => string) => (w: World) => ({ FERRY_SOURCE_URL: source(w), FERRY_TARGET_URL: target(w) });
@@ -89,5 +95,14 @@ export const CLI_CASES: CliCase[] = [
   // ---- sides that are not what a migration needs ----
   { name: "pg: dump into a target that is not empty", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetNotEmpty), error: /^ferry: target 127\.0\.0\.1:\d+\/notempty is not empty: it has 1 user relation\(s\) \(public\.already_here\); the dump copy needs an empty database$/, exit: 1 },
   { name: "pg: logical into a target that holds the same tables", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.source, (w) => w.targetConflicting), error: /^ferry: .*(not empty|already exists)/, exit: 1 },
-  { name: "pg: source is a standby, not a primary", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.standby, (w) => w.targetForStandby), error: /^ferry: .*(standby|recovery|primary|read-only transaction)/, exit: 1 },
+  {
+    name: "pg: logical from a source that is a standby, not a primary", args: () => ["pg", "replicate", "--strategy", "logical"], env: pgEnv((w) => w.standby, (w) => w.targetForStandby),
+    error: /^ferry: .*(standby|in recovery|not a primary)/, exit: 1,
+    defect: "fails late with \"cannot execute CREATE PUBLICATION in a read-only transaction\" after applying the pre-data schema and ferry's progress record to the target (reported to the Postgres data plane: check pg_is_in_recovery() on the source before touching the target)",
+  },
+  {
+    name: "pg: preflight of a source that is a standby", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => w.standby, (w) => w.target),
+    error: /^ferry: .*(standby|in recovery|not a primary)|source.*(standby|recovery|primary)/i, exit: 1,
+    defect: "preflight says \"ready for dump\" (exit 0): it has no source-is-a-primary check (reported to the Postgres data plane)",
+  },
 ];

@@ -2,7 +2,7 @@
 // with a password, an API key, dump + live copy; Vultr: physical standby, REPLICAOF,
 // the old nginx as proxy) runs with recognizable passwords while the process list is
 // polled; afterwards every log line, every file it wrote (reports, logs, acknowledged
-// writes) and every process command line seen is searched for them.
+// writes, generated nginx configs) and every process command line seen is searched.
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -56,6 +56,11 @@ function filesUnder(dir: string): string[] {
   });
 }
 
+/** Temp dirs holding what the run generated: nginx configs (front door, old host) and the proxy's saved files. */
+const GENERATED = /^ferry-(nginx|oldhost-sites|oldhost-state)-/;
+
+const isText = (file: string) => !fs.readFileSync(file).includes(0);
+
 const outDirs: string[] = [];
 afterAll(() => outDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
@@ -64,6 +69,7 @@ describe.each(["heroku", "vultr"])("secrets audit: a whole %s rehearsal", (sourc
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-audit-"));
     outDirs.push(outDir);
     const drawnBefore = issued.length;
+    const tmpBefore = new Set(fs.readdirSync(os.tmpdir()));
     const { parseOptions } = await import("../../rehearsal/options");
     const { rehearse } = await import("../../rehearsal/rehearse");
     const opts = parseOptions(["--source", source, "--size", "small", "--out", outDir, "--hold", "1", "--writes-per-second", "10", "--reads-per-second", "5"]);
@@ -82,6 +88,9 @@ describe.each(["heroku", "vultr"])("secrets audit: a whole %s rehearsal", (sourc
     expect(issued.length - drawnBefore).toBeGreaterThanOrEqual(6);
     const secrets = [...new Set(issued)];
     const files = filesUnder(outDir);
+    const generated = fs.readdirSync(os.tmpdir()).filter((d) => GENERATED.test(d) && !tmpBefore.has(d))
+      .flatMap((d) => filesUnder(path.join(os.tmpdir(), d))).filter(isText);
+    expect(generated.some((f) => f.endsWith(".conf"))).toBe(true);
     expect(files.map((f) => path.basename(f))).toEqual(expect.arrayContaining(["report.md", "report.json"]));
     expect([...processes].some((p) => /bin\/ferry\.js (--json )?(pg|redis|heroku)/.test(p))).toBe(true);
     expect(findLeaks("canary", `x ${secrets[0]} y`, secrets)).toHaveLength(1);
@@ -89,6 +98,7 @@ describe.each(["heroku", "vultr"])("secrets audit: a whole %s rehearsal", (sourc
     const leaks: Leak[] = [
       ...findLeaks("log", logLines.join("\n"), secrets),
       ...files.flatMap((f) => findLeaks(path.relative(outDir, f), fs.readFileSync(f, "utf8"), secrets)),
+      ...generated.flatMap((f) => findLeaks(f, fs.readFileSync(f, "utf8"), secrets)),
       ...findLeaks("ps", [...processes].filter((p) => !STAND_IN.test(p)).join("\n"), secrets),
     ];
     expect(leaks).toEqual([]);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startPostgres, LocalPostgres } from "../../../rehearsal/servers";
 import { copyByDump } from "../../../migrations/postgres/dump";
-import { verifyDatabases, VerifyOptions, sampleIndexes } from "../../../migrations/postgres/verify";
+import { planFastVerify, verifyDatabases, VerifyOptions, sampleIndexes } from "../../../migrations/postgres/verify";
 import { startSource } from "./fixtures";
 
 // One source and one copy; each test damages the copy, checks that verify names the
@@ -161,6 +161,41 @@ describe("verifyDatabases", () => {
       await onTarget("UPDATE events SET payload = $2 WHERE id = $1", [newest.id, newest.payload]);
       const [inv] = await source.query("SELECT no, account_id, amount, issued_at::text FROM invoices WHERE no = 2199");
       await onTarget("INSERT INTO invoices (no, account_id, amount, issued_at) VALUES ($1, $2, $3, $4)", [inv.no, inv.account_id, inv.amount, inv.issued_at]);
+    }
+  });
+
+  test("fast mode with a plan from before the fence: newest rows hashed, big tables not counted", async () => {
+    // The plan is read first (before a cutover's fence); rows written after it land in its open last range.
+    const plan = await planFastVerify(source.url(), 100, 2);
+    expect([...plan.ranges.keys()].sort()).toEqual(["public.accounts", "public.events", "public.invoices", "public.orders"]);
+    expect(plan.ranges.get("public.events")!.length).toBeGreaterThan(2); // the composite key is split, not only its edges
+    const planned: VerifyOptions = { ...opts, fast: true, plan, countMaxBytes: 0 };
+    const [acct] = await source.query("SELECT max(id) AS id FROM accounts");
+    const add = "INSERT INTO invoices (no, account_id, amount, issued_at) VALUES (9001, $1, 12.50, '2026-01-01T00:00:00Z'), (9002, $1, 13.50, '2026-01-01T00:00:01Z')";
+    await source.query(add, [acct.id]);
+    await onTarget(add, [acct.id]);
+    try {
+      const green = await verifyDatabases(planned);
+      expect(green.ok).toBe(true);
+      const invoices = green.tables.find((x) => x.table === "public.invoices")!;
+      // Not counted: the rows reported are those of the compared chunks, which include both new rows.
+      expect(invoices).toMatchObject({ ok: true, counted: false });
+      expect(invoices.sourceRows).toBeLessThan(1202);
+      // audit_log has no key: always counted.
+      expect(green.tables.find((x) => x.table === "public.audit_log")).toMatchObject({ sourceRows: 1200, targetRows: 1200 });
+      expect(green.tables.find((x) => x.table === "public.audit_log")!.counted).toBeUndefined();
+
+      // A write acknowledged on the source after the plan but missing on the target is named.
+      await onTarget("DELETE FROM invoices WHERE no = 9002");
+      const red = await verifyDatabases(planned);
+      expect(red.ok).toBe(false);
+      expect(red.tables.find((x) => x.table === "public.invoices")!.firstDifference).toEqual({ from: "9002", to: "9002", kind: "missing on target" });
+      // Counted as before when the table is under the size limit.
+      const counted = await verifyDatabases({ ...planned, countMaxBytes: 1 << 30 });
+      expect(counted.tables.find((x) => x.table === "public.invoices")).toMatchObject({ ok: false, sourceRows: 1202, targetRows: 1201 });
+    } finally {
+      await source.query("DELETE FROM invoices WHERE no IN (9001, 9002)");
+      await onTarget("DELETE FROM invoices WHERE no IN (9001, 9002)");
     }
   });
 

@@ -157,4 +157,21 @@ describe("replicate --mode copy", () => {
     expect(done.json.verify.ok).toBe(true);
     expect(await differences(source, target, DBS)).toEqual([]);
   });
+
+  test("a big key marked pending with its batch but not landed (crash in between) is copied by the next run", async () => {
+    const { source, target, src, dst } = await pair();
+    const first = await runCopy({ source: src, target: dst, follow: false, batchSize: 50, limits: LIMITS });
+    expect(first.bigKeys).toBe(5);
+    expect(await client(target).exists("ferry:state:bigpending")).toBe(0);
+    // What a kill -9 after the batch's commit and before the background copy's leaves behind.
+    await client(target).del("big:set", "big:stream");
+    await client(target).sadd("ferry:state:bigpending", "big:set", "big:stream");
+    await client(target).sadd("ferry:state:tmp:leftover", "half");
+
+    const again = await runCopy({ source: src, target: dst, follow: false, batchSize: 50, limits: LIMITS });
+    expect(again.resumed).toBe(true);
+    expect(again.bigKeys).toBe(2);
+    expect(await client(target).exists("ferry:state:bigpending", "ferry:state:tmp:leftover")).toBe(0);
+    expect(await differences(source, target, DBS)).toEqual([]);
+  });
 });
