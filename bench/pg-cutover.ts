@@ -85,6 +85,7 @@ function report(f: Figures): string {
     `${f.strategy.padEnd(8)} data ${fmtBytes(f.dataBytes).padStart(9)}  ferry write-unavailable ${String(f.result.writeUnavailableMs).padStart(6)} ms` +
       `  writers saw ${String(f.observedGapMs).padStart(6)} ms  acknowledged ${f.acknowledged}  lost ${f.lost}  lag at fence ${f.result.lagBytesAtFence} B  ${ok ? "GOAL MET" : "goal missed"}${f.result.ok ? "" : ` (${f.result.error})`}`,
     `         steps: ${f.result.steps.map((s) => `${s.name} ${s.ms} ms`).join(", ")}`,
+    `         before the fence: ${f.result.steps.find((s) => s.name === "gate")?.detail ?? "-"}`,
   ].join("\n");
 }
 

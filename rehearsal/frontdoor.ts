@@ -3,7 +3,6 @@
 // as a load balancer's pool weights would do it; each change is a graceful reload
 // (old workers finish their requests), like an edge config push.
 import { nginxHttpPaths, nginxMainContext, startNginx, LocalNginx } from "./servers";
-import { reapNginxOnExit } from "./nginx-reaper";
 
 export interface Origin {
   name: string;
@@ -56,7 +55,6 @@ export interface FrontDoor {
 
 export async function startFrontDoor(port: number, origins: Origin[]): Promise<FrontDoor> {
   const nginx = await startNginx((prefix) => renderFrontDoor(prefix, port, origins), port);
-  reapNginxOnExit(nginx.prefix);
   const door: FrontDoor = {
     port,
     url: `http://127.0.0.1:${port}`,

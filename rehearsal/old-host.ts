@@ -5,7 +5,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nginxHttpPaths, nginxMainContext, startNginx, tempDir, LocalNginx } from "./servers";
-import { reapNginxOnExit } from "./nginx-reaper";
 
 export interface OldHost {
   port: number;
@@ -46,7 +45,6 @@ export async function startOldHost(listenPort: number, appPort: number): Promise
     (prefix) => `${nginxMainContext(prefix)}\nevents { worker_connections 1024; }\nhttp {\n${nginxHttpPaths(prefix)}\ninclude ${sites}/*.conf;\n}\n`,
     listenPort,
   );
-  reapNginxOnExit(nginx.prefix);
   return {
     port: listenPort,
     nginx,

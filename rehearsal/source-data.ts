@@ -63,8 +63,6 @@ async function restoreDump(pg: LocalPostgres, file: string): Promise<void> {
 async function dumpUserDatabase(url: string): Promise<string> {
   const file = join(tempDir("user-dump"), "source.dump");
   const { conninfo, env } = libpqArgs(url);
-  // libpqArgs drops an inherited PGPASSWORD; a URL without a password means "take it from PGPASSWORD".
-  if (!new URL(url).password && process.env.PGPASSWORD) env.PGPASSWORD = process.env.PGPASSWORD;
   await run("pg_dump", ["--dbname", conninfo, "--format", "custom", "--no-owner", "--no-privileges", "--file", file], { env });
   return file;
 }

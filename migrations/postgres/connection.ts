@@ -28,8 +28,8 @@ export function libpqArgs(url: string, env: NodeJS.ProcessEnv = process.env): { 
   const u = new URL(url);
   const password = decodeURIComponent(u.password);
   u.password = "";
+  // A password in the URL wins; without one, an inherited PGPASSWORD still applies.
   const childEnv: NodeJS.ProcessEnv = { ...env };
-  delete childEnv.PGPASSWORD;
   if (password) childEnv.PGPASSWORD = password;
   return { conninfo: u.toString(), env: childEnv };
 }

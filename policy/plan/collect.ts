@@ -67,8 +67,18 @@ const recordOptions: pulumi.ResourceTransformation = (args) => {
   return undefined;
 };
 
+/** A declared resource as the mocks saw it, with the options the transformation saw. */
+export interface DeclaredResource {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  options: Record<string, unknown>;
+}
+
 export interface CollectedStage {
   resources: PlannedResource[];
+  /** The same resources unrendered (the policy tests judge these). */
+  declared: DeclaredResource[];
   /** The program's stack outputs for this stage (the secrets audit checks them). */
   outputs: FerryOutputs;
 }
@@ -82,5 +92,6 @@ export async function collectStage(config: FerryConfig, stack: string): Promise<
   const { buildFerry } = await import("../../components/ferry");
   const outputs = buildFerry(config, { transformations: [recordOptions] });
   await settle();
-  return { resources: declared.map((d) => plannedResource(d.type, d.name, d.inputs, options.get(`${d.type}::${d.name}`))), outputs };
+  const all = declared.map((d) => ({ ...d, options: options.get(`${d.type}::${d.name}`) ?? {} }));
+  return { resources: all.map((d) => plannedResource(d.type, d.name, d.inputs, d.options)), declared: all, outputs };
 }

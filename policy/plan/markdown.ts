@@ -1,6 +1,6 @@
 // The stage plan as Markdown: one table per stage of what it adds, changes (with the
 // inputs that change) and removes compared with the stage before.
-import type { InputChange, StageDiff } from "./diff";
+import type { InputChange, PlannedResource, StageDiff } from "./diff";
 
 export interface PlannedStage {
   stage: string;
@@ -31,11 +31,16 @@ function changeText(change: InputChange): string {
   return `\`${change.key}\`: ${cell(before)} → ${cell(after)}`;
 }
 
+/** Rows grouped by type, then name: the order resources register in is not meaningful. */
+const byTypeAndName = <T>(key: (x: T) => PlannedResource) => (a: T, b: T) =>
+  `${key(a).type} ${key(a).name}`.localeCompare(`${key(b).type} ${key(b).name}`);
+
 function table(diff: StageDiff): string[] {
+  const self = (r: PlannedResource) => r;
   const rows = [
-    ...diff.added.map((r) => `| added | \`${r.type}\` | ${r.name} | |`),
-    ...diff.changed.map((c) => `| changed | \`${c.resource.type}\` | ${c.resource.name} | ${c.changes.map(changeText).join("<br>")} |`),
-    ...diff.removed.map((r) => `| removed | \`${r.type}\` | ${r.name} | |`),
+    ...[...diff.added].sort(byTypeAndName(self)).map((r) => `| added | \`${r.type}\` | ${r.name} | |`),
+    ...[...diff.changed].sort(byTypeAndName((c) => c.resource)).map((c) => `| changed | \`${c.resource.type}\` | ${c.resource.name} | ${c.changes.map(changeText).join("<br>")} |`),
+    ...[...diff.removed].sort(byTypeAndName(self)).map((r) => `| removed | \`${r.type}\` | ${r.name} | |`),
   ];
   if (rows.length === 0) return ["No resource changes."];
   return ["| | type | name | inputs that change |", "|---|---|---|---|", ...rows];

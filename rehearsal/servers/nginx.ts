@@ -1,7 +1,7 @@
 // A local nginx as a front door or an "old host": runs the given config with its
 // pid, logs and temp paths in a temporary prefix directory.
 import { spawn, ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRoot, onExit, run, tempDir, waitFor, portOpen } from "./process";
 
@@ -43,7 +43,7 @@ export async function startNginx(conf: (prefix: string) => string, waitPort: num
   await run("nginx", ["-t", "-p", prefix, "-c", confPath]);
   const child: ChildProcess = spawn("nginx", ["-p", prefix, "-c", confPath], { stdio: ["ignore", "ignore", "inherit"] });
   onExit(() => {
-    if (child.exitCode === null) child.kill("SIGKILL");
+    if (child.exitCode === null) killNginxTree(child.pid!);
   });
   await waitFor(`nginx on port ${waitPort}`, () => portOpen(waitPort));
   return {
@@ -61,4 +61,38 @@ export async function startNginx(conf: (prefix: string) => string, waitPort: num
       await exited;
     },
   };
+}
+
+/**
+ * nginx's workers outlive a master killed with SIGKILL (re-parented to init, still
+ * holding the port), and a running master respawns a killed worker. So on exit:
+ * freeze the master, kill its workers, then the master. Synchronous, for exit hooks.
+ */
+function killNginxTree(master: number): void {
+  const kill = (pid: number, signal: NodeJS.Signals) => {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  kill(master, "SIGSTOP");
+  for (const pid of childPids(master)) kill(pid, "SIGKILL");
+  kill(master, "SIGKILL");
+}
+
+/** Process ids whose parent is `ppid`, from /proc (Linux). */
+function childPids(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(join("/proc", entry, "stat"), "utf8");
+      // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === ppid) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
 }
