@@ -5,6 +5,7 @@
 //   npm run bench:redis -- --keys 50000 --big 20000   # quick smoke run
 // Goals: ferry >= 100k keys/s on loopback, and within 3x of the REPLICAOF full sync.
 import { join } from "node:path";
+import { loadavg } from "node:os";
 import Redis from "ioredis";
 import { run, startRedis, tempDir, LocalRedis } from "../rehearsal/servers";
 import { runCopy } from "../migrations/redis/copy";
@@ -74,12 +75,24 @@ interface Row {
   keys: number;
 }
 
+/** CPU seconds a server has used so far (user + system). */
+async function serverCpu(port: number): Promise<number> {
+  const c = new Redis(port);
+  const info = await c.info("cpu");
+  c.disconnect();
+  return Number(/used_cpu_user:(\S+)/.exec(info)?.[1]) + Number(/used_cpu_sys:(\S+)/.exec(info)?.[1]);
+}
+
 async function ferryCopy(source: LocalRedis): Promise<Row> {
   const target = await startRedis();
   const ep = (s: LocalRedis, flag: "--source" | "--target"): Endpoint => ({ url: s.url(), flag, trust: {} });
+  const [source0, target0, client0] = [await serverCpu(source.port), await serverCpu(target.port), process.cpuUsage()];
   const started = process.hrtime.bigint();
   await runCopy({ source: ep(source, "--source"), target: ep(target, "--target"), follow: false, batchSize: 1000 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const client = process.cpuUsage(client0);
+  // Where the CPU went: on a shared machine this says more than the wall time.
+  log(`ferry copy CPU seconds: source ${((await serverCpu(source.port)) - source0).toFixed(2)}, target ${((await serverCpu(target.port)) - target0).toFixed(2)}, client ${((client.user + client.system) / 1e6).toFixed(2)}`);
   // ferry's own state keys (meta, progress) are not data.
   const keys = (await keyCount(target.port)) - 2;
   await target.stop();
@@ -132,14 +145,15 @@ async function main(): Promise<void> {
     const row = await contender(source);
     if (row.keys !== total) throw new Error(`${row.name} ended with ${row.keys} keys, expected ${total}`);
     rows.push(row);
-    log(`${row.name}: ${row.seconds.toFixed(2)} s`);
+    log(`${row.name}: ${row.seconds.toFixed(2)} s (1-min load average after it: ${loadavg()[0].toFixed(2)})`);
   }
   await source.stop();
 
   const ferry = rows[0];
   const replica = rows[1];
   const kps = (r: Row) => Math.round(r.keys / r.seconds);
-  console.log(`\n${total} keys (${keys} small + 5 big), source ${memory}, loopback, redis-server ${(await run("redis-server", ["--version"])).stdout.split(" ")[2]}`);
+  console.log(`\nload average (1/5/15 min) at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")} on this machine`);
+  console.log(`${total} keys (${keys} small + 5 big), source ${memory}, loopback, redis-server ${(await run("redis-server", ["--version"])).stdout.split(" ")[2]}`);
   console.log(`${"method".padEnd(44)} ${"seconds".padStart(8)} ${"keys/s".padStart(10)} ${"time vs ferry".padStart(14)}`);
   for (const r of rows) {
     console.log(`${r.name.padEnd(44)} ${r.seconds.toFixed(2).padStart(8)} ${kps(r).toLocaleString("en-US").padStart(10)} ${(r.seconds / ferry.seconds).toFixed(2).padStart(13)}x`);

@@ -4,7 +4,7 @@
 // sends users to a target whose data is still a copy.
 import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { FerryConfig, atLeast, componentStage } from "../config";
-import { knownOr, withFerryConfig } from "./judge";
+import { UNKNOWN, knownOr, withFerryConfig } from "./judge";
 import { STACK_CONFIG_SCHEMA } from "./stack-config";
 
 export const DNS_TYPES = ["cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/record:Record"];
@@ -12,9 +12,9 @@ export const DNS_TYPES = ["cloudflare:index/dnsRecord:DnsRecord", "cloudflare:in
 /** What a record says, read defensively: `unknown` when computed (e.g. the load balancer's name in a preview). */
 function recordOf(props: Record<string, any>): { name: unknown; type: unknown; content: unknown } {
   return {
-    name: knownOr(() => props.name, "unknown"),
-    type: knownOr(() => props.type, "unknown"),
-    content: knownOr(() => props.content ?? props.value, "unknown"),
+    name: knownOr(() => props.name, UNKNOWN),
+    type: knownOr(() => props.type, UNKNOWN),
+    content: knownOr(() => props.content ?? props.value, UNKNOWN),
   };
 }
 
@@ -24,7 +24,7 @@ export function earlyRecordProblem(config: FerryConfig, hostname: string, record
   if (!host) return undefined;
   if (!host.record) return `${hostname} has no record before cutover (ferry:target.cloudflare.hostnames lists none to adopt), but one is declared`;
   if (record.type === host.record.type && record.content === host.record.content) return undefined;
-  const content = record.content === "unknown" ? "a value computed from another resource" : JSON.stringify(record.content);
+  const content = record.content === UNKNOWN ? "a value computed from another resource" : JSON.stringify(record.content);
   return `${hostname} must stay ${host.record.type} ${host.record.content} until cutover, but points at ${content}`;
 }
 

@@ -15,6 +15,9 @@ export function withFerryConfig(args: StackConfigArgs, report: ReportViolation, 
   check(config);
 }
 
+/** What `knownOr` returns for a value not known until `pulumi up`. */
+export const UNKNOWN: unique symbol = Symbol("unknown until pulumi up");
+
 /**
  * Read a property that may be unknown during a preview (computed from a resource not
  * created yet). The pack's proxy throws on access; the caller decides what unknown means.

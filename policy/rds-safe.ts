@@ -2,7 +2,7 @@
 // encrypted at rest, unreachable from the internet, and keep automated backups and a
 // final snapshot. Checked on the inputs, so a violation stops the preview.
 import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { knownOr } from "./judge";
+import { UNKNOWN, knownOr } from "./judge";
 
 export const RDS_TYPES = ["aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "aws:rds/clusterInstance:ClusterInstance"];
 
@@ -18,8 +18,8 @@ export function validateRdsSafe(args: ResourceValidationArgs, report: ReportViol
   if (!RDS_TYPES.includes(args.type)) return;
   for (const rule of RULES.filter((r) => r.types.includes(args.type))) {
     // Unknown in a preview means computed from another resource: judged at `pulumi up`.
-    const value = knownOr(() => args.props[rule.property], "unknown");
-    if (value === "unknown" || rule.safe(value)) continue;
+    const value = knownOr(() => args.props[rule.property], UNKNOWN);
+    if (value === UNKNOWN || rule.safe(value)) continue;
     report(`${args.name}: ${rule.property} is ${JSON.stringify(value) ?? "unset"}; ${rule.fix}`);
   }
 }

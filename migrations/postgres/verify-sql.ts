@@ -111,6 +111,15 @@ export async function keyRanges(c: Client, table: TableInfo, chunkRows: number):
 
 export const hasIntegerKey = (table: TableInfo): boolean => table.primaryKey.length === 1 && INTEGER_TYPES.has(table.primaryKey[0].type);
 
+const GROWING_TYPES = new Set([...INTEGER_TYPES, "timestamp with time zone", "timestamp without time zone", "date"]);
+
+/**
+ * Keys whose first column is an integer or a timestamp: new rows get keys at the end
+ * of the key order (serials, identities, time), so the open last range holds them.
+ * Not so for uuid or text keys, whose new rows land anywhere.
+ */
+export const keyGrowsAtEnd = (table: TableInfo): boolean => table.primaryKey.length > 0 && GROWING_TYPES.has(table.primaryKey[0].type);
+
 /**
  * For fast mode on a non-integer key: only the first and the last `chunkRows` keys,
  * found with two index probes instead of a scan of the whole key (a cutover window

@@ -13,7 +13,7 @@ import { defaultJobs, runPool } from "./copy-pool";
 import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "./copy-snapshot";
 import { connect as connectPlain } from "./connection";
 import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
-import { ChunkSum, chunkSum, countRows, edgeRanges, hasIntegerKey, KeyRange, keyRanges, normalizeSession } from "./verify-sql";
+import { ChunkSum, chunkSum, countRows, edgeRanges, hasIntegerKey, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession } from "./verify-sql";
 
 export interface VerifyOptions {
   sourceUrl: string;
@@ -140,12 +140,13 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
       ranges.set(t.oid, await (edgesOnly ? edgeRanges(p.source, t, chunkRows) : keyRanges(p.source, t, chunkRows)));
     }, closePair);
 
-    // Left uncounted only: a keyed table bigger than countMaxBytes whose ranges come from
-    // a plan read before the window (the plan's open last range holds every row written
-    // since, so the newest rows are all hashed). Without a plan every table is counted.
+    // Left uncounted only: a table bigger than countMaxBytes whose key grows at its end
+    // (integer or timestamp first) and whose ranges come from a plan read before the
+    // window: the plan's open last range holds every row inserted since, so the newest
+    // rows are all counted and hashed. Without a plan every table is counted.
     const plannedBytes = (t: TableInfo) => opts.plan?.bytes.get(displayName(t));
     const uncounted = (t: TableInfo) =>
-      fast && opts.countMaxBytes !== undefined && t.primaryKey.length > 0 && ranges.get(t.oid) === planned?.get(displayName(t)) &&
+      fast && opts.countMaxBytes !== undefined && keyGrowsAtEnd(t) && ranges.get(t.oid) === planned?.get(displayName(t)) &&
       (plannedBytes(t) ?? 0) > opts.countMaxBytes;
     const tasks = chunkTasks(tables, ranges, fast, opts.sampleChunks ?? 2, uncounted);
     const results = new Map<number, ChunkResult[]>();

@@ -11,12 +11,20 @@ end
 `;
 
 export function packFields(fields: Array<Buffer | string>): Buffer {
-  const parts = fields.map((f) => (typeof f === "string" ? Buffer.from(f) : f));
-  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  // Strings are written in place (no Buffer per field): this runs for every key copied.
+  let total = 0;
+  for (const f of fields) total += 4 + (typeof f === "string" ? Buffer.byteLength(f) : f.length);
+  const out = Buffer.allocUnsafe(total);
   let offset = 0;
-  for (const p of parts) {
-    offset = out.writeUInt32BE(p.length, offset);
-    offset += p.copy(out, offset);
+  for (const f of fields) {
+    if (typeof f === "string") {
+      const n = out.write(f, offset + 4);
+      out.writeUInt32BE(n, offset);
+      offset += 4 + n;
+    } else {
+      offset = out.writeUInt32BE(f.length, offset);
+      offset += f.copy(out, offset);
+    }
   }
   return out;
 }
