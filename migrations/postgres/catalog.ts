@@ -128,6 +128,16 @@ export async function inRecovery(c: Client): Promise<boolean> {
   return rows[0].r;
 }
 
+export const STANDBY_SOURCE = "the source is a standby (in recovery), not a primary: point --source at the primary";
+
+/**
+ * Refuse a standby as the source before anything is written anywhere: a standby can't
+ * publish, be fenced or hand over, and the copy would fail half-way.
+ */
+export async function requirePrimarySource(source: Client): Promise<void> {
+  if (await inRecovery(source)) throw new Error(STANDBY_SOURCE);
+}
+
 export async function currentDatabase(c: Client): Promise<string> {
   const { rows } = await c.query<{ d: string }>("SELECT current_database() AS d");
   return rows[0].d;

@@ -2,7 +2,7 @@
 // rehearsal run exactly these commands with the URLs in FERRY_SOURCE_URL and
 // FERRY_TARGET_URL. Exit codes: 0 ok, 1 a check or gate failed, 2 bad input.
 import { Command } from "commander";
-import { FerryError, GlobalOptions, action, emit, progressBar, resolveUrl } from "../cli/common";
+import { FerryError, GlobalOptions, action, emit, progressBar, redact, resolveUrl } from "../cli/common";
 import { cleanup } from "./cleanup";
 import { cutover, GateNotMet } from "./cutover";
 import { STRATEGIES, Strategy } from "./names";
@@ -80,6 +80,8 @@ function registerPreflight(pg: Command): void {
       emit(o, report, (r) =>
         [...r.checks.map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`), r.ok ? `ready for ${strategy}` : `not ready for ${strategy}`].join("\n"),
       );
+      const failed = report.checks.find((c) => !c.ok);
+      if (failed) process.stderr.write(`ferry: not ready for ${strategy}: ${failed.name}: ${redact(failed.detail)}\n`);
       return report.ok ? 0 : 1;
     }));
 }

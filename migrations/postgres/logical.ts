@@ -5,7 +5,7 @@
 // earlier run already did it, so rerunning `replicate` after a failure is safe.
 import { Client } from "pg";
 import { withClient } from "./connection";
-import { currentLsn, publishableTables } from "./catalog";
+import { currentLsn, publishableTables, requirePrimarySource } from "./catalog";
 import { lsnDiff } from "./lsn";
 import { PUBLICATION, SUBSCRIPTION } from "./names";
 import { splitPostData } from "./postdata";
@@ -125,8 +125,9 @@ async function waitForSync(target: Client, opts: LogicalReplicateOptions): Promi
 export async function replicateLogical(opts: LogicalReplicateOptions): Promise<LogicalReplicateResult> {
   const started = Date.now();
   const performed: string[] = [];
-  return withClient(opts.sourceUrl, (source) =>
-    withClient(opts.targetUrl, async (target) => {
+  return withClient(opts.sourceUrl, async (source) => {
+    await requirePrimarySource(source);
+    return withClient(opts.targetUrl, async (target) => {
       const progress = (await loadRecord<ReplicateProgress>(target, PROGRESS_KEY)) ?? {};
       const save = () => saveRecord(target, PROGRESS_KEY, progress);
       const postData = progress.postData ? undefined : splitPostData(await dumpSchema(opts.sourceUrl, "post-data"));
@@ -153,8 +154,8 @@ export async function replicateLogical(opts: LogicalReplicateOptions): Promise<L
       }
       const tables = (await tableStates(target)).length;
       return { strategy: "logical" as const, tables, performed, durationMs: Date.now() - started };
-    }),
-  );
+    });
+  });
 }
 
 export interface LogicalLag {

@@ -9,7 +9,7 @@ import { asPostgres, postgresBinDir } from "../../rehearsal/servers/postgres";
 import { isRoot, run, waitFor } from "../../rehearsal/servers/process";
 import { FerryError } from "../cli/common";
 import { libpqArgs, withClient } from "./connection";
-import { currentLsn, inRecovery } from "./catalog";
+import { currentLsn, inRecovery, requirePrimarySource } from "./catalog";
 import { lsnDiff } from "./lsn";
 import { PHYSICAL_SLOT } from "./names";
 import { pollUntil } from "./wait";
@@ -103,6 +103,7 @@ export async function replicatePhysical(opts: PhysicalReplicateOptions): Promise
   const port = Number(new URL(opts.targetUrl).port || 5432);
   let created = false;
   if (!isStandbyDir(dir)) {
+    await withClient(opts.sourceUrl, requirePrimarySource);
     prepareEmptyDir(dir);
     await withClient(opts.sourceUrl, dropIdleSlot);
     const { conninfo, env } = libpqArgs(opts.sourceUrl);

@@ -1,5 +1,5 @@
 // Everything that makes a migration fail halfway, checked before anything is touched:
-// wal_level, privileges, replication capacity, versions, tables without a replica
+// a source that is a standby, wal_level, privileges, replication capacity, versions, tables without a replica
 // identity, extensions missing on the target, large objects, unlogged tables and
 // free disk. Each check says what is wrong and how to fix it.
 import { statfsSync, existsSync } from "node:fs";
@@ -7,7 +7,7 @@ import { dirname, resolve } from "node:path";
 import { Client } from "pg";
 import { withClient } from "./connection";
 import {
-  Privileges, availableExtensions, dataSize, installedExtensions, privileges, replicationCapacity,
+  Privileges, STANDBY_SOURCE, availableExtensions, dataSize, inRecovery, installedExtensions, privileges, replicationCapacity,
   tablesWithoutReplicaIdentity, unloggedTables,
 } from "./catalog";
 import { countLargeObjects, serverVersion } from "./copy-catalog";
@@ -194,7 +194,9 @@ export async function preflight(opts: PreflightOptions): Promise<PreflightReport
   const checks = await withClient(opts.sourceUrl, async (source) => {
     const sourceVersion = await serverVersion(source);
     const cap = await replicationCapacity(source);
-    const list: PreflightCheck[] = [walLevelCheck(opts.strategy, cap.walLevel), sourcePrivilegeCheck(opts.strategy, await privileges(source))];
+    const recovering = await inRecovery(source);
+    const list: PreflightCheck[] = [check("source is a primary", !recovering, recovering ? STANDBY_SOURCE : "not in recovery")];
+    list.push(walLevelCheck(opts.strategy, cap.walLevel), sourcePrivilegeCheck(opts.strategy, await privileges(source)));
     list.push(await capacityCheck(source, opts.strategy));
     if (opts.strategy === "logical") list.push(await replicaIdentityCheck(source, opts.fixReplicaIdentity ?? false));
     list.push(await largeObjectCheck(source, opts.strategy));

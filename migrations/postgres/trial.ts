@@ -3,6 +3,7 @@
 // this data before anyone takes the app down. The cutover empties the target and
 // copies again under the fence.
 import { withClient } from "./connection";
+import { requirePrimarySource } from "./catalog";
 import { copyByDump, DumpCopyResult, DumpProgress } from "./dump";
 import { allowWrites } from "./fence";
 import { loadCutover, saveCutover } from "./state";
@@ -22,6 +23,7 @@ export interface TrialCopyResult extends DumpCopyResult {
 }
 
 export async function trialCopy(opts: TrialCopyOptions): Promise<TrialCopyResult> {
+  await withClient(opts.sourceUrl, requirePrimarySource);
   await withClient(opts.targetUrl, async (t) => {
     await allowWrites(t);
     const state = await loadCutover(t, "dump");

@@ -2,7 +2,7 @@
 // self-signed certificate, or with SYNC/PSYNC renamed away (how Heroku's behaves).
 import { spawn, ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { freePort, onExit, run, tempDir, waitFor, portOpen } from "./process";
 
 export interface RedisOptions {
@@ -52,7 +52,12 @@ export async function startRedis(opts: RedisOptions = {}): Promise<LocalRedis> {
   } else {
     args.push("--port", String(port));
   }
-  if (opts.password) args.push("--requirepass", opts.password, "--masterauth", opts.password);
+  if (opts.password) {
+    // In a 0600 config file, not argv: the process list must never show a password.
+    const conf = join(dir, "auth.conf");
+    writeFileSync(conf, `requirepass "${opts.password}"\nmasterauth "${opts.password}"\n`, { mode: 0o600 });
+    args.unshift(conf);
+  }
   for (const cmd of opts.disableCommands ?? []) args.push("--rename-command", cmd, "");
   for (const [k, v] of Object.entries(opts.settings ?? {})) args.push(`--${k}`, v);
 
