@@ -122,12 +122,23 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
   const jobs = Math.max(1, opts.jobs ?? defaultJobs(os.cpus().length));
   const chunkRows = Math.max(1, opts.chunkRows ?? DEFAULT_CHUNK_ROWS);
   const fast = opts.fast === true;
-  const snapshots = await Promise.all([exportSnapshot(opts.sourceUrl, "ferry-verify"), exportSnapshot(opts.targetUrl, "ferry-verify")]);
+  const exported = await Promise.allSettled([exportSnapshot(opts.sourceUrl, "ferry-verify"), exportSnapshot(opts.targetUrl, "ferry-verify")]);
+  const failed = exported.find((e): e is PromiseRejectedResult => e.status === "rejected");
+  if (failed) {
+    // Do not leave the other side's snapshot transaction open.
+    await Promise.all(exported.map((e) => (e.status === "fulfilled" ? e.value.release() : undefined)));
+    throw failed.reason;
+  }
+  const snapshots = exported.map((e) => (e as PromiseFulfilledResult<SharedSnapshot>).value);
   try {
     const [source, target] = snapshots;
     const [sourceTables, targetTables] = await Promise.all([listTables(source.client), listTables(target.client)]);
     const { tables, mismatched } = matchTables(sourceTables, targetTables);
-    const openPair = (): Promise<Pair> => openPairIn(opts, snapshots);
+    // With a plan every hashed range is small and read through the key's index. A target
+    // that was never analyzed (a logical subscriber after its initial sync) may otherwise
+    // plan a scan of a whole table (or partition) for a 5,000-row range.
+    const indexOnly = fast && opts.plan !== undefined;
+    const openPair = (): Promise<Pair> => openPairIn(opts, snapshots, indexOnly);
 
     const ranges = new Map<number, KeyRange[]>();
     const planned = fast ? opts.plan?.ranges : undefined;
@@ -225,9 +236,10 @@ function matchTables(sourceTables: TableInfo[], targetTables: TableInfo[]): { ta
   return { tables, mismatched };
 }
 
-async function openPairIn(opts: VerifyOptions, [source, target]: SharedSnapshot[]): Promise<Pair> {
+async function openPairIn(opts: VerifyOptions, [source, target]: SharedSnapshot[], preferIndex = false): Promise<Pair> {
   const [s, t] = await Promise.all([connectInSnapshot(opts.sourceUrl, source, "ferry-verify"), connectInSnapshot(opts.targetUrl, target, "ferry-verify")]);
   await Promise.all([normalizeSession(s), normalizeSession(t)]);
+  if (preferIndex) await Promise.all([s.query("SET enable_seqscan = off"), t.query("SET enable_seqscan = off")]);
   return { source: s, target: t };
 }
 

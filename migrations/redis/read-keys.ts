@@ -1,9 +1,9 @@
 // Reading a batch of keys from the source in ONE round trip: a read-only Lua script
-// returns each key's type, PTTL, size and DUMP payload. One command per batch instead
+// returns each key's PTTL and DUMP payload (type and size for a big key). One command per batch instead
 // of three per key is what makes a client-side copy keep up with replication. Keys too
 // big to DUMP without blocking the server come back without a payload and are copied
 // in chunks (big-key.ts). Inside a script time stands still, so a key cannot expire
-// between its TYPE, PTTL and DUMP.
+// between its OBJECT ENCODING, PTTL and DUMP.
 import Redis from "ioredis";
 import { LUA_FIELD_READER, packFields } from "./pack";
 
