@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Client } from "pg";
+import { withClient } from "../migrations/postgres/connection";
 import Redis from "ioredis";
 import { RehearsalOptions } from "./options";
 import { describeMissing, missingPrerequisites } from "./prerequisites";
@@ -90,16 +91,6 @@ async function startSourceApp(w: World, heroku: boolean): Promise<void> {
   }
   const entry = w.source.oldHost?.port ?? w.source.app.config.port;
   w.frontDoor = await startFrontDoor(await freePort(), [{ name: "source", port: entry, weight: 1 }]);
-}
-
-async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
 }
 
 function sourceRedis(w: World): Redis {

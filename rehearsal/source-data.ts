@@ -2,7 +2,7 @@
 // that is neither superuser nor replication (what Heroku hands an app). Filled with
 // the generated sample, or with the user's own data from a pg_dump file or a live
 // database, in which case the app writes to a small side schema next to their tables.
-import { Client } from "pg";
+import { withClient } from "../migrations/postgres/connection";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { libpqArgs } from "../migrations/postgres/connection";
@@ -20,16 +20,6 @@ export interface SourceData {
   rows: Record<string, number>;
   seed: string;
   dumpBytes?: number;
-}
-
-async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
 }
 
 export async function createAppDatabase(pg: LocalPostgres, appPassword: string): Promise<void> {

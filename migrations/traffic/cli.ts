@@ -7,17 +7,8 @@ import { parseHostTarget, SshOptions } from "./remote-host";
 import { applyProxy, revertProxy, NginxLayout, DEFAULT_LAYOUT } from "./proxy-switch";
 import { runHealthGate, HealthGateResult, Attempt } from "./health-gate";
 
-interface ProxyFlags {
-  origin: string;
-  listen?: string;
-  serverName?: string;
-  originCa?: string;
-  originServerName?: string;
-  sslCertificate?: string;
-  sslCertificateKey?: string;
-  clientMaxBodySize?: string;
-  allowPlaintextOrigin?: boolean;
-}
+/** The proxy flags are the render options, one for one. */
+type ProxyFlags = ProxyOptions;
 
 interface LayoutFlags {
   host: string;
