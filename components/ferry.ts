@@ -3,9 +3,10 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { Component, FerryConfig, Stage } from "../config";
-import { componentStage, componentsOf, planStages, STAGES } from "../config";
+import type { FerryConfig, Stage, StagePlan } from "../config";
+import { atLeast, componentStage, componentsOf, planStages } from "../config";
 import { applyDataStages, applyTrafficStages, StageContext } from "../migrations/stages";
+import { present } from "../migrations/stages/context";
 import { HerokuAppInventory, HerokuSource } from "./source/heroku";
 import { VultrBox } from "./source/vultr";
 import { Compute, TargetSide } from "./target";
@@ -26,27 +27,24 @@ export interface FerryOutputs {
   redisUrl: pulumi.Output<string>;
   /** What Heroku lists for each app (add-ons, domains), checked against ferry:source; heroku sources only. */
   source?: pulumi.Output<HerokuAppInventory[]>;
-  stages: ReturnType<typeof planStages>["components"];
+  stages: StagePlan["components"];
   activeStages: Stage[];
   trafficPercent: number;
   nextStep: string;
-}
-
-function present<T>(value: T | undefined, what: string): T {
-  // parseConfig requires it for this source; reaching here means a caller skipped it.
-  if (value === undefined) throw new Error(`${what} is missing: build the stack from parseConfig()`);
-  return value;
 }
 
 function optionalSecret(value: string | undefined): pulumi.Output<string> | undefined {
   return value === undefined ? undefined : pulumi.secret(value);
 }
 
-/** The earliest stage any source data store is at: the box holding them stays protected until all are released. */
-function sourceDataStage(config: FerryConfig): Stage {
-  const stores = componentsOf(config.source).filter((c): c is Exclude<Component, "app"> => c !== "app");
-  const stages = stores.map((c) => componentStage(c, config.stages));
-  return stages.reduce<Stage>((low, s) => (STAGES.indexOf(s) < STAGES.indexOf(low) ? s : low), stages[0] ?? "decommission");
+/**
+ * The earliest stage of anything on the source box: the box stays protected until every
+ * component it holds (data stores and app alike) is released, so an app-only box is
+ * protected too.
+ */
+function sourceBoxStage(config: FerryConfig): Stage {
+  const stages = componentsOf(config.source).map((c) => componentStage(c, config.stages));
+  return stages.reduce<Stage>((low, s) => (atLeast(s, low) ? low : s), stages[0] ?? "decommission");
 }
 
 class Ferry extends pulumi.ComponentResource {
@@ -76,7 +74,7 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
   };
 
   const box = config.source.kind === "vultr"
-    ? new VultrBox(`${name}-source`, { source: config.source, stage: sourceDataStage(config) }, { parent: root })
+    ? new VultrBox(`${name}-source`, { source: config.source, stage: sourceBoxStage(config) }, { parent: root })
     : undefined;
   const target = new TargetSide(`${name}`, {
     config,

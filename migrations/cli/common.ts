@@ -11,6 +11,9 @@ export class FerryError extends Error {
   }
 }
 
+/** Resolve after `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** Options every command accepts. */
 export interface GlobalOptions {
   json?: boolean;

@@ -137,8 +137,3 @@ export const STANDBY_SOURCE = "the source is a standby (in recovery), not a prim
 export async function requirePrimarySource(source: Client): Promise<void> {
   if (await inRecovery(source)) throw new Error(STANDBY_SOURCE);
 }
-
-export async function currentDatabase(c: Client): Promise<string> {
-  const { rows } = await c.query<{ d: string }>("SELECT current_database() AS d");
-  return rows[0].d;
-}

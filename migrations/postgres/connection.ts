@@ -43,6 +43,11 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** A string literal for SQL (standard_conforming_strings: only `'` needs doubling). */
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
 /** host:port/db of a URL, for messages (never the password). */
 export function describeUrl(url: string): string {
   const u = new URL(url);

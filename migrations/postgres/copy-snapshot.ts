@@ -2,7 +2,7 @@
 // transaction exports its snapshot and stays open; every worker imports it with
 // SET TRANSACTION SNAPSHOT, so parallel readers see the same committed data.
 import { Client } from "pg";
-import { connect } from "./connection";
+import { connect, quoteLiteral } from "./connection";
 
 export interface SharedSnapshot {
   /** The holder's connection, inside the snapshot (use it for catalog reads). */
@@ -50,7 +50,7 @@ export async function connectInSnapshot(url: string, snapshot: SharedSnapshot, a
   client.on("error", () => undefined);
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    if (snapshot.id) await client.query(`SET TRANSACTION SNAPSHOT '${snapshot.id.replace(/'/g, "''")}'`);
+    if (snapshot.id) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot.id)}`);
     return client;
   } catch (err) {
     await client.end().catch(() => undefined);

@@ -16,7 +16,7 @@
 // written BEFORE any role is touched, so a rerun after a crash at any point knows exactly
 // what to undo; roles that were already read-only are not recorded and never unfenced.
 import { Client } from "pg";
-import { quoteIdent, withClient } from "./connection";
+import { quoteIdent, quoteLiteral, withClient } from "./connection";
 import { pollUntil } from "./wait";
 
 const MARKER = "ferry.fence";
@@ -39,8 +39,6 @@ export interface FenceRecord {
 export async function allowWrites(c: Client): Promise<void> {
   await c.query("SET default_transaction_read_only = off");
 }
-
-const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** The fence record of the database `c` is connected to, if one is set. */
 export async function readFence(c: Client): Promise<FenceRecord | null> {
@@ -90,7 +88,7 @@ async function canAlter(c: Client, role: string): Promise<boolean> {
 }
 
 async function writeMarker(c: Client, record: FenceRecord): Promise<void> {
-  await c.query(`ALTER DATABASE ${quoteIdent(await currentDb(c))} SET ${MARKER} = ${literal(JSON.stringify(record))}`);
+  await c.query(`ALTER DATABASE ${quoteIdent(await currentDb(c))} SET ${MARKER} = ${quoteLiteral(JSON.stringify(record))}`);
 }
 
 async function currentDb(c: Client): Promise<string> {

@@ -4,14 +4,14 @@
 // then the rest of post-data once every table is in sync. Each step checks whether an
 // earlier run already did it, so rerunning `replicate` after a failure is safe.
 import { Client } from "pg";
-import { withClient } from "./connection";
+import { sleep } from "../cli/common";
+import { quoteLiteral, withClient } from "./connection";
 import { currentLsn, publishableTables, requirePrimarySource } from "./catalog";
 import { lsnDiff } from "./lsn";
 import { PUBLICATION, SUBSCRIPTION } from "./names";
 import { splitPostData } from "./postdata";
 import { applySchema, dumpSchema } from "./schema";
 import { loadRecord, saveRecord } from "./state";
-import { sleep } from "./wait";
 
 export interface LogicalReplicateOptions {
   sourceUrl: string;
@@ -37,8 +37,6 @@ interface ReplicateProgress {
 }
 
 const PROGRESS_KEY = "replicate:logical";
-
-const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** Publication over every publishable table, through partition roots; updated when tables were added. */
 async function ensurePublication(source: Client): Promise<boolean> {
@@ -74,7 +72,7 @@ async function ensureSubscription(target: Client, sourceUrl: string): Promise<bo
   // Creating the slot waits for running transactions on the source: no timeout here.
   await target.query("SET statement_timeout = 0");
   await target.query(
-    `CREATE SUBSCRIPTION ${SUBSCRIPTION} CONNECTION ${literal(sourceUrl)} PUBLICATION ${PUBLICATION}
+    `CREATE SUBSCRIPTION ${SUBSCRIPTION} CONNECTION ${quoteLiteral(sourceUrl)} PUBLICATION ${PUBLICATION}
      WITH (copy_data = true, create_slot = true, slot_name = ${SUBSCRIPTION})`,
   );
   return true;

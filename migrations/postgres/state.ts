@@ -5,6 +5,7 @@
 // is promoted: until then its progress is read from the facts (fence record on the
 // source, pg_is_in_recovery() on the target).
 import { Client } from "pg";
+import { quoteLiteral } from "./connection";
 import { FenceRecord } from "./fence";
 import { STATE_SCHEMA, Strategy } from "./names";
 
@@ -52,7 +53,7 @@ export async function saveRecord(c: Client, key: string, value: unknown): Promis
     await c.query("SELECT pg_advisory_xact_lock(hashtext('ferry.progress'))");
     await c.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
     const doc = { ...(await readAll(c)), [key]: value };
-    await c.query(`COMMENT ON SCHEMA ${STATE_SCHEMA} IS '${JSON.stringify(doc).replace(/'/g, "''")}'`);
+    await c.query(`COMMENT ON SCHEMA ${STATE_SCHEMA} IS ${quoteLiteral(JSON.stringify(doc))}`);
     await c.query("COMMIT");
   } catch (err) {
     await c.query("ROLLBACK").catch(() => undefined);
@@ -62,8 +63,3 @@ export async function saveRecord(c: Client, key: string, value: unknown): Promis
 
 export const loadCutover = (c: Client, strategy: Strategy) => loadRecord<CutoverState>(c, `cutover:${strategy}`);
 export const saveCutover = (c: Client, state: CutoverState) => saveRecord(c, `cutover:${state.strategy}`, state);
-
-/** Remove ferry's bookkeeping from the target (cleanup). */
-export async function dropState(c: Client): Promise<void> {
-  await c.query(`DROP SCHEMA IF EXISTS ${STATE_SCHEMA} CASCADE`);
-}

@@ -3,6 +3,7 @@
 // apart give the rate), and whether a cutover fenced the source or finished.
 // Users of other tools cannot tell "copying" from "stuck": this is the answer.
 import { Client } from "pg";
+import { sleep } from "../cli/common";
 import { withClient } from "./connection";
 import { inRecovery } from "./catalog";
 import { readFence } from "./fence";
@@ -10,7 +11,6 @@ import { TableSyncState, logicalLag, subscriptionExists, tableStates } from "./l
 import { Strategy } from "./names";
 import { physicalLag } from "./physical";
 import { CutoverState, loadCutover } from "./state";
-import { sleep } from "./wait";
 
 export interface CopyProgress {
   tablesDone: number;

@@ -1,7 +1,6 @@
 // Polling with a short interval: during cutover every poll interval is write
 // downtime, so waits check every few milliseconds instead of sleeping in long steps.
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { sleep } from "../cli/common";
 
 /** Resolve once `check` returns true; throw `onTimeout()`'s message after `timeoutMs`. */
 export async function pollUntil(

@@ -11,7 +11,7 @@
 // A later run, or `cutover` when no follower is alive, repairs the time nobody tailed.
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
-import { FerryError, Progress } from "../cli/common";
+import { FerryError, Progress, sleep } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
 import { commitBatch, copyBatch, CopyContext, prepareBatch } from "./copy-keys";
 import { drainBacklog } from "./backlog";
@@ -250,7 +250,7 @@ class CopyRun {
       const moved = await this.catchUp();
       await this.beat();
       if (this.stopWanted()) break;
-      if (moved === 0) await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
+      if (moved === 0) await sleep(IDLE_POLL_MS);
     }
   }
 
@@ -295,7 +295,7 @@ class CopyRun {
   private async throttle(): Promise<void> {
     if (!this.opts.maxRate) return;
     const aheadMs = (this.result.copied / this.opts.maxRate) * 1000 - (Date.now() - this.started);
-    if (aheadMs > 0) await new Promise((r) => setTimeout(r, aheadMs));
+    if (aheadMs > 0) await sleep(aheadMs);
   }
 }
 

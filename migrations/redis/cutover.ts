@@ -6,7 +6,7 @@
 //         bulk pass, drain the backlog behind a fence). Then verify; on success remove
 //         ferry:state:* from the target so the app starts on clean data.
 // Exit 1 (state kept, nothing promoted twice) when the target does not equal the source.
-import { FerryError, Progress } from "../cli/common";
+import { FerryError, Progress, sleep } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
 import { CopyResult, runCopy } from "./copy";
 import { promoteReplica, ReplicaStatus } from "./replicaof";
@@ -80,7 +80,7 @@ async function followerStopped(source: DbClients, target: DbClients, timeoutMs: 
     if (meta && !meta.following && meta.phase === "stopped") return true;
     const status = await copyStatus(source, target);
     if (status && !status.followerAlive && status.heartbeatAgeMs !== undefined) return false;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new FerryError(`the follower did not finish within ${timeoutMs / 1000}s (backlog still draining? are the app's writes stopped?)`, 1);
 }

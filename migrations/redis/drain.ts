@@ -5,6 +5,7 @@
 // on in `<process identity>:work` hashes of the processes in the `processes` set; all
 // under an optional namespace prefix (redis-namespace: "<ns>:"). Other apps pass --pattern.
 import Redis from "ioredis";
+import { sleep } from "../cli/common";
 import { connect, Endpoint } from "./connection";
 
 export interface DrainOptions {
@@ -84,7 +85,7 @@ export async function drain(opts: DrainOptions): Promise<DrainResult> {
       if (remaining === 0 || Date.now() - started >= opts.timeoutMs) {
         return { ok: remaining === 0, seconds, remaining, left: left.filter((l) => l.count > 0) };
       }
-      await new Promise((r) => setTimeout(r, opts.intervalMs));
+      await sleep(opts.intervalMs);
     }
   } finally {
     client.disconnect();

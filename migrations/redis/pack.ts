@@ -28,14 +28,3 @@ export function packFields(fields: Array<Buffer | string>): Buffer {
   }
   return out;
 }
-
-/** The inverse of packFields (views into `packed`, no copies). */
-export function unpackFields(packed: Buffer): Buffer[] {
-  const fields: Buffer[] = [];
-  for (let offset = 0; offset < packed.length; ) {
-    const length = packed.readUInt32BE(offset);
-    fields.push(packed.subarray(offset + 4, offset + 4 + length));
-    offset += 4 + length;
-  }
-  return fields;
-}

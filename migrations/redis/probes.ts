@@ -3,6 +3,7 @@
 // only when the user passes --probe-write).
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
+import { sleep } from "../cli/common";
 import { connect, Endpoint } from "./connection";
 import { readKeys } from "./read-keys";
 import { TMP_PREFIX } from "./state";
@@ -106,7 +107,7 @@ export async function probeNotifications(source: Endpoint, listenMs: number, pro
       await sub.psubscribe("__keyspace@*__:*", "__keyevent@*__:*");
       if (probeWrite) await client.set(`ferry:probe:${randomBytes(6).toString("hex")}`, "1", "PX", 2000);
       const deadline = Date.now() + listenMs;
-      while (!seen && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (!seen && Date.now() < deadline) await sleep(50);
       if (seen) return { state: "on", how: probeWrite ? "probe-write" : "observed", detail: "keyspace events arrived" };
       if (probeWrite) return { state: "off", how: "probe-write", detail: "a probe write raised no keyspace event" };
       return { state: "unknown", how: "none", detail: `CONFIG is blocked and no event arrived in ${listenMs / 1000}s (quiet app?); re-run with --probe-write to be sure` };

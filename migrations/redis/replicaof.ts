@@ -5,7 +5,7 @@
 // offsets equal, promotes with REPLICAOF NO ONE, and removes the source's password from
 // the target's configuration.
 import Redis from "ioredis";
-import { FerryError } from "../cli/common";
+import { FerryError, sleep } from "../cli/common";
 import { connect, Endpoint, parseRedisUrl, withClient } from "./connection";
 import { dbKeyCounts, info } from "./info";
 import { probeReplication } from "./probes";
@@ -100,7 +100,7 @@ export async function waitUntil(
         1,
       );
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 

@@ -49,8 +49,8 @@ export function reached(ctx: StageContext, component: Component, stage: Stage): 
   return componentsOf(ctx.config.source).includes(component) && atLeast(stageOf(ctx, component), stage);
 }
 
-function present<T>(value: T | undefined, what: string): T {
-  // parseConfig already required these; reaching here means a caller skipped it.
+/** A value parseConfig requires for this source; missing only when a caller skipped parseConfig. */
+export function present<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`${what} is missing: build the stack from parseConfig()`);
   return value;
 }

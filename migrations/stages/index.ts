@@ -2,7 +2,7 @@
 // environment (built in between, by the caller) depends on which stores moved, and the
 // traffic stages wait on both.
 import type * as pulumi from "@pulumi/pulumi";
-import type { Stage } from "../../config";
+import { COMPONENTS, Stage } from "../../config";
 import { DataCutover } from "./cutover";
 import { Decommission } from "./decommission";
 import { Dns } from "./dns";
@@ -10,11 +10,7 @@ import { Proxy } from "./proxy";
 import { Replicate } from "./replicate";
 import { StageContext, reached } from "./context";
 
-export * from "./commands";
-export * from "./context";
-export { poolWeights } from "./proxy";
-export { recordFor } from "./dns";
-export { DataCutover, Decommission, Dns, Proxy, Replicate };
+export type { StageContext } from "./context";
 
 export interface DataStages {
   replicate?: Replicate;
@@ -24,8 +20,7 @@ export interface DataStages {
   moved: { postgres: boolean; redis: boolean };
 }
 
-const anyReached = (ctx: StageContext, stage: Stage) =>
-  (["postgres", "redis", "app"] as const).some((c) => reached(ctx, c, stage));
+const anyReached = (ctx: StageContext, stage: Stage) => COMPONENTS.some((c) => reached(ctx, c, stage));
 
 export function applyDataStages(ctx: StageContext, parent: pulumi.Resource): DataStages {
   const replicate = anyReached(ctx, "replicate") ? new Replicate(ctx, { parent }) : undefined;

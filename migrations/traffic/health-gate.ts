@@ -2,7 +2,7 @@
 // the expected status (and body), so one lucky answer from a flapping service does
 // not open the gate. Any failure starts the count again; at the deadline the gate
 // stays shut and reports what it last saw.
-import { FerryError } from "../cli/common";
+import { FerryError, sleep } from "../cli/common";
 
 export interface HealthGateOptions {
   url: string;
@@ -42,8 +42,6 @@ export interface HealthGateResult {
   elapsedMs: number;
   last?: Attempt;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One request, judged. Never throws: an error is an unhealthy attempt. */
 export async function probe(opts: Pick<HealthGateOptions, "url" | "expectStatus" | "expectBody" | "timeoutMs">): Promise<Attempt> {

@@ -7,11 +7,7 @@ import type { FerryConfig } from "../../config";
 import type { PlannedResource } from "./diff";
 import { plannedResource } from "./planned";
 
-interface Declared {
-  type: string;
-  name: string;
-  inputs: Record<string, unknown>;
-}
+type Declared = Omit<DeclaredResource, "options">;
 
 /** Options a reviewer must see change: what protects data, and what adopts or replaces. */
 const OPTIONS = ["protect", "retainOnDelete", "deleteBeforeReplace", "import"] as const;
