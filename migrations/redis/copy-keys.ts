@@ -129,12 +129,16 @@ export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Pr
       keys.push(snap.key);
       fields.push("N", snap.key, tmp, "");
       result.copied++;
-    } else if (snap.dump) {
+    } else if (snap.dump && snap.pttl !== 0) {
       keys.push(snap.key);
-      fields.push("R", snap.key, String(Math.max(snap.pttl, 0)), snap.dump);
+      fields.push("R", snap.key, String(Math.max(snap.pttl, 0)), snap.dump); // -1: RESTORE 0 = no TTL
       result.copied++;
     } else if (batch.kind !== "bulk") {
-      keys.push(snap.key); // gone from the source: deleted or expired there
+      // Gone from the source: deleted or expired there. PTTL 0 with a payload is a key that
+      // expired while the read script ran (Redis 7.0 checks expiry at the script's start
+      // but computes PTTL at the real time): RESTORE ... 0 would make it persistent here,
+      // and if that happens after the final fence, no expiry event ever deletes it.
+      keys.push(snap.key);
       fields.push("D", snap.key, "", "");
       result.deleted++;
     }

@@ -2,8 +2,10 @@
 // returns each key's PTTL and DUMP payload (type and size for a big key). One command per batch instead
 // of three per key is what makes a client-side copy keep up with replication. Keys too
 // big to DUMP without blocking the server come back without a payload and are copied
-// in chunks (big-key.ts). Inside a script time stands still, so a key cannot expire
-// between its OBJECT ENCODING, PTTL and DUMP.
+// in chunks (big-key.ts). Inside a script expiry is judged at the script's start, so a
+// key cannot vanish between its OBJECT ENCODING, PTTL and DUMP; but Redis 7.0 computes
+// PTTL at the real time, so a key whose TTL runs out meanwhile comes back with a payload
+// and PTTL 0: treat that as expired (copy-keys.ts), never as "no TTL".
 import Redis from "ioredis";
 import { LUA_FIELD_READER, packFields } from "./pack";
 

@@ -4,6 +4,8 @@
 import { afterAll, describe, expect, test } from "vitest";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
 import { runCopy } from "../../../migrations/redis/copy";
+import { commitBatch, CopyContext, PreparedBatch } from "../../../migrations/redis/copy-keys";
+import { KeySnapshot } from "../../../migrations/redis/read-keys";
 import { cutover } from "../../../migrations/redis/cutover";
 import { verify } from "../../../migrations/redis/verify";
 import { readMeta } from "../../../migrations/redis/state";
@@ -57,6 +59,37 @@ describe("replicate --mode copy", () => {
     expect(result.ok).toBe(true);
     expect(await differences(source, target, DBS)).toEqual([]);
     expect(await client(target).keys("ferry:state:*")).toEqual([]);
+  });
+
+  test("a key read at its expiry instant (PTTL 0 with a payload) is not restored without a TTL", async () => {
+    // Redis 7.0 evaluates expiry inside a script at the script's start time but PTTL at
+    // the real time: a key whose TTL runs out while the read script runs (a busy or
+    // descheduled server) comes back with a DUMP payload and PTTL 0. RESTORE ... 0 would
+    // make it persistent on the target, and after the final fence nothing deletes it.
+    const source = await startRedis();
+    const target = await startRedis();
+    servers.push(source, target);
+    await client(source, 2).set("live:new:1", "fresh");
+    const dump = await client(source, 2).dumpBuffer("live:new:1");
+    await client(target, 2).set("live:new:1", "copied earlier");
+    const ctx: CopyContext = {
+      source: new DbClients(endpoint(source, "--source")), target: new DbClients(endpoint(target, "--target")), conflict: "replace", limits: LIMITS,
+    };
+    const batch = (kind: PreparedBatch["batch"], snap: KeySnapshot): PreparedBatch =>
+      ({ db: 2, batch: kind, snapshots: [snap], assembled: new Map(), deferred: new Set(), toSkip: [] });
+    const expiring = (key: string): KeySnapshot => ({ key: Buffer.from(key), type: "string", pttl: 0, size: dump.length, dump });
+    try {
+      await commitBatch(ctx, batch({ kind: "recopy" }, expiring("live:new:1")));
+      expect(await client(target, 2).pttl("live:new:1")).toBe(-2); // gone on the source: gone here
+      await commitBatch(ctx, batch({ kind: "bulk", cursor: "0" }, expiring("live:new:2")));
+      expect(await client(target, 2).pttl("live:new:2")).toBe(-2);
+      // A persistent key (PTTL -1) still restores without a TTL.
+      await commitBatch(ctx, batch({ kind: "recopy" }, { ...expiring("k:kept"), pttl: -1 }));
+      expect(await client(target, 2).pttl("k:kept")).toBe(-1);
+    } finally {
+      await ctx.source.close();
+      await ctx.target.close();
+    }
   });
 
   test("with passwords, no follower: cutover repairs the untailed gap (changes, deletes, expirations) itself", async () => {
