@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { withClient } from "../../migrations/postgres/connection";
 import { loadCutover } from "../../migrations/postgres/state";
-import { LocalPostgres, startPostgres } from "../../rehearsal/servers";
-import { ROLE_PASSWORD, createRoles, createTestSchema, insertWithoutIds, missingWrites, seedRows, startWriteLoad } from "../migrations/postgres/fixtures";
-import { asRole, canWrite, runFerry, withDatabase } from "../migrations/postgres/helpers";
+import { LocalPostgres } from "../../rehearsal/servers";
+import { insertWithoutIds, missingWrites, startWriteLoad } from "../migrations/postgres/fixtures";
+import { canWrite, runFerry, seededPair, startClusterPair } from "../migrations/postgres/helpers";
 
 const STEPS = ["gate", "fence", "copy", "verify", "done"];
 
@@ -16,9 +16,7 @@ describe("dump cutover killed after each step", () => {
   let target: LocalPostgres;
 
   beforeAll(async () => {
-    [source, target] = await Promise.all([startPostgres(), startPostgres()]);
-    await createRoles(source);
-    await target.query(`CREATE ROLE app LOGIN PASSWORD '${ROLE_PASSWORD}'`);
+    [source, target] = await startClusterPair();
   });
 
   afterAll(async () => {
@@ -26,15 +24,7 @@ describe("dump cutover killed after each step", () => {
   });
 
   /** A database pair `db`: the source with schema, rows and grants, the target empty. */
-  async function pair(db: string) {
-    await Promise.all([source.query(`CREATE DATABASE ${db}`), target.query(`CREATE DATABASE ${db}`)]);
-    const src = withDatabase(source.url(), db);
-    const tgt = withDatabase(target.url(), db);
-    await createTestSchema(src);
-    await seedRows(src, 100);
-    await withClient(src, (c) => c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"));
-    return { src, tgt, appSrc: asRole(src, "app"), appTgt: asRole(tgt, "app"), env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
-  }
+  const pair = (db: string) => seededPair(source, target, db);
 
   const args = ["--json", "pg", "cutover", "--strategy", "dump", "--jobs", "2", "--timeout", "30"];
 

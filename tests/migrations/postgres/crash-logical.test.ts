@@ -3,13 +3,13 @@
 // the app saw acknowledged on the target. Each step gets its own database pair on
 // one source and one target cluster (the fence is per database for logical).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres, startPostgres } from "../../../rehearsal/servers";
+import { LocalPostgres } from "../../../rehearsal/servers";
 import { withClient } from "../../../migrations/postgres/connection";
 import { replicateLogical } from "../../../migrations/postgres/logical";
 import { preflight } from "../../../migrations/postgres/preflight";
 import { loadCutover } from "../../../migrations/postgres/state";
-import { createRoles, createTestSchema, insertWithoutIds, missingWrites, ROLE_PASSWORD, seedRows, startWriteLoad } from "./fixtures";
-import { asRole, canWrite, runFerry, withDatabase } from "./helpers";
+import { insertWithoutIds, missingWrites, startWriteLoad } from "./fixtures";
+import { GRANT_APP, canWrite, runFerry, seededPair, startClusterPair } from "./helpers";
 
 const STEPS = ["gate", "fence", "drain", "sequences", "detach", "verify", "done"];
 
@@ -18,9 +18,7 @@ describe("logical cutover killed at each step", () => {
   let target: LocalPostgres;
 
   beforeAll(async () => {
-    [source, target] = await Promise.all([startPostgres(), startPostgres()]);
-    await createRoles(source);
-    await target.query(`CREATE ROLE app LOGIN PASSWORD '${ROLE_PASSWORD}'`);
+    [source, target] = await startClusterPair();
   });
 
   afterAll(async () => {
@@ -29,16 +27,11 @@ describe("logical cutover killed at each step", () => {
 
   /** A fresh database pair `db` replicating logically. */
   async function replicatingPair(db: string) {
-    await Promise.all([source.query(`CREATE DATABASE ${db}`), target.query(`CREATE DATABASE ${db}`)]);
-    const src = withDatabase(source.url(), db);
-    const tgt = withDatabase(target.url(), db);
-    await createTestSchema(src);
-    await seedRows(src, 100);
-    await withClient(src, (c) => c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"));
-    expect((await preflight({ sourceUrl: src, targetUrl: tgt, strategy: "logical", fixReplicaIdentity: true })).ok).toBe(true);
-    await replicateLogical({ sourceUrl: src, targetUrl: tgt, syncTimeoutMs: 30_000 });
-    await withClient(tgt, (c) => c.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app"));
-    return { src, tgt, appSrc: asRole(src, "app"), appTgt: asRole(tgt, "app"), env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
+    const pair = await seededPair(source, target, db);
+    expect((await preflight({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", fixReplicaIdentity: true })).ok).toBe(true);
+    await replicateLogical({ sourceUrl: pair.src, targetUrl: pair.tgt, syncTimeoutMs: 30_000 });
+    await withClient(pair.tgt, (c) => c.query(GRANT_APP));
+    return pair;
   }
 
   const cutoverArgs = ["--json", "pg", "cutover", "--strategy", "logical", "--max-lag-bytes", "10485760", "--timeout", "30"];

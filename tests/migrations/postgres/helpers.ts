@@ -3,8 +3,9 @@
 import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { Client } from "pg";
-import { freePort, isRoot, tempDir } from "../../../rehearsal/servers";
-import { ROLE_PASSWORD } from "./fixtures";
+import { LocalPostgres, freePort, isRoot, startPostgres, tempDir } from "../../../rehearsal/servers";
+import { withClient } from "../../../migrations/postgres/connection";
+import { ROLE_PASSWORD, createRoles, createTestSchema, seedRows } from "./fixtures";
 
 export interface FerryRun {
   code: number | null;
@@ -72,4 +73,25 @@ export function asRole(url: string, role: string): string {
   u.username = role;
   u.password = ROLE_PASSWORD;
   return u.toString();
+}
+
+/** A source and a target cluster for tests that give each case its own database pair; both know the `app` role. */
+export async function startClusterPair(): Promise<[LocalPostgres, LocalPostgres]> {
+  const [source, target] = await Promise.all([startPostgres(), startPostgres()]);
+  await createRoles(source);
+  await target.query(`CREATE ROLE app LOGIN PASSWORD '${ROLE_PASSWORD}'`);
+  return [source, target];
+}
+
+export const GRANT_APP = "GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app";
+
+/** Database `db` on both clusters: the source with the fixture schema, 100 rows and grants to `app`; the target empty. */
+export async function seededPair(source: LocalPostgres, target: LocalPostgres, db: string) {
+  await Promise.all([source.query(`CREATE DATABASE ${db}`), target.query(`CREATE DATABASE ${db}`)]);
+  const src = withDatabase(source.url(), db);
+  const tgt = withDatabase(target.url(), db);
+  await createTestSchema(src);
+  await seedRows(src, 100);
+  await withClient(src, (c) => c.query(GRANT_APP));
+  return { src, tgt, appSrc: asRole(src, "app"), appTgt: asRole(tgt, "app"), env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
 }
