@@ -14,7 +14,8 @@ import { startPostgres, LocalPostgres } from "../rehearsal/servers";
 import { cutover, CutoverResult } from "../migrations/postgres/cutover";
 import { replicateLogical } from "../migrations/postgres/logical";
 import { replicatePhysical, stopStandby } from "../migrations/postgres/physical";
-import { preflight, fmtBytes } from "../migrations/postgres/preflight";
+import { preflight } from "../migrations/postgres/preflight";
+import { formatBytes } from "../migrations/cli/common";
 import { trialCopy } from "../migrations/postgres/trial";
 import { Strategy } from "../migrations/postgres/names";
 import { withClient } from "../migrations/postgres/connection";
@@ -59,7 +60,7 @@ async function prepareTarget(strategy: Strategy, source: LocalPostgres): Promise
 async function benchOne(strategy: Strategy, rows: number): Promise<Figures> {
   const source = await startSource(rows);
   const dataBytes = Number((await source.query<{ b: string }>("SELECT pg_database_size('postgres') AS b"))[0].b);
-  process.stderr.write(`${strategy}: ${fmtBytes(dataBytes)} seeded, replicating...\n`);
+  process.stderr.write(`${strategy}: ${formatBytes(dataBytes)} seeded, replicating...\n`);
   const target = await prepareTarget(strategy, source);
   const load = startWriteLoad(roleUrl(source, "app"), { writers: 4, pauseMs: 0 });
   await sleep(2000); // steady state
@@ -82,7 +83,7 @@ async function benchOne(strategy: Strategy, rows: number): Promise<Figures> {
 function report(f: Figures): string {
   const ok = f.result.ok && f.lost === 0 && (f.result.writeUnavailableMs ?? Infinity) < 1000;
   return [
-    `${f.strategy.padEnd(8)} data ${fmtBytes(f.dataBytes).padStart(9)}  ferry write-unavailable ${String(f.result.writeUnavailableMs).padStart(6)} ms` +
+    `${f.strategy.padEnd(8)} data ${formatBytes(f.dataBytes).padStart(9)}  ferry write-unavailable ${String(f.result.writeUnavailableMs).padStart(6)} ms` +
       `  writers saw ${String(f.observedGapMs).padStart(6)} ms  acknowledged ${f.acknowledged}  lost ${f.lost}  lag at fence ${f.result.lagBytesAtFence} B  ${ok ? "GOAL MET" : "goal missed"}${f.result.ok ? "" : ` (${f.result.error})`}`,
     `         steps: ${f.result.steps.map((s) => `${s.name} ${s.ms} ms`).join(", ")}`,
     `         before the fence: ${f.result.steps.find((s) => s.name === "gate")?.detail ?? "-"}`,

@@ -53,6 +53,18 @@ export function resolveUrl(
   return value;
 }
 
+/** A byte count for people: 1536 -> "1.5 kB" (powers of 1024). */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  let v = bytes;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
 /** Print a result: the object as JSON, or the human rendering. */
 export function emit<T>(opts: GlobalOptions, result: T, human: (r: T) => string): void {
   if (opts.json) {

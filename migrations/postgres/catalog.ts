@@ -54,31 +54,31 @@ export async function replicationCapacity(c: Client): Promise<ReplicationCapacit
   };
 }
 
+/** `schema.table` names of the user relations matching `condition` (over pg_class c, pg_namespace n), sorted. */
+async function relationNames(c: Client, condition: string): Promise<string[]> {
+  const { rows } = await c.query<{ name: string }>(`
+    SELECT format('%I.%I', n.nspname, c.relname) AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE ${condition}
+    ORDER BY 1`);
+  return rows.map((r) => r.name);
+}
+
 /**
  * Tables (and partitions) whose UPDATE/DELETE would fail on a publisher: no replica
  * identity (REPLICA IDENTITY NOTHING, or DEFAULT without a primary key, or USING
  * INDEX on a dropped index).
  */
 export async function tablesWithoutReplicaIdentity(c: Client): Promise<string[]> {
-  const { rows } = await c.query<{ name: string }>(`
-    SELECT format('%I.%I', n.nspname, c.relname) AS name
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND ${USER_RELATION}
+  return relationNames(c, `c.relkind = 'r' AND c.relpersistence = 'p' AND ${USER_RELATION}
       AND (c.relreplident = 'n'
         OR (c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
-        OR (c.relreplident = 'i' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)))
-    ORDER BY 1`);
-  return rows.map((r) => r.name);
+        OR (c.relreplident = 'i' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)))`);
 }
 
 /** Unlogged tables: neither WAL-streamed to a standby nor published. */
 export async function unloggedTables(c: Client): Promise<string[]> {
-  const { rows } = await c.query<{ name: string }>(`
-    SELECT format('%I.%I', n.nspname, c.relname) AS name
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'u' AND ${USER_RELATION}
-    ORDER BY 1`);
-  return rows.map((r) => r.name);
+  return relationNames(c, `c.relkind IN ('r', 'p') AND c.relpersistence = 'u' AND ${USER_RELATION}`);
 }
 
 /**
@@ -86,12 +86,7 @@ export async function unloggedTables(c: Client): Promise<string[]> {
  * partitioned root carries its partitions with publish_via_partition_root).
  */
 export async function publishableTables(c: Client): Promise<string[]> {
-  const { rows } = await c.query<{ name: string }>(`
-    SELECT format('%I.%I', n.nspname, c.relname) AS name
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p' AND ${USER_RELATION}
-    ORDER BY 1`);
-  return rows.map((r) => r.name);
+  return relationNames(c, `c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p' AND ${USER_RELATION}`);
 }
 
 export async function installedExtensions(c: Client): Promise<string[]> {

@@ -2,11 +2,11 @@
 // rehearsal run exactly these commands with the URLs in FERRY_SOURCE_URL and
 // FERRY_TARGET_URL. Exit codes: 0 ok, 1 a check or gate failed, 2 bad input.
 import { Command } from "commander";
-import { FerryError, GlobalOptions, action, emit, progressBar, redact, resolveUrl } from "../cli/common";
+import { FerryError, GlobalOptions, action, emit, formatBytes, progressBar, redact, resolveUrl } from "../cli/common";
 import { cleanup } from "./cleanup";
 import { cutover, GateNotMet } from "./cutover";
 import { STRATEGIES, Strategy } from "./names";
-import { preflight, fmtBytes } from "./preflight";
+import { preflight } from "./preflight";
 import { replicateLogical } from "./logical";
 import { replicatePhysical } from "./physical";
 import { rollback } from "./rollback";
@@ -128,7 +128,7 @@ function registerReplicate(pg: Command): void {
             },
           });
           bar.stop();
-          emit(o, r, (x) => `trial copy: ${x.tables} table(s), ${x.rows} row(s), ${fmtBytes(x.bytes)} in ${x.durationMs} ms (${x.phases.map((p) => `${p.name} ${p.ms} ms`).join(", ")}); the cutover copy will take about as long`);
+          emit(o, r, (x) => `trial copy: ${x.tables} table(s), ${x.rows} row(s), ${formatBytes(x.bytes)} in ${x.durationMs} ms (${x.phases.map((p) => `${p.name} ${p.ms} ms`).join(", ")}); the cutover copy will take about as long`);
         }
       } finally {
         bar.stop();
@@ -144,10 +144,10 @@ function registerStatus(pg: Command): void {
       const r = await status({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy, false) });
       emit(o, r, (x) => {
         const lines = [`${x.strategy}: ${x.phase}`];
-        if (x.lag) lines.push(`lag: ${fmtBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);
+        if (x.lag) lines.push(`lag: ${formatBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);
         if (x.copy) {
           const eta = x.copy.etaSeconds === null ? "unknown (not moving)" : `${x.copy.etaSeconds} s`;
-          lines.push(`copy: ${x.copy.tablesDone}/${x.copy.tablesTotal} tables, ${fmtBytes(x.copy.bytesDone)} of ${fmtBytes(x.copy.bytesTotal)}, time left ${eta}`);
+          lines.push(`copy: ${x.copy.tablesDone}/${x.copy.tablesTotal} tables, ${formatBytes(x.copy.bytesDone)} of ${formatBytes(x.copy.bytesTotal)}, time left ${eta}`);
         }
         for (const t of x.tables) lines.push(`  ${t.table}: ${t.state}`);
         if (x.cutover) lines.push(`cutover: ${x.cutover.done ? "done" : x.cutover.fenced ? "source fenced" : "started"} (${x.cutover.steps.join(", ")})`);

@@ -6,6 +6,7 @@ import { statfsSync, existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Client } from "pg";
 import { withClient } from "./connection";
+import { formatBytes } from "../cli/common";
 import {
   Privileges, STANDBY_SOURCE, availableExtensions, dataSize, inRecovery, installedExtensions, privileges, replicationCapacity,
   tablesWithoutReplicaIdentity, unloggedTables,
@@ -157,23 +158,13 @@ async function diskCheck(source: Client, opts: PreflightOptions, target?: Client
   const headroom = opts.diskHeadroom ?? 1.5;
   const dir = await localTargetDir(opts, target);
   if (!dir) {
-    return check("free disk", true, `source holds ${fmtBytes(size)}; the target's disk is not visible from here (RDS: check FreeStorageSpace is above ${fmtBytes(size * headroom)})`);
+    return check("free disk", true, `source holds ${formatBytes(size)}; the target's disk is not visible from here (RDS: check FreeStorageSpace is above ${formatBytes(size * headroom)})`);
   }
   const fs = statfsSync(existingAncestor(dir));
   const free = Number(fs.bavail) * Number(fs.bsize);
   return free >= size * headroom
-    ? check("free disk", true, `${fmtBytes(free)} free for ${fmtBytes(size)} of data`)
-    : check("free disk", false, `${fmtBytes(free)} free at ${dir}, need ${fmtBytes(size * headroom)} (${fmtBytes(size)} of data x ${headroom})`);
-}
-
-export function fmtBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+    ? check("free disk", true, `${formatBytes(free)} free for ${formatBytes(size)} of data`)
+    : check("free disk", false, `${formatBytes(free)} free at ${dir}, need ${formatBytes(size * headroom)} (${formatBytes(size)} of data x ${headroom})`);
 }
 
 async function targetPrivilegeCheck(target: Client, strategy: Strategy): Promise<PreflightCheck> {

@@ -1,5 +1,6 @@
 // report.md: the same figures as report.json, said in plain words for the person
 // deciding whether to run the real migration.
+import { formatBytes } from "../../migrations/cli/common";
 import { RehearsalReport } from "./build";
 
 export function formatMs(ms: number): string {
@@ -7,17 +8,6 @@ export function formatMs(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const m = Math.floor(ms / 60_000);
   return `${m} min ${Math.round((ms - m * 60_000) / 1000)} s`;
-}
-
-export function formatBytes(b: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  let v = b;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 function shareText(share: Record<string, number>): string {
