@@ -8,6 +8,7 @@ import Redis from "ioredis";
 import { AppConfig } from "./config";
 import { followerIds, feedKey, pushToFeeds } from "./feeds";
 import { enqueue, startWorker } from "./queue";
+import { startTicker } from "./ticker";
 import { quoteSchema } from "./schema";
 import { MaintenanceFlag, watchMaintenance } from "./maintenance";
 
@@ -44,6 +45,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   redis.on("error", () => undefined);
   workerRedis.on("error", () => undefined);
   const stopWorker = config.worker ? startWorker(workerRedis) : async () => undefined;
+  const stopTicker = config.worker && config.tickFile ? startTicker(workerRedis, config.name, config.tickFile) : async () => undefined;
   const maintenance: MaintenanceFlag | undefined = config.heroku ? watchMaintenance(config.heroku) : undefined;
 
   const postStatus = async (req: IncomingMessage, res: ServerResponse) => {
@@ -72,7 +74,8 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://app");
     const handle = async () => {
-      if (url.pathname === "/health") return send(res, 200, { name: config.name }, config.name);
+      // Each process type's health path (web's /health, streaming's /api/v1/streaming/health).
+      if (url.pathname.endsWith("/health")) return send(res, 200, { name: config.name }, config.name);
       if (maintenance?.on()) return send(res, 503, { error: "application in maintenance" }, config.name);
       if (req.method === "POST" && url.pathname === "/statuses") return postStatus(req, res);
       const feed = /^\/feeds\/(\d+)$/.exec(url.pathname);
@@ -97,6 +100,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
         server.close(() => r());
         server.closeIdleConnections();
       });
+      await stopTicker();
       await stopWorker();
       redis.disconnect();
       workerRedis.disconnect();

@@ -114,6 +114,8 @@ export interface Realizer {
   read(goal: Goal): Promise<Realized>;
   /** Adopt a live resource: refuses when the declared inputs differ from what is live. */
   import(goal: Goal): Promise<Realized>;
+  /** A provider function (an invoke such as cloudflare.getIpRanges). */
+  invoke(token: string, inputs: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Inputs whose change the provider cannot update in place. */
   replaceKeys(type: string): string[];
   /** Extra words for a step's record (a command's exit code). */
@@ -330,7 +332,7 @@ export async function pulumiUp(opts: {
 
   class EngineMonitor extends MockMonitor {
     constructor() {
-      super({ newResource: async () => ({ id: "", state: {} }), call: async (args) => args.inputs });
+      super({ newResource: async () => ({ id: "", state: {} }), call: async (args) => opts.realizer.invoke(args.token, args.inputs) });
     }
 
     async registerResource(req: any, callback: (err: unknown, resp?: unknown) => void): Promise<void> {

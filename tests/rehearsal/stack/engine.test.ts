@@ -40,6 +40,9 @@ function recordingRealizer(fail: Set<string> = new Set()) {
       log.push(`import ${g.name}`);
       return { id: g.importId!, outputs: g.inputs };
     },
+    async invoke(token) {
+      throw new Error(`no invoke ${token}`);
+    },
     replaceKeys: (type) => (type.startsWith("command:") ? ["triggers"] : []),
   };
   return { log, realizer };

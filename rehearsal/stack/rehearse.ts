@@ -1,0 +1,312 @@
+// The stack rehearsal: the user's stack, run as `pulumi up` would run it, one stage flag
+// at a time, against stand-ins on this machine, under live traffic.
+//   1. Read the stack file; start the source it describes (Heroku: the Platform API,
+//      Postgres, Redis and dynos; a box: Postgres, Redis, nginx, the app's units, sshd),
+//      seeded with a Mastodon-shaped sample; set the secrets a user would set.
+//   2. Start the edge (Cloudflare) in front of the hostnames and the load generator.
+//   3. For each stage of the journey (flags raised in order, the weighted split in
+//      steps), evaluate the program (buildFerry) through the engine model: every step it
+//      declares runs for real (stack/engine.ts, stack/standins/).
+//   4. With --rollback-from, lower the flags one at a time back down.
+//   5. Stop the load; check every acknowledged write (Postgres rows, Redis ticks) is
+//      where the app's data now lives; write the report.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { Client } from "pg";
+import Redis from "ioredis";
+import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, Stage, STAGES } from "../../config";
+import { journey } from "../../policy/plan/stages";
+import { rawConfigFromYaml } from "../../policy/stack-file";
+import { withClient } from "../../migrations/postgres/connection";
+import { rebuildFeeds } from "../app/feeds";
+import { TICKS_KEY } from "../app/ticker";
+import { lostWritesCheck } from "../checks";
+import { startLoad } from "../loadgen";
+import { writeReport } from "../report/write";
+import { startPostgres, startRedis, LocalPostgres, LocalRedis } from "../servers";
+import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
+import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
+import { pulumiUp, StateFile, StepRecord as EngineStep } from "./engine";
+import { startHosts } from "./hosts";
+import { startCa } from "./standins/ca";
+import { Cloud } from "./standins/cloud";
+import { CommandRunner, ferryOnPath } from "./standins/command";
+import { Edge, LiveRecord } from "./standins/edge";
+import { herokuDnsTarget, HerokuPlatform } from "./standins/heroku";
+
+export interface StackRehearsalOptions {
+  stackFile: string;
+  stackName: string;
+  sizeRows: number;
+  sizeLabel: string;
+  outDir: string;
+  /** Percent of requests on AWS at each weighted step before 100 (Heroku's load balancer). */
+  splitSteps: number[];
+  holdSeconds: number;
+  writesPerSecond: number;
+  readsPerSecond: number;
+  maxWrites: number;
+  maxMinutes: number;
+  /** Raise the flags up to this stage. */
+  upTo: Stage;
+  /** Then lower them one at a time back to provision. */
+  rollbackFrom?: Stage;
+}
+
+const PROJECT_DIR = resolve(__dirname, "..", "..");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface SourceStandIn {
+  pg: LocalPostgres;
+  /** What the app uses, and what the stack's sourceDatabaseUrl is. */
+  databaseUrl: string;
+  redis: LocalRedis;
+  redisUrl: string;
+  data: SourceData;
+  heroku?: HerokuPlatform;
+  caCerts: string[];
+}
+
+/** One run's stages as `pulumi up` ran them, for the report. */
+interface UpRecord {
+  label: string;
+  config: FerryConfig;
+  ok: boolean;
+  error?: string;
+  steps: EngineStep[];
+  startedAt: number;
+  endedAt: number;
+  declared: number;
+}
+
+/** The journey's configs: each stage flag raised in order, the proxy stage in weighted steps. */
+export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: number[]): Array<{ label: string; stage: Stage; config: FerryConfig }> {
+  const steps: Array<{ label: string; stage: Stage; config: FerryConfig }> = [];
+  for (const step of journey(config)) {
+    if (!step.config) throw new Error(`stage ${step.stage} cannot run with this stack's holds: ${step.invalid}`);
+    if (step.stage === "proxy" && config.source.kind === "heroku") {
+      for (const pct of [...splitSteps, 100]) steps.push({ label: `proxy ${pct}%`, stage: "proxy", config: { ...step.config, stages: { ...step.config.stages, trafficPercent: pct } } });
+    } else {
+      steps.push({ label: step.stage, stage: step.stage, config: step.config });
+    }
+    if (step.stage === upTo) break;
+  }
+  return steps;
+}
+
+async function startHerokuSource(opts: StackRehearsalOptions, source: HerokuSource, log: (l: string) => void): Promise<SourceStandIn> {
+  const pg = await startPostgres();
+  const appPassword = randomBytes(12).toString("hex");
+  log(`  source PostgreSQL (Heroku Postgres stand-in: an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeRows} rows`);
+  const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel });
+  // Heroku Key-Value Store: TLS only on a self-signed certificate, a password, SYNC, PSYNC
+  // and CONFIG renamed away; notifications on, as `heroku redis:keyspace-notifications -c KA`.
+  const redis = await startRedis({ tls: true, password: randomBytes(12).toString("hex"), disableCommands: ["SYNC", "PSYNC", "CONFIG"], settings: { "notify-keyspace-events": "KA" } });
+  // Heroku hands the app a URL without sslmode.
+  const databaseUrl = pg.url(APP_DB, APP_ROLE, appPassword);
+  return { pg, databaseUrl, redis, redisUrl: redis.url(), data, caCerts: [join(redis.dir, "cert.pem")] };
+}
+
+async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
+  const db = new Client({ connectionString: s.databaseUrl });
+  await db.connect();
+  const redis = new Redis(s.redisUrl, { tls: { ca: caPem } });
+  try {
+    return (await rebuildFeeds(db, redis, s.data.schema)).feeds;
+  } finally {
+    await db.end();
+    redis.disconnect();
+  }
+}
+
+/** The zone as it is before the migration: the stack's adopted records, and Heroku's custom-domain CNAMEs. */
+function liveRecords(config: FerryConfig): LiveRecord[] {
+  return config.target.cloudflare.hostnames.flatMap((h): LiveRecord[] => {
+    if (h.record) {
+      const r = h.record as typeof h.record & { proxied?: boolean; ttl?: number; comment?: string };
+      return [{ id: r.id, name: h.name, type: r.type, content: r.content, proxied: r.proxied ?? true, ttl: r.ttl ?? 1, comment: r.comment }];
+    }
+    if (config.source.kind === "heroku") {
+      return [{ id: randomBytes(16).toString("hex"), name: h.name, type: "CNAME", content: herokuDnsTarget(h.name), proxied: true, ttl: 1 }];
+    }
+    return [];
+  });
+}
+
+function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord {
+  return {
+    name: up.label,
+    startedAt: up.startedAt,
+    endedAt: up.endedAt,
+    outcome: up.ok ? "ok" : "failed",
+    detail: up.error,
+    steps: up.steps.map((s) => ({
+      name: `${s.op} ${s.name}`,
+      startedAt: up.startedAt,
+      endedAt: up.startedAt + s.ms,
+      ok: s.ok,
+      command: commands.get(`${s.urn}:${s.op}`),
+      exitCode: s.exitCode,
+      error: s.ok ? undefined : s.detail,
+    })),
+  };
+}
+
+/** Every tick a worker saw Redis acknowledge, from the workers' files. */
+function ackedTicks(logsDir: string): string[] {
+  return readdirSync(logsDir).filter((f) => f.startsWith("ticks-")).flatMap((f) =>
+    readFileSync(join(logsDir, f), "utf8").split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { member: string }).member),
+  );
+}
+
+async function missingTicks(redisUrl: string, ca: string[], ticks: string[]): Promise<string[]> {
+  const redis = new Redis(redisUrl, { tls: redisUrl.startsWith("rediss:") ? { ca } : undefined, maxRetriesPerRequest: 2 });
+  try {
+    const missing: string[] = [];
+    for (let i = 0; i < ticks.length; i += 500) {
+      const batch = ticks.slice(i, i + 500);
+      const scores = await redis.zmscore(TICKS_KEY, ...batch);
+      batch.forEach((t, j) => scores[j] === null && missing.push(t));
+    }
+    return missing;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function rehearseStack(opts: StackRehearsalOptions, log: (line: string) => void): Promise<{ ok: boolean; reportDir: string }> {
+  const runId = randomBytes(4).toString("hex");
+  const logsDir = join(opts.outDir, "logs");
+  mkdirSync(logsDir, { recursive: true });
+  const startedAt = Date.now();
+  const raw = rawConfigFromYaml(readFileSync(opts.stackFile, "utf8"), opts.stackFile);
+  const declared = parseConfig({ ...raw, "ferry:cloudflareApiToken": "x", "ferry:targetPostgresPassword": "p".repeat(16), "ferry:targetRedisPassword": "p".repeat(16), "ferry:herokuApiKey": "x", "ferry:sourceDatabaseUrl": "postgres://x@x/x", "ferry:sourceRedisUrl": "redis://x" });
+  if (declared.source.kind !== "heroku") throw new Error("the stack rehearsal of a vultr source is not built yet");
+  const source = declared.source;
+
+  // 1. The source and the secrets a user would set with `pulumi config set --secret`.
+  const hosts = startHosts(runId);
+  const ca = await startCa();
+  const src = await startHerokuSource(opts, source, log);
+  const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
+  writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
+  const caPem = [readFileSync(bundle, "utf8")];
+  // Every process the rehearsal starts (apps, ferry) trusts the stand-ins as a runner
+  // trusts the RDS CA bundle: through a CA file, never by turning verification off.
+  process.env.NODE_EXTRA_CA_CERTS = bundle;
+  const feeds = await seedFeeds(src, caPem);
+  const secrets: Record<string, string> = {
+    "ferry:sourceDatabaseUrl": src.databaseUrl,
+    "ferry:sourceRedisUrl": src.redisUrl,
+    "ferry:cloudflareApiToken": randomBytes(20).toString("hex"),
+    "ferry:targetPostgresPassword": randomBytes(16).toString("hex"),
+    "ferry:targetRedisPassword": randomBytes(16).toString("hex"),
+  };
+  const heroku = new HerokuPlatform({
+    source,
+    addonVars: { postgres: source.postgres ? { [source.postgres.configVar]: src.databaseUrl } : undefined, redis: source.redis ? { [source.redis.configVar]: src.redisUrl } : undefined },
+    hosts,
+    fleet: { logsDir, schema: src.data.schema, log },
+  });
+  await heroku.start();
+  secrets["ferry:herokuApiKey"] = heroku.apiKey;
+  const config = parseConfig({ ...raw, ...secrets });
+  const secretValues = Object.values(secrets);
+
+  // 2. Cloudflare's edge and the cloud; the runner's environment.
+  const edge = new Edge({ hosts, ca, records: liveRecords(config), hostnames: config.target.cloudflare.hostnames.map((h) => h.name), strictTls: !!config.target.certificateArn, aliases: {}, log });
+  await edge.start();
+  const runnerEnv: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    PATH: `${ferryOnPath(PROJECT_DIR)}:${process.env.PATH}`,
+    HEROKU_API_URL: heroku.api.url,
+    NODE_EXTRA_CA_CERTS: bundle,
+    PGSSLROOTCERT: ca.file,
+    FERRY_PROJECT_DIR: PROJECT_DIR,
+  };
+  const commands = new CommandRunner({ runnerEnv, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
+  const runner = config.target.runner;
+  const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
+  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v) });
+  const stateFile = StateFile.create(join(opts.outDir, "state.json"));
+
+  const front = `http://${config.target.cloudflare.hostnames[0].name}`;
+  const load = startLoad({
+    baseUrl: front, accounts: src.data.accounts, writesPerSecond: opts.writesPerSecond, readsPerSecond: opts.readsPerSecond,
+    maxWrites: opts.maxWrites, maxDurationMs: opts.maxMinutes * 60_000, timeoutMs: 5000, ackFile: join(opts.outDir, "acknowledged-writes.jsonl"), runId,
+  });
+  log(`load: ${opts.writesPerSecond} writes/s and ${opts.readsPerSecond} reads/s at ${front} (through the edge)`);
+  await sleep(opts.holdSeconds * 1000);
+
+  // 3-4. The journey up, then (with --rollback-from) back down.
+  const ups: UpRecord[] = [];
+  const commandLines = new Map<string, string>();
+  const { buildFerry } = await import("../../components/ferry");
+  const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
+    log(`pulumi up: ${label}`);
+    const started = Date.now();
+    const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, program: () => buildFerry(stageConfig), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
+    for (const r of stateFile.read().resources) {
+      if (!r.type.startsWith("command:")) continue;
+      for (const op of ["create", "update", "replace"]) commandLines.set(`${r.urn}:${op}`, String((r.inputs as Record<string, unknown>).create ?? ""));
+      commandLines.set(`${r.urn}:delete`, String((r.inputs as Record<string, unknown>).delete ?? ""));
+    }
+    ups.push({ label, config: stageConfig, ok: result.ok, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
+    log(`  ${result.ok ? "done" : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    if (result.ok) await sleep(opts.holdSeconds * 1000);
+    return result.ok;
+  };
+  const forward = stageConfigs(config, opts.rollbackFrom ?? opts.upTo, opts.splitSteps);
+  let ok = true;
+  for (const s of forward) if (!(ok = await up(s.label, s.config))) break;
+  if (ok && opts.rollbackFrom) {
+    const back = stageConfigs(config, opts.rollbackFrom, []).filter((s) => s.label !== "proxy 100%").reverse().slice(1);
+    for (const s of back) if (!(ok = await up(`back to ${s.label}`, s.config))) break;
+  }
+  const finalConfig = ups.filter((u) => u.ok).pop()?.config ?? config;
+
+  // 5. Checks where the data lives now.
+  await load.stop();
+  await sleep(1500); // workers finish their last tick
+  const pgMoved = atLeast(componentStage("postgres", finalConfig.stages), "cutover");
+  const redisMoved = atLeast(componentStage("redis", finalConfig.stages), "cutover");
+  const checks: CheckRecord[] = [];
+  const acked = load.acked;
+  const pgUrl = pgMoved ? cloud.postgresAdminUrl() : src.pg.url(APP_DB);
+  const pgCheck = await withClient(pgUrl, (db) => lostWritesCheck(db, src.data.schema, acked));
+  checks.push({ ...pgCheck.check, name: `every acknowledged write is in ${pgMoved ? "the target" : "the source"} PostgreSQL` });
+  const ticks = ackedTicks(logsDir);
+  const lostTicks = await missingTicks(redisMoved ? cloud.redisAdminUrl() : src.redisUrl, caPem, ticks);
+  checks.push({ name: `every Redis write the workers saw acknowledged is in ${redisMoved ? "the target" : "the source"} Redis`, ok: lostTicks.length === 0, detail: `${ticks.length - lostTicks.length} of ${ticks.length} present${lostTicks.length ? `; missing e.g. ${lostTicks.slice(0, 3).join(", ")}` : ""}` });
+  checks.push({ name: "every stage's pulumi up succeeded", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.error}`).join("; ") });
+
+  const timeline: RunTimeline = {
+    source: "heroku",
+    pgStrategy: "dump",
+    redisMode: "copy",
+    startedAt,
+    endedAt: Date.now(),
+    stages: ups.map((u) => toStageRecord(u, commandLines)),
+    requests: load.requests,
+    acked,
+    lost: pgCheck.lost as AckedWrite[],
+    checks,
+    cutover: {},
+    volumes: { rows: src.data.rows, seed: src.data.seed, feeds },
+  };
+  const report = writeReport(timeline, opts.outDir, secretValues);
+  const extra = {
+    stack: opts.stackName,
+    lostRedisWrites: lostTicks.length,
+    acknowledgedRedisWrites: ticks.length,
+    pulumiUps: ups.map((u) => ({ stage: u.label, ok: u.ok, error: u.error, resources: u.declared, seconds: (u.endedAt - u.startedAt) / 1000, steps: u.steps.map((s) => ({ resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`) })) })),
+  };
+  const json = join(opts.outDir, "report.json");
+  writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), ...extra }, null, 2) + "\n");
+  await Promise.allSettled([heroku.stop(), cloud.shutdown(), edge.stop()]);
+  if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));
+  return { ok: report.ok && lostTicks.length === 0 && ok, reportDir: opts.outDir };
+}
+
+export { STAGES };
