@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
 import { Endpoint, TlsTrust } from "./connection";
-import { cutover, CutoverResult } from "./cutover";
+import { cutover, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
 import { drain, DrainResult } from "./drain";
 import { preflight, PreflightResult } from "./preflight";
@@ -82,7 +82,7 @@ function stopSignal(): { signal: AbortSignal; release(): void } {
 }
 
 export function registerRedisCommands(program: Command): void {
-  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rebuild, drain");
+  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rollback, rebuild, drain");
 
   redisCommand(redis, "preflight", "probe both servers: replication, TLS, auth, keyspace notifications, databases, memory, versions")
     .addOption(modeOption())
@@ -153,14 +153,23 @@ export function registerRedisCommands(program: Command): void {
     .addOption(new Option("--sample <pct>", "percentage of keys whose values the final verify compares").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
     .addOption(batchOption())
+    .option("--writers-stopped", "every writer of the source is stopped (a source that refuses ACL SETUSER): do not fence")
     .action(action(async (flags, cmd: Command) => {
       const opts = globals(cmd);
       const result = await cutover({
         source: sourceEndpoint(flags), target: targetEndpoint(flags), mode: flags.mode, timeoutMs: flags.timeout * 1000,
         samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch, progress: progressBar(opts),
+        writersStopped: !!flags.writersStopped,
       });
       emit(opts, result, renderCutover);
       return result.ok ? 0 : 1;
+    }));
+
+  redisCommand(redis, "rollback", "before the target took writes: lift the fence on the source's writers; refuses once the target is the primary")
+    .action(action(async (flags, cmd: Command) => {
+      const result = await rollback(sourceEndpoint(flags), targetEndpoint(flags));
+      emit(globals(cmd), result, renderRollback);
+      return 0;
     }));
 
   redisCommand(redis, "rebuild", "run the app's own rebuild command against the target (e.g. tootctl feeds build)")
@@ -229,6 +238,10 @@ function renderVerify(r: VerifyResult): string {
 function renderCutover(r: CutoverResult): string {
   const head = r.mode === "replicaof" ? "promoted the replica (REPLICAOF NO ONE)" : `copy finished by the ${r.catchUp?.by}`;
   return `${head} in ${r.seconds.toFixed(1)}s\n${renderVerify(r.verify)}\n${r.ok ? "cutover done" : "cutover NOT done: the target differs"}`;
+}
+
+function renderRollback(r: RollbackResult): string {
+  return r.unfenced ? `fence lifted: ${r.unfenced.user} may write on the source again` : "nothing to roll back: the source was not fenced";
 }
 
 function renderRebuild(r: RebuildResult): string {

@@ -5,6 +5,10 @@
 //         `replicate --mode copy` without --follow: reconcile the untailed time, finish the
 //         bulk pass, drain the backlog behind a fence). Then verify; on success remove
 //         ferry:state:* from the target so the app starts on clean data.
+// Before either, the source's writers are fenced (fence.ts): a client still pointed at the
+// source gets NOPERM instead of writing into a copy about to be left behind. On success
+// the target is marked as cut over (a rollback then refuses); on failure the fence is
+// lifted, so a cutover whose gate is not met leaves the source writable.
 // Exit 1 (state kept, nothing promoted twice) when the target does not equal the source.
 import { FerryError, Progress, sleep } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
@@ -12,6 +16,7 @@ import { CopyResult, runCopy } from "./copy";
 import { promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
 import { clearState, readMeta, writeMeta } from "./state";
+import { CUTOVER_KEY, FenceRecord, fenceWriters, FENCE_KEY, markCutover, unfenceWriters } from "./fence";
 import { copyStatus } from "./status";
 import { verify, VerifyResult } from "./verify";
 
@@ -25,6 +30,8 @@ export interface CutoverOptions {
   batchSize: number;
   limits?: BigKeyLimits;
   progress?: Progress;
+  /** The operator stopped every writer and says so: no ACL fence (a source that refuses ACL). */
+  writersStopped?: boolean;
 }
 
 export interface CutoverResult {
@@ -35,20 +42,67 @@ export interface CutoverResult {
   catchUp?: { by: "follower" | "cutover"; copy?: CopyResult };
   verify: VerifyResult;
   stateKeysRemoved?: number;
+  /** Whose writes were fenced on the source (absent with --writers-stopped). */
+  fence?: FenceRecord;
+}
+
+async function withClients<T>(ep: Endpoint, fn: (c: DbClients) => Promise<T>): Promise<T> {
+  const c = new DbClients(ep);
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
 }
 
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   const started = Date.now();
   let replica: ReplicaStatus | undefined;
   let catchUp: CutoverResult["catchUp"];
-  if (opts.mode === "replicaof") replica = await promoteReplica(opts.source, opts.target, opts.timeoutMs);
-  else catchUp = await finishCopy(opts);
-  const verified = await verify({
-    source: opts.source, target: opts.target, samplePct: opts.samplePct, ttlToleranceMs: opts.ttlToleranceMs, batchSize: opts.batchSize,
-  });
+  const fence = opts.writersStopped ? undefined : await withClients(opts.source, fenceWriters);
+  let verified: VerifyResult;
+  try {
+    if (opts.mode === "replicaof") replica = await promoteReplica(opts.source, opts.target, opts.timeoutMs);
+    else catchUp = await finishCopy(opts);
+    verified = await verify({
+      source: opts.source, target: opts.target, samplePct: opts.samplePct, ttlToleranceMs: opts.ttlToleranceMs, batchSize: opts.batchSize,
+    });
+  } catch (err) {
+    await withClients(opts.source, unfenceWriters);
+    throw err;
+  }
+  if (!verified.ok) {
+    await withClients(opts.source, unfenceWriters);
+    return { ok: false, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified };
+  }
   let stateKeysRemoved: number | undefined;
-  if (verified.ok && opts.mode === "copy") stateKeysRemoved = await removeCopyState(opts.target);
-  return { ok: verified.ok, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified, stateKeysRemoved };
+  if (opts.mode === "copy") stateKeysRemoved = await removeCopyState(opts.target);
+  // A promoted replica carries the source's fence record; the source keeps its own.
+  else await withClients(opts.target, async (t) => (await t.db(0)).del(FENCE_KEY));
+  await withClients(opts.target, (t) => markCutover(t, opts.mode));
+  return { ok: true, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified, stateKeysRemoved, fence };
+}
+
+export interface RollbackResult {
+  ok: boolean;
+  /** The fence lifted (absent when there was none). */
+  unfenced?: FenceRecord;
+}
+
+/**
+ * Back to the source, before the target took writes: lift the fence. Once the target is
+ * the primary (`ferry:state:cutover`), refuse: it may hold writes the source never saw.
+ */
+export async function rollback(source: Endpoint, target: Endpoint): Promise<RollbackResult> {
+  const mark = await withClients(target, async (t) => (await t.db(0)).get(CUTOVER_KEY));
+  if (mark) {
+    const { at } = JSON.parse(mark) as { at: string };
+    throw new FerryError(
+      `refusing to roll back: the target Redis became the primary at ${at} and may hold writes the source never saw; going back needs the source emptied and a copy from the target (ferry redis replicate with --source and --target swapped)`,
+      1,
+    );
+  }
+  return { ok: true, unfenced: await withClients(source, unfenceWriters) };
 }
 
 async function finishCopy(opts: CutoverOptions): Promise<CutoverResult["catchUp"]> {

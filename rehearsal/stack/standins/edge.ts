@@ -60,6 +60,7 @@ export class Edge {
   private readonly pools = new Map<string, Pool>();
   private readonly balancers = new Map<string, Balancer>();
   private proxy?: ProxyHost;
+  private readonly described = new Map<string, string>();
   address = "";
 
   constructor(private readonly opts: EdgeOptions) {
@@ -200,7 +201,11 @@ export class Edge {
     servers.push({ listen: `${this.address}:80`, names: ["_"], status: { code: 404, body: "unknown zone" } });
     if (!this.proxy) this.proxy = await ProxyHost.start(servers);
     else await this.proxy.apply(servers);
-    for (const h of this.opts.hostnames) this.opts.log(`      edge: ${h} -> ${this.describe(h)}`);
+    for (const h of this.opts.hostnames) {
+      const now = this.describe(h);
+      if (this.described.get(h) !== now) this.opts.log(`      edge: ${h} -> ${now}`);
+      this.described.set(h, now);
+    }
   }
 
   stop(): Promise<void> | undefined {
