@@ -85,7 +85,10 @@ export class TargetSide extends pulumi.ComponentResource {
       subnetIds: this.network.privateSubnetIds,
       securityGroupId: this.firewall.postgres.id,
       password: args.secrets.postgresPassword,
-      holdsLiveData: atLeast(componentStage("postgres", config.stages), "cutover"),
+      // From replicate on the target holds a copy the cutover makes the live one: the
+      // protection stays on through a rollback from cutover, so a rollback that the guards
+      // refuse has changed nothing (the engine may run this update before they refuse).
+      holdsLiveData: atLeast(componentStage("postgres", config.stages), "replicate"),
       tags,
     }, child);
     this.redis = new TargetRedis(`${name}-redis`, {
@@ -96,7 +99,7 @@ export class TargetSide extends pulumi.ComponentResource {
       password: args.secrets.redisPassword,
       bucket: this.storage.bucket,
       parameterPrefix,
-      holdsLiveData: atLeast(componentStage("redis", config.stages), "cutover"),
+      holdsLiveData: atLeast(componentStage("redis", config.stages), "replicate"),
       tags,
     }, child);
     this.ingress = new Ingress(`${name}-ingress`, {

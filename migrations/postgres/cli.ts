@@ -25,6 +25,7 @@ interface CommonFlags extends GlobalOptions {
   maxLagBytes?: string;
   timeout?: string;
   chunkRows?: string;
+  check?: boolean;
 }
 
 /** The --strategy value, checked. */
@@ -219,9 +220,10 @@ function registerRollback(pg: Command): void {
   urlOptions(pg.command("rollback").description("before the target took writes: unfence the source and tear down replication"))
     .option("--strategy <s>", "physical, logical or dump")
     .option("--standby-dir <dir>", "physical: stop the standby in this directory (on its host)")
+    .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
-      const r = await rollback({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy)!, standbyDir: o.standbyDir });
+      const r = await rollback({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy)!, standbyDir: o.standbyDir, check: !!o.check });
       emit(o, r, (x) => x.actions.join("\n"));
     }));
 }

@@ -166,8 +166,9 @@ export function registerRedisCommands(program: Command): void {
     }));
 
   redisCommand(redis, "rollback", "before the target took writes: lift the fence on the source's writers; refuses once the target is the primary")
+    .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
     .action(action(async (flags, cmd: Command) => {
-      const result = await rollback(sourceEndpoint(flags), targetEndpoint(flags));
+      const result = await rollback(sourceEndpoint(flags), targetEndpoint(flags), !!flags.check);
       emit(globals(cmd), result, renderRollback);
       return 0;
     }));

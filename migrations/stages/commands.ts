@@ -25,6 +25,8 @@ export const pg = {
   cutover: (strategy: PostgresStrategy, maxLagBytes: number, timeoutSeconds: number) =>
     ferry("pg", "cutover", "--strategy", strategy, "--max-lag-bytes", maxLagBytes, "--timeout", timeoutSeconds),
   rollback: (strategy: PostgresStrategy) => ferry("pg", "rollback", "--strategy", strategy),
+  /** Exit 1, changing nothing, when going back would lose writes the target took. */
+  rollbackCheck: (strategy: PostgresStrategy) => ferry("pg", "rollback", "--check", "--strategy", strategy),
   cleanup: () => ferry("pg", "cleanup"),
 };
 
@@ -39,6 +41,8 @@ export function redisSteps(acceptSelfSignedTls: boolean) {
     replicate: (mode: RedisMode) => ferry("redis", "replicate", "--mode", mode, ...tls),
     verify: () => ferry("redis", "verify", ...tls),
     cutover: (mode: RedisMode) => ferry("redis", "cutover", "--mode", mode, ...tls),
+    rollback: () => ferry("redis", "rollback", ...tls),
+    rollbackCheck: () => ferry("redis", "rollback", "--check", ...tls),
     drainSidekiq: (timeoutSeconds: number) => ferry("redis", "drain", "--sidekiq", "--timeout", timeoutSeconds, ...tls),
   };
 }

@@ -23,7 +23,8 @@ describe("index.ts", () => {
     const local = resources.filter((r) => r.type === "command:local:Command");
     // Two reads per Heroku app (addons, domains) and the four replicate steps.
     expect(local.filter((r) => r.name.startsWith("ferry-heroku-")).length).toBe(4);
-    expect(local.filter((r) => r.name.startsWith("ferry-replicate-")).length).toBe(4);
-    expect(local.length).toBe(8);
+    // preflight + replicate per store, and the guard that refuses a rollback losing data.
+    expect(local.filter((r) => r.name.startsWith("ferry-replicate-")).map((r) => r.name).sort()).toEqual(["ferry-replicate-pg", "ferry-replicate-pg-guard", "ferry-replicate-pg-preflight", "ferry-replicate-redis", "ferry-replicate-redis-guard", "ferry-replicate-redis-preflight"]);
+    expect(local.length).toBe(10);
   });
 });

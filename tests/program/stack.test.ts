@@ -183,7 +183,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(ofType(b, "aws:rds/instance:Instance")[0].inputs.deletionProtection).toBe(true);
       const redisBox = ofType(b, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
       expect(redisBox.inputs.disableApiTermination).toBe(true);
-      const before = ofType(built.proxy!, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
+      const before = ofType(built.provision!, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
       expect(before.inputs.disableApiTermination).toBe(false);
     }
   });
