@@ -94,6 +94,8 @@ export interface StepRecord {
   type: string;
   op: Op;
   ok: boolean;
+  /** When the step started (ms since the epoch) and how long it took. */
+  startedAt: number;
   ms: number;
   /** For commands: the exit code and the last line of output. */
   detail?: string;
@@ -254,7 +256,7 @@ export async function pulumiUp(opts: {
     opts.stateFile.write({ resources: [...kept, ...replacedOld.filter((r) => !kept.includes(r)), ...next.values()] });
   };
   const record = (goal: { urn: string; name: string; type: string }, op: Op, started: number, ok: boolean, extra: Partial<StepRecord> = {}) => {
-    const step: StepRecord = { urn: goal.urn, name: goal.name, type: goal.type, op, ok, ms: Date.now() - started, ...extra };
+    const step: StepRecord = { urn: goal.urn, name: goal.name, type: goal.type, op, ok, startedAt: started, ms: Date.now() - started, ...extra };
     steps.push(step);
     opts.onStep?.(step);
   };

@@ -134,17 +134,24 @@ function liveRecords(config: FerryConfig): LiveRecord[] {
   });
 }
 
+/**
+ * A `pulumi up` as a report stage: every Command step (what ran, with its exit code)
+ * and every stand-in that took a second or more; the rest (VPC, IAM, security groups)
+ * is counted, not listed.
+ */
 function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord {
+  const shown = up.steps.filter((s) => s.type.startsWith("command:") || !s.ok || s.ms >= 1000);
+  const hidden = up.steps.length - shown.length;
   return {
     name: up.label,
     startedAt: up.startedAt,
     endedAt: up.endedAt,
     outcome: up.ok ? "ok" : "failed",
-    detail: up.error,
-    steps: up.steps.map((s) => ({
+    detail: [up.error, hidden ? `${hidden} other step(s) on resources with nothing to run` : ""].filter(Boolean).join("; ") || undefined,
+    steps: shown.map((s) => ({
       name: `${s.op} ${s.name}`,
-      startedAt: up.startedAt,
-      endedAt: up.startedAt + s.ms,
+      startedAt: s.startedAt,
+      endedAt: s.startedAt + s.ms,
       ok: s.ok,
       command: commands.get(`${s.urn}:${s.op}`),
       exitCode: s.exitCode,
@@ -294,19 +301,19 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     checks,
     cutover: {},
     volumes: { rows: src.data.rows, seed: src.data.seed, feeds },
+    redisWrites: { acknowledged: ticks.length, lost: lostTicks },
+    stack: {
+      name: opts.stackName,
+      ups: ups.map((u) => ({
+        stage: u.label, ok: u.ok, error: u.error, resources: u.declared, seconds: (u.endedAt - u.startedAt) / 1000,
+        steps: u.steps.map((s) => ({ resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`) })),
+      })),
+    },
   };
   const report = writeReport(timeline, opts.outDir, secretValues);
-  const extra = {
-    stack: opts.stackName,
-    lostRedisWrites: lostTicks.length,
-    acknowledgedRedisWrites: ticks.length,
-    pulumiUps: ups.map((u) => ({ stage: u.label, ok: u.ok, error: u.error, resources: u.declared, seconds: (u.endedAt - u.startedAt) / 1000, steps: u.steps.map((s) => ({ resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`) })) })),
-  };
-  const json = join(opts.outDir, "report.json");
-  writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), ...extra }, null, 2) + "\n");
   await Promise.allSettled([heroku.stop(), cloud.shutdown(), edge.stop()]);
   if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));
-  return { ok: report.ok && lostTicks.length === 0 && ok, reportDir: opts.outDir };
+  return { ok: report.ok && ok, reportDir: opts.outDir };
 }
 
 export { STAGES };
