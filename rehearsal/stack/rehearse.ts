@@ -15,16 +15,16 @@ import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Client } from "pg";
 import Redis from "ioredis";
-import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, Stage, STAGES } from "../../config";
+import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, redisMode, Stage, STAGES, VultrSource } from "../../config";
 import { journey } from "../../policy/plan/stages";
-import { rawConfigFromYaml } from "../../policy/stack-file";
+import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
 import { withClient } from "../../migrations/postgres/connection";
 import { rebuildFeeds } from "../app/feeds";
 import { TICKS_KEY } from "../app/ticker";
 import { lostWritesCheck } from "../checks";
 import { startLoad } from "../loadgen";
 import { writeReport } from "../report/write";
-import { startPostgres, startRedis, LocalPostgres, LocalRedis } from "../servers";
+import { startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
 import { pulumiUp, StateFile, StepRecord as EngineStep } from "./engine";
@@ -34,6 +34,9 @@ import { Cloud } from "./standins/cloud";
 import { CommandRunner, ferryOnPath } from "./standins/command";
 import { Edge, LiveRecord } from "./standins/edge";
 import { herokuDnsTarget, HerokuPlatform } from "./standins/heroku";
+import { Box } from "./standins/box";
+import type { PrivateCa } from "./standins/ca";
+import type { Hosts } from "./hosts";
 
 export interface StackRehearsalOptions {
   stackFile: string;
@@ -57,15 +60,23 @@ export interface StackRehearsalOptions {
 const PROJECT_DIR = resolve(__dirname, "..", "..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The source as the stack describes it, stood in on this machine. */
 interface SourceStandIn {
-  pg: LocalPostgres;
-  /** What the app uses, and what the stack's sourceDatabaseUrl is. */
-  databaseUrl: string;
-  redis: LocalRedis;
-  redisUrl: string;
+  /** Where the end checks read the source's data (a superuser URL) and its Redis. */
+  checkDatabaseUrl: string;
+  checkRedisUrl: string;
   data: SourceData;
-  heroku?: HerokuPlatform;
+  /** The secrets a user sets for this source (`pulumi config set --secret`). */
+  secrets: Record<string, string>;
+  /** Certificates the app and ferry must trust (Heroku Redis's self-signed one). */
   caCerts: string[];
+  /** Public addresses of the source (its DNS records' content) -> stand-in addresses. */
+  aliases: Record<string, string>;
+  /** The runner's known_hosts for the box's SSH host key. */
+  knownHosts?: string;
+  heroku?: HerokuPlatform;
+  box?: Box;
+  stop(): Promise<void>;
 }
 
 /** One run's stages as `pulumi up` ran them, for the report. */
@@ -95,7 +106,7 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   return steps;
 }
 
-async function startHerokuSource(opts: StackRehearsalOptions, source: HerokuSource, log: (l: string) => void): Promise<SourceStandIn> {
+async function startHerokuSource(opts: StackRehearsalOptions, source: HerokuSource, hosts: Hosts, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
   const pg = await startPostgres();
   const appPassword = randomBytes(12).toString("hex");
   log(`  source PostgreSQL (Heroku Postgres stand-in: an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeRows} rows`);
@@ -105,19 +116,60 @@ async function startHerokuSource(opts: StackRehearsalOptions, source: HerokuSour
   const redis = await startRedis({ tls: true, password: randomBytes(12).toString("hex"), disableCommands: ["SYNC", "PSYNC", "CONFIG"], settings: { "notify-keyspace-events": "KA" } });
   // Heroku hands the app a URL without sslmode.
   const databaseUrl = pg.url(APP_DB, APP_ROLE, appPassword);
-  return { pg, databaseUrl, redis, redisUrl: redis.url(), data, caCerts: [join(redis.dir, "cert.pem")] };
+  const heroku = new HerokuPlatform({
+    source,
+    addonVars: { postgres: source.postgres ? { [source.postgres.configVar]: databaseUrl } : undefined, redis: source.redis ? { [source.redis.configVar]: redis.url() } : undefined },
+    hosts,
+    fleet: { logsDir, schema: data.schema, log },
+  });
+  return {
+    checkDatabaseUrl: pg.url(APP_DB),
+    checkRedisUrl: redis.url(),
+    data,
+    secrets: { "ferry:sourceDatabaseUrl": databaseUrl, "ferry:sourceRedisUrl": redis.url(), "ferry:herokuApiKey": heroku.apiKey },
+    caCerts: [join(redis.dir, "cert.pem")],
+    aliases: {},
+    heroku,
+    stop: () => heroku.stop(),
+  };
+}
+
+async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
+  const source = declared.source as VultrSource;
+  const httpProcesses = Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t]) => t);
+  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log } });
+  await box.start();
+  log(`  the box: ${box.address} (PostgreSQL 5432, Redis 6379, nginx 443/80, sshd ${source.ssh.port}, units ${Object.values(source.units).join(", ")})`);
+  // The box's public address, as its DNS records name it, is the stand-in box.
+  const aliases = Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record && h.record.type !== "CNAME" ? [[h.record.content, box.address]] : [])));
+  return {
+    checkDatabaseUrl: box.sourceDatabaseUrl,
+    checkRedisUrl: box.sourceRedisUrl,
+    data: box.data,
+    secrets: { "ferry:sourceDatabaseUrl": box.sourceDatabaseUrl, "ferry:sourceRedisUrl": box.sourceRedisUrl, "ferry:sshPrivateKey": box.sshd.clientKey },
+    caCerts: [],
+    aliases,
+    knownHosts: box.sshd.knownHosts,
+    box,
+    stop: () => box.stop(),
+  };
 }
 
 async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
-  const db = new Client({ connectionString: s.databaseUrl });
+  const db = new Client({ connectionString: s.checkDatabaseUrl });
   await db.connect();
-  const redis = new Redis(s.redisUrl, { tls: { ca: caPem } });
+  const redis = new Redis(s.checkRedisUrl, { tls: s.checkRedisUrl.startsWith("rediss:") ? { ca: caPem } : undefined });
   try {
     return (await rebuildFeeds(db, redis, s.data.schema)).feeds;
   } finally {
     await db.end();
     redis.disconnect();
   }
+}
+
+/** The runner's ssh knows the box's host key, as the operator's known_hosts does. */
+function sshWithKnownHosts(dir: string, knownHosts: string): void {
+  writeFileSync(join(dir, "ssh"), `#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=${knownHosts} "$@"\n`, { mode: 0o755 });
 }
 
 /** The zone as it is before the migration: the stack's adopted records, and Heroku's custom-domain CNAMEs. */
@@ -188,14 +240,14 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   mkdirSync(logsDir, { recursive: true });
   const startedAt = Date.now();
   const raw = rawConfigFromYaml(readFileSync(opts.stackFile, "utf8"), opts.stackFile);
-  const declared = parseConfig({ ...raw, "ferry:cloudflareApiToken": "x", "ferry:targetPostgresPassword": "p".repeat(16), "ferry:targetRedisPassword": "p".repeat(16), "ferry:herokuApiKey": "x", "ferry:sourceDatabaseUrl": "postgres://x@x/x", "ferry:sourceRedisUrl": "redis://x" });
-  if (declared.source.kind !== "heroku") throw new Error("the stack rehearsal of a vultr source is not built yet");
-  const source = declared.source;
+  const declared = readStackConfig(opts.stackFile);
 
   // 1. The source and the secrets a user would set with `pulumi config set --secret`.
   const hosts = startHosts(runId);
   const ca = await startCa();
-  const src = await startHerokuSource(opts, source, log);
+  const src = declared.source.kind === "heroku"
+    ? await startHerokuSource(opts, declared.source, hosts, logsDir, log)
+    : await startBoxSource(opts, declared, hosts, ca, logsDir, log);
   const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
   writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
   const caPem = [readFileSync(bundle, "utf8")];
@@ -203,31 +255,25 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // trusts the RDS CA bundle: through a CA file, never by turning verification off.
   process.env.NODE_EXTRA_CA_CERTS = bundle;
   const feeds = await seedFeeds(src, caPem);
+  await src.heroku?.start();
   const secrets: Record<string, string> = {
-    "ferry:sourceDatabaseUrl": src.databaseUrl,
-    "ferry:sourceRedisUrl": src.redisUrl,
+    ...src.secrets,
     "ferry:cloudflareApiToken": randomBytes(20).toString("hex"),
     "ferry:targetPostgresPassword": randomBytes(16).toString("hex"),
     "ferry:targetRedisPassword": randomBytes(16).toString("hex"),
   };
-  const heroku = new HerokuPlatform({
-    source,
-    addonVars: { postgres: source.postgres ? { [source.postgres.configVar]: src.databaseUrl } : undefined, redis: source.redis ? { [source.redis.configVar]: src.redisUrl } : undefined },
-    hosts,
-    fleet: { logsDir, schema: src.data.schema, log },
-  });
-  await heroku.start();
-  secrets["ferry:herokuApiKey"] = heroku.apiKey;
   const config = parseConfig({ ...raw, ...secrets });
   const secretValues = Object.values(secrets);
 
   // 2. Cloudflare's edge and the cloud; the runner's environment.
-  const edge = new Edge({ hosts, ca, records: liveRecords(config), hostnames: config.target.cloudflare.hostnames.map((h) => h.name), strictTls: !!config.target.certificateArn, aliases: {}, log });
+  const edge = new Edge({ hosts, ca, records: liveRecords(config), hostnames: config.target.cloudflare.hostnames.map((h) => h.name), strictTls: !!config.target.certificateArn, aliases: src.aliases, log });
   await edge.start();
+  const binDir = ferryOnPath(PROJECT_DIR);
+  if (src.knownHosts) sshWithKnownHosts(binDir, src.knownHosts);
   const runnerEnv: Record<string, string> = {
     ...(process.env as Record<string, string>),
-    PATH: `${ferryOnPath(PROJECT_DIR)}:${process.env.PATH}`,
-    HEROKU_API_URL: heroku.api.url,
+    PATH: `${binDir}:${process.env.PATH}`,
+    ...(src.heroku ? { HEROKU_API_URL: src.heroku.api.url } : {}),
     NODE_EXTRA_CA_CERTS: bundle,
     PGSSLROOTCERT: ca.file,
     FERRY_PROJECT_DIR: PROJECT_DIR,
@@ -235,7 +281,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const commands = new CommandRunner({ runnerEnv, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
   const runner = config.target.runner;
   const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
-  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v) });
+  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address });
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
   const front = `http://${config.target.cloudflare.hostnames[0].name}`;
@@ -280,18 +326,18 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const redisMoved = atLeast(componentStage("redis", finalConfig.stages), "cutover");
   const checks: CheckRecord[] = [];
   const acked = load.acked;
-  const pgUrl = pgMoved ? cloud.postgresAdminUrl() : src.pg.url(APP_DB);
+  const pgUrl = pgMoved ? cloud.postgresAdminUrl() : src.checkDatabaseUrl;
   const pgCheck = await withClient(pgUrl, (db) => lostWritesCheck(db, src.data.schema, acked));
   checks.push({ ...pgCheck.check, name: `every acknowledged write is in ${pgMoved ? "the target" : "the source"} PostgreSQL` });
   const ticks = ackedTicks(logsDir);
-  const lostTicks = await missingTicks(redisMoved ? cloud.redisAdminUrl() : src.redisUrl, caPem, ticks);
+  const lostTicks = await missingTicks(redisMoved ? cloud.redisAdminUrl() : src.checkRedisUrl, caPem, ticks);
   checks.push({ name: `every Redis write the workers saw acknowledged is in ${redisMoved ? "the target" : "the source"} Redis`, ok: lostTicks.length === 0, detail: `${ticks.length - lostTicks.length} of ${ticks.length} present${lostTicks.length ? `; missing e.g. ${lostTicks.slice(0, 3).join(", ")}` : ""}` });
   checks.push({ name: "every stage's pulumi up succeeded", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.error}`).join("; ") });
 
   const timeline: RunTimeline = {
-    source: "heroku",
-    pgStrategy: "dump",
-    redisMode: "copy",
+    source: config.source.kind,
+    pgStrategy: postgresStrategy(config.source),
+    redisMode: redisMode(config),
     startedAt,
     endedAt: Date.now(),
     stages: ups.map((u) => toStageRecord(u, commandLines)),
@@ -311,7 +357,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     },
   };
   const report = writeReport(timeline, opts.outDir, secretValues);
-  await Promise.allSettled([heroku.stop(), cloud.shutdown(), edge.stop()]);
+  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop()]);
   if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));
   return { ok: report.ok && ok, reportDir: opts.outDir };
 }
