@@ -2,6 +2,7 @@
 // a private CA that signs a server certificate (how RDS and ElastiCache serve:
 // the client needs the provider's CA bundle), or a self-signed certificate (how
 // Heroku Postgres and Heroku Redis serve: nothing can verify it).
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { isIP } from "node:net";
@@ -25,6 +26,8 @@ export interface TlsOptions {
   kind: CertificateKind;
   /** Names in the certificate; default 127.0.0.1 and localhost. */
   hostnames?: string[];
+  /** private-ca: sign with this CA (from makeCa) instead of a new one, so several stand-ins share it. */
+  ca?: { caFile: string; caKey: string };
 }
 
 export const DEFAULT_HOSTNAMES = ["127.0.0.1", "localhost"];
@@ -58,11 +61,11 @@ export async function serverCertificate(dir: string, opts: TlsOptions): Promise<
     ]);
     return { kind: opts.kind, caFile: certFile, certFile, keyFile, hostnames };
   }
-  const { caFile, caKey } = await makeCa(dir);
+  const { caFile, caKey } = opts.ca ?? (await makeCa(dir));
   const csr = join(dir, "server.csr");
   const ext = join(dir, "server.ext");
   await run("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", csr, "-subj", `/CN=${hostnames[0]}`]);
   writeFileSync(ext, `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
-  await run("openssl", ["x509", "-req", "-in", csr, "-CA", caFile, "-CAkey", caKey, "-CAcreateserial", "-out", certFile, "-days", "2", "-extfile", ext]);
+  await run("openssl", ["x509", "-req", "-in", csr, "-CA", caFile, "-CAkey", caKey, "-set_serial", `0x${randomBytes(8).toString("hex")}`, "-out", certFile, "-days", "2", "-extfile", ext]);
   return { kind: opts.kind, caFile, certFile, keyFile, hostnames };
 }
