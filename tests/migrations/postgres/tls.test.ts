@@ -10,8 +10,10 @@ import { connect, libpqArgs, withClient } from "../../../migrations/postgres/con
 import { SSL_MODES, SslMode, pgTls } from "../../../migrations/postgres/tls";
 import { runTool } from "../../../migrations/postgres/tools";
 import { runnerPostgresUrl } from "../../../components/target";
-import { LocalPostgres, makeCa, startPostgres, tempDir } from "../../../rehearsal/servers";
-import { runFerry } from "./helpers";
+import { LocalPostgres, makeCa, startPostgres, tempDir, waitFor } from "../../../rehearsal/servers";
+import { replicatePhysical, stopStandby } from "../../../migrations/postgres/physical";
+import { createTestSchema, seedRows } from "./fixtures";
+import { runFerry, standbyPath, standbyUrl, withDatabase } from "./helpers";
 
 const RDS_NAME = "db.ferry-rds.test";
 
@@ -255,4 +257,46 @@ describe("the ferry CLI and pg_dump", () => {
     const wrong = libpqArgs(withParams(named.url(), { sslmode: "verify-ca", sslrootcert: wrongCa }));
     await expect(runTool("pg_dump", ["--dbname", wrong.conninfo, "--schema-only"], wrong.env)).rejects.toThrow(/^pg_dump: TLS: the certificate of 127\.0\.0\.1:\d+\/postgres is not signed by the CA in sslrootcert in the URL/);
   }, 60_000);
+});
+
+describe("a whole copy over TLS on both sides", () => {
+  it("dump strategy: Heroku-like source without sslmode, RDS-like target in verify-full with FERRY_PG_CA_FILE; verify agrees", async () => {
+    await heroku.query("CREATE DATABASE app");
+    await rds.query("CREATE DATABASE app");
+    const sourceUrl = withDatabase(heroku.url(), "app");
+    await createTestSchema(sourceUrl);
+    await seedRows(sourceUrl, 200);
+    const env = {
+      FERRY_SOURCE_URL: sourceUrl,
+      FERRY_TARGET_URL: withParams(withDatabase(rds.url(), "app"), { sslmode: "verify-full" }),
+      FERRY_PG_CA_FILE: rds.tls!.caFile,
+    };
+    const copied = await runFerry(["--json", "pg", "replicate", "--strategy", "dump"], env);
+    expect(copied.stderr).toBe("");
+    expect(copied.code).toBe(0);
+    const verified = await runFerry(["--json", "pg", "verify"], env);
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(verified.stdout).ok).toBe(true);
+    // Every session ferry left open or that the copy used was encrypted.
+    const [{ plain }] = await rds.query<{ plain: string }>("SELECT count(*)::int AS plain FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.client_port IS NOT NULL AND NOT s.ssl");
+    expect(Number(plain)).toBe(0);
+  }, 180_000);
+
+  it("physical strategy: pg_basebackup in verify-full from a TLS-only primary; the standby streams over TLS", async () => {
+    const dir = standbyPath();
+    try {
+      const sourceUrl = withParams(rds.url(), { sslmode: "verify-full", sslrootcert: rds.tls!.caFile });
+      const r = await replicatePhysical({ sourceUrl, targetUrl: await standbyUrl(rds), standbyDir: dir });
+      expect(r.created).toBe(true);
+      // The walsender's row appears once the standby's walreceiver has connected.
+      let ssl: boolean | undefined;
+      await waitFor("the standby's walreceiver", async () => {
+        [{ ssl } = { ssl: undefined }] = await rds.query<{ ssl: boolean }>("SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)");
+        return ssl !== undefined;
+      });
+      expect(ssl).toBe(true);
+    } finally {
+      await stopStandby(dir).catch(() => undefined);
+    }
+  }, 180_000);
 });
