@@ -116,6 +116,11 @@ function refuseUnsupported(u: URL): void {
   for (const p of NODE_ONLY_PARAMS) {
     if (u.searchParams.has(p)) throw new FerryError(`TLS: URL parameter ${p} is node-postgres only and libpq refuses it: use sslmode=${SSL_MODES.join("|")}`, 2);
   }
+  // pg-connection-string turns sslnegotiation=direct into `ssl: true` (verify-full against
+  // Node's CA store), over ferry's decision; libpq 15 does not know it.
+  if (u.searchParams.has("sslnegotiation")) {
+    throw new FerryError("TLS: URL parameter sslnegotiation (PostgreSQL 17 direct TLS) is not supported by ferry: remove it", 2);
+  }
   for (const p of CLIENT_CERT_PARAMS) {
     if (u.searchParams.has(p)) throw new FerryError(`TLS: URL parameter ${p} (client certificates) is not supported by ferry: authenticate with a password`, 2);
   }

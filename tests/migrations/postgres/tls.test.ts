@@ -171,12 +171,15 @@ describe("defaults and ferry's CA variable", () => {
     expect(await throughNode(url, { FERRY_PG_CA_FILE: wrongCa })).toBe(line);
   });
 
-  it("a CA file that is missing or not PEM is bad input, named", () => {
+  it("a missing or non-PEM CA file, an unknown sslmode and unsupported parameters are bad input, each named", () => {
     const url = withParams(rds.url(), { sslmode: "verify-full" });
     expect(() => pgTls(url, { FERRY_PG_CA_FILE: "/nonexistent/rds.pem" })).toThrow(/^TLS: the CA file in FERRY_PG_CA_FILE \(\/nonexistent\/rds\.pem\) cannot be read: give the path of a PEM CA bundle$/);
     expect(() => pgTls(withParams(url, { sslrootcert: "/etc/hostname" }), {})).toThrow(/^TLS: the CA file in sslrootcert in the URL \(\/etc\/hostname\) holds no PEM certificate/);
     expect(() => pgTls(withParams(url, { sslmode: "no-verify" }), {})).toThrow(/^TLS: sslmode in the URL must be one of disable, allow, prefer, require, verify-ca, verify-full \(got "no-verify"\)$/);
     expect(() => pgTls(withParams(url, { hostaddr: RDS_NAME }), {})).toThrow(/^TLS: hostaddr must be a numeric IP address/);
+    expect(() => pgTls(withParams(url, { sslnegotiation: "direct" }), {})).toThrow(/^TLS: URL parameter sslnegotiation .* is not supported by ferry: remove it$/);
+    expect(() => pgTls(withParams(url, { ssl: "true" }), {})).toThrow(/^TLS: URL parameter ssl is node-postgres only and libpq refuses it/);
+    expect(() => pgTls(withParams(url, { sslcert: "/tmp/client.pem" }), {})).toThrow(/^TLS: URL parameter sslcert \(client certificates\) is not supported by ferry/);
   });
 });
 
