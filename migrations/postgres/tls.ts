@@ -204,6 +204,12 @@ export function explainTls(t: PgTls, where: string, err: unknown): string | unde
     const ca = t.caFile ? `the CA in ${t.caFrom} (${t.caFile})` : "any CA given";
     return `TLS: the certificate of ${where} is not signed by ${ca}: give the CA that signed it (for RDS, the global bundle) in ${CA_ENV} or sslrootcert`;
   }
+  // ferry checked the file as its own user; pg_basebackup runs as the cluster's owner
+  // (postgres), which may not see or read it ("does not exist" when a directory hides it).
+  const unreadable = /root certificate file "([^"]+)"(?: does not exist|: )/.exec(message);
+  if (unreadable) {
+    return `TLS: the CA file ${unreadable[1]} cannot be read by the program's user: make it readable (e.g. chmod 644, or copy it outside /root)`;
+  }
   if (/no pg_hba\.conf entry.*no encryption/i.test(message)) {
     return `the server at ${where} refuses connections without TLS (sslmode=${t.mode}, ${t.modeFrom}): use sslmode=require or stronger`;
   }

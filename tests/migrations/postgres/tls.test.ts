@@ -4,7 +4,9 @@
 // and through a libpq program run by ferry's tool runner: both must do what libpq's
 // table "SSL Mode Descriptions" says, and fail with the same one-line reason.
 // https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS
+import { copyFileSync } from "node:fs";
 import { createServer, Server, Socket } from "node:net";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, libpqArgs, withClient } from "../../../migrations/postgres/connection";
 import { SSL_MODES, SslMode, pgTls } from "../../../migrations/postgres/tls";
@@ -263,6 +265,16 @@ describe("the ferry CLI and pg_dump", () => {
 });
 
 describe("a whole copy over TLS on both sides", () => {
+  it.runIf(process.getuid?.() === 0)("physical: a CA file pg_basebackup (run as postgres) cannot read is named", async () => {
+    const hidden = join(tempDir("root-only"), "ca.pem"); // a 0700 directory owned by root
+    copyFileSync(rds.tls!.caFile, hidden);
+    const dir = standbyPath();
+    const sourceUrl = withParams(rds.url(), { sslmode: "verify-full", sslrootcert: hidden });
+    await expect(replicatePhysical({ sourceUrl, targetUrl: await standbyUrl(rds), standbyDir: dir })).rejects.toThrow(
+      `pg_basebackup: TLS: the CA file ${hidden} cannot be read by the program's user: make it readable (e.g. chmod 644, or copy it outside /root)`,
+    );
+  }, 60_000);
+
   it("dump strategy: Heroku-like source without sslmode, RDS-like target in verify-full with FERRY_PG_CA_FILE; verify agrees", async () => {
     await heroku.query("CREATE DATABASE app");
     await rds.query("CREATE DATABASE app");
