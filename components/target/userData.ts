@@ -102,6 +102,14 @@ chmod 0755 /etc/cron.hourly/ferry-redis-backup
 `;
 }
 
+/**
+ * The RDS CA bundle on the EC2 runner: ferry verifies RDS's certificate against it
+ * (sslmode=verify-full). The global bundle covers every commercial region.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html
+ */
+export const RDS_CA_BUNDLE = "/etc/ferry/rds-global-bundle.pem";
+const RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+
 export interface RunnerUserDataArgs {
   ferryRepo: string;
   ferryRef: string;
@@ -118,6 +126,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq ca-certificates curl git nodejs npm postgresql-client redis-tools pgcopydb
+mkdir -p ${RDS_CA_BUNDLE.replace(/\/[^/]+$/, "")}
+curl -fsSL --retry 5 ${RDS_CA_BUNDLE_URL} -o ${RDS_CA_BUNDLE}
 git clone --depth 1 --branch ${shellQuote(a.ferryRef)} ${shellQuote(a.ferryRepo)} /opt/ferry
 cd /opt/ferry && npm ci --omit=dev --no-audit --no-fund
 ln -sf /opt/ferry/bin/ferry.js /usr/local/bin/ferry

@@ -56,7 +56,8 @@ const targetUrl = (o: CommonFlags) => resolveUrl(o.target, "FERRY_TARGET_URL", "
 function urlOptions(cmd: Command): Command {
   return cmd
     .option("--source <url>", "source database URL (prefer FERRY_SOURCE_URL: argv is visible to other users)")
-    .option("--target <url>", "target database URL (prefer FERRY_TARGET_URL)");
+    .option("--target <url>", "target database URL (prefer FERRY_TARGET_URL)")
+    .addHelpText("after", "\nTLS: sslmode in each URL means what it means to libpq (no sslmode: prefer); the CA for\nverify-ca/verify-full comes from sslrootcert in the URL, PGSSLROOTCERT or FERRY_PG_CA_FILE\n(for RDS: the global bundle). Through a forward: keep the certificate's name as the host,\nadd hostaddr=IP and the forward's port.");
 }
 
 const flags = (cmd: Command) => cmd.optsWithGlobals() as CommonFlags;
