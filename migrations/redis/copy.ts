@@ -22,7 +22,7 @@ import {
   BIG_PENDING, ConflictPolicy, CopyMeta, deleteMatching, readMeta, readProgress, releaseLock, takeLock, TMP_PREFIX, writeMeta,
 } from "./state";
 import { Tail } from "./tail";
-import { targetKeyCounts } from "./target-keys";
+import { dataKeyCounts } from "./data-keys";
 
 export interface CopyOptions {
   source: Endpoint;
@@ -135,7 +135,7 @@ class CopyRun {
   }
 
   private async fresh(): Promise<CopyMeta> {
-    const present = await targetKeyCounts(this.ctx.target);
+    const present = await dataKeyCounts(this.ctx.target);
     const keysOnTarget = [...present.values()].reduce((a, b) => a + b, 0);
     if (keysOnTarget > 0 && !this.opts.conflict) {
       throw new FerryError(`--target already holds ${keysOnTarget} keys; choose --conflict replace (source wins) or --conflict skip (target wins)`, 2);

@@ -18,10 +18,10 @@
 import type Redis from "ioredis";
 import { FerryError } from "../cli/common";
 import { DbClients, parseRedisUrl } from "./connection";
-import { STATE_PREFIX } from "./state";
+import { CUTOVER, FENCE } from "./state";
 
-export const FENCE_KEY = `${STATE_PREFIX}fence`;
-export const CUTOVER_KEY = `${STATE_PREFIX}cutover`;
+export const FENCE_KEY = FENCE;
+export const CUTOVER_KEY = CUTOVER;
 
 export interface FenceRecord {
   user: string;

@@ -4,6 +4,8 @@
 // acknowledged (201 with the id) only after the row is committed.
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
 import { Pool } from "pg";
+import { clientConfig } from "../../migrations/postgres/connection";
+import { pgTls } from "../../migrations/postgres/tls";
 import Redis from "ioredis";
 import { AppConfig } from "./config";
 import { followerIds, feedKey, pushToFeeds } from "./feeds";
@@ -36,7 +38,9 @@ function failure(err: unknown): { status: number; error: string } {
 
 export async function startApp(config: AppConfig): Promise<RunningApp> {
   const s = quoteSchema(config.schema);
-  const db = new Pool({ connectionString: config.databaseUrl, max: 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, application_name: `rehearsal-${config.name}` });
+  // The app reads its URL as libpq would (a Heroku URL has no sslmode: TLS is tried first).
+  const tls = pgTls(config.databaseUrl);
+  const db = new Pool({ ...clientConfig(config.databaseUrl, tls, tls.attempts[0]), max: 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, application_name: `rehearsal-${config.name}` });
   // Terminated sessions (the cutover fence does that) surface here; the pool replaces them.
   db.on("error", () => undefined);
   const redisOpts = { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: true };

@@ -13,12 +13,11 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
-import { Client } from "pg";
 import Redis from "ioredis";
 import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, redisMode, Stage, STAGES, VultrSource } from "../../config";
 import { journey } from "../../policy/plan/stages";
 import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
-import { withClient } from "../../migrations/postgres/connection";
+import { connect, withClient } from "../../migrations/postgres/connection";
 import { rebuildFeeds } from "../app/feeds";
 import { TICKS_KEY } from "../app/ticker";
 import { lostWritesCheck } from "../checks";
@@ -107,9 +106,10 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
 }
 
 async function startHerokuSource(opts: StackRehearsalOptions, source: HerokuSource, hosts: Hosts, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
-  const pg = await startPostgres();
+  // Heroku Postgres: TLS only, on a certificate nothing can verify.
+  const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
-  log(`  source PostgreSQL (Heroku Postgres stand-in: an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeRows} rows`);
+  log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeRows} rows`);
   const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel });
   // Heroku Key-Value Store: TLS only on a self-signed certificate, a password, SYNC, PSYNC
   // and CONFIG renamed away; notifications on, as `heroku redis:keyspace-notifications -c KA`.
@@ -127,7 +127,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, source: HerokuSour
     checkRedisUrl: redis.url(),
     data,
     secrets: { "ferry:sourceDatabaseUrl": databaseUrl, "ferry:sourceRedisUrl": redis.url(), "ferry:herokuApiKey": heroku.apiKey },
-    caCerts: [join(redis.dir, "cert.pem")],
+    caCerts: [redis.tls!.caFile],
     aliases: {},
     heroku,
     stop: () => heroku.stop(),
@@ -156,8 +156,7 @@ async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig
 }
 
 async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
-  const db = new Client({ connectionString: s.checkDatabaseUrl });
-  await db.connect();
+  const db = await connect(s.checkDatabaseUrl);
   const redis = new Redis(s.checkRedisUrl, { tls: s.checkRedisUrl.startsWith("rediss:") ? { ca: caPem } : undefined });
   try {
     return (await rebuildFeeds(db, redis, s.data.schema)).feeds;
@@ -275,10 +274,11 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     PATH: `${binDir}:${process.env.PATH}`,
     ...(src.heroku ? { HEROKU_API_URL: src.heroku.api.url } : {}),
     NODE_EXTRA_CA_CERTS: bundle,
-    PGSSLROOTCERT: ca.file,
+    // The RDS CA bundle, as the runner has it (verify-full on the target only).
+    FERRY_PG_CA_FILE: ca.file,
     FERRY_PROJECT_DIR: PROJECT_DIR,
   };
-  const commands = new CommandRunner({ runnerEnv, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
+  const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
   const runner = config.target.runner;
   const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
   const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address });

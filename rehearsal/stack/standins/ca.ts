@@ -1,10 +1,10 @@
 // The rehearsal's private certificate authority: it signs every stand-in that serves
-// TLS (RDS, ElastiCache, the load balancer, the old box's site), as Amazon's CAs and a
-// site's Let's Encrypt certificate would. Clients trust it the way a runner trusts the
-// RDS CA bundle: through a CA file (NODE_EXTRA_CA_CERTS, PGSSLROOTCERT), never by
-// turning verification off.
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+// TLS for a managed service or the site (RDS, ElastiCache, the load balancer's ACM
+// certificate, the box's Let's Encrypt one), through rehearsal/servers/certificates.ts.
+// Clients trust it the way a runner trusts the RDS CA bundle: through a CA file
+// (NODE_EXTRA_CA_CERTS, PGSSLROOTCERT), never by turning verification off.
+import { readFileSync } from "node:fs";
+import { makeCa, serverCertificate, TlsOptions } from "../../servers/certificates";
 import { run, tempDir } from "../../servers";
 
 export interface Certificate {
@@ -16,34 +16,22 @@ export interface PrivateCa {
   /** The CA's certificate (PEM file). */
   file: string;
   pem: string;
-  /** A server certificate for `names` (DNS names and IP addresses). */
+  /** What startPostgres/startRedis take to serve a certificate this CA signs for `hostnames`. */
+  tlsFor(hostnames: string[]): TlsOptions;
+  /** A server certificate for `names` (DNS names and IP addresses), its files readable by `owner`. */
   issue(label: string, names: string[], owner?: { uid: number; gid: number }): Promise<Certificate>;
 }
 
-const isIp = (n: string) => /^\d+\.\d+\.\d+\.\d+$/.test(n);
-
 export async function startCa(): Promise<PrivateCa> {
-  const dir = tempDir("ca");
-  const key = join(dir, "ca.key");
-  const file = join(dir, "ca.pem");
-  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", file, "-days", "2", "-subj", "/CN=ferry rehearsal CA"]);
-  let serial = 1;
+  const ca = await makeCa(tempDir("ca"), "ferry rehearsal CA");
   return {
-    file,
-    pem: readFileSync(file, "utf8"),
+    file: ca.caFile,
+    pem: readFileSync(ca.caFile, "utf8"),
+    tlsFor: (hostnames) => ({ kind: "private-ca", hostnames, ca }),
     async issue(label, names, owner) {
-      const out = tempDir(`cert-${label}`, owner);
-      const certKey = join(out, "server.key");
-      const csr = join(out, "server.csr");
-      const cert = join(out, "server.crt");
-      const ext = join(out, "ext.cnf");
-      const san = names.map((n) => (isIp(n) ? `IP:${n}` : `DNS:${n}`)).join(",");
-      await run("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", certKey, "-out", csr, "-subj", `/CN=${names[0]}`]);
-      writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
-      await run("openssl", ["x509", "-req", "-in", csr, "-CA", file, "-CAkey", key, "-set_serial", String(++serial), "-days", "2", "-out", cert, "-extfile", ext]);
-      if (owner) await run("chown", [`${owner.uid}:${owner.gid}`, certKey, cert]);
-      chmodSync(certKey, 0o600);
-      return { cert, key: certKey };
+      const files = await serverCertificate(tempDir(`cert-${label}`, owner), { kind: "private-ca", hostnames: names, ca });
+      if (owner) await run("chown", [`${owner.uid}:${owner.gid}`, files.certFile, files.keyFile]);
+      return { cert: files.certFile, key: files.keyFile };
     },
   };
 }

@@ -7,9 +7,8 @@
 // behaviour to rehearse (VPC, subnets, IAM, security groups, log groups) are recorded
 // with the outputs their provider computes, names auto-suffixed as Pulumi does.
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
 import type { Goal, Realized, Realizer, StoredResource } from "../engine";
-import { isRoot, LocalPostgres, LocalRedis, startPostgres, startRedis } from "../../servers";
+import { LocalPostgres, LocalRedis, startPostgres, startRedis } from "../../servers";
 import { withClient } from "../../../migrations/postgres/connection";
 import type { Hosts } from "../hosts";
 import { forward, Forward } from "../forward";
@@ -55,12 +54,6 @@ const CLOUDFLARE_IPV4 = [
 const CLOUDFLARE_IPV6 = ["2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32"];
 
 const suffix = () => randomBytes(4).toString("hex").slice(0, 7);
-
-function postgresOwner(): { uid: number; gid: number } | undefined {
-  if (!isRoot()) return undefined;
-  const id = (flag: string) => Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8" }).trim());
-  return { uid: id("-u"), gid: id("-g") };
-}
 
 /** The parameter group an RDS instance names asks for logical replication (rds.logical_replication=1). */
 function wantsLogical(params: Live | undefined): boolean {
@@ -288,13 +281,8 @@ export class Cloud implements Realizer {
     const host = await this.ctx.hosts.allocate(`RDS ${goal.name}`);
     const address = `${goal.name}.c${suffix()}.${this.ctx.region}.rds.rehearsal.invalid`;
     this.ctx.hosts.name(address, host);
-    const owner = postgresOwner();
-    const cert = await this.ctx.ca.issue(goal.name, [address, host, "localhost", "127.0.0.1"], owner);
-    const superPassword = randomBytes(12).toString("hex");
-    const pg = await startPostgres({
-      password: superPassword,
-      settings: { ssl: "on", ssl_cert_file: `'${cert.cert}'`, ssl_key_file: `'${cert.key}'` },
-    });
+    // rds.force_ssl=1 (the program's parameter group): TLS only, on a certificate the RDS CA signs.
+    const pg = await startPostgres({ password: randomBytes(12).toString("hex"), tls: { ...this.ctx.ca.tlsFor([address, host, "localhost", "127.0.0.1"]), required: true } });
     const user = String(i.username);
     const password = String(i.password);
     const params = this.ofType("aws:rds/parameterGroup:ParameterGroup").find((p) => p.outputs.name === i.parameterGroupName);
@@ -330,12 +318,7 @@ export class Cloud implements Realizer {
     const host = await this.ctx.hosts.allocate(`ElastiCache ${goal.name}`);
     const address = `master.${goal.name}.${suffix()}.cache.rehearsal.invalid`;
     this.ctx.hosts.name(address, host);
-    const cert = await this.ctx.ca.issue(goal.name, [address, host, "localhost", "127.0.0.1"]);
-    const redis = await startRedis({
-      tls: true,
-      password: String(i.authToken),
-      settings: { "tls-cert-file": cert.cert, "tls-key-file": cert.key, "tls-ca-cert-file": this.ctx.ca.file },
-    });
+    const redis = await startRedis({ tls: this.ctx.ca.tlsFor([address, host, "localhost", "127.0.0.1"]), password: String(i.authToken) });
     const port = Number(i.port ?? 6379);
     this.redis.set(goal.urn, { redis, forward: await forward(host, port, redis.port) });
     await this.operatorForward(this.ctx.runnerForwards.redis, redis.port);

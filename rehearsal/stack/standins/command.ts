@@ -9,7 +9,7 @@
 // runner is this machine), and over real SSH otherwise (the old box's sshd), with the
 // environment sent as SSH environment variables, never on a command line.
 import { spawn } from "node:child_process";
-import { chmodSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Goal, Realized, StoredResource } from "../engine";
 import { tempDir } from "../../servers";
@@ -25,6 +25,8 @@ export interface CommandHost {
   runnerEnv: Record<string, string>;
   /** Addresses that are this machine (the runner's public and private IPs). */
   isRunner(host: string): boolean;
+  /** Each command's output is kept here (ferry redacts its own; the report scrubs again). */
+  logsDir: string;
   /** Called with every secret value the command receives, so reports can scrub them. */
   secret(value: string): void;
   log(line: string): void;
@@ -37,6 +39,18 @@ interface Connection {
   user: string;
   port?: number;
   privateKey?: string;
+}
+
+/** What a failed `ferry --json` step said: its error, or the verify's differences. */
+function jsonSummary(stdout: string): string | undefined {
+  try {
+    const r = JSON.parse(stdout) as { error?: string; verify?: { differingCount?: number; differing?: Array<{ key?: string; reason?: string }> } };
+    if (r.error) return r.error;
+    if (r.verify && r.verify.differingCount) return `verify: ${r.verify.differingCount} difference(s), e.g. ${(r.verify.differing ?? []).slice(0, 3).map((d) => `${d.key}: ${d.reason}`).join("; ")}`;
+  } catch {
+    // not JSON
+  }
+  return undefined;
 }
 
 function lastLine(text: string): string {
@@ -74,7 +88,8 @@ export class CommandRunner {
     const { stdout, stderr, code } = remote
       ? await this.overSsh(connection!, script, environment)
       : await this.exec("/bin/sh", ["-c", script], { ...this.host.runnerEnv, ...environment }, inputs.stdin as string | undefined);
-    if (code !== 0) throw new CommandFailed(code, lastLine(stderr) || lastLine(stdout), `${phase} of ${name}`);
+    appendFileSync(join(this.host.logsDir, "commands.log"), `\n== ${new Date().toISOString()} ${phase} ${name} (exit ${code})\n$ ${script}\n${stdout}${stderr ? `\n-- stderr --\n${stderr}` : ""}\n`);
+    if (code !== 0) throw new CommandFailed(code, lastLine(stderr) || jsonSummary(stdout) || lastLine(stdout), `${phase} of ${name}`);
     // The provider returns the streams without their trailing newline.
     return { ...inputs, stdout: stdout.replace(/\n$/, ""), stderr: stderr.replace(/\n$/, "") };
   }
