@@ -75,6 +75,8 @@ export interface RunTimeline {
 export interface StackUp {
   stage: string;
   ok: boolean;
+  /** Refused by the program's guards before anything moved (a rollback that would lose data). */
+  refused?: boolean;
   error?: string;
   /** Resources the program declared (components included). */
   resources: number;

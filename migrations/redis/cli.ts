@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
 import { Endpoint, TlsTrust } from "./connection";
-import { cutover, CutoverResult, rollback, RollbackResult } from "./cutover";
+import { cleanup, CleanupResult, cutover, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
 import { drain, DrainResult } from "./drain";
 import { preflight, PreflightResult } from "./preflight";
@@ -82,7 +82,7 @@ function stopSignal(): { signal: AbortSignal; release(): void } {
 }
 
 export function registerRedisCommands(program: Command): void {
-  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rollback, rebuild, drain");
+  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rollback, cleanup, rebuild, drain");
 
   redisCommand(redis, "preflight", "probe both servers: replication, TLS, auth, keyspace notifications, databases, memory, versions")
     .addOption(modeOption())
@@ -170,6 +170,13 @@ export function registerRedisCommands(program: Command): void {
     .action(action(async (flags, cmd: Command) => {
       const result = await rollback(sourceEndpoint(flags), targetEndpoint(flags), !!flags.check);
       emit(globals(cmd), result, renderRollback);
+      return 0;
+    }));
+
+  redisCommand(redis, "cleanup", "lowering replicate: the target stops replicating and loses the copy's state keys (never its data); nothing once it is the primary")
+    .action(action(async (flags, cmd: Command) => {
+      const result = await cleanup(targetEndpoint(flags));
+      emit(globals(cmd), result, (r: CleanupResult) => r.actions.join("\n"));
       return 0;
     }));
 

@@ -83,6 +83,31 @@ export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   return { ok: true, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified, stateKeysRemoved, fence };
 }
 
+export interface CleanupResult {
+  ok: boolean;
+  actions: string[];
+}
+
+/**
+ * Tear down what replicate left on the target (lowering ferry:replicate): a replica stops
+ * following the source, a copy's state keys go. Once the target is the primary there is
+ * nothing to tear down; its data is never touched either way.
+ */
+export async function cleanup(target: Endpoint): Promise<CleanupResult> {
+  return withClients(target, async (t) => {
+    const db0 = await t.db(0);
+    if (await db0.get(CUTOVER_KEY)) return { ok: true, actions: ["the target is the primary (cut over): nothing to tear down"] };
+    const actions: string[] = [];
+    if (/role:slave/.test(await db0.info("replication"))) {
+      await db0.call("REPLICAOF", "NO", "ONE");
+      actions.push("the target no longer replicates the source (REPLICAOF NO ONE)");
+    }
+    const meta = await readMeta(t);
+    if (meta) actions.push(`copy state removed (${await clearState(t, meta.dbs)} keys)`);
+    return { ok: true, actions: actions.length ? actions : ["nothing to tear down"] };
+  });
+}
+
 export interface RollbackResult {
   ok: boolean;
   /** The fence lifted (absent when there was none). */

@@ -42,6 +42,7 @@ export function redisSteps(acceptSelfSignedTls: boolean) {
     verify: () => ferry("redis", "verify", ...tls),
     cutover: (mode: RedisMode) => ferry("redis", "cutover", "--mode", mode, ...tls),
     rollback: () => ferry("redis", "rollback", ...tls),
+    cleanup: () => ferry("redis", "cleanup", ...tls),
     rollbackCheck: () => ferry("redis", "rollback", "--check", ...tls),
     drainSidekiq: (timeoutSeconds: number) => ferry("redis", "drain", "--sidekiq", "--timeout", timeoutSeconds, ...tls),
   };

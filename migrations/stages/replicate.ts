@@ -50,6 +50,7 @@ export class Replicate extends pulumi.ComponentResource {
       const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redisCommands(ctx).preflight(), environment: redisEnv(ctx), triggers }, { parent: this });
       this.steps.redis = ctx.runner.run(`${prefix}-redis`, {
         create: redisCommands(ctx).replicate(mode),
+        delete: redisCommands(ctx).cleanup(),
         environment: redisEnv(ctx),
         triggers,
       }, { parent: this, dependsOn: [preflight] });

@@ -38,7 +38,7 @@ function stackSection(stack: NonNullable<RehearsalReport["stack"]>): string[] {
   ];
   for (const u of stack.ups) {
     const commands = u.steps.filter((s) => s.type.startsWith("command:")).length;
-    lines.push(`| ${u.stage} | ${u.resources} | ${count(u, "create")} | ${count(u, "update")} | ${count(u, "replace")} | ${count(u, "delete")} | ${commands} | ${formatMs(u.seconds * 1000)} | ${u.ok ? "ok" : `failed: ${u.error ?? ""}`} |`);
+    lines.push(`| ${u.stage} | ${u.resources} | ${count(u, "create")} | ${count(u, "update")} | ${count(u, "replace")} | ${count(u, "delete")} | ${commands} | ${formatMs(u.seconds * 1000)} | ${u.ok ? "ok" : u.refused ? `refused before anything moved: ${u.error ?? ""}` : `failed: ${u.error ?? ""}`} |`);
   }
   return lines;
 }

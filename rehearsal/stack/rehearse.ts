@@ -83,11 +83,20 @@ interface UpRecord {
   label: string;
   config: FerryConfig;
   ok: boolean;
+  /** Refused by the program's guards (a rollback that would lose data), with nothing else run. */
+  refused?: boolean;
   error?: string;
   steps: EngineStep[];
   startedAt: number;
   endedAt: number;
   declared: number;
+}
+
+/** A failed update whose only steps were guards refusing: nothing else ran. */
+function refusedByGuard(steps: EngineStep[]): boolean {
+  const failed = steps.filter((s) => !s.ok);
+  const moved = steps.filter((s) => s.ok && !s.name.endsWith("-guard"));
+  return failed.length > 0 && failed.every((s) => s.name.endsWith("-guard")) && moved.length === 0;
 }
 
 /** The journey's configs: each stage flag raised in order, the proxy stage in weighted steps. */
@@ -197,7 +206,7 @@ function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord
     name: up.label,
     startedAt: up.startedAt,
     endedAt: up.endedAt,
-    outcome: up.ok ? "ok" : "failed",
+    outcome: up.ok || up.refused ? "ok" : "failed",
     detail: [up.error, hidden ? `${hidden} other step(s) on resources with nothing to run` : ""].filter(Boolean).join("; ") || undefined,
     steps: shown.map((s) => ({
       name: `${s.op} ${s.name}`,
@@ -305,8 +314,9 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
       for (const op of ["create", "update", "replace"]) commandLines.set(`${r.urn}:${op}`, String((r.inputs as Record<string, unknown>).create ?? ""));
       commandLines.set(`${r.urn}:delete`, String((r.inputs as Record<string, unknown>).delete ?? ""));
     }
-    ups.push({ label, config: stageConfig, ok: result.ok, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
-    log(`  ${result.ok ? "done" : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    const refused = !result.ok && refusedByGuard(result.steps);
+    ups.push({ label, config: stageConfig, ok: result.ok, refused, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
+    log(`  ${result.ok ? "done" : refused ? `REFUSED (as it must be): ${result.error}` : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     if (result.ok) await sleep(opts.holdSeconds * 1000);
     return result.ok;
   };
@@ -315,7 +325,13 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   for (const s of forward) if (!(ok = await up(s.label, s.config))) break;
   if (ok && opts.rollbackFrom) {
     const back = stageConfigs(config, opts.rollbackFrom, []).filter((s) => s.label !== "proxy 100%").reverse().slice(1);
-    for (const s of back) if (!(ok = await up(`back to ${s.label}`, s.config))) break;
+    for (const s of back) {
+      if (await up(`back to ${s.label}`, s.config)) continue;
+      // A guard refusing a rollback that would lose data is the program doing its job:
+      // the run goes on from where it stands, and the checks say whether anything moved.
+      ok = ups[ups.length - 1].refused === true;
+      break;
+    }
   }
   const finalConfig = ups.filter((u) => u.ok).pop()?.config ?? config;
 
@@ -332,7 +348,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const ticks = ackedTicks(logsDir);
   const lostTicks = await missingTicks(redisMoved ? cloud.redisAdminUrl() : src.checkRedisUrl, caPem, ticks);
   checks.push({ name: `every Redis write the workers saw acknowledged is in ${redisMoved ? "the target" : "the source"} Redis`, ok: lostTicks.length === 0, detail: `${ticks.length - lostTicks.length} of ${ticks.length} present${lostTicks.length ? `; missing e.g. ${lostTicks.slice(0, 3).join(", ")}` : ""}` });
-  checks.push({ name: "every stage's pulumi up succeeded", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.error}`).join("; ") });
+  checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
 
   const timeline: RunTimeline = {
     source: config.source.kind,
@@ -351,7 +367,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     stack: {
       name: opts.stackName,
       ups: ups.map((u) => ({
-        stage: u.label, ok: u.ok, error: u.error, resources: u.declared, seconds: (u.endedAt - u.startedAt) / 1000,
+        stage: u.label, ok: u.ok, refused: u.refused, error: u.error, resources: u.declared, seconds: (u.endedAt - u.startedAt) / 1000,
         steps: u.steps.map((s) => ({ resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`) })),
       })),
     },

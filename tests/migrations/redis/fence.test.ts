@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "vitest";
 import Redis from "ioredis";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
-import { client, closeClients, ferry } from "./helpers";
+import { client, closeClients, ferry, until } from "./helpers";
 
 const servers: LocalRedis[] = [];
 afterAll(async () => {
@@ -102,4 +102,20 @@ describe("the Redis cutover fences the source's writers", () => {
     expect(stopped.code).toBe(0);
     expect(stopped.json.fence).toBeUndefined();
   });
+
+  test("cleanup (lowering replicate) stops the replica following and keeps its data; after a cutover it touches nothing", async () => {
+    const { source, target, env } = await replicaPair();
+    await client(source).set("kept", "1");
+    await until("the replica has the key", async () => (await client(target).get("kept")) === "1");
+    const clean = await ferry(["--json", "redis", "cleanup"], env);
+    expect(clean.code).toBe(0);
+    expect(clean.json.actions.join(" ")).toMatch(/REPLICAOF NO ONE/);
+    expect(await client(target).info("replication")).toMatch(/role:master/);
+    expect(await client(target).get("kept")).toBe("1");
+    const again = await replicaPair();
+    expect((await ferry(["redis", "cutover", "--mode", "replicaof"], again.env)).code).toBe(0);
+    const after = await ferry(["--json", "redis", "cleanup"], again.env);
+    expect(after.json.actions).toEqual(["the target is the primary (cut over): nothing to tear down"]);
+  });
 });
+
