@@ -1,7 +1,8 @@
 // `npm run rehearse -- --stack staging` (or prod, or --stack-file PATH): rehearse the
 // user's stack on this machine, stage by stage as `pulumi up` would run it, under live
 // traffic, and write report.md / report.json / report.svg. Exit 0 when every stage
-// succeeded and no acknowledged write was lost; 1 when not; 2 on bad options.
+// succeeded (or a guard refused a rollback that would lose data) and no acknowledged
+// write was lost; 1 when not; 2 on bad options; 3 when a program it needs is missing.
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { existsSync } from "node:fs";
 import { basename, resolve } from "node:path";
@@ -9,6 +10,7 @@ import { Stage, STAGES } from "../../config";
 import { parseSize } from "../seed";
 import { redact } from "../../migrations/cli/common";
 import { rehearseStack, StackRehearsalOptions } from "./rehearse";
+import { describeMissing, missingPrerequisites } from "../prerequisites";
 
 const started = Date.now();
 const log = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${redact(line)}\n`);
@@ -71,6 +73,11 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     process.stderr.write(`rehearse: ${(err as Error).message}\n`);
     return 2;
+  }
+  const missing = missingPrerequisites();
+  if (missing.length) {
+    process.stderr.write(`rehearse: ${describeMissing(missing)}\n`);
+    return 3;
   }
   const { ok, reportDir } = await rehearseStack(opts, log);
   process.stdout.write(`stack rehearsal ${ok ? "PASSED" : "FAILED"}: report in ${reportDir}/report.md\n`);

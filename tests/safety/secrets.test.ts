@@ -1,8 +1,10 @@
-// The secrets audit, data side: a whole small rehearsal of each kind (Heroku: TLS Redis
-// with a password, an API key, dump + live copy; Vultr: physical standby, REPLICAOF,
-// the old nginx as proxy) runs with recognizable passwords while the process list is
-// polled; afterwards every log line, every file it wrote (reports, logs, acknowledged
-// writes, generated nginx configs) and every process command line seen is searched.
+// The secrets audit, data side: a whole small stack rehearsal of each example stack
+// (staging: Heroku's TLS Postgres and Redis, an API key, dump + live copy; prod: a box
+// with logical replication into RDS, REPLICAOF into Redis on EC2, the old nginx as proxy
+// over SSH) runs with recognizable passwords while the process list is polled;
+// afterwards every log line, every file it wrote (reports, logs, the commands' output,
+// the engine's state file, acknowledged writes, generated nginx configs) and every
+// process command line seen is searched.
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -49,32 +51,32 @@ function filesUnder(dir: string): string[] {
 }
 
 /** Temp dirs holding what the run generated: nginx configs (front door, old host) and the proxy's saved files. */
-const GENERATED = /^ferry-(nginx|oldhost-sites|oldhost-state)-/;
+const GENERATED = /^ferry-(nginx|box-sites-enabled|box-state)-/;
 
 const isText = (file: string) => !fs.readFileSync(file).includes(0);
 
 const outDirs: string[] = [];
 afterAll(() => outDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-describe.each(["heroku", "vultr"])("secrets audit: a whole %s rehearsal", (source) => {
+describe.each(["staging", "prod"])("secrets audit: a whole stack rehearsal of %s", (stack) => {
   it("no password or key appears in logs, reports, written files or the process list", async () => {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-audit-"));
     outDirs.push(outDir);
     const drawnBefore = issued.length;
     const tmpBefore = new Set(fs.readdirSync(os.tmpdir()));
-    const { parseOptions } = await import("../../rehearsal/options");
-    const { rehearse } = await import("../../rehearsal/rehearse");
-    const opts = parseOptions(["--source", source, "--size", "small", "--out", outDir, "--hold", "1", "--writes-per-second", "10", "--reads-per-second", "5"]);
+    const { parseStackOptions } = await import("../../rehearsal/stack/main");
+    const { rehearseStack } = await import("../../rehearsal/stack/rehearse");
+    const opts = parseStackOptions(["--stack", stack, "--size", "small", "--out", outDir, "--hold", "1", "--split", "50", "--writes-per-second", "10", "--reads-per-second", "5"]);
     const logLines: string[] = [];
     const processes = new Set<string>();
     const stop = pollProcesses(processes);
     let result;
     try {
-      result = await rehearse(opts, (line) => logLines.push(line));
+      result = await rehearseStack(opts, (line) => logLines.push(line));
     } finally {
       stop();
     }
-    expect(result.report.ok, logLines.slice(-15).join("\n")).toBe(true);
+    expect(result.ok, logLines.slice(-15).join("\n")).toBe(true);
 
     // The audit is only as good as what it saw: passwords were drawn, files written, processes seen.
     expect(issued.length - drawnBefore).toBeGreaterThanOrEqual(6);
@@ -83,7 +85,7 @@ describe.each(["heroku", "vultr"])("secrets audit: a whole %s rehearsal", (sourc
     const generated = fs.readdirSync(os.tmpdir()).filter((d) => GENERATED.test(d) && !tmpBefore.has(d))
       .flatMap((d) => filesUnder(path.join(os.tmpdir(), d))).filter(isText);
     expect(generated.some((f) => f.endsWith(".conf"))).toBe(true);
-    expect(files.map((f) => path.basename(f))).toEqual(expect.arrayContaining(["report.md", "report.json"]));
+    expect(files.map((f) => path.basename(f))).toEqual(expect.arrayContaining(["report.md", "report.json", "state.json", "commands.log"]));
     expect([...processes].some((p) => /bin\/ferry\.js (--json )?(pg|redis|heroku)/.test(p))).toBe(true);
     expect(findLeaks("canary", `x ${secrets[0]} y`, secrets)).toHaveLength(1);
 
