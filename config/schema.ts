@@ -130,7 +130,7 @@ const runnerSchema = z.discriminatedUnion(
     z.strictObject({
       kind: z.literal("ec2"),
       instanceType: name("an EC2 instance type", /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "t3.small").default("t3.small"),
-      /** A Debian 12 AMI: user data installs node, the PostgreSQL/Redis clients and ferry. */
+      /** A Debian 13 AMI (its nodejs is 20.19; Debian 12 has 18.x): user data installs node, the PostgreSQL/Redis clients and ferry. */
       ami: name("an AMI id", /^ami-[0-9a-f]{8,17}$/, "ami-0123456789abcdef0"),
       sshPublicKey: z.string({ error: "expected an OpenSSH public key" }).regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+/, { error: "expected an OpenSSH public key (ssh-ed25519 AAAA...)" }),
       sshCidrs: z.array(cidr).min(1, { error: "list the operator addresses allowed to SSH to the runner" })
