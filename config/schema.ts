@@ -170,7 +170,13 @@ export const targetSchema = z.strictObject({
         id: name("a Cloudflare record id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
         type: z.enum(["A", "AAAA", "CNAME"], { error: "allowed: A, AAAA, CNAME" }),
         content: z.string({ error: "expected the record's current content" }).min(1, { error: "expected the record's current content" }),
-      }).optional(),
+        // The rest of the live record: an import must declare it exactly as it is, or
+        // Cloudflare's provider refuses the import. Copy them from the dashboard or the API.
+        proxied: bool,
+        ttl: z.number({ error: "expected the record's TTL: 1 (automatic) or 60 to 86400" }).int({ error: "expected the record's TTL: 1 (automatic) or 60 to 86400" })
+          .refine((t) => t === 1 || (t >= 60 && t <= 86400), { error: "expected the record's TTL: 1 (automatic) or 60 to 86400" }),
+        comment: z.string().max(100, { error: "Cloudflare allows 100 characters below Enterprise" }).optional(),
+      }).refine((r) => !r.proxied || r.ttl === 1, { error: "a proxied record's TTL is 1 (automatic)", path: ["ttl"] }).optional(),
     })).min(1, { error: "list at least one hostname" }),
   }),
   runner: runnerSchema,

@@ -15,6 +15,15 @@ export function poolWeights(percent: number): { source: number; target: number }
   return { source: Math.round((1 - target) * 100) / 100, target };
 }
 
+/**
+ * A Cloudflare pool name for one side of a hostname's split. Pool names allow only
+ * letters, digits, "-" and "_" (https://developers.cloudflare.com/api/resources/load_balancers/subresources/pools/methods/create/),
+ * so the hostname's dots become "_" (a hostname has no "_", so names stay distinct).
+ */
+export function poolName(hostname: string, side: string): string {
+  return `ferry-${hostname.replace(/\./g, "_")}-${side}`;
+}
+
 export interface ProxyArgs {
   /** Resources that must exist before requests move (the app's instances). */
   after: pulumi.Resource[];
@@ -62,7 +71,7 @@ export class Proxy extends pulumi.ComponentResource {
       const pool = (side: string, address: pulumi.Input<string>, monitorId: pulumi.Input<string>) =>
         new cloudflare.LoadBalancerPool(`${prefix}-${side}`, {
           accountId,
-          name: `ferry-${host.name}-${side}`,
+          name: poolName(host.name, side),
           monitor: monitorId,
           origins: [{ name: side, address, enabled: true, weight: 1, header: { hosts: [host.name] } }],
           description: `ferry ${host.name} (${side})`,
