@@ -32,8 +32,10 @@ function registration(d: Declared, opts: Record<string, unknown>): Registration 
 function computedOutputs(name: string): Record<string, unknown> {
   const host = `${name}.mock.invalid`;
   return {
-    arn: `arn:mock:${name}`, address: host, dnsName: host, primaryEndpointAddress: host, privateIp: `${name}.private-ip`,
-    publicIp: `${name}.public-ip`, mainIp: `${name}.main-ip`, bucket: `${name}-bucket`, keyName: name, latestVersion: 1,
+    arn: `arn:mock:${name}`, address: host, dnsName: host, primaryEndpointAddress: host,
+    // Addresses from the documentation ranges (RFC 5737): the provider rules check that a
+    // CIDR built from one is a CIDR, as AWS does.
+    privateIp: "10.0.0.10", publicIp: "192.0.2.10", mainIp: "192.0.2.20", bucket: `${name}-bucket`, keyName: name, latestVersion: 1,
   };
 }
 

@@ -16,7 +16,7 @@ const CLOUDFLARE = { accountId: "0123456789abcdef0123456789abcdef", zoneId: "fed
 const RECORD_ID = "00112233445566778899aabbccddeeff";
 const secure = { secure: "v1:c2VjcmV0LWNpcGhlcnRleHQ=" };
 
-const target = (origin: { type: string; content: string }) => ({
+const target = (origin: { type: string; content: string; proxied: boolean; ttl: number }) => ({
   region: "us-east-1",
   postgres: { instanceClass: "db.t4g.medium", storageGb: 20 },
   redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
@@ -26,8 +26,8 @@ const target = (origin: { type: string; content: string }) => ({
 });
 
 /** The adopted record of social.example.com in each stack. */
-export const HEROKU_ORIGIN = { type: "CNAME", content: "mastodon-web.herokuapp.com" };
-export const VULTR_ORIGIN = { type: "A", content: "198.51.100.20" };
+export const HEROKU_ORIGIN = { type: "CNAME", content: "tall-owl-0a1b2c.herokudns.com", proxied: false, ttl: 300 };
+export const VULTR_ORIGIN = { type: "A", content: "198.51.100.20", proxied: true, ttl: 1 };
 
 export function herokuConfig(flags: Flags = {}): Record<string, unknown> {
   return {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { heroku, pg, redisSteps, systemd, traffic, urlIdentity } from "../../../migrations/stages/commands";
 import { poolWeights } from "../../../migrations/stages/proxy";
-import { recordFor } from "../../../migrations/stages/dns";
+import { recordFor, recordOptions } from "../../../migrations/stages/dns";
 
 describe("ferry command lines", () => {
   it("follow the CLI contract and carry no URL or key", () => {
@@ -39,13 +39,19 @@ describe("poolWeights", () => {
   });
 });
 
-describe("recordFor", () => {
-  const adopted = { name: "social.example", process: "web", record: { id: "0".repeat(32), type: "A" as const, content: "203.0.113.20" } };
-  it("keeps the adopted content until cutover, then points at the load balancer", () => {
-    expect(recordFor(adopted, false, "lb.example")).toEqual({ type: "A", content: "203.0.113.20" });
-    expect(recordFor(adopted, true, "lb.example")).toEqual({ type: "CNAME", content: "lb.example" });
+describe("recordFor / recordOptions", () => {
+  const live = { id: "0".repeat(32), type: "CNAME" as const, content: "tall-owl-0a1b2c.herokudns.com", proxied: false, ttl: 300, comment: "heroku" };
+  const adopted = { name: "social.example", process: "web", record: live };
+  it("adopts the record exactly as it is live, then points the same record at the load balancer", () => {
+    expect(recordFor(adopted, false, "lb.example")).toEqual({ type: "CNAME", content: live.content, proxied: false, ttl: 300, comment: "heroku" });
+    expect(recordFor(adopted, true, "lb.example")).toEqual({ type: "CNAME", content: "lb.example", proxied: true, ttl: 1, comment: "ferry: cut over to AWS" });
+  });
+  it("imports the live record, keeps it on delete, never deletes it before a replacement", () => {
+    // The same at every stage: once in state, the engine ignores the import.
+    expect(recordOptions(adopted, "z".repeat(32))).toEqual({ import: `${"z".repeat(32)}/${live.id}`, retainOnDelete: true });
   });
   it("declares no record before cutover for a hostname ferry did not adopt", () => {
     expect(recordFor({ name: "new.example", process: "web" }, false, "lb.example")).toBeUndefined();
+    expect(recordOptions({ name: "new.example", process: "web" }, "z".repeat(32))).toEqual({});
   });
 });
