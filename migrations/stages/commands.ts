@@ -75,9 +75,17 @@ export const traffic = {
 
 export const heroku = {
   maintenance: (app: string, on: boolean) => ferry("heroku", "maintenance", on ? "on" : "off", "--app", app),
-  /** Sets `configVar` on the app to the value of the env var `fromEnv` (never on argv). */
+  /**
+   * Points `configVar` at the value of the env var `fromEnv` (never on argv). Heroku refuses
+   * (422) to overwrite a var an add-on attachment owns (DATABASE_URL), so this is `ferry
+   * heroku repoint`: it re-attaches the add-on as FERRY_SOURCE_<NAME> and detaches the owner
+   * first. Pointing it back at the value the parked add-on holds (the source URL, as the
+   * cutover's rollback does) attaches the add-on under its own name again.
+   */
   configFromEnv: (app: string, configVar: string, fromEnv: string) =>
-    ferry("heroku", "config", "set", "--app", app, "--from-env", `${configVar}=${fromEnv}`),
+    ferry("heroku", "repoint", "--app", app, "--var", configVar, "--from-env", fromEnv),
+  /** The explicit way back of `configFromEnv`: the add-on owns `configVar` again, whatever its value now. */
+  repointRestore: (app: string, configVar: string) => ferry("heroku", "repoint", "--app", app, "--var", configVar, "--restore"),
   scale: (app: string, counts: Record<string, number>) =>
     ferry("heroku", "scale", "--app", app, ...Object.entries(counts).map(([type, n]) => `${type}=${n}`)),
   addonDestroy: (app: string, addon: string) => ferry("heroku", "addons", "destroy", "--app", app, "--addon", addon, "--confirm", app),

@@ -194,8 +194,9 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     if (heroku) {
       const maintenance = findCommand(b, /maintenance on --app masto-web/)!;
       expect(plain(maintenance.inputs.delete)).toBe("ferry --json heroku maintenance off --app masto-web");
-      const repoint = findCommand(b, /heroku config set --app masto-web --from-env DATABASE_URL=FERRY_TARGET_URL/)!;
-      expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku config set --app masto-web --from-env DATABASE_URL=FERRY_SOURCE_URL");
+      // Heroku Postgres owns DATABASE_URL: the repoint moves its attachment instead of a 422.
+      const repoint = findCommand(b, /heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL/)!;
+      expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_SOURCE_URL");
       expect(b.options.get(`${b.name}-cutover-pg-verify`)!.dependsOnNames).toEqual([pg.name]);
       expect(b.options.get(repoint.name)!.dependsOnNames).toEqual([`${b.name}-cutover-pg-verify`]);
     } else {
