@@ -68,6 +68,18 @@ export const vultrSourceSchema = z.strictObject({
   redis: z.strictObject({ sidekiq: bool.default(false) }).default({ sidekiq: false }),
   /** Process type -> systemd unit on the old box (stopped at decommission, restarted on rollback). */
   units: z.record(processType, name("a systemd unit", /^[A-Za-z0-9@._-]+$/, "mastodon-web")).default({}),
+  /**
+   * The old box's nginx site that the proxy stage takes over: the whole file is replaced
+   * by one server block on every address the site listened on (443 included, with the
+   * site's own certificate), so no block of the old app keeps serving beside it.
+   */
+  nginx: z.strictObject({
+    siteConf: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/nginx/sites-enabled/mastodon"),
+    listen: z.array(name("[address:]port", /^(\S+:)?\d{1,5}$/, "80")).default(["80"]),
+    sslListen: z.array(name("[address:]port", /^(\S+:)?\d{1,5}$/, "443")).default(["443"]),
+    sslCertificate: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/letsencrypt/live/social.example/fullchain.pem"),
+    sslCertificateKey: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/letsencrypt/live/social.example/privkey.pem"),
+  }).optional(),
 });
 
 export const sourceSchema = z.discriminatedUnion("kind", [herokuSourceSchema, vultrSourceSchema], {

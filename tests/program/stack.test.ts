@@ -160,10 +160,14 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(liveRecords(b)).toEqual(HEROKU_LIVE);
     } else {
       const nginx = findCommand(b, /proxy apply/)!;
+      // The site's own file is replaced, on every address it served (443 with its certificate), and the ALB is reached over verified TLS.
       expect(commandLine(nginx)).toBe(
-        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --origin https://${lbDns} --server-name 'famichiki.example streaming.famichiki.example' --origin-server-name famichiki.example`,
+        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon --origin https://${lbDns} ` +
+        "--origin-server-name famichiki.example --server-name 'famichiki.example streaming.famichiki.example' --listen 80 --listen '[::]:80' --ssl-listen 443 --ssl-listen '[::]:443' " +
+        "--ssl-certificate /etc/letsencrypt/live/famichiki.example/fullchain.pem --ssl-certificate-key /etc/letsencrypt/live/famichiki.example/privkey.pem",
       );
-      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY");
+      expect(commandLine(nginx)).not.toContain("--allow-plaintext-origin");
+      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon");
       expect(envKeys(nginx)).toEqual(["FERRY_SSH_KEY"]);
       for (const r of ofType(b, "cloudflare:index/dnsRecord:DnsRecord")) expect(r.inputs.content).toBe("203.0.113.20");
     }

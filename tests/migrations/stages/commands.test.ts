@@ -9,16 +9,27 @@ describe("ferry command lines", () => {
     expect(pg.cutover("logical", 204800, 300)).toBe("ferry --json pg cutover --strategy logical --max-lag-bytes 204800 --timeout 300");
     expect(redisSteps(false).drainSidekiq(120)).toBe("ferry --json redis drain --sidekiq --timeout 120");
     expect(redisSteps(true).replicate("copy")).toBe("ferry --json redis replicate --mode copy --tls-insecure");
-    expect(heroku.configFromEnv("masto-web", "DATABASE_URL", "FERRY_TARGET_URL")).toBe("ferry --json heroku config set --app masto-web --from-env DATABASE_URL=FERRY_TARGET_URL");
+    expect(heroku.configFromEnv("masto-web", "DATABASE_URL", "FERRY_TARGET_URL")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL");
+    expect(heroku.repointRestore("masto-web", "DATABASE_URL")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --restore");
     expect(heroku.scale("masto-web", { web: 0, worker: 0 })).toBe("ferry --json heroku scale --app masto-web web=0 worker=0");
     expect(traffic.health("http://lb.example/health", 5, 2)).toBe("ferry --json health --url http://lb.example/health --times 5 --interval 2");
   });
 
   it("quote what a shell would otherwise interpret", () => {
-    const apply = traffic.proxyApply({ ssh: "deploy@198.51.100.1:2222", sudo: true }, { origin: "http://lb", serverName: "a.example b.example" });
-    expect(apply).toBe("ferry --json proxy apply --host deploy@198.51.100.1:2222 --ssh-key-env FERRY_SSH_KEY --sudo --origin http://lb --server-name 'a.example b.example' --allow-plaintext-origin");
+    const site = { confFile: "/etc/nginx/sites-enabled/mastodon", listen: ["80"], sslListen: ["443", "[::]:443"], sslCertificate: "/etc/ssl/a b.pem", sslCertificateKey: "/etc/ssl/k.pem" };
+    const apply = traffic.proxyApply({ ssh: "deploy@198.51.100.1:2222", sudo: true }, { origin: "https://lb", serverName: "a.example b.example", originServerName: "a.example", site });
+    expect(apply).toBe(
+      "ferry --json proxy apply --host deploy@198.51.100.1:2222 --ssh-key-env FERRY_SSH_KEY --sudo --conf-file /etc/nginx/sites-enabled/mastodon --origin https://lb " +
+      "--origin-server-name a.example --server-name 'a.example b.example' --listen 80 --ssl-listen 443 --ssl-listen '[::]:443' --ssl-certificate '/etc/ssl/a b.pem' --ssl-certificate-key /etc/ssl/k.pem",
+    );
+    expect(traffic.proxyRevert({ ssh: "root@198.51.100.1:22", sudo: false }, site)).toBe("ferry --json proxy revert --host root@198.51.100.1:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon");
     expect(systemd.start(["mastodon-web", "x;reboot"], true)).toBe("sudo -n systemctl enable --now mastodon-web 'x;reboot'");
     expect(systemd.stop(["mastodon-web"], false)).toBe("systemctl disable --now mastodon-web");
+  });
+
+  it("never lets the old box forward users' traffic in plaintext", () => {
+    const site = { confFile: "/x", listen: [], sslListen: ["443"], sslCertificate: "/c", sslCertificateKey: "/k" };
+    expect(() => traffic.proxyApply({ ssh: "root@h:22", sudo: false }, { origin: "http://lb", serverName: "a", originServerName: "a", site })).toThrow(/only forward to an https:\/\/ origin/);
   });
 
   it("urlIdentity drops the password but keeps what identifies the source", () => {
