@@ -55,8 +55,10 @@ export function vultrConfig(flags: Flags = {}): Record<string, unknown> {
       instanceId: "8f3e1c2a-1b2c-4d5e-8f90-123456789abc",
       services: ["postgres", "redis", "nginx", "app"],
       units: { web: "mastodon-web" },
+      nginx: { siteConf: "/etc/nginx/sites-enabled/mastodon", sslCertificate: "/etc/letsencrypt/live/social.example.com/fullchain.pem", sslCertificateKey: "/etc/letsencrypt/live/social.example.com/privkey.pem" },
     },
-    "ferry:target": target(VULTR_ORIGIN),
+    // The old box forwards to the ALB over verified TLS: an ACM certificate for the hostname.
+    "ferry:target": { ...target(VULTR_ORIGIN), certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" },
     "ferry:sshPrivateKey": secure,
     "ferry:cloudflareApiToken": secure,
     "ferry:sourceDatabaseUrl": secure,
