@@ -1,7 +1,6 @@
 // The pure pieces of the components: subnet layout, RDS parameters, env files, boot
 // scripts, source protection, URL rewriting. No Pulumi runtime.
 import { describe, expect, it } from "vitest";
-import { sourceResourceOptions } from "../../components/source/options";
 import { shellQuote } from "../../components/shell";
 import { envFile, portOf, postgresParameters, subnetCidrs, withAddress } from "../../components/target";
 import { appUserData, redisUserData, runnerUserData } from "../../components/target/userData";
@@ -56,15 +55,6 @@ describe("user data", () => {
     const script = runnerUserData({ ferryRepo: "https://github.com/example/ferry.git", ferryRef: "main" });
     expect(script).toContain("AcceptEnv FERRY_* HEROKU_*");
     expect(script).toContain("ln -sf /opt/ferry/bin/ferry.js /usr/local/bin/ferry");
-  });
-});
-
-describe("sourceResourceOptions", () => {
-  it("protects and retains source stores until decommission", () => {
-    for (const stage of ["provision", "replicate", "proxy", "cutover"] as const) {
-      expect(sourceResourceOptions(stage)).toEqual({ protect: true, retainOnDelete: true });
-    }
-    expect(sourceResourceOptions("decommission")).toEqual({ protect: false, retainOnDelete: false });
   });
 });
 
