@@ -4,7 +4,7 @@
 // 429 (Retry-After, RateLimit-Remaining) and transient failures a bounded number of
 // times, and turns every error into one HerokuApiError that names the status, Heroku's
 // error id and message, but never the API key.
-import { Addon, ConfigVars, ConfigVarsPatch, Domain, Formation, FormationUpdate, HerokuApp, HerokuErrorBody } from "./types";
+import { Addon, ConfigVars, ConfigVarsPatch, Domain, Formation, FormationUpdate, HerokuApp, HerokuErrorBody, AddonAttachment } from "./types";
 
 export const DEFAULT_HEROKU_API_URL = "https://api.heroku.com";
 export const HEROKU_ACCEPT = "application/vnd.heroku+json; version=3";
@@ -128,6 +128,21 @@ export class HerokuClient {
   /** Release an add-on (its data goes with it on Heroku's side: only at decommission). */
   destroyAddon(app: string, addon: string): Promise<Addon> {
     return this.request<Addon>("DELETE", `${appPath(app)}/addons/${encodeURIComponent(addon)}`);
+  }
+
+  /** GET /apps/{app}/addon-attachments: the names under which add-ons give the app their vars. */
+  listAttachments(app: string): Promise<AddonAttachment[]> {
+    return this.list<AddonAttachment>(`${appPath(app)}/addon-attachments`);
+  }
+
+  /** POST /addon-attachments: attach an add-on to the app under `name` (it sets NAME_URL). */
+  createAttachment(app: string, addon: string, name: string): Promise<AddonAttachment> {
+    return this.request<AddonAttachment>("POST", "/addon-attachments", { app, addon, name });
+  }
+
+  /** DELETE /addon-attachments/{id}: detach (the add-on itself and its data stay). */
+  deleteAttachment(id: string): Promise<AddonAttachment> {
+    return this.request<AddonAttachment>("DELETE", `/addon-attachments/${encodeURIComponent(id)}`);
   }
 
   listDomains(app: string): Promise<Domain[]> {

@@ -52,6 +52,14 @@ export interface Addon {
   web_url: string | null;
 }
 
+/** An add-on attached to an app under a name: the app gets NAME_URL (e.g. DATABASE -> DATABASE_URL). */
+export interface AddonAttachment {
+  id: string;
+  name: string;
+  addon: NamedRef & { app: NamedRef };
+  app: NamedRef;
+}
+
 export interface Domain {
   id: string;
   hostname: string;

@@ -15,6 +15,15 @@ export function poolWeights(percent: number): { source: number; target: number }
   return { source: Math.round((1 - target) * 100) / 100, target };
 }
 
+/**
+ * A Cloudflare pool name for one side of a hostname's split. Pool names allow only
+ * letters, digits, "-" and "_" (https://developers.cloudflare.com/api/resources/load_balancers/subresources/pools/methods/create/),
+ * so the hostname's dots become "_" (a hostname has no "_", so names stay distinct).
+ */
+export function poolName(hostname: string, side: string): string {
+  return `ferry-${hostname.replace(/\./g, "_")}-${side}`;
+}
+
 export interface ProxyArgs {
   /** Resources that must exist before requests move (the app's instances). */
   after: pulumi.Resource[];
@@ -62,7 +71,7 @@ export class Proxy extends pulumi.ComponentResource {
       const pool = (side: string, address: pulumi.Input<string>, monitorId: pulumi.Input<string>) =>
         new cloudflare.LoadBalancerPool(`${prefix}-${side}`, {
           accountId,
-          name: `ferry-${host.name}-${side}`,
+          name: poolName(host.name, side),
           monitor: monitorId,
           origins: [{ name: side, address, enabled: true, weight: 1, header: { hosts: [host.name] } }],
           description: `ferry ${host.name} (${side})`,
@@ -88,14 +97,17 @@ export class Proxy extends pulumi.ComponentResource {
   private oldNginx(ctx: StageContext, source: VultrSource): void {
     const address = ctx.sourceAddress;
     if (!address) throw new Error("the Vultr instance address is missing"); // set by buildFerry for vultr sources
+    // validateStages requires both for a vultr proxy stage (one line naming the key).
+    const site = source.nginx;
+    if (!site || !ctx.config.target.certificateArn) throw new Error("ferry:source.nginx and ferry:target.certificateArn are required for the vultr proxy stage");
     const hostnames = ctx.config.target.cloudflare.hostnames.map((h) => h.name);
-    const https = !!ctx.config.target.certificateArn;
+    const oldSite = { confFile: site.siteConf, listen: site.listen, sslListen: site.sslListen, sslCertificate: site.sslCertificate, sslCertificateKey: site.sslCertificateKey };
     const oldHost = address.apply((ip) => ({ ssh: `${source.ssh.user}@${ip}:${source.ssh.port}`, sudo: source.ssh.user !== "root" }));
     ctx.runner.run(`${ctx.name}-proxy-nginx`, {
       create: pulumi.all([oldHost, ctx.target.origin]).apply(([host, origin]) =>
-        traffic.proxyApply(host, { origin, serverName: hostnames.join(" "), originServerName: https ? hostnames[0] : undefined }),
+        traffic.proxyApply(host, { origin, serverName: hostnames.join(" "), originServerName: hostnames[0], site: oldSite }),
       ),
-      delete: oldHost.apply((host) => traffic.proxyRevert(host)),
+      delete: oldHost.apply((host) => traffic.proxyRevert(host, oldSite)),
       environment: sshEnv(ctx),
     }, { parent: this, dependsOn: [this.healthGate] });
   }

@@ -1,5 +1,6 @@
 // A local HTTP server that follows Heroku's documented Platform API (v3) for the parts
-// ferry drives: apps (maintenance), config-vars, formation, add-ons and domains. It
+// ferry drives: apps (maintenance), config-vars, formation, add-ons, add-on attachments
+// and domains. It
 // keeps state, checks the Accept version and the API key, pages list endpoints with
 // Range / 206 + Next-Range at a deliberately small page size, reports
 // RateLimit-Remaining, and can be told to answer 429 (with Retry-After) or 5xx next,
@@ -50,6 +51,17 @@ export interface FakeFormation {
   command: string;
 }
 
+/**
+ * An add-on attachment: it gives the app the add-on's config vars under its name, e.g.
+ * DATABASE -> DATABASE_URL (https://devcenter.heroku.com/articles/platform-api-reference#add-on-attachment).
+ * The app may not overwrite those vars (422); detaching removes them.
+ */
+export interface FakeAttachment {
+  id: string;
+  name: string;
+  addonId: string;
+}
+
 export interface FakeApp {
   id: string;
   name: string;
@@ -58,7 +70,9 @@ export interface FakeApp {
   /** Config var names owned by add-on attachments. */
   attachmentVars: Set<string>;
   formation: FakeFormation[];
-  addons: Array<{ id: string; name: string; service: Ref; plan: Ref; configVars: string[] }>;
+  /** `values`: the add-on's config, by suffix after the attachment name (`_URL` -> the URL). */
+  addons: Array<{ id: string; name: string; service: Ref; plan: Ref; configVars: string[]; values: Record<string, string> }>;
+  attachments: FakeAttachment[];
   domains: Array<{ id: string; hostname: string; kind: "heroku" | "custom"; cname: string | null }>;
 }
 
@@ -111,21 +125,52 @@ function seedApp(seed: FakeAppSeed): FakeApp {
       command: f.command ?? `bin/${f.type}`,
     })),
     addons: [],
+    attachments: [],
     domains: [{ id: randomUUID(), hostname: `${seed.name}.herokuapp.com`, kind: "heroku", cname: null }],
   };
   for (const a of seed.addons ?? []) {
     const vars = a.configVars ?? {};
-    app.addons.push({ id: randomUUID(), name: a.name, service: { id: randomUUID(), name: a.service }, plan: { id: randomUUID(), name: a.plan }, configVars: Object.keys(vars) });
-    for (const [k, v] of Object.entries(vars)) {
-      app.configVars[k] = v;
-      app.attachmentVars.add(k);
-    }
+    // Heroku names an add-on's first attachment after its config var: DATABASE_URL -> DATABASE.
+    const attachmentName = Object.keys(vars)[0]?.replace(/_URL$/, "") ?? a.name.toUpperCase().replace(/-/g, "_");
+    const values = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k.slice(attachmentName.length), v]));
+    const addon = { id: randomUUID(), name: a.name, service: { id: randomUUID(), name: a.service }, plan: { id: randomUUID(), name: a.plan }, configVars: Object.keys(vars), values };
+    app.addons.push(addon);
+    attach(app, addon.id, attachmentName);
   }
   for (const d of seed.domains ?? []) {
     const kind = d.kind ?? "custom";
     app.domains.push({ id: randomUUID(), hostname: d.hostname, kind, cname: kind === "custom" ? `${d.hostname.replace(/\./g, "-")}.herokudns.com` : null });
   }
   return app;
+}
+
+/** The config vars an attachment gives the app: its name followed by each of the add-on's suffixes. */
+function attachmentVarsOf(app: FakeApp, attachment: FakeAttachment): Record<string, string> {
+  const addon = app.addons.find((a) => a.id === attachment.addonId);
+  return Object.fromEntries(Object.entries(addon?.values ?? {}).map(([suffix, v]) => [`${attachment.name}${suffix}`, v]));
+}
+
+function attach(app: FakeApp, addonId: string, name: string): FakeAttachment {
+  const attachment = { id: randomUUID(), name, addonId };
+  app.attachments.push(attachment);
+  for (const [k, v] of Object.entries(attachmentVarsOf(app, attachment))) {
+    app.configVars[k] = v;
+    app.attachmentVars.add(k);
+  }
+  return attachment;
+}
+
+function detach(app: FakeApp, attachment: FakeAttachment): void {
+  for (const k of Object.keys(attachmentVarsOf(app, attachment))) {
+    delete app.configVars[k];
+    app.attachmentVars.delete(k);
+  }
+  app.attachments.splice(app.attachments.indexOf(attachment), 1);
+}
+
+function attachmentJson(app: FakeApp, a: FakeAttachment) {
+  const addon = app.addons.find((x) => x.id === a.addonId)!;
+  return { id: a.id, name: a.name, addon: { id: addon.id, name: addon.name, app: appRef(app) }, app: appRef(app), namespace: null, created_at: CREATED, updated_at: CREATED, web_url: null };
 }
 
 function appRef(app: FakeApp): Ref {
@@ -281,6 +326,38 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     return planned.map((p) => formationJson(app, p.f));
   }
 
+  /**
+   * POST /addon-attachments {addon, app, name} attaches an add-on under a name (its vars
+   * appear as NAME_URL...); DELETE /addon-attachments/{id} detaches it (they disappear).
+   * A name already used by an attachment, or whose vars the app already sets, is a 422.
+   */
+  function attachments(method: string, parts: string[], key: string, body: unknown, res: ServerResponse): number {
+    if (method === "POST" && parts.length === 1) {
+      const b = (body ?? {}) as Record<string, unknown>;
+      const app = appFor(key, String(b.app ?? ""));
+      const addon = app.addons.find((a) => a.id === b.addon || a.name === b.addon);
+      if (!addon) throw new ApiError(404, "not_found", "Couldn't find that add on.");
+      const name = String(b.name ?? "");
+      if (!/^[A-Z][A-Z0-9_]*$/.test(name)) throw new ApiError(422, "invalid_params", "Name must start with a letter and contain only uppercase letters, digits and underscores.");
+      if (app.attachments.some((a) => a.name === name)) throw new ApiError(422, "invalid_params", `Name ${name} is already used by another attachment.`);
+      const taken = Object.keys(addon.values).map((suffix) => `${name}${suffix}`).filter((k) => k in app.configVars);
+      if (taken.length) throw new ApiError(422, "invalid_params", `Config var ${taken.join(", ")} is already set on ${app.name}.`);
+      return reply(res, 201, attachmentJson(app, attach(app, addon.id, name)));
+    }
+    if (method === "DELETE" && parts.length === 2) {
+      for (const app of apps.values()) {
+        const attachment = app.attachments.find((a) => a.id === parts[1]);
+        if (!attachment) continue;
+        appFor(key, app.name);
+        const json = attachmentJson(app, attachment);
+        detach(app, attachment);
+        return reply(res, 200, json);
+      }
+      throw new ApiError(404, "not_found", "Couldn't find that add on attachment.");
+    }
+    throw endpointNotFound();
+  }
+
   function sendList<T extends Record<string, unknown>>(res: ServerResponse, items: T[], fields: string[], rangeHeader: string | undefined): number {
     const p = page(items, parseRange(rangeHeader, fields), pageSize);
     const status = p.next ? 206 : 200;
@@ -315,6 +392,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     remaining = Math.max(0, remaining === 0 ? RATE_LIMIT_TOKENS - 1 : remaining - 1);
     const url = new URL(req.url ?? "/", "http://localhost");
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    if (parts[0] === "addon-attachments") return attachments(req.method ?? "GET", parts, key, body, res);
     if (parts[0] !== "apps" || parts.length < 2 || parts.length > 4) throw endpointNotFound();
     const app = appFor(key, parts[1]);
     const resource = parts.length === 4 ? `${parts[2]}/:id` : (parts[2] ?? "");
@@ -343,11 +421,13 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
         const i = app.addons.findIndex((a) => a.name === parts[3] || a.id === parts[3]);
         if (i < 0) throw new ApiError(404, "not_found", "Couldn't find that add on.");
         const [gone] = app.addons.splice(i, 1);
-        for (const v of gone.configVars) delete app.configVars[v];
+        for (const a of app.attachments.filter((x) => x.addonId === gone.id)) detach(app, a);
         return reply(res, 200, { ...addonJson(app, gone), state: "deprovisioned" });
       }
       case "GET domains":
         return sendList(res, app.domains.map((d) => domainJson(app, d)), ["id", "hostname"], range);
+      case "GET addon-attachments":
+        return sendList(res, app.attachments.map((a) => attachmentJson(app, a)), ["id", "name"], range);
       default:
         throw endpointNotFound();
     }

@@ -1,7 +1,6 @@
 // The pure pieces of the components: subnet layout, RDS parameters, env files, boot
 // scripts, source protection, URL rewriting. No Pulumi runtime.
 import { describe, expect, it } from "vitest";
-import { sourceResourceOptions } from "../../components/source/options";
 import { shellQuote } from "../../components/shell";
 import { envFile, portOf, postgresParameters, runnerPostgresUrl, subnetCidrs, withAddress } from "../../components/target";
 import { RDS_CA_BUNDLE, appUserData, redisUserData, runnerUserData } from "../../components/target/userData";
@@ -62,15 +61,6 @@ describe("user data", () => {
     const script = runnerUserData({ ferryRepo: "https://github.com/example/ferry.git", ferryRef: "main" });
     expect(script).toContain(`curl -fsSL --retry 5 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o ${RDS_CA_BUNDLE}`);
     expect(script.indexOf("mkdir -p /etc/ferry")).toBeLessThan(script.indexOf("global-bundle.pem"));
-  });
-});
-
-describe("sourceResourceOptions", () => {
-  it("protects and retains source stores until decommission", () => {
-    for (const stage of ["provision", "replicate", "proxy", "cutover"] as const) {
-      expect(sourceResourceOptions(stage)).toEqual({ protect: true, retainOnDelete: true });
-    }
-    expect(sourceResourceOptions("decommission")).toEqual({ protect: false, retainOnDelete: false });
   });
 });
 

@@ -68,6 +68,11 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["password too short", () => ({ ...heroku(), "ferry:targetPostgresPassword": "short" }), /ferry:targetPostgresPassword: expected a password of 16\+ characters/],
   ["not JSON where an object is expected", () => ({ ...heroku(), "ferry:target": "{region: us-east-1" }), /^ferry:target: not valid JSON/],
   ["zone outside the region", () => patchJson(heroku(), "ferry:target", (t) => (t.availabilityZones = ["eu-west-1a", "eu-west-1b"])), /ferry:target\.availabilityZones: every zone must be in ferry:target\.region/],
+  ["Heroku custom domain whose live CNAME is not adopted", () => patchJson(heroku(), "ferry:target", (t) => delete t.cloudflare.hostnames[1].record), /^ferry:target\.cloudflare\.hostnames\[1\]\.record: required: Heroku serves streaming\.staging\.social\.example\.com/],
+  ["vultr proxy without a certificate (plaintext to the ALB)", () => patchJson(withFlags(vultr(), upTo("proxy")), "ferry:target", (t) => delete t.certificateArn), /^ferry:target\.certificateArn: required for the vultr proxy stage: .*verified TLS/],
+  ["vultr proxy without the site's nginx file", () => patchJson(withFlags(vultr(), upTo("proxy")), "ferry:source", (s) => delete s.nginx), /^ferry:source\.nginx: required for the vultr proxy stage/],
+  ["adopted record without its live TTL", () => patchJson(vultr(), "ferry:target", (t) => delete t.cloudflare.hostnames[0].record.ttl), /^ferry:target\.cloudflare\.hostnames\[0\]\.record\.ttl: expected the record's TTL/],
+  ["adopted proxied record with a TTL Cloudflare does not keep", () => patchJson(vultr(), "ferry:target", (t) => (t.cloudflare.hostnames[0].record.ttl = 300)), /^ferry:target\.cloudflare\.hostnames\[0\]\.record\.ttl: a proxied record's TTL is 1/],
 ];
 
 describe("parseConfig rejects bad stacks with one line naming the key", () => {

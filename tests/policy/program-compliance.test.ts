@@ -33,7 +33,13 @@ describe.each(["staging", "prod"] as const)("the policy pack passes the %s stack
       const args = resourceArgs(r.type, r.name, unwrap(r.inputs) as Record<string, unknown>, { stackFile });
       for (const validate of RESOURCE_POLICIES) found.push(...violations((report) => validate(args, report)).map((m) => `${r.name}: ${m}`));
     }
-    const resources = declared.map((r) => stackResource(r.type, r.name, unwrap(r.inputs) as Record<string, unknown>, { protect: r.options.protect === true }));
+    // As the engine hands them over: `protect` is not recorded on a read (`.get`), and
+    // each resource has its parent.
+    const parents = new Map(declared.map((r) => [r.type, stackResource(r.type, r.name, {})]));
+    const resources = declared.map((r) => ({
+      ...stackResource(r.type, r.name, unwrap(r.inputs) as Record<string, unknown>, { protect: r.options.protect === true && r.options.read !== true }),
+      parent: typeof r.options.parentType === "string" ? (parents.get(r.options.parentType) ?? stackResource(r.options.parentType, "parent", {})) : undefined,
+    }));
     found.push(...violations((report) => validateSourceProtected(stackArgs(resources, { stackFile }), report)));
     expect(found).toEqual([]);
     // The policies had something to judge at this stage.

@@ -3,7 +3,7 @@
 // flag puts traffic back. Resource options are read through buildFerry's transformations.
 import { afterAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { Recorded, SECRET_MARK, isSecretValue, outputValue, plain, resourcesOf, stackConfig, upTo, withFlags, Flags } from "./harness";
+import { Recorded, SECRET_MARK, isSecretValue, outputValue, plain, providerRules, resourcesOf, stackConfig, upTo, withFlags, Flags } from "./harness";
 import { parseConfig } from "../../config";
 import { buildFerry, FerryOutputs } from "../../components/ferry";
 
@@ -21,7 +21,8 @@ let builds = 0;
 const counts: Record<string, Record<string, number>> = {};
 
 async function build(stack: "staging" | "prod", flags: Flags, label = "x"): Promise<Built> {
-  const name = `t${++builds}`;
+  // As long as the default build name (`ferry`), so auto-named lengths are checked as in a real stack.
+  const name = `t${String(++builds).padStart(4, "0")}`;
   const names = new Map<pulumi.Resource, string>();
   const options = new Map<string, pulumi.CustomResourceOptions & { dependsOnNames: string[] }>();
   const capture: pulumi.ResourceTransformation = (args) => {
@@ -31,13 +32,24 @@ async function build(stack: "staging" | "prod", flags: Flags, label = "x"): Prom
     options.set(args.name, { ...(args.opts as pulumi.CustomResourceOptions), dependsOnNames: list.map((d) => names.get(d) ?? "?") });
     return undefined;
   };
-  const outputs = buildFerry(parseConfig(withFlags(stackConfig(stack), flags)), { name, transformations: [capture] });
+  const config = parseConfig(withFlags(stackConfig(stack), flags));
+  const outputs = buildFerry(config, { name, transformations: [capture, providerRules(config, name)] });
   const resources = await resourcesOf(name);
   (counts[stack] ??= {})[label] = resources.filter((r) => !r.type.startsWith("ferry:")).length;
   return { resources, options, outputs, name };
 }
 
 const ofType = (b: Built, type: string) => b.resources.filter((r) => r.type === type);
+/** The records as the example stacks state them live (ferry:target.cloudflare.hostnames[].record). */
+const HEROKU_LIVE = [
+  { name: "staging.social.example.com", type: "CNAME", content: "tall-owl-0a1b2c.herokudns.com", proxied: false, ttl: 300 },
+  { name: "streaming.staging.social.example.com", type: "CNAME", content: "quiet-elk-3d4e5f.herokudns.com", proxied: false, ttl: 300, comment: "heroku custom domain" },
+];
+const VULTR_LIVE = ["famichiki.example", "streaming.famichiki.example"].map((name) => ({ name, type: "A", content: "203.0.113.20", proxied: true, ttl: 1 }));
+const liveRecords = (b: Built) => ofType(b, "cloudflare:index/dnsRecord:DnsRecord").map((r) => {
+  const { name, type, content, proxied, ttl, comment } = r.inputs;
+  return { name, type, content, proxied, ttl, ...(comment !== undefined ? { comment } : {}) };
+});
 const commands = (b: Built) => b.resources.filter((r) => r.type.startsWith("command:"));
 const commandLine = (r: Recorded) => String(plain(r.inputs.create) ?? "");
 const findCommand = (b: Built, pattern: RegExp) => commands(b).find((c) => pattern.test(commandLine(c)));
@@ -95,10 +107,9 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const b = built.provision!;
     expect(steps(b)).toEqual([]);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
-    const records = ofType(b, "cloudflare:index/dnsRecord:DnsRecord");
-    // Heroku hostnames have no adopted record; the Vultr ones are adopted unchanged.
-    if (heroku) expect(records).toEqual([]);
-    else for (const r of records) expect(r.inputs).toMatchObject({ type: "A", content: "203.0.113.20", proxied: true });
+    // Each hostname's live record is adopted exactly as it is: the Heroku custom domains'
+    // CNAMEs at their Heroku DNS targets, the Vultr box's A records.
+    expect(liveRecords(b)).toEqual(heroku ? HEROKU_LIVE : VULTR_LIVE);
     expect(ofType(b, "aws:autoscaling/group:Group").length).toBe(3);
     const params = ofType(b, "aws:rds/parameterGroup:ParameterGroup")[0].inputs.parameters as { name: string }[];
     expect(params.some((p) => p.name === "rds.logical_replication")).toBe(!heroku);
@@ -141,13 +152,22 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       }
       const awsPool = ofType(b, "cloudflare:index/loadBalancerPool:LoadBalancerPool").find((p) => p.name.endsWith("-0-aws"))!;
       expect(awsPool.inputs.origins).toMatchObject([{ address: lbDns, header: { hosts: ["staging.social.example.com"] } }]);
-      expect(ofType(b, "cloudflare:index/dnsRecord:DnsRecord")).toEqual([]);
+      expect(ofType(b, "cloudflare:index/loadBalancerPool:LoadBalancerPool").map((p) => p.inputs.name).sort()).toEqual([
+        "ferry-staging_social_example_com-aws", "ferry-staging_social_example_com-heroku",
+        "ferry-streaming_staging_social_example_com-aws", "ferry-streaming_staging_social_example_com-heroku",
+      ]);
+      // The load balancer shadows the adopted records, which stay as they are live.
+      expect(liveRecords(b)).toEqual(HEROKU_LIVE);
     } else {
       const nginx = findCommand(b, /proxy apply/)!;
+      // The site's own file is replaced, on every address it served (443 with its certificate), and the ALB is reached over verified TLS.
       expect(commandLine(nginx)).toBe(
-        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --origin https://${lbDns} --server-name 'famichiki.example streaming.famichiki.example' --origin-server-name famichiki.example`,
+        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon --origin https://${lbDns} ` +
+        "--origin-server-name famichiki.example --server-name 'famichiki.example streaming.famichiki.example' --listen 80 --listen '[::]:80' --ssl-listen 443 --ssl-listen '[::]:443' " +
+        "--ssl-certificate /etc/letsencrypt/live/famichiki.example/fullchain.pem --ssl-certificate-key /etc/letsencrypt/live/famichiki.example/privkey.pem",
       );
-      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY");
+      expect(commandLine(nginx)).not.toContain("--allow-plaintext-origin");
+      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon");
       expect(envKeys(nginx)).toEqual(["FERRY_SSH_KEY"]);
       for (const r of ofType(b, "cloudflare:index/dnsRecord:DnsRecord")) expect(r.inputs.content).toBe("203.0.113.20");
     }
@@ -160,7 +180,10 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(records.length).toBe(2);
     const gates = [`${b.name}-cutover-pg`, `${b.name}-cutover-pg-verify`, `${b.name}-cutover-redis`, `${b.name}-cutover-redis-drain`];
     for (const r of records) {
-      expect(r.inputs).toMatchObject({ type: "CNAME", content: lbDns, proxied: true, ttl: 1 });
+      // The adopted record itself, updated in place: never a second record under its name.
+      expect(r.inputs).toMatchObject({ type: "CNAME", content: lbDns, proxied: true, ttl: 1, comment: "ferry: cut over to AWS" });
+      expect(b.options.get(r.name)).toMatchObject({ import: expect.stringMatching(/^[0-9a-f]{32}\/[0-9a-f]{32}$/), retainOnDelete: true });
+      expect(b.options.get(r.name)!.deleteBeforeReplace).toBeUndefined();
       expect(b.options.get(r.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
     }
     const pg = findCommand(b, /pg cutover/)!;
@@ -175,8 +198,9 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     if (heroku) {
       const maintenance = findCommand(b, /maintenance on --app masto-web/)!;
       expect(plain(maintenance.inputs.delete)).toBe("ferry --json heroku maintenance off --app masto-web");
-      const repoint = findCommand(b, /heroku config set --app masto-web --from-env DATABASE_URL=FERRY_TARGET_URL/)!;
-      expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku config set --app masto-web --from-env DATABASE_URL=FERRY_SOURCE_URL");
+      // Heroku Postgres owns DATABASE_URL: the repoint moves its attachment instead of a 422.
+      const repoint = findCommand(b, /heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL/)!;
+      expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_SOURCE_URL");
       expect(b.options.get(`${b.name}-cutover-pg-verify`)!.dependsOnNames).toEqual([pg.name]);
       expect(b.options.get(repoint.name)!.dependsOnNames).toEqual([`${b.name}-cutover-pg-verify`]);
     } else {
@@ -265,12 +289,13 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
   }
 
   if (!heroku) {
-    it("the Vultr box is read, never managed, and protected until decommission", () => {
+    it("the Vultr box is only read (Pulumi never deletes a read), with no option the engine would drop", () => {
       for (const stage of ["provision", "cutover", "decommission"] as const) {
         const b = built[stage]!;
         const box = ofType(b, "vultr:index/instance:Instance")[0];
         expect(box.id).toBe("8f3e1c2a-1b2c-4d5e-8f90-123456789abc");
-        expect(b.options.get(box.name)!.protect).toBe(stage !== "decommission");
+        expect(b.options.get(box.name)!.id).toBe(box.id);
+        expect(b.options.get(box.name)!.protect).toBeUndefined();
       }
     });
   }
@@ -287,9 +312,9 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
 });
 
 describe("lowering a flag is the rollback", () => {
-  it("heroku: cutover -> proxy removes the records and brings the weighted split back", async () => {
+  it("heroku: cutover -> proxy puts the records back as they were live and brings the weighted split back", async () => {
     const back = await build("staging", upTo("proxy", { trafficPercent: 0 }), "rollback");
-    expect(ofType(back, "cloudflare:index/dnsRecord:DnsRecord")).toEqual([]);
+    expect(liveRecords(back)).toEqual(HEROKU_LIVE);
     for (const lb of ofType(back, "cloudflare:index/loadBalancer:LoadBalancer")) {
       const [herokuPool, awsPool] = lb.inputs.defaultPools as string[];
       expect((lb.inputs.randomSteering as { poolWeights: object }).poolWeights).toEqual({ [herokuPool]: 1, [awsPool]: 0 });
@@ -299,9 +324,11 @@ describe("lowering a flag is the rollback", () => {
 
   it("vultr: cutover -> replicate restores the adopted records and reverts the old nginx", async () => {
     const back = await build("prod", upTo("replicate"), "rollback");
-    const records = ofType(back, "cloudflare:index/dnsRecord:DnsRecord");
-    expect(records.map((r) => [r.inputs.type, r.inputs.content])).toEqual([["A", "203.0.113.20"], ["A", "203.0.113.20"]]);
-    for (const r of records) expect(back.options.get(r.name)).toMatchObject({ retainOnDelete: true, deleteBeforeReplace: true });
+    expect(liveRecords(back)).toEqual(VULTR_LIVE);
+    for (const r of ofType(back, "cloudflare:index/dnsRecord:DnsRecord")) {
+      expect(back.options.get(r.name)).toMatchObject({ retainOnDelete: true });
+      expect(back.options.get(r.name)!.deleteBeforeReplace).toBeUndefined();
+    }
     expect(findCommand(back, /proxy apply/)).toBeUndefined();
   });
 
@@ -309,7 +336,7 @@ describe("lowering a flag is the rollback", () => {
     const b = await build("staging", { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }, "pg-first");
     expect(findCommand(b, /pg cutover/)).toBeDefined();
     expect(findCommand(b, /redis cutover/)).toBeUndefined();
-    expect(ofType(b, "cloudflare:index/dnsRecord:DnsRecord")).toEqual([]);
+    expect(liveRecords(b)).toEqual(HEROKU_LIVE);
     const env = String(plain(ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!.inputs.value));
     expect(env).toContain("DATABASE_URL=\"postgres://app:targetpg-");
     expect(env).toContain("REDIS_URL=\"rediss://:redispass-SECRET-0004@source.example.net");

@@ -16,6 +16,8 @@ export const FAKE_SECRETS = {
   "ferry:targetRedisPassword": "targetredis-SECRET-0007",
 };
 export const SECRET_MARK = "SECRET-000";
+/** The keys a stack stores encrypted (`pulumi config set --secret`): Pulumi lists them to the program. */
+export const FAKE_SECRET_KEYS = Object.keys(FAKE_SECRETS);
 
 /**
  * What `ferry --json heroku addons|domains --app A` prints for the staging apps: it
