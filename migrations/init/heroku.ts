@@ -60,11 +60,14 @@ function drainHost(url: string): string {
   }
 }
 
+const by = <T>(key: (t: T) => string) => (a: T, b: T) => key(a).localeCompare(key(b));
+
 async function readApp(client: HerokuClient, name: string, sizes: DynoSize[]): Promise<HerokuAppInventory> {
   const app = await client.getApp(name);
-  const formation = await client.listFormation(name);
-  const addons = await client.listAddons(name);
-  const domains = await client.listDomains(name);
+  // Lists come in id order (random): sort them, so the same app always drafts the same file.
+  const formation = (await client.listFormation(name)).sort(by((f) => f.type));
+  const addons = (await client.listAddons(name)).sort(by((a) => a.name));
+  const domains = (await client.listDomains(name)).sort(by((d) => d.hostname));
   // Only the names: the values are secrets and never leave this function.
   const configVarNames = Object.keys(await client.getConfigVars(name)).sort();
   const drains = await client.listLogDrains(name);

@@ -26,6 +26,8 @@ export interface FakeAppSeed {
 export interface InventorySeed {
   /** Add-on name -> its plan's price in cents a month (served as billed_price and on the plan). */
   addonPriceCents?: Record<string, number>;
+  /** Add-ons answered with billed_price null (as older answers are), so a client must ask the plan. */
+  withoutBilledPrice?: string[];
   /** Log drain URLs (they may carry credentials, as real ones do). */
   logDrains?: string[];
   /** The current release's slug; without one the app has releases without slugs (a "Fir" app). */
@@ -514,6 +516,7 @@ function inventoryEndpoints(seeds: FakeAppSeed[], appFor: (key: string, name: st
   return {
     billedPrice(app: string, addon: string) {
       const cents = priceOf(app, addon);
+      if (seedOf(app)?.inventory?.withoutBilledPrice?.includes(addon)) return null;
       return cents === undefined ? null : { cents, contract: false, unit: "month" };
     },
     route(method: string, parts: string[], key: string): InventoryAnswer | undefined {
