@@ -104,10 +104,8 @@ function redisOf(s: Section | undefined): Found<{ version: string; usedMemoryByt
 
 function nginxOf(s: Section | undefined): Found<{ serverNames: string[] }> {
   if (!s?.ok) return notFound(s?.reason || "no answer");
-  const names = s.lines.flatMap((l) => {
-    const m = /^\s*server_name\s+([^;]+);/.exec(l.replace(/#.*$/, ""));
-    return m ? m[1].trim().split(/\s+/) : [];
-  });
+  // A server_name directive may share its line with others (`server { listen 80; server_name a b; }`).
+  const names = s.lines.flatMap((l) => [...l.replace(/#.*$/, "").matchAll(/(?:^|[\s{;])server_name\s+([^;]+);/g)].flatMap((m) => m[1].trim().split(/\s+/)));
   return { found: true, value: { serverNames: [...new Set(names)].filter((n) => n !== "_" && n !== "localhost") } };
 }
 
