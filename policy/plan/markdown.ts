@@ -169,7 +169,7 @@ export function costOverview(stages: PlannedStage[], sources: CostSources): stri
       : `${side}: the box's monthly price from the inventory \`ferry init\` wrote on ${sources.inventoryTakenAt.slice(0, 10)}.`
     : `${side}: unpriced, no inventory; run \`ferry init\` to read the source and its prices.`;
   return [
-    `**Monthly cost by stage.** The source costs ${usd(today)} a month today; after decommission the move costs ${usd(after.totalUsd)} a month.`,
+    `**Monthly cost by stage.** The source costs ${usd(today)} a month today; after decommission AWS costs ${usd(after.awsUsd)} a month${after.sourceUsd > 0 ? ` and the source still bills ${usd(after.sourceUsd)} (see the decommission cost lines)` : ""}.`,
     "",
     `| stage | ${side} | AWS | total | |`,
     "|---|---|---|---|---|",
