@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeAppSeed, FakeHerokuApi, startHerokuApi } from "../../../rehearsal/servers";
 import { readStackConfig } from "../../../policy/stack-file";
+import { HerokuClient } from "../../../migrations/heroku/client";
 import { runFerry } from "../traffic/run-ferry";
 import { judgeStackFile } from "./judge";
 
@@ -164,6 +165,17 @@ describe("ferry init --heroku-app", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
     expect(existsSync(join(project, "Pulumi.s.yaml"))).toBe(false);
+  });
+
+  it("pages releases newest first by version number (10 after 9), the current one carrying the slug", async () => {
+    const longLived = await startHerokuApi({ apiKey: KEY, pageSize: 2, apps: [{ ...webApp(), inventory: { ...webApp().inventory, olderReleases: 11 } }] });
+    try {
+      const releases = await new HerokuClient({ apiKey: KEY, baseUrl: longLived.url }).listReleasesNewestFirst("masto-web");
+      expect(releases.map((r) => r.version)).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+      expect(releases.filter((r) => r.slug).map((r) => r.version)).toEqual([12]);
+    } finally {
+      await longLived.stop();
+    }
   });
 
   it("needs HEROKU_API_KEY from the environment", async () => {
