@@ -51,7 +51,8 @@ export function probeScript(probe: BoxProbe): string {
     "section nginx",
     `if have nginx; then nginx -T${nginxConf}; echo "ferry-status=$?"; elif [ -x /usr/sbin/nginx ]; then /usr/sbin/nginx -T${nginxConf}; echo "ferry-status=$?"; else echo 'ferry-missing=nginx not found'; fi`,
     "section systemd",
-    "if have systemctl && systemctl list-units --type=service --state=running --no-legend --plain >/tmp/.ferry-units.$$ 2>&1; then cat /tmp/.ferry-units.$$; echo 'ferry-status=0'; else echo 'ferry-missing=systemd is not running'; fi; rm -f /tmp/.ferry-units.$$",
+    // Without systemd as PID 1 (containers), systemctl fails: the ps section stands in.
+    "if have systemctl && units=$(systemctl list-units --type=service --state=running --no-legend --plain 2>&1); then printf '%s\\n' \"$units\"; echo 'ferry-status=0'; else echo 'ferry-missing=systemd is not running'; fi",
     "section ps",
     "if have ps; then ps -eo args=; echo \"ferry-status=$?\"; else echo 'ferry-missing=ps not found'; fi",
     "section crontab",

@@ -48,6 +48,9 @@ function checkFlags(flags: InitFlags): void {
   for (const app of flags.herokuApp) {
     if (!/^[a-z][a-z0-9-]{2,29}$/.test(app)) throw new FerryError(`--heroku-app must be a Heroku app name: ${JSON.stringify(app)}`, 2);
   }
+  if (flags.box && !/^([A-Za-z_][A-Za-z0-9._-]*@)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(flags.box)) {
+    throw new FerryError(`--box must be user@host[:port]: ${JSON.stringify(flags.box)}`, 2);
+  }
   if (flags.vultrInstanceId && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(flags.vultrInstanceId)) {
     throw new FerryError(`--vultr-instance-id must be a Vultr instance id (UUID): ${JSON.stringify(flags.vultrInstanceId)}`, 2);
   }

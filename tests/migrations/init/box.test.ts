@@ -107,6 +107,16 @@ describe("ferry init --box", () => {
   }, 60_000);
 });
 
+describe("bad --box input", () => {
+  it("names the flag in one line", async () => {
+    const project = mkdtempSync(join(tmpdir(), "ferry-init-box-"));
+    const run = await runFerry(["init", "--box", "root@bad host", "--stack", "boxed", "--dir", project]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe('ferry: --box must be user@host[:port]: "root@bad host"\n');
+    expect(existsSync(join(project, "Pulumi.boxed.yaml"))).toBe(false);
+  });
+});
+
 describe("the box probe's output", () => {
   const target = { kind: "ssh" as const, user: "root", host: "203.0.113.20", port: 22 };
   it("takes the app's systemd units, leaves the system's out, and reads an empty crontab as empty", () => {

@@ -178,6 +178,19 @@ describe("ferry init --heroku-app", () => {
     }
   });
 
+  it("an app with no custom domain: one line saying why, nothing written", async () => {
+    const bare = await startHerokuApi({ apiKey: KEY, apps: [{ name: "bare-app", formation: [{ type: "web", quantity: 1 }] }] });
+    try {
+      const project = dir();
+      const run = await runFerry(["init", "--heroku-app", "bare-app", "--stack", "s", "--dir", project], { HEROKU_API_KEY: KEY, HEROKU_API_URL: bare.url });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/^ferry: none of bare-app has a custom domain served by a web process: .*heroku domains:add\)\n$/);
+      expect(existsSync(join(project, "Pulumi.s.yaml"))).toBe(false);
+    } finally {
+      await bare.stop();
+    }
+  });
+
   it("needs HEROKU_API_KEY from the environment", async () => {
     const run = await runFerry(["init", "--heroku-app", "masto-web", "--stack", "s", "--dir", dir()], { HEROKU_API_KEY: undefined, HEROKU_API_URL: api.url });
     expect(run.code).toBe(2);
