@@ -5,11 +5,11 @@ import type { BoxInventory, HerokuAppInventory } from "./inventory";
 
 /** Stand-ins that validate but must be replaced: value -> what the user must put there. */
 export const TODO = {
-  accountId: { value: "00000000000000000000000000000000", note: "TODO: your Cloudflare account id" },
-  zoneId: { value: "00000000000000000000000000000000", note: "TODO: the Cloudflare zone id of your hostnames" },
-  ami: { value: "ami-00000000000000000", note: "TODO: a Debian 12 AMI in your region" },
-  operatorCidr: { value: "203.0.113.7/32", note: "TODO: the public address of the machine that runs pulumi" },
-  instanceId: { value: "00000000-0000-0000-0000-000000000000", note: "TODO: the box's Vultr instance id (vultr-cli instance list)" },
+  accountId: { key: "accountId:", value: "00000000000000000000000000000000", note: "TODO: your Cloudflare account id" },
+  zoneId: { key: "zoneId:", value: "00000000000000000000000000000000", note: "TODO: the Cloudflare zone id of your hostnames" },
+  ami: { key: "ami:", value: "ami-00000000000000000", note: "TODO: a Debian 12 AMI in your region" },
+  operatorCidr: { key: "- ", value: "203.0.113.7/32", note: "TODO: the public address of the machine that runs pulumi" },
+  instanceId: { key: "instanceId:", value: "00000000-0000-0000-0000-000000000000", note: "TODO: the box's Vultr instance id (vultr-cli instance list)" },
 } as const;
 
 export interface InitChoices {

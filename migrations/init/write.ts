@@ -41,13 +41,13 @@ export function renderStackFile(draft: StackDraft, takenAt: string): string {
     "# Secrets are not in this file; set them with:",
     ...comment(draft.secrets),
   ];
-  const notes = new Map<string, string>(Object.values(TODO).map((t) => [t.value, t.note]));
   const body = yaml
     .dump({ config: draft.config }, { lineWidth: 140, noRefs: true })
     .split("\n")
     .map((line) => {
-      const hit = [...notes].find(([value]) => line.includes(value));
-      return hit ? `${line}  # ${hit[1]}` : line;
+      // By key and value: the account and zone stand-ins share a value but not a meaning.
+      const hit = Object.values(TODO).find((t) => line.includes(t.value) && line.trimStart().startsWith(t.key));
+      return hit ? `${line}  # ${hit.note}` : line;
     });
   return [...header, ...body].join("\n");
 }

@@ -99,6 +99,7 @@ describe("ferry init --heroku-app", () => {
     expect(text).toMatch(/log drains: logs\.papertrail\.example:12345/);
     expect(text).toMatch(/config var names: DATABASE_URL, RAILS_ENV, REDIS_URL, SECRET_KEY_BASE/);
     expect(text).toMatch(/zoneId: '?0{32}'?  # TODO: the Cloudflare zone id/);
+    expect(text).toMatch(/accountId: '?0{32}'?  # TODO: your Cloudflare account id/);
     expect(text).toMatch(/social\.example\.com \(CNAME social-example-com\.herokudns\.com\)/);
     // No secret anywhere: not in the files, not on stdout.
     for (const secret of ["pg-secret-pw", "redis-secret-pw", "skb-secret-value-123", "drain-secret-777", KEY]) {
