@@ -4,7 +4,7 @@
 // 429 (Retry-After, RateLimit-Remaining) and transient failures a bounded number of
 // times, and turns every error into one HerokuApiError that names the status, Heroku's
 // error id and message, but never the API key.
-import { Addon, ConfigVars, ConfigVarsPatch, Domain, Formation, FormationUpdate, HerokuApp, HerokuErrorBody, AddonAttachment } from "./types";
+import { Addon, AddonAttachment, ConfigVars, ConfigVarsPatch, Domain, DynoSize, Formation, FormationUpdate, HerokuApp, HerokuErrorBody, LogDrain, Plan, Release, Slug } from "./types";
 
 export const DEFAULT_HEROKU_API_URL = "https://api.heroku.com";
 export const HEROKU_ACCEPT = "application/vnd.heroku+json; version=3";
@@ -149,10 +149,33 @@ export class HerokuClient {
     return this.list<Domain>(`${appPath(app)}/domains`);
   }
 
+  // ---- read-only inventory (ferry init) ----
+
+  listDynoSizes(): Promise<DynoSize[]> {
+    return this.list<DynoSize>("/dyno-sizes");
+  }
+
+  listLogDrains(app: string): Promise<LogDrain[]> {
+    return this.list<LogDrain>(`${appPath(app)}/log-drains`);
+  }
+
+  /** Newest first: releases page by version, `order=desc` (the Platform API's Range). */
+  listReleasesNewestFirst(app: string): Promise<Release[]> {
+    return this.list<Release>(`${appPath(app)}/releases`, "version", "desc");
+  }
+
+  getSlug(app: string, slugId: string): Promise<Slug> {
+    return this.request<Slug>("GET", `${appPath(app)}/slugs/${encodeURIComponent(slugId)}`);
+  }
+
+  getAddonPlan(service: string, plan: string): Promise<Plan> {
+    return this.request<Plan>("GET", `/addon-services/${encodeURIComponent(service)}/plans/${encodeURIComponent(plan)}`);
+  }
+
   /** Every item of a list endpoint: follows 206 + Next-Range until the last page. */
-  async list<T>(path: string): Promise<T[]> {
+  async list<T>(path: string, field = "id", order?: "desc"): Promise<T[]> {
     const items: T[] = [];
-    let range: string | undefined = `id ..; max=${this.pageSize}`;
+    let range: string | undefined = `${field} ..; max=${this.pageSize}${order ? `, order=${order}` : ""}`;
     for (let page = 1; range; page++) {
       const res = await this.send("GET", path, undefined, range);
       if (!Array.isArray(res.body)) throw this.malformed("GET", path, "a list");

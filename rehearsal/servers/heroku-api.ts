@@ -16,6 +16,25 @@ export interface FakeAppSeed {
   /** Each add-on's config vars are attachment values: visible, but PATCH may not change them. */
   addons?: Array<{ name: string; service: string; plan: string; configVars?: Record<string, string> }>;
   domains?: Array<{ hostname: string; kind?: "heroku" | "custom" }>;
+  /** What `ferry init` reads besides the above (see the inventory block below). */
+  inventory?: InventorySeed;
+}
+
+/**
+ * Read-only inventory data for `ferry init`: add-on prices, log drains and the current
+ * release's slug. Kept apart from the state the migration commands change.
+ */
+export interface InventorySeed {
+  /** Add-on name -> its plan's price in cents a month (served as billed_price and on the plan). */
+  addonPriceCents?: Record<string, number>;
+  /** Add-ons answered with billed_price null (as older answers are), so a client must ask the plan. */
+  withoutBilledPrice?: string[];
+  /** Log drain URLs (they may carry credentials, as real ones do). */
+  logDrains?: string[];
+  /** The current release's slug; without one the app has releases without slugs (a "Fir" app). */
+  slug?: { processTypes: Record<string, string>; stack?: string; commit?: string };
+  /** How many releases precede the current one (to page the releases list). */
+  olderReleases?: number;
 }
 
 export interface FakeHerokuOptions {
@@ -234,7 +253,11 @@ function parseRange(header: string | undefined, fields: string[]): ParsedRange {
 /** One page of `items` for the Range, with the Next-Range to ask for the rest. */
 function page<T extends Record<string, unknown>>(items: T[], range: ParsedRange, pageSize: number): { body: T[]; next?: string; contentRange: string } {
   const key = (t: T) => String(t[range.field]);
-  const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  // Release versions are numbers: 10 comes after 9, not between 1 and 2.
+  const compare = (a: string, b: string) => {
+    const [x, y] = /^\d+$/.test(a) && /^\d+$/.test(b) ? [Number(a), Number(b)] : [a, b];
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
   const sorted = [...items].sort((a, b) => compare(key(a), key(b)));
   if (range.desc) sorted.reverse();
   // "Start" is the first value in the listing's order: the smallest ascending, the largest descending.
@@ -260,6 +283,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
   const pageSize = opts.pageSize ?? DEFAULT_PAGE;
   let remaining = RATE_LIMIT_TOKENS;
   const injected: Array<{ status: number; id: string; message: string; retryAfter?: number }> = [];
+  const inventory = inventoryEndpoints(opts.apps ?? [], (key, name) => appFor(key, name));
 
   const findApp = (nameOrId: string) => apps.get(nameOrId) ?? [...apps.values()].find((a) => a.id === nameOrId);
 
@@ -393,6 +417,8 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     const url = new URL(req.url ?? "/", "http://localhost");
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     if (parts[0] === "addon-attachments") return attachments(req.method ?? "GET", parts, key, body, res);
+    const inventoryAnswer = inventory.route(req.method ?? "GET", parts, key);
+    if (inventoryAnswer) return inventoryAnswer.list ? sendList(res, inventoryAnswer.list.items, inventoryAnswer.list.fields, req.headers.range) : reply(res, 200, inventoryAnswer.body);
     if (parts[0] !== "apps" || parts.length < 2 || parts.length > 4) throw endpointNotFound();
     const app = appFor(key, parts[1]);
     const resource = parts.length === 4 ? `${parts[2]}/:id` : (parts[2] ?? "");
@@ -416,7 +442,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
       case "PATCH formation":
         return reply(res, 200, patchFormation(app, obj()));
       case "GET addons":
-        return sendList(res, app.addons.map((a) => addonJson(app, a)), ["id", "name"], range);
+        return sendList(res, app.addons.map((a) => ({ ...addonJson(app, a), billed_price: inventory.billedPrice(app.name, a.name) })), ["id", "name"], range);
       case "DELETE addons/:id": {
         const i = app.addons.findIndex((a) => a.name === parts[3] || a.id === parts[3]);
         if (i < 0) throw new ApiError(404, "not_found", "Couldn't find that add on.");
@@ -488,4 +514,103 @@ function endpointNotFound(): ApiError {
     "not_found",
     "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?",
   );
+}
+
+// ---- inventory endpoints (ferry init) ------------------------------------------
+// Read-only endpoints `ferry init` uses, in the Platform API's documented shapes
+// (https://devcenter.heroku.com/articles/platform-api-reference): dyno sizes with
+// their cost, add-on plans with their price, log drains, releases (paged by version)
+// and slugs.
+
+/** Heroku's dyno sizes and list prices a month (https://www.heroku.com/pricing); eco is a shared pool, so no per-dyno cost. */
+const DYNO_SIZE_TABLE: Array<{ name: string; memory: number; compute: number; dedicated: boolean; cents: number | null }> = [
+  { name: "eco", memory: 0.5, compute: 1, dedicated: false, cents: null },
+  { name: "basic", memory: 0.5, compute: 1, dedicated: false, cents: 700 },
+  { name: "standard-1X", memory: 0.5, compute: 1, dedicated: false, cents: 2500 },
+  { name: "standard-2X", memory: 1, compute: 2, dedicated: false, cents: 5000 },
+  { name: "performance-M", memory: 2.5, compute: 11, dedicated: true, cents: 25000 },
+  { name: "performance-L", memory: 14, compute: 46, dedicated: true, cents: 50000 },
+];
+
+interface InventoryAnswer {
+  body?: unknown;
+  list?: { items: Record<string, unknown>[]; fields: string[] };
+}
+
+function inventoryEndpoints(seeds: FakeAppSeed[], appFor: (key: string, name: string) => FakeApp) {
+  const ids = new Map<string, string>();
+  const stableId = (what: string) => ids.get(what) ?? (ids.set(what, randomUUID()), ids.get(what)!);
+  const seedOf = (app: string) => seeds.find((s) => s.name === app);
+  const priceOf = (app: string, addon: string) => seedOf(app)?.inventory?.addonPriceCents?.[addon];
+
+  const dynoSizes = () => DYNO_SIZE_TABLE.map((d) => ({
+    id: stableId(`size:${d.name}`), name: d.name, architecture: "amd64", memory: d.memory, compute: d.compute, dedicated: d.dedicated,
+    private_space_only: false, precise_dyno_units: d.compute, cost: d.cents === null ? null : { cents: d.cents, unit: "monthly" },
+    generation: { id: stableId("generation:cedar"), name: "cedar" },
+  }));
+
+  function releases(app: FakeApp) {
+    const seed = seedOf(app.name)?.inventory;
+    const count = (seed?.olderReleases ?? 0) + 1;
+    return Array.from({ length: count }, (_, i) => {
+      const version = i + 1;
+      const current = version === count;
+      // Older releases' slugs are gone (Heroku destroys slugs past 30 days / the last 20): only the current one has a slug.
+      const slug = current && seed?.slug ? { id: stableId(`slug:${app.name}`) } : null;
+      return {
+        id: stableId(`release:${app.name}:${version}`), version, status: "succeeded", current, description: `Deploy v${version}`,
+        slug, addon_plan_names: app.addons.map((a) => a.plan.name), app: { id: app.id, name: app.name },
+        user: { id: stableId("user"), email: "owner@example.com" }, output_stream_url: null, created_at: CREATED, updated_at: CREATED,
+      };
+    });
+  }
+
+  function slug(app: FakeApp, id: string) {
+    const seed = seedOf(app.name)?.inventory?.slug;
+    if (!seed || id !== stableId(`slug:${app.name}`)) throw new ApiError(404, "not_found", "Couldn't find that slug.");
+    return {
+      id, process_types: seed.processTypes, stack: { id: stableId(`stack:${seed.stack ?? "heroku-24"}`), name: seed.stack ?? "heroku-24" },
+      commit: seed.commit ?? null, commit_description: null, checksum: "SHA256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      size: 2048, buildpack_provided_description: "Ruby", blob: { method: "get", url: `https://slug.invalid/${id}?signature=short-lived` },
+      created_at: CREATED, updated_at: CREATED,
+    };
+  }
+
+  function plan(service: string, planName: string) {
+    for (const s of seeds) {
+      for (const a of s.addons ?? []) {
+        if (a.service === service && (a.plan === planName || a.plan === `${service}:${planName}`)) {
+          const cents = priceOf(s.name, a.name);
+          if (cents === undefined) break;
+          return { id: stableId(`plan:${a.plan}`), name: a.plan, price: { cents, unit: "month", contract: false, metered: false }, state: "public" };
+        }
+      }
+    }
+    throw new ApiError(404, "not_found", "Couldn't find that plan.");
+  }
+
+  const drains = (app: FakeApp) => (seedOf(app.name)?.inventory?.logDrains ?? []).map((url, i) => ({
+    id: stableId(`drain:${app.name}:${i}`), url, token: `d.${stableId(`token:${app.name}:${i}`)}`, addon: null, created_at: CREATED, updated_at: CREATED,
+  }));
+
+  return {
+    billedPrice(app: string, addon: string) {
+      const cents = priceOf(app, addon);
+      if (seedOf(app)?.inventory?.withoutBilledPrice?.includes(addon)) return null;
+      return cents === undefined ? null : { cents, contract: false, unit: "month" };
+    },
+    route(method: string, parts: string[], key: string): InventoryAnswer | undefined {
+      if (method !== "GET") return undefined;
+      if (parts.length === 1 && parts[0] === "dyno-sizes") return { list: { items: dynoSizes(), fields: ["id", "name"] } };
+      if (parts.length === 4 && parts[0] === "addon-services" && parts[2] === "plans") return { body: plan(parts[1], parts[3]) };
+      if (parts[0] !== "apps" || parts.length < 3) return undefined;
+      const resource = parts[2];
+      if (resource !== "log-drains" && resource !== "releases" && resource !== "slugs") return undefined;
+      const app = appFor(key, parts[1]);
+      if (resource === "log-drains" && parts.length === 3) return { list: { items: drains(app), fields: ["id", "url", "token"] } };
+      if (resource === "releases" && parts.length === 3) return { list: { items: releases(app), fields: ["id", "version"] } };
+      if (resource === "slugs" && parts.length === 4) return { body: slug(app, parts[3]) };
+      throw endpointNotFound();
+    },
+  };
 }

@@ -240,6 +240,8 @@ export async function pulumiUp(opts: {
   realizer: Realizer;
   program: () => unknown;
   onStep?: (step: StepRecord) => void;
+  /** What the provider would refuse about a resource about to be created, updated or imported. */
+  validate?: (goal: Goal) => string[];
 }): Promise<UpdateResult> {
   const prior = opts.stateFile.read();
   const priorByUrn = new Map(prior.resources.map((r) => [r.urn, r]));
@@ -268,6 +270,8 @@ export async function pulumiUp(opts: {
     if (failure && op !== "read") throw new Error(`not run: an earlier step failed (${failure})`);
     const started = Date.now();
     try {
+      const refused = op === "read" ? [] : (opts.validate?.(goal) ?? []);
+      if (refused.length) throw new Error(`the provider refuses it: ${refused.join("; ")}`);
       let realized: Realized;
       if (op === "read") realized = await opts.realizer.read(goal);
       else if (op === "import") realized = await opts.realizer.import(goal);

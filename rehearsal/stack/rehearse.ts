@@ -26,7 +26,8 @@ import { writeReport } from "../report/write";
 import { startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
-import { pulumiUp, StateFile, StepRecord as EngineStep } from "./engine";
+import { Goal, pulumiUp, StateFile, StepRecord as EngineStep } from "./engine";
+import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
 import { startCa } from "./standins/ca";
 import { Cloud } from "./standins/cloud";
@@ -308,7 +309,10 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
     log(`pulumi up: ${label}`);
     const started = Date.now();
-    const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, program: () => buildFerry(stageConfig), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
+    // The providers' own rules (policy/providers): what AWS or Cloudflare would refuse fails here too.
+    const world = worldOf(stageConfig);
+    const validate = (g: Goal) => checkRegistration({ type: g.type, name: g.name, inputs: g.inputs, options: { import: g.importId, read: g.readId !== undefined, protect: g.protect, retainOnDelete: g.retainOnDelete, deleteBeforeReplace: g.deleteBeforeReplace } }, world);
+    const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, validate, program: () => buildFerry(stageConfig), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
     for (const r of stateFile.read().resources) {
       if (!r.type.startsWith("command:")) continue;
       for (const op of ["create", "update", "replace"]) commandLines.set(`${r.urn}:${op}`, String((r.inputs as Record<string, unknown>).create ?? ""));
