@@ -26,6 +26,7 @@ interface CommonFlags extends GlobalOptions {
   timeout?: string;
   chunkRows?: string;
   check?: boolean;
+  requireCutover?: boolean;
 }
 
 /** The --strategy value, checked. */
@@ -141,9 +142,16 @@ function registerReplicate(pg: Command): void {
 function registerStatus(pg: Command): void {
   urlOptions(pg.command("status").description("per-table state, lag, copy progress and time left"))
     .option("--strategy <s>", "physical, logical or dump (default: detected from the target)")
+    .option("--require-cutover", "exit 1 unless the cutover is done and the source still fenced (the gate before the source is released)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
       const r = await status({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy, false) });
+      // After a cutover the target takes writes the source never sees, so a verify can only
+      // differ; what makes releasing the source safe is a finished cutover (its verify ran
+      // behind the fence) and a source still fenced (nothing written there since).
+      if (o.requireCutover && !(r.cutover?.done && r.cutover.fenced)) {
+        throw new FerryError(`refusing: the cutover is ${r.cutover?.done ? "done but the source is no longer fenced (it may have taken writes since)" : "not done"}; the source still holds data the target lacks`, 1);
+      }
       emit(o, r, (x) => {
         const lines = [`${x.strategy}: ${x.phase}`];
         if (x.lag) lines.push(`lag: ${formatBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);

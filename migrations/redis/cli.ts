@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
 import { Endpoint, TlsTrust } from "./connection";
-import { cleanup, CleanupResult, cutover, CutoverResult, rollback, RollbackResult } from "./cutover";
+import { cleanup, CleanupResult, cutover, cutoverDone, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
 import { drain, DrainResult } from "./drain";
 import { preflight, PreflightResult } from "./preflight";
@@ -130,7 +130,14 @@ export function registerRedisCommands(program: Command): void {
     }));
 
   redisCommand(redis, "status", "how far the move is: offsets and lag, or keys copied, keys/s and dirty backlog")
+    .option("--require-cutover", "exit 1 unless the target is the primary by a finished cutover (the gate before the source is released)")
     .action(action(async (flags, cmd: Command) => {
+      if (flags.requireCutover) {
+        const mark = await cutoverDone(targetEndpoint(flags));
+        if (!mark) throw new FerryError("refusing: the Redis cutover is not done; the source still holds data the target lacks", 1);
+        emit(globals(cmd), { cutover: mark }, (m) => `cutover done (${m.cutover.mode}) at ${m.cutover.at}`);
+        return 0;
+      }
       const result = await status(sourceEndpoint(flags), targetEndpoint(flags));
       emit(globals(cmd), result, renderStatus);
     }));

@@ -16,7 +16,7 @@ import { CopyResult, runCopy } from "./copy";
 import { promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
 import { clearState, readMeta, writeMeta } from "./state";
-import { CUTOVER_KEY, FenceRecord, fenceWriters, FENCE_KEY, markCutover, unfenceWriters } from "./fence";
+import { CUTOVER_KEY, cutoverMark, FenceRecord, fenceWriters, FENCE_KEY, markCutover, unfenceWriters } from "./fence";
 import { copyStatus } from "./status";
 import { verify, VerifyResult } from "./verify";
 
@@ -106,6 +106,11 @@ export async function cleanup(target: Endpoint): Promise<CleanupResult> {
     if (meta) actions.push(`copy state removed (${await clearState(t, meta.dbs)} keys)`);
     return { ok: true, actions: actions.length ? actions : ["nothing to tear down"] };
   });
+}
+
+/** When and how the target became the primary, if it did. */
+export function cutoverDone(target: Endpoint): Promise<{ mode: string; at: string } | undefined> {
+  return withClients(target, cutoverMark);
 }
 
 export interface RollbackResult {

@@ -22,6 +22,8 @@ export const pg = {
   preflight: (strategy: PostgresStrategy) => ferry("pg", "preflight", "--strategy", strategy),
   replicate: (strategy: PostgresStrategy) => ferry("pg", "replicate", "--strategy", strategy),
   verify: () => ferry("pg", "verify"),
+  /** Exit 1 unless the cutover finished and the source is still fenced: the gate before releasing it. */
+  cutoverDone: () => ferry("pg", "status", "--require-cutover"),
   cutover: (strategy: PostgresStrategy, maxLagBytes: number, timeoutSeconds: number) =>
     ferry("pg", "cutover", "--strategy", strategy, "--max-lag-bytes", maxLagBytes, "--timeout", timeoutSeconds),
   rollback: (strategy: PostgresStrategy) => ferry("pg", "rollback", "--strategy", strategy),
@@ -40,6 +42,7 @@ export function redisSteps(acceptSelfSignedTls: boolean) {
     preflight: () => ferry("redis", "preflight", ...tls),
     replicate: (mode: RedisMode) => ferry("redis", "replicate", "--mode", mode, ...tls),
     verify: () => ferry("redis", "verify", ...tls),
+    cutoverDone: () => ferry("redis", "status", "--require-cutover", ...tls),
     cutover: (mode: RedisMode) => ferry("redis", "cutover", "--mode", mode, ...tls),
     rollback: () => ferry("redis", "rollback", ...tls),
     cleanup: () => ferry("redis", "cleanup", ...tls),

@@ -219,7 +219,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(commandLine(scale)).toBe("ferry --json heroku scale --app masto-web web=0 worker=0");
       expect(plain(scale.inputs.delete)).toBe("ferry --json heroku scale --app masto-web web=2 worker=1");
       const addon = findCommand(b, /addons destroy --app masto-web --addon postgresql-curved-12345/)!;
-      expect(b.options.get(addon.name)!.dependsOnNames).toEqual([`${b.name}-decommission-postgres-verify`]);
+      expect(b.options.get(addon.name)!.dependsOnNames).toEqual([`${b.name}-decommission-postgres-cutover-done`]);
       // Exactly the configured add-ons are released, nothing else Heroku lists (papertrail).
       expect(commands(b).filter((c) => /addons destroy/.test(commandLine(c))).map(commandLine).sort()).toEqual([
         "ferry --json heroku addons destroy --app masto-web --addon postgresql-curved-12345 --confirm masto-web",
