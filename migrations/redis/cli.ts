@@ -140,6 +140,7 @@ export function registerRedisCommands(program: Command): void {
       }
       const result = await status(sourceEndpoint(flags), targetEndpoint(flags));
       emit(globals(cmd), result, renderStatus);
+      return 0;
     }));
 
   redisCommand(redis, "verify", "compare target to source: key counts, types, TTLs, values; exit 1 on any difference")
