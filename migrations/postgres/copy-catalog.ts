@@ -4,6 +4,7 @@
 // bookkeeping schema are left out (USER_RELATION).
 import { Client } from "pg";
 import { USER_RELATION } from "./catalog";
+import { qualified } from "./connection";
 
 export interface Column {
   name: string;
@@ -37,8 +38,10 @@ export interface TableInfo {
 export interface SequenceInfo {
   schema: string;
   name: string;
-  /** null when nextval was never called. */
-  lastValue: string | null;
+  /** The sequence's own last_value: the last value nextval returned, or (isCalled false) the one it returns next. */
+  lastValue: string;
+  /** false: nextval returns lastValue itself next (never called, or setval(..., false)). */
+  isCalled: boolean;
   startValue: string;
   increment: string;
 }
@@ -81,8 +84,41 @@ const BINARY_SAFE = `(
   t.typsend <> 0 AND t.typreceive <> 0 AND (
     et.typnamespace = 'pg_catalog'::regnamespace OR bt.typtype = 'e'))`;
 
-/** Every user table (ordinary, partition, partitioned root) with columns and key. */
-export async function listTables(c: Client): Promise<TableInfo[]> {
+/**
+ * What pg_dump runs every session under (`SELECT pg_catalog.set_config('search_path', '', false)`):
+ * pg_get_indexdef, format_type and regproc output then qualify every name outside
+ * pg_catalog, so what is read on the source means the same on a target whose sessions
+ * have another search_path (a database's own `ALTER DATABASE ... SET search_path`),
+ * and statements run on the target resolve nothing through its search_path
+ * (https://www.postgresql.org/docs/15/ddl-schemas.html#DDL-SCHEMAS-PATTERNS, CVE-2018-1058).
+ */
+export const DUMP_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false)";
+
+/**
+ * Run `fn` with the session's search_path empty, then put the session's back (a
+ * caller's later queries may rely on its search_path to find operators of extension
+ * types). Inside a transaction that `fn` aborts, the rollback restores it anyway.
+ */
+export async function withDumpSearchPath<T>(c: Client, fn: () => Promise<T>): Promise<T> {
+  const { rows } = await c.query<{ path: string }>("SELECT pg_catalog.current_setting('search_path') AS path");
+  await c.query(DUMP_SEARCH_PATH);
+  try {
+    return await fn();
+  } finally {
+    await c.query("SELECT pg_catalog.set_config('search_path', $1, false)", [rows[0].path]).catch(() => undefined);
+  }
+}
+
+/**
+ * Every user table (ordinary, partition, partitioned root) with columns and key.
+ * Column types are named as pg_dump names them (qualified unless in pg_catalog), the
+ * same on both sides whatever each session's search_path.
+ */
+export function listTables(c: Client): Promise<TableInfo[]> {
+  return withDumpSearchPath(c, () => readTables(c));
+}
+
+async function readTables(c: Client): Promise<TableInfo[]> {
   const { rows: tables } = await c.query<{
     oid: string; schema: string; name: string; kind: "r" | "p"; is_partition: boolean;
     heap_bytes: string; total_bytes: string; est_rows: string;
@@ -135,14 +171,33 @@ export async function userRelations(c: Client, limit = 5): Promise<{ count: numb
   return { count: rows.length ? Number(rows[0].total) : 0, examples: rows.map((r) => r.name) };
 }
 
+/** Sequences read per query: one UNION ALL arm each. */
+const SEQUENCES_PER_QUERY = 500;
+
+/**
+ * Every user sequence with its state read from the sequence itself: pg_sequences shows
+ * last_value NULL whenever is_called is false, so a sequence moved with
+ * `setval(s, 500, false)` would look untouched (pg_dump restores it at 500).
+ */
 export async function listSequences(c: Client): Promise<SequenceInfo[]> {
-  const { rows } = await c.query<{ schema: string; name: string; last_value: string | null; start_value: string; increment: string }>(`
-    SELECT schemaname AS schema, sequencename AS name, last_value::text, start_value::text, increment_by::text AS increment
-    FROM pg_sequences s
-    WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                        AND d.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass AND d.deptype = 'e')
+  const { rows } = await c.query<{ schema: string; name: string; start_value: string; increment: string }>(`
+    SELECT n.nspname AS schema, c.relname AS name, s.seqstart::text AS start_value, s.seqincrement::text AS increment
+    FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE ${USER_RELATION}
     ORDER BY 1, 2`);
-  return rows.map((r) => ({ schema: r.schema, name: r.name, lastValue: r.last_value, startValue: r.start_value, increment: r.increment }));
+  const result: SequenceInfo[] = [];
+  for (let i = 0; i < rows.length; i += SEQUENCES_PER_QUERY) {
+    const batch = rows.slice(i, i + SEQUENCES_PER_QUERY);
+    const { rows: states } = await c.query<{ i: number; last_value: string; is_called: boolean }>(
+      batch.map((r, j) => `SELECT ${j} AS i, last_value::text, is_called FROM ${qualified(r.schema, r.name)}`).join(" UNION ALL "),
+    );
+    const byIndex = new Map(states.map((s) => [Number(s.i), s]));
+    batch.forEach((r, j) => {
+      const state = byIndex.get(j)!;
+      result.push({ schema: r.schema, name: r.name, lastValue: state.last_value, isCalled: state.is_called, startValue: r.start_value, increment: r.increment });
+    });
+  }
+  return result;
 }
 
 export async function countLargeObjects(c: Client): Promise<number> {

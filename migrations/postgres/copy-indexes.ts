@@ -8,7 +8,7 @@
 // and the early-built entries are taken out of the post-data TOC by catalog OID.
 import { Client } from "pg";
 import { connect, qualified, quoteIdent } from "./connection";
-import { TableInfo } from "./copy-catalog";
+import { DUMP_SEARCH_PATH, TableInfo, withDumpSearchPath } from "./copy-catalog";
 
 export interface EarlyIndex {
   tableOid: number;
@@ -22,7 +22,9 @@ export interface EarlyIndex {
 export async function listEarlyIndexes(c: Client, tables: TableInfo[]): Promise<EarlyIndex[]> {
   const plain = tables.filter((t) => t.kind === "r" && !t.isPartition);
   if (!plain.length) return [];
-  const { rows } = await c.query<{
+  // pg_get_indexdef qualifies every type, function and operator outside pg_catalog only under an empty search_path;
+  // under the source's own (say `public, lib`) it prints `'happy'::mood`, which the target cannot resolve.
+  const { rows } = await withDumpSearchPath(c, () => c.query<{
     table_oid: string; index_oid: string; def: string; index_name: string; con_oid: string | null; con_name: string | null; con_type: string | null;
   }>(`
     SELECT i.indrelid::int8 AS table_oid, i.indexrelid::int8 AS index_oid, pg_get_indexdef(i.indexrelid) AS def,
@@ -36,7 +38,7 @@ export async function listEarlyIndexes(c: Client, tables: TableInfo[]): Promise<
       -- pg_dump writes these into the index's own entry: leave such indexes to it.
       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget > 0)
       AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
-    ORDER BY i.indexrelid`, [plain.map((t) => t.oid)]);
+    ORDER BY i.indexrelid`, [plain.map((t) => t.oid)]));
   const byOid = new Map(plain.map((t) => [t.oid, t]));
   return rows.map((r) => {
     const table = byOid.get(Number(r.table_oid))!;
@@ -110,6 +112,8 @@ export class IndexBuilder {
           c = await connect(this.targetUrl, { application_name: "ferry-index" });
           c.on("error", () => undefined);
           await c.query(`SET maintenance_work_mem = '${this.maintenanceWorkMem.replace(/'/g, "")}'; SET synchronous_commit = off`);
+          // The definitions are fully qualified; functions they call run under pg_dump's (empty) search_path, as in pg_restore.
+          await c.query(DUMP_SEARCH_PATH);
         }
         for (const sql of index.statements) await c.query(sql);
         this.built.push(index);

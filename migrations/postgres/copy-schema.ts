@@ -8,7 +8,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { libpqArgs } from "./connection";
+import { Client } from "pg";
+import { libpqArgs, quoteIdent, quoteLiteral } from "./connection";
 import { runTool } from "./tools";
 import { EarlyIndex, withoutBuilt } from "./copy-indexes";
 
@@ -60,4 +61,78 @@ export async function restoreSection(
   if (section === "pre-data") args.push("--single-transaction");
   else args.push(`--jobs=${Math.max(1, opts.jobs)}`);
   await runTool("pg_restore", [...args, archive.file], restoreEnv(env, opts.maintenanceWorkMem));
+}
+
+/**
+ * GUCs whose value is a list of names, each quoted on its own. pg_dump keeps the same
+ * list (variable_is_guc_list_quote() in src/bin/pg_dump/dumputils.c); for the rest
+ * the value is one literal.
+ */
+const LIST_QUOTED_SETTINGS = new Set(["local_preload_libraries", "search_path", "session_preload_libraries", "shared_preload_libraries", "temp_tablespaces", "unix_socket_directories"]);
+
+/**
+ * Split a list setting as the server stores it (`"$user", public, "My ""Schema"""`)
+ * into its elements, unquoted: what pg_dump's SplitGUCList does.
+ */
+export function splitSettingList(value: string): string[] {
+  const items: string[] = [];
+  let i = 0;
+  const skipSpaces = () => {
+    while (i < value.length && /\s/.test(value[i])) i++;
+  };
+  skipSpaces();
+  if (i === value.length) return items;
+  for (;;) {
+    let item = "";
+    if (value[i] === '"') {
+      for (i++; i < value.length; i++) {
+        if (value[i] === '"') {
+          if (value[i + 1] !== '"') break;
+          i++;
+        }
+        item += value[i];
+      }
+      i++;
+    } else {
+      while (i < value.length && value[i] !== "," && !/\s/.test(value[i])) item += value[i++];
+    }
+    items.push(item);
+    skipSpaces();
+    if (value[i] !== ",") return items;
+    i++;
+    skipSpaces();
+  }
+}
+
+/** `ALTER DATABASE db SET name TO value` for one `name=value` entry of pg_db_role_setting, quoted as pg_dump quotes it. */
+export function alterDatabaseSetting(database: string, entry: string): string {
+  const at = entry.indexOf("=");
+  const name = entry.slice(0, at);
+  const value = entry.slice(at + 1);
+  const values = LIST_QUOTED_SETTINGS.has(name.toLowerCase()) ? splitSettingList(value) : [value];
+  return `ALTER DATABASE ${quoteIdent(database)} SET ${quoteIdent(name)} TO ${values.map(quoteLiteral).join(", ")}`;
+}
+
+/**
+ * The source database's own settings (`ALTER DATABASE ... SET`, e.g. a search_path
+ * reaching a second schema), set on the target database. pg_dump only writes them
+ * with --create, which would also CREATE the database. Run last, so that a setting
+ * such as default_transaction_read_only does not reach the copy's own sessions.
+ * Returns a warning per setting the target refuses (e.g. a superuser-only one).
+ */
+export async function copyDatabaseSettings(source: Client, target: Client): Promise<string[]> {
+  const { rows } = await source.query<{ entry: string }>(`
+    SELECT pg_catalog.unnest(setconfig) AS entry FROM pg_catalog.pg_db_role_setting
+    WHERE setrole = 0 AND setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`);
+  const { rows: db } = await target.query<{ name: string }>("SELECT pg_catalog.current_database() AS name");
+  const warnings: string[] = [];
+  for (const { entry } of rows) {
+    try {
+      await target.query(alterDatabaseSetting(db[0].name, entry));
+    } catch (err) {
+      // The name only: a custom setting's value may be a secret.
+      warnings.push(`database setting ${entry.slice(0, entry.indexOf("="))} was not copied: ${(err as Error).message}; set it on the target with ALTER DATABASE ... SET`);
+    }
+  }
+  return warnings;
 }

@@ -5,13 +5,14 @@
 // column (rows inserted with explicit ids never moved the sequence).
 import { Client } from "pg";
 import { qualified, quoteIdent } from "./connection";
-import { listSequences } from "./copy-catalog";
+import { listSequences, SequenceInfo } from "./copy-catalog";
 
 export interface SequenceSync {
   sequence: string;
-  source: string | null;
-  /** The target's value after the sync. */
-  target: string | null;
+  /** The source's last_value. */
+  source: string;
+  /** The target's last_value after the sync. */
+  target: string;
 }
 
 /** Largest value of each owned/identity column on the target, by `schema.sequence`. */
@@ -34,11 +35,28 @@ async function ownedColumnMax(target: Client): Promise<Map<string, string>> {
   return result;
 }
 
-const big = (v: string | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
+/** A state setval can put a sequence in, and the value nextval returns after it. */
+interface SequenceState {
+  value: bigint;
+  isCalled: boolean;
+}
+
+const nextOf = (s: SequenceState, increment: bigint): bigint => (s.isCalled ? s.value + increment : s.value);
+const stateOf = (s: SequenceInfo): SequenceState => ({ value: BigInt(s.lastValue), isCalled: s.isCalled });
 
 /**
- * setval every sequence on the target to max(source value, target value, column max).
- * Descending sequences (negative increment) get the minimum instead.
+ * The state whose next value is furthest along (highest, or lowest for a descending
+ * sequence): the source's exactly as it is (so `setval(s, 500, false)` stays "500
+ * next", as pg_dump restores it), unless the target or the column is already past it.
+ */
+export function furthestState(candidates: SequenceState[], increment: bigint): SequenceState {
+  const ahead = (a: SequenceState, b: SequenceState) => (increment < 0n ? nextOf(a, increment) < nextOf(b, increment) : nextOf(a, increment) > nextOf(b, increment));
+  return candidates.reduce((best, c) => (ahead(c, best) ? c : best));
+}
+
+/**
+ * setval every sequence on the target to the furthest of: the source's state, the
+ * target's, and (owned ones) the column's max. Descending sequences go the other way.
  */
 export async function syncSequences(source: Client, target: Client): Promise<SequenceSync[]> {
   const sourceSeqs = await listSequences(source);
@@ -49,15 +67,11 @@ export async function syncSequences(source: Client, target: Client): Promise<Seq
   const result: SequenceSync[] = [];
   for (const s of sourceSeqs) {
     const key = `${s.schema}.${s.name}`;
-    const descending = BigInt(s.increment) < 0n;
-    const candidates = [big(s.lastValue), big(targetSeqs.get(key)!.lastValue), big(columnMax.get(key))].filter((v): v is bigint => v !== null);
-    if (!candidates.length) {
-      result.push({ sequence: key, source: null, target: null });
-      continue;
-    }
-    const value = candidates.reduce((a, b) => (descending ? (b < a ? b : a) : b > a ? b : a));
-    await target.query("SELECT setval($1::regclass, $2::int8, true)", [qualified(s.schema, s.name), value.toString()]);
-    result.push({ sequence: key, source: s.lastValue, target: value.toString() });
+    const max = columnMax.get(key);
+    const candidates = [stateOf(s), stateOf(targetSeqs.get(key)!), ...(max === undefined ? [] : [{ value: BigInt(max), isCalled: true }])];
+    const chosen = furthestState(candidates, BigInt(s.increment));
+    await target.query("SELECT pg_catalog.setval($1::regclass, $2::int8, $3)", [qualified(s.schema, s.name), chosen.value.toString(), chosen.isCalled]);
+    result.push({ sequence: key, source: s.lastValue, target: chosen.value.toString() });
   }
   return result;
 }
