@@ -5,6 +5,8 @@ import { verifyDatabases } from "../../../migrations/postgres/verify";
 import { copyInSql, copyOutSql, ctidRanges, planChunks } from "../../../migrations/postgres/copy-plan";
 import { Column, TableInfo } from "../../../migrations/postgres/copy-catalog";
 import { withoutBuilt } from "../../../migrations/postgres/copy-indexes";
+import { alterDatabaseSetting, splitSettingList } from "../../../migrations/postgres/copy-schema";
+import { furthestState } from "../../../migrations/postgres/sequences";
 import { insertWithoutIds, startSource } from "./fixtures";
 
 let source: LocalPostgres;
@@ -181,5 +183,39 @@ describe("ctidRanges", () => {
       "ctid >= '(4,0)'::tid AND ctid < '(8,0)'::tid",
       "ctid >= '(8,0)'::tid",
     ]);
+  });
+});
+
+describe("database settings", () => {
+  test("a list setting is split as the server stores it, each element a literal (as pg_dump writes it)", () => {
+    expect(splitSettingList('"$user", public')).toEqual(["$user", "public"]);
+    expect(splitSettingList('public,lib ,  "My ""odd"", schema"')).toEqual(["public", "lib", 'My "odd", schema']);
+    expect(splitSettingList("")).toEqual([]);
+    expect(alterDatabaseSetting("app db", 'search_path="$user", public, "it\'s"')).toBe(
+      `ALTER DATABASE "app db" SET "search_path" TO '$user', 'public', 'it''s'`,
+    );
+  });
+
+  test("any other setting is one literal, commas and all", () => {
+    expect(alterDatabaseSetting("app", "statement_timeout=5s")).toBe(`ALTER DATABASE "app" SET "statement_timeout" TO '5s'`);
+    expect(alterDatabaseSetting("app", "app.tags=a, b")).toBe(`ALTER DATABASE "app" SET "app.tags" TO 'a, b'`);
+  });
+});
+
+describe("furthestState", () => {
+  const s = (value: bigint, isCalled: boolean) => ({ value, isCalled });
+
+  test("keeps a source moved but never called (next value 500) over a target at its start", () => {
+    expect(furthestState([s(500n, false), s(10n, false)], 1n)).toEqual(s(500n, false));
+  });
+
+  test("a column max past the source wins; equal next values keep the source's state", () => {
+    expect(furthestState([s(200n, true), s(1n, false), s(150000n, true)], 1n)).toEqual(s(150000n, true));
+    expect(furthestState([s(500n, false), s(499n, true)], 1n)).toEqual(s(500n, false));
+  });
+
+  test("descending sequences go down", () => {
+    expect(furthestState([s(-3n, true), s(-1n, false)], -1n)).toEqual(s(-3n, true));
+    expect(furthestState([s(-3n, true), s(-10n, false)], -1n)).toEqual(s(-10n, false));
   });
 });
