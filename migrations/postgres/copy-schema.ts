@@ -114,6 +114,16 @@ export function alterDatabaseSetting(database: string, entry: string): string {
 }
 
 /**
+ * Settings never copied: ferry's own (`ferry.fence`, the cutover's fence record, see
+ * fence.ts) and default_transaction_read_only, the fence's switch: during a cutover the
+ * source is read-only on purpose, and the target is where the app writes next.
+ */
+export function settingsToCopy(entries: string[]): string[] {
+  const name = (entry: string) => entry.slice(0, entry.indexOf("=")).toLowerCase();
+  return entries.filter((e) => !name(e).startsWith("ferry.") && name(e) !== "default_transaction_read_only");
+}
+
+/**
  * The source database's own settings (`ALTER DATABASE ... SET`, e.g. a search_path
  * reaching a second schema), set on the target database. pg_dump only writes them
  * with --create, which would also CREATE the database. Run last, so that a setting
@@ -126,7 +136,7 @@ export async function copyDatabaseSettings(source: Client, target: Client): Prom
     WHERE setrole = 0 AND setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`);
   const { rows: db } = await target.query<{ name: string }>("SELECT pg_catalog.current_database() AS name");
   const warnings: string[] = [];
-  for (const { entry } of rows) {
+  for (const entry of settingsToCopy(rows.map((r) => r.entry))) {
     try {
       await target.query(alterDatabaseSetting(db[0].name, entry));
     } catch (err) {

@@ -5,7 +5,7 @@ import { verifyDatabases } from "../../../migrations/postgres/verify";
 import { copyInSql, copyOutSql, ctidRanges, planChunks } from "../../../migrations/postgres/copy-plan";
 import { Column, TableInfo } from "../../../migrations/postgres/copy-catalog";
 import { withoutBuilt } from "../../../migrations/postgres/copy-indexes";
-import { alterDatabaseSetting, splitSettingList } from "../../../migrations/postgres/copy-schema";
+import { alterDatabaseSetting, settingsToCopy, splitSettingList } from "../../../migrations/postgres/copy-schema";
 import { furthestState } from "../../../migrations/postgres/sequences";
 import { insertWithoutIds, startSource } from "./fixtures";
 
@@ -194,6 +194,13 @@ describe("database settings", () => {
     expect(alterDatabaseSetting("app db", 'search_path="$user", public, "it\'s"')).toBe(
       `ALTER DATABASE "app db" SET "search_path" TO '$user', 'public', 'it''s'`,
     );
+  });
+
+  test("the cutover's fence (ferry.fence, default_transaction_read_only) stays on the source", () => {
+    expect(settingsToCopy(["search_path=public, lib", "default_transaction_read_only=on", 'ferry.fence={"roles":[]}', "app.mode=x"])).toEqual([
+      "search_path=public, lib",
+      "app.mode=x",
+    ]);
   });
 
   test("any other setting is one literal, commas and all", () => {
