@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { Client } from "pg";
 import { libpqArgs, quoteIdent, quoteLiteral } from "./connection";
 import { runTool } from "./tools";
-import { EarlyIndex, withoutBuilt } from "./copy-indexes";
+import { IndexEntry, onlyEntries, withoutBuilt } from "./copy-indexes";
 
 export interface SchemaArchive {
   file: string;
@@ -43,24 +43,34 @@ function restoreEnv(env: NodeJS.ProcessEnv, maintenanceWorkMem: string): NodeJS.
 
 /**
  * Restore one section of the archive into `targetUrl`, without owners or grants (the
- * target's roles differ). pre-data runs as one transaction; post-data with `jobs`.
+ * target's roles differ). pre-data runs as one transaction; post-data with `jobs`,
+ * minus the entries `alreadyBuilt`, after the `oneAtATime` entries (restored first,
+ * without -j: see listLockUpgradingIndexes).
  */
 export async function restoreSection(
   archive: SchemaArchive,
   targetUrl: string,
   section: "pre-data" | "post-data",
-  opts: { jobs: number; maintenanceWorkMem: string; alreadyBuilt?: EarlyIndex[] },
+  opts: { jobs: number; maintenanceWorkMem: string; alreadyBuilt?: IndexEntry[]; oneAtATime?: IndexEntry[] },
 ): Promise<void> {
   const { conninfo, env } = libpqArgs(targetUrl);
   const args = ["--dbname", conninfo, `--section=${section}`, "--no-owner", "--no-privileges", "--exit-on-error"];
-  if (opts.alreadyBuilt?.length) {
-    const listFile = join(archive.dir, `${section}.list`);
-    writeFileSync(listFile, withoutBuilt(await runTool("pg_restore", ["--list", archive.file], env), opts.alreadyBuilt));
-    args.push(`--use-list=${listFile}`);
+  const restoreEnvironment = restoreEnv(env, opts.maintenanceWorkMem);
+  const skipped = [...(opts.alreadyBuilt ?? []), ...(opts.oneAtATime ?? [])];
+  const listed = skipped.length ? await runTool("pg_restore", ["--list", archive.file], env) : "";
+  const useList = (name: string, list: string) => {
+    const file = join(archive.dir, `${section}.${name}.list`);
+    writeFileSync(file, list);
+    return `--use-list=${file}`;
+  };
+  if (opts.oneAtATime?.length) {
+    await runTool("pg_restore", [...args, useList("first", onlyEntries(listed, opts.oneAtATime)), archive.file], restoreEnvironment);
   }
-  if (section === "pre-data") args.push("--single-transaction");
-  else args.push(`--jobs=${Math.max(1, opts.jobs)}`);
-  await runTool("pg_restore", [...args, archive.file], restoreEnv(env, opts.maintenanceWorkMem));
+  const rest = [...args];
+  if (skipped.length) rest.push(useList("rest", withoutBuilt(listed, skipped)));
+  if (section === "pre-data") rest.push("--single-transaction");
+  else rest.push(`--jobs=${Math.max(1, opts.jobs)}`);
+  await runTool("pg_restore", [...rest, archive.file], restoreEnvironment);
 }
 
 /**

@@ -15,7 +15,7 @@ import { defaultJobs, runPool } from "./copy-pool";
 import { copyDatabaseSettings, dumpSchemaArchive, restoreSection } from "./copy-schema";
 import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "./copy-snapshot";
 import { copyChunk } from "./copy-stream";
-import { EarlyIndex, IndexBuilder, listEarlyIndexes } from "./copy-indexes";
+import { EarlyIndex, IndexBuilder, listEarlyIndexes, listLockUpgradingIndexes } from "./copy-indexes";
 import { syncSequences } from "./sequences";
 
 export interface DumpProgress {
@@ -79,7 +79,7 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
   let removeArchive: () => void = () => undefined;
   const result: DumpCopyResult = { tables: 0, rows: 0, bytes: 0, durationMs: 0, phases, sequences: 0, indexesBuiltEarly: 0, warnings };
   try {
-    const { tables, sourceVersion, blockSize, earlyIndexes } = await timed("snapshot", () => readSource(snapshot, opts, warnings));
+    const { tables, sourceVersion, blockSize, earlyIndexes, lockUpgrading } = await timed("snapshot", () => readSource(snapshot, opts, warnings));
     const archive = await timed("dump schema", () => dumpSchemaArchive(opts.sourceUrl, snapshot.id));
     removeArchive = archive.remove;
     const restoreOpts = { jobs, maintenanceWorkMem: opts.maintenanceWorkMem ?? "256MB" };
@@ -107,7 +107,7 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
       await builder?.finish().catch(() => undefined);
     }
 
-    await timed("post-data", () => restoreSection(archive, opts.targetUrl, "post-data", { ...restoreOpts, alreadyBuilt: built }));
+    await timed("post-data", () => restoreSection(archive, opts.targetUrl, "post-data", { ...restoreOpts, alreadyBuilt: built, oneAtATime: lockUpgrading }));
     const sequences = await timed("sequences", () =>
       withClient(opts.sourceUrl, (s) => withClient(opts.targetUrl, (t) => syncSequences(s, t))).then((synced) => synced.length),
     );
@@ -156,7 +156,8 @@ async function readSource(snapshot: SharedSnapshot, opts: DumpCopyOptions, warni
   const sourceVersion = await serverVersion(c);
   const blockSize = Number((await c.query<{ b: string }>("SELECT current_setting('block_size') AS b")).rows[0].b);
   const earlyIndexes = opts.overlapIndexes === false ? [] : await listEarlyIndexes(c, tables);
-  return { tables, sourceVersion, blockSize, earlyIndexes };
+  const lockUpgrading = await listLockUpgradingIndexes(c, tables);
+  return { tables, sourceVersion, blockSize, earlyIndexes, lockUpgrading };
 }
 
 interface CopyWorker {

@@ -4,7 +4,7 @@ import { copyByDump, DumpProgress } from "../../../migrations/postgres/dump";
 import { verifyDatabases } from "../../../migrations/postgres/verify";
 import { copyInSql, copyOutSql, ctidRanges, planChunks } from "../../../migrations/postgres/copy-plan";
 import { Column, TableInfo } from "../../../migrations/postgres/copy-catalog";
-import { withoutBuilt } from "../../../migrations/postgres/copy-indexes";
+import { onlyEntries, withoutBuilt } from "../../../migrations/postgres/copy-indexes";
 import { alterDatabaseSetting, settingsToCopy, splitSettingList } from "../../../migrations/postgres/copy-schema";
 import { furthestState } from "../../../migrations/postgres/sequences";
 import { insertWithoutIds, startSource } from "./fixtures";
@@ -143,10 +143,14 @@ describe("withoutBuilt", () => {
       "3302; 1259 16503 INDEX public other_idx postgres",
       "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres",
     ].join("\n");
-    expect(withoutBuilt(list, [
-      { tableOid: 1, indexOid: 16499, constraintOid: 16500, statements: [] },
-      { tableOid: 2, indexOid: 16502, statements: [] },
-    ]).split("\n")).toEqual([";", "; Selected TOC Entries:", "3302; 1259 16503 INDEX public other_idx postgres", "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres"]);
+    const built = [{ indexOid: 16499, constraintOid: 16500 }, { indexOid: 16502 }];
+    expect(withoutBuilt(list, built).split("\n")).toEqual([";", "; Selected TOC Entries:", "3302; 1259 16503 INDEX public other_idx postgres", "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres"]);
+    expect(onlyEntries(list, built).split("\n")).toEqual([
+      ";",
+      "; Selected TOC Entries:",
+      "3300; 2606 16500 CONSTRAINT public accounts accounts_pkey postgres",
+      "3301; 1259 16502 INDEX public orders_account_idx postgres",
+    ]);
   });
 });
 
