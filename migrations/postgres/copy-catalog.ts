@@ -46,8 +46,14 @@ export interface SequenceInfo {
   increment: string;
 }
 
-/** `schema.name` as users write it (unquoted, for messages and reports). */
-export const displayName = (t: { schema: string; name: string }): string => `${t.schema}.${t.name}`;
+/** A name as SQL needs it written: bare when plain lowercase (reserved words aside), else double-quoted. */
+const shownIdent = (name: string): string => (/^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`);
+
+/**
+ * `schema.name` for messages, reports and as a key: `public.accounts`, but
+ * `"a.b".c` and `a."b.c"` (unquoted, both would read `a.b.c` and one table would hide the other).
+ */
+export const displayName = (t: { schema: string; name: string }): string => `${shownIdent(t.schema)}.${shownIdent(t.name)}`;
 
 /** A true array (name and point also have typelem, but are fixed-length). */
 const IS_ARRAY = "(bt.typlen = -1 AND bt.typelem <> 0)";

@@ -5,7 +5,7 @@
 // column (rows inserted with explicit ids never moved the sequence).
 import { Client } from "pg";
 import { qualified, quoteIdent } from "./connection";
-import { listSequences, SequenceInfo } from "./copy-catalog";
+import { displayName, listSequences, SequenceInfo } from "./copy-catalog";
 
 export interface SequenceSync {
   sequence: string;
@@ -30,7 +30,7 @@ async function ownedColumnMax(target: Client): Promise<Map<string, string>> {
   const result = new Map<string, string>();
   for (const r of rows) {
     const { rows: m } = await target.query<{ max: string | null }>(`SELECT max(${quoteIdent(r.col)})::text AS max FROM ${qualified(r.tbl_schema, r.tbl)}`);
-    if (m[0].max !== null) result.set(`${r.seq_schema}.${r.seq}`, m[0].max);
+    if (m[0].max !== null) result.set(displayName({ schema: r.seq_schema, name: r.seq }), m[0].max);
   }
   return result;
 }
@@ -60,13 +60,13 @@ export function furthestState(candidates: SequenceState[], increment: bigint): S
  */
 export async function syncSequences(source: Client, target: Client): Promise<SequenceSync[]> {
   const sourceSeqs = await listSequences(source);
-  const targetSeqs = new Map((await listSequences(target)).map((s) => [`${s.schema}.${s.name}`, s]));
+  const targetSeqs = new Map((await listSequences(target)).map((s) => [displayName(s), s]));
   const columnMax = await ownedColumnMax(target);
-  const missing = sourceSeqs.filter((s) => !targetSeqs.has(`${s.schema}.${s.name}`)).map((s) => `${s.schema}.${s.name}`);
+  const missing = sourceSeqs.filter((s) => !targetSeqs.has(displayName(s))).map(displayName);
   if (missing.length) throw new Error(`sequence(s) missing on the target: ${missing.join(", ")}`);
   const result: SequenceSync[] = [];
   for (const s of sourceSeqs) {
-    const key = `${s.schema}.${s.name}`;
+    const key = displayName(s);
     const max = columnMax.get(key);
     const candidates = [stateOf(s), stateOf(targetSeqs.get(key)!), ...(max === undefined ? [] : [{ value: BigInt(max), isCalled: true }])];
     const chosen = furthestState(candidates, BigInt(s.increment));
