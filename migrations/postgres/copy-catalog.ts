@@ -15,6 +15,8 @@ export interface Column {
   binarySafe: boolean;
   /** The type's extended (64-bit, seeded) hash function; undefined when it has none (hash its text). */
   hashProc?: string;
+  /** An object identifier type (regclass, ...; or an array/domain of one): its text names objects as the session's search_path sees them. */
+  oidAlias?: boolean;
 }
 
 export interface TableInfo {
@@ -80,15 +82,26 @@ const HASH_PROC = `CASE
   ELSE ${hashProcOf("bt")} END`;
 
 /**
+ * The object identifier types (regclass, regtype, ...): stored and sent in binary as
+ * the object's OID, which names another object or none on the target; their text form
+ * (read under pg_dump's empty search_path: `lib.mood`) is resolved again there, which
+ * is how pg_dump moves them. https://www.postgresql.org/docs/15/datatype-oid.html
+ */
+const OID_ALIAS_TYPES = ["regclass", "regcollation", "regconfig", "regdictionary", "regnamespace", "regoper", "regoperator", "regproc", "regprocedure", "regrole", "regtype"];
+
+/**
  * Binary COPY moves the server's internal send/receive format; it is only as portable
  * as the type's code. Built-in types (and arrays of them) are, and enums (sent by
  * label). Arrays of enums get text: an array's binary form carries its element
  * type's OID, which differs on the target, and ferry does not rely on the receiver
- * overlooking that. Extension and composite types get text too.
+ * overlooking that. Extension and composite types get text too, and so do the
+ * object identifier types (OID_ALIAS_TYPES).
  */
+const IS_OID_ALIAS = `(et.typnamespace = 'pg_catalog'::regnamespace AND et.typname IN (${OID_ALIAS_TYPES.map((n) => `'${n}'`).join(", ")}))`;
 const BINARY_SAFE = `(
   t.typsend <> 0 AND t.typreceive <> 0 AND (
-    et.typnamespace = 'pg_catalog'::regnamespace OR bt.typtype = 'e'))`;
+    et.typnamespace = 'pg_catalog'::regnamespace OR bt.typtype = 'e')
+  AND NOT ${IS_OID_ALIAS})`;
 
 /**
  * What pg_dump runs every session under (`SELECT pg_catalog.set_config('search_path', '', false)`):
@@ -137,12 +150,13 @@ async function readTables(c: Client): Promise<TableInfo[]> {
     ORDER BY n.nspname, c.relname`);
   if (!tables.length) return [];
   const { rows: cols } = await c.query<{
-    oid: string; name: string; type: string; generated: boolean; binary_safe: boolean; hash_proc: string | null; pk_pos: number | null;
+    oid: string; name: string; type: string; generated: boolean; binary_safe: boolean; hash_proc: string | null; oid_alias: boolean; pk_pos: number | null;
   }>(`
     SELECT a.attrelid::int8 AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
            a.attgenerated <> '' AS generated,
            ${BINARY_SAFE} AS binary_safe,
            ${HASH_PROC} AS hash_proc,
+           ${IS_OID_ALIAS} AS oid_alias,
            (SELECT k.pos FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos)
              WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)::int AS pk_pos
     FROM pg_attribute a
@@ -154,7 +168,10 @@ async function readTables(c: Client): Promise<TableInfo[]> {
     ORDER BY a.attrelid, a.attnum`, [tables.map((t) => t.oid)]);
   return tables.map((t) => {
     const mine = cols.filter((col) => col.oid === t.oid);
-    const columns = mine.map((col) => ({ name: col.name, type: col.type, generated: col.generated, binarySafe: col.binary_safe, hashProc: col.hash_proc ?? undefined }));
+    const columns = mine.map((col) => ({
+      name: col.name, type: col.type, generated: col.generated, binarySafe: col.binary_safe, hashProc: col.hash_proc ?? undefined,
+      ...(col.oid_alias ? { oidAlias: true } : {}),
+    }));
     const primaryKey = mine
       .filter((col) => col.pk_pos !== null)
       .sort((a, b) => (a.pk_pos ?? 0) - (b.pk_pos ?? 0))
