@@ -15,12 +15,17 @@ export interface SequenceSync {
   target: string;
 }
 
-/** Largest value of each owned/identity column on the target, by `schema.sequence`. */
+/**
+ * The furthest value of each owned/identity column on the target, by sequence name: the
+ * largest, or for a descending sequence the smallest.
+ */
 async function ownedColumnMax(target: Client): Promise<Map<string, string>> {
-  const { rows } = await target.query<{ seq_schema: string; seq: string; tbl_schema: string; tbl: string; col: string }>(`
-    SELECT sn.nspname AS seq_schema, s.relname AS seq, tn.nspname AS tbl_schema, t.relname AS tbl, a.attname AS col
+  const { rows } = await target.query<{ seq_schema: string; seq: string; tbl_schema: string; tbl: string; col: string; descending: boolean }>(`
+    SELECT sn.nspname AS seq_schema, s.relname AS seq, tn.nspname AS tbl_schema, t.relname AS tbl, a.attname AS col,
+           sq.seqincrement < 0 AS descending
     FROM pg_depend d
     JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+    JOIN pg_sequence sq ON sq.seqrelid = s.oid
     JOIN pg_namespace sn ON sn.oid = s.relnamespace
     JOIN pg_class t ON t.oid = d.refobjid
     JOIN pg_namespace tn ON tn.oid = t.relnamespace
@@ -29,7 +34,7 @@ async function ownedColumnMax(target: Client): Promise<Map<string, string>> {
       AND t.relkind IN ('r', 'p')`);
   const result = new Map<string, string>();
   for (const r of rows) {
-    const { rows: m } = await target.query<{ max: string | null }>(`SELECT max(${quoteIdent(r.col)})::text AS max FROM ${qualified(r.tbl_schema, r.tbl)}`);
+    const { rows: m } = await target.query<{ max: string | null }>(`SELECT ${r.descending ? "min" : "max"}(${quoteIdent(r.col)})::text AS max FROM ${qualified(r.tbl_schema, r.tbl)}`);
     if (m[0].max !== null) result.set(displayName({ schema: r.seq_schema, name: r.seq }), m[0].max);
   }
   return result;

@@ -133,8 +133,10 @@ describe("dump copy fidelity", () => {
     expect(s['public."Desc Seq"']).toBe("-3");
     // One deliberate departure from pg_dump: a sequence behind its own column's max (an explicit id was inserted)
     // is moved up to it, so the first insert on the target does not collide.
+    // A descending one goes down to its column's min.
     expect(s['public."Order Lines_Line ID_seq"']).toBe("200");
-    expect(await sequenceStates(tgt)).toEqual({ ...s, 'public."Order Lines_Line ID_seq"': "150000" });
+    expect(s["public.countdown_id_seq"]).toBe("-2");
+    expect(await sequenceStates(tgt)).toEqual({ ...s, 'public."Order Lines_Line ID_seq"': "150000", "public.countdown_id_seq": "-500" });
   });
 
   test("the database's search_path comes along, so the app finds lib's objects unqualified", async () => {
