@@ -1,8 +1,9 @@
 // Logical replication does not carry sequences: without this step the first insert on
 // the target after cutover collides with an existing id. Every sequence (serial-owned,
-// identity, and free-standing ones used through a default) is set on the target to at
-// least the source's value, and owned ones also to at least the largest value in their
-// column (rows inserted with explicit ids never moved the sequence).
+// identity, and free-standing ones used through a default) is set on the target to the
+// source's state (last_value and is_called, as pg_dump restores it) or further: owned
+// ones at least to the largest value in their column (smallest when descending; rows
+// inserted with explicit ids never moved the sequence).
 import { Client } from "pg";
 import { qualified, quoteIdent } from "./connection";
 import { displayName, listSequences, SequenceInfo } from "./copy-catalog";
