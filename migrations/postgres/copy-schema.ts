@@ -1,6 +1,6 @@
 // The schema half of the dump copy. pg_dump reads it inside the copy's exported
-// snapshot (so schema and rows agree) into a schema-only custom-format archive,
-// a few kilobytes in a private temp directory. pg_restore then applies the
+// snapshot (so schema and rows agree) into a custom-format archive of its pre-data
+// and post-data sections (no table data), a few kilobytes in a private temp directory. pg_restore then applies the
 // pre-data section before the rows, and the post-data section (indexes,
 // constraints, triggers, materialized view data) after them with -j, which builds
 // indexes in parallel and orders foreign keys after the keys they reference; the
@@ -24,7 +24,10 @@ export async function dumpSchemaArchive(sourceUrl: string, snapshot: string | un
   const dir = mkdtempSync(join(tmpdir(), "ferry-schema-"));
   const file = join(dir, "schema.dump");
   const { conninfo, env } = libpqArgs(sourceUrl);
-  const args = ["--dbname", conninfo, "--format=custom", "--schema-only", "--no-publications", "--no-subscriptions", "--file", file];
+  // The pre-data and post-data sections rather than --schema-only: --schema-only also drops the
+  // "MATERIALIZED VIEW DATA" entries (REFRESH MATERIALIZED VIEW, post-data), which left every materialized
+  // view unpopulated on the target. --no-blobs: large objects are refused or skipped (dump.ts), not created empty.
+  const args = ["--dbname", conninfo, "--format=custom", "--section=pre-data", "--section=post-data", "--no-blobs", "--no-publications", "--no-subscriptions", "--file", file];
   if (snapshot) args.push(`--snapshot=${snapshot}`);
   try {
     await runTool("pg_dump", args, env);

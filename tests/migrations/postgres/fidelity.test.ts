@@ -40,13 +40,13 @@ async function schemaDump(url: string): Promise<string> {
     .join("\n");
 }
 
-/** Every table's rows, as sorted text, independent of physical order and of ferry's own verify. */
+/** Every table's (and materialized view's) rows, as sorted text, independent of physical order and of ferry's own verify. */
 async function rowsOf(url: string): Promise<Record<string, string>> {
   return withClient(url, async (c) => {
     await c.query("SET search_path = ''; SET TimeZone = 'UTC'; SET extra_float_digits = 3");
     const { rows: tables } = await c.query<{ t: string }>(`
       SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1`);
+      WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1`);
     const out: Record<string, string> = {};
     for (const { t } of tables) {
       const { rows } = await c.query<{ n: number; body: string }>(
@@ -117,10 +117,21 @@ describe("dump copy fidelity", () => {
     expect(await schemaDump(tgt)).toBe(source);
   });
 
+  test("with every index left to pg_restore -j (overlapIndexes: false) the end state is the same", async () => {
+    await target.query("CREATE DATABASE fidelity_late_indexes");
+    const late = withDatabase(target.url(), "fidelity_late_indexes");
+    const result = await copyByDump({ sourceUrl: src, targetUrl: late, jobs: 2, overlapIndexes: false });
+    expect(result.indexesBuiltEarly).toBe(0);
+    expect(result.warnings).toEqual([]);
+    expect(await schemaDump(late)).toBe(await schemaDump(src));
+    expect(await rowsOf(late)).toEqual(await rowsOf(src));
+  });
+
   test("every table has the source's rows, the materialized view its data", async () => {
     const [s, t] = await Promise.all([rowsOf(src), rowsOf(tgt)]);
     expect(Object.keys(s)).toContain('"Ünïcode Schema"."Mixed.Case ""Quoted"" Table"');
     expect(s["public.no_columns"]).toBe("3 rows\n()\n()\n()");
+    expect(s["lib.mood_counts"]).toMatch(/^4 rows\n/);
     expect(s["public.legacy"]).toMatch(/^3 rows/);
     expect(s["public.catalog_refs"]).toContain("(1,lib.bookings,lib.mood,lib.next_code,\"{lib.span,lib.money_pair}\")");
     expect(t).toEqual(s);
