@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startPostgres, LocalPostgres } from "../../../rehearsal/servers";
 import { libpqArgs, withClient } from "../../../migrations/postgres/connection";
 import { runTool } from "../../../migrations/postgres/tools";
-import { applySchema } from "../../../migrations/postgres/schema";
+import { applySchema, dumpSchema } from "../../../migrations/postgres/schema";
+import { splitPostData } from "../../../migrations/postgres/postdata";
 import { copyByDump } from "../../../migrations/postgres/dump";
 import { verifyDatabases } from "../../../migrations/postgres/verify";
 import { withDatabase } from "./helpers";
@@ -125,6 +126,12 @@ describe("dump copy fidelity", () => {
     expect(result.warnings).toEqual([]);
     expect(await schemaDump(late)).toBe(await schemaDump(src));
     expect(await rowsOf(late)).toEqual(await rowsOf(src));
+  });
+
+  test("the logical strategy's post-data refreshes the materialized view after the initial sync", async () => {
+    const postData = await dumpSchema(src, "post-data");
+    expect(splitPostData(postData).rest).toMatch(/^REFRESH MATERIALIZED VIEW lib\.mood_counts;$/m);
+    expect(await dumpSchema(src, "pre-data")).not.toMatch(/INSERT INTO|COPY |lo_create/);
   });
 
   test("every table has the source's rows, the materialized view its data", async () => {
