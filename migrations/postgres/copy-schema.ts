@@ -1,10 +1,11 @@
 // The schema half of the dump copy. pg_dump reads it inside the copy's exported
 // snapshot (so schema and rows agree) into a custom-format archive of its pre-data
-// and post-data sections (no table data), a few kilobytes in a private temp directory. pg_restore then applies the
-// pre-data section before the rows, and the post-data section (indexes,
-// constraints, triggers, materialized view data) after them with -j, which builds
-// indexes in parallel and orders foreign keys after the keys they reference; the
-// indexes already built during the copy (copy-indexes.ts) are left out of its list.
+// and post-data sections (no table data), a few kilobytes in a private temp
+// directory. pg_restore then applies the pre-data section before the rows, and the
+// post-data section (indexes, constraints, triggers, materialized view refreshes)
+// after them with -j, which builds indexes in parallel and orders foreign keys after
+// the keys they reference; the indexes already built during the copy
+// (copy-indexes.ts) are left out of its list. Last, the database's own settings.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
