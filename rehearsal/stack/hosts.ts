@@ -62,6 +62,7 @@ export function startHosts(runId: string): Hosts {
       throw new Error(`no free loopback address for ${label}`);
     },
     name(name, address) {
+      if (names.get(name.toLowerCase()) === address) return;
       names.set(name.toLowerCase(), address);
       table.find((t) => t.address === address)?.names.push(name);
       try {

@@ -115,7 +115,7 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   return steps;
 }
 
-async function startHerokuSource(opts: StackRehearsalOptions, source: HerokuSource, hosts: Hosts, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
+async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSource, hosts: Hosts, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
@@ -131,6 +131,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, source: HerokuSour
     addonVars: { postgres: source.postgres ? { [source.postgres.configVar]: databaseUrl } : undefined, redis: source.redis ? { [source.redis.configVar]: redis.url() } : undefined },
     hosts,
     fleet: { logsDir, schema: data.schema, log },
+    dnsTargets: declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [h.record.content] : [])),
   });
   return {
     checkDatabaseUrl: pg.url(APP_DB),
@@ -255,7 +256,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const hosts = startHosts(runId);
   const ca = await startCa();
   const src = declared.source.kind === "heroku"
-    ? await startHerokuSource(opts, declared.source, hosts, logsDir, log)
+    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, log)
     : await startBoxSource(opts, declared, hosts, ca, logsDir, log);
   const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
   writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));

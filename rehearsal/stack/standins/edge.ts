@@ -69,8 +69,19 @@ export class Edge {
 
   async start(): Promise<void> {
     this.address = await this.opts.hosts.allocate("Cloudflare edge");
-    for (const h of this.opts.hostnames) this.opts.hosts.name(h, this.address);
     await this.render();
+  }
+
+  /**
+   * Where a client's DNS lookup of `hostname` leads: the edge for a proxied record or a
+   * load balancer; the record's own target for a DNS-only one (the rehearsal resolves at
+   * once what real resolvers pick up when the record's TTL expires).
+   */
+  private resolvesTo(hostname: string): string {
+    const lb = [...this.balancers.values()].some((b) => b.name === hostname);
+    const rec = [...this.records.values()].find((r) => r.name === hostname);
+    if (lb || !rec || rec.proxied) return this.address;
+    return this.originAddress(rec.content);
   }
 
   /** What serves `hostname` now, in words (the report's traffic table). */
@@ -202,6 +213,7 @@ export class Edge {
     if (!this.proxy) this.proxy = await ProxyHost.start(servers);
     else await this.proxy.apply(servers);
     for (const h of this.opts.hostnames) {
+      this.opts.hosts.name(h, this.resolvesTo(h));
       const now = this.describe(h);
       if (this.described.get(h) !== now) this.opts.log(`      edge: ${h} -> ${now}`);
       this.described.set(h, now);
