@@ -99,7 +99,7 @@ export async function differences(a: LocalRedis, b: LocalRedis, dbs: number[]): 
 }
 
 /** Keeps writing, deleting and expiring keys in `dbs` until stopped. */
-export function startWriter(server: LocalRedis, dbs: number[]): { stop(): Promise<number> } {
+export function startWriter(server: LocalRedis, dbs: number[]): { ops(): number; stop(): Promise<number> } {
   let running = true;
   let ops = 0;
   const clients = dbs.map((db) => client(server, db));
@@ -125,6 +125,7 @@ export function startWriter(server: LocalRedis, dbs: number[]): { stop(): Promis
     }
   })();
   return {
+    ops: () => ops,
     async stop() {
       running = false;
       await loop;
