@@ -5,7 +5,8 @@
 // (tests/migrations/redis/copy.test.ts kills a copy with no writes running.)
 import { afterAll, describe, expect, test } from "vitest";
 import { LocalRedis, startRedis } from "../../rehearsal/servers";
-import { client, closeClients, differences, ferry, seed, spawnFerry, startWriter, until, urls } from "../migrations/redis/helpers";
+import { client, closeClients, differences, ferry, seed, spawnFerry, startWriter, urls } from "../migrations/redis/helpers";
+import { eventually } from "../support/eventually";
 import { link, viaPort } from "./link";
 
 const DBS = [0, 3];
@@ -47,7 +48,7 @@ describe("Redis copy under faults, with writes running", () => {
     const env = urls(source, target);
     const writer = startWriter(source, DBS);
     const first = spawnFerry(copyArgs, env);
-    await until("the copy to be partly done", async () => (await copied(target)) >= 300, 60_000);
+    await eventually("the copy to be partly done", async () => (await copied(target)) >= 300, { timeoutMs: 60_000 });
     first.child.kill("SIGKILL");
     expect((await first.result).code).toBeNull();
 
@@ -63,7 +64,7 @@ describe("Redis copy under faults, with writes running", () => {
     const throughWire = { ...urls(source, target), FERRY_SOURCE_REDIS_URL: viaPort(source.url(), wire.port) };
     const writer = startWriter(source, DBS);
     const run = spawnFerry(copyArgs, throughWire);
-    await until("the copy to be partly done", async () => (await copied(target)) >= 300, 60_000);
+    await eventually("the copy to be partly done", async () => (await copied(target)) >= 300, { timeoutMs: 60_000 });
     await wire.cut();
     const failed = await run.result;
     expect(failed.code).toBe(1);

@@ -10,7 +10,8 @@ import { cutover } from "../../../migrations/redis/cutover";
 import { verify } from "../../../migrations/redis/verify";
 import { readMeta } from "../../../migrations/redis/state";
 import { DbClients } from "../../../migrations/redis/connection";
-import { client, closeClients, differences, endpoint, ferry, seed, seedBig, spawnFerry, startWriter, until, urls } from "./helpers";
+import { client, closeClients, differences, endpoint, ferry, seed, seedBig, spawnFerry, startWriter, urls } from "./helpers";
+import { eventually } from "../../support/eventually";
 
 const DBS = [0, 2, 5];
 const LIMITS = { maxElements: 200, maxBytes: 1_000_000 };
@@ -44,8 +45,9 @@ describe("replicate --mode copy", () => {
     const writer = startWriter(source, DBS);
     const abort = new AbortController();
     const following = runCopy({ source: src, target: dst, follow: true, batchSize: 50, limits: LIMITS, signal: abort.signal });
-    await until("the bulk pass to finish", async () => (await targetMeta(target))?.phase === "following");
-    await new Promise((r) => setTimeout(r, 300)); // more writes while following
+    await eventually("the bulk pass to finish", async () => (await targetMeta(target))?.phase === "following");
+    const atFollowing = writer.ops();
+    await eventually("1000 more writes while following", () => writer.ops() >= atFollowing + 1000);
     const ops = await writer.stop();
     expect(ops).toBeGreaterThan(100);
 
@@ -134,9 +136,9 @@ describe("replicate --mode copy", () => {
     const { source, target } = await pair();
     const env = urls(source, target);
     const run = spawnFerry(["--json", "redis", "replicate", "--mode", "copy", "--follow", "--big-key-elements", "200"], env);
-    await until("the follower to be following", async () => (await targetMeta(target))?.phase === "following");
+    await eventually("the follower to be following", async () => (await targetMeta(target))?.phase === "following");
     await client(source, 2).set("k:str:9", "written while following");
-    await until("the change to reach the target", async () => (await client(target, 2).get("k:str:9")) === "written while following");
+    await eventually("the change to reach the target", async () => (await client(target, 2).get("k:str:9")) === "written while following");
     run.child.kill("SIGTERM");
     const r = await run.result;
     expect(r.stderr).toBe("");
@@ -159,7 +161,7 @@ describe("replicate --mode copy", () => {
       return n;
     };
     const run = spawnFerry(["redis", "replicate", "--mode", "copy", "--batch", "50", "--max-rate", "500", "--big-key-elements", "200"], env);
-    await until("the copy to be partly done", async () => (await copiedSoFar()) >= 400);
+    await eventually("the copy to be partly done", async () => (await copiedSoFar()) >= 400);
     run.child.kill("SIGKILL");
     expect((await run.result).code).toBeNull();
     const before = await copiedSoFar();

@@ -173,12 +173,3 @@ export function spawnFerry(args: string[], env: Record<string, string> = {}): { 
 export function urls(source: LocalRedis, target: LocalRedis): Record<string, string> {
   return { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() };
 }
-
-/** Poll `check` every 50 ms until true (or fail after `ms`). */
-export async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
