@@ -11,7 +11,6 @@ import { Link, link, viaPort } from "./link";
 import { eventually } from "../support/eventually";
 import { ReplicatingPair, caughtUp, cutOverAndVerify, replicatingPair } from "./pg-steps";
 
-
 describe("connection between the sides cut mid-replication", () => {
   let pair: ReplicatingPair;
   let wire: Link;
