@@ -5,6 +5,7 @@
 // (tests/migrations/redis/copy.test.ts kills a copy with no writes running.)
 import { afterAll, describe, expect, test } from "vitest";
 import { LocalRedis, startRedis } from "../../rehearsal/servers";
+import { HEARTBEAT_STALE_MS } from "../../migrations/redis/copy";
 import { client, closeClients, differences, ferry, seed, spawnFerry, startWriter, urls } from "../migrations/redis/helpers";
 import { eventually } from "../support/eventually";
 import { link, viaPort } from "./link";
@@ -76,5 +77,40 @@ describe("Redis copy under faults, with writes running", () => {
     expect(resumed.json.resumed).toBe(true);
     await finish(source, target, urls(source, target), writer);
     await wire.cut();
+  });
+
+  // What a loaded machine did to the follower once (issue 16): its heartbeat went stale
+  // while it was alive. A frozen process (SIGSTOP) makes that happen on purpose.
+  test("follower frozen past its heartbeat when the cutover starts: the cutover waits for it, then verifies green", async () => {
+    const { source, target } = await pair();
+    const env = urls(source, target);
+    const writer = startWriter(source, DBS);
+    const follower = spawnFerry(["--json", "redis", "replicate", "--mode", "copy", "--follow", "--batch", "50"], env);
+    const meta = client(target, 0);
+    await eventually("the follower to be following", async () => (await meta.hget("ferry:state:meta", "phase")) === "following", { timeoutMs: 60_000 });
+    expect(await writer.stop()).toBeGreaterThan(0);
+    follower.child.kill("SIGSTOP");
+    try {
+      await eventually("the frozen follower's heartbeat to go stale", async () => {
+        const [seconds, micros] = await client(source, 0).time();
+        const beat = Number(await meta.hget("ferry:state:meta", "heartbeatMs"));
+        return Number(seconds) * 1000 + Number(micros) / 1000 - beat > HEARTBEAT_STALE_MS + 500;
+      }, { timeoutMs: 30_000 });
+      const cut = spawnFerry(["--json", "redis", "cutover", "--mode", "copy"], env);
+      let cutEnded = false;
+      void cut.result.then(() => (cutEnded = true));
+      await eventually("the cutover to ask the follower to stop (or to give up)", async () => cutEnded || (await meta.hget("ferry:state:meta", "stopRequested")) === "1");
+      follower.child.kill("SIGCONT");
+      const done = await cut.result;
+      expect(done.code, done.stderr).toBe(0);
+      expect(done.json.catchUp.by).toBe("follower");
+      expect(done.json.verify.ok).toBe(true);
+    } finally {
+      follower.child.kill("SIGCONT");
+    }
+    const followed = await follower.result;
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.json.stoppedBy).toBe("cutover");
+    expect(await differences(source, target, DBS)).toEqual([]);
   });
 });
