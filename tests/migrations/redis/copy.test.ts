@@ -9,7 +9,7 @@ import { KeySnapshot } from "../../../migrations/redis/read-keys";
 import { cutover } from "../../../migrations/redis/cutover";
 import { verify } from "../../../migrations/redis/verify";
 import { readMeta } from "../../../migrations/redis/state";
-import { DbClients } from "../../../migrations/redis/connection";
+import { DbClients, explainLostConnection } from "../../../migrations/redis/connection";
 import { client, closeClients, differences, endpoint, ferry, seed, seedBig, spawnFerry, startWriter, urls } from "./helpers";
 import { eventually } from "../../support/eventually";
 
@@ -208,5 +208,26 @@ describe("replicate --mode copy", () => {
     expect(again.bigKeys).toBe(2);
     expect(await client(target).exists("ferry:state:bigpending", "ferry:state:tmp:leftover")).toBe(0);
     expect(await differences(source, target, DBS)).toEqual([]);
+  });
+
+  test("a connection lost mid-run fails with one line naming the side, not ioredis's bare message", async () => {
+    const { source, src, dst } = await pair();
+    const [sources, targets] = [new DbClients(src), new DbClients(dst)];
+    try {
+      const onSource = await sources.db(2);
+      await targets.db(0);
+      // The server drops ferry's connection, as a cut link or a restart would.
+      await client(source).call("CLIENT", "KILL", "ID", String(await onSource.call("CLIENT", "ID")));
+      await eventually("ferry's client to see its connection gone", () => sources.lost());
+      const err = await onSource.get("k:str:1").then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/Connection is closed/);
+      expect(targets.lost()).toBe(false);
+      expect((explainLostConnection(err, [sources, targets]) as Error).message).toBe(
+        `--source redis://127.0.0.1:${source.port}: connection lost mid-run; re-run to resume`,
+      );
+    } finally {
+      await sources.close();
+      await targets.close();
+    }
   });
 });
