@@ -49,6 +49,7 @@ for i in $(seq 1 "$runs"); do
   status=passed
   npx vitest run --config "$config" --reporter=default --reporter=json --outputFile.json="$out/run-$i.json" "$@" \
     >"$out/run-$i.log" 2>&1 || status=failed
+  echo "$status" >"$out/run-$i.status"
   echo "run $i/$runs: $status in $(($(date +%s) - started)) s"
 done
 
@@ -76,6 +77,15 @@ for (let i = 1; i <= Number(runs); i++) {
       failures.set(key, [...(failures.get(key) ?? []), i]);
       failed = true;
     }
+  }
+  // Every test green and the run still red (vitest's JSON still says success): an error
+  // outside any test, such as an unhandled rejection or the worker timing out: name it.
+  const status = fs.readFileSync(path.join(dir, `run-${i}.status`), "utf8").trim();
+  if (!failed && status === "failed") {
+    const log = fs.readFileSync(path.join(dir, `run-${i}.log`), "utf8");
+    const error = /Unhandled (?:Error|Rejection) ⎯+\n+([^\n]+)/.exec(log)?.[1] ?? "(failed outside any test: see the run's log)";
+    failures.set(error.trim(), [...(failures.get(error.trim()) ?? []), i]);
+    failed = true;
   }
   if (failed) failedRuns++;
 }

@@ -1,7 +1,7 @@
-import { spawnSync } from "child_process";
 import * as path from "path";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { describe, expect, it } from "vitest";
+import { runNode } from "../support/run-node";
 import { diffStages } from "../../policy/plan/diff";
 import { aroundDifference } from "../../policy/plan/markdown";
 import { plannedResource } from "../../policy/plan/planned";
@@ -41,9 +41,9 @@ describe("stage plan diff", () => {
 });
 
 describe("npm run plan", () => {
-  it("prints every stage of a stack with what each flag adds, changes and removes", () => {
+  it("prints every stage of a stack with what each flag adds, changes and removes", async () => {
     const file = writeStackFile(vultrConfig(), "plantest");
-    const run = spawnSync(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "plantest", "--dir", path.dirname(file)], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "plantest", "--dir", path.dirname(file)], { cwd: ROOT });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     const out = run.stdout;
@@ -55,9 +55,9 @@ describe("npm run plan", () => {
     expect(out).not.toMatch(/placeholder|BEGIN OPENSSH/);
   }, 120_000);
 
-  it("fails with one line and exit code 2 on a bad stack", () => {
+  it("fails with one line and exit code 2 on a bad stack", async () => {
     const file = writeStackFile({ ...vultrConfig(), "ferry:cutover": "true" }, "badplan");
-    const run = spawnSync(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "badplan", "--dir", path.dirname(file)], { cwd: ROOT, encoding: "utf8" });
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "badplan", "--dir", path.dirname(file)], { cwd: ROOT });
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/^ferry plan: ferry:cutover: requires ferry:replicate and ferry:proxy .*\n$/);
   });
