@@ -36,7 +36,7 @@ async function copied(target: LocalRedis): Promise<number> {
 async function finish(source: LocalRedis, target: LocalRedis, env: Record<string, string>, writer: { stop(): Promise<number> }) {
   expect(await writer.stop()).toBeGreaterThan(0);
   const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
-  expect(done.code, done.stderr).toBe(0);
+  expect(done.code, done.stderr + done.stdout).toBe(0);
   expect(done.json.verify.ok).toBe(true);
   expect(await differences(source, target, DBS)).toEqual([]);
 }
@@ -102,7 +102,7 @@ describe("Redis copy under faults, with writes running", () => {
       await eventually("the cutover to ask the follower to stop (or to give up)", async () => cutEnded || (await meta.hget("ferry:state:meta", "stopRequested")) === "1");
       follower.child.kill("SIGCONT");
       const done = await cut.result;
-      expect(done.code, done.stderr).toBe(0);
+      expect(done.code, done.stderr + done.stdout).toBe(0);
       expect(done.json.catchUp.by).toBe("follower");
       expect(done.json.verify.ok).toBe(true);
     } finally {
