@@ -151,6 +151,17 @@ export function explainConnectError(ep: Endpoint, err: unknown): FerryError {
   return new FerryError(`${where}: ${msg}`, 1);
 }
 
+/**
+ * A command on a connection that went away mid-run fails with ioredis's bare
+ * "Connection is closed.", which names no server: name the side that was lost.
+ */
+export function explainLostConnection(err: unknown, sides: DbClients[]): unknown {
+  if (!(err instanceof Error) || !/Connection is closed/i.test(err.message)) return err;
+  const gone = sides.find((s) => s.lost());
+  if (!gone) return err;
+  return new FerryError(`${gone.endpoint.flag} ${describeEndpoint(gone.endpoint)}: connection lost mid-run; re-run to resume`, 1);
+}
+
 /** A connected client; fails with a one-line reason. The caller disconnects it. */
 export async function connect(ep: Endpoint, db?: number): Promise<Redis> {
   const client = new Redis(redisOptions(ep, db));
@@ -183,6 +194,7 @@ export async function withClient<T>(ep: Endpoint, fn: (c: Redis) => Promise<T>, 
  */
 export class DbClients {
   private readonly clients = new Map<number, Promise<Redis>>();
+  private readonly opened: Redis[] = [];
 
   constructor(readonly endpoint: Endpoint) {}
 
@@ -190,15 +202,22 @@ export class DbClients {
     let client = this.clients.get(db);
     if (!client) {
       client = connect(this.endpoint, db);
+      client.then((c) => this.opened.push(c), () => undefined);
       this.clients.set(db, client);
       client.catch(() => this.clients.delete(db));
     }
     return client;
   }
 
+  /** Did a connection that was open go away (server gone, link cut)? */
+  lost(): boolean {
+    return this.opened.some((c) => c.status === "end" || c.status === "close");
+  }
+
   async close(): Promise<void> {
     const all = [...this.clients.values()];
     this.clients.clear();
+    this.opened.length = 0;
     for (const c of all) (await c.catch(() => undefined))?.disconnect();
   }
 }

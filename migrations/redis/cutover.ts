@@ -15,7 +15,7 @@ import { DbClients, Endpoint } from "./connection";
 import { CopyResult, runCopy } from "./copy";
 import { promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
-import { clearState, readMeta, writeMeta } from "./state";
+import { clearState, LOCK, readMeta, writeMeta } from "./state";
 import { CUTOVER_KEY, cutoverMark, FenceRecord, fenceWriters, FENCE_KEY, markCutover, unfenceWriters } from "./fence";
 import { copyStatus } from "./status";
 import { verify, VerifyResult } from "./verify";
@@ -142,7 +142,7 @@ async function finishCopy(opts: CutoverOptions): Promise<CutoverResult["catchUp"
   try {
     const status = await copyStatus(source, target);
     if (!status) throw new FerryError("no copy in progress on --target (no ferry:state:meta); run `ferry redis replicate --mode copy` first", 1);
-    if (status.followerAlive) {
+    if (status.followerAlive || (await followerHoldsLease(target))) {
       await writeMeta(target, { stopRequested: true });
       if (await followerStopped(source, target, opts.timeoutMs)) return { by: "follower" };
     }
@@ -164,10 +164,21 @@ async function followerStopped(source: DbClients, target: DbClients, timeoutMs: 
     const meta = await readMeta(target);
     if (meta && !meta.following && meta.phase === "stopped") return true;
     const status = await copyStatus(source, target);
-    if (status && !status.followerAlive && status.heartbeatAgeMs !== undefined) return false;
+    if (status && !status.followerAlive && status.heartbeatAgeMs !== undefined && !(await followerHoldsLease(target))) return false;
     await sleep(100);
   }
   throw new FerryError(`the follower did not finish within ${timeoutMs / 1000}s (backlog still draining? are the app's writes stopped?)`, 1);
+}
+
+/**
+ * A follower whose heartbeat is late but whose lease (15 s, renewed with each beat) is
+ * still held may be slow (a busy machine), not gone: racing it with a second copier
+ * would leave it running on after the cutover, writing into the app's new target.
+ */
+async function followerHoldsLease(target: DbClients): Promise<boolean> {
+  const meta = await readMeta(target);
+  if (!meta?.following) return false;
+  return (await (await target.db(0)).get(LOCK)) === meta.runId;
 }
 
 async function removeCopyState(targetEp: Endpoint): Promise<number> {

@@ -20,7 +20,7 @@ export interface RunningApp {
 }
 
 function send(res: ServerResponse, status: number, body: unknown, name: string): void {
-  res.writeHead(status, { "content-type": "application/json", "x-served-by": name, connection: "keep-alive" });
+  res.writeHead(status, { "content-type": "application/json", "x-served-by": name, connection: res.shouldKeepAlive ? "keep-alive" : "close" });
   res.end(JSON.stringify(body));
 }
 
@@ -75,7 +75,12 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     send(res, 200, { account_id: accountId, statuses: rows }, config.name);
   };
 
+  let closing = false;
   const server = createServer((req, res) => {
+    // Shutting down: answer, then drop the connection. server.close() only refuses new
+    // connections, so a client keeping its keep-alive connection busy would be served on
+    // and on, and close() would not end while it keeps sending.
+    if (closing) res.shouldKeepAlive = false;
     const url = new URL(req.url ?? "/", "http://app");
     const handle = async () => {
       // Each process type's health path (web's /health, streaming's /api/v1/streaming/health).
@@ -100,6 +105,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     server,
     close: async () => {
       maintenance?.stop();
+      closing = true;
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeIdleConnections();

@@ -82,7 +82,7 @@ function killNginxTree(master: number): void {
 }
 
 /** Process ids whose parent is `ppid`, from /proc (Linux). */
-function childPids(ppid: number): number[] {
+export function childPids(ppid: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

@@ -1,7 +1,7 @@
-import { spawnSync } from "child_process";
 import * as path from "path";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { describe, expect, it } from "vitest";
+import { runNode } from "../support/run-node";
 import { diffStages } from "../../policy/plan/diff";
 import { aroundDifference, kindOf } from "../../policy/plan/markdown";
 import { plannedResource } from "../../policy/plan/planned";
@@ -42,9 +42,9 @@ describe("stage plan diff", () => {
 });
 
 describe("npm run plan", () => {
-  it("prints every stage of a stack with what each flag adds, changes and removes", () => {
+  it("prints every stage of a stack with what each flag adds, changes and removes", async () => {
     const file = writeStackFile(vultrConfig(), "plantest");
-    const run = spawnSync(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "plantest", "--dir", path.dirname(file)], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "plantest", "--dir", path.dirname(file)], { cwd: ROOT });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     const out = run.stdout;
@@ -62,7 +62,7 @@ describe("npm run plan", () => {
     expect(out).toMatch(/old box: unpriced, no inventory; run `ferry init`/);
   }, 120_000);
 
-  it("prices every stage from the inventory and the region's table, with the overlap and the table's date and source", () => {
+  it("prices every stage from the inventory and the region's table, with the overlap and the table's date and source", async () => {
     const file = writeStackFile(herokuConfig(), "costtest");
     fs.copyFileSync(path.join(ROOT, "ferry-inventory.staging.json"), path.join(path.dirname(file), "ferry-inventory.costtest.json"));
     const inventory = JSON.parse(fs.readFileSync(path.join(ROOT, "ferry-inventory.staging.json"), "utf8"));
@@ -70,7 +70,7 @@ describe("npm run plan", () => {
     inventory.apps[0].name = "mastodon-web";
     inventory.apps[0].addons[1].name = "redis-round-67890";
     fs.writeFileSync(path.join(path.dirname(file), "ferry-inventory.costtest.json"), JSON.stringify(inventory));
-    const run = spawnSync(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "costtest", "--dir", path.dirname(file)], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "costtest", "--dir", path.dirname(file)], { cwd: ROOT });
     expect(run.stderr).toBe("");
     const out = run.stdout;
     // Heroku today: 2 × $50 + 1 × $25 dynos, $50 Postgres, $15 Redis, $0 Scheduler = $190.
@@ -91,9 +91,9 @@ describe("npm run plan", () => {
     expect(kindOf("cloudflare:index/dnsRecord:DnsRecord")).toBe("DnsRecord");
   });
 
-  it("fails with one line and exit code 2 on a bad stack", () => {
+  it("fails with one line and exit code 2 on a bad stack", async () => {
     const file = writeStackFile({ ...vultrConfig(), "ferry:cutover": "true" }, "badplan");
-    const run = spawnSync(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "badplan", "--dir", path.dirname(file)], { cwd: ROOT, encoding: "utf8" });
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "badplan", "--dir", path.dirname(file)], { cwd: ROOT });
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/^ferry plan: ferry:cutover: requires ferry:replicate and ferry:proxy .*\n$/);
   });

@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, test } from "vitest";
 import Redis from "ioredis";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
-import { client, closeClients, ferry, until } from "./helpers";
+import { client, closeClients, ferry } from "./helpers";
+import { eventually } from "../../support/eventually";
 
 const servers: LocalRedis[] = [];
 afterAll(async () => {
@@ -106,7 +107,7 @@ describe("the Redis cutover fences the source's writers", () => {
   test("cleanup (lowering replicate) stops the replica following and keeps its data; after a cutover it touches nothing", async () => {
     const { source, target, env } = await replicaPair();
     await client(source).set("kept", "1");
-    await until("the replica has the key", async () => (await client(target).get("kept")) === "1");
+    await eventually("the replica has the key", async () => (await client(target).get("kept")) === "1");
     const clean = await ferry(["--json", "redis", "cleanup"], env);
     expect(clean.code).toBe(0);
     expect(clean.json.actions.join(" ")).toMatch(/REPLICAOF NO ONE/);
