@@ -50,14 +50,14 @@ describe("the Redis cutover fences the source's writers", () => {
   test("a writer left on the source during and after the cutover loses nothing: its late writes are refused", async () => {
     const { source, target, env } = await replicaPair();
     const writer = stubbornWriter(source.url());
-    await new Promise((r) => setTimeout(r, 200));
+    await eventually("the app's writer is writing", () => writer.acked.length > 20);
     const cut = await ferry(["--json", "redis", "cutover", "--mode", "replicaof"], env);
     expect(cut.stderr).toBe("");
     expect(cut.code).toBe(0);
     expect(cut.json.fence.user).toBe("default");
-    await new Promise((r) => setTimeout(r, 200)); // the writer keeps trying after the switch
+    // The writer keeps trying after the switch, and is refused.
+    await eventually("the writer's late writes are refused", () => writer.refused.some((m) => /NOPERM/.test(m)));
     await writer.stop();
-    expect(writer.refused.some((m) => /NOPERM/.test(m))).toBe(true);
     const onTarget = await client(target).exists(...writer.acked);
     expect(onTarget).toBe(writer.acked.length);
     // The promoted replica does not carry the source's fence record.
