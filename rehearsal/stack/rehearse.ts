@@ -10,8 +10,8 @@
 //   4. With --rollback-from, lower the flags one at a time back down.
 //   5. Stop the load; check every acknowledged write (Postgres rows, Redis ticks) is
 //      where the app's data now lives; write the report.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, redisMode, Stage, STAGES, VultrSource } from "../../config";
@@ -23,7 +23,8 @@ import { TICKS_KEY } from "../app/ticker";
 import { lostWritesCheck } from "../checks";
 import { startLoad } from "../loadgen";
 import { writeReport } from "../report/write";
-import { startPostgres, startRedis } from "../servers";
+import { onExit, startPostgres, startRedis } from "../servers";
+import { RDS_CA_BUNDLE } from "../../components/target/userData";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
 import { Goal, pulumiUp, StateFile, StepRecord as EngineStep } from "./engine";
@@ -177,6 +178,21 @@ async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
   }
 }
 
+/**
+ * The EC2 runner's user data downloads the RDS CA bundle to RDS_CA_BUNDLE; the runner
+ * here is this machine, so the rehearsal's CA goes there for the run (only where no file
+ * is: a real bundle is never replaced), removed at exit.
+ */
+async function installRdsBundle(caFile: string): Promise<void> {
+  if (existsSync(RDS_CA_BUNDLE)) {
+    if (readFileSync(RDS_CA_BUNDLE, "utf8") !== readFileSync(caFile, "utf8")) throw new Error(`${RDS_CA_BUNDLE} exists: the rehearsal will not replace a real RDS bundle; remove it or rehearse with a local runner`);
+    return;
+  }
+  mkdirSync(dirname(RDS_CA_BUNDLE), { recursive: true });
+  copyFileSync(caFile, RDS_CA_BUNDLE);
+  onExit(() => rmSync(RDS_CA_BUNDLE, { force: true }));
+}
+
 /** The runner's ssh knows the box's host key, as the operator's known_hosts does. */
 function sshWithKnownHosts(dir: string, knownHosts: string): void {
   writeFileSync(join(dir, "ssh"), `#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=${knownHosts} "$@"\n`, { mode: 0o755 });
@@ -272,6 +288,12 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     "ferry:targetPostgresPassword": randomBytes(16).toString("hex"),
     "ferry:targetRedisPassword": randomBytes(16).toString("hex"),
   };
+  // The box runs on this machine: its nginx site lives in the stand-in's files, not in
+  // the real box's /etc (the only stack value the rehearsal replaces, and it says so).
+  if (src.box && declared.source.kind === "vultr" && declared.source.nginx) {
+    raw["ferry:source"] = JSON.stringify({ ...JSON.parse(raw["ferry:source"]), nginx: src.box.siteConfig() });
+    log(`  ferry:source.nginx: the box's site file, listen addresses and certificate are the stand-in's (${src.box.layout.siteFile})`);
+  }
   const config = parseConfig({ ...raw, ...secrets });
   const secretValues = Object.values(secrets);
 
@@ -292,7 +314,8 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
   const runner = config.target.runner;
   const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
-  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address });
+  const provisionRunner = async () => installRdsBundle(ca.file);
+  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address });
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
   const front = `http://${config.target.cloudflare.hostnames[0].name}`;

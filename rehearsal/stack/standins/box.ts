@@ -6,7 +6,7 @@
 // that starts and stops those units, and nginx is the box's own, so `ferry proxy apply`
 // and the program's unit steps act on the box as they would on the real one.
 import { createServer, Server } from "node:http";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { VultrSource } from "../../../config";
@@ -140,7 +140,12 @@ server {
     await this.nginx.reload(readFileSync(this.layout.nginxConf, "utf8"));
   }
 
-  /** sshd on the box, with `systemctl` acting on the box's units. */
+  /** The box's nginx site as the stack's `ferry:source.nginx` describes it, in the stand-in's files. */
+  siteConfig(): { siteConf: string; listen: string[]; sslListen: string[]; sslCertificate: string; sslCertificateKey: string } {
+    return { siteConf: this.layout.siteFile, listen: [`${this.address}:80`], sslListen: [`${this.address}:443`], sslCertificate: this.certificate!.cert, sslCertificateKey: this.certificate!.key };
+  }
+
+  /** sshd on the box, with `systemctl` acting on the box's units and `nginx` being the box's own. */
   private async startSsh(): Promise<void> {
     this.control = createServer((req, res) => {
       let body = "";
@@ -166,6 +171,16 @@ const req = http.request({ host: "127.0.0.1", port: ${port}, method: "POST", pat
 req.on("error", (e) => { process.stderr.write("systemctl: " + e.message + "\\n"); process.exit(1); });
 req.end(JSON.stringify(process.argv.slice(2)));
 `, { mode: 0o755 });
+    // The box's nginx is its system nginx: same binary, the box's prefix and nginx.conf.
+    writeFileSync(join(bin, "nginx"), `#!/bin/sh\nexec /usr/sbin/nginx -p ${this.layout.prefix} -c ${this.layout.nginxConf} "$@"\n`, { mode: 0o755 });
+    // ferry keeps the site file it replaces in /var/lib/ferry/proxy on the box: on this
+    // machine, what the run leaves there goes at exit.
+    const kept = "/var/lib/ferry/proxy";
+    const before = new Set(existsSync(kept) ? readdirSync(kept) : []);
+    onExit(() => {
+      if (!existsSync(kept)) return;
+      for (const f of readdirSync(kept)) if (!before.has(f)) rmSync(join(kept, f), { recursive: true, force: true });
+    });
     this.sshd = await startSshd({
       address: this.address,
       port: this.opts.source.ssh.port,

@@ -34,6 +34,8 @@ export interface CloudContext {
    * (ferry:target.runner.postgresAddress / redisAddress, e.g. an SSM session): host:port.
    */
   runnerForwards: { postgres?: string; redis?: string };
+  /** Make this machine what an EC2 runner's user data makes the instance. */
+  provisionRunner(): Promise<void>;
   /** The box's address, for the Vultr instance read (vultr sources). */
   boxAddress?: string;
 }
@@ -331,7 +333,9 @@ export class Cloud implements Realizer {
     const role = String((i.tags as Record<string, string> | undefined)?.Name ?? goal.name);
     const id = `i-${randomBytes(8).toString("hex").slice(0, 17)}`;
     if (role.endsWith("-runner")) {
-      // The runner is this machine: its commands run here (command.ts).
+      // The runner is this machine, provisioned as its user data would: ferry on the PATH,
+      // cloud-init done, the RDS CA bundle where the user data downloads it.
+      await this.ctx.provisionRunner();
       return { id, outputs: { ...i, privateIp: "127.0.0.1", publicIp: "127.0.0.1", runner: true } };
     }
     const host = await this.ctx.hosts.allocate(`EC2 ${goal.name}`);

@@ -123,10 +123,13 @@ export class CommandRunner {
   }
 }
 
-/** A directory with `ferry` in it, as `npm link` would put it on the runner's PATH. */
+/**
+ * The runner's PATH additions: `ferry` as `npm link` (or the EC2 runner's user data) puts
+ * it there, and `cloud-init`, which on this machine has nothing left to wait for.
+ */
 export function ferryOnPath(projectDir: string): string {
   const dir = tempDir("ferry-bin");
-  const bin = join(dir, "ferry");
-  writeFileSync(bin, `#!/bin/sh\nexec node ${JSON.stringify(join(projectDir, "bin", "ferry.js"))} "$@"\n`, { mode: 0o755 });
+  writeFileSync(join(dir, "ferry"), `#!/bin/sh\nexec node ${JSON.stringify(join(projectDir, "bin", "ferry.js"))} "$@"\n`, { mode: 0o755 });
+  writeFileSync(join(dir, "cloud-init"), `#!/bin/sh\n# The rehearsal's runner is provisioned before its steps run: boot is done.\n[ "$1" = status ] && { echo "status: done"; exit 0; }\necho "cloud-init stand-in: only 'status' is known" >&2; exit 1\n`, { mode: 0o755 });
   return dir;
 }
