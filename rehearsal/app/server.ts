@@ -3,9 +3,9 @@
 // Redis and enqueues a job; GET /feeds/:account reads a home feed. A write is
 // acknowledged (201 with the id) only after the row is committed.
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
-import { Pool } from "pg";
+import { Client, Pool } from "pg";
 import { clientConfig } from "../../migrations/postgres/connection";
-import { pgTls } from "../../migrations/postgres/tls";
+import { Attempt, PgTls, pgTls } from "../../migrations/postgres/tls";
 import Redis from "ioredis";
 import { AppConfig } from "./config";
 import { followerIds, feedKey, pushToFeeds } from "./feeds";
@@ -36,11 +36,29 @@ function failure(err: unknown): { status: number; error: string } {
   return { status: 503, error: message.split("\n")[0] };
 }
 
+/** libpq's order of attempts (prefer: TLS, then plain); the last one when none connects yet. */
+async function workingAttempt(url: string, tls: PgTls): Promise<Attempt> {
+  for (const attempt of tls.attempts) {
+    const client = new Client(clientConfig(url, tls, attempt, { connectionTimeoutMillis: 2000 }));
+    try {
+      await client.connect();
+      return attempt;
+    } catch {
+      // try the next one
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  return tls.attempts[tls.attempts.length - 1];
+}
+
 export async function startApp(config: AppConfig): Promise<RunningApp> {
   const s = quoteSchema(config.schema);
-  // The app reads its URL as libpq would (a Heroku URL has no sslmode: TLS is tried first).
+  // The app reads its URL as libpq would (a Heroku URL has no sslmode: TLS is tried
+  // first, and a server without TLS is then reached in the clear): the pool uses the
+  // first attempt that connects, found once at start.
   const tls = pgTls(config.databaseUrl);
-  const db = new Pool({ ...clientConfig(config.databaseUrl, tls, tls.attempts[0]), max: 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, application_name: `rehearsal-${config.name}` });
+  const db = new Pool({ ...clientConfig(config.databaseUrl, tls, await workingAttempt(config.databaseUrl, tls)), max: 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, application_name: `rehearsal-${config.name}` });
   // Terminated sessions (the cutover fence does that) surface here; the pool replaces them.
   db.on("error", () => undefined);
   const redisOpts = { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: true };

@@ -8,7 +8,11 @@ import { isRoot, onExit, run, tempDir, waitFor, portOpen } from "./process";
 export interface LocalNginx {
   prefix: string;
   confPath: string;
-  /** Replace the config: `nginx -t` first, then a graceful reload. */
+  /**
+   * Replace the config: `nginx -t` first, then a graceful reload, resolved once the old
+   * workers have finished their requests and exited, so the new config is the only one
+   * serving (as a load balancer deregisters a target before the instance stops).
+   */
   reload(conf: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -52,7 +56,9 @@ export async function startNginx(conf: (prefix: string) => string, waitPort: num
     reload: async (text: string) => {
       writeFileSync(confPath, text);
       await run("nginx", ["-t", "-p", prefix, "-c", confPath]);
+      const oldWorkers = childPids(child.pid!);
       await run("nginx", ["-s", "reload", "-p", prefix, "-c", confPath]);
+      await waitFor("nginx's old workers to finish after a reload", async () => !oldWorkers.some(alive), 20_000);
     },
     stop: async () => {
       if (child.exitCode !== null) return;
@@ -79,6 +85,15 @@ function killNginxTree(master: number): void {
   kill(master, "SIGSTOP");
   for (const pid of childPids(master)) kill(pid, "SIGKILL");
   kill(master, "SIGKILL");
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Process ids whose parent is `ppid`, from /proc (Linux). */
