@@ -55,8 +55,10 @@ export class Dns extends pulumi.ComponentResource {
       if (!record) return;
       new cloudflare.DnsRecord(`${ctx.name}-dns-${i}`, { zoneId, name: host.name, ...record }, {
         parent: this,
-        // Only at cutover: the record waits for every data-plane gate (a failed one stops it).
-        dependsOn: cutOver ? gates : [],
+        // At cutover the record waits for every data-plane gate; below it, for the guards
+        // that refuse a rollback losing data (a record moving back first would send users
+        // to a fenced, stale source).
+        dependsOn: gates,
         ...recordOptions(host, zoneId),
       });
     });

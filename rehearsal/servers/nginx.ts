@@ -40,12 +40,14 @@ export function nginxHttpPaths(prefix: string): string {
  * Start nginx with a complete config. `conf(prefix)` returns the nginx.conf text
  * (use nginxMainContext / nginxHttpPaths); `waitPort` is a port it listens on.
  */
-export async function startNginx(conf: (prefix: string) => string, waitPort: number): Promise<LocalNginx> {
+export async function startNginx(conf: (prefix: string) => string, waitPort: number, opts: { launcher?: string[] } = {}): Promise<LocalNginx> {
   const prefix = tempDir("nginx");
   const confPath = join(prefix, "nginx.conf");
   writeFileSync(confPath, conf(prefix));
   await run("nginx", ["-t", "-p", prefix, "-c", confPath]);
-  const child: ChildProcess = spawn("nginx", ["-p", prefix, "-c", confPath], { stdio: ["ignore", "ignore", "inherit"] });
+  // A launcher (e.g. `unshare` with a mount) execs nginx itself, so the pid is nginx's.
+  const [cmd, ...args] = [...(opts.launcher ?? []), "nginx", "-p", prefix, "-c", confPath];
+  const child: ChildProcess = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
   onExit(() => {
     if (child.exitCode === null) killNginxTree(child.pid!);
   });

@@ -352,7 +352,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   let ok = true;
   for (const s of forward) if (!(ok = await up(s.label, s.config))) break;
   if (ok && opts.rollbackFrom) {
-    const back = stageConfigs(config, opts.rollbackFrom, []).filter((s) => s.label !== "proxy 100%").reverse().slice(1);
+    const back = stageConfigs(config, opts.rollbackFrom, []).reverse().slice(1);
     for (const s of back) {
       if (await up(`back to ${s.label}`, s.config)) continue;
       // A guard refusing a rollback that would lose data is the program doing its job:

@@ -83,7 +83,7 @@ describe("the stack rehearsal", { timeout: 900_000 }, () => {
       const ups = report.stack.ups;
       if (from === "cutover") {
         const back = ups[ups.length - 1];
-        expect(back.stage).toBe("back to proxy");
+        expect(back.stage).toBe("back to proxy 100%");
         expect(back.refused).toBe(true);
         // Only the guards ran: no update, no delete, no rollback command.
         expect(back.steps.every((s) => s.resource.endsWith("-guard"))).toBe(true);

@@ -14,9 +14,13 @@ import { freePort, LocalPostgres, LocalRedis, nginxHttpPaths, nginxMainContext, 
 import { LocalSshd, startSshd } from "../../servers/sshd";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../../source-data";
 import { forward } from "../forward";
+import { DEFAULT_ORIGIN_CA } from "../../../migrations/traffic/proxy-config";
 import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
 import { Fleet, FleetContext } from "./fleet";
+
+/** The public CAs `ferry proxy` verifies the origin against by default (Debian's bundle). */
+const SYSTEM_CA_BUNDLE = DEFAULT_ORIGIN_CA;
 
 export interface BoxOptions {
   source: VultrSource;
@@ -120,9 +124,15 @@ server {
     this.lastSite = this.siteText();
     writeFileSync(siteFile, this.lastSite);
     const control = await freePort();
+    // The box trusts what the real box trusts, the public CAs, plus the rehearsal CA that
+    // stands in for ACM's: nginx runs in a mount namespace where the system bundle has it.
+    const bundle = join(tempDir("box-trust"), "ca-certificates.crt");
+    writeFileSync(bundle, readFileSync(SYSTEM_CA_BUNDLE, "utf8") + "\n" + this.opts.ca.pem);
+    const launcher = ["unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind ${bundle} ${SYSTEM_CA_BUNDLE} && exec "$0" "$@"`];
     this.nginx = await startNginx(
       (prefix) => `${nginxMainContext(prefix)}\nevents { worker_connections 1024; }\nhttp {\n${nginxHttpPaths(prefix)}\n  server_names_hash_bucket_size 128;\n  server { listen 127.0.0.1:${control}; return 204; }\n  include ${sites}/*.conf;\n}\n`,
       control,
+      { launcher },
     );
     this.layout = { siteFile, stateDir, nginxConf: this.nginx.confPath, prefix: this.nginx.prefix };
   }
