@@ -10,7 +10,18 @@ export const TODO = {
   ami: { key: "ami:", value: "ami-00000000000000000", note: "TODO: a Debian 12 AMI in your region" },
   operatorCidr: { key: "- ", value: "203.0.113.7/32", note: "TODO: the public address of the machine that runs pulumi" },
   instanceId: { key: "instanceId:", value: "00000000-0000-0000-0000-000000000000", note: "TODO: the box's Vultr instance id (vultr-cli instance list)" },
+  // One per hostname (the index follows): ids must differ, each record is its own import.
+  recordId: { key: "id:", value: "000000000000000000000000000000", note: "TODO: the Cloudflare record id of this CNAME, and its proxied and ttl as they are live" },
 } as const;
+
+/**
+ * The record a Heroku custom domain already has: a CNAME at the DNS target Heroku lists
+ * (ferry adopts it instead of creating a second one). Its Cloudflare id, and whether it is
+ * proxied, only Cloudflare knows: stand-ins marked TODO.
+ */
+function herokuRecord(cname: string, index: number) {
+  return { id: `${TODO.recordId.value}${String(index + 1).padStart(2, "0")}`, type: "CNAME", content: cname, proxied: false, ttl: 300 };
+}
 
 export interface InitChoices {
   region: string;
@@ -99,8 +110,8 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
   }
   const hostnames = apps.flatMap((app) => {
     const web = webProcessOf(app, names);
-    return web ? app.domains.filter((d) => d.kind === "custom").map((d) => ({ name: d.hostname, process: web })) : [];
-  });
+    return web ? app.domains.filter((d) => d.kind === "custom").map((d) => ({ name: d.hostname, process: web, cname: d.cname })) : [];
+  }).map(({ cname, ...h }, i) => (cname ? { ...h, record: herokuRecord(cname, i) } : h));
   if (hostnames.length === 0) {
     throw new DraftError(`none of ${apps.map((a) => a.name).join(", ")} has a custom domain served by a web process: ferry moves traffic through Cloudflare hostnames (add one with heroku domains:add)`);
   }
@@ -147,7 +158,7 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): S
   const decide = [
     `region (${choices.region}), instance types and the RDS class: suggested from the dyno sizes and the Postgres plan`,
     "ferry:target.postgres.storageGb: the Platform API does not give the database size (heroku pg:info does)",
-    "ferry:target.cloudflare.accountId and zoneId; to adopt each existing record add hostnames[].record {id, type, content}: " + (cnames.join(", ") || "none"),
+    "ferry:target.cloudflare.accountId and zoneId; each hostname's record (drafted from Heroku's DNS target): its Cloudflare id, proxied and ttl as live: " + (cnames.join(", ") || "none"),
     "ferry:target.compute.ami, the web processes' port and healthPath, and ferry:target.runner.operatorCidrs",
     ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),
   ];

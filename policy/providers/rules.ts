@@ -103,6 +103,9 @@ export function physicalName(r: Registration): { name: string; explicit: boolean
   if (!auto) return undefined;
   const explicit = str(r.inputs[auto.property]);
   if (explicit !== undefined) return { name: explicit, explicit: true };
+  // `namePrefix`: the provider appends a 26-character unique id (terraform's resource.UniqueId).
+  const prefix = str(r.inputs.namePrefix);
+  if (prefix !== undefined) return { name: `${prefix}${"0".repeat(26)}`, explicit: false };
   const generated = `${r.name}${AUTONAME_SUFFIX}`;
   return { name: auto.lowercase ? generated.toLowerCase() : generated, explicit: false };
 }
