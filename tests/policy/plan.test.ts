@@ -55,9 +55,10 @@ describe("npm run plan", () => {
     // The source box is a read at every stage: no option on it ever changes.
     expect(out).not.toMatch(/\| (changed|removed) \| `vultr:index\/instance:Instance`/);
     expect(out).not.toMatch(/placeholder|BEGIN OPENSSH/);
-    // Read as a PR comment: words first, the table folded away.
-    expect(section("replicate")).toMatch(/^replicate \(ferry:replicate true\)\n\nCopies the data stores into AWS[^\n]*\n\nAdds 5 \(4 local Command\); changes 0; removes 0\. \d+ resources in all\./);
-    expect(section("replicate")).toMatch(/<details><summary>Resources: 5 added, 0 changed, 0 removed<\/summary>\n\n\| \| type/);
+    // Read as a PR comment: words first, the table folded away. Replicate adds preflight,
+    // replicate and the rollback guard per store, and turns on the target's deletion protection.
+    expect(section("replicate")).toMatch(/^replicate \(ferry:replicate true\)\n\nCopies the data stores into AWS[^\n]*\n\nAdds 7 \(6 local Command\); changes 1 \(1 rds Instance\); removes 0\. \d+ resources in all\./);
+    expect(section("replicate")).toMatch(/<details><summary>Resources: 7 added, 1 changed, 0 removed<\/summary>\n\n\| \| type/);
     // No inventory: the box is unpriced, and the plan says how to price it.
     expect(out).toMatch(/old box: unpriced, no inventory; run `ferry init`/);
   }, 120_000);
