@@ -24,7 +24,7 @@
 // The state is kept between runs in a JSON file, secrets encrypted as Pulumi's
 // passphrase provider does, so a later stage's deletes run with the inputs an earlier
 // stage created the resource with.
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
@@ -177,7 +177,7 @@ export class StateFile {
     const key = randomBytes(32);
     const box: SecretBox = {
       seal: (plain) => {
-        const iv = randomBytes(12);
+        const iv = randomFillSync(Buffer.alloc(12)); // a nonce, not a secret
         const c = createCipheriv("aes-256-gcm", key, iv);
         const body = Buffer.concat([c.update(plain, "utf8"), c.final()]);
         return Buffer.concat([iv, c.getAuthTag(), body]).toString("base64");

@@ -12,7 +12,7 @@
 //      where the app's data now lives; write the report.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import Redis from "ioredis";
 import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, redisMode, Stage, STAGES, VultrSource } from "../../config";
 import { journey } from "../../policy/plan/stages";
@@ -206,7 +206,7 @@ function liveRecords(config: FerryConfig): LiveRecord[] {
       return [{ id: r.id, name: h.name, type: r.type, content: r.content, proxied: r.proxied ?? true, ttl: r.ttl ?? 1, comment: r.comment }];
     }
     if (config.source.kind === "heroku") {
-      return [{ id: randomBytes(16).toString("hex"), name: h.name, type: "CNAME", content: herokuDnsTarget(h.name), proxied: true, ttl: 1 }];
+      return [{ id: randomUUID().replace(/-/g, ""), name: h.name, type: "CNAME", content: herokuDnsTarget(h.name), proxied: true, ttl: 1 }];
     }
     return [];
   });

@@ -10,7 +10,7 @@
 //   or CNAME record with that host already exists"; https://developers.cloudflare.com/dns/manage-dns-records/troubleshooting/records-with-same-name/).
 // - An import must declare inputs equal to the live record, or the engine refuses it
 //   (https://www.pulumi.com/docs/iac/guides/migration/import/).
-import { randomBytes } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Goal, Realized, StoredResource } from "../engine";
 import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
@@ -53,7 +53,8 @@ export interface EdgeOptions {
   log(line: string): void;
 }
 
-const newId = () => randomBytes(16).toString("hex");
+/** Cloudflare ids are 32 hex characters; not secrets. */
+const newId = () => randomUUID().replace(/-/g, "");
 
 export class Edge {
   private readonly records = new Map<string, LiveRecord>();
