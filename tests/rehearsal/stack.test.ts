@@ -11,7 +11,8 @@ const ROOT = join(__dirname, "..", "..");
 
 function rehearse(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--require", "tsx/cjs", join(ROOT, "rehearsal", "stack", "main.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    // As `npm run rehearse` runs it (tsx, which loads the program's modules either way).
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "rehearsal", "stack", "main.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

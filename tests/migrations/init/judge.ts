@@ -2,7 +2,6 @@
 // under mocks at every stage, every policy of the pack run over what it declares.
 import * as fs from "fs";
 import * as yaml from "js-yaml";
-import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { validateDnsCutover } from "../../../policy/dns-cutover";
 import { validateOpenPorts } from "../../../policy/open-ports";
 import { collectStage } from "../../../policy/plan/collect";
@@ -10,16 +9,11 @@ import { journey } from "../../../policy/plan/stages";
 import { validateRdsSafe } from "../../../policy/rds-safe";
 import { validateSourceProtected } from "../../../policy/source-protected";
 import { readStackConfig } from "../../../policy/stack-file";
-import { resourceArgs, stackArgs, stackResource, violations } from "../../policy/args";
+import { engineResources, resourceArgs, stackArgs, violations } from "../../policy/args";
+import { plainInputs } from "../../../policy/providers";
 
 const RESOURCE_POLICIES = [validateRdsSafe, validateOpenPorts, validateDnsCutover];
 
-function unwrap(value: unknown): unknown {
-  if (value && typeof value === "object" && (value as Record<string, unknown>)[specialSigKey] === specialSecretSig) return unwrap((value as { value: unknown }).value);
-  if (Array.isArray(value)) return value.map(unwrap);
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
-  return value;
-}
 
 /** Every violation at every stage, as "stage: resource: message"; and how many resources each stage declared. */
 export async function judgeStackFile(stackFile: string, stack: string): Promise<{ violations: string[]; declared: Record<string, number> }> {
@@ -32,10 +26,10 @@ export async function judgeStackFile(stackFile: string, stack: string): Promise<
     declaredCounts[step.stage] = declared.length;
     const stageFile = stageStackFile(stackFile, step.stage);
     for (const r of declared) {
-      const args = resourceArgs(r.type, r.name, unwrap(r.inputs) as Record<string, unknown>, { stackFile: stageFile });
+      const args = resourceArgs(r.type, r.name, plainInputs(r.inputs), { stackFile: stageFile });
       for (const validate of RESOURCE_POLICIES) found.push(...violations((report) => validate(args, report)).map((m) => `${step.stage}: ${r.name}: ${m}`));
     }
-    const resources = declared.map((r) => stackResource(r.type, r.name, unwrap(r.inputs) as Record<string, unknown>, { protect: r.options.protect === true }));
+    const resources = engineResources(declared);
     found.push(...violations((report) => validateSourceProtected(stackArgs(resources, { stackFile: stageFile }), report)).map((m) => `${step.stage}: ${m}`));
   }
   return { violations: found, declared: declaredCounts };

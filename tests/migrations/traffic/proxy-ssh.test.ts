@@ -146,7 +146,8 @@ server { listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${cert.cert}; ssl_cert
     const applied = await runFerry([...apply.slice(1), ...local, "--origin-ca", ca], env);
     expect(applied.code, applied.stderr).toBe(0);
     await waitFor("443 proxied to the new app over ssh", async () => (await overTls()).servedBy === "new-app", 10_000);
-    expect((await fetch(`http://127.0.0.1:${plainPort}/`, { redirect: "manual" })).headers.get("x-served-by")).toBe("new-app");
+    // nginx's old workers finish their requests after the reload: wait for the new config on 80 too.
+    await waitFor("80 proxied to the new app over ssh", async () => (await fetch(`http://127.0.0.1:${plainPort}/`, { redirect: "manual" })).headers.get("x-served-by") === "new-app", 10_000);
 
     const revert = shellWords(traffic.proxyRevert(host, oldSite));
     const reverted = await runFerry([...revert.slice(1), ...local], env);
