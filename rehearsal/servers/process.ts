@@ -103,7 +103,7 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
 }
 
 /** Does something accept TCP connections on 127.0.0.1:`port`? */
-export function portOpen(port: number): Promise<boolean> {
+export function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
     s.once("connect", () => {
@@ -111,6 +111,6 @@ export function portOpen(port: number): Promise<boolean> {
       resolve(true);
     });
     s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
+    s.connect(port, host);
   });
 }

@@ -6,7 +6,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { userInfo } from "node:os";
 import { freePort, onExit, portOpen, run, tempDir, waitFor } from "./process";
-import { Socket } from "node:net";
 
 export interface LocalSshd {
   address: string;
@@ -20,18 +19,6 @@ export interface LocalSshd {
 }
 
 const SSHD = "/usr/sbin/sshd";
-
-function reachable(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, address);
-  });
-}
 
 export interface SshdOptions {
   /** Listen address (default 127.0.0.1) and port (default: a free one). */
@@ -77,6 +64,6 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LocalSshd> {
     if (child.exitCode === null) child.kill("SIGTERM");
   };
   onExit(stop);
-  await waitFor(`sshd on ${address}:${port}`, () => (address === "127.0.0.1" ? portOpen(port) : reachable(address, port)), 10_000);
+  await waitFor(`sshd on ${address}:${port}`, () => portOpen(port, address), 10_000);
   return { address, port, user: userInfo().username, clientKey: readFileSync(join(dir, "client_key"), "utf8"), knownHosts, stop };
 }

@@ -16,7 +16,7 @@ import type { PrivateCa } from "./ca";
 import { CommandFailed, CommandRunner } from "./command";
 import { Edge } from "./edge";
 import { Fleet, parseEnvFile } from "./fleet";
-import { ProxyHost, Upstream, VirtualServer } from "./proxies";
+import { oneAtATime, ProxyHost, Upstream, VirtualServer } from "./proxies";
 
 export interface CloudContext {
   hosts: Hosts;
@@ -372,14 +372,7 @@ export class Cloud implements Realizer {
     return { name: `tg_${tg?.name ?? "unknown"}`, servers: this.targetGroupPorts(tgArn).map((port) => ({ address: `127.0.0.1:${port}`, weight: 1 })) };
   }
 
-  private albRendering: Promise<void> = Promise.resolve();
-
-  /** Renders one at a time: creates run in parallel, nginx has one config. */
-  private renderAlb(): Promise<void> {
-    const next = this.albRendering.then(() => this.renderAlbNow());
-    this.albRendering = next.catch(() => undefined);
-    return next;
-  }
+  private readonly renderAlb = oneAtATime(() => this.renderAlbNow());
 
   /** One virtual server per listener rule, plus each listener's default action. */
   private async renderAlbNow(): Promise<void> {

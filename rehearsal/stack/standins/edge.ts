@@ -11,20 +11,14 @@
 // - An import must declare inputs equal to the live record, or the engine refuses it
 //   (https://www.pulumi.com/docs/iac/guides/migration/import/).
 import { randomUUID } from "node:crypto";
+import type { LiveDnsRecord } from "../../../policy/providers";
 import type { Goal, Realized, StoredResource } from "../engine";
 import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
-import { ProxyHost, Upstream, VirtualServer } from "./proxies";
+import { oneAtATime, ProxyHost, Upstream, VirtualServer } from "./proxies";
 
-export interface LiveRecord {
-  id: string;
-  name: string;
-  type: string;
-  content: string;
-  proxied: boolean;
-  ttl: number;
-  comment?: string;
-}
+/** A record of the zone, as the providers' rules describe a live one (the zone is implicit here). */
+export type LiveRecord = Omit<LiveDnsRecord, "zoneId">;
 
 interface Pool {
   id: string;
@@ -193,14 +187,7 @@ export class Edge {
     return rec ? [{ address: rec.content, weight: 1 }] : [];
   }
 
-  private rendering: Promise<void> = Promise.resolve();
-
-  /** Renders one at a time: the engine creates records and pools in parallel. */
-  private render(): Promise<void> {
-    const next = this.rendering.then(() => this.renderNow());
-    this.rendering = next.catch(() => undefined);
-    return next;
-  }
+  private readonly render = oneAtATime(() => this.renderNow());
 
   private async renderNow(): Promise<void> {
     if (!this.address) return;

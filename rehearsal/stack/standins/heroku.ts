@@ -8,7 +8,7 @@ import type { HerokuSource } from "../../../config";
 import { FakeHerokuApi, startHerokuApi } from "../../servers/heroku-api";
 import type { Hosts } from "../hosts";
 import { Fleet, FleetContext } from "./fleet";
-import { ProxyHost, VirtualServer } from "./proxies";
+import { oneAtATime, ProxyHost, VirtualServer } from "./proxies";
 
 export interface HerokuPlatformOptions {
   source: HerokuSource;
@@ -92,14 +92,7 @@ export class HerokuPlatform {
     await this.renderRouter();
   }
 
-  private routing: Promise<void> = Promise.resolve();
-
-  /** Renders one at a time: several fleets change at once. */
-  private renderRouter(): Promise<void> {
-    const next = this.routing.then(() => this.renderRouterNow());
-    this.routing = next.catch(() => undefined);
-    return next;
-  }
+  private readonly renderRouter = oneAtATime(() => this.renderRouterNow());
 
   private async renderRouterNow(): Promise<void> {
     if (!this.routerAddress) return;

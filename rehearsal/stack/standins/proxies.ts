@@ -65,6 +65,16 @@ ${serverBlocks.join("\n")}
 `;
 }
 
+/** Calls of `fn` one at a time, in order: the engine runs steps in parallel, nginx has one config. */
+export function oneAtATime(fn: () => Promise<void>): () => Promise<void> {
+  let chain: Promise<void> = Promise.resolve();
+  return () => {
+    const next = chain.then(fn);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+}
+
 /** An nginx whose whole config is a list of virtual servers. */
 export class ProxyHost {
   private constructor(private readonly nginx: LocalNginx, private readonly controlPort: number) {}
