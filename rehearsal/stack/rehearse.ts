@@ -132,7 +132,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
     addonVars: { postgres: source.postgres ? { [source.postgres.configVar]: databaseUrl } : undefined, redis: source.redis ? { [source.redis.configVar]: redis.url() } : undefined },
     hosts,
     fleet: { logsDir, schema: data.schema, log },
-    dnsTargets: declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [h.record.content] : [])),
+    dnsTargets: Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [[h.name, h.record.content]] : []))),
   });
   return {
     checkDatabaseUrl: pg.url(APP_DB),

@@ -16,8 +16,8 @@ export interface HerokuPlatformOptions {
   addonVars: { postgres?: Record<string, string>; redis?: Record<string, string> };
   hosts: Hosts;
   fleet: Omit<FleetContext, "changed">;
-  /** DNS targets the zone's records point at (the stack's adopted `*.herokudns.com` CNAMEs): served by the router too. */
-  dnsTargets: string[];
+  /** Hostname -> the DNS target its zone record points at (the stack's adopted `*.herokudns.com` CNAME): served by the router too. */
+  dnsTargets: Record<string, string>;
 }
 
 /** The Heroku DNS target of a custom domain, as the stand-in API reports it. */
@@ -56,7 +56,7 @@ export class HerokuPlatform {
       this.opts.hosts.name(`${app.name}.herokuapp.com`, this.routerAddress);
       for (const h of app.hostnames) this.opts.hosts.name(herokuDnsTarget(h), this.routerAddress);
     }
-    for (const target of this.opts.dnsTargets) this.opts.hosts.name(target, this.routerAddress);
+    for (const target of Object.values(this.opts.dnsTargets)) this.opts.hosts.name(target, this.routerAddress);
     await this.reconcile();
     this.timer = setInterval(() => {
       this.reconciling = this.reconciling.then(() => this.reconcile()).catch((e) => this.opts.fleet.log(`      heroku dyno manager: ${(e as Error).message}`));
@@ -100,7 +100,7 @@ export class HerokuPlatform {
       const ports = this.fleets.get(`${app.name}-web`)?.ports() ?? [];
       return {
         listen: `${this.routerAddress}:80`,
-        names: [`${app.name}.herokuapp.com`, ...app.hostnames, ...app.hostnames.map(herokuDnsTarget), ...this.opts.dnsTargets],
+        names: [`${app.name}.herokuapp.com`, ...app.hostnames, ...app.hostnames.map(herokuDnsTarget), ...app.hostnames.flatMap((h) => this.opts.dnsTargets[h] ?? [])],
         upstream: { name: `heroku_${app.name}`, servers: ports.map((p) => ({ address: `127.0.0.1:${p}`, weight: 1 })) },
         status: { code: 503, body: "Application error (H14: no web processes running)" },
       };
