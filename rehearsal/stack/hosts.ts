@@ -5,11 +5,40 @@
 // its commands resolve (the load balancer's DNS name, the user's hostnames) go into a
 // marked block of /etc/hosts for the run, removed at exit.
 import { randomInt } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { onExit } from "../servers";
 
 const HOSTS_FILE = "/etc/hosts";
+const LOCK_FILE = `${HOSTS_FILE}.ferry-lock`;
+
+/**
+ * Rehearsals running side by side (CI runs several) each rewrite their own block: an
+ * exclusive lock file (O_EXCL) keeps one read-modify-write from undoing another's; a
+ * lock older than 10 s is a crashed holder's and is broken.
+ */
+function withHostsLock(fn: () => void): void {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      closeSync(openSync(LOCK_FILE, "wx"));
+      break;
+    } catch {
+      try {
+        if (Date.now() - statSync(LOCK_FILE).mtimeMs > 10_000) unlinkSync(LOCK_FILE);
+      } catch {
+        // released meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`${LOCK_FILE} is held: another rehearsal is writing ${HOSTS_FILE}`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+  try {
+    fn();
+  } finally {
+    unlinkSync(LOCK_FILE);
+  }
+}
 
 export interface Hosts {
   /** A fresh loopback address for a stand-in host (every port free on it). */
@@ -35,11 +64,13 @@ export function startHosts(runId: string): Hosts {
   const marker = `# ferry rehearsal ${runId}`;
   const table: Hosts["table"] = [];
   const names = new Map<string, string>();
-  const rewrite = () => {
-    const kept = readFileSync(HOSTS_FILE, "utf8").split("\n").filter((l) => !l.endsWith(marker));
-    const ours = [...names].map(([n, a]) => `${a} ${n} ${marker}`);
-    writeFileSync(HOSTS_FILE, [...kept.filter((l, i) => l !== "" || i < kept.length - 1), ...ours, ""].join("\n"));
-  };
+  const rewrite = () =>
+    withHostsLock(() => {
+      const kept = readFileSync(HOSTS_FILE, "utf8").split("\n").filter((l) => !l.endsWith(marker));
+      const ours = [...names].map(([n, a]) => `${a} ${n} ${marker}`);
+      // /etc/hosts may be a bind mount (containers): write it in place, never rename over it.
+      writeFileSync(HOSTS_FILE, [...kept.filter((l, i) => l !== "" || i < kept.length - 1), ...ours, ""].join("\n"));
+    });
   onExit(() => {
     names.clear();
     try {
