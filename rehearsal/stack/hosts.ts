@@ -47,6 +47,8 @@ export interface Hosts {
   name(name: string, address: string): void;
   /** What `name` resolves to in this run (a name, an address, or undefined). */
   resolve(nameOrAddress: string): string | undefined;
+  /** Take this run's names out of /etc/hosts (also done at exit). */
+  close(): void;
   /** Every address handed out, with its label (the report's host table). */
   readonly table: Array<{ label: string; address: string; names: string[] }>;
 }
@@ -71,16 +73,18 @@ export function startHosts(runId: string): Hosts {
       // /etc/hosts may be a bind mount (containers): write it in place, never rename over it.
       writeFileSync(HOSTS_FILE, [...kept.filter((l, i) => l !== "" || i < kept.length - 1), ...ours, ""].join("\n"));
     });
-  onExit(() => {
+  const close = () => {
     names.clear();
     try {
       rewrite();
     } catch {
-      // best effort at exit
+      // best effort
     }
-  });
+  };
+  onExit(close);
   return {
     table,
+    close,
     async allocate(label) {
       for (let i = 0; i < 50; i++) {
         const address = `127.${randomInt(64, 250)}.${randomInt(1, 250)}.${randomInt(2, 250)}`;

@@ -142,7 +142,10 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
     caCerts: [redis.tls!.caFile],
     aliases: {},
     heroku,
-    stop: () => heroku.stop(),
+    stop: async () => {
+      await heroku.stop();
+      await Promise.allSettled([pg.stop("immediate"), redis.stop()]);
+    },
   };
 }
 
@@ -183,14 +186,16 @@ async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
  * here is this machine, so the rehearsal's CA goes there for the run (only where no file
  * is: a real bundle is never replaced), removed at exit.
  */
-async function installRdsBundle(caFile: string): Promise<void> {
+async function installRdsBundle(caFile: string): Promise<() => void> {
   if (existsSync(RDS_CA_BUNDLE)) {
     if (readFileSync(RDS_CA_BUNDLE, "utf8") !== readFileSync(caFile, "utf8")) throw new Error(`${RDS_CA_BUNDLE} exists: the rehearsal will not replace a real RDS bundle; remove it or rehearse with a local runner`);
-    return;
+    return () => undefined;
   }
   mkdirSync(dirname(RDS_CA_BUNDLE), { recursive: true });
   copyFileSync(caFile, RDS_CA_BUNDLE);
-  onExit(() => rmSync(RDS_CA_BUNDLE, { force: true }));
+  const remove = () => rmSync(RDS_CA_BUNDLE, { force: true });
+  onExit(remove);
+  return remove;
 }
 
 /** The runner's ssh knows the box's host key, as the operator's known_hosts does. */
@@ -314,7 +319,10 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
   const runner = config.target.runner;
   const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
-  const provisionRunner = async () => installRdsBundle(ca.file);
+  let removeBundle = () => undefined as void;
+  const provisionRunner = async () => {
+    removeBundle = await installRdsBundle(ca.file);
+  };
   const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address });
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
@@ -402,6 +410,8 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   };
   const report = writeReport(timeline, opts.outDir, secretValues);
   await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop()]);
+  removeBundle();
+  hosts.close();
   if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));
   return { ok: report.ok && ok, reportDir: opts.outDir };
 }

@@ -13,7 +13,7 @@ import type { VultrSource } from "../../../config";
 import { freePort, LocalPostgres, LocalRedis, nginxHttpPaths, nginxMainContext, onExit, startNginx, startPostgres, startRedis, tempDir, LocalNginx } from "../../servers";
 import { LocalSshd, startSshd } from "../../servers/sshd";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../../source-data";
-import { forward } from "../forward";
+import { forward, Forward } from "../forward";
 import { DEFAULT_ORIGIN_CA } from "../../../migrations/traffic/proxy-config";
 import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
@@ -57,6 +57,7 @@ export class Box {
   /** The app's own connections (the units, on the box itself). */
   private appEnv: Record<string, string> = {};
   private readonly units = new Map<string, Fleet>();
+  private readonly forwards: Forward[] = [];
   private control?: Server;
 
   constructor(private readonly opts: BoxOptions) {}
@@ -67,9 +68,9 @@ export class Box {
     this.pg = await startPostgres();
     const appPassword = randomBytes(12).toString("hex");
     this.data = await fillSource(this.pg, appPassword, { sizeRows: o.sizeRows, sizeLabel: o.sizeLabel });
-    await forward(this.address, 5432, this.pg.port);
+    this.forwards.push(await forward(this.address, 5432, this.pg.port));
     this.redis = await startRedis({ password: randomBytes(12).toString("hex") });
-    await forward(this.address, 6379, this.redis.port);
+    this.forwards.push(await forward(this.address, 6379, this.redis.port));
     // ferry replicates as the box's superuser (publication, slot); the app uses its own role.
     this.sourceDatabaseUrl = `postgresql://postgres:${encodeURIComponent(this.pg.password)}@${this.address}:5432/${APP_DB}`;
     this.sourceRedisUrl = `redis://:${encodeURIComponent(this.redis.password!)}@${this.address}:6379/0`;
@@ -215,5 +216,6 @@ req.end(JSON.stringify(process.argv.slice(2)));
     await this.nginx?.stop();
     this.sshd?.stop();
     this.control?.close();
+    await Promise.allSettled([...this.forwards.map((f) => f.close()), this.pg?.stop("immediate"), this.redis?.stop()]);
   }
 }

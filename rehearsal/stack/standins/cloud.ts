@@ -68,6 +68,7 @@ export class Cloud implements Realizer {
   private readonly postgres = new Map<string, { pg: LocalPostgres; forward: Forward; database: string }>();
   private readonly redis = new Map<string, { redis: LocalRedis; forward: Forward }>();
   private readonly fleets = new Map<string, Fleet>();
+  private readonly operatorForwards: Forward[] = [];
   private alb?: { host: string; dnsName: string; proxy?: ProxyHost; arn: string };
 
   constructor(private readonly ctx: CloudContext) {}
@@ -309,7 +310,7 @@ export class Cloud implements Realizer {
   private async operatorForward(hostPort: string | undefined, toPort: number): Promise<void> {
     if (!hostPort) return;
     const [host, port] = hostPort.split(":");
-    await forward(host === "localhost" ? "127.0.0.1" : host, Number(port), toPort);
+    this.operatorForwards.push(await forward(host === "localhost" ? "127.0.0.1" : host, Number(port), toPort));
     this.ctx.log(`      port forward ${hostPort} (the operator's, as ferry:target.runner names it)`);
   }
 
@@ -436,9 +437,14 @@ export class Cloud implements Realizer {
     return s.redis.url();
   }
 
-  /** Stop every process this cloud started (the rehearsal's end). */
+  /** Stop everything this cloud started (the rehearsal's end): the next run may need the same ports. */
   async shutdown(): Promise<void> {
     await Promise.allSettled([...this.fleets.values()].map((f) => f.stop()));
     await this.alb?.proxy?.stop();
+    await Promise.allSettled([
+      ...this.operatorForwards.map((f) => f.close()),
+      ...[...this.postgres.values()].map(async (s) => (await s.forward.close(), await s.pg.stop("immediate"))),
+      ...[...this.redis.values()].map(async (s) => (await s.forward.close(), await s.redis.stop())),
+    ]);
   }
 }
