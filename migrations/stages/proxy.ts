@@ -53,7 +53,9 @@ export class Proxy extends pulumi.ComponentResource {
       const app = source.apps.find((a) => a.hostnames.includes(host.name));
       if (!app) throw new Error(`no Heroku app serves ${host.name}`); // parseConfig guarantees one
       const prefix = `${ctx.name}-lb-${i}`;
-      const child = { parent: this };
+      // Monitors and pools too wait for the health gate (and so for the rollback guards):
+      // lowering ferry:cutover that the guards refuse must not recreate anything.
+      const child = { parent: this, dependsOn: [this.healthGate] };
       const monitor = (side: string, secure: boolean) =>
         new cloudflare.LoadBalancerMonitor(`${prefix}-${side}`, {
           accountId,

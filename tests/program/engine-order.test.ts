@@ -112,7 +112,8 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     const [back] = await journey("staging", ["proxy"], p, state);
     expect(back.ok).toBe(false);
     expect(back.error).toMatch(/ferry-replicate-pg-guard/);
-    // Nothing repointed, nothing rolled back, the Heroku apps still fenced.
+    // Nothing repointed, nothing recreated (the load balancer's pools), nothing rolled back, the Heroku apps still fenced.
+    expect(p.calls.filter((c) => c.op === "create" && !c.name.endsWith("-guard")).map((c) => c.name)).toEqual([]);
     expect(p.calls.filter((c) => c.op === "update").map((c) => c.name)).toEqual([]);
     expect(p.calls.filter((c) => c.op === "delete")).toEqual([]);
     expect(p.calls.some((c) => /maintenance off|pg rollback --strategy|web=2/.test(c.command ?? ""))).toBe(false);
