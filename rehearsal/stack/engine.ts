@@ -388,6 +388,9 @@ export async function pulumiUp(opts: {
     process.off("unhandledRejection", onRejection);
   }
   failure ??= programErrors.find((e) => !e.startsWith("not run:"));
+  // The update is over: the CLI would end the program's process here, and with it the
+  // outputs a failed step left pending forever. The next update starts a fresh program.
+  runtimeState.getStore().leakCandidates?.clear();
 
   if (!failure) {
     const doomed = [...prior.resources.filter((r) => !next.has(r.urn)), ...replacedOld];
