@@ -5,8 +5,8 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Client } from "pg";
-import { asPostgres, postgresBinDir } from "../../rehearsal/servers/postgres";
-import { isRoot, run, waitFor } from "../../rehearsal/servers/process";
+import { asPostgres, postgresBinDir } from "./binaries";
+import { isRoot, run, waitFor } from "../cli/process";
 import { FerryError } from "../cli/common";
 import { libpqArgs, withClient } from "./connection";
 import { currentLsn, inRecovery, requirePrimarySource } from "./catalog";

@@ -2,40 +2,21 @@
 // refuses to run as root, so as root every server binary runs as the `postgres`
 // system user that Debian's package creates.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Client } from "pg";
 import { freePort, isRoot, onExit, run, tempDir, waitFor } from "./process";
 import { TlsFiles, TlsOptions, serverCertificate } from "./certificates";
+import { asPostgres, postgresBinDir } from "../../migrations/postgres/binaries";
 
-/** The newest installed PostgreSQL's bin directory (Debian layout), or PATH. */
-export function postgresBinDir(): string {
-  const root = "/usr/lib/postgresql";
-  if (existsSync(root)) {
-    const versions = readdirSync(root)
-      .filter((v) => existsSync(join(root, v, "bin", "postgres")))
-      .sort((a, b) => Number(b) - Number(a));
-    if (versions.length) return join(root, versions[0], "bin");
-  }
-  const found = spawnSync("sh", ["-c", "command -v pg_ctl"], { encoding: "utf8" }).stdout.trim();
-  if (!found) throw new Error("PostgreSQL server binaries not found: install postgresql-15 or newer");
-  return found.replace(/\/pg_ctl$/, "");
-}
+export { asPostgres, postgresBinDir } from "../../migrations/postgres/binaries";
 
 function postgresUser(): { uid: number; gid: number } | undefined {
   if (!isRoot()) return undefined;
   const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
   const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
   return { uid, gid };
-}
-
-/**
- * Run a PostgreSQL server program as the cluster's owner: directly when we are not
- * root, through `runuser -u postgres` when we are.
- */
-export function asPostgres(bin: string, args: string[]): [string, string[]] {
-  return isRoot() ? ["runuser", ["-u", "postgres", "--", bin, ...args]] : [bin, args];
 }
 
 export interface PostgresOptions {

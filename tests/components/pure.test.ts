@@ -77,15 +77,15 @@ describe("small helpers", () => {
   });
 
   it("runnerPostgresUrl: verify-full; the EC2 runner's CA bundle; a forward keeps the endpoint as the name to verify", () => {
-    const rds = "postgres://u:p%40ss@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=require";
+    const rds = "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=require";
     expect(runnerPostgresUrl(rds, { caFile: RDS_CA_BUNDLE })).toBe(
-      "postgres://u:p%40ss@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fferry%2Frds-global-bundle.pem",
+      "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fferry%2Frds-global-bundle.pem",
     );
     expect(runnerPostgresUrl(rds, { forward: "localhost:15432" })).toBe(
-      "postgres://u:p%40ss@app.abc123.us-east-1.rds.amazonaws.com:15432/app?sslmode=verify-full&hostaddr=127.0.0.1",
+      "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:15432/app?sslmode=verify-full&hostaddr=127.0.0.1",
     );
     expect(runnerPostgresUrl(rds, { forward: "10.0.0.7:5432" })).toContain("@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&hostaddr=10.0.0.7");
-    expect(runnerPostgresUrl(rds, { forward: "bastion.internal:15432" })).toBe("postgres://u:p%40ss@bastion.internal:15432/app?sslmode=verify-full");
+    expect(runnerPostgresUrl(rds, { forward: "bastion.internal:15432" })).toBe("postgres://u:p%40s@bastion.internal:15432/app?sslmode=verify-full");
   });
 
   it("portOf reads the source port without the rest of the URL", () => {
