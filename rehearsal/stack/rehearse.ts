@@ -12,9 +12,9 @@
 //      where the app's data now lives; write the report.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
-import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, redisMode, Stage, STAGES, VultrSource } from "../../config";
+import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, redisMode, Stage, VultrSource } from "../../config";
 import { journey } from "../../policy/plan/stages";
 import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
 import { connect, withClient } from "../../migrations/postgres/connection";
@@ -34,7 +34,7 @@ import { startCa } from "./standins/ca";
 import { Cloud } from "./standins/cloud";
 import { CommandRunner, ferryOnPath } from "./standins/command";
 import { Edge, LiveRecord } from "./standins/edge";
-import { herokuDnsTarget, HerokuPlatform } from "./standins/heroku";
+import { HerokuPlatform } from "./standins/heroku";
 import { Box } from "./standins/box";
 import type { PrivateCa } from "./standins/ca";
 import type { Hosts } from "./hosts";
@@ -203,18 +203,9 @@ function sshWithKnownHosts(dir: string, knownHosts: string): void {
   writeFileSync(join(dir, "ssh"), `#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=${knownHosts} "$@"\n`, { mode: 0o755 });
 }
 
-/** The zone as it is before the migration: the stack's adopted records, and Heroku's custom-domain CNAMEs. */
+/** The zone as it is before the migration: the records the stack adopts, as the providers' rules know them. */
 function liveRecords(config: FerryConfig): LiveRecord[] {
-  return config.target.cloudflare.hostnames.flatMap((h): LiveRecord[] => {
-    if (h.record) {
-      const r = h.record as typeof h.record & { proxied?: boolean; ttl?: number; comment?: string };
-      return [{ id: r.id, name: h.name, type: r.type, content: r.content, proxied: r.proxied ?? true, ttl: r.ttl ?? 1, comment: r.comment }];
-    }
-    if (config.source.kind === "heroku") {
-      return [{ id: randomUUID().replace(/-/g, ""), name: h.name, type: "CNAME", content: herokuDnsTarget(h.name), proxied: true, ttl: 1 }];
-    }
-    return [];
-  });
+  return [...worldOf(config).liveDnsRecords.values()].map(({ zoneId: _zone, ...record }) => record);
 }
 
 /**
@@ -416,4 +407,3 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   return { ok: report.ok && ok, reportDir: opts.outDir };
 }
 
-export { STAGES };
