@@ -79,7 +79,8 @@ export class Cloud implements Realizer {
     if (type.startsWith("command:")) return ["triggers", "connection"];
     if (type === "aws:rds/instance:Instance") return ["engine", "dbName", "username", "storageEncrypted", "identifier"];
     if (type === "aws:elasticache/replicationGroup:ReplicationGroup") return ["engine", "transitEncryptionEnabled", "atRestEncryptionEnabled"];
-    if (type === "aws:ec2/instance:Instance") return ["ami", "subnetId", "userData"].filter((k) => k !== "userData");
+    // A new AMI or subnet replaces an instance; the stand-in does not replay user data, so a user-data change is an in-place update here.
+    if (type === "aws:ec2/instance:Instance") return ["ami", "subnetId"];
     if (type === "cloudflare:index/dnsRecord:DnsRecord") return ["zoneId"];
     return [];
   }
