@@ -80,6 +80,12 @@ export const vultrSourceSchema = z.strictObject({
     sslCertificate: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/letsencrypt/live/social.example/fullchain.pem"),
     sslCertificateKey: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/letsencrypt/live/social.example/privkey.pem"),
   }).optional(),
+  /**
+   * The box's hostnames are on Cloudflare: the proxy stage first splits requests by
+   * ferry:trafficPercent with a Cloudflare load balancer (the box's pool and AWS's), and
+   * the old nginx forwards everything only at 100%. Off: the nginx forward from the start.
+   */
+  weightedSplit: bool.default(false),
 });
 
 export const sourceSchema = z.discriminatedUnion("kind", [herokuSourceSchema, vultrSourceSchema], {

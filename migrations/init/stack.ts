@@ -243,6 +243,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     `region (${choices.region}), instance types and the RDS class (storage is twice today's databases)`,
     ...(choices.instanceId ? [] : ["ferry:source.instanceId: the box's Vultr instance id (not readable over SSH)"]),
     "ferry:target.cloudflare.accountId and zoneId; to adopt each existing record add hostnames[].record {id, type, content}",
+    "ferry:source.weightedSplit: true if the hostnames are proxied by Cloudflare, to move a share of requests at a time before the old nginx forwards everything",
     "ferry:target.compute.ami, each process's command and port, and ferry:target.runner.operatorCidrs",
     ...(box.processes.found && box.processes.value.from === "ps" ? ["ferry:source.units: no systemd units were found; name the units that run the app"] : []),
     ...(box.crontab.found && box.crontab.value.length ? ["the crontab above: ferry does not move cron jobs; schedule them on AWS (EventBridge Scheduler)"] : []),

@@ -32,7 +32,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     .option("--stack-file <path>", "any stack file instead of --stack")
     .option("--size <rows>", 'rows in the generated sample, or "small"', "small")
     .option("--out <dir>", "where the report goes", "rehearsal/out")
-    .option("--split <percents>", "Heroku: percent of requests on AWS at each weighted step before 100", "10,50")
+    .option("--split <percents>", "percent of requests on AWS at each weighted step before 100 (Cloudflare load balancer; a box then forwards the rest at 100)", "10,50")
     .option("--hold <seconds>", "seconds of traffic after each stage", positive("--hold"), 3)
     .option("--up-to <stage>", "raise the flags up to this stage", stage("--up-to"), "decommission")
     .option("--rollback-from <stage>", "raise the flags up to this stage, then lower them one at a time back to provision", stage("--rollback-from"))

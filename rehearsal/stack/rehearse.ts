@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
-import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, redisMode, Stage, VultrSource } from "../../config";
+import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, proxyWay, redisMode, Stage, VultrSource } from "../../config";
 import { journey } from "../../policy/plan/stages";
 import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
 import { connect, withClient } from "../../migrations/postgres/connection";
@@ -106,7 +106,7 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   const steps: Array<{ label: string; stage: Stage; config: FerryConfig }> = [];
   for (const step of journey(config)) {
     if (!step.config) throw new Error(`stage ${step.stage} cannot run with this stack's holds: ${step.invalid}`);
-    if (step.stage === "proxy" && config.source.kind === "heroku") {
+    if (step.stage === "proxy" && proxyWay({ ...step.config, stages: { ...step.config.stages, trafficPercent: 50 } }) === "split") {
       for (const pct of [...splitSteps, 100]) steps.push({ label: `proxy ${pct}%`, stage: "proxy", config: { ...step.config, stages: { ...step.config.stages, trafficPercent: pct } } });
     } else {
       steps.push({ label: step.stage, stage: step.stage, config: step.config });

@@ -96,7 +96,8 @@ function checkInvariants(b: Built): void {
 describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
   const heroku = stack === "staging";
   const built: Partial<Record<StageName, Built>> = {};
-  const flagsFor = (stage: StageName): Flags => upTo(stage, heroku && (stage === "proxy" || stage === "cutover" || stage === "decommission") ? { trafficPercent: stage === "proxy" ? 30 : 100 } : {});
+  // Both example stacks split by weight at Cloudflare first (prod: a box with weightedSplit).
+  const flagsFor = (stage: StageName): Flags => upTo(stage, stage === "proxy" || stage === "cutover" || stage === "decommission" ? { trafficPercent: stage === "proxy" ? 30 : 100 } : {});
 
   it.each(STAGES)("%s: builds with the invariants holding", async (stage) => {
     built[stage] = await build(stack, flagsFor(stage), stage);
@@ -134,31 +135,45 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
   });
 
-  it("proxy: traffic moves behind a health gate", async () => {
+  it("proxy: traffic moves behind a health gate, split by weight at Cloudflare", async () => {
     const b = built.proxy!;
     const gate = findCommand(b, /ferry --json health/)!;
     const lbDns = `${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`;
     expect(commandLine(gate)).toContain(`--url http://${lbDns}/health`);
-    if (heroku) {
-      const lbs = ofType(b, "cloudflare:index/loadBalancer:LoadBalancer");
-      expect(lbs.map((l) => l.inputs.name).sort()).toEqual(["staging.social.example.com", "streaming.staging.social.example.com"]);
-      for (const lb of lbs) {
-        expect(lb.inputs.steeringPolicy).toBe("random");
-        const weights = (lb.inputs.randomSteering as { poolWeights: Record<string, number> }).poolWeights;
-        const [herokuPool, awsPool] = lb.inputs.defaultPools as string[];
-        expect(weights).toEqual({ [herokuPool]: 0.7, [awsPool]: 0.3 });
-        expect(herokuPool).toMatch(/-heroku-id$/);
-        expect(b.options.get(lb.name)!.dependsOnNames).toContain(gate.name);
-      }
-      const awsPool = ofType(b, "cloudflare:index/loadBalancerPool:LoadBalancerPool").find((p) => p.name.endsWith("-0-aws"))!;
-      expect(awsPool.inputs.origins).toMatchObject([{ address: lbDns, header: { hosts: ["staging.social.example.com"] } }]);
-      expect(ofType(b, "cloudflare:index/loadBalancerPool:LoadBalancerPool").map((p) => p.inputs.name).sort()).toEqual([
-        "ferry-staging_social_example_com-aws", "ferry-staging_social_example_com-heroku",
-        "ferry-streaming_staging_social_example_com-aws", "ferry-streaming_staging_social_example_com-heroku",
-      ]);
-      // The load balancer shadows the adopted records, which stay as they are live.
-      expect(liveRecords(b)).toEqual(HEROKU_LIVE);
-    } else {
+    const [site, streaming] = heroku ? ["staging.social.example.com", "streaming.staging.social.example.com"] : ["famichiki.example", "streaming.famichiki.example"];
+    const side = heroku ? "heroku" : "box";
+    const lbs = ofType(b, "cloudflare:index/loadBalancer:LoadBalancer");
+    expect(lbs.map((l) => l.inputs.name).sort()).toEqual([site, streaming]);
+    for (const lb of lbs) {
+      expect(lb.inputs.steeringPolicy).toBe("random");
+      const weights = (lb.inputs.randomSteering as { poolWeights: Record<string, number> }).poolWeights;
+      const [sourcePool, awsPool] = lb.inputs.defaultPools as string[];
+      expect(weights).toEqual({ [sourcePool]: 0.7, [awsPool]: 0.3 });
+      expect(sourcePool).toMatch(new RegExp(`-${side}-id$`));
+      expect(lb.inputs.fallbackPool).toBe(sourcePool);
+      expect(b.options.get(lb.name)!.dependsOnNames).toContain(gate.name);
+    }
+    const pools = ofType(b, "cloudflare:index/loadBalancerPool:LoadBalancerPool");
+    expect(pools.find((p) => p.name.endsWith("-0-aws"))!.inputs.origins).toMatchObject([{ address: lbDns, header: { hosts: [site] } }]);
+    const poolName = (host: string, s: string) => `ferry-${host.replace(/\./g, "_")}-${s}`;
+    expect(pools.map((p) => p.inputs.name).sort()).toEqual([poolName(site, "aws"), poolName(site, side), poolName(streaming, "aws"), poolName(streaming, side)]);
+    if (!heroku) {
+      // The box's pool is the box itself, over its site's TLS; it keeps serving its share, no forward yet.
+      expect(pools.find((p) => p.name.endsWith("-0-box"))!.inputs.origins).toMatchObject([{ address: "203.0.113.20", header: { hosts: [site] } }]);
+      const boxMonitor = ofType(b, "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor").find((m) => m.name.endsWith("-0-box"))!;
+      expect(boxMonitor.inputs).toMatchObject({ type: "https", port: 443 });
+      expect(findCommand(b, /proxy apply/)).toBeUndefined();
+    }
+    // The load balancer shadows the adopted records, which stay as they are live.
+    expect(liveRecords(b)).toEqual(heroku ? HEROKU_LIVE : VULTR_LIVE);
+  });
+
+  if (!heroku) {
+    it("proxy at 100%: the box's old nginx forwards everything and the split goes", async () => {
+      const b = await build(stack, upTo("proxy", { trafficPercent: 100 }), "proxy-100");
+      checkInvariants(b);
+      const lbDns = `${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`;
+      expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
       const nginx = findCommand(b, /proxy apply/)!;
       // The site's own file is replaced, on every address it served (443 with its certificate), and the ALB is reached over verified TLS.
       expect(commandLine(nginx)).toBe(
@@ -170,8 +185,9 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon");
       expect(envKeys(nginx)).toEqual(["FERRY_SSH_KEY"]);
       for (const r of ofType(b, "cloudflare:index/dnsRecord:DnsRecord")) expect(r.inputs.content).toBe("203.0.113.20");
-    }
-  });
+      expect(b.outputs.nextStep).toMatch(/ferry:cutover true/);
+    });
+  }
 
   it("cutover: DNS points at AWS only now, after every data-plane gate", () => {
     const b = built.cutover!;
@@ -307,7 +323,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(await pulumi.isSecret(outputs.endpoints.postgresHost)).toBe(false);
     expect(await outputValue(outputs.postgresUrl)).toMatch(/^postgres:\/\/app:targetpg-SECRET-0006xx@.*sslmode=require$/);
     expect(outputs.activeStages).toEqual(["provision", "replicate", "proxy"]);
-    expect(outputs.nextStep).toMatch(heroku ? /AWS receives 30% of requests/ : /ferry:cutover true/);
+    expect(outputs.nextStep).toMatch(/AWS receives 30% of requests/);
   });
 });
 
