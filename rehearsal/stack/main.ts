@@ -79,7 +79,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`rehearse: ${describeMissing(missing)}\n`);
     return 3;
   }
-  const { ok, reportDir } = await rehearseStack(opts, log);
+  const { ok, reportDir, failedChecks } = await rehearseStack(opts, log);
+  // The checks that failed, where CI and the terminal show them (the report has the rest).
+  for (const line of failedChecks) process.stderr.write(`check FAILED: ${line}\n`);
   process.stdout.write(`stack rehearsal ${ok ? "PASSED" : "FAILED"}: report in ${reportDir}/report.md\n`);
   return ok ? 0 : 1;
 }

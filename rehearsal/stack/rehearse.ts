@@ -256,7 +256,7 @@ async function missingTicks(redisUrl: string, ca: string[], ticks: string[]): Pr
   }
 }
 
-export async function rehearseStack(opts: StackRehearsalOptions, log: (line: string) => void): Promise<{ ok: boolean; reportDir: string }> {
+export async function rehearseStack(opts: StackRehearsalOptions, log: (line: string) => void): Promise<{ ok: boolean; reportDir: string; failedChecks: string[] }> {
   const runId = randomBytes(4).toString("hex");
   const logsDir = join(opts.outDir, "logs");
   mkdirSync(logsDir, { recursive: true });
@@ -351,7 +351,8 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   let ok = true;
   for (const s of forward) if (!(ok = await up(s.label, s.config))) break;
   if (ok && opts.rollbackFrom) {
-    const back = stageConfigs(config, opts.rollbackFrom, []).reverse().slice(1);
+    // Back down the same steps, the weighted ones too: lowering a share is a way back.
+    const back = stageConfigs(config, opts.rollbackFrom, opts.splitSteps).reverse().slice(1);
     for (const s of back) {
       if (await up(`back to ${s.label}`, s.config)) continue;
       // A guard refusing a rollback that would lose data is the program doing its job:
@@ -404,6 +405,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   removeBundle();
   hosts.close();
   if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));
-  return { ok: report.ok && ok, reportDir: opts.outDir };
+  const failedChecks = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+  return { ok: report.ok && ok, reportDir: opts.outDir, failedChecks };
 }
 

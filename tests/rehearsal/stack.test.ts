@@ -128,9 +128,9 @@ describe("the stack rehearsal", { timeout: 900_000 }, () => {
       const report = green(out, logLines.slice(-40).join("\n"));
       const ups = report.stack.ups;
       expect(ups.every((u) => u.ok)).toBe(true);
-      expect(ups.map((u) => u.stage)).toEqual(stack === "staging"
-        ? ["provision", "replicate", "proxy 50%", "proxy 100%", "cutover", "decommission"]
-        : ["provision", "replicate", "proxy", "cutover", "decommission"]);
+      // Both split by weight at Cloudflare (prod: a box with weightedSplit, its nginx forwarding at 100%).
+      expect(ups.map((u) => u.stage)).toEqual(["provision", "replicate", "proxy 50%", "proxy 100%", "cutover", "decommission"]);
+      if (stack === "prod") expect(ran(ups, "proxy 100%", /ferry --json proxy apply/)).toBe(true);
       expect(ran(ups, "replicate", /ferry --json pg replicate --strategy (dump|logical)/)).toBe(true);
       expect(ran(ups, "cutover", /ferry --json pg cutover/)).toBe(true);
       expect(ran(ups, "cutover", /ferry --json redis cutover/)).toBe(true);
@@ -171,10 +171,13 @@ describe("the stack rehearsal", { timeout: 900_000 }, () => {
         expect(back.steps.every((s) => s.resource.endsWith("-guard"))).toBe(true);
         expect(back.steps.some((s) => !s.ok && /pg rollback --check/.test(s.command ?? ""))).toBe(true);
       } else {
-        expect(ups.map((u) => u.stage).slice(-2)).toEqual(["back to replicate", "back to provision"]);
+        expect(ups.map((u) => u.stage).slice(-3)).toEqual(["back to proxy 50%", "back to replicate", "back to provision"]);
         expect(ups.every((u) => u.ok)).toBe(true);
-        // Lowering proxy deletes the old nginx's proxy (revert); lowering replicate the replication.
-        expect(ups.at(-2)!.steps.some((s) => s.op === "delete" && /ferry --json proxy revert/.test(s.command ?? ""))).toBe(true);
+        // Lowering the share below 100% brings the split back and reverts the old nginx's
+        // forward; lowering proxy removes the split; lowering replicate the replication.
+        expect(ups.at(-3)!.steps.some((s) => s.op === "create" && /-lb-0$/.test(s.resource))).toBe(true);
+        expect(ups.at(-3)!.steps.some((s) => s.op === "delete" && /ferry --json proxy revert/.test(s.command ?? ""))).toBe(true);
+        expect(ups.at(-2)!.steps.some((s) => s.op === "delete" && /-lb-0$/.test(s.resource))).toBe(true);
         expect(ups.at(-1)!.steps.some((s) => s.op === "delete" && /ferry --json pg cleanup/.test(s.command ?? ""))).toBe(true);
         expect(ups.at(-1)!.steps.some((s) => s.op === "delete" && /ferry --json redis cleanup/.test(s.command ?? ""))).toBe(true);
       }
