@@ -39,7 +39,10 @@ export type BatchKind =
  * instead of one per key, which is most of the client-side cost of a copy.
  * ARGV[1] packs (pack.ts) per key: op, key, a, b with op R = RESTORE key a(ttl) b(payload)
  * REPLACE, N = RENAME a(temporary key) key, D = DEL key, B = mark a big key for the
- * background copy (SADD ferry:state:bigpending key). ARGV[2..5]: cursor ("" = not a bulk
+ * background copy (SADD ferry:state:bigpending key). The restore's ttl is the source's
+ * absolute expiry (ABSTTL, Redis >= 5.0, https://redis.io/commands/restore/; 0 = none),
+ * so the time between reading and writing the batch does not lengthen it; an expiry
+ * already past deletes the key instead. ARGV[2..5]: cursor ("" = not a bulk
  * batch), copied, skipped, "1" to un-mark every key of the batch as pending; then the keys
  * to remember as skipped.
  * Returns the failures as (index, error) pairs.
@@ -58,7 +61,7 @@ while pos <= #blob do
   b, pos = field(blob, pos)
   i = i + 1
   local r
-  if op == 'R' then r = redis.pcall('RESTORE', key, a, b, 'REPLACE')
+  if op == 'R' then r = redis.pcall('RESTORE', key, a, b, 'REPLACE', 'ABSTTL')
   elseif op == 'N' then r = redis.pcall('RENAME', a, key)
   elseif op == 'B' then r = redis.pcall('SADD', '${BIG_PENDING}', key)
   else r = redis.pcall('DEL', key) end
@@ -131,7 +134,7 @@ export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Pr
       result.copied++;
     } else if (snap.dump && snap.pttl !== 0) {
       keys.push(snap.key);
-      fields.push("R", snap.key, String(Math.max(snap.pttl, 0)), snap.dump); // -1: RESTORE 0 = no TTL
+      fields.push("R", snap.key, String(Math.max(snap.expiresAtMs, 0)), snap.dump); // -1: RESTORE 0 = no TTL
       result.copied++;
     } else if (batch.kind !== "bulk") {
       // Gone from the source: deleted or expired there. PTTL 0 with a payload is a key that

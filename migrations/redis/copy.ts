@@ -116,9 +116,7 @@ class CopyRun {
       await this.beat(true);
       for (const db of this.meta.dbs) await deleteMatching(await this.ctx.target.db(db), `${TMP_PREFIX}*`);
       if (gapSinceMs !== undefined) {
-        this.result.reconciled = await reconcileGap(
-          this.ctx, this.meta.dbs, gapSinceMs, await sourceTimeMs(this.publisher), this.opts.batchSize,
-        );
+        this.result.reconciled = await reconcileGap(this.ctx, this.meta.dbs, gapSinceMs, this.opts.batchSize);
       }
       await this.bulkPass();
       if (!this.stopWanted()) {

@@ -36,21 +36,34 @@ async function* scanKeys(client: Redis, count: number): AsyncGenerator<Buffer[]>
 }
 
 /**
- * Seconds since each key was last touched; undefined when unknown. Small integers
- * (0..9999, encoding "int") are objects shared by every key holding them, whose idle time
- * belongs to none of those keys (a counter written a moment ago can look hours idle),
- * so they count as unknown and are always copied again.
+ * Seconds since each key was last touched (undefined when unknown), and the source's
+ * clock once they were read. Small integers (0..9999, encoding "int") are objects shared
+ * by every key holding them, whose idle time belongs to none of those keys (a counter
+ * written a moment ago can look hours idle), so they count as unknown and are always
+ * copied again. The clock is read by the same pipeline, after the idle times (one
+ * connection runs them in order): a key's idle time keeps growing while the repair
+ * scans, so it must be judged against when it was read, not when the repair began.
  */
-async function idleTimes(source: Redis, keys: Buffer[]): Promise<Array<number | undefined>> {
+async function idleTimes(source: Redis, keys: Buffer[]): Promise<{ idle: Array<number | undefined>; readByMs: number }> {
   const p = source.pipeline();
   for (const k of keys) p.callBuffer("OBJECT", "IDLETIME", k).callBuffer("OBJECT", "ENCODING", k);
+  p.time();
   const replies = (await p.exec()) ?? [];
-  return keys.map((_, i) => {
+  const idle = keys.map((_, i) => {
     const [idleErr, idle] = replies[2 * i];
     const [, encoding] = replies[2 * i + 1];
     if (idleErr || String(encoding) === "int") return undefined;
     return Number(idle);
   });
+  const [timeErr, time] = replies[2 * keys.length];
+  if (timeErr) throw timeErr;
+  const [sec, usec] = time as [string, string];
+  return { idle, readByMs: Number(sec) * 1000 + Math.floor(Number(usec) / 1000) };
+}
+
+/** The longest idle time (s) a key touched since `gapSinceMs` can show at `readByMs`. */
+function idleLimitSeconds(gapSinceMs: number, readByMs: number): number {
+  return Math.ceil(Math.max(0, readByMs - gapSinceMs) / 1000) + IDLE_MARGIN_SECONDS;
 }
 
 async function usesLfu(ctx: CopyContext): Promise<boolean> {
@@ -67,16 +80,15 @@ export async function reconcileGap(
   ctx: CopyContext,
   dbs: Iterable<number>,
   gapSinceMs: number,
-  sourceNowMs: number,
   batchSize: number,
 ): Promise<ReconcileResult> {
-  const limit = Math.ceil(Math.max(0, sourceNowMs - gapSinceMs) / 1000) + IDLE_MARGIN_SECONDS;
   const result: ReconcileResult = { method: (await usesLfu(ctx)) ? "all" : "idletime", marked: 0, scanned: 0 };
   for (const db of dbs) {
     const source = await ctx.source.db(db);
     const target = await ctx.target.db(db);
     for await (const keys of scanKeys(source, batchSize)) {
-      const idle = await idleTimes(source, keys);
+      const { idle, readByMs } = await idleTimes(source, keys);
+      const limit = idleLimitSeconds(gapSinceMs, readByMs);
       const touched = keys.filter((_, i) => idle[i] === undefined || idle[i]! <= limit);
       await markDirty(target, touched);
       result.marked += touched.length;

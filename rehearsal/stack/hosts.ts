@@ -10,34 +10,38 @@ import { createServer } from "node:net";
 import { onExit } from "../servers";
 
 const HOSTS_FILE = "/etc/hosts";
-const LOCK_FILE = `${HOSTS_FILE}.ferry-lock`;
 
 /**
- * Rehearsals running side by side (CI runs several) each rewrite their own block: an
- * exclusive lock file (O_EXCL) keeps one read-modify-write from undoing another's; a
- * lock older than 10 s is a crashed holder's and is broken.
+ * Rehearsals running side by side (CI runs several) each rewrite their own block of a
+ * shared file: an exclusive lock file (O_EXCL) keeps one read-modify-write from undoing
+ * another's; a lock older than 10 s is a crashed holder's and is broken.
  */
-function withHostsLock(fn: () => void): void {
+export function withFileLock(file: string, fn: () => void): void {
+  const lockFile = `${file}.ferry-lock`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      closeSync(openSync(LOCK_FILE, "wx"));
+      closeSync(openSync(lockFile, "wx"));
       break;
     } catch {
       try {
-        if (Date.now() - statSync(LOCK_FILE).mtimeMs > 10_000) unlinkSync(LOCK_FILE);
+        if (Date.now() - statSync(lockFile).mtimeMs > 10_000) unlinkSync(lockFile);
       } catch {
         // released meanwhile
       }
-      if (Date.now() > deadline) throw new Error(`${LOCK_FILE} is held: another rehearsal is writing ${HOSTS_FILE}`);
+      if (Date.now() > deadline) throw new Error(`${lockFile} is held: another rehearsal is writing ${file}`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }
   }
   try {
     fn();
   } finally {
-    unlinkSync(LOCK_FILE);
+    unlinkSync(lockFile);
   }
+}
+
+function withHostsLock(fn: () => void): void {
+  withFileLock(HOSTS_FILE, fn);
 }
 
 export interface Hosts {

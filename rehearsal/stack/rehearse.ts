@@ -10,8 +10,8 @@
 //   4. With --rollback-from, lower the flags one at a time back down.
 //   5. Stop the load; check every acknowledged write (Postgres rows, Redis ticks) is
 //      where the app's data now lives; write the report.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, proxyWay, redisMode, Stage, VultrSource } from "../../config";
@@ -23,13 +23,13 @@ import { TICKS_KEY } from "../app/ticker";
 import { lostWritesCheck } from "../checks";
 import { startLoad } from "../loadgen";
 import { writeReport } from "../report/write";
-import { onExit, startPostgres, startRedis } from "../servers";
-import { RDS_CA_BUNDLE } from "../../components/target/userData";
+import { startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
 import { Goal, pulumiUp, StateFile, StepRecord as EngineStep } from "./engine";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
+import { installRdsBundle } from "./rds-bundle";
 import { startCa } from "./standins/ca";
 import { Cloud } from "./standins/cloud";
 import { CommandRunner, ferryOnPath } from "./standins/command";
@@ -181,23 +181,6 @@ async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
   }
 }
 
-/**
- * The EC2 runner's user data downloads the RDS CA bundle to RDS_CA_BUNDLE; the runner
- * here is this machine, so the rehearsal's CA goes there for the run (only where no file
- * is: a real bundle is never replaced), removed at exit.
- */
-async function installRdsBundle(caFile: string): Promise<() => void> {
-  if (existsSync(RDS_CA_BUNDLE)) {
-    if (readFileSync(RDS_CA_BUNDLE, "utf8") !== readFileSync(caFile, "utf8")) throw new Error(`${RDS_CA_BUNDLE} exists: the rehearsal will not replace a real RDS bundle; remove it or rehearse with a local runner`);
-    return () => undefined;
-  }
-  mkdirSync(dirname(RDS_CA_BUNDLE), { recursive: true });
-  copyFileSync(caFile, RDS_CA_BUNDLE);
-  const remove = () => rmSync(RDS_CA_BUNDLE, { force: true });
-  onExit(remove);
-  return remove;
-}
-
 /** The runner's ssh knows the box's host key, as the operator's known_hosts does. */
 function sshWithKnownHosts(dir: string, knownHosts: string): void {
   writeFileSync(join(dir, "ssh"), `#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=${knownHosts} "$@"\n`, { mode: 0o755 });
@@ -312,7 +295,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
   let removeBundle = () => undefined as void;
   const provisionRunner = async () => {
-    removeBundle = await installRdsBundle(ca.file);
+    removeBundle = installRdsBundle(ca.file, runId);
   };
   const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address });
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));

@@ -4,7 +4,8 @@
 import { afterAll, describe, expect, test } from "vitest";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
 import { runCopy } from "../../../migrations/redis/copy";
-import { commitBatch, CopyContext, PreparedBatch } from "../../../migrations/redis/copy-keys";
+import { commitBatch, CopyContext, PreparedBatch, prepareBatch } from "../../../migrations/redis/copy-keys";
+import { sleep } from "../../../migrations/cli/common";
 import { KeySnapshot } from "../../../migrations/redis/read-keys";
 import { cutover } from "../../../migrations/redis/cutover";
 import { verify } from "../../../migrations/redis/verify";
@@ -80,15 +81,54 @@ describe("replicate --mode copy", () => {
     };
     const batch = (kind: PreparedBatch["batch"], snap: KeySnapshot): PreparedBatch =>
       ({ db: 2, batch: kind, snapshots: [snap], assembled: new Map(), deferred: new Set(), toSkip: [] });
-    const expiring = (key: string): KeySnapshot => ({ key: Buffer.from(key), type: "string", pttl: 0, size: dump.length, dump });
+    const expiring = (key: string): KeySnapshot => ({ key: Buffer.from(key), type: "string", pttl: 0, expiresAtMs: Date.now(), size: dump.length, dump });
     try {
       await commitBatch(ctx, batch({ kind: "recopy" }, expiring("live:new:1")));
       expect(await client(target, 2).pttl("live:new:1")).toBe(-2); // gone on the source: gone here
       await commitBatch(ctx, batch({ kind: "bulk", cursor: "0" }, expiring("live:new:2")));
       expect(await client(target, 2).pttl("live:new:2")).toBe(-2);
       // A persistent key (PTTL -1) still restores without a TTL.
-      await commitBatch(ctx, batch({ kind: "recopy" }, { ...expiring("k:kept"), pttl: -1 }));
+      await commitBatch(ctx, batch({ kind: "recopy" }, { ...expiring("k:kept"), pttl: -1, expiresAtMs: -1 }));
       expect(await client(target, 2).pttl("k:kept")).toBe(-1);
+    } finally {
+      await ctx.source.close();
+      await ctx.target.close();
+    }
+  });
+
+  test("a batch written long after it was read keeps each key's absolute expiry, not its TTL at read time", async () => {
+    // A copier paused between reading a batch and writing it (a frozen or descheduled
+    // process) must not add the pause to the keys' lives: the target's keys must expire
+    // when the source's do. Checked with and without PEXPIRETIME on the source (Redis
+    // < 7.0 lacks it; here an ACL denies it, which the read script meets the same way).
+    const source = await startRedis();
+    const target = await startRedis();
+    servers.push(source, target);
+    const src = client(source, 2);
+    await src.set("k:ttl", "v", "PX", 600_000);
+    await src.set("k:none", "v");
+    const ctx: CopyContext = {
+      source: new DbClients(endpoint(source, "--source")), target: new DbClients(endpoint(target, "--target")), conflict: "replace", limits: LIMITS,
+    };
+    const copyPaused = async () => {
+      const prepared = await prepareBatch(ctx, 2, [Buffer.from("k:ttl"), Buffer.from("k:none")], { kind: "recopy" });
+      await sleep(300); // the copier's pause between read and write
+      await commitBatch(ctx, prepared);
+    };
+    const expiresAt = Number(await src.call("PEXPIRETIME", "k:ttl"));
+    try {
+      await copyPaused();
+      expect(Number(await client(target, 2).call("PEXPIRETIME", "k:ttl"))).toBe(expiresAt);
+      expect(await client(target, 2).pttl("k:none")).toBe(-1);
+
+      await src.call("ACL", "SETUSER", "default", "-pexpiretime");
+      await client(target, 2).flushall();
+      await copyPaused();
+      // Without PEXPIRETIME the expiry is the source's clock at the read plus PTTL: exact
+      // up to the read script's own run time.
+      const drift = Number(await client(target, 2).call("PEXPIRETIME", "k:ttl")) - expiresAt;
+      expect(Math.abs(drift)).toBeLessThan(100);
+      expect(await client(target, 2).pttl("k:none")).toBe(-1);
     } finally {
       await ctx.source.close();
       await ctx.target.close();
