@@ -56,7 +56,10 @@ samples["pg.cutoverDone"].push(contract.pg.cutoverDone());
 samples["pg.cleanup"].push(contract.pg.cleanup());
 for (const tls of [false, true]) {
   const r = contract.redis(tls);
-  for (const mode of ["replicaof", "copy"] as const) samples["redis.replicate"].push(r.replicate(mode)), samples["redis.cutover"].push(r.cutover(mode));
+  for (const mode of ["replicaof", "copy"] as const) {
+    samples["redis.replicate"].push(r.replicate(mode));
+    samples["redis.cutover"].push(r.cutover(mode));
+  }
   samples["redis.preflight"].push(r.preflight());
   samples["redis.verify"].push(r.verify());
   samples["redis.cutoverDone"].push(r.cutoverDone());
