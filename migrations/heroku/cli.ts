@@ -6,7 +6,6 @@
 import { Command, InvalidArgumentError } from "commander";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { action, emit, FerryError, GlobalOptions } from "../cli/common";
-import { ENV } from "../cli/contract";
 import { DEFAULT_HEROKU_API_URL, HerokuApiError, HerokuClient } from "./client";
 import { parseAssignments, parseFromEnv, parseScale, parseUnset } from "./args";
 import { repoint, restore, RepointOutcome } from "./repoint";
@@ -21,7 +20,7 @@ function globals(command: Command): GlobalOptions {
 
 /** The client from HEROKU_API_KEY / HEROKU_API_URL; retries are reported on stderr for people. */
 export function clientFromEnv(opts: GlobalOptions & { maxAttempts?: number }, env: NodeJS.ProcessEnv = process.env): HerokuClient {
-  const apiKey = env[ENV.herokuApiKey];
+  const apiKey = env.HEROKU_API_KEY;
   if (!apiKey) throw new FerryError("missing HEROKU_API_KEY: set it in the environment (ferry never takes the key as a flag)", 2);
   const baseUrl = env.HEROKU_API_URL || DEFAULT_HEROKU_API_URL;
   try {

@@ -3,7 +3,6 @@
 // FERRY_TARGET_URL. Exit codes: 0 ok, 1 a check or gate failed, 2 bad input.
 import { Command } from "commander";
 import { FerryError, GlobalOptions, action, emit, formatBytes, progressBar, redact, resolveUrl } from "../cli/common";
-import { ENV } from "../cli/contract";
 import { cleanup } from "./cleanup";
 import { cutover, GateNotMet } from "./cutover";
 import { STRATEGIES, Strategy } from "./names";
@@ -52,8 +51,8 @@ export function parseNumber(flag: string, value: string | undefined, min: number
   return n;
 }
 
-const sourceUrl = (o: CommonFlags) => resolveUrl(o.source, ENV.sourceUrl, "--source");
-const targetUrl = (o: CommonFlags) => resolveUrl(o.target, ENV.targetUrl, "--target");
+const sourceUrl = (o: CommonFlags) => resolveUrl(o.source, "FERRY_SOURCE_URL", "--source");
+const targetUrl = (o: CommonFlags) => resolveUrl(o.target, "FERRY_TARGET_URL", "--target");
 
 function urlOptions(cmd: Command): Command {
   return cmd
@@ -242,7 +241,7 @@ function registerCleanup(pg: Command): void {
   urlOptions(pg.command("cleanup").description("drop the publication, subscription and replication slots"))
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
-      const r = await cleanup({ sourceUrl: sourceUrl(o), targetUrl: o.target ?? process.env[ENV.targetUrl] ? targetUrl(o) : undefined });
+      const r = await cleanup({ sourceUrl: sourceUrl(o), targetUrl: o.target ?? process.env.FERRY_TARGET_URL ? targetUrl(o) : undefined });
       emit(o, r, (x) => [...x.dropped.map((d) => `dropped ${d}`), ...x.kept.map((k) => `kept ${k}`), x.dropped.length || x.kept.length ? "" : "nothing to clean up"].filter(Boolean).join("\n"));
       return r.ok ? 0 : 1;
     }));

@@ -4,7 +4,6 @@
 // explicit --tls-insecure. --json prints one object; exit 0 ok, 1 gate failed, 2 bad input.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
-import { ENV } from "../cli/contract";
 import { Endpoint, TlsTrust } from "./connection";
 import { cleanup, CleanupResult, cutover, cutoverDone, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
@@ -42,11 +41,11 @@ function trust(flags: ConnectionFlags): TlsTrust {
 }
 
 function sourceEndpoint(flags: ConnectionFlags): Endpoint {
-  return { url: resolveUrl(flags.source, ENV.sourceRedisUrl, "--source"), flag: "--source", trust: trust(flags) };
+  return { url: resolveUrl(flags.source, "FERRY_SOURCE_REDIS_URL", "--source"), flag: "--source", trust: trust(flags) };
 }
 
 function targetEndpoint(flags: ConnectionFlags): Endpoint {
-  return { url: resolveUrl(flags.target, ENV.targetRedisUrl, "--target"), flag: "--target", trust: trust(flags) };
+  return { url: resolveUrl(flags.target, "FERRY_TARGET_REDIS_URL", "--target"), flag: "--target", trust: trust(flags) };
 }
 
 /** A sub-command with the connection flags every Redis command takes. */
