@@ -21,7 +21,9 @@ export const BOUNDARIES = [
     name: "data plane",
     from: ["migrations", "bin"],
     except: ["migrations/stages"],
-    forbid: ["@pulumi/*", "components", "rehearsal", "policy", "migrations/stages"],
+    // config/'s barrel re-exports loadConfig, which loads @pulumi/pulumi: the data plane
+    // takes the pure modules it needs by name (config/parse, config/strategy).
+    forbid: ["@pulumi/*", "components", "rehearsal", "policy", "migrations/stages", "config/index", "config/load"],
     why: "the data plane (the `ferry` CLI) runs on a runner without Pulumi or the test harness",
   },
   {
@@ -63,9 +65,15 @@ function folders(dir = ".") {
 function patternFor(dir, forbidden, boundary) {
   const message = `${boundary.name} may not import ${forbidden}: ${boundary.why}`;
   if (forbidden.startsWith("@")) return { group: [forbidden], message };
-  const rel = relative(dir, forbidden) || ".";
-  const spelled = rel.startsWith("..") ? rel : `./${rel}`;
-  return { regex: `^${escape(spelled)}(/.*)?$`, message };
+  const spell = (folder) => {
+    const rel = relative(dir, folder) || ".";
+    return rel.startsWith("..") ? rel : `./${rel}`;
+  };
+  // A barrel is imported by its folder's name; a type-only import of it loads nothing.
+  if (forbidden.endsWith("/index")) {
+    return { regex: `^${escape(spell(dirname(forbidden)))}(/index)?$`, message, allowTypeImports: true };
+  }
+  return { regex: `^${escape(spell(forbidden))}(/.*)?$`, message };
 }
 
 /**
