@@ -73,6 +73,14 @@ describe("import boundaries", () => {
     expect(await boundaryErrors(file, source)).toEqual([]);
   });
 
+  it("the data plane imports statically, where the rules see it", async () => {
+    const code = 'export const load = () => import("../../components/shell");\n';
+    const [dataPlane] = await eslint.lintText(code, { filePath: path.join(ROOT, "migrations/postgres/new.ts") });
+    expect(dataPlane.messages.map((m) => m.ruleId)).toEqual(["no-restricted-syntax"]);
+    const [policy] = await eslint.lintText(code.replace("../../components", "../components"), { filePath: path.join(ROOT, "policy/new.ts") });
+    expect(policy.messages).toEqual([]);
+  });
+
   it("a type-only import of config's barrel loads nothing, so the data plane may make it", async () => {
     const [result] = await eslint.lintText('import type { FerryConfig } from "../../config";\nexport type C = FerryConfig;\n', { filePath: path.join(ROOT, "migrations/init/new.ts") });
     expect(result.messages).toEqual([]);
