@@ -4,3 +4,8 @@
 export function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
+
+/** Words as one sh command line, each quoted as needed (a `ferry` command's argv, say). */
+export function shellJoin(words: string[]): string {
+  return words.map(shellQuote).join(" ");
+}

@@ -10,6 +10,7 @@ import { STACK_CONFIG_SCHEMA } from "./stack-config";
 export const DNS_TYPES = ["cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/record:Record"];
 
 /** What a record says, read defensively: `unknown` when computed (e.g. the load balancer's name in a preview). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- @pulumi/policy hands props over as Record<string, any>
 function recordOf(props: Record<string, any>): { name: unknown; type: unknown; content: unknown } {
   return {
     name: knownOr(() => props.name, UNKNOWN),

@@ -18,6 +18,7 @@ interface Opening {
 const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : []);
 
 /** Read inside `knownOr`: an unknown CIDR (computed) is never a literal /0. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- @pulumi/policy hands props over as Record<string, any>
 function openingsOf(type: string, props: Record<string, any>): Opening[] {
   switch (type) {
     case "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
@@ -26,6 +27,7 @@ function openingsOf(type: string, props: Record<string, any>): Opening[] {
       if (props.type !== "ingress") return [];
       return [{ protocol: String(props.protocol), fromPort: props.fromPort, toPort: props.toPort, cidrs: [...list(props.cidrBlocks), ...list(props.ipv6CidrBlocks)] }];
     case "aws:ec2/securityGroup:SecurityGroup":
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an ingress block of those props
       return (Array.isArray(props.ingress) ? props.ingress : []).map((rule: Record<string, any>) => ({
         protocol: String(rule.protocol), fromPort: rule.fromPort, toPort: rule.toPort, cidrs: [...list(rule.cidrBlocks), ...list(rule.ipv6CidrBlocks)],
       }));

@@ -8,7 +8,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSource as HerokuSourceConfig } from "../../config";
 import type { Runner } from "../runner";
-import { shellQuote } from "../shell";
+import * as contract from "../../migrations/cli/contract";
+import { shellJoin } from "../shell";
 
 type HerokuApp = HerokuSourceConfig["apps"][number];
 export type HerokuStore = "postgres" | "redis";
@@ -49,8 +50,8 @@ export interface ReleasedAddon {
 
 /** The read-only command lines (names only: the key travels in HEROKU_API_KEY). */
 export const herokuReads = {
-  addons: (app: string) => ["ferry", "--json", "heroku", "addons", "--app", app].map(shellQuote).join(" "),
-  domains: (app: string) => ["ferry", "--json", "heroku", "domains", "--app", app].map(shellQuote).join(" "),
+  addons: (app: string) => shellJoin(contract.heroku.addons(app).argv),
+  domains: (app: string) => shellJoin(contract.heroku.domains(app).argv),
 };
 
 function listing(stdout: string, app: string, what: "addons" | "domains"): unknown[] {
@@ -193,7 +194,7 @@ export class HerokuSource extends pulumi.ComponentResource {
   constructor(name: string, args: HerokuSourceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:source:HerokuSource", name, {}, opts);
     const source = args.source;
-    const environment = { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey) };
+    const environment = { [contract.ENV.herokuApiKey]: pulumi.secret(args.herokuApiKey) };
     const perApp = source.apps.map((app) => {
       const read = (what: "addons" | "domains") =>
         args.runner.run(`${name}-${app.name}-${what}`, { create: herokuReads[what](app.name), environment, triggers: [app.name] }, { parent: this });

@@ -16,6 +16,15 @@ const CLOUDFLARE = { accountId: "0123456789abcdef0123456789abcdef", zoneId: "fed
 const RECORD_ID = "00112233445566778899aabbccddeeff";
 const secure = { secure: "v1:c2VjcmV0LWNpcGhlcnRleHQ=" };
 
+/** The secrets both kinds of stack set (each adds the key that reaches its source). */
+const SHARED_SECRETS = {
+  "ferry:cloudflareApiToken": secure,
+  "ferry:sourceDatabaseUrl": secure,
+  "ferry:sourceRedisUrl": secure,
+  "ferry:targetPostgresPassword": secure,
+  "ferry:targetRedisPassword": secure,
+};
+
 const target = (origin: { type: string; content: string; proxied: boolean; ttl: number }) => ({
   region: "us-east-1",
   postgres: { instanceClass: "db.t4g.medium", storageGb: 20 },
@@ -39,11 +48,7 @@ export function herokuConfig(flags: Flags = {}): Record<string, unknown> {
     },
     "ferry:target": target(HEROKU_ORIGIN),
     "ferry:herokuApiKey": secure,
-    "ferry:cloudflareApiToken": secure,
-    "ferry:sourceDatabaseUrl": secure,
-    "ferry:sourceRedisUrl": secure,
-    "ferry:targetPostgresPassword": secure,
-    "ferry:targetRedisPassword": secure,
+    ...SHARED_SECRETS,
     ...flagEntries(flags),
   };
 }
@@ -60,11 +65,7 @@ export function vultrConfig(flags: Flags = {}): Record<string, unknown> {
     // The old box forwards to the ALB over verified TLS: an ACM certificate for the hostname.
     "ferry:target": { ...target(VULTR_ORIGIN), certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" },
     "ferry:sshPrivateKey": secure,
-    "ferry:cloudflareApiToken": secure,
-    "ferry:sourceDatabaseUrl": secure,
-    "ferry:sourceRedisUrl": secure,
-    "ferry:targetPostgresPassword": secure,
-    "ferry:targetRedisPassword": secure,
+    ...SHARED_SECRETS,
     ...flagEntries(flags),
   };
 }

@@ -2,9 +2,8 @@
 // hands them to the program, with fake secrets and the stage flags a test asks for.
 import * as fs from "fs";
 import * as path from "path";
+import * as yaml from "js-yaml";
 
-// js-yaml ships with @pulumi/pulumi; the example stack files are YAML.
-const yaml = require("js-yaml") as { load(text: string): unknown };
 
 export const FAKE_SECRETS = {
   "ferry:cloudflareApiToken": "cf-token-SECRET-0001",

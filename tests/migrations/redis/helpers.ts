@@ -139,7 +139,7 @@ export interface CliRun {
   code: number | null;
   stdout: string;
   stderr: string;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: any;
 }
 
 /** Run `ferry <args>` as a separate process (URLs through the environment, like the stages do). */
