@@ -99,17 +99,19 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
   if (!redis && (flags.mode || flags.sidekiq || flags.pattern.length)) throw new FerryError(`${flags.mode ? "--mode" : "--sidekiq/--pattern"} needs the Redis URLs (${ENV.redisTarget})`, 2);
   if (!pg && flags.strategy) throw new FerryError(`--strategy needs the Postgres URLs (${ENV.pgTarget})`, 2);
   const timeoutSeconds = parseNumber("--timeout", flags.timeout, 1) ?? 60;
+  const numbers = { maxLagBytes: parseNumber("--max-lag-bytes", flags.maxLagBytes, 0), jobs: parseNumber("--jobs", flags.jobs, 1) };
+  const flagged = parseStrategy(flags.strategy, false);
   const queues: QueueDrain | undefined = flags.sidekiq || flags.pattern.length
     ? { sidekiq: !!flags.sidekiq, namespace: flags.namespace, patterns: flags.pattern, timeoutMs: timeoutSeconds * 1000 }
     : undefined;
   const [strategy, mode] = await Promise.all([
-    pg ? strategyToCut(parseStrategy(flags.strategy, false), pg.source, pg.target) : undefined,
+    pg ? strategyToCut(flagged, pg.source, pg.target) : undefined,
     redis ? recordedMode(redis.target).then((recorded) => chooseMode(flags.mode, recorded)) : undefined,
   ]);
   return {
     postgres: pg && strategy ? {
       sourceUrl: pg.source, targetUrl: pg.target, strategy,
-      maxLagBytes: parseNumber("--max-lag-bytes", flags.maxLagBytes, 0), timeoutSeconds, jobs: parseNumber("--jobs", flags.jobs, 1),
+      ...numbers, timeoutSeconds,
     } : undefined,
     redis: redis && mode ? {
       ...redis, mode, timeoutMs: timeoutSeconds * 1000, samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,

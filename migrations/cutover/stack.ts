@@ -152,9 +152,14 @@ export async function stackCutover(opts: StackCutoverOptions): Promise<StackCuto
   if (!opts.postgres && !opts.redis) throw new FerryError("nothing to cut over: give the Postgres URLs, the Redis URLs, or both", 2);
   return withPgSource(opts, async (source) => {
     const pg = source && opts.postgres ? await beginPgCutover({ ...opts.postgres, onStep: opts.onStep }, source) : undefined;
-    const redisFencedBefore = opts.redis ? (await fenceOnSource(opts.redis.source)) !== undefined : false;
-    const run = new StackRun(opts, pg, redisFencedBefore);
-    if (await everyTargetOpen(run)) return run.result({ steps: pg?.previous?.steps ?? [] });
+    const pgOpen = pg?.previous?.done === true;
+    const redisOpen = opts.redis ? (await cutoverDone(opts.redis.target)) !== undefined : false;
+    if ((!opts.postgres || pgOpen) && (!opts.redis || redisOpen)) return new StackRun(opts, pg, redisOpen).result({ steps: pg?.previous?.steps ?? [] });
+    // A store already cut over (on its own, held back by ferry:hold, or by this command
+    // before a crash) is left as it is: the rest moves.
+    const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, redis: redisOpen ? undefined : opts.redis };
+    const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
+    const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore);
 
     if (!run.resumed) await gateEveryStore(run);
     try {
@@ -176,12 +181,6 @@ async function withPgSource<T>(opts: StackCutoverOptions, fn: (source: Client | 
     await allowWrites(source);
     return fn(source);
   });
-}
-
-/** A finished cutover: Postgres recorded done (its last step), or (Redis alone) the target marked primary. */
-async function everyTargetOpen(run: StackRun): Promise<boolean> {
-  if (run.pg) return run.pg.previous?.done === true;
-  return (await cutoverDone(run.opts.redis!.target)) !== undefined;
 }
 
 /** Outside the window, read-only and in parallel: every store ready to switch, or nothing is touched. */

@@ -210,14 +210,19 @@ function registerCutover(pg: Command): void {
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
       const [source, target] = [sourceUrl(o), targetUrl(o)];
-      const strategy = await strategyToCut(parseStrategy(o.strategy, false), source, target);
+      // Every flag checked before a server is asked what replicate recorded.
+      const flagged = parseStrategy(o.strategy, false);
+      const numbers = {
+        maxLagBytes: parseNumber("--max-lag-bytes", o.maxLagBytes, 0),
+        timeoutSeconds: parseNumber("--timeout", o.timeout, 1),
+        jobs: parseNumber("--jobs", o.jobs, 1),
+      };
+      const strategy = await strategyToCut(flagged, source, target);
       const opts = {
         sourceUrl: source,
         targetUrl: target,
         strategy,
-        maxLagBytes: parseNumber("--max-lag-bytes", o.maxLagBytes, 0),
-        timeoutSeconds: parseNumber("--timeout", o.timeout, 1),
-        jobs: parseNumber("--jobs", o.jobs, 1),
+        ...numbers,
         onStep: o.json ? undefined : (s: { name: string; ms: number; detail?: string }) => process.stderr.write(`  ${s.name} (${s.ms} ms)${s.detail ? `: ${s.detail}` : ""}\n`),
       };
       try {
