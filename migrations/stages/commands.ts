@@ -134,3 +134,21 @@ export function urlIdentity(url: string): string {
   const u = new URL(url);
   return `${u.protocol}//${u.username ? `${decodeURIComponent(u.username)}@` : ""}${u.host}${u.pathname}`;
 }
+
+/**
+ * The whole stack's cutover in one process (`ferry cutover`), where Postgres and Redis
+ * both move: both fences first, the app's Sidekiq queues drained between them, the slow
+ * catch-ups and verifies side by side. Strategy and mode are passed so that a stack
+ * whose config disagrees with what replicate recorded is refused before anything moves.
+ * Its rollbacks stay the per-store ones (`pg.rollback`, `redisSteps().rollback`).
+ */
+export function stackSteps(acceptSelfSignedTls: boolean) {
+  const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
+  return {
+    cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean }) =>
+      ferry(
+        "cutover", "--strategy", args.strategy, "--mode", args.mode, "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
+        ...(args.drainSidekiq ? ["--sidekiq"] : []), ...tls,
+      ),
+  };
+}
