@@ -85,6 +85,7 @@ export class PgCutover {
     readonly promoted: boolean,
     readonly existingFence: FenceRecord | null,
   ) {
+    this.resumed = (previous?.steps.length ?? 0) > 0 || existingFence !== null || promoted;
     this.state = previous ?? { strategy: opts.strategy, steps: [] };
     if (existingFence) this.state.fence = existingFence;
     this.persist = (s) => withTarget(opts.targetUrl, (t) => saveCutover(t, s));
@@ -95,10 +96,8 @@ export class PgCutover {
     return (this.opts.timeoutSeconds ?? 60) * 1000;
   }
 
-  /** A rerun that picked up an interrupted cutover. */
-  get resumed(): boolean {
-    return (this.previous?.steps.length ?? 0) > 0 || this.existingFence !== null || this.promoted;
-  }
+  /** A rerun that picked up an interrupted cutover (decided at the start: the record's steps grow as this run goes). */
+  readonly resumed: boolean;
 
   done(name: string): boolean {
     return this.state.steps.some((s) => s.name === name);
