@@ -90,10 +90,13 @@ class StackRun {
   private fencedAt?: number;
 
   constructor(
+    /** The stores still to move. */
     readonly opts: StackCutoverOptions,
     readonly pg: PgCutover | undefined,
     /** The Redis source was already fenced when this run started (an earlier run got past the queues). */
     readonly redisFencedBefore: boolean,
+    /** Every store the command was given (the result names them all, finished ones too). */
+    readonly given: StackCutoverOptions = opts,
   ) {}
 
   get steps(): StepRecord[] {
@@ -129,7 +132,7 @@ class StackRun {
   }
 
   result(extra: Partial<StackCutoverResult> = {}): StackCutoverResult {
-    const { postgres, redis } = this.opts;
+    const { postgres, redis } = this.given;
     const pgResult: PgResult | undefined = this.pg?.result();
     return {
       ok: true,
@@ -159,7 +162,7 @@ export async function stackCutover(opts: StackCutoverOptions): Promise<StackCuto
     // before a crash) is left as it is: the rest moves.
     const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, redis: redisOpen ? undefined : opts.redis };
     const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
-    const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore);
+    const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
 
     if (!run.resumed) await gateEveryStore(run);
     try {
