@@ -47,13 +47,13 @@ export class DataCutover extends pulumi.ComponentResource {
    * (both fences first, the queues between them, catch-ups and verifies side by side).
    * Its delete is Postgres's rollback; Redis's step (below) gates on it and carries
    * Redis's rollback, so lowering the flag undoes them in reverse order as before. Named
-   * `-data`, aliased from the per-store `-pg` step: a stack that cut Postgres over first
+   * `-stores`, aliased from the per-store `-pg` step: a stack that cut Postgres over first
    * (ferry:hold) keeps that resource, and its rerun leaves the finished store as it is.
    */
   private cutOverTogether(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string): pulumi.Resource {
     const source = ctx.config.source;
     const strategy = postgresStrategy(source);
-    return ctx.runner.run(`${prefix}-data`, {
+    return ctx.runner.run(`${prefix}-stores`, {
       create: stackSteps(source.kind === "heroku").cutover({
         strategy, mode: redisMode(ctx.config), maxLagBytes: ctx.config.target.maxLagBytes,
         timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source),
@@ -107,9 +107,11 @@ export class DataCutover extends pulumi.ComponentResource {
     this.gates.push(...(drain ? [drain] : []), cutover);
     this.moved.redis = true;
     if (source.kind === "heroku" && source.redis) {
+      // After the combined step itself (its success means Redis is open), not after the
+      // gate beside it: one process start less between the fences and the app's switch.
       this.gates.push(this.repoint(ctx, source.redis.app, source.redis.configVar, ENV.targetRedisUrl, ENV.sourceRedisUrl, {
         [ENV.targetRedisUrl]: ctx.target.redisUrl, [ENV.sourceRedisUrl]: redisEnv(ctx)[ENV.sourceRedisUrl],
-      }, `${prefix}-redis-config`, cutover));
+      }, `${prefix}-redis-config`, together ?? cutover));
     }
   }
 

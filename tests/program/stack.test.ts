@@ -179,7 +179,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const records = ofType(b, "cloudflare:index/dnsRecord:DnsRecord");
     expect(records.length).toBe(2);
     // Both stores move: one `ferry cutover` (-data) for the two; Redis's step gates on it.
-    const gates = [`${b.name}-cutover-data`, `${b.name}-cutover-pg-verify`, `${b.name}-cutover-redis`];
+    const gates = [`${b.name}-cutover-stores`, `${b.name}-cutover-pg-verify`, `${b.name}-cutover-redis`];
     for (const r of records) {
       // The adopted record itself, updated in place: never a second record under its name.
       expect(r.inputs).toMatchObject({ type: "CNAME", content: lbDns, proxied: true, ttl: 1, comment: "ferry: cut over to AWS" });
@@ -192,7 +192,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(commandLine(pg)).toBe(heroku
       ? "ferry --json cutover --strategy dump --mode copy --max-lag-bytes 204800 --timeout 300 --sidekiq --tls-insecure"
       : "ferry --json cutover --strategy logical --mode replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
-    expect(pg.name).toBe(`${b.name}-cutover-data`);
+    expect(pg.name).toBe(`${b.name}-cutover-stores`);
     expect(envKeys(pg)).toEqual(["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
     // The rollbacks stay the per-store ones, Redis's first (its step depends on the combined one).
     expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "dump" : "logical"}`);
@@ -216,6 +216,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_SOURCE_URL");
       expect(b.options.get(`${b.name}-cutover-pg-verify`)!.dependsOnNames).toEqual([pg.name]);
       expect(b.options.get(repoint.name)!.dependsOnNames).toEqual([`${b.name}-cutover-pg-verify`]);
+      // Redis's repoint follows the combined step itself (its success means Redis is open), not the gate beside it.
+      expect(b.options.get(`${b.name}-cutover-redis-config`)!.dependsOnNames).toEqual([pg.name]);
     } else {
       expect(ofType(b, "aws:rds/instance:Instance")[0].inputs.deletionProtection).toBe(true);
       const redisBox = ofType(b, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
