@@ -67,6 +67,25 @@ export function redis(acceptSelfSignedTls: boolean) {
   };
 }
 
+/**
+ * The whole stack's cutover in one process (`ferry cutover`), where Postgres and Redis
+ * both move: both fences first, the app's Sidekiq queues drained between them, the slow
+ * catch-ups and verifies side by side. Strategy and mode are passed so that a stack
+ * whose config disagrees with what replicate recorded is refused before anything moves.
+ * Its rollbacks stay the per-store ones (`pg.rollback`, `redis().rollback`).
+ */
+export function stack(acceptSelfSignedTls: boolean) {
+  const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
+  return {
+    cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean }) =>
+      ferry(
+        [...POSTGRES_ENV, ...REDIS_ENV],
+        "cutover", "--strategy", args.strategy, "--mode", args.mode, "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
+        ...(args.drainSidekiq ? ["--sidekiq"] : []), ...tls,
+      ),
+  };
+}
+
 /** How `ferry proxy` reaches the old box: it opens the SSH session itself. */
 export interface OldHost {
   /** user@address[:port] */

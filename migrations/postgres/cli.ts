@@ -4,6 +4,8 @@
 import { Command } from "commander";
 import { FerryError, GlobalOptions, action, emit, formatBytes, progressBar, redact, resolveUrl } from "../cli/common";
 import { cleanup } from "./cleanup";
+import { withClient } from "./connection";
+import { chooseStrategy, recordedStrategy } from "./recorded";
 import { cutover, GateNotMet } from "./cutover";
 import { STRATEGIES, Strategy } from "./names";
 import { preflight } from "./preflight";
@@ -49,6 +51,16 @@ export function parseNumber(flag: string, value: string | undefined, min: number
     throw new FerryError(`${flag} must be ${fraction ? "a number" : "an integer"} >= ${min} (got "${value}")`, 2);
   }
   return n;
+}
+
+/** The strategy replicate recorded on the target; a --strategy that disagrees is refused before anything changes. */
+export async function strategyToCut(flag: Strategy | undefined, sourceUrl: string, targetUrl: string): Promise<Strategy> {
+  const recorded = await withClient(sourceUrl, (s) => withClient(targetUrl, (t) => recordedStrategy(s, t))).catch((err: Error) => {
+    // Unreadable (a stopped standby, say): a flag decides, and the cutover reports what is wrong.
+    if (flag) return null;
+    throw new FerryError(`missing --strategy, and what ferry pg replicate recorded cannot be read: ${err.message.split("\n")[0]}`, 1);
+  });
+  return chooseStrategy(flag, recorded);
 }
 
 const sourceUrl = (o: CommonFlags) => resolveUrl(o.source, "FERRY_SOURCE_URL", "--source");
@@ -191,20 +203,26 @@ function registerVerify(pg: Command): void {
 
 function registerCutover(pg: Command): void {
   urlOptions(pg.command("cutover").description("gated switch: fence the source, drain, switch, verify (idempotent, resumable)"))
-    .option("--strategy <s>", "physical, logical or dump")
+    .option("--strategy <s>", "physical, logical or dump (default: the one ferry pg replicate recorded; a different one is refused)")
     .option("--max-lag-bytes <n>", "gate: lag must be under this before the fence", "204800")
     .option("--timeout <seconds>", "how long to wait for the gate and for the drain", "60")
     .option("--jobs <n>", "dump/verify: parallel connections")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
-      const strategy = parseStrategy(o.strategy)!;
-      const opts = {
-        sourceUrl: sourceUrl(o),
-        targetUrl: targetUrl(o),
-        strategy,
+      const [source, target] = [sourceUrl(o), targetUrl(o)];
+      // Every flag checked before a server is asked what replicate recorded.
+      const flagged = parseStrategy(o.strategy, false);
+      const numbers = {
         maxLagBytes: parseNumber("--max-lag-bytes", o.maxLagBytes, 0),
         timeoutSeconds: parseNumber("--timeout", o.timeout, 1),
         jobs: parseNumber("--jobs", o.jobs, 1),
+      };
+      const strategy = await strategyToCut(flagged, source, target);
+      const opts = {
+        sourceUrl: source,
+        targetUrl: target,
+        strategy,
+        ...numbers,
         onStep: o.json ? undefined : (s: { name: string; ms: number; detail?: string }) => process.stderr.write(`  ${s.name} (${s.ms} ms)${s.detail ? `: ${s.detail}` : ""}\n`),
       };
       try {

@@ -59,25 +59,45 @@ export interface CutoverResult {
 export const DEFAULT_MAX_LAG_BYTES = 200 * 1024;
 
 /** Test hook: die without cleanup right after `step` is recorded, as kill -9 would. */
-function crashPoint(step: string): void {
+export function crashPoint(step: string): void {
   if (process.env.FERRY_TEST_CRASH_AFTER_STEP === step) process.kill(process.pid, "SIGKILL");
 }
 
 /** Raised when the gate is not met: nothing was changed. */
 export class GateNotMet extends Error {}
 
-class Run {
+/** One cutover's progress: what this process did, the record it keeps on the target, and the facts it started from. */
+export class PgCutover {
   steps: StepRecord[] = [];
   /** Key ranges for the in-window verify, read before the fence (absent on a resumed run). */
   verifyPlan?: FastVerifyPlan;
+  /** Lag the gate measured (recorded with the fence). */
+  gateLagBytes?: number;
   state: CutoverState;
-  constructor(readonly opts: CutoverOptions, readonly source: Client, previous: CutoverState | null) {
+  /** Persist the record on the target (a physical standby cannot be written before promotion). */
+  readonly persist: (s: CutoverState) => Promise<void>;
+  readonly persistUnlessStandby?: (s: CutoverState) => Promise<void>;
+  constructor(
+    readonly opts: CutoverOptions,
+    readonly source: Client,
+    readonly previous: CutoverState | null,
+    /** physical: the target was already promoted when this run started. */
+    readonly promoted: boolean,
+    readonly existingFence: FenceRecord | null,
+  ) {
+    this.resumed = (previous?.steps.length ?? 0) > 0 || existingFence !== null || promoted;
     this.state = previous ?? { strategy: opts.strategy, steps: [] };
+    if (existingFence) this.state.fence = existingFence;
+    this.persist = (s) => withTarget(opts.targetUrl, (t) => saveCutover(t, s));
+    this.persistUnlessStandby = opts.strategy === "physical" && !promoted ? undefined : this.persist;
   }
 
   get timeoutMs() {
     return (this.opts.timeoutSeconds ?? 60) * 1000;
   }
+
+  /** A rerun that picked up an interrupted cutover (decided at the start: the record's steps grow as this run goes). */
+  readonly resumed: boolean;
 
   done(name: string): boolean {
     return this.state.steps.some((s) => s.name === name);
@@ -88,12 +108,28 @@ class Run {
     if (this.done(name)) return;
     const t0 = Date.now();
     const detail = (await fn()) ?? undefined;
-    const record: StepRecord = { name, ms: Date.now() - t0, ...(detail ? { detail } : {}) };
-    this.steps.push(record);
-    this.state.steps.push(record);
+    this.record({ name, ms: Date.now() - t0, ...(detail ? { detail } : {}) });
     if (persist) await persist(this.state);
-    this.opts.onStep?.(record);
+    this.opts.onStep?.(this.state.steps[this.state.steps.length - 1]);
     crashPoint(name);
+  }
+
+  /** Note a step as done (in this run's list and the record). */
+  record(step: StepRecord): void {
+    this.steps.push(step);
+    this.state.steps.push(step);
+  }
+
+  result(extra: Partial<CutoverResult> = {}): CutoverResult {
+    return {
+      ok: true,
+      strategy: this.opts.strategy,
+      writeUnavailableMs: this.state.writeUnavailableMs ?? (this.state.fence ? Date.now() - this.state.fence.at : null),
+      lagBytesAtFence: this.state.fence?.lagBytes ?? null,
+      steps: this.steps,
+      resumed: this.resumed,
+      ...extra,
+    };
   }
 }
 
@@ -176,7 +212,7 @@ async function drain(opts: CutoverOptions, source: Client, timeoutMs: number): P
   return `target caught up to ${lsn}`;
 }
 
-type VerifySummary = { ok: boolean; durationMs: number; firstDifference?: string };
+export type VerifySummary = { ok: boolean; durationMs: number; firstDifference?: string };
 
 function verifySummary(r: VerifyReport): VerifySummary {
   return { ok: r.ok, durationMs: r.durationMs, ...(r.ok ? {} : { firstDifference: r.firstDifference ?? "difference" }) };
@@ -185,99 +221,113 @@ function verifySummary(r: VerifyReport): VerifySummary {
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   return withClient(opts.sourceUrl, async (source) => {
     await allowWrites(source);
-    return runCutover(opts, source);
+    return runCutover(await beginPgCutover(opts, source));
   });
 }
 
-async function readTargetState(opts: CutoverOptions): Promise<{ state: CutoverState | null; promoted: boolean }> {
-  return withTarget(opts.targetUrl, async (t) => {
+/**
+ * Where an earlier run got: the record on the target (none on a standby), whether a
+ * physical target is already promoted, and the fence on the source (or its copy in the
+ * record). `source` must be a session that may write (allowWrites).
+ */
+export async function beginPgCutover(opts: CutoverOptions, source: Client): Promise<PgCutover> {
+  const { state, promoted } = await withTarget(opts.targetUrl, async (t) => {
     const standby = opts.strategy === "physical" && (await inRecovery(t));
     return { state: standby ? null : await loadCutover(t, opts.strategy), promoted: opts.strategy === "physical" && !standby };
   });
+  return new PgCutover(opts, source, state, promoted, await knownFence(source, state));
 }
 
-async function runCutover(opts: CutoverOptions, source: Client): Promise<CutoverResult> {
-  const { state: previous, promoted } = await readTargetState(opts);
-  const run = new Run(opts, source, previous);
-  const existingFence = await knownFence(source, previous);
-  const result = (extra: Partial<CutoverResult> = {}): CutoverResult => ({
-    ok: true,
-    strategy: opts.strategy,
-    writeUnavailableMs: run.state.writeUnavailableMs ?? (run.state.fence ? Date.now() - run.state.fence.at : null),
-    lagBytesAtFence: run.state.fence?.lagBytes ?? null,
-    steps: run.steps,
-    resumed: (previous?.steps.length ?? 0) > 0 || existingFence !== null || promoted,
-    ...extra,
-  });
-  if (previous?.done) return result({ steps: previous.steps });
-  if (existingFence) run.state.fence = existingFence;
-  const persist = (s: CutoverState) => withTarget(opts.targetUrl, (t) => saveCutover(t, s));
-  // A standby cannot be written before promotion: its progress is the facts alone.
-  const persistUnlessStandby = opts.strategy === "physical" ? undefined : persist;
+/** The per-store cutover: the steps below, in order; a failure after the fence gives the source back while it can. */
+async function runCutover(run: PgCutover): Promise<CutoverResult> {
+  if (run.previous?.done) return run.result({ steps: run.previous.steps });
+  if (pgNeedsGate(run)) await pgGate(run);
+  await pgFence(run);
+  try {
+    await pgCatchUp(run);
+    await pgTakeOver(run);
+  } catch (err) {
+    return pgGiveBack(run, err as Error);
+  }
+  const verified = await pgVerify(run);
+  if (!verified.ok) return run.result({ ok: false, verify: verified, error: pgVerifyFailed(verified) });
+  await pgActivate(run);
+  await pgDone(run);
+  return run.result({ verify: verified });
+}
 
-  if (!run.state.fence && !promoted) {
-    // Outside the window: the source's key ranges for the fast verify (a scan of a
-    // composite key's index), so the window only hashes chunks. Read-only.
-    run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
-    const warmMs = await warmFastVerify(run);
-    const lagBytes = await gate(opts, source, run.timeoutMs);
-    if (opts.strategy === "logical") await withTarget(opts.targetUrl, flushEachApply);
-    run.steps.push({
-      name: "gate", ms: 0,
-      detail: `lag ${lagBytes} bytes; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`,
-    });
-    crashPoint("gate");
+export const pgVerifyFailed = (v: VerifySummary) =>
+  `verify failed after cutover: ${v.firstDifference}; the source stays fenced, the target is not released (ferry pg rollback unfences the source)`;
+
+/** A fresh cutover (nothing fenced, nothing promoted) passes the gate first; a resumed one does not. */
+export const pgNeedsGate = (run: PgCutover) => !run.state.fence && !run.promoted;
+
+/**
+ * Outside the window: the source's key ranges for the fast verify (a scan of a
+ * composite key's index), so the window only hashes chunks, a warm-up, then the gate
+ * (healthy replication, lag under the threshold). Read-only; GateNotMet when not met.
+ */
+export async function pgGate(run: PgCutover): Promise<number> {
+  const { opts, source } = run;
+  run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
+  const warmMs = await warmFastVerify(run);
+  const lagBytes = await gate(opts, source, run.timeoutMs);
+  if (opts.strategy === "logical") await withTarget(opts.targetUrl, flushEachApply);
+  run.steps.push({
+    name: "gate", ms: 0,
+    detail: `lag ${lagBytes} bytes; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`,
+  });
+  run.gateLagBytes = lagBytes;
+  crashPoint("gate");
+  return lagBytes;
+}
+
+/** Every login role read-only, or (resumed) the fence an earlier run began made complete. */
+export async function pgFence(run: PgCutover): Promise<void> {
+  const { opts, source } = run;
+  const physical = opts.strategy === "physical";
+  if (!run.state.fence && !run.promoted) {
     await run.step("fence", async () => {
-      const f = await fence(source, opts.strategy === "physical", lagBytes);
+      const f = await fence(source, physical, run.gateLagBytes ?? 0);
       run.state.fence = f.record;
       return `${f.record.roles.length} role(s) read-only, ${f.terminated} session(s) ended${f.record.unfenced.length ? `; could not fence ${f.record.unfenced.join(", ")}` : ""}`;
-    }, persistUnlessStandby);
-  } else if (!promoted) {
+    }, run.persistUnlessStandby);
+  } else if (!run.promoted) {
     // Resumed after the fence: make sure it is complete (a crash may have cut it short).
-    const f = await fence(source, opts.strategy === "physical", run.state.fence?.lagBytes ?? 0, run.state.fence ?? null);
-    run.state.fence = f.record;
+    run.state.fence = (await fence(source, physical, run.state.fence?.lagBytes ?? 0, run.state.fence ?? null)).record;
   } else if (!run.state.fence) {
     // The standby was promoted but the source is not fenced (promoted by hand?): two
     // writable primaries. Fence the source now, before anything else.
     run.state.fence = (await fence(source, true, 0)).record;
   }
-
-  try {
-    if (opts.strategy === "logical") await logicalSteps(run, source, persist);
-    else if (opts.strategy === "physical") await physicalSteps(run, source, persist, promoted);
-    else await dumpSteps(run, persist);
-  } catch (err) {
-    return failAfterFence(opts, source, run, err as Error, result);
-  }
-
-  const verified = await verifyStep(run, persist);
-  if (!verified.ok) {
-    return result({ ok: false, verify: verified, error: `verify failed after cutover: ${verified.firstDifference}; the source stays fenced, the target is not released (ferry pg rollback unfences the source)` });
-  }
-  if (opts.strategy === "physical") {
-    await run.step("activate", () => withTarget(opts.targetUrl, async (t) => {
-      const undone = await unfence(t, run.state.fence ?? null);
-      return undone ? "the fence inherited from the source is lifted on the target" : "nothing to lift";
-    }), persist);
-  }
-  run.state.writeUnavailableMs = run.state.fence ? Date.now() - run.state.fence.at : undefined;
-  run.state.done = true;
-  await run.step("done", async () => `write-unavailable ${run.state.writeUnavailableMs} ms`, persist);
-  return result({ verify: verified });
 }
 
-async function logicalSteps(run: Run, source: Client, persist: (s: CutoverState) => Promise<void>): Promise<void> {
-  const { opts } = run;
-  const subscribed = await withClient(opts.targetUrl, subscriptionExists);
-  if (subscribed) await run.step("drain", () => drain(opts, source, run.timeoutMs), persist);
-  await run.step("sequences", () => withTarget(opts.targetUrl, async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
-  await run.step("detach", () => withTarget(opts.targetUrl, async (t) => ((await dropSubscription(t)) ? "subscription and its slot dropped" : "already detached")), persist);
+/** After the fence, the target gets everything the source has (logical: and its sequences); the target is not writable yet. */
+export async function pgCatchUp(run: PgCutover): Promise<void> {
+  const { opts, source, persist } = run;
+  if (opts.strategy === "logical") {
+    const subscribed = await withClient(opts.targetUrl, subscriptionExists);
+    if (subscribed) await run.step("drain", () => drain(opts, source, run.timeoutMs), persist);
+    await run.step("sequences", () => withTarget(opts.targetUrl, async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
+  } else if (opts.strategy === "physical") {
+    if (!run.promoted) await run.step("drain", () => drain(opts, source, run.timeoutMs));
+  } else {
+    await run.step("copy", async () => {
+      if (run.state.copyStarted || run.state.trialCopy) await withTarget(opts.targetUrl, emptyTarget);
+      run.state.copyStarted = true;
+      await persist(run.state);
+      const copied = await copyByDump({ sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs });
+      return `${copied.tables} table(s), ${copied.rows} row(s) in ${copied.durationMs} ms`;
+    }, persist);
+  }
 }
 
-async function physicalSteps(run: Run, source: Client, persist: (s: CutoverState) => Promise<void>, promoted: boolean): Promise<void> {
-  const { opts } = run;
-  if (!promoted) {
-    await run.step("drain", () => drain(opts, source, run.timeoutMs));
+/** The point of no return: the subscription dropped, or the standby promoted (a dump target has nothing to let go). */
+export async function pgTakeOver(run: PgCutover): Promise<void> {
+  const { opts, persist } = run;
+  if (opts.strategy === "logical") {
+    await run.step("detach", () => withTarget(opts.targetUrl, async (t) => ((await dropSubscription(t)) ? "subscription and its slot dropped" : "already detached")), persist);
+  } else if (opts.strategy === "physical" && !run.promoted) {
     await run.step("promote", async () => {
       await promote(opts.targetUrl);
       return "pg_promote(wait => true) returned";
@@ -285,15 +335,26 @@ async function physicalSteps(run: Run, source: Client, persist: (s: CutoverState
   }
 }
 
-async function dumpSteps(run: Run, persist: (s: CutoverState) => Promise<void>): Promise<void> {
-  const { opts } = run;
-  await run.step("copy", async () => {
-    if (run.state.copyStarted || run.state.trialCopy) await withTarget(opts.targetUrl, emptyTarget);
-    run.state.copyStarted = true;
-    await persist(run.state);
-    const copied = await copyByDump({ sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs });
-    return `${copied.tables} table(s), ${copied.rows} row(s) in ${copied.durationMs} ms`;
-  }, persist);
+/** physical: the fence the promoted standby inherited from the source is lifted (verify passed). */
+export async function pgActivate(run: PgCutover): Promise<void> {
+  if (run.opts.strategy !== "physical") return;
+  await run.step("activate", () => withTarget(run.opts.targetUrl, async (t) => {
+    const undone = await unfence(t, run.state.fence ?? null);
+    return undone ? "the fence inherited from the source is lifted on the target" : "nothing to lift";
+  }), run.persist);
+}
+
+/** The target is the primary (a rollback refuses from here on); the window ends. */
+export async function pgDone(run: PgCutover, extra: Partial<CutoverState> = {}): Promise<void> {
+  run.state.writeUnavailableMs = run.state.fence ? Date.now() - run.state.fence.at : undefined;
+  Object.assign(run.state, extra);
+  run.state.done = true;
+  await run.step("done", async () => `write-unavailable ${run.state.writeUnavailableMs} ms`, run.persist);
+}
+
+/** Whether the target may already have been made writable (no rollback past this point). */
+export function pgTargetWritable(run: PgCutover): boolean {
+  return run.opts.strategy === "physical" ? run.promoted || run.done("promote") : run.opts.strategy === "logical" ? run.done("detach") : false;
 }
 
 /**
@@ -312,7 +373,8 @@ const FAST_VERIFY_CHUNK_ROWS = 5_000;
 const FAST_VERIFY_COUNT_MAX_BYTES = 32 * 1024 * 1024;
 
 /** Fast verify inside the window: the target is released only when it matches the fenced source. */
-async function verifyStep(run: Run, persist: (s: CutoverState) => Promise<void>): Promise<VerifySummary> {
+export async function pgVerify(run: PgCutover): Promise<VerifySummary> {
+  const persist = run.persist;
   let summary: VerifySummary = { ok: true, durationMs: 0 };
   try {
     await run.step("verify", async () => {
@@ -341,7 +403,7 @@ class VerifyFailed extends Error {}
  * (the gate checks the target), so it is only skipped. The dump target is emptied and
  * copied again in the window: nothing to warm there.
  */
-async function warmFastVerify(run: Run): Promise<number | null> {
+async function warmFastVerify(run: PgCutover): Promise<number | null> {
   if (run.opts.strategy === "dump" || !run.verifyPlan) return null;
   const t0 = Date.now();
   const ok = await verifyDatabases({
@@ -354,21 +416,15 @@ async function warmFastVerify(run: Run): Promise<number | null> {
 /**
  * A step after the fence failed. While the target cannot take writes yet (no
  * promotion, subscription still there or copy unfinished), give the source back:
- * unfence it. Otherwise keep it fenced and say how to finish.
+ * unfence it. Otherwise keep it fenced and say how to finish (`rerun`: the command).
  */
-async function failAfterFence(
-  opts: CutoverOptions,
-  source: Client,
-  run: Run,
-  err: Error,
-  result: (extra: Partial<CutoverResult>) => CutoverResult,
-): Promise<CutoverResult> {
-  const targetWritable = opts.strategy === "physical" ? run.done("promote") : opts.strategy === "logical" ? run.done("detach") : false;
-  if (targetWritable) {
-    return result({ ok: false, error: `${err.message}; the target is already the primary: rerun ferry pg cutover to finish` });
+export async function pgGiveBack(run: PgCutover, err: Error, rerun = "ferry pg cutover"): Promise<CutoverResult> {
+  const { opts } = run;
+  if (pgTargetWritable(run)) {
+    return run.result({ ok: false, error: `${err.message}; the target is already the primary: rerun ${rerun} to finish` });
   }
-  await unfence(source, run.state.fence ?? null);
+  await unfence(run.source, run.state.fence ?? null);
   run.state = { strategy: opts.strategy, steps: [] };
   if (opts.strategy !== "physical") await withTarget(opts.targetUrl, (t) => saveCutover(t, run.state));
-  return result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: `${err.message}; the fence was lifted and the source is writable again` });
+  return run.result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: `${err.message}; the fence was lifted and the source is writable again` });
 }

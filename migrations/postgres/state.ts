@@ -33,7 +33,8 @@ export interface CutoverState {
 // (which wants an empty target) and to verify (a table missing on the source).
 // COMMENT is transactional and durable like any catalog change.
 
-async function readAll(c: Client): Promise<Record<string, unknown>> {
+/** Every progress record on the target, keyed by name (empty without ferry's schema). */
+export async function readAll(c: Client): Promise<Record<string, unknown>> {
   const { rows } = await c.query<{ doc: string | null }>(
     "SELECT obj_description(oid, 'pg_namespace') AS doc FROM pg_namespace WHERE nspname = $1",
     [STATE_SCHEMA],

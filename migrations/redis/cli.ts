@@ -11,6 +11,7 @@ import { drain, DrainResult } from "./drain";
 import { preflight, PreflightResult } from "./preflight";
 import { DEFAULT_BIG_KEY_LIMITS } from "./read-keys";
 import { rebuild, RebuildResult } from "./rebuild";
+import { chooseMode, recordedMode } from "./recorded";
 import { startReplicaOf } from "./replicaof";
 import { status, StatusResult } from "./status";
 import { verify, VerifyResult } from "./verify";
@@ -156,7 +157,7 @@ export function registerRedisCommands(program: Command): void {
     }));
 
   redisCommand(redis, "cutover", "after the app's writes stopped: finish replication or the copy, promote, verify")
-    .addOption(modeOption().makeOptionMandatory())
+    .addOption(new Option("--mode <mode>", "replicaof or copy (default: the one ferry redis replicate recorded; a different one is refused)").choices(["replicaof", "copy"]))
     .addOption(new Option("--timeout <seconds>", "how long to wait for offsets / the follower").default(300).argParser(integer("--timeout", 1)))
     .addOption(new Option("--sample <pct>", "percentage of keys whose values the final verify compares").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
@@ -164,8 +165,10 @@ export function registerRedisCommands(program: Command): void {
     .option("--writers-stopped", "every writer of the source is stopped (a source that refuses ACL SETUSER): do not fence")
     .action(action(async (flags, cmd: Command) => {
       const opts = globals(cmd);
+      const target = targetEndpoint(flags);
+      const mode = chooseMode(flags.mode, await recordedMode(target));
       const result = await cutover({
-        source: sourceEndpoint(flags), target: targetEndpoint(flags), mode: flags.mode, timeoutMs: flags.timeout * 1000,
+        source: sourceEndpoint(flags), target, mode, timeoutMs: flags.timeout * 1000,
         samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch, progress: progressBar(opts),
         writersStopped: !!flags.writersStopped,
       });

@@ -17,7 +17,7 @@ import { promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
 import { clearState, LOCK, readMeta, writeMeta } from "./state";
 import { CUTOVER_KEY, cutoverMark, FenceRecord, fenceWriters, FENCE_KEY, markCutover, unfenceWriters } from "./fence";
-import { copyStatus } from "./status";
+import { copyStatus, status } from "./status";
 import { verify, VerifyResult } from "./verify";
 
 export interface CutoverOptions {
@@ -55,32 +55,63 @@ async function withClients<T>(ep: Endpoint, fn: (c: DbClients) => Promise<T>): P
   }
 }
 
+/** The per-store cutover, as a list of steps (the combined `ferry cutover` calls the same ones). */
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   const started = Date.now();
-  let replica: ReplicaStatus | undefined;
-  let catchUp: CutoverResult["catchUp"];
-  const fence = opts.writersStopped ? undefined : await withClients(opts.source, fenceWriters);
+  const fence = await fenceSource(opts);
+  let switched: Switched;
   let verified: VerifyResult;
   try {
-    if (opts.mode === "replicaof") replica = await promoteReplica(opts.source, opts.target, opts.timeoutMs);
-    else catchUp = await finishCopy(opts);
-    verified = await verify({
-      source: opts.source, target: opts.target, samplePct: opts.samplePct, ttlToleranceMs: opts.ttlToleranceMs, batchSize: opts.batchSize,
-    });
+    switched = await switchTarget(opts);
+    verified = await verifyTarget(opts);
   } catch (err) {
-    await withClients(opts.source, unfenceWriters);
+    await liftFence(opts);
     throw err;
   }
   if (!verified.ok) {
-    await withClients(opts.source, unfenceWriters);
-    return { ok: false, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified };
+    await liftFence(opts);
+    return { ok: false, mode: opts.mode, seconds: (Date.now() - started) / 1000, ...switched, verify: verified };
   }
+  const stateKeysRemoved = await openTarget(opts);
+  return { ok: true, mode: opts.mode, seconds: (Date.now() - started) / 1000, ...switched, verify: verified, stateKeysRemoved, fence };
+}
+
+/** The source's writers fenced (idempotent: an existing fence is kept); none with --writers-stopped. */
+export function fenceSource(opts: Pick<CutoverOptions, "source" | "writersStopped">): Promise<FenceRecord | undefined> {
+  return opts.writersStopped ? Promise.resolve(undefined) : withClients(opts.source, fenceWriters);
+}
+
+/** Give the source back: the fence lifted (nothing to do without one). */
+export function liftFence(opts: Pick<CutoverOptions, "source">): Promise<FenceRecord | undefined> {
+  return withClients(opts.source, unfenceWriters);
+}
+
+export interface Switched {
+  replica?: ReplicaStatus;
+  catchUp?: { by: "follower" | "cutover"; copy?: CopyResult };
+}
+
+/** The target has everything the source has and stands alone: the replica promoted, or the copy finished. */
+export async function switchTarget(opts: CutoverOptions): Promise<Switched> {
+  if (opts.mode === "replicaof") return { replica: await promoteReplica(opts.source, opts.target, opts.timeoutMs) };
+  return { catchUp: await finishCopy(opts) };
+}
+
+export function verifyTarget(opts: CutoverOptions): Promise<VerifyResult> {
+  return verify({ source: opts.source, target: opts.target, samplePct: opts.samplePct, ttlToleranceMs: opts.ttlToleranceMs, batchSize: opts.batchSize });
+}
+
+/**
+ * The target is the primary: a copy's state keys removed (the app starts on clean data),
+ * or the fence record a promoted replica carries from the source dropped (the source
+ * keeps its own); then the cutover mark (a rollback refuses from here on). Idempotent.
+ */
+export async function openTarget(opts: Pick<CutoverOptions, "target" | "mode">): Promise<number | undefined> {
   let stateKeysRemoved: number | undefined;
   if (opts.mode === "copy") stateKeysRemoved = await removeCopyState(opts.target);
-  // A promoted replica carries the source's fence record; the source keeps its own.
   else await withClients(opts.target, async (t) => (await t.db(0)).del(FENCE_KEY));
   await withClients(opts.target, (t) => markCutover(t, opts.mode));
-  return { ok: true, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified, stateKeysRemoved, fence };
+  return stateKeysRemoved;
 }
 
 export interface CleanupResult {
@@ -189,4 +220,31 @@ async function removeCopyState(targetEp: Endpoint): Promise<number> {
   } finally {
     await target.close();
   }
+}
+
+/** The fence an earlier cutover put on the source, if any. */
+export function fenceOnSource(source: Endpoint): Promise<FenceRecord | undefined> {
+  return withClients(source, async (s) => {
+    const raw = await (await s.db(0)).get(FENCE_KEY);
+    return raw ? (JSON.parse(raw) as FenceRecord) : undefined;
+  });
+}
+
+/**
+ * Before any fence: what replicate started is still running (a replica with its link up,
+ * or a copy's state on the target); otherwise one line saying what is wrong. Read-only.
+ */
+export async function switchProblem(opts: Pick<CutoverOptions, "source" | "target" | "mode">): Promise<string | undefined> {
+  const now = await status(opts.source, opts.target);
+  if (opts.mode === "replicaof") {
+    if (now.mode !== "replicaof") return "the target Redis is not a replica of the source: run ferry redis replicate --mode replicaof";
+    return now.replica.linkUp && !now.replica.syncInProgress ? undefined : `the replica's link is ${now.replica.linkUp ? "up but still in its initial sync" : "down"}`;
+  }
+  return now.mode === "copy" ? undefined : "no copy in progress on the target Redis: run ferry redis replicate --mode copy";
+}
+
+/** replicaof: the target no longer replicates (an earlier run promoted it). */
+export function promotedAlready(opts: Pick<CutoverOptions, "target" | "mode">): Promise<boolean> {
+  if (opts.mode !== "replicaof") return Promise.resolve(false);
+  return withClients(opts.target, async (t) => !/role:slave/.test(await (await t.db(0)).info("replication")));
 }

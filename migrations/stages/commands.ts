@@ -37,3 +37,6 @@ export function urlIdentity(url: string): string {
   const u = new URL(url);
   return `${u.protocol}//${u.username ? `${decodeURIComponent(u.username)}@` : ""}${u.host}${u.pathname}`;
 }
+
+/** The whole stack's cutover in one process (see contract.stack). */
+export const stackSteps = (acceptSelfSignedTls: boolean) => joined(contract.stack(acceptSelfSignedTls));

@@ -83,12 +83,13 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     expect(results.every((r) => r.ok)).toBe(true);
     const calls = p.calls;
     const scaled = index(calls, (c) => /heroku scale --app masto-web web=0 worker=0/.test(c.command ?? ""));
-    const pgCutover = index(calls, (c) => /ferry --json pg cutover/.test(c.command ?? ""));
-    const redisCutover = index(calls, (c) => /ferry --json redis cutover/.test(c.command ?? ""));
+    // Both stores move: one `ferry cutover` fences both; Redis's gate on it comes after.
+    const stackCutover = index(calls, (c) => /ferry --json cutover /.test(c.command ?? ""));
+    const redisGate = index(calls, (c) => /ferry --json redis status --require-cutover/.test(c.command ?? ""));
     expect(scaled).toBeGreaterThan(-1);
     expect(index(calls, (c) => /heroku maintenance on --app masto-web/.test(c.command ?? ""))).toBeLessThan(scaled);
-    expect(scaled).toBeLessThan(pgCutover);
-    expect(scaled).toBeLessThan(redisCutover);
+    expect(scaled).toBeLessThan(stackCutover);
+    expect(stackCutover).toBeLessThan(redisGate);
   });
 
   test("vultr cutover: the box's app units stop (over SSH) before the stores are fenced", async () => {
@@ -97,8 +98,7 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     expect(results.every((r) => r.ok)).toBe(true);
     const units = index(p.calls, (c) => /systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming/.test(c.command ?? ""));
     expect(units).toBeGreaterThan(-1);
-    expect(units).toBeLessThan(index(p.calls, (c) => /ferry --json pg cutover/.test(c.command ?? "")));
-    expect(units).toBeLessThan(index(p.calls, (c) => /ferry --json redis cutover/.test(c.command ?? "")));
+    expect(units).toBeLessThan(index(p.calls, (c) => /ferry --json cutover /.test(c.command ?? "")));
   });
 
   test("lowering ferry:cutover after the target took writes is refused by the guard before anything moves", async () => {
@@ -136,6 +136,8 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     const order = (re: RegExp) => index(calls, (c) => c.op === "delete" && re.test(c.command ?? ""));
     // Config back and the stores' rollbacks before the dynos scale back and maintenance lifts.
     expect(order(/redis rollback/)).toBeLessThan(order(/heroku scale --app masto-web web=2 worker=1/));
+    // The combined cutover's rollbacks: Redis's (its step depends on the combined one) before Postgres's.
+    expect(order(/redis rollback/)).toBeLessThan(order(/pg rollback --strategy dump/));
     expect(order(/pg rollback --strategy dump/)).toBeLessThan(order(/heroku scale --app masto-web web=2 worker=1/));
     expect(order(/heroku scale --app masto-web web=2 worker=1/)).toBeLessThan(order(/maintenance off --app masto-web/));
   });

@@ -194,7 +194,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const lbDns = `${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`;
     const records = ofType(b, "cloudflare:index/dnsRecord:DnsRecord");
     expect(records.length).toBe(2);
-    const gates = [`${b.name}-cutover-pg`, `${b.name}-cutover-pg-verify`, `${b.name}-cutover-redis`, `${b.name}-cutover-redis-drain`];
+    // Both stores move: one `ferry cutover` (-data) for the two; Redis's step gates on it.
+    const gates = [`${b.name}-cutover-stores`, `${b.name}-cutover-pg-verify`, `${b.name}-cutover-redis`];
     for (const r of records) {
       // The adopted record itself, updated in place: never a second record under its name.
       expect(r.inputs).toMatchObject({ type: "CNAME", content: lbDns, proxied: true, ttl: 1, comment: "ferry: cut over to AWS" });
@@ -202,9 +203,21 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(b.options.get(r.name)!.deleteBeforeReplace).toBeUndefined();
       expect(b.options.get(r.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
     }
-    const pg = findCommand(b, /pg cutover/)!;
-    expect(commandLine(pg)).toBe(`ferry --json pg cutover --strategy ${heroku ? "dump" : "logical"} --max-lag-bytes 204800 --timeout 300`);
+    expect(findCommand(b, /pg cutover|redis cutover|redis drain/)).toBeUndefined();
+    const pg = findCommand(b, /ferry --json cutover/)!;
+    expect(commandLine(pg)).toBe(heroku
+      ? "ferry --json cutover --strategy dump --mode copy --max-lag-bytes 204800 --timeout 300 --sidekiq --tls-insecure"
+      : "ferry --json cutover --strategy logical --mode replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
+    expect(pg.name).toBe(`${b.name}-cutover-stores`);
+    expect(envKeys(pg)).toEqual(["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
+    // The rollbacks stay the per-store ones, Redis's first (its step depends on the combined one).
     expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "dump" : "logical"}`);
+    const redisGate = findCommand(b, /redis status --require-cutover/)!;
+    expect(redisGate.name).toBe(`${b.name}-cutover-redis`);
+    expect(plain(redisGate.inputs.delete)).toBe(`ferry --json redis rollback${heroku ? " --tls-insecure" : ""}`);
+    expect(b.options.get(redisGate.name)!.dependsOnNames).toContain(pg.name);
+    // A stack that cut Postgres over on its own first keeps that step (no rollback runs).
+    expect(b.options.get(pg.name)!.aliases).toEqual([{ name: `${b.name}-cutover-pg` }]);
     // The app's environment switches only after the gates pass.
     const env = ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!;
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
@@ -219,6 +232,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_SOURCE_URL");
       expect(b.options.get(`${b.name}-cutover-pg-verify`)!.dependsOnNames).toEqual([pg.name]);
       expect(b.options.get(repoint.name)!.dependsOnNames).toEqual([`${b.name}-cutover-pg-verify`]);
+      // Redis's repoint follows the combined step itself (its success means Redis is open), not the gate beside it.
+      expect(b.options.get(`${b.name}-cutover-redis-config`)!.dependsOnNames).toEqual([pg.name]);
     } else {
       expect(ofType(b, "aws:rds/instance:Instance")[0].inputs.deletionProtection).toBe(true);
       const redisBox = ofType(b, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
@@ -350,8 +365,10 @@ describe("lowering a flag is the rollback", () => {
 
   it("postgres first: the app keeps its source Redis while Postgres is at the target", async () => {
     const b = await build("staging", { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }, "pg-first");
-    expect(findCommand(b, /pg cutover/)).toBeDefined();
-    expect(findCommand(b, /redis cutover/)).toBeUndefined();
+    // One store moves: its own command, not the combined one.
+    expect(commandLine(findCommand(b, /pg cutover/)!)).toBe("ferry --json pg cutover --strategy dump --max-lag-bytes 204800 --timeout 300");
+    expect(findCommand(b, /pg cutover/)!.name).toBe(`${b.name}-cutover-pg`);
+    expect(findCommand(b, /redis cutover|ferry --json cutover|redis status --require-cutover/)).toBeUndefined();
     expect(liveRecords(b)).toEqual(HEROKU_LIVE);
     const env = String(plain(ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!.inputs.value));
     expect(env).toContain("DATABASE_URL=\"postgres://app:targetpg-");

@@ -132,8 +132,9 @@ describe("the stack rehearsal", { timeout: 900_000 }, () => {
       expect(ups.map((u) => u.stage)).toEqual(["provision", "replicate", "proxy 50%", "proxy 100%", "cutover", "decommission"]);
       if (stack === "prod") expect(ran(ups, "proxy 100%", /ferry --json proxy apply/)).toBe(true);
       expect(ran(ups, "replicate", /ferry --json pg replicate --strategy (dump|logical)/)).toBe(true);
-      expect(ran(ups, "cutover", /ferry --json pg cutover/)).toBe(true);
-      expect(ran(ups, "cutover", /ferry --json redis cutover/)).toBe(true);
+      // Both stores move: one `ferry cutover` for the two, then Redis's gate on it.
+      expect(ran(ups, "cutover", /ferry --json cutover --strategy (dump|logical) --mode (copy|replicaof)/)).toBe(true);
+      expect(ran(ups, "cutover", /ferry --json redis status --require-cutover/)).toBe(true);
       // The cutover fenced writes and the load generator saw it.
       expect(report.writeUnavailableMs).toBeGreaterThan(0);
 

@@ -41,7 +41,7 @@ const target = { origin: "https://lb.example", serverName: "a.example b.example"
 
 // Every builder with the arguments the stages give it; `cases` below checks none is missed.
 const samples: Record<string, FerryCommand[]> = {
-  ...Object.fromEntries(([["pg", contract.pg], ["redis", contract.redis(false)], ["traffic", contract.traffic], ["heroku", contract.heroku]] as const)
+  ...Object.fromEntries(([["pg", contract.pg], ["redis", contract.redis(false)], ["stack", contract.stack(false)], ["traffic", contract.traffic], ["heroku", contract.heroku]] as const)
     .flatMap(([group, builders]) => Object.keys(builders).map((name) => [`${group}.${name}`, [] as FerryCommand[]]))),
 };
 for (const strategy of ["dump", "logical", "physical"] as const) {
@@ -67,6 +67,11 @@ for (const tls of [false, true]) {
   samples["redis.cleanup"].push(r.cleanup());
   samples["redis.rollbackCheck"].push(r.rollbackCheck());
   samples["redis.drainSidekiq"].push(r.drainSidekiq(120));
+}
+for (const [tls, strategy, mode] of [[false, "logical", "replicaof"], [true, "dump", "copy"], [false, "physical", "replicaof"]] as const) {
+  for (const drainSidekiq of [true, false]) {
+    samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq }));
+  }
 }
 for (const host of [{ ssh: "deploy@198.51.100.1:2222", sudo: true }, { ssh: "root@198.51.100.1", sudo: false }]) {
   samples["traffic.proxyApply"].push(contract.traffic.proxyApply(host, target));
@@ -103,7 +108,7 @@ describe("the CLI contract", () => {
   // Run for real with none of the contract's variables set: the one-line usage error names
   // a variable this command's `env` lists. (Commands that would reach a network host
   // before reading their variables, proxy and health, are left out: tests stay on loopback.)
-  const offline = cases.filter(([builder]) => /^(pg|redis|heroku)\./.test(builder));
+  const offline = cases.filter(([builder]) => /^(pg|redis|stack|heroku)\./.test(builder));
   const unset = Object.fromEntries(Object.values(contract.ENV).map((name) => [name, undefined]));
   it.each(offline)("%s: without its variables, %j says which one is missing", async (_builder, command) => {
     const run = await runFerry(command.argv.slice(1), unset);

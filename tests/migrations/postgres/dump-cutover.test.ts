@@ -35,6 +35,8 @@ describe("dump strategy", () => {
     expect(r.error).toBeUndefined();
     expect(r.steps.map((s) => s.name)).toEqual(["gate", "fence", "copy", "verify", "done"]);
     expect(r.writeUnavailableMs).toBeGreaterThan(0);
+    // The trial's record is not an interrupted cutover: a first run is not "resumed".
+    expect(r.resumed).toBe(false);
 
     await target.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app");
     load.retarget(roleUrl(target, "app"));

@@ -1,6 +1,6 @@
 // The command lines the stages store in state, pool weights and DNS content: pure.
 import { describe, expect, it } from "vitest";
-import { heroku, pg, redisSteps, systemd, traffic, urlIdentity } from "../../../migrations/stages/commands";
+import { heroku, pg, redisSteps, stackSteps, systemd, traffic, urlIdentity } from "../../../migrations/stages/commands";
 import { poolWeights } from "../../../migrations/stages/proxy";
 import { recordFor, recordOptions } from "../../../migrations/stages/dns";
 
@@ -8,6 +8,10 @@ describe("ferry command lines", () => {
   it("follow the CLI contract and carry no URL or key", () => {
     expect(pg.cutover("logical", 204800, 300)).toBe("ferry --json pg cutover --strategy logical --max-lag-bytes 204800 --timeout 300");
     expect(redisSteps(false).drainSidekiq(120)).toBe("ferry --json redis drain --sidekiq --timeout 120");
+    expect(stackSteps(false).cutover({ strategy: "physical", mode: "replicaof", maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq: false }))
+      .toBe("ferry --json cutover --strategy physical --mode replicaof --max-lag-bytes 204800 --timeout 300");
+    expect(stackSteps(true).cutover({ strategy: "dump", mode: "copy", maxLagBytes: 0, timeoutSeconds: 60, drainSidekiq: true }))
+      .toBe("ferry --json cutover --strategy dump --mode copy --max-lag-bytes 0 --timeout 60 --sidekiq --tls-insecure");
     expect(redisSteps(true).replicate("copy")).toBe("ferry --json redis replicate --mode copy --tls-insecure");
     expect(heroku.configFromEnv("masto-web", "DATABASE_URL", "FERRY_TARGET_URL")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL");
     expect(heroku.repointRestore("masto-web", "DATABASE_URL")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --restore");

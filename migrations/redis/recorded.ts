@@ -1,0 +1,36 @@
+// Which mode `ferry redis replicate` chose, read back from the target: a replica is
+// `replicaof`, a copy's state (`ferry:state:meta`) is `copy`, and once cut over the mark
+// names the mode; a promoted replica not yet marked still holds the fence record it
+// replicated from the source (a copy skips ferry:state:*, so a copy target never does). The cutover then need not be told again, and a --mode that disagrees
+// is refused before anything is touched.
+import { FerryError } from "../cli/common";
+import { DbClients, Endpoint } from "./connection";
+import { cutoverMark, FENCE_KEY } from "./fence";
+import { info } from "./info";
+import { readMeta } from "./state";
+
+export type RedisMode = "replicaof" | "copy";
+const MODES: readonly RedisMode[] = ["replicaof", "copy"];
+
+export async function recordedMode(target: Endpoint): Promise<RedisMode | null> {
+  const t = new DbClients(target);
+  try {
+    if ((await info(await t.db(0), "replication")).role === "slave") return "replicaof";
+    const mark = await cutoverMark(t);
+    if (mark && MODES.includes(mark.mode as RedisMode)) return mark.mode as RedisMode;
+    if (await (await t.db(0)).exists(FENCE_KEY)) return "replicaof";
+    return (await readMeta(t)) ? "copy" : null;
+  } finally {
+    await t.close();
+  }
+}
+
+/** The mode to use: the recorded one; a --mode that disagrees with it is refused in one line. */
+export function chooseMode(flag: RedisMode | undefined, recorded: RedisMode | null): RedisMode {
+  if (flag && recorded && flag !== recorded) {
+    throw new FerryError(`--mode ${flag} disagrees with the mode ferry redis replicate recorded on the target (${recorded}): drop --mode or pass --mode ${recorded}`, 2);
+  }
+  const chosen = flag ?? recorded;
+  if (!chosen) throw new FerryError(`missing --mode: ferry redis replicate recorded none on the target; pass --mode ${MODES.join("|")}`, 2);
+  return chosen;
+}
