@@ -4,7 +4,7 @@
 // 429 (Retry-After, RateLimit-Remaining) and transient failures a bounded number of
 // times, and turns every error into one HerokuApiError that names the status, Heroku's
 // error id and message, but never the API key.
-import { Addon, ConfigVars, ConfigVarsPatch, Domain, Formation, FormationUpdate, HerokuApp, HerokuErrorBody } from "./types";
+import { Addon, ConfigVars, ConfigVarsPatch, Domain, Formation, FormationUpdate, HerokuApp, HerokuErrorBody, Release, Slug } from "./types";
 
 export const DEFAULT_HEROKU_API_URL = "https://api.heroku.com";
 export const HEROKU_ACCEPT = "application/vnd.heroku+json; version=3";
@@ -134,20 +134,49 @@ export class HerokuClient {
     return this.list<Domain>(`${appPath(app)}/domains`);
   }
 
+  /**
+   * The release the app runs now: releases newest first (`Range: version ..; order=desc`),
+   * the first that succeeded and carries a slug. A pending or failed release (its release
+   * phase running or failed) is not what the dynos run. Stops paging as soon as found.
+   */
+  async currentRelease(app: string): Promise<Release> {
+    const path = `${appPath(app)}/releases`;
+    for await (const page of this.pages<Release>(path, `version ..; max=${this.pageSize}, order=desc`)) {
+      const current = page.find((r) => r.status === "succeeded" && r.slug?.id);
+      if (current) return current;
+    }
+    throw new HerokuApiError(
+      `Heroku app ${app} has no succeeded release with a slug: nothing deployed yet, or a newer-generation (Fir) app built into an image; give ferry:target.compute an image instead`,
+      404,
+      "no_slug_release",
+      "GET",
+      path,
+    );
+  }
+
+  getSlug(app: string, slugId: string): Promise<Slug> {
+    return this.request<Slug>("GET", `${appPath(app)}/slugs/${encodeURIComponent(slugId)}`);
+  }
+
   /** Every item of a list endpoint: follows 206 + Next-Range until the last page. */
   async list<T>(path: string): Promise<T[]> {
     const items: T[] = [];
-    let range: string | undefined = `id ..; max=${this.pageSize}`;
+    for await (const page of this.pages<T>(path, `id ..; max=${this.pageSize}`)) items.push(...page);
+    return items;
+  }
+
+  /** The pages of a list endpoint, one request each, from `range` until no Next-Range. */
+  async *pages<T>(path: string, firstRange: string): AsyncGenerator<T[]> {
+    let range: string | undefined = firstRange;
     for (let page = 1; range; page++) {
       const res = await this.send("GET", path, undefined, range);
       if (!Array.isArray(res.body)) throw this.malformed("GET", path, "a list");
-      items.push(...(res.body as T[]));
       this.onEvent?.({ kind: "page", path, page, items: res.body.length });
+      yield res.body as T[];
       const next = res.headers.get("next-range");
       range = res.status === 206 && next ? next : undefined;
       if (page > 10_000) throw this.malformed("GET", path, "a list that ends (Next-Range never stopped)");
     }
-    return items;
   }
 
   /** One request; the parsed JSON body on 2xx. */

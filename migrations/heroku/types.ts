@@ -70,3 +70,37 @@ export interface HerokuErrorBody {
   message: string;
   url?: string;
 }
+
+// ---- releases and slugs (Platform API reference: "Release", "Slug") -----------------
+
+export interface Release {
+  id: string;
+  version: number;
+  description: string;
+  /** A release whose release phase is running is "pending"; one whose release phase failed, "failed". */
+  status: "succeeded" | "pending" | "failed" | "expired";
+  /** Whether this is the release the app runs now. */
+  current: boolean;
+  /** Null for releases without code (e.g. the first config change before any deploy). */
+  slug: { id: string } | null;
+  app: NamedRef;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Slug {
+  id: string;
+  /** Where to GET the slug: a signed, time-limited URL (send no Heroku credentials to it). */
+  blob: { method: string; url: string };
+  /** "SHA256:<hex>" of the slug file. */
+  checksum: string | null;
+  commit: string | null;
+  commit_description: string | null;
+  /** Process type -> command, from the Procfile (or the buildpack's defaults). */
+  process_types: Record<string, string>;
+  size: number | null;
+  stack: NamedRef;
+  buildpack_provided_description: string | null;
+  created_at: string;
+  updated_at: string;
+}

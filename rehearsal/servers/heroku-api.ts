@@ -6,6 +6,9 @@
 // so the client, the CLI and the rehearsal meet the same behaviour as the real API.
 import { createServer, IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
+import { FakeReleases, FakeReleaseSeed } from "./heroku-releases";
+
+export type { FakeReleaseSeed, FakeSlugSeed } from "./heroku-releases";
 
 export interface FakeAppSeed {
   name: string;
@@ -15,6 +18,8 @@ export interface FakeAppSeed {
   /** Each add-on's config vars are attachment values: visible, but PATCH may not change them. */
   addons?: Array<{ name: string; service: string; plan: string; configVars?: Record<string, string> }>;
   domains?: Array<{ hostname: string; kind?: "heroku" | "custom" }>;
+  /** Releases, oldest first (versions 1, 2, ...), each with its slug tarball. */
+  releases?: FakeReleaseSeed[];
 }
 
 export interface FakeHerokuOptions {
@@ -73,6 +78,8 @@ export interface FakeHerokuApi {
   failNext(times: number, status: number, id?: string, message?: string): void;
   /** Tokens left before the next request spends one (RateLimit-Remaining reports what is left after it). */
   setRateLimitRemaining(tokens: number): void;
+  /** Releases, slugs and their blobs: deploy a new release, settle a release phase, expire blob URLs. */
+  releases: FakeReleases;
   stop(): Promise<void>;
 }
 
@@ -189,7 +196,10 @@ function parseRange(header: string | undefined, fields: string[]): ParsedRange {
 /** One page of `items` for the Range, with the Next-Range to ask for the rest. */
 function page<T extends Record<string, unknown>>(items: T[], range: ParsedRange, pageSize: number): { body: T[]; next?: string; contentRange: string } {
   const key = (t: T) => String(t[range.field]);
-  const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  // Releases range on `version`, a number: 10 sorts after 9.
+  const numeric = /^\d+$/;
+  const compare = (a: string, b: string) =>
+    numeric.test(a) && numeric.test(b) ? Math.sign(Number(a) - Number(b)) : a < b ? -1 : a > b ? 1 : 0;
   const sorted = [...items].sort((a, b) => compare(key(a), key(b)));
   if (range.desc) sorted.reverse();
   // "Start" is the first value in the listing's order: the smallest ascending, the largest descending.
@@ -211,6 +221,8 @@ function page<T extends Record<string, unknown>>(items: T[], range: ParsedRange,
 export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerokuApi> {
   const apps = new Map<string, FakeApp>();
   for (const seed of opts.apps ?? []) apps.set(seed.name, seedApp(seed));
+  const releases = new FakeReleases();
+  for (const seed of opts.apps ?? []) releases.seed(seed.name, seed.releases);
   const requests: RecordedRequest[] = [];
   const pageSize = opts.pageSize ?? DEFAULT_PAGE;
   let remaining = RATE_LIMIT_TOKENS;
@@ -301,6 +313,8 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<number> {
+    // Slug blobs live on Heroku's storage, not the API: no Accept, no API key, no injected API errors.
+    if (FakeReleases.isBlob(req.url ?? "")) return releases.serveBlob(req, res);
     const injectedError = injected.shift();
     if (injectedError) {
       const headers: Record<string, string> = {};
@@ -348,11 +362,19 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
       }
       case "GET domains":
         return sendList(res, app.domains.map((d) => domainJson(app, d)), ["id", "hostname"], range);
+      case "GET releases":
+        return sendList(res, releases.releasesJson(app), ["id", "version"], range);
+      case "GET slugs/:id": {
+        const slug = releases.slugJson(app, parts[3], `http://127.0.0.1:${port}`);
+        if (!slug) throw new ApiError(404, "not_found", "Couldn't find that slug.");
+        return reply(res, 200, slug);
+      }
       default:
         throw endpointNotFound();
     }
   }
 
+  let port = 0;
   const server = createServer((req, res) => {
     let raw = "";
     req.on("data", (d) => (raw += d));
@@ -377,7 +399,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
+  port = (server.address() as { port: number }).port;
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -395,6 +417,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     setRateLimitRemaining(tokens) {
       remaining = tokens;
     },
+    releases,
     stop: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
