@@ -13,7 +13,7 @@ import { TargetPostgres } from "./postgres";
 import { TargetRedis } from "./redis";
 import { Storage } from "./storage";
 
-export { Compute, envFile } from "./compute";
+export { Compute } from "./compute";
 export { subnetCidrs } from "./subnets";
 export { postgresParameters } from "./postgres";
 

@@ -81,6 +81,14 @@ describe("bin/slug-run", () => {
     expect(r.stdout).toBe("5000 report.1");
   });
 
+  test("SLUG_COMMAND runs a one-off in the slug (a Scheduler job), after the profile scripts, as DYNO TYPE.1", async () => {
+    const slug = await buildSlug(procfileApp("web: node server.js\n"));
+    const appDir = join(tempDir("slug-app"), "app");
+    const r = slugRunFails([slug.path, "scheduler"], { APP_DIR: appDir, SLUG_COMMAND: 'echo "$DYNO $ORDER $(pwd) ${SLUG_COMMAND:-unset}"' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`scheduler.1 profile.d/10,profile.d/20,.profile ${appDir} unset\n`);
+  });
+
   test("a process type the Procfile lacks: exit 78, one line listing the types it has", async () => {
     const slug = await buildSlug(procfileApp("web: node server.js\n# clock: bin/clock\nworker: bin/worker\n"));
     const appDir = join(tempDir("slug-app"), "app");

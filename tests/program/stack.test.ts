@@ -44,8 +44,10 @@ const findCommand = (b: Built, pattern: RegExp) => commands(b).find((c) => patte
 const envKeys = (r: Recorded) => Object.keys(plain(r.inputs.environment) as object).sort();
 /** The Heroku source's read-only inventory commands. */
 const sourceReads = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-heroku-`));
+/** The app plane's steps: release reads, slug copies, release phases (they run from provision on). */
+const appSteps = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-app-`));
 /** Data-plane steps (the ec2 runner's readiness probe is plumbing, the source reads change nothing). */
-const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !sourceReads(b).includes(c));
+const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !sourceReads(b).includes(c) && !appSteps(b).includes(c));
 
 /** Paths of strings carrying a fake secret outside a secret wrapper. */
 function leaks(value: unknown, at = ""): string[] {
@@ -99,7 +101,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     // Heroku hostnames have no adopted record; the Vultr ones are adopted unchanged.
     if (heroku) expect(records).toEqual([]);
     else for (const r of records) expect(r.inputs).toMatchObject({ type: "A", content: "203.0.113.20", proxied: true });
-    expect(ofType(b, "aws:autoscaling/group:Group").length).toBe(3);
+    expect(ofType(b, "aws:ecs/service:Service").map((r) => r.name).sort()).toEqual([`${b.name}-app-sidekiq`, `${b.name}-app-streaming`, `${b.name}-app-web`]);
+    expect(ofType(b, "aws:autoscaling/group:Group")).toEqual([]);
     const params = ofType(b, "aws:rds/parameterGroup:ParameterGroup")[0].inputs.parameters as { name: string }[];
     expect(params.some((p) => p.name === "rds.logical_replication")).toBe(!heroku);
     // Only a self-managed source is pulled from, and only from its own address and port.
@@ -167,10 +170,11 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(commandLine(pg)).toBe(`ferry --json pg cutover --strategy ${heroku ? "dump" : "logical"} --max-lag-bytes 204800 --timeout 300`);
     expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "dump" : "logical"}`);
     // The app's environment switches only after the gates pass.
-    const env = ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!;
+    const env = ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!;
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
-    expect(String(plain(env.inputs.value))).toContain(`DATABASE_URL="postgres://app:targetpg-`);
-    expect(String(plain(env.inputs.value))).toContain(`S3_BUCKET="${b.name}-storage-bucket-bucket-1234"`);
+    const vars = JSON.parse(String(plain(env.inputs.secretString)));
+    expect(vars.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
+    expect(vars.S3_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     if (heroku) {
       const maintenance = findCommand(b, /maintenance on --app masto-web/)!;
@@ -310,9 +314,9 @@ describe("lowering a flag is the rollback", () => {
     expect(findCommand(b, /pg cutover/)).toBeDefined();
     expect(findCommand(b, /redis cutover/)).toBeUndefined();
     expect(ofType(b, "cloudflare:index/dnsRecord:DnsRecord")).toEqual([]);
-    const env = String(plain(ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!.inputs.value));
-    expect(env).toContain("DATABASE_URL=\"postgres://app:targetpg-");
-    expect(env).toContain("REDIS_URL=\"rediss://:redispass-SECRET-0004@source.example.net");
+    const env = JSON.parse(String(plain(ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!.inputs.secretString)));
+    expect(env.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
+    expect(env.REDIS_URL).toMatch(/^rediss:\/\/:redispass-SECRET-0004@source\.example\.net/);
   });
 });
 

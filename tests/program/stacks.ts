@@ -53,6 +53,29 @@ export function fakeHerokuRead(create: unknown): string | undefined {
   return JSON.stringify({ app, [what]: listing[what] }, null, 2) + "\n";
 }
 
+/** What `ferry --json heroku release --app A` prints for the staging apps (the slug each runs). */
+export const FAKE_RELEASES: Record<string, object> = {
+  "masto-web": {
+    app: "masto-web", version: 42, releaseId: "0f0e0d0c-0000-4000-8000-000000000042", slugId: "5106a1e1-0000-4000-8000-0000000000aa", stack: "heroku-24",
+    processTypes: { web: "bundle exec puma -C config/puma.rb", worker: "bundle exec sidekiq", release: "bundle exec rails db:migrate" },
+    commit: "7c2d9e1", checksum: `SHA256:${"a".repeat(64)}`, size: 104857600,
+  },
+  "masto-streaming": {
+    app: "masto-streaming", version: 7, releaseId: "0f0e0d0c-0000-4000-8000-000000000007", slugId: "5106a1e1-0000-4000-8000-0000000000bb", stack: "heroku-24",
+    processTypes: { web: "node ./streaming/index.js" },
+    commit: "7c2d9e1", checksum: `SHA256:${"b".repeat(64)}`, size: 20971520,
+  },
+};
+
+/** The stdout of a release read under mocks (undefined for any other command). */
+export function fakeHerokuRelease(create: unknown): string | undefined {
+  const m = /^ferry --json heroku release --app (\S+)$/.exec(String(create));
+  if (!m) return undefined;
+  const release = FAKE_RELEASES[m[1]];
+  if (!release) throw new Error(`no fake Heroku release for app ${m[1]}`);
+  return JSON.stringify(release, null, 2) + "\n";
+}
+
 /** A stack file as Pulumi hands it to the program: every value a string, objects as JSON. */
 export function stackConfig(stack: "staging" | "prod"): Record<string, string> {
   const file = path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
