@@ -164,7 +164,9 @@ export class Compute extends pulumi.ComponentResource {
       triggers: [app],
     }, { parent: this });
     this.releases[app] = stdoutOf(read).apply((stdout) => {
-      if (stdout === undefined) throw new Error(`the release of Heroku app ${app} was not read`);
+      // A run step always has a stdout; only a program run with no provider behind it (the
+      // stage-plan tool's mocks) has none: it plans with a release named as unread.
+      if (stdout === undefined) return unreadRelease(app);
       const release = parseCurrentRelease(stdout, app);
       checkStack(release, args.config.target.compute.stackImage);
       return release;
@@ -333,6 +335,11 @@ export class Compute extends pulumi.ComponentResource {
       }, { parent: this });
     });
   }
+}
+
+/** The release an unread step stands for: its slug id says so wherever it shows up in a plan. */
+export function unreadRelease(app: string): CurrentRelease {
+  return { app, version: 0, slugId: "unread-until-pulumi-up", stack: "unread", processTypes: {}, commit: null };
 }
 
 function stdoutOf(resource: pulumi.CustomResource): pulumi.Output<string | undefined> {
