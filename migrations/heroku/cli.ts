@@ -10,6 +10,7 @@ import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { DEFAULT_HEROKU_API_URL, HerokuApiError, HerokuClient } from "./client";
 import { parseAssignments, parseFromEnv, parseScale, parseUnset } from "./args";
 import { downloadSlug, SlugDownloadError } from "./slug";
+import { putSecretValue, secretString, SecretWriteError } from "./copy-config";
 import { ConfigVars, ConfigVarsPatch, Formation, Release, Slug } from "./types";
 
 /** Statuses meaning "this request, as given, can never succeed": bad input, exit 2. */
@@ -48,7 +49,7 @@ function heroku<A extends unknown[]>(fn: (...args: A) => Promise<number | void>)
       return await fn(...args);
     } catch (err) {
       if (err instanceof HerokuApiError) throw new FerryError(err.message, INPUT_STATUSES.has(err.status) ? 2 : 1);
-      if (err instanceof SlugDownloadError) throw new FerryError(err.message, 1);
+      if (err instanceof SlugDownloadError || err instanceof SecretWriteError) throw new FerryError(err.message, 1);
       throw err;
     }
   });
@@ -172,6 +173,27 @@ function registerConfig(herokuCmd: Command): void {
     .action(
       heroku(async (words: string[], flags: { app: string; savePrevious?: string }, command: Command) => {
         await applyConfig(command, appName(flags.app), parseUnset(words), flags.savePrevious);
+      }),
+    );
+
+  config
+    .command("copy")
+    .description("copy every config var into an AWS Secrets Manager secret (JSON keys) through the AWS CLI's stdin; prints names only")
+    .requiredOption("--app <app>", "Heroku app name")
+    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version")
+    .option("--region <region>", "AWS region of the secret")
+    .option("--exclude <KEY,...>", "vars not to copy (ferry sets them itself, e.g. DATABASE_URL,REDIS_URL)", "")
+    .action(
+      heroku(async (flags: { app: string; secretId: string; region?: string; exclude: string }, command: Command) => {
+        const app = appName(flags.app);
+        if (!/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(flags.secretId)) throw new FerryError(`--secret-id must be a secret ARN or name: ${JSON.stringify(flags.secretId)}`, 2);
+        if (flags.region !== undefined && !/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(flags.region)) throw new FerryError(`--region must be an AWS region: ${JSON.stringify(flags.region)}`, 2);
+        const exclude = flags.exclude ? flags.exclude.split(",").map((k) => k.trim()).filter(Boolean) : [];
+        const vars = await clientFromEnv(globals(command)).getConfigVars(app);
+        const { json, names } = secretString(vars, exclude, app);
+        const versionId = await putSecretValue(flags.secretId, json, flags.region);
+        const result = { app, secretId: flags.secretId, versionId, names, excluded: exclude.filter((k) => k in vars) };
+        emit(globals(command), result, (r) => `${r.app}: ${r.names.length} config vars copied to ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
       }),
     );
 
