@@ -142,6 +142,7 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
     after: data.gates,
     runner: target.runner,
     herokuApiKey: secrets.herokuApiKey,
+    herokuInventory: heroku?.inventory,
     tags,
   }, { parent: root });
 

@@ -14,9 +14,11 @@ import { join } from "node:path";
 import type { FerryConfig } from "../../config";
 import { atLeast, componentStage } from "../../config";
 import type { Runner } from "../runner";
-import { AppPlan, planApp, ProcessPlan, ReleasePlan } from "./app/plan";
+import type { HerokuAppInventory } from "../source/heroku";
+import { AppPlan, BOX_ENV, planApp, ProcessPlan, ReleasePlan } from "./app/plan";
 import { APP_CONTAINER, containerDefinitions, ContainerSpec, SecretRef, secretRefs, SLUG_VOLUMES } from "./app/containers";
-import { checkStack, CurrentRelease, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey } from "./app/steps";
+import { checkStack, configCopyCommand, CopiedVars, CurrentRelease, parseCopiedVars, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey } from "./app/steps";
+import { addonVars, AddonVars } from "./app/vars";
 import { TaskSize } from "./app/sizes";
 
 export interface ComputeArgs {
@@ -38,6 +40,8 @@ export interface ComputeArgs {
   /** Where the Heroku reads, the slug copy and the release phase run. */
   runner: Runner;
   herokuApiKey?: pulumi.Input<string>;
+  /** What Heroku lists for each app (add-ons and the config vars they own): which vars the copy leaves out. */
+  herokuInventory?: pulumi.Output<HerokuAppInventory[]>;
   tags: Record<string, string>;
 }
 
@@ -73,6 +77,10 @@ export class Compute extends pulumi.ComponentResource {
   /** Per release plan (Heroku app, or `image`): the step that runs the release phase. */
   readonly releaseSteps: Record<string, pulumi.CustomResource> = {};
   readonly schedules: Record<string, aws.scheduler.Schedule> = {};
+  /** Per Heroku app: the secret its config vars are copied into, and what the copy wrote (names, version). */
+  readonly herokuVars: Record<string, { secret: aws.secretsmanager.Secret; copied: pulumi.Output<CopiedVars> }> = {};
+  /** Add-on-owned vars per app: left out (their add-on moves, ferry sets the replacement) or copied for the user to decide. */
+  readonly addonVars?: pulumi.Output<AddonVars[]>;
 
   private readonly args: ComputeArgs;
   private readonly executionRole: aws.iam.Role;
@@ -80,6 +88,7 @@ export class Compute extends pulumi.ComponentResource {
   private readonly logGroups: Record<string, aws.cloudwatch.LogGroup> = {};
   private readonly slugCopies: Record<string, pulumi.CustomResource> = {};
   private readonly secretRefs: pulumi.Output<SecretRef[]>;
+  private readonly ferryNames: pulumi.Output<string[]>;
 
   constructor(name: string, args: ComputeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:target:Compute", name, {}, opts);
@@ -107,12 +116,18 @@ export class Compute extends pulumi.ComponentResource {
       secretString: pulumi.secret(pulumi.output(args.env).apply((env) => JSON.stringify(env))),
     }, { parent: this, dependsOn: args.after });
     // Names are not secret: the container definitions list them in the clear.
-    const names = pulumi.unsecret(pulumi.output(args.env).apply((env) => Object.keys(env)));
-    this.secretRefs = pulumi.all([names, this.configSecret.arn, this.configVersion.versionId]).apply(([n, arn, version]) => secretRefs(n, arn, version));
+    this.ferryNames = pulumi.unsecret(pulumi.output(args.env).apply((env) => Object.keys(env)));
+    this.secretRefs = pulumi.all([this.ferryNames, this.configSecret.arn, this.configVersion.versionId]).apply(([n, arn, version]) => secretRefs(n, arn, version));
 
-    this.executionRole = this.role(`${name}-execution`, "ecs-tasks.amazonaws.com", this.configSecret.arn.apply((secret) => ({
+    const herokuApps = [...new Set(this.plan.processes.map((p) => p.envSource).filter((s) => s !== BOX_ENV))];
+    if (herokuApps.length > 0 && args.config.source.kind === "heroku") {
+      this.addonVars = addonVars(args.config.source, args.herokuInventory);
+      for (const app of herokuApps) this.copyHerokuVars(name, app);
+    }
+    const secretArns = [this.configSecret.arn, ...Object.values(this.herokuVars).map((v) => v.secret.arn)];
+    this.executionRole = this.role(`${name}-execution`, "ecs-tasks.amazonaws.com", pulumi.all(secretArns).apply((secrets) => ({
       Version: "2012-10-17",
-      Statement: [{ Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [secret] }],
+      Statement: [{ Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: secrets }],
     })));
     new aws.iam.RolePolicyAttachment(`${name}-execution`, {
       role: this.executionRole.name,
@@ -140,6 +155,7 @@ export class Compute extends pulumi.ComponentResource {
 
     this.registerOutputs({
       cluster: this.cluster.name,
+      addonVars: this.addonVars,
       releases: Object.fromEntries(Object.entries(this.releases).map(([app, r]) => [app, r.apply((x) => ({ version: x.version, slugId: x.slugId, commit: x.commit }))])),
     });
   }
@@ -148,6 +164,42 @@ export class Compute extends pulumi.ComponentResource {
     const role = new aws.iam.Role(name, { assumeRolePolicy: assumeRole(service), tags: this.args.tags }, { parent: this });
     new aws.iam.RolePolicy(name, { role: role.id, policy: pulumi.output(policy).apply((p) => JSON.stringify(p)) }, { parent: this });
     return role;
+  }
+
+  /**
+   * Copy every config var of a Heroku app into its own secret (a ferry step: the values
+   * go from Heroku to Secrets Manager through the AWS CLI's stdin, never through Pulumi's
+   * state), leaving out the vars ferry sets and those of add-ons that move. Read again on
+   * every up until cutover, like the release.
+   */
+  private copyHerokuVars(name: string, app: string): void {
+    const { args } = this;
+    if (!args.herokuApiKey) throw new Error("ferry:herokuApiKey: required to copy the Heroku apps' config vars");
+    const secret = new aws.secretsmanager.Secret(`${name}-${app}-vars`, {
+      namePrefix: `${args.parameterPrefix.replace(/^\//, "")}/heroku-${app}-`,
+      description: `ferry: every config var of Heroku app ${app}, copied by \`ferry heroku config copy\``,
+      recoveryWindowInDays: 7,
+      tags: args.tags,
+    }, { parent: this });
+    const leftOut = (this.addonVars ?? pulumi.output([] as AddonVars[])).apply((all) => all.filter((v) => v.app === app && v.moving).flatMap((v) => v.vars));
+    const exclude = pulumi.all([this.ferryNames, leftOut]).apply(([ferry, moving]) => [...new Set([...ferry, ...moving])].sort());
+    const followHeroku = !atLeast(componentStage("app", args.config.stages), "cutover");
+    const step = args.runner.run(`${name}-${app}-config`, {
+      create: pulumi.all([secret.arn, exclude]).apply(([arn, ex]) => configCopyCommand(app, arn, args.region, ex)),
+      environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: followHeroku ? READ_EPOCH : "pinned at cutover" },
+      triggers: [app, secret.arn],
+    }, { parent: this });
+    const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, app)));
+    this.herokuVars[app] = { secret, copied };
+  }
+
+  /** The secrets of a process: ferry's own vars, then the Heroku app's copied vars ferry does not set. */
+  private secretsFor(process: ProcessPlan): pulumi.Output<SecretRef[]> {
+    const heroku = this.herokuVars[process.envSource];
+    if (!heroku) return this.secretRefs;
+    return pulumi.all([this.secretRefs, this.ferryNames, heroku.copied, heroku.secret.arn]).apply(([own, ferry, copied, arn]) =>
+      [...own, ...secretRefs(copied.names.filter((n) => !ferry.includes(n)), arn, copied.versionId)].sort((a, b) => a.name.localeCompare(b.name)),
+    );
   }
 
   /** Read the app's current release, then copy its slug into the bucket (once per slug). */
@@ -190,9 +242,10 @@ export class Compute extends pulumi.ComponentResource {
       dataGeneration: args.dataGeneration,
       labels: { "ferry.process": process.name, ...(process.port !== undefined && !run.command && !run.processType ? { "ferry.healthPath": process.healthPath } : {}) },
     };
+    const secretsOfProcess = this.secretsFor(process);
     const spec: pulumi.Output<ContainerSpec> = code.kind === "image"
-      ? this.secretRefs.apply((secrets): ContainerSpec => ({ kind: "image", image: code.image, command: run.command ?? code.command, secrets, ...base }))
-      : pulumi.all([this.secretRefs, this.releases[code.app], args.bucketName]).apply(([secrets, release, bucket]): ContainerSpec => ({
+      ? secretsOfProcess.apply((secrets): ContainerSpec => ({ kind: "image", image: code.image, command: run.command ?? code.command, secrets, ...base }))
+      : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName]).apply(([secrets, release, bucket]): ContainerSpec => ({
         kind: "slug",
         stackImage: compute.stackImage,
         fetchImage: compute.fetchImage,
@@ -217,6 +270,7 @@ export class Compute extends pulumi.ComponentResource {
       containerDefinitions: spec.apply((s) => JSON.stringify(containerDefinitions(s))),
       tags: args.tags,
     }, { parent: this, dependsOn: [this.logGroups[process.name], ...(code.kind === "slug" ? [this.slugCopies[code.app]] : []), ...(run.dependsOn ?? [])] });
+    // The copy step's version id is in the container definitions: the definition follows the copy.
     return definition;
   }
 

@@ -101,13 +101,27 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
       for (const [k, value] of Object.entries(vars)) if (k !== "AWS_REGION") expect(json, `${td.name} ${k}`).not.toContain(JSON.stringify(value));
       expect(json).not.toContain(SECRET_MARK);
       const c = containersOf(td).find((x) => x.name === "app")!;
-      expect(c.secrets!.map((s) => s.name)).toEqual(Object.keys(vars).sort());
-      for (const s of c.secrets!) expect(s.valueFrom).toMatch(new RegExp(`^arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/app-config-AbCdEf:${s.name}::[0-9a-f]{32}$`));
-      expect((c.environment ?? []).map((e) => e.name).filter((n) => n in vars)).toEqual([]);
+      const own = c.secrets!.filter((s) => s.name in vars);
+      expect(own.map((s) => s.name)).toEqual(Object.keys(vars).sort());
+      for (const s of own) expect(s.valueFrom).toMatch(new RegExp(`^arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/app-config-AbCdEf:${s.name}::[0-9a-f]{32}$`));
+      const names = c.secrets!.map((s) => s.name);
+      expect(names).toEqual([...names].sort());
+      expect(new Set(names).size).toBe(names.length);
+      expect((c.environment ?? []).map((e) => e.name).filter((n) => names.includes(n))).toEqual([]);
+      // A Heroku app's own vars come from its copied secret, pinned to the version the copy wrote.
+      if (heroku) {
+        const app = td.name.includes("streaming") ? "masto-streaming" : "masto-web";
+        const copied = c.secrets!.filter((s) => !(s.name in vars));
+        expect(copied.map((s) => s.name)).toEqual(app === "masto-web" ? ["OTP_SECRET", "PAPERTRAIL_API_TOKEN", "SECRET_KEY_BASE", "SMTP_PASSWORD"] : ["NODE_ENV", "STREAMING_CLUSTER_NUM"]);
+        for (const s of copied) expect(s.valueFrom).toBe(`arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/heroku-${app}-AbCdEf:${s.name}::v-${app}-0001`);
+      }
     }
-    // The execution role may read exactly this secret.
+    // The execution role may read exactly these secrets.
     const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-execution`).inputs.policy)));
-    expect(policy.Statement).toEqual([{ Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [`arn:aws:secretsmanager:us-east-1:123456789012:secret:${plain(secret.inputs.namePrefix)}AbCdEf`] }]);
+    const arns = ofType(b, "aws:secretsmanager/secret:Secret").map((x) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:${plain(x.inputs.namePrefix)}AbCdEf`);
+    expect(arns).toHaveLength(heroku ? 3 : 1);
+    expect(arns[0]).toBe(`arn:aws:secretsmanager:us-east-1:123456789012:secret:${plain(secret.inputs.namePrefix)}AbCdEf`);
+    expect(policy.Statement).toEqual([{ Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: arns }]);
   });
 
   it("a store cutover changes the secret's version, so every task definition rolls", async () => {
@@ -201,6 +215,30 @@ describe("staging: slugs from Heroku", () => {
     // The task definition waits for the copy: it never points at a slug not yet in the bucket.
     expect(b.dependsOn.get(`aws:ecs/taskDefinition:TaskDefinition::${b.name}-app-streaming`)).toContain(`${b.name}-app-masto-streaming-slug`);
     expect(app(b, "sidekiq")).toMatchObject({ command: ["/slug/slug-run", "/slug/slug.tgz", "worker"], portMappings: [] });
+  });
+
+  it("config vars: every var of each Heroku app copied by a ferry step, leaving out what ferry sets and what moving add-ons own", async () => {
+    const b = await build("staging", upTo("replicate"));
+    const copy = one(b, "command:local:Command", `${b.name}-app-masto-web-config`);
+    const secretArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/heroku-masto-web-AbCdEf`;
+    // REDIS_TLS_URL belongs to the Redis add-on that moves: after its cutover it would point at Heroku.
+    expect(plain(copy.inputs.create)).toBe(`ferry --json heroku config copy --app masto-web --secret-id ${secretArn} --region us-east-1 --exclude AWS_REGION,DATABASE_URL,LOCAL_DOMAIN,RAILS_ENV,REDIS_TLS_URL,REDIS_URL,S3_BUCKET`);
+    expect(Object.keys(plain(copy.inputs.environment) as object).sort()).toEqual(["FERRY_READ_EPOCH", "HEROKU_API_KEY"]);
+    // No Pulumi-managed version: the values never pass through Pulumi's state.
+    expect(ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").map((v) => v.name)).toEqual([`${b.name}-app-config`]);
+  });
+
+  it("add-on vars: the plan lists each add-on's vars, left out when it moves, kept for the user to decide when it stays", async () => {
+    const { listAddonVars, describeAddonVars } = await import("../../components/target/app/vars");
+    const config = parseConfig(withFlags(stackConfig("staging"), {}));
+    const { FAKE_HEROKU } = await import("../program/stacks");
+    const inventory = Object.entries(FAKE_HEROKU).map(([app, l]) => ({ app, addons: l.addons as never[], domains: l.domains as never[] }));
+    const lines = listAddonVars(config.source as never, inventory).map(describeAddonVars);
+    expect(lines).toEqual([
+      "masto-web: DATABASE_URL (add-on postgresql-curved-12345, moving to AWS) not copied; ferry sets DATABASE_URL / REDIS_URL",
+      "masto-web: REDIS_URL, REDIS_TLS_URL (add-on redis-rigid-67890, moving to AWS) not copied; ferry sets DATABASE_URL / REDIS_URL",
+      "masto-web: PAPERTRAIL_API_TOKEN (add-on papertrail-flat-11111, papertrail, staying on Heroku) copied as they are: keep the add-on or replace it before decommission",
+    ]);
   });
 
   it("deploy in sync: the release is read again on every up until cutover, then pinned", async () => {

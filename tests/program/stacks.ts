@@ -76,6 +76,23 @@ export function fakeHerokuRelease(create: unknown): string | undefined {
   return JSON.stringify(release, null, 2) + "\n";
 }
 
+/** The config var names of the staging apps on Heroku (values never leave Heroku and Secrets Manager). */
+export const FAKE_CONFIG_VAR_NAMES: Record<string, string[]> = {
+  "masto-web": ["DATABASE_URL", "LOCAL_DOMAIN", "OTP_SECRET", "PAPERTRAIL_API_TOKEN", "RAILS_ENV", "REDIS_TLS_URL", "REDIS_URL", "SECRET_KEY_BASE", "SMTP_PASSWORD"],
+  "masto-streaming": ["DATABASE_URL", "NODE_ENV", "REDIS_URL", "STREAMING_CLUSTER_NUM"],
+};
+
+/** What `ferry --json heroku config copy --app A --secret-id S [--exclude K,...]` prints under mocks. */
+export function fakeConfigCopy(create: unknown): string | undefined {
+  const m = /^ferry --json heroku config copy --app (\S+) --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
+  if (!m) return undefined;
+  const all = FAKE_CONFIG_VAR_NAMES[m[1]];
+  if (!all) throw new Error(`no fake Heroku config vars for app ${m[1]}`);
+  const exclude = (m[3] ?? "").split(",");
+  const names = all.filter((n) => !exclude.includes(n));
+  return JSON.stringify({ app: m[1], secretId: m[2], versionId: `v-${m[1]}-0001`, names, excluded: all.filter((n) => exclude.includes(n)) }) + "\n";
+}
+
 /** A stack file as Pulumi hands it to the program: every value a string, objects as JSON. */
 export function stackConfig(stack: "staging" | "prod"): Record<string, string> {
   const file = path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`);

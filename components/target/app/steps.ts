@@ -92,3 +92,30 @@ export function runTaskCommand(a: RunTaskArgs): string {
     `echo ${q(`ferry: ${a.what} succeeded`)}`,
   ].join("\n");
 }
+
+/** What `ferry --json heroku config copy` prints: names and the new version, never values. */
+export interface CopiedVars {
+  names: string[];
+  versionId: string;
+}
+
+/** Copy a Heroku app's config vars into `secretArn`, leaving out `exclude` (HEROKU_API_KEY in the environment). */
+export function configCopyCommand(app: string, secretArn: string, region: string, exclude: string[]): string {
+  const words = ["ferry", "--json", "heroku", "config", "copy", "--app", app, "--secret-id", secretArn, "--region", region];
+  if (exclude.length > 0) words.push("--exclude", exclude.join(","));
+  return words.map(shellQuote).join(" ");
+}
+
+export function parseCopiedVars(stdout: string, app: string): CopiedVars {
+  let parsed: { app?: unknown; names?: unknown; versionId?: unknown };
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    throw new Error(`\`ferry heroku config copy --app ${app}\` did not print JSON`);
+  }
+  const names = parsed.names;
+  if (parsed.app !== app || typeof parsed.versionId !== "string" || !Array.isArray(names) || !names.every((n) => typeof n === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(n))) {
+    throw new Error(`\`ferry heroku config copy --app ${app}\` printed no names and versionId`);
+  }
+  return { names: [...names] as string[], versionId: parsed.versionId };
+}
