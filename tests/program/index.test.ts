@@ -22,12 +22,12 @@ describe("index.ts", () => {
     const resources = await resourcesOf("ferry");
     const local = resources.filter((r) => r.type === "command:local:Command");
     // Two reads per Heroku app (addons, domains), the four replicate steps, and per app
-    // the app plane's release read, slug copy and release phase.
+    // the app plane's config copy, release read, slug copy and release phase.
     expect(local.filter((r) => r.name.startsWith("ferry-heroku-")).length).toBe(4);
     expect(local.filter((r) => r.name.startsWith("ferry-replicate-")).length).toBe(4);
     expect(local.filter((r) => r.name.startsWith("ferry-app-")).map((r) => r.name).sort()).toEqual(
-      ["masto-streaming", "masto-web"].flatMap((app) => [`ferry-app-${app}-release`, `ferry-app-${app}-release-phase`, `ferry-app-${app}-slug`]),
+      ["masto-streaming", "masto-web"].flatMap((app) => [`ferry-app-${app}-config`, `ferry-app-${app}-release`, `ferry-app-${app}-release-phase`, `ferry-app-${app}-slug`]),
     );
-    expect(local.length).toBe(14);
+    expect(local.length).toBe(16);
   });
 });
