@@ -3,10 +3,11 @@
 // releases, the slug's blob fetched without Heroku credentials from its signed URL, the
 // checksum checked, and a mismatch, an expired URL or bad flags refused in one line.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { startHerokuApi, FakeHerokuApi } from "../../../rehearsal/servers/heroku-api";
-import { tempDir } from "../../../rehearsal/servers";
+import { freePort, tempDir, waitFor } from "../../../rehearsal/servers";
 import { runFerry, FerryRun } from "../traffic/run-ferry";
 import { buildSlug, BuiltSlug, procfileApp } from "../../bin/slugs";
 import { API_KEY, PAGE_SIZE, mastodonApp } from "./seed";
@@ -163,5 +164,32 @@ describe("ferry heroku slug", () => {
     const noOut = await heroku(["heroku", "slug", "--app", "famichiki"]);
     expect(noOut.code).toBe(2);
     expect(noOut.stderr).toContain("--out");
+  });
+});
+
+describe("a deploy on Heroku, fetched and started as the ECS task does", () => {
+  test("ferry heroku slug then bin/slug-run: the new release's web process answers on PORT", async () => {
+    const slug = await buildSlug({ ...procfileApp("web: node server.js\n"), VERSION: "6" }, "v6.tgz");
+    api.releases.deploy("famichiki", { slug: { file: slug.path, processTypes: { web: "node server.js" }, commit: "6666666" } });
+    const release = (await heroku(["--json", "heroku", "release", "--app", "famichiki"])).json<{ version: number; commit: string }>();
+    expect(release).toMatchObject({ version: 6, commit: "6666666" });
+    const out = join(tempDir("slug-dl"), "slug.tgz");
+    expect((await heroku(["heroku", "slug", "--app", "famichiki", "--out", out])).code).toBe(0);
+    const port = await freePort();
+    const child = spawn("sh", [resolve(__dirname, "../../../bin/slug-run"), out, "web"], {
+      env: { PATH: process.env.PATH, APP_DIR: join(tempDir("slug-app"), "app"), PORT: String(port) },
+      detached: true,
+      stdio: "ignore",
+    });
+    try {
+      let seen: Record<string, unknown> = {};
+      await waitFor("the fetched slug's web process", async () => {
+        seen = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as Record<string, unknown>;
+        return true;
+      });
+      expect(seen).toMatchObject({ port: String(port), dyno: "web.1", fromProfileD: "yes" });
+    } finally {
+      process.kill(-child.pid!, "SIGKILL");
+    }
   });
 });
