@@ -5,6 +5,7 @@ import { registerPostgresCommands } from "../postgres/cli";
 import { registerRedisCommands } from "../redis/cli";
 import { registerTrafficCommands } from "../traffic/cli";
 import { registerHerokuCommands } from "../heroku/cli";
+import { registerBoxCommands } from "../box/cli";
 
 export function buildProgram(): Command {
   const program = new Command("ferry")
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerRedisCommands(program);
   registerTrafficCommands(program);
   registerHerokuCommands(program);
+  registerBoxCommands(program);
   return program;
 }
 

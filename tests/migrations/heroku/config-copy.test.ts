@@ -4,29 +4,16 @@
 // is ResourceNotFoundException) and records what reached it, so the test can check the
 // values went only through stdin and nothing printed holds one.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startHerokuApi, FakeHerokuApi } from "../../../rehearsal/servers/heroku-api";
 import { tempDir } from "../../../rehearsal/servers";
 import { runFerry, FerryRun } from "../traffic/run-ferry";
+import { fakeAws, SECRET } from "./fake-aws";
 import { API_KEY, PAGE_SIZE, mastodonApp } from "./seed";
 
 let api: FakeHerokuApi;
 let bin: string;
-const SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/app-config-AbCdEf";
-
-function fakeAws(dir: string): void {
-  writeFileSync(join(dir, "aws"), `#!/bin/sh
-printf '%s\\n' "$*" > "$AWS_DIR/argv"
-[ "$1 $2" = "secretsmanager put-secret-value" ] || { echo "unexpected: $*" >&2; exit 2; }
-case " $* " in *" --secret-string file:///dev/stdin "*) ;; *) echo "value not read from stdin" >&2; exit 2 ;; esac
-case " $* " in *" --secret-id ${SECRET} "*) ;; *) echo "An error occurred (ResourceNotFoundException) when calling the PutSecretValue operation: Secrets Manager can't find the specified secret." >&2; exit 254 ;; esac
-cat > "$AWS_DIR/stdin"
-if [ "$(wc -c < "$AWS_DIR/stdin")" -gt 65536 ]; then echo "An error occurred (ValidationException) when calling the PutSecretValue operation: 1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length less than or equal to 65536" >&2; exit 254; fi
-echo '{"ARN": "${SECRET}", "Name": "ferry/app-config-AbCdEf", "VersionId": "2b4c6d8e-0000-4000-8000-00000000000a", "VersionStages": ["AWSCURRENT"]}'
-`);
-  chmodSync(join(dir, "aws"), 0o755);
-}
 
 function copy(args: string[]): Promise<FerryRun> {
   return runFerry(["heroku", "config", "copy", "--app", "famichiki", ...args], { HEROKU_API_KEY: API_KEY, HEROKU_API_URL: api.url, PATH: `${bin}:${process.env.PATH}`, AWS_DIR: bin });
