@@ -143,6 +143,9 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
     runner: target.runner,
     herokuApiKey: secrets.herokuApiKey,
     herokuInventory: heroku?.inventory,
+    box: box && config.source.kind === "vultr"
+      ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, sshPrivateKey: secrets.sshPrivateKey }
+      : undefined,
     tags,
   }, { parent: root });
 

@@ -17,7 +17,7 @@ import type { Runner } from "../runner";
 import type { HerokuAppInventory } from "../source/heroku";
 import { AppPlan, BOX_ENV, planApp, ProcessPlan, ReleasePlan } from "./app/plan";
 import { APP_CONTAINER, containerDefinitions, ContainerSpec, SecretRef, secretRefs, SLUG_VOLUMES } from "./app/containers";
-import { checkStack, configCopyCommand, CopiedVars, CurrentRelease, parseCopiedVars, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey } from "./app/steps";
+import { boxConfigCopyCommand, checkStack, configCopyCommand, CopiedVars, CurrentRelease, parseCopiedVars, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey } from "./app/steps";
 import { addonVars, AddonVars } from "./app/vars";
 import { TaskSize } from "./app/sizes";
 
@@ -40,6 +40,8 @@ export interface ComputeArgs {
   /** Where the Heroku reads, the slug copy and the release phase run. */
   runner: Runner;
   herokuApiKey?: pulumi.Input<string>;
+  /** A box source: where to read the app's env file over SSH (`compute.boxEnvFile`). */
+  box?: { address: pulumi.Input<string>; user: string; port: number; sshPrivateKey?: pulumi.Input<string> };
   /** What Heroku lists for each app (add-ons and the config vars they own): which vars the copy leaves out. */
   herokuInventory?: pulumi.Output<HerokuAppInventory[]>;
   tags: Record<string, string>;
@@ -77,7 +79,7 @@ export class Compute extends pulumi.ComponentResource {
   /** Per release plan (Heroku app, or `image`): the step that runs the release phase. */
   readonly releaseSteps: Record<string, pulumi.CustomResource> = {};
   readonly schedules: Record<string, aws.scheduler.Schedule> = {};
-  /** Per Heroku app: the secret its config vars are copied into, and what the copy wrote (names, version). */
+  /** Per Heroku app (or BOX_ENV for a box): the secret its config vars are copied into, and what the copy wrote (names, version). */
   readonly herokuVars: Record<string, { secret: aws.secretsmanager.Secret; copied: pulumi.Output<CopiedVars> }> = {};
   /** Add-on-owned vars per app: left out (their add-on moves, ferry sets the replacement) or copied for the user to decide. */
   readonly addonVars?: pulumi.Output<AddonVars[]>;
@@ -123,6 +125,11 @@ export class Compute extends pulumi.ComponentResource {
     if (herokuApps.length > 0 && args.config.source.kind === "heroku") {
       this.addonVars = addonVars(args.config.source, args.herokuInventory);
       for (const app of herokuApps) this.copyHerokuVars(name, app);
+    }
+    const boxEnvFile = args.config.target.compute.boxEnvFile;
+    if (boxEnvFile) {
+      if (args.config.source.kind === "heroku") throw new Error("ferry:target.compute.boxEnvFile: only for a box source; a Heroku app's config vars are copied from Heroku");
+      this.copyBoxVars(name, boxEnvFile);
     }
     const secretArns = [this.configSecret.arn, ...Object.values(this.herokuVars).map((v) => v.secret.arn)];
     this.executionRole = this.role(`${name}-execution`, "ecs-tasks.amazonaws.com", pulumi.all(secretArns).apply((secrets) => ({
@@ -193,7 +200,29 @@ export class Compute extends pulumi.ComponentResource {
     this.herokuVars[app] = { secret, copied };
   }
 
-  /** The secrets of a process: ferry's own vars, then the Heroku app's copied vars ferry does not set. */
+  /** The box's env file into its own secret, over SSH (`ferry box config copy`), like a Heroku app's vars. */
+  private copyBoxVars(name: string, envFile: string): void {
+    const { args } = this;
+    if (!args.box?.sshPrivateKey) throw new Error("ferry:sshPrivateKey: required to read ferry:target.compute.boxEnvFile over SSH");
+    const box = args.box;
+    const secret = new aws.secretsmanager.Secret(`${name}-box-vars`, {
+      namePrefix: `${args.parameterPrefix.replace(/^\//, "")}/box-env-`,
+      description: `ferry: the box's ${envFile}, copied by \`ferry box config copy\``,
+      recoveryWindowInDays: 7,
+      tags: args.tags,
+    }, { parent: this });
+    const followBox = !atLeast(componentStage("app", args.config.stages), "cutover");
+    const step = args.runner.run(`${name}-box-config`, {
+      create: pulumi.all([secret.arn, box.address, this.ferryNames]).apply(([arn, host, ferry]) =>
+        boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
+      environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: followBox ? READ_EPOCH : "pinned at cutover" },
+      triggers: [envFile, secret.arn],
+    }, { parent: this });
+    const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, undefined)));
+    this.herokuVars[BOX_ENV] = { secret, copied };
+  }
+
+  /** The secrets of a process: ferry's own vars, then the Heroku app's (or box's) copied vars ferry does not set. */
   private secretsFor(process: ProcessPlan): pulumi.Output<SecretRef[]> {
     const heroku = this.herokuVars[process.envSource];
     if (!heroku) return this.secretRefs;

@@ -109,17 +109,21 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
       expect(new Set(names).size).toBe(names.length);
       expect((c.environment ?? []).map((e) => e.name).filter((n) => names.includes(n))).toEqual([]);
       // A Heroku app's own vars come from its copied secret, pinned to the version the copy wrote.
+      const copied = c.secrets!.filter((s) => !(s.name in vars));
       if (heroku) {
         const app = td.name.includes("streaming") ? "masto-streaming" : "masto-web";
-        const copied = c.secrets!.filter((s) => !(s.name in vars));
         expect(copied.map((s) => s.name)).toEqual(app === "masto-web" ? ["OTP_SECRET", "PAPERTRAIL_API_TOKEN", "SECRET_KEY_BASE", "SMTP_PASSWORD"] : ["NODE_ENV", "STREAMING_CLUSTER_NUM"]);
         for (const s of copied) expect(s.valueFrom).toBe(`arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/heroku-${app}-AbCdEf:${s.name}::v-${app}-0001`);
+      } else {
+        // The box's env file, minus what ferry sets (LOCAL_DOMAIN, RAILS_ENV come from compute.env).
+        expect(copied.map((s) => s.name)).toEqual(["DB_HOST", "OTP_SECRET", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"]);
+        for (const s of copied) expect(s.valueFrom).toBe(`arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/box-env-AbCdEf:${s.name}::v-box-0001`);
       }
     }
     // The execution role may read exactly these secrets.
     const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-execution`).inputs.policy)));
     const arns = ofType(b, "aws:secretsmanager/secret:Secret").map((x) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:${plain(x.inputs.namePrefix)}AbCdEf`);
-    expect(arns).toHaveLength(heroku ? 3 : 1);
+    expect(arns).toHaveLength(heroku ? 3 : 2);
     expect(arns[0]).toBe(`arn:aws:secretsmanager:us-east-1:123456789012:secret:${plain(secret.inputs.namePrefix)}AbCdEf`);
     expect(policy.Statement).toEqual([{ Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: arns }]);
   });
@@ -187,6 +191,16 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
       // masto-streaming's release has no `release` process type: its phase says so and runs nothing.
       expect(String(plain(phases[1].inputs.create))).toBe('echo "ferry: masto-streaming v7 has no release process type: nothing to run"');
     }
+  });
+});
+
+describe("prod: a box's env file", () => {
+  it("is copied over SSH by a ferry step on the runner, the key only in its environment", async () => {
+    const b = await build("prod");
+    const step = one(b, "command:remote:Command", `${b.name}-app-box-config`);
+    const secretArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/box-env-AbCdEf`;
+    expect(plain(step.inputs.create)).toBe(`ferry --json box config copy --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --env-file /home/mastodon/live/.env.production --secret-id ${secretArn} --region eu-central-1 --exclude AWS_REGION,DATABASE_URL,LOCAL_DOMAIN,RAILS_ENV,REDIS_URL,S3_BUCKET`);
+    expect(Object.keys(plain(step.inputs.environment) as object).sort()).toEqual(["FERRY_READ_EPOCH", "FERRY_SSH_KEY"]);
   });
 });
 

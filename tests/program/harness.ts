@@ -2,7 +2,7 @@
 // Import this before anything that declares resources: setMocks must come first.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { fakeConfigCopy, fakeHerokuRead, fakeHerokuRelease } from "./stacks";
+import { fakeBoxConfigCopy, fakeConfigCopy, fakeHerokuRead, fakeHerokuRelease } from "./stacks";
 
 export interface Recorded {
   type: string;
@@ -44,7 +44,7 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:scheduler/schedule:Schedule": return { arn: `arn:aws:scheduler:us-east-1:123456789012:schedule/default/${name}` };
     case "command:local:Command":
     case "command:remote:Command": {
-      const release = fakeHerokuRelease(inputs.create) ?? fakeConfigCopy(inputs.create);
+      const release = fakeHerokuRelease(inputs.create) ?? fakeConfigCopy(inputs.create) ?? fakeBoxConfigCopy(inputs.create);
       if (release !== undefined) return { stdout: release, stderr: "" };
       const stdout = fakeHerokuRead(inputs.create);
       return stdout === undefined ? {} : { stdout, stderr: "" };

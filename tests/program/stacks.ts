@@ -93,6 +93,16 @@ export function fakeConfigCopy(create: unknown): string | undefined {
   return JSON.stringify({ app: m[1], secretId: m[2], versionId: `v-${m[1]}-0001`, names, excluded: all.filter((n) => exclude.includes(n)) }) + "\n";
 }
 
+/** The box's env file names (prod), as `ferry --json box config copy` prints them under mocks. */
+export const FAKE_BOX_VAR_NAMES = ["DB_HOST", "LOCAL_DOMAIN", "OTP_SECRET", "RAILS_ENV", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"];
+
+export function fakeBoxConfigCopy(create: unknown): string | undefined {
+  const m = /^ferry --json box config copy --host \S+ --ssh-key-env FERRY_SSH_KEY --env-file \S+ --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
+  if (!m) return undefined;
+  const exclude = (m[2] ?? "").split(",");
+  return JSON.stringify({ host: "root@203.0.113.20:22", secretId: m[1], versionId: "v-box-0001", names: FAKE_BOX_VAR_NAMES.filter((n) => !exclude.includes(n)), excluded: FAKE_BOX_VAR_NAMES.filter((n) => exclude.includes(n)) }) + "\n";
+}
+
 /** A stack file as Pulumi hands it to the program: every value a string, objects as JSON. */
 export function stackConfig(stack: "staging" | "prod"): Record<string, string> {
   const file = path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`);

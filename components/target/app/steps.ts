@@ -106,16 +106,25 @@ export function configCopyCommand(app: string, secretArn: string, region: string
   return words.map(shellQuote).join(" ");
 }
 
-export function parseCopiedVars(stdout: string, app: string): CopiedVars {
+/** Copy a box's env file over SSH into `secretArn` (the key in FERRY_SSH_KEY, never in the string). */
+export function boxConfigCopyCommand(a: { host: string; envFile: string; secretArn: string; region: string; exclude: string[] }): string {
+  const words = ["ferry", "--json", "box", "config", "copy", "--host", a.host, "--ssh-key-env", "FERRY_SSH_KEY", "--env-file", a.envFile, "--secret-id", a.secretArn, "--region", a.region];
+  if (a.exclude.length > 0) words.push("--exclude", a.exclude.join(","));
+  return words.map(shellQuote).join(" ");
+}
+
+/** What a config copy printed (`app` undefined: a box's copy, which names no app). */
+export function parseCopiedVars(stdout: string, app: string | undefined): CopiedVars {
+  const what = app === undefined ? "`ferry box config copy`" : `\`ferry heroku config copy --app ${app}\``;
   let parsed: { app?: unknown; names?: unknown; versionId?: unknown };
   try {
     parsed = JSON.parse(stdout);
   } catch {
-    throw new Error(`\`ferry heroku config copy --app ${app}\` did not print JSON`);
+    throw new Error(`${what} did not print JSON`);
   }
   const names = parsed.names;
-  if (parsed.app !== app || typeof parsed.versionId !== "string" || !Array.isArray(names) || !names.every((n) => typeof n === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(n))) {
-    throw new Error(`\`ferry heroku config copy --app ${app}\` printed no names and versionId`);
+  if ((app !== undefined && parsed.app !== app) || typeof parsed.versionId !== "string" || !Array.isArray(names) || !names.every((n) => typeof n === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(n))) {
+    throw new Error(`${what} printed no names and versionId`);
   }
   return { names: [...names] as string[], versionId: parsed.versionId };
 }
