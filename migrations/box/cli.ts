@@ -9,6 +9,7 @@ import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { putSecretValue, secretString, SecretWriteError } from "../heroku/copy-config";
 import { shellQuoteArg } from "./quote";
 import { describeTarget, parseHostTarget, runScript } from "../traffic/remote-host";
+import { parseCrontab, schedulesYaml } from "./crontab";
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -33,6 +34,40 @@ interface CopyFlags {
 
 export function registerBoxCommands(program: Command): void {
   const box = program.command("box").description("read the self-managed box's app settings over SSH");
+  box
+    .command("crontab")
+    .description("the box's cron jobs as EventBridge schedules for ferry:target.compute.schedules (what cannot be converted is listed)")
+    .requiredOption("--host <user@host[:port]>", "the box, over SSH")
+    .option("--user <name>", "whose crontab (crontab -l -u NAME; default the SSH user's)")
+    .option("--file <path>", "a cron file instead (e.g. /etc/cron.d/mastodon: its sixth field, the user, is dropped)")
+    .option("--process <type>", "the process whose code and config the jobs run with", "web")
+    .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
+    .option("--known-hosts <file>", "known_hosts file with the box's host key")
+    .option("--sudo", "read through sudo -n")
+    .action(
+      action(async (flags: { host: string; user?: string; file?: string; process: string; sshKeyEnv?: string; knownHosts?: string; sudo?: boolean }, command: Command) => {
+        const opts = command.optsWithGlobals() as GlobalOptions;
+        const target = parseHostTarget(flags.host);
+        if (target.kind !== "ssh") throw new FerryError("--host must be user@host[:port]: the crontab is read over SSH", 2);
+        if (flags.user !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(flags.user)) throw new FerryError(`--user must be a Unix user name: ${JSON.stringify(flags.user)}`, 2);
+        if (flags.file !== undefined && !flags.file.startsWith("/")) throw new FerryError(`--file must be an absolute path on the box: ${JSON.stringify(flags.file)}`, 2);
+        if (!/^[a-z][a-z0-9_-]{0,29}$/.test(flags.process)) throw new FerryError(`--process must be a process type: ${JSON.stringify(flags.process)}`, 2);
+        const script = flags.file ? `cat -- ${shellQuoteArg(flags.file)}\n` : `crontab -l${flags.user ? ` -u ${flags.user}` : ""}\n`;
+        const read = await runScript(target, script, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
+        if (read.code !== 0) {
+          const why = read.stderr.trim().split("\n").pop() || `exit ${read.code}`;
+          throw new FerryError(`${flags.file ? `--file ${flags.file}` : "crontab -l"} on ${describeTarget(target)}: ${why}`, 1);
+        }
+        const parsed = parseCrontab(read.stdout, flags.file !== undefined);
+        emit(opts, { host: describeTarget(target), ...parsed }, (r) =>
+          [
+            "# ferry:target.compute.schedules (times are UTC unless you add timezone: ...)",
+            schedulesYaml(r.jobs, flags.process),
+            ...r.skipped.map((s) => `# not converted, line ${s.line}: ${s.text} (${s.why})`),
+          ].filter(Boolean).join("\n"),
+        );
+      }),
+    );
   const config = box.command("config").description("the app's env file");
   config
     .command("copy")
