@@ -1,7 +1,7 @@
-// `npm run bench:rehearsal`: the rehearsal at its default size (about a million rows)
-// for each source kind, one after the other, each report in bench/out/rehearsal-<kind>/,
-// then one table of the figures the README quotes. Extra arguments go to every run
-// (e.g. `npm run bench:rehearsal -- --size 200000`); `--kinds vultr` runs one kind.
+// `npm run bench:rehearsal`: the stack rehearsal of each example stack at about a
+// million rows, one after the other, each report in bench/out/rehearsal-<stack>/, then
+// one table of the figures the README quotes. Extra arguments go to every run (e.g.
+// `npm run bench:rehearsal -- --size 200000`); `--kinds prod` runs one stack.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,15 +14,14 @@ interface Kind {
 }
 
 const KINDS: Kind[] = [
-  { name: "vultr-physical", args: ["--source", "vultr", "--pg-strategy", "physical"] },
-  { name: "vultr-logical", args: ["--source", "vultr", "--pg-strategy", "logical"] },
-  { name: "heroku", args: ["--source", "heroku"] },
+  { name: "staging", args: ["--stack", "staging", "--size", "1000000"] },
+  { name: "prod", args: ["--stack", "prod", "--size", "1000000"] },
 ];
 
 function runOne(kind: Kind, extra: string[]): Promise<number> {
   const out = join(ROOT, "bench", "out", `rehearsal-${kind.name}`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--require", "tsx/cjs", join(ROOT, "rehearsal", "main.ts"), ...kind.args, "--out", out, ...extra], { cwd: ROOT, stdio: "inherit" });
+    const child = spawn(process.execPath, ["--require", "tsx/cjs", join(ROOT, "rehearsal", "stack", "main.ts"), ...kind.args, "--out", out, ...extra], { cwd: ROOT, stdio: "inherit" });
     child.on("close", (code) => resolve(code ?? 1));
   });
 }
@@ -34,7 +33,7 @@ function summary(kind: Kind): string {
     return s ? `${(s.durationMs / 1000).toFixed(1)} s` : "-";
   };
   const rows = Object.values(r.volumes.rows as Record<string, number>).reduce((a, b) => a + b, 0);
-  return `| ${kind.name} | ${r.ok ? "passed" : "FAILED"} | ${rows} | ${(r.volumes.databaseBytes / 1048576).toFixed(0)} MB | ${r.acknowledgedWrites} | ${r.lostWrites} | ${(r.writeUnavailableMs / 1000).toFixed(1)} s | ${r.cutoverWriteUnavailableMs === null ? "-" : `${(r.cutoverWriteUnavailableMs / 1000).toFixed(1)} s`} | ${r.replicationLagAtCutoverBytes ?? "-"} | ${stage("replicate")} | ${stage("cutover")} |`;
+  return `| ${kind.name} | ${r.ok ? "passed" : "FAILED"} | ${rows} | ${r.acknowledgedWrites} | ${r.lostWrites} | ${r.lostRedisWrites ?? "-"} | ${(r.writeUnavailableMs / 1000).toFixed(1)} s | ${stage("replicate")} | ${stage("cutover")} |`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -61,8 +60,8 @@ async function main(argv: string[]): Promise<number> {
     [
       "",
       `bench:rehearsal ${argv.join(" ")} on ${new Date().toISOString()}`,
-      "| kind | result | rows | database | acknowledged writes | lost | writes unavailable (load generator) | fence (ferry cutover) | lag at fence (bytes) | replicate | cutover |",
-      "|---|---|---|---|---|---|---|---|---|---|---|",
+      "| stack | result | rows | acknowledged writes | lost | lost Redis writes | writes unavailable (load generator) | replicate | cutover |",
+      "|---|---|---|---|---|---|---|---|---|",
       ...ran.map(summary),
       "",
     ].join("\n"),

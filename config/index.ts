@@ -4,3 +4,4 @@ export * from "./parse";
 export * from "./stages";
 export * from "./strategy";
 export { loadConfig } from "./load";
+export { requireSecretStorage, SECRET_CONFIG_KEYS } from "./secret-storage";

@@ -24,6 +24,11 @@ function checkHerokuNames(source: HerokuSource, config: FerryConfig): void {
     if (!served.has(h.name)) {
       fail(`ferry:target.cloudflare.hostnames[${i}].name: "${h.name}" is not in any ferry:source.apps[].hostnames, so the Heroku side has no origin for it`);
     }
+    // A custom domain Heroku serves already has its record in the zone (a CNAME at the DNS
+    // target `ferry heroku domains` lists); creating another at cutover would collide.
+    if (!h.record) {
+      fail(`ferry:target.cloudflare.hostnames[${i}].record: required: Heroku serves ${h.name}, so the zone already has its record (the CNAME at the DNS target \`ferry heroku domains\` lists); state it as it is live so ferry adopts it instead of creating a second one`);
+    }
   });
 }
 

@@ -68,6 +68,24 @@ export const vultrSourceSchema = z.strictObject({
   redis: z.strictObject({ sidekiq: bool.default(false) }).default({ sidekiq: false }),
   /** Process type -> systemd unit on the old box (stopped at decommission, restarted on rollback). */
   units: z.record(processType, name("a systemd unit", /^[A-Za-z0-9@._-]+$/, "mastodon-web")).default({}),
+  /**
+   * The old box's nginx site that the proxy stage takes over: the whole file is replaced
+   * by one server block on every address the site listened on (443 included, with the
+   * site's own certificate), so no block of the old app keeps serving beside it.
+   */
+  nginx: z.strictObject({
+    siteConf: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/nginx/sites-enabled/mastodon"),
+    listen: z.array(name("[address:]port", /^(\S+:)?\d{1,5}$/, "80")).default(["80"]),
+    sslListen: z.array(name("[address:]port", /^(\S+:)?\d{1,5}$/, "443")).default(["443"]),
+    sslCertificate: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/letsencrypt/live/social.example/fullchain.pem"),
+    sslCertificateKey: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/letsencrypt/live/social.example/privkey.pem"),
+  }).optional(),
+  /**
+   * The box's hostnames are on Cloudflare: the proxy stage first splits requests by
+   * ferry:trafficPercent with a Cloudflare load balancer (the box's pool and AWS's), and
+   * the old nginx forwards everything only at 100%. Off: the nginx forward from the start.
+   */
+  weightedSplit: bool.default(false),
 });
 
 export const sourceSchema = z.discriminatedUnion("kind", [herokuSourceSchema, vultrSourceSchema], {
@@ -187,7 +205,7 @@ const runnerSchema = z.discriminatedUnion(
     z.strictObject({
       kind: z.literal("ec2"),
       instanceType: name("an EC2 instance type", /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "t3.small").default("t3.small"),
-      /** A Debian 12 AMI: user data installs node, the PostgreSQL/Redis clients and ferry. */
+      /** A Debian 13 AMI (its nodejs is 20.19; Debian 12 has 18.x): user data installs node, the PostgreSQL/Redis clients and ferry. */
       ami: name("an AMI id", /^ami-[0-9a-f]{8,17}$/, "ami-0123456789abcdef0"),
       sshPublicKey: z.string({ error: "expected an OpenSSH public key" }).regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+/, { error: "expected an OpenSSH public key (ssh-ed25519 AAAA...)" }),
       sshCidrs: z.array(cidr).min(1, { error: "list the operator addresses allowed to SSH to the runner" })
@@ -222,7 +240,13 @@ export const targetSchema = z.strictObject({
         id: name("a Cloudflare record id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
         type: z.enum(["A", "AAAA", "CNAME"], { error: "allowed: A, AAAA, CNAME" }),
         content: z.string({ error: "expected the record's current content" }).min(1, { error: "expected the record's current content" }),
-      }).optional(),
+        // The rest of the live record: an import must declare it exactly as it is, or
+        // Cloudflare's provider refuses the import. Copy them from the dashboard or the API.
+        proxied: bool,
+        ttl: z.number({ error: "expected the record's TTL: 1 (automatic) or 60 to 86400" }).int({ error: "expected the record's TTL: 1 (automatic) or 60 to 86400" })
+          .refine((t) => t === 1 || (t >= 60 && t <= 86400), { error: "expected the record's TTL: 1 (automatic) or 60 to 86400" }),
+        comment: z.string().max(100, { error: "Cloudflare allows 100 characters below Enterprise" }).optional(),
+      }).refine((r) => !r.proxied || r.ttl === 1, { error: "a proxied record's TTL is 1 (automatic)", path: ["ttl"] }).optional(),
     })).min(1, { error: "list at least one hostname" }),
   }),
   runner: runnerSchema,

@@ -63,8 +63,8 @@ function checkHold(config: FerryConfig): void {
 function checkTraffic(config: FerryConfig): void {
   const percent = config.stages.trafficPercent ?? 0;
   if (percent > 0 && !config.stages.proxy) fail("ferry:trafficPercent: only applies once ferry:proxy is true");
-  if (config.source.kind === "vultr" && percent !== 0 && percent !== 100) {
-    fail("ferry:trafficPercent: a vultr source proxies all traffic through its old nginx; leave it at 0 or set 100 (a weighted split needs a heroku source)");
+  if (config.source.kind === "vultr" && !config.source.weightedSplit && percent !== 0 && percent !== 100) {
+    fail("ferry:trafficPercent: this box's old nginx forwards all traffic (0 or 100); for a Cloudflare weighted split first, set weightedSplit: true in ferry:source");
   }
 }
 
@@ -99,6 +99,16 @@ function checkProxyPossible(config: FerryConfig): void {
   if (componentStage("app", config.stages) === "proxy" && !source.services.includes("nginx")) {
     fail("ferry:proxy: the vultr box runs no nginx (ferry:source.services) to forward traffic to AWS; hold the app (ferry:hold.app: provision) or add nginx");
   }
+  if (!atLeast(componentStage("app", config.stages), "proxy") || !source.services.includes("nginx")) return;
+  // The old box forwards users' requests to the ALB across the internet: only over TLS it
+  // verifies. The ALB's own name (*.elb.amazonaws.com) can carry no certificate of ours, so
+  // it is an ACM certificate for the hostnames, checked by name (proxy_ssl_name).
+  if (!config.target.certificateArn) {
+    fail("ferry:target.certificateArn: required for the vultr proxy stage: the old box forwards users' traffic to the ALB over the internet and must reach it over verified TLS (an ACM certificate for the hostnames)");
+  }
+  if (!source.nginx) {
+    fail("ferry:source.nginx: required for the vultr proxy stage: name the site's nginx file (siteConf), its listen addresses and its certificate, so the proxy replaces the site's server blocks (443 included)");
+  }
 }
 
 /** Every stage rule; throws FerryConfigError naming the key. Runs before any resource exists. */
@@ -127,7 +137,20 @@ export function effectiveTraffic(config: FerryConfig): number {
   const app = componentStage("app", config.stages);
   if (atLeast(app, "cutover")) return 100;
   if (app !== "proxy") return 0;
-  return config.source.kind === "vultr" ? 100 : (config.stages.trafficPercent ?? 0);
+  if (config.source.kind === "vultr" && !config.source.weightedSplit) return 100;
+  return config.stages.trafficPercent ?? 0;
+}
+
+/**
+ * How requests reach AWS at the proxy stage. Heroku: a Cloudflare load balancer splits
+ * them (a dyno cannot forward). A box: its own nginx forwards everything; with
+ * `weightedSplit`, only once ferry:trafficPercent reaches 100, after a Cloudflare load
+ * balancer split below it. The forward also catches the stragglers that still reach the
+ * box directly (a cached DNS-only answer, a client pinned to the IP).
+ */
+export function proxyWay(config: FerryConfig): "split" | "forward" {
+  if (config.source.kind === "heroku") return "split";
+  return effectiveTraffic(config) < 100 ? "split" : "forward";
 }
 
 function describeReplication(config: FerryConfig): string {
@@ -146,10 +169,14 @@ function nextFlagSentence(config: FerryConfig, traffic: number): string {
     case "replicate":
       return heroku
         ? "Replicating. Next: `pulumi config set ferry:proxy true` (with ferry:trafficPercent N) puts a Cloudflare load balancer in front and sends N% of requests to AWS once the health check passes."
-        : "Replicating. Next: `pulumi config set ferry:proxy true` makes the old nginx forward every request to AWS (the app on AWS still uses the old databases).";
+        : config.source.kind === "vultr" && config.source.weightedSplit
+          ? "Replicating. Next: `pulumi config set ferry:proxy true` with ferry:trafficPercent N puts a Cloudflare load balancer in front that sends N% of requests to AWS (the app on AWS still uses the old databases); at 100 the old nginx forwards everything."
+          : "Replicating. Next: `pulumi config set ferry:proxy true` makes the old nginx forward every request to AWS (the app on AWS still uses the old databases).";
     case "proxy":
-      return heroku && traffic < 100
-        ? `AWS receives ${traffic}% of requests. Next: raise ferry:trafficPercent step by step, then \`pulumi config set ferry:cutover true\` fences and moves the data stores and points Cloudflare DNS at AWS.`
+      return traffic < 100
+        ? heroku
+          ? `AWS receives ${traffic}% of requests. Next: raise ferry:trafficPercent step by step, then \`pulumi config set ferry:cutover true\` fences and moves the data stores and points Cloudflare DNS at AWS.`
+          : `AWS receives ${traffic}% of requests through a Cloudflare load balancer. Next: raise ferry:trafficPercent step by step; at 100 the old nginx forwards everything (stragglers that reach the box directly too) and the load balancer goes.`
         : "AWS receives all requests through the proxy. Next: `pulumi config set ferry:cutover true` fences and moves the data stores and points Cloudflare DNS at AWS.";
     case "cutover":
       return heroku

@@ -1,33 +1,63 @@
 // `npm run plan -- --stack NAME [--dir DIR]`: what each stage flag adds, changes and
-// removes, from the program under mocks and the stack's own config, as Markdown. The
-// PR workflow posts it beside the preview, so a reviewer sees the whole journey.
+// removes, and what every stage costs a month on each side, from the program under
+// mocks, the stack's own config, the inventory `ferry init` saved and the shipped AWS
+// price table, as Markdown. The PR workflow posts it beside the preview, so a reviewer
+// sees the whole journey and its bill.
 import * as path from "path";
 import { Command } from "commander";
 import type { FerryConfig } from "../config";
+import { inventoryFilePath, readInventory } from "../migrations/init/inventory";
+import type { SourceInventory } from "../migrations/init/inventory";
 import type { CollectedStage } from "./plan/collect";
+import { StageInput, stageCosts } from "./plan/cost";
 import { PlannedResource, diffStages } from "./plan/diff";
-import { PlannedStage, renderPlan } from "./plan/markdown";
+import { CostSources, PlannedStage, renderPlan } from "./plan/markdown";
+import { readPriceTable } from "./plan/prices";
+import type { PriceTable } from "./plan/prices";
 import { journey } from "./plan/stages";
 import { readStackConfig, stackFilePath } from "./stack-file";
 
+export interface PlanPricing {
+  inventory?: SourceInventory;
+  prices?: PriceTable;
+}
+
 /** Plan every stage of `config`; stages are built one after another (one mock runtime). `onStage` sees each build (the secrets audit). */
-export async function planJourney(stack: string, config: FerryConfig, onStage?: (stage: string, collected: CollectedStage) => Promise<void>): Promise<PlannedStage[]> {
+export async function planJourney(stack: string, config: FerryConfig, onStage?: (stage: string, collected: CollectedStage) => Promise<void>, pricing: PlanPricing = {}): Promise<PlannedStage[]> {
   // Loaded here, not at the top: a bad stack file fails fast, before Pulumi loads.
   const { collectStage } = await import("./plan/collect");
   const planned: PlannedStage[] = [];
+  const inputs: StageInput[] = [];
   let before: PlannedResource[] = [];
   for (const step of journey(config)) {
     if (!step.config) {
       planned.push({ stage: step.stage, invalid: step.invalid });
+      inputs.push({ stage: step.stage });
       continue;
     }
     const collected = await collectStage(step.config, stack);
     await onStage?.(step.stage, collected);
     const now = collected.resources;
     planned.push({ stage: step.stage, diff: diffStages(before, now), total: now.length });
+    inputs.push({ stage: step.stage, config: step.config, declared: collected.declared });
     before = now;
   }
+  if (pricing.prices) {
+    const costs = stageCosts(inputs, pricing.inventory, pricing.prices);
+    planned.forEach((p, i) => (p.cost = costs[i]));
+  }
   return planned;
+}
+
+/** Where the figures come from, for the lines printed beside them. */
+export function costSources(config: FerryConfig, pricing: PlanPricing): CostSources {
+  return {
+    sourceKind: config.source.kind,
+    region: config.target.region,
+    prices: pricing.prices && { region: pricing.prices.region, date: pricing.prices.date, source: pricing.prices.source },
+    inventoryTakenAt: pricing.inventory?.takenAt,
+    trafficPercent: config.stages.trafficPercent,
+  };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -39,13 +69,16 @@ async function main(argv: string[]): Promise<void> {
     .parse(argv)
     .opts<{ stack: string; dir: string }>();
   let config: FerryConfig;
+  let pricing: PlanPricing;
   try {
     config = readStackConfig(stackFilePath(opts.dir, opts.stack));
+    pricing = { inventory: readInventory(inventoryFilePath(opts.dir, opts.stack)), prices: readPriceTable(config.target.region) };
   } catch (e) {
     process.stderr.write(`ferry plan: ${(e as Error).message.split("\n")[0]}\n`);
     process.exit(2);
   }
-  process.stdout.write(renderPlan(opts.stack, await planJourney(opts.stack, config)) + "\n");
+  const planned = await planJourney(opts.stack, config, undefined, pricing);
+  process.stdout.write(renderPlan(opts.stack, planned, costSources(config, pricing)) + "\n");
 }
 
 if (require.main === module) {

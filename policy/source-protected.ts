@@ -1,5 +1,5 @@
 // Until decommission the source is the only complete copy of the data: every resource
-// that stands for a source data store must be `protect`ed, and no command that destroys
+// that stands for a source data store must be read (never deleted by Pulumi) or `protect`ed, and no command that destroys
 // one (Heroku add-on release, dropping the source's publication and slot) may exist
 // before its component reaches decommission. A stack validation: reads (`X.get`) never
 // reach resource validations, but they are in the stack the engine hands over.
@@ -34,9 +34,22 @@ export function destroyedStore(config: FerryConfig, create: string): Component |
   return "app"; // an add-on ferry does not know about: only once everything is released
 }
 
+/**
+ * The component that reads the source box with `vultr.Instance.get` and declares nothing
+ * else: a read resource is never updated or deleted by Pulumi, so it needs no `protect`
+ * (and the engine does not record `protect` on a read, so demanding it fails every real
+ * preview). The analyzer does not say which resources are reads; the parent does, and the
+ * provider rules of the program tests hold the component to reading only.
+ */
+export const SOURCE_READER_TYPES = ["ferry:source:VultrBox"];
+
+function isRead(resource: PolicyResource): boolean {
+  return resource.parent !== undefined && SOURCE_READER_TYPES.includes(resource.parent.type);
+}
+
 function checkStore(config: FerryConfig, resource: PolicyResource, report: ReportViolation): void {
   const stores = storesOf(config);
-  if (stores.every((c) => released(config, c)) || resource.opts.protect) return;
+  if (stores.every((c) => released(config, c)) || resource.opts.protect || isRead(resource)) return;
   report(`${resource.type} ${resource.name} holds source data and must be protected until ${stores.join(" and ")} reach decommission`, resource.urn);
 }
 

@@ -9,7 +9,7 @@ export interface Missing {
   install: string;
 }
 
-export function missingPrerequisites(opts: { source: "vultr" | "heroku" }): Missing[] {
+export function missingPrerequisites(): Missing[] {
   const missing: Missing[] = [];
   let binDir: string | undefined;
   try {
@@ -25,7 +25,9 @@ export function missingPrerequisites(opts: { source: "vultr" | "heroku" }): Miss
   if (!have("psql")) missing.push({ what: "psql", install: "apt-get install postgresql-client" });
   if (!have("redis-server")) missing.push({ what: "redis-server", install: "apt-get install redis-server" });
   if (!have("nginx")) missing.push({ what: "nginx", install: "apt-get install nginx-light" });
-  if (opts.source === "heroku" && !have("openssl")) missing.push({ what: "openssl (Heroku Redis is TLS-only)", install: "apt-get install openssl" });
+  if (!have("openssl")) missing.push({ what: "openssl (the stand-ins' certificates)", install: "apt-get install openssl" });
+  if (!existsSync("/usr/sbin/sshd")) missing.push({ what: "sshd (the old box's SSH)", install: "apt-get install openssh-server" });
+  if (!have("ssh")) missing.push({ what: "ssh", install: "apt-get install openssh-client" });
   return missing;
 }
 

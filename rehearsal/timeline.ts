@@ -66,4 +66,20 @@ export interface RunTimeline {
   /** Figures reported by the data plane itself (cutover JSON etc.). */
   cutover: { writeUnavailableMs?: number; lagBytesAtFence?: number; redisLag?: unknown; raw?: unknown };
   volumes: { rows: Record<string, number>; databaseBytes?: number; redisKeys?: number; redisBytes?: number; feeds?: number; seed: string };
+  /** Redis writes the app made on its own (workers' ticks): acknowledged, and missing at the end. */
+  redisWrites?: { acknowledged: number; lost: string[] };
+  /** The stack rehearsal: each `pulumi up` with its steps. */
+  stack?: { name: string; ups: StackUp[] };
+}
+
+export interface StackUp {
+  stage: string;
+  ok: boolean;
+  /** Refused by the program's guards before anything moved (a rollback that would lose data). */
+  refused?: boolean;
+  error?: string;
+  /** Resources the program declared (components included). */
+  resources: number;
+  seconds: number;
+  steps: Array<{ resource: string; type: string; op: string; ok: boolean; exitCode?: number; ms: number; command?: string }>;
 }

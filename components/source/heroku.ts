@@ -102,8 +102,8 @@ const listed = (names: string[]) => (names.length ? names.join(", ") : "nothing"
 /**
  * Compare ferry:source with what Heroku lists for each app: every configured hostname
  * must be one of its app's domains, every configured add-on must be on its app and not
- * deprovisioned. A configured config var owned by an add-on is a warning: Heroku refuses
- * (422) to overwrite it at cutover.
+ * deprovisioned. A configured config var owned by another add-on than the configured one
+ * is a warning (the cutover would move that add-on's attachment).
  */
 export function checkInventory(source: HerokuSourceConfig, inventory: HerokuAppInventory[]): InventoryCheck {
   const errors: string[] = [];
@@ -136,9 +136,11 @@ export function checkInventory(source: HerokuSourceConfig, inventory: HerokuAppI
     } else if (addon.state === "deprovisioned") {
       errors.push(`ferry:source.${store}.addon: "${spec.addon}" on Heroku app ${spec.app} is deprovisioned`);
     }
+    // The cutover moves the attachment that owns the var (`ferry heroku repoint`); owned by
+    // another add-on than the one being moved, configVar is probably the wrong var.
     const owner = inv.addons.find((a) => a.configVars.includes(spec.configVar));
-    if (owner) {
-      warnings.push(`ferry:source.${store}.configVar: ${spec.configVar} on ${spec.app} is owned by add-on ${owner.name}; Heroku refuses (422) to overwrite it at cutover: point configVar at the var your app reads, or detach first`);
+    if (owner && owner.name !== spec.addon) {
+      warnings.push(`ferry:source.${store}.configVar: ${spec.configVar} on ${spec.app} belongs to add-on ${owner.name}, not ${spec.addon}; the cutover re-attaches ${owner.name} as FERRY_SOURCE_* to repoint it`);
     }
   }
   return { errors, warnings };

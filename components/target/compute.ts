@@ -91,6 +91,8 @@ export class Compute extends pulumi.ComponentResource {
   private readonly slugCopies: Record<string, pulumi.CustomResource> = {};
   private readonly secretRefs: pulumi.Output<SecretRef[]>;
   private readonly ferryNames: pulumi.Output<string[]>;
+  /** What the app plane's steps wait for: the data plane's gates and the runner's permissions. */
+  private stepsAfter: pulumi.Resource[] = [];
 
   constructor(name: string, args: ComputeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:target:Compute", name, {}, opts);
@@ -121,6 +123,7 @@ export class Compute extends pulumi.ComponentResource {
     this.ferryNames = pulumi.unsecret(pulumi.output(args.env).apply((env) => Object.keys(env)));
     this.secretRefs = pulumi.all([this.ferryNames, this.configSecret.arn, this.configVersion.versionId]).apply(([n, arn, version]) => secretRefs(n, arn, version));
 
+    this.stepsAfter = [...args.after, ...this.grantRunner(name)];
     const herokuApps = [...new Set(this.plan.processes.map((p) => p.envSource).filter((s) => s !== BOX_ENV))];
     if (herokuApps.length > 0 && args.config.source.kind === "heroku") {
       this.addonVars = addonVars(args.config.source, args.herokuInventory);
@@ -167,6 +170,35 @@ export class Compute extends pulumi.ComponentResource {
     });
   }
 
+  /**
+   * What the app plane's steps call from an EC2 runner, and nothing else (least privilege,
+   * resource ARNs wherever the API has resource-level permissions; the Service Authorization
+   * Reference lists them: https://docs.aws.amazon.com/service-authorization/latest/reference/):
+   * the slug copy's s3:PutObject under slugs/, the config copies' PutSecretValue on the
+   * secrets they write, the release phase's RunTask of this stack's task definitions in its
+   * cluster, DescribeTasks / StopTask of the cluster's tasks, and PassRole of the two task
+   * roles to ECS. Names are matched by the prefixes the program gives them, so the grant
+   * exists before the secrets and task definitions it covers (no cycle with the steps).
+   */
+  private grantRunner(name: string): pulumi.Resource[] {
+    const role = this.args.runner.role;
+    if (!role) return [];
+    const { args } = this;
+    const prefix = args.parameterPrefix.replace(/^\//, "");
+    const at = (service: string) => `arn:aws:${service}:${args.region}:*`;
+    const policy = pulumi.all([args.bucketArn, this.cluster.arn, this.cluster.name]).apply(([bucket, cluster, clusterName]) => JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [
+        { Sid: "SlugCopy", Effect: "Allow", Action: ["s3:PutObject"], Resource: `${bucket}/slugs/*` },
+        { Sid: "ConfigCopy", Effect: "Allow", Action: ["secretsmanager:PutSecretValue"], Resource: [`${at("secretsmanager")}:secret:${prefix}/heroku-*`, `${at("secretsmanager")}:secret:${prefix}/box-env-*`] },
+        { Sid: "ReleasePhaseRun", Effect: "Allow", Action: ["ecs:RunTask"], Resource: `${at("ecs")}:task-definition/${name}-*:*`, Condition: { ArnEquals: { "ecs:cluster": cluster } } },
+        { Sid: "ReleasePhaseWatch", Effect: "Allow", Action: ["ecs:DescribeTasks", "ecs:StopTask"], Resource: `${at("ecs")}:task/${clusterName}/*` },
+        { Sid: "ReleasePhaseRoles", Effect: "Allow", Action: ["iam:PassRole"], Resource: [`arn:aws:iam::*:role/${name}-execution-*`, `arn:aws:iam::*:role/${name}-task-*`], Condition: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } } },
+      ],
+    }));
+    return [new aws.iam.RolePolicy(`${name}-runner`, { role: role.id, policy }, { parent: this })];
+  }
+
   private role(name: string, service: string, policy: pulumi.Input<object>): aws.iam.Role {
     const role = new aws.iam.Role(name, { assumeRolePolicy: assumeRole(service), tags: this.args.tags }, { parent: this });
     new aws.iam.RolePolicy(name, { role: role.id, policy: pulumi.output(policy).apply((p) => JSON.stringify(p)) }, { parent: this });
@@ -195,7 +227,7 @@ export class Compute extends pulumi.ComponentResource {
       create: pulumi.all([secret.arn, exclude]).apply(([arn, ex]) => configCopyCommand(app, arn, args.region, ex)),
       environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: followHeroku ? READ_EPOCH : "pinned at cutover" },
       triggers: [app, secret.arn],
-    }, { parent: this });
+    }, { parent: this, dependsOn: this.stepsAfter });
     const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, app)));
     this.herokuVars[app] = { secret, copied };
   }
@@ -217,7 +249,7 @@ export class Compute extends pulumi.ComponentResource {
         boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
       environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: followBox ? READ_EPOCH : "pinned at cutover" },
       triggers: [envFile, secret.arn],
-    }, { parent: this });
+    }, { parent: this, dependsOn: this.stepsAfter });
     const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, undefined)));
     this.herokuVars[BOX_ENV] = { secret, copied };
   }
@@ -243,7 +275,7 @@ export class Compute extends pulumi.ComponentResource {
       // replace); from cutover on the app stays on the last release read.
       environment: { ...environment, FERRY_READ_EPOCH: followHeroku ? READ_EPOCH : "pinned at cutover" },
       triggers: [app],
-    }, { parent: this });
+    }, { parent: this, dependsOn: this.stepsAfter });
     this.releases[app] = stdoutOf(read).apply((stdout) => {
       // A run step always has a stdout; only a program run with no provider behind it (the
       // stage-plan tool's mocks) has none: it plans with a release named as unread.
@@ -257,7 +289,7 @@ export class Compute extends pulumi.ComponentResource {
       create: pulumi.all([slugId, args.bucketName]).apply(([id, bucket]) => slugCopyCommand(app, id, bucket, args.region)),
       environment,
       triggers: [slugId, args.bucketName],
-    }, { parent: this });
+    }, { parent: this, dependsOn: this.stepsAfter });
   }
 
   /** The task definition of one process (or of a one-off run of its code: release, job). */
@@ -321,7 +353,7 @@ export class Compute extends pulumi.ComponentResource {
       create,
       // A new task definition revision (new code, new config) runs the phase again.
       triggers: [definition.arn],
-    }, { parent: this, dependsOn: [this.configVersion] });
+    }, { parent: this, dependsOn: [this.configVersion, ...this.stepsAfter] });
   }
 
   private service(name: string, process: ProcessPlan): void {

@@ -12,6 +12,7 @@ import { Network } from "./network";
 import { TargetPostgres } from "./postgres";
 import { TargetRedis } from "./redis";
 import { Storage } from "./storage";
+import { RDS_CA_BUNDLE } from "./userData";
 
 export { Compute } from "./compute";
 export { subnetCidrs } from "./subnets";
@@ -23,6 +24,34 @@ export interface TargetArgs {
   sourceAddress?: pulumi.Output<string>;
   secrets: { postgresPassword: pulumi.Output<string>; redisPassword: pulumi.Output<string>; sshPrivateKey?: pulumi.Output<string> };
   tags: Record<string, string>;
+}
+
+/**
+ * The URL ferry's runner gets for RDS: sslmode=verify-full (RDS signs each instance's
+ * certificate for its endpoint with the RDS CA, whose bundle Node and Debian do not
+ * carry: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html),
+ * with the bundle's path when the runner has one at a known place (the EC2 runner; a
+ * local runner reads FERRY_PG_CA_FILE from the operator's environment). Through a port
+ * forward the endpoint stays the host, the name the certificate is checked against, and
+ * hostaddr plus the port point at the forward (libpq's host/hostaddr pair, which ferry
+ * honours too); a forward named other than localhost or an IP replaces the host.
+ */
+export function runnerPostgresUrl(url: string, opts: { forward?: string; caFile?: string } = {}): string {
+  const u = new URL(opts.forward && !forwardAddress(opts.forward) ? withAddress(url, opts.forward) : url);
+  u.searchParams.set("sslmode", "verify-full");
+  if (opts.caFile) u.searchParams.set("sslrootcert", opts.caFile);
+  if (opts.forward && forwardAddress(opts.forward)) {
+    u.port = opts.forward.split(":")[1];
+    u.searchParams.set("hostaddr", forwardAddress(opts.forward)!);
+  }
+  return u.toString();
+}
+
+/** The IP of a host:port forward, when it is an IPv4 address or localhost. */
+function forwardAddress(hostPort: string): string | undefined {
+  const host = hostPort.split(":")[0];
+  if (host === "localhost") return "127.0.0.1";
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? host : undefined;
 }
 
 /** Replace host:port in a URL: the local runner reaches the stores through port forwards. */
@@ -85,7 +114,10 @@ export class TargetSide extends pulumi.ComponentResource {
       subnetIds: this.network.privateSubnetIds,
       securityGroupId: this.firewall.postgres.id,
       password: args.secrets.postgresPassword,
-      holdsLiveData: atLeast(componentStage("postgres", config.stages), "cutover"),
+      // From replicate on the target holds a copy the cutover makes the live one: the
+      // protection stays on through a rollback from cutover, so a rollback that the guards
+      // refuse has changed nothing (the engine may run this update before they refuse).
+      holdsLiveData: atLeast(componentStage("postgres", config.stages), "replicate"),
       tags,
     }, child);
     this.redis = new TargetRedis(`${name}-redis`, {
@@ -96,7 +128,7 @@ export class TargetSide extends pulumi.ComponentResource {
       password: args.secrets.redisPassword,
       bucket: this.storage.bucket,
       parameterPrefix,
-      holdsLiveData: atLeast(componentStage("redis", config.stages), "cutover"),
+      holdsLiveData: atLeast(componentStage("redis", config.stages), "replicate"),
       tags,
     }, child);
     this.ingress = new Ingress(`${name}-ingress`, {
@@ -121,12 +153,12 @@ export class TargetSide extends pulumi.ComponentResource {
       this.runner = ec2;
       this.runnerIp = ec2.publicIp;
       this.firewall.allowHealthChecksFrom("runner", [pulumi.interpolate`${ec2.publicIp}/32`]);
-      this.runnerPostgresUrl = this.postgres.url;
+      this.runnerPostgresUrl = pulumi.secret(this.postgres.url.apply((u) => runnerPostgresUrl(u, { caFile: RDS_CA_BUNDLE })));
       this.runnerRedisUrl = this.redis.url;
     } else {
       this.runner = new LocalRunner(this);
       this.firewall.allowHealthChecksFrom("operator", runner.operatorCidrs);
-      this.runnerPostgresUrl = pulumi.secret(this.postgres.url.apply((u) => withAddress(u, runner.postgresAddress)));
+      this.runnerPostgresUrl = pulumi.secret(this.postgres.url.apply((u) => runnerPostgresUrl(u, { forward: runner.postgresAddress })));
       this.runnerRedisUrl = pulumi.secret(this.redis.url.apply((u) => withAddress(u, runner.redisAddress)));
     }
     this.registerOutputs({ loadBalancer: this.ingress.loadBalancer.dnsName });

@@ -48,6 +48,10 @@ export class Ingress extends pulumi.ComponentResource {
     for (const [process, spec] of Object.entries(args.processes)) {
       if (spec.port === undefined) continue;
       this.targetGroups[process] = new aws.lb.TargetGroup(`${name}-${process}`, {
+        // Target group names stop at 32 characters, and an auto-name adds 8 to the logical
+        // one: a prefix (at most 6) plus the provider's unique id always fits, and stays
+        // unique across a replacement.
+        namePrefix: `${process.replace(/[^a-z0-9]/g, "").slice(0, 5)}-`,
         vpcId: args.vpcId,
         port: spec.port,
         protocol: "HTTP",

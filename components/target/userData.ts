@@ -52,22 +52,79 @@ chmod 0755 /etc/cron.hourly/ferry-redis-backup
 `;
 }
 
+/**
+ * The RDS CA bundle on the EC2 runner: ferry verifies RDS's certificate against it
+ * (sslmode=verify-full). The global bundle covers every commercial region.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html
+ */
+export const RDS_CA_BUNDLE = "/etc/ferry/rds-global-bundle.pem";
+const RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+
 export interface RunnerUserDataArgs {
   ferryRepo: string;
   ferryRef: string;
+  /** What the boot waits on before installing: answers once the instance has a route out. */
+  routeProbeUrl?: string;
+  /** How long the boot waits for that route (the Elastic IP is associated after the instance starts). */
+  routeDeadlineSeconds?: number;
+}
+
+/** ferry's engines field: node 20.19+ (the Debian 12 package is 18.x). */
+export const MIN_NODE = { major: 20, minor: 19 } as const;
+/** Debian 13's own archive: reached through the same route apt needs, answered without login. */
+export const DEFAULT_ROUTE_PROBE = "https://deb.debian.org/debian/dists/trixie/Release";
+
+/**
+ * A shell function that waits, up to a deadline, until \`url\` answers. The runner sits in a
+ * public subnet without an automatic public address: until the Elastic IP is associated
+ * (a separate API call Pulumi makes after the instance starts) it has no route out, and
+ * an apt-get started at boot fails. Polls rather than sleeping a fixed time.
+ */
+export function waitForRouteScript(url: string, deadlineSeconds: number): string {
+  return `ferry_wait_for_route() {
+  local deadline=$(( $(date +%s) + ${deadlineSeconds} ))
+  until curl -fsS -o /dev/null --max-time 5 ${shellQuote(url)}; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "ferry: no route to ${url} after ${deadlineSeconds}s (is the Elastic IP associated?)" >&2
+      return 1
+    fi
+    sleep 2
+  done
+}`;
+}
+
+/** A shell function that fails the boot, with the version found, when node is older than ferry needs. */
+export function requireNodeScript(): string {
+  return `ferry_require_node() {
+  local v
+  v="$(node --version 2>/dev/null || echo none)"
+  if ! printf '%s' "$v" | awk -F'[v.]' '{ exit !($2 > ${MIN_NODE.major} || ($2 == ${MIN_NODE.major} && $3 >= ${MIN_NODE.minor})) }'; then
+    echo "ferry: needs node ${MIN_NODE.major}.${MIN_NODE.minor}+, found $v (use a Debian 13 AMI: its nodejs is 20.19)" >&2
+    return 1
+  fi
+}`;
 }
 
 /**
- * The data-plane runner: Debian with node, the PostgreSQL and Redis clients and ferry.
- * sshd must accept FERRY_* and HEROKU_* so Pulumi's remote commands can pass
- * connection URLs as environment instead of argv.
+ * The data-plane runner: Debian 13 (trixie) with node, the PostgreSQL and Redis clients
+ * and ferry. Debian 13 packages nodejs 20.19 (https://packages.debian.org/trixie/nodejs),
+ * which meets ferry's engines; Debian 12's is 18.x, so the node version is checked before
+ * ferry is installed. curl comes with Debian's cloud images, so the route check needs
+ * nothing installed. sshd must accept FERRY_* and HEROKU_* so Pulumi's remote commands
+ * can pass connection URLs as environment instead of argv.
  */
 export function runnerUserData(a: RunnerUserDataArgs): string {
   return `#!/bin/bash
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq ca-certificates curl git nodejs npm postgresql-client redis-tools pgcopydb
+${waitForRouteScript(a.routeProbeUrl ?? DEFAULT_ROUTE_PROBE, a.routeDeadlineSeconds ?? 600)}
+${requireNodeScript()}
+ferry_wait_for_route
+apt-get -o Acquire::Retries=5 update -qq
+apt-get -o Acquire::Retries=5 install -y -qq ca-certificates curl git nodejs npm postgresql-client redis-tools pgcopydb
+ferry_require_node
+mkdir -p ${RDS_CA_BUNDLE.replace(/\/[^/]+$/, "")}
+curl -fsSL --retry 5 ${RDS_CA_BUNDLE_URL} -o ${RDS_CA_BUNDLE}
 git clone --depth 1 --branch ${shellQuote(a.ferryRef)} ${shellQuote(a.ferryRepo)} /opt/ferry
 cd /opt/ferry && npm ci --omit=dev --no-audit --no-fund
 ln -sf /opt/ferry/bin/ferry.js /usr/local/bin/ferry

@@ -6,6 +6,7 @@ import { registerRedisCommands } from "../redis/cli";
 import { registerTrafficCommands } from "../traffic/cli";
 import { registerHerokuCommands } from "../heroku/cli";
 import { registerBoxCommands } from "../box/cli";
+import { registerInitCommands } from "../init/cli";
 
 export function buildProgram(): Command {
   const program = new Command("ferry")
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerTrafficCommands(program);
   registerHerokuCommands(program);
   registerBoxCommands(program);
+  registerInitCommands(program);
   return program;
 }
 

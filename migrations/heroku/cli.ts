@@ -12,6 +12,7 @@ import { parseAssignments, parseFromEnv, parseScale, parseUnset } from "./args";
 import { downloadSlug, SlugDownloadError } from "./slug";
 import { putSecretValue, secretString, SecretWriteError } from "./copy-config";
 import { ConfigVars, ConfigVarsPatch, Formation, Release, Slug } from "./types";
+import { repoint, restore, RepointOutcome } from "./repoint";
 
 /** Statuses meaning "this request, as given, can never succeed": bad input, exit 2. */
 const INPUT_STATUSES = new Set([400, 401, 403, 404, 416, 422]);
@@ -212,6 +213,38 @@ function registerConfig(herokuCmd: Command): void {
     );
 }
 
+function humanRepoint(o: RepointOutcome): string {
+  switch (o.action) {
+    case "set": return `${o.app}: ${o.configVar} set (no add-on owned it)`;
+    case "moved": return `${o.app}: ${o.configVar} set; add-on ${o.addon} kept attached as ${o.parkedAs} (undo: ferry heroku repoint --app ${o.app} --var ${o.configVar} --restore)`;
+    case "restored": return `${o.app}: add-on ${o.addon} attached as ${o.attachedAs} again, which owns ${o.configVar}`;
+    case "nothing-to-restore": return `${o.app}: nothing to restore for ${o.configVar}`;
+  }
+}
+
+function registerRepoint(herokuCmd: Command): void {
+  herokuCmd
+    .command("repoint")
+    .description("point a config var an add-on owns (DATABASE_URL) at a new value: the add-on is re-attached under FERRY_SOURCE_<NAME> first, never destroyed")
+    .requiredOption("--app <app>", "Heroku app name")
+    .requiredOption("--var <KEY>", "the config var, e.g. DATABASE_URL")
+    .option("--from-env <ENV_VAR>", "the environment variable holding the new value (never argv)")
+    .option("--restore", "the way back: unset the var and attach the add-on under its own name again")
+    .action(
+      heroku(async (flags: { app: string; var: string; fromEnv?: string; restore?: boolean }, command: Command) => {
+        const app = appName(flags.app);
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.var)) throw new FerryError(`--var: ${JSON.stringify(flags.var)} is not a config var name (letters, digits, _)`, 2);
+        const key = flags.var;
+        if (!!flags.restore === (flags.fromEnv !== undefined)) throw new FerryError("repoint: give exactly one of --from-env ENV_VAR or --restore", 2);
+        const client = clientFromEnv(globals(command));
+        const outcome = flags.restore
+          ? await restore(client, app, key)
+          : await repoint(client, app, key, parseFromEnv([`${key}=${flags.fromEnv}`])[key] as string);
+        emit(globals(command), outcome, humanRepoint);
+      }),
+    );
+}
+
 function readSaved(file: string): { app: string; previous: ConfigVarsPatch } {
   let parsed: unknown;
   try {
@@ -396,6 +429,7 @@ export function registerHerokuCommands(program: Command): void {
     .option("--max-attempts <n>", "tries per request on 429, 5xx or network errors", attempts, 5);
   registerMaintenance(herokuCmd);
   registerConfig(herokuCmd);
+  registerRepoint(herokuCmd);
   registerScale(herokuCmd);
   registerListings(herokuCmd);
   registerReleases(herokuCmd);

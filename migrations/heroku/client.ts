@@ -4,7 +4,7 @@
 // 429 (Retry-After, RateLimit-Remaining) and transient failures a bounded number of
 // times, and turns every error into one HerokuApiError that names the status, Heroku's
 // error id and message, but never the API key.
-import { Addon, ConfigVars, ConfigVarsPatch, Domain, Formation, FormationUpdate, HerokuApp, HerokuErrorBody, Release, Slug } from "./types";
+import { Addon, AddonAttachment, ConfigVars, ConfigVarsPatch, Domain, DynoSize, Formation, FormationUpdate, HerokuApp, HerokuErrorBody, LogDrain, Plan, Release, Slug } from "./types";
 
 export const DEFAULT_HEROKU_API_URL = "https://api.heroku.com";
 export const HEROKU_ACCEPT = "application/vnd.heroku+json; version=3";
@@ -130,6 +130,21 @@ export class HerokuClient {
     return this.request<Addon>("DELETE", `${appPath(app)}/addons/${encodeURIComponent(addon)}`);
   }
 
+  /** GET /apps/{app}/addon-attachments: the names under which add-ons give the app their vars. */
+  listAttachments(app: string): Promise<AddonAttachment[]> {
+    return this.list<AddonAttachment>(`${appPath(app)}/addon-attachments`);
+  }
+
+  /** POST /addon-attachments: attach an add-on to the app under `name` (it sets NAME_URL). */
+  createAttachment(app: string, addon: string, name: string): Promise<AddonAttachment> {
+    return this.request<AddonAttachment>("POST", "/addon-attachments", { app, addon, name });
+  }
+
+  /** DELETE /addon-attachments/{id}: detach (the add-on itself and its data stay). */
+  deleteAttachment(id: string): Promise<AddonAttachment> {
+    return this.request<AddonAttachment>("DELETE", `/addon-attachments/${encodeURIComponent(id)}`);
+  }
+
   listDomains(app: string): Promise<Domain[]> {
     return this.list<Domain>(`${appPath(app)}/domains`);
   }
@@ -154,14 +169,28 @@ export class HerokuClient {
     );
   }
 
+  // ---- read-only inventory (ferry init) ----
+
+  listDynoSizes(): Promise<DynoSize[]> {
+    return this.list<DynoSize>("/dyno-sizes");
+  }
+
+  listLogDrains(app: string): Promise<LogDrain[]> {
+    return this.list<LogDrain>(`${appPath(app)}/log-drains`);
+  }
+
   getSlug(app: string, slugId: string): Promise<Slug> {
     return this.request<Slug>("GET", `${appPath(app)}/slugs/${encodeURIComponent(slugId)}`);
   }
 
+  getAddonPlan(service: string, plan: string): Promise<Plan> {
+    return this.request<Plan>("GET", `/addon-services/${encodeURIComponent(service)}/plans/${encodeURIComponent(plan)}`);
+  }
+
   /** Every item of a list endpoint: follows 206 + Next-Range until the last page. */
-  async list<T>(path: string): Promise<T[]> {
+  async list<T>(path: string, field = "id", order?: "desc"): Promise<T[]> {
     const items: T[] = [];
-    for await (const page of this.pages<T>(path, `id ..; max=${this.pageSize}`)) items.push(...page);
+    for await (const page of this.pages<T>(path, `${field} ..; max=${this.pageSize}${order ? `, order=${order}` : ""}`)) items.push(...page);
     return items;
   }
 

@@ -50,6 +50,51 @@ export interface Addon {
   /** Config var names this add-on sets on the app (e.g. DATABASE_URL). */
   config_vars: string[];
   web_url: string | null;
+  /** What the add-on bills (https://devcenter.heroku.com/articles/platform-api-reference#add-on): null or absent on older answers. */
+  billed_price?: Price | null;
+}
+
+/** A price as the Platform API gives it: cents per unit ("month"). */
+export interface Price {
+  cents: number;
+  unit: string;
+  contract?: boolean;
+  metered?: boolean;
+}
+
+/** GET /addon-services/{service}/plans/{plan} (https://devcenter.heroku.com/articles/platform-api-reference#plan). */
+export interface Plan {
+  id: string;
+  name: string;
+  price: Price;
+}
+
+/** GET /dyno-sizes (https://devcenter.heroku.com/articles/platform-api-reference#dyno-size); cost is null where Heroku prices elsewhere (eco's pool). */
+export interface DynoSize {
+  id: string;
+  name: string;
+  memory: number;
+  compute: number;
+  dedicated: boolean;
+  cost: { cents: number; unit: string } | null;
+}
+
+/** GET /apps/{app}/log-drains (https://devcenter.heroku.com/articles/platform-api-reference#log-drain): the URL may carry credentials. */
+export interface LogDrain {
+  id: string;
+  url: string;
+  token: string;
+  addon: NamedRef | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An add-on attached to an app under a name: the app gets NAME_URL (e.g. DATABASE -> DATABASE_URL). */
+export interface AddonAttachment {
+  id: string;
+  name: string;
+  addon: NamedRef & { app: NamedRef };
+  app: NamedRef;
 }
 
 export interface Domain {
@@ -73,6 +118,7 @@ export interface HerokuErrorBody {
 
 // ---- releases and slugs (Platform API reference: "Release", "Slug") -----------------
 
+/** GET /apps/{app}/releases (https://devcenter.heroku.com/articles/platform-api-reference#release). */
 export interface Release {
   id: string;
   version: number;
@@ -88,6 +134,7 @@ export interface Release {
   updated_at: string;
 }
 
+/** GET /apps/{app}/slugs/{slug} (https://devcenter.heroku.com/articles/platform-api-reference#slug). */
 export interface Slug {
   id: string;
   /** Where to GET the slug: a signed, time-limited URL (send no Heroku credentials to it). */

@@ -25,6 +25,8 @@ interface CommonFlags extends GlobalOptions {
   maxLagBytes?: string;
   timeout?: string;
   chunkRows?: string;
+  check?: boolean;
+  requireCutover?: boolean;
 }
 
 /** The --strategy value, checked. */
@@ -55,7 +57,8 @@ const targetUrl = (o: CommonFlags) => resolveUrl(o.target, "FERRY_TARGET_URL", "
 function urlOptions(cmd: Command): Command {
   return cmd
     .option("--source <url>", "source database URL (prefer FERRY_SOURCE_URL: argv is visible to other users)")
-    .option("--target <url>", "target database URL (prefer FERRY_TARGET_URL)");
+    .option("--target <url>", "target database URL (prefer FERRY_TARGET_URL)")
+    .addHelpText("after", "\nTLS: sslmode in each URL means what it means to libpq (no sslmode: prefer); the CA for\nverify-ca/verify-full comes from sslrootcert in the URL, PGSSLROOTCERT or FERRY_PG_CA_FILE\n(for RDS: the global bundle). Through a forward: keep the certificate's name as the host,\nadd hostaddr=IP and the forward's port.");
 }
 
 const flags = (cmd: Command) => cmd.optsWithGlobals() as CommonFlags;
@@ -139,9 +142,16 @@ function registerReplicate(pg: Command): void {
 function registerStatus(pg: Command): void {
   urlOptions(pg.command("status").description("per-table state, lag, copy progress and time left"))
     .option("--strategy <s>", "physical, logical or dump (default: detected from the target)")
+    .option("--require-cutover", "exit 1 unless the cutover is done and the source still fenced (the gate before the source is released)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
       const r = await status({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy, false) });
+      // After a cutover the target takes writes the source never sees, so a verify can only
+      // differ; what makes releasing the source safe is a finished cutover (its verify ran
+      // behind the fence) and a source still fenced (nothing written there since).
+      if (o.requireCutover && !(r.cutover?.done && r.cutover.fenced)) {
+        throw new FerryError(`refusing: the cutover is ${r.cutover?.done ? "done but the source is no longer fenced (it may have taken writes since)" : "not done"}; the source still holds data the target lacks`, 1);
+      }
       emit(o, r, (x) => {
         const lines = [`${x.strategy}: ${x.phase}`];
         if (x.lag) lines.push(`lag: ${formatBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);
@@ -219,9 +229,10 @@ function registerRollback(pg: Command): void {
   urlOptions(pg.command("rollback").description("before the target took writes: unfence the source and tear down replication"))
     .option("--strategy <s>", "physical, logical or dump")
     .option("--standby-dir <dir>", "physical: stop the standby in this directory (on its host)")
+    .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
-      const r = await rollback({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy)!, standbyDir: o.standbyDir });
+      const r = await rollback({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy)!, standbyDir: o.standbyDir, check: !!o.check });
       emit(o, r, (x) => x.actions.join("\n"));
     }));
 }

@@ -4,6 +4,7 @@
 // bookkeeping schema are left out (USER_RELATION).
 import { Client } from "pg";
 import { USER_RELATION } from "./catalog";
+import { qualified } from "./connection";
 
 export interface Column {
   name: string;
@@ -14,6 +15,8 @@ export interface Column {
   binarySafe: boolean;
   /** The type's extended (64-bit, seeded) hash function; undefined when it has none (hash its text). */
   hashProc?: string;
+  /** An object identifier type (regclass, ...; or an array/domain of one): its text names objects as the session's search_path sees them. */
+  oidAlias?: boolean;
 }
 
 export interface TableInfo {
@@ -37,14 +40,22 @@ export interface TableInfo {
 export interface SequenceInfo {
   schema: string;
   name: string;
-  /** null when nextval was never called. */
-  lastValue: string | null;
+  /** The sequence's own last_value: the last value nextval returned, or (isCalled false) the one it returns next. */
+  lastValue: string;
+  /** false: nextval returns lastValue itself next (never called, or setval(..., false)). */
+  isCalled: boolean;
   startValue: string;
   increment: string;
 }
 
-/** `schema.name` as users write it (unquoted, for messages and reports). */
-export const displayName = (t: { schema: string; name: string }): string => `${t.schema}.${t.name}`;
+/** A name as SQL needs it written: bare when plain lowercase (reserved words aside), else double-quoted. */
+const shownIdent = (name: string): string => (/^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`);
+
+/**
+ * `schema.name` for messages, reports and as a key: `public.accounts`, but
+ * `"a.b".c` and `a."b.c"` (unquoted, both would read `a.b.c` and one table would hide the other).
+ */
+export const displayName = (t: { schema: string; name: string }): string => `${shownIdent(t.schema)}.${shownIdent(t.name)}`;
 
 /** A true array (name and point also have typelem, but are fixed-length). */
 const IS_ARRAY = "(bt.typlen = -1 AND bt.typelem <> 0)";
@@ -71,18 +82,62 @@ const HASH_PROC = `CASE
   ELSE ${hashProcOf("bt")} END`;
 
 /**
+ * The object identifier types (regclass, regtype, ...): stored and sent in binary as
+ * the object's OID, which names another object or none on the target; their text form
+ * (read under pg_dump's empty search_path: `lib.mood`) is resolved again there, which
+ * is how pg_dump moves them. https://www.postgresql.org/docs/15/datatype-oid.html
+ */
+const OID_ALIAS_TYPES = ["regclass", "regcollation", "regconfig", "regdictionary", "regnamespace", "regoper", "regoperator", "regproc", "regprocedure", "regrole", "regtype"];
+
+/**
  * Binary COPY moves the server's internal send/receive format; it is only as portable
  * as the type's code. Built-in types (and arrays of them) are, and enums (sent by
  * label). Arrays of enums get text: an array's binary form carries its element
  * type's OID, which differs on the target, and ferry does not rely on the receiver
- * overlooking that. Extension and composite types get text too.
+ * overlooking that. Extension and composite types get text too, and so do the
+ * object identifier types (OID_ALIAS_TYPES).
  */
+const IS_OID_ALIAS = `(et.typnamespace = 'pg_catalog'::regnamespace AND et.typname IN (${OID_ALIAS_TYPES.map((n) => `'${n}'`).join(", ")}))`;
 const BINARY_SAFE = `(
   t.typsend <> 0 AND t.typreceive <> 0 AND (
-    et.typnamespace = 'pg_catalog'::regnamespace OR bt.typtype = 'e'))`;
+    et.typnamespace = 'pg_catalog'::regnamespace OR bt.typtype = 'e')
+  AND NOT ${IS_OID_ALIAS})`;
 
-/** Every user table (ordinary, partition, partitioned root) with columns and key. */
-export async function listTables(c: Client): Promise<TableInfo[]> {
+/**
+ * What pg_dump runs every session under (`SELECT pg_catalog.set_config('search_path', '', false)`):
+ * pg_get_indexdef, format_type and regproc output then qualify every name outside
+ * pg_catalog, so what is read on the source means the same on a target whose sessions
+ * have another search_path (a database's own `ALTER DATABASE ... SET search_path`),
+ * and statements run on the target resolve nothing through its search_path
+ * (https://www.postgresql.org/docs/15/ddl-schemas.html#DDL-SCHEMAS-PATTERNS, CVE-2018-1058).
+ */
+export const DUMP_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false)";
+
+/**
+ * Run `fn` with the session's search_path empty, then put the session's back (a
+ * caller's later queries may rely on its search_path to find operators of extension
+ * types). Inside a transaction that `fn` aborts, the rollback restores it anyway.
+ */
+export async function withDumpSearchPath<T>(c: Client, fn: () => Promise<T>): Promise<T> {
+  const { rows } = await c.query<{ path: string }>("SELECT pg_catalog.current_setting('search_path') AS path");
+  await c.query(DUMP_SEARCH_PATH);
+  try {
+    return await fn();
+  } finally {
+    await c.query("SELECT pg_catalog.set_config('search_path', $1, false)", [rows[0].path]).catch(() => undefined);
+  }
+}
+
+/**
+ * Every user table (ordinary, partition, partitioned root) with columns and key.
+ * Column types are named as pg_dump names them (qualified unless in pg_catalog), the
+ * same on both sides whatever each session's search_path.
+ */
+export function listTables(c: Client): Promise<TableInfo[]> {
+  return withDumpSearchPath(c, () => readTables(c));
+}
+
+async function readTables(c: Client): Promise<TableInfo[]> {
   const { rows: tables } = await c.query<{
     oid: string; schema: string; name: string; kind: "r" | "p"; is_partition: boolean;
     heap_bytes: string; total_bytes: string; est_rows: string;
@@ -95,12 +150,13 @@ export async function listTables(c: Client): Promise<TableInfo[]> {
     ORDER BY n.nspname, c.relname`);
   if (!tables.length) return [];
   const { rows: cols } = await c.query<{
-    oid: string; name: string; type: string; generated: boolean; binary_safe: boolean; hash_proc: string | null; pk_pos: number | null;
+    oid: string; name: string; type: string; generated: boolean; binary_safe: boolean; hash_proc: string | null; oid_alias: boolean; pk_pos: number | null;
   }>(`
     SELECT a.attrelid::int8 AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
            a.attgenerated <> '' AS generated,
            ${BINARY_SAFE} AS binary_safe,
            ${HASH_PROC} AS hash_proc,
+           ${IS_OID_ALIAS} AS oid_alias,
            (SELECT k.pos FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos)
              WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)::int AS pk_pos
     FROM pg_attribute a
@@ -112,7 +168,10 @@ export async function listTables(c: Client): Promise<TableInfo[]> {
     ORDER BY a.attrelid, a.attnum`, [tables.map((t) => t.oid)]);
   return tables.map((t) => {
     const mine = cols.filter((col) => col.oid === t.oid);
-    const columns = mine.map((col) => ({ name: col.name, type: col.type, generated: col.generated, binarySafe: col.binary_safe, hashProc: col.hash_proc ?? undefined }));
+    const columns = mine.map((col) => ({
+      name: col.name, type: col.type, generated: col.generated, binarySafe: col.binary_safe, hashProc: col.hash_proc ?? undefined,
+      ...(col.oid_alias ? { oidAlias: true } : {}),
+    }));
     const primaryKey = mine
       .filter((col) => col.pk_pos !== null)
       .sort((a, b) => (a.pk_pos ?? 0) - (b.pk_pos ?? 0))
@@ -135,14 +194,33 @@ export async function userRelations(c: Client, limit = 5): Promise<{ count: numb
   return { count: rows.length ? Number(rows[0].total) : 0, examples: rows.map((r) => r.name) };
 }
 
+/** Sequences read per query: one UNION ALL arm each. */
+const SEQUENCES_PER_QUERY = 500;
+
+/**
+ * Every user sequence with its state read from the sequence itself: pg_sequences shows
+ * last_value NULL whenever is_called is false, so a sequence moved with
+ * `setval(s, 500, false)` would look untouched (pg_dump restores it at 500).
+ */
 export async function listSequences(c: Client): Promise<SequenceInfo[]> {
-  const { rows } = await c.query<{ schema: string; name: string; last_value: string | null; start_value: string; increment: string }>(`
-    SELECT schemaname AS schema, sequencename AS name, last_value::text, start_value::text, increment_by::text AS increment
-    FROM pg_sequences s
-    WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                        AND d.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass AND d.deptype = 'e')
+  const { rows } = await c.query<{ schema: string; name: string; start_value: string; increment: string }>(`
+    SELECT n.nspname AS schema, c.relname AS name, s.seqstart::text AS start_value, s.seqincrement::text AS increment
+    FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE ${USER_RELATION}
     ORDER BY 1, 2`);
-  return rows.map((r) => ({ schema: r.schema, name: r.name, lastValue: r.last_value, startValue: r.start_value, increment: r.increment }));
+  const result: SequenceInfo[] = [];
+  for (let i = 0; i < rows.length; i += SEQUENCES_PER_QUERY) {
+    const batch = rows.slice(i, i + SEQUENCES_PER_QUERY);
+    const { rows: states } = await c.query<{ i: number; last_value: string; is_called: boolean }>(
+      batch.map((r, j) => `SELECT ${j} AS i, last_value::text, is_called FROM ${qualified(r.schema, r.name)}`).join(" UNION ALL "),
+    );
+    const byIndex = new Map(states.map((s) => [Number(s.i), s]));
+    batch.forEach((r, j) => {
+      const state = byIndex.get(j)!;
+      result.push({ schema: r.schema, name: r.name, lastValue: state.last_value, isCalled: state.is_called, startValue: r.start_value, increment: r.increment });
+    });
+  }
+  return result;
 }
 
 export async function countLargeObjects(c: Client): Promise<number> {

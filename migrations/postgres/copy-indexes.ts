@@ -8,13 +8,16 @@
 // and the early-built entries are taken out of the post-data TOC by catalog OID.
 import { Client } from "pg";
 import { connect, qualified, quoteIdent } from "./connection";
-import { TableInfo } from "./copy-catalog";
+import { DUMP_SEARCH_PATH, TableInfo, withDumpSearchPath } from "./copy-catalog";
 
-export interface EarlyIndex {
-  tableOid: number;
-  /** Source OIDs, as pg_restore -l lists them (1259 = pg_class, 2606 = pg_constraint). */
+/** An index's entries in the archive's TOC, by source OID as pg_restore -l lists them (1259 = pg_class, 2606 = pg_constraint). */
+export interface IndexEntry {
   indexOid: number;
   constraintOid?: number;
+}
+
+export interface EarlyIndex extends IndexEntry {
+  tableOid: number;
   statements: string[];
 }
 
@@ -22,7 +25,9 @@ export interface EarlyIndex {
 export async function listEarlyIndexes(c: Client, tables: TableInfo[]): Promise<EarlyIndex[]> {
   const plain = tables.filter((t) => t.kind === "r" && !t.isPartition);
   if (!plain.length) return [];
-  const { rows } = await c.query<{
+  // pg_get_indexdef qualifies every type, function and operator outside pg_catalog only under an empty search_path;
+  // under the source's own (say `public, lib`) it prints `'happy'::mood`, which the target cannot resolve.
+  const { rows } = await withDumpSearchPath(c, () => c.query<{
     table_oid: string; index_oid: string; def: string; index_name: string; con_oid: string | null; con_name: string | null; con_type: string | null;
   }>(`
     SELECT i.indrelid::int8 AS table_oid, i.indexrelid::int8 AS index_oid, pg_get_indexdef(i.indexrelid) AS def,
@@ -36,7 +41,7 @@ export async function listEarlyIndexes(c: Client, tables: TableInfo[]): Promise<
       -- pg_dump writes these into the index's own entry: leave such indexes to it.
       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget > 0)
       AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
-    ORDER BY i.indexrelid`, [plain.map((t) => t.oid)]);
+    ORDER BY i.indexrelid`, [plain.map((t) => t.oid)]));
   const byOid = new Map(plain.map((t) => [t.oid, t]));
   return rows.map((r) => {
     const table = byOid.get(Number(r.table_oid))!;
@@ -50,22 +55,55 @@ export async function listEarlyIndexes(c: Client, tables: TableInfo[]): Promise<
 }
 
 /**
- * Drop from a `pg_restore -l` listing the entries already built early: lines read
- * `<dumpId>; <catalog oid> <object oid> <TYPE> ...`.
+ * Indexes whose archive entry takes a stronger lock after building the index: pg_dump
+ * appends `ALTER TABLE ... CLUSTER ON` (SHARE UPDATE EXCLUSIVE) or `REPLICA IDENTITY
+ * USING INDEX` (ACCESS EXCLUSIVE) to the index's entry, and pg_restore runs an entry
+ * as one transaction but does not keep two INDEX entries of a table apart under -j
+ * (its lock dependencies cover constraints, rules and triggers only). Two such entries
+ * of one table, run side by side, each hold SHARE from their CREATE INDEX and wait for
+ * the other: "deadlock detected". They are restored one at a time before the rest.
  */
-export function withoutBuilt(list: string, built: EarlyIndex[]): string {
-  const done = new Set<string>();
-  for (const b of built) {
-    done.add(`1259 ${b.indexOid}`);
-    if (b.constraintOid !== undefined) done.add(`2606 ${b.constraintOid}`);
+export async function listLockUpgradingIndexes(c: Client, tables: TableInfo[]): Promise<IndexEntry[]> {
+  const { rows } = await c.query<{ index_oid: string; con_oid: string | null }>(`
+    SELECT i.indexrelid::int8 AS index_oid, con.oid::int8 AS con_oid
+    FROM pg_catalog.pg_index i
+    LEFT JOIN pg_catalog.pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+    WHERE i.indrelid = ANY($1::oid[]) AND (i.indisclustered OR i.indisreplident)
+    ORDER BY i.indexrelid`, [tables.map((t) => t.oid)]);
+  return rows.map((r) => ({ indexOid: Number(r.index_oid), constraintOid: r.con_oid === null ? undefined : Number(r.con_oid) }));
+}
+
+/** `<catalog oid> <object oid>` of each entry, as a `pg_restore -l` line carries them. */
+function tocKeys(entries: IndexEntry[]): Set<string> {
+  const keys = new Set<string>();
+  for (const e of entries) {
+    keys.add(`1259 ${e.indexOid}`);
+    if (e.constraintOid !== undefined) keys.add(`2606 ${e.constraintOid}`);
   }
+  return keys;
+}
+
+/** Keep the lines of a `pg_restore -l` listing (`<dumpId>; <catalog oid> <object oid> <TYPE> ...`) for which `keep` holds; comment lines stay. */
+function filterToc(list: string, keep: (key: string) => boolean): string {
   return list
     .split("\n")
     .filter((line) => {
       const m = /^\d+; (\d+ \d+) /.exec(line);
-      return !m || !done.has(m[1]);
+      return !m || keep(m[1]);
     })
     .join("\n");
+}
+
+/** Drop from a `pg_restore -l` listing the entries of `entries` (built early, or restored in an earlier pass). */
+export function withoutBuilt(list: string, entries: IndexEntry[]): string {
+  const drop = tocKeys(entries);
+  return filterToc(list, (key) => !drop.has(key));
+}
+
+/** Only the entries of `entries` from a `pg_restore -l` listing. */
+export function onlyEntries(list: string, entries: IndexEntry[]): string {
+  const keep = tocKeys(entries);
+  return filterToc(list, (key) => keep.has(key));
 }
 
 /**
@@ -110,6 +148,8 @@ export class IndexBuilder {
           c = await connect(this.targetUrl, { application_name: "ferry-index" });
           c.on("error", () => undefined);
           await c.query(`SET maintenance_work_mem = '${this.maintenanceWorkMem.replace(/'/g, "")}'; SET synchronous_commit = off`);
+          // The definitions are fully qualified; functions they call run under pg_dump's (empty) search_path, as in pg_restore.
+          await c.query(DUMP_SEARCH_PATH);
         }
         for (const sql of index.statements) await c.query(sql);
         this.built.push(index);

@@ -9,13 +9,13 @@ import os from "node:os";
 import { Client } from "pg";
 import { FerryError } from "../cli/common";
 import { connect, describeUrl, qualified, withClient } from "./connection";
-import { countLargeObjects, listTables, serverVersion, TableInfo, userRelations } from "./copy-catalog";
+import { countLargeObjects, DUMP_SEARCH_PATH, listTables, serverVersion, TableInfo, userRelations } from "./copy-catalog";
 import { planChunks, CopyChunk } from "./copy-plan";
 import { defaultJobs, runPool } from "./copy-pool";
-import { dumpSchemaArchive, restoreSection } from "./copy-schema";
+import { copyDatabaseSettings, dumpSchemaArchive, restoreSection } from "./copy-schema";
 import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "./copy-snapshot";
 import { copyChunk } from "./copy-stream";
-import { EarlyIndex, IndexBuilder, listEarlyIndexes } from "./copy-indexes";
+import { EarlyIndex, IndexBuilder, listEarlyIndexes, listLockUpgradingIndexes } from "./copy-indexes";
 import { syncSequences } from "./sequences";
 
 export interface DumpProgress {
@@ -79,7 +79,7 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
   let removeArchive: () => void = () => undefined;
   const result: DumpCopyResult = { tables: 0, rows: 0, bytes: 0, durationMs: 0, phases, sequences: 0, indexesBuiltEarly: 0, warnings };
   try {
-    const { tables, sourceVersion, blockSize, earlyIndexes } = await timed("snapshot", () => readSource(snapshot, opts, warnings));
+    const { tables, sourceVersion, blockSize, earlyIndexes, lockUpgrading } = await timed("snapshot", () => readSource(snapshot, opts, warnings));
     const archive = await timed("dump schema", () => dumpSchemaArchive(opts.sourceUrl, snapshot.id));
     removeArchive = archive.remove;
     const restoreOpts = { jobs, maintenanceWorkMem: opts.maintenanceWorkMem ?? "256MB" };
@@ -107,11 +107,14 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
       await builder?.finish().catch(() => undefined);
     }
 
-    await timed("post-data", () => restoreSection(archive, opts.targetUrl, "post-data", { ...restoreOpts, alreadyBuilt: built }));
+    await timed("post-data", () => restoreSection(archive, opts.targetUrl, "post-data", { ...restoreOpts, alreadyBuilt: built, oneAtATime: lockUpgrading }));
     const sequences = await timed("sequences", () =>
       withClient(opts.sourceUrl, (s) => withClient(opts.targetUrl, (t) => syncSequences(s, t))).then((synced) => synced.length),
     );
     if (opts.analyze !== false) await timed("analyze", () => analyzeTables(opts.targetUrl, tables, jobs));
+    await timed("database settings", async () =>
+      warnings.push(...(await withClient(opts.sourceUrl, (s) => withClient(opts.targetUrl, (t) => copyDatabaseSettings(s, t))))),
+    );
     return { ...result, tables: tables.filter((t) => t.kind === "r").length, durationMs: Date.now() - started, sequences };
   } finally {
     await snapshot.release();
@@ -135,6 +138,8 @@ function assertEmptyTarget(targetUrl: string) {
 /** In the snapshot: lock the tables against DDL, refuse or warn on large objects, read tables and sizes. */
 async function readSource(snapshot: SharedSnapshot, opts: DumpCopyOptions, warnings: string[]) {
   const c = snapshot.client;
+  // Names read here (index definitions, types) come out fully qualified, as pg_dump's do.
+  await c.query(DUMP_SEARCH_PATH);
   if (!snapshot.id) throw new FerryError(`source ${describeUrl(opts.sourceUrl)} cannot export a snapshot (pg_export_snapshot failed): parallel workers would read different data`);
   const tables = await listTables(c);
   if (tables.length) {
@@ -151,7 +156,8 @@ async function readSource(snapshot: SharedSnapshot, opts: DumpCopyOptions, warni
   const sourceVersion = await serverVersion(c);
   const blockSize = Number((await c.query<{ b: string }>("SELECT current_setting('block_size') AS b")).rows[0].b);
   const earlyIndexes = opts.overlapIndexes === false ? [] : await listEarlyIndexes(c, tables);
-  return { tables, sourceVersion, blockSize, earlyIndexes };
+  const lockUpgrading = await listLockUpgradingIndexes(c, tables);
+  return { tables, sourceVersion, blockSize, earlyIndexes, lockUpgrading };
 }
 
 interface CopyWorker {
@@ -184,8 +190,11 @@ async function copyRows(chunks: CopyChunk[], snapshot: SharedSnapshot, opts: Dum
       const source = await connectInSnapshot(opts.sourceUrl, snapshot, "ferry-copy");
       // Row-level security must not filter rows silently: with it off, a policy that would hide rows is an error instead.
       await source.query("SET row_security = off");
+      await source.query(DUMP_SEARCH_PATH);
       const target = await connect(opts.targetUrl, { application_name: "ferry-copy" });
       target.on("error", () => undefined);
+      // As pg_restore loads data: domain and check constraints evaluated by COPY resolve nothing through the target's search_path.
+      await target.query(DUMP_SEARCH_PATH);
       // A copy that dies is started again from an empty target, so its commits need not wait for the disk.
       await target.query("SET synchronous_commit = off");
       return { source, target };
@@ -223,7 +232,12 @@ async function analyzeTables(targetUrl: string, tables: TableInfo[], jobs: numbe
   await runPool<Client, TableInfo>(
     ordered,
     jobs,
-    () => connect(targetUrl, { application_name: "ferry-analyze" }),
+    async () => {
+      const c = await connect(targetUrl, { application_name: "ferry-analyze" });
+      // ANALYZE evaluates expression indexes and statistics: under pg_dump's search_path, as they were built.
+      await c.query(DUMP_SEARCH_PATH);
+      return c;
+    },
     async (c, t) => {
       await c.query(`ANALYZE ${qualified(t.schema, t.name)}`);
     },

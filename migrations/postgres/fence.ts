@@ -50,6 +50,21 @@ export async function readFence(c: Client): Promise<FenceRecord | null> {
   return entry ? (JSON.parse(entry.slice(MARKER.length + 1)) as FenceRecord) : null;
 }
 
+/**
+ * Whether the fence `record` describes is still in place on the source: every role it
+ * fenced still defaults to read-only in every database it names. (Where the source
+ * cannot hold the record, e.g. Heroku's owner role, the target keeps it.)
+ */
+export async function fenceInPlace(c: Client, record: FenceRecord): Promise<boolean> {
+  if (record.roles.length === 0 && !record.databaseDefault) return false;
+  const { rows } = await c.query<{ role: string; db: string }>(`
+    SELECT r.rolname AS role, d.datname AS db FROM pg_db_role_setting s
+    JOIN pg_roles r ON r.oid = s.setrole JOIN pg_database d ON d.oid = s.setdatabase
+    WHERE 'default_transaction_read_only=on' = ANY (s.setconfig)`);
+  const readOnly = new Set(rows.map((r) => `${r.role}\u0000${r.db}`));
+  return record.roles.every((role) => record.databases.every((db) => readOnly.has(`${role}\u0000${db}`)));
+}
+
 /** Databases a strategy moves: the URL's database, or (physical) every connectable one. */
 export async function databasesToFence(c: Client, wholeCluster: boolean): Promise<string[]> {
   const { rows } = await c.query<{ d: string }>(

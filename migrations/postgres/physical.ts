@@ -5,13 +5,14 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Client } from "pg";
-import { asPostgres, postgresBinDir } from "../../rehearsal/servers/postgres";
-import { isRoot, run, waitFor } from "../../rehearsal/servers/process";
+import { asPostgres, postgresBinDir } from "./binaries";
+import { isRoot, run, waitFor } from "../cli/process";
 import { FerryError } from "../cli/common";
 import { libpqArgs, withClient } from "./connection";
 import { currentLsn, inRecovery, requirePrimarySource } from "./catalog";
 import { lsnDiff } from "./lsn";
 import { PHYSICAL_SLOT } from "./names";
+import { toolTlsFailure } from "./tools";
 import { pollUntil } from "./wait";
 
 export interface PhysicalReplicateOptions {
@@ -107,10 +108,13 @@ export async function replicatePhysical(opts: PhysicalReplicateOptions): Promise
     prepareEmptyDir(dir);
     await withClient(opts.sourceUrl, dropIdleSlot);
     const { conninfo, env } = libpqArgs(opts.sourceUrl);
-    await run(...asPostgres(join(postgresBinDir(), "pg_basebackup"), [
+    const args = [
       "--dbname", conninfo, "--pgdata", dir, "--write-recovery-conf", "--wal-method=stream",
       "--create-slot", "--slot", PHYSICAL_SLOT, "--checkpoint=fast", "--no-sync",
-    ]), { env });
+    ];
+    await run(...asPostgres(join(postgresBinDir(), "pg_basebackup"), args), { env }).catch((err: Error) => {
+      throw toolTlsFailure("pg_basebackup", args, env, err.message) ?? err;
+    });
     configureStandby(dir, port);
     created = true;
   } else if (!existsSync(join(dir, "standby.signal"))) {

@@ -18,6 +18,8 @@ export interface RollbackOptions {
   strategy: Strategy;
   /** physical: the standby's data directory, to stop it (when run on the target host). */
   standbyDir?: string;
+  /** Only check that a rollback would lose nothing (refuse as it would); change nothing. */
+  check?: boolean;
 }
 
 export interface RollbackResult {
@@ -59,6 +61,7 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   if (state?.done) {
     throw new FerryError(`refusing to roll back: the target became the primary and may have taken writes the source never saw; ${REVERSE[opts.strategy]}`, 1);
   }
+  if (opts.check) return { ok: true, strategy: opts.strategy, actions: ["the target has not taken writes: going back loses nothing"] };
   const actions: string[] = [];
   await withWritable(opts.sourceUrl, async (source) => {
     const undone = await unfence(source, state?.fence ?? null);

@@ -7,10 +7,14 @@ import { runTool } from "./tools";
 
 export type SchemaSection = "pre-data" | "post-data";
 
-/** The SQL of one schema section of the database at `url`, without owners or grants to unknown roles. */
+/**
+ * The SQL of one schema section of the database at `url`, without owners or grants to unknown roles.
+ * `--section` alone, not with --schema-only, which also drops post-data's REFRESH MATERIALIZED VIEW
+ * entries (materialized views would stay unpopulated on the target); --no-blobs keeps large objects out.
+ */
 export async function dumpSchema(url: string, section: SchemaSection): Promise<string> {
   const { conninfo, env } = libpqArgs(url);
-  return runTool("pg_dump", ["--dbname", conninfo, "--schema-only", `--section=${section}`, "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions"], env);
+  return runTool("pg_dump", ["--dbname", conninfo, `--section=${section}`, "--no-blobs", "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions"], env);
 }
 
 /** Apply schema SQL to the database at `url` in one transaction, stopping at the first error. */

@@ -6,7 +6,7 @@ import { Client } from "pg";
 import { sleep } from "../cli/common";
 import { withClient } from "./connection";
 import { inRecovery } from "./catalog";
-import { readFence } from "./fence";
+import { fenceInPlace, readFence } from "./fence";
 import { TableSyncState, logicalLag, subscriptionExists, tableStates } from "./logical";
 import { Strategy } from "./names";
 import { physicalLag } from "./physical";
@@ -96,8 +96,10 @@ const complete = (p: { bytesDone: number; bytesTotal: number; tablesDone: number
   p.tablesDone === p.tablesTotal && p.bytesDone >= p.bytesTotal;
 
 async function cutoverSummary(source: Client, target: Client | null, strategy: Strategy) {
-  const fenced = (await readFence(source)) !== null;
   const state: CutoverState | null = target ? await loadCutover(target, strategy) : null;
+  // The record is on the source, or only on the target where the source refused it.
+  const record = (await readFence(source)) ?? state?.fence ?? null;
+  const fenced = record !== null && (await fenceInPlace(source, record));
   if (!fenced && !state) return null;
   return { fenced, done: state?.done === true, steps: state?.steps.map((s) => s.name) ?? [] };
 }

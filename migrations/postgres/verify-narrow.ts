@@ -3,7 +3,7 @@
 // (key and row hash) to name the first differing key and what happened to it.
 import { Client } from "pg";
 import { TableInfo } from "./copy-catalog";
-import { ChunkSum, chunkSum, fromTable, keyColumnsText, KeyRange, keyOf, orderByKey, rangeWhere, rowHash } from "./verify-sql";
+import { ChunkSum, chunkSum, fromTable, hashingQuery, keyColumnsText, KeyRange, keyOf, orderByKey, rangeWhere, rowHash } from "./verify-sql";
 
 export type DifferenceKind = "changed" | "missing on target" | "extra on target" | "order differs";
 
@@ -66,7 +66,8 @@ async function firstDifferingRow(sides: Sides, table: TableInfo, range: KeyRange
   const pk = table.primaryKey;
   const where = rangeWhere(pk, range);
   const sql = `SELECT ${keyColumnsText(pk)}, ${rowHash(table)}::text AS h FROM ${fromTable(table)}${where.sql} ORDER BY ${orderByKey(pk)}`;
-  const [s, t] = await Promise.all([sides.source.query(sql, where.params), sides.target.query(sql, where.params)]);
+  const read = (c: Client) => hashingQuery(c, table, () => c.query(sql, where.params));
+  const [s, t] = await Promise.all([read(sides.source), read(sides.target)]);
   const id = (r: Record<string, unknown>) => JSON.stringify(keyOf(r, pk));
   const inSource = new Set(s.rows.map(id));
   const inTarget = new Set(t.rows.map(id));

@@ -6,7 +6,7 @@
 // text output of numerics, timestamps and jsonb.
 import { Client } from "pg";
 import { qualified, quoteIdent } from "./connection";
-import { Column, TableInfo } from "./copy-catalog";
+import { Column, TableInfo, withDumpSearchPath } from "./copy-catalog";
 
 /** A key range [lower, upper): undefined bounds are open. Bounds are key values as text, one per key column. */
 export interface KeyRange {
@@ -78,13 +78,25 @@ export const keyColumnsText = (pk: Column[]) => pk.map((c, i) => `${quoteIdent(c
 export const orderByKey = (pk: Column[]) => pk.map((c) => quoteIdent(c.name)).join(", ");
 export const keyOf = (row: Record<string, unknown>, pk: Column[]): string[] => pk.map((_, i) => row[`k${i}`] as string);
 
+/**
+ * Run a query that hashes `table`'s rows. Object identifier columns (regclass, regtype,
+ * ...) are hashed through their text, which names objects as the session's search_path
+ * sees them (`bookings` on one side, `lib.bookings` on the other): for a table that has
+ * any, the query runs under pg_dump's empty search_path, where every name outside
+ * pg_catalog is qualified. Other tables keep the session's search_path, which finds the
+ * operators of extension types (citext in public) that key comparisons need.
+ */
+export function hashingQuery<T>(c: Client, table: TableInfo, run: () => Promise<T>): Promise<T> {
+  return table.columns.some((col) => col.oidAlias) ? withDumpSearchPath(c, run) : run();
+}
+
 /** Count and hash sum of the rows of `table` in `range` (the whole table when it has no key). */
 export async function chunkSum(c: Client, table: TableInfo, range: KeyRange): Promise<ChunkSum> {
   const where = rangeWhere(table.primaryKey, range);
-  const { rows } = await c.query<{ n: string; s: string }>(
+  const { rows } = await hashingQuery(c, table, () => c.query<{ n: string; s: string }>(
     `SELECT count(*) AS n, coalesce(sum(${rowHash(table)}), 0)::text AS s FROM ${fromTable(table)}${where.sql}`,
     where.params,
-  );
+  ));
   return { rows: Number(rows[0].n), sum: rows[0].s };
 }
 

@@ -330,9 +330,9 @@ function columnsDiffer(source: TableInfo, target: TableInfo): TableReport {
   return { table: displayName(source), sourceRows: 0, targetRows: 0, ok: false, chunks: 0, differingChunks: 0, firstDifference: { from: "(start)", to: "(end)", kind: "columns differ", detail } };
 }
 
-/** The effective last value of a sequence: what nextval returned last, or one step before the start. */
+/** The effective last value of a sequence: what nextval returned last, or one step before what it returns next. */
 function sequenceValue(s: SequenceInfo): bigint {
-  return s.lastValue !== null ? BigInt(s.lastValue) : BigInt(s.startValue) - BigInt(s.increment);
+  return s.isCalled ? BigInt(s.lastValue) : BigInt(s.lastValue) - BigInt(s.increment);
 }
 
 /** A target sequence may be ahead of the source (writes after cutover), never behind. */

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
 import { Endpoint, TlsTrust } from "./connection";
-import { cutover, CutoverResult } from "./cutover";
+import { cleanup, CleanupResult, cutover, cutoverDone, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
 import { drain, DrainResult } from "./drain";
 import { preflight, PreflightResult } from "./preflight";
@@ -82,7 +82,7 @@ function stopSignal(): { signal: AbortSignal; release(): void } {
 }
 
 export function registerRedisCommands(program: Command): void {
-  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rebuild, drain");
+  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rollback, cleanup, rebuild, drain");
 
   redisCommand(redis, "preflight", "probe both servers: replication, TLS, auth, keyspace notifications, databases, memory, versions")
     .addOption(modeOption())
@@ -130,9 +130,17 @@ export function registerRedisCommands(program: Command): void {
     }));
 
   redisCommand(redis, "status", "how far the move is: offsets and lag, or keys copied, keys/s and dirty backlog")
+    .option("--require-cutover", "exit 1 unless the target is the primary by a finished cutover (the gate before the source is released)")
     .action(action(async (flags, cmd: Command) => {
+      if (flags.requireCutover) {
+        const mark = await cutoverDone(targetEndpoint(flags));
+        if (!mark) throw new FerryError("refusing: the Redis cutover is not done; the source still holds data the target lacks", 1);
+        emit(globals(cmd), { cutover: mark }, (m) => `cutover done (${m.cutover.mode}) at ${m.cutover.at}`);
+        return 0;
+      }
       const result = await status(sourceEndpoint(flags), targetEndpoint(flags));
       emit(globals(cmd), result, renderStatus);
+      return 0;
     }));
 
   redisCommand(redis, "verify", "compare target to source: key counts, types, TTLs, values; exit 1 on any difference")
@@ -153,14 +161,31 @@ export function registerRedisCommands(program: Command): void {
     .addOption(new Option("--sample <pct>", "percentage of keys whose values the final verify compares").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
     .addOption(batchOption())
+    .option("--writers-stopped", "every writer of the source is stopped (a source that refuses ACL SETUSER): do not fence")
     .action(action(async (flags, cmd: Command) => {
       const opts = globals(cmd);
       const result = await cutover({
         source: sourceEndpoint(flags), target: targetEndpoint(flags), mode: flags.mode, timeoutMs: flags.timeout * 1000,
         samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch, progress: progressBar(opts),
+        writersStopped: !!flags.writersStopped,
       });
       emit(opts, result, renderCutover);
       return result.ok ? 0 : 1;
+    }));
+
+  redisCommand(redis, "rollback", "before the target took writes: lift the fence on the source's writers; refuses once the target is the primary")
+    .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
+    .action(action(async (flags, cmd: Command) => {
+      const result = await rollback(sourceEndpoint(flags), targetEndpoint(flags), !!flags.check);
+      emit(globals(cmd), result, renderRollback);
+      return 0;
+    }));
+
+  redisCommand(redis, "cleanup", "lowering replicate: the target stops replicating and loses the copy's state keys (never its data); nothing once it is the primary")
+    .action(action(async (flags, cmd: Command) => {
+      const result = await cleanup(targetEndpoint(flags));
+      emit(globals(cmd), result, (r: CleanupResult) => r.actions.join("\n"));
+      return 0;
     }));
 
   redisCommand(redis, "rebuild", "run the app's own rebuild command against the target (e.g. tootctl feeds build)")
@@ -229,6 +254,10 @@ function renderVerify(r: VerifyResult): string {
 function renderCutover(r: CutoverResult): string {
   const head = r.mode === "replicaof" ? "promoted the replica (REPLICAOF NO ONE)" : `copy finished by the ${r.catchUp?.by}`;
   return `${head} in ${r.seconds.toFixed(1)}s\n${renderVerify(r.verify)}\n${r.ok ? "cutover done" : "cutover NOT done: the target differs"}`;
+}
+
+function renderRollback(r: RollbackResult): string {
+  return r.unfenced ? `fence lifted: ${r.unfenced.user} may write on the source again` : "nothing to roll back: the source was not fenced";
 }
 
 function renderRebuild(r: RebuildResult): string {

@@ -2,7 +2,8 @@
 // certificate, so trust is explicit: a CA file (--tls-ca) added to the system roots, or
 // an explicit --tls-insecure. Errors name the flag (--source/--target), never the password.
 import { readFileSync } from "node:fs";
-import { rootCertificates } from "node:tls";
+import { connect as netConnect } from "node:net";
+import { PeerCertificate, rootCertificates } from "node:tls";
 import Redis, { RedisOptions } from "ioredis";
 import { FerryError } from "../cli/common";
 
@@ -94,11 +95,50 @@ export function redisOptions(ep: Endpoint, db?: number): RedisOptions {
   };
 }
 
+/** The names a certificate is valid for (its subjectAltName entries, else its CN). */
+function certificateNames(cert: PeerCertificate | undefined): string {
+  const san = (cert?.subjectaltname ?? "").split(/,\s*/).map((s) => s.replace(/^(DNS|IP Address):/, "")).filter(Boolean);
+  return (san.length ? san : [cert?.subject?.CN ?? "other names"]).join(", ");
+}
+
+/** Does something accept TCP on host:port within `ms`? Tells "no TLS there" from "unreachable". */
+function tcpAnswers(host: string, port: number, ms = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(ms, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+/**
+ * A TLS connection that timed out or was dropped before the handshake finished: when
+ * the port still takes plain TCP, the server does not speak TLS there (a plain Redis
+ * waits for a newline that a TLS hello never sends).
+ */
+async function explainNoTls(ep: Endpoint, err: unknown): Promise<FerryError | undefined> {
+  const p = parseRedisUrl(ep.url, ep.flag);
+  const code = (err as { code?: string }).code ?? "";
+  const msg = err instanceof Error ? err.message : String(err);
+  if (!p.tls || !/ETIMEDOUT|ECONNRESET|secure TLS connection|socket hang up/i.test(code + " " + msg)) return undefined;
+  if (!(await tcpAnswers(p.host, p.port))) return undefined;
+  return new FerryError(`${ep.flag} ${describeEndpoint(ep)}: TLS requested (rediss://) but the server did not answer in TLS: use redis:// if it has no TLS`, 1);
+}
+
 /** Turn a connection failure into one line naming the flag and the remedy. */
 export function explainConnectError(ep: Endpoint, err: unknown): FerryError {
   const msg = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: string }).code ?? "";
   const where = `${ep.flag} ${describeEndpoint(ep)}`;
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    const host = parseRedisUrl(ep.url, ep.flag).host;
+    const names = certificateNames((err as { cert?: PeerCertificate }).cert);
+    return new FerryError(`${where}: TLS certificate is for ${names}, not ${host}: connect by a name in the certificate, or knowingly pass --tls-insecure`, 1);
+  }
   if (/self.signed|unable to verify|UNABLE_TO_GET_ISSUER|CERT_|certificate/i.test(msg + code)) {
     return new FerryError(`${where}: TLS certificate not trusted (${msg}); pass --tls-ca FILE or, knowingly, --tls-insecure`, 1);
   }
@@ -109,6 +149,17 @@ export function explainConnectError(ep: Endpoint, err: unknown): FerryError {
     return new FerryError(`${where}: connection closed by the server (is it TLS-only? use rediss://)`, 1);
   }
   return new FerryError(`${where}: ${msg}`, 1);
+}
+
+/**
+ * A command on a connection that went away mid-run fails with ioredis's bare
+ * "Connection is closed.", which names no server: name the side that was lost.
+ */
+export function explainLostConnection(err: unknown, sides: DbClients[]): unknown {
+  if (!(err instanceof Error) || !/Connection is closed/i.test(err.message)) return err;
+  const gone = sides.find((s) => s.lost());
+  if (!gone) return err;
+  return new FerryError(`${gone.endpoint.flag} ${describeEndpoint(gone.endpoint)}: connection lost mid-run; re-run to resume`, 1);
 }
 
 /** A connected client; fails with a one-line reason. The caller disconnects it. */
@@ -122,7 +173,7 @@ export async function connect(ep: Endpoint, db?: number): Promise<Redis> {
     await client.connect();
   } catch (err) {
     client.disconnect();
-    throw explainConnectError(ep, lastError ?? err);
+    throw (await explainNoTls(ep, lastError ?? err)) ?? explainConnectError(ep, lastError ?? err);
   }
   return client;
 }
@@ -143,6 +194,7 @@ export async function withClient<T>(ep: Endpoint, fn: (c: Redis) => Promise<T>, 
  */
 export class DbClients {
   private readonly clients = new Map<number, Promise<Redis>>();
+  private readonly opened: Redis[] = [];
 
   constructor(readonly endpoint: Endpoint) {}
 
@@ -150,15 +202,22 @@ export class DbClients {
     let client = this.clients.get(db);
     if (!client) {
       client = connect(this.endpoint, db);
+      client.then((c) => this.opened.push(c), () => undefined);
       this.clients.set(db, client);
       client.catch(() => this.clients.delete(db));
     }
     return client;
   }
 
+  /** Did a connection that was open go away (server gone, link cut)? */
+  lost(): boolean {
+    return this.opened.some((c) => c.status === "end" || c.status === "close");
+  }
+
   async close(): Promise<void> {
     const all = [...this.clients.values()];
     this.clients.clear();
+    this.opened.length = 0;
     for (const c of all) (await c.catch(() => undefined))?.disconnect();
   }
 }

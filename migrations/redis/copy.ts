@@ -12,7 +12,7 @@
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { FerryError, Progress, sleep } from "../cli/common";
-import { DbClients, Endpoint } from "./connection";
+import { DbClients, Endpoint, explainLostConnection } from "./connection";
 import { commitBatch, copyBatch, CopyContext, prepareBatch } from "./copy-keys";
 import { drainBacklog } from "./backlog";
 import { dbKeyCounts } from "./info";
@@ -22,7 +22,7 @@ import {
   BIG_PENDING, ConflictPolicy, CopyMeta, deleteMatching, readMeta, readProgress, releaseLock, takeLock, TMP_PREFIX, writeMeta,
 } from "./state";
 import { Tail } from "./tail";
-import { targetKeyCounts } from "./target-keys";
+import { dataKeyCounts } from "./data-keys";
 
 export interface CopyOptions {
   source: Endpoint;
@@ -74,6 +74,8 @@ export async function runCopy(opts: CopyOptions): Promise<CopyResult> {
   const ctx: CopyContext = { source, target, conflict: "replace", limits: opts.limits ?? DEFAULT_BIG_KEY_LIMITS };
   try {
     return await new CopyRun(ctx, opts).run();
+  } catch (err) {
+    throw explainLostConnection(err, [source, target]);
   } finally {
     await source.close();
     await target.close();
@@ -135,7 +137,7 @@ class CopyRun {
   }
 
   private async fresh(): Promise<CopyMeta> {
-    const present = await targetKeyCounts(this.ctx.target);
+    const present = await dataKeyCounts(this.ctx.target);
     const keysOnTarget = [...present.values()].reduce((a, b) => a + b, 0);
     if (keysOnTarget > 0 && !this.opts.conflict) {
       throw new FerryError(`--target already holds ${keysOnTarget} keys; choose --conflict replace (source wins) or --conflict skip (target wins)`, 2);
@@ -289,6 +291,11 @@ class CopyRun {
     if (!(await takeLock(this.ctx.target, this.meta.runId))) throw new FerryError("lost the copy lease on --target to another process", 1);
     await writeMeta(this.ctx.target, { heartbeatMs: await sourceTimeMs(this.publisher) });
     const current = await readMeta(this.ctx.target);
+    // A cutover that finished without this run (it took it for dead) removed the state:
+    // the app may own the target now, so not one more write.
+    if (current?.runId !== this.meta.runId) {
+      throw new FerryError("the copy state on --target is gone (a cutover finished without this run); stopped without writing more", 1);
+    }
     this.meta.stopRequested = current?.stopRequested ?? false;
   }
 

@@ -5,13 +5,18 @@
 //         `replicate --mode copy` without --follow: reconcile the untailed time, finish the
 //         bulk pass, drain the backlog behind a fence). Then verify; on success remove
 //         ferry:state:* from the target so the app starts on clean data.
+// Before either, the source's writers are fenced (fence.ts): a client still pointed at the
+// source gets NOPERM instead of writing into a copy about to be left behind. On success
+// the target is marked as cut over (a rollback then refuses); on failure the fence is
+// lifted, so a cutover whose gate is not met leaves the source writable.
 // Exit 1 (state kept, nothing promoted twice) when the target does not equal the source.
 import { FerryError, Progress, sleep } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
 import { CopyResult, runCopy } from "./copy";
 import { promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
-import { clearState, readMeta, writeMeta } from "./state";
+import { clearState, LOCK, readMeta, writeMeta } from "./state";
+import { CUTOVER_KEY, cutoverMark, FenceRecord, fenceWriters, FENCE_KEY, markCutover, unfenceWriters } from "./fence";
 import { copyStatus } from "./status";
 import { verify, VerifyResult } from "./verify";
 
@@ -25,6 +30,8 @@ export interface CutoverOptions {
   batchSize: number;
   limits?: BigKeyLimits;
   progress?: Progress;
+  /** The operator stopped every writer and says so: no ACL fence (a source that refuses ACL). */
+  writersStopped?: boolean;
 }
 
 export interface CutoverResult {
@@ -35,20 +42,98 @@ export interface CutoverResult {
   catchUp?: { by: "follower" | "cutover"; copy?: CopyResult };
   verify: VerifyResult;
   stateKeysRemoved?: number;
+  /** Whose writes were fenced on the source (absent with --writers-stopped). */
+  fence?: FenceRecord;
+}
+
+async function withClients<T>(ep: Endpoint, fn: (c: DbClients) => Promise<T>): Promise<T> {
+  const c = new DbClients(ep);
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
 }
 
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   const started = Date.now();
   let replica: ReplicaStatus | undefined;
   let catchUp: CutoverResult["catchUp"];
-  if (opts.mode === "replicaof") replica = await promoteReplica(opts.source, opts.target, opts.timeoutMs);
-  else catchUp = await finishCopy(opts);
-  const verified = await verify({
-    source: opts.source, target: opts.target, samplePct: opts.samplePct, ttlToleranceMs: opts.ttlToleranceMs, batchSize: opts.batchSize,
-  });
+  const fence = opts.writersStopped ? undefined : await withClients(opts.source, fenceWriters);
+  let verified: VerifyResult;
+  try {
+    if (opts.mode === "replicaof") replica = await promoteReplica(opts.source, opts.target, opts.timeoutMs);
+    else catchUp = await finishCopy(opts);
+    verified = await verify({
+      source: opts.source, target: opts.target, samplePct: opts.samplePct, ttlToleranceMs: opts.ttlToleranceMs, batchSize: opts.batchSize,
+    });
+  } catch (err) {
+    await withClients(opts.source, unfenceWriters);
+    throw err;
+  }
+  if (!verified.ok) {
+    await withClients(opts.source, unfenceWriters);
+    return { ok: false, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified };
+  }
   let stateKeysRemoved: number | undefined;
-  if (verified.ok && opts.mode === "copy") stateKeysRemoved = await removeCopyState(opts.target);
-  return { ok: verified.ok, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified, stateKeysRemoved };
+  if (opts.mode === "copy") stateKeysRemoved = await removeCopyState(opts.target);
+  // A promoted replica carries the source's fence record; the source keeps its own.
+  else await withClients(opts.target, async (t) => (await t.db(0)).del(FENCE_KEY));
+  await withClients(opts.target, (t) => markCutover(t, opts.mode));
+  return { ok: true, mode: opts.mode, seconds: (Date.now() - started) / 1000, replica, catchUp, verify: verified, stateKeysRemoved, fence };
+}
+
+export interface CleanupResult {
+  ok: boolean;
+  actions: string[];
+}
+
+/**
+ * Tear down what replicate left on the target (lowering ferry:replicate): a replica stops
+ * following the source, a copy's state keys go. Once the target is the primary there is
+ * nothing to tear down; its data is never touched either way.
+ */
+export async function cleanup(target: Endpoint): Promise<CleanupResult> {
+  return withClients(target, async (t) => {
+    const db0 = await t.db(0);
+    if (await db0.get(CUTOVER_KEY)) return { ok: true, actions: ["the target is the primary (cut over): nothing to tear down"] };
+    const actions: string[] = [];
+    if (/role:slave/.test(await db0.info("replication"))) {
+      await db0.call("REPLICAOF", "NO", "ONE");
+      actions.push("the target no longer replicates the source (REPLICAOF NO ONE)");
+    }
+    const meta = await readMeta(t);
+    if (meta) actions.push(`copy state removed (${await clearState(t, meta.dbs)} keys)`);
+    return { ok: true, actions: actions.length ? actions : ["nothing to tear down"] };
+  });
+}
+
+/** When and how the target became the primary, if it did. */
+export function cutoverDone(target: Endpoint): Promise<{ mode: string; at: string } | undefined> {
+  return withClients(target, cutoverMark);
+}
+
+export interface RollbackResult {
+  ok: boolean;
+  /** The fence lifted (absent when there was none). */
+  unfenced?: FenceRecord;
+}
+
+/**
+ * Back to the source, before the target took writes: lift the fence. Once the target is
+ * the primary (`ferry:state:cutover`), refuse: it may hold writes the source never saw.
+ */
+export async function rollback(source: Endpoint, target: Endpoint, check = false): Promise<RollbackResult> {
+  const mark = await withClients(target, async (t) => (await t.db(0)).get(CUTOVER_KEY));
+  if (mark) {
+    const { at } = JSON.parse(mark) as { at: string };
+    throw new FerryError(
+      `refusing to roll back: the target Redis became the primary at ${at} and may hold writes the source never saw; going back needs the source emptied and a copy from the target (ferry redis replicate with --source and --target swapped)`,
+      1,
+    );
+  }
+  if (check) return { ok: true };
+  return { ok: true, unfenced: await withClients(source, unfenceWriters) };
 }
 
 async function finishCopy(opts: CutoverOptions): Promise<CutoverResult["catchUp"]> {
@@ -57,7 +142,7 @@ async function finishCopy(opts: CutoverOptions): Promise<CutoverResult["catchUp"
   try {
     const status = await copyStatus(source, target);
     if (!status) throw new FerryError("no copy in progress on --target (no ferry:state:meta); run `ferry redis replicate --mode copy` first", 1);
-    if (status.followerAlive) {
+    if (status.followerAlive || (await followerHoldsLease(target))) {
       await writeMeta(target, { stopRequested: true });
       if (await followerStopped(source, target, opts.timeoutMs)) return { by: "follower" };
     }
@@ -79,10 +164,21 @@ async function followerStopped(source: DbClients, target: DbClients, timeoutMs: 
     const meta = await readMeta(target);
     if (meta && !meta.following && meta.phase === "stopped") return true;
     const status = await copyStatus(source, target);
-    if (status && !status.followerAlive && status.heartbeatAgeMs !== undefined) return false;
+    if (status && !status.followerAlive && status.heartbeatAgeMs !== undefined && !(await followerHoldsLease(target))) return false;
     await sleep(100);
   }
   throw new FerryError(`the follower did not finish within ${timeoutMs / 1000}s (backlog still draining? are the app's writes stopped?)`, 1);
+}
+
+/**
+ * A follower whose heartbeat is late but whose lease (15 s, renewed with each beat) is
+ * still held may be slow (a busy machine), not gone: racing it with a second copier
+ * would leave it running on after the cutover, writing into the app's new target.
+ */
+async function followerHoldsLease(target: DbClients): Promise<boolean> {
+  const meta = await readMeta(target);
+  if (!meta?.following) return false;
+  return (await (await target.db(0)).get(LOCK)) === meta.runId;
 }
 
 async function removeCopyState(targetEp: Endpoint): Promise<number> {

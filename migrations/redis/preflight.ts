@@ -8,7 +8,7 @@ import { connect, DbClients, describeEndpoint, Endpoint, parseRedisUrl } from ".
 import { compareVersions, info, keyspaceCounts } from "./info";
 import { canReadWithScript } from "./read-keys";
 import { probeCanBecomeReplica, probeNotifications, probeReplication, probeRestore } from "./probes";
-import { targetKeyCounts } from "./target-keys";
+import { dataKeyCounts } from "./data-keys";
 
 export type Mode = "replicaof" | "copy";
 export type CheckStatus = "ok" | "warn" | "fail";
@@ -66,7 +66,7 @@ export async function preflight(opts: PreflightOptions): Promise<PreflightResult
     const target = await targetDbs.db(0);
     const [srcInfo, dstInfo] = await Promise.all([info(source), info(target)]);
     const srcKeys = keyspaceCounts(srcInfo);
-    const dstKeys = await targetKeyCounts(targetDbs);
+    const dstKeys = await dataKeyCounts(targetDbs);
     const user = await whoami(source, opts.source);
     const srcParsed = parseRedisUrl(opts.source.url, "--source");
 

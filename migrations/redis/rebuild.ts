@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { redact } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
-import { targetKeyCounts } from "./target-keys";
+import { dataKeyCounts } from "./data-keys";
 
 export interface RebuildOptions {
   command: string;
@@ -28,7 +28,7 @@ export interface RebuildResult {
 async function totalKeys(target: Endpoint): Promise<number> {
   const clients = new DbClients(target);
   try {
-    return [...(await targetKeyCounts(clients)).values()].reduce((a, b) => a + b, 0);
+    return [...(await dataKeyCounts(clients)).values()].reduce((a, b) => a + b, 0);
   } finally {
     await clients.close();
   }

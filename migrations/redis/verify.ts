@@ -6,11 +6,11 @@
 import { createHash } from "node:crypto";
 import Redis from "ioredis";
 import { DbClients, Endpoint } from "./connection";
-import { dbKeyCounts, info } from "./info";
+import { info } from "./info";
 import { valueDigest } from "./digest";
 import { KeySnapshot, readKeys } from "./read-keys";
 import { isStateKey } from "./state";
-import { targetKeyCounts } from "./target-keys";
+import { dataKeyCounts } from "./data-keys";
 
 export interface VerifyOptions {
   source: Endpoint;
@@ -59,8 +59,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     if (result.differing.length < maxListed) result.differing.push(d);
   };
   try {
-    const sourceCounts = await dbKeyCounts(await source.db(0));
-    const targetCounts = await targetKeyCounts(target);
+    const sourceCounts = await dataKeyCounts(source);
+    const targetCounts = await dataKeyCounts(target);
     const expires = await Promise.all([volatileCounts(await source.db(0)), volatileCounts(await target.db(0))]);
     const dbs = [...new Set([...sourceCounts.keys(), ...targetCounts.keys()])].sort((a, b) => a - b);
     for (const db of dbs) {

@@ -1,11 +1,20 @@
-// cutover (data): fence the source, let the target catch up and take over, and repoint
-// the Heroku app's config. Every step's delete is its rollback, so lowering the flag
-// undoes them in reverse order: config back, `pg rollback`, maintenance off.
+// cutover (data), as a list of named steps:
+//   1. stop the source's own writers: Heroku apps into maintenance and every dyno scaled
+//      to zero (workers write Redis on their own); the box's app units stopped;
+//   2. Postgres: fence, catch up, switch (`ferry pg cutover`), then verify;
+//   3. Redis: drain the job queues, then `ferry redis cutover` (it fences the source's
+//      writers still connected, e.g. the app on AWS until its environment rolls);
+//   4. repoint the Heroku app's config vars.
+// Every step's delete is its rollback, so lowering the flag undoes them in reverse order:
+// config back, `redis rollback`, `pg rollback`, units started, dynos scaled back,
+// maintenance off. Replicate's guards refuse that before anything moves once the target
+// has taken writes.
 import * as pulumi from "@pulumi/pulumi";
-import type { HerokuSource } from "../../config";
+import type { HerokuSource, VultrSource } from "../../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../../config";
-import { ENV, heroku, pg } from "./commands";
-import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv } from "./context";
+import { SshRunner } from "../../components/runner";
+import { ENV, heroku, pg, systemd } from "./commands";
+import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";
 
 export class DataCutover extends pulumi.ComponentResource {
@@ -19,7 +28,8 @@ export class DataCutover extends pulumi.ComponentResource {
     const prefix = `${ctx.name}-cutover`;
     const child = (dependsOn: (pulumi.Resource | undefined)[]) => ({ parent: this, dependsOn: dependsOn.filter((d): d is pulumi.Resource => !!d) });
     const source = ctx.config.source;
-    const maintenance = source.kind === "heroku" ? this.maintenance(ctx, source, prefix) : [];
+    const anyMoved = reached(ctx, "postgres", "cutover") || reached(ctx, "redis", "cutover") || reached(ctx, "app", "cutover");
+    const maintenance = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
 
     if (reached(ctx, "postgres", "cutover")) {
       const strategy = postgresStrategy(source);
@@ -45,7 +55,11 @@ export class DataCutover extends pulumi.ComponentResource {
       const drain = sidekiqDrain(source)
         ? ctx.runner.run(`${prefix}-redis-drain`, { create: redisCommands(ctx).drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, child([replicated.redis, ...maintenance]))
         : undefined;
-      const cutover = ctx.runner.run(`${prefix}-redis`, { create: redisCommands(ctx).cutover(mode), environment: redisEnv(ctx) }, child([replicated.redis, drain, ...maintenance]));
+      const cutover = ctx.runner.run(`${prefix}-redis`, {
+        create: redisCommands(ctx).cutover(mode),
+        delete: redisCommands(ctx).rollback(),
+        environment: redisEnv(ctx),
+      }, child([replicated.redis, drain, ...maintenance]));
       this.gates.push(...(drain ? [drain] : []), cutover);
       this.moved.redis = true;
       if (source.kind === "heroku" && source.redis) {
@@ -59,18 +73,37 @@ export class DataCutover extends pulumi.ComponentResource {
 
   /**
    * Heroku apps go into maintenance before the stores are fenced and stay there: AWS
-   * already serves every request, and a dyno must not write into the old copy.
+   * already serves every request, and a dyno must not write into the old copy. Every
+   * dyno is scaled to zero too: maintenance only stops the router, and worker dynos
+   * write Redis on their own. Rollback scales back to ferry:source.apps' counts.
    */
-  private maintenance(ctx: StageContext, source: HerokuSource, prefix: string): pulumi.Resource[] {
-    const anyMoved = reached(ctx, "postgres", "cutover") || reached(ctx, "redis", "cutover") || reached(ctx, "app", "cutover");
-    if (!anyMoved) return [];
-    return source.apps.map((app) =>
-      ctx.runner.run(`${prefix}-maintenance-${app.name}`, {
+  private stopHeroku(ctx: StageContext, source: HerokuSource, prefix: string): pulumi.Resource[] {
+    return source.apps.map((app) => {
+      const maintenance = ctx.runner.run(`${prefix}-maintenance-${app.name}`, {
         create: heroku.maintenance(app.name, true),
         delete: heroku.maintenance(app.name, false),
         environment: herokuEnv(ctx),
-      }, { parent: this }),
-    );
+      }, { parent: this });
+      const zero = Object.fromEntries(Object.keys(app.processes).map((type) => [type, 0]));
+      return ctx.runner.run(`${prefix}-scale-${app.name}`, {
+        create: heroku.scale(app.name, zero),
+        delete: heroku.scale(app.name, app.processes),
+        environment: herokuEnv(ctx),
+      }, { parent: this, dependsOn: [maintenance] });
+    });
+  }
+
+  /**
+   * The box's app units stop before the stores are fenced (the old nginx already
+   * forwards every request to AWS); rollback starts them. `ferry` has no unit command, so
+   * this one step runs over SSH on the old box itself.
+   */
+  private stopUnits(ctx: StageContext, source: VultrSource, prefix: string): pulumi.Resource[] {
+    const units = Object.values(source.units);
+    if (units.length === 0 || !ctx.sourceAddress) return [];
+    const oldBox = new SshRunner(this, { host: ctx.sourceAddress, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] });
+    const sudo = source.ssh.user !== "root";
+    return [oldBox.run(`${prefix}-units`, { create: systemd.stop(units, sudo), delete: systemd.start(units, sudo) })];
   }
 
   /**

@@ -25,7 +25,9 @@ const anyReached = (ctx: StageContext, stage: Stage) => COMPONENTS.some((c) => r
 export function applyDataStages(ctx: StageContext, parent: pulumi.Resource): DataStages {
   const replicate = anyReached(ctx, "replicate") ? new Replicate(ctx, { parent }) : undefined;
   const cutover = anyReached(ctx, "cutover") ? new DataCutover(ctx, replicate?.steps ?? {}, { parent }) : undefined;
-  return { replicate, cutover, gates: cutover?.gates ?? [], moved: cutover?.moved ?? { postgres: false, redis: false } };
+  // The cutover's gates, and below cutover the guards that refuse a rollback that would lose data.
+  const gates = [...(cutover?.gates ?? []), ...(replicate?.guards ?? [])];
+  return { replicate, cutover, gates, moved: cutover?.moved ?? { postgres: false, redis: false } };
 }
 
 /**

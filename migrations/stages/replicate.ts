@@ -1,10 +1,14 @@
 // replicate: copy each data store into AWS the way its source allows, behind a preflight
 // gate. Deleting the replicate step (lowering the flag) cleans up what it left on the
 // source, e.g. the publication and replication slot that would otherwise retain WAL.
+// Below cutover, a guard per store checks on every stage change that going back loses
+// nothing: lowering ferry:cutover after the target took writes fails here, before the
+// app or DNS move back to a fenced, stale source (the engine runs a deleted step's
+// rollback only after every update).
 import * as pulumi from "@pulumi/pulumi";
 import { postgresStrategy, redisMode } from "../../config";
 import { pg, urlIdentity } from "./commands";
-import { StageContext, postgresEnv, reached, redisCommands, redisEnv } from "./context";
+import { StageContext, postgresEnv, reached, redisCommands, redisEnv, stageOf } from "./context";
 
 export interface ReplicateSteps {
   postgres?: pulumi.CustomResource;
@@ -18,6 +22,8 @@ function identity(url: pulumi.Output<string> | undefined): pulumi.Output<string>
 
 export class Replicate extends pulumi.ComponentResource {
   readonly steps: ReplicateSteps = {};
+  /** Steps the app's environment and DNS wait for below cutover: "going back loses nothing". */
+  readonly guards: pulumi.Resource[] = [];
 
   constructor(ctx: StageContext, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:stages:Replicate", `${ctx.name}-replicate`, {}, opts);
@@ -32,6 +38,11 @@ export class Replicate extends pulumi.ComponentResource {
         environment: postgresEnv(ctx),
         triggers,
       }, { parent: this, dependsOn: [preflight] });
+      if (!reached(ctx, "postgres", "cutover")) {
+        this.guards.push(ctx.runner.run(`${prefix}-pg-guard`, {
+          create: pg.rollbackCheck(strategy), environment: postgresEnv(ctx), triggers: [stageOf(ctx, "postgres")],
+        }, { parent: this, dependsOn: [this.steps.postgres] }));
+      }
     }
     if (reached(ctx, "redis", "replicate")) {
       const mode = redisMode(ctx.config);
@@ -39,9 +50,15 @@ export class Replicate extends pulumi.ComponentResource {
       const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redisCommands(ctx).preflight(), environment: redisEnv(ctx), triggers }, { parent: this });
       this.steps.redis = ctx.runner.run(`${prefix}-redis`, {
         create: redisCommands(ctx).replicate(mode),
+        delete: redisCommands(ctx).cleanup(),
         environment: redisEnv(ctx),
         triggers,
       }, { parent: this, dependsOn: [preflight] });
+      if (!reached(ctx, "redis", "cutover")) {
+        this.guards.push(ctx.runner.run(`${prefix}-redis-guard`, {
+          create: redisCommands(ctx).rollbackCheck(), environment: redisEnv(ctx), triggers: [stageOf(ctx, "redis")],
+        }, { parent: this, dependsOn: [this.steps.redis] }));
+      }
     }
     this.registerOutputs({});
   }

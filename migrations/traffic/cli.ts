@@ -22,6 +22,10 @@ interface LayoutFlags {
   sudo?: boolean;
 }
 
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
 }
@@ -29,7 +33,8 @@ function globals(command: Command): GlobalOptions {
 function addProxyOptions(cmd: Command): Command {
   return cmd
     .requiredOption("--origin <url>", "the new origin, https://host[:port]")
-    .option("--listen <[addr:]port>", "where the old host listens (default 80, or 443 with --ssl-certificate)")
+    .option("--listen <[addr:]port>", "plain HTTP address the proxy takes over, repeatable (default 80; with --ssl-certificate and no --ssl-listen these are TLS, default 443)", collect, [])
+    .option("--ssl-listen <[addr:]port>", "TLS address the proxy takes over with --ssl-certificate, repeatable (the site's own 443)", collect, [])
     .option("--server-name <names>", "server_name (default _ = any)")
     .option("--origin-ca <file>", "CA bundle that must vouch for the origin's certificate", DEFAULT_ORIGIN_CA)
     .option("--origin-server-name <name>", "name to verify in the origin's certificate and send as SNI (default: the origin's host)")
@@ -56,6 +61,7 @@ function proxyOptions(flags: ProxyFlags): ProxyOptions {
   return {
     origin: flags.origin,
     listen: flags.listen,
+    sslListen: flags.sslListen,
     serverName: flags.serverName,
     originCa: flags.originCa,
     originServerName: flags.originServerName,

@@ -8,8 +8,13 @@ import { FerryError } from "../cli/common";
 export interface ProxyOptions {
   /** The new origin, `https://host[:port]` (http:// only with allowPlaintextOrigin). */
   origin: string;
-  /** `[addr:]port` the old host listens on; default 80, or 443 when sslCertificate is set. */
-  listen?: string;
+  /**
+   * `[addr:]port`s the server block listens on in plain HTTP; default 80. Without
+   * sslListen but with a certificate, these are the TLS listens (default 443).
+   */
+  listen?: string[];
+  /** `[addr:]port`s served with TLS (sslCertificate): the site's own 443, replaced rather than left serving the old app. */
+  sslListen?: string[];
   /** server_name; default `_` (any name). */
   serverName?: string;
   /** CA bundle that must vouch for the origin's certificate. */
@@ -144,15 +149,39 @@ function indent(lines: string[], depth: number): string[] {
  * The http-context text the old host includes: a map for the WebSocket upgrade and the
  * proxy server block. Throws FerryError (exit 2) naming the flag on any bad option.
  */
+/**
+ * The server block's listen lines. One block takes every address the site's own blocks
+ * used (80 and 443): a block left behind on 443 would keep serving the old app.
+ */
+function listenLines(opts: ProxyOptions, tls: boolean): string[] {
+  const given = (list?: string[]) => (list && list.length ? list : undefined);
+  let plain: string[];
+  let secure: string[];
+  if (given(opts.sslListen)) {
+    if (!tls) bad("--ssl-listen needs --ssl-certificate and --ssl-certificate-key");
+    plain = opts.listen ?? [];
+    secure = opts.sslListen!;
+  } else if (tls) {
+    plain = [];
+    secure = given(opts.listen) ?? ["443"];
+  } else {
+    plain = given(opts.listen) ?? ["80"];
+    secure = [];
+  }
+  const lines = [...plain.map((l) => `listen ${parseListen(l)};`), ...secure.map((l) => `listen ${parseListen(l)} ssl;`)];
+  if (new Set(lines.map((l) => l.replace(/ ssl;$/, ";"))).size !== lines.length) bad("--listen/--ssl-listen name the same address twice");
+  return lines;
+}
+
 export function renderProxyBlock(opts: ProxyOptions): string {
   const origin = parseOrigin(opts.origin, opts.allowPlaintextOrigin);
   const tls = tlsListenLines(opts);
-  const listen = parseListen(opts.listen ?? (tls.length ? "443" : "80"));
+  const listens = listenLines(opts, tls.length > 0);
   const bodySize = nginxToken(opts.clientMaxBodySize ?? "100m", "--client-max-body-size");
   if (!/^\d+[kKmMgG]?$/.test(bodySize)) bad(`--client-max-body-size must be a size like 100m: ${bodySize}`);
 
   const server = [
-    `listen ${listen}${tls.length ? " ssl" : ""};`,
+    ...listens,
     `server_name ${serverNames(opts.serverName ?? "_")};`,
     ...tls,
     `client_max_body_size ${bodySize};`,

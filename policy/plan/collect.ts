@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { FerryOutputs } from "../../components/ferry";
 import type { FerryConfig } from "../../config";
+import { ProviderWorld, Registration, checkRegistration, checkStack, worldOf } from "../providers";
 import type { PlannedResource } from "./diff";
 import { plannedResource } from "./planned";
 
@@ -14,18 +15,50 @@ const OPTIONS = ["protect", "retainOnDelete", "deleteBeforeReplace", "import"] a
 
 let declared: Declared[] = [];
 const options = new Map<string, Record<string, unknown>>();
+/** The live state the stage's config describes, and what the providers would refuse so far. */
+let world: ProviderWorld = { liveDnsRecords: new Map(), adopted: new Set() };
+let refused: string[] = [];
+
+/** The registration as the provider rules see it. */
+function registration(d: Declared, opts: Record<string, unknown>): Registration {
+  return { type: d.type, name: d.name, inputs: d.inputs, options: { ...opts, import: opts.import as string | undefined } };
+}
 
 /**
  * Outputs a provider would compute. Generic on purpose: any resource's address-like
  * outputs get a readable stand-in named after it, so interpolated URLs and DNS
  * contents in the plan say which resource they come from.
  */
-function computedOutputs(name: string): Record<string, unknown> {
+function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   const host = `${name}.mock.invalid`;
   return {
-    arn: `arn:mock:${name}`, address: host, dnsName: host, primaryEndpointAddress: host, privateIp: `${name}.private-ip`,
-    publicIp: `${name}.public-ip`, mainIp: `${name}.main-ip`, bucket: `${name}-bucket`, keyName: name, latestVersion: 1,
+    arn: `arn:mock:${name}`,
+    ...awsArns(type, name, inputs), address: host, dnsName: host, primaryEndpointAddress: host,
+    // Addresses from the documentation ranges (RFC 5737): the provider rules check that a
+    // CIDR built from one is a CIDR, as AWS does.
+    privateIp: "10.0.0.10", publicIp: "192.0.2.10", mainIp: "192.0.2.20", bucket: `${name}-bucket`, keyName: name, latestVersion: 1,
   };
+}
+
+/**
+ * ARNs in the form the provider rules check where one resource names another by ARN: a
+ * task definition's secrets name a secret's ARN (ECS wants a Secrets Manager ARN), a
+ * service its task definition's (family:revision).
+ */
+function awsArns(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const account = "arn:aws:%s:us-east-1:000000000000";
+  const at = (service: string) => account.replace("%s", service);
+  switch (type) {
+    case "aws:secretsmanager/secret:Secret": return { arn: `${at("secretsmanager")}:secret:${String(inputs.namePrefix ?? name)}AbCdEf` };
+    case "aws:secretsmanager/secretVersion:SecretVersion": return { versionId: `${name}-version` };
+    case "aws:ecs/cluster:Cluster": return { arn: `${at("ecs")}:cluster/${name}`, name };
+    case "aws:ecs/taskDefinition:TaskDefinition": {
+      const family = `${at("ecs")}:task-definition/${String(inputs.family)}`;
+      return { arn: `${family}:1`, arnWithoutRevision: family, revision: 1 };
+    }
+    case "aws:iam/role:Role": return { arn: `arn:aws:iam::000000000000:role/${name}`, name };
+    default: return {};
+  }
 }
 
 let mocked = false;
@@ -35,8 +68,15 @@ function installMocks(stack: string): void {
   mocked = true;
   pulumi.runtime.setMocks({
     newResource(args) {
-      declared.push({ type: args.type, name: args.name, inputs: args.inputs });
-      return { id: args.id || `${args.name}-id`, state: { ...computedOutputs(args.name), ...args.inputs } };
+      const d = { type: args.type, name: args.name, inputs: args.inputs };
+      declared.push(d);
+      // What the provider would refuse fails the registration, as it would fail `pulumi up`.
+      const problems = checkRegistration(registration(d, options.get(`${args.type}::${args.name}`) ?? {}), world);
+      if (problems.length > 0) {
+        refused.push(...problems);
+        throw new Error(problems.join("\n"));
+      }
+      return { id: args.id || `${args.name}-id`, state: { ...computedOutputs(args.type, args.name, args.inputs), ...args.inputs } };
     },
     call(args) {
       // Invokes: Cloudflare's published ranges are the only one the program makes.
@@ -59,7 +99,10 @@ async function settle(): Promise<void> {
 
 const recordOptions: pulumi.ResourceTransformation = (args) => {
   const picked = Object.fromEntries(OPTIONS.map((k) => [k, (args.opts as Record<string, unknown>)[k]]).filter(([, v]) => v !== undefined && v !== false));
-  options.set(`${args.type}::${args.name}`, picked);
+  // A resource read with `X.get(name, id)` carries the id in its options.
+  const read = (args.opts as pulumi.CustomResourceOptions).id !== undefined;
+  const parent = args.opts.parent ? { parentType: (args.opts.parent as unknown as { __pulumiType: string }).__pulumiType } : {};
+  options.set(`${args.type}::${args.name}`, { ...picked, ...(read ? { read } : {}), ...parent });
   return undefined;
 };
 
@@ -84,10 +127,16 @@ export async function collectStage(config: FerryConfig, stack: string): Promise<
   installMocks(stack);
   declared = [];
   options.clear();
+  refused = [];
+  world = worldOf(config);
   // Loaded after the mocks are set: the program's modules must see the mock runtime.
   const { buildFerry } = await import("../../components/ferry");
   const outputs = buildFerry(config, { transformations: [recordOptions] });
   await settle();
   const all = declared.map((d) => ({ ...d, options: options.get(`${d.type}::${d.name}`) ?? {} }));
-  return { resources: all.map((d) => plannedResource(d.type, d.name, d.inputs, d.options)), declared: all, outputs };
+  refused.push(...checkStack(all.map((d) => registration(d, d.options)), world));
+  if (refused.length > 0) throw new Error(`the providers would refuse this stage:\n${refused.join("\n")}`);
+  // The plan shows the options a reviewer must see change; `read` and the parent are bookkeeping.
+  const shown = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => (OPTIONS as readonly string[]).includes(k)));
+  return { resources: all.map((d) => plannedResource(d.type, d.name, d.inputs, shown(d.options))), declared: all, outputs };
 }

@@ -1,5 +1,9 @@
-// The stage plan as Markdown: one table per stage of what it adds, changes (with the
-// inputs that change) and removes compared with the stage before.
+// The stage plan as Markdown, written to be read as a pull-request comment: the monthly
+// cost of every stage first, then per stage a few sentences (what it does, what it adds,
+// changes and removes by kind, what it costs) with the resource table folded away.
+import type { FerryConfig } from "../../config/schema";
+import type { CostLine, StageCost } from "./cost";
+import { USAGE_BASED } from "./cost";
 import type { InputChange, PlannedResource, StageDiff } from "./diff";
 
 export interface PlannedStage {
@@ -7,6 +11,19 @@ export interface PlannedStage {
   diff?: StageDiff;
   total?: number;
   invalid?: string;
+  cost?: StageCost;
+}
+
+/** Where the plan's figures come from, printed beside them. */
+export interface CostSources {
+  sourceKind: FerryConfig["source"]["kind"];
+  /** The AWS table used (undefined: none shipped for the stack's region). */
+  prices?: { region: string; date: string; source: string };
+  region: string;
+  /** When `ferry init` read the source (undefined: no inventory). */
+  inventoryTakenAt?: string;
+  /** The stack's traffic share during proxy, for the words. */
+  trafficPercent?: number;
 }
 
 /** Keep a table cell on one line and its pipes literal. */
@@ -46,8 +63,130 @@ function table(diff: StageDiff): string[] {
   return ["| | type | name | inputs that change |", "|---|---|---|---|", ...rows];
 }
 
-export function renderPlan(stack: string, stages: PlannedStage[]): string {
+// ---- words ---------------------------------------------------------------------
+
+/** What each stage does, in a sentence, for the source kind at hand. */
+export function stageSentence(stage: string, sources: Pick<CostSources, "sourceKind" | "trafficPercent">): string {
+  const heroku = sources.sourceKind === "heroku";
+  switch (stage) {
+    case "provision":
+      return "Builds the target on AWS beside the source (network, database, Redis, app servers, load balancer); no data and no traffic move.";
+    case "replicate":
+      return heroku
+        ? "Copies the data stores into AWS: Postgres by dump in a maintenance window, Redis by SCAN copy with a live tail; the source is only read."
+        : "Copies the data stores into AWS and keeps them in sync (replication); the source is only read.";
+    case "proxy":
+      return heroku
+        ? `AWS starts serving requests: a Cloudflare load balancer splits them by weight (${sources.trafficPercent ?? 0}% to AWS).`
+        : "AWS starts serving requests: the old box's nginx forwards every request to the AWS load balancer.";
+    case "cutover":
+      return "Fences the source, moves the data stores over for good, repoints the app and points Cloudflare DNS at AWS.";
+    case "decommission":
+      return heroku
+        ? "Scales the Heroku dynos to zero and releases the Postgres and Redis add-ons ferry moved."
+        : "Stops the app on the old box and drops its replication slot; the box itself stays until you destroy it.";
+    default:
+      return "";
+  }
+}
+
+/** `aws:rds/instance:Instance` -> `rds Instance`; `command:local:Command` -> `local Command`. */
+export function kindOf(type: string): string {
+  const [, module = "", resource = type] = type.split(":");
+  const area = module.split("/")[0];
+  return area && area !== "index" ? `${area} ${resource}` : resource;
+}
+
+/** Kinds named in a summary; the rest are counted as "more". */
+const KINDS_SHOWN = 6;
+
+/** ferry's own components and the provider registrations group resources; they bill nothing. */
+const isGrouping = (type: string) => type.startsWith("ferry:") || type.startsWith("pulumi:providers:");
+
+/** "3 (2 local Command, 1 rds Instance)": the most frequent kinds, groupings left out of the words. */
+function byKind(resources: PlannedResource[]): string {
+  if (resources.length === 0) return "0";
+  const counts = new Map<string, number>();
+  for (const r of resources.filter((x) => !isGrouping(x.type))) counts.set(kindOf(r.type), (counts.get(kindOf(r.type)) ?? 0) + 1);
+  const sorted = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const parts = sorted.slice(0, KINDS_SHOWN).map(([k, n]) => `${n} ${k}`);
+  const rest = sorted.slice(KINDS_SHOWN).reduce((n, [, c]) => n + c, 0);
+  if (rest > 0) parts.push(`${rest} more of ${sorted.length - KINDS_SHOWN} other kinds`);
+  return parts.length ? `${resources.length} (${parts.join(", ")})` : String(resources.length);
+}
+
+// ---- money ---------------------------------------------------------------------
+
+export const usd = (n: number) => `$${n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+const usdOrUnknown = (n: number | null) => (n === null ? "unknown" : usd(n));
+
+function sideName(kind: CostSources["sourceKind"]): string {
+  return kind === "heroku" ? "Heroku" : "old box";
+}
+
+function costSentence(cost: StageCost, sources: CostSources): string {
+  const both = cost.overlap ? " (both sides bill during this stage)" : "";
+  const unknown = cost.unpriced.length ? `; ${cost.unpriced.length} item(s) without a price left out` : "";
+  return `Monthly cost at this stage: ${sideName(sources.sourceKind)} ${usd(cost.sourceUsd)} + AWS ${usd(cost.awsUsd)} = **${usd(cost.totalUsd)}**${both}${unknown}.`;
+}
+
+function costLines(title: string, lines: CostLine[]): string[] {
+  return lines.map((l) => `| ${title} | ${cell(l.label)} | ${usdOrUnknown(l.usd)} | ${cell(l.note ?? "")} |`);
+}
+
+function costDetails(cost: StageCost, sources: CostSources): string[] {
+  return [
+    `<details><summary>Cost lines (${usd(cost.totalUsd)} a month)</summary>`,
+    "",
+    "| side | item | per month | note |",
+    "|---|---|---|---|",
+    ...costLines(sideName(sources.sourceKind), cost.source),
+    ...costLines("AWS", cost.aws),
+    "",
+    "</details>",
+    "",
+  ];
+}
+
+/** The overview at the top: every stage's monthly cost, with where the figures come from. */
+export function costOverview(stages: PlannedStage[], sources: CostSources): string[] {
+  const priced = stages.filter((s) => s.cost);
+  if (priced.length === 0) return [];
+  const side = sideName(sources.sourceKind);
+  const rows = stages.map((s) =>
+    s.cost
+      ? `| ${s.stage} | ${usd(s.cost.sourceUsd)} | ${usd(s.cost.awsUsd)} | **${usd(s.cost.totalUsd)}** | ${s.cost.overlap ? "both sides bill" : ""} |`
+      : `| ${s.stage} | | | | not reachable with this stack's holds |`,
+  );
+  const today = priced[0].cost!.sourceUsd;
+  const after = priced[priced.length - 1].cost!;
+  const awsSource = sources.prices
+    ? `AWS: on-demand list prices for ${sources.prices.region}, table of ${sources.prices.date} (${sources.prices.source}).`
+    : `AWS: no price table is shipped for ${sources.region}, so AWS lines are unpriced; add policy/plan/prices/aws-${sources.region}.json (npm run prices).`;
+  const sourceOrigin = sources.inventoryTakenAt
+    ? sources.sourceKind === "heroku"
+      ? `${side}: dyno sizes and add-on plan prices from the Heroku Platform API, read by \`ferry init\` on ${sources.inventoryTakenAt.slice(0, 10)}.`
+      : `${side}: the box's monthly price from the inventory \`ferry init\` wrote on ${sources.inventoryTakenAt.slice(0, 10)}.`
+    : `${side}: unpriced, no inventory; run \`ferry init\` to read the source and its prices.`;
+  return [
+    `**Monthly cost by stage.** The source costs ${usd(today)} a month today; after decommission AWS costs ${usd(after.awsUsd)} a month${after.sourceUsd > 0 ? ` and the source still bills ${usd(after.sourceUsd)} (see the decommission cost lines)` : ""}.`,
+    "",
+    `| stage | ${side} | AWS | total | |`,
+    "|---|---|---|---|---|",
+    ...rows,
+    "",
+    `${awsSource} ${sourceOrigin} Not counted (billed by use): ${USAGE_BASED}.`,
+    "",
+  ];
+}
+
+function changeSummary(d: StageDiff, total: number): string {
+  return `Adds ${byKind(d.added)}; changes ${byKind(d.changed.map((c) => c.resource))}; removes ${byKind(d.removed)}. ${total} resources in all.`;
+}
+
+export function renderPlan(stack: string, stages: PlannedStage[], sources?: CostSources): string {
   const lines = [`# ferry stage plan: ${stack}`, "", "Each stage is the one before plus its flag; secrets show as [secret].", ""];
+  if (sources) lines.push(...costOverview(stages, sources));
   stages.forEach((s, i) => {
     const title = i === 0 ? `## ${s.stage} (no flags)` : `## ${s.stage} (ferry:${s.stage} true)`;
     lines.push(title, "");
@@ -56,7 +195,17 @@ export function renderPlan(stack: string, stages: PlannedStage[]): string {
       return;
     }
     const d = s.diff!;
-    lines.push(`${s.total} resources; ${d.added.length} added, ${d.changed.length} changed, ${d.removed.length} removed.`, "", ...table(d), "");
+    if (sources) lines.push(stageSentence(s.stage, sources), "");
+    lines.push(changeSummary(d, s.total!), "");
+    if (s.cost && sources) lines.push(costSentence(s.cost, sources), "", ...costDetails(s.cost, sources));
+    lines.push(
+      `<details><summary>Resources: ${d.added.length} added, ${d.changed.length} changed, ${d.removed.length} removed</summary>`,
+      "",
+      ...table(d),
+      "",
+      "</details>",
+      "",
+    );
   });
   return lines.join("\n");
 }

@@ -10,6 +10,8 @@ export interface AppConfig {
   schema: string;
   /** Consume the Sidekiq-style queue in this process. */
   worker: boolean;
+  /** Worker processes record their own Redis writes (ticks) here: see ticker.ts. */
+  tickFile?: string;
   /** When set, the app answers 503 while the Heroku API says the app is in maintenance. */
   heroku?: { apiUrl: string; apiKey: string; app: string };
 }
@@ -31,6 +33,7 @@ export function appConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfi
     redisUrl: required(env, "REDIS_URL"),
     schema: env.APP_SCHEMA ?? "public",
     worker: env.APP_WORKER !== "0",
+    tickFile: env.APP_TICK_FILE || undefined,
     heroku,
   };
 }
@@ -45,6 +48,7 @@ export function appEnv(config: AppConfig): Record<string, string> {
     APP_SCHEMA: config.schema,
     APP_WORKER: config.worker ? "1" : "0",
   };
+  if (config.tickFile) env.APP_TICK_FILE = config.tickFile;
   if (config.heroku) {
     env.HEROKU_API_URL = config.heroku.apiUrl;
     env.HEROKU_API_KEY = config.heroku.apiKey;

@@ -3,11 +3,14 @@
 // Redis and enqueues a job; GET /feeds/:account reads a home feed. A write is
 // acknowledged (201 with the id) only after the row is committed.
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
-import { Pool } from "pg";
+import { Client, Pool } from "pg";
+import { clientConfig } from "../../migrations/postgres/connection";
+import { Attempt, PgTls, pgTls } from "../../migrations/postgres/tls";
 import Redis from "ioredis";
 import { AppConfig } from "./config";
 import { followerIds, feedKey, pushToFeeds } from "./feeds";
 import { enqueue, startWorker } from "./queue";
+import { startTicker } from "./ticker";
 import { quoteSchema } from "./schema";
 import { MaintenanceFlag, watchMaintenance } from "./maintenance";
 
@@ -17,7 +20,7 @@ export interface RunningApp {
 }
 
 function send(res: ServerResponse, status: number, body: unknown, name: string): void {
-  res.writeHead(status, { "content-type": "application/json", "x-served-by": name, connection: "keep-alive" });
+  res.writeHead(status, { "content-type": "application/json", "x-served-by": name, connection: res.shouldKeepAlive ? "keep-alive" : "close" });
   res.end(JSON.stringify(body));
 }
 
@@ -33,9 +36,29 @@ function failure(err: unknown): { status: number; error: string } {
   return { status: 503, error: message.split("\n")[0] };
 }
 
+/** libpq's order of attempts (prefer: TLS, then plain); the last one when none connects yet. */
+async function workingAttempt(url: string, tls: PgTls): Promise<Attempt> {
+  for (const attempt of tls.attempts) {
+    const client = new Client(clientConfig(url, tls, attempt, { connectionTimeoutMillis: 2000 }));
+    try {
+      await client.connect();
+      return attempt;
+    } catch {
+      // try the next one
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  return tls.attempts[tls.attempts.length - 1];
+}
+
 export async function startApp(config: AppConfig): Promise<RunningApp> {
   const s = quoteSchema(config.schema);
-  const db = new Pool({ connectionString: config.databaseUrl, max: 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, application_name: `rehearsal-${config.name}` });
+  // The app reads its URL as libpq would (a Heroku URL has no sslmode: TLS is tried
+  // first, and a server without TLS is then reached in the clear): the pool uses the
+  // first attempt that connects, found once at start.
+  const tls = pgTls(config.databaseUrl);
+  const db = new Pool({ ...clientConfig(config.databaseUrl, tls, await workingAttempt(config.databaseUrl, tls)), max: 8, connectionTimeoutMillis: 2000, statement_timeout: 5000, application_name: `rehearsal-${config.name}` });
   // Terminated sessions (the cutover fence does that) surface here; the pool replaces them.
   db.on("error", () => undefined);
   const redisOpts = { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: true };
@@ -44,6 +67,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   redis.on("error", () => undefined);
   workerRedis.on("error", () => undefined);
   const stopWorker = config.worker ? startWorker(workerRedis) : async () => undefined;
+  const stopTicker = config.worker && config.tickFile ? startTicker(workerRedis, config.name, config.tickFile) : async () => undefined;
   const maintenance: MaintenanceFlag | undefined = config.heroku ? watchMaintenance(config.heroku) : undefined;
 
   const postStatus = async (req: IncomingMessage, res: ServerResponse) => {
@@ -69,10 +93,16 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     send(res, 200, { account_id: accountId, statuses: rows }, config.name);
   };
 
+  let closing = false;
   const server = createServer((req, res) => {
+    // Shutting down: answer, then drop the connection. server.close() only refuses new
+    // connections, so a client keeping its keep-alive connection busy would be served on
+    // and on, and close() would not end while it keeps sending.
+    if (closing) res.shouldKeepAlive = false;
     const url = new URL(req.url ?? "/", "http://app");
     const handle = async () => {
-      if (url.pathname === "/health") return send(res, 200, { name: config.name }, config.name);
+      // Each process type's health path (web's /health, streaming's /api/v1/streaming/health).
+      if (url.pathname.endsWith("/health")) return send(res, 200, { name: config.name }, config.name);
       if (maintenance?.on()) return send(res, 503, { error: "application in maintenance" }, config.name);
       if (req.method === "POST" && url.pathname === "/statuses") return postStatus(req, res);
       const feed = /^\/feeds\/(\d+)$/.exec(url.pathname);
@@ -93,10 +123,12 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     server,
     close: async () => {
       maintenance?.stop();
+      closing = true;
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeIdleConnections();
       });
+      await stopTicker();
       await stopWorker();
       redis.disconnect();
       workerRedis.disconnect();

@@ -24,6 +24,11 @@ export interface RehearsalReport {
   durationMs: number;
   acknowledgedWrites: number;
   lostWrites: number;
+  /** Redis writes the app made on its own (workers' ticks), and how many are missing at the end. */
+  acknowledgedRedisWrites: number | null;
+  lostRedisWrites: number | null;
+  /** The stack rehearsal's `pulumi up` runs (absent for other runs). */
+  stack?: RunTimeline["stack"];
   lostWriteSamples: Array<{ id: string; text: string }>;
   /** Longest window in which the load generator's writes failed or were refused. */
   writeUnavailableMs: number;
@@ -85,7 +90,7 @@ export function buildReport(t: RunTimeline): RehearsalReport {
   const stagesOk = t.stages.every((s) => s.outcome === "ok");
   const checksOk = t.checks.length > 0 && t.checks.every((c) => c.ok);
   return {
-    ok: stagesOk && checksOk && t.lost.length === 0,
+    ok: stagesOk && checksOk && t.lost.length === 0 && (t.redisWrites?.lost.length ?? 0) === 0,
     source: t.source,
     pgStrategy: t.pgStrategy,
     redisMode: t.redisMode,
@@ -94,6 +99,9 @@ export function buildReport(t: RunTimeline): RehearsalReport {
     durationMs: t.endedAt - t.startedAt,
     acknowledgedWrites: t.acked.length,
     lostWrites: t.lost.length,
+    acknowledgedRedisWrites: t.redisWrites?.acknowledged ?? null,
+    lostRedisWrites: t.redisWrites ? t.redisWrites.lost.length : null,
+    stack: t.stack,
     lostWriteSamples: t.lost.slice(0, 10).map((w) => ({ id: w.id, text: w.text })),
     writeUnavailableMs: worst ? worst.end - worst.start : 0,
     writeUnavailableWindow: worst ? { start: iso(worst.start), end: iso(worst.end), failedWrites: worst.failedWrites } : undefined,

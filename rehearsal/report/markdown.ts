@@ -27,6 +27,22 @@ function redisLagText(j: unknown): string | undefined {
   return parts.length ? parts.join("; ") : undefined;
 }
 
+/** The stack rehearsal's `pulumi up` runs: what the engine did at each stage. */
+function stackSection(stack: NonNullable<RehearsalReport["stack"]>): string[] {
+  const count = (u: (typeof stack.ups)[number], op: string) => u.steps.filter((s) => s.op === op).length;
+  const lines = [
+    `## pulumi up, stage by stage (stack ${stack.name})`,
+    "",
+    "| stage | resources declared | created | updated | replaced | deleted | commands run | took | outcome |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const u of stack.ups) {
+    const commands = u.steps.filter((s) => s.type.startsWith("command:")).length;
+    lines.push(`| ${u.stage} | ${u.resources} | ${count(u, "create")} | ${count(u, "update")} | ${count(u, "replace")} | ${count(u, "delete")} | ${commands} | ${formatMs(u.seconds * 1000)} | ${u.ok ? "ok" : u.refused ? `refused before anything moved: ${u.error ?? ""}` : `failed: ${u.error ?? ""}`} |`);
+  }
+  return lines;
+}
+
 export function renderMarkdown(r: RehearsalReport): string {
   const lines: string[] = [];
   const verdict = r.ok ? "PASSED" : "FAILED";
@@ -36,6 +52,9 @@ export function renderMarkdown(r: RehearsalReport): string {
   lines.push(
     `- The load generator had ${r.acknowledgedWrites} writes acknowledged; ${r.lostWrites === 0 ? "every one of them is on the target, by id and text" : `**${r.lostWrites} of them are missing or different on the target**`}.`,
   );
+  if (r.lostRedisWrites !== null) {
+    lines.push(`- The app's workers had ${r.acknowledgedRedisWrites} Redis writes of their own acknowledged; ${r.lostRedisWrites === 0 ? "every one is in the Redis the app ends on" : `**${r.lostRedisWrites} are missing from the Redis the app ends on** (written to a Redis that was no longer the primary)`}.`);
+  }
   lines.push(
     r.writeUnavailableMs > 0
       ? `- Writes were unavailable for at most ${formatMs(r.writeUnavailableMs)} (longest run of failed writes, ${r.writeUnavailableWindow!.failedWrites} failed attempts, from ${r.writeUnavailableWindow!.start} to ${r.writeUnavailableWindow!.end}); ${r.writeOutages} such window(s) in total.`
@@ -79,6 +98,7 @@ export function renderMarkdown(r: RehearsalReport): string {
       lines.push(`- ${step.name}: ${formatMs(step.durationMs)}, ${step.ok ? "ok" : `failed${step.error ? ` (${step.error})` : ""}`}${step.command ? ` — \`${step.command}\`` : ""}${after}`);
     }
   }
+  if (r.stack) lines.push("", ...stackSection(r.stack));
   lines.push("", "## Checks", "");
   for (const c of r.checks) lines.push(`- ${c.ok ? "✔" : "✘"} ${c.name}: ${c.detail}`);
   if (!r.checks.length) lines.push("- no checks ran");

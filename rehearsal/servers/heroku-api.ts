@@ -1,5 +1,6 @@
 // A local HTTP server that follows Heroku's documented Platform API (v3) for the parts
-// ferry drives: apps (maintenance), config-vars, formation, add-ons and domains. It
+// ferry drives: apps (maintenance), config-vars, formation, add-ons, add-on attachments
+// and domains. It
 // keeps state, checks the Accept version and the API key, pages list endpoints with
 // Range / 206 + Next-Range at a deliberately small page size, reports
 // RateLimit-Remaining, and can be told to answer 429 (with Retry-After) or 5xx next,
@@ -20,6 +21,21 @@ export interface FakeAppSeed {
   domains?: Array<{ hostname: string; kind?: "heroku" | "custom" }>;
   /** Releases, oldest first (versions 1, 2, ...), each with its slug tarball. */
   releases?: FakeReleaseSeed[];
+  /** What `ferry init` reads besides the above (see the inventory block below). */
+  inventory?: InventorySeed;
+}
+
+/**
+ * Read-only inventory data for `ferry init`: add-on prices and log drains (releases and
+ * slugs are `releases`, served by FakeReleases). Kept apart from the state the migration commands change.
+ */
+export interface InventorySeed {
+  /** Add-on name -> its plan's price in cents a month (served as billed_price and on the plan). */
+  addonPriceCents?: Record<string, number>;
+  /** Add-ons answered with billed_price null (as older answers are), so a client must ask the plan. */
+  withoutBilledPrice?: string[];
+  /** Log drain URLs (they may carry credentials, as real ones do). */
+  logDrains?: string[];
 }
 
 export interface FakeHerokuOptions {
@@ -55,6 +71,17 @@ export interface FakeFormation {
   command: string;
 }
 
+/**
+ * An add-on attachment: it gives the app the add-on's config vars under its name, e.g.
+ * DATABASE -> DATABASE_URL (https://devcenter.heroku.com/articles/platform-api-reference#add-on-attachment).
+ * The app may not overwrite those vars (422); detaching removes them.
+ */
+export interface FakeAttachment {
+  id: string;
+  name: string;
+  addonId: string;
+}
+
 export interface FakeApp {
   id: string;
   name: string;
@@ -63,7 +90,9 @@ export interface FakeApp {
   /** Config var names owned by add-on attachments. */
   attachmentVars: Set<string>;
   formation: FakeFormation[];
-  addons: Array<{ id: string; name: string; service: Ref; plan: Ref; configVars: string[] }>;
+  /** `values`: the add-on's config, by suffix after the attachment name (`_URL` -> the URL). */
+  addons: Array<{ id: string; name: string; service: Ref; plan: Ref; configVars: string[]; values: Record<string, string> }>;
+  attachments: FakeAttachment[];
   domains: Array<{ id: string; hostname: string; kind: "heroku" | "custom"; cname: string | null }>;
 }
 
@@ -118,21 +147,52 @@ function seedApp(seed: FakeAppSeed): FakeApp {
       command: f.command ?? `bin/${f.type}`,
     })),
     addons: [],
+    attachments: [],
     domains: [{ id: randomUUID(), hostname: `${seed.name}.herokuapp.com`, kind: "heroku", cname: null }],
   };
   for (const a of seed.addons ?? []) {
     const vars = a.configVars ?? {};
-    app.addons.push({ id: randomUUID(), name: a.name, service: { id: randomUUID(), name: a.service }, plan: { id: randomUUID(), name: a.plan }, configVars: Object.keys(vars) });
-    for (const [k, v] of Object.entries(vars)) {
-      app.configVars[k] = v;
-      app.attachmentVars.add(k);
-    }
+    // Heroku names an add-on's first attachment after its config var: DATABASE_URL -> DATABASE.
+    const attachmentName = Object.keys(vars)[0]?.replace(/_URL$/, "") ?? a.name.toUpperCase().replace(/-/g, "_");
+    const values = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k.slice(attachmentName.length), v]));
+    const addon = { id: randomUUID(), name: a.name, service: { id: randomUUID(), name: a.service }, plan: { id: randomUUID(), name: a.plan }, configVars: Object.keys(vars), values };
+    app.addons.push(addon);
+    attach(app, addon.id, attachmentName);
   }
   for (const d of seed.domains ?? []) {
     const kind = d.kind ?? "custom";
     app.domains.push({ id: randomUUID(), hostname: d.hostname, kind, cname: kind === "custom" ? `${d.hostname.replace(/\./g, "-")}.herokudns.com` : null });
   }
   return app;
+}
+
+/** The config vars an attachment gives the app: its name followed by each of the add-on's suffixes. */
+function attachmentVarsOf(app: FakeApp, attachment: FakeAttachment): Record<string, string> {
+  const addon = app.addons.find((a) => a.id === attachment.addonId);
+  return Object.fromEntries(Object.entries(addon?.values ?? {}).map(([suffix, v]) => [`${attachment.name}${suffix}`, v]));
+}
+
+function attach(app: FakeApp, addonId: string, name: string): FakeAttachment {
+  const attachment = { id: randomUUID(), name, addonId };
+  app.attachments.push(attachment);
+  for (const [k, v] of Object.entries(attachmentVarsOf(app, attachment))) {
+    app.configVars[k] = v;
+    app.attachmentVars.add(k);
+  }
+  return attachment;
+}
+
+function detach(app: FakeApp, attachment: FakeAttachment): void {
+  for (const k of Object.keys(attachmentVarsOf(app, attachment))) {
+    delete app.configVars[k];
+    app.attachmentVars.delete(k);
+  }
+  app.attachments.splice(app.attachments.indexOf(attachment), 1);
+}
+
+function attachmentJson(app: FakeApp, a: FakeAttachment) {
+  const addon = app.addons.find((x) => x.id === a.addonId)!;
+  return { id: a.id, name: a.name, addon: { id: addon.id, name: addon.name, app: appRef(app) }, app: appRef(app), namespace: null, created_at: CREATED, updated_at: CREATED, web_url: null };
 }
 
 function appRef(app: FakeApp): Ref {
@@ -196,10 +256,11 @@ function parseRange(header: string | undefined, fields: string[]): ParsedRange {
 /** One page of `items` for the Range, with the Next-Range to ask for the rest. */
 function page<T extends Record<string, unknown>>(items: T[], range: ParsedRange, pageSize: number): { body: T[]; next?: string; contentRange: string } {
   const key = (t: T) => String(t[range.field]);
-  // Releases range on `version`, a number: 10 sorts after 9.
-  const numeric = /^\d+$/;
-  const compare = (a: string, b: string) =>
-    numeric.test(a) && numeric.test(b) ? Math.sign(Number(a) - Number(b)) : a < b ? -1 : a > b ? 1 : 0;
+  // Release versions are numbers: 10 comes after 9, not between 1 and 2.
+  const compare = (a: string, b: string) => {
+    const [x, y] = /^\d+$/.test(a) && /^\d+$/.test(b) ? [Number(a), Number(b)] : [a, b];
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
   const sorted = [...items].sort((a, b) => compare(key(a), key(b)));
   if (range.desc) sorted.reverse();
   // "Start" is the first value in the listing's order: the smallest ascending, the largest descending.
@@ -227,6 +288,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
   const pageSize = opts.pageSize ?? DEFAULT_PAGE;
   let remaining = RATE_LIMIT_TOKENS;
   const injected: Array<{ status: number; id: string; message: string; retryAfter?: number }> = [];
+  const inventory = inventoryEndpoints(opts.apps ?? [], (key, name) => appFor(key, name));
 
   const findApp = (nameOrId: string) => apps.get(nameOrId) ?? [...apps.values()].find((a) => a.id === nameOrId);
 
@@ -293,6 +355,38 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     return planned.map((p) => formationJson(app, p.f));
   }
 
+  /**
+   * POST /addon-attachments {addon, app, name} attaches an add-on under a name (its vars
+   * appear as NAME_URL...); DELETE /addon-attachments/{id} detaches it (they disappear).
+   * A name already used by an attachment, or whose vars the app already sets, is a 422.
+   */
+  function attachments(method: string, parts: string[], key: string, body: unknown, res: ServerResponse): number {
+    if (method === "POST" && parts.length === 1) {
+      const b = (body ?? {}) as Record<string, unknown>;
+      const app = appFor(key, String(b.app ?? ""));
+      const addon = app.addons.find((a) => a.id === b.addon || a.name === b.addon);
+      if (!addon) throw new ApiError(404, "not_found", "Couldn't find that add on.");
+      const name = String(b.name ?? "");
+      if (!/^[A-Z][A-Z0-9_]*$/.test(name)) throw new ApiError(422, "invalid_params", "Name must start with a letter and contain only uppercase letters, digits and underscores.");
+      if (app.attachments.some((a) => a.name === name)) throw new ApiError(422, "invalid_params", `Name ${name} is already used by another attachment.`);
+      const taken = Object.keys(addon.values).map((suffix) => `${name}${suffix}`).filter((k) => k in app.configVars);
+      if (taken.length) throw new ApiError(422, "invalid_params", `Config var ${taken.join(", ")} is already set on ${app.name}.`);
+      return reply(res, 201, attachmentJson(app, attach(app, addon.id, name)));
+    }
+    if (method === "DELETE" && parts.length === 2) {
+      for (const app of apps.values()) {
+        const attachment = app.attachments.find((a) => a.id === parts[1]);
+        if (!attachment) continue;
+        appFor(key, app.name);
+        const json = attachmentJson(app, attachment);
+        detach(app, attachment);
+        return reply(res, 200, json);
+      }
+      throw new ApiError(404, "not_found", "Couldn't find that add on attachment.");
+    }
+    throw endpointNotFound();
+  }
+
   function sendList<T extends Record<string, unknown>>(res: ServerResponse, items: T[], fields: string[], rangeHeader: string | undefined): number {
     const p = page(items, parseRange(rangeHeader, fields), pageSize);
     const status = p.next ? 206 : 200;
@@ -329,6 +423,9 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     remaining = Math.max(0, remaining === 0 ? RATE_LIMIT_TOKENS - 1 : remaining - 1);
     const url = new URL(req.url ?? "/", "http://localhost");
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    if (parts[0] === "addon-attachments") return attachments(req.method ?? "GET", parts, key, body, res);
+    const inventoryAnswer = inventory.route(req.method ?? "GET", parts, key);
+    if (inventoryAnswer) return inventoryAnswer.list ? sendList(res, inventoryAnswer.list.items, inventoryAnswer.list.fields, req.headers.range) : reply(res, 200, inventoryAnswer.body);
     if (parts[0] !== "apps" || parts.length < 2 || parts.length > 4) throw endpointNotFound();
     const app = appFor(key, parts[1]);
     const resource = parts.length === 4 ? `${parts[2]}/:id` : (parts[2] ?? "");
@@ -352,12 +449,12 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
       case "PATCH formation":
         return reply(res, 200, patchFormation(app, obj()));
       case "GET addons":
-        return sendList(res, app.addons.map((a) => addonJson(app, a)), ["id", "name"], range);
+        return sendList(res, app.addons.map((a) => ({ ...addonJson(app, a), billed_price: inventory.billedPrice(app.name, a.name) })), ["id", "name"], range);
       case "DELETE addons/:id": {
         const i = app.addons.findIndex((a) => a.name === parts[3] || a.id === parts[3]);
         if (i < 0) throw new ApiError(404, "not_found", "Couldn't find that add on.");
         const [gone] = app.addons.splice(i, 1);
-        for (const v of gone.configVars) delete app.configVars[v];
+        for (const a of app.attachments.filter((x) => x.addonId === gone.id)) detach(app, a);
         return reply(res, 200, { ...addonJson(app, gone), state: "deprovisioned" });
       }
       case "GET domains":
@@ -369,6 +466,8 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
         if (!slug) throw new ApiError(404, "not_found", "Couldn't find that slug.");
         return reply(res, 200, slug);
       }
+      case "GET addon-attachments":
+        return sendList(res, app.attachments.map((a) => attachmentJson(app, a)), ["id", "name"], range);
       default:
         throw endpointNotFound();
     }
@@ -431,4 +530,74 @@ function endpointNotFound(): ApiError {
     "not_found",
     "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?",
   );
+}
+
+// ---- inventory endpoints (ferry init) ------------------------------------------
+// Read-only endpoints `ferry init` uses, in the Platform API's documented shapes
+// (https://devcenter.heroku.com/articles/platform-api-reference): dyno sizes with
+// their cost, add-on plans with their price and log drains. Releases and slugs are
+// FakeReleases' (heroku-releases.ts), shared with `ferry heroku release|slug`.
+
+/** Heroku's dyno sizes and list prices a month (https://www.heroku.com/pricing); eco is a shared pool, so no per-dyno cost. */
+const DYNO_SIZE_TABLE: Array<{ name: string; memory: number; compute: number; dedicated: boolean; cents: number | null }> = [
+  { name: "eco", memory: 0.5, compute: 1, dedicated: false, cents: null },
+  { name: "basic", memory: 0.5, compute: 1, dedicated: false, cents: 700 },
+  { name: "standard-1X", memory: 0.5, compute: 1, dedicated: false, cents: 2500 },
+  { name: "standard-2X", memory: 1, compute: 2, dedicated: false, cents: 5000 },
+  { name: "performance-M", memory: 2.5, compute: 11, dedicated: true, cents: 25000 },
+  { name: "performance-L", memory: 14, compute: 46, dedicated: true, cents: 50000 },
+];
+
+interface InventoryAnswer {
+  body?: unknown;
+  list?: { items: Record<string, unknown>[]; fields: string[] };
+}
+
+function inventoryEndpoints(seeds: FakeAppSeed[], appFor: (key: string, name: string) => FakeApp) {
+  const ids = new Map<string, string>();
+  const stableId = (what: string) => ids.get(what) ?? (ids.set(what, randomUUID()), ids.get(what)!);
+  const seedOf = (app: string) => seeds.find((s) => s.name === app);
+  const priceOf = (app: string, addon: string) => seedOf(app)?.inventory?.addonPriceCents?.[addon];
+
+  const dynoSizes = () => DYNO_SIZE_TABLE.map((d) => ({
+    id: stableId(`size:${d.name}`), name: d.name, architecture: "amd64", memory: d.memory, compute: d.compute, dedicated: d.dedicated,
+    private_space_only: false, precise_dyno_units: d.compute, cost: d.cents === null ? null : { cents: d.cents, unit: "monthly" },
+    generation: { id: stableId("generation:cedar"), name: "cedar" },
+  }));
+
+  function plan(service: string, planName: string) {
+    for (const s of seeds) {
+      for (const a of s.addons ?? []) {
+        if (a.service === service && (a.plan === planName || a.plan === `${service}:${planName}`)) {
+          const cents = priceOf(s.name, a.name);
+          if (cents === undefined) break;
+          return { id: stableId(`plan:${a.plan}`), name: a.plan, price: { cents, unit: "month", contract: false, metered: false }, state: "public" };
+        }
+      }
+    }
+    throw new ApiError(404, "not_found", "Couldn't find that plan.");
+  }
+
+  const drains = (app: FakeApp) => (seedOf(app.name)?.inventory?.logDrains ?? []).map((url, i) => ({
+    id: stableId(`drain:${app.name}:${i}`), url, token: `d.${stableId(`token:${app.name}:${i}`)}`, addon: null, created_at: CREATED, updated_at: CREATED,
+  }));
+
+  return {
+    billedPrice(app: string, addon: string) {
+      const cents = priceOf(app, addon);
+      if (seedOf(app)?.inventory?.withoutBilledPrice?.includes(addon)) return null;
+      return cents === undefined ? null : { cents, contract: false, unit: "month" };
+    },
+    route(method: string, parts: string[], key: string): InventoryAnswer | undefined {
+      if (method !== "GET") return undefined;
+      if (parts.length === 1 && parts[0] === "dyno-sizes") return { list: { items: dynoSizes(), fields: ["id", "name"] } };
+      if (parts.length === 4 && parts[0] === "addon-services" && parts[2] === "plans") return { body: plan(parts[1], parts[3]) };
+      if (parts[0] !== "apps" || parts.length < 3) return undefined;
+      const resource = parts[2];
+      if (resource !== "log-drains") return undefined;
+      const app = appFor(key, parts[1]);
+      if (resource === "log-drains" && parts.length === 3) return { list: { items: drains(app), fields: ["id", "url", "token"] } };
+      throw endpointNotFound();
+    },
+  };
 }

@@ -1,5 +1,6 @@
 export * from "./process";
 export * from "./postgres";
 export * from "./redis";
+export * from "./certificates";
 export * from "./nginx";
 export * from "./heroku-api";

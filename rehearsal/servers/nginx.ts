@@ -8,7 +8,11 @@ import { isRoot, onExit, run, tempDir, waitFor, portOpen } from "./process";
 export interface LocalNginx {
   prefix: string;
   confPath: string;
-  /** Replace the config: `nginx -t` first, then a graceful reload. */
+  /**
+   * Replace the config: `nginx -t` first, then a graceful reload, resolved once the old
+   * workers have finished their requests and exited, so the new config is the only one
+   * serving (as a load balancer deregisters a target before the instance stops).
+   */
   reload(conf: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -36,12 +40,14 @@ export function nginxHttpPaths(prefix: string): string {
  * Start nginx with a complete config. `conf(prefix)` returns the nginx.conf text
  * (use nginxMainContext / nginxHttpPaths); `waitPort` is a port it listens on.
  */
-export async function startNginx(conf: (prefix: string) => string, waitPort: number): Promise<LocalNginx> {
+export async function startNginx(conf: (prefix: string) => string, waitPort: number, opts: { launcher?: string[] } = {}): Promise<LocalNginx> {
   const prefix = tempDir("nginx");
   const confPath = join(prefix, "nginx.conf");
   writeFileSync(confPath, conf(prefix));
   await run("nginx", ["-t", "-p", prefix, "-c", confPath]);
-  const child: ChildProcess = spawn("nginx", ["-p", prefix, "-c", confPath], { stdio: ["ignore", "ignore", "inherit"] });
+  // A launcher (e.g. `unshare` with a mount) execs nginx itself, so the pid is nginx's.
+  const [cmd, ...args] = [...(opts.launcher ?? []), "nginx", "-p", prefix, "-c", confPath];
+  const child: ChildProcess = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
   onExit(() => {
     if (child.exitCode === null) killNginxTree(child.pid!);
   });
@@ -52,7 +58,9 @@ export async function startNginx(conf: (prefix: string) => string, waitPort: num
     reload: async (text: string) => {
       writeFileSync(confPath, text);
       await run("nginx", ["-t", "-p", prefix, "-c", confPath]);
+      const oldWorkers = childPids(child.pid!);
       await run("nginx", ["-s", "reload", "-p", prefix, "-c", confPath]);
+      await waitFor("nginx's old workers to finish after a reload", async () => !oldWorkers.some(alive), 20_000);
     },
     stop: async () => {
       if (child.exitCode !== null) return;
@@ -81,8 +89,17 @@ function killNginxTree(master: number): void {
   kill(master, "SIGKILL");
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Process ids whose parent is `ppid`, from /proc (Linux). */
-function childPids(ppid: number): number[] {
+export function childPids(ppid: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

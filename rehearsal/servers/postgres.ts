@@ -2,25 +2,15 @@
 // refuses to run as root, so as root every server binary runs as the `postgres`
 // system user that Debian's package creates.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Client } from "pg";
 import { freePort, isRoot, onExit, run, tempDir, waitFor } from "./process";
+import { TlsFiles, TlsOptions, serverCertificate } from "./certificates";
+import { asPostgres, postgresBinDir } from "../../migrations/postgres/binaries";
 
-/** The newest installed PostgreSQL's bin directory (Debian layout), or PATH. */
-export function postgresBinDir(): string {
-  const root = "/usr/lib/postgresql";
-  if (existsSync(root)) {
-    const versions = readdirSync(root)
-      .filter((v) => existsSync(join(root, v, "bin", "postgres")))
-      .sort((a, b) => Number(b) - Number(a));
-    if (versions.length) return join(root, versions[0], "bin");
-  }
-  const found = spawnSync("sh", ["-c", "command -v pg_ctl"], { encoding: "utf8" }).stdout.trim();
-  if (!found) throw new Error("PostgreSQL server binaries not found: install postgresql-15 or newer");
-  return found.replace(/\/pg_ctl$/, "");
-}
+export { asPostgres, postgresBinDir } from "../../migrations/postgres/binaries";
 
 function postgresUser(): { uid: number; gid: number } | undefined {
   if (!isRoot()) return undefined;
@@ -29,19 +19,17 @@ function postgresUser(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
-/**
- * Run a PostgreSQL server program as the cluster's owner: directly when we are not
- * root, through `runuser -u postgres` when we are.
- */
-export function asPostgres(bin: string, args: string[]): [string, string[]] {
-  return isRoot() ? ["runuser", ["-u", "postgres", "--", bin, ...args]] : [bin, args];
-}
-
 export interface PostgresOptions {
   /** Extra postgresql.conf settings. */
   settings?: Record<string, string | number>;
   /** Superuser password; random when omitted. */
   password?: string;
+  /**
+   * Serve TLS on a private-CA (RDS-like) or self-signed (Heroku-like) certificate.
+   * `required` (default true) turns every TCP line of pg_hba.conf into `hostssl`:
+   * Heroku Postgres and RDS with rds.force_ssl=1 refuse plain connections.
+   */
+  tls?: TlsOptions & { required?: boolean };
 }
 
 export interface LocalPostgres {
@@ -50,6 +38,8 @@ export interface LocalPostgres {
   socketDir: string;
   password: string;
   binDir: string;
+  /** The certificate files when the cluster serves TLS. */
+  tls?: TlsFiles;
   /** URL for `user` (default the superuser `postgres`) and `database` (default `postgres`). */
   url(database?: string, user?: string, password?: string): string;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[], database?: string): Promise<T[]>;
@@ -98,7 +88,27 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<LocalPo
     "\n# ferry local server\n" + Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join("\n") + "\n",
   );
   appendFileSync(join(dataDir, "pg_hba.conf"), "host replication all 127.0.0.1/32 scram-sha-256\n");
-  return controlCluster({ binDir, dataDir, socketDir, port, password });
+  const tls = opts.tls ? await enableTls(base, dataDir, opts.tls, owner) : undefined;
+  return controlCluster({ binDir, dataDir, socketDir, port, password, tls });
+}
+
+/**
+ * Certificate files for the cluster (the key readable by its owner only, or the server
+ * refuses to start), `ssl = on`, and with `required` only `hostssl` lines for TCP.
+ * https://www.postgresql.org/docs/current/ssl-tcp.html
+ */
+async function enableTls(base: string, dataDir: string, opts: TlsOptions & { required?: boolean }, owner?: { uid: number; gid: number }): Promise<TlsFiles> {
+  const files = await serverCertificate(base, opts);
+  for (const f of [files.certFile, files.keyFile, files.caFile]) {
+    if (owner) execFileSync("chown", [`${owner.uid}:${owner.gid}`, f]);
+  }
+  execFileSync("chmod", ["0600", files.keyFile]);
+  appendFileSync(join(dataDir, "postgresql.conf"), `ssl = on\nssl_cert_file = '${files.certFile}'\nssl_key_file = '${files.keyFile}'\n`);
+  if (opts.required ?? true) {
+    const hba = join(dataDir, "pg_hba.conf");
+    writeFileSync(hba, readFileSync(hba, "utf8").replace(/^host(\s)/gm, "hostssl$1"));
+  }
+  return files;
 }
 
 /**
@@ -111,6 +121,7 @@ export async function controlCluster(c: {
   socketDir: string;
   port: number;
   password: string;
+  tls?: TlsFiles;
 }): Promise<LocalPostgres> {
   const pgCtl = join(c.binDir, "pg_ctl");
   const logFile = join(c.socketDir, `postgres-${c.port}.log`);
@@ -127,8 +138,11 @@ export async function controlCluster(c: {
       return false;
     }
   };
+  // The helper trusts the cluster's own CA but not a host name: a test may issue the
+  // certificate for a name other than 127.0.0.1 on purpose.
+  const ssl = c.tls ? { ca: readFileSync(c.tls.caFile, "utf8"), checkServerIdentity: () => undefined } : false;
   const query = async <T>(sql: string, params?: unknown[], database?: string): Promise<T[]> => {
-    const client = new Client({ connectionString: url(database) });
+    const client = new Client({ connectionString: url(database), ssl });
     await client.connect();
     try {
       return (await client.query(sql, params)).rows as T[];

@@ -1,10 +1,14 @@
 // Local servers (PostgreSQL, Redis, nginx) for the rehearsal and the test suites.
 // Everything started here is stopped on exit, on Ctrl-C and on failure.
-import { execFile, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, chownSync } from "node:fs";
 import { createServer, Socket } from "node:net";
-import { tmpdir, userInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isRoot } from "../../migrations/cli/process";
+
+// Shared with the data plane, which must not import this folder.
+export { isRoot, run, waitFor } from "../../migrations/cli/process";
 
 const cleanups: Array<() => void> = [];
 let hooked = false;
@@ -49,7 +53,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-export const isRoot = (): boolean => userInfo().uid === 0;
 
 /** A temporary directory removed at exit; owned by `owner` when running as root. */
 export function tempDir(prefix: string, owner?: { uid: number; gid: number }): string {
@@ -59,51 +62,13 @@ export function tempDir(prefix: string, owner?: { uid: number; gid: number }): s
   return dir;
 }
 
-/** Run a program to completion; reject with its stderr on a non-zero exit. */
-export function run(
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {},
-): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      cmd,
-      args,
-      { env: opts.env ?? process.env, cwd: opts.cwd, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) {
-          reject(new Error(`${cmd} ${args[0] ?? ""} failed: ${stderr.trim() || err.message}`));
-        } else {
-          resolve({ stdout, stderr });
-        }
-      },
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-  });
-}
-
 /** Is `cmd` on PATH (or an absolute path that exists)? */
 export function have(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 }
 
-/** Wait until `check` resolves true, or fail after `timeoutMs` with `what` in the message. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastError = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ""}`);
-}
-
 /** Does something accept TCP connections on 127.0.0.1:`port`? */
-export function portOpen(port: number): Promise<boolean> {
+export function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
     s.once("connect", () => {
@@ -111,6 +76,6 @@ export function portOpen(port: number): Promise<boolean> {
       resolve(true);
     });
     s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
+    s.connect(port, host);
   });
 }

@@ -1,14 +1,19 @@
 // Local redis-server instances on loopback: plain, with a password, with TLS on a
-// self-signed certificate, or with SYNC/PSYNC renamed away (how Heroku's behaves).
+// self-signed certificate (how Heroku's serves) or on a private CA (how ElastiCache
+// serves), or with SYNC/PSYNC renamed away (how Heroku's behaves).
 import { spawn, ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { readFileSync, writeFileSync } from "node:fs";
-import { freePort, onExit, run, tempDir, waitFor, portOpen } from "./process";
+import { freePort, onExit, tempDir, waitFor, portOpen } from "./process";
+import { TlsFiles, TlsOptions, serverCertificate } from "./certificates";
 
 export interface RedisOptions {
   password?: string;
-  /** Serve TLS only, on a certificate generated for 127.0.0.1. */
-  tls?: boolean;
+  /**
+   * Serve TLS only: `true` is a self-signed certificate for 127.0.0.1 and localhost;
+   * an object picks a private CA or self-signed, and the names in the certificate.
+   */
+  tls?: boolean | TlsOptions;
   /** Commands renamed away (e.g. ["SYNC", "PSYNC"] to refuse outside replicas). */
   disableCommands?: string[];
   /** Extra `--key value` settings. */
@@ -19,8 +24,10 @@ export interface LocalRedis {
   port: number;
   dir: string;
   password?: string;
-  /** PEM of the self-signed certificate when tls is on. */
+  /** PEM a client must trust when tls is on: the self-signed certificate or the private CA. */
   caCert?: string;
+  /** The certificate files when tls is on (caFile is what --tls-ca takes). */
+  tls?: TlsFiles;
   url(db?: number): string;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -28,27 +35,17 @@ export interface LocalRedis {
   isRunning(): boolean;
 }
 
-/** A self-signed certificate for 127.0.0.1 and localhost, made with openssl. */
-export async function selfSignedCertificate(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "key.pem");
-  await run("openssl", [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-  ]);
-  return { cert, key };
-}
-
 export async function startRedis(opts: RedisOptions = {}): Promise<LocalRedis> {
   const dir = tempDir("redis");
   const port = await freePort();
   const args = ["--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--protected-mode", "no"];
   let caCert: string | undefined;
+  let tls: TlsFiles | undefined;
   if (opts.tls) {
-    const { cert, key } = await selfSignedCertificate(dir);
-    caCert = readFileSync(cert, "utf8");
-    args.push("--port", "0", "--tls-port", String(port), "--tls-cert-file", cert, "--tls-key-file", key,
-      "--tls-ca-cert-file", cert, "--tls-auth-clients", "no", "--tls-replication", "yes");
+    tls = await serverCertificate(dir, opts.tls === true ? { kind: "self-signed" } : opts.tls);
+    caCert = readFileSync(tls.caFile, "utf8");
+    args.push("--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.certFile, "--tls-key-file", tls.keyFile,
+      "--tls-ca-cert-file", tls.caFile, "--tls-auth-clients", "no", "--tls-replication", "yes");
   } else {
     args.push("--port", String(port));
   }
@@ -85,6 +82,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<LocalRedis> {
     dir,
     password: opts.password,
     caCert,
+    tls,
     url: (db = 0) => `${scheme}://${auth}127.0.0.1:${port}/${db}`,
     start,
     stop,

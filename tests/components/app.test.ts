@@ -4,11 +4,19 @@
 // (./ecs-rules.ts). Resource options are read through buildFerry's transformations.
 import { describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { FAKE_RELEASES, Recorded, SECRET_MARK, isSecretValue, plain, resourcesOf, stackConfig, upTo, withFlags, Flags } from "../program/harness";
+import { FAKE_RELEASES, providerRules, Recorded, SECRET_MARK, isSecretValue, plain, resourcesOf, stackConfig, upTo, withFlags, Flags } from "../program/harness";
 import { parseConfig } from "../../config";
 import { buildFerry } from "../../components/ferry";
 import { SLUG_RUN } from "../../components/target/compute";
-import { appPlaneViolations, containersOf } from "./ecs-rules";
+import { checkRegistration, checkStack, containersOf as containersOfInputs, Registration } from "../../policy/providers";
+
+const containersOf = (r: Recorded) => containersOfInputs(plain(r.inputs) as Record<string, unknown>);
+const NO_WORLD = { liveDnsRecords: new Map(), adopted: new Set<string>() };
+/** What the providers would refuse of these registrations (prefixed by the refused one's name). */
+const refusals = (rs: Recorded[]): string[] => {
+  const regs: Registration[] = rs.map((r) => ({ type: r.type, name: r.name, inputs: r.inputs, options: {} }));
+  return [...regs.flatMap((r) => checkRegistration(r, NO_WORLD)), ...checkStack(regs, NO_WORLD)];
+};
 
 interface Built {
   name: string;
@@ -32,7 +40,8 @@ async function build(stack: "staging" | "prod", flags: Flags = {}): Promise<Buil
     options.set(`${args.type}::${args.name}`, args.opts as pulumi.CustomResourceOptions);
     return undefined;
   };
-  buildFerry(parseConfig(withFlags(stackConfig(stack), flags)), { name, transformations: [capture] });
+  const config = parseConfig(withFlags(stackConfig(stack), flags));
+  buildFerry(config, { name, transformations: [capture, providerRules(config, name)] });
   return { name, resources: await resourcesOf(name), dependsOn, options };
 }
 
@@ -56,7 +65,9 @@ describe("the provider rules themselves", () => {
       { type: "aws:scheduler/schedule:Schedule", name: "bad-cron", inputs: { scheduleExpression: "cron(0 3 * * *)", flexibleTimeWindow: { mode: "OFF" } } },
       { type: "aws:secretsmanager/secret:Secret", name: "bad-secret", inputs: { name: "ferry app config!" } },
     ];
-    expect(appPlaneViolations([...b.resources, ...bad]).map((v) => v.split(":")[0])).toEqual(["bad-size", "bad-net", "bad-grace", "bad-cron", "bad-secret"]);
+    // Each refusal names the resource it refuses.
+    const refused = new Set(refusals([...b.resources, ...bad]).flatMap((v) => /\b(bad-[a-z]+)\b/.exec(v)?.[1] ?? []));
+    expect([...refused].sort()).toEqual(["bad-cron", "bad-grace", "bad-net", "bad-secret", "bad-size"]);
   });
 });
 
@@ -65,7 +76,7 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
 
   it("declares a cluster, a service per process, and nothing AWS would refuse", async () => {
     const b = await build(stack, upTo("proxy", heroku ? { trafficPercent: 30 } : {}));
-    expect(appPlaneViolations(b.resources)).toEqual([]);
+    // resourcesOf (in build) already threw if the providers refused anything.
     expect(ofType(b, "aws:ecs/cluster:Cluster")).toHaveLength(1);
     const services = Object.fromEntries(ofType(b, "aws:ecs/service:Service").map((s) => [s.name.replace(`${b.name}-app-`, ""), plain(s.inputs) as Record<string, any>]));
     expect(Object.keys(services).sort()).toEqual(["sidekiq", "streaming", "web"]);

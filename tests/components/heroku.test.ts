@@ -90,12 +90,12 @@ describe("checkInventory", () => {
     expect(checkInventory(source, inventory().slice(0, 1)).errors).toEqual(["ferry:source.apps[1].name: Heroku app masto-streaming was not read"]);
   });
 
-  it("warns when the config var to repoint is owned by an add-on (Heroku refuses to overwrite it)", () => {
-    const withOwned = checkInventory({ ...source, redis: { ...source.redis!, configVar: "REDIS_URL" }, postgres: { ...source.postgres!, configVar: "DATABASE_URL" } }, inventory());
-    expect(withOwned.errors).toEqual([]);
-    expect(withOwned.warnings).toEqual([
-      "ferry:source.postgres.configVar: DATABASE_URL on masto-web is owned by add-on postgresql-curved-12345; Heroku refuses (422) to overwrite it at cutover: point configVar at the var your app reads, or detach first",
-      "ferry:source.redis.configVar: REDIS_URL on masto-web is owned by add-on redis-rigid-67890; Heroku refuses (422) to overwrite it at cutover: point configVar at the var your app reads, or detach first",
+  it("takes the var the configured add-on owns (the cutover moves its attachment), warns when another add-on owns it", () => {
+    const owned = checkInventory({ ...source, redis: { ...source.redis!, configVar: "REDIS_URL" }, postgres: { ...source.postgres!, configVar: "DATABASE_URL" } }, inventory());
+    expect(owned).toEqual({ errors: [], warnings: [] });
+    const crossed = checkInventory({ ...source, postgres: { ...source.postgres!, configVar: "REDIS_URL" } }, inventory());
+    expect(crossed.warnings).toEqual([
+      "ferry:source.postgres.configVar: REDIS_URL on masto-web belongs to add-on redis-rigid-67890, not postgresql-curved-12345; the cutover re-attaches redis-rigid-67890 as FERRY_SOURCE_* to repoint it",
     ]);
   });
 });

@@ -1,10 +1,9 @@
 // The pure pieces of the components: subnet layout, RDS parameters, boot
 // scripts, source protection, URL rewriting. No Pulumi runtime.
 import { describe, expect, it } from "vitest";
-import { sourceResourceOptions } from "../../components/source/options";
 import { shellQuote } from "../../components/shell";
-import { portOf, postgresParameters, subnetCidrs, withAddress } from "../../components/target";
-import { redisUserData, runnerUserData } from "../../components/target/userData";
+import { portOf, postgresParameters, runnerPostgresUrl, subnetCidrs, withAddress } from "../../components/target";
+import { RDS_CA_BUNDLE, redisUserData, runnerUserData } from "../../components/target/userData";
 import { listenerPort } from "../../components/target/ingress";
 
 describe("subnetCidrs", () => {
@@ -43,14 +42,11 @@ describe("user data", () => {
     expect(script).toContain("AcceptEnv FERRY_* HEROKU_*");
     expect(script).toContain("ln -sf /opt/ferry/bin/ferry.js /usr/local/bin/ferry");
   });
-});
 
-describe("sourceResourceOptions", () => {
-  it("protects and retains source stores until decommission", () => {
-    for (const stage of ["provision", "replicate", "proxy", "cutover"] as const) {
-      expect(sourceResourceOptions(stage)).toEqual({ protect: true, retainOnDelete: true });
-    }
-    expect(sourceResourceOptions("decommission")).toEqual({ protect: false, retainOnDelete: false });
+  it("the runner downloads the RDS global CA bundle to where its Postgres URL points", () => {
+    const script = runnerUserData({ ferryRepo: "https://github.com/example/ferry.git", ferryRef: "main" });
+    expect(script).toContain(`curl -fsSL --retry 5 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o ${RDS_CA_BUNDLE}`);
+    expect(script.indexOf("mkdir -p /etc/ferry")).toBeLessThan(script.indexOf("global-bundle.pem"));
   });
 });
 
@@ -64,6 +60,18 @@ describe("small helpers", () => {
   it("withAddress swaps host:port and keeps credentials and path", () => {
     expect(withAddress("postgres://u:p%40ss@db.internal:5432/app?sslmode=require", "localhost:15432")).toBe("postgres://u:p%40ss@localhost:15432/app?sslmode=require");
     expect(withAddress("rediss://:pw@cache:6379/0", undefined)).toBe("rediss://:pw@cache:6379/0");
+  });
+
+  it("runnerPostgresUrl: verify-full; the EC2 runner's CA bundle; a forward keeps the endpoint as the name to verify", () => {
+    const rds = "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=require";
+    expect(runnerPostgresUrl(rds, { caFile: RDS_CA_BUNDLE })).toBe(
+      "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fferry%2Frds-global-bundle.pem",
+    );
+    expect(runnerPostgresUrl(rds, { forward: "localhost:15432" })).toBe(
+      "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:15432/app?sslmode=verify-full&hostaddr=127.0.0.1",
+    );
+    expect(runnerPostgresUrl(rds, { forward: "10.0.0.7:5432" })).toContain("@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&hostaddr=10.0.0.7");
+    expect(runnerPostgresUrl(rds, { forward: "bastion.internal:15432" })).toBe("postgres://u:p%40s@bastion.internal:15432/app?sslmode=verify-full");
   });
 
   it("portOf reads the source port without the rest of the URL", () => {

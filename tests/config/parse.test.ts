@@ -1,6 +1,6 @@
 // parseConfig / validateStages / planStages: pure, no Pulumi runtime involved.
 import { describe, expect, it } from "vitest";
-import { FerryConfigError, parseConfig, planStages } from "../../config";
+import { FerryConfigError, parseConfig, planStages, proxyWay } from "../../config";
 import { FAKE_SECRETS, stackConfig, upTo, withFlags } from "../program/stacks";
 
 const heroku = () => stackConfig("staging");
@@ -53,7 +53,8 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["decommission without cutover", () => withFlags(heroku(), { replicate: true, proxy: true, decommission: true }), /^ferry:decommission: requires ferry:cutover/],
   ["percent out of range", () => withFlags(heroku(), { ...upTo("proxy"), trafficPercent: 101 }), /^ferry:trafficPercent: expected a whole number from 0 to 100/],
   ["percent without proxy", () => withFlags(heroku(), { replicate: true, trafficPercent: 20 }), /^ferry:trafficPercent: only applies once ferry:proxy is true/],
-  ["weighted split on a vultr source", () => withFlags(vultr(), { ...upTo("proxy"), trafficPercent: 40 }), /^ferry:trafficPercent: a vultr source/],
+  ["weighted split on a box not declared behind Cloudflare", () => withFlags(patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = false)), { ...upTo("proxy"), trafficPercent: 40 }), /^ferry:trafficPercent: this box's old nginx forwards all traffic \(0 or 100\); for a Cloudflare weighted split first, set weightedSplit: true in ferry:source$/],
+  ["box stores cut over while the app is held at a 40% split", () => withFlags(patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = true)), { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } }), /^ferry:trafficPercent: postgres and redis can only be cut over while AWS serves all requests/],
   ["unknown component name", () => withFlags(heroku(), { hold: { mysql: "provision" } }), /ferry:hold\.mysql: unknown component/],
   ["component the source lacks", () => patchJson(withFlags(vultr(), { hold: { redis: "replicate" } }), "ferry:source", (s) => (s.services = ["postgres", "nginx", "app"])), /^ferry:hold\.redis: this vultr source has no redis/],
   ["stage a component does not have", () => withFlags(heroku(), { hold: { postgres: "proxy" } }), /^ferry:hold\.postgres: postgres has no proxy stage/],
@@ -68,6 +69,11 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["password too short", () => ({ ...heroku(), "ferry:targetPostgresPassword": "short" }), /ferry:targetPostgresPassword: expected a password of 16\+ characters/],
   ["not JSON where an object is expected", () => ({ ...heroku(), "ferry:target": "{region: us-east-1" }), /^ferry:target: not valid JSON/],
   ["zone outside the region", () => patchJson(heroku(), "ferry:target", (t) => (t.availabilityZones = ["eu-west-1a", "eu-west-1b"])), /ferry:target\.availabilityZones: every zone must be in ferry:target\.region/],
+  ["Heroku custom domain whose live CNAME is not adopted", () => patchJson(heroku(), "ferry:target", (t) => delete t.cloudflare.hostnames[1].record), /^ferry:target\.cloudflare\.hostnames\[1\]\.record: required: Heroku serves streaming\.staging\.social\.example\.com/],
+  ["vultr proxy without a certificate (plaintext to the ALB)", () => patchJson(withFlags(vultr(), upTo("proxy")), "ferry:target", (t) => delete t.certificateArn), /^ferry:target\.certificateArn: required for the vultr proxy stage: .*verified TLS/],
+  ["vultr proxy without the site's nginx file", () => patchJson(withFlags(vultr(), upTo("proxy")), "ferry:source", (s) => delete s.nginx), /^ferry:source\.nginx: required for the vultr proxy stage/],
+  ["adopted record without its live TTL", () => patchJson(vultr(), "ferry:target", (t) => delete t.cloudflare.hostnames[0].record.ttl), /^ferry:target\.cloudflare\.hostnames\[0\]\.record\.ttl: expected the record's TTL/],
+  ["adopted proxied record with a TTL Cloudflare does not keep", () => patchJson(vultr(), "ferry:target", (t) => (t.cloudflare.hostnames[0].record.ttl = 300)), /^ferry:target\.cloudflare\.hostnames\[0\]\.record\.ttl: a proxied record's TTL is 1/],
 ];
 
 describe("parseConfig rejects bad stacks with one line naming the key", () => {
@@ -106,6 +112,22 @@ describe("planStages", () => {
     const vultrReplicate = planStages(parseConfig(withFlags(vultr(), upTo("replicate"))));
     expect(vultrReplicate.nextStep).toMatch(/old nginx forward/);
     expect(planStages(parseConfig(withFlags(vultr(), upTo("decommission")))).nextStep).toMatch(/complete/);
+  });
+
+  it("splits a box behind Cloudflare by weight below 100%, then lets its nginx forward everything", () => {
+    const splitBox = () => patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = true));
+    const forwardBox = () => patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = false));
+    const split = parseConfig(withFlags(splitBox(), upTo("proxy", { trafficPercent: 30 })));
+    expect(proxyWay(split)).toBe("split");
+    expect(planStages(split)).toMatchObject({ trafficPercent: 30, nextStep: expect.stringMatching(/30% of requests through a Cloudflare load balancer.*at 100 the old nginx forwards/) });
+    // 0 on a split box is the way back: nothing to AWS, not everything.
+    expect([proxyWay(parseConfig(withFlags(splitBox(), upTo("proxy")))), planStages(parseConfig(withFlags(splitBox(), upTo("proxy")))).trafficPercent]).toEqual(["split", 0]);
+    const forwards = [withFlags(splitBox(), upTo("proxy", { trafficPercent: 100 })), withFlags(splitBox(), upTo("cutover", { trafficPercent: 30 })), withFlags(forwardBox(), upTo("proxy")), withFlags(forwardBox(), upTo("proxy", { trafficPercent: 100 }))];
+    for (const raw of forwards) {
+      const config = parseConfig(raw);
+      expect([proxyWay(config), planStages(config).trafficPercent]).toEqual(["forward", 100]);
+    }
+    expect(proxyWay(parseConfig(withFlags(heroku(), upTo("proxy", { trafficPercent: 100 }))))).toBe("split");
   });
 
   it("lets Postgres move first while Redis and the app hold (the Heroku story)", () => {

@@ -8,9 +8,8 @@ import { logicalLag } from "../../migrations/postgres/logical";
 import { missingWrites, startWriteLoad } from "../migrations/postgres/fixtures";
 import { canWrite, runFerry } from "../migrations/postgres/helpers";
 import { Link, link, viaPort } from "./link";
+import { eventually } from "../support/eventually";
 import { ReplicatingPair, caughtUp, cutOverAndVerify, replicatingPair } from "./pg-steps";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("connection between the sides cut mid-replication", () => {
   let pair: ReplicatingPair;
@@ -33,10 +32,11 @@ describe("connection between the sides cut mid-replication", () => {
     await load.waitForMore(20);
     await wire.cut();
     await load.waitForMore(40); // the app keeps writing to the source while the link is down
-    await sleep(2_000);
-    const lag = await withClient(pair.source.url(), logicalLag);
-    expect(lag?.active).toBe(false);
-    expect(lag!.bytes).toBeGreaterThan(0);
+    // The source notices the cut when its walsender's connection fails: wait for that.
+    await eventually("the source to show the subscription's slot inactive and behind", async () => {
+      const lag = await withClient(pair.source.url(), logicalLag);
+      return lag?.active === false && lag.bytes > 0;
+    }, { timeoutMs: 60_000 });
 
     const refused = await runFerry(["--json", "pg", "cutover", "--strategy", "logical", "--max-lag-bytes", "1024", "--timeout", "10"], pair.env);
     expect(refused.code).toBe(1);

@@ -3,6 +3,8 @@
 // unknown-checking proxy, as in a real run.
 import type { PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import { unknownCheckingProxy } from "@pulumi/policy";
+import type { DeclaredResource } from "../../policy/plan/collect";
+import { plainInputs } from "../../policy/providers";
 
 export const URN_PREFIX = "urn:pulumi:test::ferry::";
 
@@ -26,6 +28,19 @@ export function stackResource(type: string, name: string, props: Record<string, 
     type, name, props: unknownCheckingProxy(props), urn: `${URN_PREFIX}${type}::${name}`, opts: options(opts),
     dependencies: [], propertyDependencies: {}, isType: never, asType: () => undefined,
   };
+}
+
+/**
+ * Declared resources (from the plan's collector) as the engine hands them to stack
+ * policies: plain values (no secret wrappers), no `protect` on a read (`.get`, which the
+ * engine does not record), each resource with its parent.
+ */
+export function engineResources(declared: DeclaredResource[]): PolicyResource[] {
+  const parents = new Map(declared.map((r) => [r.type, stackResource(r.type, r.name, {})]));
+  return declared.map((r) => ({
+    ...stackResource(r.type, r.name, plainInputs(r.inputs), { protect: r.options.protect === true && r.options.read !== true }),
+    parent: typeof r.options.parentType === "string" ? (parents.get(r.options.parentType) ?? stackResource(r.options.parentType, "parent", {})) : undefined,
+  }));
 }
 
 export function stackArgs(resources: PolicyResource[], config: object = {}): StackValidationArgs {

@@ -21,7 +21,7 @@ describe("ferry-dns-at-cutover", () => {
 
   it("fails a record pointing at AWS before cutover", () => {
     const found = check(herokuConfig(flagsUpTo("proxy")), record(ALB));
-    expect(found).toEqual([expect.stringMatching(/social\.example\.com must stay CNAME mastodon-web\.herokuapp\.com until cutover, but points at "ferry-lb-.*elb\.amazonaws\.com" \(the app is at proxy/)]);
+    expect(found).toEqual([expect.stringMatching(/social\.example\.com must stay CNAME tall-owl-0a1b2c\.herokudns\.com until cutover, but points at "ferry-lb-.*elb\.amazonaws\.com" \(the app is at proxy/)]);
   });
 
   it("fails when the app is held back even though ferry:cutover is set", () => {

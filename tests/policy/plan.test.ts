@@ -1,11 +1,12 @@
-import { spawnSync } from "child_process";
 import * as path from "path";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { describe, expect, it } from "vitest";
+import { runNode } from "../support/run-node";
 import { diffStages } from "../../policy/plan/diff";
-import { aroundDifference } from "../../policy/plan/markdown";
+import { aroundDifference, kindOf } from "../../policy/plan/markdown";
 import { plannedResource } from "../../policy/plan/planned";
-import { vultrConfig, writeStackFile } from "./stacks";
+import * as fs from "fs";
+import { herokuConfig, vultrConfig, writeStackFile } from "./stacks";
 
 const secret = (value: unknown) => ({ [specialSigKey]: specialSecretSig, value });
 const ROOT = path.join(__dirname, "..", "..");
@@ -41,9 +42,9 @@ describe("stage plan diff", () => {
 });
 
 describe("npm run plan", () => {
-  it("prints every stage of a stack with what each flag adds, changes and removes", () => {
+  it("prints every stage of a stack with what each flag adds, changes and removes", async () => {
     const file = writeStackFile(vultrConfig(), "plantest");
-    const run = spawnSync(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "plantest", "--dir", path.dirname(file)], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "plantest", "--dir", path.dirname(file)], { cwd: ROOT });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     const out = run.stdout;
@@ -51,13 +52,49 @@ describe("npm run plan", () => {
     const section = (stage: string) => out.split(/^## /m).find((s) => s.startsWith(stage))!;
     expect(section("replicate")).toMatch(/\| added \| `command:local:Command` \| ferry-replicate-pg \|/);
     expect(section("cutover")).toMatch(/\| changed \| `cloudflare:index\/dnsRecord:DnsRecord` \| ferry-dns-0 \| .*`content`: 198\.51\.100\.20 → /);
-    expect(section("decommission")).toMatch(/\| changed \| `vultr:index\/instance:Instance` \| ferry-source-instance \| `\(protect\)`: true → \(unset\)/);
+    // The source box is a read at every stage: no option on it ever changes.
+    expect(out).not.toMatch(/\| (changed|removed) \| `vultr:index\/instance:Instance`/);
     expect(out).not.toMatch(/placeholder|BEGIN OPENSSH/);
+    // Read as a PR comment: words first, the table folded away. Replicate adds preflight,
+    // replicate and the rollback guard per store, and turns on the target's deletion protection.
+    expect(section("replicate")).toMatch(/^replicate \(ferry:replicate true\)\n\nCopies the data stores into AWS[^\n]*\n\nAdds 7 \(6 local Command\); changes 1 \(1 rds Instance\); removes 0\. \d+ resources in all\./);
+    expect(section("replicate")).toMatch(/<details><summary>Resources: 7 added, 1 changed, 0 removed<\/summary>\n\n\| \| type/);
+    // No inventory: the box is unpriced, and the plan says how to price it.
+    expect(out).toMatch(/old box: unpriced, no inventory; run `ferry init`/);
   }, 120_000);
 
-  it("fails with one line and exit code 2 on a bad stack", () => {
+  it("prices every stage from the inventory and the region's table, with the overlap and the table's date and source", async () => {
+    const file = writeStackFile(herokuConfig(), "costtest");
+    fs.copyFileSync(path.join(ROOT, "ferry-inventory.staging.json"), path.join(path.dirname(file), "ferry-inventory.costtest.json"));
+    const inventory = JSON.parse(fs.readFileSync(path.join(ROOT, "ferry-inventory.staging.json"), "utf8"));
+    inventory.apps = inventory.apps.slice(0, 1);
+    inventory.apps[0].name = "mastodon-web";
+    inventory.apps[0].addons[1].name = "redis-round-67890";
+    fs.writeFileSync(path.join(path.dirname(file), "ferry-inventory.costtest.json"), JSON.stringify(inventory));
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "costtest", "--dir", path.dirname(file)], { cwd: ROOT });
+    expect(run.stderr).toBe("");
+    const out = run.stdout;
+    // Heroku today: 2 × $50 + 1 × $25 dynos, $50 Postgres, $15 Redis, $0 Scheduler = $190.
+    // AWS (us-east-1 table): 1 × t3.small + 20 GB gp3 = 0.0208 × 730 + 1.60 = $16.78; RDS db.t4g.medium
+    // 0.065 × 730 + 20 × 0.115 = $49.75; cache.t4g.small 0.032 × 730 = $23.36; NAT 0.045 × 730 = $32.85;
+    // NAT address 0.005 × 730 = $3.65; ALB 0.0225 × 730 = $16.43 (16.425 rounds half up): $142.82.
+    expect(out).toMatch(/\| provision \| \$190\.00 \| \$142\.82 \| \*\*\$332\.82\*\* \| both sides bill \|/);
+    // proxy adds the Cloudflare split ($5), decommission releases the dynos and both stores.
+    expect(out).toMatch(/\| proxy \| \$190\.00 \| \$147\.82 \| \*\*\$337\.82\*\* \| both sides bill \|/);
+    expect(out).toMatch(/\| decommission \| \$0\.00 \| \$142\.82 \| \*\*\$142\.82\*\* \|  \|/);
+    expect(out).toMatch(/AWS: on-demand list prices for us-east-1, table of \d{4}-\d{2}-\d{2} \(AWS on-demand list prices \(https:\/\/aws\.amazon\.com/);
+    expect(out).toMatch(/^Monthly cost at this stage: Heroku \$190\.00 \+ AWS \$142\.82 = \*\*\$332\.82\*\* \(both sides bill during this stage\)\.$/m);
+  }, 120_000);
+
+  it("names resource kinds shortly", () => {
+    expect(kindOf("aws:rds/instance:Instance")).toBe("rds Instance");
+    expect(kindOf("command:local:Command")).toBe("local Command");
+    expect(kindOf("cloudflare:index/dnsRecord:DnsRecord")).toBe("DnsRecord");
+  });
+
+  it("fails with one line and exit code 2 on a bad stack", async () => {
     const file = writeStackFile({ ...vultrConfig(), "ferry:cutover": "true" }, "badplan");
-    const run = spawnSync(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "badplan", "--dir", path.dirname(file)], { cwd: ROOT, encoding: "utf8" });
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "badplan", "--dir", path.dirname(file)], { cwd: ROOT });
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/^ferry plan: ferry:cutover: requires ferry:replicate and ferry:proxy .*\n$/);
   });

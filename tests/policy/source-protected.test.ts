@@ -18,6 +18,14 @@ describe("ferry-source-protected", () => {
     expect(check(vultrConfig(flagsUpTo("decommission")), [box(false)])).toEqual([]);
   });
 
+  it("passes the box read by ferry:source:VultrBox without protect, as a real preview hands it over", () => {
+    // The engine does not record protect on a `.get`: the read box arrives unprotected.
+    const reader = stackResource("ferry:source:VultrBox", "source", {});
+    const read = { ...box(false), parent: reader };
+    expect(check(vultrConfig(flagsUpTo("provision")), [reader, read])).toEqual([]);
+    expect(check(vultrConfig(flagsUpTo("cutover")), [reader, read])).toEqual([]);
+  });
+
   it("fails an unprotected source box before decommission", () => {
     expect(check(vultrConfig(flagsUpTo("cutover")), [box(false)])).toEqual([
       expect.stringMatching(/vultr:index\/instance:Instance source-instance holds source data and must be protected until postgres and redis reach decommission/),

@@ -16,7 +16,7 @@ const CLOUDFLARE = { accountId: "0123456789abcdef0123456789abcdef", zoneId: "fed
 const RECORD_ID = "00112233445566778899aabbccddeeff";
 const secure = { secure: "v1:c2VjcmV0LWNpcGhlcnRleHQ=" };
 
-const target = (origin: { type: string; content: string }) => ({
+const target = (origin: { type: string; content: string; proxied: boolean; ttl: number }) => ({
   region: "us-east-1",
   postgres: { instanceClass: "db.t4g.medium", storageGb: 20 },
   redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
@@ -26,8 +26,8 @@ const target = (origin: { type: string; content: string }) => ({
 });
 
 /** The adopted record of social.example.com in each stack. */
-export const HEROKU_ORIGIN = { type: "CNAME", content: "mastodon-web.herokuapp.com" };
-export const VULTR_ORIGIN = { type: "A", content: "198.51.100.20" };
+export const HEROKU_ORIGIN = { type: "CNAME", content: "tall-owl-0a1b2c.herokudns.com", proxied: false, ttl: 300 };
+export const VULTR_ORIGIN = { type: "A", content: "198.51.100.20", proxied: true, ttl: 1 };
 
 export function herokuConfig(flags: Flags = {}): Record<string, unknown> {
   return {
@@ -55,8 +55,10 @@ export function vultrConfig(flags: Flags = {}): Record<string, unknown> {
       instanceId: "8f3e1c2a-1b2c-4d5e-8f90-123456789abc",
       services: ["postgres", "redis", "nginx", "app"],
       units: { web: "mastodon-web" },
+      nginx: { siteConf: "/etc/nginx/sites-enabled/mastodon", sslCertificate: "/etc/letsencrypt/live/social.example.com/fullchain.pem", sslCertificateKey: "/etc/letsencrypt/live/social.example.com/privkey.pem" },
     },
-    "ferry:target": target(VULTR_ORIGIN),
+    // The old box forwards to the ALB over verified TLS: an ACM certificate for the hostname.
+    "ferry:target": { ...target(VULTR_ORIGIN), certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" },
     "ferry:sshPrivateKey": secure,
     "ferry:cloudflareApiToken": secure,
     "ferry:sourceDatabaseUrl": secure,

@@ -1,7 +1,12 @@
 // Builds the ferry stack under Pulumi mocks and records every resource with its inputs.
 // Import this before anything that declares resources: setMocks must come first.
+// Every registration goes through the provider rules (policy/providers): what AWS,
+// Cloudflare or the engine would refuse fails the registration here, and resourcesOf
+// throws with every refusal of the build, as a real `pulumi up` would stop.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
+import type { FerryConfig } from "../../config";
+import { ProviderWorld, Registration, RegistrationOptions, checkRegistration, checkStack, worldOf } from "../../policy/providers";
 import { fakeBoxConfigCopy, fakeConfigCopy, fakeHerokuRead, fakeHerokuRelease } from "./stacks";
 
 export interface Recorded {
@@ -12,6 +17,39 @@ export interface Recorded {
 }
 
 const recorded: Recorded[] = [];
+/** Options of each registration (they never reach the mocks), from `providerRules`. */
+const registrationOptions = new Map<string, RegistrationOptions>();
+/** The live state each build's config describes, by build name. */
+const worlds = new Map<string, ProviderWorld>();
+/** What the providers refused, by build name. */
+const refusals = new Map<string, string[]>();
+const NO_WORLD: ProviderWorld = { liveDnsRecords: new Map(), adopted: new Set() };
+
+const buildOf = (resourceName: string) => resourceName.split("-")[0];
+
+/**
+ * The transformation that lets the provider rules see a build's options and live state:
+ * pass it to buildFerry (`transformations`) with the build's config and name.
+ */
+export function providerRules(config: FerryConfig, build: string): pulumi.ResourceTransformation {
+  worlds.set(build, worldOf(config));
+  refusals.set(build, []);
+  return (args) => {
+    const opts = args.opts as pulumi.CustomResourceOptions;
+    registrationOptions.set(`${args.type}::${args.name}`, {
+      import: opts.import,
+      read: opts.id !== undefined,
+      protect: opts.protect,
+      retainOnDelete: opts.retainOnDelete,
+      deleteBeforeReplace: opts.deleteBeforeReplace,
+    });
+    return undefined;
+  };
+}
+
+function registrationOf(r: { type: string; name: string; inputs: Record<string, unknown> }): Registration {
+  return { type: r.type, name: r.name, inputs: r.inputs, options: registrationOptions.get(`${r.type}::${r.name}`) ?? {} };
+}
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
 
@@ -57,6 +95,12 @@ pulumi.runtime.setMocks(
   {
     newResource(args) {
       recorded.push({ type: args.type, name: args.name, inputs: args.inputs, id: args.id });
+      const build = buildOf(args.name);
+      const problems = checkRegistration(registrationOf(args), worlds.get(build) ?? NO_WORLD);
+      if (problems.length > 0) {
+        refusals.set(build, [...(refusals.get(build) ?? []), ...problems]);
+        throw new Error(problems.join("\n"));
+      }
       const state = { ...args.inputs, ...computed(args.type, args.name, args.inputs) };
       return { id: args.id || `${args.name}-id`, state };
     },
@@ -83,10 +127,20 @@ async function settle(): Promise<void> {
   }
 }
 
-/** Every resource whose name belongs to the build called `name`. */
+/** Every resource whose name belongs to the build called `name`; throws what the providers refused. */
 export async function resourcesOf(name: string): Promise<Recorded[]> {
   await settle();
-  return recorded.filter((r) => r.name === name || r.name.startsWith(`${name}-`));
+  const resources = recorded.filter((r) => r.name === name || r.name.startsWith(`${name}-`));
+  const refused = [...(refusals.get(name) ?? []), ...checkStack(resources.map(registrationOf), worlds.get(name) ?? NO_WORLD)];
+  if (refused.length > 0) throw new ProviderRefusal(refused);
+  return resources;
+}
+
+/** What a real `pulumi up` of the build would have stopped on. */
+export class ProviderRefusal extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the providers would refuse:\n${problems.join("\n")}`);
+  }
 }
 
 export function isSecretValue(value: unknown): boolean {

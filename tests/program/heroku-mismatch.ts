@@ -7,5 +7,5 @@ import { buildFerry } from "../../components/ferry";
 
 if (process.env.FERRY_TEST_MISMATCH === "hostname") FAKE_HEROKU["masto-streaming"].domains = [];
 if (process.env.FERRY_TEST_MISMATCH === "addon") FAKE_HEROKU["masto-web"].addons = FAKE_HEROKU["masto-web"].addons.slice(1);
-const outputs = buildFerry(parseConfig(stackConfig("staging")), { name: "mismatch" });
+const outputs = buildFerry(parseConfig(stackConfig("staging")), { name: "ferry" });
 void outputValue(outputs.source!).then((apps) => console.log(`inventory read: ${apps.map((a) => a.app).join(", ")}`));

@@ -16,6 +16,8 @@ export const FAKE_SECRETS = {
   "ferry:targetRedisPassword": "targetredis-SECRET-0007",
 };
 export const SECRET_MARK = "SECRET-000";
+/** The keys a stack stores encrypted (`pulumi config set --secret`): Pulumi lists them to the program. */
+export const FAKE_SECRET_KEYS = Object.keys(FAKE_SECRETS);
 
 /**
  * What `ferry --json heroku addons|domains --app A` prints for the staging apps: it
@@ -126,4 +128,9 @@ export function upTo(stage: "provision" | "replicate" | "proxy" | "cutover" | "d
   const order = ["replicate", "proxy", "cutover", "decommission"] as const;
   const n = stage === "provision" ? 0 : order.indexOf(stage) + 1;
   return { ...Object.fromEntries(order.map((f, i) => [f, i < n])), ...extra };
+}
+
+/** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies. */
+export function fakeStepStdout(create: unknown): string | undefined {
+  return fakeHerokuRelease(create) ?? fakeConfigCopy(create) ?? fakeBoxConfigCopy(create) ?? fakeHerokuRead(create);
 }

@@ -2,14 +2,15 @@
 // certificate, source or target ferry could be handed must end in one clear line and
 // the right exit code, and must change nothing on either side. Real servers: a source
 // PostgreSQL with data, its physical standby, a target with empty and non-empty
-// databases, Redis (plain, password, TLS on a self-signed certificate) and the fake
-// Heroku API.
+// databases, a TLS-only PostgreSQL and a TLS Redis on a private CA (RDS- and
+// ElastiCache-like), Redis (plain, password, TLS on a self-signed certificate) and the
+// fake Heroku API.
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replicatePhysical, stopStandby } from "../../migrations/postgres/physical";
-import { FakeHerokuApi, LocalPostgres, LocalRedis, startHerokuApi, startPostgres, startRedis } from "../../rehearsal/servers";
+import { FakeHerokuApi, LocalPostgres, LocalRedis, makeCa, startHerokuApi, startPostgres, startRedis, tempDir } from "../../rehearsal/servers";
 import { startSource } from "../migrations/postgres/fixtures";
 import { FerryRun, runFerry, standbyPath, standbyUrl, withDatabase } from "../migrations/postgres/helpers";
 import { seed } from "../migrations/redis/helpers";
@@ -20,7 +21,7 @@ import { CONFIG_CASES } from "./config-cases";
 import { postgresFingerprint, redisFingerprint } from "./fingerprint";
 
 const ROOT = path.join(__dirname, "..", "..");
-const PASSWORDS = { target: "tgt-Pw-8c2d55e1", redis: "redis-Pw-71ab09f3", redisTls: "rtls-Pw-5e0c7d22", herokuKey: "heroku-Key-3b9e61aa", limited: "heroku-Limited-4410" };
+const PASSWORDS = { target: "tgt-Pw-8c2d55e1", redis: "redis-Pw-71ab09f3", redisTls: "rtls-Pw-5e0c7d22", herokuKey: "heroku-Key-3b9e61aa", limited: "heroku-Limited-4410", pgTls: "pgtls-Pw-2f6a90c4" };
 
 let source: LocalPostgres;
 let target: LocalPostgres;
@@ -28,6 +29,9 @@ let standbyDir: string;
 let redisSource: LocalRedis;
 let redisTls: LocalRedis;
 let redisTarget: LocalRedis;
+let pgTls: LocalPostgres;
+let redisCa: LocalRedis;
+const TLS_HOSTNAME = "db.ferry-rds.test";
 let heroku: FakeHerokuApi;
 let world: World;
 let secrets: string[];
@@ -39,12 +43,18 @@ async function seedRedis(server: LocalRedis): Promise<void> {
 }
 
 beforeAll(async () => {
-  [source, target, redisSource, redisTls, redisTarget] = await Promise.all([
+  // One private CA signs both managed stand-ins' certificates, which name only TLS_HOSTNAME.
+  const ca = await makeCa(tempDir("bad-input-ca"));
+  const wrongCa = await makeCa(tempDir("bad-input-wrong-ca"), "a CA that signed nothing here");
+  const managed = { kind: "private-ca" as const, hostnames: [TLS_HOSTNAME], ca };
+  [source, target, redisSource, redisTls, redisTarget, pgTls, redisCa] = await Promise.all([
     startSource(50),
     startPostgres({ password: PASSWORDS.target }),
     startRedis({ password: PASSWORDS.redis }),
     startRedis({ password: PASSWORDS.redisTls, tls: true, disableCommands: ["SYNC", "PSYNC"] }),
     startRedis(),
+    startPostgres({ password: PASSWORDS.pgTls, tls: managed }),
+    startRedis({ tls: managed }),
   ]);
   await target.query("CREATE DATABASE app");
   await target.query("CREATE DATABASE notempty");
@@ -78,6 +88,12 @@ beforeAll(async () => {
     redisSourceWrongPassword: `redis://:wrong-password@127.0.0.1:${redisSource.port}/0`,
     redisTls: redisTls.url(),
     redisTlsAsPlain: redisTls.url().replace("rediss://", "redis://"),
+    pgTls: pgTls.url(),
+    tlsCaFile: ca.caFile,
+    wrongCaFile: wrongCa.caFile,
+    tlsHostname: TLS_HOSTNAME,
+    redisCa: redisCa.url(),
+    redisPlainAsTls: redisTarget.url().replace("redis://", "rediss://"),
     redisTarget: redisTarget.url(),
     herokuApi: heroku.url,
     herokuKey: PASSWORDS.herokuKey,
@@ -101,6 +117,8 @@ async function sides(): Promise<Record<string, string[]>> {
     redisSource: await redisFingerprint(redisSource.url()),
     redisTls: await redisFingerprint(redisTls.url(), { ca: redisTls.caCert! }),
     redisTarget: await redisFingerprint(redisTarget.url()),
+    // node-postgres's own reading of the URL: no-verify is TLS without verification.
+    pgTls: await postgresFingerprint(`${pgTls.url()}?sslmode=no-verify`),
     heroku: [JSON.stringify({ m: app.maintenance, c: app.configVars, f: app.formation.map((f) => [f.type, f.quantity, f.size]) })],
   };
 }

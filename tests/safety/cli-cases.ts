@@ -23,6 +23,18 @@ export interface World {
   redisTls: string;
   /** The same TLS server addressed as plain redis://. */
   redisTlsAsPlain: string;
+  /** A TLS-only PostgreSQL on a private CA (RDS-like), its certificate naming only `tlsHostname`; URL without sslmode. */
+  pgTls: string;
+  /** The CA that signed pgTls's and redisCa's certificates. */
+  tlsCaFile: string;
+  /** A CA that signed nothing here. */
+  wrongCaFile: string;
+  /** The name in pgTls's and redisCa's certificates (not 127.0.0.1). */
+  tlsHostname: string;
+  /** rediss:// on a private CA (ElastiCache-like), the certificate naming only `tlsHostname`. */
+  redisCa: string;
+  /** rediss:// to a server without TLS. */
+  redisPlainAsTls: string;
   redisTarget: string;
   herokuApi: string;
   herokuKey: string;
@@ -49,6 +61,16 @@ const pgEnv = (source: (w: World) => string, target: (w: World) => string) => (w
 const redisEnv = (source: (w: World) => string, target: (w: World) => string) => (w: World) => ({ FERRY_SOURCE_REDIS_URL: source(w), FERRY_TARGET_REDIS_URL: target(w) });
 const herokuEnv = (key: (w: World) => string) => (w: World) => ({ HEROKU_API_URL: w.herokuApi, HEROKU_API_KEY: key(w) });
 const good = pgEnv((w) => w.source, (w) => w.target);
+/** `url` with query parameters added. */
+const withQuery = (url: string, params: Record<string, string>) => {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
+};
+/** The TLS-only PostgreSQL as the source, in `sslmode`, with `extra` in the environment (e.g. FERRY_PG_CA_FILE). */
+const pgTlsEnv = (params: (w: World) => Record<string, string>, extra: (w: World) => Record<string, string> = () => ({})) =>
+  (w: World) => ({ FERRY_SOURCE_URL: withQuery(w.pgTls, params(w)), FERRY_TARGET_URL: w.target, ...extra(w) });
+const PG_TLS_WHERE = String.raw`127\.0\.0\.1:\d+\/postgres`;
 
 export const CLI_CASES: CliCase[] = [
   // ---- command-line shape ----
@@ -88,7 +110,50 @@ export const CLI_CASES: CliCase[] = [
   { name: "heroku: key without access to the app", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKeyWithoutAccess), error: /^ferry: .*the API key's account may not do this to this app/, exit: 2 },
 
   // ---- TLS ----
-  { name: "pg: TLS required, server has none", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => `${w.source}?sslmode=require`, (w) => w.target), error: /^ferry: The server does not support SSL connections$/, exit: 1 },
+  { name: "pg: TLS required, server has none", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => `${w.source}?sslmode=require`, (w) => w.target), error: /^ferry: TLS requested \(sslmode=require, sslmode in the URL\) but the server at 127\.0\.0\.1:\d+\/postgres does not support SSL: turn ssl on there, or use sslmode=prefer$/, exit: 1 },
+  {
+    name: "pg: certificate signed by another CA than FERRY_PG_CA_FILE", args: () => ["pg", "preflight", "--strategy", "dump"],
+    env: pgTlsEnv(() => ({ sslmode: "verify-full" }), (w) => ({ FERRY_PG_CA_FILE: w.wrongCaFile })),
+    error: new RegExp(`^ferry: TLS: the certificate of ${PG_TLS_WHERE} is not signed by the CA in FERRY_PG_CA_FILE \\(/.+\\): give the CA that signed it \\(for RDS, the global bundle\\) in FERRY_PG_CA_FILE or sslrootcert$`), exit: 1,
+  },
+  {
+    name: "pg: certificate for another host name (verify-full)", args: () => ["pg", "preflight", "--strategy", "dump"],
+    env: pgTlsEnv(() => ({ sslmode: "verify-full" }), (w) => ({ FERRY_PG_CA_FILE: w.tlsCaFile })),
+    error: new RegExp(`^ferry: TLS: the certificate of ${PG_TLS_WHERE} is for db\\.ferry-rds\\.test, not 127\\.0\\.0\\.1: connect by a name in the certificate \\(add hostaddr=IP to go through a forward\\) or use sslmode=verify-ca$`), exit: 1,
+  },
+  {
+    name: "pg: verify-full without a CA", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgTlsEnv(() => ({ sslmode: "verify-full" })),
+    error: /^ferry: TLS: sslmode=verify-full \(sslmode in the URL\) needs a CA to verify against: set FERRY_PG_CA_FILE \(or sslrootcert in the URL\) to the CA bundle, for RDS the global bundle$/, exit: 2,
+  },
+  {
+    name: "pg: FERRY_PG_CA_FILE that does not exist", args: () => ["pg", "preflight", "--strategy", "dump"],
+    env: pgTlsEnv(() => ({ sslmode: "verify-full" }), () => ({ FERRY_PG_CA_FILE: "/nonexistent/rds-global-bundle.pem" })),
+    error: /^ferry: TLS: the CA file in FERRY_PG_CA_FILE \(\/nonexistent\/rds-global-bundle\.pem\) cannot be read: give the path of a PEM CA bundle$/, exit: 2,
+  },
+  {
+    name: "pg: sslmode=disable to a server that requires TLS", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgTlsEnv(() => ({ sslmode: "disable" })),
+    error: new RegExp(`^ferry: the server at ${PG_TLS_WHERE} refuses connections without TLS \\(sslmode=disable, sslmode in the URL\\): use sslmode=require or stronger$`), exit: 1,
+  },
+  {
+    name: "pg: sslmode libpq does not know (no-verify)", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgTlsEnv(() => ({ sslmode: "no-verify" })),
+    error: /^ferry: TLS: sslmode in the URL must be one of disable, allow, prefer, require, verify-ca, verify-full \(got "no-verify"\)$/, exit: 2,
+  },
+  {
+    name: "pg: hostaddr that is a name, not an IP", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgTlsEnv((w) => ({ sslmode: "verify-full", hostaddr: w.tlsHostname })),
+    error: /^ferry: TLS: hostaddr must be a numeric IP address \(got "db\.ferry-rds\.test"\): the host name goes in the URL's host$/, exit: 2,
+  },
+  {
+    name: "redis: certificate signed by another CA than --tls-ca", args: (w) => ["redis", "preflight", "--mode", "copy", "--tls-ca", w.wrongCaFile], env: redisEnv((w) => w.redisCa, (w) => w.redisTarget),
+    error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS certificate not trusted \(.+\); pass --tls-ca FILE or, knowingly, --tls-insecure$/, exit: 1,
+  },
+  {
+    name: "redis: certificate for another host name", args: (w) => ["redis", "preflight", "--mode", "copy", "--tls-ca", w.tlsCaFile], env: redisEnv((w) => w.redisCa, (w) => w.redisTarget),
+    error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS certificate is for db\.ferry-rds\.test, not 127\.0\.0\.1: connect by a name in the certificate, or knowingly pass --tls-insecure$/, exit: 1,
+  },
+  {
+    name: "redis: rediss:// to a server without TLS", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv((w) => w.redisPlainAsTls, (w) => w.redisTarget),
+    error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS requested \(rediss:\/\/\) but the server did not answer in TLS: use redis:\/\/ if it has no TLS$/, exit: 1,
+  },
   { name: "redis: self-signed certificate not trusted", args: () => ["redis", "replicate", "--mode", "copy"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS certificate not trusted \(self-signed certificate\); pass --tls-ca FILE or, knowingly, --tls-insecure$/, exit: 1 },
   { name: "redis: CA file that does not exist", args: () => ["redis", "preflight", "--mode", "copy", "--tls-ca", "/nonexistent/ca.pem"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: .*\/nonexistent\/ca\.pem/, exit: 2 },
 

@@ -47,7 +47,7 @@ export const CONFIG_CASES: ConfigCase[] = [
   { name: "traffic above 100%", config: heroku({ ...flagsUpTo("proxy"), trafficPercent: 150 }), error: /^ferry:trafficPercent: expected a whole number from 0 to 100$/, exit: E },
   { name: "traffic below 0%", config: heroku({ ...flagsUpTo("proxy"), trafficPercent: -1 }), error: /^ferry:trafficPercent: expected a whole number from 0 to 100$/, exit: E },
   { name: "traffic share before proxy", config: heroku({ replicate: true, trafficPercent: 20 }), error: /^ferry:trafficPercent: only applies once ferry:proxy is true$/, exit: E },
-  { name: "weighted split on a vultr source", config: vultr({ ...flagsUpTo("proxy"), trafficPercent: 50 }), error: /^ferry:trafficPercent: a vultr source proxies all traffic/, exit: E },
+  { name: "weighted split on a box not declared behind Cloudflare", config: source(vultr({ ...flagsUpTo("proxy"), trafficPercent: 50 }), (s) => (s.weightedSplit = false)), error: /^ferry:trafficPercent: this box's old nginx forwards all traffic/, exit: E },
   // holds and stages that would lose data
   { name: "hold at a stage the component does not have", config: vultr({ ...flagsUpTo("proxy"), hold: { postgres: "proxy" } }), error: /^ferry:hold\.postgres: postgres has no proxy stage/, exit: E },
   { name: "hold on a component the source lacks", config: source(vultr({ hold: { redis: "replicate" } }), (s) => (s.services = ["postgres", "nginx", "app"])), error: /^ferry:hold\.redis: this vultr source has no redis/, exit: E },

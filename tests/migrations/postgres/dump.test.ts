@@ -4,7 +4,9 @@ import { copyByDump, DumpProgress } from "../../../migrations/postgres/dump";
 import { verifyDatabases } from "../../../migrations/postgres/verify";
 import { copyInSql, copyOutSql, ctidRanges, planChunks } from "../../../migrations/postgres/copy-plan";
 import { Column, TableInfo } from "../../../migrations/postgres/copy-catalog";
-import { withoutBuilt } from "../../../migrations/postgres/copy-indexes";
+import { onlyEntries, withoutBuilt } from "../../../migrations/postgres/copy-indexes";
+import { alterDatabaseSetting, settingsToCopy, splitSettingList } from "../../../migrations/postgres/copy-schema";
+import { furthestState } from "../../../migrations/postgres/sequences";
 import { insertWithoutIds, startSource } from "./fixtures";
 
 let source: LocalPostgres;
@@ -63,7 +65,7 @@ describe("copyByDump", () => {
       expect(result.tables).toBe(9); // accounts, orders, 3 event partitions, audit_log, invoices, shapes, mood_history
       expect(result.rows).toBe(1500 * 5 + 50 + 50);
       expect(result.bytes).toBeGreaterThan(0);
-      expect(result.phases.map((p) => p.name)).toEqual(["check target", "snapshot", "dump schema", "pre-data", "data", "indexes", "post-data", "sequences", "analyze"]);
+      expect(result.phases.map((p) => p.name)).toEqual(["check target", "snapshot", "dump schema", "pre-data", "data", "indexes", "post-data", "sequences", "analyze", "database settings"]);
       expect(result.warnings).toEqual([]);
       // Keys and indexes of the plain tables (not the partitions) were built while other tables copied.
       expect(result.indexesBuiltEarly).toBe(7);
@@ -141,10 +143,14 @@ describe("withoutBuilt", () => {
       "3302; 1259 16503 INDEX public other_idx postgres",
       "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres",
     ].join("\n");
-    expect(withoutBuilt(list, [
-      { tableOid: 1, indexOid: 16499, constraintOid: 16500, statements: [] },
-      { tableOid: 2, indexOid: 16502, statements: [] },
-    ]).split("\n")).toEqual([";", "; Selected TOC Entries:", "3302; 1259 16503 INDEX public other_idx postgres", "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres"]);
+    const built = [{ indexOid: 16499, constraintOid: 16500 }, { indexOid: 16502 }];
+    expect(withoutBuilt(list, built).split("\n")).toEqual([";", "; Selected TOC Entries:", "3302; 1259 16503 INDEX public other_idx postgres", "3303; 2606 16504 FK CONSTRAINT public orders orders_account_id_fkey postgres"]);
+    expect(onlyEntries(list, built).split("\n")).toEqual([
+      ";",
+      "; Selected TOC Entries:",
+      "3300; 2606 16500 CONSTRAINT public accounts accounts_pkey postgres",
+      "3301; 1259 16502 INDEX public orders_account_idx postgres",
+    ]);
   });
 });
 
@@ -181,5 +187,46 @@ describe("ctidRanges", () => {
       "ctid >= '(4,0)'::tid AND ctid < '(8,0)'::tid",
       "ctid >= '(8,0)'::tid",
     ]);
+  });
+});
+
+describe("database settings", () => {
+  test("a list setting is split as the server stores it, each element a literal (as pg_dump writes it)", () => {
+    expect(splitSettingList('"$user", public')).toEqual(["$user", "public"]);
+    expect(splitSettingList('public,lib ,  "My ""odd"", schema"')).toEqual(["public", "lib", 'My "odd", schema']);
+    expect(splitSettingList("")).toEqual([]);
+    expect(alterDatabaseSetting("app db", 'search_path="$user", public, "it\'s"')).toBe(
+      `ALTER DATABASE "app db" SET "search_path" TO '$user', 'public', 'it''s'`,
+    );
+  });
+
+  test("the cutover's fence (ferry.fence, default_transaction_read_only) stays on the source", () => {
+    expect(settingsToCopy(["search_path=public, lib", "default_transaction_read_only=on", 'ferry.fence={"roles":[]}', "app.mode=x"])).toEqual([
+      "search_path=public, lib",
+      "app.mode=x",
+    ]);
+  });
+
+  test("any other setting is one literal, commas and all", () => {
+    expect(alterDatabaseSetting("app", "statement_timeout=5s")).toBe(`ALTER DATABASE "app" SET "statement_timeout" TO '5s'`);
+    expect(alterDatabaseSetting("app", "app.tags=a, b")).toBe(`ALTER DATABASE "app" SET "app.tags" TO 'a, b'`);
+  });
+});
+
+describe("furthestState", () => {
+  const s = (value: bigint, isCalled: boolean) => ({ value, isCalled });
+
+  test("keeps a source moved but never called (next value 500) over a target at its start", () => {
+    expect(furthestState([s(500n, false), s(10n, false)], 1n)).toEqual(s(500n, false));
+  });
+
+  test("a column max past the source wins; equal next values keep the source's state", () => {
+    expect(furthestState([s(200n, true), s(1n, false), s(150000n, true)], 1n)).toEqual(s(150000n, true));
+    expect(furthestState([s(500n, false), s(499n, true)], 1n)).toEqual(s(500n, false));
+  });
+
+  test("descending sequences go down", () => {
+    expect(furthestState([s(-3n, true), s(-1n, false)], -1n)).toEqual(s(-3n, true));
+    expect(furthestState([s(-3n, true), s(-10n, false)], -1n)).toEqual(s(-10n, false));
   });
 });

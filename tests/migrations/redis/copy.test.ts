@@ -9,8 +9,9 @@ import { KeySnapshot } from "../../../migrations/redis/read-keys";
 import { cutover } from "../../../migrations/redis/cutover";
 import { verify } from "../../../migrations/redis/verify";
 import { readMeta } from "../../../migrations/redis/state";
-import { DbClients } from "../../../migrations/redis/connection";
-import { client, closeClients, differences, endpoint, ferry, seed, seedBig, spawnFerry, startWriter, until, urls } from "./helpers";
+import { DbClients, explainLostConnection } from "../../../migrations/redis/connection";
+import { client, closeClients, differences, endpoint, ferry, seed, seedBig, spawnFerry, startWriter, urls } from "./helpers";
+import { eventually } from "../../support/eventually";
 
 const DBS = [0, 2, 5];
 const LIMITS = { maxElements: 200, maxBytes: 1_000_000 };
@@ -44,8 +45,9 @@ describe("replicate --mode copy", () => {
     const writer = startWriter(source, DBS);
     const abort = new AbortController();
     const following = runCopy({ source: src, target: dst, follow: true, batchSize: 50, limits: LIMITS, signal: abort.signal });
-    await until("the bulk pass to finish", async () => (await targetMeta(target))?.phase === "following");
-    await new Promise((r) => setTimeout(r, 300)); // more writes while following
+    await eventually("the bulk pass to finish", async () => (await targetMeta(target))?.phase === "following");
+    const atFollowing = writer.ops();
+    await eventually("1000 more writes while following", () => writer.ops() >= atFollowing + 1000);
     const ops = await writer.stop();
     expect(ops).toBeGreaterThan(100);
 
@@ -58,7 +60,8 @@ describe("replicate --mode copy", () => {
     expect(result.verify.differing).toEqual([]);
     expect(result.ok).toBe(true);
     expect(await differences(source, target, DBS)).toEqual([]);
-    expect(await client(target).keys("ferry:state:*")).toEqual([]);
+    // The copy's state is gone; only the cutover mark remains (a rollback refuses while it is there).
+    expect(await client(target).keys("ferry:state:*")).toEqual(["ferry:state:cutover"]);
   });
 
   test("a key read at its expiry instant (PTTL 0 with a payload) is not restored without a TTL", async () => {
@@ -134,9 +137,9 @@ describe("replicate --mode copy", () => {
     const { source, target } = await pair();
     const env = urls(source, target);
     const run = spawnFerry(["--json", "redis", "replicate", "--mode", "copy", "--follow", "--big-key-elements", "200"], env);
-    await until("the follower to be following", async () => (await targetMeta(target))?.phase === "following");
+    await eventually("the follower to be following", async () => (await targetMeta(target))?.phase === "following");
     await client(source, 2).set("k:str:9", "written while following");
-    await until("the change to reach the target", async () => (await client(target, 2).get("k:str:9")) === "written while following");
+    await eventually("the change to reach the target", async () => (await client(target, 2).get("k:str:9")) === "written while following");
     run.child.kill("SIGTERM");
     const r = await run.result;
     expect(r.stderr).toBe("");
@@ -159,7 +162,7 @@ describe("replicate --mode copy", () => {
       return n;
     };
     const run = spawnFerry(["redis", "replicate", "--mode", "copy", "--batch", "50", "--max-rate", "500", "--big-key-elements", "200"], env);
-    await until("the copy to be partly done", async () => (await copiedSoFar()) >= 400);
+    await eventually("the copy to be partly done", async () => (await copiedSoFar()) >= 400);
     run.child.kill("SIGKILL");
     expect((await run.result).code).toBeNull();
     const before = await copiedSoFar();
@@ -206,5 +209,26 @@ describe("replicate --mode copy", () => {
     expect(again.bigKeys).toBe(2);
     expect(await client(target).exists("ferry:state:bigpending", "ferry:state:tmp:leftover")).toBe(0);
     expect(await differences(source, target, DBS)).toEqual([]);
+  });
+
+  test("a connection lost mid-run fails with one line naming the side, not ioredis's bare message", async () => {
+    const { source, src, dst } = await pair();
+    const [sources, targets] = [new DbClients(src), new DbClients(dst)];
+    try {
+      const onSource = await sources.db(2);
+      await targets.db(0);
+      // The server drops ferry's connection, as a cut link or a restart would.
+      await client(source).call("CLIENT", "KILL", "ID", String(await onSource.call("CLIENT", "ID")));
+      await eventually("ferry's client to see its connection gone", () => sources.lost());
+      const err = await onSource.get("k:str:1").then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/Connection is closed/);
+      expect(targets.lost()).toBe(false);
+      expect((explainLostConnection(err, [sources, targets]) as Error).message).toBe(
+        `--source redis://127.0.0.1:${source.port}: connection lost mid-run; re-run to resume`,
+      );
+    } finally {
+      await sources.close();
+      await targets.close();
+    }
   });
 });

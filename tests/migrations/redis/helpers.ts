@@ -99,7 +99,7 @@ export async function differences(a: LocalRedis, b: LocalRedis, dbs: number[]): 
 }
 
 /** Keeps writing, deleting and expiring keys in `dbs` until stopped. */
-export function startWriter(server: LocalRedis, dbs: number[]): { stop(): Promise<number> } {
+export function startWriter(server: LocalRedis, dbs: number[]): { ops(): number; stop(): Promise<number> } {
   let running = true;
   let ops = 0;
   const clients = dbs.map((db) => client(server, db));
@@ -125,6 +125,7 @@ export function startWriter(server: LocalRedis, dbs: number[]): { stop(): Promis
     }
   })();
   return {
+    ops: () => ops,
     async stop() {
       running = false;
       await loop;
@@ -171,13 +172,4 @@ export function spawnFerry(args: string[], env: Record<string, string> = {}): { 
 
 export function urls(source: LocalRedis, target: LocalRedis): Record<string, string> {
   return { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() };
-}
-
-/** Poll `check` every 50 ms until true (or fail after `ms`). */
-export async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -3,6 +3,7 @@
 import { afterAll, describe, expect, test } from "vitest";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
 import { client, closeClients, differences, ferry, seed, seedBig, startWriter } from "./helpers";
+import { eventually } from "../../support/eventually";
 
 const servers: LocalRedis[] = [];
 afterAll(async () => {
@@ -37,7 +38,7 @@ describe("replicate --mode replicaof", () => {
     expect(started.json.replica.linkUp).toBe(true);
 
     const writer = startWriter(source, [0, 3]);
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually("1000 writes while replicating", () => writer.ops() >= 1000);
     const st = await ferry(["--json", "redis", "status"], env);
     expect(st.json.mode).toBe("replicaof");
     expect(st.json.replica.linkUp).toBe(true);

@@ -3,6 +3,7 @@ import { afterAll, beforeEach, describe, expect, test } from "vitest";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
 import { verify, inSample } from "../../../migrations/redis/verify";
 import { client, closeClients, endpoint, ferry, seed, seedBig } from "./helpers";
+import { eventually } from "../../support/eventually";
 
 let source: LocalRedis;
 let target: LocalRedis;
@@ -21,7 +22,7 @@ beforeEach(async () => {
   // An exact copy, made by replication so verify's own copy code is not involved.
   await client(target).call("REPLICAOF", "127.0.0.1", String(source.port));
   const t = client(target);
-  for (let i = 0; i < 200 && !/master_link_status:up/.test(await t.info("replication")); i++) await new Promise((r) => setTimeout(r, 50));
+  await eventually("the replica's link to the source to be up (full sync loaded)", async () => /master_link_status:up/.test(await t.info("replication")));
   await t.call("REPLICAOF", "NO", "ONE");
 });
 

@@ -5,9 +5,13 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startNginx, nginxMainContext, nginxHttpPaths, freePort, tempDir, waitFor, LocalNginx } from "../../../rehearsal/servers";
+import { execFileSync } from "node:child_process";
+import { request as httpsRequest } from "node:https";
 import { startNewApp, NewApp } from "./new-app";
 import { startSshd, TestSshd } from "./sshd";
 import { runFerry } from "./run-ferry";
+import { makeTestCa } from "./test-ca";
+import { traffic } from "../../../migrations/stages/commands";
 
 let sshd: TestSshd;
 let oldHost: LocalNginx;
@@ -78,5 +82,78 @@ describe("ferry proxy over SSH", () => {
     const r = await runFerry(["proxy", "revert", ...flags()], { FERRY_TEST_SSH_KEY: undefined });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe("ferry: --ssh-key-env names FERRY_TEST_SSH_KEY, which is not set\n");
+  });
+});
+
+/** The words a shell makes of a command line (the program's steps run through a shell). */
+function shellWords(command: string): string[] {
+  return execFileSync("bash", ["-c", 'eval "set -- $FERRY_CMD"; printf "%s\\0" "$@"'], { env: { ...process.env, FERRY_CMD: command } })
+    .toString().split("\0").slice(0, -1);
+}
+
+describe("the proxy stage's own command line over SSH takes over the site's 80 and 443", () => {
+  const NAME = "famichiki.test";
+  let site: LocalNginx;
+  let tlsApp: NewApp;
+  let plainPort: number;
+  let tlsPort: number;
+  let file: string;
+  let state: string;
+  let ca: string;
+  let cert: { cert: string; key: string };
+  const siteText = () => `server { listen 127.0.0.1:${plainPort}; location / { return 301 https://$host$request_uri; } }
+server { listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${cert.cert}; ssl_certificate_key ${cert.key}; location / { return 200 "old app over tls\\n"; } }
+`;
+  const overTls = () => new Promise<{ text: string; servedBy?: string }>((resolve, reject) => {
+    const req = httpsRequest({ host: "127.0.0.1", port: tlsPort, path: "/", servername: NAME, headers: { host: NAME }, ca: readFileSync(ca) }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ text, servedBy: res.headers["x-served-by"] as string | undefined }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+
+  beforeAll(async () => {
+    const testCa = await makeTestCa("ssh-site");
+    ca = testCa.caCert;
+    cert = await testCa.issue(NAME);
+    tlsApp = await startNewApp(await testCa.issue(NAME));
+    plainPort = await freePort();
+    tlsPort = await freePort();
+    state = join(tempDir("proxy-ssh-site-state"), "state");
+    site = await startNginx((prefix) => {
+      mkdirSync(join(prefix, "sites"));
+      file = join(prefix, "sites", "mastodon");
+      writeFileSync(file, siteText());
+      return `${nginxMainContext(prefix)}\nevents {}\nhttp {\n${nginxHttpPaths(prefix)}\ninclude ${join(prefix, "sites")}/*;\n}\n`;
+    }, tlsPort);
+  });
+
+  afterAll(async () => {
+    await site?.stop();
+    await tlsApp?.stop();
+  });
+
+  test("apply, then the stage's delete (revert), exactly as the program writes them", async () => {
+    const host = { ssh: `${sshd.user}@127.0.0.1:${sshd.port}`, sudo: false };
+    const oldSite = { confFile: file, listen: [`127.0.0.1:${plainPort}`], sslListen: [`127.0.0.1:${tlsPort}`], sslCertificate: cert.cert, sslCertificateKey: cert.key };
+    // What a real old box has and the test box lacks: its nginx paths, known_hosts, the CA bundle.
+    const local = ["--known-hosts", sshd.knownHosts, "--state-dir", state, "--nginx-prefix", site.prefix, "--nginx-conf", site.confPath];
+    const env = { FERRY_SSH_KEY: sshd.clientKey };
+    const apply = shellWords(traffic.proxyApply(host, { origin: `https://127.0.0.1:${tlsApp.port}`, serverName: NAME, originServerName: NAME, site: oldSite }));
+    expect(apply.slice(0, 4)).toEqual(["ferry", "--json", "proxy", "apply"]);
+    const applied = await runFerry([...apply.slice(1), ...local, "--origin-ca", ca], env);
+    expect(applied.code, applied.stderr).toBe(0);
+    await waitFor("443 proxied to the new app over ssh", async () => (await overTls()).servedBy === "new-app", 10_000);
+    // nginx's old workers finish their requests after the reload: wait for the new config on 80 too.
+    await waitFor("80 proxied to the new app over ssh", async () => (await fetch(`http://127.0.0.1:${plainPort}/`, { redirect: "manual" })).headers.get("x-served-by") === "new-app", 10_000);
+
+    const revert = shellWords(traffic.proxyRevert(host, oldSite));
+    const reverted = await runFerry([...revert.slice(1), ...local], env);
+    expect(reverted.code, reverted.stderr).toBe(0);
+    expect(reverted.json()).toMatchObject({ action: "restored-previous-file" });
+    expect(readFileSync(file, "utf8")).toBe(siteText());
+    await waitFor("443 back to the old app", async () => (await overTls()).text === "old app over tls\n", 10_000);
   });
 });

@@ -1,0 +1,71 @@
+// What `ferry init` read from the source, saved beside the stack file as
+// `ferry-inventory.<stack>.json`: the facts the stack file has no key for (dyno sizes,
+// add-on plans and their prices, database sizes, what runs on a box). The stage plan
+// reads it to price the source side. It never holds a secret: config var names only,
+// log drains by host only, no connection URL.
+import * as fs from "fs";
+import * as path from "path";
+import { z } from "zod";
+
+const cents = z.number().int().min(0).nullable();
+
+export const herokuAppInventorySchema = z.strictObject({
+  name: z.string(),
+  region: z.string().nullable(),
+  /** Process type -> command, from the current release's slug (or the formation when there is no slug). */
+  processTypes: z.record(z.string(), z.string()),
+  processTypesFrom: z.enum(["slug", "formation"]),
+  formation: z.array(z.strictObject({ type: z.string(), quantity: z.number().int().min(0), size: z.string(), monthlyCentsEach: cents })),
+  addons: z.array(z.strictObject({ name: z.string(), service: z.string(), plan: z.string(), configVars: z.array(z.string()), monthlyCents: cents })),
+  domains: z.array(z.strictObject({ hostname: z.string(), kind: z.string(), cname: z.string().nullable() })),
+  configVarNames: z.array(z.string()),
+  /** Host of each log drain (the URL's path and credentials are left out). */
+  logDrains: z.array(z.string()),
+});
+
+/** Something a box was asked about: what it answered, or why it did not. */
+const found = <T extends z.ZodType>(shape: T) => z.union([z.strictObject({ found: z.literal(true), value: shape }), z.strictObject({ found: z.literal(false), reason: z.string() })]);
+
+export const boxInventorySchema = z.strictObject({
+  host: z.string(),
+  user: z.string(),
+  port: z.number().int(),
+  postgres: found(z.strictObject({ version: z.string(), databases: z.array(z.strictObject({ name: z.string(), bytes: z.number() })) })),
+  redis: found(z.strictObject({ version: z.string(), usedMemoryBytes: z.number(), maxMemoryBytes: z.number(), keys: z.number() })),
+  nginx: found(z.strictObject({ serverNames: z.array(z.string()) })),
+  /** systemd services that are not the data stores or the system's own, or app-looking processes from ps. */
+  processes: found(z.strictObject({ from: z.enum(["systemd", "ps"]), names: z.array(z.string()) })),
+  crontab: found(z.array(z.string())),
+  /** What the box costs a month (its hosting plan): not readable over SSH, filled in by the user. */
+  monthlyCents: cents,
+});
+
+export const inventorySchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("heroku"), takenAt: z.string(), apps: z.array(herokuAppInventorySchema) }),
+  z.strictObject({ kind: z.literal("box"), takenAt: z.string(), box: boxInventorySchema }),
+]);
+
+export type HerokuAppInventory = z.infer<typeof herokuAppInventorySchema>;
+export type BoxInventory = z.infer<typeof boxInventorySchema>;
+export type SourceInventory = z.infer<typeof inventorySchema>;
+
+export function inventoryFilePath(projectDir: string, stack: string): string {
+  return path.join(projectDir, `ferry-inventory.${stack}.json`);
+}
+
+/** The saved inventory, undefined when there is none; a malformed one fails naming the file and key. */
+export function readInventory(file: string): SourceInventory | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
+  }
+  const parsed = inventorySchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${file}: ${issue.path.join(".") || "(top)"}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,274 @@
+// Turn what `ferry init` read into a stack configuration: the keys the source answers
+// for are filled from it; the ones only the user can decide (region, instance sizes,
+// the Cloudflare zone, AMIs, addresses) get a valid stand-in marked TODO in the file.
+import type { BoxInventory, HerokuAppInventory } from "./inventory";
+import { DYNO_SIZES } from "../../config/schema";
+
+/** Stand-ins that validate but must be replaced: value -> what the user must put there. */
+export const TODO = {
+  accountId: { key: "accountId:", value: "00000000000000000000000000000000", note: "TODO: your Cloudflare account id" },
+  zoneId: { key: "zoneId:", value: "00000000000000000000000000000000", note: "TODO: the Cloudflare zone id of your hostnames" },
+  // An app without a slug (a Heroku "Fir" app, or a box) runs from an image only the user can name.
+  image: { key: "image:", value: "registry.example.com/your-app:todo", note: "TODO: the app's OCI image (a box's app, or a Heroku app with no slug)" },
+  operatorCidr: { key: "- ", value: "203.0.113.7/32", note: "TODO: the public address of the machine that runs pulumi" },
+  instanceId: { key: "instanceId:", value: "00000000-0000-0000-0000-000000000000", note: "TODO: the box's Vultr instance id (vultr-cli instance list)" },
+  // One per hostname (the index follows): ids must differ, each record is its own import.
+  recordId: { key: "id:", value: "000000000000000000000000000000", note: "TODO: the Cloudflare record id of this CNAME, and its proxied and ttl as they are live" },
+} as const;
+
+/**
+ * The record a Heroku custom domain already has: a CNAME at the DNS target Heroku lists
+ * (ferry adopts it instead of creating a second one). Its Cloudflare id, and whether it is
+ * proxied, only Cloudflare knows: stand-ins marked TODO.
+ */
+function herokuRecord(cname: string, index: number) {
+  return { id: `${TODO.recordId.value}${String(index + 1).padStart(2, "0")}`, type: "CNAME", content: cname, proxied: false, ttl: 300 };
+}
+
+export interface InitChoices {
+  region: string;
+}
+
+export interface StackDraft {
+  /** `ferry:<key>` -> value, as it goes into the stack file. */
+  config: Record<string, unknown>;
+  /** What was read, for the file's header. */
+  read: string[];
+  /** What the user must still decide, for the file's header. */
+  decide: string[];
+  /** `pulumi config set --secret` lines to run (no value in them). */
+  secrets: string[];
+}
+
+/** An invalid draft: one line, the file is not written. */
+export class DraftError extends Error {}
+
+// ---- sizes -----------------------------------------------------------------------
+
+/**
+ * The formation's dyno size as ferry:target.compute spells it (Heroku answers "Standard-1X"
+ * or "standard-1X"); the target maps it to Fargate CPU and memory. A size ferry does not
+ * know (a retired one) falls back to standard-1X, and the header says to check it.
+ */
+export function dynoSizeFor(size: string | undefined): (typeof DYNO_SIZES)[number] {
+  const found = DYNO_SIZES.find((d) => d.toLowerCase() === (size ?? "").toLowerCase());
+  return found ?? "standard-1X";
+}
+
+/** A Heroku Postgres plan's nearest RDS class (plans by tier: essential/mini/basic small, standard/premium 0-2 medium, higher large). */
+export function rdsClassForPlan(plan: string | undefined): string {
+  const tier = /:(?:standard|premium|private|shield)-(\d+)/.exec(plan ?? "");
+  if (!tier) return "db.t4g.micro";
+  const n = Number(tier[1]);
+  return n <= 0 ? "db.t4g.medium" : n <= 2 ? "db.m7g.large" : "db.m7g.xlarge";
+}
+
+const GB = 1024 ** 3;
+
+/** Room for the data and its growth: twice today's size, at least RDS's 20 GB minimum. */
+export function storageGbFor(bytes: number): number {
+  return Math.max(20, Math.ceil((2 * bytes) / GB));
+}
+
+const processName = (raw: string) => raw.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z]+/, "").slice(0, 30) || "app";
+
+// ---- Heroku ------------------------------------------------------------------------
+
+const isPostgres = (service: string) => service === "heroku-postgresql";
+const isRedis = (service: string) => service === "heroku-redis" || /redis/.test(service);
+
+function webProcessOf(app: HerokuAppInventory, names: Map<string, string>): string | undefined {
+  return names.get(`${app.name}/web`);
+}
+
+/** Process names on the target: the type itself, or `<app>-<type>` when two apps share one. */
+function targetProcessNames(apps: HerokuAppInventory[]): Map<string, string> {
+  const names = new Map<string, string>();
+  const taken = new Set<string>();
+  for (const app of apps) {
+    for (const type of Object.keys(app.processTypes).filter((t) => t !== "release")) {
+      let name = processName(type);
+      if (taken.has(name)) name = processName(`${app.name.replace(/^masto-|^mastodon-/, "")}-${type}`);
+      if (taken.has(name)) name = processName(`${app.name}-${type}`);
+      taken.add(name);
+      names.set(`${app.name}/${type}`, name);
+    }
+  }
+  return names;
+}
+
+function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, choices: InitChoices, pgPlan: string | undefined) {
+  const processes: Record<string, Record<string, unknown>> = {};
+  for (const app of apps) {
+    for (const [type, command] of Object.entries(app.processTypes)) {
+      const name = names.get(`${app.name}/${type}`);
+      if (!name) continue;
+      const formation = app.formation.find((f) => f.type === type);
+      processes[name] = {
+        // The slug's Procfile gives the command; an app without a slug (Fir) runs an image.
+        from: { app: app.name, type },
+        ...(app.processTypesFrom === "slug" ? {} : { image: TODO.image.value, command }),
+        size: dynoSizeFor(formation?.size),
+        count: formation?.quantity ?? 0,
+        ...(type === "web" ? { port: 3000 } : {}),
+      };
+    }
+  }
+  const hostnames = apps.flatMap((app) => {
+    const web = webProcessOf(app, names);
+    return web ? app.domains.filter((d) => d.kind === "custom").map((d) => ({ name: d.hostname, process: web, cname: d.cname })) : [];
+  }).map(({ cname, ...h }, i) => (cname ? { ...h, record: herokuRecord(cname, i) } : h));
+  if (hostnames.length === 0) {
+    throw new DraftError(`none of ${apps.map((a) => a.name).join(", ")} has a custom domain served by a web process: ferry moves traffic through Cloudflare hostnames (add one with heroku domains:add)`);
+  }
+  return {
+    region: choices.region,
+    postgres: { version: "16", instanceClass: rdsClassForPlan(pgPlan), storageGb: 50 },
+    redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
+    compute: { processes },
+    cloudflare: { accountId: TODO.accountId.value, zoneId: TODO.zoneId.value, hostnames },
+    runner: { kind: "local", operatorCidrs: [TODO.operatorCidr.value] },
+  };
+}
+
+export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): StackDraft {
+  const names = targetProcessNames(apps);
+  const store = (match: (service: string) => boolean) => {
+    for (const app of apps) {
+      const addon = app.addons.find((a) => match(a.service));
+      if (addon) return { app: app.name, addon };
+    }
+    return undefined;
+  };
+  const pg = store(isPostgres);
+  const redis = store(isRedis);
+  const sidekiq = apps.some((a) => Object.values(a.processTypes).some((c) => /sidekiq/.test(c)));
+  const source = {
+    kind: "heroku",
+    apps: apps.map((app) => {
+      const scaled = app.formation.filter((f) => f.type !== "release");
+      const processes = Object.fromEntries((scaled.length ? scaled : Object.keys(app.processTypes).filter((t) => t !== "release").map((type) => ({ type, quantity: 0 }))).map((f) => [f.type, f.quantity]));
+      return { name: app.name, processes, hostnames: app.domains.filter((d) => d.kind === "custom").map((d) => d.hostname) };
+    }),
+    ...(pg ? { postgres: { app: pg.app, addon: pg.addon.name, configVar: pg.addon.configVars[0] ?? "DATABASE_URL" } } : {}),
+    ...(redis ? { redis: { app: redis.app, addon: redis.addon.name, configVar: redis.addon.configVars[0] ?? "REDIS_URL", sidekiq } } : {}),
+  };
+  const read = apps.flatMap((app) => [
+    `${app.name} (region ${app.region ?? "?"}): ${app.formation.map((f) => `${f.type} ${f.quantity} × ${f.size}`).join(", ") || "no formation"}; process types from the ${app.processTypesFrom}: ${Object.keys(app.processTypes).join(", ")}`,
+    `  add-ons: ${app.addons.map((a) => `${a.name} (${a.plan}${a.monthlyCents === null ? "" : `, $${(a.monthlyCents / 100).toFixed(2)}/month`})`).join(", ") || "none"}`,
+    `  domains: ${app.domains.map((d) => (d.cname ? `${d.hostname} -> ${d.cname}` : d.hostname)).join(", ")}`,
+    `  config var names: ${app.configVarNames.join(", ") || "none"}`,
+    `  log drains: ${app.logDrains.join(", ") || "none"}`,
+  ]);
+  const cnames = apps.flatMap((a) => a.domains.filter((d) => d.kind === "custom" && d.cname).map((d) => `${d.hostname} (CNAME ${d.cname})`));
+  const decide = [
+    `region (${choices.region}) and the RDS class (suggested from the Postgres plan); task sizes follow the dyno sizes`,
+    "ferry:target.postgres.storageGb: the Platform API does not give the database size (heroku pg:info does)",
+    "ferry:target.cloudflare.accountId and zoneId; each hostname's record (drafted from Heroku's DNS target): its Cloudflare id, proxied and ttl as live: " + (cnames.join(", ") || "none"),
+    "ferry:target.compute: the web processes' port and healthPath (sizes and counts are the formation's), an image for any app without a slug, and ferry:target.runner.operatorCidrs",
+    ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),
+  ];
+  const secrets = [
+    "pulumi config set --secret ferry:herokuApiKey \"$(heroku auth:token)\"",
+    "pulumi config set --secret ferry:cloudflareApiToken ...",
+    ...(pg ? [`pulumi config set --secret ferry:sourceDatabaseUrl "$(heroku config:get ${source.postgres!.configVar} -a ${pg.app})"`] : []),
+    ...(redis ? [`pulumi config set --secret ferry:sourceRedisUrl "$(heroku config:get ${source.redis!.configVar} -a ${redis.app})"`] : []),
+    "pulumi config set --secret ferry:targetPostgresPassword \"$(openssl rand -hex 24)\"",
+    "pulumi config set --secret ferry:targetRedisPassword \"$(openssl rand -hex 24)\"",
+  ];
+  return { config: { "ferry:source": source, "ferry:target": herokuTarget(apps, names, choices, pg?.addon.plan), ...stageFlags() }, read, decide, secrets };
+}
+
+// ---- box ---------------------------------------------------------------------------
+
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+/** A unit's role by its name: what Mastodon-like boxes call their processes. */
+function roleOf(unit: string): string {
+  if (/sidekiq|worker|jobs?\b/.test(unit)) return "sidekiq";
+  if (/stream/.test(unit)) return "streaming";
+  if (/web|puma|unicorn|rails|app/.test(unit)) return "web";
+  return processName(unit.replace(/\.service$/, ""));
+}
+
+export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?: string }): StackDraft {
+  const services = [
+    ...(box.postgres.found ? ["postgres"] : []),
+    ...(box.redis.found ? ["redis"] : []),
+    ...(box.nginx.found ? ["nginx"] : []),
+    ...(box.processes.found && box.processes.value.names.length ? ["app"] : []),
+  ];
+  if (services.length === 0) throw new DraftError(`${box.user}@${box.host}: found none of postgres, redis, nginx or an app process: nothing to move`);
+  // From ps there is no unit name: the role stands in, and the header says to name the real units.
+  const units = box.processes.found
+    ? Object.fromEntries(box.processes.value.names.map((u) => [roleOf(u), box.processes.found && box.processes.value.from === "systemd" ? u.replace(/\.service$/, "") : roleOf(u)]))
+    : {};
+  const roles = box.processes.found ? [...new Set(box.processes.value.names.map(roleOf))] : [];
+  const processes: Record<string, Record<string, unknown>> = {};
+  for (const role of roles.length ? roles : ["web"]) {
+    processes[role] = {
+      // A box has no slug: its app runs from an image (ferry:target.compute.processes[].image).
+      image: TODO.image.value,
+      size: "standard-2X",
+      count: 1,
+      command: role === "sidekiq" ? "bundle exec sidekiq" : role === "streaming" ? "node ./streaming" : "bundle exec puma -C config/puma.rb",
+      ...(role === "web" ? { port: 3000 } : role === "streaming" ? { port: 4000, healthPath: "/api/v1/streaming/health" } : {}),
+    };
+  }
+  if (!processes.web) processes.web = { image: TODO.image.value, size: "standard-2X", count: 1, command: "bundle exec puma -C config/puma.rb", port: 3000 };
+  const serverNames = box.nginx.found ? box.nginx.value.serverNames.filter((n) => HOSTNAME.test(n)) : [];
+  if (serverNames.length === 0) throw new DraftError(`${box.user}@${box.host}: nginx names no public hostname (server_name), so there is nothing to point Cloudflare at`);
+  const hostnames = serverNames.map((name) => ({ name, process: name.startsWith("streaming.") && processes.streaming ? "streaming" : "web" }));
+  const bytes = box.postgres.found ? box.postgres.value.databases.reduce((s, d) => s + d.bytes, 0) : 0;
+  const major = box.postgres.found ? box.postgres.value.version.split(".")[0] : "16";
+  const source = {
+    kind: "vultr",
+    instanceId: choices.instanceId ?? TODO.instanceId.value,
+    services,
+    ssh: { user: box.user, port: box.port },
+    ...(box.postgres.found ? { postgres: { strategy: "logical" } } : {}),
+    ...(box.redis.found ? { redis: { sidekiq: "sidekiq" in processes } } : {}),
+    units,
+  };
+  const target = {
+    region: choices.region,
+    postgres: { version: ["15", "16", "17"].includes(major) ? major : "16", instanceClass: "db.t4g.medium", storageGb: storageGbFor(bytes) },
+    redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
+    compute: { processes },
+    cloudflare: { accountId: TODO.accountId.value, zoneId: TODO.zoneId.value, hostnames },
+    runner: { kind: "local", operatorCidrs: [TODO.operatorCidr.value] },
+  };
+  const said = <T>(x: { found: true; value: T } | { found: false; reason: string }, show: (v: T) => string) => (x.found ? show(x.value) : `not found (${x.reason})`);
+  const read = [
+    `${box.user}@${box.host}:${box.port}`,
+    `  postgres: ${said(box.postgres, (p) => `${p.version}; ${p.databases.map((d) => `${d.name} ${(d.bytes / GB).toFixed(2)} GB`).join(", ")}`)}`,
+    `  redis: ${said(box.redis, (r) => `${r.version}; ${(r.usedMemoryBytes / 1024 ** 2).toFixed(1)} MB used, ${r.keys} keys`)}`,
+    `  nginx server names: ${said(box.nginx, (n) => n.serverNames.join(", ") || "none")}`,
+    `  processes: ${said(box.processes, (p) => `${p.names.join(", ") || "none"} (from ${p.from})`)}`,
+    `  crontab: ${said(box.crontab, (c) => (c.length ? c.join(" | ") : "empty"))}`,
+  ];
+  const decide = [
+    `region (${choices.region}), task sizes and the RDS class (storage is twice today's databases)`,
+    ...(choices.instanceId ? [] : ["ferry:source.instanceId: the box's Vultr instance id (not readable over SSH)"]),
+    "ferry:target.cloudflare.accountId and zoneId; to adopt each existing record add hostnames[].record {id, type, content}",
+    "ferry:source.weightedSplit: true if the hostnames are proxied by Cloudflare, to move a share of requests at a time before the old nginx forwards everything",
+    "ferry:target.compute: each process's image, command, size and port, compute.boxEnvFile (the app's env file on the box), and ferry:target.runner.operatorCidrs",
+    ...(box.processes.found && box.processes.value.from === "ps" ? ["ferry:source.units: no systemd units were found; name the units that run the app"] : []),
+    ...(box.crontab.found && box.crontab.value.length ? ["the crontab above: `ferry box crontab` converts it into ferry:target.compute.schedules to paste"] : []),
+    "the box's monthly price: set monthlyCents in the inventory file so the plan can price the source",
+  ];
+  const secrets = [
+    "pulumi config set --secret vultr:apiKey ...",
+    "pulumi config set --secret ferry:cloudflareApiToken ...",
+    "pulumi config set --secret ferry:sshPrivateKey < ~/.ssh/ferry_ed25519",
+    ...(box.postgres.found ? [`pulumi config set --secret ferry:sourceDatabaseUrl postgres://replicator:...@${box.host}:5432/${box.postgres.value.databases[0]?.name ?? "postgres"}`] : []),
+    ...(box.redis.found ? [`pulumi config set --secret ferry:sourceRedisUrl redis://:...@${box.host}:6379/0`] : []),
+    "pulumi config set --secret ferry:targetPostgresPassword \"$(openssl rand -hex 24)\"",
+    "pulumi config set --secret ferry:targetRedisPassword \"$(openssl rand -hex 24)\"",
+  ];
+  return { config: { "ferry:source": source, "ferry:target": target, ...stageFlags() }, read, decide, secrets };
+}
+
+function stageFlags(): Record<string, unknown> {
+  return { "ferry:replicate": false, "ferry:proxy": false, "ferry:trafficPercent": 0, "ferry:cutover": false, "ferry:decommission": false };
+}

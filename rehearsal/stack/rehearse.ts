@@ -1,0 +1,453 @@
+// The stack rehearsal: the user's stack, run as `pulumi up` would run it, one stage flag
+// at a time, against stand-ins on this machine, under live traffic.
+//   1. Read the stack file; start the source it describes (Heroku: the Platform API,
+//      Postgres, Redis and dynos; a box: Postgres, Redis, nginx, the app's units, sshd),
+//      seeded with a Mastodon-shaped sample; set the secrets a user would set.
+//   2. Start the edge (Cloudflare) in front of the hostnames and the load generator.
+//   3. For each stage of the journey (flags raised in order, the weighted split in
+//      steps), evaluate the program (buildFerry) through the engine model: every step it
+//      declares runs for real (stack/engine.ts, stack/standins/).
+//   4. With --rollback-from, lower the flags one at a time back down.
+//   5. Stop the load; check every acknowledged write (Postgres rows, Redis ticks) is
+//      where the app's data now lives; write the report.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import Redis from "ioredis";
+import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, proxyWay, redisMode, Stage, VultrSource } from "../../config";
+import { journey } from "../../policy/plan/stages";
+import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
+import { connect, withClient } from "../../migrations/postgres/connection";
+import { rebuildFeeds } from "../app/feeds";
+import { TICKS_KEY } from "../app/ticker";
+import { lostWritesCheck } from "../checks";
+import { startLoad } from "../loadgen";
+import { writeReport } from "../report/write";
+import { onExit, startPostgres, startRedis } from "../servers";
+import { RDS_CA_BUNDLE } from "../../components/target/userData";
+import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
+import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
+import { Goal, pulumiUp, StateFile, StepRecord as EngineStep } from "./engine";
+import { checkRegistration, worldOf } from "../../policy/providers";
+import { startHosts } from "./hosts";
+import { startCa } from "./standins/ca";
+import { Cloud } from "./standins/cloud";
+import { CommandRunner, ferryOnPath } from "./standins/command";
+import { Edge, LiveRecord } from "./standins/edge";
+import { HerokuPlatform } from "./standins/heroku";
+import { Box } from "./standins/box";
+import { buildRehearsalSlug, RehearsalSlug } from "./slug";
+import { AwsApi, awsWrapper } from "../servers/aws-api";
+import { rehearsalRegistry } from "./standins/ecs";
+import { checkCallsAgainstRunnerRole } from "./standins/iam";
+import { spawnSync } from "node:child_process";
+import type { PrivateCa } from "./standins/ca";
+import type { Hosts } from "./hosts";
+
+export interface StackRehearsalOptions {
+  stackFile: string;
+  stackName: string;
+  sizeRows: number;
+  sizeLabel: string;
+  outDir: string;
+  /** Percent of requests on AWS at each weighted step before 100 (Heroku's load balancer). */
+  splitSteps: number[];
+  holdSeconds: number;
+  writesPerSecond: number;
+  readsPerSecond: number;
+  maxWrites: number;
+  maxMinutes: number;
+  /** Raise the flags up to this stage. */
+  upTo: Stage;
+  /** Then lower them one at a time back to provision. */
+  rollbackFrom?: Stage;
+}
+
+const PROJECT_DIR = resolve(__dirname, "..", "..");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The source as the stack describes it, stood in on this machine. */
+interface SourceStandIn {
+  /** Where the end checks read the source's data (a superuser URL) and its Redis. */
+  checkDatabaseUrl: string;
+  checkRedisUrl: string;
+  data: SourceData;
+  /** The secrets a user sets for this source (`pulumi config set --secret`). */
+  secrets: Record<string, string>;
+  /** Certificates the app and ferry must trust (Heroku Redis's self-signed one). */
+  caCerts: string[];
+  /** Public addresses of the source (its DNS records' content) -> stand-in addresses. */
+  aliases: Record<string, string>;
+  /** The runner's known_hosts for the box's SSH host key. */
+  knownHosts?: string;
+  heroku?: HerokuPlatform;
+  box?: Box;
+  stop(): Promise<void>;
+}
+
+/** One run's stages as `pulumi up` ran them, for the report. */
+interface UpRecord {
+  label: string;
+  config: FerryConfig;
+  ok: boolean;
+  /** Refused by the program's guards (a rollback that would lose data), with nothing else run. */
+  refused?: boolean;
+  error?: string;
+  steps: EngineStep[];
+  startedAt: number;
+  endedAt: number;
+  declared: number;
+}
+
+/** A failed update whose only steps were guards refusing: nothing else ran. */
+function refusedByGuard(steps: EngineStep[]): boolean {
+  const failed = steps.filter((s) => !s.ok);
+  const moved = steps.filter((s) => s.ok && !s.name.endsWith("-guard"));
+  return failed.length > 0 && failed.every((s) => s.name.endsWith("-guard")) && moved.length === 0;
+}
+
+/** The journey's configs: each stage flag raised in order, the proxy stage in weighted steps. */
+export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: number[]): Array<{ label: string; stage: Stage; config: FerryConfig }> {
+  const steps: Array<{ label: string; stage: Stage; config: FerryConfig }> = [];
+  for (const step of journey(config)) {
+    if (!step.config) throw new Error(`stage ${step.stage} cannot run with this stack's holds: ${step.invalid}`);
+    if (step.stage === "proxy" && proxyWay({ ...step.config, stages: { ...step.config.stages, trafficPercent: 50 } }) === "split") {
+      for (const pct of [...splitSteps, 100]) steps.push({ label: `proxy ${pct}%`, stage: "proxy", config: { ...step.config, stages: { ...step.config.stages, trafficPercent: pct } } });
+    } else {
+      steps.push({ label: step.stage, stage: step.stage, config: step.config });
+    }
+    if (step.stage === upTo) break;
+  }
+  return steps;
+}
+
+async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSource, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void): Promise<SourceStandIn> {
+  // Heroku Postgres: TLS only, on a certificate nothing can verify.
+  const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
+  const appPassword = randomBytes(12).toString("hex");
+  log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeRows} rows`);
+  const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel });
+  // Heroku Key-Value Store: TLS only on a self-signed certificate, a password, SYNC, PSYNC
+  // and CONFIG renamed away; notifications on, as `heroku redis:keyspace-notifications -c KA`.
+  const redis = await startRedis({ tls: true, password: randomBytes(12).toString("hex"), disableCommands: ["SYNC", "PSYNC", "CONFIG"], settings: { "notify-keyspace-events": "KA" } });
+  // Heroku hands the app a URL without sslmode.
+  const databaseUrl = pg.url(APP_DB, APP_ROLE, appPassword);
+  const heroku = new HerokuPlatform({
+    source,
+    addonVars: { postgres: source.postgres ? { [source.postgres.configVar]: databaseUrl } : undefined, redis: source.redis ? { [source.redis.configVar]: redis.url() } : undefined },
+    hosts,
+    fleet: { logsDir, schema: data.schema, log },
+    dnsTargets: Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [[h.name, h.record.content]] : []))),
+    slug,
+  });
+  return {
+    checkDatabaseUrl: pg.url(APP_DB),
+    checkRedisUrl: redis.url(),
+    data,
+    secrets: { "ferry:sourceDatabaseUrl": databaseUrl, "ferry:sourceRedisUrl": redis.url(), "ferry:herokuApiKey": heroku.apiKey },
+    caCerts: [redis.tls!.caFile],
+    aliases: {},
+    heroku,
+    stop: async () => {
+      await heroku.stop();
+      await Promise.allSettled([pg.stop("immediate"), redis.stop()]);
+    },
+  };
+}
+
+async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
+  const source = declared.source as VultrSource;
+  const httpProcesses = Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t]) => t);
+  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log } });
+  await box.start();
+  log(`  the box: ${box.address} (PostgreSQL 5432, Redis 6379, nginx 443/80, sshd ${source.ssh.port}, units ${Object.values(source.units).join(", ")})`);
+  // The box's public address, as its DNS records name it, is the stand-in box.
+  const aliases = Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record && h.record.type !== "CNAME" ? [[h.record.content, box.address]] : [])));
+  return {
+    checkDatabaseUrl: box.sourceDatabaseUrl,
+    checkRedisUrl: box.sourceRedisUrl,
+    data: box.data,
+    secrets: { "ferry:sourceDatabaseUrl": box.sourceDatabaseUrl, "ferry:sourceRedisUrl": box.sourceRedisUrl, "ferry:sshPrivateKey": box.sshd.clientKey },
+    caCerts: [],
+    aliases,
+    knownHosts: box.sshd.knownHosts,
+    box,
+    stop: () => box.stop(),
+  };
+}
+
+async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
+  const db = await connect(s.checkDatabaseUrl);
+  const redis = new Redis(s.checkRedisUrl, { tls: s.checkRedisUrl.startsWith("rediss:") ? { ca: caPem } : undefined });
+  try {
+    return (await rebuildFeeds(db, redis, s.data.schema)).feeds;
+  } finally {
+    await db.end();
+    redis.disconnect();
+  }
+}
+
+/**
+ * The EC2 runner's user data downloads the RDS CA bundle to RDS_CA_BUNDLE; the runner
+ * here is this machine, so the rehearsal's CA goes there for the run (only where no file
+ * is: a real bundle is never replaced), removed at exit.
+ */
+async function installRdsBundle(caFile: string): Promise<() => void> {
+  if (existsSync(RDS_CA_BUNDLE)) {
+    if (readFileSync(RDS_CA_BUNDLE, "utf8") !== readFileSync(caFile, "utf8")) throw new Error(`${RDS_CA_BUNDLE} exists: the rehearsal will not replace a real RDS bundle; remove it or rehearse with a local runner`);
+    return () => undefined;
+  }
+  mkdirSync(dirname(RDS_CA_BUNDLE), { recursive: true });
+  copyFileSync(caFile, RDS_CA_BUNDLE);
+  const remove = () => rmSync(RDS_CA_BUNDLE, { force: true });
+  onExit(remove);
+  return remove;
+}
+
+/** The real AWS CLI on this machine (v1 or v2; `apt-get install awscli` on Debian). */
+function realAwsCli(): string {
+  const found = spawnSync("sh", ["-c", "command -v aws"], { encoding: "utf8" }).stdout.trim();
+  if (!found) throw new Error("the rehearsal needs the AWS CLI (`apt-get install -y awscli`, see scripts/setup-system.sh): the app plane's steps call it");
+  return found;
+}
+
+/** The runner's ssh knows the box's host key, as the operator's known_hosts does. */
+function sshWithKnownHosts(dir: string, knownHosts: string): void {
+  writeFileSync(join(dir, "ssh"), `#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=${knownHosts} "$@"\n`, { mode: 0o755 });
+}
+
+/** The zone as it is before the migration: the records the stack adopts, as the providers' rules know them. */
+function liveRecords(config: FerryConfig): LiveRecord[] {
+  return [...worldOf(config).liveDnsRecords.values()].map(({ zoneId: _zone, ...record }) => record);
+}
+
+/**
+ * A `pulumi up` as a report stage: every Command step (what ran, with its exit code)
+ * and every stand-in that took a second or more; the rest (VPC, IAM, security groups)
+ * is counted, not listed.
+ */
+function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord {
+  const shown = up.steps.filter((s) => s.type.startsWith("command:") || !s.ok || s.ms >= 1000);
+  const hidden = up.steps.length - shown.length;
+  return {
+    name: up.label,
+    startedAt: up.startedAt,
+    endedAt: up.endedAt,
+    outcome: up.ok || up.refused ? "ok" : "failed",
+    detail: [up.error, hidden ? `${hidden} other step(s) on resources with nothing to run` : ""].filter(Boolean).join("; ") || undefined,
+    steps: shown.map((s) => ({
+      name: `${s.op} ${s.name}`,
+      startedAt: s.startedAt,
+      endedAt: s.startedAt + s.ms,
+      ok: s.ok,
+      command: commands.get(`${s.urn}:${s.op}`),
+      exitCode: s.exitCode,
+      error: s.ok ? undefined : s.detail,
+    })),
+  };
+}
+
+/** Every tick a worker saw Redis acknowledge, from the workers' files. */
+function ackedTicks(logsDir: string): string[] {
+  return readdirSync(logsDir).filter((f) => f.startsWith("ticks-")).flatMap((f) =>
+    readFileSync(join(logsDir, f), "utf8").split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { member: string }).member),
+  );
+}
+
+async function missingTicks(redisUrl: string, ca: string[], ticks: string[]): Promise<string[]> {
+  const redis = new Redis(redisUrl, { tls: redisUrl.startsWith("rediss:") ? { ca } : undefined, maxRetriesPerRequest: 2 });
+  try {
+    const missing: string[] = [];
+    for (let i = 0; i < ticks.length; i += 500) {
+      const batch = ticks.slice(i, i + 500);
+      const scores = await redis.zmscore(TICKS_KEY, ...batch);
+      batch.forEach((t, j) => scores[j] === null && missing.push(t));
+    }
+    return missing;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function rehearseStack(opts: StackRehearsalOptions, log: (line: string) => void): Promise<{ ok: boolean; reportDir: string }> {
+  const runId = randomBytes(4).toString("hex");
+  const logsDir = join(opts.outDir, "logs");
+  mkdirSync(logsDir, { recursive: true });
+  const startedAt = Date.now();
+  const raw = rawConfigFromYaml(readFileSync(opts.stackFile, "utf8"), opts.stackFile);
+  const declared = readStackConfig(opts.stackFile);
+
+  // 1. The app as a slug; the source and the secrets a user would set with `pulumi config set --secret`.
+  const slug = await buildRehearsalSlug();
+  log(`  the rehearsal app as a Heroku slug: ${slug.size} bytes, ${slug.checksum.slice(0, 19)}..., process types ${Object.keys(slug.processTypes).join(", ")}`);
+  const hosts = startHosts(runId);
+  const ca = await startCa();
+  const src = declared.source.kind === "heroku"
+    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, slug, log)
+    : await startBoxSource(opts, declared, hosts, ca, logsDir, log);
+  const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
+  writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
+  const caPem = [readFileSync(bundle, "utf8")];
+  // Every process the rehearsal starts (apps, ferry) trusts the stand-ins as a runner
+  // trusts the RDS CA bundle: through a CA file, never by turning verification off.
+  process.env.NODE_EXTRA_CA_CERTS = bundle;
+  const feeds = await seedFeeds(src, caPem);
+  await src.heroku?.start();
+  const secrets: Record<string, string> = {
+    ...src.secrets,
+    "ferry:cloudflareApiToken": randomBytes(20).toString("hex"),
+    "ferry:targetPostgresPassword": randomBytes(16).toString("hex"),
+    "ferry:targetRedisPassword": randomBytes(16).toString("hex"),
+  };
+  // The box runs on this machine: its nginx site lives in the stand-in's files, not in
+  // the real box's /etc (the only stack value the rehearsal replaces, and it says so).
+  if (src.box && declared.source.kind === "vultr" && declared.source.nginx) {
+    raw["ferry:source"] = JSON.stringify({ ...JSON.parse(raw["ferry:source"]), nginx: src.box.siteConfig() });
+    log(`  ferry:source.nginx: the box's site file, listen addresses and certificate are the stand-in's (${src.box.layout.siteFile})`);
+  }
+  // Likewise the app's env file on the box, which `ferry box config copy` reads over SSH.
+  if (src.box && declared.target.compute.boxEnvFile) {
+    const target = JSON.parse(raw["ferry:target"]);
+    const file = src.box.appEnvFile();
+    raw["ferry:target"] = JSON.stringify({ ...target, compute: { ...target.compute, boxEnvFile: file } });
+    log(`  ferry:target.compute.boxEnvFile: the box's env file is the stand-in's (${file})`);
+  }
+  const config = parseConfig({ ...raw, ...secrets });
+  const secretValues = Object.values(secrets);
+
+  // 2. Cloudflare's edge and the cloud; the runner's environment.
+  const edge = new Edge({ hosts, ca, records: liveRecords(config), hostnames: config.target.cloudflare.hostnames.map((h) => h.name), strictTls: !!config.target.certificateArn, aliases: src.aliases, log });
+  await edge.start();
+  const binDir = ferryOnPath(PROJECT_DIR);
+  if (src.knownHosts) sshWithKnownHosts(binDir, src.knownHosts);
+  // AWS's S3, Secrets Manager and ECS for the steps' real AWS CLI, and for the ECS stand-in.
+  let cloudRef: Cloud | undefined;
+  const aws = new AwsApi({ region: config.target.region, account: "000000000000", tasks: { runTask: (t) => cloudRef!.runTask(t) } });
+  await aws.start();
+  writeFileSync(join(binDir, "aws"), awsWrapper(realAwsCli(), aws.url), { mode: 0o755 });
+  log(`  AWS (S3, Secrets Manager, ECS RunTask) stand-in on ${aws.url}: the runner's \`aws\` is the real AWS CLI pointed at it`);
+  const runnerEnv: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    PATH: `${binDir}:${process.env.PATH}`,
+    // Dummy credentials, in the rehearsal runner's environment only; the operator's own
+    // AWS configuration on this machine is never read.
+    AWS_ACCESS_KEY_ID: "AKIAREHEARSAL0000000",
+    AWS_SECRET_ACCESS_KEY: randomBytes(20).toString("hex"),
+    AWS_DEFAULT_REGION: config.target.region,
+    AWS_CONFIG_FILE: "/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    AWS_EC2_METADATA_DISABLED: "true",
+    ...(src.heroku ? { HEROKU_API_URL: src.heroku.api.url } : {}),
+    NODE_EXTRA_CA_CERTS: bundle,
+    // The RDS CA bundle, as the runner has it (verify-full on the target only).
+    FERRY_PG_CA_FILE: ca.file,
+    FERRY_PROJECT_DIR: PROJECT_DIR,
+  };
+  const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
+  const runner = config.target.runner;
+  const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
+  let removeBundle = () => undefined as void;
+  const provisionRunner = async () => {
+    removeBundle = await installRdsBundle(ca.file);
+  };
+  const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
+  const registry = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
+  if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
+  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry });
+  cloudRef = cloud;
+  const stateFile = StateFile.create(join(opts.outDir, "state.json"));
+
+  const front = `http://${config.target.cloudflare.hostnames[0].name}`;
+  const load = startLoad({
+    baseUrl: front, accounts: src.data.accounts, writesPerSecond: opts.writesPerSecond, readsPerSecond: opts.readsPerSecond,
+    maxWrites: opts.maxWrites, maxDurationMs: opts.maxMinutes * 60_000, timeoutMs: 5000, ackFile: join(opts.outDir, "acknowledged-writes.jsonl"), runId,
+  });
+  log(`load: ${opts.writesPerSecond} writes/s and ${opts.readsPerSecond} reads/s at ${front} (through the edge)`);
+  await sleep(opts.holdSeconds * 1000);
+
+  // 3-4. The journey up, then (with --rollback-from) back down.
+  const ups: UpRecord[] = [];
+  const commandLines = new Map<string, string>();
+  const { buildFerry } = await import("../../components/ferry");
+  const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
+    log(`pulumi up: ${label}`);
+    const started = Date.now();
+    // The providers' own rules (policy/providers): what AWS or Cloudflare would refuse fails here too.
+    const world = worldOf(stageConfig);
+    const validate = (g: Goal) => checkRegistration({ type: g.type, name: g.name, inputs: g.inputs, options: { import: g.importId, read: g.readId !== undefined, protect: g.protect, retainOnDelete: g.retainOnDelete, deleteBeforeReplace: g.deleteBeforeReplace } }, world);
+    const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, validate, program: () => buildFerry(stageConfig), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
+    for (const r of stateFile.read().resources) {
+      if (!r.type.startsWith("command:")) continue;
+      for (const op of ["create", "update", "replace"]) commandLines.set(`${r.urn}:${op}`, String((r.inputs as Record<string, unknown>).create ?? ""));
+      commandLines.set(`${r.urn}:delete`, String((r.inputs as Record<string, unknown>).delete ?? ""));
+    }
+    const refused = !result.ok && refusedByGuard(result.steps);
+    ups.push({ label, config: stageConfig, ok: result.ok, refused, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
+    log(`  ${result.ok ? "done" : refused ? `REFUSED (as it must be): ${result.error}` : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    if (result.ok) await sleep(opts.holdSeconds * 1000);
+    return result.ok;
+  };
+  const forward = stageConfigs(config, opts.rollbackFrom ?? opts.upTo, opts.splitSteps);
+  let ok = true;
+  for (const s of forward) if (!(ok = await up(s.label, s.config))) break;
+  if (ok && opts.rollbackFrom) {
+    const back = stageConfigs(config, opts.rollbackFrom, []).reverse().slice(1);
+    for (const s of back) {
+      if (await up(`back to ${s.label}`, s.config)) continue;
+      // A guard refusing a rollback that would lose data is the program doing its job:
+      // the run goes on from where it stands, and the checks say whether anything moved.
+      ok = ups[ups.length - 1].refused === true;
+      break;
+    }
+  }
+  const finalConfig = ups.filter((u) => u.ok).pop()?.config ?? config;
+
+  // 5. Checks where the data lives now.
+  await load.stop();
+  await sleep(1500); // workers finish their last tick
+  const pgMoved = atLeast(componentStage("postgres", finalConfig.stages), "cutover");
+  const redisMoved = atLeast(componentStage("redis", finalConfig.stages), "cutover");
+  const checks: CheckRecord[] = [];
+  const acked = load.acked;
+  const pgUrl = pgMoved ? cloud.postgresAdminUrl() : src.checkDatabaseUrl;
+  const pgCheck = await withClient(pgUrl, (db) => lostWritesCheck(db, src.data.schema, acked));
+  checks.push({ ...pgCheck.check, name: `every acknowledged write is in ${pgMoved ? "the target" : "the source"} PostgreSQL` });
+  const ticks = ackedTicks(logsDir);
+  const lostTicks = await missingTicks(redisMoved ? cloud.redisAdminUrl() : src.checkRedisUrl, caPem, ticks);
+  checks.push({ name: `every Redis write the workers saw acknowledged is in ${redisMoved ? "the target" : "the source"} Redis`, ok: lostTicks.length === 0, detail: `${ticks.length - lostTicks.length} of ${ticks.length} present${lostTicks.length ? `; missing e.g. ${lostTicks.slice(0, 3).join(", ")}` : ""}` });
+  if (config.target.runner.kind === "ec2") {
+    const iam = checkCallsAgainstRunnerRole(aws.calls, stateFile.read().resources);
+    checks.push({ name: "every AWS call the runner's steps made is allowed by the runner's instance role (actions and resources; conditions not evaluated)", ok: iam.denied.length === 0, detail: `${iam.allowed} allowed${iam.denied.length ? `; denied: ${iam.denied.slice(0, 5).join(", ")}` : ""}` });
+  }
+  checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
+
+  const timeline: RunTimeline = {
+    source: config.source.kind,
+    pgStrategy: postgresStrategy(config.source),
+    redisMode: redisMode(config),
+    startedAt,
+    endedAt: Date.now(),
+    stages: ups.map((u) => toStageRecord(u, commandLines)),
+    requests: load.requests,
+    acked,
+    lost: pgCheck.lost as AckedWrite[],
+    checks,
+    cutover: {},
+    volumes: { rows: src.data.rows, seed: src.data.seed, feeds },
+    redisWrites: { acknowledged: ticks.length, lost: lostTicks },
+    stack: {
+      name: opts.stackName,
+      ups: ups.map((u) => ({
+        stage: u.label, ok: u.ok, refused: u.refused, error: u.error, resources: u.declared, seconds: (u.endedAt - u.startedAt) / 1000,
+        steps: u.steps.map((s) => ({ resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`) })),
+      })),
+    },
+  };
+  const report = writeReport(timeline, opts.outDir, secretValues);
+  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop(), aws.stop()]);
+  removeBundle();
+  hosts.close();
+  if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));
+  return { ok: report.ok && ok, reportDir: opts.outDir };
+}
+

@@ -1,0 +1,233 @@
+// The self-managed box (story 001), as the rehearsal stands it in: one stand-in host with
+// PostgreSQL on 5432 and Redis on 6379 (each a local server behind a forward on the box's
+// address), the site's nginx on 443 and 80 (a site file nginx.conf includes, as in
+// /etc/nginx/sites-enabled, with the site's certificate), the app's systemd units (one
+// process each of the rehearsal app) and sshd on 22. Over SSH, `systemctl` is a stand-in
+// that starts and stops those units, and nginx is the box's own, so `ferry proxy apply`
+// and the program's unit steps act on the box as they would on the real one.
+import { createServer, Server } from "node:http";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { VultrSource } from "../../../config";
+import { freePort, LocalPostgres, LocalRedis, nginxHttpPaths, nginxMainContext, onExit, startNginx, startPostgres, startRedis, tempDir, LocalNginx } from "../../servers";
+import { LocalSshd, startSshd } from "../../servers/sshd";
+import { APP_DB, APP_ROLE, fillSource, SourceData } from "../../source-data";
+import { forward, Forward } from "../forward";
+import { DEFAULT_ORIGIN_CA } from "../../../migrations/traffic/proxy-config";
+import type { Hosts } from "../hosts";
+import type { PrivateCa } from "./ca";
+import { Fleet, FleetContext } from "./fleet";
+
+/** The public CAs `ferry proxy` verifies the origin against by default (Debian's bundle). */
+const SYSTEM_CA_BUNDLE = DEFAULT_ORIGIN_CA;
+
+export interface BoxOptions {
+  source: VultrSource;
+  /** The site's hostnames, each with the process type that serves it. */
+  hostnames: Array<{ name: string; process: string }>;
+  /** Process types that serve HTTP (they have a port in the stack's compute). */
+  httpProcesses: string[];
+  sizeRows: number;
+  sizeLabel: string;
+  hosts: Hosts;
+  ca: PrivateCa;
+  fleet: Omit<FleetContext, "changed">;
+}
+
+/** Where the box's nginx keeps its files: what `ferry proxy apply` needs to find it. */
+export interface NginxLayout {
+  siteFile: string;
+  stateDir: string;
+  nginxConf: string;
+  prefix: string;
+}
+
+export class Box {
+  address = "";
+  pg!: LocalPostgres;
+  redis!: LocalRedis;
+  data!: SourceData;
+  sshd!: LocalSshd;
+  nginx!: LocalNginx;
+  layout!: NginxLayout;
+  /** What the stack's secrets hold: ferry's connections to the box. */
+  sourceDatabaseUrl = "";
+  sourceRedisUrl = "";
+  /** The app's own connections (the units, on the box itself). */
+  private appEnv: Record<string, string> = {};
+  private readonly units = new Map<string, Fleet>();
+  private readonly forwards: Forward[] = [];
+  private control?: Server;
+
+  constructor(private readonly opts: BoxOptions) {}
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    this.address = await o.hosts.allocate("Vultr box");
+    this.pg = await startPostgres();
+    const appPassword = randomBytes(12).toString("hex");
+    this.data = await fillSource(this.pg, appPassword, { sizeRows: o.sizeRows, sizeLabel: o.sizeLabel });
+    this.forwards.push(await forward(this.address, 5432, this.pg.port));
+    this.redis = await startRedis({ password: randomBytes(12).toString("hex") });
+    this.forwards.push(await forward(this.address, 6379, this.redis.port));
+    // ferry replicates as the box's superuser (publication, slot); the app uses its own role.
+    this.sourceDatabaseUrl = `postgresql://postgres:${encodeURIComponent(this.pg.password)}@${this.address}:5432/${APP_DB}`;
+    this.sourceRedisUrl = `redis://:${encodeURIComponent(this.redis.password!)}@${this.address}:6379/0`;
+    this.appEnv = { DATABASE_URL: this.pg.url(APP_DB, APP_ROLE, appPassword), REDIS_URL: this.redis.url() };
+    for (const [type, unit] of Object.entries(o.source.units)) {
+      const fleet = new Fleet({ name: `box-${unit}`, http: o.httpProcesses.includes(type), env: this.appEnv }, { ...o.fleet, changed: () => this.renderSite() });
+      this.units.set(unit, fleet);
+    }
+    await Promise.all([...this.units.values()].map((f) => f.scale(1)));
+    await this.startNginx();
+    await this.startSsh();
+  }
+
+  /** The unit serving a process type (web, streaming), by the stack's units map. */
+  private unitPorts(process: string): number[] {
+    const unit = this.opts.source.units[process];
+    return (unit && this.units.get(unit)?.ports()) || [];
+  }
+
+  private siteText(): string {
+    const cert = this.certificate!;
+    return this.opts.hostnames.map((h) => {
+      const upstream = `box_${h.process}`;
+      const ports = this.unitPorts(h.process);
+      const servers = ports.length ? ports.map((p) => `  server 127.0.0.1:${p};`).join("\n") : "  server 127.0.0.1:9 down;";
+      return `upstream ${upstream}_${h.name.replace(/\W/g, "_")} {\n${servers}\n}
+server {
+  listen ${this.address}:443 ssl;
+  listen ${this.address}:80;
+  server_name ${h.name};
+  ssl_certificate ${cert.cert};
+  ssl_certificate_key ${cert.key};
+  location / {
+    proxy_pass http://${upstream}_${h.name.replace(/\W/g, "_")};
+    proxy_http_version 1.1;
+    proxy_set_header Host $host;
+    proxy_set_header Connection "close";
+  }
+}`;
+    }).join("\n");
+  }
+
+  private certificate?: { cert: string; key: string };
+
+  private async startNginx(): Promise<void> {
+    // The site's own certificate (Let's Encrypt on the real box): the rehearsal CA signs it.
+    this.certificate = await this.opts.ca.issue("box-site", this.opts.hostnames.map((h) => h.name));
+    const sites = tempDir("box-sites-enabled");
+    const stateDir = join(tempDir("box-state"), "ferry");
+    mkdirSync(stateDir, { recursive: true });
+    const siteFile = join(sites, "mastodon.conf");
+    this.lastSite = this.siteText();
+    writeFileSync(siteFile, this.lastSite);
+    const control = await freePort();
+    // The box trusts what the real box trusts, the public CAs, plus the rehearsal CA that
+    // stands in for ACM's: nginx runs in a mount namespace where the system bundle has it.
+    const bundle = join(tempDir("box-trust"), "ca-certificates.crt");
+    writeFileSync(bundle, readFileSync(SYSTEM_CA_BUNDLE, "utf8") + "\n" + this.opts.ca.pem);
+    const launcher = ["unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind ${bundle} ${SYSTEM_CA_BUNDLE} && exec "$0" "$@"`];
+    this.nginx = await startNginx(
+      (prefix) => `${nginxMainContext(prefix)}\nevents { worker_connections 1024; }\nhttp {\n${nginxHttpPaths(prefix)}\n  server_names_hash_bucket_size 128;\n  server { listen 127.0.0.1:${control}; return 204; }\n  include ${sites}/*.conf;\n}\n`,
+      control,
+      { launcher },
+    );
+    this.layout = { siteFile, stateDir, nginxConf: this.nginx.confPath, prefix: this.nginx.prefix };
+  }
+
+  private lastSite = "";
+
+  /**
+   * The units changed: the site follows them, as long as the site file is still the one
+   * the box wrote (once `ferry proxy apply` replaced it, the proxy owns it).
+   */
+  private async renderSite(): Promise<void> {
+    if (!this.nginx || readFileSync(this.layout.siteFile, "utf8") !== this.lastSite) return;
+    this.lastSite = this.siteText();
+    writeFileSync(this.layout.siteFile, this.lastSite);
+    await this.nginx.reload(readFileSync(this.layout.nginxConf, "utf8"));
+  }
+
+  /** The box's nginx site as the stack's `ferry:source.nginx` describes it, in the stand-in's files. */
+  siteConfig(): { siteConf: string; listen: string[]; sslListen: string[]; sslCertificate: string; sslCertificateKey: string } {
+    return { siteConf: this.layout.siteFile, listen: [`${this.address}:80`], sslListen: [`${this.address}:443`], sslCertificate: this.certificate!.cert, sslCertificateKey: this.certificate!.key };
+  }
+
+  /**
+   * The app's env file on the box (Mastodon's .env.production): its settings and its own
+   * connections, which `ferry box config copy` reads over SSH. In the stand-in's files,
+   * like the nginx site; the stack's `compute.boxEnvFile` is pointed here.
+   */
+  appEnvFile(): string {
+    const file = join(tempDir("box-env"), ".env.production");
+    const vars = { ...this.appEnv, LOCAL_DOMAIN: this.opts.hostnames[0]?.name ?? "box.example", SECRET_KEY_BASE: randomBytes(32).toString("hex"), RAILS_ENV: "production" };
+    writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
+    return file;
+  }
+
+  /** sshd on the box, with `systemctl` acting on the box's units and `nginx` being the box's own. */
+  private async startSsh(): Promise<void> {
+    this.control = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        this.systemctl(JSON.parse(body) as string[]).then(
+          (out) => res.writeHead(200).end(out),
+          (e: Error) => res.writeHead(500).end(`systemctl: ${e.message}\n`),
+        );
+      });
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => this.control!.listen(port, "127.0.0.1", () => r()));
+    onExit(() => this.control?.close());
+    const bin = tempDir("box-bin");
+    writeFileSync(join(bin, "systemctl"), `#!/usr/bin/env node
+// systemd on the rehearsal's box: asks the rehearsal to start or stop the box's units.
+const http = require("http");
+const req = http.request({ host: "127.0.0.1", port: ${port}, method: "POST", path: "/" }, (res) => {
+  let out = ""; res.on("data", (d) => (out += d));
+  res.on("end", () => { (res.statusCode === 200 ? process.stdout : process.stderr).write(out); process.exit(res.statusCode === 200 ? 0 : 1); });
+});
+req.on("error", (e) => { process.stderr.write("systemctl: " + e.message + "\\n"); process.exit(1); });
+req.end(JSON.stringify(process.argv.slice(2)));
+`, { mode: 0o755 });
+    // The box's nginx is its system nginx: same binary, the box's prefix and nginx.conf.
+    writeFileSync(join(bin, "nginx"), `#!/bin/sh\nexec /usr/sbin/nginx -p ${this.layout.prefix} -c ${this.layout.nginxConf} "$@"\n`, { mode: 0o755 });
+    // ferry keeps the site file it replaces in /var/lib/ferry/proxy on the box: on this
+    // machine, what the run leaves there goes at exit.
+    const kept = "/var/lib/ferry/proxy";
+    const before = new Set(existsSync(kept) ? readdirSync(kept) : []);
+    onExit(() => {
+      if (!existsSync(kept)) return;
+      for (const f of readdirSync(kept)) if (!before.has(f)) rmSync(join(kept, f), { recursive: true, force: true });
+    });
+    this.sshd = await startSshd({
+      address: this.address,
+      port: this.opts.source.ssh.port,
+      config: [`SetEnv PATH=${bin}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`, "AcceptEnv FERRY_* HEROKU_* PULUMI_*"],
+    });
+  }
+
+  /** `systemctl enable|disable|start|stop [--now] UNIT...` on the box's units. */
+  private async systemctl(args: string[]): Promise<string> {
+    const verb = args[0];
+    const units = args.slice(1).filter((a) => !a.startsWith("--"));
+    const start = verb === "start" || (verb === "enable" && args.includes("--now"));
+    const stop = verb === "stop" || (verb === "disable" && args.includes("--now"));
+    if (!start && !stop) throw new Error(`the rehearsal's box knows enable|disable --now and start|stop, not ${args.join(" ")}`);
+    for (const u of units) if (!this.units.has(u)) throw new Error(`Unit ${u}.service not found.`);
+    await Promise.all(units.map((u) => this.units.get(u)!.scale(start ? 1 : 0)));
+    return `${start ? "started" : "stopped"} ${units.join(" ")}\n`;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled([...this.units.values()].map((f) => f.stop()));
+    await this.nginx?.stop();
+    this.sshd?.stop();
+    this.control?.close();
+    await Promise.allSettled([...this.forwards.map((f) => f.close()), this.pg?.stop("immediate"), this.redis?.stop()]);
+  }
+}

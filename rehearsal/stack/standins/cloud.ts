@@ -1,0 +1,557 @@
+// The providers, as stand-ins on this machine: every resource type the program declares
+// is realized here. Data stores and traffic get real servers shaped like the managed
+// ones (RDS: PostgreSQL over TLS from a private CA with a master user that is not a
+// superuser; ElastiCache: Redis over TLS with AUTH; the load balancer and Cloudflare's
+// edge: nginx); the app's ECS services run the rehearsal app's slug through bin/slug-run
+// from their task definitions alone (ecs.ts), secrets resolved against the Secrets
+// Manager stand-in, which with S3 and ECS's RunTask is also what the steps' real AWS CLI
+// talks to (servers/aws-api.ts); Commands run for real (command.ts). Resources with no
+// behaviour to rehearse (VPC, subnets, IAM, security groups, log groups) are recorded
+// with the outputs their provider computes, names auto-suffixed as Pulumi does.
+import { randomBytes } from "node:crypto";
+import type { Goal, Realized, Realizer, StoredResource } from "../engine";
+import { LocalPostgres, LocalRedis, startPostgres, startRedis } from "../../servers";
+import { withClient } from "../../../migrations/postgres/connection";
+import type { Hosts } from "../hosts";
+import { forward, Forward } from "../forward";
+import type { PrivateCa } from "./ca";
+import { CommandFailed, CommandRunner } from "./command";
+import { Edge } from "./edge";
+import { Fleet } from "./fleet";
+import { AwsApi, AwsApiError, EcsTask, TaskRunner } from "../../servers/aws-api";
+import { EcsContext, ImageRegistry, runOneOff, serviceFleetSpec, taskLaunch } from "./ecs";
+import { isScheduleExpression } from "../../../policy/providers";
+import { join } from "node:path";
+import { oneAtATime, ProxyHost, Upstream, VirtualServer } from "./proxies";
+
+export interface CloudContext {
+  hosts: Hosts;
+  ca: PrivateCa;
+  commands: CommandRunner;
+  edge: Edge;
+  logsDir: string;
+  /** Schema the rehearsal app reads and writes. */
+  schema: string;
+  region: string;
+  log(line: string): void;
+  secret(value: string): void;
+  /**
+   * A local runner reaches the private stores through port forwards the operator opens
+   * (ferry:target.runner.postgresAddress / redisAddress, e.g. an SSM session): host:port.
+   */
+  runnerForwards: { postgres?: string; redis?: string };
+  /** Make this machine what an EC2 runner's user data makes the instance. */
+  provisionRunner(): Promise<void>;
+  /** The box's address, for the Vultr instance read (vultr sources). */
+  boxAddress?: string;
+  /** S3, Secrets Manager and ECS's API, shared with the steps' AWS CLI. */
+  aws: AwsApi;
+  /** Image references -> the rehearsal app's slug (no container engine here). */
+  registry: ImageRegistry;
+}
+
+interface Live {
+  urn: string;
+  type: string;
+  name: string;
+  id: string;
+  inputs: Record<string, unknown>;
+  outputs: Record<string, unknown>;
+}
+
+const CLOUDFLARE_IPV4 = [
+  "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20",
+  "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+];
+const CLOUDFLARE_IPV6 = ["2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32"];
+
+const suffix = () => randomBytes(4).toString("hex").slice(0, 7);
+
+/** The parameter group an RDS instance names asks for logical replication (rds.logical_replication=1). */
+function wantsLogical(params: Live | undefined): boolean {
+  const list = (params?.inputs.parameters as Array<{ name: string; value: string }> | undefined) ?? [];
+  return list.some((p) => p.name === "rds.logical_replication" && p.value === "1");
+}
+
+const ACCOUNT = "000000000000";
+
+export class Cloud implements Realizer, TaskRunner {
+  private readonly live = new Map<string, Live>();
+  private readonly postgres = new Map<string, { pg: LocalPostgres; forward: Forward; database: string }>();
+  private readonly redis = new Map<string, { redis: LocalRedis; forward: Forward }>();
+  /** ECS services by URN: their tasks, and the task definition they run. */
+  private readonly services = new Map<string, { fleet: Fleet; taskDefinition: string }>();
+  private readonly revisions = new Map<string, number>();
+  private readonly operatorForwards: Forward[] = [];
+  private alb?: { host: string; dnsName: string; proxy?: ProxyHost; arn: string };
+
+  constructor(private readonly ctx: CloudContext) {}
+
+  // ---- the Realizer ----------------------------------------------------------------
+
+  replaceKeys(type: string): string[] {
+    if (type.startsWith("command:")) return ["triggers", "connection"];
+    if (type === "aws:rds/instance:Instance") return ["engine", "dbName", "username", "storageEncrypted", "identifier"];
+    if (type === "aws:elasticache/replicationGroup:ReplicationGroup") return ["engine", "transitEncryptionEnabled", "atRestEncryptionEnabled"];
+    // A new AMI or subnet replaces an instance; the stand-in does not replay user data, so a user-data change is an in-place update here.
+    if (type === "aws:ec2/instance:Instance") return ["ami", "subnetId"];
+    if (type === "cloudflare:index/dnsRecord:DnsRecord") return ["zoneId"];
+    return [];
+  }
+
+  async invoke(token: string): Promise<Record<string, unknown>> {
+    // Cloudflare's published ranges (https://www.cloudflare.com/ips-v4/, https://www.cloudflare.com/ips-v6/).
+    if (token === "cloudflare:index/getIpRanges:getIpRanges") return { ipv4Cidrs: CLOUDFLARE_IPV4, ipv6Cidrs: CLOUDFLARE_IPV6, etag: "rehearsal", jdcloudCidrs: [] };
+    throw new Error(`the rehearsal has no stand-in for the provider function ${token}`);
+  }
+
+  describeFailure(error: unknown): { detail: string; exitCode?: number } {
+    if (error instanceof CommandFailed) return { detail: error.message, exitCode: error.exitCode };
+    const lines = (error as Error).message.split("\n").map((l) => l.trim()).filter(Boolean);
+    return { detail: lines.length > 1 ? `${lines[0]} | ${lines.slice(1).join(" | ")}`.slice(0, 600) : (lines[0] ?? "failed") };
+  }
+
+  async create(goal: Goal): Promise<Realized> {
+    const realized = await this.realizeCreate(goal);
+    this.remember(goal, realized);
+    return realized;
+  }
+
+  async update(old: StoredResource, goal: Goal, changed: string[]): Promise<Realized> {
+    const realized = await this.realizeUpdate(old, goal, changed);
+    this.remember(goal, realized);
+    return realized;
+  }
+
+  async delete(old: StoredResource): Promise<void> {
+    await this.realizeDelete(old);
+    this.live.delete(old.urn);
+    await this.rerender(old.type);
+  }
+
+  async read(goal: Goal): Promise<Realized> {
+    if (goal.type === "vultr:index/instance:Instance") {
+      if (!this.ctx.boxAddress) throw new Error(`${goal.name}: no Vultr instance ${goal.readId} in this rehearsal`);
+      const realized = { id: goal.readId!, outputs: { ...goal.inputs, mainIp: this.ctx.boxAddress, label: "old-box", status: "active", powerStatus: "running" } };
+      this.remember(goal, realized);
+      return realized;
+    }
+    throw new Error(`${goal.name}: the rehearsal cannot read a ${goal.type}`);
+  }
+
+  async import(goal: Goal): Promise<Realized> {
+    if (goal.type === "cloudflare:index/dnsRecord:DnsRecord") {
+      const realized = this.ctx.edge.adoptRecord(goal.importId!, goal.inputs);
+      this.remember(goal, realized);
+      return realized;
+    }
+    throw new Error(`${goal.name}: the rehearsal cannot import a ${goal.type}`);
+  }
+
+  private remember(goal: Goal, realized: Realized): void {
+    this.live.set(goal.urn, { urn: goal.urn, type: goal.type, name: goal.name, id: realized.id, inputs: goal.inputs, outputs: realized.outputs });
+  }
+
+  private ofType(type: string): Live[] {
+    return [...this.live.values()].filter((l) => l.type === type);
+  }
+
+  // ---- per type ---------------------------------------------------------------------
+
+  private async realizeCreate(goal: Goal): Promise<Realized> {
+    const i = goal.inputs;
+    switch (goal.type) {
+      case "command:local:Command":
+      case "command:remote:Command":
+        return this.ctx.commands.create(goal);
+      case "aws:rds/instance:Instance":
+        return this.rds(goal);
+      case "aws:elasticache/replicationGroup:ReplicationGroup":
+        return this.elastiCache(goal);
+      case "aws:ec2/instance:Instance":
+        return this.instance(goal);
+      case "aws:ec2/eip:Eip": {
+        const runner = this.ofType("aws:ec2/instance:Instance").find((x) => x.id === i.instance && x.outputs.runner);
+        const address = runner ? "127.0.0.1" : await this.ctx.hosts.allocate(goal.name);
+        return this.generic(goal, { publicIp: address, allocationId: `eipalloc-${suffix()}` });
+      }
+      case "aws:lb/loadBalancer:LoadBalancer":
+        return this.loadBalancer(goal);
+      case "aws:lb/listener:Listener":
+      case "aws:lb/listenerRule:ListenerRule":
+      case "aws:lb/targetGroup:TargetGroup": {
+        const realized = this.generic(goal);
+        this.remember(goal, realized);
+        await this.renderAlb();
+        return realized;
+      }
+      case "aws:s3/bucket:Bucket": {
+        const bucket = String(i.bucket ?? `${String(i.bucketPrefix ?? `${goal.name}-`)}${suffix()}`).toLowerCase();
+        return this.generic(goal, { bucket, arn: `arn:aws:s3:::${bucket}`, id: bucket });
+      }
+      case "aws:iam/role:Role": {
+        // A role's id is its name.
+        const name = String(i.name ?? `${goal.name}-${suffix()}`);
+        return { id: name, outputs: this.generic(goal, { id: name, name, arn: `arn:aws:iam::${ACCOUNT}:role/${name}` }).outputs };
+      }
+      case "aws:ecs/cluster:Cluster": {
+        const name = String(i.name ?? `${goal.name}-${suffix()}`);
+        return this.generic(goal, { name, arn: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:cluster/${name}` });
+      }
+      case "aws:ecs/taskDefinition:TaskDefinition":
+        return this.taskDefinition(goal);
+      case "aws:ecs/service:Service":
+        return this.service(goal);
+      case "aws:secretsmanager/secret:Secret":
+        return this.secret(goal);
+      case "aws:secretsmanager/secretVersion:SecretVersion":
+        return this.secretVersion(goal);
+      case "aws:scheduler/schedule:Schedule":
+        return this.schedule(goal);
+      case "cloudflare:index/dnsRecord:DnsRecord":
+      case "cloudflare:index/loadBalancer:LoadBalancer":
+      case "cloudflare:index/loadBalancerPool:LoadBalancerPool":
+      case "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor":
+        return this.ctx.edge.create(goal);
+      default:
+        return this.generic(goal);
+    }
+  }
+
+  private async realizeUpdate(old: StoredResource, goal: Goal, changed: string[]): Promise<Realized> {
+    switch (goal.type) {
+      case "command:local:Command":
+      case "command:remote:Command":
+        return this.ctx.commands.update(old, goal);
+      case "aws:ecs/taskDefinition:TaskDefinition":
+        // RegisterTaskDefinition: a changed definition is a new revision of its family.
+        return this.taskDefinition(goal);
+      case "aws:ecs/service:Service":
+        return this.service(goal, old);
+      case "aws:secretsmanager/secretVersion:SecretVersion":
+        return this.secretVersion(goal);
+      case "aws:scheduler/schedule:Schedule":
+        return this.schedule(goal);
+      case "aws:lb/listener:Listener":
+      case "aws:lb/listenerRule:ListenerRule":
+      case "aws:lb/targetGroup:TargetGroup": {
+        const realized = { id: old.id, outputs: { ...old.outputs, ...goal.inputs } };
+        this.remember(goal, realized);
+        await this.renderAlb();
+        return realized;
+      }
+      case "cloudflare:index/dnsRecord:DnsRecord":
+      case "cloudflare:index/loadBalancer:LoadBalancer":
+      case "cloudflare:index/loadBalancerPool:LoadBalancerPool":
+      case "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor":
+        return this.ctx.edge.update(old, goal);
+      default:
+        // Data stores, instances, parameters: the new inputs apply in place.
+        return { id: old.id, outputs: { ...old.outputs, ...goal.inputs } };
+    }
+  }
+
+  private async realizeDelete(old: StoredResource): Promise<void> {
+    switch (old.type) {
+      case "command:local:Command":
+      case "command:remote:Command":
+        return this.ctx.commands.delete(old);
+      case "aws:rds/instance:Instance": {
+        // RDS refuses: "Cannot delete protected DB Instance, please disable deletion protection and try again."
+        if (old.inputs.deletionProtection) throw new Error(`${old.name}: InvalidParameterCombination: Cannot delete protected DB Instance, please disable deletion protection and try again`);
+        const s = this.postgres.get(old.urn);
+        await s?.forward.close();
+        await s?.pg.stop();
+        return;
+      }
+      case "aws:elasticache/replicationGroup:ReplicationGroup":
+      case "aws:ec2/instance:Instance": {
+        if (old.inputs.disableApiTermination) throw new Error(`${old.name}: OperationNotPermitted: the instance may not be terminated (disableApiTermination)`);
+        const s = this.redis.get(old.urn);
+        await s?.forward.close();
+        await s?.redis.stop();
+        return;
+      }
+      case "aws:ecs/service:Service":
+        await this.services.get(old.urn)?.fleet.stop();
+        this.services.delete(old.urn);
+        return;
+      case "cloudflare:index/dnsRecord:DnsRecord":
+      case "cloudflare:index/loadBalancer:LoadBalancer":
+      case "cloudflare:index/loadBalancerPool:LoadBalancerPool":
+      case "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor":
+        return this.ctx.edge.delete(old);
+      default:
+        return;
+    }
+  }
+
+  private async rerender(type: string): Promise<void> {
+    if (type.startsWith("aws:lb/") || type === "aws:ecs/service:Service") await this.renderAlb();
+  }
+
+  /** Outputs a provider computes for a resource with no behaviour here. */
+  private generic(goal: Goal, extra: Record<string, unknown> = {}): Realized {
+    const physical = `${goal.name}-${suffix()}`;
+    const id = `${goal.type.split(":")[1]?.split("/")[0] ?? "res"}-${physical}`;
+    return {
+      id,
+      outputs: {
+        name: physical,
+        bucket: physical,
+        keyName: physical,
+        ...goal.inputs,
+        id,
+        arn: `arn:aws:rehearsal:${this.ctx.region}:000000000000:${goal.type.split(":")[1]}/${physical}`,
+        ...extra,
+      },
+    };
+  }
+
+  // ---- RDS: PostgreSQL over TLS, a master user who is not a superuser --------------
+
+  private async rds(goal: Goal): Promise<Realized> {
+    const i = goal.inputs;
+    const host = await this.ctx.hosts.allocate(`RDS ${goal.name}`);
+    const address = `${goal.name}.c${suffix()}.${this.ctx.region}.rds.rehearsal.invalid`;
+    this.ctx.hosts.name(address, host);
+    // rds.force_ssl=1 (the program's parameter group): TLS only, on a certificate the RDS CA signs.
+    const pg = await startPostgres({ password: randomBytes(12).toString("hex"), tls: { ...this.ctx.ca.tlsFor([address, host, "localhost", "127.0.0.1"]), required: true } });
+    const user = String(i.username);
+    const password = String(i.password);
+    const params = this.ofType("aws:rds/parameterGroup:ParameterGroup").find((p) => p.outputs.name === i.parameterGroupName);
+    await withClient(pg.url(), async (c) => {
+      // RDS's master user has rds_superuser, not superuser. Stock PostgreSQL 15 lets only a
+      // superuser create a subscription, which rds_superuser may do: with logical
+      // replication asked for, the stand-in's master user gets superuser for that alone.
+      const power = wantsLogical(params) ? "SUPERUSER" : "NOSUPERUSER CREATEDB CREATEROLE";
+      await c.query(`CREATE ROLE ${c.escapeIdentifier(user)} LOGIN ${power} PASSWORD ${c.escapeLiteral(password)}`);
+      await c.query(`CREATE DATABASE ${c.escapeIdentifier(String(i.dbName))} OWNER ${c.escapeIdentifier(user)}`);
+    });
+    const port = Number(i.port ?? 5432);
+    const fwd = await forward(host, port, pg.port);
+    await this.operatorForward(this.ctx.runnerForwards.postgres, pg.port);
+    this.postgres.set(goal.urn, { pg, forward: fwd, database: String(i.dbName) });
+    this.ctx.log(`      RDS ${goal.name}: PostgreSQL on ${address} (${host}:${port}), TLS from the rehearsal CA, master user ${user}`);
+    const id = String(i.identifier ?? `${goal.name}-${suffix()}`);
+    return { id, outputs: { ...i, address, port, endpoint: `${address}:${port}`, identifier: id, arn: `arn:aws:rds:${this.ctx.region}:000000000000:db:${id}` } };
+  }
+
+  /** The operator's port forward to a private store, when the stack names one. */
+  private async operatorForward(hostPort: string | undefined, toPort: number): Promise<void> {
+    if (!hostPort) return;
+    const [host, port] = hostPort.split(":");
+    this.operatorForwards.push(await forward(host === "localhost" ? "127.0.0.1" : host, Number(port), toPort));
+    this.ctx.log(`      port forward ${hostPort} (the operator's, as ferry:target.runner names it)`);
+  }
+
+  // ---- ElastiCache: Redis over TLS with AUTH; Redis on EC2 as user data sets it up --
+
+  private async elastiCache(goal: Goal): Promise<Realized> {
+    const i = goal.inputs;
+    const host = await this.ctx.hosts.allocate(`ElastiCache ${goal.name}`);
+    const address = `master.${goal.name}.${suffix()}.cache.rehearsal.invalid`;
+    this.ctx.hosts.name(address, host);
+    const redis = await startRedis({ tls: this.ctx.ca.tlsFor([address, host, "localhost", "127.0.0.1"]), password: String(i.authToken) });
+    const port = Number(i.port ?? 6379);
+    this.redis.set(goal.urn, { redis, forward: await forward(host, port, redis.port) });
+    await this.operatorForward(this.ctx.runnerForwards.redis, redis.port);
+    this.ctx.log(`      ElastiCache ${goal.name}: Redis on ${address} (${host}:${port}), TLS and AUTH`);
+    return { id: `${goal.name}-${suffix()}`, outputs: { ...i, primaryEndpointAddress: address, port, arn: `arn:aws:elasticache:${this.ctx.region}:000000000000:replicationgroup:${goal.name}` } };
+  }
+
+  private async instance(goal: Goal): Promise<Realized> {
+    const i = goal.inputs;
+    const role = String((i.tags as Record<string, string> | undefined)?.Name ?? goal.name);
+    const id = `i-${randomBytes(8).toString("hex").slice(0, 17)}`;
+    if (role.endsWith("-runner")) {
+      // The runner is this machine, provisioned as its user data would: ferry on the PATH,
+      // cloud-init done, the RDS CA bundle where the user data downloads it.
+      await this.ctx.provisionRunner();
+      return { id, outputs: { ...i, privateIp: "127.0.0.1", publicIp: "127.0.0.1", runner: true } };
+    }
+    const host = await this.ctx.hosts.allocate(`EC2 ${goal.name}`);
+    if (role.endsWith("-redis")) {
+      // User data reads the password from SSM and starts redis-server with AOF on.
+      const param = this.ofType("aws:ssm/parameter:Parameter").find((p) => String(p.inputs.name).endsWith("/redis-password"));
+      if (!param) throw new Error(`${goal.name}: its user data reads the Redis password from SSM, and no such parameter exists`);
+      const redis = await startRedis({ password: String(param.inputs.value) });
+      this.redis.set(goal.urn, { redis, forward: await forward(host, 6379, redis.port) });
+      await this.operatorForward(this.ctx.runnerForwards.redis, redis.port);
+      this.ctx.log(`      EC2 ${goal.name}: Redis on ${host}:6379 with the password from SSM`);
+    }
+    return { id, outputs: { ...i, privateIp: host, publicIp: "", arn: `arn:aws:ec2:${this.ctx.region}:000000000000:instance/${id}` } };
+  }
+
+  // ---- the load balancer and the app's autoscaling groups ---------------------------
+
+  private async loadBalancer(goal: Goal): Promise<Realized> {
+    const host = await this.ctx.hosts.allocate(`ALB ${goal.name}`);
+    const dnsName = `${goal.name}-${randomBytes(4).readUInt32BE()}.${this.ctx.region}.elb.rehearsal.invalid`;
+    this.ctx.hosts.name(dnsName, host);
+    const arn = `arn:aws:elasticloadbalancing:${this.ctx.region}:000000000000:loadbalancer/app/${goal.name}/${suffix()}`;
+    this.alb = { host, dnsName, arn };
+    return { id: arn, outputs: { ...goal.inputs, dnsName, arn, zoneId: "Z35SXDOTRQ7X7K" } };
+  }
+
+  /** The tasks registered in a target group: those of every service whose loadBalancers name it. */
+  private targetGroupPorts(tgArn: string): number[] {
+    const services = this.ofType("aws:ecs/service:Service").filter((s) => ((s.inputs.loadBalancers as Array<{ targetGroupArn: string }>) ?? []).some((lb) => lb.targetGroupArn === tgArn));
+    return services.flatMap((s) => this.services.get(s.urn)?.fleet.ports() ?? []);
+  }
+
+  private upstreamFor(tgArn: string): Upstream {
+    const tg = this.ofType("aws:lb/targetGroup:TargetGroup").find((t) => t.outputs.arn === tgArn);
+    return { name: `tg_${tg?.name ?? "unknown"}`, servers: this.targetGroupPorts(tgArn).map((port) => ({ address: `127.0.0.1:${port}`, weight: 1 })) };
+  }
+
+  private readonly renderAlb = oneAtATime(() => this.renderAlbNow());
+
+  /** One virtual server per listener rule, plus each listener's default action. */
+  private async renderAlbNow(): Promise<void> {
+    const alb = this.alb;
+    if (!alb) return;
+    const listeners = this.ofType("aws:lb/listener:Listener").filter((l) => l.inputs.loadBalancerArn === alb.arn);
+    if (!listeners.length) return;
+    const rules = this.ofType("aws:lb/listenerRule:ListenerRule");
+    const hostnames = rules.flatMap((r) => (r.inputs.conditions as Array<{ hostHeader?: { values: string[] } }>).flatMap((c) => c.hostHeader?.values ?? []));
+    const servers: VirtualServer[] = [];
+    for (const l of listeners) {
+      const listen = `${alb.host}:${l.inputs.port}`;
+      // An ACM certificate for the site's hostnames: the rehearsal CA signs one.
+      const certificate = l.inputs.protocol === "HTTPS" ? await this.ctx.ca.issue("alb", hostnames.filter((h) => h !== alb.dnsName).concat(alb.dnsName)) : undefined;
+      for (const r of rules.filter((x) => x.inputs.listenerArn === l.outputs.arn).sort((a, b) => Number(a.inputs.priority) - Number(b.inputs.priority))) {
+        const names = (r.inputs.conditions as Array<{ hostHeader?: { values: string[] } }>).flatMap((c) => c.hostHeader?.values ?? []);
+        const action = (r.inputs.actions as Array<{ type: string; targetGroupArn?: string }>)[0];
+        servers.push({ listen, names, certificate, upstream: action?.targetGroupArn ? this.upstreamFor(action.targetGroupArn) : undefined });
+      }
+      const fixed = (l.inputs.defaultActions as Array<{ fixedResponse?: { statusCode: string; messageBody?: string } }>)[0]?.fixedResponse;
+      servers.push({ listen, names: ["_"], certificate, status: { code: Number(fixed?.statusCode ?? 404), body: fixed?.messageBody ?? "" } });
+    }
+    if (!alb.proxy) alb.proxy = await ProxyHost.start(servers);
+    else await alb.proxy.apply(servers);
+  }
+
+  // ---- ECS, Secrets Manager, EventBridge Scheduler -------------------------------------
+
+  private ecsContext(): EcsContext {
+    return {
+      aws: this.ctx.aws,
+      registry: this.ctx.registry,
+      ssmParameter: (name) => {
+        const p = this.ofType("aws:ssm/parameter:Parameter").find((x) => x.inputs.name === name);
+        return p === undefined ? undefined : String(p.inputs.value);
+      },
+    };
+  }
+
+  private taskDefinition(goal: Goal): Realized {
+    const family = String(goal.inputs.family);
+    const revision = (this.revisions.get(family) ?? 0) + 1;
+    this.revisions.set(family, revision);
+    const arnWithoutRevision = `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:task-definition/${family}`;
+    return { id: family, outputs: { ...goal.inputs, arn: `${arnWithoutRevision}:${revision}`, arnWithoutRevision, revision } };
+  }
+
+  private liveTaskDefinition(arn: string, what: string): Live {
+    const found = this.ofType("aws:ecs/taskDefinition:TaskDefinition").find((t) => t.outputs.arn === arn);
+    if (!found) throw new Error(`${what}: ClientException: Unable to describe task definition ${arn}`);
+    return found;
+  }
+
+  /**
+   * A service: desiredCount tasks of its task definition, registered in its target group
+   * so the ALB stand-in routes to them; a new task definition rolls the tasks one at a time
+   * (start the new one, then stop an old one: minimum healthy 100 %).
+   */
+  private async service(goal: Goal, old?: StoredResource): Promise<Realized> {
+    const i = goal.inputs;
+    const taskDefinition = String(i.taskDefinition);
+    const process = (i.tags as Record<string, string> | undefined)?.["ferry:process"] ?? goal.name;
+    const launch = taskLaunch(this.ecsContext(), this.liveTaskDefinition(taskDefinition, goal.name).inputs, goal.name);
+    const spec = serviceFleetSpec(process, launch);
+    const realized: Realized = old
+      ? { id: old.id, outputs: { ...old.outputs, ...i } }
+      : { id: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}`, outputs: { ...i, name: String(i.name ?? goal.name), arn: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}` } };
+    this.remember(goal, realized);
+    let running = this.services.get(goal.urn);
+    if (!running) {
+      running = { fleet: new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, log: this.ctx.log, changed: () => this.renderAlb() }), taskDefinition };
+      this.services.set(goal.urn, running);
+      this.ctx.log(`      ECS ${goal.name}: ${launch.processType} of ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${(i.loadBalancers as unknown[] | undefined)?.length ? `in its target group, health ${launch.healthPath ?? "/"}` : "no load balancer"})`);
+    } else if (running.taskDefinition !== taskDefinition) {
+      running.taskDefinition = taskDefinition;
+      await running.fleet.roll(spec);
+    }
+    await running.fleet.scale(Number(i.desiredCount ?? 0));
+    return realized;
+  }
+
+  /** RunTask (through the AWS API stand-in): the release phase's one-off task, run to completion. */
+  async runTask(task: EcsTask): Promise<void> {
+    const cluster = this.ofType("aws:ecs/cluster:Cluster").find((c) => c.outputs.arn === task.clusterArn || c.outputs.name === task.clusterArn);
+    if (!cluster) throw new AwsApiError(400, "ClusterNotFoundException", "Cluster not found.");
+    const definition = this.ofType("aws:ecs/taskDefinition:TaskDefinition").find((t) => t.outputs.arn === task.taskDefinitionArn || t.outputs.arnWithoutRevision === task.taskDefinitionArn);
+    if (!definition) throw new AwsApiError(400, "ClientException", `Unable to describe task definition ${task.taskDefinitionArn}.`);
+    const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
+    this.ctx.log(`      ECS run-task ${definition.name}: ${launch.processType} of the slug, to completion`);
+    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`));
+  }
+
+  /** A secret: its ARN as Secrets Manager forms it (name, "-", 6 random characters). */
+  private secret(goal: Goal): Realized {
+    // namePrefix: the provider appends a unique id (terraform's resource.PrefixedUniqueId).
+    const name = String(goal.inputs.name ?? `${String(goal.inputs.namePrefix ?? `${goal.name}-`)}${Date.now().toString(36)}${suffix()}`);
+    const arn = `arn:aws:secretsmanager:${this.ctx.region}:${ACCOUNT}:secret:${name}-${randomBytes(3).toString("hex")}`;
+    this.ctx.aws.createSecret(arn, name);
+    return { id: arn, outputs: { ...goal.inputs, name, arn } };
+  }
+
+  /** PutSecretValue: a new version (its id is what task definitions pin). */
+  private secretVersion(goal: Goal): Realized {
+    const secretId = String(goal.inputs.secretId);
+    const versionId = this.ctx.aws.putSecret(secretId, String(goal.inputs.secretString ?? ""));
+    return { id: `${secretId}|${versionId}`, outputs: { ...goal.inputs, versionId, arn: secretId } };
+  }
+
+  /**
+   * A schedule is recorded and its target checked as CreateSchedule would (the cluster,
+   * the task definition and the role exist); the rehearsal does not run it on a clock.
+   */
+  private schedule(goal: Goal): Realized {
+    const i = goal.inputs as Record<string, any>;
+    if (!isScheduleExpression(String(i.scheduleExpression))) throw new Error(`${goal.name}: ValidationException: Invalid Schedule Expression ${String(i.scheduleExpression)}`);
+    const target = i.target ?? {};
+    if (!this.ofType("aws:ecs/cluster:Cluster").some((c) => c.outputs.arn === target.arn)) throw new Error(`${goal.name}: ValidationException: the target ${String(target.arn)} is no cluster of this account`);
+    if (!this.ofType("aws:iam/role:Role").some((r) => r.outputs.arn === target.roleArn)) throw new Error(`${goal.name}: ValidationException: the role ${String(target.roleArn)} does not exist`);
+    this.liveTaskDefinition(String(target.ecsParameters?.taskDefinitionArn), goal.name);
+    this.ctx.log(`      EventBridge Scheduler ${goal.name}: ${String(i.scheduleExpression)} (${String(i.scheduleExpressionTimezone ?? "UTC")}), target checked, not run on a clock`);
+    const arn = `arn:aws:scheduler:${this.ctx.region}:${ACCOUNT}:schedule/default/${String(i.name ?? goal.name)}`;
+    return { id: arn, outputs: { ...i, arn } };
+  }
+
+  /** The target database as its superuser (the end checks read it). */
+  postgresAdminUrl(): string {
+    const s = [...this.postgres.values()][0];
+    if (!s) throw new Error("no RDS instance was created");
+    return s.pg.url(s.database);
+  }
+
+  /** The target Redis (the end checks read it). */
+  redisAdminUrl(): string {
+    const s = [...this.redis.values()][0];
+    if (!s) throw new Error("no target Redis was created");
+    return s.redis.url();
+  }
+
+  /** Stop everything this cloud started (the rehearsal's end): the next run may need the same ports. */
+  async shutdown(): Promise<void> {
+    await Promise.allSettled([...this.services.values()].map((s) => s.fleet.stop()));
+    await this.alb?.proxy?.stop();
+    await Promise.allSettled([
+      ...this.operatorForwards.map((f) => f.close()),
+      ...[...this.postgres.values()].map(async (s) => (await s.forward.close(), await s.pg.stop("immediate"))),
+      ...[...this.redis.values()].map(async (s) => (await s.forward.close(), await s.redis.stop())),
+    ]);
+  }
+}

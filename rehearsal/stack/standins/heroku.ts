@@ -1,0 +1,128 @@
+// Heroku, as the rehearsal stands it in: the Platform API (rehearsal/servers/heroku-api.ts,
+// which follows the documented API, serving the rehearsal app's slug as each app's
+// current release), a dyno manager that keeps each app's formation running as processes
+// of that slug, started by bin/slug-run as a dyno starts, with the app's config vars (and restarts
+// them when a config var changes, as Heroku does), and the router that sends an app's
+// domains to its web dynos (503 with no web dyno, as Heroku's H14).
+import { randomBytes } from "node:crypto";
+import type { HerokuSource } from "../../../config";
+import { FakeHerokuApi, startHerokuApi } from "../../servers/heroku-api";
+import type { Hosts } from "../hosts";
+import { Fleet, FleetContext } from "./fleet";
+import { RehearsalSlug, SLUG_RUN } from "../slug";
+import { oneAtATime, ProxyHost, VirtualServer } from "./proxies";
+
+export interface HerokuPlatformOptions {
+  source: HerokuSource;
+  /** The add-ons' config var values: DATABASE_URL, REDIS_URL of the source stores. */
+  addonVars: { postgres?: Record<string, string>; redis?: Record<string, string> };
+  hosts: Hosts;
+  fleet: Omit<FleetContext, "changed">;
+  /** Hostname -> the DNS target its zone record points at (the stack's adopted `*.herokudns.com` CNAME): served by the router too. */
+  dnsTargets: Record<string, string>;
+  /** Every app's current release: this slug, which the dynos run through bin/slug-run. */
+  slug: RehearsalSlug;
+}
+
+/** The Heroku DNS target of a custom domain, as the stand-in API reports it. */
+export const herokuDnsTarget = (hostname: string) => `${hostname.replace(/\./g, "-")}.herokudns.com`;
+
+export class HerokuPlatform {
+  readonly apiKey = randomBytes(16).toString("hex");
+  api!: FakeHerokuApi;
+  private router?: ProxyHost;
+  private routerAddress = "";
+  private readonly fleets = new Map<string, Fleet>();
+  private readonly seenVars = new Map<string, string>();
+  private timer?: NodeJS.Timeout;
+  private reconciling = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly opts: HerokuPlatformOptions) {}
+
+  async start(): Promise<void> {
+    const { source, addonVars } = this.opts;
+    const storeOf = (app: string) => (["postgres", "redis"] as const).filter((s) => source[s]?.app === app);
+    this.api = await startHerokuApi({
+      apiKey: this.apiKey,
+      apps: source.apps.map((app) => ({
+        name: app.name,
+        formation: Object.entries(app.processes).map(([type, quantity]) => ({ type, quantity, size: "standard-1X" })),
+        // The add-ons are attached to their app (their vars owned by the attachment); the
+        // other apps of the stack read the same stores through plain config vars.
+        addons: storeOf(app.name).map((s) => ({ name: source[s]!.addon, service: s === "postgres" ? "heroku-postgresql" : "heroku-redis", plan: s === "postgres" ? "heroku-postgresql:standard-0" : "heroku-redis:premium-0", configVars: addonVars[s] })),
+        configVars: Object.fromEntries((["postgres", "redis"] as const).filter((s) => !storeOf(app.name).includes(s)).flatMap((s) => Object.entries(addonVars[s] ?? {}))),
+        domains: app.hostnames.map((hostname) => ({ hostname, kind: "custom" as const })),
+        // One deploy: the rehearsal app's slug is the current release (`git push heroku`).
+        releases: [{ description: "Deploy rehearsal", slug: { file: this.opts.slug.file, processTypes: this.opts.slug.processTypes, commit: "rehearsal" } }],
+      })),
+    });
+    this.routerAddress = await this.opts.hosts.allocate("Heroku router");
+    for (const app of source.apps) {
+      this.opts.hosts.name(`${app.name}.herokuapp.com`, this.routerAddress);
+      for (const h of app.hostnames) this.opts.hosts.name(herokuDnsTarget(h), this.routerAddress);
+    }
+    for (const target of Object.values(this.opts.dnsTargets)) this.opts.hosts.name(target, this.routerAddress);
+    await this.reconcile();
+    this.timer = setInterval(() => {
+      this.reconciling = this.reconciling.then(() => this.reconcile()).catch((e) => this.opts.fleet.log(`      heroku dyno manager: ${(e as Error).message}`));
+    }, 300);
+  }
+
+  /** Run the formation each app has now, on the config vars it has now. */
+  private async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    for (const appSpec of this.opts.source.apps) {
+      const app = this.api.app(appSpec.name)!;
+      const vars = JSON.stringify(app.configVars);
+      const varsChanged = this.seenVars.has(app.name) && this.seenVars.get(app.name) !== vars;
+      this.seenVars.set(app.name, vars);
+      for (const f of app.formation) {
+        const key = `${app.name}-${f.type}`;
+        const spec = {
+          name: `heroku-${key}`,
+          http: f.type === "web",
+          env: app.configVars,
+          heroku: { apiUrl: this.api.url, apiKey: this.apiKey, app: app.name },
+          slug: { file: this.opts.slug.file, slugRun: SLUG_RUN, processType: f.type },
+        };
+        let fleet = this.fleets.get(key);
+        if (!fleet) {
+          fleet = new Fleet(spec, { ...this.opts.fleet, changed: () => this.renderRouter() });
+          this.fleets.set(key, fleet);
+        } else if (varsChanged && fleet.size() > 0) {
+          await fleet.roll(spec);
+        }
+        await fleet.scale(f.quantity);
+      }
+    }
+    await this.renderRouter();
+  }
+
+  private readonly renderRouter = oneAtATime(() => this.renderRouterNow());
+
+  private async renderRouterNow(): Promise<void> {
+    if (!this.routerAddress) return;
+    const servers: VirtualServer[] = this.opts.source.apps.map((app) => {
+      const ports = this.fleets.get(`${app.name}-web`)?.ports() ?? [];
+      return {
+        listen: `${this.routerAddress}:80`,
+        names: [`${app.name}.herokuapp.com`, ...app.hostnames, ...app.hostnames.map(herokuDnsTarget), ...app.hostnames.flatMap((h) => this.opts.dnsTargets[h] ?? [])],
+        upstream: { name: `heroku_${app.name}`, servers: ports.map((p) => ({ address: `127.0.0.1:${p}`, weight: 1 })) },
+        status: { code: 503, body: "Application error (H14: no web processes running)" },
+      };
+    });
+    servers.push({ listen: `${this.routerAddress}:80`, names: ["_"], status: { code: 404, body: "no such app" } });
+    if (!this.router) this.router = await ProxyHost.start(servers);
+    else await this.router.apply(servers);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.reconciling.catch(() => undefined);
+    await Promise.allSettled([...this.fleets.values()].map((f) => f.stop()));
+    await this.router?.stop();
+    await this.api?.stop();
+  }
+}
