@@ -32,18 +32,26 @@ export function secretString(vars: ConfigVars, exclude: string[], app: string): 
   return { json, names: Object.keys(kept) };
 }
 
-/** `aws secretsmanager put-secret-value`, the value on stdin; resolves with the new version id. */
+/**
+ * `aws secretsmanager put-secret-value`, the value on stdin; resolves with the new version id.
+ * The CLI opens `file:///dev/stdin` by path, and Node's stdio "pipe" is a socket on Linux,
+ * which /dev/stdin cannot open (ENXIO): `cat` feeds the CLI through a real pipe, so the value
+ * stays off the command line and off the disk.
+ */
 export function putSecretValue(secretId: string, value: string, region: string | undefined, aws = "aws"): Promise<string> {
   const args = ["secretsmanager", "put-secret-value", "--secret-id", secretId, "--secret-string", "file:///dev/stdin", "--output", "json"];
   if (region) args.push("--region", region);
   return new Promise((resolve, reject) => {
-    const child = spawn(aws, args, { stdio: ["pipe", "pipe", "pipe"] });
+    // `command -v` first: a missing CLI is one clear line, not the shell's "not found".
+    const script = 'command -v "$0" >/dev/null 2>&1 || { echo "ferry-aws-missing" >&2; exit 127; }; cat | "$0" "$@"';
+    const child = spawn("/bin/sh", ["-c", script, aws, ...args], { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (err += d));
     child.on("error", (e) => reject(new SecretWriteError(`cannot run the AWS CLI (${aws}): ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
     child.on("close", (code) => {
+      if (code === 127 && err.includes("ferry-aws-missing")) return reject(new SecretWriteError(`cannot run the AWS CLI (${aws}): ENOENT`));
       if (code !== 0) {
         const line = err.split("\n").map((l) => l.trim()).find(Boolean) ?? `exit ${code}`;
         return reject(new SecretWriteError(`aws secretsmanager put-secret-value --secret-id ${secretId} failed: ${line}`));
