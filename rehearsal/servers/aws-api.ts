@@ -95,6 +95,8 @@ export class AwsApi {
 
   async stop(): Promise<void> {
     for (const t of this.tasks.values()) t.stop?.();
+    // The CLI keeps its connections alive: close them, or close() waits for their timeout.
+    this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 

@@ -54,20 +54,30 @@ const PROFILE_D = [
 const RELEASE_SOURCE = `
 import { Client } from "pg";
 import { clientConfig } from "../../migrations/postgres/connection";
+import { pgTls } from "../../migrations/postgres/tls";
 import { quoteSchema } from "./schema";
 
+// The URL is read as libpq (and the app) reads it: each TLS attempt in order, the first that connects.
 async function main(): Promise<void> {
   const url = process.env.DATABASE_URL;
   if (!url) throw new Error("DATABASE_URL is not set");
   const schema = process.env.APP_SCHEMA ?? "public";
-  const client = new Client(clientConfig(url));
-  await client.connect();
-  try {
-    const r = await client.query(\`SELECT count(*)::int AS n FROM \${quoteSchema(schema)}.accounts\`);
-    process.stdout.write(\`release: database answers, \${r.rows[0].n} accounts in \${schema}\\n\`);
-  } finally {
-    await client.end();
+  const tls = pgTls(url);
+  let failure: unknown = new Error("no connection attempt");
+  for (const attempt of tls.attempts) {
+    const client = new Client(clientConfig(url, tls, attempt, { connectionTimeoutMillis: 5000 }));
+    try {
+      await client.connect();
+      const r = await client.query(\`SELECT count(*)::int AS n FROM \${quoteSchema(schema)}.accounts\`);
+      process.stdout.write(\`release: database answers, \${r.rows[0].n} accounts in \${schema}\\n\`);
+      return;
+    } catch (err) {
+      failure = err;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
+  throw failure;
 }
 
 main().catch((err) => {

@@ -495,7 +495,8 @@ export class Cloud implements Realizer, TaskRunner {
     if (!definition) throw new AwsApiError(400, "ClientException", `Unable to describe task definition ${task.taskDefinitionArn}.`);
     const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
     this.ctx.log(`      ECS run-task ${definition.name}: ${launch.processType} of the slug, to completion`);
-    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`));
+    // The rehearsal's own instrumentation: which schema it seeded.
+    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { APP_SCHEMA: this.ctx.schema });
   }
 
   /** A secret: its ARN as Secrets Manager forms it (name, "-", 6 random characters). */

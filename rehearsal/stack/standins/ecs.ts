@@ -156,12 +156,12 @@ export function serviceFleetSpec(process: string, launch: TaskLaunch): FleetSpec
  * Run a one-off task (RunTask: the release phase) to completion: its app container's
  * exit code is the task's, as DescribeTasks reports it. Output goes to `logFile`.
  */
-export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string): void {
+export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, instrumentation: Record<string, string> = {}): void {
   const appDir = join(tempDir("ecs-run-task"), "app");
   const base: Record<string, string> = {};
   for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
   const child = spawn("/bin/sh", [launch.slugRun, launch.slug, launch.processType], {
-    env: { ...base, ...launch.env, APP_DIR: appDir, DYNO: `${launch.processType}.1` },
+    env: { ...base, ...launch.env, ...instrumentation, APP_DIR: appDir, DYNO: `${launch.processType}.1` },
     stdio: ["ignore", "pipe", "pipe"],
     cwd: "/",
   });
