@@ -277,3 +277,26 @@ describe("staging: slugs from Heroku", () => {
     expect(await epoch(upTo("cutover", { trafficPercent: 100 }))).toBe("pinned at cutover");
   });
 });
+
+describe("the runner's permissions for the app plane's steps", () => {
+  it("prod (EC2 runner): one policy on the runner's role, exactly the steps' calls, on resource ARNs, never *", async () => {
+    const b = await build("prod");
+    const role = one(b, "aws:iam/role:Role", `${b.name}-runner-role`);
+    expect(JSON.parse(String(role.inputs.assumeRolePolicy)).Statement[0].Principal).toEqual({ Service: "ec2.amazonaws.com" });
+    // The instance gets the role through its instance profile (the profile's name is only known once created).
+    expect(one(b, "aws:iam/instanceProfile:InstanceProfile", `${b.name}-runner-profile`).inputs.role).toBe(role.name);
+    const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-runner`).inputs.policy))) as { Statement: Array<{ Action: string[]; Resource: string | string[] }> };
+    const actions = policy.Statement.flatMap((s) => s.Action).sort();
+    expect(actions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:PutSecretValue"]);
+    const resources = policy.Statement.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    expect(resources).not.toContain("*");
+    expect(resources.find((r) => r.startsWith("arn:aws:s3:::"))).toMatch(/\/slugs\/\*$/);
+    // The app steps wait for the grant: a step before it would run without permission.
+    for (const step of ["box-config", "image-release-phase"]) expect(b.dependsOn.get(`command:remote:Command::${b.name}-app-${step}`) ?? [], step).toContain(`${b.name}-app-runner`);
+  });
+
+  it("staging (local runner): no role to grant, the operator's credentials", async () => {
+    const b = await build("staging");
+    expect(ofType(b, "aws:iam/rolePolicy:RolePolicy").filter((r) => r.name.endsWith("-app-runner"))).toEqual([]);
+  });
+});

@@ -4,7 +4,7 @@
 // describe-tasks; every call recorded with its IAM action and resource, and checked
 // against a policy as the rehearsal checks the runner's role.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,8 +23,16 @@ let env: Record<string, string>;
 /** How each started task ends: the exit code its app container reports. */
 const exitCodes = new Map<string, number>();
 
-function aws(args: string[], input?: string) {
-  return spawnSync(join(bin, "aws"), args, { env, input, encoding: "utf8" });
+/** The CLI, asynchronously: the stand-in answers from this process, whose event loop must keep running. */
+function aws(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(join(bin, "aws"), args, { env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 beforeAll(async () => {
@@ -58,11 +66,11 @@ afterAll(async () => {
 });
 
 describe.skipIf(!REAL_AWS)("the AWS API stand-in under the real AWS CLI", () => {
-  it("aws s3 cp: PutObject stores exactly the file's bytes (aws-chunked or not); the call is recorded", () => {
+  it("aws s3 cp: PutObject stores exactly the file's bytes (aws-chunked or not); the call is recorded", async () => {
     const file = join(tempDir("slug"), "slug.tgz");
     const bytes = randomBytes(300_000);
     writeFileSync(file, bytes);
-    const r = aws(["s3", "cp", "--only-show-errors", file, "s3://ferry-bucket/slugs/masto-web/abc.tgz"]);
+    const r = await aws(["s3", "cp", "--only-show-errors", file, "s3://ferry-bucket/slugs/masto-web/abc.tgz"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(api.object("ferry-bucket", "slugs/masto-web/abc.tgz")?.equals(bytes)).toBe(true);
@@ -83,21 +91,21 @@ describe.skipIf(!REAL_AWS)("the AWS API stand-in under the real AWS CLI", () => 
     }
   });
 
-  it("an unknown secret is ResourceNotFoundException, as Secrets Manager answers", () => {
-    const r = aws(["secretsmanager", "put-secret-value", "--secret-id", "arn:aws:secretsmanager:us-east-1:000000000000:secret:nope-abcdef", "--secret-string", "x"]);
+  it("an unknown secret is ResourceNotFoundException, as Secrets Manager answers", async () => {
+    const r = await aws(["secretsmanager", "put-secret-value", "--secret-id", "arn:aws:secretsmanager:us-east-1:000000000000:secret:nope-abcdef", "--secret-string", "x"]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/ResourceNotFoundException/);
   });
 
-  it("run-task, wait tasks-stopped and describe-tasks report the app container's exit code", () => {
+  it("run-task, wait tasks-stopped and describe-tasks report the app container's exit code", async () => {
     const definition = "arn:aws:ecs:us-east-1:000000000000:task-definition/ferry-app-masto-web-release:3";
     exitCodes.set(definition, 3);
-    const run = aws(["ecs", "run-task", "--cluster", CLUSTER, "--task-definition", definition, "--launch-type", "FARGATE", "--query", "tasks[0].taskArn", "--output", "text"]);
+    const run = await aws(["ecs", "run-task", "--cluster", CLUSTER, "--task-definition", definition, "--launch-type", "FARGATE", "--query", "tasks[0].taskArn", "--output", "text"]);
     expect(run.stderr).toBe("");
     const task = run.stdout.trim();
     expect(task).toMatch(/^arn:aws:ecs:us-east-1:000000000000:task\/ferry-app-cluster\/[0-9a-f]{32}$/);
-    expect(aws(["ecs", "wait", "tasks-stopped", "--cluster", CLUSTER, "--tasks", task]).status).toBe(0);
-    const code = aws(["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", task, "--query", "tasks[0].containers[?name=='app'].exitCode | [0]", "--output", "text"]);
+    expect((await aws(["ecs", "wait", "tasks-stopped", "--cluster", CLUSTER, "--tasks", task])).status).toBe(0);
+    const code = await aws(["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", task, "--query", "tasks[0].containers[?name=='app'].exitCode | [0]", "--output", "text"]);
     expect(code.stdout.trim()).toBe("3");
     expect(api.calls.filter((c) => c.action.startsWith("ecs:")).map((c) => c.action)).toEqual(expect.arrayContaining(["ecs:RunTask", "ecs:DescribeTasks"]));
   }, 60_000);
