@@ -121,11 +121,12 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
   const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url : secrets.sourceDatabaseUrl;
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
   const compute = new Compute(`${name}-app`, {
-    spec: config.target.compute,
+    config,
     region: config.target.region,
     subnetIds: target.network.privateSubnetIds,
     securityGroupId: target.firewall.app.id,
     targetGroups: target.ingress.targetGroups,
+    bucketName: target.storage.bucket.bucket,
     bucketArn: target.storage.bucket.arn,
     env: pulumi.secret(
       pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket]).apply(([DATABASE_URL, REDIS_URL, S3_BUCKET]) => ({
@@ -138,12 +139,17 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
     ),
     dataGeneration: `postgres=${data.moved.postgres ? "target" : "source"} redis=${data.moved.redis ? "target" : "source"}`,
     parameterPrefix: `/ferry/${name}`,
-    logRetentionDays: 30,
     after: data.gates,
+    runner: target.runner,
+    herokuApiKey: secrets.herokuApiKey,
+    herokuInventory: heroku?.inventory,
+    box: box && config.source.kind === "vultr"
+      ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, sshPrivateKey: secrets.sshPrivateKey }
+      : undefined,
     tags,
   }, { parent: root });
 
-  applyTrafficStages(ctx, data, Object.values(compute.groups), root);
+  applyTrafficStages(ctx, data, Object.values(compute.services), root);
 
   const plan = planStages(config);
   return {

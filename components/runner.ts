@@ -18,6 +18,12 @@ export interface Step {
 
 export interface Runner {
   readonly kind: "local" | "ec2" | "ssh";
+  /**
+   * The runner's IAM role, when it is an instance ferry created: the app plane grants it
+   * exactly what its steps call (components/target/compute.ts). A local runner uses the
+   * operator's credentials.
+   */
+  readonly role?: aws.iam.Role;
   run(name: string, step: Step, opts?: pulumi.CustomResourceOptions): pulumi.CustomResource;
 }
 
@@ -92,18 +98,30 @@ export interface Ec2RunnerArgs {
 export class Ec2Runner extends pulumi.ComponentResource implements Runner {
   readonly kind = "ec2" as const;
   readonly publicIp: pulumi.Output<string>;
+  /** No permission of its own: the components whose steps run here attach what those steps call. */
+  readonly role: aws.iam.Role;
   private readonly ssh: SshRunner;
 
   constructor(name: string, args: Ec2RunnerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:runner:Ec2Runner", name, {}, opts);
     const child = { parent: this };
     const key = new aws.ec2.KeyPair(`${name}-key`, { publicKey: args.spec.sshPublicKey, tags: args.tags }, child);
+    this.role = new aws.iam.Role(`${name}-role`, {
+      assumeRolePolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+      }),
+      tags: args.tags,
+    }, child);
+    const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: this.role.name, tags: args.tags }, child);
     const instance = new aws.ec2.Instance(`${name}-instance`, {
       ami: args.spec.ami,
       instanceType: args.spec.instanceType,
       subnetId: args.subnetId,
       vpcSecurityGroupIds: [args.securityGroupId],
       keyName: key.keyName,
+      // The AWS CLI on the runner takes the role's credentials from IMDSv2.
+      iamInstanceProfile: profile.name,
       metadataOptions: { httpTokens: "required" },
       rootBlockDevice: { volumeSize: 30, volumeType: "gp3", encrypted: true },
       userData: runnerUserData({ ferryRepo: args.spec.ferryRepo, ferryRef: args.spec.ferryRef }),

@@ -123,14 +123,71 @@ const redisTargetSchema = z.discriminatedUnion(
   { error: "expected kind: elasticache or kind: ec2" },
 );
 
+// ---- the app on ECS Fargate (compute) -----------------------------------------------
+
+/** Heroku dyno sizes ferry maps to Fargate CPU and memory (components/target/app/sizes.ts). */
+export const DYNO_SIZES = ["eco", "basic", "standard-1X", "standard-2X", "performance-M", "performance-L", "performance-L-RAM", "private-S", "private-M", "private-L", "shield-S", "shield-M", "shield-L"] as const;
+
+/** An OCI image reference: [registry/]repository[:tag][@sha256:digest]. */
+const imageRef = name(
+  "an OCI image reference",
+  /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/,
+  "ghcr.io/mastodon/mastodon:v4.3.0",
+);
+const command = (what: string) => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+
 const processSchema = z.strictObject({
-  instanceType: name("an EC2 instance type", /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "t3.medium"),
-  count: int(0, 50),
-  /** The command systemd runs, e.g. `bundle exec puma -C config/puma.rb`. */
-  command: z.string({ error: "expected the command that starts this process" }).min(1, { error: "expected the command that starts this process" }),
-  /** Port the process listens on, if it serves HTTP behind the load balancer. */
+  /** Heroku source: the app and process type whose slug this process runs (default: the app listing this type, same name). */
+  from: z.strictObject({ app: herokuApp, type: processType }).optional(),
+  /** Any source: run this image instead of a slug (a box's app, or a Heroku app with no slug). */
+  image: imageRef.optional(),
+  /** With an image: the command (run with /bin/sh -c); default the image's own. With a slug: overrides the Procfile's. */
+  command: command("the command that starts this process").optional(),
+  /** Heroku dyno size, mapped to Fargate CPU and memory; `cpu` and `memory` override it. */
+  size: z.enum(DYNO_SIZES, { error: `allowed dyno sizes: ${DYNO_SIZES.join(", ")}` }).default("standard-1X"),
+  /** Fargate CPU units (256 = .25 vCPU); with `memory`, one of the documented Fargate combinations. */
+  cpu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096), z.literal(8192), z.literal(16384)], { error: "allowed Fargate CPU units: 256, 512, 1024, 2048, 4096, 8192, 16384" }).optional(),
+  /** MiB. */
+  memory: int(512, 122880).optional(),
+  /** Tasks to run; default the Heroku formation quantity (ferry:source.apps[].processes), else 1. */
+  count: int(0, 100).optional(),
+  /** Target-tracking bounds on average CPU; without it the count is fixed. */
+  autoscaling: z.strictObject({ min: int(0, 100), max: int(1, 100), cpuPercent: int(10, 95).default(60) }).optional(),
+  /** Port the process listens on ($PORT), if it serves HTTP behind the load balancer. */
   port: int(1, 65535).optional(),
   healthPath: z.string().regex(/^\//, { error: "expected a path starting with /" }).default("/health"),
+});
+
+/** A Heroku Scheduler job, or a crontab line, as a one-off task on a schedule. */
+const scheduleSchema = z.strictObject({
+  name: name("a schedule name (lowercase letters, digits, -)", /^[a-z][a-z0-9-]{0,39}$/, "media-cleanup"),
+  command: command("the job's command"),
+  /**
+   * EventBridge Scheduler syntax: `rate(10 minutes)`, `cron(30 3 * * ? *)` (UTC unless
+   * `timezone`), or Heroku Scheduler's words: `every 10 minutes`, `hourly at :30`, `daily at 03:30`.
+   */
+  schedule: z.string({ error: "expected a schedule, e.g. daily at 03:30 or cron(30 3 * * ? *)" }),
+  timezone: z.string().regex(/^[A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)*$/, { error: "expected an IANA time zone, e.g. Europe/Berlin" }).default("UTC"),
+  /** Whose code and config the job runs with (a process of compute.processes). */
+  process: processType,
+  size: z.enum(DYNO_SIZES, { error: `allowed dyno sizes: ${DYNO_SIZES.join(", ")}` }).default("standard-1X"),
+});
+
+export const computeSchema = z.strictObject({
+  /** The Heroku stack image slugs run on (heroku-24). An ECR pull-through cache avoids Docker Hub's anonymous pull limits. */
+  stackImage: imageRef.default("heroku/heroku:24"),
+  /** The image that copies the slug from S3 before the app starts (an init container). */
+  fetchImage: imageRef.default("public.ecr.aws/aws-cli/aws-cli:2.22.35"),
+  processes: z.record(processType, processSchema).refine((p) => Object.keys(p).length > 0, { error: "list at least one process" }),
+  /** A box source: the app's env file on the box (e.g. /home/mastodon/live/.env.production), copied over SSH into a secret. */
+  boxEnvFile: z.string().regex(/^\/[^\0\n]*$/, { error: "expected an absolute path on the box" }).optional(),
+  /** Extra config vars (stored as secrets, like every config var); DATABASE_URL / REDIS_URL / S3_BUCKET are set by ferry. */
+  env: z.record(envName, z.string()).default({}),
+  /** The release phase for image processes (slug processes run the Procfile's `release`): runs before the services take a new release. */
+  release: z.strictObject({ process: processType, command: command("the release command, e.g. bundle exec rails db:migrate") }).optional(),
+  schedules: z.array(scheduleSchema).default([]),
+  /** CloudWatch Logs retention per process. */
+  logRetentionDays: z.union([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653].map((d) => z.literal(d)) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>], { error: "allowed CloudWatch Logs retentions (days): 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653" }).default(30),
 });
 
 const runnerSchema = z.discriminatedUnion(
@@ -166,12 +223,7 @@ export const targetSchema = z.strictObject({
   vpcCidr: name("a /16 to /20 IPv4 CIDR", /^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|20)$/, "10.60.0.0/16").default("10.60.0.0/16"),
   postgres: postgresTargetSchema,
   redis: redisTargetSchema,
-  compute: z.strictObject({
-    ami: name("an AMI id", /^ami-[0-9a-f]{8,17}$/, "ami-0123456789abcdef0"),
-    processes: z.record(processType, processSchema).refine((p) => Object.keys(p).length > 0, { error: "list at least one process" }),
-    /** Non-secret environment; DATABASE_URL / REDIS_URL are added by ferry. */
-    env: z.record(envName, z.string()).default({}),
-  }),
+  compute: computeSchema,
   /** ACM certificate for the load balancer's HTTPS listener (Cloudflare SSL mode Full (strict)). */
   certificateArn: name("an ACM certificate ARN", /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, "arn:aws:acm:us-east-1:123456789012:certificate/...").optional(),
   cloudflare: z.strictObject({

@@ -15,18 +15,52 @@ export interface AppProcess {
   running(): boolean;
 }
 
-/** Start the app and wait until it accepts connections; its output goes to `logFile`. */
-export async function startAppProcess(config: AppConfig, logFile: string): Promise<AppProcess> {
-  const log = createWriteStream(logFile, { flags: "a" });
-  // Only the app's own variables plus PATH/HOME/NODE_EXTRA_CA_CERTS: the rehearsal's
-  // other secrets (the other side's URLs) stay out of its environment.
+/** Only PATH/HOME/NODE_EXTRA_CA_CERTS/TMPDIR of the rehearsal's own: its other secrets (the other side's URLs) stay out. */
+function baseEnv(): Record<string, string> {
   const base: Record<string, string> = {};
   for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
+  return base;
+}
+
+/** Start the app and wait until it accepts connections; its output goes to `logFile`. */
+export async function startAppProcess(config: AppConfig, logFile: string): Promise<AppProcess> {
   const child: ChildProcess = spawn(process.execPath, ["--require", "tsx/cjs", APP_MAIN], {
-    env: { ...base, ...appEnv(config) },
+    env: { ...baseEnv(), ...appEnv(config) },
     stdio: ["ignore", "pipe", "pipe"],
     cwd: join(__dirname, ".."),
   });
+  return supervise(child, config, logFile);
+}
+
+export interface SlugProcessOptions {
+  /** The slug-run script to start it with (the repo's bin/slug-run, or the one a task definition ships). */
+  slugRun: string;
+  slug: string;
+  processType: string;
+  /** Where slug-run unpacks the slug (a fresh directory: a dyno starts from a fresh copy). */
+  appDir: string;
+  port: number;
+  name: string;
+  /** The process's environment: config vars and what the platform sets (DYNO, ...). */
+  env: Record<string, string>;
+  /** Serves HTTP on PORT (a web process). Workers answer on PORT too, for health checks. */
+  http: boolean;
+}
+
+/** Start one process of a Heroku slug through bin/slug-run, as a dyno or an ECS task of the slug does. */
+export async function startSlugProcess(o: SlugProcessOptions, logFile: string): Promise<AppProcess> {
+  const child: ChildProcess = spawn("/bin/sh", [o.slugRun, o.slug, o.processType], {
+    env: { ...baseEnv(), ...o.env, APP_DIR: o.appDir, PORT: String(o.port), APP_NAME: o.name },
+    stdio: ["ignore", "pipe", "pipe"],
+    cwd: "/",
+  });
+  const config = { port: o.port, name: o.name, databaseUrl: o.env.DATABASE_URL ?? "", redisUrl: o.env.REDIS_URL ?? "", schema: o.env.APP_SCHEMA ?? "public", worker: !o.http };
+  return supervise(child, config, logFile);
+}
+
+/** Follow a started app: its output to `logFile`, killed at exit, ready once its port accepts connections. */
+async function supervise(child: ChildProcess, config: AppConfig, logFile: string): Promise<AppProcess> {
+  const log = createWriteStream(logFile, { flags: "a" });
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   let stderrTail = "";

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages ferry's tests and rehearsal run for real:
 # PostgreSQL 15+ (server, client, pg_basebackup), pgcopydb (benchmark peer),
-# redis-server + redis-cli, nginx, openssl (test certificates). Debian, as root.
+# redis-server + redis-cli, nginx, openssl (test certificates), the AWS CLI (the app
+# plane's steps call it; the rehearsal points it at a local stand-in). Debian, as root.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server redis-tools)
@@ -10,6 +11,8 @@ command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null || need+=(openssh-server openssh-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v pgcopydb >/dev/null || need+=(pgcopydb)
+# Debian 12 packages AWS CLI v2 (2.9.x); --endpoint-url, which the rehearsal uses, works in v1 and v2.
+command -v aws >/dev/null || need+=(awscli)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup-system: run as root (or with sudo) to install: ${need[*]}" >&2

@@ -14,7 +14,7 @@ import { TargetRedis } from "./redis";
 import { Storage } from "./storage";
 import { RDS_CA_BUNDLE } from "./userData";
 
-export { Compute, envFile } from "./compute";
+export { Compute } from "./compute";
 export { subnetCidrs } from "./subnets";
 export { postgresParameters } from "./postgres";
 

@@ -55,7 +55,9 @@ export class Ingress extends pulumi.ComponentResource {
         vpcId: args.vpcId,
         port: spec.port,
         protocol: "HTTP",
-        targetType: "instance",
+        // Fargate tasks (awsvpc) register by IP: ECS refuses an `instance` target group for them
+        // (Amazon ECS Developer Guide, "Use a load balancer": "you must choose ip as the target type").
+        targetType: "ip",
         deregistrationDelay: 30,
         healthCheck: { path: spec.healthPath, matcher: "200-399", interval: 15, healthyThreshold: 2, unhealthyThreshold: 3 },
         tags: args.tags,

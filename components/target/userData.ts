@@ -12,56 +12,6 @@ function fetchParameter(region: string, parameter: string, into: string): string
   ].join("\n");
 }
 
-export interface AppUserDataArgs {
-  region: string;
-  process: string;
-  command: string;
-  envParameter: string;
-  logGroup: string;
-  /** Changes when a data store moves (e.g. `postgres=target redis=source`), so instances roll. */
-  dataGeneration: string;
-}
-
-/** App instance: env from SSM, the process as a systemd unit, its log shipped to CloudWatch. */
-export function appUserData(a: AppUserDataArgs): string {
-  const unit = `ferry-${a.process}`;
-  return `#!/bin/bash
-# ferry app process ${a.process}; data stores: ${a.dataGeneration}
-set -euo pipefail
-${fetchParameter(a.region, a.envParameter, "/etc/ferry/app.env")}
-install -d -m 0755 /srv/ferry /var/log/ferry
-cat > /srv/ferry/${unit}.sh <<'FERRY_COMMAND'
-#!/bin/bash -l
-cd /srv/app
-exec ${a.command}
-FERRY_COMMAND
-chmod 0755 /srv/ferry/${unit}.sh
-cat > /etc/systemd/system/${unit}.service <<'FERRY_UNIT'
-[Unit]
-Description=ferry ${a.process}
-After=network-online.target
-Wants=network-online.target
-[Service]
-EnvironmentFile=/etc/ferry/app.env
-ExecStart=/srv/ferry/${unit}.sh
-Restart=always
-RestartSec=3
-StandardOutput=append:/var/log/ferry/${a.process}.log
-StandardError=append:/var/log/ferry/${a.process}.log
-[Install]
-WantedBy=multi-user.target
-FERRY_UNIT
-systemctl daemon-reload
-systemctl enable --now ${unit}
-if command -v amazon-cloudwatch-agent-ctl >/dev/null; then
-  cat > /etc/ferry/cloudwatch.json <<'FERRY_CW'
-{"logs":{"logs_collected":{"files":{"collect_list":[{"file_path":"/var/log/ferry/${a.process}.log","log_group_name":"${a.logGroup}","log_stream_name":"{instance_id}"}]}}}}
-FERRY_CW
-  amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/ferry/cloudwatch.json
-fi
-`;
-}
-
 export interface RedisUserDataArgs {
   region: string;
   passwordParameter: string;

@@ -5,6 +5,7 @@ import { registerPostgresCommands } from "../postgres/cli";
 import { registerRedisCommands } from "../redis/cli";
 import { registerTrafficCommands } from "../traffic/cli";
 import { registerHerokuCommands } from "../heroku/cli";
+import { registerBoxCommands } from "../box/cli";
 import { registerInitCommands } from "../init/cli";
 import { registerStackCommands } from "../cutover/cli";
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerRedisCommands(program);
   registerTrafficCommands(program);
   registerHerokuCommands(program);
+  registerBoxCommands(program);
   registerInitCommands(program);
   registerStackCommands(program);
   return program;

@@ -4,12 +4,15 @@
 // environment variables (--from-env), and are never printed. Every change prints how
 // to undo it.
 import { Command, InvalidArgumentError } from "commander";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { DEFAULT_HEROKU_API_URL, HerokuApiError, HerokuClient } from "./client";
 import { parseAssignments, parseFromEnv, parseScale, parseUnset } from "./args";
+import { downloadSlug, SlugDownloadError } from "./slug";
+import { putSecretValue, secretString, SecretWriteError } from "./copy-config";
+import { ConfigVars, ConfigVarsPatch, Formation, Release, Slug } from "./types";
 import { repoint, restore, RepointOutcome } from "./repoint";
-import { ConfigVars, ConfigVarsPatch, Formation } from "./types";
 
 /** Statuses meaning "this request, as given, can never succeed": bad input, exit 2. */
 const INPUT_STATUSES = new Set([400, 401, 403, 404, 416, 422]);
@@ -47,6 +50,7 @@ function heroku<A extends unknown[]>(fn: (...args: A) => Promise<number | void>)
       return await fn(...args);
     } catch (err) {
       if (err instanceof HerokuApiError) throw new FerryError(err.message, INPUT_STATUSES.has(err.status) ? 2 : 1);
+      if (err instanceof SlugDownloadError || err instanceof SecretWriteError) throw new FerryError(err.message, 1);
       throw err;
     }
   });
@@ -170,6 +174,27 @@ function registerConfig(herokuCmd: Command): void {
     .action(
       heroku(async (words: string[], flags: { app: string; savePrevious?: string }, command: Command) => {
         await applyConfig(command, appName(flags.app), parseUnset(words), flags.savePrevious);
+      }),
+    );
+
+  config
+    .command("copy")
+    .description("copy every config var into an AWS Secrets Manager secret (JSON keys) through the AWS CLI's stdin; prints names only")
+    .requiredOption("--app <app>", "Heroku app name")
+    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version")
+    .option("--region <region>", "AWS region of the secret")
+    .option("--exclude <KEY,...>", "vars not to copy (ferry sets them itself, e.g. DATABASE_URL,REDIS_URL)", "")
+    .action(
+      heroku(async (flags: { app: string; secretId: string; region?: string; exclude: string }, command: Command) => {
+        const app = appName(flags.app);
+        if (!/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(flags.secretId)) throw new FerryError(`--secret-id must be a secret ARN or name: ${JSON.stringify(flags.secretId)}`, 2);
+        if (flags.region !== undefined && !/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(flags.region)) throw new FerryError(`--region must be an AWS region: ${JSON.stringify(flags.region)}`, 2);
+        const exclude = flags.exclude ? flags.exclude.split(",").map((k) => k.trim()).filter(Boolean) : [];
+        const vars = await clientFromEnv(globals(command)).getConfigVars(app);
+        const { json, names } = secretString(vars, exclude, app);
+        const versionId = await putSecretValue(flags.secretId, json, flags.region);
+        const result = { app, secretId: flags.secretId, versionId, names, excluded: exclude.filter((k) => k in vars) };
+        emit(globals(command), result, (r) => `${r.app}: ${r.names.length} config vars copied to ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
       }),
     );
 
@@ -311,6 +336,87 @@ async function listAddons(app: string, opts: GlobalOptions): Promise<void> {
   );
 }
 
+/** What `ferry heroku release` prints: the code the app runs now (no config values). */
+export interface ReleaseSummary {
+  app: string;
+  version: number;
+  releaseId: string;
+  slugId: string;
+  stack: string;
+  processTypes: Record<string, string>;
+  commit: string | null;
+  checksum: string | null;
+  size: number | null;
+}
+
+function summarize(app: string, release: Release, slug: Slug): ReleaseSummary {
+  return {
+    app,
+    version: release.version,
+    releaseId: release.id,
+    slugId: slug.id,
+    stack: slug.stack.name,
+    processTypes: slug.process_types,
+    commit: slug.commit,
+    checksum: slug.checksum,
+    size: slug.size,
+  };
+}
+
+function humanRelease(r: ReleaseSummary): string {
+  const head = `${r.app} v${r.version}: slug ${r.slugId}, stack ${r.stack}, commit ${r.commit ?? "-"}`;
+  return [head, ...Object.entries(r.processTypes).map(([type, command]) => `  ${type}: ${command}`)].join("\n");
+}
+
+/** --out must name a file in an existing, writable directory: checked before the download starts. */
+function outFileWritable(file: string): void {
+  const dir = dirname(resolve(file));
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new FerryError(`--out ${file}: directory ${dir} does not exist or is not writable`, 2);
+  }
+  if (existsSync(file) && statSync(file).isDirectory()) throw new FerryError(`--out ${file}: is a directory; name the slug file`, 2);
+}
+
+const SLUG_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function registerReleases(herokuCmd: Command): void {
+  herokuCmd
+    .command("release")
+    .description("print the app's current release: version, slug id, stack, process types, commit")
+    .requiredOption("--app <app>", "Heroku app name")
+    .action(
+      heroku(async (flags: { app: string }, command: Command) => {
+        const app = appName(flags.app);
+        const client = clientFromEnv(globals(command));
+        const release = await client.currentRelease(app);
+        const slug = await client.getSlug(app, release.slug!.id);
+        emit(globals(command), summarize(app, release, slug), humanRelease);
+      }),
+    );
+
+  herokuCmd
+    .command("slug")
+    .description("download the current release's slug (or --slug ID) to FILE, verified against Heroku's SHA-256 checksum")
+    .requiredOption("--app <app>", "Heroku app name")
+    .requiredOption("--out <file>", "where to write the slug (written only once its checksum matches)")
+    .option("--slug <id>", "a given slug (as `ferry heroku release` printed it) rather than the current release's")
+    .action(
+      heroku(async (flags: { app: string; out: string; slug?: string }, command: Command) => {
+        const app = appName(flags.app);
+        if (flags.slug !== undefined && !SLUG_ID.test(flags.slug)) throw new FerryError(`--slug must be a slug id (a UUID): ${JSON.stringify(flags.slug)}`, 2);
+        outFileWritable(flags.out);
+        const client = clientFromEnv(globals(command));
+        const slugId = flags.slug ?? (await client.currentRelease(app)).slug!.id;
+        const slug = await client.getSlug(app, slugId);
+        const got = await downloadSlug(slug, flags.out);
+        const result = { app, slugId: slug.id, stack: slug.stack.name, file: got.file, bytes: got.bytes, checksum: got.checksum };
+        emit(globals(command), result, (r) => `${r.app}: slug ${r.slugId} (${r.stack}) written to ${r.file}, ${r.bytes} bytes, ${r.checksum} verified`);
+      }),
+    );
+}
+
 function attempts(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 20) throw new InvalidArgumentError("--max-attempts must be a whole number 1-20");
   return Number(value);
@@ -326,4 +432,5 @@ export function registerHerokuCommands(program: Command): void {
   registerRepoint(herokuCmd);
   registerScale(herokuCmd);
   registerListings(herokuCmd);
+  registerReleases(herokuCmd);
 }

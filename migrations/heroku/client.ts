@@ -149,6 +149,26 @@ export class HerokuClient {
     return this.list<Domain>(`${appPath(app)}/domains`);
   }
 
+  /**
+   * The release the app runs now: releases newest first (`Range: version ..; order=desc`),
+   * the first that succeeded and carries a slug. A pending or failed release (its release
+   * phase running or failed) is not what the dynos run. Stops paging as soon as found.
+   */
+  async currentRelease(app: string): Promise<Release> {
+    const path = `${appPath(app)}/releases`;
+    for await (const page of this.pages<Release>(path, `version ..; max=${this.pageSize}, order=desc`)) {
+      const current = page.find((r) => r.status === "succeeded" && r.slug?.id);
+      if (current) return current;
+    }
+    throw new HerokuApiError(
+      `Heroku app ${app} has no succeeded release with a slug: nothing deployed yet, or a newer-generation (Fir) app built into an image; give ferry:target.compute an image instead`,
+      404,
+      "no_slug_release",
+      "GET",
+      path,
+    );
+  }
+
   // ---- read-only inventory (ferry init) ----
 
   listDynoSizes(): Promise<DynoSize[]> {
@@ -157,11 +177,6 @@ export class HerokuClient {
 
   listLogDrains(app: string): Promise<LogDrain[]> {
     return this.list<LogDrain>(`${appPath(app)}/log-drains`);
-  }
-
-  /** Newest first: releases page by version, `order=desc` (the Platform API's Range). */
-  listReleasesNewestFirst(app: string): Promise<Release[]> {
-    return this.list<Release>(`${appPath(app)}/releases`, "version", "desc");
   }
 
   getSlug(app: string, slugId: string): Promise<Slug> {
@@ -175,17 +190,22 @@ export class HerokuClient {
   /** Every item of a list endpoint: follows 206 + Next-Range until the last page. */
   async list<T>(path: string, field = "id", order?: "desc"): Promise<T[]> {
     const items: T[] = [];
-    let range: string | undefined = `${field} ..; max=${this.pageSize}${order ? `, order=${order}` : ""}`;
+    for await (const page of this.pages<T>(path, `${field} ..; max=${this.pageSize}${order ? `, order=${order}` : ""}`)) items.push(...page);
+    return items;
+  }
+
+  /** The pages of a list endpoint, one request each, from `range` until no Next-Range. */
+  async *pages<T>(path: string, firstRange: string): AsyncGenerator<T[]> {
+    let range: string | undefined = firstRange;
     for (let page = 1; range; page++) {
       const res = await this.send("GET", path, undefined, range);
       if (!Array.isArray(res.body)) throw this.malformed("GET", path, "a list");
-      items.push(...(res.body as T[]));
       this.onEvent?.({ kind: "page", path, page, items: res.body.length });
+      yield res.body as T[];
       const next = res.headers.get("next-range");
       range = res.status === 206 && next ? next : undefined;
       if (page > 10_000) throw this.malformed("GET", path, "a list that ends (Next-Range never stopped)");
     }
-    return items;
   }
 
   /** One request; the parsed JSON body on 2xx. */

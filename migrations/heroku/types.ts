@@ -89,27 +89,6 @@ export interface LogDrain {
   updated_at: string;
 }
 
-/** GET /apps/{app}/releases (https://devcenter.heroku.com/articles/platform-api-reference#release). */
-export interface Release {
-  id: string;
-  version: number;
-  status: string;
-  current: boolean;
-  description: string;
-  slug: { id: string } | null;
-  created_at: string;
-}
-
-/** GET /apps/{app}/slugs/{slug} (https://devcenter.heroku.com/articles/platform-api-reference#slug). */
-export interface Slug {
-  id: string;
-  process_types: Record<string, string>;
-  stack: NamedRef;
-  commit: string | null;
-  checksum: string | null;
-  size: number | null;
-}
-
 /** An add-on attached to an app under a name: the app gets NAME_URL (e.g. DATABASE -> DATABASE_URL). */
 export interface AddonAttachment {
   id: string;
@@ -135,4 +114,40 @@ export interface HerokuErrorBody {
   id: string;
   message: string;
   url?: string;
+}
+
+// ---- releases and slugs (Platform API reference: "Release", "Slug") -----------------
+
+/** GET /apps/{app}/releases (https://devcenter.heroku.com/articles/platform-api-reference#release). */
+export interface Release {
+  id: string;
+  version: number;
+  description: string;
+  /** A release whose release phase is running is "pending"; one whose release phase failed, "failed". */
+  status: "succeeded" | "pending" | "failed" | "expired";
+  /** Whether this is the release the app runs now. */
+  current: boolean;
+  /** Null for releases without code (e.g. the first config change before any deploy). */
+  slug: { id: string } | null;
+  app: NamedRef;
+  created_at: string;
+  updated_at: string;
+}
+
+/** GET /apps/{app}/slugs/{slug} (https://devcenter.heroku.com/articles/platform-api-reference#slug). */
+export interface Slug {
+  id: string;
+  /** Where to GET the slug: a signed, time-limited URL (send no Heroku credentials to it). */
+  blob: { method: string; url: string };
+  /** "SHA256:<hex>" of the slug file. */
+  checksum: string | null;
+  commit: string | null;
+  commit_description: string | null;
+  /** Process type -> command, from the Procfile (or the buildpack's defaults). */
+  process_types: Record<string, string>;
+  size: number | null;
+  stack: NamedRef;
+  buildpack_provided_description: string | null;
+  created_at: string;
+  updated_at: string;
 }

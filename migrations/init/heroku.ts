@@ -27,16 +27,25 @@ function monthlyCents(size: string, sizes: DynoSize[]): number | null {
   return /^month/.test(found.cost.unit) ? found.cost.cents : null;
 }
 
-/** The process types of the newest release that has a slug ("the first with a slug is current"). */
+/** The process types of the current release's slug ("the first with a slug is current"). */
 async function processTypes(client: HerokuClient, app: string, formation: Formation[]): Promise<Pick<HerokuAppInventory, "processTypes" | "processTypesFrom">> {
-  const releases: Release[] = await client.listReleasesNewestFirst(app);
-  const withSlug = releases.find((r) => r.slug !== null && r.status === "succeeded");
-  if (withSlug?.slug) {
-    const slug = await client.getSlug(app, withSlug.slug.id);
+  const release = await currentReleaseOrNone(client, app);
+  if (release?.slug) {
+    const slug = await client.getSlug(app, release.slug.id);
     return { processTypes: slug.process_types, processTypesFrom: "slug" };
   }
   // Apps built into images ("Fir") have no slug: the formation lists each type's command.
   return { processTypes: Object.fromEntries(formation.map((f) => [f.type, f.command])), processTypesFrom: "formation" };
+}
+
+/** The current release, or none when the app has no release with a slug (a Fir app, or nothing deployed). */
+async function currentReleaseOrNone(client: HerokuClient, app: string): Promise<Release | undefined> {
+  try {
+    return await client.currentRelease(app);
+  } catch (e) {
+    if (e instanceof HerokuApiError && e.errorId === "no_slug_release") return undefined;
+    throw e;
+  }
 }
 
 /** The add-on's monthly price: what it bills, else its plan's list price. */

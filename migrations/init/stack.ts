@@ -2,12 +2,14 @@
 // for are filled from it; the ones only the user can decide (region, instance sizes,
 // the Cloudflare zone, AMIs, addresses) get a valid stand-in marked TODO in the file.
 import type { BoxInventory, HerokuAppInventory } from "./inventory";
+import { DYNO_SIZES } from "../../config/schema";
 
 /** Stand-ins that validate but must be replaced: value -> what the user must put there. */
 export const TODO = {
   accountId: { key: "accountId:", value: "00000000000000000000000000000000", note: "TODO: your Cloudflare account id" },
   zoneId: { key: "zoneId:", value: "00000000000000000000000000000000", note: "TODO: the Cloudflare zone id of your hostnames" },
-  ami: { key: "ami:", value: "ami-00000000000000000", note: "TODO: a Debian 12 AMI in your region" },
+  // An app without a slug (a Heroku "Fir" app, or a box) runs from an image only the user can name.
+  image: { key: "image:", value: "registry.example.com/your-app:todo", note: "TODO: the app's OCI image (a box's app, or a Heroku app with no slug)" },
   operatorCidr: { key: "- ", value: "203.0.113.7/32", note: "TODO: the public address of the machine that runs pulumi" },
   instanceId: { key: "instanceId:", value: "00000000-0000-0000-0000-000000000000", note: "TODO: the box's Vultr instance id (vultr-cli instance list)" },
   // One per hostname (the index follows): ids must differ, each record is its own import.
@@ -43,12 +45,14 @@ export class DraftError extends Error {}
 
 // ---- sizes -----------------------------------------------------------------------
 
-/** A dyno size's nearest EC2 type by memory (Heroku's dyno types page lists RAM per size). */
-export function instanceTypeForDyno(size: string): string {
-  const s = size.toLowerCase();
-  if (s.startsWith("performance-l") || s.startsWith("private-l")) return "m6i.xlarge";
-  if (s.startsWith("performance-m") || s.startsWith("private-m")) return "t3.medium";
-  return "t3.small";
+/**
+ * The formation's dyno size as ferry:target.compute spells it (Heroku answers "Standard-1X"
+ * or "standard-1X"); the target maps it to Fargate CPU and memory. A size ferry does not
+ * know (a retired one) falls back to standard-1X, and the header says to check it.
+ */
+export function dynoSizeFor(size: string | undefined): (typeof DYNO_SIZES)[number] {
+  const found = DYNO_SIZES.find((d) => d.toLowerCase() === (size ?? "").toLowerCase());
+  return found ?? "standard-1X";
 }
 
 /** A Heroku Postgres plan's nearest RDS class (plans by tier: essential/mini/basic small, standard/premium 0-2 medium, higher large). */
@@ -101,9 +105,11 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
       if (!name) continue;
       const formation = app.formation.find((f) => f.type === type);
       processes[name] = {
-        instanceType: instanceTypeForDyno(formation?.size ?? "standard-1X"),
+        // The slug's Procfile gives the command; an app without a slug (Fir) runs an image.
+        from: { app: app.name, type },
+        ...(app.processTypesFrom === "slug" ? {} : { image: TODO.image.value, command }),
+        size: dynoSizeFor(formation?.size),
         count: formation?.quantity ?? 0,
-        command,
         ...(type === "web" ? { port: 3000 } : {}),
       };
     }
@@ -119,7 +125,7 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
     region: choices.region,
     postgres: { version: "16", instanceClass: rdsClassForPlan(pgPlan), storageGb: 50 },
     redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
-    compute: { ami: TODO.ami.value, processes },
+    compute: { processes },
     cloudflare: { accountId: TODO.accountId.value, zoneId: TODO.zoneId.value, hostnames },
     runner: { kind: "local", operatorCidrs: [TODO.operatorCidr.value] },
   };
@@ -156,10 +162,10 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): S
   ]);
   const cnames = apps.flatMap((a) => a.domains.filter((d) => d.kind === "custom" && d.cname).map((d) => `${d.hostname} (CNAME ${d.cname})`));
   const decide = [
-    `region (${choices.region}), instance types and the RDS class: suggested from the dyno sizes and the Postgres plan`,
+    `region (${choices.region}) and the RDS class (suggested from the Postgres plan); task sizes follow the dyno sizes`,
     "ferry:target.postgres.storageGb: the Platform API does not give the database size (heroku pg:info does)",
     "ferry:target.cloudflare.accountId and zoneId; each hostname's record (drafted from Heroku's DNS target): its Cloudflare id, proxied and ttl as live: " + (cnames.join(", ") || "none"),
-    "ferry:target.compute.ami, the web processes' port and healthPath, and ferry:target.runner.operatorCidrs",
+    "ferry:target.compute: the web processes' port and healthPath (sizes and counts are the formation's), an image for any app without a slug, and ferry:target.runner.operatorCidrs",
     ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),
   ];
   const secrets = [
@@ -201,13 +207,15 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
   const processes: Record<string, Record<string, unknown>> = {};
   for (const role of roles.length ? roles : ["web"]) {
     processes[role] = {
-      instanceType: "t3.medium",
+      // A box has no slug: its app runs from an image (ferry:target.compute.processes[].image).
+      image: TODO.image.value,
+      size: "standard-2X",
       count: 1,
       command: role === "sidekiq" ? "bundle exec sidekiq" : role === "streaming" ? "node ./streaming" : "bundle exec puma -C config/puma.rb",
       ...(role === "web" ? { port: 3000 } : role === "streaming" ? { port: 4000, healthPath: "/api/v1/streaming/health" } : {}),
     };
   }
-  if (!processes.web) processes.web = { instanceType: "t3.medium", count: 1, command: "bundle exec puma -C config/puma.rb", port: 3000 };
+  if (!processes.web) processes.web = { image: TODO.image.value, size: "standard-2X", count: 1, command: "bundle exec puma -C config/puma.rb", port: 3000 };
   const serverNames = box.nginx.found ? box.nginx.value.serverNames.filter((n) => HOSTNAME.test(n)) : [];
   if (serverNames.length === 0) throw new DraftError(`${box.user}@${box.host}: nginx names no public hostname (server_name), so there is nothing to point Cloudflare at`);
   const hostnames = serverNames.map((name) => ({ name, process: name.startsWith("streaming.") && processes.streaming ? "streaming" : "web" }));
@@ -226,7 +234,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     region: choices.region,
     postgres: { version: ["15", "16", "17"].includes(major) ? major : "16", instanceClass: "db.t4g.medium", storageGb: storageGbFor(bytes) },
     redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
-    compute: { ami: TODO.ami.value, processes },
+    compute: { processes },
     cloudflare: { accountId: TODO.accountId.value, zoneId: TODO.zoneId.value, hostnames },
     runner: { kind: "local", operatorCidrs: [TODO.operatorCidr.value] },
   };
@@ -240,13 +248,13 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     `  crontab: ${said(box.crontab, (c) => (c.length ? c.join(" | ") : "empty"))}`,
   ];
   const decide = [
-    `region (${choices.region}), instance types and the RDS class (storage is twice today's databases)`,
+    `region (${choices.region}), task sizes and the RDS class (storage is twice today's databases)`,
     ...(choices.instanceId ? [] : ["ferry:source.instanceId: the box's Vultr instance id (not readable over SSH)"]),
     "ferry:target.cloudflare.accountId and zoneId; to adopt each existing record add hostnames[].record {id, type, content}",
     "ferry:source.weightedSplit: true if the hostnames are proxied by Cloudflare, to move a share of requests at a time before the old nginx forwards everything",
-    "ferry:target.compute.ami, each process's command and port, and ferry:target.runner.operatorCidrs",
+    "ferry:target.compute: each process's image, command, size and port, compute.boxEnvFile (the app's env file on the box), and ferry:target.runner.operatorCidrs",
     ...(box.processes.found && box.processes.value.from === "ps" ? ["ferry:source.units: no systemd units were found; name the units that run the app"] : []),
-    ...(box.crontab.found && box.crontab.value.length ? ["the crontab above: ferry does not move cron jobs; schedule them on AWS (EventBridge Scheduler)"] : []),
+    ...(box.crontab.found && box.crontab.value.length ? ["the crontab above: `ferry box crontab` converts it into ferry:target.compute.schedules to paste"] : []),
     "the box's monthly price: set monthlyCents in the inventory file so the plan can price the source",
   ];
   const secrets = [

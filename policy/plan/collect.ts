@@ -29,14 +29,36 @@ function registration(d: Declared, opts: Record<string, unknown>): Registration 
  * outputs get a readable stand-in named after it, so interpolated URLs and DNS
  * contents in the plan say which resource they come from.
  */
-function computedOutputs(name: string): Record<string, unknown> {
+function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   const host = `${name}.mock.invalid`;
   return {
-    arn: `arn:mock:${name}`, address: host, dnsName: host, primaryEndpointAddress: host,
+    arn: `arn:mock:${name}`,
+    ...awsArns(type, name, inputs), address: host, dnsName: host, primaryEndpointAddress: host,
     // Addresses from the documentation ranges (RFC 5737): the provider rules check that a
     // CIDR built from one is a CIDR, as AWS does.
     privateIp: "10.0.0.10", publicIp: "192.0.2.10", mainIp: "192.0.2.20", bucket: `${name}-bucket`, keyName: name, latestVersion: 1,
   };
+}
+
+/**
+ * ARNs in the form the provider rules check where one resource names another by ARN: a
+ * task definition's secrets name a secret's ARN (ECS wants a Secrets Manager ARN), a
+ * service its task definition's (family:revision).
+ */
+function awsArns(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const account = "arn:aws:%s:us-east-1:000000000000";
+  const at = (service: string) => account.replace("%s", service);
+  switch (type) {
+    case "aws:secretsmanager/secret:Secret": return { arn: `${at("secretsmanager")}:secret:${String(inputs.namePrefix ?? name)}AbCdEf` };
+    case "aws:secretsmanager/secretVersion:SecretVersion": return { versionId: `${name}-version` };
+    case "aws:ecs/cluster:Cluster": return { arn: `${at("ecs")}:cluster/${name}`, name };
+    case "aws:ecs/taskDefinition:TaskDefinition": {
+      const family = `${at("ecs")}:task-definition/${String(inputs.family)}`;
+      return { arn: `${family}:1`, arnWithoutRevision: family, revision: 1 };
+    }
+    case "aws:iam/role:Role": return { arn: `arn:aws:iam::000000000000:role/${name}`, name };
+    default: return {};
+  }
 }
 
 let mocked = false;
@@ -54,7 +76,7 @@ function installMocks(stack: string): void {
         refused.push(...problems);
         throw new Error(problems.join("\n"));
       }
-      return { id: args.id || `${args.name}-id`, state: { ...computedOutputs(args.name), ...args.inputs } };
+      return { id: args.id || `${args.name}-id`, state: { ...computedOutputs(args.type, args.name, args.inputs), ...args.inputs } };
     },
     call(args) {
       // Invokes: Cloudflare's published ranges are the only one the program makes.

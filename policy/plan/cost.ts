@@ -94,6 +94,23 @@ function templateVolumeGb(template: PricedResource | undefined): number {
   return mappings.reduce((sum: number, m) => sum + num((m as { ebs?: { volumeSize?: unknown } }).ebs?.volumeSize, 0), 0) || DEFAULT_ROOT_GB;
 }
 
+/**
+ * A Fargate service: desiredCount tasks of its task definition's vCPU and memory, by the
+ * hour (https://aws.amazon.com/fargate/pricing/). One-off tasks (release phase, scheduled
+ * jobs) bill per run and are not summed.
+ */
+function fargateLine(service: PricedResource, all: PricedResource[], prices: PriceTable): CostLine {
+  const label = `Fargate ${service.name}`;
+  const family = /task-definition\/([^:]+)/.exec(str(service.inputs.taskDefinition) ?? "")?.[1];
+  const definition = all.find((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition" && r.inputs.family === family);
+  if (!definition) return { label, usd: null, note: "its task definition is not declared" };
+  if (prices.fargateVcpuHourly === undefined || prices.fargateGbHourly === undefined) return { label, usd: null, note: "Fargate is not in the price table" };
+  const vcpu = num(Number(definition.inputs.cpu), 0) / 1024;
+  const gb = num(Number(definition.inputs.memory), 0) / 1024;
+  const count = num(service.inputs.desiredCount, 0);
+  return { label, usd: round2(count * (vcpu * prices.fargateVcpuHourly + gb * prices.fargateGbHourly) * prices.hoursPerMonth) };
+}
+
 /** One cost line per billed resource the stage declares; free ones (VPC, IAM, rules) give none. */
 export function awsLines(declared: PricedResource[], prices: PriceTable): CostLine[] {
   const hourly = (label: string, rate: number, count = 1): CostLine => ({ label, usd: round2(count * rate * prices.hoursPerMonth) });
@@ -107,6 +124,8 @@ export function awsLines(declared: PricedResource[], prices: PriceTable): CostLi
         const template = templateOf(r, declared);
         return [ec2Line(`EC2 ${r.name}`, str(template?.inputs.instanceType), templateVolumeGb(template), num(r.inputs.desiredCapacity, 0), prices)];
       }
+      case "aws:ecs/service:Service":
+        return [fargateLine(r, declared, prices)];
       case "aws:rds/instance:Instance":
         return [rdsLine(r, prices)];
       case "aws:elasticache/replicationGroup:ReplicationGroup":

@@ -24,6 +24,9 @@ export const priceTableSchema = z.strictObject({
   albHourly: rate,
   publicIpv4Hourly: rate,
   cloudflareLoadBalancerMonthly: rate,
+  /** Fargate, Linux/x86, per vCPU-hour and per GB-hour (https://aws.amazon.com/fargate/pricing/); absent in a table refreshed without them: the services are then unpriced. */
+  fargateVcpuHourly: rate.optional(),
+  fargateGbHourly: rate.optional(),
 });
 
 export type PriceTable = z.infer<typeof priceTableSchema>;

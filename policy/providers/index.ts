@@ -4,3 +4,5 @@
 export { AUTONAMED, checkImport, checkOptions, checkRegistration, physicalName, plainInputs, RULES } from "./rules";
 export type { LiveDnsRecord, ProviderWorld, Registration, RegistrationOptions } from "./rules";
 export { checkStack, worldOf } from "./stack";
+export { containersOf, isScheduleExpression } from "./ecs";
+export type { ContainerDefinition } from "./ecs";

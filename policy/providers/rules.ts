@@ -3,6 +3,7 @@
 // tests and of `npm run plan` run every registration through `checkRegistration`, so a
 // name or a combination the provider would reject fails here first. Each rule cites the
 // provider's documentation it comes from.
+import { ECS_RULES } from "./ecs";
 
 /** One resource as the program registers it. */
 export interface Registration {
@@ -93,6 +94,10 @@ export const AUTONAMED: Record<string, { property: string; maxLength: number; lo
   "aws:iam/rolePolicy:RolePolicy": { property: "name", maxLength: 128 },
   "aws:cloudwatch/logGroup:LogGroup": { property: "name", maxLength: 512 },
   "aws:autoscaling/group:Group": { property: "name", maxLength: 255 },
+  // https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html: Name 1..64.
+  "aws:scheduler/schedule:Schedule": { property: "name", maxLength: 64 },
+  // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html: serviceName up to 255.
+  "aws:ecs/service:Service": { property: "name", maxLength: 255 },
 };
 
 const AUTONAME_SUFFIX = "-abcdef0"; // "-" + 7 hex characters
@@ -510,6 +515,7 @@ export const RULES: Record<string, Rule[]> = {
   "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor": loadBalancerMonitor,
   "cloudflare:index/loadBalancer:LoadBalancer": cloudflareLoadBalancer,
   "vultr:index/instance:Instance": vultrInstance,
+  ...ECS_RULES,
 };
 
 /** Everything the provider or the engine would refuse about one registration. */

@@ -2,6 +2,7 @@
 // something already live that the stack does not manage.
 import type { FerryConfig } from "../../config";
 import { LiveDnsRecord, ProviderWorld, Registration, plainInputs, physicalName } from "./rules";
+import { containersOf } from "./ecs";
 
 const SAME_NAME_DOC = "https://developers.cloudflare.com/dns/manage-dns-records/troubleshooting/records-with-same-name/";
 
@@ -109,7 +110,42 @@ function duplicateExplicitNames(registrations: Registration[]): string[] {
   return out;
 }
 
+const CREATE_SERVICE_DOC = "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html";
+
+/** The family in a task definition ARN (`...:task-definition/FAMILY:REVISION`), or the family itself. */
+function familyOf(taskDefinition: string): string {
+  const m = /task-definition\/([^:]+)(:\d+)?$/.exec(taskDefinition);
+  return m ? m[1] : taskDefinition.replace(/:\d+$/, "");
+}
+
+/**
+ * A service against the task definition it runs: an awsvpc task needs the service's
+ * subnets, and each load balancer entry must name a container port the definition maps
+ * ("The container <name> did not have a container port <port> defined").
+ */
+function servicesAgainstTaskDefinitions(registrations: Registration[]): string[] {
+  const definitions = registrations.filter((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition").map((r) => plainInputs(r.inputs));
+  const out: string[] = [];
+  for (const r of registrations.filter((x) => x.type === "aws:ecs/service:Service")) {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registration's inputs are the provider's untyped JSON
+    const i = plainInputs(r.inputs) as Record<string, any>;
+    const where = `${r.type} ${r.name}`;
+    const definition = definitions.find((d) => d.family === familyOf(String(i.taskDefinition ?? "")));
+    if (!definition) {
+      out.push(`${where}: taskDefinition ${String(i.taskDefinition)} is no task definition of the stack (${CREATE_SERVICE_DOC})`);
+      continue;
+    }
+    if (definition.networkMode === "awsvpc" && !i.networkConfiguration?.subnets?.length) out.push(`${where}: networkConfiguration is required for an awsvpc task definition (${CREATE_SERVICE_DOC})`);
+    const containers = containersOf(definition);
+    for (const lb of (i.loadBalancers ?? []) as { containerName: string; containerPort: number }[]) {
+      const c = containers.find((x) => x.name === lb.containerName);
+      if (!c?.portMappings?.some((p) => p.containerPort === lb.containerPort)) out.push(`${where}: loadBalancers names ${lb.containerName}:${lb.containerPort}, a port the task definition does not map (${CREATE_SERVICE_DOC})`);
+    }
+  }
+  return out;
+}
+
 /** Everything the providers would refuse about the stack as a whole. */
 export function checkStack(registrations: Registration[], world: ProviderWorld): string[] {
-  return [...dnsCollisions(registrations, world), ...loadBalancerNames(registrations), ...duplicateExplicitNames(registrations)];
+  return [...dnsCollisions(registrations, world), ...loadBalancerNames(registrations), ...duplicateExplicitNames(registrations), ...servicesAgainstTaskDefinitions(registrations)];
 }

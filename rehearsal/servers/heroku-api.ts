@@ -7,6 +7,9 @@
 // so the client, the CLI and the rehearsal meet the same behaviour as the real API.
 import { createServer, IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
+import { FakeReleases, FakeReleaseSeed } from "./heroku-releases";
+
+export type { FakeReleaseSeed, FakeSlugSeed } from "./heroku-releases";
 
 export interface FakeAppSeed {
   name: string;
@@ -16,13 +19,15 @@ export interface FakeAppSeed {
   /** Each add-on's config vars are attachment values: visible, but PATCH may not change them. */
   addons?: Array<{ name: string; service: string; plan: string; configVars?: Record<string, string> }>;
   domains?: Array<{ hostname: string; kind?: "heroku" | "custom" }>;
+  /** Releases, oldest first (versions 1, 2, ...), each with its slug tarball. */
+  releases?: FakeReleaseSeed[];
   /** What `ferry init` reads besides the above (see the inventory block below). */
   inventory?: InventorySeed;
 }
 
 /**
- * Read-only inventory data for `ferry init`: add-on prices, log drains and the current
- * release's slug. Kept apart from the state the migration commands change.
+ * Read-only inventory data for `ferry init`: add-on prices and log drains (releases and
+ * slugs are `releases`, served by FakeReleases). Kept apart from the state the migration commands change.
  */
 export interface InventorySeed {
   /** Add-on name -> its plan's price in cents a month (served as billed_price and on the plan). */
@@ -31,10 +36,6 @@ export interface InventorySeed {
   withoutBilledPrice?: string[];
   /** Log drain URLs (they may carry credentials, as real ones do). */
   logDrains?: string[];
-  /** The current release's slug; without one the app has releases without slugs (a "Fir" app). */
-  slug?: { processTypes: Record<string, string>; stack?: string; commit?: string };
-  /** How many releases precede the current one (to page the releases list). */
-  olderReleases?: number;
 }
 
 export interface FakeHerokuOptions {
@@ -106,6 +107,8 @@ export interface FakeHerokuApi {
   failNext(times: number, status: number, id?: string, message?: string): void;
   /** Tokens left before the next request spends one (RateLimit-Remaining reports what is left after it). */
   setRateLimitRemaining(tokens: number): void;
+  /** Releases, slugs and their blobs: deploy a new release, settle a release phase, expire blob URLs. */
+  releases: FakeReleases;
   stop(): Promise<void>;
 }
 
@@ -279,6 +282,8 @@ function page<T extends Record<string, unknown>>(items: T[], range: ParsedRange,
 export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerokuApi> {
   const apps = new Map<string, FakeApp>();
   for (const seed of opts.apps ?? []) apps.set(seed.name, seedApp(seed));
+  const releases = new FakeReleases();
+  for (const seed of opts.apps ?? []) releases.seed(seed.name, seed.releases);
   const requests: RecordedRequest[] = [];
   const pageSize = opts.pageSize ?? DEFAULT_PAGE;
   let remaining = RATE_LIMIT_TOKENS;
@@ -402,6 +407,8 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<number> {
+    // Slug blobs live on Heroku's storage, not the API: no Accept, no API key, no injected API errors.
+    if (FakeReleases.isBlob(req.url ?? "")) return releases.serveBlob(req, res);
     const injectedError = injected.shift();
     if (injectedError) {
       const headers: Record<string, string> = {};
@@ -452,6 +459,13 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
       }
       case "GET domains":
         return sendList(res, app.domains.map((d) => domainJson(app, d)), ["id", "hostname"], range);
+      case "GET releases":
+        return sendList(res, releases.releasesJson(app), ["id", "version"], range);
+      case "GET slugs/:id": {
+        const slug = releases.slugJson(app, parts[3], `http://127.0.0.1:${port}`);
+        if (!slug) throw new ApiError(404, "not_found", "Couldn't find that slug.");
+        return reply(res, 200, slug);
+      }
       case "GET addon-attachments":
         return sendList(res, app.attachments.map((a) => attachmentJson(app, a)), ["id", "name"], range);
       default:
@@ -459,6 +473,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     }
   }
 
+  let port = 0;
   const server = createServer((req, res) => {
     let raw = "";
     req.on("data", (d) => (raw += d));
@@ -483,7 +498,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
+  port = (server.address() as { port: number }).port;
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -501,6 +516,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     setRateLimitRemaining(tokens) {
       remaining = tokens;
     },
+    releases,
     stop: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -519,8 +535,8 @@ function endpointNotFound(): ApiError {
 // ---- inventory endpoints (ferry init) ------------------------------------------
 // Read-only endpoints `ferry init` uses, in the Platform API's documented shapes
 // (https://devcenter.heroku.com/articles/platform-api-reference): dyno sizes with
-// their cost, add-on plans with their price, log drains, releases (paged by version)
-// and slugs.
+// their cost, add-on plans with their price and log drains. Releases and slugs are
+// FakeReleases' (heroku-releases.ts), shared with `ferry heroku release|slug`.
 
 /** Heroku's dyno sizes and list prices a month (https://www.heroku.com/pricing); eco is a shared pool, so no per-dyno cost. */
 const DYNO_SIZE_TABLE: Array<{ name: string; memory: number; compute: number; dedicated: boolean; cents: number | null }> = [
@@ -548,33 +564,6 @@ function inventoryEndpoints(seeds: FakeAppSeed[], appFor: (key: string, name: st
     private_space_only: false, precise_dyno_units: d.compute, cost: d.cents === null ? null : { cents: d.cents, unit: "monthly" },
     generation: { id: stableId("generation:cedar"), name: "cedar" },
   }));
-
-  function releases(app: FakeApp) {
-    const seed = seedOf(app.name)?.inventory;
-    const count = (seed?.olderReleases ?? 0) + 1;
-    return Array.from({ length: count }, (_, i) => {
-      const version = i + 1;
-      const current = version === count;
-      // Older releases' slugs are gone (Heroku destroys slugs past 30 days / the last 20): only the current one has a slug.
-      const slug = current && seed?.slug ? { id: stableId(`slug:${app.name}`) } : null;
-      return {
-        id: stableId(`release:${app.name}:${version}`), version, status: "succeeded", current, description: `Deploy v${version}`,
-        slug, addon_plan_names: app.addons.map((a) => a.plan.name), app: { id: app.id, name: app.name },
-        user: { id: stableId("user"), email: "owner@example.com" }, output_stream_url: null, created_at: CREATED, updated_at: CREATED,
-      };
-    });
-  }
-
-  function slug(app: FakeApp, id: string) {
-    const seed = seedOf(app.name)?.inventory?.slug;
-    if (!seed || id !== stableId(`slug:${app.name}`)) throw new ApiError(404, "not_found", "Couldn't find that slug.");
-    return {
-      id, process_types: seed.processTypes, stack: { id: stableId(`stack:${seed.stack ?? "heroku-24"}`), name: seed.stack ?? "heroku-24" },
-      commit: seed.commit ?? null, commit_description: null, checksum: "SHA256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-      size: 2048, buildpack_provided_description: "Ruby", blob: { method: "get", url: `https://slug.invalid/${id}?signature=short-lived` },
-      created_at: CREATED, updated_at: CREATED,
-    };
-  }
 
   function plan(service: string, planName: string) {
     for (const s of seeds) {
@@ -605,11 +594,9 @@ function inventoryEndpoints(seeds: FakeAppSeed[], appFor: (key: string, name: st
       if (parts.length === 4 && parts[0] === "addon-services" && parts[2] === "plans") return { body: plan(parts[1], parts[3]) };
       if (parts[0] !== "apps" || parts.length < 3) return undefined;
       const resource = parts[2];
-      if (resource !== "log-drains" && resource !== "releases" && resource !== "slugs") return undefined;
+      if (resource !== "log-drains") return undefined;
       const app = appFor(key, parts[1]);
       if (resource === "log-drains" && parts.length === 3) return { list: { items: drains(app), fields: ["id", "url", "token"] } };
-      if (resource === "releases" && parts.length === 3) return { list: { items: releases(app), fields: ["id", "version"] } };
-      if (resource === "slugs" && parts.length === 4) return { body: slug(app, parts[3]) };
       throw endpointNotFound();
     },
   };

@@ -36,6 +36,11 @@ import { CommandRunner, ferryOnPath } from "./standins/command";
 import { Edge, LiveRecord } from "./standins/edge";
 import { HerokuPlatform } from "./standins/heroku";
 import { Box } from "./standins/box";
+import { buildRehearsalSlug, RehearsalSlug } from "./slug";
+import { AwsApi, awsWrapper } from "../servers/aws-api";
+import { rehearsalRegistry } from "./standins/ecs";
+import { checkCallsAgainstRunnerRole } from "./standins/iam";
+import { spawnSync } from "node:child_process";
 import type { PrivateCa } from "./standins/ca";
 import type { Hosts } from "./hosts";
 
@@ -116,7 +121,7 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   return steps;
 }
 
-async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSource, hosts: Hosts, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
+async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSource, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void): Promise<SourceStandIn> {
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
@@ -133,6 +138,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
     hosts,
     fleet: { logsDir, schema: data.schema, log },
     dnsTargets: Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [[h.name, h.record.content]] : []))),
+    slug,
   });
   return {
     checkDatabaseUrl: pg.url(APP_DB),
@@ -179,6 +185,13 @@ async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
     await db.end();
     redis.disconnect();
   }
+}
+
+/** The real AWS CLI on this machine (v1 or v2; `apt-get install awscli` on Debian). */
+function realAwsCli(): string {
+  const found = spawnSync("sh", ["-c", "command -v aws"], { encoding: "utf8" }).stdout.trim();
+  if (!found) throw new Error("the rehearsal needs the AWS CLI (`apt-get install -y awscli`, see scripts/setup-system.sh): the app plane's steps call it");
+  return found;
 }
 
 /** The runner's ssh knows the box's host key, as the operator's known_hosts does. */
@@ -247,11 +260,13 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const raw = rawConfigFromYaml(readFileSync(opts.stackFile, "utf8"), opts.stackFile);
   const declared = readStackConfig(opts.stackFile);
 
-  // 1. The source and the secrets a user would set with `pulumi config set --secret`.
+  // 1. The app as a slug; the source and the secrets a user would set with `pulumi config set --secret`.
+  const slug = await buildRehearsalSlug();
+  log(`  the rehearsal app as a Heroku slug: ${slug.size} bytes, ${slug.checksum.slice(0, 19)}..., process types ${Object.keys(slug.processTypes).join(", ")}`);
   const hosts = startHosts(runId);
   const ca = await startCa();
   const src = declared.source.kind === "heroku"
-    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, log)
+    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, slug, log)
     : await startBoxSource(opts, declared, hosts, ca, logsDir, log);
   const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
   writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
@@ -273,6 +288,13 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     raw["ferry:source"] = JSON.stringify({ ...JSON.parse(raw["ferry:source"]), nginx: src.box.siteConfig() });
     log(`  ferry:source.nginx: the box's site file, listen addresses and certificate are the stand-in's (${src.box.layout.siteFile})`);
   }
+  // Likewise the app's env file on the box, which `ferry box config copy` reads over SSH.
+  if (src.box && declared.target.compute.boxEnvFile) {
+    const target = JSON.parse(raw["ferry:target"]);
+    const file = src.box.appEnvFile();
+    raw["ferry:target"] = JSON.stringify({ ...target, compute: { ...target.compute, boxEnvFile: file } });
+    log(`  ferry:target.compute.boxEnvFile: the box's env file is the stand-in's (${file})`);
+  }
   const config = parseConfig({ ...raw, ...secrets });
   const secretValues = Object.values(secrets);
 
@@ -281,9 +303,24 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   await edge.start();
   const binDir = ferryOnPath(PROJECT_DIR);
   if (src.knownHosts) sshWithKnownHosts(binDir, src.knownHosts);
+  // AWS's S3, Secrets Manager and ECS for the steps' real AWS CLI, and for the ECS stand-in.
+  // The ECS stand-in runs the tasks the AWS API starts; the two are made in turn.
+  const late: { cloud?: Cloud } = {};
+  const aws = new AwsApi({ region: config.target.region, account: "000000000000", tasks: { runTask: (t) => late.cloud!.runTask(t) } });
+  await aws.start();
+  writeFileSync(join(binDir, "aws"), awsWrapper(realAwsCli(), aws.url), { mode: 0o755 });
+  log(`  AWS (S3, Secrets Manager, ECS RunTask) stand-in on ${aws.url}: the runner's \`aws\` is the real AWS CLI pointed at it`);
   const runnerEnv: Record<string, string> = {
     ...(process.env as Record<string, string>),
     PATH: `${binDir}:${process.env.PATH}`,
+    // Dummy credentials, in the rehearsal runner's environment only; the operator's own
+    // AWS configuration on this machine is never read.
+    AWS_ACCESS_KEY_ID: "AKIAREHEARSAL0000000",
+    AWS_SECRET_ACCESS_KEY: randomBytes(20).toString("hex"),
+    AWS_DEFAULT_REGION: config.target.region,
+    AWS_CONFIG_FILE: "/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    AWS_EC2_METADATA_DISABLED: "true",
     ...(src.heroku ? { HEROKU_API_URL: src.heroku.api.url } : {}),
     NODE_EXTRA_CA_CERTS: bundle,
     // The RDS CA bundle, as the runner has it (verify-full on the target only).
@@ -297,7 +334,11 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const provisionRunner = async () => {
     removeBundle = installRdsBundle(ca.file, runId);
   };
-  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address });
+  const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
+  const registry = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
+  if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
+  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry });
+  late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
   const front = `http://${config.target.cloudflare.hostnames[0].name}`;
@@ -359,6 +400,10 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const ticks = ackedTicks(logsDir);
   const lostTicks = await missingTicks(redisMoved ? cloud.redisAdminUrl() : src.checkRedisUrl, caPem, ticks);
   checks.push({ name: `every Redis write the workers saw acknowledged is in ${redisMoved ? "the target" : "the source"} Redis`, ok: lostTicks.length === 0, detail: `${ticks.length - lostTicks.length} of ${ticks.length} present${lostTicks.length ? `; missing e.g. ${lostTicks.slice(0, 3).join(", ")}` : ""}` });
+  if (config.target.runner.kind === "ec2") {
+    const iam = checkCallsAgainstRunnerRole(aws.calls, stateFile.read().resources);
+    checks.push({ name: "every AWS call the runner's steps made is allowed by the runner's instance role (actions and resources; conditions not evaluated)", ok: iam.denied.length === 0, detail: `${iam.allowed} allowed${iam.denied.length ? `; denied: ${iam.denied.slice(0, 5).join(", ")}` : ""}` });
+  }
   checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
 
   const timeline: RunTimeline = {
@@ -384,7 +429,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     },
   };
   const report = writeReport(timeline, opts.outDir, secretValues);
-  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop()]);
+  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop(), aws.stop()]);
   removeBundle();
   hosts.close();
   if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));

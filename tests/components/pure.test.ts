@@ -1,9 +1,9 @@
-// The pure pieces of the components: subnet layout, RDS parameters, env files, boot
+// The pure pieces of the components: subnet layout, RDS parameters, boot
 // scripts, source protection, URL rewriting. No Pulumi runtime.
 import { describe, expect, it } from "vitest";
 import { shellQuote } from "../../components/shell";
-import { envFile, portOf, postgresParameters, runnerPostgresUrl, subnetCidrs, withAddress } from "../../components/target";
-import { RDS_CA_BUNDLE, appUserData, redisUserData, runnerUserData } from "../../components/target/userData";
+import { portOf, postgresParameters, runnerPostgresUrl, subnetCidrs, withAddress } from "../../components/target";
+import { RDS_CA_BUNDLE, redisUserData, runnerUserData } from "../../components/target/userData";
 import { listenerPort } from "../../components/target/ingress";
 
 describe("subnetCidrs", () => {
@@ -28,21 +28,7 @@ describe("postgresParameters", () => {
   });
 });
 
-describe("envFile", () => {
-  it("quotes values so systemd reads spaces, quotes and backslashes back unchanged", () => {
-    expect(envFile({ B: 'say "hi"', A: "a b#c", C: "back\\slash" })).toBe('A="a b#c"\nB="say \\"hi\\""\nC="back\\\\slash"\n');
-  });
-});
-
 describe("user data", () => {
-  it("app boot script fetches its env from SSM and carries no value of it", () => {
-    const script = appUserData({ region: "us-east-1", process: "web", command: "bundle exec puma", envParameter: "/ferry/x/app-env", logGroup: "/ferry/x/web", dataGeneration: "postgres=target redis=source" });
-    expect(script).toContain("aws ssm get-parameter --region us-east-1 --name /ferry/x/app-env --with-decryption");
-    expect(script).toContain("exec bundle exec puma");
-    expect(script).toContain("postgres=target redis=source");
-    expect(script).not.toMatch(/DATABASE_URL|password/i);
-  });
-
   it("Redis on EC2 keeps AOF, takes the password from SSM and backs up to S3 every hour", () => {
     const script = redisUserData({ region: "eu-central-1", passwordParameter: "/ferry/x/redis-password", bucket: "b-1" });
     expect(script).toContain("appendonly yes");

@@ -75,15 +75,16 @@ describe("npm run plan", () => {
     expect(run.stderr).toBe("");
     const out = run.stdout;
     // Heroku today: 2 × $50 + 1 × $25 dynos, $50 Postgres, $15 Redis, $0 Scheduler = $190.
-    // AWS (us-east-1 table): 1 × t3.small + 20 GB gp3 = 0.0208 × 730 + 1.60 = $16.78; RDS db.t4g.medium
-    // 0.065 × 730 + 20 × 0.115 = $49.75; cache.t4g.small 0.032 × 730 = $23.36; NAT 0.045 × 730 = $32.85;
-    // NAT address 0.005 × 730 = $3.65; ALB 0.0225 × 730 = $16.43 (16.425 rounds half up): $142.82.
-    expect(out).toMatch(/\| provision \| \$190\.00 \| \$142\.82 \| \*\*\$332\.82\*\* \| both sides bill \|/);
+    // AWS (us-east-1 table): 1 Fargate task of a standard-1X (0.25 vCPU, 0.5 GB) = (0.25 × 0.04048 +
+    // 0.5 × 0.004445) × 730 = $9.01; RDS db.t4g.medium 0.065 × 730 + 20 × 0.115 = $49.75;
+    // cache.t4g.small 0.032 × 730 = $23.36; NAT 0.045 × 730 = $32.85; NAT address 0.005 × 730 =
+    // $3.65; ALB 0.0225 × 730 = $16.43 (16.425 rounds half up): $135.05.
+    expect(out).toMatch(/\| provision \| \$190\.00 \| \$135\.05 \| \*\*\$325\.05\*\* \| both sides bill \|/);
     // proxy adds the Cloudflare split ($5), decommission releases the dynos and both stores.
-    expect(out).toMatch(/\| proxy \| \$190\.00 \| \$147\.82 \| \*\*\$337\.82\*\* \| both sides bill \|/);
-    expect(out).toMatch(/\| decommission \| \$0\.00 \| \$142\.82 \| \*\*\$142\.82\*\* \|  \|/);
+    expect(out).toMatch(/\| proxy \| \$190\.00 \| \$140\.05 \| \*\*\$330\.05\*\* \| both sides bill \|/);
+    expect(out).toMatch(/\| decommission \| \$0\.00 \| \$135\.05 \| \*\*\$135\.05\*\* \|  \|/);
     expect(out).toMatch(/AWS: on-demand list prices for us-east-1, table of \d{4}-\d{2}-\d{2} \(AWS on-demand list prices \(https:\/\/aws\.amazon\.com/);
-    expect(out).toMatch(/^Monthly cost at this stage: Heroku \$190\.00 \+ AWS \$142\.82 = \*\*\$332\.82\*\* \(both sides bill during this stage\)\.$/m);
+    expect(out).toMatch(/^Monthly cost at this stage: Heroku \$190\.00 \+ AWS \$135\.05 = \*\*\$325\.05\*\* \(both sides bill during this stage\)\.$/m);
   }, 120_000);
 
   it("names resource kinds shortly", () => {

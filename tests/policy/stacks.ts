@@ -29,7 +29,7 @@ const target = (origin: { type: string; content: string; proxied: boolean; ttl: 
   region: "us-east-1",
   postgres: { instanceClass: "db.t4g.medium", storageGb: 20 },
   redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
-  compute: { ami: "ami-0123456789abcdef0", processes: { web: { instanceType: "t3.small", count: 1, command: "bin/web", port: 3000 } } },
+  compute: { processes: { web: { image: "ghcr.io/example/app:1.0", count: 1, command: "bin/web", port: 3000 } } },
   cloudflare: { ...CLOUDFLARE, hostnames: [{ name: "social.example.com", process: "web", record: { id: RECORD_ID, ...origin } }] },
   runner: { kind: "local", operatorCidrs: ["203.0.113.7/32"] },
 });

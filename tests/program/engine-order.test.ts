@@ -8,7 +8,7 @@ import { describe, expect, test } from "vitest";
 import { parseConfig } from "../../config";
 import { buildFerry } from "../../components/ferry";
 import { Goal, pulumiUp, Realizer, StateFile } from "../../rehearsal/stack/engine";
-import { fakeHerokuRead, stackConfig, upTo, withFlags } from "./stacks";
+import { fakeStepStdout, stackConfig, upTo, withFlags } from "./stacks";
 
 interface Call {
   op: "create" | "update" | "delete";
@@ -31,12 +31,12 @@ function recordingProvider(refuse: { pattern?: RegExp }) {
   };
   const realizer: Realizer = {
     async create(g) {
-      if (g.type.startsWith("command:")) return { id: g.name, outputs: { ...g.inputs, stdout: fakeHerokuRead(command(g, "create")) ?? "" } };
+      if (g.type.startsWith("command:")) return { id: g.name, outputs: { ...g.inputs, stdout: fakeStepStdout(command(g, "create")) ?? "" } };
       calls.push({ op: "create", name: g.name });
       return { id: g.name, outputs: outputs(g) };
     },
     async update(old, g) {
-      if (g.type.startsWith("command:")) return { id: old.id, outputs: { ...g.inputs, stdout: fakeHerokuRead(command(g, "update")) ?? "" } };
+      if (g.type.startsWith("command:")) return { id: old.id, outputs: { ...g.inputs, stdout: fakeStepStdout(command(g, "update")) ?? "" } };
       calls.push({ op: "update", name: g.name });
       return { id: old.id, outputs: { ...old.outputs, ...g.inputs } };
     },
@@ -128,7 +128,8 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     expect(back.ok).toBe(true);
     const calls = p.calls;
     const guard = index(calls, (c) => /pg rollback --check/.test(c.command ?? ""));
-    const envBack = index(calls, (c) => c.op === "update" && c.name === "ferry-app-env");
+    // The app's config (DATABASE_URL, REDIS_URL) back at the source: a new secret version.
+    const envBack = index(calls, (c) => c.op === "update" && c.name === "ferry-app-config");
     const firstDelete = index(calls, (c) => c.op === "delete");
     expect(guard).toBeGreaterThan(-1);
     expect(guard).toBeLessThan(envBack);

@@ -4,9 +4,10 @@
 // Cloudflare or the engine would refuse fails the registration here, and resourcesOf
 // throws with every refusal of the build, as a real `pulumi up` would stop.
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
 import type { FerryConfig } from "../../config";
 import { ProviderWorld, Registration, RegistrationOptions, checkRegistration, checkStack, worldOf } from "../../policy/providers";
-import { fakeHerokuRead } from "./stacks";
+import { fakeBoxConfigCopy, fakeConfigCopy, fakeHerokuRead, fakeHerokuRelease } from "./stacks";
 
 export interface Recorded {
   type: string;
@@ -67,8 +68,22 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:ssm/parameter:Parameter": return { arn: `arn:aws:ssm:::parameter/${name}` };
     case "aws:ec2/keyPair:KeyPair": return { keyName: name };
     case "vultr:index/instance:Instance": return { mainIp: "203.0.113.20", label: "old-box" };
+    // The app plane (components/target/compute.ts).
+    case "aws:ecs/cluster:Cluster": return { arn: `arn:aws:ecs:us-east-1:123456789012:cluster/${name}`, name };
+    case "aws:ecs/taskDefinition:TaskDefinition": {
+      const family = `arn:aws:ecs:us-east-1:123456789012:task-definition/${inputs.family}`;
+      return { arn: `${family}:1`, arnWithoutRevision: family, revision: 1 };
+    }
+    case "aws:ecs/service:Service": return { name, arn: `arn:aws:ecs:us-east-1:123456789012:service/${name}` };
+    case "aws:iam/role:Role": return { arn: `arn:aws:iam::123456789012:role/${name}`, name };
+    case "aws:secretsmanager/secret:Secret": return { arn: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${inputs.namePrefix ?? name}AbCdEf` };
+    // Secrets Manager gives each new value a new version id.
+    case "aws:secretsmanager/secretVersion:SecretVersion": return { versionId: createHash("sha256").update(JSON.stringify(inputs.secretString)).digest("hex").slice(0, 32) };
+    case "aws:scheduler/schedule:Schedule": return { arn: `arn:aws:scheduler:us-east-1:123456789012:schedule/default/${name}` };
     case "command:local:Command":
     case "command:remote:Command": {
+      const release = fakeHerokuRelease(inputs.create) ?? fakeConfigCopy(inputs.create) ?? fakeBoxConfigCopy(inputs.create);
+      if (release !== undefined) return { stdout: release, stderr: "" };
       const stdout = fakeHerokuRead(inputs.create);
       return stdout === undefined ? {} : { stdout, stderr: "" };
     }

@@ -56,8 +56,10 @@ const findCommand = (b: Built, pattern: RegExp) => commands(b).find((c) => patte
 const envKeys = (r: Recorded) => Object.keys(plain(r.inputs.environment) as object).sort();
 /** The Heroku source's read-only inventory commands. */
 const sourceReads = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-heroku-`));
+/** The app plane's steps: release reads, slug copies, release phases (they run from provision on). */
+const appSteps = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-app-`));
 /** Data-plane steps (the ec2 runner's readiness probe is plumbing, the source reads change nothing). */
-const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !sourceReads(b).includes(c));
+const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !sourceReads(b).includes(c) && !appSteps(b).includes(c));
 
 /** Paths of strings carrying a fake secret outside a secret wrapper. */
 function leaks(value: unknown, at = ""): string[] {
@@ -111,7 +113,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     // Each hostname's live record is adopted exactly as it is: the Heroku custom domains'
     // CNAMEs at their Heroku DNS targets, the Vultr box's A records.
     expect(liveRecords(b)).toEqual(heroku ? HEROKU_LIVE : VULTR_LIVE);
-    expect(ofType(b, "aws:autoscaling/group:Group").length).toBe(3);
+    expect(ofType(b, "aws:ecs/service:Service").map((r) => r.name).sort()).toEqual([`${b.name}-app-sidekiq`, `${b.name}-app-streaming`, `${b.name}-app-web`]);
+    expect(ofType(b, "aws:autoscaling/group:Group")).toEqual([]);
     const params = ofType(b, "aws:rds/parameterGroup:ParameterGroup")[0].inputs.parameters as { name: string }[];
     expect(params.some((p) => p.name === "rds.logical_replication")).toBe(!heroku);
     // Only a self-managed source is pulled from, and only from its own address and port.
@@ -219,10 +222,11 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     // A stack that cut Postgres over on its own first keeps that step (no rollback runs).
     expect(b.options.get(pg.name)!.aliases).toEqual([{ name: `${b.name}-cutover-pg` }]);
     // The app's environment switches only after the gates pass.
-    const env = ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!;
+    const env = ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!;
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
-    expect(String(plain(env.inputs.value))).toContain(`DATABASE_URL="postgres://app:targetpg-`);
-    expect(String(plain(env.inputs.value))).toContain(`S3_BUCKET="${b.name}-storage-bucket-bucket-1234"`);
+    const vars = JSON.parse(String(plain(env.inputs.secretString)));
+    expect(vars.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
+    expect(vars.S3_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     if (heroku) {
       const maintenance = findCommand(b, /maintenance on --app masto-web/)!;
@@ -370,9 +374,9 @@ describe("lowering a flag is the rollback", () => {
     expect(findCommand(b, /pg cutover/)!.name).toBe(`${b.name}-cutover-pg`);
     expect(findCommand(b, /redis cutover|ferry --json cutover|redis status --require-cutover/)).toBeUndefined();
     expect(liveRecords(b)).toEqual(HEROKU_LIVE);
-    const env = String(plain(ofType(b, "aws:ssm/parameter:Parameter").find((p) => p.name.endsWith("-app-env"))!.inputs.value));
-    expect(env).toContain("DATABASE_URL=\"postgres://app:targetpg-");
-    expect(env).toContain("REDIS_URL=\"rediss://:redispass-SECRET-0004@source.example.net");
+    const env = JSON.parse(String(plain(ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!.inputs.secretString)));
+    expect(env.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
+    expect(env.REDIS_URL).toMatch(/^rediss:\/\/:redispass-SECRET-0004@source\.example\.net/);
   });
 });
 

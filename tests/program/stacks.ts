@@ -54,6 +54,56 @@ export function fakeHerokuRead(create: unknown): string | undefined {
   return JSON.stringify({ app, [what]: listing[what] }, null, 2) + "\n";
 }
 
+/** What `ferry --json heroku release --app A` prints for the staging apps (the slug each runs). */
+export const FAKE_RELEASES: Record<string, object> = {
+  "masto-web": {
+    app: "masto-web", version: 42, releaseId: "0f0e0d0c-0000-4000-8000-000000000042", slugId: "5106a1e1-0000-4000-8000-0000000000aa", stack: "heroku-24",
+    processTypes: { web: "bundle exec puma -C config/puma.rb", worker: "bundle exec sidekiq", release: "bundle exec rails db:migrate" },
+    commit: "7c2d9e1", checksum: `SHA256:${"a".repeat(64)}`, size: 104857600,
+  },
+  "masto-streaming": {
+    app: "masto-streaming", version: 7, releaseId: "0f0e0d0c-0000-4000-8000-000000000007", slugId: "5106a1e1-0000-4000-8000-0000000000bb", stack: "heroku-24",
+    processTypes: { web: "node ./streaming/index.js" },
+    commit: "7c2d9e1", checksum: `SHA256:${"b".repeat(64)}`, size: 20971520,
+  },
+};
+
+/** The stdout of a release read under mocks (undefined for any other command). */
+export function fakeHerokuRelease(create: unknown): string | undefined {
+  const m = /^ferry --json heroku release --app (\S+)$/.exec(String(create));
+  if (!m) return undefined;
+  const release = FAKE_RELEASES[m[1]];
+  if (!release) throw new Error(`no fake Heroku release for app ${m[1]}`);
+  return JSON.stringify(release, null, 2) + "\n";
+}
+
+/** The config var names of the staging apps on Heroku (values never leave Heroku and Secrets Manager). */
+export const FAKE_CONFIG_VAR_NAMES: Record<string, string[]> = {
+  "masto-web": ["DATABASE_URL", "LOCAL_DOMAIN", "OTP_SECRET", "PAPERTRAIL_API_TOKEN", "RAILS_ENV", "REDIS_TLS_URL", "REDIS_URL", "SECRET_KEY_BASE", "SMTP_PASSWORD"],
+  "masto-streaming": ["DATABASE_URL", "NODE_ENV", "REDIS_URL", "STREAMING_CLUSTER_NUM"],
+};
+
+/** What `ferry --json heroku config copy --app A --secret-id S [--exclude K,...]` prints under mocks. */
+export function fakeConfigCopy(create: unknown): string | undefined {
+  const m = /^ferry --json heroku config copy --app (\S+) --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
+  if (!m) return undefined;
+  const all = FAKE_CONFIG_VAR_NAMES[m[1]];
+  if (!all) throw new Error(`no fake Heroku config vars for app ${m[1]}`);
+  const exclude = (m[3] ?? "").split(",");
+  const names = all.filter((n) => !exclude.includes(n));
+  return JSON.stringify({ app: m[1], secretId: m[2], versionId: `v-${m[1]}-0001`, names, excluded: all.filter((n) => exclude.includes(n)) }) + "\n";
+}
+
+/** The box's env file names (prod), as `ferry --json box config copy` prints them under mocks. */
+export const FAKE_BOX_VAR_NAMES = ["DB_HOST", "LOCAL_DOMAIN", "OTP_SECRET", "RAILS_ENV", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"];
+
+export function fakeBoxConfigCopy(create: unknown): string | undefined {
+  const m = /^ferry --json box config copy --host \S+ --ssh-key-env FERRY_SSH_KEY --env-file \S+ --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
+  if (!m) return undefined;
+  const exclude = (m[2] ?? "").split(",");
+  return JSON.stringify({ host: "root@203.0.113.20:22", secretId: m[1], versionId: "v-box-0001", names: FAKE_BOX_VAR_NAMES.filter((n) => !exclude.includes(n)), excluded: FAKE_BOX_VAR_NAMES.filter((n) => exclude.includes(n)) }) + "\n";
+}
+
 /** A stack file as Pulumi hands it to the program: every value a string, objects as JSON. */
 export function stackConfig(stack: "staging" | "prod"): Record<string, string> {
   const file = path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
@@ -77,4 +127,9 @@ export function upTo(stage: "provision" | "replicate" | "proxy" | "cutover" | "d
   const order = ["replicate", "proxy", "cutover", "decommission"] as const;
   const n = stage === "provision" ? 0 : order.indexOf(stage) + 1;
   return { ...Object.fromEntries(order.map((f, i) => [f, i < n])), ...extra };
+}
+
+/** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies. */
+export function fakeStepStdout(create: unknown): string | undefined {
+  return fakeHerokuRelease(create) ?? fakeConfigCopy(create) ?? fakeBoxConfigCopy(create) ?? fakeHerokuRead(create);
 }

@@ -156,6 +156,18 @@ server {
     return { siteConf: this.layout.siteFile, listen: [`${this.address}:80`], sslListen: [`${this.address}:443`], sslCertificate: this.certificate!.cert, sslCertificateKey: this.certificate!.key };
   }
 
+  /**
+   * The app's env file on the box (Mastodon's .env.production): its settings and its own
+   * connections, which `ferry box config copy` reads over SSH. In the stand-in's files,
+   * like the nginx site; the stack's `compute.boxEnvFile` is pointed here.
+   */
+  appEnvFile(): string {
+    const file = join(tempDir("box-env"), ".env.production");
+    const vars = { ...this.appEnv, LOCAL_DOMAIN: this.opts.hostnames[0]?.name ?? "box.example", SECRET_KEY_BASE: randomBytes(32).toString("hex"), RAILS_ENV: "production" };
+    writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
+    return file;
+  }
+
   /** sshd on the box, with `systemctl` acting on the box's units and `nginx` being the box's own. */
   private async startSsh(): Promise<void> {
     this.control = createServer((req, res) => {

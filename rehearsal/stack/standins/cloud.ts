@@ -2,8 +2,10 @@
 // is realized here. Data stores and traffic get real servers shaped like the managed
 // ones (RDS: PostgreSQL over TLS from a private CA with a master user that is not a
 // superuser; ElastiCache: Redis over TLS with AUTH; the load balancer and Cloudflare's
-// edge: nginx); the app's autoscaling groups run the rehearsal app with the environment
-// the program wrote to SSM; Commands run for real (command.ts). Resources with no
+// edge: nginx); the app's ECS services run the rehearsal app's slug through bin/slug-run
+// from their task definitions alone (ecs.ts), secrets resolved against the Secrets
+// Manager stand-in, which with S3 and ECS's RunTask is also what the steps' real AWS CLI
+// talks to (servers/aws-api.ts); Commands run for real (command.ts). Resources with no
 // behaviour to rehearse (VPC, subnets, IAM, security groups, log groups) are recorded
 // with the outputs their provider computes, names auto-suffixed as Pulumi does.
 import { randomBytes } from "node:crypto";
@@ -15,7 +17,11 @@ import { forward, Forward } from "../forward";
 import type { PrivateCa } from "./ca";
 import { CommandFailed, CommandRunner } from "./command";
 import { Edge } from "./edge";
-import { Fleet, parseEnvFile } from "./fleet";
+import { Fleet } from "./fleet";
+import { AwsApi, AwsApiError, EcsTask, TaskRunner } from "../../servers/aws-api";
+import { EcsContext, ImageRegistry, runOneOff, serviceFleetSpec, taskLaunch } from "./ecs";
+import { isScheduleExpression } from "../../../policy/providers";
+import { join } from "node:path";
 import { oneAtATime, ProxyHost, Upstream, VirtualServer } from "./proxies";
 
 export interface CloudContext {
@@ -38,6 +44,10 @@ export interface CloudContext {
   provisionRunner(): Promise<void>;
   /** The box's address, for the Vultr instance read (vultr sources). */
   boxAddress?: string;
+  /** S3, Secrets Manager and ECS's API, shared with the steps' AWS CLI. */
+  aws: AwsApi;
+  /** Image references -> the rehearsal app's slug (no container engine here). */
+  registry: ImageRegistry;
 }
 
 interface Live {
@@ -63,11 +73,15 @@ function wantsLogical(params: Live | undefined): boolean {
   return list.some((p) => p.name === "rds.logical_replication" && p.value === "1");
 }
 
-export class Cloud implements Realizer {
+const ACCOUNT = "000000000000";
+
+export class Cloud implements Realizer, TaskRunner {
   private readonly live = new Map<string, Live>();
   private readonly postgres = new Map<string, { pg: LocalPostgres; forward: Forward; database: string }>();
   private readonly redis = new Map<string, { redis: LocalRedis; forward: Forward }>();
-  private readonly fleets = new Map<string, Fleet>();
+  /** ECS services by URN: their tasks, and the task definition they run. */
+  private readonly services = new Map<string, { fleet: Fleet; taskDefinition: string }>();
+  private readonly revisions = new Map<string, number>();
   private readonly operatorForwards: Forward[] = [];
   private alb?: { host: string; dnsName: string; proxy?: ProxyHost; arn: string };
 
@@ -171,14 +185,29 @@ export class Cloud implements Realizer {
         await this.renderAlb();
         return realized;
       }
-      case "aws:ec2/launchTemplate:LaunchTemplate":
-        return this.generic(goal, { latestVersion: 1 });
-      case "aws:autoscaling/group:Group": {
-        const realized = this.generic(goal);
-        this.remember(goal, realized);
-        await this.scaleGroup(goal, false);
-        return realized;
+      case "aws:s3/bucket:Bucket": {
+        const bucket = String(i.bucket ?? `${String(i.bucketPrefix ?? `${goal.name}-`)}${suffix()}`).toLowerCase();
+        return this.generic(goal, { bucket, arn: `arn:aws:s3:::${bucket}`, id: bucket });
       }
+      case "aws:iam/role:Role": {
+        // A role's id is its name.
+        const name = String(i.name ?? `${goal.name}-${suffix()}`);
+        return { id: name, outputs: this.generic(goal, { id: name, name, arn: `arn:aws:iam::${ACCOUNT}:role/${name}` }).outputs };
+      }
+      case "aws:ecs/cluster:Cluster": {
+        const name = String(i.name ?? `${goal.name}-${suffix()}`);
+        return this.generic(goal, { name, arn: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:cluster/${name}` });
+      }
+      case "aws:ecs/taskDefinition:TaskDefinition":
+        return this.taskDefinition(goal);
+      case "aws:ecs/service:Service":
+        return this.service(goal);
+      case "aws:secretsmanager/secret:Secret":
+        return this.secret(goal);
+      case "aws:secretsmanager/secretVersion:SecretVersion":
+        return this.secretVersion(goal);
+      case "aws:scheduler/schedule:Schedule":
+        return this.schedule(goal);
       case "cloudflare:index/dnsRecord:DnsRecord":
       case "cloudflare:index/loadBalancer:LoadBalancer":
       case "cloudflare:index/loadBalancerPool:LoadBalancerPool":
@@ -189,19 +218,20 @@ export class Cloud implements Realizer {
     }
   }
 
-  private async realizeUpdate(old: StoredResource, goal: Goal, changed: string[]): Promise<Realized> {
+  private async realizeUpdate(old: StoredResource, goal: Goal, _changed: string[]): Promise<Realized> {
     switch (goal.type) {
       case "command:local:Command":
       case "command:remote:Command":
         return this.ctx.commands.update(old, goal);
-      case "aws:ec2/launchTemplate:LaunchTemplate":
-        return { id: old.id, outputs: { ...old.outputs, ...goal.inputs, latestVersion: Number(old.outputs.latestVersion ?? 1) + 1 } };
-      case "aws:autoscaling/group:Group": {
-        const realized = { id: old.id, outputs: { ...old.outputs, ...goal.inputs } };
-        this.remember(goal, realized);
-        await this.scaleGroup(goal, changed.includes("launchTemplate"));
-        return realized;
-      }
+      case "aws:ecs/taskDefinition:TaskDefinition":
+        // RegisterTaskDefinition: a changed definition is a new revision of its family.
+        return this.taskDefinition(goal);
+      case "aws:ecs/service:Service":
+        return this.service(goal, old);
+      case "aws:secretsmanager/secretVersion:SecretVersion":
+        return this.secretVersion(goal);
+      case "aws:scheduler/schedule:Schedule":
+        return this.schedule(goal);
       case "aws:lb/listener:Listener":
       case "aws:lb/listenerRule:ListenerRule":
       case "aws:lb/targetGroup:TargetGroup": {
@@ -242,9 +272,9 @@ export class Cloud implements Realizer {
         await s?.redis.stop();
         return;
       }
-      case "aws:autoscaling/group:Group":
-        await this.fleets.get(old.urn)?.stop();
-        this.fleets.delete(old.urn);
+      case "aws:ecs/service:Service":
+        await this.services.get(old.urn)?.fleet.stop();
+        this.services.delete(old.urn);
         return;
       case "cloudflare:index/dnsRecord:DnsRecord":
       case "cloudflare:index/loadBalancer:LoadBalancer":
@@ -257,7 +287,7 @@ export class Cloud implements Realizer {
   }
 
   private async rerender(type: string): Promise<void> {
-    if (type.startsWith("aws:lb/") || type === "aws:autoscaling/group:Group") await this.renderAlb();
+    if (type.startsWith("aws:lb/") || type === "aws:ecs/service:Service") await this.renderAlb();
   }
 
   /** Outputs a provider computes for a resource with no behaviour here. */
@@ -364,9 +394,10 @@ export class Cloud implements Realizer {
     return { id: arn, outputs: { ...goal.inputs, dnsName, arn, zoneId: "Z35SXDOTRQ7X7K" } };
   }
 
+  /** The tasks registered in a target group: those of every service whose loadBalancers name it. */
   private targetGroupPorts(tgArn: string): number[] {
-    const groups = this.ofType("aws:autoscaling/group:Group").filter((g) => ((g.inputs.targetGroupArns as string[]) ?? []).includes(tgArn));
-    return groups.flatMap((g) => this.fleets.get(g.urn)?.ports() ?? []);
+    const services = this.ofType("aws:ecs/service:Service").filter((s) => ((s.inputs.loadBalancers as Array<{ targetGroupArn: string }>) ?? []).some((lb) => lb.targetGroupArn === tgArn));
+    return services.flatMap((s) => this.services.get(s.urn)?.fleet.ports() ?? []);
   }
 
   private upstreamFor(tgArn: string): Upstream {
@@ -401,27 +432,104 @@ export class Cloud implements Realizer {
     else await alb.proxy.apply(servers);
   }
 
-  /** The group's processes: count from desiredCapacity, environment from the SSM parameter its user data reads. */
-  private async scaleGroup(goal: Goal, roll: boolean): Promise<void> {
+  // ---- ECS, Secrets Manager, EventBridge Scheduler -------------------------------------
+
+  private ecsContext(): EcsContext {
+    return {
+      aws: this.ctx.aws,
+      registry: this.ctx.registry,
+      ssmParameter: (name) => {
+        const p = this.ofType("aws:ssm/parameter:Parameter").find((x) => x.inputs.name === name);
+        return p === undefined ? undefined : String(p.inputs.value);
+      },
+    };
+  }
+
+  private taskDefinition(goal: Goal): Realized {
+    const family = String(goal.inputs.family);
+    const revision = (this.revisions.get(family) ?? 0) + 1;
+    this.revisions.set(family, revision);
+    const arnWithoutRevision = `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:task-definition/${family}`;
+    return { id: family, outputs: { ...goal.inputs, arn: `${arnWithoutRevision}:${revision}`, arnWithoutRevision, revision } };
+  }
+
+  private liveTaskDefinition(arn: string, what: string): Live {
+    const found = this.ofType("aws:ecs/taskDefinition:TaskDefinition").find((t) => t.outputs.arn === arn);
+    if (!found) throw new Error(`${what}: ClientException: Unable to describe task definition ${arn}`);
+    return found;
+  }
+
+  /**
+   * A service: desiredCount tasks of its task definition, registered in its target group
+   * so the ALB stand-in routes to them; a new task definition rolls the tasks one at a time
+   * (start the new one, then stop an old one: minimum healthy 100 %).
+   */
+  private async service(goal: Goal, old?: StoredResource): Promise<Realized> {
     const i = goal.inputs;
-    const process = (i.tags as Array<{ key: string; value: string }>).find((t) => t.key === "ferry:process")?.value ?? goal.name;
-    const template = this.ofType("aws:ec2/launchTemplate:LaunchTemplate").find((t) => t.id === (i.launchTemplate as { id: string }).id);
-    const userData = Buffer.from(String(template?.inputs.userData ?? ""), "base64").toString("utf8");
-    const paramName = /ferry-env-parameter: (\S+)|--name ['"]?([^'"\s]+app-env)/.exec(userData);
-    const wanted = paramName?.[1] ?? paramName?.[2];
-    const param = this.ofType("aws:ssm/parameter:Parameter").find((p) => (wanted ? p.inputs.name === wanted : String(p.inputs.name).endsWith("/app-env")));
-    if (!param) throw new Error(`${goal.name}: the instances read their environment from SSM, and no app-env parameter exists`);
-    const env = parseEnvFile(String(param.inputs.value));
-    const http = ((i.targetGroupArns as string[]) ?? []).length > 0;
-    const spec = { name: `aws-${process}`, http, env };
-    let fleet = this.fleets.get(goal.urn);
-    if (!fleet) {
-      fleet = new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, log: this.ctx.log, changed: () => this.renderAlb() });
-      this.fleets.set(goal.urn, fleet);
-    } else if (roll) {
-      await fleet.roll(spec);
+    const taskDefinition = String(i.taskDefinition);
+    const process = (i.tags as Record<string, string> | undefined)?.["ferry:process"] ?? goal.name;
+    const launch = taskLaunch(this.ecsContext(), this.liveTaskDefinition(taskDefinition, goal.name).inputs, goal.name);
+    const spec = serviceFleetSpec(process, launch);
+    const realized: Realized = old
+      ? { id: old.id, outputs: { ...old.outputs, ...i } }
+      : { id: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}`, outputs: { ...i, name: String(i.name ?? goal.name), arn: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}` } };
+    this.remember(goal, realized);
+    let running = this.services.get(goal.urn);
+    if (!running) {
+      running = { fleet: new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, log: this.ctx.log, changed: () => this.renderAlb() }), taskDefinition };
+      this.services.set(goal.urn, running);
+      this.ctx.log(`      ECS ${goal.name}: ${launch.processType} of ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${(i.loadBalancers as unknown[] | undefined)?.length ? `in its target group, health ${launch.healthPath ?? "/"}` : "no load balancer"})`);
+    } else if (running.taskDefinition !== taskDefinition) {
+      running.taskDefinition = taskDefinition;
+      await running.fleet.roll(spec);
     }
-    await fleet.scale(Number(i.desiredCapacity ?? 0));
+    await running.fleet.scale(Number(i.desiredCount ?? 0));
+    return realized;
+  }
+
+  /** RunTask (through the AWS API stand-in): the release phase's one-off task, run to completion. */
+  async runTask(task: EcsTask): Promise<void> {
+    const cluster = this.ofType("aws:ecs/cluster:Cluster").find((c) => c.outputs.arn === task.clusterArn || c.outputs.name === task.clusterArn);
+    if (!cluster) throw new AwsApiError(400, "ClusterNotFoundException", "Cluster not found.");
+    const definition = this.ofType("aws:ecs/taskDefinition:TaskDefinition").find((t) => t.outputs.arn === task.taskDefinitionArn || t.outputs.arnWithoutRevision === task.taskDefinitionArn);
+    if (!definition) throw new AwsApiError(400, "ClientException", `Unable to describe task definition ${task.taskDefinitionArn}.`);
+    const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
+    this.ctx.log(`      ECS run-task ${definition.name}: ${launch.processType} of the slug, to completion`);
+    // The rehearsal's own instrumentation: which schema it seeded.
+    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { APP_SCHEMA: this.ctx.schema });
+  }
+
+  /** A secret: its ARN as Secrets Manager forms it (name, "-", 6 random characters). */
+  private secret(goal: Goal): Realized {
+    // namePrefix: the provider appends a unique id (terraform's resource.PrefixedUniqueId).
+    const name = String(goal.inputs.name ?? `${String(goal.inputs.namePrefix ?? `${goal.name}-`)}${Date.now().toString(36)}${suffix()}`);
+    const arn = `arn:aws:secretsmanager:${this.ctx.region}:${ACCOUNT}:secret:${name}-${randomBytes(3).toString("hex")}`;
+    this.ctx.aws.createSecret(arn, name);
+    return { id: arn, outputs: { ...goal.inputs, name, arn } };
+  }
+
+  /** PutSecretValue: a new version (its id is what task definitions pin). */
+  private secretVersion(goal: Goal): Realized {
+    const secretId = String(goal.inputs.secretId);
+    const versionId = this.ctx.aws.putSecret(secretId, String(goal.inputs.secretString ?? ""));
+    return { id: `${secretId}|${versionId}`, outputs: { ...goal.inputs, versionId, arn: secretId } };
+  }
+
+  /**
+   * A schedule is recorded and its target checked as CreateSchedule would (the cluster,
+   * the task definition and the role exist); the rehearsal does not run it on a clock.
+   */
+  private schedule(goal: Goal): Realized {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registration's inputs are the provider's untyped JSON
+    const i = goal.inputs as Record<string, any>;
+    if (!isScheduleExpression(String(i.scheduleExpression))) throw new Error(`${goal.name}: ValidationException: Invalid Schedule Expression ${String(i.scheduleExpression)}`);
+    const target = i.target ?? {};
+    if (!this.ofType("aws:ecs/cluster:Cluster").some((c) => c.outputs.arn === target.arn)) throw new Error(`${goal.name}: ValidationException: the target ${String(target.arn)} is no cluster of this account`);
+    if (!this.ofType("aws:iam/role:Role").some((r) => r.outputs.arn === target.roleArn)) throw new Error(`${goal.name}: ValidationException: the role ${String(target.roleArn)} does not exist`);
+    this.liveTaskDefinition(String(target.ecsParameters?.taskDefinitionArn), goal.name);
+    this.ctx.log(`      EventBridge Scheduler ${goal.name}: ${String(i.scheduleExpression)} (${String(i.scheduleExpressionTimezone ?? "UTC")}), target checked, not run on a clock`);
+    const arn = `arn:aws:scheduler:${this.ctx.region}:${ACCOUNT}:schedule/default/${String(i.name ?? goal.name)}`;
+    return { id: arn, outputs: { ...i, arn } };
   }
 
   /** The target database as its superuser (the end checks read it). */
@@ -440,7 +548,7 @@ export class Cloud implements Realizer {
 
   /** Stop everything this cloud started (the rehearsal's end): the next run may need the same ports. */
   async shutdown(): Promise<void> {
-    await Promise.allSettled([...this.fleets.values()].map((f) => f.stop()));
+    await Promise.allSettled([...this.services.values()].map((s) => s.fleet.stop()));
     await this.alb?.proxy?.stop();
     await Promise.allSettled([
       ...this.operatorForwards.map((f) => f.close()),

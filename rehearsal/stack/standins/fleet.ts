@@ -4,8 +4,8 @@
 // one process at a time (start the new one, then stop an old one), as an instance
 // refresh with a minimum healthy share or a dyno restart does.
 import { join } from "node:path";
-import { AppProcess, startAppProcess } from "../../app-process";
-import { freePort } from "../../servers";
+import { AppProcess, startAppProcess, startSlugProcess } from "../../app-process";
+import { freePort, tempDir } from "../../servers";
 
 export interface FleetSpec {
   /** e.g. `aws-web`, `heroku-masto-web-worker`; each process is `<name>.<n>`. */
@@ -15,6 +15,12 @@ export interface FleetSpec {
   env: Record<string, string>;
   /** Heroku dynos answer 503 while their app is in maintenance, as Heroku's router does. */
   heroku?: { apiUrl: string; apiKey: string; app: string };
+  /**
+   * Start each process from a Heroku slug through bin/slug-run (a dyno, an ECS task of
+   * the slug) instead of from the repository's sources; `env` is then the process's
+   * whole environment of config vars.
+   */
+  slug?: { file: string; slugRun: string; processType: string };
 }
 
 export interface FleetContext {
@@ -54,6 +60,7 @@ export class Fleet {
     const n = ++this.counter;
     const name = `${this.spec.name}.${n}`;
     const env = this.spec.env;
+    if (this.spec.slug) return this.startFromSlug(this.spec.slug, name, n);
     return startAppProcess({
       port: await freePort(),
       name,
@@ -64,6 +71,22 @@ export class Fleet {
       tickFile: this.spec.http ? undefined : join(this.ctx.logsDir, `ticks-${name}.jsonl`),
       heroku: this.spec.heroku,
     }, join(this.ctx.logsDir, `${this.spec.name}.log`));
+  }
+
+  private async startFromSlug(slug: NonNullable<FleetSpec["slug"]>, name: string, n: number): Promise<AppProcess> {
+    const { spec, ctx } = this;
+    // What the platform adds to the config vars: the dyno's name, and the rehearsal's own
+    // instrumentation (the schema it seeded, where a worker records its Redis writes).
+    const platform: Record<string, string> = {
+      DYNO: `${slug.processType}.${n}`,
+      APP_SCHEMA: ctx.schema,
+      ...(spec.http ? {} : { APP_TICK_FILE: join(ctx.logsDir, `ticks-${name}.jsonl`) }),
+      ...(spec.heroku ? { HEROKU_API_URL: spec.heroku.apiUrl, HEROKU_API_KEY: spec.heroku.apiKey, HEROKU_APP: spec.heroku.app } : {}),
+    };
+    return startSlugProcess({
+      slugRun: slug.slugRun, slug: slug.file, processType: slug.processType, appDir: join(tempDir(`dyno-${name}`), "app"),
+      port: await freePort(), name, env: { ...spec.env, ...platform }, http: spec.http,
+    }, join(ctx.logsDir, `${spec.name}.log`));
   }
 
   /** Grow or shrink to `count` processes. */

@@ -1,6 +1,7 @@
 // Heroku, as the rehearsal stands it in: the Platform API (rehearsal/servers/heroku-api.ts,
-// which follows the documented API), a dyno manager that keeps each app's formation
-// running as processes of the rehearsal app with the app's config vars (and restarts
+// which follows the documented API, serving the rehearsal app's slug as each app's
+// current release), a dyno manager that keeps each app's formation running as processes
+// of that slug, started by bin/slug-run as a dyno starts, with the app's config vars (and restarts
 // them when a config var changes, as Heroku does), and the router that sends an app's
 // domains to its web dynos (503 with no web dyno, as Heroku's H14).
 import { randomBytes } from "node:crypto";
@@ -8,6 +9,7 @@ import type { HerokuSource } from "../../../config";
 import { FakeHerokuApi, startHerokuApi } from "../../servers/heroku-api";
 import type { Hosts } from "../hosts";
 import { Fleet, FleetContext } from "./fleet";
+import { RehearsalSlug, SLUG_RUN } from "../slug";
 import { oneAtATime, ProxyHost, VirtualServer } from "./proxies";
 
 export interface HerokuPlatformOptions {
@@ -18,6 +20,8 @@ export interface HerokuPlatformOptions {
   fleet: Omit<FleetContext, "changed">;
   /** Hostname -> the DNS target its zone record points at (the stack's adopted `*.herokudns.com` CNAME): served by the router too. */
   dnsTargets: Record<string, string>;
+  /** Every app's current release: this slug, which the dynos run through bin/slug-run. */
+  slug: RehearsalSlug;
 }
 
 /** The Heroku DNS target of a custom domain, as the stand-in API reports it. */
@@ -49,6 +53,8 @@ export class HerokuPlatform {
         addons: storeOf(app.name).map((s) => ({ name: source[s]!.addon, service: s === "postgres" ? "heroku-postgresql" : "heroku-redis", plan: s === "postgres" ? "heroku-postgresql:standard-0" : "heroku-redis:premium-0", configVars: addonVars[s] })),
         configVars: Object.fromEntries((["postgres", "redis"] as const).filter((s) => !storeOf(app.name).includes(s)).flatMap((s) => Object.entries(addonVars[s] ?? {}))),
         domains: app.hostnames.map((hostname) => ({ hostname, kind: "custom" as const })),
+        // One deploy: the rehearsal app's slug is the current release (`git push heroku`).
+        releases: [{ description: "Deploy rehearsal", slug: { file: this.opts.slug.file, processTypes: this.opts.slug.processTypes, commit: "rehearsal" } }],
       })),
     });
     this.routerAddress = await this.opts.hosts.allocate("Heroku router");
@@ -78,6 +84,7 @@ export class HerokuPlatform {
           http: f.type === "web",
           env: app.configVars,
           heroku: { apiUrl: this.api.url, apiKey: this.apiKey, app: app.name },
+          slug: { file: this.opts.slug.file, slugRun: SLUG_RUN, processType: f.type },
         };
         let fleet = this.fleets.get(key);
         if (!fleet) {

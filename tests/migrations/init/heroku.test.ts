@@ -7,9 +7,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FakeAppSeed, FakeHerokuApi, startHerokuApi } from "../../../rehearsal/servers";
+import { FakeAppSeed, FakeHerokuApi, FakeReleaseSeed, startHerokuApi } from "../../../rehearsal/servers";
+import { buildSlug, BuiltSlug, procfileApp } from "../../bin/slugs";
 import { readStackConfig } from "../../../policy/stack-file";
 import { HerokuClient } from "../../../migrations/heroku/client";
+import type { Release } from "../../../migrations/heroku/types";
 import { runFerry } from "../traffic/run-ferry";
 import { judgeStackFile } from "./judge";
 
@@ -37,10 +39,15 @@ const webApp = (): FakeAppSeed => ({
     addonPriceCents: { "postgresql-curved-12345": 5000, "redis-rigid-67890": 1500, "scheduler-shallow-1": 0 },
     withoutBilledPrice: ["redis-rigid-67890"],
     logDrains: [DRAIN],
-    slug: { processTypes: { web: "bundle exec puma -C config/puma.rb", worker: "bundle exec sidekiq", release: "bundle exec rails db:migrate" } },
-    olderReleases: 4,
   },
+  releases: releases(4),
 });
+
+/** `older` releases whose slugs Heroku already destroyed, then the current one with its slug. */
+function releases(older: number): FakeReleaseSeed[] {
+  const gone = Array.from({ length: older }, (): FakeReleaseSeed => ({ slug: null }));
+  return [...gone, { slug: { file: slug.path, processTypes: { web: "bundle exec puma -C config/puma.rb", worker: "bundle exec sidekiq", release: "bundle exec rails db:migrate" } } }];
+}
 
 const streamingApp = (): FakeAppSeed => ({
   name: "masto-streaming",
@@ -50,10 +57,12 @@ const streamingApp = (): FakeAppSeed => ({
 });
 
 let api: FakeHerokuApi;
+let slug: BuiltSlug;
 const env = () => ({ HEROKU_API_KEY: KEY, HEROKU_API_URL: api.url });
 const dir = () => mkdtempSync(join(tmpdir(), "ferry-init-heroku-"));
 
 beforeAll(async () => {
+  slug = await buildSlug(procfileApp("web: bundle exec puma -C config/puma.rb\n"));
   api = await startHerokuApi({ apiKey: KEY, limitedKeys: { [LIMITED]: ["masto-web"] }, pageSize: 2, apps: [webApp(), streamingApp()] });
 });
 
@@ -81,12 +90,16 @@ describe("ferry init --heroku-app", () => {
       postgres: { app: "masto-web", addon: "postgresql-curved-12345", configVar: "DATABASE_URL" },
       redis: { app: "masto-web", addon: "redis-rigid-67890", configVar: "REDIS_URL", sidekiq: true },
     });
-    // Process types from the slug (the release entry is not a process); the second app's web gets its own name.
-    expect(config.target.compute.processes).toMatchObject({
-      web: { command: "bundle exec puma -C config/puma.rb", count: 2, instanceType: "t3.small", port: 3000 },
-      worker: { command: "bundle exec sidekiq", count: 1 },
-      "streaming-web": { command: "node ./streaming", count: 1, port: 3000 },
+    // Process types from the slug (the release entry is not a process; the slug's Procfile
+    // gives each command); the second app's web gets its own name and, without a slug
+    // (a Fir app), runs an image the user names, with the formation's command.
+    expect(config.target.compute.processes).toEqual({
+      web: expect.objectContaining({ from: { app: "masto-web", type: "web" }, size: "standard-2X", count: 2, port: 3000 }),
+      worker: expect.objectContaining({ from: { app: "masto-web", type: "worker" }, size: "standard-1X", count: 1 }),
+      "streaming-web": expect.objectContaining({ from: { app: "masto-streaming", type: "web" }, image: "registry.example.com/your-app:todo", command: "node ./streaming", count: 1, port: 3000 }),
     });
+    expect(config.target.compute.processes.web.image).toBeUndefined();
+    expect(text).toMatch(/image: registry\.example\.com\/your-app:todo  # TODO: the app's OCI image/);
     expect(config.target.compute.processes.release).toBeUndefined();
     expect(config.target.cloudflare.hostnames.map((h) => `${h.name}>${h.process}`)).toEqual([
       "social.example.com>web", "www.social.example.com>web", "streaming.social.example.com>streaming-web",
@@ -115,8 +128,10 @@ describe("ferry init --heroku-app", () => {
     const addonCents = Object.fromEntries(inventory.apps[0].addons.map((a: { name: string; monthlyCents: number }) => [a.name, a.monthlyCents]));
     expect(addonCents).toEqual({ "postgresql-curved-12345": 5000, "redis-rigid-67890": 1500, "scheduler-shallow-1": 0 });
     expect(api.requests.some((r) => r.path === "/addon-services/heroku-redis/plans/heroku-redis%3Apremium-0" && r.status === 200)).toBe(true);
-    // Every list was paged (page size 2): releases newest first by version.
-    expect(api.requests.some((r) => r.path === "/apps/masto-web/releases" && /^version \]\d+\.\.; max=200, order=desc$/.test(r.range ?? ""))).toBe(true);
+    // Releases newest first by version; the current one (with its slug) is on the first page,
+    // so the read stops there instead of paging through the app's whole history.
+    const releaseReads = api.requests.filter((r) => r.path === "/apps/masto-web/releases");
+    expect(releaseReads.map((r) => r.range)).toEqual(["version ..; max=200, order=desc"]);
 
     // The pipeline's view: the policy pack at every stage.
     const judged = await judgeStackFile(stackFile, "moved");
@@ -169,11 +184,14 @@ describe("ferry init --heroku-app", () => {
   });
 
   it("pages releases newest first by version number (10 after 9), the current one carrying the slug", async () => {
-    const longLived = await startHerokuApi({ apiKey: KEY, pageSize: 2, apps: [{ ...webApp(), inventory: { ...webApp().inventory, olderReleases: 11 } }] });
+    const longLived = await startHerokuApi({ apiKey: KEY, pageSize: 2, apps: [{ ...webApp(), releases: releases(11) }] });
     try {
-      const releases = await new HerokuClient({ apiKey: KEY, baseUrl: longLived.url }).listReleasesNewestFirst("masto-web");
-      expect(releases.map((r) => r.version)).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
-      expect(releases.filter((r) => r.slug).map((r) => r.version)).toEqual([12]);
+      const client = new HerokuClient({ apiKey: KEY, baseUrl: longLived.url });
+      const listed = await client.list<Release>("/apps/masto-web/releases", "version", "desc");
+      expect(listed.map((r) => r.version)).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+      const current = await client.currentRelease("masto-web");
+      expect(current.version).toBe(12);
+      expect(current.slug).not.toBeNull();
     } finally {
       await longLived.stop();
     }

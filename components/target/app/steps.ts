@@ -1,0 +1,130 @@
+// The imperative steps of the app plane, as command strings for the runner (secrets only
+// ever in the step's environment): read a Heroku app's current release, copy its slug
+// into the stack's bucket, and run a release phase as a one-off Fargate task that must
+// exit 0 before the services take the new task definitions.
+import { shellQuote } from "../../shell";
+
+/** What `ferry --json heroku release --app A` prints (migrations/heroku/cli.ts). */
+export interface CurrentRelease {
+  app: string;
+  version: number;
+  slugId: string;
+  stack: string;
+  processTypes: Record<string, string>;
+  commit: string | null;
+}
+
+export const releaseRead = (app: string) => ["ferry", "--json", "heroku", "release", "--app", app].map(shellQuote).join(" ");
+
+/** The release a read step printed; throws naming the app on anything else. */
+export function parseCurrentRelease(stdout: string, app: string): CurrentRelease {
+  let parsed: Partial<CurrentRelease>;
+  try {
+    parsed = JSON.parse(stdout) as Partial<CurrentRelease>;
+  } catch {
+    throw new Error(`\`ferry heroku release --app ${app}\` did not print JSON: ${JSON.stringify(stdout.slice(0, 200))}`);
+  }
+  const types = parsed.processTypes;
+  const typesOk = !!types && typeof types === "object" && Object.values(types).every((c) => typeof c === "string");
+  if (parsed.app !== app || typeof parsed.version !== "number" || typeof parsed.slugId !== "string" || typeof parsed.stack !== "string" || !typesOk) {
+    throw new Error(`\`ferry heroku release --app ${app}\` printed no release (app, version, slugId, stack, processTypes)`);
+  }
+  return { app, version: parsed.version, slugId: parsed.slugId, stack: parsed.stack, processTypes: { ...types }, commit: parsed.commit ?? null };
+}
+
+/** The stack images ferry runs slugs on: Heroku's `heroku-NN` is `heroku/heroku:NN`. */
+export function checkStack(release: CurrentRelease, stackImage: string): void {
+  const m = /^heroku-(\d+)$/.exec(release.stack);
+  if (!m) throw new Error(`Heroku app ${release.app} v${release.version} is on stack ${release.stack}: ferry runs slugs of heroku-NN stacks only`);
+  const tag = /^heroku\/heroku:(\d+)/.exec(stackImage);
+  if (tag && tag[1] !== m[1]) {
+    throw new Error(`ferry:target.compute.stackImage: ${stackImage} does not match ${release.app}'s stack ${release.stack}; use heroku/heroku:${m[1]}`);
+  }
+}
+
+export const slugKey = (app: string, slugId: string) => `slugs/${app}/${slugId}.tgz`;
+
+/**
+ * Copy a slug out of Heroku into s3://bucket/slugs/APP/ID.tgz, once per slug: `ferry
+ * heroku slug` checks Heroku's SHA-256, then the upload. Nothing secret in the string
+ * (HEROKU_API_KEY is in the step's environment).
+ */
+export function slugCopyCommand(app: string, slugId: string, bucket: string, region: string): string {
+  const dest = `s3://${bucket}/${slugKey(app, slugId)}`;
+  return [
+    "set -eu",
+    "f=$(mktemp -d)/slug.tgz",
+    'trap \'rm -rf "$(dirname "$f")"\' EXIT',
+    `ferry heroku slug --app ${shellQuote(app)} --slug ${shellQuote(slugId)} --out "$f"`,
+    `aws s3 cp --only-show-errors --region ${shellQuote(region)} "$f" ${shellQuote(dest)}`,
+  ].join("\n");
+}
+
+export interface RunTaskArgs {
+  region: string;
+  cluster: string;
+  taskDefinition: string;
+  subnets: string[];
+  securityGroups: string[];
+  /** What the task is, for the messages (e.g. "release phase of masto-web v42"). */
+  what: string;
+}
+
+/**
+ * Run one Fargate task to completion and fail unless its app container exited 0: the
+ * step that orders a release phase before the service updates (a failed step stops the
+ * resources that depend on it, so the services keep their old task definition).
+ * `aws ecs wait tasks-stopped` gives up after 10 minutes; a long migration is waited
+ * for in a loop.
+ */
+export function runTaskCommand(a: RunTaskArgs): string {
+  const q = shellQuote;
+  const network = `awsvpcConfiguration={subnets=[${a.subnets.join(",")}],securityGroups=[${a.securityGroups.join(",")}],assignPublicIp=DISABLED}`;
+  const ecs = `aws ecs --region ${q(a.region)}`;
+  return [
+    "set -eu",
+    `task=$(${ecs} run-task --cluster ${q(a.cluster)} --task-definition ${q(a.taskDefinition)} --launch-type FARGATE --started-by ferry-release --network-configuration ${q(network)} --query 'tasks[0].taskArn' --output text)`,
+    `case "$task" in arn:*) ;; *) echo ${q(`ferry: ${a.what}: the task did not start`)} >&2; exit 1 ;; esac`,
+    // Each wait gives up after 10 minutes: wait up to 2 hours in all.
+    `n=0; until ${ecs} wait tasks-stopped --cluster ${q(a.cluster)} --tasks "$task"; do n=$((n + 1)); if [ "$n" -ge 12 ]; then echo ${q(`ferry: ${a.what}: still running after 2 hours; stopping it`)} >&2; ${ecs} stop-task --cluster ${q(a.cluster)} --task "$task" >/dev/null; exit 1; fi; done`,
+    `code=$(${ecs} describe-tasks --cluster ${q(a.cluster)} --tasks "$task" --query "tasks[0].containers[?name=='app'].exitCode | [0]" --output text)`,
+    `if [ "$code" != 0 ]; then echo "ferry: ${a.what.replace(/["$`\\]/g, "")} failed (exit $code; logs in CloudWatch); the services keep the previous release" >&2; exit 1; fi`,
+    `echo ${q(`ferry: ${a.what} succeeded`)}`,
+  ].join("\n");
+}
+
+/** What `ferry --json heroku config copy` prints: names and the new version, never values. */
+export interface CopiedVars {
+  names: string[];
+  versionId: string;
+}
+
+/** Copy a Heroku app's config vars into `secretArn`, leaving out `exclude` (HEROKU_API_KEY in the environment). */
+export function configCopyCommand(app: string, secretArn: string, region: string, exclude: string[]): string {
+  const words = ["ferry", "--json", "heroku", "config", "copy", "--app", app, "--secret-id", secretArn, "--region", region];
+  if (exclude.length > 0) words.push("--exclude", exclude.join(","));
+  return words.map(shellQuote).join(" ");
+}
+
+/** Copy a box's env file over SSH into `secretArn` (the key in FERRY_SSH_KEY, never in the string). */
+export function boxConfigCopyCommand(a: { host: string; envFile: string; secretArn: string; region: string; exclude: string[] }): string {
+  const words = ["ferry", "--json", "box", "config", "copy", "--host", a.host, "--ssh-key-env", "FERRY_SSH_KEY", "--env-file", a.envFile, "--secret-id", a.secretArn, "--region", a.region];
+  if (a.exclude.length > 0) words.push("--exclude", a.exclude.join(","));
+  return words.map(shellQuote).join(" ");
+}
+
+/** What a config copy printed (`app` undefined: a box's copy, which names no app). */
+export function parseCopiedVars(stdout: string, app: string | undefined): CopiedVars {
+  const what = app === undefined ? "`ferry box config copy`" : `\`ferry heroku config copy --app ${app}\``;
+  let parsed: { app?: unknown; names?: unknown; versionId?: unknown };
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    throw new Error(`${what} did not print JSON`);
+  }
+  const names = parsed.names;
+  if ((app !== undefined && parsed.app !== app) || typeof parsed.versionId !== "string" || !Array.isArray(names) || !names.every((n) => typeof n === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(n))) {
+    throw new Error(`${what} printed no names and versionId`);
+  }
+  return { names: [...names] as string[], versionId: parsed.versionId };
+}

@@ -1,0 +1,109 @@
+// `ferry box config copy`: a self-managed box's env file (e.g. Mastodon's
+// .env.production), read over SSH, into an AWS Secrets Manager secret for the ECS tasks.
+// The file travels over the SSH session's stdout into this process and on to the AWS
+// CLI's stdin: never into argv, a file, a log line, ferry's output or Pulumi's state.
+// Only the names and the new version id are printed.
+import { Command } from "commander";
+import { parseEnv } from "node:util";
+import { action, emit, FerryError, GlobalOptions } from "../cli/common";
+import { putSecretValue, secretString, SecretWriteError } from "../heroku/copy-config";
+import { shellQuoteArg } from "./quote";
+import { describeTarget, parseHostTarget, runScript } from "../traffic/remote-host";
+import { parseCrontab, schedulesYaml } from "./crontab";
+
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The variables of a dotenv file (Node's own parser: quotes, `export`, comments); bad names refused. */
+export function parseEnvFile(text: string, file: string): Record<string, string> {
+  const vars = parseEnv(text) as Record<string, string>;
+  const bad = Object.keys(vars).filter((k) => !VAR_NAME.test(k));
+  if (bad.length) throw new FerryError(`--env-file ${file}: ${bad.map((b) => JSON.stringify(b)).join(", ")} not a variable name (letters, digits, _)`, 2);
+  return vars;
+}
+
+interface CopyFlags {
+  host: string;
+  envFile: string;
+  secretId: string;
+  region?: string;
+  exclude: string;
+  sshKeyEnv?: string;
+  knownHosts?: string;
+  sudo?: boolean;
+}
+
+export function registerBoxCommands(program: Command): void {
+  const box = program.command("box").description("read the self-managed box's app settings over SSH");
+  box
+    .command("crontab")
+    .description("the box's cron jobs as EventBridge schedules for ferry:target.compute.schedules (what cannot be converted is listed)")
+    .requiredOption("--host <user@host[:port]>", "the box, over SSH")
+    .option("--user <name>", "whose crontab (crontab -l -u NAME; default the SSH user's)")
+    .option("--file <path>", "a cron file instead (e.g. /etc/cron.d/mastodon: its sixth field, the user, is dropped)")
+    .option("--process <type>", "the process whose code and config the jobs run with", "web")
+    .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
+    .option("--known-hosts <file>", "known_hosts file with the box's host key")
+    .option("--sudo", "read through sudo -n")
+    .action(
+      action(async (flags: { host: string; user?: string; file?: string; process: string; sshKeyEnv?: string; knownHosts?: string; sudo?: boolean }, command: Command) => {
+        const opts = command.optsWithGlobals() as GlobalOptions;
+        const target = parseHostTarget(flags.host);
+        if (target.kind !== "ssh") throw new FerryError("--host must be user@host[:port]: the crontab is read over SSH", 2);
+        if (flags.user !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(flags.user)) throw new FerryError(`--user must be a Unix user name: ${JSON.stringify(flags.user)}`, 2);
+        if (flags.file !== undefined && !flags.file.startsWith("/")) throw new FerryError(`--file must be an absolute path on the box: ${JSON.stringify(flags.file)}`, 2);
+        if (!/^[a-z][a-z0-9_-]{0,29}$/.test(flags.process)) throw new FerryError(`--process must be a process type: ${JSON.stringify(flags.process)}`, 2);
+        const script = flags.file ? `cat -- ${shellQuoteArg(flags.file)}\n` : `crontab -l${flags.user ? ` -u ${flags.user}` : ""}\n`;
+        const read = await runScript(target, script, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
+        if (read.code !== 0) {
+          const why = read.stderr.trim().split("\n").pop() || `exit ${read.code}`;
+          throw new FerryError(`${flags.file ? `--file ${flags.file}` : "crontab -l"} on ${describeTarget(target)}: ${why}`, 1);
+        }
+        const parsed = parseCrontab(read.stdout, flags.file !== undefined);
+        emit(opts, { host: describeTarget(target), ...parsed }, (r) =>
+          [
+            "# ferry:target.compute.schedules (times are UTC unless you add timezone: ...)",
+            schedulesYaml(r.jobs, flags.process),
+            ...r.skipped.map((s) => `# not converted, line ${s.line}: ${s.text} (${s.why})`),
+          ].filter(Boolean).join("\n"),
+        );
+      }),
+    );
+  const config = box.command("config").description("the app's env file");
+  config
+    .command("copy")
+    .description("copy the app's env file into an AWS Secrets Manager secret (JSON keys) through the AWS CLI's stdin; prints names only")
+    .requiredOption("--host <user@host[:port]>", "the box, over SSH")
+    .requiredOption("--env-file <path>", "the app's env file on the box, e.g. /home/mastodon/live/.env.production")
+    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version")
+    .option("--region <region>", "AWS region of the secret")
+    .option("--exclude <KEY,...>", "vars not to copy (ferry sets them itself, e.g. DATABASE_URL,REDIS_URL)", "")
+    .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
+    .option("--known-hosts <file>", "known_hosts file with the box's host key")
+    .option("--sudo", "read the file through sudo -n (the SSH user cannot read it)")
+    .action(
+      action(async (flags: CopyFlags, command: Command) => {
+        const opts = command.optsWithGlobals() as GlobalOptions;
+        const target = parseHostTarget(flags.host);
+        if (target.kind !== "ssh") throw new FerryError("--host must be user@host[:port]: the env file is read over SSH", 2);
+        if (!flags.envFile.startsWith("/")) throw new FerryError(`--env-file must be an absolute path on the box: ${JSON.stringify(flags.envFile)}`, 2);
+        if (!/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(flags.secretId)) throw new FerryError(`--secret-id must be a secret ARN or name: ${JSON.stringify(flags.secretId)}`, 2);
+        if (flags.region !== undefined && !/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(flags.region)) throw new FerryError(`--region must be an AWS region: ${JSON.stringify(flags.region)}`, 2);
+        const exclude = flags.exclude ? flags.exclude.split(",").map((k) => k.trim()).filter(Boolean) : [];
+        const read = await runScript(target, `cat -- ${shellQuoteArg(flags.envFile)}\n`, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
+        if (read.code !== 0) {
+          const why = read.stderr.trim().split("\n").pop()?.replace(/^cat: /, "") || `exit ${read.code}`;
+          throw new FerryError(`--env-file ${flags.envFile} on ${describeTarget(target)}: ${why}`, 1);
+        }
+        const vars = parseEnvFile(read.stdout, flags.envFile);
+        try {
+          const { json, names } = secretString(vars, exclude, describeTarget(target));
+          const versionId = await putSecretValue(flags.secretId, json, flags.region);
+          const result = { host: describeTarget(target), envFile: flags.envFile, secretId: flags.secretId, versionId, names, excluded: exclude.filter((k) => k in vars) };
+          emit(opts, result, (r) => `${r.host}:${r.envFile}: ${r.names.length} vars copied to ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
+        } catch (err) {
+          if (err instanceof SecretWriteError) throw new FerryError(err.message, 1);
+          throw err;
+        }
+      }),
+    );
+}

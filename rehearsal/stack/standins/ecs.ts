@@ -1,0 +1,180 @@
+// ECS on Fargate, as the rehearsal stands it in: a task is started from its task
+// definition's declared inputs alone. Its code is the slug the fetch container names
+// (SLUG_URL, read from the S3 stand-in, where the program's slug copy put it), run by the
+// bin/slug-run the task definition ships (SLUG_RUN), with the container's command, its
+// `environment`, and its `secrets` resolved against the Secrets Manager and SSM
+// stand-ins (valueFrom: a secret ARN with JSON key and version id, or a parameter ARN).
+// The volumes are directories of the task: each mount point's container path is mapped
+// to its volume's directory in the command and the environment.
+//
+// What differs from Fargate, and why:
+//   - awsvpc gives each task its own address; on one machine each task gets its own
+//     port instead (PORT is overridden, and the target group registers that port);
+//   - there is no container engine here: an image reference (a box's app) is mapped to
+//     the rehearsal app's slug by the registry stand-in below, which picks the slug's
+//     process type for the process (its `web` for one with a port, `worker` otherwise,
+//     `release` for the release command), stated in docs/rehearsal.md.
+import { spawn } from "node:child_process";
+import { chmodSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ContainerDefinition } from "../../../policy/providers";
+import { containersOf } from "../../../policy/providers";
+import type { AwsApi, EcsTask } from "../../servers/aws-api";
+import { tempDir } from "../../servers";
+import { SLUG_RUN } from "../slug";
+import type { FleetSpec } from "./fleet";
+
+/** Image reference -> the slug that stands in for it, and how to pick a process type. */
+export interface ImageRegistry {
+  /** The slug file an image stands for; throws naming the image when the registry has none. */
+  slugFor(image: string): string;
+  /** The slug's process type for a container's command and port. */
+  processTypeFor(command: string | undefined, port: number | undefined): string;
+}
+
+/**
+ * The registry stand-in: every image the stack names is the rehearsal app, packaged as
+ * the slug; the release command runs the slug's `release`, a process with a port its
+ * `web`, any other its `worker`.
+ */
+export function rehearsalRegistry(slugFile: string, images: string[], releaseCommand: string | undefined): ImageRegistry {
+  const known = new Set(images);
+  return {
+    slugFor(image) {
+      if (!known.has(image)) throw new Error(`CannotPullContainerError: ${image}: not in the rehearsal's registry (it holds ${[...known].join(", ") || "nothing"})`);
+      return slugFile;
+    },
+    processTypeFor(command, port) {
+      if (releaseCommand !== undefined && command === releaseCommand) return "release";
+      return port === undefined ? "worker" : "web";
+    },
+  };
+}
+
+/** What a task runs: a slug process, with its whole environment and where it listens. */
+export interface TaskLaunch {
+  slugRun: string;
+  slug: string;
+  processType: string;
+  env: Record<string, string>;
+  /** The app container's port mapping, if it serves HTTP. */
+  port?: number;
+  healthPath?: string;
+}
+
+export interface EcsContext {
+  aws: AwsApi;
+  registry: ImageRegistry;
+  /** An SSM parameter's value by name (valueFrom an SSM parameter ARN). */
+  ssmParameter(name: string): string | undefined;
+}
+
+const APP = "app";
+const FETCH = "slug-fetch";
+
+/** `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]` split into the secret and the rest. */
+export function parseSecretRef(valueFrom: string): { secretArn: string; jsonKey?: string; versionStage?: string; versionId?: string } {
+  const parts = valueFrom.split(":");
+  if (parts.length < 7 || parts[2] !== "secretsmanager") throw new Error(`${valueFrom}: not a Secrets Manager ARN`);
+  const [jsonKey, versionStage, versionId] = parts.slice(7);
+  return { secretArn: parts.slice(0, 7).join(":"), jsonKey: jsonKey || undefined, versionStage: versionStage || undefined, versionId: versionId || undefined };
+}
+
+/** One `secrets` entry's value, as the ECS agent resolves it before the container starts. */
+function resolveSecret(ctx: EcsContext, s: { name: string; valueFrom: string }): string {
+  if (/^arn:aws[a-z-]*:ssm:/.test(s.valueFrom)) {
+    const name = s.valueFrom.replace(/^arn:[^:]+:ssm:[^:]*:[^:]*:parameter/, "");
+    const value = ctx.ssmParameter(name);
+    if (value === undefined) throw new Error(`ResourceInitializationError: unable to retrieve secret ${s.name} from SSM: parameter ${name} not found`);
+    return value;
+  }
+  const ref = parseSecretRef(s.valueFrom);
+  const raw = ctx.aws.secretValue(ref.secretArn, ref.versionId);
+  if (!ref.jsonKey) return raw;
+  const parsed = JSON.parse(raw) as Record<string, unknown>;
+  if (!(ref.jsonKey in parsed)) throw new Error(`ResourceInitializationError: unable to retrieve secret ${s.name}: the secret has no JSON key ${ref.jsonKey}`);
+  return String(parsed[ref.jsonKey]);
+}
+
+const env = (c: ContainerDefinition) => Object.fromEntries((c.environment ?? []).map((e) => [e.name, e.value]));
+
+/**
+ * A task's launch from its task definition's inputs: the code (the fetch container's
+ * slug, or the image's), the app container's command, environment and secrets.
+ */
+export function taskLaunch(ctx: EcsContext, taskDefinition: Record<string, unknown>, what: string): TaskLaunch {
+  const containers = containersOf(taskDefinition);
+  const app = containers.find((c) => c.name === APP);
+  if (!app) throw new Error(`${what}: no "${APP}" container`);
+  const dir = tempDir("ecs-task");
+  const volumes = new Map<string, string>(((taskDefinition.volumes as { name: string }[] | undefined) ?? []).map((v) => [v.name, join(dir, v.name)]));
+  for (const path of volumes.values()) mkdirSync(path, { recursive: true });
+  // A container path inside the task is its volume's directory here.
+  const mounts = (app.mountPoints ?? []).map((m) => ({ from: m.containerPath, to: volumes.get(m.sourceVolume)! })).sort((a, b) => b.from.length - a.from.length);
+  const local = (value: string) => mounts.reduce((v, m) => (v === m.from || v.startsWith(`${m.from}/`) ? m.to + v.slice(m.from.length) : v), value);
+  const secrets = Object.fromEntries((app.secrets ?? []).map((s) => [s.name, resolveSecret(ctx, s)]));
+  const environment = { ...Object.fromEntries(Object.entries(env(app)).map(([k, v]) => [k, local(v)])), ...secrets };
+  const port = app.portMappings?.[0]?.containerPort;
+  const healthPath = (app as { dockerLabels?: Record<string, string> }).dockerLabels?.["ferry.healthPath"];
+  const fetch = containers.find((c) => c.name === FETCH);
+  if (fetch) {
+    // What the fetch container does (`aws s3 cp "$SLUG_URL" /slug/slug.tgz`, the slug-run
+    // script from SLUG_RUN), done against the S3 stand-in.
+    const fetchEnv = env(fetch);
+    const url = /^s3:\/\/([^/]+)\/(.+)$/.exec(fetchEnv.SLUG_URL ?? "");
+    if (!url) throw new Error(`${what}: the fetch container names no s3:// SLUG_URL`);
+    const bytes = ctx.aws.object(url[1], url[2]);
+    if (!bytes) throw new Error(`${what}: CannotPullContainerError: fatal error: An error occurred (404) when calling the HeadObject operation: Key "${url[2]}" does not exist (the slug copy did not run?)`);
+    const fetchMount = (p: string) => (fetch.mountPoints ?? []).find((m) => p.startsWith(`${m.containerPath}/`));
+    const slugMount = fetchMount("/slug/slug.tgz");
+    const slugDir = slugMount ? volumes.get(slugMount.sourceVolume)! : join(dir, "slug");
+    mkdirSync(slugDir, { recursive: true });
+    writeFileSync(join(slugDir, "slug.tgz"), bytes);
+    writeFileSync(join(slugDir, "slug-run"), fetchEnv.SLUG_RUN ?? "");
+    chmodSync(join(slugDir, "slug-run"), 0o755);
+    // The app container: entryPoint /bin/sh, command [slug-run, slug, type].
+    const [slugRun, slug, processType] = (app.command ?? []).map(local);
+    if (!slugRun || !slug || !processType) throw new Error(`${what}: the app container's command is not [slug-run, slug, process type]`);
+    return { slugRun, slug, processType, env: environment, port, healthPath };
+  }
+  if (!app.image) throw new Error(`${what}: the app container has no image`);
+  const command = app.command?.[0] === "/bin/sh" && app.command[1] === "-c" ? app.command[2] : app.command?.join(" ");
+  return { slugRun: SLUG_RUN, slug: ctx.registry.slugFor(app.image), processType: ctx.registry.processTypeFor(command, port), env: environment, port, healthPath };
+}
+
+/** A Fleet spec that runs a service's tasks (one process each) from the launch. */
+export function serviceFleetSpec(process: string, launch: TaskLaunch): FleetSpec {
+  return {
+    name: `aws-${process}`,
+    http: launch.port !== undefined,
+    env: launch.env,
+    slug: { file: launch.slug, slugRun: launch.slugRun, processType: launch.processType },
+  };
+}
+
+/**
+ * Run a one-off task (RunTask: the release phase) to completion: its app container's
+ * exit code is the task's, as DescribeTasks reports it. Output goes to `logFile`.
+ */
+export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, instrumentation: Record<string, string> = {}): void {
+  const appDir = join(tempDir("ecs-run-task"), "app");
+  const base: Record<string, string> = {};
+  for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
+  const child = spawn("/bin/sh", [launch.slugRun, launch.slug, launch.processType], {
+    env: { ...base, ...launch.env, ...instrumentation, APP_DIR: appDir, DYNO: `${launch.processType}.1` },
+    stdio: ["ignore", "pipe", "pipe"],
+    cwd: "/",
+  });
+  const log = createWriteStream(logFile, { flags: "a" });
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  task.lastStatus = "RUNNING";
+  task.containers = [{ name: APP, lastStatus: "RUNNING" }];
+  task.stop = () => child.kill("SIGTERM");
+  child.on("close", (code, signal) => {
+    task.lastStatus = "STOPPED";
+    task.stopCode = signal ? "UserInitiated" : "EssentialContainerExited";
+    task.containers = [{ name: APP, lastStatus: "STOPPED", exitCode: code ?? 137, reason: signal ? `killed by ${signal}` : undefined }];
+    log.end();
+  });
+}
