@@ -4,6 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { startHosts, withFileLock } from "../../../rehearsal/stack/hosts";
 
@@ -45,5 +46,21 @@ describe("the rehearsal's /etc/hosts names", () => {
       hosts.close();
     }
     expect(readFileSync(HOSTS, "utf8")).not.toContain(name);
+  });
+
+  test("a line without a pid (an older ferry): alive while one of its run's addresses listens, dropped once none does", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.66.1.4", resolve));
+    addLine(`127.66.1.4 ${name} # ferry rehearsal legacyrun`);
+    addLine(`127.66.1.5 other-${name} # ferry rehearsal legacyrun`);
+    const hosts = startHosts("mine");
+    try {
+      expect(() => hosts.name(name, "127.77.1.4")).toThrow(/by another rehearsal running on this machine \(run legacyrun\)/);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      hosts.name(name, "127.77.1.4");
+      expect(readFileSync(HOSTS, "utf8").split("\n").filter((l) => l.includes(name))).toEqual([`127.77.1.4 ${name} # ferry rehearsal mine pid ${process.pid}`]);
+    } finally {
+      hosts.close();
+    }
   });
 });
