@@ -66,13 +66,76 @@ function bindable(address: string, port: number): Promise<boolean> {
   });
 }
 
+/** Another rehearsal's line: `<address> <name> # ferry rehearsal <runId>[ pid <pid>]`. */
+const REHEARSAL_LINE = /^\S+\s+(\S+)\s+# ferry rehearsal (\S+)(?: pid (\d+))?$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** IPv4 addresses with a listening TCP socket (/proc/net/tcp: hex little-endian address, state 0A). */
+function listeningAddresses(): Set<string> {
+  const out = new Set<string>();
+  try {
+    for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== "0A" || !local) continue;
+      const hex = local.split(":")[0];
+      out.add([3, 2, 1, 0].map((i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16)).join("."));
+    }
+  } catch {
+    // not Linux: nothing known, every pid-less run counts as alive
+    out.add("*");
+  }
+  return out;
+}
+
+/**
+ * Lines of rehearsals whose process is gone are dropped (a killed run could not clean up).
+ * A name another live rehearsal maps is refused: the system resolver takes the first
+ * line, so both runs' traffic (the load generator's writes, the edge's origins) would
+ * reach one run's stand-ins, and the other would report its own writes lost. A line
+ * without a pid is from an older ferry: its run counts as alive while any of its
+ * addresses has a listener (its stand-ins), and as gone otherwise.
+ */
+function keptLines(lines: string[], ownMarker: string, ourNames: Iterable<string>): string[] {
+  const kept: string[] = [];
+  const wanted = new Set(ourNames);
+  const listening = listeningAddresses();
+  const liveLegacyRuns = new Set<string>();
+  for (const line of lines) {
+    const m = REHEARSAL_LINE.exec(line);
+    if (m && !m[3] && (listening.has("*") || listening.has(line.split(/\s+/)[0]))) liveLegacyRuns.add(m[2]);
+  }
+  for (const line of lines) {
+    if (line.endsWith(ownMarker)) continue;
+    const m = REHEARSAL_LINE.exec(line);
+    // Gone, or an earlier run of this process that failed before it could clean up (a
+    // process rehearses one stack at a time): stale.
+    if (m && m[3] && (Number(m[3]) === process.pid || !alive(Number(m[3])))) continue;
+    if (m && !m[3] && !liveLegacyRuns.has(m[2])) continue;
+    if (m && wanted.has(m[1].toLowerCase())) {
+      throw new HostNameTaken(`${m[1]} is named in ${HOSTS_FILE} by another rehearsal running on this machine (run ${m[2]}${m[3] ? `, pid ${m[3]}` : ""}): rehearsals of stacks that share hostnames cannot run side by side; wait for it to finish`);
+    }
+    kept.push(line);
+  }
+  return kept;
+}
+
+class HostNameTaken extends Error {}
+
 export function startHosts(runId: string): Hosts {
-  const marker = `# ferry rehearsal ${runId}`;
+  const marker = `# ferry rehearsal ${runId} pid ${process.pid}`;
   const table: Hosts["table"] = [];
   const names = new Map<string, string>();
   const rewrite = () =>
     withHostsLock(() => {
-      const kept = readFileSync(HOSTS_FILE, "utf8").split("\n").filter((l) => !l.endsWith(marker));
+      const kept = keptLines(readFileSync(HOSTS_FILE, "utf8").split("\n"), marker, names.keys());
       const ours = [...names].map(([n, a]) => `${a} ${n} ${marker}`);
       // /etc/hosts may be a bind mount (containers): write it in place, never rename over it.
       writeFileSync(HOSTS_FILE, [...kept.filter((l, i) => l !== "" || i < kept.length - 1), ...ours, ""].join("\n"));
@@ -107,6 +170,10 @@ export function startHosts(runId: string): Hosts {
       try {
         rewrite();
       } catch (e) {
+        if (e instanceof HostNameTaken) {
+          names.delete(name.toLowerCase());
+          throw e;
+        }
         throw new Error(`the stack rehearsal names its stand-ins in ${HOSTS_FILE} and cannot write it (${(e as Error).message}): run it as root`);
       }
     },
