@@ -57,6 +57,15 @@ export const SLUG_RUN = readFileSync(join(__dirname, "..", "..", "bin", "slug-ru
  */
 const READ_EPOCH = new Date().toISOString();
 
+/**
+ * Options of a step that reads the source on every up until cutover (READ_EPOCH in its
+ * environment changes each run), then keeps its last result: from cutover on the new
+ * epoch is ignored, so the step does not run again (inside the cutover's write window).
+ */
+function readEveryUpUntil(pinned: boolean, opts: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
+  return pinned ? { ...opts, ignoreChanges: ["environment"] } : opts;
+}
+
 /** Resource options of a service: with autoscaling, the scaler owns desiredCount. */
 export function serviceOptions(process: Pick<ProcessPlan, "autoscaling">, dependsOn: pulumi.Resource[], parent: pulumi.Resource): pulumi.CustomResourceOptions {
   return { parent, dependsOn, ...(process.autoscaling ? { ignoreChanges: ["desiredCount"] } : {}) };
@@ -225,9 +234,9 @@ export class Compute extends pulumi.ComponentResource {
     const followHeroku = !atLeast(componentStage("app", args.config.stages), "cutover");
     const step = args.runner.run(`${name}-${app}-config`, {
       create: pulumi.all([secret.arn, exclude]).apply(([arn, ex]) => configCopyCommand(app, arn, args.region, ex)),
-      environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: followHeroku ? READ_EPOCH : "pinned at cutover" },
+      environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: READ_EPOCH },
       triggers: [app, secret.arn],
-    }, { parent: this, dependsOn: this.stepsAfter });
+    }, readEveryUpUntil(!followHeroku, { parent: this, dependsOn: this.stepsAfter }));
     const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, app)));
     this.herokuVars[app] = { secret, copied };
   }
@@ -247,9 +256,9 @@ export class Compute extends pulumi.ComponentResource {
     const step = args.runner.run(`${name}-box-config`, {
       create: pulumi.all([secret.arn, box.address, this.ferryNames]).apply(([arn, host, ferry]) =>
         boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
-      environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: followBox ? READ_EPOCH : "pinned at cutover" },
+      environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: READ_EPOCH },
       triggers: [envFile, secret.arn],
-    }, { parent: this, dependsOn: this.stepsAfter });
+    }, readEveryUpUntil(!followBox, { parent: this, dependsOn: this.stepsAfter }));
     const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, undefined)));
     this.herokuVars[BOX_ENV] = { secret, copied };
   }
@@ -273,9 +282,9 @@ export class Compute extends pulumi.ComponentResource {
       create: releaseRead(app),
       // Until cutover a new token each run makes the read run again (an update, never a
       // replace); from cutover on the app stays on the last release read.
-      environment: { ...environment, FERRY_READ_EPOCH: followHeroku ? READ_EPOCH : "pinned at cutover" },
+      environment: { ...environment, FERRY_READ_EPOCH: READ_EPOCH },
       triggers: [app],
-    }, { parent: this, dependsOn: this.stepsAfter });
+    }, readEveryUpUntil(!followHeroku, { parent: this, dependsOn: this.stepsAfter }));
     this.releases[app] = stdoutOf(read).apply((stdout) => {
       // A run step always has a stdout; only a program run with no provider behind it (the
       // stage-plan tool's mocks) has none: it plans with a release named as unread.

@@ -65,6 +65,8 @@ export interface Goal {
   protect: boolean;
   retainOnDelete: boolean;
   replaceOnChanges: string[];
+  /** Top-level inputs whose new value gives way to the state's (`ignoreChanges`). */
+  ignoreChanges: string[];
   importId?: string;
   /** Set for resources read with the static `get`. */
   readId?: string;
@@ -130,10 +132,25 @@ export function changedInputs(old: Record<string, unknown>, next: Record<string,
   return [...keys].filter((k) => JSON.stringify(old[k] ?? null) !== JSON.stringify(next[k] ?? null)).sort();
 }
 
+/**
+ * `ignoreChanges`: an ignored input keeps the value the state has, in the diff and in the
+ * new state alike (https://www.pulumi.com/docs/iac/concepts/options/ignorechanges/).
+ * Top-level names only, which is all the program uses.
+ */
+function keepIgnored(old: StoredResource, goal: Goal): void {
+  for (const key of goal.ignoreChanges) {
+    const top = key.split(/[.[]/)[0];
+    if (!(top in old.inputs)) continue;
+    goal.raw[top] = old.inputs[top];
+    goal.inputs[top] = plainValue(old.inputs[top]);
+  }
+}
+
 /** The step a registration becomes (pure: tests check the rules one by one). */
 export function decide(old: StoredResource | undefined, goal: Goal, replaceKeys: string[]): { op: Op; changed: string[] } {
   if (goal.readId !== undefined) return { op: "read", changed: [] };
   if (!old || old.read) return { op: goal.importId ? "import" : "create", changed: [] };
+  keepIgnored(old, goal);
   const changed = changedInputs(plainValue(old.inputs) as Record<string, unknown>, goal.inputs);
   if (changed.length === 0) return { op: "same", changed };
   const forcing = new Set([...replaceKeys, ...goal.replaceOnChanges]);
@@ -332,6 +349,7 @@ export async function pulumiUp(opts: {
       dependencies: read ? [] : req.getDependenciesList(),
       deleteBeforeReplace: !read && req.getDeletebeforereplace(), protect: !read && req.getProtect(),
       retainOnDelete: !read && req.getRetainondelete(), replaceOnChanges: read ? [] : req.getReplaceonchangesList(),
+      ignoreChanges: read ? [] : req.getIgnorechangesList(),
       importId: read ? undefined : req.getImportid() || undefined, readId: read ? req.getId() : undefined,
     };
   };

@@ -266,15 +266,16 @@ describe("staging: slugs from Heroku", () => {
     ]);
   });
 
-  it("deploy in sync: the release is read again on every up until cutover, then pinned", async () => {
-    const epoch = async (flags: Flags) => {
-      const b = await build("staging", flags);
-      return (plain(one(b, "command:local:Command", `${b.name}-app-masto-web-release`).inputs.environment) as Record<string, string>).FERRY_READ_EPOCH;
-    };
-    const proxy = await epoch(upTo("proxy", { trafficPercent: 10 }));
-    expect(proxy).toMatch(/^\d{4}-\d\d-\d\dT/);
-    expect(await epoch(upTo("replicate"))).toBe(proxy);
-    expect(await epoch(upTo("cutover", { trafficPercent: 100 }))).toBe("pinned at cutover");
+  it("deploy in sync: the source is read again on every up until cutover, then pinned (not run again inside the cutover's window)", async () => {
+    const reads = (b: Built) => ["app-masto-web-release", "app-masto-web-config"].map((step) => `command:local:Command::${b.name}-${step}`);
+    const proxy = await build("staging", upTo("proxy", { trafficPercent: 10 }));
+    for (const key of reads(proxy)) {
+      const step = proxy.resources.find((r) => `${r.type}::${r.name}` === key)!;
+      expect((plain(step.inputs.environment) as Record<string, string>).FERRY_READ_EPOCH).toMatch(/^\d{4}-\d\d-\d\dT/);
+      expect(proxy.options.get(key)!.ignoreChanges).toBeUndefined();
+    }
+    const cutover = await build("staging", upTo("cutover", { trafficPercent: 100 }));
+    for (const key of reads(cutover)) expect(cutover.options.get(key)!.ignoreChanges).toEqual(["environment"]);
   });
 });
 

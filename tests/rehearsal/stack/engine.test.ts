@@ -162,7 +162,7 @@ describe("the engine model", () => {
 describe("decide (pure)", () => {
   const goal = (inputs: Record<string, unknown>, extra: Partial<Goal> = {}): Goal => ({
     urn: "u", type: "command:local:Command", name: "n", custom: true, inputs, raw: inputs, dependencies: [],
-    deleteBeforeReplace: false, protect: false, retainOnDelete: false, replaceOnChanges: [], ...extra,
+    deleteBeforeReplace: false, protect: false, retainOnDelete: false, replaceOnChanges: [], ignoreChanges: [], ...extra,
   });
   const stored = (inputs: Record<string, unknown>, read = false): StoredResource => ({
     urn: "u", type: "command:local:Command", name: "n", custom: true, id: "i", inputs, outputs: {}, dependencies: [], protect: false, retainOnDelete: false, read,
@@ -176,6 +176,16 @@ describe("decide (pure)", () => {
     expect(decide(stored({ triggers: [1] }), goal({ triggers: [2] }), ["triggers"]).op).toBe("replace");
     expect(decide(stored({ a: 1 }), goal({ a: 2 }, { replaceOnChanges: ["a"] }), []).op).toBe("replace");
     expect(decide(undefined, goal({}, { readId: "box" }), []).op).toBe("read");
+  });
+
+  test("ignoreChanges: the state's value stays, in the diff and in what is stored", () => {
+    const next = goal({ create: "c", environment: { EPOCH: "2" } }, { ignoreChanges: ["environment"] });
+    expect(decide(stored({ create: "c", environment: { EPOCH: "1" } }), next, []).op).toBe("same");
+    expect(next.inputs.environment).toEqual({ EPOCH: "1" });
+    expect(next.raw.environment).toEqual({ EPOCH: "1" });
+    // Other inputs still count, and a new resource takes the goal's value.
+    expect(decide(stored({ create: "c", environment: { EPOCH: "1" } }), goal({ create: "d", environment: { EPOCH: "2" } }, { ignoreChanges: ["environment"] }), []).op).toBe("update");
+    expect(decide(undefined, goal({ environment: { EPOCH: "2" } }, { ignoreChanges: ["environment"] }), []).op).toBe("create");
   });
 
   test("deletion order: dependents and children before what they depend on", () => {
