@@ -3,6 +3,7 @@
 //
 //   npm run bench:pg-cutover                       # 1 GB of generated data, physical + logical
 //   FERRY_BENCH_MB=200 FERRY_BENCH_STRATEGIES=physical,logical,dump npm run bench:pg-cutover
+//   FERRY_BENCH_ROUNDS (default 3): rounds, the strategies' order alternating; medians quoted
 //
 // For each strategy: a source with the test schema seeded to the size asked, a target
 // replicating from it (standby or subscription; dump: a trial copy), writers committing
@@ -10,6 +11,7 @@
 // (fence to target released), what the writers saw (longest gap between two
 // acknowledged writes, the app switching to the target as soon as cutover returns), and
 // how many acknowledged writes the target lacks.
+import { loadavg } from "node:os";
 import { startPostgres, LocalPostgres } from "../rehearsal/servers";
 import { cutover, CutoverResult } from "../migrations/postgres/cutover";
 import { replicateLogical } from "../migrations/postgres/logical";
@@ -21,6 +23,7 @@ import { Strategy } from "../migrations/postgres/names";
 import { withClient } from "../migrations/postgres/connection";
 import { missingWrites, roleUrl, startSource, startWriteLoad, ROLE_PASSWORD } from "../tests/migrations/postgres/fixtures";
 import { asRole, standbyPath, standbyUrl } from "../tests/migrations/postgres/helpers";
+import { loadLine, median, roundOrder } from "./lib/rounds";
 
 /** Bytes per seeded row across the five test tables (measured: ~680 B; a little less so the size asked is reached). */
 const BYTES_PER_SEED_ROW = 660;
@@ -90,12 +93,37 @@ function report(f: Figures): string {
   ].join("\n");
 }
 
+/** Medians per strategy over the rounds: the window, what the writers saw, and each step inside it. */
+function summary(strategy: Strategy, runs: Figures[]): string {
+  const med = (pick: (f: Figures) => number) => Math.round(median(runs.map(pick)));
+  const steps = runs[0].result.steps.map((s) => s.name);
+  const stepMs = (f: Figures, name: string) => f.result.steps.find((s) => s.name === name)?.ms ?? 0;
+  return [
+    `${strategy.padEnd(8)} median of ${runs.length}: write-unavailable ${med((f) => f.result.writeUnavailableMs ?? Infinity)} ms` +
+      ` (rounds: ${runs.map((f) => f.result.writeUnavailableMs).join(", ")}), writers saw ${med((f) => f.observedGapMs)} ms,` +
+      ` acknowledged ${runs.reduce((n, f) => n + f.acknowledged, 0)}, lost ${runs.reduce((n, f) => n + f.lost, 0)}`,
+    `         median steps: ${steps.map((name) => `${name} ${med((f) => stepMs(f, name))} ms`).join(", ")}`,
+  ].join("\n");
+}
+
 async function main(): Promise<void> {
   const mb = Number(process.env.FERRY_BENCH_MB ?? 1024);
   const strategies = (process.env.FERRY_BENCH_STRATEGIES ?? "physical,logical").split(",") as Strategy[];
+  const rounds = Number(process.env.FERRY_BENCH_ROUNDS ?? 3);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`FERRY_BENCH_ROUNDS must be a positive integer, got ${process.env.FERRY_BENCH_ROUNDS}`);
   const rows = Math.max(1000, Math.round((mb * MB) / BYTES_PER_SEED_ROW));
-  console.log(`pg-cutover: ${mb} MB per source (${rows} rows per table), 4 writers committing back to back; goal < 1000 ms, 0 lost`);
-  for (const s of strategies) console.log(report(await benchOne(s, rows)));
+  console.log(`pg-cutover: ${mb} MB per source (${rows} rows per table), 4 writers committing back to back, ${rounds} rounds in alternating order; goal < 1000 ms, 0 lost`);
+  const runs = new Map<Strategy, Figures[]>(strategies.map((s) => [s, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const i of roundOrder(strategies.length, r)) {
+      const figures = await benchOne(strategies[i], rows);
+      console.log(`round ${r + 1}/${rounds} (1-min load ${loadavg()[0].toFixed(2)}): ${report(figures)}`);
+      runs.get(strategies[i])!.push(figures);
+    }
+  }
+  console.log("");
+  for (const [strategy, figures] of runs) console.log(summary(strategy, figures));
+  console.log(loadLine());
   process.exit(0);
 }
 

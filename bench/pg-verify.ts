@@ -1,14 +1,16 @@
 // Verify benchmark: ferry's chunked in-database checksums against dumping both
 // sides' data and hashing it, on a generated source and its ferry copy. Run twice:
 // on identical databases, and after one row of the target was changed, to show who
-// finds it and how precisely.
-//   npm run bench:pg-verify -- --gb 1 --jobs 4
+// finds it and how precisely. Each scenario runs --rounds rounds (default 3) in
+// alternating order; the median ratio is quoted.
+//   npm run bench:pg-verify -- --gb 1 --jobs 4 [--rounds 3]
 import { withClient } from "../migrations/postgres/connection";
 import { copyByDump } from "../migrations/postgres/dump";
 import { verifyDatabases } from "../migrations/postgres/verify";
 import { parseBenchArgs } from "./lib/args";
 import { freshDatabase, generateData, startBenchCluster } from "./lib/data";
-import { log, mb, ratio, seconds, table, time, Timing } from "./lib/report";
+import { log, mb, table } from "./lib/report";
+import { Contender, loadLine, roundsTable, runRounds, RoundsResult } from "./lib/rounds";
 import { shellStatus } from "./lib/shell";
 
 /** What the user has to run to compare two databases by dumping: a deterministic (ordered) dump of each table, hashed. */
@@ -46,7 +48,7 @@ async function ferryVerify(sourceUrl: string, targetUrl: string, jobs: number, f
 }
 
 async function main(): Promise<void> {
-  const { gb, jobs } = parseBenchArgs();
+  const { gb, jobs, rounds } = parseBenchArgs();
   const [source, target] = await Promise.all([startBenchCluster(), startBenchCluster()]);
   const sourceUrl = await freshDatabase(source, "app");
   const targetUrl = await freshDatabase(target, "app");
@@ -54,32 +56,26 @@ async function main(): Promise<void> {
   log(`source: ${mb(data.tableBytes)} of table data; copying it to the target with ferry`);
   await copyByDump({ sourceUrl, targetUrl, jobs });
 
-  const contenders = [
+  const contenders: Contender[] = [
     { name: "dump both sides (ordered COPY) + sha256sum", run: () => dumpAndHash(sourceUrl, targetUrl) },
     { name: `ferry verify (${jobs} jobs)`, run: () => ferryVerify(sourceUrl, targetUrl, jobs, false) },
     { name: `ferry verify --fast (${jobs} jobs)`, run: () => ferryVerify(sourceUrl, targetUrl, jobs, true) },
   ];
-  const rounds: { label: string; timings: Timing[] }[] = [];
   const changedId = Math.floor(data.rows.events * 0.6);
+  const scenarios: { label: string; result: RoundsResult }[] = [];
   for (const label of ["identical", `events.id=${changedId} changed on target`]) {
     if (label !== "identical") await withClient(targetUrl, (c) => c.query("UPDATE events SET amount = amount + 0.01 WHERE id = $1", [changedId]));
-    const timings: Timing[] = [];
-    for (const c of contenders) {
-      log(`${label}: ${c.name}`);
-      timings.push(await time(c.name, c.run));
-    }
-    rounds.push({ label, timings });
+    log(label);
+    scenarios.push({ label, result: await runRounds(contenders, rounds) });
   }
 
-  console.log(`\npg-verify bench: ${mb(data.tableBytes)} of table data per side, ${jobs} jobs, PostgreSQL 15 on one host`);
-  for (const { label, timings } of rounds) {
-    const baseline = timings[0];
+  console.log(`\npg-verify bench: ${mb(data.tableBytes)} of table data per side, ${jobs} jobs, ${rounds} rounds in alternating order, PostgreSQL 15 on one host`);
+  for (const { label, result } of scenarios) {
     console.log(`\n${label}`);
-    console.log(table(
-      ["contender", "time", "vs dump+hash", "result"],
-      timings.map((t) => [t.name, seconds(t.ms), t === baseline ? "-" : `${ratio(baseline, t)} faster`, t.note ?? ""]),
-    ));
+    console.log(roundsTable(contenders, result, { baseline: 0 }));
+    console.log(table(["contender", "what it reported (last round)"], contenders.map((c, i) => [c.name, result.timings[i].at(-1)!.note ?? ""])));
   }
+  console.log(loadLine());
 }
 
 main().then(

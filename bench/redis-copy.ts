@@ -3,13 +3,14 @@
 // use) vs REPLICAOF full sync vs `redis-cli --rdb` + loading that file into a fresh server.
 //   npm run bench:redis                         # 1,000,000 small keys + big keys
 //   npm run bench:redis -- --keys 50000 --big 20000   # quick smoke run
-// Goals: ferry >= 100k keys/s on loopback, and within 3x of the REPLICAOF full sync.
+// --rounds rounds (default 3), the order alternating; the median is quoted.
+// Goals (issue 13): ferry >= 200k keys/s on loopback, and within 2x of the REPLICAOF full sync.
 import { join } from "node:path";
-import { loadavg } from "node:os";
 import Redis from "ioredis";
 import { run, startRedis, tempDir, LocalRedis } from "../rehearsal/servers";
 import { runCopy } from "../migrations/redis/copy";
 import { Endpoint } from "../migrations/redis/connection";
+import { Contender, loadLine, median, roundsTable, runRounds } from "./lib/rounds";
 
 function option(name: string, fallback: number): number {
   const argv = process.argv.slice(2);
@@ -69,6 +70,12 @@ async function keyCount(port: number): Promise<number> {
   return n;
 }
 
+const NAMES = {
+  ferryCopy: "ferry copy (SCAN + DUMP/RESTORE + tail)",
+  replicaofSync: "REPLICAOF full sync",
+  rdbDumpAndLoad: "redis-cli --rdb + load into a fresh server",
+};
+
 interface Row {
   name: string;
   seconds: number;
@@ -96,7 +103,7 @@ async function ferryCopy(source: LocalRedis): Promise<Row> {
   // ferry's own state keys (meta, progress) are not data.
   const keys = (await keyCount(target.port)) - 2;
   await target.stop();
-  return { name: "ferry copy (SCAN + DUMP/RESTORE + tail)", seconds, keys };
+  return { name: NAMES.ferryCopy, seconds, keys };
 }
 
 async function replicaofSync(source: LocalRedis): Promise<Row> {
@@ -113,7 +120,7 @@ async function replicaofSync(source: LocalRedis): Promise<Row> {
   const keys = await c.dbsize();
   c.disconnect();
   await target.stop();
-  return { name: "REPLICAOF full sync", seconds, keys };
+  return { name: NAMES.replicaofSync, seconds, keys };
 }
 
 async function rdbDumpAndLoad(source: LocalRedis): Promise<Row> {
@@ -127,11 +134,12 @@ async function rdbDumpAndLoad(source: LocalRedis): Promise<Row> {
   const keys = await c.dbsize();
   c.disconnect();
   await target.stop();
-  return { name: "redis-cli --rdb + load into a fresh server", seconds, keys };
+  return { name: NAMES.rdbDumpAndLoad, seconds, keys };
 }
 
 async function main(): Promise<void> {
   const keys = option("--keys", 1_000_000);
+  const rounds = option("--rounds", 3);
   const big = option("--big", 1_000_000);
   // Notifications on (ferry's tail needs them); no 5 s wait before a diskless full sync.
   const source = await startRedis({ settings: { "notify-keyspace-events": "KEA", "repl-diskless-sync-delay": "0" } });
@@ -140,27 +148,26 @@ async function main(): Promise<void> {
   const memory = /used_memory_human:(\S+)/.exec(await new Redis(source.port).info("memory"))?.[1];
   log(`source: ${total} keys, ${memory}`);
 
-  const rows: Row[] = [];
-  for (const contender of [ferryCopy, replicaofSync, rdbDumpAndLoad]) {
-    const row = await contender(source);
-    if (row.keys !== total) throw new Error(`${row.name} ended with ${row.keys} keys, expected ${total}`);
-    rows.push(row);
-    log(`${row.name}: ${row.seconds.toFixed(2)} s (1-min load average after it: ${loadavg()[0].toFixed(2)})`);
-  }
+  const contenders: Contender[] = [ferryCopy, replicaofSync, rdbDumpAndLoad].map((method) => ({
+    name: NAMES[method.name as keyof typeof NAMES],
+    run: async () => {
+      const row = await method(source);
+      if (row.keys !== total) throw new Error(`${row.name} ended with ${row.keys} keys, expected ${total}`);
+      return { ms: row.seconds * 1000 };
+    },
+  }));
+  const result = await runRounds(contenders, rounds);
   await source.stop();
 
-  const ferry = rows[0];
-  const replica = rows[1];
-  const kps = (r: Row) => Math.round(r.keys / r.seconds);
-  console.log(`\nload average (1/5/15 min) at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")} on this machine`);
-  console.log(`${total} keys (${keys} small + 5 big), source ${memory}, loopback, redis-server ${(await run("redis-server", ["--version"])).stdout.split(" ")[2]}`);
-  console.log(`${"method".padEnd(44)} ${"seconds".padStart(8)} ${"keys/s".padStart(10)} ${"time vs ferry".padStart(14)}`);
-  for (const r of rows) {
-    console.log(`${r.name.padEnd(44)} ${r.seconds.toFixed(2).padStart(8)} ${kps(r).toLocaleString("en-US").padStart(10)} ${(r.seconds / ferry.seconds).toFixed(2).padStart(13)}x`);
-  }
-  const ratio = ferry.seconds / replica.seconds;
-  console.log(`\ngoal ferry >= 100,000 keys/s: ${kps(ferry).toLocaleString("en-US")} keys/s -> ${kps(ferry) >= 100_000 ? "met" : "NOT met"}`);
-  console.log(`goal ferry within 3x of REPLICAOF: ${ratio.toFixed(2)}x -> ${ratio <= 3 ? "met" : "NOT met"}`);
+  const [ferry, replica] = [0, 1];
+  const ms = (i: number) => result.timings[i].map((t) => t.ms);
+  const keysPerSecond = Math.round(median(ms(ferry).map((m) => total / (m / 1000))));
+  const timesReplicaof = median(ms(ferry).map((m, r) => m / ms(replica)[r]));
+  console.log(`\n${total} keys (${keys} small + 5 big), source ${memory}, loopback, redis-server ${(await run("redis-server", ["--version"])).stdout.split(" ")[2]}, ${rounds} rounds in alternating order`);
+  console.log(roundsTable(contenders, result, { ours: ferry }));
+  console.log(loadLine());
+  console.log(`\nferry copy: ${keysPerSecond.toLocaleString("en-US")} keys/s (median), ${timesReplicaof.toFixed(2)}x the time of a REPLICAOF full sync (median of the rounds' ratios)`);
+  console.log(`goal >= 200,000 keys/s: ${keysPerSecond >= 200_000 ? "met" : "NOT met"}; goal within 2x of REPLICAOF: ${timesReplicaof <= 2 ? "met" : "NOT met"}`);
 }
 
 main().then(
