@@ -72,12 +72,29 @@ const hashProcOf = (t: string) => `(
   WHERE oc.opcdefault AND oc.opcintype = ${t}.oid LIMIT 1)`;
 
 /**
+ * Types whose equality (and so whose hash function) holds values equal that print
+ * differently: numeric without a fixed scale (1.0 = 1.00), interval ('1 day' =
+ * '24 hours'), jsonb (its numbers compare as numeric), bpchar (trailing spaces), any
+ * type from an extension (citext ignores case), text under a nondeterministic
+ * collation, and arrays of float (-0 = 0; a bare float column gets a cheaper check in
+ * verify-sql). Verify must see every difference a dump of both sides would show, so
+ * these hash their text. numeric(p,s) keeps its hash function: its scale is fixed.
+ */
+const EQUAL_BUT_PRINTED_DIFFERENTLY = `(
+  et.typnamespace <> 'pg_catalog'::regnamespace
+  OR et.typname IN ('interval', 'jsonb', 'bpchar')
+  OR (et.typname IN ('float4', 'float8') AND ${IS_ARRAY})
+  OR (et.typname = 'numeric' AND CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END = -1)
+  OR coalesce((SELECT NOT co.collisdeterministic FROM pg_collation co WHERE co.oid = a.attcollation), false))`;
+
+/**
  * Arrays hash through their element type's function. Enums have none here on
  * purpose: hashenumextended hashes the label's OID, which differs between two
  * databases that hold the same label, so they are hashed by their text.
  */
 const HASH_PROC = `CASE
   WHEN bt.typtype = 'e' OR et.typtype = 'e' THEN NULL
+  WHEN ${EQUAL_BUT_PRINTED_DIFFERENTLY} THEN NULL
   WHEN ${IS_ARRAY} THEN CASE WHEN ${hashProcOf("et")} IS NOT NULL THEN 'hash_array_extended' END
   ELSE ${hashProcOf("bt")} END`;
 

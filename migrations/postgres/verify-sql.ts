@@ -3,7 +3,8 @@
 // depend on row order (no sort, parallel scans allowed) and changes when a row is
 // changed, missing or extra. Rows are hashed with each type's own extended hash
 // function (what hash indexes and hash partitioning use), which skips the costly
-// text output of numerics, timestamps and jsonb.
+// text output of fixed-scale numerics and timestamps; types whose equal values can
+// print differently are hashed by their text (copy-catalog's EQUAL_BUT_PRINTED_DIFFERENTLY).
 import { Client } from "pg";
 import { qualified, quoteIdent } from "./connection";
 import { Column, TableInfo, withDumpSearchPath } from "./copy-catalog";
@@ -42,8 +43,22 @@ function hashCall(c: Column, seed: number): string {
   const col = quoteIdent(c.name);
   if (c.type === "timestamp with time zone") return `timestamp_hash_extended(${col} AT TIME ZONE 'UTC', ${seed})`;
   if (c.type === "boolean") return `hashint4extended(${col}::int, ${seed})`;
+  // -0 = 0 for float equality and its hash: a zero is hashed by its text, which keeps the sign.
+  if (c.hashProc === "hashfloat8extended" || c.hashProc === "hashfloat4extended") {
+    return `CASE WHEN ${col} = 0 THEN hashtextextended(${col}::text, ${seed}) ELSE ${c.hashProc}(${col}, ${seed}) END`;
+  }
   if (c.hashProc) return `${c.hashProc}(${col}, ${seed})`;
-  return `hashtextextended(${col}::text, ${seed})`;
+  return `hashtextextended(${printed(c)} COLLATE "C", ${seed})`;
+}
+
+/**
+ * A column's text as a dump prints it, under "C": hashtext follows the text's collation,
+ * and a nondeterministic one hashes 'Ada' like 'ada'. A bpchar's cast to text drops its
+ * trailing spaces, which its output function (and so a dump) keeps.
+ */
+function printed(c: Column): string {
+  const col = quoteIdent(c.name);
+  return c.type === "bpchar" || c.type.startsWith("character(") ? `textin(bpcharout(${col}))` : `${col}::text`;
 }
 
 /** FROM clause: a plain table without its inheritance children; a partitioned root with all partitions. */

@@ -225,15 +225,53 @@ describe("verifyDatabases", () => {
     const tables = await withClient(source.url(), listTables);
     const procs = Object.fromEntries(tables.find((t) => t.name === "accounts")!.columns.map((c) => [c.name, c.hashProc]));
     expect(procs).toEqual({
-      id: "hashint8extended", email: "hashtextextended", mood: undefined, profile: "jsonb_hash_extended",
+      // jsonb by its text: its numbers compare as numeric, so {"a": 1.0} and {"a": 1.00} hash alike.
+      id: "hashint8extended", email: "hashtextextended", mood: undefined, profile: undefined,
       balance: "hash_numeric_extended", visits: "hashint4extended", created_at: undefined,
     });
     // timestamptz's hash function is declared on timestamp: an exact conversion, not text. bytea's takes `internal`,
     // an enum's hashes its label's OID (different on the target): both by text.
     const { rowHash } = await import("../../../migrations/postgres/verify-sql");
     expect(rowHash(tables.find((t) => t.name === "accounts")!)).toContain(`timestamp_hash_extended("created_at" AT TIME ZONE 'UTC', 2)`);
-    expect(rowHash(tables.find((t) => t.name === "orders")!)).toContain(`hashtextextended("receipt"::text, 5)`);
-    expect(rowHash(tables.find((t) => t.name === "accounts")!)).toContain(`hashtextextended("mood"::text, 5)`);
+    expect(rowHash(tables.find((t) => t.name === "orders")!)).toContain(`hashtextextended("receipt"::text COLLATE "C", 5)`);
+    expect(rowHash(tables.find((t) => t.name === "accounts")!)).toContain(`hashtextextended("mood"::text COLLATE "C", 5)`);
+  });
+
+  test("values their type calls equal but that print differently are told apart, as a dump of both sides would", async () => {
+    // Each pair is equal under the column type's own equality (and hash function); a text dump shows the difference.
+    const lookalikes: [column: string, type: string, value: string, lookalike: string][] = [
+      ["n", "numeric", "1.0", "1.00"],
+      ["i", "interval", "1 day", "24 hours"],
+      ["f", "float8", "0", "-0"],
+      ["j", "jsonb", '{"a": 1.0}', '{"a": 1.00}'],
+      ["c", "citext", "Ada", "ada"],
+      ["t", "text COLLATE ci", "Ada", "ada"],
+      ["b", "bpchar", "x", "x "],
+      ["na", "numeric[]", "{1.0}", "{1.00}"],
+      ["fa", "float8[]", "{0}", "{-0}"],
+    ];
+    const ddl = `CREATE EXTENSION IF NOT EXISTS citext;
+      CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+      CREATE TABLE lookalikes (id int PRIMARY KEY, ${lookalikes.map(([c, type]) => `${c} ${type}`).join(", ")})`;
+    const insert = `INSERT INTO lookalikes VALUES (1, ${lookalikes.map((_, i) => `$${i + 1}`).join(", ")})`;
+    const values = lookalikes.map(([, , value]) => value);
+    for (const side of [source, target]) {
+      await side.query(ddl);
+      await side.query(insert, values);
+    }
+    try {
+      expect((await verifyDatabases(opts)).ok).toBe(true);
+      for (const [column, , value, lookalike] of lookalikes) {
+        await onTarget(`UPDATE lookalikes SET ${column} = $1 WHERE id = 1`, [lookalike]);
+        expect((await onTarget(`SELECT ${column} = $1::text::${column === "t" ? "text COLLATE ci" : `${lookalikes.find(([c]) => c === column)![1]}`} AS same FROM lookalikes`, [value]))[0].same, column).toBe(true);
+        const report = await verifyDatabases(opts);
+        expect(report.firstDifference, `${column}: ${value} vs ${lookalike}`).toBe("public.lookalikes: row with key 1 changed (1 rows on source, 1 on target)");
+        await onTarget(`UPDATE lookalikes SET ${column} = $1 WHERE id = 1`, [value]);
+      }
+    } finally {
+      await source.query("DROP TABLE lookalikes");
+      await onTarget("DROP TABLE lookalikes");
+    }
   });
 
   test("sampled chunks are the first, the last and distinct others", () => {
