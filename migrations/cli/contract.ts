@@ -1,5 +1,5 @@
 // The CLI contract: every `ferry` command that another part of the repository runs (the
-// Pulumi stages, the Heroku source's reads), built here, next to the CLI that parses it,
+// Pulumi stages, the Heroku source's reads, the app plane's steps), built here, next to the CLI that parses it,
 // as its words plus the names of the environment variables it reads. The stages join the
 // words with their shell quoting (components/shell.ts); a test or the rehearsal runs them
 // as they are. Only names, strategies and numbers go into the words (Pulumi stores a
@@ -158,4 +158,31 @@ export const heroku = {
   scale: (app: string, counts: Record<string, number>) =>
     ferry(HEROKU_ENV, "heroku", "scale", "--app", app, ...Object.entries(counts).map(([type, n]) => `${type}=${n}`)),
   addonDestroy: (app: string, addon: string) => ferry(HEROKU_ENV, "heroku", "addons", "destroy", "--app", app, "--addon", addon, "--confirm", app),
+  /** Read-only: the app's current release (slug, stack, process types), what the app plane runs. */
+  release: (app: string) => ferry(HEROKU_ENV, "heroku", "release", "--app", app),
+  /** Download a release's slug to `out`, checked against Heroku's SHA-256. */
+  slug: (app: string, slugId: string, out: string) => ferry(HEROKU_ENV, "heroku", "slug", "--app", app, "--slug", slugId, "--out", out),
+  /**
+   * Copy the app's config vars into a Secrets Manager secret, values piped to the AWS
+   * CLI's stdin; `exclude` names vars left out (ferry's own). Prints names, never values.
+   */
+  configCopy: (app: string, a: SecretTarget) =>
+    ferry(HEROKU_ENV, "heroku", "config", "copy", "--app", app, ...secretFlags(a)),
+};
+
+/** Where a config copy writes: the secret (its ARN is no secret), its region, and the vars left out. */
+export interface SecretTarget {
+  secretArn: string;
+  region: string;
+  exclude: string[];
+}
+
+const secretFlags = (a: SecretTarget) => [
+  "--secret-id", a.secretArn, "--region", a.region, ...(a.exclude.length > 0 ? ["--exclude", a.exclude.join(",")] : []),
+];
+
+export const box = {
+  /** Copy a box's env file, read over SSH, into a Secrets Manager secret (like `heroku.configCopy`). */
+  configCopy: (host: string, envFile: string, a: SecretTarget) =>
+    ferry(SSH_ENV, "box", "config", "copy", "--host", host, "--ssh-key-env", ENV.sshKey, "--env-file", envFile, ...secretFlags(a)),
 };

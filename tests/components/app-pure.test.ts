@@ -173,8 +173,8 @@ describe("steps", () => {
 
   it("the slug copy verifies through ferry and uploads; no secret in the string", () => {
     const cmd = slugCopyCommand("masto-web", "s-1", "bucket-1", "us-east-1");
-    expect(cmd).toContain('ferry heroku slug --app masto-web --slug s-1 --out "$f"');
-    expect(cmd).toContain('aws s3 cp --only-show-errors --region us-east-1 "$f" s3://bucket-1/slugs/masto-web/s-1.tgz');
+    expect(cmd).toContain("ferry --json heroku slug --app masto-web --slug s-1 --out slug.tgz");
+    expect(cmd).toContain("aws s3 cp --only-show-errors --region us-east-1 slug.tgz s3://bucket-1/slugs/masto-web/s-1.tgz");
     expect(cmd).not.toMatch(/HEROKU_API_KEY=/);
   });
 

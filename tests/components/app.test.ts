@@ -226,7 +226,7 @@ describe("staging: slugs from Heroku", () => {
     const copy = one(b, "command:local:Command", `${b.name}-app-masto-web-slug`);
     const slugId = (FAKE_RELEASES["masto-web"] as { slugId: string }).slugId;
     const bucket = `${b.name}-storage-bucket-bucket-1234`;
-    expect(String(plain(copy.inputs.create))).toContain(`ferry heroku slug --app masto-web --slug ${slugId} --out "$f"`);
+    expect(String(plain(copy.inputs.create))).toContain(`ferry --json heroku slug --app masto-web --slug ${slugId} --out slug.tgz`);
     expect(String(plain(copy.inputs.create))).toContain(`s3://${bucket}/slugs/masto-web/${slugId}.tgz`);
     expect(plain(copy.inputs.triggers)).toEqual([slugId, bucket]);
 

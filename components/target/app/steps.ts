@@ -2,7 +2,8 @@
 // ever in the step's environment): read a Heroku app's current release, copy its slug
 // into the stack's bucket, and run a release phase as a one-off Fargate task that must
 // exit 0 before the services take the new task definitions.
-import { shellQuote } from "../../shell";
+import * as contract from "../../../migrations/cli/contract";
+import { shellJoin, shellQuote } from "../../shell";
 
 /** What `ferry --json heroku release --app A` prints (migrations/heroku/cli.ts). */
 export interface CurrentRelease {
@@ -14,7 +15,7 @@ export interface CurrentRelease {
   commit: string | null;
 }
 
-export const releaseRead = (app: string) => ["ferry", "--json", "heroku", "release", "--app", app].map(shellQuote).join(" ");
+export const releaseRead = (app: string) => shellJoin(contract.heroku.release(app).argv);
 
 /** The release a read step printed; throws naming the app on anything else. */
 export function parseCurrentRelease(stdout: string, app: string): CurrentRelease {
@@ -53,10 +54,10 @@ export function slugCopyCommand(app: string, slugId: string, bucket: string, reg
   const dest = `s3://${bucket}/${slugKey(app, slugId)}`;
   return [
     "set -eu",
-    "f=$(mktemp -d)/slug.tgz",
-    'trap \'rm -rf "$(dirname "$f")"\' EXIT',
-    `ferry heroku slug --app ${shellQuote(app)} --slug ${shellQuote(slugId)} --out "$f"`,
-    `aws s3 cp --only-show-errors --region ${shellQuote(region)} "$f" ${shellQuote(dest)}`,
+    // A directory of its own, so the contract's command names a plain relative file.
+    'd=$(mktemp -d); trap \'rm -rf "$d"\' EXIT; cd "$d"',
+    shellJoin(contract.heroku.slug(app, slugId, "slug.tgz").argv),
+    `aws s3 cp --only-show-errors --region ${shellQuote(region)} slug.tgz ${shellQuote(dest)}`,
   ].join("\n");
 }
 
@@ -101,16 +102,12 @@ export interface CopiedVars {
 
 /** Copy a Heroku app's config vars into `secretArn`, leaving out `exclude` (HEROKU_API_KEY in the environment). */
 export function configCopyCommand(app: string, secretArn: string, region: string, exclude: string[]): string {
-  const words = ["ferry", "--json", "heroku", "config", "copy", "--app", app, "--secret-id", secretArn, "--region", region];
-  if (exclude.length > 0) words.push("--exclude", exclude.join(","));
-  return words.map(shellQuote).join(" ");
+  return shellJoin(contract.heroku.configCopy(app, { secretArn, region, exclude }).argv);
 }
 
 /** Copy a box's env file over SSH into `secretArn` (the key in FERRY_SSH_KEY, never in the string). */
 export function boxConfigCopyCommand(a: { host: string; envFile: string; secretArn: string; region: string; exclude: string[] }): string {
-  const words = ["ferry", "--json", "box", "config", "copy", "--host", a.host, "--ssh-key-env", "FERRY_SSH_KEY", "--env-file", a.envFile, "--secret-id", a.secretArn, "--region", a.region];
-  if (a.exclude.length > 0) words.push("--exclude", a.exclude.join(","));
-  return words.map(shellQuote).join(" ");
+  return shellJoin(contract.box.configCopy(a.host, a.envFile, a).argv);
 }
 
 /** What a config copy printed (`app` undefined: a box's copy, which names no app). */

@@ -41,7 +41,7 @@ const target = { origin: "https://lb.example", serverName: "a.example b.example"
 
 // Every builder with the arguments the stages give it; `cases` below checks none is missed.
 const samples: Record<string, FerryCommand[]> = {
-  ...Object.fromEntries(([["pg", contract.pg], ["redis", contract.redis(false)], ["stack", contract.stack(false)], ["traffic", contract.traffic], ["heroku", contract.heroku]] as const)
+  ...Object.fromEntries(([["pg", contract.pg], ["redis", contract.redis(false)], ["stack", contract.stack(false)], ["traffic", contract.traffic], ["heroku", contract.heroku], ["box", contract.box]] as const)
     .flatMap(([group, builders]) => Object.keys(builders).map((name) => [`${group}.${name}`, [] as FerryCommand[]]))),
 };
 for (const strategy of ["dump", "logical", "physical"] as const) {
@@ -85,6 +85,13 @@ samples["heroku.configFromEnv"].push(contract.heroku.configFromEnv("masto-web", 
 samples["heroku.repointRestore"].push(contract.heroku.repointRestore("masto-web", "DATABASE_URL"));
 samples["heroku.scale"].push(contract.heroku.scale("masto-web", { web: 2, worker: 1 }), contract.heroku.scale("masto-web", { web: 0 }));
 samples["heroku.addonDestroy"].push(contract.heroku.addonDestroy("masto-web", "postgresql-curved-12345"));
+samples["heroku.release"].push(contract.heroku.release("masto-web"));
+samples["heroku.slug"].push(contract.heroku.slug("masto-web", "8f7e6d5c-0000-4000-8000-000000000001", "slug.tgz"));
+const secret = { secretArn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ferry-app-masto-web-AbCdEf", region: "eu-central-1" };
+for (const exclude of [[], ["DATABASE_URL", "REDIS_URL"]]) {
+  samples["heroku.configCopy"].push(contract.heroku.configCopy("masto-web", { ...secret, exclude }));
+  samples["box.configCopy"].push(contract.box.configCopy("deploy@198.51.100.1:22", "/home/mastodon/live/.env.production", { ...secret, exclude }));
+}
 
 const cases = Object.entries(samples).flatMap(([builder, commands]) => commands.map((c): [string, FerryCommand] => [builder, c]));
 
