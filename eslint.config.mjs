@@ -19,11 +19,11 @@ const IGNORED = ["node_modules", "dist", "rehearsal/out", "bench/out", ".git"];
 export const BOUNDARIES = [
   {
     name: "data plane",
-    from: ["migrations", "bin"],
-    except: ["migrations/stages"],
+    from: ["dataplane", "bin"],
+    except: [],
     // config/'s barrel re-exports loadConfig, which loads @pulumi/pulumi: the data plane
     // takes the pure modules it needs by name (config/parse, config/strategy).
-    forbid: ["@pulumi/*", "components", "rehearsal", "policy", "migrations/stages", "config/index", "config/load"],
+    forbid: ["@pulumi/*", "components", "rehearsal", "policy", "migrations", "config/index", "config/load"],
     why: "the data plane (the `ferry` CLI) runs on a runner without Pulumi or the test harness",
   },
   {
@@ -152,8 +152,7 @@ export default tseslint.config(
   {
     // The boundary rules read static imports (require() is refused everywhere in
     // TypeScript by no-require-imports): the data plane imports statically.
-    files: ["migrations/**/*.ts", "bin/**/*.ts"],
-    ignores: ["migrations/stages/**"],
+    files: ["dataplane/**/*.ts", "bin/**/*.ts"],
     rules: { "no-restricted-syntax": ["error", { selector: "ImportExpression", message: "data plane: import statically, so the boundary rules (eslint.config.mjs) can check it" }] },
   },
 );

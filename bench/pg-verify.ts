@@ -3,9 +3,9 @@
 // on identical databases, and after one row of the target was changed, to show who
 // finds it and how precisely.
 //   npm run bench:pg-verify -- --gb 1 --jobs 4
-import { withClient } from "../migrations/postgres/connection";
-import { copyByDump } from "../migrations/postgres/dump";
-import { verifyDatabases } from "../migrations/postgres/verify";
+import { withClient } from "../dataplane/postgres/connection";
+import { copyByDump } from "../dataplane/postgres/dump";
+import { verifyDatabases } from "../dataplane/postgres/verify";
 import { parseBenchArgs } from "./lib/args";
 import { freshDatabase, generateData, startBenchCluster } from "./lib/data";
 import { log, mb, ratio, seconds, table, time, Timing } from "./lib/report";

@@ -17,7 +17,7 @@ import Redis from "ioredis";
 import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, proxyWay, redisMode, Stage, VultrSource } from "../../config";
 import { journey } from "../../policy/plan/stages";
 import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
-import { connect, withClient } from "../../migrations/postgres/connection";
+import { connect, withClient } from "../../dataplane/postgres/connection";
 import { rebuildFeeds } from "../app/feeds";
 import { TICKS_KEY } from "../app/ticker";
 import { lostWritesCheck } from "../checks";

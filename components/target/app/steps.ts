@@ -4,7 +4,7 @@
 // exit 0 before the services take the new task definitions.
 import { shellQuote } from "../../shell";
 
-/** What `ferry --json heroku release --app A` prints (migrations/heroku/cli.ts). */
+/** What `ferry --json heroku release --app A` prints (dataplane/heroku/cli.ts). */
 export interface CurrentRelease {
   app: string;
   version: number;
