@@ -352,7 +352,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // 3-4. The journey up, then (with --rollback-from) back down.
   const ups: UpRecord[] = [];
   const commandLines = new Map<string, string>();
-  const { buildFerry } = await import("../../components/ferry");
+  const { buildFerry } = await import("../../program");
   const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
     log(`pulumi up: ${label}`);
     const started = Date.now();

@@ -11,7 +11,7 @@ import { startNewApp, NewApp } from "./new-app";
 import { startSshd, TestSshd } from "./sshd";
 import { runFerry } from "./run-ferry";
 import { makeTestCa } from "./test-ca";
-import { traffic } from "../../../migrations/stages/commands";
+import { traffic } from "../../../migrations/commands";
 
 let sshd: TestSshd;
 let oldHost: LocalNginx;

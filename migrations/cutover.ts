@@ -14,9 +14,9 @@
 // maintenance off. Replicate's guards refuse that before anything moves once the target
 // has taken writes.
 import * as pulumi from "@pulumi/pulumi";
-import type { HerokuSource, VultrSource } from "../../config";
-import { postgresStrategy, redisMode, sidekiqDrain } from "../../config";
-import { SshRunner } from "../../components/runner";
+import type { HerokuSource, VultrSource } from "../config";
+import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
+import { SshRunner } from "../components/runner";
 import { ENV, heroku, pg, stackSteps, systemd } from "./commands";
 import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";

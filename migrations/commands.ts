@@ -2,12 +2,12 @@
 // (dataplane/cli/contract.ts) joined with the shell quoting the runner's Command strings
 // use. Only names, strategies and numbers go into a command line (Pulumi stores it in
 // state); URLs and keys travel in the environment variables the contract names.
-import { shellJoin } from "../../components/shell";
-import * as contract from "../../dataplane/cli/contract";
-import type { FerryCommand } from "../../dataplane/cli/contract";
+import { shellJoin } from "../components/shell";
+import * as contract from "../dataplane/cli/contract";
+import type { FerryCommand } from "../dataplane/cli/contract";
 
-export { ENV } from "../../dataplane/cli/contract";
-export type { OldHost, OldSite, ProxyTarget } from "../../dataplane/cli/contract";
+export { ENV } from "../dataplane/cli/contract";
+export type { OldHost, OldSite, ProxyTarget } from "../dataplane/cli/contract";
 
 type Joined<T> = { [K in keyof T]: T[K] extends (...args: infer A) => FerryCommand ? (...args: A) => string : never };
 

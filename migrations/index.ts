@@ -2,7 +2,7 @@
 // environment (built in between, by the caller) depends on which stores moved, and the
 // traffic stages wait on both.
 import type * as pulumi from "@pulumi/pulumi";
-import { COMPONENTS, Stage } from "../../config";
+import { COMPONENTS, Stage } from "../config";
 import { DataCutover } from "./cutover";
 import { Decommission } from "./decommission";
 import { Dns } from "./dns";

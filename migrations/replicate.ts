@@ -6,7 +6,7 @@
 // app or DNS move back to a fenced, stale source (the engine runs a deleted step's
 // rollback only after every update).
 import * as pulumi from "@pulumi/pulumi";
-import { postgresStrategy, redisMode } from "../../config";
+import { postgresStrategy, redisMode } from "../config";
 import { pg, urlIdentity } from "./commands";
 import { StageContext, postgresEnv, reached, redisCommands, redisEnv, stageOf } from "./context";
 

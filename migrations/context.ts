@@ -1,10 +1,10 @@
 // What every stage needs: the validated config, where each component stands, where
 // commands run, and the secrets as Pulumi secrets (they only ever reach `environment`).
 import type * as pulumi from "@pulumi/pulumi";
-import type { Runner } from "../../components/runner";
-import type { HerokuSource as HerokuSourceComponent } from "../../components/source/heroku";
-import type { Component, FerryConfig, Stage } from "../../config";
-import { atLeast, componentStage, componentsOf } from "../../config";
+import type { Runner } from "../components/runner";
+import type { HerokuSource as HerokuSourceComponent } from "../components/source/heroku";
+import type { Component, FerryConfig, Stage } from "../config";
+import { atLeast, componentStage, componentsOf } from "../config";
 import { ENV, redisSteps } from "./commands";
 
 export interface StageSecrets {

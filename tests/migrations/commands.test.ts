@@ -1,8 +1,8 @@
 // The command lines the stages store in state, pool weights and DNS content: pure.
 import { describe, expect, it } from "vitest";
-import { heroku, pg, redisSteps, stackSteps, systemd, traffic, urlIdentity } from "../../../migrations/stages/commands";
-import { poolWeights } from "../../../migrations/stages/proxy";
-import { recordFor, recordOptions } from "../../../migrations/stages/dns";
+import { heroku, pg, redisSteps, stackSteps, systemd, traffic, urlIdentity } from "../../migrations/commands";
+import { poolWeights } from "../../migrations/proxy";
+import { recordFor, recordOptions } from "../../migrations/dns";
 
 describe("ferry command lines", () => {
   it("follow the CLI contract and carry no URL or key", () => {

@@ -3,13 +3,13 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { FerryConfig, Stage, StagePlan } from "../config";
-import { atLeast, componentStage, componentsOf, planStages } from "../config";
-import { applyDataStages, applyTrafficStages, StageContext } from "../migrations/stages";
-import { present } from "../migrations/stages/context";
-import { HerokuAppInventory, HerokuSource } from "./source/heroku";
-import { VultrBox } from "./source/vultr";
-import { Compute, TargetSide } from "./target";
+import type { FerryConfig, Stage, StagePlan } from "./config";
+import { atLeast, componentStage, componentsOf, planStages } from "./config";
+import { applyDataStages, applyTrafficStages, StageContext } from "./migrations";
+import { present } from "./migrations/context";
+import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
+import { VultrBox } from "./components/source/vultr";
+import { Compute, TargetSide } from "./components/target";
 
 export interface FerryOutputs {
   /** Where things are on AWS (no credentials). */

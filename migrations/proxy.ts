@@ -6,8 +6,8 @@
 // reach it directly included (`ferry proxy apply`; deleting it runs `ferry proxy revert`).
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import type { HerokuSource, VultrSource } from "../../config";
-import { effectiveTraffic, proxyWay } from "../../config";
+import type { HerokuSource, VultrSource } from "../config";
+import { effectiveTraffic, proxyWay } from "../config";
 import { traffic } from "./commands";
 import { StageContext, herokuSource, present, sshEnv } from "./context";
 

@@ -9,7 +9,7 @@
 // existing record get a new record only at cutover.
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import type { Target } from "../../config";
+import type { Target } from "../config";
 import { StageContext, reached } from "./context";
 
 type Hostname = Target["cloudflare"]["hostnames"][number];
