@@ -11,12 +11,12 @@
 // acknowledged writes, the app switching to the target as soon as cutover returns), and
 // how many acknowledged writes the target lacks.
 import { startPostgres, LocalPostgres } from "../rehearsal/servers";
-import { cutover, CutoverResult } from "../dataplane/postgres/cutover";
-import { replicateLogical } from "../dataplane/postgres/logical";
-import { replicatePhysical, stopStandby } from "../dataplane/postgres/physical";
+import { cutover, CutoverResult } from "../dataplane/postgres/cutover/cutover";
+import { replicateLogical } from "../dataplane/postgres/replication/logical";
+import { replicatePhysical, stopStandby } from "../dataplane/postgres/replication/physical";
 import { preflight } from "../dataplane/postgres/preflight";
 import { formatBytes } from "../dataplane/cli/common";
-import { trialCopy } from "../dataplane/postgres/trial";
+import { trialCopy } from "../dataplane/postgres/replication/trial";
 import { Strategy } from "../dataplane/postgres/names";
 import { withClient } from "../dataplane/postgres/connection";
 import { missingWrites, roleUrl, startSource, startWriteLoad, ROLE_PASSWORD } from "../tests/dataplane/postgres/fixtures";

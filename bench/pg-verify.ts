@@ -4,8 +4,8 @@
 // finds it and how precisely.
 //   npm run bench:pg-verify -- --gb 1 --jobs 4
 import { withClient } from "../dataplane/postgres/connection";
-import { copyByDump } from "../dataplane/postgres/dump";
-import { verifyDatabases } from "../dataplane/postgres/verify";
+import { copyByDump } from "../dataplane/postgres/copy/dump";
+import { verifyDatabases } from "../dataplane/postgres/verify/verify";
 import { parseBenchArgs } from "./lib/args";
 import { freshDatabase, generateData, startBenchCluster } from "./lib/data";
 import { log, mb, ratio, seconds, table, time, Timing } from "./lib/report";

@@ -26,8 +26,8 @@ import { withClient } from "../postgres/connection";
 import {
   CutoverOptions as PgOptions, CutoverResult as PgResult, PgCutover, VerifySummary, GateNotMet, beginPgCutover, crashPoint,
   pgActivate, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify,
-} from "../postgres/cutover";
-import { allowWrites } from "../postgres/fence";
+} from "../postgres/cutover/cutover";
+import { allowWrites } from "../postgres/cutover/fence";
 import { StepRecord } from "../postgres/state";
 import {
   CutoverOptions as RedisOptions, Switched, fenceOnSource, fenceSource, liftFence, openTarget, promotedAlready, switchProblem,

@@ -3,18 +3,18 @@
 // FERRY_TARGET_URL. Exit codes: 0 ok, 1 a check or gate failed, 2 bad input.
 import { Command } from "commander";
 import { FerryError, GlobalOptions, action, emit, formatBytes, progressBar, redact, resolveUrl } from "../cli/common";
-import { cleanup } from "./cleanup";
+import { cleanup } from "./cutover/cleanup";
 import { withClient } from "./connection";
 import { chooseStrategy, recordedStrategy } from "./recorded";
-import { cutover, GateNotMet } from "./cutover";
+import { cutover, GateNotMet } from "./cutover/cutover";
 import { STRATEGIES, Strategy } from "./names";
 import { preflight } from "./preflight";
-import { replicateLogical } from "./logical";
-import { replicatePhysical } from "./physical";
-import { rollback } from "./rollback";
+import { replicateLogical } from "./replication/logical";
+import { replicatePhysical } from "./replication/physical";
+import { rollback } from "./cutover/rollback";
 import { status } from "./status";
-import { trialCopy } from "./trial";
-import { verifyDatabases } from "./verify";
+import { trialCopy } from "./replication/trial";
+import { verifyDatabases } from "./verify/verify";
 
 interface CommonFlags extends GlobalOptions {
   source?: string;

@@ -13,7 +13,7 @@ import {
 } from "./catalog";
 import { countLargeObjects, serverVersion } from "./copy-catalog";
 import { PHYSICAL_SLOT, Strategy, SUBSCRIPTION } from "./names";
-import { localBinaryMajor } from "./physical";
+import { localBinaryMajor } from "./replication/physical";
 
 export interface PreflightCheck {
   name: string;

@@ -9,7 +9,7 @@
 import { Client } from "pg";
 import { FerryError } from "../cli/common";
 import { inRecovery } from "./catalog";
-import { subscriptionExists } from "./logical";
+import { subscriptionExists } from "./replication/logical";
 import { PHYSICAL_SLOT, STRATEGIES, Strategy } from "./names";
 import { CutoverState, readAll } from "./state";
 

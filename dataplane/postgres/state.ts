@@ -1,12 +1,12 @@
 // Cutover progress on the target, kept by ferry's own schema (see below), so that a rerun after a crash
 // (of ferry, or of the machine running it) resumes where the last run stopped. The
-// source side of the story is the fence record (fence.ts); together they say which
+// source side of the story is the fence record (cutover/fence.ts); together they say which
 // database is the writable primary. A physical standby cannot be written before it
 // is promoted: until then its progress is read from the facts (fence record on the
 // source, pg_is_in_recovery() on the target).
 import { Client } from "pg";
 import { quoteLiteral } from "./connection";
-import { FenceRecord } from "./fence";
+import { FenceRecord } from "./cutover/fence";
 import { STATE_SCHEMA, Strategy } from "./names";
 
 export interface StepRecord {

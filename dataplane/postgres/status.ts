@@ -6,10 +6,10 @@ import { Client } from "pg";
 import { sleep } from "../cli/common";
 import { withClient } from "./connection";
 import { inRecovery } from "./catalog";
-import { fenceInPlace, readFence } from "./fence";
-import { TableSyncState, logicalLag, subscriptionExists, tableStates } from "./logical";
+import { fenceInPlace, readFence } from "./cutover/fence";
+import { TableSyncState, logicalLag, subscriptionExists, tableStates } from "./replication/logical";
 import { Strategy } from "./names";
-import { physicalLag } from "./physical";
+import { physicalLag } from "./replication/physical";
 import { CutoverState, loadCutover } from "./state";
 
 export interface CopyProgress {

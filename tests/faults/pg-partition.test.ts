@@ -4,7 +4,7 @@
 // it, replication catches up on its own and verify is green: never a silent divergence.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { withClient } from "../../dataplane/postgres/connection";
-import { logicalLag } from "../../dataplane/postgres/logical";
+import { logicalLag } from "../../dataplane/postgres/replication/logical";
 import { missingWrites, startWriteLoad } from "../dataplane/postgres/fixtures";
 import { canWrite, runFerry } from "../dataplane/postgres/helpers";
 import { Link, link, viaPort } from "./link";

@@ -1,7 +1,7 @@
 // Steps the PostgreSQL fault tests share: a source with the test schema replicating
 // logically into a target, and waiting until `ferry pg verify` agrees the two match.
 import { withClient } from "../../dataplane/postgres/connection";
-import { replicateLogical } from "../../dataplane/postgres/logical";
+import { replicateLogical } from "../../dataplane/postgres/replication/logical";
 import { LocalPostgres, startPostgres, waitFor } from "../../rehearsal/servers";
 import { ROLE_PASSWORD, startSource } from "../dataplane/postgres/fixtures";
 import { FerryRun, asRole, runFerry } from "../dataplane/postgres/helpers";

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { replicatePhysical, stopStandby } from "../../dataplane/postgres/physical";
+import { replicatePhysical, stopStandby } from "../../dataplane/postgres/replication/physical";
 import { FakeHerokuApi, LocalPostgres, LocalRedis, makeCa, startHerokuApi, startPostgres, startRedis, tempDir } from "../../rehearsal/servers";
 import { startSource } from "../dataplane/postgres/fixtures";
 import { FerryRun, runFerry, standbyPath, standbyUrl, withDatabase } from "../dataplane/postgres/helpers";

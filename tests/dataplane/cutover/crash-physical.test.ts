@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import Redis from "ioredis";
 import { LocalPostgres, LocalRedis, startRedis } from "../../../rehearsal/servers";
-import { cleanup } from "../../../dataplane/postgres/cleanup";
-import { unfence, withWritable } from "../../../dataplane/postgres/fence";
-import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/physical";
+import { cleanup } from "../../../dataplane/postgres/cutover/cleanup";
+import { unfence, withWritable } from "../../../dataplane/postgres/cutover/fence";
+import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
 import { CUTOVER_KEY } from "../../../dataplane/redis/fence";
 import { missingWrites, roleUrl, startSource, startWriteLoad } from "../postgres/fixtures";
 import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "../postgres/helpers";

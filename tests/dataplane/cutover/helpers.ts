@@ -4,7 +4,7 @@
 import Redis from "ioredis";
 import { LocalPostgres, LocalRedis, startRedis } from "../../../rehearsal/servers";
 import { withClient } from "../../../dataplane/postgres/connection";
-import { replicateLogical } from "../../../dataplane/postgres/logical";
+import { replicateLogical } from "../../../dataplane/postgres/replication/logical";
 import { preflight } from "../../../dataplane/postgres/preflight";
 import { GRANT_APP, seededPair } from "../postgres/helpers";
 import { ferry } from "../redis/helpers";

@@ -4,20 +4,20 @@
 // rejects writes from every role, verify is green, cleanup leaves no slot.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalPostgres, startPostgres } from "../../../rehearsal/servers";
-import { cleanup } from "../../../dataplane/postgres/cleanup";
-import { cutover } from "../../../dataplane/postgres/cutover";
-import { replicateLogical } from "../../../dataplane/postgres/logical";
+import { cleanup } from "../../../dataplane/postgres/cutover/cleanup";
+import { cutover } from "../../../dataplane/postgres/cutover/cutover";
+import { replicateLogical } from "../../../dataplane/postgres/replication/logical";
 import { preflight } from "../../../dataplane/postgres/preflight";
 import { status } from "../../../dataplane/postgres/status";
-import { splitPostData } from "../../../dataplane/postgres/postdata";
-import { dumpSchema } from "../../../dataplane/postgres/schema";
-import { verifyDatabases } from "../../../dataplane/postgres/verify";
+import { splitPostData } from "../../../dataplane/postgres/replication/postdata";
+import { dumpSchema } from "../../../dataplane/postgres/replication/schema";
+import { verifyDatabases } from "../../../dataplane/postgres/verify/verify";
 import { APP_ROLES, createTestSchema, seedRows, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad } from "./fixtures";
 import { canWrite, runFerry, withDatabase } from "./helpers";
-import { applySchema } from "../../../dataplane/postgres/schema";
+import { applySchema } from "../../../dataplane/postgres/replication/schema";
 import { connect, withClient } from "../../../dataplane/postgres/connection";
 import { saveRecord } from "../../../dataplane/postgres/state";
-import { withWritable } from "../../../dataplane/postgres/fence";
+import { withWritable } from "../../../dataplane/postgres/cutover/fence";
 import { waitFor } from "../../../rehearsal/servers";
 
 describe("logical strategy", () => {

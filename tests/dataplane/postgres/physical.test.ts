@@ -3,12 +3,12 @@
 // source before pg_promote, with nothing lost and one writable primary.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalPostgres } from "../../../rehearsal/servers";
-import { cleanup } from "../../../dataplane/postgres/cleanup";
-import { cutover } from "../../../dataplane/postgres/cutover";
-import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/physical";
+import { cleanup } from "../../../dataplane/postgres/cutover/cleanup";
+import { cutover } from "../../../dataplane/postgres/cutover/cutover";
+import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
 import { preflight } from "../../../dataplane/postgres/preflight";
 import { status } from "../../../dataplane/postgres/status";
-import { verifyDatabases } from "../../../dataplane/postgres/verify";
+import { verifyDatabases } from "../../../dataplane/postgres/verify/verify";
 import { withClient } from "../../../dataplane/postgres/connection";
 import { APP_ROLES, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad } from "./fixtures";
 import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "./helpers";

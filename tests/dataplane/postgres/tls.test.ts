@@ -13,7 +13,7 @@ import { SSL_MODES, SslMode, pgTls } from "../../../dataplane/postgres/tls";
 import { runTool } from "../../../dataplane/postgres/tools";
 import { runnerPostgresUrl } from "../../../components/target";
 import { LocalPostgres, makeCa, startPostgres, tempDir, waitFor } from "../../../rehearsal/servers";
-import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/physical";
+import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
 import { createTestSchema, seedRows } from "./fixtures";
 import { runFerry, standbyPath, standbyUrl, withDatabase } from "./helpers";
 

@@ -2,8 +2,8 @@
 // functions) goes first so rows have somewhere to land; "post-data" (indexes,
 // constraints, triggers) goes after, so indexes are built once over all the data
 // instead of being maintained row by row.
-import { libpqArgs } from "./connection";
-import { runTool } from "./tools";
+import { libpqArgs } from "../connection";
+import { runTool } from "../tools";
 
 export type SchemaSection = "pre-data" | "post-data";
 

@@ -2,10 +2,10 @@
 // trial copy while the app keeps writing; `cutover` fences, empties the target, copies
 // again under the fence and verifies. Nothing acknowledged may be lost.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres, startPostgres } from "../../../rehearsal/servers";
-import { cutover } from "../../../dataplane/postgres/cutover";
-import { APP_ROLES, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad, ROLE_PASSWORD } from "./fixtures";
-import { canWrite, runFerry } from "./helpers";
+import { LocalPostgres, startPostgres } from "../../../../rehearsal/servers";
+import { cutover } from "../../../../dataplane/postgres/cutover/cutover";
+import { APP_ROLES, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad, ROLE_PASSWORD } from "../fixtures";
+import { canWrite, runFerry } from "../helpers";
 
 describe("dump strategy", () => {
   let source: LocalPostgres;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startPostgres, LocalPostgres } from "../../../rehearsal/servers";
-import { copyByDump } from "../../../dataplane/postgres/dump";
-import { planFastVerify, verifyDatabases, VerifyOptions, sampleIndexes } from "../../../dataplane/postgres/verify";
-import { startSource } from "./fixtures";
+import { startPostgres, LocalPostgres } from "../../../../rehearsal/servers";
+import { copyByDump } from "../../../../dataplane/postgres/copy/dump";
+import { planFastVerify, verifyDatabases, VerifyOptions, sampleIndexes } from "../../../../dataplane/postgres/verify/verify";
+import { startSource } from "../fixtures";
 
 // One source and one copy; each test damages the copy, checks that verify names the
 // damage, and repairs it so the next test starts from an identical pair.
@@ -220,8 +220,8 @@ describe("verifyDatabases", () => {
   });
 
   test("each column is hashed by its type's own hash function", async () => {
-    const { listTables } = await import("../../../dataplane/postgres/copy-catalog");
-    const { withClient } = await import("../../../dataplane/postgres/connection");
+    const { listTables } = await import("../../../../dataplane/postgres/copy-catalog");
+    const { withClient } = await import("../../../../dataplane/postgres/connection");
     const tables = await withClient(source.url(), listTables);
     const procs = Object.fromEntries(tables.find((t) => t.name === "accounts")!.columns.map((c) => [c.name, c.hashProc]));
     expect(procs).toEqual({
@@ -230,7 +230,7 @@ describe("verifyDatabases", () => {
     });
     // timestamptz's hash function is declared on timestamp: an exact conversion, not text. bytea's takes `internal`,
     // an enum's hashes its label's OID (different on the target): both by text.
-    const { rowHash } = await import("../../../dataplane/postgres/verify-sql");
+    const { rowHash } = await import("../../../../dataplane/postgres/verify/verify-sql");
     expect(rowHash(tables.find((t) => t.name === "accounts")!)).toContain(`timestamp_hash_extended("created_at" AT TIME ZONE 'UTC', 2)`);
     expect(rowHash(tables.find((t) => t.name === "orders")!)).toContain(`hashtextextended("receipt"::text, 5)`);
     expect(rowHash(tables.find((t) => t.name === "accounts")!)).toContain(`hashtextextended("mood"::text, 5)`);

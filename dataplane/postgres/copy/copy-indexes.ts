@@ -7,8 +7,8 @@
 // exclusion and deferrable constraints, foreign keys, triggers) stays in post-data,
 // and the early-built entries are taken out of the post-data TOC by catalog OID.
 import { Client } from "pg";
-import { connect, qualified, quoteIdent } from "./connection";
-import { DUMP_SEARCH_PATH, TableInfo, withDumpSearchPath } from "./copy-catalog";
+import { connect, qualified, quoteIdent } from "../connection";
+import { DUMP_SEARCH_PATH, TableInfo, withDumpSearchPath } from "../copy-catalog";
 
 /** An index's entries in the archive's TOC, by source OID as pg_restore -l lists them (1259 = pg_class, 2606 = pg_constraint). */
 export interface IndexEntry {

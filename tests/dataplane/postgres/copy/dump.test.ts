@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startPostgres, LocalPostgres } from "../../../rehearsal/servers";
-import { copyByDump, DumpProgress } from "../../../dataplane/postgres/dump";
-import { verifyDatabases } from "../../../dataplane/postgres/verify";
-import { copyInSql, copyOutSql, ctidRanges, planChunks } from "../../../dataplane/postgres/copy-plan";
-import { Column, TableInfo } from "../../../dataplane/postgres/copy-catalog";
-import { onlyEntries, withoutBuilt } from "../../../dataplane/postgres/copy-indexes";
-import { alterDatabaseSetting, settingsToCopy, splitSettingList } from "../../../dataplane/postgres/copy-schema";
-import { furthestState } from "../../../dataplane/postgres/sequences";
-import { insertWithoutIds, startSource } from "./fixtures";
+import { startPostgres, LocalPostgres } from "../../../../rehearsal/servers";
+import { copyByDump, DumpProgress } from "../../../../dataplane/postgres/copy/dump";
+import { verifyDatabases } from "../../../../dataplane/postgres/verify/verify";
+import { copyInSql, copyOutSql, ctidRanges, planChunks } from "../../../../dataplane/postgres/copy/copy-plan";
+import { Column, TableInfo } from "../../../../dataplane/postgres/copy-catalog";
+import { onlyEntries, withoutBuilt } from "../../../../dataplane/postgres/copy/copy-indexes";
+import { alterDatabaseSetting, settingsToCopy, splitSettingList } from "../../../../dataplane/postgres/copy/copy-schema";
+import { furthestState } from "../../../../dataplane/postgres/sequences";
+import { insertWithoutIds, startSource } from "../fixtures";
 
 let source: LocalPostgres;
 

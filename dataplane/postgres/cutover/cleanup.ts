@@ -2,13 +2,13 @@
 // slot is the dangerous one: the source keeps every WAL segment for it until its
 // disk is full. Cleanup refuses in the middle of a cutover (source fenced, target not
 // released): finish or roll back first.
-import { FerryError } from "../cli/common";
-import { withClient } from "./connection";
-import { inRecovery } from "./catalog";
+import { FerryError } from "../../cli/common";
+import { withClient } from "../connection";
+import { inRecovery } from "../catalog";
 import { allowWrites, readFence } from "./fence";
-import { dropPublication, dropSubscription } from "./logical";
-import { PHYSICAL_SLOT, STRATEGIES, SUBSCRIPTION } from "./names";
-import { loadCutover } from "./state";
+import { dropPublication, dropSubscription } from "../replication/logical";
+import { PHYSICAL_SLOT, STRATEGIES, SUBSCRIPTION } from "../names";
+import { loadCutover } from "../state";
 
 export interface CleanupOptions {
   sourceUrl: string;

@@ -2,8 +2,8 @@
 // than `splitBytes` is cut into ranges of heap blocks (ctid ranges, answered by a
 // TID range scan since PostgreSQL 14) so one huge table keeps several connections
 // busy. Jobs are ordered biggest first so the last job to finish is a small one.
-import { qualified, quoteIdent } from "./connection";
-import { Column, TableInfo } from "./copy-catalog";
+import { qualified, quoteIdent } from "../connection";
+import { Column, TableInfo } from "../copy-catalog";
 
 export interface CopyChunk {
   table: TableInfo;

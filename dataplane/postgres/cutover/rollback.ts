@@ -3,14 +3,14 @@
 // target holds writes the source never saw: ferry refuses and says what a reverse
 // replication would take, instead of silently dropping them.
 import { Client } from "pg";
-import { FerryError } from "../cli/common";
-import { withClient } from "./connection";
-import { inRecovery } from "./catalog";
+import { FerryError } from "../../cli/common";
+import { withClient } from "../connection";
+import { inRecovery } from "../catalog";
 import { allowWrites, unfence, withWritable } from "./fence";
-import { dropPublication, dropSubscription } from "./logical";
-import { PHYSICAL_SLOT, Strategy } from "./names";
-import { stopStandby } from "./physical";
-import { CutoverState, loadCutover, saveCutover } from "./state";
+import { dropPublication, dropSubscription } from "../replication/logical";
+import { PHYSICAL_SLOT, Strategy } from "../names";
+import { stopStandby } from "../replication/physical";
+import { CutoverState, loadCutover, saveCutover } from "../state";
 
 export interface RollbackOptions {
   sourceUrl: string;

@@ -3,11 +3,11 @@
 // owner without superuser (Heroku's situation) fences what it may, keeps the record
 // itself, and names the roles it could not fence.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../rehearsal/servers";
-import { fence, readFence, unfence, withWritable } from "../../../dataplane/postgres/fence";
-import { connect, withClient } from "../../../dataplane/postgres/connection";
-import { roleUrl, startSource, ROLE_PASSWORD } from "./fixtures";
-import { canWrite, withDatabase } from "./helpers";
+import { LocalPostgres } from "../../../../rehearsal/servers";
+import { fence, readFence, unfence, withWritable } from "../../../../dataplane/postgres/cutover/fence";
+import { connect, withClient } from "../../../../dataplane/postgres/connection";
+import { roleUrl, startSource, ROLE_PASSWORD } from "../fixtures";
+import { canWrite, withDatabase } from "../helpers";
 
 describe("fence", () => {
   let source: LocalPostgres;

@@ -2,12 +2,12 @@
 // It tells how long the real maintenance window will be, and proves the copy works on
 // this data before anyone takes the app down. The cutover empties the target and
 // copies again under the fence.
-import { withClient } from "./connection";
-import { requirePrimarySource } from "./catalog";
-import { copyByDump, DumpCopyResult, DumpProgress } from "./dump";
-import { allowWrites } from "./fence";
-import { loadCutover, saveCutover } from "./state";
-import { emptyTarget } from "./target";
+import { withClient } from "../connection";
+import { requirePrimarySource } from "../catalog";
+import { copyByDump, DumpCopyResult, DumpProgress } from "../copy/dump";
+import { allowWrites } from "../cutover/fence";
+import { loadCutover, saveCutover } from "../state";
+import { emptyTarget } from "../target";
 
 export interface TrialCopyOptions {
   sourceUrl: string;

@@ -2,7 +2,7 @@
 // the median key until at most `rowLimit` rows remain, then compare row by row
 // (key and row hash) to name the first differing key and what happened to it.
 import { Client } from "pg";
-import { TableInfo } from "./copy-catalog";
+import { TableInfo } from "../copy-catalog";
 import { ChunkSum, chunkSum, fromTable, hashingQuery, keyColumnsText, KeyRange, keyOf, orderByKey, rangeWhere, rowHash } from "./verify-sql";
 
 export type DifferenceKind = "changed" | "missing on target" | "extra on target" | "order differs";

@@ -3,13 +3,13 @@
 // the app saw acknowledged on the target. Each step gets its own database pair on
 // one source and one target cluster (the fence is per database for logical).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../rehearsal/servers";
-import { withClient } from "../../../dataplane/postgres/connection";
-import { replicateLogical } from "../../../dataplane/postgres/logical";
-import { preflight } from "../../../dataplane/postgres/preflight";
-import { loadCutover } from "../../../dataplane/postgres/state";
-import { insertWithoutIds, missingWrites, startWriteLoad } from "./fixtures";
-import { GRANT_APP, canWrite, runFerry, seededPair, startClusterPair } from "./helpers";
+import { LocalPostgres } from "../../../../rehearsal/servers";
+import { withClient } from "../../../../dataplane/postgres/connection";
+import { replicateLogical } from "../../../../dataplane/postgres/replication/logical";
+import { preflight } from "../../../../dataplane/postgres/preflight";
+import { loadCutover } from "../../../../dataplane/postgres/state";
+import { insertWithoutIds, missingWrites, startWriteLoad } from "../fixtures";
+import { GRANT_APP, canWrite, runFerry, seededPair, startClusterPair } from "../helpers";
 
 const STEPS = ["gate", "fence", "drain", "sequences", "detach", "verify", "done"];
 

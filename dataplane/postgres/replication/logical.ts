@@ -4,14 +4,14 @@
 // then the rest of post-data once every table is in sync. Each step checks whether an
 // earlier run already did it, so rerunning `replicate` after a failure is safe.
 import { Client } from "pg";
-import { sleep } from "../cli/common";
-import { quoteLiteral, withClient } from "./connection";
-import { currentLsn, publishableTables, requirePrimarySource } from "./catalog";
+import { sleep } from "../../cli/common";
+import { quoteLiteral, withClient } from "../connection";
+import { currentLsn, publishableTables, requirePrimarySource } from "../catalog";
 import { lsnDiff } from "./lsn";
-import { PUBLICATION, SUBSCRIPTION } from "./names";
+import { PUBLICATION, SUBSCRIPTION } from "../names";
 import { splitPostData } from "./postdata";
 import { applySchema, dumpSchema } from "./schema";
-import { loadRecord, saveRecord } from "./state";
+import { loadRecord, saveRecord } from "../state";
 
 export interface LogicalReplicateOptions {
   sourceUrl: string;

@@ -16,8 +16,8 @@
 // written BEFORE any role is touched, so a rerun after a crash at any point knows exactly
 // what to undo; roles that were already read-only are not recorded and never unfenced.
 import { Client } from "pg";
-import { quoteIdent, quoteLiteral, withClient } from "./connection";
-import { pollUntil } from "./wait";
+import { quoteIdent, quoteLiteral, withClient } from "../connection";
+import { pollUntil } from "../wait";
 
 const MARKER = "ferry.fence";
 

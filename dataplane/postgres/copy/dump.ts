@@ -7,16 +7,16 @@
 // queries get good plans.
 import os from "node:os";
 import { Client } from "pg";
-import { FerryError } from "../cli/common";
-import { connect, describeUrl, qualified, withClient } from "./connection";
-import { countLargeObjects, DUMP_SEARCH_PATH, listTables, serverVersion, TableInfo, userRelations } from "./copy-catalog";
+import { FerryError } from "../../cli/common";
+import { connect, describeUrl, qualified, withClient } from "../connection";
+import { countLargeObjects, DUMP_SEARCH_PATH, listTables, serverVersion, TableInfo, userRelations } from "../copy-catalog";
 import { planChunks, CopyChunk } from "./copy-plan";
-import { defaultJobs, runPool } from "./copy-pool";
+import { defaultJobs, runPool } from "../copy-pool";
 import { copyDatabaseSettings, dumpSchemaArchive, restoreSection } from "./copy-schema";
-import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "./copy-snapshot";
+import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "../copy-snapshot";
 import { copyChunk } from "./copy-stream";
 import { EarlyIndex, IndexBuilder, listEarlyIndexes, listLockUpgradingIndexes } from "./copy-indexes";
-import { syncSequences } from "./sequences";
+import { syncSequences } from "../sequences";
 
 export interface DumpProgress {
   tablesDone: number;

@@ -14,16 +14,16 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startPostgres, LocalPostgres } from "../../../rehearsal/servers";
-import { libpqArgs, withClient } from "../../../dataplane/postgres/connection";
-import { runTool } from "../../../dataplane/postgres/tools";
-import { applySchema, dumpSchema } from "../../../dataplane/postgres/schema";
-import { splitPostData } from "../../../dataplane/postgres/postdata";
-import { copyByDump } from "../../../dataplane/postgres/dump";
-import { verifyDatabases } from "../../../dataplane/postgres/verify";
-import { withDatabase } from "./helpers";
+import { startPostgres, LocalPostgres } from "../../../../rehearsal/servers";
+import { libpqArgs, withClient } from "../../../../dataplane/postgres/connection";
+import { runTool } from "../../../../dataplane/postgres/tools";
+import { applySchema, dumpSchema } from "../../../../dataplane/postgres/replication/schema";
+import { splitPostData } from "../../../../dataplane/postgres/replication/postdata";
+import { copyByDump } from "../../../../dataplane/postgres/copy/dump";
+import { verifyDatabases } from "../../../../dataplane/postgres/verify/verify";
+import { withDatabase } from "../helpers";
 
-const FIXTURE = readFileSync(join(__dirname, "fixtures/fidelity.sql"), "utf8");
+const FIXTURE = readFileSync(join(__dirname, "../fixtures/fidelity.sql"), "utf8");
 const DB = "fidelity";
 
 let source: LocalPostgres;

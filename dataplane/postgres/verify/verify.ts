@@ -8,10 +8,10 @@
 // only for non-integer keys, whose chunk boundaries would cost a scan of the key).
 import os from "node:os";
 import { Client } from "pg";
-import { displayName, listSequences, listTables, SequenceInfo, TableInfo } from "./copy-catalog";
-import { defaultJobs, runPool } from "./copy-pool";
-import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "./copy-snapshot";
-import { connect as connectPlain } from "./connection";
+import { displayName, listSequences, listTables, SequenceInfo, TableInfo } from "../copy-catalog";
+import { defaultJobs, runPool } from "../copy-pool";
+import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "../copy-snapshot";
+import { connect as connectPlain } from "../connection";
 import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
 import { ChunkSum, chunkSum, countRows, edgeRanges, hasIntegerKey, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession } from "./verify-sql";
 

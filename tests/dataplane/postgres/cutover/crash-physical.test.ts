@@ -3,13 +3,13 @@
 // every acknowledged write on the promoted standby. One source cluster serves all
 // steps: after each, its fence is lifted and a new standby is made.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../rehearsal/servers";
-import { withClient } from "../../../dataplane/postgres/connection";
-import { unfence, withWritable } from "../../../dataplane/postgres/fence";
-import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/physical";
-import { cleanup } from "../../../dataplane/postgres/cleanup";
-import { insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad } from "./fixtures";
-import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "./helpers";
+import { LocalPostgres } from "../../../../rehearsal/servers";
+import { withClient } from "../../../../dataplane/postgres/connection";
+import { unfence, withWritable } from "../../../../dataplane/postgres/cutover/fence";
+import { replicatePhysical, stopStandby } from "../../../../dataplane/postgres/replication/physical";
+import { cleanup } from "../../../../dataplane/postgres/cutover/cleanup";
+import { insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad } from "../fixtures";
+import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "../helpers";
 
 const STEPS = ["gate", "fence", "drain", "promote", "verify", "activate", "done"];
 

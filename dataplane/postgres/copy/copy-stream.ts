@@ -3,7 +3,7 @@
 import { pipeline } from "node:stream/promises";
 import { Client } from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { qualified } from "./connection";
+import { qualified } from "../connection";
 import { CopyChunk, copyInSql, copyOutSql } from "./copy-plan";
 
 /** Copy one chunk; `onBytes` hears every block of COPY data as it passes. Returns the rows loaded. */

@@ -16,18 +16,18 @@
 // fenced before a standby is promoted or a subscription dropped, and a promoted
 // standby keeps the fence it inherited from the source until verify passed.
 import { Client } from "pg";
-import { withClient } from "./connection";
-import { currentLsn, inRecovery } from "./catalog";
-import { copyByDump } from "./dump";
+import { withClient } from "../connection";
+import { currentLsn, inRecovery } from "../catalog";
+import { copyByDump } from "../copy/dump";
 import { FenceRecord, allowWrites, fence, readFence, unfence } from "./fence";
-import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates } from "./logical";
-import { physicalLag, promote, waitForReplay } from "./physical";
-import { syncSequences } from "./sequences";
-import { CutoverState, StepRecord, loadCutover, loadRecord, saveCutover } from "./state";
-import { Strategy, SUBSCRIPTION } from "./names";
-import { pollUntil } from "./wait";
-import { FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "./verify";
-import { emptyTarget } from "./target";
+import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates } from "../replication/logical";
+import { physicalLag, promote, waitForReplay } from "../replication/physical";
+import { syncSequences } from "../sequences";
+import { CutoverState, StepRecord, loadCutover, loadRecord, saveCutover } from "../state";
+import { Strategy, SUBSCRIPTION } from "../names";
+import { pollUntil } from "../wait";
+import { FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "../verify/verify";
+import { emptyTarget } from "../target";
 
 export interface CutoverOptions {
   sourceUrl: string;

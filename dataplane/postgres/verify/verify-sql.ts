@@ -5,8 +5,8 @@
 // function (what hash indexes and hash partitioning use), which skips the costly
 // text output of numerics, timestamps and jsonb.
 import { Client } from "pg";
-import { qualified, quoteIdent } from "./connection";
-import { Column, TableInfo, withDumpSearchPath } from "./copy-catalog";
+import { qualified, quoteIdent } from "../connection";
+import { Column, TableInfo, withDumpSearchPath } from "../copy-catalog";
 
 /** A key range [lower, upper): undefined bounds are open. Bounds are key values as text, one per key column. */
 export interface KeyRange {

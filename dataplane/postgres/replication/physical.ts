@@ -5,15 +5,15 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Client } from "pg";
-import { asPostgres, postgresBinDir } from "./binaries";
-import { isRoot, run, waitFor } from "../cli/process";
-import { FerryError } from "../cli/common";
-import { libpqArgs, withClient } from "./connection";
-import { currentLsn, inRecovery, requirePrimarySource } from "./catalog";
+import { asPostgres, postgresBinDir } from "../binaries";
+import { isRoot, run, waitFor } from "../../cli/process";
+import { FerryError } from "../../cli/common";
+import { libpqArgs, withClient } from "../connection";
+import { currentLsn, inRecovery, requirePrimarySource } from "../catalog";
 import { lsnDiff } from "./lsn";
-import { PHYSICAL_SLOT } from "./names";
-import { toolTlsFailure } from "./tools";
-import { pollUntil } from "./wait";
+import { PHYSICAL_SLOT } from "../names";
+import { toolTlsFailure } from "../tools";
+import { pollUntil } from "../wait";
 
 export interface PhysicalReplicateOptions {
   sourceUrl: string;

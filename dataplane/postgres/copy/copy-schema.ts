@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
-import { libpqArgs, quoteIdent, quoteLiteral } from "./connection";
-import { runTool } from "./tools";
+import { libpqArgs, quoteIdent, quoteLiteral } from "../connection";
+import { runTool } from "../tools";
 import { IndexEntry, onlyEntries, withoutBuilt } from "./copy-indexes";
 
 export interface SchemaArchive {
@@ -129,7 +129,7 @@ export function alterDatabaseSetting(database: string, entry: string): string {
 
 /**
  * Settings never copied: ferry's own (`ferry.fence`, the cutover's fence record, see
- * fence.ts) and default_transaction_read_only, the fence's switch: during a cutover the
+ * cutover/fence.ts) and default_transaction_read_only, the fence's switch: during a cutover the
  * source is read-only on purpose, and the target is where the app writes next.
  */
 export function settingsToCopy(entries: string[]): string[] {
