@@ -19,21 +19,26 @@ const IGNORED = ["node_modules", "dist", "rehearsal/out", "bench/out", ".git"];
 export const BOUNDARIES = [
   {
     name: "data plane",
-    from: ["migrations", "bin"],
-    except: ["migrations/stages"],
+    from: ["dataplane", "bin"],
+    except: [],
     // config/'s barrel re-exports loadConfig, which loads @pulumi/pulumi: the data plane
     // takes the pure modules it needs by name (config/parse, config/strategy).
-    forbid: ["@pulumi/*", "components", "rehearsal", "policy", "migrations/stages", "config/index", "config/load"],
+    forbid: ["@pulumi/*", "components", "rehearsal", "policy", "migrations", "program", "config/index", "config/load"],
     why: "the data plane (the `ferry` CLI) runs on a runner without Pulumi or the test harness",
   },
   {
     name: "components",
     from: ["components"],
-    // The assembler wires the stages onto the components; it leaves components/ when the
-    // layout changes (issue 15, item 0), and this exception goes with it.
-    except: ["components/ferry.ts"],
-    forbid: ["migrations/stages", "rehearsal"],
-    why: "components/ say what exists; the stages build on them, never the other way",
+    except: [],
+    forbid: ["migrations", "rehearsal", "program"],
+    why: "components/ say what exists; the stages and the assembler build on them, never the other way",
+  },
+  {
+    name: "stages",
+    from: ["migrations"],
+    except: [],
+    forbid: ["program"],
+    why: "the assembler (program.ts) wires the stages onto the components, never the other way",
   },
   {
     name: "product",
@@ -59,7 +64,7 @@ function folders(dir = ".") {
 
 /**
  * An import pattern for `forbidden` as a file in `dir` writes it: relative imports are
- * matched by the exact path from that folder, so `../stages` means migrations/stages only
+ * matched by the exact path from that folder, so `../components` means components/ only
  * from a sibling of it.
  */
 function patternFor(dir, forbidden, boundary) {
@@ -152,8 +157,7 @@ export default tseslint.config(
   {
     // The boundary rules read static imports (require() is refused everywhere in
     // TypeScript by no-require-imports): the data plane imports statically.
-    files: ["migrations/**/*.ts", "bin/**/*.ts"],
-    ignores: ["migrations/stages/**"],
+    files: ["dataplane/**/*.ts", "bin/**/*.ts"],
     rules: { "no-restricted-syntax": ["error", { selector: "ImportExpression", message: "data plane: import statically, so the boundary rules (eslint.config.mjs) can check it" }] },
   },
 );

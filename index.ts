@@ -2,7 +2,7 @@
 // This file is the table of contents; the stages are chosen by the ferry:* flags
 // (docs/program.md).
 import { loadConfig } from "./config";
-import { buildFerry } from "./components/ferry";
+import { buildFerry } from "./program";
 
 // 1. Read and validate ferry:* (fails with the key's name before any resource exists).
 const config = loadConfig();

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { have } from "../rehearsal/servers";
-import { copyByDump, DumpCopyResult } from "../migrations/postgres/dump";
+import { copyByDump, DumpCopyResult } from "../dataplane/postgres/copy/dump";
 import { parseBenchArgs } from "./lib/args";
 import { rowCounts } from "./lib/counts";
 import { BENCH_TABLES, dropDatabase, freshDatabase, generateData, startBenchCluster } from "./lib/data";

@@ -13,16 +13,16 @@
 // how many acknowledged writes the target lacks.
 import { loadavg } from "node:os";
 import { startPostgres, LocalPostgres } from "../rehearsal/servers";
-import { cutover, CutoverResult } from "../migrations/postgres/cutover";
-import { replicateLogical } from "../migrations/postgres/logical";
-import { replicatePhysical, stopStandby } from "../migrations/postgres/physical";
-import { preflight } from "../migrations/postgres/preflight";
-import { formatBytes } from "../migrations/cli/common";
-import { trialCopy } from "../migrations/postgres/trial";
-import { Strategy } from "../migrations/postgres/names";
-import { withClient } from "../migrations/postgres/connection";
-import { missingWrites, roleUrl, startSource, startWriteLoad, ROLE_PASSWORD } from "../tests/migrations/postgres/fixtures";
-import { asRole, standbyPath, standbyUrl } from "../tests/migrations/postgres/helpers";
+import { cutover, CutoverResult } from "../dataplane/postgres/cutover/cutover";
+import { replicateLogical } from "../dataplane/postgres/replication/logical";
+import { replicatePhysical, stopStandby } from "../dataplane/postgres/replication/physical";
+import { preflight } from "../dataplane/postgres/preflight";
+import { formatBytes } from "../dataplane/cli/common";
+import { trialCopy } from "../dataplane/postgres/replication/trial";
+import { Strategy } from "../dataplane/postgres/names";
+import { withClient } from "../dataplane/postgres/connection";
+import { missingWrites, roleUrl, startSource, startWriteLoad, ROLE_PASSWORD } from "../tests/dataplane/postgres/fixtures";
+import { asRole, standbyPath, standbyUrl } from "../tests/dataplane/postgres/helpers";
 import { loadLine, median, roundOrder } from "./lib/rounds";
 
 /** Bytes per seeded row across the five test tables (measured: ~680 B; a little less so the size asked is reached). */

@@ -4,9 +4,9 @@
 // finds it and how precisely. Each scenario runs --rounds rounds (default 3) in
 // alternating order; the median ratio is quoted.
 //   npm run bench:pg-verify -- --gb 1 --jobs 4 [--rounds 3]
-import { withClient } from "../migrations/postgres/connection";
-import { copyByDump } from "../migrations/postgres/dump";
-import { verifyDatabases } from "../migrations/postgres/verify";
+import { withClient } from "../dataplane/postgres/connection";
+import { copyByDump } from "../dataplane/postgres/copy/dump";
+import { verifyDatabases } from "../dataplane/postgres/verify/verify";
 import { parseBenchArgs } from "./lib/args";
 import { freshDatabase, generateData, startBenchCluster } from "./lib/data";
 import { log, mb, table } from "./lib/report";

@@ -8,8 +8,8 @@
 import { join } from "node:path";
 import Redis from "ioredis";
 import { run, startRedis, tempDir, LocalRedis } from "../rehearsal/servers";
-import { runCopy } from "../migrations/redis/copy";
-import { Endpoint } from "../migrations/redis/connection";
+import { runCopy } from "../dataplane/redis/copy";
+import { Endpoint } from "../dataplane/redis/connection";
 import { Contender, loadLine, median, roundsTable, runRounds } from "./lib/rounds";
 
 function option(name: string, fallback: number): number {

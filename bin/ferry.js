@@ -2,4 +2,4 @@
 // The CLI is TypeScript run through tsx, so `npx ferry` works straight after `npm ci`
 // with no build step, from the same sources the Pulumi program and the rehearsal import.
 require("tsx/cjs");
-require("../migrations/cli/main.ts").main(process.argv);
+require("../dataplane/cli/main.ts").main(process.argv);

@@ -6,8 +6,8 @@
 import * as path from "path";
 import { Command } from "commander";
 import type { FerryConfig } from "../config";
-import { inventoryFilePath, readInventory } from "../migrations/init/inventory";
-import type { SourceInventory } from "../migrations/init/inventory";
+import { inventoryFilePath, readInventory } from "../dataplane/init/inventory";
+import type { SourceInventory } from "../dataplane/init/inventory";
 import type { CollectedStage } from "./plan/collect";
 import { StageInput, stageCosts } from "./plan/cost";
 import { PlannedResource, diffStages } from "./plan/diff";

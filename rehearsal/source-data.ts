@@ -2,10 +2,10 @@
 // that is neither superuser nor replication (what Heroku hands an app). Filled with
 // the generated sample, or with the user's own data from a pg_dump file or a live
 // database, in which case the app writes to a small side schema next to their tables.
-import { withClient } from "../migrations/postgres/connection";
+import { withClient } from "../dataplane/postgres/connection";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { libpqArgs } from "../migrations/postgres/connection";
+import { libpqArgs } from "../dataplane/postgres/connection";
 import { LocalPostgres, run, tempDir } from "./servers";
 import { SAMPLE_SCHEMA, SIDE_SCHEMA } from "./app/schema";
 import { countRows, planSample, seedSample } from "./seed";

@@ -1,5 +1,5 @@
 // A sanity check after each contender: the copy has every row.
-import { withClient } from "../../migrations/postgres/connection";
+import { withClient } from "../../dataplane/postgres/connection";
 
 export async function rowCounts(url: string, tables: string[]): Promise<Record<string, number>> {
   return withClient(url, async (c) => {

@@ -3,7 +3,7 @@
 // without a primary key), filled with set-based inserts on parallel connections.
 import { randomBytes } from "node:crypto";
 import { startPostgres, LocalPostgres } from "../../rehearsal/servers";
-import { withClient } from "../../migrations/postgres/connection";
+import { withClient } from "../../dataplane/postgres/connection";
 import { log } from "./report";
 
 /** Same password on every bench cluster: pgcopydb reads one PGPASSWORD for source and target. */

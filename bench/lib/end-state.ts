@@ -2,7 +2,7 @@
 // catalogue prints them, so a missing, different or NOT VALID one shows) and whether the
 // planner has statistics yet. pgcopydb ends with VACUUM ANALYZE and ferry with ANALYZE;
 // a bare pg_restore leaves statistics to autovacuum, so that column can differ.
-import { withClient } from "../../migrations/postgres/connection";
+import { withClient } from "../../dataplane/postgres/connection";
 
 export interface EndState {
   indexes: string[];

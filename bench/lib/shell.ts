@@ -1,7 +1,7 @@
 // Running the peer tools (pg_dump, pg_restore, pgcopydb, psql) the way a user would,
 // with the password in PGPASSWORD and password-free connection strings in $SRC/$DST.
 import { spawn } from "node:child_process";
-import { libpqArgs } from "../../migrations/postgres/connection";
+import { libpqArgs } from "../../dataplane/postgres/connection";
 
 /** Run a sh script; resolves with its exit code and the tail of its stderr. */
 export function shellStatus(script: string, sourceUrl: string, targetUrl: string, extraEnv: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {

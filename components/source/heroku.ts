@@ -8,7 +8,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSource as HerokuSourceConfig } from "../../config";
 import type { Runner } from "../runner";
-import * as contract from "../../migrations/cli/contract";
+import * as contract from "../../dataplane/cli/contract";
 import { shellJoin } from "../shell";
 
 type HerokuApp = HerokuSourceConfig["apps"][number];

@@ -1,6 +1,6 @@
 // The AWS side that exists from the first `pulumi up`: network, firewall, storage, the
 // data stores, the load balancer and the runner. It receives no traffic until a stage
-// says so. App compute is built later (components/ferry.ts) because its environment
+// says so. App compute is built later (program.ts) because its environment
 // depends on which data stores have been cut over.
 import * as pulumi from "@pulumi/pulumi";
 import type { FerryConfig } from "../../config";

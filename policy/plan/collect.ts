@@ -2,7 +2,7 @@
 // every resource's type, name and inputs (from the mock monitor) and the options that
 // matter for safety (from a transformation: options never reach the mocks).
 import * as pulumi from "@pulumi/pulumi";
-import type { FerryOutputs } from "../../components/ferry";
+import type { FerryOutputs } from "../../program";
 import type { FerryConfig } from "../../config";
 import { ProviderWorld, Registration, checkRegistration, checkStack, worldOf } from "../providers";
 import type { PlannedResource } from "./diff";
@@ -130,7 +130,7 @@ export async function collectStage(config: FerryConfig, stack: string): Promise<
   refused = [];
   world = worldOf(config);
   // Loaded after the mocks are set: the program's modules must see the mock runtime.
-  const { buildFerry } = await import("../../components/ferry");
+  const { buildFerry } = await import("../../program");
   const outputs = buildFerry(config, { transformations: [recordOptions] });
   await settle();
   const all = declared.map((d) => ({ ...d, options: options.get(`${d.type}::${d.name}`) ?? {} }));

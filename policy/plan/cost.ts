@@ -5,7 +5,7 @@
 // every stage before decommission pays for both sides: the overlap.
 import { STAGES } from "../../config/schema";
 import type { FerryConfig, Stage } from "../../config/schema";
-import type { SourceInventory } from "../../migrations/init/inventory";
+import type { SourceInventory } from "../../dataplane/init/inventory";
 import type { PriceTable } from "./prices";
 
 export interface CostLine {

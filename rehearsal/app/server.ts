@@ -4,8 +4,8 @@
 // acknowledged (201 with the id) only after the row is committed.
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
 import { Client, Pool } from "pg";
-import { clientConfig } from "../../migrations/postgres/connection";
-import { Attempt, PgTls, pgTls } from "../../migrations/postgres/tls";
+import { clientConfig } from "../../dataplane/postgres/connection";
+import { Attempt, PgTls, pgTls } from "../../dataplane/postgres/tls";
 import Redis from "ioredis";
 import { AppConfig } from "./config";
 import { followerIds, feedKey, pushToFeeds } from "./feeds";

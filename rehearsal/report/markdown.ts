@@ -1,6 +1,6 @@
 // report.md: the same figures as report.json, said in plain words for the person
 // deciding whether to run the real migration.
-import { formatBytes } from "../../migrations/cli/common";
+import { formatBytes } from "../../dataplane/cli/common";
 import { RehearsalReport } from "./build";
 
 export function formatMs(ms: number): string {

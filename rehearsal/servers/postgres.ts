@@ -8,9 +8,9 @@ import { randomBytes } from "node:crypto";
 import { Client } from "pg";
 import { freePort, isRoot, onExit, run, tempDir, waitFor } from "./process";
 import { TlsFiles, TlsOptions, serverCertificate } from "./certificates";
-import { asPostgres, postgresBinDir } from "../../migrations/postgres/binaries";
+import { asPostgres, postgresBinDir } from "../../dataplane/postgres/binaries";
 
-export { asPostgres, postgresBinDir } from "../../migrations/postgres/binaries";
+export { asPostgres, postgresBinDir } from "../../dataplane/postgres/binaries";
 
 function postgresUser(): { uid: number; gid: number } | undefined {
   if (!isRoot()) return undefined;

@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync, chownSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRoot } from "../../migrations/cli/process";
+import { isRoot } from "../../dataplane/cli/process";
 
 // Shared with the data plane, which must not import this folder.
-export { isRoot, run, waitFor } from "../../migrations/cli/process";
+export { isRoot, run, waitFor } from "../../dataplane/cli/process";
 
 const cleanups: Array<() => void> = [];
 let hooked = false;

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { Stage, STAGES } from "../../config";
 import { parseSize } from "../seed";
-import { redact } from "../../migrations/cli/common";
+import { redact } from "../../dataplane/cli/common";
 import { rehearseStack, StackRehearsalOptions } from "./rehearse";
 import { describeMissing, missingPrerequisites } from "../prerequisites";
 

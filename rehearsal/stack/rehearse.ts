@@ -17,7 +17,7 @@ import Redis from "ioredis";
 import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, proxyWay, redisMode, Stage, VultrSource } from "../../config";
 import { journey } from "../../policy/plan/stages";
 import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
-import { connect, withClient } from "../../migrations/postgres/connection";
+import { connect, withClient } from "../../dataplane/postgres/connection";
 import { rebuildFeeds } from "../app/feeds";
 import { TICKS_KEY } from "../app/ticker";
 import { lostWritesCheck } from "../checks";
@@ -352,7 +352,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // 3-4. The journey up, then (with --rollback-from) back down.
   const ups: UpRecord[] = [];
   const commandLines = new Map<string, string>();
-  const { buildFerry } = await import("../../components/ferry");
+  const { buildFerry } = await import("../../program");
   const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
     log(`pulumi up: ${label}`);
     const started = Date.now();

@@ -53,8 +53,8 @@ const PROFILE_D = [
 /** The release phase: the app's database answers and has the app's tables. */
 const RELEASE_SOURCE = `
 import { Client } from "pg";
-import { clientConfig } from "../../migrations/postgres/connection";
-import { pgTls } from "../../migrations/postgres/tls";
+import { clientConfig } from "../../dataplane/postgres/connection";
+import { pgTls } from "../../dataplane/postgres/tls";
 import { quoteSchema } from "./schema";
 
 // The URL is read as libpq (and the app) reads it: each TLS attempt in order, the first that connects.

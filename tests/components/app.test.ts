@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { FAKE_RELEASES, providerRules, Recorded, SECRET_MARK, isSecretValue, plain, resourcesOf, stackConfig, upTo, withFlags, Flags } from "../program/harness";
 import { parseConfig } from "../../config";
-import { buildFerry } from "../../components/ferry";
+import { buildFerry } from "../../program";
 import { SLUG_RUN } from "../../components/target/compute";
 import { checkRegistration, checkStack, containersOf as containersOfInputs, Registration } from "../../policy/providers";
 

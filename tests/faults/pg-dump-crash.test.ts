@@ -1,13 +1,13 @@
 // kill -9 of `ferry pg cutover --strategy dump` (the Heroku path) right after each of
 // its steps, then a rerun. At every moment exactly one side may take writes, the
 // rerun finishes, and every write the app saw acknowledged is on the target.
-// (The logical and physical cutovers get the same treatment in tests/migrations/postgres/crash-*.)
+// (The logical and physical cutovers get the same treatment in tests/dataplane/postgres/cutover/crash-*.)
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { withClient } from "../../migrations/postgres/connection";
-import { loadCutover } from "../../migrations/postgres/state";
+import { withClient } from "../../dataplane/postgres/connection";
+import { loadCutover } from "../../dataplane/postgres/state";
 import { LocalPostgres } from "../../rehearsal/servers";
-import { insertWithoutIds, missingWrites, startWriteLoad } from "../migrations/postgres/fixtures";
-import { canWrite, runFerry, seededPair, startClusterPair } from "../migrations/postgres/helpers";
+import { insertWithoutIds, missingWrites, startWriteLoad } from "../dataplane/postgres/fixtures";
+import { canWrite, runFerry, seededPair, startClusterPair } from "../dataplane/postgres/helpers";
 
 const STEPS = ["gate", "fence", "copy", "verify", "done"];
 

@@ -4,8 +4,8 @@
 // back writable, and leave its data and catalog exactly as they were.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalPostgres, startPostgres } from "../../rehearsal/servers";
-import { missingWrites, roleUrl, startSource, startWriteLoad } from "../migrations/postgres/fixtures";
-import { canWrite, runFerry, withDatabase } from "../migrations/postgres/helpers";
+import { missingWrites, roleUrl, startSource, startWriteLoad } from "../dataplane/postgres/fixtures";
+import { canWrite, runFerry, withDatabase } from "../dataplane/postgres/helpers";
 import { postgresFingerprint } from "../safety/fingerprint";
 
 const MIGRATOR_PASSWORD = "migrator-Pw-19d4c0";

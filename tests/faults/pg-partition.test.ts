@@ -3,10 +3,10 @@
 // cut a cutover must refuse with a clear line and leave the source writable; after
 // it, replication catches up on its own and verify is green: never a silent divergence.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { withClient } from "../../migrations/postgres/connection";
-import { logicalLag } from "../../migrations/postgres/logical";
-import { missingWrites, startWriteLoad } from "../migrations/postgres/fixtures";
-import { canWrite, runFerry } from "../migrations/postgres/helpers";
+import { withClient } from "../../dataplane/postgres/connection";
+import { logicalLag } from "../../dataplane/postgres/replication/logical";
+import { missingWrites, startWriteLoad } from "../dataplane/postgres/fixtures";
+import { canWrite, runFerry } from "../dataplane/postgres/helpers";
 import { Link, link, viaPort } from "./link";
 import { eventually } from "../support/eventually";
 import { ReplicatingPair, caughtUp, cutOverAndVerify, replicatingPair } from "./pg-steps";

@@ -2,7 +2,7 @@
 // replication while the app writes: replication picks up where it was, every
 // acknowledged write reaches the target, and the cutover after it verifies green.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { missingWrites, startWriteLoad } from "../migrations/postgres/fixtures";
+import { missingWrites, startWriteLoad } from "../dataplane/postgres/fixtures";
 import { ReplicatingPair, caughtUp, cutOverAndVerify, replicatingPair } from "./pg-steps";
 
 describe("PostgreSQL restarted mid-replication", () => {

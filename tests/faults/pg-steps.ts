@@ -1,10 +1,10 @@
 // Steps the PostgreSQL fault tests share: a source with the test schema replicating
 // logically into a target, and waiting until `ferry pg verify` agrees the two match.
-import { withClient } from "../../migrations/postgres/connection";
-import { replicateLogical } from "../../migrations/postgres/logical";
+import { withClient } from "../../dataplane/postgres/connection";
+import { replicateLogical } from "../../dataplane/postgres/replication/logical";
 import { LocalPostgres, startPostgres, waitFor } from "../../rehearsal/servers";
-import { ROLE_PASSWORD, startSource } from "../migrations/postgres/fixtures";
-import { FerryRun, asRole, runFerry } from "../migrations/postgres/helpers";
+import { ROLE_PASSWORD, startSource } from "../dataplane/postgres/fixtures";
+import { FerryRun, asRole, runFerry } from "../dataplane/postgres/helpers";
 
 export interface ReplicatingPair {
   source: LocalPostgres;

@@ -2,11 +2,11 @@
 // under faults while the app keeps writing: the copier killed -9 halfway and started
 // again, and the connection to the source cut mid-copy. Each time it must resume (or
 // fail with one clear line, then resume), and the cutover's verify must be green.
-// (tests/migrations/redis/copy.test.ts kills a copy with no writes running.)
+// (tests/dataplane/redis/copy.test.ts kills a copy with no writes running.)
 import { afterAll, describe, expect, test } from "vitest";
 import { LocalRedis, startRedis } from "../../rehearsal/servers";
-import { HEARTBEAT_STALE_MS } from "../../migrations/redis/copy";
-import { client, closeClients, differences, ferry, seed, spawnFerry, startWriter, urls } from "../migrations/redis/helpers";
+import { HEARTBEAT_STALE_MS } from "../../dataplane/redis/copy";
+import { client, closeClients, differences, ferry, seed, spawnFerry, startWriter, urls } from "../dataplane/redis/helpers";
 import { eventually } from "../support/eventually";
 import { link, viaPort } from "./link";
 

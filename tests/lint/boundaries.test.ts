@@ -22,44 +22,48 @@ async function boundaryErrors(file: string, source: string): Promise<string[]> {
 
 // [file that imports, import as written there, the boundary named in the message]
 const forbidden: [string, string, string][] = [
-  ["migrations/postgres/new.ts", "@pulumi/pulumi", "data plane may not import @pulumi/*"],
-  ["migrations/postgres/new.ts", "@pulumi/command", "data plane may not import @pulumi/*"],
-  ["migrations/postgres/new.ts", "../../components/shell", "data plane may not import components"],
-  ["migrations/redis/new.ts", "../../rehearsal/servers/postgres", "data plane may not import rehearsal"],
-  ["migrations/traffic/new.ts", "../../policy/plan/cost", "data plane may not import policy"],
-  ["migrations/cli/new.ts", "../stages/commands", "data plane may not import migrations/stages"],
-  ["migrations/heroku/new.ts", "../stages", "data plane may not import migrations/stages"],
-  ["migrations/init/new.ts", "../../config", "data plane may not import config/index"],
-  ["migrations/init/new.ts", "../../config/index", "data plane may not import config/index"],
-  ["migrations/postgres/new.ts", "../../config/load", "data plane may not import config/load"],
+  ["dataplane/postgres/new.ts", "@pulumi/pulumi", "data plane may not import @pulumi/*"],
+  ["dataplane/postgres/new.ts", "@pulumi/command", "data plane may not import @pulumi/*"],
+  ["dataplane/postgres/new.ts", "../../components/shell", "data plane may not import components"],
+  ["dataplane/redis/new.ts", "../../rehearsal/servers/postgres", "data plane may not import rehearsal"],
+  ["dataplane/traffic/new.ts", "../../policy/plan/cost", "data plane may not import policy"],
+  ["dataplane/cli/new.ts", "../../migrations/commands", "data plane may not import migrations"],
+  ["dataplane/heroku/new.ts", "../../migrations", "data plane may not import migrations"],
+  ["dataplane/cutover/new.ts", "../../program", "data plane may not import program"],
+  ["dataplane/init/new.ts", "../../config", "data plane may not import config/index"],
+  ["dataplane/init/new.ts", "../../config/index", "data plane may not import config/index"],
+  ["dataplane/postgres/new.ts", "../../config/load", "data plane may not import config/load"],
   ["bin/new.ts", "../components/runner", "data plane may not import components"],
   ["bin/new.ts", "@pulumi/aws", "data plane may not import @pulumi/*"],
-  ["components/target/new.ts", "../../migrations/stages/commands", "components may not import migrations/stages"],
+  ["components/target/new.ts", "../../migrations/commands", "components may not import migrations"],
+  ["components/new.ts", "../program", "components may not import program"],
+  ["migrations/new.ts", "../program", "stages may not import program"],
   ["components/new.ts", "../rehearsal/servers/process", "components may not import rehearsal"],
   ["components/source/new.ts", "../../rehearsal", "components may not import rehearsal"],
   ["policy/new.ts", "../rehearsal/stack/engine", "product may not import rehearsal"],
   ["config/new.ts", "../tests/support/eventually", "product may not import tests"],
-  ["migrations/stages/new.ts", "../../tests/program/harness", "product may not import tests"],
+  ["migrations/new.ts", "../tests/program/harness", "product may not import tests"],
   ["new.ts", "./rehearsal/servers/redis", "product may not import rehearsal"],
 ];
 
 // Imports the same folders may make: the boundaries are one-way.
 const allowed: [string, string][] = [
-  ["migrations/postgres/new.ts", "../cli/common"],
-  ["migrations/postgres/new.ts", "pg"],
-  ["migrations/init/new.ts", "../../config/parse"],
-  ["migrations/cli/new.ts", "../../config/strategy"],
-  ["migrations/stages/new.ts", "@pulumi/command"],
-  ["migrations/stages/new.ts", "../../components/shell"],
-  ["migrations/stages/new.ts", "../postgres/connection"],
-  ["components/ferry.ts", "../migrations/stages/context"],
+  ["dataplane/postgres/new.ts", "../cli/common"],
+  ["dataplane/postgres/new.ts", "pg"],
+  ["dataplane/init/new.ts", "../../config/parse"],
+  ["dataplane/cli/new.ts", "../../config/strategy"],
+  ["migrations/new.ts", "@pulumi/command"],
+  ["migrations/new.ts", "../components/shell"],
+  ["migrations/new.ts", "../dataplane/postgres/connection"],
+  ["program.ts", "./migrations/context"],
+  ["index.ts", "./program"],
   ["components/target/new.ts", "../../config"],
-  ["rehearsal/stack/new.ts", "../../migrations/postgres/connection"],
-  ["tests/migrations/new.test.ts", "../../rehearsal/servers/postgres"],
-  ["tests/migrations/new.test.ts", "../../components/shell"],
+  ["rehearsal/stack/new.ts", "../../dataplane/postgres/connection"],
+  ["tests/dataplane/new.test.ts", "../../rehearsal/servers/postgres"],
+  ["tests/dataplane/new.test.ts", "../../components/shell"],
   ["bench/new.ts", "../rehearsal/servers/postgres"],
   // A folder whose name merely contains a forbidden one is not it.
-  ["migrations/postgres/new.ts", "./components-of-a-plan"],
+  ["dataplane/postgres/new.ts", "./components-of-a-plan"],
 ];
 
 describe("import boundaries", () => {
@@ -75,14 +79,14 @@ describe("import boundaries", () => {
 
   it("the data plane imports statically, where the rules see it", async () => {
     const code = 'export const load = () => import("../../components/shell");\n';
-    const [dataPlane] = await eslint.lintText(code, { filePath: path.join(ROOT, "migrations/postgres/new.ts") });
+    const [dataPlane] = await eslint.lintText(code, { filePath: path.join(ROOT, "dataplane/postgres/new.ts") });
     expect(dataPlane.messages.map((m) => m.ruleId)).toEqual(["no-restricted-syntax"]);
     const [policy] = await eslint.lintText(code.replace("../../components", "../components"), { filePath: path.join(ROOT, "policy/new.ts") });
     expect(policy.messages).toEqual([]);
   });
 
   it("a type-only import of config's barrel loads nothing, so the data plane may make it", async () => {
-    const [result] = await eslint.lintText('import type { FerryConfig } from "../../config";\nexport type C = FerryConfig;\n', { filePath: path.join(ROOT, "migrations/init/new.ts") });
+    const [result] = await eslint.lintText('import type { FerryConfig } from "../../config";\nexport type C = FerryConfig;\n', { filePath: path.join(ROOT, "dataplane/init/new.ts") });
     expect(result.messages).toEqual([]);
   });
 });

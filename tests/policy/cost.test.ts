@@ -6,7 +6,7 @@ import { readStackConfig } from "../../policy/stack-file";
 import { awsLines, PricedResource, stageCosts } from "../../policy/plan/cost";
 import { priceTableSchema, readPriceTable } from "../../policy/plan/prices";
 import type { PriceTable } from "../../policy/plan/prices";
-import type { SourceInventory } from "../../migrations/init/inventory";
+import type { SourceInventory } from "../../dataplane/init/inventory";
 import { herokuConfig, vultrConfig, writeStackFile } from "./stacks";
 
 const PRICES: PriceTable = {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseConfig } from "../../config";
-import { buildFerry } from "../../components/ferry";
+import { buildFerry } from "../../program";
 import { Goal, pulumiUp, Realizer, StateFile } from "../../rehearsal/stack/engine";
 import { fakeStepStdout, stackConfig, upTo, withFlags } from "./stacks";
 

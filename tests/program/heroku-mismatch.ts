@@ -3,7 +3,7 @@
 // failed check must end the program, as the Pulumi language host ends `pulumi up`.
 import { FAKE_HEROKU, outputValue, stackConfig } from "./harness";
 import { parseConfig } from "../../config";
-import { buildFerry } from "../../components/ferry";
+import { buildFerry } from "../../program";
 
 if (process.env.FERRY_TEST_MISMATCH === "hostname") FAKE_HEROKU["masto-streaming"].domains = [];
 if (process.env.FERRY_TEST_MISMATCH === "addon") FAKE_HEROKU["masto-web"].addons = FAKE_HEROKU["masto-web"].addons.slice(1);

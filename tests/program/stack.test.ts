@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { Recorded, SECRET_MARK, isSecretValue, outputValue, plain, providerRules, resourcesOf, stackConfig, upTo, withFlags, Flags } from "./harness";
 import { parseConfig } from "../../config";
-import { buildFerry, FerryOutputs } from "../../components/ferry";
+import { buildFerry, FerryOutputs } from "../../program";
 
 type StageName = "provision" | "replicate" | "proxy" | "cutover" | "decommission";
 const STAGES: StageName[] = ["provision", "replicate", "proxy", "cutover", "decommission"];

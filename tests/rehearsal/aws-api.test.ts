@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { AwsApi, awsWrapper, decodeAwsChunked, EcsTask } from "../../rehearsal/servers/aws-api";
 import { tempDir } from "../../rehearsal/servers";
 import { allowedBy, iamMatch } from "../../rehearsal/stack/standins/iam";
-import { putSecretValue } from "../../migrations/heroku/copy-config";
+import { putSecretValue } from "../../dataplane/heroku/copy-config";
 
 const REAL_AWS = spawnSync("sh", ["-c", "command -v aws"], { encoding: "utf8" }).stdout.trim();
 const SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:ferry/ferry/heroku-masto-web-0001-a1b2c3";

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import Redis from "ioredis";
 import { Client } from "pg";
-import { withDatabase } from "../migrations/postgres/helpers";
+import { withDatabase } from "../dataplane/postgres/helpers";
 
 const sha = (data: string | Buffer) => createHash("sha256").update(data).digest("hex").slice(0, 16);
 

@@ -2,10 +2,10 @@
 // ever in the step's environment): read a Heroku app's current release, copy its slug
 // into the stack's bucket, and run a release phase as a one-off Fargate task that must
 // exit 0 before the services take the new task definitions.
-import * as contract from "../../../migrations/cli/contract";
+import * as contract from "../../../dataplane/cli/contract";
 import { shellJoin, shellQuote } from "../../shell";
 
-/** What `ferry --json heroku release --app A` prints (migrations/heroku/cli.ts). */
+/** What `ferry --json heroku release --app A` prints (dataplane/heroku/cli.ts). */
 export interface CurrentRelease {
   app: string;
   version: number;

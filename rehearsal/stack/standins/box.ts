@@ -14,7 +14,7 @@ import { freePort, LocalPostgres, LocalRedis, nginxHttpPaths, nginxMainContext, 
 import { LocalSshd, startSshd } from "../../servers/sshd";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../../source-data";
 import { forward, Forward } from "../forward";
-import { DEFAULT_ORIGIN_CA } from "../../../migrations/traffic/proxy-config";
+import { DEFAULT_ORIGIN_CA } from "../../../dataplane/traffic/proxy-config";
 import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
 import { Fleet, FleetContext } from "./fleet";

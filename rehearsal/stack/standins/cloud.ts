@@ -11,7 +11,7 @@
 import { randomBytes } from "node:crypto";
 import type { Goal, Realized, Realizer, StoredResource } from "../engine";
 import { LocalPostgres, LocalRedis, startPostgres, startRedis } from "../../servers";
-import { withClient } from "../../../migrations/postgres/connection";
+import { withClient } from "../../../dataplane/postgres/connection";
 import type { Hosts } from "../hosts";
 import { forward, Forward } from "../forward";
 import type { PrivateCa } from "./ca";

@@ -1,0 +1,188 @@
+// The CLI contract: every `ferry` command that another part of the repository runs (the
+// Pulumi stages, the Heroku source's reads, the app plane's steps), built here, next to the CLI that parses it,
+// as its words plus the names of the environment variables it reads. The stages join the
+// words with their shell quoting (components/shell.ts); a test or the rehearsal runs them
+// as they are. Only names, strategies and numbers go into the words (Pulumi stores a
+// Command's string in state); URLs and keys travel in the variables named here, and
+// tests/dataplane/cli/contract.test.ts parses every command with the real CLI parser.
+import type { PostgresStrategy, RedisMode } from "../../config/strategy";
+
+/** One `ferry` invocation: `argv[0]` is "ferry"; `env` names what it reads, never values. */
+export interface FerryCommand {
+  argv: string[];
+  env: string[];
+}
+
+/** Env vars the data plane reads its connections and keys from. */
+export const ENV = {
+  sourceUrl: "FERRY_SOURCE_URL",
+  targetUrl: "FERRY_TARGET_URL",
+  sourceRedisUrl: "FERRY_SOURCE_REDIS_URL",
+  targetRedisUrl: "FERRY_TARGET_REDIS_URL",
+  herokuApiKey: "HEROKU_API_KEY",
+  sshKey: "FERRY_SSH_KEY",
+} as const;
+
+/** Every command prints JSON: the stages and the Heroku reads parse what it says. */
+function ferry(env: string[], ...words: (string | number)[]): FerryCommand {
+  return { argv: ["ferry", "--json", ...words.map(String)], env };
+}
+
+const POSTGRES_ENV = [ENV.sourceUrl, ENV.targetUrl];
+const REDIS_ENV = [ENV.sourceRedisUrl, ENV.targetRedisUrl];
+const HEROKU_ENV = [ENV.herokuApiKey];
+const SSH_ENV = [ENV.sshKey];
+
+export const pg = {
+  preflight: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "preflight", "--strategy", strategy),
+  replicate: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "replicate", "--strategy", strategy),
+  verify: () => ferry(POSTGRES_ENV, "pg", "verify"),
+  /** Exit 1 unless the cutover finished and the source is still fenced: the gate before releasing it. */
+  cutoverDone: () => ferry(POSTGRES_ENV, "pg", "status", "--require-cutover"),
+  cutover: (strategy: PostgresStrategy, maxLagBytes: number, timeoutSeconds: number) =>
+    ferry(POSTGRES_ENV, "pg", "cutover", "--strategy", strategy, "--max-lag-bytes", maxLagBytes, "--timeout", timeoutSeconds),
+  rollback: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "rollback", "--strategy", strategy),
+  /** Exit 1, changing nothing, when going back would lose writes the target took. */
+  rollbackCheck: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "rollback", "--check", "--strategy", strategy),
+  cleanup: () => ferry(POSTGRES_ENV, "pg", "cleanup"),
+};
+
+/**
+ * Redis steps. Heroku Redis serves TLS with self-signed certificates that no CA vouches
+ * for, so its steps accept them explicitly (`--tls-insecure`), as Heroku documents.
+ */
+export function redis(acceptSelfSignedTls: boolean) {
+  const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
+  const step = (...words: (string | number)[]) => ferry(REDIS_ENV, "redis", ...words, ...tls);
+  return {
+    preflight: () => step("preflight"),
+    replicate: (mode: RedisMode) => step("replicate", "--mode", mode),
+    verify: () => step("verify"),
+    cutoverDone: () => step("status", "--require-cutover"),
+    cutover: (mode: RedisMode) => step("cutover", "--mode", mode),
+    rollback: () => step("rollback"),
+    cleanup: () => step("cleanup"),
+    rollbackCheck: () => step("rollback", "--check"),
+    drainSidekiq: (timeoutSeconds: number) => step("drain", "--sidekiq", "--timeout", timeoutSeconds),
+  };
+}
+
+/**
+ * The whole stack's cutover in one process (`ferry cutover`), where Postgres and Redis
+ * both move: both fences first, the app's Sidekiq queues drained between them, the slow
+ * catch-ups and verifies side by side. Strategy and mode are passed so that a stack
+ * whose config disagrees with what replicate recorded is refused before anything moves.
+ * Its rollbacks stay the per-store ones (`pg.rollback`, `redis().rollback`).
+ */
+export function stack(acceptSelfSignedTls: boolean) {
+  const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
+  return {
+    cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean }) =>
+      ferry(
+        [...POSTGRES_ENV, ...REDIS_ENV],
+        "cutover", "--strategy", args.strategy, "--mode", args.mode, "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
+        ...(args.drainSidekiq ? ["--sidekiq"] : []), ...tls,
+      ),
+  };
+}
+
+/** How `ferry proxy` reaches the old box: it opens the SSH session itself. */
+export interface OldHost {
+  /** user@address[:port] */
+  ssh: string;
+  /** Run nginx changes through `sudo -n` (the SSH user is not root). */
+  sudo: boolean;
+}
+
+/** The old box's nginx site the proxy takes over (ferry:source.nginx). */
+export interface OldSite {
+  confFile: string;
+  listen: string[];
+  sslListen: string[];
+  sslCertificate: string;
+  sslCertificateKey: string;
+}
+
+export interface ProxyTarget {
+  /** https:// only: users' traffic crosses the internet to the ALB. */
+  origin: string;
+  serverName: string;
+  /** Name the origin's certificate is checked against (the hostname; the ACM cert does not cover the ALB name). */
+  originServerName: string;
+  site: OldSite;
+}
+
+const oldHostFlags = (host: OldHost) => ["--host", host.ssh, "--ssh-key-env", ENV.sshKey, ...(host.sudo ? ["--sudo"] : [])];
+
+export const traffic = {
+  /**
+   * Replaces the site's own file (every server block, 443 included) with one proxy block
+   * on the same addresses and certificate; the origin is always verified TLS.
+   */
+  proxyApply: (host: OldHost, target: ProxyTarget) => {
+    if (!target.origin.startsWith("https://")) throw new Error(`the old box may only forward to an https:// origin, got ${target.origin}`);
+    return ferry(
+      SSH_ENV, "proxy", "apply", ...oldHostFlags(host), "--conf-file", target.site.confFile,
+      "--origin", target.origin,
+      "--origin-server-name", target.originServerName,
+      "--server-name", target.serverName,
+      ...target.site.listen.flatMap((l) => ["--listen", l]),
+      ...target.site.sslListen.flatMap((l) => ["--ssl-listen", l]),
+      "--ssl-certificate", target.site.sslCertificate,
+      "--ssl-certificate-key", target.site.sslCertificateKey,
+    );
+  },
+  /** Must name the same file as the apply: the kept original is found by it. */
+  proxyRevert: (host: OldHost, site: Pick<OldSite, "confFile">) => ferry(SSH_ENV, "proxy", "revert", ...oldHostFlags(host), "--conf-file", site.confFile),
+  health: (url: string, times: number, intervalSeconds: number) =>
+    ferry([], "health", "--url", url, "--times", times, "--interval", intervalSeconds),
+};
+
+export const heroku = {
+  /** Read-only: the app's add-ons, as the Heroku source checks them against ferry:source. */
+  addons: (app: string) => ferry(HEROKU_ENV, "heroku", "addons", "--app", app),
+  /** Read-only: the app's domains (the DNS targets Cloudflare's records point at). */
+  domains: (app: string) => ferry(HEROKU_ENV, "heroku", "domains", "--app", app),
+  maintenance: (app: string, on: boolean) => ferry(HEROKU_ENV, "heroku", "maintenance", on ? "on" : "off", "--app", app),
+  /**
+   * Points `configVar` at the value of the env var `fromEnv` (never on argv). Heroku refuses
+   * (422) to overwrite a var an add-on attachment owns (DATABASE_URL), so this is `ferry
+   * heroku repoint`: it re-attaches the add-on as FERRY_SOURCE_<NAME> and detaches the owner
+   * first. Pointing it back at the value the parked add-on holds (the source URL, as the
+   * cutover's rollback does) attaches the add-on under its own name again.
+   */
+  configFromEnv: (app: string, configVar: string, fromEnv: string) =>
+    ferry([...HEROKU_ENV, fromEnv], "heroku", "repoint", "--app", app, "--var", configVar, "--from-env", fromEnv),
+  /** The explicit way back of `configFromEnv`: the add-on owns `configVar` again, whatever its value now. */
+  repointRestore: (app: string, configVar: string) => ferry(HEROKU_ENV, "heroku", "repoint", "--app", app, "--var", configVar, "--restore"),
+  scale: (app: string, counts: Record<string, number>) =>
+    ferry(HEROKU_ENV, "heroku", "scale", "--app", app, ...Object.entries(counts).map(([type, n]) => `${type}=${n}`)),
+  addonDestroy: (app: string, addon: string) => ferry(HEROKU_ENV, "heroku", "addons", "destroy", "--app", app, "--addon", addon, "--confirm", app),
+  /** Read-only: the app's current release (slug, stack, process types), what the app plane runs. */
+  release: (app: string) => ferry(HEROKU_ENV, "heroku", "release", "--app", app),
+  /** Download a release's slug to `out`, checked against Heroku's SHA-256. */
+  slug: (app: string, slugId: string, out: string) => ferry(HEROKU_ENV, "heroku", "slug", "--app", app, "--slug", slugId, "--out", out),
+  /**
+   * Copy the app's config vars into a Secrets Manager secret, values piped to the AWS
+   * CLI's stdin; `exclude` names vars left out (ferry's own). Prints names, never values.
+   */
+  configCopy: (app: string, a: SecretTarget) =>
+    ferry(HEROKU_ENV, "heroku", "config", "copy", "--app", app, ...secretFlags(a)),
+};
+
+/** Where a config copy writes: the secret (its ARN is no secret), its region, and the vars left out. */
+export interface SecretTarget {
+  secretArn: string;
+  region: string;
+  exclude: string[];
+}
+
+const secretFlags = (a: SecretTarget) => [
+  "--secret-id", a.secretArn, "--region", a.region, ...(a.exclude.length > 0 ? ["--exclude", a.exclude.join(",")] : []),
+];
+
+export const box = {
+  /** Copy a box's env file, read over SSH, into a Secrets Manager secret (like `heroku.configCopy`). */
+  configCopy: (host: string, envFile: string, a: SecretTarget) =>
+    ferry(SSH_ENV, "box", "config", "copy", "--host", host, "--ssh-key-env", ENV.sshKey, "--env-file", envFile, ...secretFlags(a)),
+};

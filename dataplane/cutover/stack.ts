@@ -1,0 +1,300 @@
+// `ferry cutover`: the whole stack's switch in ONE process, so the write-unavailability
+// window is what the work inside it costs, not the start-up of one `ferry` process per
+// store and queue. The sequence (pg_easy_replicate's switchover is the model), as named
+// steps:
+//   gate          every moving store is ready (Postgres lag under the threshold, the
+//                 Redis replica linked or its copy running); read-only, nothing changes
+//   fence         Postgres: every login role read-only, sessions ended (the window opens)
+//   queues        the app's job queues drained on the source Redis (its workers still
+//                 consume there; nothing new is enqueued once Postgres refuses writes)
+//   redis-fence   Redis: the app's user loses @write on the source (ACL)
+//   catch up      in parallel: Postgres drain (+ sequences | the dump copy) and Redis
+//                 switch (REPLICAOF NO ONE after equal offsets, or the copy finished)
+//   take over     Postgres: subscription dropped / standby promoted (no way back after)
+//   verify        in parallel: Postgres fast verify and Redis verify
+//   open          Postgres activate (physical), Redis target marked primary, then done
+// ONE record: the Postgres cutover record on its target (postgres/state.ts) carries the
+// Redis steps too; where it cannot be written yet (a physical standby), and for Redis in
+// any case, the facts say how far a run got (the fences on the sources, the standby's
+// recovery, the replica's role, the cutover mark: redis/state.ts). Every step is
+// idempotent, so a rerun after a crash at any point continues, and a failure before the
+// point of no return gives every source back (fences lifted). At most one writable side
+// at any moment: every target is opened only after every source is fenced and verified.
+import { Client } from "pg";
+import { FerryError } from "../cli/common";
+import { withClient } from "../postgres/connection";
+import {
+  CutoverOptions as PgOptions, CutoverResult as PgResult, PgCutover, VerifySummary, GateNotMet, beginPgCutover, crashPoint,
+  pgActivate, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify,
+} from "../postgres/cutover/cutover";
+import { allowWrites } from "../postgres/cutover/fence";
+import { StepRecord } from "../postgres/state";
+import {
+  CutoverOptions as RedisOptions, Switched, fenceOnSource, fenceSource, liftFence, openTarget, promotedAlready, switchProblem,
+  switchTarget, verifyTarget, cutoverDone,
+} from "../redis/cutover";
+import { drain } from "../redis/drain";
+import { FenceRecord as RedisFence } from "../redis/fence";
+import { VerifyResult } from "../redis/verify";
+
+export interface QueueDrain {
+  sidekiq: boolean;
+  namespace?: string;
+  patterns: string[];
+  timeoutMs: number;
+}
+
+export interface StackCutoverOptions {
+  postgres?: Omit<PgOptions, "onStep">;
+  redis?: Omit<RedisOptions, "progress">;
+  /** The app's job queues on the source Redis, drained between the two fences. */
+  queues?: QueueDrain;
+  onStep?: (step: StepRecord) => void;
+}
+
+export interface StackCutoverResult {
+  ok: boolean;
+  /** From the first fence to every target open; null when nothing was fenced (or it was lifted). */
+  writeUnavailableMs: number | null;
+  resumed: boolean;
+  steps: StepRecord[];
+  postgres?: { strategy: string; lagBytesAtFence: number | null; verify?: VerifySummary };
+  redis?: { mode: string; fence?: RedisFence; verify?: { ok: boolean; checked: number; differingCount: number; firstDifference?: string } } & Switched;
+  /** Every source was given back (fences lifted) after a failure. */
+  rolledBack?: boolean;
+  error?: string;
+}
+
+export { GateNotMet };
+
+/**
+ * Steps side by side: every one runs to its end before the first failure is raised, so
+ * none is still working (a copy still writing, a record still being saved) while the
+ * orchestrator gives the sources back.
+ */
+async function inParallel<T extends unknown[]>(...steps: { [K in keyof T]: Promise<T[K]> | T[K] }): Promise<T> {
+  const settled = await Promise.allSettled(steps);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as T;
+}
+
+
+/** The steps taken, kept in the Postgres cutover record when there is one (and it can be written). */
+class StackRun {
+  private readonly local: StepRecord[] = [];
+  redisVerify?: VerifyResult;
+  pgVerify?: VerifySummary;
+  switched: Switched = {};
+  redisFence?: RedisFence;
+  private fencedAt?: number;
+
+  constructor(
+    /** The stores still to move. */
+    readonly opts: StackCutoverOptions,
+    readonly pg: PgCutover | undefined,
+    /** The Redis source was already fenced when this run started (an earlier run got past the queues). */
+    readonly redisFencedBefore: boolean,
+    /** Every store the command was given (the result names them all, finished ones too). */
+    readonly given: StackCutoverOptions = opts,
+  ) {}
+
+  get steps(): StepRecord[] {
+    return this.pg ? this.pg.steps : this.local;
+  }
+
+  done(name: string): boolean {
+    return this.pg ? this.pg.done(name) : this.local.some((s) => s.name === name);
+  }
+
+  /** Once, recorded with Postgres's own steps (persisted unless the target is still a standby). */
+  async step(name: string, fn: () => Promise<string | void>): Promise<void> {
+    if (this.pg) return this.pg.step(name, fn, pgTargetWritable(this.pg) || this.pg.opts.strategy !== "physical" ? this.pg.persist : undefined);
+    const t0 = Date.now();
+    const detail = (await fn()) ?? undefined;
+    const record = { name, ms: Date.now() - t0, ...(detail ? { detail } : {}) };
+    this.local.push(record);
+    this.opts.onStep?.(record);
+    crashPoint(name);
+  }
+
+  markFenced(): void {
+    this.fencedAt ??= Date.now();
+  }
+
+  get resumed(): boolean {
+    return (this.pg?.resumed ?? false) || this.redisFencedBefore;
+  }
+
+  writeUnavailableMs(): number | null {
+    if (this.pg) return this.pg.result().writeUnavailableMs;
+    return this.fencedAt === undefined ? null : Date.now() - this.fencedAt;
+  }
+
+  result(extra: Partial<StackCutoverResult> = {}): StackCutoverResult {
+    const { postgres, redis } = this.given;
+    const pgResult: PgResult | undefined = this.pg?.result();
+    return {
+      ok: true,
+      writeUnavailableMs: this.writeUnavailableMs(),
+      resumed: this.resumed,
+      steps: this.steps,
+      ...(postgres ? { postgres: { strategy: postgres.strategy, lagBytesAtFence: pgResult?.lagBytesAtFence ?? null, ...(this.pgVerify ? { verify: this.pgVerify } : {}) } } : {}),
+      ...(redis ? { redis: { mode: redis.mode, ...(this.redisFence ? { fence: this.redisFence } : {}), ...this.switched, ...(this.redisVerify ? { verify: redisVerifySummary(this.redisVerify) } : {}) } } : {}),
+      ...extra,
+    };
+  }
+}
+
+function redisVerifySummary(v: VerifyResult) {
+  const first = v.differing[0];
+  return { ok: v.ok, checked: v.checked, differingCount: v.differingCount, ...(first ? { firstDifference: `db${first.db} ${first.key}: ${first.reason}` } : {}) };
+}
+
+export async function stackCutover(opts: StackCutoverOptions): Promise<StackCutoverResult> {
+  if (!opts.postgres && !opts.redis) throw new FerryError("nothing to cut over: give the Postgres URLs, the Redis URLs, or both", 2);
+  return withPgSource(opts, async (source) => {
+    const pg = source && opts.postgres ? await beginPgCutover({ ...opts.postgres, onStep: opts.onStep }, source) : undefined;
+    const pgOpen = pg?.previous?.done === true;
+    const redisOpen = opts.redis ? (await cutoverDone(opts.redis.target)) !== undefined : false;
+    if ((!opts.postgres || pgOpen) && (!opts.redis || redisOpen)) return new StackRun(opts, pg, redisOpen).result({ steps: pg?.previous?.steps ?? [] });
+    // A store already cut over (on its own, held back by ferry:hold, or by this command
+    // before a crash) is left as it is: the rest moves.
+    const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, redis: redisOpen ? undefined : opts.redis };
+    const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
+    const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
+
+    if (!run.resumed) await gateEveryStore(run);
+    try {
+      await fenceEveryWriter(run);
+      await catchUpEveryStore(run);
+      await takeOverPostgres(run);
+    } catch (err) {
+      return giveBackEveryStore(run, err as Error);
+    }
+    if (!(await verifyEveryStore(run))) return verifyFailed(run);
+    await openEveryTarget(run);
+    return run.result();
+  });
+}
+
+async function withPgSource<T>(opts: StackCutoverOptions, fn: (source: Client | undefined) => Promise<T>): Promise<T> {
+  if (!opts.postgres) return fn(undefined);
+  return withClient(opts.postgres.sourceUrl, async (source) => {
+    await allowWrites(source);
+    return fn(source);
+  });
+}
+
+/** Outside the window, read-only and in parallel: every store ready to switch, or nothing is touched. */
+async function gateEveryStore(run: StackRun): Promise<void> {
+  const { redis } = run.opts;
+  await inParallel(
+    run.pg && pgNeedsGate(run.pg) ? pgGate(run.pg) : undefined,
+    redis ? switchProblem(redis).then((problem) => {
+      if (problem) throw new GateNotMet(`gate not met: ${problem}; no source was touched`);
+    }) : undefined,
+  );
+}
+
+/** The window opens: Postgres fenced, the queues drained, Redis fenced. */
+async function fenceEveryWriter(run: StackRun): Promise<void> {
+  const { redis, queues } = run.opts;
+  if (run.pg) await pgFence(run.pg);
+  run.markFenced();
+  if (redis && queues && !run.redisFencedBefore) await run.step("queues", () => drainQueues(redis, queues));
+  if (redis) {
+    // Always applied (idempotent): a resumed run makes sure the fence is still there.
+    const fence = await fenceSource(redis);
+    run.redisFence = fence;
+    await run.step("redis-fence", async () => (fence ? `${fence.user} may no longer write on the source` : "writers stopped by the operator (no ACL fence)"));
+  }
+}
+
+async function drainQueues(redis: StackCutoverOptions["redis"] & object, queues: QueueDrain): Promise<string> {
+  const left = await drain({ endpoint: redis.source, sidekiq: queues.sidekiq, namespace: queues.namespace, patterns: queues.patterns, timeoutMs: queues.timeoutMs, intervalMs: 50 });
+  if (!left.ok) throw new FerryError(`the job queues did not drain within ${queues.timeoutMs / 1000} s: ${left.remaining} job(s) left (${left.left.slice(0, 3).map((l) => `${l.key}: ${l.count}`).join(", ")})`);
+  return `queues drained in ${left.seconds.toFixed(2)} s`;
+}
+
+/** In parallel: Postgres catches up (nothing writable yet), Redis switches (no writer can reach it yet). */
+async function catchUpEveryStore(run: StackRun): Promise<void> {
+  const { redis } = run.opts;
+  await inParallel(
+    run.pg ? pgCatchUp(run.pg) : undefined,
+    redis ? run.step("redis-switch", async () => {
+      if (await promotedAlready(redis)) return "already promoted by an earlier run";
+      run.switched = await switchTarget(redis);
+      return redis.mode === "replicaof" ? "replica promoted (REPLICAOF NO ONE)" : `copy finished by the ${run.switched.catchUp?.by}`;
+    }) : undefined,
+  );
+}
+
+/** Postgres's point of no return, only once Redis switched too. */
+async function takeOverPostgres(run: StackRun): Promise<void> {
+  if (run.pg) await pgTakeOver(run.pg);
+}
+
+/** In parallel: both targets compared with their fenced sources. */
+async function verifyEveryStore(run: StackRun): Promise<boolean> {
+  const { redis } = run.opts;
+  const [pgOk, redisOk] = await inParallel<[boolean, boolean]>(
+    run.pg ? pgVerify(run.pg).then((v) => ((run.pgVerify = v), v.ok)) : true,
+    redis ? verifyRedis(run, redis) : true,
+  );
+  return pgOk && redisOk;
+}
+
+async function verifyRedis(run: StackRun, redis: StackCutoverOptions["redis"] & object): Promise<boolean> {
+  let ok = true;
+  await run.step("redis-verify", async () => {
+    run.redisVerify = await verifyTarget(redis);
+    ok = run.redisVerify.ok;
+    if (!ok) throw new VerifyDiffers();
+    return `target equals source (${run.redisVerify.checked} keys checked)`;
+  }).catch((err) => {
+    if (!(err instanceof VerifyDiffers)) throw err;
+  });
+  return ok;
+}
+
+class VerifyDiffers extends Error {}
+
+/** The window closes: Postgres activated, Redis marked primary, Postgres done (the last step: a rerun sees a finished cutover). */
+async function openEveryTarget(run: StackRun): Promise<void> {
+  const { redis } = run.opts;
+  if (run.pg) await pgActivate(run.pg);
+  if (redis) await run.step("redis-open", async () => {
+    const removed = await openTarget(redis);
+    return `the target Redis is the primary${removed !== undefined ? ` (${removed} copy state key(s) removed)` : ""}`;
+  });
+  if (run.pg) await pgDone(run.pg);
+  else await run.step("done", async () => `write-unavailable ${run.writeUnavailableMs()} ms`);
+}
+
+/**
+ * A step in the window failed. Before Postgres's point of no return every source is
+ * given back (both fences lifted: nothing was written to a target); after it, both
+ * stay fenced and a rerun finishes.
+ */
+async function giveBackEveryStore(run: StackRun, err: Error): Promise<StackCutoverResult> {
+  const { redis } = run.opts;
+  if (run.pg && pgTargetWritable(run.pg)) {
+    return run.result({ ok: false, error: `${err.message}; Postgres's target is already the primary: rerun ferry cutover to finish` });
+  }
+  const pgBack = run.pg ? await pgGiveBack(run.pg, err, "ferry cutover") : undefined;
+  if (redis) await liftFence(redis);
+  return run.result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: pgBack?.error ?? `${err.message}; the fence was lifted and the source is writable again` });
+}
+
+/** Verify differs: nothing is opened, every source stays fenced (a rollback per store gives them back). */
+function verifyFailed(run: StackRun): StackCutoverResult {
+  const diffs = [
+    run.pgVerify && !run.pgVerify.ok ? `Postgres: ${run.pgVerify.firstDifference}` : undefined,
+    run.redisVerify && !run.redisVerify.ok ? `Redis: ${redisVerifySummary(run.redisVerify).firstDifference ?? `${run.redisVerify.differingCount} difference(s)`}` : undefined,
+  ].filter(Boolean);
+  return run.result({
+    ok: false,
+    error: `verify failed after the switch (${diffs.join("; ")}); the sources stay fenced and no target is released (ferry pg rollback and ferry redis rollback give the sources back)`,
+  });
+}

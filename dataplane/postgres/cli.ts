@@ -1,0 +1,277 @@
+// `ferry pg ...`: the Postgres data plane from a terminal. The Pulumi stages and the
+// rehearsal run exactly these commands with the URLs in FERRY_SOURCE_URL and
+// FERRY_TARGET_URL. Exit codes: 0 ok, 1 a check or gate failed, 2 bad input.
+import { Command } from "commander";
+import { FerryError, GlobalOptions, action, emit, formatBytes, progressBar, redact, resolveUrl } from "../cli/common";
+import { cleanup } from "./cutover/cleanup";
+import { withClient } from "./connection";
+import { chooseStrategy, recordedStrategy } from "./recorded";
+import { cutover, GateNotMet } from "./cutover/cutover";
+import { STRATEGIES, Strategy } from "./names";
+import { preflight } from "./preflight";
+import { replicateLogical } from "./replication/logical";
+import { replicatePhysical } from "./replication/physical";
+import { rollback } from "./cutover/rollback";
+import { status } from "./status";
+import { trialCopy } from "./replication/trial";
+import { verifyDatabases } from "./verify/verify";
+
+interface CommonFlags extends GlobalOptions {
+  source?: string;
+  target?: string;
+  strategy?: string;
+  standbyDir?: string;
+  jobs?: string;
+  fixReplicaIdentity?: boolean;
+  diskHeadroom?: string;
+  maxLagBytes?: string;
+  timeout?: string;
+  chunkRows?: string;
+  check?: boolean;
+  requireCutover?: boolean;
+}
+
+/** The --strategy value, checked. */
+export function parseStrategy(value: string | undefined, required = true): Strategy | undefined {
+  if (value === undefined) {
+    if (required) throw new FerryError(`missing --strategy: pass --strategy ${STRATEGIES.join("|")}`, 2);
+    return undefined;
+  }
+  if (!STRATEGIES.includes(value as Strategy)) {
+    throw new FerryError(`--strategy must be one of ${STRATEGIES.join(", ")} (got "${value}")`, 2);
+  }
+  return value as Strategy;
+}
+
+/** A numeric flag: a finite number >= min (integers only unless `fraction`). */
+export function parseNumber(flag: string, value: string | undefined, min: number, fraction = false): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < min || (!fraction && !Number.isInteger(n))) {
+    throw new FerryError(`${flag} must be ${fraction ? "a number" : "an integer"} >= ${min} (got "${value}")`, 2);
+  }
+  return n;
+}
+
+/** The strategy replicate recorded on the target; a --strategy that disagrees is refused before anything changes. */
+export async function strategyToCut(flag: Strategy | undefined, sourceUrl: string, targetUrl: string): Promise<Strategy> {
+  const recorded = await withClient(sourceUrl, (s) => withClient(targetUrl, (t) => recordedStrategy(s, t))).catch((err: Error) => {
+    // Unreadable (a stopped standby, say): a flag decides, and the cutover reports what is wrong.
+    if (flag) return null;
+    throw new FerryError(`missing --strategy, and what ferry pg replicate recorded cannot be read: ${err.message.split("\n")[0]}`, 1);
+  });
+  return chooseStrategy(flag, recorded);
+}
+
+const sourceUrl = (o: CommonFlags) => resolveUrl(o.source, "FERRY_SOURCE_URL", "--source");
+const targetUrl = (o: CommonFlags) => resolveUrl(o.target, "FERRY_TARGET_URL", "--target");
+
+function urlOptions(cmd: Command): Command {
+  return cmd
+    .option("--source <url>", "source database URL (prefer FERRY_SOURCE_URL: argv is visible to other users)")
+    .option("--target <url>", "target database URL (prefer FERRY_TARGET_URL)")
+    .addHelpText("after", "\nTLS: sslmode in each URL means what it means to libpq (no sslmode: prefer); the CA for\nverify-ca/verify-full comes from sslrootcert in the URL, PGSSLROOTCERT or FERRY_PG_CA_FILE\n(for RDS: the global bundle). Through a forward: keep the certificate's name as the host,\nadd hostaddr=IP and the forward's port.");
+}
+
+const flags = (cmd: Command) => cmd.optsWithGlobals() as CommonFlags;
+
+function registerPreflight(pg: Command): void {
+  urlOptions(pg.command("preflight").description("check everything a migration needs before touching anything"))
+    .option("--strategy <s>", "physical, logical or dump")
+    .option("--fix-replica-identity", "set REPLICA IDENTITY FULL on tables without a primary key (logical)")
+    .option("--standby-dir <dir>", "physical: where the standby will live (free disk is checked there)")
+    .option("--disk-headroom <x>", "free disk must be at least data size times this", "1.5")
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd);
+      const strategy = parseStrategy(o.strategy)!;
+      const report = await preflight({
+        sourceUrl: sourceUrl(o),
+        targetUrl: strategy === "physical" ? undefined : targetUrl(o),
+        strategy,
+        fixReplicaIdentity: o.fixReplicaIdentity,
+        standbyDir: o.standbyDir,
+        diskHeadroom: parseNumber("--disk-headroom", o.diskHeadroom, 0, true),
+      });
+      emit(o, report, (r) =>
+        [...r.checks.map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`), r.ok ? `ready for ${strategy}` : `not ready for ${strategy}`].join("\n"),
+      );
+      const failed = report.checks.find((c) => !c.ok);
+      if (failed) process.stderr.write(`ferry: not ready for ${strategy}: ${failed.name}: ${redact(failed.detail)}\n`);
+      return report.ok ? 0 : 1;
+    }));
+}
+
+function registerReplicate(pg: Command): void {
+  urlOptions(pg.command("replicate").description("start replicating (physical, logical) or make a timed trial copy (dump)"))
+    .option("--strategy <s>", "physical, logical or dump")
+    .option("--standby-dir <dir>", "physical: the standby's data directory on this (the target) host")
+    .option("--jobs <n>", "dump: parallel connections")
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd);
+      const strategy = parseStrategy(o.strategy)!;
+      const jobs = parseNumber("--jobs", o.jobs, 1);
+      const [source, target] = [sourceUrl(o), targetUrl(o)];
+      const bar = progressBar(o);
+      try {
+        if (strategy === "physical") {
+          if (!o.standbyDir) throw new FerryError("missing --standby-dir: physical replication needs the standby's data directory", 2);
+          const r = await replicatePhysical({ sourceUrl: source, targetUrl: target, standbyDir: o.standbyDir });
+          emit(o, r, (x) => `standby ${x.created ? "created" : "already there"} in ${x.standbyDir}, streaming on port ${x.port} through slot ${x.slot} (${x.durationMs} ms)`);
+        } else if (strategy === "logical") {
+          let started = false;
+          const r = await replicateLogical({
+            sourceUrl: source,
+            targetUrl: target,
+            onSync: (ready, total) => {
+              if (!started) bar.start(total, "initial sync (tables)");
+              started = true;
+              bar.update(ready, total);
+            },
+          });
+          bar.stop();
+          emit(o, r, (x) => `logical replication of ${x.tables} table(s) streaming (${x.performed.join(", ") || "nothing left to do"}; ${x.durationMs} ms)`);
+        } else {
+          let started = false;
+          const r = await trialCopy({
+            sourceUrl: source,
+            targetUrl: target,
+            jobs,
+            onProgress: (p) => {
+              if (!started) bar.start(p.bytesTotal, "trial copy (bytes)");
+              started = true;
+              bar.update(p.bytesDone, p.bytesTotal);
+            },
+          });
+          bar.stop();
+          emit(o, r, (x) => `trial copy: ${x.tables} table(s), ${x.rows} row(s), ${formatBytes(x.bytes)} in ${x.durationMs} ms (${x.phases.map((p) => `${p.name} ${p.ms} ms`).join(", ")}); the cutover copy will take about as long`);
+        }
+      } finally {
+        bar.stop();
+      }
+    }));
+}
+
+function registerStatus(pg: Command): void {
+  urlOptions(pg.command("status").description("per-table state, lag, copy progress and time left"))
+    .option("--strategy <s>", "physical, logical or dump (default: detected from the target)")
+    .option("--require-cutover", "exit 1 unless the cutover is done and the source still fenced (the gate before the source is released)")
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd);
+      const r = await status({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy, false) });
+      // After a cutover the target takes writes the source never sees, so a verify can only
+      // differ; what makes releasing the source safe is a finished cutover (its verify ran
+      // behind the fence) and a source still fenced (nothing written there since).
+      if (o.requireCutover && !(r.cutover?.done && r.cutover.fenced)) {
+        throw new FerryError(`refusing: the cutover is ${r.cutover?.done ? "done but the source is no longer fenced (it may have taken writes since)" : "not done"}; the source still holds data the target lacks`, 1);
+      }
+      emit(o, r, (x) => {
+        const lines = [`${x.strategy}: ${x.phase}`];
+        if (x.lag) lines.push(`lag: ${formatBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);
+        if (x.copy) {
+          const eta = x.copy.etaSeconds === null ? "unknown (not moving)" : `${x.copy.etaSeconds} s`;
+          lines.push(`copy: ${x.copy.tablesDone}/${x.copy.tablesTotal} tables, ${formatBytes(x.copy.bytesDone)} of ${formatBytes(x.copy.bytesTotal)}, time left ${eta}`);
+        }
+        for (const t of x.tables) lines.push(`  ${t.table}: ${t.state}`);
+        if (x.cutover) lines.push(`cutover: ${x.cutover.done ? "done" : x.cutover.fenced ? "source fenced" : "started"} (${x.cutover.steps.join(", ")})`);
+        return lines.join("\n");
+      });
+    }));
+}
+
+function registerVerify(pg: Command): void {
+  urlOptions(pg.command("verify").description("compare row counts and checksums per key range, and sequences"))
+    .option("--jobs <n>", "parallel connection pairs")
+    .option("--chunk-rows <n>", "rows per checksummed key range")
+    .option("--fast", "count every table, checksum sampled ranges only")
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd) as CommonFlags & { fast?: boolean };
+      const r = await verifyDatabases({
+        sourceUrl: sourceUrl(o),
+        targetUrl: targetUrl(o),
+        jobs: parseNumber("--jobs", o.jobs, 1),
+        chunkRows: parseNumber("--chunk-rows", o.chunkRows, 1),
+        fast: o.fast,
+      });
+      emit(o, r, (x) =>
+        [...x.tables.map((t) => `${t.ok ? "ok  " : "DIFF"} ${t.table}: ${t.sourceRows} / ${t.targetRows} rows${t.firstDifference ? `, first difference ${t.firstDifference.from} .. ${t.firstDifference.to}` : ""}`),
+          ...x.sequences.filter((s) => !s.ok).map((s) => `DIFF sequence ${s.sequence}: ${s.source} / ${s.target}`),
+          x.ok ? `identical (${x.durationMs} ms)` : `different: ${x.firstDifference}`].join("\n"),
+      );
+      return r.ok ? 0 : 1;
+    }));
+}
+
+function registerCutover(pg: Command): void {
+  urlOptions(pg.command("cutover").description("gated switch: fence the source, drain, switch, verify (idempotent, resumable)"))
+    .option("--strategy <s>", "physical, logical or dump (default: the one ferry pg replicate recorded; a different one is refused)")
+    .option("--max-lag-bytes <n>", "gate: lag must be under this before the fence", "204800")
+    .option("--timeout <seconds>", "how long to wait for the gate and for the drain", "60")
+    .option("--jobs <n>", "dump/verify: parallel connections")
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd);
+      const [source, target] = [sourceUrl(o), targetUrl(o)];
+      // Every flag checked before a server is asked what replicate recorded.
+      const flagged = parseStrategy(o.strategy, false);
+      const numbers = {
+        maxLagBytes: parseNumber("--max-lag-bytes", o.maxLagBytes, 0),
+        timeoutSeconds: parseNumber("--timeout", o.timeout, 1),
+        jobs: parseNumber("--jobs", o.jobs, 1),
+      };
+      const strategy = await strategyToCut(flagged, source, target);
+      const opts = {
+        sourceUrl: source,
+        targetUrl: target,
+        strategy,
+        ...numbers,
+        onStep: o.json ? undefined : (s: { name: string; ms: number; detail?: string }) => process.stderr.write(`  ${s.name} (${s.ms} ms)${s.detail ? `: ${s.detail}` : ""}\n`),
+      };
+      try {
+        const r = await cutover(opts);
+        emit(o, r, (x) =>
+          x.ok
+            ? `cut over to the target: writes unavailable for ${x.writeUnavailableMs} ms, lag at fence ${x.lagBytesAtFence} bytes${x.resumed ? " (resumed)" : ""}`
+            : `cutover failed: ${x.error}`,
+        );
+        return r.ok ? 0 : 1;
+      } catch (err) {
+        if (err instanceof GateNotMet) {
+          emit(o, { ok: false, strategy, writeUnavailableMs: null, lagBytesAtFence: null, steps: [], resumed: false, error: err.message }, () => "");
+          throw new FerryError(err.message, 1);
+        }
+        throw err;
+      }
+    }));
+}
+
+function registerRollback(pg: Command): void {
+  urlOptions(pg.command("rollback").description("before the target took writes: unfence the source and tear down replication"))
+    .option("--strategy <s>", "physical, logical or dump")
+    .option("--standby-dir <dir>", "physical: stop the standby in this directory (on its host)")
+    .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd);
+      const r = await rollback({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy)!, standbyDir: o.standbyDir, check: !!o.check });
+      emit(o, r, (x) => x.actions.join("\n"));
+    }));
+}
+
+function registerCleanup(pg: Command): void {
+  urlOptions(pg.command("cleanup").description("drop the publication, subscription and replication slots"))
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd);
+      const r = await cleanup({ sourceUrl: sourceUrl(o), targetUrl: o.target ?? process.env.FERRY_TARGET_URL ? targetUrl(o) : undefined });
+      emit(o, r, (x) => [...x.dropped.map((d) => `dropped ${d}`), ...x.kept.map((k) => `kept ${k}`), x.dropped.length || x.kept.length ? "" : "nothing to clean up"].filter(Boolean).join("\n"));
+      return r.ok ? 0 : 1;
+    }));
+}
+
+export function registerPostgresCommands(program: Command): void {
+  const pg = program.command("pg").description("PostgreSQL: preflight, replicate, status, verify, cutover, rollback, cleanup");
+  registerPreflight(pg);
+  registerReplicate(pg);
+  registerStatus(pg);
+  registerVerify(pg);
+  registerCutover(pg);
+  registerRollback(pg);
+  registerCleanup(pg);
+}

@@ -1,0 +1,430 @@
+// The gated switch from source to target. Steps, per strategy:
+//   logical:  gate, fence, drain, sequences, detach, verify, done
+//   physical: gate, fence, drain, promote, verify, activate, done
+//   dump:     gate, fence, copy, verify, done
+// gate: replication healthy and lag under the threshold, else stop with the source
+//   untouched and writable.
+// fence: every login role read-only on the source, sessions ended (fence.ts).
+// drain: wait until the target has everything the source wrote before the fence.
+// The write-unavailability window runs from the fence to `done`.
+//
+// Resumable: the fence record on the source, the progress record on the target and
+// pg_is_in_recovery() say how far an earlier run got; a rerun continues from there.
+// A failure after the fence but before the target can take writes unfences the
+// source again (rollback), so the source is never left fenced by a failed run
+// without the target being ready. At no point are both sides writable: the source is
+// fenced before a standby is promoted or a subscription dropped, and a promoted
+// standby keeps the fence it inherited from the source until verify passed.
+import { Client } from "pg";
+import { withClient } from "../connection";
+import { currentLsn, inRecovery } from "../catalog";
+import { copyByDump } from "../copy/dump";
+import { FenceRecord, allowWrites, fence, readFence, unfence } from "./fence";
+import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates } from "../replication/logical";
+import { physicalLag, promote, waitForReplay } from "../replication/physical";
+import { syncSequences } from "../sequences";
+import { CutoverState, StepRecord, loadCutover, loadRecord, saveCutover } from "../state";
+import { Strategy, SUBSCRIPTION } from "../names";
+import { pollUntil } from "../wait";
+import { FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "../verify/verify";
+import { emptyTarget } from "../target";
+
+export interface CutoverOptions {
+  sourceUrl: string;
+  targetUrl: string;
+  strategy: Strategy;
+  /** Gate: lag must be under this many bytes before the fence (default 200 kB). */
+  maxLagBytes?: number;
+  /** How long to wait for the gate, and for the drain after the fence (default 60 s each). */
+  timeoutSeconds?: number;
+  jobs?: number;
+  onStep?: (step: StepRecord) => void;
+}
+
+export interface CutoverResult {
+  ok: boolean;
+  strategy: Strategy;
+  /** From the fence to the target accepting writes; null when no fence happened. */
+  writeUnavailableMs: number | null;
+  lagBytesAtFence: number | null;
+  steps: StepRecord[];
+  /** A rerun that picked up an interrupted cutover. */
+  resumed: boolean;
+  /** The source was unfenced again after a failure (it is writable). */
+  rolledBack?: boolean;
+  verify?: { ok: boolean; durationMs: number; firstDifference?: string };
+  error?: string;
+}
+
+export const DEFAULT_MAX_LAG_BYTES = 200 * 1024;
+
+/** Test hook: die without cleanup right after `step` is recorded, as kill -9 would. */
+export function crashPoint(step: string): void {
+  if (process.env.FERRY_TEST_CRASH_AFTER_STEP === step) process.kill(process.pid, "SIGKILL");
+}
+
+/** Raised when the gate is not met: nothing was changed. */
+export class GateNotMet extends Error {}
+
+/** One cutover's progress: what this process did, the record it keeps on the target, and the facts it started from. */
+export class PgCutover {
+  steps: StepRecord[] = [];
+  /** Key ranges for the in-window verify, read before the fence (absent on a resumed run). */
+  verifyPlan?: FastVerifyPlan;
+  /** Lag the gate measured (recorded with the fence). */
+  gateLagBytes?: number;
+  state: CutoverState;
+  /** Persist the record on the target (a physical standby cannot be written before promotion). */
+  readonly persist: (s: CutoverState) => Promise<void>;
+  readonly persistUnlessStandby?: (s: CutoverState) => Promise<void>;
+  constructor(
+    readonly opts: CutoverOptions,
+    readonly source: Client,
+    readonly previous: CutoverState | null,
+    /** physical: the target was already promoted when this run started. */
+    readonly promoted: boolean,
+    readonly existingFence: FenceRecord | null,
+  ) {
+    this.resumed = (previous?.steps.length ?? 0) > 0 || existingFence !== null || promoted;
+    this.state = previous ?? { strategy: opts.strategy, steps: [] };
+    if (existingFence) this.state.fence = existingFence;
+    this.persist = (s) => withTarget(opts.targetUrl, (t) => saveCutover(t, s));
+    this.persistUnlessStandby = opts.strategy === "physical" && !promoted ? undefined : this.persist;
+  }
+
+  get timeoutMs() {
+    return (this.opts.timeoutSeconds ?? 60) * 1000;
+  }
+
+  /** A rerun that picked up an interrupted cutover (decided at the start: the record's steps grow as this run goes). */
+  readonly resumed: boolean;
+
+  done(name: string): boolean {
+    return this.state.steps.some((s) => s.name === name);
+  }
+
+  /** Run a step once: skipped when an earlier run recorded it, recorded (if possible) when done. */
+  async step(name: string, fn: () => Promise<string | void>, persist?: (s: CutoverState) => Promise<void>): Promise<void> {
+    if (this.done(name)) return;
+    const t0 = Date.now();
+    const detail = (await fn()) ?? undefined;
+    this.record({ name, ms: Date.now() - t0, ...(detail ? { detail } : {}) });
+    if (persist) await persist(this.state);
+    this.opts.onStep?.(this.state.steps[this.state.steps.length - 1]);
+    crashPoint(name);
+  }
+
+  /** Note a step as done (in this run's list and the record). */
+  record(step: StepRecord): void {
+    this.steps.push(step);
+    this.state.steps.push(step);
+  }
+
+  result(extra: Partial<CutoverResult> = {}): CutoverResult {
+    return {
+      ok: true,
+      strategy: this.opts.strategy,
+      writeUnavailableMs: this.state.writeUnavailableMs ?? (this.state.fence ? Date.now() - this.state.fence.at : null),
+      lagBytesAtFence: this.state.fence?.lagBytes ?? null,
+      steps: this.steps,
+      resumed: this.resumed,
+      ...extra,
+    };
+  }
+}
+
+const withTarget = <T>(url: string, fn: (c: Client) => Promise<T>) =>
+  withClient(url, async (c) => {
+    await allowWrites(c);
+    return fn(c);
+  });
+
+/** The source's fence record, or the copy kept on the target (non-superuser sources). */
+async function knownFence(source: Client, state: CutoverState | null): Promise<FenceRecord | null> {
+  return (await readFence(source)) ?? state?.fence ?? null;
+}
+
+/** Lag in bytes right now, and whether replication is in a state the gate accepts. */
+async function measureLag(opts: CutoverOptions, source: Client): Promise<{ bytes: number; problem?: string }> {
+  if (opts.strategy === "dump") {
+    // No replication to measure: the gate is that the target answers before the source is fenced.
+    await withClient(opts.targetUrl, (t) => t.query("SELECT 1"));
+    return { bytes: 0 };
+  }
+  if (opts.strategy === "physical") {
+    return withClient(opts.targetUrl, async (standby) => {
+      if (!(await inRecovery(standby))) return { bytes: 0, problem: "the target is not a standby" };
+      const lag = await physicalLag(source, standby);
+      return lag.state === "streaming" ? { bytes: lag.bytes } : { bytes: lag.bytes, problem: `the standby is ${lag.state ?? "not connected to the source"}` };
+    });
+  }
+  const [states, replicated] = await withClient(opts.targetUrl, (t) => Promise.all([tableStates(t), loadRecord<{ postData?: boolean }>(t, "replicate:logical")]));
+  if (!states.length) return { bytes: 0, problem: "no subscription on the target: run ferry pg replicate --strategy logical" };
+  if (!replicated?.postData) return { bytes: 0, problem: "ferry pg replicate has not finished (post-data schema not applied yet)" };
+  const notReady = states.filter((s) => s.state !== "ready");
+  if (notReady.length) return { bytes: 0, problem: `${notReady.length} table(s) still in initial sync (${notReady.slice(0, 3).map((s) => `${s.table}: ${s.state}`).join(", ")})` };
+  const lag = await logicalLag(source);
+  if (!lag) return { bytes: 0, problem: "the subscription's slot is missing on the source" };
+  return lag.active ? { bytes: lag.bytes } : { bytes: lag.bytes, problem: "the subscription is not streaming" };
+}
+
+/** Wait (up to the timeout) for healthy replication with lag under the threshold. */
+async function gate(opts: CutoverOptions, source: Client, timeoutMs: number): Promise<number> {
+  const max = opts.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES;
+  let last: { bytes: number; problem?: string } = { bytes: 0 };
+  try {
+    await pollUntil(async () => {
+      // An unreachable target is a gate problem like any other: keep waiting, then report it.
+      last = await measureLag(opts, source).catch((err: Error) => ({ bytes: 0, problem: `target unreachable: ${err.message.split("\n")[0]}` }));
+      return !last.problem && last.bytes <= max;
+    }, timeoutMs, () => "", 100);
+  } catch {
+    throw new GateNotMet(`gate not met after ${timeoutMs / 1000} s: ${last.problem ?? `lag ${last.bytes} bytes > --max-lag-bytes ${max}`}; the source was not touched`);
+  }
+  return last.bytes;
+}
+
+/**
+ * The apply worker commits asynchronously by default, and reports a position to the
+ * source only once its commits are flushed: the drain would wait for the target's
+ * WAL writer. Flushing each applied commit makes the confirmation prompt. The worker
+ * picks this up without a restart; it costs a local flush per transaction, only
+ * for the last seconds of replication.
+ */
+async function flushEachApply(target: Client): Promise<void> {
+  if (await subscriptionExists(target)) await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} SET (synchronous_commit = 'local')`);
+}
+
+/** Wait until the target has everything the source wrote up to now (after the fence). */
+async function drain(opts: CutoverOptions, source: Client, timeoutMs: number): Promise<string> {
+  const lsn = await currentLsn(source);
+  // WAL is only streamed once flushed, and asynchronous commits (the app's, perhaps)
+  // wait for the WAL writer. A synchronously committed transaction of our own that
+  // writes WAL (a temp table created and dropped) flushes everything up to its commit
+  // record, which lies beyond `lsn`: no waiting on the WAL writer's timer.
+  await source.query("SET synchronous_commit = local");
+  await source.query("BEGIN; CREATE TEMP TABLE ferry_wal_flush (x int) ON COMMIT DROP; COMMIT");
+  if (opts.strategy === "physical") {
+    await waitForReplay(opts.targetUrl, lsn, timeoutMs);
+  } else {
+    await pollUntil(() => confirmedUpTo(source, lsn), timeoutMs, () => `the target did not confirm WAL up to ${lsn} within ${timeoutMs / 1000} s`, 5);
+  }
+  return `target caught up to ${lsn}`;
+}
+
+export type VerifySummary = { ok: boolean; durationMs: number; firstDifference?: string };
+
+function verifySummary(r: VerifyReport): VerifySummary {
+  return { ok: r.ok, durationMs: r.durationMs, ...(r.ok ? {} : { firstDifference: r.firstDifference ?? "difference" }) };
+}
+
+export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
+  return withClient(opts.sourceUrl, async (source) => {
+    await allowWrites(source);
+    return runCutover(await beginPgCutover(opts, source));
+  });
+}
+
+/**
+ * Where an earlier run got: the record on the target (none on a standby), whether a
+ * physical target is already promoted, and the fence on the source (or its copy in the
+ * record). `source` must be a session that may write (allowWrites).
+ */
+export async function beginPgCutover(opts: CutoverOptions, source: Client): Promise<PgCutover> {
+  const { state, promoted } = await withTarget(opts.targetUrl, async (t) => {
+    const standby = opts.strategy === "physical" && (await inRecovery(t));
+    return { state: standby ? null : await loadCutover(t, opts.strategy), promoted: opts.strategy === "physical" && !standby };
+  });
+  return new PgCutover(opts, source, state, promoted, await knownFence(source, state));
+}
+
+/** The per-store cutover: the steps below, in order; a failure after the fence gives the source back while it can. */
+async function runCutover(run: PgCutover): Promise<CutoverResult> {
+  if (run.previous?.done) return run.result({ steps: run.previous.steps });
+  if (pgNeedsGate(run)) await pgGate(run);
+  await pgFence(run);
+  try {
+    await pgCatchUp(run);
+    await pgTakeOver(run);
+  } catch (err) {
+    return pgGiveBack(run, err as Error);
+  }
+  const verified = await pgVerify(run);
+  if (!verified.ok) return run.result({ ok: false, verify: verified, error: pgVerifyFailed(verified) });
+  await pgActivate(run);
+  await pgDone(run);
+  return run.result({ verify: verified });
+}
+
+export const pgVerifyFailed = (v: VerifySummary) =>
+  `verify failed after cutover: ${v.firstDifference}; the source stays fenced, the target is not released (ferry pg rollback unfences the source)`;
+
+/** A fresh cutover (nothing fenced, nothing promoted) passes the gate first; a resumed one does not. */
+export const pgNeedsGate = (run: PgCutover) => !run.state.fence && !run.promoted;
+
+/**
+ * Outside the window: the source's key ranges for the fast verify (a scan of a
+ * composite key's index), so the window only hashes chunks, a warm-up, then the gate
+ * (healthy replication, lag under the threshold). Read-only; GateNotMet when not met.
+ */
+export async function pgGate(run: PgCutover): Promise<number> {
+  const { opts, source } = run;
+  run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
+  const warmMs = await warmFastVerify(run);
+  const lagBytes = await gate(opts, source, run.timeoutMs);
+  if (opts.strategy === "logical") await withTarget(opts.targetUrl, flushEachApply);
+  run.steps.push({
+    name: "gate", ms: 0,
+    detail: `lag ${lagBytes} bytes; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`,
+  });
+  run.gateLagBytes = lagBytes;
+  crashPoint("gate");
+  return lagBytes;
+}
+
+/** Every login role read-only, or (resumed) the fence an earlier run began made complete. */
+export async function pgFence(run: PgCutover): Promise<void> {
+  const { opts, source } = run;
+  const physical = opts.strategy === "physical";
+  if (!run.state.fence && !run.promoted) {
+    await run.step("fence", async () => {
+      const f = await fence(source, physical, run.gateLagBytes ?? 0);
+      run.state.fence = f.record;
+      return `${f.record.roles.length} role(s) read-only, ${f.terminated} session(s) ended${f.record.unfenced.length ? `; could not fence ${f.record.unfenced.join(", ")}` : ""}`;
+    }, run.persistUnlessStandby);
+  } else if (!run.promoted) {
+    // Resumed after the fence: make sure it is complete (a crash may have cut it short).
+    run.state.fence = (await fence(source, physical, run.state.fence?.lagBytes ?? 0, run.state.fence ?? null)).record;
+  } else if (!run.state.fence) {
+    // The standby was promoted but the source is not fenced (promoted by hand?): two
+    // writable primaries. Fence the source now, before anything else.
+    run.state.fence = (await fence(source, true, 0)).record;
+  }
+}
+
+/** After the fence, the target gets everything the source has (logical: and its sequences); the target is not writable yet. */
+export async function pgCatchUp(run: PgCutover): Promise<void> {
+  const { opts, source, persist } = run;
+  if (opts.strategy === "logical") {
+    const subscribed = await withClient(opts.targetUrl, subscriptionExists);
+    if (subscribed) await run.step("drain", () => drain(opts, source, run.timeoutMs), persist);
+    await run.step("sequences", () => withTarget(opts.targetUrl, async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
+  } else if (opts.strategy === "physical") {
+    if (!run.promoted) await run.step("drain", () => drain(opts, source, run.timeoutMs));
+  } else {
+    await run.step("copy", async () => {
+      if (run.state.copyStarted || run.state.trialCopy) await withTarget(opts.targetUrl, emptyTarget);
+      run.state.copyStarted = true;
+      await persist(run.state);
+      const copied = await copyByDump({ sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs });
+      return `${copied.tables} table(s), ${copied.rows} row(s) in ${copied.durationMs} ms`;
+    }, persist);
+  }
+}
+
+/** The point of no return: the subscription dropped, or the standby promoted (a dump target has nothing to let go). */
+export async function pgTakeOver(run: PgCutover): Promise<void> {
+  const { opts, persist } = run;
+  if (opts.strategy === "logical") {
+    await run.step("detach", () => withTarget(opts.targetUrl, async (t) => ((await dropSubscription(t)) ? "subscription and its slot dropped" : "already detached")), persist);
+  } else if (opts.strategy === "physical" && !run.promoted) {
+    await run.step("promote", async () => {
+      await promote(opts.targetUrl);
+      return "pg_promote(wait => true) returned";
+    }, persist);
+  }
+}
+
+/** physical: the fence the promoted standby inherited from the source is lifted (verify passed). */
+export async function pgActivate(run: PgCutover): Promise<void> {
+  if (run.opts.strategy !== "physical") return;
+  await run.step("activate", () => withTarget(run.opts.targetUrl, async (t) => {
+    const undone = await unfence(t, run.state.fence ?? null);
+    return undone ? "the fence inherited from the source is lifted on the target" : "nothing to lift";
+  }), run.persist);
+}
+
+/** The target is the primary (a rollback refuses from here on); the window ends. */
+export async function pgDone(run: PgCutover, extra: Partial<CutoverState> = {}): Promise<void> {
+  run.state.writeUnavailableMs = run.state.fence ? Date.now() - run.state.fence.at : undefined;
+  Object.assign(run.state, extra);
+  run.state.done = true;
+  await run.step("done", async () => `write-unavailable ${run.state.writeUnavailableMs} ms`, run.persist);
+}
+
+/** Whether the target may already have been made writable (no rollback past this point). */
+export function pgTargetWritable(run: PgCutover): boolean {
+  return run.opts.strategy === "physical" ? run.promoted || run.done("promote") : run.opts.strategy === "logical" ? run.done("detach") : false;
+}
+
+/**
+ * Rows per sampled chunk in the in-window verify: a few chunks of this size, and the
+ * newest rows, are checksummed per table; small chunks keep the window short.
+ */
+const FAST_VERIFY_CHUNK_ROWS = 5_000;
+
+/**
+ * In the window, tables up to this size (heap + TOAST) are counted with count(*);
+ * bigger keyed tables are compared by their first chunk, their newest rows and
+ * sampled chunks only (a full count of both sides is what made the window grow with
+ * the data). Tables without a primary key are always counted. The full `ferry pg
+ * verify` (run by the Pulumi stage before DNS moves) counts and hashes everything.
+ */
+const FAST_VERIFY_COUNT_MAX_BYTES = 32 * 1024 * 1024;
+
+/** Fast verify inside the window: the target is released only when it matches the fenced source. */
+export async function pgVerify(run: PgCutover): Promise<VerifySummary> {
+  const persist = run.persist;
+  let summary: VerifySummary = { ok: true, durationMs: 0 };
+  try {
+    await run.step("verify", async () => {
+      summary = verifySummary(await verifyDatabases({
+        sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, fast: true, chunkRows: FAST_VERIFY_CHUNK_ROWS,
+        // A resumed run has no plan: it counts every table and splits keys in the window.
+        ...(run.verifyPlan ? { plan: run.verifyPlan, countMaxBytes: FAST_VERIFY_COUNT_MAX_BYTES } : {}),
+      }));
+      if (!summary.ok) throw new VerifyFailed(summary.firstDifference ?? "difference");
+      return "fast verify green";
+    }, persist);
+  } catch (err) {
+    if (!(err instanceof VerifyFailed)) throw err;
+  }
+  return summary;
+}
+
+class VerifyFailed extends Error {}
+
+/**
+ * Before the fence: the same fast verify once, its result ignored (the sides are not at
+ * the same point yet). It reads what the in-window verify reads (the key-less tables
+ * whole, the first and newest ranges) so both servers have those pages cached and, on
+ * a freshly synced logical target, their hint bits set: the window then pays for
+ * hashing, not for disk reads. Read-only on both sides; a failure is not a gate problem
+ * (the gate checks the target), so it is only skipped. The dump target is emptied and
+ * copied again in the window: nothing to warm there.
+ */
+async function warmFastVerify(run: PgCutover): Promise<number | null> {
+  if (run.opts.strategy === "dump" || !run.verifyPlan) return null;
+  const t0 = Date.now();
+  const ok = await verifyDatabases({
+    sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, fast: true, chunkRows: FAST_VERIFY_CHUNK_ROWS,
+    plan: run.verifyPlan, countMaxBytes: FAST_VERIFY_COUNT_MAX_BYTES,
+  }).then(() => true, () => false);
+  return ok ? Date.now() - t0 : null;
+}
+
+/**
+ * A step after the fence failed. While the target cannot take writes yet (no
+ * promotion, subscription still there or copy unfinished), give the source back:
+ * unfence it. Otherwise keep it fenced and say how to finish (`rerun`: the command).
+ */
+export async function pgGiveBack(run: PgCutover, err: Error, rerun = "ferry pg cutover"): Promise<CutoverResult> {
+  const { opts } = run;
+  if (pgTargetWritable(run)) {
+    return run.result({ ok: false, error: `${err.message}; the target is already the primary: rerun ${rerun} to finish` });
+  }
+  await unfence(run.source, run.state.fence ?? null);
+  run.state = { strategy: opts.strategy, steps: [] };
+  if (opts.strategy !== "physical") await withTarget(opts.targetUrl, (t) => saveCutover(t, run.state));
+  return run.result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: `${err.message}; the fence was lifted and the source is writable again` });
+}

@@ -1,0 +1,208 @@
+// The logical strategy: the target is a separate, writable PostgreSQL (RDS can only
+// be this) that subscribes to a publication on the source. Order: pre-data schema and
+// the keys (see postdata.ts), publication, subscription (initial copy + streaming),
+// then the rest of post-data once every table is in sync. Each step checks whether an
+// earlier run already did it, so rerunning `replicate` after a failure is safe.
+import { Client } from "pg";
+import { sleep } from "../../cli/common";
+import { quoteLiteral, withClient } from "../connection";
+import { currentLsn, publishableTables, requirePrimarySource } from "../catalog";
+import { lsnDiff } from "./lsn";
+import { PUBLICATION, SUBSCRIPTION } from "../names";
+import { splitPostData } from "./postdata";
+import { applySchema, dumpSchema } from "./schema";
+import { loadRecord, saveRecord } from "../state";
+
+export interface LogicalReplicateOptions {
+  sourceUrl: string;
+  targetUrl: string;
+  /** Called while the initial copy runs. */
+  onSync?: (ready: number, total: number) => void;
+  /** Give up waiting for the initial sync after this long (default: no limit). */
+  syncTimeoutMs?: number;
+}
+
+export interface LogicalReplicateResult {
+  strategy: "logical";
+  tables: number;
+  /** Steps this run performed (a rerun lists only what was left). */
+  performed: string[];
+  durationMs: number;
+}
+
+interface ReplicateProgress {
+  preData?: boolean;
+  keys?: boolean;
+  postData?: boolean;
+}
+
+const PROGRESS_KEY = "replicate:logical";
+
+/** Publication over every publishable table, through partition roots; updated when tables were added. */
+async function ensurePublication(source: Client): Promise<boolean> {
+  const tables = await publishableTables(source);
+  if (!tables.length) throw new Error("the source database has no tables to replicate");
+  const { rows } = await source.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [PUBLICATION]);
+  if (rows.length) {
+    await source.query(`ALTER PUBLICATION ${PUBLICATION} SET TABLE ${tables.join(", ")}`);
+    return false;
+  }
+  await source.query(`CREATE PUBLICATION ${PUBLICATION} FOR TABLE ${tables.join(", ")} WITH (publish_via_partition_root = true)`);
+  return true;
+}
+
+export async function subscriptionExists(target: Client): Promise<boolean> {
+  const { rows } = await target.query(
+    "SELECT 1 FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    [SUBSCRIPTION],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * The subscription's connection string holds the source password inside the target's
+ * catalog (pg_subscription.subconninfo, readable by superusers only): PostgreSQL has no
+ * other way to authenticate the apply worker. ferry never prints it.
+ */
+async function ensureSubscription(target: Client, sourceUrl: string): Promise<boolean> {
+  if (await subscriptionExists(target)) {
+    await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} REFRESH PUBLICATION`);
+    return false;
+  }
+  // Creating the slot waits for running transactions on the source: no timeout here.
+  await target.query("SET statement_timeout = 0");
+  await target.query(
+    `CREATE SUBSCRIPTION ${SUBSCRIPTION} CONNECTION ${quoteLiteral(sourceUrl)} PUBLICATION ${PUBLICATION}
+     WITH (copy_data = true, create_slot = true, slot_name = ${SUBSCRIPTION})`,
+  );
+  return true;
+}
+
+export interface TableSyncState {
+  /** schema.table, quoted where needed */
+  table: string;
+  /** init, copying, copied, syncing, ready (pg_subscription_rel.srsubstate spelled out). */
+  state: string;
+}
+
+const SYNC_STATES: Record<string, string> = { i: "init", d: "copying", f: "copied", s: "syncing", r: "ready" };
+
+export async function tableStates(target: Client): Promise<TableSyncState[]> {
+  const { rows } = await target.query<{ t: string; s: string }>(`
+    SELECT format('%I.%I', n.nspname, c.relname) AS t, r.srsubstate AS s
+    FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+    JOIN pg_class c ON c.oid = r.srrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE s.subname = $1 ORDER BY 1`, [SUBSCRIPTION]);
+  return rows.map((r) => ({ table: r.t, state: SYNC_STATES[r.s] ?? r.s }));
+}
+
+/** Errors the subscription's workers hit so far (pg_stat_subscription_stats, PG 15+). */
+async function subscriptionErrors(target: Client): Promise<number> {
+  const { rows } = await target.query<{ n: string }>(
+    "SELECT coalesce(sum(apply_error_count + sync_error_count), 0) AS n FROM pg_stat_subscription_stats WHERE subname = $1",
+    [SUBSCRIPTION],
+  ).catch(() => ({ rows: [{ n: "0" }] }));
+  return Number(rows[0].n);
+}
+
+async function waitForSync(target: Client, opts: LogicalReplicateOptions): Promise<void> {
+  const deadline = opts.syncTimeoutMs ? Date.now() + opts.syncTimeoutMs : Infinity;
+  const errorsBefore = await subscriptionErrors(target);
+  for (;;) {
+    const states = await tableStates(target);
+    const ready = states.filter((s) => s.state === "ready").length;
+    opts.onSync?.(ready, states.length);
+    if (states.length && ready === states.length) return;
+    const errors = (await subscriptionErrors(target)) - errorsBefore;
+    if (errors >= 3) throw new Error(`the subscription's workers failed ${errors} times during the initial copy: see the target's server log`);
+    if (Date.now() > deadline) throw new Error(`initial sync not finished after ${opts.syncTimeoutMs} ms: ${ready}/${states.length} tables ready`);
+    await sleep(200);
+  }
+}
+
+export async function replicateLogical(opts: LogicalReplicateOptions): Promise<LogicalReplicateResult> {
+  const started = Date.now();
+  const performed: string[] = [];
+  return withClient(opts.sourceUrl, async (source) => {
+    await requirePrimarySource(source);
+    return withClient(opts.targetUrl, async (target) => {
+      const progress = (await loadRecord<ReplicateProgress>(target, PROGRESS_KEY)) ?? {};
+      const save = () => saveRecord(target, PROGRESS_KEY, progress);
+      const postData = progress.postData ? undefined : splitPostData(await dumpSchema(opts.sourceUrl, "post-data"));
+      if (!progress.preData) {
+        await applySchema(opts.targetUrl, await dumpSchema(opts.sourceUrl, "pre-data"));
+        progress.preData = true;
+        await save();
+        performed.push("pre-data schema");
+      }
+      if (!progress.keys && postData) {
+        if (postData.keys) await applySchema(opts.targetUrl, postData.keys);
+        progress.keys = true;
+        await save();
+        performed.push("primary keys");
+      }
+      if (await ensurePublication(source)) performed.push("publication");
+      if (await ensureSubscription(target, opts.sourceUrl)) performed.push("subscription");
+      await waitForSync(target, opts);
+      if (!progress.postData && postData) {
+        if (postData.rest) await applySchema(opts.targetUrl, postData.rest);
+        progress.postData = true;
+        await save();
+        performed.push("post-data schema");
+      }
+      const tables = (await tableStates(target)).length;
+      return { strategy: "logical" as const, tables, performed, durationMs: Date.now() - started };
+    });
+  });
+}
+
+export interface LogicalLag {
+  bytes: number;
+  seconds: number | null;
+  /** The slot's consumer is connected. */
+  active: boolean;
+}
+
+/** Lag of the subscription's slot on the source: WAL not yet confirmed by the target. */
+export async function logicalLag(source: Client): Promise<LogicalLag | null> {
+  const { rows } = await source.query<{ confirmed: string | null; active: boolean; seconds: number | null }>(`
+    SELECT s.confirmed_flush_lsn::text AS confirmed, s.active,
+           (SELECT extract(epoch FROM coalesce(r.replay_lag, r.flush_lag))::float8 FROM pg_stat_replication r WHERE r.pid = s.active_pid) AS seconds
+    FROM pg_replication_slots s WHERE s.slot_name = $1`, [SUBSCRIPTION]);
+  if (!rows.length) return null;
+  const lsn = await currentLsn(source);
+  const r = rows[0];
+  return { bytes: r.confirmed ? lsnDiff(lsn, r.confirmed) : Number.MAX_SAFE_INTEGER, seconds: r.seconds, active: r.active };
+}
+
+/** Has the target confirmed everything up to `lsn`? (the slot's confirmed_flush_lsn) */
+export async function confirmedUpTo(source: Client, lsn: string): Promise<boolean> {
+  const { rows } = await source.query<{ ok: boolean | null }>(
+    "SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1",
+    [SUBSCRIPTION, lsn],
+  );
+  if (!rows.length) throw new Error(`replication slot ${SUBSCRIPTION} is gone from the source`);
+  return rows[0].ok === true;
+}
+
+/** Stop and remove the subscription; DROP SUBSCRIPTION also drops its slot on the source. */
+export async function dropSubscription(target: Client): Promise<boolean> {
+  if (!(await subscriptionExists(target))) return false;
+  await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} DISABLE`);
+  try {
+    await target.query(`DROP SUBSCRIPTION ${SUBSCRIPTION}`);
+  } catch (err) {
+    // The source is unreachable: keep the target's side clean and leave the slot to `ferry pg cleanup`.
+    await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} SET (slot_name = NONE)`);
+    await target.query(`DROP SUBSCRIPTION ${SUBSCRIPTION}`);
+    throw new Error(`subscription dropped, but its slot on the source was not (${(err as Error).message.split("\n")[0]}): run ferry pg cleanup`);
+  }
+  return true;
+}
+
+export async function dropPublication(source: Client): Promise<boolean> {
+  const { rowCount } = await source.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [PUBLICATION]);
+  if (!rowCount) return false;
+  await source.query(`DROP PUBLICATION ${PUBLICATION}`);
+  return true;
+}

@@ -1,0 +1,66 @@
+// Cutover progress on the target, kept by ferry's own schema (see below), so that a rerun after a crash
+// (of ferry, or of the machine running it) resumes where the last run stopped. The
+// source side of the story is the fence record (cutover/fence.ts); together they say which
+// database is the writable primary. A physical standby cannot be written before it
+// is promoted: until then its progress is read from the facts (fence record on the
+// source, pg_is_in_recovery() on the target).
+import { Client } from "pg";
+import { quoteLiteral } from "./connection";
+import { FenceRecord } from "./cutover/fence";
+import { STATE_SCHEMA, Strategy } from "./names";
+
+export interface StepRecord {
+  name: string;
+  ms: number;
+  detail?: string;
+}
+
+export interface CutoverState {
+  strategy: Strategy;
+  steps: StepRecord[];
+  fence?: FenceRecord;
+  /** dump: replicate made a trial copy into the target (cutover replaces it). */
+  trialCopy?: boolean;
+  /** dump: the cutover's copy began (a rerun must empty the target first). */
+  copyStarted?: boolean;
+  /** The target is the primary: from here on, rollback refuses. */
+  done?: boolean;
+  writeUnavailableMs?: number;
+}
+
+// The records live in the comment of the `ferry` schema, as one JSON object keyed by
+// record name, not in a table: a table would be a user relation to the dump copy
+// (which wants an empty target) and to verify (a table missing on the source).
+// COMMENT is transactional and durable like any catalog change.
+
+/** Every progress record on the target, keyed by name (empty without ferry's schema). */
+export async function readAll(c: Client): Promise<Record<string, unknown>> {
+  const { rows } = await c.query<{ doc: string | null }>(
+    "SELECT obj_description(oid, 'pg_namespace') AS doc FROM pg_namespace WHERE nspname = $1",
+    [STATE_SCHEMA],
+  );
+  return rows[0]?.doc ? (JSON.parse(rows[0].doc) as Record<string, unknown>) : {};
+}
+
+/** A progress record by key ("cutover:logical", "replicate:logical", ...), null when absent. */
+export async function loadRecord<T>(c: Client, key: string): Promise<T | null> {
+  return ((await readAll(c))[key] as T | undefined) ?? null;
+}
+
+export async function saveRecord(c: Client, key: string, value: unknown): Promise<void> {
+  await c.query("BEGIN");
+  try {
+    // One writer at a time: two ferry processes must not lose each other's update.
+    await c.query("SELECT pg_advisory_xact_lock(hashtext('ferry.progress'))");
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
+    const doc = { ...(await readAll(c)), [key]: value };
+    await c.query(`COMMENT ON SCHEMA ${STATE_SCHEMA} IS ${quoteLiteral(JSON.stringify(doc))}`);
+    await c.query("COMMIT");
+  } catch (err) {
+    await c.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
+}
+
+export const loadCutover = (c: Client, strategy: Strategy) => loadRecord<CutoverState>(c, `cutover:${strategy}`);
+export const saveCutover = (c: Client, state: CutoverState) => saveRecord(c, `cutover:${state.strategy}`, state);

@@ -1,0 +1,367 @@
+// Verification after a copy or a cutover: "silent non-apply" is the failure every
+// migration tool's users report, so every table is counted and checksummed inside
+// both databases, in key-range chunks spread over `jobs` connection pairs, each side
+// reading one exported snapshot. A differing chunk is halved down to the first
+// differing key. Tables without a primary key are compared whole (count + an
+// order-independent hash sum). `fast` (right after a cutover) counts every table
+// and checksums only the first, the last and a few random chunks (first and last
+// only for non-integer keys, whose chunk boundaries would cost a scan of the key).
+import os from "node:os";
+import { Client } from "pg";
+import { displayName, listSequences, listTables, SequenceInfo, TableInfo } from "../copy-catalog";
+import { defaultJobs, runPool } from "../copy-pool";
+import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "../copy-snapshot";
+import { connect as connectPlain } from "../connection";
+import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
+import { ChunkSum, chunkSum, countRows, edgeRanges, hasIntegerKey, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession } from "./verify-sql";
+
+export interface VerifyOptions {
+  sourceUrl: string;
+  targetUrl: string;
+  /** Connection pairs (one to each side) hashing chunks in parallel. */
+  jobs?: number;
+  /** Rows per checksummed key range (default 50,000). */
+  chunkRows?: number;
+  /** Counts for every table, checksums for sampled chunks only. */
+  fast?: boolean;
+  /** A differing chunk is halved until at most this many rows remain, then compared row by row (default 10,000). */
+  narrowRows?: number;
+  /** In fast mode, random chunks checksummed per table besides the first and last (default 2). */
+  sampleChunks?: number;
+  /**
+   * Fast mode: key ranges computed earlier on the source (`planFastVerify`, before a
+   * cutover's fence), reused instead of being computed again. Tables the plan does not
+   * know are split as without a plan.
+   */
+  plan?: FastVerifyPlan;
+  /**
+   * Fast mode with a plan: a table with a primary key bigger than this (heap + TOAST,
+   * bytes) is not counted with count(*); its first chunk, its newest rows (everything
+   * from the plan's last bound on) and the sampled chunks are counted and hashed
+   * instead. Tables without a key are always counted. Default: every table counted.
+   */
+  countMaxBytes?: number;
+}
+
+/** Key ranges per table (by name), computed on the source before the window. */
+export interface FastVerifyPlan {
+  chunkRows: number;
+  ranges: Map<string, KeyRange[]>;
+  /** Heap + TOAST bytes per table on the source, a partitioned table's with all its partitions. */
+  bytes: Map<string, number>;
+  durationMs: number;
+}
+
+export interface TableDifference {
+  /** First key of the differing range ("(start)" when open). */
+  from: string;
+  /** The range's end: the differing key itself once narrowed, else the exclusive upper bound ("(end)" when open). */
+  to: string;
+  kind?: DifferenceKind | "whole table" | "columns differ" | "table missing on target" | "table missing on source";
+  detail?: string;
+}
+
+export interface TableReport {
+  table: string;
+  sourceRows: number;
+  targetRows: number;
+  ok: boolean;
+  firstDifference?: TableDifference;
+  /** Key-range chunks compared (1 for a table without a primary key). */
+  chunks: number;
+  /**
+   * false (fast mode, big tables): the table was not counted; sourceRows/targetRows are
+   * the rows of the compared chunks (first, newest, sampled), not the table's.
+   */
+  counted?: boolean;
+  differingChunks: number;
+}
+
+export interface SequenceReport {
+  sequence: string;
+  source: number;
+  target: number;
+  ok: boolean;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  durationMs: number;
+  fast: boolean;
+  tables: TableReport[];
+  sequences: SequenceReport[];
+  /** One line naming the first difference (table and key range, or sequence). */
+  firstDifference?: string;
+}
+
+const DEFAULT_CHUNK_ROWS = 50_000;
+
+interface Pair {
+  source: Client;
+  target: Client;
+}
+
+interface ChunkTask {
+  table: TableInfo;
+  index: number;
+  range: KeyRange;
+  /** Only count rows (fast mode: the whole table's count). */
+  countOnly: boolean;
+}
+
+interface ChunkResult {
+  index: number;
+  range: KeyRange;
+  source: ChunkSum;
+  target: ChunkSum;
+}
+
+/** Compare every user table and sequence of source and target. */
+export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport> {
+  const started = Date.now();
+  const jobs = Math.max(1, opts.jobs ?? defaultJobs(os.cpus().length));
+  const chunkRows = Math.max(1, opts.chunkRows ?? DEFAULT_CHUNK_ROWS);
+  const fast = opts.fast === true;
+  const exported = await Promise.allSettled([exportSnapshot(opts.sourceUrl, "ferry-verify"), exportSnapshot(opts.targetUrl, "ferry-verify")]);
+  const failed = exported.find((e): e is PromiseRejectedResult => e.status === "rejected");
+  if (failed) {
+    // Do not leave the other side's snapshot transaction open.
+    await Promise.all(exported.map((e) => (e.status === "fulfilled" ? e.value.release() : undefined)));
+    throw failed.reason;
+  }
+  const snapshots = exported.map((e) => (e as PromiseFulfilledResult<SharedSnapshot>).value);
+  try {
+    const [source, target] = snapshots;
+    const [sourceTables, targetTables] = await Promise.all([listTables(source.client), listTables(target.client)]);
+    const { tables, mismatched } = matchTables(sourceTables, targetTables);
+    // With a plan every hashed range is small and read through the key's index. A target
+    // that was never analyzed (a logical subscriber after its initial sync) may otherwise
+    // plan a scan of a whole table (or partition) for a 5,000-row range.
+    const indexOnly = fast && opts.plan !== undefined;
+    const openPair = (): Promise<Pair> => openPairIn(opts, snapshots, indexOnly);
+
+    const ranges = new Map<number, KeyRange[]>();
+    const planned = fast ? opts.plan?.ranges : undefined;
+    for (const t of tables) {
+      const known = planned?.get(displayName(t));
+      if (known && t.primaryKey.length) ranges.set(t.oid, known);
+    }
+    await runPool(tables.filter((t) => t.primaryKey.length && !ranges.has(t.oid)), jobs, openPair, async (p, t) => {
+      const edgesOnly = fast && !hasIntegerKey(t);
+      ranges.set(t.oid, await (edgesOnly ? edgeRanges(p.source, t, chunkRows) : keyRanges(p.source, t, chunkRows)));
+    }, closePair);
+
+    // Left uncounted only: a table bigger than countMaxBytes whose key grows at its end
+    // (integer or timestamp first) and whose ranges come from a plan read before the
+    // window: the plan's open last range holds every row inserted since, so the newest
+    // rows are all counted and hashed. Without a plan every table is counted.
+    const plannedBytes = (t: TableInfo) => opts.plan?.bytes.get(displayName(t));
+    const uncounted = (t: TableInfo) =>
+      fast && opts.countMaxBytes !== undefined && keyGrowsAtEnd(t) && ranges.get(t.oid) === planned?.get(displayName(t)) &&
+      (plannedBytes(t) ?? 0) > opts.countMaxBytes;
+    const tasks = chunkTasks(tables, ranges, fast, opts.sampleChunks ?? 2, uncounted);
+    const results = new Map<number, ChunkResult[]>();
+    await runPool(tasks, jobs, openPair, async (p, task) => {
+      const run = (c: Client): Promise<ChunkSum> =>
+        task.countOnly ? countRows(c, task.table).then((rows) => ({ rows, sum: "" })) : chunkSum(c, task.table, task.range);
+      const [s, t] = await Promise.all([run(p.source), run(p.target)]);
+      const list = results.get(task.table.oid) ?? [];
+      list.push({ index: task.index, range: task.range, source: s, target: t });
+      results.set(task.table.oid, list);
+    }, closePair);
+
+    const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair);
+    reports.push(...mismatched);
+    reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
+
+    const sequences = compareSequences(...(await Promise.all([listSequences(source.client), listSequences(target.client)])));
+    const ok = reports.every((r) => r.ok) && sequences.every((s) => s.ok);
+    return { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, firstDifference: ok ? undefined : describeFirst(reports, sequences) };
+  } finally {
+    await Promise.all(snapshots.map((s) => s.release()));
+  }
+}
+
+/**
+ * Before a cutover's fence: the source's key ranges for the in-window fast verify,
+ * read outside the window (a composite or non-integer key costs a scan of its index
+ * here). While replicating, new rows land at the end of most keys: the plan's last
+ * range is open, so every row written after the plan is in it and is hashed.
+ */
+export async function planFastVerify(sourceUrl: string, chunkRows: number, jobs?: number): Promise<FastVerifyPlan> {
+  const started = Date.now();
+  const open = async () => {
+    const c = await connectPlain(sourceUrl);
+    await normalizeSession(c);
+    return c;
+  };
+  const first = await open();
+  let tables: TableInfo[];
+  try {
+    tables = comparable(await listTables(first)).filter((t) => t.primaryKey.length);
+  } finally {
+    await first.end().catch(() => undefined);
+  }
+  const ranges = new Map<string, KeyRange[]>();
+  const bytes = new Map<string, number>();
+  await runPool([...tables].sort((a, b) => b.totalBytes - a.totalBytes), Math.max(1, jobs ?? 2), open, async (c, t) => {
+    ranges.set(displayName(t), await keyRanges(c, t, chunkRows));
+    const { rows } = await c.query<{ b: string }>("SELECT coalesce(sum(pg_total_relation_size(r)), 0)::text AS b FROM (SELECT relid AS r FROM pg_partition_tree($1::oid) UNION SELECT $1::oid::regclass) s", [t.oid]);
+    bytes.set(displayName(t), Number(rows[0].b));
+  }, (c) => c.end().catch(() => undefined));
+  return { chunkRows, ranges, bytes, durationMs: Date.now() - started };
+}
+
+/** Tables compared as users see them: plain tables, and partitioned tables through their root. */
+function comparable(tables: TableInfo[]): TableInfo[] {
+  return tables.filter((t) => !t.isPartition);
+}
+
+/**
+ * The tables both sides have with the same columns (to be hashed), and reports for
+ * the rest: on one side only, or with different columns (DDL on one side).
+ */
+function matchTables(sourceTables: TableInfo[], targetTables: TableInfo[]): { tables: TableInfo[]; mismatched: TableReport[] } {
+  const onSource = new Map(comparable(sourceTables).map((t) => [displayName(t), t]));
+  const onTarget = new Map(comparable(targetTables).map((t) => [displayName(t), t]));
+  const tables: TableInfo[] = [];
+  const mismatched: TableReport[] = [];
+  for (const [name, s] of onSource) {
+    const t = onTarget.get(name);
+    if (!t) mismatched.push(missingTable(name, "target"));
+    else if (columnsOf(s) !== columnsOf(t)) mismatched.push(columnsDiffer(s, t));
+    else tables.push(s);
+  }
+  for (const name of onTarget.keys()) if (!onSource.has(name)) mismatched.push(missingTable(name, "source"));
+  return { tables, mismatched };
+}
+
+async function openPairIn(opts: VerifyOptions, [source, target]: SharedSnapshot[], preferIndex = false): Promise<Pair> {
+  const [s, t] = await Promise.all([connectInSnapshot(opts.sourceUrl, source, "ferry-verify"), connectInSnapshot(opts.targetUrl, target, "ferry-verify")]);
+  await Promise.all([normalizeSession(s), normalizeSession(t)]);
+  if (preferIndex) await Promise.all([s.query("SET enable_seqscan = off"), t.query("SET enable_seqscan = off")]);
+  return { source: s, target: t };
+}
+
+async function closePair(p: Pair): Promise<void> {
+  await Promise.all([p.source.end().catch(() => undefined), p.target.end().catch(() => undefined)]);
+}
+
+/** The chunk jobs, biggest tables first; in fast mode only sampled chunks are hashed and every table is counted. */
+function chunkTasks(tables: TableInfo[], ranges: Map<number, KeyRange[]>, fast: boolean, samples: number, uncounted: (t: TableInfo) => boolean): ChunkTask[] {
+  const tasks: ChunkTask[] = [];
+  for (const table of [...tables].sort((a, b) => b.totalBytes - a.totalBytes)) {
+    const all = ranges.get(table.oid) ?? [{}];
+    if (!fast) {
+      all.forEach((range, index) => tasks.push({ table, index, range, countOnly: false }));
+      continue;
+    }
+    if (!uncounted(table)) tasks.push({ table, index: -1, range: {}, countOnly: true });
+    if (!table.primaryKey.length) continue;
+    for (const index of sampleIndexes(all.length, samples)) tasks.push({ table, index, range: all[index], countOnly: false });
+  }
+  return tasks;
+}
+
+/** First and last chunk (the newest rows live at the end of most keys) plus `samples` random ones. */
+export function sampleIndexes(count: number, samples: number): number[] {
+  const picked = new Set([0, count - 1]);
+  const middle = Math.max(0, count - 2);
+  for (let i = 0; i < Math.min(samples, middle); i++) {
+    let pick = 1 + Math.floor(Math.random() * middle);
+    while (picked.has(pick)) pick = 1 + (pick % middle);
+    picked.add(pick);
+  }
+  return [...picked].sort((a, b) => a - b);
+}
+
+const differs = (r: ChunkResult) => r.source.rows !== r.target.rows || r.source.sum !== r.target.sum;
+
+/** Per table: totals, and for a differing table the first differing chunk narrowed to a key. */
+async function tableReports(
+  tables: TableInfo[],
+  results: Map<number, ChunkResult[]>,
+  fast: boolean,
+  uncounted: (t: TableInfo) => boolean,
+  jobs: number,
+  locate: (p: Pair, table: TableInfo, range: KeyRange) => Promise<LocatedDifference>,
+  openPair: () => Promise<Pair>,
+): Promise<TableReport[]> {
+  const reports: TableReport[] = [];
+  const toLocate: { table: TableInfo; report: TableReport; range: KeyRange }[] = [];
+  for (const table of tables) {
+    const list = (results.get(table.oid) ?? []).sort((a, b) => a.index - b.index);
+    const counted = fast ? list.find((r) => r.index === -1) : undefined;
+    const hashed = list.filter((r) => r.index >= 0);
+    const sum = (side: "source" | "target") => (counted ? counted[side].rows : hashed.reduce((n, r) => n + r[side].rows, 0));
+    const bad = list.filter(differs);
+    const report: TableReport = {
+      table: displayName(table), sourceRows: sum("source"), targetRows: sum("target"), ok: bad.length === 0,
+      chunks: Math.max(1, hashed.length), differingChunks: bad.length, ...(uncounted(table) ? { counted: false } : {}),
+    };
+    reports.push(report);
+    if (!bad.length) continue;
+    const firstKeyed = bad.find((r) => r.index >= 0);
+    if (!table.primaryKey.length || !firstKeyed) {
+      report.firstDifference = { from: "(start)", to: "(end)", kind: "whole table" };
+    } else {
+      toLocate.push({ table, report, range: firstKeyed.range });
+    }
+  }
+  await runPool(toLocate, jobs, openPair, async (p, item) => {
+    const found = await locate(p, item.table, item.range);
+    item.report.firstDifference = found.key
+      ? { from: showKey(found.key), to: showKey(found.key), kind: found.kind }
+      : { from: found.range.lower ? showKey(found.range.lower) : "(start)", to: found.range.upper ? showKey(found.range.upper) : "(end)" };
+  }, closePair);
+  return reports;
+}
+
+const showKey = (key: string[]): string => (key.length === 1 ? key[0] : `(${key.join(", ")})`);
+
+function missingTable(table: string, side: "source" | "target"): TableReport {
+  return { table, sourceRows: 0, targetRows: 0, ok: false, chunks: 0, differingChunks: 0, firstDifference: { from: "(start)", to: "(end)", kind: `table missing on ${side}` } };
+}
+
+const columnsOf = (t: TableInfo): string => t.columns.map((c) => `${c.name} ${c.type}`).sort().join(", ");
+
+function columnsDiffer(source: TableInfo, target: TableInfo): TableReport {
+  const detail = `columns differ: source (${columnsOf(source)}), target (${columnsOf(target)})`;
+  return { table: displayName(source), sourceRows: 0, targetRows: 0, ok: false, chunks: 0, differingChunks: 0, firstDifference: { from: "(start)", to: "(end)", kind: "columns differ", detail } };
+}
+
+/** The effective last value of a sequence: what nextval returned last, or one step before what it returns next. */
+function sequenceValue(s: SequenceInfo): bigint {
+  return s.isCalled ? BigInt(s.lastValue) : BigInt(s.lastValue) - BigInt(s.increment);
+}
+
+/** A target sequence may be ahead of the source (writes after cutover), never behind. */
+export function compareSequences(source: SequenceInfo[], target: SequenceInfo[]): SequenceReport[] {
+  const byName = new Map(target.map((s) => [displayName(s), s]));
+  return source.map((s) => {
+    const t = byName.get(displayName(s));
+    const sv = sequenceValue(s);
+    if (!t) return { sequence: displayName(s), source: Number(sv), target: NaN, ok: false };
+    const tv = sequenceValue(t);
+    const ascending = BigInt(s.increment) > 0n;
+    return { sequence: displayName(s), source: Number(sv), target: Number(tv), ok: ascending ? tv >= sv : tv <= sv };
+  });
+}
+
+function describeFirst(tables: TableReport[], sequences: SequenceReport[]): string {
+  const t = tables.find((r) => !r.ok);
+  if (t) {
+    const d = t.firstDifference;
+    const counts = `${t.sourceRows} rows on source, ${t.targetRows} on target`;
+    if (!d) return `${t.table}: differs (${counts})`;
+    if (d.kind?.startsWith("table missing")) return `${t.table}: ${d.kind}`;
+    if (d.kind === "columns differ") return `${t.table}: ${d.detail}`;
+    if (d.kind === "whole table") return `${t.table}: whole table differs (no key range to narrow to; ${counts})`;
+    if (d.from === d.to) return `${t.table}: row with key ${d.from} ${d.kind ?? "differs"} (${counts})`;
+    return `${t.table}: rows in key range [${d.from}, ${d.to}) differ (${counts})`;
+  }
+  const s = sequences.find((r) => !r.ok)!;
+  return Number.isNaN(s.target)
+    ? `sequence ${s.sequence} is missing on target`
+    : `sequence ${s.sequence}: target at ${s.target} is behind source at ${s.source}`;
+}

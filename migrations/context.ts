@@ -1,0 +1,82 @@
+// What every stage needs: the validated config, where each component stands, where
+// commands run, and the secrets as Pulumi secrets (they only ever reach `environment`).
+import type * as pulumi from "@pulumi/pulumi";
+import type { Runner } from "../components/runner";
+import type { HerokuSource as HerokuSourceComponent } from "../components/source/heroku";
+import type { Component, FerryConfig, Stage } from "../config";
+import { atLeast, componentStage, componentsOf } from "../config";
+import { ENV, redisSteps } from "./commands";
+
+export interface StageSecrets {
+  sourceDatabaseUrl?: pulumi.Output<string>;
+  sourceRedisUrl?: pulumi.Output<string>;
+  herokuApiKey?: pulumi.Output<string>;
+  sshPrivateKey?: pulumi.Output<string>;
+}
+
+export interface TargetEndpoints {
+  /** The stores' own URLs (what apps are configured with). */
+  postgresUrl: pulumi.Output<string>;
+  redisUrl: pulumi.Output<string>;
+  /** The URLs the runner uses: the same, or through the operator's port forwards. */
+  runnerPostgresUrl: pulumi.Output<string>;
+  runnerRedisUrl: pulumi.Output<string>;
+  loadBalancerDnsName: pulumi.Output<string>;
+  /** http(s)://<load balancer>: where the old nginx forwards to. */
+  origin: pulumi.Output<string>;
+  healthUrl: pulumi.Output<string>;
+  healthPath: string;
+}
+
+export interface StageContext {
+  name: string;
+  config: FerryConfig;
+  runner: Runner;
+  secrets: StageSecrets;
+  target: TargetEndpoints;
+  /** The Vultr box's public address (vultr sources). */
+  sourceAddress?: pulumi.Output<string>;
+  /** The Heroku apps as read at provision (heroku sources): add-ons, domains, origins. */
+  heroku?: HerokuSourceComponent;
+}
+
+export function stageOf(ctx: StageContext, component: Component): Stage {
+  return componentStage(component, ctx.config.stages);
+}
+
+/** Whether this source has the component and it has reached `stage`. */
+export function reached(ctx: StageContext, component: Component, stage: Stage): boolean {
+  return componentsOf(ctx.config.source).includes(component) && atLeast(stageOf(ctx, component), stage);
+}
+
+/** A value parseConfig requires for this source; missing only when a caller skipped parseConfig. */
+export function present<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} is missing: build the stack from parseConfig()`);
+  return value;
+}
+
+/** The Heroku source component (buildFerry creates it for every heroku source). */
+export function herokuSource(ctx: StageContext): HerokuSourceComponent {
+  return present(ctx.heroku, "the Heroku source component");
+}
+
+export function postgresEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
+  return { [ENV.sourceUrl]: present(ctx.secrets.sourceDatabaseUrl, "ferry:sourceDatabaseUrl"), [ENV.targetUrl]: ctx.target.runnerPostgresUrl };
+}
+
+export function redisEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
+  return { [ENV.sourceRedisUrl]: present(ctx.secrets.sourceRedisUrl, "ferry:sourceRedisUrl"), [ENV.targetRedisUrl]: ctx.target.runnerRedisUrl };
+}
+
+export function herokuEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
+  return { [ENV.herokuApiKey]: present(ctx.secrets.herokuApiKey, "ferry:herokuApiKey") };
+}
+
+export function sshEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
+  return { [ENV.sshKey]: present(ctx.secrets.sshPrivateKey, "ferry:sshPrivateKey") };
+}
+
+/** The Redis steps for this source (Heroku's self-signed TLS accepted explicitly). */
+export function redisCommands(ctx: StageContext): ReturnType<typeof redisSteps> {
+  return redisSteps(ctx.config.source.kind === "heroku");
+}

@@ -1,0 +1,172 @@
+// cutover (data), as a list of named steps:
+//   1. stop the source's own writers: Heroku apps into maintenance and every dyno scaled
+//      to zero (workers write Redis on their own); the box's app units stopped;
+//   2. where Postgres and Redis both move: `ferry cutover`, one process for both (both
+//      fences, the queues drained between them, catch-ups and verifies side by side);
+//      where one store moves, its own command:
+//      Postgres: fence, catch up, switch (`ferry pg cutover`);
+//      Redis: drain the job queues, then `ferry redis cutover` (it fences the source's
+//      writers still connected, e.g. the app on AWS until its environment rolls);
+//   3. Postgres verify; Redis's gate (`status --require-cutover`) after the combined one;
+//   4. repoint the Heroku app's config vars.
+// Every step's delete is its rollback, so lowering the flag undoes them in reverse order:
+// config back, `redis rollback`, `pg rollback`, units started, dynos scaled back,
+// maintenance off. Replicate's guards refuse that before anything moves once the target
+// has taken writes.
+import * as pulumi from "@pulumi/pulumi";
+import type { HerokuSource, VultrSource } from "../config";
+import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
+import { SshRunner } from "../components/runner";
+import { ENV, heroku, pg, stackSteps, systemd } from "./commands";
+import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
+import type { ReplicateSteps } from "./replicate";
+
+export class DataCutover extends pulumi.ComponentResource {
+  /** The steps DNS and the app's environment wait for: a failed gate stops them. */
+  readonly gates: pulumi.Resource[] = [];
+  /** Which stores the app on AWS should use at the target. */
+  readonly moved = { postgres: false, redis: false };
+
+  constructor(ctx: StageContext, replicated: ReplicateSteps, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:stages:DataCutover", `${ctx.name}-cutover-data`, {}, opts);
+    const prefix = `${ctx.name}-cutover`;
+    const source = ctx.config.source;
+    const anyMoved = reached(ctx, "postgres", "cutover") || reached(ctx, "redis", "cutover") || reached(ctx, "app", "cutover");
+    const maintenance = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
+
+    const pgMoves = reached(ctx, "postgres", "cutover");
+    const redisMoves = reached(ctx, "redis", "cutover");
+    const together = pgMoves && redisMoves ? this.cutOverTogether(ctx, replicated, maintenance, prefix) : undefined;
+    if (pgMoves) this.cutOverPostgres(ctx, replicated, maintenance, prefix, together);
+    if (redisMoves) this.cutOverRedis(ctx, replicated, maintenance, prefix, together);
+    this.registerOutputs({});
+  }
+
+  /**
+   * Postgres and Redis both move: one `ferry cutover`, so the window is one process's work
+   * (both fences first, the queues between them, catch-ups and verifies side by side).
+   * Its delete is Postgres's rollback; Redis's step (below) gates on it and carries
+   * Redis's rollback, so lowering the flag undoes them in reverse order as before. Named
+   * `-stores`, aliased from the per-store `-pg` step: a stack that cut Postgres over first
+   * (ferry:hold) keeps that resource, and its rerun leaves the finished store as it is.
+   */
+  private cutOverTogether(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string): pulumi.Resource {
+    const source = ctx.config.source;
+    const strategy = postgresStrategy(source);
+    return ctx.runner.run(`${prefix}-stores`, {
+      create: stackSteps(source.kind === "heroku").cutover({
+        strategy, mode: redisMode(ctx.config), maxLagBytes: ctx.config.target.maxLagBytes,
+        timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source),
+      }),
+      delete: pg.rollback(strategy),
+      environment: { ...postgresEnv(ctx), ...redisEnv(ctx) },
+    }, {
+      parent: this,
+      dependsOn: [replicated.postgres, replicated.redis, ...maintenance].filter((d): d is pulumi.Resource => !!d),
+      aliases: [{ name: `${prefix}-pg` }],
+    });
+  }
+
+  /** Postgres: fence, catch up, switch (its own `ferry pg cutover` unless `together` did it), then verify and repoint. */
+  private cutOverPostgres(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
+    const source = ctx.config.source;
+    const strategy = postgresStrategy(source);
+    const cutover = together ?? ctx.runner.run(`${prefix}-pg`, {
+      create: pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds),
+      delete: pg.rollback(strategy),
+      environment: postgresEnv(ctx),
+    }, this.child([replicated.postgres, ...maintenance]));
+    // Verify after the switch: before it, the source still takes writes (and a dump
+    // copy is from the rehearsal), so counts could only differ.
+    const verify = ctx.runner.run(`${prefix}-pg-verify`, { create: pg.verify(), environment: postgresEnv(ctx) }, this.child([cutover]));
+    this.gates.push(cutover, verify);
+    this.moved.postgres = true;
+    if (source.kind === "heroku" && source.postgres) {
+      this.gates.push(this.repoint(ctx, source.postgres.app, source.postgres.configVar, ENV.targetUrl, ENV.sourceUrl, {
+        [ENV.targetUrl]: ctx.target.postgresUrl, [ENV.sourceUrl]: postgresEnv(ctx)[ENV.sourceUrl],
+      }, `${prefix}-pg-config`, verify));
+    }
+  }
+
+  /**
+   * Redis: drain the job queues, then `ferry redis cutover`; or, when `together` switched
+   * it, a gate that the combined cutover finished Redis (`status --require-cutover`)
+   * carrying Redis's rollback as its delete. Then the repoint.
+   */
+  private cutOverRedis(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
+    const source = ctx.config.source;
+    const redis = redisCommands(ctx);
+    const drain = !together && sidekiqDrain(source)
+      ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, this.child([replicated.redis, ...maintenance]))
+      : undefined;
+    const cutover = ctx.runner.run(`${prefix}-redis`, {
+      create: together ? redis.cutoverDone() : redis.cutover(redisMode(ctx.config)),
+      delete: redis.rollback(),
+      environment: redisEnv(ctx),
+    }, this.child([replicated.redis, drain, together, ...maintenance]));
+    this.gates.push(...(drain ? [drain] : []), cutover);
+    this.moved.redis = true;
+    if (source.kind === "heroku" && source.redis) {
+      // After the combined step itself (its success means Redis is open), not after the
+      // gate beside it: one process start less between the fences and the app's switch.
+      this.gates.push(this.repoint(ctx, source.redis.app, source.redis.configVar, ENV.targetRedisUrl, ENV.sourceRedisUrl, {
+        [ENV.targetRedisUrl]: ctx.target.redisUrl, [ENV.sourceRedisUrl]: redisEnv(ctx)[ENV.sourceRedisUrl],
+      }, `${prefix}-redis-config`, together ?? cutover));
+    }
+  }
+
+  private child(dependsOn: (pulumi.Resource | undefined)[]): pulumi.CustomResourceOptions {
+    return { parent: this, dependsOn: dependsOn.filter((d): d is pulumi.Resource => !!d) };
+  }
+
+  /**
+   * Heroku apps go into maintenance before the stores are fenced and stay there: AWS
+   * already serves every request, and a dyno must not write into the old copy. Every
+   * dyno is scaled to zero too: maintenance only stops the router, and worker dynos
+   * write Redis on their own. Rollback scales back to ferry:source.apps' counts.
+   */
+  private stopHeroku(ctx: StageContext, source: HerokuSource, prefix: string): pulumi.Resource[] {
+    return source.apps.map((app) => {
+      const maintenance = ctx.runner.run(`${prefix}-maintenance-${app.name}`, {
+        create: heroku.maintenance(app.name, true),
+        delete: heroku.maintenance(app.name, false),
+        environment: herokuEnv(ctx),
+      }, { parent: this });
+      const zero = Object.fromEntries(Object.keys(app.processes).map((type) => [type, 0]));
+      return ctx.runner.run(`${prefix}-scale-${app.name}`, {
+        create: heroku.scale(app.name, zero),
+        delete: heroku.scale(app.name, app.processes),
+        environment: herokuEnv(ctx),
+      }, { parent: this, dependsOn: [maintenance] });
+    });
+  }
+
+  /**
+   * The box's app units stop before the stores are fenced (the old nginx already
+   * forwards every request to AWS); rollback starts them. `ferry` has no unit command, so
+   * this one step runs over SSH on the old box itself.
+   */
+  private stopUnits(ctx: StageContext, source: VultrSource, prefix: string): pulumi.Resource[] {
+    const units = Object.values(source.units);
+    if (units.length === 0 || !ctx.sourceAddress) return [];
+    const oldBox = new SshRunner(this, { host: ctx.sourceAddress, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] });
+    const sudo = source.ssh.user !== "root";
+    return [oldBox.run(`${prefix}-units`, { create: systemd.stop(units, sudo), delete: systemd.start(units, sudo) })];
+  }
+
+  /**
+   * Point the Heroku app's config var at the target; rollback puts the source value back.
+   * Dynos cannot reach the private target, so this is a fence: a dyno taken out of
+   * maintenance by mistake fails to connect instead of writing into the old copy.
+   */
+  private repoint(
+    ctx: StageContext, app: string, configVar: string, targetEnv: string, sourceEnv: string,
+    urls: Record<string, pulumi.Input<string>>, name: string, after: pulumi.Resource,
+  ): pulumi.Resource {
+    return ctx.runner.run(name, {
+      create: heroku.configFromEnv(app, configVar, targetEnv),
+      delete: heroku.configFromEnv(app, configVar, sourceEnv),
+      environment: { ...herokuEnv(ctx), ...urls },
+    }, { parent: this, dependsOn: [after] });
+  }
+}

@@ -1,0 +1,47 @@
+// The stages in the order a migration runs them. Data stages come first: the app's
+// environment (built in between, by the caller) depends on which stores moved, and the
+// traffic stages wait on both.
+import type * as pulumi from "@pulumi/pulumi";
+import { COMPONENTS, Stage } from "../config";
+import { DataCutover } from "./cutover";
+import { Decommission } from "./decommission";
+import { Dns } from "./dns";
+import { Proxy } from "./proxy";
+import { Replicate } from "./replicate";
+import { StageContext, reached } from "./context";
+
+export type { StageContext } from "./context";
+
+export interface DataStages {
+  replicate?: Replicate;
+  cutover?: DataCutover;
+  /** Everything DNS and the app's environment must wait for. */
+  gates: pulumi.Resource[];
+  moved: { postgres: boolean; redis: boolean };
+}
+
+const anyReached = (ctx: StageContext, stage: Stage) => COMPONENTS.some((c) => reached(ctx, c, stage));
+
+export function applyDataStages(ctx: StageContext, parent: pulumi.Resource): DataStages {
+  const replicate = anyReached(ctx, "replicate") ? new Replicate(ctx, { parent }) : undefined;
+  const cutover = anyReached(ctx, "cutover") ? new DataCutover(ctx, replicate?.steps ?? {}, { parent }) : undefined;
+  // The cutover's gates, and below cutover the guards that refuse a rollback that would lose data.
+  const gates = [...(cutover?.gates ?? []), ...(replicate?.guards ?? [])];
+  return { replicate, cutover, gates, moved: cutover?.moved ?? { postgres: false, redis: false } };
+}
+
+/**
+ * Heroku's load balancer lives only during proxy (at cutover the DNS record takes over);
+ * the old nginx keeps forwarding from proxy on, a fallback for clients that still
+ * resolve to the old box.
+ */
+function proxyActive(ctx: StageContext): boolean {
+  if (ctx.config.source.kind === "heroku") return reached(ctx, "app", "proxy") && !reached(ctx, "app", "cutover");
+  return reached(ctx, "app", "proxy");
+}
+
+export function applyTrafficStages(ctx: StageContext, data: DataStages, app: pulumi.Resource[], parent: pulumi.Resource): void {
+  if (proxyActive(ctx)) new Proxy(ctx, { after: [...app, ...data.gates] }, { parent });
+  new Dns(ctx, [...data.gates, ...app], { parent });
+  if (anyReached(ctx, "decommission")) new Decommission(ctx, { parent });
+}

@@ -1,0 +1,65 @@
+// replicate: copy each data store into AWS the way its source allows, behind a preflight
+// gate. Deleting the replicate step (lowering the flag) cleans up what it left on the
+// source, e.g. the publication and replication slot that would otherwise retain WAL.
+// Below cutover, a guard per store checks on every stage change that going back loses
+// nothing: lowering ferry:cutover after the target took writes fails here, before the
+// app or DNS move back to a fenced, stale source (the engine runs a deleted step's
+// rollback only after every update).
+import * as pulumi from "@pulumi/pulumi";
+import { postgresStrategy, redisMode } from "../config";
+import { pg, urlIdentity } from "./commands";
+import { StageContext, postgresEnv, reached, redisCommands, redisEnv, stageOf } from "./context";
+
+export interface ReplicateSteps {
+  postgres?: pulumi.CustomResource;
+  redis?: pulumi.CustomResource;
+}
+
+/** Re-run when the source or target moves; passwords are left out so state holds none. */
+function identity(url: pulumi.Output<string> | undefined): pulumi.Output<string> {
+  return pulumi.unsecret(pulumi.output(url ?? "").apply((u) => (u ? urlIdentity(u) : "")));
+}
+
+export class Replicate extends pulumi.ComponentResource {
+  readonly steps: ReplicateSteps = {};
+  /** Steps the app's environment and DNS wait for below cutover: "going back loses nothing". */
+  readonly guards: pulumi.Resource[] = [];
+
+  constructor(ctx: StageContext, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:stages:Replicate", `${ctx.name}-replicate`, {}, opts);
+    const prefix = `${ctx.name}-replicate`;
+    if (reached(ctx, "postgres", "replicate")) {
+      const strategy = postgresStrategy(ctx.config.source);
+      const triggers = [identity(ctx.secrets.sourceDatabaseUrl), identity(ctx.target.postgresUrl), strategy];
+      const preflight = ctx.runner.run(`${prefix}-pg-preflight`, { create: pg.preflight(strategy), environment: postgresEnv(ctx), triggers }, { parent: this });
+      this.steps.postgres = ctx.runner.run(`${prefix}-pg`, {
+        create: pg.replicate(strategy),
+        delete: pg.cleanup(),
+        environment: postgresEnv(ctx),
+        triggers,
+      }, { parent: this, dependsOn: [preflight] });
+      if (!reached(ctx, "postgres", "cutover")) {
+        this.guards.push(ctx.runner.run(`${prefix}-pg-guard`, {
+          create: pg.rollbackCheck(strategy), environment: postgresEnv(ctx), triggers: [stageOf(ctx, "postgres")],
+        }, { parent: this, dependsOn: [this.steps.postgres] }));
+      }
+    }
+    if (reached(ctx, "redis", "replicate")) {
+      const mode = redisMode(ctx.config);
+      const triggers = [identity(ctx.secrets.sourceRedisUrl), identity(ctx.target.redisUrl), mode];
+      const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redisCommands(ctx).preflight(), environment: redisEnv(ctx), triggers }, { parent: this });
+      this.steps.redis = ctx.runner.run(`${prefix}-redis`, {
+        create: redisCommands(ctx).replicate(mode),
+        delete: redisCommands(ctx).cleanup(),
+        environment: redisEnv(ctx),
+        triggers,
+      }, { parent: this, dependsOn: [preflight] });
+      if (!reached(ctx, "redis", "cutover")) {
+        this.guards.push(ctx.runner.run(`${prefix}-redis-guard`, {
+          create: redisCommands(ctx).rollbackCheck(), environment: redisEnv(ctx), triggers: [stageOf(ctx, "redis")],
+        }, { parent: this, dependsOn: [this.steps.redis] }));
+      }
+    }
+    this.registerOutputs({});
+  }
+}

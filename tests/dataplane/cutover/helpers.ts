@@ -1,0 +1,98 @@
+// A whole stack to cut over: a Postgres database pair replicating logically (the
+// helpers of the Postgres cutover tests) and a Redis pair replicating by REPLICAOF (as
+// the Redis tests start it), with the app's writers on both and its job workers.
+import Redis from "ioredis";
+import { LocalPostgres, LocalRedis, startRedis } from "../../../rehearsal/servers";
+import { withClient } from "../../../dataplane/postgres/connection";
+import { replicateLogical } from "../../../dataplane/postgres/replication/logical";
+import { preflight } from "../../../dataplane/postgres/preflight";
+import { GRANT_APP, seededPair } from "../postgres/helpers";
+import { ferry } from "../redis/helpers";
+
+export interface Stack {
+  pg: Awaited<ReturnType<typeof seededPair>>;
+  redisSource: LocalRedis;
+  redisTarget: LocalRedis;
+  /** Every URL in the environment, as the Pulumi stage passes them. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Database `db` replicating logically, and a fresh Redis pair replicating by REPLICAOF. */
+export async function replicatingStack(source: LocalPostgres, target: LocalPostgres, db: string): Promise<Stack> {
+  const pg = await seededPair(source, target, db);
+  const ready = await preflight({ sourceUrl: pg.src, targetUrl: pg.tgt, strategy: "logical", fixReplicaIdentity: true });
+  if (!ready.ok) throw new Error(`preflight: ${JSON.stringify(ready.checks.filter((c) => !c.ok))}`);
+  await replicateLogical({ sourceUrl: pg.src, targetUrl: pg.tgt, syncTimeoutMs: 30_000 });
+  await withClient(pg.tgt, (c) => c.query(GRANT_APP));
+  const redisSource = await startRedis({ password: "box-password", settings: { "repl-diskless-sync-delay": "0" } });
+  const redisTarget = await startRedis();
+  const env = { ...pg.env, FERRY_SOURCE_REDIS_URL: redisSource.url(), FERRY_TARGET_REDIS_URL: redisTarget.url() };
+  const started = await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env);
+  if (started.code !== 0) throw new Error(`redis replicate: ${started.stderr}`);
+  return { pg, redisSource, redisTarget, env, stop: async () => void (await Promise.all([redisSource.stop(), redisTarget.stop()])) };
+}
+
+/** The app's Redis writer: SETs one key after another, remembering the ones Redis acknowledged. */
+export function redisWriter(url: string) {
+  const redis = new Redis(url, { maxRetriesPerRequest: 0 });
+  redis.on("error", () => undefined);
+  const acked: string[] = [];
+  const refused: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      try {
+        await redis.set(`w:${i}`, String(i));
+        acked.push(`w:${i}`);
+      } catch (e) {
+        refused.push((e as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return { acked, refused, stop: async () => { running = false; await loop; redis.disconnect(); } };
+}
+
+/** The acknowledged keys missing from `url` (empty when none was lost). */
+export async function missingKeys(url: string, keys: string[]): Promise<string[]> {
+  const redis = new Redis(url);
+  try {
+    const found = keys.length ? await redis.mget(...keys) : [];
+    return keys.filter((_, i) => found[i] === null);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Can the app (the URL's user) write on this Redis? */
+export async function redisCanWrite(url: string): Promise<boolean> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 0 });
+  try {
+    await redis.set("probe:write", "1");
+    return true;
+  } catch (e) {
+    if (/NOPERM|READONLY/.test((e as Error).message)) return false;
+    throw e;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Sidekiq's layout: `jobs` jobs in queue:default, and a worker that takes one every few ms until fenced. */
+export async function sidekiqWithWorker(url: string, jobs: number) {
+  const redis = new Redis(url, { maxRetriesPerRequest: 0 });
+  redis.on("error", () => undefined);
+  await redis.sadd("queues", "default");
+  await redis.rpush("queue:default", ...Array.from({ length: jobs }, (_, i) => JSON.stringify({ jid: `j${i}` })));
+  const done: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const job = await redis.lpop("queue:default").catch(() => null);
+      if (job) done.push(job);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return { done, stop: async () => { running = false; await loop; redis.disconnect(); } };
+}
