@@ -5,11 +5,11 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { FerryConfig, Stage, StagePlan } from "./config";
 import { atLeast, componentStage, componentsOf, planStages } from "./config";
-import { applyDataStages, applyTrafficStages, StageContext } from "./migrations";
+import { applyDataStages, applyTrafficStages, DataStages, StageContext } from "./migrations";
 import { present } from "./migrations/context";
 import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
 import { VultrBox } from "./components/source/vultr";
-import { Compute, TargetSide } from "./components/target";
+import { Compute, Target } from "./components/target";
 
 export interface FerryOutputs {
   /** Where things are on AWS (no credentials). */
@@ -60,23 +60,54 @@ export interface BuildOptions {
   transformations?: pulumi.ResourceTransformation[];
 }
 
+/**
+ * The stack, as a list of named steps: the providers, the source as it is (protected, or
+ * read), the target on AWS, the data stages, the app (which store it uses depends on
+ * what the data stages moved), then the traffic stages, which wait on both.
+ */
 export function buildFerry(config: FerryConfig, options: BuildOptions = {}): FerryOutputs {
   const name = options.name ?? "ferry";
-  const tags = { "ferry:stack": name, "managed-by": "pulumi" };
-  const awsProvider = new aws.Provider(`${name}-aws`, { region: config.target.region as aws.Region, defaultTags: { tags } });
+  const root = createRoot(name, config, options);
+  const secrets = stackSecrets(config);
+  const box = protectBox(name, config, root);
+  const target = provisionTarget(name, config, secrets, box, root);
+  const heroku = readHeroku(name, config, secrets, target, root);
+  const ctx = stageContext(name, config, secrets, target, box, heroku);
+  const data = applyDataStages(ctx, root);
+  const app = runApp(name, config, secrets, target, data, box, heroku, root);
+  applyTrafficStages(ctx, data, Object.values(app.services), root);
+  return outputs(config, target, heroku);
+}
+
+const tagsOf = (name: string) => ({ "ferry:stack": name, "managed-by": "pulumi" });
+
+/** The root component, with the AWS and Cloudflare providers every resource below it uses. */
+function createRoot(name: string, config: FerryConfig, options: BuildOptions): Ferry {
+  const awsProvider = new aws.Provider(`${name}-aws`, { region: config.target.region as aws.Region, defaultTags: { tags: tagsOf(name) } });
   const cloudflareProvider = new cloudflare.Provider(`${name}-cloudflare`, { apiToken: pulumi.secret(config.secrets.cloudflareApiToken) });
-  const root = new Ferry(name, { providers: { aws: awsProvider, cloudflare: cloudflareProvider }, transformations: options.transformations });
-  const secrets = {
+  return new Ferry(name, { providers: { aws: awsProvider, cloudflare: cloudflareProvider }, transformations: options.transformations });
+}
+
+type StackSecrets = StageContext["secrets"];
+
+function stackSecrets(config: FerryConfig): StackSecrets {
+  return {
     sourceDatabaseUrl: optionalSecret(config.secrets.sourceDatabaseUrl),
     sourceRedisUrl: optionalSecret(config.secrets.sourceRedisUrl),
     herokuApiKey: optionalSecret(config.secrets.herokuApiKey),
     sshPrivateKey: optionalSecret(config.secrets.sshPrivateKey),
   };
+}
 
-  const box = config.source.kind === "vultr"
+/** A Vultr box, protected until everything on it is released. */
+function protectBox(name: string, config: FerryConfig, root: Ferry): VultrBox | undefined {
+  return config.source.kind === "vultr"
     ? new VultrBox(`${name}-source`, { source: config.source, stage: sourceBoxStage(config) }, { parent: root })
     : undefined;
-  const target = new TargetSide(`${name}`, {
+}
+
+function provisionTarget(name: string, config: FerryConfig, secrets: StackSecrets, box: VultrBox | undefined, root: Ferry): Target {
+  return new Target(`${name}`, {
     config,
     sourceAddress: box?.address,
     secrets: {
@@ -84,19 +115,23 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
       redisPassword: pulumi.secret(config.secrets.targetRedisPassword ?? ""),
       sshPrivateKey: secrets.sshPrivateKey,
     },
-    tags,
+    tags: tagsOf(name),
   }, { parent: root });
+}
 
-  // Read (never changed) through the same runner as the steps: ferry is on its PATH.
-  const heroku = config.source.kind === "heroku"
+/** The Heroku apps as they are: read (never changed) through the same runner as the steps, where ferry is on the PATH. */
+function readHeroku(name: string, config: FerryConfig, secrets: StackSecrets, target: Target, root: Ferry): HerokuSource | undefined {
+  return config.source.kind === "heroku"
     ? new HerokuSource(`${name}-heroku`, {
       source: config.source,
       runner: target.runner,
       herokuApiKey: present(secrets.herokuApiKey, "ferry:herokuApiKey"),
     }, { parent: root })
     : undefined;
+}
 
-  const ctx: StageContext = {
+function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, target: Target, box: VultrBox | undefined, heroku: HerokuSource | undefined): StageContext {
+  return {
     name,
     config,
     runner: target.runner,
@@ -114,13 +149,19 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
       healthPath: target.ingress.healthPath,
     },
   };
-  const data = applyDataStages(ctx, root);
+}
 
-  // The app on AWS uses a store where its data currently lives: the source until that
-  // store is cut over (as in user stories 001 and 003), then the target.
+/**
+ * The app on AWS. It uses a store where its data currently lives: the source until that
+ * store is cut over (as in user stories 001 and 003), then the target.
+ */
+function runApp(
+  name: string, config: FerryConfig, secrets: StackSecrets, target: Target, data: DataStages,
+  box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry,
+): Compute {
   const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url : secrets.sourceDatabaseUrl;
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
-  const compute = new Compute(`${name}-app`, {
+  return new Compute(`${name}-app`, {
     config,
     region: config.target.region,
     subnetIds: target.network.privateSubnetIds,
@@ -146,11 +187,11 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
     box: box && config.source.kind === "vultr"
       ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, sshPrivateKey: secrets.sshPrivateKey }
       : undefined,
-    tags,
+    tags: tagsOf(name),
   }, { parent: root });
+}
 
-  applyTrafficStages(ctx, data, Object.values(compute.services), root);
-
+function outputs(config: FerryConfig, target: Target, heroku: HerokuSource | undefined): FerryOutputs {
   const plan = planStages(config);
   return {
     endpoints: {

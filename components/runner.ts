@@ -5,7 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { Target } from "../config";
+import type { TargetConfig } from "../config";
 import { runnerUserData } from "./target/userData";
 
 /** One imperative step: `create` does it, `delete` undoes it (the rollback). */
@@ -87,7 +87,7 @@ function toArray(deps: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Resour
 }
 
 export interface Ec2RunnerArgs {
-  spec: Extract<Target["runner"], { kind: "ec2" }>;
+  spec: Extract<TargetConfig["runner"], { kind: "ec2" }>;
   subnetId: pulumi.Input<string>;
   securityGroupId: pulumi.Input<string>;
   privateKey: pulumi.Input<string>;

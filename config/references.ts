@@ -1,7 +1,7 @@
 // Checks that span several keys: names that must refer to each other, secrets a
 // source needs, strategies the source or target cannot support.
 import { FerryConfigError } from "./errors";
-import type { FerryConfig, HerokuSource, Secrets } from "./schema";
+import type { FerryConfig, HerokuSourceConfig, Secrets } from "./schema";
 import { componentsOf } from "./strategy";
 
 function fail(message: string): never {
@@ -12,7 +12,7 @@ function requireSecret(secrets: Secrets, key: keyof Secrets, why: string): void 
   if (!secrets[key]) fail(`ferry:${key}: required ${why}; set it with \`pulumi config set --secret ferry:${key} ...\``);
 }
 
-function checkHerokuNames(source: HerokuSource, config: FerryConfig): void {
+function checkHerokuNames(source: HerokuSourceConfig, config: FerryConfig): void {
   const apps = new Set(source.apps.map((a) => a.name));
   if (apps.size !== source.apps.length) fail("ferry:source.apps: app names must be unique");
   for (const store of ["postgres", "redis"] as const) {

@@ -298,16 +298,16 @@ export const secretsSchema = z.strictObject({
 /** Keys that hold secrets: they must be set with `pulumi config set --secret`. */
 export const SECRET_KEYS = Object.keys(secretsSchema.shape) as (keyof z.infer<typeof secretsSchema>)[];
 
-export type HerokuSource = z.infer<typeof herokuSourceSchema>;
-export type VultrSource = z.infer<typeof vultrSourceSchema>;
-export type Source = z.infer<typeof sourceSchema>;
-export type Target = z.infer<typeof targetSchema>;
+export type HerokuSourceConfig = z.infer<typeof herokuSourceSchema>;
+export type VultrSourceConfig = z.infer<typeof vultrSourceSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type TargetConfig = z.infer<typeof targetSchema>;
 export type StageFlags = Omit<z.infer<typeof stageFlagsSchema>, "hold"> & { hold: Partial<Record<Component, Stage>> };
 export type Secrets = z.infer<typeof secretsSchema>;
 
 export interface FerryConfig {
-  source: Source;
-  target: Target;
+  source: SourceConfig;
+  target: TargetConfig;
   stages: StageFlags;
   secrets: Secrets;
 }

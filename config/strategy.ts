@@ -2,13 +2,13 @@
 // (FACTS.md): Heroku Postgres can only be dumped; Heroku Redis and any Redis going to
 // ElastiCache can only be copied client-side; a self-managed Redis can be REPLICAOF'd by
 // a Redis we run ourselves.
-import type { Component, FerryConfig, Source } from "./schema";
+import type { Component, FerryConfig, SourceConfig } from "./schema";
 
 export type PostgresStrategy = "dump" | "logical" | "physical";
 export type RedisMode = "replicaof" | "copy";
 
 /** The components this source actually has, in the order they usually move. */
-export function componentsOf(source: Source): Component[] {
+export function componentsOf(source: SourceConfig): Component[] {
   if (source.kind === "heroku") {
     return [
       ...(source.postgres ? (["postgres"] as const) : []),
@@ -20,7 +20,7 @@ export function componentsOf(source: Source): Component[] {
   return order.filter((c) => source.services.includes(c));
 }
 
-export function postgresStrategy(source: Source): PostgresStrategy {
+export function postgresStrategy(source: SourceConfig): PostgresStrategy {
   return source.kind === "heroku" ? "dump" : source.postgres.strategy;
 }
 
@@ -31,6 +31,6 @@ export function redisMode(config: Pick<FerryConfig, "source" | "target">): Redis
 }
 
 /** Whether Sidekiq queues must be drained on the source before Redis moves. */
-export function sidekiqDrain(source: Source): boolean {
+export function sidekiqDrain(source: SourceConfig): boolean {
   return source.kind === "heroku" ? (source.redis?.sidekiq ?? false) : source.redis.sidekiq;
 }

@@ -2,7 +2,7 @@
 // commands run, and the secrets as Pulumi secrets (they only ever reach `environment`).
 import type * as pulumi from "@pulumi/pulumi";
 import type { Runner } from "../components/runner";
-import type { HerokuSource as HerokuSourceComponent } from "../components/source/heroku";
+import type { HerokuSource } from "../components/source/heroku";
 import type { Component, FerryConfig, Stage } from "../config";
 import { atLeast, componentStage, componentsOf } from "../config";
 import { ENV, redisSteps } from "./commands";
@@ -37,7 +37,7 @@ export interface StageContext {
   /** The Vultr box's public address (vultr sources). */
   sourceAddress?: pulumi.Output<string>;
   /** The Heroku apps as read at provision (heroku sources): add-ons, domains, origins. */
-  heroku?: HerokuSourceComponent;
+  heroku?: HerokuSource;
 }
 
 export function stageOf(ctx: StageContext, component: Component): Stage {
@@ -56,7 +56,7 @@ export function present<T>(value: T | undefined, what: string): T {
 }
 
 /** The Heroku source component (buildFerry creates it for every heroku source). */
-export function herokuSource(ctx: StageContext): HerokuSourceComponent {
+export function herokuSource(ctx: StageContext): HerokuSource {
   return present(ctx.heroku, "the Heroku source component");
 }
 

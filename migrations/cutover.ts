@@ -14,12 +14,18 @@
 // maintenance off. Replicate's guards refuse that before anything moves once the target
 // has taken writes.
 import * as pulumi from "@pulumi/pulumi";
-import type { HerokuSource, VultrSource } from "../config";
+import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
 import { SshRunner } from "../components/runner";
 import { ENV, heroku, pg, stackSteps, systemd } from "./commands";
 import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";
+
+export interface DataCutoverArgs {
+  ctx: StageContext;
+  /** Replicate's steps: each store's cutover waits for its own. */
+  replicated: ReplicateSteps;
+}
 
 export class DataCutover extends pulumi.ComponentResource {
   /** The steps DNS and the app's environment wait for: a failed gate stops them. */
@@ -27,9 +33,10 @@ export class DataCutover extends pulumi.ComponentResource {
   /** Which stores the app on AWS should use at the target. */
   readonly moved = { postgres: false, redis: false };
 
-  constructor(ctx: StageContext, replicated: ReplicateSteps, opts?: pulumi.ComponentResourceOptions) {
-    super("ferry:stages:DataCutover", `${ctx.name}-cutover-data`, {}, opts);
-    const prefix = `${ctx.name}-cutover`;
+  constructor(name: string, args: DataCutoverArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:stages:DataCutover", name, {}, opts);
+    const { ctx, replicated } = args;
+    const prefix = name;
     const source = ctx.config.source;
     const anyMoved = reached(ctx, "postgres", "cutover") || reached(ctx, "redis", "cutover") || reached(ctx, "app", "cutover");
     const maintenance = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
@@ -125,7 +132,7 @@ export class DataCutover extends pulumi.ComponentResource {
    * dyno is scaled to zero too: maintenance only stops the router, and worker dynos
    * write Redis on their own. Rollback scales back to ferry:source.apps' counts.
    */
-  private stopHeroku(ctx: StageContext, source: HerokuSource, prefix: string): pulumi.Resource[] {
+  private stopHeroku(ctx: StageContext, source: HerokuSourceConfig, prefix: string): pulumi.Resource[] {
     return source.apps.map((app) => {
       const maintenance = ctx.runner.run(`${prefix}-maintenance-${app.name}`, {
         create: heroku.maintenance(app.name, true),
@@ -146,7 +153,7 @@ export class DataCutover extends pulumi.ComponentResource {
    * forwards every request to AWS); rollback starts them. `ferry` has no unit command, so
    * this one step runs over SSH on the old box itself.
    */
-  private stopUnits(ctx: StageContext, source: VultrSource, prefix: string): pulumi.Resource[] {
+  private stopUnits(ctx: StageContext, source: VultrSourceConfig, prefix: string): pulumi.Resource[] {
     const units = Object.values(source.units);
     if (units.length === 0 || !ctx.sourceAddress) return [];
     const oldBox = new SshRunner(this, { host: ctx.sourceAddress, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] });

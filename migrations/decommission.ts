@@ -8,9 +8,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { heroku, pg } from "./commands";
 import { StageContext, herokuEnv, herokuSource, postgresEnv, reached, redisCommands, redisEnv } from "./context";
 
+export interface DecommissionArgs {
+  ctx: StageContext;
+}
+
 export class Decommission extends pulumi.ComponentResource {
-  constructor(ctx: StageContext, opts?: pulumi.ComponentResourceOptions) {
-    super("ferry:stages:Decommission", `${ctx.name}-decommission`, {}, opts);
+  constructor(name: string, args: DecommissionArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:stages:Decommission", name, {}, opts);
+    const { ctx } = args;
     if (ctx.config.source.kind === "heroku") this.heroku(ctx);
     else this.vultr(ctx);
     this.registerOutputs({});

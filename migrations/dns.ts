@@ -9,10 +9,10 @@
 // existing record get a new record only at cutover.
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import type { Target } from "../config";
+import type { TargetConfig } from "../config";
 import { StageContext, reached } from "./context";
 
-type Hostname = Target["cloudflare"]["hostnames"][number];
+type Hostname = TargetConfig["cloudflare"]["hostnames"][number];
 
 export interface RecordFields {
   type: string;
@@ -45,9 +45,16 @@ export function recordOptions(host: Hostname, zoneId: string): Pick<pulumi.Custo
   return { import: `${zoneId}/${host.record.id}`, retainOnDelete: true };
 }
 
+export interface DnsArgs {
+  ctx: StageContext;
+  /** What must succeed before a record moves: the cutover's gates and the app's services. */
+  gates: pulumi.Resource[];
+}
+
 export class Dns extends pulumi.ComponentResource {
-  constructor(ctx: StageContext, gates: pulumi.Resource[], opts?: pulumi.ComponentResourceOptions) {
-    super("ferry:stages:Dns", `${ctx.name}-dns`, {}, opts);
+  constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:stages:Dns", name, {}, opts);
+    const { ctx, gates } = args;
     const cutOver = reached(ctx, "app", "cutover");
     const { zoneId } = ctx.config.target.cloudflare;
     ctx.config.target.cloudflare.hostnames.forEach((host, i) => {

@@ -23,8 +23,11 @@ export interface DataStages {
 const anyReached = (ctx: StageContext, stage: Stage) => COMPONENTS.some((c) => reached(ctx, c, stage));
 
 export function applyDataStages(ctx: StageContext, parent: pulumi.Resource): DataStages {
-  const replicate = anyReached(ctx, "replicate") ? new Replicate(ctx, { parent }) : undefined;
-  const cutover = anyReached(ctx, "cutover") ? new DataCutover(ctx, replicate?.steps ?? {}, { parent }) : undefined;
+  const replicate = anyReached(ctx, "replicate") ? new Replicate(`${ctx.name}-replicate`, { ctx }, { parent }) : undefined;
+  const cutover = anyReached(ctx, "cutover")
+    // Was `-cutover-data` while its steps were named `-cutover-*`: now `${name}-*` like every component's.
+    ? new DataCutover(`${ctx.name}-cutover`, { ctx, replicated: replicate?.steps ?? {} }, { parent, aliases: [{ name: `${ctx.name}-cutover-data` }] })
+    : undefined;
   // The cutover's gates, and below cutover the guards that refuse a rollback that would lose data.
   const gates = [...(cutover?.gates ?? []), ...(replicate?.guards ?? [])];
   return { replicate, cutover, gates, moved: cutover?.moved ?? { postgres: false, redis: false } };
@@ -41,7 +44,7 @@ function proxyActive(ctx: StageContext): boolean {
 }
 
 export function applyTrafficStages(ctx: StageContext, data: DataStages, app: pulumi.Resource[], parent: pulumi.Resource): void {
-  if (proxyActive(ctx)) new Proxy(ctx, { after: [...app, ...data.gates] }, { parent });
-  new Dns(ctx, [...data.gates, ...app], { parent });
-  if (anyReached(ctx, "decommission")) new Decommission(ctx, { parent });
+  if (proxyActive(ctx)) new Proxy(`${ctx.name}-proxy`, { ctx, after: [...app, ...data.gates] }, { parent });
+  new Dns(`${ctx.name}-dns`, { ctx, gates: [...data.gates, ...app] }, { parent });
+  if (anyReached(ctx, "decommission")) new Decommission(`${ctx.name}-decommission`, { ctx }, { parent });
 }

@@ -6,7 +6,7 @@
 // reach it directly included (`ferry proxy apply`; deleting it runs `ferry proxy revert`).
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import type { HerokuSource, VultrSource } from "../config";
+import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { effectiveTraffic, proxyWay } from "../config";
 import { traffic } from "./commands";
 import { StageContext, herokuSource, present, sshEnv } from "./context";
@@ -33,7 +33,7 @@ interface SourceOrigin {
   https: boolean;
 }
 
-function sourceOrigin(ctx: StageContext, source: HerokuSource | VultrSource): SourceOrigin {
+function sourceOrigin(ctx: StageContext, source: HerokuSourceConfig | VultrSourceConfig): SourceOrigin {
   if (source.kind === "heroku") {
     return {
       side: "heroku",
@@ -52,6 +52,7 @@ function sourceOrigin(ctx: StageContext, source: HerokuSource | VultrSource): So
 }
 
 export interface ProxyArgs {
+  ctx: StageContext;
   /** Resources that must exist before requests move (the app's instances). */
   after: pulumi.Resource[];
 }
@@ -59,8 +60,9 @@ export interface ProxyArgs {
 export class Proxy extends pulumi.ComponentResource {
   readonly healthGate: pulumi.Resource;
 
-  constructor(ctx: StageContext, args: ProxyArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("ferry:stages:Proxy", `${ctx.name}-proxy`, {}, opts);
+  constructor(name: string, args: ProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:stages:Proxy", name, {}, opts);
+    const { ctx } = args;
     const percent = effectiveTraffic(ctx.config);
     this.healthGate = ctx.runner.run(`${ctx.name}-proxy-health`, {
       create: ctx.target.healthUrl.apply((url) => traffic.health(url, 5, 2)),
@@ -120,7 +122,7 @@ export class Proxy extends pulumi.ComponentResource {
     });
   }
 
-  private oldNginx(ctx: StageContext, source: VultrSource): void {
+  private oldNginx(ctx: StageContext, source: VultrSourceConfig): void {
     const address = ctx.sourceAddress;
     if (!address) throw new Error("the Vultr instance address is missing"); // set by buildFerry for vultr sources
     // validateStages requires both for a vultr proxy stage (one line naming the key).

@@ -20,14 +20,19 @@ function identity(url: pulumi.Output<string> | undefined): pulumi.Output<string>
   return pulumi.unsecret(pulumi.output(url ?? "").apply((u) => (u ? urlIdentity(u) : "")));
 }
 
+export interface ReplicateArgs {
+  ctx: StageContext;
+}
+
 export class Replicate extends pulumi.ComponentResource {
   readonly steps: ReplicateSteps = {};
   /** Steps the app's environment and DNS wait for below cutover: "going back loses nothing". */
   readonly guards: pulumi.Resource[] = [];
 
-  constructor(ctx: StageContext, opts?: pulumi.ComponentResourceOptions) {
-    super("ferry:stages:Replicate", `${ctx.name}-replicate`, {}, opts);
-    const prefix = `${ctx.name}-replicate`;
+  constructor(name: string, args: ReplicateArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ferry:stages:Replicate", name, {}, opts);
+    const { ctx } = args;
+    const prefix = name;
     if (reached(ctx, "postgres", "replicate")) {
       const strategy = postgresStrategy(ctx.config.source);
       const triggers = [identity(ctx.secrets.sourceDatabaseUrl), identity(ctx.target.postgresUrl), strategy];

@@ -23,7 +23,7 @@ export interface AckedWrite {
   servedBy?: string;
 }
 
-export interface StepRecord {
+export interface TimelineStep {
   name: string;
   startedAt: number;
   endedAt: number;
@@ -43,7 +43,7 @@ export interface StageRecord {
   endedAt: number;
   outcome: Outcome;
   detail?: string;
-  steps: StepRecord[];
+  steps: TimelineStep[];
 }
 
 export interface CheckRecord {

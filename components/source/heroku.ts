@@ -6,7 +6,7 @@
 // update, naming the key, before a stage acts on a name Heroku does not know.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { HerokuSource as HerokuSourceConfig } from "../../config";
+import type { HerokuSourceConfig } from "../../config";
 import type { Runner } from "../runner";
 import * as contract from "../../dataplane/cli/contract";
 import { shellJoin } from "../shell";

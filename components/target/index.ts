@@ -69,7 +69,7 @@ export function portOf(url: string | undefined, fallback: number): number {
   return port ? Number(port) : fallback;
 }
 
-export class TargetSide extends pulumi.ComponentResource {
+export class Target extends pulumi.ComponentResource {
   readonly network: Network;
   readonly firewall: Firewall;
   readonly storage: Storage;
@@ -81,86 +81,133 @@ export class TargetSide extends pulumi.ComponentResource {
   readonly runnerPostgresUrl: pulumi.Output<string>;
   readonly runnerRedisUrl: pulumi.Output<string>;
 
+  /**
+   * The target, as a list of named steps: the network, its firewall, the bucket, the two
+   * stores, the load balancer, then the runner the stages' commands run on.
+   */
   constructor(name: string, args: TargetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:target:Target", name, {}, opts);
-    const { config, tags } = args;
-    const target = config.target;
     const child = { parent: this };
-    const parameterPrefix = `/ferry/${name}`;
-    const zones = target.availabilityZones ?? [`${target.region}a`, `${target.region}b`];
-    const appPorts = Object.values(target.compute.processes).flatMap((p) => (p.port === undefined ? [] : [p.port]));
-
-    this.network = new Network(`${name}-net`, { region: target.region, cidr: target.vpcCidr, zones, tags }, child);
-    this.firewall = new Firewall(`${name}-fw`, {
-      vpcId: this.network.vpc.id,
-      vpcCidr: target.vpcCidr,
-      listenerPort: listenerPort(target.certificateArn),
-      appPorts,
-      runner: target.runner.kind === "ec2",
-      sourceAddress: args.sourceAddress,
-      proxyFromSource: config.source.kind === "vultr",
-      postgresPullsFromSource: config.source.kind === "vultr" && postgresStrategy(config.source) === "logical",
-      redisPullsFromSource: redisMode(config) === "replicaof",
-      sourcePostgresPort: portOf(config.secrets.sourceDatabaseUrl, POSTGRES_PORT),
-      sourceRedisPort: portOf(config.secrets.sourceRedisUrl, REDIS_PORT),
-      redisOnEc2: target.redis.kind === "ec2",
-      runnerSshCidrs: target.runner.kind === "ec2" ? target.runner.sshCidrs : [],
-      tags,
-    }, child);
-    this.storage = new Storage(`${name}-storage`, { tags }, child);
-    this.postgres = new TargetPostgres(`${name}-pg`, {
-      spec: target.postgres,
-      strategy: postgresStrategy(config.source),
-      subnetIds: this.network.privateSubnetIds,
-      securityGroupId: this.firewall.postgres.id,
-      password: args.secrets.postgresPassword,
-      // From replicate on the target holds a copy the cutover makes the live one: the
-      // protection stays on through a rollback from cutover, so a rollback that the guards
-      // refuse has changed nothing (the engine may run this update before they refuse).
-      holdsLiveData: atLeast(componentStage("postgres", config.stages), "replicate"),
-      tags,
-    }, child);
-    this.redis = new TargetRedis(`${name}-redis`, {
-      spec: target.redis,
-      region: target.region,
-      subnetIds: this.network.privateSubnetIds,
-      securityGroupId: this.firewall.redis.id,
-      password: args.secrets.redisPassword,
-      bucket: this.storage.bucket,
-      parameterPrefix,
-      holdsLiveData: atLeast(componentStage("redis", config.stages), "replicate"),
-      tags,
-    }, child);
-    this.ingress = new Ingress(`${name}-ingress`, {
-      vpcId: this.network.vpc.id,
-      subnetIds: this.network.publicSubnetIds,
-      securityGroupId: this.firewall.loadBalancer.id,
-      processes: target.compute.processes,
-      hostnames: target.cloudflare.hostnames,
-      certificateArn: target.certificateArn,
-      tags,
-    }, child);
-
-    const runner = target.runner;
-    if (runner.kind === "ec2") {
-      const ec2 = new Ec2Runner(`${name}-runner`, {
-        spec: runner,
-        subnetId: this.network.publicSubnetIds[0],
-        securityGroupId: this.firewall.runner!.id,
-        privateKey: args.secrets.sshPrivateKey ?? pulumi.output(""),
-        tags,
-      }, child);
-      this.runner = ec2;
-      this.runnerIp = ec2.publicIp;
-      this.firewall.allowHealthChecksFrom("runner", [pulumi.interpolate`${ec2.publicIp}/32`]);
-      this.runnerPostgresUrl = pulumi.secret(this.postgres.url.apply((u) => runnerPostgresUrl(u, { caFile: RDS_CA_BUNDLE })));
-      this.runnerRedisUrl = this.redis.url;
-    } else {
-      this.runner = new LocalRunner(this);
-      this.firewall.allowHealthChecksFrom("operator", runner.operatorCidrs);
-      this.runnerPostgresUrl = pulumi.secret(this.postgres.url.apply((u) => runnerPostgresUrl(u, { forward: runner.postgresAddress })));
-      this.runnerRedisUrl = pulumi.secret(this.redis.url.apply((u) => withAddress(u, runner.redisAddress)));
-    }
+    this.network = createNetwork(name, args, child);
+    this.firewall = createFirewall(name, args, this.network, child);
+    this.storage = new Storage(`${name}-storage`, { tags: args.tags }, child);
+    this.postgres = createPostgres(name, args, this.network, this.firewall, child);
+    this.redis = createRedis(name, args, this.network, this.firewall, this.storage, child);
+    this.ingress = createIngress(name, args, this.network, this.firewall, child);
+    const runner = connectRunner(name, args, this, child);
+    this.runner = runner.runner;
+    this.runnerIp = runner.ip;
+    this.runnerPostgresUrl = runner.postgresUrl;
+    this.runnerRedisUrl = runner.redisUrl;
     this.registerOutputs({ loadBalancer: this.ingress.loadBalancer.dnsName });
   }
+}
+
+type Child = pulumi.ComponentResourceOptions;
+
+function createNetwork(name: string, { config, tags }: TargetArgs, child: Child): Network {
+  const target = config.target;
+  const zones = target.availabilityZones ?? [`${target.region}a`, `${target.region}b`];
+  return new Network(`${name}-net`, { region: target.region, cidr: target.vpcCidr, zones, tags }, child);
+}
+
+/** Who may reach what: the load balancer, the app, the stores, the runner, and the source's pulls. */
+function createFirewall(name: string, args: TargetArgs, network: Network, child: Child): Firewall {
+  const { config, tags } = args;
+  const target = config.target;
+  return new Firewall(`${name}-fw`, {
+    vpcId: network.vpc.id,
+    vpcCidr: target.vpcCidr,
+    listenerPort: listenerPort(target.certificateArn),
+    appPorts: Object.values(target.compute.processes).flatMap((p) => (p.port === undefined ? [] : [p.port])),
+    runner: target.runner.kind === "ec2",
+    sourceAddress: args.sourceAddress,
+    proxyFromSource: config.source.kind === "vultr",
+    postgresPullsFromSource: config.source.kind === "vultr" && postgresStrategy(config.source) === "logical",
+    redisPullsFromSource: redisMode(config) === "replicaof",
+    sourcePostgresPort: portOf(config.secrets.sourceDatabaseUrl, POSTGRES_PORT),
+    sourceRedisPort: portOf(config.secrets.sourceRedisUrl, REDIS_PORT),
+    redisOnEc2: target.redis.kind === "ec2",
+    runnerSshCidrs: target.runner.kind === "ec2" ? target.runner.sshCidrs : [],
+    tags,
+  }, child);
+}
+
+function createPostgres(name: string, args: TargetArgs, network: Network, firewall: Firewall, child: Child): TargetPostgres {
+  const { config, tags } = args;
+  return new TargetPostgres(`${name}-pg`, {
+    spec: config.target.postgres,
+    strategy: postgresStrategy(config.source),
+    subnetIds: network.privateSubnetIds,
+    securityGroupId: firewall.postgres.id,
+    password: args.secrets.postgresPassword,
+    // From replicate on the target holds a copy the cutover makes the live one: the
+    // protection stays on through a rollback from cutover, so a rollback that the guards
+    // refuse has changed nothing (the engine may run this update before they refuse).
+    holdsLiveData: atLeast(componentStage("postgres", config.stages), "replicate"),
+    tags,
+  }, child);
+}
+
+function createRedis(name: string, args: TargetArgs, network: Network, firewall: Firewall, storage: Storage, child: Child): TargetRedis {
+  const { config, tags } = args;
+  return new TargetRedis(`${name}-redis`, {
+    spec: config.target.redis,
+    region: config.target.region,
+    subnetIds: network.privateSubnetIds,
+    securityGroupId: firewall.redis.id,
+    password: args.secrets.redisPassword,
+    bucket: storage.bucket,
+    parameterPrefix: `/ferry/${name}`,
+    holdsLiveData: atLeast(componentStage("redis", config.stages), "replicate"),
+    tags,
+  }, child);
+}
+
+function createIngress(name: string, { config, tags }: TargetArgs, network: Network, firewall: Firewall, child: Child): Ingress {
+  const target = config.target;
+  return new Ingress(`${name}-ingress`, {
+    vpcId: network.vpc.id,
+    subnetIds: network.publicSubnetIds,
+    securityGroupId: firewall.loadBalancer.id,
+    processes: target.compute.processes,
+    hostnames: target.cloudflare.hostnames,
+    certificateArn: target.certificateArn,
+    tags,
+  }, child);
+}
+
+interface ConnectedRunner {
+  runner: Runner;
+  ip?: pulumi.Output<string>;
+  /** The stores as the runner reaches them: directly (EC2, RDS's CA), or through the operator's forwards. */
+  postgresUrl: pulumi.Output<string>;
+  redisUrl: pulumi.Output<string>;
+}
+
+/** Where the stages' commands run: an EC2 instance in the VPC, or the operator's machine. */
+function connectRunner(name: string, args: TargetArgs, target: Target, child: Child): ConnectedRunner {
+  const runner = args.config.target.runner;
+  if (runner.kind === "ec2") {
+    const ec2 = new Ec2Runner(`${name}-runner`, {
+      spec: runner,
+      subnetId: target.network.publicSubnetIds[0],
+      securityGroupId: target.firewall.runner!.id,
+      privateKey: args.secrets.sshPrivateKey ?? pulumi.output(""),
+      tags: args.tags,
+    }, child);
+    target.firewall.allowHealthChecksFrom("runner", [pulumi.interpolate`${ec2.publicIp}/32`]);
+    return {
+      runner: ec2,
+      ip: ec2.publicIp,
+      postgresUrl: pulumi.secret(target.postgres.url.apply((u) => runnerPostgresUrl(u, { caFile: RDS_CA_BUNDLE }))),
+      redisUrl: target.redis.url,
+    };
+  }
+  target.firewall.allowHealthChecksFrom("operator", runner.operatorCidrs);
+  return {
+    runner: new LocalRunner(target),
+    postgresUrl: pulumi.secret(target.postgres.url.apply((u) => runnerPostgresUrl(u, { forward: runner.postgresAddress }))),
+    redisUrl: pulumi.secret(target.redis.url.apply((u) => withAddress(u, runner.redisAddress))),
+  };
 }

@@ -3,15 +3,15 @@
 // proxies to it (the security group only admits Cloudflare's ranges).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { Target } from "../../config";
+import type { TargetConfig } from "../../config";
 import { HEALTH_CHECK_PORT } from "./firewall";
 
 export interface IngressArgs {
   vpcId: pulumi.Input<string>;
   subnetIds: pulumi.Input<string>[];
   securityGroupId: pulumi.Input<string>;
-  processes: Target["compute"]["processes"];
-  hostnames: Target["cloudflare"]["hostnames"];
+  processes: TargetConfig["compute"]["processes"];
+  hostnames: TargetConfig["cloudflare"]["hostnames"];
   certificateArn?: string;
   tags: Record<string, string>;
 }

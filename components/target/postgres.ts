@@ -1,12 +1,12 @@
 // The target PostgreSQL: RDS in private subnets, encrypted, never public, backups kept.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { Target } from "../../config";
+import type { TargetConfig } from "../../config";
 import type { PostgresStrategy } from "../../config";
 import { POSTGRES_PORT } from "./firewall";
 
 export interface TargetPostgresArgs {
-  spec: Target["postgres"];
+  spec: TargetConfig["postgres"];
   strategy: PostgresStrategy;
   subnetIds: pulumi.Input<string>[];
   securityGroupId: pulumi.Input<string>;

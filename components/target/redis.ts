@@ -3,13 +3,13 @@
 // only a Redis we run ourselves can REPLICAOF an outside master.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { Target } from "../../config";
+import type { TargetConfig } from "../../config";
 import { REDIS_PORT } from "./firewall";
 import { instanceProfile } from "./instanceRole";
 import { redisUserData } from "./userData";
 
 export interface TargetRedisArgs {
-  spec: Target["redis"];
+  spec: TargetConfig["redis"];
   region: string;
   subnetIds: pulumi.Input<string>[];
   securityGroupId: pulumi.Input<string>;
@@ -34,7 +34,7 @@ export class TargetRedis extends pulumi.ComponentResource {
     this.registerOutputs({ host: this.host });
   }
 
-  private elastiCache(name: string, args: TargetRedisArgs, spec: Extract<Target["redis"], { kind: "elasticache" }>): pulumi.Output<string> {
+  private elastiCache(name: string, args: TargetRedisArgs, spec: Extract<TargetConfig["redis"], { kind: "elasticache" }>): pulumi.Output<string> {
     const child = { parent: this };
     const subnets = new aws.elasticache.SubnetGroup(`${name}-subnets`, { subnetIds: args.subnetIds, tags: args.tags }, child);
     const group = new aws.elasticache.ReplicationGroup(`${name}-cache`, {
@@ -59,7 +59,7 @@ export class TargetRedis extends pulumi.ComponentResource {
     return group.primaryEndpointAddress;
   }
 
-  private onEc2(name: string, args: TargetRedisArgs, spec: Extract<Target["redis"], { kind: "ec2" }>): pulumi.Output<string> {
+  private onEc2(name: string, args: TargetRedisArgs, spec: Extract<TargetConfig["redis"], { kind: "ec2" }>): pulumi.Output<string> {
     const child = { parent: this };
     const password = new aws.ssm.Parameter(`${name}-password`, {
       name: `${args.parameterPrefix}/redis-password`,

@@ -28,7 +28,7 @@ import {
   pgActivate, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify,
 } from "../postgres/cutover/cutover";
 import { allowWrites } from "../postgres/cutover/fence";
-import { StepRecord } from "../postgres/state";
+import { CutoverStep } from "../postgres/state";
 import {
   CutoverOptions as RedisOptions, Switched, fenceOnSource, fenceSource, liftFence, openTarget, promotedAlready, switchProblem,
   switchTarget, verifyTarget, cutoverDone,
@@ -49,7 +49,7 @@ export interface StackCutoverOptions {
   redis?: Omit<RedisOptions, "progress">;
   /** The app's job queues on the source Redis, drained between the two fences. */
   queues?: QueueDrain;
-  onStep?: (step: StepRecord) => void;
+  onStep?: (step: CutoverStep) => void;
 }
 
 export interface StackCutoverResult {
@@ -57,7 +57,7 @@ export interface StackCutoverResult {
   /** From the first fence to every target open; null when nothing was fenced (or it was lifted). */
   writeUnavailableMs: number | null;
   resumed: boolean;
-  steps: StepRecord[];
+  steps: CutoverStep[];
   postgres?: { strategy: string; lagBytesAtFence: number | null; verify?: VerifySummary };
   redis?: { mode: string; fence?: RedisFence; verify?: { ok: boolean; checked: number; differingCount: number; firstDifference?: string } } & Switched;
   /** Every source was given back (fences lifted) after a failure. */
@@ -82,7 +82,7 @@ async function inParallel<T extends unknown[]>(...steps: { [K in keyof T]: Promi
 
 /** The steps taken, kept in the Postgres cutover record when there is one (and it can be written). */
 class StackRun {
-  private readonly local: StepRecord[] = [];
+  private readonly local: CutoverStep[] = [];
   redisVerify?: VerifyResult;
   pgVerify?: VerifySummary;
   switched: Switched = {};
@@ -99,7 +99,7 @@ class StackRun {
     readonly given: StackCutoverOptions = opts,
   ) {}
 
-  get steps(): StepRecord[] {
+  get steps(): CutoverStep[] {
     return this.pg ? this.pg.steps : this.local;
   }
 

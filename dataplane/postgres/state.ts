@@ -9,7 +9,7 @@ import { quoteLiteral } from "./connection";
 import { FenceRecord } from "./cutover/fence";
 import { STATE_SCHEMA, Strategy } from "./names";
 
-export interface StepRecord {
+export interface CutoverStep {
   name: string;
   ms: number;
   detail?: string;
@@ -17,7 +17,7 @@ export interface StepRecord {
 
 export interface CutoverState {
   strategy: Strategy;
-  steps: StepRecord[];
+  steps: CutoverStep[];
   fence?: FenceRecord;
   /** dump: replicate made a trial copy into the target (cutover replaces it). */
   trialCopy?: boolean;

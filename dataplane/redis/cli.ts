@@ -82,9 +82,21 @@ function stopSignal(): { signal: AbortSignal; release(): void } {
   };
 }
 
+/** `ferry redis ...`: one registration per sub-command, in the order of a move. */
 export function registerRedisCommands(program: Command): void {
   const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rollback, cleanup, rebuild, drain");
+  registerPreflight(redis);
+  registerReplicate(redis);
+  registerStatus(redis);
+  registerVerify(redis);
+  registerCutover(redis);
+  registerRollback(redis);
+  registerCleanup(redis);
+  registerRebuild(redis);
+  registerDrain(redis);
+}
 
+function registerPreflight(redis: Command): void {
   redisCommand(redis, "preflight", "probe both servers: replication, TLS, auth, keyspace notifications, databases, memory, versions")
     .addOption(modeOption())
     .addOption(new Option("--listen <seconds>", "how long to listen for keyspace events when CONFIG is blocked").default(2).argParser(integer("--listen", 0, 600)))
@@ -97,7 +109,9 @@ export function registerRedisCommands(program: Command): void {
       emit(globals(cmd), result, renderPreflight);
       return result.ok ? 0 : 1;
     }));
+}
 
+function registerReplicate(redis: Command): void {
   redisCommand(redis, "replicate", "start moving data: the target becomes a replica, or a copy with a live tail")
     .addOption(modeOption().makeOptionMandatory())
     .addOption(new Option("--conflict <policy>", "keys already on the target: replace (source wins) or skip (target wins)").choices(["replace", "skip"]))
@@ -129,7 +143,9 @@ export function registerRedisCommands(program: Command): void {
         stop.release();
       }
     }));
+}
 
+function registerStatus(redis: Command): void {
   redisCommand(redis, "status", "how far the move is: offsets and lag, or keys copied, keys/s and dirty backlog")
     .option("--require-cutover", "exit 1 unless the target is the primary by a finished cutover (the gate before the source is released)")
     .action(action(async (flags, cmd: Command) => {
@@ -143,7 +159,9 @@ export function registerRedisCommands(program: Command): void {
       emit(globals(cmd), result, renderStatus);
       return 0;
     }));
+}
 
+function registerVerify(redis: Command): void {
   redisCommand(redis, "verify", "compare target to source: key counts, types, TTLs, values; exit 1 on any difference")
     .addOption(new Option("--sample <pct>", "percentage of keys whose values are compared").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
@@ -155,7 +173,9 @@ export function registerRedisCommands(program: Command): void {
       emit(globals(cmd), result, renderVerify);
       return result.ok ? 0 : 1;
     }));
+}
 
+function registerCutover(redis: Command): void {
   redisCommand(redis, "cutover", "after the app's writes stopped: finish replication or the copy, promote, verify")
     .addOption(new Option("--mode <mode>", "replicaof or copy (default: the one ferry redis replicate recorded; a different one is refused)").choices(["replicaof", "copy"]))
     .addOption(new Option("--timeout <seconds>", "how long to wait for offsets / the follower").default(300).argParser(integer("--timeout", 1)))
@@ -175,7 +195,9 @@ export function registerRedisCommands(program: Command): void {
       emit(opts, result, renderCutover);
       return result.ok ? 0 : 1;
     }));
+}
 
+function registerRollback(redis: Command): void {
   redisCommand(redis, "rollback", "before the target took writes: lift the fence on the source's writers; refuses once the target is the primary")
     .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
     .action(action(async (flags, cmd: Command) => {
@@ -183,14 +205,18 @@ export function registerRedisCommands(program: Command): void {
       emit(globals(cmd), result, renderRollback);
       return 0;
     }));
+}
 
+function registerCleanup(redis: Command): void {
   redisCommand(redis, "cleanup", "lowering replicate: the target stops replicating and loses the copy's state keys (never its data); nothing once it is the primary")
     .action(action(async (flags, cmd: Command) => {
       const result = await cleanup(targetEndpoint(flags));
       emit(globals(cmd), result, (r: CleanupResult) => r.actions.join("\n"));
       return 0;
     }));
+}
 
+function registerRebuild(redis: Command): void {
   redisCommand(redis, "rebuild", "run the app's own rebuild command against the target (e.g. tootctl feeds build)")
     .requiredOption("--command <shell>", "the command to run; it gets the target URL in $REDIS_URL (see --env-var)")
     .option("--env-var <name>", "environment variable that carries the target URL", "REDIS_URL")
@@ -201,7 +227,9 @@ export function registerRedisCommands(program: Command): void {
       emit(globals(cmd), result, renderRebuild);
       return result.ok ? 0 : 1;
     }));
+}
 
+function registerDrain(redis: Command): void {
   redisCommand(redis, "drain", "wait until job queues are empty (Sidekiq and/or key patterns); report what is left")
     .option("--sidekiq", "Sidekiq's queues, schedule, retry and busy jobs")
     .option("--namespace <ns>", "Sidekiq namespace prefix (redis-namespace)")

@@ -90,7 +90,7 @@ export interface StoredResource {
 
 export type Op = "same" | "create" | "update" | "replace" | "delete" | "read" | "import";
 
-export interface StepRecord {
+export interface EngineStep {
   urn: string;
   name: string;
   type: string;
@@ -230,7 +230,7 @@ export function plainStored(r: StoredResource): StoredResource {
 
 export interface UpdateResult {
   ok: boolean;
-  steps: StepRecord[];
+  steps: EngineStep[];
   /** The first error: a failed step, or the program's own (an apply that threw). */
   error?: string;
   /** How many resources the program declared (components included). */
@@ -256,7 +256,7 @@ export async function pulumiUp(opts: {
   stateFile: StateFile;
   realizer: Realizer;
   program: () => unknown;
-  onStep?: (step: StepRecord) => void;
+  onStep?: (step: EngineStep) => void;
   /** What the provider would refuse about a resource about to be created, updated or imported. */
   validate?: (goal: Goal) => string[];
 }): Promise<UpdateResult> {
@@ -264,7 +264,7 @@ export async function pulumiUp(opts: {
   const priorByUrn = new Map(prior.resources.map((r) => [r.urn, r]));
   const next = new Map<string, StoredResource>();
   const replacedOld: StoredResource[] = [];
-  const steps: StepRecord[] = [];
+  const steps: EngineStep[] = [];
   let failure: string | undefined;
   let inFlight = 0;
   let registrations = 0;
@@ -274,8 +274,8 @@ export async function pulumiUp(opts: {
     const kept = prior.resources.filter((r) => !next.has(r.urn));
     opts.stateFile.write({ resources: [...kept, ...replacedOld.filter((r) => !kept.includes(r)), ...next.values()] });
   };
-  const record = (goal: { urn: string; name: string; type: string }, op: Op, started: number, ok: boolean, extra: Partial<StepRecord> = {}) => {
-    const step: StepRecord = { urn: goal.urn, name: goal.name, type: goal.type, op, ok, startedAt: started, ms: Date.now() - started, ...extra };
+  const record = (goal: { urn: string; name: string; type: string }, op: Op, started: number, ok: boolean, extra: Partial<EngineStep> = {}) => {
+    const step: EngineStep = { urn: goal.urn, name: goal.name, type: goal.type, op, ok, startedAt: started, ms: Date.now() - started, ...extra };
     steps.push(step);
     opts.onStep?.(step);
   };

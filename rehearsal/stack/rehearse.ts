@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
-import { atLeast, componentStage, FerryConfig, HerokuSource, parseConfig, postgresStrategy, proxyWay, redisMode, Stage, VultrSource } from "../../config";
+import { atLeast, componentStage, FerryConfig, HerokuSourceConfig, parseConfig, postgresStrategy, proxyWay, redisMode, Stage, VultrSourceConfig } from "../../config";
 import { journey } from "../../policy/plan/stages";
 import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
 import { connect, withClient } from "../../dataplane/postgres/connection";
@@ -26,7 +26,7 @@ import { writeReport } from "../report/write";
 import { startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
-import { Goal, pulumiUp, StateFile, StepRecord as EngineStep } from "./engine";
+import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
@@ -121,7 +121,7 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   return steps;
 }
 
-async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSource, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void): Promise<SourceStandIn> {
+async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void): Promise<SourceStandIn> {
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
@@ -156,7 +156,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
 }
 
 async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
-  const source = declared.source as VultrSource;
+  const source = declared.source as VultrSourceConfig;
   const httpProcesses = Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t]) => t);
   const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log } });
   await box.start();

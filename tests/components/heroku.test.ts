@@ -5,9 +5,9 @@ import { describe, expect, it } from "vitest";
 import {
   HerokuAppInventory, assertInventory, checkInventory, herokuOrigin, herokuReads, parseAddons, parseDomains,
 } from "../../components/source/heroku";
-import type { HerokuSource } from "../../config";
+import type { HerokuSourceConfig } from "../../config";
 
-const source: HerokuSource = {
+const source: HerokuSourceConfig = {
   kind: "heroku",
   apps: [
     { name: "masto-web", processes: { web: 2 }, hostnames: ["social.example.com"] },

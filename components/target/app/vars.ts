@@ -4,7 +4,7 @@
 // stay on Heroku (mail, logging, monitoring) are copied unchanged and listed, for the
 // user to decide (keep the add-on, or replace the service and the var).
 import * as pulumi from "@pulumi/pulumi";
-import type { HerokuSource } from "../../../config";
+import type { HerokuSourceConfig } from "../../../config";
 import type { HerokuAppInventory } from "../../source/heroku";
 
 export interface AddonVars {
@@ -17,7 +17,7 @@ export interface AddonVars {
 }
 
 /** Every add-on that owns config vars, per app, and whether ferry moves it. */
-export function listAddonVars(source: HerokuSource, inventory: HerokuAppInventory[]): AddonVars[] {
+export function listAddonVars(source: HerokuSourceConfig, inventory: HerokuAppInventory[]): AddonVars[] {
   const moving = new Set([source.postgres, source.redis].flatMap((s) => (s ? [`${s.app}/${s.addon}`] : [])));
   return inventory.flatMap((inv) =>
     inv.addons
@@ -33,7 +33,7 @@ export function describeAddonVars(v: AddonVars): string {
     : `${v.app}: ${v.vars.join(", ")} (add-on ${v.addon}, ${v.service}, staying on Heroku) copied as they are: keep the add-on or replace it before decommission`;
 }
 
-export function addonVars(source: HerokuSource, inventory: pulumi.Output<HerokuAppInventory[]> | undefined, parent?: pulumi.Resource): pulumi.Output<AddonVars[]> {
+export function addonVars(source: HerokuSourceConfig, inventory: pulumi.Output<HerokuAppInventory[]> | undefined, parent?: pulumi.Resource): pulumi.Output<AddonVars[]> {
   if (!inventory) return pulumi.output([]);
   return inventory.apply((inv) => {
     const list = listAddonVars(source, inv);

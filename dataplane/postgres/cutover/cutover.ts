@@ -23,7 +23,7 @@ import { FenceRecord, allowWrites, fence, readFence, unfence } from "./fence";
 import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates } from "../replication/logical";
 import { physicalLag, promote, waitForReplay } from "../replication/physical";
 import { syncSequences } from "../sequences";
-import { CutoverState, StepRecord, loadCutover, loadRecord, saveCutover } from "../state";
+import { CutoverState, CutoverStep, loadCutover, loadRecord, saveCutover } from "../state";
 import { Strategy, SUBSCRIPTION } from "../names";
 import { pollUntil } from "../wait";
 import { FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "../verify/verify";
@@ -38,7 +38,7 @@ export interface CutoverOptions {
   /** How long to wait for the gate, and for the drain after the fence (default 60 s each). */
   timeoutSeconds?: number;
   jobs?: number;
-  onStep?: (step: StepRecord) => void;
+  onStep?: (step: CutoverStep) => void;
 }
 
 export interface CutoverResult {
@@ -47,7 +47,7 @@ export interface CutoverResult {
   /** From the fence to the target accepting writes; null when no fence happened. */
   writeUnavailableMs: number | null;
   lagBytesAtFence: number | null;
-  steps: StepRecord[];
+  steps: CutoverStep[];
   /** A rerun that picked up an interrupted cutover. */
   resumed: boolean;
   /** The source was unfenced again after a failure (it is writable). */
@@ -68,7 +68,7 @@ export class GateNotMet extends Error {}
 
 /** One cutover's progress: what this process did, the record it keeps on the target, and the facts it started from. */
 export class PgCutover {
-  steps: StepRecord[] = [];
+  steps: CutoverStep[] = [];
   /** Key ranges for the in-window verify, read before the fence (absent on a resumed run). */
   verifyPlan?: FastVerifyPlan;
   /** Lag the gate measured (recorded with the fence). */
@@ -115,7 +115,7 @@ export class PgCutover {
   }
 
   /** Note a step as done (in this run's list and the record). */
-  record(step: StepRecord): void {
+  record(step: CutoverStep): void {
     this.steps.push(step);
     this.state.steps.push(step);
   }

@@ -9,7 +9,7 @@ import { createServer, Server } from "node:http";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import type { VultrSource } from "../../../config";
+import type { VultrSourceConfig } from "../../../config";
 import { freePort, LocalPostgres, LocalRedis, nginxHttpPaths, nginxMainContext, onExit, startNginx, startPostgres, startRedis, tempDir, LocalNginx } from "../../servers";
 import { LocalSshd, startSshd } from "../../servers/sshd";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../../source-data";
@@ -23,7 +23,7 @@ import { Fleet, FleetContext } from "./fleet";
 const SYSTEM_CA_BUNDLE = DEFAULT_ORIGIN_CA;
 
 export interface BoxOptions {
-  source: VultrSource;
+  source: VultrSourceConfig;
   /** The site's hostnames, each with the process type that serves it. */
   hostnames: Array<{ name: string; process: string }>;
   /** Process types that serve HTTP (they have a port in the stack's compute). */

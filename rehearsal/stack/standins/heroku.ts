@@ -5,7 +5,7 @@
 // them when a config var changes, as Heroku does), and the router that sends an app's
 // domains to its web dynos (503 with no web dyno, as Heroku's H14).
 import { randomBytes } from "node:crypto";
-import type { HerokuSource } from "../../../config";
+import type { HerokuSourceConfig } from "../../../config";
 import { FakeHerokuApi, startHerokuApi } from "../../servers/heroku-api";
 import type { Hosts } from "../hosts";
 import { Fleet, FleetContext } from "./fleet";
@@ -13,7 +13,7 @@ import { RehearsalSlug, SLUG_RUN } from "../slug";
 import { oneAtATime, ProxyHost, VirtualServer } from "./proxies";
 
 export interface HerokuPlatformOptions {
-  source: HerokuSource;
+  source: HerokuSourceConfig;
   /** The add-ons' config var values: DATABASE_URL, REDIS_URL of the source stores. */
   addonVars: { postgres?: Record<string, string>; redis?: Record<string, string> };
   hosts: Hosts;
