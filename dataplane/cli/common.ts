@@ -2,6 +2,7 @@
 // how results are printed (--json for machines, text + progress bars for people),
 // and how failures become a one-line reason and a non-zero exit code.
 import { SingleBar, Presets } from "cli-progress";
+import { InvalidArgumentError } from "commander";
 
 /** An expected failure: printed as one line, exits with `exitCode`. */
 export class FerryError extends Error {
@@ -126,4 +127,20 @@ export function progressBar(opts: GlobalOptions): Progress {
       running = false;
     },
   };
+}
+
+/** commander value parser: a whole number within [min, max], or one line naming the flag. */
+export function integer(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** commander value parser for --sample: a percentage from 0 to 100. */
+export function percentage(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError("--sample must be a percentage from 0 to 100");
+  return n;
 }

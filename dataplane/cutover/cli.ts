@@ -4,8 +4,8 @@
 // FERRY_TARGET_REDIS_URL (or the --pg-* / --redis-* flags, with a warning when they carry
 // a password). Strategy and mode are the ones replicate recorded; a flag that disagrees
 // is refused before anything changes. Exit codes: 0 ok, 1 a gate or check failed, 2 bad input.
-import { Command, InvalidArgumentError, Option } from "commander";
-import { action, emit, FerryError, GlobalOptions, resolveUrl } from "../cli/common";
+import { Command, Option } from "commander";
+import { action, emit, FerryError, GlobalOptions, integer, percentage, resolveUrl } from "../cli/common";
 import { parseNumber, parseStrategy, strategyToCut } from "../postgres/cli";
 import { Endpoint, TlsTrust } from "../redis/connection";
 import { chooseMode, recordedMode, RedisMode } from "../redis/recorded";
@@ -65,20 +65,6 @@ function redisEndpoints(flags: StackFlags): { source: Endpoint; target: Endpoint
 
 function nothingMoves(): FerryError {
   return new FerryError(`no store to move: set ${ENV.pgSource}/${ENV.pgTarget} and/or ${ENV.redisSource}/${ENV.redisTarget}`, 2);
-}
-
-function integer(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
-}
-
-function percentage(value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError("--sample must be a percentage from 0 to 100");
-  return n;
 }
 
 function connectionOptions(cmd: Command): Command {

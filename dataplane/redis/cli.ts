@@ -2,8 +2,8 @@
 // rehearsal. URLs come from FERRY_SOURCE_REDIS_URL / FERRY_TARGET_REDIS_URL (or --source /
 // --target, with a warning when they carry a password); TLS trust is --tls-ca FILE or an
 // explicit --tls-insecure. --json prints one object; exit 0 ok, 1 gate failed, 2 bad input.
-import { Command, InvalidArgumentError, Option } from "commander";
-import { action, emit, FerryError, GlobalOptions, progressBar, resolveUrl } from "../cli/common";
+import { Command, Option } from "commander";
+import { action, emit, FerryError, GlobalOptions, integer, percentage, progressBar, resolveUrl } from "../cli/common";
 import { Endpoint, TlsTrust } from "./connection";
 import { cleanup, CleanupResult, cutover, cutoverDone, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
@@ -21,20 +21,6 @@ interface ConnectionFlags {
   target?: string;
   tlsCa?: string;
   tlsInsecure?: boolean;
-}
-
-function integer(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
-}
-
-function percentage(value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError("--sample must be a percentage from 0 to 100");
-  return n;
 }
 
 function trust(flags: ConnectionFlags): TlsTrust {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import Redis from "ioredis";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
 import { client, closeClients, ferry } from "./helpers";
+import { redisWriter } from "../cutover/helpers";
 import { eventually } from "../../support/eventually";
 
 const servers: LocalRedis[] = [];
@@ -14,27 +15,6 @@ afterAll(async () => {
   closeClients();
   for (const s of servers) await s.stop();
 });
-
-/** A client of the app's: SETs one key after another, remembering the ones Redis acknowledged. */
-function stubbornWriter(url: string) {
-  const redis = new Redis(url, { maxRetriesPerRequest: 0 });
-  redis.on("error", () => undefined);
-  const acked: string[] = [];
-  const refused: string[] = [];
-  let running = true;
-  const loop = (async () => {
-    for (let i = 0; running; i++) {
-      try {
-        await redis.set(`w:${i}`, String(i));
-        acked.push(`w:${i}`);
-      } catch (e) {
-        refused.push((e as Error).message);
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return { acked, refused, stop: async () => { running = false; await loop; redis.disconnect(); } };
-}
 
 async function replicaPair(): Promise<{ source: LocalRedis; target: LocalRedis; env: Record<string, string> }> {
   const source = await startRedis({ password: "box-password", settings: { "repl-diskless-sync-delay": "0" } });
@@ -49,7 +29,7 @@ async function replicaPair(): Promise<{ source: LocalRedis; target: LocalRedis; 
 describe("the Redis cutover fences the source's writers", () => {
   test("a writer left on the source during and after the cutover loses nothing: its late writes are refused", async () => {
     const { source, target, env } = await replicaPair();
-    const writer = stubbornWriter(source.url());
+    const writer = redisWriter(source.url());
     await eventually("the app's writer is writing", () => writer.acked.length > 20);
     const cut = await ferry(["--json", "redis", "cutover", "--mode", "replicaof"], env);
     expect(cut.stderr).toBe("");
