@@ -10,7 +10,7 @@
 //   4. With --rollback-from, lower the flags one at a time back down.
 //   5. Stop the load; check every acknowledged write (Postgres rows, Redis ticks) is
 //      where the app's data now lives; write the report.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
@@ -230,6 +230,18 @@ function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord
   };
 }
 
+/**
+ * The run's own logs folder, emptied: the workers append their ticks, and a previous
+ * run's files (another stack's workers, whose Redis is not this one) would be checked
+ * as this run's lost writes.
+ */
+export function freshLogsDir(outDir: string): string {
+  const logsDir = join(outDir, "logs");
+  rmSync(logsDir, { recursive: true, force: true });
+  mkdirSync(logsDir, { recursive: true });
+  return logsDir;
+}
+
 /** Every tick a worker saw Redis acknowledge, from the workers' files. */
 function ackedTicks(logsDir: string): string[] {
   return readdirSync(logsDir).filter((f) => f.startsWith("ticks-")).flatMap((f) =>
@@ -254,8 +266,7 @@ async function missingTicks(redisUrl: string, ca: string[], ticks: string[]): Pr
 
 export async function rehearseStack(opts: StackRehearsalOptions, log: (line: string) => void): Promise<{ ok: boolean; reportDir: string; failedChecks: string[] }> {
   const runId = randomBytes(4).toString("hex");
-  const logsDir = join(opts.outDir, "logs");
-  mkdirSync(logsDir, { recursive: true });
+  const logsDir = freshLogsDir(opts.outDir);
   const startedAt = Date.now();
   const raw = rawConfigFromYaml(readFileSync(opts.stackFile, "utf8"), opts.stackFile);
   const declared = readStackConfig(opts.stackFile);
