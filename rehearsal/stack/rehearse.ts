@@ -242,6 +242,27 @@ export function freshLogsDir(outDir: string): string {
   return logsDir;
 }
 
+/**
+ * What the cutover step measured itself, from its JSON on stdout (kept in the state as
+ * the Command's output): `ferry cutover` for both stores, or `ferry pg cutover` alone.
+ */
+export function cutoverFigures(resources: { name: string; type: string; outputs: Record<string, unknown> }[]): RunTimeline["cutover"] {
+  const step = resources.find((r) => r.type.startsWith("command:") && /-cutover-(stores|pg)$/.test(r.name) && r.outputs.stdout);
+  if (!step) return {};
+  let out: { writeUnavailableMs?: number | null; lagBytesAtFence?: number | null; postgres?: { lagBytesAtFence?: number | null }; redis?: unknown };
+  try {
+    out = JSON.parse(String(step.outputs.stdout));
+  } catch {
+    return {};
+  }
+  const lag = out.postgres?.lagBytesAtFence ?? out.lagBytesAtFence;
+  return {
+    ...(typeof out.writeUnavailableMs === "number" ? { writeUnavailableMs: out.writeUnavailableMs } : {}),
+    ...(typeof lag === "number" ? { lagBytesAtFence: lag } : {}),
+    raw: out,
+  };
+}
+
 /** Every tick a worker saw Redis acknowledge, from the workers' files. */
 function ackedTicks(logsDir: string): string[] {
   return readdirSync(logsDir).filter((f) => f.startsWith("ticks-")).flatMap((f) =>
@@ -428,7 +449,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     acked,
     lost: pgCheck.lost as AckedWrite[],
     checks,
-    cutover: {},
+    cutover: cutoverFigures(stateFile.read().resources),
     volumes: { rows: src.data.rows, seed: src.data.seed, feeds },
     redisWrites: { acknowledged: ticks.length, lost: lostTicks },
     stack: {
