@@ -9,8 +9,8 @@ import { Ec2Runner, LocalRunner, Runner } from "../runner";
 import { Firewall, POSTGRES_PORT, REDIS_PORT } from "./firewall";
 import { Ingress, listenerPort } from "./ingress";
 import { Network } from "./network";
-import { TargetPostgres } from "./postgres";
-import { TargetRedis } from "./redis";
+import { Postgres } from "./postgres";
+import { Redis } from "./redis";
 import { Storage } from "./storage";
 import { RDS_CA_BUNDLE } from "./userData";
 
@@ -73,8 +73,8 @@ export class Target extends pulumi.ComponentResource {
   readonly network: Network;
   readonly firewall: Firewall;
   readonly storage: Storage;
-  readonly postgres: TargetPostgres;
-  readonly redis: TargetRedis;
+  readonly postgres: Postgres;
+  readonly redis: Redis;
   readonly ingress: Ingress;
   readonly runner: Runner;
   readonly runnerIp?: pulumi.Output<string>;
@@ -133,9 +133,9 @@ function createFirewall(name: string, args: TargetArgs, network: Network, child:
   }, child);
 }
 
-function createPostgres(name: string, args: TargetArgs, network: Network, firewall: Firewall, child: Child): TargetPostgres {
+function createPostgres(name: string, args: TargetArgs, network: Network, firewall: Firewall, child: Child): Postgres {
   const { config, tags } = args;
-  return new TargetPostgres(`${name}-pg`, {
+  return new Postgres(`${name}-pg`, {
     spec: config.target.postgres,
     strategy: postgresStrategy(config.source),
     subnetIds: network.privateSubnetIds,
@@ -149,9 +149,9 @@ function createPostgres(name: string, args: TargetArgs, network: Network, firewa
   }, child);
 }
 
-function createRedis(name: string, args: TargetArgs, network: Network, firewall: Firewall, storage: Storage, child: Child): TargetRedis {
+function createRedis(name: string, args: TargetArgs, network: Network, firewall: Firewall, storage: Storage, child: Child): Redis {
   const { config, tags } = args;
-  return new TargetRedis(`${name}-redis`, {
+  return new Redis(`${name}-redis`, {
     spec: config.target.redis,
     region: config.target.region,
     subnetIds: network.privateSubnetIds,

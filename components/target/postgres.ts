@@ -32,7 +32,7 @@ export function postgresParameters(strategy: PostgresStrategy): { name: string; 
   return strategy === "logical" ? [...always, ...logical] : always;
 }
 
-export class TargetPostgres extends pulumi.ComponentResource {
+export class Postgres extends pulumi.ComponentResource {
   readonly instance: aws.rds.Instance;
   /** postgres://user:password@host:port/db, secret. */
   readonly url: pulumi.Output<string>;

@@ -21,7 +21,7 @@ export interface TargetRedisArgs {
   tags: Record<string, string>;
 }
 
-export class TargetRedis extends pulumi.ComponentResource {
+export class Redis extends pulumi.ComponentResource {
   readonly host: pulumi.Output<string>;
   /** rediss:// for ElastiCache (TLS), redis:// inside the VPC for EC2; secret. */
   readonly url: pulumi.Output<string>;
