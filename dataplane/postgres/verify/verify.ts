@@ -6,6 +6,7 @@
 // order-independent hash sum). `fast` (right after a cutover) counts every table
 // and checksums only the first, the last and a few random chunks (first and last
 // only for non-integer keys, whose chunk boundaries would cost a scan of the key).
+// Small tables are hashed whole, many to one statement (`tableSums`), in both modes.
 import os from "node:os";
 import { Client } from "pg";
 import { displayName, listSequences, listTables, SequenceInfo, TableInfo } from "../copy-catalog";
@@ -13,7 +14,7 @@ import { defaultJobs, runPool } from "../copy-pool";
 import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "../copy-snapshot";
 import { connect as connectPlain } from "../connection";
 import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
-import { ChunkSum, chunkSum, countRows, edgeRanges, hasIntegerKey, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession } from "./verify-sql";
+import { ChunkSum, chunkSum, countRows, tableSums, edgeRanges, hasIntegerKey, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession } from "./verify-sql";
 
 export interface VerifyOptions {
   sourceUrl: string;
@@ -109,6 +110,25 @@ interface ChunkTask {
   countOnly: boolean;
 }
 
+/** Small tables hashed whole in one statement per side. */
+interface BundleTask {
+  bundle: TableInfo[];
+}
+
+type VerifyTask = ChunkTask | BundleTask;
+
+/**
+ * A plain table up to this size (heap + TOAST) that cannot hold more than one chunk of
+ * rows is hashed whole in a bundle: its one chunk would be the whole table anyway, and
+ * its own statements (key bounds, count, chunk) cost more round trips than hashing it.
+ */
+const BUNDLE_TABLE_BYTES = 1024 * 1024;
+/** Fewest bytes a heap row takes (23-byte header, aligned, and its 4-byte line pointer): heap bytes / this bounds the rows. */
+const MIN_HEAP_ROW_BYTES = 28;
+/** A bundle stops at this many tables or bytes, so the jobs share the bundles. */
+const BUNDLE_MAX_TABLES = 50;
+const BUNDLE_MAX_BYTES = 8 * 1024 * 1024;
+
 interface ChunkResult {
   index: number;
   range: KeyRange;
@@ -142,11 +162,13 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
 
     const ranges = new Map<number, KeyRange[]>();
     const planned = fast ? opts.plan?.ranges : undefined;
-    for (const t of tables) {
+    const small = new Set(tables.filter((t) => bundled(t, chunkRows)));
+    const chunked = tables.filter((t) => !small.has(t));
+    for (const t of chunked) {
       const known = planned?.get(displayName(t));
       if (known && t.primaryKey.length) ranges.set(t.oid, known);
     }
-    await runPool(tables.filter((t) => t.primaryKey.length && !ranges.has(t.oid)), jobs, openPair, async (p, t) => {
+    await runPool(chunked.filter((t) => t.primaryKey.length && !ranges.has(t.oid)), jobs, openPair, async (p, t) => {
       const edgesOnly = fast && !hasIntegerKey(t);
       ranges.set(t.oid, await (edgesOnly ? edgeRanges(p.source, t, chunkRows) : keyRanges(p.source, t, chunkRows)));
     }, closePair);
@@ -159,15 +181,24 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     const uncounted = (t: TableInfo) =>
       fast && opts.countMaxBytes !== undefined && keyGrowsAtEnd(t) && ranges.get(t.oid) === planned?.get(displayName(t)) &&
       (plannedBytes(t) ?? 0) > opts.countMaxBytes;
-    const tasks = chunkTasks(tables, ranges, fast, opts.sampleChunks ?? 2, uncounted);
+    // Biggest first, so no job is left with a big table's chunks at the end; the bundles are small.
+    const tasks: VerifyTask[] = [...chunkTasks(chunked, ranges, fast, opts.sampleChunks ?? 2, uncounted), ...bundles([...small], jobs)];
     const results = new Map<number, ChunkResult[]>();
+    const record = (table: TableInfo, result: ChunkResult) => {
+      const list = results.get(table.oid) ?? [];
+      list.push(result);
+      results.set(table.oid, list);
+    };
     await runPool(tasks, jobs, openPair, async (p, task) => {
+      if ("bundle" in task) {
+        const [s, t] = await Promise.all([tableSums(p.source, task.bundle), tableSums(p.target, task.bundle)]);
+        task.bundle.forEach((table, i) => record(table, { index: 0, range: {}, source: s[i], target: t[i] }));
+        return;
+      }
       const run = (c: Client): Promise<ChunkSum> =>
         task.countOnly ? countRows(c, task.table).then((rows) => ({ rows, sum: "" })) : chunkSum(c, task.table, task.range);
       const [s, t] = await Promise.all([run(p.source), run(p.target)]);
-      const list = results.get(task.table.oid) ?? [];
-      list.push({ index: task.index, range: task.range, source: s, target: t });
-      results.set(task.table.oid, list);
+      record(task.table, { index: task.index, range: task.range, source: s, target: t });
     }, closePair);
 
     const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair);
@@ -239,12 +270,42 @@ function matchTables(sourceTables: TableInfo[], targetTables: TableInfo[]): { ta
 async function openPairIn(opts: VerifyOptions, [source, target]: SharedSnapshot[], preferIndex = false): Promise<Pair> {
   const [s, t] = await Promise.all([connectInSnapshot(opts.sourceUrl, source, "ferry-verify"), connectInSnapshot(opts.targetUrl, target, "ferry-verify")]);
   await Promise.all([normalizeSession(s), normalizeSession(t)]);
-  if (preferIndex) await Promise.all([s.query("SET enable_seqscan = off"), t.query("SET enable_seqscan = off")]);
+  // enable_seqscan = off works by adding a huge cost to every seq scan, and a plan that
+  // costly crosses jit_above_cost: a keyless or whole-table hash would then spend 50-170 ms
+  // compiling a few-millisecond query. JIT goes off with it.
+  const indexOnly = "SET enable_seqscan = off; SET jit = off";
+  if (preferIndex) await Promise.all([s.query(indexOnly), t.query(indexOnly)]);
   return { source: s, target: t };
 }
 
 async function closePair(p: Pair): Promise<void> {
   await Promise.all([p.source.end().catch(() => undefined), p.target.end().catch(() => undefined)]);
+}
+
+/**
+ * Hashed whole in a bundle: a small plain table that cannot hold more than `chunkRows`
+ * rows (whatever its possibly stale statistics say), hashed under the session's search_path.
+ */
+const bundled = (t: TableInfo, chunkRows: number): boolean =>
+  t.kind === "r" && t.totalBytes <= BUNDLE_TABLE_BYTES && t.heapBytes / MIN_HEAP_ROW_BYTES <= chunkRows && !t.columns.some((c) => c.oidAlias);
+
+/** Small tables in bundles of at most BUNDLE_MAX_TABLES tables and BUNDLE_MAX_BYTES, at least one per job while there are tables. */
+export function bundles(tables: TableInfo[], jobs: number): BundleTask[] {
+  const maxTables = Math.max(1, Math.min(BUNDLE_MAX_TABLES, Math.ceil(tables.length / jobs)));
+  const out: BundleTask[] = [];
+  let current: TableInfo[] = [];
+  let bytes = 0;
+  for (const t of tables) {
+    if (current.length && (current.length >= maxTables || bytes + t.totalBytes > BUNDLE_MAX_BYTES)) {
+      out.push({ bundle: current });
+      current = [];
+      bytes = 0;
+    }
+    current.push(t);
+    bytes += t.totalBytes;
+  }
+  if (current.length) out.push({ bundle: current });
+  return out;
 }
 
 /** The chunk jobs, biggest tables first; in fast mode only sampled chunks are hashed and every table is counted. */

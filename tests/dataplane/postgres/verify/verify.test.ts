@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startPostgres, LocalPostgres } from "../../../../rehearsal/servers";
 import { copyByDump } from "../../../../dataplane/postgres/copy/dump";
-import { planFastVerify, verifyDatabases, VerifyOptions, sampleIndexes } from "../../../../dataplane/postgres/verify/verify";
+import { bundles, planFastVerify, verifyDatabases, VerifyOptions, sampleIndexes } from "../../../../dataplane/postgres/verify/verify";
 import { startSource } from "../fixtures";
 
 // One source and one copy; each test damages the copy, checks that verify names the
@@ -67,6 +67,42 @@ describe("verifyDatabases", () => {
     } finally {
       await onTarget("INSERT INTO invoices (no, account_id, amount, issued_at) VALUES ($1, $2, $3, $4)", [row.no, row.account_id, row.amount, row.issued_at]);
     }
+  });
+
+  test("small tables are hashed whole, many to one statement, and a difference in one of them is still named", async () => {
+    // With the default chunk size every plain table of the fixture fits one chunk: they are bundled.
+    const bundledOpts = { ...opts, chunkRows: 50_000 };
+    const green = await verifyDatabases(bundledOpts);
+    expect(green.ok).toBe(true);
+    for (const name of ["public.accounts", "public.audit_log", "public.invoices", "public.orders"]) {
+      expect(green.tables.find((x) => x.table === name)).toMatchObject({ ok: true, chunks: 1, sourceRows: 1200, targetRows: 1200 });
+    }
+    const [gone] = await onTarget("DELETE FROM audit_log WHERE ctid = (SELECT min(ctid) FROM audit_log) RETURNING happened_at::text, actor, note, token");
+    await onTarget("UPDATE orders SET qty = qty + 1 WHERE id = 600");
+    try {
+      const red = await verifyDatabases(bundledOpts);
+      expect(red.tables.find((x) => x.table === "public.orders")).toMatchObject({ ok: false, firstDifference: { from: "600", to: "600", kind: "changed" } });
+      expect(red.tables.find((x) => x.table === "public.audit_log")).toMatchObject({ ok: false, sourceRows: 1200, targetRows: 1199, firstDifference: { kind: "whole table" } });
+      expect(red.tables.find((x) => x.table === "public.accounts")!.ok).toBe(true);
+      // Fast mode bundles them too: every table is still counted.
+      const fast = await verifyDatabases({ ...bundledOpts, fast: true });
+      expect(fast.tables.find((x) => x.table === "public.audit_log")).toMatchObject({ ok: false, sourceRows: 1200, targetRows: 1199 });
+      expect(fast.tables.find((x) => x.table === "public.orders")!.firstDifference).toMatchObject({ from: "600", kind: "changed" });
+    } finally {
+      await onTarget("UPDATE orders SET qty = qty - 1 WHERE id = 600");
+      await onTarget("INSERT INTO audit_log (happened_at, actor, note, token) VALUES ($1, $2, $3, $4)", [gone.happened_at, gone.actor, gone.note, gone.token]);
+    }
+  });
+
+  test("bundles share the small tables among the jobs and stay under their size", () => {
+    const table = (i: number, totalBytes: number) => ({ oid: i, totalBytes }) as Parameters<typeof bundles>[0][number];
+    const many = Array.from({ length: 120 }, (_, i) => table(i, 1000));
+    const split = bundles(many, 2);
+    expect(split.map((b) => b.bundle.length)).toEqual([50, 50, 20]);
+    expect(bundles(many.slice(0, 10), 2).map((b) => b.bundle.length)).toEqual([5, 5]);
+    const heavy = Array.from({ length: 20 }, (_, i) => table(i, 1024 * 1024));
+    expect(bundles(heavy, 1).map((b) => b.bundle.length)).toEqual([8, 8, 4]);
+    expect(bundles([], 2)).toEqual([]);
   });
 
   test("an extra row past the source's last key is found by the open last range", async () => {
