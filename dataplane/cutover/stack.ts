@@ -155,27 +155,36 @@ export async function stackCutover(opts: StackCutoverOptions): Promise<StackCuto
   if (!opts.postgres && !opts.redis) throw new FerryError("nothing to cut over: give the Postgres URLs, the Redis URLs, or both", 2);
   return withPgSource(opts, async (source) => {
     const pg = source && opts.postgres ? await beginPgCutover({ ...opts.postgres, onStep: opts.onStep }, source) : undefined;
-    const pgOpen = pg?.previous?.done === true;
-    const redisOpen = opts.redis ? (await cutoverDone(opts.redis.target)) !== undefined : false;
-    if ((!opts.postgres || pgOpen) && (!opts.redis || redisOpen)) return new StackRun(opts, pg, redisOpen).result({ steps: pg?.previous?.steps ?? [] });
-    // A store already cut over (on its own, held back by ferry:hold, or by this command
-    // before a crash) is left as it is: the rest moves.
-    const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, redis: redisOpen ? undefined : opts.redis };
-    const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
-    const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
-
-    if (!run.resumed) await gateEveryStore(run);
     try {
-      await fenceEveryWriter(run);
-      await catchUpEveryStore(run);
-      await takeOverPostgres(run);
-    } catch (err) {
-      return giveBackEveryStore(run, err as Error);
+      return await cutOverStack(opts, pg);
+    } finally {
+      await pg?.close();
     }
-    if (!(await verifyEveryStore(run))) return verifyFailed(run);
-    await openEveryTarget(run);
-    return run.result();
   });
+}
+
+/** The sequence itself, for the stores still to move (a store cut over earlier is left as it is). */
+async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined): Promise<StackCutoverResult> {
+  const pgOpen = pg?.previous?.done === true;
+  const redisOpen = opts.redis ? (await cutoverDone(opts.redis.target)) !== undefined : false;
+  if ((!opts.postgres || pgOpen) && (!opts.redis || redisOpen)) return new StackRun(opts, pg, redisOpen).result({ steps: pg?.previous?.steps ?? [] });
+  // A store already cut over (on its own, held back by ferry:hold, or by this command
+  // before a crash) is left as it is: the rest moves.
+  const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, redis: redisOpen ? undefined : opts.redis };
+  const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
+  const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
+
+  if (!run.resumed) await gateEveryStore(run);
+  try {
+    await fenceEveryWriter(run);
+    await catchUpEveryStore(run);
+    await takeOverPostgres(run);
+  } catch (err) {
+    return giveBackEveryStore(run, err as Error);
+  }
+  if (!(await verifyEveryStore(run))) return verifyFailed(run);
+  await openEveryTarget(run);
+  return run.result();
 }
 
 async function withPgSource<T>(opts: StackCutoverOptions, fn: (source: Client | undefined) => Promise<T>): Promise<T> {

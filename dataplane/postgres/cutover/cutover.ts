@@ -16,7 +16,7 @@
 // fenced before a standby is promoted or a subscription dropped, and a promoted
 // standby keeps the fence it inherited from the source until verify passed.
 import { Client } from "pg";
-import { withClient } from "../connection";
+import { connect, withClient } from "../connection";
 import { currentLsn, inRecovery } from "../catalog";
 import { copyByDump } from "../copy/dump";
 import { FenceRecord, allowWrites, fence, readFence, unfence } from "./fence";
@@ -88,12 +88,53 @@ export class PgCutover {
     this.resumed = (previous?.steps.length ?? 0) > 0 || existingFence !== null || promoted;
     this.state = previous ?? { strategy: opts.strategy, steps: [] };
     if (existingFence) this.state.fence = existingFence;
-    this.persist = (s) => withTarget(opts.targetUrl, (t) => saveCutover(t, s));
+    this.persist = (s) => this.onTarget((t) => saveCutover(t, s));
     this.persistUnlessStandby = opts.strategy === "physical" && !promoted ? undefined : this.persist;
   }
 
   get timeoutMs() {
     return (this.opts.timeoutSeconds ?? 60) * 1000;
+  }
+
+  /**
+   * One session on the target for the record and the target's steps in the window: a
+   * session per step cost a TLS handshake and an authentication each (~25 ms on
+   * loopback, more across a network) while writes wait. Users take turns: the record
+   * is saved in a transaction, and the Redis side saves into it while Postgres catches
+   * up. A failed use closes the session; the next use opens a new one. Every use is
+   * idempotent (a step, or saving the record), so a use that finds a kept session dead
+   * (ended by the server while idle) runs once more on a new one.
+   */
+  onTarget<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    const attempt = async (): Promise<T> => {
+      const reused = this.targetSession !== undefined;
+      try {
+        this.targetSession ??= openWritable(this.opts.targetUrl);
+        return await fn(await this.targetSession);
+      } catch (err) {
+        await this.closeTarget();
+        if (reused && connectionLost(err)) return attempt();
+        throw err;
+      }
+    };
+    const mine = this.turn.then(attempt);
+    this.turn = mine.catch(() => undefined);
+    return mine;
+  }
+
+  /** After the last step (or a failure): the shared target session is closed. */
+  async close(): Promise<void> {
+    await this.turn;
+    await this.closeTarget();
+  }
+
+  private targetSession?: Promise<Client>;
+  private turn: Promise<unknown> = Promise.resolve();
+
+  private async closeTarget(): Promise<void> {
+    const session = this.targetSession;
+    this.targetSession = undefined;
+    await session?.then((c) => c.end()).catch(() => undefined);
   }
 
   /** A rerun that picked up an interrupted cutover (decided at the start: the record's steps grow as this run goes). */
@@ -138,6 +179,25 @@ const withTarget = <T>(url: string, fn: (c: Client) => Promise<T>) =>
     await allowWrites(c);
     return fn(c);
   });
+
+/** The session itself is gone (the server ended it, the network dropped it), as opposed to a statement failing. */
+function connectionLost(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === "57P01" || e.code === "ECONNRESET" || e.code === "EPIPE" || /Connection terminated|not queryable/i.test(e.message ?? "");
+}
+
+/** A session that may write (allowWrites), kept open: a dropped connection is only noted, the next query fails. */
+async function openWritable(url: string): Promise<Client> {
+  const c = await connect(url);
+  c.on("error", () => undefined);
+  try {
+    await allowWrites(c);
+  } catch (err) {
+    await c.end().catch(() => undefined);
+    throw err;
+  }
+  return c;
+}
 
 /** The source's fence record, or the copy kept on the target (non-superuser sources). */
 async function knownFence(source: Client, state: CutoverState | null): Promise<FenceRecord | null> {
@@ -221,7 +281,12 @@ function verifySummary(r: VerifyReport): VerifySummary {
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   return withClient(opts.sourceUrl, async (source) => {
     await allowWrites(source);
-    return runCutover(await beginPgCutover(opts, source));
+    const run = await beginPgCutover(opts, source);
+    try {
+      return await runCutover(run);
+    } finally {
+      await run.close();
+    }
   });
 }
 
@@ -308,7 +373,7 @@ export async function pgCatchUp(run: PgCutover): Promise<void> {
   if (opts.strategy === "logical") {
     const subscribed = await withClient(opts.targetUrl, subscriptionExists);
     if (subscribed) await run.step("drain", () => drain(opts, source, run.timeoutMs), persist);
-    await run.step("sequences", () => withTarget(opts.targetUrl, async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
+    await run.step("sequences", () => run.onTarget(async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
   } else if (opts.strategy === "physical") {
     if (!run.promoted) await run.step("drain", () => drain(opts, source, run.timeoutMs));
   } else {
@@ -326,7 +391,7 @@ export async function pgCatchUp(run: PgCutover): Promise<void> {
 export async function pgTakeOver(run: PgCutover): Promise<void> {
   const { opts, persist } = run;
   if (opts.strategy === "logical") {
-    await run.step("detach", () => withTarget(opts.targetUrl, async (t) => ((await dropSubscription(t)) ? "subscription and its slot dropped" : "already detached")), persist);
+    await run.step("detach", () => run.onTarget(async (t) => ((await dropSubscription(t)) ? "subscription and its slot dropped" : "already detached")), persist);
   } else if (opts.strategy === "physical" && !run.promoted) {
     await run.step("promote", async () => {
       await promote(opts.targetUrl);
@@ -338,7 +403,8 @@ export async function pgTakeOver(run: PgCutover): Promise<void> {
 /** physical: the fence the promoted standby inherited from the source is lifted (verify passed). */
 export async function pgActivate(run: PgCutover): Promise<void> {
   if (run.opts.strategy !== "physical") return;
-  await run.step("activate", () => withTarget(run.opts.targetUrl, async (t) => {
+  // On the kept session: lifting the fence ends the fenced roles' other sessions, ferry's own included.
+  await run.step("activate", () => run.onTarget(async (t) => {
     const undone = await unfence(t, run.state.fence ?? null);
     return undone ? "the fence inherited from the source is lifted on the target" : "nothing to lift";
   }), run.persist);
