@@ -219,6 +219,14 @@ const targetGroup: Rule[] = [
     const out: string[] = [];
     const interval = num(hc.interval);
     if (interval !== undefined && (interval < 5 || interval > 300)) out.push(`${where(r, "healthCheck.interval")}: 5 to 300 seconds (${doc})`);
+    // HTTP(S) target groups: timeout 2 to 120 s, default 5 s, and the API refuses a timeout
+    // not under the interval ("ValidationError: Health check interval must be greater than the timeout").
+    const timeout = num(hc.timeout);
+    if (timeout !== undefined && (timeout < 2 || timeout > 120)) out.push(`${where(r, "healthCheck.timeout")}: 2 to 120 seconds (${doc})`);
+    const effectiveTimeout = timeout ?? 5;
+    if (interval !== undefined && effectiveTimeout >= interval) {
+      out.push(`${where(r, "healthCheck.interval")}: must be greater than the timeout (${effectiveTimeout} s${timeout === undefined ? ", the default" : ""}) (${doc})`);
+    }
     for (const k of ["healthyThreshold", "unhealthyThreshold"]) {
       const v = num(hc[k]);
       if (v !== undefined && (v < 2 || v > 10)) out.push(`${where(r, `healthCheck.${k}`)}: 2 to 10 (${doc})`);

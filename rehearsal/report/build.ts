@@ -1,5 +1,6 @@
 // report.json: the rehearsal's figures, each derived from the recorded timeline
 // (the load generator's own observations) or quoted from the data plane's JSON.
+import { TARGET_HEALTH_CHECK } from "../../components/target/ingress";
 import { CheckRecord, RunTimeline, StageRecord } from "../timeline";
 import { latencyOf, longestWindow, servedShare, topErrors, writeOutages, Latency, Window } from "./analysis";
 
@@ -36,6 +37,12 @@ export interface RehearsalReport {
   writeOutages: number;
   /** The steps that ran during the longest write outage: what the window was spent on. */
   writeUnavailableSteps: Array<{ stage: string; step: string; durationMs: number }>;
+  /**
+   * Steps in that window that start Fargate tasks on AWS (a service rolling onto a new
+   * task definition, the release phase's task): the rehearsal starts them as local
+   * processes, without Fargate's provisioning or the load balancer's health checks.
+   */
+  windowTaskStarts: { steps: string[]; healthChecks: { passing: number; intervalSeconds: number } };
   /** The cutover command's own measure of its write fence. */
   cutoverWriteUnavailableMs: number | null;
   replicationLagAtCutoverBytes: number | null;
@@ -74,6 +81,14 @@ function summarizeStage(stage: StageRecord, t: RunTimeline): StageSummary {
   };
 }
 
+/** Which of `steps` start Fargate tasks, by what the stack's `pulumi up` ran for them. */
+export function taskStarts(t: RunTimeline, steps: RehearsalReport["writeUnavailableSteps"]): string[] {
+  const starts = (stage: string, step: string) =>
+    (t.stack?.ups ?? []).some((u) => u.stage === stage && u.steps.some((s) =>
+      `${s.op} ${s.resource}` === step && (s.type === "aws:ecs/service:Service" || /\becs\b[^\n]*\brun-task\b/.test(s.command ?? ""))));
+  return steps.filter((s) => starts(s.stage, s.step)).map((s) => s.step);
+}
+
 function stepsDuring(t: RunTimeline, w: Window): RehearsalReport["writeUnavailableSteps"] {
   return t.stages.flatMap((stage) =>
     stage.steps
@@ -87,6 +102,7 @@ export function buildReport(t: RunTimeline): RehearsalReport {
   const reads = t.requests.filter((r) => r.kind === "read");
   const outages = writeOutages(t.requests);
   const worst: Window | undefined = longestWindow(outages);
+  const duringWorst = worst ? stepsDuring(t, worst) : [];
   const stagesOk = t.stages.every((s) => s.outcome === "ok");
   const checksOk = t.checks.length > 0 && t.checks.every((c) => c.ok);
   return {
@@ -106,7 +122,11 @@ export function buildReport(t: RunTimeline): RehearsalReport {
     writeUnavailableMs: worst ? worst.end - worst.start : 0,
     writeUnavailableWindow: worst ? { start: iso(worst.start), end: iso(worst.end), failedWrites: worst.failedWrites } : undefined,
     writeOutages: outages.length,
-    writeUnavailableSteps: worst ? stepsDuring(t, worst) : [],
+    writeUnavailableSteps: duringWorst,
+    windowTaskStarts: {
+      steps: taskStarts(t, duringWorst),
+      healthChecks: { passing: TARGET_HEALTH_CHECK.healthyThreshold, intervalSeconds: TARGET_HEALTH_CHECK.interval },
+    },
     cutoverWriteUnavailableMs: t.cutover.writeUnavailableMs ?? null,
     replicationLagAtCutoverBytes: t.cutover.lagBytesAtFence ?? null,
     redisLagAtCutover: t.cutover.redisLag ?? null,

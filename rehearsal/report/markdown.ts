@@ -63,6 +63,15 @@ export function renderMarkdown(r: RehearsalReport): string {
   if (r.writeUnavailableSteps.length) {
     lines.push(`  During that window: ${r.writeUnavailableSteps.map((s) => `${s.step} (${formatMs(s.durationMs)})`).join(", ")}.`);
   }
+  const starts = r.windowTaskStarts?.steps ?? [];
+  if (starts.length) {
+    const hc = r.windowTaskStarts.healthChecks;
+    lines.push(
+      `  On AWS that window is longer: ${starts.join(", ")} start Fargate tasks, which the rehearsal starts as local processes. ` +
+        `Fargate first provisions each task (pulls its image, attaches its network interface), which the rehearsal does not model, ` +
+        `and a task behind the load balancer takes requests only after ${hc.passing} passing health checks ${hc.intervalSeconds} s apart (the program's target groups).`,
+    );
+  }
   lines.push(
     r.cutoverWriteUnavailableMs !== null
       ? `- The cutover command measured its own write fence at ${formatMs(r.cutoverWriteUnavailableMs)}.`

@@ -75,6 +75,18 @@ describe("AWS names", () => {
     ]);
   });
 
+  it("target group health checks: interval 5..300 and above the timeout (default 5 s), timeout 2..120, thresholds 2..10", () => {
+    const tg = (healthCheck: Record<string, unknown>) => reg("aws:lb/targetGroup:TargetGroup", "ferry-ingress-web", { port: 3000, protocol: "HTTP", healthCheck });
+    expect(check(tg({ interval: 5, timeout: 4, healthyThreshold: 2, unhealthyThreshold: 3 }))).toEqual([]);
+    expect(check(tg({ interval: 5, healthyThreshold: 2 }))).toEqual([expect.stringMatching(/healthCheck\.interval: must be greater than the timeout \(5 s, the default\)/)]);
+    expect(check(tg({ interval: 10, timeout: 10 }))).toEqual([expect.stringMatching(/must be greater than the timeout \(10 s\)/)]);
+    expect(check(tg({ interval: 4, timeout: 1, healthyThreshold: 1 }))).toEqual([
+      expect.stringMatching(/healthCheck\.interval: 5 to 300 seconds/),
+      expect.stringMatching(/healthCheck\.timeout: 2 to 120 seconds/),
+      expect.stringMatching(/healthCheck\.healthyThreshold: 2 to 10/),
+    ]);
+  });
+
   it("RDS identifiers: letters, digits, hyphens, a letter first, no '--', no trailing hyphen", () => {
     const db = (identifier: string) => reg("aws:rds/instance:Instance", "db", { identifier });
     expect(check(db("ferry-pg-db"))).toEqual([]);

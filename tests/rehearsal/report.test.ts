@@ -100,6 +100,35 @@ describe("report from a recorded timeline", () => {
     expect(md).toContain("30 × cannot execute INSERT in a read-only transaction");
   });
 
+  test("steps in the window that start Fargate tasks are named, with what the rehearsal does not model", () => {
+    const t = recordedTimeline();
+    const cutover = t.stages[3];
+    cutover.steps.push(
+      { name: "replace ferry-app-image-release-phase", startedAt: T0 + 12_500, endedAt: T0 + 13_000, ok: true },
+      { name: "update ferry-app-web", startedAt: T0 + 13_000, endedAt: T0 + 14_800, ok: true },
+      { name: "update ferry-dns-0", startedAt: T0 + 14_800, endedAt: T0 + 14_900, ok: true },
+    );
+    const step = (op: string, resource: string, type: string, command?: string) => ({ resource, type, op, ok: true, ms: 100, ...(command ? { command } : {}) });
+    t.stack = {
+      name: "prod",
+      ups: [{
+        stage: "cutover", ok: true, resources: 3, seconds: 5,
+        steps: [
+          step("update", "ferry-app-web", "aws:ecs/taskDefinition:TaskDefinition"),
+          step("replace", "ferry-app-image-release-phase", "command:remote:Command", "set -eu\ntask=$(aws ecs --region eu-central-1 run-task --cluster c)"),
+          step("update", "ferry-app-web", "aws:ecs/service:Service"),
+          step("update", "ferry-dns-0", "cloudflare:index/dnsRecord:DnsRecord"),
+        ],
+      }],
+    };
+    const r = buildReport(t);
+    expect(r.windowTaskStarts).toEqual({ steps: ["replace ferry-app-image-release-phase", "update ferry-app-web"], healthChecks: { passing: 2, intervalSeconds: 5 } });
+    expect(renderMarkdown(r)).toContain(
+      "On AWS that window is longer: replace ferry-app-image-release-phase, update ferry-app-web start Fargate tasks, which the rehearsal starts as local processes.",
+    );
+    expect(renderMarkdown(buildReport(recordedTimeline()))).not.toContain("On AWS that window is longer");
+  });
+
   test("report.svg: three panels, stage boundaries at their times, the outage shaded", () => {
     const t = recordedTimeline();
     const svg = renderSvg(t);
