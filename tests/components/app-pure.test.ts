@@ -189,5 +189,8 @@ describe("steps", () => {
     expect(cmd).toContain("run-task --cluster arn:c --task-definition arn:td:3 --launch-type FARGATE");
     expect(cmd).toContain("awsvpcConfiguration={subnets=[subnet-1,subnet-2],securityGroups=[sg-1],assignPublicIp=DISABLED}");
     expect(cmd).toContain(`if [ "$code" != 0 ]`);
+    expect(cmd).toContain("still running after 2 hours; stopping it");
+    expect(cmd).toContain("-ge 3600 ]");
+    expect(cmd).toContain("sleep 2; done");
   });
 });

@@ -69,29 +69,43 @@ export interface RunTaskArgs {
   securityGroups: string[];
   /** What the task is, for the messages (e.g. "release phase of masto-web v42"). */
   what: string;
+  /** How often to ask whether the task stopped, and how many times before giving up (default every 2 s, for 2 hours). */
+  poll?: { seconds: number; attempts: number };
 }
+
+const RELEASE_POLL = { seconds: 2, attempts: 3600 };
 
 /**
  * Run one Fargate task to completion and fail unless its app container exited 0: the
  * step that orders a release phase before the service updates (a failed step stops the
  * resources that depend on it, so the services keep their old task definition).
- * `aws ecs wait tasks-stopped` gives up after 10 minutes; a long migration is waited
- * for in a loop.
+ * It asks DescribeTasks every 2 s whether the task stopped, rather than run `aws ecs wait
+ * tasks-stopped`: that waiter polls every 6 s and gives up after 100 polls
+ * (https://docs.aws.amazon.com/cli/latest/reference/ecs/wait/tasks-stopped.html), and at
+ * cutover the release phase runs while writes wait, so each second it oversleeps counts.
+ * A failed poll (throttled, say) is only a poll that did not say STOPPED.
  */
 export function runTaskCommand(a: RunTaskArgs): string {
   const q = shellQuote;
   const network = `awsvpcConfiguration={subnets=[${a.subnets.join(",")}],securityGroups=[${a.securityGroups.join(",")}],assignPublicIp=DISABLED}`;
   const ecs = `aws ecs --region ${q(a.region)}`;
+  const poll = a.poll ?? RELEASE_POLL;
   return [
     "set -eu",
     `task=$(${ecs} run-task --cluster ${q(a.cluster)} --task-definition ${q(a.taskDefinition)} --launch-type FARGATE --started-by ferry-release --network-configuration ${q(network)} --query 'tasks[0].taskArn' --output text)`,
     `case "$task" in arn:*) ;; *) echo ${q(`ferry: ${a.what}: the task did not start`)} >&2; exit 1 ;; esac`,
-    // Each wait gives up after 10 minutes: wait up to 2 hours in all.
-    `n=0; until ${ecs} wait tasks-stopped --cluster ${q(a.cluster)} --tasks "$task"; do n=$((n + 1)); if [ "$n" -ge 12 ]; then echo ${q(`ferry: ${a.what}: still running after 2 hours; stopping it`)} >&2; ${ecs} stop-task --cluster ${q(a.cluster)} --task "$task" >/dev/null; exit 1; fi; done`,
+    `n=0; until [ "$(${ecs} describe-tasks --cluster ${q(a.cluster)} --tasks "$task" --query 'tasks[0].lastStatus' --output text 2>/dev/null || true)" = STOPPED ]; do ` +
+      `n=$((n + 1)); if [ "$n" -ge ${poll.attempts} ]; then echo ${q(`ferry: ${a.what}: still running after ${waited(poll)}; stopping it`)} >&2; ${ecs} stop-task --cluster ${q(a.cluster)} --task "$task" >/dev/null; exit 1; fi; sleep ${poll.seconds}; done`,
     `code=$(${ecs} describe-tasks --cluster ${q(a.cluster)} --tasks "$task" --query "tasks[0].containers[?name=='app'].exitCode | [0]" --output text)`,
     `if [ "$code" != 0 ]; then echo "ferry: ${a.what.replace(/["$`\\]/g, "")} failed (exit $code; logs in CloudWatch); the services keep the previous release" >&2; exit 1; fi`,
     `echo ${q(`ferry: ${a.what} succeeded`)}`,
   ].join("\n");
+}
+
+/** "2 hours", "30 s": how long `poll` waits in all. */
+function waited(poll: { seconds: number; attempts: number }): string {
+  const total = poll.seconds * poll.attempts;
+  return total >= 3600 && total % 3600 === 0 ? `${total / 3600} hour${total === 3600 ? "" : "s"}` : `${total} s`;
 }
 
 /** What `ferry --json heroku config copy` prints: names and the new version, never values. */
