@@ -22,12 +22,11 @@
 // at any moment: every target is opened only after every source is fenced and verified.
 import { Client } from "pg";
 import { FerryError } from "../cli/common";
-import { withClient } from "../postgres/connection";
 import {
   CutoverOptions as PgOptions, CutoverResult as PgResult, PgCutover, VerifySummary, GateNotMet, beginPgCutover, crashPoint,
   pgActivate, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify,
 } from "../postgres/cutover/cutover";
-import { allowWrites } from "../postgres/cutover/fence";
+import { withWritable } from "../postgres/cutover/fence";
 import { CutoverStep } from "../postgres/state";
 import {
   CutoverOptions as RedisOptions, Switched, fenceOnSource, fenceSource, liftFence, openTarget, promotedAlready, switchProblem,
@@ -189,10 +188,7 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
 
 async function withPgSource<T>(opts: StackCutoverOptions, fn: (source: Client | undefined) => Promise<T>): Promise<T> {
   if (!opts.postgres) return fn(undefined);
-  return withClient(opts.postgres.sourceUrl, async (source) => {
-    await allowWrites(source);
-    return fn(source);
-  });
+  return withWritable(opts.postgres.sourceUrl, fn);
 }
 
 /** Outside the window, read-only and in parallel: every store ready to switch, or nothing is touched. */

@@ -19,7 +19,7 @@ import { Client } from "pg";
 import { connect, withClient } from "../connection";
 import { currentLsn, inRecovery } from "../catalog";
 import { copyByDump } from "../copy/dump";
-import { FenceRecord, allowWrites, fence, readFence, unfence } from "./fence";
+import { FenceRecord, allowWrites, fence, readFence, unfence, withWritable } from "./fence";
 import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates } from "../replication/logical";
 import { physicalLag, promote, waitForReplay } from "../replication/physical";
 import { syncSequences } from "../sequences";
@@ -174,12 +174,6 @@ export class PgCutover {
   }
 }
 
-const withTarget = <T>(url: string, fn: (c: Client) => Promise<T>) =>
-  withClient(url, async (c) => {
-    await allowWrites(c);
-    return fn(c);
-  });
-
 /** The session itself is gone (the server ended it, the network dropped it), as opposed to a statement failing. */
 function connectionLost(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
@@ -279,8 +273,7 @@ function verifySummary(r: VerifyReport): VerifySummary {
 }
 
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
-  return withClient(opts.sourceUrl, async (source) => {
-    await allowWrites(source);
+  return withWritable(opts.sourceUrl, async (source) => {
     const run = await beginPgCutover(opts, source);
     try {
       return await runCutover(run);
@@ -296,7 +289,7 @@ export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
  * record). `source` must be a session that may write (allowWrites).
  */
 export async function beginPgCutover(opts: CutoverOptions, source: Client): Promise<PgCutover> {
-  const { state, promoted } = await withTarget(opts.targetUrl, async (t) => {
+  const { state, promoted } = await withWritable(opts.targetUrl, async (t) => {
     const standby = opts.strategy === "physical" && (await inRecovery(t));
     return { state: standby ? null : await loadCutover(t, opts.strategy), promoted: opts.strategy === "physical" && !standby };
   });
@@ -337,7 +330,7 @@ export async function pgGate(run: PgCutover): Promise<number> {
   run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
   const warmMs = await warmFastVerify(run);
   const lagBytes = await gate(opts, source, run.timeoutMs);
-  if (opts.strategy === "logical") await withTarget(opts.targetUrl, flushEachApply);
+  if (opts.strategy === "logical") await run.onTarget(flushEachApply);
   run.steps.push({
     name: "gate", ms: 0,
     detail: `lag ${lagBytes} bytes; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`,
@@ -371,14 +364,14 @@ export async function pgFence(run: PgCutover): Promise<void> {
 export async function pgCatchUp(run: PgCutover): Promise<void> {
   const { opts, source, persist } = run;
   if (opts.strategy === "logical") {
-    const subscribed = await withClient(opts.targetUrl, subscriptionExists);
+    const subscribed = await run.onTarget(subscriptionExists);
     if (subscribed) await run.step("drain", () => drain(opts, source, run.timeoutMs), persist);
     await run.step("sequences", () => run.onTarget(async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
   } else if (opts.strategy === "physical") {
     if (!run.promoted) await run.step("drain", () => drain(opts, source, run.timeoutMs));
   } else {
     await run.step("copy", async () => {
-      if (run.state.copyStarted || run.state.trialCopy) await withTarget(opts.targetUrl, emptyTarget);
+      if (run.state.copyStarted || run.state.trialCopy) await run.onTarget(emptyTarget);
       run.state.copyStarted = true;
       await persist(run.state);
       const copied = await copyByDump({ sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs });
@@ -491,6 +484,6 @@ export async function pgGiveBack(run: PgCutover, err: Error, rerun = "ferry pg c
   }
   await unfence(run.source, run.state.fence ?? null);
   run.state = { strategy: opts.strategy, steps: [] };
-  if (opts.strategy !== "physical") await withTarget(opts.targetUrl, (t) => saveCutover(t, run.state));
+  if (opts.strategy !== "physical") await run.persist(run.state);
   return run.result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: `${err.message}; the fence was lifted and the source is writable again` });
 }

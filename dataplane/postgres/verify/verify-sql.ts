@@ -105,11 +105,14 @@ export function hashingQuery<T>(c: Client, table: TableInfo, run: () => Promise<
   return table.columns.some((col) => col.oidAlias) ? withDumpSearchPath(c, run) : run();
 }
 
+/** The select list that reduces rows of `table` to `n` (their count) and `s` (their hash sum, as text). */
+const sumsOf = (table: TableInfo) => `count(*) AS n, coalesce(sum(${rowHash(table)}), 0)::text AS s`;
+
 /** Count and hash sum of the rows of `table` in `range` (the whole table when it has no key). */
 export async function chunkSum(c: Client, table: TableInfo, range: KeyRange): Promise<ChunkSum> {
   const where = rangeWhere(table.primaryKey, range);
   const { rows } = await hashingQuery(c, table, () => c.query<{ n: string; s: string }>(
-    `SELECT count(*) AS n, coalesce(sum(${rowHash(table)}), 0)::text AS s FROM ${fromTable(table)}${where.sql}`,
+    `SELECT ${sumsOf(table)} FROM ${fromTable(table)}${where.sql}`,
     where.params,
   ));
   return { rows: Number(rows[0].n), sum: rows[0].s };
@@ -121,7 +124,7 @@ export async function chunkSum(c: Client, table: TableInfo, range: KeyRange): Pr
  * table. No table here may need pg_dump's search_path (hashingQuery).
  */
 export async function tableSums(c: Client, tables: TableInfo[]): Promise<ChunkSum[]> {
-  const parts = tables.map((t, i) => `SELECT ${i} AS i, count(*) AS n, coalesce(sum(${rowHash(t)}), 0)::text AS s FROM ${fromTable(t)}`);
+  const parts = tables.map((t, i) => `SELECT ${i} AS i, ${sumsOf(t)} FROM ${fromTable(t)}`);
   const { rows } = await c.query<{ i: number; n: string; s: string }>(parts.join(" UNION ALL "));
   const sums: ChunkSum[] = new Array(tables.length);
   for (const r of rows) sums[r.i] = { rows: Number(r.n), sum: r.s };
