@@ -33,14 +33,30 @@ const REDIS_ENV = [ENV.sourceRedisUrl, ENV.targetRedisUrl];
 const HEROKU_ENV = [ENV.herokuApiKey];
 const SSH_ENV = [ENV.sshKey];
 
+/**
+ * What the cutover's fence may leave alone (`ferry pg cutover --help`): roles whose every
+ * writer the operator stopped, and superusers that are the provider's own (a Heroku
+ * source: Heroku gives customers no superuser). Without them, a writer ferry's role cannot
+ * fence is refused by preflight and the cutover. Role names only: no secret.
+ */
+export interface FenceFlags {
+  unfencedRoles?: string[];
+  providerSuperusers?: boolean;
+}
+
+const fenceWords = (f: FenceFlags = {}): string[] => [
+  ...(f.unfencedRoles ?? []).flatMap((r) => ["--unfenced-role", r]),
+  ...(f.providerSuperusers ? ["--provider-superusers"] : []),
+];
+
 export const pg = {
-  preflight: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "preflight", "--strategy", strategy),
+  preflight: (strategy: PostgresStrategy, fence?: FenceFlags) => ferry(POSTGRES_ENV, "pg", "preflight", "--strategy", strategy, ...fenceWords(fence)),
   replicate: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "replicate", "--strategy", strategy),
   verify: () => ferry(POSTGRES_ENV, "pg", "verify"),
   /** Exit 1 unless the cutover finished and the source is still fenced: the gate before releasing it. */
   cutoverDone: () => ferry(POSTGRES_ENV, "pg", "status", "--require-cutover"),
-  cutover: (strategy: PostgresStrategy, maxLagBytes: number, timeoutSeconds: number) =>
-    ferry(POSTGRES_ENV, "pg", "cutover", "--strategy", strategy, "--max-lag-bytes", maxLagBytes, "--timeout", timeoutSeconds),
+  cutover: (strategy: PostgresStrategy, maxLagBytes: number, timeoutSeconds: number, fence?: FenceFlags) =>
+    ferry(POSTGRES_ENV, "pg", "cutover", "--strategy", strategy, "--max-lag-bytes", maxLagBytes, "--timeout", timeoutSeconds, ...fenceWords(fence)),
   rollback: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "rollback", "--strategy", strategy),
   /** Exit 1, changing nothing, when going back would lose writes the target took. */
   rollbackCheck: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "rollback", "--check", "--strategy", strategy),
@@ -77,11 +93,11 @@ export function redis(acceptSelfSignedTls: boolean) {
 export function stack(acceptSelfSignedTls: boolean) {
   const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
   return {
-    cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean }) =>
+    cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean; fence?: FenceFlags }) =>
       ferry(
         [...POSTGRES_ENV, ...REDIS_ENV],
         "cutover", "--strategy", args.strategy, "--mode", args.mode, "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
-        ...(args.drainSidekiq ? ["--sidekiq"] : []), ...tls,
+        ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.fence), ...tls,
       ),
   };
 }

@@ -6,7 +6,7 @@
 // is refused before anything changes. Exit codes: 0 ok, 1 a gate or check failed, 2 bad input.
 import { Command, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, integer, percentage, resolveUrl } from "../cli/common";
-import { parseNumber, parseStrategy, strategyToCut } from "../postgres/cli";
+import { fenceFlags, fenceOptions, parseNumber, parseStrategy, strategyToCut } from "../postgres/cli";
 import { Endpoint, TlsTrust } from "../redis/connection";
 import { chooseMode, recordedMode, RedisMode } from "../redis/recorded";
 import { GateNotMet, QueueDrain, stackCutover, StackCutoverResult } from "./stack";
@@ -34,6 +34,8 @@ interface CutoverFlags extends StackFlags {
   sidekiq?: boolean;
   namespace?: string;
   pattern: string[];
+  unfencedRole?: string[];
+  providerSuperusers?: boolean;
 }
 
 const ENV = {
@@ -83,7 +85,9 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
   const redis = redisEndpoints(flags);
   if (!pg && !redis) throw nothingMoves();
   if (!redis && (flags.mode || flags.sidekiq || flags.pattern.length)) throw new FerryError(`${flags.mode ? "--mode" : "--sidekiq/--pattern"} needs the Redis URLs (${ENV.redisTarget})`, 2);
-  if (!pg && flags.strategy) throw new FerryError(`--strategy needs the Postgres URLs (${ENV.pgTarget})`, 2);
+  if (!pg && (flags.strategy || flags.unfencedRole?.length || flags.providerSuperusers)) {
+    throw new FerryError(`${flags.strategy ? "--strategy" : flags.providerSuperusers ? "--provider-superusers" : "--unfenced-role"} needs the Postgres URLs (${ENV.pgTarget})`, 2);
+  }
   const timeoutSeconds = parseNumber("--timeout", flags.timeout, 1) ?? 60;
   const numbers = { maxLagBytes: parseNumber("--max-lag-bytes", flags.maxLagBytes, 0), jobs: parseNumber("--jobs", flags.jobs, 1) };
   const flagged = parseStrategy(flags.strategy, false);
@@ -97,7 +101,7 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
   return {
     postgres: pg && strategy ? {
       sourceUrl: pg.source, targetUrl: pg.target, strategy,
-      ...numbers, timeoutSeconds,
+      ...numbers, timeoutSeconds, ...fenceOptions(flags),
     } : undefined,
     redis: redis && mode ? {
       ...redis, mode, timeoutMs: timeoutSeconds * 1000, samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,
@@ -119,7 +123,7 @@ function renderStatus(r: { stores: StoreStatus[] }): string {
 }
 
 export function registerStackCommands(program: Command): void {
-  connectionOptions(program.command("cutover").description("every moving store at once, in one process: fence every writer, catch up, switch, verify, open (resumable)"))
+  fenceFlags(connectionOptions(program.command("cutover").description("every moving store at once, in one process: fence every writer, catch up, switch, verify, open (resumable)")))
     .option("--strategy <s>", "Postgres: physical, logical or dump (default: the one ferry pg replicate recorded; a different one is refused)")
     .addOption(new Option("--mode <mode>", "Redis: replicaof or copy (default: the one ferry redis replicate recorded; a different one is refused)").choices(["replicaof", "copy"]))
     .option("--max-lag-bytes <n>", "gate: Postgres lag must be under this before the fence", "204800")

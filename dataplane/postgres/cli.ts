@@ -29,7 +29,25 @@ interface CommonFlags extends GlobalOptions {
   chunkRows?: string;
   check?: boolean;
   requireCutover?: boolean;
+  unfencedRole?: string[];
+  providerSuperusers?: boolean;
 }
+
+/**
+ * The fence's flags (preflight and cutover): writers ferry's role cannot fence are
+ * refused unless the operator says they are stopped, or are the provider's own.
+ */
+export function fenceFlags(cmd: Command): Command {
+  return cmd
+    .option("--unfenced-role <role>", "a role that can write but that ferry cannot fence, whose every writer you have stopped (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--provider-superusers", "superusers ferry's role cannot fence belong to the provider (Heroku Postgres gives customers none): do not refuse over them");
+}
+
+/** The fence options the flags give. */
+export const fenceOptions = (o: { unfencedRole?: string[]; providerSuperusers?: boolean }) => ({
+  unfencedRoles: o.unfencedRole?.length ? o.unfencedRole : undefined,
+  providerSuperusers: o.providerSuperusers === true ? true : undefined,
+});
 
 /** The --strategy value, checked. */
 export function parseStrategy(value: string | undefined, required = true): Strategy | undefined {
@@ -76,7 +94,7 @@ function urlOptions(cmd: Command): Command {
 const flags = (cmd: Command) => cmd.optsWithGlobals() as CommonFlags;
 
 function registerPreflight(pg: Command): void {
-  urlOptions(pg.command("preflight").description("check everything a migration needs before touching anything"))
+  fenceFlags(urlOptions(pg.command("preflight").description("check everything a migration needs before touching anything")))
     .option("--strategy <s>", "physical, logical or dump")
     .option("--fix-replica-identity", "set REPLICA IDENTITY FULL on tables without a primary key (logical)")
     .option("--standby-dir <dir>", "physical: where the standby will live (free disk is checked there)")
@@ -91,6 +109,7 @@ function registerPreflight(pg: Command): void {
         fixReplicaIdentity: o.fixReplicaIdentity,
         standbyDir: o.standbyDir,
         diskHeadroom: parseNumber("--disk-headroom", o.diskHeadroom, 0, true),
+        ...fenceOptions(o),
       });
       emit(o, report, (r) =>
         [...r.checks.map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`), r.ok ? `ready for ${strategy}` : `not ready for ${strategy}`].join("\n"),
@@ -202,7 +221,7 @@ function registerVerify(pg: Command): void {
 }
 
 function registerCutover(pg: Command): void {
-  urlOptions(pg.command("cutover").description("gated switch: fence the source, drain, switch, verify (idempotent, resumable)"))
+  fenceFlags(urlOptions(pg.command("cutover").description("gated switch: fence the source, drain, switch, verify (idempotent, resumable)")))
     .option("--strategy <s>", "physical, logical or dump (default: the one ferry pg replicate recorded; a different one is refused)")
     .option("--max-lag-bytes <n>", "gate: lag must be under this before the fence", "204800")
     .option("--timeout <seconds>", "how long to wait for the gate and for the drain", "60")
@@ -223,6 +242,7 @@ function registerCutover(pg: Command): void {
         targetUrl: target,
         strategy,
         ...numbers,
+        ...fenceOptions(o),
         onStep: o.json ? undefined : (s: { name: string; ms: number; detail?: string }) => process.stderr.write(`  ${s.name} (${s.ms} ms)${s.detail ? `: ${s.detail}` : ""}\n`),
       };
       try {

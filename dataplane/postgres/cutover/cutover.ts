@@ -19,7 +19,8 @@ import { Client } from "pg";
 import { connect, withClient } from "../connection";
 import { currentLsn, inRecovery } from "../catalog";
 import { copyByDump } from "../copy/dump";
-import { FenceRecord, allowWrites, fence, readFence, unfence, withWritable } from "./fence";
+import { FenceRecord, FenceRun, allowWrites, databasesToFence, fence, readFence, unfence, withWritable } from "./fence";
+import { FenceOptions, fencePlanFor } from "./fence-plan";
 import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates } from "../replication/logical";
 import { physicalLag, promote, waitForReplay } from "../replication/physical";
 import { syncSequences } from "../sequences";
@@ -29,7 +30,7 @@ import { pollUntil } from "../wait";
 import { FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "../verify/verify";
 import { emptyTarget } from "../target";
 
-export interface CutoverOptions {
+export interface CutoverOptions extends Omit<FenceOptions, "serverVersion"> {
   sourceUrl: string;
   targetUrl: string;
   strategy: Strategy;
@@ -94,6 +95,28 @@ export class PgCutover {
 
   get timeoutMs() {
     return (this.opts.timeoutSeconds ?? 60) * 1000;
+  }
+
+  /**
+   * How the fence runs: who is left to the operator, how long it may wait for a lock, and
+   * where its record goes before any role is touched. A source that cannot hold the
+   * record (no superuser) has it kept on the target first; a physical standby cannot be
+   * written, so there the fence is refused rather than started without a record.
+   */
+  fenceRun(): FenceRun {
+    return {
+      unfencedRoles: this.opts.unfencedRoles,
+      providerSuperusers: this.opts.providerSuperusers,
+      lockTimeoutMs: this.timeoutMs,
+      onPlanned: async (record, keptOnSource) => {
+        this.state.fence = record;
+        if (keptOnSource) return;
+        if (!this.persistUnlessStandby) {
+          throw new Error("the fence record cannot be kept: the source refuses the ferry.fence setting (ferry's role is not a superuser) and a physical standby cannot be written before promotion; run the cutover as a superuser of the source");
+        }
+        await this.persistUnlessStandby(this.state);
+      },
+    };
   }
 
   /**
@@ -300,8 +323,9 @@ export async function beginPgCutover(opts: CutoverOptions, source: Client): Prom
 async function runCutover(run: PgCutover): Promise<CutoverResult> {
   if (run.previous?.done) return run.result({ steps: run.previous.steps });
   if (pgNeedsGate(run)) await pgGate(run);
-  await pgFence(run);
   try {
+    // Inside: a fence that fails part-way is given back like any later step.
+    await pgFence(run);
     await pgCatchUp(run);
     await pgTakeOver(run);
   } catch (err) {
@@ -327,6 +351,7 @@ export const pgNeedsGate = (run: PgCutover) => !run.state.fence && !run.promoted
  */
 export async function pgGate(run: PgCutover): Promise<number> {
   const { opts, source } = run;
+  await refuseUnfenceableWriters(run);
   run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
   const warmMs = await warmFastVerify(run);
   const lagBytes = await gate(opts, source, run.timeoutMs);
@@ -340,23 +365,29 @@ export async function pgGate(run: PgCutover): Promise<number> {
   return lagBytes;
 }
 
+/** Before anything changes: every role that can write must be within the fence's reach (fence-plan.ts). */
+async function refuseUnfenceableWriters(run: PgCutover): Promise<void> {
+  const plan = await fencePlanFor(run.source, await databasesToFence(run.source, run.opts.strategy === "physical"), run.opts);
+  if (plan.problem) throw new GateNotMet(`${plan.problem}; the source was not touched`);
+}
+
 /** Every login role read-only, or (resumed) the fence an earlier run began made complete. */
 export async function pgFence(run: PgCutover): Promise<void> {
   const { opts, source } = run;
   const physical = opts.strategy === "physical";
   if (!run.state.fence && !run.promoted) {
     await run.step("fence", async () => {
-      const f = await fence(source, physical, run.gateLagBytes ?? 0);
+      const f = await fence(source, physical, run.gateLagBytes ?? 0, null, run.fenceRun());
       run.state.fence = f.record;
-      return `${f.record.roles.length} role(s) read-only, ${f.terminated} session(s) ended${f.record.unfenced.length ? `; could not fence ${f.record.unfenced.join(", ")}` : ""}`;
+      return `${f.record.roles.length} role(s) read-only, ${f.terminated} session(s) ended${f.record.unfenced.length ? `; left to the operator (writers stopped): ${f.record.unfenced.join(", ")}` : ""}`;
     }, run.persistUnlessStandby);
   } else if (!run.promoted) {
     // Resumed after the fence: make sure it is complete (a crash may have cut it short).
-    run.state.fence = (await fence(source, physical, run.state.fence?.lagBytes ?? 0, run.state.fence ?? null)).record;
+    run.state.fence = (await fence(source, physical, run.state.fence?.lagBytes ?? 0, run.state.fence ?? null, run.fenceRun())).record;
   } else if (!run.state.fence) {
     // The standby was promoted but the source is not fenced (promoted by hand?): two
     // writable primaries. Fence the source now, before anything else.
-    run.state.fence = (await fence(source, true, 0)).record;
+    run.state.fence = (await fence(source, true, 0, null, run.fenceRun())).record;
   }
 }
 

@@ -1,12 +1,13 @@
 // The write fence on the source at cutover. pg_easy_replicate makes one role read-only;
-// every other login role can still write. ferry fences every login role except the
-// dedicated replication roles (REPLICATION without superuser), in every database the
-// strategy moves:
+// every other login role can still write. ferry fences every login role that may connect
+// to the databases the strategy moves (fence-plan.ts decides, and refuses before anything
+// changes when a role that can write is out of ferry's reach):
 //   ALTER ROLE r IN DATABASE d SET default_transaction_read_only = on   (per role: the
 //     most specific setting level, so a role-wide `= off` cannot undo it)
 //   ALTER DATABASE d SET default_transaction_read_only = on              (roles created later)
 // and then terminates every client session of those databases, so that every session
-// that can still exist started read-only.
+// that can still exist started read-only. A fenced role's session that cannot be ended
+// fails the fence (the caller gives the source back); it is never skipped.
 //
 // Limit (documented in docs/postgres.md): default_transaction_read_only is a default; a
 // client that runs `SET default_transaction_read_only = off` or `BEGIN READ WRITE` on
@@ -18,6 +19,7 @@
 import { Client } from "pg";
 import { quoteIdent, quoteLiteral, withClient } from "../connection";
 import { pollUntil } from "../wait";
+import { FenceOptions, fencePlanFor } from "./fence-plan";
 
 const MARKER = "ferry.fence";
 
@@ -31,9 +33,15 @@ export interface FenceRecord {
   at: number;
   /** Replication lag when the fence began. */
   lagBytes: number;
-  /** Roles ferry could not fence (not enough privilege): they can still write. */
+  /**
+   * Roles that can write but are left to the operator: `--unfenced-role` (their writers are
+   * stopped) or `--provider-superusers` (the provider's own). Nothing else is ever left unfenced.
+   */
   unfenced: string[];
 }
+
+/** The fence cannot stop every writer (raised before anything was changed). */
+export class FenceRefused extends Error {}
 
 /** Sessions ferry opens on a fenced database must write (ALTER ROLE is not allowed read-only). */
 export async function allowWrites(c: Client): Promise<void> {
@@ -75,31 +83,11 @@ export async function databasesToFence(c: Client, wholeCluster: boolean): Promis
   return rows.map((r) => r.d);
 }
 
-/** Login roles that can write: all but replication-only roles and roles already read-only in `db`. */
-async function rolesToFence(c: Client, db: string): Promise<string[]> {
-  const { rows } = await c.query<{ r: string }>(`
-    SELECT r.rolname AS r FROM pg_roles r
-    WHERE r.rolcanlogin AND NOT (r.rolreplication AND NOT r.rolsuper)
-      AND NOT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
-                      WHERE s.setrole = r.oid AND d.datname = $1
-                        AND 'default_transaction_read_only=on' = ANY (s.setconfig))
-    ORDER BY 1`, [db]);
-  return rows.map((x) => x.r);
-}
-
 async function databaseDefaultSet(c: Client, db: string): Promise<boolean> {
   const { rows } = await c.query<{ n: string }>(`
     SELECT count(*) AS n FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
     WHERE s.setrole = 0 AND d.datname = $1 AND 'default_transaction_read_only=on' = ANY (s.setconfig)`, [db]);
   return rows[0].n !== "0";
-}
-
-/** Can the current user change another role's settings? */
-async function canAlter(c: Client, role: string): Promise<boolean> {
-  const { rows } = await c.query<{ ok: boolean }>(`
-    SELECT me.rolsuper OR (me.rolcreaterole AND NOT r.rolsuper) OR me.rolname = r.rolname AS ok
-    FROM pg_roles me, pg_roles r WHERE me.rolname = current_user AND r.rolname = $1`, [role]);
-  return rows[0]?.ok ?? false;
 }
 
 async function writeMarker(c: Client, record: FenceRecord): Promise<void> {
@@ -110,22 +98,33 @@ async function currentDb(c: Client): Promise<string> {
   return (await c.query<{ d: string }>("SELECT current_database() AS d")).rows[0].d;
 }
 
+export interface SessionsToEnd {
+  /** Only these roles' sessions (unfence: the fenced roles, to reconnect writable). */
+  only?: string[];
+  /** These roles' sessions must end: a refusal to end one fails the call. */
+  mustEnd?: string[];
+  /** These roles' sessions are left alone (the operator stopped their writers). */
+  spare?: string[];
+}
+
 /**
- * End every client session in `databases` but ours and wait until they are gone.
- * `roles` limits it to those roles' sessions (unfence), all sessions otherwise.
+ * End client sessions in `databases` but ours and wait until they are gone. A session
+ * of a role in `mustEnd` that ferry may not end is an error: it started writable and
+ * would go on writing. Other sessions are ended where ferry may (they cannot write, or
+ * are already read-only by default).
  */
-export async function terminateSessions(c: Client, databases: string[], roles?: string[]): Promise<number> {
-  const { rows } = await c.query<{ pid: number }>(`
-    SELECT pid FROM pg_stat_activity
+export async function terminateSessions(c: Client, databases: string[], which: SessionsToEnd = {}): Promise<number> {
+  const { rows } = await c.query<{ pid: number; usename: string }>(`
+    SELECT pid, usename FROM pg_stat_activity
     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = ANY($1)
-      AND ($2::text[] IS NULL OR usename = ANY($2))`, [databases, roles ?? null]);
+      AND ($2::text[] IS NULL OR usename = ANY($2)) AND NOT (usename = ANY($3))`, [databases, which.only ?? null, which.spare ?? []]);
+  const mustEnd = new Set(which.mustEnd ?? []);
   const pids: number[] = [];
-  for (const { pid } of rows) {
-    // Without superuser (Heroku) another role's sessions cannot be ended: those roles
-    // are listed as unfenced already; skip their sessions rather than fail the fence.
-    const ended = await c.query("SELECT pg_terminate_backend($1)", [pid]).then(() => true, (err: { code?: string }) => {
-      if (err.code === "42501") return false;
-      throw err;
+  for (const { pid, usename } of rows) {
+    const ended = await c.query("SELECT pg_terminate_backend($1)", [pid]).then(() => true, (err: { code?: string; message?: string }) => {
+      if (err.code !== "42501") throw err;
+      if (mustEnd.has(usename)) throw new Error(`could not end session ${pid} of ${usename}, which started writable: ${err.message ?? "permission denied"}`);
+      return false;
     });
     if (ended) pids.push(pid);
   }
@@ -152,37 +151,66 @@ export interface FenceResult {
   resumed: boolean;
 }
 
+export interface FenceRun extends FenceOptions {
+  /**
+   * Called with a new record before any role is touched, with whether the source holds
+   * it (only superusers may set a custom setting): the caller keeps its own copy (the
+   * target's record), so a failure or a crash from here on can always be undone. It
+   * throws when the record cannot be kept anywhere: nothing is fenced then.
+   */
+  onPlanned?: (record: FenceRecord, keptOnSource: boolean) => Promise<void>;
+  /** A lock the fence waits for (another session changing a role) fails it after this long. */
+  lockTimeoutMs?: number;
+}
+
 /**
  * Fence the source (idempotent: an existing record is completed, not replaced).
- * `c` must be connected to the migrated database with allowWrites().
+ * `c` must be connected to the migrated database with allowWrites(). A new fence is
+ * planned first and refused (FenceRefused, nothing changed) when a role that can write
+ * is out of reach; a failure part-way leaves a record (on the source or with the
+ * caller) that unfence() undoes exactly.
  */
-export async function fence(c: Client, wholeCluster: boolean, lagBytes: number, known: FenceRecord | null = null): Promise<FenceResult> {
+export async function fence(c: Client, wholeCluster: boolean, lagBytes: number, known: FenceRecord | null = null, run: FenceRun = {}): Promise<FenceResult> {
   const existing = (await readFence(c)) ?? known;
-  let record = existing;
-  if (!record) {
-    const databases = await databasesToFence(c, wholeCluster);
-    await assertNoPreparedTransactions(c, databases);
-    const candidates = [...new Set((await Promise.all(databases.map((d) => rolesToFence(c, d)))).flat())];
-    const roles: string[] = [];
-    const unfenced: string[] = [];
-    for (const r of candidates) ((await canAlter(c, r)) ? roles : unfenced).push(r);
-    const databaseDefault = !(await databaseDefaultSet(c, await currentDb(c)));
-    record = { roles, databases, databaseDefault, at: Date.now(), lagBytes, unfenced };
-    // The record goes first: from here on, a crash leaves something a rerun can undo.
-    await writeMarker(c, record).catch((err) => {
-      // Only superusers may set a custom setting (Heroku's owner role is not one): the
-      // caller also keeps the record on the target, which is then the only copy.
-      if ((err as { code?: string }).code !== "42501") throw err;
-    });
-  }
-  for (const db of record.databases) {
-    for (const r of record.roles) {
-      await c.query(`ALTER ROLE ${quoteIdent(r)} IN DATABASE ${quoteIdent(db)} SET default_transaction_read_only = on`);
+  const record = existing ?? (await planNewFence(c, wholeCluster, lagBytes, run));
+  await withLockTimeout(c, run.lockTimeoutMs, async () => {
+    for (const db of record.databases) {
+      for (const r of record.roles) {
+        await c.query(`ALTER ROLE ${quoteIdent(r)} IN DATABASE ${quoteIdent(db)} SET default_transaction_read_only = on`);
+      }
+      if (record.databaseDefault) await c.query(`ALTER DATABASE ${quoteIdent(db)} SET default_transaction_read_only = on`);
     }
-    if (record.databaseDefault) await c.query(`ALTER DATABASE ${quoteIdent(db)} SET default_transaction_read_only = on`);
-  }
-  const terminated = await terminateSessions(c, record.databases);
+  });
+  const terminated = await terminateSessions(c, record.databases, { mustEnd: record.roles, spare: record.unfenced });
   return { record, terminated, resumed: existing !== null };
+}
+
+/** Plan, refuse or record a new fence: the record is written (or handed to the caller) before any role is touched. */
+async function planNewFence(c: Client, wholeCluster: boolean, lagBytes: number, run: FenceRun): Promise<FenceRecord> {
+  const databases = await databasesToFence(c, wholeCluster);
+  await assertNoPreparedTransactions(c, databases);
+  const plan = await fencePlanFor(c, databases, run);
+  if (plan.problem) throw new FenceRefused(plan.problem);
+  const databaseDefault = !(await databaseDefaultSet(c, await currentDb(c)));
+  const record: FenceRecord = { roles: plan.roles, databases, databaseDefault, at: Date.now(), lagBytes, unfenced: plan.unfenced };
+  const kept = await writeMarker(c, record).then(() => true, (err) => {
+    // Only superusers may set a custom setting (Heroku's owner role is not one): the
+    // caller keeps the record (on the target), which is then the only copy.
+    if ((err as { code?: string }).code !== "42501") throw err;
+    return false;
+  });
+  await run.onPlanned?.(record, kept);
+  return record;
+}
+
+async function withLockTimeout<T>(c: Client, ms: number | undefined, fn: () => Promise<T>): Promise<T> {
+  if (ms === undefined) return fn();
+  await c.query(`SET lock_timeout = ${Math.max(1, Math.round(ms))}`);
+  try {
+    return await fn();
+  } finally {
+    await c.query("RESET lock_timeout").catch(() => undefined);
+  }
 }
 
 /**
@@ -202,7 +230,7 @@ export async function unfence(c: Client, known: FenceRecord | null = null): Prom
   await c.query(`ALTER DATABASE ${quoteIdent(await currentDb(c))} RESET ${MARKER}`).catch((err) => {
     if ((err as { code?: string }).code !== "42501") throw err; // never set (see fence)
   });
-  await terminateSessions(c, record.databases, record.roles);
+  await terminateSessions(c, record.databases, { only: record.roles });
   return record;
 }
 

@@ -48,6 +48,9 @@ for (const strategy of ["dump", "logical", "physical"] as const) {
   samples["pg.preflight"].push(contract.pg.preflight(strategy));
   samples["pg.replicate"].push(contract.pg.replicate(strategy));
   samples["pg.cutover"].push(contract.pg.cutover(strategy, 204800, 300));
+  // A Heroku source: its own superusers are the provider's; a second credential's writers stopped.
+  samples["pg.preflight"].push(contract.pg.preflight(strategy, { providerSuperusers: true, unfencedRoles: ["metabase", "Two Words"] }));
+  samples["pg.cutover"].push(contract.pg.cutover(strategy, 204800, 300, { providerSuperusers: true, unfencedRoles: ["metabase"] }));
   samples["pg.rollback"].push(contract.pg.rollback(strategy));
   samples["pg.rollbackCheck"].push(contract.pg.rollbackCheck(strategy));
 }
@@ -71,6 +74,7 @@ for (const tls of [false, true]) {
 for (const [tls, strategy, mode] of [[false, "logical", "replicaof"], [true, "dump", "copy"], [false, "physical", "replicaof"]] as const) {
   for (const drainSidekiq of [true, false]) {
     samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq }));
+    samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq, fence: { providerSuperusers: tls, unfencedRoles: ["metabase"] } }));
   }
 }
 for (const host of [{ ssh: "deploy@198.51.100.1:2222", sudo: true }, { ssh: "root@198.51.100.1", sudo: false }]) {

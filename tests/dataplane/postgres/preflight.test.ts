@@ -68,10 +68,13 @@ describe("preflight", () => {
     expect(r.checks.find((c) => c.name === "source privileges")!.detail).toMatch(/worker has neither superuser, rds_superuser nor REPLICATION/);
   });
 
-  test("a replication role that cannot fence the other roles fails", async () => {
+  test("a replication role that cannot fence the other roles fails, naming them", async () => {
     const r = await preflight({ sourceUrl: roleUrl(source, "replicator"), strategy: "physical", standbyDir: standbyPath() });
-    expect(failed(r)).toEqual(["source privileges"]);
-    expect(r.checks.find((c) => c.name === "source privileges")!.detail).toMatch(/cannot fence the other roles/);
+    expect(failed(r)).toEqual(["fence"]);
+    // physical moves every database: a role that may connect to one it cannot read counts as a writer there.
+    expect(r.checks.find((c) => c.name === "fence")!.detail).toMatch(
+      /^the fence cannot stop 4 role\(s\) that can write to the source: app \(replicator has neither superuser nor CREATEROLE\), postgres \(it is a superuser and replicator is not\), reporting \(.*\), worker \(.*\);/,
+    );
   });
 
   test("a target role that cannot create a subscription fails", async () => {

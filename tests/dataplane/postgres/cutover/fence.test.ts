@@ -1,13 +1,16 @@
 // The write fence on its own: a role-wide `default_transaction_read_only = off` cannot
-// undo it, roles that were already read-only stay so after unfence, and a database
-// owner without superuser (Heroku's situation) fences what it may, keeps the record
-// itself, and names the roles it could not fence.
+// undo it, roles that were already read-only stay so after unfence, and every role that
+// can write is within its reach or refused by name before anything changes: a superuser
+// a database owner cannot fence (Heroku's situation: left to the provider only when told),
+// a second credential, CREATEROLE without pg_signal_backend, PostgreSQL 16's ADMIN OPTION.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalPostgres } from "../../../../rehearsal/servers";
-import { fence, readFence, unfence, withWritable } from "../../../../dataplane/postgres/cutover/fence";
+import { FenceRefused, fence, readFence, unfence, withWritable } from "../../../../dataplane/postgres/cutover/fence";
+import { RoleFacts, cannotAlter, cannotSignal, fencePlanFor, planFence } from "../../../../dataplane/postgres/cutover/fence-plan";
+import { preflight } from "../../../../dataplane/postgres/preflight";
 import { connect, withClient } from "../../../../dataplane/postgres/connection";
 import { roleUrl, startSource, ROLE_PASSWORD } from "../fixtures";
-import { canWrite, withDatabase } from "../helpers";
+import { canWrite, runFerry, withDatabase } from "../helpers";
 
 describe("fence", () => {
   let source: LocalPostgres;
@@ -49,7 +52,7 @@ describe("fence", () => {
     ]);
   });
 
-  test("a database owner without superuser fences itself and the database, and says whom it could not fence", async () => {
+  test("a database owner without superuser: the superuser it cannot fence is refused unless it is the provider's", async () => {
     await source.query(`CREATE ROLE owner LOGIN PASSWORD '${ROLE_PASSWORD}'`);
     await source.query("CREATE DATABASE owned OWNER owner");
     const ownerUrl = withDatabase(source.url("postgres", "owner", ROLE_PASSWORD), "owned");
@@ -57,16 +60,86 @@ describe("fence", () => {
     // A superuser session in the database: the owner may not end it, and must not fail on it.
     const superSession = await connect(withDatabase(source.url(), "owned"));
     superSession.on("error", () => undefined);
-    const { record } = await withWritable(ownerUrl, (c) => fence(c, false, 0));
+
+    // The superuser can write and the owner cannot fence it: refused before anything changes.
+    const refused = await withWritable(ownerUrl, (c) => fence(c, false, 0)).catch((e: Error) => e);
+    expect(refused).toBeInstanceOf(FenceRefused);
+    expect((refused as Error).message).toMatch(/^the fence cannot stop 1 role\(s\) that can write to the source: postgres \(it is a superuser and owner is not\);.*--provider-superusers/);
+    expect(await canWrite(ownerUrl)).toBe(true);
+    expect(await source.query("SELECT count(*)::int AS n FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'owned'")).toEqual([{ n: 0 }]);
+
+    // Heroku's case: the provider's superuser is left to the provider. app, worker and
+    // reporting may connect but cannot change anything in `owned`: nothing to fence.
+    const { record } = await withWritable(ownerUrl, (c) => fence(c, false, 0, null, { providerSuperusers: true }));
     expect((await superSession.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
     await superSession.end();
     expect(record.roles).toEqual(["owner"]);
-    expect(record.unfenced).toEqual(["app", "postgres", "reporting", "worker"]);
+    expect(record.unfenced).toEqual(["postgres"]);
     expect(record.databaseDefault).toBe(true);
     // Only superusers may keep the record as a setting: the caller's copy is the record.
     expect(await withWritable(ownerUrl, readFence)).toBeNull();
     expect(await canWrite(ownerUrl)).toBe(false);
     await withWritable(ownerUrl, (c) => unfence(c, record));
     expect(await canWrite(ownerUrl)).toBe(true);
+  });
+
+  test("a second credential that can write is refused by name, in preflight too; declared stopped, it is left alone", async () => {
+    const ownerUrl = withDatabase(source.url("postgres", "owner", ROLE_PASSWORD), "owned");
+    await withClient(ownerUrl, (c) => c.query("GRANT INSERT ON audit_log TO app"));
+    const plan = await withWritable(ownerUrl, (c) => fencePlanFor(c, ["owned"], { providerSuperusers: true }));
+    expect(plan.refused).toEqual([{ role: "app", reason: "owner has neither superuser nor CREATEROLE" }]);
+    expect(plan.problem).toMatch(/--unfenced-role app/);
+    const pf = await preflight({ sourceUrl: ownerUrl, targetUrl: source.url(), strategy: "dump", providerSuperusers: true });
+    expect(pf.checks.find((c) => c.name === "fence")).toMatchObject({ ok: false, detail: expect.stringMatching(/^the fence cannot stop 1 role\(s\) that can write to the source: app \(owner has neither superuser nor CREATEROLE\)/) });
+
+    const cli = await runFerry(["--json", "pg", "preflight", "--strategy", "dump", "--provider-superusers", "--unfenced-role", "app"], { FERRY_SOURCE_URL: ownerUrl, FERRY_TARGET_URL: source.url() });
+    expect(JSON.parse(cli.stdout).checks.find((c: { name: string }) => c.name === "fence")).toEqual({ name: "fence", ok: true, detail: "1 role(s) the cutover makes read-only; left to the operator (writers stopped): app, postgres" });
+    const unknown = await runFerry(["pg", "preflight", "--strategy", "dump", "--unfenced-role", "nosuch"], { FERRY_SOURCE_URL: ownerUrl, FERRY_TARGET_URL: source.url() });
+    expect([unknown.code, unknown.stderr]).toEqual([2, "ferry: --unfenced-role nosuch: the source has no such role (role names are case-sensitive)\n"]);
+    await withClient(ownerUrl, (c) => c.query("REVOKE INSERT ON audit_log FROM app"));
+  });
+
+  test("CREATEROLE without pg_signal_backend cannot end the writers' sessions: refused; with it, they are fenced", async () => {
+    await source.query(`CREATE ROLE fencer LOGIN CREATEROLE PASSWORD '${ROLE_PASSWORD}'`);
+    const fencerUrl = source.url("postgres", "fencer", ROLE_PASSWORD);
+    const plan = () => withWritable(fencerUrl, (c) => fencePlanFor(c, ["postgres"], { providerSuperusers: true }));
+    const before = await plan();
+    expect(before.refused.map((r) => r.role)).toEqual(["app", "worker"]);
+    expect(before.refused[0].reason).toBe("fencer may not end its sessions (it is neither a member of app nor of pg_signal_backend)");
+    await source.query("GRANT pg_signal_backend TO fencer");
+    const after = await plan();
+    // owner (of the other database) may connect here but change nothing: fenced since it can be, never refused.
+    expect(after).toMatchObject({ roles: ["app", "fencer", "owner", "worker"], unfenced: ["postgres"], refused: [] });
+  });
+
+  test("PostgreSQL 16's CREATEROLE rule, read from pg_auth_members.admin_option: only roles held WITH ADMIN OPTION", async () => {
+    // The cluster is 15: the 16 rules are applied to its catalog by version.
+    await source.query("GRANT worker TO fencer WITH ADMIN OPTION");
+    const fencerUrl = source.url("postgres", "fencer", ROLE_PASSWORD);
+    const as = (serverVersion: number) => withWritable(fencerUrl, (c) => fencePlanFor(c, ["postgres"], { providerSuperusers: true, serverVersion }));
+    const v16 = await as(160000);
+    expect(v16.roles).toEqual(["fencer", "worker"]);
+    expect(v16.refused).toEqual([{ role: "app", reason: "from PostgreSQL 16, CREATEROLE reaches only roles granted to fencer WITH ADMIN OPTION" }]);
+    expect(v16.problem).toMatch(/GRANT app TO fencer WITH ADMIN OPTION/);
+    expect((await as(150004)).roles).toEqual(["app", "fencer", "owner", "worker"]);
+    // The real server (15) takes the 15 rule.
+    expect((await withWritable(fencerUrl, (c) => fencePlanFor(c, ["postgres"], { providerSuperusers: true }))).roles).toEqual(["app", "fencer", "owner", "worker"]);
+  });
+
+  test("the rules on their own", () => {
+    const me = { name: "me", superuser: false, createRole: true, signalBackend: false };
+    const role = (name: string, over: Partial<RoleFacts> = {}): RoleFacts => ({ name, superuser: false, replication: false, writes: true, adminOption: false, privilegesOf: false, ...over });
+    expect(cannotAlter(me, role("a"), 150000)).toBeUndefined();
+    expect(cannotAlter(me, role("a"), 160000)).toMatch(/ADMIN OPTION/);
+    expect(cannotAlter(me, role("a", { adminOption: true }), 160000)).toBeUndefined();
+    expect(cannotAlter(me, role("me"), 160000)).toBeUndefined();
+    expect(cannotAlter(me, role("s", { superuser: true }), 150000)).toMatch(/superuser/);
+    expect(cannotSignal(me, role("a", { privilegesOf: true }))).toBeUndefined();
+    expect(cannotSignal({ ...me, signalBackend: true }, role("s", { superuser: true }))).toMatch(/superuser/);
+    const plan = planFence({ ...me, signalBackend: true }, [
+      role("a"), role("reader", { writes: false, adminOption: false }), role("repl", { replication: true, writes: false }),
+      role("s", { superuser: true }), role("other", { superuser: true }),
+    ], 160000, { unfencedRoles: ["a"], providerSuperusers: false });
+    expect(plan).toEqual({ roles: [], unfenced: ["a"], refused: [{ role: "s", reason: "it is a superuser and me is not" }, { role: "other", reason: "it is a superuser and me is not" }] });
   });
 });
