@@ -23,6 +23,11 @@ export interface CutoverState {
   trialCopy?: boolean;
   /** dump: the cutover's copy began (a rerun must empty the target first). */
   copyStarted?: boolean;
+  /**
+   * dump: what the last copy created on the (then empty) target, as copiedObjects() names
+   * it: with the source's own objects, what emptyTarget() may prove is ferry's to drop.
+   */
+  copied?: string[];
   /** The target is the primary: from here on, rollback refuses. */
   done?: boolean;
   writeUnavailableMs?: number;
@@ -32,6 +37,16 @@ export interface CutoverState {
 // record name, not in a table: a table would be a user relation to the dump copy
 // (which wants an empty target) and to verify (a table missing on the source).
 // COMMENT is transactional and durable like any catalog change.
+
+/**
+ * What a dump copy left in the target, kept across a give-back and a rollback: without
+ * it a retry would find rows it does not know it copied, and refuse every time.
+ */
+export function copyFacts(state: CutoverState | null | undefined): Pick<CutoverState, "trialCopy" | "copyStarted" | "copied"> {
+  if (!state) return {};
+  const { trialCopy, copyStarted, copied } = state;
+  return { ...(trialCopy ? { trialCopy } : {}), ...(copyStarted ? { copyStarted } : {}), ...(copied ? { copied } : {}) };
+}
 
 /** Every progress record on the target, keyed by name (empty without ferry's schema). */
 export async function readAll(c: Client): Promise<Record<string, unknown>> {

@@ -41,6 +41,11 @@ export interface DumpCopyOptions {
   maintenanceWorkMem?: string;
   /** Build a table's indexes as soon as its rows are in, during the rest of the copy (default true). */
   overlapIndexes?: boolean;
+  /**
+   * Called once the schema is restored into the (empty) target, before any row: what is
+   * there now is the copy's, and the caller records it (see target.ts).
+   */
+  onSchemaRestored?: () => Promise<void>;
 }
 
 export interface DumpCopyResult {
@@ -84,6 +89,7 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
     removeArchive = archive.remove;
     const restoreOpts = { jobs, maintenanceWorkMem: opts.maintenanceWorkMem ?? "256MB" };
     await timed("pre-data", () => restoreSection(archive, opts.targetUrl, "pre-data", restoreOpts));
+    await opts.onSchemaRestored?.();
 
     const chunks = planChunks(tables, {
       splitBytes: opts.splitBytes ?? DEFAULT_SPLIT_BYTES,

@@ -19,16 +19,17 @@ import { Client } from "pg";
 import { connect, withClient } from "../connection";
 import { currentLsn, inRecovery } from "../catalog";
 import { copyByDump } from "../copy/dump";
+import { userRelations } from "../copy-catalog";
 import { FenceRecord, FenceRun, allowWrites, databasesToFence, fence, readFence, unfence, withWritable } from "./fence";
 import { FenceOptions, fencePlanFor } from "./fence-plan";
-import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates } from "../replication/logical";
+import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates, unreplicatedTables } from "../replication/logical";
 import { physicalLag, promote, waitForReplay } from "../replication/physical";
 import { syncSequences } from "../sequences";
-import { CutoverState, CutoverStep, loadCutover, loadRecord, saveCutover } from "../state";
+import { CutoverState, CutoverStep, copyFacts, loadCutover, loadRecord, saveCutover } from "../state";
 import { Strategy, SUBSCRIPTION } from "../names";
 import { pollUntil } from "../wait";
 import { FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "../verify/verify";
-import { emptyTarget } from "../target";
+import { copiedObjects, emptyTarget, notCopiedByFerry } from "../target";
 
 export interface CutoverOptions extends Omit<FenceOptions, "serverVersion"> {
   sourceUrl: string;
@@ -258,8 +259,20 @@ async function gate(opts: CutoverOptions, source: Client, timeoutMs: number): Pr
   } catch {
     throw new GateNotMet(`gate not met after ${timeoutMs / 1000} s: ${last.problem ?? `lag ${last.bytes} bytes > --max-lag-bytes ${max}`}; the source was not touched`);
   }
+  if (opts.strategy === "logical") {
+    const missing = await withClient(opts.targetUrl, (t) => unreplicatedTables(source, t));
+    if (missing.length) throw new GateNotMet(`gate not met: ${notReplicated(missing)}; the source was not touched`);
+  }
   return last.bytes;
 }
+
+/**
+ * A table created on the source after replicate is in no publication or subscription:
+ * logical replication would leave it behind (DDL is not replicated), and the verify after
+ * the subscription is dropped would find it missing when there is no way back.
+ */
+const notReplicated = (missing: string[]) =>
+  `${missing.length} table(s) on the source are not replicated (created after ferry pg replicate?): ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}; rerun ferry pg replicate --strategy logical, which creates them on the target and subscribes to them`;
 
 /**
  * The apply worker commits asynchronously by default, and reports a position to the
@@ -352,6 +365,7 @@ export const pgNeedsGate = (run: PgCutover) => !run.state.fence && !run.promoted
 export async function pgGate(run: PgCutover): Promise<number> {
   const { opts, source } = run;
   await refuseUnfenceableWriters(run);
+  await refuseForeignTargetObjects(run);
   run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
   const warmMs = await warmFastVerify(run);
   const lagBytes = await gate(opts, source, run.timeoutMs);
@@ -369,6 +383,20 @@ export async function pgGate(run: PgCutover): Promise<number> {
 async function refuseUnfenceableWriters(run: PgCutover): Promise<void> {
   const plan = await fencePlanFor(run.source, await databasesToFence(run.source, run.opts.strategy === "physical"), run.opts);
   if (plan.problem) throw new GateNotMet(`${plan.problem}; the source was not touched`);
+}
+
+/**
+ * dump: the copy in the window empties the target of an earlier copy (a trial, or one a
+ * failed cutover gave back) and refuses to drop what ferry did not copy: found here,
+ * before the fence, instead of in the window.
+ */
+async function refuseForeignTargetObjects(run: PgCutover): Promise<void> {
+  if (run.opts.strategy !== "dump") return;
+  const earlierCopy = run.state.copyStarted || run.state.trialCopy;
+  const foreign = await run.onTarget(async (t) => (earlierCopy ? notCopiedByFerry(t, run.source, run.state.copied) : (await userRelations(t)).examples));
+  if (foreign.length) {
+    throw new GateNotMet(`the target holds what ferry did not copy (${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", ..." : ""}): drop or move it, or give the copy an empty database; the source was not touched`);
+  }
 }
 
 /** Every login role read-only, or (resumed) the fence an earlier run began made complete. */
@@ -395,6 +423,11 @@ export async function pgFence(run: PgCutover): Promise<void> {
 export async function pgCatchUp(run: PgCutover): Promise<void> {
   const { opts, source, persist } = run;
   if (opts.strategy === "logical") {
+    // Again inside the window: a table created between the gate and the fence would slip past it.
+    if (!run.done("drain")) {
+      const missing = await run.onTarget((t) => unreplicatedTables(source, t));
+      if (missing.length) throw new Error(notReplicated(missing));
+    }
     const subscribed = await run.onTarget(subscriptionExists);
     if (subscribed) await run.step("drain", () => drain(opts, source, run.timeoutMs), persist);
     await run.step("sequences", () => run.onTarget(async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
@@ -402,10 +435,16 @@ export async function pgCatchUp(run: PgCutover): Promise<void> {
     if (!run.promoted) await run.step("drain", () => drain(opts, source, run.timeoutMs));
   } else {
     await run.step("copy", async () => {
-      if (run.state.copyStarted || run.state.trialCopy) await run.onTarget(emptyTarget);
+      if (run.state.copyStarted || run.state.trialCopy) await run.onTarget((t) => emptyTarget(t, source, run.state.copied));
       run.state.copyStarted = true;
       await persist(run.state);
-      const copied = await copyByDump({ sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs });
+      const copied = await copyByDump({
+        sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs,
+        onSchemaRestored: async () => {
+          run.state.copied = await run.onTarget(copiedObjects);
+          await persist(run.state);
+        },
+      });
       return `${copied.tables} table(s), ${copied.rows} row(s) in ${copied.durationMs} ms`;
     }, persist);
   }
@@ -514,7 +553,8 @@ export async function pgGiveBack(run: PgCutover, err: Error, rerun = "ferry pg c
     return run.result({ ok: false, error: `${err.message}; the target is already the primary: rerun ${rerun} to finish` });
   }
   await unfence(run.source, run.state.fence ?? null);
-  run.state = { strategy: opts.strategy, steps: [] };
+  // What a dump copy left on the target stays known: the retry empties it (target.ts).
+  run.state = { strategy: opts.strategy, steps: [], ...copyFacts(run.state) };
   if (opts.strategy !== "physical") await run.persist(run.state);
   return run.result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: `${err.message}; the fence was lifted and the source is writable again` });
 }

@@ -10,7 +10,7 @@ import { allowWrites, unfence, withWritable } from "./fence";
 import { dropPublication, dropSubscription } from "../replication/logical";
 import { PHYSICAL_SLOT, Strategy } from "../names";
 import { stopStandby } from "../replication/physical";
-import { CutoverState, loadCutover, saveCutover } from "../state";
+import { CutoverState, copyFacts, loadCutover, saveCutover } from "../state";
 
 export interface RollbackOptions {
   sourceUrl: string;
@@ -86,8 +86,8 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   if (opts.strategy !== "physical" || promoted) {
     await withClient(opts.targetUrl, async (t) => {
       await allowWrites(t);
-      // Keep copyStarted: a later dump cutover must empty the target before copying.
-      await saveCutover(t, { strategy: opts.strategy, steps: [], ...(opts.strategy === "dump" ? { copyStarted: true } : {}) });
+      // Keep what the copy left: a later dump cutover must empty the target before copying.
+      await saveCutover(t, { strategy: opts.strategy, steps: [], ...copyFacts(state), ...(opts.strategy === "dump" ? { copyStarted: true } : {}) });
     });
   }
   return { ok: true, strategy: opts.strategy, actions };

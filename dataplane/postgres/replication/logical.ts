@@ -11,7 +11,8 @@ import { lsnDiff } from "./lsn";
 import { PUBLICATION, SUBSCRIPTION } from "../names";
 import { splitPostData } from "./postdata";
 import { applySchema, dumpSchema } from "./schema";
-import { loadRecord, saveRecord } from "../state";
+import { loadCutover, loadRecord, saveRecord } from "../state";
+import { FerryError } from "../../cli/common";
 
 export interface LogicalReplicateOptions {
   sourceUrl: string;
@@ -96,6 +97,16 @@ export async function tableStates(target: Client): Promise<TableSyncState[]> {
   return rows.map((r) => ({ table: r.t, state: SYNC_STATES[r.s] ?? r.s }));
 }
 
+/**
+ * The source's publishable tables (what replicate publishes) the target's subscription
+ * does not carry: created after replicate, or never added to the publication. Compared
+ * by name, as both sides print it.
+ */
+export async function unreplicatedTables(source: Client, target: Client): Promise<string[]> {
+  const subscribed = new Set((await tableStates(target)).map((s) => s.table));
+  return (await publishableTables(source)).filter((t) => !subscribed.has(t));
+}
+
 /** Errors the subscription's workers hit so far (pg_stat_subscription_stats, PG 15+). */
 async function subscriptionErrors(target: Client): Promise<number> {
   const { rows } = await target.query<{ n: string }>(
@@ -120,6 +131,40 @@ async function waitForSync(target: Client, opts: LogicalReplicateOptions): Promi
   }
 }
 
+/**
+ * Tables created on the source after replicate made the target's schema: created on the
+ * target (their pre- and post-data; they are empty there, so their indexes cost nothing)
+ * before the publication and subscription take them in. DDL is never replicated.
+ */
+async function addNewTables(source: Client, opts: LogicalReplicateOptions, target: Client): Promise<string[]> {
+  const onTarget = new Set(await publishableTables(target));
+  const added = (await publishableTables(source)).filter((t) => !onTarget.has(t));
+  if (!added.length) return [];
+  await applySchema(opts.targetUrl, await dumpSchema(opts.sourceUrl, "pre-data", added));
+  const post = await dumpSchema(opts.sourceUrl, "post-data", added);
+  if (post.trim()) await applySchema(opts.targetUrl, post);
+  return added;
+}
+
+/**
+ * A new subscription copies every table (copy_data): the target's tables must be empty.
+ * After a rollback (the subscription dropped, the rows it had copied still there) they
+ * are emptied, which is provably only ferry's doing: they were created by replicate, and
+ * the cutover that could have let the app write into them never finished (else refused).
+ */
+async function emptyForNewSubscription(source: Client, target: Client): Promise<boolean> {
+  if ((await loadCutover(target, "logical"))?.done) {
+    throw new FerryError("the logical cutover finished: the target is the primary and may hold writes the source never saw; replicating into it again would overwrite them", 1);
+  }
+  const onTarget = new Set(await publishableTables(target));
+  const tables = (await publishableTables(source)).filter((t) => onTarget.has(t));
+  if (!tables.length) return false;
+  const { rows } = await target.query<{ any: boolean }>(`SELECT ${tables.map((t) => `EXISTS (SELECT 1 FROM ${t})`).join(" OR ")} AS any`);
+  if (!rows[0].any) return false;
+  await target.query(`TRUNCATE ${tables.join(", ")}`);
+  return true;
+}
+
 export async function replicateLogical(opts: LogicalReplicateOptions): Promise<LogicalReplicateResult> {
   const started = Date.now();
   const performed: string[] = [];
@@ -141,7 +186,14 @@ export async function replicateLogical(opts: LogicalReplicateOptions): Promise<L
         await save();
         performed.push("primary keys");
       }
+      if (progress.preData) {
+        const added = await addNewTables(source, opts, target);
+        if (added.length) performed.push(`new table(s) created on the target: ${added.join(", ")}`);
+      }
       if (await ensurePublication(source)) performed.push("publication");
+      if (!(await subscriptionExists(target)) && (await emptyForNewSubscription(source, target))) {
+        performed.push("rows of the earlier subscription removed (the new one copies every table from empty)");
+      }
       if (await ensureSubscription(target, opts.sourceUrl)) performed.push("subscription");
       await waitForSync(target, opts);
       if (!progress.postData && postData) {

@@ -12,9 +12,11 @@ export type SchemaSection = "pre-data" | "post-data";
  * `--section` alone, not with --schema-only, which also drops post-data's REFRESH MATERIALIZED VIEW
  * entries (materialized views would stay unpopulated on the target); --no-blobs keeps large objects out.
  */
-export async function dumpSchema(url: string, section: SchemaSection): Promise<string> {
+export async function dumpSchema(url: string, section: SchemaSection, tables?: string[]): Promise<string> {
   const { conninfo, env } = libpqArgs(url);
-  return runTool("pg_dump", ["--dbname", conninfo, `--section=${section}`, "--no-blobs", "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions"], env);
+  // `tables` as SQL names them (`public.x`, `"My".t`): quoted parts are literal in pg_dump's patterns.
+  const only = (tables ?? []).map((t) => `--table=${t}`);
+  return runTool("pg_dump", ["--dbname", conninfo, `--section=${section}`, "--no-blobs", "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions", ...only], env);
 }
 
 /** Apply schema SQL to the database at `url` in one transaction, stopping at the first error. */

@@ -6,8 +6,8 @@ import { withClient } from "../connection";
 import { requirePrimarySource } from "../catalog";
 import { copyByDump, DumpCopyResult, DumpProgress } from "../copy/dump";
 import { allowWrites } from "../cutover/fence";
-import { loadCutover, saveCutover } from "../state";
-import { emptyTarget } from "../target";
+import { copyFacts, CutoverState, loadCutover, saveCutover } from "../state";
+import { copiedObjects, emptyTarget } from "../target";
 
 export interface TrialCopyOptions {
   sourceUrl: string;
@@ -23,17 +23,24 @@ export interface TrialCopyResult extends DumpCopyResult {
 }
 
 export async function trialCopy(opts: TrialCopyOptions): Promise<TrialCopyResult> {
-  await withClient(opts.sourceUrl, requirePrimarySource);
-  await withClient(opts.targetUrl, async (t) => {
-    await allowWrites(t);
-    const state = await loadCutover(t, "dump");
-    if (state?.done) throw new Error("the dump cutover already finished: the target is the primary, a trial copy would overwrite it");
-    if (state?.trialCopy || state?.copyStarted) await emptyTarget(t);
+  return withClient(opts.sourceUrl, async (source) => {
+    await requirePrimarySource(source);
+    return withClient(opts.targetUrl, async (t) => {
+      await allowWrites(t);
+      const previous = await loadCutover(t, "dump");
+      if (previous?.done) throw new Error("the dump cutover already finished: the target is the primary, a trial copy would overwrite it");
+      if (previous?.trialCopy || previous?.copyStarted) await emptyTarget(t, source, previous.copied);
+      // Noted before the first object lands: a trial that dies part-way is emptied by the next one.
+      const state: CutoverState = { strategy: "dump", steps: [], ...copyFacts(previous), trialCopy: true };
+      await saveCutover(t, state);
+      const result = await copyByDump({
+        sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs, onProgress: opts.onProgress,
+        onSchemaRestored: async () => {
+          state.copied = await copiedObjects(t);
+          await saveCutover(t, state);
+        },
+      });
+      return { ...result, strategy: "dump" as const, trial: true as const };
+    });
   });
-  const result = await copyByDump({ sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs, onProgress: opts.onProgress });
-  await withClient(opts.targetUrl, async (t) => {
-    await allowWrites(t);
-    await saveCutover(t, { strategy: "dump", steps: [], trialCopy: true });
-  });
-  return { ...result, strategy: "dump", trial: true };
 }
