@@ -61,22 +61,116 @@ export async function subscriptionExists(target: Client): Promise<boolean> {
 }
 
 /**
- * The subscription's connection string holds the source password inside the target's
- * catalog (pg_subscription.subconninfo, readable by superusers only): PostgreSQL has no
- * other way to authenticate the apply worker. ferry never prints it.
+ * Session settings that keep the next statement out of the server's log and out of
+ * pg_stat_activity (all superuser-only: https://www.postgresql.org/docs/15/runtime-config-logging.html,
+ * https://www.postgresql.org/docs/15/runtime-config-statistics.html#GUC-TRACK-ACTIVITIES).
  */
-async function ensureSubscription(target: Client, sourceUrl: string): Promise<boolean> {
-  if (await subscriptionExists(target)) {
-    await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} REFRESH PUBLICATION`);
-    return false;
+const QUIET_SETTINGS: [string, string][] = [
+  ["log_statement", "none"],
+  ["log_min_duration_statement", "-1"],
+  ["log_min_error_statement", "panic"],
+  ["track_activities", "off"],
+];
+
+/**
+ * Why the server would log the CREATE SUBSCRIPTION statement (and the password in it)
+ * although ferry tried to turn logging off: `refused` are the settings this session could
+ * not change, `current` their values. undefined when nothing would log it. A failing
+ * statement (log_min_error_statement) and pg_stat_activity (track_activities) are not
+ * refused over: the statement does not connect anywhere, and the session's next
+ * statement replaces it in pg_stat_activity (docs/postgres.md, Secrets).
+ */
+export function statementLogging(refused: string[], current: Record<string, string>): string | undefined {
+  if (refused.includes("log_statement") && ["ddl", "mod", "all"].includes(current.log_statement)) {
+    return `log_statement = ${current.log_statement}`;
   }
+  if (refused.includes("log_min_duration_statement") && Number(current.log_min_duration_statement) >= 0) {
+    return `log_min_duration_statement = ${current.log_min_duration_statement}`;
+  }
+  return undefined;
+}
+
+/** In the open transaction: quiet settings set (SET LOCAL) where the role may; returns those it may not. */
+async function quietTransaction(target: Client): Promise<string[]> {
+  const refused: string[] = [];
+  for (const [name, value] of QUIET_SETTINGS) {
+    await target.query("SAVEPOINT ferry_quiet");
+    try {
+      await target.query(`SET LOCAL ${name} = ${quoteLiteral(value)}`);
+      await target.query("RELEASE SAVEPOINT ferry_quiet");
+    } catch (err) {
+      await target.query("ROLLBACK TO SAVEPOINT ferry_quiet");
+      if ((err as { code?: string }).code !== "42501") throw err;
+      refused.push(name);
+    }
+  }
+  return refused;
+}
+
+/**
+ * CREATE SUBSCRIPTION ... CONNECTION carries the source password: PostgreSQL's apply
+ * worker has no other way to authenticate (a passfile or client certificate would have
+ * to live on the target server's disk, which RDS does not give; password_required = false
+ * (16+) needs a superuser and a source that trusts the target without a password). So
+ * the one statement that carries it is made as quiet as the server allows: in its own
+ * transaction with statement logging, duration logging, error-statement logging and
+ * activity tracking off, and with connect = false, so it returns at once instead of
+ * waiting (visible) for the slot on the source. ferry then creates the slot itself,
+ * enables the subscription and refreshes it, which copies every table (the documented
+ * way to start a subscription made without connecting). Where the role may not turn
+ * statement logging off and the server would log it, nothing is created: one line names
+ * the setting. The password stays in pg_subscription.subconninfo (superusers only) until
+ * the subscription is dropped (detach, rollback, cleanup).
+ */
+async function createSubscription(source: Client, target: Client, sourceUrl: string): Promise<void> {
+  await target.query("BEGIN");
+  try {
+    const refused = await quietTransaction(target);
+    if (refused.length) {
+      const { rows } = await target.query<{ name: string; setting: string }>("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", [refused]);
+      const logged = statementLogging(refused, Object.fromEntries(rows.map((r) => [r.name, r.setting])));
+      if (logged) {
+        throw new FerryError(`the target would log CREATE SUBSCRIPTION with the source password in it (${logged}) and ferry's role may not turn that off for its session: set it to none/-1 for the subscription's role (ALTER ROLE ... SET, or the RDS parameter group) or run replicate as a role that may`, 1);
+      }
+    }
+    await target.query(`CREATE SUBSCRIPTION ${SUBSCRIPTION} CONNECTION ${quoteLiteral(sourceUrl)} PUBLICATION ${PUBLICATION} WITH (connect = false, slot_name = ${SUBSCRIPTION})`);
+    await target.query("COMMIT");
+  } catch (err) {
+    await target.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
+  await startSubscription(source, target);
+}
+
+/** The slot on the source (created here, as connect = false left it), the subscription enabled. */
+async function startSubscription(source: Client, target: Client): Promise<void> {
   // Creating the slot waits for running transactions on the source: no timeout here.
-  await target.query("SET statement_timeout = 0");
-  await target.query(
-    `CREATE SUBSCRIPTION ${SUBSCRIPTION} CONNECTION ${quoteLiteral(sourceUrl)} PUBLICATION ${PUBLICATION}
-     WITH (copy_data = true, create_slot = true, slot_name = ${SUBSCRIPTION})`,
+  await source.query("SET statement_timeout = 0");
+  await source.query(
+    "SELECT pg_create_logical_replication_slot($1, 'pgoutput') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+    [SUBSCRIPTION],
   );
-  return true;
+  await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} ENABLE`);
+}
+
+async function subscriptionEnabled(target: Client): Promise<boolean> {
+  const { rows } = await target.query<{ on: boolean }>(
+    "SELECT subenabled AS on FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    [SUBSCRIPTION],
+  );
+  return rows[0]?.on ?? false;
+}
+
+/**
+ * The subscription exists and runs; REFRESH PUBLICATION then takes in every table of the
+ * publication it does not have yet (all of them on a new subscription) and copies it.
+ */
+async function ensureSubscription(source: Client, target: Client, sourceUrl: string): Promise<boolean> {
+  const created = !(await subscriptionExists(target));
+  if (created) await createSubscription(source, target, sourceUrl);
+  else if (!(await subscriptionEnabled(target))) await startSubscription(source, target); // an earlier run stopped in between
+  await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} REFRESH PUBLICATION WITH (copy_data = true)`);
+  return created;
 }
 
 export interface TableSyncState {
@@ -194,7 +288,7 @@ export async function replicateLogical(opts: LogicalReplicateOptions): Promise<L
       if (!(await subscriptionExists(target)) && (await emptyForNewSubscription(source, target))) {
         performed.push("rows of the earlier subscription removed (the new one copies every table from empty)");
       }
-      if (await ensureSubscription(target, opts.sourceUrl)) performed.push("subscription");
+      if (await ensureSubscription(source, target, opts.sourceUrl)) performed.push("subscription");
       await waitForSync(target, opts);
       if (!progress.postData && postData) {
         if (postData.rest) await applySchema(opts.targetUrl, postData.rest);
