@@ -23,7 +23,7 @@ import { userRelations } from "../copy-catalog";
 import { FenceRecord, FenceRun, allowWrites, databasesToFence, fence, readFence, unfence, withWritable } from "./fence";
 import { FenceOptions, fencePlanFor } from "./fence-plan";
 import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates, unreplicatedTables } from "../replication/logical";
-import { physicalLag, promote, waitForReplay } from "../replication/physical";
+import { forgetPrimary, physicalLag, promote, waitForReplay } from "../replication/physical";
 import { syncSequences } from "../sequences";
 import { CutoverState, CutoverStep, copyFacts, loadCutover, loadRecord, saveCutover } from "../state";
 import { Strategy, SUBSCRIPTION } from "../names";
@@ -458,8 +458,11 @@ export async function pgTakeOver(run: PgCutover): Promise<void> {
   } else if (opts.strategy === "physical" && !run.promoted) {
     await run.step("promote", async () => {
       await promote(opts.targetUrl);
-      return "pg_promote(wait => true) returned";
+      return `pg_promote(wait => true) returned; ${await run.onTarget(forgetPrimary)}`;
     }, persist);
+  } else if (opts.strategy === "physical") {
+    // Promoted by an earlier run, which may have died before the password was removed.
+    await run.onTarget(forgetPrimary);
   }
 }
 

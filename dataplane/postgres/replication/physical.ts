@@ -152,6 +152,25 @@ export async function waitForReplay(standbyUrl: string, lsn: string, timeoutMs: 
   );
 }
 
+/**
+ * A promoted standby no longer streams, but `pg_basebackup -R` left the source's
+ * connection, password included, as primary_conninfo in postgresql.auto.conf: ALTER
+ * SYSTEM RESET rewrites that file without it (and without the slot name), and a reload
+ * applies it. Superuser-only: for another role, the line to print says what to remove.
+ * Idempotent. https://www.postgresql.org/docs/15/sql-altersystem.html
+ */
+export async function forgetPrimary(c: Client): Promise<string> {
+  try {
+    await c.query("ALTER SYSTEM RESET primary_conninfo");
+    await c.query("ALTER SYSTEM RESET primary_slot_name");
+    await c.query("SELECT pg_reload_conf()");
+    return "primary_conninfo (with the source's password) removed from postgresql.auto.conf";
+  } catch (err) {
+    if ((err as { code?: string }).code !== "42501") throw err;
+    return "primary_conninfo still holds the source's password: ferry's role is not a superuser; remove primary_conninfo from the promoted server's postgresql.auto.conf";
+  }
+}
+
 /** Promote the standby and return once it accepts writes. */
 export async function promote(standbyUrl: string): Promise<void> {
   await withClient(standbyUrl, async (c) => {

@@ -1,6 +1,8 @@
 // Physical strategy end to end (seed 001's story done safely): pg_basebackup -R into a
 // standby while the app writes, status, then a cutover that fences every role on the
 // source before pg_promote, with nothing lost and one writable primary.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalPostgres } from "../../../rehearsal/servers";
 import { cleanup } from "../../../dataplane/postgres/cutover/cleanup";
@@ -57,6 +59,11 @@ describe("physical strategy", () => {
     const r = await cutover({ sourceUrl: source.url(), targetUrl: target, strategy: "physical", maxLagBytes: 10 * 1024 * 1024, timeoutSeconds: 30 });
     expect(r.error).toBeUndefined();
     expect(r.steps.map((x) => x.name)).toEqual(["gate", "fence", "drain", "promote", "verify", "activate", "done"]);
+    // The promoted server's own configuration no longer holds the source's connection or password.
+    const autoConf = readFileSync(join(dir, "postgresql.auto.conf"), "utf8");
+    expect(autoConf.includes(source.password), "the source password is in postgresql.auto.conf").toBe(false);
+    expect(autoConf).not.toMatch(/primary_conninfo/);
+    expect(r.steps.find((x) => x.name === "promote")?.detail).toMatch(/primary_conninfo \(with the source's password\) removed/);
     console.log(`physical cutover: ${r.writeUnavailableMs} ms write-unavailable, steps ${JSON.stringify(r.steps)}`);
 
     const full = await verifyDatabases({ sourceUrl: source.url(), targetUrl: target });
