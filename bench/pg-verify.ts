@@ -42,7 +42,7 @@ async function dumpAndHash(sourceUrl: string, targetUrl: string): Promise<string
 }
 
 async function ferryVerify(sourceUrl: string, targetUrl: string, jobs: number, fast: boolean): Promise<string> {
-  const report = await verifyDatabases({ sourceUrl, targetUrl, jobs, fast });
+  const report = await verifyDatabases({ sourceUrl, targetUrl, jobs, fast, showKeys: true }); // synthetic data: the key says which row the bench changed
   const chunks = report.tables.reduce((n, t) => n + t.chunks, 0);
   return report.ok ? `equal (${chunks} chunks)` : `differs: ${report.firstDifference}`;
 }

@@ -14,7 +14,7 @@ import { replicatePhysical } from "./replication/physical";
 import { rollback } from "./cutover/rollback";
 import { status } from "./status";
 import { trialCopy } from "./replication/trial";
-import { verifyDatabases } from "./verify/verify";
+import { describeDifference, verifyDatabases } from "./verify/verify";
 
 interface CommonFlags extends GlobalOptions {
   source?: string;
@@ -202,17 +202,19 @@ function registerVerify(pg: Command): void {
     .option("--jobs <n>", "parallel connection pairs")
     .option("--chunk-rows <n>", "rows per checksummed key range")
     .option("--fast", "count every table, checksum sampled ranges only")
+    .option("--show-keys", "print the differing key's value (a key is data: by default a difference is its table, key range and a hash)")
     .action(action(async (_o: unknown, cmd: Command) => {
-      const o = flags(cmd) as CommonFlags & { fast?: boolean };
+      const o = flags(cmd) as CommonFlags & { fast?: boolean; showKeys?: boolean };
       const r = await verifyDatabases({
         sourceUrl: sourceUrl(o),
         targetUrl: targetUrl(o),
         jobs: parseNumber("--jobs", o.jobs, 1),
         chunkRows: parseNumber("--chunk-rows", o.chunkRows, 1),
         fast: o.fast,
+        showKeys: o.showKeys,
       });
       emit(o, r, (x) =>
-        [...x.tables.map((t) => `${t.ok ? "ok  " : "DIFF"} ${t.table}: ${t.sourceRows} / ${t.targetRows} rows${t.firstDifference ? `, first difference ${t.firstDifference.from} .. ${t.firstDifference.to}` : ""}`),
+        [...x.tables.map((t) => (t.ok ? `ok   ${t.table}: ${t.sourceRows} / ${t.targetRows} rows` : `DIFF ${describeDifference(t)}`)),
           ...x.sequences.filter((s) => !s.ok).map((s) => `DIFF sequence ${s.sequence}: ${s.source} / ${s.target}`),
           x.ok ? `identical (${x.durationMs} ms)` : `different: ${x.firstDifference}`].join("\n"),
       );

@@ -7,6 +7,7 @@
 // and checksums only the first, the last and a few random chunks (first and last
 // only for non-integer keys, whose chunk boundaries would cost a scan of the key).
 // Small tables are hashed whole, many to one statement (`tableSums`), in both modes.
+import { createHash } from "node:crypto";
 import os from "node:os";
 import { Client } from "pg";
 import { displayName, listSequences, listTables, SequenceInfo, TableInfo } from "../copy-catalog";
@@ -42,6 +43,12 @@ export interface VerifyOptions {
    * instead. Tables without a key are always counted. Default: every table counted.
    */
   countMaxBytes?: number;
+  /**
+   * Print the differing key's value (and the ranges' bounds). Off by default: a key is
+   * data (an email, a user id), and verify's output lands in logs and Pulumi's state.
+   * Without it a difference is named by its table, its key range's position and a hash.
+   */
+  showKeys?: boolean;
 }
 
 /** Key ranges per table (by name), computed on the source before the window. */
@@ -54,12 +61,16 @@ export interface FastVerifyPlan {
 }
 
 export interface TableDifference {
-  /** First key of the differing range ("(start)" when open). */
-  from: string;
-  /** The range's end: the differing key itself once narrowed, else the exclusive upper bound ("(end)" when open). */
-  to: string;
+  /** showKeys only: first key of the differing range ("(start)" when open). */
+  from?: string;
+  /** showKeys only: the differing key itself once narrowed, else the range's exclusive upper bound ("(end)" when open). */
+  to?: string;
   kind?: DifferenceKind | "whole table" | "columns differ" | "table missing on target" | "table missing on source";
   detail?: string;
+  /** Which of the table's key ranges (1-based, in key order) holds the difference. */
+  range?: { index: number; of: number };
+  /** The differing key, hashed (SHA-256 of the table's name and the key's text, 12 hex digits): comparable, not readable. */
+  keyHash?: string;
 }
 
 export interface TableReport {
@@ -201,12 +212,14 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
       record(task.table, { index: task.index, range: task.range, source: s, target: t });
     }, closePair);
 
-    const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair);
+    const rangeCount = (t: TableInfo) => ranges.get(t.oid)?.length ?? 1;
+    const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair, rangeCount, opts.showKeys === true);
     reports.push(...mismatched);
     reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
 
     const sequences = compareSequences(...(await Promise.all([listSequences(source.client), listSequences(target.client)])));
     const ok = reports.every((r) => r.ok) && sequences.every((s) => s.ok);
+    if (!opts.showKeys) for (const r of reports) hideBounds(r);
     return { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, firstDifference: ok ? undefined : describeFirst(reports, sequences) };
   } finally {
     await Promise.all(snapshots.map((s) => s.release()));
@@ -347,9 +360,11 @@ async function tableReports(
   jobs: number,
   locate: (p: Pair, table: TableInfo, range: KeyRange) => Promise<LocatedDifference>,
   openPair: () => Promise<Pair>,
+  rangeCount: (t: TableInfo) => number,
+  showKeys: boolean,
 ): Promise<TableReport[]> {
   const reports: TableReport[] = [];
-  const toLocate: { table: TableInfo; report: TableReport; range: KeyRange }[] = [];
+  const toLocate: { table: TableInfo; report: TableReport; range: KeyRange; index: number }[] = [];
   for (const table of tables) {
     const list = (results.get(table.oid) ?? []).sort((a, b) => a.index - b.index);
     const counted = fast ? list.find((r) => r.index === -1) : undefined;
@@ -366,16 +381,27 @@ async function tableReports(
     if (!table.primaryKey.length || !firstKeyed) {
       report.firstDifference = { from: "(start)", to: "(end)", kind: "whole table" };
     } else {
-      toLocate.push({ table, report, range: firstKeyed.range });
+      toLocate.push({ table, report, range: firstKeyed.range, index: firstKeyed.index });
     }
   }
   await runPool(toLocate, jobs, openPair, async (p, item) => {
     const found = await locate(p, item.table, item.range);
+    const range = { index: item.index + 1, of: rangeCount(item.table) };
     item.report.firstDifference = found.key
-      ? { from: showKey(found.key), to: showKey(found.key), kind: found.kind }
-      : { from: found.range.lower ? showKey(found.range.lower) : "(start)", to: found.range.upper ? showKey(found.range.upper) : "(end)" };
+      ? { from: showKey(found.key), to: showKey(found.key), kind: found.kind, range, keyHash: keyHash(item.report.table, found.key) }
+      : { from: found.range.lower ? showKey(found.range.lower) : "(start)", to: found.range.upper ? showKey(found.range.upper) : "(end)", range };
   }, closePair);
   return reports;
+}
+
+/** A key's hash, the same for the same key of the same table in every run (docs/postgres-copy-verify.md). */
+export const keyHash = (table: string, key: string[]): string => createHash("sha256").update(`${table}\u0000${JSON.stringify(key)}`).digest("hex").slice(0, 12);
+
+/** Without showKeys, no key value leaves verify: the bounds go, position and hash stay. */
+function hideBounds(r: TableReport): void {
+  if (!r.firstDifference) return;
+  delete r.firstDifference.from;
+  delete r.firstDifference.to;
 }
 
 const showKey = (key: string[]): string => (key.length === 1 ? key[0] : `(${key.join(", ")})`);
@@ -409,18 +435,28 @@ export function compareSequences(source: SequenceInfo[], target: SequenceInfo[])
   });
 }
 
+/** One table's difference in words: with its key where the report holds one (showKeys), else its range and hash. */
+export function describeDifference(t: TableReport): string {
+  const d = t.firstDifference;
+  const counts = `${t.sourceRows} rows on source, ${t.targetRows} on target`;
+  if (!d) return `${t.table}: differs (${counts})`;
+  if (d.kind?.startsWith("table missing")) return `${t.table}: ${d.kind}`;
+  if (d.kind === "columns differ") return `${t.table}: ${d.detail}`;
+  if (d.kind === "whole table") return `${t.table}: whole table differs (no key range to narrow to; ${counts})`;
+  const where = d.range ? `key range ${d.range.index} of ${d.range.of}` : "a key range";
+  if (d.keyHash) {
+    return d.from !== undefined
+      ? `${t.table}: row with key ${d.from} ${d.kind ?? "differs"} (${counts})`
+      : `${t.table}: a row ${d.kind ?? "differs"} (key hash ${d.keyHash}, in ${where}; ${counts})`;
+  }
+  return d.from !== undefined
+    ? `${t.table}: rows in key range [${d.from}, ${d.to}) differ (${counts})`
+    : `${t.table}: rows in ${where} differ (${counts})`;
+}
+
 function describeFirst(tables: TableReport[], sequences: SequenceReport[]): string {
   const t = tables.find((r) => !r.ok);
-  if (t) {
-    const d = t.firstDifference;
-    const counts = `${t.sourceRows} rows on source, ${t.targetRows} on target`;
-    if (!d) return `${t.table}: differs (${counts})`;
-    if (d.kind?.startsWith("table missing")) return `${t.table}: ${d.kind}`;
-    if (d.kind === "columns differ") return `${t.table}: ${d.detail}`;
-    if (d.kind === "whole table") return `${t.table}: whole table differs (no key range to narrow to; ${counts})`;
-    if (d.from === d.to) return `${t.table}: row with key ${d.from} ${d.kind ?? "differs"} (${counts})`;
-    return `${t.table}: rows in key range [${d.from}, ${d.to}) differ (${counts})`;
-  }
+  if (t) return describeDifference(t);
   const s = sequences.find((r) => !r.ok)!;
   return Number.isNaN(s.target)
     ? `sequence ${s.sequence} is missing on target`

@@ -168,7 +168,7 @@ describe("dump copy fidelity", () => {
     // The target's sessions no longer see lib: type names must not depend on either side's search_path.
     await target.query(`ALTER DATABASE ${DB} RESET search_path`);
     try {
-      const ok = await verifyDatabases({ sourceUrl: src, targetUrl: tgt, jobs: 2, chunkRows: 100, narrowRows: 20 });
+      const ok = await verifyDatabases({ sourceUrl: src, targetUrl: tgt, jobs: 2, chunkRows: 100, narrowRows: 20, showKeys: true });
       expect(ok.tables.filter((t) => !t.ok)).toEqual([]);
       expect(ok.ok).toBe(true);
       // Names are shown as SQL writes them, so "a.b".c and a."b.c" are two tables, each compared.
@@ -189,7 +189,7 @@ describe("dump copy fidelity", () => {
       });
     await setMood(before === "sad" ? "happy" : "sad");
     try {
-      const bad = await verifyDatabases({ sourceUrl: src, targetUrl: tgt, jobs: 2, chunkRows: 100, narrowRows: 20 });
+      const bad = await verifyDatabases({ sourceUrl: src, targetUrl: tgt, jobs: 2, chunkRows: 100, narrowRows: 20, showKeys: true });
       expect(bad.ok).toBe(false);
       expect(bad.firstDifference).toBe("public.moods: row with key 105 changed (600 rows on source, 600 on target)");
     } finally {
@@ -199,7 +199,7 @@ describe("dump copy fidelity", () => {
     // A catalog reference pointing at another object (same text under one search_path or another) is a changed row.
     await withClient(tgt, (c) => c.query("UPDATE catalog_refs SET rel = 'lib.readings' WHERE id = 1"));
     try {
-      const bad = await verifyDatabases({ sourceUrl: src, targetUrl: tgt, jobs: 2, chunkRows: 100, narrowRows: 20 });
+      const bad = await verifyDatabases({ sourceUrl: src, targetUrl: tgt, jobs: 2, chunkRows: 100, narrowRows: 20, showKeys: true });
       expect(bad.firstDifference).toBe("public.catalog_refs: row with key 1 changed (2 rows on source, 2 on target)");
     } finally {
       await withClient(tgt, (c) => c.query("UPDATE catalog_refs SET rel = 'lib.bookings' WHERE id = 1"));

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startPostgres, LocalPostgres } from "../../../../rehearsal/servers";
 import { copyByDump } from "../../../../dataplane/postgres/copy/dump";
-import { bundles, planFastVerify, verifyDatabases, VerifyOptions, sampleIndexes } from "../../../../dataplane/postgres/verify/verify";
+import { bundles, keyHash, planFastVerify, verifyDatabases, VerifyOptions, sampleIndexes } from "../../../../dataplane/postgres/verify/verify";
+import { runFerry } from "../helpers";
 import { startSource } from "../fixtures";
 
 // One source and one copy; each test damages the copy, checks that verify names the
@@ -19,7 +20,8 @@ beforeAll(async () => {
   await target.query("CREATE TYPE public.oid_shift AS ENUM ('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h')");
   await copyByDump({ sourceUrl: source.url(), targetUrl: target.url(), jobs: 2 });
   // Small chunks so every table has several ranges and a difference must be located among them.
-  opts = { sourceUrl: source.url(), targetUrl: target.url(), jobs: 3, chunkRows: 100, narrowRows: 20 };
+  // showKeys: these cases check which key was found (the default output hides it: see "no key value").
+  opts = { sourceUrl: source.url(), targetUrl: target.url(), jobs: 3, chunkRows: 100, narrowRows: 20, showKeys: true };
 });
 
 afterAll(async () => {
@@ -45,7 +47,7 @@ describe("verifyDatabases", () => {
       expect(report.ok).toBe(false);
       const t = report.tables.find((x) => x.table === "public.accounts")!;
       expect(t).toMatchObject({ ok: false, sourceRows: 1200, targetRows: 1200, differingChunks: 1 });
-      expect(t.firstDifference).toEqual({ from: "777", to: "777", kind: "changed" });
+      expect(t.firstDifference).toMatchObject({ from: "777", to: "777", kind: "changed" });
       expect(report.firstDifference).toBe("public.accounts: row with key 777 changed (1200 rows on source, 1200 on target)");
     } finally {
       await onTarget("UPDATE accounts SET balance = balance - 0.01 WHERE id = 777");
@@ -58,12 +60,12 @@ describe("verifyDatabases", () => {
     await onTarget("DELETE FROM invoices WHERE no = 1500");
     try {
       const small = await verifyDatabases(opts);
-      expect(small.tables.find((x) => x.table === "public.invoices")!.firstDifference).toEqual({ from: "1500", to: "1500", kind: "missing on target" });
+      expect(small.tables.find((x) => x.table === "public.invoices")!.firstDifference).toMatchObject({ from: "1500", to: "1500", kind: "missing on target" });
       // One chunk for the table; narrowing halves it (narrowRows 20) before comparing rows.
       const big = await verifyDatabases({ ...opts, chunkRows: 50_000 });
       const t = big.tables.find((x) => x.table === "public.invoices")!;
       expect(t).toMatchObject({ chunks: 1, sourceRows: 1200, targetRows: 1199 });
-      expect(t.firstDifference).toEqual({ from: "1500", to: "1500", kind: "missing on target" });
+      expect(t.firstDifference).toMatchObject({ from: "1500", to: "1500", kind: "missing on target" });
     } finally {
       await onTarget("INSERT INTO invoices (no, account_id, amount, issued_at) VALUES ($1, $2, $3, $4)", [row.no, row.account_id, row.amount, row.issued_at]);
     }
@@ -111,7 +113,7 @@ describe("verifyDatabases", () => {
       const report = await verifyDatabases(opts);
       const t = report.tables.find((x) => x.table === "public.accounts")!;
       expect(t).toMatchObject({ ok: false, targetRows: 1201 });
-      expect(t.firstDifference).toEqual({ from: "99999", to: "99999", kind: "extra on target" });
+      expect(t.firstDifference).toMatchObject({ from: "99999", to: "99999", kind: "extra on target" });
     } finally {
       await onTarget("DELETE FROM accounts WHERE id = 99999");
     }
@@ -138,7 +140,7 @@ describe("verifyDatabases", () => {
       const report = await verifyDatabases(opts);
       const t = report.tables.find((x) => x.table === "public.audit_log")!;
       expect(t).toMatchObject({ ok: false, sourceRows: 1200, targetRows: 1200, chunks: 1 });
-      expect(t.firstDifference).toEqual({ from: "(start)", to: "(end)", kind: "whole table" });
+      expect(t.firstDifference).toMatchObject({ from: "(start)", to: "(end)", kind: "whole table" });
       expect(report.firstDifference).toMatch(/^public\.audit_log: whole table differs/);
     } finally {
       await onTarget("UPDATE audit_log SET note = repeat('x', 5) WHERE token = 'seed-5'");
@@ -191,7 +193,7 @@ describe("verifyDatabases", () => {
       expect(events.firstDifference).toMatchObject({ kind: "changed", from: expect.stringMatching(new RegExp(`^\\(${newest.id}, `)) });
       expect(report.tables.find((x) => x.table === "public.audit_log")).toMatchObject({ ok: false, sourceRows: 1200, targetRows: 1199 });
       // The last chunk is always sampled: the newest invoice is named.
-      expect(report.tables.find((x) => x.table === "public.invoices")!.firstDifference).toEqual({ from: "2199", to: "2199", kind: "missing on target" });
+      expect(report.tables.find((x) => x.table === "public.invoices")!.firstDifference).toMatchObject({ from: "2199", to: "2199", kind: "missing on target" });
     } finally {
       await onTarget("INSERT INTO audit_log VALUES ($1, $2, $3, $4)", [row.happened_at, row.actor, row.note, row.token]);
       await onTarget("UPDATE events SET payload = $2 WHERE id = $1", [newest.id, newest.payload]);
@@ -225,7 +227,7 @@ describe("verifyDatabases", () => {
       await onTarget("DELETE FROM invoices WHERE no = 9002");
       const red = await verifyDatabases(planned);
       expect(red.ok).toBe(false);
-      expect(red.tables.find((x) => x.table === "public.invoices")!.firstDifference).toEqual({ from: "9002", to: "9002", kind: "missing on target" });
+      expect(red.tables.find((x) => x.table === "public.invoices")!.firstDifference).toMatchObject({ from: "9002", to: "9002", kind: "missing on target" });
       // Counted as before when the table is under the size limit.
       const counted = await verifyDatabases({ ...planned, countMaxBytes: 1 << 30 });
       expect(counted.tables.find((x) => x.table === "public.invoices")).toMatchObject({ ok: false, sourceRows: 1202, targetRows: 1201 });
@@ -252,6 +254,32 @@ describe("verifyDatabases", () => {
     } finally {
       await source.query("DROP TABLE tokens");
       await onTarget("DROP TABLE tokens");
+    }
+  });
+
+  test("no key value in verify's output unless asked (--show-keys): the table, the key range's position and a hash", async () => {
+    const create = "CREATE TABLE people (email text PRIMARY KEY, n int NOT NULL); INSERT INTO people SELECT 'person' || g || '@example.test', g FROM generate_series(1, 300) g";
+    await source.query(create);
+    await onTarget(create);
+    await onTarget("UPDATE people SET n = -1 WHERE email = 'person150@example.test'");
+    const env = { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target.url() };
+    try {
+      const text = await runFerry(["pg", "verify", "--chunk-rows", "100"], env);
+      const json = await runFerry(["--json", "pg", "verify", "--chunk-rows", "100"], env);
+      for (const r of [text, json]) {
+        expect(r.code).toBe(1);
+        expect(r.stdout + r.stderr).not.toContain("person150");
+      }
+      const hash = keyHash("public.people", ["person150@example.test"]);
+      expect(text.stdout).toContain(`DIFF public.people: a row changed (key hash ${hash}, in key range 1 of 4; 300 rows on source, 300 on target)`);
+      const report = JSON.parse(json.stdout);
+      expect(report.tables.find((t: { table: string }) => t.table === "public.people").firstDifference).toEqual({ kind: "changed", range: { index: 1, of: 4 }, keyHash: hash });
+      // Asked for, the key is printed.
+      const shown = await runFerry(["pg", "verify", "--chunk-rows", "100", "--show-keys"], env);
+      expect(shown.stdout).toContain("DIFF public.people: row with key person150@example.test changed (300 rows on source, 300 on target)");
+    } finally {
+      await source.query("DROP TABLE people");
+      await onTarget("DROP TABLE people");
     }
   });
 
