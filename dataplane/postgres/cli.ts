@@ -81,6 +81,11 @@ export async function strategyToCut(flag: Strategy | undefined, sourceUrl: strin
   return chooseStrategy(flag, recorded);
 }
 
+/** Warnings (a privilege the target could not take, a setting it refused) on stderr, one line each. */
+const warn = (warnings: string[]) => {
+  for (const w of warnings) process.stderr.write(`ferry: warning: ${redact(w)}\n`);
+};
+
 const sourceUrl = (o: CommonFlags) => resolveUrl(o.source, "FERRY_SOURCE_URL", "--source");
 const targetUrl = (o: CommonFlags) => resolveUrl(o.target, "FERRY_TARGET_URL", "--target");
 
@@ -148,6 +153,7 @@ function registerReplicate(pg: Command): void {
             },
           });
           bar.stop();
+          warn(r.warnings);
           emit(o, r, (x) => `logical replication of ${x.tables} table(s) streaming (${x.performed.join(", ") || "nothing left to do"}; ${x.durationMs} ms)`);
         } else {
           let started = false;
@@ -162,6 +168,7 @@ function registerReplicate(pg: Command): void {
             },
           });
           bar.stop();
+          warn(r.warnings);
           emit(o, r, (x) => `trial copy: ${x.tables} table(s), ${x.rows} row(s), ${formatBytes(x.bytes)} in ${x.durationMs} ms (${x.phases.map((p) => `${p.name} ${p.ms} ms`).join(", ")}); the cutover copy will take about as long`);
         }
       } finally {
@@ -216,6 +223,8 @@ function registerVerify(pg: Command): void {
       emit(o, r, (x) =>
         [...x.tables.map((t) => (t.ok ? `ok   ${t.table}: ${t.sourceRows} / ${t.targetRows} rows` : `DIFF ${describeDifference(t)}`)),
           ...x.sequences.filter((s) => !s.ok).map((s) => `DIFF sequence ${s.sequence}: ${s.source} / ${s.target}`),
+          ...x.privileges.differences.map((d) => `DIFF privilege ${d}`),
+          ...(x.privileges.missingRoles.length ? [`note: the source grants to role(s) the target does not have: ${x.privileges.missingRoles.join(", ")}`] : []),
           x.ok ? `identical (${x.durationMs} ms)` : `different: ${x.firstDifference}`].join("\n"),
       );
       return r.ok ? 0 : 1;

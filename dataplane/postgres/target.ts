@@ -35,7 +35,7 @@ export async function copiedObjects(c: Client): Promise<string[]> {
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE ${USER_SCHEMA} AND c.relkind IN (${Object.keys(RELATION_KINDS).map((k) => `'${k}'`).join(", ")}) AND ${NOT_EXTENSION_MEMBER("pg_class", "c")}
     UNION ALL
-    SELECT 'function ' || format('%I.%I', n.nspname, p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+    SELECT 'function ' || p.oid::regprocedure::text
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER("pg_proc", "p")}
     UNION ALL

@@ -17,6 +17,7 @@ import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "../copy-snaps
 import { copyChunk } from "./copy-stream";
 import { EarlyIndex, IndexBuilder, listEarlyIndexes, listLockUpgradingIndexes } from "./copy-indexes";
 import { syncSequences } from "../sequences";
+import { applyPrivileges, archivePrivileges } from "../privileges";
 
 export interface DumpProgress {
   tablesDone: number;
@@ -116,6 +117,10 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
     await timed("post-data", () => restoreSection(archive, opts.targetUrl, "post-data", { ...restoreOpts, alreadyBuilt: built, oneAtATime: lockUpgrading }));
     const sequences = await timed("sequences", () =>
       withClient(opts.sourceUrl, (s) => withClient(opts.targetUrl, (t) => syncSequences(s, t))).then((synced) => synced.length),
+    );
+    // Grants and revokes (extension members' too) after the rows: a REVOKE from the owner cannot stop the copy.
+    await timed("privileges", async () =>
+      warnings.push(...(await withClient(opts.targetUrl, async (t) => applyPrivileges(t, await archivePrivileges(archive))))),
     );
     if (opts.analyze !== false) await timed("analyze", () => analyzeTables(opts.targetUrl, tables, jobs));
     await timed("database settings", async () =>

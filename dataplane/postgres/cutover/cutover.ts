@@ -22,7 +22,9 @@ import { copyByDump } from "../copy/dump";
 import { userRelations } from "../copy-catalog";
 import { FenceRecord, FenceRun, allowWrites, databasesToFence, fence, readFence, unfence, withWritable } from "./fence";
 import { FenceOptions, fencePlanFor } from "./fence-plan";
-import { confirmedUpTo, dropSubscription, logicalLag, subscriptionExists, tableStates, unreplicatedTables } from "../replication/logical";
+import {
+  confirmedUpTo, copyPrivileges, dropSubscription, logicalLag, notePrivilegesCopied, privilegesCopied, subscriptionExists, tableStates, unreplicatedTables,
+} from "../replication/logical";
 import { forgetPrimary, physicalLag, promote, waitForReplay } from "../replication/physical";
 import { syncSequences } from "../sequences";
 import { CutoverState, CutoverStep, copyFacts, loadCutover, loadRecord, saveCutover } from "../state";
@@ -369,6 +371,7 @@ export async function pgGate(run: PgCutover): Promise<number> {
   run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
   const warmMs = await warmFastVerify(run);
   const lagBytes = await gate(opts, source, run.timeoutMs);
+  await copyPrivilegesIfMissing(run);
   if (opts.strategy === "logical") await run.onTarget(flushEachApply);
   run.steps.push({
     name: "gate", ms: 0,
@@ -397,6 +400,18 @@ async function refuseForeignTargetObjects(run: PgCutover): Promise<void> {
   if (foreign.length) {
     throw new GateNotMet(`the target holds what ferry did not copy (${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", ..." : ""}): drop or move it, or give the copy an empty database; the source was not touched`);
   }
+}
+
+/**
+ * logical: a target replicated before replicate copied privileges gets them now, before
+ * the fence (verify compares privileges, and would otherwise fail after the detach).
+ */
+async function copyPrivilegesIfMissing(run: PgCutover): Promise<void> {
+  if (run.opts.strategy !== "logical" || (await run.onTarget(privilegesCopied))) return;
+  await run.onTarget(async (t) => {
+    await copyPrivileges(run.opts.sourceUrl, t);
+    await notePrivilegesCopied(t);
+  });
 }
 
 /** Every login role read-only, or (resumed) the fence an earlier run began made complete. */

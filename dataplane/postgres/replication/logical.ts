@@ -12,6 +12,7 @@ import { PUBLICATION, SUBSCRIPTION } from "../names";
 import { splitPostData } from "./postdata";
 import { applySchema, dumpSchema } from "./schema";
 import { loadCutover, loadRecord, saveRecord } from "../state";
+import { applyPrivileges, dumpPrivileges } from "../privileges";
 import { FerryError } from "../../cli/common";
 
 export interface LogicalReplicateOptions {
@@ -26,6 +27,8 @@ export interface LogicalReplicateOptions {
 export interface LogicalReplicateResult {
   strategy: "logical";
   tables: number;
+  /** Privileges the target could not take (a grant to a role it lacks). */
+  warnings: string[];
   /** Steps this run performed (a rerun lists only what was left). */
   performed: string[];
   durationMs: number;
@@ -35,6 +38,8 @@ interface ReplicateProgress {
   preData?: boolean;
   keys?: boolean;
   postData?: boolean;
+  /** The source's grants and revokes applied to the target's schema (privileges.ts). */
+  privileges?: boolean;
 }
 
 const PROGRESS_KEY = "replicate:logical";
@@ -240,6 +245,21 @@ async function addNewTables(source: Client, opts: LogicalReplicateOptions, targe
   return added;
 }
 
+/** The source's grants and revokes on the target's schema (DDL, which replication does not carry); warnings for roles it lacks. */
+export async function copyPrivileges(sourceUrl: string, target: Client): Promise<string[]> {
+  return applyPrivileges(target, await dumpPrivileges(sourceUrl));
+}
+
+/** Whether replicate copied the privileges (older runs did not: the cutover copies them before its fence). */
+export async function privilegesCopied(target: Client): Promise<boolean> {
+  return (await loadRecord<ReplicateProgress>(target, PROGRESS_KEY))?.privileges === true;
+}
+
+/** Note that the privileges were copied (by the cutover's gate, for a target replicated before they were). */
+export async function notePrivilegesCopied(target: Client): Promise<void> {
+  await saveRecord(target, PROGRESS_KEY, { ...((await loadRecord<ReplicateProgress>(target, PROGRESS_KEY)) ?? {}), privileges: true });
+}
+
 /**
  * A new subscription copies every table (copy_data): the target's tables must be empty.
  * After a rollback (the subscription dropped, the rows it had copied still there) they
@@ -283,6 +303,14 @@ export async function replicateLogical(opts: LogicalReplicateOptions): Promise<L
       if (progress.preData) {
         const added = await addNewTables(source, opts, target);
         if (added.length) performed.push(`new table(s) created on the target: ${added.join(", ")}`);
+        if (added.length) progress.privileges = false; // their grants too
+      }
+      const warnings: string[] = [];
+      if (!progress.privileges) {
+        warnings.push(...(await copyPrivileges(opts.sourceUrl, target)));
+        progress.privileges = true;
+        await save();
+        performed.push("privileges");
       }
       if (await ensurePublication(source)) performed.push("publication");
       if (!(await subscriptionExists(target)) && (await emptyForNewSubscription(source, target))) {
@@ -297,7 +325,7 @@ export async function replicateLogical(opts: LogicalReplicateOptions): Promise<L
         performed.push("post-data schema");
       }
       const tables = (await tableStates(target)).length;
-      return { strategy: "logical" as const, tables, performed, durationMs: Date.now() - started };
+      return { strategy: "logical" as const, tables, warnings, performed, durationMs: Date.now() - started };
     });
   });
 }

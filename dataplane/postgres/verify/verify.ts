@@ -15,6 +15,7 @@ import { defaultJobs, runPool } from "../copy-pool";
 import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "../copy-snapshot";
 import { connect as connectPlain } from "../connection";
 import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
+import { PrivilegeReport, verifyPrivileges } from "../privileges";
 import { ChunkSum, chunkSum, countRows, tableSums, edgeRanges, hasIntegerKey, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession } from "./verify-sql";
 
 export interface VerifyOptions {
@@ -102,7 +103,9 @@ export interface VerifyReport {
   fast: boolean;
   tables: TableReport[];
   sequences: SequenceReport[];
-  /** One line naming the first difference (table and key range, or sequence). */
+  /** Privileges (ACLs) of schemas, tables, sequences and functions, extension members included (privileges.ts). */
+  privileges: PrivilegeReport;
+  /** One line naming the first difference (table and key range, sequence, or privilege). */
   firstDifference?: string;
 }
 
@@ -164,6 +167,7 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
   try {
     const [source, target] = snapshots;
     const [sourceTables, targetTables] = await Promise.all([listTables(source.client), listTables(target.client)]);
+    const privileges = await verifyPrivileges(source.client, target.client);
     const { tables, mismatched } = matchTables(sourceTables, targetTables);
     // With a plan every hashed range is small and read through the key's index. A target
     // that was never analyzed (a logical subscriber after its initial sync) may otherwise
@@ -218,9 +222,9 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
 
     const sequences = compareSequences(...(await Promise.all([listSequences(source.client), listSequences(target.client)])));
-    const ok = reports.every((r) => r.ok) && sequences.every((s) => s.ok);
+    const ok = reports.every((r) => r.ok) && sequences.every((s) => s.ok) && privileges.ok;
     if (!opts.showKeys) for (const r of reports) hideBounds(r);
-    return { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, firstDifference: ok ? undefined : describeFirst(reports, sequences) };
+    return { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, privileges, firstDifference: ok ? undefined : describeFirst(reports, sequences, privileges) };
   } finally {
     await Promise.all(snapshots.map((s) => s.release()));
   }
@@ -454,9 +458,12 @@ export function describeDifference(t: TableReport): string {
     : `${t.table}: rows in ${where} differ (${counts})`;
 }
 
-function describeFirst(tables: TableReport[], sequences: SequenceReport[]): string {
+function describeFirst(tables: TableReport[], sequences: SequenceReport[], privileges: PrivilegeReport): string {
   const t = tables.find((r) => !r.ok);
   if (t) return describeDifference(t);
+  if (!privileges.ok && sequences.every((r) => r.ok)) {
+    return `privileges differ: ${privileges.differences[0]}${privileges.differences.length > 1 ? ` (and ${privileges.differences.length - 1} more)` : ""}`;
+  }
   const s = sequences.find((r) => !r.ok)!;
   return Number.isNaN(s.target)
     ? `sequence ${s.sequence} is missing on target`

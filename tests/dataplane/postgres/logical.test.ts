@@ -59,7 +59,7 @@ describe("logical strategy", () => {
     expect(fixed.ok).toBe(true);
 
     const first = await replicateLogical({ sourceUrl: source.url(), targetUrl: target.url(), syncTimeoutMs: 60_000 });
-    expect(first.performed).toEqual(["pre-data schema", "primary keys", "publication", "subscription", "post-data schema"]);
+    expect(first.performed).toEqual(["pre-data schema", "primary keys", "privileges", "publication", "subscription", "post-data schema"]);
     expect(first.tables).toBe(5);
     const again = await replicateLogical({ sourceUrl: source.url(), targetUrl: target.url(), syncTimeoutMs: 60_000 });
     expect(again.performed).toEqual([]);
@@ -148,7 +148,7 @@ describe("logical strategy", () => {
       await blocker.query("ROLLBACK");
       await blocker.end();
     }
-    expect((await replicating).performed).toEqual(["publication", "subscription", "post-data schema"]);
+    expect((await replicating).performed).toEqual(["privileges", "publication", "subscription", "post-data schema"]);
     await cleanup({ sourceUrl: src, targetUrl: tgt });
   });
 });

@@ -46,7 +46,7 @@ describe("the subscription's password", () => {
     })();
     try {
       const r = await replicateLogical({ sourceUrl: source.url(), targetUrl: target.url(), syncTimeoutMs: 60_000 });
-      expect(r.performed).toEqual(["pre-data schema", "primary keys", "publication", "subscription", "post-data schema"]);
+      expect(r.performed).toEqual(["pre-data schema", "primary keys", "privileges", "publication", "subscription", "post-data schema"]);
     } finally {
       watching = false;
       await watch;

@@ -93,7 +93,7 @@ describe("a cutover that gave back runs again", () => {
     expect(await canWrite(pair.appSrc)).toBe(true);
 
     const again = await replicateLogical({ sourceUrl: pair.src, targetUrl: pair.tgt, syncTimeoutMs: 30_000 });
-    expect(again.performed).toEqual(["new table(s) created on the target: public.late_arrival"]);
+    expect(again.performed).toEqual(["new table(s) created on the target: public.late_arrival", "privileges"]);
     const r = await cutover({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", timeoutSeconds: 30, maxLagBytes: 10 * 1024 * 1024 });
     expect(r.error).toBeUndefined();
     expect(await target.query("SELECT id, note FROM late_arrival", [], "late")).toEqual([{ id: 1, note: "written after replicate" }]);
