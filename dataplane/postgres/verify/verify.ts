@@ -217,7 +217,7 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     }, closePair);
 
     const rangeCount = (t: TableInfo) => ranges.get(t.oid)?.length ?? 1;
-    const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair, rangeCount, opts.showKeys === true);
+    const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair, rangeCount);
     reports.push(...mismatched);
     reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
 
@@ -365,7 +365,6 @@ async function tableReports(
   locate: (p: Pair, table: TableInfo, range: KeyRange) => Promise<LocatedDifference>,
   openPair: () => Promise<Pair>,
   rangeCount: (t: TableInfo) => number,
-  showKeys: boolean,
 ): Promise<TableReport[]> {
   const reports: TableReport[] = [];
   const toLocate: { table: TableInfo; report: TableReport; range: KeyRange; index: number }[] = [];
