@@ -115,7 +115,8 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
 function renderCutover(r: StackCutoverResult): string {
   if (!r.ok) return `cutover failed: ${r.error}`;
   const stores = [r.postgres && `Postgres (${r.postgres.strategy})`, r.redis && `Redis (${r.redis.mode})`].filter(Boolean).join(" and ");
-  return `cut over ${stores}: writes unavailable for ${r.writeUnavailableMs} ms${r.resumed ? " (resumed)" : ""}`;
+  const repaired = r.postgres?.verify?.repaired;
+  return `cut over ${stores}: writes unavailable for ${r.writeUnavailableMs} ms${r.resumed ? " (resumed)" : ""}${repaired ? `\nPostgres repaired before its target was released: ${repaired.join("; ")}` : ""}`;
 }
 
 function renderStatus(r: { stores: StoreStatus[] }): string {

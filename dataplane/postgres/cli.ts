@@ -14,7 +14,8 @@ import { replicatePhysical } from "./replication/physical";
 import { rollback } from "./cutover/rollback";
 import { status } from "./status";
 import { trialCopy } from "./replication/trial";
-import { describeDifference, verifyDatabases } from "./verify/verify";
+import { describeDifference } from "./verify/verify";
+import { verifyAfterCutover } from "./cutover/verified";
 
 interface CommonFlags extends GlobalOptions {
   source?: string;
@@ -210,9 +211,11 @@ function registerVerify(pg: Command): void {
     .option("--chunk-rows <n>", "rows per checksummed key range")
     .option("--fast", "count every table, checksum sampled ranges only")
     .option("--show-keys", "print the differing key's value (a key is data: by default a difference is its table, key range and a hash)")
+    .option("--no-repair", "after a cutover, report a difference without copying the differing rows again from the fenced source")
     .action(action(async (_o: unknown, cmd: Command) => {
-      const o = flags(cmd) as CommonFlags & { fast?: boolean; showKeys?: boolean };
-      const r = await verifyDatabases({
+      const o = flags(cmd) as CommonFlags & { fast?: boolean; showKeys?: boolean; repair?: boolean };
+      const r = await verifyAfterCutover({
+        repair: o.repair !== false,
         sourceUrl: sourceUrl(o),
         targetUrl: targetUrl(o),
         jobs: parseNumber("--jobs", o.jobs, 1),
@@ -225,7 +228,8 @@ function registerVerify(pg: Command): void {
           ...x.sequences.filter((s) => !s.ok).map((s) => `DIFF sequence ${s.sequence}: ${s.source} / ${s.target}`),
           ...x.privileges.differences.map((d) => `DIFF privilege ${d}`),
           ...(x.privileges.missingRoles.length ? [`note: the source grants to role(s) the target does not have: ${x.privileges.missingRoles.join(", ")}`] : []),
-          x.ok ? `identical (${x.durationMs} ms)` : `different: ${x.firstDifference}`].join("\n"),
+          ...(x.repaired ?? []).map((line) => `repaired ${line}`),
+          x.ok ? `identical (${x.durationMs} ms)` : `different: ${x.firstDifference}${x.notRepaired ? ` (not repaired: ${x.notRepaired})` : ""}`].join("\n"),
       );
       return r.ok ? 0 : 1;
     }));
@@ -260,7 +264,8 @@ function registerCutover(pg: Command): void {
         const r = await cutover(opts);
         emit(o, r, (x) =>
           x.ok
-            ? `cut over to the target: writes unavailable for ${x.writeUnavailableMs} ms, lag at fence ${x.lagBytesAtFence} bytes${x.resumed ? " (resumed)" : ""}`
+            ? `cut over to the target: writes unavailable for ${x.writeUnavailableMs} ms, lag at fence ${x.lagBytesAtFence} bytes${x.resumed ? " (resumed)" : ""}` +
+              (x.verify?.repaired ? `\nrepaired before the target was released: ${x.verify.repaired.join("; ")}` : "")
             : `cutover failed: ${x.error}`,
         );
         return r.ok ? 0 : 1;

@@ -10,7 +10,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "pg";
-import { libpqArgs } from "./connection";
+import { libpqArgs, quoteIdent } from "./connection";
 import { withDumpSearchPath } from "./copy-catalog";
 import { SchemaArchive } from "./copy/copy-schema";
 import { STATE_SCHEMA } from "./names";
@@ -141,6 +141,35 @@ export function comparePrivileges(source: PrivilegeEntry[], target: PrivilegeEnt
     ...[...t].filter(([k]) => !s.has(k)).map(([, e]) => `${describe(e)} only on target`),
   ].sort();
   return { ok: differences.length === 0, differences, missingRoles };
+}
+
+/** `table public.x` -> `TABLE public.x`; functions and procedures alike as ROUTINE. */
+const grantTarget = (object: string): string => {
+  const at = object.indexOf(" ");
+  const kind = object.slice(0, at);
+  return `${kind === "function" ? "ROUTINE" : kind.toUpperCase()} ${object.slice(at + 1)}`;
+};
+const grantee = (name: string) => (name === "PUBLIC" ? "PUBLIC" : quoteIdent(name));
+
+/**
+ * Make the target's privileges those of the source (verify's repair): revoke what only the
+ * target has, then grant what it lacks, for roles it has. Returns the statements run.
+ */
+export async function repairPrivileges(source: Client, target: Client): Promise<string[]> {
+  const [s, t, roles] = await Promise.all([
+    readPrivileges(source),
+    readPrivileges(target),
+    target.query<{ r: string }>("SELECT rolname AS r FROM pg_roles").then((x) => new Set(x.rows.map((r) => r.r))),
+  ]);
+  const comparable = (e: PrivilegeEntry) => e.grantee === "PUBLIC" || roles.has(e.grantee);
+  const sourceKeys = new Set(s.filter(comparable).map(entryKey));
+  const targetKeys = new Set(t.filter(comparable).map(entryKey));
+  const statements = [
+    ...t.filter((e) => comparable(e) && !sourceKeys.has(entryKey(e))).map((e) => `REVOKE ${e.privilege} ON ${grantTarget(e.object)} FROM ${grantee(e.grantee)}`),
+    ...s.filter((e) => comparable(e) && !targetKeys.has(entryKey(e))).map((e) => `GRANT ${e.privilege} ON ${grantTarget(e.object)} TO ${grantee(e.grantee)}${e.grantable ? " WITH GRANT OPTION" : ""}`),
+  ];
+  if (statements.length) await withDumpSearchPath(target, () => target.query(statements.join(";\n")));
+  return statements;
 }
 
 /** Both sides' privileges compared (verify): `source` and `target` read the same snapshot as the rest of verify. */

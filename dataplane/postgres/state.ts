@@ -30,6 +30,11 @@ export interface CutoverState {
   copied?: string[];
   /** The target is the primary: from here on, rollback refuses. */
   done?: boolean;
+  /**
+   * A full verify passed after the cutover finished (cutover/verified.ts): the app may
+   * move and write the target, so verify never repairs it again.
+   */
+  verified?: boolean;
   writeUnavailableMs?: number;
 }
 

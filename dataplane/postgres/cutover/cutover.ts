@@ -27,10 +27,11 @@ import {
 } from "../replication/logical";
 import { forgetPrimary, physicalLag, promote, waitForReplay } from "../replication/physical";
 import { syncSequences } from "../sequences";
-import { CutoverState, CutoverStep, copyFacts, loadCutover, loadRecord, saveCutover } from "../state";
+import { CutoverState, CutoverStep, copyFacts, loadCutover, loadRecord, saveCutover, saveRecord } from "../state";
 import { Strategy, SUBSCRIPTION } from "../names";
 import { pollUntil } from "../wait";
-import { FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "../verify/verify";
+import { FastVerifyPlan, planFastVerify, verifyDatabases } from "../verify/verify";
+import { RepairedReport, verifyAndRepair } from "../verify/repair";
 import { copiedObjects, emptyTarget, notCopiedByFerry } from "../target";
 
 export interface CutoverOptions extends Omit<FenceOptions, "serverVersion"> {
@@ -56,7 +57,7 @@ export interface CutoverResult {
   resumed: boolean;
   /** The source was unfenced again after a failure (it is writable). */
   rolledBack?: boolean;
-  verify?: { ok: boolean; durationMs: number; firstDifference?: string };
+  verify?: VerifySummary;
   error?: string;
 }
 
@@ -304,10 +305,10 @@ async function drain(opts: CutoverOptions, source: Client, timeoutMs: number): P
   return `target caught up to ${lsn}`;
 }
 
-export type VerifySummary = { ok: boolean; durationMs: number; firstDifference?: string };
+export type VerifySummary = { ok: boolean; durationMs: number; firstDifference?: string; repaired?: string[] };
 
-function verifySummary(r: VerifyReport): VerifySummary {
-  return { ok: r.ok, durationMs: r.durationMs, ...(r.ok ? {} : { firstDifference: r.firstDifference ?? "difference" }) };
+function verifySummary(r: RepairedReport): VerifySummary {
+  return { ok: r.ok, durationMs: r.durationMs, ...(r.ok ? {} : { firstDifference: r.firstDifference ?? "difference" }), ...(r.repaired?.length ? { repaired: r.repaired } : {}) };
 }
 
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
@@ -366,6 +367,7 @@ export const pgNeedsGate = (run: PgCutover) => !run.state.fence && !run.promoted
  */
 export async function pgGate(run: PgCutover): Promise<number> {
   const { opts, source } = run;
+  if (await injectedFailure(run, "pg-gate")) throw new GateNotMet(`gate not met: ${INJECTED}; the source was not touched`);
   await refuseUnfenceableWriters(run);
   await refuseForeignTargetObjects(run);
   run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
@@ -519,24 +521,55 @@ const FAST_VERIFY_CHUNK_ROWS = 5_000;
  */
 const FAST_VERIFY_COUNT_MAX_BYTES = 32 * 1024 * 1024;
 
-/** Fast verify inside the window: the target is released only when it matches the fenced source. */
+/**
+ * Fast verify inside the window: the target is released only when it matches the fenced
+ * source. Where it differs, the differing tables are compared in full, their differing
+ * ranges copied again from the fenced source (verify/repair.ts: nothing else has written
+ * the target, which is not released yet) and the verify runs again; the step says so.
+ */
 export async function pgVerify(run: PgCutover): Promise<VerifySummary> {
   const persist = run.persist;
   let summary: VerifySummary = { ok: true, durationMs: 0 };
   try {
     await run.step("verify", async () => {
-      summary = verifySummary(await verifyDatabases({
+      const report = await verifyAndRepair({
         sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, fast: true, chunkRows: FAST_VERIFY_CHUNK_ROWS,
         // A resumed run has no plan: it counts every table and splits keys in the window.
         ...(run.verifyPlan ? { plan: run.verifyPlan, countMaxBytes: FAST_VERIFY_COUNT_MAX_BYTES } : {}),
-      }));
+      });
+      summary = verifySummary(report);
+      if (summary.ok && (await injectedFailure(run, "pg-verify"))) summary = { ok: false, durationMs: summary.durationMs, firstDifference: INJECTED };
       if (!summary.ok) throw new VerifyFailed(summary.firstDifference ?? "difference");
-      return "fast verify green";
+      return report.repaired?.length ? `fast verify green after repairing from the fenced source: ${report.repaired.join("; ")}` : "fast verify green";
     }, persist);
   } catch (err) {
     if (!(err instanceof VerifyFailed)) throw err;
   }
   return summary;
+}
+
+/** What an injected failure says (test-only: FERRY_INJECT_FAILURE, see injectedFailure). */
+const INJECTED = "injected failure (FERRY_INJECT_FAILURE, rehearsal only)";
+const INJECTED_KEY = "rehearsal:injected";
+
+/**
+ * Test-only, for the rehearsal's "a cutover fails once, then is retried" and "rollback
+ * after a failed cutover": with FERRY_REHEARSAL=1, FERRY_INJECT_FAILURE=pg-gate (or
+ * pg-verify, or both, comma-separated) makes the gate (nothing changes) or the in-window
+ * verify (the source stays fenced, the target is not released) fail once per target:
+ * the first time is noted in the target's record, and every later run passes. Ignored
+ * without FERRY_REHEARSAL=1, and where the target cannot be written yet (a physical
+ * standby's gate).
+ */
+async function injectedFailure(run: PgCutover, point: "pg-gate" | "pg-verify"): Promise<boolean> {
+  if (process.env.FERRY_REHEARSAL !== "1" || !(process.env.FERRY_INJECT_FAILURE ?? "").split(",").includes(point)) return false;
+  if (run.opts.strategy === "physical" && point === "pg-gate") return false;
+  return run.onTarget(async (t) => {
+    const done = (await loadRecord<string[]>(t, INJECTED_KEY)) ?? [];
+    if (done.includes(point)) return false;
+    await saveRecord(t, INJECTED_KEY, [...done, point]);
+    return true;
+  });
 }
 
 class VerifyFailed extends Error {}

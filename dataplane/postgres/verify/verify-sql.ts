@@ -6,7 +6,7 @@
 // text output of fixed-scale numerics and timestamps; types whose equal values can
 // print differently are hashed by their text (copy-catalog's EQUAL_BUT_PRINTED_DIFFERENTLY).
 import { Client } from "pg";
-import { qualified, quoteIdent } from "../connection";
+import { qualified, quoteIdent, quoteLiteral } from "../connection";
 import { Column, TableInfo, withDumpSearchPath } from "../copy-catalog";
 
 /** A key range [lower, upper): undefined bounds are open. Bounds are key values as text, one per key column. */
@@ -87,6 +87,15 @@ export function rangeWhere(pk: Column[], range: KeyRange): { sql: string; params
     params.push(...range.upper);
   }
   return { sql: parts.length ? ` WHERE ${parts.join(" AND ")}` : "", params };
+}
+
+/**
+ * The same predicate with the bounds written as literals (`'42'::bigint`), for a statement
+ * that takes no parameters (COPY (SELECT ...) TO STDOUT).
+ */
+export function rangeWhereLiteral(pk: Column[], range: KeyRange): string {
+  const { sql, params } = rangeWhere(pk, range);
+  return sql.replace(/\$(\d+)::/g, (_m, n: string) => `${quoteLiteral(params[Number(n) - 1])}::`);
 }
 
 export const keyColumnsText = (pk: Column[]) => pk.map((c, i) => `${quoteIdent(c.name)}::text AS k${i}`).join(", ");

@@ -152,6 +152,27 @@ interface ChunkResult {
 
 /** Compare every user table and sequence of source and target. */
 export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport> {
+  return (await compareDatabases(opts)).report;
+}
+
+/**
+ * A table whose rows differ, with what to copy again to repair it (verify/repair.ts): the
+ * differing key ranges, or the whole table (no key, or only its count differed).
+ */
+export interface DifferingTable {
+  table: TableInfo;
+  /** undefined: the whole table. */
+  ranges?: KeyRange[];
+}
+
+/** What differs where, beside the report: the repair needs the ranges, which the report does not print. */
+export interface Comparison {
+  report: VerifyReport;
+  differing: DifferingTable[];
+}
+
+/** verifyDatabases, also returning the differing tables and ranges; `only` limits it to some tables (by name). */
+export async function compareDatabases(opts: VerifyOptions & { only?: string[] }): Promise<Comparison> {
   const started = Date.now();
   const jobs = Math.max(1, opts.jobs ?? defaultJobs(os.cpus().length));
   const chunkRows = Math.max(1, opts.chunkRows ?? DEFAULT_CHUNK_ROWS);
@@ -168,7 +189,8 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     const [source, target] = snapshots;
     const [sourceTables, targetTables] = await Promise.all([listTables(source.client), listTables(target.client)]);
     const privileges = await verifyPrivileges(source.client, target.client);
-    const { tables, mismatched } = matchTables(sourceTables, targetTables);
+    const wanted = (t: TableInfo) => !opts.only || opts.only.includes(displayName(t));
+    const { tables, mismatched } = matchTables(sourceTables.filter(wanted), targetTables.filter(wanted));
     // With a plan every hashed range is small and read through the key's index. A target
     // that was never analyzed (a logical subscriber after its initial sync) may otherwise
     // plan a scan of a whole table (or partition) for a 5,000-row range.
@@ -224,7 +246,8 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     const sequences = compareSequences(...(await Promise.all([listSequences(source.client), listSequences(target.client)])));
     const ok = reports.every((r) => r.ok) && sequences.every((s) => s.ok) && privileges.ok;
     if (!opts.showKeys) for (const r of reports) hideBounds(r);
-    return { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, privileges, firstDifference: ok ? undefined : describeFirst(reports, sequences, privileges) };
+    const report = { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, privileges, firstDifference: ok ? undefined : describeFirst(reports, sequences, privileges) };
+    return { report, differing: differingTables(tables, results) };
   } finally {
     await Promise.all(snapshots.map((s) => s.release()));
   }
@@ -395,6 +418,18 @@ async function tableReports(
       : { from: found.range.lower ? showKey(found.range.lower) : "(start)", to: found.range.upper ? showKey(found.range.upper) : "(end)", range };
   }, closePair);
   return reports;
+}
+
+/** The tables whose compared rows differ: their differing ranges, or the whole table. */
+function differingTables(tables: TableInfo[], results: Map<number, ChunkResult[]>): DifferingTable[] {
+  const out: DifferingTable[] = [];
+  for (const table of tables) {
+    const bad = (results.get(table.oid) ?? []).filter(differs);
+    if (!bad.length) continue;
+    const whole = !table.primaryKey.length || bad.some((r) => r.index < 0);
+    out.push(whole ? { table } : { table, ranges: bad.map((r) => r.range) });
+  }
+  return out;
 }
 
 /** A key's hash, the same for the same key of the same table in every run (docs/postgres-copy-verify.md). */
