@@ -65,7 +65,7 @@ describe("copyByDump", () => {
       expect(result.tables).toBe(9); // accounts, orders, 3 event partitions, audit_log, invoices, shapes, mood_history
       expect(result.rows).toBe(1500 * 5 + 50 + 50);
       expect(result.bytes).toBeGreaterThan(0);
-      expect(result.phases.map((p) => p.name)).toEqual(["check target", "snapshot", "dump schema", "pre-data", "data", "indexes", "post-data", "sequences", "analyze", "database settings"]);
+      expect(result.phases.map((p) => p.name)).toEqual(["check target", "snapshot", "dump schema", "pre-data", "data", "indexes", "post-data", "sequences", "privileges", "analyze", "database settings"]);
       expect(result.warnings).toEqual([]);
       // Keys and indexes of the plain tables (not the partitions) were built while other tables copied.
       expect(result.indexesBuiltEarly).toBe(7);
