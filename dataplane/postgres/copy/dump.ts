@@ -134,7 +134,7 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
 }
 
 /** Refuse a target that already has user relations: the copy would collide with or silently merge into them. */
-function assertEmptyTarget(targetUrl: string) {
+export function assertEmptyTarget(targetUrl: string) {
   return async (c: Client): Promise<number> => {
     const { count, examples } = await userRelations(c);
     if (count > 0) {

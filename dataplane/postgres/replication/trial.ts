@@ -4,7 +4,7 @@
 // copies again under the fence.
 import { withClient } from "../connection";
 import { requirePrimarySource } from "../catalog";
-import { copyByDump, DumpCopyResult, DumpProgress } from "../copy/dump";
+import { assertEmptyTarget, copyByDump, DumpCopyResult, DumpProgress } from "../copy/dump";
 import { allowWrites } from "../cutover/fence";
 import { copyFacts, CutoverState, loadCutover, saveCutover } from "../state";
 import { copiedObjects, emptyTarget } from "../target";
@@ -30,6 +30,7 @@ export async function trialCopy(opts: TrialCopyOptions): Promise<TrialCopyResult
       const previous = await loadCutover(t, "dump");
       if (previous?.done) throw new Error("the dump cutover already finished: the target is the primary, a trial copy would overwrite it");
       if (previous?.trialCopy || previous?.copyStarted) await emptyTarget(t, source, previous.copied);
+      else await assertEmptyTarget(opts.targetUrl)(t); // refused before ferry writes its record there
       // Noted before the first object lands: a trial that dies part-way is emptied by the next one.
       const state: CutoverState = { strategy: "dump", steps: [], ...copyFacts(previous), trialCopy: true };
       await saveCutover(t, state);

@@ -14,11 +14,11 @@ describe("FERRY_INJECT_FAILURE", () => {
 
   beforeAll(async () => {
     [source, target] = await startClusterPair();
-  });
+  }, 180000);
 
   afterAll(async () => {
     await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
-  });
+  }, 180000);
 
   test("pg-verify: the first cutover fails fenced, the rollback gives the source back, the retry goes through", async () => {
     const pair = await seededPair(source, target, "verifyonce");
@@ -35,7 +35,7 @@ describe("FERRY_INJECT_FAILURE", () => {
     const retry = await runFerry(CUTOVER, env);
     expect(retry.code, retry.stderr).toBe(0);
     expect(JSON.parse(retry.stdout)).toMatchObject({ ok: true, verify: { ok: true } });
-  });
+  }, 180000);
 
   test("pg-gate fails once before anything changes; ignored without FERRY_REHEARSAL=1", async () => {
     const pair = await seededPair(source, target, "gateonce");
@@ -47,5 +47,5 @@ describe("FERRY_INJECT_FAILURE", () => {
     const gate = await runFerry(["pg", "cutover", "--strategy", "dump", "--timeout", "10"], env);
     expect([gate.code, gate.stderr]).toEqual([1, "ferry: gate not met: injected failure (FERRY_INJECT_FAILURE, rehearsal only); the source was not touched\n"]);
     expect(await canWrite(other.appSrc)).toBe(true);
-  });
+  }, 180000);
 });

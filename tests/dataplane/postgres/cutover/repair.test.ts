@@ -32,11 +32,11 @@ describe("repairing a target that differs from its fenced source", () => {
 
   beforeAll(async () => {
     [source, target] = await startClusterPair();
-  });
+  }, 180000);
 
   afterAll(async () => {
     await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
-  });
+  }, 180000);
 
   test("after the cutover: ferry pg verify repairs from the fenced source, once, and says so", async () => {
     const pair = await seededPair(source, target, "after");
@@ -66,7 +66,7 @@ describe("repairing a target that differs from its fenced source", () => {
     expect(after.code).toBe(1);
     expect(JSON.parse(after.stdout)).toMatchObject({ ok: false, notRepaired: "a verify already passed after this cutover, so the app may have written the target since: ferry does not overwrite it" });
     expect(JSON.parse(after.stdout).repaired).toBeUndefined();
-  });
+  }, 180000);
 
   test("a source that is no longer fenced is not copied from", async () => {
     const pair = await seededPair(source, target, "unfenced");
@@ -76,7 +76,7 @@ describe("repairing a target that differs from its fenced source", () => {
     const r = await runFerry(["--json", "pg", "verify"], pair.env);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).notRepaired).toBe("the source is no longer fenced and may have taken writes since the cutover: it is not the truth any more");
-  });
+  }, 180000);
 
   test("inside the cutover: a fast verify that differs after the detach is repaired before the target is released", async () => {
     const pair = await seededPair(source, target, "inwindow");
@@ -95,5 +95,5 @@ describe("repairing a target that differs from its fenced source", () => {
     expect(r.steps.find((s) => s.name === "verify")?.detail).toMatch(/^fast verify green after repairing from the fenced source: /);
     const full = await verifyDatabases({ sourceUrl: pair.src, targetUrl: pair.tgt });
     expect(full.ok, full.firstDifference).toBe(true);
-  });
+  }, 180000);
 });

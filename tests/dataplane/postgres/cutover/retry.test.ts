@@ -24,11 +24,11 @@ describe("a cutover that gave back runs again", () => {
 
   beforeAll(async () => {
     [source, target] = await startClusterPair();
-  });
+  }, 180000);
 
   afterAll(async () => {
     await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
-  });
+  }, 180000);
 
   test("dump: the copy failed in the window and gave back; the retry empties ferry's copy and copies again", async () => {
     const pair = await seededPair(source, target, "dumped");
@@ -63,7 +63,7 @@ describe("a cutover that gave back runs again", () => {
     expect(await canWrite(pair.appSrc)).toBe(false);
     const full = await verifyDatabases({ sourceUrl: pair.src, targetUrl: pair.tgt });
     expect(full.ok, full.firstDifference).toBe(true);
-  });
+  }, 180000);
 
   test("logical: after a rollback, replicate again recreates publication and subscription and syncs from empty", async () => {
     const pair = await seededPair(source, target, "resync");
@@ -80,7 +80,7 @@ describe("a cutover that gave back runs again", () => {
     expect(full.tables.filter((t) => !t.ok).map((t) => t.table), full.firstDifference).toEqual([]);
     // The slot's name is the cluster's: the next case replicates another database.
     await cleanup({ sourceUrl: pair.src, targetUrl: pair.tgt });
-  });
+  }, 180000);
 
   test("logical: a table created after replicate fails the gate by name; replicate again creates and subscribes it", async () => {
     const pair = await seededPair(source, target, "late");
@@ -97,5 +97,5 @@ describe("a cutover that gave back runs again", () => {
     const r = await cutover({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", timeoutSeconds: 30, maxLagBytes: 10 * 1024 * 1024 });
     expect(r.error).toBeUndefined();
     expect(await target.query("SELECT id, note FROM late_arrival", [], "late")).toEqual([{ id: 1, note: "written after replicate" }]);
-  });
+  }, 180000);
 });
