@@ -212,7 +212,9 @@ async function fenceEveryWriter(run: StackRun): Promise<void> {
     // Always applied (idempotent): a resumed run makes sure the fence is still there.
     const fence = await fenceSource(redis);
     run.redisFence = fence;
-    await run.step("redis-fence", async () => (fence ? `${fence.user} may no longer write on the source` : "writers stopped by the operator (no ACL fence)"));
+    await run.step("redis-fence", async () => (fence
+      ? `${fence.user} may no longer write on the source${fence.reapplied ? " (the fence was gone: a restart or failover forgot the ACL; fenced again)" : ""}`
+      : "no client but ferry connected to the source (--fence dynos-stopped: the app's stopped processes are the fence)"));
   }
 }
 

@@ -8,6 +8,7 @@ import { Endpoint, TlsTrust } from "./connection";
 import { cleanup, CleanupResult, cutover, cutoverDone, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
 import { drain, DrainResult } from "./drain";
+import { REDIS_FENCES } from "./fence";
 import { preflight, PreflightResult } from "./preflight";
 import { DEFAULT_BIG_KEY_LIMITS } from "./read-keys";
 import { rebuild, RebuildResult } from "./rebuild";
@@ -47,6 +48,11 @@ function redisCommand(parent: Command, name: string, description: string): Comma
 }
 
 const modeOption = () => new Option("--mode <mode>", "replicaof (target replicates the source) or copy (SCAN + DUMP/RESTORE + live tail)").choices(["replicaof", "copy"]);
+/** Shared with `ferry cutover`. */
+export const fenceOption = () => new Option(
+  "--fence <kind>",
+  "how the source's writers are kept out: acl (ACL SETUSER -@write on the app's user) or dynos-stopped (a source that refuses ACL: the app's processes are stopped; ferry checks no other client is connected)",
+).choices(REDIS_FENCES).default("acl");
 const batchOption = () => new Option("--batch <n>", "keys per SCAN batch").default(1000).argParser(integer("--batch", 1, 100_000));
 
 function globals(cmd: Command): GlobalOptions {
@@ -168,7 +174,7 @@ function registerCutover(redis: Command): void {
     .addOption(new Option("--sample <pct>", "percentage of keys whose values the final verify compares").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
     .addOption(batchOption())
-    .option("--writers-stopped", "every writer of the source is stopped (a source that refuses ACL SETUSER): do not fence")
+    .addOption(fenceOption())
     .action(action(async (flags, cmd: Command) => {
       const opts = globals(cmd);
       const target = targetEndpoint(flags);
@@ -176,7 +182,7 @@ function registerCutover(redis: Command): void {
       const result = await cutover({
         source: sourceEndpoint(flags), target, mode, timeoutMs: flags.timeout * 1000,
         samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch, progress: progressBar(opts),
-        writersStopped: !!flags.writersStopped,
+        fence: flags.fence,
       });
       emit(opts, result, renderCutover);
       return result.ok ? 0 : 1;

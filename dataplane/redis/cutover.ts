@@ -5,10 +5,13 @@
 //         `replicate --mode copy` without --follow: reconcile the untailed time, finish the
 //         bulk pass, drain the backlog behind a fence). Then verify; on success remove
 //         ferry:state:* from the target so the app starts on clean data.
-// Before either, the source's writers are fenced (fence.ts): a client still pointed at the
-// source gets NOPERM instead of writing into a copy about to be left behind. On success
-// the target is marked as cut over (a rollback then refuses); on failure the fence is
-// lifted, so a cutover whose gate is not met leaves the source writable.
+// First, before anything changes, the target must be able to keep the cutover mark
+// (mark.ts). Then the source's writers are fenced (fence.ts): a client still pointed at
+// the source gets NOPERM instead of writing into a copy about to be left behind; where
+// the source refuses ACLs, --fence dynos-stopped checks instead that no client but
+// ferry is connected (clients.ts). On success the target is marked as cut over (a
+// rollback then refuses); on failure the fence is lifted, so a cutover whose gate is not
+// met leaves the source writable.
 // Exit 1 (state kept, nothing promoted twice) when the target does not equal the source.
 import { FerryError, Progress, sleep } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
@@ -16,7 +19,9 @@ import { CopyResult, runCopy } from "./copy";
 import { promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
 import { clearState, LOCK, readMeta, writeMeta } from "./state";
-import { CUTOVER_KEY, cutoverMark, FenceRecord, fenceWriters, FENCE_KEY, markCutover, unfenceWriters } from "./fence";
+import { assertNoWritersLeft, writersLeft } from "./clients";
+import { FenceRecord, fenceWriters, FENCE_KEY, RedisFence, unfenceWriters } from "./fence";
+import { assertCanMark, cutoverMark, markCutover, markProblem } from "./mark";
 import { copyStatus, status } from "./status";
 import { verify, VerifyResult } from "./verify";
 
@@ -30,8 +35,8 @@ export interface CutoverOptions {
   batchSize: number;
   limits?: BigKeyLimits;
   progress?: Progress;
-  /** The operator stopped every writer and says so: no ACL fence (a source that refuses ACL). */
-  writersStopped?: boolean;
+  /** How the source's writers are kept out (default acl); dynos-stopped: checked, not assumed (clients.ts). */
+  fence?: RedisFence;
 }
 
 export interface CutoverResult {
@@ -42,7 +47,7 @@ export interface CutoverResult {
   catchUp?: { by: "follower" | "cutover"; copy?: CopyResult };
   verify: VerifyResult;
   stateKeysRemoved?: number;
-  /** Whose writes were fenced on the source (absent with --writers-stopped). */
+  /** Whose writes were fenced on the source (absent with --fence dynos-stopped). */
   fence?: FenceRecord;
 }
 
@@ -58,6 +63,7 @@ async function withClients<T>(ep: Endpoint, fn: (c: DbClients) => Promise<T>): P
 /** The per-store cutover, as a list of steps (the combined `ferry cutover` calls the same ones). */
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   const started = Date.now();
+  await withClients(opts.target, assertCanMark);
   const fence = await fenceSource(opts);
   let switched: Switched;
   let verified: VerifyResult;
@@ -76,9 +82,13 @@ export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   return { ok: true, mode: opts.mode, seconds: (Date.now() - started) / 1000, ...switched, verify: verified, stateKeysRemoved, fence };
 }
 
-/** The source's writers fenced (idempotent: an existing fence is kept); none with --writers-stopped. */
-export function fenceSource(opts: Pick<CutoverOptions, "source" | "writersStopped">): Promise<FenceRecord | undefined> {
-  return opts.writersStopped ? Promise.resolve(undefined) : withClients(opts.source, fenceWriters);
+/**
+ * The source's writers fenced (idempotent: an existing fence is kept, and checked); with
+ * --fence dynos-stopped, no fence but the check that no writer is left connected.
+ */
+export async function fenceSource(opts: Pick<CutoverOptions, "source" | "fence">): Promise<FenceRecord | undefined> {
+  if (opts.fence === "dynos-stopped") return withClients(opts.source, async (s) => void (await assertNoWritersLeft(s)));
+  return withClients(opts.source, fenceWriters);
 }
 
 /** Give the source back: the fence lifted (nothing to do without one). */
@@ -127,7 +137,7 @@ export interface CleanupResult {
 export async function cleanup(target: Endpoint): Promise<CleanupResult> {
   return withClients(target, async (t) => {
     const db0 = await t.db(0);
-    if (await db0.get(CUTOVER_KEY)) return { ok: true, actions: ["the target is the primary (cut over): nothing to tear down"] };
+    if (await cutoverMark(t)) return { ok: true, actions: ["the target is the primary (cut over): nothing to tear down"] };
     const actions: string[] = [];
     if (/role:slave/.test(await db0.info("replication"))) {
       await db0.call("REPLICAOF", "NO", "ONE");
@@ -155,11 +165,10 @@ export interface RollbackResult {
  * the primary (`ferry:state:cutover`), refuse: it may hold writes the source never saw.
  */
 export async function rollback(source: Endpoint, target: Endpoint, check = false): Promise<RollbackResult> {
-  const mark = await withClients(target, async (t) => (await t.db(0)).get(CUTOVER_KEY));
+  const mark = await cutoverDone(target);
   if (mark) {
-    const { at } = JSON.parse(mark) as { at: string };
     throw new FerryError(
-      `refusing to roll back: the target Redis became the primary at ${at} and may hold writes the source never saw; going back needs the source emptied and a copy from the target (ferry redis replicate with --source and --target swapped)`,
+      `refusing to roll back: the target Redis became the primary at ${mark.at} and may hold writes the source never saw; going back needs the source emptied and a copy from the target (ferry redis replicate with --source and --target swapped)`,
       1,
     );
   }
@@ -234,7 +243,13 @@ export function fenceOnSource(source: Endpoint): Promise<FenceRecord | undefined
  * Before any fence: what replicate started is still running (a replica with its link up,
  * or a copy's state on the target); otherwise one line saying what is wrong. Read-only.
  */
-export async function switchProblem(opts: Pick<CutoverOptions, "source" | "target" | "mode">): Promise<string | undefined> {
+export async function switchProblem(opts: Pick<CutoverOptions, "source" | "target" | "mode" | "fence">): Promise<string | undefined> {
+  const cannotMark = await withClients(opts.target, markProblem);
+  if (cannotMark) return cannotMark;
+  if (opts.fence === "dynos-stopped") {
+    const left = await withClients(opts.source, writersLeft);
+    if (left) return left;
+  }
   const now = await status(opts.source, opts.target);
   if (opts.mode === "replicaof") {
     if (now.mode !== "replicaof") return "the target Redis is not a replica of the source: run ferry redis replicate --mode replicaof";

@@ -5,7 +5,8 @@
 // is refused before anything is touched.
 import { FerryError } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
-import { cutoverMark, FENCE_KEY } from "./fence";
+import { FENCE_KEY } from "./fence";
+import { cutoverMark } from "./mark";
 import { info } from "./info";
 import { readMeta } from "./state";
 

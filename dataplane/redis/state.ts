@@ -14,7 +14,8 @@
 //                               copied in the background; removed as each one lands
 //   db N  ferry:state:tmp:*     big keys being assembled in chunks before a RENAME
 //   db 0  ferry:state:fence     on the SOURCE: the fenced user's command rules, until unfenced (fence.ts)
-//   db 0  ferry:state:cutover   the target became the primary: when, by which mode (fence.ts)
+// The cutover mark (the target became the primary) is no key: it must outlive the app's
+// FLUSHALL, so it is a function library on the target (mark.ts).
 import Redis from "ioredis";
 import { DbClients } from "./connection";
 
@@ -28,7 +29,6 @@ export const SKIPPED = `${STATE_PREFIX}skipped`;
 export const BIG_PENDING = `${STATE_PREFIX}bigpending`;
 export const TMP_PREFIX = `${STATE_PREFIX}tmp:`;
 export const FENCE = `${STATE_PREFIX}fence`;
-export const CUTOVER = `${STATE_PREFIX}cutover`;
 
 const STATE_PREFIX_BYTES = Buffer.from(STATE_PREFIX);
 

@@ -2,29 +2,18 @@
 // step, then a rerun: it must finish, with at most one writable side of each store at
 // every moment and every acknowledged write, in Postgres and in Redis, on the targets.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import Redis from "ioredis";
 import { LocalPostgres } from "../../../rehearsal/servers";
 import { withClient } from "../../../dataplane/postgres/connection";
 import { loadCutover } from "../../../dataplane/postgres/state";
-import { CUTOVER_KEY } from "../../../dataplane/redis/fence";
 import { missingWrites, startWriteLoad } from "../postgres/fixtures";
 import { canWrite, runFerry, startClusterPair } from "../postgres/helpers";
-import { missingKeys, redisCanWrite, redisWriter, replicatingStack, Stack } from "./helpers";
+import { missingKeys, redisCanWrite, redisMarked, redisWriter, replicatingStack, Stack } from "./helpers";
 import { eventually } from "../../support/eventually";
 
 const STEPS = ["gate", "fence", "queues", "redis-fence", "drain", "sequences", "redis-switch", "detach", "verify", "redis-verify", "redis-open", "done"];
 /** Steps before which the Redis source is still the app's (not yet fenced). */
 const BEFORE_REDIS_FENCE = ["gate", "fence", "queues"];
 const CUTOVER = ["--json", "cutover", "--sidekiq", "--max-lag-bytes", "10485760", "--timeout", "30"];
-
-async function redisMarked(url: string): Promise<boolean> {
-  const r = new Redis(url);
-  try {
-    return (await r.exists(CUTOVER_KEY)) === 1;
-  } finally {
-    r.disconnect();
-  }
-}
 
 describe("ferry cutover killed at each step", () => {
   let source: LocalPostgres;

@@ -65,6 +65,16 @@ export async function missingKeys(url: string, keys: string[]): Promise<string[]
   }
 }
 
+/** Does the target Redis carry ferry's cutover mark (a function library, read here with plain commands)? */
+export async function redisMarked(url: string): Promise<boolean> {
+  const redis = new Redis(url);
+  try {
+    return ((await redis.call("FUNCTION", "LIST", "LIBRARYNAME", "ferry_cutover")) as unknown[]).length === 1;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Can the app (the URL's user) write on this Redis? */
 export async function redisCanWrite(url: string): Promise<boolean> {
   const redis = new Redis(url, { maxRetriesPerRequest: 0 });

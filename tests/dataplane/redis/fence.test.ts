@@ -70,17 +70,27 @@ describe("the Redis cutover fences the source's writers", () => {
     expect(back.json.unfenced).toBeUndefined();
   });
 
-  test("a source user that may not change ACLs stops the cutover before the switch, naming --writers-stopped", async () => {
+  test("a source user that may not change ACLs stops the cutover before the switch, naming --fence dynos-stopped, which checks that the app is gone", async () => {
     const { source, target, env } = await replicaPair();
     const admin = client(source);
     await admin.call("ACL", "SETUSER", "app", "on", ">app-password", "~*", "&*", "+@all", "-@admin");
     const appEnv = { ...env, FERRY_SOURCE_REDIS_URL: source.url().replace(/\/\/:[^@]*@/, "//app:app-password@") };
     const cut = await ferry(["redis", "cutover", "--mode", "replicaof"], appEnv);
     expect(cut.code).toBe(1);
-    expect(cut.stderr).toMatch(/refuses ACL SETUSER .*--writers-stopped/);
+    expect(cut.stderr).toMatch(/refuses ACL SETUSER .*--fence dynos-stopped/);
     expect(await client(target).info("replication")).toMatch(/role:slave/); // nothing switched
-    const stopped = await ferry(["--json", "redis", "cutover", "--mode", "replicaof", "--writers-stopped"], appEnv);
-    expect(stopped.code).toBe(0);
+    // Without @admin this user cannot list the clients either: the other fence cannot be checked.
+    const unchecked = await ferry(["redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], appEnv);
+    expect(unchecked.code).toBe(1);
+    expect(unchecked.stderr).toMatch(/^ferry: --fence dynos-stopped: --source refuses CLIENT LIST \(NOPERM.*\), so ferry cannot check that no writer is left: give ferry a user that may run CLIENT LIST; nothing was changed\n$/);
+    // As a user that may: the test's own connections are clients the stopped dynos do not account for.
+    const left = await ferry(["redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], env);
+    expect(left.code).toBe(1);
+    expect(left.stderr).toMatch(/^ferry: --fence dynos-stopped: \d+ client\(s\) besides ferry still connected to the source Redis \(127\.0\.0\.1:\d+ user default, last command /);
+    expect(await client(target).info("replication")).toMatch(/role:slave/);
+    closeClients();
+    const stopped = await ferry(["--json", "redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.json.fence).toBeUndefined();
   });
 
