@@ -222,8 +222,8 @@ function registerRebuild(redis: Command): void {
 }
 
 function registerDrain(redis: Command): void {
-  redisCommand(redis, "drain", "wait until job queues are empty (Sidekiq and/or key patterns); report what is left")
-    .option("--sidekiq", "Sidekiq's queues, schedule, retry and busy jobs")
+  redisCommand(redis, "drain", "wait until no job is ready or in progress (Sidekiq and/or key patterns); report what is left")
+    .option("--sidekiq", "Sidekiq's ready queues and the jobs in progress (schedule, retry and dead travel with the data)")
     .option("--namespace <ns>", "Sidekiq namespace prefix (redis-namespace)")
     .option("--pattern <glob>", "also wait for keys matching this pattern to be empty (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option("--on <side>", "which server holds the queues").choices(["source", "target"]).default("source"))
@@ -289,6 +289,7 @@ function renderRebuild(r: RebuildResult): string {
 }
 
 function renderDrain(r: DrainResult): string {
-  if (r.ok) return `queues drained in ${r.seconds.toFixed(1)}s`;
-  return [`${r.remaining} jobs left after ${r.seconds.toFixed(1)}s:`, ...r.left.map((l) => `  ${l.kind} ${l.key}: ${l.count}${l.nextDueAt ? ` (next due ${l.nextDueAt})` : ""}`)].join("\n");
+  const travelling = r.travelling.map((t) => `  ${t.kind} ${t.key}: ${t.count} (${t.kind === "dead" ? "oldest died" : "next due"} ${t.nextDueAt}; travels with the data)`);
+  if (r.ok) return [`queues drained in ${r.seconds.toFixed(1)}s`, ...travelling].join("\n");
+  return [`${r.remaining} jobs left after ${r.seconds.toFixed(1)}s:`, ...r.left.map((l) => `  ${l.kind} ${l.key}: ${l.count}`), ...travelling].join("\n");
 }
