@@ -16,9 +16,10 @@
 import { FerryError, Progress, sleep } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
 import { CopyResult, runCopy } from "./copy";
-import { promoteReplica, ReplicaStatus } from "./replicaof";
+import { markOwnFill, promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
-import { clearState, LOCK, readMeta, writeMeta } from "./state";
+import { clearState, FILL, LOCK, readMeta, writeMeta } from "./state";
+import { dataKeyCounts } from "./data-keys";
 import { assertNoWritersLeft, writersLeft } from "./clients";
 import { FenceRecord, fenceWriters, FENCE_KEY, RedisFence, unfenceWriters } from "./fence";
 import { assertCanMark, cutoverMark, markCutover, markProblem } from "./mark";
@@ -119,7 +120,7 @@ export function verifyTarget(opts: CutoverOptions): Promise<VerifyResult> {
 export async function openTarget(opts: Pick<CutoverOptions, "target" | "mode">): Promise<number | undefined> {
   let stateKeysRemoved: number | undefined;
   if (opts.mode === "copy") stateKeysRemoved = await removeCopyState(opts.target);
-  else await withClients(opts.target, async (t) => (await t.db(0)).del(FENCE_KEY));
+  else await withClients(opts.target, async (t) => (await t.db(0)).del(FENCE_KEY, FILL));
   await withClients(opts.target, (t) => markCutover(t, opts.mode));
   return stateKeysRemoved;
 }
@@ -130,21 +131,34 @@ export interface CleanupResult {
 }
 
 /**
- * Tear down what replicate left on the target (lowering ferry:replicate): a replica stops
- * following the source, a copy's state keys go. Once the target is the primary there is
- * nothing to tear down; its data is never touched either way.
+ * Undo replicate on the target (lowering ferry:replicate, e.g. after a rollback), so that
+ * raising it again starts over: a replica stops following the source; what ferry filled
+ * the target with is emptied (a replica's data, promoted or not, is all the source's; a
+ * copy that began on an empty target put every key there). Keys ferry did not put there
+ * (a copy begun with --conflict on a target that held data) are kept, with only the
+ * copy's state removed, and the next replicate refuses them in one line. Once the target
+ * is the primary (cut over) nothing is touched: its data is the app's.
  */
 export async function cleanup(target: Endpoint): Promise<CleanupResult> {
   return withClients(target, async (t) => {
     const db0 = await t.db(0);
     if (await cutoverMark(t)) return { ok: true, actions: ["the target is the primary (cut over): nothing to tear down"] };
+    if (await db0.exists(LOCK)) throw new FerryError("refusing: a ferry redis replicate is copying into --target right now (ferry:state:lock); stop it, then rerun cleanup", 1);
     const actions: string[] = [];
     if (/role:slave/.test(await db0.info("replication"))) {
       await db0.call("REPLICAOF", "NO", "ONE");
+      await markOwnFill(db0);
       actions.push("the target no longer replicates the source (REPLICAOF NO ONE)");
     }
     const meta = await readMeta(t);
-    if (meta) actions.push(`copy state removed (${await clearState(t, meta.dbs)} keys)`);
+    if (meta?.ownFill || (await db0.exists(FILL))) {
+      const keys = [...(await dataKeyCounts(t)).values()].reduce((a, b) => a + b, 0);
+      // FLUSHALL leaves function libraries (ferry's cutover mark is one): only keys go.
+      await db0.flushall();
+      actions.push(`the target emptied: its ${keys} key(s) were ferry's copy of the source; replicate starts over`);
+    } else if (meta) {
+      actions.push(`copy state removed (${await clearState(t, meta.dbs)} keys); the target's other keys kept: ferry did not put them all there (the copy began with --conflict ${meta.conflict})`);
+    }
     return { ok: true, actions: actions.length ? actions : ["nothing to tear down"] };
   });
 }

@@ -94,15 +94,16 @@ describe("the Redis cutover fences the source's writers", () => {
     expect(stopped.json.fence).toBeUndefined();
   });
 
-  test("cleanup (lowering replicate) stops the replica following and keeps its data; after a cutover it touches nothing", async () => {
+  test("cleanup (lowering replicate) stops the replica following and empties ferry's copy; the source keeps everything; after a cutover it touches nothing", async () => {
     const { source, target, env } = await replicaPair();
     await client(source).set("kept", "1");
     await eventually("the replica has the key", async () => (await client(target).get("kept")) === "1");
     const clean = await ferry(["--json", "redis", "cleanup"], env);
     expect(clean.code).toBe(0);
-    expect(clean.json.actions.join(" ")).toMatch(/REPLICAOF NO ONE/);
+    expect(clean.json.actions.join(" ")).toMatch(/REPLICAOF NO ONE.*the target emptied/);
     expect(await client(target).info("replication")).toMatch(/role:master/);
-    expect(await client(target).get("kept")).toBe("1");
+    expect(await client(target).dbsize()).toBe(0);
+    expect(await client(source).get("kept")).toBe("1");
     const again = await replicaPair();
     expect((await ferry(["redis", "cutover", "--mode", "replicaof"], again.env)).code).toBe(0);
     const after = await ferry(["--json", "redis", "cleanup"], again.env);
