@@ -158,9 +158,11 @@ function registerVerify(redis: Command): void {
     .addOption(new Option("--sample <pct>", "percentage of keys whose values are compared").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
     .addOption(batchOption())
+    .option("--show-keys", "print differing keys' whole names (they may be data: tokens, e-mails); by default a namespace and a fingerprint")
     .action(action(async (flags, cmd: Command) => {
       const result = await verify({
         source: sourceEndpoint(flags), target: targetEndpoint(flags), samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,
+        showKeys: !!flags.showKeys,
       });
       emit(globals(cmd), result, renderVerify);
       return result.ok ? 0 : 1;

@@ -80,19 +80,22 @@ export async function sidekiqTravelling(client: Redis, namespace?: string): Prom
 
 const LENGTH_OF: Record<string, string> = { list: "LLEN", set: "SCARD", zset: "ZCARD", hash: "HLEN", stream: "XLEN" };
 
+/**
+ * The elements left in the keys a pattern matches, as one line under the pattern's own
+ * name: the matching keys' names may be data (key-label.ts), the pattern is the user's.
+ */
 export async function patternLeftovers(client: Redis, pattern: string): Promise<Leftover[]> {
-  const left: Leftover[] = [];
+  let count = 0;
   let cursor = "0";
   do {
     const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
     cursor = next;
     for (const key of keys) {
       const type = await client.type(key);
-      const count = LENGTH_OF[type] ? Number(await client.call(LENGTH_OF[type], key)) : type === "none" ? 0 : 1;
-      left.push({ key, kind: "pattern", count });
+      count += LENGTH_OF[type] ? Number(await client.call(LENGTH_OF[type], key)) : type === "none" ? 0 : 1;
     }
   } while (cursor !== "0");
-  return left;
+  return [{ key: pattern, kind: "pattern", count }];
 }
 
 export async function drain(opts: DrainOptions): Promise<DrainResult> {

@@ -119,7 +119,7 @@ describe("drain", () => {
       { key: "queue:default", kind: "queue", count: 2 },
       { key: "queue:push", kind: "queue", count: 1 },
       { key: "web-1:123:abc:work", kind: "busy", count: 1 },
-      { key: "resque:queue:mailers", kind: "pattern", count: 3 },
+      { key: "resque:queue:*", kind: "pattern", count: 3 },
     ]);
   });
 
