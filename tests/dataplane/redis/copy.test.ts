@@ -8,6 +8,7 @@ import { commitBatch, CopyContext, PreparedBatch, prepareBatch } from "../../../
 import { sleep } from "../../../dataplane/cli/common";
 import { KeySnapshot } from "../../../dataplane/redis/read-keys";
 import { cutover } from "../../../dataplane/redis/cutover";
+import { keyLabel } from "../../../dataplane/redis/key-label";
 import { verify } from "../../../dataplane/redis/verify";
 import { readMeta } from "../../../dataplane/redis/state";
 import { DbClients, explainLostConnection } from "../../../dataplane/redis/connection";
@@ -170,7 +171,7 @@ describe("replicate --mode copy", () => {
     expect(r.skipped).toBe(1);
     await client(source, 2).set("k:str:7", "changed on source");
     const v = await verify({ source: src, target: dst, samplePct: 100, ttlToleranceMs: 2000, batchSize: 200 });
-    expect(v.differing).toEqual([{ db: 2, key: "k:str:7", reason: "value differs" }]);
+    expect(v.differing).toEqual([{ db: 2, key: keyLabel(Buffer.from("k:str:7")), reason: "value differs" }]);
     expect(await client(target, 2).get("k:str:7")).toBe("target's own");
   });
 

@@ -37,21 +37,21 @@ function printsNoSecret(what: string, out: { stdout: string; stderr: string }): 
   for (const secret of SECRETS) expect(out.stdout + out.stderr, `${what} printed ${secret}`).not.toContain(secret);
 }
 
+// One move, step by step (the tests share the servers and run in order).
 describe("no ferry redis command prints a secret, a value or a key name that may be data", () => {
-  test("preflight, replicate, status, verify, cutover, rollback, cleanup, drain, rebuild", async () => {
-    const runs: Array<[string, string[]]> = [
-      ["preflight", ["redis", "preflight", "--listen", "0"]],
-      ["replicate", ["redis", "replicate", "--mode", "copy"]],
-      ["status", ["redis", "status"]],
-    ];
-    for (const [what, args] of runs) {
+  test("preflight, replicate, status (--json and text)", async () => {
+    for (const [what, args] of [
+      ["preflight", ["redis", "preflight", "--listen", "0"]], ["replicate", ["redis", "replicate", "--mode", "copy"]], ["status", ["redis", "status"]],
+    ] as const) {
       for (const json of [["--json"], []]) {
         const r = await ferry([...json, ...args], env);
         expect(r.code, `${what}: ${r.stderr}`).toBe(0);
         printsNoSecret(what, r);
       }
     }
+  });
 
+  test("verify names a differing key by namespace and fingerprint; whole names only with --show-keys", async () => {
     // The target drifts: a value changed, a key gone, a key only it has.
     const t = client(target);
     await t.set("session:tok-SECRETTOKEN123", "VALUE-SECRET-3");
@@ -70,11 +70,12 @@ describe("no ferry redis command prints a secret, a value or a key name that may
     const human = await ferry(["redis", "verify"], env);
     printsNoSecret("verify (text)", human);
     expect(human.stdout).toContain(`session:…#${fp("session:tok-SECRETTOKEN123")}: value differs`);
-    // Whole names only when asked for, in a terminal.
     const shown = await ferry(["redis", "verify", "--show-keys"], env);
     expect(shown.stdout).toContain(`session:tok-SECRETTOKEN123 #${fp("session:tok-SECRETTOKEN123")}: value differs`);
     expect(shown.stdout).not.toContain("VALUE-SECRET");
+  });
 
+  test("cutover (per store and whole stack), rollback, cleanup", async () => {
     // The cutover's catch-up repairs the drift (verify's reads mark the keys as touched), then
     // the stack's cutover finds it done, a rollback refuses, cleanup has nothing to do.
     for (const [what, args, code] of [
@@ -84,13 +85,16 @@ describe("no ferry redis command prints a secret, a value or a key name that may
       expect(r.code, `${what}: ${r.stderr}`).toBe(code);
       printsNoSecret(what, r);
     }
+  });
 
+  test("drain --pattern reports the pattern, not the keys it matches", async () => {
     const drain = await ferry(["--json", "redis", "drain", "--pattern", "session:*", "--timeout", "0"], env);
     expect(drain.code).toBe(1);
     expect(drain.json.left).toEqual([{ key: "session:*", kind: "pattern", count: 1 }]);
     printsNoSecret("drain", drain);
+  });
 
-    // A rebuild command that prints what it was given: the URL, and the password on its own.
+  test("rebuild: a command that prints its URL and the password on its own", async () => {
     const printsItsUrl = `node -e 'const u = new URL(process.env.REDIS_URL); console.log(process.env.REDIS_URL); console.log("pw=" + decodeURIComponent(u.password))'`;
     const rebuild = await ferry(["--json", "redis", "rebuild", "--command", printsItsUrl], env);
     expect(rebuild.code, rebuild.stderr).toBe(0);
