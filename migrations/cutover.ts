@@ -17,7 +17,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
 import { SshRunner } from "../components/runner";
-import { ENV, heroku, pg, stackSteps, systemd } from "./commands";
+import { ENV, heroku, pg, redisFenceOf, stackSteps, systemd } from "./commands";
 import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";
 
@@ -62,7 +62,7 @@ export class DataCutover extends pulumi.ComponentResource {
     const strategy = postgresStrategy(source);
     return ctx.runner.run(`${prefix}-stores`, {
       create: stackSteps(source.kind === "heroku").cutover({
-        strategy, mode: redisMode(ctx.config), maxLagBytes: ctx.config.target.maxLagBytes,
+        strategy, mode: redisMode(ctx.config), fence: redisFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes,
         timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source),
       }),
       delete: pg.rollback(strategy),
@@ -107,7 +107,7 @@ export class DataCutover extends pulumi.ComponentResource {
       ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, this.child([replicated.redis, ...maintenance]))
       : undefined;
     const cutover = ctx.runner.run(`${prefix}-redis`, {
-      create: together ? redis.cutoverDone() : redis.cutover(redisMode(ctx.config)),
+      create: together ? redis.cutoverDone() : redis.cutover(redisMode(ctx.config), redisFenceOf(source.kind)),
       delete: redis.rollback(),
       environment: redisEnv(ctx),
     }, this.child([replicated.redis, drain, together, ...maintenance]));

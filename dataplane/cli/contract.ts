@@ -6,6 +6,7 @@
 // Command's string in state); URLs and keys travel in the variables named here, and
 // tests/dataplane/cli/contract.test.ts parses every command with the real CLI parser.
 import type { PostgresStrategy, RedisMode } from "../../config/strategy";
+import type { RedisFence } from "../redis/fence";
 
 /** One `ferry` invocation: `argv[0]` is "ferry"; `env` names what it reads, never values. */
 export interface FerryCommand {
@@ -75,13 +76,26 @@ export function redis(acceptSelfSignedTls: boolean) {
     replicate: (mode: RedisMode) => step("replicate", "--mode", mode),
     verify: () => step("verify"),
     cutoverDone: () => step("status", "--require-cutover"),
-    cutover: (mode: RedisMode) => step("cutover", "--mode", mode),
+    cutover: (mode: RedisMode, fence: RedisFence) => step("cutover", "--mode", mode, ...fenceFlag(fence)),
     rollback: () => step("rollback"),
     cleanup: () => step("cleanup"),
     rollbackCheck: () => step("rollback", "--check"),
     drainSidekiq: (timeoutSeconds: number) => step("drain", "--sidekiq", "--timeout", timeoutSeconds),
   };
 }
+
+/**
+ * How a source's Redis writers are kept out at cutover. A self-managed Redis (the box)
+ * takes an ACL fence on the app's user. Heroku Key-Value Store manages its one
+ * credential itself (no ACL SETUSER for the app; see rehearsal/servers/redis.ts): there
+ * the program's stopped dynos (maintenance + scale to 0, before the stores' cutover) are
+ * the fence, and the cutover checks that no other client is still connected.
+ */
+export function redisFenceOf(sourceKind: "heroku" | "vultr"): RedisFence {
+  return sourceKind === "heroku" ? "dynos-stopped" : "acl";
+}
+
+const fenceFlag = (fence: RedisFence) => (fence === "acl" ? [] : ["--fence", fence]);
 
 /**
  * The whole stack's cutover in one process (`ferry cutover`), where Postgres and Redis
@@ -93,11 +107,11 @@ export function redis(acceptSelfSignedTls: boolean) {
 export function stack(acceptSelfSignedTls: boolean) {
   const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
   return {
-    cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean; fence?: FenceFlags }) =>
+    cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; fence: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean }) =>
       ferry(
         [...POSTGRES_ENV, ...REDIS_ENV],
-        "cutover", "--strategy", args.strategy, "--mode", args.mode, "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
-        ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.fence), ...tls,
+        "cutover", "--strategy", args.strategy, "--mode", args.mode, ...fenceFlag(args.fence), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
+        ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.pgFence), ...tls,
       ),
   };
 }

@@ -7,7 +7,9 @@
 import { Command, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, integer, percentage, resolveUrl } from "../cli/common";
 import { fenceFlags, fenceOptions, parseNumber, parseStrategy, strategyToCut } from "../postgres/cli";
+import { fenceOption } from "../redis/cli";
 import { Endpoint, TlsTrust } from "../redis/connection";
+import type { RedisFence } from "../redis/fence";
 import { chooseMode, recordedMode, RedisMode } from "../redis/recorded";
 import { GateNotMet, QueueDrain, stackCutover, StackCutoverResult } from "./stack";
 import { stackStatus, StoreStatus } from "./status";
@@ -30,7 +32,7 @@ interface CutoverFlags extends StackFlags {
   sample: number;
   ttlTolerance: number;
   batch: number;
-  writersStopped?: boolean;
+  fence: RedisFence;
   sidekiq?: boolean;
   namespace?: string;
   pattern: string[];
@@ -105,7 +107,7 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
     } : undefined,
     redis: redis && mode ? {
       ...redis, mode, timeoutMs: timeoutSeconds * 1000, samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,
-      writersStopped: !!flags.writersStopped,
+      fence: flags.fence,
     } : undefined,
     queues,
     onStep: flags.json ? undefined : (s) => process.stderr.write(`  ${s.name} (${s.ms} ms)${s.detail ? `: ${s.detail}` : ""}\n`),
@@ -133,8 +135,8 @@ export function registerStackCommands(program: Command): void {
     .addOption(new Option("--sample <pct>", "Redis: percentage of keys whose values the verify compares").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "Redis: allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
     .addOption(new Option("--batch <n>", "Redis: keys per SCAN batch").default(1000).argParser(integer("--batch", 1, 100_000)))
-    .option("--writers-stopped", "Redis: every writer of the source is stopped (a source that refuses ACL SETUSER): do not fence")
-    .option("--sidekiq", "drain Sidekiq's queues, schedule, retry and busy jobs on the source Redis between the fences")
+    .addOption(fenceOption())
+    .option("--sidekiq", "before the fences: wait until Sidekiq's ready queues and jobs in progress on the source Redis are done (schedule, retry and dead travel with the data)")
     .option("--namespace <ns>", "Sidekiq namespace prefix (redis-namespace)")
     .option("--pattern <glob>", "also drain keys matching this pattern (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(action(async (_o: unknown, cmd: Command) => {

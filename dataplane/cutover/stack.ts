@@ -3,11 +3,17 @@
 // store and queue. The sequence (pg_easy_replicate's switchover is the model), as named
 // steps:
 //   gate          every moving store is ready (Postgres lag under the threshold, the
-//                 Redis replica linked or its copy running); read-only, nothing changes
+//                 Redis replica linked or its copy running, the target able to keep the
+//                 cutover mark, with --fence dynos-stopped no other client connected);
+//                 read-only, nothing changes
+//   queues        the app's ready jobs and jobs in progress done on the source Redis,
+//                 BEFORE any fence: the workers (the app on AWS) still take jobs there,
+//                 and a job run against a fenced Postgres fails into the retry set
+//                 instead of running. Read-only; the schedule, retry and dead sets are
+//                 data and travel with the copy
 //   fence         Postgres: every login role read-only, sessions ended (the window opens)
-//   queues        the app's job queues drained on the source Redis (its workers still
-//                 consume there; nothing new is enqueued once Postgres refuses writes)
-//   redis-fence   Redis: the app's user loses @write on the source (ACL)
+//   redis-fence   Redis: the app's user loses @write on the source (ACL), or with
+//                 --fence dynos-stopped, a last check that no client but ferry is left
 //   catch up      in parallel: Postgres drain (+ sequences | the dump copy) and Redis
 //                 switch (REPLICAOF NO ONE after equal offsets, or the copy finished)
 //   take over     Postgres: subscription dropped / standby promoted (no way back after)
@@ -46,7 +52,7 @@ export interface QueueDrain {
 export interface StackCutoverOptions {
   postgres?: Omit<PgOptions, "onStep">;
   redis?: Omit<RedisOptions, "progress">;
-  /** The app's job queues on the source Redis, drained between the two fences. */
+  /** The app's job queues on the source Redis, drained before the fences. */
   queues?: QueueDrain;
   onStep?: (step: CutoverStep) => void;
 }
@@ -106,9 +112,13 @@ class StackRun {
     return this.pg ? this.pg.done(name) : this.local.some((s) => s.name === name);
   }
 
-  /** Once, recorded with Postgres's own steps (persisted unless the target is still a standby). */
-  async step(name: string, fn: () => Promise<string | void>): Promise<void> {
-    if (this.pg) return this.pg.step(name, fn, pgTargetWritable(this.pg) || this.pg.opts.strategy !== "physical" ? this.pg.persist : undefined);
+  /**
+   * Once, recorded with Postgres's own steps (persisted unless the target is still a
+   * standby, or `persisted` is false: a step before the window, which a rerun repeats).
+   */
+  async step(name: string, fn: () => Promise<string | void>, persisted = true): Promise<void> {
+    const persist = persisted && this.pg && (pgTargetWritable(this.pg) || this.pg.opts.strategy !== "physical") ? this.pg.persist : undefined;
+    if (this.pg) return this.pg.step(name, fn, persist);
     const t0 = Date.now();
     const detail = (await fn()) ?? undefined;
     const record = { name, ms: Date.now() - t0, ...(detail ? { detail } : {}) };
@@ -173,7 +183,10 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
   const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
   const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
 
-  if (!run.resumed) await gateEveryStore(run);
+  if (!run.resumed) {
+    await gateEveryStore(run);
+    await drainQueues(run);
+  }
   try {
     await fenceEveryWriter(run);
     await catchUpEveryStore(run);
@@ -202,24 +215,36 @@ async function gateEveryStore(run: StackRun): Promise<void> {
   );
 }
 
-/** The window opens: Postgres fenced, the queues drained, Redis fenced. */
-async function fenceEveryWriter(run: StackRun): Promise<void> {
+/**
+ * Before the window, read-only: no job ready or in progress on the source Redis. Its
+ * workers still take jobs there and run them against a writable Postgres; once Postgres
+ * is fenced they would fail into the retry set instead. Not persisted: a rerun after a
+ * crash before the fence drains again; one after the fence does not need to.
+ */
+async function drainQueues(run: StackRun): Promise<void> {
   const { redis, queues } = run.opts;
+  if (!redis || !queues) return;
+  await run.step("queues", async () => {
+    const left = await drain({ endpoint: redis.source, sidekiq: queues.sidekiq, namespace: queues.namespace, patterns: queues.patterns, timeoutMs: queues.timeoutMs, intervalMs: 50 });
+    if (!left.ok) throw new GateNotMet(`gate not met: the job queues did not drain within ${queues.timeoutMs / 1000} s: ${left.remaining} job(s) left (${left.left.slice(0, 3).map((l) => `${l.key}: ${l.count}`).join(", ")}); no source was touched`);
+    const travelling = left.travelling.map((t) => `${t.kind} ${t.count}`).join(", ");
+    return `queues drained in ${left.seconds.toFixed(2)} s${travelling ? ` (${travelling} travel with the data)` : ""}`;
+  }, false);
+}
+
+/** The window opens: Postgres fenced, then Redis fenced. */
+async function fenceEveryWriter(run: StackRun): Promise<void> {
+  const { redis } = run.opts;
   if (run.pg) await pgFence(run.pg);
   run.markFenced();
-  if (redis && queues && !run.redisFencedBefore) await run.step("queues", () => drainQueues(redis, queues));
   if (redis) {
     // Always applied (idempotent): a resumed run makes sure the fence is still there.
     const fence = await fenceSource(redis);
     run.redisFence = fence;
-    await run.step("redis-fence", async () => (fence ? `${fence.user} may no longer write on the source` : "writers stopped by the operator (no ACL fence)"));
+    await run.step("redis-fence", async () => (fence
+      ? `${fence.user} may no longer write on the source${fence.reapplied ? " (the fence was gone: a restart or failover forgot the ACL; fenced again)" : ""}`
+      : "no client but ferry connected to the source (--fence dynos-stopped: the app's stopped processes are the fence)"));
   }
-}
-
-async function drainQueues(redis: StackCutoverOptions["redis"] & object, queues: QueueDrain): Promise<string> {
-  const left = await drain({ endpoint: redis.source, sidekiq: queues.sidekiq, namespace: queues.namespace, patterns: queues.patterns, timeoutMs: queues.timeoutMs, intervalMs: 50 });
-  if (!left.ok) throw new FerryError(`the job queues did not drain within ${queues.timeoutMs / 1000} s: ${left.remaining} job(s) left (${left.left.slice(0, 3).map((l) => `${l.key}: ${l.count}`).join(", ")})`);
-  return `queues drained in ${left.seconds.toFixed(2)} s`;
 }
 
 /** In parallel: Postgres catches up (nothing writable yet), Redis switches (no writer can reach it yet). */

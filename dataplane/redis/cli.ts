@@ -8,6 +8,7 @@ import { Endpoint, TlsTrust } from "./connection";
 import { cleanup, CleanupResult, cutover, cutoverDone, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
 import { drain, DrainResult } from "./drain";
+import { REDIS_FENCES } from "./fence";
 import { preflight, PreflightResult } from "./preflight";
 import { DEFAULT_BIG_KEY_LIMITS } from "./read-keys";
 import { rebuild, RebuildResult } from "./rebuild";
@@ -47,6 +48,11 @@ function redisCommand(parent: Command, name: string, description: string): Comma
 }
 
 const modeOption = () => new Option("--mode <mode>", "replicaof (target replicates the source) or copy (SCAN + DUMP/RESTORE + live tail)").choices(["replicaof", "copy"]);
+/** Shared with `ferry cutover`. */
+export const fenceOption = () => new Option(
+  "--fence <kind>",
+  "how the source's writers are kept out: acl (ACL SETUSER -@write on the app's user) or dynos-stopped (a source that refuses ACL: the app's processes are stopped; ferry checks no other client is connected)",
+).choices(REDIS_FENCES).default("acl");
 const batchOption = () => new Option("--batch <n>", "keys per SCAN batch").default(1000).argParser(integer("--batch", 1, 100_000));
 
 function globals(cmd: Command): GlobalOptions {
@@ -152,9 +158,11 @@ function registerVerify(redis: Command): void {
     .addOption(new Option("--sample <pct>", "percentage of keys whose values are compared").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
     .addOption(batchOption())
+    .option("--show-keys", "print differing keys' whole names (they may be data: tokens, e-mails); by default a namespace and a fingerprint")
     .action(action(async (flags, cmd: Command) => {
       const result = await verify({
         source: sourceEndpoint(flags), target: targetEndpoint(flags), samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,
+        showKeys: !!flags.showKeys,
       });
       emit(globals(cmd), result, renderVerify);
       return result.ok ? 0 : 1;
@@ -168,7 +176,7 @@ function registerCutover(redis: Command): void {
     .addOption(new Option("--sample <pct>", "percentage of keys whose values the final verify compares").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
     .addOption(batchOption())
-    .option("--writers-stopped", "every writer of the source is stopped (a source that refuses ACL SETUSER): do not fence")
+    .addOption(fenceOption())
     .action(action(async (flags, cmd: Command) => {
       const opts = globals(cmd);
       const target = targetEndpoint(flags);
@@ -176,7 +184,7 @@ function registerCutover(redis: Command): void {
       const result = await cutover({
         source: sourceEndpoint(flags), target, mode, timeoutMs: flags.timeout * 1000,
         samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch, progress: progressBar(opts),
-        writersStopped: !!flags.writersStopped,
+        fence: flags.fence,
       });
       emit(opts, result, renderCutover);
       return result.ok ? 0 : 1;
@@ -216,8 +224,8 @@ function registerRebuild(redis: Command): void {
 }
 
 function registerDrain(redis: Command): void {
-  redisCommand(redis, "drain", "wait until job queues are empty (Sidekiq and/or key patterns); report what is left")
-    .option("--sidekiq", "Sidekiq's queues, schedule, retry and busy jobs")
+  redisCommand(redis, "drain", "wait until no job is ready or in progress (Sidekiq and/or key patterns); report what is left")
+    .option("--sidekiq", "Sidekiq's ready queues and the jobs in progress (schedule, retry and dead travel with the data)")
     .option("--namespace <ns>", "Sidekiq namespace prefix (redis-namespace)")
     .option("--pattern <glob>", "also wait for keys matching this pattern to be empty (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option("--on <side>", "which server holds the queues").choices(["source", "target"]).default("source"))
@@ -283,6 +291,7 @@ function renderRebuild(r: RebuildResult): string {
 }
 
 function renderDrain(r: DrainResult): string {
-  if (r.ok) return `queues drained in ${r.seconds.toFixed(1)}s`;
-  return [`${r.remaining} jobs left after ${r.seconds.toFixed(1)}s:`, ...r.left.map((l) => `  ${l.kind} ${l.key}: ${l.count}${l.nextDueAt ? ` (next due ${l.nextDueAt})` : ""}`)].join("\n");
+  const travelling = r.travelling.map((t) => `  ${t.kind} ${t.key}: ${t.count} (${t.kind === "dead" ? "oldest died" : "next due"} ${t.nextDueAt}; travels with the data)`);
+  if (r.ok) return [`queues drained in ${r.seconds.toFixed(1)}s`, ...travelling].join("\n");
+  return [`${r.remaining} jobs left after ${r.seconds.toFixed(1)}s:`, ...r.left.map((l) => `  ${l.kind} ${l.key}: ${l.count}`), ...travelling].join("\n");
 }

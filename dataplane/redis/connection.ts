@@ -7,6 +7,9 @@ import { PeerCertificate, rootCertificates } from "node:tls";
 import Redis, { RedisOptions } from "ioredis";
 import { FerryError } from "../cli/common";
 
+/** Every ferry connection's CLIENT SETNAME: how a fence check tells ferry from the app (clients.ts). */
+export const FERRY_CLIENT_NAME = "ferry";
+
 /** How to trust TLS servers, from --tls-ca / --tls-insecure. */
 export interface TlsTrust {
   caFile?: string;
@@ -88,7 +91,7 @@ export function redisOptions(ep: Endpoint, db?: number): RedisOptions {
     maxRetriesPerRequest: 0,
     connectTimeout: 10_000,
     enableReadyCheck: true,
-    connectionName: "ferry",
+    connectionName: FERRY_CLIENT_NAME,
     // RESP2 works on every server we move from (HELLO/RESP3 needs Redis 6+) and keeps
     // reply shapes flat (ZRANGE WITHSCORES, XINFO) whatever the server's version.
     protocol: 2,

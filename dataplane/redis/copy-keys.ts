@@ -9,6 +9,7 @@ import { BigKeyLimits, KeySnapshot, readKeys } from "./read-keys";
 import { BIG_PENDING, ConflictPolicy, isStateKey, PROGRESS, SKIPPED } from "./state";
 import { LUA_FIELD_READER, packFields } from "./pack";
 import { FerryError } from "../cli/common";
+import { keyLabel } from "./key-label";
 
 export interface CopyContext {
   source: DbClients;
@@ -184,7 +185,7 @@ async function applyConflictPolicy(
 }
 
 function restoreFailure(db: number, err: Error, keyName: Buffer | undefined): Error {
-  const key = keyName ? keyName.toString("utf8").slice(0, 80) : "?";
+  const key = keyName ? keyLabel(keyName) : "?";
   if (/payload version or checksum/i.test(err.message)) {
     return new FerryError(`target cannot load a DUMP payload of key "${key}" (db ${db}): the target Redis is older than the source; run \`ferry redis preflight\``, 1);
   }

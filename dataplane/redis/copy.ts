@@ -138,7 +138,7 @@ class CopyRun {
     const present = await dataKeyCounts(this.ctx.target);
     const keysOnTarget = [...present.values()].reduce((a, b) => a + b, 0);
     if (keysOnTarget > 0 && !this.opts.conflict) {
-      throw new FerryError(`--target already holds ${keysOnTarget} keys; choose --conflict replace (source wins) or --conflict skip (target wins)`, 2);
+      throw new FerryError(`--target already holds ${keysOnTarget} keys that ferry did not copy there (its own copy is emptied by ferry redis cleanup); choose --conflict replace (source wins) or --conflict skip (target wins)`, 2);
     }
     const counts = await dbKeyCounts(this.publisher);
     const meta: CopyMeta = {
@@ -148,6 +148,7 @@ class CopyRun {
       dbs: [...counts.keys()].sort((a, b) => a - b),
       startedAtMs: await sourceTimeMs(this.publisher),
       sourceKeys: [...counts.values()].reduce((a, b) => a + b, 0),
+      ownFill: keysOnTarget === 0,
     };
     await writeMeta(this.ctx.target, meta);
     this.result.runId = meta.runId;

@@ -5,18 +5,24 @@
 //         `replicate --mode copy` without --follow: reconcile the untailed time, finish the
 //         bulk pass, drain the backlog behind a fence). Then verify; on success remove
 //         ferry:state:* from the target so the app starts on clean data.
-// Before either, the source's writers are fenced (fence.ts): a client still pointed at the
-// source gets NOPERM instead of writing into a copy about to be left behind. On success
-// the target is marked as cut over (a rollback then refuses); on failure the fence is
-// lifted, so a cutover whose gate is not met leaves the source writable.
+// First, before anything changes, the target must be able to keep the cutover mark
+// (mark.ts). Then the source's writers are fenced (fence.ts): a client still pointed at
+// the source gets NOPERM instead of writing into a copy about to be left behind; where
+// the source refuses ACLs, --fence dynos-stopped checks instead that no client but
+// ferry is connected (clients.ts). On success the target is marked as cut over (a
+// rollback then refuses); on failure the fence is lifted, so a cutover whose gate is not
+// met leaves the source writable.
 // Exit 1 (state kept, nothing promoted twice) when the target does not equal the source.
 import { FerryError, Progress, sleep } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
 import { CopyResult, runCopy } from "./copy";
-import { promoteReplica, ReplicaStatus } from "./replicaof";
+import { markOwnFill, promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
-import { clearState, LOCK, readMeta, writeMeta } from "./state";
-import { CUTOVER_KEY, cutoverMark, FenceRecord, fenceWriters, FENCE_KEY, markCutover, unfenceWriters } from "./fence";
+import { clearState, FILL, LOCK, readMeta, writeMeta } from "./state";
+import { dataKeyCounts } from "./data-keys";
+import { assertNoWritersLeft, writersLeft } from "./clients";
+import { FenceRecord, fenceWriters, FENCE_KEY, RedisFence, unfenceWriters } from "./fence";
+import { assertCanMark, cutoverMark, markCutover, markProblem } from "./mark";
 import { copyStatus, status } from "./status";
 import { verify, VerifyResult } from "./verify";
 
@@ -30,8 +36,8 @@ export interface CutoverOptions {
   batchSize: number;
   limits?: BigKeyLimits;
   progress?: Progress;
-  /** The operator stopped every writer and says so: no ACL fence (a source that refuses ACL). */
-  writersStopped?: boolean;
+  /** How the source's writers are kept out (default acl); dynos-stopped: checked, not assumed (clients.ts). */
+  fence?: RedisFence;
 }
 
 export interface CutoverResult {
@@ -42,7 +48,7 @@ export interface CutoverResult {
   catchUp?: { by: "follower" | "cutover"; copy?: CopyResult };
   verify: VerifyResult;
   stateKeysRemoved?: number;
-  /** Whose writes were fenced on the source (absent with --writers-stopped). */
+  /** Whose writes were fenced on the source (absent with --fence dynos-stopped). */
   fence?: FenceRecord;
 }
 
@@ -58,6 +64,7 @@ async function withClients<T>(ep: Endpoint, fn: (c: DbClients) => Promise<T>): P
 /** The per-store cutover, as a list of steps (the combined `ferry cutover` calls the same ones). */
 export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   const started = Date.now();
+  await withClients(opts.target, assertCanMark);
   const fence = await fenceSource(opts);
   let switched: Switched;
   let verified: VerifyResult;
@@ -76,9 +83,13 @@ export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
   return { ok: true, mode: opts.mode, seconds: (Date.now() - started) / 1000, ...switched, verify: verified, stateKeysRemoved, fence };
 }
 
-/** The source's writers fenced (idempotent: an existing fence is kept); none with --writers-stopped. */
-export function fenceSource(opts: Pick<CutoverOptions, "source" | "writersStopped">): Promise<FenceRecord | undefined> {
-  return opts.writersStopped ? Promise.resolve(undefined) : withClients(opts.source, fenceWriters);
+/**
+ * The source's writers fenced (idempotent: an existing fence is kept, and checked); with
+ * --fence dynos-stopped, no fence but the check that no writer is left connected.
+ */
+export async function fenceSource(opts: Pick<CutoverOptions, "source" | "fence">): Promise<FenceRecord | undefined> {
+  if (opts.fence === "dynos-stopped") return withClients(opts.source, async (s) => void (await assertNoWritersLeft(s)));
+  return withClients(opts.source, fenceWriters);
 }
 
 /** Give the source back: the fence lifted (nothing to do without one). */
@@ -109,7 +120,7 @@ export function verifyTarget(opts: CutoverOptions): Promise<VerifyResult> {
 export async function openTarget(opts: Pick<CutoverOptions, "target" | "mode">): Promise<number | undefined> {
   let stateKeysRemoved: number | undefined;
   if (opts.mode === "copy") stateKeysRemoved = await removeCopyState(opts.target);
-  else await withClients(opts.target, async (t) => (await t.db(0)).del(FENCE_KEY));
+  else await withClients(opts.target, async (t) => (await t.db(0)).del(FENCE_KEY, FILL));
   await withClients(opts.target, (t) => markCutover(t, opts.mode));
   return stateKeysRemoved;
 }
@@ -120,21 +131,34 @@ export interface CleanupResult {
 }
 
 /**
- * Tear down what replicate left on the target (lowering ferry:replicate): a replica stops
- * following the source, a copy's state keys go. Once the target is the primary there is
- * nothing to tear down; its data is never touched either way.
+ * Undo replicate on the target (lowering ferry:replicate, e.g. after a rollback), so that
+ * raising it again starts over: a replica stops following the source; what ferry filled
+ * the target with is emptied (a replica's data, promoted or not, is all the source's; a
+ * copy that began on an empty target put every key there). Keys ferry did not put there
+ * (a copy begun with --conflict on a target that held data) are kept, with only the
+ * copy's state removed, and the next replicate refuses them in one line. Once the target
+ * is the primary (cut over) nothing is touched: its data is the app's.
  */
 export async function cleanup(target: Endpoint): Promise<CleanupResult> {
   return withClients(target, async (t) => {
     const db0 = await t.db(0);
-    if (await db0.get(CUTOVER_KEY)) return { ok: true, actions: ["the target is the primary (cut over): nothing to tear down"] };
+    if (await cutoverMark(t)) return { ok: true, actions: ["the target is the primary (cut over): nothing to tear down"] };
+    if (await db0.exists(LOCK)) throw new FerryError("refusing: a ferry redis replicate is copying into --target right now (ferry:state:lock); stop it, then rerun cleanup", 1);
     const actions: string[] = [];
     if (/role:slave/.test(await db0.info("replication"))) {
       await db0.call("REPLICAOF", "NO", "ONE");
+      await markOwnFill(db0);
       actions.push("the target no longer replicates the source (REPLICAOF NO ONE)");
     }
     const meta = await readMeta(t);
-    if (meta) actions.push(`copy state removed (${await clearState(t, meta.dbs)} keys)`);
+    if (meta?.ownFill || (await db0.exists(FILL))) {
+      const keys = [...(await dataKeyCounts(t)).values()].reduce((a, b) => a + b, 0);
+      // FLUSHALL leaves function libraries (ferry's cutover mark is one): only keys go.
+      await db0.flushall();
+      actions.push(`the target emptied: its ${keys} key(s) were ferry's copy of the source; replicate starts over`);
+    } else if (meta) {
+      actions.push(`copy state removed (${await clearState(t, meta.dbs)} keys); the target's other keys kept: ferry did not put them all there (the copy began with --conflict ${meta.conflict})`);
+    }
     return { ok: true, actions: actions.length ? actions : ["nothing to tear down"] };
   });
 }
@@ -155,11 +179,10 @@ export interface RollbackResult {
  * the primary (`ferry:state:cutover`), refuse: it may hold writes the source never saw.
  */
 export async function rollback(source: Endpoint, target: Endpoint, check = false): Promise<RollbackResult> {
-  const mark = await withClients(target, async (t) => (await t.db(0)).get(CUTOVER_KEY));
+  const mark = await cutoverDone(target);
   if (mark) {
-    const { at } = JSON.parse(mark) as { at: string };
     throw new FerryError(
-      `refusing to roll back: the target Redis became the primary at ${at} and may hold writes the source never saw; going back needs the source emptied and a copy from the target (ferry redis replicate with --source and --target swapped)`,
+      `refusing to roll back: the target Redis became the primary at ${mark.at} and may hold writes the source never saw; going back needs the source emptied and a copy from the target (ferry redis replicate with --source and --target swapped)`,
       1,
     );
   }
@@ -234,7 +257,13 @@ export function fenceOnSource(source: Endpoint): Promise<FenceRecord | undefined
  * Before any fence: what replicate started is still running (a replica with its link up,
  * or a copy's state on the target); otherwise one line saying what is wrong. Read-only.
  */
-export async function switchProblem(opts: Pick<CutoverOptions, "source" | "target" | "mode">): Promise<string | undefined> {
+export async function switchProblem(opts: Pick<CutoverOptions, "source" | "target" | "mode" | "fence">): Promise<string | undefined> {
+  const cannotMark = await withClients(opts.target, markProblem);
+  if (cannotMark) return cannotMark;
+  if (opts.fence === "dynos-stopped") {
+    const left = await withClients(opts.source, writersLeft);
+    if (left) return left;
+  }
   const now = await status(opts.source, opts.target);
   if (opts.mode === "replicaof") {
     if (now.mode !== "replicaof") return "the target Redis is not a replica of the source: run ferry redis replicate --mode replicaof";

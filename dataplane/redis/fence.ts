@@ -8,26 +8,33 @@
 //            ACL too, so a script cannot write either), after keeping
 //            the user's command rules in `ferry:state:fence` on the source (a namespace
 //            copy and verify skip), so the fence can be lifted exactly.
+//   check:   the record is a key, kept with the data; the ACL lives in memory only, and a
+//            restart or failover of the source forgets it while the record stays. So the
+//            fence is never taken on the record's word: the ACL itself is asked (ACL
+//            DRYRUN) whether the user may still write, and the fence is put back if so.
 //   unfence: the kept rules back, the record removed.
-//   cutover marker: `ferry:state:cutover` on the target once it is the primary; a
-//            rollback refuses while it is there (the target may hold writes the source
-//            never saw).
-// A source that refuses ACL SETUSER (a managed Redis may) stops the cutover before
-// anything switches, with one line: stop every writer yourself and say so
-// (--writers-stopped).
+// A source that refuses ACL SETUSER (a managed Redis may; Heroku's does) stops the
+// cutover before anything switches, with one line naming the other fence: the app's
+// processes stopped by the program, which the cutover verifies (`--fence dynos-stopped`,
+// clients.ts).
 import type Redis from "ioredis";
 import { FerryError } from "../cli/common";
 import { DbClients, parseRedisUrl } from "./connection";
-import { CUTOVER, FENCE } from "./state";
+import { FENCE } from "./state";
 
 export const FENCE_KEY = FENCE;
-export const CUTOVER_KEY = CUTOVER;
+
+/** How the source's writers are kept out during the cutover. */
+export type RedisFence = "acl" | "dynos-stopped";
+export const REDIS_FENCES: readonly RedisFence[] = ["acl", "dynos-stopped"];
 
 export interface FenceRecord {
   user: string;
   /** The user's command rules before the fence (ACL GETUSER's `commands`). */
   commands: string;
   at: string;
+  /** Not stored: this run found the ACL no longer fenced (a restart, a failover) and fenced again. */
+  reapplied?: boolean;
 }
 
 /** The user the source URL connects as: the app connects the same way. */
@@ -45,16 +52,47 @@ async function commandRules(redis: Redis, user: string): Promise<string> {
 function refused(err: unknown): FerryError {
   const msg = err instanceof Error ? err.message : String(err);
   return new FerryError(
-    `--source refuses ACL SETUSER (${msg.split("\n")[0]}): ferry cannot fence the source's writers; stop every writer (dynos, units, the app on AWS) and rerun with --writers-stopped`,
+    `--source refuses ACL SETUSER (${msg.split("\n")[0]}): ferry cannot fence the source's writers with an ACL; stop every writer (the app's dynos and units, the app on AWS) and rerun with --fence dynos-stopped, which checks that none is still connected`,
     1,
   );
 }
 
-/** Fence the source's writers; returns the record (idempotent: an existing fence is kept). */
+/**
+ * May `user` still run a write command, by the ACL as the server holds it now? ACL
+ * DRYRUN (Redis 7.0+) answers without running anything; only a refusal of the command
+ * itself counts (a key pattern the user lacks says nothing about the fence).
+ * Undefined where the server cannot say (before 7.0).
+ */
+async function userMayWrite(redis: Redis, user: string): Promise<boolean | undefined> {
+  let verdict: string;
+  try {
+    verdict = String(await redis.call("ACL", "DRYRUN", user, "SET", `${FENCE_KEY}:probe`, "1"));
+  } catch (err) {
+    if (/unknown (sub)?command/i.test((err as Error).message)) return undefined;
+    throw err;
+  }
+  return !/no permissions to run/i.test(verdict);
+}
+
+async function applyFence(redis: Redis, user: string): Promise<void> {
+  try {
+    await redis.call("ACL", "SETUSER", user, "-@write");
+  } catch (err) {
+    throw refused(err);
+  }
+  if ((await userMayWrite(redis, user)) === true) {
+    throw new FerryError(`--source: ACL user ${user} may still write after -@write (ACL selectors grant it?); ferry cannot fence it: stop every writer and rerun with --fence dynos-stopped`, 1);
+  }
+}
+
+/**
+ * Fence the source's writers; returns the record. Idempotent: an existing record is
+ * kept, and its fence put back when the server forgot it (checked, never assumed).
+ */
 export async function fenceWriters(source: DbClients): Promise<FenceRecord> {
   const redis = await source.db(0);
   const existing = await redis.get(FENCE_KEY);
-  if (existing) return JSON.parse(existing) as FenceRecord;
+  if (existing) return keepFenced(redis, JSON.parse(existing) as FenceRecord);
   const user = fencedUser(source.endpoint.url);
   let record: FenceRecord;
   try {
@@ -66,12 +104,26 @@ export async function fenceWriters(source: DbClients): Promise<FenceRecord> {
   // Kept before the fence: once fenced, this user cannot write the record any more.
   await redis.set(FENCE_KEY, JSON.stringify(record));
   try {
-    await redis.call("ACL", "SETUSER", user, "-@write");
+    await applyFence(redis, user);
   } catch (err) {
+    // Nothing fenced after all: the user's rules as they were, and no record claiming otherwise.
+    await restoreRules(redis, record).catch(() => undefined);
     await redis.del(FENCE_KEY);
-    throw refused(err);
+    throw err;
   }
   return record;
+}
+
+/** The record's fence, as the ACL holds it now: put back when it is gone. */
+async function keepFenced(redis: Redis, record: FenceRecord): Promise<FenceRecord> {
+  const mayWrite = await userMayWrite(redis, record.user);
+  if (mayWrite === false) return record;
+  await applyFence(redis, record.user); // idempotent where the server cannot tell (before 7.0)
+  return mayWrite ? { ...record, reapplied: true } : record;
+}
+
+function restoreRules(redis: Redis, record: FenceRecord): Promise<unknown> {
+  return redis.call("ACL", "SETUSER", record.user, "nocommands", ...record.commands.split(/\s+/).filter(Boolean));
 }
 
 /** Lift the fence (nothing to do without one): the user's rules as they were. */
@@ -80,16 +132,7 @@ export async function unfenceWriters(source: DbClients): Promise<FenceRecord | u
   const raw = await redis.get(FENCE_KEY);
   if (!raw) return undefined;
   const record = JSON.parse(raw) as FenceRecord;
-  await redis.call("ACL", "SETUSER", record.user, "nocommands", ...record.commands.split(/\s+/).filter(Boolean));
+  await restoreRules(redis, record);
   await redis.del(FENCE_KEY);
   return record;
-}
-
-export async function markCutover(target: DbClients, mode: string): Promise<void> {
-  await (await target.db(0)).set(CUTOVER_KEY, JSON.stringify({ mode, at: new Date().toISOString() }));
-}
-
-export async function cutoverMark(target: DbClients): Promise<{ mode: string; at: string } | undefined> {
-  const raw = await (await target.db(0)).get(CUTOVER_KEY);
-  return raw ? JSON.parse(raw) : undefined;
 }

@@ -4,7 +4,7 @@
 // told otherwise), never through its arguments. Report the time, exit status and keys.
 import { spawn } from "node:child_process";
 import { redact } from "../cli/common";
-import { DbClients, Endpoint } from "./connection";
+import { DbClients, Endpoint, parseRedisUrl } from "./connection";
 import { dataKeyCounts } from "./data-keys";
 
 export interface RebuildOptions {
@@ -32,6 +32,12 @@ async function totalKeys(target: Endpoint): Promise<number> {
   } finally {
     await clients.close();
   }
+}
+
+/** The command has the URL in its environment and may print the password on its own, not as a URL. */
+function withoutPassword(line: string, target: Endpoint): string {
+  const { password } = parseRedisUrl(target.url, target.flag);
+  return password ? line.split(password).join("***") : line;
 }
 
 export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
@@ -67,6 +73,6 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     seconds,
     targetKeysBefore,
     targetKeysAfter: await totalKeys(opts.target),
-    outputTail: lines.map(redact),
+    outputTail: lines.map((line) => withoutPassword(redact(line), opts.target)),
   };
 }

@@ -1,13 +1,16 @@
 // Which mode `ferry redis replicate` chose, read back from the target: a replica is
 // `replicaof`, a copy's state (`ferry:state:meta`) is `copy`, and once cut over the mark
 // names the mode; a promoted replica not yet marked still holds the fence record it
-// replicated from the source (a copy skips ferry:state:*, so a copy target never does). The cutover then need not be told again, and a --mode that disagrees
-// is refused before anything is touched.
+// replicated from the source, and the note that its data is ferry's (ferry:state:fill,
+// written as it stopped replicating); a copy skips ferry:state:*, so a copy target holds
+// neither. The cutover then need not be told again, and a --mode that disagrees is
+// refused before anything is touched.
 import { FerryError } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
-import { cutoverMark, FENCE_KEY } from "./fence";
+import { FENCE_KEY } from "./fence";
+import { cutoverMark } from "./mark";
 import { info } from "./info";
-import { readMeta } from "./state";
+import { FILL, readMeta } from "./state";
 
 export type RedisMode = "replicaof" | "copy";
 const MODES: readonly RedisMode[] = ["replicaof", "copy"];
@@ -18,7 +21,7 @@ export async function recordedMode(target: Endpoint): Promise<RedisMode | null> 
     if ((await info(await t.db(0), "replication")).role === "slave") return "replicaof";
     const mark = await cutoverMark(t);
     if (mark && MODES.includes(mark.mode as RedisMode)) return mark.mode as RedisMode;
-    if (await (await t.db(0)).exists(FENCE_KEY)) return "replicaof";
+    if (await (await t.db(0)).exists(FENCE_KEY, FILL)) return "replicaof";
     return (await readMeta(t)) ? "copy" : null;
   } finally {
     await t.close();

@@ -9,6 +9,7 @@ import { FerryError, sleep } from "../cli/common";
 import { connect, Endpoint, parseRedisUrl, withClient } from "./connection";
 import { dbKeyCounts, info } from "./info";
 import { probeReplication } from "./probes";
+import { FILL } from "./state";
 
 export interface ReplicaStatus {
   role: string;
@@ -65,7 +66,7 @@ export async function startReplicaOf(opts: StartReplicaOptions): Promise<Replica
     const keys = [...(await dbKeyCounts(target)).values()].reduce((a, b) => a + b, 0);
     const already = (await info(target, "replication")).role === "slave";
     if (keys > 0 && !already && opts.conflict !== "replace") {
-      throw new FerryError(`--target holds ${keys} keys that REPLICAOF would discard; pass --conflict replace to accept`, 2);
+      throw new FerryError(`--target holds ${keys} keys that ferry did not copy there (its own copy is emptied by ferry redis cleanup) and that REPLICAOF would discard; pass --conflict replace to accept`, 2);
     }
     const src = parseRedisUrl(opts.source.url, "--source");
     if (src.username) await configSet(target, "masteruser", src.username);
@@ -104,6 +105,16 @@ export async function waitUntil(
   }
 }
 
+/**
+ * A replica that just stopped replicating holds the source's data and nothing else:
+ * say so on it, so that a cleanup (lowering ferry:replicate, after a rollback) may
+ * empty it and a later replicate start over. The cutover's open removes the note: from
+ * then on the data is the app's.
+ */
+export async function markOwnFill(t: Redis): Promise<void> {
+  await t.set(FILL, JSON.stringify({ at: new Date().toISOString() }));
+}
+
 /** Wait for equal offsets, then promote the target. Writes must have stopped. */
 export async function promoteReplica(source: Endpoint, target: Endpoint, timeoutMs: number): Promise<ReplicaStatus> {
   const s = await connect(source);
@@ -113,6 +124,7 @@ export async function promoteReplica(source: Endpoint, target: Endpoint, timeout
     if (role !== "slave") throw new FerryError("--target is not a replica; run `ferry redis replicate --mode replicaof` first", 1);
     const status = await waitUntil(s, t, (x) => x.inSync, timeoutMs, "equal replication offsets (are the app's writes stopped?)");
     await t.call("REPLICAOF", "NO", "ONE");
+    await markOwnFill(t);
     // The source's password has no business staying in the new primary's configuration.
     await t.call("CONFIG", "SET", "masterauth", "").catch(() => undefined);
     await t.call("CONFIG", "SET", "masteruser", "").catch(() => undefined);

@@ -14,7 +14,10 @@
 //                               copied in the background; removed as each one lands
 //   db N  ferry:state:tmp:*     big keys being assembled in chunks before a RENAME
 //   db 0  ferry:state:fence     on the SOURCE: the fenced user's command rules, until unfenced (fence.ts)
-//   db 0  ferry:state:cutover   the target became the primary: when, by which mode (fence.ts)
+//   db 0  ferry:state:fill      a former replica's data is all ferry's copy of the source (written as
+//                               it stops replicating; the cutover's open removes it): cleanup may empty it
+// The cutover mark (the target became the primary) is no key: it must outlive the app's
+// FLUSHALL, so it is a function library on the target (mark.ts).
 import Redis from "ioredis";
 import { DbClients } from "./connection";
 
@@ -28,7 +31,7 @@ export const SKIPPED = `${STATE_PREFIX}skipped`;
 export const BIG_PENDING = `${STATE_PREFIX}bigpending`;
 export const TMP_PREFIX = `${STATE_PREFIX}tmp:`;
 export const FENCE = `${STATE_PREFIX}fence`;
-export const CUTOVER = `${STATE_PREFIX}cutover`;
+export const FILL = `${STATE_PREFIX}fill`;
 
 const STATE_PREFIX_BYTES = Buffer.from(STATE_PREFIX);
 
@@ -56,6 +59,8 @@ export interface CopyMeta {
   gapSinceMs?: number;
   following?: boolean;
   stopRequested?: boolean;
+  /** The copy began on an empty target: every key on it is ferry's copy (cleanup may empty it). */
+  ownFill?: boolean;
 }
 
 export async function readMeta(target: DbClients): Promise<CopyMeta | undefined> {
@@ -74,6 +79,7 @@ export async function readMeta(target: DbClients): Promise<CopyMeta | undefined>
     gapSinceMs: num(raw.gapSinceMs),
     following: raw.following === "1",
     stopRequested: raw.stopRequested === "1",
+    ownFill: raw.ownFill === "1",
   };
 }
 

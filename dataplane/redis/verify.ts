@@ -11,6 +11,7 @@ import { valueDigest } from "./digest";
 import { KeySnapshot, readKeys } from "./read-keys";
 import { isStateKey } from "./state";
 import { dataKeyCounts } from "./data-keys";
+import { keyLabel } from "./key-label";
 
 export interface VerifyOptions {
   source: Endpoint;
@@ -21,11 +22,15 @@ export interface VerifyOptions {
   batchSize: number;
   /** How many differing keys to list (all are counted). */
   maxListed?: number;
+  /** Print whole key names (a terminal, on purpose); otherwise namespace + fingerprint (key-label.ts). */
+  showKeys?: boolean;
 }
 
 export interface KeyDifference {
   db: number;
+  /** keyLabel(): `session:…#3f9a1c2b7d4e`, the whole name only with showKeys. */
   key: string;
+  /** Never a value: what differs (type, TTL, "value differs", presence). */
   reason: string;
 }
 
@@ -42,11 +47,6 @@ export function inSample(key: Buffer, pct: number): boolean {
   if (pct >= 100) return true;
   if (pct <= 0) return false;
   return createHash("md5").update(key).digest().readUInt32BE(0) % 10_000 < pct * 100;
-}
-
-export function printableKey(key: Buffer): string {
-  const text = key.toString("utf8");
-  return Buffer.from(text, "utf8").equals(key) ? text : `hex:${key.toString("hex")}`;
 }
 
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
@@ -99,7 +99,7 @@ async function compareDb(
     const [a, b] = await Promise.all([readKeys(source, keys), readKeys(target, keys)]);
     for (let i = 0; i < keys.length; i++) {
       const reason = await compareKey(source, target, a[i], b[i], opts.ttlToleranceMs);
-      if (reason) note({ db, key: printableKey(keys[i]), reason });
+      if (reason) note({ db, key: keyLabel(keys[i], opts.showKeys), reason });
     }
     checked += keys.length;
   } while (cursor !== "0");
@@ -165,7 +165,7 @@ async function listTargetOnlyKeys(
     const ttls = ((await onTarget.exec()) ?? []).map(([, t]) => Number(t));
     keys.forEach((k, i) => {
       const expiringAnyway = ttls[i] === -2 || (ttls[i] >= 0 && ttls[i] <= opts.ttlToleranceMs);
-      if (!exists[i] && !expiringAnyway) note({ db, key: printableKey(k), reason: "exists only on the target" });
+      if (!exists[i] && !expiringAnyway) note({ db, key: keyLabel(k, opts.showKeys), reason: "exists only on the target" });
     });
   } while (cursor !== "0");
 }

@@ -7,6 +7,27 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { freePort, onExit, tempDir, waitFor, portOpen } from "./process";
 import { TlsFiles, TlsOptions, serverCertificate } from "./certificates";
 
+/**
+ * What Heroku Key-Value Store (Heroku Redis) refuses, renamed away in its stand-in:
+ * - SYNC, PSYNC: no outside replica (../shared/FACTS.md, "Heroku": no documented
+ *   PSYNC/REPLICAOF to an outside replica).
+ * - CONFIG: an instance's settings are Heroku's to change, through its CLI (`heroku
+ *   redis:maxmemory`, `redis:timeout`, `redis:keyspace-notifications`:
+ *   https://devcenter.heroku.com/articles/managing-heroku-redis-using-cli,
+ *   https://github.com/heroku/cli/blob/main/docs/redis.md).
+ * - ACL: the add-on has one credential and Heroku manages it (`heroku redis:credentials
+ *   --reset` rotates it, same pages). No Heroku document we could find offers ACL users or
+ *   ACL SETUSER to the app (searched: the Dev Center's Heroku Key-Value Store articles, the
+ *   CLI's docs, Heroku's issue trackers), and the managed Redis services that do document
+ *   it refuse ACL SETUSER (https://aiven.io/docs/products/valkey/reference/restricted-commands,
+ *   https://docs.oracle.com/iaas/Content/ocicache/restrictedcommands.htm, Redis Cloud).
+ *   So ferry must not count on fencing the app's user there, and the stand-in refuses it.
+ * CLIENT stays: Heroku's own advice is to name connections with CLIENT SETNAME and read
+ * them with CLIENT LIST (https://blog.heroku.com/real-world-redis-tips), which
+ * `--fence dynos-stopped` relies on.
+ */
+export const HEROKU_REDIS_REFUSES: readonly string[] = ["SYNC", "PSYNC", "CONFIG", "ACL"];
+
 export interface RedisOptions {
   password?: string;
   /**

@@ -23,7 +23,7 @@ import { TICKS_KEY } from "../app/ticker";
 import { lostWritesCheck } from "../checks";
 import { startLoad } from "../loadgen";
 import { writeReport } from "../report/write";
-import { startPostgres, startRedis } from "../servers";
+import { HEROKU_REDIS_REFUSES, startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
 import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
@@ -127,9 +127,10 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
   const appPassword = randomBytes(12).toString("hex");
   log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeRows} rows`);
   const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel });
-  // Heroku Key-Value Store: TLS only on a self-signed certificate, a password, SYNC, PSYNC
-  // and CONFIG renamed away; notifications on, as `heroku redis:keyspace-notifications -c KA`.
-  const redis = await startRedis({ tls: true, password: randomBytes(12).toString("hex"), disableCommands: ["SYNC", "PSYNC", "CONFIG"], settings: { "notify-keyspace-events": "KA" } });
+  // Heroku Key-Value Store: TLS only on a self-signed certificate, a password, what Heroku
+  // refuses renamed away (HEROKU_REDIS_REFUSES: SYNC, PSYNC, CONFIG, ACL); notifications
+  // on, as `heroku redis:keyspace-notifications -c KA`.
+  const redis = await startRedis({ tls: true, password: randomBytes(12).toString("hex"), disableCommands: [...HEROKU_REDIS_REFUSES], settings: { "notify-keyspace-events": "KA" } });
   // Heroku hands the app a URL without sslmode.
   const databaseUrl = pg.url(APP_DB, APP_ROLE, appPassword);
   const heroku = new HerokuPlatform({

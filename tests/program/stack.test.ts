@@ -209,7 +209,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(findCommand(b, /pg cutover|redis cutover|redis drain/)).toBeUndefined();
     const pg = findCommand(b, /ferry --json cutover/)!;
     expect(commandLine(pg)).toBe(heroku
-      ? "ferry --json cutover --strategy dump --mode copy --max-lag-bytes 204800 --timeout 300 --sidekiq --tls-insecure"
+      ? "ferry --json cutover --strategy dump --mode copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --tls-insecure"
       : "ferry --json cutover --strategy logical --mode replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
     expect(envKeys(pg)).toEqual(["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);

@@ -61,7 +61,7 @@ for (const tls of [false, true]) {
   const r = contract.redis(tls);
   for (const mode of ["replicaof", "copy"] as const) {
     samples["redis.replicate"].push(r.replicate(mode));
-    samples["redis.cutover"].push(r.cutover(mode));
+    for (const fence of ["acl", "dynos-stopped"] as const) samples["redis.cutover"].push(r.cutover(mode, fence));
   }
   samples["redis.preflight"].push(r.preflight());
   samples["redis.verify"].push(r.verify());
@@ -71,10 +71,10 @@ for (const tls of [false, true]) {
   samples["redis.rollbackCheck"].push(r.rollbackCheck());
   samples["redis.drainSidekiq"].push(r.drainSidekiq(120));
 }
-for (const [tls, strategy, mode] of [[false, "logical", "replicaof"], [true, "dump", "copy"], [false, "physical", "replicaof"]] as const) {
+for (const [tls, strategy, mode, fence] of [[false, "logical", "replicaof", "acl"], [true, "dump", "copy", "dynos-stopped"], [false, "physical", "replicaof", "acl"]] as const) {
   for (const drainSidekiq of [true, false]) {
-    samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq }));
-    samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq, fence: { providerSuperusers: tls, unfencedRoles: ["metabase"] } }));
+    samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, fence, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq }));
+    samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, fence, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq, pgFence: { providerSuperusers: tls, unfencedRoles: ["metabase"] } }));
   }
 }
 for (const host of [{ ssh: "deploy@198.51.100.1:2222", sudo: true }, { ssh: "root@198.51.100.1", sudo: false }]) {

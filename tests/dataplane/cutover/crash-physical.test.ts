@@ -4,16 +4,14 @@
 // both sources, the standby's recovery, the replica's role): it must finish, with at most
 // one writable side per store at every moment and every acknowledged write on the targets.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import Redis from "ioredis";
 import { LocalPostgres, LocalRedis, startRedis } from "../../../rehearsal/servers";
 import { cleanup } from "../../../dataplane/postgres/cutover/cleanup";
 import { unfence, withWritable } from "../../../dataplane/postgres/cutover/fence";
 import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
-import { CUTOVER_KEY } from "../../../dataplane/redis/fence";
 import { missingWrites, roleUrl, startSource, startWriteLoad } from "../postgres/fixtures";
 import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "../postgres/helpers";
 import { ferry } from "../redis/helpers";
-import { missingKeys, redisCanWrite, redisWriter } from "./helpers";
+import { missingKeys, redisCanWrite, redisMarked, redisWriter } from "./helpers";
 import { eventually } from "../../support/eventually";
 
 const STEPS = ["gate", "fence", "redis-fence", "drain", "redis-switch", "promote", "verify", "redis-verify", "activate", "redis-open", "done"];
@@ -55,15 +53,6 @@ describe("ferry cutover (physical + replicaof) killed at each step", () => {
     await stopStandby(dir);
     await cleanup({ sourceUrl: source.url() });
   }
-
-  const redisMarked = async (url: string) => {
-    const r = new Redis(url);
-    try {
-      return (await r.exists(CUTOVER_KEY)) === 1;
-    } finally {
-      r.disconnect();
-    }
-  };
 
   test.each(STEPS)("killed after %s, rerun finishes", async (step) => {
     const s = await freshStack();

@@ -2,6 +2,7 @@
 // helpers of the Postgres cutover tests) and a Redis pair replicating by REPLICAOF (as
 // the Redis tests start it), with the app's writers on both and its job workers.
 import Redis from "ioredis";
+import { Client } from "pg";
 import { LocalPostgres, LocalRedis, startRedis } from "../../../rehearsal/servers";
 import { withClient } from "../../../dataplane/postgres/connection";
 import { replicateLogical } from "../../../dataplane/postgres/replication/logical";
@@ -65,6 +66,16 @@ export async function missingKeys(url: string, keys: string[]): Promise<string[]
   }
 }
 
+/** Does the target Redis carry ferry's cutover mark (a function library, read here with plain commands)? */
+export async function redisMarked(url: string): Promise<boolean> {
+  const redis = new Redis(url);
+  try {
+    return ((await redis.call("FUNCTION", "LIST", "LIBRARYNAME", "ferry_cutover")) as unknown[]).length === 1;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Can the app (the URL's user) write on this Redis? */
 export async function redisCanWrite(url: string): Promise<boolean> {
   const redis = new Redis(url, { maxRetriesPerRequest: 0 });
@@ -79,20 +90,56 @@ export async function redisCanWrite(url: string): Promise<boolean> {
   }
 }
 
-/** Sidekiq's layout: `jobs` jobs in queue:default, and a worker that takes one every few ms until fenced. */
-export async function sidekiqWithWorker(url: string, jobs: number) {
-  const redis = new Redis(url, { maxRetriesPerRequest: 0 });
+/**
+ * A Sidekiq-shaped worker whose jobs write Postgres, as Mastodon's do: `jobs` jobs in
+ * queue:default (named in `queues`); the worker takes one at a time, shows it in progress
+ * as Sidekiq 7 does (`processes`, the `<identity>` heartbeat hash, `<identity>:work`)
+ * for `jobMs` (the first one until `holdFirst` resolves), then INSERTs a row for it into
+ * `events` on `pgUrl`. A job whose INSERT fails (a fenced Postgres) goes to the `retry`
+ * set, due in an hour, as Sidekiq retries.
+ */
+export async function sidekiqWithWorker(redisUrl: string, pgUrl: string, jobs: number, opts: { jobMs?: number; holdFirst?: Promise<void> } = {}) {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 0 });
   redis.on("error", () => undefined);
+  const db = new Client({ connectionString: pgUrl });
+  db.on("error", () => undefined);
+  await db.connect();
+  const identity = "worker-1:4242:0a1b2c";
   await redis.sadd("queues", "default");
-  await redis.rpush("queue:default", ...Array.from({ length: jobs }, (_, i) => JSON.stringify({ jid: `j${i}` })));
+  await redis.rpush("queue:default", ...Array.from({ length: jobs }, (_, i) => JSON.stringify({ class: "InsertWorker", queue: "default", jid: `j${i}`, args: [i] })));
   const done: string[] = [];
+  const retried: string[] = [];
   let running = true;
   const loop = (async () => {
     while (running) {
       const job = await redis.lpop("queue:default").catch(() => null);
-      if (job) done.push(job);
+      if (job) {
+        const { jid } = JSON.parse(job) as { jid: string };
+        await redis.multi().sadd("processes", identity).hset(identity, "beat", String(Date.now() / 1000)).expire(identity, 60)
+          .hset(`${identity}:work`, "tid-1", JSON.stringify({ queue: "default", payload: job, run_at: Date.now() / 1000 })).exec().catch(() => null);
+        await (done.length + retried.length === 0 && opts.holdFirst ? opts.holdFirst : new Promise((r) => setTimeout(r, opts.jobMs ?? 20)));
+        try {
+          await db.query("INSERT INTO events (kind, payload) VALUES ('job', jsonb_build_object('jid', $1::text))", [jid]);
+          done.push(jid);
+        } catch {
+          retried.push(jid);
+          await redis.zadd("retry", String(Date.now() / 1000 + 3600), job).catch(() => null);
+        }
+        await redis.hdel(`${identity}:work`, "tid-1").catch(() => null);
+      }
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  return { done, stop: async () => { running = false; await loop; redis.disconnect(); } };
+  return { done, retried, stop: async () => { running = false; await loop; redis.disconnect(); await db.end(); } };
+}
+
+/** Is a ferry process reading Sidekiq's queues on this Redis right now (the cutover's drain)? */
+export async function ferryReadingQueues(url: string): Promise<boolean> {
+  const redis = new Redis(url);
+  try {
+    const clients = String(await redis.call("CLIENT", "LIST")).split("\n");
+    return clients.some((c) => / name=ferry /.test(c) && / cmd=(smembers|llen|hlen|zcard) /.test(c));
+  } finally {
+    redis.disconnect();
+  }
 }

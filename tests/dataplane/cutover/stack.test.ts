@@ -11,7 +11,7 @@ import { loadCutover } from "../../../dataplane/postgres/state";
 import { insertWithoutIds, missingWrites, startWriteLoad } from "../postgres/fixtures";
 import { canWrite, runFerry, startClusterPair } from "../postgres/helpers";
 import { closeClients } from "../redis/helpers";
-import { missingKeys, redisCanWrite, redisWriter, replicatingStack, sidekiqWithWorker, Stack } from "./helpers";
+import { ferryReadingQueues, missingKeys, redisCanWrite, redisWriter, replicatingStack, sidekiqWithWorker, Stack } from "./helpers";
 import { eventually } from "../../support/eventually";
 
 const CUTOVER = ["--json", "cutover", "--max-lag-bytes", "10485760", "--timeout", "30"];
@@ -38,24 +38,32 @@ describe("ferry cutover: Postgres and Redis in one process", () => {
     return s;
   }
 
-  test("under a live writer on both stores: nothing acknowledged lost, the sources refuse writes after, the targets take them", async () => {
+  test("under a live writer on both stores and jobs still running: nothing acknowledged lost, every job ran once, the sources refuse writes after, the targets take them", async () => {
     const s = await stack("whole");
     const pgLoad = startWriteLoad(s.pg.appSrc, { writers: 1 });
     const writer = redisWriter(s.redisSource.url());
-    const worker = await sidekiqWithWorker(s.redisSource.url(), 30);
     await pgLoad.waitForMore(30);
     await eventually("the app writes Redis", () => writer.acked.length > 20);
-
-    const cut = await runFerry([...CUTOVER, "--sidekiq"], s.env);
+    // Jobs queued and one in progress when the cutover starts; each writes Postgres. The
+    // one in progress finishes only once ferry is draining the queues: before the
+    // Postgres fence that is a job that commits; after it, one that fails into retry.
+    let release!: () => void;
+    const worker = await sidekiqWithWorker(s.redisSource.url(), s.pg.appSrc, 20, { holdFirst: new Promise<void>((r) => (release = r)) });
+    const cutting = runFerry([...CUTOVER, "--sidekiq"], s.env);
+    await eventually("ferry draining the job queues", () => ferryReadingQueues(s.redisSource.url()), { timeoutMs: 60_000 });
+    release();
+    const cut = await cutting;
     expect(cut.code, cut.stderr + cut.stdout).toBe(0);
     const r = JSON.parse(cut.stdout);
     expect(r).toMatchObject({ ok: true, resumed: false, postgres: { strategy: "logical" }, redis: { mode: "replicaof", fence: { user: "default" }, verify: { ok: true } } });
-    // The named steps, fences first: Postgres, the queues, Redis; the targets opened last.
+    // The named steps: the queues before any fence (the jobs ran against a writable Postgres),
+    // then the fences, Postgres and Redis; the targets opened last.
     const names: string[] = r.steps.map((x: { name: string }) => x.name);
-    expect(names.slice(0, 4)).toEqual(["gate", "fence", "queues", "redis-fence"]);
+    expect(names.slice(0, 4)).toEqual(["gate", "queues", "fence", "redis-fence"]);
     expect(names).toEqual(expect.arrayContaining(["drain", "sequences", "redis-switch", "detach", "verify", "redis-verify"]));
     expect(names.slice(-2)).toEqual(["redis-open", "done"]);
-    expect(worker.done).toHaveLength(30); // every job taken before Redis was fenced
+    expect(worker.retried).toEqual([]); // no job met a fenced Postgres
+    expect(worker.done).toHaveLength(20);
     expect(cut.stdout + cut.stderr).not.toContain(source.password);
     expect(cut.stdout + cut.stderr).not.toContain("box-password");
 
@@ -71,6 +79,8 @@ describe("ferry cutover: Postgres and Redis in one process", () => {
     await pgLoad.stop();
     expect(await missingWrites(s.pg.tgt, pgLoad.acked)).toEqual([]);
     expect(await missingKeys(s.redisTarget.url(), writer.acked)).toEqual([]);
+    const jobRows = await withClient(s.pg.tgt, (c) => c.query("SELECT payload->>'jid' AS jid FROM events WHERE kind = 'job' ORDER BY id"));
+    expect(jobRows.rows.map((x) => x.jid).sort()).toEqual([...worker.done].sort());
     await insertWithoutIds(s.pg.tgt, "after");
     expect(await redisCanWrite(s.redisTarget.url())).toBe(true);
 

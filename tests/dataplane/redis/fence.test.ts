@@ -70,29 +70,40 @@ describe("the Redis cutover fences the source's writers", () => {
     expect(back.json.unfenced).toBeUndefined();
   });
 
-  test("a source user that may not change ACLs stops the cutover before the switch, naming --writers-stopped", async () => {
+  test("a source user that may not change ACLs stops the cutover before the switch, naming --fence dynos-stopped, which checks that the app is gone", async () => {
     const { source, target, env } = await replicaPair();
     const admin = client(source);
     await admin.call("ACL", "SETUSER", "app", "on", ">app-password", "~*", "&*", "+@all", "-@admin");
     const appEnv = { ...env, FERRY_SOURCE_REDIS_URL: source.url().replace(/\/\/:[^@]*@/, "//app:app-password@") };
     const cut = await ferry(["redis", "cutover", "--mode", "replicaof"], appEnv);
     expect(cut.code).toBe(1);
-    expect(cut.stderr).toMatch(/refuses ACL SETUSER .*--writers-stopped/);
+    expect(cut.stderr).toMatch(/refuses ACL SETUSER .*--fence dynos-stopped/);
     expect(await client(target).info("replication")).toMatch(/role:slave/); // nothing switched
-    const stopped = await ferry(["--json", "redis", "cutover", "--mode", "replicaof", "--writers-stopped"], appEnv);
-    expect(stopped.code).toBe(0);
+    // Without @admin this user cannot list the clients either: the other fence cannot be checked.
+    const unchecked = await ferry(["redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], appEnv);
+    expect(unchecked.code).toBe(1);
+    expect(unchecked.stderr).toMatch(/^ferry: --fence dynos-stopped: --source refuses CLIENT LIST \(NOPERM.*\), so ferry cannot check that no writer is left: give ferry a user that may run CLIENT LIST; nothing was changed\n$/);
+    // As a user that may: the test's own connections are clients the stopped dynos do not account for.
+    const left = await ferry(["redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], env);
+    expect(left.code).toBe(1);
+    expect(left.stderr).toMatch(/^ferry: --fence dynos-stopped: \d+ client\(s\) besides ferry still connected to the source Redis \(127\.0\.0\.1:\d+ user default, last command /);
+    expect(await client(target).info("replication")).toMatch(/role:slave/);
+    closeClients();
+    const stopped = await ferry(["--json", "redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.json.fence).toBeUndefined();
   });
 
-  test("cleanup (lowering replicate) stops the replica following and keeps its data; after a cutover it touches nothing", async () => {
+  test("cleanup (lowering replicate) stops the replica following and empties ferry's copy; the source keeps everything; after a cutover it touches nothing", async () => {
     const { source, target, env } = await replicaPair();
     await client(source).set("kept", "1");
     await eventually("the replica has the key", async () => (await client(target).get("kept")) === "1");
     const clean = await ferry(["--json", "redis", "cleanup"], env);
     expect(clean.code).toBe(0);
-    expect(clean.json.actions.join(" ")).toMatch(/REPLICAOF NO ONE/);
+    expect(clean.json.actions.join(" ")).toMatch(/REPLICAOF NO ONE.*the target emptied/);
     expect(await client(target).info("replication")).toMatch(/role:master/);
-    expect(await client(target).get("kept")).toBe("1");
+    expect(await client(target).dbsize()).toBe(0);
+    expect(await client(source).get("kept")).toBe("1");
     const again = await replicaPair();
     expect((await ferry(["redis", "cutover", "--mode", "replicaof"], again.env)).code).toBe(0);
     const after = await ferry(["--json", "redis", "cleanup"], again.env);

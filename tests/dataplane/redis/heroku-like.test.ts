@@ -1,10 +1,13 @@
 // A source that behaves like Heroku Redis: TLS on a self-signed certificate, a password,
-// SYNC and PSYNC renamed away, CONFIG blocked. Preflight must find that out, replicaof must
-// refuse, and the copy must move everything over TLS.
+// what Heroku refuses renamed away (SYNC, PSYNC, CONFIG, ACL: HEROKU_REDIS_REFUSES).
+// Preflight must find that out, replicaof must refuse, the ACL fence must be refused in
+// one line before anything changes, and the copy must move everything over TLS and cut
+// over with the app's stopped processes as the fence.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startRedis, LocalRedis, tempDir } from "../../../rehearsal/servers";
+import Redis from "ioredis";
+import { HEROKU_REDIS_REFUSES, startRedis, LocalRedis, tempDir } from "../../../rehearsal/servers";
 import { eventually } from "../../support/eventually";
 import { client, closeClients, differences, ferry, seed, seedBig, startWriter } from "./helpers";
 
@@ -17,7 +20,7 @@ beforeAll(async () => {
   source = await startRedis({
     tls: true,
     password: "heroku-secret",
-    disableCommands: ["SYNC", "PSYNC", "CONFIG"],
+    disableCommands: [...HEROKU_REDIS_REFUSES],
     settings: { "notify-keyspace-events": "KA" }, // what `heroku redis:keyspace-notifications -c KA` sets
   });
   target = await startRedis();
@@ -34,7 +37,35 @@ afterAll(async () => {
   await target.stop();
 });
 
-describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG)", () => {
+describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG/ACL)", () => {
+  test("the stand-in refuses ACL SETUSER as Heroku's does, and answers CLIENT LIST", async () => {
+    const c = client(source);
+    await expect(c.call("ACL", "SETUSER", "default", "-@write")).rejects.toThrow(/unknown command 'ACL'/);
+    expect(String(await c.call("CLIENT", "LIST"))).toMatch(/ cmd=/);
+  });
+
+  test("cutover: the ACL fence is refused naming --fence dynos-stopped; with it, a client still connected is refused by name; nothing changes", async () => {
+    closeClients(); // the harness's own connections would count as writers too
+    const acl = await ferry(["redis", "cutover", "--mode", "copy", "--tls-ca", caFile], env);
+    expect(acl.code).toBe(1);
+    expect(acl.stderr.trim().split("\n")).toHaveLength(1);
+    expect(acl.stderr).toMatch(/^ferry: --source refuses ACL SETUSER \(.*unknown command 'ACL'.*\): .*rerun with --fence dynos-stopped/);
+
+    // A writer the stopped dynos do not account for: the app on AWS, still pointed at the source.
+    const app = new Redis(source.url(), { tls: { ca: source.caCert }, connectionName: "web.1", maxRetriesPerRequest: 0 });
+    await app.set("app:write", "1");
+    for (const args of [["redis", "cutover"], ["cutover"]]) {
+      const left = await ferry([...args, "--mode", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
+      expect(left.code, left.stderr).toBe(1);
+      expect(left.stderr.trim().split("\n")).toHaveLength(1);
+      expect(left.stderr).toMatch(/--fence dynos-stopped: 1 client\(s\) besides ferry still connected to the source Redis \(127\.0\.0\.1:\d+ name web\.1 user default, last command set, idle \d+ s\); .*stop them and rerun/);
+    }
+    await app.quit();
+    expect(await client(target).dbsize()).toBe(0);
+    expect(await client(source).get("app:write")).toBe("1");
+    await client(source).del("app:write");
+  });
+
   test("an untrusted self-signed certificate fails with the remedy in one line", async () => {
     const r = await ferry(["redis", "verify"], env);
     expect(r.code).toBe(1);
@@ -71,7 +102,8 @@ describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG)"
     // Writes the follower has to tail, not only the bulk copy: a thousand after it follows.
     await eventually("1000 source writes while the follower tails", () => writer.ops() >= atFollowing + 1000);
     await writer.stop();
-    const cut = await ferry(["--json", "redis", "cutover", "--mode", "copy", "--tls-ca", caFile], env);
+    closeClients(); // the app's processes are stopped: nothing but ferry stays connected
+    const cut = await ferry(["--json", "redis", "cutover", "--mode", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
     expect(cut.stderr).toBe("");
     expect(cut.code).toBe(0);
     // Who finishes the catch-up is not the promise: a follower whose heartbeat looks stale on

@@ -1,6 +1,7 @@
 // verify finds each kind of difference (and only real ones), lists the keys, exits 1.
 import { afterAll, beforeEach, describe, expect, test } from "vitest";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
+import { keyFingerprint, keyLabel } from "../../../dataplane/redis/key-label";
 import { verify, inSample } from "../../../dataplane/redis/verify";
 import { client, closeClients, endpoint, ferry, seed, seedBig } from "./helpers";
 import { eventually } from "../../support/eventually";
@@ -33,7 +34,9 @@ afterAll(async () => {
 });
 
 const run = (samplePct = 100) =>
-  verify({ source: endpoint(source, "--source"), target: endpoint(target, "--target"), samplePct, ttlToleranceMs: 2000, batchSize: 100 });
+  verify({ source: endpoint(source, "--source"), target: endpoint(target, "--target"), samplePct, ttlToleranceMs: 2000, batchSize: 100, showKeys: true });
+/** A key as verify names it with showKeys: its whole name and its fingerprint. */
+const named = (key: string) => `${key} #${keyFingerprint(Buffer.from(key))}`;
 
 describe("verify", () => {
   test("equal servers verify clean, including big keys compared by digest", async () => {
@@ -56,12 +59,12 @@ describe("verify", () => {
     const r = await run();
     expect(r.ok).toBe(false);
     expect(r.differing).toEqual(expect.arrayContaining([
-      { db: 0, key: "k:str:1", reason: "missing on the target" },
-      { db: 0, key: "k:extra", reason: "exists only on the target" },
-      { db: 0, key: "k:hash:2", reason: "type differs: source hash, target string" },
-      { db: 0, key: "k:list:4", reason: expect.stringMatching(/^TTL differs: source -1 ms, target \d+ ms$/) },
-      { db: 0, key: "big:set", reason: "value differs" },
-      { db: 6, key: "k:hash:3", reason: "value differs" },
+      { db: 0, key: named("k:str:1"), reason: "missing on the target" },
+      { db: 0, key: named("k:extra"), reason: "exists only on the target" },
+      { db: 0, key: named("k:hash:2"), reason: "type differs: source hash, target string" },
+      { db: 0, key: named("k:list:4"), reason: expect.stringMatching(/^TTL differs: source -1 ms, target \d+ ms$/) },
+      { db: 0, key: named("big:set"), reason: "value differs" },
+      { db: 6, key: named("k:hash:3"), reason: "value differs" },
     ]));
     expect(r.differingCount).toBe(6);
   });
@@ -78,6 +81,8 @@ describe("verify", () => {
     await client(target, 6).set("k:str:1", "tampered");
     const cli = await ferry(["--json", "redis", "verify", "--sample", "100"], { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() });
     expect(cli.code).toBe(1);
-    expect(cli.json.differing).toEqual([{ db: 6, key: "k:str:1", reason: "value differs" }]);
+    // Without --show-keys, a key is its namespace and fingerprint (its name may be data).
+    expect(cli.json.differing).toEqual([{ db: 6, key: keyLabel(Buffer.from("k:str:1")), reason: "value differs" }]);
+    expect(keyLabel(Buffer.from("k:str:1"))).toMatch(/^k:…#[0-9a-f]{12}$/);
   });
 });
