@@ -122,11 +122,16 @@ export function withFlags(raw: Record<string, string>, flags: Flags): Record<str
   return out;
 }
 
-/** Stage flags for "everything up to and including `stage`". */
+/**
+ * Stage flags for "everything up to and including `stage`". From cutover on the traffic
+ * share is 100, as a user must have raised it by then (validateStages refuses less);
+ * `extra` overrides it.
+ */
 export function upTo(stage: "provision" | "replicate" | "proxy" | "cutover" | "decommission", extra: Flags = {}): Flags {
   const order = ["replicate", "proxy", "cutover", "decommission"] as const;
   const n = stage === "provision" ? 0 : order.indexOf(stage) + 1;
-  return { ...Object.fromEntries(order.map((f, i) => [f, i < n])), ...extra };
+  const share = n >= 3 ? { trafficPercent: 100 } : {};
+  return { ...Object.fromEntries(order.map((f, i) => [f, i < n])), ...share, ...extra };
 }
 
 /** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies. */
