@@ -169,10 +169,12 @@ function runApp(
     targetGroups: target.ingress.targetGroups,
     bucketName: target.storage.bucket.bucket,
     bucketArn: target.storage.bucket.arn,
+    // ferry's own vars go by names of their own: the app keeps its S3_BUCKET and AWS_*
+    // (its media bucket and the credentials for it), copied from Heroku or the box like any
+    // other var. ECS itself sets AWS_REGION in every task.
     env: pulumi.secret(
-      pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket]).apply(([DATABASE_URL, REDIS_URL, S3_BUCKET]) => ({
-        AWS_REGION: config.target.region,
-        S3_BUCKET,
+      pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket]).apply(([DATABASE_URL, REDIS_URL, FERRY_BUCKET]) => ({
+        FERRY_BUCKET,
         ...config.target.compute.env,
         DATABASE_URL,
         REDIS_URL,

@@ -181,7 +181,7 @@ export const computeSchema = z.strictObject({
   processes: z.record(processType, processSchema).refine((p) => Object.keys(p).length > 0, { error: "list at least one process" }),
   /** A box source: the app's env file on the box (e.g. /home/mastodon/live/.env.production), copied over SSH into a secret. */
   boxEnvFile: z.string().regex(/^\/[^\0\n]*$/, { error: "expected an absolute path on the box" }).optional(),
-  /** Extra config vars (stored as secrets, like every config var); DATABASE_URL / REDIS_URL / S3_BUCKET are set by ferry. */
+  /** Extra config vars (stored as secrets, like every config var); DATABASE_URL / REDIS_URL / FERRY_BUCKET are set by ferry. */
   env: z.record(envName, z.string()).default({}),
   /** The release phase for image processes (slug processes run the Procfile's `release`): runs before the services take a new release. */
   release: z.strictObject({ process: processType, command: command("the release command, e.g. bundle exec rails db:migrate") }).optional(),

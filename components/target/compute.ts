@@ -27,7 +27,7 @@ export interface ComputeArgs {
   subnetIds: pulumi.Input<string>[];
   securityGroupId: pulumi.Input<string>;
   targetGroups: Record<string, aws.lb.TargetGroup>;
-  /** The config vars ferry sets (DATABASE_URL, REDIS_URL, S3_BUCKET, ...): secret, stored in Secrets Manager. */
+  /** The config vars ferry sets (DATABASE_URL, REDIS_URL, FERRY_BUCKET, compute.env): secret, stored in Secrets Manager. */
   env: pulumi.Input<Record<string, string>>;
   /** The stack's bucket: slugs are copied under `slugs/`, the app may read and write under `assets/`. */
   bucketName: pulumi.Input<string>;

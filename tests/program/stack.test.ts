@@ -226,7 +226,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
     const vars = JSON.parse(String(plain(env.inputs.secretString)));
     expect(vars.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
-    expect(vars.S3_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
+    expect(vars.FERRY_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     if (heroku) {
       const maintenance = findCommand(b, /maintenance on --app masto-web/)!;
