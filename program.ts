@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { FerryConfig, Stage, StagePlan } from "./config";
 import { atLeast, componentStage, componentsOf, planStages } from "./config";
 import { applyDataStages, applyTrafficStages, DataStages, StageContext } from "./migrations";
-import { present } from "./migrations/context";
+import { present, withSecretOutputs } from "./migrations/context";
 import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
 import { VultrBox } from "./components/source/vultr";
 import { Compute, Target } from "./components/target";
@@ -134,7 +134,7 @@ function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, 
   return {
     name,
     config,
-    runner: target.runner,
+    runner: withSecretOutputs(target.runner),
     secrets,
     sourceAddress: box?.address,
     heroku,

@@ -18,7 +18,7 @@ import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
 import { SshRunner } from "../components/runner";
 import { ENV, heroku, pg, stackSteps, systemd } from "./commands";
-import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
+import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv, withSecretOutputs } from "./context";
 import type { ReplicateSteps } from "./replicate";
 
 export interface DataCutoverArgs {
@@ -156,7 +156,7 @@ export class DataCutover extends pulumi.ComponentResource {
   private stopUnits(ctx: StageContext, source: VultrSourceConfig, prefix: string): pulumi.Resource[] {
     const units = Object.values(source.units);
     if (units.length === 0 || !ctx.sourceAddress) return [];
-    const oldBox = new SshRunner(this, { host: ctx.sourceAddress, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] });
+    const oldBox = withSecretOutputs(new SshRunner(this, { host: ctx.sourceAddress, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] }));
     const sudo = source.ssh.user !== "root";
     return [oldBox.run(`${prefix}-units`, { create: systemd.stop(units, sudo), delete: systemd.start(units, sudo) })];
   }

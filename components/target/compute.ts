@@ -66,6 +66,13 @@ function readEveryUpUntil(pinned: boolean, opts: pulumi.CustomResourceOptions): 
   return pinned ? { ...opts, ignoreChanges: ["environment"] } : opts;
 }
 
+/**
+ * Steps whose output the program does not read (the slug copy, the release phase) keep it
+ * as a secret output: it holds what the AWS CLI and the app's release said, which Pulumi
+ * would otherwise store and show in the clear. The reads the program parses print names only.
+ */
+const OUTPUT_UNREAD: pulumi.CustomResourceOptions = { additionalSecretOutputs: ["stdout", "stderr"] };
+
 /** Resource options of a service: with autoscaling, the scaler owns desiredCount. */
 export function serviceOptions(process: Pick<ProcessPlan, "autoscaling">, dependsOn: pulumi.Resource[], parent: pulumi.Resource): pulumi.CustomResourceOptions {
   return { parent, dependsOn, ...(process.autoscaling ? { ignoreChanges: ["desiredCount"] } : {}) };
@@ -298,7 +305,7 @@ export class Compute extends pulumi.ComponentResource {
       create: pulumi.all([slugId, args.bucketName]).apply(([id, bucket]) => slugCopyCommand(app, id, bucket, args.region)),
       environment,
       triggers: [slugId, args.bucketName],
-    }, { parent: this, dependsOn: this.stepsAfter });
+    }, { parent: this, dependsOn: this.stepsAfter, ...OUTPUT_UNREAD });
   }
 
   /** The task definition of one process (or of a one-off run of its code: release, job). */
@@ -362,7 +369,7 @@ export class Compute extends pulumi.ComponentResource {
       create,
       // A new task definition revision (new code, new config) runs the phase again.
       triggers: [definition.arn],
-    }, { parent: this, dependsOn: [this.configVersion, ...this.stepsAfter] });
+    }, { parent: this, dependsOn: [this.configVersion, ...this.stepsAfter], ...OUTPUT_UNREAD });
   }
 
   private service(name: string, process: ProcessPlan): void {

@@ -70,7 +70,25 @@ function leaks(value: unknown, at = ""): string[] {
   return [];
 }
 
+/**
+ * The steps whose stdout the program reads (names only: add-ons, domains, the release, the
+ * config copies' names and version) stay plain; every other step's output may carry data
+ * or a connection detail (a verify's differing rows, a cutover's error), so Pulumi keeps
+ * it as a secret output.
+ */
+const PARSED_READS = /^ferry --json (heroku (addons|domains|release) --app \S+$|(heroku|box) config copy )/;
+
+function checkSecretOutputs(b: Built): void {
+  // The EC2 runner's readiness probe prints nothing (its output goes to /dev/null).
+  for (const c of commands(b).filter((x) => !x.name.endsWith("-runner-ready"))) {
+    const secretOutputs = b.options.get(c.name)?.additionalSecretOutputs ?? [];
+    if (PARSED_READS.test(commandLine(c))) expect(secretOutputs, `${c.name}: the program parses its stdout`).toEqual([]);
+    else expect([...secretOutputs].sort(), `${c.name}: ${commandLine(c).slice(0, 60)}`).toEqual(["stderr", "stdout"]);
+  }
+}
+
 function checkInvariants(b: Built): void {
+  checkSecretOutputs(b);
   // Secrets only ever travel as secrets (environment, passwords, SSM values), never in plain inputs.
   for (const r of b.resources) expect(leaks(r.inputs), `${r.type} ${r.name}`).toEqual([]);
   for (const c of commands(b)) {
