@@ -58,6 +58,12 @@ export interface BuildOptions {
   name?: string;
   /** Applied to every resource below the root: tests and the stage-plan tool read resource options here. */
   transformations?: pulumi.ResourceTransformation[];
+  /**
+   * What marks one `pulumi up` (default: one per program run, as each `pulumi up` is a new
+   * process): until cutover a new one reads the Heroku release and config vars again. A
+   * caller that runs several ups in one process (the rehearsal) gives each its own.
+   */
+  readEpoch?: string;
 }
 
 /**
@@ -74,7 +80,7 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
   const heroku = readHeroku(name, config, secrets, target, root);
   const ctx = stageContext(name, config, secrets, target, box, heroku);
   const data = applyDataStages(ctx, root);
-  const app = runApp(name, config, secrets, target, data, box, heroku, root);
+  const app = runApp(name, config, secrets, target, data, box, heroku, root, options.readEpoch);
   applyTrafficStages(ctx, data, Object.values(app.services), root);
   return outputs(config, target, heroku);
 }
@@ -157,7 +163,7 @@ function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, 
  */
 function runApp(
   name: string, config: FerryConfig, secrets: StackSecrets, target: Target, data: DataStages,
-  box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry,
+  box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry, readEpoch: string | undefined,
 ): Compute {
   const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url : secrets.sourceDatabaseUrl;
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
@@ -186,6 +192,7 @@ function runApp(
     runner: target.runner,
     herokuApiKey: secrets.herokuApiKey,
     herokuInventory: heroku?.inventory,
+    readEpoch,
     box: box && config.source.kind === "vultr"
       ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, sshPrivateKey: secrets.sshPrivateKey }
       : undefined,

@@ -44,6 +44,8 @@ export interface ComputeArgs {
   box?: { address: pulumi.Input<string>; user: string; port: number; sshPrivateKey?: pulumi.Input<string> };
   /** What Heroku lists for each app (add-ons and the config vars they own): which vars the copy leaves out. */
   herokuInventory?: pulumi.Output<HerokuAppInventory[]>;
+  /** A token of this `pulumi up` (default: one per program run); a new one reads the source again. */
+  readEpoch?: string;
   tags: Record<string, string>;
 }
 
@@ -109,10 +111,12 @@ export class Compute extends pulumi.ComponentResource {
   private readonly ferryNames: pulumi.Output<string[]>;
   /** What the app plane's steps wait for: the data plane's gates and the runner's permissions. */
   private stepsAfter: pulumi.Resource[] = [];
+  private readonly readEpoch: string;
 
   constructor(name: string, args: ComputeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:target:Compute", name, {}, opts);
     this.args = args;
+    this.readEpoch = args.readEpoch ?? READ_EPOCH;
     this.plan = planApp(args.config);
     const child = { parent: this };
     const compute = args.config.target.compute;
@@ -206,7 +210,7 @@ export class Compute extends pulumi.ComponentResource {
       Version: "2012-10-17",
       Statement: [
         { Sid: "SlugCopy", Effect: "Allow", Action: ["s3:PutObject"], Resource: `${bucket}/slugs/*` },
-        { Sid: "ConfigCopy", Effect: "Allow", Action: ["secretsmanager:PutSecretValue"], Resource: [`${at("secretsmanager")}:secret:${prefix}/heroku-*`, `${at("secretsmanager")}:secret:${prefix}/box-env-*`] },
+        { Sid: "ConfigCopy", Effect: "Allow", Action: ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], Resource: [`${at("secretsmanager")}:secret:${prefix}/heroku-*`, `${at("secretsmanager")}:secret:${prefix}/box-env-*`] },
         { Sid: "ReleasePhaseRun", Effect: "Allow", Action: ["ecs:RunTask"], Resource: `${at("ecs")}:task-definition/${name}-*:*`, Condition: { ArnEquals: { "ecs:cluster": cluster } } },
         { Sid: "ReleasePhaseWatch", Effect: "Allow", Action: ["ecs:DescribeTasks", "ecs:StopTask"], Resource: `${at("ecs")}:task/${clusterName}/*` },
         { Sid: "ReleasePhaseRoles", Effect: "Allow", Action: ["iam:PassRole"], Resource: [`arn:aws:iam::*:role/${name}-execution-*`, `arn:aws:iam::*:role/${name}-task-*`], Condition: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } } },
@@ -241,7 +245,7 @@ export class Compute extends pulumi.ComponentResource {
     const followHeroku = !atLeast(componentStage("app", args.config.stages), "cutover");
     const step = args.runner.run(`${name}-${app}-config`, {
       create: pulumi.all([secret.arn, exclude]).apply(([arn, ex]) => configCopyCommand(app, arn, args.region, ex)),
-      environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: READ_EPOCH },
+      environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: this.readEpoch },
       triggers: [app, secret.arn],
     }, readEveryUpUntil(!followHeroku, { parent: this, dependsOn: this.stepsAfter }));
     const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, app)));
@@ -263,7 +267,7 @@ export class Compute extends pulumi.ComponentResource {
     const step = args.runner.run(`${name}-box-config`, {
       create: pulumi.all([secret.arn, box.address, this.ferryNames]).apply(([arn, host, ferry]) =>
         boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
-      environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: READ_EPOCH },
+      environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: this.readEpoch },
       triggers: [envFile, secret.arn],
     }, readEveryUpUntil(!followBox, { parent: this, dependsOn: this.stepsAfter }));
     const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, undefined)));
@@ -289,7 +293,7 @@ export class Compute extends pulumi.ComponentResource {
       create: releaseRead(app),
       // Until cutover a new token each run makes the read run again (an update, never a
       // replace); from cutover on the app stays on the last release read.
-      environment: { ...environment, FERRY_READ_EPOCH: READ_EPOCH },
+      environment: { ...environment, FERRY_READ_EPOCH: this.readEpoch },
       triggers: [app],
     }, readEveryUpUntil(!followHeroku, { parent: this, dependsOn: this.stepsAfter }));
     this.releases[app] = stdoutOf(read).apply((stdout) => {

@@ -6,7 +6,7 @@
 import { Command } from "commander";
 import { parseEnv } from "node:util";
 import { action, emit, FerryError, GlobalOptions } from "../cli/common";
-import { putSecretValue, secretString, SecretWriteError } from "../heroku/copy-config";
+import { secretString, SecretWriteError, writeSecretIfChanged } from "../heroku/copy-config";
 import { shellQuoteArg } from "./quote";
 import { describeTarget, parseHostTarget, runScript } from "../traffic/remote-host";
 import { parseCrontab, schedulesYaml } from "./crontab";
@@ -74,7 +74,7 @@ export function registerBoxCommands(program: Command): void {
     .description("copy the app's env file into an AWS Secrets Manager secret (JSON keys) through the AWS CLI's stdin; prints names only")
     .requiredOption("--host <user@host[:port]>", "the box, over SSH")
     .requiredOption("--env-file <path>", "the app's env file on the box, e.g. /home/mastodon/live/.env.production")
-    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version")
+    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version when a value changed")
     .option("--region <region>", "AWS region of the secret")
     .option("--exclude <KEY,...>", "vars not to copy (ferry sets them itself, e.g. DATABASE_URL,REDIS_URL)", "")
     .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
@@ -97,9 +97,9 @@ export function registerBoxCommands(program: Command): void {
         const vars = parseEnvFile(read.stdout, flags.envFile);
         try {
           const { json, names } = secretString(vars, exclude, describeTarget(target));
-          const versionId = await putSecretValue(flags.secretId, json, flags.region);
+          const { versionId, written } = await writeSecretIfChanged(flags.secretId, json, flags.region);
           const result = { host: describeTarget(target), envFile: flags.envFile, secretId: flags.secretId, versionId, names, excluded: exclude.filter((k) => k in vars) };
-          emit(opts, result, (r) => `${r.host}:${r.envFile}: ${r.names.length} vars copied to ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
+          emit(opts, result, (r) => `${r.host}:${r.envFile}: ${r.names.length} vars ${written ? "copied to" : "unchanged in"} ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
         } catch (err) {
           if (err instanceof SecretWriteError) throw new FerryError(err.message, 1);
           throw err;

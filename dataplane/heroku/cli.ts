@@ -10,7 +10,7 @@ import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { DEFAULT_HEROKU_API_URL, HerokuApiError, HerokuClient } from "./client";
 import { parseAssignments, parseFromEnv, parseScale, parseUnset } from "./args";
 import { downloadSlug, SlugDownloadError } from "./slug";
-import { putSecretValue, secretString, SecretWriteError } from "./copy-config";
+import { secretString, SecretWriteError, writeSecretIfChanged } from "./copy-config";
 import { ConfigVars, ConfigVarsPatch, Formation, Release, Slug } from "./types";
 import { repoint, restore, RepointOutcome } from "./repoint";
 
@@ -181,7 +181,7 @@ function registerConfig(herokuCmd: Command): void {
     .command("copy")
     .description("copy every config var into an AWS Secrets Manager secret (JSON keys) through the AWS CLI's stdin; prints names only")
     .requiredOption("--app <app>", "Heroku app name")
-    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version")
+    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version when a value changed")
     .option("--region <region>", "AWS region of the secret")
     .option("--exclude <KEY,...>", "vars not to copy (ferry sets them itself, e.g. DATABASE_URL,REDIS_URL)", "")
     .action(
@@ -192,9 +192,10 @@ function registerConfig(herokuCmd: Command): void {
         const exclude = flags.exclude ? flags.exclude.split(",").map((k) => k.trim()).filter(Boolean) : [];
         const vars = await clientFromEnv(globals(command)).getConfigVars(app);
         const { json, names } = secretString(vars, exclude, app);
-        const versionId = await putSecretValue(flags.secretId, json, flags.region);
+        const { versionId, written } = await writeSecretIfChanged(flags.secretId, json, flags.region);
+        // The same output whether or not a version was written: a rerun that changed nothing prints what it printed.
         const result = { app, secretId: flags.secretId, versionId, names, excluded: exclude.filter((k) => k in vars) };
-        emit(globals(command), result, (r) => `${r.app}: ${r.names.length} config vars copied to ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
+        emit(globals(command), result, (r) => `${r.app}: ${r.names.length} config vars ${written ? "copied to" : "unchanged in"} ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
       }),
     );
 

@@ -391,7 +391,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     // The providers' own rules (policy/providers): what AWS or Cloudflare would refuse fails here too.
     const world = worldOf(stageConfig);
     const validate = (g: Goal) => checkRegistration({ type: g.type, name: g.name, inputs: g.inputs, options: { import: g.importId, read: g.readId !== undefined, protect: g.protect, retainOnDelete: g.retainOnDelete, deleteBeforeReplace: g.deleteBeforeReplace } }, world);
-    const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, validate, program: () => buildFerry(stageConfig), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
+    const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, validate, program: () => buildFerry(stageConfig, { readEpoch: `${label} ${new Date().toISOString()}` }), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
     for (const r of stateFile.read().resources) {
       if (!r.type.startsWith("command:")) continue;
       for (const op of ["create", "update", "replace"]) commandLines.set(`${r.urn}:${op}`, String((r.inputs as Record<string, unknown>).create ?? ""));

@@ -310,7 +310,7 @@ describe("the runner's permissions for the app plane's steps", () => {
     expect(one(b, "aws:iam/instanceProfile:InstanceProfile", `${b.name}-runner-profile`).inputs.role).toBe(role.name);
     const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-runner`).inputs.policy))) as { Statement: Array<{ Action: string[]; Resource: string | string[] }> };
     const actions = policy.Statement.flatMap((s) => s.Action).sort();
-    expect(actions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:PutSecretValue"]);
+    expect(actions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]);
     const resources = policy.Statement.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
     expect(resources).not.toContain("*");
     expect(resources.find((r) => r.startsWith("arn:aws:s3:::"))).toMatch(/\/slugs\/\*$/);
