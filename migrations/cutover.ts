@@ -13,6 +13,13 @@
 // config back, `redis rollback`, `pg rollback`, units started, dynos scaled back,
 // maintenance off. Replicate's guards refuse that before anything moves once the target
 // has taken writes.
+// Between 1 and 2, each moving store gets its way back (`-pg-way-back`, `-redis-way-back`):
+// a read-only step created before any fence, whose delete is the store's rollback. Pulumi
+// records no failed create, so after a FAILED cutover (a crash in the window, a verify
+// that differs and leaves the sources fenced) the cutover step is not in the state and its
+// delete never runs: the way back's does, and before the writers return, since it depends
+// on the steps that stopped them (deleted in reverse order). The rollbacks are idempotent
+// and change nothing where nothing was fenced.
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
@@ -39,14 +46,36 @@ export class DataCutover extends pulumi.ComponentResource {
     const prefix = name;
     const source = ctx.config.source;
     const anyMoved = reached(ctx, "postgres", "cutover") || reached(ctx, "redis", "cutover") || reached(ctx, "app", "cutover");
-    const maintenance = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
+    const writersStopped = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
 
     const pgMoves = reached(ctx, "postgres", "cutover");
     const redisMoves = reached(ctx, "redis", "cutover");
-    const together = pgMoves && redisMoves ? this.cutOverTogether(ctx, replicated, maintenance, prefix) : undefined;
-    if (pgMoves) this.cutOverPostgres(ctx, replicated, maintenance, prefix, together);
-    if (redisMoves) this.cutOverRedis(ctx, replicated, maintenance, prefix, together);
+    const wayBack = this.armWayBack(ctx, { postgres: pgMoves, redis: redisMoves }, writersStopped, prefix);
+    const beforeFence = [...writersStopped, ...wayBack];
+    const together = pgMoves && redisMoves ? this.cutOverTogether(ctx, replicated, beforeFence, prefix) : undefined;
+    if (pgMoves) this.cutOverPostgres(ctx, replicated, beforeFence, prefix, together);
+    if (redisMoves) this.cutOverRedis(ctx, replicated, beforeFence, prefix, together);
     this.registerOutputs({});
+  }
+
+  /**
+   * Each moving store's way back, armed before any fence: created as a read (where the
+   * move stands), deleted as the store's rollback. It does not depend on the cutover step
+   * having been recorded, which a failed one never is; and it depends on the steps that
+   * stopped the source's writers, so lowering the flag lifts the fences before the dynos
+   * scale back or the units start (never writers onto a fenced database).
+   */
+  private armWayBack(ctx: StageContext, moves: { postgres: boolean; redis: boolean }, writersStopped: pulumi.Resource[], prefix: string): pulumi.Resource[] {
+    const steps: pulumi.Resource[] = [];
+    if (moves.postgres) {
+      const strategy = postgresStrategy(ctx.config.source);
+      steps.push(ctx.runner.run(`${prefix}-pg-way-back`, { create: pg.status(), delete: pg.rollback(strategy), environment: postgresEnv(ctx) }, this.child(writersStopped)));
+    }
+    if (moves.redis) {
+      const redis = redisCommands(ctx);
+      steps.push(ctx.runner.run(`${prefix}-redis-way-back`, { create: redis.status(), delete: redis.rollback(), environment: redisEnv(ctx) }, this.child(writersStopped)));
+    }
+    return steps;
   }
 
   /**
@@ -57,7 +86,7 @@ export class DataCutover extends pulumi.ComponentResource {
    * `-stores`, aliased from the per-store `-pg` step: a stack that cut Postgres over first
    * (ferry:hold) keeps that resource, and its rerun leaves the finished store as it is.
    */
-  private cutOverTogether(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string): pulumi.Resource {
+  private cutOverTogether(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string): pulumi.Resource {
     const source = ctx.config.source;
     const strategy = postgresStrategy(source);
     return ctx.runner.run(`${prefix}-stores`, {
@@ -69,20 +98,20 @@ export class DataCutover extends pulumi.ComponentResource {
       environment: { ...postgresEnv(ctx), ...redisEnv(ctx) },
     }, {
       parent: this,
-      dependsOn: [replicated.postgres, replicated.redis, ...maintenance].filter((d): d is pulumi.Resource => !!d),
+      dependsOn: [replicated.postgres, replicated.redis, ...beforeFence].filter((d): d is pulumi.Resource => !!d),
       aliases: [{ name: `${prefix}-pg` }],
     });
   }
 
   /** Postgres: fence, catch up, switch (its own `ferry pg cutover` unless `together` did it), then verify and repoint. */
-  private cutOverPostgres(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
+  private cutOverPostgres(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
     const source = ctx.config.source;
     const strategy = postgresStrategy(source);
     const cutover = together ?? ctx.runner.run(`${prefix}-pg`, {
       create: pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds),
       delete: pg.rollback(strategy),
       environment: postgresEnv(ctx),
-    }, this.child([replicated.postgres, ...maintenance]));
+    }, this.child([replicated.postgres, ...beforeFence]));
     // Verify after the switch: before it, the source still takes writes (and a dump
     // copy is from the rehearsal), so counts could only differ.
     const verify = ctx.runner.run(`${prefix}-pg-verify`, { create: pg.verify(), environment: postgresEnv(ctx) }, this.child([cutover]));
@@ -100,17 +129,17 @@ export class DataCutover extends pulumi.ComponentResource {
    * it, a gate that the combined cutover finished Redis (`status --require-cutover`)
    * carrying Redis's rollback as its delete. Then the repoint.
    */
-  private cutOverRedis(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
+  private cutOverRedis(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
     const source = ctx.config.source;
     const redis = redisCommands(ctx);
     const drain = !together && sidekiqDrain(source)
-      ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, this.child([replicated.redis, ...maintenance]))
+      ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, this.child([replicated.redis, ...beforeFence]))
       : undefined;
     const cutover = ctx.runner.run(`${prefix}-redis`, {
       create: together ? redis.cutoverDone() : redis.cutover(redisMode(ctx.config)),
       delete: redis.rollback(),
       environment: redisEnv(ctx),
-    }, this.child([replicated.redis, drain, together, ...maintenance]));
+    }, this.child([replicated.redis, drain, together, ...beforeFence]));
     this.gates.push(...(drain ? [drain] : []), cutover);
     this.moved.redis = true;
     if (source.kind === "heroku" && source.redis) {

@@ -30,6 +30,7 @@ import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
+import { CrashPoint, crashCutoverOnce, sourcesGivenBack } from "./failed-cutover";
 import { startCa } from "./standins/ca";
 import { Cloud } from "./standins/cloud";
 import { CommandRunner, ferryOnPath } from "./standins/command";
@@ -61,6 +62,11 @@ export interface StackRehearsalOptions {
   upTo: Stage;
   /** Then lower them one at a time back to provision. */
   rollbackFrom?: Stage;
+  /**
+   * Break the first cutover (its process killed once the source is fenced), lower
+   * ferry:cutover, check every source was given back, then raise it again.
+   */
+  failCutoverOnce?: CrashPoint;
 }
 
 const PROJECT_DIR = resolve(__dirname, "..", "..");
@@ -92,6 +98,8 @@ interface UpRecord {
   ok: boolean;
   /** Refused by the program's guards (a rollback that would lose data), with nothing else run. */
   refused?: boolean;
+  /** Failed as the rehearsal made it fail (--fail-cutover-once). */
+  injected?: boolean;
   error?: string;
   steps: EngineStep[];
   startedAt: number;
@@ -216,7 +224,7 @@ function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord
     name: up.label,
     startedAt: up.startedAt,
     endedAt: up.endedAt,
-    outcome: up.ok || up.refused ? "ok" : "failed",
+    outcome: up.ok || up.refused || up.injected ? "ok" : "failed",
     detail: [up.error, hidden ? `${hidden} other step(s) on resources with nothing to run` : ""].filter(Boolean).join("; ") || undefined,
     steps: shown.map((s) => ({
       name: `${s.op} ${s.name}`,
@@ -359,7 +367,8 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     FERRY_PG_CA_FILE: ca.file,
     FERRY_PROJECT_DIR: PROJECT_DIR,
   };
-  const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
+  const crash = opts.failCutoverOnce ? crashCutoverOnce(opts.failCutoverOnce, src.checkDatabaseUrl, () => late.cloud?.postgresAdminUrlIfAny(), log) : undefined;
+  const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log, fault: crash?.fault });
   const runner = config.target.runner;
   const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
   let removeBundle = () => undefined as void;
@@ -385,7 +394,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const ups: UpRecord[] = [];
   const commandLines = new Map<string, string>();
   const { buildFerry } = await import("../../program");
-  const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
+  const up = async (label: string, stageConfig: FerryConfig, injected = false): Promise<boolean> => {
     log(`pulumi up: ${label}`);
     const started = Date.now();
     // The providers' own rules (policy/providers): what AWS or Cloudflare would refuse fails here too.
@@ -398,14 +407,24 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
       commandLines.set(`${r.urn}:delete`, String((r.inputs as Record<string, unknown>).delete ?? ""));
     }
     const refused = !result.ok && refusedByGuard(result.steps);
-    ups.push({ label, config: stageConfig, ok: result.ok, refused, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
+    ups.push({ label, config: stageConfig, ok: result.ok, refused, injected: injected && !result.ok, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
     log(`  ${result.ok ? "done" : refused ? `REFUSED (as it must be): ${result.error}` : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     if (result.ok) await sleep(opts.holdSeconds * 1000);
     return result.ok;
   };
   const forward = stageConfigs(config, opts.rollbackFrom ?? opts.upTo, opts.splitSteps);
+  const checks: CheckRecord[] = [];
   let ok = true;
-  for (const s of forward) if (!(ok = await up(s.label, s.config))) break;
+  for (const [i, s] of forward.entries()) {
+    if (crash && s.stage === "cutover" && i > 0) {
+      // The cutover breaks in its window; lowering the flag must give every source back.
+      const failed = !(await up(`${s.label} (broken: its process killed once the source was fenced)`, s.config, true));
+      const back = forward[i - 1];
+      if (!(ok = failed && crash.crashed() && (await up(`back to ${back.label} after the failed cutover`, back.config)))) break;
+      checks.push(await sourcesGivenBack(config, { ...src, stackDatabaseUrl: secrets["ferry:sourceDatabaseUrl"], caPem }));
+    }
+    if (!(ok = await up(s.label, s.config))) break;
+  }
   if (ok && opts.rollbackFrom) {
     // Back down the same steps, the weighted ones too: lowering a share is a way back.
     const back = stageConfigs(config, opts.rollbackFrom, opts.splitSteps).reverse().slice(1);
@@ -424,7 +443,6 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   await sleep(1500); // workers finish their last tick
   const pgMoved = atLeast(componentStage("postgres", finalConfig.stages), "cutover");
   const redisMoved = atLeast(componentStage("redis", finalConfig.stages), "cutover");
-  const checks: CheckRecord[] = [];
   const acked = load.acked;
   const pgUrl = pgMoved ? cloud.postgresAdminUrl() : src.checkDatabaseUrl;
   const pgCheck = await withClient(pgUrl, (db) => lostWritesCheck(db, src.data.schema, acked));

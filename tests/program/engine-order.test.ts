@@ -87,4 +87,34 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     expect(order(/pg rollback --strategy dump/)).toBeLessThan(order(/heroku scale --app masto-web web=2 worker=1/));
     expect(order(/heroku scale --app masto-web web=2 worker=1/)).toBeLessThan(order(/maintenance off --app masto-web/));
   });
+
+  // The cutover step fails (a crash, a verify that differs): Pulumi records no failed
+  // create, so the way back must not be that step's delete.
+  test.each(["staging", "prod"] as const)("%s: lowering ferry:cutover after a FAILED cutover gives every source back, fences lifted before the writers return", async (stack) => {
+    const refuse: { pattern?: RegExp } = { pattern: /ferry --json cutover / };
+    const p = recordingProvider({ refuse });
+    const state = newState();
+    const results = await journey(stack, ["provision", "replicate", "proxy", "cutover"], p, state);
+    expect(results.slice(0, 3).every((r) => r.ok)).toBe(true);
+    expect(results[3].ok).toBe(false);
+    expect(results[3].error).toMatch(/-cutover-stores: /);
+    refuse.pattern = undefined;
+    p.calls.length = 0;
+    const [back] = await journey(stack, ["proxy"], p, state);
+    expect(back.ok, back.error).toBe(true);
+    const deleted = (re: RegExp) => index(p.calls, (c) => c.op === "delete" && re.test(c.command ?? ""));
+    const pgBack = deleted(/^ferry --json pg rollback --strategy (dump|logical)$/);
+    const redisBack = deleted(/^ferry --json redis rollback( --tls-insecure)?$/);
+    // Both fences lifted (the data plane's rollbacks: idempotent, nothing to do when nothing was fenced) ...
+    expect(pgBack).toBeGreaterThan(-1);
+    expect(redisBack).toBeGreaterThan(-1);
+    // ... before the source's own writers come back.
+    const writersBack = stack === "staging"
+      ? [deleted(/heroku scale --app masto-web web=2 worker=1/), deleted(/heroku scale --app masto-streaming web=1/), deleted(/maintenance off --app masto-web/)]
+      : [deleted(/systemctl enable --now mastodon-web mastodon-sidekiq mastodon-streaming/)];
+    for (const w of writersBack) {
+      expect(w).toBeGreaterThan(-1);
+      expect(Math.max(pgBack, redisBack)).toBeLessThan(w);
+    }
+  });
 });

@@ -211,6 +211,11 @@ req.end(JSON.stringify(process.argv.slice(2)));
     });
   }
 
+  /** How many processes each unit runs now (1 when started, 0 when stopped). */
+  runningUnits(): Record<string, number> {
+    return Object.fromEntries([...this.units].map(([unit, fleet]) => [unit, fleet.size()]));
+  }
+
   /** `systemctl enable|disable|start|stop [--now] UNIT...` on the box's units. */
   private async systemctl(args: string[]): Promise<string> {
     const verb = args[0];

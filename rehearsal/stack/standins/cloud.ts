@@ -539,6 +539,12 @@ export class Cloud implements Realizer, TaskRunner {
     return s.pg.url(s.database);
   }
 
+  /** The target database as its superuser, once RDS exists (undefined before). */
+  postgresAdminUrlIfAny(): string | undefined {
+    const s = [...this.postgres.values()][0];
+    return s ? s.pg.url(s.database) : undefined;
+  }
+
   /** The target Redis (the end checks read it). */
   redisAdminUrl(): string {
     const s = [...this.redis.values()][0];
