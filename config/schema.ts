@@ -69,6 +69,15 @@ export const vultrSourceSchema = z.strictObject({
   /** Process type -> systemd unit on the old box (stopped at decommission, restarted on rollback). */
   units: z.record(processType, name("a systemd unit", /^[A-Za-z0-9@._-]+$/, "mastodon-web")).default({}),
   /**
+   * The crontab whose jobs move to EventBridge (ferry:target.compute.schedules, as `ferry
+   * box crontab` prints them): a user's (`crontab -u USER`) or a cron file. At cutover its
+   * job lines are commented out over SSH, and put back on rollback.
+   */
+  cron: z.union([
+    z.strictObject({ user: name("a Unix user", /^[a-z_][a-z0-9_-]{0,31}$/, "mastodon") }),
+    z.strictObject({ file: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/cron.d/mastodon") }),
+  ], { error: "expected {user: NAME} (that user's crontab) or {file: /etc/cron.d/NAME}" }).optional(),
+  /**
    * The old box's nginx site that the proxy stage takes over: the whole file is replaced
    * by one server block on every address the site listened on (443 included, with the
    * site's own certificate), so no block of the old app keeps serving beside it.

@@ -13,6 +13,7 @@ import { downloadSlug, SlugDownloadError } from "./slug";
 import { secretString, SecretWriteError, writeSecretIfChanged } from "./copy-config";
 import { ConfigVars, ConfigVarsPatch, Formation, Release, Slug } from "./types";
 import { repoint, restore, RepointOutcome } from "./repoint";
+import { parseSchedulerOff, schedulerOff, schedulerOn } from "./scheduler";
 
 /** Statuses meaning "this request, as given, can never succeed": bad input, exit 2. */
 const INPUT_STATUSES = new Set([400, 401, 403, 404, 416, 422]);
@@ -337,6 +338,45 @@ async function listAddons(app: string, opts: GlobalOptions): Promise<void> {
   );
 }
 
+function registerScheduler(herokuCmd: Command): void {
+  herokuCmd
+    .command("scheduler")
+    .description("switch Heroku Scheduler off (its add-on destroyed: maintenance mode does not stop its one-off dynos) or back on (the add-on provisioned again; its jobs must be entered again)")
+    .argument("<off|on>", "off or on")
+    .requiredOption("--app <app>", "Heroku app name")
+    .option("--from-env <NAME>", "with on: the environment variable holding what `--json heroku scheduler off` printed (the Command provider's PULUMI_COMMAND_STDOUT)")
+    .option("--job <text>", "with on: a job to enter again in the Scheduler dashboard, as the stack declares it (repeatable)", collect, [])
+    .action(
+      heroku(async (state: string, flags: { app: string; fromEnv?: string; job: string[] }, command: Command) => {
+        if (state !== "off" && state !== "on") throw new FerryError(`scheduler takes "off" or "on", got ${JSON.stringify(state)}`, 2);
+        const app = appName(flags.app);
+        const client = clientFromEnv(globals(command));
+        if (state === "off") {
+          const off = await schedulerOff(client, app);
+          emit(globals(command), off, (r) => (r.removed.length
+            ? `${r.app}: Heroku Scheduler off (add-on ${r.removed.map((a) => `${a.name}, ${a.plan}`).join("; ")} destroyed; its jobs no longer run; undo: ferry heroku scheduler on --app ${r.app}, then enter the jobs again)`
+            : `${r.app}: no Heroku Scheduler add-on: nothing to switch off`));
+          return;
+        }
+        if (!flags.fromEnv || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.fromEnv)) throw new FerryError("scheduler on: give --from-env NAME, the variable holding what `--json heroku scheduler off` printed", 2);
+        const text = process.env[flags.fromEnv];
+        if (text === undefined) throw new FerryError(`scheduler on: ${flags.fromEnv} is not set`, 2);
+        let off;
+        try {
+          off = parseSchedulerOff(text, app);
+        } catch (e) {
+          throw new FerryError(`scheduler on: ${flags.fromEnv}: ${(e as Error).message}`, 2);
+        }
+        const on = await schedulerOn(client, app, off, flags.job);
+        emit(globals(command), on, (r) => [
+          r.created.length ? `${r.app}: Heroku Scheduler on again (add-on ${r.created.map((a) => `${a.name}, ${a.plan}`).join("; ")}); enter its jobs again in its dashboard:` : `${r.app}: Heroku Scheduler: nothing to provision`,
+          ...r.jobs.map((j) => `  ${j}`),
+        ].join("\n"));
+        if (on.jobs.length) process.stderr.write(`ferry: ${app}: Heroku Scheduler's jobs are not restored by its API; enter these again: ${on.jobs.join(" | ")}\n`);
+      }),
+    );
+}
+
 /** What `ferry heroku release` prints: the code the app runs now (no config values). */
 export interface ReleaseSummary {
   app: string;
@@ -433,5 +473,6 @@ export function registerHerokuCommands(program: Command): void {
   registerRepoint(herokuCmd);
   registerScale(herokuCmd);
   registerListings(herokuCmd);
+  registerScheduler(herokuCmd);
   registerReleases(herokuCmd);
 }

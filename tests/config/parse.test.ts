@@ -64,6 +64,8 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["heroku app cut over with no share ever moved (the stack file's 0)", () => withFlags(heroku(), upTo("cutover", { trafficPercent: 0 })), /^ferry:trafficPercent: 0 at ferry:cutover; set it to 100/],
   ["box behind a weighted split cut over from 50%", () => withFlags(vultr(), upTo("cutover", { trafficPercent: 50 })), /^ferry:trafficPercent: 50 at ferry:cutover; set it to 100/],
   ["decommission from a split below 100", () => withFlags(heroku(), upTo("decommission", { trafficPercent: 90 })), /^ferry:trafficPercent: 90 at ferry:cutover/],
+  ["box with schedules but no crontab named", () => patchJson(vultr(), "ferry:source", (s) => delete s.cron), /^ferry:source\.cron: required with ferry:target\.compute\.schedules: name the crontab the jobs come from/],
+  ["box crontab named both ways", () => patchJson(vultr(), "ferry:source", (s) => (s.cron = { user: "mastodon", file: "/etc/cron.d/x" })), /^ferry:source\.cron: expected \{user: NAME\}/],
   ["physical standby on RDS", () => patchJson(vultr(), "ferry:source", (s) => (s.postgres.strategy = "physical")), /^ferry:source\.postgres\.strategy: physical needs a self-run PostgreSQL target/],
   ["hostname no Heroku app serves", () => patchJson(heroku(), "ferry:target", (t) => t.cloudflare.hostnames.push({ name: "other.example.com", process: "web" })), /ferry:target\.cloudflare\.hostnames\[2\]\.name: "other\.example\.com" is not in any ferry:source\.apps/],
   ["hostname served by an unknown process", () => patchJson(heroku(), "ferry:target", (t) => (t.cloudflare.hostnames[0].process = "api")), /ferry:target\.cloudflare\.hostnames\[0\]\.process: "api" is not in ferry:target\.compute\.processes/],
