@@ -189,6 +189,9 @@ function runApp(
     dataGeneration: `postgres=${data.moved.postgres ? "target" : "source"} redis=${data.moved.redis ? "target" : "source"}`,
     parameterPrefix: `/ferry/${name}`,
     after: data.gates,
+    // Scheduled jobs run on one side at a time: on AWS from the stage that switched the
+    // source's off, once that switch and the cutover's gates are done.
+    schedules: { enabled: data.jobs.moved, after: [...data.jobs.stopped, ...data.gates] },
     runner: target.runner,
     herokuApiKey: secrets.herokuApiKey,
     herokuInventory: heroku?.inventory,

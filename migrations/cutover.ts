@@ -1,6 +1,9 @@
 // cutover (data), as a list of named steps:
 //   1. stop the source's own writers: Heroku apps into maintenance and every dyno scaled
-//      to zero (workers write Redis on their own); the box's app units stopped;
+//      to zero (workers write Redis on their own); the box's app units stopped; and the
+//      source's scheduled jobs, which the app's EventBridge schedules take over in the
+//      same up once the gates pass (Heroku Scheduler's add-on destroyed, the box's
+//      crontab lines commented out: `jobsStopped`);
 //   2. where Postgres and Redis both move: `ferry cutover`, one process for both (both
 //      fences, the queues drained between them, catch-ups and verifies side by side);
 //      where one store moves, its own command:
@@ -24,7 +27,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
 import { SshRunner } from "../components/runner";
-import { ENV, heroku, pg, stackSteps, systemd } from "./commands";
+import { boxSteps, ENV, heroku, pg, stackSteps, systemd } from "./commands";
+import { planApp, SchedulePlan } from "../components/target/app/plan";
 import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv, withSecretOutputs } from "./context";
 import type { ReplicateSteps } from "./replicate";
 
@@ -39,6 +43,10 @@ export class DataCutover extends pulumi.ComponentResource {
   readonly gates: pulumi.Resource[] = [];
   /** Which stores the app on AWS should use at the target. */
   readonly moved = { postgres: false, redis: false };
+  /** The source's scheduled jobs are off (this stage stops the source's writers): AWS's schedules run from here on. */
+  readonly jobsMoved: boolean;
+  /** The steps that switched them off: the schedules on AWS wait for them. */
+  readonly jobsStopped: pulumi.Resource[] = [];
 
   constructor(name: string, args: DataCutoverArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:stages:DataCutover", name, {}, opts);
@@ -47,6 +55,9 @@ export class DataCutover extends pulumi.ComponentResource {
     const source = ctx.config.source;
     const anyMoved = reached(ctx, "postgres", "cutover") || reached(ctx, "redis", "cutover") || reached(ctx, "app", "cutover");
     const writersStopped = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
+    this.jobsMoved = anyMoved;
+    if (anyMoved) this.jobsStopped.push(...(source.kind === "heroku" ? this.stopScheduler(ctx, source, prefix) : this.stopCrontab(ctx, source, prefix)));
+    writersStopped.push(...this.jobsStopped);
 
     const pgMoves = reached(ctx, "postgres", "cutover");
     const redisMoves = reached(ctx, "redis", "cutover");
@@ -178,6 +189,38 @@ export class DataCutover extends pulumi.ComponentResource {
   }
 
   /**
+   * Heroku Scheduler's jobs are one-off dynos: neither maintenance nor the formation stops
+   * them. Their only documented lever is the add-on itself, destroyed here on every app
+   * (nothing where an app has none); rollback provisions the same plan again from what the
+   * step printed (PULUMI_COMMAND_STDOUT) and lists the declared jobs to enter again, since
+   * no API restores them. Every job must therefore be in ferry:target.compute.schedules.
+   */
+  private stopScheduler(ctx: StageContext, source: HerokuSourceConfig, prefix: string): pulumi.Resource[] {
+    const jobs = planApp(ctx.config).schedules;
+    return source.apps.map((app) => ctx.runner.run(`${prefix}-scheduler-${app.name}`, {
+      create: heroku.schedulerOff(app.name),
+      delete: heroku.schedulerOn(app.name, jobs.filter((j) => j.process.envSource === app.name).map((j) => describeJob(ctx, j))),
+      environment: herokuEnv(ctx),
+    }, { parent: this }));
+  }
+
+  /**
+   * The box's crontab (ferry:source.cron): its job lines, each one of the declared
+   * schedules, commented out over SSH (by ferry on the runner); rollback uncomments them.
+   */
+  private stopCrontab(ctx: StageContext, source: VultrSourceConfig, prefix: string): pulumi.Resource[] {
+    const jobs = planApp(ctx.config).schedules;
+    if (!source.cron || jobs.length === 0 || !ctx.sourceAddress) return [];
+    const cron = source.cron;
+    const host = ctx.sourceAddress.apply((ip) => `${source.ssh.user}@${ip}:${source.ssh.port}`);
+    return [ctx.runner.run(`${prefix}-crontab`, {
+      create: host.apply((h) => boxSteps.crontabOff(h, cron, [...new Set(jobs.map((j) => j.command))])),
+      delete: host.apply((h) => boxSteps.crontabOn(h, cron)),
+      environment: sshEnv(ctx),
+    }, { parent: this })];
+  }
+
+  /**
    * The box's app units stop before the stores are fenced (the old nginx already
    * forwards every request to AWS); rollback starts them. `ferry` has no unit command, so
    * this one step runs over SSH on the old box itself.
@@ -205,4 +248,10 @@ export class DataCutover extends pulumi.ComponentResource {
       environment: { ...herokuEnv(ctx), ...urls },
     }, { parent: this, dependsOn: [after] });
   }
+}
+
+/** A declared job as a user enters it in Heroku Scheduler's dashboard: frequency, dyno size, command. */
+function describeJob(ctx: StageContext, job: SchedulePlan): string {
+  const declared = ctx.config.target.compute.schedules.find((d) => d.name === job.name)!;
+  return `${declared.schedule}${declared.timezone !== "UTC" ? ` (${declared.timezone})` : ""}, ${declared.size}: ${declared.command}`;
 }

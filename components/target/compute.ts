@@ -34,6 +34,11 @@ export interface ComputeArgs {
   bucketArn: pulumi.Input<string>;
   /** The config vars change only after these succeed (the data-plane cutover gates). */
   after: pulumi.Resource[];
+  /**
+   * Whether the schedules run (the source's own jobs were switched off: scheduled jobs run
+   * on exactly one side), and what their switch-on waits for. Disabled until then.
+   */
+  schedules?: { enabled: boolean; after: pulumi.Resource[] };
   /** Non-secret marker of where the data lives; a change rolls every service. */
   dataGeneration: string;
   parameterPrefix: string;
@@ -447,13 +452,16 @@ export class Compute extends pulumi.ComponentResource {
         { Effect: "Allow", Action: ["iam:PassRole"], Resource: [execution, task], Condition: { StringLike: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } } },
       ],
     })));
+    // Disabled until the source's jobs are off (Heroku Scheduler, the box's crontab):
+    // every job would run twice otherwise. The switch is an update in place.
+    const enabled = args.schedules?.enabled === true;
     this.plan.schedules.forEach((job, i) => {
       this.schedules[job.name] = new aws.scheduler.Schedule(`${name}-job-${job.name}`, {
         description: `ferry: ${job.command} (${job.process.name}'s code and config)`,
         scheduleExpression: job.expression,
         scheduleExpressionTimezone: job.timezone,
         flexibleTimeWindow: { mode: "OFF" },
-        state: "ENABLED",
+        state: enabled ? "ENABLED" : "DISABLED",
         target: {
           arn: this.cluster.arn,
           roleArn: role.arn,
@@ -467,7 +475,7 @@ export class Compute extends pulumi.ComponentResource {
           // A job that misses its slot is not worth running late (Heroku Scheduler is best effort too).
           retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 3600 },
         },
-      }, { parent: this });
+      }, { parent: this, dependsOn: enabled ? args.schedules!.after : [] });
     });
   }
 }

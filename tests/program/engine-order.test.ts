@@ -117,4 +117,26 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
       expect(Math.max(pgBack, redisBack)).toBeLessThan(w);
     }
   });
+
+  test.each(["staging", "prod"] as const)("%s: scheduled jobs change sides in the cutover's up, the source's off before AWS's on; lowering the flag turns AWS's off before the source's come back", async (stack) => {
+    const p = recordingProvider();
+    const state = newState();
+    await journey(stack, ["provision", "replicate", "proxy"], p, state);
+    p.calls.length = 0;
+    const [cut] = await journey(stack, ["cutover"], p, state);
+    expect(cut.ok, cut.error).toBe(true);
+    const sourceOff = index(p.calls, (c) => (stack === "staging" ? /^ferry --json heroku scheduler off --app masto-web$/ : /^ferry --json box crontab off /).test(c.command ?? ""));
+    const awsOn = p.calls.flatMap((c, i) => (c.op === "update" && c.type === "aws:scheduler/schedule:Schedule" ? [i] : []));
+    expect(sourceOff).toBeGreaterThan(-1);
+    expect(awsOn.length).toBe(2);
+    for (const i of awsOn) expect(sourceOff).toBeLessThan(i);
+    p.calls.length = 0;
+    const [back] = await journey(stack, ["proxy"], p, state);
+    expect(back.ok, back.error).toBe(true);
+    const awsOff = p.calls.flatMap((c, i) => (c.op === "update" && c.type === "aws:scheduler/schedule:Schedule" ? [i] : []));
+    const sourceOn = index(p.calls, (c) => c.op === "delete" && (stack === "staging" ? /^ferry --json heroku scheduler on --app masto-web / : /^ferry --json box crontab on /).test(c.command ?? ""));
+    expect(awsOff.length).toBe(2);
+    expect(sourceOn).toBeGreaterThan(-1);
+    for (const i of awsOff) expect(i).toBeLessThan(sourceOn);
+  });
 });

@@ -13,6 +13,7 @@ import { fakeStepStdout } from "./stacks";
 export interface Call {
   op: "create" | "update" | "delete";
   name: string;
+  type?: string;
   command?: string;
 }
 
@@ -41,13 +42,13 @@ export function recordingProvider(opts: RecordingOptions = {}) {
   const realizer: Realizer = {
     async create(g) {
       if (g.type.startsWith("command:")) return { id: g.name, outputs: { ...g.inputs, stdout: await command(g, "create") } };
-      calls.push({ op: "create", name: g.name });
+      calls.push({ op: "create", name: g.name, type: g.type });
       const out = outputs(g);
       return { id: g.name, outputs: { ...out, ...(opts.created?.(g, out) ?? {}) } };
     },
     async update(old: StoredResource, g: Goal): Promise<Realized> {
       if (g.type.startsWith("command:")) return { id: old.id, outputs: { ...g.inputs, stdout: await command(g, "update", old.outputs) } };
-      calls.push({ op: "update", name: g.name });
+      calls.push({ op: "update", name: g.name, type: g.type });
       return { id: old.id, outputs: { ...old.outputs, ...g.inputs } };
     },
     async delete(old) {
@@ -55,7 +56,7 @@ export function recordingProvider(opts: RecordingOptions = {}) {
         if (old.inputs.delete) await command(old, "delete", old.outputs);
         return;
       }
-      calls.push({ op: "delete", name: old.name });
+      calls.push({ op: "delete", name: old.name, type: old.type });
     },
     async read(g) {
       return { id: g.readId!, outputs: outputs(g) };

@@ -265,6 +265,35 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     }
   });
 
+  it("scheduled jobs run on one side: the schedules stay DISABLED until the cutover switches the source's jobs off, then run after that switch", () => {
+    const schedules = (b: Built) => ofType(b, "aws:scheduler/schedule:Schedule");
+    for (const stage of ["provision", "replicate", "proxy"] as const) {
+      const b = built[stage]!;
+      expect(schedules(b).length, stage).toBeGreaterThan(0);
+      expect(schedules(b).map((x) => x.inputs.state), stage).toEqual(schedules(b).map(() => "DISABLED"));
+      expect(findCommand(b, heroku ? /heroku scheduler off/ : /box crontab off/), stage).toBeUndefined();
+    }
+    for (const stage of ["cutover", "decommission"] as const) {
+      const b = built[stage]!;
+      const off = heroku
+        ? commands(b).filter((c) => /^ferry --json heroku scheduler off --app /.test(commandLine(c)))
+        : commands(b).filter((c) => /^ferry --json box crontab off --host root@203\.0\.113\.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon /.test(commandLine(c)));
+      expect(off.map((c) => c.name).sort(), stage).toEqual(heroku ? [`${b.name}-cutover-scheduler-masto-streaming`, `${b.name}-cutover-scheduler-masto-web`] : [`${b.name}-cutover-crontab`]);
+      for (const x of schedules(b)) {
+        expect(x.inputs.state, `${stage} ${x.name}`).toBe("ENABLED");
+        expect(b.options.get(x.name)!.dependsOnNames, x.name).toEqual(expect.arrayContaining(off.map((c) => c.name)));
+      }
+      if (heroku) {
+        // The way back provisions the add-on again and lists masto-web's declared jobs to enter again.
+        const web = off.find((c) => c.name.endsWith("masto-web"))!;
+        expect(plain(web.inputs.delete)).toBe("ferry --json heroku scheduler on --app masto-web --from-env PULUMI_COMMAND_STDOUT --job 'daily at 03:30, standard-1X: bin/tootctl media remove --days 7' --job 'every 10 minutes, standard-1X: bin/rails mastodon:refresh_trends'");
+      } else {
+        expect(plain(off[0].inputs.create)).toBe("ferry --json box crontab off --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon --declared 'bin/tootctl media remove --days 7' --declared 'bin/tootctl preview_cards remove --days 30'");
+        expect(plain(off[0].inputs.delete)).toBe("ferry --json box crontab on --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon");
+      }
+    }
+  });
+
   it("decommission: the source stops; its data stores are released only now", () => {
     const b = built.decommission!;
     if (heroku) {
