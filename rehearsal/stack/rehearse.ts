@@ -20,7 +20,10 @@ import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
 import { connect, withClient } from "../../dataplane/postgres/connection";
 import { rebuildFeeds } from "../app/feeds";
 import { TICKS_KEY } from "../app/ticker";
-import { lostWritesCheck } from "../checks";
+import { lostWritesCheck, scheduledTicksCheck } from "../checks";
+import { planApp } from "../../components/target/app/plan";
+import { ScheduleClock, scheduledRuns } from "./standins/clock";
+import type { DeclaredJob } from "./standins/heroku";
 import { startLoad } from "../loadgen";
 import { writeReport } from "../report/write";
 import { startPostgres, startRedis } from "../servers";
@@ -71,6 +74,16 @@ export interface StackRehearsalOptions {
 
 const PROJECT_DIR = resolve(__dirname, "..", "..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The schedulers' shared clock and the stack's declared jobs (standins/clock.ts). */
+interface Schedulers {
+  clock: ScheduleClock;
+  jobs: DeclaredJob[];
+}
+
+function declaredJobs(config: FerryConfig): DeclaredJob[] {
+  return planApp(config).schedules.map((j) => ({ name: j.name, app: config.source.kind === "heroku" ? j.process.envSource : undefined, command: j.command, expression: j.expression, timezone: j.timezone }));
+}
 
 /** The source as the stack describes it, stood in on this machine. */
 interface SourceStandIn {
@@ -129,7 +142,7 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   return steps;
 }
 
-async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void): Promise<SourceStandIn> {
+async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void, jobs: Schedulers): Promise<SourceStandIn> {
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
@@ -147,6 +160,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
     fleet: { logsDir, schema: data.schema, log },
     dnsTargets: Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [[h.name, h.record.content]] : []))),
     slug,
+    scheduler: jobs,
   });
   return {
     checkDatabaseUrl: pg.url(APP_DB),
@@ -163,10 +177,10 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
   };
 }
 
-async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
+async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void, jobs: Schedulers, slug: RehearsalSlug): Promise<SourceStandIn> {
   const source = declared.source as VultrSourceConfig;
   const httpProcesses = Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t]) => t);
-  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log } });
+  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log }, cron: { ...jobs, slug } });
   await box.start();
   log(`  the box: ${box.address} (PostgreSQL 5432, Redis 6379, nginx 443/80, sshd ${source.ssh.port}, units ${Object.values(source.units).join(", ")})`);
   // The box's public address, as its DNS records name it, is the stand-in box.
@@ -304,10 +318,12 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const slug = await buildRehearsalSlug();
   log(`  the rehearsal app as a Heroku slug: ${slug.size} bytes, ${slug.checksum.slice(0, 19)}..., process types ${Object.keys(slug.processTypes).join(", ")}`);
   const hosts = startHosts(runId);
+  // The stack's scheduled jobs, run on one compressed clock by whichever side runs them now.
+  const schedulers: Schedulers = { clock: new ScheduleClock(logsDir, log), jobs: declaredJobs(declared) };
   const ca = await startCa();
   const src = declared.source.kind === "heroku"
-    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, slug, log)
-    : await startBoxSource(opts, declared, hosts, ca, logsDir, log);
+    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, slug, log, schedulers)
+    : await startBoxSource(opts, declared, hosts, ca, logsDir, log, schedulers, slug);
   const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
   writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
   const caPem = [readFileSync(bundle, "utf8")];
@@ -316,6 +332,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   process.env.NODE_EXTRA_CA_CERTS = bundle;
   const feeds = await seedFeeds(src, caPem);
   await src.heroku?.start();
+  schedulers.clock.start();
   const secrets: Record<string, string> = {
     ...src.secrets,
     "ferry:cloudflareApiToken": randomBytes(20).toString("hex"),
@@ -378,7 +395,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
   const registry = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
-  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry });
+  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock });
   late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
@@ -440,6 +457,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
 
   // 5. Checks where the data lives now.
   await load.stop();
+  schedulers.clock.stop();
   await sleep(1500); // workers finish their last tick
   const pgMoved = atLeast(componentStage("postgres", finalConfig.stages), "cutover");
   const redisMoved = atLeast(componentStage("redis", finalConfig.stages), "cutover");
@@ -454,6 +472,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     const iam = checkCallsAgainstRunnerRole(aws.calls, stateFile.read().resources);
     checks.push({ name: "every AWS call the runner's steps made is allowed by the runner's instance role (actions and resources; conditions not evaluated)", ok: iam.denied.length === 0, detail: `${iam.allowed} allowed${iam.denied.length ? `; denied: ${iam.denied.slice(0, 5).join(", ")}` : ""}` });
   }
+  checks.push(scheduledTicksCheck(scheduledRuns(logsDir), schedulers.jobs.length));
   checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
 
   const timeline: RunTimeline = {
