@@ -10,6 +10,7 @@ import { present, withSecretOutputs } from "./migrations/context";
 import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
 import { VultrBox } from "./components/source/vultr";
 import { Compute, Target } from "./components/target";
+import { taskPostgresUrl } from "./components/target/app/rds-ca";
 
 export interface FerryOutputs {
   /** Where things are on AWS (no credentials). */
@@ -165,7 +166,9 @@ function runApp(
   name: string, config: FerryConfig, secrets: StackSecrets, target: Target, data: DataStages,
   box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry, readEpoch: string | undefined,
 ): Compute {
-  const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url : secrets.sourceDatabaseUrl;
+  // At the target: verify-full against the RDS bundle every task holds (libpq and
+  // node-postgres read that alike); at the source: its URL as it is.
+  const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url.apply(taskPostgresUrl) : secrets.sourceDatabaseUrl;
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
   return new Compute(`${name}-app`, {
     config,

@@ -16,7 +16,8 @@ import { atLeast, componentStage } from "../../config";
 import type { Runner } from "../runner";
 import type { HerokuAppInventory } from "../source/heroku";
 import { AppPlan, BOX_ENV, planApp, ProcessPlan, ReleasePlan } from "./app/plan";
-import { APP_CONTAINER, containerDefinitions, ContainerSpec, SecretRef, secretRefs, SLUG_VOLUMES } from "./app/containers";
+import { APP_CONTAINER, containerDefinitions, ContainerSpec, SecretRef, secretRefs, taskVolumes } from "./app/containers";
+import { RDS_CA_KEY, rdsCaCopyCommand } from "./app/rds-ca";
 import { boxConfigCopyCommand, checkStack, configCopyCommand, CopiedVars, CurrentRelease, parseCopiedVars, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey } from "./app/steps";
 import { addonVars, AddonVars } from "./app/vars";
 import { TaskSize } from "./app/sizes";
@@ -116,6 +117,8 @@ export class Compute extends pulumi.ComponentResource {
   private readonly ferryNames: pulumi.Output<string[]>;
   /** What the app plane's steps wait for: the data plane's gates and the runner's permissions. */
   private stepsAfter: pulumi.Resource[] = [];
+  /** The step that puts the RDS CA bundle in the bucket, where every task copies it from. */
+  private rdsCa!: pulumi.CustomResource;
   private readonly readEpoch: string;
 
   constructor(name: string, args: ComputeArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -171,7 +174,7 @@ export class Compute extends pulumi.ComponentResource {
     this.taskRole = this.role(`${name}-task`, "ecs-tasks.amazonaws.com", pulumi.output(args.bucketArn).apply((bucket) => ({
       Version: "2012-10-17",
       Statement: [
-        { Effect: "Allow", Action: ["s3:GetObject"], Resource: `${bucket}/slugs/*` },
+        { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/slugs/*`, `${bucket}/${RDS_CA_KEY}`] },
         { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], Resource: `${bucket}/assets/*` },
       ],
     })));
@@ -183,6 +186,7 @@ export class Compute extends pulumi.ComponentResource {
         tags: args.tags,
       }, child);
     }
+    this.copyRdsCa(name);
     for (const app of this.plan.slugApps) this.readAndCopySlug(name, app);
     for (const release of this.plan.releases) this.releasePhase(name, release);
     for (const process of this.plan.processes) this.service(name, process);
@@ -214,7 +218,7 @@ export class Compute extends pulumi.ComponentResource {
     const policy = pulumi.all([args.bucketArn, this.cluster.arn, this.cluster.name]).apply(([bucket, cluster, clusterName]) => JSON.stringify({
       Version: "2012-10-17",
       Statement: [
-        { Sid: "SlugCopy", Effect: "Allow", Action: ["s3:PutObject"], Resource: `${bucket}/slugs/*` },
+        { Sid: "SlugCopy", Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/slugs/*`, `${bucket}/${RDS_CA_KEY}`] },
         { Sid: "ConfigCopy", Effect: "Allow", Action: ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], Resource: [`${at("secretsmanager")}:secret:${prefix}/heroku-*`, `${at("secretsmanager")}:secret:${prefix}/box-env-*`] },
         { Sid: "ReleasePhaseRun", Effect: "Allow", Action: ["ecs:RunTask"], Resource: `${at("ecs")}:task-definition/${name}-*:*`, Condition: { ArnEquals: { "ecs:cluster": cluster } } },
         { Sid: "ReleasePhaseWatch", Effect: "Allow", Action: ["ecs:DescribeTasks", "ecs:StopTask"], Resource: `${at("ecs")}:task/${clusterName}/*` },
@@ -288,6 +292,18 @@ export class Compute extends pulumi.ComponentResource {
     );
   }
 
+  /**
+   * Amazon's RDS CA bundle into the bucket (certs/), once: every task copies it into place
+   * before the app starts, and the app's DATABASE_URL names it (./app/rds-ca.ts).
+   */
+  private copyRdsCa(name: string): void {
+    const { args } = this;
+    this.rdsCa = args.runner.run(`${name}-rds-ca`, {
+      create: pulumi.output(args.bucketName).apply((bucket) => rdsCaCopyCommand(bucket, args.region)),
+      triggers: [args.bucketName],
+    }, { parent: this, dependsOn: this.stepsAfter, ...OUTPUT_UNREAD });
+  }
+
   /** Read the app's current release, then copy its slug into the bucket (once per slug). */
   private readAndCopySlug(name: string, app: string): void {
     const { args } = this;
@@ -323,6 +339,7 @@ export class Compute extends pulumi.ComponentResource {
     const compute = args.config.target.compute;
     const code = process.code;
     const base = {
+      fetchImage: compute.fetchImage,
       port: run.processType || run.command ? undefined : process.port,
       logs: { group: `${args.parameterPrefix}/${process.name}`, region: args.region, streamPrefix: run.streamPrefix },
       dataGeneration: args.dataGeneration,
@@ -330,12 +347,12 @@ export class Compute extends pulumi.ComponentResource {
     };
     const secretsOfProcess = this.secretsFor(process);
     const spec: pulumi.Output<ContainerSpec> = code.kind === "image"
-      ? secretsOfProcess.apply((secrets): ContainerSpec => ({ kind: "image", image: code.image, command: run.command ?? code.command, secrets, ...base }))
+      ? pulumi.all([secretsOfProcess, args.bucketName]).apply(([secrets, bucket]): ContainerSpec => ({ kind: "image", image: code.image, command: run.command ?? code.command, secrets, rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`, ...base }))
       : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName]).apply(([secrets, release, bucket]): ContainerSpec => ({
         kind: "slug",
         stackImage: compute.stackImage,
-        fetchImage: compute.fetchImage,
         slugUrl: `s3://${bucket}/${slugKey(code.app, release.slugId)}`,
+        rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`,
         processType: run.processType ?? code.type,
         command: run.command ?? code.command,
         slugRun: SLUG_RUN,
@@ -352,10 +369,10 @@ export class Compute extends pulumi.ComponentResource {
       runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
       executionRoleArn: this.executionRole.arn,
       taskRoleArn: this.taskRole.arn,
-      volumes: code.kind === "slug" ? SLUG_VOLUMES : [],
+      volumes: taskVolumes(code.kind),
       containerDefinitions: spec.apply((s) => JSON.stringify(containerDefinitions(s))),
       tags: args.tags,
-    }, { parent: this, dependsOn: [this.logGroups[process.name], ...(code.kind === "slug" ? [this.slugCopies[code.app]] : []), ...(run.dependsOn ?? [])] });
+    }, { parent: this, dependsOn: [this.logGroups[process.name], this.rdsCa, ...(code.kind === "slug" ? [this.slugCopies[code.app]] : []), ...(run.dependsOn ?? [])] });
     // The copy step's version id is in the container definitions: the definition follows the copy.
     return definition;
   }

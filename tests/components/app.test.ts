@@ -253,10 +253,12 @@ describe("staging: slugs from Heroku", () => {
     expect(plain(copy.inputs.triggers)).toEqual([slugId, bucket]);
 
     const td = one(b, "aws:ecs/taskDefinition:TaskDefinition", `${b.name}-app-streaming`);
-    expect(plain(td.inputs)).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", cpu: "256", memory: "512", volumes: [{ name: "slug" }, { name: "app" }] });
+    expect(plain(td.inputs)).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", cpu: "256", memory: "512", volumes: [{ name: "slug" }, { name: "app" }, { name: "rds-ca" }] });
     const [fetch, runner] = containersOf(td);
     const streamingSlug = (FAKE_RELEASES["masto-streaming"] as { slugId: string }).slugId;
-    expect(fetch.environment).toEqual([{ name: "SLUG_URL", value: `s3://${bucket}/slugs/masto-streaming/${streamingSlug}.tgz` }, { name: "SLUG_RUN", value: SLUG_RUN }]);
+    expect(fetch.environment).toEqual([{ name: "SLUG_URL", value: `s3://${bucket}/slugs/masto-streaming/${streamingSlug}.tgz` }, { name: "SLUG_RUN", value: SLUG_RUN }, { name: "RDS_CA_URL", value: `s3://${bucket}/certs/rds-global-bundle.pem` }]);
+    // Every task definition waits for the RDS CA bundle to be in the bucket.
+    expect(b.dependsOn.get(`aws:ecs/taskDefinition:TaskDefinition::${b.name}-app-streaming`)).toContain(`${b.name}-app-rds-ca`);
     expect(runner).toMatchObject({ image: "heroku/heroku:24", command: ["/slug/slug-run", "/slug/slug.tgz", "web"], portMappings: [{ containerPort: 4000, protocol: "tcp" }] });
     expect((runner.environment ?? []).find((e) => e.name === "PORT")).toEqual({ name: "PORT", value: "4000" });
     // The task definition waits for the copy: it never points at a slug not yet in the bucket.
