@@ -35,6 +35,8 @@ import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
 import { CrashPoint, crashCutoverOnce, sourcesGivenBack } from "./failed-cutover";
 import { startCa } from "./standins/ca";
+import { startRdsTruststore } from "./standins/truststore";
+import { DEFAULT_ORIGIN_CA as SYSTEM_CA_BUNDLE } from "../../dataplane/traffic/proxy-config";
 import { Cloud } from "./standins/cloud";
 import { CommandRunner, ferryOnPath } from "./standins/command";
 import { Edge, LiveRecord } from "./standins/edge";
@@ -320,16 +322,25 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const hosts = startHosts(runId);
   // The stack's scheduled jobs, run on one compressed clock by whichever side runs them now.
   const schedulers: Schedulers = { clock: new ScheduleClock(logsDir, log), jobs: declaredJobs(declared) };
-  const ca = await startCa();
+  // Trust split as on AWS (standins/ca.ts): a public CA every process trusts as its system
+  // store, and an RDS CA only the RDS bundle holds.
+  const ca = await startCa("ferry rehearsal public CA");
+  const rdsCa = await startCa("ferry rehearsal RDS CA");
   const src = declared.source.kind === "heroku"
     ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, slug, log, schedulers)
     : await startBoxSource(opts, declared, hosts, ca, logsDir, log, schedulers, slug);
   const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
   writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
   const caPem = [readFileSync(bundle, "utf8")];
-  // Every process the rehearsal starts (apps, ferry) trusts the stand-ins as a runner
-  // trusts the RDS CA bundle: through a CA file, never by turning verification off.
+  // Every process the rehearsal starts (apps, ferry, curl) trusts the public CA as its
+  // system store, through a CA file, never by turning verification off; the RDS CA only
+  // through the RDS bundle.
   process.env.NODE_EXTRA_CA_CERTS = bundle;
+  const systemStore = join(opts.outDir, "rehearsal-system-ca.pem");
+  writeFileSync(systemStore, `${readFileSync(SYSTEM_CA_BUNDLE, "utf8")}\n${readFileSync(bundle, "utf8")}`);
+  process.env.SSL_CERT_FILE = systemStore;
+  process.env.CURL_CA_BUNDLE = systemStore;
+  const truststore = await startRdsTruststore(hosts, ca, rdsCa.pem);
   const feeds = await seedFeeds(src, caPem);
   await src.heroku?.start();
   schedulers.clock.start();
@@ -381,7 +392,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     ...(src.heroku ? { HEROKU_API_URL: src.heroku.api.url } : {}),
     NODE_EXTRA_CA_CERTS: bundle,
     // The RDS CA bundle, as the runner has it (verify-full on the target only).
-    FERRY_PG_CA_FILE: ca.file,
+    FERRY_PG_CA_FILE: rdsCa.file,
     FERRY_PROJECT_DIR: PROJECT_DIR,
   };
   const crash = opts.failCutoverOnce ? crashCutoverOnce(opts.failCutoverOnce, src.checkDatabaseUrl, () => late.cloud?.postgresAdminUrlIfAny(), log) : undefined;
@@ -390,12 +401,12 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
   let removeBundle = () => undefined as void;
   const provisionRunner = async () => {
-    removeBundle = installRdsBundle(ca.file, runId);
+    removeBundle = installRdsBundle(rdsCa.file, runId);
   };
   const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
   const registry = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
-  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock });
+  const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock });
   late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
@@ -498,7 +509,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     },
   };
   const report = writeReport(timeline, opts.outDir, secretValues);
-  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop(), aws.stop()]);
+  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop(), aws.stop(), truststore.stop()]);
   removeBundle();
   hosts.close();
   if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));

@@ -82,10 +82,12 @@ export class ScheduleClock {
   }
 
   /** Run one job: `command` through bin/slug-run in a fresh app dir, its exit code logged with its job, slot and side. */
-  runSlugCommand(run: { job: string; slot: Date; side: Side; slugRun: string; slug: string; command: string; env: Record<string, string>; dyno: string }): void {
+  runSlugCommand(run: { job: string; slot: Date; side: Side; slugRun: string; slug: string; command: string; env: Record<string, string>; dyno: string; launcher?: string[] }): void {
     const appDir = join(tempDir(`job-${run.side}`), "app");
-    const child = spawn("/bin/sh", [run.slugRun, run.slug, "scheduler"], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...run.env, SLUG_COMMAND: run.command, APP_DIR: appDir, DYNO: run.dyno },
+    const base = Object.fromEntries(["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "TMPDIR"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+    const [cmd, ...args] = [...(run.launcher ?? []), "/bin/sh", run.slugRun, run.slug, "scheduler"];
+    const child = spawn(cmd, args, {
+      env: { ...base, ...run.env, SLUG_COMMAND: run.command, APP_DIR: appDir, DYNO: run.dyno },
       stdio: ["ignore", "pipe", "pipe"],
       cwd: "/",
     });

@@ -28,7 +28,10 @@ import { containersOf } from "../../../policy/providers";
 
 export interface CloudContext {
   hosts: Hosts;
+  /** Signs what chains to a public root on AWS (ElastiCache, ACM). */
   ca: PrivateCa;
+  /** Signs RDS only: its clients need the RDS bundle. */
+  rdsCa: PrivateCa;
   commands: CommandRunner;
   edge: Edge;
   logsDir: string;
@@ -322,7 +325,7 @@ export class Cloud implements Realizer, TaskRunner {
     const address = `${goal.name}.c${suffix()}.${this.ctx.region}.rds.rehearsal.invalid`;
     this.ctx.hosts.name(address, host);
     // rds.force_ssl=1 (the program's parameter group): TLS only, on a certificate the RDS CA signs.
-    const pg = await startPostgres({ password: randomBytes(12).toString("hex"), tls: { ...this.ctx.ca.tlsFor([address, host, "localhost", "127.0.0.1"]), required: true } });
+    const pg = await startPostgres({ password: randomBytes(12).toString("hex"), tls: { ...this.ctx.rdsCa.tlsFor([address, host, "localhost", "127.0.0.1"]), required: true } });
     const user = String(i.username);
     const password = String(i.password);
     const params = this.ofType("aws:rds/parameterGroup:ParameterGroup").find((p) => p.outputs.name === i.parameterGroupName);
@@ -338,7 +341,7 @@ export class Cloud implements Realizer, TaskRunner {
     const fwd = await forward(host, port, pg.port);
     await this.operatorForward(this.ctx.runnerForwards.postgres, pg.port);
     this.postgres.set(goal.urn, { pg, forward: fwd, database: String(i.dbName) });
-    this.ctx.log(`      RDS ${goal.name}: PostgreSQL on ${address} (${host}:${port}), TLS from the rehearsal CA, master user ${user}`);
+    this.ctx.log(`      RDS ${goal.name}: PostgreSQL on ${address} (${host}:${port}), TLS from the rehearsal's RDS CA (only the RDS bundle holds it), master user ${user}`);
     const id = String(i.identifier ?? `${goal.name}-${suffix()}`);
     return { id, outputs: { ...i, address, port, endpoint: `${address}:${port}`, identifier: id, arn: `arn:aws:rds:${this.ctx.region}:000000000000:db:${id}` } };
   }
@@ -542,7 +545,7 @@ export class Cloud implements Realizer, TaskRunner {
       const command = launch.env.SLUG_COMMAND ?? (app?.command?.[0] === "/bin/sh" && app.command[1] === "-c" ? app.command[2] : app?.command?.join(" ")) ?? "";
       this.ctx.clock!.runSlugCommand({
         job: schedule.name.replace(/^.*-job-/, ""), slot, side: "aws", slugRun: launch.slugRun, slug: launch.slug, command,
-        env: { ...launch.env, APP_SCHEMA: this.ctx.schema }, dyno: `scheduled.${++this.scheduledTasks}`,
+        env: { ...launch.env, APP_SCHEMA: this.ctx.schema }, dyno: `scheduled.${++this.scheduledTasks}`, launcher: launch.launcher,
       });
     }
   }
