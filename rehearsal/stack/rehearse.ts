@@ -35,7 +35,7 @@ import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
 import { CrashPoint, crashCutoverOnce, sourcesGivenBack } from "./failed-cutover";
 import { startCa } from "./standins/ca";
-import { startRdsTruststore } from "./standins/truststore";
+import { curlWrapper, startRdsTruststore } from "./standins/truststore";
 import { DEFAULT_ORIGIN_CA as SYSTEM_CA_BUNDLE } from "../../dataplane/traffic/proxy-config";
 import { Cloud } from "./standins/cloud";
 import { CommandRunner, ferryOnPath } from "./standins/command";
@@ -377,6 +377,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const aws = new AwsApi({ region: config.target.region, account: "000000000000", tasks: { runTask: (t) => late.cloud!.runTask(t) } });
   await aws.start();
   writeFileSync(join(binDir, "aws"), awsWrapper(realAwsCli(), aws.url), { mode: 0o755 });
+  writeFileSync(join(binDir, "curl"), curlWrapper("/usr/bin/curl", truststore.address), { mode: 0o755 });
   log(`  AWS (S3, Secrets Manager, ECS RunTask) stand-in on ${aws.url}: the runner's \`aws\` is the real AWS CLI pointed at it`);
   const runnerEnv: Record<string, string> = {
     ...(process.env as Record<string, string>),
