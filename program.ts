@@ -6,10 +6,11 @@ import * as pulumi from "@pulumi/pulumi";
 import type { FerryConfig, Stage, StagePlan } from "./config";
 import { atLeast, componentStage, componentsOf, planStages } from "./config";
 import { applyDataStages, applyTrafficStages, DataStages, StageContext } from "./migrations";
-import { present } from "./migrations/context";
+import { present, withSecretOutputs } from "./migrations/context";
 import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
 import { VultrBox } from "./components/source/vultr";
 import { Compute, Target } from "./components/target";
+import { taskPostgresUrl } from "./components/target/app/rds-ca";
 
 export interface FerryOutputs {
   /** Where things are on AWS (no credentials). */
@@ -58,6 +59,12 @@ export interface BuildOptions {
   name?: string;
   /** Applied to every resource below the root: tests and the stage-plan tool read resource options here. */
   transformations?: pulumi.ResourceTransformation[];
+  /**
+   * What marks one `pulumi up` (default: one per program run, as each `pulumi up` is a new
+   * process): until cutover a new one reads the Heroku release and config vars again. A
+   * caller that runs several ups in one process (the rehearsal) gives each its own.
+   */
+  readEpoch?: string;
 }
 
 /**
@@ -74,7 +81,7 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
   const heroku = readHeroku(name, config, secrets, target, root);
   const ctx = stageContext(name, config, secrets, target, box, heroku);
   const data = applyDataStages(ctx, root);
-  const app = runApp(name, config, secrets, target, data, box, heroku, root);
+  const app = runApp(name, config, secrets, target, data, box, heroku, root, options.readEpoch);
   applyTrafficStages(ctx, data, Object.values(app.services), root);
   return outputs(config, target, heroku);
 }
@@ -134,7 +141,7 @@ function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, 
   return {
     name,
     config,
-    runner: target.runner,
+    runner: withSecretOutputs(target.runner),
     secrets,
     sourceAddress: box?.address,
     heroku,
@@ -157,9 +164,11 @@ function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, 
  */
 function runApp(
   name: string, config: FerryConfig, secrets: StackSecrets, target: Target, data: DataStages,
-  box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry,
+  box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry, readEpoch: string | undefined,
 ): Compute {
-  const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url : secrets.sourceDatabaseUrl;
+  // At the target: verify-full against the RDS bundle every task holds (libpq and
+  // node-postgres read that alike); at the source: its URL as it is.
+  const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url.apply(taskPostgresUrl) : secrets.sourceDatabaseUrl;
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
   return new Compute(`${name}-app`, {
     config,
@@ -169,10 +178,12 @@ function runApp(
     targetGroups: target.ingress.targetGroups,
     bucketName: target.storage.bucket.bucket,
     bucketArn: target.storage.bucket.arn,
+    // ferry's own vars go by names of their own: the app keeps its S3_BUCKET and AWS_*
+    // (its media bucket and the credentials for it), copied from Heroku or the box like any
+    // other var. ECS itself sets AWS_REGION in every task.
     env: pulumi.secret(
-      pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket]).apply(([DATABASE_URL, REDIS_URL, S3_BUCKET]) => ({
-        AWS_REGION: config.target.region,
-        S3_BUCKET,
+      pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket]).apply(([DATABASE_URL, REDIS_URL, FERRY_BUCKET]) => ({
+        FERRY_BUCKET,
         ...config.target.compute.env,
         DATABASE_URL,
         REDIS_URL,
@@ -181,9 +192,13 @@ function runApp(
     dataGeneration: `postgres=${data.moved.postgres ? "target" : "source"} redis=${data.moved.redis ? "target" : "source"}`,
     parameterPrefix: `/ferry/${name}`,
     after: data.gates,
+    // Scheduled jobs run on one side at a time: on AWS from the stage that switched the
+    // source's off, once that switch and the cutover's gates are done.
+    schedules: { enabled: data.jobs.moved, after: [...data.jobs.stopped, ...data.gates] },
     runner: target.runner,
     herokuApiKey: secrets.herokuApiKey,
     herokuInventory: heroku?.inventory,
+    readEpoch,
     box: box && config.source.kind === "vultr"
       ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, sshPrivateKey: secrets.sshPrivateKey }
       : undefined,

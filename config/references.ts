@@ -64,6 +64,11 @@ function checkStrategies(config: FerryConfig): void {
   if (source.services.includes("postgres") && source.postgres.strategy === "physical") {
     fail("ferry:source.postgres.strategy: physical needs a self-run PostgreSQL target and ferry targets RDS, which cannot be a physical standby; use logical");
   }
+  // The box's own cron jobs keep running until the cutover comments them out: ferry must
+  // know which crontab they are in, or every job would run on both sides.
+  if (config.target.compute.schedules.length > 0 && source.services.includes("app") && !source.cron) {
+    fail("ferry:source.cron: required with ferry:target.compute.schedules: name the crontab the jobs come from ({user: mastodon} or {file: /etc/cron.d/mastodon}), so the cutover switches them off on the box as they start on AWS");
+  }
   const missingUnits = Object.keys(config.target.compute.processes).length > 0 && source.services.includes("app") && Object.keys(source.units).length === 0;
   if (missingUnits) fail("ferry:source.units: list the systemd unit of each process on the old box (e.g. {web: mastodon-web}) so decommission can stop them");
 }

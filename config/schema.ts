@@ -69,6 +69,15 @@ export const vultrSourceSchema = z.strictObject({
   /** Process type -> systemd unit on the old box (stopped at decommission, restarted on rollback). */
   units: z.record(processType, name("a systemd unit", /^[A-Za-z0-9@._-]+$/, "mastodon-web")).default({}),
   /**
+   * The crontab whose jobs move to EventBridge (ferry:target.compute.schedules, as `ferry
+   * box crontab` prints them): a user's (`crontab -u USER`) or a cron file. At cutover its
+   * job lines are commented out over SSH, and put back on rollback.
+   */
+  cron: z.union([
+    z.strictObject({ user: name("a Unix user", /^[a-z_][a-z0-9_-]{0,31}$/, "mastodon") }),
+    z.strictObject({ file: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/etc/cron.d/mastodon") }),
+  ], { error: "expected {user: NAME} (that user's crontab) or {file: /etc/cron.d/NAME}" }).optional(),
+  /**
    * The old box's nginx site that the proxy stage takes over: the whole file is replaced
    * by one server block on every address the site listened on (443 included, with the
    * site's own certificate), so no block of the old app keeps serving beside it.
@@ -181,7 +190,7 @@ export const computeSchema = z.strictObject({
   processes: z.record(processType, processSchema).refine((p) => Object.keys(p).length > 0, { error: "list at least one process" }),
   /** A box source: the app's env file on the box (e.g. /home/mastodon/live/.env.production), copied over SSH into a secret. */
   boxEnvFile: z.string().regex(/^\/[^\0\n]*$/, { error: "expected an absolute path on the box" }).optional(),
-  /** Extra config vars (stored as secrets, like every config var); DATABASE_URL / REDIS_URL / S3_BUCKET are set by ferry. */
+  /** Extra config vars (stored as secrets, like every config var); DATABASE_URL / REDIS_URL / FERRY_BUCKET are set by ferry. */
   env: z.record(envName, z.string()).default({}),
   /** The release phase for image processes (slug processes run the Procfile's `release`): runs before the services take a new release. */
   release: z.strictObject({ process: processType, command: command("the release command, e.g. bundle exec rails db:migrate") }).optional(),

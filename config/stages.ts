@@ -68,6 +68,21 @@ function checkTraffic(config: FerryConfig): void {
   }
 }
 
+/**
+ * The app takes over only from a split at 100 %. Below it, the Cloudflare load balancer
+ * that shadows the hostnames' records keeps sending its share to the source for the whole
+ * cutover (the engine deletes it only after every create and update), that is to a Heroku
+ * in maintenance or a box whose units are stopped, and the jump itself would move the rest
+ * of the load onto AWS untried. A user raises the share to 100 first and watches it.
+ */
+function checkSplitDoneBeforeCutover(config: FerryConfig): void {
+  if (!componentsOf(config.source).includes("app") || !atLeast(componentStage("app", config.stages), "cutover")) return;
+  const splits = config.source.kind === "heroku" || config.source.weightedSplit;
+  const percent = config.stages.trafficPercent ?? 0;
+  if (!splits || percent === 100) return;
+  fail(`ferry:trafficPercent: ${percent} at ferry:cutover; set it to 100 and run \`pulumi up\` before ferry:cutover, so every request reaches AWS before the write window opens (below 100 the load balancer keeps sending ${100 - percent}% to the stopped source)`);
+}
+
 /** The app may only take over once every data store it writes to has moved: otherwise it writes into a copy. */
 function checkDataBeforeApp(config: FerryConfig): void {
   const appStage = componentStage("app", config.stages);
@@ -118,6 +133,7 @@ export function validateStages(config: FerryConfig): void {
   checkTraffic(config);
   checkDataBeforeApp(config);
   checkTrafficBeforeData(config);
+  checkSplitDoneBeforeCutover(config);
   checkProxyPossible(config);
 }
 

@@ -26,6 +26,8 @@ export const traffic = joined(contract.traffic);
 
 export const heroku = joined(contract.heroku);
 
+export const boxSteps = joined(contract.box);
+
 /** Stops (or restarts, on rollback) the app's systemd units on the old box; sudo unless root. */
 export const systemd = {
   stop: (units: string[], sudo: boolean) => shellJoin([...(sudo ? ["sudo", "-n"] : []), "systemctl", "disable", "--now", ...units]),

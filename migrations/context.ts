@@ -40,6 +40,22 @@ export interface StageContext {
   heroku?: HerokuSource;
 }
 
+/**
+ * What a step prints is kept as a secret output: a data-plane command's output may carry
+ * data or a connection detail (a verify's differing rows, an error quoting a server), and
+ * Pulumi stores a Command's stdout and stderr in the state and shows them in a diff.
+ */
+export const SECRET_OUTPUTS: pulumi.CustomResourceOptions = { additionalSecretOutputs: ["stdout", "stderr"] };
+
+/** The runner, every step of which keeps its output secret (the stages read none of it). */
+export function withSecretOutputs(runner: Runner): Runner {
+  return {
+    kind: runner.kind,
+    role: runner.role,
+    run: (name, step, opts = {}) => runner.run(name, step, { ...opts, ...SECRET_OUTPUTS }),
+  };
+}
+
 export function stageOf(ctx: StageContext, component: Component): Stage {
   return componentStage(component, ctx.config.stages);
 }

@@ -1,6 +1,9 @@
 // cutover (data), as a list of named steps:
 //   1. stop the source's own writers: Heroku apps into maintenance and every dyno scaled
-//      to zero (workers write Redis on their own); the box's app units stopped;
+//      to zero (workers write Redis on their own); the box's app units stopped; and the
+//      source's scheduled jobs, which the app's EventBridge schedules take over in the
+//      same up once the gates pass (Heroku Scheduler's add-on destroyed, the box's
+//      crontab lines commented out: `jobsStopped`);
 //   2. where Postgres and Redis both move: `ferry cutover`, one process for both (both
 //      fences, the queues drained between them, catch-ups and verifies side by side);
 //      where one store moves, its own command:
@@ -13,12 +16,20 @@
 // config back, `redis rollback`, `pg rollback`, units started, dynos scaled back,
 // maintenance off. Replicate's guards refuse that before anything moves once the target
 // has taken writes.
+// Between 1 and 2, each moving store gets its way back (`-pg-way-back`, `-redis-way-back`):
+// a read-only step created before any fence, whose delete is the store's rollback. Pulumi
+// records no failed create, so after a FAILED cutover (a crash in the window, a verify
+// that differs and leaves the sources fenced) the cutover step is not in the state and its
+// delete never runs: the way back's does, and before the writers return, since it depends
+// on the steps that stopped them (deleted in reverse order). The rollbacks are idempotent
+// and change nothing where nothing was fenced.
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
 import { SshRunner } from "../components/runner";
-import { ENV, heroku, pg, redisFenceOf, stackSteps, systemd } from "./commands";
-import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
+import { boxSteps, ENV, heroku, pg, redisFenceOf, stackSteps, systemd } from "./commands";
+import { planApp, SchedulePlan } from "../components/target/app/plan";
+import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv, withSecretOutputs } from "./context";
 import type { ReplicateSteps } from "./replicate";
 
 export interface DataCutoverArgs {
@@ -32,6 +43,10 @@ export class DataCutover extends pulumi.ComponentResource {
   readonly gates: pulumi.Resource[] = [];
   /** Which stores the app on AWS should use at the target. */
   readonly moved = { postgres: false, redis: false };
+  /** The source's scheduled jobs are off (this stage stops the source's writers): AWS's schedules run from here on. */
+  readonly jobsMoved: boolean;
+  /** The steps that switched them off: the schedules on AWS wait for them. */
+  readonly jobsStopped: pulumi.Resource[] = [];
 
   constructor(name: string, args: DataCutoverArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:stages:DataCutover", name, {}, opts);
@@ -39,14 +54,39 @@ export class DataCutover extends pulumi.ComponentResource {
     const prefix = name;
     const source = ctx.config.source;
     const anyMoved = reached(ctx, "postgres", "cutover") || reached(ctx, "redis", "cutover") || reached(ctx, "app", "cutover");
-    const maintenance = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
+    const writersStopped = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
+    this.jobsMoved = anyMoved;
+    if (anyMoved) this.jobsStopped.push(...(source.kind === "heroku" ? this.stopScheduler(ctx, source, prefix) : this.stopCrontab(ctx, source, prefix)));
+    writersStopped.push(...this.jobsStopped);
 
     const pgMoves = reached(ctx, "postgres", "cutover");
     const redisMoves = reached(ctx, "redis", "cutover");
-    const together = pgMoves && redisMoves ? this.cutOverTogether(ctx, replicated, maintenance, prefix) : undefined;
-    if (pgMoves) this.cutOverPostgres(ctx, replicated, maintenance, prefix, together);
-    if (redisMoves) this.cutOverRedis(ctx, replicated, maintenance, prefix, together);
+    const wayBack = this.armWayBack(ctx, { postgres: pgMoves, redis: redisMoves }, writersStopped, prefix);
+    const beforeFence = [...writersStopped, ...wayBack];
+    const together = pgMoves && redisMoves ? this.cutOverTogether(ctx, replicated, beforeFence, prefix) : undefined;
+    if (pgMoves) this.cutOverPostgres(ctx, replicated, beforeFence, prefix, together);
+    if (redisMoves) this.cutOverRedis(ctx, replicated, beforeFence, prefix, together);
     this.registerOutputs({});
+  }
+
+  /**
+   * Each moving store's way back, armed before any fence: created as a read (where the
+   * move stands), deleted as the store's rollback. It does not depend on the cutover step
+   * having been recorded, which a failed one never is; and it depends on the steps that
+   * stopped the source's writers, so lowering the flag lifts the fences before the dynos
+   * scale back or the units start (never writers onto a fenced database).
+   */
+  private armWayBack(ctx: StageContext, moves: { postgres: boolean; redis: boolean }, writersStopped: pulumi.Resource[], prefix: string): pulumi.Resource[] {
+    const steps: pulumi.Resource[] = [];
+    if (moves.postgres) {
+      const strategy = postgresStrategy(ctx.config.source);
+      steps.push(ctx.runner.run(`${prefix}-pg-way-back`, { create: pg.status(), delete: pg.rollback(strategy), environment: postgresEnv(ctx) }, this.child(writersStopped)));
+    }
+    if (moves.redis) {
+      const redis = redisCommands(ctx);
+      steps.push(ctx.runner.run(`${prefix}-redis-way-back`, { create: redis.status(), delete: redis.rollback(), environment: redisEnv(ctx) }, this.child(writersStopped)));
+    }
+    return steps;
   }
 
   /**
@@ -57,7 +97,7 @@ export class DataCutover extends pulumi.ComponentResource {
    * `-stores`, aliased from the per-store `-pg` step: a stack that cut Postgres over first
    * (ferry:hold) keeps that resource, and its rerun leaves the finished store as it is.
    */
-  private cutOverTogether(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string): pulumi.Resource {
+  private cutOverTogether(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string): pulumi.Resource {
     const source = ctx.config.source;
     const strategy = postgresStrategy(source);
     return ctx.runner.run(`${prefix}-stores`, {
@@ -69,20 +109,20 @@ export class DataCutover extends pulumi.ComponentResource {
       environment: { ...postgresEnv(ctx), ...redisEnv(ctx) },
     }, {
       parent: this,
-      dependsOn: [replicated.postgres, replicated.redis, ...maintenance].filter((d): d is pulumi.Resource => !!d),
+      dependsOn: [replicated.postgres, replicated.redis, ...beforeFence].filter((d): d is pulumi.Resource => !!d),
       aliases: [{ name: `${prefix}-pg` }],
     });
   }
 
   /** Postgres: fence, catch up, switch (its own `ferry pg cutover` unless `together` did it), then verify and repoint. */
-  private cutOverPostgres(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
+  private cutOverPostgres(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
     const source = ctx.config.source;
     const strategy = postgresStrategy(source);
     const cutover = together ?? ctx.runner.run(`${prefix}-pg`, {
       create: pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds),
       delete: pg.rollback(strategy),
       environment: postgresEnv(ctx),
-    }, this.child([replicated.postgres, ...maintenance]));
+    }, this.child([replicated.postgres, ...beforeFence]));
     // Verify after the switch: before it, the source still takes writes (and a dump
     // copy is from the rehearsal), so counts could only differ.
     const verify = ctx.runner.run(`${prefix}-pg-verify`, { create: pg.verify(), environment: postgresEnv(ctx) }, this.child([cutover]));
@@ -100,17 +140,17 @@ export class DataCutover extends pulumi.ComponentResource {
    * it, a gate that the combined cutover finished Redis (`status --require-cutover`)
    * carrying Redis's rollback as its delete. Then the repoint.
    */
-  private cutOverRedis(ctx: StageContext, replicated: ReplicateSteps, maintenance: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
+  private cutOverRedis(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
     const source = ctx.config.source;
     const redis = redisCommands(ctx);
     const drain = !together && sidekiqDrain(source)
-      ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, this.child([replicated.redis, ...maintenance]))
+      ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, this.child([replicated.redis, ...beforeFence]))
       : undefined;
     const cutover = ctx.runner.run(`${prefix}-redis`, {
       create: together ? redis.cutoverDone() : redis.cutover(redisMode(ctx.config), redisFenceOf(source.kind)),
       delete: redis.rollback(),
       environment: redisEnv(ctx),
-    }, this.child([replicated.redis, drain, together, ...maintenance]));
+    }, this.child([replicated.redis, drain, together, ...beforeFence]));
     this.gates.push(...(drain ? [drain] : []), cutover);
     this.moved.redis = true;
     if (source.kind === "heroku" && source.redis) {
@@ -149,6 +189,38 @@ export class DataCutover extends pulumi.ComponentResource {
   }
 
   /**
+   * Heroku Scheduler's jobs are one-off dynos: neither maintenance nor the formation stops
+   * them. Their only documented lever is the add-on itself, destroyed here on every app
+   * (nothing where an app has none); rollback provisions the same plan again from what the
+   * step printed (PULUMI_COMMAND_STDOUT) and lists the declared jobs to enter again, since
+   * no API restores them. Every job must therefore be in ferry:target.compute.schedules.
+   */
+  private stopScheduler(ctx: StageContext, source: HerokuSourceConfig, prefix: string): pulumi.Resource[] {
+    const jobs = planApp(ctx.config).schedules;
+    return source.apps.map((app) => ctx.runner.run(`${prefix}-scheduler-${app.name}`, {
+      create: heroku.schedulerOff(app.name),
+      delete: heroku.schedulerOn(app.name, jobs.filter((j) => j.process.envSource === app.name).map((j) => describeJob(ctx, j))),
+      environment: herokuEnv(ctx),
+    }, { parent: this }));
+  }
+
+  /**
+   * The box's crontab (ferry:source.cron): its job lines, each one of the declared
+   * schedules, commented out over SSH (by ferry on the runner); rollback uncomments them.
+   */
+  private stopCrontab(ctx: StageContext, source: VultrSourceConfig, prefix: string): pulumi.Resource[] {
+    const jobs = planApp(ctx.config).schedules;
+    if (!source.cron || jobs.length === 0 || !ctx.sourceAddress) return [];
+    const cron = source.cron;
+    const host = ctx.sourceAddress.apply((ip) => `${source.ssh.user}@${ip}:${source.ssh.port}`);
+    return [ctx.runner.run(`${prefix}-crontab`, {
+      create: host.apply((h) => boxSteps.crontabOff(h, cron, [...new Set(jobs.map((j) => j.command))])),
+      delete: host.apply((h) => boxSteps.crontabOn(h, cron)),
+      environment: sshEnv(ctx),
+    }, { parent: this })];
+  }
+
+  /**
    * The box's app units stop before the stores are fenced (the old nginx already
    * forwards every request to AWS); rollback starts them. `ferry` has no unit command, so
    * this one step runs over SSH on the old box itself.
@@ -156,7 +228,7 @@ export class DataCutover extends pulumi.ComponentResource {
   private stopUnits(ctx: StageContext, source: VultrSourceConfig, prefix: string): pulumi.Resource[] {
     const units = Object.values(source.units);
     if (units.length === 0 || !ctx.sourceAddress) return [];
-    const oldBox = new SshRunner(this, { host: ctx.sourceAddress, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] });
+    const oldBox = withSecretOutputs(new SshRunner(this, { host: ctx.sourceAddress, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] }));
     const sudo = source.ssh.user !== "root";
     return [oldBox.run(`${prefix}-units`, { create: systemd.stop(units, sudo), delete: systemd.start(units, sudo) })];
   }
@@ -176,4 +248,10 @@ export class DataCutover extends pulumi.ComponentResource {
       environment: { ...herokuEnv(ctx), ...urls },
     }, { parent: this, dependsOn: [after] });
   }
+}
+
+/** A declared job as a user enters it in Heroku Scheduler's dashboard: frequency, dyno size, command. */
+function describeJob(ctx: StageContext, job: SchedulePlan): string {
+  const declared = ctx.config.target.compute.schedules.find((d) => d.name === job.name)!;
+  return `${declared.schedule}${declared.timezone !== "UTC" ? ` (${declared.timezone})` : ""}, ${declared.size}: ${declared.command}`;
 }

@@ -18,6 +18,8 @@ export interface DataStages {
   /** Everything DNS and the app's environment must wait for. */
   gates: pulumi.Resource[];
   moved: { postgres: boolean; redis: boolean };
+  /** The source's scheduled jobs are off: the app's schedules on AWS run, after these steps. */
+  jobs: { moved: boolean; stopped: pulumi.Resource[] };
 }
 
 const anyReached = (ctx: StageContext, stage: Stage) => COMPONENTS.some((c) => reached(ctx, c, stage));
@@ -30,7 +32,11 @@ export function applyDataStages(ctx: StageContext, parent: pulumi.Resource): Dat
     : undefined;
   // The cutover's gates, and below cutover the guards that refuse a rollback that would lose data.
   const gates = [...(cutover?.gates ?? []), ...(replicate?.guards ?? [])];
-  return { replicate, cutover, gates, moved: cutover?.moved ?? { postgres: false, redis: false } };
+  return {
+    replicate, cutover, gates,
+    moved: cutover?.moved ?? { postgres: false, redis: false },
+    jobs: { moved: cutover?.jobsMoved ?? false, stopped: cutover?.jobsStopped ?? [] },
+  };
 }
 
 /**

@@ -18,7 +18,7 @@ export interface AppProcess {
 /** Only PATH/HOME/NODE_EXTRA_CA_CERTS/TMPDIR of the rehearsal's own: its other secrets (the other side's URLs) stay out. */
 function baseEnv(): Record<string, string> {
   const base: Record<string, string> = {};
-  for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
+  for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
   return base;
 }
 
@@ -45,11 +45,14 @@ export interface SlugProcessOptions {
   env: Record<string, string>;
   /** Serves HTTP on PORT (a web process). Workers answer on PORT too, for health checks. */
   http: boolean;
+  /** What the process starts under (e.g. a mount namespace with the task's volumes in place). */
+  launcher?: string[];
 }
 
 /** Start one process of a Heroku slug through bin/slug-run, as a dyno or an ECS task of the slug does. */
 export async function startSlugProcess(o: SlugProcessOptions, logFile: string): Promise<AppProcess> {
-  const child: ChildProcess = spawn("/bin/sh", [o.slugRun, o.slug, o.processType], {
+  const [cmd, ...args] = [...(o.launcher ?? []), "/bin/sh", o.slugRun, o.slug, o.processType];
+  const child: ChildProcess = spawn(cmd, args, {
     env: { ...baseEnv(), ...o.env, APP_DIR: o.appDir, PORT: String(o.port), APP_NAME: o.name },
     stdio: ["ignore", "pipe", "pipe"],
     cwd: "/",

@@ -57,3 +57,36 @@ export async function feedsCheck(redis: Redis, acked: AckedWrite[], sample = 20)
     detail: `${feeds} home feeds; the newest status of ${found} of ${picks.length} sampled authors is in their feed`,
   };
 }
+
+/** One scheduled job's run, as the schedulers' stand-ins log it (stack/standins/clock.ts). */
+export interface ScheduledTick {
+  job: string;
+  slot: string;
+  side: string;
+  exitCode: number | null;
+}
+
+/**
+ * No scheduled tick ran on both sides: per job and scheduled minute, runs on one side at
+ * most. The app's own exit codes are reported, not judged. With jobs declared, at least one
+ * run must have happened, or nothing was shown.
+ */
+export function scheduledTicksCheck(runs: ScheduledTick[], jobsDeclared: number): CheckRecord {
+  const name = "no scheduled tick ran on both sides (per job and scheduled minute, one side at most)";
+  if (jobsDeclared === 0) return { name, ok: true, detail: "no scheduled job declared" };
+  const sides = new Map<string, Set<string>>();
+  for (const r of runs) {
+    const key = `${r.job} at ${r.slot}`;
+    sides.set(key, (sides.get(key) ?? new Set()).add(r.side));
+  }
+  const twice = [...sides].filter(([, s]) => s.size > 1).map(([key, s]) => `${key} on ${[...s].join(" and ")}`);
+  const bySide = [...new Set(runs.map((r) => r.side))].map((side) => `${side} ${runs.filter((r) => r.side === side).length}`).join(", ");
+  const failed = runs.filter((r) => r.exitCode !== 0).length;
+  return {
+    name,
+    ok: runs.length > 0 && twice.length === 0,
+    detail: runs.length === 0
+      ? `${jobsDeclared} job(s) declared but no run on any side: nothing shows where they ran`
+      : `${runs.length} run(s) (${bySide}; ${failed} exited non-zero)${twice.length ? `; on two sides: ${twice.slice(0, 5).join("; ")}` : ""}`,
+  };
+}

@@ -16,7 +16,8 @@ import { atLeast, componentStage } from "../../config";
 import type { Runner } from "../runner";
 import type { HerokuAppInventory } from "../source/heroku";
 import { AppPlan, BOX_ENV, planApp, ProcessPlan, ReleasePlan } from "./app/plan";
-import { APP_CONTAINER, containerDefinitions, ContainerSpec, SecretRef, secretRefs, SLUG_VOLUMES } from "./app/containers";
+import { APP_CONTAINER, containerDefinitions, ContainerSpec, SecretRef, secretRefs, taskVolumes } from "./app/containers";
+import { RDS_CA_KEY, rdsCaCopyCommand } from "./app/rds-ca";
 import { boxConfigCopyCommand, checkStack, configCopyCommand, CopiedVars, CurrentRelease, parseCopiedVars, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey } from "./app/steps";
 import { addonVars, AddonVars } from "./app/vars";
 import { TaskSize } from "./app/sizes";
@@ -27,13 +28,18 @@ export interface ComputeArgs {
   subnetIds: pulumi.Input<string>[];
   securityGroupId: pulumi.Input<string>;
   targetGroups: Record<string, aws.lb.TargetGroup>;
-  /** The config vars ferry sets (DATABASE_URL, REDIS_URL, S3_BUCKET, ...): secret, stored in Secrets Manager. */
+  /** The config vars ferry sets (DATABASE_URL, REDIS_URL, FERRY_BUCKET, compute.env): secret, stored in Secrets Manager. */
   env: pulumi.Input<Record<string, string>>;
   /** The stack's bucket: slugs are copied under `slugs/`, the app may read and write under `assets/`. */
   bucketName: pulumi.Input<string>;
   bucketArn: pulumi.Input<string>;
   /** The config vars change only after these succeed (the data-plane cutover gates). */
   after: pulumi.Resource[];
+  /**
+   * Whether the schedules run (the source's own jobs were switched off: scheduled jobs run
+   * on exactly one side), and what their switch-on waits for. Disabled until then.
+   */
+  schedules?: { enabled: boolean; after: pulumi.Resource[] };
   /** Non-secret marker of where the data lives; a change rolls every service. */
   dataGeneration: string;
   parameterPrefix: string;
@@ -44,6 +50,8 @@ export interface ComputeArgs {
   box?: { address: pulumi.Input<string>; user: string; port: number; sshPrivateKey?: pulumi.Input<string> };
   /** What Heroku lists for each app (add-ons and the config vars they own): which vars the copy leaves out. */
   herokuInventory?: pulumi.Output<HerokuAppInventory[]>;
+  /** A token of this `pulumi up` (default: one per program run); a new one reads the source again. */
+  readEpoch?: string;
   tags: Record<string, string>;
 }
 
@@ -65,6 +73,13 @@ const READ_EPOCH = new Date().toISOString();
 function readEveryUpUntil(pinned: boolean, opts: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
   return pinned ? { ...opts, ignoreChanges: ["environment"] } : opts;
 }
+
+/**
+ * Steps whose output the program does not read (the slug copy, the release phase) keep it
+ * as a secret output: it holds what the AWS CLI and the app's release said, which Pulumi
+ * would otherwise store and show in the clear. The reads the program parses print names only.
+ */
+const OUTPUT_UNREAD: pulumi.CustomResourceOptions = { additionalSecretOutputs: ["stdout", "stderr"] };
 
 /** Resource options of a service: with autoscaling, the scaler owns desiredCount. */
 export function serviceOptions(process: Pick<ProcessPlan, "autoscaling">, dependsOn: pulumi.Resource[], parent: pulumi.Resource): pulumi.CustomResourceOptions {
@@ -102,10 +117,14 @@ export class Compute extends pulumi.ComponentResource {
   private readonly ferryNames: pulumi.Output<string[]>;
   /** What the app plane's steps wait for: the data plane's gates and the runner's permissions. */
   private stepsAfter: pulumi.Resource[] = [];
+  /** The step that puts the RDS CA bundle in the bucket, where every task copies it from. */
+  private rdsCa!: pulumi.CustomResource;
+  private readonly readEpoch: string;
 
   constructor(name: string, args: ComputeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:target:Compute", name, {}, opts);
     this.args = args;
+    this.readEpoch = args.readEpoch ?? READ_EPOCH;
     this.plan = planApp(args.config);
     const child = { parent: this };
     const compute = args.config.target.compute;
@@ -155,7 +174,7 @@ export class Compute extends pulumi.ComponentResource {
     this.taskRole = this.role(`${name}-task`, "ecs-tasks.amazonaws.com", pulumi.output(args.bucketArn).apply((bucket) => ({
       Version: "2012-10-17",
       Statement: [
-        { Effect: "Allow", Action: ["s3:GetObject"], Resource: `${bucket}/slugs/*` },
+        { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/slugs/*`, `${bucket}/${RDS_CA_KEY}`] },
         { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], Resource: `${bucket}/assets/*` },
       ],
     })));
@@ -167,6 +186,7 @@ export class Compute extends pulumi.ComponentResource {
         tags: args.tags,
       }, child);
     }
+    this.copyRdsCa(name);
     for (const app of this.plan.slugApps) this.readAndCopySlug(name, app);
     for (const release of this.plan.releases) this.releasePhase(name, release);
     for (const process of this.plan.processes) this.service(name, process);
@@ -198,8 +218,8 @@ export class Compute extends pulumi.ComponentResource {
     const policy = pulumi.all([args.bucketArn, this.cluster.arn, this.cluster.name]).apply(([bucket, cluster, clusterName]) => JSON.stringify({
       Version: "2012-10-17",
       Statement: [
-        { Sid: "SlugCopy", Effect: "Allow", Action: ["s3:PutObject"], Resource: `${bucket}/slugs/*` },
-        { Sid: "ConfigCopy", Effect: "Allow", Action: ["secretsmanager:PutSecretValue"], Resource: [`${at("secretsmanager")}:secret:${prefix}/heroku-*`, `${at("secretsmanager")}:secret:${prefix}/box-env-*`] },
+        { Sid: "SlugCopy", Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/slugs/*`, `${bucket}/${RDS_CA_KEY}`] },
+        { Sid: "ConfigCopy", Effect: "Allow", Action: ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], Resource: [`${at("secretsmanager")}:secret:${prefix}/heroku-*`, `${at("secretsmanager")}:secret:${prefix}/box-env-*`] },
         { Sid: "ReleasePhaseRun", Effect: "Allow", Action: ["ecs:RunTask"], Resource: `${at("ecs")}:task-definition/${name}-*:*`, Condition: { ArnEquals: { "ecs:cluster": cluster } } },
         { Sid: "ReleasePhaseWatch", Effect: "Allow", Action: ["ecs:DescribeTasks", "ecs:StopTask"], Resource: `${at("ecs")}:task/${clusterName}/*` },
         { Sid: "ReleasePhaseRoles", Effect: "Allow", Action: ["iam:PassRole"], Resource: [`arn:aws:iam::*:role/${name}-execution-*`, `arn:aws:iam::*:role/${name}-task-*`], Condition: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } } },
@@ -234,7 +254,7 @@ export class Compute extends pulumi.ComponentResource {
     const followHeroku = !atLeast(componentStage("app", args.config.stages), "cutover");
     const step = args.runner.run(`${name}-${app}-config`, {
       create: pulumi.all([secret.arn, exclude]).apply(([arn, ex]) => configCopyCommand(app, arn, args.region, ex)),
-      environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: READ_EPOCH },
+      environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: this.readEpoch },
       triggers: [app, secret.arn],
     }, readEveryUpUntil(!followHeroku, { parent: this, dependsOn: this.stepsAfter }));
     const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, app)));
@@ -256,7 +276,7 @@ export class Compute extends pulumi.ComponentResource {
     const step = args.runner.run(`${name}-box-config`, {
       create: pulumi.all([secret.arn, box.address, this.ferryNames]).apply(([arn, host, ferry]) =>
         boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
-      environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: READ_EPOCH },
+      environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: this.readEpoch },
       triggers: [envFile, secret.arn],
     }, readEveryUpUntil(!followBox, { parent: this, dependsOn: this.stepsAfter }));
     const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, undefined)));
@@ -272,6 +292,18 @@ export class Compute extends pulumi.ComponentResource {
     );
   }
 
+  /**
+   * Amazon's RDS CA bundle into the bucket (certs/), once: every task copies it into place
+   * before the app starts, and the app's DATABASE_URL names it (./app/rds-ca.ts).
+   */
+  private copyRdsCa(name: string): void {
+    const { args } = this;
+    this.rdsCa = args.runner.run(`${name}-rds-ca`, {
+      create: pulumi.output(args.bucketName).apply((bucket) => rdsCaCopyCommand(bucket, args.region)),
+      triggers: [args.bucketName],
+    }, { parent: this, dependsOn: this.stepsAfter, ...OUTPUT_UNREAD });
+  }
+
   /** Read the app's current release, then copy its slug into the bucket (once per slug). */
   private readAndCopySlug(name: string, app: string): void {
     const { args } = this;
@@ -282,7 +314,7 @@ export class Compute extends pulumi.ComponentResource {
       create: releaseRead(app),
       // Until cutover a new token each run makes the read run again (an update, never a
       // replace); from cutover on the app stays on the last release read.
-      environment: { ...environment, FERRY_READ_EPOCH: READ_EPOCH },
+      environment: { ...environment, FERRY_READ_EPOCH: this.readEpoch },
       triggers: [app],
     }, readEveryUpUntil(!followHeroku, { parent: this, dependsOn: this.stepsAfter }));
     this.releases[app] = stdoutOf(read).apply((stdout) => {
@@ -298,7 +330,7 @@ export class Compute extends pulumi.ComponentResource {
       create: pulumi.all([slugId, args.bucketName]).apply(([id, bucket]) => slugCopyCommand(app, id, bucket, args.region)),
       environment,
       triggers: [slugId, args.bucketName],
-    }, { parent: this, dependsOn: this.stepsAfter });
+    }, { parent: this, dependsOn: this.stepsAfter, ...OUTPUT_UNREAD });
   }
 
   /** The task definition of one process (or of a one-off run of its code: release, job). */
@@ -307,6 +339,7 @@ export class Compute extends pulumi.ComponentResource {
     const compute = args.config.target.compute;
     const code = process.code;
     const base = {
+      fetchImage: compute.fetchImage,
       port: run.processType || run.command ? undefined : process.port,
       logs: { group: `${args.parameterPrefix}/${process.name}`, region: args.region, streamPrefix: run.streamPrefix },
       dataGeneration: args.dataGeneration,
@@ -314,12 +347,12 @@ export class Compute extends pulumi.ComponentResource {
     };
     const secretsOfProcess = this.secretsFor(process);
     const spec: pulumi.Output<ContainerSpec> = code.kind === "image"
-      ? secretsOfProcess.apply((secrets): ContainerSpec => ({ kind: "image", image: code.image, command: run.command ?? code.command, secrets, ...base }))
+      ? pulumi.all([secretsOfProcess, args.bucketName]).apply(([secrets, bucket]): ContainerSpec => ({ kind: "image", image: code.image, command: run.command ?? code.command, secrets, rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`, ...base }))
       : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName]).apply(([secrets, release, bucket]): ContainerSpec => ({
         kind: "slug",
         stackImage: compute.stackImage,
-        fetchImage: compute.fetchImage,
         slugUrl: `s3://${bucket}/${slugKey(code.app, release.slugId)}`,
+        rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`,
         processType: run.processType ?? code.type,
         command: run.command ?? code.command,
         slugRun: SLUG_RUN,
@@ -336,10 +369,10 @@ export class Compute extends pulumi.ComponentResource {
       runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
       executionRoleArn: this.executionRole.arn,
       taskRoleArn: this.taskRole.arn,
-      volumes: code.kind === "slug" ? SLUG_VOLUMES : [],
+      volumes: taskVolumes(code.kind),
       containerDefinitions: spec.apply((s) => JSON.stringify(containerDefinitions(s))),
       tags: args.tags,
-    }, { parent: this, dependsOn: [this.logGroups[process.name], ...(code.kind === "slug" ? [this.slugCopies[code.app]] : []), ...(run.dependsOn ?? [])] });
+    }, { parent: this, dependsOn: [this.logGroups[process.name], this.rdsCa, ...(code.kind === "slug" ? [this.slugCopies[code.app]] : []), ...(run.dependsOn ?? [])] });
     // The copy step's version id is in the container definitions: the definition follows the copy.
     return definition;
   }
@@ -362,7 +395,7 @@ export class Compute extends pulumi.ComponentResource {
       create,
       // A new task definition revision (new code, new config) runs the phase again.
       triggers: [definition.arn],
-    }, { parent: this, dependsOn: [this.configVersion, ...this.stepsAfter] });
+    }, { parent: this, dependsOn: [this.configVersion, ...this.stepsAfter], ...OUTPUT_UNREAD });
   }
 
   private service(name: string, process: ProcessPlan): void {
@@ -436,13 +469,16 @@ export class Compute extends pulumi.ComponentResource {
         { Effect: "Allow", Action: ["iam:PassRole"], Resource: [execution, task], Condition: { StringLike: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } } },
       ],
     })));
+    // Disabled until the source's jobs are off (Heroku Scheduler, the box's crontab):
+    // every job would run twice otherwise. The switch is an update in place.
+    const enabled = args.schedules?.enabled === true;
     this.plan.schedules.forEach((job, i) => {
       this.schedules[job.name] = new aws.scheduler.Schedule(`${name}-job-${job.name}`, {
         description: `ferry: ${job.command} (${job.process.name}'s code and config)`,
         scheduleExpression: job.expression,
         scheduleExpressionTimezone: job.timezone,
         flexibleTimeWindow: { mode: "OFF" },
-        state: "ENABLED",
+        state: enabled ? "ENABLED" : "DISABLED",
         target: {
           arn: this.cluster.arn,
           roleArn: role.arn,
@@ -456,7 +492,7 @@ export class Compute extends pulumi.ComponentResource {
           // A job that misses its slot is not worth running late (Heroku Scheduler is best effort too).
           retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 3600 },
         },
-      }, { parent: this });
+      }, { parent: this, dependsOn: enabled ? args.schedules!.after : [] });
     });
   }
 }

@@ -58,7 +58,7 @@ chmod 0755 /etc/cron.hourly/ferry-redis-backup
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html
  */
 export const RDS_CA_BUNDLE = "/etc/ferry/rds-global-bundle.pem";
-const RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+export const RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 
 export interface RunnerUserDataArgs {
   ferryRepo: string;

@@ -6,10 +6,11 @@
 import { Command } from "commander";
 import { parseEnv } from "node:util";
 import { action, emit, FerryError, GlobalOptions } from "../cli/common";
-import { putSecretValue, secretString, SecretWriteError } from "../heroku/copy-config";
+import { secretString, SecretWriteError, writeSecretIfChanged } from "../heroku/copy-config";
 import { shellQuoteArg } from "./quote";
 import { describeTarget, parseHostTarget, runScript } from "../traffic/remote-host";
-import { parseCrontab, schedulesYaml } from "./crontab";
+import { parseCrontab, schedulesYaml, switchJobsOff, switchJobsOn } from "./crontab";
+import { randomBytes } from "node:crypto";
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -36,29 +37,28 @@ export function registerBoxCommands(program: Command): void {
   const box = program.command("box").description("read the self-managed box's app settings over SSH");
   box
     .command("crontab")
-    .description("the box's cron jobs as EventBridge schedules for ferry:target.compute.schedules (what cannot be converted is listed)")
+    .description("the box's cron jobs as EventBridge schedules for ferry:target.compute.schedules (what cannot be converted is listed); `off` comments out the jobs that moved to AWS, `on` puts them back")
+    .argument("[off|on]", "off: comment out every job line (each must be a --declared command); on: uncomment what off commented out")
     .requiredOption("--host <user@host[:port]>", "the box, over SSH")
     .option("--user <name>", "whose crontab (crontab -l -u NAME; default the SSH user's)")
     .option("--file <path>", "a cron file instead (e.g. /etc/cron.d/mastodon: its sixth field, the user, is dropped)")
     .option("--process <type>", "the process whose code and config the jobs run with", "web")
+    .option("--declared <command>", "with off: a job's command as ferry:target.compute.schedules declares it (repeatable)", (v: string, p: string[]) => [...p, v], [] as string[])
     .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
     .option("--known-hosts <file>", "known_hosts file with the box's host key")
     .option("--sudo", "read through sudo -n")
     .action(
-      action(async (flags: { host: string; user?: string; file?: string; process: string; sshKeyEnv?: string; knownHosts?: string; sudo?: boolean }, command: Command) => {
+      action(async (verb: string | undefined, flags: CrontabFlags, command: Command) => {
         const opts = command.optsWithGlobals() as GlobalOptions;
         const target = parseHostTarget(flags.host);
         if (target.kind !== "ssh") throw new FerryError("--host must be user@host[:port]: the crontab is read over SSH", 2);
         if (flags.user !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(flags.user)) throw new FerryError(`--user must be a Unix user name: ${JSON.stringify(flags.user)}`, 2);
         if (flags.file !== undefined && !flags.file.startsWith("/")) throw new FerryError(`--file must be an absolute path on the box: ${JSON.stringify(flags.file)}`, 2);
         if (!/^[a-z][a-z0-9_-]{0,29}$/.test(flags.process)) throw new FerryError(`--process must be a process type: ${JSON.stringify(flags.process)}`, 2);
-        const script = flags.file ? `cat -- ${shellQuoteArg(flags.file)}\n` : `crontab -l${flags.user ? ` -u ${flags.user}` : ""}\n`;
-        const read = await runScript(target, script, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
-        if (read.code !== 0) {
-          const why = read.stderr.trim().split("\n").pop() || `exit ${read.code}`;
-          throw new FerryError(`${flags.file ? `--file ${flags.file}` : "crontab -l"} on ${describeTarget(target)}: ${why}`, 1);
-        }
-        const parsed = parseCrontab(read.stdout, flags.file !== undefined);
+        if (verb !== undefined && verb !== "off" && verb !== "on") throw new FerryError(`crontab takes "off", "on" or nothing (to read), got ${JSON.stringify(verb)}`, 2);
+        const read = await readCrontab(target, flags);
+        if (verb !== undefined) return switchCrontab(verb, target, flags, read, opts);
+        const parsed = parseCrontab(read, flags.file !== undefined);
         emit(opts, { host: describeTarget(target), ...parsed }, (r) =>
           [
             "# ferry:target.compute.schedules (times are UTC unless you add timezone: ...)",
@@ -74,7 +74,7 @@ export function registerBoxCommands(program: Command): void {
     .description("copy the app's env file into an AWS Secrets Manager secret (JSON keys) through the AWS CLI's stdin; prints names only")
     .requiredOption("--host <user@host[:port]>", "the box, over SSH")
     .requiredOption("--env-file <path>", "the app's env file on the box, e.g. /home/mastodon/live/.env.production")
-    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version")
+    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version when a value changed")
     .option("--region <region>", "AWS region of the secret")
     .option("--exclude <KEY,...>", "vars not to copy (ferry sets them itself, e.g. DATABASE_URL,REDIS_URL)", "")
     .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
@@ -97,13 +97,58 @@ export function registerBoxCommands(program: Command): void {
         const vars = parseEnvFile(read.stdout, flags.envFile);
         try {
           const { json, names } = secretString(vars, exclude, describeTarget(target));
-          const versionId = await putSecretValue(flags.secretId, json, flags.region);
+          const { versionId, written } = await writeSecretIfChanged(flags.secretId, json, flags.region);
           const result = { host: describeTarget(target), envFile: flags.envFile, secretId: flags.secretId, versionId, names, excluded: exclude.filter((k) => k in vars) };
-          emit(opts, result, (r) => `${r.host}:${r.envFile}: ${r.names.length} vars copied to ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
+          emit(opts, result, (r) => `${r.host}:${r.envFile}: ${r.names.length} vars ${written ? "copied to" : "unchanged in"} ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
         } catch (err) {
           if (err instanceof SecretWriteError) throw new FerryError(err.message, 1);
           throw err;
         }
       }),
     );
+}
+
+interface CrontabFlags {
+  host: string;
+  user?: string;
+  file?: string;
+  process: string;
+  declared: string[];
+  sshKeyEnv?: string;
+  knownHosts?: string;
+  sudo?: boolean;
+}
+
+async function readCrontab(target: ReturnType<typeof parseHostTarget>, flags: CrontabFlags): Promise<string> {
+  const script = flags.file ? `cat -- ${shellQuoteArg(flags.file)}\n` : `crontab -l${flags.user ? ` -u ${flags.user}` : ""}\n`;
+  const read = await runScript(target, script, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
+  if (read.code !== 0) {
+    const why = read.stderr.trim().split("\n").pop() || `exit ${read.code}`;
+    throw new FerryError(`${flags.file ? `--file ${flags.file}` : "crontab -l"} on ${describeTarget(target)}: ${why}`, 1);
+  }
+  return read.stdout;
+}
+
+/**
+ * `crontab off|on`: the jobs that moved to EventBridge commented out (or back), written
+ * back whole (`crontab [-u U] -`, or the file replaced by a rename). Only line numbers
+ * are printed: a cron line may carry a secret.
+ */
+async function switchCrontab(verb: "off" | "on", target: ReturnType<typeof parseHostTarget>, flags: CrontabFlags, text: string, opts: GlobalOptions): Promise<void> {
+  const where = flags.file ?? `the crontab of ${flags.user ?? (target.kind === "ssh" ? target.user : "the SSH user")}`;
+  const switched = verb === "off" ? switchJobsOff(text, flags.declared, flags.file !== undefined) : switchJobsOn(text);
+  if ("undeclared" in switched) {
+    throw new FerryError(`ferry:target.compute.schedules: ${where} on ${describeTarget(target)} has job line(s) ${switched.undeclared.join(", ")} whose command is not declared: it would stop on the box and run nowhere; declare it (\`ferry box crontab\` prints it) or remove it from the crontab; nothing changed`, 1);
+  }
+  if (switched.text !== text) {
+    const end = `FERRY_CRONTAB_${randomBytes(8).toString("hex")}`;
+    const body = switched.text.endsWith("\n") ? switched.text : `${switched.text}\n`;
+    const install = flags.file
+      ? `cat > ${shellQuoteArg(`${flags.file}.ferry-new`)} <<'${end}'\n${body}${end}\nchmod --reference=${shellQuoteArg(flags.file)} ${shellQuoteArg(`${flags.file}.ferry-new`)} && mv -- ${shellQuoteArg(`${flags.file}.ferry-new`)} ${shellQuoteArg(flags.file)}\n`
+      : `crontab${flags.user ? ` -u ${flags.user}` : ""} - <<'${end}'\n${body}${end}\n`;
+    const wrote = await runScript(target, install, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
+    if (wrote.code !== 0) throw new FerryError(`writing ${where} on ${describeTarget(target)}: ${wrote.stderr.trim().split("\n").pop() || `exit ${wrote.code}`}`, 1);
+  }
+  const result = { host: describeTarget(target), crontab: where, state: verb, lines: switched.lines };
+  emit(opts, result, (r) => `${r.host}: ${r.crontab}: job line(s) ${r.lines.join(", ") || "none"} ${r.state === "off" ? "commented out (they run on AWS now; undo: ferry box crontab on)" : "back on"}`);
 }

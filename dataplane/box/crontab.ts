@@ -79,3 +79,60 @@ export function parseCrontab(text: string, userField = false): { jobs: CronJob[]
 export function schedulesYaml(jobs: CronJob[], process: string): string {
   return jobs.map((j, i) => `- { name: cron-${i + 1}, process: ${process}, command: ${JSON.stringify(j.command)}, schedule: "${j.schedule}" }`).join("\n");
 }
+
+// ---- switching the box's jobs off and on (the cutover moves them to EventBridge) -------
+
+/** The mark ferry puts in front of a job line it switched off; `on` takes exactly it away. */
+export const OFF_MARK = "#ferry-off# ";
+
+/** One job line of a crontab: its number, its command, whether it is an @reboot. */
+export interface JobLine {
+  line: number;
+  command: string;
+  reboot: boolean;
+}
+
+/** Every job line (not a comment, a blank or a VAR= line), with its command as cron runs it. */
+export function jobLines(text: string, userField = false): JobLine[] {
+  return text.split("\n").flatMap((raw, i) => {
+    const t = raw.trim();
+    if (!t || t.startsWith("#") || /^[A-Za-z_][A-Za-z0-9_]*\s*=/.test(t)) return [];
+    const fields = t.startsWith("@") ? 1 : 5;
+    const command = t.replace(new RegExp(`^(\\S+\\s+){${fields + (userField ? 1 : 0)}}`), "");
+    return [{ line: i + 1, command, reboot: t.startsWith("@reboot") }];
+  });
+}
+
+export interface CrontabSwitch {
+  /** The crontab with the switch applied. */
+  text: string;
+  /** Lines switched (their numbers): the same again on a rerun means nothing changed. */
+  lines: number[];
+}
+
+/**
+ * Every job line whose command is declared (the jobs that move to EventBridge) commented
+ * out with OFF_MARK; @reboot lines stay (they run at boot only). A job line that is not
+ * declared would stop on the box and run nowhere: refused (FerryError-free: the caller
+ * words it), naming its line only (a command may carry a secret).
+ */
+export function switchJobsOff(text: string, declared: string[], userField = false): CrontabSwitch | { undeclared: number[] } {
+  const jobs = jobLines(text, userField).filter((j) => !j.reboot);
+  const undeclared = jobs.filter((j) => !declared.includes(j.command)).map((j) => j.line);
+  if (undeclared.length) return { undeclared };
+  const off = new Set(jobs.map((j) => j.line));
+  const lines = text.split("\n").map((l, i) => (off.has(i + 1) ? `${OFF_MARK}${l}` : l));
+  const already = text.split("\n").flatMap((l, i) => (l.startsWith(OFF_MARK) ? [i + 1] : []));
+  return { text: lines.join("\n"), lines: [...already, ...off].sort((a, b) => a - b) };
+}
+
+/** The lines ferry switched off, back on (nothing else touched). */
+export function switchJobsOn(text: string): CrontabSwitch {
+  const lines: number[] = [];
+  const restored = text.split("\n").map((l, i) => {
+    if (!l.startsWith(OFF_MARK)) return l;
+    lines.push(i + 1);
+    return l.slice(OFF_MARK.length);
+  });
+  return { text: restored.join("\n"), lines };
+}

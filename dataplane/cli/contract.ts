@@ -22,6 +22,8 @@ export const ENV = {
   targetRedisUrl: "FERRY_TARGET_REDIS_URL",
   herokuApiKey: "HEROKU_API_KEY",
   sshKey: "FERRY_SSH_KEY",
+  /** What the step's create printed: the Command provider sets it for update and delete. */
+  previousStdout: "PULUMI_COMMAND_STDOUT",
 } as const;
 
 /** Every command prints JSON: the stages and the Heroku reads parse what it says. */
@@ -54,6 +56,8 @@ export const pg = {
   preflight: (strategy: PostgresStrategy, fence?: FenceFlags) => ferry(POSTGRES_ENV, "pg", "preflight", "--strategy", strategy, ...fenceWords(fence)),
   replicate: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "replicate", "--strategy", strategy),
   verify: () => ferry(POSTGRES_ENV, "pg", "verify"),
+  /** Read-only: where the move stands (phase, lag, the cutover's steps). */
+  status: () => ferry(POSTGRES_ENV, "pg", "status"),
   /** Exit 1 unless the cutover finished and the source is still fenced: the gate before releasing it. */
   cutoverDone: () => ferry(POSTGRES_ENV, "pg", "status", "--require-cutover"),
   cutover: (strategy: PostgresStrategy, maxLagBytes: number, timeoutSeconds: number, fence?: FenceFlags) =>
@@ -75,6 +79,8 @@ export function redis(acceptSelfSignedTls: boolean) {
     preflight: () => step("preflight"),
     replicate: (mode: RedisMode) => step("replicate", "--mode", mode),
     verify: () => step("verify"),
+    /** Read-only: where the move stands (offsets and lag, or keys copied). */
+    status: () => step("status"),
     cutoverDone: () => step("status", "--require-cutover"),
     cutover: (mode: RedisMode, fence: RedisFence) => step("cutover", "--mode", mode, ...fenceFlag(fence)),
     rollback: () => step("rollback"),
@@ -188,6 +194,11 @@ export const heroku = {
   scale: (app: string, counts: Record<string, number>) =>
     ferry(HEROKU_ENV, "heroku", "scale", "--app", app, ...Object.entries(counts).map(([type, n]) => `${type}=${n}`)),
   addonDestroy: (app: string, addon: string) => ferry(HEROKU_ENV, "heroku", "addons", "destroy", "--app", app, "--addon", addon, "--confirm", app),
+  /** Heroku Scheduler off: its add-on destroyed (the one lever the Platform API documents); prints what `schedulerOn` restores. */
+  schedulerOff: (app: string) => ferry(HEROKU_ENV, "heroku", "scheduler", "off", "--app", app),
+  /** The way back: the add-ons `schedulerOff` printed (in PULUMI_COMMAND_STDOUT) provisioned again; `jobs` printed to enter again. */
+  schedulerOn: (app: string, jobs: string[]) =>
+    ferry([...HEROKU_ENV, ENV.previousStdout], "heroku", "scheduler", "on", "--app", app, "--from-env", ENV.previousStdout, ...jobs.flatMap((j) => ["--job", j])),
   /** Read-only: the app's current release (slug, stack, process types), what the app plane runs. */
   release: (app: string) => ferry(HEROKU_ENV, "heroku", "release", "--app", app),
   /** Download a release's slug to `out`, checked against Heroku's SHA-256. */
@@ -211,7 +222,17 @@ const secretFlags = (a: SecretTarget) => [
   "--secret-id", a.secretArn, "--region", a.region, ...(a.exclude.length > 0 ? ["--exclude", a.exclude.join(",")] : []),
 ];
 
+/** Which crontab of the box holds the jobs that move (ferry:source.cron): a user's, or a cron file. */
+export type BoxCrontab = { user?: string; file?: string };
+
+const crontabFlags = (c: BoxCrontab) => (c.file ? ["--file", c.file] : c.user ? ["--user", c.user] : []);
+
 export const box = {
+  /** The box's job lines whose commands are `declared` (every job line must be) commented out over SSH. */
+  crontabOff: (host: string, crontab: BoxCrontab, declared: string[]) =>
+    ferry(SSH_ENV, "box", "crontab", "off", "--host", host, "--ssh-key-env", ENV.sshKey, ...crontabFlags(crontab), ...declared.flatMap((d) => ["--declared", d])),
+  /** The way back: what `crontabOff` commented out, uncommented. */
+  crontabOn: (host: string, crontab: BoxCrontab) => ferry(SSH_ENV, "box", "crontab", "on", "--host", host, "--ssh-key-env", ENV.sshKey, ...crontabFlags(crontab)),
   /** Copy a box's env file, read over SSH, into a Secrets Manager secret (like `heroku.configCopy`). */
   configCopy: (host: string, envFile: string, a: SecretTarget) =>
     ferry(SSH_ENV, "box", "config", "copy", "--host", host, "--ssh-key-env", ENV.sshKey, "--env-file", envFile, ...secretFlags(a)),

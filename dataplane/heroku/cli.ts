@@ -10,9 +10,10 @@ import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { DEFAULT_HEROKU_API_URL, HerokuApiError, HerokuClient } from "./client";
 import { parseAssignments, parseFromEnv, parseScale, parseUnset } from "./args";
 import { downloadSlug, SlugDownloadError } from "./slug";
-import { putSecretValue, secretString, SecretWriteError } from "./copy-config";
+import { secretString, SecretWriteError, writeSecretIfChanged } from "./copy-config";
 import { ConfigVars, ConfigVarsPatch, Formation, Release, Slug } from "./types";
 import { repoint, restore, RepointOutcome } from "./repoint";
+import { parseSchedulerOff, schedulerOff, schedulerOn } from "./scheduler";
 
 /** Statuses meaning "this request, as given, can never succeed": bad input, exit 2. */
 const INPUT_STATUSES = new Set([400, 401, 403, 404, 416, 422]);
@@ -181,7 +182,7 @@ function registerConfig(herokuCmd: Command): void {
     .command("copy")
     .description("copy every config var into an AWS Secrets Manager secret (JSON keys) through the AWS CLI's stdin; prints names only")
     .requiredOption("--app <app>", "Heroku app name")
-    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version")
+    .requiredOption("--secret-id <arn>", "the Secrets Manager secret (ARN or name) that receives a new version when a value changed")
     .option("--region <region>", "AWS region of the secret")
     .option("--exclude <KEY,...>", "vars not to copy (ferry sets them itself, e.g. DATABASE_URL,REDIS_URL)", "")
     .action(
@@ -192,9 +193,10 @@ function registerConfig(herokuCmd: Command): void {
         const exclude = flags.exclude ? flags.exclude.split(",").map((k) => k.trim()).filter(Boolean) : [];
         const vars = await clientFromEnv(globals(command)).getConfigVars(app);
         const { json, names } = secretString(vars, exclude, app);
-        const versionId = await putSecretValue(flags.secretId, json, flags.region);
+        const { versionId, written } = await writeSecretIfChanged(flags.secretId, json, flags.region);
+        // The same output whether or not a version was written: a rerun that changed nothing prints what it printed.
         const result = { app, secretId: flags.secretId, versionId, names, excluded: exclude.filter((k) => k in vars) };
-        emit(globals(command), result, (r) => `${r.app}: ${r.names.length} config vars copied to ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
+        emit(globals(command), result, (r) => `${r.app}: ${r.names.length} config vars ${written ? "copied to" : "unchanged in"} ${r.secretId} (version ${r.versionId}): ${r.names.join(", ")}`);
       }),
     );
 
@@ -336,6 +338,45 @@ async function listAddons(app: string, opts: GlobalOptions): Promise<void> {
   );
 }
 
+function registerScheduler(herokuCmd: Command): void {
+  herokuCmd
+    .command("scheduler")
+    .description("switch Heroku Scheduler off (its add-on destroyed: maintenance mode does not stop its one-off dynos) or back on (the add-on provisioned again; its jobs must be entered again)")
+    .argument("<off|on>", "off or on")
+    .requiredOption("--app <app>", "Heroku app name")
+    .option("--from-env <NAME>", "with on: the environment variable holding what `--json heroku scheduler off` printed (the Command provider's PULUMI_COMMAND_STDOUT)")
+    .option("--job <text>", "with on: a job to enter again in the Scheduler dashboard, as the stack declares it (repeatable)", collect, [])
+    .action(
+      heroku(async (state: string, flags: { app: string; fromEnv?: string; job: string[] }, command: Command) => {
+        if (state !== "off" && state !== "on") throw new FerryError(`scheduler takes "off" or "on", got ${JSON.stringify(state)}`, 2);
+        const app = appName(flags.app);
+        const client = clientFromEnv(globals(command));
+        if (state === "off") {
+          const off = await schedulerOff(client, app);
+          emit(globals(command), off, (r) => (r.removed.length
+            ? `${r.app}: Heroku Scheduler off (add-on ${r.removed.map((a) => `${a.name}, ${a.plan}`).join("; ")} destroyed; its jobs no longer run; undo: ferry heroku scheduler on --app ${r.app}, then enter the jobs again)`
+            : `${r.app}: no Heroku Scheduler add-on: nothing to switch off`));
+          return;
+        }
+        if (!flags.fromEnv || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.fromEnv)) throw new FerryError("scheduler on: give --from-env NAME, the variable holding what `--json heroku scheduler off` printed", 2);
+        const text = process.env[flags.fromEnv];
+        if (text === undefined) throw new FerryError(`scheduler on: ${flags.fromEnv} is not set`, 2);
+        let off;
+        try {
+          off = parseSchedulerOff(text, app);
+        } catch (e) {
+          throw new FerryError(`scheduler on: ${flags.fromEnv}: ${(e as Error).message}`, 2);
+        }
+        const on = await schedulerOn(client, app, off, flags.job);
+        emit(globals(command), on, (r) => [
+          r.created.length ? `${r.app}: Heroku Scheduler on again (add-on ${r.created.map((a) => `${a.name}, ${a.plan}`).join("; ")}); enter its jobs again in its dashboard:` : `${r.app}: Heroku Scheduler: nothing to provision`,
+          ...r.jobs.map((j) => `  ${j}`),
+        ].join("\n"));
+        if (on.jobs.length) process.stderr.write(`ferry: ${app}: Heroku Scheduler's jobs are not restored by its API; enter these again: ${on.jobs.join(" | ")}\n`);
+      }),
+    );
+}
+
 /** What `ferry heroku release` prints: the code the app runs now (no config values). */
 export interface ReleaseSummary {
   app: string;
@@ -432,5 +473,6 @@ export function registerHerokuCommands(program: Command): void {
   registerRepoint(herokuCmd);
   registerScale(herokuCmd);
   registerListings(herokuCmd);
+  registerScheduler(herokuCmd);
   registerReleases(herokuCmd);
 }

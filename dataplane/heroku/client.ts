@@ -125,6 +125,14 @@ export class HerokuClient {
     return this.list<Addon>(`${appPath(app)}/addons`);
   }
 
+  /**
+   * POST /apps/{app}/addons: provision an add-on of `plan` (e.g. "scheduler:standard"), 201
+   * (https://devcenter.heroku.com/articles/platform-api-reference#add-on-create).
+   */
+  createAddon(app: string, plan: string): Promise<Addon> {
+    return this.request<Addon>("POST", `${appPath(app)}/addons`, { plan });
+  }
+
   /** Release an add-on (its data goes with it on Heroku's side: only at decommission). */
   destroyAddon(app: string, addon: string): Promise<Addon> {
     return this.request<Addon>("DELETE", `${appPath(app)}/addons/${encodeURIComponent(addon)}`);

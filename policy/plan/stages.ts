@@ -1,5 +1,6 @@
 // The journey the plan walks: the stack's config with no flag, then each stage flag
-// added in order. The stack's holds stay; its traffic share applies from proxy on.
+// added in order. The stack's holds stay; its traffic share applies at proxy, and from
+// cutover on it is 100, as it must be by then.
 // A stage the holds make invalid is kept in the journey with the reason.
 import { FerryConfig, STAGE_FLAGS, Stage, StageFlag, validateStages } from "../../config";
 
@@ -18,7 +19,8 @@ function flagsFor(config: FerryConfig, upTo: number): FerryConfig["stages"] {
     proxy: on("proxy"),
     cutover: on("cutover"),
     decommission: on("decommission"),
-    trafficPercent: on("proxy") ? config.stages.trafficPercent : undefined,
+    // A user raises the share to 100 before the cutover (validateStages refuses less).
+    trafficPercent: on("cutover") ? 100 : on("proxy") ? config.stages.trafficPercent : undefined,
   };
 }
 

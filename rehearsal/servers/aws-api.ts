@@ -125,6 +125,11 @@ export class AwsApi {
     return value;
   }
 
+  /** An object put in place as if by PutObject (a bucket's content before the run). */
+  putObject(bucket: string, key: string, data: Buffer): void {
+    this.objects.set(`${bucket}/${key}`, data);
+  }
+
   object(bucket: string, key: string): Buffer | undefined {
     return this.objects.get(`${bucket}/${key}`);
   }

@@ -1,6 +1,6 @@
 // A local HTTP server that follows Heroku's documented Platform API (v3) for the parts
-// ferry drives: apps (maintenance), config-vars, formation, add-ons, add-on attachments
-// and domains. It
+// ferry drives: apps (maintenance), config-vars, formation, add-ons (list, create,
+// destroy), add-on attachments and domains. It
 // keeps state, checks the Accept version and the API key, pages list endpoints with
 // Range / 206 + Next-Range at a deliberately small page size, reports
 // RateLimit-Remaining, and can be told to answer 429 (with Retry-After) or 5xx next,
@@ -450,6 +450,20 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
         return reply(res, 200, patchFormation(app, obj()));
       case "GET addons":
         return sendList(res, app.addons.map((a) => ({ ...addonJson(app, a), billed_price: inventory.billedPrice(app.name, a.name) })), ["id", "name"], range);
+      case "POST addons": {
+        // Add-on Create (https://devcenter.heroku.com/articles/platform-api-reference#add-on-create):
+        // `plan` (name or id) is required; 201 with the add-on, whose name Heroku generates
+        // from the service (e.g. scheduler-flat-12345) unless `name` is given.
+        const b = obj();
+        const plan = typeof b.plan === "string" ? b.plan : typeof (b.plan as { name?: unknown } | undefined)?.name === "string" ? String((b.plan as { name: string }).name) : undefined;
+        if (!plan || !/^[a-z0-9-]+:[a-z0-9-]+$/.test(plan)) throw new ApiError(422, "invalid_params", "Couldn't find that add-on plan.");
+        const service = plan.split(":")[0];
+        const name = typeof b.name === "string" ? b.name : `${service}-${randomUUID().slice(0, 5)}-${Math.floor(10000 + Math.random() * 89999)}`;
+        if (app.addons.some((a) => a.name === name)) throw new ApiError(422, "invalid_params", "Name is already taken.");
+        const addon = { id: randomUUID(), name, service: { id: randomUUID(), name: service }, plan: { id: randomUUID(), name: plan }, configVars: [], values: {} };
+        app.addons.push(addon);
+        return reply(res, 201, addonJson(app, addon));
+      }
       case "DELETE addons/:id": {
         const i = app.addons.findIndex((a) => a.name === parts[3] || a.id === parts[3]);
         if (i < 0) throw new ApiError(404, "not_found", "Couldn't find that add on.");

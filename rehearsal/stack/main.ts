@@ -10,6 +10,7 @@ import { Stage, STAGES } from "../../config";
 import { parseSize } from "../seed";
 import { redact } from "../../dataplane/cli/common";
 import { rehearseStack, StackRehearsalOptions } from "./rehearse";
+import type { CrashPoint } from "./failed-cutover";
 import { describeMissing, missingPrerequisites } from "../prerequisites";
 
 const started = Date.now();
@@ -25,6 +26,13 @@ const stage = (flag: string) => (v: string): Stage => {
   return v as Stage;
 };
 
+function crashPoint(value: unknown): CrashPoint | undefined {
+  if (value === undefined) return undefined;
+  if (value === true) return "recorded";
+  if (value === "recorded" || value === "fenced") return value;
+  throw new InvalidArgumentError("--fail-cutover-once takes recorded (the default) or fenced");
+}
+
 export function parseStackOptions(argv: string[]): StackRehearsalOptions {
   const cmd = new Command("rehearse")
     .description("Rehearse a stack: the program's own steps, stage by stage, against local stand-ins, under live traffic")
@@ -36,6 +44,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     .option("--hold <seconds>", "seconds of traffic after each stage", positive("--hold"), 3)
     .option("--up-to <stage>", "raise the flags up to this stage", stage("--up-to"), "decommission")
     .option("--rollback-from <stage>", "raise the flags up to this stage, then lower them one at a time back to provision", stage("--rollback-from"))
+    .option("--fail-cutover-once [when]", "break the first cutover (its process killed in the window: once the fence is 'recorded', the default, or as soon as the source is 'fenced'), lower ferry:cutover, check every source was given back, then cut over again")
     .option("--writes-per-second <n>", "write rate of the load generator", positive("--writes-per-second"), 10)
     .option("--reads-per-second <n>", "read rate of the load generator", positive("--reads-per-second"), 10)
     .option("--max-writes <n>", "stop writing after this many writes", positive("--max-writes"), 100_000)
@@ -62,6 +71,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     maxMinutes: o.maxMinutes,
     upTo: o.upTo,
     rollbackFrom: o.rollbackFrom,
+    failCutoverOnce: crashPoint(o.failCutoverOnce),
   };
 }
 

@@ -20,7 +20,10 @@ import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
 import { connect, withClient } from "../../dataplane/postgres/connection";
 import { rebuildFeeds } from "../app/feeds";
 import { TICKS_KEY } from "../app/ticker";
-import { lostWritesCheck } from "../checks";
+import { lostWritesCheck, scheduledTicksCheck } from "../checks";
+import { planApp } from "../../components/target/app/plan";
+import { ScheduleClock, scheduledRuns } from "./standins/clock";
+import type { DeclaredJob } from "./standins/heroku";
 import { startLoad } from "../loadgen";
 import { writeReport } from "../report/write";
 import { HEROKU_REDIS_REFUSES, startPostgres, startRedis } from "../servers";
@@ -30,7 +33,10 @@ import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
+import { CrashPoint, crashCutoverOnce, sourcesGivenBack } from "./failed-cutover";
 import { startCa } from "./standins/ca";
+import { curlWrapper, startRdsTruststore } from "./standins/truststore";
+import { DEFAULT_ORIGIN_CA as SYSTEM_CA_BUNDLE } from "../../dataplane/traffic/proxy-config";
 import { Cloud } from "./standins/cloud";
 import { CommandRunner, ferryOnPath } from "./standins/command";
 import { Edge, LiveRecord } from "./standins/edge";
@@ -61,10 +67,25 @@ export interface StackRehearsalOptions {
   upTo: Stage;
   /** Then lower them one at a time back to provision. */
   rollbackFrom?: Stage;
+  /**
+   * Break the first cutover (its process killed once the source is fenced), lower
+   * ferry:cutover, check every source was given back, then raise it again.
+   */
+  failCutoverOnce?: CrashPoint;
 }
 
 const PROJECT_DIR = resolve(__dirname, "..", "..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The schedulers' shared clock and the stack's declared jobs (standins/clock.ts). */
+interface Schedulers {
+  clock: ScheduleClock;
+  jobs: DeclaredJob[];
+}
+
+function declaredJobs(config: FerryConfig): DeclaredJob[] {
+  return planApp(config).schedules.map((j) => ({ name: j.name, app: config.source.kind === "heroku" ? j.process.envSource : undefined, command: j.command, expression: j.expression, timezone: j.timezone }));
+}
 
 /** The source as the stack describes it, stood in on this machine. */
 interface SourceStandIn {
@@ -92,6 +113,8 @@ interface UpRecord {
   ok: boolean;
   /** Refused by the program's guards (a rollback that would lose data), with nothing else run. */
   refused?: boolean;
+  /** Failed as the rehearsal made it fail (--fail-cutover-once). */
+  injected?: boolean;
   error?: string;
   steps: EngineStep[];
   startedAt: number;
@@ -121,7 +144,7 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   return steps;
 }
 
-async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void): Promise<SourceStandIn> {
+async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void, jobs: Schedulers): Promise<SourceStandIn> {
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
@@ -140,6 +163,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
     fleet: { logsDir, schema: data.schema, log },
     dnsTargets: Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [[h.name, h.record.content]] : []))),
     slug,
+    scheduler: jobs,
   });
   return {
     checkDatabaseUrl: pg.url(APP_DB),
@@ -156,10 +180,10 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
   };
 }
 
-async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
+async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void, jobs: Schedulers, slug: RehearsalSlug): Promise<SourceStandIn> {
   const source = declared.source as VultrSourceConfig;
   const httpProcesses = Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t]) => t);
-  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log } });
+  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log }, cron: { ...jobs, slug } });
   await box.start();
   log(`  the box: ${box.address} (PostgreSQL 5432, Redis 6379, nginx 443/80, sshd ${source.ssh.port}, units ${Object.values(source.units).join(", ")})`);
   // The box's public address, as its DNS records name it, is the stand-in box.
@@ -217,7 +241,7 @@ function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord
     name: up.label,
     startedAt: up.startedAt,
     endedAt: up.endedAt,
-    outcome: up.ok || up.refused ? "ok" : "failed",
+    outcome: up.ok || up.refused || up.injected ? "ok" : "failed",
     detail: [up.error, hidden ? `${hidden} other step(s) on resources with nothing to run` : ""].filter(Boolean).join("; ") || undefined,
     steps: shown.map((s) => ({
       name: `${s.op} ${s.name}`,
@@ -297,18 +321,30 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const slug = await buildRehearsalSlug();
   log(`  the rehearsal app as a Heroku slug: ${slug.size} bytes, ${slug.checksum.slice(0, 19)}..., process types ${Object.keys(slug.processTypes).join(", ")}`);
   const hosts = startHosts(runId);
-  const ca = await startCa();
+  // The stack's scheduled jobs, run on one compressed clock by whichever side runs them now.
+  const schedulers: Schedulers = { clock: new ScheduleClock(logsDir, log), jobs: declaredJobs(declared) };
+  // Trust split as on AWS (standins/ca.ts): a public CA every process trusts as its system
+  // store, and an RDS CA only the RDS bundle holds.
+  const ca = await startCa("ferry rehearsal public CA");
+  const rdsCa = await startCa("ferry rehearsal RDS CA");
   const src = declared.source.kind === "heroku"
-    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, slug, log)
-    : await startBoxSource(opts, declared, hosts, ca, logsDir, log);
+    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, slug, log, schedulers)
+    : await startBoxSource(opts, declared, hosts, ca, logsDir, log, schedulers, slug);
   const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
   writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
   const caPem = [readFileSync(bundle, "utf8")];
-  // Every process the rehearsal starts (apps, ferry) trusts the stand-ins as a runner
-  // trusts the RDS CA bundle: through a CA file, never by turning verification off.
+  // Every process the rehearsal starts (apps, ferry, curl) trusts the public CA as its
+  // system store, through a CA file, never by turning verification off; the RDS CA only
+  // through the RDS bundle.
   process.env.NODE_EXTRA_CA_CERTS = bundle;
+  const systemStore = join(opts.outDir, "rehearsal-system-ca.pem");
+  writeFileSync(systemStore, `${readFileSync(SYSTEM_CA_BUNDLE, "utf8")}\n${readFileSync(bundle, "utf8")}`);
+  process.env.SSL_CERT_FILE = systemStore;
+  process.env.CURL_CA_BUNDLE = systemStore;
+  const truststore = await startRdsTruststore(hosts, ca, rdsCa.pem);
   const feeds = await seedFeeds(src, caPem);
   await src.heroku?.start();
+  schedulers.clock.start();
   const secrets: Record<string, string> = {
     ...src.secrets,
     "ferry:cloudflareApiToken": randomBytes(20).toString("hex"),
@@ -342,6 +378,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const aws = new AwsApi({ region: config.target.region, account: "000000000000", tasks: { runTask: (t) => late.cloud!.runTask(t) } });
   await aws.start();
   writeFileSync(join(binDir, "aws"), awsWrapper(realAwsCli(), aws.url), { mode: 0o755 });
+  writeFileSync(join(binDir, "curl"), curlWrapper("/usr/bin/curl", truststore.address), { mode: 0o755 });
   log(`  AWS (S3, Secrets Manager, ECS RunTask) stand-in on ${aws.url}: the runner's \`aws\` is the real AWS CLI pointed at it`);
   const runnerEnv: Record<string, string> = {
     ...(process.env as Record<string, string>),
@@ -357,20 +394,21 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     ...(src.heroku ? { HEROKU_API_URL: src.heroku.api.url } : {}),
     NODE_EXTRA_CA_CERTS: bundle,
     // The RDS CA bundle, as the runner has it (verify-full on the target only).
-    FERRY_PG_CA_FILE: ca.file,
+    FERRY_PG_CA_FILE: rdsCa.file,
     FERRY_PROJECT_DIR: PROJECT_DIR,
   };
-  const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
+  const crash = opts.failCutoverOnce ? crashCutoverOnce(opts.failCutoverOnce, src.checkDatabaseUrl, () => late.cloud?.postgresAdminUrlIfAny(), log) : undefined;
+  const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log, fault: crash?.fault });
   const runner = config.target.runner;
   const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
   let removeBundle = () => undefined as void;
   const provisionRunner = async () => {
-    removeBundle = installRdsBundle(ca.file, runId);
+    removeBundle = installRdsBundle(rdsCa.file, runId);
   };
   const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
   const registry = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
-  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry });
+  const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock });
   late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
@@ -386,27 +424,37 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const ups: UpRecord[] = [];
   const commandLines = new Map<string, string>();
   const { buildFerry } = await import("../../program");
-  const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
+  const up = async (label: string, stageConfig: FerryConfig, injected = false): Promise<boolean> => {
     log(`pulumi up: ${label}`);
     const started = Date.now();
     // The providers' own rules (policy/providers): what AWS or Cloudflare would refuse fails here too.
     const world = worldOf(stageConfig);
     const validate = (g: Goal) => checkRegistration({ type: g.type, name: g.name, inputs: g.inputs, options: { import: g.importId, read: g.readId !== undefined, protect: g.protect, retainOnDelete: g.retainOnDelete, deleteBeforeReplace: g.deleteBeforeReplace } }, world);
-    const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, validate, program: () => buildFerry(stageConfig), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
+    const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, validate, program: () => buildFerry(stageConfig, { readEpoch: `${label} ${new Date().toISOString()}` }), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
     for (const r of stateFile.read().resources) {
       if (!r.type.startsWith("command:")) continue;
       for (const op of ["create", "update", "replace"]) commandLines.set(`${r.urn}:${op}`, String((r.inputs as Record<string, unknown>).create ?? ""));
       commandLines.set(`${r.urn}:delete`, String((r.inputs as Record<string, unknown>).delete ?? ""));
     }
     const refused = !result.ok && refusedByGuard(result.steps);
-    ups.push({ label, config: stageConfig, ok: result.ok, refused, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
+    ups.push({ label, config: stageConfig, ok: result.ok, refused, injected: injected && !result.ok, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
     log(`  ${result.ok ? "done" : refused ? `REFUSED (as it must be): ${result.error}` : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     if (result.ok) await sleep(opts.holdSeconds * 1000);
     return result.ok;
   };
   const forward = stageConfigs(config, opts.rollbackFrom ?? opts.upTo, opts.splitSteps);
+  const checks: CheckRecord[] = [];
   let ok = true;
-  for (const s of forward) if (!(ok = await up(s.label, s.config))) break;
+  for (const [i, s] of forward.entries()) {
+    if (crash && s.stage === "cutover" && i > 0) {
+      // The cutover breaks in its window; lowering the flag must give every source back.
+      const failed = !(await up(`${s.label} (broken: its process killed once the source was fenced)`, s.config, true));
+      const back = forward[i - 1];
+      if (!(ok = failed && crash.crashed() && (await up(`back to ${back.label} after the failed cutover`, back.config)))) break;
+      checks.push(await sourcesGivenBack(config, { ...src, stackDatabaseUrl: secrets["ferry:sourceDatabaseUrl"], caPem }));
+    }
+    if (!(ok = await up(s.label, s.config))) break;
+  }
   if (ok && opts.rollbackFrom) {
     // Back down the same steps, the weighted ones too: lowering a share is a way back.
     const back = stageConfigs(config, opts.rollbackFrom, opts.splitSteps).reverse().slice(1);
@@ -422,10 +470,10 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
 
   // 5. Checks where the data lives now.
   await load.stop();
+  schedulers.clock.stop();
   await sleep(1500); // workers finish their last tick
   const pgMoved = atLeast(componentStage("postgres", finalConfig.stages), "cutover");
   const redisMoved = atLeast(componentStage("redis", finalConfig.stages), "cutover");
-  const checks: CheckRecord[] = [];
   const acked = load.acked;
   const pgUrl = pgMoved ? cloud.postgresAdminUrl() : src.checkDatabaseUrl;
   const pgCheck = await withClient(pgUrl, (db) => lostWritesCheck(db, src.data.schema, acked));
@@ -437,6 +485,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     const iam = checkCallsAgainstRunnerRole(aws.calls, stateFile.read().resources);
     checks.push({ name: "every AWS call the runner's steps made is allowed by the runner's instance role (actions and resources; conditions not evaluated)", ok: iam.denied.length === 0, detail: `${iam.allowed} allowed${iam.denied.length ? `; denied: ${iam.denied.slice(0, 5).join(", ")}` : ""}` });
   }
+  checks.push(scheduledTicksCheck(scheduledRuns(logsDir), schedulers.jobs.length));
   checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
 
   const timeline: RunTimeline = {
@@ -462,7 +511,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     },
   };
   const report = writeReport(timeline, opts.outDir, secretValues);
-  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop(), aws.stop()]);
+  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop(), aws.stop(), truststore.stop()]);
   removeBundle();
   hosts.close();
   if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));

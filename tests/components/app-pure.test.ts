@@ -131,7 +131,7 @@ describe("containerDefinitions", () => {
 
   it("a slug process: fetch container first (SUCCESS), then slug-run on the stack image; config vars only as secrets", () => {
     const defs = containerDefinitions({
-      kind: "slug", stackImage: "heroku/heroku:24", fetchImage: "public.ecr.aws/aws-cli/aws-cli:2", slugUrl: "s3://b/slugs/a/1.tgz",
+      kind: "slug", stackImage: "heroku/heroku:24", fetchImage: "public.ecr.aws/aws-cli/aws-cli:2", slugUrl: "s3://b/slugs/a/1.tgz", rdsCaUrl: "s3://b/certs/rds-global-bundle.pem",
       processType: "web", slugRun: "#!/bin/sh\n", secrets, port: 3000, logs, dataGeneration: "postgres=source", labels: {},
     });
     expect(defs.map((d) => [d.name, d.essential])).toEqual([["slug-fetch", false], ["app", true]]);
@@ -148,12 +148,18 @@ describe("containerDefinitions", () => {
       ],
     });
     expect((app.environment as { name: string }[]).map((e) => e.name)).toEqual(["APP_DIR", "PORT", "FERRY_DATA_GENERATION"]);
-    expect(defs[0].environment).toEqual([{ name: "SLUG_URL", value: "s3://b/slugs/a/1.tgz" }, { name: "SLUG_RUN", value: "#!/bin/sh\n" }]);
+    expect(defs[0].environment).toEqual([{ name: "SLUG_URL", value: "s3://b/slugs/a/1.tgz" }, { name: "SLUG_RUN", value: "#!/bin/sh\n" }, { name: "RDS_CA_URL", value: "s3://b/certs/rds-global-bundle.pem" }]);
+    // The RDS CA bundle: fetched with the slug into its own volume, read-only where the app's DATABASE_URL names it.
+    expect(String((defs[0].command as string[])[0])).toContain('aws s3 cp --only-show-errors "$RDS_CA_URL" /etc/ferry/rds-global-bundle.pem');
+    expect(defs[0].mountPoints).toContainEqual({ sourceVolume: "rds-ca", containerPath: "/etc/ferry", readOnly: false });
+    expect(app.mountPoints).toContainEqual({ sourceVolume: "rds-ca", containerPath: "/etc/ferry", readOnly: true });
   });
 
-  it("an image process: the command through /bin/sh -c, PORT default 5000 for a worker", () => {
-    const [app] = containerDefinitions({ kind: "image", image: "ghcr.io/mastodon/mastodon:v4.3.0", command: "bundle exec sidekiq", secrets, logs, dataGeneration: "g", labels: {} });
+  it("an image process: the command through /bin/sh -c, PORT default 5000 for a worker, after an init container put the RDS CA bundle in place", () => {
+    const [init, app] = containerDefinitions({ kind: "image", image: "ghcr.io/mastodon/mastodon:v4.3.0", command: "bundle exec sidekiq", secrets, logs, dataGeneration: "g", labels: {}, fetchImage: "public.ecr.aws/aws-cli/aws-cli:2", rdsCaUrl: "s3://b/certs/rds-global-bundle.pem" });
     expect(app).toMatchObject({ name: "app", command: ["/bin/sh", "-c", "bundle exec sidekiq"], portMappings: [], environment: [{ name: "PORT", value: "5000" }, { name: "FERRY_DATA_GENERATION", value: "g" }] });
+    expect(init).toMatchObject({ name: "ca-fetch", image: "public.ecr.aws/aws-cli/aws-cli:2", essential: false, environment: [{ name: "RDS_CA_URL", value: "s3://b/certs/rds-global-bundle.pem" }], mountPoints: [{ sourceVolume: "rds-ca", containerPath: "/etc/ferry", readOnly: false }] });
+    expect(app).toMatchObject({ dependsOn: [{ containerName: "ca-fetch", condition: "SUCCESS" }], mountPoints: [{ sourceVolume: "rds-ca", containerPath: "/etc/ferry", readOnly: true }] });
   });
 });
 

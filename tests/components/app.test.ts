@@ -51,6 +51,7 @@ const one = (b: Built, type: string, name: string) => {
   if (!found) throw new Error(`no ${type} ${name} (have: ${ofType(b, type).map((r) => r.name).join(", ")})`);
   return found;
 };
+const commandsNamed = (b: Built, name: RegExp) => b.resources.filter((r) => r.type.startsWith("command:") && name.test(r.name));
 const app = (b: Built, definition: string) => containersOf(one(b, "aws:ecs/taskDefinition:TaskDefinition", `${b.name}-app-${definition}`)).find((c) => c.name === "app")!;
 
 describe("the provider rules themselves", () => {
@@ -104,12 +105,11 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
     const [version] = ofType(b, "aws:secretsmanager/secretVersion:SecretVersion");
     expect(isSecretValue(version.inputs.secretString)).toBe(true);
     const vars = JSON.parse(String(plain(version.inputs.secretString))) as Record<string, string>;
-    expect(Object.keys(vars).sort()).toEqual(["AWS_REGION", "DATABASE_URL", "LOCAL_DOMAIN", "RAILS_ENV", "REDIS_URL", "S3_BUCKET"]);
+    expect(Object.keys(vars).sort()).toEqual(["DATABASE_URL", "FERRY_BUCKET", "LOCAL_DOMAIN", "RAILS_ENV", "REDIS_URL"]);
     for (const td of ofType(b, "aws:ecs/taskDefinition:TaskDefinition")) {
       const json = String(plain(td.inputs.containerDefinitions));
-      // No value of any config var in the clear, not even the harmless-looking ones (the
-      // region is also the awslogs region, which is not a config var).
-      for (const [k, value] of Object.entries(vars)) if (k !== "AWS_REGION") expect(json, `${td.name} ${k}`).not.toContain(JSON.stringify(value));
+      // No value of any config var in the clear, not even the harmless-looking ones.
+      for (const [k, value] of Object.entries(vars)) expect(json, `${td.name} ${k}`).not.toContain(JSON.stringify(value));
       expect(json).not.toContain(SECRET_MARK);
       const c = containersOf(td).find((x) => x.name === "app")!;
       const own = c.secrets!.filter((s) => s.name in vars);
@@ -123,11 +123,11 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
       const copied = c.secrets!.filter((s) => !(s.name in vars));
       if (heroku) {
         const app = td.name.includes("streaming") ? "masto-streaming" : "masto-web";
-        expect(copied.map((s) => s.name)).toEqual(app === "masto-web" ? ["OTP_SECRET", "PAPERTRAIL_API_TOKEN", "SECRET_KEY_BASE", "SMTP_PASSWORD"] : ["NODE_ENV", "STREAMING_CLUSTER_NUM"]);
+        expect(copied.map((s) => s.name)).toEqual(app === "masto-web" ? ["AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_SECRET_ACCESS_KEY", "OTP_SECRET", "PAPERTRAIL_API_TOKEN", "S3_BUCKET", "SECRET_KEY_BASE", "SMTP_PASSWORD"] : ["NODE_ENV", "STREAMING_CLUSTER_NUM"]);
         for (const s of copied) expect(s.valueFrom).toBe(`arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/heroku-${app}-AbCdEf:${s.name}::v-${app}-0001`);
       } else {
         // The box's env file, minus what ferry sets (LOCAL_DOMAIN, RAILS_ENV come from compute.env).
-        expect(copied.map((s) => s.name)).toEqual(["DB_HOST", "OTP_SECRET", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"]);
+        expect(copied.map((s) => s.name)).toEqual(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DB_HOST", "OTP_SECRET", "S3_BUCKET", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"]);
         for (const s of copied) expect(s.valueFrom).toBe(`arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/box-env-AbCdEf:${s.name}::v-box-0001`);
       }
     }
@@ -205,12 +205,34 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
   });
 });
 
+describe.each(["staging", "prod"] as const)("%s: the app's own media bucket", (stack) => {
+  it("keeps the app's S3_BUCKET and AWS credentials: copied from the app, never replaced by ferry's bucket", async () => {
+    const b = await build(stack, upTo("replicate"));
+    const own = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_BUCKET", ...(stack === "staging" ? ["AWS_REGION"] : [])];
+    const copies = commandsNamed(b, stack === "staging" ? /-app-masto-web-config$/ : /-app-box-config$/);
+    expect(copies).toHaveLength(1);
+    const exclude = /--exclude (\S+)$/.exec(String(plain(copies[0].inputs.create)))?.[1].split(",") ?? [];
+    expect(exclude.filter((n) => own.includes(n))).toEqual([]);
+    // Each reaches the web task from the app's copied secret, not from ferry's.
+    const copiedSecret = stack === "staging" ? "heroku-masto-web" : "box-env";
+    for (const name of own) {
+      const ref = app(b, "web").secrets!.find((s) => s.name === name);
+      expect(ref?.valueFrom, name).toMatch(new RegExp(`:secret:ferry/${b.name}/${copiedSecret}-AbCdEf:${name}::`));
+    }
+    // ferry's own bucket goes by a name of its own.
+    const [version] = ofType(b, "aws:secretsmanager/secretVersion:SecretVersion");
+    const ferryVars = JSON.parse(String(plain(version.inputs.secretString))) as Record<string, string>;
+    expect(ferryVars.FERRY_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
+    expect(Object.keys(ferryVars).filter((n) => own.includes(n))).toEqual([]);
+  });
+});
+
 describe("prod: a box's env file", () => {
   it("is copied over SSH by a ferry step on the runner, the key only in its environment", async () => {
     const b = await build("prod");
     const step = one(b, "command:remote:Command", `${b.name}-app-box-config`);
     const secretArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/box-env-AbCdEf`;
-    expect(plain(step.inputs.create)).toBe(`ferry --json box config copy --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --env-file /home/mastodon/live/.env.production --secret-id ${secretArn} --region eu-central-1 --exclude AWS_REGION,DATABASE_URL,LOCAL_DOMAIN,RAILS_ENV,REDIS_URL,S3_BUCKET`);
+    expect(plain(step.inputs.create)).toBe(`ferry --json box config copy --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --env-file /home/mastodon/live/.env.production --secret-id ${secretArn} --region eu-central-1 --exclude DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,RAILS_ENV,REDIS_URL`);
     expect(Object.keys(plain(step.inputs.environment) as object).sort()).toEqual(["FERRY_READ_EPOCH", "FERRY_SSH_KEY"]);
   });
 });
@@ -231,10 +253,12 @@ describe("staging: slugs from Heroku", () => {
     expect(plain(copy.inputs.triggers)).toEqual([slugId, bucket]);
 
     const td = one(b, "aws:ecs/taskDefinition:TaskDefinition", `${b.name}-app-streaming`);
-    expect(plain(td.inputs)).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", cpu: "256", memory: "512", volumes: [{ name: "slug" }, { name: "app" }] });
+    expect(plain(td.inputs)).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", cpu: "256", memory: "512", volumes: [{ name: "slug" }, { name: "app" }, { name: "rds-ca" }] });
     const [fetch, runner] = containersOf(td);
     const streamingSlug = (FAKE_RELEASES["masto-streaming"] as { slugId: string }).slugId;
-    expect(fetch.environment).toEqual([{ name: "SLUG_URL", value: `s3://${bucket}/slugs/masto-streaming/${streamingSlug}.tgz` }, { name: "SLUG_RUN", value: SLUG_RUN }]);
+    expect(fetch.environment).toEqual([{ name: "SLUG_URL", value: `s3://${bucket}/slugs/masto-streaming/${streamingSlug}.tgz` }, { name: "SLUG_RUN", value: SLUG_RUN }, { name: "RDS_CA_URL", value: `s3://${bucket}/certs/rds-global-bundle.pem` }]);
+    // Every task definition waits for the RDS CA bundle to be in the bucket.
+    expect(b.dependsOn.get(`aws:ecs/taskDefinition:TaskDefinition::${b.name}-app-streaming`)).toContain(`${b.name}-app-rds-ca`);
     expect(runner).toMatchObject({ image: "heroku/heroku:24", command: ["/slug/slug-run", "/slug/slug.tgz", "web"], portMappings: [{ containerPort: 4000, protocol: "tcp" }] });
     expect((runner.environment ?? []).find((e) => e.name === "PORT")).toEqual({ name: "PORT", value: "4000" });
     // The task definition waits for the copy: it never points at a slug not yet in the bucket.
@@ -247,7 +271,7 @@ describe("staging: slugs from Heroku", () => {
     const copy = one(b, "command:local:Command", `${b.name}-app-masto-web-config`);
     const secretArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/heroku-masto-web-AbCdEf`;
     // REDIS_TLS_URL belongs to the Redis add-on that moves: after its cutover it would point at Heroku.
-    expect(plain(copy.inputs.create)).toBe(`ferry --json heroku config copy --app masto-web --secret-id ${secretArn} --region us-east-1 --exclude AWS_REGION,DATABASE_URL,LOCAL_DOMAIN,RAILS_ENV,REDIS_TLS_URL,REDIS_URL,S3_BUCKET`);
+    expect(plain(copy.inputs.create)).toBe(`ferry --json heroku config copy --app masto-web --secret-id ${secretArn} --region us-east-1 --exclude DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,RAILS_ENV,REDIS_TLS_URL,REDIS_URL`);
     expect(Object.keys(plain(copy.inputs.environment) as object).sort()).toEqual(["FERRY_READ_EPOCH", "HEROKU_API_KEY"]);
     // No Pulumi-managed version: the values never pass through Pulumi's state.
     expect(ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").map((v) => v.name)).toEqual([`${b.name}-app-config`]);
@@ -288,7 +312,7 @@ describe("the runner's permissions for the app plane's steps", () => {
     expect(one(b, "aws:iam/instanceProfile:InstanceProfile", `${b.name}-runner-profile`).inputs.role).toBe(role.name);
     const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-runner`).inputs.policy))) as { Statement: Array<{ Action: string[]; Resource: string | string[] }> };
     const actions = policy.Statement.flatMap((s) => s.Action).sort();
-    expect(actions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:PutSecretValue"]);
+    expect(actions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]);
     const resources = policy.Statement.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
     expect(resources).not.toContain("*");
     expect(resources.find((r) => r.startsWith("arn:aws:s3:::"))).toMatch(/\/slugs\/\*$/);

@@ -60,6 +60,12 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["stage a component does not have", () => withFlags(heroku(), { hold: { postgres: "proxy" } }), /^ferry:hold\.postgres: postgres has no proxy stage/],
   ["app cut over before its database", () => withFlags(heroku(), { ...upTo("cutover"), hold: { postgres: "replicate" } }), /^ferry:hold\.postgres: the app cannot be cut over while postgres is held at replicate/],
   ["data cut over while the source app still serves", () => withFlags(heroku(), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }), /^ferry:trafficPercent: postgres and redis can only be cut over while AWS serves all requests/],
+  ["heroku app cut over from a 10% split", () => withFlags(heroku(), upTo("cutover", { trafficPercent: 10 })), /^ferry:trafficPercent: 10 at ferry:cutover; set it to 100 and run `pulumi up` before ferry:cutover, so every request reaches AWS before the write window opens \(below 100 the load balancer keeps sending 90% to the stopped source\)$/],
+  ["heroku app cut over with no share ever moved (the stack file's 0)", () => withFlags(heroku(), upTo("cutover", { trafficPercent: 0 })), /^ferry:trafficPercent: 0 at ferry:cutover; set it to 100/],
+  ["box behind a weighted split cut over from 50%", () => withFlags(vultr(), upTo("cutover", { trafficPercent: 50 })), /^ferry:trafficPercent: 50 at ferry:cutover; set it to 100/],
+  ["decommission from a split below 100", () => withFlags(heroku(), upTo("decommission", { trafficPercent: 90 })), /^ferry:trafficPercent: 90 at ferry:cutover/],
+  ["box with schedules but no crontab named", () => patchJson(vultr(), "ferry:source", (s) => delete s.cron), /^ferry:source\.cron: required with ferry:target\.compute\.schedules: name the crontab the jobs come from/],
+  ["box crontab named both ways", () => patchJson(vultr(), "ferry:source", (s) => (s.cron = { user: "mastodon", file: "/etc/cron.d/x" })), /^ferry:source\.cron: expected \{user: NAME\}/],
   ["physical standby on RDS", () => patchJson(vultr(), "ferry:source", (s) => (s.postgres.strategy = "physical")), /^ferry:source\.postgres\.strategy: physical needs a self-run PostgreSQL target/],
   ["hostname no Heroku app serves", () => patchJson(heroku(), "ferry:target", (t) => t.cloudflare.hostnames.push({ name: "other.example.com", process: "web" })), /ferry:target\.cloudflare\.hostnames\[2\]\.name: "other\.example\.com" is not in any ferry:source\.apps/],
   ["hostname served by an unknown process", () => patchJson(heroku(), "ferry:target", (t) => (t.cloudflare.hostnames[0].process = "api")), /ferry:target\.cloudflare\.hostnames\[0\]\.process: "api" is not in ferry:target\.compute\.processes/],
@@ -111,7 +117,7 @@ describe("planStages", () => {
 
     const vultrReplicate = planStages(parseConfig(withFlags(vultr(), upTo("replicate"))));
     expect(vultrReplicate.nextStep).toMatch(/old nginx forward/);
-    expect(planStages(parseConfig(withFlags(vultr(), upTo("decommission")))).nextStep).toMatch(/complete/);
+    expect(planStages(parseConfig(withFlags(vultr(), upTo("decommission", { trafficPercent: 100 })))).nextStep).toMatch(/complete/);
   });
 
   it("splits a box behind Cloudflare by weight below 100%, then lets its nginx forward everything", () => {
@@ -122,7 +128,7 @@ describe("planStages", () => {
     expect(planStages(split)).toMatchObject({ trafficPercent: 30, nextStep: expect.stringMatching(/30% of requests through a Cloudflare load balancer.*at 100 the old nginx forwards/) });
     // 0 on a split box is the way back: nothing to AWS, not everything.
     expect([proxyWay(parseConfig(withFlags(splitBox(), upTo("proxy")))), planStages(parseConfig(withFlags(splitBox(), upTo("proxy")))).trafficPercent]).toEqual(["split", 0]);
-    const forwards = [withFlags(splitBox(), upTo("proxy", { trafficPercent: 100 })), withFlags(splitBox(), upTo("cutover", { trafficPercent: 30 })), withFlags(forwardBox(), upTo("proxy")), withFlags(forwardBox(), upTo("proxy", { trafficPercent: 100 }))];
+    const forwards = [withFlags(splitBox(), upTo("proxy", { trafficPercent: 100 })), withFlags(splitBox(), upTo("cutover", { trafficPercent: 100 })), withFlags(forwardBox(), upTo("cutover")), withFlags(forwardBox(), upTo("proxy")), withFlags(forwardBox(), upTo("proxy", { trafficPercent: 100 }))];
     for (const raw of forwards) {
       const config = parseConfig(raw);
       expect([proxyWay(config), planStages(config).trafficPercent]).toEqual(["forward", 100]);

@@ -1,65 +1,12 @@
 // The program's steps in the order `pulumi up` runs them (the rehearsal's engine model,
 // rehearsal/stack/engine.ts), with a provider that records instead of acting: what the
 // stages do to the source's writers, and what lowering ferry:cutover does first.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseConfig } from "../../config";
 import { buildFerry } from "../../program";
-import { Goal, pulumiUp, Realizer, StateFile } from "../../rehearsal/stack/engine";
-import { fakeStepStdout, stackConfig, upTo, withFlags } from "./stacks";
-
-interface Call {
-  op: "create" | "update" | "delete";
-  name: string;
-  command?: string;
-}
-
-/** Records every step; commands print what the Heroku reads print; `refuse` fails matching commands. */
-function recordingProvider(refuse: { pattern?: RegExp }) {
-  const calls: Call[] = [];
-  const outputs = (g: Goal) => ({
-    ...g.inputs, address: `${g.name}.example.internal`, dnsName: `${g.name}.elb.example.internal`, primaryEndpointAddress: `${g.name}.cache.example.internal`,
-    privateIp: "10.60.64.10", publicIp: "198.51.100.7", mainIp: "203.0.113.20", bucket: `${g.name}-bucket`, arn: `arn:x:${g.name}`, keyName: g.name, latestVersion: 1,
-  });
-  const command = (g: { name: string; inputs: Record<string, unknown> }, op: Call["op"]) => {
-    const text = String(g.inputs[op === "update" ? (g.inputs.update ? "update" : "create") : op] ?? "");
-    calls.push({ op, name: g.name, command: text });
-    if (refuse.pattern?.test(text)) throw new Error(`${g.name} exited 1`);
-    return text;
-  };
-  const realizer: Realizer = {
-    async create(g) {
-      if (g.type.startsWith("command:")) return { id: g.name, outputs: { ...g.inputs, stdout: fakeStepStdout(command(g, "create")) ?? "" } };
-      calls.push({ op: "create", name: g.name });
-      return { id: g.name, outputs: outputs(g) };
-    },
-    async update(old, g) {
-      if (g.type.startsWith("command:")) return { id: old.id, outputs: { ...g.inputs, stdout: fakeStepStdout(command(g, "update")) ?? "" } };
-      calls.push({ op: "update", name: g.name });
-      return { id: old.id, outputs: { ...old.outputs, ...g.inputs } };
-    },
-    async delete(old) {
-      if (old.type.startsWith("command:")) {
-        if (old.inputs.delete) command(old, "delete");
-        return;
-      }
-      calls.push({ op: "delete", name: old.name });
-    },
-    async read(g) {
-      return { id: g.readId!, outputs: outputs(g) };
-    },
-    async import(g) {
-      return { id: g.importId!, outputs: g.inputs };
-    },
-    async invoke() {
-      return { ipv4Cidrs: ["173.245.48.0/20"], ipv6Cidrs: [] };
-    },
-    replaceKeys: (type) => (type.startsWith("command:") ? ["triggers"] : []),
-  };
-  return { calls, realizer };
-}
+import { pulumiUp, StateFile } from "../../rehearsal/stack/engine";
+import { stackConfig, upTo, withFlags } from "./stacks";
+import { index, newState, recordingProvider } from "./recording";
 
 type StageName = "provision" | "replicate" | "proxy" | "cutover" | "decommission";
 
@@ -72,13 +19,11 @@ async function journey(stack: "staging" | "prod", stages: StageName[], provider:
   return results;
 }
 
-const newState = () => StateFile.create(join(mkdtempSync(join(tmpdir(), "ferry-order-")), "state.json"));
-const index = (calls: Call[], pred: (c: Call) => boolean) => calls.findIndex(pred);
 
 // Each test evaluates the whole program four or five times: minutes on a busy 2-core machine.
 describe("the program's steps in the engine's order", { timeout: 240_000 }, () => {
   test("heroku cutover: maintenance on and every dyno scaled to zero before any store is fenced", async () => {
-    const p = recordingProvider({});
+    const p = recordingProvider();
     const results = await journey("staging", ["provision", "replicate", "proxy", "cutover"], p, newState());
     expect(results.every((r) => r.ok)).toBe(true);
     const calls = p.calls;
@@ -93,7 +38,7 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
   });
 
   test("vultr cutover: the box's app units stop (over SSH) before the stores are fenced", async () => {
-    const p = recordingProvider({});
+    const p = recordingProvider();
     const results = await journey("prod", ["provision", "replicate", "proxy", "cutover"], p, newState());
     expect(results.every((r) => r.ok)).toBe(true);
     const units = index(p.calls, (c) => /systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming/.test(c.command ?? ""));
@@ -103,7 +48,7 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
 
   test("lowering ferry:cutover after the target took writes is refused by the guard before anything moves", async () => {
     const refuse: { pattern?: RegExp } = {};
-    const p = recordingProvider(refuse);
+    const p = recordingProvider({ refuse });
     const state = newState();
     await journey("staging", ["provision", "replicate", "proxy", "cutover"], p, state);
     // The target took writes: `ferry pg rollback --check` refuses, as it does for real.
@@ -120,7 +65,7 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
   });
 
   test("lowering ferry:cutover before the target took writes: guards pass, the app and DNS move back, then the rollbacks run in reverse order", async () => {
-    const p = recordingProvider({});
+    const p = recordingProvider();
     const state = newState();
     await journey("staging", ["provision", "replicate", "proxy", "cutover"], p, state);
     p.calls.length = 0;
@@ -141,5 +86,57 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     expect(order(/redis rollback/)).toBeLessThan(order(/pg rollback --strategy dump/));
     expect(order(/pg rollback --strategy dump/)).toBeLessThan(order(/heroku scale --app masto-web web=2 worker=1/));
     expect(order(/heroku scale --app masto-web web=2 worker=1/)).toBeLessThan(order(/maintenance off --app masto-web/));
+  });
+
+  // The cutover step fails (a crash, a verify that differs): Pulumi records no failed
+  // create, so the way back must not be that step's delete.
+  test.each(["staging", "prod"] as const)("%s: lowering ferry:cutover after a FAILED cutover gives every source back, fences lifted before the writers return", async (stack) => {
+    const refuse: { pattern?: RegExp } = { pattern: /ferry --json cutover / };
+    const p = recordingProvider({ refuse });
+    const state = newState();
+    const results = await journey(stack, ["provision", "replicate", "proxy", "cutover"], p, state);
+    expect(results.slice(0, 3).every((r) => r.ok)).toBe(true);
+    expect(results[3].ok).toBe(false);
+    expect(results[3].error).toMatch(/-cutover-stores: /);
+    refuse.pattern = undefined;
+    p.calls.length = 0;
+    const [back] = await journey(stack, ["proxy"], p, state);
+    expect(back.ok, back.error).toBe(true);
+    const deleted = (re: RegExp) => index(p.calls, (c) => c.op === "delete" && re.test(c.command ?? ""));
+    const pgBack = deleted(/^ferry --json pg rollback --strategy (dump|logical)$/);
+    const redisBack = deleted(/^ferry --json redis rollback( --tls-insecure)?$/);
+    // Both fences lifted (the data plane's rollbacks: idempotent, nothing to do when nothing was fenced) ...
+    expect(pgBack).toBeGreaterThan(-1);
+    expect(redisBack).toBeGreaterThan(-1);
+    // ... before the source's own writers come back.
+    const writersBack = stack === "staging"
+      ? [deleted(/heroku scale --app masto-web web=2 worker=1/), deleted(/heroku scale --app masto-streaming web=1/), deleted(/maintenance off --app masto-web/)]
+      : [deleted(/systemctl enable --now mastodon-web mastodon-sidekiq mastodon-streaming/)];
+    for (const w of writersBack) {
+      expect(w).toBeGreaterThan(-1);
+      expect(Math.max(pgBack, redisBack)).toBeLessThan(w);
+    }
+  });
+
+  test.each(["staging", "prod"] as const)("%s: scheduled jobs change sides in the cutover's up, the source's off before AWS's on; lowering the flag turns AWS's off before the source's come back", async (stack) => {
+    const p = recordingProvider();
+    const state = newState();
+    await journey(stack, ["provision", "replicate", "proxy"], p, state);
+    p.calls.length = 0;
+    const [cut] = await journey(stack, ["cutover"], p, state);
+    expect(cut.ok, cut.error).toBe(true);
+    const sourceOff = index(p.calls, (c) => (stack === "staging" ? /^ferry --json heroku scheduler off --app masto-web$/ : /^ferry --json box crontab off /).test(c.command ?? ""));
+    const awsOn = p.calls.flatMap((c, i) => (c.op === "update" && c.type === "aws:scheduler/schedule:Schedule" ? [i] : []));
+    expect(sourceOff).toBeGreaterThan(-1);
+    expect(awsOn.length).toBe(2);
+    for (const i of awsOn) expect(sourceOff).toBeLessThan(i);
+    p.calls.length = 0;
+    const [back] = await journey(stack, ["proxy"], p, state);
+    expect(back.ok, back.error).toBe(true);
+    const awsOff = p.calls.flatMap((c, i) => (c.op === "update" && c.type === "aws:scheduler/schedule:Schedule" ? [i] : []));
+    const sourceOn = index(p.calls, (c) => c.op === "delete" && (stack === "staging" ? /^ferry --json heroku scheduler on --app masto-web / : /^ferry --json box crontab on /).test(c.command ?? ""));
+    expect(awsOff.length).toBe(2);
+    expect(sourceOn).toBeGreaterThan(-1);
+    for (const i of awsOff) expect(i).toBeLessThan(sourceOn);
   });
 });

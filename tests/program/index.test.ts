@@ -31,14 +31,14 @@ describe("index.ts", () => {
     expect(await pulumi.isSecret(program.postgresUrl)).toBe(true);
     const resources = await resourcesOf("ferry");
     const local = resources.filter((r) => r.type === "command:local:Command");
-    // Two reads per Heroku app (addons, domains), the replicate steps, and per app
-    // the app plane's config copy, release read, slug copy and release phase.
+    // Two reads per Heroku app (addons, domains), the replicate steps, the RDS CA bundle's
+    // copy, and per app the app plane's config copy, release read, slug copy and release phase.
     expect(local.filter((r) => r.name.startsWith("ferry-heroku-")).length).toBe(4);
     // preflight + replicate per store, and the guard that refuses a rollback losing data.
     expect(local.filter((r) => r.name.startsWith("ferry-replicate-")).map((r) => r.name).sort()).toEqual(["ferry-replicate-pg", "ferry-replicate-pg-guard", "ferry-replicate-pg-preflight", "ferry-replicate-redis", "ferry-replicate-redis-guard", "ferry-replicate-redis-preflight"]);
     expect(local.filter((r) => r.name.startsWith("ferry-app-")).map((r) => r.name).sort()).toEqual(
-      ["masto-streaming", "masto-web"].flatMap((app) => [`ferry-app-${app}-config`, `ferry-app-${app}-release`, `ferry-app-${app}-release-phase`, `ferry-app-${app}-slug`]),
+      [...["masto-streaming", "masto-web"].flatMap((app) => [`ferry-app-${app}-config`, `ferry-app-${app}-release`, `ferry-app-${app}-release-phase`, `ferry-app-${app}-slug`]), "ferry-app-rds-ca"],
     );
-    expect(local.length).toBe(18);
+    expect(local.length).toBe(19);
   });
 });

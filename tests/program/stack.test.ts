@@ -70,7 +70,25 @@ function leaks(value: unknown, at = ""): string[] {
   return [];
 }
 
+/**
+ * The steps whose stdout the program reads (names only: add-ons, domains, the release, the
+ * config copies' names and version) stay plain; every other step's output may carry data
+ * or a connection detail (a verify's differing rows, a cutover's error), so Pulumi keeps
+ * it as a secret output.
+ */
+const PARSED_READS = /^ferry --json (heroku (addons|domains|release) --app \S+$|(heroku|box) config copy )/;
+
+function checkSecretOutputs(b: Built): void {
+  // The EC2 runner's readiness probe prints nothing (its output goes to /dev/null).
+  for (const c of commands(b).filter((x) => !x.name.endsWith("-runner-ready"))) {
+    const secretOutputs = b.options.get(c.name)?.additionalSecretOutputs ?? [];
+    if (PARSED_READS.test(commandLine(c))) expect(secretOutputs, `${c.name}: the program parses its stdout`).toEqual([]);
+    else expect([...secretOutputs].sort(), `${c.name}: ${commandLine(c).slice(0, 60)}`).toEqual(["stderr", "stdout"]);
+  }
+}
+
 function checkInvariants(b: Built): void {
+  checkSecretOutputs(b);
   // Secrets only ever travel as secrets (environment, passwords, SSM values), never in plain inputs.
   for (const r of b.resources) expect(leaks(r.inputs), `${r.type} ${r.name}`).toEqual([]);
   for (const c of commands(b)) {
@@ -226,7 +244,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
     const vars = JSON.parse(String(plain(env.inputs.secretString)));
     expect(vars.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
-    expect(vars.S3_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
+    expect(vars.FERRY_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     if (heroku) {
       const maintenance = findCommand(b, /maintenance on --app masto-web/)!;
@@ -244,6 +262,35 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(redisBox.inputs.disableApiTermination).toBe(true);
       const before = ofType(built.provision!, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
       expect(before.inputs.disableApiTermination).toBe(false);
+    }
+  });
+
+  it("scheduled jobs run on one side: the schedules stay DISABLED until the cutover switches the source's jobs off, then run after that switch", () => {
+    const schedules = (b: Built) => ofType(b, "aws:scheduler/schedule:Schedule");
+    for (const stage of ["provision", "replicate", "proxy"] as const) {
+      const b = built[stage]!;
+      expect(schedules(b).length, stage).toBeGreaterThan(0);
+      expect(schedules(b).map((x) => x.inputs.state), stage).toEqual(schedules(b).map(() => "DISABLED"));
+      expect(findCommand(b, heroku ? /heroku scheduler off/ : /box crontab off/), stage).toBeUndefined();
+    }
+    for (const stage of ["cutover", "decommission"] as const) {
+      const b = built[stage]!;
+      const off = heroku
+        ? commands(b).filter((c) => /^ferry --json heroku scheduler off --app /.test(commandLine(c)))
+        : commands(b).filter((c) => /^ferry --json box crontab off --host root@203\.0\.113\.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon /.test(commandLine(c)));
+      expect(off.map((c) => c.name).sort(), stage).toEqual(heroku ? [`${b.name}-cutover-scheduler-masto-streaming`, `${b.name}-cutover-scheduler-masto-web`] : [`${b.name}-cutover-crontab`]);
+      for (const x of schedules(b)) {
+        expect(x.inputs.state, `${stage} ${x.name}`).toBe("ENABLED");
+        expect(b.options.get(x.name)!.dependsOnNames, x.name).toEqual(expect.arrayContaining(off.map((c) => c.name)));
+      }
+      if (heroku) {
+        // The way back provisions the add-on again and lists masto-web's declared jobs to enter again.
+        const web = off.find((c) => c.name.endsWith("masto-web"))!;
+        expect(plain(web.inputs.delete)).toBe("ferry --json heroku scheduler on --app masto-web --from-env PULUMI_COMMAND_STDOUT --job 'daily at 03:30, standard-1X: bin/tootctl media remove --days 7' --job 'every 10 minutes, standard-1X: bin/rails mastodon:refresh_trends'");
+      } else {
+        expect(plain(off[0].inputs.create)).toBe("ferry --json box crontab off --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon --declared 'bin/tootctl media remove --days 7' --declared 'bin/tootctl preview_cards remove --days 30'");
+        expect(plain(off[0].inputs.delete)).toBe("ferry --json box crontab on --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon");
+      }
     }
   });
 

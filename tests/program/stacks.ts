@@ -79,7 +79,8 @@ export function fakeHerokuRelease(create: unknown): string | undefined {
 
 /** The config var names of the staging apps on Heroku (values never leave Heroku and Secrets Manager). */
 export const FAKE_CONFIG_VAR_NAMES: Record<string, string[]> = {
-  "masto-web": ["DATABASE_URL", "LOCAL_DOMAIN", "OTP_SECRET", "PAPERTRAIL_API_TOKEN", "RAILS_ENV", "REDIS_TLS_URL", "REDIS_URL", "SECRET_KEY_BASE", "SMTP_PASSWORD"],
+  // Mastodon's media: its own bucket and credentials (S3_BUCKET, AWS_*), which must survive the move.
+  "masto-web": ["AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_SECRET_ACCESS_KEY", "DATABASE_URL", "LOCAL_DOMAIN", "OTP_SECRET", "PAPERTRAIL_API_TOKEN", "RAILS_ENV", "REDIS_TLS_URL", "REDIS_URL", "S3_BUCKET", "SECRET_KEY_BASE", "SMTP_PASSWORD"],
   "masto-streaming": ["DATABASE_URL", "NODE_ENV", "REDIS_URL", "STREAMING_CLUSTER_NUM"],
 };
 
@@ -95,7 +96,7 @@ export function fakeConfigCopy(create: unknown): string | undefined {
 }
 
 /** The box's env file names (prod), as `ferry --json box config copy` prints them under mocks. */
-export const FAKE_BOX_VAR_NAMES = ["DB_HOST", "LOCAL_DOMAIN", "OTP_SECRET", "RAILS_ENV", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"];
+export const FAKE_BOX_VAR_NAMES = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DB_HOST", "LOCAL_DOMAIN", "OTP_SECRET", "RAILS_ENV", "S3_BUCKET", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"];
 
 export function fakeBoxConfigCopy(create: unknown): string | undefined {
   const m = /^ferry --json box config copy --host \S+ --ssh-key-env FERRY_SSH_KEY --env-file \S+ --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
@@ -122,11 +123,16 @@ export function withFlags(raw: Record<string, string>, flags: Flags): Record<str
   return out;
 }
 
-/** Stage flags for "everything up to and including `stage`". */
+/**
+ * Stage flags for "everything up to and including `stage`". From cutover on the traffic
+ * share is 100, as a user must have raised it by then (validateStages refuses less);
+ * `extra` overrides it.
+ */
 export function upTo(stage: "provision" | "replicate" | "proxy" | "cutover" | "decommission", extra: Flags = {}): Flags {
   const order = ["replicate", "proxy", "cutover", "decommission"] as const;
   const n = stage === "provision" ? 0 : order.indexOf(stage) + 1;
-  return { ...Object.fromEntries(order.map((f, i) => [f, i < n])), ...extra };
+  const share = n >= 3 ? { trafficPercent: 100 } : {};
+  return { ...Object.fromEntries(order.map((f, i) => [f, i < n])), ...share, ...extra };
 }
 
 /** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies. */

@@ -9,9 +9,16 @@
 // "Container dependency" and "Bind mounts" on Fargate): `slug-fetch` copies the slug from
 // S3 and writes bin/slug-run, then exits; `app` starts on the Heroku stack image only
 // when it exited 0 (`dependsOn` SUCCESS) and runs `slug-run /slug/slug.tgz TYPE`.
+// Every task, slug or image, also holds the RDS CA bundle at RDS_CA_IN_TASK (./rds-ca.ts):
+// a slug task's slug-fetch copies it too; an image task gets a `ca-fetch` init container
+// for it, the app starting once that exited 0.
+
+import { RDS_CA_DIR, RDS_CA_IN_TASK, RDS_CA_VOLUME } from "./rds-ca";
 
 export const APP_CONTAINER = "app";
 export const FETCH_CONTAINER = "slug-fetch";
+/** An image task's init container that puts the RDS CA bundle in place (a slug task's slug-fetch does it). */
+export const CA_FETCH_CONTAINER = "ca-fetch";
 const SLUG_DIR = "/slug";
 const APP_DIR = "/app";
 /** `heroku local` and slug-run use 5000 when a process has no port of its own. */
@@ -32,6 +39,10 @@ export interface LogTarget {
 
 interface ContainerBase {
   secrets: SecretRef[];
+  /** s3://bucket/certs/...: the RDS CA bundle, copied into every task at RDS_CA_IN_TASK before the app starts. */
+  rdsCaUrl: string;
+  /** The image that copies it (the AWS CLI's). */
+  fetchImage: string;
   port?: number;
   logs: LogTarget;
   /** Non-secret marker of where the data lives: a change makes a new task definition revision. */
@@ -42,7 +53,6 @@ interface ContainerBase {
 export interface SlugContainers extends ContainerBase {
   kind: "slug";
   stackImage: string;
-  fetchImage: string;
   /** s3://bucket/key of the slug copied out of Heroku. */
   slugUrl: string;
   /** The Procfile type to run, or the dyno name of a one-off. */
@@ -75,6 +85,17 @@ const env = (vars: Record<string, string | undefined>) =>
 
 /** The `/slug` and `/app` task volumes a slug task needs (bind mounts on the task's ephemeral storage). */
 export const SLUG_VOLUMES = [{ name: "slug" }, { name: "app" }];
+/** Every task's RDS CA volume, mounted at the bundle's directory. */
+export const CA_VOLUMES = [{ name: RDS_CA_VOLUME }];
+
+/** The task's volumes: the RDS CA's, and a slug task's `/slug` and `/app`. */
+export function taskVolumes(kind: ContainerSpec["kind"]): { name: string }[] {
+  return kind === "slug" ? [...SLUG_VOLUMES, ...CA_VOLUMES] : CA_VOLUMES;
+}
+
+/** Copy the RDS CA bundle from the bucket into the CA volume (a shell line for a fetch container). */
+const copyRdsCa = `aws s3 cp --only-show-errors "$RDS_CA_URL" ${RDS_CA_IN_TASK}`;
+const caMount = (readOnly: boolean) => ({ sourceVolume: RDS_CA_VOLUME, containerPath: RDS_CA_DIR, readOnly });
 
 export function containerDefinitions(spec: ContainerSpec): Json[] {
   const port = spec.port ?? DEFAULT_PORT;
@@ -88,13 +109,27 @@ export function containerDefinitions(spec: ContainerSpec): Json[] {
     stopTimeout: 30,
   };
   if (spec.kind === "image") {
-    return [{
-      name: APP_CONTAINER,
-      image: spec.image,
-      ...(spec.command ? { command: ["/bin/sh", "-c", spec.command] } : {}),
-      environment: env({ PORT: String(port), FERRY_DATA_GENERATION: spec.dataGeneration }),
-      ...common,
-    }];
+    return [
+      {
+        name: CA_FETCH_CONTAINER,
+        image: spec.fetchImage,
+        essential: false,
+        entryPoint: ["/bin/sh", "-c"],
+        command: [`set -eu; ${copyRdsCa}`],
+        environment: env({ RDS_CA_URL: spec.rdsCaUrl }),
+        mountPoints: [caMount(false)],
+        logConfiguration: awslogs({ ...spec.logs, streamPrefix: `${spec.logs.streamPrefix}-ca-fetch` }),
+      },
+      {
+        name: APP_CONTAINER,
+        image: spec.image,
+        ...(spec.command ? { command: ["/bin/sh", "-c", spec.command] } : {}),
+        environment: env({ PORT: String(port), FERRY_DATA_GENERATION: spec.dataGeneration }),
+        mountPoints: [caMount(true)],
+        dependsOn: [{ containerName: CA_FETCH_CONTAINER, condition: "SUCCESS" }],
+        ...common,
+      },
+    ];
   }
   return [
     {
@@ -103,11 +138,12 @@ export function containerDefinitions(spec: ContainerSpec): Json[] {
       essential: false,
       entryPoint: ["/bin/sh", "-c"],
       // /app is made writable for the stack image's unprivileged user; slug-run unpacks there.
-      command: [`set -eu; aws s3 cp --only-show-errors "$SLUG_URL" ${SLUG_DIR}/slug.tgz; printf '%s' "$SLUG_RUN" > ${SLUG_DIR}/slug-run; chmod 0755 ${SLUG_DIR}/slug-run; chmod 1777 ${APP_DIR}`],
-      environment: env({ SLUG_URL: spec.slugUrl, SLUG_RUN: spec.slugRun }),
+      command: [`set -eu; aws s3 cp --only-show-errors "$SLUG_URL" ${SLUG_DIR}/slug.tgz; printf '%s' "$SLUG_RUN" > ${SLUG_DIR}/slug-run; chmod 0755 ${SLUG_DIR}/slug-run; chmod 1777 ${APP_DIR}; ${copyRdsCa}`],
+      environment: env({ SLUG_URL: spec.slugUrl, SLUG_RUN: spec.slugRun, RDS_CA_URL: spec.rdsCaUrl }),
       mountPoints: [
         { sourceVolume: "slug", containerPath: SLUG_DIR, readOnly: false },
         { sourceVolume: "app", containerPath: APP_DIR, readOnly: false },
+        caMount(false),
       ],
       logConfiguration: awslogs({ ...spec.logs, streamPrefix: `${spec.logs.streamPrefix}-fetch` }),
     },
@@ -120,6 +156,7 @@ export function containerDefinitions(spec: ContainerSpec): Json[] {
       mountPoints: [
         { sourceVolume: "slug", containerPath: SLUG_DIR, readOnly: true },
         { sourceVolume: "app", containerPath: APP_DIR, readOnly: false },
+        caMount(true),
       ],
       dependsOn: [{ containerName: FETCH_CONTAINER, condition: "SUCCESS" }],
       ...common,

@@ -18,6 +18,10 @@ import { DEFAULT_ORIGIN_CA } from "../../../dataplane/traffic/proxy-config";
 import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
 import { Fleet, FleetContext } from "./fleet";
+import { fires, ScheduleClock } from "./clock";
+import type { DeclaredJob } from "./heroku";
+import { jobLines, parseCrontab } from "../../../dataplane/box/crontab";
+import { SLUG_RUN, RehearsalSlug } from "../slug";
 
 /** The public CAs `ferry proxy` verifies the origin against by default (Debian's bundle). */
 const SYSTEM_CA_BUNDLE = DEFAULT_ORIGIN_CA;
@@ -33,6 +37,8 @@ export interface BoxOptions {
   hosts: Hosts;
   ca: PrivateCa;
   fleet: Omit<FleetContext, "changed">;
+  /** The box's cron: its crontab (ferry:source.cron's user) holds the declared jobs, run on the shared clock. */
+  cron?: { clock: ScheduleClock; jobs: DeclaredJob[]; slug: RehearsalSlug };
 }
 
 /** Where the box's nginx keeps its files: what `ferry proxy apply` needs to find it. */
@@ -82,6 +88,38 @@ export class Box {
     await Promise.all([...this.units.values()].map((f) => f.scale(1)));
     await this.startNginx();
     await this.startSsh();
+    this.startCron();
+  }
+
+  private crontabs = "";
+  private cronRuns = 0;
+
+  /**
+   * The box's cron daemon: every user's crontab in the stand-in's crontab folder (what the
+   * box's `crontab` writes), each line not commented out run at the minutes it names (UTC),
+   * through bin/slug-run with the app's own environment. The crontab of ferry:source.cron's
+   * user starts with the declared jobs, as the user's box has them.
+   */
+  private startCron(): void {
+    const cron = this.opts.cron;
+    if (!cron) return;
+    const user = this.opts.source.cron && "user" in this.opts.source.cron ? this.opts.source.cron.user : this.opts.source.ssh.user;
+    writeFileSync(join(this.crontabs, user), `# m h dom mon dow command (the app's jobs)\n${cron.jobs.map((j) => `${crontabTime(j.expression)} ${j.command}`).join("\n")}\n`);
+    cron.clock.onMinute((slot) => {
+      for (const file of readdirSync(this.crontabs).filter((f) => !f.endsWith(".tmp"))) {
+        const text = readFileSync(join(this.crontabs, file), "utf8");
+        const { jobs } = parseCrontab(text);
+        for (const line of jobLines(text)) {
+          const job = jobs.find((j) => j.line === line.line);
+          if (!job || !fires(job.schedule, "UTC", slot)) continue;
+          const declared = cron.jobs.find((j) => j.command === line.command);
+          cron.clock.runSlugCommand({
+            job: declared?.name ?? `crontab ${file} line ${line.line}`, slot, side: "box", slugRun: SLUG_RUN, slug: cron.slug.file, command: line.command,
+            env: { ...this.appEnv, APP_SCHEMA: this.opts.fleet.schema }, dyno: `cron.${++this.cronRuns}`,
+          });
+        }
+      }
+    });
   }
 
   /** The unit serving a process type (web, streaming), by the stack's units map. */
@@ -184,6 +222,17 @@ server {
     await new Promise<void>((r) => this.control!.listen(port, "127.0.0.1", () => r()));
     onExit(() => this.control?.close());
     const bin = tempDir("box-bin");
+    this.crontabs = tempDir("box-crontabs");
+    // crontab(1) on the box: `crontab -l [-u USER]` prints, `crontab [-u USER] -` installs from stdin.
+    writeFileSync(join(bin, "crontab"), `#!/bin/sh
+dir=${this.crontabs}; user=$(id -un); mode=
+while [ $# -gt 0 ]; do case "$1" in -u) user=$2; shift 2 ;; -l) mode=list; shift ;; -) mode=install; shift ;; *) echo "crontab: the rehearsal's box knows -l, -u USER and -, not $1" >&2; exit 1 ;; esac; done
+case "$mode" in
+  list) [ -f "$dir/$user" ] || { echo "no crontab for $user" >&2; exit 1; }; exec cat "$dir/$user" ;;
+  install) cat > "$dir/$user.tmp" && mv "$dir/$user.tmp" "$dir/$user" ;;
+  *) echo "crontab: give -l or -" >&2; exit 1 ;;
+esac
+`, { mode: 0o755 });
     writeFileSync(join(bin, "systemctl"), `#!/usr/bin/env node
 // systemd on the rehearsal's box: asks the rehearsal to start or stop the box's units.
 const http = require("http");
@@ -211,6 +260,11 @@ req.end(JSON.stringify(process.argv.slice(2)));
     });
   }
 
+  /** How many processes each unit runs now (1 when started, 0 when stopped). */
+  runningUnits(): Record<string, number> {
+    return Object.fromEntries([...this.units].map(([unit, fleet]) => [unit, fleet.size()]));
+  }
+
   /** `systemctl enable|disable|start|stop [--now] UNIT...` on the box's units. */
   private async systemctl(args: string[]): Promise<string> {
     const verb = args[0];
@@ -230,4 +284,19 @@ req.end(JSON.stringify(process.argv.slice(2)));
     this.control?.close();
     await Promise.allSettled([...this.forwards.map((f) => f.close()), this.pg?.stop("immediate"), this.redis?.stop()]);
   }
+}
+
+/** An EventBridge expression as a crontab(5) time (what a box's crontab has for a declared job). */
+export function crontabTime(expression: string): string {
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (rate) {
+    const n = Number(rate[1]);
+    if (rate[2].startsWith("minute")) return `*/${n} * * * *`;
+    if (rate[2].startsWith("hour")) return `0 */${n} * * *`;
+    return `0 0 */${n} * *`;
+  }
+  const [minute, hour, dom, month, dow] = /^cron\((.+)\)$/.exec(expression)![1].trim().split(/\s+/);
+  const step = (f: string) => f.replace(/^0\//, "*/");
+  const day = (f: string) => (f === "?" ? "*" : f.replace(/\d+/g, (n) => String(Number(n) - 1)));
+  return [step(minute), step(hour), dom === "?" ? "*" : dom, month, day(dow)].join(" ");
 }

@@ -1,8 +1,11 @@
-// The rehearsal's private certificate authority: it signs every stand-in that serves
-// TLS for a managed service or the site (RDS, ElastiCache, the load balancer's ACM
-// certificate, the box's Let's Encrypt one), through rehearsal/servers/certificates.ts.
-// Clients trust it the way a runner trusts the RDS CA bundle: through a CA file
-// (NODE_EXTRA_CA_CERTS, PGSSLROOTCERT), never by turning verification off.
+// The rehearsal's certificate authorities, as trust is split on AWS. A "public" CA signs
+// what chains to a public root there (ElastiCache, the load balancer's ACM certificate,
+// Cloudflare's edge, the box's Let's Encrypt certificate, Amazon's trust store): every
+// process of the rehearsal trusts it as its system store (NODE_EXTRA_CA_CERTS for Node,
+// SSL_CERT_FILE and CURL_CA_BUNDLE for OpenSSL, Ruby and curl). An "RDS" CA signs the RDS
+// stand-in only, and only the RDS bundle holds it (the runner's bundle, FERRY_PG_CA_FILE,
+// the file every task gets): a client without the bundle fails as it would on AWS. Never
+// verification turned off. Issued through rehearsal/servers/certificates.ts.
 import { readFileSync } from "node:fs";
 import { makeCa, serverCertificate, TlsOptions } from "../../servers/certificates";
 import { run, tempDir } from "../../servers";
@@ -22,8 +25,8 @@ export interface PrivateCa {
   issue(label: string, names: string[], owner?: { uid: number; gid: number }): Promise<Certificate>;
 }
 
-export async function startCa(): Promise<PrivateCa> {
-  const ca = await makeCa(tempDir("ca"), "ferry rehearsal CA");
+export async function startCa(name = "ferry rehearsal CA"): Promise<PrivateCa> {
+  const ca = await makeCa(tempDir("ca"), name);
   return {
     file: ca.caFile,
     pem: readFileSync(ca.caFile, "utf8"),

@@ -23,10 +23,15 @@ import { EcsContext, ImageRegistry, runOneOff, serviceFleetSpec, taskLaunch } fr
 import { isScheduleExpression } from "../../../policy/providers";
 import { join } from "node:path";
 import { oneAtATime, ProxyHost, Upstream, VirtualServer } from "./proxies";
+import { fires, ScheduleClock } from "./clock";
+import { containersOf } from "../../../policy/providers";
 
 export interface CloudContext {
   hosts: Hosts;
+  /** Signs what chains to a public root on AWS (ElastiCache, ACM). */
   ca: PrivateCa;
+  /** Signs RDS only: its clients need the RDS bundle. */
+  rdsCa: PrivateCa;
   commands: CommandRunner;
   edge: Edge;
   logsDir: string;
@@ -48,6 +53,8 @@ export interface CloudContext {
   aws: AwsApi;
   /** Image references -> the rehearsal app's slug (no container engine here). */
   registry: ImageRegistry;
+  /** The schedulers' shared clock: EventBridge Scheduler runs each ENABLED schedule on it. */
+  clock?: ScheduleClock;
 }
 
 interface Live {
@@ -85,7 +92,9 @@ export class Cloud implements Realizer, TaskRunner {
   private readonly operatorForwards: Forward[] = [];
   private alb?: { host: string; dnsName: string; proxy?: ProxyHost; arn: string };
 
-  constructor(private readonly ctx: CloudContext) {}
+  constructor(private readonly ctx: CloudContext) {
+    ctx.clock?.onMinute((slot) => this.runSchedules(slot));
+  }
 
   // ---- the Realizer ----------------------------------------------------------------
 
@@ -316,7 +325,7 @@ export class Cloud implements Realizer, TaskRunner {
     const address = `${goal.name}.c${suffix()}.${this.ctx.region}.rds.rehearsal.invalid`;
     this.ctx.hosts.name(address, host);
     // rds.force_ssl=1 (the program's parameter group): TLS only, on a certificate the RDS CA signs.
-    const pg = await startPostgres({ password: randomBytes(12).toString("hex"), tls: { ...this.ctx.ca.tlsFor([address, host, "localhost", "127.0.0.1"]), required: true } });
+    const pg = await startPostgres({ password: randomBytes(12).toString("hex"), tls: { ...this.ctx.rdsCa.tlsFor([address, host, "localhost", "127.0.0.1"]), required: true } });
     const user = String(i.username);
     const password = String(i.password);
     const params = this.ofType("aws:rds/parameterGroup:ParameterGroup").find((p) => p.outputs.name === i.parameterGroupName);
@@ -332,7 +341,7 @@ export class Cloud implements Realizer, TaskRunner {
     const fwd = await forward(host, port, pg.port);
     await this.operatorForward(this.ctx.runnerForwards.postgres, pg.port);
     this.postgres.set(goal.urn, { pg, forward: fwd, database: String(i.dbName) });
-    this.ctx.log(`      RDS ${goal.name}: PostgreSQL on ${address} (${host}:${port}), TLS from the rehearsal CA, master user ${user}`);
+    this.ctx.log(`      RDS ${goal.name}: PostgreSQL on ${address} (${host}:${port}), TLS from the rehearsal's RDS CA (only the RDS bundle holds it), master user ${user}`);
     const id = String(i.identifier ?? `${goal.name}-${suffix()}`);
     return { id, outputs: { ...i, address, port, endpoint: `${address}:${port}`, identifier: id, arn: `arn:aws:rds:${this.ctx.region}:000000000000:db:${id}` } };
   }
@@ -515,9 +524,35 @@ export class Cloud implements Realizer, TaskRunner {
     return { id: `${secretId}|${versionId}`, outputs: { ...goal.inputs, versionId, arn: secretId } };
   }
 
+  private scheduledTasks = 0;
+
+  /**
+   * EventBridge Scheduler at one scheduled minute: each ENABLED schedule that is due runs
+   * its target's task (RunTask with the schedule's task definition): its app container's
+   * command through bin/slug-run (a slug task's SLUG_COMMAND; an image task's command),
+   * with the task's secrets resolved. A DISABLED schedule runs nothing
+   * (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html: State).
+   */
+  private runSchedules(slot: Date): void {
+    for (const schedule of this.ofType("aws:scheduler/schedule:Schedule")) {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registration's inputs are the provider's untyped JSON
+      const i = schedule.inputs as Record<string, any>;
+      if ((i.state ?? "ENABLED") !== "ENABLED" || !fires(String(i.scheduleExpression), String(i.scheduleExpressionTimezone ?? "UTC"), slot)) continue;
+      const definition = this.ofType("aws:ecs/taskDefinition:TaskDefinition").find((t) => t.outputs.arn === i.target?.ecsParameters?.taskDefinitionArn);
+      if (!definition) continue;
+      const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
+      const app = containersOf(definition.inputs).find((c) => c.name === "app");
+      const command = launch.env.SLUG_COMMAND ?? (app?.command?.[0] === "/bin/sh" && app.command[1] === "-c" ? app.command[2] : app?.command?.join(" ")) ?? "";
+      this.ctx.clock!.runSlugCommand({
+        job: schedule.name.replace(/^.*-job-/, ""), slot, side: "aws", slugRun: launch.slugRun, slug: launch.slug, command,
+        env: { ...launch.env, APP_SCHEMA: this.ctx.schema }, dyno: `scheduled.${++this.scheduledTasks}`, launcher: launch.launcher,
+      });
+    }
+  }
+
   /**
    * A schedule is recorded and its target checked as CreateSchedule would (the cluster,
-   * the task definition and the role exist); the rehearsal does not run it on a clock.
+   * the task definition and the role exist); an ENABLED one runs on the schedulers' clock.
    */
   private schedule(goal: Goal): Realized {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registration's inputs are the provider's untyped JSON
@@ -527,7 +562,7 @@ export class Cloud implements Realizer, TaskRunner {
     if (!this.ofType("aws:ecs/cluster:Cluster").some((c) => c.outputs.arn === target.arn)) throw new Error(`${goal.name}: ValidationException: the target ${String(target.arn)} is no cluster of this account`);
     if (!this.ofType("aws:iam/role:Role").some((r) => r.outputs.arn === target.roleArn)) throw new Error(`${goal.name}: ValidationException: the role ${String(target.roleArn)} does not exist`);
     this.liveTaskDefinition(String(target.ecsParameters?.taskDefinitionArn), goal.name);
-    this.ctx.log(`      EventBridge Scheduler ${goal.name}: ${String(i.scheduleExpression)} (${String(i.scheduleExpressionTimezone ?? "UTC")}), target checked, not run on a clock`);
+    this.ctx.log(`      EventBridge Scheduler ${goal.name}: ${String(i.scheduleExpression)} (${String(i.scheduleExpressionTimezone ?? "UTC")}), ${String(i.state ?? "ENABLED")}, target checked`);
     const arn = `arn:aws:scheduler:${this.ctx.region}:${ACCOUNT}:schedule/default/${String(i.name ?? goal.name)}`;
     return { id: arn, outputs: { ...i, arn } };
   }
@@ -537,6 +572,12 @@ export class Cloud implements Realizer, TaskRunner {
     const s = [...this.postgres.values()][0];
     if (!s) throw new Error("no RDS instance was created");
     return s.pg.url(s.database);
+  }
+
+  /** The target database as its superuser, once RDS exists (undefined before). */
+  postgresAdminUrlIfAny(): string | undefined {
+    const s = [...this.postgres.values()][0];
+    return s ? s.pg.url(s.database) : undefined;
   }
 
   /** The target Redis (the end checks read it). */

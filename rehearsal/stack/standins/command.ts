@@ -8,7 +8,7 @@
 // A remote Command runs on this machine when it targets the runner (the rehearsal's
 // runner is this machine), and over real SSH otherwise (the old box's sshd), with the
 // environment sent as SSH environment variables, never on a command line.
-import { spawn } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Goal, Realized, StoredResource } from "../engine";
@@ -30,9 +30,15 @@ export interface CommandHost {
   /** Called with every secret value the command receives, so reports can scrub them. */
   secret(value: string): void;
   log(line: string): void;
+  /**
+   * A fault the rehearsal injects into one step (e.g. the runner lost in the cutover's
+   * window): given the step, a handler that receives its process (in a process group of
+   * its own, so the handler can kill the whole tree), or undefined to run it untouched.
+   */
+  fault?(name: string, phase: Phase): ((child: ChildProcess) => void) | undefined;
 }
 
-type Phase = "create" | "update" | "delete";
+export type Phase = "create" | "update" | "delete";
 
 interface Connection {
   host: string;
@@ -87,7 +93,7 @@ export class CommandRunner {
     this.host.log(`    ${phase} ${name}: ${script.length > 160 ? `${script.slice(0, 160)}...` : script}${remote ? ` (on ${connection!.host} over SSH)` : ""}`);
     const { stdout, stderr, code } = remote
       ? await this.overSsh(connection!, script, environment)
-      : await this.exec("/bin/sh", ["-c", script], { ...this.host.runnerEnv, ...environment }, inputs.stdin as string | undefined);
+      : await this.exec("/bin/sh", ["-c", script], { ...this.host.runnerEnv, ...environment }, inputs.stdin as string | undefined, this.host.fault?.(name, phase));
     appendFileSync(join(this.host.logsDir, "commands.log"), `\n== ${new Date().toISOString()} ${phase} ${name} (exit ${code})\n$ ${script}\n${stdout}${stderr ? `\n-- stderr --\n${stderr}` : ""}\n`);
     if (code !== 0) throw new CommandFailed(code, lastLine(stderr) || jsonSummary(stdout) || lastLine(stdout), `${phase} of ${name}`);
     // The provider returns the streams without their trailing newline.
@@ -109,9 +115,10 @@ export class CommandRunner {
     return this.exec("ssh", args, { ...this.host.runnerEnv, ...environment });
   }
 
-  private exec(cmd: string, args: string[], env: Record<string, string>, stdin?: string): Promise<{ stdout: string; stderr: string; code: number }> {
+  private exec(cmd: string, args: string[], env: Record<string, string>, stdin?: string, fault?: (child: ChildProcess) => void): Promise<{ stdout: string; stderr: string; code: number }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"], cwd: env.FERRY_PROJECT_DIR ?? process.cwd() });
+      const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"], cwd: env.FERRY_PROJECT_DIR ?? process.cwd(), detached: fault !== undefined });
+      fault?.(child);
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));

@@ -5,7 +5,11 @@
 // `environment`, and its `secrets` resolved against the Secrets Manager and SSM
 // stand-ins (valueFrom: a secret ARN with JSON key and version id, or a parameter ARN).
 // The volumes are directories of the task: each mount point's container path is mapped
-// to its volume's directory in the command and the environment.
+// to its volume's directory in the command and the environment, except the RDS CA
+// bundle's (/etc/ferry): the app reads that path from its DATABASE_URL (a secret, handed
+// over untouched), so the task runs in a mount namespace of its own where the volume's
+// directory is bind-mounted there, as the container sees it; the fetch container's copy of
+// the bundle (RDS_CA_URL, from the S3 stand-in where the program's step put it) fills it.
 //
 // What differs from Fargate, and why:
 //   - awsvpc gives each task its own address; on one machine each task gets its own
@@ -22,6 +26,7 @@ import { containersOf } from "../../../policy/providers";
 import type { AwsApi, EcsTask } from "../../servers/aws-api";
 import { tempDir } from "../../servers";
 import { SLUG_RUN } from "../slug";
+import { RDS_CA_DIR, RDS_CA_IN_TASK } from "../../../components/target/app/rds-ca";
 import type { FleetSpec } from "./fleet";
 
 /** Image reference -> the slug that stands in for it, and how to pick a process type. */
@@ -57,6 +62,8 @@ export interface TaskLaunch {
   slug: string;
   processType: string;
   env: Record<string, string>;
+  /** What the process starts under: a mount namespace with the task's RDS CA volume at its path (empty: none). */
+  launcher: string[];
   /** The app container's port mapping, if it serves HTTP. */
   port?: number;
   healthPath?: string;
@@ -71,6 +78,27 @@ export interface EcsContext {
 
 const APP = "app";
 const FETCH = "slug-fetch";
+const CA_FETCH = "ca-fetch";
+
+/**
+ * The task's RDS CA volume at its container path: the fetch container's copy of the
+ * bundle (`aws s3 cp "$RDS_CA_URL" ...`), done against the S3 stand-in, then a launcher
+ * that bind-mounts the volume there for the task's processes only. A bundle the bucket
+ * lacks fails the task as the fetch container's `aws s3 cp` would.
+ */
+function mountRdsCa(ctx: EcsContext, containers: ContainerDefinition[], app: ContainerDefinition, volumes: Map<string, string>, what: string): string[] {
+  const mount = (app.mountPoints ?? []).find((m) => m.containerPath === RDS_CA_DIR);
+  if (!mount) return [];
+  const fetch = containers.find((c) => (c.name === FETCH || c.name === CA_FETCH) && env(c).RDS_CA_URL);
+  const url = /^s3:\/\/([^/]+)\/(.+)$/.exec(fetch ? env(fetch).RDS_CA_URL : "");
+  if (!url) throw new Error(`${what}: ${RDS_CA_DIR} is mounted but no fetch container names an s3:// RDS_CA_URL`);
+  const bytes = ctx.aws.object(url[1], url[2]);
+  if (!bytes) throw new Error(`${what}: ${fetch!.name} exited 1: fatal error: An error occurred (404) when calling the HeadObject operation: Key "${url[2]}" does not exist (the RDS CA step did not run?)`);
+  const dir = volumes.get(mount.sourceVolume)!;
+  writeFileSync(join(dir, RDS_CA_IN_TASK.slice(RDS_CA_DIR.length + 1)), bytes);
+  mkdirSync(RDS_CA_DIR, { recursive: true });
+  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind "$1" ${RDS_CA_DIR} && shift && exec "$@"`, "sh", dir];
+}
 
 /** `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]` split into the secret and the rest. */
 export function parseSecretRef(valueFrom: string): { secretArn: string; jsonKey?: string; versionStage?: string; versionId?: string } {
@@ -116,6 +144,7 @@ export function taskLaunch(ctx: EcsContext, taskDefinition: Record<string, unkno
   const environment = { ...Object.fromEntries(Object.entries(env(app)).map(([k, v]) => [k, local(v)])), ...secrets };
   const port = app.portMappings?.[0]?.containerPort;
   const healthPath = (app as { dockerLabels?: Record<string, string> }).dockerLabels?.["ferry.healthPath"];
+  const launcher = mountRdsCa(ctx, containers, app, volumes, what);
   const fetch = containers.find((c) => c.name === FETCH);
   if (fetch) {
     // What the fetch container does (`aws s3 cp "$SLUG_URL" /slug/slug.tgz`, the slug-run
@@ -135,11 +164,11 @@ export function taskLaunch(ctx: EcsContext, taskDefinition: Record<string, unkno
     // The app container: entryPoint /bin/sh, command [slug-run, slug, type].
     const [slugRun, slug, processType] = (app.command ?? []).map(local);
     if (!slugRun || !slug || !processType) throw new Error(`${what}: the app container's command is not [slug-run, slug, process type]`);
-    return { slugRun, slug, processType, env: environment, port, healthPath };
+    return { slugRun, slug, processType, env: environment, port, healthPath, launcher };
   }
   if (!app.image) throw new Error(`${what}: the app container has no image`);
   const command = app.command?.[0] === "/bin/sh" && app.command[1] === "-c" ? app.command[2] : app.command?.join(" ");
-  return { slugRun: SLUG_RUN, slug: ctx.registry.slugFor(app.image), processType: ctx.registry.processTypeFor(command, port), env: environment, port, healthPath };
+  return { slugRun: SLUG_RUN, slug: ctx.registry.slugFor(app.image), processType: ctx.registry.processTypeFor(command, port), env: environment, port, healthPath, launcher };
 }
 
 /** A Fleet spec that runs a service's tasks (one process each) from the launch. */
@@ -148,7 +177,7 @@ export function serviceFleetSpec(process: string, launch: TaskLaunch): FleetSpec
     name: `aws-${process}`,
     http: launch.port !== undefined,
     env: launch.env,
-    slug: { file: launch.slug, slugRun: launch.slugRun, processType: launch.processType },
+    slug: { file: launch.slug, slugRun: launch.slugRun, processType: launch.processType, launcher: launch.launcher },
   };
 }
 
@@ -159,8 +188,9 @@ export function serviceFleetSpec(process: string, launch: TaskLaunch): FleetSpec
 export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, instrumentation: Record<string, string> = {}): void {
   const appDir = join(tempDir("ecs-run-task"), "app");
   const base: Record<string, string> = {};
-  for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
-  const child = spawn("/bin/sh", [launch.slugRun, launch.slug, launch.processType], {
+  for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
+  const [cmd, ...args] = [...launch.launcher, "/bin/sh", launch.slugRun, launch.slug, launch.processType];
+  const child = spawn(cmd, args, {
     env: { ...base, ...launch.env, ...instrumentation, APP_DIR: appDir, DYNO: `${launch.processType}.1` },
     stdio: ["ignore", "pipe", "pipe"],
     cwd: "/",

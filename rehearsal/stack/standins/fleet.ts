@@ -20,7 +20,7 @@ export interface FleetSpec {
    * the slug) instead of from the repository's sources; `env` is then the process's
    * whole environment of config vars.
    */
-  slug?: { file: string; slugRun: string; processType: string };
+  slug?: { file: string; slugRun: string; processType: string; launcher?: string[] };
 }
 
 export interface FleetContext {
@@ -84,7 +84,7 @@ export class Fleet {
       ...(spec.heroku ? { HEROKU_API_URL: spec.heroku.apiUrl, HEROKU_API_KEY: spec.heroku.apiKey, HEROKU_APP: spec.heroku.app } : {}),
     };
     return startSlugProcess({
-      slugRun: slug.slugRun, slug: slug.file, processType: slug.processType, appDir: join(tempDir(`dyno-${name}`), "app"),
+      slugRun: slug.slugRun, slug: slug.file, processType: slug.processType, launcher: slug.launcher, appDir: join(tempDir(`dyno-${name}`), "app"),
       port: await freePort(), name, env: { ...spec.env, ...platform }, http: spec.http,
     }, join(ctx.logsDir, `${spec.name}.log`));
   }

@@ -11,6 +11,7 @@ import type { Hosts } from "../hosts";
 import { Fleet, FleetContext } from "./fleet";
 import { RehearsalSlug, SLUG_RUN } from "../slug";
 import { oneAtATime, ProxyHost, VirtualServer } from "./proxies";
+import { fires, ScheduleClock } from "./clock";
 
 export interface HerokuPlatformOptions {
   source: HerokuSourceConfig;
@@ -22,6 +23,18 @@ export interface HerokuPlatformOptions {
   dnsTargets: Record<string, string>;
   /** Every app's current release: this slug, which the dynos run through bin/slug-run. */
   slug: RehearsalSlug;
+  /** Heroku Scheduler: the stack's declared jobs, run on the shared clock while their app has the add-on. */
+  scheduler?: { clock: ScheduleClock; jobs: DeclaredJob[] };
+}
+
+/** A job as the stack declares it (ferry:target.compute.schedules), with the app whose code and config it runs with. */
+export interface DeclaredJob {
+  name: string;
+  /** The Heroku app (or, for a box, nothing: its crontab says what runs). */
+  app?: string;
+  command: string;
+  expression: string;
+  timezone: string;
 }
 
 /** The Heroku DNS target of a custom domain, as the stand-in API reports it. */
@@ -49,8 +62,12 @@ export class HerokuPlatform {
         name: app.name,
         formation: Object.entries(app.processes).map(([type, quantity]) => ({ type, quantity, size: "standard-1X" })),
         // The add-ons are attached to their app (their vars owned by the attachment); the
-        // other apps of the stack read the same stores through plain config vars.
-        addons: storeOf(app.name).map((s) => ({ name: source[s]!.addon, service: s === "postgres" ? "heroku-postgresql" : "heroku-redis", plan: s === "postgres" ? "heroku-postgresql:standard-0" : "heroku-redis:premium-0", configVars: addonVars[s] })),
+        // other apps of the stack read the same stores through plain config vars. An app
+        // with declared jobs has Heroku Scheduler, which runs them.
+        addons: [
+          ...storeOf(app.name).map((s) => ({ name: source[s]!.addon, service: s === "postgres" ? "heroku-postgresql" : "heroku-redis", plan: s === "postgres" ? "heroku-postgresql:standard-0" : "heroku-redis:premium-0", configVars: addonVars[s] })),
+          ...(this.opts.scheduler?.jobs.some((j) => j.app === app.name) ? [{ name: `scheduler-${app.name}`, service: "scheduler", plan: "scheduler:standard" }] : []),
+        ],
         configVars: Object.fromEntries((["postgres", "redis"] as const).filter((s) => !storeOf(app.name).includes(s)).flatMap((s) => Object.entries(addonVars[s] ?? {}))),
         domains: app.hostnames.map((hostname) => ({ hostname, kind: "custom" as const })),
         // One deploy: the rehearsal app's slug is the current release (`git push heroku`).
@@ -64,6 +81,7 @@ export class HerokuPlatform {
     }
     for (const target of Object.values(this.opts.dnsTargets)) this.opts.hosts.name(target, this.routerAddress);
     await this.reconcile();
+    this.opts.scheduler?.clock.onMinute((slot) => this.runScheduler(slot));
     this.timer = setInterval(() => {
       this.reconciling = this.reconciling.then(() => this.reconcile()).catch((e) => this.opts.fleet.log(`      heroku dyno manager: ${(e as Error).message}`));
     }, 300);
@@ -97,6 +115,26 @@ export class HerokuPlatform {
       }
     }
     await this.renderRouter();
+  }
+
+  private oneOffs = 0;
+
+  /**
+   * Heroku Scheduler at one scheduled minute: each due job of an app that has the add-on,
+   * as a one-off dyno of the app's release with its config vars (scheduler.N), whatever
+   * its maintenance mode or formation: Scheduler starts one-off dynos itself.
+   */
+  private runScheduler(slot: Date): void {
+    const scheduler = this.opts.scheduler;
+    if (this.stopped || !scheduler) return;
+    for (const job of scheduler.jobs) {
+      const app = job.app ? this.api.app(job.app) : undefined;
+      if (!app || !app.addons.some((a) => a.service.name === "scheduler") || !fires(job.expression, job.timezone, slot)) continue;
+      scheduler.clock.runSlugCommand({
+        job: job.name, slot, side: "heroku", slugRun: SLUG_RUN, slug: this.opts.slug.file, command: job.command,
+        env: { ...app.configVars, APP_SCHEMA: this.opts.fleet.schema }, dyno: `scheduler.${++this.oneOffs}`,
+      });
+    }
   }
 
   private readonly renderRouter = oneAtATime(() => this.renderRouterNow());

@@ -2,7 +2,7 @@
 // week renumbered, `?` placed, steps rewritten, what cannot be said reported), and
 // `ferry box crontab` reading a cron file over real SSH.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../../rehearsal/servers";
 import { parseCrontab, schedulesYaml } from "../../../dataplane/box/crontab";
@@ -81,5 +81,42 @@ describe("ferry box crontab over SSH", () => {
     expect([missing.code, missing.stderr]).toEqual([1, `ferry: --file /nonexistent/cron on ${sshd.user}@127.0.0.1:${sshd.port}: cat: /nonexistent/cron: No such file or directory\n`]);
     const user = await crontab(["--user", "Bad User"]);
     expect([user.code, user.stderr]).toEqual([2, 'ferry: --user must be a Unix user name: "Bad User"\n']);
+  });
+});
+
+describe("ferry box crontab off|on over SSH: the jobs that moved to EventBridge, switched off on the box and back", () => {
+  let sshd: TestSshd;
+  let file: string;
+  const original = "SHELL=/bin/bash\n# media\n30 3 * * * mastodon bin/tootctl media remove --days 7\n*/10 * * * * mastodon bin/rails mastodon:refresh_trends\n@reboot mastodon bin/warm\n";
+  const declared = ["bin/tootctl media remove --days 7", "bin/rails mastodon:refresh_trends"];
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    file = join(tempDir("cron-switch"), "mastodon");
+  });
+
+  afterAll(() => sshd?.stop());
+
+  const crontab = (extra: string[]) => runFerry(["--json", "box", "crontab", ...extra, "--host", `${sshd.user}@127.0.0.1:${sshd.port}`, "--ssh-key-env", "FERRY_TEST_SSH_KEY", "--known-hosts", sshd.knownHosts, "--file", file], { FERRY_TEST_SSH_KEY: sshd.clientKey });
+
+  test("off comments out every declared job (not @reboot), again changes nothing; on puts back exactly what was there", async () => {
+    writeFileSync(file, original);
+    const off = await crontab(["off", ...declared.flatMap((d) => ["--declared", d])]);
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.json()).toMatchObject({ state: "off", lines: [3, 4] });
+    expect(readFileSync(file, "utf8")).toBe(original.replace("30 3", "#ferry-off# 30 3").replace("*/10", "#ferry-off# */10"));
+    const again = await crontab(["off", ...declared.flatMap((d) => ["--declared", d])]);
+    expect(again.stdout).toBe(off.stdout);
+    const on = await crontab(["on"]);
+    expect(on.code, on.stderr).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe(original);
+  });
+
+  test("a job whose command is not declared would run nowhere: refused, naming its line, nothing changed", async () => {
+    writeFileSync(file, original);
+    const r = await crontab(["off", "--declared", declared[0]]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ferry: ferry:target.compute.schedules: ${file} on ${sshd.user}@127.0.0.1:${sshd.port} has job line(s) 4 whose command is not declared: it would stop on the box and run nowhere; declare it (\`ferry box crontab\` prints it) or remove it from the crontab; nothing changed\n`);
+    expect(readFileSync(file, "utf8")).toBe(original);
   });
 });

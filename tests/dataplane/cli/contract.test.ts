@@ -56,6 +56,7 @@ for (const strategy of ["dump", "logical", "physical"] as const) {
 }
 samples["pg.verify"].push(contract.pg.verify());
 samples["pg.cutoverDone"].push(contract.pg.cutoverDone());
+samples["pg.status"].push(contract.pg.status());
 samples["pg.cleanup"].push(contract.pg.cleanup());
 for (const tls of [false, true]) {
   const r = contract.redis(tls);
@@ -66,6 +67,7 @@ for (const tls of [false, true]) {
   samples["redis.preflight"].push(r.preflight());
   samples["redis.verify"].push(r.verify());
   samples["redis.cutoverDone"].push(r.cutoverDone());
+  samples["redis.status"].push(r.status());
   samples["redis.rollback"].push(r.rollback());
   samples["redis.cleanup"].push(r.cleanup());
   samples["redis.rollbackCheck"].push(r.rollbackCheck());
@@ -90,6 +92,12 @@ samples["heroku.repointRestore"].push(contract.heroku.repointRestore("masto-web"
 samples["heroku.scale"].push(contract.heroku.scale("masto-web", { web: 2, worker: 1 }), contract.heroku.scale("masto-web", { web: 0 }));
 samples["heroku.addonDestroy"].push(contract.heroku.addonDestroy("masto-web", "postgresql-curved-12345"));
 samples["heroku.release"].push(contract.heroku.release("masto-web"));
+samples["heroku.schedulerOff"].push(contract.heroku.schedulerOff("masto-web"));
+samples["heroku.schedulerOn"].push(contract.heroku.schedulerOn("masto-web", []), contract.heroku.schedulerOn("masto-web", ["every 10 minutes (standard-1X): bin/rails mastodon:refresh_trends"]));
+for (const crontab of [{}, { user: "mastodon" }, { file: "/etc/cron.d/mastodon" }]) {
+  samples["box.crontabOff"].push(contract.box.crontabOff("root@198.51.100.1:22", crontab, ["bin/tootctl media remove --days 7", "bin/rails mastodon:refresh_trends"]));
+  samples["box.crontabOn"].push(contract.box.crontabOn("root@198.51.100.1:22", crontab));
+}
 samples["heroku.slug"].push(contract.heroku.slug("masto-web", "8f7e6d5c-0000-4000-8000-000000000001", "slug.tgz"));
 const secret = { secretArn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ferry-app-masto-web-AbCdEf", region: "eu-central-1" };
 for (const exclude of [[], ["DATABASE_URL", "REDIS_URL"]]) {

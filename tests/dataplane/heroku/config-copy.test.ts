@@ -10,6 +10,8 @@ import { startHerokuApi, FakeHerokuApi } from "../../../rehearsal/servers/heroku
 import { tempDir } from "../../../rehearsal/servers";
 import { runFerry, FerryRun } from "../traffic/run-ferry";
 import { fakeAws, SECRET } from "./fake-aws";
+import { AwsApi, awsWrapper } from "../../../rehearsal/servers/aws-api";
+import { spawnSync } from "node:child_process";
 import { API_KEY, PAGE_SIZE, mastodonApp } from "./seed";
 
 let api: FakeHerokuApi;
@@ -73,5 +75,45 @@ describe("ferry heroku config copy", () => {
     expect((await copy(["--secret-id", "a b"])).stderr).toBe('ferry: --secret-id must be a secret ARN or name: "a b"\n');
     const region = await copy(["--secret-id", SECRET, "--region", "mars"]);
     expect([region.code, region.stderr]).toEqual([2, 'ferry: --region must be an AWS region: "mars"\n']);
+  });
+});
+
+describe("ferry heroku config copy, run again (every pulumi up until cutover)", () => {
+  // The real AWS CLI against the Secrets Manager stand-in (rehearsal/servers/aws-api.ts).
+  const realAws = spawnSync("sh", ["-c", "command -v aws"], { encoding: "utf8" }).stdout.trim();
+
+  test("writes a version only when a value changed: the same values print the same version id", async () => {
+    expect(realAws, "the AWS CLI (apt-get install awscli)").not.toBe("");
+    const aws = new AwsApi({ region: "us-east-1", account: "123456789012", tasks: { runTask: async () => undefined } });
+    await aws.start();
+    const dir = tempDir("real-aws");
+    writeFileSync(join(dir, "aws"), awsWrapper(realAws, aws.url), { mode: 0o755 });
+    const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/heroku-famichiki-AbCdEf";
+    aws.createSecret(arn, "ferry/heroku-famichiki");
+    const env = {
+      HEROKU_API_KEY: API_KEY, HEROKU_API_URL: api.url, PATH: `${dir}:${process.env.PATH}`,
+      AWS_ACCESS_KEY_ID: "AKIATEST0000000000", AWS_SECRET_ACCESS_KEY: "test-secret-key", AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null", AWS_EC2_METADATA_DISABLED: "true",
+    };
+    const run = () => runFerry(["--json", "heroku", "config", "copy", "--app", "famichiki", "--secret-id", arn, "--region", "us-east-1", "--exclude", "DATABASE_URL,REDIS_URL"], env);
+    const versions = () => aws.calls.filter((c) => c.action === "secretsmanager:PutSecretValue" && c.ok).length;
+    try {
+      const first = await run();
+      expect(first.code, first.stderr).toBe(0);
+      expect(versions()).toBe(1);
+      const second = await run();
+      expect(second.code, second.stderr).toBe(0);
+      // Nothing changed on Heroku: no new version, and the step prints exactly what it printed.
+      expect(versions()).toBe(1);
+      expect(second.stdout).toBe(first.stdout);
+      api.app("famichiki")!.configVars.SMTP_PASSWORD = "rotated-smtp-password";
+      const third = await run();
+      expect(third.code, third.stderr).toBe(0);
+      expect(versions()).toBe(2);
+      expect(third.json<{ versionId: string }>().versionId).not.toBe(first.json<{ versionId: string }>().versionId);
+      expect(JSON.parse(aws.secretValue(arn))).toMatchObject({ SMTP_PASSWORD: "rotated-smtp-password" });
+    } finally {
+      delete api.app("famichiki")!.configVars.SMTP_PASSWORD;
+      await aws.stop();
+    }
   });
 });

@@ -144,6 +144,30 @@ describe("the engine model", () => {
     expect(log).toEqual(["create b", "create c", "delete old"]);
   });
 
+  test("a failed create is not recorded: lowering it runs no delete of its own, so a way back created before it carries the rollback, ahead of what it depends on", async () => {
+    const fail = new Set(["window"]);
+    const { log, realizer } = recordingRealizer(fail);
+    const state = newState();
+    const stage = (withWindow: boolean) => () => {
+      const stop = cmd("stop-writers", { create: "stop", delete: "writers back" });
+      if (!withWindow) return;
+      const wayBack = cmd("way-back", { create: "status", delete: "lift the fence" }, { dependsOn: [stop] });
+      cmd("window", { create: "fence, copy, verify", delete: "rollback of the window" }, { dependsOn: [wayBack] });
+    };
+    await up(state, realizer, stage(false));
+    const failed = await up(state, realizer, stage(true));
+    expect(failed.ok).toBe(false);
+    expect(state.read().resources.map((r) => r.name).sort()).toEqual(["stop-writers", "way-back"]);
+    log.length = 0;
+    // The flag lowered: only the way back's delete undoes the window, before the writers return.
+    await up(state, realizer, () => {
+      cmd("stop-writers", { create: "stop", delete: "writers back" });
+    });
+    expect(log).toEqual(["delete way-back"]);
+    await up(state, realizer, () => undefined);
+    expect(log).toEqual(["delete way-back", "delete stop-writers"]);
+  });
+
   test("retainOnDelete forgets without deleting; a protected resource refuses deletion; a read resource is never deleted", async () => {
     const { log, realizer } = recordingRealizer();
     const state = newState();
