@@ -41,6 +41,16 @@ function checkTargetNames(config: FerryConfig): void {
     if (!process) fail(`ferry:target.cloudflare.hostnames[${i}].process: "${h.process}" is not in ferry:target.compute.processes (${Object.keys(processes).join(", ")})`);
     if (process.port === undefined) fail(`ferry:target.compute.processes.${h.process}.port: required because hostname ${h.name} is served by it`);
   });
+  // A port gives the process a target group; only a hostname's listener rule attaches that
+  // group to the load balancer, and ECS refuses a service whose target group has none
+  // ("The target group ... does not have an associated load balancer";
+  // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb.html).
+  const served = new Set(config.target.cloudflare.hostnames.map((h) => h.process));
+  for (const [name, process] of Object.entries(processes)) {
+    if (process.port !== undefined && !served.has(name)) {
+      fail(`ferry:target.compute.processes.${name}.port: no hostname in ferry:target.cloudflare.hostnames is served by ${name}, so its target group would have no listener and ECS refuses the service; remove the port or add a hostname for it`);
+    }
+  }
   const zones = config.target.availabilityZones;
   if (zones && zones.some((z) => !z.startsWith(config.target.region))) {
     fail(`ferry:target.availabilityZones: every zone must be in ferry:target.region (${config.target.region})`);

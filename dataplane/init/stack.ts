@@ -110,7 +110,8 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
         ...(app.processTypesFrom === "slug" ? {} : { image: TODO.image.value, command }),
         size: dynoSizeFor(formation?.size),
         count: formation?.quantity ?? 0,
-        ...(type === "web" ? { port: 3000 } : {}),
+        // Only a web process a custom domain reaches gets a port (a port without a hostname is refused).
+        ...(type === "web" && app.domains.some((d) => d.kind === "custom") ? { port: 3000 } : {}),
       };
     }
   }
@@ -219,6 +220,12 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
   const serverNames = box.nginx.found ? box.nginx.value.serverNames.filter((n) => HOSTNAME.test(n)) : [];
   if (serverNames.length === 0) throw new DraftError(`${box.user}@${box.host}: nginx names no public hostname (server_name), so there is nothing to point Cloudflare at`);
   const hostnames = serverNames.map((name) => ({ name, process: name.startsWith("streaming.") && processes.streaming ? "streaming" : "web" }));
+  // A port without a hostname would give a target group no listener uses: the config refuses it.
+  for (const [role, process] of Object.entries(processes)) {
+    if (hostnames.some((h) => h.process === role)) continue;
+    delete process.port;
+    delete process.healthPath;
+  }
   const bytes = box.postgres.found ? box.postgres.value.databases.reduce((s, d) => s + d.bytes, 0) : 0;
   const major = box.postgres.found ? box.postgres.value.version.split(".")[0] : "16";
   const source = {
