@@ -80,6 +80,10 @@ export class Proxy extends pulumi.ComponentResource {
     const weights = poolWeights(percent);
     ctx.config.target.cloudflare.hostnames.forEach((host, i) => {
       const prefix = `${ctx.name}-lb-${i}`;
+      // Each hostname's pools are probed where its own process answers, as that hostname:
+      // a monitor on another process's path marks both pools unhealthy, and Cloudflare then
+      // ignores the weights (every request to the fallback pool).
+      const healthPath = ctx.config.target.compute.processes[host.process].healthPath;
       // Monitors and pools too wait for the health gate (and so for the rollback guards):
       // lowering ferry:cutover that the guards refuse must not recreate anything.
       const child = { parent: this, dependsOn: [this.healthGate] };
@@ -89,7 +93,7 @@ export class Proxy extends pulumi.ComponentResource {
           type: secure ? "https" : "http",
           port: secure ? 443 : 80,
           method: "GET",
-          path: ctx.target.healthPath,
+          path: healthPath,
           expectedCodes: "2xx",
           header: { Host: [host.name] },
           interval: 60,

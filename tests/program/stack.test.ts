@@ -156,6 +156,14 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(lb.inputs.fallbackPool).toBe(sourcePool);
       expect(b.options.get(lb.name)!.dependsOnNames).toContain(gate.name);
     }
+    // Each hostname's monitors probe its own process's health path with its own Host, on
+    // both sides (streaming answers /api/v1/streaming/health, not the web's /health).
+    const monitors = ofType(b, "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor");
+    for (const [i, host, path] of [[0, site, "/health"], [1, streaming, "/api/v1/streaming/health"]] as const) {
+      for (const s of [side, "aws"]) {
+        expect(monitors.find((m) => m.name.endsWith(`-lb-${i}-${s}`))!.inputs).toMatchObject({ path, header: { Host: [host] } });
+      }
+    }
     const pools = ofType(b, "cloudflare:index/loadBalancerPool:LoadBalancerPool");
     expect(pools.find((p) => p.name.endsWith("-0-aws"))!.inputs.origins).toMatchObject([{ address: lbDns, header: { hosts: [site] } }]);
     const poolName = (host: string, s: string) => `ferry-${host.replace(/\./g, "_")}-${s}`;
