@@ -185,7 +185,7 @@ function runApp(
     herokuApiKey: secrets.herokuApiKey,
     herokuInventory: heroku?.inventory,
     box: box && config.source.kind === "vultr"
-      ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, sshPrivateKey: secrets.sshPrivateKey }
+      ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, hostKey: config.source.ssh.hostKey, sshPrivateKey: secrets.sshPrivateKey }
       : undefined,
     tags: tagsOf(name),
   }, { parent: root });

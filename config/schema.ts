@@ -59,7 +59,15 @@ export const vultrSourceSchema = z.strictObject({
   services: z
     .array(z.enum(["postgres", "redis", "nginx", "app"], { error: "allowed: postgres, redis, nginx, app" }))
     .min(1, { error: "list what runs on the box: postgres, redis, nginx, app" }),
-  ssh: z.strictObject({ user: name("a Unix user", /^[a-z_][a-z0-9_-]{0,31}$/, "root").default("root"), port: int(1, 65535).default(22) }).default({ user: "root", port: 22 }),
+  ssh: z.strictObject({
+    user: name("a Unix user", /^[a-z_][a-z0-9_-]{0,31}$/, "root").default("root"),
+    port: int(1, 65535).default(22),
+    /**
+     * The box's public SSH host key, as `ferry init --box` records it: every SSH step (from
+     * a runner whose known_hosts is empty) trusts exactly this key, with StrictHostKeyChecking.
+     */
+    hostKey: name("the box's public SSH host key (ferry init --box records it; or ssh-keyscan -t ed25519 HOST, checked against the box's console)", /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."),
+  }, { error: "expected the box's SSH access: {user, port, hostKey} (ferry init --box writes it)" }),
   postgres: z
     .strictObject({
       strategy: z.enum(["logical", "dump", "physical"], { error: "allowed: logical, dump, physical" }).default("logical"),

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { effectiveTraffic, proxyWay } from "../config";
 import { traffic } from "./commands";
-import { StageContext, herokuSource, present, sshEnv } from "./context";
+import { StageContext, herokuSource, oldBoxHost, present, sshEnv } from "./context";
 
 /** Cloudflare pool weights for a target share; pure so a test checks the arithmetic. */
 export function poolWeights(percent: number): { source: number; target: number } {
@@ -134,7 +134,7 @@ export class Proxy extends pulumi.ComponentResource {
     if (!site || !ctx.config.target.certificateArn) throw new Error("ferry:source.nginx and ferry:target.certificateArn are required for the vultr proxy stage");
     const hostnames = ctx.config.target.cloudflare.hostnames.map((h) => h.name);
     const oldSite = { confFile: site.siteConf, listen: site.listen, sslListen: site.sslListen, sslCertificate: site.sslCertificate, sslCertificateKey: site.sslCertificateKey };
-    const oldHost = address.apply((ip) => ({ ssh: `${source.ssh.user}@${ip}:${source.ssh.port}`, sudo: source.ssh.user !== "root" }));
+    const oldHost = address.apply((ip) => oldBoxHost(ip, source));
     ctx.runner.run(`${ctx.name}-proxy-nginx`, {
       create: pulumi.all([oldHost, ctx.target.origin]).apply(([host, origin]) =>
         traffic.proxyApply(host, { origin, serverName: hostnames.join(" "), originServerName: hostnames[0], site: oldSite }),

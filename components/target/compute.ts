@@ -41,7 +41,7 @@ export interface ComputeArgs {
   runner: Runner;
   herokuApiKey?: pulumi.Input<string>;
   /** A box source: where to read the app's env file over SSH (`compute.boxEnvFile`). */
-  box?: { address: pulumi.Input<string>; user: string; port: number; sshPrivateKey?: pulumi.Input<string> };
+  box?: { address: pulumi.Input<string>; user: string; port: number; hostKey: string; sshPrivateKey?: pulumi.Input<string> };
   /** What Heroku lists for each app (add-ons and the config vars they own): which vars the copy leaves out. */
   herokuInventory?: pulumi.Output<HerokuAppInventory[]>;
   tags: Record<string, string>;
@@ -255,7 +255,7 @@ export class Compute extends pulumi.ComponentResource {
     const followBox = !atLeast(componentStage("app", args.config.stages), "cutover");
     const step = args.runner.run(`${name}-box-config`, {
       create: pulumi.all([secret.arn, box.address, this.ferryNames]).apply(([arn, host, ferry]) =>
-        boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
+        boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, hostKey: box.hostKey, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
       environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: READ_EPOCH },
       triggers: [envFile, secret.arn],
     }, readEveryUpUntil(!followBox, { parent: this, dependsOn: this.stepsAfter }));

@@ -86,12 +86,14 @@ export function stack(acceptSelfSignedTls: boolean) {
   };
 }
 
-/** How `ferry proxy` reaches the old box: it opens the SSH session itself. */
+/** How ferry reaches the old box over SSH: it opens the session itself. */
 export interface OldHost {
   /** user@address[:port] */
   ssh: string;
-  /** Run nginx changes through `sudo -n` (the SSH user is not root). */
+  /** Run changes through `sudo -n` (the SSH user is not root). */
   sudo: boolean;
+  /** The box's public host key (ferry:source.ssh.hostKey): the only key ssh trusts for it. */
+  hostKey: string;
 }
 
 /** The old box's nginx site the proxy takes over (ferry:source.nginx). */
@@ -112,7 +114,8 @@ export interface ProxyTarget {
   site: OldSite;
 }
 
-const oldHostFlags = (host: OldHost) => ["--host", host.ssh, "--ssh-key-env", ENV.sshKey, ...(host.sudo ? ["--sudo"] : [])];
+const sshFlags = (host: Pick<OldHost, "ssh" | "hostKey">) => ["--host", host.ssh, "--ssh-key-env", ENV.sshKey, "--host-key", host.hostKey];
+const oldHostFlags = (host: OldHost) => [...sshFlags(host), ...(host.sudo ? ["--sudo"] : [])];
 
 export const traffic = {
   /**
@@ -183,6 +186,9 @@ const secretFlags = (a: SecretTarget) => [
 
 export const box = {
   /** Copy a box's env file, read over SSH, into a Secrets Manager secret (like `heroku.configCopy`). */
-  configCopy: (host: string, envFile: string, a: SecretTarget) =>
-    ferry(SSH_ENV, "box", "config", "copy", "--host", host, "--ssh-key-env", ENV.sshKey, "--env-file", envFile, ...secretFlags(a)),
+  configCopy: (host: Pick<OldHost, "ssh" | "hostKey">, envFile: string, a: SecretTarget) =>
+    ferry(SSH_ENV, "box", "config", "copy", ...sshFlags(host), "--env-file", envFile, ...secretFlags(a)),
+  /** Stop (disable --now) or start (enable --now) the app's systemd units on the box. */
+  units: (host: OldHost, action: "stop" | "start", units: string[]) =>
+    ferry(SSH_ENV, "box", "units", action, ...oldHostFlags(host), ...units.flatMap((u) => ["--unit", u])),
 };

@@ -14,6 +14,7 @@ export const TODO = {
   instanceId: { key: "instanceId:", value: "00000000-0000-0000-0000-000000000000", note: "TODO: the box's Vultr instance id (vultr-cli instance list)" },
   // One per hostname (the index follows): ids must differ, each record is its own import.
   recordId: { key: "id:", value: "000000000000000000000000000000", note: "TODO: the Cloudflare record id of this CNAME, and its proxied and ttl as they are live" },
+  hostKey: { key: "hostKey:", value: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITODOTODOTODOTODOTODOTODOTODOTODOTODOTODOTODO", note: "TODO: the box's SSH host key (only a CA vouched for it here): ssh-keyscan -t ed25519 HOST, checked against the box's console" },
 } as const;
 
 /**
@@ -192,7 +193,7 @@ function roleOf(unit: string): string {
   return processName(unit.replace(/\.service$/, ""));
 }
 
-export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?: string }): StackDraft {
+export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?: string; hostKey?: string }): StackDraft {
   const services = [
     ...(box.postgres.found ? ["postgres"] : []),
     ...(box.redis.found ? ["redis"] : []),
@@ -232,7 +233,8 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     kind: "vultr",
     instanceId: choices.instanceId ?? TODO.instanceId.value,
     services,
-    ssh: { user: box.user, port: box.port },
+    // The key the operator's ssh verified the box with: every SSH step trusts exactly it.
+    ssh: { user: box.user, port: box.port, hostKey: choices.hostKey ?? TODO.hostKey.value },
     ...(box.postgres.found ? { postgres: { strategy: "logical" } } : {}),
     ...(box.redis.found ? { redis: { sidekiq: "sidekiq" in processes } } : {}),
     units,
@@ -257,6 +259,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
   const decide = [
     `region (${choices.region}), task sizes and the RDS class (storage is twice today's databases)`,
     ...(choices.instanceId ? [] : ["ferry:source.instanceId: the box's Vultr instance id (not readable over SSH)"]),
+    ...(choices.hostKey ? [] : ["ferry:source.ssh.hostKey: the box's SSH host key (no known_hosts entry named it)"]),
     "ferry:target.cloudflare.accountId and zoneId; to adopt each existing record add hostnames[].record {id, type, content}",
     "ferry:source.weightedSplit: true if the hostnames are proxied by Cloudflare, to move a share of requests at a time before the old nginx forwards everything",
     "ferry:target.compute: each process's image, command, size and port, compute.boxEnvFile (the app's env file on the box), and ferry:target.runner.operatorCidrs",

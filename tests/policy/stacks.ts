@@ -59,6 +59,7 @@ export function vultrConfig(flags: Flags = {}): Record<string, unknown> {
       kind: "vultr",
       instanceId: "8f3e1c2a-1b2c-4d5e-8f90-123456789abc",
       services: ["postgres", "redis", "nginx", "app"],
+      ssh: { user: "root", port: 22, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPolicyTestBoxHostKey000000000000000000000" },
       units: { web: "mastodon-web" },
       nginx: { siteConf: "/etc/nginx/sites-enabled/mastodon", sslCertificate: "/etc/letsencrypt/live/social.example.com/fullchain.pem", sslCertificateKey: "/etc/letsencrypt/live/social.example.com/privkey.pem" },
     },

@@ -188,15 +188,34 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       const nginx = findCommand(b, /proxy apply/)!;
       // The site's own file is replaced, on every address it served (443 with its certificate), and the ALB is reached over verified TLS.
       expect(commandLine(nginx)).toBe(
-        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon --origin https://${lbDns} ` +
+        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --conf-file /etc/nginx/sites-enabled/mastodon --origin https://${lbDns} ` +
         "--origin-server-name famichiki.example --server-name 'famichiki.example streaming.famichiki.example' --listen 80 --listen '[::]:80' --ssl-listen 443 --ssl-listen '[::]:443' " +
         "--ssl-certificate /etc/letsencrypt/live/famichiki.example/fullchain.pem --ssl-certificate-key /etc/letsencrypt/live/famichiki.example/privkey.pem",
       );
       expect(commandLine(nginx)).not.toContain("--allow-plaintext-origin");
-      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon");
+      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --conf-file /etc/nginx/sites-enabled/mastodon");
       expect(envKeys(nginx)).toEqual(["FERRY_SSH_KEY"]);
       for (const r of ofType(b, "cloudflare:index/dnsRecord:DnsRecord")) expect(r.inputs.content).toBe("203.0.113.20");
       expect(b.outputs.nextStep).toMatch(/ferry:cutover true/);
+    });
+  }
+
+  if (!heroku) {
+    it("every SSH to the box runs on the runner and trusts exactly ferry:source.ssh.hostKey (a Command's own connection checks no host key)", () => {
+      const source = parseConfig(stackConfig("prod")).source;
+      const hostKey = source.kind === "vultr" ? source.ssh.hostKey : "";
+      for (const stage of ["proxy", "cutover"] as const) {
+        const b = built[stage]!;
+        // No Command connects to the box itself.
+        const toBox = commands(b).filter((c) => (plain(c.inputs.connection) as { host?: string } | undefined)?.host === "203.0.113.20");
+        expect(toBox.map((c) => c.name)).toEqual([]);
+        const overSsh = commands(b).flatMap((c) => [commandLine(c), String(plain(c.inputs.delete) ?? "")]).filter((l) => l.includes("--host root@203.0.113.20"));
+        expect(overSsh.length).toBeGreaterThan(0);
+        for (const line of overSsh) expect(line).toContain(`--host-key '${hostKey}'`);
+      }
+      // The cutover stops the box's units through the runner; its delete starts them again.
+      const units = findCommand(built.cutover!, /ferry --json box units stop/)!;
+      expect(plain(units.inputs.delete)).toMatch(/^ferry --json box units start --host root@203\.0\.113\.20:22 .*--unit mastodon-web/);
     });
   }
 
@@ -270,11 +289,12 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       ]);
     } else {
       expect(findCommand(b, /pg cleanup/)).toBeDefined();
-      const units = findCommand(b, /systemctl disable --now/)!;
-      expect(units.type).toBe("command:remote:Command");
-      expect(plain(units.inputs.connection)).toMatchObject({ host: "203.0.113.20", user: "root", port: 22 });
-      expect(commandLine(units)).toBe("systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming");
-      expect(plain(units.inputs.delete)).toBe("systemctl enable --now mastodon-web mastodon-sidekiq mastodon-streaming");
+      // The units stay stopped, through the runner (its connection is the runner's, not the box's).
+      const units = findCommand(b, /box units stop/)!;
+      expect((plain(units.inputs.connection) as { user: string }).user).toBe("admin");
+      expect(commandLine(units)).toMatch(/^ferry --json box units stop --host root@203\.0\.113\.20:22 --ssh-key-env FERRY_SSH_KEY --host-key '[^']+' --unit mastodon-web --unit mastodon-sidekiq --unit mastodon-streaming$/);
+      expect(plain(units.inputs.delete)).toMatch(/^ferry --json box units start .* --unit mastodon-web --unit mastodon-sidekiq --unit mastodon-streaming$/);
+      expect(envKeys(units)).toEqual(["FERRY_SSH_KEY"]);
       // The old nginx keeps forwarding: clients that still resolve to the old box are served.
       expect(findCommand(b, /proxy apply/)).toBeDefined();
     }

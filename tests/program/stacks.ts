@@ -98,7 +98,7 @@ export function fakeConfigCopy(create: unknown): string | undefined {
 export const FAKE_BOX_VAR_NAMES = ["DB_HOST", "LOCAL_DOMAIN", "OTP_SECRET", "RAILS_ENV", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"];
 
 export function fakeBoxConfigCopy(create: unknown): string | undefined {
-  const m = /^ferry --json box config copy --host \S+ --ssh-key-env FERRY_SSH_KEY --env-file \S+ --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
+  const m = /^ferry --json box config copy --host \S+ --ssh-key-env FERRY_SSH_KEY --host-key '[^']+' --env-file \S+ --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
   if (!m) return undefined;
   const exclude = (m[2] ?? "").split(",");
   return JSON.stringify({ host: "root@203.0.113.20:22", secretId: m[1], versionId: "v-box-0001", names: FAKE_BOX_VAR_NAMES.filter((n) => !exclude.includes(n)), excluded: FAKE_BOX_VAR_NAMES.filter((n) => exclude.includes(n)) }) + "\n";

@@ -73,9 +73,11 @@ for (const [tls, strategy, mode] of [[false, "logical", "replicaof"], [true, "du
     samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq }));
   }
 }
-for (const host of [{ ssh: "deploy@198.51.100.1:2222", sudo: true }, { ssh: "root@198.51.100.1", sudo: false }]) {
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBoxHostKeyForTestsOnly0000000000000000000";
+for (const host of [{ ssh: "deploy@198.51.100.1:2222", sudo: true, hostKey: HOST_KEY }, { ssh: "root@198.51.100.1", sudo: false, hostKey: HOST_KEY }]) {
   samples["traffic.proxyApply"].push(contract.traffic.proxyApply(host, target));
   samples["traffic.proxyRevert"].push(contract.traffic.proxyRevert(host, site));
+  for (const action of ["stop", "start"] as const) samples["box.units"].push(contract.box.units(host, action, ["mastodon-web", "mastodon-sidekiq"]));
 }
 samples["traffic.health"].push(contract.traffic.health("https://lb.example:8443/health", 5, 2));
 samples["heroku.addons"].push(contract.heroku.addons("masto-web"));
@@ -90,7 +92,7 @@ samples["heroku.slug"].push(contract.heroku.slug("masto-web", "8f7e6d5c-0000-400
 const secret = { secretArn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ferry-app-masto-web-AbCdEf", region: "eu-central-1" };
 for (const exclude of [[], ["DATABASE_URL", "REDIS_URL"]]) {
   samples["heroku.configCopy"].push(contract.heroku.configCopy("masto-web", { ...secret, exclude }));
-  samples["box.configCopy"].push(contract.box.configCopy("deploy@198.51.100.1:22", "/home/mastodon/live/.env.production", { ...secret, exclude }));
+  samples["box.configCopy"].push(contract.box.configCopy({ ssh: "deploy@198.51.100.1:22", hostKey: HOST_KEY }, "/home/mastodon/live/.env.production", { ...secret, exclude }));
 }
 
 const cases = Object.entries(samples).flatMap(([builder, commands]) => commands.map((c): [string, FerryCommand] => [builder, c]));
