@@ -360,8 +360,6 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     FERRY_PROJECT_DIR: PROJECT_DIR,
   };
   const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log });
-  const runner = config.target.runner;
-  const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
   let removeBundle = () => undefined as void;
   const provisionRunner = async () => {
     removeBundle = installRdsBundle(ca.file, runId);
@@ -369,7 +367,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
   const registry = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
-  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry });
+  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry });
   late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 

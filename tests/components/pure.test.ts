@@ -2,7 +2,7 @@
 // scripts, source protection, URL rewriting. No Pulumi runtime.
 import { describe, expect, it } from "vitest";
 import { shellQuote } from "../../components/shell";
-import { portOf, postgresParameters, runnerPostgresUrl, subnetCidrs, withAddress } from "../../components/target";
+import { portOf, postgresParameters, runnerPostgresUrl, subnetCidrs } from "../../components/target";
 import { RDS_CA_BUNDLE, redisUserData, runnerUserData } from "../../components/target/userData";
 import { listenerPort } from "../../components/target/ingress";
 
@@ -57,21 +57,12 @@ describe("small helpers", () => {
     expect(shellQuote("it's $(rm -rf /)")).toBe("'it'\\''s $(rm -rf /)'");
   });
 
-  it("withAddress swaps host:port and keeps credentials and path", () => {
-    expect(withAddress("postgres://u:p%40ss@db.internal:5432/app?sslmode=require", "localhost:15432")).toBe("postgres://u:p%40ss@localhost:15432/app?sslmode=require");
-    expect(withAddress("rediss://:pw@cache:6379/0", undefined)).toBe("rediss://:pw@cache:6379/0");
-  });
-
-  it("runnerPostgresUrl: verify-full; the EC2 runner's CA bundle; a forward keeps the endpoint as the name to verify", () => {
+  it("runnerPostgresUrl: verify-full; the EC2 runner's CA bundle", () => {
     const rds = "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=require";
     expect(runnerPostgresUrl(rds, { caFile: RDS_CA_BUNDLE })).toBe(
       "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fferry%2Frds-global-bundle.pem",
     );
-    expect(runnerPostgresUrl(rds, { forward: "localhost:15432" })).toBe(
-      "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:15432/app?sslmode=verify-full&hostaddr=127.0.0.1",
-    );
-    expect(runnerPostgresUrl(rds, { forward: "10.0.0.7:5432" })).toContain("@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&hostaddr=10.0.0.7");
-    expect(runnerPostgresUrl(rds, { forward: "bastion.internal:15432" })).toBe("postgres://u:p%40s@bastion.internal:15432/app?sslmode=verify-full");
+    expect(runnerPostgresUrl(rds)).toBe("postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full");
   });
 
   it("portOf reads the source port without the rest of the URL", () => {

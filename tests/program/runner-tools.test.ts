@@ -67,5 +67,5 @@ describe("the EC2 runner has every command its steps call", () => {
     }
     expect(steps).toBeGreaterThan(10);
     expect([...missing]).toEqual([]);
-  });
+  }, 300_000);
 });

@@ -35,11 +35,6 @@ export interface CloudContext {
   region: string;
   log(line: string): void;
   secret(value: string): void;
-  /**
-   * A local runner reaches the private stores through port forwards the operator opens
-   * (ferry:target.runner.postgresAddress / redisAddress, e.g. an SSM session): host:port.
-   */
-  runnerForwards: { postgres?: string; redis?: string };
   /** Make this machine what an EC2 runner's user data makes the instance. */
   provisionRunner(): Promise<void>;
   /** The box's address, for the Vultr instance read (vultr sources). */
@@ -82,7 +77,6 @@ export class Cloud implements Realizer, TaskRunner {
   /** ECS services by URN: their tasks, and the task definition they run. */
   private readonly services = new Map<string, { fleet: Fleet; taskDefinition: string }>();
   private readonly revisions = new Map<string, number>();
-  private readonly operatorForwards: Forward[] = [];
   private alb?: { host: string; dnsName: string; proxy?: ProxyHost; arn: string };
 
   constructor(private readonly ctx: CloudContext) {}
@@ -330,19 +324,10 @@ export class Cloud implements Realizer, TaskRunner {
     });
     const port = Number(i.port ?? 5432);
     const fwd = await forward(host, port, pg.port);
-    await this.operatorForward(this.ctx.runnerForwards.postgres, pg.port);
     this.postgres.set(goal.urn, { pg, forward: fwd, database: String(i.dbName) });
     this.ctx.log(`      RDS ${goal.name}: PostgreSQL on ${address} (${host}:${port}), TLS from the rehearsal CA, master user ${user}`);
     const id = String(i.identifier ?? `${goal.name}-${suffix()}`);
     return { id, outputs: { ...i, address, port, endpoint: `${address}:${port}`, identifier: id, arn: `arn:aws:rds:${this.ctx.region}:000000000000:db:${id}` } };
-  }
-
-  /** The operator's port forward to a private store, when the stack names one. */
-  private async operatorForward(hostPort: string | undefined, toPort: number): Promise<void> {
-    if (!hostPort) return;
-    const [host, port] = hostPort.split(":");
-    this.operatorForwards.push(await forward(host === "localhost" ? "127.0.0.1" : host, Number(port), toPort));
-    this.ctx.log(`      port forward ${hostPort} (the operator's, as ferry:target.runner names it)`);
   }
 
   // ---- ElastiCache: Redis over TLS with AUTH; Redis on EC2 as user data sets it up --
@@ -355,7 +340,6 @@ export class Cloud implements Realizer, TaskRunner {
     const redis = await startRedis({ tls: this.ctx.ca.tlsFor([address, host, "localhost", "127.0.0.1"]), password: String(i.authToken) });
     const port = Number(i.port ?? 6379);
     this.redis.set(goal.urn, { redis, forward: await forward(host, port, redis.port) });
-    await this.operatorForward(this.ctx.runnerForwards.redis, redis.port);
     this.ctx.log(`      ElastiCache ${goal.name}: Redis on ${address} (${host}:${port}), TLS and AUTH`);
     return { id: `${goal.name}-${suffix()}`, outputs: { ...i, primaryEndpointAddress: address, port, arn: `arn:aws:elasticache:${this.ctx.region}:000000000000:replicationgroup:${goal.name}` } };
   }
@@ -377,7 +361,6 @@ export class Cloud implements Realizer, TaskRunner {
       if (!param) throw new Error(`${goal.name}: its user data reads the Redis password from SSM, and no such parameter exists`);
       const redis = await startRedis({ password: String(param.inputs.value) });
       this.redis.set(goal.urn, { redis, forward: await forward(host, 6379, redis.port) });
-      await this.operatorForward(this.ctx.runnerForwards.redis, redis.port);
       this.ctx.log(`      EC2 ${goal.name}: Redis on ${host}:6379 with the password from SSM`);
     }
     return { id, outputs: { ...i, privateIp: host, publicIp: "", arn: `arn:aws:ec2:${this.ctx.region}:000000000000:instance/${id}` } };
@@ -551,7 +534,6 @@ export class Cloud implements Realizer, TaskRunner {
     await Promise.allSettled([...this.services.values()].map((s) => s.fleet.stop()));
     await this.alb?.proxy?.stop();
     await Promise.allSettled([
-      ...this.operatorForwards.map((f) => f.close()),
       ...[...this.postgres.values()].map(async (s) => (await s.forward.close(), await s.pg.stop("immediate"))),
       ...[...this.redis.values()].map(async (s) => (await s.forward.close(), await s.redis.stop())),
     ]);
