@@ -241,6 +241,12 @@ export const targetSchema = z.strictObject({
   cloudflare: z.strictObject({
     accountId: name("a Cloudflare account id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
     zoneId: name("a Cloudflare zone id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
+    /**
+     * The zone's SSL/TLS encryption mode today (dashboard: SSL/TLS > Overview). Unless it is
+     * strict, ferry adds a Configuration Rule setting Full (strict) for its hostnames only,
+     * from the proxy stage on; the zone-wide setting is never changed (other hostnames live there).
+     */
+    sslMode: z.enum(["off", "flexible", "full", "strict"], { error: "allowed: off, flexible, full, strict (the zone's SSL/TLS encryption mode)" }).optional(),
     hostnames: z.array(z.strictObject({
       name: hostname,
       process: processType,

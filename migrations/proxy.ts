@@ -76,7 +76,6 @@ export class Proxy extends pulumi.ComponentResource {
 
   private weightedSplit(ctx: StageContext, source: SourceOrigin, percent: number): void {
     const { accountId, zoneId } = ctx.config.target.cloudflare;
-    const https = !!ctx.config.target.certificateArn;
     const weights = poolWeights(percent);
     ctx.config.target.cloudflare.hostnames.forEach((host, i) => {
       const prefix = `${ctx.name}-lb-${i}`;
@@ -110,7 +109,8 @@ export class Proxy extends pulumi.ComponentResource {
           description: `ferry ${host.name} (${side})`,
         }, child);
       const sourcePool = pool(source.side, source.address(host.name), monitor(source.side, source.https).id);
-      const awsPool = pool("aws", ctx.target.loadBalancerDnsName, monitor("aws", https).id);
+      // The load balancer serves the hostnames over HTTPS only (port 80 redirects).
+      const awsPool = pool("aws", ctx.target.loadBalancerDnsName, monitor("aws", true).id);
       new cloudflare.LoadBalancer(`${prefix}`, {
         zoneId,
         name: host.name,
@@ -131,7 +131,7 @@ export class Proxy extends pulumi.ComponentResource {
     if (!address) throw new Error("the Vultr instance address is missing"); // set by buildFerry for vultr sources
     // validateStages requires both for a vultr proxy stage (one line naming the key).
     const site = source.nginx;
-    if (!site || !ctx.config.target.certificateArn) throw new Error("ferry:source.nginx and ferry:target.certificateArn are required for the vultr proxy stage");
+    if (!site) throw new Error("ferry:source.nginx is required for the vultr proxy stage");
     const hostnames = ctx.config.target.cloudflare.hostnames.map((h) => h.name);
     const oldSite = { confFile: site.siteConf, listen: site.listen, sslListen: site.sslListen, sslCertificate: site.sslCertificate, sslCertificateKey: site.sslCertificateKey };
     const oldHost = address.apply((ip) => oldBoxHost(ip, source));

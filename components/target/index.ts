@@ -7,7 +7,8 @@ import type { FerryConfig } from "../../config";
 import { atLeast, componentStage, postgresStrategy, redisMode } from "../../config";
 import { Ec2Runner, LocalRunner, Runner } from "../runner";
 import { Firewall, POSTGRES_PORT, REDIS_PORT } from "./firewall";
-import { Ingress, listenerPort } from "./ingress";
+import { OriginCertificate } from "./certificate";
+import { HTTPS_PORT, Ingress } from "./ingress";
 import { Network } from "./network";
 import { Postgres } from "./postgres";
 import { Redis } from "./redis";
@@ -96,7 +97,7 @@ function createFirewall(name: string, args: TargetArgs, network: Network, child:
   return new Firewall(`${name}-fw`, {
     vpcId: network.vpc.id,
     vpcCidr: target.vpcCidr,
-    listenerPort: listenerPort(target.certificateArn),
+    listenerPort: HTTPS_PORT,
     appPorts: Object.values(target.compute.processes).flatMap((p) => (p.port === undefined ? [] : [p.port])),
     runner: target.runner.kind === "ec2",
     sourceAddress: args.sourceAddress,
@@ -142,7 +143,18 @@ function createRedis(name: string, args: TargetArgs, network: Network, firewall:
   }, child);
 }
 
-function createIngress(name: string, { config, tags }: TargetArgs, network: Network, firewall: Firewall, child: Child): Ingress {
+/**
+ * The certificate the load balancer serves: the one the stack names, or an ACM
+ * certificate for the hostnames, validated through the Cloudflare zone.
+ */
+function originCertificate(name: string, { config, tags }: TargetArgs, child: Child): pulumi.Input<string> {
+  const target = config.target;
+  if (target.certificateArn) return target.certificateArn;
+  return new OriginCertificate(`${name}-origin`, { hostnames: target.cloudflare.hostnames.map((h) => h.name), zoneId: target.cloudflare.zoneId, tags }, child).arn;
+}
+
+function createIngress(name: string, args: TargetArgs, network: Network, firewall: Firewall, child: Child): Ingress {
+  const { config, tags } = args;
   const target = config.target;
   return new Ingress(`${name}-ingress`, {
     vpcId: network.vpc.id,
@@ -150,7 +162,7 @@ function createIngress(name: string, { config, tags }: TargetArgs, network: Netw
     securityGroupId: firewall.loadBalancer.id,
     processes: target.compute.processes,
     hostnames: target.cloudflare.hostnames,
-    certificateArn: target.certificateArn,
+    certificateArn: originCertificate(name, args, child),
     tags,
   }, child);
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { shellQuote } from "../../components/shell";
 import { portOf, postgresParameters, runnerPostgresUrl, subnetCidrs } from "../../components/target";
 import { RDS_CA_BUNDLE, redisUserData, runnerUserData } from "../../components/target/userData";
-import { listenerPort } from "../../components/target/ingress";
+import { validationRecord } from "../../components/target/certificate";
 
 describe("subnetCidrs", () => {
   it("carves /20s from a /16 without overlap", () => {
@@ -71,8 +71,8 @@ describe("small helpers", () => {
     expect(portOf(undefined, 6379)).toBe(6379);
   });
 
-  it("the load balancer listens on 443 only with a certificate", () => {
-    expect(listenerPort("arn:aws:acm:us-east-1:123456789012:certificate/abc")).toBe(443);
-    expect(listenerPort(undefined)).toBe(80);
+  it("ACM's validation option becomes a DNS-only record without the root dot", () => {
+    expect(validationRecord({ domainName: "a.example.com", resourceRecordName: "_abc.a.example.com.", resourceRecordType: "CNAME", resourceRecordValue: "_def.xyz.acm-validations.aws." }))
+      .toEqual({ name: "_abc.a.example.com", type: "CNAME", content: "_def.xyz.acm-validations.aws", proxied: false, ttl: 60 });
   });
 });

@@ -61,6 +61,15 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:ec2/instance:Instance": return { privateIp: "10.60.64.10", publicIp: "", arn: `arn:aws:ec2:::instance/${name}` };
     case "aws:ec2/eip:Eip": return { publicIp: "198.51.100.77" };
     case "aws:lb/loadBalancer:LoadBalancer": return { dnsName: `${name}-123.us-east-1.elb.amazonaws.com`, arn: `arn:aws:elasticloadbalancing:::loadbalancer/${name}` };
+    case "aws:acm/certificate:Certificate": {
+      // One DNS validation option per domain, named and valued as ACM names them.
+      const domains = [inputs.domainName, ...((inputs.subjectAlternativeNames as string[] | undefined) ?? [])].map(String);
+      const token = (d: string) => createHash("sha256").update(d).digest("hex").slice(0, 32);
+      return {
+        arn: `arn:aws:acm:us-east-1:123456789012:certificate/${token(name).slice(0, 8)}-0000-4000-8000-000000000000`,
+        domainValidationOptions: domains.map((d) => ({ domainName: d, resourceRecordName: `_${token(d)}.${d}.`, resourceRecordType: "CNAME", resourceRecordValue: `_${token(`v${d}`)}.abcdefghij.acm-validations.aws.` })),
+      };
+    }
     case "aws:lb/targetGroup:TargetGroup":
     case "aws:lb/listener:Listener": return { arn: `arn:aws:elasticloadbalancing:::${name}` };
     case "aws:ec2/launchTemplate:LaunchTemplate": return { latestVersion: 1 };

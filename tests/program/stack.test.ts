@@ -46,7 +46,9 @@ const HEROKU_LIVE = [
   { name: "streaming.staging.social.example.com", type: "CNAME", content: "quiet-elk-3d4e5f.herokudns.com", proxied: false, ttl: 300, comment: "heroku custom domain" },
 ];
 const VULTR_LIVE = ["famichiki.example", "streaming.famichiki.example"].map((name) => ({ name, type: "A", content: "203.0.113.20", proxied: true, ttl: 1 }));
-const liveRecords = (b: Built) => ofType(b, "cloudflare:index/dnsRecord:DnsRecord").map((r) => {
+/** The hostnames' own records (not the certificate's validation CNAMEs). */
+const hostRecords = (b: Built) => ofType(b, "cloudflare:index/dnsRecord:DnsRecord").filter((r) => !String(r.inputs.content).endsWith(".acm-validations.aws"));
+const liveRecords = (b: Built) => hostRecords(b).map((r) => {
   const { name, type, content, proxied, ttl, comment } = r.inputs;
   return { name, type, content, proxied, ttl, ...(comment !== undefined ? { comment } : {}) };
 });
@@ -126,6 +128,38 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(pulls).toEqual(heroku ? [] : [[5432, "subscription to the source publisher"], [6380, "REPLICAOF the source"]]);
   });
 
+  it("TLS to the origin: an ACM certificate validated through the zone, HTTPS on the ALB, port 80 only redirects; Full (strict) for the hostnames only, from proxy on", () => {
+    const b = built.provision!;
+    const hosts = heroku ? ["staging.social.example.com", "streaming.staging.social.example.com"] : ["famichiki.example", "streaming.famichiki.example"];
+    const [cert] = ofType(b, "aws:acm/certificate:Certificate");
+    expect(cert.inputs).toMatchObject({ domainName: hosts[0], subjectAlternativeNames: [hosts[1]], validationMethod: "DNS" });
+    // One DNS-only CNAME per hostname, as ACM's validation options name them.
+    const validation = ofType(b, "cloudflare:index/dnsRecord:DnsRecord").filter((r) => String(r.inputs.content).endsWith(".acm-validations.aws"));
+    expect(validation.map((r) => [String(r.inputs.name).replace(/^_[0-9a-f]+\./, ""), r.inputs.type, r.inputs.proxied])).toEqual(hosts.map((h) => [h, "CNAME", false]));
+    const [issued] = ofType(b, "aws:acm/certificateValidation:CertificateValidation");
+    expect(issued.inputs.validationRecordFqdns).toEqual(validation.map((r) => r.inputs.name));
+    const listeners = ofType(b, "aws:lb/listener:Listener");
+    const https = listeners.find((l) => l.inputs.port === 443)!;
+    expect(https.inputs).toMatchObject({ protocol: "HTTPS", certificateArn: issued.inputs.certificateArn, sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" });
+    const http = listeners.find((l) => l.inputs.port === 80)!;
+    expect(http.inputs.defaultActions).toEqual([{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } }]);
+    // Every hostname is served on 443; port 80 forwards only the health gate's own name.
+    const rules = ofType(b, "aws:lb/listenerRule:ListenerRule");
+    const hostRules = rules.filter((r) => hosts.some((h) => JSON.stringify(r.inputs.conditions).includes(`"${h}"`)));
+    expect(hostRules.map((r) => r.inputs.listenerArn)).toEqual(hosts.map(() => `arn:aws:elasticloadbalancing:::${b.name}-ingress-listener`));
+    expect(rules.filter((r) => r.inputs.listenerArn === `arn:aws:elasticloadbalancing:::${b.name}-ingress-check`).map((r) => JSON.stringify(r.inputs.conditions)))
+      .toEqual([JSON.stringify([{ hostHeader: { values: [`${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`] } }])]);
+    // Cloudflare does not reach AWS at provision: the zone's mode is untouched.
+    expect(ofType(b, "cloudflare:index/ruleset:Ruleset")).toEqual([]);
+    for (const stage of ["proxy", "cutover", "decommission"] as const) {
+      const [rule] = ofType(built[stage]!, "cloudflare:index/ruleset:Ruleset");
+      expect(rule.inputs).toMatchObject({ kind: "zone", phase: "http_config_settings", zoneId: heroku ? "fedcba9876543210fedcba9876543210" : "00112233445566778899aabbccddeeff" });
+      expect(rule.inputs.rules).toMatchObject([{ action: "set_config", actionParameters: { ssl: "strict" }, expression: `(http.host in {"${hosts[0]}" "${hosts[1]}"})`, enabled: true }]);
+      // Never the zone-wide setting: other hostnames live in the zone.
+      expect(built[stage]!.resources.filter((r) => r.type === "cloudflare:index/zoneSetting:ZoneSetting")).toEqual([]);
+    }
+  });
+
   it("replicate: a preflight-gated copy chosen from what the source allows", () => {
     const b = built.replicate!;
     const pg = findCommand(b, /pg replicate/)!;
@@ -198,7 +232,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(commandLine(nginx)).not.toContain("--allow-plaintext-origin");
       expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --conf-file /etc/nginx/sites-enabled/mastodon");
       expect(envKeys(nginx)).toEqual(["FERRY_SSH_KEY"]);
-      for (const r of ofType(b, "cloudflare:index/dnsRecord:DnsRecord")) expect(r.inputs.content).toBe("203.0.113.20");
+      for (const r of hostRecords(b)) expect(r.inputs.content).toBe("203.0.113.20");
       expect(b.outputs.nextStep).toMatch(/ferry:cutover true/);
     });
   }
@@ -225,7 +259,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
   it("cutover: DNS points at AWS only now, after every data-plane gate", () => {
     const b = built.cutover!;
     const lbDns = `${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`;
-    const records = ofType(b, "cloudflare:index/dnsRecord:DnsRecord");
+    const records = hostRecords(b);
     expect(records.length).toBe(2);
     // Both stores move: one `ferry cutover` (-data) for the two; Redis's step gates on it.
     const gates = [`${b.name}-cutover-stores`, `${b.name}-cutover-pg-verify`, `${b.name}-cutover-redis`];
@@ -391,7 +425,7 @@ describe("lowering a flag is the rollback", () => {
   it("vultr: cutover -> replicate restores the adopted records and reverts the old nginx", async () => {
     const back = await build("prod", upTo("replicate"), "rollback");
     expect(liveRecords(back)).toEqual(VULTR_LIVE);
-    for (const r of ofType(back, "cloudflare:index/dnsRecord:DnsRecord")) {
+    for (const r of hostRecords(back)) {
       expect(back.options.get(r.name)).toMatchObject({ retainOnDelete: true });
       expect(back.options.get(r.name)!.deleteBeforeReplace).toBeUndefined();
     }
