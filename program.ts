@@ -10,6 +10,7 @@ import { present } from "./migrations/context";
 import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
 import { VultrBox } from "./components/source/vultr";
 import { Compute, Target } from "./components/target";
+import { ImageMirror, publicImages } from "./components/target/images";
 
 export interface FerryOutputs {
   /** Where things are on AWS (no credentials). */
@@ -161,6 +162,8 @@ function runApp(
 ): Compute {
   const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url : secrets.sourceDatabaseUrl;
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
+  // The public images the tasks run, copied once into the stack's ECR (Docker Hub's anonymous limit).
+  const images = new ImageMirror(`${name}-images`, { images: publicImages(config), prefix: name, region: config.target.region, runner: target.runner, tags: tagsOf(name) }, { parent: root });
   return new Compute(`${name}-app`, {
     config,
     region: config.target.region,
@@ -182,6 +185,7 @@ function runApp(
     parameterPrefix: `/ferry/${name}`,
     after: data.gates,
     runner: target.runner,
+    images: images.refs,
     herokuApiKey: secrets.herokuApiKey,
     herokuInventory: heroku?.inventory,
     box: box && config.source.kind === "vultr"

@@ -39,6 +39,8 @@ export interface ComputeArgs {
   parameterPrefix: string;
   /** Where the Heroku reads, the slug copy and the release phase run. */
   runner: Runner;
+  /** Public image reference -> its copy in the stack's ECR (components/target/images.ts): what the tasks pull. */
+  images: pulumi.Output<Record<string, string>>;
   herokuApiKey?: pulumi.Input<string>;
   /** A box source: where to read the app's env file over SSH (`compute.boxEnvFile`). */
   box?: { address: pulumi.Input<string>; user: string; port: number; hostKey: string; sshPrivateKey?: pulumi.Input<string> };
@@ -313,12 +315,14 @@ export class Compute extends pulumi.ComponentResource {
       labels: { "ferry.process": process.name, ...(process.port !== undefined && !run.command && !run.processType ? { "ferry.healthPath": process.healthPath } : {}) },
     };
     const secretsOfProcess = this.secretsFor(process);
+    // Tasks pull the stack's ECR copies, never the public registries (Docker Hub's limit).
+    const pulled = (images: Record<string, string>, ref: string) => images[ref] ?? ref;
     const spec: pulumi.Output<ContainerSpec> = code.kind === "image"
-      ? secretsOfProcess.apply((secrets): ContainerSpec => ({ kind: "image", image: code.image, command: run.command ?? code.command, secrets, ...base }))
-      : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName]).apply(([secrets, release, bucket]): ContainerSpec => ({
+      ? pulumi.all([secretsOfProcess, args.images]).apply(([secrets, images]): ContainerSpec => ({ kind: "image", image: pulled(images, code.image), command: run.command ?? code.command, secrets, ...base }))
+      : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName, args.images]).apply(([secrets, release, bucket, images]): ContainerSpec => ({
         kind: "slug",
-        stackImage: compute.stackImage,
-        fetchImage: compute.fetchImage,
+        stackImage: pulled(images, compute.stackImage),
+        fetchImage: pulled(images, compute.fetchImage),
         slugUrl: `s3://${bucket}/${slugKey(code.app, release.slugId)}`,
         processType: run.processType ?? code.type,
         command: run.command ?? code.command,

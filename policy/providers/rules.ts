@@ -478,6 +478,19 @@ const acmCertificate: Rule[] = [(r) => {
   return unique.size > 10 ? [`${where(r, "subjectAlternativeNames")}: ${unique.size} domain names; ACM allows 10 per certificate by default (https://docs.aws.amazon.com/acm/latest/userguide/acm-limits.html)`] : [];
 }];
 
+// ---- ECR ---------------------------------------------------------------------------
+
+// https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html: repositoryName
+// 2..256 characters, (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*
+const ECR_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const ecrRepository: Rule[] = [(r) => {
+  const name = str(r.inputs.name);
+  if (name === undefined) return [];
+  return name.length < 2 || name.length > 256 || !ECR_NAME.test(name)
+    ? [`${where(r, "name")} '${name}': 2 to 256 lowercase letters, digits and . _ - between path components (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html)`]
+    : [];
+}];
+
 // ---- the source: read, never managed ----------------------------------------------
 
 /** ferry never creates a Vultr instance: the only one it declares is the source box, read with `.get`. */
@@ -557,6 +570,7 @@ export const RULES: Record<string, Rule[]> = {
   "cloudflare:index/loadBalancer:LoadBalancer": cloudflareLoadBalancer,
   "cloudflare:index/ruleset:Ruleset": ruleset,
   "aws:acm/certificate:Certificate": acmCertificate,
+  "aws:ecr/repository:Repository": ecrRepository,
   "vultr:index/instance:Instance": vultrInstance,
   ...ECS_RULES,
 };

@@ -94,6 +94,15 @@ describe("ACM", () => {
   });
 });
 
+describe("ECR", () => {
+  it("repository names: lowercase path components joined by /", () => {
+    const repo = (name: string) => reg("aws:ecr/repository:Repository", "r", { name });
+    expect(check(repo("ferry/docker.io/heroku/heroku"))).toEqual([]);
+    expect(check(repo("ferry/Docker.io/heroku"))).toEqual([expect.stringMatching(/name 'ferry\/Docker\.io\/heroku': 2 to 256 lowercase/)]);
+    expect(check(repo("ferry//x"))).toEqual([expect.stringMatching(/API_CreateRepository/)]);
+  });
+});
+
 describe("AWS names", () => {
   it("models Pulumi's auto-name (logical name + '-' + 7 hex) against the limit", () => {
     const tg = (name: string) => reg("aws:lb/targetGroup:TargetGroup", name, { port: 3000, protocol: "HTTP" });

@@ -58,8 +58,8 @@ const findCommand = (b: Built, pattern: RegExp) => commands(b).find((c) => patte
 const envKeys = (r: Recorded) => Object.keys(plain(r.inputs.environment) as object).sort();
 /** The Heroku source's read-only inventory commands. */
 const sourceReads = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-heroku-`));
-/** The app plane's steps: release reads, slug copies, release phases (they run from provision on). */
-const appSteps = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-app-`));
+/** The app plane's steps: release reads, slug copies, image copies, release phases (they run from provision on). */
+const appSteps = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-app-`) || c.name.startsWith(`${b.name}-images-`));
 /** Data-plane steps (the ec2 runner's readiness probe is plumbing, the source reads change nothing). */
 const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !sourceReads(b).includes(c) && !appSteps(b).includes(c));
 /** What a step waits for besides the runner being up (every step on the EC2 runner waits for that). */
@@ -158,6 +158,30 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       // Never the zone-wide setting: other hostnames live in the zone.
       expect(built[stage]!.resources.filter((r) => r.type === "cloudflare:index/zoneSetting:ZoneSetting")).toEqual([]);
     }
+  });
+
+  it("every task pulls from the stack's ECR by digest: each public image is copied once by skopeo on the runner (Docker Hub allows 10 anonymous pulls an hour per NAT address)", () => {
+    const b = built.provision!;
+    const expected = heroku ? ["docker.io/heroku/heroku", "public.ecr.aws/aws-cli/aws-cli"] : ["ghcr.io/mastodon/mastodon", "ghcr.io/mastodon/mastodon-streaming"];
+    const repos = ofType(b, "aws:ecr/repository:Repository");
+    expect(repos.map((r) => r.inputs.name).sort()).toEqual(expected.map((e) => `${b.name}/${e}`));
+    const copies = commands(b).filter((c) => /skopeo copy/.test(commandLine(c)));
+    expect(copies.length).toBe(heroku ? 2 : 2);
+    for (const copy of copies) {
+      // Logged in with a token piped from the AWS CLI (never in argv); linux/amd64, the tasks' platform.
+      expect(commandLine(copy)).toMatch(/aws ecr get-login-password --region \S+ \| skopeo login --authfile "\$d\/auth\.json" --username AWS --password-stdin \d{12}\.dkr\.ecr\./);
+      expect(commandLine(copy)).toMatch(/--override-os linux --override-arch amd64/);
+      expect(plain(copy.inputs.environment)).toBeUndefined();
+    }
+    for (const td of ofType(b, "aws:ecs/taskDefinition:TaskDefinition")) {
+      const images = (JSON.parse(String(plain(td.inputs.containerDefinitions))) as { image: string }[]).map((c) => c.image);
+      for (const image of images) expect(image, td.name).toMatch(/^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/t\d+\/[a-z0-9./-]+@sha256:[0-9a-f]{64}$/);
+    }
+    // The runner may log in to ECR and push into exactly these repositories.
+    const grant = ofType(b, "aws:iam/rolePolicy:RolePolicy").find((p) => p.name === `${b.name}-images-runner`)!;
+    const statements = JSON.parse(String(plain(grant.inputs.policy))).Statement as { Action: string[]; Resource: string | string[] }[];
+    expect(statements[0]).toMatchObject({ Action: ["ecr:GetAuthorizationToken"], Resource: "*" });
+    expect(statements[1].Resource).toEqual(repos.map((r) => `arn:aws:ecr:us-east-1:123456789012:repository/${r.inputs.name}`));
   });
 
   it("replicate: a preflight-gated copy chosen from what the source allows", () => {

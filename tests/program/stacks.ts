@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import { createHash } from "crypto";
 
 
 export const FAKE_SECRETS = {
@@ -129,7 +130,16 @@ export function upTo(stage: "provision" | "replicate" | "proxy" | "cutover" | "d
   return { ...Object.fromEntries(order.map((f, i) => [f, i < n])), ...extra };
 }
 
-/** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies. */
+/** What an image copy into ECR prints (components/target/images.ts): the copy by a digest of the source's name. */
+export function fakeImageCopy(create: unknown): string | undefined {
+  const m = /printf '\{"source":"%s","image":"%s@%s"\}\\n' (\S+) (\S+) "\$\(cat/.exec(String(create));
+  if (!m) return undefined;
+  const unquote = (s: string) => s.replace(/^'|'$/g, "");
+  const digest = createHash("sha256").update(unquote(m[1])).digest("hex");
+  return JSON.stringify({ source: unquote(m[1]), image: `${unquote(m[2])}@sha256:${digest}` }) + "\n";
+}
+
+/** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies, the image copies. */
 export function fakeStepStdout(create: unknown): string | undefined {
-  return fakeHerokuRelease(create) ?? fakeConfigCopy(create) ?? fakeBoxConfigCopy(create) ?? fakeHerokuRead(create);
+  return fakeHerokuRelease(create) ?? fakeConfigCopy(create) ?? fakeBoxConfigCopy(create) ?? fakeImageCopy(create) ?? fakeHerokuRead(create);
 }
