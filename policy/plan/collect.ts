@@ -57,6 +57,8 @@ function awsArns(type: string, name: string, inputs: Record<string, unknown>): R
       return { arn: `${family}:1`, arnWithoutRevision: family, revision: 1 };
     }
     case "aws:iam/role:Role": return { arn: `arn:aws:iam::000000000000:role/${name}`, name };
+    case "aws:ecr/repository:Repository":
+      return { arn: `${at("ecr")}:repository/${String(inputs.name)}`, repositoryUrl: `000000000000.dkr.ecr.us-east-1.amazonaws.com/${String(inputs.name)}` };
     // ACM's DNS validation option per domain (the records the program declares from them).
     case "aws:acm/certificate:Certificate":
       return {
