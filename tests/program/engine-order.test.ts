@@ -22,6 +22,10 @@ function recordingProvider(refuse: { pattern?: RegExp }) {
   const outputs = (g: Goal) => ({
     ...g.inputs, address: `${g.name}.example.internal`, dnsName: `${g.name}.elb.example.internal`, primaryEndpointAddress: `${g.name}.cache.example.internal`,
     privateIp: "10.60.64.10", publicIp: "198.51.100.7", mainIp: "203.0.113.20", bucket: `${g.name}-bucket`, arn: `arn:x:${g.name}`, keyName: g.name, latestVersion: 1,
+    repositoryUrl: `000000000000.dkr.ecr.us-east-1.amazonaws.com/${String(g.inputs.name)}`,
+    // ACM's validation option per domain of a certificate.
+    domainValidationOptions: [g.inputs.domainName, ...((g.inputs.subjectAlternativeNames as string[] | undefined) ?? [])].filter(Boolean)
+      .map((d) => ({ domainName: d, resourceRecordName: `_v.${String(d)}.`, resourceRecordType: "CNAME", resourceRecordValue: `_v.${String(d).replace(/\./g, "-")}.acm-validations.aws.` })),
   });
   const command = (g: { name: string; inputs: Record<string, unknown> }, op: Call["op"]) => {
     const text = String(g.inputs[op === "update" ? (g.inputs.update ? "update" : "create") : op] ?? "");
@@ -96,7 +100,7 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     const p = recordingProvider({});
     const results = await journey("prod", ["provision", "replicate", "proxy", "cutover"], p, newState());
     expect(results.every((r) => r.ok)).toBe(true);
-    const units = index(p.calls, (c) => /systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming/.test(c.command ?? ""));
+    const units = index(p.calls, (c) => /ferry --json box units stop .*--unit mastodon-web --unit mastodon-sidekiq --unit mastodon-streaming$/.test(c.command ?? ""));
     expect(units).toBeGreaterThan(-1);
     expect(units).toBeLessThan(index(p.calls, (c) => /ferry --json cutover /.test(c.command ?? "")));
   });
