@@ -11,6 +11,7 @@ import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
 import { VultrBox } from "./components/source/vultr";
 import { Compute, Target } from "./components/target";
 import { taskPostgresUrl } from "./components/target/app/rds-ca";
+import { ImageMirror, publicImages } from "./components/target/images";
 
 export interface FerryOutputs {
   /** Where things are on AWS (no credentials). */
@@ -170,6 +171,8 @@ function runApp(
   // node-postgres read that alike); at the source: its URL as it is.
   const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url.apply(taskPostgresUrl) : secrets.sourceDatabaseUrl;
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
+  // The public images the tasks run, copied once into the stack's ECR (Docker Hub's anonymous limit).
+  const images = new ImageMirror(`${name}-images`, { images: publicImages(config), prefix: name, region: config.target.region, runner: target.runner, tags: tagsOf(name) }, { parent: root });
   return new Compute(`${name}-app`, {
     config,
     region: config.target.region,
@@ -196,11 +199,12 @@ function runApp(
     // source's off, once that switch and the cutover's gates are done.
     schedules: { enabled: data.jobs.moved, after: [...data.jobs.stopped, ...data.gates] },
     runner: target.runner,
+    images: images.refs,
     herokuApiKey: secrets.herokuApiKey,
     herokuInventory: heroku?.inventory,
     readEpoch,
     box: box && config.source.kind === "vultr"
-      ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, sshPrivateKey: secrets.sshPrivateKey }
+      ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, hostKey: config.source.ssh.hostKey, sshPrivateKey: secrets.sshPrivateKey }
       : undefined,
     tags: tagsOf(name),
   }, { parent: root });

@@ -41,6 +41,16 @@ function checkTargetNames(config: FerryConfig): void {
     if (!process) fail(`ferry:target.cloudflare.hostnames[${i}].process: "${h.process}" is not in ferry:target.compute.processes (${Object.keys(processes).join(", ")})`);
     if (process.port === undefined) fail(`ferry:target.compute.processes.${h.process}.port: required because hostname ${h.name} is served by it`);
   });
+  // A port gives the process a target group; only a hostname's listener rule attaches that
+  // group to the load balancer, and ECS refuses a service whose target group has none
+  // ("The target group ... does not have an associated load balancer";
+  // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb.html).
+  const served = new Set(config.target.cloudflare.hostnames.map((h) => h.process));
+  for (const [name, process] of Object.entries(processes)) {
+    if (process.port !== undefined && !served.has(name)) {
+      fail(`ferry:target.compute.processes.${name}.port: no hostname in ferry:target.cloudflare.hostnames is served by ${name}, so its target group would have no listener and ECS refuses the service; remove the port or add a hostname for it`);
+    }
+  }
   const zones = config.target.availabilityZones;
   if (zones && zones.some((z) => !z.startsWith(config.target.region))) {
     fail(`ferry:target.availabilityZones: every zone must be in ferry:target.region (${config.target.region})`);
@@ -73,9 +83,30 @@ function checkStrategies(config: FerryConfig): void {
   if (missingUnits) fail("ferry:source.units: list the systemd unit of each process on the old box (e.g. {web: mastodon-web}) so decommission can stop them");
 }
 
+/**
+ * A local runner is the operator's machine: RDS and ElastiCache are private (no public
+ * address), and the program declares no way in for it (an SSM port forward needs an
+ * SSM-managed instance, which it does not create). Data steps run on the EC2 runner, in
+ * the VPC, whose Elastic IP is also the one address the source sees.
+ */
+function checkRunner(config: FerryConfig): void {
+  const runner = config.target.runner;
+  if (runner.kind !== "local") return;
+  for (const key of ["postgresAddress", "redisAddress"] as const) {
+    if (runner[key] !== undefined) {
+      fail(`ferry:target.runner.${key}: a port forward the operator opens by hand is nothing the program declares, so no pulumi up can rely on it; remove it and use runner kind: ec2 (a runner in the VPC)`);
+    }
+  }
+  const stores = componentsOf(config.source).filter((c) => c === "postgres" || c === "redis");
+  if (stores.length > 0) {
+    fail(`ferry:target.runner.kind: a local runner cannot reach the private RDS and Redis the ${stores.join(" and ")} steps use (the program declares no way in for this machine); use kind: ec2, a runner in the VPC (see Pulumi.staging.yaml)`);
+  }
+}
+
 export function checkCrossReferences(config: FerryConfig): void {
   if (config.source.kind === "heroku") checkHerokuNames(config.source, config);
   checkTargetNames(config);
   checkStrategies(config);
+  checkRunner(config);
   checkSecrets(config);
 }

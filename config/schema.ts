@@ -59,7 +59,15 @@ export const vultrSourceSchema = z.strictObject({
   services: z
     .array(z.enum(["postgres", "redis", "nginx", "app"], { error: "allowed: postgres, redis, nginx, app" }))
     .min(1, { error: "list what runs on the box: postgres, redis, nginx, app" }),
-  ssh: z.strictObject({ user: name("a Unix user", /^[a-z_][a-z0-9_-]{0,31}$/, "root").default("root"), port: int(1, 65535).default(22) }).default({ user: "root", port: 22 }),
+  ssh: z.strictObject({
+    user: name("a Unix user", /^[a-z_][a-z0-9_-]{0,31}$/, "root").default("root"),
+    port: int(1, 65535).default(22),
+    /**
+     * The box's public SSH host key, as `ferry init --box` records it: every SSH step (from
+     * a runner whose known_hosts is empty) trusts exactly this key, with StrictHostKeyChecking.
+     */
+    hostKey: name("the box's public SSH host key (ferry init --box records it; or ssh-keyscan -t ed25519 HOST, checked against the box's console)", /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."),
+  }, { error: "expected the box's SSH access: {user, port, hostKey} (ferry init --box writes it)" }),
   postgres: z
     .strictObject({
       strategy: z.enum(["logical", "dump", "physical"], { error: "allowed: logical, dump, physical" }).default("logical"),
@@ -207,9 +215,13 @@ const runnerSchema = z.discriminatedUnion(
       /** Public addresses of the operator's machine: allowed to reach the load balancer for the health gate. */
       operatorCidrs: z.array(cidr).min(1, { error: "list the public address of the machine running pulumi (e.g. 203.0.113.7/32)" })
         .refine((c) => !c.includes("0.0.0.0/0"), { error: "0.0.0.0/0 is not an operator address" }),
-      /** host:port where this machine reaches the private stores (an SSM port forward or VPN). */
-      postgresAddress: name("host:port", /^[A-Za-z0-9.-]+:\d{1,5}$/, "localhost:15432").optional(),
-      redisAddress: name("host:port", /^[A-Za-z0-9.-]+:\d{1,5}$/, "localhost:16379").optional(),
+      /**
+       * Refused (config/references.ts says why): a port forward the operator opens by hand is
+       * nothing the program declares, so no `pulumi up` can rely on it. Named so the refusal
+       * can say what to do instead of "unknown key".
+       */
+      postgresAddress: z.string().optional(),
+      redisAddress: z.string().optional(),
     }),
     z.strictObject({
       kind: z.literal("ec2"),
@@ -238,6 +250,12 @@ export const targetSchema = z.strictObject({
   cloudflare: z.strictObject({
     accountId: name("a Cloudflare account id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
     zoneId: name("a Cloudflare zone id (32 hex)", /^[0-9a-f]{32}$/, "0123456789abcdef0123456789abcdef"),
+    /**
+     * The zone's SSL/TLS encryption mode today (dashboard: SSL/TLS > Overview). Unless it is
+     * strict, ferry adds a Configuration Rule setting Full (strict) for its hostnames only,
+     * from the proxy stage on; the zone-wide setting is never changed (other hostnames live there).
+     */
+    sslMode: z.enum(["off", "flexible", "full", "strict"], { error: "allowed: off, flexible, full, strict (the zone's SSL/TLS encryption mode)" }).optional(),
     hostnames: z.array(z.strictObject({
       name: hostname,
       process: processType,

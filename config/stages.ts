@@ -115,12 +115,9 @@ function checkProxyPossible(config: FerryConfig): void {
     fail("ferry:proxy: the vultr box runs no nginx (ferry:source.services) to forward traffic to AWS; hold the app (ferry:hold.app: provision) or add nginx");
   }
   if (!atLeast(componentStage("app", config.stages), "proxy") || !source.services.includes("nginx")) return;
-  // The old box forwards users' requests to the ALB across the internet: only over TLS it
-  // verifies. The ALB's own name (*.elb.amazonaws.com) can carry no certificate of ours, so
-  // it is an ACM certificate for the hostnames, checked by name (proxy_ssl_name).
-  if (!config.target.certificateArn) {
-    fail("ferry:target.certificateArn: required for the vultr proxy stage: the old box forwards users' traffic to the ALB over the internet and must reach it over verified TLS (an ACM certificate for the hostnames)");
-  }
+  // The old box forwards users' requests to the ALB across the internet over TLS it
+  // verifies by the hostname (proxy_ssl_name): the ALB always serves a certificate for the
+  // hostnames (ACM's, or ferry:target.certificateArn).
   if (!source.nginx) {
     fail("ferry:source.nginx: required for the vultr proxy stage: name the site's nginx file (siteConf), its listen addresses and its certificate, so the proxy replaces the site's server blocks (443 included)");
   }

@@ -26,13 +26,7 @@ export const traffic = joined(contract.traffic);
 
 export const heroku = joined(contract.heroku);
 
-export const boxSteps = joined(contract.box);
-
-/** Stops (or restarts, on rollback) the app's systemd units on the old box; sudo unless root. */
-export const systemd = {
-  stop: (units: string[], sudo: boolean) => shellJoin([...(sudo ? ["sudo", "-n"] : []), "systemctl", "disable", "--now", ...units]),
-  start: (units: string[], sudo: boolean) => shellJoin([...(sudo ? ["sudo", "-n"] : []), "systemctl", "enable", "--now", ...units]),
-};
+export const box = joined(contract.box);
 
 /** A URL without its password: identifies the source in `triggers` without storing a secret. */
 export function urlIdentity(url: string): string {

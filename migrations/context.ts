@@ -3,9 +3,10 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { Runner } from "../components/runner";
 import type { HerokuSource } from "../components/source/heroku";
-import type { Component, FerryConfig, Stage } from "../config";
+import type { Component, FerryConfig, Stage, VultrSourceConfig } from "../config";
 import { atLeast, componentStage, componentsOf } from "../config";
 import { ENV, redisSteps } from "./commands";
+import type { OldHost } from "./commands";
 
 export interface StageSecrets {
   sourceDatabaseUrl?: pulumi.Output<string>;
@@ -86,6 +87,11 @@ export function redisEnv(ctx: StageContext): Record<string, pulumi.Input<string>
 
 export function herokuEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
   return { [ENV.herokuApiKey]: present(ctx.secrets.herokuApiKey, "ferry:herokuApiKey") };
+}
+
+/** How ferry reaches the old box over SSH: its address, sudo unless root, and the only host key trusted. */
+export function oldBoxHost(address: string, source: VultrSourceConfig): OldHost {
+  return { ssh: `${source.ssh.user}@${address}:${source.ssh.port}`, sudo: source.ssh.user !== "root", hostKey: source.ssh.hostKey };
 }
 
 export function sshEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {

@@ -26,10 +26,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
-import { SshRunner } from "../components/runner";
-import { boxSteps, ENV, heroku, pg, redisFenceOf, stackSteps, systemd } from "./commands";
+import { box, ENV, heroku, pg, redisFenceOf, stackSteps } from "./commands";
 import { planApp, SchedulePlan } from "../components/target/app/plan";
-import { StageContext, herokuEnv, postgresEnv, reached, redisCommands, redisEnv, sshEnv, withSecretOutputs } from "./context";
+import { StageContext, herokuEnv, oldBoxHost, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";
 
 export interface DataCutoverArgs {
@@ -212,25 +211,30 @@ export class DataCutover extends pulumi.ComponentResource {
     const jobs = planApp(ctx.config).schedules;
     if (!source.cron || jobs.length === 0 || !ctx.sourceAddress) return [];
     const cron = source.cron;
-    const host = ctx.sourceAddress.apply((ip) => `${source.ssh.user}@${ip}:${source.ssh.port}`);
+    const host = ctx.sourceAddress.apply((ip) => oldBoxHost(ip, source));
     return [ctx.runner.run(`${prefix}-crontab`, {
-      create: host.apply((h) => boxSteps.crontabOff(h, cron, [...new Set(jobs.map((j) => j.command))])),
-      delete: host.apply((h) => boxSteps.crontabOn(h, cron)),
+      create: host.apply((h) => box.crontabOff(h, cron, [...new Set(jobs.map((j) => j.command))])),
+      delete: host.apply((h) => box.crontabOn(h, cron)),
       environment: sshEnv(ctx),
     }, { parent: this })];
   }
 
   /**
    * The box's app units stop before the stores are fenced (the old nginx already
-   * forwards every request to AWS); rollback starts them. `ferry` has no unit command, so
-   * this one step runs over SSH on the old box itself.
+   * forwards every request to AWS); rollback starts them. `ferry box units` runs on the
+   * runner and reaches the box over SSH trusting only ferry:source.ssh.hostKey: a Command
+   * connecting to the box itself would not check the host key at all (@pulumi/command's
+   * connection ignores it: https://github.com/pulumi/pulumi-command/issues/755).
    */
   private stopUnits(ctx: StageContext, source: VultrSourceConfig, prefix: string): pulumi.Resource[] {
     const units = Object.values(source.units);
     if (units.length === 0 || !ctx.sourceAddress) return [];
-    const oldBox = withSecretOutputs(new SshRunner(this, { host: ctx.sourceAddress, user: source.ssh.user, port: source.ssh.port, privateKey: sshEnv(ctx)[ENV.sshKey] }));
-    const sudo = source.ssh.user !== "root";
-    return [oldBox.run(`${prefix}-units`, { create: systemd.stop(units, sudo), delete: systemd.start(units, sudo) })];
+    const host = ctx.sourceAddress.apply((ip) => oldBoxHost(ip, source));
+    return [ctx.runner.run(`${prefix}-units`, {
+      create: host.apply((h) => box.units(h, "stop", units)),
+      delete: host.apply((h) => box.units(h, "start", units)),
+      environment: sshEnv(ctx),
+    }, { parent: this })];
   }
 
   /**

@@ -6,6 +6,7 @@ import { COMPONENTS, Stage } from "../config";
 import { DataCutover } from "./cutover";
 import { Decommission } from "./decommission";
 import { Dns } from "./dns";
+import { EdgeTls, edgeTlsActive } from "./edge-tls";
 import { Proxy } from "./proxy";
 import { Replicate } from "./replicate";
 import { StageContext, reached } from "./context";
@@ -50,7 +51,9 @@ function proxyActive(ctx: StageContext): boolean {
 }
 
 export function applyTrafficStages(ctx: StageContext, data: DataStages, app: pulumi.Resource[], parent: pulumi.Resource): void {
-  if (proxyActive(ctx)) new Proxy(`${ctx.name}-proxy`, { ctx, after: [...app, ...data.gates] }, { parent });
-  new Dns(`${ctx.name}-dns`, { ctx, gates: [...data.gates, ...app] }, { parent });
+  // Cloudflare reaches AWS only under Full (strict): the rule exists before any request can go there.
+  const edgeTls = edgeTlsActive(ctx) ? [new EdgeTls(`${ctx.name}-edge-tls`, { ctx }, { parent })] : [];
+  if (proxyActive(ctx)) new Proxy(`${ctx.name}-proxy`, { ctx, after: [...app, ...data.gates, ...edgeTls] }, { parent });
+  new Dns(`${ctx.name}-dns`, { ctx, gates: [...data.gates, ...app, ...edgeTls] }, { parent });
   if (anyReached(ctx, "decommission")) new Decommission(`${ctx.name}-decommission`, { ctx }, { parent });
 }

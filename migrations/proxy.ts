@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { effectiveTraffic, proxyWay } from "../config";
 import { traffic } from "./commands";
-import { StageContext, herokuSource, present, sshEnv } from "./context";
+import { StageContext, herokuSource, oldBoxHost, present, sshEnv } from "./context";
 
 /** Cloudflare pool weights for a target share; pure so a test checks the arithmetic. */
 export function poolWeights(percent: number): { source: number; target: number } {
@@ -76,10 +76,13 @@ export class Proxy extends pulumi.ComponentResource {
 
   private weightedSplit(ctx: StageContext, source: SourceOrigin, percent: number): void {
     const { accountId, zoneId } = ctx.config.target.cloudflare;
-    const https = !!ctx.config.target.certificateArn;
     const weights = poolWeights(percent);
     ctx.config.target.cloudflare.hostnames.forEach((host, i) => {
       const prefix = `${ctx.name}-lb-${i}`;
+      // Each hostname's pools are probed where its own process answers, as that hostname:
+      // a monitor on another process's path marks both pools unhealthy, and Cloudflare then
+      // ignores the weights (every request to the fallback pool).
+      const healthPath = ctx.config.target.compute.processes[host.process].healthPath;
       // Monitors and pools too wait for the health gate (and so for the rollback guards):
       // lowering ferry:cutover that the guards refuse must not recreate anything.
       const child = { parent: this, dependsOn: [this.healthGate] };
@@ -89,7 +92,7 @@ export class Proxy extends pulumi.ComponentResource {
           type: secure ? "https" : "http",
           port: secure ? 443 : 80,
           method: "GET",
-          path: ctx.target.healthPath,
+          path: healthPath,
           expectedCodes: "2xx",
           header: { Host: [host.name] },
           interval: 60,
@@ -106,7 +109,8 @@ export class Proxy extends pulumi.ComponentResource {
           description: `ferry ${host.name} (${side})`,
         }, child);
       const sourcePool = pool(source.side, source.address(host.name), monitor(source.side, source.https).id);
-      const awsPool = pool("aws", ctx.target.loadBalancerDnsName, monitor("aws", https).id);
+      // The load balancer serves the hostnames over HTTPS only (port 80 redirects).
+      const awsPool = pool("aws", ctx.target.loadBalancerDnsName, monitor("aws", true).id);
       new cloudflare.LoadBalancer(`${prefix}`, {
         zoneId,
         name: host.name,
@@ -127,10 +131,10 @@ export class Proxy extends pulumi.ComponentResource {
     if (!address) throw new Error("the Vultr instance address is missing"); // set by buildFerry for vultr sources
     // validateStages requires both for a vultr proxy stage (one line naming the key).
     const site = source.nginx;
-    if (!site || !ctx.config.target.certificateArn) throw new Error("ferry:source.nginx and ferry:target.certificateArn are required for the vultr proxy stage");
+    if (!site) throw new Error("ferry:source.nginx is required for the vultr proxy stage");
     const hostnames = ctx.config.target.cloudflare.hostnames.map((h) => h.name);
     const oldSite = { confFile: site.siteConf, listen: site.listen, sslListen: site.sslListen, sslCertificate: site.sslCertificate, sslCertificateKey: site.sslCertificateKey };
-    const oldHost = address.apply((ip) => ({ ssh: `${source.ssh.user}@${ip}:${source.ssh.port}`, sudo: source.ssh.user !== "root" }));
+    const oldHost = address.apply((ip) => oldBoxHost(ip, source));
     ctx.runner.run(`${ctx.name}-proxy-nginx`, {
       create: pulumi.all([oldHost, ctx.target.origin]).apply(([host, origin]) =>
         traffic.proxyApply(host, { origin, serverName: hostnames.join(" "), originServerName: hostnames[0], site: oldSite }),

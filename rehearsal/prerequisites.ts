@@ -28,6 +28,9 @@ export function missingPrerequisites(): Missing[] {
   if (!have("openssl")) missing.push({ what: "openssl (the stand-ins' certificates)", install: "apt-get install openssl" });
   if (!existsSync("/usr/sbin/sshd")) missing.push({ what: "sshd (the old box's SSH)", install: "apt-get install openssh-server" });
   if (!have("ssh")) missing.push({ what: "ssh", install: "apt-get install openssh-client" });
+  // The runner's own tools, which its user data installs (components/target/userData.ts).
+  if (!have("aws")) missing.push({ what: "the AWS CLI (the runner's steps call it)", install: "apt-get install awscli" });
+  if (!have("skopeo")) missing.push({ what: "skopeo (the runner copies the images into ECR with it)", install: "apt-get install skopeo" });
   return missing;
 }
 

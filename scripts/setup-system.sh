@@ -3,7 +3,9 @@
 # PostgreSQL 15+ (server, client, pg_basebackup), pgcopydb (benchmark peer),
 # redis-server + redis-cli, nginx, openssl (test certificates), the AWS CLI (the app
 # plane's steps call it; the rehearsal points it at a local stand-in), Sidekiq (Ruby:
-# the drain tests read the keyspace a real Sidekiq writes). Debian, as root.
+# the drain tests read the keyspace a real Sidekiq writes), skopeo (the runner copies the
+# tasks' images into ECR with it; the rehearsal copies between its stand-in registries).
+# Debian, as root.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server redis-tools)
@@ -15,6 +17,7 @@ command -v pgcopydb >/dev/null || need+=(pgcopydb)
 # Debian 12 packages AWS CLI v2 (2.9.x); --endpoint-url, which the rehearsal uses, works in v1 and v2.
 command -v aws >/dev/null || need+=(awscli)
 command -v sidekiq >/dev/null || need+=(ruby-sidekiq)
+command -v skopeo >/dev/null || need+=(skopeo)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup-system: run as root (or with sudo) to install: ${need[*]}" >&2

@@ -45,9 +45,11 @@ export interface ComputeArgs {
   parameterPrefix: string;
   /** Where the Heroku reads, the slug copy and the release phase run. */
   runner: Runner;
+  /** Public image reference -> its copy in the stack's ECR (components/target/images.ts): what the tasks pull. */
+  images: pulumi.Output<Record<string, string>>;
   herokuApiKey?: pulumi.Input<string>;
   /** A box source: where to read the app's env file over SSH (`compute.boxEnvFile`). */
-  box?: { address: pulumi.Input<string>; user: string; port: number; sshPrivateKey?: pulumi.Input<string> };
+  box?: { address: pulumi.Input<string>; user: string; port: number; hostKey: string; sshPrivateKey?: pulumi.Input<string> };
   /** What Heroku lists for each app (add-ons and the config vars they own): which vars the copy leaves out. */
   herokuInventory?: pulumi.Output<HerokuAppInventory[]>;
   /** A token of this `pulumi up` (default: one per program run); a new one reads the source again. */
@@ -275,7 +277,7 @@ export class Compute extends pulumi.ComponentResource {
     const followBox = !atLeast(componentStage("app", args.config.stages), "cutover");
     const step = args.runner.run(`${name}-box-config`, {
       create: pulumi.all([secret.arn, box.address, this.ferryNames]).apply(([arn, host, ferry]) =>
-        boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
+        boxConfigCopyCommand({ host: `${box.user}@${host}:${box.port}`, hostKey: box.hostKey, envFile, secretArn: arn, region: args.region, exclude: [...ferry].sort() })),
       environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: this.readEpoch },
       triggers: [envFile, secret.arn],
     }, readEveryUpUntil(!followBox, { parent: this, dependsOn: this.stepsAfter }));
@@ -339,18 +341,22 @@ export class Compute extends pulumi.ComponentResource {
     const compute = args.config.target.compute;
     const code = process.code;
     const base = {
-      fetchImage: compute.fetchImage,
       port: run.processType || run.command ? undefined : process.port,
       logs: { group: `${args.parameterPrefix}/${process.name}`, region: args.region, streamPrefix: run.streamPrefix },
       dataGeneration: args.dataGeneration,
       labels: { "ferry.process": process.name, ...(process.port !== undefined && !run.command && !run.processType ? { "ferry.healthPath": process.healthPath } : {}) },
     };
     const secretsOfProcess = this.secretsFor(process);
+    // Tasks pull the stack's ECR copies, never the public registries (Docker Hub's limit).
+    const pulled = (images: Record<string, string>, ref: string) => images[ref] ?? ref;
     const spec: pulumi.Output<ContainerSpec> = code.kind === "image"
-      ? pulumi.all([secretsOfProcess, args.bucketName]).apply(([secrets, bucket]): ContainerSpec => ({ kind: "image", image: code.image, command: run.command ?? code.command, secrets, rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`, ...base }))
-      : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName]).apply(([secrets, release, bucket]): ContainerSpec => ({
+      ? pulumi.all([secretsOfProcess, args.bucketName, args.images]).apply(([secrets, bucket, images]): ContainerSpec => ({
+        kind: "image", image: pulled(images, code.image), fetchImage: pulled(images, compute.fetchImage), command: run.command ?? code.command, secrets, rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`, ...base,
+      }))
+      : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName, args.images]).apply(([secrets, release, bucket, images]): ContainerSpec => ({
         kind: "slug",
-        stackImage: compute.stackImage,
+        stackImage: pulled(images, compute.stackImage),
+        fetchImage: pulled(images, compute.fetchImage),
         slugUrl: `s3://${bucket}/${slugKey(code.app, release.slugId)}`,
         rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`,
         processType: run.processType ?? code.type,

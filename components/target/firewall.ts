@@ -13,7 +13,7 @@ export const HEALTH_CHECK_PORT = 80;
 export interface FirewallArgs {
   vpcId: pulumi.Input<string>;
   vpcCidr: string;
-  /** The one port the load balancer listens on (443 with a certificate, else 80). */
+  /** The port Cloudflare (and the old box's forward) reaches the load balancer on: HTTPS. */
   listenerPort: number;
   appPorts: number[];
   /** The old box forwards requests to the load balancer during the vultr proxy stage. */

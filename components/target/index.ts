@@ -7,7 +7,8 @@ import type { FerryConfig } from "../../config";
 import { atLeast, componentStage, postgresStrategy, redisMode } from "../../config";
 import { Ec2Runner, LocalRunner, Runner } from "../runner";
 import { Firewall, POSTGRES_PORT, REDIS_PORT } from "./firewall";
-import { Ingress, listenerPort } from "./ingress";
+import { OriginCertificate } from "./certificate";
+import { HTTPS_PORT, Ingress } from "./ingress";
 import { Network } from "./network";
 import { Postgres } from "./postgres";
 import { Redis } from "./redis";
@@ -31,34 +32,12 @@ export interface TargetArgs {
  * certificate for its endpoint with the RDS CA, whose bundle Node and Debian do not
  * carry: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html),
  * with the bundle's path when the runner has one at a known place (the EC2 runner; a
- * local runner reads FERRY_PG_CA_FILE from the operator's environment). Through a port
- * forward the endpoint stays the host, the name the certificate is checked against, and
- * hostaddr plus the port point at the forward (libpq's host/hostaddr pair, which ferry
- * honours too); a forward named other than localhost or an IP replaces the host.
+ * local runner reads FERRY_PG_CA_FILE from the operator's environment).
  */
-export function runnerPostgresUrl(url: string, opts: { forward?: string; caFile?: string } = {}): string {
-  const u = new URL(opts.forward && !forwardAddress(opts.forward) ? withAddress(url, opts.forward) : url);
+export function runnerPostgresUrl(url: string, opts: { caFile?: string } = {}): string {
+  const u = new URL(url);
   u.searchParams.set("sslmode", "verify-full");
   if (opts.caFile) u.searchParams.set("sslrootcert", opts.caFile);
-  if (opts.forward && forwardAddress(opts.forward)) {
-    u.port = opts.forward.split(":")[1];
-    u.searchParams.set("hostaddr", forwardAddress(opts.forward)!);
-  }
-  return u.toString();
-}
-
-/** The IP of a host:port forward, when it is an IPv4 address or localhost. */
-function forwardAddress(hostPort: string): string | undefined {
-  const host = hostPort.split(":")[0];
-  if (host === "localhost") return "127.0.0.1";
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? host : undefined;
-}
-
-/** Replace host:port in a URL: the local runner reaches the stores through port forwards. */
-export function withAddress(url: string, hostPort: string | undefined): string {
-  if (!hostPort) return url;
-  const u = new URL(url);
-  u.host = hostPort;
   return u.toString();
 }
 
@@ -118,7 +97,7 @@ function createFirewall(name: string, args: TargetArgs, network: Network, child:
   return new Firewall(`${name}-fw`, {
     vpcId: network.vpc.id,
     vpcCidr: target.vpcCidr,
-    listenerPort: listenerPort(target.certificateArn),
+    listenerPort: HTTPS_PORT,
     appPorts: Object.values(target.compute.processes).flatMap((p) => (p.port === undefined ? [] : [p.port])),
     runner: target.runner.kind === "ec2",
     sourceAddress: args.sourceAddress,
@@ -164,7 +143,18 @@ function createRedis(name: string, args: TargetArgs, network: Network, firewall:
   }, child);
 }
 
-function createIngress(name: string, { config, tags }: TargetArgs, network: Network, firewall: Firewall, child: Child): Ingress {
+/**
+ * The certificate the load balancer serves: the one the stack names, or an ACM
+ * certificate for the hostnames, validated through the Cloudflare zone.
+ */
+function originCertificate(name: string, { config, tags }: TargetArgs, child: Child): pulumi.Input<string> {
+  const target = config.target;
+  if (target.certificateArn) return target.certificateArn;
+  return new OriginCertificate(`${name}-origin`, { hostnames: target.cloudflare.hostnames.map((h) => h.name), zoneId: target.cloudflare.zoneId, tags }, child).arn;
+}
+
+function createIngress(name: string, args: TargetArgs, network: Network, firewall: Firewall, child: Child): Ingress {
+  const { config, tags } = args;
   const target = config.target;
   return new Ingress(`${name}-ingress`, {
     vpcId: network.vpc.id,
@@ -172,7 +162,7 @@ function createIngress(name: string, { config, tags }: TargetArgs, network: Netw
     securityGroupId: firewall.loadBalancer.id,
     processes: target.compute.processes,
     hostnames: target.cloudflare.hostnames,
-    certificateArn: target.certificateArn,
+    certificateArn: originCertificate(name, args, child),
     tags,
   }, child);
 }
@@ -180,7 +170,7 @@ function createIngress(name: string, { config, tags }: TargetArgs, network: Netw
 interface ConnectedRunner {
   runner: Runner;
   ip?: pulumi.Output<string>;
-  /** The stores as the runner reaches them: directly (EC2, RDS's CA), or through the operator's forwards. */
+  /** The stores as the runner reaches them: directly, from the VPC (EC2, with RDS's CA bundle). */
   postgresUrl: pulumi.Output<string>;
   redisUrl: pulumi.Output<string>;
 }
@@ -204,10 +194,12 @@ function connectRunner(name: string, args: TargetArgs, target: Target, child: Ch
       redisUrl: target.redis.url,
     };
   }
+  // A local runner serves sources without data stores (config/references.ts refuses it
+  // otherwise): it never reaches the private stores.
   target.firewall.allowHealthChecksFrom("operator", runner.operatorCidrs);
   return {
     runner: new LocalRunner(target),
-    postgresUrl: pulumi.secret(target.postgres.url.apply((u) => runnerPostgresUrl(u, { forward: runner.postgresAddress }))),
-    redisUrl: pulumi.secret(target.redis.url.apply((u) => withAddress(u, runner.redisAddress))),
+    postgresUrl: pulumi.secret(target.postgres.url.apply((u) => runnerPostgresUrl(u))),
+    redisUrl: target.redis.url,
   };
 }

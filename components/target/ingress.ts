@@ -1,6 +1,12 @@
 // The public entry of the target: an application load balancer in the public subnets,
-// one target group per process that serves HTTP, and a host rule per hostname. Cloudflare
-// proxies to it (the security group only admits Cloudflare's ranges).
+// one target group per process that serves HTTP, and a host rule per hostname on an HTTPS
+// listener. Cloudflare proxies to it (the security group only admits Cloudflare's ranges)
+// under Full (strict): verified TLS to the origin, so the ALB always serves a certificate
+// for the hostnames (ACM's, components/target/certificate.ts, or ferry:target.certificateArn).
+// Port 80 only redirects to HTTPS, except the health gate's rule for the ALB's own name.
+// On HTTPS listeners the ALB sets X-Forwarded-Proto: https on every request it forwards
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html),
+// which is what an app that forces SSL (Rails' force_ssl) checks.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { TargetConfig } from "../../config";
@@ -21,14 +27,16 @@ export interface IngressArgs {
   securityGroupId: pulumi.Input<string>;
   processes: TargetConfig["compute"]["processes"];
   hostnames: TargetConfig["cloudflare"]["hostnames"];
-  certificateArn?: string;
+  /** An issued certificate for the hostnames. */
+  certificateArn: pulumi.Input<string>;
   tags: Record<string, string>;
 }
 
-/** 443 with a certificate (Cloudflare SSL mode Full (strict)), else 80 (mode Flexible). */
-export function listenerPort(certificateArn?: string): number {
-  return certificateArn ? 443 : 80;
-}
+/** Where Cloudflare (Full (strict)) and the old box's nginx reach the load balancer. */
+export const HTTPS_PORT = 443;
+
+/** Port 80's answer to everyone but the health gate: the same URL over HTTPS. */
+export const REDIRECT_TO_HTTPS = { type: "redirect", redirect: { protocol: "HTTPS", port: String(HTTPS_PORT), statusCode: "HTTP_301" } };
 
 export class Ingress extends pulumi.ComponentResource {
   readonly loadBalancer: aws.lb.LoadBalancer;
@@ -75,26 +83,24 @@ export class Ingress extends pulumi.ComponentResource {
 
     const listener = new aws.lb.Listener(`${name}-listener`, {
       loadBalancerArn: this.loadBalancer.arn,
-      port: listenerPort(args.certificateArn),
-      protocol: args.certificateArn ? "HTTPS" : "HTTP",
+      port: HTTPS_PORT,
+      protocol: "HTTPS",
       certificateArn: args.certificateArn,
-      sslPolicy: args.certificateArn ? "ELBSecurityPolicy-TLS13-1-2-2021-06" : undefined,
+      sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06",
       defaultActions: [{ type: "fixed-response", fixedResponse: { contentType: "text/plain", statusCode: "404", messageBody: "unknown host" } }],
       tags: args.tags,
     }, child);
 
     // The health gate calls http://<load balancer>/<health path>: route that host to the
-    // first hostname's process. With HTTPS the gate gets its own port-80 listener, which
-    // the security group opens to the runner/operator only.
-    const checkListener = args.certificateArn
-      ? new aws.lb.Listener(`${name}-check`, {
-          loadBalancerArn: this.loadBalancer.arn,
-          port: HEALTH_CHECK_PORT,
-          protocol: "HTTP",
-          defaultActions: [{ type: "fixed-response", fixedResponse: { contentType: "text/plain", statusCode: "404", messageBody: "unknown host" } }],
-          tags: args.tags,
-        }, child)
-      : listener;
+    // first hostname's process on port 80, which the security group opens to the
+    // runner/operator only; any other request there is redirected to HTTPS.
+    const checkListener = new aws.lb.Listener(`${name}-check`, {
+      loadBalancerArn: this.loadBalancer.arn,
+      port: HEALTH_CHECK_PORT,
+      protocol: "HTTP",
+      defaultActions: [REDIRECT_TO_HTTPS],
+      tags: args.tags,
+    }, child);
     const checked = args.hostnames[0];
     this.healthPath = args.processes[checked.process].healthPath;
     new aws.lb.ListenerRule(`${name}-check`, {
@@ -105,7 +111,7 @@ export class Ingress extends pulumi.ComponentResource {
       tags: args.tags,
     }, child);
     this.healthUrl = pulumi.interpolate`http://${this.loadBalancer.dnsName}${this.healthPath}`;
-    this.origin = pulumi.interpolate`${args.certificateArn ? "https" : "http"}://${this.loadBalancer.dnsName}`;
+    this.origin = pulumi.interpolate`https://${this.loadBalancer.dnsName}`;
 
     args.hostnames.forEach((host, i) => {
       new aws.lb.ListenerRule(`${name}-host-${i}`, {

@@ -106,12 +106,48 @@ export function requireNodeScript(): string {
 }
 
 /**
- * The data-plane runner: Debian 13 (trixie) with node, the PostgreSQL and Redis clients
- * and ferry. Debian 13 packages nodejs 20.19 (https://packages.debian.org/trixie/nodejs),
- * which meets ferry's engines; Debian 12's is 18.x, so the node version is checked before
- * ferry is installed. curl comes with Debian's cloud images, so the route check needs
- * nothing installed. sshd must accept FERRY_* and HEROKU_* so Pulumi's remote commands
- * can pass connection URLs as environment instead of argv.
+ * What the runner's AMI brings before user data runs: Debian's cloud image
+ * (https://cloud.debian.org/images/cloud/), whose packages include these. The route check
+ * needs curl from it; everything else the steps call, the user data installs.
+ */
+export const DEBIAN_CLOUD_IMAGE_PACKAGES = [
+  "dash", "bash", "coreutils", "tar", "gzip", "grep", "sed", "findutils", "mawk", "diffutils", "util-linux",
+  "procps", "debianutils", "hostname", "curl", "openssh-client", "ca-certificates", "openssl", "cloud-init",
+] as const;
+
+/**
+ * What the runner's user data installs (Debian packages), each with the commands it puts
+ * on the PATH that ferry's steps call. The rehearsal's runner has exactly these and the
+ * image's, nothing else of the machine it runs on.
+ */
+export const RUNNER_PACKAGES: Readonly<Record<string, readonly string[]>> = {
+  "ca-certificates": [],
+  curl: ["curl"],
+  git: ["git"],
+  nodejs: ["node"],
+  npm: ["npm"],
+  "postgresql-client": ["psql", "pg_dump", "pg_restore"],
+  "redis-tools": ["redis-cli"],
+  pgcopydb: ["pgcopydb"],
+  // The app plane's steps: `aws s3 cp` (the slug copy), `aws secretsmanager` (config
+  // copies), `aws ecs run-task` (the release phase), `aws ecr get-login-password`.
+  awscli: ["aws"],
+  // Copies the public images the tasks run into the stack's ECR (Docker Hub's anonymous limit).
+  skopeo: ["skopeo"],
+};
+
+/** Commands the user data links into /usr/local/bin, from ferry's checkout. */
+export const RUNNER_LINKS: Readonly<Record<string, string>> = { ferry: "/opt/ferry/bin/ferry.js" };
+
+/**
+ * The data-plane runner: Debian 13 (trixie) with node, the PostgreSQL and Redis clients,
+ * the AWS CLI, skopeo and ferry. Debian 13 packages nodejs 20.19
+ * (https://packages.debian.org/trixie/nodejs), which meets ferry's engines; Debian 12's is
+ * 18.x, so the node version is checked before ferry is installed. curl comes with
+ * Debian's cloud images, so the route check needs nothing installed. root installs ferry
+ * and builds its bundle once (readable by every user; the SSH user's steps then start from
+ * it). sshd must accept FERRY_* and HEROKU_* so Pulumi's remote commands can pass
+ * connection URLs as environment instead of argv.
  */
 export function runnerUserData(a: RunnerUserDataArgs): string {
   return `#!/bin/bash
@@ -121,13 +157,14 @@ ${waitForRouteScript(a.routeProbeUrl ?? DEFAULT_ROUTE_PROBE, a.routeDeadlineSeco
 ${requireNodeScript()}
 ferry_wait_for_route
 apt-get -o Acquire::Retries=5 update -qq
-apt-get -o Acquire::Retries=5 install -y -qq ca-certificates curl git nodejs npm postgresql-client redis-tools pgcopydb
+apt-get -o Acquire::Retries=5 install -y -qq ${Object.keys(RUNNER_PACKAGES).join(" ")}
 ferry_require_node
 mkdir -p ${RDS_CA_BUNDLE.replace(/\/[^/]+$/, "")}
 curl -fsSL --retry 5 ${RDS_CA_BUNDLE_URL} -o ${RDS_CA_BUNDLE}
 git clone --depth 1 --branch ${shellQuote(a.ferryRef)} ${shellQuote(a.ferryRepo)} /opt/ferry
 cd /opt/ferry && npm ci --omit=dev --no-audit --no-fund
-ln -sf /opt/ferry/bin/ferry.js /usr/local/bin/ferry
+${Object.entries(RUNNER_LINKS).map(([command, target]) => `ln -sf ${target} /usr/local/bin/${command}`).join("\n")}
+ferry --help >/dev/null
 echo 'AcceptEnv FERRY_* HEROKU_*' > /etc/ssh/sshd_config.d/ferry.conf
 systemctl reload ssh
 `;

@@ -8,7 +8,7 @@ import { parseEnv } from "node:util";
 import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { secretString, SecretWriteError, writeSecretIfChanged } from "../heroku/copy-config";
 import { shellQuoteArg } from "./quote";
-import { describeTarget, parseHostTarget, runScript } from "../traffic/remote-host";
+import { describeTarget, parseHostKey, parseHostTarget, runScript, SshOptions } from "../traffic/remote-host";
 import { parseCrontab, schedulesYaml, switchJobsOff, switchJobsOn } from "./crontab";
 import { randomBytes } from "node:crypto";
 
@@ -30,8 +30,18 @@ interface CopyFlags {
   exclude: string;
   sshKeyEnv?: string;
   knownHosts?: string;
+  hostKey?: string;
   sudo?: boolean;
 }
+
+type SshFlags = Pick<CopyFlags, "sshKeyEnv" | "knownHosts" | "hostKey" | "sudo">;
+
+function sshOf(flags: SshFlags): SshOptions {
+  return { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, hostKey: flags.hostKey === undefined ? undefined : parseHostKey(flags.hostKey), sudo: flags.sudo };
+}
+
+const HOST_KEY_HELP = "the box's public host key (ssh-ed25519 AAAA...): the only key trusted, whatever known_hosts says";
+const UNIT = /^[A-Za-z0-9@._-]+$/;
 
 export function registerBoxCommands(program: Command): void {
   const box = program.command("box").description("read the self-managed box's app settings over SSH");
@@ -46,6 +56,7 @@ export function registerBoxCommands(program: Command): void {
     .option("--declared <command>", "with off: a job's command as ferry:target.compute.schedules declares it (repeatable)", (v: string, p: string[]) => [...p, v], [] as string[])
     .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
     .option("--known-hosts <file>", "known_hosts file with the box's host key")
+    .option("--host-key <key>", HOST_KEY_HELP)
     .option("--sudo", "read through sudo -n")
     .action(
       action(async (verb: string | undefined, flags: CrontabFlags, command: Command) => {
@@ -79,6 +90,7 @@ export function registerBoxCommands(program: Command): void {
     .option("--exclude <KEY,...>", "vars not to copy (ferry sets them itself, e.g. DATABASE_URL,REDIS_URL)", "")
     .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
     .option("--known-hosts <file>", "known_hosts file with the box's host key")
+    .option("--host-key <key>", HOST_KEY_HELP)
     .option("--sudo", "read the file through sudo -n (the SSH user cannot read it)")
     .action(
       action(async (flags: CopyFlags, command: Command) => {
@@ -89,7 +101,7 @@ export function registerBoxCommands(program: Command): void {
         if (!/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(flags.secretId)) throw new FerryError(`--secret-id must be a secret ARN or name: ${JSON.stringify(flags.secretId)}`, 2);
         if (flags.region !== undefined && !/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(flags.region)) throw new FerryError(`--region must be an AWS region: ${JSON.stringify(flags.region)}`, 2);
         const exclude = flags.exclude ? flags.exclude.split(",").map((k) => k.trim()).filter(Boolean) : [];
-        const read = await runScript(target, `cat -- ${shellQuoteArg(flags.envFile)}\n`, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
+        const read = await runScript(target, `cat -- ${shellQuoteArg(flags.envFile)}\n`, sshOf(flags));
         if (read.code !== 0) {
           const why = read.stderr.trim().split("\n").pop()?.replace(/^cat: /, "") || `exit ${read.code}`;
           throw new FerryError(`--env-file ${flags.envFile} on ${describeTarget(target)}: ${why}`, 1);
@@ -106,22 +118,44 @@ export function registerBoxCommands(program: Command): void {
         }
       }),
     );
+  box
+    .command("units")
+    .description("stop (disable --now) or start (enable --now) the app's systemd units on the box: the cutover stops them, its rollback starts them")
+    .argument("<action>", "stop or start")
+    .requiredOption("--host <user@host[:port]>", "the box, over SSH")
+    .option("--unit <name>", "a systemd unit, repeatable", (v: string, p: string[]) => [...p, v], [] as string[])
+    .option("--ssh-key-env <NAME>", "environment variable holding the SSH private key (default: the agent)")
+    .option("--known-hosts <file>", "known_hosts file with the box's host key")
+    .option("--host-key <key>", HOST_KEY_HELP)
+    .option("--sudo", "run systemctl through sudo -n (the SSH user is not root)")
+    .action(
+      action(async (which: string, flags: { host: string; unit: string[] } & SshFlags, command: Command) => {
+        const opts = command.optsWithGlobals() as GlobalOptions;
+        if (which !== "stop" && which !== "start") throw new FerryError(`box units: stop or start, not ${JSON.stringify(which)}`, 2);
+        const target = parseHostTarget(flags.host);
+        if (target.kind !== "ssh") throw new FerryError("--host must be user@host[:port]: the units run on the box", 2);
+        if (flags.unit.length === 0) throw new FerryError("--unit: name at least one systemd unit", 2);
+        const badUnit = flags.unit.find((u) => !UNIT.test(u));
+        if (badUnit !== undefined) throw new FerryError(`--unit must be a systemd unit name: ${JSON.stringify(badUnit)}`, 2);
+        const script = `systemctl ${which === "stop" ? "disable" : "enable"} --now ${flags.unit.map(shellQuoteArg).join(" ")}\n`;
+        const ran = await runScript(target, script, sshOf(flags));
+        if (ran.code !== 0) throw new FerryError(`systemctl on ${describeTarget(target)}: ${ran.stderr.trim().split("\n").pop() || `exit ${ran.code}`}`, 1);
+        emit(opts, { host: describeTarget(target), action: which, units: flags.unit }, (r) => `${r.host}: ${r.units.join(", ")} ${r.action === "stop" ? "stopped and disabled" : "enabled and started"}`);
+      }),
+    );
 }
 
-interface CrontabFlags {
+interface CrontabFlags extends SshFlags {
   host: string;
   user?: string;
   file?: string;
   process: string;
   declared: string[];
-  sshKeyEnv?: string;
-  knownHosts?: string;
-  sudo?: boolean;
 }
 
 async function readCrontab(target: ReturnType<typeof parseHostTarget>, flags: CrontabFlags): Promise<string> {
   const script = flags.file ? `cat -- ${shellQuoteArg(flags.file)}\n` : `crontab -l${flags.user ? ` -u ${flags.user}` : ""}\n`;
-  const read = await runScript(target, script, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
+  const read = await runScript(target, script, sshOf(flags));
   if (read.code !== 0) {
     const why = read.stderr.trim().split("\n").pop() || `exit ${read.code}`;
     throw new FerryError(`${flags.file ? `--file ${flags.file}` : "crontab -l"} on ${describeTarget(target)}: ${why}`, 1);
@@ -146,7 +180,7 @@ async function switchCrontab(verb: "off" | "on", target: ReturnType<typeof parse
     const install = flags.file
       ? `cat > ${shellQuoteArg(`${flags.file}.ferry-new`)} <<'${end}'\n${body}${end}\nchmod --reference=${shellQuoteArg(flags.file)} ${shellQuoteArg(`${flags.file}.ferry-new`)} && mv -- ${shellQuoteArg(`${flags.file}.ferry-new`)} ${shellQuoteArg(flags.file)}\n`
       : `crontab${flags.user ? ` -u ${flags.user}` : ""} - <<'${end}'\n${body}${end}\n`;
-    const wrote = await runScript(target, install, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo });
+    const wrote = await runScript(target, install, sshOf(flags));
     if (wrote.code !== 0) throw new FerryError(`writing ${where} on ${describeTarget(target)}: ${wrote.stderr.trim().split("\n").pop() || `exit ${wrote.code}`}`, 1);
   }
   const result = { host: describeTarget(target), crontab: where, state: verb, lines: switched.lines };

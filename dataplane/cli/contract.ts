@@ -122,12 +122,14 @@ export function stack(acceptSelfSignedTls: boolean) {
   };
 }
 
-/** How `ferry proxy` reaches the old box: it opens the SSH session itself. */
+/** How ferry reaches the old box over SSH: it opens the session itself. */
 export interface OldHost {
   /** user@address[:port] */
   ssh: string;
-  /** Run nginx changes through `sudo -n` (the SSH user is not root). */
+  /** Run changes through `sudo -n` (the SSH user is not root). */
   sudo: boolean;
+  /** The box's public host key (ferry:source.ssh.hostKey): the only key ssh trusts for it. */
+  hostKey: string;
 }
 
 /** The old box's nginx site the proxy takes over (ferry:source.nginx). */
@@ -148,7 +150,8 @@ export interface ProxyTarget {
   site: OldSite;
 }
 
-const oldHostFlags = (host: OldHost) => ["--host", host.ssh, "--ssh-key-env", ENV.sshKey, ...(host.sudo ? ["--sudo"] : [])];
+const sshFlags = (host: Pick<OldHost, "ssh" | "hostKey">) => ["--host", host.ssh, "--ssh-key-env", ENV.sshKey, "--host-key", host.hostKey];
+const oldHostFlags = (host: OldHost) => [...sshFlags(host), ...(host.sudo ? ["--sudo"] : [])];
 
 export const traffic = {
   /**
@@ -229,11 +232,14 @@ const crontabFlags = (c: BoxCrontab) => (c.file ? ["--file", c.file] : c.user ? 
 
 export const box = {
   /** The box's job lines whose commands are `declared` (every job line must be) commented out over SSH. */
-  crontabOff: (host: string, crontab: BoxCrontab, declared: string[]) =>
-    ferry(SSH_ENV, "box", "crontab", "off", "--host", host, "--ssh-key-env", ENV.sshKey, ...crontabFlags(crontab), ...declared.flatMap((d) => ["--declared", d])),
+  crontabOff: (host: Pick<OldHost, "ssh" | "hostKey">, crontab: BoxCrontab, declared: string[]) =>
+    ferry(SSH_ENV, "box", "crontab", "off", ...sshFlags(host), ...crontabFlags(crontab), ...declared.flatMap((d) => ["--declared", d])),
   /** The way back: what `crontabOff` commented out, uncommented. */
-  crontabOn: (host: string, crontab: BoxCrontab) => ferry(SSH_ENV, "box", "crontab", "on", "--host", host, "--ssh-key-env", ENV.sshKey, ...crontabFlags(crontab)),
+  crontabOn: (host: Pick<OldHost, "ssh" | "hostKey">, crontab: BoxCrontab) => ferry(SSH_ENV, "box", "crontab", "on", ...sshFlags(host), ...crontabFlags(crontab)),
   /** Copy a box's env file, read over SSH, into a Secrets Manager secret (like `heroku.configCopy`). */
-  configCopy: (host: string, envFile: string, a: SecretTarget) =>
-    ferry(SSH_ENV, "box", "config", "copy", "--host", host, "--ssh-key-env", ENV.sshKey, "--env-file", envFile, ...secretFlags(a)),
+  configCopy: (host: Pick<OldHost, "ssh" | "hostKey">, envFile: string, a: SecretTarget) =>
+    ferry(SSH_ENV, "box", "config", "copy", ...sshFlags(host), "--env-file", envFile, ...secretFlags(a)),
+  /** Stop (disable --now) or start (enable --now) the app's systemd units on the box. */
+  units: (host: OldHost, action: "stop" | "start", units: string[]) =>
+    ferry(SSH_ENV, "box", "units", action, ...oldHostFlags(host), ...units.flatMap((u) => ["--unit", u])),
 };

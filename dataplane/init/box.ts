@@ -4,6 +4,9 @@
 // stdin over the system ssh client (BatchMode: a key from an environment variable
 // or the agent, never a password); a tool that is missing or refuses is reported as
 // "not found" with its reason, and the stack file says so.
+import { spawnSync } from "node:child_process";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { FerryError } from "../cli/common";
 import { HostTarget, SshOptions, runScript } from "../traffic/remote-host";
 import type { BoxInventory } from "./inventory";
@@ -143,6 +146,26 @@ export function parseProbe(output: string, target: Extract<HostTarget, { kind: "
     crontab: crontabOf(s.get("crontab")),
     monthlyCents: null,
   };
+}
+
+/** Key types by preference: the one recorded when the operator trusts several. */
+const KEY_PREFERENCE = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"];
+
+/**
+ * The box's host key as the operator's own ssh trusts it: the probe ran with
+ * StrictHostKeyChecking=yes against these known_hosts files, so the key found for the
+ * box there is the one its session was verified with (never a key taken on first use).
+ * `ssh-keygen -F` finds hashed entries too. Undefined when only a CA vouches for the box.
+ */
+export function trustedHostKey(target: Extract<HostTarget, { kind: "ssh" }>, knownHosts: string | undefined): string | undefined {
+  const host = target.port === 22 ? target.host : `[${target.host}]:${target.port}`;
+  const files = [knownHosts ?? join(homedir(), ".ssh", "known_hosts"), "/etc/ssh/ssh_known_hosts"];
+  const keys = files.flatMap((file) => {
+    const r = spawnSync("ssh-keygen", ["-F", host, "-f", file], { encoding: "utf8" });
+    return r.status === 0 ? r.stdout.split("\n").filter((l) => l && !l.startsWith("#") && !l.startsWith("@")).map((l) => l.split(/\s+/).slice(1, 3)) : [];
+  });
+  const best = KEY_PREFERENCE.map((type) => keys.find(([t]) => t === type)).find(Boolean);
+  return best ? best.join(" ") : undefined;
 }
 
 /** Run the probe over SSH; a box that refuses SSH fails with one line (runScript's). */

@@ -8,7 +8,7 @@ import { Command } from "commander";
 import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { clientFromEnv } from "../heroku/cli";
 import { parseHostTarget } from "../traffic/remote-host";
-import { readBox } from "./box";
+import { readBox, trustedHostKey } from "./box";
 import { InitReadError, readHerokuApps } from "./heroku";
 import { SourceInventory, inventoryFilePath } from "./inventory";
 import { DraftError, StackDraft, boxDraft, herokuDraft } from "./stack";
@@ -65,7 +65,8 @@ async function readSource(flags: InitFlags, opts: GlobalOptions): Promise<{ draf
       pgPort: portFlag("--pg-port", flags.pgPort), pgHost: flags.pgHost, pgPassFile: flags.pgPassfile,
       redisPort: portFlag("--redis-port", flags.redisPort), nginxConf: flags.nginxConf,
     }, { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts });
-    return { draft: boxDraft(box, { region: flags.region, instanceId: flags.vultrInstanceId }), inventory: { kind: "box", takenAt, box } };
+    const hostKey = trustedHostKey(target, flags.knownHosts);
+    return { draft: boxDraft(box, { region: flags.region, instanceId: flags.vultrInstanceId, hostKey }), inventory: { kind: "box", takenAt, box } };
   }
   const apps = await readHerokuApps(clientFromEnv(opts), flags.herokuApp);
   return { draft: herokuDraft(apps, { region: flags.region }), inventory: { kind: "heroku", takenAt, apps } };

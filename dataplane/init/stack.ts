@@ -10,10 +10,14 @@ export const TODO = {
   zoneId: { key: "zoneId:", value: "00000000000000000000000000000000", note: "TODO: the Cloudflare zone id of your hostnames" },
   // An app without a slug (a Heroku "Fir" app, or a box) runs from an image only the user can name.
   image: { key: "image:", value: "registry.example.com/your-app:todo", note: "TODO: the app's OCI image (a box's app, or a Heroku app with no slug)" },
-  operatorCidr: { key: "- ", value: "203.0.113.7/32", note: "TODO: the public address of the machine that runs pulumi" },
+  operatorCidr: { key: "- ", value: "203.0.113.7/32", note: "TODO: the public address of the machine that runs pulumi (allowed to SSH to the runner)" },
+  runnerAmi: { key: "ami:", value: "ami-00000000000000000", note: "TODO: a Debian 13 AMI in your region (its nodejs is 20.19)" },
+  runnerKey: { key: "sshPublicKey:", value: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITODO ops@example", note: "TODO: the public half of ferry:sshPrivateKey" },
+  ferryRepo: { key: "ferryRepo:", value: "https://github.com/example/ferry.git", note: "TODO: the git URL the runner installs ferry from" },
   instanceId: { key: "instanceId:", value: "00000000-0000-0000-0000-000000000000", note: "TODO: the box's Vultr instance id (vultr-cli instance list)" },
   // One per hostname (the index follows): ids must differ, each record is its own import.
   recordId: { key: "id:", value: "000000000000000000000000000000", note: "TODO: the Cloudflare record id of this CNAME, and its proxied and ttl as they are live" },
+  hostKey: { key: "hostKey:", value: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITODOTODOTODOTODOTODOTODOTODOTODOTODOTODOTODO", note: "TODO: the box's SSH host key (only a CA vouched for it here): ssh-keyscan -t ed25519 HOST, checked against the box's console" },
 } as const;
 
 /**
@@ -23,6 +27,14 @@ export const TODO = {
  */
 function herokuRecord(cname: string, index: number) {
   return { id: `${TODO.recordId.value}${String(index + 1).padStart(2, "0")}`, type: "CNAME", content: cname, proxied: false, ttl: 300 };
+}
+
+/**
+ * The runner drafted for every source: an instance in the VPC. RDS and ElastiCache are
+ * private, and the program declares no way in for the operator's machine.
+ */
+function ec2Runner() {
+  return { kind: "ec2", ami: TODO.runnerAmi.value, sshPublicKey: TODO.runnerKey.value, sshCidrs: [TODO.operatorCidr.value], ferryRepo: TODO.ferryRepo.value };
 }
 
 export interface InitChoices {
@@ -110,7 +122,8 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
         ...(app.processTypesFrom === "slug" ? {} : { image: TODO.image.value, command }),
         size: dynoSizeFor(formation?.size),
         count: formation?.quantity ?? 0,
-        ...(type === "web" ? { port: 3000 } : {}),
+        // Only a web process a custom domain reaches gets a port (a port without a hostname is refused).
+        ...(type === "web" && app.domains.some((d) => d.kind === "custom") ? { port: 3000 } : {}),
       };
     }
   }
@@ -127,7 +140,7 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
     redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
     compute: { processes },
     cloudflare: { accountId: TODO.accountId.value, zoneId: TODO.zoneId.value, hostnames },
-    runner: { kind: "local", operatorCidrs: [TODO.operatorCidr.value] },
+    runner: ec2Runner(),
   };
 }
 
@@ -165,11 +178,12 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): S
     `region (${choices.region}) and the RDS class (suggested from the Postgres plan); task sizes follow the dyno sizes`,
     "ferry:target.postgres.storageGb: the Platform API does not give the database size (heroku pg:info does)",
     "ferry:target.cloudflare.accountId and zoneId; each hostname's record (drafted from Heroku's DNS target): its Cloudflare id, proxied and ttl as live: " + (cnames.join(", ") || "none"),
-    "ferry:target.compute: the web processes' port and healthPath (sizes and counts are the formation's), an image for any app without a slug, and ferry:target.runner.operatorCidrs",
+    "ferry:target.compute: the web processes' port and healthPath (sizes and counts are the formation's), an image for any app without a slug, and ferry:target.runner (its AMI, SSH key, the addresses allowed to SSH to it, ferry's git URL)",
     ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),
   ];
   const secrets = [
     "pulumi config set --secret ferry:herokuApiKey \"$(heroku auth:token)\"",
+    "pulumi config set --secret ferry:sshPrivateKey < ~/.ssh/ferry_ed25519",
     "pulumi config set --secret ferry:cloudflareApiToken ...",
     ...(pg ? [`pulumi config set --secret ferry:sourceDatabaseUrl "$(heroku config:get ${source.postgres!.configVar} -a ${pg.app})"`] : []),
     ...(redis ? [`pulumi config set --secret ferry:sourceRedisUrl "$(heroku config:get ${source.redis!.configVar} -a ${redis.app})"`] : []),
@@ -191,7 +205,7 @@ function roleOf(unit: string): string {
   return processName(unit.replace(/\.service$/, ""));
 }
 
-export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?: string }): StackDraft {
+export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?: string; hostKey?: string }): StackDraft {
   const services = [
     ...(box.postgres.found ? ["postgres"] : []),
     ...(box.redis.found ? ["redis"] : []),
@@ -219,13 +233,20 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
   const serverNames = box.nginx.found ? box.nginx.value.serverNames.filter((n) => HOSTNAME.test(n)) : [];
   if (serverNames.length === 0) throw new DraftError(`${box.user}@${box.host}: nginx names no public hostname (server_name), so there is nothing to point Cloudflare at`);
   const hostnames = serverNames.map((name) => ({ name, process: name.startsWith("streaming.") && processes.streaming ? "streaming" : "web" }));
+  // A port without a hostname would give a target group no listener uses: the config refuses it.
+  for (const [role, process] of Object.entries(processes)) {
+    if (hostnames.some((h) => h.process === role)) continue;
+    delete process.port;
+    delete process.healthPath;
+  }
   const bytes = box.postgres.found ? box.postgres.value.databases.reduce((s, d) => s + d.bytes, 0) : 0;
   const major = box.postgres.found ? box.postgres.value.version.split(".")[0] : "16";
   const source = {
     kind: "vultr",
     instanceId: choices.instanceId ?? TODO.instanceId.value,
     services,
-    ssh: { user: box.user, port: box.port },
+    // The key the operator's ssh verified the box with: every SSH step trusts exactly it.
+    ssh: { user: box.user, port: box.port, hostKey: choices.hostKey ?? TODO.hostKey.value },
     ...(box.postgres.found ? { postgres: { strategy: "logical" } } : {}),
     ...(box.redis.found ? { redis: { sidekiq: "sidekiq" in processes } } : {}),
     units,
@@ -236,7 +257,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
     compute: { processes },
     cloudflare: { accountId: TODO.accountId.value, zoneId: TODO.zoneId.value, hostnames },
-    runner: { kind: "local", operatorCidrs: [TODO.operatorCidr.value] },
+    runner: ec2Runner(),
   };
   const said = <T>(x: { found: true; value: T } | { found: false; reason: string }, show: (v: T) => string) => (x.found ? show(x.value) : `not found (${x.reason})`);
   const read = [
@@ -250,9 +271,10 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
   const decide = [
     `region (${choices.region}), task sizes and the RDS class (storage is twice today's databases)`,
     ...(choices.instanceId ? [] : ["ferry:source.instanceId: the box's Vultr instance id (not readable over SSH)"]),
+    ...(choices.hostKey ? [] : ["ferry:source.ssh.hostKey: the box's SSH host key (no known_hosts entry named it)"]),
     "ferry:target.cloudflare.accountId and zoneId; to adopt each existing record add hostnames[].record {id, type, content}",
     "ferry:source.weightedSplit: true if the hostnames are proxied by Cloudflare, to move a share of requests at a time before the old nginx forwards everything",
-    "ferry:target.compute: each process's image, command, size and port, compute.boxEnvFile (the app's env file on the box), and ferry:target.runner.operatorCidrs",
+    "ferry:target.compute: each process's image, command, size and port, compute.boxEnvFile (the app's env file on the box), and ferry:target.runner (its AMI, SSH key, the addresses allowed to SSH to it, ferry's git URL)",
     ...(box.processes.found && box.processes.value.from === "ps" ? ["ferry:source.units: no systemd units were found; name the units that run the app"] : []),
     ...(box.crontab.found && box.crontab.value.length ? ["the crontab above: `ferry box crontab` converts it into ferry:target.compute.schedules to paste"] : []),
     "the box's monthly price: set monthlyCents in the inventory file so the plan can price the source",

@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { ProxyOptions, renderProxyBlock, renderStandaloneConf, DEFAULT_ORIGIN_CA } from "./proxy-config";
-import { parseHostTarget, SshOptions } from "./remote-host";
+import { parseHostKey, parseHostTarget, SshOptions } from "./remote-host";
 import { applyProxy, revertProxy, NginxLayout, DEFAULT_LAYOUT } from "./proxy-switch";
 import { runHealthGate, HealthGateResult, Attempt } from "./health-gate";
 
@@ -19,6 +19,7 @@ interface LayoutFlags {
   nginxPrefix?: string;
   sshKeyEnv?: string;
   knownHosts?: string;
+  hostKey?: string;
   sudo?: boolean;
 }
 
@@ -54,6 +55,7 @@ function addLayoutOptions(cmd: Command): Command {
     .option("--nginx-prefix <dir>", "nginx prefix (nginx -p), default nginx's own")
     .option("--ssh-key-env <VAR>", "environment variable holding the SSH private key (default: the ssh agent)")
     .option("--known-hosts <file>", "known_hosts file with the host's key (default ~/.ssh/known_hosts)")
+    .option("--host-key <key>", "the host's public key (ssh-ed25519 AAAA...): the only key trusted, whatever known_hosts says")
     .option("--sudo", "run on the host through sudo -n");
 }
 
@@ -77,7 +79,7 @@ function layoutOf(flags: LayoutFlags): NginxLayout {
 }
 
 function sshOf(flags: LayoutFlags): SshOptions {
-  return { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, sudo: flags.sudo };
+  return { keyEnv: flags.sshKeyEnv, knownHosts: flags.knownHosts, hostKey: flags.hostKey === undefined ? undefined : parseHostKey(flags.hostKey), sudo: flags.sudo };
 }
 
 function registerProxyCommands(program: Command): void {

@@ -15,6 +15,12 @@ export interface SshOptions {
   keyEnv?: string;
   /** known_hosts file to check the host key against (the default is ~/.ssh/known_hosts). */
   knownHosts?: string;
+  /**
+   * The host's public key (`ssh-ed25519 AAAA...`, as `ferry init --box` records it): the
+   * only key trusted for this host, whatever any known_hosts file says. A new runner has
+   * an empty known_hosts, and StrictHostKeyChecking=yes refuses an unknown host.
+   */
+  hostKey?: string;
   /** Run the script through `sudo -n` (the login user is not root). */
   sudo?: boolean;
   /** The ssh binary. */
@@ -46,12 +52,29 @@ export function describeTarget(target: HostTarget): string {
   return target.kind === "local" ? "local" : `${target.user}@${target.host}:${target.port}`;
 }
 
+/** An OpenSSH public key line: its type and base64 blob (a comment after them is dropped). */
+const HOST_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa) ([A-Za-z0-9+/]+={0,3})(?: .*)?$/;
+
+/** `--host-key` checked: one clear line and exit 2 for anything that is not a public key. */
+export function parseHostKey(value: string): string {
+  const m = HOST_KEY.exec(value.trim());
+  if (!m) bad(`--host-key must be the host's public key, e.g. "ssh-ed25519 AAAAC3Nza...": ${JSON.stringify(value.slice(0, 40))}`);
+  return `${m[1]} ${m[2]}`;
+}
+
+/** The known_hosts line that trusts `hostKey` for this host and port (OpenSSH's [host]:port form off port 22). */
+export function knownHostsLine(target: Extract<HostTarget, { kind: "ssh" }>, hostKey: string): string {
+  const host = target.port === 22 ? target.host : `[${target.host}]:${target.port}`;
+  return `${host} ${parseHostKey(hostKey)}\n`;
+}
+
 /** Run `script` with `sh -s` on the target; resolves with its exit code and output. */
 export async function runScript(target: HostTarget, script: string, ssh: SshOptions = {}): Promise<ScriptResult> {
   if (target.kind === "local") return spawnWithInput("sh", ["-s"], script);
   const keyDir = writeKeyFromEnv(ssh.keyEnv);
+  const hostsDir = ssh.hostKey ? writeKnownHosts(target, ssh.hostKey) : undefined;
   try {
-    const args = sshArgs(target, ssh, keyDir);
+    const args = sshArgs(target, { ...ssh, ...(hostsDir ? { knownHosts: join(hostsDir, "known_hosts") } : {}) }, keyDir, !!hostsDir);
     const result = await spawnWithInput(ssh.ssh ?? "ssh", args, script);
     // ssh itself exits 255 on connection or authentication failure.
     if (result.code === 255) {
@@ -59,11 +82,19 @@ export async function runScript(target: HostTarget, script: string, ssh: SshOpti
     }
     return result;
   } finally {
-    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+    for (const dir of [keyDir, hostsDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function sshArgs(target: Extract<HostTarget, { kind: "ssh" }>, ssh: SshOptions, keyDir: string | undefined): string[] {
+/** A known_hosts holding only the recorded key, in a private temp directory. */
+function writeKnownHosts(target: Extract<HostTarget, { kind: "ssh" }>, hostKey: string): string {
+  const line = knownHostsLine(target, hostKey);
+  const dir = mkdtempSync(join(tmpdir(), "ferry-known-hosts-"));
+  writeFileSync(join(dir, "known_hosts"), line, { mode: 0o600 });
+  return dir;
+}
+
+function sshArgs(target: Extract<HostTarget, { kind: "ssh" }>, ssh: SshOptions, keyDir: string | undefined, onlyThisKey = false): string[] {
   const args = [
     "-p", String(target.port),
     "-o", "BatchMode=yes",
@@ -72,6 +103,8 @@ function sshArgs(target: Extract<HostTarget, { kind: "ssh" }>, ssh: SshOptions, 
     "-o", "LogLevel=ERROR",
   ];
   if (ssh.knownHosts) args.push("-o", `UserKnownHostsFile=${ssh.knownHosts}`);
+  // The recorded key alone: no system-wide file may vouch for another one.
+  if (onlyThisKey) args.push("-o", "GlobalKnownHostsFile=/dev/null");
   if (keyDir) args.push("-i", join(keyDir, "id"), "-o", "IdentitiesOnly=yes");
   args.push(`${target.user}@${target.host}`, "--");
   args.push(...(ssh.sudo ? ["sudo", "-n", "sh", "-s"] : ["sh", "-s"]));

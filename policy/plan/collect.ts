@@ -57,6 +57,16 @@ function awsArns(type: string, name: string, inputs: Record<string, unknown>): R
       return { arn: `${family}:1`, arnWithoutRevision: family, revision: 1 };
     }
     case "aws:iam/role:Role": return { arn: `arn:aws:iam::000000000000:role/${name}`, name };
+    case "aws:ecr/repository:Repository":
+      return { arn: `${at("ecr")}:repository/${String(inputs.name)}`, repositoryUrl: `000000000000.dkr.ecr.us-east-1.amazonaws.com/${String(inputs.name)}` };
+    // ACM's DNS validation option per domain (the records the program declares from them).
+    case "aws:acm/certificate:Certificate":
+      return {
+        arn: `${at("acm")}:certificate/00000000-0000-4000-8000-000000000000`,
+        domainValidationOptions: [inputs.domainName, ...((inputs.subjectAlternativeNames as string[] | undefined) ?? [])].map((d, i) => ({
+          domainName: String(d), resourceRecordName: `_validation${i}.${String(d)}.`, resourceRecordType: "CNAME", resourceRecordValue: `_validation${i}.mock.acm-validations.aws.`,
+        })),
+      };
     default: return {};
   }
 }

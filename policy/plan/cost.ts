@@ -43,7 +43,7 @@ export interface StageInput {
 }
 
 /** Charged by use, not by the hour: named in the plan, never summed. */
-export const USAGE_BASED = "S3 storage and requests, CloudWatch Logs, data transfer, NAT per-GB processing, load balancer LCUs";
+export const USAGE_BASED = "S3 storage and requests, ECR storage (the image copies), CloudWatch Logs, data transfer, NAT per-GB processing, load balancer LCUs";
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);

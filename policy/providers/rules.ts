@@ -396,6 +396,29 @@ const dnsRecord: Rule[] = [(r) => {
   if (name.length > 255 || name.split(".").some((label) => label.length > 63)) out.push(`${where(r, "name")}: at most 255 characters, 63 per label (${CF_DNS_DOC})`);
   const comment = str(r.inputs.comment);
   if (comment !== undefined && comment.length > 100) out.push(`${where(r, "comment")}: ${comment.length} characters; zones below Enterprise allow 100 (${CF_COMMENT_DOC})`);
+  // A proxied record answers with Cloudflare's own addresses, never the CNAME: ACM would
+  // wait for its validation record forever (the certificate stays PENDING_VALIDATION).
+  if (content !== undefined && /\.acm-validations\.aws\.?$/.test(content) && r.inputs.proxied === true) {
+    out.push(`${where(r, "proxied")}: ACM's DNS validation record must be DNS-only; proxied, it resolves to Cloudflare's addresses and ACM never sees the CNAME (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html, ${CF_PROXY_DOC})`);
+  }
+  return out;
+}];
+
+// https://developers.cloudflare.com/rules/configuration-rules/ (phase http_config_settings, action
+// set_config) and .../configuration-rules/settings/#ssl (the SSL/TLS modes it may set).
+const CF_CONFIG_RULES_DOC = "https://developers.cloudflare.com/rules/configuration-rules/settings/";
+const SSL_MODES = ["off", "flexible", "full", "strict", "origin_pull"];
+const ruleset: Rule[] = [(r) => {
+  const out: string[] = [];
+  if (r.inputs.kind === "zone" && !str(r.inputs.zoneId)) out.push(`${where(r, "zoneId")}: a zone ruleset needs its zone (https://developers.cloudflare.com/api/resources/rulesets/methods/create/)`);
+  const rules = (r.inputs.rules ?? []) as Record<string, unknown>[];
+  rules.forEach((rule, i) => {
+    if (!str(rule.expression)) out.push(`${where(r, `rules[${i}].expression`)}: required (https://developers.cloudflare.com/ruleset-engine/rules-language/expressions/)`);
+    if (r.inputs.phase !== "http_config_settings") return;
+    if (rule.action !== "set_config") out.push(`${where(r, `rules[${i}].action`)}: the http_config_settings phase takes set_config only, got '${String(rule.action)}' (${CF_CONFIG_RULES_DOC})`);
+    const ssl = (rule.actionParameters as Record<string, unknown> | undefined)?.ssl;
+    if (ssl !== undefined && !SSL_MODES.includes(String(ssl))) out.push(`${where(r, `rules[${i}].actionParameters.ssl`)}: '${String(ssl)}' is not an SSL/TLS mode (${SSL_MODES.join(", ")}) (${CF_CONFIG_RULES_DOC}#ssl)`);
+  });
   return out;
 }];
 
@@ -443,6 +466,29 @@ const cloudflareLoadBalancer: Rule[] = [(r) => {
     if (!pools.includes(pool)) out.push(`${where(r, `randomSteering.poolWeights.${pool}`)}: not one of defaultPools (${CF_LB_DOC})`);
   }
   return out;
+}];
+
+// ---- ACM ---------------------------------------------------------------------------
+
+// https://docs.aws.amazon.com/acm/latest/userguide/acm-limits.html: "Domain names per ACM
+// certificate: 10" by default (a quota increase can raise it).
+const acmCertificate: Rule[] = [(r) => {
+  const names = [str(r.inputs.domainName), ...((r.inputs.subjectAlternativeNames ?? []) as unknown[]).map(str)].filter((n): n is string => n !== undefined);
+  const unique = new Set(names);
+  return unique.size > 10 ? [`${where(r, "subjectAlternativeNames")}: ${unique.size} domain names; ACM allows 10 per certificate by default (https://docs.aws.amazon.com/acm/latest/userguide/acm-limits.html)`] : [];
+}];
+
+// ---- ECR ---------------------------------------------------------------------------
+
+// https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html: repositoryName
+// 2..256 characters, (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*
+const ECR_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const ecrRepository: Rule[] = [(r) => {
+  const name = str(r.inputs.name);
+  if (name === undefined) return [];
+  return name.length < 2 || name.length > 256 || !ECR_NAME.test(name)
+    ? [`${where(r, "name")} '${name}': 2 to 256 lowercase letters, digits and . _ - between path components (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html)`]
+    : [];
 }];
 
 // ---- the source: read, never managed ----------------------------------------------
@@ -522,6 +568,9 @@ export const RULES: Record<string, Rule[]> = {
   "cloudflare:index/loadBalancerPool:LoadBalancerPool": loadBalancerPool,
   "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor": loadBalancerMonitor,
   "cloudflare:index/loadBalancer:LoadBalancer": cloudflareLoadBalancer,
+  "cloudflare:index/ruleset:Ruleset": ruleset,
+  "aws:acm/certificate:Certificate": acmCertificate,
+  "aws:ecr/repository:Repository": ecrRepository,
   "vultr:index/instance:Instance": vultrInstance,
   ...ECS_RULES,
 };

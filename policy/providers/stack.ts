@@ -94,6 +94,25 @@ function loadBalancerNames(registrations: Registration[]): string[] {
   return out;
 }
 
+/**
+ * "There is only one entry point ruleset per phase" at the zone level
+ * (https://developers.cloudflare.com/ruleset-engine/about/rulesets/#entry-point-ruleset): the API
+ * refuses a second zone ruleset of the same phase.
+ */
+function entryPointRulesets(registrations: Registration[]): string[] {
+  const seen = new Map<string, string>();
+  const out: string[] = [];
+  for (const r of registrations.filter((x) => x.type === "cloudflare:index/ruleset:Ruleset")) {
+    const i = plainInputs(r.inputs);
+    if (i.kind !== "zone") continue;
+    const key = `${String(i.zoneId)}/${String(i.phase)}`;
+    const other = seen.get(key);
+    if (other) out.push(`${String(i.phase)}: ${other} and ${r.name} are two entry point rulesets of phase ${String(i.phase)} in zone ${String(i.zoneId)}; a zone has one per phase (https://developers.cloudflare.com/ruleset-engine/about/rulesets/#entry-point-ruleset)`);
+    seen.set(key, r.name);
+  }
+  return out;
+}
+
 /** Explicit AWS names that must be unique per account and region (SSM parameters, log groups, ...). */
 function duplicateExplicitNames(registrations: Registration[]): string[] {
   const seen = new Map<string, string>();
@@ -147,5 +166,5 @@ function servicesAgainstTaskDefinitions(registrations: Registration[]): string[]
 
 /** Everything the providers would refuse about the stack as a whole. */
 export function checkStack(registrations: Registration[], world: ProviderWorld): string[] {
-  return [...dnsCollisions(registrations, world), ...loadBalancerNames(registrations), ...duplicateExplicitNames(registrations), ...servicesAgainstTaskDefinitions(registrations)];
+  return [...dnsCollisions(registrations, world), ...loadBalancerNames(registrations), ...entryPointRulesets(registrations), ...duplicateExplicitNames(registrations), ...servicesAgainstTaskDefinitions(registrations)];
 }

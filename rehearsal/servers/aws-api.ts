@@ -11,6 +11,10 @@
 //   - ECS, JSON 1.1 with X-Amz-Target `AmazonEC2ContainerServiceV20141113.<Op>`
 //     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/): RunTask, DescribeTasks,
 //     StopTask; the CLI's `aws ecs wait tasks-stopped` polls DescribeTasks.
+//   - ECR, JSON 1.1 with X-Amz-Target `AmazonEC2ContainerRegistry_V20150921.<Op>`
+//     (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_GetAuthorizationToken.html):
+//     GetAuthorizationToken, as `aws ecr get-login-password` calls it (the password is the
+//     token's part after "AWS:"); the registry stand-in accepts exactly the tokens handed out.
 // Signatures are not checked (the credentials are dummies in the rehearsal's runner
 // environment only). Every call is recorded with its IAM action and resource ARN, so the
 // rehearsal can check it against the policy the program gave the runner.
@@ -58,6 +62,7 @@ export class AwsApiError extends Error {
 
 const ECS_TARGET = "AmazonEC2ContainerServiceV20141113.";
 const SM_TARGET = "secretsmanager.";
+const ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.";
 
 /** Decode an `aws-chunked` body: `<hex size>[;chunk-signature=...]\r\n<data>\r\n` ... `0\r\n<trailers>\r\n\r\n`. */
 export function decodeAwsChunked(body: Buffer): Buffer {
@@ -79,6 +84,8 @@ export class AwsApi {
   private readonly objects = new Map<string, Buffer>();
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly tasks = new Map<string, EcsTask>();
+  /** ECR login passwords handed out by GetAuthorizationToken (valid 12 hours on AWS). */
+  private readonly ecrTokens = new Set<string>();
   private server?: Server;
   url = "";
 
@@ -130,6 +137,16 @@ export class AwsApi {
     this.objects.set(`${bucket}/${key}`, data);
   }
 
+  /** Whether an ECR login password is one GetAuthorizationToken handed out. */
+  validEcrToken(password: string): boolean {
+    return this.ecrTokens.has(password);
+  }
+
+  /** An API call made elsewhere (the registry stand-in's pushes), for the IAM check. */
+  recordCall(action: string, resource: string): void {
+    this.record(action, resource);
+  }
+
   object(bucket: string, key: string): Buffer | undefined {
     return this.objects.get(`${bucket}/${key}`);
   }
@@ -147,6 +164,7 @@ export class AwsApi {
     const target = String(req.headers["x-amz-target"] ?? "");
     if (req.method === "POST" && target.startsWith(ECS_TARGET)) return this.json(res, await this.ecs(target.slice(ECS_TARGET.length), parseJson(body)));
     if (req.method === "POST" && target.startsWith(SM_TARGET)) return this.json(res, this.secretsManager(target.slice(SM_TARGET.length), parseJson(body)));
+    if (req.method === "POST" && target.startsWith(ECR_TARGET)) return this.json(res, this.ecr(target.slice(ECR_TARGET.length)));
     return this.s3(req, res, body);
   }
 
@@ -231,6 +249,21 @@ export class AwsApi {
     }
   }
 
+  private ecr(op: string): unknown {
+    if (op !== "GetAuthorizationToken") throw new AwsApiError(400, "UnknownOperationException", `ecr ${op} is not stood in`);
+    // No resource-level permission: IAM evaluates it against "*".
+    this.record("ecr:GetAuthorizationToken", "*");
+    const password = randomUUID().replace(/-/g, "");
+    this.ecrTokens.add(password);
+    return {
+      authorizationData: [{
+        authorizationToken: Buffer.from(`AWS:${password}`).toString("base64"),
+        expiresAt: Math.floor(Date.now() / 1000) + 12 * 3600,
+        proxyEndpoint: `https://${this.opts.account}.dkr.ecr.${this.opts.region}.amazonaws.com`,
+      }],
+    };
+  }
+
   private async ecs(op: string, body: Record<string, unknown>): Promise<unknown> {
     const cluster = String(body.cluster ?? "default");
     switch (op) {
@@ -300,6 +333,8 @@ function parseJson(body: Buffer): Record<string, unknown> {
  * CLI v1 and v2; AWS_ENDPOINT_URL only from v2.13), with the rehearsal's dummy credentials
  * in its environment only.
  */
-export function awsWrapper(realAws: string, endpoint: string): string {
-  return `#!/bin/sh\n# The rehearsal's AWS: the real CLI, talking to the local stand-in (rehearsal/servers/aws-api.ts).\nexec ${JSON.stringify(realAws)} --endpoint-url ${JSON.stringify(endpoint)} "$@"\n`;
+export function awsWrapper(realAws: string, endpoint: string, path?: string): string {
+  // The CLI's own interpreter may live outside a runner's PATH (a pip install): give it this machine's.
+  const env = path ? `PATH=${JSON.stringify(path)} ` : "";
+  return `#!/bin/sh\n# The rehearsal's AWS: the real CLI, talking to the local stand-in (rehearsal/servers/aws-api.ts).\n${env}exec ${JSON.stringify(realAws)} --endpoint-url ${JSON.stringify(endpoint)} "$@"\n`;
 }

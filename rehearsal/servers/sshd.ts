@@ -15,6 +15,8 @@ export interface LocalSshd {
   clientKey: string;
   /** A known_hosts file vouching for this sshd's host key. */
   knownHosts: string;
+  /** Its public host key (`ssh-ed25519 AAAA...`), as `ferry init --box` records a box's. */
+  hostKey: string;
   stop(): void;
 }
 
@@ -65,5 +67,5 @@ export async function startSshd(opts: SshdOptions = {}): Promise<LocalSshd> {
   };
   onExit(stop);
   await waitFor(`sshd on ${address}:${port}`, () => portOpen(port, address), 10_000);
-  return { address, port, user: userInfo().username, clientKey: readFileSync(join(dir, "client_key"), "utf8"), knownHosts, stop };
+  return { address, port, user: userInfo().username, clientKey: readFileSync(join(dir, "client_key"), "utf8"), knownHosts, hostKey: hostPub, stop };
 }

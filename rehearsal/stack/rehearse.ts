@@ -44,6 +44,9 @@ import { HerokuPlatform } from "./standins/heroku";
 import { Box } from "./standins/box";
 import { buildRehearsalSlug, RehearsalSlug } from "./slug";
 import { AwsApi, awsWrapper } from "../servers/aws-api";
+import { publicImages } from "../../components/target/images";
+import { DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR, Registries, skopeoWrapper } from "./standins/registry";
+import { runnerBinDir, runnerCommands, runnerHome } from "./runner";
 import { rehearsalRegistry } from "./standins/ecs";
 import { checkCallsAgainstRunnerRole } from "./standins/iam";
 import { spawnSync } from "node:child_process";
@@ -75,6 +78,8 @@ export interface StackRehearsalOptions {
 }
 
 const PROJECT_DIR = resolve(__dirname, "..", "..");
+/** The rehearsal's AWS account (ARNs, the ECR registry's host). */
+const ACCOUNT = "000000000000";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The schedulers' shared clock and the stack's declared jobs (standins/clock.ts). */
@@ -144,7 +149,7 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   return steps;
 }
 
-async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, logsDir: string, slug: RehearsalSlug, log: (l: string) => void, jobs: Schedulers): Promise<SourceStandIn> {
+async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, slug: RehearsalSlug, log: (l: string) => void, jobs: Schedulers): Promise<SourceStandIn> {
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
@@ -164,6 +169,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
     dnsTargets: Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [[h.name, h.record.content]] : []))),
     slug,
     scheduler: jobs,
+    ca,
   });
   return {
     checkDatabaseUrl: pg.url(APP_DB),
@@ -212,16 +218,35 @@ async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
   }
 }
 
-/** The real AWS CLI on this machine (v1 or v2; `apt-get install awscli` on Debian). */
-function realAwsCli(): string {
-  const found = spawnSync("sh", ["-c", "command -v aws"], { encoding: "utf8" }).stdout.trim();
-  if (!found) throw new Error("the rehearsal needs the AWS CLI (`apt-get install -y awscli`, see scripts/setup-system.sh): the app plane's steps call it");
+/** A tool on this machine that the runner's steps call (the runner's own copy stands in for it). */
+function realCommand(command: string, install: string): string {
+  const found = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).stdout.trim();
+  if (!found) throw new Error(`the rehearsal needs ${command} (\`${install}\`, see scripts/setup-system.sh): the runner's steps call it`);
   return found;
 }
 
-/** The runner's ssh knows the box's host key, as the operator's known_hosts does. */
-function sshWithKnownHosts(dir: string, knownHosts: string): void {
-  writeFileSync(join(dir, "ssh"), `#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=${knownHosts} "$@"\n`, { mode: 0o755 });
+/** The real AWS CLI on this machine (v1 or v2; `apt-get install awscli` on Debian). */
+function realAwsCli(): string {
+  return realCommand("aws", "apt-get install -y awscli");
+}
+
+/**
+ * An EC2 runner's PATH: exactly what its AMI and user data install (rehearsal/stack/runner.ts),
+ * the stand-ins of aws and skopeo in their place.
+ */
+function ec2RunnerPath(tools: Record<string, string>): string {
+  return runnerBinDir(runnerCommands({ replace: tools, projectDir: PROJECT_DIR }));
+}
+
+/**
+ * A local runner is the operator's machine: its own PATH, with ferry (`npm link`), the
+ * tools' stand-ins, and ssh knowing the box's host key as the operator's known_hosts does.
+ */
+function localRunnerPath(tools: Record<string, string>, knownHosts: string | undefined): string {
+  const binDir = ferryOnPath(PROJECT_DIR);
+  for (const [name, script] of Object.entries(tools)) writeFileSync(join(binDir, name), script, { mode: 0o755 });
+  if (knownHosts) writeFileSync(join(binDir, "ssh"), `#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=${knownHosts} "$@"\n`, { mode: 0o755 });
+  return `${binDir}:${process.env.PATH}`;
 }
 
 /** The zone as it is before the migration: the records the stack adopts, as the providers' rules know them. */
@@ -288,6 +313,25 @@ export function cutoverFigures(resources: { name: string; type: string; outputs:
   };
 }
 
+/**
+ * While traffic is split (the proxy stage's ups and the hold after each), every pool must
+ * look healthy to the monitor the program declared for it: Cloudflare sends an unhealthy
+ * pool nothing, so a monitor probing the wrong path or Host silently undoes the split.
+ */
+function monitorsCheck(edge: Edge, ups: UpRecord[]): CheckRecord {
+  const proxyUps = ups.filter((u) => u.label.startsWith("proxy") || u.label.startsWith("back to proxy"));
+  const during = (at: number) => proxyUps.some((u) => {
+    const next = ups[ups.indexOf(u) + 1];
+    return at >= u.startedAt && at <= (next?.startedAt ?? Date.now());
+  });
+  const unhealthy = edge.unhealthySeen().filter((h) => during(h.at));
+  return {
+    name: "while traffic was split, every load balancer pool was healthy by the monitor the program declared for it (its path and Host)",
+    ok: unhealthy.length === 0,
+    detail: unhealthy.length ? unhealthy.slice(0, 3).map((h) => `${h.pool}: ${h.detail}`).join("; ") : `${edge.history.length} monitor verdict(s), none unhealthy during the split`,
+  };
+}
+
 /** Every tick a worker saw Redis acknowledge, from the workers' files. */
 function ackedTicks(logsDir: string): string[] {
   return readdirSync(logsDir).filter((f) => f.startsWith("ticks-")).flatMap((f) =>
@@ -328,7 +372,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const ca = await startCa("ferry rehearsal public CA");
   const rdsCa = await startCa("ferry rehearsal RDS CA");
   const src = declared.source.kind === "heroku"
-    ? await startHerokuSource(opts, declared, declared.source, hosts, logsDir, slug, log, schedulers)
+    ? await startHerokuSource(opts, declared, declared.source, hosts, ca, logsDir, slug, log, schedulers)
     : await startBoxSource(opts, declared, hosts, ca, logsDir, log, schedulers, slug);
   const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
   writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
@@ -357,6 +401,13 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     raw["ferry:source"] = JSON.stringify({ ...JSON.parse(raw["ferry:source"]), nginx: src.box.siteConfig() });
     log(`  ferry:source.nginx: the box's site file, listen addresses and certificate are the stand-in's (${src.box.layout.siteFile})`);
   }
+  // Likewise the box's SSH host key: the stand-in box's sshd has its own (what `ferry init
+  // --box` would have recorded from it); the runner trusts exactly that one.
+  if (src.box && declared.source.kind === "vultr") {
+    const source = JSON.parse(raw["ferry:source"]);
+    raw["ferry:source"] = JSON.stringify({ ...source, ssh: { ...source.ssh, hostKey: src.box.sshd.hostKey } });
+    log(`  ferry:source.ssh.hostKey: the stand-in box's own host key (${src.box.sshd.hostKey.slice(0, 32)}...)`);
+  }
   // Likewise the app's env file on the box, which `ferry box config copy` reads over SSH.
   if (src.box && declared.target.compute.boxEnvFile) {
     const target = JSON.parse(raw["ferry:target"]);
@@ -368,21 +419,33 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const secretValues = Object.values(secrets);
 
   // 2. Cloudflare's edge and the cloud; the runner's environment.
-  const edge = new Edge({ hosts, ca, records: liveRecords(config), hostnames: config.target.cloudflare.hostnames.map((h) => h.name), strictTls: !!config.target.certificateArn, aliases: src.aliases, log });
+  const zoneSslMode = config.target.cloudflare.sslMode ?? "flexible";
+  const edge = new Edge({ hosts, ca, records: liveRecords(config), hostnames: config.target.cloudflare.hostnames.map((h) => h.name), zoneSslMode, aliases: src.aliases, log });
   await edge.start();
-  const binDir = ferryOnPath(PROJECT_DIR);
-  if (src.knownHosts) sshWithKnownHosts(binDir, src.knownHosts);
-  // AWS's S3, Secrets Manager and ECS for the steps' real AWS CLI, and for the ECS stand-in.
-  // The ECS stand-in runs the tasks the AWS API starts; the two are made in turn.
+  log(`  Cloudflare zone: SSL/TLS mode ${zoneSslMode}${config.target.cloudflare.sslMode ? "" : " (ferry:target.cloudflare.sslMode unset: Cloudflare's weakest common setting)"}; Configuration Rules the program declares override it per hostname`);
+  // AWS's S3, Secrets Manager, ECS and ECR login for the steps' real AWS CLI, and for the
+  // ECS stand-in. The ECS stand-in runs the tasks the AWS API starts; the two are made in turn.
   const late: { cloud?: Cloud } = {};
-  const aws = new AwsApi({ region: config.target.region, account: "000000000000", tasks: { runTask: (t) => late.cloud!.runTask(t) } });
+  const aws = new AwsApi({ region: config.target.region, account: ACCOUNT, tasks: { runTask: (t) => late.cloud!.runTask(t) } });
   await aws.start();
-  writeFileSync(join(binDir, "aws"), awsWrapper(realAwsCli(), aws.url), { mode: 0o755 });
-  writeFileSync(join(binDir, "curl"), curlWrapper("/usr/bin/curl", truststore.address), { mode: 0o755 });
-  log(`  AWS (S3, Secrets Manager, ECS RunTask) stand-in on ${aws.url}: the runner's \`aws\` is the real AWS CLI pointed at it`);
+  log(`  AWS (S3, Secrets Manager, ECS RunTask, ECR login) stand-in on ${aws.url}: the runner's \`aws\` is the real AWS CLI pointed at it`);
+  const publicRefs = publicImages(config);
+  const registries = new Registries({ hosts, ca, region: config.target.region, account: ACCOUNT, images: publicRefs, validToken: (t) => aws.validEcrToken(t), record: (a, r) => aws.recordCall(a, r), log });
+  await registries.start();
+  log(`  registries: ${publicRefs.join(", ") || "no public image"} on the public registries' stand-in (Docker Hub: ${DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR} anonymous pulls an hour per address), and the account's ECR (${registries.ecrHost})`);
+  const tools = {
+    aws: awsWrapper(realAwsCli(), aws.url, process.env.PATH),
+    skopeo: skopeoWrapper(realCommand("skopeo", "apt-get install -y skopeo"), bundle, registries.registriesConf),
+    // Amazon's RDS trust store (the runner's RDS CA step downloads from it) is the stand-in.
+    curl: curlWrapper(realCommand("curl", "apt-get install -y curl"), truststore.address),
+  };
+  const ec2Runner = config.target.runner.kind === "ec2";
+  const runnerPath = ec2Runner ? ec2RunnerPath(tools) : localRunnerPath(tools, src.knownHosts);
+  if (ec2Runner) log(`  the EC2 runner: only what its AMI and user data install on its PATH (${runnerPath}), an empty home (no known_hosts)`);
   const runnerEnv: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    PATH: `${binDir}:${process.env.PATH}`,
+    // The EC2 runner's system trust store holds the public CA, as the instance's holds the public roots.
+    ...(ec2Runner ? { HOME: runnerHome(), LANG: "C.UTF-8", SSL_CERT_FILE: systemStore, CURL_CA_BUNDLE: systemStore } : (process.env as Record<string, string>)),
+    PATH: runnerPath,
     // Dummy credentials, in the rehearsal runner's environment only; the operator's own
     // AWS configuration on this machine is never read.
     AWS_ACCESS_KEY_ID: "AKIAREHEARSAL0000000",
@@ -393,22 +456,23 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     AWS_EC2_METADATA_DISABLED: "true",
     ...(src.heroku ? { HEROKU_API_URL: src.heroku.api.url } : {}),
     NODE_EXTRA_CA_CERTS: bundle,
-    // The RDS CA bundle, as the runner has it (verify-full on the target only).
-    FERRY_PG_CA_FILE: rdsCa.file,
+    // The RDS CA bundle: the EC2 runner's is where its user data downloads it (the
+    // target's URL names it); a local runner's operator points FERRY_PG_CA_FILE at it.
+    ...(ec2Runner ? {} : { FERRY_PG_CA_FILE: rdsCa.file }),
     FERRY_PROJECT_DIR: PROJECT_DIR,
   };
   const crash = opts.failCutoverOnce ? crashCutoverOnce(opts.failCutoverOnce, src.checkDatabaseUrl, () => late.cloud?.postgresAdminUrlIfAny(), log) : undefined;
   const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log, fault: crash?.fault });
-  const runner = config.target.runner;
-  const runnerForwards = runner.kind === "local" ? { postgres: runner.postgresAddress, redis: runner.redisAddress } : {};
   let removeBundle = () => undefined as void;
   const provisionRunner = async () => {
     removeBundle = installRdsBundle(rdsCa.file, runId);
   };
   const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
-  const registry = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
+  const slugs = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
+  // A task pulls the stack's ECR copy of an image: the slug stands for the image it copies.
+  const registry = { ...slugs, slugFor: (image: string) => slugs.slugFor(registries.sourceOf(image)) };
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
-  const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock });
+  const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock, registries, certificateArn: config.target.certificateArn, hostnames: config.target.cloudflare.hostnames.map((h) => h.name) });
   late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
@@ -486,6 +550,8 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     checks.push({ name: "every AWS call the runner's steps made is allowed by the runner's instance role (actions and resources; conditions not evaluated)", ok: iam.denied.length === 0, detail: `${iam.allowed} allowed${iam.denied.length ? `; denied: ${iam.denied.slice(0, 5).join(", ")}` : ""}` });
   }
   checks.push(scheduledTicksCheck(scheduledRuns(logsDir), schedulers.jobs.length));
+  checks.push(monitorsCheck(edge, ups));
+  log(`  Docker Hub pulls in the last hour, by address: ${JSON.stringify(registries.hubPullCounts())}`);
   checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
 
   const timeline: RunTimeline = {
@@ -511,7 +577,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     },
   };
   const report = writeReport(timeline, opts.outDir, secretValues);
-  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop(), aws.stop(), truststore.stop()]);
+  await Promise.allSettled([src.stop(), cloud.shutdown(), edge.stop(), aws.stop(), truststore.stop(), registries.stop()]);
   removeBundle();
   hosts.close();
   if (existsSync(bundle)) copyFileSync(bundle, join(logsDir, "ca-bundle.pem"));

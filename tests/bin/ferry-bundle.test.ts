@@ -3,9 +3,10 @@
 // sources run through tsx do.
 import { describe, expect, test } from "vitest";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { tempDir } from "../../rehearsal/servers";
+import { randomBytes } from "node:crypto";
+import { isRoot, tempDir } from "../../rehearsal/servers";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { bundleKey } = require("../../bin/lib/bundle.js") as { bundleKey: (root?: string) => string };
@@ -31,7 +32,12 @@ describe("bin/ferry.js bundle", () => {
     const added = bundleKey(root);
     expect(added).not.toBe(edited);
     writeFileSync(join(root, "package-lock.json"), "{ }\n");
-    expect(bundleKey(root)).not.toBe(added);
+    const locked = bundleKey(root);
+    expect(locked).not.toBe(added);
+    // The CLI inlines config/ too (`ferry init` validates its draft with parseConfig).
+    mkdirSync(join(root, "config"), { recursive: true });
+    writeFileSync(join(root, "config", "references.ts"), "export const b = 1;\n");
+    expect(bundleKey(root)).not.toBe(locked);
   });
 
   test("the bundled CLI answers as the sources through tsx do", () => {
@@ -48,5 +54,23 @@ describe("bin/ferry.js bundle", () => {
   test("where no bundle can be cached, the CLI still runs, from its sources", () => {
     const r = ferry(["pg", "verify"], { FERRY_BUNDLE_CACHE: "/dev/null/ferry" });
     expect(r).toEqual({ code: 2, stdout: "", stderr: "ferry: missing --source: pass --source URL or set FERRY_SOURCE_URL\n" });
+  });
+
+  test("a user who cannot write the checkout's cache (the EC2 runner's admin; ferry installed by root) still runs from a bundle, cached in their own ~/.cache", () => {
+    // A checkout as the runner's user data makes it: root's, read-only to others, with
+    // sources no bundle exists for yet (a marker file gives them a key of their own).
+    const root = tempDir("ferry-ro-checkout");
+    const project = resolve(__dirname, "../..");
+    for (const entry of ["bin", "dataplane", "config", "package-lock.json", "package.json"]) cpSync(join(project, entry), join(root, entry), { recursive: true });
+    writeFileSync(join(root, "dataplane", "zz-marker.ts"), `// ${randomBytes(8).toString("hex")}\n`);
+    symlinkSync(join(project, "node_modules"), join(root, "node_modules"));
+    chmodSync(root, 0o755);
+    const home = tempDir("ferry-runner-home");
+    chmodSync(home, 0o777);
+    // Root ignores file modes: the runner's user is nobody here.
+    const user = isRoot() ? { uid: 65534, gid: 65534 } : {};
+    const r = spawnSync(process.execPath, [join(root, "bin", "ferry.js"), "pg", "verify"], { env: { PATH: process.env.PATH, HOME: home }, encoding: "utf8", timeout: 120_000, ...user });
+    expect({ code: r.status, stderr: r.stderr }).toEqual({ code: 2, stderr: "ferry: missing --source: pass --source URL or set FERRY_SOURCE_URL\n" });
+    expect(existsSync(join(home, ".cache", "ferry", `ferry-${bundleKey(root)}.js`))).toBe(true);
   });
 });

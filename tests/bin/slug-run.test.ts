@@ -89,6 +89,23 @@ describe("bin/slug-run", () => {
     expect(r.stdout).toBe(`scheduler.1 profile.d/10,profile.d/20,.profile ${appDir} unset\n`);
   });
 
+  test("profile scripts and the command run under bash, as a dyno's (bash syntax in both), however slug-run is started", async () => {
+    // Heroku: "the container starts a bash shell that runs scripts in the .profile.d/
+    // directory ... The scripts must be bash scripts" (https://devcenter.heroku.com/articles/profiled),
+    // then runs the process command (https://devcenter.heroku.com/articles/dyno-startup-behavior).
+    // Buildpacks' profile scripts use bash syntax: arrays, [[ ]], `source`, ${var//x/y}.
+    const slug = await buildSlug({
+      Procfile: 'report: parts=(a b c); [[ "${#parts[@]}" == 3 ]] && echo "cmd:${parts[1]} ${BASH_VERSION:+bash} $FROM_BASH_PROFILE"\n',
+      ".profile.d/ruby.sh": 'dirs=(one two)\nif [[ -n "${dirs[1]}" ]]; then source "$HOME/.profile.d/extra.inc"; fi\n',
+      ".profile.d/extra.inc": 'x="a-b-c"; export FROM_BASH_PROFILE="${x//-/+}"\n',
+    });
+    // The task's entry point, the rehearsal and the tests all start it through sh (dash here).
+    const r = slugRunFails([slug.path, "report"], { APP_DIR: join(tempDir("slug-app"), "app") });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("cmd:b bash a+b+c\n");
+  });
+
   test("a process type the Procfile lacks: exit 78, one line listing the types it has", async () => {
     const slug = await buildSlug(procfileApp("web: node server.js\n# clock: bin/clock\nworker: bin/worker\n"));
     const appDir = join(tempDir("slug-app"), "app");

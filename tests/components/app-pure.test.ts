@@ -138,7 +138,7 @@ describe("containerDefinitions", () => {
     const app = defs[1];
     expect(app).toMatchObject({
       image: "heroku/heroku:24",
-      entryPoint: ["/bin/sh"],
+      entryPoint: ["/bin/bash"],
       command: ["/slug/slug-run", "/slug/slug.tgz", "web"],
       dependsOn: [{ containerName: "slug-fetch", condition: "SUCCESS" }],
       portMappings: [{ containerPort: 3000, protocol: "tcp" }],

@@ -169,8 +169,9 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
     expect(s.target.ecsParameters).toMatchObject({ taskDefinitionArn: `arn:aws:ecs:us-east-1:123456789012:task-definition/${b.name}-app-job-${job}:1`, launchType: "FARGATE", taskCount: 1 });
     const c = app(b, `job-${job}`);
     if (heroku) {
-      // A Scheduler job is a one-off in the slug: slug-run with SLUG_COMMAND, as `heroku run`.
-      expect(c.image).toBe("heroku/heroku:24");
+      // A Scheduler job is a one-off in the slug: slug-run with SLUG_COMMAND, as `heroku run`,
+      // on the stack's own copy of heroku/heroku:24 (Docker Hub's anonymous limit).
+      expect(c.image).toMatch(/^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/\w+\/docker\.io\/heroku\/heroku@sha256:[0-9a-f]{64}$/);
       expect((c as any).command).toEqual(["/slug/slug-run", "/slug/slug.tgz", "scheduler"]);
       expect(c.environment).toContainEqual({ name: "SLUG_COMMAND", value: "bin/tootctl media remove --days 7" });
     } else {
@@ -232,7 +233,7 @@ describe("prod: a box's env file", () => {
     const b = await build("prod");
     const step = one(b, "command:remote:Command", `${b.name}-app-box-config`);
     const secretArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/box-env-AbCdEf`;
-    expect(plain(step.inputs.create)).toBe(`ferry --json box config copy --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --env-file /home/mastodon/live/.env.production --secret-id ${secretArn} --region eu-central-1 --exclude DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,RAILS_ENV,REDIS_URL`);
+    expect(plain(step.inputs.create)).toBe(`ferry --json box config copy --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --env-file /home/mastodon/live/.env.production --secret-id ${secretArn} --region eu-central-1 --exclude DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,RAILS_ENV,REDIS_URL`);
     expect(Object.keys(plain(step.inputs.environment) as object).sort()).toEqual(["FERRY_READ_EPOCH", "FERRY_SSH_KEY"]);
   });
 });
@@ -240,12 +241,12 @@ describe("prod: a box's env file", () => {
 describe("staging: slugs from Heroku", () => {
   it("reads each app's current release, copies its slug into the bucket, and runs it with slug-run on heroku-24", async () => {
     const b = await build("staging", upTo("replicate"));
-    const read = one(b, "command:local:Command", `${b.name}-app-masto-web-release`);
+    const read = one(b, "command:remote:Command", `${b.name}-app-masto-web-release`);
     expect(plain(read.inputs.create)).toBe("ferry --json heroku release --app masto-web");
     const env = read.inputs.environment as Record<string, unknown>;
     expect(isSecretValue(env) || isSecretValue(env.HEROKU_API_KEY)).toBe(true);
     expect(Object.keys(plain(env) as object).sort()).toEqual(["FERRY_READ_EPOCH", "HEROKU_API_KEY"]);
-    const copy = one(b, "command:local:Command", `${b.name}-app-masto-web-slug`);
+    const copy = one(b, "command:remote:Command", `${b.name}-app-masto-web-slug`);
     const slugId = (FAKE_RELEASES["masto-web"] as { slugId: string }).slugId;
     const bucket = `${b.name}-storage-bucket-bucket-1234`;
     expect(String(plain(copy.inputs.create))).toContain(`ferry --json heroku slug --app masto-web --slug ${slugId} --out slug.tgz`);
@@ -259,7 +260,8 @@ describe("staging: slugs from Heroku", () => {
     expect(fetch.environment).toEqual([{ name: "SLUG_URL", value: `s3://${bucket}/slugs/masto-streaming/${streamingSlug}.tgz` }, { name: "SLUG_RUN", value: SLUG_RUN }, { name: "RDS_CA_URL", value: `s3://${bucket}/certs/rds-global-bundle.pem` }]);
     // Every task definition waits for the RDS CA bundle to be in the bucket.
     expect(b.dependsOn.get(`aws:ecs/taskDefinition:TaskDefinition::${b.name}-app-streaming`)).toContain(`${b.name}-app-rds-ca`);
-    expect(runner).toMatchObject({ image: "heroku/heroku:24", command: ["/slug/slug-run", "/slug/slug.tgz", "web"], portMappings: [{ containerPort: 4000, protocol: "tcp" }] });
+    expect(runner).toMatchObject({ command: ["/slug/slug-run", "/slug/slug.tgz", "web"], portMappings: [{ containerPort: 4000, protocol: "tcp" }] });
+    expect(runner.image).toMatch(/\/docker\.io\/heroku\/heroku@sha256:/);
     expect((runner.environment ?? []).find((e) => e.name === "PORT")).toEqual({ name: "PORT", value: "4000" });
     // The task definition waits for the copy: it never points at a slug not yet in the bucket.
     expect(b.dependsOn.get(`aws:ecs/taskDefinition:TaskDefinition::${b.name}-app-streaming`)).toContain(`${b.name}-app-masto-streaming-slug`);
@@ -268,7 +270,7 @@ describe("staging: slugs from Heroku", () => {
 
   it("config vars: every var of each Heroku app copied by a ferry step, leaving out what ferry sets and what moving add-ons own", async () => {
     const b = await build("staging", upTo("replicate"));
-    const copy = one(b, "command:local:Command", `${b.name}-app-masto-web-config`);
+    const copy = one(b, "command:remote:Command", `${b.name}-app-masto-web-config`);
     const secretArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/heroku-masto-web-AbCdEf`;
     // REDIS_TLS_URL belongs to the Redis add-on that moves: after its cutover it would point at Heroku.
     expect(plain(copy.inputs.create)).toBe(`ferry --json heroku config copy --app masto-web --secret-id ${secretArn} --region us-east-1 --exclude DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,RAILS_ENV,REDIS_TLS_URL,REDIS_URL`);
@@ -291,7 +293,7 @@ describe("staging: slugs from Heroku", () => {
   });
 
   it("deploy in sync: the source is read again on every up until cutover, then pinned (not run again inside the cutover's window)", async () => {
-    const reads = (b: Built) => ["app-masto-web-release", "app-masto-web-config"].map((step) => `command:local:Command::${b.name}-${step}`);
+    const reads = (b: Built) => ["app-masto-web-release", "app-masto-web-config"].map((step) => `command:remote:Command::${b.name}-${step}`);
     const proxy = await build("staging", upTo("proxy", { trafficPercent: 10 }));
     for (const key of reads(proxy)) {
       const step = proxy.resources.find((r) => `${r.type}::${r.name}` === key)!;
@@ -320,8 +322,9 @@ describe("the runner's permissions for the app plane's steps", () => {
     for (const step of ["box-config", "image-release-phase"]) expect(b.dependsOn.get(`command:remote:Command::${b.name}-app-${step}`) ?? [], step).toContain(`${b.name}-app-runner`);
   });
 
-  it("staging (local runner): no role to grant, the operator's credentials", async () => {
+  it("staging (EC2 runner, for Heroku sources too): the same grant for its steps", async () => {
     const b = await build("staging");
-    expect(ofType(b, "aws:iam/rolePolicy:RolePolicy").filter((r) => r.name.endsWith("-app-runner"))).toEqual([]);
+    const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-runner`).inputs.policy))) as { Statement: Array<{ Action: string[] }> };
+    expect(policy.Statement.flatMap((s) => s.Action).sort()).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:PutSecretValue"]);
   });
 });

@@ -2,9 +2,10 @@
 // scripts, source protection, URL rewriting. No Pulumi runtime.
 import { describe, expect, it } from "vitest";
 import { shellQuote } from "../../components/shell";
-import { portOf, postgresParameters, runnerPostgresUrl, subnetCidrs, withAddress } from "../../components/target";
+import { portOf, postgresParameters, runnerPostgresUrl, subnetCidrs } from "../../components/target";
 import { RDS_CA_BUNDLE, redisUserData, runnerUserData } from "../../components/target/userData";
-import { listenerPort } from "../../components/target/ingress";
+import { validationRecord } from "../../components/target/certificate";
+import { mirrorRepositoryName, mirrorTag, parseImage, parseImageCopy, publicImages, qualified } from "../../components/target/images";
 
 describe("subnetCidrs", () => {
   it("carves /20s from a /16 without overlap", () => {
@@ -57,21 +58,12 @@ describe("small helpers", () => {
     expect(shellQuote("it's $(rm -rf /)")).toBe("'it'\\''s $(rm -rf /)'");
   });
 
-  it("withAddress swaps host:port and keeps credentials and path", () => {
-    expect(withAddress("postgres://u:p%40ss@db.internal:5432/app?sslmode=require", "localhost:15432")).toBe("postgres://u:p%40ss@localhost:15432/app?sslmode=require");
-    expect(withAddress("rediss://:pw@cache:6379/0", undefined)).toBe("rediss://:pw@cache:6379/0");
-  });
-
-  it("runnerPostgresUrl: verify-full; the EC2 runner's CA bundle; a forward keeps the endpoint as the name to verify", () => {
+  it("runnerPostgresUrl: verify-full; the EC2 runner's CA bundle", () => {
     const rds = "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=require";
     expect(runnerPostgresUrl(rds, { caFile: RDS_CA_BUNDLE })).toBe(
       "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fferry%2Frds-global-bundle.pem",
     );
-    expect(runnerPostgresUrl(rds, { forward: "localhost:15432" })).toBe(
-      "postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:15432/app?sslmode=verify-full&hostaddr=127.0.0.1",
-    );
-    expect(runnerPostgresUrl(rds, { forward: "10.0.0.7:5432" })).toContain("@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full&hostaddr=10.0.0.7");
-    expect(runnerPostgresUrl(rds, { forward: "bastion.internal:15432" })).toBe("postgres://u:p%40s@bastion.internal:15432/app?sslmode=verify-full");
+    expect(runnerPostgresUrl(rds)).toBe("postgres://u:p%40s@app.abc123.us-east-1.rds.amazonaws.com:5432/app?sslmode=verify-full");
   });
 
   it("portOf reads the source port without the rest of the URL", () => {
@@ -80,8 +72,37 @@ describe("small helpers", () => {
     expect(portOf(undefined, 6379)).toBe(6379);
   });
 
-  it("the load balancer listens on 443 only with a certificate", () => {
-    expect(listenerPort("arn:aws:acm:us-east-1:123456789012:certificate/abc")).toBe(443);
-    expect(listenerPort(undefined)).toBe(80);
+  it("ACM's validation option becomes a DNS-only record without the root dot", () => {
+    expect(validationRecord({ domainName: "a.example.com", resourceRecordName: "_abc.a.example.com.", resourceRecordType: "CNAME", resourceRecordValue: "_def.xyz.acm-validations.aws." }))
+      .toEqual({ name: "_abc.a.example.com", type: "CNAME", content: "_def.xyz.acm-validations.aws", proxied: false, ttl: 60 });
+  });
+});
+
+describe("image copies into ECR (components/target/images.ts)", () => {
+  it("parses references as Docker does: no host is Docker Hub, one-part paths are under library/", () => {
+    expect(parseImage("heroku/heroku:24")).toEqual({ host: "docker.io", path: "heroku/heroku", tag: "24", digest: undefined });
+    expect(parseImage("redis")).toEqual({ host: "docker.io", path: "library/redis", tag: "latest", digest: undefined });
+    expect(parseImage("ghcr.io/mastodon/mastodon:v4.3.0")).toMatchObject({ host: "ghcr.io", path: "mastodon/mastodon", tag: "v4.3.0" });
+    expect(parseImage("localhost:5000/app@sha256:" + "a".repeat(64))).toEqual({ host: "localhost:5000", path: "app", tag: undefined, digest: "sha256:" + "a".repeat(64) });
+    expect(qualified(parseImage("heroku/heroku:24"))).toBe("docker.io/heroku/heroku:24");
+  });
+
+  it("names each copy's repository by its registry and path under the stack", () => {
+    expect(mirrorRepositoryName("ferry", parseImage("heroku/heroku:24"))).toBe("ferry/docker.io/heroku/heroku");
+    expect(mirrorRepositoryName("ferry", parseImage("public.ecr.aws/aws-cli/aws-cli:2.22.35"))).toBe("ferry/public.ecr.aws/aws-cli/aws-cli");
+    expect(mirrorTag(parseImage("x@sha256:" + "b".repeat(64)))).toBe("sha256-" + "b".repeat(64));
+  });
+
+  it("copies every public image the tasks run, and none already in a private ECR", () => {
+    const config = (processes: Record<string, { image?: string }>) => ({ target: { compute: { stackImage: "heroku/heroku:24", fetchImage: "public.ecr.aws/aws-cli/aws-cli:2.22.35", processes } } }) as never;
+    expect(publicImages(config({ web: {}, worker: { image: "ghcr.io/a/b:1" } }))).toEqual(["heroku/heroku:24", "public.ecr.aws/aws-cli/aws-cli:2.22.35", "ghcr.io/a/b:1"]);
+    // An image task still runs the fetch image: its ca-fetch init container copies the RDS bundle.
+    expect(publicImages(config({ web: { image: "123456789012.dkr.ecr.eu-central-1.amazonaws.com/app:1" } }))).toEqual(["public.ecr.aws/aws-cli/aws-cli:2.22.35"]);
+  });
+
+  it("reads the copy's digest from the step's output, and refuses anything else", () => {
+    const image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/ferry/docker.io/heroku/heroku@sha256:${"c".repeat(64)}`;
+    expect(parseImageCopy(`Copying blob...\n{"source":"heroku/heroku:24","image":"${image}"}\n`, "heroku/heroku:24")).toBe(image);
+    expect(() => parseImageCopy(`{"source":"heroku/heroku:24","image":"x:latest"}`, "heroku/heroku:24")).toThrow(/printed no image by digest/);
   });
 });

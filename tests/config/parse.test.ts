@@ -30,8 +30,8 @@ describe("parseConfig accepts the example stacks", () => {
   });
 
   it("treats an empty optional secret (Pulumi.yaml default) as not set", () => {
-    const config = parseConfig({ ...heroku(), "ferry:sshPrivateKey": "" });
-    expect(config.secrets.sshPrivateKey).toBeUndefined();
+    // Optional in the schema, required for a stack with an EC2 runner: "" is not a key.
+    expect(() => parseConfig({ ...heroku(), "ferry:sshPrivateKey": "" })).toThrow(/^ferry:sshPrivateKey: required to run commands on the ec2 runner/);
   });
 });
 
@@ -69,6 +69,10 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["physical standby on RDS", () => patchJson(vultr(), "ferry:source", (s) => (s.postgres.strategy = "physical")), /^ferry:source\.postgres\.strategy: physical needs a self-run PostgreSQL target/],
   ["hostname no Heroku app serves", () => patchJson(heroku(), "ferry:target", (t) => t.cloudflare.hostnames.push({ name: "other.example.com", process: "web" })), /ferry:target\.cloudflare\.hostnames\[2\]\.name: "other\.example\.com" is not in any ferry:source\.apps/],
   ["hostname served by an unknown process", () => patchJson(heroku(), "ferry:target", (t) => (t.cloudflare.hostnames[0].process = "api")), /ferry:target\.cloudflare\.hostnames\[0\]\.process: "api" is not in ferry:target\.compute\.processes/],
+  ["a process with a port but no hostname (a target group no listener uses: ECS refuses the service)", () => patchJson(heroku(), "ferry:target", (t) => (t.compute.processes.sidekiq.port = 7000)), /^ferry:target\.compute\.processes\.sidekiq\.port: no hostname in ferry:target\.cloudflare\.hostnames is served by sidekiq, so its target group would have no listener and ECS refuses the service; remove the port or add a hostname for it$/],
+  ["a box without its recorded SSH host key (a new runner's known_hosts is empty)", () => patchJson(vultr(), "ferry:source", (s) => delete s.ssh.hostKey), /^ferry:source\.ssh\.hostKey: expected the box's public SSH host key \(ferry init --box records it/],
+  ["a local runner for stores it cannot reach (RDS and ElastiCache are private; the program declares no way in for the operator's machine)", () => patchJson(vultr(), "ferry:target", (t) => (t.runner = { kind: "local", operatorCidrs: ["203.0.113.7/32"] })), /^ferry:target\.runner\.kind: a local runner cannot reach the private RDS and Redis the postgres and redis steps use .*use kind: ec2/],
+  ["an operator's port forward the program does not declare", () => patchJson(vultr(), "ferry:target", (t) => (t.runner = { kind: "local", operatorCidrs: ["203.0.113.7/32"], postgresAddress: "localhost:15432" })), /^ferry:target\.runner\.postgresAddress: /],
   ["Heroku data store on an unknown app", () => patchJson(heroku(), "ferry:source", (s) => (s.postgres.app = "masto-api")), /ferry:source\.postgres\.app: "masto-api" is not one of ferry:source\.apps/],
   ["wrong source kind", () => patchJson(heroku(), "ferry:source", (s) => (s.kind = "aws")), /ferry:source\.kind: expected kind: heroku or kind: vultr/],
   ["SSH open to the world on the runner", () => patchJson(vultr(), "ferry:target", (t) => (t.runner.sshCidrs = ["0.0.0.0/0"])), /ferry:target\.runner\.sshCidrs: 0\.0\.0\.0\/0 opens SSH/],

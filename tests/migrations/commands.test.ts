@@ -1,6 +1,6 @@
 // The command lines the stages store in state, pool weights and DNS content: pure.
 import { describe, expect, it } from "vitest";
-import { heroku, pg, redisSteps, stackSteps, systemd, traffic, urlIdentity } from "../../migrations/commands";
+import { box, heroku, pg, redisSteps, stackSteps, traffic, urlIdentity } from "../../migrations/commands";
 import { poolWeights } from "../../migrations/proxy";
 import { recordFor, recordOptions } from "../../migrations/dns";
 
@@ -22,19 +22,19 @@ describe("ferry command lines", () => {
 
   it("quote what a shell would otherwise interpret", () => {
     const site = { confFile: "/etc/nginx/sites-enabled/mastodon", listen: ["80"], sslListen: ["443", "[::]:443"], sslCertificate: "/etc/ssl/a b.pem", sslCertificateKey: "/etc/ssl/k.pem" };
-    const apply = traffic.proxyApply({ ssh: "deploy@198.51.100.1:2222", sudo: true }, { origin: "https://lb", serverName: "a.example b.example", originServerName: "a.example", site });
+    const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBoxHostKeyForTestsOnly0000000000000000000";
+    const apply = traffic.proxyApply({ ssh: "deploy@198.51.100.1:2222", sudo: true, hostKey }, { origin: "https://lb", serverName: "a.example b.example", originServerName: "a.example", site });
     expect(apply).toBe(
-      "ferry --json proxy apply --host deploy@198.51.100.1:2222 --ssh-key-env FERRY_SSH_KEY --sudo --conf-file /etc/nginx/sites-enabled/mastodon --origin https://lb " +
+      `ferry --json proxy apply --host deploy@198.51.100.1:2222 --ssh-key-env FERRY_SSH_KEY --host-key '${hostKey}' --sudo --conf-file /etc/nginx/sites-enabled/mastodon --origin https://lb ` +
       "--origin-server-name a.example --server-name 'a.example b.example' --listen 80 --ssl-listen 443 --ssl-listen '[::]:443' --ssl-certificate '/etc/ssl/a b.pem' --ssl-certificate-key /etc/ssl/k.pem",
     );
-    expect(traffic.proxyRevert({ ssh: "root@198.51.100.1:22", sudo: false }, site)).toBe("ferry --json proxy revert --host root@198.51.100.1:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon");
-    expect(systemd.start(["mastodon-web", "x;reboot"], true)).toBe("sudo -n systemctl enable --now mastodon-web 'x;reboot'");
-    expect(systemd.stop(["mastodon-web"], false)).toBe("systemctl disable --now mastodon-web");
+    expect(traffic.proxyRevert({ ssh: "root@198.51.100.1:22", sudo: false, hostKey }, site)).toBe(`ferry --json proxy revert --host root@198.51.100.1:22 --ssh-key-env FERRY_SSH_KEY --host-key '${hostKey}' --conf-file /etc/nginx/sites-enabled/mastodon`);
+    expect(box.units({ ssh: "deploy@198.51.100.1:22", sudo: true, hostKey }, "start", ["mastodon-web", "x;reboot"])).toBe(`ferry --json box units start --host deploy@198.51.100.1:22 --ssh-key-env FERRY_SSH_KEY --host-key '${hostKey}' --sudo --unit mastodon-web --unit 'x;reboot'`);
   });
 
   it("never lets the old box forward users' traffic in plaintext", () => {
     const site = { confFile: "/x", listen: [], sslListen: ["443"], sslCertificate: "/c", sslCertificateKey: "/k" };
-    expect(() => traffic.proxyApply({ ssh: "root@h:22", sudo: false }, { origin: "http://lb", serverName: "a", originServerName: "a", site })).toThrow(/only forward to an https:\/\/ origin/);
+    expect(() => traffic.proxyApply({ ssh: "root@h:22", sudo: false, hostKey: "ssh-ed25519 AAAA" }, { origin: "http://lb", serverName: "a", originServerName: "a", site })).toThrow(/only forward to an https:\/\/ origin/);
   });
 
   it("urlIdentity drops the password but keeps what identifies the source", () => {

@@ -50,14 +50,15 @@ describe("npm run plan", () => {
     const out = run.stdout;
     expect(out.match(/^## \w+/gm)).toEqual(["## provision", "## replicate", "## proxy", "## cutover", "## decommission"]);
     const section = (stage: string) => out.split(/^## /m).find((s) => s.startsWith(stage))!;
-    expect(section("replicate")).toMatch(/\| added \| `command:local:Command` \| ferry-replicate-pg \|/);
+    // The steps run on the EC2 runner (the stores are private): remote Commands.
+    expect(section("replicate")).toMatch(/\| added \| `command:remote:Command` \| ferry-replicate-pg \|/);
     expect(section("cutover")).toMatch(/\| changed \| `cloudflare:index\/dnsRecord:DnsRecord` \| ferry-dns-0 \| .*`content`: 198\.51\.100\.20 → /);
     // The source box is a read at every stage: no option on it ever changes.
     expect(out).not.toMatch(/\| (changed|removed) \| `vultr:index\/instance:Instance`/);
     expect(out).not.toMatch(/placeholder|BEGIN OPENSSH/);
     // Read as a PR comment: words first, the table folded away. Replicate adds preflight,
     // replicate and the rollback guard per store, and turns on the target's deletion protection.
-    expect(section("replicate")).toMatch(/^replicate \(ferry:replicate true\)\n\nCopies the data stores into AWS[^\n]*\n\nAdds 7 \(6 local Command\); changes 1 \(1 rds Instance\); removes 0\. \d+ resources in all\./);
+    expect(section("replicate")).toMatch(/^replicate \(ferry:replicate true\)\n\nCopies the data stores into AWS[^\n]*\n\nAdds 7 \(6 remote Command\); changes 1 \(1 rds Instance\); removes 0\. \d+ resources in all\./);
     expect(section("replicate")).toMatch(/<details><summary>Resources: 7 added, 1 changed, 0 removed<\/summary>\n\n\| \| type/);
     // No inventory: the box is unpriced, and the plan says how to price it.
     expect(out).toMatch(/old box: unpriced, no inventory; run `ferry init`/);
@@ -78,13 +79,14 @@ describe("npm run plan", () => {
     // AWS (us-east-1 table): 1 Fargate task of a standard-1X (0.25 vCPU, 0.5 GB) = (0.25 × 0.04048 +
     // 0.5 × 0.004445) × 730 = $9.01; RDS db.t4g.medium 0.065 × 730 + 20 × 0.115 = $49.75;
     // cache.t4g.small 0.032 × 730 = $23.36; NAT 0.045 × 730 = $32.85; NAT address 0.005 × 730 =
-    // $3.65; ALB 0.0225 × 730 = $16.43 (16.425 rounds half up): $135.05.
-    expect(out).toMatch(/\| provision \| \$190\.00 \| \$135\.05 \| \*\*\$325\.05\*\* \| both sides bill \|/);
+    // $3.65; ALB 0.0225 × 730 = $16.43 (16.425 rounds half up); the EC2 runner (the stores are
+    // private): t3.small 0.0208 × 730 + 30 GB gp3 × 0.08 = $17.58, its address $3.65: $156.28.
+    expect(out).toMatch(/\| provision \| \$190\.00 \| \$156\.28 \| \*\*\$346\.28\*\* \| both sides bill \|/);
     // proxy adds the Cloudflare split ($5), decommission releases the dynos and both stores.
-    expect(out).toMatch(/\| proxy \| \$190\.00 \| \$140\.05 \| \*\*\$330\.05\*\* \| both sides bill \|/);
-    expect(out).toMatch(/\| decommission \| \$0\.00 \| \$135\.05 \| \*\*\$135\.05\*\* \|  \|/);
+    expect(out).toMatch(/\| proxy \| \$190\.00 \| \$161\.28 \| \*\*\$351\.28\*\* \| both sides bill \|/);
+    expect(out).toMatch(/\| decommission \| \$0\.00 \| \$156\.28 \| \*\*\$156\.28\*\* \|  \|/);
     expect(out).toMatch(/AWS: on-demand list prices for us-east-1, table of \d{4}-\d{2}-\d{2} \(AWS on-demand list prices \(https:\/\/aws\.amazon\.com/);
-    expect(out).toMatch(/^Monthly cost at this stage: Heroku \$190\.00 \+ AWS \$135\.05 = \*\*\$325\.05\*\* \(both sides bill during this stage\)\.$/m);
+    expect(out).toMatch(/^Monthly cost at this stage: Heroku \$190\.00 \+ AWS \$156\.28 = \*\*\$346\.28\*\* \(both sides bill during this stage\)\.$/m);
   }, 120_000);
 
   it("names resource kinds shortly", () => {

@@ -59,9 +59,47 @@ describe("Cloudflare", () => {
     expect(check(monitor({ interval: 15 }))).toEqual([expect.stringMatching(/at least 60 seconds/), expect.stringMatching(/must exceed timeout x \(retries \+ 1\) = 15/)]);
   });
 
+  it("ACM's validation CNAME must be DNS-only: a proxied record answers with Cloudflare's addresses and ACM never validates", () => {
+    const validation = (proxied: boolean) => record({ name: "_abc.social.example.com", content: "_def.xyz.acm-validations.aws", proxied, ttl: proxied ? 1 : 60 });
+    expect(check(validation(true))).toEqual([expect.stringMatching(/proxied: ACM's DNS validation record must be DNS-only.*https:\/\/docs\.aws\.amazon\.com\/acm\//)]);
+    expect(check(validation(false))).toEqual([]);
+  });
+
+  it("a Configuration Rule sets only what http_config_settings knows: set_config, and ssl off|flexible|full|strict|origin_pull", () => {
+    const ruleset = (rules: unknown[]) => reg("cloudflare:index/ruleset:Ruleset", "r", { zoneId: ZONE, kind: "zone", phase: "http_config_settings", name: "ferry", rules });
+    const rule = (action: string, ssl: string) => ({ action, actionParameters: { ssl }, expression: '(http.host in {"a.example"})' });
+    expect(check(ruleset([rule("set_config", "strict")]))).toEqual([]);
+    expect(check(ruleset([rule("set_config", "strictest")]))).toEqual([expect.stringMatching(/rules\[0\]\.actionParameters\.ssl: 'strictest' is not an SSL\/TLS mode .*developers\.cloudflare\.com/)]);
+    expect(check(ruleset([rule("redirect", "strict")]))).toEqual([expect.stringMatching(/rules\[0\]\.action: the http_config_settings phase takes set_config only/)]);
+    expect(check(ruleset([{ action: "set_config", actionParameters: { ssl: "strict" } }]))).toEqual([expect.stringMatching(/rules\[0\]\.expression: required/)]);
+  });
+
+  it("one zone entry point ruleset per phase: a second Configuration Rules ruleset in the zone is refused", () => {
+    const ruleset = (name: string, phase = "http_config_settings") => reg("cloudflare:index/ruleset:Ruleset", name, { zoneId: ZONE, kind: "zone", phase, name, rules: [] });
+    expect(checkStack([ruleset("a"), ruleset("b", "http_request_dynamic_redirect")], world())).toEqual([]);
+    expect(checkStack([ruleset("a"), ruleset("b")], world())).toEqual([expect.stringMatching(/a and b are two entry point rulesets of phase http_config_settings in zone .*ruleset-engine/)]);
+  });
+
   it("load balancer pool weights belong to its pools and lie in 0..1", () => {
     const lb = reg("cloudflare:index/loadBalancer:LoadBalancer", "lb", { defaultPools: ["a", "b"], fallbackPool: "a", steeringPolicy: "random", randomSteering: { poolWeights: { a: 0.7, c: 1.3 } } });
     expect(check(lb)).toEqual([expect.stringMatching(/poolWeights\.c: 0 to 1/), expect.stringMatching(/poolWeights\.c: not one of defaultPools/)]);
+  });
+});
+
+describe("ACM", () => {
+  it("a certificate names at most 10 domains (ACM's default quota)", () => {
+    const cert = (n: number) => reg("aws:acm/certificate:Certificate", "c", { domainName: "a.example.com", subjectAlternativeNames: Array.from({ length: n - 1 }, (_, i) => `h${i}.example.com`), validationMethod: "DNS" });
+    expect(check(cert(10))).toEqual([]);
+    expect(check(cert(11))).toEqual([expect.stringMatching(/subjectAlternativeNames: 11 domain names; ACM allows 10 per certificate .*acm-limits/)]);
+  });
+});
+
+describe("ECR", () => {
+  it("repository names: lowercase path components joined by /", () => {
+    const repo = (name: string) => reg("aws:ecr/repository:Repository", "r", { name });
+    expect(check(repo("ferry/docker.io/heroku/heroku"))).toEqual([]);
+    expect(check(repo("ferry/Docker.io/heroku"))).toEqual([expect.stringMatching(/name 'ferry\/Docker\.io\/heroku': 2 to 256 lowercase/)]);
+    expect(check(repo("ferry//x"))).toEqual([expect.stringMatching(/API_CreateRepository/)]);
   });
 });
 

@@ -31,7 +31,7 @@ const target = (origin: { type: string; content: string; proxied: boolean; ttl: 
   redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
   compute: { processes: { web: { image: "ghcr.io/example/app:1.0", count: 1, command: "bin/web", port: 3000 } } },
   cloudflare: { ...CLOUDFLARE, hostnames: [{ name: "social.example.com", process: "web", record: { id: RECORD_ID, ...origin } }] },
-  runner: { kind: "local", operatorCidrs: ["203.0.113.7/32"] },
+  runner: { kind: "ec2", ami: "ami-0abcdef0123456789", sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPolicyTestRunnerKey ops@example", sshCidrs: ["203.0.113.7/32"], ferryRepo: "https://github.com/example/ferry.git" },
 });
 
 /** The adopted record of social.example.com in each stack. */
@@ -48,6 +48,7 @@ export function herokuConfig(flags: Flags = {}): Record<string, unknown> {
     },
     "ferry:target": target(HEROKU_ORIGIN),
     "ferry:herokuApiKey": secure,
+    "ferry:sshPrivateKey": secure,
     ...SHARED_SECRETS,
     ...flagEntries(flags),
   };
@@ -59,6 +60,7 @@ export function vultrConfig(flags: Flags = {}): Record<string, unknown> {
       kind: "vultr",
       instanceId: "8f3e1c2a-1b2c-4d5e-8f90-123456789abc",
       services: ["postgres", "redis", "nginx", "app"],
+      ssh: { user: "root", port: 22, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPolicyTestBoxHostKey000000000000000000000" },
       units: { web: "mastodon-web" },
       nginx: { siteConf: "/etc/nginx/sites-enabled/mastodon", sslCertificate: "/etc/letsencrypt/live/social.example.com/fullchain.pem", sslCertificateKey: "/etc/letsencrypt/live/social.example.com/privkey.pem" },
     },

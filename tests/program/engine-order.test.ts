@@ -41,7 +41,7 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     const p = recordingProvider();
     const results = await journey("prod", ["provision", "replicate", "proxy", "cutover"], p, newState());
     expect(results.every((r) => r.ok)).toBe(true);
-    const units = index(p.calls, (c) => /systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming/.test(c.command ?? ""));
+    const units = index(p.calls, (c) => /ferry --json box units stop .*--unit mastodon-web --unit mastodon-sidekiq --unit mastodon-streaming$/.test(c.command ?? ""));
     expect(units).toBeGreaterThan(-1);
     expect(units).toBeLessThan(index(p.calls, (c) => /ferry --json cutover /.test(c.command ?? "")));
   });

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { FerryConfig } from "../../config";
 import { ProviderWorld, Registration, RegistrationOptions, checkRegistration, checkStack, worldOf } from "../../policy/providers";
-import { fakeBoxConfigCopy, fakeConfigCopy, fakeHerokuRead, fakeHerokuRelease } from "./stacks";
+import { fakeBoxConfigCopy, fakeConfigCopy, fakeHerokuRead, fakeHerokuRelease, fakeImageCopy } from "./stacks";
 
 export interface Recorded {
   type: string;
@@ -61,6 +61,15 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:ec2/instance:Instance": return { privateIp: "10.60.64.10", publicIp: "", arn: `arn:aws:ec2:::instance/${name}` };
     case "aws:ec2/eip:Eip": return { publicIp: "198.51.100.77" };
     case "aws:lb/loadBalancer:LoadBalancer": return { dnsName: `${name}-123.us-east-1.elb.amazonaws.com`, arn: `arn:aws:elasticloadbalancing:::loadbalancer/${name}` };
+    case "aws:acm/certificate:Certificate": {
+      // One DNS validation option per domain, named and valued as ACM names them.
+      const domains = [inputs.domainName, ...((inputs.subjectAlternativeNames as string[] | undefined) ?? [])].map(String);
+      const token = (d: string) => createHash("sha256").update(d).digest("hex").slice(0, 32);
+      return {
+        arn: `arn:aws:acm:us-east-1:123456789012:certificate/${token(name).slice(0, 8)}-0000-4000-8000-000000000000`,
+        domainValidationOptions: domains.map((d) => ({ domainName: d, resourceRecordName: `_${token(d)}.${d}.`, resourceRecordType: "CNAME", resourceRecordValue: `_${token(`v${d}`)}.abcdefghij.acm-validations.aws.` })),
+      };
+    }
     case "aws:lb/targetGroup:TargetGroup":
     case "aws:lb/listener:Listener": return { arn: `arn:aws:elasticloadbalancing:::${name}` };
     case "aws:ec2/launchTemplate:LaunchTemplate": return { latestVersion: 1 };
@@ -69,6 +78,7 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:ec2/keyPair:KeyPair": return { keyName: name };
     case "vultr:index/instance:Instance": return { mainIp: "203.0.113.20", label: "old-box" };
     // The app plane (components/target/compute.ts).
+    case "aws:ecr/repository:Repository": return { arn: `arn:aws:ecr:us-east-1:123456789012:repository/${inputs.name}`, repositoryUrl: `123456789012.dkr.ecr.us-east-1.amazonaws.com/${inputs.name}` };
     case "aws:ecs/cluster:Cluster": return { arn: `arn:aws:ecs:us-east-1:123456789012:cluster/${name}`, name };
     case "aws:ecs/taskDefinition:TaskDefinition": {
       const family = `arn:aws:ecs:us-east-1:123456789012:task-definition/${inputs.family}`;
@@ -82,7 +92,7 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:scheduler/schedule:Schedule": return { arn: `arn:aws:scheduler:us-east-1:123456789012:schedule/default/${name}` };
     case "command:local:Command":
     case "command:remote:Command": {
-      const release = fakeHerokuRelease(inputs.create) ?? fakeConfigCopy(inputs.create) ?? fakeBoxConfigCopy(inputs.create);
+      const release = fakeHerokuRelease(inputs.create) ?? fakeConfigCopy(inputs.create) ?? fakeBoxConfigCopy(inputs.create) ?? fakeImageCopy(inputs.create);
       if (release !== undefined) return { stdout: release, stderr: "" };
       const stdout = fakeHerokuRead(inputs.create);
       return stdout === undefined ? {} : { stdout, stderr: "" };

@@ -30,15 +30,18 @@ describe("index.ts", () => {
     expect(program.nextStep).toMatch(/^Replicating\. Next: `pulumi config set ferry:proxy true`/);
     expect(await pulumi.isSecret(program.postgresUrl)).toBe(true);
     const resources = await resourcesOf("ferry");
-    const local = resources.filter((r) => r.type === "command:local:Command");
+    // Every step runs on the EC2 runner (the stores are private): remote Commands.
+    const local = resources.filter((r) => r.type === "command:remote:Command" && !r.name.endsWith("-runner-ready"));
     // Two reads per Heroku app (addons, domains), the replicate steps, the RDS CA bundle's
-    // copy, and per app the app plane's config copy, release read, slug copy and release phase.
+    // copy, per app the app plane's config copy, release read, slug copy and release phase,
+    // and the image copies.
     expect(local.filter((r) => r.name.startsWith("ferry-heroku-")).length).toBe(4);
     // preflight + replicate per store, and the guard that refuses a rollback losing data.
     expect(local.filter((r) => r.name.startsWith("ferry-replicate-")).map((r) => r.name).sort()).toEqual(["ferry-replicate-pg", "ferry-replicate-pg-guard", "ferry-replicate-pg-preflight", "ferry-replicate-redis", "ferry-replicate-redis-guard", "ferry-replicate-redis-preflight"]);
     expect(local.filter((r) => r.name.startsWith("ferry-app-")).map((r) => r.name).sort()).toEqual(
       [...["masto-streaming", "masto-web"].flatMap((app) => [`ferry-app-${app}-config`, `ferry-app-${app}-release`, `ferry-app-${app}-release-phase`, `ferry-app-${app}-slug`]), "ferry-app-rds-ca"],
     );
-    expect(local.length).toBe(19);
+    expect(local.filter((r) => r.name.startsWith("ferry-images-copy-")).length).toBe(2);
+    expect(local.length).toBe(21);
   });
 });

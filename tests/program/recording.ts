@@ -31,6 +31,10 @@ export function recordingProvider(opts: RecordingOptions = {}) {
   const outputs = (g: Goal) => ({
     ...g.inputs, address: `${g.name}.example.internal`, dnsName: `${g.name}.elb.example.internal`, primaryEndpointAddress: `${g.name}.cache.example.internal`,
     privateIp: "10.60.64.10", publicIp: "198.51.100.7", mainIp: "203.0.113.20", bucket: `${g.name}-bucket`, arn: `arn:x:${g.name}`, keyName: g.name, latestVersion: 1,
+    repositoryUrl: `000000000000.dkr.ecr.us-east-1.amazonaws.com/${String(g.inputs.name)}`,
+    // ACM's validation option per domain of a certificate.
+    domainValidationOptions: [g.inputs.domainName, ...((g.inputs.subjectAlternativeNames as string[] | undefined) ?? [])].filter(Boolean)
+      .map((d) => ({ domainName: d, resourceRecordName: `_v.${String(d)}.`, resourceRecordType: "CNAME", resourceRecordValue: `_v.${String(d).replace(/\./g, "-")}.acm-validations.aws.` })),
   });
   const command = async (g: { name: string; type: string; inputs: Record<string, unknown> }, op: Call["op"], previous?: Record<string, unknown>) => {
     const phase = op === "update" ? (g.inputs.update ? "update" : "create") : op;

@@ -46,7 +46,9 @@ const HEROKU_LIVE = [
   { name: "streaming.staging.social.example.com", type: "CNAME", content: "quiet-elk-3d4e5f.herokudns.com", proxied: false, ttl: 300, comment: "heroku custom domain" },
 ];
 const VULTR_LIVE = ["famichiki.example", "streaming.famichiki.example"].map((name) => ({ name, type: "A", content: "203.0.113.20", proxied: true, ttl: 1 }));
-const liveRecords = (b: Built) => ofType(b, "cloudflare:index/dnsRecord:DnsRecord").map((r) => {
+/** The hostnames' own records (not the certificate's validation CNAMEs). */
+const hostRecords = (b: Built) => ofType(b, "cloudflare:index/dnsRecord:DnsRecord").filter((r) => !String(r.inputs.content).endsWith(".acm-validations.aws"));
+const liveRecords = (b: Built) => hostRecords(b).map((r) => {
   const { name, type, content, proxied, ttl, comment } = r.inputs;
   return { name, type, content, proxied, ttl, ...(comment !== undefined ? { comment } : {}) };
 });
@@ -56,10 +58,12 @@ const findCommand = (b: Built, pattern: RegExp) => commands(b).find((c) => patte
 const envKeys = (r: Recorded) => Object.keys(plain(r.inputs.environment) as object).sort();
 /** The Heroku source's read-only inventory commands. */
 const sourceReads = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-heroku-`));
-/** The app plane's steps: release reads, slug copies, release phases (they run from provision on). */
-const appSteps = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-app-`));
+/** The app plane's steps: release reads, slug copies, image copies, release phases (they run from provision on). */
+const appSteps = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-app-`) || c.name.startsWith(`${b.name}-images-`));
 /** Data-plane steps (the ec2 runner's readiness probe is plumbing, the source reads change nothing). */
 const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !sourceReads(b).includes(c) && !appSteps(b).includes(c));
+/** What a step waits for besides the runner being up (every step on the EC2 runner waits for that). */
+const stepDeps = (b: Built, name: string) => b.options.get(name)!.dependsOnNames.filter((d) => !d.endsWith("-runner-ready"));
 
 /** Paths of strings carrying a fake secret outside a secret wrapper. */
 function leaks(value: unknown, at = ""): string[] {
@@ -142,6 +146,62 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(pulls).toEqual(heroku ? [] : [[5432, "subscription to the source publisher"], [6380, "REPLICAOF the source"]]);
   });
 
+  it("TLS to the origin: an ACM certificate validated through the zone, HTTPS on the ALB, port 80 only redirects; Full (strict) for the hostnames only, from proxy on", () => {
+    const b = built.provision!;
+    const hosts = heroku ? ["staging.social.example.com", "streaming.staging.social.example.com"] : ["famichiki.example", "streaming.famichiki.example"];
+    const [cert] = ofType(b, "aws:acm/certificate:Certificate");
+    expect(cert.inputs).toMatchObject({ domainName: hosts[0], subjectAlternativeNames: [hosts[1]], validationMethod: "DNS" });
+    // One DNS-only CNAME per hostname, as ACM's validation options name them.
+    const validation = ofType(b, "cloudflare:index/dnsRecord:DnsRecord").filter((r) => String(r.inputs.content).endsWith(".acm-validations.aws"));
+    expect(validation.map((r) => [String(r.inputs.name).replace(/^_[0-9a-f]+\./, ""), r.inputs.type, r.inputs.proxied])).toEqual(hosts.map((h) => [h, "CNAME", false]));
+    const [issued] = ofType(b, "aws:acm/certificateValidation:CertificateValidation");
+    expect(issued.inputs.validationRecordFqdns).toEqual(validation.map((r) => r.inputs.name));
+    const listeners = ofType(b, "aws:lb/listener:Listener");
+    const https = listeners.find((l) => l.inputs.port === 443)!;
+    expect(https.inputs).toMatchObject({ protocol: "HTTPS", certificateArn: issued.inputs.certificateArn, sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" });
+    const http = listeners.find((l) => l.inputs.port === 80)!;
+    expect(http.inputs.defaultActions).toEqual([{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } }]);
+    // Every hostname is served on 443; port 80 forwards only the health gate's own name.
+    const rules = ofType(b, "aws:lb/listenerRule:ListenerRule");
+    const hostRules = rules.filter((r) => hosts.some((h) => JSON.stringify(r.inputs.conditions).includes(`"${h}"`)));
+    expect(hostRules.map((r) => r.inputs.listenerArn)).toEqual(hosts.map(() => `arn:aws:elasticloadbalancing:::${b.name}-ingress-listener`));
+    expect(rules.filter((r) => r.inputs.listenerArn === `arn:aws:elasticloadbalancing:::${b.name}-ingress-check`).map((r) => JSON.stringify(r.inputs.conditions)))
+      .toEqual([JSON.stringify([{ hostHeader: { values: [`${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`] } }])]);
+    // Cloudflare does not reach AWS at provision: the zone's mode is untouched.
+    expect(ofType(b, "cloudflare:index/ruleset:Ruleset")).toEqual([]);
+    for (const stage of ["proxy", "cutover", "decommission"] as const) {
+      const [rule] = ofType(built[stage]!, "cloudflare:index/ruleset:Ruleset");
+      expect(rule.inputs).toMatchObject({ kind: "zone", phase: "http_config_settings", zoneId: heroku ? "fedcba9876543210fedcba9876543210" : "00112233445566778899aabbccddeeff" });
+      expect(rule.inputs.rules).toMatchObject([{ action: "set_config", actionParameters: { ssl: "strict" }, expression: `(http.host in {"${hosts[0]}" "${hosts[1]}"})`, enabled: true }]);
+      // Never the zone-wide setting: other hostnames live in the zone.
+      expect(built[stage]!.resources.filter((r) => r.type === "cloudflare:index/zoneSetting:ZoneSetting")).toEqual([]);
+    }
+  });
+
+  it("every task pulls from the stack's ECR by digest: each public image is copied once by skopeo on the runner (Docker Hub allows 10 anonymous pulls an hour per NAT address)", () => {
+    const b = built.provision!;
+    const expected = heroku ? ["docker.io/heroku/heroku", "public.ecr.aws/aws-cli/aws-cli"] : ["ghcr.io/mastodon/mastodon", "ghcr.io/mastodon/mastodon-streaming"];
+    const repos = ofType(b, "aws:ecr/repository:Repository");
+    expect(repos.map((r) => r.inputs.name).sort()).toEqual(expected.map((e) => `${b.name}/${e}`));
+    const copies = commands(b).filter((c) => /skopeo copy/.test(commandLine(c)));
+    expect(copies.length).toBe(heroku ? 2 : 2);
+    for (const copy of copies) {
+      // Logged in with a token piped from the AWS CLI (never in argv); linux/amd64, the tasks' platform.
+      expect(commandLine(copy)).toMatch(/aws ecr get-login-password --region \S+ \| skopeo login --authfile "\$d\/auth\.json" --username AWS --password-stdin \d{12}\.dkr\.ecr\./);
+      expect(commandLine(copy)).toMatch(/--override-os linux --override-arch amd64/);
+      expect(plain(copy.inputs.environment)).toBeUndefined();
+    }
+    for (const td of ofType(b, "aws:ecs/taskDefinition:TaskDefinition")) {
+      const images = (JSON.parse(String(plain(td.inputs.containerDefinitions))) as { image: string }[]).map((c) => c.image);
+      for (const image of images) expect(image, td.name).toMatch(/^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/t\d+\/[a-z0-9./-]+@sha256:[0-9a-f]{64}$/);
+    }
+    // The runner may log in to ECR and push into exactly these repositories.
+    const grant = ofType(b, "aws:iam/rolePolicy:RolePolicy").find((p) => p.name === `${b.name}-images-runner`)!;
+    const statements = JSON.parse(String(plain(grant.inputs.policy))).Statement as { Action: string[]; Resource: string | string[] }[];
+    expect(statements[0]).toMatchObject({ Action: ["ecr:GetAuthorizationToken"], Resource: "*" });
+    expect(statements[1].Resource).toEqual(repos.map((r) => `arn:aws:ecr:us-east-1:123456789012:repository/${r.inputs.name}`));
+  });
+
   it("replicate: a preflight-gated copy chosen from what the source allows", () => {
     const b = built.replicate!;
     const pg = findCommand(b, /pg replicate/)!;
@@ -152,7 +212,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     // The trigger identifies the source without its password.
     expect(plain(pg.inputs.triggers)).toContain("postgres://app@source.example.net:5432/app");
     expect(commandLine(findCommand(b, /redis replicate/)!)).toBe(heroku ? "ferry --json redis replicate --mode copy --tls-insecure" : "ferry --json redis replicate --mode replicaof");
-    expect(commands(b).every((c) => c.type === (heroku ? "command:local:Command" : "command:remote:Command"))).toBe(true);
+    // Both examples run their steps on the EC2 runner (the stores are private).
+    expect(commands(b).every((c) => c.type === "command:remote:Command")).toBe(true);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
   });
 
@@ -173,6 +234,14 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(sourcePool).toMatch(new RegExp(`-${side}-id$`));
       expect(lb.inputs.fallbackPool).toBe(sourcePool);
       expect(b.options.get(lb.name)!.dependsOnNames).toContain(gate.name);
+    }
+    // Each hostname's monitors probe its own process's health path with its own Host, on
+    // both sides (streaming answers /api/v1/streaming/health, not the web's /health).
+    const monitors = ofType(b, "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor");
+    for (const [i, host, path] of [[0, site, "/health"], [1, streaming, "/api/v1/streaming/health"]] as const) {
+      for (const s of [side, "aws"]) {
+        expect(monitors.find((m) => m.name.endsWith(`-lb-${i}-${s}`))!.inputs).toMatchObject({ path, header: { Host: [host] } });
+      }
     }
     const pools = ofType(b, "cloudflare:index/loadBalancerPool:LoadBalancerPool");
     expect(pools.find((p) => p.name.endsWith("-0-aws"))!.inputs.origins).toMatchObject([{ address: lbDns, header: { hosts: [site] } }]);
@@ -198,22 +267,41 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       const nginx = findCommand(b, /proxy apply/)!;
       // The site's own file is replaced, on every address it served (443 with its certificate), and the ALB is reached over verified TLS.
       expect(commandLine(nginx)).toBe(
-        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon --origin https://${lbDns} ` +
+        `ferry --json proxy apply --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --conf-file /etc/nginx/sites-enabled/mastodon --origin https://${lbDns} ` +
         "--origin-server-name famichiki.example --server-name 'famichiki.example streaming.famichiki.example' --listen 80 --listen '[::]:80' --ssl-listen 443 --ssl-listen '[::]:443' " +
         "--ssl-certificate /etc/letsencrypt/live/famichiki.example/fullchain.pem --ssl-certificate-key /etc/letsencrypt/live/famichiki.example/privkey.pem",
       );
       expect(commandLine(nginx)).not.toContain("--allow-plaintext-origin");
-      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --conf-file /etc/nginx/sites-enabled/mastodon");
+      expect(plain(nginx.inputs.delete)).toBe("ferry --json proxy revert --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --conf-file /etc/nginx/sites-enabled/mastodon");
       expect(envKeys(nginx)).toEqual(["FERRY_SSH_KEY"]);
-      for (const r of ofType(b, "cloudflare:index/dnsRecord:DnsRecord")) expect(r.inputs.content).toBe("203.0.113.20");
+      for (const r of hostRecords(b)) expect(r.inputs.content).toBe("203.0.113.20");
       expect(b.outputs.nextStep).toMatch(/ferry:cutover true/);
+    });
+  }
+
+  if (!heroku) {
+    it("every SSH to the box runs on the runner and trusts exactly ferry:source.ssh.hostKey (a Command's own connection checks no host key)", () => {
+      const source = parseConfig(stackConfig("prod")).source;
+      const hostKey = source.kind === "vultr" ? source.ssh.hostKey : "";
+      for (const stage of ["proxy", "cutover"] as const) {
+        const b = built[stage]!;
+        // No Command connects to the box itself.
+        const toBox = commands(b).filter((c) => (plain(c.inputs.connection) as { host?: string } | undefined)?.host === "203.0.113.20");
+        expect(toBox.map((c) => c.name)).toEqual([]);
+        const overSsh = commands(b).flatMap((c) => [commandLine(c), String(plain(c.inputs.delete) ?? "")]).filter((l) => l.includes("--host root@203.0.113.20"));
+        expect(overSsh.length).toBeGreaterThan(0);
+        for (const line of overSsh) expect(line).toContain(`--host-key '${hostKey}'`);
+      }
+      // The cutover stops the box's units through the runner; its delete starts them again.
+      const units = findCommand(built.cutover!, /ferry --json box units stop/)!;
+      expect(plain(units.inputs.delete)).toMatch(/^ferry --json box units start --host root@203\.0\.113\.20:22 .*--unit mastodon-web/);
     });
   }
 
   it("cutover: DNS points at AWS only now, after every data-plane gate", () => {
     const b = built.cutover!;
     const lbDns = `${b.name}-ingress-alb-123.us-east-1.elb.amazonaws.com`;
-    const records = ofType(b, "cloudflare:index/dnsRecord:DnsRecord");
+    const records = hostRecords(b);
     expect(records.length).toBe(2);
     // Both stores move: one `ferry cutover` (-data) for the two; Redis's step gates on it.
     const gates = [`${b.name}-cutover-stores`, `${b.name}-cutover-pg-verify`, `${b.name}-cutover-redis`];
@@ -252,10 +340,10 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       // Heroku Postgres owns DATABASE_URL: the repoint moves its attachment instead of a 422.
       const repoint = findCommand(b, /heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL/)!;
       expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_SOURCE_URL");
-      expect(b.options.get(`${b.name}-cutover-pg-verify`)!.dependsOnNames).toEqual([pg.name]);
-      expect(b.options.get(repoint.name)!.dependsOnNames).toEqual([`${b.name}-cutover-pg-verify`]);
+      expect(stepDeps(b, `${b.name}-cutover-pg-verify`)).toEqual([pg.name]);
+      expect(stepDeps(b, repoint.name)).toEqual([`${b.name}-cutover-pg-verify`]);
       // Redis's repoint follows the combined step itself (its success means Redis is open), not the gate beside it.
-      expect(b.options.get(`${b.name}-cutover-redis-config`)!.dependsOnNames).toEqual([pg.name]);
+      expect(stepDeps(b, `${b.name}-cutover-redis-config`)).toEqual([pg.name]);
     } else {
       expect(ofType(b, "aws:rds/instance:Instance")[0].inputs.deletionProtection).toBe(true);
       const redisBox = ofType(b, "aws:ec2/instance:Instance").find((i) => i.name.endsWith("-redis-redis"))!;
@@ -301,7 +389,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(commandLine(scale)).toBe("ferry --json heroku scale --app masto-web web=0 worker=0");
       expect(plain(scale.inputs.delete)).toBe("ferry --json heroku scale --app masto-web web=2 worker=1");
       const addon = findCommand(b, /addons destroy --app masto-web --addon postgresql-curved-12345/)!;
-      expect(b.options.get(addon.name)!.dependsOnNames).toEqual([`${b.name}-decommission-postgres-cutover-done`]);
+      expect(stepDeps(b, addon.name)).toEqual([`${b.name}-decommission-postgres-cutover-done`]);
       // Exactly the configured add-ons are released, nothing else Heroku lists (papertrail).
       expect(commands(b).filter((c) => /addons destroy/.test(commandLine(c))).map(commandLine).sort()).toEqual([
         "ferry --json heroku addons destroy --app masto-web --addon postgresql-curved-12345 --confirm masto-web",
@@ -309,11 +397,12 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       ]);
     } else {
       expect(findCommand(b, /pg cleanup/)).toBeDefined();
-      const units = findCommand(b, /systemctl disable --now/)!;
-      expect(units.type).toBe("command:remote:Command");
-      expect(plain(units.inputs.connection)).toMatchObject({ host: "203.0.113.20", user: "root", port: 22 });
-      expect(commandLine(units)).toBe("systemctl disable --now mastodon-web mastodon-sidekiq mastodon-streaming");
-      expect(plain(units.inputs.delete)).toBe("systemctl enable --now mastodon-web mastodon-sidekiq mastodon-streaming");
+      // The units stay stopped, through the runner (its connection is the runner's, not the box's).
+      const units = findCommand(b, /box units stop/)!;
+      expect((plain(units.inputs.connection) as { user: string }).user).toBe("admin");
+      expect(commandLine(units)).toMatch(/^ferry --json box units stop --host root@203\.0\.113\.20:22 --ssh-key-env FERRY_SSH_KEY --host-key '[^']+' --unit mastodon-web --unit mastodon-sidekiq --unit mastodon-streaming$/);
+      expect(plain(units.inputs.delete)).toMatch(/^ferry --json box units start .* --unit mastodon-web --unit mastodon-sidekiq --unit mastodon-streaming$/);
+      expect(envKeys(units)).toEqual(["FERRY_SSH_KEY"]);
       // The old nginx keeps forwarding: clients that still resolve to the old box are served.
       expect(findCommand(b, /proxy apply/)).toBeDefined();
     }
@@ -407,7 +496,7 @@ describe("lowering a flag is the rollback", () => {
   it("vultr: cutover -> replicate restores the adopted records and reverts the old nginx", async () => {
     const back = await build("prod", upTo("replicate"), "rollback");
     expect(liveRecords(back)).toEqual(VULTR_LIVE);
-    for (const r of ofType(back, "cloudflare:index/dnsRecord:DnsRecord")) {
+    for (const r of hostRecords(back)) {
       expect(back.options.get(r.name)).toMatchObject({ retainOnDelete: true });
       expect(back.options.get(r.name)!.deleteBeforeReplace).toBeUndefined();
     }

@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import { createHash } from "crypto";
 
 
 export const FAKE_SECRETS = {
@@ -99,7 +100,7 @@ export function fakeConfigCopy(create: unknown): string | undefined {
 export const FAKE_BOX_VAR_NAMES = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DB_HOST", "LOCAL_DOMAIN", "OTP_SECRET", "RAILS_ENV", "S3_BUCKET", "SECRET_KEY_BASE", "SMTP_PASSWORD", "VAPID_PRIVATE_KEY"];
 
 export function fakeBoxConfigCopy(create: unknown): string | undefined {
-  const m = /^ferry --json box config copy --host \S+ --ssh-key-env FERRY_SSH_KEY --env-file \S+ --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
+  const m = /^ferry --json box config copy --host \S+ --ssh-key-env FERRY_SSH_KEY --host-key '[^']+' --env-file \S+ --secret-id (\S+) --region \S+(?: --exclude (\S+))?$/.exec(String(create));
   if (!m) return undefined;
   const exclude = (m[2] ?? "").split(",");
   return JSON.stringify({ host: "root@203.0.113.20:22", secretId: m[1], versionId: "v-box-0001", names: FAKE_BOX_VAR_NAMES.filter((n) => !exclude.includes(n)), excluded: FAKE_BOX_VAR_NAMES.filter((n) => exclude.includes(n)) }) + "\n";
@@ -135,7 +136,16 @@ export function upTo(stage: "provision" | "replicate" | "proxy" | "cutover" | "d
   return { ...Object.fromEntries(order.map((f, i) => [f, i < n])), ...share, ...extra };
 }
 
-/** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies. */
+/** What an image copy into ECR prints (components/target/images.ts): the copy by a digest of the source's name. */
+export function fakeImageCopy(create: unknown): string | undefined {
+  const m = /printf '\{"source":"%s","image":"%s@%s"\}\\n' (\S+) (\S+) "\$\(cat/.exec(String(create));
+  if (!m) return undefined;
+  const unquote = (s: string) => s.replace(/^'|'$/g, "");
+  const digest = createHash("sha256").update(unquote(m[1])).digest("hex");
+  return JSON.stringify({ source: unquote(m[1]), image: `${unquote(m[2])}@sha256:${digest}` }) + "\n";
+}
+
+/** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies, the image copies. */
 export function fakeStepStdout(create: unknown): string | undefined {
-  return fakeHerokuRelease(create) ?? fakeConfigCopy(create) ?? fakeBoxConfigCopy(create) ?? fakeHerokuRead(create);
+  return fakeHerokuRelease(create) ?? fakeConfigCopy(create) ?? fakeBoxConfigCopy(create) ?? fakeImageCopy(create) ?? fakeHerokuRead(create);
 }

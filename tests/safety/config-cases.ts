@@ -59,6 +59,6 @@ export const CONFIG_CASES: ConfigCase[] = [
   // secrets
   { name: "source database URL of the wrong kind", config: { ...vultr(), "ferry:sourceDatabaseUrl": "mysql://u:p@db.example.com/app" }, error: /^ferry:sourceDatabaseUrl: expected a postgres or postgresql URL$/, exit: E },
   { name: "target password too short", config: { ...vultr(), "ferry:targetPostgresPassword": "short" }, error: /^ferry:targetPostgresPassword: expected a password of 16\+ characters/, exit: E },
-  { name: "runner open to the whole internet", config: target(vultr(), (t) => (t.runner.operatorCidrs = ["0.0.0.0/0"])), error: /^ferry:target\.runner\.operatorCidrs: 0\.0\.0\.0\/0 is not an operator address$/, exit: E },
+  { name: "runner SSH open to the whole internet", config: target(vultr(), (t) => (t.runner.sshCidrs = ["0.0.0.0/0"])), error: /^ferry:target\.runner\.sshCidrs: 0\.0\.0\.0\/0 opens SSH to the whole internet/, exit: E },
   { name: "hostname no Heroku app serves", config: target(heroku(), (t) => (t.cloudflare.hostnames[0].name = "other.example.com")), error: /^ferry:target\.cloudflare\.hostnames\[0\]\.name: "other\.example\.com" is not in any ferry:source\.apps\[\]\.hostnames/, exit: E },
 ];

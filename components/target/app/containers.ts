@@ -150,7 +150,8 @@ export function containerDefinitions(spec: ContainerSpec): Json[] {
     {
       name: APP_CONTAINER,
       image: spec.stackImage,
-      entryPoint: ["/bin/sh"],
+      // slug-run is a bash script (profile scripts are bash, as on a dyno); the stack image has bash.
+      entryPoint: ["/bin/bash"],
       command: [`${SLUG_DIR}/slug-run`, `${SLUG_DIR}/slug.tgz`, spec.processType],
       environment: env({ APP_DIR, PORT: String(port), SLUG_COMMAND: spec.command, FERRY_DATA_GENERATION: spec.dataGeneration }),
       mountPoints: [

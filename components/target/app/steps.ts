@@ -119,9 +119,9 @@ export function configCopyCommand(app: string, secretArn: string, region: string
   return shellJoin(contract.heroku.configCopy(app, { secretArn, region, exclude }).argv);
 }
 
-/** Copy a box's env file over SSH into `secretArn` (the key in FERRY_SSH_KEY, never in the string). */
-export function boxConfigCopyCommand(a: { host: string; envFile: string; secretArn: string; region: string; exclude: string[] }): string {
-  return shellJoin(contract.box.configCopy(a.host, a.envFile, a).argv);
+/** Copy a box's env file over SSH into `secretArn` (the key in FERRY_SSH_KEY, never in the string; the host key is public). */
+export function boxConfigCopyCommand(a: { host: string; hostKey: string; envFile: string; secretArn: string; region: string; exclude: string[] }): string {
+  return shellJoin(contract.box.configCopy({ ssh: a.host, hostKey: a.hostKey }, a.envFile, a).argv);
 }
 
 /** What a config copy printed (`app` undefined: a box's copy, which names no app). */

@@ -8,7 +8,7 @@
 // talks to (servers/aws-api.ts); Commands run for real (command.ts). Resources with no
 // behaviour to rehearse (VPC, subnets, IAM, security groups, log groups) are recorded
 // with the outputs their provider computes, names auto-suffixed as Pulumi does.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Goal, Realized, Realizer, StoredResource } from "../engine";
 import { LocalPostgres, LocalRedis, startPostgres, startRedis } from "../../servers";
 import { withClient } from "../../../dataplane/postgres/connection";
@@ -20,11 +20,11 @@ import { Edge } from "./edge";
 import { Fleet } from "./fleet";
 import { AwsApi, AwsApiError, EcsTask, TaskRunner } from "../../servers/aws-api";
 import { EcsContext, ImageRegistry, runOneOff, serviceFleetSpec, taskLaunch } from "./ecs";
-import { isScheduleExpression } from "../../../policy/providers";
+import { containersOf, isScheduleExpression } from "../../../policy/providers";
+import { PullRefused, Registries } from "./registry";
 import { join } from "node:path";
 import { oneAtATime, ProxyHost, Upstream, VirtualServer } from "./proxies";
 import { fires, ScheduleClock } from "./clock";
-import { containersOf } from "../../../policy/providers";
 
 export interface CloudContext {
   hosts: Hosts;
@@ -40,11 +40,6 @@ export interface CloudContext {
   region: string;
   log(line: string): void;
   secret(value: string): void;
-  /**
-   * A local runner reaches the private stores through port forwards the operator opens
-   * (ferry:target.runner.postgresAddress / redisAddress, e.g. an SSM session): host:port.
-   */
-  runnerForwards: { postgres?: string; redis?: string };
   /** Make this machine what an EC2 runner's user data makes the instance. */
   provisionRunner(): Promise<void>;
   /** The box's address, for the Vultr instance read (vultr sources). */
@@ -55,6 +50,22 @@ export interface CloudContext {
   registry: ImageRegistry;
   /** The schedulers' shared clock: EventBridge Scheduler runs each ENABLED schedule on it. */
   clock?: ScheduleClock;
+  /** The public registries and the account's ECR: task starts pull from them. */
+  registries: Registries;
+  /** A certificate the stack names (ferry:target.certificateArn): an existing, issued one for the hostnames. */
+  certificateArn?: string;
+  hostnames: string[];
+}
+
+/** Where Fargate tasks in the private subnets pull from: every pull leaves through the NAT gateway. */
+const NAT_ADDRESS = "the NAT gateway's Elastic IP";
+
+/** An ACM certificate of the stand-in: its names, what validation asks for, whether it is issued. */
+interface AcmCertificate {
+  arn: string;
+  domains: string[];
+  options: Array<{ domainName: string; resourceRecordName: string; resourceRecordType: string; resourceRecordValue: string }>;
+  issued: boolean;
 }
 
 interface Live {
@@ -89,11 +100,13 @@ export class Cloud implements Realizer, TaskRunner {
   /** ECS services by URN: their tasks, and the task definition they run. */
   private readonly services = new Map<string, { fleet: Fleet; taskDefinition: string }>();
   private readonly revisions = new Map<string, number>();
-  private readonly operatorForwards: Forward[] = [];
+  private readonly certificates = new Map<string, AcmCertificate>();
   private alb?: { host: string; dnsName: string; proxy?: ProxyHost; arn: string };
 
   constructor(private readonly ctx: CloudContext) {
     ctx.clock?.onMinute((slot) => this.runSchedules(slot));
+    // The stack names a certificate of its own: on AWS it exists, issued for the hostnames.
+    if (ctx.certificateArn) this.certificates.set(ctx.certificateArn, { arn: ctx.certificateArn, domains: ctx.hostnames, options: [], issued: true });
   }
 
   // ---- the Realizer ----------------------------------------------------------------
@@ -105,6 +118,9 @@ export class Cloud implements Realizer, TaskRunner {
     // A new AMI or subnet replaces an instance; the stand-in does not replay user data, so a user-data change is an in-place update here.
     if (type === "aws:ec2/instance:Instance") return ["ami", "subnetId"];
     if (type === "cloudflare:index/dnsRecord:DnsRecord") return ["zoneId"];
+    // ACM: other names are another certificate (the provider's ForceNew).
+    if (type === "aws:acm/certificate:Certificate") return ["domainName", "subjectAlternativeNames", "validationMethod"];
+    if (type === "aws:ecr/repository:Repository") return ["name"];
     return [];
   }
 
@@ -186,9 +202,18 @@ export class Cloud implements Realizer, TaskRunner {
       }
       case "aws:lb/loadBalancer:LoadBalancer":
         return this.loadBalancer(goal);
+      case "aws:acm/certificate:Certificate":
+        return this.certificate(goal);
+      case "aws:acm/certificateValidation:CertificateValidation":
+        return this.certificateValidation(goal);
+      case "aws:ecr/repository:Repository": {
+        const { repositoryUrl, arn } = this.ctx.registries.createRepository(String(i.name));
+        return { id: String(i.name), outputs: { ...i, repositoryUrl, arn, registryId: ACCOUNT } };
+      }
       case "aws:lb/listener:Listener":
       case "aws:lb/listenerRule:ListenerRule":
       case "aws:lb/targetGroup:TargetGroup": {
+        if (goal.type === "aws:lb/listener:Listener") this.checkListener(goal);
         const realized = this.generic(goal);
         this.remember(goal, realized);
         await this.renderAlb();
@@ -221,6 +246,7 @@ export class Cloud implements Realizer, TaskRunner {
       case "cloudflare:index/loadBalancer:LoadBalancer":
       case "cloudflare:index/loadBalancerPool:LoadBalancerPool":
       case "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor":
+      case "cloudflare:index/ruleset:Ruleset":
         return this.ctx.edge.create(goal);
       default:
         return this.generic(goal);
@@ -244,6 +270,7 @@ export class Cloud implements Realizer, TaskRunner {
       case "aws:lb/listener:Listener":
       case "aws:lb/listenerRule:ListenerRule":
       case "aws:lb/targetGroup:TargetGroup": {
+        if (goal.type === "aws:lb/listener:Listener") this.checkListener(goal);
         const realized = { id: old.id, outputs: { ...old.outputs, ...goal.inputs } };
         this.remember(goal, realized);
         await this.renderAlb();
@@ -253,6 +280,7 @@ export class Cloud implements Realizer, TaskRunner {
       case "cloudflare:index/loadBalancer:LoadBalancer":
       case "cloudflare:index/loadBalancerPool:LoadBalancerPool":
       case "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor":
+      case "cloudflare:index/ruleset:Ruleset":
         return this.ctx.edge.update(old, goal);
       default:
         // Data stores, instances, parameters: the new inputs apply in place.
@@ -285,10 +313,14 @@ export class Cloud implements Realizer, TaskRunner {
         await this.services.get(old.urn)?.fleet.stop();
         this.services.delete(old.urn);
         return;
+      case "aws:ecr/repository:Repository":
+        this.ctx.registries.deleteRepository(String(old.inputs.name));
+        return;
       case "cloudflare:index/dnsRecord:DnsRecord":
       case "cloudflare:index/loadBalancer:LoadBalancer":
       case "cloudflare:index/loadBalancerPool:LoadBalancerPool":
       case "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor":
+      case "cloudflare:index/ruleset:Ruleset":
         return this.ctx.edge.delete(old);
       default:
         return;
@@ -339,19 +371,10 @@ export class Cloud implements Realizer, TaskRunner {
     });
     const port = Number(i.port ?? 5432);
     const fwd = await forward(host, port, pg.port);
-    await this.operatorForward(this.ctx.runnerForwards.postgres, pg.port);
     this.postgres.set(goal.urn, { pg, forward: fwd, database: String(i.dbName) });
     this.ctx.log(`      RDS ${goal.name}: PostgreSQL on ${address} (${host}:${port}), TLS from the rehearsal's RDS CA (only the RDS bundle holds it), master user ${user}`);
     const id = String(i.identifier ?? `${goal.name}-${suffix()}`);
     return { id, outputs: { ...i, address, port, endpoint: `${address}:${port}`, identifier: id, arn: `arn:aws:rds:${this.ctx.region}:000000000000:db:${id}` } };
-  }
-
-  /** The operator's port forward to a private store, when the stack names one. */
-  private async operatorForward(hostPort: string | undefined, toPort: number): Promise<void> {
-    if (!hostPort) return;
-    const [host, port] = hostPort.split(":");
-    this.operatorForwards.push(await forward(host === "localhost" ? "127.0.0.1" : host, Number(port), toPort));
-    this.ctx.log(`      port forward ${hostPort} (the operator's, as ferry:target.runner names it)`);
   }
 
   // ---- ElastiCache: Redis over TLS with AUTH; Redis on EC2 as user data sets it up --
@@ -364,7 +387,6 @@ export class Cloud implements Realizer, TaskRunner {
     const redis = await startRedis({ tls: this.ctx.ca.tlsFor([address, host, "localhost", "127.0.0.1"]), password: String(i.authToken) });
     const port = Number(i.port ?? 6379);
     this.redis.set(goal.urn, { redis, forward: await forward(host, port, redis.port) });
-    await this.operatorForward(this.ctx.runnerForwards.redis, redis.port);
     this.ctx.log(`      ElastiCache ${goal.name}: Redis on ${address} (${host}:${port}), TLS and AUTH`);
     return { id: `${goal.name}-${suffix()}`, outputs: { ...i, primaryEndpointAddress: address, port, arn: `arn:aws:elasticache:${this.ctx.region}:000000000000:replicationgroup:${goal.name}` } };
   }
@@ -386,10 +408,69 @@ export class Cloud implements Realizer, TaskRunner {
       if (!param) throw new Error(`${goal.name}: its user data reads the Redis password from SSM, and no such parameter exists`);
       const redis = await startRedis({ password: String(param.inputs.value) });
       this.redis.set(goal.urn, { redis, forward: await forward(host, 6379, redis.port) });
-      await this.operatorForward(this.ctx.runnerForwards.redis, redis.port);
       this.ctx.log(`      EC2 ${goal.name}: Redis on ${host}:6379 with the password from SSM`);
     }
     return { id, outputs: { ...i, privateIp: host, publicIp: "", arn: `arn:aws:ec2:${this.ctx.region}:000000000000:instance/${id}` } };
+  }
+
+  // ---- ACM: DNS-validated certificates --------------------------------------------------
+
+  /**
+   * RequestCertificate: PENDING_VALIDATION, with one CNAME per domain for DNS validation
+   * (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html).
+   */
+  private certificate(goal: Goal): Realized {
+    const i = goal.inputs;
+    const domains = [String(i.domainName), ...((i.subjectAlternativeNames as string[] | undefined) ?? []).map(String)];
+    const arn = `arn:aws:acm:${this.ctx.region}:${ACCOUNT}:certificate/${randomUUID()}`;
+    const token = (what: string) => createHash("sha256").update(`${arn}/${what}`).digest("hex").slice(0, 32);
+    const options = [...new Set(domains)].map((d) => ({ domainName: d, resourceRecordName: `_${token(d)}.${d}.`, resourceRecordType: "CNAME", resourceRecordValue: `_${token(`value/${d}`)}.${token("zone").slice(0, 10)}.acm-validations.aws.` }));
+    this.certificates.set(arn, { arn, domains, options, issued: false });
+    this.ctx.log(`      ACM ${goal.name}: ${domains.join(", ")}, PENDING_VALIDATION until ACM sees ${options.length} DNS record(s)`);
+    return { id: arn, outputs: { ...i, arn, domainValidationOptions: options, status: "PENDING_VALIDATION" } };
+  }
+
+  /**
+   * ACM issues a certificate once every domain's validation CNAME resolves (the zone here is
+   * the edge's). On AWS the CertificateValidation waits for that, 75 minutes by default; the
+   * stand-in looks once, after the records it depends on were created, and fails naming the
+   * record that is not there (a proxied record answers with Cloudflare's addresses, never the CNAME).
+   */
+  private certificateValidation(goal: Goal): Realized {
+    const arn = String(goal.inputs.certificateArn);
+    const cert = this.certificates.get(arn);
+    if (!cert) throw new Error(`${goal.name}: ResourceNotFoundException: Could not find certificate ${arn}`);
+    for (const o of cert.options) {
+      const name = o.resourceRecordName.replace(/\.$/, "");
+      const answer = this.ctx.edge.answer(name);
+      const expected = o.resourceRecordValue.replace(/\.$/, "");
+      if (!answer || answer.type !== "CNAME" || answer.content.replace(/\.$/, "") !== expected) {
+        throw new Error(`${goal.name}: the certificate for ${o.domainName} stays PENDING_VALIDATION: DNS answers ${answer ? `${answer.type} ${answer.content}` : "nothing"} for ${name}, ACM waits for CNAME ${expected}`);
+      }
+    }
+    cert.issued = true;
+    this.ctx.log(`      ACM ${goal.name}: ${cert.domains.join(", ")} ISSUED`);
+    return { id: arn, outputs: { ...goal.inputs, certificateArn: arn } };
+  }
+
+  /**
+   * CreateListener/ModifyListener: an HTTPS listener needs a certificate this account's ACM
+   * has issued (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateListener.html,
+   * errors CertificateNotFound and UnsupportedCertificate).
+   */
+  private checkListener(goal: Goal): void {
+    if (goal.inputs.protocol !== "HTTPS") return;
+    const arn = String(goal.inputs.certificateArn ?? "");
+    const cert = this.certificates.get(arn);
+    if (!cert) throw new Error(`${goal.name}: CertificateNotFound: Certificate '${arn}' not found`);
+    if (!cert.issued) throw new Error(`${goal.name}: UnsupportedCertificate: The certificate '${arn}' is not issued (PENDING_VALIDATION): the listener must wait for its validation`);
+  }
+
+  /** The certificate an HTTPS listener serves: the rehearsal CA signs exactly its domains. */
+  private listenerCertificate(listener: Live): Promise<{ cert: string; key: string }> | undefined {
+    if (listener.inputs.protocol !== "HTTPS") return undefined;
+    const cert = this.certificates.get(String(listener.inputs.certificateArn));
+    return this.ctx.ca.issue("alb", cert?.domains ?? []);
   }
 
   // ---- the load balancer and the app's autoscaling groups ---------------------------
@@ -423,19 +504,28 @@ export class Cloud implements Realizer, TaskRunner {
     const listeners = this.ofType("aws:lb/listener:Listener").filter((l) => l.inputs.loadBalancerArn === alb.arn);
     if (!listeners.length) return;
     const rules = this.ofType("aws:lb/listenerRule:ListenerRule");
-    const hostnames = rules.flatMap((r) => (r.inputs.conditions as Array<{ hostHeader?: { values: string[] } }>).flatMap((c) => c.hostHeader?.values ?? []));
     const servers: VirtualServer[] = [];
     for (const l of listeners) {
       const listen = `${alb.host}:${l.inputs.port}`;
-      // An ACM certificate for the site's hostnames: the rehearsal CA signs one.
-      const certificate = l.inputs.protocol === "HTTPS" ? await this.ctx.ca.issue("alb", hostnames.filter((h) => h !== alb.dnsName).concat(alb.dnsName)) : undefined;
+      // The listener's ACM certificate: its own domains only (never the ALB's name).
+      const certificate = await this.listenerCertificate(l);
+      // On every request it forwards the ALB sets X-Forwarded-Proto to the listener's protocol
+      // (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html).
+      const forwardedProto = l.inputs.protocol === "HTTPS" ? "https" : "http";
       for (const r of rules.filter((x) => x.inputs.listenerArn === l.outputs.arn).sort((a, b) => Number(a.inputs.priority) - Number(b.inputs.priority))) {
         const names = (r.inputs.conditions as Array<{ hostHeader?: { values: string[] } }>).flatMap((c) => c.hostHeader?.values ?? []);
         const action = (r.inputs.actions as Array<{ type: string; targetGroupArn?: string }>)[0];
-        servers.push({ listen, names, certificate, upstream: action?.targetGroupArn ? this.upstreamFor(action.targetGroupArn) : undefined });
+        servers.push({ listen, names, certificate, forwardedProto, upstream: action?.targetGroupArn ? this.upstreamFor(action.targetGroupArn) : undefined });
       }
-      const fixed = (l.inputs.defaultActions as Array<{ fixedResponse?: { statusCode: string; messageBody?: string } }>)[0]?.fixedResponse;
-      servers.push({ listen, names: ["_"], certificate, status: { code: Number(fixed?.statusCode ?? 404), body: fixed?.messageBody ?? "" } });
+      const action = (l.inputs.defaultActions as Array<{ type: string; fixedResponse?: { statusCode: string; messageBody?: string }; redirect?: { protocol?: string; port?: string; statusCode?: string } }>)[0];
+      if (action?.type === "redirect") {
+        // ALB's redirect keeps host, path and query unless told otherwise (#{host}, #{path}, #{query}).
+        const r = action.redirect ?? {};
+        const port = r.port && r.port !== "443" && r.port !== "80" ? `:${r.port}` : "";
+        servers.push({ listen, names: ["_"], certificate, redirect: { code: r.statusCode === "HTTP_302" ? 302 : 301, to: `${(r.protocol ?? "HTTPS").toLowerCase()}://$host${port}$request_uri` } });
+      } else {
+        servers.push({ listen, names: ["_"], certificate, status: { code: Number(action?.fixedResponse?.statusCode ?? 404), body: action?.fixedResponse?.messageBody ?? "" } });
+      }
     }
     if (!alb.proxy) alb.proxy = await ProxyHost.start(servers);
     else await alb.proxy.apply(servers);
@@ -477,7 +567,14 @@ export class Cloud implements Realizer, TaskRunner {
     const i = goal.inputs;
     const taskDefinition = String(i.taskDefinition);
     const process = (i.tags as Record<string, string> | undefined)?.["ferry:process"] ?? goal.name;
-    const launch = taskLaunch(this.ecsContext(), this.liveTaskDefinition(taskDefinition, goal.name).inputs, goal.name);
+    const definitionInputs = this.liveTaskDefinition(taskDefinition, goal.name).inputs;
+    const launch = taskLaunch(this.ecsContext(), definitionInputs, goal.name);
+    // Every task started pulls its containers' images (Fargate caches none): a new task
+    // definition starts desiredCount new tasks, a scale-up the difference.
+    const running0 = this.services.get(goal.urn);
+    const desired = Number(i.desiredCount ?? 0);
+    const starts = !running0 || running0.taskDefinition !== taskDefinition ? desired : Math.max(0, desired - running0.fleet.size());
+    this.pullImages(definitionInputs, starts, goal.name);
     const spec = serviceFleetSpec(process, launch);
     const realized: Realized = old
       ? { id: old.id, outputs: { ...old.outputs, ...i } }
@@ -502,10 +599,26 @@ export class Cloud implements Realizer, TaskRunner {
     if (!cluster) throw new AwsApiError(400, "ClusterNotFoundException", "Cluster not found.");
     const definition = this.ofType("aws:ecs/taskDefinition:TaskDefinition").find((t) => t.outputs.arn === task.taskDefinitionArn || t.outputs.arnWithoutRevision === task.taskDefinitionArn);
     if (!definition) throw new AwsApiError(400, "ClientException", `Unable to describe task definition ${task.taskDefinitionArn}.`);
+    this.pullImages(definition.inputs, 1, definition.name);
     const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
     this.ctx.log(`      ECS run-task ${definition.name}: ${launch.processType} of the slug, to completion`);
     // The rehearsal's own instrumentation: which schema it seeded.
     runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { APP_SCHEMA: this.ctx.schema });
+  }
+
+  /** `tasks` task starts pulling every container image of a task definition, through the NAT gateway. */
+  private pullImages(definition: Record<string, unknown>, tasks: number, what: string): void {
+    const images = containersOf(definition).flatMap((c) => (c.image ? [c.image] : []));
+    for (let n = 0; n < tasks; n++) {
+      for (const image of images) {
+        try {
+          this.ctx.registries.pull(image, NAT_ADDRESS);
+        } catch (e) {
+          if (e instanceof PullRefused) throw new Error(`${what}: a task stopped before it ran: ${e.message}`);
+          throw e;
+        }
+      }
+    }
   }
 
   /** A secret: its ARN as Secrets Manager forms it (name, "-", 6 random characters). */
@@ -592,7 +705,6 @@ export class Cloud implements Realizer, TaskRunner {
     await Promise.allSettled([...this.services.values()].map((s) => s.fleet.stop()));
     await this.alb?.proxy?.stop();
     await Promise.allSettled([
-      ...this.operatorForwards.map((f) => f.close()),
       ...[...this.postgres.values()].map(async (s) => (await s.forward.close(), await s.pg.stop("immediate"))),
       ...[...this.redis.values()].map(async (s) => (await s.forward.close(), await s.redis.stop())),
     ]);

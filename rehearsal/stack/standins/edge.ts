@@ -10,7 +10,28 @@
 //   or CNAME record with that host already exists"; https://developers.cloudflare.com/dns/manage-dns-records/troubleshooting/records-with-same-name/).
 // - An import must declare inputs equal to the live record, or the engine refuses it
 //   (https://www.pulumi.com/docs/iac/guides/migration/import/).
+// - The SSL/TLS mode decides how the edge reaches an origin
+//   (https://developers.cloudflare.com/ssl/origin-configuration/ssl-modes/): Off and Flexible
+//   over HTTP to port 80; Full over HTTPS to 443 without checking the certificate; Full
+//   (strict) over HTTPS to 443 with a certificate valid for the hostname. The zone's mode
+//   applies unless a Configuration Rule (phase http_config_settings, set_config ssl) matches
+//   the request (https://developers.cloudflare.com/rules/configuration-rules/settings/#ssl).
+// - An origin the edge cannot reach answers the visitor with Cloudflare's 5xx: 522 when
+//   the connection times out (an AWS security group drops what it does not allow),
+//   525 when the TLS handshake fails, 526 when Full (strict) finds the certificate invalid
+//   (https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-5xx-errors/).
+// - A load balancer's pools are health-checked by their monitors (type, port, path, Host
+//   header and expected codes as declared; HTTPS monitors verify the certificate unless
+//   allow_insecure): an unhealthy pool gets no traffic, and with every pool unhealthy the
+//   fallback pool gets it all (https://developers.cloudflare.com/load-balancing/monitors/,
+//   https://developers.cloudflare.com/load-balancing/understand-basics/health-details/).
+//   Monitors probe every 60 s at Cloudflare; here every 2 s (a rehearsal time factor).
 import { randomUUID } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { connect as tcpConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { readFileSync } from "node:fs";
 import type { LiveDnsRecord } from "../../../policy/providers";
 import type { Goal, Realized, StoredResource } from "../engine";
 import type { Hosts } from "../hosts";
@@ -23,7 +44,8 @@ export type LiveRecord = Omit<LiveDnsRecord, "zoneId">;
 interface Pool {
   id: string;
   name: string;
-  origins: Array<{ name: string; address: string; weight?: number; enabled?: boolean }>;
+  origins: Array<{ name: string; address: string; weight?: number; enabled?: boolean; header?: { hosts?: string[] } }>;
+  monitor?: string;
 }
 
 interface Balancer {
@@ -31,6 +53,45 @@ interface Balancer {
   name: string;
   poolWeights: Record<string, number>;
   defaultPools: string[];
+  fallbackPool?: string;
+}
+
+interface Monitor {
+  type: string;
+  port: number;
+  method: string;
+  path: string;
+  host?: string;
+  expectedCodes: string;
+  allowInsecure: boolean;
+}
+
+/** A Configuration Rule that sets the SSL/TLS mode for the requests its expression matches. */
+interface SslRule {
+  hosts: string[];
+  ssl: SslMode;
+}
+
+export type SslMode = "off" | "flexible" | "full" | "strict";
+
+/** What a monitor saw of a pool: healthy, or why not. */
+export interface PoolHealth {
+  pool: string;
+  healthy: boolean;
+  detail: string;
+  at: number;
+}
+
+/** The hostnames a Configuration Rule's expression names: `http.host in {...}` or `http.host eq "..."`. */
+export function expressionHosts(expression: string): string[] {
+  const set = /http\.host\s+in\s+\{([^}]*)\}/.exec(expression);
+  if (set) return [...set[1].matchAll(/"([^"]+)"/g)].map((m) => m[1].toLowerCase());
+  return [...expression.matchAll(/http\.host\s+(?:eq|==)\s+"([^"]+)"/g)].map((m) => m[1].toLowerCase());
+}
+
+/** Whether a status code is one of a monitor's expected codes ("2xx", "200", "301,302"). */
+export function expectedCode(expected: string, status: number): boolean {
+  return expected.split(",").map((e) => e.trim()).some((e) => (/^\dxx$/i.test(e) ? Math.floor(status / 100) === Number(e[0]) : Number(e) === status));
 }
 
 export interface EdgeOptions {
@@ -40,8 +101,8 @@ export interface EdgeOptions {
   records: LiveRecord[];
   /** Every hostname the stack serves: each resolves to the edge. */
   hostnames: string[];
-  /** Cloudflare SSL mode: Full (strict) reaches origins over verified TLS on 443, Flexible over HTTP on 80. */
-  strictTls: boolean;
+  /** The zone's SSL/TLS mode (Configuration Rules may override it per hostname). */
+  zoneSslMode: SslMode;
   /** Public addresses of the source (the box's IP in its A record) -> their stand-in address. */
   aliases: Record<string, string>;
   log(line: string): void;
@@ -54,8 +115,15 @@ export class Edge {
   private readonly records = new Map<string, LiveRecord>();
   private readonly pools = new Map<string, Pool>();
   private readonly balancers = new Map<string, Balancer>();
+  private readonly monitors = new Map<string, Monitor>();
+  private readonly sslRules = new Map<string, SslRule[]>();
+  /** Pool id -> what its monitor saw last; `history` keeps every change, for the report. */
+  private readonly health = new Map<string, PoolHealth>();
+  readonly history: PoolHealth[] = [];
+  private probing?: NodeJS.Timeout;
   private proxy?: ProxyHost;
   private readonly described = new Map<string, string>();
+  private rendered = "";
   address = "";
 
   constructor(private readonly opts: EdgeOptions) {
@@ -65,6 +133,26 @@ export class Edge {
   async start(): Promise<void> {
     this.address = await this.opts.hosts.allocate("Cloudflare edge");
     await this.render();
+    this.probing = setInterval(() => void this.probeMonitors().catch((e) => this.opts.log(`      edge monitors: ${(e as Error).message}`)), 2000);
+  }
+
+  /** What DNS answers for `name` in the zone: a proxied record answers with the edge's own address. */
+  answer(name: string): { type: string; content: string } | undefined {
+    const rec = [...this.records.values()].find((r) => r.name.toLowerCase() === name.toLowerCase());
+    if (!rec) return undefined;
+    return rec.proxied ? { type: "A", content: this.address } : { type: rec.type, content: rec.content };
+  }
+
+  /** The SSL/TLS mode for requests to `hostname`: the last matching Configuration Rule's, else the zone's. */
+  sslModeFor(hostname: string): SslMode {
+    let mode = this.opts.zoneSslMode;
+    for (const rules of this.sslRules.values()) for (const r of rules) if (r.hosts.includes(hostname.toLowerCase())) mode = r.ssl;
+    return mode;
+  }
+
+  /** Pools whose monitors found them unhealthy at some point, with what they saw. */
+  unhealthySeen(): PoolHealth[] {
+    return this.history.filter((h) => !h.healthy);
   }
 
   /**
@@ -113,13 +201,20 @@ export class Edge {
         break;
       }
       case "cloudflare:index/loadBalancerPool:LoadBalancerPool":
-        this.pools.set(id, { id, name: String(i.name), origins: i.origins as Pool["origins"] });
+        this.pools.set(id, this.pool(id, i));
+        await this.probePool(this.pools.get(id)!);
         break;
       case "cloudflare:index/loadBalancer:LoadBalancer":
         this.balancers.set(id, this.balancer(id, i));
         break;
+      case "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor":
+        this.monitors.set(id, this.monitor(i));
+        break;
+      case "cloudflare:index/ruleset:Ruleset":
+        this.sslRules.set(id, this.rulesOf(i));
+        break;
       default:
-        break; // monitors: the edge here does not health-check origins
+        break;
     }
     await this.render();
     return { id, outputs: { ...i, id } };
@@ -132,9 +227,14 @@ export class Edge {
       if (!r) throw new Error(`81044: Record does not exist (${old.id})`);
       Object.assign(r, { name: String(i.name), type: String(i.type), content: String(i.content), proxied: !!i.proxied, ttl: Number(i.ttl ?? 1), comment: i.comment as string | undefined });
     } else if (goal.type === "cloudflare:index/loadBalancerPool:LoadBalancerPool") {
-      this.pools.set(old.id, { id: old.id, name: String(i.name), origins: i.origins as Pool["origins"] });
+      this.pools.set(old.id, this.pool(old.id, i));
+      await this.probePool(this.pools.get(old.id)!);
     } else if (goal.type === "cloudflare:index/loadBalancer:LoadBalancer") {
       this.balancers.set(old.id, this.balancer(old.id, i));
+    } else if (goal.type === "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor") {
+      this.monitors.set(old.id, this.monitor(i));
+    } else if (goal.type === "cloudflare:index/ruleset:Ruleset") {
+      this.sslRules.set(old.id, this.rulesOf(i));
     }
     await this.render();
     return { id: old.id, outputs: { ...old.outputs, ...i } };
@@ -147,12 +247,85 @@ export class Edge {
     this.records.delete(old.id);
     this.pools.delete(old.id);
     this.balancers.delete(old.id);
+    this.monitors.delete(old.id);
+    this.sslRules.delete(old.id);
+    this.health.delete(old.id);
     await this.render();
   }
 
   private balancer(id: string, i: Record<string, unknown>): Balancer {
     const steering = (i.randomSteering as { poolWeights?: Record<string, number> } | undefined)?.poolWeights ?? {};
-    return { id, name: String(i.name), poolWeights: steering, defaultPools: (i.defaultPools as string[]) ?? [] };
+    return { id, name: String(i.name), poolWeights: steering, defaultPools: (i.defaultPools as string[]) ?? [], fallbackPool: i.fallbackPool as string | undefined };
+  }
+
+  private pool(id: string, i: Record<string, unknown>): Pool {
+    return { id, name: String(i.name), origins: i.origins as Pool["origins"], monitor: i.monitor as string | undefined };
+  }
+
+  private monitor(i: Record<string, unknown>): Monitor {
+    const type = String(i.type ?? "http");
+    const header = (i.header ?? {}) as Record<string, string[]>;
+    return {
+      type, port: Number(i.port ?? (type === "https" ? 443 : 80)), method: String(i.method ?? "GET"), path: String(i.path ?? "/"),
+      host: header.Host?.[0], expectedCodes: String(i.expectedCodes ?? "200"), allowInsecure: i.allowInsecure === true,
+    };
+  }
+
+  /** The SSL settings of a zone ruleset's Configuration Rules (other phases set nothing here). */
+  private rulesOf(i: Record<string, unknown>): SslRule[] {
+    if (i.phase !== "http_config_settings") return [];
+    const rules = (i.rules ?? []) as Array<{ action?: string; expression?: string; enabled?: boolean; actionParameters?: { ssl?: string } }>;
+    return rules
+      .filter((r) => r.enabled !== false && r.action === "set_config" && r.actionParameters?.ssl)
+      .map((r) => ({ hosts: expressionHosts(String(r.expression ?? "")), ssl: r.actionParameters!.ssl as SslMode }));
+  }
+
+  // ---- the monitors -------------------------------------------------------------------
+
+  /** Probe every pool with its monitor; a change of health re-renders the edge. */
+  private async probeMonitors(): Promise<void> {
+    for (const pool of this.pools.values()) await this.probePool(pool);
+    // Health changes, and origins that started or stopped answering, change what the edge does.
+    await this.render();
+  }
+
+  /** One monitor probe of each origin of `pool`; returns whether the pool's health changed. */
+  private async probePool(pool: Pool): Promise<boolean> {
+    const monitor = pool.monitor ? this.monitors.get(pool.monitor) : undefined;
+    if (!monitor) return false;
+    const results = await Promise.all(pool.origins.filter((o) => o.enabled !== false).map((o) => this.probeOrigin(monitor, o.address, o.header?.hosts?.[0])));
+    const healthy = results.some((r) => r.ok);
+    const detail = results.map((r) => r.detail).join("; ");
+    const before = this.health.get(pool.id);
+    if (before && before.healthy === healthy) return false;
+    const now: PoolHealth = { pool: pool.name, healthy, detail, at: Date.now() };
+    this.health.set(pool.id, now);
+    this.history.push(now);
+    if (before || !healthy) this.opts.log(`      edge monitor: pool ${pool.name} ${healthy ? "healthy" : "UNHEALTHY"}: ${detail}`);
+    return true;
+  }
+
+  private probeOrigin(m: Monitor, address: string, originHost: string | undefined): Promise<{ ok: boolean; detail: string }> {
+    const host = m.host ?? originHost ?? address;
+    let target: string;
+    try {
+      target = this.originAddress(address);
+    } catch (e) {
+      return Promise.resolve({ ok: false, detail: (e as Error).message });
+    }
+    const what = `${m.method} ${m.type}://${address}:${m.port}${m.path} (Host ${host})`;
+    return new Promise((resolve) => {
+      const secure = m.type === "https";
+      const options = { host: target, port: m.port, path: m.path, method: m.method, headers: { host }, timeout: 5000, ...(secure ? { servername: host, ca: readFileSync(this.opts.ca.file), rejectUnauthorized: !m.allowInsecure } : {}) };
+      const req = (secure ? httpsRequest : httpRequest)(options, (res) => {
+        res.resume();
+        const ok = expectedCode(m.expectedCodes, res.statusCode ?? 0);
+        resolve({ ok, detail: `${what}: ${res.statusCode}${ok ? "" : ` (expected ${m.expectedCodes})`}` });
+      });
+      req.on("timeout", () => req.destroy(new Error("timed out")));
+      req.on("error", (e) => resolve({ ok: false, detail: `${what}: ${e.message}` }));
+      req.end();
+    });
   }
 
   // ---- the edge -----------------------------------------------------------------------
@@ -165,23 +338,42 @@ export class Edge {
     return resolved;
   }
 
-  /** Full (strict) verifies each origin's certificate for the hostname itself. */
-  private upstream(hostname: string, origins: Array<{ address: string; weight: number }>): Upstream {
-    const port = this.opts.strictTls ? 443 : 80;
+  /**
+   * How the edge reaches `hostname`'s origins under its SSL/TLS mode: Off/Flexible over
+   * HTTP to 80, Full over unchecked TLS to 443, Full (strict) over TLS to 443 checked for
+   * the hostname. An origin it cannot reach that way is left out; with none left, the
+   * visitor gets Cloudflare's error for the first one's failure.
+   */
+  private async upstream(hostname: string, origins: Array<{ address: string; weight: number }>): Promise<{ upstream?: Upstream; error?: { code: number; body: string } }> {
+    const mode = this.sslModeFor(hostname);
+    const tls = mode === "full" || mode === "strict";
+    const port = tls ? 443 : 80;
+    const reachable: Array<{ address: string; weight: number }> = [];
+    let firstError: { code: number; body: string } | undefined;
+    for (const o of origins.filter((x) => x.weight > 0)) {
+      const address = this.originAddress(o.address);
+      const failure = await reachOrigin(address, port, tls ? { serverName: hostname, ca: this.opts.ca.file, verify: mode === "strict" } : undefined);
+      if (failure) firstError ??= failure;
+      else reachable.push({ address: `${address}:${port}`, weight: o.weight });
+    }
+    if (!reachable.length) return { error: firstError ?? { code: 530, body: "error 1016: origin DNS error" } };
     return {
-      name: `host_${hostname}`,
-      servers: origins.filter((o) => o.weight > 0).map((o) => ({ address: `${this.originAddress(o.address)}:${port}`, weight: o.weight })),
-      tls: this.opts.strictTls ? { ca: this.opts.ca.file, serverName: hostname } : undefined,
+      upstream: {
+        name: `host_${hostname}`,
+        servers: reachable,
+        tls: tls ? { ca: this.opts.ca.file, serverName: hostname, verify: mode === "strict" } : undefined,
+      },
     };
   }
 
+  /** A load balancer's pools that take traffic: the healthy ones by weight, else its fallback pool. */
   private originsFor(hostname: string): Array<{ address: string; weight: number }> {
     const lb = [...this.balancers.values()].find((b) => b.name === hostname);
     if (lb) {
-      return Object.entries(lb.poolWeights).flatMap(([poolId, w]) => {
-        const pool = this.pools.get(poolId);
-        return (pool?.origins ?? []).filter((o) => o.enabled !== false).map((o) => ({ address: o.address, weight: Math.round(w * (o.weight ?? 1) * 100) }));
-      });
+      const originsOf = (poolId: string, w: number) => (this.pools.get(poolId)?.origins ?? []).filter((o) => o.enabled !== false).map((o) => ({ address: o.address, weight: Math.round(w * (o.weight ?? 1) * 100) }));
+      const healthy = Object.entries(lb.poolWeights).filter(([poolId]) => this.health.get(poolId)?.healthy !== false);
+      if (healthy.length === 0 && lb.fallbackPool) return originsOf(lb.fallbackPool, 1);
+      return healthy.flatMap(([poolId, w]) => originsOf(poolId, w));
     }
     const rec = [...this.records.values()].find((r) => r.name === hostname && r.proxied);
     return rec ? [{ address: rec.content, weight: 1 }] : [];
@@ -191,24 +383,65 @@ export class Edge {
 
   private async renderNow(): Promise<void> {
     if (!this.address) return;
-    const servers: VirtualServer[] = this.opts.hostnames.map((h) => {
+    const servers: VirtualServer[] = [];
+    for (const h of this.opts.hostnames) {
       const origins = this.originsFor(h);
-      return origins.length
-        ? { listen: `${this.address}:80`, names: [h], upstream: this.upstream(h, origins) }
-        : { listen: `${this.address}:80`, names: [h], status: { code: 530, body: "error 1016: origin DNS error" } };
-    });
+      const reached = origins.length ? await this.upstream(h, origins) : { error: { code: 530, body: "error 1016: origin DNS error" } };
+      // Cloudflare tells the origin the visitor's protocol (the visitors here speak HTTP to the edge).
+      servers.push(reached.upstream
+        ? { listen: `${this.address}:80`, names: [h], upstream: reached.upstream, forwardedProto: "http", unreachable: { code: 520, body: "error 520: web server returned an unknown error" } }
+        : { listen: `${this.address}:80`, names: [h], status: reached.error! });
+    }
     servers.push({ listen: `${this.address}:80`, names: ["_"], status: { code: 404, body: "unknown zone" } });
+    // The monitors' tick renders too: a config push only when what the edge does changed.
+    const rendered = JSON.stringify(servers);
     if (!this.proxy) this.proxy = await ProxyHost.start(servers);
-    else await this.proxy.apply(servers);
+    else if (rendered !== this.rendered) await this.proxy.apply(servers);
+    this.rendered = rendered;
     for (const h of this.opts.hostnames) {
       this.opts.hosts.name(h, this.resolvesTo(h));
-      const now = this.describe(h);
+      const served = servers.find((v) => v.names.includes(h));
+      const now = `${this.describe(h)}, SSL ${this.sslModeFor(h)}${served?.status ? `: answers ${served.status.code}` : ""}`;
       if (this.described.get(h) !== now) this.opts.log(`      edge: ${h} -> ${now}`);
       this.described.set(h, now);
     }
   }
 
   stop(): Promise<void> | undefined {
+    if (this.probing) clearInterval(this.probing);
     return this.proxy?.stop();
   }
+}
+
+/**
+ * Whether the edge reaches an origin as the mode asks, and Cloudflare's error if not: 522
+ * when nothing answers on the port (on AWS a security group drops the packets, so the
+ * connection times out), 525 when the TLS handshake fails, 526 when Full (strict) finds
+ * the certificate invalid for the hostname.
+ */
+export function reachOrigin(address: string, port: number, tls?: { serverName: string; ca: string; verify: boolean }): Promise<{ code: number; body: string } | undefined> {
+  return new Promise((resolve) => {
+    const fail = (code: number, why: string) => resolve({ code, body: `error ${code}: ${why}` });
+    if (!tls) {
+      const socket = tcpConnect({ host: address, port, timeout: 2000 }, () => {
+        socket.destroy();
+        resolve(undefined);
+      });
+      socket.on("timeout", () => socket.destroy(new Error("timed out")));
+      socket.on("error", () => fail(522, `connection timed out (${address}:${port})`));
+      return;
+    }
+    const plain = tcpConnect({ host: address, port, timeout: 2000 }, () => {
+      const socket = tlsConnect({ socket: plain, servername: tls.serverName, ca: readFileSync(tls.ca), rejectUnauthorized: false }, () => {
+        const valid = socket.authorized;
+        const reason = socket.authorizationError;
+        socket.destroy();
+        if (tls.verify && !valid) fail(526, `invalid SSL certificate (${String(reason)} for ${tls.serverName})`);
+        else resolve(undefined);
+      });
+      socket.on("error", (e) => fail(525, `SSL handshake failed (${e.message})`));
+    });
+    plain.on("timeout", () => plain.destroy(new Error("timed out")));
+    plain.on("error", () => fail(522, `connection timed out (${address}:${port})`));
+  });
 }

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { HerokuSourceConfig } from "../../../config";
 import { FakeHerokuApi, startHerokuApi } from "../../servers/heroku-api";
 import type { Hosts } from "../hosts";
+import type { PrivateCa } from "./ca";
 import { Fleet, FleetContext } from "./fleet";
 import { RehearsalSlug, SLUG_RUN } from "../slug";
 import { oneAtATime, ProxyHost, VirtualServer } from "./proxies";
@@ -25,6 +26,8 @@ export interface HerokuPlatformOptions {
   slug: RehearsalSlug;
   /** Heroku Scheduler: the stack's declared jobs, run on the shared clock while their app has the add-on. */
   scheduler?: { clock: ScheduleClock; jobs: DeclaredJob[] };
+  /** Signs the router's certificate: Heroku serves every app on 443, *.herokuapp.com and each custom domain's (ACM). */
+  ca: PrivateCa;
 }
 
 /** A job as the stack declares it (ferry:target.compute.schedules), with the app whose code and config it runs with. */
@@ -45,6 +48,7 @@ export class HerokuPlatform {
   api!: FakeHerokuApi;
   private router?: ProxyHost;
   private routerAddress = "";
+  private routerCertificate?: { cert: string; key: string };
   private readonly fleets = new Map<string, Fleet>();
   private readonly seenVars = new Map<string, string>();
   private timer?: NodeJS.Timeout;
@@ -75,6 +79,10 @@ export class HerokuPlatform {
       })),
     });
     this.routerAddress = await this.opts.hosts.allocate("Heroku router");
+    // Heroku's router serves every app over TLS too: *.herokuapp.com, and each custom
+    // domain's certificate (Automated Certificate Management), so Cloudflare's Full
+    // (strict) verifies it (https://devcenter.heroku.com/articles/automated-certificate-management).
+    this.routerCertificate = await this.opts.ca.issue("heroku-router", source.apps.flatMap((a) => [`${a.name}.herokuapp.com`, ...a.hostnames]));
     for (const app of source.apps) {
       this.opts.hosts.name(`${app.name}.herokuapp.com`, this.routerAddress);
       for (const h of app.hostnames) this.opts.hosts.name(herokuDnsTarget(h), this.routerAddress);
@@ -141,16 +149,22 @@ export class HerokuPlatform {
 
   private async renderRouterNow(): Promise<void> {
     if (!this.routerAddress) return;
-    const servers: VirtualServer[] = this.opts.source.apps.map((app) => {
-      const ports = this.fleets.get(`${app.name}-web`)?.ports() ?? [];
-      return {
-        listen: `${this.routerAddress}:80`,
-        names: [`${app.name}.herokuapp.com`, ...app.hostnames, ...app.hostnames.map(herokuDnsTarget), ...app.hostnames.flatMap((h) => this.opts.dnsTargets[h] ?? [])],
-        upstream: { name: `heroku_${app.name}`, servers: ports.map((p) => ({ address: `127.0.0.1:${p}`, weight: 1 })) },
-        status: { code: 503, body: "Application error (H14: no web processes running)" },
-      };
-    });
-    servers.push({ listen: `${this.routerAddress}:80`, names: ["_"], status: { code: 404, body: "no such app" } });
+    const listeners = [{ port: 80, certificate: undefined, proto: "http" }, { port: 443, certificate: this.routerCertificate, proto: "https" }];
+    const servers: VirtualServer[] = listeners.flatMap(({ port, certificate, proto }) => [
+      ...this.opts.source.apps.map((app): VirtualServer => {
+        const ports = this.fleets.get(`${app.name}-web`)?.ports() ?? [];
+        return {
+          listen: `${this.routerAddress}:${port}`,
+          names: [`${app.name}.herokuapp.com`, ...app.hostnames, ...app.hostnames.map(herokuDnsTarget), ...app.hostnames.flatMap((h) => this.opts.dnsTargets[h] ?? [])],
+          certificate,
+          // Heroku's router sets X-Forwarded-Proto to the protocol the client used.
+          forwardedProto: proto,
+          upstream: { name: `heroku_${app.name}`, servers: ports.map((p) => ({ address: `127.0.0.1:${p}`, weight: 1 })) },
+          status: { code: 503, body: "Application error (H14: no web processes running)" },
+        };
+      }),
+      { listen: `${this.routerAddress}:${port}`, names: ["_"], certificate, status: { code: 404, body: "no such app" } },
+    ]);
     if (!this.router) this.router = await ProxyHost.start(servers);
     else await this.router.apply(servers);
   }

@@ -9,17 +9,22 @@ export interface Upstream {
   name: string;
   /** host:port servers with integer weights; empty means "no healthy target" (503). */
   servers: Array<{ address: string; weight: number }>;
-  /** Reach the servers over TLS, verifying them against `ca` for `serverName`. */
-  tls?: { ca: string; serverName: string };
+  /** Reach the servers over TLS for `serverName` (SNI), verifying them against `ca` unless `verify` is false. */
+  tls?: { ca: string; serverName: string; verify?: boolean };
 }
 
 export interface VirtualServer {
   listen: string;
   /** Names this server answers for; `_` is the default server of its listen address. */
   names: string[];
-  /** The upstream to proxy to, or a fixed status. */
+  /** The upstream to proxy to, or a fixed status, or a redirect (`to` may use nginx's $host and $request_uri). */
   upstream?: Upstream;
   status?: { code: number; body: string };
+  redirect?: { code: number; to: string };
+  /** X-Forwarded-Proto sent upstream (the load balancer: its listener's protocol). */
+  forwardedProto?: string;
+  /** What the client gets when the upstream cannot be reached (Cloudflare's 52x), instead of nginx's 502/504. */
+  unreachable?: { code: number; body: string };
   /** Serve TLS with this certificate. */
   certificate?: { cert: string; key: string };
 }
@@ -37,16 +42,22 @@ export function renderProxy(prefix: string, controlPort: number, servers: Virtua
     if (s.upstream && s.upstream.servers.length) {
       const u = s.upstream;
       const scheme = u.tls ? "https" : "http";
-      const verify = u.tls ? `\n      proxy_ssl_verify on;\n      proxy_ssl_trusted_certificate ${u.tls.ca};\n      proxy_ssl_server_name on;\n      proxy_ssl_name ${u.tls.serverName};` : "";
+      const verify = u.tls
+        ? `\n      proxy_ssl_server_name on;\n      proxy_ssl_name ${u.tls.serverName};${u.tls.verify === false ? "\n      proxy_ssl_verify off;" : `\n      proxy_ssl_verify on;\n      proxy_ssl_trusted_certificate ${u.tls.ca};`}`
+        : "";
+      const proto = s.forwardedProto ? `\n      proxy_set_header X-Forwarded-Proto ${s.forwardedProto};` : "";
+      const unreachable = s.unreachable ? `\n      error_page 502 504 =${s.unreachable.code} @unreachable;` : "";
       body = `location / {
       proxy_pass ${scheme}://${safe(u.name)};
       proxy_http_version 1.1;
       proxy_set_header Connection "close";
-      proxy_set_header Host $host;
+      proxy_set_header Host $host;${proto}
       proxy_next_upstream error timeout;
       proxy_connect_timeout 2s;
-      proxy_read_timeout 15s;${verify}
-    }`;
+      proxy_read_timeout 15s;${verify}${unreachable}
+    }${s.unreachable ? `\n    location @unreachable { default_type text/plain; return ${s.unreachable.code} ${JSON.stringify(s.unreachable.body)}; }` : ""}`;
+    } else if (s.redirect) {
+      body = `location / { return ${s.redirect.code} ${s.redirect.to}; }`;
     } else {
       const status = s.status ?? { code: 503, body: "no healthy upstream" };
       body = `location / { default_type text/plain; return ${status.code} ${JSON.stringify(status.body)}; }`;

@@ -79,9 +79,11 @@ for (const [tls, strategy, mode, fence] of [[false, "logical", "replicaof", "acl
     samples["stack.cutover"].push(contract.stack(tls).cutover({ strategy, mode, fence, maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq, pgFence: { providerSuperusers: tls, unfencedRoles: ["metabase"] } }));
   }
 }
-for (const host of [{ ssh: "deploy@198.51.100.1:2222", sudo: true }, { ssh: "root@198.51.100.1", sudo: false }]) {
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBoxHostKeyForTestsOnly0000000000000000000";
+for (const host of [{ ssh: "deploy@198.51.100.1:2222", sudo: true, hostKey: HOST_KEY }, { ssh: "root@198.51.100.1", sudo: false, hostKey: HOST_KEY }]) {
   samples["traffic.proxyApply"].push(contract.traffic.proxyApply(host, target));
   samples["traffic.proxyRevert"].push(contract.traffic.proxyRevert(host, site));
+  for (const action of ["stop", "start"] as const) samples["box.units"].push(contract.box.units(host, action, ["mastodon-web", "mastodon-sidekiq"]));
 }
 samples["traffic.health"].push(contract.traffic.health("https://lb.example:8443/health", 5, 2));
 samples["heroku.addons"].push(contract.heroku.addons("masto-web"));
@@ -95,14 +97,14 @@ samples["heroku.release"].push(contract.heroku.release("masto-web"));
 samples["heroku.schedulerOff"].push(contract.heroku.schedulerOff("masto-web"));
 samples["heroku.schedulerOn"].push(contract.heroku.schedulerOn("masto-web", []), contract.heroku.schedulerOn("masto-web", ["every 10 minutes (standard-1X): bin/rails mastodon:refresh_trends"]));
 for (const crontab of [{}, { user: "mastodon" }, { file: "/etc/cron.d/mastodon" }]) {
-  samples["box.crontabOff"].push(contract.box.crontabOff("root@198.51.100.1:22", crontab, ["bin/tootctl media remove --days 7", "bin/rails mastodon:refresh_trends"]));
-  samples["box.crontabOn"].push(contract.box.crontabOn("root@198.51.100.1:22", crontab));
+  samples["box.crontabOff"].push(contract.box.crontabOff({ ssh: "root@198.51.100.1:22", hostKey: HOST_KEY }, crontab, ["bin/tootctl media remove --days 7", "bin/rails mastodon:refresh_trends"]));
+  samples["box.crontabOn"].push(contract.box.crontabOn({ ssh: "root@198.51.100.1:22", hostKey: HOST_KEY }, crontab));
 }
 samples["heroku.slug"].push(contract.heroku.slug("masto-web", "8f7e6d5c-0000-4000-8000-000000000001", "slug.tgz"));
 const secret = { secretArn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ferry-app-masto-web-AbCdEf", region: "eu-central-1" };
 for (const exclude of [[], ["DATABASE_URL", "REDIS_URL"]]) {
   samples["heroku.configCopy"].push(contract.heroku.configCopy("masto-web", { ...secret, exclude }));
-  samples["box.configCopy"].push(contract.box.configCopy("deploy@198.51.100.1:22", "/home/mastodon/live/.env.production", { ...secret, exclude }));
+  samples["box.configCopy"].push(contract.box.configCopy({ ssh: "deploy@198.51.100.1:22", hostKey: HOST_KEY }, "/home/mastodon/live/.env.production", { ...secret, exclude }));
 }
 
 const cases = Object.entries(samples).flatMap(([builder, commands]) => commands.map((c): [string, FerryCommand] => [builder, c]));

@@ -70,7 +70,7 @@ describe("ferry init --box", () => {
     const stackFile = join(project, "Pulumi.boxed.yaml");
     const text = readFileSync(stackFile, "utf8");
     const config = readStackConfig(stackFile);
-    expect(config.source).toMatchObject({ kind: "vultr", services: ["postgres", "redis", "nginx", "app"], ssh: { user: sshd.user, port: sshd.port }, units: { web: "web" } });
+    expect(config.source).toMatchObject({ kind: "vultr", services: ["postgres", "redis", "nginx", "app"], ssh: { user: sshd.user, port: sshd.port, hostKey: sshd.hostKey }, units: { web: "web" } });
     expect(config.target.region).toBe("eu-central-1");
     expect(config.target.postgres.version).toBe((await pg.query<{ server_version: string }>("SHOW server_version"))[0].server_version.split(".")[0]);
     expect(config.target.cloudflare.hostnames.map((h) => h.name)).toEqual(["famichiki.test", "streaming.famichiki.test"]);

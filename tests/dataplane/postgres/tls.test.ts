@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, libpqArgs, withClient } from "../../../dataplane/postgres/connection";
 import { SSL_MODES, SslMode, pgTls } from "../../../dataplane/postgres/tls";
 import { runTool } from "../../../dataplane/postgres/tools";
-import { runnerPostgresUrl } from "../../../components/target";
 import { LocalPostgres, makeCa, startPostgres, tempDir, waitFor } from "../../../rehearsal/servers";
 import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
 import { createTestSchema, seedRows } from "./fixtures";
@@ -216,17 +215,6 @@ describe("host names and hostaddr (the runner reaches RDS through a forward)", (
     } finally {
       await c.end();
     }
-  });
-});
-
-describe("the URL the program hands a local runner", () => {
-  it("verify-full through the operator's forward, with the CA from FERRY_PG_CA_FILE", async () => {
-    // What the program builds from RDS's URL for a local runner with postgresAddress localhost:<forward>.
-    const rdsUrl = `postgres://postgres:${encodeURIComponent(named.password)}@${RDS_NAME}:5432/postgres?sslmode=require`;
-    const url = runnerPostgresUrl(rdsUrl, { forward: `localhost:${forward.port}` });
-    const env = { FERRY_PG_CA_FILE: named.tls!.caFile };
-    expect(await throughNode(url, env)).toBe("tls");
-    expect(await throughLibpq(url, env)).toBe("tls");
   });
 });
 

@@ -78,6 +78,25 @@ describe("ferry proxy over SSH", () => {
     expect(r.stderr).toMatch(/^ferry: ssh to .* failed: .*Host key verification failed/);
   });
 
+  test("--host-key trusts exactly the recorded key: no known_hosts needed (a new runner has none), any other key refused", async () => {
+    const env = { FERRY_TEST_SSH_KEY: sshd.clientKey, HOME: tempDir("new-runner-home") };
+    const withoutKnownHosts = flags().filter((f, i, all) => f !== "--known-hosts" && all[i - 1] !== "--known-hosts");
+    const trusted = await runFerry(["--json", "proxy", "revert", ...withoutKnownHosts, "--host-key", sshd.hostKey], env);
+    expect(trusted.stderr).not.toMatch(/Host key verification failed/);
+    expect(trusted.code, trusted.stderr).toBe(0);
+
+    const otherDir = tempDir("other-host-key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(otherDir, "key")]);
+    const other = readFileSync(join(otherDir, "key.pub"), "utf8").trim();
+    // Even beside a known_hosts that vouches for the real key: only the recorded one counts.
+    const refused = await runFerry(["proxy", "revert", ...flags(), "--host-key", other], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^ferry: ssh to .* failed: .*Host key verification failed/);
+
+    const bad = await runFerry(["proxy", "revert", ...withoutKnownHosts, "--host-key", "not a key"], env);
+    expect([bad.code, bad.stderr]).toEqual([2, 'ferry: --host-key must be the host\'s public key, e.g. "ssh-ed25519 AAAAC3Nza...": "not a key"\n']);
+  });
+
   test("a key variable that is not set is a bad input naming the flag", async () => {
     const r = await runFerry(["proxy", "revert", ...flags()], { FERRY_TEST_SSH_KEY: undefined });
     expect(r.code).toBe(2);
@@ -136,10 +155,11 @@ server { listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${cert.cert}; ssl_cert
   });
 
   test("apply, then the stage's delete (revert), exactly as the program writes them", async () => {
-    const host = { ssh: `${sshd.user}@127.0.0.1:${sshd.port}`, sudo: false };
+    const host = { ssh: `${sshd.user}@127.0.0.1:${sshd.port}`, sudo: false, hostKey: sshd.hostKey };
     const oldSite = { confFile: file, listen: [`127.0.0.1:${plainPort}`], sslListen: [`127.0.0.1:${tlsPort}`], sslCertificate: cert.cert, sslCertificateKey: cert.key };
-    // What a real old box has and the test box lacks: its nginx paths, known_hosts, the CA bundle.
-    const local = ["--known-hosts", sshd.knownHosts, "--state-dir", state, "--nginx-prefix", site.prefix, "--nginx-conf", site.confPath];
+    // What a real old box has and the test box lacks: its nginx paths and the CA bundle. Its
+    // host key is in the program's own line (--host-key), so no known_hosts is needed.
+    const local = ["--state-dir", state, "--nginx-prefix", site.prefix, "--nginx-conf", site.confPath];
     const env = { FERRY_SSH_KEY: sshd.clientKey };
     const apply = shellWords(traffic.proxyApply(host, { origin: `https://127.0.0.1:${tlsApp.port}`, serverName: NAME, originServerName: NAME, site: oldSite }));
     expect(apply.slice(0, 4)).toEqual(["ferry", "--json", "proxy", "apply"]);
