@@ -81,5 +81,14 @@ export interface StackUp {
   /** Resources the program declared (components included). */
   resources: number;
   seconds: number;
-  steps: Array<{ resource: string; type: string; op: string; ok: boolean; exitCode?: number; ms: number; command?: string }>;
+  /** The stage's second `pulumi up` with the same config: each step carries its verdict. */
+  secondUp?: boolean;
+  steps: Array<{
+    resource: string; type: string; op: string; ok: boolean; exitCode?: number; ms: number; command?: string;
+    /** An update's or replacement's inputs that differed (names only). */
+    changed?: string[];
+    /** Second ups only: a read, or a change, and what it was. */
+    verdict?: "read" | "change";
+    what?: string;
+  }>;
 }

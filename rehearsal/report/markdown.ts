@@ -40,6 +40,16 @@ function stackSection(stack: NonNullable<RehearsalReport["stack"]>): string[] {
     const commands = u.steps.filter((s) => s.type.startsWith("command:")).length;
     lines.push(`| ${u.stage} | ${u.resources} | ${count(u, "create")} | ${count(u, "update")} | ${count(u, "replace")} | ${count(u, "delete")} | ${commands} | ${formatMs(u.seconds * 1000)} | ${u.ok ? "ok" : u.refused ? `refused before anything moved: ${u.error ?? ""}` : `failed: ${u.error ?? ""}`} |`);
   }
+  const again = stack.ups.filter((u) => u.secondUp);
+  if (again.length) {
+    lines.push("", "### The second pulumi up of each stage (same config: only reads may run)", "");
+    for (const u of again) {
+      const changes = u.steps.filter((s) => s.verdict === "change");
+      const reads = u.steps.length - changes.length;
+      lines.push(`- ${u.stage}: ${changes.length ? `**${changes.length} change(s)**` : "no change"}${reads ? `, ${reads} read(s)` : ""}${u.steps.length ? "" : " (no step ran)"}`);
+      for (const s of changes) lines.push(`  - ${s.op} ${s.resource}: ${(s.what ?? "").replace(/\|/g, "/")}`);
+    }
+  }
   return lines;
 }
 

@@ -27,6 +27,8 @@ import { startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
 import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
+import { loadAfresh } from "./fresh-program";
+import { changesOf, JudgedStep, judgeSecondUp } from "./second-up";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
@@ -97,6 +99,20 @@ interface UpRecord {
   startedAt: number;
   endedAt: number;
   declared: number;
+  /** A stage's second `pulumi up` with the same config: its steps, judged. */
+  secondUp?: JudgedStep[];
+}
+
+/** The second up of every stage changed nothing: each change it made, named with its stage. */
+export function secondUpCheck(ups: Array<Pick<UpRecord, "label" | "secondUp">>): CheckRecord {
+  const again = ups.filter((u) => u.secondUp);
+  const changes = again.flatMap((u) => changesOf(u.secondUp!).map((c) => `${u.label}: ${c}`));
+  const reads = again.reduce((n, u) => n + u.secondUp!.filter((j) => j.verdict === "read").length, 0);
+  return {
+    name: "the second pulumi up of every stage (same config) changed nothing: only reads ran",
+    ok: changes.length === 0,
+    detail: changes.length ? `${changes.length} change(s): ${changes.join("; ")}` : `${again.length} second up(s); ${reads} step(s) ran, all reads`,
+  };
 }
 
 /** A failed update whose only steps were guards refusing: nothing else ran. */
@@ -384,13 +400,14 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // 3-4. The journey up, then (with --rollback-from) back down.
   const ups: UpRecord[] = [];
   const commandLines = new Map<string, string>();
-  const { buildFerry } = await import("../../program");
-  const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
+  /** One `pulumi up`: the program evaluated afresh, as the new process a real up is. */
+  const runUp = async (label: string, stageConfig: FerryConfig): Promise<UpRecord> => {
     log(`pulumi up: ${label}`);
     const started = Date.now();
     // The providers' own rules (policy/providers): what AWS or Cloudflare would refuse fails here too.
     const world = worldOf(stageConfig);
     const validate = (g: Goal) => checkRegistration({ type: g.type, name: g.name, inputs: g.inputs, options: { import: g.importId, read: g.readId !== undefined, protect: g.protect, retainOnDelete: g.retainOnDelete, deleteBeforeReplace: g.deleteBeforeReplace } }, world);
+    const { buildFerry } = loadAfresh<typeof import("../../program")>(PROJECT_DIR, "program.ts");
     const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, validate, program: () => buildFerry(stageConfig), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
     for (const r of stateFile.read().resources) {
       if (!r.type.startsWith("command:")) continue;
@@ -398,10 +415,24 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
       commandLines.set(`${r.urn}:delete`, String((r.inputs as Record<string, unknown>).delete ?? ""));
     }
     const refused = !result.ok && refusedByGuard(result.steps);
-    ups.push({ label, config: stageConfig, ok: result.ok, refused, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
+    const record: UpRecord = { label, config: stageConfig, ok: result.ok, refused, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared };
+    ups.push(record);
     log(`  ${result.ok ? "done" : refused ? `REFUSED (as it must be): ${result.error}` : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    if (result.ok) await sleep(opts.holdSeconds * 1000);
-    return result.ok;
+    return record;
+  };
+  /**
+   * A stage as an operator applies it: `pulumi up`, then `pulumi up` once more with the
+   * same config, which must change nothing (its steps judged in rehearsal/stack/second-up.ts).
+   */
+  const up = async (label: string, stageConfig: FerryConfig): Promise<boolean> => {
+    if (!(await runUp(label, stageConfig)).ok) return false;
+    const before = stateFile.read().resources;
+    const again = await runUp(`${label} (again)`, stageConfig);
+    again.secondUp = judgeSecondUp(again.steps, before, stateFile.read().resources);
+    const changes = changesOf(again.secondUp);
+    log(`  the second up ${changes.length ? `CHANGED ${changes.length} thing(s): ${changes.join("; ")}` : "changed nothing"}`);
+    if (again.ok) await sleep(opts.holdSeconds * 1000);
+    return again.ok;
   };
   const forward = stageConfigs(config, opts.rollbackFrom ?? opts.upTo, opts.splitSteps);
   let ok = true;
@@ -437,6 +468,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     checks.push({ name: "every AWS call the runner's steps made is allowed by the runner's instance role (actions and resources; conditions not evaluated)", ok: iam.denied.length === 0, detail: `${iam.allowed} allowed${iam.denied.length ? `; denied: ${iam.denied.slice(0, 5).join(", ")}` : ""}` });
   }
   checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
+  checks.push(secondUpCheck(ups));
 
   const timeline: RunTimeline = {
     source: config.source.kind,
@@ -456,7 +488,12 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
       name: opts.stackName,
       ups: ups.map((u) => ({
         stage: u.label, ok: u.ok, refused: u.refused, error: u.error, resources: u.declared, seconds: (u.endedAt - u.startedAt) / 1000,
-        steps: u.steps.map((s) => ({ resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`) })),
+        ...(u.secondUp ? { secondUp: true } : {}),
+        steps: u.steps.map((s, i) => ({
+          resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`),
+          ...(s.changed ? { changed: s.changed } : {}),
+          ...(u.secondUp ? { verdict: u.secondUp[i].verdict, what: u.secondUp[i].what } : {}),
+        })),
       })),
     },
   };
