@@ -189,22 +189,32 @@ export class Edge {
 
   private readonly render = oneAtATime(() => this.renderNow());
 
+  /**
+   * Push the zone to the edge. The config and where each name resolves come from one
+   * snapshot: a change made while nginx reloads is the next render's. Names coming to
+   * the edge (a new load balancer, a record turned proxied) resolve there only once the
+   * live config serves them; names leaving it resolve elsewhere before the edge stops
+   * serving them. Cloudflare applies a load balancer and its hostname together: a client
+   * sent to the edge for a name the live config does not serve yet would get error 1016
+   * here, which a real Cloudflare does not give (the origins are public hostnames it
+   * resolves, https://developers.cloudflare.com/api/resources/load_balancers/subresources/pools/methods/create/).
+   */
   private async renderNow(): Promise<void> {
     if (!this.address) return;
-    const servers: VirtualServer[] = this.opts.hostnames.map((h) => {
-      const origins = this.originsFor(h);
-      return origins.length
+    const zone = this.opts.hostnames.map((h) => ({ hostname: h, origins: this.originsFor(h), resolvesTo: this.resolvesTo(h), describe: this.describe(h) }));
+    const servers: VirtualServer[] = zone.map(({ hostname: h, origins }) =>
+      origins.length
         ? { listen: `${this.address}:80`, names: [h], upstream: this.upstream(h, origins) }
-        : { listen: `${this.address}:80`, names: [h], status: { code: 530, body: "error 1016: origin DNS error" } };
-    });
+        : { listen: `${this.address}:80`, names: [h], status: { code: 530, body: "error 1016: origin DNS error" } },
+    );
     servers.push({ listen: `${this.address}:80`, names: ["_"], status: { code: 404, body: "unknown zone" } });
+    for (const z of zone) if (z.resolvesTo !== this.address) this.opts.hosts.name(z.hostname, z.resolvesTo);
     if (!this.proxy) this.proxy = await ProxyHost.start(servers);
     else await this.proxy.apply(servers);
-    for (const h of this.opts.hostnames) {
-      this.opts.hosts.name(h, this.resolvesTo(h));
-      const now = this.describe(h);
-      if (this.described.get(h) !== now) this.opts.log(`      edge: ${h} -> ${now}`);
-      this.described.set(h, now);
+    for (const z of zone) if (z.resolvesTo === this.address) this.opts.hosts.name(z.hostname, z.resolvesTo);
+    for (const z of zone) {
+      if (this.described.get(z.hostname) !== z.describe) this.opts.log(`      edge: ${z.hostname} -> ${z.describe}`);
+      this.described.set(z.hostname, z.describe);
     }
   }
 
