@@ -21,13 +21,13 @@ import { connect, withClient } from "../../dataplane/postgres/connection";
 import { rebuildFeeds } from "../app/feeds";
 import { TICKS_KEY } from "../app/ticker";
 import { lostWritesCheck } from "../checks";
-import { startLoad } from "../loadgen";
 import { writeReport } from "../report/write";
 import { startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
 import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
 import { loadAfresh } from "./fresh-program";
+import { startLoadProcess } from "./load-process";
 import { changesOf, JudgedStep, judgeSecondUp } from "./second-up";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
@@ -390,7 +390,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
   const front = `http://${config.target.cloudflare.hostnames[0].name}`;
-  const load = startLoad({
+  const load = startLoadProcess({
     baseUrl: front, accounts: src.data.accounts, writesPerSecond: opts.writesPerSecond, readsPerSecond: opts.readsPerSecond,
     maxWrites: opts.maxWrites, maxDurationMs: opts.maxMinutes * 60_000, timeoutMs: 5000, ackFile: join(opts.outDir, "acknowledged-writes.jsonl"), runId,
   });
