@@ -24,7 +24,8 @@ import { lostWritesCheck } from "../checks";
 import { writeReport } from "../report/write";
 import { startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
-import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
+import { AckedWrite, CheckRecord, RequestEvent, RunTimeline, StageRecord } from "../timeline";
+import { cutoverWindows, failuresOutside } from "../report/analysis";
 import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
 import { loadAfresh } from "./fresh-program";
 import { startLoadProcess } from "./load-process";
@@ -112,6 +113,26 @@ export function secondUpCheck(ups: Array<Pick<UpRecord, "label" | "secondUp">>):
     name: "the second pulumi up of every stage (same config) changed nothing: only reads ran",
     ok: changes.length === 0,
     detail: changes.length ? `${changes.length} change(s): ${changes.join("; ")}` : `${again.length} second up(s); ${reads} step(s) ran, all reads`,
+  };
+}
+
+/**
+ * No request failed outside the cutover's write window: the window is the write outage
+ * that overlaps an up moving ferry:cutover (up or down); any other failed request is a
+ * failure a user would see, named with its stage and what it said.
+ */
+export function failuresOutsideCutoverCheck(ups: Array<Pick<UpRecord, "label" | "config" | "startedAt" | "endedAt">>, requests: RequestEvent[]): CheckRecord {
+  const span = (u: (typeof ups)[number]) => ({ name: u.label, startedAt: u.startedAt, endedAt: u.endedAt });
+  const crossing = ups.filter((u, i) => u.config.stages.cutover !== (i === 0 ? false : ups[i - 1].config.stages.cutover));
+  const windows = cutoverWindows(requests, crossing.map(span));
+  const outside = failuresOutside(requests, windows, ups.map(span));
+  const failed = requests.filter((r) => !r.ok).length;
+  return {
+    name: "no request failed outside the cutover's write window",
+    ok: outside.length === 0,
+    detail: outside.length
+      ? `${outside.reduce((n, f) => n + f.count, 0)} failed outside it: ${outside.map((f) => `${f.stage}: ${f.count} × ${f.error}`).join("; ")}`
+      : `${failed} failed request(s), all inside the cutover window${windows.length === 1 ? "" : "s"} (${windows.length})`,
   };
 }
 
@@ -469,6 +490,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   }
   checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
   checks.push(secondUpCheck(ups));
+  checks.push(failuresOutsideCutoverCheck(ups, load.requests));
 
   const timeline: RunTimeline = {
     source: config.source.kind,

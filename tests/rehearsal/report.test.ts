@@ -153,3 +153,38 @@ describe("report from a recorded timeline", () => {
     expect(scrub('{"url":"postgresql://postgres:s3cretpw@127.0.0.1/db","again":"s3cretpw"}', ["s3cretpw"])).toBe('{"url":"postgresql://postgres:***@127.0.0.1/db","again":"***"}');
   });
 });
+
+describe("failures outside the cutover's write window", () => {
+  const stages = recordedTimeline().stages;
+  const cutover = stages.filter((s) => s.name === "cutover");
+
+  test("the cutover window is the write outage that overlaps the cutover stage; a stray failure elsewhere is named with its stage", async () => {
+    const { cutoverWindows, failuresOutside } = await import("../../rehearsal/report/analysis");
+    const requests = recordedTimeline().requests;
+    const windows = cutoverWindows(requests, cutover);
+    expect(windows).toEqual([{ start: T0 + 12_000, end: T0 + 15_020, failedWrites: 30 }]);
+    expect(failuresOutside(requests, windows, stages)).toEqual([{ stage: "decommission", error: "write 502 Bad Gateway", count: 1 }]);
+  });
+
+  test("a read failing during the window is inside it; failures between stages are named after the stage before", async () => {
+    const { cutoverWindows, failuresOutside } = await import("../../rehearsal/report/analysis");
+    const requests: RequestEvent[] = [
+      ...recordedTimeline().requests,
+      { kind: "read", sentAt: T0 + 13_000, doneAt: T0 + 13_010, ok: false, status: 503, error: "maintenance" },
+      { kind: "read", sentAt: T0 + 29_500, doneAt: T0 + 34_500, ok: false, status: 0, error: "timeout" },
+      { kind: "read", sentAt: T0 + 500, doneAt: T0 + 600, ok: false, status: 530, error: "error 1016: origin DNS error" },
+    ];
+    const outside = failuresOutside(requests, cutoverWindows(requests, cutover), stages);
+    expect(outside).toEqual([
+      { stage: "decommission", error: "write 502 Bad Gateway", count: 1 },
+      { stage: "after decommission", error: "read timeout", count: 1 },
+      { stage: "before provision", error: "read error 1016: origin DNS error", count: 1 },
+    ]);
+  });
+
+  test("with no cutover stage, every failure is outside", async () => {
+    const { cutoverWindows, failuresOutside } = await import("../../rehearsal/report/analysis");
+    const requests = recordedTimeline().requests;
+    expect(failuresOutside(requests, cutoverWindows(requests, []), stages).reduce((n, f) => n + f.count, 0)).toBe(31);
+  });
+});
