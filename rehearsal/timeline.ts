@@ -70,6 +70,8 @@ export interface RunTimeline {
   redisWrites?: { acknowledged: number; lost: string[] };
   /** The stack rehearsal: each `pulumi up` with its steps. */
   stack?: { name: string; ups: StackUp[] };
+  /** How the stack rehearsal modelled ECS on Fargate: its times divided by `timeFactor`. */
+  ecs?: { timeFactor: number; fargateStartSeconds: number };
 }
 
 export interface StackUp {

@@ -125,11 +125,16 @@ export function spanAt(t: number, stages: NamedSpan[]): string {
   return before ? `after ${before.name}` : `before ${stages[0]?.name ?? "the first stage"}`;
 }
 
-/** Failed requests sent outside every window, counted by where they happened and what they said. */
+/**
+ * Failed requests outside every window, counted by where they happened and what they
+ * said. A request in flight when a window opened is inside it: the fence that opens the
+ * window ends the connections it finds ("terminating connection due to administrator
+ * command"), a read's as well as the first write's.
+ */
 export function failuresOutside(requests: RequestEvent[], windows: Window[], stages: NamedSpan[]): Array<{ stage: string; error: string; count: number }> {
   const counts = new Map<string, { stage: string; error: string; count: number }>();
   for (const r of requests) {
-    if (r.ok || windows.some((w) => r.sentAt >= w.start && r.sentAt <= w.end)) continue;
+    if (r.ok || windows.some((w) => r.sentAt <= w.end && r.doneAt >= w.start)) continue;
     const stage = spanAt(r.sentAt, stages);
     const error = `${r.kind} ${r.error ?? `HTTP ${r.status}`}`;
     const key = `${stage}\u0000${error}`;

@@ -76,10 +76,15 @@ export function renderMarkdown(r: RehearsalReport): string {
   const starts = r.windowTaskStarts?.steps ?? [];
   if (starts.length) {
     const hc = r.windowTaskStarts.healthChecks;
+    const ecs = r.windowTaskStarts.ecs;
     lines.push(
-      `  On AWS that window is longer: ${starts.join(", ")} start Fargate tasks, which the rehearsal starts as local processes. ` +
-        `Fargate first provisions each task (pulls its image, attaches its network interface), which the rehearsal does not model, ` +
-        `and a task behind the load balancer takes requests only after ${hc.passing} passing health checks ${hc.intervalSeconds} s apart (the program's target groups).`,
+      ecs
+        ? `  ${starts.join(", ")} start Fargate tasks; the rehearsal modelled them: each task starts after Fargate's provisioning (${ecs.fargateStartSeconds} s, assumed: AWS publishes no figure) ` +
+          `and takes requests only once it passes its target group's health check (every ${hc.intervalSeconds} s), an old task drained for the deregistration delay` +
+          (ecs.timeFactor === 1 ? ", at AWS's own times." : `, all these times divided by ${ecs.timeFactor} (--time-factor): on AWS that part of the window is up to ${ecs.timeFactor} times longer.`)
+        : `  On AWS that window is longer: ${starts.join(", ")} start Fargate tasks, which the rehearsal starts as local processes. ` +
+          `Fargate first provisions each task (pulls its image, attaches its network interface), which the rehearsal does not model, ` +
+          `and a task behind the load balancer takes requests only after ${hc.passing} passing health check${hc.passing === 1 ? "" : "s"} (every ${hc.intervalSeconds} s, the program's target groups).`,
     );
   }
   lines.push(

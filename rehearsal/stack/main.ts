@@ -40,6 +40,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     .option("--reads-per-second <n>", "read rate of the load generator", positive("--reads-per-second"), 10)
     .option("--max-writes <n>", "stop writing after this many writes", positive("--max-writes"), 100_000)
     .option("--max-minutes <n>", "stop the load after this many minutes", positive("--max-minutes"), 30)
+    .option("--time-factor <n>", "divide ECS's and the load balancer's times (Fargate's task start, health checks, grace period, draining) by N; 1 is AWS's own", positive("--time-factor"), 1)
     .exitOverride()
     .configureOutput({ outputError: (s, w) => w(s.split("\n")[0] + "\n") });
   cmd.parse(argv, { from: "user" });
@@ -60,6 +61,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     readsPerSecond: o.readsPerSecond,
     maxWrites: Math.floor(o.maxWrites),
     maxMinutes: o.maxMinutes,
+    timeFactor: o.timeFactor,
     upTo: o.upTo,
     rollbackFrom: o.rollbackFrom,
   };

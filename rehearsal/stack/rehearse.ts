@@ -34,7 +34,8 @@ import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
 import { startCa } from "./standins/ca";
-import { Cloud } from "./standins/cloud";
+import { Cloud, ServiceDeployment } from "./standins/cloud";
+import { FARGATE_START_SECONDS } from "./standins/ecs-service";
 import { CommandRunner, ferryOnPath } from "./standins/command";
 import { Edge, LiveRecord } from "./standins/edge";
 import { HerokuPlatform } from "./standins/heroku";
@@ -60,6 +61,8 @@ export interface StackRehearsalOptions {
   readsPerSecond: number;
   maxWrites: number;
   maxMinutes: number;
+  /** ECS's and the load balancer's times (Fargate's task start, health checks, draining) divided by this; 1 is AWS's. */
+  timeFactor: number;
   /** Raise the flags up to this stage. */
   upTo: Stage;
   /** Then lower them one at a time back to provision. */
@@ -113,6 +116,23 @@ export function secondUpCheck(ups: Array<Pick<UpRecord, "label" | "secondUp">>):
     name: "the second pulumi up of every stage (same config) changed nothing: only reads ran",
     ok: changes.length === 0,
     detail: changes.length ? `${changes.length} change(s): ${changes.join("; ")}` : `${again.length} second up(s); ${reads} step(s) ran, all reads`,
+  };
+}
+
+/**
+ * Every ECS service runs the task definition its last `pulumi up` declared. A deployment
+ * the circuit breaker rolled back leaves the old one running while `pulumi up` reported
+ * success (standins/ecs-service.ts): the user would not know.
+ */
+export function deploymentsCheck(deployments: ServiceDeployment[]): CheckRecord {
+  const rolledBack = deployments.filter((d) => d.rolledBack);
+  const short = (arn?: string) => arn?.split("/").pop() ?? "nothing";
+  return {
+    name: "every ECS service runs the task definition its last pulumi up declared (no deployment rolled back by the circuit breaker)",
+    ok: rolledBack.length === 0,
+    detail: rolledBack.length
+      ? rolledBack.map((d) => `${d.service}: declared ${short(d.declared)}, runs ${short(d.running)}: ${d.failedTasks} new task(s) failed to start or to pass their health checks, and pulumi up reported success`).join("; ")
+      : `${deployments.length} service(s), each on its declared task definition`,
   };
 }
 
@@ -406,7 +426,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
   const registry = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
-  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry });
+  const cloud = new Cloud({ hosts, ca, commands, edge, logsDir, runnerForwards, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, timeFactor: opts.timeFactor });
   late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
@@ -491,6 +511,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
   checks.push(secondUpCheck(ups));
   checks.push(failuresOutsideCutoverCheck(ups, load.requests));
+  checks.push(deploymentsCheck([...cloud.deployments.values()]));
 
   const timeline: RunTimeline = {
     source: config.source.kind,
@@ -506,6 +527,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     cutover: cutoverFigures(stateFile.read().resources),
     volumes: { rows: src.data.rows, seed: src.data.seed, feeds },
     redisWrites: { acknowledged: ticks.length, lost: lostTicks },
+    ecs: { timeFactor: opts.timeFactor, fargateStartSeconds: FARGATE_START_SECONDS },
     stack: {
       name: opts.stackName,
       ups: ups.map((u) => ({
