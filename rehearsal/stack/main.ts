@@ -7,7 +7,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { existsSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { Stage, STAGES } from "../../config";
-import { parseSize } from "../seed";
+import { parseSize, parseSizeBytes } from "../seed";
 import { redact } from "../../dataplane/cli/common";
 import { rehearseStack, StackRehearsalOptions } from "./rehearse";
 import { describeMissing, missingPrerequisites } from "../prerequisites";
@@ -25,12 +25,18 @@ const stage = (flag: string) => (v: string): Stage => {
   return v as Stage;
 };
 
+/** `--size`: a database size (seeded to at least that many bytes), or rows. */
+function sampleSize(size: string): { sizeRows: number; sizeBytes?: number } {
+  const bytes = parseSizeBytes(size);
+  return bytes === undefined ? { sizeRows: parseSize(size) } : { sizeRows: 0, sizeBytes: bytes };
+}
+
 export function parseStackOptions(argv: string[]): StackRehearsalOptions {
   const cmd = new Command("rehearse")
     .description("Rehearse a stack: the program's own steps, stage by stage, against local stand-ins, under live traffic")
     .option("--stack <name>", "the stack whose Pulumi.<name>.yaml to rehearse", "staging")
     .option("--stack-file <path>", "any stack file instead of --stack")
-    .option("--size <rows>", 'rows in the generated sample, or "small"', "small")
+    .option("--size <size>", 'the generated sample: "small" (20,000 rows), a row count, or a database size such as 1gb or 500mb', "small")
     .option("--out <dir>", "where the report goes", "rehearsal/out")
     .option("--split <percents>", "percent of requests on AWS at each weighted step before 100 (Cloudflare load balancer; a box then forwards the rest at 100)", "10,50")
     .option("--hold <seconds>", "seconds of traffic after each stage", positive("--hold"), 3)
@@ -52,7 +58,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
   return {
     stackFile,
     stackName: o.stackFile ? basename(stackFile).replace(/^Pulumi\.|\.yaml$/g, "") : o.stack,
-    sizeRows: parseSize(String(o.size)),
+    ...sampleSize(String(o.size)),
     sizeLabel: String(o.size),
     outDir: resolve(o.out),
     splitSteps: split,

@@ -24,6 +24,7 @@ import { lostWritesCheck } from "../checks";
 import { writeReport } from "../report/write";
 import { startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
+import { databaseBytes } from "../seed";
 import { AckedWrite, CheckRecord, RequestEvent, RunTimeline, StageRecord } from "../timeline";
 import { cutoverWindows, failuresOutside } from "../report/analysis";
 import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
@@ -52,6 +53,8 @@ export interface StackRehearsalOptions {
   stackFile: string;
   stackName: string;
   sizeRows: number;
+  /** Seed the sample to at least this database size instead of `sizeRows` (--size 1gb). */
+  sizeBytes?: number;
   sizeLabel: string;
   outDir: string;
   /** Percent of requests on AWS at each weighted step before 100 (Heroku's load balancer). */
@@ -182,8 +185,8 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
-  log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeRows} rows`);
-  const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel });
+  log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeBytes ? `to ${opts.sizeLabel}` : `${opts.sizeRows} rows`}`);
+  const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeBytes: opts.sizeBytes, sizeLabel: opts.sizeLabel });
   // Heroku Key-Value Store: TLS only on a self-signed certificate, a password, SYNC, PSYNC
   // and CONFIG renamed away; notifications on, as `heroku redis:keyspace-notifications -c KA`.
   const redis = await startRedis({ tls: true, password: randomBytes(12).toString("hex"), disableCommands: ["SYNC", "PSYNC", "CONFIG"], settings: { "notify-keyspace-events": "KA" } });
@@ -215,7 +218,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
 async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void): Promise<SourceStandIn> {
   const source = declared.source as VultrSourceConfig;
   const httpProcesses = Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t]) => t);
-  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log } });
+  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeBytes: opts.sizeBytes, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log } });
   await box.start();
   log(`  the box: ${box.address} (PostgreSQL 5432, Redis 6379, nginx 443/80, sshd ${source.ssh.port}, units ${Object.values(source.units).join(", ")})`);
   // The box's public address, as its DNS records name it, is the stand-in box.
@@ -364,6 +367,8 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // trusts the RDS CA bundle: through a CA file, never by turning verification off.
   process.env.NODE_EXTRA_CA_CERTS = bundle;
   const feeds = await seedFeeds(src, caPem);
+  const sourceBytes = await withClient(src.checkDatabaseUrl, databaseBytes);
+  log(`  the source database: ${(sourceBytes / 1024 ** 2).toFixed(0)} MB (${Object.entries(src.data.rows).map(([t, n]) => `${n} ${t}`).join(", ")})`);
   await src.heroku?.start();
   const secrets: Record<string, string> = {
     ...src.secrets,
@@ -525,7 +530,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     lost: pgCheck.lost as AckedWrite[],
     checks,
     cutover: cutoverFigures(stateFile.read().resources),
-    volumes: { rows: src.data.rows, seed: src.data.seed, feeds },
+    volumes: { rows: src.data.rows, seed: src.data.seed, feeds, databaseBytes: sourceBytes },
     redisWrites: { acknowledged: ticks.length, lost: lostTicks },
     ecs: { timeFactor: opts.timeFactor, fargateStartSeconds: FARGATE_START_SECONDS },
     stack: {
