@@ -196,8 +196,11 @@ export class Edge {
    * live config serves them; names leaving it resolve elsewhere before the edge stops
    * serving them. Cloudflare applies a load balancer and its hostname together: a client
    * sent to the edge for a name the live config does not serve yet would get error 1016
-   * here, which a real Cloudflare does not give (the origins are public hostnames it
-   * resolves, https://developers.cloudflare.com/api/resources/load_balancers/subresources/pools/methods/create/).
+   * here, which a real Cloudflare gives only when it cannot resolve a pool's origin
+   * (https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-1xxx-errors/error-1016/);
+   * the program's origins are public hostnames that resolve (the app's herokuapp.com
+   * name, the internet-facing ALB's DNS name), as pools require
+   * (https://developers.cloudflare.com/api/resources/load_balancers/subresources/pools/methods/create/).
    */
   private async renderNow(): Promise<void> {
     if (!this.address) return;
