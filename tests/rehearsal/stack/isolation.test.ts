@@ -30,7 +30,8 @@ describe("the rehearsal's users and network, apart from its engine", () => {
     const server = await feedsServer();
     try {
       const load = startLoadProcess({ baseUrl: server.url, accounts: 10, writesPerSecond: 0, readsPerSecond: 20, maxWrites: 1, maxDurationMs: 60_000, timeoutMs: 2000, runId: "iso" });
-      await sleep(1500);
+      // The child is up and sending (its start takes longer on a loaded machine).
+      while (load.requests.length < 5) await sleep(100);
       const blocked = blockEventLoop(4000);
       await sleep(1500);
       await load.stop();
