@@ -42,7 +42,7 @@ function failure(err: unknown): { status: number; error: string } {
  * the plain one refused by a TLS-only server) is tried again: settling on plain then would
  * fail every query of the process's life ("no pg_hba.conf entry ... no encryption").
  */
-async function workingAttempt(url: string, tls: PgTls): Promise<Attempt> {
+export async function workingAttempt(url: string, tls: PgTls): Promise<Attempt> {
   for (let round = 0; round < 5; round++) {
     for (const attempt of tls.attempts) {
       const client = new Client(clientConfig(url, tls, attempt, { connectionTimeoutMillis: 2000 }));
