@@ -5,11 +5,15 @@
 //      seeded with a Mastodon-shaped sample; set the secrets a user would set.
 //   2. Start the edge (Cloudflare) in front of the hostnames and the load generator.
 //   3. For each stage of the journey (flags raised in order, the weighted split in
-//      steps), evaluate the program (buildFerry) through the engine model: every step it
-//      declares runs for real (stack/engine.ts, stack/standins/).
+//      steps), evaluate the program (buildFerry, loaded afresh as each up's new process)
+//      through the engine model: every step it declares runs for real (stack/engine.ts,
+//      stack/standins/); then `pulumi up` once more with the same config, whose steps
+//      are judged: only reads may run (stack/second-up.ts).
 //   4. With --rollback-from, lower the flags one at a time back down.
 //   5. Stop the load; check every acknowledged write (Postgres rows, Redis ticks) is
-//      where the app's data now lives; write the report.
+//      where the app's data now lives, that no second up changed anything, that no request
+//      failed outside the cutover's window, that every ECS service runs what was declared;
+//      write the report.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
