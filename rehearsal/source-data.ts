@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { libpqArgs } from "../dataplane/postgres/connection";
 import { LocalPostgres, run, tempDir } from "./servers";
 import { SAMPLE_SCHEMA, SIDE_SCHEMA } from "./app/schema";
-import { countRows, planSample, seedSample } from "./seed";
+import { countRows, planSample, seedSample, seedSampleToSize } from "./seed";
 
 export const APP_DB = "mastodon";
 export const APP_ROLE = "mastodon";
@@ -63,13 +63,12 @@ const SIDE_PLAN = { accounts: 500, followsPerAccount: 20, statuses: 10_000 };
 export async function fillSource(
   pg: LocalPostgres,
   appPassword: string,
-  opts: { sizeRows: number; sizeLabel: string; sourceDump?: string; sourceUrl?: string },
+  opts: { sizeRows: number; sizeLabel: string; sourceDump?: string; sourceUrl?: string; /** Grow the sample to this database size instead (seed.ts seedSampleToSize). */ sizeBytes?: number },
 ): Promise<SourceData> {
   await createAppDatabase(pg, appPassword);
   const appUrl = pg.url(APP_DB, APP_ROLE, appPassword);
   if (!opts.sourceDump && !opts.sourceUrl) {
-    const plan = planSample(opts.sizeRows);
-    const rows = await withClient(appUrl, (c) => seedSample(c, SAMPLE_SCHEMA, plan));
+    const rows = await withClient(appUrl, (c) => (opts.sizeBytes ? seedSampleToSize(c, SAMPLE_SCHEMA, opts.sizeBytes) : seedSample(c, SAMPLE_SCHEMA, planSample(opts.sizeRows))));
     return { schema: SAMPLE_SCHEMA, accounts: rows.accounts, rows, seed: `a generated sample (--size ${opts.sizeLabel})` };
   }
   const file = opts.sourceDump ?? (await dumpUserDatabase(opts.sourceUrl!));

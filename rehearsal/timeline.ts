@@ -70,6 +70,8 @@ export interface RunTimeline {
   redisWrites?: { acknowledged: number; lost: string[] };
   /** The stack rehearsal: each `pulumi up` with its steps. */
   stack?: { name: string; ups: StackUp[] };
+  /** How the stack rehearsal modelled ECS on Fargate: its times divided by `timeFactor`. */
+  ecs?: { timeFactor: number; fargateStartSeconds: number };
 }
 
 export interface StackUp {
@@ -81,5 +83,14 @@ export interface StackUp {
   /** Resources the program declared (components included). */
   resources: number;
   seconds: number;
-  steps: Array<{ resource: string; type: string; op: string; ok: boolean; exitCode?: number; ms: number; command?: string }>;
+  /** The stage's second `pulumi up` with the same config: each step carries its verdict. */
+  secondUp?: boolean;
+  steps: Array<{
+    resource: string; type: string; op: string; ok: boolean; exitCode?: number; ms: number; command?: string;
+    /** An update's or replacement's inputs that differed (names only). */
+    changed?: string[];
+    /** Second ups only: a read, or a change, and what it was. */
+    verdict?: "read" | "change";
+    what?: string;
+  }>;
 }

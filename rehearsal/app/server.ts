@@ -36,17 +36,24 @@ function failure(err: unknown): { status: number; error: string } {
   return { status: 503, error: message.split("\n")[0] };
 }
 
-/** libpq's order of attempts (prefer: TLS, then plain); the last one when none connects yet. */
-async function workingAttempt(url: string, tls: PgTls): Promise<Attempt> {
-  for (const attempt of tls.attempts) {
-    const client = new Client(clientConfig(url, tls, attempt, { connectionTimeoutMillis: 2000 }));
-    try {
-      await client.connect();
-      return attempt;
-    } catch {
-      // try the next one
-    } finally {
-      await client.end().catch(() => undefined);
+/**
+ * libpq's order of attempts (prefer: TLS, then plain); the last one when none connects yet.
+ * A round where none connects (a TLS handshake slower than the timeout on a busy machine,
+ * the plain one refused by a TLS-only server) is tried again: settling on plain then would
+ * fail every query of the process's life ("no pg_hba.conf entry ... no encryption").
+ */
+export async function workingAttempt(url: string, tls: PgTls): Promise<Attempt> {
+  for (let round = 0; round < 5; round++) {
+    for (const attempt of tls.attempts) {
+      const client = new Client(clientConfig(url, tls, attempt, { connectionTimeoutMillis: 2000 }));
+      try {
+        await client.connect();
+        return attempt;
+      } catch {
+        // try the next one
+      } finally {
+        await client.end().catch(() => undefined);
+      }
     }
   }
   return tls.attempts[tls.attempts.length - 1];

@@ -100,3 +100,45 @@ export function topErrors(requests: RequestEvent[], limit = 5): Array<{ error: s
   for (const r of requests) if (!r.ok) counts.set(r.error ?? `HTTP ${r.status}`, (counts.get(r.error ?? `HTTP ${r.status}`) ?? 0) + 1);
   return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([error, count]) => ({ error, count }));
 }
+
+/** A stretch of the run and its name (a stage's `pulumi up`). */
+export interface NamedSpan {
+  name: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+/**
+ * The cutover's write window(s): the write outages that overlap a stage that moves the
+ * data stores or the app across cutover (raising ferry:cutover, or lowering it). Those
+ * are the only failures a user is told to expect.
+ */
+export function cutoverWindows(requests: RequestEvent[], cutoverStages: NamedSpan[]): Window[] {
+  return writeOutages(requests).filter((w) => cutoverStages.some((s) => w.start < s.endedAt && w.end > s.startedAt));
+}
+
+/** Where in the run a moment falls: a stage's `pulumi up`, or the traffic after one ("after X"). */
+export function spanAt(t: number, stages: NamedSpan[]): string {
+  const during = stages.find((s) => t >= s.startedAt && t <= s.endedAt);
+  if (during) return during.name;
+  const before = stages.filter((s) => s.endedAt < t).pop();
+  return before ? `after ${before.name}` : `before ${stages[0]?.name ?? "the first stage"}`;
+}
+
+/**
+ * Failed requests outside every window, counted by where they happened and what they
+ * said. A request in flight when a window opened is inside it: the fence that opens the
+ * window ends the connections it finds ("terminating connection due to administrator
+ * command"), a read's as well as the first write's.
+ */
+export function failuresOutside(requests: RequestEvent[], windows: Window[], stages: NamedSpan[]): Array<{ stage: string; error: string; count: number }> {
+  const counts = new Map<string, { stage: string; error: string; count: number }>();
+  for (const r of requests) {
+    if (r.ok || windows.some((w) => r.sentAt <= w.end && r.doneAt >= w.start)) continue;
+    const stage = spanAt(r.sentAt, stages);
+    const error = `${r.kind} ${r.error ?? `HTTP ${r.status}`}`;
+    const key = `${stage}\u0000${error}`;
+    counts.set(key, { stage, error, count: (counts.get(key)?.count ?? 0) + 1 });
+  }
+  return [...counts.values()];
+}

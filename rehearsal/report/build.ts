@@ -39,10 +39,11 @@ export interface RehearsalReport {
   writeUnavailableSteps: Array<{ stage: string; step: string; durationMs: number }>;
   /**
    * Steps in that window that start Fargate tasks on AWS (a service rolling onto a new
-   * task definition, the release phase's task): the rehearsal starts them as local
-   * processes, without Fargate's provisioning or the load balancer's health checks.
+   * task definition, the release phase's task), and how the rehearsal modelled them
+   * (`ecs`: Fargate's start and the target groups' health checks, at a time factor);
+   * without `ecs` the run started them as plain local processes.
    */
-  windowTaskStarts: { steps: string[]; healthChecks: { passing: number; intervalSeconds: number } };
+  windowTaskStarts: { steps: string[]; healthChecks: { passing: number; intervalSeconds: number }; ecs?: RunTimeline["ecs"] };
   /** The cutover command's own measure of its write fence. */
   cutoverWriteUnavailableMs: number | null;
   replicationLagAtCutoverBytes: number | null;
@@ -125,7 +126,11 @@ export function buildReport(t: RunTimeline): RehearsalReport {
     writeUnavailableSteps: duringWorst,
     windowTaskStarts: {
       steps: taskStarts(t, duringWorst),
-      healthChecks: { passing: TARGET_HEALTH_CHECK.healthyThreshold, intervalSeconds: TARGET_HEALTH_CHECK.interval },
+      // A newly registered target takes requests after one passing check; the healthy
+      // threshold is for a target coming back from unhealthy
+      // (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
+      healthChecks: { passing: 1, intervalSeconds: TARGET_HEALTH_CHECK.interval },
+      ...(t.ecs ? { ecs: t.ecs } : {}),
     },
     cutoverWriteUnavailableMs: t.cutover.writeUnavailableMs ?? null,
     replicationLagAtCutoverBytes: t.cutover.lagBytesAtFence ?? null,

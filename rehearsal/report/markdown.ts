@@ -40,6 +40,16 @@ function stackSection(stack: NonNullable<RehearsalReport["stack"]>): string[] {
     const commands = u.steps.filter((s) => s.type.startsWith("command:")).length;
     lines.push(`| ${u.stage} | ${u.resources} | ${count(u, "create")} | ${count(u, "update")} | ${count(u, "replace")} | ${count(u, "delete")} | ${commands} | ${formatMs(u.seconds * 1000)} | ${u.ok ? "ok" : u.refused ? `refused before anything moved: ${u.error ?? ""}` : `failed: ${u.error ?? ""}`} |`);
   }
+  const again = stack.ups.filter((u) => u.secondUp);
+  if (again.length) {
+    lines.push("", "### The second pulumi up of each stage (same config: only reads may run)", "");
+    for (const u of again) {
+      const changes = u.steps.filter((s) => s.verdict === "change");
+      const reads = u.steps.length - changes.length;
+      lines.push(`- ${u.stage}: ${changes.length ? `**${changes.length} change(s)**` : "no change"}${reads ? `, ${reads} read(s)` : ""}${u.steps.length ? "" : " (no step ran)"}`);
+      for (const s of changes) lines.push(`  - ${s.op} ${s.resource}: ${(s.what ?? "").replace(/\|/g, "/")}`);
+    }
+  }
   return lines;
 }
 
@@ -66,10 +76,15 @@ export function renderMarkdown(r: RehearsalReport): string {
   const starts = r.windowTaskStarts?.steps ?? [];
   if (starts.length) {
     const hc = r.windowTaskStarts.healthChecks;
+    const ecs = r.windowTaskStarts.ecs;
     lines.push(
-      `  On AWS that window is longer: ${starts.join(", ")} start Fargate tasks, which the rehearsal starts as local processes. ` +
-        `Fargate first provisions each task (pulls its image, attaches its network interface), which the rehearsal does not model, ` +
-        `and a task behind the load balancer takes requests only after ${hc.passing} passing health checks ${hc.intervalSeconds} s apart (the program's target groups).`,
+      ecs
+        ? `  ${starts.join(", ")} start Fargate tasks; the rehearsal modelled them: each task starts after Fargate's provisioning (${ecs.fargateStartSeconds} s, assumed: AWS publishes no figure) ` +
+          `and takes requests only once it passes its target group's health check (every ${hc.intervalSeconds} s), an old task drained for the deregistration delay` +
+          (ecs.timeFactor === 1 ? ", at AWS's own times." : `, all these times divided by ${ecs.timeFactor} (--time-factor): on AWS that part of the window is up to ${ecs.timeFactor} times longer.`)
+        : `  On AWS that window is longer: ${starts.join(", ")} start Fargate tasks, which the rehearsal starts as local processes. ` +
+          `Fargate first provisions each task (pulls its image, attaches its network interface), which the rehearsal does not model, ` +
+          `and a task behind the load balancer takes requests only after ${hc.passing} passing health check${hc.passing === 1 ? "" : "s"} (every ${hc.intervalSeconds} s, the program's target groups).`,
     );
   }
   lines.push(

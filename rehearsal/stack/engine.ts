@@ -102,6 +102,8 @@ export interface EngineStep {
   /** For commands: the exit code and the last line of output. */
   detail?: string;
   exitCode?: number;
+  /** An update's or a replacement's inputs that differ from the state's (names only). */
+  changed?: string[];
 }
 
 /** What a realizer returns: the provider's id and outputs. */
@@ -301,12 +303,12 @@ export async function pulumiUp(opts: {
         realized = await opts.realizer.create(goal);
         replacedOld.push(old!);
       }
-      if (op !== "read") record(goal, op, started, true);
+      if (op !== "read") record(goal, op, started, true, changed.length ? { changed } : {});
       return realized;
     } catch (e) {
       const described = opts.realizer.describeFailure?.(e) ?? { detail: (e as Error).message };
       failure ??= `${goal.name}: ${described.detail}`;
-      record(goal, op, started, false, described);
+      record(goal, op, started, false, { ...described, ...(changed.length ? { changed } : {}) });
       throw e;
     }
   };

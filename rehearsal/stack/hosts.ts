@@ -5,7 +5,7 @@
 // its commands resolve (the load balancer's DNS name, the user's hostnames) go into a
 // marked block of /etc/hosts for the run, removed at exit.
 import { randomInt } from "node:crypto";
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { createServer } from "node:net";
 import { onExit } from "../servers";
 
@@ -129,6 +129,25 @@ function keptLines(lines: string[], ownMarker: string, ourNames: Iterable<string
 
 class HostNameTaken extends Error {}
 
+/**
+ * Replace a file's text in place, never leaving it empty: write the new text over the old
+ * from the start, then cut what is left of the old. A resolver reading meanwhile (every
+ * lookup reads /etc/hosts) sees the lines it always had; truncating first let a lookup
+ * read an empty file and fail with ENOTFOUND. In place, because /etc/hosts may be a
+ * bind mount (containers), which a rename cannot replace.
+ */
+export function rewriteInPlace(file: string, text: string): void {
+  const fd = openSync(file, "r+");
+  try {
+    const bytes = Buffer.from(text, "utf8");
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written, written);
+    ftruncateSync(fd, bytes.length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function startHosts(runId: string): Hosts {
   const marker = `# ferry rehearsal ${runId} pid ${process.pid}`;
   const table: Hosts["table"] = [];
@@ -137,8 +156,7 @@ export function startHosts(runId: string): Hosts {
     withHostsLock(() => {
       const kept = keptLines(readFileSync(HOSTS_FILE, "utf8").split("\n"), marker, names.keys());
       const ours = [...names].map(([n, a]) => `${a} ${n} ${marker}`);
-      // /etc/hosts may be a bind mount (containers): write it in place, never rename over it.
-      writeFileSync(HOSTS_FILE, [...kept.filter((l, i) => l !== "" || i < kept.length - 1), ...ours, ""].join("\n"));
+      rewriteInPlace(HOSTS_FILE, [...kept.filter((l, i) => l !== "" || i < kept.length - 1), ...ours, ""].join("\n"));
     });
   const close = () => {
     names.clear();

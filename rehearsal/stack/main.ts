@@ -7,7 +7,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { existsSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { Stage, STAGES } from "../../config";
-import { parseSize } from "../seed";
+import { parseSize, parseSizeBytes } from "../seed";
 import { redact } from "../../dataplane/cli/common";
 import { rehearseStack, StackRehearsalOptions } from "./rehearse";
 import type { CrashPoint } from "./failed-cutover";
@@ -33,12 +33,18 @@ function crashPoint(value: unknown): CrashPoint | undefined {
   throw new InvalidArgumentError("--fail-cutover-once takes recorded (the default) or fenced");
 }
 
+/** `--size`: a database size (seeded to at least that many bytes), or rows. */
+function sampleSize(size: string): { sizeRows: number; sizeBytes?: number } {
+  const bytes = parseSizeBytes(size);
+  return bytes === undefined ? { sizeRows: parseSize(size) } : { sizeRows: 0, sizeBytes: bytes };
+}
+
 export function parseStackOptions(argv: string[]): StackRehearsalOptions {
   const cmd = new Command("rehearse")
     .description("Rehearse a stack: the program's own steps, stage by stage, against local stand-ins, under live traffic")
     .option("--stack <name>", "the stack whose Pulumi.<name>.yaml to rehearse", "staging")
     .option("--stack-file <path>", "any stack file instead of --stack")
-    .option("--size <rows>", 'rows in the generated sample, or "small"', "small")
+    .option("--size <size>", 'the generated sample: "small" (20,000 rows), a row count, or a database size such as 1gb or 500mb', "small")
     .option("--out <dir>", "where the report goes", "rehearsal/out")
     .option("--split <percents>", "percent of requests on AWS at each weighted step before 100 (Cloudflare load balancer; a box then forwards the rest at 100)", "10,50")
     .option("--hold <seconds>", "seconds of traffic after each stage", positive("--hold"), 3)
@@ -49,6 +55,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     .option("--reads-per-second <n>", "read rate of the load generator", positive("--reads-per-second"), 10)
     .option("--max-writes <n>", "stop writing after this many writes", positive("--max-writes"), 100_000)
     .option("--max-minutes <n>", "stop the load after this many minutes", positive("--max-minutes"), 30)
+    .option("--time-factor <n>", "divide ECS's and the load balancer's times (Fargate's task start, health checks, grace period, draining) by N; 1 is AWS's own", positive("--time-factor"), 1)
     .exitOverride()
     .configureOutput({ outputError: (s, w) => w(s.split("\n")[0] + "\n") });
   cmd.parse(argv, { from: "user" });
@@ -60,7 +67,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
   return {
     stackFile,
     stackName: o.stackFile ? basename(stackFile).replace(/^Pulumi\.|\.yaml$/g, "") : o.stack,
-    sizeRows: parseSize(String(o.size)),
+    ...sampleSize(String(o.size)),
     sizeLabel: String(o.size),
     outDir: resolve(o.out),
     splitSteps: split,
@@ -69,6 +76,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     readsPerSecond: o.readsPerSecond,
     maxWrites: Math.floor(o.maxWrites),
     maxMinutes: o.maxMinutes,
+    timeFactor: o.timeFactor,
     upTo: o.upTo,
     rollbackFrom: o.rollbackFrom,
     failCutoverOnce: crashPoint(o.failCutoverOnce),

@@ -5,11 +5,15 @@
 //      seeded with a Mastodon-shaped sample; set the secrets a user would set.
 //   2. Start the edge (Cloudflare) in front of the hostnames and the load generator.
 //   3. For each stage of the journey (flags raised in order, the weighted split in
-//      steps), evaluate the program (buildFerry) through the engine model: every step it
-//      declares runs for real (stack/engine.ts, stack/standins/).
+//      steps), evaluate the program (buildFerry, loaded afresh as each up's new process)
+//      through the engine model: every step it declares runs for real (stack/engine.ts,
+//      stack/standins/); then `pulumi up` once more with the same config, whose steps
+//      are judged: only reads may run (stack/second-up.ts).
 //   4. With --rollback-from, lower the flags one at a time back down.
 //   5. Stop the load; check every acknowledged write (Postgres rows, Redis ticks) is
-//      where the app's data now lives; write the report.
+//      where the app's data now lives, that no second up changed anything, that no request
+//      failed outside the cutover's window, that every ECS service runs what was declared;
+//      write the report.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -24,12 +28,16 @@ import { lostWritesCheck, scheduledTicksCheck } from "../checks";
 import { planApp } from "../../components/target/app/plan";
 import { ScheduleClock, scheduledRuns } from "./standins/clock";
 import type { DeclaredJob } from "./standins/heroku";
-import { startLoad } from "../loadgen";
 import { writeReport } from "../report/write";
 import { HEROKU_REDIS_REFUSES, startPostgres, startRedis } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
-import { AckedWrite, CheckRecord, RunTimeline, StageRecord } from "../timeline";
+import { databaseBytes } from "../seed";
+import { AckedWrite, CheckRecord, RequestEvent, RunTimeline, StageRecord } from "../timeline";
+import { cutoverWindows, failuresOutside } from "../report/analysis";
 import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
+import { loadAfresh } from "./fresh-program";
+import { startLoadProcess } from "./load-process";
+import { changesOf, JudgedStep, judgeSecondUp } from "./second-up";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
@@ -37,7 +45,8 @@ import { CrashPoint, crashCutoverOnce, sourcesGivenBack } from "./failed-cutover
 import { startCa } from "./standins/ca";
 import { curlWrapper, startRdsTruststore } from "./standins/truststore";
 import { DEFAULT_ORIGIN_CA as SYSTEM_CA_BUNDLE } from "../../dataplane/traffic/proxy-config";
-import { Cloud } from "./standins/cloud";
+import { Cloud, ServiceDeployment } from "./standins/cloud";
+import { FARGATE_START_SECONDS } from "./standins/ecs-service";
 import { CommandRunner, ferryOnPath } from "./standins/command";
 import { Edge, LiveRecord } from "./standins/edge";
 import { HerokuPlatform } from "./standins/heroku";
@@ -57,6 +66,8 @@ export interface StackRehearsalOptions {
   stackFile: string;
   stackName: string;
   sizeRows: number;
+  /** Seed the sample to at least this database size instead of `sizeRows` (--size 1gb). */
+  sizeBytes?: number;
   sizeLabel: string;
   outDir: string;
   /** Percent of requests on AWS at each weighted step before 100 (Heroku's load balancer). */
@@ -66,6 +77,8 @@ export interface StackRehearsalOptions {
   readsPerSecond: number;
   maxWrites: number;
   maxMinutes: number;
+  /** ECS's and the load balancer's times (Fargate's task start, health checks, draining) divided by this; 1 is AWS's. */
+  timeFactor: number;
   /** Raise the flags up to this stage. */
   upTo: Stage;
   /** Then lower them one at a time back to provision. */
@@ -125,6 +138,57 @@ interface UpRecord {
   startedAt: number;
   endedAt: number;
   declared: number;
+  /** A stage's second `pulumi up` with the same config: its steps, judged. */
+  secondUp?: JudgedStep[];
+}
+
+/** The second up of every stage changed nothing: each change it made, named with its stage. */
+export function secondUpCheck(ups: Array<Pick<UpRecord, "label" | "secondUp">>): CheckRecord {
+  const again = ups.filter((u) => u.secondUp);
+  const changes = again.flatMap((u) => changesOf(u.secondUp!).map((c) => `${u.label}: ${c}`));
+  const reads = again.reduce((n, u) => n + u.secondUp!.filter((j) => j.verdict === "read").length, 0);
+  return {
+    name: "the second pulumi up of every stage (same config) changed nothing: only reads ran",
+    ok: changes.length === 0,
+    detail: changes.length ? `${changes.length} change(s): ${changes.join("; ")}` : `${again.length} second up(s); ${reads} step(s) ran, all reads`,
+  };
+}
+
+/**
+ * Every ECS service runs the task definition its last `pulumi up` declared. A deployment
+ * the circuit breaker rolled back leaves the old one running while `pulumi up` reported
+ * success (standins/ecs-service.ts): the user would not know.
+ */
+export function deploymentsCheck(deployments: ServiceDeployment[]): CheckRecord {
+  const rolledBack = deployments.filter((d) => d.rolledBack);
+  const short = (arn?: string) => arn?.split("/").pop() ?? "nothing";
+  return {
+    name: "every ECS service runs the task definition its last pulumi up declared (no deployment rolled back by the circuit breaker)",
+    ok: rolledBack.length === 0,
+    detail: rolledBack.length
+      ? rolledBack.map((d) => `${d.service}: declared ${short(d.declared)}, runs ${short(d.running)}: ${d.failedTasks} new task(s) failed to start or to pass their health checks, and pulumi up reported success`).join("; ")
+      : `${deployments.length} service(s), each on its declared task definition`,
+  };
+}
+
+/**
+ * No request failed outside the cutover's write window: the window is the write outage
+ * that overlaps an up moving ferry:cutover (up or down); any other failed request is a
+ * failure a user would see, named with its stage and what it said.
+ */
+export function failuresOutsideCutoverCheck(ups: Array<Pick<UpRecord, "label" | "config" | "startedAt" | "endedAt">>, requests: RequestEvent[]): CheckRecord {
+  const span = (u: (typeof ups)[number]) => ({ name: u.label, startedAt: u.startedAt, endedAt: u.endedAt });
+  const crossing = ups.filter((u, i) => u.config.stages.cutover !== (i === 0 ? false : ups[i - 1].config.stages.cutover));
+  const windows = cutoverWindows(requests, crossing.map(span));
+  const outside = failuresOutside(requests, windows, ups.map(span));
+  const failed = requests.filter((r) => !r.ok).length;
+  return {
+    name: "no request failed outside the cutover's write window",
+    ok: outside.length === 0,
+    detail: outside.length
+      ? `${outside.reduce((n, f) => n + f.count, 0)} failed outside it: ${outside.map((f) => `${f.stage}: ${f.count} × ${f.error}`).join("; ")}`
+      : `${failed} failed request(s), all inside the cutover window${windows.length === 1 ? "" : "s"} (${windows.length})`,
+  };
 }
 
 /** A failed update whose only steps were guards refusing: nothing else ran. */
@@ -153,8 +217,8 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
-  log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeRows} rows`);
-  const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel });
+  log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeBytes ? `to ${opts.sizeLabel}` : `${opts.sizeRows} rows`}`);
+  const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeBytes: opts.sizeBytes, sizeLabel: opts.sizeLabel });
   // Heroku Key-Value Store: TLS only on a self-signed certificate, a password, what Heroku
   // refuses renamed away (HEROKU_REDIS_REFUSES: SYNC, PSYNC, CONFIG, ACL); notifications
   // on, as `heroku redis:keyspace-notifications -c KA`.
@@ -189,7 +253,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
 async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void, jobs: Schedulers, slug: RehearsalSlug): Promise<SourceStandIn> {
   const source = declared.source as VultrSourceConfig;
   const httpProcesses = Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t]) => t);
-  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log }, cron: { ...jobs, slug } });
+  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeBytes: opts.sizeBytes, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log }, cron: { ...jobs, slug } });
   await box.start();
   log(`  the box: ${box.address} (PostgreSQL 5432, Redis 6379, nginx 443/80, sshd ${source.ssh.port}, units ${Object.values(source.units).join(", ")})`);
   // The box's public address, as its DNS records name it, is the stand-in box.
@@ -387,6 +451,8 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   process.env.CURL_CA_BUNDLE = systemStore;
   const truststore = await startRdsTruststore(hosts, ca, rdsCa.pem);
   const feeds = await seedFeeds(src, caPem);
+  const sourceBytes = await withClient(src.checkDatabaseUrl, databaseBytes);
+  log(`  the source database: ${(sourceBytes / 1024 ** 2).toFixed(0)} MB (${Object.entries(src.data.rows).map(([t, n]) => `${n} ${t}`).join(", ")})`);
   await src.heroku?.start();
   schedulers.clock.start();
   const secrets: Record<string, string> = {
@@ -472,12 +538,12 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // A task pulls the stack's ECR copy of an image: the slug stands for the image it copies.
   const registry = { ...slugs, slugFor: (image: string) => slugs.slugFor(registries.sourceOf(image)) };
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
-  const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock, registries, certificateArn: config.target.certificateArn, hostnames: config.target.cloudflare.hostnames.map((h) => h.name) });
+  const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock, registries, certificateArn: config.target.certificateArn, hostnames: config.target.cloudflare.hostnames.map((h) => h.name), timeFactor: opts.timeFactor });
   late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
   const front = `http://${config.target.cloudflare.hostnames[0].name}`;
-  const load = startLoad({
+  const load = startLoadProcess({
     baseUrl: front, accounts: src.data.accounts, writesPerSecond: opts.writesPerSecond, readsPerSecond: opts.readsPerSecond,
     maxWrites: opts.maxWrites, maxDurationMs: opts.maxMinutes * 60_000, timeoutMs: 5000, ackFile: join(opts.outDir, "acknowledged-writes.jsonl"), runId,
   });
@@ -487,13 +553,14 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // 3-4. The journey up, then (with --rollback-from) back down.
   const ups: UpRecord[] = [];
   const commandLines = new Map<string, string>();
-  const { buildFerry } = await import("../../program");
-  const up = async (label: string, stageConfig: FerryConfig, injected = false): Promise<boolean> => {
+  /** One `pulumi up`: the program evaluated afresh, as the new process a real up is, with a read epoch of its own. */
+  const runUp = async (label: string, stageConfig: FerryConfig, injected = false): Promise<UpRecord> => {
     log(`pulumi up: ${label}`);
     const started = Date.now();
     // The providers' own rules (policy/providers): what AWS or Cloudflare would refuse fails here too.
     const world = worldOf(stageConfig);
     const validate = (g: Goal) => checkRegistration({ type: g.type, name: g.name, inputs: g.inputs, options: { import: g.importId, read: g.readId !== undefined, protect: g.protect, retainOnDelete: g.retainOnDelete, deleteBeforeReplace: g.deleteBeforeReplace } }, world);
+    const { buildFerry } = loadAfresh<typeof import("../../program")>(PROJECT_DIR, "program.ts");
     const result = await pulumiUp({ project: "ferry", stack: opts.stackName, stateFile, realizer: cloud, validate, program: () => buildFerry(stageConfig, { readEpoch: `${label} ${new Date().toISOString()}` }), onStep: (s) => log(`    ${s.ok ? "ok" : "FAILED"} ${s.op} ${s.name} (${s.ms} ms)${s.ok ? "" : `: ${s.detail}`}`) });
     for (const r of stateFile.read().resources) {
       if (!r.type.startsWith("command:")) continue;
@@ -501,10 +568,24 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
       commandLines.set(`${r.urn}:delete`, String((r.inputs as Record<string, unknown>).delete ?? ""));
     }
     const refused = !result.ok && refusedByGuard(result.steps);
-    ups.push({ label, config: stageConfig, ok: result.ok, refused, injected: injected && !result.ok, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared });
+    const record: UpRecord = { label, config: stageConfig, ok: result.ok, refused, injected: injected && !result.ok, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared };
+    ups.push(record);
     log(`  ${result.ok ? "done" : refused ? `REFUSED (as it must be): ${result.error}` : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    if (result.ok) await sleep(opts.holdSeconds * 1000);
-    return result.ok;
+    return record;
+  };
+  /**
+   * A stage as an operator applies it: `pulumi up`, then `pulumi up` once more with the
+   * same config, which must change nothing (its steps judged in rehearsal/stack/second-up.ts).
+   */
+  const up = async (label: string, stageConfig: FerryConfig, injected = false): Promise<boolean> => {
+    if (!(await runUp(label, stageConfig, injected)).ok) return false;
+    const before = stateFile.read().resources;
+    const again = await runUp(`${label} (again)`, stageConfig);
+    again.secondUp = judgeSecondUp(again.steps, before, stateFile.read().resources);
+    const changes = changesOf(again.secondUp);
+    log(`  the second up ${changes.length ? `CHANGED ${changes.length} thing(s): ${changes.join("; ")}` : "changed nothing"}`);
+    if (again.ok) await sleep(opts.holdSeconds * 1000);
+    return again.ok;
   };
   const forward = stageConfigs(config, opts.rollbackFrom ?? opts.upTo, opts.splitSteps);
   const checks: CheckRecord[] = [];
@@ -553,6 +634,9 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   checks.push(monitorsCheck(edge, ups));
   log(`  Docker Hub pulls in the last hour, by address: ${JSON.stringify(registries.hubPullCounts())}`);
   checks.push({ name: "every stage's pulumi up succeeded (or was refused by a guard before anything moved)", ok, detail: ups.map((u) => `${u.label}: ${u.ok ? "ok" : u.refused ? `refused: ${u.error}` : u.error}`).join("; ") });
+  checks.push(secondUpCheck(ups));
+  checks.push(failuresOutsideCutoverCheck(ups, load.requests));
+  checks.push(deploymentsCheck([...cloud.deployments.values()]));
 
   const timeline: RunTimeline = {
     source: config.source.kind,
@@ -566,13 +650,19 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     lost: pgCheck.lost as AckedWrite[],
     checks,
     cutover: cutoverFigures(stateFile.read().resources),
-    volumes: { rows: src.data.rows, seed: src.data.seed, feeds },
+    volumes: { rows: src.data.rows, seed: src.data.seed, feeds, databaseBytes: sourceBytes },
     redisWrites: { acknowledged: ticks.length, lost: lostTicks },
+    ecs: { timeFactor: opts.timeFactor, fargateStartSeconds: FARGATE_START_SECONDS },
     stack: {
       name: opts.stackName,
       ups: ups.map((u) => ({
         stage: u.label, ok: u.ok, refused: u.refused, error: u.error, resources: u.declared, seconds: (u.endedAt - u.startedAt) / 1000,
-        steps: u.steps.map((s) => ({ resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`) })),
+        ...(u.secondUp ? { secondUp: true } : {}),
+        steps: u.steps.map((s, i) => ({
+          resource: s.name, type: s.type, op: s.op, ok: s.ok, exitCode: s.exitCode, ms: s.ms, command: commandLines.get(`${s.urn}:${s.op}`),
+          ...(s.changed ? { changed: s.changed } : {}),
+          ...(u.secondUp ? { verdict: u.secondUp[i].verdict, what: u.secondUp[i].what } : {}),
+        })),
       })),
     },
   };

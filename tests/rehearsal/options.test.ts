@@ -18,7 +18,19 @@ describe("stack rehearsal options", () => {
     expect(() => parseStackOptions(["--stack-file", "/nowhere/Pulumi.x.yaml"])).toThrow(/--stack-file: no stack file/);
     expect(() => parseStackOptions(["--split", "10,150"])).toThrow(/--split/);
     expect(() => parseStackOptions(["--rollback-from", "sideways"])).toThrow(/--rollback-from must be one of provision, replicate, proxy, cutover, decommission/);
-    expect(() => parseSize("tiny")).toThrow(/--size must be "small" or a row count/);
+    expect(() => parseSize("tiny")).toThrow(/--size must be "small", a row count of at least 1000, or a database size such as 1gb or 500mb/);
+    expect(() => parseStackOptions(["--size", "5mb"])).toThrow(/--size 5mb: at least 10mb/);
+  });
+
+  test("--size takes a database size: gigabytes or megabytes; rows and small as before", () => {
+    expect(parseStackOptions(["--size", "1gb"])).toMatchObject({ sizeBytes: 1024 ** 3, sizeLabel: "1gb" });
+    expect(parseStackOptions(["--size", "1.5GB"]).sizeBytes).toBe(1.5 * 1024 ** 3);
+    expect(parseStackOptions(["--size", "500mb"]).sizeBytes).toBe(500 * 1024 ** 2);
+    for (const [size, rows] of [["50000", 50_000], ["small", 20_000]] as const) {
+      const o = parseStackOptions(["--size", size]);
+      expect(o.sizeRows).toBe(rows);
+      expect(o.sizeBytes).toBeUndefined();
+    }
   });
 
   test("missing programs are named with how to install them", () => {

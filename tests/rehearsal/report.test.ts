@@ -100,7 +100,7 @@ describe("report from a recorded timeline", () => {
     expect(md).toContain("30 × cannot execute INSERT in a read-only transaction");
   });
 
-  test("steps in the window that start Fargate tasks are named, with what the rehearsal does not model", () => {
+  test("steps in the window that start Fargate tasks are named, with how the rehearsal modelled them (or that it did not)", () => {
     const t = recordedTimeline();
     const cutover = t.stages[3];
     cutover.steps.push(
@@ -122,11 +122,16 @@ describe("report from a recorded timeline", () => {
       }],
     };
     const r = buildReport(t);
-    expect(r.windowTaskStarts).toEqual({ steps: ["replace ferry-app-image-release-phase", "update ferry-app-web"], healthChecks: { passing: 2, intervalSeconds: 5 } });
+    expect(r.windowTaskStarts).toEqual({ steps: ["replace ferry-app-image-release-phase", "update ferry-app-web"], healthChecks: { passing: 1, intervalSeconds: 5 } });
     expect(renderMarkdown(r)).toContain(
       "On AWS that window is longer: replace ferry-app-image-release-phase, update ferry-app-web start Fargate tasks, which the rehearsal starts as local processes.",
     );
     expect(renderMarkdown(buildReport(recordedTimeline()))).not.toContain("On AWS that window is longer");
+    // A run that modelled ECS says how, and by what factor its times were shortened.
+    const modelled = renderMarkdown(buildReport({ ...t, ecs: { timeFactor: 5, fargateStartSeconds: 30 } }));
+    expect(modelled).toContain("update ferry-app-web start Fargate tasks; the rehearsal modelled them: each task starts after Fargate's provisioning (30 s, assumed: AWS publishes no figure)");
+    expect(modelled).toContain("all these times divided by 5 (--time-factor): on AWS that part of the window is up to 5 times longer.");
+    expect(renderMarkdown(buildReport({ ...t, ecs: { timeFactor: 1, fargateStartSeconds: 30 } }))).toContain("at AWS's own times.");
   });
 
   test("report.svg: three panels, stage boundaries at their times, the outage shaded", () => {
@@ -151,5 +156,42 @@ describe("report from a recorded timeline", () => {
 
   test("secrets are scrubbed from every report file", () => {
     expect(scrub('{"url":"postgresql://postgres:s3cretpw@127.0.0.1/db","again":"s3cretpw"}', ["s3cretpw"])).toBe('{"url":"postgresql://postgres:***@127.0.0.1/db","again":"***"}');
+  });
+});
+
+describe("failures outside the cutover's write window", () => {
+  const stages = recordedTimeline().stages;
+  const cutover = stages.filter((s) => s.name === "cutover");
+
+  test("the cutover window is the write outage that overlaps the cutover stage; a stray failure elsewhere is named with its stage", async () => {
+    const { cutoverWindows, failuresOutside } = await import("../../rehearsal/report/analysis");
+    const requests = recordedTimeline().requests;
+    const windows = cutoverWindows(requests, cutover);
+    expect(windows).toEqual([{ start: T0 + 12_000, end: T0 + 15_020, failedWrites: 30 }]);
+    expect(failuresOutside(requests, windows, stages)).toEqual([{ stage: "decommission", error: "write 502 Bad Gateway", count: 1 }]);
+  });
+
+  test("a read failing during the window, or in flight when it opened, is inside it; failures between stages are named after the stage before", async () => {
+    const { cutoverWindows, failuresOutside } = await import("../../rehearsal/report/analysis");
+    const requests: RequestEvent[] = [
+      ...recordedTimeline().requests,
+      { kind: "read", sentAt: T0 + 13_000, doneAt: T0 + 13_010, ok: false, status: 503, error: "maintenance" },
+      // In flight when the fence went up (sent before the first refused write, failed after it).
+      { kind: "read", sentAt: T0 + 11_900, doneAt: T0 + 12_050, ok: false, status: 503, error: "terminating connection due to administrator command" },
+      { kind: "read", sentAt: T0 + 29_500, doneAt: T0 + 34_500, ok: false, status: 0, error: "timeout" },
+      { kind: "read", sentAt: T0 + 500, doneAt: T0 + 600, ok: false, status: 530, error: "error 1016: origin DNS error" },
+    ];
+    const outside = failuresOutside(requests, cutoverWindows(requests, cutover), stages);
+    expect(outside).toEqual([
+      { stage: "decommission", error: "write 502 Bad Gateway", count: 1 },
+      { stage: "after decommission", error: "read timeout", count: 1 },
+      { stage: "before provision", error: "read error 1016: origin DNS error", count: 1 },
+    ]);
+  });
+
+  test("with no cutover stage, every failure is outside", async () => {
+    const { cutoverWindows, failuresOutside } = await import("../../rehearsal/report/analysis");
+    const requests = recordedTimeline().requests;
+    expect(failuresOutside(requests, cutoverWindows(requests, []), stages).reduce((n, f) => n + f.count, 0)).toBe(31);
   });
 });

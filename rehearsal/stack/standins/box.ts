@@ -33,6 +33,8 @@ export interface BoxOptions {
   /** Process types that serve HTTP (they have a port in the stack's compute). */
   httpProcesses: string[];
   sizeRows: number;
+  /** Seed to at least this database size instead (--size 1gb). */
+  sizeBytes?: number;
   sizeLabel: string;
   hosts: Hosts;
   ca: PrivateCa;
@@ -73,7 +75,7 @@ export class Box {
     this.address = await o.hosts.allocate("Vultr box");
     this.pg = await startPostgres();
     const appPassword = randomBytes(12).toString("hex");
-    this.data = await fillSource(this.pg, appPassword, { sizeRows: o.sizeRows, sizeLabel: o.sizeLabel });
+    this.data = await fillSource(this.pg, appPassword, { sizeRows: o.sizeRows, sizeBytes: o.sizeBytes, sizeLabel: o.sizeLabel });
     this.forwards.push(await forward(this.address, 5432, this.pg.port));
     this.redis = await startRedis({ password: randomBytes(12).toString("hex") });
     this.forwards.push(await forward(this.address, 6379, this.redis.port));

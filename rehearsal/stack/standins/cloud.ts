@@ -22,6 +22,8 @@ import { AwsApi, AwsApiError, EcsTask, TaskRunner } from "../../servers/aws-api"
 import { EcsContext, ImageRegistry, runOneOff, serviceFleetSpec, taskLaunch } from "./ecs";
 import { containersOf, isScheduleExpression } from "../../../policy/providers";
 import { PullRefused, Registries } from "./registry";
+import { EcsService, FARGATE_START_SECONDS } from "./ecs-service";
+import { healthCheckOf, TargetGroupHealth } from "./target-group";
 import { join } from "node:path";
 import { oneAtATime, ProxyHost, Upstream, VirtualServer } from "./proxies";
 import { fires, ScheduleClock } from "./clock";
@@ -55,6 +57,8 @@ export interface CloudContext {
   /** A certificate the stack names (ferry:target.certificateArn): an existing, issued one for the hostnames. */
   certificateArn?: string;
   hostnames: string[];
+  /** ECS's and the load balancer's times (Fargate's start, health checks, draining) are divided by this. */
+  timeFactor: number;
 }
 
 /** Where Fargate tasks in the private subnets pull from: every pull leaves through the NAT gateway. */
@@ -66,6 +70,15 @@ interface AcmCertificate {
   domains: string[];
   options: Array<{ domainName: string; resourceRecordName: string; resourceRecordType: string; resourceRecordValue: string }>;
   issued: boolean;
+}
+
+/** A service's last deployment: what the state declares, and what runs. */
+export interface ServiceDeployment {
+  service: string;
+  declared: string;
+  running?: string;
+  rolledBack: boolean;
+  failedTasks: number;
 }
 
 interface Live {
@@ -98,7 +111,11 @@ export class Cloud implements Realizer, TaskRunner {
   private readonly postgres = new Map<string, { pg: LocalPostgres; forward: Forward; database: string }>();
   private readonly redis = new Map<string, { redis: LocalRedis; forward: Forward }>();
   /** ECS services by URN: their tasks, and the task definition they run. */
-  private readonly services = new Map<string, { fleet: Fleet; taskDefinition: string }>();
+  private readonly services = new Map<string, { service: EcsService; fleet: Fleet }>();
+  /** Target groups by ARN: their targets' health, which the load balancer routes by. */
+  private readonly targetHealth = new Map<string, TargetGroupHealth>();
+  /** Each service's last deployment, by name. */
+  readonly deployments = new Map<string, ServiceDeployment>();
   private readonly revisions = new Map<string, number>();
   private readonly certificates = new Map<string, AcmCertificate>();
   private alb?: { host: string; dnsName: string; proxy?: ProxyHost; arn: string };
@@ -310,7 +327,7 @@ export class Cloud implements Realizer, TaskRunner {
         return;
       }
       case "aws:ecs/service:Service":
-        await this.services.get(old.urn)?.fleet.stop();
+        await this.services.get(old.urn)?.service.stop();
         this.services.delete(old.urn);
         return;
       case "aws:ecr/repository:Repository":
@@ -484,15 +501,23 @@ export class Cloud implements Realizer, TaskRunner {
     return { id: arn, outputs: { ...goal.inputs, dnsName, arn, zoneId: "Z35SXDOTRQ7X7K" } };
   }
 
-  /** The tasks registered in a target group: those of every service whose loadBalancers name it. */
-  private targetGroupPorts(tgArn: string): number[] {
-    const services = this.ofType("aws:ecs/service:Service").filter((s) => ((s.inputs.loadBalancers as Array<{ targetGroupArn: string }>) ?? []).some((lb) => lb.targetGroupArn === tgArn));
-    return services.flatMap((s) => this.services.get(s.urn)?.fleet.ports() ?? []);
+  /** A target group's health checks, as its live inputs declare them (created with the first service behind it). */
+  private targetGroupHealth(tgArn: string): TargetGroupHealth {
+    let health = this.targetHealth.get(tgArn);
+    if (!health) {
+      const tg = this.ofType("aws:lb/targetGroup:TargetGroup").find((t) => t.outputs.arn === tgArn);
+      if (!tg) throw new Error(`InvalidParameterException: target group ${tgArn} does not exist`);
+      health = new TargetGroupHealth(healthCheckOf(tg.inputs, this.ctx.timeFactor), () => this.renderAlb());
+      this.targetHealth.set(tgArn, health);
+    }
+    return health;
   }
 
+  /** The targets a target group sends requests to: healthy ones only (target-group.ts). */
   private upstreamFor(tgArn: string): Upstream {
     const tg = this.ofType("aws:lb/targetGroup:TargetGroup").find((t) => t.outputs.arn === tgArn);
-    return { name: `tg_${tg?.name ?? "unknown"}`, servers: this.targetGroupPorts(tgArn).map((port) => ({ address: `127.0.0.1:${port}`, weight: 1 })) };
+    const targets = this.targetHealth.get(tgArn)?.routable() ?? [];
+    return { name: `tg_${tg?.name ?? "unknown"}`, servers: targets.map((address) => ({ address, weight: 1 })) };
   }
 
   private readonly renderAlb = oneAtATime(() => this.renderAlbNow());
@@ -559,37 +584,49 @@ export class Cloud implements Realizer, TaskRunner {
   }
 
   /**
-   * A service: desiredCount tasks of its task definition, registered in its target group
-   * so the ALB stand-in routes to them; a new task definition rolls the tasks one at a time
-   * (start the new one, then stop an old one: minimum healthy 100 %).
+   * A service: desiredCount tasks of its task definition, each started after Fargate's
+   * provisioning and registered in its target group, which routes to it once it passes a
+   * health check; a new task definition rolls the service as ECS does (ecs-service.ts).
    */
   private async service(goal: Goal, old?: StoredResource): Promise<Realized> {
     const i = goal.inputs;
     const taskDefinition = String(i.taskDefinition);
     const process = (i.tags as Record<string, string> | undefined)?.["ferry:process"] ?? goal.name;
     const definitionInputs = this.liveTaskDefinition(taskDefinition, goal.name).inputs;
-    const launch = taskLaunch(this.ecsContext(), definitionInputs, goal.name);
+    const specOf = (definition: string) => {
+      const launch = taskLaunch(this.ecsContext(), this.liveTaskDefinition(definition, goal.name).inputs, goal.name);
+      return { launch, spec: serviceFleetSpec(process, launch) };
+    };
+    // What ECS checks before it accepts the update: the definition, its secrets, its slug.
+    const { launch, spec } = specOf(taskDefinition);
     // Every task started pulls its containers' images (Fargate caches none): a new task
     // definition starts desiredCount new tasks, a scale-up the difference.
-    const running0 = this.services.get(goal.urn);
+    const current = this.services.get(goal.urn);
     const desired = Number(i.desiredCount ?? 0);
-    const starts = !running0 || running0.taskDefinition !== taskDefinition ? desired : Math.max(0, desired - running0.fleet.size());
+    const starts = !current || this.deployments.get(goal.name)?.declared !== taskDefinition ? desired : Math.max(0, desired - current.fleet.size());
     this.pullImages(definitionInputs, starts, goal.name);
-    const spec = serviceFleetSpec(process, launch);
     const realized: Realized = old
       ? { id: old.id, outputs: { ...old.outputs, ...i } }
       : { id: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}`, outputs: { ...i, name: String(i.name ?? goal.name), arn: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}` } };
     this.remember(goal, realized);
     let running = this.services.get(goal.urn);
     if (!running) {
-      running = { fleet: new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, log: this.ctx.log, changed: () => this.renderAlb() }), taskDefinition };
+      const tgArn = (i.loadBalancers as Array<{ targetGroupArn: string }> | undefined)?.[0]?.targetGroupArn;
+      const fleet = new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, log: this.ctx.log, changed: () => this.renderAlb() });
+      const seconds = (s: number) => (s * 1000) / this.ctx.timeFactor;
+      const service = new EcsService({
+        name: goal.name,
+        launch: (definition) => fleet.launch(definition === taskDefinition ? spec : specOf(definition).spec),
+        targetGroup: tgArn ? this.targetGroupHealth(tgArn) : undefined,
+        timing: { startDelayMs: seconds(FARGATE_START_SECONDS), gracePeriodMs: seconds(Number(i.healthCheckGracePeriodSeconds ?? 0)) },
+        log: this.ctx.log,
+      });
+      running = { service, fleet };
       this.services.set(goal.urn, running);
-      this.ctx.log(`      ECS ${goal.name}: ${launch.processType} of ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${(i.loadBalancers as unknown[] | undefined)?.length ? `in its target group, health ${launch.healthPath ?? "/"}` : "no load balancer"})`);
-    } else if (running.taskDefinition !== taskDefinition) {
-      running.taskDefinition = taskDefinition;
-      await running.fleet.roll(spec);
+      this.ctx.log(`      ECS ${goal.name}: ${launch.processType} of ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${tgArn ? `in its target group, health ${this.targetGroupHealth(tgArn).settings.path}` : "no load balancer"})`);
     }
-    await running.fleet.scale(Number(i.desiredCount ?? 0));
+    const outcome = await running.service.deploy(taskDefinition, Number(i.desiredCount ?? 0));
+    this.deployments.set(goal.name, { service: goal.name, declared: taskDefinition, running: outcome.runningDefinition, rolledBack: outcome.rolledBack, failedTasks: outcome.failedTasks });
     return realized;
   }
 
@@ -603,7 +640,7 @@ export class Cloud implements Realizer, TaskRunner {
     const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
     this.ctx.log(`      ECS run-task ${definition.name}: ${launch.processType} of the slug, to completion`);
     // The rehearsal's own instrumentation: which schema it seeded.
-    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { APP_SCHEMA: this.ctx.schema });
+    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { APP_SCHEMA: this.ctx.schema }, (FARGATE_START_SECONDS * 1000) / this.ctx.timeFactor);
   }
 
   /** `tasks` task starts pulling every container image of a task definition, through the NAT gateway. */
@@ -702,7 +739,9 @@ export class Cloud implements Realizer, TaskRunner {
 
   /** Stop everything this cloud started (the rehearsal's end): the next run may need the same ports. */
   async shutdown(): Promise<void> {
-    await Promise.allSettled([...this.services.values()].map((s) => s.fleet.stop()));
+    // The run is over: tasks stop at once, without draining.
+    for (const h of this.targetHealth.values()) h.close();
+    await Promise.allSettled([...this.services.values()].map((s) => s.service.kill()));
     await this.alb?.proxy?.stop();
     await Promise.allSettled([
       ...[...this.postgres.values()].map(async (s) => (await s.forward.close(), await s.pg.stop("immediate"))),

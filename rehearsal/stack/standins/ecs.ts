@@ -182,10 +182,26 @@ export function serviceFleetSpec(process: string, launch: TaskLaunch): FleetSpec
 }
 
 /**
- * Run a one-off task (RunTask: the release phase) to completion: its app container's
- * exit code is the task's, as DescribeTasks reports it. Output goes to `logFile`.
+ * Run a one-off task (RunTask: the release phase) to completion: PROVISIONING for
+ * `startDelayMs` (Fargate provisions it: ecs-service.ts), then its app container runs;
+ * its exit code is the task's, as DescribeTasks reports it. Output goes to `logFile`.
  */
-export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, instrumentation: Record<string, string> = {}): void {
+export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, instrumentation: Record<string, string> = {}, startDelayMs = 0): void {
+  task.lastStatus = "PROVISIONING";
+  task.containers = [{ name: APP, lastStatus: "PENDING" }];
+  let cancelled = false;
+  task.stop = () => {
+    cancelled = true;
+    task.lastStatus = "STOPPED";
+    task.stopCode = "UserInitiated";
+    task.containers = [{ name: APP, lastStatus: "STOPPED", reason: "stopped before it started" }];
+  };
+  setTimeout(() => {
+    if (!cancelled) startOneOff(task, launch, logFile, instrumentation);
+  }, startDelayMs);
+}
+
+function startOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, instrumentation: Record<string, string>): void {
   const appDir = join(tempDir("ecs-run-task"), "app");
   const base: Record<string, string> = {};
   for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;

@@ -381,11 +381,24 @@ export class Edge {
 
   private readonly render = oneAtATime(() => this.renderNow());
 
+  /**
+   * Push the zone to the edge. The config and where each name resolves come from one
+   * snapshot: a change made while nginx reloads is the next render's. Names coming to
+   * the edge (a new load balancer, a record turned proxied) resolve there only once the
+   * live config serves them; names leaving it resolve elsewhere before the edge stops
+   * serving them. Cloudflare applies a load balancer and its hostname together: a client
+   * sent to the edge for a name the live config does not serve yet would get error 1016
+   * here, which a real Cloudflare gives only when it cannot resolve a pool's origin
+   * (https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-1xxx-errors/error-1016/);
+   * the program's origins are public hostnames that resolve (the app's herokuapp.com
+   * name, the internet-facing ALB's DNS name), as pools require
+   * (https://developers.cloudflare.com/api/resources/load_balancers/subresources/pools/methods/create/).
+   */
   private async renderNow(): Promise<void> {
     if (!this.address) return;
+    const zone = this.opts.hostnames.map((h) => ({ hostname: h, origins: this.originsFor(h), resolvesTo: this.resolvesTo(h) }));
     const servers: VirtualServer[] = [];
-    for (const h of this.opts.hostnames) {
-      const origins = this.originsFor(h);
+    for (const { hostname: h, origins } of zone) {
       const reached = origins.length ? await this.upstream(h, origins) : { error: { code: 530, body: "error 1016: origin DNS error" } };
       // Cloudflare tells the origin the visitor's protocol (the visitors here speak HTTP to the edge).
       servers.push(reached.upstream
@@ -393,13 +406,16 @@ export class Edge {
         : { listen: `${this.address}:80`, names: [h], status: reached.error! });
     }
     servers.push({ listen: `${this.address}:80`, names: ["_"], status: { code: 404, body: "unknown zone" } });
+    // Names leaving the edge resolve elsewhere before it stops serving them; names coming
+    // to it resolve there only once the live config serves them.
+    for (const z of zone) if (z.resolvesTo !== this.address) this.opts.hosts.name(z.hostname, z.resolvesTo);
     // The monitors' tick renders too: a config push only when what the edge does changed.
     const rendered = JSON.stringify(servers);
     if (!this.proxy) this.proxy = await ProxyHost.start(servers);
     else if (rendered !== this.rendered) await this.proxy.apply(servers);
     this.rendered = rendered;
-    for (const h of this.opts.hostnames) {
-      this.opts.hosts.name(h, this.resolvesTo(h));
+    for (const z of zone) if (z.resolvesTo === this.address) this.opts.hosts.name(z.hostname, z.resolvesTo);
+    for (const { hostname: h } of zone) {
       const served = servers.find((v) => v.names.includes(h));
       const now = `${this.describe(h)}, SSL ${this.sslModeFor(h)}${served?.status ? `: answers ${served.status.code}` : ""}`;
       if (this.described.get(h) !== now) this.opts.log(`      edge: ${h} -> ${now}`);

@@ -89,6 +89,12 @@ export class Fleet {
     }, join(ctx.logsDir, `${spec.name}.log`));
   }
 
+  /** Start one process of `spec` (it becomes the fleet's spec), owned by the caller: an ECS service keeps its own tasks. */
+  launch(spec: FleetSpec = this.spec): Promise<AppProcess> {
+    this.spec = spec;
+    return this.startOne();
+  }
+
   /** Grow or shrink to `count` processes. */
   async scale(count: number): Promise<void> {
     if (count === this.processes.length) return;

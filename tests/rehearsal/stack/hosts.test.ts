@@ -1,12 +1,14 @@
 // The rehearsal's names in /etc/hosts: rehearsals side by side must not share a name,
 // or one run's traffic reaches the other's stand-ins (the resolver takes the first line)
 // and it reports its own acknowledged writes lost.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { startHosts, withFileLock } from "../../../rehearsal/stack/hosts";
+import { rewriteInPlace, startHosts, withFileLock } from "../../../rehearsal/stack/hosts";
 
 const HOSTS = "/etc/hosts";
 const name = `staging-${randomBytes(4).toString("hex")}.rehearsal.invalid`;
@@ -62,5 +64,30 @@ describe("the rehearsal's /etc/hosts names", () => {
     } finally {
       hosts.close();
     }
+  });
+});
+
+describe("rewriting /etc/hosts while resolvers read it", () => {
+  // A staging run had a read and a write fail with ENOTFOUND at provision: the file was
+  // truncated, then written, and a lookup in between found nothing.
+  test("a reader in another process never finds the file without the lines every version has", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "ferry-hosts-rewrite-")), "hosts");
+    const stable = "127.0.0.1 localhost\n127.0.0.9 www.example.test # ferry rehearsal run pid 1\n";
+    const versions = [stable, `${stable}${"127.0.0.10 extra.example.test # ferry rehearsal run pid 1\n".repeat(40)}`];
+    writeFileSync(file, versions[0]);
+    // As getaddrinfo does at every lookup: read the whole file, look for the name.
+    const reader = spawn(process.execPath, ["-e", `
+      const fs = require("fs"); const end = Date.now() + 1500; let reads = 0, missing = 0;
+      while (Date.now() < end) { reads++; if (!fs.readFileSync(${JSON.stringify(file)}, "utf8").includes("www.example.test")) missing++; }
+      console.log(JSON.stringify({ reads, missing }));`], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    reader.stdout.on("data", (d) => (out += d));
+    const exited = new Promise((r) => reader.on("close", r));
+    const end = Date.now() + 1700;
+    for (let i = 0; Date.now() < end; i++) rewriteInPlace(file, versions[i % 2]);
+    await exited;
+    const { reads, missing } = JSON.parse(out) as { reads: number; missing: number };
+    expect(reads).toBeGreaterThan(100);
+    expect(missing).toBe(0);
   });
 });

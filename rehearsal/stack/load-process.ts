@@ -1,0 +1,72 @@
+// The load generator in a process of its own: the users it stands for do not share an
+// event loop with the Pulumi engine. In the rehearsal's own process, every `pulumi up`
+// blocked the loop for seconds while the program was evaluated (3-6 s measured on the
+// staging stack, 12 s under load), so requests in flight then "timed out" and counted as
+// failures that no user would have seen. The child runs rehearsal/loadgen.ts unchanged
+// and streams each request and acknowledged write back, timed by its own clock.
+import { ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { LoadGenerator, LoadOptions, startLoad } from "../loadgen";
+import { onExit } from "../servers";
+import type { AckedWrite, RequestEvent } from "../timeline";
+
+type FromChild = { requests: RequestEvent[]; acked: AckedWrite[]; done?: boolean };
+
+/** Start the load generator in a child process; its observations arrive in `requests` and `acked`. */
+export function startLoadProcess(opts: LoadOptions): LoadGenerator {
+  const requests: RequestEvent[] = [];
+  const acked: AckedWrite[] = [];
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", __filename], {
+    cwd: join(__dirname, "..", ".."),
+    env: { ...process.env, FERRY_LOAD_OPTIONS: JSON.stringify(opts) },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const removeHook = onExit(() => child.kill("SIGKILL"));
+  const done = new Promise<void>((resolve, reject) => {
+    child.on("message", (m: FromChild) => {
+      requests.push(...m.requests);
+      acked.push(...m.acked);
+      if (m.done) resolve();
+    });
+    child.once("exit", (code, signal) => (code === 0 ? resolve() : reject(new Error(`the load generator exited (${code ?? signal})`))));
+  }).finally(removeHook);
+  return {
+    requests,
+    acked,
+    done,
+    stop: async () => {
+      if (child.connected) child.send({ stop: true });
+      await done;
+    },
+  };
+}
+
+/** The child: run the load, send what it saw every 200 ms, and all of it once stopped. */
+function runChild(opts: LoadOptions): void {
+  const load = startLoad(opts);
+  let sentRequests = 0;
+  let sentAcked = 0;
+  const flush = (done = false) => {
+    const message: FromChild = { requests: load.requests.slice(sentRequests), acked: load.acked.slice(sentAcked), ...(done ? { done } : {}) };
+    sentRequests = load.requests.length;
+    sentAcked = load.acked.length;
+    return new Promise<void>((resolve) => process.send!(message, () => resolve()));
+  };
+  const timer = setInterval(() => void flush(), 200);
+  let finishing = false;
+  const finish = async () => {
+    if (finishing) return;
+    finishing = true;
+    clearInterval(timer);
+    await flush(true);
+    process.exit(0);
+  };
+  process.on("message", (m: { stop?: boolean }) => {
+    if (m.stop) void load.stop().then(finish);
+  });
+  void load.done.then(finish);
+  // The rehearsal is gone: so are its users.
+  process.on("disconnect", () => process.exit(0));
+}
+
+if (require.main === module) runChild(JSON.parse(process.env.FERRY_LOAD_OPTIONS ?? "{}") as LoadOptions);
