@@ -1,8 +1,8 @@
-// Seeding the local source with a Mastodon-shaped sample. Everything is set-based
-// SQL (generate_series), so a million rows load in seconds rather than minutes, and
-// indexes/foreign keys are built once after the rows are in.
+// Seeding the local source with a Mastodon-shaped sample, into the tables the app's own
+// migrations created (source-data.ts runs them first). Everything is set-based SQL
+// (generate_series), so a million rows load in seconds rather than minutes.
 import { Client } from "pg";
-import { createIndexesSql, createTablesSql, quoteSchema } from "./app/schema";
+import { quoteSchema } from "./app-data";
 
 export interface SamplePlan {
   accounts: number;
@@ -25,10 +25,9 @@ export function planSample(totalRows: number): SamplePlan {
   return { accounts, followsPerAccount, statuses };
 }
 
-/** Create the tables in `schema` and fill them; returns the row counts actually present. */
+/** Fill the app's tables in `schema` (its migrations made them); returns the row counts actually present. */
 export async function seedSample(client: Client, schema: string, plan: SamplePlan): Promise<Record<string, number>> {
   const s = quoteSchema(schema);
-  await client.query(createTablesSql(schema));
   await client.query(
     `INSERT INTO ${s}.accounts (username, display_name, note, created_at)
      SELECT 'user' || g, 'User ' || g, 'Hello, I am user ' || g, now() - make_interval(mins => g)
@@ -50,7 +49,6 @@ export async function seedSample(client: Client, schema: string, plan: SamplePla
      FROM generate_series(1, $2::int) g`,
     [plan.accounts, plan.statuses],
   );
-  await client.query(createIndexesSql(schema));
   await client.query(`ANALYZE ${s}.accounts, ${s}.follows, ${s}.statuses`);
   return countRows(client, schema);
 }

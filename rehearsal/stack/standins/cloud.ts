@@ -32,6 +32,8 @@ export interface CloudContext {
   logsDir: string;
   /** Schema the rehearsal app reads and writes. */
   schema: string;
+  /** What the platform's machines have that the app relies on (the system trust store): see FleetContext. */
+  machineEnv: Record<string, string>;
   region: string;
   log(line: string): void;
   secret(value: string): void;
@@ -187,6 +189,7 @@ export class Cloud implements Realizer, TaskRunner {
       }
       case "aws:s3/bucket:Bucket": {
         const bucket = String(i.bucket ?? `${String(i.bucketPrefix ?? `${goal.name}-`)}${suffix()}`).toLowerCase();
+        this.ctx.aws.createBucket(bucket);
         return this.generic(goal, { bucket, arn: `arn:aws:s3:::${bucket}`, id: bucket });
       }
       case "aws:iam/role:Role": {
@@ -476,9 +479,9 @@ export class Cloud implements Realizer, TaskRunner {
     this.remember(goal, realized);
     let running = this.services.get(goal.urn);
     if (!running) {
-      running = { fleet: new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, log: this.ctx.log, changed: () => this.renderAlb() }), taskDefinition };
+      running = { fleet: new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, machineEnv: this.ctx.machineEnv, log: this.ctx.log, changed: () => this.renderAlb() }), taskDefinition };
       this.services.set(goal.urn, running);
-      this.ctx.log(`      ECS ${goal.name}: ${launch.processType} of ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${(i.loadBalancers as unknown[] | undefined)?.length ? `in its target group, health ${launch.healthPath ?? "/"}` : "no load balancer"})`);
+      this.ctx.log(`      ECS ${goal.name}: ${launch.command ? `\`${launch.command}\` in` : launch.processType + " of"} ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${(i.loadBalancers as unknown[] | undefined)?.length ? `in its target group, health ${launch.healthPath ?? "/"}` : "no load balancer"})`);
     } else if (running.taskDefinition !== taskDefinition) {
       running.taskDefinition = taskDefinition;
       await running.fleet.roll(spec);
@@ -495,8 +498,7 @@ export class Cloud implements Realizer, TaskRunner {
     if (!definition) throw new AwsApiError(400, "ClientException", `Unable to describe task definition ${task.taskDefinitionArn}.`);
     const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
     this.ctx.log(`      ECS run-task ${definition.name}: ${launch.processType} of the slug, to completion`);
-    // The rehearsal's own instrumentation: which schema it seeded.
-    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { APP_SCHEMA: this.ctx.schema });
+    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { env: this.ctx.machineEnv, schema: this.ctx.schema });
   }
 
   /** A secret: its ARN as Secrets Manager forms it (name, "-", 6 random characters). */

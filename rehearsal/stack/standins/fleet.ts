@@ -1,40 +1,55 @@
-// Processes of the rehearsal app standing in for what runs the user's app: Heroku
-// dynos, the box's systemd units, the instances of an autoscaling group. A fleet is a
-// set of identical processes of one process type; changing its environment rolls it
-// one process at a time (start the new one, then stop an old one), as an instance
-// refresh with a minimum healthy share or a dyno restart does.
+// Processes of the rehearsal app standing in for what runs the user's app: Heroku dynos,
+// ECS tasks, the box's systemd units. A fleet is a set of identical processes of one
+// process type; changing its environment rolls it one process at a time (start the new
+// one, then stop an old one), as a dyno restart or an ECS deployment with minimum healthy
+// 100 % does. Each process is started and stopped as its platform does (app-process.ts).
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { AppProcess, startAppProcess, startSlugProcess } from "../../app-process";
+import { AppProcess, Platform, startProcess } from "../../app-process";
 import { freePort, tempDir } from "../../servers";
 
+export type FleetLaunch =
+  /** A process of a slug, through slug-run: its Procfile type, or a one-off command (SLUG_COMMAND). */
+  | { kind: "slug"; file: string; slugRun: string; processType: string; command?: string }
+  /** A systemd unit's command in the box's app tree. */
+  | { kind: "unit"; appDir: string; command: string };
+
 export interface FleetSpec {
-  /** e.g. `aws-web`, `heroku-masto-web-worker`; each process is `<name>.<n>`. */
+  /** e.g. `aws-web`, `heroku-masto-web-worker`, `box-mastodon-web`; each process is `<name>.<n>`. */
   name: string;
-  /** Serves HTTP (web, streaming) or only works the queue (worker, sidekiq). */
+  platform: Platform;
+  /** Serves HTTP (web, streaming): each process gets a port. The others (sidekiq) only work. */
   http: boolean;
+  /** The config vars (a dyno's, a task's resolved secrets, a unit's environment file). */
   env: Record<string, string>;
-  /** Heroku dynos answer 503 while their app is in maintenance, as Heroku's router does. */
-  heroku?: { apiUrl: string; apiKey: string; app: string };
-  /**
-   * Start each process from a Heroku slug through bin/slug-run (a dyno, an ECS task of
-   * the slug) instead of from the repository's sources; `env` is then the process's
-   * whole environment of config vars.
-   */
-  slug?: { file: string; slugRun: string; processType: string };
+  launch: FleetLaunch;
 }
 
 export interface FleetContext {
   logsDir: string;
   schema: string;
+  /**
+   * What every machine of the platforms has that the app relies on: the system trust
+   * store, with the rehearsal's stand-in for the public CAs in it (SSL_CERT_FILE for Ruby's
+   * OpenSSL, NODE_EXTRA_CA_CERTS for Node). Never a source's self-signed certificate.
+   */
+  machineEnv: Record<string, string>;
   log(line: string): void;
   /** Called when the set of serving processes changes (the router or load balancer re-renders). */
   changed(): Promise<void>;
 }
 
-function required(env: Record<string, string>, key: string, fleet: string): string {
-  const v = env[key];
-  if (!v) throw new Error(`${fleet}: ${key} is not in the process's environment`);
-  return v;
+/**
+ * What the platform adds to a process's config vars: a dyno's name (DYNO), an ECS
+ * container's metadata endpoint (Fargate sets ECS_CONTAINER_METADATA_URI_V4 in every
+ * container), and the rehearsal's own instrumentation: which schema it seeded, and the
+ * process's name for the X-Served-By header.
+ */
+export function platformEnv(platform: Platform, processType: string, n: number, name: string, schema: string): Record<string, string> {
+  const common = { APP_NAME: name, APP_SCHEMA: schema };
+  if (platform === "heroku") return { ...common, DYNO: `${processType}.${n}` };
+  if (platform === "ecs") return { ...common, ECS_CONTAINER_METADATA_URI_V4: `http://169.254.170.2/v4/${randomBytes(16).toString("hex")}-${randomBytes(4).toString("hex")}` };
+  return common;
 }
 
 export class Fleet {
@@ -49,7 +64,7 @@ export class Fleet {
 
   /** Ports of the processes serving HTTP now. */
   ports(): number[] {
-    return this.spec.http ? this.processes.filter((p) => p.running()).map((p) => p.config.port) : [];
+    return this.spec.http ? this.processes.filter((p) => p.running() && p.port !== undefined).map((p) => p.port!) : [];
   }
 
   size(): number {
@@ -57,36 +72,21 @@ export class Fleet {
   }
 
   private async startOne(): Promise<AppProcess> {
-    const n = ++this.counter;
-    const name = `${this.spec.name}.${n}`;
-    const env = this.spec.env;
-    if (this.spec.slug) return this.startFromSlug(this.spec.slug, name, n);
-    return startAppProcess({
-      port: await freePort(),
-      name,
-      databaseUrl: required(env, "DATABASE_URL", this.spec.name),
-      redisUrl: required(env, "REDIS_URL", this.spec.name),
-      schema: this.ctx.schema,
-      worker: !this.spec.http,
-      tickFile: this.spec.http ? undefined : join(this.ctx.logsDir, `ticks-${name}.jsonl`),
-      heroku: this.spec.heroku,
-    }, join(this.ctx.logsDir, `${this.spec.name}.log`));
-  }
-
-  private async startFromSlug(slug: NonNullable<FleetSpec["slug"]>, name: string, n: number): Promise<AppProcess> {
     const { spec, ctx } = this;
-    // What the platform adds to the config vars: the dyno's name, and the rehearsal's own
-    // instrumentation (the schema it seeded, where a worker records its Redis writes).
-    const platform: Record<string, string> = {
-      DYNO: `${slug.processType}.${n}`,
-      APP_SCHEMA: ctx.schema,
-      ...(spec.http ? {} : { APP_TICK_FILE: join(ctx.logsDir, `ticks-${name}.jsonl`) }),
-      ...(spec.heroku ? { HEROKU_API_URL: spec.heroku.apiUrl, HEROKU_API_KEY: spec.heroku.apiKey, HEROKU_APP: spec.heroku.app } : {}),
-    };
-    return startSlugProcess({
-      slugRun: slug.slugRun, slug: slug.file, processType: slug.processType, appDir: join(tempDir(`dyno-${name}`), "app"),
-      port: await freePort(), name, env: { ...spec.env, ...platform }, http: spec.http,
-    }, join(ctx.logsDir, `${spec.name}.log`));
+    const n = ++this.counter;
+    const name = `${spec.name}.${n}`;
+    const launch = spec.launch;
+    const processType = launch.kind === "slug" ? launch.processType : spec.name;
+    return startProcess({
+      name,
+      platform: spec.platform,
+      launch: launch.kind === "slug"
+        ? { kind: "slug", slugRun: launch.slugRun, slug: launch.file, processType: launch.processType, command: launch.command, appDir: join(tempDir(`dyno-${name}`), "app") }
+        : launch,
+      env: { ...ctx.machineEnv, ...spec.env, ...platformEnv(spec.platform, processType, n, name, ctx.schema) },
+      port: spec.http ? await freePort() : undefined,
+      logFile: join(ctx.logsDir, `${spec.name}.log`),
+    });
   }
 
   /** Grow or shrink to `count` processes. */
@@ -102,7 +102,7 @@ export class Fleet {
     await this.ctx.changed();
   }
 
-  /** New environment: replace each process by one started with it, one at a time. */
+  /** New environment or code: replace each process by one started with it, one at a time. */
   async roll(spec: FleetSpec): Promise<void> {
     this.spec = spec;
     const old = [...this.processes];
