@@ -66,8 +66,9 @@ function machineEnv(): Record<string, string> {
 function argv(o: AppProcessOptions): string[] {
   const l = o.launch;
   const command = l.kind === "slug" ? ["/bin/sh", l.slugRun, l.slug, l.processType] : ["/bin/sh", "-c", l.command];
-  // A container's main process is PID 1 of its own PID namespace (root only, as the rehearsal runs).
-  return o.platform === "ecs" ? ["unshare", "--pid", "--fork", "--kill-child", "--", ...command] : command;
+  // A container's main process is PID 1 of its own PID namespace, with its own /proc (what
+  // the app reads of itself there, Sidekiq its memory, is its own); root only, as the rehearsal runs.
+  return o.platform === "ecs" ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", ...command] : command;
 }
 
 function environment(o: AppProcessOptions): Record<string, string> {

@@ -2,7 +2,11 @@
 // ECS tasks, the box's systemd units. A fleet is a set of identical processes of one
 // process type; changing its environment rolls it one process at a time (start the new
 // one, then stop an old one), as a dyno restart or an ECS deployment with minimum healthy
-// 100 % does. Each process is started and stopped as its platform does (app-process.ts).
+// 100 % does. Each process is started and stopped as its platform does (app-process.ts),
+// and one that exits on its own is replaced, as each platform does: Heroku restarts a
+// crashed dyno (https://devcenter.heroku.com/articles/dynos#dyno-crash-restart-policy), an
+// ECS service starts a task in place of a stopped one, systemd restarts a unit with
+// Restart=always (Mastodon's units).
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { AppProcess, Platform, startProcess } from "../../app-process";
@@ -52,9 +56,14 @@ export function platformEnv(platform: Platform, processType: string, n: number, 
   return common;
 }
 
+/** How long a crashed process waits before it is replaced (Heroku's first restart is immediate; ECS's and systemd's take a few seconds). */
+const RESTART_DELAY_MS = 2000;
+
 export class Fleet {
   private processes: AppProcess[] = [];
   private counter = 0;
+  /** Processes being stopped on purpose (scale down, roll): their exit is no crash. */
+  private readonly stopping = new Set<AppProcess>();
 
   constructor(private spec: FleetSpec, private readonly ctx: FleetContext) {}
 
@@ -77,7 +86,7 @@ export class Fleet {
     const name = `${spec.name}.${n}`;
     const launch = spec.launch;
     const processType = launch.kind === "slug" ? launch.processType : spec.name;
-    return startProcess({
+    const started = await startProcess({
       name,
       platform: spec.platform,
       launch: launch.kind === "slug"
@@ -87,6 +96,29 @@ export class Fleet {
       port: spec.http ? await freePort() : undefined,
       logFile: join(ctx.logsDir, `${spec.name}.log`),
     });
+    void started.exited.then(({ code, signal }) => this.crashed(started, code, signal));
+    return started;
+  }
+
+  /** A process exited on its own: replace it (unless it was being stopped, or is no longer one of the fleet's). */
+  private async crashed(p: AppProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.stopping.has(p) || !this.processes.includes(p)) return;
+    this.ctx.log(`      ${p.name} exited on its own (${signal ?? `exit ${code}`}): replaced, as its platform does`);
+    await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
+    if (!this.processes.includes(p)) return;
+    try {
+      const fresh = await this.startOne();
+      if (this.processes.includes(p)) this.processes = this.processes.map((x) => (x === p ? fresh : x));
+      else await this.stopOne(fresh);
+      await this.ctx.changed();
+    } catch (err) {
+      this.ctx.log(`      ${p.name}: its replacement did not start: ${(err as Error).message}`);
+    }
+  }
+
+  private async stopOne(p: AppProcess): Promise<void> {
+    this.stopping.add(p);
+    await p.stop();
   }
 
   /** Grow or shrink to `count` processes. */
@@ -97,7 +129,7 @@ export class Fleet {
     if (this.processes.length > count) {
       const stopping = this.processes.splice(count);
       await this.ctx.changed();
-      await Promise.all(stopping.map((p) => p.stop()));
+      await Promise.all(stopping.map((p) => this.stopOne(p)));
     }
     await this.ctx.changed();
   }
@@ -111,7 +143,7 @@ export class Fleet {
       const fresh = await this.startOne();
       this.processes = [...this.processes.filter((x) => x !== p), fresh];
       await this.ctx.changed();
-      await p.stop();
+      await this.stopOne(p);
     }
   }
 

@@ -27,7 +27,7 @@ module RedisConfiguration
 
   # Options for Redis.new and Sidekiq's redis config.
   def options(redis_url = url)
-    opts = { url: redis_url, connect_timeout: 2, read_timeout: 5, write_timeout: 5, reconnect_attempts: 1 }
+    opts = { url: redis_url, connect_timeout: 5, read_timeout: 5, write_timeout: 5, reconnect_attempts: 1 }
     opts[:ssl_params] = { verify_mode: OpenSSL::SSL::VERIFY_NONE } if heroku_redis?(redis_url)
     opts
   end
