@@ -148,43 +148,50 @@ export function uploadsCheck(uploads: AckedUpload[], appBucket: string, missing:
   };
 }
 
-/** What is still waiting to run: jobs in the queues, and the acknowledged statuses' jobs in the retry set. */
-async function pending(redis: Redis, db: Client, schema: string, acked: AckedWrite[]): Promise<{ queued: number; retrying: number; unrun: number }> {
+/** What is still waiting to run: jobs in the queues, and the acknowledged statuses' jobs in the retry set (with when each is due, ms). */
+async function pending(redis: Redis, db: Client, schema: string, acked: AckedWrite[]): Promise<{ queued: number; retrying: number[]; unrun: number }> {
   const queues = await redis.smembers("queues");
   let queued = 0;
   for (const q of queues) queued += await redis.llen(`queue:${q}`);
   const ours = new Set(acked.flatMap((w) => (w.jid ? [w.jid] : [])));
-  const retrying = (await redis.zrange("retry", "0", "-1")).filter((m) => ours.has((JSON.parse(m) as { jid?: string }).jid ?? "")).length;
+  const retry = await redis.zrange("retry", "0", "-1", "WITHSCORES");
+  const retrying: number[] = [];
+  for (let i = 0; i < retry.length; i += 2) if (ours.has((JSON.parse(retry[i]) as { jid?: string }).jid ?? "")) retrying.push(Number(retry[i + 1]) * 1000);
   const runs = await jobRuns(db, schema, [...ours]);
   return { queued, retrying, unrun: [...ours].filter((j) => !runs.has(j)).length };
 }
 
 /**
- * Wait (at most `timeoutMs`) for the app's queues to drain: no job queued, none of the
- * acknowledged statuses' jobs waiting for a retry, twice in a row a second apart (a job
- * being worked is out of its queue until it finishes). Sidekiq retries a job that failed
- * (a database fenced by the cutover) after 15 to 40 seconds, so the bound is generous; a
- * run that does not drain is a failing check, said in one line. A job no queue holds any
- * more (lost) is not waited for: the counts find it.
+ * Wait for the app's queues to drain: no job queued, none of the acknowledged statuses'
+ * jobs waiting for a retry, twice in a row a second apart (a job being worked is out of
+ * its queue until it finishes). At most `timeoutMs`; longer (up to `longestMs`) while a
+ * retry Sidekiq scheduled is due before then: a job that failed several times (a long
+ * cutover fence) waits minutes for its next try (Sidekiq's backoff: retry_count^4 + 15 s
+ * and more: https://github.com/sidekiq/sidekiq/wiki/Error-Handling#automatic-job-retry).
+ * A run that does not drain is a failing check, said in one line. A job no queue holds
+ * any more (lost) is not waited for: the counts find it.
  */
-export async function drainQueues(redis: Redis, db: Client, schema: string, acked: AckedWrite[], timeoutMs: number): Promise<CheckRecord> {
+export async function drainQueues(redis: Redis, db: Client, schema: string, acked: AckedWrite[], timeoutMs: number, longestMs = 4 * timeoutMs): Promise<CheckRecord> {
   const name = "the app's queues drained before the counts";
   const started = Date.now();
-  const idle = (p: { queued: number; retrying: number }) => p.queued === 0 && p.retrying === 0;
+  const idle = (p: { queued: number; retrying: number[] }) => p.queued === 0 && p.retrying.length === 0;
+  const deadline = (p: { retrying: number[] }) => Math.min(started + longestMs, Math.max(started + timeoutMs, ...p.retrying.map((due) => due + 30_000)));
   let previous = await pending(redis, db, schema, acked);
   let left = previous;
-  while (Date.now() - started < timeoutMs) {
+  while (Date.now() < deadline(left)) {
     await new Promise((r) => setTimeout(r, 1000));
     left = await pending(redis, db, schema, acked);
     if (idle(previous) && idle(left)) break;
     previous = left;
   }
   const drained = idle(previous) && idle(left);
+  const waited = ((Date.now() - started) / 1000).toFixed(0);
+  const due = left.retrying.length ? ` (next due ${new Date(Math.min(...left.retrying)).toISOString()})` : "";
   return {
     name,
     ok: drained,
     detail: drained
-      ? `drained in ${((Date.now() - started) / 1000).toFixed(1)} s (${left.unrun} acknowledged job(s) never ran)`
-      : `not drained after ${timeoutMs / 1000} s: ${left.queued} job(s) still queued, ${left.retrying} of the acknowledged statuses' jobs waiting in the retry set, ${left.unrun} not run yet (is a worker running against the Redis the app ends on?)`,
+      ? `drained in ${waited} s (${left.unrun} acknowledged job(s) never ran)`
+      : `not drained after ${waited} s: ${left.queued} job(s) still queued, ${left.retrying.length} of the acknowledged statuses' jobs waiting in the retry set${due}, ${left.unrun} not run yet (is a worker running against the Redis the app ends on?)`,
   };
 }
