@@ -323,9 +323,8 @@ function cutoverStartedAt(ups: UpRecord[]): number | undefined {
 }
 
 /**
- * The run's own logs folder, emptied: the workers append their ticks, and a previous
- * run's files (another stack's workers, whose Redis is not this one) would be checked
- * as this run's lost writes.
+ * The run's own logs folder, emptied: each process appends its output to its fleet's
+ * file, and a previous run's lines (another stack's processes) would read as this run's.
  */
 export function freshLogsDir(outDir: string): string {
   const logsDir = join(outDir, "logs");
