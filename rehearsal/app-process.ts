@@ -1,96 +1,165 @@
-// One rehearsal app as its own process (like a dyno or a systemd unit), so the
-// source app can be stopped and the target app restarted with new variables, for real.
+// One process of the rehearsal app, started the way its platform starts it, and stopped
+// the way its platform stops it:
+//   - a Heroku dyno: `bin/slug-run SLUG TYPE` in a fresh copy of the slug; to stop it,
+//     SIGTERM to every process of the dyno, SIGKILL to what is left after the grace period
+//     (Dev Center, "Dynos and the Dyno Manager": "SIGTERM ... sent to all processes in the
+//     dyno"; https://devcenter.heroku.com/articles/dyno-shutdown-behavior);
+//   - an ECS task: the same slug-run, as its container's main process in a PID namespace of
+//     its own (PID 1, as in a container: a signal it has no handler for is not delivered);
+//     to stop it, SIGTERM to PID 1 only, SIGKILL to everything after the task definition's
+//     stopTimeout (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_timeout);
+//   - a systemd unit on the box: its command in the box's app tree with the unit's
+//     environment file; to stop it, SIGTERM to every process of the unit's control group,
+//     SIGKILL after TimeoutStopSec (systemd.kill(5), KillMode=control-group).
+// The grace periods run at a third of the real ones (a stated rehearsal time factor: each
+// real one is in GRACE_MS's comment).
 import { spawn, ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
-import { join } from "node:path";
-import { AppConfig, appEnv } from "./app/config";
+import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import { onExit, portOpen, waitFor } from "./servers";
 
-const APP_MAIN = join(__dirname, "app", "main.ts");
+export type Platform = "heroku" | "ecs" | "box";
+
+/** How long each platform waits between SIGTERM and SIGKILL, in the rehearsal (a third of the real one). */
+export const GRACE_MS: Record<Platform, number> = {
+  // Heroku: 30 s.
+  heroku: 10_000,
+  // ECS: the container's stopTimeout, 30 s in the program's task definitions (containers.ts).
+  ecs: 10_000,
+  // Mastodon's units: TimeoutStopSec=15 (dist/mastodon-*.service).
+  box: 5_000,
+};
 
 export interface AppProcess {
-  config: AppConfig;
-  url: string;
+  name: string;
+  /** The HTTP port, for processes that serve. */
+  port?: number;
   stop(): Promise<void>;
   running(): boolean;
+  /** Resolves when the main process exits, with its exit code or the signal that ended it. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Only PATH/HOME/NODE_EXTRA_CA_CERTS/TMPDIR of the rehearsal's own: its other secrets (the other side's URLs) stay out. */
-function baseEnv(): Record<string, string> {
+export type Launch =
+  /** `slug-run SLUG TYPE` (a dyno, a task); `command` is a one-off's command instead of the Procfile's (SLUG_COMMAND). */
+  | { kind: "slug"; slugRun: string; slug: string; processType: string; command?: string; appDir: string; launcher?: string[] }
+  /** A systemd unit's ExecStart, run by /bin/sh in the box's app tree. */
+  | { kind: "unit"; appDir: string; command: string };
+
+export interface AppProcessOptions {
+  name: string;
+  platform: Platform;
+  launch: Launch;
+  /** The whole environment of the process: config vars, and what the platform sets. */
+  env: Record<string, string>;
+  /** Serves HTTP on this port: started once it accepts connections. */
+  port?: number;
+  logFile: string;
+}
+
+/** What every process has from this machine: its PATH, never the rehearsal's own variables (the other side's URLs). */
+function machineEnv(): Record<string, string> {
   const base: Record<string, string> = {};
-  for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
+  for (const k of ["PATH", "TMPDIR", "LANG"]) if (process.env[k]) base[k] = process.env[k]!;
   return base;
 }
 
-/** Start the app and wait until it accepts connections; its output goes to `logFile`. */
-export async function startAppProcess(config: AppConfig, logFile: string): Promise<AppProcess> {
-  const child: ChildProcess = spawn(process.execPath, ["--require", "tsx/cjs", APP_MAIN], {
-    env: { ...baseEnv(), ...appEnv(config) },
-    stdio: ["ignore", "pipe", "pipe"],
-    cwd: join(__dirname, ".."),
-  });
-  return supervise(child, config, logFile);
+function argv(o: AppProcessOptions): string[] {
+  const l = o.launch;
+  // A task's launcher (its volumes mounted where its containers see them) execs the command.
+  const command = l.kind === "slug" ? [...(l.launcher ?? []), "/bin/sh", l.slugRun, l.slug, l.processType] : ["/bin/sh", "-c", l.command];
+  // A container's main process is PID 1 of its own PID namespace, with its own /proc (what
+  // the app reads of itself there, Sidekiq its memory, is its own); root only, as the rehearsal runs.
+  return o.platform === "ecs" ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", ...command] : command;
 }
 
-export interface SlugProcessOptions {
-  /** The slug-run script to start it with (the repo's bin/slug-run, or the one a task definition ships). */
-  slugRun: string;
-  slug: string;
-  processType: string;
-  /** Where slug-run unpacks the slug (a fresh directory: a dyno starts from a fresh copy). */
-  appDir: string;
-  port: number;
-  name: string;
-  /** The process's environment: config vars and what the platform sets (DYNO, ...). */
-  env: Record<string, string>;
-  /** Serves HTTP on PORT (a web process). Workers answer on PORT too, for health checks. */
-  http: boolean;
-  /** What the process starts under (e.g. a mount namespace with the task's volumes in place). */
-  launcher?: string[];
+function environment(o: AppProcessOptions): Record<string, string> {
+  const l = o.launch;
+  const env = { ...machineEnv(), ...o.env, ...(o.port !== undefined ? { PORT: String(o.port) } : {}) };
+  if (l.kind === "slug") return { ...env, APP_DIR: l.appDir, ...(l.command ? { SLUG_COMMAND: l.command } : {}) };
+  return { ...env, HOME: l.appDir };
 }
 
-/** Start one process of a Heroku slug through bin/slug-run, as a dyno or an ECS task of the slug does. */
-export async function startSlugProcess(o: SlugProcessOptions, logFile: string): Promise<AppProcess> {
-  const [cmd, ...args] = [...(o.launcher ?? []), "/bin/sh", o.slugRun, o.slug, o.processType];
+/** The PID namespace's init (the container's main process): unshare's only child. */
+function containerInit(unsharePid: number): number | undefined {
+  const file = `/proc/${unsharePid}/task/${unsharePid}/children`;
+  if (!existsSync(file)) return undefined;
+  const child = readFileSync(file, "utf8").trim().split(/\s+/)[0];
+  return child ? Number(child) : undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether any process of the group `pgid` is left. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** Start one app process and wait until it serves (HTTP) or has started (the others). */
+export async function startProcess(o: AppProcessOptions): Promise<AppProcess> {
+  const [cmd, ...args] = argv(o);
   const child: ChildProcess = spawn(cmd, args, {
-    env: { ...baseEnv(), ...o.env, APP_DIR: o.appDir, PORT: String(o.port), APP_NAME: o.name },
+    env: environment(o),
     stdio: ["ignore", "pipe", "pipe"],
-    cwd: "/",
+    cwd: o.launch.kind === "unit" ? o.launch.appDir : "/",
+    // Its own process group: the dyno's or the unit's processes, signalled together.
+    detached: true,
   });
-  const config = { port: o.port, name: o.name, databaseUrl: o.env.DATABASE_URL ?? "", redisUrl: o.env.REDIS_URL ?? "", schema: o.env.APP_SCHEMA ?? "public", worker: !o.http };
-  return supervise(child, config, logFile);
-}
-
-/** Follow a started app: its output to `logFile`, killed at exit, ready once its port accepts connections. */
-async function supervise(child: ChildProcess, config: AppConfig, logFile: string): Promise<AppProcess> {
-  const log = createWriteStream(logFile, { flags: "a" });
-  child.stdout!.pipe(log, { end: false });
-  child.stderr!.pipe(log, { end: false });
+  const log = createWriteStream(o.logFile, { flags: "a" });
+  const tag = (chunk: Buffer) => chunk.toString().split("\n").filter(Boolean).map((l) => `${o.name}: ${l}\n`).join("");
+  child.stdout!.on("data", (d: Buffer) => log.write(tag(d)));
+  child.stderr!.on("data", (d: Buffer) => log.write(tag(d)));
   let stderrTail = "";
-  child.stderr!.on("data", (d) => (stderrTail = (stderrTail + d).slice(-400)));
+  child.stderr!.on("data", (d) => (stderrTail = (stderrTail + d).slice(-600)));
   const running = () => child.exitCode === null && child.signalCode === null;
-  const forget = onExit(() => {
-    if (running()) child.kill("SIGKILL");
-  });
-  child.once("exit", () => {
-    forget();
-    log.end();
-  });
-  await waitFor(`${config.name} app on port ${config.port}`, async () => {
-    if (!running()) throw new Error(`${config.name} app exited: ${stderrTail.trim().split("\n").pop() ?? "no output"}`);
-    return portOpen(config.port);
-  }, 30_000);
+  const killAll = () => signal(-child.pid!, "SIGKILL");
+  // Whatever is left of the group at the rehearsal's end (a dyno's orphans too).
+  onExit(killAll);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once("exit", (code, sig) => r({ code, signal: sig })));
+  // The log ends once every process of the group closed its output (a dyno's or a unit's
+  // processes may outlive the main one while they shut down).
+  const flushed = new Promise<void>((r) => log.once("finish", () => r()));
+  child.once("close", () => log.end());
+  if (o.port !== undefined) {
+    const port = o.port;
+    // A Rails boot takes a few seconds of CPU; on a loaded machine, more.
+    await waitFor(`${o.name} on port ${port}`, async () => {
+      if (!running()) throw new Error(`${o.name} exited: ${stderrTail.trim().split("\n").pop() ?? "no output"}`);
+      return portOpen(port);
+    }, 120_000);
+  }
   return {
-    config,
-    url: `http://127.0.0.1:${config.port}`,
+    name: o.name,
+    port: o.port,
     running,
+    exited,
     stop: async () => {
-      if (!running()) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      if (!running() && !groupAlive(child.pid!)) return;
+      const deadline = Date.now() + GRACE_MS[o.platform];
+      if (o.platform === "ecs") {
+        // The container lives as long as its main process: when it exits, the kernel ends the rest.
+        const init = containerInit(child.pid!);
+        if (init !== undefined) signal(init, "SIGTERM");
+        await Promise.race([exited, sleep(GRACE_MS.ecs)]);
+      } else {
+        signal(-child.pid!, "SIGTERM");
+        while (groupAlive(child.pid!) && Date.now() < deadline) await sleep(100);
+      }
+      killAll();
       await exited;
-      clearTimeout(timer);
+      await flushed;
     },
   };
 }

@@ -2,7 +2,7 @@
 // target, with the same id and the same text. Anything else is a lost write.
 import { Client } from "pg";
 import { AckedWrite } from "./timeline";
-import { quoteSchema } from "./app/schema";
+import { quoteSchema } from "./app-data";
 
 export interface LostWriteResult {
   acknowledged: number;

@@ -1,8 +1,8 @@
-// Seeding the local source with a Mastodon-shaped sample. Everything is set-based
-// SQL (generate_series), so a million rows load in seconds rather than minutes, and
-// indexes/foreign keys are built once after the rows are in.
+// Seeding the local source with a Mastodon-shaped sample, into the tables the app's own
+// migrations created (source-data.ts runs them first). Everything is set-based SQL
+// (generate_series), so a million rows load in seconds rather than minutes.
 import { Client } from "pg";
-import { createIndexesSql, createTablesSql, quoteSchema } from "./app/schema";
+import { quoteSchema } from "./app-data";
 
 export interface SamplePlan {
   accounts: number;
@@ -69,15 +69,13 @@ async function insertStatuses(client: Client, s: string, accounts: number, from:
 
 async function finishSample(client: Client, schema: string): Promise<Record<string, number>> {
   const s = quoteSchema(schema);
-  await client.query(createIndexesSql(schema));
   await client.query(`ANALYZE ${s}.accounts, ${s}.follows, ${s}.statuses`);
   return countRows(client, schema);
 }
 
-/** Create the tables in `schema` and fill them; returns the row counts actually present. */
+/** Fill the app's tables in `schema` (its migrations made them); returns the row counts actually present. */
 export async function seedSample(client: Client, schema: string, plan: SamplePlan): Promise<Record<string, number>> {
   const s = quoteSchema(schema);
-  await client.query(createTablesSql(schema));
   await insertAccounts(client, s, plan.accounts);
   await insertFollows(client, s, plan);
   await insertStatuses(client, s, plan.accounts, 1, plan.statuses);
@@ -95,14 +93,13 @@ const STATUS_BATCH = 500_000;
 /**
  * The sample, shaped as seedSample's, at a database size of at least `bytes`: planned
  * for the rows that size holds (BYTES_PER_SAMPLE_ROW), statuses inserted in batches of
- * generate_series, the indexes built once; then, if pg_database_size is still short,
+ * generate_series (the indexes are the migrations', maintained as rows go in); then, if pg_database_size is still short,
  * more statuses until it is not. Server-side generation: nothing crosses the wire.
  */
 export async function seedSampleToSize(client: Client, schema: string, bytes: number): Promise<Record<string, number>> {
   const s = quoteSchema(schema);
   // An empty database already takes a few MB (the catalog): plan the rows for the rest.
   const plan = planSample(Math.ceil(Math.max(0, bytes - (await databaseBytes(client))) / BYTES_PER_SAMPLE_ROW));
-  await client.query(createTablesSql(schema));
   await insertAccounts(client, s, plan.accounts);
   await insertFollows(client, s, plan);
   let next = 1;

@@ -14,13 +14,44 @@ export interface RequestEvent {
   error?: string;
 }
 
+/** A status the app acknowledged: its row, its home feed entry, and the job it enqueued. */
 export interface AckedWrite {
   id: string;
   text: string;
   accountId: number;
+  /** The Sidekiq job the app enqueued for it (DistributionWorker). */
+  jid?: string;
   sentAt: number;
   ackAt: number;
   servedBy?: string;
+}
+
+/** A media upload the app acknowledged: the object it says it stored, and where. */
+export interface AckedUpload {
+  id: string;
+  key: string;
+  bucket: string;
+  accountId: number;
+  sentAt: number;
+  ackAt: number;
+  servedBy?: string;
+}
+
+/** Jobs counted by their recorded runs in the Postgres the app ends on. */
+export interface JobCounts {
+  /** Jobs the app acknowledged enqueueing (one per acknowledged status). */
+  enqueued: number;
+  /** Of those, enqueued before the cutover's fence (the ones a migration can lose or run twice). */
+  enqueuedBeforeCutover: number;
+  neverRan: Array<{ jid: string; statusId: string; beforeCutover: boolean }>;
+  ranMoreThanOnce: Array<{ jid: string; statusId: string; runs: number; ranOn: string[]; beforeCutover: boolean }>;
+}
+
+/** Sidekiq's schedule, retry and dead sets: what was seeded on the source, and each jid's count where the app ends. */
+export interface SidekiqSetCounts {
+  seeded: Record<string, number>;
+  missing: Array<{ set: string; jid: string }>;
+  duplicated: Array<{ set: string; jid: string; count: number }>;
 }
 
 export interface TimelineStep {
@@ -66,8 +97,13 @@ export interface RunTimeline {
   /** Figures reported by the data plane itself (cutover JSON etc.). */
   cutover: { writeUnavailableMs?: number; lagBytesAtFence?: number; redisLag?: unknown; raw?: unknown };
   volumes: { rows: Record<string, number>; databaseBytes?: number; redisKeys?: number; redisBytes?: number; feeds?: number; seed: string };
-  /** Redis writes the app made on its own (workers' ticks): acknowledged, and missing at the end. */
+  /** Redis writes the app acknowledged (each status in its author's home feed): acknowledged, and missing at the end. */
   redisWrites?: { acknowledged: number; lost: string[] };
+  /** The app's Sidekiq jobs: each acknowledged status's job, run exactly once? */
+  jobs?: JobCounts;
+  sidekiqSets?: SidekiqSetCounts;
+  /** Media uploads: acknowledged, and those missing from the app's own bucket (with where they went instead). */
+  uploads?: { acknowledged: number; bucket: string; missing: Array<{ key: string; foundIn?: string }> };
   /** The stack rehearsal: each `pulumi up` with its steps. */
   stack?: { name: string; ups: StackUp[] };
   /** How the stack rehearsal modelled ECS on Fargate: its times divided by `timeFactor`. */

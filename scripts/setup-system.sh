@@ -4,8 +4,10 @@
 # redis-server + redis-cli, nginx, openssl (test certificates), the AWS CLI (the app
 # plane's steps call it; the rehearsal points it at a local stand-in), Sidekiq (Ruby:
 # the drain tests read the keyspace a real Sidekiq writes), skopeo (the runner copies the
-# tasks' images into ECR with it; the rehearsal copies between its stand-in registries).
-# Debian, as root.
+# tasks' images into ECR with it; the rehearsal copies between its stand-in registries),
+# and the rehearsal app's runtime: Debian's Ruby with Rails 6.1, Sidekiq 6.4, pg, redis,
+# puma, aws-sdk-s3 and bundler (rehearsal/app, resolved with `bundle lock --local`
+# against these). Debian, as root.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server redis-tools)
@@ -16,8 +18,11 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql postg
 command -v pgcopydb >/dev/null || need+=(pgcopydb)
 # Debian 12 packages AWS CLI v2 (2.9.x); --endpoint-url, which the rehearsal uses, works in v1 and v2.
 command -v aws >/dev/null || need+=(awscli)
-command -v sidekiq >/dev/null || need+=(ruby-sidekiq)
 command -v skopeo >/dev/null || need+=(skopeo)
+# The rehearsal app's gems, each checked by its package (a Gemfile resolves only what is installed).
+for pkg in ruby ruby-rails ruby-sidekiq ruby-pg ruby-redis puma ruby-aws-sdk-s3 ruby-bundler; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup-system: run as root (or with sudo) to install: ${need[*]}" >&2
@@ -33,4 +38,4 @@ for svc in postgresql redis-server nginx ssh; do
   (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || service "$svc" stop >/dev/null 2>&1 || true
 done
 pgcopydb_version=$(dpkg-query -W -f='${Version}' pgcopydb 2>/dev/null || echo none)
-echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb ${pgcopydb_version}"
+echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb ${pgcopydb_version}, $(ruby -v | cut -d' ' -f1-2), rails $(dpkg-query -W -f='${Version}' ruby-rails)"

@@ -25,9 +25,15 @@ export interface RehearsalReport {
   durationMs: number;
   acknowledgedWrites: number;
   lostWrites: number;
-  /** Redis writes the app made on its own (workers' ticks), and how many are missing at the end. */
+  /** Redis writes the app acknowledged (each status in its author's home feed), and how many are missing at the end. */
   acknowledgedRedisWrites: number | null;
   lostRedisWrites: number | null;
+  /** The app's Sidekiq jobs (one per acknowledged status), counted by their recorded runs. */
+  jobs: { enqueued: number; enqueuedBeforeCutover: number; neverRan: number; ranMoreThanOnce: number; samples: string[] } | null;
+  /** Sidekiq's schedule, retry and dead sets seeded on the source, and what is missing or duplicated at the end. */
+  sidekiqSets: RunTimeline["sidekiqSets"] | null;
+  /** Media uploads the app acknowledged, and those missing from its own bucket. */
+  uploads: { acknowledged: number; bucket: string; missing: number; samples: Array<{ key: string; foundIn?: string }> } | null;
   /** The stack rehearsal's `pulumi up` runs (absent for other runs). */
   stack?: RunTimeline["stack"];
   lostWriteSamples: Array<{ id: string; text: string }>;
@@ -106,8 +112,12 @@ export function buildReport(t: RunTimeline): RehearsalReport {
   const duringWorst = worst ? stepsDuring(t, worst) : [];
   const stagesOk = t.stages.every((s) => s.outcome === "ok");
   const checksOk = t.checks.length > 0 && t.checks.every((c) => c.ok);
+  const jobs = t.jobs;
+  const jobsOk = !jobs || (jobs.neverRan.length === 0 && jobs.ranMoreThanOnce.length === 0);
+  const setsOk = !t.sidekiqSets || (t.sidekiqSets.missing.length === 0 && t.sidekiqSets.duplicated.length === 0);
+  const uploadsOk = !t.uploads || t.uploads.missing.length === 0;
   return {
-    ok: stagesOk && checksOk && t.lost.length === 0 && (t.redisWrites?.lost.length ?? 0) === 0,
+    ok: stagesOk && checksOk && t.lost.length === 0 && (t.redisWrites?.lost.length ?? 0) === 0 && jobsOk && setsOk && uploadsOk,
     source: t.source,
     pgStrategy: t.pgStrategy,
     redisMode: t.redisMode,
@@ -118,6 +128,20 @@ export function buildReport(t: RunTimeline): RehearsalReport {
     lostWrites: t.lost.length,
     acknowledgedRedisWrites: t.redisWrites?.acknowledged ?? null,
     lostRedisWrites: t.redisWrites ? t.redisWrites.lost.length : null,
+    jobs: jobs
+      ? {
+        enqueued: jobs.enqueued,
+        enqueuedBeforeCutover: jobs.enqueuedBeforeCutover,
+        neverRan: jobs.neverRan.length,
+        ranMoreThanOnce: jobs.ranMoreThanOnce.length,
+        samples: [
+          ...jobs.neverRan.slice(0, 5).map((j) => `${j.jid} (status ${j.statusId}${j.beforeCutover ? ", enqueued before the cutover" : ""}) never ran`),
+          ...jobs.ranMoreThanOnce.slice(0, 5).map((j) => `${j.jid} (status ${j.statusId}${j.beforeCutover ? ", enqueued before the cutover" : ""}) ran ${j.runs} times: ${j.ranOn.join(", ")}`),
+        ],
+      }
+      : null,
+    sidekiqSets: t.sidekiqSets ?? null,
+    uploads: t.uploads ? { acknowledged: t.uploads.acknowledged, bucket: t.uploads.bucket, missing: t.uploads.missing.length, samples: t.uploads.missing.slice(0, 5) } : null,
     stack: t.stack,
     lostWriteSamples: t.lost.slice(0, 10).map((w) => ({ id: w.id, text: w.text })),
     writeUnavailableMs: worst ? worst.end - worst.start : 0,

@@ -63,7 +63,32 @@ export function renderMarkdown(r: RehearsalReport): string {
     `- The load generator had ${r.acknowledgedWrites} writes acknowledged; ${r.lostWrites === 0 ? "every one of them is on the target, by id and text" : `**${r.lostWrites} of them are missing or different on the target**`}.`,
   );
   if (r.lostRedisWrites !== null) {
-    lines.push(`- The app's workers had ${r.acknowledgedRedisWrites} Redis writes of their own acknowledged; ${r.lostRedisWrites === 0 ? "every one is in the Redis the app ends on" : `**${r.lostRedisWrites} are missing from the Redis the app ends on** (written to a Redis that was no longer the primary)`}.`);
+    lines.push(`- ${r.acknowledgedRedisWrites} statuses were acknowledged in their authors' home feeds in Redis; ${r.lostRedisWrites === 0 ? "every one is in the Redis the app ends on" : `**${r.lostRedisWrites} are missing from the Redis the app ends on** (written to a Redis that was no longer the primary)`}.`);
+  }
+  if (r.jobs) {
+    const j = r.jobs;
+    lines.push(
+      j.neverRan === 0 && j.ranMoreThanOnce === 0
+        ? `- The app enqueued ${j.enqueued} jobs (${j.enqueuedBeforeCutover} before the cutover); each ran exactly once.`
+        : `- The app enqueued ${j.enqueued} jobs (${j.enqueuedBeforeCutover} before the cutover): **${j.neverRan} never ran, ${j.ranMoreThanOnce} ran more than once**${j.samples.length ? ` (${j.samples.slice(0, 3).join("; ")})` : ""}.`,
+    );
+  }
+  if (r.sidekiqSets) {
+    const c = r.sidekiqSets;
+    const seeded = Object.entries(c.seeded).map(([s, n]) => `${n} in ${s}`).join(", ");
+    lines.push(
+      c.missing.length === 0 && c.duplicated.length === 0
+        ? `- Sidekiq's sets seeded on the source (${seeded}) are in the Redis the app ends on, each job exactly once.`
+        : `- Sidekiq's sets seeded on the source (${seeded}): **${c.missing.length} jobs missing, ${c.duplicated.length} duplicated** in the Redis the app ends on.`,
+    );
+  }
+  if (r.uploads) {
+    const u = r.uploads;
+    lines.push(
+      u.missing === 0
+        ? `- ${u.acknowledged} media uploads were acknowledged; every one is in the app's own bucket ${u.bucket}.`
+        : `- ${u.acknowledged} media uploads were acknowledged: **${u.missing} are not in the app's own bucket ${u.bucket}**${u.samples.some((m) => m.foundIn) ? ` (they went to ${[...new Set(u.samples.flatMap((m) => (m.foundIn ? [m.foundIn] : [])))].join(", ")})` : ""}.`,
+    );
   }
   lines.push(
     r.writeUnavailableMs > 0

@@ -2,9 +2,11 @@
 // CLI (pointed here with --endpoint-url by a wrapper on the runner's PATH), following the
 // documented wire protocols for just those operations:
 //   - S3 REST, path-style (https://docs.aws.amazon.com/AmazonS3/latest/API/): PutObject
-//     (`aws s3 cp FILE s3://b/k`; the body may be `aws-chunked`, as botocore 1.36+ sends
-//     it with a trailing checksum: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html),
-//     GetObject, HeadObject.
+//     (`aws s3 cp FILE s3://b/k`, the app's media uploads; the body may be `aws-chunked`, as
+//     botocore 1.36+ sends it with a trailing checksum: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html),
+//     GetObject, HeadObject; into a bucket that exists only (the program's bucket once
+//     created, the app's own bucket from before the migration), else NoSuchBucket, 404
+//     (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList).
 //   - Secrets Manager, JSON 1.1 with X-Amz-Target `secretsmanager.<Op>`
 //     (https://docs.aws.amazon.com/secretsmanager/latest/apireference/): PutSecretValue,
 //     GetSecretValue.
@@ -26,6 +28,13 @@ export interface AwsCall {
   resource: string;
   ok: boolean;
   status: number;
+  /** Whose credentials signed it (the access key id in SigV4's Credential), when it was signed. */
+  accessKeyId?: string;
+}
+
+/** The access key id of a SigV4-signed request (`Authorization: AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ...`). */
+export function signedBy(req: IncomingMessage): string | undefined {
+  return /Credential=([^/,\s]+)\//.exec(String(req.headers.authorization ?? ""))?.[1];
 }
 
 export interface StoredSecret {
@@ -82,6 +91,7 @@ export function decodeAwsChunked(body: Buffer): Buffer {
 export class AwsApi {
   readonly calls: AwsCall[] = [];
   private readonly objects = new Map<string, Buffer>();
+  private readonly buckets = new Set<string>();
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly tasks = new Map<string, EcsTask>();
   /** ECR login passwords handed out by GetAuthorizationToken (valid 12 hours on AWS). */
@@ -144,7 +154,22 @@ export class AwsApi {
 
   /** An API call made elsewhere (the registry stand-in's pushes), for the IAM check. */
   recordCall(action: string, resource: string): void {
-    this.record(action, resource);
+    this.record(action, resource, undefined);
+  }
+
+  /** A bucket exists from now on (CreateBucket: the program's bucket, or the app's own, made before the migration). */
+  createBucket(name: string): void {
+    this.buckets.add(name);
+  }
+
+  /** Every bucket that exists. */
+  bucketNames(): string[] {
+    return [...this.buckets];
+  }
+
+  /** Every key stored in `bucket`. */
+  keys(bucket: string): string[] {
+    return [...this.objects.keys()].filter((k) => k.startsWith(`${bucket}/`)).map((k) => k.slice(bucket.length + 1));
   }
 
   object(bucket: string, key: string): Buffer | undefined {
@@ -162,14 +187,15 @@ export class AwsApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const target = String(req.headers["x-amz-target"] ?? "");
-    if (req.method === "POST" && target.startsWith(ECS_TARGET)) return this.json(res, await this.ecs(target.slice(ECS_TARGET.length), parseJson(body)));
-    if (req.method === "POST" && target.startsWith(SM_TARGET)) return this.json(res, this.secretsManager(target.slice(SM_TARGET.length), parseJson(body)));
-    if (req.method === "POST" && target.startsWith(ECR_TARGET)) return this.json(res, this.ecr(target.slice(ECR_TARGET.length)));
-    return this.s3(req, res, body);
+    const caller = signedBy(req);
+    if (req.method === "POST" && target.startsWith(ECS_TARGET)) return this.json(res, await this.ecs(target.slice(ECS_TARGET.length), parseJson(body), caller));
+    if (req.method === "POST" && target.startsWith(SM_TARGET)) return this.json(res, this.secretsManager(target.slice(SM_TARGET.length), parseJson(body), caller));
+    if (req.method === "POST" && target.startsWith(ECR_TARGET)) return this.json(res, this.ecr(target.slice(ECR_TARGET.length), caller));
+    return this.s3(req, res, body, caller);
   }
 
-  private record(action: string, resource: string, status = 200): void {
-    this.calls.push({ action, resource, ok: status < 300, status });
+  private record(action: string, resource: string, caller: string | undefined, status = 200): void {
+    this.calls.push({ action, resource, ok: status < 300, status, ...(caller ? { accessKeyId: caller } : {}) });
   }
 
   private fail(res: ServerResponse, e: AwsApiError, req: IncomingMessage): void {
@@ -198,14 +224,18 @@ export class AwsApi {
   }
 
   // S3: path-style /bucket/key (a custom endpoint with an IP address is addressed path-style).
-  private s3(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  private s3(req: IncomingMessage, res: ServerResponse, body: Buffer, caller: string | undefined): void {
     const url = new URL(req.url ?? "/", "http://s3");
     const [bucket, ...rest] = url.pathname.slice(1).split("/");
     const key = rest.map(decodeURIComponent).join("/");
     if (!bucket || !key) throw new AwsApiError(400, "InvalidRequest", "only object operations (/bucket/key) are stood in");
     const arn = `arn:aws:s3:::${bucket}/${key}`;
+    if (!this.buckets.has(bucket)) {
+      this.record(req.method === "PUT" ? "s3:PutObject" : "s3:GetObject", arn, caller, 404);
+      throw new AwsApiError(404, "NoSuchBucket", "The specified bucket does not exist");
+    }
     if (req.method === "PUT") {
-      this.record("s3:PutObject", arn);
+      this.record("s3:PutObject", arn, caller);
       const chunked = /aws-chunked/.test(String(req.headers["content-encoding"] ?? "")) || String(req.headers["x-amz-content-sha256"] ?? "").startsWith("STREAMING-");
       const data = chunked ? decodeAwsChunked(body) : body;
       const declared = req.headers["x-amz-decoded-content-length"];
@@ -216,7 +246,7 @@ export class AwsApi {
       return;
     }
     if (req.method === "GET" || req.method === "HEAD") {
-      this.record("s3:GetObject", arn);
+      this.record("s3:GetObject", arn, caller);
       const data = this.objects.get(`${bucket}/${key}`);
       if (!data) throw new AwsApiError(404, "NoSuchKey", "The specified key does not exist.");
       res.writeHead(200, { "content-length": data.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"' });
@@ -226,10 +256,10 @@ export class AwsApi {
     throw new AwsApiError(405, "MethodNotAllowed", `${req.method} is not stood in`);
   }
 
-  private secretsManager(op: string, body: Record<string, unknown>): unknown {
+  private secretsManager(op: string, body: Record<string, unknown>, caller: string | undefined): unknown {
     const secretId = String(body.SecretId ?? "");
     const secret = this.secrets.get(secretId) ?? [...this.secrets.values()].find((s) => s.name === secretId);
-    this.record(`secretsmanager:${op}`, secret?.arn ?? secretId);
+    this.record(`secretsmanager:${op}`, secret?.arn ?? secretId, caller);
     switch (op) {
       case "PutSecretValue": {
         if (typeof body.SecretString !== "string") throw new AwsApiError(400, "InvalidParameterException", "You must provide either SecretString or SecretBinary.");
@@ -249,10 +279,10 @@ export class AwsApi {
     }
   }
 
-  private ecr(op: string): unknown {
+  private ecr(op: string, caller: string | undefined): unknown {
     if (op !== "GetAuthorizationToken") throw new AwsApiError(400, "UnknownOperationException", `ecr ${op} is not stood in`);
     // No resource-level permission: IAM evaluates it against "*".
-    this.record("ecr:GetAuthorizationToken", "*");
+    this.record("ecr:GetAuthorizationToken", "*", caller);
     const password = randomUUID().replace(/-/g, "");
     this.ecrTokens.add(password);
     return {
@@ -264,12 +294,12 @@ export class AwsApi {
     };
   }
 
-  private async ecs(op: string, body: Record<string, unknown>): Promise<unknown> {
+  private async ecs(op: string, body: Record<string, unknown>, caller: string | undefined): Promise<unknown> {
     const cluster = String(body.cluster ?? "default");
     switch (op) {
       case "RunTask": {
         const taskDefinitionArn = String(body.taskDefinition ?? "");
-        this.record("ecs:RunTask", taskDefinitionArn);
+        this.record("ecs:RunTask", taskDefinitionArn, caller);
         const task: EcsTask = {
           taskArn: `arn:aws:ecs:${this.opts.region}:${this.opts.account}:task/${cluster.split("/").pop()}/${randomUUID().replace(/-/g, "")}`,
           clusterArn: cluster,
@@ -284,13 +314,13 @@ export class AwsApi {
       }
       case "DescribeTasks": {
         const arns = (body.tasks as string[] | undefined) ?? [];
-        for (const a of arns) this.record("ecs:DescribeTasks", a);
+        for (const a of arns) this.record("ecs:DescribeTasks", a, caller);
         const found = arns.map((a) => this.tasks.get(a)).filter((t): t is EcsTask => !!t);
         return { tasks: found.map(taskJson), failures: arns.filter((a) => !this.tasks.has(a)).map((arn) => ({ arn, reason: "MISSING" })) };
       }
       case "StopTask": {
         const arn = String(body.task ?? "");
-        this.record("ecs:StopTask", arn);
+        this.record("ecs:StopTask", arn, caller);
         const task = this.tasks.get(arn);
         if (!task) throw new AwsApiError(400, "InvalidParameterException", "The referenced task was not found.");
         task.stoppedReason = typeof body.reason === "string" ? body.reason : "Task stopped by user";

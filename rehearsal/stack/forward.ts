@@ -2,14 +2,11 @@
 // local server that plays it, as a port forward or a cloud endpoint would. Bytes pass
 // through untouched, so TLS is end to end between the client and the server.
 //
-// Each forward runs in a process of its own, as the network it stands for runs apart
-// from the Pulumi engine: the rehearsal's engine evaluates the program in its own event
-// loop, which blocks for seconds at every `pulumi up`, and a forward served there
-// stalled the app's database connections meanwhile ("Connection terminated due to
-// connection timeout" on the target, outside any cutover).
-import { ChildProcess, spawn } from "node:child_process";
-import { createConnection, createServer, Server, Socket } from "node:net";
-import { join } from "node:path";
+// Each forward runs on a worker thread of its own: the rehearsal's main thread evaluates
+// the user's program at every `pulumi up` and is busy for seconds at a time; a forward on
+// it would stall every connection through it meanwhile (the app's Redis connections time
+// out, a blocking pop's reply is lost with its job), which no network does.
+import { Worker } from "node:worker_threads";
 import { onExit } from "../servers";
 
 export interface Forward {
@@ -17,57 +14,42 @@ export interface Forward {
   close(): Promise<void>;
 }
 
-/** Serve the forward in this process (the forward process's body). */
-function serve(fromHost: string, fromPort: number, toPort: number, toHost: string): Promise<Server> {
-  const server: Server = createServer((client) => {
-    const upstream = createConnection({ host: toHost, port: toPort });
-    const sockets: Socket[] = [client, upstream];
-    for (const s of sockets) {
-      s.on("error", () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  return new Promise<Server>((resolve, reject) => {
-    server.once("error", (e) => reject(new Error(`cannot listen on ${fromHost}:${fromPort}: ${(e as Error).message}`)));
-    server.listen(fromPort, fromHost, () => resolve(server));
-  });
-}
+/** The worker: listen, pipe each connection to the target, close everything on "close". */
+const WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { createConnection, createServer } = require("node:net");
+const { fromHost, fromPort, toHost, toPort } = workerData;
+const sockets = new Set();
+const server = createServer((client) => {
+  const upstream = createConnection({ host: toHost, port: toPort });
+  for (const s of [client, upstream]) {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => { client.destroy(); upstream.destroy(); });
+  }
+  client.pipe(upstream);
+  upstream.pipe(client);
+});
+server.once("error", (e) => parentPort.postMessage({ error: e.message }));
+server.listen(fromPort, fromHost, () => parentPort.postMessage({ listening: true }));
+parentPort.on("message", (m) => {
+  if (m !== "close") return;
+  for (const s of sockets) s.destroy();
+  server.close(() => process.exit(0));
+});
+`;
 
-/** Start a forward process; resolves once it listens, rejects with its reason when it cannot. */
 export async function forward(fromHost: string, fromPort: number, toPort: number, toHost = "127.0.0.1"): Promise<Forward> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", __filename, fromHost, String(fromPort), toHost, String(toPort)], {
-    cwd: join(__dirname, "..", ".."),
-    stdio: ["ignore", "ignore", "inherit", "ipc"],
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const removeHook = onExit(() => child.kill("SIGKILL"));
+  const worker = new Worker(WORKER, { eval: true, workerData: { fromHost, fromPort, toHost, toPort } });
   await new Promise<void>((resolve, reject) => {
-    child.once("message", (m: { listening?: boolean; error?: string }) => (m.listening ? resolve() : reject(new Error(m.error ?? "the forward did not start"))));
-    child.once("exit", (code) => reject(new Error(`the forward to ${fromHost}:${fromPort} exited (${code}) before listening`)));
+    worker.once("message", (m: { listening?: boolean; error?: string }) => (m.listening ? resolve() : reject(new Error(`cannot listen on ${fromHost}:${fromPort}: ${m.error}`))));
+    worker.once("error", reject);
   });
-  return {
-    listen: `${fromHost}:${fromPort}`,
-    close: async () => {
-      removeHook();
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      await exited;
-    },
+  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+  onExit(() => void worker.terminate());
+  const close = async () => {
+    worker.postMessage("close");
+    await exited;
   };
-}
-
-if (require.main === module) {
-  const [fromHost, fromPort, toHost, toPort] = process.argv.slice(2);
-  // The rehearsal is gone (killed, or ended without closing): so is its network.
-  process.on("disconnect", () => process.exit(0));
-  process.on("SIGTERM", () => process.exit(0));
-  serve(fromHost, Number(fromPort), Number(toPort), toHost).then(
-    () => process.send?.({ listening: true }),
-    (e: Error) => {
-      process.send?.({ error: e.message }, () => process.exit(1));
-    },
-  );
+  return { listen: `${fromHost}:${fromPort}`, close };
 }

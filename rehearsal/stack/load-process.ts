@@ -8,14 +8,15 @@ import { ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { LoadGenerator, LoadOptions, startLoad } from "../loadgen";
 import { onExit } from "../servers";
-import type { AckedWrite, RequestEvent } from "../timeline";
+import type { AckedUpload, AckedWrite, RequestEvent } from "../timeline";
 
-type FromChild = { requests: RequestEvent[]; acked: AckedWrite[]; done?: boolean };
+type FromChild = { requests: RequestEvent[]; acked: AckedWrite[]; uploads: AckedUpload[]; done?: boolean };
 
-/** Start the load generator in a child process; its observations arrive in `requests` and `acked`. */
+/** Start the load generator in a child process; its observations arrive in `requests`, `acked` and `uploads`. */
 export function startLoadProcess(opts: LoadOptions): LoadGenerator {
   const requests: RequestEvent[] = [];
   const acked: AckedWrite[] = [];
+  const uploads: AckedUpload[] = [];
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", __filename], {
     cwd: join(__dirname, "..", ".."),
     env: { ...process.env, FERRY_LOAD_OPTIONS: JSON.stringify(opts) },
@@ -26,6 +27,7 @@ export function startLoadProcess(opts: LoadOptions): LoadGenerator {
     child.on("message", (m: FromChild) => {
       requests.push(...m.requests);
       acked.push(...m.acked);
+      uploads.push(...m.uploads);
       if (m.done) resolve();
     });
     child.once("exit", (code, signal) => (code === 0 ? resolve() : reject(new Error(`the load generator exited (${code ?? signal})`))));
@@ -33,6 +35,7 @@ export function startLoadProcess(opts: LoadOptions): LoadGenerator {
   return {
     requests,
     acked,
+    uploads,
     done,
     stop: async () => {
       if (child.connected) child.send({ stop: true });
@@ -46,10 +49,12 @@ function runChild(opts: LoadOptions): void {
   const load = startLoad(opts);
   let sentRequests = 0;
   let sentAcked = 0;
+  let sentUploads = 0;
   const flush = (done = false) => {
-    const message: FromChild = { requests: load.requests.slice(sentRequests), acked: load.acked.slice(sentAcked), ...(done ? { done } : {}) };
+    const message: FromChild = { requests: load.requests.slice(sentRequests), acked: load.acked.slice(sentAcked), uploads: load.uploads.slice(sentUploads), ...(done ? { done } : {}) };
     sentRequests = load.requests.length;
     sentAcked = load.acked.length;
+    sentUploads = load.uploads.length;
     return new Promise<void>((resolve) => process.send!(message, () => resolve()));
   };
   const timer = setInterval(() => void flush(), 200);

@@ -1,8 +1,11 @@
 // The stack rehearsal: the user's stack, run as `pulumi up` would run it, one stage flag
 // at a time, against stand-ins on this machine, under live traffic.
-//   1. Read the stack file; start the source it describes (Heroku: the Platform API,
+//   1. Read the stack file; build the app (a Rails + Sidekiq + Node app shaped like
+//      Mastodon) into a slug; start the source it describes (Heroku: the Platform API,
 //      Postgres, Redis and dynos; a box: Postgres, Redis, nginx, the app's units, sshd),
-//      seeded with a Mastodon-shaped sample; set the secrets a user would set.
+//      its schema made by the app's migrations, seeded with a Mastodon-shaped sample, its
+//      Redis with home feeds and Sidekiq's schedule, retry and dead sets, its media bucket
+//      in the S3 stand-in; set the secrets a user would set.
 //   2. Start the edge (Cloudflare) in front of the hostnames and the load generator.
 //   3. For each stage of the journey (flags raised in order, the weighted split in
 //      steps), evaluate the program (buildFerry, loaded afresh as each up's new process)
@@ -10,30 +13,31 @@
 //      stack/standins/); then `pulumi up` once more with the same config, whose steps
 //      are judged: only reads may run (stack/second-up.ts).
 //   4. With --rollback-from, lower the flags one at a time back down.
-//   5. Stop the load; check every acknowledged write (Postgres rows, Redis ticks) is
-//      where the app's data now lives, that no second up changed anything, that no request
-//      failed outside the cutover's window, that every ECS service runs what was declared;
-//      write the report.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+//   5. Stop the load; let the app's queues drain; check every acknowledged write (Postgres
+//      rows, home feed entries), every job (run exactly once), Sidekiq's sets and every
+//      upload are where the app's data now lives, that no scheduled tick ran on both sides,
+//      that no second up changed anything, that no request failed outside the cutover's
+//      window, that every ECS service runs what was declared; write the report.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { atLeast, componentStage, FerryConfig, HerokuSourceConfig, parseConfig, postgresStrategy, proxyWay, redisMode, Stage, VultrSourceConfig } from "../../config";
 import { journey } from "../../policy/plan/stages";
 import { rawConfigFromYaml, readStackConfig } from "../../policy/stack-file";
-import { connect, withClient } from "../../dataplane/postgres/connection";
-import { rebuildFeeds } from "../app/feeds";
-import { TICKS_KEY } from "../app/ticker";
-import { lostWritesCheck, scheduledTicksCheck } from "../checks";
+import { withClient } from "../../dataplane/postgres/connection";
+import { countJobs, countSidekiqSets, drainQueues, jobsCheck, lostFeedEntries, lostWritesCheck, missingUploads, scheduledTicksCheck, sidekiqSetsCheck, uploadsCheck } from "../checks";
+import { SIDEKIQ_SETS, SidekiqSet } from "../app-data";
 import { planApp } from "../../components/target/app/plan";
 import { ScheduleClock, scheduledRuns } from "./standins/clock";
 import type { DeclaredJob } from "./standins/heroku";
 import { writeReport } from "../report/write";
-import { HEROKU_REDIS_REFUSES, startPostgres, startRedis } from "../servers";
+import { HEROKU_REDIS_REFUSES, run, startPostgres, startRedis, tempDir } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { databaseBytes } from "../seed";
 import { AckedWrite, CheckRecord, RequestEvent, RunTimeline, StageRecord } from "../timeline";
 import { cutoverWindows, failuresOutside } from "../report/analysis";
+import { forward as tcpForward } from "./forward";
 import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
 import { loadAfresh } from "./fresh-program";
 import { startLoadProcess } from "./load-process";
@@ -93,6 +97,10 @@ export interface StackRehearsalOptions {
 const PROJECT_DIR = resolve(__dirname, "..", "..");
 /** The rehearsal's AWS account (ARNs, the ECR registry's host). */
 const ACCOUNT = "000000000000";
+/** The runner's dummy access key: the calls it signed are the runner's (the app signs its own uploads with its own). */
+const RUNNER_ACCESS_KEY = "AKIAREHEARSAL0000000";
+/** How long the end waits for the app's queues to drain (Sidekiq retries a failed job after 15 to 40 s). */
+const DRAIN_TIMEOUT_MS = 120_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The schedulers' shared clock and the stack's declared jobs (standins/clock.ts). */
@@ -110,6 +118,8 @@ interface SourceStandIn {
   /** Where the end checks read the source's data (a superuser URL) and its Redis. */
   checkDatabaseUrl: string;
   checkRedisUrl: string;
+  /** The app's own connections to the source (DATABASE_URL, REDIS_URL), as its processes have them. */
+  appEnv: Record<string, string>;
   data: SourceData;
   /** The secrets a user sets for this source (`pulumi config set --secret`). */
   secrets: Record<string, string>;
@@ -213,54 +223,95 @@ export function stageConfigs(config: FerryConfig, upTo: Stage, splitSteps: numbe
   return steps;
 }
 
-async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, slug: RehearsalSlug, log: (l: string) => void, jobs: Schedulers): Promise<SourceStandIn> {
+/** The app as the source runs it: its slug, its own settings, what its machines trust. */
+interface AppSetup {
+  slug: RehearsalSlug;
+  /** What every process of the app is configured with (its S3 bucket and credentials, SECRET_KEY_BASE). */
+  vars: Record<string, string>;
+  /** The machines' trust store: see FleetContext.machineEnv. */
+  machineEnv: Record<string, string>;
+}
+
+/**
+ * The Heroku apps that run the streaming server: the apps a process with the streaming
+ * API's health path takes its code from. Mastodon runs it as a second Heroku app of the same
+ * code with RUN_STREAMING=true (its Procfile), and that app reads Heroku Postgres with
+ * node-postgres, which Heroku tells to skip verifying the database's self-signed certificate
+ * with PGSSLMODE=no-verify (https://devcenter.heroku.com/articles/connecting-heroku-postgres#connecting-in-node-js).
+ */
+export function streamingApps(config: FerryConfig): string[] {
+  if (config.source.kind !== "heroku") return [];
+  const apps = config.source.apps;
+  return Object.entries(config.target.compute.processes).flatMap(([name, p]) => {
+    if (!p.healthPath?.startsWith("/api/v1/streaming")) return [];
+    const from = p.from?.app ?? apps.find((a) => name in a.processes)?.name;
+    return from ? [from] : [];
+  });
+}
+
+const STREAMING_VARS = { RUN_STREAMING: "true", PGSSLMODE: "no-verify" };
+
+async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryConfig, source: HerokuSourceConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, app: AppSetup, log: (l: string) => void, jobs: Schedulers): Promise<SourceStandIn> {
   // Heroku Postgres: TLS only, on a certificate nothing can verify.
   const pg = await startPostgres({ tls: { kind: "self-signed", required: true } });
   const appPassword = randomBytes(12).toString("hex");
-  log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; seeding ${opts.sizeBytes ? `to ${opts.sizeLabel}` : `${opts.sizeRows} rows`}`);
-  const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeBytes: opts.sizeBytes, sizeLabel: opts.sizeLabel });
+  log(`  source PostgreSQL (Heroku Postgres stand-in: TLS only, self-signed; an owner role, no superuser, no REPLICATION) on port ${pg.port}; the app's migrations, then ${opts.sizeBytes ? `a sample of ${opts.sizeLabel}` : `${opts.sizeRows} rows`}`);
+  const data = await fillSource(pg, appPassword, { sizeRows: opts.sizeRows, sizeBytes: opts.sizeBytes, sizeLabel: opts.sizeLabel, appDir: app.slug.appDir });
   // Heroku Key-Value Store: TLS only on a self-signed certificate, a password, what Heroku
   // refuses renamed away (HEROKU_REDIS_REFUSES: SYNC, PSYNC, CONFIG, ACL); notifications
   // on, as `heroku redis:keyspace-notifications -c KA`.
-  const redis = await startRedis({ tls: true, password: randomBytes(12).toString("hex"), disableCommands: [...HEROKU_REDIS_REFUSES], settings: { "notify-keyspace-events": "KA" } });
+  // Its URL names an EC2 host, as Heroku's do (ec2-*.compute-1.amazonaws.com): the name the
+  // app turns certificate verification off for, as Heroku tells it to.
+  const redisAddress = await hosts.allocate("Heroku Key-Value Store");
+  const redisHost = `ec2-${redisAddress.replace(/\./g, "-")}.compute-1.amazonaws.com`;
+  hosts.name(redisHost, redisAddress);
+  const redisPassword = randomBytes(12).toString("hex");
+  const redis = await startRedis({ tls: { kind: "self-signed", hostnames: [redisHost, "127.0.0.1", "localhost"] }, password: redisPassword, disableCommands: [...HEROKU_REDIS_REFUSES], settings: { "notify-keyspace-events": "KA" } });
+  const redisForward = await tcpForward(redisAddress, redis.port, redis.port);
+  const redisUrl = `rediss://:${encodeURIComponent(redisPassword)}@${redisHost}:${redis.port}`;
   // Heroku hands the app a URL without sslmode.
   const databaseUrl = pg.url(APP_DB, APP_ROLE, appPassword);
+  const streaming = streamingApps(declared);
   const heroku = new HerokuPlatform({
     source,
-    addonVars: { postgres: source.postgres ? { [source.postgres.configVar]: databaseUrl } : undefined, redis: source.redis ? { [source.redis.configVar]: redis.url() } : undefined },
+    addonVars: { postgres: source.postgres ? { [source.postgres.configVar]: databaseUrl } : undefined, redis: source.redis ? { [source.redis.configVar]: redisUrl } : undefined },
+    appVars: Object.fromEntries(source.apps.map((a) => [a.name, { ...app.vars, ...(streaming.includes(a.name) ? STREAMING_VARS : {}) }])),
     hosts,
-    fleet: { logsDir, schema: data.schema, log },
+    fleet: { logsDir, schema: data.schema, machineEnv: app.machineEnv, log },
     dnsTargets: Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record?.type === "CNAME" ? [[h.name, h.record.content]] : []))),
-    slug,
+    slug: app.slug,
     scheduler: jobs,
     ca,
   });
+  if (streaming.length) log(`  ${streaming.join(", ")}: the streaming server (RUN_STREAMING=true, PGSSLMODE=no-verify, as Mastodon and Heroku's docs set them)`);
   return {
     checkDatabaseUrl: pg.url(APP_DB),
     checkRedisUrl: redis.url(),
+    appEnv: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl },
     data,
-    secrets: { "ferry:sourceDatabaseUrl": databaseUrl, "ferry:sourceRedisUrl": redis.url(), "ferry:herokuApiKey": heroku.apiKey },
+    secrets: { "ferry:sourceDatabaseUrl": databaseUrl, "ferry:sourceRedisUrl": redisUrl, "ferry:herokuApiKey": heroku.apiKey },
     caCerts: [redis.tls!.caFile],
     aliases: {},
     heroku,
     stop: async () => {
       await heroku.stop();
-      await Promise.allSettled([pg.stop("immediate"), redis.stop()]);
+      await Promise.allSettled([pg.stop("immediate"), redisForward.close().then(() => redis.stop())]);
     },
   };
 }
 
-async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, log: (l: string) => void, jobs: Schedulers, slug: RehearsalSlug): Promise<SourceStandIn> {
+async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig, hosts: Hosts, ca: PrivateCa, logsDir: string, app: AppSetup, log: (l: string) => void, jobs: Schedulers): Promise<SourceStandIn> {
   const source = declared.source as VultrSourceConfig;
-  const httpProcesses = Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t]) => t);
-  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeBytes: opts.sizeBytes, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", log }, cron: { ...jobs, slug } });
+  const httpProcesses = Object.fromEntries(Object.entries(declared.target.compute.processes).filter(([, p]) => p.port !== undefined).map(([t, p]) => [t, { healthPath: p.healthPath }]));
+  const box = new Box({ source, hostnames: declared.target.cloudflare.hostnames, httpProcesses, sizeRows: opts.sizeRows, sizeBytes: opts.sizeBytes, sizeLabel: opts.sizeLabel, hosts, ca, fleet: { logsDir, schema: "public", machineEnv: app.machineEnv, log }, slug: app.slug, appVars: app.vars, cron: jobs });
   await box.start();
-  log(`  the box: ${box.address} (PostgreSQL 5432, Redis 6379, nginx 443/80, sshd ${source.ssh.port}, units ${Object.values(source.units).join(", ")})`);
+  log(`  the box: ${box.address} (PostgreSQL 5432, Redis 6379, nginx 443/80, sshd ${source.ssh.port}, units ${Object.values(source.units).join(", ")} in ${box.appDir})`);
   // The box's public address, as its DNS records name it, is the stand-in box.
   const aliases = Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record && h.record.type !== "CNAME" ? [[h.record.content, box.address]] : [])));
   return {
     checkDatabaseUrl: box.sourceDatabaseUrl,
     checkRedisUrl: box.sourceRedisUrl,
+    appEnv: box.appConnections(),
     data: box.data,
     secrets: { "ferry:sourceDatabaseUrl": box.sourceDatabaseUrl, "ferry:sourceRedisUrl": box.sourceRedisUrl, "ferry:sshPrivateKey": box.sshd.clientKey },
     caCerts: [],
@@ -271,15 +322,49 @@ async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig
   };
 }
 
-async function seedFeeds(s: SourceStandIn, caPem: string[]): Promise<number> {
-  const db = await connect(s.checkDatabaseUrl);
-  const redis = new Redis(s.checkRedisUrl, { tls: s.checkRedisUrl.startsWith("rediss:") ? { ca: caPem } : undefined });
-  try {
-    return (await rebuildFeeds(db, redis, s.data.schema)).feeds;
-  } finally {
-    await db.end();
-    redis.disconnect();
-  }
+/**
+ * What a live app's Redis holds besides its queues, made by the app itself on the source:
+ * every home feed (`bin/tootctl feeds build`), and Sidekiq's schedule, retry and dead sets
+ * (`bin/rails rehearsal:seed_jobs`, which prints the jids it seeded).
+ */
+async function seedAppRedis(src: SourceStandIn, app: AppSetup): Promise<{ feeds: number; jobs: Record<SidekiqSet, string[]> }> {
+  const env = { ...app.machineEnv, PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: app.slug.appDir, RAILS_ENV: "production", BUNDLE_GEMFILE: join(app.slug.appDir, "Gemfile"), APP_SCHEMA: src.data.schema, ...src.appEnv };
+  const inApp = async (args: string[]) => (await run("bundle", ["exec", ...args], { cwd: app.slug.appDir, env })).stdout.trim().split("\n").pop() ?? "";
+  const feeds = JSON.parse(await inApp(["bin/tootctl", "feeds", "build"])) as { feeds: number };
+  const jobs = JSON.parse(await inApp(["rails", "rehearsal:seed_jobs[10]"])) as Record<SidekiqSet, string[]>;
+  return { feeds: feeds.feeds, jobs };
+}
+
+/**
+ * The app's own settings, as its Heroku config vars or its env file hold them: its media
+ * bucket (made here, before the migration, in the S3 stand-in) and its own AWS credentials
+ * (S3_ENDPOINT points the app's SDK at the stand-in), and its SECRET_KEY_BASE.
+ */
+function appSettings(aws: AwsApi, region: string, runId: string): { vars: Record<string, string>; bucket: string } {
+  const bucket = `masto-media-${runId}`;
+  aws.createBucket(bucket);
+  return {
+    bucket,
+    vars: {
+      SECRET_KEY_BASE: randomBytes(32).toString("hex"),
+      S3_BUCKET: bucket,
+      S3_REGION: region,
+      S3_ENDPOINT: aws.url,
+      AWS_ACCESS_KEY_ID: `AKIA${randomBytes(8).toString("hex").toUpperCase()}`,
+      AWS_SECRET_ACCESS_KEY: randomBytes(20).toString("base64"),
+    },
+  };
+}
+
+/**
+ * What the platforms' machines trust, for the app's processes: the system's CAs and the
+ * rehearsal CA that stands for the public ones (ElastiCache's and the sites' certificates).
+ * A source's self-signed certificate is not in it: the app copes with it as Heroku tells it to.
+ */
+function machineTrust(dir: string, ca: PrivateCa): Record<string, string> {
+  const sslCertFile = join(dir, "machine-ca-certificates.crt");
+  writeFileSync(sslCertFile, `${readFileSync(SYSTEM_CA_BUNDLE, "utf8")}\n${ca.pem}`);
+  return { NODE_EXTRA_CA_CERTS: ca.file, SSL_CERT_FILE: sslCertFile };
 }
 
 /** A tool on this machine that the runner's steps call (the runner's own copy stands in for it). */
@@ -344,10 +429,15 @@ function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord
   };
 }
 
+/** When the cutover's fence went up: the start of the step that cuts the stores over (or of the cutover stage). */
+function cutoverStartedAt(ups: UpRecord[]): number | undefined {
+  const stage = ups.find((u) => u.label === "cutover");
+  return stage?.steps.find((s) => /-cutover-(stores|pg|redis)$/.test(s.name))?.startedAt ?? stage?.startedAt;
+}
+
 /**
- * The run's own logs folder, emptied: the workers append their ticks, and a previous
- * run's files (another stack's workers, whose Redis is not this one) would be checked
- * as this run's lost writes.
+ * The run's own logs folder, emptied: each process appends its output to its fleet's
+ * file, and a previous run's lines (another stack's processes) would read as this run's.
  */
 export function freshLogsDir(outDir: string): string {
   const logsDir = join(outDir, "logs");
@@ -396,28 +486,6 @@ function monitorsCheck(edge: Edge, ups: UpRecord[]): CheckRecord {
   };
 }
 
-/** Every tick a worker saw Redis acknowledge, from the workers' files. */
-function ackedTicks(logsDir: string): string[] {
-  return readdirSync(logsDir).filter((f) => f.startsWith("ticks-")).flatMap((f) =>
-    readFileSync(join(logsDir, f), "utf8").split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { member: string }).member),
-  );
-}
-
-async function missingTicks(redisUrl: string, ca: string[], ticks: string[]): Promise<string[]> {
-  const redis = new Redis(redisUrl, { tls: redisUrl.startsWith("rediss:") ? { ca } : undefined, maxRetriesPerRequest: 2 });
-  try {
-    const missing: string[] = [];
-    for (let i = 0; i < ticks.length; i += 500) {
-      const batch = ticks.slice(i, i + 500);
-      const scores = await redis.zmscore(TICKS_KEY, ...batch);
-      batch.forEach((t, j) => scores[j] === null && missing.push(t));
-    }
-    return missing;
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export async function rehearseStack(opts: StackRehearsalOptions, log: (line: string) => void): Promise<{ ok: boolean; reportDir: string; failedChecks: string[] }> {
   const runId = randomBytes(4).toString("hex");
   const logsDir = freshLogsDir(opts.outDir);
@@ -425,32 +493,43 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const raw = rawConfigFromYaml(readFileSync(opts.stackFile, "utf8"), opts.stackFile);
   const declared = readStackConfig(opts.stackFile);
 
-  // 1. The app as a slug; the source and the secrets a user would set with `pulumi config set --secret`.
+  // 1. The app as a slug; AWS's APIs (S3 holds the app's media bucket before the migration);
+  // the source, and the secrets a user would set with `pulumi config set --secret`.
   const slug = await buildRehearsalSlug();
-  log(`  the rehearsal app as a Heroku slug: ${slug.size} bytes, ${slug.checksum.slice(0, 19)}..., process types ${Object.keys(slug.processTypes).join(", ")}`);
+  log(`  the rehearsal app (Rails + Sidekiq + Node, shaped like Mastodon) as a Heroku slug: ${slug.size} bytes, ${slug.checksum.slice(0, 19)}..., process types ${Object.keys(slug.processTypes).join(", ")}`);
   const hosts = startHosts(runId);
   // The stack's scheduled jobs, run on one compressed clock by whichever side runs them now.
   const schedulers: Schedulers = { clock: new ScheduleClock(logsDir, log), jobs: declaredJobs(declared) };
-  // Trust split as on AWS (standins/ca.ts): a public CA every process trusts as its system
+  // Trust split as on AWS (standins/ca.ts): a public CA every machine trusts as its system
   // store, and an RDS CA only the RDS bundle holds.
   const ca = await startCa("ferry rehearsal public CA");
   const rdsCa = await startCa("ferry rehearsal RDS CA");
+  // AWS's S3, Secrets Manager, ECS and ECR login for the steps' real AWS CLI, for the ECS
+  // stand-in, and for the app's own uploads. The ECS stand-in runs the tasks the AWS API
+  // starts; the two are made in turn.
+  const late: { cloud?: Cloud } = {};
+  const aws = new AwsApi({ region: declared.target.region, account: ACCOUNT, tasks: { runTask: (t) => late.cloud!.runTask(t) } });
+  await aws.start();
+  const settings = appSettings(aws, declared.target.region, runId);
+  const app: AppSetup = { slug, vars: settings.vars, machineEnv: machineTrust(tempDir("machine-trust"), ca) };
+  log(`  the app's media bucket ${settings.bucket} in the S3 stand-in, with the app's own credentials in its ${declared.source.kind === "heroku" ? "config vars" : "env file"}`);
   const src = declared.source.kind === "heroku"
-    ? await startHerokuSource(opts, declared, declared.source, hosts, ca, logsDir, slug, log, schedulers)
-    : await startBoxSource(opts, declared, hosts, ca, logsDir, log, schedulers, slug);
+    ? await startHerokuSource(opts, declared, declared.source, hosts, ca, logsDir, app, log, schedulers)
+    : await startBoxSource(opts, declared, hosts, ca, logsDir, app, log, schedulers);
   const bundle = join(opts.outDir, "rehearsal-ca-bundle.pem");
   writeFileSync(bundle, [ca.pem, ...src.caCerts.map((f) => readFileSync(f, "utf8"))].join("\n"));
   const caPem = [readFileSync(bundle, "utf8")];
-  // Every process the rehearsal starts (apps, ferry, curl) trusts the public CA as its
-  // system store, through a CA file, never by turning verification off; the RDS CA only
-  // through the RDS bundle.
+  // ferry, curl and the rehearsal's own checks trust the public CA as their system store,
+  // through a CA file, never by turning verification off; the RDS CA only through the RDS
+  // bundle. (The app's processes trust only what their machines do: machineTrust.)
   process.env.NODE_EXTRA_CA_CERTS = bundle;
   const systemStore = join(opts.outDir, "rehearsal-system-ca.pem");
   writeFileSync(systemStore, `${readFileSync(SYSTEM_CA_BUNDLE, "utf8")}\n${readFileSync(bundle, "utf8")}`);
   process.env.SSL_CERT_FILE = systemStore;
   process.env.CURL_CA_BUNDLE = systemStore;
   const truststore = await startRdsTruststore(hosts, ca, rdsCa.pem);
-  const feeds = await seedFeeds(src, caPem);
+  const seeded = await seedAppRedis(src, app);
+  log(`  the source's Redis, by the app's own commands: ${seeded.feeds} home feeds (tootctl feeds build), Sidekiq's ${SIDEKIQ_SETS.map((s) => `${s} ${seeded.jobs[s].length}`).join(", ")} (rehearsal:seed_jobs)`);
   const sourceBytes = await withClient(src.checkDatabaseUrl, databaseBytes);
   log(`  the source database: ${(sourceBytes / 1024 ** 2).toFixed(0)} MB (${Object.entries(src.data.rows).map(([t, n]) => `${n} ${t}`).join(", ")})`);
   await src.heroku?.start();
@@ -477,23 +556,19 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // Likewise the app's env file on the box, which `ferry box config copy` reads over SSH.
   if (src.box && declared.target.compute.boxEnvFile) {
     const target = JSON.parse(raw["ferry:target"]);
-    const file = src.box.appEnvFile();
+    const file = src.box.envFile;
     raw["ferry:target"] = JSON.stringify({ ...target, compute: { ...target.compute, boxEnvFile: file } });
     log(`  ferry:target.compute.boxEnvFile: the box's env file is the stand-in's (${file})`);
   }
   const config = parseConfig({ ...raw, ...secrets });
-  const secretValues = Object.values(secrets);
+  // The app's own secrets are secrets too: no report, log or process list may show them.
+  const secretValues = [...Object.values(secrets), settings.vars.SECRET_KEY_BASE, settings.vars.AWS_SECRET_ACCESS_KEY, ...Object.values(src.appEnv)];
 
   // 2. Cloudflare's edge and the cloud; the runner's environment.
   const zoneSslMode = config.target.cloudflare.sslMode ?? "flexible";
   const edge = new Edge({ hosts, ca, records: liveRecords(config), hostnames: config.target.cloudflare.hostnames.map((h) => h.name), zoneSslMode, aliases: src.aliases, log });
   await edge.start();
   log(`  Cloudflare zone: SSL/TLS mode ${zoneSslMode}${config.target.cloudflare.sslMode ? "" : " (ferry:target.cloudflare.sslMode unset: Cloudflare's weakest common setting)"}; Configuration Rules the program declares override it per hostname`);
-  // AWS's S3, Secrets Manager, ECS and ECR login for the steps' real AWS CLI, and for the
-  // ECS stand-in. The ECS stand-in runs the tasks the AWS API starts; the two are made in turn.
-  const late: { cloud?: Cloud } = {};
-  const aws = new AwsApi({ region: config.target.region, account: ACCOUNT, tasks: { runTask: (t) => late.cloud!.runTask(t) } });
-  await aws.start();
   log(`  AWS (S3, Secrets Manager, ECS RunTask, ECR login) stand-in on ${aws.url}: the runner's \`aws\` is the real AWS CLI pointed at it`);
   const publicRefs = publicImages(config);
   const registries = new Registries({ hosts, ca, region: config.target.region, account: ACCOUNT, images: publicRefs, validToken: (t) => aws.validEcrToken(t), record: (a, r) => aws.recordCall(a, r), log });
@@ -514,7 +589,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     PATH: runnerPath,
     // Dummy credentials, in the rehearsal runner's environment only; the operator's own
     // AWS configuration on this machine is never read.
-    AWS_ACCESS_KEY_ID: "AKIAREHEARSAL0000000",
+    AWS_ACCESS_KEY_ID: RUNNER_ACCESS_KEY,
     AWS_SECRET_ACCESS_KEY: randomBytes(20).toString("hex"),
     AWS_DEFAULT_REGION: config.target.region,
     AWS_CONFIG_FILE: "/dev/null",
@@ -538,16 +613,21 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   // A task pulls the stack's ECR copy of an image: the slug stands for the image it copies.
   const registry = { ...slugs, slugFor: (image: string) => slugs.slugFor(registries.sourceOf(image)) };
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
-  const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock, registries, certificateArn: config.target.certificateArn, hostnames: config.target.cloudflare.hostnames.map((h) => h.name), timeFactor: opts.timeFactor });
+  const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock, registries, machineEnv: app.machineEnv, certificateArn: config.target.certificateArn, hostnames: config.target.cloudflare.hostnames.map((h) => h.name), timeFactor: opts.timeFactor });
   late.cloud = cloud;
   const stateFile = StateFile.create(join(opts.outDir, "state.json"));
 
-  const front = `http://${config.target.cloudflare.hostnames[0].name}`;
+  const hostnames = config.target.cloudflare.hostnames;
+  const front = `http://${(hostnames.find((h) => h.process === "web") ?? hostnames[0]).name}`;
+  const streamingHost = hostnames.find((h) => config.target.compute.processes[h.process]?.healthPath?.startsWith("/api/v1/streaming"));
+  const uploadsPerSecond = Math.max(0.5, opts.writesPerSecond / 5);
   const load = startLoadProcess({
-    baseUrl: front, accounts: src.data.accounts, writesPerSecond: opts.writesPerSecond, readsPerSecond: opts.readsPerSecond,
-    maxWrites: opts.maxWrites, maxDurationMs: opts.maxMinutes * 60_000, timeoutMs: 5000, ackFile: join(opts.outDir, "acknowledged-writes.jsonl"), runId,
+    baseUrl: front, streamingUrl: streamingHost ? `http://${streamingHost.name}` : undefined, accounts: src.data.accounts,
+    writesPerSecond: opts.writesPerSecond, readsPerSecond: opts.readsPerSecond, uploadsPerSecond,
+    maxWrites: opts.maxWrites, maxDurationMs: opts.maxMinutes * 60_000, timeoutMs: 5000,
+    ackFile: join(opts.outDir, "acknowledged-writes.jsonl"), uploadAckFile: join(opts.outDir, "acknowledged-uploads.jsonl"), runId,
   });
-  log(`load: ${opts.writesPerSecond} writes/s and ${opts.readsPerSecond} reads/s at ${front} (through the edge)`);
+  log(`load: ${opts.writesPerSecond} statuses/s, ${uploadsPerSecond} uploads/s and ${opts.readsPerSecond} reads/s at ${front}${streamingHost ? ` and http://${streamingHost.name}` : ""} (through the edge)`);
   await sleep(opts.holdSeconds * 1000);
 
   // 3-4. The journey up, then (with --rollback-from) back down.
@@ -613,21 +693,36 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   }
   const finalConfig = ups.filter((u) => u.ok).pop()?.config ?? config;
 
-  // 5. Checks where the data lives now.
+  // 5. Checks where the data lives now, once the app's queues drained.
   await load.stop();
   schedulers.clock.stop();
-  await sleep(1500); // workers finish their last tick
   const pgMoved = atLeast(componentStage("postgres", finalConfig.stages), "cutover");
   const redisMoved = atLeast(componentStage("redis", finalConfig.stages), "cutover");
   const acked = load.acked;
   const pgUrl = pgMoved ? cloud.postgresAdminUrl() : src.checkDatabaseUrl;
-  const pgCheck = await withClient(pgUrl, (db) => lostWritesCheck(db, src.data.schema, acked));
-  checks.push({ ...pgCheck.check, name: `every acknowledged write is in ${pgMoved ? "the target" : "the source"} PostgreSQL` });
-  const ticks = ackedTicks(logsDir);
-  const lostTicks = await missingTicks(redisMoved ? cloud.redisAdminUrl() : src.checkRedisUrl, caPem, ticks);
-  checks.push({ name: `every Redis write the workers saw acknowledged is in ${redisMoved ? "the target" : "the source"} Redis`, ok: lostTicks.length === 0, detail: `${ticks.length - lostTicks.length} of ${ticks.length} present${lostTicks.length ? `; missing e.g. ${lostTicks.slice(0, 3).join(", ")}` : ""}` });
+  const redisUrl = redisMoved ? cloud.redisAdminUrl() : src.checkRedisUrl;
+  const pgWhere = pgMoved ? "the target" : "the source";
+  const redisWhere = redisMoved ? "the target" : "the source";
+  const endRedis = new Redis(redisUrl, { tls: redisUrl.startsWith("rediss:") ? { ca: caPem } : undefined, maxRetriesPerRequest: 2 });
+  const counted = await withClient(pgUrl, async (db) => {
+    const drained = await drainQueues(endRedis, db, src.data.schema, acked, DRAIN_TIMEOUT_MS);
+    const lostRows = await lostWritesCheck(db, src.data.schema, acked);
+    const jobs = await countJobs(db, src.data.schema, acked, cutoverStartedAt(ups));
+    return { drained, lostRows, jobs };
+  });
+  const lostFeed = await lostFeedEntries(endRedis, acked);
+  const sets = await countSidekiqSets(endRedis, seeded.jobs);
+  endRedis.disconnect();
+  const uploadsMissing = missingUploads(load.uploads, settings.bucket, (b) => aws.keys(b), aws.bucketNames());
+  const pgCheck = counted.lostRows;
+  checks.push({ ...counted.drained, name: `${counted.drained.name} (in ${redisWhere} Redis)` });
+  checks.push({ ...pgCheck.check, name: `every acknowledged write is in ${pgWhere} PostgreSQL` });
+  checks.push({ name: `every acknowledged status is in its author's home feed in ${redisWhere} Redis`, ok: acked.length > 0 && lostFeed.length === 0, detail: `${acked.length - lostFeed.length} of ${acked.length} present${lostFeed.length ? `; missing e.g. ${lostFeed.slice(0, 3).join(", ")}` : ""}` });
+  checks.push({ ...jobsCheck(counted.jobs), name: `every job the app enqueued ran exactly once (its runs in ${pgWhere} PostgreSQL)` });
+  checks.push({ ...sidekiqSetsCheck(sets), name: `Sidekiq's schedule, retry and dead sets are in ${redisWhere} Redis, each job exactly once` });
+  checks.push(uploadsCheck(load.uploads, settings.bucket, uploadsMissing));
   if (config.target.runner.kind === "ec2") {
-    const iam = checkCallsAgainstRunnerRole(aws.calls, stateFile.read().resources);
+    const iam = checkCallsAgainstRunnerRole(aws.calls.filter((c) => c.accessKeyId === RUNNER_ACCESS_KEY), stateFile.read().resources);
     checks.push({ name: "every AWS call the runner's steps made is allowed by the runner's instance role (actions and resources; conditions not evaluated)", ok: iam.denied.length === 0, detail: `${iam.allowed} allowed${iam.denied.length ? `; denied: ${iam.denied.slice(0, 5).join(", ")}` : ""}` });
   }
   checks.push(scheduledTicksCheck(scheduledRuns(logsDir), schedulers.jobs.length));
@@ -650,9 +745,12 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     lost: pgCheck.lost as AckedWrite[],
     checks,
     cutover: cutoverFigures(stateFile.read().resources),
-    volumes: { rows: src.data.rows, seed: src.data.seed, feeds, databaseBytes: sourceBytes },
-    redisWrites: { acknowledged: ticks.length, lost: lostTicks },
+    volumes: { rows: src.data.rows, seed: src.data.seed, feeds: seeded.feeds, databaseBytes: sourceBytes },
+    redisWrites: { acknowledged: acked.length, lost: lostFeed },
     ecs: { timeFactor: opts.timeFactor, fargateStartSeconds: FARGATE_START_SECONDS },
+    jobs: counted.jobs,
+    sidekiqSets: sets,
+    uploads: { acknowledged: load.uploads.length, bucket: settings.bucket, missing: uploadsMissing },
     stack: {
       name: opts.stackName,
       ups: ups.map((u) => ({

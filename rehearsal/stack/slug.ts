@@ -1,15 +1,20 @@
 // The rehearsal app as a Heroku slug, built once per run: a gzip tar with the app under
-// ./app (Heroku Dev Center, "Slug Compiler"), a Procfile for its process types, and a
-// .profile.d script that a dyno (and bin/slug-run) sources before the command. The app
-// is bundled with esbuild into one file, so the slug runs on its own, without reaching
-// back into the repository (as a real slug carries its node_modules).
+// ./app (Heroku Dev Center, "Slug Compiler"), its Procfile (Mastodon's), and .profile.d
+// scripts a dyno (and bin/slug-run) sources before the command.
 //
-// The same slug is what the Heroku stand-in serves as each app's current release and
-// what its dynos run (through bin/slug-run), and what the ECS stand-in runs after the
-// program copied it to S3: the same code on both sides.
+// What the buildpacks would do at build time, done here: the Ruby buildpack resolves the
+// Gemfile (`bundle lock --local` against Debian's installed gems, which stand for the gems
+// the buildpack would vendor: Debian's system Ruby stands for the Ruby it vendors), and the
+// Node.js buildpack installs the streaming server's packages (esbuild bundles
+// streaming/index.ts with pg and ioredis from the lock file into streaming/index.js, so the
+// slug runs without reaching back into the repository).
+//
+// The same slug is what the Heroku stand-in serves as each app's current release and what
+// its dynos run (through bin/slug-run), what the ECS stand-in runs after the program copied
+// it to S3, and the app tree the box's systemd units run: the same code everywhere.
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { run, tempDir } from "../servers";
 
@@ -21,75 +26,38 @@ export interface RehearsalSlug {
   size: number;
   /** Procfile: type -> command (the slug's process_types). */
   processTypes: Record<string, string>;
+  /** The app tree the slug was made of (what a box's deploy checks out, e.g. /home/mastodon/live). */
+  appDir: string;
 }
 
 export const SLUG_RUN = resolve(__dirname, "..", "..", "bin", "slug-run");
+/** The app's sources: a Rails + Sidekiq app and a Node streaming server, laid out as Mastodon's. */
+export const APP_SOURCE = resolve(__dirname, "..", "app");
 
-/**
- * The app's process types. `web` serves HTTP on $PORT; `worker` works the queue and
- * records its Redis writes (it answers health checks on $PORT too); `release` is the
- * release phase: it checks the app's database answers with the schema the app needs and
- * exits 0, or exits 1 (a real app would migrate here; this one must not change a
- * database that is being replicated).
- */
-const PROCFILE = [
-  "# The rehearsal app (rehearsal/app), bundled into server.js.",
-  "web: APP_WORKER=0 exec node server.js",
-  "worker: APP_WORKER=1 exec node server.js",
-  "release: exec node release.js",
-  "",
-].join("\n");
+/** Sourced by a dyno before the command, as the Ruby and Node.js buildpacks' profile scripts are. */
+const PROFILE_D: Record<string, string> = {
+  "ruby.sh": [
+    "# What the Ruby buildpack's profile script sets (Dev Center, \"Heroku Ruby Support\"); the",
+    "# Ruby itself is the system's here (docs/rehearsal.md).",
+    'export PATH="$HOME/bin:$PATH"',
+    'export RAILS_ENV="${RAILS_ENV:-production}"',
+    'export RACK_ENV="${RACK_ENV:-production}"',
+    'export RAILS_LOG_TO_STDOUT="${RAILS_LOG_TO_STDOUT:-enabled}"',
+    'export BUNDLE_GEMFILE="$HOME/Gemfile"',
+    "export BUNDLE_FROZEN=true",
+    "",
+  ].join("\n"),
+  "nodejs.sh": [
+    "# What the Node.js buildpack's profile script sets (Dev Center, \"Node.js Support\").",
+    'export NODE_ENV="${NODE_ENV:-production}"',
+    "",
+  ].join("\n"),
+};
 
-/** Sourced by the dyno before the command, as the Node.js buildpack's profile script is. */
-const PROFILE_D = [
-  "# The Node.js buildpack puts the app's binaries first and sets NODE_ENV (Dev Center, \"Node.js Support\").",
-  'export PATH="$HOME/node_modules/.bin:$PATH"',
-  'export NODE_ENV="${NODE_ENV:-production}"',
-  // Which process this is, in the X-Served-By header: the dyno's own name (web.1) unless the platform names it.
-  'export APP_NAME="${APP_NAME:-slug-$DYNO}"',
-  "",
-].join("\n");
-
-/** The release phase: the app's database answers and has the app's tables. */
-const RELEASE_SOURCE = `
-import { Client } from "pg";
-import { clientConfig } from "../../dataplane/postgres/connection";
-import { pgTls } from "../../dataplane/postgres/tls";
-import { quoteSchema } from "./schema";
-
-// The URL is read as libpq (and the app) reads it: each TLS attempt in order, the first that connects.
-async function main(): Promise<void> {
-  const url = process.env.DATABASE_URL;
-  if (!url) throw new Error("DATABASE_URL is not set");
-  const schema = process.env.APP_SCHEMA ?? "public";
-  const tls = pgTls(url);
-  let failure: unknown = new Error("no connection attempt");
-  for (const attempt of tls.attempts) {
-    const client = new Client(clientConfig(url, tls, attempt, { connectionTimeoutMillis: 5000 }));
-    try {
-      await client.connect();
-      const r = await client.query(\`SELECT count(*)::int AS n FROM \${quoteSchema(schema)}.accounts\`);
-      process.stdout.write(\`release: database answers, \${r.rows[0].n} accounts in \${schema}\\n\`);
-      return;
-    } catch (err) {
-      failure = err;
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  }
-  throw failure;
-}
-
-main().catch((err) => {
-  process.stderr.write(\`release: \${err instanceof Error ? err.message : String(err)}\\n\`);
-  process.exit(1);
-});
-`;
-
-/** One file for `entry` (a path, or source resolved from the app's directory), with its dependencies. */
-async function bundle(entry: { file: string } | { source: string; resolveDir: string }, out: string): Promise<void> {
+/** The streaming server and its packages in one file (a real slug carries node_modules). */
+async function bundleStreaming(out: string): Promise<void> {
   await build({
-    ...("file" in entry ? { entryPoints: [entry.file] } : { stdin: { contents: entry.source, resolveDir: entry.resolveDir, loader: "ts" as const } }),
+    entryPoints: [join(APP_SOURCE, "streaming", "index.ts")],
     outfile: out,
     bundle: true,
     platform: "node",
@@ -101,21 +69,23 @@ async function bundle(entry: { file: string } | { source: string; resolveDir: st
   });
 }
 
-/** Build the slug: bundle the app, write the Procfile and .profile.d, tar it as Heroku does. */
+/** Build the slug: the app tree, its Gemfile.lock, the streaming bundle, tarred as Heroku does. */
 export async function buildRehearsalSlug(): Promise<RehearsalSlug> {
   const root = tempDir("rehearsal-slug");
   const app = join(root, "app");
+  cpSync(APP_SOURCE, app, { recursive: true, filter: (src) => !src.endsWith(".ts") && !src.endsWith("Gemfile.lock") });
+  await bundleStreaming(join(app, "streaming", "index.js"));
+  try {
+    await run("bundle", ["lock", "--local"], { cwd: app, env: { ...process.env, BUNDLE_GEMFILE: join(app, "Gemfile"), HOME: root } });
+  } catch (err) {
+    throw new Error(`the rehearsal app's Gemfile does not resolve from this machine's gems (bash scripts/setup-system.sh installs Debian's ruby-rails, ruby-sidekiq, ruby-pg, ruby-redis, puma, ruby-aws-sdk-s3): ${(err as Error).message.split("\n").slice(-3).join(" ")}`);
+  }
   mkdirSync(join(app, ".profile.d"), { recursive: true });
-  const appDir = resolve(__dirname, "..", "app");
-  await bundle({ file: join(appDir, "main.ts") }, join(app, "server.js"));
-  // The release entry resolves its imports from the app's directory, as the app's own do.
-  await bundle({ source: RELEASE_SOURCE, resolveDir: appDir }, join(app, "release.js"));
-  writeFileSync(join(app, "Procfile"), PROCFILE);
-  writeFileSync(join(app, ".profile.d", "rehearsal.sh"), PROFILE_D);
+  for (const [name, text] of Object.entries(PROFILE_D)) writeFileSync(join(app, ".profile.d", name), text);
   const file = join(tempDir("rehearsal-slug-out"), "slug.tgz");
   await run("tar", ["czf", file, "-C", root, "./app"]);
   const bytes = readFileSync(file);
-  return { file, checksum: `SHA256:${createHash("sha256").update(bytes).digest("hex")}`, size: bytes.length, processTypes: procfileTypes(PROCFILE) };
+  return { file, checksum: `SHA256:${createHash("sha256").update(bytes).digest("hex")}`, size: bytes.length, processTypes: procfileTypes(readFileSync(join(app, "Procfile"), "utf8")), appDir: app };
 }
 
 /** Procfile text to process types: `#` lines skipped, split on the first `:` (herokuish's rule). */

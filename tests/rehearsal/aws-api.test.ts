@@ -59,6 +59,7 @@ beforeAll(async () => {
     AWS_DEFAULT_REGION: "us-east-1", AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null", AWS_EC2_METADATA_DISABLED: "true",
   };
   api.createSecret(SECRET_ARN, "ferry/ferry/heroku-masto-web-0001");
+  api.createBucket("ferry-bucket");
 });
 
 afterAll(async () => {
@@ -74,7 +75,17 @@ describe.skipIf(!REAL_AWS)("the AWS API stand-in under the real AWS CLI", () => 
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(api.object("ferry-bucket", "slugs/masto-web/abc.tgz")?.equals(bytes)).toBe(true);
-    expect(api.calls).toContainEqual({ action: "s3:PutObject", resource: "arn:aws:s3:::ferry-bucket/slugs/masto-web/abc.tgz", ok: true, status: 200 });
+    expect(api.calls).toContainEqual({ action: "s3:PutObject", resource: "arn:aws:s3:::ferry-bucket/slugs/masto-web/abc.tgz", ok: true, status: 200, accessKeyId: "AKIAREHEARSAL0000000" });
+  });
+
+  it("aws s3 cp into a bucket that does not exist: NoSuchBucket, as S3 answers, and nothing stored", async () => {
+    const file = join(tempDir("slug"), "slug.tgz");
+    writeFileSync(file, randomBytes(1000));
+    const r = await aws(["s3", "cp", "--only-show-errors", file, "s3://no-such-bucket/slugs/x.tgz"]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/NoSuchBucket/);
+    expect(api.object("no-such-bucket", "slugs/x.tgz")).toBeUndefined();
+    expect(api.calls).toContainEqual({ action: "s3:PutObject", resource: "arn:aws:s3:::no-such-bucket/slugs/x.tgz", ok: false, status: 404, accessKeyId: "AKIAREHEARSAL0000000" });
   });
 
   it("put-secret-value through ferry's putSecretValue: the value from stdin, never argv, is the new AWSCURRENT", async () => {

@@ -157,6 +157,34 @@ describe("report from a recorded timeline", () => {
   test("secrets are scrubbed from every report file", () => {
     expect(scrub('{"url":"postgresql://postgres:s3cretpw@127.0.0.1/db","again":"s3cretpw"}', ["s3cretpw"])).toBe('{"url":"postgresql://postgres:***@127.0.0.1/db","again":"***"}');
   });
+
+  test("jobs never run or run twice, Sidekiq jobs missing, uploads outside the app's bucket: each fails the report and is said in plain words", () => {
+    const clean = buildReport({
+      ...recordedTimeline(), lost: [],
+      checks: [{ name: "every acknowledged write is on the target", ok: true, detail: "all there" }],
+      jobs: { enqueued: 300, enqueuedBeforeCutover: 120, neverRan: [], ranMoreThanOnce: [] },
+      sidekiqSets: { seeded: { schedule: 10, retry: 10, dead: 10 }, missing: [], duplicated: [] },
+      uploads: { acknowledged: 50, bucket: "app-media", missing: [] },
+    });
+    expect(clean.ok).toBe(true);
+    expect(renderMarkdown(clean)).toContain("The app enqueued 300 jobs (120 before the cutover); each ran exactly once.");
+
+    const findings = buildReport({
+      ...recordedTimeline(), lost: [],
+      checks: [{ name: "every acknowledged write is on the target", ok: true, detail: "all there" }],
+      jobs: { enqueued: 300, enqueuedBeforeCutover: 120, neverRan: [{ jid: "j1", statusId: "1001", beforeCutover: true }], ranMoreThanOnce: [{ jid: "j2", statusId: "1002", runs: 2, ranOn: ["heroku:worker.1", "ecs:ab-cd"], beforeCutover: true }] },
+      sidekiqSets: { seeded: { schedule: 10, retry: 10, dead: 10 }, missing: [{ set: "schedule", jid: "s1" }], duplicated: [] },
+      uploads: { acknowledged: 50, bucket: "app-media", missing: [{ key: "media_attachments/files/x/original/a.png", foundIn: "ferry-storage-bucket" }] },
+    });
+    expect(findings.ok).toBe(false);
+    expect(findings.jobs).toMatchObject({ neverRan: 1, ranMoreThanOnce: 1 });
+    expect(findings.uploads).toMatchObject({ missing: 1 });
+    const md = renderMarkdown(findings);
+    expect(md).toContain("**1 never ran, 1 ran more than once**");
+    expect(md).toContain("j2 (status 1002, enqueued before the cutover) ran 2 times: heroku:worker.1, ecs:ab-cd");
+    expect(md).toContain("**1 jobs missing, 0 duplicated**");
+    expect(md).toContain("**1 are not in the app's own bucket app-media** (they went to ferry-storage-bucket)");
+  });
 });
 
 describe("failures outside the cutover's write window", () => {

@@ -1,23 +1,25 @@
 // The self-managed box (story 001), as the rehearsal stands it in: one stand-in host with
 // PostgreSQL on 5432 and Redis on 6379 (each a local server behind a forward on the box's
 // address), the site's nginx on 443 and 80 (a site file nginx.conf includes, as in
-// /etc/nginx/sites-enabled, with the site's certificate), the app's systemd units (one
-// process each of the rehearsal app) and sshd on 22. Over SSH, `systemctl` is a stand-in
+// /etc/nginx/sites-enabled, with the site's certificate), the app's systemd units (Mastodon's:
+// puma, sidekiq and the streaming server, each run in the app's tree with the app's env
+// file, as mastodon-*.service run them in /home/mastodon/live) and sshd on 22. Over SSH, `systemctl` is a stand-in
 // that starts and stops those units, and nginx is the box's own, so `ferry proxy apply`
 // and the program's unit steps act on the box as they would on the real one.
 import { createServer, Server } from "node:http";
+import { parseEnv } from "node:util";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { VultrSourceConfig } from "../../../config";
-import { freePort, LocalPostgres, LocalRedis, nginxHttpPaths, nginxMainContext, onExit, startNginx, startPostgres, startRedis, tempDir, LocalNginx } from "../../servers";
+import { freePort, LocalPostgres, LocalRedis, nginxHttpPaths, nginxMainContext, onExit, run, startNginx, startPostgres, startRedis, tempDir, LocalNginx } from "../../servers";
 import { LocalSshd, startSshd } from "../../servers/sshd";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../../source-data";
 import { forward, Forward } from "../forward";
 import { DEFAULT_ORIGIN_CA } from "../../../dataplane/traffic/proxy-config";
 import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
-import { Fleet, FleetContext } from "./fleet";
+import { Fleet, FleetContext, FleetSpec } from "./fleet";
 import { fires, ScheduleClock } from "./clock";
 import type { DeclaredJob } from "./heroku";
 import { jobLines, parseCrontab } from "../../../dataplane/box/crontab";
@@ -30,8 +32,8 @@ export interface BoxOptions {
   source: VultrSourceConfig;
   /** The site's hostnames, each with the process type that serves it. */
   hostnames: Array<{ name: string; process: string }>;
-  /** Process types that serve HTTP (they have a port in the stack's compute). */
-  httpProcesses: string[];
+  /** Process types that serve HTTP (they have a port in the stack's compute), with their health paths. */
+  httpProcesses: Record<string, { healthPath?: string }>;
   sizeRows: number;
   /** Seed to at least this database size instead (--size 1gb). */
   sizeBytes?: number;
@@ -40,7 +42,21 @@ export interface BoxOptions {
   ca: PrivateCa;
   fleet: Omit<FleetContext, "changed">;
   /** The box's cron: its crontab (ferry:source.cron's user) holds the declared jobs, run on the shared clock. */
-  cron?: { clock: ScheduleClock; jobs: DeclaredJob[]; slug: RehearsalSlug };
+  cron?: { clock: ScheduleClock; jobs: DeclaredJob[] };
+  /** The app, deployed on the box as its tree (the slug's), with its schema migrated by it. */
+  slug: RehearsalSlug;
+  /** The app's own settings in its env file (its S3 bucket and credentials, SECRET_KEY_BASE). */
+  appVars: Record<string, string>;
+}
+
+/**
+ * A unit's ExecStart, by the process it runs (Mastodon's dist/mastodon-*.service): the
+ * streaming server for a process whose health path is the streaming API's, puma for any
+ * other that serves HTTP, sidekiq for the rest.
+ */
+export function unitCommand(process: { http: boolean; healthPath?: string }): string {
+  if (process.healthPath?.startsWith("/api/v1/streaming")) return "exec node ./streaming/index.js";
+  return process.http ? "exec bundle exec puma -C config/puma.rb" : "exec bundle exec sidekiq";
 }
 
 /** Where the box's nginx keeps its files: what `ferry proxy apply` needs to find it. */
@@ -62,8 +78,11 @@ export class Box {
   /** What the stack's secrets hold: ferry's connections to the box. */
   sourceDatabaseUrl = "";
   sourceRedisUrl = "";
-  /** The app's own connections (the units, on the box itself). */
-  private appEnv: Record<string, string> = {};
+  /** The app's env file (Mastodon's .env.production): what the units run with, what `ferry box config copy` reads. */
+  envFile = "";
+  /** The app's tree on the box (/home/mastodon/live). */
+  appDir = "";
+  private connections: Record<string, string> = {};
   private readonly units = new Map<string, Fleet>();
   private readonly forwards: Forward[] = [];
   private control?: Server;
@@ -75,17 +94,30 @@ export class Box {
     this.address = await o.hosts.allocate("Vultr box");
     this.pg = await startPostgres();
     const appPassword = randomBytes(12).toString("hex");
-    this.data = await fillSource(this.pg, appPassword, { sizeRows: o.sizeRows, sizeBytes: o.sizeBytes, sizeLabel: o.sizeLabel });
+    this.appDir = join(tempDir("box-live"), "live");
+    mkdirSync(this.appDir);
+    await run("tar", ["xzf", o.slug.file, "-C", this.appDir, "--strip-components=2", "./app"]);
+    this.data = await fillSource(this.pg, appPassword, { sizeRows: o.sizeRows, sizeBytes: o.sizeBytes, sizeLabel: o.sizeLabel, appDir: this.appDir });
     this.forwards.push(await forward(this.address, 5432, this.pg.port));
     this.redis = await startRedis({ password: randomBytes(12).toString("hex") });
     this.forwards.push(await forward(this.address, 6379, this.redis.port));
     // ferry replicates as the box's superuser (publication, slot); the app uses its own role.
     this.sourceDatabaseUrl = `postgresql://postgres:${encodeURIComponent(this.pg.password)}@${this.address}:5432/${APP_DB}`;
     this.sourceRedisUrl = `redis://:${encodeURIComponent(this.redis.password!)}@${this.address}:6379/0`;
-    this.appEnv = { DATABASE_URL: this.pg.url(APP_DB, APP_ROLE, appPassword), REDIS_URL: this.redis.url() };
+    this.connections = { DATABASE_URL: this.pg.url(APP_DB, APP_ROLE, appPassword), REDIS_URL: this.redis.url() };
+    this.envFile = this.writeEnvFile(this.connections);
+    const env = parseEnv(readFileSync(this.envFile, "utf8")) as Record<string, string>;
     for (const [type, unit] of Object.entries(o.source.units)) {
-      const fleet = new Fleet({ name: `box-${unit}`, http: o.httpProcesses.includes(type), env: this.appEnv }, { ...o.fleet, changed: () => this.renderSite() });
-      this.units.set(unit, fleet);
+      const http = type in o.httpProcesses;
+      const spec: FleetSpec = {
+        name: `box-${unit}`,
+        platform: "box",
+        http,
+        // EnvironmentFile=.env.production, and the unit's own Environment= lines.
+        env: { ...env, RAILS_ENV: "production", NODE_ENV: "production" },
+        launch: { kind: "unit", appDir: this.appDir, command: unitCommand({ http, healthPath: o.httpProcesses[type]?.healthPath }) },
+      };
+      this.units.set(unit, new Fleet(spec, { ...o.fleet, changed: () => this.renderSite() }));
     }
     await Promise.all([...this.units.values()].map((f) => f.scale(1)));
     await this.startNginx();
@@ -116,12 +148,17 @@ export class Box {
           if (!job || !fires(job.schedule, "UTC", slot)) continue;
           const declared = cron.jobs.find((j) => j.command === line.command);
           cron.clock.runSlugCommand({
-            job: declared?.name ?? `crontab ${file} line ${line.line}`, slot, side: "box", slugRun: SLUG_RUN, slug: cron.slug.file, command: line.command,
-            env: { ...this.appEnv, APP_SCHEMA: this.opts.fleet.schema }, dyno: `cron.${++this.cronRuns}`,
+            job: declared?.name ?? `crontab ${file} line ${line.line}`, slot, side: "box", slugRun: SLUG_RUN, slug: this.opts.slug.file, command: line.command,
+            env: { ...this.opts.fleet.machineEnv, ...(parseEnv(readFileSync(this.envFile, "utf8")) as Record<string, string>), APP_SCHEMA: this.opts.fleet.schema }, dyno: `cron.${++this.cronRuns}`,
           });
         }
       }
     });
+  }
+
+  /** The app's own connections on the box (DATABASE_URL, REDIS_URL), as its env file has them. */
+  appConnections(): Record<string, string> {
+    return { ...this.connections };
   }
 
   /** The unit serving a process type (web, streaming), by the stack's units map. */
@@ -148,6 +185,13 @@ server {
     proxy_http_version 1.1;
     proxy_set_header Host $host;
     proxy_set_header Connection "close";
+  }
+  # Mastodon's nginx.conf: the streaming API's event streams pass unbuffered.
+  location ^~ /api/v1/streaming {
+    proxy_pass http://${upstream}_${h.name.replace(/\W/g, "_")};
+    proxy_http_version 1.1;
+    proxy_set_header Host $host;
+    proxy_buffering off;
   }
 }`;
     }).join("\n");
@@ -198,12 +242,12 @@ server {
 
   /**
    * The app's env file on the box (Mastodon's .env.production): its settings and its own
-   * connections, which `ferry box config copy` reads over SSH. In the stand-in's files,
-   * like the nginx site; the stack's `compute.boxEnvFile` is pointed here.
+   * connections, which the units run with and `ferry box config copy` reads over SSH. In the
+   * stand-in's files, like the nginx site; the stack's `compute.boxEnvFile` is pointed here.
    */
-  appEnvFile(): string {
+  private writeEnvFile(connections: Record<string, string>): string {
     const file = join(tempDir("box-env"), ".env.production");
-    const vars = { ...this.appEnv, LOCAL_DOMAIN: this.opts.hostnames[0]?.name ?? "box.example", SECRET_KEY_BASE: randomBytes(32).toString("hex"), RAILS_ENV: "production" };
+    const vars = { ...connections, ...this.opts.appVars, LOCAL_DOMAIN: this.opts.hostnames[0]?.name ?? "box.example", RAILS_ENV: "production" };
     writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
     return file;
   }

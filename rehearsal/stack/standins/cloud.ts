@@ -39,6 +39,8 @@ export interface CloudContext {
   logsDir: string;
   /** Schema the rehearsal app reads and writes. */
   schema: string;
+  /** What the platform's machines have that the app relies on (the system trust store): see FleetContext. */
+  machineEnv: Record<string, string>;
   region: string;
   log(line: string): void;
   secret(value: string): void;
@@ -238,6 +240,7 @@ export class Cloud implements Realizer, TaskRunner {
       }
       case "aws:s3/bucket:Bucket": {
         const bucket = String(i.bucket ?? `${String(i.bucketPrefix ?? `${goal.name}-`)}${suffix()}`).toLowerCase();
+        this.ctx.aws.createBucket(bucket);
         return this.generic(goal, { bucket, arn: `arn:aws:s3:::${bucket}`, id: bucket });
       }
       case "aws:iam/role:Role": {
@@ -612,7 +615,7 @@ export class Cloud implements Realizer, TaskRunner {
     let running = this.services.get(goal.urn);
     if (!running) {
       const tgArn = (i.loadBalancers as Array<{ targetGroupArn: string }> | undefined)?.[0]?.targetGroupArn;
-      const fleet = new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, log: this.ctx.log, changed: () => this.renderAlb() });
+      const fleet = new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, machineEnv: this.ctx.machineEnv, log: this.ctx.log, changed: () => this.renderAlb() });
       const seconds = (s: number) => (s * 1000) / this.ctx.timeFactor;
       const service = new EcsService({
         name: goal.name,
@@ -623,7 +626,7 @@ export class Cloud implements Realizer, TaskRunner {
       });
       running = { service, fleet };
       this.services.set(goal.urn, running);
-      this.ctx.log(`      ECS ${goal.name}: ${launch.processType} of ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${tgArn ? `in its target group, health ${this.targetGroupHealth(tgArn).settings.path}` : "no load balancer"})`);
+      this.ctx.log(`      ECS ${goal.name}: ${launch.command ? `\`${launch.command}\` in` : launch.processType + " of"} ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${tgArn ? `in its target group, health ${this.targetGroupHealth(tgArn).settings.path}` : "no load balancer"})`);
     }
     const outcome = await running.service.deploy(taskDefinition, Number(i.desiredCount ?? 0));
     this.deployments.set(goal.name, { service: goal.name, declared: taskDefinition, running: outcome.runningDefinition, rolledBack: outcome.rolledBack, failedTasks: outcome.failedTasks });
@@ -639,8 +642,7 @@ export class Cloud implements Realizer, TaskRunner {
     this.pullImages(definition.inputs, 1, definition.name);
     const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
     this.ctx.log(`      ECS run-task ${definition.name}: ${launch.processType} of the slug, to completion`);
-    // The rehearsal's own instrumentation: which schema it seeded.
-    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { APP_SCHEMA: this.ctx.schema }, (FARGATE_START_SECONDS * 1000) / this.ctx.timeFactor);
+    runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { env: this.ctx.machineEnv, schema: this.ctx.schema }, (FARGATE_START_SECONDS * 1000) / this.ctx.timeFactor);
   }
 
   /** `tasks` task starts pulling every container image of a task definition, through the NAT gateway. */

@@ -167,7 +167,7 @@ export class EcsService {
     const process = await this.opts.launch(definition);
     const task: EcsTask = { definition, process, startedAt: Date.now() };
     if (this.opts.targetGroup) {
-      task.target = `127.0.0.1:${process.config.port}`;
+      task.target = `127.0.0.1:${process.port}`;
       this.opts.targetGroup.register(task.target);
     }
     return task;

@@ -15,11 +15,13 @@
 //   - awsvpc gives each task its own address; on one machine each task gets its own
 //     port instead (PORT is overridden, and the target group registers that port);
 //   - there is no container engine here: an image reference (a box's app) is mapped to
-//     the rehearsal app's slug by the registry stand-in below, which picks the slug's
-//     process type for the process (its `web` for one with a port, `worker` otherwise,
-//     `release` for the release command), stated in docs/rehearsal.md.
-import { spawn } from "node:child_process";
-import { chmodSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+//     the rehearsal app's slug by the registry stand-in below; the slug's tree is laid out
+//     as Mastodon's image is (config/puma.rb, streaming/index.js, a Gemfile), so the
+//     container's declared command runs as it is in the unpacked slug (slug-run's one-off
+//     SLUG_COMMAND), stated in docs/rehearsal.md;
+//   - a task's container is a process in a PID namespace of its own (app-process.ts), with
+//     ECS_CONTAINER_METADATA_URI_V4 set as Fargate sets it.
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerDefinition } from "../../../policy/providers";
 import { containersOf } from "../../../policy/providers";
@@ -27,20 +29,25 @@ import type { AwsApi, EcsTask } from "../../servers/aws-api";
 import { tempDir } from "../../servers";
 import { SLUG_RUN } from "../slug";
 import { RDS_CA_DIR, RDS_CA_IN_TASK } from "../../../components/target/app/rds-ca";
-import type { FleetSpec } from "./fleet";
+import { startProcess } from "../../app-process";
+import { platformEnv, type FleetSpec } from "./fleet";
 
 /** Image reference -> the slug that stands in for it, and how to pick a process type. */
 export interface ImageRegistry {
   /** The slug file an image stands for; throws naming the image when the registry has none. */
   slugFor(image: string): string;
-  /** The slug's process type for a container's command and port. */
+  /**
+   * The slug's process type for a container with no command of its own (the image's
+   * default command); with a command, only the name of the process (slug-run's DYNO).
+   */
   processTypeFor(command: string | undefined, port: number | undefined): string;
 }
 
 /**
  * The registry stand-in: every image the stack names is the rehearsal app, packaged as
- * the slug; the release command runs the slug's `release`, a process with a port its
- * `web`, any other its `worker`.
+ * the slug; a container's command runs as declared in the slug's tree. Without one, the
+ * image's default command is the slug's `release` for the release command, `web` for a
+ * process with a port, `worker` otherwise.
  */
 export function rehearsalRegistry(slugFile: string, images: string[], releaseCommand: string | undefined): ImageRegistry {
   const known = new Set(images);
@@ -61,6 +68,8 @@ export interface TaskLaunch {
   slugRun: string;
   slug: string;
   processType: string;
+  /** The container's own command (an image's), run in the slug's tree instead of the Procfile's. */
+  command?: string;
   env: Record<string, string>;
   /** What the process starts under: a mount namespace with the task's RDS CA volume at its path (empty: none). */
   launcher: string[];
@@ -168,16 +177,17 @@ export function taskLaunch(ctx: EcsContext, taskDefinition: Record<string, unkno
   }
   if (!app.image) throw new Error(`${what}: the app container has no image`);
   const command = app.command?.[0] === "/bin/sh" && app.command[1] === "-c" ? app.command[2] : app.command?.join(" ");
-  return { slugRun: SLUG_RUN, slug: ctx.registry.slugFor(app.image), processType: ctx.registry.processTypeFor(command, port), env: environment, port, healthPath, launcher };
+  return { slugRun: SLUG_RUN, slug: ctx.registry.slugFor(app.image), processType: ctx.registry.processTypeFor(command, port), command, env: environment, port, healthPath, launcher };
 }
 
 /** A Fleet spec that runs a service's tasks (one process each) from the launch. */
 export function serviceFleetSpec(process: string, launch: TaskLaunch): FleetSpec {
   return {
     name: `aws-${process}`,
+    platform: "ecs",
     http: launch.port !== undefined,
     env: launch.env,
-    slug: { file: launch.slug, slugRun: launch.slugRun, processType: launch.processType, launcher: launch.launcher },
+    launch: { kind: "slug", file: launch.slug, slugRun: launch.slugRun, processType: launch.processType, command: launch.command, launcher: launch.launcher },
   };
 }
 
@@ -186,7 +196,7 @@ export function serviceFleetSpec(process: string, launch: TaskLaunch): FleetSpec
  * `startDelayMs` (Fargate provisions it: ecs-service.ts), then its app container runs;
  * its exit code is the task's, as DescribeTasks reports it. Output goes to `logFile`.
  */
-export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, instrumentation: Record<string, string> = {}, startDelayMs = 0): void {
+export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, machine: { env: Record<string, string>; schema: string }, startDelayMs = 0): void {
   task.lastStatus = "PROVISIONING";
   task.containers = [{ name: APP, lastStatus: "PENDING" }];
   let cancelled = false;
@@ -197,30 +207,27 @@ export function runOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, in
     task.containers = [{ name: APP, lastStatus: "STOPPED", reason: "stopped before it started" }];
   };
   setTimeout(() => {
-    if (!cancelled) startOneOff(task, launch, logFile, instrumentation);
+    if (!cancelled) startOneOff(task, launch, logFile, machine);
   }, startDelayMs);
 }
 
-function startOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, instrumentation: Record<string, string>): void {
-  const appDir = join(tempDir("ecs-run-task"), "app");
-  const base: Record<string, string> = {};
-  for (const k of ["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "TMPDIR"]) if (process.env[k]) base[k] = process.env[k]!;
-  const [cmd, ...args] = [...launch.launcher, "/bin/sh", launch.slugRun, launch.slug, launch.processType];
-  const child = spawn(cmd, args, {
-    env: { ...base, ...launch.env, ...instrumentation, APP_DIR: appDir, DYNO: `${launch.processType}.1` },
-    stdio: ["ignore", "pipe", "pipe"],
-    cwd: "/",
-  });
-  const log = createWriteStream(logFile, { flags: "a" });
-  child.stdout.pipe(log, { end: false });
-  child.stderr.pipe(log, { end: false });
+function startOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, machine: { env: Record<string, string>; schema: string }): void {
+  const name = `ecs-run-task-${launch.processType}`;
   task.lastStatus = "RUNNING";
   task.containers = [{ name: APP, lastStatus: "RUNNING" }];
-  task.stop = () => child.kill("SIGTERM");
-  child.on("close", (code, signal) => {
+  const started = startProcess({
+    name,
+    platform: "ecs",
+    launch: { kind: "slug", slugRun: launch.slugRun, slug: launch.slug, processType: launch.processType, command: launch.command, launcher: launch.launcher, appDir: join(tempDir("ecs-run-task"), "app") },
+    env: { ...machine.env, ...launch.env, ...platformEnv("ecs", launch.processType, 1, name, machine.schema) },
+    logFile,
+  });
+  void started.then((p) => {
+    task.stop = () => void p.stop();
+    return p.exited;
+  }).then(({ code, signal }) => {
     task.lastStatus = "STOPPED";
     task.stopCode = signal ? "UserInitiated" : "EssentialContainerExited";
     task.containers = [{ name: APP, lastStatus: "STOPPED", exitCode: code ?? 137, reason: signal ? `killed by ${signal}` : undefined }];
-    log.end();
   });
 }

@@ -3,13 +3,14 @@
 // current release), a dyno manager that keeps each app's formation running as processes
 // of that slug, started by bin/slug-run as a dyno starts, with the app's config vars (and restarts
 // them when a config var changes, as Heroku does), and the router that sends an app's
-// domains to its web dynos (503 with no web dyno, as Heroku's H14).
+// domains to its web dynos (503 with no web dyno, as Heroku's H14; 503 for an app in
+// maintenance mode, as Heroku's H80: https://devcenter.heroku.com/articles/maintenance-mode).
 import { randomBytes } from "node:crypto";
 import type { HerokuSourceConfig } from "../../../config";
 import { FakeHerokuApi, startHerokuApi } from "../../servers/heroku-api";
 import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
-import { Fleet, FleetContext } from "./fleet";
+import { Fleet, FleetContext, FleetSpec } from "./fleet";
 import { RehearsalSlug, SLUG_RUN } from "../slug";
 import { oneAtATime, ProxyHost, VirtualServer } from "./proxies";
 import { fires, ScheduleClock } from "./clock";
@@ -18,6 +19,8 @@ export interface HerokuPlatformOptions {
   source: HerokuSourceConfig;
   /** The add-ons' config var values: DATABASE_URL, REDIS_URL of the source stores. */
   addonVars: { postgres?: Record<string, string>; redis?: Record<string, string> };
+  /** Each app's own config vars (`heroku config:set`): its settings, its S3 bucket and credentials. */
+  appVars: Record<string, Record<string, string>>;
   hosts: Hosts;
   fleet: Omit<FleetContext, "changed">;
   /** Hostname -> the DNS target its zone record points at (the stack's adopted `*.herokudns.com` CNAME): served by the router too. */
@@ -72,7 +75,10 @@ export class HerokuPlatform {
           ...storeOf(app.name).map((s) => ({ name: source[s]!.addon, service: s === "postgres" ? "heroku-postgresql" : "heroku-redis", plan: s === "postgres" ? "heroku-postgresql:standard-0" : "heroku-redis:premium-0", configVars: addonVars[s] })),
           ...(this.opts.scheduler?.jobs.some((j) => j.app === app.name) ? [{ name: `scheduler-${app.name}`, service: "scheduler", plan: "scheduler:standard" }] : []),
         ],
-        configVars: Object.fromEntries((["postgres", "redis"] as const).filter((s) => !storeOf(app.name).includes(s)).flatMap((s) => Object.entries(addonVars[s] ?? {}))),
+        configVars: {
+          ...this.opts.appVars[app.name],
+          ...Object.fromEntries((["postgres", "redis"] as const).filter((s) => !storeOf(app.name).includes(s)).flatMap((s) => Object.entries(addonVars[s] ?? {}))),
+        },
         domains: app.hostnames.map((hostname) => ({ hostname, kind: "custom" as const })),
         // One deploy: the rehearsal app's slug is the current release (`git push heroku`).
         releases: [{ description: "Deploy rehearsal", slug: { file: this.opts.slug.file, processTypes: this.opts.slug.processTypes, commit: "rehearsal" } }],
@@ -105,12 +111,12 @@ export class HerokuPlatform {
       this.seenVars.set(app.name, vars);
       for (const f of app.formation) {
         const key = `${app.name}-${f.type}`;
-        const spec = {
+        const spec: FleetSpec = {
           name: `heroku-${key}`,
+          platform: "heroku",
           http: f.type === "web",
           env: app.configVars,
-          heroku: { apiUrl: this.api.url, apiKey: this.apiKey, app: app.name },
-          slug: { file: this.opts.slug.file, slugRun: SLUG_RUN, processType: f.type },
+          launch: { kind: "slug", file: this.opts.slug.file, slugRun: SLUG_RUN, processType: f.type },
         };
         let fleet = this.fleets.get(key);
         if (!fleet) {
@@ -146,6 +152,7 @@ export class HerokuPlatform {
   }
 
   private readonly renderRouter = oneAtATime(() => this.renderRouterNow());
+  private routed = "";
 
   private async renderRouterNow(): Promise<void> {
     if (!this.routerAddress) return;
@@ -153,20 +160,25 @@ export class HerokuPlatform {
     const servers: VirtualServer[] = listeners.flatMap(({ port, certificate, proto }) => [
       ...this.opts.source.apps.map((app): VirtualServer => {
         const ports = this.fleets.get(`${app.name}-web`)?.ports() ?? [];
+        const maintenance = this.api.app(app.name)?.maintenance === true;
         return {
           listen: `${this.routerAddress}:${port}`,
           names: [`${app.name}.herokuapp.com`, ...app.hostnames, ...app.hostnames.map(herokuDnsTarget), ...app.hostnames.flatMap((h) => this.opts.dnsTargets[h] ?? [])],
           certificate,
           // Heroku's router sets X-Forwarded-Proto to the protocol the client used.
           forwardedProto: proto,
-          upstream: { name: `heroku_${app.name}`, servers: ports.map((p) => ({ address: `127.0.0.1:${p}`, weight: 1 })) },
-          status: { code: 503, body: "Application error (H14: no web processes running)" },
+          upstream: maintenance ? undefined : { name: `heroku_${app.name}`, servers: ports.map((p) => ({ address: `127.0.0.1:${p}`, weight: 1 })) },
+          status: maintenance ? { code: 503, body: "Application offline for maintenance (H80)" } : { code: 503, body: "Application error (H14: no web processes running)" },
         };
       }),
       { listen: `${this.routerAddress}:${port}`, names: ["_"], certificate, status: { code: 404, body: "no such app" } },
     ]);
+    // The dyno manager looks every 300 ms; the router changes only when its routes do.
+    const text = JSON.stringify(servers);
+    if (text === this.routed) return;
     if (!this.router) this.router = await ProxyHost.start(servers);
     else await this.router.apply(servers);
+    this.routed = text;
   }
 
   async stop(): Promise<void> {

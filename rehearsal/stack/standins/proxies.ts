@@ -53,6 +53,9 @@ export function renderProxy(prefix: string, controlPort: number, servers: Virtua
       proxy_set_header Connection "close";
       proxy_set_header Host $host;${proto}
       proxy_next_upstream error timeout;
+      # Responses pass as they come (the app's event streams), as the load balancer, the
+      # router and the edge pass them.
+      proxy_buffering off;
       proxy_connect_timeout 2s;
       proxy_read_timeout 15s;${verify}${unreachable}
     }${s.unreachable ? `\n    location @unreachable { default_type text/plain; return ${s.unreachable.code} ${JSON.stringify(s.unreachable.body)}; }` : ""}`;

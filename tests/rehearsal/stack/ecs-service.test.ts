@@ -24,8 +24,9 @@ async function fakeTask(name: string, healthStatus: number): Promise<AppProcess 
   await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
   let up = true;
   return {
-    config: { port, name, databaseUrl: "", redisUrl: "", schema: "public", worker: false },
-    url: `http://127.0.0.1:${port}`,
+    port,
+    name,
+    exited: new Promise(() => undefined),
     running: () => up,
     stop: async () => {
       up = false;
@@ -51,7 +52,7 @@ describe("a target group's health checks", () => {
     const { group, routings } = recordedTargetGroup();
     const good = await fakeTask("good", 200);
     const bad = await fakeTask("bad", 500);
-    const [g, b] = [`127.0.0.1:${good.config.port}`, `127.0.0.1:${bad.config.port}`];
+    const [g, b] = [`127.0.0.1:${good.port}`, `127.0.0.1:${bad.port}`];
     group.register(g);
     group.register(b);
     expect(group.routable()).toEqual([]);
@@ -67,7 +68,7 @@ describe("a target group's health checks", () => {
   test("only unhealthy targets: the load balancer fails open and routes to all of them", async () => {
     const { group } = recordedTargetGroup();
     const bad = await fakeTask("bad", 503);
-    const b = `127.0.0.1:${bad.config.port}`;
+    const b = `127.0.0.1:${bad.port}`;
     group.register(b);
     while (group.state(b) !== "unhealthy") await group.nextChange();
     expect(group.routable()).toEqual([b]);
@@ -78,7 +79,7 @@ describe("a target group's health checks", () => {
   test("a deregistered target takes no new request and is gone once drained", async () => {
     const { group } = recordedTargetGroup();
     const good = await fakeTask("good", 200);
-    const g = `127.0.0.1:${good.config.port}`;
+    const g = `127.0.0.1:${good.port}`;
     group.register(g);
     while (group.state(g) !== "healthy") await group.nextChange();
     const drained = group.deregister(g);
@@ -117,10 +118,10 @@ describe("an ECS service's rolling deployment", () => {
     const { launched, launch } = launcher();
     const service = new EcsService({ name: "web", launch, targetGroup: group, timing, log: () => undefined });
     expect(await service.deploy("web:1", 2)).toMatchObject({ rolledBack: false, runningDefinition: "web:1" });
-    const first = new Set(launched.map((t) => `127.0.0.1:${t.config.port}`));
+    const first = new Set(launched.map((t) => `127.0.0.1:${t.port}`));
     routings.length = 0;
     expect(await service.deploy("web:2", 2)).toMatchObject({ rolledBack: false, runningDefinition: "web:2" });
-    const second = launched.filter((t) => t.definition === "web:2").map((t) => `127.0.0.1:${t.config.port}`);
+    const second = launched.filter((t) => t.definition === "web:2").map((t) => `127.0.0.1:${t.port}`);
     expect(second).toHaveLength(2);
     // Every routing during the roll: never empty; a new task only once healthy (the old still in service until then).
     expect(routings.every((r) => r.length > 0)).toBe(true);
@@ -142,7 +143,7 @@ describe("an ECS service's rolling deployment", () => {
     const broken = launched.filter((t) => t.definition === "broken:2");
     expect(broken.length).toBeGreaterThanOrEqual(3);
     expect(broken.every((t) => !t.running())).toBe(true);
-    expect(routings.every((r) => r.every((a) => !broken.some((t) => a.endsWith(`:${t.config.port}`))))).toBe(true);
+    expect(routings.every((r) => r.every((a) => !broken.some((t) => a.endsWith(`:${t.port}`))))).toBe(true);
     expect(broken.reduce((n, t) => n + t.served, 0)).toBe(0);
     // The old tasks were never stopped: they still serve.
     expect(service.running().map((t) => t.definition)).toEqual(["web:1", "web:1"]);

@@ -29,7 +29,7 @@ describe("the rehearsal's users and network, apart from its engine", () => {
   test("the load generator keeps sending and timing requests while the rehearsal's event loop is blocked longer than a request's timeout", async () => {
     const server = await feedsServer();
     try {
-      const load = startLoadProcess({ baseUrl: server.url, accounts: 10, writesPerSecond: 0, readsPerSecond: 20, maxWrites: 1, maxDurationMs: 60_000, timeoutMs: 2000, runId: "iso" });
+      const load = startLoadProcess({ baseUrl: server.url, accounts: 10, writesPerSecond: 0, readsPerSecond: 20, uploadsPerSecond: 0, maxWrites: 1, maxDurationMs: 60_000, timeoutMs: 2000, runId: "iso" });
       // The child is up and sending (its start takes longer on a loaded machine).
       while (load.requests.length < 5) await sleep(100);
       const blocked = blockEventLoop(4000);

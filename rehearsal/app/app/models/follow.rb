@@ -1,0 +1,4 @@
+class Follow < ApplicationRecord
+  belongs_to :account
+  belongs_to :target_account, class_name: "Account"
+end

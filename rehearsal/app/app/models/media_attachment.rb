@@ -1,0 +1,3 @@
+class MediaAttachment < ApplicationRecord
+  belongs_to :account
+end

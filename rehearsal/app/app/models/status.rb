@@ -1,0 +1,4 @@
+class Status < ApplicationRecord
+  belongs_to :account
+  validates :text, presence: true
+end
