@@ -6,7 +6,7 @@ import { shellJoin } from "../components/shell";
 import * as contract from "../dataplane/cli/contract";
 import type { FerryCommand } from "../dataplane/cli/contract";
 
-export { ENV, redisFenceOf } from "../dataplane/cli/contract";
+export { ENV, pgFenceOf, redisFenceOf } from "../dataplane/cli/contract";
 export type { OldHost, OldSite, ProxyTarget } from "../dataplane/cli/contract";
 
 type Joined<T> = { [K in keyof T]: T[K] extends (...args: infer A) => FerryCommand ? (...args: A) => string : never };

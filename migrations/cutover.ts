@@ -26,7 +26,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
 import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
-import { box, ENV, heroku, pg, redisFenceOf, stackSteps } from "./commands";
+import { box, ENV, heroku, pg, pgFenceOf, redisFenceOf, stackSteps } from "./commands";
 import { planApp, SchedulePlan } from "../components/target/app/plan";
 import { StageContext, herokuEnv, oldBoxHost, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";
@@ -101,7 +101,7 @@ export class DataCutover extends pulumi.ComponentResource {
     const strategy = postgresStrategy(source);
     return ctx.runner.run(`${prefix}-stores`, {
       create: stackSteps(source.kind === "heroku").cutover({
-        strategy, mode: redisMode(ctx.config), fence: redisFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes,
+        strategy, mode: redisMode(ctx.config), fence: redisFenceOf(source.kind), pgFence: pgFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes,
         timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source),
       }),
       delete: pg.rollback(strategy),
@@ -118,7 +118,7 @@ export class DataCutover extends pulumi.ComponentResource {
     const source = ctx.config.source;
     const strategy = postgresStrategy(source);
     const cutover = together ?? ctx.runner.run(`${prefix}-pg`, {
-      create: pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds),
+      create: pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds, pgFenceOf(source.kind)),
       delete: pg.rollback(strategy),
       environment: postgresEnv(ctx),
     }, this.child([replicated.postgres, ...beforeFence]));

@@ -7,7 +7,7 @@
 // rollback only after every update).
 import * as pulumi from "@pulumi/pulumi";
 import { postgresStrategy, redisMode } from "../config";
-import { pg, urlIdentity } from "./commands";
+import { pg, urlIdentity, pgFenceOf } from "./commands";
 import { StageContext, postgresEnv, reached, redisCommands, redisEnv, stageOf } from "./context";
 
 export interface ReplicateSteps {
@@ -36,7 +36,7 @@ export class Replicate extends pulumi.ComponentResource {
     if (reached(ctx, "postgres", "replicate")) {
       const strategy = postgresStrategy(ctx.config.source);
       const triggers = [identity(ctx.secrets.sourceDatabaseUrl), identity(ctx.target.postgresUrl), strategy];
-      const preflight = ctx.runner.run(`${prefix}-pg-preflight`, { create: pg.preflight(strategy), environment: postgresEnv(ctx), triggers }, { parent: this });
+      const preflight = ctx.runner.run(`${prefix}-pg-preflight`, { create: pg.preflight(strategy, pgFenceOf(ctx.config.source.kind)), environment: postgresEnv(ctx), triggers }, { parent: this });
       this.steps.postgres = ctx.runner.run(`${prefix}-pg`, {
         create: pg.replicate(strategy),
         delete: pg.cleanup(),

@@ -144,7 +144,9 @@ export class ImageMirror extends pulumi.ComponentResource {
         create: repositories[i].repositoryUrl.apply((url) => imageCopyCommand({ source, repositoryUrl: url, region: args.region })),
         // A changed reference (a new tag) copies again; the same one never pulls twice.
         triggers: [source, repositories[i].repositoryUrl],
-      }, { parent: this, dependsOn: grants });
+        // stdout is the copy's digest, which the task definitions read; skopeo's progress
+        // (stderr) names registries only, but stays a secret like every step's.
+      }, { parent: this, dependsOn: grants, additionalSecretOutputs: ["stderr"] });
       return stdoutOf(step).apply((stdout) => [source, stdout === undefined ? `${source}-unread-until-pulumi-up` : parseImageCopy(stdout, source)] as const);
     }));
     this.refs = pulumi.all(copies).apply((pairs) => Object.fromEntries(pairs));

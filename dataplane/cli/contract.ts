@@ -91,6 +91,15 @@ export function redis(acceptSelfSignedTls: boolean) {
 }
 
 /**
+ * What the Postgres fence may leave alone for a source: on Heroku Postgres the superusers
+ * are Heroku's own (customers get none: https://devcenter.heroku.com/articles/heroku-postgresql#connection-permissions),
+ * so no customer credential can fence them and the app never connects as one.
+ */
+export function pgFenceOf(sourceKind: "heroku" | "vultr"): FenceFlags {
+  return sourceKind === "heroku" ? { providerSuperusers: true } : {};
+}
+
+/**
  * How a source's Redis writers are kept out at cutover. A self-managed Redis (the box)
  * takes an ACL fence on the app's user. Heroku Key-Value Store manages its one
  * credential itself (no ACL SETUSER for the app; see rehearsal/servers/redis.ts): there

@@ -4,7 +4,7 @@
 // steps:
 //   gate          every moving store is ready (Postgres lag under the threshold, the
 //                 Redis replica linked or its copy running, the target able to keep the
-//                 cutover mark, with --fence dynos-stopped no other client connected);
+//                 cutover mark);
 //                 read-only, nothing changes
 //   queues        the app's ready jobs and jobs in progress done on the source Redis,
 //                 BEFORE any fence: the workers (the app on AWS) still take jobs there,
@@ -13,7 +13,7 @@
 //                 data and travel with the copy
 //   fence         Postgres: every login role read-only, sessions ended (the window opens)
 //   redis-fence   Redis: the app's user loses @write on the source (ACL), or with
-//                 --fence dynos-stopped, a last check that no client but ferry is left
+//                 --fence dynos-stopped, every other client's writes held (CLIENT PAUSE WRITE)
 //   catch up      in parallel: Postgres drain (+ sequences | the dump copy) and Redis
 //                 switch (REPLICAOF NO ONE after equal offsets, or the copy finished)
 //   take over     Postgres: subscription dropped / standby promoted (no way back after)
@@ -241,9 +241,11 @@ async function fenceEveryWriter(run: StackRun): Promise<void> {
     // Always applied (idempotent): a resumed run makes sure the fence is still there.
     const fence = await fenceSource(redis);
     run.redisFence = fence;
-    await run.step("redis-fence", async () => (fence
-      ? `${fence.user} may no longer write on the source${fence.reapplied ? " (the fence was gone: a restart or failover forgot the ACL; fenced again)" : ""}`
-      : "no client but ferry connected to the source (--fence dynos-stopped: the app's stopped processes are the fence)"));
+    await run.step("redis-fence", async () => (fence?.pausedWrites
+      ? `every client's writes held on the source (CLIENT PAUSE WRITE; the app's dynos are stopped)${fence.held?.length ? `: ${fence.held.length} other client(s) connected, their writes wait` : ""}`
+      : fence
+        ? `${fence.user} may no longer write on the source${fence.reapplied ? " (the fence was gone: a restart or failover forgot the ACL; fenced again)" : ""}`
+        : "no fence"));
   }
 }
 

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { TMP_PREFIX } from "./state";
 import { LUA_FIELD_READER } from "./pack";
+import { evalReadOnly } from "./read-keys";
 
 const CHUNK = 5000;
 /** Chunk writes in flight while the next chunk is read (ordered on one connection). */
@@ -112,7 +113,7 @@ const copyCollection: Chunker = async (source, target, key, tmp, type) => {
   const writes = new WriteBehind();
   let from = type === "stream" ? "-" : "0";
   do {
-    const [next, chunk] = (await source.callBuffer("EVAL", READ_CHUNK_SCRIPT, 1, key, type, from, CHUNK)) as [Buffer, Buffer];
+    const [next, chunk] = (await evalReadOnly(source, READ_CHUNK_SCRIPT, 1, key, type, from, CHUNK)) as [Buffer, Buffer];
     from = next.toString();
     if (chunk.length) await writes.add(target.callBuffer("EVAL", WRITE_CHUNK_SCRIPT, 1, tmp, type, chunk));
   } while (from !== "0");

@@ -51,7 +51,7 @@ const modeOption = () => new Option("--mode <mode>", "replicaof (target replicat
 /** Shared with `ferry cutover`. */
 export const fenceOption = () => new Option(
   "--fence <kind>",
-  "how the source's writers are kept out: acl (ACL SETUSER -@write on the app's user) or dynos-stopped (a source that refuses ACL: the app's processes are stopped; ferry checks no other client is connected)",
+  "how the source's writers are kept out: acl (ACL SETUSER -@write on the app's user) or dynos-stopped (a source that refuses ACL: the app's processes are stopped; ferry holds every other client's writes with CLIENT PAUSE WRITE until the rollback lifts it)",
 ).choices(REDIS_FENCES).default("acl");
 const batchOption = () => new Option("--batch <n>", "keys per SCAN batch").default(1000).argParser(integer("--batch", 1, 100_000));
 

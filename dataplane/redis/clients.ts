@@ -1,15 +1,24 @@
 // `--fence dynos-stopped`: the fence where the source refuses ACL SETUSER (Heroku
 // Key-Value Store keeps its one credential's rules to itself). The program stopped the
 // app's own processes before the stores' cutover (Heroku: maintenance on, every dyno
-// scaled to 0); that is the fence, and it holds only if nothing else still writes: the
-// app on AWS still pointed at the source, a worker on another host, a console. So the
-// cutover does not take it on trust: the source's CLIENT LIST (Heroku allows it and
-// CLIENT SETNAME: https://blog.heroku.com/real-world-redis-tips) must show no client but
-// ferry's own connections and the server's replication links. Checked before anything
-// changes, and again right before the switch.
+// scaled to 0). Other clients may still write: the app on AWS, pointed at the source
+// until the cutover's new environment rolls its tasks (it serves every request by then),
+// a worker on another host, a console. Their writes are held, not refused: CLIENT PAUSE
+// WRITE (Redis 6.2+; Heroku keeps CLIENT, its own advice is CLIENT SETNAME and CLIENT
+// LIST: https://blog.heroku.com/real-world-redis-tips) makes every client's write wait
+// until the pause is lifted, so none lands in a copy about to be left behind: a task the
+// roll stops dies with its write unanswered (a failed request, not a lost write), and a
+// rollback unpauses (fence.ts unfenceWriters), the held writes then going to the source,
+// which is the app's store again. The fence record is written before the pause (the
+// pause holds ferry's own writes too), and the pause is applied again on every rerun: a
+// restart or failover forgets it.
 import type Redis from "ioredis";
 import { FerryError } from "../cli/common";
 import { DbClients, FERRY_CLIENT_NAME } from "./connection";
+import { FENCE_KEY, FenceRecord } from "./fence";
+
+/** How long the pause may hold (Redis needs a timeout): a week, well past any cutover; a rollback lifts it. */
+export const PAUSE_MS = 7 * 24 * 3600 * 1000;
 
 export interface ConnectedClient {
   id: string;
@@ -53,22 +62,28 @@ async function listClients(redis: Redis): Promise<{ ownId: string; clients: Conn
     return { ownId, clients: parseClientList(String(await redis.call("CLIENT", "LIST"))) };
   } catch (err) {
     throw new FerryError(
-      `--fence dynos-stopped: --source refuses CLIENT LIST (${(err as Error).message.split("\n")[0]}), so ferry cannot check that no writer is left: give ferry a user that may run CLIENT LIST; nothing was changed`,
+      `--fence dynos-stopped: --source refuses CLIENT LIST (${(err as Error).message.split("\n")[0]}), so ferry cannot hold the other clients' writes: give ferry a user that may run CLIENT LIST and CLIENT PAUSE; nothing was changed`,
       1,
     );
   }
 }
 
-/** One line naming what is still connected, or undefined when only ferry is. Read-only. */
-export async function writersLeft(source: DbClients): Promise<string | undefined> {
-  const { ownId, clients } = await listClients(await source.db(0));
-  const others = otherClients(clients, ownId);
-  if (others.length === 0) return undefined;
-  const shown = others.slice(0, 3).map(describe).join("; ");
-  return `--fence dynos-stopped: ${others.length} client(s) besides ferry still connected to the source Redis (${shown}${others.length > 3 ? "; ..." : ""}); with the app's dynos stopped these are other writers (the app on AWS still pointed at the source? a worker elsewhere? a console?): stop them and rerun`;
-}
-
-export async function assertNoWritersLeft(source: DbClients): Promise<void> {
-  const left = await writersLeft(source);
-  if (left) throw new FerryError(left, 1);
+/**
+ * Hold every client's writes on the source (CLIENT PAUSE WRITE), the record kept first.
+ * Idempotent: a rerun keeps the record and pauses again. Returns the record and the
+ * clients whose writes are now held (named in the report, never refused).
+ */
+export async function pauseWriters(source: DbClients): Promise<FenceRecord> {
+  const redis = await source.db(0);
+  const { ownId, clients } = await listClients(redis);
+  const existing = await redis.get(FENCE_KEY);
+  const record: FenceRecord = existing ? (JSON.parse(existing) as FenceRecord) : { pausedWrites: true, user: "", commands: "", at: new Date().toISOString() };
+  if (!existing) await redis.set(FENCE_KEY, JSON.stringify(record));
+  try {
+    await redis.call("CLIENT", "PAUSE", String(PAUSE_MS), "WRITE");
+  } catch (err) {
+    if (!existing) await redis.del(FENCE_KEY);
+    throw new FerryError(`--fence dynos-stopped: --source refuses CLIENT PAUSE WRITE (${(err as Error).message.split("\n")[0]}), so ferry cannot hold the writes of clients other than the stopped dynos; nothing was changed`, 1);
+  }
+  return { ...record, held: otherClients(clients, ownId).map(describe) };
 }

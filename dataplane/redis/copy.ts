@@ -263,7 +263,7 @@ class CopyRun {
    */
   private async finish(): Promise<void> {
     const fencedAt = await sourceTimeMs(this.publisher);
-    await this.tail.fence(this.publisher);
+    await this.tail.fence();
     await this.tail.stop();
     await this.catchUp();
     const bulkDone = (await Promise.all(this.meta.dbs.map((db) => readProgress(this.ctx.target, db)))).every((p) => p.done);

@@ -8,8 +8,8 @@
 // First, before anything changes, the target must be able to keep the cutover mark
 // (mark.ts). Then the source's writers are fenced (fence.ts): a client still pointed at
 // the source gets NOPERM instead of writing into a copy about to be left behind; where
-// the source refuses ACLs, --fence dynos-stopped checks instead that no client but
-// ferry is connected (clients.ts). On success the target is marked as cut over (a
+// the source refuses ACLs, --fence dynos-stopped holds every other client's writes
+// instead (CLIENT PAUSE WRITE, clients.ts), the app's own dynos stopped by the program. On success the target is marked as cut over (a
 // rollback then refuses); on failure the fence is lifted, so a cutover whose gate is not
 // met leaves the source writable.
 // Exit 1 (state kept, nothing promoted twice) when the target does not equal the source.
@@ -20,7 +20,7 @@ import { markOwnFill, promoteReplica, ReplicaStatus } from "./replicaof";
 import { BigKeyLimits } from "./read-keys";
 import { clearState, FILL, LOCK, readMeta, writeMeta } from "./state";
 import { dataKeyCounts } from "./data-keys";
-import { assertNoWritersLeft, writersLeft } from "./clients";
+import { pauseWriters } from "./clients";
 import { FenceRecord, fenceWriters, FENCE_KEY, RedisFence, unfenceWriters } from "./fence";
 import { assertCanMark, cutoverMark, markCutover, markProblem } from "./mark";
 import { copyStatus, status } from "./status";
@@ -85,10 +85,10 @@ export async function cutover(opts: CutoverOptions): Promise<CutoverResult> {
 
 /**
  * The source's writers fenced (idempotent: an existing fence is kept, and checked); with
- * --fence dynos-stopped, no fence but the check that no writer is left connected.
+ * --fence dynos-stopped, every other client's writes held (clients.ts pauseWriters).
  */
 export async function fenceSource(opts: Pick<CutoverOptions, "source" | "fence">): Promise<FenceRecord | undefined> {
-  if (opts.fence === "dynos-stopped") return withClients(opts.source, async (s) => void (await assertNoWritersLeft(s)));
+  if (opts.fence === "dynos-stopped") return withClients(opts.source, pauseWriters);
   return withClients(opts.source, fenceWriters);
 }
 
@@ -260,10 +260,6 @@ export function fenceOnSource(source: Endpoint): Promise<FenceRecord | undefined
 export async function switchProblem(opts: Pick<CutoverOptions, "source" | "target" | "mode" | "fence">): Promise<string | undefined> {
   const cannotMark = await withClients(opts.target, markProblem);
   if (cannotMark) return cannotMark;
-  if (opts.fence === "dynos-stopped") {
-    const left = await withClients(opts.source, writersLeft);
-    if (left) return left;
-  }
   const now = await status(opts.source, opts.target);
   if (opts.mode === "replicaof") {
     if (now.mode !== "replicaof") return "the target Redis is not a replica of the source: run ferry redis replicate --mode replicaof";

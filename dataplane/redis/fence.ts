@@ -29,12 +29,16 @@ export type RedisFence = "acl" | "dynos-stopped";
 export const REDIS_FENCES: readonly RedisFence[] = ["acl", "dynos-stopped"];
 
 export interface FenceRecord {
+  /** --fence dynos-stopped: every other client's writes held by CLIENT PAUSE WRITE (pause.ts), no ACL changed. */
+  pausedWrites?: boolean;
   user: string;
   /** The user's command rules before the fence (ACL GETUSER's `commands`). */
   commands: string;
   at: string;
   /** Not stored: this run found the ACL no longer fenced (a restart, a failover) and fenced again. */
   reapplied?: boolean;
+  /** Not stored: with pausedWrites, the clients whose writes the pause now holds. */
+  held?: string[];
 }
 
 /** The user the source URL connects as: the app connects the same way. */
@@ -52,7 +56,7 @@ async function commandRules(redis: Redis, user: string): Promise<string> {
 function refused(err: unknown): FerryError {
   const msg = err instanceof Error ? err.message : String(err);
   return new FerryError(
-    `--source refuses ACL SETUSER (${msg.split("\n")[0]}): ferry cannot fence the source's writers with an ACL; stop every writer (the app's dynos and units, the app on AWS) and rerun with --fence dynos-stopped, which checks that none is still connected`,
+    `--source refuses ACL SETUSER (${msg.split("\n")[0]}): ferry cannot fence the source's writers with an ACL; stop every writer (the app's dynos and units, the app on AWS) and rerun with --fence dynos-stopped, which holds every other client's writes (CLIENT PAUSE WRITE)`,
     1,
   );
 }
@@ -132,7 +136,9 @@ export async function unfenceWriters(source: DbClients): Promise<FenceRecord | u
   const raw = await redis.get(FENCE_KEY);
   if (!raw) return undefined;
   const record = JSON.parse(raw) as FenceRecord;
-  await restoreRules(redis, record);
+  // The held writes go ahead once unpaused: the source is the app's store again.
+  if (record.pausedWrites) await redis.call("CLIENT", "UNPAUSE");
+  else await restoreRules(redis, record);
   await redis.del(FENCE_KEY);
   return record;
 }

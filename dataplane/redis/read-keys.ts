@@ -107,11 +107,33 @@ const RDB_TYPES: Record<number, string> = {
   15: "stream", 19: "stream", 21: "stream",
 };
 
+/** Per connection: whether it takes EVAL_RO. */
+const takesEvalRo = new WeakMap<Redis, boolean>();
+
+/**
+ * Run one of the copy's read-only scripts on the source: EVAL_RO where the server has it
+ * (Redis 7+), which a source whose writes are paused still runs (CLIENT PAUSE WRITE holds
+ * plain EVAL: clients.ts, --fence dynos-stopped); EVAL before 7.
+ */
+export async function evalReadOnly(source: Redis, script: string, ...args: Array<string | number | Buffer>): Promise<unknown> {
+  if (takesEvalRo.get(source) !== false) {
+    try {
+      const reply = await source.callBuffer("EVAL_RO", script, ...args);
+      takesEvalRo.set(source, true);
+      return reply;
+    } catch (err) {
+      if (!/unknown command/i.test((err as Error).message)) throw err;
+      takesEvalRo.set(source, false);
+    }
+  }
+  return source.callBuffer("EVAL", script, ...args);
+}
+
 /** Snapshot `keys` of the client's current database. */
 export async function readKeys(source: Redis, keys: Buffer[], limits: BigKeyLimits = DEFAULT_BIG_KEY_LIMITS): Promise<KeySnapshot[]> {
   if (keys.length === 0) return [];
-  const reply = (await source.callBuffer(
-    "EVAL", READ_KEYS_SCRIPT, 0, packFields(keys), limits.maxElements, limits.maxBytes,
+  const reply = (await evalReadOnly(
+    source, READ_KEYS_SCRIPT, 0, packFields(keys), limits.maxElements, limits.maxBytes,
   )) as Array<number | Buffer | [Buffer, number]>;
   const nowMs = reply[2 * keys.length] as number;
   const snapshots: KeySnapshot[] = new Array(keys.length);

@@ -2,9 +2,10 @@
 // key changed, deleted or expired as "dirty" on the target (ferry:state:dirty, per
 // database), where the catch-up copies it again. Notifications are fire-and-forget, so
 // the tail must be subscribed BEFORE the bulk pass starts, and a tail that was down is a
-// gap that reconcile.ts repairs. A fence (PUBLISH on a private channel, delivered on the
-// same connection after every notification raised before it) tells when all changes made
-// up to a moment have been recorded.
+// gap that reconcile.ts repairs. A fence (PING on the subscribed connection itself: its
+// reply comes after every notification the server queued for that connection before it)
+// tells when all changes made up to a moment have been recorded. It writes nothing, so it
+// works on a source whose writes are paused (clients.ts, --fence dynos-stopped).
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { connect, DbClients, Endpoint } from "./connection";
@@ -32,9 +33,7 @@ export class Tail {
   private pending = new Map<number, Map<string, Buffer>>();
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
-  private fences = new Map<string, () => void>();
   private failure?: Error;
-  readonly fenceChannel = `ferry:fence:${randomBytes(6).toString("hex")}`;
   /** Keys recorded as dirty since start (counting repeats). */
   recorded = 0;
 
@@ -49,12 +48,10 @@ export class Tail {
     const sub = await connect(this.source);
     this.subscriber = sub;
     sub.on("pmessageBuffer", (_pattern: Buffer, channel: Buffer, message: Buffer) => this.onNotification(channel, message));
-    sub.on("messageBuffer", (_channel: Buffer, message: Buffer) => this.fences.get(message.toString())?.());
     sub.on("close", () => {
       if (this.subscriber) this.fail(new Error("lost the keyspace notification stream from --source; re-run to reconcile the gap"));
     });
     await sub.psubscribe("__keyspace@*__:*", "__keyevent@*__:*");
-    await sub.subscribe(this.fenceChannel);
     this.timer = setInterval(() => void this.flush(), FLUSH_EVERY_MS);
   }
 
@@ -65,7 +62,6 @@ export class Tail {
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const release of this.fences.values()) release();
   }
 
   private onNotification(channel: Buffer, message: Buffer): void {
@@ -94,20 +90,22 @@ export class Tail {
 
   /**
    * Wait until every change the source made before this call is recorded as dirty on
-   * the target. Needs a separate (non-subscribed) source client to PUBLISH.
+   * the target: a PING on the subscribed connection, whose reply the server sends after
+   * every notification it queued there before (one connection, in order; ioredis emits
+   * each message as it parses it, before the later reply resolves).
    */
-  async fence(publisher: Redis, timeoutMs = 30_000): Promise<void> {
-    const token = randomBytes(8).toString("hex");
-    const arrived = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("the fence did not come back through the notification stream")), timeoutMs);
-      this.fences.set(token, () => {
-        clearTimeout(timer);
-        this.fences.delete(token);
-        resolve();
-      });
+  async fence(timeoutMs = 30_000): Promise<void> {
+    const sub = this.subscriber;
+    if (!sub) throw new Error("the tail is not running");
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the fence did not come back through the notification stream")), timeoutMs);
     });
-    await publisher.publish(this.fenceChannel, token);
-    await arrived;
+    try {
+      await Promise.race([sub.ping(randomBytes(8).toString("hex")), late]);
+    } finally {
+      clearTimeout(timer);
+    }
     this.assertHealthy();
     await this.flush();
     this.assertHealthy();

@@ -367,6 +367,16 @@ function machineTrust(dir: string, ca: PrivateCa): Record<string, string> {
   return { NODE_EXTRA_CA_CERTS: ca.file, SSL_CERT_FILE: sslCertFile };
 }
 
+/** An OpenSSH key pair for the runner: `privateKey`'s own public half, or a new ed25519 pair. */
+async function runnerKeyPair(privateKey: string | undefined): Promise<{ privateKey: string; publicKey: string }> {
+  const dir = tempDir("runner-key");
+  const file = join(dir, "id_ed25519");
+  if (privateKey) writeFileSync(file, privateKey, { mode: 0o600 });
+  else await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ferry-rehearsal-runner", "-f", file]);
+  const publicKey = (await run("ssh-keygen", ["-y", "-f", file])).stdout.trim();
+  return { privateKey: readFileSync(file, "utf8"), publicKey };
+}
+
 /** A tool on this machine that the runner's steps call (the runner's own copy stands in for it). */
 function realCommand(command: string, install: string): string {
   const found = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).stdout.trim();
@@ -559,6 +569,16 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     const file = src.box.envFile;
     raw["ferry:target"] = JSON.stringify({ ...target, compute: { ...target.compute, boxEnvFile: file } });
     log(`  ferry:target.compute.boxEnvFile: the box's env file is the stand-in's (${file})`);
+  }
+  // The EC2 runner's key pair: the stack names the operator's public key, whose private
+  // half the rehearsal does not have. It makes a pair of its own (the box's client key
+  // where there is a box: one key, as an operator has) and names its public half.
+  if (declared.target.runner.kind === "ec2") {
+    const pair = await runnerKeyPair(secrets["ferry:sshPrivateKey"]);
+    secrets["ferry:sshPrivateKey"] = pair.privateKey;
+    const target = JSON.parse(raw["ferry:target"]);
+    raw["ferry:target"] = JSON.stringify({ ...target, runner: { ...target.runner, sshPublicKey: pair.publicKey } });
+    log(`  ferry:target.runner.sshPublicKey: the rehearsal's own key pair (${pair.publicKey.slice(0, 32)}...)`);
   }
   const config = parseConfig({ ...raw, ...secrets });
   // The app's own secrets are secrets too: no report, log or process list may show them.

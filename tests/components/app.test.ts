@@ -325,6 +325,6 @@ describe("the runner's permissions for the app plane's steps", () => {
   it("staging (EC2 runner, for Heroku sources too): the same grant for its steps", async () => {
     const b = await build("staging");
     const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-runner`).inputs.policy))) as { Statement: Array<{ Action: string[] }> };
-    expect(policy.Statement.flatMap((s) => s.Action).sort()).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:PutSecretValue"]);
+    expect(policy.Statement.flatMap((s) => s.Action).sort()).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]);
   });
 });

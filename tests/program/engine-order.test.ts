@@ -111,7 +111,7 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     // ... before the source's own writers come back.
     const writersBack = stack === "staging"
       ? [deleted(/heroku scale --app masto-web web=2 worker=1/), deleted(/heroku scale --app masto-streaming web=1/), deleted(/maintenance off --app masto-web/)]
-      : [deleted(/systemctl enable --now mastodon-web mastodon-sidekiq mastodon-streaming/)];
+      : [deleted(/ferry --json box units start .*--unit mastodon-web --unit mastodon-sidekiq --unit mastodon-streaming$/)];
     for (const w of writersBack) {
       expect(w).toBeGreaterThan(-1);
       expect(Math.max(pgBack, redisBack)).toBeLessThan(w);

@@ -81,12 +81,15 @@ function leaks(value: unknown, at = ""): string[] {
  * it as a secret output.
  */
 const PARSED_READS = /^ferry --json (heroku (addons|domains|release) --app \S+$|(heroku|box) config copy )/;
+/** An image copy prints the copy's digest, which the task definitions read: only its stderr is secret. */
+const IMAGE_COPY = /\nskopeo copy /;
 
 function checkSecretOutputs(b: Built): void {
   // The EC2 runner's readiness probe prints nothing (its output goes to /dev/null).
   for (const c of commands(b).filter((x) => !x.name.endsWith("-runner-ready"))) {
     const secretOutputs = b.options.get(c.name)?.additionalSecretOutputs ?? [];
     if (PARSED_READS.test(commandLine(c))) expect(secretOutputs, `${c.name}: the program parses its stdout`).toEqual([]);
+    else if (IMAGE_COPY.test(commandLine(c))) expect(secretOutputs, `${c.name}: the program reads the digest it prints`).toEqual(["stderr"]);
     else expect([...secretOutputs].sort(), `${c.name}: ${commandLine(c).slice(0, 60)}`).toEqual(["stderr", "stdout"]);
   }
 }
@@ -180,11 +183,12 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
 
   it("every task pulls from the stack's ECR by digest: each public image is copied once by skopeo on the runner (Docker Hub allows 10 anonymous pulls an hour per NAT address)", () => {
     const b = built.provision!;
-    const expected = heroku ? ["docker.io/heroku/heroku", "public.ecr.aws/aws-cli/aws-cli"] : ["ghcr.io/mastodon/mastodon", "ghcr.io/mastodon/mastodon-streaming"];
+    const expected = heroku ? ["docker.io/heroku/heroku", "public.ecr.aws/aws-cli/aws-cli"] : ["ghcr.io/mastodon/mastodon", "ghcr.io/mastodon/mastodon-streaming", "public.ecr.aws/aws-cli/aws-cli"];
     const repos = ofType(b, "aws:ecr/repository:Repository");
     expect(repos.map((r) => r.inputs.name).sort()).toEqual(expected.map((e) => `${b.name}/${e}`));
     const copies = commands(b).filter((c) => /skopeo copy/.test(commandLine(c)));
-    expect(copies.length).toBe(heroku ? 2 : 2);
+    // The fetch image too: every task has a fetch container (slug-fetch or ca-fetch).
+    expect(copies.length).toBe(heroku ? 2 : 3);
     for (const copy of copies) {
       // Logged in with a token piped from the AWS CLI (never in argv); linux/amd64, the tasks' platform.
       expect(commandLine(copy)).toMatch(/aws ecr get-login-password --region \S+ \| skopeo login --authfile "\$d\/auth\.json" --username AWS --password-stdin \d{12}\.dkr\.ecr\./);
@@ -315,7 +319,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(findCommand(b, /pg cutover|redis cutover|redis drain/)).toBeUndefined();
     const pg = findCommand(b, /ferry --json cutover/)!;
     expect(commandLine(pg)).toBe(heroku
-      ? "ferry --json cutover --strategy dump --mode copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --tls-insecure"
+      ? "ferry --json cutover --strategy dump --mode copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure"
       : "ferry --json cutover --strategy logical --mode replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
     expect(envKeys(pg)).toEqual(["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
@@ -365,7 +369,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       const b = built[stage]!;
       const off = heroku
         ? commands(b).filter((c) => /^ferry --json heroku scheduler off --app /.test(commandLine(c)))
-        : commands(b).filter((c) => /^ferry --json box crontab off --host root@203\.0\.113\.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon /.test(commandLine(c)));
+        : commands(b).filter((c) => /^ferry --json box crontab off --host root@203\.0\.113\.20:22 --ssh-key-env FERRY_SSH_KEY --host-key .+ --user mastodon /.test(commandLine(c)));
       expect(off.map((c) => c.name).sort(), stage).toEqual(heroku ? [`${b.name}-cutover-scheduler-masto-streaming`, `${b.name}-cutover-scheduler-masto-web`] : [`${b.name}-cutover-crontab`]);
       for (const x of schedules(b)) {
         expect(x.inputs.state, `${stage} ${x.name}`).toBe("ENABLED");
@@ -376,8 +380,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
         const web = off.find((c) => c.name.endsWith("masto-web"))!;
         expect(plain(web.inputs.delete)).toBe("ferry --json heroku scheduler on --app masto-web --from-env PULUMI_COMMAND_STDOUT --job 'daily at 03:30, standard-1X: bin/tootctl media remove --days 7' --job 'every 10 minutes, standard-1X: bin/rails mastodon:refresh_trends'");
       } else {
-        expect(plain(off[0].inputs.create)).toBe("ferry --json box crontab off --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon --declared 'bin/tootctl media remove --days 7' --declared 'bin/tootctl preview_cards remove --days 30'");
-        expect(plain(off[0].inputs.delete)).toBe("ferry --json box crontab on --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --user mastodon");
+        expect(plain(off[0].inputs.create)).toBe("ferry --json box crontab off --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --user mastodon --declared 'bin/tootctl media remove --days 7' --declared 'bin/tootctl preview_cards remove --days 30'");
+        expect(plain(off[0].inputs.delete)).toBe("ferry --json box crontab on --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --user mastodon");
       }
     }
   });
@@ -506,7 +510,7 @@ describe("lowering a flag is the rollback", () => {
   it("postgres first: the app keeps its source Redis while Postgres is at the target", async () => {
     const b = await build("staging", { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }, "pg-first");
     // One store moves: its own command, not the combined one.
-    expect(commandLine(findCommand(b, /pg cutover/)!)).toBe("ferry --json pg cutover --strategy dump --max-lag-bytes 204800 --timeout 300");
+    expect(commandLine(findCommand(b, /pg cutover/)!)).toBe("ferry --json pg cutover --strategy dump --max-lag-bytes 204800 --timeout 300 --provider-superusers");
     expect(findCommand(b, /pg cutover/)!.name).toBe(`${b.name}-cutover-pg`);
     expect(findCommand(b, /redis cutover|ferry --json cutover|redis status --require-cutover/)).toBeUndefined();
     expect(liveRecords(b)).toEqual(HEROKU_LIVE);

@@ -70,7 +70,7 @@ describe("the Redis cutover fences the source's writers", () => {
     expect(back.json.unfenced).toBeUndefined();
   });
 
-  test("a source user that may not change ACLs stops the cutover before the switch, naming --fence dynos-stopped, which checks that the app is gone", async () => {
+  test("a source user that may not change ACLs stops the cutover before the switch, naming --fence dynos-stopped, which holds every other client's writes", async () => {
     const { source, target, env } = await replicaPair();
     const admin = client(source);
     await admin.call("ACL", "SETUSER", "app", "on", ">app-password", "~*", "&*", "+@all", "-@admin");
@@ -79,19 +79,25 @@ describe("the Redis cutover fences the source's writers", () => {
     expect(cut.code).toBe(1);
     expect(cut.stderr).toMatch(/refuses ACL SETUSER .*--fence dynos-stopped/);
     expect(await client(target).info("replication")).toMatch(/role:slave/); // nothing switched
-    // Without @admin this user cannot list the clients either: the other fence cannot be checked.
+    // Without @admin this user cannot list or pause the clients either: the other fence cannot be taken.
     const unchecked = await ferry(["redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], appEnv);
     expect(unchecked.code).toBe(1);
-    expect(unchecked.stderr).toMatch(/^ferry: --fence dynos-stopped: --source refuses CLIENT LIST \(NOPERM.*\), so ferry cannot check that no writer is left: give ferry a user that may run CLIENT LIST; nothing was changed\n$/);
-    // As a user that may: the test's own connections are clients the stopped dynos do not account for.
-    const left = await ferry(["redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], env);
-    expect(left.code).toBe(1);
-    expect(left.stderr).toMatch(/^ferry: --fence dynos-stopped: \d+ client\(s\) besides ferry still connected to the source Redis \(127\.0\.0\.1:\d+ user default, last command /);
+    expect(unchecked.stderr).toMatch(/^ferry: --fence dynos-stopped: --source refuses CLIENT LIST \(NOPERM.*\), so ferry cannot hold the other clients' writes: give ferry a user that may run CLIENT LIST and CLIENT PAUSE; nothing was changed\n$/);
     expect(await client(target).info("replication")).toMatch(/role:slave/);
-    closeClients();
+    // As a user that may: a client the stopped dynos do not account for (the app on AWS)
+    // stays connected; its writes after the fence wait instead of landing on the source.
+    const app = new Redis(source.url(), { connectionName: "web.1", maxRetriesPerRequest: 0 });
+    await app.ping();
     const stopped = await ferry(["--json", "redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], env);
     expect(stopped.code, stopped.stderr).toBe(0);
-    expect(stopped.json.fence).toBeUndefined();
+    expect(stopped.json.fence).toMatchObject({ pausedWrites: true });
+    expect(stopped.json.fence.held.join(" ")).toMatch(/name web\.1/);
+    const late = app.set("late", "1").catch((e: Error) => e.message);
+    expect(await Promise.race([late, new Promise((r) => setTimeout(() => r("held"), 1500))])).toBe("held");
+    app.disconnect();
+    expect(await late).toMatch(/Connection is closed/);
+    expect(await client(target).get("late")).toBeNull();
+    expect(await client(target).info("replication")).toMatch(/role:master/);
   });
 
   test("cleanup (lowering replicate) stops the replica following and empties ferry's copy; the source keeps everything; after a cutover it touches nothing", async () => {

@@ -44,25 +44,25 @@ describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG/A
     expect(String(await c.call("CLIENT", "LIST"))).toMatch(/ cmd=/);
   });
 
-  test("cutover: the ACL fence is refused naming --fence dynos-stopped; with it, a client still connected is refused by name; nothing changes", async () => {
-    closeClients(); // the harness's own connections would count as writers too
+  test("cutover: the ACL fence is refused naming --fence dynos-stopped; with it, a gate not met changes nothing and leaves the source writable", async () => {
+    closeClients();
     const acl = await ferry(["redis", "cutover", "--mode", "copy", "--tls-ca", caFile], env);
     expect(acl.code).toBe(1);
     expect(acl.stderr.trim().split("\n")).toHaveLength(1);
     expect(acl.stderr).toMatch(/^ferry: --source refuses ACL SETUSER \(.*unknown command 'ACL'.*\): .*rerun with --fence dynos-stopped/);
 
-    // A writer the stopped dynos do not account for: the app on AWS, still pointed at the source.
+    // The app on AWS, still pointed at the source; no copy in progress: the gate refuses
+    // before any pause, so the app keeps writing.
     const app = new Redis(source.url(), { tls: { ca: source.caCert }, connectionName: "web.1", maxRetriesPerRequest: 0 });
-    await app.set("app:write", "1");
     for (const args of [["redis", "cutover"], ["cutover"]]) {
-      const left = await ferry([...args, "--mode", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
-      expect(left.code, left.stderr).toBe(1);
-      expect(left.stderr.trim().split("\n")).toHaveLength(1);
-      expect(left.stderr).toMatch(/--fence dynos-stopped: 1 client\(s\) besides ferry still connected to the source Redis \(127\.0\.0\.1:\d+ name web\.1 user default, last command set, idle \d+ s\); .*stop them and rerun/);
+      const refused = await ferry([...args, "--mode", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+      expect(await Promise.race([app.set("app:write", "1"), new Promise((r) => setTimeout(() => r("held"), 2000))])).toBe("OK");
     }
     await app.quit();
     expect(await client(target).dbsize()).toBe(0);
-    expect(await client(source).get("app:write")).toBe("1");
+    expect(await client(source).get("ferry:state:fence")).toBeNull();
     await client(source).del("app:write");
   });
 
@@ -102,10 +102,20 @@ describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG/A
     // Writes the follower has to tail, not only the bulk copy: a thousand after it follows.
     await eventually("1000 source writes while the follower tails", () => writer.ops() >= atFollowing + 1000);
     await writer.stop();
-    closeClients(); // the app's processes are stopped: nothing but ferry stays connected
+    closeClients(); // the app's dynos are stopped
+    // ... but the app on AWS is still connected to the source until its tasks roll.
+    const app = new Redis(source.url(), { tls: { ca: source.caCert }, connectionName: "web.1", maxRetriesPerRequest: 0, commandTimeout: 60_000 });
+    await app.ping();
     const cut = await ferry(["--json", "redis", "cutover", "--mode", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
     expect(cut.stderr).toBe("");
     expect(cut.code).toBe(0);
+    // Its writes after the fence are held (CLIENT PAUSE WRITE), not taken: none lands in
+    // the source the target was copied from. Reads still answer.
+    expect(await app.get("app:late")).toBeNull();
+    const late = app.set("app:late", "1").catch((e: Error) => e.message);
+    expect(await Promise.race([late, new Promise((r) => setTimeout(() => r("held"), 2000))])).toBe("held");
+    app.disconnect(); // the task stops: its write was never answered
+    expect(await late).toMatch(/Connection is closed/);
     // Who finishes the catch-up is not the promise: a follower whose heartbeat looks stale on
     // a loaded machine hands it to the cutover, which then copies the rest itself.
     expect(["follower", "cutover"]).toContain(cut.json.catchUp.by);
@@ -115,5 +125,6 @@ describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG/A
     expect(followed.json.stoppedBy).toBe("cutover");
     expect(followed.json.bigKeys).toBeGreaterThanOrEqual(5);
     expect(await differences(source, target, [0, 1])).toEqual([]);
+    expect(await client(source).exists("app:late")).toBe(0);
   });
 });

@@ -14,7 +14,7 @@ const servers: LocalRedis[] = [];
 
 beforeAll(async () => {
   open = await startRedis({ settings: { "notify-keyspace-events": "KEA" } });
-  locked = await startRedis({ disableCommands: ["CONFIG", "EVAL", "PSYNC"] });
+  locked = await startRedis({ disableCommands: ["CONFIG", "EVAL", "EVAL_RO", "PSYNC"] });
   target = await startRedis();
   small = await startRedis({ disableCommands: ["CONFIG"], settings: { maxmemory: "1mb" } });
   servers.push(open, locked, target, small);
