@@ -1,8 +1,10 @@
 // Scheduled jobs in the rehearsal: one clock that every side's scheduler reads, and the
 // log of every run. Real schedules fire every ten minutes or once a day; a rehearsal lasts
-// minutes, so the clock is compressed: 1 real second is 2 scheduled minutes (a scheduled
-// minute every 500 ms), from 03:00 UTC, so the example stacks' daily jobs (03:30, 04:15)
-// come round within the first minute of the run. Each side runs what it would run at each
+// minutes, so the clock is compressed: 1 real second is 1 scheduled minute (no faster: each
+// run of a Rails job boots Rails, seconds of CPU on a 2-core machine, and at 2 scheduled
+// minutes a second those boots starved the app's own requests past the load's timeout),
+// from 03:00 UTC, so the example stacks' daily jobs (03:30, 04:15) come round within the
+// first two minutes of the run. Each side runs what it would run at each
 // scheduled minute:
 //   - Heroku Scheduler (standins/heroku.ts): while an app has a Scheduler add-on, the
 //     stack's declared jobs of that app, as one-off dynos, whatever the maintenance mode
@@ -27,8 +29,8 @@ import { join } from "node:path";
 import { tempDir } from "../../servers";
 
 export const CLOCK_START = Date.UTC(2026, 0, 1, 3, 0);
-/** Real milliseconds per scheduled minute: 1 real second = 2 scheduled minutes. */
-export const MS_PER_SCHEDULED_MINUTE = 500;
+/** Real milliseconds per scheduled minute: 1 real second = 1 scheduled minute. */
+export const MS_PER_SCHEDULED_MINUTE = 1000;
 export const RUNS_FILE = "scheduled-runs.jsonl";
 
 export type Side = "heroku" | "box" | "aws";
@@ -59,7 +61,7 @@ export class ScheduleClock {
   start(): void {
     this.startedAt = Date.now();
     this.timer = setInterval(() => this.tick(), MS_PER_SCHEDULED_MINUTE / 2);
-    this.log(`  the schedulers' clock: 1 real second = 2 scheduled minutes, from ${new Date(CLOCK_START).toISOString()}`);
+    this.log(`  the schedulers' clock: 1 real second = 1 scheduled minute, from ${new Date(CLOCK_START).toISOString()}`);
   }
 
   stop(): void {
