@@ -5,7 +5,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
-    exclude: ["tests/faults/**", "node_modules/**"],
+    // The fault suite and the stack rehearsals run on their own (vitest.faults.config.ts,
+    // vitest.rehearsal.config.ts).
+    exclude: ["tests/faults/**", "tests/rehearsal/stack.test.ts", "node_modules/**"],
     pool: "forks",
     maxWorkers: 2,
     minWorkers: 1,

@@ -146,7 +146,8 @@ export async function startProcess(o: AppProcessOptions): Promise<AppProcess> {
     running,
     exited,
     stop: async () => {
-      if (!running() && !groupAlive(child.pid!)) return;
+      // Exited already: its output may still be on its way to the log.
+      if (!running() && !groupAlive(child.pid!)) return flushed;
       const deadline = Date.now() + GRACE_MS[o.platform];
       if (o.platform === "ecs") {
         // The container lives as long as its main process: when it exits, the kernel ends the rest.

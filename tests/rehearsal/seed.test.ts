@@ -1,19 +1,24 @@
 // The generated sample at a database size (rehearsal/seed.ts seedSampleToSize): at least
 // the size asked for, shaped like the row-count sample (accounts, their follows at the
-// same fan-out, statuses spread over them, the same indexes), generated on the server.
+// same fan-out, statuses spread over them, the same indexes), generated on the server,
+// into the tables the app's own migrations made.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { withClient } from "../../dataplane/postgres/connection";
 import { LocalPostgres, startPostgres } from "../../rehearsal/servers";
 import { databaseBytes, planSample, seedSample, seedSampleToSize } from "../../rehearsal/seed";
+import { migrateApp } from "../../rehearsal/source-data";
+import { buildRehearsalSlug } from "../../rehearsal/stack/slug";
 
 let pg: LocalPostgres;
 beforeAll(async () => {
-  pg = await startPostgres();
+  const [server, slug] = await Promise.all([startPostgres(), buildRehearsalSlug()]);
+  pg = server;
   await withClient(pg.url(), async (c) => {
     await c.query("CREATE DATABASE sized");
     await c.query("CREATE DATABASE counted");
   });
-});
+  for (const db of ["sized", "counted"]) await migrateApp(slug.appDir, pg.url(db), "public");
+}, 300_000);
 afterAll(() => pg?.stop());
 
 describe("the generated sample at a size", () => {

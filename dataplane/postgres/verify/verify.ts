@@ -245,8 +245,10 @@ export async function compareDatabases(opts: VerifyOptions & { only?: string[] }
     reports.push(...mismatched);
     reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
 
-    const sequences = compareSequences(...(await Promise.all([listSequences(source.client), listSequences(target.client)])));
+    // The privileges read is on the same clients: done before they list the sequences
+    // (one query at a time per connection).
     const privileges = await privilegesRead;
+    const sequences = compareSequences(...(await Promise.all([listSequences(source.client), listSequences(target.client)])));
     const ok = reports.every((r) => r.ok) && sequences.every((s) => s.ok) && privileges.ok;
     if (!opts.showKeys) for (const r of reports) hideBounds(r);
     const report = { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, privileges, firstDifference: ok ? undefined : describeFirst(reports, sequences, privileges) };

@@ -24,7 +24,7 @@ export async function judgeStackFile(stackFile: string, stack: string): Promise<
     // The policies read the stage flags from the stack file; give them this stage's.
     const { declared } = await collectStage(step.config, stack);
     declaredCounts[step.stage] = declared.length;
-    const stageFile = stageStackFile(stackFile, step.stage);
+    const stageFile = stageStackFile(stackFile, step.stage, step.config.stages.trafficPercent);
     for (const r of declared) {
       const args = resourceArgs(r.type, r.name, plainInputs(r.inputs), { stackFile: stageFile });
       for (const validate of RESOURCE_POLICIES) found.push(...violations((report) => validate(args, report)).map((m) => `${step.stage}: ${r.name}: ${m}`));
@@ -35,12 +35,13 @@ export async function judgeStackFile(stackFile: string, stack: string): Promise<
   return { violations: found, declared: declaredCounts };
 }
 
-/** A copy of the stack file with the flags of `stage` set, as `pulumi config set` would. */
-function stageStackFile(stackFile: string, stage: string): string {
+/** A copy of the stack file with the flags of `stage` set (and the journey's traffic share), as `pulumi config set` would. */
+function stageStackFile(stackFile: string, stage: string, trafficPercent: number | undefined): string {
   const doc = yaml.load(fs.readFileSync(stackFile, "utf8")) as { config: Record<string, unknown> };
   const order = ["replicate", "proxy", "cutover", "decommission"];
   const upTo = stage === "provision" ? -1 : order.indexOf(stage);
   order.forEach((flag, i) => (doc.config[`ferry:${flag}`] = i <= upTo));
+  if (trafficPercent !== undefined) doc.config["ferry:trafficPercent"] = trafficPercent;
   const file = stackFile.replace(/\.yaml$/, `.${stage}.yaml`);
   fs.writeFileSync(file, yaml.dump(doc));
   return file;

@@ -7,7 +7,7 @@ import { Column, TableInfo } from "../../../../dataplane/postgres/copy-catalog";
 import { onlyEntries, withoutBuilt } from "../../../../dataplane/postgres/copy/copy-indexes";
 import { alterDatabaseSetting, settingsToCopy, splitSettingList } from "../../../../dataplane/postgres/copy/copy-schema";
 import { furthestState } from "../../../../dataplane/postgres/sequences";
-import { insertWithoutIds, startSource } from "../fixtures";
+import { insertWithoutIds, REPLICATION_ROLE, startSource } from "../fixtures";
 
 let source: LocalPostgres;
 
@@ -48,6 +48,9 @@ describe("copyByDump", () => {
     try {
       // Types created on the target first give the copied types other OIDs than on the source, as on any real target.
       await target.query("CREATE TYPE public.oid_shift AS ENUM ('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h')");
+      // The source's roles exist on the target, as an operator creates them on RDS: the
+      // copy grants them what they hold on the source (a missing one is a warning naming it).
+      await target.query(`CREATE ROLE app; CREATE ROLE worker; CREATE ROLE reporting; CREATE ROLE ${REPLICATION_ROLE}`);
       const progress: DumpProgress[] = [];
       let late: Promise<unknown> | undefined;
       const result = await copyByDump({
