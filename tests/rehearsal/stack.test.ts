@@ -164,7 +164,8 @@ describe("the stack rehearsal", { timeout: 1_800_000 }, () => {
         .flatMap((d) => filesUnder(path.join(os.tmpdir(), d))).filter(isText);
       expect(generated.some((f) => f.endsWith(".conf"))).toBe(true);
       expect(files.map((f) => path.basename(f))).toEqual(expect.arrayContaining(["report.md", "report.json", "state.json", "commands.log"]));
-      expect([...processes].some((p) => /bin\/ferry\.js (--json )?(pg|redis|heroku)/.test(p))).toBe(true);
+      // ferry as the runner runs it: bin/ferry.js, or the EC2 runner's `ferry` link to it.
+      expect([...processes].some((p) => /(bin\/ferry\.js|\/ferry) (--json )?(pg|redis|heroku|box|cutover)\b/.test(p))).toBe(true);
       expect(findLeaks("canary", `x ${secrets[0]} y`, secrets)).toHaveLength(1);
       const leaks: Leak[] = [
         ...findLeaks("log", logLines.join("\n"), secrets),

@@ -64,6 +64,8 @@ interface Monitor {
   host?: string;
   expectedCodes: string;
   allowInsecure: boolean;
+  /** Probes tried again at once after one that got no answer, before the origin counts as down. */
+  retries: number;
 }
 
 /** A Configuration Rule that sets the SSL/TLS mode for the requests its expression matches. */
@@ -268,6 +270,10 @@ export class Edge {
     return {
       type, port: Number(i.port ?? (type === "https" ? 443 : 80)), method: String(i.method ?? "GET"), path: String(i.path ?? "/"),
       host: header.Host?.[0], expectedCodes: String(i.expectedCodes ?? "200"), allowInsecure: i.allowInsecure === true,
+      // Cloudflare's API: "the number of retries to attempt in case of a timeout before
+      // marking the origin as unhealthy. Retries are attempted immediately." Default 2.
+      // (https://developers.cloudflare.com/api/resources/load_balancers/subresources/monitors/methods/create/)
+      retries: Number(i.retries ?? 2),
     };
   }
 
@@ -293,7 +299,7 @@ export class Edge {
   private async probePool(pool: Pool): Promise<boolean> {
     const monitor = pool.monitor ? this.monitors.get(pool.monitor) : undefined;
     if (!monitor) return false;
-    const results = await Promise.all(pool.origins.filter((o) => o.enabled !== false).map((o) => this.probeOrigin(monitor, o.address, o.header?.hosts?.[0])));
+    const results = await Promise.all(pool.origins.filter((o) => o.enabled !== false).map((o) => this.probeWithRetries(monitor, o.address, o.header?.hosts?.[0])));
     const healthy = results.some((r) => r.ok);
     const detail = results.map((r) => r.detail).join("; ");
     const before = this.health.get(pool.id);
@@ -305,13 +311,20 @@ export class Edge {
     return true;
   }
 
-  private probeOrigin(m: Monitor, address: string, originHost: string | undefined): Promise<{ ok: boolean; detail: string }> {
+  /** A probe, tried again at once (the monitor's retries) while it got no answer at all; an answer with the wrong code is not retried. */
+  private async probeWithRetries(m: Monitor, address: string, originHost: string | undefined): Promise<{ ok: boolean; detail: string }> {
+    let result = await this.probeOrigin(m, address, originHost);
+    for (let retry = 0; retry < m.retries && !result.ok && !result.answered; retry++) result = await this.probeOrigin(m, address, originHost);
+    return result;
+  }
+
+  private probeOrigin(m: Monitor, address: string, originHost: string | undefined): Promise<{ ok: boolean; answered: boolean; detail: string }> {
     const host = m.host ?? originHost ?? address;
     let target: string;
     try {
       target = this.originAddress(address);
     } catch (e) {
-      return Promise.resolve({ ok: false, detail: (e as Error).message });
+      return Promise.resolve({ ok: false, answered: false, detail: (e as Error).message });
     }
     const what = `${m.method} ${m.type}://${address}:${m.port}${m.path} (Host ${host})`;
     return new Promise((resolve) => {
@@ -320,10 +333,10 @@ export class Edge {
       const req = (secure ? httpsRequest : httpRequest)(options, (res) => {
         res.resume();
         const ok = expectedCode(m.expectedCodes, res.statusCode ?? 0);
-        resolve({ ok, detail: `${what}: ${res.statusCode}${ok ? "" : ` (expected ${m.expectedCodes})`}` });
+        resolve({ ok, answered: true, detail: `${what}: ${res.statusCode}${ok ? "" : ` (expected ${m.expectedCodes})`}` });
       });
       req.on("timeout", () => req.destroy(new Error("timed out")));
-      req.on("error", (e) => resolve({ ok: false, detail: `${what}: ${e.message}` }));
+      req.on("error", (e) => resolve({ ok: false, answered: false, detail: `${what}: ${e.message}` }));
       req.end();
     });
   }
@@ -433,13 +446,17 @@ export class Edge {
  * Whether the edge reaches an origin as the mode asks, and Cloudflare's error if not: 522
  * when nothing answers on the port (on AWS a security group drops the packets, so the
  * connection times out), 525 when the TLS handshake fails, 526 when Full (strict) finds
- * the certificate invalid for the hostname.
+ * the certificate invalid for the hostname. Cloudflare gives up on a TCP handshake after
+ * 15 s without a SYN+ACK (its 522 page: https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-5xx-errors/error-522/);
+ * 2 s here once turned a rehearsal event loop busy evaluating the program into a 522.
  */
+const CONNECT_TIMEOUT_MS = 15_000;
+
 export function reachOrigin(address: string, port: number, tls?: { serverName: string; ca: string; verify: boolean }): Promise<{ code: number; body: string } | undefined> {
   return new Promise((resolve) => {
     const fail = (code: number, why: string) => resolve({ code, body: `error ${code}: ${why}` });
     if (!tls) {
-      const socket = tcpConnect({ host: address, port, timeout: 2000 }, () => {
+      const socket = tcpConnect({ host: address, port, timeout: CONNECT_TIMEOUT_MS }, () => {
         socket.destroy();
         resolve(undefined);
       });
@@ -447,7 +464,7 @@ export function reachOrigin(address: string, port: number, tls?: { serverName: s
       socket.on("error", () => fail(522, `connection timed out (${address}:${port})`));
       return;
     }
-    const plain = tcpConnect({ host: address, port, timeout: 2000 }, () => {
+    const plain = tcpConnect({ host: address, port, timeout: CONNECT_TIMEOUT_MS }, () => {
       const socket = tlsConnect({ socket: plain, servername: tls.serverName, ca: readFileSync(tls.ca), rejectUnauthorized: false }, () => {
         const valid = socket.authorized;
         const reason = socket.authorizationError;
