@@ -105,10 +105,10 @@ const SECOND_UP_CHECK = /^the second pulumi up of every stage/;
 /**
  * A known defect, open (issue 22's note): a Sidekiq job the old workers fetched between the
  * queue drain and the Redis fence fails against the fenced Postgres, and its push into
- * the retry set then meets the fenced (or paused) source Redis: the job is lost. Seen in
- * 1 of ~7 real-app cutovers, 1 job of ~1,900. Tolerated here only for jobs enqueued after
- * the cutover's up began, never for one enqueued before the cutover, and never a job run
- * twice; the report still fails the check and names the job.
+ * the retry set then meets the fenced (or paused) source Redis: the job is lost. Seen as
+ * one job in each of 2 of 8 real-app cutovers (Heroku stack). Tolerated here only for jobs
+ * enqueued after the cutover's up began, never for one enqueued before the cutover, and
+ * never a job run twice; the report still fails the check and names the job.
  */
 const KNOWN_JOB_LOSS = /^every job the app enqueued ran exactly once/;
 const knownJobLoss = (c: { name: string; detail: string }) =>
