@@ -32,10 +32,16 @@ export interface LoadOptions {
   runId: string;
 }
 
-export interface LoadGenerator {
+/** What the load observes, as lists that only grow: every request, and every write and upload acknowledged. */
+export interface LoadObservations {
   requests: RequestEvent[];
   acked: AckedWrite[];
   uploads: AckedUpload[];
+}
+
+export const OBSERVATION_LISTS = ["requests", "acked", "uploads"] as const satisfies ReadonlyArray<keyof LoadObservations>;
+
+export interface LoadGenerator extends LoadObservations {
   /** Stop sending; resolves when in-flight requests have settled. */
   stop(): Promise<void>;
   /** Resolves when the bounds are reached or stop() was called. */

@@ -21,6 +21,7 @@
 // environment only). Every call is recorded with its IAM action and resource ARN, so the
 // rehearsal can check it against the policy the program gave the runner.
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
+import { buffer } from "node:stream/consumers";
 import { randomUUID } from "node:crypto";
 
 export interface AwsCall {
@@ -185,7 +186,7 @@ export class AwsApi {
   // ---- the wire ----------------------------------------------------------------------
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
+    const body = await buffer(req);
     const target = String(req.headers["x-amz-target"] ?? "");
     const caller = signedBy(req);
     if (req.method === "POST" && target.startsWith(ECS_TARGET)) return this.json(res, await this.ecs(target.slice(ECS_TARGET.length), parseJson(body), caller));
@@ -339,15 +340,6 @@ function taskJson(t: EcsTask): Record<string, unknown> {
     desiredStatus: t.lastStatus === "STOPPED" ? "STOPPED" : "RUNNING", launchType: "FARGATE", stopCode: t.stopCode, stoppedReason: t.stoppedReason,
     containers: t.containers.map((c) => ({ name: c.name, lastStatus: c.lastStatus, exitCode: c.exitCode, reason: c.reason })),
   };
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }
 
 function parseJson(body: Buffer): Record<string, unknown> {

@@ -6,17 +6,14 @@
 // and streams each request and acknowledged write back, timed by its own clock.
 import { ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { LoadGenerator, LoadOptions, startLoad } from "../loadgen";
+import { LoadGenerator, LoadObservations, LoadOptions, OBSERVATION_LISTS, startLoad } from "../loadgen";
 import { onExit } from "../servers";
-import type { AckedUpload, AckedWrite, RequestEvent } from "../timeline";
 
-type FromChild = { requests: RequestEvent[]; acked: AckedWrite[]; uploads: AckedUpload[]; done?: boolean };
+type FromChild = LoadObservations & { done?: boolean };
 
 /** Start the load generator in a child process; its observations arrive in `requests`, `acked` and `uploads`. */
 export function startLoadProcess(opts: LoadOptions): LoadGenerator {
-  const requests: RequestEvent[] = [];
-  const acked: AckedWrite[] = [];
-  const uploads: AckedUpload[] = [];
+  const seen: LoadObservations = { requests: [], acked: [], uploads: [] };
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", __filename], {
     cwd: join(__dirname, "..", ".."),
     env: { ...process.env, FERRY_LOAD_OPTIONS: JSON.stringify(opts) },
@@ -25,17 +22,13 @@ export function startLoadProcess(opts: LoadOptions): LoadGenerator {
   const removeHook = onExit(() => child.kill("SIGKILL"));
   const done = new Promise<void>((resolve, reject) => {
     child.on("message", (m: FromChild) => {
-      requests.push(...m.requests);
-      acked.push(...m.acked);
-      uploads.push(...m.uploads);
+      for (const list of OBSERVATION_LISTS) (seen[list] as unknown[]).push(...m[list]);
       if (m.done) resolve();
     });
     child.once("exit", (code, signal) => (code === 0 ? resolve() : reject(new Error(`the load generator exited (${code ?? signal})`))));
   }).finally(removeHook);
   return {
-    requests,
-    acked,
-    uploads,
+    ...seen,
     done,
     stop: async () => {
       if (child.connected) child.send({ stop: true });
@@ -47,14 +40,13 @@ export function startLoadProcess(opts: LoadOptions): LoadGenerator {
 /** The child: run the load, send what it saw every 200 ms, and all of it once stopped. */
 function runChild(opts: LoadOptions): void {
   const load = startLoad(opts);
-  let sentRequests = 0;
-  let sentAcked = 0;
-  let sentUploads = 0;
+  const sent = Object.fromEntries(OBSERVATION_LISTS.map((list) => [list, 0])) as Record<keyof LoadObservations, number>;
   const flush = (done = false) => {
-    const message: FromChild = { requests: load.requests.slice(sentRequests), acked: load.acked.slice(sentAcked), uploads: load.uploads.slice(sentUploads), ...(done ? { done } : {}) };
-    sentRequests = load.requests.length;
-    sentAcked = load.acked.length;
-    sentUploads = load.uploads.length;
+    const message = { ...(done ? { done } : {}) } as FromChild;
+    for (const list of OBSERVATION_LISTS) {
+      (message[list] as unknown[]) = load[list].slice(sent[list]);
+      sent[list] = load[list].length;
+    }
     return new Promise<void>((resolve) => process.send!(message, () => resolve()));
   };
   const timer = setInterval(() => void flush(), 200);

@@ -2,29 +2,19 @@
 // its steps, then a rerun. At every moment exactly one side may take writes, the
 // rerun finishes, and every write the app saw acknowledged is on the target.
 // (The logical and physical cutovers get the same treatment in tests/dataplane/postgres/cutover/crash-*.)
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { withClient } from "../../dataplane/postgres/connection";
 import { loadCutover } from "../../dataplane/postgres/state";
-import { LocalPostgres } from "../../rehearsal/servers";
 import { insertWithoutIds, missingWrites, startWriteLoad } from "../dataplane/postgres/fixtures";
-import { canWrite, runFerry, seededPair, startClusterPair } from "../dataplane/postgres/helpers";
+import { canWrite, runFerry, useClusterPair } from "../dataplane/postgres/helpers";
 
 const STEPS = ["gate", "fence", "copy", "verify", "done"];
 
 describe("dump cutover killed after each step", () => {
-  let source: LocalPostgres;
-  let target: LocalPostgres;
-
-  beforeAll(async () => {
-    [source, target] = await startClusterPair();
-  });
-
-  afterAll(async () => {
-    await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
-  });
+  const clusters = useClusterPair();
 
   /** A database pair `db`: the source with schema, rows and grants, the target empty. */
-  const pair = (db: string) => seededPair(source, target, db);
+  const pair = (db: string) => clusters.seeded(db);
 
   const args = ["--json", "pg", "cutover", "--strategy", "dump", "--jobs", "2", "--timeout", "30"];
 
@@ -51,6 +41,6 @@ describe("dump cutover killed after each step", () => {
     expect(await missingWrites(p.tgt, load.acked)).toEqual([]);
     expect(await canWrite(p.appSrc)).toBe(false);
     await insertWithoutIds(p.tgt, `after-${step}`); // sequences were carried over
-    expect(killed.stdout + killed.stderr + rerun.stdout + rerun.stderr).not.toContain(source.password);
+    expect(killed.stdout + killed.stderr + rerun.stdout + rerun.stderr).not.toContain(clusters.source.password);
   });
 });

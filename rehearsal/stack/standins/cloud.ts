@@ -595,19 +595,12 @@ export class Cloud implements Realizer, TaskRunner {
     const i = goal.inputs;
     const taskDefinition = String(i.taskDefinition);
     const process = (i.tags as Record<string, string> | undefined)?.["ferry:process"] ?? goal.name;
-    const definitionInputs = this.liveTaskDefinition(taskDefinition, goal.name).inputs;
     const specOf = (definition: string) => {
       const launch = taskLaunch(this.ecsContext(), this.liveTaskDefinition(definition, goal.name).inputs, goal.name);
       return { launch, spec: serviceFleetSpec(process, launch) };
     };
     // What ECS checks before it accepts the update: the definition, its secrets, its slug.
     const { launch, spec } = specOf(taskDefinition);
-    // Every task started pulls its containers' images (Fargate caches none): a new task
-    // definition starts desiredCount new tasks, a scale-up the difference.
-    const current = this.services.get(goal.urn);
-    const desired = Number(i.desiredCount ?? 0);
-    const starts = !current || this.deployments.get(goal.name)?.declared !== taskDefinition ? desired : Math.max(0, desired - current.fleet.size());
-    this.pullImages(definitionInputs, starts, goal.name);
     const realized: Realized = old
       ? { id: old.id, outputs: { ...old.outputs, ...i } }
       : { id: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}`, outputs: { ...i, name: String(i.name ?? goal.name), arn: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}` } };
@@ -619,7 +612,12 @@ export class Cloud implements Realizer, TaskRunner {
       const seconds = (s: number) => (s * 1000) / this.ctx.timeFactor;
       const service = new EcsService({
         name: goal.name,
-        launch: (definition) => fleet.launch(definition === taskDefinition ? spec : specOf(definition).spec),
+        // Every task ECS starts pulls its containers' images first (Fargate caches none): a
+        // refused pull stops that task, which the circuit breaker counts as failed.
+        launch: (definition) => {
+          this.pullImages(this.liveTaskDefinition(definition, goal.name).inputs, goal.name);
+          return fleet.launch(definition === taskDefinition ? spec : specOf(definition).spec);
+        },
         targetGroup: tgArn ? this.targetGroupHealth(tgArn) : undefined,
         timing: { startDelayMs: seconds(FARGATE_START_SECONDS), gracePeriodMs: seconds(Number(i.healthCheckGracePeriodSeconds ?? 0)) },
         log: this.ctx.log,
@@ -639,23 +637,20 @@ export class Cloud implements Realizer, TaskRunner {
     if (!cluster) throw new AwsApiError(400, "ClusterNotFoundException", "Cluster not found.");
     const definition = this.ofType("aws:ecs/taskDefinition:TaskDefinition").find((t) => t.outputs.arn === task.taskDefinitionArn || t.outputs.arnWithoutRevision === task.taskDefinitionArn);
     if (!definition) throw new AwsApiError(400, "ClientException", `Unable to describe task definition ${task.taskDefinitionArn}.`);
-    this.pullImages(definition.inputs, 1, definition.name);
+    this.pullImages(definition.inputs, definition.name);
     const launch = taskLaunch(this.ecsContext(), definition.inputs, definition.name);
     this.ctx.log(`      ECS run-task ${definition.name}: ${launch.processType} of the slug, to completion`);
     runOneOff(task, launch, join(this.ctx.logsDir, `ecs-${definition.name}.log`), { env: this.ctx.machineEnv, schema: this.ctx.schema }, (FARGATE_START_SECONDS * 1000) / this.ctx.timeFactor);
   }
 
-  /** `tasks` task starts pulling every container image of a task definition, through the NAT gateway. */
-  private pullImages(definition: Record<string, unknown>, tasks: number, what: string): void {
-    const images = containersOf(definition).flatMap((c) => (c.image ? [c.image] : []));
-    for (let n = 0; n < tasks; n++) {
-      for (const image of images) {
-        try {
-          this.ctx.registries.pull(image, NAT_ADDRESS);
-        } catch (e) {
-          if (e instanceof PullRefused) throw new Error(`${what}: a task stopped before it ran: ${e.message}`);
-          throw e;
-        }
+  /** A task start pulling every container image of its task definition, through the NAT gateway. */
+  private pullImages(definition: Record<string, unknown>, what: string): void {
+    for (const image of containersOf(definition).flatMap((c) => (c.image ? [c.image] : []))) {
+      try {
+        this.ctx.registries.pull(image, NAT_ADDRESS);
+      } catch (e) {
+        if (e instanceof PullRefused) throw new Error(`${what}: a task stopped before it ran: ${e.message}`);
+        throw e;
       }
     }
   }

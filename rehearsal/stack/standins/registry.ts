@@ -22,6 +22,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { buffer } from "node:stream/consumers";
 import { createServer, Server } from "node:https";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -267,7 +268,7 @@ export class Registries {
     const [, repo, kind, reference] = m;
     if (!this.repositories.has(repo)) return error(res, 404, "NAME_UNKNOWN", `The repository with name '${repo}' does not exist in the registry with id '${this.opts.account}'`);
     const arn = this.repositoryArn(repo);
-    const body = await readBody(req);
+    const body = await buffer(req);
     if (kind === "blobs") {
       this.opts.record(req.method === "HEAD" ? "ecr:BatchCheckLayerAvailability" : "ecr:GetDownloadUrlForLayer", arn);
       return this.sendBlob(res, req, this.ecrStore, reference);
@@ -333,15 +334,6 @@ export class Registries {
 function error(res: ServerResponse, status: number, code: string, message: string): void {
   res.writeHead(status, { "content-type": "application/json" });
   res.end(JSON.stringify({ errors: [{ code, message }] }));
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }
 
 /**

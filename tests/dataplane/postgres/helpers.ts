@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { Client } from "pg";
+import { afterAll, beforeAll } from "vitest";
 import { LocalPostgres, freePort, isRoot, startPostgres, tempDir } from "../../../rehearsal/servers";
 import { withClient } from "../../../dataplane/postgres/connection";
 import { ROLE_PASSWORD, createRoles, createTestSchema, seedRows } from "./fixtures";
@@ -81,6 +82,26 @@ export async function startClusterPair(): Promise<[LocalPostgres, LocalPostgres]
   await createRoles(source);
   await target.query(`CREATE ROLE app LOGIN PASSWORD '${ROLE_PASSWORD}'`);
   return [source, target];
+}
+
+/**
+ * A source and a target cluster (startClusterPair) for the enclosing describe: started
+ * before its tests, stopped after them. `seeded(db)` is seededPair on this pair.
+ */
+export function useClusterPair(): { readonly source: LocalPostgres; readonly target: LocalPostgres; seeded(db: string): ReturnType<typeof seededPair> } {
+  let clusters: [LocalPostgres, LocalPostgres] | undefined;
+  beforeAll(async () => {
+    clusters = await startClusterPair();
+  }, 180000);
+  afterAll(async () => {
+    await Promise.all((clusters ?? []).map((c) => c.stop("immediate")));
+  }, 180000);
+  const started = () => clusters ?? (() => { throw new Error("useClusterPair: the clusters start in beforeAll"); })();
+  return {
+    get source() { return started()[0]; },
+    get target() { return started()[1]; },
+    seeded: (db) => seededPair(started()[0], started()[1], db),
+  };
 }
 
 export const GRANT_APP = "GRANT ALL ON ALL TABLES IN SCHEMA public TO app; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app";

@@ -2,32 +2,22 @@
 // rerun: it must finish, with one writable primary at every moment and every write
 // the app saw acknowledged on the target. Each step gets its own database pair on
 // one source and one target cluster (the fence is per database for logical).
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../../rehearsal/servers";
+import { describe, expect, test } from "vitest";
 import { withClient } from "../../../../dataplane/postgres/connection";
 import { replicateLogical } from "../../../../dataplane/postgres/replication/logical";
 import { preflight } from "../../../../dataplane/postgres/preflight";
 import { loadCutover } from "../../../../dataplane/postgres/state";
 import { insertWithoutIds, missingWrites, startWriteLoad } from "../fixtures";
-import { GRANT_APP, canWrite, runFerry, seededPair, startClusterPair } from "../helpers";
+import { GRANT_APP, canWrite, runFerry, useClusterPair } from "../helpers";
 
 const STEPS = ["gate", "fence", "drain", "sequences", "detach", "verify", "done"];
 
 describe("logical cutover killed at each step", () => {
-  let source: LocalPostgres;
-  let target: LocalPostgres;
-
-  beforeAll(async () => {
-    [source, target] = await startClusterPair();
-  });
-
-  afterAll(async () => {
-    await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
-  });
+  const clusters = useClusterPair();
 
   /** A fresh database pair `db` replicating logically. */
   async function replicatingPair(db: string) {
-    const pair = await seededPair(source, target, db);
+    const pair = await clusters.seeded(db);
     expect((await preflight({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", fixReplicaIdentity: true })).ok).toBe(true);
     await replicateLogical({ sourceUrl: pair.src, targetUrl: pair.tgt, syncTimeoutMs: 30_000 });
     await withClient(pair.tgt, (c) => c.query(GRANT_APP));
@@ -54,7 +44,7 @@ describe("logical cutover killed at each step", () => {
     expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
     const result = JSON.parse(rerun.stdout);
     expect(result).toMatchObject({ ok: true, resumed: step !== "gate" });
-    expect(rerun.stdout).not.toContain(source.password);
+    expect(rerun.stdout).not.toContain(clusters.source.password);
 
     load.retarget(pair.appTgt);
     await load.waitForMore(20);
@@ -79,7 +69,7 @@ describe("logical cutover killed at each step", () => {
     await load.waitForMore(20); // the app writes to the source again
     await load.stop();
     expect(await missingWrites(pair.src, load.acked)).toEqual([]);
-    expect(await source.query("SELECT slot_name FROM pg_replication_slots")).toEqual([]);
-    expect(await source.query("SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'crash_rollback'")).toEqual([]);
+    expect(await clusters.source.query("SELECT slot_name FROM pg_replication_slots")).toEqual([]);
+    expect(await clusters.source.query("SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'crash_rollback'")).toEqual([]);
   });
 });

@@ -2,26 +2,16 @@
 // FERRY_REHEARSAL=1 fails the cutover's gate or in-window verify once per target, so a
 // rehearsal can show a failed cutover rolled back, then retried; without FERRY_REHEARSAL
 // it does nothing.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../../rehearsal/servers";
-import { canWrite, runFerry, seededPair, startClusterPair } from "../helpers";
+import { describe, expect, test } from "vitest";
+import { canWrite, runFerry, useClusterPair } from "../helpers";
 
 const CUTOVER = ["--json", "pg", "cutover", "--strategy", "dump", "--timeout", "10"];
 
 describe("FERRY_INJECT_FAILURE", () => {
-  let source: LocalPostgres;
-  let target: LocalPostgres;
-
-  beforeAll(async () => {
-    [source, target] = await startClusterPair();
-  }, 180000);
-
-  afterAll(async () => {
-    await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
-  }, 180000);
+  const clusters = useClusterPair();
 
   test("pg-verify: the first cutover fails fenced, the rollback gives the source back, the retry goes through", async () => {
-    const pair = await seededPair(source, target, "verifyonce");
+    const pair = await clusters.seeded("verifyonce");
     const env = { ...pair.env, FERRY_REHEARSAL: "1", FERRY_INJECT_FAILURE: "pg-verify" };
     const failed = await runFerry(CUTOVER, env);
     expect(failed.code).toBe(1);
@@ -38,11 +28,11 @@ describe("FERRY_INJECT_FAILURE", () => {
   }, 180000);
 
   test("pg-gate fails once before anything changes; ignored without FERRY_REHEARSAL=1", async () => {
-    const pair = await seededPair(source, target, "gateonce");
+    const pair = await clusters.seeded("gateonce");
     const ignored = await runFerry(["pg", "cutover", "--strategy", "dump", "--timeout", "10"], { ...pair.env, FERRY_INJECT_FAILURE: "pg-gate", FERRY_REHEARSAL: undefined });
     expect(ignored.code, ignored.stderr).toBe(0);
 
-    const other = await seededPair(source, target, "gatetwice");
+    const other = await clusters.seeded("gatetwice");
     const env = { ...other.env, FERRY_REHEARSAL: "1", FERRY_INJECT_FAILURE: "pg-gate,pg-verify" };
     const gate = await runFerry(["pg", "cutover", "--strategy", "dump", "--timeout", "10"], env);
     expect([gate.code, gate.stderr]).toEqual([1, "ferry: gate not met: injected failure (FERRY_INJECT_FAILURE, rehearsal only); the source was not touched\n"]);

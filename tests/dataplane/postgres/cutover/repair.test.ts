@@ -7,8 +7,7 @@
 // - inside the cutover, a fast verify that differs after the subscription was dropped is
 //   repaired before the target is released.
 // Every difference is real: rows changed, deleted and added on the target behind ferry's back.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../../rehearsal/servers";
+import { describe, expect, test } from "vitest";
 import { cutover } from "../../../../dataplane/postgres/cutover/cutover";
 import { unfence, withWritable } from "../../../../dataplane/postgres/cutover/fence";
 import { preflight } from "../../../../dataplane/postgres/preflight";
@@ -16,7 +15,7 @@ import { replicateLogical } from "../../../../dataplane/postgres/replication/log
 import { verifyDatabases } from "../../../../dataplane/postgres/verify/verify";
 import { withClient } from "../../../../dataplane/postgres/connection";
 import { loadCutover } from "../../../../dataplane/postgres/state";
-import { canWrite, runFerry, seededPair, startClusterPair } from "../helpers";
+import { canWrite, runFerry, useClusterPair } from "../helpers";
 
 /** Damage behind ferry's back: a changed row, a lost row, an extra row, a stale sequence, a revoked grant. */
 const DAMAGE = `
@@ -27,19 +26,10 @@ const DAMAGE = `
   REVOKE INSERT ON accounts FROM app;`;
 
 describe("repairing a target that differs from its fenced source", () => {
-  let source: LocalPostgres;
-  let target: LocalPostgres;
-
-  beforeAll(async () => {
-    [source, target] = await startClusterPair();
-  }, 180000);
-
-  afterAll(async () => {
-    await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
-  }, 180000);
+  const clusters = useClusterPair();
 
   test("after the cutover: ferry pg verify repairs from the fenced source, once, and says so", async () => {
-    const pair = await seededPair(source, target, "after");
+    const pair = await clusters.seeded("after");
     const done = await cutover({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "dump", jobs: 2 });
     expect(done.error).toBeUndefined();
     await withClient(pair.tgt, (c) => c.query(DAMAGE));
@@ -69,7 +59,7 @@ describe("repairing a target that differs from its fenced source", () => {
   }, 180000);
 
   test("a source that is no longer fenced is not copied from", async () => {
-    const pair = await seededPair(source, target, "unfenced");
+    const pair = await clusters.seeded("unfenced");
     expect((await cutover({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "dump", jobs: 2 })).ok).toBe(true);
     await withWritable(pair.src, (c) => unfence(c));
     await withClient(pair.tgt, (c) => c.query("UPDATE accounts SET balance = 0 WHERE id = 5"));
@@ -79,7 +69,7 @@ describe("repairing a target that differs from its fenced source", () => {
   }, 180000);
 
   test("inside the cutover: a fast verify that differs after the detach is repaired before the target is released", async () => {
-    const pair = await seededPair(source, target, "inwindow");
+    const pair = await clusters.seeded("inwindow");
     expect((await preflight({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", fixReplicaIdentity: true })).ok).toBe(true);
     await replicateLogical({ sourceUrl: pair.src, targetUrl: pair.tgt, syncTimeoutMs: 30_000 });
     // Written on the target while it replicates: replication never touches these rows again.

@@ -6,8 +6,7 @@
 //   subscription and syncs every table from empty;
 // - logical: a table created on the source after replicate fails the gate by name,
 //   before anything changes; replicate again creates it on the target and subscribes it.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../../rehearsal/servers";
+import { describe, expect, test } from "vitest";
 import { cutover } from "../../../../dataplane/postgres/cutover/cutover";
 import { rollback } from "../../../../dataplane/postgres/cutover/rollback";
 import { cleanup } from "../../../../dataplane/postgres/cutover/cleanup";
@@ -16,22 +15,13 @@ import { preflight } from "../../../../dataplane/postgres/preflight";
 import { verifyDatabases } from "../../../../dataplane/postgres/verify/verify";
 import { withClient } from "../../../../dataplane/postgres/connection";
 import { loadCutover } from "../../../../dataplane/postgres/state";
-import { canWrite, seededPair, startClusterPair } from "../helpers";
+import { canWrite, useClusterPair } from "../helpers";
 
 describe("a cutover that gave back runs again", () => {
-  let source: LocalPostgres;
-  let target: LocalPostgres;
-
-  beforeAll(async () => {
-    [source, target] = await startClusterPair();
-  }, 180000);
-
-  afterAll(async () => {
-    await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
-  }, 180000);
+  const clusters = useClusterPair();
 
   test("dump: the copy failed in the window and gave back; the retry empties ferry's copy and copies again", async () => {
-    const pair = await seededPair(source, target, "dumped");
+    const pair = await clusters.seeded("dumped");
     // A check constraint that holds only under a database setting the source has and the
     // target lacks: COPY into the target fails after the schema and some rows are in.
     await withClient(pair.src, (c) => c.query(`
@@ -55,7 +45,7 @@ describe("a cutover that gave back runs again", () => {
     await withClient(pair.tgt, (c) => c.query("DROP TABLE public.not_ferrys"));
 
     // The cause fixed on the target; the retry empties the first copy and copies again.
-    await target.query("ALTER DATABASE dumped SET app.allow = 'yes'");
+    await clusters.target.query("ALTER DATABASE dumped SET app.allow = 'yes'");
     await withClient(pair.src, (c) => c.query("INSERT INTO accounts (email) SELECT 'retry' || g || '@example.test' FROM generate_series(1, 20) g"));
     const retry = await cutover({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "dump", jobs: 1 });
     expect(retry.error).toBeUndefined();
@@ -66,7 +56,7 @@ describe("a cutover that gave back runs again", () => {
   }, 180000);
 
   test("logical: after a rollback, replicate again recreates publication and subscription and syncs from empty", async () => {
-    const pair = await seededPair(source, target, "resync");
+    const pair = await clusters.seeded("resync");
     expect((await preflight({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", fixReplicaIdentity: true })).ok).toBe(true);
     await replicateLogical({ sourceUrl: pair.src, targetUrl: pair.tgt, syncTimeoutMs: 30_000 });
     const back = await rollback({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical" });
@@ -83,7 +73,7 @@ describe("a cutover that gave back runs again", () => {
   }, 180000);
 
   test("logical: a table created after replicate fails the gate by name; replicate again creates and subscribes it", async () => {
-    const pair = await seededPair(source, target, "late");
+    const pair = await clusters.seeded("late");
     expect((await preflight({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", fixReplicaIdentity: true })).ok).toBe(true);
     await replicateLogical({ sourceUrl: pair.src, targetUrl: pair.tgt, syncTimeoutMs: 30_000 });
     await withClient(pair.src, (c) => c.query("CREATE TABLE late_arrival (id int PRIMARY KEY, note text); INSERT INTO late_arrival VALUES (1, 'written after replicate')"));
@@ -96,6 +86,6 @@ describe("a cutover that gave back runs again", () => {
     expect(again.performed).toEqual(["new table(s) created on the target: public.late_arrival", "privileges"]);
     const r = await cutover({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", timeoutSeconds: 30, maxLagBytes: 10 * 1024 * 1024 });
     expect(r.error).toBeUndefined();
-    expect(await target.query("SELECT id, note FROM late_arrival", [], "late")).toEqual([{ id: 1, note: "written after replicate" }]);
+    expect(await clusters.target.query("SELECT id, note FROM late_arrival", [], "late")).toEqual([{ id: 1, note: "written after replicate" }]);
   }, 180000);
 });
