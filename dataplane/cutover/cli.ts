@@ -136,7 +136,7 @@ export function registerStackCommands(program: Command): void {
     .addOption(new Option("--ttl-tolerance <ms>", "Redis: allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
     .addOption(new Option("--batch <n>", "Redis: keys per SCAN batch").default(1000).argParser(integer("--batch", 1, 100_000)))
     .addOption(fenceOption())
-    .option("--sidekiq", "before the fences: wait until Sidekiq's ready queues and jobs in progress on the source Redis are done (schedule, retry and dead travel with the data)")
+    .option("--sidekiq", "before the fences: quiet every Sidekiq process on the source Redis (TSTP) and wait until none has a job in progress (ready queues, schedule, retry and dead travel with the data; a give-back stops the quieted processes, TERM, for their platform to start again)")
     .option("--namespace <ns>", "Sidekiq namespace prefix (redis-namespace)")
     .option("--pattern <glob>", "also drain keys matching this pattern (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(action(async (_o: unknown, cmd: Command) => {

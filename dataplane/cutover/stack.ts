@@ -6,11 +6,12 @@
 //                 Redis replica linked or its copy running, the target able to keep the
 //                 cutover mark);
 //                 read-only, nothing changes
-//   queues        the app's ready jobs and jobs in progress done on the source Redis,
-//                 BEFORE any fence: the workers (the app on AWS) still take jobs there,
-//                 and a job run against a fenced Postgres fails into the retry set
-//                 instead of running. Read-only; the schedule, retry and dead sets are
-//                 data and travel with the copy
+//   queues        BEFORE any fence, the app's Sidekiq processes quieted (they take no
+//                 new job) and none with a job in progress: a worker still taking jobs
+//                 would run one against the fenced Postgres, and its retry would meet
+//                 the fenced Redis (redis/sidekiq.ts). Ready queues and the schedule,
+//                 retry and dead sets are data and travel with the copy; a give-back
+//                 stops the quieted processes for their platform to start them again
 //   fence         Postgres: every login role read-only, sessions ended (the window opens)
 //   redis-fence   Redis: the app's user loses @write on the source (ACL), or with
 //                 --fence dynos-stopped, every other client's writes held (CLIENT PAUSE WRITE)
@@ -216,19 +217,20 @@ async function gateEveryStore(run: StackRun): Promise<void> {
 }
 
 /**
- * Before the window, read-only: no job ready or in progress on the source Redis. Its
- * workers still take jobs there and run them against a writable Postgres; once Postgres
- * is fenced they would fail into the retry set instead. Not persisted: a rerun after a
- * crash before the fence drains again; one after the fence does not need to.
+ * Before the window: the app's Sidekiq processes quiet, none with a job in progress. A
+ * worker still taking jobs once Postgres is fenced would run one that fails there, and
+ * its retry would meet the fenced Redis: lost. Not persisted: a rerun after a crash
+ * before the fence quiets again (idempotent); one after the fence does not need to. Not
+ * drained in time: the drain woke what it quieted, and the gate is not met.
  */
 async function drainQueues(run: StackRun): Promise<void> {
   const { redis, queues } = run.opts;
   if (!redis || !queues) return;
   await run.step("queues", async () => {
     const left = await drain({ endpoint: redis.source, sidekiq: queues.sidekiq, namespace: queues.namespace, patterns: queues.patterns, timeoutMs: queues.timeoutMs, intervalMs: 50 });
-    if (!left.ok) throw new GateNotMet(`gate not met: the job queues did not drain within ${queues.timeoutMs / 1000} s: ${left.remaining} job(s) left (${left.left.slice(0, 3).map((l) => `${l.key}: ${l.count}`).join(", ")}); no source was touched`);
+    if (!left.ok) throw new GateNotMet(`gate not met: the job queues did not drain within ${queues.timeoutMs / 1000} s: ${left.remaining} left (${left.left.slice(0, 3).map((l) => `${l.kind} ${l.key}: ${l.count}`).join(", ")})${left.woken ? `; the ${left.woken} Sidekiq process(es) it quieted were stopped for their platform to start again` : ""}; no source was fenced`);
     const travelling = left.travelling.map((t) => `${t.kind} ${t.count}`).join(", ");
-    return `queues drained in ${left.seconds.toFixed(2)} s${travelling ? ` (${travelling} travel with the data)` : ""}`;
+    return `workers quiet, no job in progress after ${left.seconds.toFixed(2)} s${travelling ? ` (${travelling} travel with the data)` : ""}`;
   }, false);
 }
 

@@ -224,8 +224,8 @@ function registerRebuild(redis: Command): void {
 }
 
 function registerDrain(redis: Command): void {
-  redisCommand(redis, "drain", "wait until no job is ready or in progress (Sidekiq and/or key patterns); report what is left")
-    .option("--sidekiq", "Sidekiq's ready queues and the jobs in progress (schedule, retry and dead travel with the data)")
+  redisCommand(redis, "drain", "quiet the app's Sidekiq processes and wait until no job is in progress (and/or key patterns are empty); report what is left")
+    .option("--sidekiq", "quiet every Sidekiq process (TSTP) and wait for the jobs in progress; ready queues, schedule, retry and dead travel with the data; on timeout the quieted processes are stopped (TERM) for their platform to start again")
     .option("--namespace <ns>", "Sidekiq namespace prefix (redis-namespace)")
     .option("--pattern <glob>", "also wait for keys matching this pattern to be empty (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option("--on <side>", "which server holds the queues").choices(["source", "target"]).default("source"))
@@ -282,7 +282,8 @@ function renderCutover(r: CutoverResult): string {
 }
 
 function renderRollback(r: RollbackResult): string {
-  return r.unfenced ? `fence lifted: ${r.unfenced.user} may write on the source again` : "nothing to roll back: the source was not fenced";
+  const woken = r.woken ? `\n${r.woken} Sidekiq process(es) the cutover had quieted stopped, for their platform to start them again` : "";
+  return (r.unfenced ? `fence lifted: ${r.unfenced.user} may write on the source again` : "nothing to roll back: the source was not fenced") + woken;
 }
 
 function renderRebuild(r: RebuildResult): string {
@@ -291,7 +292,8 @@ function renderRebuild(r: RebuildResult): string {
 }
 
 function renderDrain(r: DrainResult): string {
-  const travelling = r.travelling.map((t) => `  ${t.kind} ${t.key}: ${t.count} (${t.kind === "dead" ? "oldest died" : "next due"} ${t.nextDueAt}; travels with the data)`);
-  if (r.ok) return [`queues drained in ${r.seconds.toFixed(1)}s`, ...travelling].join("\n");
-  return [`${r.remaining} jobs left after ${r.seconds.toFixed(1)}s:`, ...r.left.map((l) => `  ${l.kind} ${l.key}: ${l.count}`), ...travelling].join("\n");
+  const travelling = r.travelling.map((t) => `  ${t.kind} ${t.key}: ${t.count} (${t.nextDueAt ? `${t.kind === "dead" ? "oldest died" : "next due"} ${t.nextDueAt}; ` : ""}travels with the data)`);
+  const woken = r.woken ? [`  ${r.woken} Sidekiq process(es) quieted by this drain stopped again, for their platform to start them`] : [];
+  if (r.ok) return [`drained in ${r.seconds.toFixed(1)}s: no job in progress, no worker taking new ones`, ...travelling].join("\n");
+  return [`${r.remaining} left after ${r.seconds.toFixed(1)}s:`, ...r.left.map((l) => `  ${l.kind} ${l.key}: ${l.count}`), ...travelling, ...woken].join("\n");
 }

@@ -23,6 +23,7 @@ import { dataKeyCounts } from "./data-keys";
 import { pauseWriters } from "./clients";
 import { FenceRecord, fenceWriters, FENCE_KEY, RedisFence, unfenceWriters } from "./fence";
 import { assertCanMark, cutoverMark, markCutover, markProblem } from "./mark";
+import { wakeQuieted } from "./sidekiq";
 import { copyStatus, status } from "./status";
 import { verify, VerifyResult } from "./verify";
 
@@ -92,9 +93,11 @@ export async function fenceSource(opts: Pick<CutoverOptions, "source" | "fence">
   return withClients(opts.source, fenceWriters);
 }
 
-/** Give the source back: the fence lifted (nothing to do without one). */
-export function liftFence(opts: Pick<CutoverOptions, "source">): Promise<FenceRecord | undefined> {
-  return withClients(opts.source, unfenceWriters);
+/** Give the source back: the fence lifted (nothing to do without one), then the Sidekiq processes the drain quieted woken. */
+export async function liftFence(opts: Pick<CutoverOptions, "source">): Promise<FenceRecord | undefined> {
+  const lifted = await withClients(opts.source, unfenceWriters);
+  await wakeQuieted(opts.source);
+  return lifted;
 }
 
 export interface Switched {
@@ -172,6 +175,8 @@ export interface RollbackResult {
   ok: boolean;
   /** The fence lifted (absent when there was none). */
   unfenced?: FenceRecord;
+  /** Sidekiq processes a cutover had quieted, stopped for their platform to start again. */
+  woken?: number;
 }
 
 /**
@@ -187,7 +192,9 @@ export async function rollback(source: Endpoint, target: Endpoint, check = false
     );
   }
   if (check) return { ok: true };
-  return { ok: true, unfenced: await withClients(source, unfenceWriters) };
+  const unfenced = await withClients(source, unfenceWriters);
+  const woken = await wakeQuieted(source);
+  return { ok: true, unfenced, ...(woken ? { woken } : {}) };
 }
 
 async function finishCopy(opts: CutoverOptions): Promise<CutoverResult["catchUp"]> {

@@ -14,6 +14,8 @@
 //                               copied in the background; removed as each one lands
 //   db N  ferry:state:tmp:*     big keys being assembled in chunks before a RENAME
 //   db 0  ferry:state:fence     on the SOURCE: the fenced user's command rules, until unfenced (fence.ts)
+//   db A  ferry:state:quieted   on the SOURCE, in the app's own db: the Sidekiq processes a cutover
+//                               quieted, woken (TERM) if it gives the source back (sidekiq.ts)
 //   db 0  ferry:state:fill      a former replica's data is all ferry's copy of the source (written as
 //                               it stops replicating; the cutover's open removes it): cleanup may empty it
 // The cutover mark (the target became the primary) is no key: it must outlive the app's
@@ -32,6 +34,7 @@ export const BIG_PENDING = `${STATE_PREFIX}bigpending`;
 export const TMP_PREFIX = `${STATE_PREFIX}tmp:`;
 export const FENCE = `${STATE_PREFIX}fence`;
 export const FILL = `${STATE_PREFIX}fill`;
+export const QUIETED = `${STATE_PREFIX}quieted`;
 
 const STATE_PREFIX_BYTES = Buffer.from(STATE_PREFIX);
 

@@ -20,7 +20,11 @@
 //   tasks, which were never stopped. The provider's `waitForSteadyState` then reports
 //   success, the service running the old task definition while the state names the new
 //   one (https://github.com/hashicorp/terraform-provider-aws/issues/20858,
-//   https://github.com/terraform-aws-modules/terraform-aws-ecs/issues/325).
+//   https://github.com/terraform-aws-modules/terraform-aws-ecs/issues/325);
+// - a task whose essential container exits stops, and the service scheduler starts
+//   another to keep the desired count (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html:
+//   "If a task in a service stops, the task is restarted"): a Sidekiq stopped through
+//   Redis (TERM, as ferry does to wake the workers it quieted) comes back this way.
 import type { AppProcess } from "../../app-process";
 import type { TargetGroupHealth } from "./target-group";
 
@@ -70,6 +74,8 @@ export class EcsService {
   private tasks: EcsTask[] = [];
   /** The task definition of the last completed deployment. */
   private completed?: string;
+  /** Stopped or killed: the scheduler starts nothing more. */
+  private ended = false;
 
   constructor(private readonly opts: EcsServiceOptions) {}
 
@@ -99,7 +105,7 @@ export class EcsService {
       if (!this.completed) throw new Error(`${this.opts.name}: ECS deployment failed: the circuit breaker stopped it after ${result.failed} task(s) failed to start or to pass their health checks, and the service has no completed deployment to return to`);
       return { definition, rolledBack: true, runningDefinition: this.completed, failedTasks: result.failed };
     }
-    this.tasks = [...old, ...result.tasks];
+    this.adopt(result.tasks);
     await Promise.all(old.map((t) => this.retire(t)));
     this.completed = definition;
     return { definition, rolledBack: false, runningDefinition: definition, failedTasks: result.failed };
@@ -107,6 +113,7 @@ export class EcsService {
 
   /** Stop every task at once, without draining (the rehearsal is over). */
   async kill(): Promise<void> {
+    this.ended = true;
     const tasks = this.tasks;
     this.tasks = [];
     await Promise.all(tasks.map((t) => t.process.stop()));
@@ -114,6 +121,7 @@ export class EcsService {
 
   /** Stop every task (the service deleted, or scaled to zero). */
   async stop(): Promise<void> {
+    this.ended = true;
     await Promise.all(this.tasks.map((t) => this.retire(t)));
   }
 
@@ -124,7 +132,25 @@ export class EcsService {
     }
     if (this.tasks.length === desiredCount) return;
     const result = await this.startHealthy(definition, desiredCount - this.tasks.length);
-    this.tasks.push(...result.tasks);
+    this.adopt(result.tasks);
+  }
+
+  /** Tasks of the service from now on, each replaced if it stops on its own. */
+  private adopt(tasks: EcsTask[]): void {
+    // A new list: a deployment still holds the old one, to retire exactly those.
+    this.tasks = [...this.tasks, ...tasks];
+    for (const task of tasks) void task.process.exited.then((how) => this.replaceStopped(task, how));
+  }
+
+  /** The service scheduler: a task that stopped on its own (not retired) gives way to a new one of the running definition. */
+  private async replaceStopped(task: EcsTask, how: { code: number | null; signal: NodeJS.Signals | null }): Promise<void> {
+    if (this.ended || !this.tasks.includes(task)) return;
+    this.tasks = this.tasks.filter((t) => t !== task);
+    this.opts.log(`      ECS ${this.opts.name}: a task stopped (essential container exited, ${how.signal ?? `code ${how.code}`}); the service scheduler starts another`);
+    if (this.opts.targetGroup && task.target) await this.opts.targetGroup.deregister(task.target);
+    const result = await this.startHealthy(this.completed ?? task.definition, 1);
+    if (this.ended) await Promise.all(result.tasks.map((t) => t.process.stop()));
+    else this.adopt(result.tasks);
   }
 
   /**

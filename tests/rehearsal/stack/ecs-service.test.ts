@@ -9,11 +9,12 @@ import type { AppProcess } from "../../../rehearsal/app-process";
 import { freePort } from "../../../rehearsal/servers";
 import { circuitBreakerThreshold, EcsService } from "../../../rehearsal/stack/standins/ecs-service";
 import { healthCheckOf, HealthCheckSettings, matches, TargetGroupHealth } from "../../../rehearsal/stack/standins/target-group";
+import { eventually } from "../../support/eventually";
 
 const FAST: HealthCheckSettings = { path: "/health", intervalMs: 40, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 3, matcher: "200-399", deregistrationDelayMs: 60 };
 
 /** A task's process: an HTTP server whose /health answers `healthStatus`. */
-async function fakeTask(name: string, healthStatus: number): Promise<AppProcess & { served: number }> {
+async function fakeTask(name: string, healthStatus: number): Promise<AppProcess & { served: number; exit(code: number): Promise<void> }> {
   const port = await freePort();
   let served = 0;
   const server: Server = createServer((req, res) => {
@@ -23,15 +24,21 @@ async function fakeTask(name: string, healthStatus: number): Promise<AppProcess 
   });
   await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
   let up = true;
+  let exited!: (how: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  const exit = async (code: number | null, signal: NodeJS.Signals | null) => {
+    if (!up) return;
+    up = false;
+    await new Promise((r) => server.close(r));
+    exited({ code, signal });
+  };
   return {
     port,
     name,
-    exited: new Promise(() => undefined),
+    exited: new Promise((r) => (exited = r)),
     running: () => up,
-    stop: async () => {
-      up = false;
-      await new Promise((r) => server.close(r));
-    },
+    stop: () => exit(null, "SIGTERM"),
+    /** The process ends on its own (a Sidekiq told to stop through Redis). */
+    exit: (code: number) => exit(code, null),
     get served() {
       return served;
     },
@@ -104,7 +111,7 @@ describe("a target group's health checks", () => {
 describe("an ECS service's rolling deployment", () => {
   const timing = { startDelayMs: 30, gracePeriodMs: 150 };
   const launcher = () => {
-    const launched: Array<AppProcess & { served: number; definition: string }> = [];
+    const launched: Array<AppProcess & { served: number; definition: string; exit(code: number): Promise<void> }> = [];
     const launch = async (definition: string) => {
       const task = Object.assign(await fakeTask(`${definition}.${launched.length + 1}`, definition.startsWith("broken") ? 500 : 200), { definition });
       launched.push(task);
@@ -157,6 +164,23 @@ describe("an ECS service's rolling deployment", () => {
     const { launch } = launcher();
     const service = new EcsService({ name: "web", launch, targetGroup: group, timing, log: () => undefined });
     await expect(service.deploy("broken:1", 1)).rejects.toThrow(/web: ECS deployment failed: the circuit breaker stopped it after 3 task\(s\) failed .* no completed deployment to return to/);
+    group.close();
+  });
+
+  test("a task that stops on its own is replaced by the service scheduler, of the running definition; a retired one is not", async () => {
+    const { group } = recordedTargetGroup();
+    const { launched, launch } = launcher();
+    const service = new EcsService({ name: "worker", launch, targetGroup: group, timing, log: () => undefined });
+    await service.deploy("worker:1", 2);
+    const [gone, kept] = service.running();
+    await launched.find((t) => `127.0.0.1:${t.port}` === gone.target)!.exit(0);
+    await eventually("a replacement task", () => service.running().length === 2 && !service.running().includes(gone), { timeoutMs: 5000 });
+    expect(service.running()).toContain(kept);
+    expect(service.running().map((t) => t.definition)).toEqual(["worker:1", "worker:1"]);
+    expect(launched).toHaveLength(3);
+    await service.kill();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(launched).toHaveLength(3); // stopped by ECS itself: nothing replaced
     group.close();
   });
 
