@@ -15,7 +15,7 @@
 // real one is in GRACE_MS's comment).
 import { spawn, ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, readFileSync } from "node:fs";
-import { onExit, portOpen, waitFor } from "./servers";
+import { offServingPath, onExit, portOpen, waitFor } from "./servers";
 
 export type Platform = "heroku" | "ecs" | "box";
 
@@ -54,6 +54,8 @@ export interface AppProcessOptions {
   /** Serves HTTP on this port: started once it accepts connections. */
   port?: number;
   logFile: string;
+  /** A one-off (a release phase, a scheduled task): its own machine in production, so off the serving path here (offServingPath). */
+  oneOff?: boolean;
 }
 
 /** What every process has from this machine: its PATH, never the rehearsal's own variables (the other side's URLs). */
@@ -69,7 +71,8 @@ function argv(o: AppProcessOptions): string[] {
   const command = l.kind === "slug" ? [...(l.launcher ?? []), "/bin/sh", l.slugRun, l.slug, l.processType] : ["/bin/sh", "-c", l.command];
   // A container's main process is PID 1 of its own PID namespace, with its own /proc (what
   // the app reads of itself there, Sidekiq its memory, is its own); root only, as the rehearsal runs.
-  return o.platform === "ecs" ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", ...command] : command;
+  const started = o.platform === "ecs" ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", ...command] : command;
+  return o.oneOff ? offServingPath(started) : started;
 }
 
 function environment(o: AppProcessOptions): Record<string, string> {

@@ -108,6 +108,25 @@ async function streamOpens(url: string, timeoutMs: number): Promise<Answer> {
   }
 }
 
+/**
+ * A production app has served for hours when its migration starts: every process's
+ * connections are open and its code paths loaded. The rehearsal's source app has just
+ * booted, and a cold puma thread's first write took 4 s (its first TLS connections to
+ * Postgres and Redis, beside the first up's program evaluation): so before the load
+ * counts anything, the app serves `rounds` rounds of home-timeline reads and statuses
+ * that nothing judges (a status not acknowledged to the load is in no check).
+ */
+export async function warmUp(opts: Pick<LoadOptions, "baseUrl" | "accounts">, rounds = 4, concurrency = 8): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    await Promise.allSettled(Array.from({ length: concurrency }, async (_, i) => {
+      const accountId = 1 + ((round * concurrency + i) % opts.accounts);
+      const signal = AbortSignal.timeout(30_000);
+      await (await fetch(`${opts.baseUrl}/api/v1/timelines/home?account_id=${accountId}`, { signal })).arrayBuffer();
+      await (await fetch(`${opts.baseUrl}/api/v1/statuses`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ account_id: accountId, status: "warm-up" }), signal })).arrayBuffer();
+    }));
+  }
+}
+
 /** Run `loops` loops of `fn`, each paced so that all together make `perSecond`, until `active()` is false. */
 async function paced(loops: number, perSecond: number, active: () => boolean, fn: () => Promise<void>): Promise<void> {
   if (perSecond <= 0) return;

@@ -62,6 +62,22 @@ export function tempDir(prefix: string, owner?: { uid: number; gid: number }): s
   return dir;
 }
 
+/**
+ * The rehearsal plays many machines on one. What serves the users (dynos, the tasks
+ * behind the load balancer, the stores, the edge) keeps its normal priority; one-off
+ * work that in production has a machine of its own (the runner's steps, release phases,
+ * scheduled jobs) starts at this niceness, so it gets the CPU serving leaves idle. On 2
+ * cores, four `ferry` and `aws` processes starting at once beside a Rails boot held a
+ * source dyno's write past the load's 5 s timeout, which on separate machines they
+ * could not.
+ */
+export const OFF_PATH_NICENESS = 10;
+
+/** `argv`, started at OFF_PATH_NICENESS (the real nice(1), by path: a runner's PATH need not hold it). */
+export function offServingPath(argv: string[]): string[] {
+  return ["/usr/bin/nice", "-n", String(OFF_PATH_NICENESS), ...argv];
+}
+
 /** Is `cmd` on PATH (or an absolute path that exists)? */
 export function have(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;

@@ -41,6 +41,7 @@ import { forward as tcpForward } from "./forward";
 import { Goal, pulumiUp, StateFile, EngineStep } from "./engine";
 import { loadAfresh } from "./fresh-program";
 import { startLoadProcess } from "./load-process";
+import { warmUp } from "../loadgen";
 import { changesOf, JudgedStep, judgeSecondUp } from "./second-up";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
@@ -641,6 +642,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const front = `http://${(hostnames.find((h) => h.process === "web") ?? hostnames[0]).name}`;
   const streamingHost = hostnames.find((h) => config.target.compute.processes[h.process]?.healthPath?.startsWith("/api/v1/streaming"));
   const uploadsPerSecond = Math.max(0.5, opts.writesPerSecond / 5);
+  await warmUp({ baseUrl: front, accounts: src.data.accounts });
   const load = startLoadProcess({
     baseUrl: front, streamingUrl: streamingHost ? `http://${streamingHost.name}` : undefined, accounts: src.data.accounts,
     writesPerSecond: opts.writesPerSecond, readsPerSecond: opts.readsPerSecond, uploadsPerSecond,

@@ -26,7 +26,7 @@
 import { spawn } from "node:child_process";
 import { appendFileSync, createWriteStream, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../../servers";
+import { offServingPath, tempDir } from "../../servers";
 
 export const CLOCK_START = Date.UTC(2026, 0, 1, 3, 0);
 /** Real milliseconds per scheduled minute: 1 real second = 1 scheduled minute. */
@@ -87,7 +87,8 @@ export class ScheduleClock {
   runSlugCommand(run: { job: string; slot: Date; side: Side; slugRun: string; slug: string; command: string; env: Record<string, string>; dyno: string; launcher?: string[] }): void {
     const appDir = join(tempDir(`job-${run.side}`), "app");
     const base = Object.fromEntries(["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "TMPDIR"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
-    const [cmd, ...args] = [...(run.launcher ?? []), "/bin/sh", run.slugRun, run.slug, "scheduler"];
+    // A one-off: a machine of its own in production (offServingPath).
+    const [cmd, ...args] = offServingPath([...(run.launcher ?? []), "/bin/sh", run.slugRun, run.slug, "scheduler"]);
     const child = spawn(cmd, args, {
       env: { ...base, ...run.env, SLUG_COMMAND: run.command, APP_DIR: appDir, DYNO: run.dyno },
       stdio: ["ignore", "pipe", "pipe"],

@@ -12,7 +12,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Goal, Realized, StoredResource } from "../engine";
-import { tempDir } from "../../servers";
+import { offServingPath, tempDir } from "../../servers";
 
 export class CommandFailed extends Error {
   constructor(readonly exitCode: number, readonly tail: string, what: string) {
@@ -117,7 +117,9 @@ export class CommandRunner {
 
   private exec(cmd: string, args: string[], env: Record<string, string>, stdin?: string, fault?: (child: ChildProcess) => void): Promise<{ stdout: string; stderr: string; code: number }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"], cwd: env.FERRY_PROJECT_DIR ?? process.cwd(), detached: fault !== undefined });
+      // The runner is a machine of its own in production: its steps run off the serving path.
+      const [bin, ...argv] = offServingPath([cmd, ...args]);
+      const child = spawn(bin, argv, { env, stdio: ["pipe", "pipe", "pipe"], cwd: env.FERRY_PROJECT_DIR ?? process.cwd(), detached: fault !== undefined });
       fault?.(child);
       let stdout = "";
       let stderr = "";

@@ -221,6 +221,7 @@ function startOneOff(task: EcsTask, launch: TaskLaunch, logFile: string, machine
     launch: { kind: "slug", slugRun: launch.slugRun, slug: launch.slug, processType: launch.processType, command: launch.command, launcher: launch.launcher, appDir: join(tempDir("ecs-run-task"), "app") },
     env: { ...machine.env, ...launch.env, ...platformEnv("ecs", launch.processType, 1, name, machine.schema) },
     logFile,
+    oneOff: true,
   });
   void started.then((p) => {
     task.stop = () => void p.stop();
