@@ -96,7 +96,9 @@ export async function redisCanWrite(url: string): Promise<boolean> {
  * as Sidekiq 7 does (`processes`, the `<identity>` heartbeat hash, `<identity>:work`)
  * for `jobMs` (the first one until `holdFirst` resolves), then INSERTs a row for it into
  * `events` on `pgUrl`. A job whose INSERT fails (a fenced Postgres) goes to the `retry`
- * set, due in an hour, as Sidekiq retries.
+ * set, due in an hour, as Sidekiq retries. Its heartbeat (every 100 ms) takes the signals
+ * Sidekiq takes through Redis: TSTP quiets it (no new job; `quiet` is "true" from the next
+ * beat), TERM stops it.
  */
 export async function sidekiqWithWorker(redisUrl: string, pgUrl: string, jobs: number, opts: { jobMs?: number; holdFirst?: Promise<void> } = {}) {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 0 });
@@ -109,14 +111,21 @@ export async function sidekiqWithWorker(redisUrl: string, pgUrl: string, jobs: n
   await redis.rpush("queue:default", ...Array.from({ length: jobs }, (_, i) => JSON.stringify({ class: "InsertWorker", queue: "default", jid: `j${i}`, args: [i] })));
   const done: string[] = [];
   const retried: string[] = [];
-  let running = true;
+  const state = { running: true, quiet: false, stopped: false };
+  const beat = async () => {
+    const signal = await redis.rpop(`${identity}-signals`).catch(() => null);
+    if (signal === "TERM") state.stopped = true;
+    await redis.multi().sadd("processes", identity).hset(identity, "beat", String(Date.now() / 1000), "quiet", String(state.quiet)).expire(identity, 60).exec().catch(() => null);
+    if (signal === "TSTP") state.quiet = true;
+  };
+  await beat();
+  const heartbeat = setInterval(() => void beat(), 100);
   const loop = (async () => {
-    while (running) {
-      const job = await redis.lpop("queue:default").catch(() => null);
+    while (state.running && !state.stopped) {
+      const job = state.quiet ? null : await redis.lpop("queue:default").catch(() => null);
       if (job) {
         const { jid } = JSON.parse(job) as { jid: string };
-        await redis.multi().sadd("processes", identity).hset(identity, "beat", String(Date.now() / 1000)).expire(identity, 60)
-          .hset(`${identity}:work`, "tid-1", JSON.stringify({ queue: "default", payload: job, run_at: Date.now() / 1000 })).exec().catch(() => null);
+        await redis.hset(`${identity}:work`, "tid-1", JSON.stringify({ queue: "default", payload: job, run_at: Date.now() / 1000 })).catch(() => null);
         await (done.length + retried.length === 0 && opts.holdFirst ? opts.holdFirst : new Promise((r) => setTimeout(r, opts.jobMs ?? 20)));
         try {
           await db.query("INSERT INTO events (kind, payload) VALUES ('job', jsonb_build_object('jid', $1::text))", [jid]);
@@ -130,7 +139,18 @@ export async function sidekiqWithWorker(redisUrl: string, pgUrl: string, jobs: n
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  return { done, retried, stop: async () => { running = false; await loop; redis.disconnect(); await db.end(); } };
+  return {
+    done,
+    retried,
+    quiet: () => state.quiet,
+    stop: async () => {
+      state.running = false;
+      clearInterval(heartbeat);
+      await loop;
+      redis.disconnect();
+      await db.end();
+    },
+  };
 }
 
 /** Is a ferry process reading Sidekiq's queues on this Redis right now (the cutover's drain)? */
