@@ -11,6 +11,12 @@
 //     data plane's rollback knows what to undo;
 //   fenced: as soon as any role of the source starts read-only, which may be before the
 //     record is kept anywhere (the moment a crash leaves a fence no rollback finds).
+// Or, nothing killed, the data plane's own injected failure (FERRY_REHEARSAL=1 with
+// FERRY_INJECT_FAILURE on the runner, once per target: dataplane/postgres/cutover):
+//   gate: the gate is not met, before any fence (the command says so and gives nothing back
+//     because it took nothing);
+//   verify: the in-window verify differs, after the fences: the sources stay fenced and no
+//     target is released, which only the way back (lowering the flag) undoes.
 import type { ChildProcess } from "node:child_process";
 import type { Client } from "pg";
 import Redis from "ioredis";
@@ -35,7 +41,23 @@ export interface CutoverCrash {
   crashed(): boolean;
 }
 
-export type CrashPoint = "recorded" | "fenced";
+export type CrashPoint = "recorded" | "fenced" | "gate" | "verify";
+
+/** The points where the data plane fails on its own (an injected failure), not by a kill. */
+const INJECTED: Partial<Record<CrashPoint, string>> = { gate: "pg-gate", verify: "pg-verify" };
+
+/** The runner's environment for an injected failure at `point` (none for a kill). */
+export function injectedFailureEnv(point: CrashPoint | undefined): Record<string, string> {
+  const injected = point && INJECTED[point];
+  return injected ? { FERRY_REHEARSAL: "1", FERRY_INJECT_FAILURE: injected } : {};
+}
+
+/** How the broken cutover is named in the report. */
+export function brokenBy(point: CrashPoint): string {
+  if (point === "gate") return "its gate failed once (injected)";
+  if (point === "verify") return "its in-window verify failed once (injected), the sources left fenced";
+  return "its process killed once the source was fenced";
+}
 
 /** The fence record ferry keeps: the source's `ferry.fence` setting, or a cutover record with a fence on the target. */
 async function fenceRecorded(source: Client, targetUrl: string | undefined): Promise<boolean> {
@@ -61,6 +83,12 @@ export function crashCutoverOnce(point: CrashPoint, adminUrl: string, targetUrl:
     fault(name, phase) {
       if (!armed || phase !== "create" || !CUTOVER_STEP.test(name)) return undefined;
       armed = false;
+      if (INJECTED[point]) {
+        // The data plane fails by itself (injectedFailureEnv): nothing to kill.
+        crashed = true;
+        log(`    fault injected: ${name} runs with FERRY_INJECT_FAILURE=${INJECTED[point]} (fails once per target)`);
+        return undefined;
+      }
       return (child) => {
         let exited = false;
         child.on("exit", () => (exited = true));

@@ -29,8 +29,8 @@ const stage = (flag: string) => (v: string): Stage => {
 function crashPoint(value: unknown): CrashPoint | undefined {
   if (value === undefined) return undefined;
   if (value === true) return "recorded";
-  if (value === "recorded" || value === "fenced") return value;
-  throw new InvalidArgumentError("--fail-cutover-once takes recorded (the default) or fenced");
+  if (value === "recorded" || value === "fenced" || value === "gate" || value === "verify") return value;
+  throw new InvalidArgumentError("--fail-cutover-once takes recorded (the default), fenced, gate or verify");
 }
 
 /** `--size`: a database size (seeded to at least that many bytes), or rows. */
@@ -50,7 +50,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     .option("--hold <seconds>", "seconds of traffic after each stage", positive("--hold"), 3)
     .option("--up-to <stage>", "raise the flags up to this stage", stage("--up-to"), "decommission")
     .option("--rollback-from <stage>", "raise the flags up to this stage, then lower them one at a time back to provision", stage("--rollback-from"))
-    .option("--fail-cutover-once [when]", "break the first cutover (its process killed in the window: once the fence is 'recorded', the default, or as soon as the source is 'fenced'), lower ferry:cutover, check every source was given back, then cut over again")
+    .option("--fail-cutover-once [when]", "break the first cutover (its process killed in the window: once the fence is 'recorded', the default, or as soon as the source is 'fenced'; or its own injected failure: 'gate', 'verify'), lower ferry:cutover, check every source was given back, then cut over again")
     .option("--writes-per-second <n>", "write rate of the load generator", positive("--writes-per-second"), 10)
     .option("--reads-per-second <n>", "read rate of the load generator", positive("--reads-per-second"), 10)
     .option("--max-writes <n>", "stop writing after this many writes", positive("--max-writes"), 100_000)

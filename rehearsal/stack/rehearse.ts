@@ -46,7 +46,7 @@ import { changesOf, JudgedStep, judgeSecondUp } from "./second-up";
 import { checkRegistration, worldOf } from "../../policy/providers";
 import { startHosts } from "./hosts";
 import { installRdsBundle } from "./rds-bundle";
-import { CrashPoint, crashCutoverOnce, sourcesGivenBack } from "./failed-cutover";
+import { brokenBy, CrashPoint, crashCutoverOnce, injectedFailureEnv, sourcesGivenBack } from "./failed-cutover";
 import { startCa } from "./standins/ca";
 import { curlWrapper, startRdsTruststore } from "./standins/truststore";
 import { DEFAULT_ORIGIN_CA as SYSTEM_CA_BUNDLE } from "../../dataplane/traffic/proxy-config";
@@ -622,6 +622,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     // target's URL names it); a local runner's operator points FERRY_PG_CA_FILE at it.
     ...(ec2Runner ? {} : { FERRY_PG_CA_FILE: rdsCa.file }),
     FERRY_PROJECT_DIR: PROJECT_DIR,
+    ...injectedFailureEnv(opts.failCutoverOnce),
   };
   const crash = opts.failCutoverOnce ? crashCutoverOnce(opts.failCutoverOnce, src.checkDatabaseUrl, () => late.cloud?.postgresAdminUrlIfAny(), log) : undefined;
   const commands = new CommandRunner({ runnerEnv, logsDir, isRunner: (h) => h === "127.0.0.1" || h === "localhost", secret: (v) => secretValues.push(v), log, fault: crash?.fault });
@@ -695,7 +696,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   for (const [i, s] of forward.entries()) {
     if (crash && s.stage === "cutover" && i > 0) {
       // The cutover breaks in its window; lowering the flag must give every source back.
-      const failed = !(await up(`${s.label} (broken: its process killed once the source was fenced)`, s.config, true));
+      const failed = !(await up(`${s.label} (broken: ${brokenBy(opts.failCutoverOnce!)})`, s.config, true));
       const back = forward[i - 1];
       if (!(ok = failed && crash.crashed() && (await up(`back to ${back.label} after the failed cutover`, back.config)))) break;
       checks.push(await sourcesGivenBack(config, { ...src, stackDatabaseUrl: secrets["ferry:sourceDatabaseUrl"], caPem }));

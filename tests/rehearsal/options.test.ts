@@ -22,6 +22,16 @@ describe("stack rehearsal options", () => {
     expect(() => parseStackOptions(["--size", "5mb"])).toThrow(/--size 5mb: at least 10mb/);
   });
 
+  test("--fail-cutover-once: a kill in the window (recorded, the default, or fenced) or the data plane's own injected failure (gate, verify)", async () => {
+    const { injectedFailureEnv } = await import("../../rehearsal/stack/failed-cutover");
+    expect(parseStackOptions(["--fail-cutover-once"]).failCutoverOnce).toBe("recorded");
+    for (const point of ["fenced", "gate", "verify"]) expect(parseStackOptions(["--fail-cutover-once", point]).failCutoverOnce).toBe(point);
+    expect(() => parseStackOptions(["--fail-cutover-once", "sometimes"])).toThrow(/--fail-cutover-once takes recorded \(the default\), fenced, gate or verify/);
+    expect(injectedFailureEnv("verify")).toEqual({ FERRY_REHEARSAL: "1", FERRY_INJECT_FAILURE: "pg-verify" });
+    expect(injectedFailureEnv("gate")).toEqual({ FERRY_REHEARSAL: "1", FERRY_INJECT_FAILURE: "pg-gate" });
+    expect(injectedFailureEnv("recorded")).toEqual({});
+  });
+
   test("--size takes a database size: gigabytes or megabytes; rows and small as before", () => {
     expect(parseStackOptions(["--size", "1gb"])).toMatchObject({ sizeBytes: 1024 ** 3, sizeLabel: "1gb" });
     expect(parseStackOptions(["--size", "1.5GB"]).sizeBytes).toBe(1.5 * 1024 ** 3);
