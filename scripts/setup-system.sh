@@ -19,13 +19,11 @@ command -v pgcopydb >/dev/null || need+=(pgcopydb)
 # Debian 12 packages AWS CLI v2 (2.9.x); --endpoint-url, which the rehearsal uses, works in v1 and v2.
 command -v aws >/dev/null || need+=(awscli)
 command -v skopeo >/dev/null || need+=(skopeo)
-# What the rehearsal's EC2 runner has from Debian's cloud image (components/target/userData.ts
-# DEBIAN_CLOUD_IMAGE_PACKAGES; rehearsal/stack/runner.ts reads their file lists), and git.
-for pkg in curl ca-certificates procps hostname util-linux diffutils debianutils openssh-client git; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-# The rehearsal app's gems, each checked by its package (a Gemfile resolves only what is installed).
-for pkg in ruby ruby-rails ruby-sidekiq ruby-pg ruby-redis puma ruby-aws-sdk-s3 ruby-bundler; do
+# Each checked by its package: what the rehearsal's EC2 runner has from Debian's cloud image
+# (components/target/userData.ts DEBIAN_CLOUD_IMAGE_PACKAGES; rehearsal/stack/runner.ts reads
+# their file lists) and git; the rehearsal app's gems (a Gemfile resolves only what is installed).
+for pkg in curl ca-certificates procps hostname util-linux diffutils debianutils openssh-client git \
+           ruby ruby-rails ruby-sidekiq ruby-pg ruby-redis puma ruby-aws-sdk-s3 ruby-bundler; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

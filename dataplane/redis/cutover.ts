@@ -94,10 +94,9 @@ export async function fenceSource(opts: Pick<CutoverOptions, "source" | "fence">
 }
 
 /** Give the source back: the fence lifted (nothing to do without one), then the Sidekiq processes the drain quieted woken. */
-export async function liftFence(opts: Pick<CutoverOptions, "source">): Promise<FenceRecord | undefined> {
-  const lifted = await withClients(opts.source, unfenceWriters);
-  await wakeQuieted(opts.source);
-  return lifted;
+export async function liftFence(opts: Pick<CutoverOptions, "source">): Promise<{ unfenced?: FenceRecord; woken: number }> {
+  const unfenced = await withClients(opts.source, unfenceWriters);
+  return { unfenced, woken: await wakeQuieted(opts.source) };
 }
 
 export interface Switched {
@@ -192,8 +191,7 @@ export async function rollback(source: Endpoint, target: Endpoint, check = false
     );
   }
   if (check) return { ok: true };
-  const unfenced = await withClients(source, unfenceWriters);
-  const woken = await wakeQuieted(source);
+  const { unfenced, woken } = await liftFence({ source });
   return { ok: true, unfenced, ...(woken ? { woken } : {}) };
 }
 

@@ -60,7 +60,7 @@ async function earliestDue(client: Redis, key: string): Promise<string | undefin
 
 /** What keeps Sidekiq from being idle: each process with jobs in progress, or not yet seen quiet at a heartbeat after it went quiet. */
 async function sidekiqLeftovers(quiet: SidekiqQuiet): Promise<Leftover[]> {
-  return (await quiet.poll()).processes.flatMap((p): Leftover[] =>
+  return (await quiet.poll()).flatMap((p): Leftover[] =>
     p.busyKey ? [{ key: p.busyKey, kind: "busy", count: p.busy }] : p.state !== "idle" ? [{ key: p.identity, kind: "quieting", count: 1 }] : []);
 }
 

@@ -40,12 +40,6 @@ export interface QuietProcess {
   busyKey?: string;
 }
 
-export interface QuietProgress {
-  /** Every live process is quiet and had no job in progress at a heartbeat after it went quiet. */
-  idle: boolean;
-  processes: QuietProcess[];
-}
-
 interface QuietedRecord {
   namespace: string;
   identities: string[];
@@ -93,7 +87,8 @@ export class SidekiqQuiet {
     this.ns = prefix(namespace);
   }
 
-  async poll(): Promise<QuietProgress> {
+  /** Where each live process stands; every one `idle` means Sidekiq runs nothing and will take nothing. */
+  async poll(): Promise<QuietProcess[]> {
     const live = await liveProcesses(this.client, this.ns);
     const fresh = live.filter((p) => !this.signalled.has(p.identity)).map((p) => p.identity);
     if (fresh.length) {
@@ -102,7 +97,7 @@ export class SidekiqQuiet {
       for (const identity of fresh) await signal(this.client, this.ns, identity, "TSTP");
       for (const identity of fresh) this.signalled.add(identity);
     }
-    const processes = live.map((p): QuietProcess => {
+    return live.map((p): QuietProcess => {
       const busy = { busy: p.busy, ...(p.busyKey ? { busyKey: p.busyKey } : {}) };
       if (!p.quiet) return { identity: p.identity, state: "signalled", ...busy };
       const first = this.firstQuietBeat.get(p.identity);
@@ -110,7 +105,6 @@ export class SidekiqQuiet {
       const confirmed = first !== undefined && p.beat > first;
       return { identity: p.identity, state: confirmed && p.busy === 0 ? "idle" : "quiet", ...busy };
     });
-    return { idle: processes.every((p) => p.state === "idle"), processes };
   }
 }
 
