@@ -11,6 +11,7 @@ import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
 import { VultrBox } from "./components/source/vultr";
 import { Compute, Target } from "./components/target";
 import { taskPostgresUrl } from "./components/target/app/rds-ca";
+import { trustedProxyList } from "./components/target/app/trusted-proxies";
 import { ImageMirror, publicImages } from "./components/target/images";
 
 export interface FerryOutputs {
@@ -185,9 +186,10 @@ function runApp(
     // (its media bucket and the credentials for it), copied from Heroku or the box like any
     // other var. ECS itself sets AWS_REGION in every task.
     env: pulumi.secret(
-      pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket]).apply(([DATABASE_URL, REDIS_URL, FERRY_BUCKET]) => ({
+      pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket, trustedProxyVars(config, box, root)]).apply(([DATABASE_URL, REDIS_URL, FERRY_BUCKET, proxies]) => ({
         FERRY_BUCKET,
         ...config.target.compute.env,
+        ...proxies,
         DATABASE_URL,
         REDIS_URL,
       })),
@@ -208,6 +210,13 @@ function runApp(
       : undefined,
     tags: tagsOf(name),
   }, { parent: root });
+}
+
+/** The app's trusted-proxy variable, if the stack names one (ferry:target.compute.trustedProxyVar). */
+function trustedProxyVars(config: FerryConfig, box: VultrBox | undefined, parent: pulumi.Resource): pulumi.Output<Record<string, string>> {
+  const name = config.target.compute.trustedProxyVar;
+  if (!name) return pulumi.output<Record<string, string>>({});
+  return pulumi.all([cloudflare.getIpRangesOutput({}, { parent }), box?.address]).apply(([ranges, boxAddress]) => ({ [name]: trustedProxyList(config.target.vpcCidr, ranges, boxAddress) }));
 }
 
 function outputs(config: FerryConfig, target: Target, heroku: HerokuSource | undefined): FerryOutputs {

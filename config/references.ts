@@ -4,6 +4,9 @@ import { FerryConfigError } from "./errors";
 import type { FerryConfig, HerokuSourceConfig, Secrets } from "./schema";
 import { componentsOf } from "./strategy";
 
+/** The app's config vars ferry itself sets (program.ts runApp). */
+const FERRY_SET_VARS = ["DATABASE_URL", "REDIS_URL", "FERRY_BUCKET"];
+
 function fail(message: string): never {
   throw new FerryConfigError(message);
 }
@@ -50,6 +53,10 @@ function checkTargetNames(config: FerryConfig): void {
     if (process.port !== undefined && !served.has(name)) {
       fail(`ferry:target.compute.processes.${name}.port: no hostname in ferry:target.cloudflare.hostnames is served by ${name}, so its target group would have no listener and ECS refuses the service; remove the port or add a hostname for it`);
     }
+  }
+  const proxyVar = config.target.compute.trustedProxyVar;
+  if (proxyVar && (FERRY_SET_VARS.includes(proxyVar) || proxyVar in config.target.compute.env)) {
+    fail(`ferry:target.compute.trustedProxyVar: ${proxyVar} is already set ${proxyVar in config.target.compute.env ? "in ferry:target.compute.env" : "by ferry"}; name the variable the app reads its trusted proxies from (e.g. TRUSTED_PROXY_IP)`);
   }
   const zones = config.target.availabilityZones;
   if (zones && zones.some((z) => !z.startsWith(config.target.region))) {

@@ -200,6 +200,12 @@ export const computeSchema = z.strictObject({
   boxEnvFile: z.string().regex(/^\/[^\0\n]*$/, { error: "expected an absolute path on the box" }).optional(),
   /** Extra config vars (stored as secrets, like every config var); DATABASE_URL / REDIS_URL / FERRY_BUCKET are set by ferry. */
   env: z.record(envName, z.string()).default({}),
+  /**
+   * The variable the app reads its trusted proxies from (Mastodon: TRUSTED_PROXY_IP): ferry
+   * sets it to the VPC's range and Cloudflare's, so the app sees its users' addresses
+   * instead of Cloudflare's edge (components/target/app/trusted-proxies.ts).
+   */
+  trustedProxyVar: envName.optional(),
   /** The release phase for image processes (slug processes run the Procfile's `release`): runs before the services take a new release. */
   release: z.strictObject({ process: processType, command: command("the release command, e.g. bundle exec rails db:migrate") }).optional(),
   schedules: z.array(scheduleSchema).default([]),

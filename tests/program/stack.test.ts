@@ -20,7 +20,7 @@ interface Built {
 let builds = 0;
 const counts: Record<string, Record<string, number>> = {};
 
-async function build(stack: "staging" | "prod", flags: Flags, label = "x"): Promise<Built> {
+async function build(stack: "staging" | "prod", flags: Flags, label = "x", edit: (raw: Record<string, string>) => Record<string, string> = (raw) => raw): Promise<Built> {
   // As long as the default build name (`ferry`), so auto-named lengths are checked as in a real stack.
   const name = `t${String(++builds).padStart(4, "0")}`;
   const names = new Map<pulumi.Resource, string>();
@@ -32,7 +32,7 @@ async function build(stack: "staging" | "prod", flags: Flags, label = "x"): Prom
     options.set(args.name, { ...(args.opts as pulumi.CustomResourceOptions), dependsOnNames: list.map((d) => names.get(d) ?? "?") });
     return undefined;
   };
-  const config = parseConfig(withFlags(stackConfig(stack), flags));
+  const config = parseConfig(withFlags(edit(stackConfig(stack)), flags));
   const outputs = buildFerry(config, { name, transformations: [capture, providerRules(config, name)] });
   const resources = await resourcesOf(name);
   (counts[stack] ??= {})[label] = resources.filter((r) => !r.type.startsWith("ferry:")).length;
@@ -517,6 +517,40 @@ describe("lowering a flag is the rollback", () => {
     const env = JSON.parse(String(plain(ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!.inputs.secretString)));
     expect(env.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
     expect(env.REDIS_URL).toMatch(/^rediss:\/\/:redispass-SECRET-0004@source\.example\.net/);
+  });
+});
+
+describe("the app sees its users' addresses behind Cloudflare and the load balancer", () => {
+  /** The stack with ferry:target.compute.trustedProxyVar set, as a Mastodon admin would. */
+  const trusting = (raw: Record<string, string>) => {
+    const target = JSON.parse(raw["ferry:target"]);
+    target.compute.trustedProxyVar = "TRUSTED_PROXY_IP";
+    return { ...raw, "ferry:target": JSON.stringify(target) };
+  };
+  const configVars = (b: Built) => JSON.parse(String(plain(ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!.inputs.secretString)));
+  const appContainers = (b: Built) => ofType(b, "aws:ecs/taskDefinition:TaskDefinition")
+    .flatMap((td) => (JSON.parse(String(plain(td.inputs.containerDefinitions))) as { name: string; environment?: { name: string }[]; secrets: { name: string }[] }[]).filter((c) => c.name === "app"));
+
+  it.each(["staging", "prod"] as const)("%s: the named variable holds the VPC's range and Cloudflare's, reaches every app container as a secret, and the source's own copy of it is left out", async (stack) => {
+    const b = await build(stack, upTo("provision"), "trusted-proxies", trusting);
+    // The harness's getIpRanges answers 173.245.48.0/20 and 103.21.244.0/22; the examples' VPC is ferry:target.vpcCidr's default;
+    // the box (prod) forwards to AWS while traffic is split, so its address is a hop too.
+    const box = stack === "prod" ? ["203.0.113.20/32"] : []; // the harness's Vultr instance mainIp
+    expect(configVars(b).TRUSTED_PROXY_IP).toBe(["10.60.0.0/16", ...box, "173.245.48.0/20", "103.21.244.0/22"].join(","));
+    const containers = appContainers(b);
+    expect(containers.length).toBeGreaterThan(0);
+    for (const c of containers) {
+      expect(c.secrets.map((s) => s.name)).toContain("TRUSTED_PROXY_IP");
+      expect((c.environment ?? []).map((e) => e.name)).not.toContain("TRUSTED_PROXY_IP");
+    }
+    // A value the app already had on the source would otherwise arrive twice, once stale.
+    const copy = findCommand(b, / config copy /)!;
+    expect(commandLine(copy)).toMatch(/--exclude (\S+,)?TRUSTED_PROXY_IP\b/);
+  });
+
+  it("without the setting, no such variable exists (the example stacks do not set it)", async () => {
+    const b = await build("staging", upTo("provision"), "no-trusted-proxies");
+    expect(Object.keys(configVars(b))).not.toContain("TRUSTED_PROXY_IP");
   });
 });
 

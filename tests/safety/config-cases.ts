@@ -60,5 +60,7 @@ export const CONFIG_CASES: ConfigCase[] = [
   { name: "source database URL of the wrong kind", config: { ...vultr(), "ferry:sourceDatabaseUrl": "mysql://u:p@db.example.com/app" }, error: /^ferry:sourceDatabaseUrl: expected a postgres or postgresql URL$/, exit: E },
   { name: "target password too short", config: { ...vultr(), "ferry:targetPostgresPassword": "short" }, error: /^ferry:targetPostgresPassword: expected a password of 16\+ characters/, exit: E },
   { name: "runner SSH open to the whole internet", config: target(vultr(), (t) => (t.runner.sshCidrs = ["0.0.0.0/0"])), error: /^ferry:target\.runner\.sshCidrs: 0\.0\.0\.0\/0 opens SSH to the whole internet/, exit: E },
+  { name: "trusted-proxy variable that ferry sets itself", config: target(heroku(), (t) => (t.compute.trustedProxyVar = "DATABASE_URL")), error: /^ferry:target\.compute\.trustedProxyVar: DATABASE_URL is already set by ferry; name the variable the app reads its trusted proxies from/, exit: E },
+  { name: "trusted-proxy variable not a variable name", config: target(vultr(), (t) => (t.compute.trustedProxyVar = "trusted proxies")), error: /^ferry:target\.compute\.trustedProxyVar: expected an environment variable name/, exit: E },
   { name: "hostname no Heroku app serves", config: target(heroku(), (t) => (t.cloudflare.hostnames[0].name = "other.example.com")), error: /^ferry:target\.cloudflare\.hostnames\[0\]\.name: "other\.example\.com" is not in any ferry:source\.apps\[\]\.hostnames/, exit: E },
 ];
