@@ -1,6 +1,6 @@
 // `npm run lint`: typescript-eslint's recommended rules the codebase follows, a few
 // formatting rules it already keeps, and the architecture's boundaries as import rules
-// (README "Layout"): the data plane runs on a machine with no Pulumi and no test harness.
+// (docs/layout.md): the data plane runs on a machine with no Pulumi and no test harness.
 import { readdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -138,7 +138,7 @@ export default tseslint.config(
   },
   {
     rules: {
-      // Formatting the code already keeps everywhere (Prettier would rewrite most files: see README).
+      // Formatting the code already keeps everywhere (Prettier would rewrite most files: see docs/dependencies.md).
       "@stylistic/no-trailing-spaces": "error",
       "@stylistic/eol-last": "error",
       "@stylistic/no-tabs": "error",

@@ -1,6 +1,6 @@
 // `npm run bench:rehearsal`: the stack rehearsal of each example stack at about a
 // million rows, one after the other, each report in bench/out/rehearsal-<stack>/, then
-// one table of the figures the README quotes. Extra arguments go to every run (e.g.
+// one table of the figures docs/benchmarks.md keeps. Extra arguments go to every run (e.g.
 // `npm run bench:rehearsal -- --size 200000`); `--kinds prod` runs one stack.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";

@@ -10,7 +10,7 @@ import { inventoryFilePath, readInventory } from "../dataplane/init/inventory";
 import type { SourceInventory } from "../dataplane/init/inventory";
 import type { CollectedStage } from "./plan/collect";
 import { StageInput, stageCosts } from "./plan/cost";
-import { PlannedResource, diffStages } from "./plan/diff";
+import { PlannedResource, commandRuns, diffStages } from "./plan/diff";
 import { CostSources, PlannedStage, renderPlan } from "./plan/markdown";
 import { readPriceTable } from "./plan/prices";
 import type { PriceTable } from "./plan/prices";
@@ -38,7 +38,7 @@ export async function planJourney(stack: string, config: FerryConfig, onStage?: 
     const collected = await collectStage(step.config, stack);
     await onStage?.(step.stage, collected);
     const now = collected.resources;
-    planned.push({ stage: step.stage, diff: diffStages(before, now), total: now.length });
+    planned.push({ stage: step.stage, diff: diffStages(before, now), commands: commandRuns(before, now), total: now.length });
     inputs.push({ stage: step.stage, config: step.config, declared: collected.declared });
     before = now;
   }

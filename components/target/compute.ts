@@ -18,7 +18,7 @@ import type { HerokuAppInventory } from "../source/heroku";
 import { AppPlan, BOX_ENV, planApp, ProcessPlan, ReleasePlan } from "./app/plan";
 import { APP_CONTAINER, containerDefinitions, ContainerSpec, SecretRef, secretRefs, taskVolumes } from "./app/containers";
 import { RDS_CA_KEY, rdsCaCopyCommand } from "./app/rds-ca";
-import { boxConfigCopyCommand, checkStack, configCopyCommand, CopiedVars, CurrentRelease, parseCopiedVars, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey } from "./app/steps";
+import { boxConfigCopyCommand, checkStack, configCopyCommand, CopiedVars, CurrentRelease, parseCopiedVars, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey, UNREAD } from "./app/steps";
 import { addonVars, AddonVars } from "./app/vars";
 import { TaskSize } from "./app/sizes";
 
@@ -259,7 +259,7 @@ export class Compute extends pulumi.ComponentResource {
       environment: { HEROKU_API_KEY: pulumi.secret(args.herokuApiKey), FERRY_READ_EPOCH: this.readEpoch },
       triggers: [app, secret.arn],
     }, readEveryUpUntil(!followHeroku, { parent: this, dependsOn: this.stepsAfter }));
-    const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, app)));
+    const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: UNREAD } : parseCopiedVars(stdout, app)));
     this.herokuVars[app] = { secret, copied };
   }
 
@@ -281,7 +281,7 @@ export class Compute extends pulumi.ComponentResource {
       environment: { FERRY_SSH_KEY: pulumi.secret(box.sshPrivateKey!), FERRY_READ_EPOCH: this.readEpoch },
       triggers: [envFile, secret.arn],
     }, readEveryUpUntil(!followBox, { parent: this, dependsOn: this.stepsAfter }));
-    const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: "unread-until-pulumi-up" } : parseCopiedVars(stdout, undefined)));
+    const copied = stdoutOf(step).apply((stdout) => (stdout === undefined ? { names: [], versionId: UNREAD } : parseCopiedVars(stdout, undefined)));
     this.herokuVars[BOX_ENV] = { secret, copied };
   }
 
@@ -505,7 +505,7 @@ export class Compute extends pulumi.ComponentResource {
 
 /** The release an unread step stands for: its slug id says so wherever it shows up in a plan. */
 export function unreadRelease(app: string): CurrentRelease {
-  return { app, version: 0, slugId: "unread-until-pulumi-up", stack: "unread", processTypes: {}, commit: null };
+  return { app, version: 0, slugId: UNREAD, stack: "unread", processTypes: {}, commit: null };
 }
 
 function stdoutOf(resource: pulumi.CustomResource): pulumi.Output<string | undefined> {

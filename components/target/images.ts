@@ -19,6 +19,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { FerryConfig } from "../../config";
 import type { Runner } from "../runner";
 import { shellQuote } from "../shell";
+import { UNREAD } from "./app/steps";
 
 /** An image reference split as registries name it: host, repository path, tag or digest. */
 export interface ImageName {
@@ -147,7 +148,7 @@ export class ImageMirror extends pulumi.ComponentResource {
         // stdout is the copy's digest, which the task definitions read; skopeo's progress
         // (stderr) names registries only, but stays a secret like every step's.
       }, { parent: this, dependsOn: grants, additionalSecretOutputs: ["stderr"] });
-      return stdoutOf(step).apply((stdout) => [source, stdout === undefined ? `${source}-unread-until-pulumi-up` : parseImageCopy(stdout, source)] as const);
+      return stdoutOf(step).apply((stdout) => [source, stdout === undefined ? `${source}@${UNREAD}` : parseImageCopy(stdout, source)] as const);
     }));
     this.refs = pulumi.all(copies).apply((pairs) => Object.fromEntries(pairs));
     this.registerOutputs({ refs: this.refs });

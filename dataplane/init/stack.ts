@@ -182,7 +182,8 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): S
     ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),
   ];
   const secrets = [
-    "pulumi config set --secret ferry:herokuApiKey \"$(heroku auth:token)\"",
+    // The key `ferry init` read with: a long-lived authorization (every `pulumi up` reads the apps), through stdin, not argv.
+    "printf %s \"$HEROKU_API_KEY\" | pulumi config set --secret ferry:herokuApiKey",
     "pulumi config set --secret ferry:sshPrivateKey < ~/.ssh/ferry_ed25519",
     "pulumi config set --secret ferry:cloudflareApiToken ...",
     ...(pg ? [`pulumi config set --secret ferry:sourceDatabaseUrl "$(heroku config:get ${source.postgres!.configVar} -a ${pg.app})"`] : []),

@@ -1,6 +1,7 @@
 // Build the program once per stage under Pulumi mocks and record what it declares:
 // every resource's type, name and inputs (from the mock monitor) and the options that
 // matter for safety (from a transformation: options never reach the mocks).
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type { FerryOutputs } from "../../program";
 import type { FerryConfig } from "../../config";
@@ -54,7 +55,10 @@ function awsArns(type: string, name: string, inputs: Record<string, unknown>): R
     case "aws:ecs/cluster:Cluster": return { arn: `${at("ecs")}:cluster/${name}`, name };
     case "aws:ecs/taskDefinition:TaskDefinition": {
       const family = `${at("ecs")}:task-definition/${String(inputs.family)}`;
-      return { arn: `${family}:1`, arnWithoutRevision: family, revision: 1 };
+      // A changed definition is a new revision, as ECS registers one: what follows the
+      // revision (the release phase, the services) shows as running again at that stage.
+      const revision = 1 + (parseInt(createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 8), 16) % 100_000);
+      return { arn: `${family}:${revision}`, arnWithoutRevision: family, revision };
     }
     case "aws:iam/role:Role": return { arn: `arn:aws:iam::000000000000:role/${name}`, name };
     case "aws:ecr/repository:Repository":

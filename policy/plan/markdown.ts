@@ -4,11 +4,14 @@
 import type { FerryConfig } from "../../config/schema";
 import type { CostLine, StageCost } from "./cost";
 import { USAGE_BASED } from "./cost";
-import type { InputChange, PlannedResource, StageDiff } from "./diff";
+import type { CommandRun, InputChange, PlannedResource, StageDiff } from "./diff";
+import { KNOWN_AFTER_UP } from "./planned";
 
 export interface PlannedStage {
   stage: string;
   diff?: StageDiff;
+  /** The Commands the stage runs, in the engine's order. */
+  commands?: CommandRun[];
   total?: number;
   invalid?: string;
   cost?: StageCost;
@@ -31,6 +34,10 @@ const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 const CONTEXT = 24;
 
+/** A value longer than this is shown clipped: a table cell, not the whole input. */
+const MAX_SHOWN = 400;
+const clipped = (text: string) => (text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN - 1)}…` : text);
+
 /** Long values differ somewhere in the middle: show both around the first difference. */
 export function aroundDifference(before: string, after: string): [string, string] {
   if (before.length <= 2 * CONTEXT + 20 && after.length <= 2 * CONTEXT + 20) return [before, after];
@@ -42,8 +49,8 @@ export function aroundDifference(before: string, after: string): [string, string
 }
 
 function changeText(change: InputChange): string {
-  if (change.before === undefined) return `\`${change.key}\`: (unset) → ${cell(change.after ?? "")}`;
-  if (change.after === undefined) return `\`${change.key}\`: ${cell(change.before)} → (unset)`;
+  if (change.before === undefined) return `\`${change.key}\`: (unset) → ${cell(clipped(change.after ?? ""))}`;
+  if (change.after === undefined) return `\`${change.key}\`: ${cell(clipped(change.before))} → (unset)`;
   const [before, after] = aroundDifference(change.before, change.after);
   return `\`${change.key}\`: ${cell(before)} → ${cell(after)}`;
 }
@@ -63,6 +70,27 @@ function table(diff: StageDiff): string[] {
   return ["| | type | name | inputs that change |", "|---|---|---|---|", ...rows];
 }
 
+/**
+ * The stage's Commands as one shell listing, in the order they run: what a reviewer checks
+ * against the runbook. Steps that do not depend on each other run side by side.
+ */
+export function commandList(runs: CommandRun[]): string[] {
+  if (runs.length === 0) return [];
+  const fence = "```";
+  return [
+    `<details><summary>Commands, in the order they run: ${runs.length}</summary>`,
+    "",
+    "Each step starts once the steps it depends on are done; steps that do not depend on each other run side by side.",
+    "",
+    `${fence}sh`,
+    ...runs.flatMap((r, i) => [`# ${i + 1}. ${r.name} (${r.verb})`, r.command.replace(/\n+$/, "")]),
+    fence,
+    "",
+    "</details>",
+    "",
+  ];
+}
+
 // ---- words ---------------------------------------------------------------------
 
 /** What each stage does, in a sentence, for the source kind at hand. */
@@ -73,7 +101,7 @@ export function stageSentence(stage: string, sources: Pick<CostSources, "sourceK
       return "Builds the target on AWS beside the source (network, database, Redis, app servers, load balancer); no data and no traffic move.";
     case "replicate":
       return heroku
-        ? "Copies the data stores into AWS: Postgres by dump in a maintenance window, Redis by SCAN copy with a live tail; the source is only read."
+        ? "Copies the data stores into AWS: a timed trial copy of Postgres by dump (Heroku grants no replication; the real copy runs in the cutover's window), Redis by SCAN copy with a live tail; the source is only read."
         : "Copies the data stores into AWS and keeps them in sync (replication); the source is only read.";
     case "proxy":
       return heroku
@@ -83,8 +111,8 @@ export function stageSentence(stage: string, sources: Pick<CostSources, "sourceK
       return "Fences the source, moves the data stores over for good, repoints the app and points Cloudflare DNS at AWS.";
     case "decommission":
       return heroku
-        ? "Scales the Heroku dynos to zero and releases the Postgres and Redis add-ons ferry moved."
-        : "Stops the app on the old box and drops its replication slot; the box itself stays until you destroy it.";
+        ? "Releases the Postgres and Redis add-ons ferry moved, once their cutover is done (the dynos stopped at cutover); there is no way back from it."
+        : "Drops the publication and replication slot on the old box (its app stopped at cutover); the box itself stays until you destroy it.";
     default:
       return "";
   }
@@ -185,7 +213,12 @@ function changeSummary(d: StageDiff, total: number): string {
 }
 
 export function renderPlan(stack: string, stages: PlannedStage[], sources?: CostSources): string {
-  const lines = [`# ferry stage plan: ${stack}`, "", "Each stage is the one before plus its flag; secrets show as [secret].", ""];
+  const lines = [
+    `# ferry stage plan: ${stack}`,
+    "",
+    `Each stage is the one before plus its flag; secrets show as [secret], what a step prints before it has run as ${KNOWN_AFTER_UP}, and task definition revisions are stand-ins (a changed definition gets a new one).`,
+    "",
+  ];
   if (sources) lines.push(...costOverview(stages, sources));
   stages.forEach((s, i) => {
     const title = i === 0 ? `## ${s.stage} (no flags)` : `## ${s.stage} (ferry:${s.stage} true)`;
@@ -205,6 +238,7 @@ export function renderPlan(stack: string, stages: PlannedStage[], sources?: Cost
       "",
       "</details>",
       "",
+      ...commandList(s.commands ?? []),
     );
   });
   return lines.join("\n");

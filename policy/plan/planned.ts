@@ -1,12 +1,14 @@
 // Turn what the mocks received for one resource into the plan's view of it: nested
-// inputs flattened to dotted keys, values rendered short, secrets shown as [secret]
-// (compared by content, so a secret that changes still shows up as a change).
+// inputs flattened to dotted keys, values rendered whole (the Markdown clips them around
+// what changed), secrets shown as [secret] (compared by content, so a secret that changes
+// still shows up as a change), and a step's output the mocks cannot know said in words.
 import { createHash } from "crypto";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { UNREAD } from "../../components/target/app/steps";
 import { SECRET_MARK } from "../stack-file";
 import type { PlannedResource } from "./diff";
 
-const MAX_VALUE = 400;
+export const KNOWN_AFTER_UP = "(known after pulumi up)";
 
 function isSecret(value: unknown): value is { value: unknown } {
   return typeof value === "object" && value !== null && (value as Record<string, unknown>)[specialSigKey] === specialSecretSig;
@@ -35,7 +37,7 @@ function decodeText(value: string): string {
 
 function render(value: unknown): string {
   const text = typeof value === "string" ? decodeText(value) : JSON.stringify(value) ?? "undefined";
-  return text.length > MAX_VALUE ? `${text.slice(0, MAX_VALUE - 1)}…` : text;
+  return text.replaceAll(UNREAD, KNOWN_AFTER_UP);
 }
 
 /** Flatten objects to dotted keys; arrays and secrets stay whole (one value each). */

@@ -2,8 +2,9 @@ import * as path from "path";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { describe, expect, it } from "vitest";
 import { runNode } from "../support/run-node";
-import { diffStages } from "../../policy/plan/diff";
-import { aroundDifference, kindOf } from "../../policy/plan/markdown";
+import { UNREAD } from "../../components/target/app/steps";
+import { commandRuns, diffStages } from "../../policy/plan/diff";
+import { aroundDifference, commandList, kindOf, renderPlan } from "../../policy/plan/markdown";
 import { plannedResource } from "../../policy/plan/planned";
 import * as fs from "fs";
 import { herokuConfig, vultrConfig, writeStackFile } from "./stacks";
@@ -39,6 +40,59 @@ describe("stage plan diff", () => {
     expect(a).toMatch(/^…x+sourcey+…$/);
     expect(b).toMatch(/^…x+targety+…$/);
   });
+
+  it("shows a difference far into a long value (a task definition's environment), not two equal clips", () => {
+    const defs = (where: string) => JSON.stringify([{ name: "app", image: "x".repeat(600), environment: [{ name: "FERRY_DATA_GENERATION", value: `postgres=${where}` }] }]);
+    const td = (where: string) => plannedResource("aws:ecs/taskDefinition:TaskDefinition", "web", { containerDefinitions: defs(where) });
+    const plan = renderPlan("s", [{ stage: "provision", diff: diffStages([], [td("source")]), total: 1 }, { stage: "cutover", diff: diffStages([td("source")], [td("target")]), total: 1 }]);
+    expect(plan).toMatch(/`containerDefinitions`: …[^|]*postgres=source[^|]*→ …[^|]*postgres=target/);
+  });
+
+  it("says in words what a step prints only once pulumi up has run it", () => {
+    const slug = plannedResource("command:remote:Command", "slug", { create: `ferry heroku slug --app a --slug ${UNREAD} --out slug.tgz`, triggers: [UNREAD, "bucket"] });
+    expect(slug.inputs.create).toBe("ferry heroku slug --app a --slug (known after pulumi up) --out slug.tgz");
+    expect(slug.inputs.triggers).toBe('["(known after pulumi up)","bucket"]');
+  });
+});
+
+describe("the commands a stage runs", () => {
+  const cmd = (name: string, inputs: Record<string, unknown>) => plannedResource("command:remote:Command", name, inputs);
+  const other = plannedResource("aws:s3/bucket:Bucket", "bucket", { bucket: "b" });
+
+  it("lists creates and updates as they register, then deletes in reverse order, replaced Commands' old copies among them", () => {
+    const before = [
+      other,
+      cmd("recreated", { create: "ferry redis status" }),
+      cmd("kept", { create: "ferry pg status" }),
+      cmd("moved-on", { create: "ferry pg verify", update: "ferry pg verify --fast" }),
+      cmd("rerun", { create: "ferry health --times 5", triggers: ["10"], delete: "echo old health gone" }),
+      cmd("first-gone", { create: "ferry proxy apply", delete: "ferry proxy revert" }),
+      cmd("second-gone", { create: "ferry pg replicate", delete: "ferry pg cleanup" }),
+    ];
+    const after = [
+      cmd("new", { create: "ferry cutover", delete: "ferry pg rollback" }),
+      other,
+      cmd("kept", { create: "ferry pg status" }),
+      cmd("moved-on", { create: "ferry pg verify --all", update: "ferry pg verify --fast --all" }),
+      cmd("rerun", { create: "ferry health --times 5", triggers: ["100"], delete: "echo old health gone" }),
+      cmd("recreated", { create: "ferry redis status --require-cutover" }),
+    ];
+    expect(commandRuns(before, after)).toEqual([
+      { name: "new", verb: "create", command: "ferry cutover" },
+      { name: "moved-on", verb: "update", command: "ferry pg verify --fast --all" },
+      { name: "rerun", verb: "replace", command: "ferry health --times 5" },
+      { name: "recreated", verb: "create", command: "ferry redis status --require-cutover" },
+      { name: "second-gone", verb: "delete", command: "ferry pg cleanup" },
+      { name: "first-gone", verb: "delete", command: "ferry proxy revert" },
+      { name: "rerun", verb: "delete", command: "echo old health gone" },
+    ]);
+  });
+
+  it("prints them as one numbered shell listing, and nothing for a stage that runs none", () => {
+    const lines = commandList([{ name: "a", verb: "create", command: "ferry pg preflight\n" }, { name: "b", verb: "delete", command: "ferry pg cleanup" }]);
+    expect(lines.join("\n")).toContain("```sh\n# 1. a (create)\nferry pg preflight\n# 2. b (delete)\nferry pg cleanup\n```");
+    expect(commandList([])).toEqual([]);
+  });
 });
 
 describe("npm run plan", () => {
@@ -55,7 +109,13 @@ describe("npm run plan", () => {
     expect(section("cutover")).toMatch(/\| changed \| `cloudflare:index\/dnsRecord:DnsRecord` \| ferry-dns-0 \| .*`content`: 198\.51\.100\.20 → /);
     // The source box is a read at every stage: no option on it ever changes.
     expect(out).not.toMatch(/\| (changed|removed) \| `vultr:index\/instance:Instance`/);
-    expect(out).not.toMatch(/placeholder|BEGIN OPENSSH/);
+    expect(out).not.toMatch(/placeholder|BEGIN OPENSSH|unread-until/);
+    // Each stage's commands, in the order they run: preflight before replicate, per store.
+    const commands = section("replicate").split("```sh\n")[1].split("```")[0];
+    const at = (name: string) => commands.indexOf(`. ${name} (create)`);
+    expect(at("ferry-replicate-pg-preflight")).toBeGreaterThanOrEqual(0);
+    expect(at("ferry-replicate-pg-preflight")).toBeLessThan(at("ferry-replicate-pg"));
+    expect(commands).toMatch(/ferry-replicate-pg \(create\)\nferry --json pg replicate --strategy logical\n/);
     // Read as a PR comment: words first, the table folded away. Replicate adds preflight,
     // replicate and the rollback guard per store, and turns on the target's deletion protection.
     expect(section("replicate")).toMatch(/^replicate \(ferry:replicate true\)\n\nCopies the data stores into AWS[^\n]*\n\nAdds 7 \(6 remote Command\); changes 1 \(1 rds Instance\); removes 0\. \d+ resources in all\./);

@@ -15,6 +15,13 @@ export interface CurrentRelease {
   commit: string | null;
 }
 
+/**
+ * What a step's output stands for before the step has run (under the stage plan's mocks a
+ * step prints nothing): a value that says so wherever it shows up. The stage plan prints
+ * it as "(known after pulumi up)".
+ */
+export const UNREAD = "unread-until-pulumi-up";
+
 export const releaseRead = (app: string) => shellJoin(contract.heroku.release(app).argv);
 
 /** The release a read step printed; throws naming the app on anything else. */
