@@ -43,10 +43,13 @@ describe("dump strategy", () => {
     expect(await canWrite(roleUrl(source, "app"))).toBe(true); // the trial never fences
 
     await load.waitForMore(30);
+    const started = Date.now();
     const r = await cutover({ sourceUrl: source.url(), targetUrl: target.url(), strategy: "dump", jobs: 2 });
+    const tookMs = Date.now() - started;
     expect(r.error).toBeUndefined();
     expect(r.steps.map((s) => s.name)).toEqual(["gate", "fence", "copy", "verify", "done"]);
     expect(r.writeUnavailableMs).toBeGreaterThan(0);
+    expect(r.writeUnavailableMs).toBeLessThan(tookMs); // the window opened after the gate and closed before cutover returned
     // The trial's record is not an interrupted cutover: a first run is not "resumed".
     expect(r.resumed).toBe(false);
 
