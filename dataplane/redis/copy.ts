@@ -107,7 +107,9 @@ class CopyRun {
       throw new FerryError("another `ferry redis replicate` is copying into --target right now (ferry:state:lock); stop it first", 1);
     }
     try {
-      this.tail = new Tail(this.opts.source, this.ctx.target, (db) => this.noteDb(db));
+      this.tail = new Tail(this.opts.source, this.ctx.target, (db) => this.noteDb(db), async () => {
+        await this.ownState();
+      });
       await this.tail.start();
       const gapSinceMs = previous ? gapStart(previous) : undefined;
       await writeMeta(this.ctx.target, {
@@ -287,15 +289,23 @@ class CopyRun {
   private async beat(force = false): Promise<void> {
     if (!force && Date.now() - this.lastBeat < HEARTBEAT_EVERY_MS) return;
     this.lastBeat = Date.now();
+    const current = await this.ownState();
     if (!(await takeLock(this.ctx.target, this.meta.runId))) throw new FerryError("lost the copy lease on --target to another process", 1);
     await writeMeta(this.ctx.target, { heartbeatMs: await sourceTimeMs(this.publisher) });
+    this.meta.stopRequested = current.stopRequested ?? false;
+  }
+
+  /**
+   * The copy state on the target, still this run's. A cutover that finished without this
+   * run (it took it for dead) removed it: the app may own the target now, so not one more
+   * write (checked before the lease, the beat and the tail's dirty keys are written).
+   */
+  private async ownState(): Promise<CopyMeta> {
     const current = await readMeta(this.ctx.target);
-    // A cutover that finished without this run (it took it for dead) removed the state:
-    // the app may own the target now, so not one more write.
     if (current?.runId !== this.meta.runId) {
       throw new FerryError("the copy state on --target is gone (a cutover finished without this run); stopped without writing more", 1);
     }
-    this.meta.stopRequested = current?.stopRequested ?? false;
+    return current;
   }
 
   private async throttle(): Promise<void> {

@@ -41,6 +41,8 @@ export class Tail {
     private readonly source: Endpoint,
     private readonly target: DbClients,
     private readonly onNewDb: (db: number) => Promise<void> = async () => {},
+    /** Throws when the target is no longer this copy's to write (checked before each write). */
+    private readonly assertOwner: () => Promise<void> = async () => {},
   ) {}
 
   /** Subscribe; resolves once the server confirmed the subscriptions. */
@@ -77,6 +79,8 @@ export class Tail {
   /** Write buffered dirty keys to the target; flushes run one after another. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
+      if ([...this.pending.values()].every((keys) => keys.size === 0)) return;
+      await this.assertOwner();
       const batches = [...this.pending.entries()];
       this.pending = new Map();
       for (const [db, keys] of batches) {

@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, test } from "vitest";
 import { LocalRedis, startRedis } from "../../rehearsal/servers";
 import { HEARTBEAT_STALE_MS } from "../../dataplane/redis/copy";
+import { DIRTY, INFLIGHT, LOCK, META } from "../../dataplane/redis/state";
 import { client, closeClients, differences, ferry, seed, spawnFerry, startWriter, urls } from "../dataplane/redis/helpers";
 import { eventually } from "../support/eventually";
 import { link, viaPort } from "./link";
@@ -30,6 +31,26 @@ async function copied(target: LocalRedis): Promise<number> {
   let n = 0;
   for (const db of DBS) n += Number((await client(target, db).hget("ferry:state:progress", "copied")) ?? 0);
   return n;
+}
+
+/** Keys the tail recorded and the catch-up has not copied yet (dirty and in flight), in every database. */
+async function backlog(target: LocalRedis): Promise<number> {
+  let n = 0;
+  for (const db of DBS) n += (await client(target, db).scard(DIRTY)) + (await client(target, db).scard(INFLIGHT));
+  return n;
+}
+
+/** ferry's state keys left on the target, in any of the test's databases. */
+async function stateKeys(target: LocalRedis): Promise<string[]> {
+  const keys: string[] = [];
+  for (const db of DBS) keys.push(...(await client(target, db).keys("ferry:state:*")).map((k) => `db${db} ${k}`));
+  return keys.sort();
+}
+
+/** Changes the target has taken since it started (rdb_changes_since_last_save: it never saves). */
+async function targetWrites(target: LocalRedis): Promise<number> {
+  const info = await client(target, 0).info("persistence");
+  return Number(/rdb_changes_since_last_save:(\d+)/.exec(info)![1]);
 }
 
 /** Stop the app's writes, cut over, and compare the two servers independently. */
@@ -80,45 +101,91 @@ describe("Redis copy under faults, with writes running", () => {
   });
 
   // What a loaded machine did to the follower once (issue 16): its heartbeat went stale
-  // while it was alive. A frozen process (SIGSTOP) makes that happen on purpose.
-  test("follower frozen past its heartbeat when the cutover starts: the cutover waits for it while it holds its lease, and it never outlives the cutover", async () => {
+  // while it was alive. A frozen process (SIGSTOP) makes that happen on purpose. Its lease
+  // (ferry:state:lock, 15 s, renewed with each beat) decides: held, the cutover waits for
+  // it; lapsed, the cutover catches up itself and the follower, thawed, must stand down.
+
+  /** A follower copying `DBS` with the app's writes stopped, frozen until its heartbeat is stale. */
+  async function frozenFollower() {
     const { source, target } = await pair();
     const env = urls(source, target);
     const writer = startWriter(source, DBS);
     const follower = spawnFerry(["--json", "redis", "replicate", "--mode", "copy", "--follow", "--batch", "50"], env);
     const meta = client(target, 0);
-    await eventually("the follower to be following", async () => (await meta.hget("ferry:state:meta", "phase")) === "following", { timeoutMs: 60_000 });
+    await eventually("the follower to be following", async () => (await meta.hget(META, "phase")) === "following", { timeoutMs: 60_000 });
     expect(await writer.stop()).toBeGreaterThan(0);
+    // Frozen between batches, not inside one: with the backlog drained (the writer's
+    // short-lived keys expired and recorded too) the follower only beats and polls.
+    await eventually("the follower to drain the backlog", async () => {
+      if ((await backlog(target)) !== 0) return false;
+      await new Promise((r) => setTimeout(r, 300));
+      return (await backlog(target)) === 0;
+    });
     follower.child.kill("SIGSTOP");
-    let by: "follower" | "cutover" | undefined;
+    await eventually("the frozen follower's heartbeat to go stale", async () => {
+      const [seconds, micros] = await client(source, 0).time();
+      const beat = Number(await meta.hget(META, "heartbeatMs"));
+      return Number(seconds) * 1000 + Number(micros) / 1000 - beat > HEARTBEAT_STALE_MS + 500;
+    }, { timeoutMs: 30_000 });
+    const runId = await meta.hget(META, "runId");
+    return { source, target, env, follower, meta, runId };
+  }
+
+  /** The follower's exit, or null if it was still running `ms` after being thawed (then it is killed). */
+  async function exitWithin(follower: ReturnType<typeof spawnFerry>, ms: number) {
+    follower.child.kill("SIGCONT");
+    const exited = await Promise.race([follower.result, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+    if (!exited) follower.child.kill("SIGKILL");
+    return exited;
+  }
+
+  test("follower frozen past its heartbeat but holding its lease: the cutover waits for it, the follower finishes the catch-up and stops", async () => {
+    const { source, target, env, follower, meta, runId } = await frozenFollower();
     try {
-      await eventually("the frozen follower's heartbeat to go stale", async () => {
-        const [seconds, micros] = await client(source, 0).time();
-        const beat = Number(await meta.hget("ferry:state:meta", "heartbeatMs"));
-        return Number(seconds) * 1000 + Number(micros) / 1000 - beat > HEARTBEAT_STALE_MS + 500;
-      }, { timeoutMs: 30_000 });
+      // The lease is stretched so that no machine, however loaded, lets it lapse before the
+      // cutover looks: what is tested is that a held lease makes the cutover wait.
+      expect(await meta.get(LOCK)).toBe(runId);
+      expect(await meta.pexpire(LOCK, 120_000)).toBe(1);
       const cut = spawnFerry(["--json", "redis", "cutover", "--mode", "copy"], env);
       let cutEnded = false;
       void cut.result.then(() => (cutEnded = true));
-      await eventually("the cutover to ask the follower to stop (or to give up)", async () => cutEnded || (await meta.hget("ferry:state:meta", "stopRequested")) === "1");
-      follower.child.kill("SIGCONT");
+      await eventually("the cutover to ask the follower to stop (or to end)", async () => cutEnded || (await meta.hget(META, "stopRequested")) === "1");
+      // Its heartbeat is still stale (it is frozen): only the lease can have made the cutover wait.
+      expect(cutEnded, "the cutover ended without waiting for the follower").toBe(false);
+      expect(await meta.get(LOCK)).toBe(runId);
+      const followed = await exitWithin(follower, 60_000);
       const done = await cut.result;
       expect(done.code, done.stderr + done.stdout).toBe(0);
+      expect(done.json.catchUp).toEqual({ by: "follower" });
       expect(done.json.verify.ok).toBe(true);
-      by = done.json.catchUp.by;
+      expect(followed, "the follower still running 60 s after it was thawed").not.toBeNull();
+      expect(followed!.code, followed!.stderr).toBe(0);
+      expect(followed!.json.stoppedBy).toBe("cutover");
     } finally {
       follower.child.kill("SIGCONT");
     }
-    const followed = await follower.result;
-    if (by === "follower") {
-      // The cutover found the lease held and waited: the follower finished the catch-up.
-      expect(followed.code, followed.stderr).toBe(0);
-      expect(followed.json.stoppedBy).toBe("cutover");
-    } else {
-      // The machine was so slow the lease (15 s) lapsed before the cutover looked: it caught
-      // up itself, and the follower, once thawed, found the state gone and stopped unwritten.
-      expect(followed.code).toBe(1);
-      expect(followed.stderr).toMatch(/^ferry: the copy state on --target is gone \(a cutover finished without this run\); stopped without writing more\n$/);
+    expect(await differences(source, target, DBS)).toEqual([]);
+  });
+
+  test("follower frozen until its lease lapses: the cutover catches up itself, and the follower, thawed, stands down without one more write", async () => {
+    const { source, target, env, follower, meta } = await frozenFollower();
+    try {
+      await eventually("the frozen follower's lease to lapse", async () => (await meta.exists(LOCK)) === 0, { timeoutMs: 30_000 });
+      const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
+      expect(done.code, done.stderr + done.stdout).toBe(0);
+      expect(done.json.catchUp.by).toBe("cutover");
+      expect(done.json.catchUp.copy).toMatchObject({ resumed: true, stoppedBy: "done" });
+      expect(done.json.verify.ok).toBe(true);
+      const before = await targetWrites(target);
+      const followed = await exitWithin(follower, 30_000);
+      expect(followed, "the follower still running 30 s after it was thawed").not.toBeNull();
+      expect(followed!.code).toBe(1);
+      expect(followed!.stderr).toBe("ferry: the copy state on --target is gone (a cutover finished without this run); stopped without writing more\n");
+      // The app owns the target now: nothing of ferry's is left there, nothing was written after the cutover.
+      expect(await stateKeys(target)).toEqual([]);
+      expect(await targetWrites(target)).toBe(before);
+    } finally {
+      follower.child.kill("SIGCONT");
     }
     expect(await differences(source, target, DBS)).toEqual([]);
   });

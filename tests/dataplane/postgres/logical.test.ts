@@ -75,13 +75,19 @@ describe("logical strategy", () => {
 
   test("cutover under writes loses nothing and leaves one writable primary", async () => {
     await load.waitForMore(50);
-    const r = await cutover({ sourceUrl: source.url(), targetUrl: target.url(), strategy: "logical", maxLagBytes: 10 * 1024 * 1024, timeoutSeconds: 30 });
+    const maxLagBytes = 10 * 1024 * 1024;
+    const started = Date.now();
+    const r = await cutover({ sourceUrl: source.url(), targetUrl: target.url(), strategy: "logical", maxLagBytes, timeoutSeconds: 30 });
+    const tookMs = Date.now() - started;
     expect(r.error).toBeUndefined();
     expect(r.ok).toBe(true);
     expect(r.steps.map((x) => x.name)).toEqual(["gate", "fence", "drain", "sequences", "detach", "verify", "done"]);
     expect(r.writeUnavailableMs).toBeGreaterThan(0);
+    expect(r.writeUnavailableMs).toBeLessThan(tookMs); // the window opened after the gate and closed before cutover returned
     console.log(`logical cutover: ${r.writeUnavailableMs} ms write-unavailable, steps ${JSON.stringify(r.steps)}`);
-    expect(r.lagBytesAtFence).toBeGreaterThanOrEqual(0);
+    // The lag at the fence is the one the gate measured and let through: within --max-lag-bytes.
+    expect(r.steps[0].detail).toMatch(new RegExp(`^lag ${r.lagBytesAtFence} bytes;`));
+    expect(r.lagBytesAtFence).toBeLessThanOrEqual(maxLagBytes);
 
     // Full verify before the app moves: identical.
     const full = await verifyDatabases({ sourceUrl: source.url(), targetUrl: target.url(), fast: false });

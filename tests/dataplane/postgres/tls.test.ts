@@ -1,12 +1,14 @@
 // TLS to PostgreSQL, against real servers: an RDS-like one (private CA), a Heroku-like
-// one (self-signed), both refusing plain connections, and one without TLS. Every
+// one (self-signed), both refusing plain connections, and one without TLS (the whole
+// copy runs between two that take plain connections too, watched while it runs). Every
 // sslmode, with no CA, the right CA and a wrong one, through ferry's node connection
 // and through a libpq program run by ferry's tool runner: both must do what libpq's
 // table "SSL Mode Descriptions" says, and fail with the same one-line reason.
 // https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS
-import { copyFileSync } from "node:fs";
+import { copyFileSync, readFileSync } from "node:fs";
 import { createServer, Server, Socket } from "node:net";
 import { join } from "node:path";
+import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, libpqArgs, withClient } from "../../../dataplane/postgres/connection";
 import { SSL_MODES, SslMode, pgTls } from "../../../dataplane/postgres/tls";
@@ -252,6 +254,42 @@ describe("the ferry CLI and pg_dump", () => {
   }, 60_000);
 });
 
+interface SeenSession { pid: number; app: string; ssl: boolean }
+
+/** Distinct application names of the sessions seen (ferry-copy and the like count as ferry). */
+const names = (sessions: SeenSession[]) => [...new Set(sessions.map((s) => (s.app.startsWith("ferry") ? "ferry" : s.app)))].sort();
+
+/**
+ * Every TCP client session on each of `servers` while `during` runs, sampled every few
+ * ms from pg_stat_ssl joined with pg_stat_activity (ferry's sessions are gone once it
+ * exits). A session seen plain even once is kept as plain.
+ */
+async function sessionsDuring<T>(servers: LocalPostgres[], during: () => Promise<T>): Promise<{ result: T; seen: SeenSession[][] }> {
+  const samplers = await Promise.all(servers.map(async (s) => {
+    const c = new Client({ connectionString: s.url(), ssl: { ca: readFileSync(s.tls!.caFile, "utf8"), checkServerIdentity: () => undefined } });
+    await c.connect();
+    return c;
+  }));
+  const seen = servers.map(() => new Map<number, SeenSession>());
+  let running = true;
+  const sampling = Promise.all(samplers.map(async (c, i) => {
+    while (running) {
+      const { rows } = await c.query<SeenSession>(`
+        SELECT a.pid, a.application_name AS app, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+        WHERE a.client_port IS NOT NULL AND a.pid <> pg_backend_pid()`);
+      for (const row of rows) if (seen[i].get(row.pid)?.ssl !== false) seen[i].set(row.pid, row);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }));
+  try {
+    return { result: await during(), seen: seen.map((m) => [...m.values()]) };
+  } finally {
+    running = false;
+    await sampling;
+    await Promise.all(samplers.map((c) => c.end()));
+  }
+}
+
 describe("a whole copy over TLS on both sides", () => {
   it.runIf(process.getuid?.() === 0)("physical: a CA file pg_basebackup (run as postgres) cannot read is named", async () => {
     const hidden = join(tempDir("root-only"), "ca.pem"); // a 0700 directory owned by root
@@ -263,26 +301,40 @@ describe("a whole copy over TLS on both sides", () => {
     );
   }, 60_000);
 
-  it("dump strategy: Heroku-like source without sslmode, RDS-like target in verify-full with FERRY_PG_CA_FILE; verify agrees", async () => {
-    await heroku.query("CREATE DATABASE app");
-    await rds.query("CREATE DATABASE app");
-    const sourceUrl = withDatabase(heroku.url(), "app");
-    await createTestSchema(sourceUrl);
-    await seedRows(sourceUrl, 200);
-    const env = {
-      FERRY_SOURCE_URL: sourceUrl,
-      FERRY_TARGET_URL: withParams(withDatabase(rds.url(), "app"), { sslmode: "verify-full" }),
-      FERRY_PG_CA_FILE: rds.tls!.caFile,
-    };
-    const copied = await runFerry(["--json", "pg", "replicate", "--strategy", "dump"], env);
-    expect(copied.stderr).toBe("");
-    expect(copied.code).toBe(0);
-    const verified = await runFerry(["--json", "pg", "verify"], env);
-    expect(verified.code).toBe(0);
-    expect(JSON.parse(verified.stdout).ok).toBe(true);
-    // Every session ferry left open or that the copy used was encrypted.
-    const [{ plain }] = await rds.query<{ plain: string }>("SELECT count(*)::int AS plain FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.client_port IS NOT NULL AND NOT s.ssl");
-    expect(Number(plain)).toBe(0);
+  it("dump strategy: Heroku-like source without sslmode, RDS-like target in verify-full with FERRY_PG_CA_FILE; every session ferry opened was encrypted", async () => {
+    // Servers that also take plain connections (`host` beside `hostssl`): a session that
+    // forgot TLS would get in here, and show up as such in pg_stat_ssl.
+    const [source, target] = await Promise.all([
+      startPostgres({ tls: { kind: "self-signed", required: false } }),
+      startPostgres({ tls: { kind: "private-ca", hostnames: ["127.0.0.1", RDS_NAME], required: false } }),
+    ]);
+    try {
+      for (const server of [source, target]) expect(await throughNode(withParams(server.url(), { sslmode: "disable" }))).toBe("plain");
+      await Promise.all([source.query("CREATE DATABASE app"), target.query("CREATE DATABASE app")]);
+      const sourceUrl = withDatabase(source.url(), "app");
+      await createTestSchema(sourceUrl);
+      await seedRows(sourceUrl, 200);
+      const env = {
+        FERRY_SOURCE_URL: sourceUrl,
+        FERRY_TARGET_URL: withParams(withDatabase(target.url(), "app"), { sslmode: "verify-full" }),
+        FERRY_PG_CA_FILE: target.tls!.caFile,
+      };
+      const { result: [copied, verified], seen } = await sessionsDuring([source, target], async () => [
+        await runFerry(["--json", "pg", "replicate", "--strategy", "dump"], env),
+        await runFerry(["--json", "pg", "verify"], env),
+      ]);
+      expect(copied.stderr).toBe("");
+      expect(copied.code).toBe(0);
+      expect(verified.code).toBe(0);
+      expect(JSON.parse(verified.stdout).ok).toBe(true);
+      // ferry's own sessions (node-postgres, named ferry*) and its libpq programs' were seen on each side, none in plain text.
+      const [onSource, onTarget] = seen;
+      expect(names(onSource)).toEqual(expect.arrayContaining(["ferry", "pg_dump"]));
+      expect(names(onTarget)).toEqual(expect.arrayContaining(["ferry", "pg_restore"]));
+      expect([...onSource, ...onTarget].filter((s) => !s.ssl)).toEqual([]);
+    } finally {
+      await Promise.all([source.stop("immediate"), target.stop("immediate")]);
+    }
   }, 180_000);
 
   it("physical strategy: pg_basebackup in verify-full from a TLS-only primary; the standby streams over TLS", async () => {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalPostgres, startPostgres } from "../../../../rehearsal/servers";
 import { cutover } from "../../../../dataplane/postgres/cutover/cutover";
-import { APP_ROLES, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad, ROLE_PASSWORD } from "../fixtures";
+import { APP_ROLES, TEST_TABLES, insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad, WriteLoad, ROLE_PASSWORD } from "../fixtures";
 import { canWrite, runFerry } from "../helpers";
 
 describe("dump strategy", () => {
@@ -23,18 +23,33 @@ describe("dump strategy", () => {
     await load?.stop();
   });
 
+  async function sourceRows(): Promise<number> {
+    const counts = TEST_TABLES.map((t) => `(SELECT count(*) FROM ${t})`).join(" + ");
+    return (await source.query<{ n: number }>(`SELECT (${counts})::int AS n`))[0].n;
+  }
+
   test("trial copy while writable, then cutover under writes", async () => {
     const env = { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target.url() };
+    const rowsBefore = await sourceRows();
     const trial = await runFerry(["--json", "pg", "replicate", "--strategy", "dump", "--jobs", "2"], env);
+    const rowsAfter = await sourceRows();
     expect(trial.code, trial.stderr).toBe(0);
-    expect(JSON.parse(trial.stdout)).toMatchObject({ strategy: "dump", trial: true, tables: expect.any(Number) });
+    // Every heap table of the schema (events is copied through its 3 partitions), and the
+    // rows of one snapshot: the load only inserts and updates, so between the counts around it.
+    const copied = JSON.parse(trial.stdout);
+    expect(copied).toMatchObject({ strategy: "dump", trial: true, tables: 7 });
+    expect(copied.rows).toBeGreaterThanOrEqual(rowsBefore);
+    expect(copied.rows).toBeLessThanOrEqual(rowsAfter);
     expect(await canWrite(roleUrl(source, "app"))).toBe(true); // the trial never fences
 
     await load.waitForMore(30);
+    const started = Date.now();
     const r = await cutover({ sourceUrl: source.url(), targetUrl: target.url(), strategy: "dump", jobs: 2 });
+    const tookMs = Date.now() - started;
     expect(r.error).toBeUndefined();
     expect(r.steps.map((s) => s.name)).toEqual(["gate", "fence", "copy", "verify", "done"]);
     expect(r.writeUnavailableMs).toBeGreaterThan(0);
+    expect(r.writeUnavailableMs).toBeLessThan(tookMs); // the window opened after the gate and closed before cutover returned
     // The trial's record is not an interrupted cutover: a first run is not "resumed".
     expect(r.resumed).toBe(false);
 

@@ -4,7 +4,8 @@
 // a database owner cannot fence (Heroku's situation: left to the provider only when told),
 // a second credential, CREATEROLE without pg_signal_backend, PostgreSQL 16's ADMIN OPTION.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../../rehearsal/servers";
+import { Client } from "pg";
+import { LocalPostgres, waitFor } from "../../../../rehearsal/servers";
 import { FenceRefused, fence, readFence, unfence, withWritable } from "../../../../dataplane/postgres/cutover/fence";
 import { RoleFacts, cannotAlter, cannotSignal, fencePlanFor, planFence } from "../../../../dataplane/postgres/cutover/fence-plan";
 import { preflight } from "../../../../dataplane/postgres/preflight";
@@ -14,6 +15,28 @@ import { canWrite, runFerry, withDatabase } from "../helpers";
 
 describe("fence", () => {
   let source: LocalPostgres;
+
+  /** Why the server ended a session: the first error pg reported on the client's error event (then the socket closing). */
+  const endedBy = new Map<Client, string>();
+
+  /** A session as the app opens one (its own role, no ferry code). */
+  async function appSession(url: string): Promise<Client> {
+    const c = new Client({ connectionString: url });
+    c.on("error", (err: Error & { code?: string }) => {
+      if (!endedBy.has(c)) endedBy.set(c, err.code ?? err.message);
+    });
+    await c.connect();
+    return c;
+  }
+
+  /** Wait until these are the only client sessions on the source (earlier helpers' sessions have exited). */
+  async function onlyClientSessions(sessions: Client[]): Promise<void> {
+    const pids = await Promise.all(sessions.map(async (c) => (await c.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid));
+    await waitFor("only the app's sessions on the source", async () => {
+      const rows = await source.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid");
+      return JSON.stringify(rows.map((r) => r.pid)) === JSON.stringify([...pids].sort((a, b) => a - b));
+    });
+  }
 
   beforeAll(async () => {
     source = await startSource(10);
@@ -26,10 +49,23 @@ describe("fence", () => {
   test("every login role is fenced, a role-wide override does not escape, unfence restores exactly", async () => {
     await source.query("ALTER ROLE worker SET default_transaction_read_only = off");
     await source.query("ALTER ROLE reporting IN DATABASE postgres SET default_transaction_read_only = on");
+    // Sessions opened before the fence started writable: the app's, idle, and its worker's,
+    // inside a transaction that has written and not committed yet. The fence must end both.
+    const idle = await appSession(roleUrl(source, "app"));
+    const inTransaction = await appSession(roleUrl(source, "worker"));
+    await inTransaction.query("BEGIN");
+    await inTransaction.query("INSERT INTO audit_log (actor, token) VALUES ('open-transaction', 'before-fence')");
+    await onlyClientSessions([idle, inTransaction]);
+
     const { record, terminated } = await withWritable(source.url(), (c) => fence(c, false, 123));
     expect(record.roles).toEqual(["app", "postgres", "worker"]); // reporting was already read-only; replicator is replication-only
     expect(record.unfenced).toEqual([]);
-    expect(terminated).toBeGreaterThanOrEqual(0);
+    expect(terminated).toBe(2);
+    for (const [name, session] of [["idle", idle], ["in a transaction", inTransaction]] as const) {
+      await expect(session.query("INSERT INTO audit_log (actor, token) VALUES ('after-fence', 'x')"), `${name} session`).rejects.toThrow();
+      expect(endedBy.get(session), `${name} session`).toBe("57P01"); // admin_shutdown: pg_terminate_backend
+    }
+    expect(await source.query("SELECT actor FROM audit_log WHERE actor IN ('open-transaction', 'after-fence')")).toEqual([]);
     for (const role of ["app", "worker"]) expect(await canWrite(roleUrl(source, role)), role).toBe(false);
     expect(await canWrite(source.url())).toBe(false);
     expect(await withWritable(source.url(), readFence)).toMatchObject({ roles: record.roles, lagBytes: 123 });
