@@ -49,6 +49,9 @@ export const BOUNDARIES = [
   },
 ];
 
+/** `.only` on a chain that starts at describe, suite, it or test. */
+export const FOCUSED = 'MemberExpression[property.name="only"]:has(Identifier[name=/^(describe|suite|it|test)$/])';
+
 const inside = (dir, folder) => folder === "." || dir === folder || dir.startsWith(`${folder}/`);
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -128,8 +131,13 @@ export default tseslint.config(
   },
   {
     // Tests' regexes mirror rendered text (YAML comments, Markdown table cells) to the letter.
+    // A focused test (`.only`, in any chain: it.only.each, test.concurrent.only) silently
+    // skips the rest of its file; vitest refuses one too (allowOnly: false), this says where.
     files: ["tests/**/*.ts"],
-    rules: { "no-regex-spaces": "off" },
+    rules: {
+      "no-regex-spaces": "off",
+      "no-restricted-syntax": ["error", { selector: FOCUSED, message: "no .only: it skips every other test of the file (focus from the command line: npx vitest run FILE -t NAME)" }],
+    },
   },
   {
     // bin/ferry.js is CommonJS: it loads tsx, then the TypeScript CLI.

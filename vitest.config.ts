@@ -4,6 +4,8 @@ import { defineConfig } from "vitest/config";
 // at most two files running at once and give server-backed tests room.
 export default defineConfig({
   test: {
+    // A stray .only fails the run instead of skipping the rest of its file (npm run lint says where).
+    allowOnly: false,
     include: ["tests/**/*.test.ts"],
     // The fault suite and the stack rehearsals run on their own (vitest.faults.config.ts,
     // vitest.rehearsal.config.ts).

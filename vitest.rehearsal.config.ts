@@ -7,6 +7,8 @@ import { defineConfig } from "vitest/config";
 // app past that timeout.
 export default defineConfig({
   test: {
+    // A stray .only fails the run instead of skipping the rest of its file (npm run lint says where).
+    allowOnly: false,
     include: ["tests/rehearsal/stack.test.ts"],
     pool: "forks",
     maxWorkers: 1,

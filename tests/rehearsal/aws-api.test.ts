@@ -12,8 +12,10 @@ import { AwsApi, awsWrapper, decodeAwsChunked, EcsTask } from "../../rehearsal/s
 import { tempDir } from "../../rehearsal/servers";
 import { allowedBy, iamMatch } from "../../rehearsal/stack/standins/iam";
 import { putSecretValue } from "../../dataplane/heroku/copy-config";
+import { precondition } from "../support/precondition";
 
 const REAL_AWS = spawnSync("sh", ["-c", "command -v aws"], { encoding: "utf8" }).stdout.trim();
+const HAVE_AWS = precondition(REAL_AWS !== "", "AWS CLI (aws on PATH)");
 const SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:ferry/ferry/heroku-masto-web-0001-a1b2c3";
 const CLUSTER = "arn:aws:ecs:us-east-1:000000000000:cluster/ferry-app-cluster";
 
@@ -66,7 +68,7 @@ afterAll(async () => {
   await api?.stop();
 });
 
-describe.skipIf(!REAL_AWS)("the AWS API stand-in under the real AWS CLI", () => {
+describe.skipIf(!HAVE_AWS)("the AWS API stand-in under the real AWS CLI", () => {
   it("aws s3 cp: PutObject stores exactly the file's bytes (aws-chunked or not); the call is recorded", async () => {
     const file = join(tempDir("slug"), "slug.tgz");
     const bytes = randomBytes(300_000);

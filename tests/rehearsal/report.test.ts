@@ -1,9 +1,12 @@
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { buildReport } from "../../rehearsal/report/build";
 import { renderMarkdown } from "../../rehearsal/report/markdown";
 import { renderSvg } from "../../rehearsal/report/svg";
 import { perSecond, writeOutages } from "../../rehearsal/report/analysis";
-import { scrub } from "../../rehearsal/report/write";
+import { scrub, writeReport } from "../../rehearsal/report/write";
 import { RequestEvent, RunTimeline } from "../../rehearsal/timeline";
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -156,6 +159,29 @@ describe("report from a recorded timeline", () => {
 
   test("secrets are scrubbed from every report file", () => {
     expect(scrub('{"url":"postgresql://postgres:s3cretpw@127.0.0.1/db","again":"s3cretpw"}', ["s3cretpw"])).toBe('{"url":"postgresql://postgres:***@127.0.0.1/db","again":"***"}');
+    // The kinds of secret a run knows (rehearse.ts: passwords, the app's keys, the
+    // stand-ins' API keys), slipped into every text a report file is built from.
+    const secrets = ["pg-pw-4f1c9e", "redis-pw-7b20d1", "skb-0a9f8e7d6c5b4a39", "AKIAREHEARSAL0000000", "x".repeat(12) + "aws-secret-key"];
+    const [pg, redis, skb, keyId, awsKey] = secrets;
+    const t = recordedTimeline();
+    t.requests[120] = { ...t.requests[120], error: `connect postgresql://app:${pg}@10.0.0.5/app refused` };
+    t.stages[3] = { ...t.stages[3], detail: `redis://:${redis}@127.0.0.1:6380 is still read-only`, steps: [{ ...t.stages[3].steps[0], ok: false, error: `SECRET_KEY_BASE=${skb}` }] };
+    t.stages[4] = { ...t.stages[4], name: `decommission ${keyId}` };
+    t.checks = [{ name: "the app's config moved", ok: false, detail: `AWS_SECRET_ACCESS_KEY=${awsKey} differs` }];
+    const unscrubbed = mkdtempSync(join(tmpdir(), "ferry-report-raw-"));
+    const scrubbed = mkdtempSync(join(tmpdir(), "ferry-report-"));
+    writeReport(t, unscrubbed);
+    writeReport(t, scrubbed, secrets);
+    const found = (dir: string) => Object.fromEntries(readdirSync(dir).sort().map((file) => {
+      const text = readFileSync(join(dir, file), "utf8");
+      return [file, secrets.filter((secret) => text.includes(secret))];
+    }));
+    // Each file carried secrets before scrubbing: the test reaches every one of them.
+    const raw = found(unscrubbed);
+    expect(Object.keys(raw)).toEqual(["report.json", "report.md", "report.svg", "timeline.json"]);
+    for (const [file, present] of Object.entries(raw)) expect(present, file).not.toEqual([]);
+    expect(raw["timeline.json"]).toEqual(secrets);
+    expect(found(scrubbed)).toEqual({ "report.json": [], "report.md": [], "report.svg": [], "timeline.json": [] });
   });
 
   test("jobs never run or run twice, Sidekiq jobs missing, uploads outside the app's bucket: each fails the report and is said in plain words", () => {

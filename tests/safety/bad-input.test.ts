@@ -193,34 +193,23 @@ function expectRefused(c: CliCase, run: FerryRun): void {
   for (const secret of secrets) expect(run.stdout + run.stderr).not.toContain(secret);
 }
 
-const answered = CLI_CASES.filter((c) => !c.defect);
-const defects = CLI_CASES.filter((c) => c.defect);
-
 describe("bad command lines, URLs, passwords, certificates and sides", () => {
   let before: Record<string, string[]>;
   let runs: Map<string, FerryRun>;
 
   beforeAll(async () => {
     before = await sides();
-    const results = await pooled(answered, 3, (c) => runFerry(c.args(world), c.env?.(world) ?? {}));
-    runs = new Map(answered.map((c, i) => [c.name, results[i]]));
+    const results = await pooled(CLI_CASES, 3, (c) => runFerry(c.args(world), c.env?.(world) ?? {}));
+    runs = new Map(CLI_CASES.map((c, i) => [c.name, results[i]]));
   }, 300_000);
 
-  it.each(answered.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+  it.each(CLI_CASES.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     expectRefused(c, runs.get(c.name)!);
   });
 
   it("changed nothing on either side", async () => {
     expect(changes(before, await sides())).toEqual({});
   });
-
-  // Known defects, reported: each must still fail as a whole (line, exit code, nothing
-  // changed); once fixed, it.fails fails and the case's `defect` marker goes.
-  it.fails.each(defects.map((c) => [c.name, c] as const))("known defect: %s", async (_name, c) => {
-    const start = await sides();
-    expectRefused(c, await runFerry(c.args(world), c.env?.(world) ?? {}));
-    expect(changes(start, await sides())).toEqual({});
-  }, 60_000);
 
   it("leaves the source primary writable", async () => {
     await source.query("BEGIN; INSERT INTO accounts (id, email) VALUES (-1, 'probe@example.com'); ROLLBACK;");

@@ -49,12 +49,6 @@ export interface CliCase {
   env?: (w: World) => Record<string, string>;
   error: RegExp;
   exit: number;
-  /**
-   * Set while ferry does not yet answer this case as expected: the suite then asserts it
-   * still fails (vitest `it.fails`), so fixing it forces this marker's removal. Say what
-   * happens instead and who was told.
-   */
-  defect?: string;
 }
 
 const pgEnv = (source: (w: World) => string, target: (w: World) => string) => (w: World) => ({ FERRY_SOURCE_URL: source(w), FERRY_TARGET_URL: target(w) });

@@ -20,6 +20,11 @@ function expectNoSecrets(r: FerryRun): void {
 
 const attachmentNames = () => api.app("famichiki")!.attachments.map((a) => a.name).sort();
 const addonNames = () => api.app("famichiki")!.addons.map((a) => a.name).sort();
+/** Everything repoint can change on the app: its vars, its attachments (ids included), its add-ons. */
+function appState() {
+  const app = api.app("famichiki")!;
+  return structuredClone({ configVars: app.configVars, attachmentVars: [...app.attachmentVars].sort(), attachments: app.attachments, addons: app.addons });
+}
 
 beforeEach(async () => {
   await api?.stop();
@@ -53,10 +58,21 @@ describe("ferry heroku repoint", () => {
     expect(addonNames()).toEqual(addonsBefore);
     expect(api.requests.filter((q) => q.method === "DELETE").map((q) => q.path)).toEqual([expect.stringMatching(/^\/addon-attachments\/[0-9a-f-]{36}$/)]);
     expectNoSecrets(r);
-    // Running it again changes nothing more.
-    const again = await heroku(["--json", "heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--from-env", "FERRY_TARGET_URL"]);
+  });
+
+  test("running it again changes nothing more: the var already holds the value, the add-on stays parked", async () => {
+    const args = ["--json", "heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--from-env", "FERRY_TARGET_URL"];
+    expect((await heroku(args)).code).toBe(0);
+    const after = appState();
+    const seen = api.requests.length;
+    const again = await heroku(args);
+    expect(again.stderr).toBe("");
     expect(again.code).toBe(0);
-    expect(api.app("famichiki")!.configVars.DATABASE_URL).toBe(NEW_DB_URL);
+    // No attachment is made or removed; the only write sets the var to the value it holds.
+    expect(JSON.parse(again.stdout)).toEqual({ action: "set", app: "famichiki", configVar: "DATABASE_URL" });
+    const writes = api.requests.slice(seen).filter((q) => q.method !== "GET");
+    expect(writes.map((q) => [q.method, q.path, q.body])).toEqual([["PATCH", "/apps/famichiki/config-vars", { DATABASE_URL: NEW_DB_URL }]]);
+    expect(appState()).toEqual(after);
   });
 
   test.each([

@@ -14,6 +14,7 @@ import { parseProbe } from "../../../dataplane/init/box";
 import { startSshd, TestSshd } from "../traffic/sshd";
 import { runFerry } from "../traffic/run-ferry";
 import { judgeStackFile } from "./judge";
+import { IDLE_BY_DESIGN } from "../../policy/pack";
 
 const ROOT = join(__dirname, "..", "..", "..");
 let sshd: TestSshd;
@@ -93,6 +94,11 @@ describe("ferry init --box", () => {
 
     const judged = await judgeStackFile(stackFile, "boxed");
     expect(judged.violations).toEqual([]);
+    // Judged where the stack file is valid: from proxy on the box's stack needs the site's
+    // nginx file (ferry:source.nginx), which init leaves to the user.
+    const needsNginx = expect.stringMatching(/^ferry:source\.nginx: required for the vultr proxy stage/);
+    expect(judged.notJudged).toEqual({ proxy: needsNginx, cutover: needsNginx, decommission: needsNginx });
+    expect(judged.idle).toEqual({ provision: IDLE_BY_DESIGN.provision, replicate: IDLE_BY_DESIGN.replicate });
 
     // The box's price is the user's to fill in; with it, the plan prices the source side.
     inventory.box.monthlyCents = 4800;

@@ -14,6 +14,7 @@ import { HerokuClient } from "../../../dataplane/heroku/client";
 import type { Release } from "../../../dataplane/heroku/types";
 import { runFerry } from "../traffic/run-ferry";
 import { judgeStackFile } from "./judge";
+import { IDLE_BY_DESIGN } from "../../policy/pack";
 
 const KEY = "heroku-init-key-0123456789";
 const LIMITED = "heroku-init-limited-key";
@@ -136,7 +137,7 @@ describe("ferry init --heroku-app", () => {
     // The pipeline's view: the policy pack at every stage.
     const judged = await judgeStackFile(stackFile, "moved");
     expect(judged.violations).toEqual([]);
-    expect(Object.keys(judged.declared)).toEqual(["provision", "replicate", "proxy", "cutover", "decommission"]);
+    expect(judged.idle).toEqual(IDLE_BY_DESIGN);
 
     // npm run plan on what init wrote: Heroku today = 2 × $50 + $25 + $25 dynos + $50 + $15 + $0 add-ons = $215.
     const plan = spawnSync(process.execPath, ["--import", "tsx", "policy/plan.ts", "--stack", "moved", "--dir", project], { cwd: ROOT, encoding: "utf8", timeout: 150_000 });

@@ -2,37 +2,32 @@
 // under mocks at every stage, every policy of the pack run over what it declares.
 import * as fs from "fs";
 import * as yaml from "js-yaml";
-import { validateDnsCutover } from "../../../policy/dns-cutover";
-import { validateOpenPorts } from "../../../policy/open-ports";
 import { collectStage } from "../../../policy/plan/collect";
 import { journey } from "../../../policy/plan/stages";
-import { validateRdsSafe } from "../../../policy/rds-safe";
-import { validateSourceProtected } from "../../../policy/source-protected";
 import { readStackConfig } from "../../../policy/stack-file";
-import { engineResources, resourceArgs, stackArgs, violations } from "../../policy/args";
-import { plainInputs } from "../../../policy/providers";
+import { idle, runPack } from "../../policy/pack";
 
-const RESOURCE_POLICIES = [validateRdsSafe, validateOpenPorts, validateDnsCutover];
-
-
-/** Every violation at every stage, as "stage: resource: message"; and how many resources each stage declared. */
-export async function judgeStackFile(stackFile: string, stack: string): Promise<{ violations: string[]; declared: Record<string, number> }> {
+/**
+ * Every violation at every stage, as "stage: message"; per stage judged, the policies
+ * that judged no resource there (a pass by them says nothing); and why the others could
+ * not be judged (the stage is not valid with this stack file).
+ */
+export async function judgeStackFile(stackFile: string, stack: string): Promise<{ violations: string[]; idle: Record<string, string[]>; notJudged: Record<string, string> }> {
   const found: string[] = [];
-  const declaredCounts: Record<string, number> = {};
+  const idleAt: Record<string, string[]> = {};
+  const notJudged: Record<string, string> = {};
   for (const step of journey(readStackConfig(stackFile))) {
-    if (!step.config) continue;
+    if (!step.config) {
+      notJudged[step.stage] = step.invalid ?? "no config";
+      continue;
+    }
     // The policies read the stage flags from the stack file; give them this stage's.
     const { declared } = await collectStage(step.config, stack);
-    declaredCounts[step.stage] = declared.length;
-    const stageFile = stageStackFile(stackFile, step.stage, step.config.stages.trafficPercent);
-    for (const r of declared) {
-      const args = resourceArgs(r.type, r.name, plainInputs(r.inputs), { stackFile: stageFile });
-      for (const validate of RESOURCE_POLICIES) found.push(...violations((report) => validate(args, report)).map((m) => `${step.stage}: ${r.name}: ${m}`));
-    }
-    const resources = engineResources(declared);
-    found.push(...violations((report) => validateSourceProtected(stackArgs(resources, { stackFile: stageFile }), report)).map((m) => `${step.stage}: ${m}`));
+    const verdict = runPack(declared, stageStackFile(stackFile, step.stage, step.config.stages.trafficPercent));
+    found.push(...verdict.violations.map((m) => `${step.stage}: ${m}`));
+    idleAt[step.stage] = idle(verdict);
   }
-  return { violations: found, declared: declaredCounts };
+  return { violations: found, idle: idleAt, notJudged };
 }
 
 /** A copy of the stack file with the flags of `stage` set (and the journey's traffic share), as `pulumi config set` would. */

@@ -17,6 +17,7 @@ import { LocalPostgres, makeCa, startPostgres, tempDir, waitFor } from "../../..
 import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
 import { createTestSchema, seedRows } from "./fixtures";
 import { runFerry, standbyPath, standbyUrl, withDatabase } from "./helpers";
+import { precondition } from "../../support/precondition";
 
 const RDS_NAME = "db.ferry-rds.test";
 
@@ -291,7 +292,7 @@ async function sessionsDuring<T>(servers: LocalPostgres[], during: () => Promise
 }
 
 describe("a whole copy over TLS on both sides", () => {
-  it.runIf(process.getuid?.() === 0)("physical: a CA file pg_basebackup (run as postgres) cannot read is named", async () => {
+  it.runIf(precondition(process.getuid?.() === 0, "root (the CA file is hidden in a directory only root reads)"))("physical: a CA file pg_basebackup (run as postgres) cannot read is named", async () => {
     const hidden = join(tempDir("root-only"), "ca.pem"); // a 0700 directory owned by root
     copyFileSync(rds.tls!.caFile, hidden);
     const dir = standbyPath();

@@ -1,7 +1,17 @@
 // rebuild --command runs the app's command against the target, URL in the environment.
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
 import { client, closeClients, ferry } from "./helpers";
+
+/** Whether process `pid` still runs (an exited one its parent has not reaped yet does not). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
 
 let target: LocalRedis;
 beforeAll(async () => {
@@ -31,10 +41,13 @@ describe("rebuild", () => {
     expect(r.stdout).not.toContain("tgt-pw");
   });
 
-  test("a command running past --timeout is stopped", async () => {
-    const r = await ferry(["--json", "redis", "rebuild", "--command", "sleep 30", "--timeout", "1"], { FERRY_TARGET_REDIS_URL: target.url() });
+  test("a command running past --timeout is stopped, with everything it started", async () => {
+    // The shell starts a job of its own that would finish (and say so) after 20 s.
+    const r = await ferry(["--json", "redis", "rebuild", "--command", "(sleep 20; echo finished) & echo \"started $!\"; wait", "--timeout", "1"], { FERRY_TARGET_REDIS_URL: target.url() });
     expect(r.code).toBe(1);
-    expect(r.json.timedOut).toBe(true);
-    expect(r.json.seconds).toBeLessThan(10);
+    expect(r.json).toMatchObject({ ok: false, timedOut: true, exitCode: null, signal: "SIGTERM" });
+    expect(r.json.outputTail).toEqual([expect.stringMatching(/^started \d+$/)]);
+    const job = Number(r.json.outputTail[0].split(" ")[1]);
+    expect(running(job)).toBe(false);
   });
 });

@@ -33,8 +33,8 @@ afterAll(async () => {
   await target?.stop();
 });
 
-const run = (samplePct = 100) =>
-  verify({ source: endpoint(source, "--source"), target: endpoint(target, "--target"), samplePct, ttlToleranceMs: 2000, batchSize: 100, showKeys: true });
+const options = () => ({ source: endpoint(source, "--source"), target: endpoint(target, "--target"), samplePct: 100, ttlToleranceMs: 2000, batchSize: 100, showKeys: true });
+const run = () => verify(options());
 /** A key as verify names it with showKeys: its whole name and its fingerprint. */
 const named = (key: string) => `${key} #${keyFingerprint(Buffer.from(key))}`;
 
@@ -69,15 +69,25 @@ describe("verify", () => {
     expect(r.differingCount).toBe(6);
   });
 
-  test("sampling checks the same subset each run; the CLI exits 1 and lists keys", async () => {
+  test("sampling checks the same subset each run: the same keys, not only as many", async () => {
     const picked = Array.from({ length: 1000 }, (_, i) => Buffer.from(`key-${i}`)).filter((k) => inSample(k, 10)).length;
     expect(picked).toBeGreaterThan(60);
     expect(picked).toBeLessThan(140);
-    const a = await run(30);
-    const b = await run(30);
-    expect(a.checked).toBe(b.checked);
-    expect(a.checked).toBeLessThan(157);
+    // Every key of the target changed: each key a run samples is listed, so the list is the sample.
+    for (const db of [0, 6]) await client(target, db).flushdb();
+    const sampled = async () => {
+      const r = await verify({ ...options(), samplePct: 30, maxListed: 1000 });
+      expect(r.differing.every((d) => d.reason === "missing on the target")).toBe(true);
+      expect(r.differingCount).toBe(r.checked);
+      return r.differing.map((d) => `${d.db} ${d.key}`).sort();
+    };
+    const first = await sampled();
+    expect(first.length).toBeGreaterThan(0);
+    expect(first.length).toBeLessThan(157);
+    expect(await sampled()).toEqual(first);
+  });
 
+  test("the CLI exits 1 and lists keys", async () => {
     await client(target, 6).set("k:str:1", "tampered");
     const cli = await ferry(["--json", "redis", "verify", "--sample", "100"], { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() });
     expect(cli.code).toBe(1);
