@@ -4,12 +4,22 @@ import { join } from "node:path";
 import { RunTimeline } from "../timeline";
 import { buildReport, RehearsalReport } from "./build";
 import { renderMarkdown } from "./markdown";
-import { renderSvg } from "./svg";
+import { esc, renderSvg } from "./svg";
 
-/** Replace every occurrence of a secret: the last line of defence if one slipped into an error text. */
+/**
+ * A secret as each report file may hold it: as written, inside a JSON string (an SSH key's
+ * newlines become \n, a quote \"), and in the SVG's XML (&amp; &lt; &quot;).
+ */
+function writtenForms(secret: string): string[] {
+  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), esc(secret)])];
+}
+
+/** Replace every occurrence of a secret, in every form a file may hold it: the last line of defence if one slipped into an error text. */
 export function scrub(text: string, secrets: string[]): string {
+  // Longest first, so a secret that contains another is replaced whole.
+  const forms = secrets.filter((s) => s).flatMap(writtenForms).sort((a, b) => b.length - a.length);
   let out = text;
-  for (const s of secrets) if (s) out = out.split(s).join("***");
+  for (const form of forms) out = out.split(form).join("***");
   return out;
 }
 

@@ -161,7 +161,8 @@ describe("report from a recorded timeline", () => {
     expect(scrub('{"url":"postgresql://postgres:s3cretpw@127.0.0.1/db","again":"s3cretpw"}', ["s3cretpw"])).toBe('{"url":"postgresql://postgres:***@127.0.0.1/db","again":"***"}');
     // The kinds of secret a run knows (rehearse.ts: passwords, the app's keys, the
     // stand-ins' API keys), slipped into every text a report file is built from.
-    const secrets = ["pg-pw-4f1c9e", "redis-pw-7b20d1", "skb-0a9f8e7d6c5b4a39", "AKIAREHEARSAL0000000", "x".repeat(12) + "aws-secret-key"];
+    // The last one holds what JSON and XML escape (an SSH key's newlines, quotes, &, <).
+    const secrets = ["pg-pw-4f1c9e", "redis-pw-7b20d1", "skb-0a9f8e7d6c5b4a39", "AKIAREHEARSAL0000000", "x".repeat(12) + "aws-secret-key\n\"&<key>\\"];
     const [pg, redis, skb, keyId, awsKey] = secrets;
     const t = recordedTimeline();
     t.requests[120] = { ...t.requests[120], error: `connect postgresql://app:${pg}@10.0.0.5/app refused` };
@@ -172,9 +173,11 @@ describe("report from a recorded timeline", () => {
     const scrubbed = mkdtempSync(join(tmpdir(), "ferry-report-"));
     writeReport(t, unscrubbed);
     writeReport(t, scrubbed, secrets);
+    // A secret is in a file if the file holds it in any encoding a reader would undo.
+    const xml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
     const found = (dir: string) => Object.fromEntries(readdirSync(dir).sort().map((file) => {
       const text = readFileSync(join(dir, file), "utf8");
-      return [file, secrets.filter((secret) => text.includes(secret))];
+      return [file, secrets.filter((secret) => [secret, JSON.stringify(secret).slice(1, -1), xml(secret)].some((form) => text.includes(form)))];
     }));
     // Each file carried secrets before scrubbing: the test reaches every one of them.
     const raw = found(unscrubbed);
