@@ -8,6 +8,7 @@ import { registerHerokuCommands } from "../heroku/cli";
 import { registerBoxCommands } from "../box/cli";
 import { registerInitCommands } from "../init/cli";
 import { registerStackCommands } from "../cutover/cli";
+import { registerDoctorCommands } from "../doctor/cli";
 
 export function buildProgram(): Command {
   const program = new Command("ferry")
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerBoxCommands(program);
   registerInitCommands(program);
   registerStackCommands(program);
+  registerDoctorCommands(program);
   return program;
 }
 
