@@ -210,6 +210,18 @@ describe("ferry doctor", () => {
     }
   });
 
+  it("warns, naming the Heroku command, when CONFIG is blocked (as on Heroku) and no write shows the notifications", async () => {
+    const blocked = await startRedis({ disableCommands: ["CONFIG"] });
+    try {
+      const run = await doctor({ secrets: secrets({ "ferry:sourceRedisUrl": blocked.url() }) });
+      expect(lines(run, "block")).toEqual([]);
+      expect(lines(run, "warn")).toEqual([expect.stringMatching(/^warn\s+source redis: keyspace notifications unknown: CONFIG is blocked .*run heroku redis:keyspace-notifications -c KA to be sure$/)]);
+      expect(run.code).toBe(0);
+    } finally {
+      await blocked.stop();
+    }
+  });
+
   it("blocks when pg_dump is older than the source server", async () => {
     const old = fakeTools({ pulumi: true, awsAccessKeyId: AWS_KEY });
     old.fake("pg_dump", "pg_dump (PostgreSQL) 9.6.24");
