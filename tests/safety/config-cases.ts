@@ -56,10 +56,6 @@ export const CONFIG_CASES: ConfigCase[] = [
   // strategies the sides cannot support
   { name: "logical replication from Heroku Postgres", config: source(heroku(), (s) => (s.postgres.strategy = "logical")), error: /^ferry:source\.postgres\.strategy: Heroku Postgres grants no REPLICATION role: only dump is allowed$/, exit: E },
   { name: "physical replication into RDS", config: source(vultr(), (s) => (s.postgres = { strategy: "physical" })), error: /^ferry:source\.postgres\.strategy: physical needs a self-run PostgreSQL target/, exit: E },
-  // what `ferry init` left for the user to decide (config/placeholders.ts)
-  { name: "the Cloudflare zone still ferry init's stand-in", config: target(heroku(), (t) => (t.cloudflare.zoneId = "0".repeat(32))), error: /^ferry:target\.cloudflare\.zoneId: still the stand-in ferry init wrote \(TODO: the Cloudflare zone id/, exit: E },
-  { name: "a record id still ferry init's stand-in", config: target(heroku(), (t) => (t.cloudflare.hostnames[0].record = { id: `${"0".repeat(30)}01`, type: "CNAME", content: "tall-owl.herokudns.com", proxied: false, ttl: 300 })), error: /^ferry:target\.cloudflare\.hostnames\[0\]\.record\.id: still the stand-in ferry init wrote/, exit: E },
-  { name: "the runner's operator address still ferry init's stand-in", config: target(vultr(), (t) => (t.runner.sshCidrs = ["192.0.2.255/32"])), error: /^ferry:target\.runner\.sshCidrs\[0\]: still the stand-in ferry init wrote \(TODO: the public address/, exit: E },
   // secrets
   { name: "source database URL of the wrong kind", config: { ...vultr(), "ferry:sourceDatabaseUrl": "mysql://u:p@db.example.com/app" }, error: /^ferry:sourceDatabaseUrl: expected a postgres or postgresql URL$/, exit: E },
   { name: "target password too short", config: { ...vultr(), "ferry:targetPostgresPassword": "short" }, error: /^ferry:targetPostgresPassword: expected a password of 16\+ characters/, exit: E },
