@@ -195,9 +195,12 @@ describe("ferry heroku addons / domains", () => {
   });
 
   test("the listing takes no verb: `addons destroy` is refused before any request", async () => {
-    const r = await heroku(["heroku", "addons", "destroy", "--app", "famichiki", "--addon", "heroku-redis-1", "--confirm", "famichiki"]);
+    const r = await heroku(["heroku", "addons", "destroy", "--app", "famichiki"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ferry: too many arguments for 'addons'/);
+    const old = await heroku(["heroku", "addons", "destroy", "--app", "famichiki", "--addon", "heroku-redis-1", "--confirm", "famichiki"]);
+    expect(old.code).toBe(2);
+    expect(old.stderr).toBe("ferry: unknown option '--addon'\n");
     expect(api.requests).toHaveLength(0);
   });
 
