@@ -34,7 +34,8 @@ export function sideOf(err: unknown, message: string): Side | undefined {
 export function reportFailure(reason: string, exitCode: number, json: boolean, side?: Side): void {
   const oneLine = redact(reason).split("\n")[0].replace(/^ferry: /, "");
   process.stderr.write(`ferry: ${oneLine}\n`);
-  if (json) process.stdout.write(JSON.stringify({ error: oneLine, ...(side ? { side } : {}), exitCode }) + "\n");
+  // A command that printed its result (with the failure in it) keeps stdout one JSON document.
+  if (json && !jsonEmitted) process.stdout.write(JSON.stringify({ error: oneLine, ...(side ? { side } : {}), exitCode }) + "\n");
 }
 
 /** Resolve after `ms` milliseconds. */
@@ -100,9 +101,13 @@ export function formatBytes(bytes: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
+/** Whether this process printed its JSON result already (then a failure adds no second object). */
+let jsonEmitted = false;
+
 /** Print a result: the object as JSON, or the human rendering. */
 export function emit<T>(opts: GlobalOptions, result: T, human: (r: T) => string): void {
   if (opts.json) {
+    jsonEmitted = true;
     process.stdout.write(JSON.stringify(result, null, 2) + "\n");
   } else {
     const text = human(result);

@@ -2,7 +2,7 @@
 // these same commands, so what a person tries by hand is what the stages do.
 import { Command, CommanderError } from "commander";
 import { version } from "../../package.json";
-import { reportFailure } from "./common";
+import { reportFailure, sideOf } from "./common";
 import { registerPostgresCommands } from "../postgres/cli";
 import { registerRedisCommands } from "../redis/cli";
 import { registerTrafficCommands } from "../traffic/cli";
@@ -52,6 +52,6 @@ export async function main(argv: string[]): Promise<void> {
     // A usage error (commander handed it to outputError), or help shown: exit 2 like other CLIs.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
     // --json before the sub-command is ferry's own; commander may stop before reading it.
-    if (usageErrors.length) reportFailure(usageErrors[0], 2, argv.slice(2).includes("--json"));
+    if (usageErrors.length) reportFailure(usageErrors[0], 2, argv.slice(2).includes("--json"), sideOf(err, usageErrors[0]));
   }
 }
