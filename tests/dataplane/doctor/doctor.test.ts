@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalPostgres, LocalRedis, postgresBinDir, startPostgres, startRedis } from "../../../rehearsal/servers";
 import { FerryRun, runFerry } from "../postgres/helpers";
 import { herokuConfig } from "../../policy/stacks";
-import { CloudflareStandIn, FakeTools, HerokuStandIn, fakeTools, startCloudflare, startHeroku } from "./standins";
+import { CloudflareStandIn, FakeTools, HerokuStandIn, fakeTools, startCloudflare, startHeroku, startSts } from "./standins";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const ZONE = "fedcba9876543210fedcba9876543210";
@@ -154,6 +154,29 @@ describe("ferry doctor", () => {
   it("blocks without AWS credentials", async () => {
     const run = await doctor({ env: { AWS_ACCESS_KEY_ID: "" } });
     blockedBy(run, /^block  aws: no usable AWS credentials for us-east-1: Unable to locate credentials/);
+  });
+
+  it("without the AWS CLI, asks STS itself with a signed request: the environment's keys pass, a wrong secret blocks", async () => {
+    const sts = await startSts({ accessKeyId: AWS_KEY, secretAccessKey: "sts-secret-key-000000000000000000000001", region: "us-east-1" });
+    const noCli = fakeTools({ pulumi: true, awsAccessKeyId: AWS_KEY, aws: false });
+    noCli.link("pg_dump", join(postgresBinDir(), "pg_dump"));
+    noCli.link("pg_restore", join(postgresBinDir(), "pg_restore"));
+    const saved = tools;
+    tools = noCli;
+    try {
+      const good = await doctor({ env: { AWS_SECRET_ACCESS_KEY: "sts-secret-key-000000000000000000000001", AWS_ENDPOINT_URL_STS: sts.url } });
+      expect(good.stdout).toMatch(/^ok\s+aws: account 123456789012 as arn:aws:iam::123456789012:user\/ops \(signed request; no AWS CLI here\)$/m);
+      expect(good.code).toBe(0);
+      const wrong = await doctor({ env: { AWS_SECRET_ACCESS_KEY: "not-the-secret-000000000000000000000002", AWS_ENDPOINT_URL_STS: sts.url } });
+      blockedBy(wrong, /^block  aws: no usable AWS credentials for us-east-1: STS answered 403 SignatureDoesNotMatch: The request signature/);
+      expect(wrong.stdout).not.toContain("not-the-secret");
+      const none = await doctor({ env: { AWS_ACCESS_KEY_ID: "", AWS_ENDPOINT_URL_STS: sts.url } });
+      expect(lines(none, "warn")).toEqual([expect.stringMatching(/^warn\s+aws: neither the AWS CLI nor AWS_ACCESS_KEY_ID/)]);
+      expect(none.code).toBe(0);
+    } finally {
+      tools = saved;
+      await sts.close();
+    }
   });
 
   it("warns, and does not block, when the Heroku app runs in another region than the target", async () => {

@@ -9,6 +9,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from "node:http
 import { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { signGet } from "../../../dataplane/doctor/sigv4";
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
@@ -108,6 +109,37 @@ export async function startCloudflare(accountId: string, zoneId: string): Promis
   return { url, tokens, close: () => new Promise((r) => server.close(() => r())) };
 }
 
+export interface StsStandIn {
+  url: string;
+  close(): Promise<void>;
+}
+
+const stsError = (res: ServerResponse, code: string, message: string) => {
+  res.writeHead(403, { "Content-Type": "text/xml" });
+  res.end(`<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>`);
+};
+
+/**
+ * STS's GetCallerIdentity (query API): answers only a request signed with the one key pair
+ * it knows, checked by signing the same request again (the signer is checked against AWS's
+ * published examples in sigv4.test.ts).
+ */
+export async function startSts(keys: { accessKeyId: string; secretAccessKey: string; region: string }): Promise<StsStandIn> {
+  const server = createServer((req, res) => {
+    const auth = String(req.headers.authorization ?? "");
+    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/sts\/aws4_request, /.exec(auth);
+    if (!m || m[1] !== keys.accessKeyId) return stsError(res, "InvalidClientTokenId", "The security token included in the request is invalid.");
+    const url = new URL(req.url ?? "/", `http://${req.headers.host}`);
+    const expected = signGet(url, m[3], "sts", keys, String(req.headers["x-amz-date"])).authorization;
+    if (m[3] !== keys.region || expected !== auth) return stsError(res, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.");
+    if (url.searchParams.get("Action") !== "GetCallerIdentity") return stsError(res, "InvalidAction", "Could not find operation.");
+    res.writeHead(200, { "Content-Type": "text/xml" });
+    res.end(`<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/ops</Arn><UserId>AIDAEXAMPLE</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata></GetCallerIdentityResponse>`);
+  });
+  const url = await listen(server);
+  return { url, close: () => new Promise((r) => server.close(() => r())) };
+}
+
 const script = (dir: string, name: string, body: string) => {
   const file = join(dir, name);
   writeFileSync(file, `#!/bin/sh\n${body}\n`);
@@ -130,7 +162,7 @@ export interface FakeTools {
  * per stack (Pulumi's error for a stack that does not exist otherwise); `aws` answers
  * `sts get-caller-identity` only when AWS_ACCESS_KEY_ID is the one given here.
  */
-export function fakeTools(opts: { pulumi: boolean; awsAccessKeyId: string }): FakeTools {
+export function fakeTools(opts: { pulumi: boolean; awsAccessKeyId: string; aws?: boolean }): FakeTools {
   const bin = mkdtempSync(join(tmpdir(), "ferry-doctor-bin-"));
   const stacks = mkdtempSync(join(tmpdir(), "ferry-doctor-stacks-"));
   if (opts.pulumi) {
@@ -143,7 +175,7 @@ export function fakeTools(opts: { pulumi: boolean; awsAccessKeyId: string }): Fa
       'exec /bin/cat "$f"',
     ].join("\n"));
   }
-  script(bin, "aws", [
+  if (opts.aws !== false) script(bin, "aws", [
     'if [ "$1 $2" != "sts get-caller-identity" ]; then echo "unexpected: $*" >&2; exit 2; fi',
     `if [ "$AWS_ACCESS_KEY_ID" != "${opts.awsAccessKeyId}" ]; then echo "" >&2; echo 'Unable to locate credentials. You can configure credentials by running "aws configure".' >&2; exit 253; fi`,
     `echo '{"UserId": "AIDAEXAMPLE", "Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/ops"}'`,
