@@ -180,6 +180,16 @@ export function progressBar(opts: GlobalOptions, env: NodeJS.ProcessEnv = proces
   };
 }
 
+/** A callback for a step that reports done/total as it goes: `progress` starts on its first report. */
+export function reportTo(progress: Progress, label: string): (done: number, total: number) => void {
+  let started = false;
+  return (done, total) => {
+    if (!started) progress.start(total, label);
+    started = true;
+    progress.update(done, total);
+  };
+}
+
 /**
  * Progress as lines: `ferry: <label>: done/total (pct%)` once `intervalMs` has passed since
  * the start or the last line, and a last line at stop when any was printed (a step that
