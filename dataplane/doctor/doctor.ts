@@ -46,9 +46,9 @@ export async function doctor(opts: DoctorOptions): Promise<Finding[]> {
   findings.push(...(await checkCloudflare(config, (opts.env.CLOUDFLARE_API_URL || DEFAULT_CLOUDFLARE_API_URL).replace(/\/+$/, ""))));
   const heroku = config.source.kind === "heroku";
   if (config.secrets.sourceRedisUrl) {
-    if (redisMode(config) === "copy") findings.push(await checkRedisNotifications(config.secrets.sourceRedisUrl, heroku, opts.listenMs));
+    if (redisMode(config) === "copy") findings.push(await checkRedisNotifications(config.secrets.sourceRedisUrl, heroku, opts.listenMs, !heroku));
     else findings.push(finding("source redis", "skip", "keyspace notifications: a REPLICAOF move does not need them"));
   }
-  if (config.secrets.sourceDatabaseUrl) findings.push(...(await checkPostgresTools(config.secrets.sourceDatabaseUrl, opts.env)));
+  if (config.secrets.sourceDatabaseUrl) findings.push(...(await checkPostgresTools(config.secrets.sourceDatabaseUrl, opts.env, !heroku)));
   return findings;
 }

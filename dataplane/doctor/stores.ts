@@ -12,12 +12,27 @@ import { Finding, finding } from "./findings";
 
 const oneLine = (e: unknown) => redact((e as Error).message ?? String(e)).split("\n")[0];
 
+const NETWORK = /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|connection refused|timed? ?out/i;
+
+/**
+ * A source this machine cannot reach. Heroku's stores are on the internet: that blocks. A
+ * box may let in only the runner's address (which exists after the first `pulumi up`), so
+ * a network failure there is a warning; a refused password blocks either way.
+ */
+function unreachable(check: string, e: unknown, selfManaged: boolean): Finding {
+  const why = oneLine(e);
+  if (selfManaged && NETWORK.test(why)) {
+    return finding(check, "warn", `not reachable from here (${why}); the steps reach it from the runner, whose address the box must allow: run ferry doctor there to check it`);
+  }
+  return finding(check, "block", `cannot connect: ${why}`);
+}
+
 /**
  * Keyspace notifications on the source, when the move copies keys (a REPLICAOF move does
  * not need them). Heroku blocks CONFIG: then ferry listens for events the app makes;
  * silence proves nothing, so that is a warning with the command that settles it.
  */
-export async function checkRedisNotifications(url: string, acceptSelfSignedTls: boolean, listenMs: number): Promise<Finding> {
+export async function checkRedisNotifications(url: string, acceptSelfSignedTls: boolean, listenMs: number, selfManaged: boolean): Promise<Finding> {
   const check = "source redis";
   try {
     const probe = await probeNotifications({ url, flag: "--source", trust: acceptSelfSignedTls ? { insecure: true } : {} }, listenMs, false);
@@ -26,7 +41,7 @@ export async function checkRedisNotifications(url: string, acceptSelfSignedTls: 
     if (probe.state === "off") return finding(check, "block", `keyspace notifications do not cover every write (${probe.detail}): the copy would lose writes made while it runs; run ${enable}`);
     return finding(check, "warn", `keyspace notifications unknown: CONFIG is blocked and the app made no write in ${listenMs / 1000} s; run ${enable} to be sure`);
   } catch (e) {
-    return finding(check, "block", `cannot read the source Redis: ${oneLine(e)}`);
+    return unreachable(check, e, selfManaged);
   }
 }
 
@@ -44,12 +59,12 @@ function toolMajor(tool: string, env: NodeJS.ProcessEnv): Promise<{ major?: numb
   });
 }
 
-export async function checkPostgresTools(url: string, env: NodeJS.ProcessEnv): Promise<Finding[]> {
+export async function checkPostgresTools(url: string, env: NodeJS.ProcessEnv, selfManaged: boolean): Promise<Finding[]> {
   let serverNum: number;
   try {
     serverNum = await withClient(url, async (c) => Number((await c.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0].v));
   } catch (e) {
-    return [finding("source postgres", "block", `cannot connect: ${oneLine(e)}`)];
+    return [unreachable("source postgres", e, selfManaged)];
   }
   const server = Math.floor(serverNum / 10_000);
   const findings = [finding("source postgres", "ok", `server ${server} (server_version_num ${serverNum})`)];

@@ -5,9 +5,9 @@
 import { join } from "node:path";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalPostgres, LocalRedis, postgresBinDir, startPostgres, startRedis } from "../../../rehearsal/servers";
+import { LocalPostgres, LocalRedis, freePort, postgresBinDir, startPostgres, startRedis } from "../../../rehearsal/servers";
 import { FerryRun, runFerry } from "../postgres/helpers";
-import { herokuConfig } from "../../policy/stacks";
+import { herokuConfig, vultrConfig } from "../../policy/stacks";
 import { CloudflareStandIn, FakeTools, HerokuStandIn, fakeTools, startCloudflare, startHeroku, startSts } from "./standins";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
@@ -243,6 +243,22 @@ describe("ferry doctor", () => {
     } finally {
       await blocked.stop();
     }
+  });
+
+  it("blocks when the source Postgres refuses the password", async () => {
+    const run = await doctor({ secrets: secrets({ "ferry:sourceDatabaseUrl": pg.url("postgres", "postgres", "not-the-password") }) });
+    blockedBy(run, /^block  source postgres: cannot connect: password authentication failed for user "postgres"$/);
+    expect(run.stdout).not.toContain("not-the-password");
+  });
+
+  it("a box's Redis this machine cannot reach is a warning (the runner reaches it), a Heroku one blocks", async () => {
+    const closed = `redis://:pw@127.0.0.1:${await freePort()}/0`;
+    const box = await doctor({ stack: vultrConfig(), secrets: secrets({ "ferry:sourceRedisUrl": closed, "ferry:herokuApiKey": "" }) });
+    expect(lines(box, "block")).toEqual([]);
+    expect(lines(box, "warn")).toEqual([expect.stringMatching(/^warn\s+source redis: not reachable from here \(.*connection refused\); the steps reach it from the runner/)]);
+    expect(box.code).toBe(0);
+    const heroku = await doctor({ secrets: secrets({ "ferry:sourceRedisUrl": closed }) });
+    blockedBy(heroku, /^block  source redis: cannot connect: .*connection refused/);
   });
 
   it("blocks when pg_dump is older than the source server", async () => {
