@@ -101,8 +101,13 @@ export function formatBytes(bytes: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
-/** Whether this process printed its JSON result already (then a failure adds no second object). */
+/** Whether the running command printed its JSON result already (then a failure adds no second object). */
 let jsonEmitted = false;
+
+/** A command run starts: a process (a test, the rehearsal) may run several in turn. */
+export function newRun(): void {
+  jsonEmitted = false;
+}
 
 /** Print a result: the object as JSON, or the human rendering. */
 export function emit<T>(opts: GlobalOptions, result: T, human: (r: T) => string): void {
@@ -130,6 +135,7 @@ export function action<A extends unknown[]>(
   fn: (...args: A) => Promise<number | void>,
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    newRun();
     try {
       const code = await fn(...args);
       process.exitCode = typeof code === "number" ? code : 0;

@@ -2,7 +2,7 @@
 // these same commands, so what a person tries by hand is what the stages do.
 import { Command, CommanderError } from "commander";
 import { version } from "../../package.json";
-import { reportFailure, sideOf } from "./common";
+import { newRun, reportFailure, sideOf } from "./common";
 import { registerPostgresCommands } from "../postgres/cli";
 import { registerRedisCommands } from "../redis/cli";
 import { registerTrafficCommands } from "../traffic/cli";
@@ -43,6 +43,7 @@ export function buildProgram(usageErrors: string[] = []): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  newRun();
   const usageErrors: string[] = [];
   const program = buildProgram(usageErrors);
   try {
