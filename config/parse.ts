@@ -11,6 +11,7 @@ import {
   targetSchema,
 } from "./schema";
 import { checkCrossReferences } from "./references";
+import { findPlaceholders, placeholderLine } from "./placeholders";
 import { validateStages } from "./stages";
 
 const NAMESPACE = "ferry:";
@@ -62,16 +63,29 @@ function pick(values: Record<string, unknown>, keys: readonly string[]): Record<
   return Object.fromEntries(keys.filter((k) => values[k] !== undefined).map((k) => [k, values[k]]));
 }
 
+export interface ParseOptions {
+  /**
+   * Let `ferry init`'s stand-ins through (config/placeholders.ts): for the draft init
+   * validates, and for what reads a stack without changing anything (the plan, the
+   * policies). The program refuses them.
+   */
+  allowPlaceholders?: boolean;
+}
+
 /**
  * Parse and validate a whole stack configuration. `raw` is what
  * `pulumi.runtime.allConfig()` returns: full keys (`ferry:source`) to strings.
  */
-export function parseConfig(raw: Record<string, string>): FerryConfig {
+export function parseConfig(raw: Record<string, string>, options: ParseOptions = {}): FerryConfig {
   const values = ferryValues(raw);
   for (const key of OBJECT_KEYS) {
     if (values[key] === undefined) {
       throw new FerryConfigError(`${NAMESPACE}${key}: required; see docs/program.md for its shape`);
     }
+  }
+  if (!options.allowPlaceholders) {
+    const [first] = OBJECT_KEYS.flatMap((key) => findPlaceholders(`${NAMESPACE}${key}`, values[key]));
+    if (first) throw new FerryConfigError(placeholderLine(first));
   }
   const source = parseWith(sourceSchema, values.source, (p) => keyName(`${NAMESPACE}source`, p));
   const target = parseWith(targetSchema, values.target, (p) => keyName(`${NAMESPACE}target`, p));

@@ -25,7 +25,7 @@ function released(config: FerryConfig, component: Component): boolean {
 /** Which source store a command's create string destroys, if any. */
 export function destroyedStore(config: FerryConfig, create: string): Component | undefined {
   if (/\bferry\b.*\bpg cleanup\b/.test(create)) return "postgres";
-  const addon = /\bferry\b.*\bheroku addons destroy\b.*--addon (\S+)/.exec(create)?.[1]?.replace(/^'|'$/g, "");
+  const addon = /\bferry\b.*\bheroku destroy-addon\b.*--addon (\S+)/.exec(create)?.[1]?.replace(/^'|'$/g, "");
   if (!addon) return undefined;
   const source = config.source;
   if (source.kind !== "heroku") return undefined;

@@ -60,5 +60,7 @@ export function stackFilePath(projectDir: string, stack: string): string {
 export function readStackConfig(file: string): FerryConfig {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such stack file`);
   const raw = rawConfigFromYaml(fs.readFileSync(file, "utf8"), file);
-  return parseConfig({ ...PLACEHOLDERS, ...raw });
+  // The plan and the policies change nothing: a drafted stack with `ferry init`'s TODO
+  // stand-ins is still priced and judged; the program and `ferry doctor` refuse them.
+  return parseConfig({ ...PLACEHOLDERS, ...raw }, { allowPlaceholders: true });
 }

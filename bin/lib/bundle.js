@@ -1,8 +1,8 @@
 // The `ferry` CLI as one esbuild bundle (https://esbuild.github.io/api/#bundle), cached
 // by the SHA-256 of everything it is built from: every file of dataplane/ and config/ (the
 // CLI imports nothing else of the repository, which the lint boundaries enforce; config/
-// is what `ferry init` validates its draft with) and package-lock.json (the dependencies
-// inlined). A changed source therefore never runs from an old bundle. Concurrent first
+// is what `ferry init` validates its draft with), package-lock.json (the dependencies
+// inlined) and package.json (its version, inlined for `ferry --version`). A changed source therefore never runs from an old bundle. Concurrent first
 // runs each build and rename their own file into place; the rename is atomic, so no
 // process loads half a bundle. esbuild is what tsx itself transpiles with (its
 // dependency, hoisted by npm).
@@ -38,7 +38,10 @@ function sourceFiles(dir) {
 function bundleKey(root = ROOT) {
   const hash = createHash("sha256");
   const sources = SOURCE_DIRS.map((d) => join(root, d)).filter((d) => existsSync(d)).flatMap(sourceFiles);
-  for (const file of [...sources, join(root, "package-lock.json")]) {
+  // package.json: the CLI inlines its version (`ferry --version`).
+  const manifest = join(root, "package.json");
+  const manifests = [join(root, "package-lock.json"), ...(existsSync(manifest) ? [manifest] : [])];
+  for (const file of [...sources, ...manifests]) {
     hash.update(relative(root, file)).update("\0").update(readFileSync(file)).update("\0");
   }
   return hash.digest("hex").slice(0, 32);

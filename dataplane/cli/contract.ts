@@ -205,7 +205,7 @@ export const heroku = {
   repointRestore: (app: string, configVar: string) => ferry(HEROKU_ENV, "heroku", "repoint", "--app", app, "--var", configVar, "--restore"),
   scale: (app: string, counts: Record<string, number>) =>
     ferry(HEROKU_ENV, "heroku", "scale", "--app", app, ...Object.entries(counts).map(([type, n]) => `${type}=${n}`)),
-  addonDestroy: (app: string, addon: string) => ferry(HEROKU_ENV, "heroku", "addons", "destroy", "--app", app, "--addon", addon, "--confirm", app),
+  addonDestroy: (app: string, addon: string) => ferry(HEROKU_ENV, "heroku", "destroy-addon", "--app", app, "--addon", addon, "--confirm", app),
   /** Heroku Scheduler off: its add-on destroyed (the one lever the Platform API documents); prints what `schedulerOn` restores. */
   schedulerOff: (app: string) => ferry(HEROKU_ENV, "heroku", "scheduler", "off", "--app", app),
   /** The way back: the add-ons `schedulerOff` printed (in PULUMI_COMMAND_STDOUT) provisioned again; `jobs` printed to enter again. */

@@ -5,7 +5,7 @@
 // a password). Strategy and mode are the ones replicate recorded; a flag that disagrees
 // is refused before anything changes. Exit codes: 0 ok, 1 a gate or check failed, 2 bad input.
 import { Command, Option } from "commander";
-import { action, emit, FerryError, GlobalOptions, integer, percentage, resolveUrl } from "../cli/common";
+import { action, emit, FerryError, GlobalOptions, integer, percentage, progressBar, reportTo, resolveUrl } from "../cli/common";
 import { fenceFlags, fenceOptions, parseNumber, parseStrategy, strategyToCut } from "../postgres/cli";
 import { fenceOption } from "../redis/cli";
 import { Endpoint, TlsTrust } from "../redis/connection";
@@ -142,6 +142,9 @@ export function registerStackCommands(program: Command): void {
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as CutoverFlags;
       const plan = await cutoverPlan(flags);
+      const bar = progressBar(flags);
+      const copied = reportTo(bar, "Postgres cutover copy (bytes)");
+      if (plan.postgres) plan.postgres.onCopyProgress = (p) => copied(p.bytesDone, p.bytesTotal);
       try {
         const r = await stackCutover(plan);
         emit(flags, r, renderCutover);
@@ -149,6 +152,8 @@ export function registerStackCommands(program: Command): void {
       } catch (err) {
         if (err instanceof GateNotMet) throw new FerryError(err.message, 1);
         throw err;
+      } finally {
+        bar.stop();
       }
     }));
 

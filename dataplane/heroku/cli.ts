@@ -290,17 +290,21 @@ function registerScale(herokuCmd: Command): void {
 function registerListings(herokuCmd: Command): void {
   herokuCmd
     .command("addons")
-    .description("list the app's add-ons (every page); `addons destroy` releases one (decommission only)")
-    .argument("[destroy]", "release the add-on named by --addon; Heroku deletes its data, so --confirm must repeat the app name")
+    .description("list the app's add-ons (every page)")
     .requiredOption("--app <app>", "Heroku app name")
-    .option("--addon <name>", "with destroy: the add-on's name or id, as `ferry heroku addons` lists it")
-    .option("--confirm <app>", "with destroy: the app name again, as `heroku addons:destroy` asks")
+    .action(heroku(async (flags: { app: string }, command: Command) => listAddons(appName(flags.app), globals(command))));
+
+  // Its own verb, never an argument of the listing: a slip of the keyboard on `addons`
+  // must not be one word away from deleting a database.
+  herokuCmd
+    .command("destroy-addon")
+    .description("release one add-on (decommission only): Heroku deletes its data, so --confirm must repeat the app name")
+    .requiredOption("--app <app>", "Heroku app name")
+    .requiredOption("--addon <name>", "the add-on's name or id, as `ferry heroku addons` lists it")
+    .requiredOption("--confirm <app>", "the app name again, as `heroku addons:destroy` asks")
     .action(
-      heroku(async (verb: string | undefined, flags: { app: string; addon?: string; confirm?: string }, command: Command) => {
+      heroku(async (flags: { app: string; addon: string; confirm: string }, command: Command) => {
         const app = appName(flags.app);
-        if (verb === undefined) return listAddons(app, globals(command));
-        if (verb !== "destroy") throw new FerryError(`unknown addons action ${JSON.stringify(verb)}: use \`addons\` to list or \`addons destroy\``, 2);
-        if (!flags.addon) throw new FerryError("missing --addon: name the add-on to destroy", 2);
         if (flags.confirm !== app) throw new FerryError(`--confirm must repeat the app name ${JSON.stringify(app)} to destroy an add-on`, 2);
         const gone = await clientFromEnv(globals(command)).destroyAddon(app, flags.addon);
         emit(globals(command), { app, addon: gone.name, state: gone.state }, (r) => `${r.app}: add-on ${r.addon} released (${r.state})`);

@@ -3,22 +3,10 @@
 // the Cloudflare zone, AMIs, addresses) get a valid stand-in marked TODO in the file.
 import type { BoxInventory, HerokuAppInventory } from "./inventory";
 import { DYNO_SIZES } from "../../config/schema";
+import { PLACEHOLDERS } from "../../config/placeholders";
 
-/** Stand-ins that validate but must be replaced: value -> what the user must put there. */
-export const TODO = {
-  accountId: { key: "accountId:", value: "00000000000000000000000000000000", note: "TODO: your Cloudflare account id" },
-  zoneId: { key: "zoneId:", value: "00000000000000000000000000000000", note: "TODO: the Cloudflare zone id of your hostnames" },
-  // An app without a slug (a Heroku "Fir" app, or a box) runs from an image only the user can name.
-  image: { key: "image:", value: "registry.example.com/your-app:todo", note: "TODO: the app's OCI image (a box's app, or a Heroku app with no slug)" },
-  operatorCidr: { key: "- ", value: "203.0.113.7/32", note: "TODO: the public address of the machine that runs pulumi (allowed to SSH to the runner)" },
-  runnerAmi: { key: "ami:", value: "ami-00000000000000000", note: "TODO: a Debian 13 AMI in your region (its nodejs is 20.19)" },
-  runnerKey: { key: "sshPublicKey:", value: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITODO ops@example", note: "TODO: the public half of ferry:sshPrivateKey" },
-  ferryRepo: { key: "ferryRepo:", value: "https://github.com/example/ferry.git", note: "TODO: the git URL the runner installs ferry from" },
-  instanceId: { key: "instanceId:", value: "00000000-0000-0000-0000-000000000000", note: "TODO: the box's Vultr instance id (vultr-cli instance list)" },
-  // One per hostname (the index follows): ids must differ, each record is its own import.
-  recordId: { key: "id:", value: "000000000000000000000000000000", note: "TODO: the Cloudflare record id of this CNAME, and its proxied and ttl as they are live" },
-  hostKey: { key: "hostKey:", value: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITODOTODOTODOTODOTODOTODOTODOTODOTODOTODOTODO", note: "TODO: the box's SSH host key (only a CA vouched for it here): ssh-keyscan -t ed25519 HOST, checked against the box's console" },
-} as const;
+/** Stand-ins that validate but must be replaced (config/placeholders.ts: the program refuses them). */
+export const TODO = PLACEHOLDERS;
 
 /**
  * The record a Heroku custom domain already has: a CNAME at the DNS target Heroku lists
@@ -182,7 +170,9 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): S
     ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),
   ];
   const secrets = [
-    // The key `ferry init` read with: a long-lived authorization (every `pulumi up` reads the apps), through stdin, not argv.
+    // The key `ferry init` read with: a long-lived authorization (`heroku auth:token` is the
+    // CLI's session token, which expires; an authorization does not:
+    // https://devcenter.heroku.com/articles/platform-api-quickstart#authentication), through stdin, not argv.
     "printf %s \"$HEROKU_API_KEY\" | pulumi config set --secret ferry:herokuApiKey",
     "pulumi config set --secret ferry:sshPrivateKey < ~/.ssh/ferry_ed25519",
     "pulumi config set --secret ferry:cloudflareApiToken ...",

@@ -23,7 +23,8 @@ const SECRET_STANDINS: Record<string, string> = {
 export function validateDraft(draft: StackDraft): void {
   const raw = Object.fromEntries(Object.entries(draft.config).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]));
   try {
-    parseConfig({ ...SECRET_STANDINS, ...raw });
+    // The TODO stand-ins are the point of the draft: the user replaces them before `pulumi up`.
+    parseConfig({ ...SECRET_STANDINS, ...raw }, { allowPlaceholders: true });
   } catch (e) {
     throw new FerryError(`the drafted stack does not validate: ${(e as Error).message.split("\n")[0]}`, 1);
   }
@@ -36,7 +37,7 @@ export function renderStackFile(draft: StackDraft, takenAt: string): string {
     `# Written by \`ferry init\` on ${takenAt.slice(0, 10)} from what the source reported. Review it before \`pulumi preview\`.`,
     "# What was read:",
     ...comment(draft.read),
-    "# What you must still decide (values marked TODO below are stand-ins that only pass validation):",
+    "# What you must still decide (values marked TODO below are stand-ins: `pulumi up` and `ferry doctor` refuse them until replaced):",
     ...comment(draft.decide),
     "# Secrets are not in this file; set them with:",
     ...comment(draft.secrets),

@@ -2,7 +2,7 @@
 // rehearsal run exactly these commands with the URLs in FERRY_SOURCE_URL and
 // FERRY_TARGET_URL. Exit codes: 0 ok, 1 a check or gate failed, 2 bad input.
 import { Command } from "commander";
-import { FerryError, GlobalOptions, action, emit, formatBytes, progressBar, redact, resolveUrl } from "../cli/common";
+import { FerryError, GlobalOptions, action, emit, formatBytes, progressBar, redact, reportTo, resolveUrl } from "../cli/common";
 import { cleanup } from "./cutover/cleanup";
 import { withClient } from "./connection";
 import { chooseStrategy, recordedStrategy } from "./recorded";
@@ -252,6 +252,9 @@ function registerCutover(pg: Command): void {
         jobs: parseNumber("--jobs", o.jobs, 1),
       };
       const strategy = await strategyToCut(flagged, source, target);
+      // The dump's copy is the long step inside `pulumi up`: its progress shows there too (progressBar).
+      const bar = progressBar(o);
+      const copied = reportTo(bar, "cutover copy (bytes)");
       const opts = {
         sourceUrl: source,
         targetUrl: target,
@@ -259,6 +262,7 @@ function registerCutover(pg: Command): void {
         ...numbers,
         ...fenceOptions(o),
         onStep: o.json ? undefined : (s: { name: string; ms: number; detail?: string }) => process.stderr.write(`  ${s.name} (${s.ms} ms)${s.detail ? `: ${s.detail}` : ""}\n`),
+        onCopyProgress: (p: { bytesDone: number; bytesTotal: number }) => copied(p.bytesDone, p.bytesTotal),
       };
       try {
         const r = await cutover(opts);
@@ -275,6 +279,8 @@ function registerCutover(pg: Command): void {
           throw new FerryError(err.message, 1);
         }
         throw err;
+      } finally {
+        bar.stop();
       }
     }));
 }

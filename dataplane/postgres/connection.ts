@@ -4,7 +4,7 @@
 // node-postgres and for the libpq programs alike.
 import { isIP } from "node:net";
 import { Client, ClientConfig } from "pg";
-import { FerryError } from "../cli/common";
+import { FerryError, flagOfUrl } from "../cli/common";
 import { Attempt, PgTls, explainTls, isPlainRefused, isTlsFailure, libpqTlsEnv, nodeSsl, pgTls, withoutTlsParams } from "./tls";
 
 /**
@@ -32,11 +32,34 @@ function explained(tls: PgTls, url: string, err: unknown): unknown {
 }
 
 /**
+ * A failed connection names its side, as the Redis steps' do (`--source host:port/db:
+ * password authentication failed`), when the URL came from a flag of this process; the
+ * error keeps its class and code for callers that look at them.
+ */
+function sided(url: string, err: unknown): unknown {
+  const flag = flagOfUrl(url);
+  if (!flag || !(err instanceof Error)) return err;
+  const where = describeUrl(url);
+  const prefix = err.message.includes(where) ? `${flag}: ` : `${flag} ${where}: `;
+  if (err instanceof FerryError) return new FerryError(prefix + err.message, err.exitCode);
+  err.message = prefix + err.message;
+  return err;
+}
+
+/**
  * A node-postgres client for `url`, connected; the caller ends it. allow and prefer
  * fall back as libpq does: prefer to plain when TLS fails, allow to TLS when the
  * server refuses plain.
  */
 export async function connect(url: string, extra: Partial<ClientConfig> = {}): Promise<Client> {
+  try {
+    return await connectOnce(url, extra);
+  } catch (err) {
+    throw sided(url, err);
+  }
+}
+
+async function connectOnce(url: string, extra: Partial<ClientConfig>): Promise<Client> {
   const tls = pgTls(url);
   const errors: unknown[] = [];
   for (const attempt of tls.attempts) {

@@ -5,7 +5,7 @@ import { flagsUpTo, herokuConfig, vultrConfig, writeStackFile } from "./stacks";
 
 const box = (protect: boolean) => stackResource("vultr:index/instance:Instance", "source-instance", { mainIp: "198.51.100.20" }, { protect });
 const command = (name: string, create: string) => stackResource("command:local:Command", name, { create });
-const ADDON_DESTROY = "ferry --json heroku addons destroy --app mastodon-web --addon postgresql-curved-12345 --confirm mastodon-web";
+const ADDON_DESTROY = "ferry --json heroku destroy-addon --app mastodon-web --addon postgresql-curved-12345 --confirm mastodon-web";
 
 function check(config: Record<string, unknown>, resources: ReturnType<typeof stackResource>[]): string[] {
   const stackFile = writeStackFile(config);

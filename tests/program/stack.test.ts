@@ -392,12 +392,12 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       const scale = findCommand(b, /heroku scale --app masto-web/)!;
       expect(commandLine(scale)).toBe("ferry --json heroku scale --app masto-web web=0 worker=0");
       expect(plain(scale.inputs.delete)).toBe("ferry --json heroku scale --app masto-web web=2 worker=1");
-      const addon = findCommand(b, /addons destroy --app masto-web --addon postgresql-curved-12345/)!;
+      const addon = findCommand(b, /destroy-addon --app masto-web --addon postgresql-curved-12345/)!;
       expect(stepDeps(b, addon.name)).toEqual([`${b.name}-decommission-postgres-cutover-done`]);
       // Exactly the configured add-ons are released, nothing else Heroku lists (papertrail).
-      expect(commands(b).filter((c) => /addons destroy/.test(commandLine(c))).map(commandLine).sort()).toEqual([
-        "ferry --json heroku addons destroy --app masto-web --addon postgresql-curved-12345 --confirm masto-web",
-        "ferry --json heroku addons destroy --app masto-web --addon redis-rigid-67890 --confirm masto-web",
+      expect(commands(b).filter((c) => /destroy-addon/.test(commandLine(c))).map(commandLine).sort()).toEqual([
+        "ferry --json heroku destroy-addon --app masto-web --addon postgresql-curved-12345 --confirm masto-web",
+        "ferry --json heroku destroy-addon --app masto-web --addon redis-rigid-67890 --confirm masto-web",
       ]);
     } else {
       expect(findCommand(b, /pg cleanup/)).toBeDefined();

@@ -68,8 +68,10 @@ const PG_TLS_WHERE = String.raw`127\.0\.0\.1:\d+\/postgres`;
 
 export const CLI_CASES: CliCase[] = [
   // ---- command-line shape ----
-  { name: "unknown sub-command", args: () => ["pg", "frobnicate"], error: /^error: unknown command 'frobnicate'$/, exit: 2 },
-  { name: "unknown option", args: () => ["pg", "verify", "--bogus"], error: /^error: unknown option '--bogus'$/, exit: 2 },
+  { name: "unknown sub-command", args: () => ["pg", "frobnicate"], error: /^ferry: unknown command 'frobnicate'$/, exit: 2 },
+  { name: "mistyped sub-command: did you mean", args: () => ["pg", "replcate"], error: /^ferry: unknown command 'replcate' \(did you mean replicate\?\)$/, exit: 2 },
+  { name: "mistyped command: did you mean", args: () => ["dcotor", "--stack", "staging"], error: /^ferry: unknown command 'dcotor' \(did you mean doctor\?\)$/, exit: 2 },
+  { name: "unknown option", args: () => ["pg", "verify", "--bogus"], error: /^ferry: unknown option '--bogus'$/, exit: 2 },
   { name: "pg: no source URL anywhere", args: () => ["pg", "preflight", "--strategy", "dump"], error: /^ferry: missing --source: pass --source URL or set FERRY_SOURCE_URL$/, exit: 2 },
   { name: "pg: no strategy", args: () => ["pg", "replicate"], env: good, error: /^ferry: missing --strategy: pass --strategy /, exit: 2 },
   { name: "pg: unknown strategy", args: () => ["pg", "preflight", "--strategy", "bogus"], env: good, error: /^ferry: --strategy must be one of physical, logical, dump \(got "bogus"\)$/, exit: 2 },
@@ -78,7 +80,7 @@ export const CLI_CASES: CliCase[] = [
   { name: "pg: zero jobs", args: () => ["pg", "replicate", "--strategy", "dump", "--jobs", "0"], env: good, error: /^ferry: --jobs must be an integer >= 1 \(got "0"\)$/, exit: 2 },
   { name: "pg: physical without a standby dir", args: () => ["pg", "replicate", "--strategy", "physical"], env: good, error: /^ferry: missing --standby-dir/, exit: 2 },
   { name: "redis: no source URL", args: () => ["redis", "preflight"], error: /^ferry: missing --source: pass --source URL or set FERRY_SOURCE_REDIS_URL$/, exit: 2 },
-  { name: "redis: unknown mode", args: () => ["redis", "preflight", "--mode", "bogus"], error: /^error: option '--mode <mode>' argument 'bogus' is invalid\. Allowed choices are replicaof, copy\.$/, exit: 2 },
+  { name: "redis: unknown mode", args: () => ["redis", "preflight", "--mode", "bogus"], error: /^ferry: option '--mode <mode>' argument 'bogus' is invalid\. Allowed choices are replicaof, copy\.$/, exit: 2 },
   { name: "redis: zero batch", args: () => ["redis", "replicate", "--mode", "copy", "--batch", "0"], error: /argument '0' is invalid\. --batch must be a whole number from 1 to 100000$/, exit: 2 },
   { name: "redis: unknown conflict policy", args: () => ["redis", "replicate", "--mode", "copy", "--conflict", "bogus"], error: /Allowed choices are replace, skip\.$/, exit: 2 },
   { name: "heroku: maintenance neither on nor off", args: (w) => ["heroku", "maintenance", "maybe", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKey), error: /^ferry: maintenance takes "on" or "off", got "maybe"$/, exit: 2 },
@@ -89,52 +91,52 @@ export const CLI_CASES: CliCase[] = [
 
   // ---- malformed or unreachable URLs ----
   { name: "pg: malformed URL", args: () => ["pg", "preflight", "--strategy", "dump", "--source", "notaurl"], error: /^ferry: --source is not a valid URL: notaurl$/, exit: 2 },
-  { name: "pg: nothing listening", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv(() => "postgresql://u:secret-p@127.0.0.1:1/db", (w) => w.target), error: /^ferry: connect ECONNREFUSED 127\.0\.0\.1:1$/, exit: 1 },
-  { name: "pg: host does not resolve", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv(() => "postgresql://u:secret-p@nohost.invalid/db", (w) => w.target), error: /^ferry: getaddrinfo ENOTFOUND nohost\.invalid$/, exit: 1 },
+  { name: "pg: nothing listening", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv(() => "postgresql://u:secret-p@127.0.0.1:1/db", (w) => w.target), error: /^ferry: --source 127\.0\.0\.1:1\/db: connect ECONNREFUSED 127\.0\.0\.1:1$/, exit: 1 },
+  { name: "pg: host does not resolve", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv(() => "postgresql://u:secret-p@nohost.invalid/db", (w) => w.target), error: /^ferry: --source nohost\.invalid:5432\/db: getaddrinfo ENOTFOUND nohost\.invalid$/, exit: 1 },
   { name: "redis: not a redis URL", args: () => ["redis", "preflight", "--mode", "copy", "--source", "ftp://example.com"], env: (w) => ({ FERRY_TARGET_REDIS_URL: w.redisTarget }), error: /^ferry: --source must be a redis:\/\/ or rediss:\/\/ URL, got ftp:\/\/$/, exit: 2 },
   { name: "redis: bad database number", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv(() => "redis://127.0.0.1:6379/zero", (w) => w.redisTarget), error: /^ferry: --source has an invalid database number "zero"$/, exit: 2 },
   { name: "redis: nothing listening", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv(() => "redis://127.0.0.1:1/0", (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:1: connection refused$/, exit: 1 },
   { name: "heroku: API unreachable", args: (w) => ["heroku", "--max-attempts", "1", "maintenance", "on", "--app", w.herokuApp], env: (w) => ({ HEROKU_API_URL: "http://127.0.0.1:1", HEROKU_API_KEY: w.herokuKey }), error: /^ferry: cannot reach the Heroku API at http:\/\/127\.0\.0\.1:1 /, exit: 1 },
 
   // ---- wrong passwords and keys ----
-  { name: "pg: wrong source password", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => w.sourceWrongPassword, (w) => w.target), error: /^ferry: password authentication failed for user "postgres"$/, exit: 1 },
-  { name: "pg: wrong target password", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetWrongPassword), error: /^ferry: password authentication failed for user "postgres"$/, exit: 1 },
+  { name: "pg: wrong source password", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => w.sourceWrongPassword, (w) => w.target), error: /^ferry: --source 127\.0\.0\.1:\d+\/\S*: password authentication failed for user "postgres"$/, exit: 1 },
+  { name: "pg: wrong target password", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetWrongPassword), error: /^ferry: --target 127\.0\.0\.1:\d+\/\S*: password authentication failed for user "postgres"$/, exit: 1 },
   { name: "redis: wrong source password", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv((w) => w.redisSourceWrongPassword, (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:\d+: wrong password or user \(WRONGPASS\)$/, exit: 1 },
   { name: "heroku: wrong API key", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv(() => "not-the-key-000"), error: /^ferry: .*the API key is missing, wrong or expired/, exit: 2 },
   { name: "heroku: key without access to the app", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKeyWithoutAccess), error: /^ferry: .*the API key's account may not do this to this app/, exit: 2 },
 
   // ---- TLS ----
-  { name: "pg: TLS required, server has none", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => `${w.source}?sslmode=require`, (w) => w.target), error: /^ferry: TLS requested \(sslmode=require, sslmode in the URL\) but the server at 127\.0\.0\.1:\d+\/postgres does not support SSL: turn ssl on there, or use sslmode=prefer$/, exit: 1 },
+  { name: "pg: TLS required, server has none", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => `${w.source}?sslmode=require`, (w) => w.target), error: /^ferry: --source: TLS requested \(sslmode=require, sslmode in the URL\) but the server at 127\.0\.0\.1:\d+\/postgres does not support SSL: turn ssl on there, or use sslmode=prefer$/, exit: 1 },
   {
     name: "pg: certificate signed by another CA than FERRY_PG_CA_FILE", args: () => ["pg", "preflight", "--strategy", "dump"],
     env: pgTlsEnv(() => ({ sslmode: "verify-full" }), (w) => ({ FERRY_PG_CA_FILE: w.wrongCaFile })),
-    error: new RegExp(`^ferry: TLS: the certificate of ${PG_TLS_WHERE} is not signed by the CA in FERRY_PG_CA_FILE \\(/.+\\): give the CA that signed it \\(for RDS, the global bundle\\) in FERRY_PG_CA_FILE or sslrootcert$`), exit: 1,
+    error: new RegExp(`^ferry: --source: TLS: the certificate of ${PG_TLS_WHERE} is not signed by the CA in FERRY_PG_CA_FILE \\(/.+\\): give the CA that signed it \\(for RDS, the global bundle\\) in FERRY_PG_CA_FILE or sslrootcert$`), exit: 1,
   },
   {
     name: "pg: certificate for another host name (verify-full)", args: () => ["pg", "preflight", "--strategy", "dump"],
     env: pgTlsEnv(() => ({ sslmode: "verify-full" }), (w) => ({ FERRY_PG_CA_FILE: w.tlsCaFile })),
-    error: new RegExp(`^ferry: TLS: the certificate of ${PG_TLS_WHERE} is for db\\.ferry-rds\\.test, not 127\\.0\\.0\\.1: connect by a name in the certificate \\(add hostaddr=IP to go through a forward\\) or use sslmode=verify-ca$`), exit: 1,
+    error: new RegExp(`^ferry: --source: TLS: the certificate of ${PG_TLS_WHERE} is for db\\.ferry-rds\\.test, not 127\\.0\\.0\\.1: connect by a name in the certificate \\(add hostaddr=IP to go through a forward\\) or use sslmode=verify-ca$`), exit: 1,
   },
   {
     name: "pg: verify-full without a CA", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgTlsEnv(() => ({ sslmode: "verify-full" })),
-    error: /^ferry: TLS: sslmode=verify-full \(sslmode in the URL\) needs a CA to verify against: set FERRY_PG_CA_FILE \(or sslrootcert in the URL\) to the CA bundle, for RDS the global bundle$/, exit: 2,
+    error: /^ferry: --source 127\.0\.0\.1:\d+\/postgres: TLS: sslmode=verify-full \(sslmode in the URL\) needs a CA to verify against: set FERRY_PG_CA_FILE \(or sslrootcert in the URL\) to the CA bundle, for RDS the global bundle$/, exit: 2,
   },
   {
     name: "pg: FERRY_PG_CA_FILE that does not exist", args: () => ["pg", "preflight", "--strategy", "dump"],
     env: pgTlsEnv(() => ({ sslmode: "verify-full" }), () => ({ FERRY_PG_CA_FILE: "/nonexistent/rds-global-bundle.pem" })),
-    error: /^ferry: TLS: the CA file in FERRY_PG_CA_FILE \(\/nonexistent\/rds-global-bundle\.pem\) cannot be read: give the path of a PEM CA bundle$/, exit: 2,
+    error: /^ferry: --source 127\.0\.0\.1:\d+\/postgres: TLS: the CA file in FERRY_PG_CA_FILE \(\/nonexistent\/rds-global-bundle\.pem\) cannot be read: give the path of a PEM CA bundle$/, exit: 2,
   },
   {
     name: "pg: sslmode=disable to a server that requires TLS", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgTlsEnv(() => ({ sslmode: "disable" })),
-    error: new RegExp(`^ferry: the server at ${PG_TLS_WHERE} refuses connections without TLS \\(sslmode=disable, sslmode in the URL\\): use sslmode=require or stronger$`), exit: 1,
+    error: new RegExp(`^ferry: --source: the server at ${PG_TLS_WHERE} refuses connections without TLS \\(sslmode=disable, sslmode in the URL\\): use sslmode=require or stronger$`), exit: 1,
   },
   {
     name: "pg: sslmode libpq does not know (no-verify)", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgTlsEnv(() => ({ sslmode: "no-verify" })),
-    error: /^ferry: TLS: sslmode in the URL must be one of disable, allow, prefer, require, verify-ca, verify-full \(got "no-verify"\)$/, exit: 2,
+    error: /^ferry: --source 127\.0\.0\.1:\d+\/postgres: TLS: sslmode in the URL must be one of disable, allow, prefer, require, verify-ca, verify-full \(got "no-verify"\)$/, exit: 2,
   },
   {
     name: "pg: hostaddr that is a name, not an IP", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgTlsEnv((w) => ({ sslmode: "verify-full", hostaddr: w.tlsHostname })),
-    error: /^ferry: TLS: hostaddr must be a numeric IP address \(got "db\.ferry-rds\.test"\): the host name goes in the URL's host$/, exit: 2,
+    error: /^ferry: --source 127\.0\.0\.1:\d+\/postgres: TLS: hostaddr must be a numeric IP address \(got "db\.ferry-rds\.test"\): the host name goes in the URL's host$/, exit: 2,
   },
   {
     name: "redis: certificate signed by another CA than --tls-ca", args: (w) => ["redis", "preflight", "--mode", "copy", "--tls-ca", w.wrongCaFile], env: redisEnv((w) => w.redisCa, (w) => w.redisTarget),

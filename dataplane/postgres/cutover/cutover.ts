@@ -18,7 +18,7 @@
 import { Client } from "pg";
 import { connect, withClient } from "../connection";
 import { currentLsn, inRecovery } from "../catalog";
-import { copyByDump } from "../copy/dump";
+import { copyByDump, DumpProgress } from "../copy/dump";
 import { userRelations } from "../copy-catalog";
 import { FenceRecord, FenceRun, allowWrites, databasesToFence, fence, readFence, unfence, withWritable } from "./fence";
 import { FenceOptions, fencePlanFor } from "./fence-plan";
@@ -44,6 +44,8 @@ export interface CutoverOptions extends Omit<FenceOptions, "serverVersion"> {
   timeoutSeconds?: number;
   jobs?: number;
   onStep?: (step: CutoverStep) => void;
+  /** dump: the copy's progress, the longest step of a dump cutover (bytes, as the trial copy reports it). */
+  onCopyProgress?: (p: DumpProgress) => void;
 }
 
 export interface CutoverResult {
@@ -456,7 +458,7 @@ export async function pgCatchUp(run: PgCutover): Promise<void> {
       run.state.copyStarted = true;
       await persist(run.state);
       const copied = await copyByDump({
-        sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs,
+        sourceUrl: opts.sourceUrl, targetUrl: opts.targetUrl, jobs: opts.jobs, onProgress: opts.onCopyProgress,
         onSchemaRestored: async () => {
           run.state.copied = await run.onTarget(copiedObjects);
           await persist(run.state);

@@ -194,21 +194,31 @@ describe("ferry heroku addons / domains", () => {
     ]);
   });
 
-  test("addons destroy needs --confirm to repeat the app name, then releases the add-on", async () => {
-    const wrong = await heroku(["heroku", "addons", "destroy", "--app", "famichiki", "--addon", "heroku-redis-1", "--confirm", "famichik"]);
+  test("the listing takes no verb: `addons destroy` is refused before any request", async () => {
+    const r = await heroku(["heroku", "addons", "destroy", "--app", "famichiki"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ferry: too many arguments for 'addons'/);
+    const old = await heroku(["heroku", "addons", "destroy", "--app", "famichiki", "--addon", "heroku-redis-1", "--confirm", "famichiki"]);
+    expect(old.code).toBe(2);
+    expect(old.stderr).toBe("ferry: unknown option '--addon'\n");
+    expect(api.requests).toHaveLength(0);
+  });
+
+  test("destroy-addon needs --confirm to repeat the app name, then releases the add-on", async () => {
+    const wrong = await heroku(["heroku", "destroy-addon", "--app", "famichiki", "--addon", "heroku-redis-1", "--confirm", "famichik"]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/^ferry: --confirm must repeat the app name "famichiki"/);
     expect(api.requests).toHaveLength(0);
 
     const before = api.app("famichiki")!.addons.length;
     const target = api.app("famichiki")!.addons[0].name;
-    const r = await heroku(["--json", "heroku", "addons", "destroy", "--app", "famichiki", "--addon", target, "--confirm", "famichiki"]);
+    const r = await heroku(["--json", "heroku", "destroy-addon", "--app", "famichiki", "--addon", target, "--confirm", "famichiki"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json()).toMatchObject({ app: "famichiki", addon: target, state: "deprovisioned" });
     expect(api.app("famichiki")!.addons).toHaveLength(before - 1);
     expect(api.requests.map((q) => q.method)).toEqual(["DELETE"]);
 
-    const again = await heroku(["heroku", "addons", "destroy", "--app", "famichiki", "--addon", target, "--confirm", "famichiki"]);
+    const again = await heroku(["heroku", "destroy-addon", "--app", "famichiki", "--addon", target, "--confirm", "famichiki"]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/404/);
   });
@@ -244,7 +254,8 @@ describe("ferry heroku: key, base URL and API errors", () => {
     const r = await heroku(["--json", "heroku", "--max-attempts", "2", "maintenance", "on", "--app", "famichiki"], { HEROKU_API_URL: `http://127.0.0.1:${port}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ferry: cannot reach the Heroku API at http://127.0.0.1:${port} (GET /apps/famichiki): ECONNREFUSED\n`);
-    expect(r.stdout).toBe("");
+    // --json: the same failure as an object on stdout, for the caller that parses it.
+    expect(JSON.parse(r.stdout)).toEqual({ error: `cannot reach the Heroku API at http://127.0.0.1:${port} (GET /apps/famichiki): ECONNREFUSED`, exitCode: 1 });
   });
 
   test("--max-attempts is checked", async () => {

@@ -236,7 +236,7 @@ describe("the ferry CLI and pg_dump", () => {
     const ok = await runFerry(["--json", "pg", "status", "--strategy", "dump"], { ...env, FERRY_PG_CA_FILE: rds.tls!.caFile });
     expect(ok.code).toBe(0);
     const bad = await runFerry(["pg", "status", "--strategy", "dump"], { ...env, FERRY_PG_CA_FILE: wrongCa });
-    expect(bad.stderr.trimEnd().split("\n").pop()).toBe(`ferry: TLS: the certificate of 127.0.0.1:${rds.port}/postgres is not signed by the CA in FERRY_PG_CA_FILE (${wrongCa}): give the CA that signed it (for RDS, the global bundle) in FERRY_PG_CA_FILE or sslrootcert`);
+    expect(bad.stderr.trimEnd().split("\n").pop()).toBe(`ferry: --target: TLS: the certificate of 127.0.0.1:${rds.port}/postgres is not signed by the CA in FERRY_PG_CA_FILE (${wrongCa}): give the CA that signed it (for RDS, the global bundle) in FERRY_PG_CA_FILE or sslrootcert`);
     expect(bad.code).toBe(1);
     for (const secret of [rds.password, heroku.password]) expect(bad.stdout + bad.stderr).not.toContain(secret);
   }, 60_000);
