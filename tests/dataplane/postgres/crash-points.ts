@@ -33,10 +33,15 @@ export function shardOf(points: string[], shard: number, shards: number): string
 /**
  * Kill at each point and check (`atPoint`); every failure is kept, named by its point,
  * and the sweep goes on, so one run shows every point where the guarantee breaks.
+ * CRASH_SWEEP_ONLY=<prefix>[,<prefix>...] narrows it to the points so named (to look at
+ * one again); the narrowing is printed.
  */
 export async function sweepCrashPoints(points: string[], atPoint: (point: string, i: number) => Promise<void>): Promise<string[]> {
   const failures: string[] = [];
+  const only = process.env.CRASH_SWEEP_ONLY?.split(",");
+  if (only) console.info(`CRASH_SWEEP_ONLY: sweeping ${points.filter((p) => only.some((o) => p.startsWith(o))).join(", ") || "no point"} of ${points.join(", ")}`);
   for (const [i, point] of points.entries()) {
+    if (only && !only.some((o) => point.startsWith(o))) continue;
     const t0 = Date.now();
     try {
       await atPoint(point, i);
