@@ -12,7 +12,7 @@ import { unfence, withWritable } from "../../../dataplane/postgres/cutover/fence
 import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
 import { missingWrites, roleUrl, startSource, startWriteLoad } from "../postgres/fixtures";
 import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "../postgres/helpers";
-import { expectKilledAt, listCrashPoints, shardOf, sweepCrashPoints } from "../postgres/crash-points";
+import { expectKilledAt, rerunFailure, listCrashPoints, shardOf, sweepCrashPoints } from "../postgres/crash-points";
 import { expectPhysicalSides, physicalSides } from "../postgres/cutover/crash-physical.sweep";
 import { ferry } from "../redis/helpers";
 import { expectRedisSides } from "./crash.sweep";
@@ -74,7 +74,7 @@ export function stackPhysicalCrashSweep(shard: number, shards: number): void {
         await expectRedisSides(points, point, s.redisSource.url(), s.redisTarget.url());
 
         const rerun = await runFerry(CUTOVER, s.env);
-        expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
+        expect(rerun.code, rerunFailure(rerun)).toBe(0);
         expect(JSON.parse(rerun.stdout)).toMatchObject({ ok: true, resumed: fenced >= 0, postgres: { strategy: "physical" }, redis: { mode: "replicaof" } });
 
         await writer.stop();

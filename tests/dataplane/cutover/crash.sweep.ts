@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LocalPostgres } from "../../../rehearsal/servers";
 import { missingWrites, startWriteLoad } from "../postgres/fixtures";
 import { canWrite, runFerry, startClusterPair } from "../postgres/helpers";
-import { expectKilledAt, listCrashPoints, phase, shardOf, sweepCrashPoints } from "../postgres/crash-points";
+import { expectKilledAt, rerunFailure, listCrashPoints, phase, shardOf, sweepCrashPoints } from "../postgres/crash-points";
 import { logicalSides } from "../postgres/cutover/crash-logical.sweep";
 import { missingKeys, redisCanWrite, redisMarked, redisWriter, replicatingStack } from "./helpers";
 import { eventually } from "../../support/eventually";
@@ -66,7 +66,7 @@ export function stackCrashSweep(shard: number, shards: number): void {
         await expectRedisSides(points, point, s.redisSource.url(), s.redisTarget.url());
 
         const rerun = await runFerry(CUTOVER, s.env);
-        expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
+        expect(rerun.code, rerunFailure(rerun)).toBe(0);
         expect(JSON.parse(rerun.stdout)).toMatchObject({ ok: true, resumed: fenced >= 0 });
         expect(rerun.stdout).not.toContain(source.password);
 

@@ -47,7 +47,7 @@ export async function sweepCrashPoints(points: string[], atPoint: (point: string
       await atPoint(point, i);
       console.info(`crash point ${point}: ok in ${Date.now() - t0} ms`);
     } catch (err) {
-      failures.push(`killed at ${point}: ${(err as Error).message.split("\n").slice(0, 6).join("\n")}`);
+      failures.push(`killed at ${point}: ${(err as Error).message.replace(/\s+/g, " ").slice(0, 800)}`);
     }
   }
   return failures;
@@ -60,6 +60,18 @@ export function phase(points: string[], point: string, first: (p: string) => boo
   const end = points.indexOf(last);
   if (start < 0 || end < 0) throw new Error(`crash points: no ${start < 0 ? "first" : last} point in ${points.join(", ")}`);
   return i < start ? -1 : i >= end ? 1 : 0;
+}
+
+/** Why a rerun did not finish: its stderr, or the error its JSON result names. */
+export function rerunFailure(run: FerryRun): string {
+  const error = (() => {
+    try {
+      return (JSON.parse(run.stdout) as { error?: string }).error;
+    } catch {
+      return undefined;
+    }
+  })();
+  return `the rerun did not finish (exit ${run.code}): ${run.stderr.trim()} ${error ?? run.stdout}`;
 }
 
 /** The kill must have happened at `point` (a run that finished or failed never reached it). */

@@ -11,7 +11,7 @@ import { preflight } from "../../../../dataplane/postgres/preflight";
 import { loadCutover } from "../../../../dataplane/postgres/state";
 import { insertWithoutIds, missingWrites, startWriteLoad } from "../fixtures";
 import { GRANT_APP, canWrite, runFerry, useClusterPair } from "../helpers";
-import { expectKilledAt, listCrashPoints, phase, shardOf, sweepCrashPoints } from "../crash-points";
+import { expectKilledAt, rerunFailure, listCrashPoints, phase, shardOf, sweepCrashPoints } from "../crash-points";
 
 const STEPS = ["fence", "drain", "sequences", "detach", "verify", "done"];
 /** Every step's end, and (every step here saves its record) its action done before the record. */
@@ -58,7 +58,7 @@ export function logicalCrashSweep(shard: number, shards: number): void {
         if (fenced !== 0) expect(sides.sourceWritable, fenced < 0 ? "the source is writable before the fence" : "the source is fenced").toBe(fenced < 0);
 
         const rerun = await runFerry(logicalCutoverArgs, pair.env);
-        expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
+        expect(rerun.code, rerunFailure(rerun)).toBe(0);
         expect(JSON.parse(rerun.stdout)).toMatchObject({ ok: true, resumed: fenced >= 0 });
         expect(rerun.stdout).not.toContain(clusters.source.password);
         load.retarget(pair.appTgt);

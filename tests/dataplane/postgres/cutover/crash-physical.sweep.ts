@@ -13,7 +13,7 @@ import { replicatePhysical, stopStandby } from "../../../../dataplane/postgres/r
 import { cleanup } from "../../../../dataplane/postgres/cutover/cleanup";
 import { insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad } from "../fixtures";
 import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "../helpers";
-import { expectKilledAt, listCrashPoints, phase, shardOf, sweepCrashPoints } from "../crash-points";
+import { expectKilledAt, rerunFailure, listCrashPoints, phase, shardOf, sweepCrashPoints } from "../crash-points";
 
 /** Every step's end; the action before the record where a record is saved (not on a standby). */
 export const PHYSICAL_LANDMARKS = [
@@ -83,7 +83,7 @@ export function physicalCrashSweep(shard: number, shards: number): void {
         const fenced = expectPhysicalSides(points, point, await physicalSides(appSource, s.target, s.appTarget));
 
         const rerun = await runFerry(physicalCutoverArgs, s.env);
-        expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
+        expect(rerun.code, rerunFailure(rerun)).toBe(0);
         const result = JSON.parse(rerun.stdout);
         expect(result).toMatchObject({ ok: true, resumed: fenced >= 0, steps: expect.any(Array) });
         // The window opened in the killed run at the earliest; the gate held the lag under the bound.
