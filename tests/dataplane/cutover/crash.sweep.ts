@@ -9,7 +9,7 @@ import { LocalPostgres } from "../../../rehearsal/servers";
 import { missingWrites, startWriteLoad } from "../postgres/fixtures";
 import { canWrite, runFerry, startClusterPair } from "../postgres/helpers";
 import { expectKilledAt, rerunFailure, listCrashPoints, phase, shardOf, sweepCrashPoints } from "../postgres/crash-points";
-import { logicalSides } from "../postgres/cutover/crash-logical.sweep";
+import { logicalSides, retireSubscription } from "../postgres/cutover/crash-logical.sweep";
 import { missingKeys, redisCanWrite, redisMarked, redisWriter, replicatingStack } from "./helpers";
 import { eventually } from "../../support/eventually";
 
@@ -78,6 +78,7 @@ export function stackCrashSweep(shard: number, shards: number): void {
         await load.waitForMore(20);
       } finally {
         await Promise.all([load.stop(), writer.stop()]);
+        await retireSubscription(s.pg.tgt);
         await s.stop();
       }
       expect(await missingWrites(s.pg.tgt, load.acked), "acknowledged writes missing on the Postgres target").toEqual([]);

@@ -25,9 +25,15 @@ export async function listCrashPoints(args: string[], env: Record<string, string
   return points;
 }
 
-/** The `shard`-th of `shards` interleaved slices of `points` (so each slice spans every step). */
+/**
+ * The `shard`-th of `shards` slices of `points`, taken from them in name order: steps that
+ * run side by side interleave their points differently from run to run, and every shard
+ * lists the points in a run of its own, so a slice by position could miss a point or take
+ * it twice. Sorted, the same points always fall into the same slice.
+ */
 export function shardOf(points: string[], shard: number, shards: number): string[] {
-  return points.filter((_, i) => i % shards === shard);
+  const mine = new Set([...points].sort().filter((_, i) => i % shards === shard));
+  return points.filter((p) => mine.has(p));
 }
 
 /**

@@ -6,7 +6,7 @@
 // logical). The sweep is split across test files (shards) so they run side by side.
 import { describe, expect, test } from "vitest";
 import { withClient } from "../../../../dataplane/postgres/connection";
-import { replicateLogical, subscriptionExists } from "../../../../dataplane/postgres/replication/logical";
+import { dropSubscription, replicateLogical, subscriptionExists } from "../../../../dataplane/postgres/replication/logical";
 import { preflight } from "../../../../dataplane/postgres/preflight";
 import { loadCutover } from "../../../../dataplane/postgres/state";
 import { insertWithoutIds, missingWrites, startWriteLoad } from "../fixtures";
@@ -18,6 +18,11 @@ const STEPS = ["fence", "drain", "sequences", "detach", "verify", "done"];
 export const LOGICAL_LANDMARKS = ["gate:after-step#1", ...STEPS.flatMap((s) => [`${s}:before-record#1`, `${s}:after-step#1`]), "subscription:dropped#1"];
 
 export const logicalCutoverArgs = ["--json", "pg", "cutover", "--strategy", "logical", "--max-lag-bytes", "10485760", "--timeout", "30"];
+
+/** A point that failed may leave its subscription streaming: it would hold a replication worker the next point needs. */
+export async function retireSubscription(tgt: string): Promise<void> {
+  await withClient(tgt, dropSubscription).catch(() => undefined);
+}
 
 /**
  * The logical target is released once the subscription is gone (the point of no return:
@@ -65,6 +70,7 @@ export function logicalCrashSweep(shard: number, shards: number): void {
         await load.waitForMore(20);
       } finally {
         await load.stop();
+        await retireSubscription(pair.tgt);
       }
       expect(await missingWrites(pair.tgt, load.acked), "acknowledged writes missing on the target").toEqual([]);
       expect(await canWrite(pair.appSrc), "the source is writable after the cutover").toBe(false);
