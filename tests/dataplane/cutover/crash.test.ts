@@ -1,5 +1,5 @@
 // kill -9 of `ferry cutover` (Postgres logical + Redis REPLICAOF) at every crash point:
-// the first half of the sweep (crash.sweep.ts).
+// the first third of the sweep (crash.sweep.ts).
 import { stackCrashSweep } from "./crash.sweep";
 
-stackCrashSweep(0, 2);
+stackCrashSweep(0, 3);
