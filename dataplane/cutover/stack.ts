@@ -30,9 +30,10 @@
 import { Client } from "pg";
 import { FerryError } from "../cli/common";
 import {
-  CutoverOptions as PgOptions, CutoverResult as PgResult, PgCutover, VerifySummary, GateNotMet, beginPgCutover, crashPoint,
+  CutoverOptions as PgOptions, CutoverResult as PgResult, PgCutover, VerifySummary, GateNotMet, beginPgCutover,
   pgActivate, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify,
 } from "../postgres/cutover/cutover";
+import { stepCrashPoint } from "../postgres/cutover/crash-points";
 import { withWritable } from "../postgres/cutover/fence";
 import { CutoverStep } from "../postgres/state";
 import {
@@ -125,7 +126,7 @@ class StackRun {
     const record = { name, ms: Date.now() - t0, ...(detail ? { detail } : {}) };
     this.local.push(record);
     this.opts.onStep?.(record);
-    crashPoint(name);
+    stepCrashPoint(name, "after-step");
   }
 
   markFenced(): void {

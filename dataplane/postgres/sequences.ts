@@ -7,6 +7,7 @@
 import { Client } from "pg";
 import { qualified, quoteIdent } from "./connection";
 import { displayName, listSequences, SequenceInfo } from "./copy-catalog";
+import { crashPoint } from "./cutover/crash-points";
 
 export interface SequenceSync {
   sequence: string;
@@ -77,6 +78,7 @@ export async function syncSequences(source: Client, target: Client): Promise<Seq
     const candidates = [stateOf(s), stateOf(targetSeqs.get(key)!), ...(max === undefined ? [] : [{ value: BigInt(max), isCalled: true }])];
     const chosen = furthestState(candidates, BigInt(s.increment));
     await target.query("SELECT pg_catalog.setval($1::regclass, $2::int8, $3)", [qualified(s.schema, s.name), chosen.value.toString(), chosen.isCalled]);
+    crashPoint("sequences:setval");
     result.push({ sequence: key, source: s.lastValue, target: chosen.value.toString() });
   }
   return result;

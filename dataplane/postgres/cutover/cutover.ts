@@ -22,6 +22,7 @@ import { copyByDump, DumpProgress } from "../copy/dump";
 import { userRelations } from "../copy-catalog";
 import { FenceRecord, FenceRun, allowWrites, databasesToFence, fence, readFence, unfence, withWritable } from "./fence";
 import { FenceOptions, fencePlanFor } from "./fence-plan";
+import { stepCrashPoint } from "./crash-points";
 import {
   confirmedUpTo, copyPrivileges, dropSubscription, logicalLag, notePrivilegesCopied, privilegesCopied, subscriptionExists, tableStates, unreplicatedTables,
 } from "../replication/logical";
@@ -64,11 +65,6 @@ export interface CutoverResult {
 }
 
 export const DEFAULT_MAX_LAG_BYTES = 200 * 1024;
-
-/** Test hook: die without cleanup right after `step` is recorded, as kill -9 would. */
-export function crashPoint(step: string): void {
-  if (process.env.FERRY_TEST_CRASH_AFTER_STEP === step) process.kill(process.pid, "SIGKILL");
-}
 
 /** Raised when the gate is not met: nothing was changed. */
 export class GateNotMet extends Error {}
@@ -173,15 +169,20 @@ export class PgCutover {
     return this.state.steps.some((s) => s.name === name);
   }
 
-  /** Run a step once: skipped when an earlier run recorded it, recorded (if possible) when done. */
+  /**
+   * Run a step once: skipped when an earlier run recorded it, recorded (if possible) when
+   * done. Crash points (crash-points.ts): the action done, its record not saved yet (only
+   * where one is saved), and the step over.
+   */
   async step(name: string, fn: () => Promise<string | void>, persist?: (s: CutoverState) => Promise<void>): Promise<void> {
     if (this.done(name)) return;
     const t0 = Date.now();
     const detail = (await fn()) ?? undefined;
+    if (persist) stepCrashPoint(name, "before-record");
     this.record({ name, ms: Date.now() - t0, ...(detail ? { detail } : {}) });
     if (persist) await persist(this.state);
     this.opts.onStep?.(this.state.steps[this.state.steps.length - 1]);
-    crashPoint(name);
+    stepCrashPoint(name, "after-step");
   }
 
   /** Note a step as done (in this run's list and the record). */
@@ -382,7 +383,7 @@ export async function pgGate(run: PgCutover): Promise<number> {
     detail: `lag ${lagBytes} bytes; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`,
   });
   run.gateLagBytes = lagBytes;
-  crashPoint("gate");
+  stepCrashPoint("gate", "after-step");
   return lagBytes;
 }
 

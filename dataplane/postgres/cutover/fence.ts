@@ -20,6 +20,7 @@ import { Client } from "pg";
 import { quoteIdent, quoteLiteral, withClient } from "../connection";
 import { pollUntil } from "../wait";
 import { FenceOptions, fencePlanFor } from "./fence-plan";
+import { crashPoint } from "./crash-points";
 
 const MARKER = "ferry.fence";
 
@@ -177,8 +178,12 @@ export async function fence(c: Client, wholeCluster: boolean, lagBytes: number, 
     for (const db of record.databases) {
       for (const r of record.roles) {
         await c.query(`ALTER ROLE ${quoteIdent(r)} IN DATABASE ${quoteIdent(db)} SET default_transaction_read_only = on`);
+        crashPoint("fence:role-read-only");
       }
-      if (record.databaseDefault) await c.query(`ALTER DATABASE ${quoteIdent(db)} SET default_transaction_read_only = on`);
+      if (record.databaseDefault) {
+        await c.query(`ALTER DATABASE ${quoteIdent(db)} SET default_transaction_read_only = on`);
+        crashPoint("fence:database-read-only");
+      }
     }
   });
   const terminated = await terminateSessions(c, record.databases, { mustEnd: record.roles, spare: record.unfenced });
@@ -199,7 +204,9 @@ async function planNewFence(c: Client, wholeCluster: boolean, lagBytes: number, 
     if ((err as { code?: string }).code !== "42501") throw err;
     return false;
   });
+  if (kept) crashPoint("fence:record-on-source");
   await run.onPlanned?.(record, kept);
+  if (!kept) crashPoint("fence:record-on-target");
   return record;
 }
 
@@ -224,12 +231,17 @@ export async function unfence(c: Client, known: FenceRecord | null = null): Prom
   for (const db of record.databases) {
     for (const r of record.roles) {
       await c.query(`ALTER ROLE ${quoteIdent(r)} IN DATABASE ${quoteIdent(db)} RESET default_transaction_read_only`);
+      crashPoint("unfence:role-writable");
     }
-    if (record.databaseDefault) await c.query(`ALTER DATABASE ${quoteIdent(db)} RESET default_transaction_read_only`);
+    if (record.databaseDefault) {
+      await c.query(`ALTER DATABASE ${quoteIdent(db)} RESET default_transaction_read_only`);
+      crashPoint("unfence:database-writable");
+    }
   }
   await c.query(`ALTER DATABASE ${quoteIdent(await currentDb(c))} RESET ${MARKER}`).catch((err) => {
     if ((err as { code?: string }).code !== "42501") throw err; // never set (see fence)
   });
+  crashPoint("unfence:record-reset");
   await terminateSessions(c, record.databases, { only: record.roles });
   return record;
 }

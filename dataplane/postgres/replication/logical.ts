@@ -14,6 +14,7 @@ import { applySchema, dumpSchema } from "./schema";
 import { loadCutover, loadRecord, saveRecord } from "../state";
 import { applyPrivileges, dumpPrivileges } from "../privileges";
 import { FerryError } from "../../cli/common";
+import { crashPoint } from "../cutover/crash-points";
 
 export interface LogicalReplicateOptions {
   sourceUrl: string;
@@ -363,8 +364,10 @@ export async function confirmedUpTo(source: Client, lsn: string): Promise<boolea
 export async function dropSubscription(target: Client): Promise<boolean> {
   if (!(await subscriptionExists(target))) return false;
   await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} DISABLE`);
+  crashPoint("subscription:disabled");
   try {
     await target.query(`DROP SUBSCRIPTION ${SUBSCRIPTION}`);
+    crashPoint("subscription:dropped");
   } catch (err) {
     // The source is unreachable: keep the target's side clean and leave the slot to `ferry pg cleanup`.
     await target.query(`ALTER SUBSCRIPTION ${SUBSCRIPTION} SET (slot_name = NONE)`);

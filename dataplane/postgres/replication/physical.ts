@@ -14,6 +14,7 @@ import { lsnDiff } from "./lsn";
 import { PHYSICAL_SLOT } from "../names";
 import { toolTlsFailure } from "../tools";
 import { pollUntil } from "../wait";
+import { crashPoint } from "../cutover/crash-points";
 
 export interface PhysicalReplicateOptions {
   sourceUrl: string;
@@ -177,5 +178,6 @@ export async function promote(standbyUrl: string): Promise<void> {
     if (!(await inRecovery(c))) return;
     const { rows } = await c.query<{ ok: boolean }>("SELECT pg_promote(true, 60) AS ok");
     if (!rows[0].ok) throw new Error("pg_promote did not finish within 60 s");
+    crashPoint("promote:promoted");
   });
 }
