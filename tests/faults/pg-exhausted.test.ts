@@ -37,7 +37,8 @@ describe("target connections exhausted during a dump cutover", () => {
     expect(run.code).toBe(1);
     const result = JSON.parse(run.stdout) as { ok: boolean; rolledBack?: boolean; error?: string };
     expect(result).toMatchObject({ ok: false, rolledBack: true });
-    expect(result.error).toMatch(/^too many connections for role "migrator"; the fence was lifted and the source is writable again$/);
+    // The connection failure names its side (the target), as every ferry error does.
+    expect(result.error).toMatch(/^--target 127\.0\.0\.1:\d+\/app: too many connections for role "migrator"; the fence was lifted and the source is writable again$/);
     expect(run.stdout + run.stderr).not.toContain(MIGRATOR_PASSWORD);
 
     expect(await canWrite(roleUrl(source, "app"))).toBe(true);
