@@ -5,13 +5,10 @@
 // one writable side per store right after the kill and every acknowledged write on the
 // targets. One source cluster per shard, points one after another (the physical fence
 // covers the whole cluster). The sweep is split across test files (shards).
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres, startRedis } from "../../../rehearsal/servers";
-import { cleanup } from "../../../dataplane/postgres/cutover/cleanup";
-import { unfence, withWritable } from "../../../dataplane/postgres/cutover/fence";
-import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
-import { missingWrites, roleUrl, startSource, startWriteLoad } from "../postgres/fixtures";
-import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "../postgres/helpers";
+import { describe, expect, test } from "vitest";
+import { startRedis } from "../../../rehearsal/servers";
+import { missingWrites, roleUrl, startWriteLoad } from "../postgres/fixtures";
+import { canWrite, runFerry, useStandbySource } from "../postgres/helpers";
 import { expectKilledAt, rerunFailure, listCrashPoints, shardOf, sweepCrashPoints } from "../postgres/crash-points";
 import { expectPhysicalSides, physicalSides } from "../postgres/cutover/crash-physical.sweep";
 import { ferry } from "../redis/helpers";
@@ -27,42 +24,27 @@ const CUTOVER = ["--json", "cutover", "--max-lag-bytes", "10485760", "--timeout"
 
 export function stackPhysicalCrashSweep(shard: number, shards: number): void {
   describe(`ferry cutover (physical + replicaof) killed at every crash point (shard ${shard + 1} of ${shards})`, () => {
-    let source: LocalPostgres;
-    const standbys: string[] = [];
-
-    beforeAll(async () => {
-      source = await startSource(100);
-    });
-
-    afterAll(async () => {
-      for (const dir of standbys) await stopStandby(dir);
-      await source?.stop("immediate");
-    });
+    const clusters = useStandbySource();
 
     /** A new standby of the (unfenced) source and a new Redis replica pair. */
     async function freshStack() {
-      const dir = standbyPath();
-      standbys.push(dir);
-      const target = await standbyUrl(source);
-      await replicatePhysical({ sourceUrl: source.url(), targetUrl: target, standbyDir: dir });
+      const { dir, target, appTarget, env: pgEnv } = await clusters.freshStandby();
       const redisSource = await startRedis({ password: "box-password", settings: { "repl-diskless-sync-delay": "0" } });
       const redisTarget = await startRedis();
-      const env = { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target, FERRY_SOURCE_REDIS_URL: redisSource.url(), FERRY_TARGET_REDIS_URL: redisTarget.url() };
+      const env = { ...pgEnv, FERRY_SOURCE_REDIS_URL: redisSource.url(), FERRY_TARGET_REDIS_URL: redisTarget.url() };
       const started = await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env);
       expect(started.code, started.stderr).toBe(0);
-      return { dir, target, appTarget: asRole(target, "app"), redisSource, redisTarget, env };
+      return { dir, target, appTarget, redisSource, redisTarget, env };
     }
 
     /** The source a primary again for the next point; the promoted standby and the Redis pair retired. */
     async function reset(s: Awaited<ReturnType<typeof freshStack>>) {
-      await withWritable(source.url(), (c) => unfence(c));
-      await stopStandby(s.dir);
-      await cleanup({ sourceUrl: source.url() });
+      await clusters.reset(s.dir);
       await Promise.all([s.redisSource.stop(), s.redisTarget.stop()]);
     }
 
     async function killedAt(s: Awaited<ReturnType<typeof freshStack>>, point: string, points: string[]): Promise<void> {
-      const appSource = roleUrl(source, "app");
+      const appSource = roleUrl(clusters.source, "app");
       const load = startWriteLoad(appSource, { writers: 1 });
       const writer = redisWriter(s.redisSource.url());
       try {

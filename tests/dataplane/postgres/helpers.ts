@@ -6,7 +6,10 @@ import { Client } from "pg";
 import { afterAll, beforeAll } from "vitest";
 import { LocalPostgres, freePort, isRoot, startPostgres, tempDir } from "../../../rehearsal/servers";
 import { withClient } from "../../../dataplane/postgres/connection";
-import { ROLE_PASSWORD, createRoles, createTestSchema, seedRows } from "./fixtures";
+import { replicatePhysical, stopStandby } from "../../../dataplane/postgres/replication/physical";
+import { unfence, withWritable } from "../../../dataplane/postgres/cutover/fence";
+import { cleanup } from "../../../dataplane/postgres/cutover/cleanup";
+import { ROLE_PASSWORD, createRoles, createTestSchema, seedRows, startSource } from "./fixtures";
 
 export interface FerryRun {
   code: number | null;
@@ -115,4 +118,42 @@ export async function seededPair(source: LocalPostgres, target: LocalPostgres, d
   await seedRows(src, 100);
   await withClient(src, (c) => c.query(GRANT_APP));
   return { src, tgt, appSrc: asRole(src, "app"), appTgt: asRole(tgt, "app"), env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
+}
+
+/**
+ * A source cluster (startSource(100)) for the enclosing describe, and physical standbys of
+ * it made on demand (`freshStandby`): every standby is stopped and the source with them
+ * after the describe's tests.
+ */
+export function useStandbySource(): {
+  readonly source: LocalPostgres;
+  freshStandby(): Promise<{ dir: string; target: string; appTarget: string; env: Record<string, string> }>;
+  /** The source a primary again (fence lifted, slot dropped) and the standby at `dir` stopped. */
+  reset(dir: string): Promise<void>;
+} {
+  let source: LocalPostgres | undefined;
+  const standbys: string[] = [];
+  beforeAll(async () => {
+    source = await startSource(100);
+  });
+  afterAll(async () => {
+    for (const dir of standbys) await stopStandby(dir);
+    await source?.stop("immediate");
+  });
+  const started = () => source ?? (() => { throw new Error("useStandbySource: the source starts in beforeAll"); })();
+  return {
+    get source() { return started(); },
+    async freshStandby() {
+      const dir = standbyPath();
+      standbys.push(dir);
+      const target = await standbyUrl(started());
+      await replicatePhysical({ sourceUrl: started().url(), targetUrl: target, standbyDir: dir });
+      return { dir, target, appTarget: asRole(target, "app"), env: { FERRY_SOURCE_URL: started().url(), FERRY_TARGET_URL: target } };
+    },
+    async reset(dir) {
+      await withWritable(started().url(), (c) => unfence(c));
+      await stopStandby(dir);
+      await cleanup({ sourceUrl: started().url() });
+    },
+  };
 }

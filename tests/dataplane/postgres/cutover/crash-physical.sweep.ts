@@ -4,15 +4,11 @@
 // the promoted standby. One source cluster per shard (the physical fence covers the
 // whole cluster, so points run one after another): after each point its fence is lifted
 // and a new standby is made. The sweep is split across test files (shards).
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../../rehearsal/servers";
+import { describe, expect, test } from "vitest";
 import { withClient } from "../../../../dataplane/postgres/connection";
 import { inRecovery } from "../../../../dataplane/postgres/catalog";
-import { unfence, withWritable } from "../../../../dataplane/postgres/cutover/fence";
-import { replicatePhysical, stopStandby } from "../../../../dataplane/postgres/replication/physical";
-import { cleanup } from "../../../../dataplane/postgres/cutover/cleanup";
-import { insertWithoutIds, missingWrites, roleUrl, startSource, startWriteLoad } from "../fixtures";
-import { asRole, canWrite, runFerry, standbyPath, standbyUrl } from "../helpers";
+import { insertWithoutIds, missingWrites, roleUrl, startWriteLoad } from "../fixtures";
+import { canWrite, runFerry, useStandbySource } from "../helpers";
 import { expectKilledAt, rerunFailure, listCrashPoints, phase, shardOf, sweepCrashPoints } from "../crash-points";
 
 /** Every step's end; the action before the record where a record is saved (not on a standby). */
@@ -59,36 +55,11 @@ export function expectPhysicalSides(points: string[], point: string, sides: Awai
 
 export function physicalCrashSweep(shard: number, shards: number): void {
   describe(`physical cutover killed at every crash point (shard ${shard + 1} of ${shards})`, () => {
-    let source: LocalPostgres;
-    const standbys: string[] = [];
-
-    beforeAll(async () => {
-      source = await startSource(100);
-    });
-
-    afterAll(async () => {
-      for (const dir of standbys) await stopStandby(dir);
-      await source?.stop("immediate");
-    });
-
-    /** A new standby of the (unfenced) source. */
-    async function freshStandby() {
-      const dir = standbyPath();
-      standbys.push(dir);
-      const target = await standbyUrl(source);
-      await replicatePhysical({ sourceUrl: source.url(), targetUrl: target, standbyDir: dir });
-      return { dir, target, appTarget: asRole(target, "app"), env: { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target } };
-    }
-
-    /** Make the source a primary again for the next point, and retire the promoted standby. */
-    async function reset(dir: string) {
-      await withWritable(source.url(), (c) => unfence(c));
-      await stopStandby(dir);
-      await cleanup({ sourceUrl: source.url() });
-    }
+    const clusters = useStandbySource();
+    const freshStandby = () => clusters.freshStandby();
 
     async function killedAt(s: Awaited<ReturnType<typeof freshStandby>>, point: string, points: string[], i: number): Promise<void> {
-      const appSource = roleUrl(source, "app");
+      const appSource = roleUrl(clusters.source, "app");
       const load = startWriteLoad(appSource, { writers: 1 });
       try {
         await load.waitForMore(30);
@@ -121,13 +92,13 @@ export function physicalCrashSweep(shard: number, shards: number): void {
 
     test("every point: one writable primary after the kill, the rerun finishes, no acknowledged write lost", async () => {
       const listing = await freshStandby();
-      const points = await listCrashPoints(physicalCutoverArgs, listing.env, PHYSICAL_LANDMARKS).finally(() => reset(listing.dir));
+      const points = await listCrashPoints(physicalCutoverArgs, listing.env, PHYSICAL_LANDMARKS).finally(() => clusters.reset(listing.dir));
       const failures = await sweepCrashPoints(shardOf(points, shard, shards), async (point, i) => {
         const s = await freshStandby();
         try {
           await killedAt(s, point, points, i);
         } finally {
-          await reset(s.dir); // the next point needs the source a primary again
+          await clusters.reset(s.dir); // the next point needs the source a primary again
         }
       });
       expect(failures).toEqual([]);

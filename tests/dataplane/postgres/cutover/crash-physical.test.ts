@@ -1,45 +1,25 @@
 // kill -9 of `ferry pg cutover --strategy physical` at every crash point (the first half
 // of the sweep: crash-physical.sweep.ts), and a rollback after a crash before promotion.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LocalPostgres } from "../../../../rehearsal/servers";
+import { describe, expect, test } from "vitest";
 import { withClient } from "../../../../dataplane/postgres/connection";
-import { replicatePhysical, stopStandby } from "../../../../dataplane/postgres/replication/physical";
-import { roleUrl, startSource } from "../fixtures";
-import { canWrite, runFerry, standbyPath, standbyUrl } from "../helpers";
+import { roleUrl } from "../fixtures";
+import { canWrite, runFerry, useStandbySource } from "../helpers";
 import { physicalCrashSweep, physicalCutoverArgs } from "./crash-physical.sweep";
 
 physicalCrashSweep(0, 2);
 
 describe("physical cutover killed before promotion, then rolled back", () => {
-  let source: LocalPostgres;
-  const standbys: string[] = [];
-
-  beforeAll(async () => {
-    source = await startSource(100);
-  });
-
-  afterAll(async () => {
-    for (const dir of standbys) await stopStandby(dir);
-    await source?.stop("immediate");
-  });
-
-  async function freshStandby() {
-    const dir = standbyPath();
-    standbys.push(dir);
-    const target = await standbyUrl(source);
-    await replicatePhysical({ sourceUrl: source.url(), targetUrl: target, standbyDir: dir });
-    return { dir, env: { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: target } };
-  }
+  const clusters = useStandbySource();
 
   test("rollback after a crash before promotion gives the source back and stops the standby", async () => {
-    const s = await freshStandby();
+    const s = await clusters.freshStandby();
     const killed = await runFerry(physicalCutoverArgs, { ...s.env, FERRY_TEST_CRASH_AFTER_STEP: "drain" });
     expect(killed.signal).toBe("SIGKILL");
-    expect(await canWrite(roleUrl(source, "app"))).toBe(false);
+    expect(await canWrite(roleUrl(clusters.source, "app"))).toBe(false);
     const rb = await runFerry(["--json", "pg", "rollback", "--strategy", "physical", "--standby-dir", s.dir], s.env);
     expect(rb.code, rb.stderr).toBe(0);
     expect(JSON.parse(rb.stdout).actions).toEqual(expect.arrayContaining([`standby in ${s.dir} stopped`, "slot ferry_standby dropped"]));
-    expect(await canWrite(roleUrl(source, "app"))).toBe(true);
-    expect(await withClient(source.url(), async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_replication_slots")).rows[0].n)).toBe(0);
+    expect(await canWrite(roleUrl(clusters.source, "app"))).toBe(true);
+    expect(await withClient(clusters.source.url(), async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_replication_slots")).rows[0].n)).toBe(0);
   });
 });
