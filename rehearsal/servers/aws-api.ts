@@ -1,12 +1,9 @@
 // A local stand-in for the few AWS APIs the app plane's steps call through the real AWS
 // CLI (pointed here with --endpoint-url by a wrapper on the runner's PATH), following the
 // documented wire protocols for just those operations:
-//   - S3 REST, path-style (https://docs.aws.amazon.com/AmazonS3/latest/API/): PutObject
-//     (`aws s3 cp FILE s3://b/k`, the app's media uploads; the body may be `aws-chunked`, as
-//     botocore 1.36+ sends it with a trailing checksum: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html),
-//     GetObject, HeadObject; into a bucket that exists only (the program's bucket once
-//     created, the app's own bucket from before the migration), else NoSuchBucket, 404
-//     (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList).
+//   - S3 (`aws s3 cp FILE s3://b/k`, the app's media uploads): answered by a process of its
+//     own in front of this one (servers/s3.ts), never by the rehearsal's busy main thread;
+//     its buckets are the program's once created and the app's own from before the migration.
 //   - Secrets Manager, JSON 1.1 with X-Amz-Target `secretsmanager.<Op>`
 //     (https://docs.aws.amazon.com/secretsmanager/latest/apireference/): PutSecretValue,
 //     GetSecretValue.
@@ -23,20 +20,10 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
 import { buffer } from "node:stream/consumers";
 import { randomUUID } from "node:crypto";
+import { AwsCall, ObjectStore, S3Process, signedBy, startS3Process } from "./s3";
+import { tempDir } from "./process";
 
-export interface AwsCall {
-  action: string;
-  resource: string;
-  ok: boolean;
-  status: number;
-  /** Whose credentials signed it (the access key id in SigV4's Credential), when it was signed. */
-  accessKeyId?: string;
-}
-
-/** The access key id of a SigV4-signed request (`Authorization: AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ...`). */
-export function signedBy(req: IncomingMessage): string | undefined {
-  return /Credential=([^/,\s]+)\//.exec(String(req.headers.authorization ?? ""))?.[1];
-}
+export type { AwsCall } from "./s3";
 
 export interface StoredSecret {
   arn: string;
@@ -74,48 +61,42 @@ const ECS_TARGET = "AmazonEC2ContainerServiceV20141113.";
 const SM_TARGET = "secretsmanager.";
 const ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.";
 
-/** Decode an `aws-chunked` body: `<hex size>[;chunk-signature=...]\r\n<data>\r\n` ... `0\r\n<trailers>\r\n\r\n`. */
-export function decodeAwsChunked(body: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const eol = body.indexOf("\r\n", at);
-    if (eol < 0) throw new AwsApiError(400, "IncompleteBody", "aws-chunked body ends inside a chunk header");
-    const size = parseInt(body.subarray(at, eol).toString("latin1").split(";")[0], 16);
-    if (!Number.isFinite(size)) throw new AwsApiError(400, "InvalidRequest", "aws-chunked body has a malformed chunk size");
-    if (size === 0) return Buffer.concat(parts);
-    parts.push(body.subarray(eol + 2, eol + 2 + size));
-    at = eol + 2 + size + 2;
-  }
-}
-
 export class AwsApi {
-  readonly calls: AwsCall[] = [];
-  private readonly objects = new Map<string, Buffer>();
-  private readonly buckets = new Set<string>();
+  /** Calls answered here; S3's are in the object store's file (`calls` has both). */
+  private readonly ownCalls: AwsCall[] = [];
+  private readonly store = new ObjectStore(tempDir("aws-s3"));
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly tasks = new Map<string, EcsTask>();
   /** ECR login passwords handed out by GetAuthorizationToken (valid 12 hours on AWS). */
   private readonly ecrTokens = new Set<string>();
   private server?: Server;
+  private s3?: S3Process;
+  /** The endpoint clients use: the S3 process, which passes the JSON APIs through to this one. */
   url = "";
 
   constructor(private readonly opts: { region: string; account: string; tasks: TaskRunner }) {}
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((e) => this.fail(res, e instanceof AwsApiError ? e : new AwsApiError(500, "InternalFailure", (e as Error).message), req));
+      this.handle(req, res).catch((e) => this.fail(res, e instanceof AwsApiError ? e : new AwsApiError(500, "InternalFailure", (e as Error).message)));
     });
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
     const address = this.server.address() as { port: number };
-    this.url = `http://127.0.0.1:${address.port}`;
+    this.s3 = await startS3Process(this.store, address.port);
+    this.url = this.s3.url;
   }
 
   async stop(): Promise<void> {
     for (const t of this.tasks.values()) t.stop?.();
+    await this.s3?.stop();
     // The CLI keeps its connections alive: close them, or close() waits for their timeout.
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** Every call made so far, with the IAM action and resource each needed. */
+  get calls(): AwsCall[] {
+    return [...this.ownCalls, ...this.store.calls()];
   }
 
   // ---- state the cloud stand-in shares ---------------------------------------------
@@ -145,7 +126,7 @@ export class AwsApi {
 
   /** An object put in place as if by PutObject (a bucket's content before the run). */
   putObject(bucket: string, key: string, data: Buffer): void {
-    this.objects.set(`${bucket}/${key}`, data);
+    this.store.put(bucket, key, data);
   }
 
   /** Whether an ECR login password is one GetAuthorizationToken handed out. */
@@ -160,21 +141,21 @@ export class AwsApi {
 
   /** A bucket exists from now on (CreateBucket: the program's bucket, or the app's own, made before the migration). */
   createBucket(name: string): void {
-    this.buckets.add(name);
+    this.store.createBucket(name);
   }
 
   /** Every bucket that exists. */
   bucketNames(): string[] {
-    return [...this.buckets];
+    return this.store.bucketNames();
   }
 
   /** Every key stored in `bucket`. */
   keys(bucket: string): string[] {
-    return [...this.objects.keys()].filter((k) => k.startsWith(`${bucket}/`)).map((k) => k.slice(bucket.length + 1));
+    return this.store.keys(bucket);
   }
 
   object(bucket: string, key: string): Buffer | undefined {
-    return this.objects.get(`${bucket}/${key}`);
+    return this.store.get(bucket, key);
   }
 
   private secret(secretId: string): StoredSecret {
@@ -192,69 +173,31 @@ export class AwsApi {
     if (req.method === "POST" && target.startsWith(ECS_TARGET)) return this.json(res, await this.ecs(target.slice(ECS_TARGET.length), parseJson(body), caller));
     if (req.method === "POST" && target.startsWith(SM_TARGET)) return this.json(res, this.secretsManager(target.slice(SM_TARGET.length), parseJson(body), caller));
     if (req.method === "POST" && target.startsWith(ECR_TARGET)) return this.json(res, this.ecr(target.slice(ECR_TARGET.length), caller));
-    return this.s3(req, res, body, caller);
+    throw new AwsApiError(400, "UnknownOperationException", `${target || `${req.method} ${req.url}`} is not stood in`);
   }
 
   private record(action: string, resource: string, caller: string | undefined, status = 200): void {
-    this.calls.push({ action, resource, ok: status < 300, status, ...(caller ? { accessKeyId: caller } : {}) });
+    this.ownCalls.push({ action, resource, ok: status < 300, status, ...(caller ? { accessKeyId: caller } : {}) });
   }
 
-  private fail(res: ServerResponse, e: AwsApiError, req: IncomingMessage): void {
+  private fail(res: ServerResponse, e: AwsApiError): void {
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    const last = this.calls[this.calls.length - 1];
+    const last = this.ownCalls[this.ownCalls.length - 1];
     if (last && last.ok && last.status === 200 && !res.writableEnded) {
       // The call was recorded before it failed: mark it.
       last.ok = false;
       last.status = e.status;
     }
-    if (req.headers["x-amz-target"]) {
-      res.writeHead(e.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": randomUUID() });
-      res.end(JSON.stringify({ __type: e.type, message: e.message, Message: e.message }));
-      return;
-    }
-    res.writeHead(e.status, { "content-type": "application/xml", "x-amz-request-id": randomUUID() });
-    res.end(req.method === "HEAD" ? undefined : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${e.type}</Code><Message>${e.message}</Message></Error>`);
+    res.writeHead(e.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": randomUUID() });
+    res.end(JSON.stringify({ __type: e.type, message: e.message, Message: e.message }));
   }
 
   private json(res: ServerResponse, body: unknown): void {
     res.writeHead(200, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": randomUUID() });
     res.end(JSON.stringify(body));
-  }
-
-  // S3: path-style /bucket/key (a custom endpoint with an IP address is addressed path-style).
-  private s3(req: IncomingMessage, res: ServerResponse, body: Buffer, caller: string | undefined): void {
-    const url = new URL(req.url ?? "/", "http://s3");
-    const [bucket, ...rest] = url.pathname.slice(1).split("/");
-    const key = rest.map(decodeURIComponent).join("/");
-    if (!bucket || !key) throw new AwsApiError(400, "InvalidRequest", "only object operations (/bucket/key) are stood in");
-    const arn = `arn:aws:s3:::${bucket}/${key}`;
-    if (!this.buckets.has(bucket)) {
-      this.record(req.method === "PUT" ? "s3:PutObject" : "s3:GetObject", arn, caller, 404);
-      throw new AwsApiError(404, "NoSuchBucket", "The specified bucket does not exist");
-    }
-    if (req.method === "PUT") {
-      this.record("s3:PutObject", arn, caller);
-      const chunked = /aws-chunked/.test(String(req.headers["content-encoding"] ?? "")) || String(req.headers["x-amz-content-sha256"] ?? "").startsWith("STREAMING-");
-      const data = chunked ? decodeAwsChunked(body) : body;
-      const declared = req.headers["x-amz-decoded-content-length"];
-      if (declared !== undefined && Number(declared) !== data.length) throw new AwsApiError(400, "IncompleteBody", `expected ${declared} bytes, got ${data.length}`);
-      this.objects.set(`${bucket}/${key}`, data);
-      res.writeHead(200, { etag: `"${randomUUID().replace(/-/g, "")}"`, "x-amz-request-id": randomUUID() });
-      res.end();
-      return;
-    }
-    if (req.method === "GET" || req.method === "HEAD") {
-      this.record("s3:GetObject", arn, caller);
-      const data = this.objects.get(`${bucket}/${key}`);
-      if (!data) throw new AwsApiError(404, "NoSuchKey", "The specified key does not exist.");
-      res.writeHead(200, { "content-length": data.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"' });
-      res.end(req.method === "HEAD" ? undefined : data);
-      return;
-    }
-    throw new AwsApiError(405, "MethodNotAllowed", `${req.method} is not stood in`);
   }
 
   private secretsManager(op: string, body: Record<string, unknown>, caller: string | undefined): unknown {

@@ -8,7 +8,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AwsApi, awsWrapper, decodeAwsChunked, EcsTask } from "../../rehearsal/servers/aws-api";
+import { AwsApi, awsWrapper, EcsTask } from "../../rehearsal/servers/aws-api";
+import { decodeAwsChunked } from "../../rehearsal/servers/s3";
 import { tempDir } from "../../rehearsal/servers";
 import { allowedBy, iamMatch } from "../../rehearsal/stack/standins/iam";
 import { putSecretValue } from "../../dataplane/heroku/copy-config";
@@ -122,6 +123,28 @@ describe.skipIf(!HAVE_AWS)("the AWS API stand-in under the real AWS CLI", () => 
     expect(code.stdout.trim()).toBe("3");
     expect(api.calls.filter((c) => c.action.startsWith("ecs:")).map((c) => c.action)).toEqual(expect.arrayContaining(["ecs:RunTask", "ecs:DescribeTasks"]));
   }, 60_000);
+});
+
+describe("S3 beside the rehearsal's busy main thread", () => {
+  it("answers an upload while the rehearsal's main thread is blocked, as S3 on its own machines does", async () => {
+    // The app's upload, made by a process of its own that times its own request, while this
+    // thread is blocked for 3 s, as evaluating the program at a `pulumi up` blocks it.
+    const uploader = spawn(process.execPath, ["-e", `
+      const started = Date.now();
+      fetch(process.argv[1] + "/ferry-bucket/media/during-a-stall.png", { method: "PUT", body: "png bytes" })
+        .then((r) => console.log(JSON.stringify({ status: r.status, ms: Date.now() - started })));
+    `, api.url]);
+    let out = "";
+    uploader.stdout.on("data", (d) => (out += d));
+    const exited = new Promise((resolve) => uploader.on("close", resolve));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    await exited;
+    const answer = JSON.parse(out) as { status: number; ms: number };
+    expect(answer.status).toBe(200);
+    // Well under the block: the upload did not wait for this thread.
+    expect(answer.ms).toBeLessThan(1500);
+    expect(api.object("ferry-bucket", "media/during-a-stall.png")?.toString()).toBe("png bytes");
+  });
 });
 
 describe("the runner role check", () => {
