@@ -26,7 +26,15 @@
 import { spawn } from "node:child_process";
 import { appendFileSync, createWriteStream, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { offServingPath, tempDir } from "../../servers";
+import { offServingPath, onExit, tempDir } from "../../servers";
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
 
 export const CLOCK_START = Date.UTC(2026, 0, 1, 3, 0);
 /** Real milliseconds per scheduled minute: 1 real second = 1 scheduled minute. */
@@ -93,12 +101,17 @@ export class ScheduleClock {
       env: { ...base, ...run.env, SLUG_COMMAND: run.command, APP_DIR: appDir, DYNO: run.dyno },
       stdio: ["ignore", "pipe", "pipe"],
       cwd: "/",
+      // A process group of its own, ended with the rehearsal: a run still booting Rails when
+      // the rehearsal stops would otherwise outlive it (slug-run's shell exits, its job stays).
+      detached: true,
     });
+    const removeHook = onExit(() => killGroup(child.pid!));
     const out = createWriteStream(join(this.logsDir, `scheduled-${run.side}.log`), { flags: "a" });
     out.write(`== ${run.job} at ${slotName(run.slot)} on ${run.side}\n`);
     child.stdout.pipe(out, { end: false });
     child.stderr.pipe(out, { end: false });
     child.on("close", (code) => {
+      removeHook();
       out.end();
       this.record({ job: run.job, slot: slotName(run.slot), side: run.side, exitCode: code });
     });

@@ -2,6 +2,10 @@
 // when an EventBridge expression fires (the rule every side uses), the crontab line a box
 // has for a declared job, and the check that no scheduled tick ran on two sides.
 import { describe, expect, test } from "vitest";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../../../rehearsal/servers";
 import { fires } from "../../../rehearsal/stack/standins/clock";
 import { crontabTime } from "../../../rehearsal/stack/standins/box";
 import { parseCrontab } from "../../../dataplane/box/crontab";
@@ -58,5 +62,25 @@ describe("no scheduled tick ran on both sides", () => {
   test("declared jobs that never ran on any side prove nothing", () => {
     expect(scheduledTicksCheck([], 2)).toMatchObject({ ok: false, detail: "2 job(s) declared but no run on any side: nothing shows where they ran" });
     expect(scheduledTicksCheck([], 0).ok).toBe(true);
+  });
+});
+
+describe("a scheduled run ends with the rehearsal", () => {
+  test("a job still running when the rehearsal exits is killed with it, not left behind", () => {
+    // A slug-run whose job outlives its shell, as a run still booting Rails when the rehearsal stopped.
+    const dir = tempDir("clock-exit");
+    // A sleep of its own length: the one process of this test pgrep can name.
+    const marker = `sleep 300.${process.pid}`;
+    writeFileSync(join(dir, "slug-run"), `#!/bin/sh\n${marker} &\nsleep 1\n`, { mode: 0o755 });
+    const script = `
+      const { ScheduleClock } = require(${JSON.stringify(join(__dirname, "../../../rehearsal/stack/standins/clock"))});
+      new ScheduleClock(${JSON.stringify(dir)}).runSlugCommand({ job: "j", slot: new Date(), side: "heroku", slugRun: ${JSON.stringify(join(dir, "slug-run"))}, slug: "-", command: "-", env: {}, dyno: "scheduler.1" });
+      setTimeout(() => process.exit(0), 2500);
+    `;
+    const rehearsal = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: join(__dirname, "../../.."), encoding: "utf8" });
+    expect(rehearsal.status, rehearsal.stderr).toBe(0);
+    const left = spawnSync("pgrep", ["-f", marker], { encoding: "utf8" }).stdout.trim();
+    if (left) spawnSync("pkill", ["-f", marker]);
+    expect(left).toBe("");
   });
 });
