@@ -8,7 +8,9 @@
 // The process answers S3 (path-style REST, https://docs.aws.amazon.com/AmazonS3/latest/API/):
 // PutObject (the body may be `aws-chunked`, as botocore 1.36+ sends it with a trailing
 // checksum: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html),
-// GetObject and HeadObject, into a bucket that exists only, else NoSuchBucket, 404
+// GetObject and HeadObject, with the object's user metadata (x-amz-meta-*) kept and given
+// back (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html; the final
+// backups carry their checksum there), into a bucket that exists only, else NoSuchBucket, 404
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList).
 // Every other request (the JSON APIs, X-Amz-Target set) passes through to the AWS
 // stand-in in the rehearsal's process, unchanged.
@@ -85,13 +87,21 @@ export class ObjectStore {
     return readdirSync(this.bucketsDir);
   }
 
-  /** Store an object whole: a reader never sees part of it. (An object seeded before the run brings its bucket.) */
-  put(bucket: string, key: string, data: Buffer): void {
+  /** Store an object and its user metadata whole: a reader never sees part of them. (An object seeded before the run brings its bucket.) */
+  put(bucket: string, key: string, data: Buffer, metadata: Record<string, string> = {}): void {
     this.createBucket(bucket);
     const file = this.file(bucket, key);
     const partial = `${file}.${randomUUID()}.partial`;
+    writeFileSync(`${partial}.meta`, JSON.stringify(metadata));
+    renameSync(`${partial}.meta`, `${file}.meta`);
     writeFileSync(partial, data);
     renameSync(partial, file);
+  }
+
+  /** The x-amz-meta-* headers the object was put with. */
+  metadata(bucket: string, key: string): Record<string, string> {
+    const file = `${this.file(bucket, key)}.meta`;
+    return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, string>) : {};
   }
 
   get(bucket: string, key: string): Buffer | undefined {
@@ -101,7 +111,8 @@ export class ObjectStore {
 
   keys(bucket: string): string[] {
     if (!this.hasBucket(bucket)) return [];
-    return readdirSync(join(this.bucketsDir, bucket)).filter((f) => !f.endsWith(".partial")).map(decodeURIComponent);
+    // A key's own file name has no "." (encoded): the others are its metadata and partial writes.
+    return readdirSync(join(this.bucketsDir, bucket)).filter((f) => !f.includes(".")).map(decodeURIComponent);
   }
 
   record(call: AwsCall): void {
@@ -137,7 +148,8 @@ function s3(store: ObjectStore, req: IncomingMessage, res: ServerResponse, body:
       const data = chunked ? decodeAwsChunked(body) : body;
       const declared = req.headers["x-amz-decoded-content-length"];
       if (declared !== undefined && Number(declared) !== data.length) throw new S3Error(400, "IncompleteBody", `expected ${declared} bytes, got ${data.length}`);
-      store.put(bucket, key, data);
+      const metadata = Object.fromEntries(Object.entries(req.headers).filter(([h]) => h.startsWith("x-amz-meta-")).map(([h, v]) => [h, String(v)]));
+      store.put(bucket, key, data, metadata);
       record(200);
       res.writeHead(200, { etag: `"${randomUUID().replace(/-/g, "")}"`, "x-amz-request-id": randomUUID() });
       res.end();
@@ -147,7 +159,10 @@ function s3(store: ObjectStore, req: IncomingMessage, res: ServerResponse, body:
       const data = store.get(bucket, key);
       if (!data) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
       record(200);
-      res.writeHead(200, { "content-length": data.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"' });
+      res.writeHead(200, {
+        "content-length": data.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"',
+        ...store.metadata(bucket, key),
+      });
       res.end(req.method === "HEAD" ? undefined : data);
       return;
     }

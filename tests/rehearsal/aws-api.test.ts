@@ -81,6 +81,18 @@ describe.skipIf(!HAVE_AWS)("the AWS API stand-in under the real AWS CLI", () => 
     expect(api.calls).toContainEqual({ action: "s3:PutObject", resource: "arn:aws:s3:::ferry-bucket/slugs/masto-web/abc.tgz", ok: true, status: 200, accessKeyId: "AKIAREHEARSAL0000000" });
   });
 
+  it("aws s3 cp --metadata: the object's user metadata is kept and head-object gives it back, as S3 does", async () => {
+    const file = join(tempDir("backup"), "dump");
+    writeFileSync(file, "dump bytes");
+    const put = await aws(["s3", "cp", "--only-show-errors", "--metadata", "sha256=abc123", file, "s3://ferry-bucket/backups/final.dump"]);
+    expect(put.stderr).toBe("");
+    const head = await aws(["s3api", "head-object", "--bucket", "ferry-bucket", "--key", "backups/final.dump"]);
+    expect(head.status, head.stderr).toBe(0);
+    expect((JSON.parse(head.stdout) as { Metadata: Record<string, string> }).Metadata).toEqual({ sha256: "abc123" });
+    expect(api.keys("ferry-bucket")).toContain("backups/final.dump");
+    expect(api.keys("ferry-bucket").every((k) => !k.endsWith(".meta"))).toBe(true);
+  });
+
   it("aws s3 cp into a bucket that does not exist: NoSuchBucket, as S3 answers, and nothing stored", async () => {
     const file = join(tempDir("slug"), "slug.tgz");
     writeFileSync(file, randomBytes(1000));
