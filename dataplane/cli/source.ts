@@ -8,13 +8,14 @@ import { HerokuApiError } from "../heroku/client";
 import { clientFromEnv } from "../heroku/cli";
 import { addonUrl, SourceUrlError } from "../heroku/source-url";
 import { FerryError, GlobalOptions, resolveUrl } from "./common";
+import { ENV } from "./contract";
 
 export type SourceStore = "postgres" | "redis";
 
 /** The variables a store's source is read from. */
 export const SOURCE_ENV: Record<SourceStore, { url: string; app: string; addon: string }> = {
-  postgres: { url: "FERRY_SOURCE_URL", app: "FERRY_SOURCE_HEROKU_APP", addon: "FERRY_SOURCE_HEROKU_ADDON" },
-  redis: { url: "FERRY_SOURCE_REDIS_URL", app: "FERRY_SOURCE_REDIS_HEROKU_APP", addon: "FERRY_SOURCE_REDIS_HEROKU_ADDON" },
+  postgres: { url: ENV.sourceUrl, app: ENV.sourceHerokuApp, addon: ENV.sourceHerokuAddon },
+  redis: { url: ENV.sourceRedisUrl, app: ENV.sourceRedisHerokuApp, addon: ENV.sourceRedisHerokuAddon },
 };
 
 const STORE_NAME: Record<SourceStore, string> = { postgres: "Postgres", redis: "Redis" };
