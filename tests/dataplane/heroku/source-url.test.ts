@@ -146,6 +146,23 @@ describe("a Heroku source's URL, read at each step", () => {
     expectNoSecrets(r);
   });
 
+  // After this one the target is the primary (no trial copy again): the tests that replicate come before it.
+  test("Postgres: rotated between the cutover and its verify and cleanup, each step still reaches the fenced source", async () => {
+    const replicate = await runFerry(["--json", "pg", "replicate", "--strategy", "dump"], pgFromHeroku());
+    expect(replicate.code, replicate.stderr).toBe(0);
+    await rotatePostgres();
+    const cutover = await runFerry(["--json", "pg", "cutover", "--strategy", "dump", "--provider-superusers"], pgFromHeroku());
+    expect(cutover.code, cutover.stderr).toBe(0);
+    expect(cutover.json<{ ok: boolean }>().ok).toBe(true);
+    await rotatePostgres();
+    for (const step of [["pg", "verify"], ["pg", "status", "--require-cutover"], ["pg", "cleanup"]]) {
+      const r = await runFerry(["--json", ...step], pgFromHeroku());
+      expect(r.code, `${step.join(" ")}: ${r.stderr}`).toBe(0);
+      expectNoSecrets(r);
+    }
+    expectNoSecrets(cutover);
+  });
+
   test("after the repoint sets DATABASE_URL to another server, and a rotation after it, the source is still the add-on's own URL", async () => {
     const repoint = await runFerry(["--json", "heroku", "repoint", "--app", APP, "--var", "DATABASE_URL", "--from-env", "FERRY_TARGET_URL"], { HEROKU_API_KEY: API_KEY, HEROKU_API_URL: api.url, FERRY_TARGET_URL: targetPgUrl() });
     expect(repoint.code, repoint.stderr).toBe(0);
