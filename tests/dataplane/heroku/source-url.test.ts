@@ -163,6 +163,19 @@ describe("a Heroku source's URL, read at each step", () => {
     expectNoSecrets(cutover);
   });
 
+  test("Redis: rotated before the cutover and again before a verify, each step still reaches the source", async () => {
+    const replicate = await runFerry(["--json", "redis", "replicate", "--mode", "copy"], redisFromHeroku());
+    expect(replicate.code, replicate.stderr).toBe(0);
+    await rotateRedis();
+    const cutover = await runFerry(["--json", "redis", "cutover", "--mode", "copy", "--fence", "dynos-stopped"], redisFromHeroku());
+    expect(cutover.code, cutover.stderr).toBe(0);
+    expect(cutover.json<{ ok: boolean }>().ok).toBe(true);
+    await rotateRedis();
+    const verify = await runFerry(["--json", "redis", "verify"], redisFromHeroku());
+    expect(verify.code, verify.stderr).toBe(0);
+    for (const r of [replicate, cutover, verify]) expectNoSecrets(r);
+  });
+
   test("after the repoint sets DATABASE_URL to another server, and a rotation after it, the source is still the add-on's own URL", async () => {
     const repoint = await runFerry(["--json", "heroku", "repoint", "--app", APP, "--var", "DATABASE_URL", "--from-env", "FERRY_TARGET_URL"], { HEROKU_API_KEY: API_KEY, HEROKU_API_URL: api.url, FERRY_TARGET_URL: targetPgUrl() });
     expect(repoint.code, repoint.stderr).toBe(0);
