@@ -77,12 +77,30 @@ export function herokuSource(ctx: StageContext): HerokuSource {
   return present(ctx.heroku, "the Heroku source component");
 }
 
+/**
+ * Where a step finds the source store. A Heroku add-on's credentials rotate (Heroku
+ * Postgres and Key-Value Store both do), so a Heroku step is given the app and add-on and
+ * reads the add-on's current URL through the Platform API when it runs; a box's store
+ * keeps the URL in the stack (ferry:sourceDatabaseUrl / ferry:sourceRedisUrl).
+ */
 export function postgresEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
-  return { [ENV.sourceUrl]: present(ctx.secrets.sourceDatabaseUrl, "ferry:sourceDatabaseUrl"), [ENV.targetUrl]: ctx.target.runnerPostgresUrl };
+  const source = ctx.config.source;
+  const from = source.kind === "heroku"
+    ? herokuStoreEnv(ctx, present(source.postgres, "ferry:source.postgres"), ENV.sourceHerokuApp, ENV.sourceHerokuAddon)
+    : { [ENV.sourceUrl]: present(ctx.secrets.sourceDatabaseUrl, "ferry:sourceDatabaseUrl") };
+  return { ...from, [ENV.targetUrl]: ctx.target.runnerPostgresUrl };
 }
 
 export function redisEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
-  return { [ENV.sourceRedisUrl]: present(ctx.secrets.sourceRedisUrl, "ferry:sourceRedisUrl"), [ENV.targetRedisUrl]: ctx.target.runnerRedisUrl };
+  const source = ctx.config.source;
+  const from = source.kind === "heroku"
+    ? herokuStoreEnv(ctx, present(source.redis, "ferry:source.redis"), ENV.sourceRedisHerokuApp, ENV.sourceRedisHerokuAddon)
+    : { [ENV.sourceRedisUrl]: present(ctx.secrets.sourceRedisUrl, "ferry:sourceRedisUrl") };
+  return { ...from, [ENV.targetRedisUrl]: ctx.target.runnerRedisUrl };
+}
+
+function herokuStoreEnv(ctx: StageContext, store: { app: string; addon: string }, appVar: string, addonVar: string): Record<string, pulumi.Input<string>> {
+  return { [appVar]: store.app, [addonVar]: store.addon, ...herokuEnv(ctx) };
 }
 
 export function herokuEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {

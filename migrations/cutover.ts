@@ -128,9 +128,7 @@ export class DataCutover extends pulumi.ComponentResource {
     this.gates.push(cutover, verify);
     this.moved.postgres = true;
     if (source.kind === "heroku" && source.postgres) {
-      this.gates.push(this.repoint(ctx, source.postgres.app, source.postgres.configVar, ENV.targetUrl, ENV.sourceUrl, {
-        [ENV.targetUrl]: ctx.target.postgresUrl, [ENV.sourceUrl]: postgresEnv(ctx)[ENV.sourceUrl],
-      }, `${prefix}-pg-config`, verify));
+      this.gates.push(this.repoint(ctx, source.postgres, ENV.targetUrl, ctx.target.postgresUrl, `${prefix}-pg-config`, verify));
     }
   }
 
@@ -155,9 +153,7 @@ export class DataCutover extends pulumi.ComponentResource {
     if (source.kind === "heroku" && source.redis) {
       // After the combined step itself (its success means Redis is open), not after the
       // gate beside it: one process start less between the fences and the app's switch.
-      this.gates.push(this.repoint(ctx, source.redis.app, source.redis.configVar, ENV.targetRedisUrl, ENV.sourceRedisUrl, {
-        [ENV.targetRedisUrl]: ctx.target.redisUrl, [ENV.sourceRedisUrl]: redisEnv(ctx)[ENV.sourceRedisUrl],
-      }, `${prefix}-redis-config`, together ?? cutover));
+      this.gates.push(this.repoint(ctx, source.redis, ENV.targetRedisUrl, ctx.target.redisUrl, `${prefix}-redis-config`, together ?? cutover));
     }
   }
 
@@ -238,18 +234,19 @@ export class DataCutover extends pulumi.ComponentResource {
   }
 
   /**
-   * Point the Heroku app's config var at the target; rollback puts the source value back.
+   * Point the Heroku app's config var at the target; rollback gives it the add-on's value
+   * again, as the add-on holds it then (a credential rotated since the cutover included).
    * Dynos cannot reach the private target, so this is a fence: a dyno taken out of
    * maintenance by mistake fails to connect instead of writing into the old copy.
    */
   private repoint(
-    ctx: StageContext, app: string, configVar: string, targetEnv: string, sourceEnv: string,
-    urls: Record<string, pulumi.Input<string>>, name: string, after: pulumi.Resource,
+    ctx: StageContext, store: { app: string; configVar: string; addon: string }, targetEnv: string, targetUrl: pulumi.Input<string>,
+    name: string, after: pulumi.Resource,
   ): pulumi.Resource {
     return ctx.runner.run(name, {
-      create: heroku.configFromEnv(app, configVar, targetEnv),
-      delete: heroku.configFromEnv(app, configVar, sourceEnv),
-      environment: { ...herokuEnv(ctx), ...urls },
+      create: heroku.configFromEnv(store.app, store.configVar, targetEnv),
+      delete: heroku.repointToAddon(store.app, store.configVar, store.addon),
+      environment: { ...herokuEnv(ctx), [targetEnv]: targetUrl },
     }, { parent: this, dependsOn: [after] });
   }
 }

@@ -20,6 +20,14 @@ export const ENV = {
   targetUrl: "FERRY_TARGET_URL",
   sourceRedisUrl: "FERRY_SOURCE_REDIS_URL",
   targetRedisUrl: "FERRY_TARGET_REDIS_URL",
+  /**
+   * A Heroku source instead of a URL: the app and add-on (names, no secret) whose current
+   * URL each step reads through the Platform API with HEROKU_API_KEY (../cli/source.ts).
+   */
+  sourceHerokuApp: "FERRY_SOURCE_HEROKU_APP",
+  sourceHerokuAddon: "FERRY_SOURCE_HEROKU_ADDON",
+  sourceRedisHerokuApp: "FERRY_SOURCE_REDIS_HEROKU_APP",
+  sourceRedisHerokuAddon: "FERRY_SOURCE_REDIS_HEROKU_ADDON",
   herokuApiKey: "HEROKU_API_KEY",
   sshKey: "FERRY_SSH_KEY",
   /** What the step's create printed: the Command provider sets it for update and delete. */
@@ -31,8 +39,9 @@ function ferry(env: string[], ...words: (string | number)[]): FerryCommand {
   return { argv: ["ferry", "--json", ...words.map(String)], env };
 }
 
-const POSTGRES_ENV = [ENV.sourceUrl, ENV.targetUrl];
-const REDIS_ENV = [ENV.sourceRedisUrl, ENV.targetRedisUrl];
+// The source is a URL (a box) or a Heroku add-on read at each step: either may be set.
+const POSTGRES_ENV = [ENV.sourceUrl, ENV.sourceHerokuApp, ENV.sourceHerokuAddon, ENV.herokuApiKey, ENV.targetUrl];
+const REDIS_ENV = [ENV.sourceRedisUrl, ENV.sourceRedisHerokuApp, ENV.sourceRedisHerokuAddon, ENV.herokuApiKey, ENV.targetRedisUrl];
 const HEROKU_ENV = [ENV.herokuApiKey];
 const SSH_ENV = [ENV.sshKey];
 
@@ -124,7 +133,7 @@ export function stack(acceptSelfSignedTls: boolean) {
   return {
     cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; fence: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean }) =>
       ferry(
-        [...POSTGRES_ENV, ...REDIS_ENV],
+        [...new Set([...POSTGRES_ENV, ...REDIS_ENV])],
         "cutover", "--strategy", args.strategy, "--mode", args.mode, ...fenceFlag(args.fence), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
         ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.pgFence), ...tls,
       ),
@@ -203,6 +212,12 @@ export const heroku = {
     ferry([...HEROKU_ENV, fromEnv], "heroku", "repoint", "--app", app, "--var", configVar, "--from-env", fromEnv),
   /** The explicit way back of `configFromEnv`: the add-on owns `configVar` again, whatever its value now. */
   repointRestore: (app: string, configVar: string) => ferry(HEROKU_ENV, "heroku", "repoint", "--app", app, "--var", configVar, "--restore"),
+  /**
+   * The cutover's way back: `configVar` holds `addon`'s current value again (its attachment
+   * restored, or the URL its own attachments hold now), with no copy of the source URL,
+   * which Heroku's credential rotation would have made stale.
+   */
+  repointToAddon: (app: string, configVar: string, addon: string) => ferry(HEROKU_ENV, "heroku", "repoint", "--app", app, "--var", configVar, "--to-addon", addon),
   scale: (app: string, counts: Record<string, number>) =>
     ferry(HEROKU_ENV, "heroku", "scale", "--app", app, ...Object.entries(counts).map(([type, n]) => `${type}=${n}`)),
   addonDestroy: (app: string, addon: string) => ferry(HEROKU_ENV, "heroku", "destroy-addon", "--app", app, "--addon", addon, "--confirm", app),

@@ -2,10 +2,11 @@
 // target URL is given, the same way the per-store commands take them: Postgres from
 // FERRY_SOURCE_URL / FERRY_TARGET_URL, Redis from FERRY_SOURCE_REDIS_URL /
 // FERRY_TARGET_REDIS_URL (or the --pg-* / --redis-* flags, with a warning when they carry
-// a password). Strategy and mode are the ones replicate recorded; a flag that disagrees
+// a password); a Heroku source's URLs are read from its add-ons at each run (../cli/source.ts). Strategy and mode are the ones replicate recorded; a flag that disagrees
 // is refused before anything changes. Exit codes: 0 ok, 1 a gate or check failed, 2 bad input.
 import { Command, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, integer, percentage, progressBar, reportTo, resolveUrl } from "../cli/common";
+import { sourceGiven, sourceUrl } from "../cli/source";
 import { fenceFlags, fenceOptions, parseNumber, parseStrategy, strategyToCut } from "../postgres/cli";
 import { fenceOption } from "../redis/cli";
 import { Endpoint, TlsTrust } from "../redis/connection";
@@ -47,21 +48,25 @@ const ENV = {
   redisTarget: "FERRY_TARGET_REDIS_URL",
 } as const;
 
-/** A store moves when its target is given; then its source must be given too. */
-function storeUrls(flags: StackFlags, store: "pg" | "redis"): { source: string; target: string } | undefined {
+/**
+ * A store moves when its target is given; then its source must be given too (a URL, or
+ * a Heroku add-on whose current URL is read now: ../cli/source.ts).
+ */
+async function storeUrls(flags: StackFlags, store: "pg" | "redis"): Promise<{ source: string; target: string } | undefined> {
   const [sourceKey, targetKey] = store === "pg" ? (["pgSource", "pgTarget"] as const) : (["redisSource", "redisTarget"] as const);
+  const sourceStore = store === "pg" ? "postgres" : "redis";
   if (!flags[targetKey] && !process.env[ENV[targetKey]]) {
-    if (flags[sourceKey] || process.env[ENV[sourceKey]]) throw new FerryError(`missing --${store}-target: the ${store === "pg" ? "Postgres" : "Redis"} source is given but not its target (set ${ENV[targetKey]})`, 2);
+    if (flags[sourceKey] || sourceGiven(sourceStore)) throw new FerryError(`missing --${store}-target: the ${store === "pg" ? "Postgres" : "Redis"} source is given but not its target (set ${ENV[targetKey]})`, 2);
     return undefined;
   }
   return {
-    source: resolveUrl(flags[sourceKey], ENV[sourceKey], `--${store}-source`),
+    source: await sourceUrl(sourceStore, flags[sourceKey], `--${store}-source`, flags),
     target: resolveUrl(flags[targetKey], ENV[targetKey], `--${store}-target`),
   };
 }
 
-function redisEndpoints(flags: StackFlags): { source: Endpoint; target: Endpoint } | undefined {
-  const urls = storeUrls(flags, "redis");
+async function redisEndpoints(flags: StackFlags): Promise<{ source: Endpoint; target: Endpoint } | undefined> {
+  const urls = await storeUrls(flags, "redis");
   if (!urls) return undefined;
   const trust: TlsTrust = { caFile: flags.tlsCa, insecure: !!flags.tlsInsecure };
   return { source: { url: urls.source, flag: "--source", trust }, target: { url: urls.target, flag: "--target", trust } };
@@ -83,8 +88,8 @@ function connectionOptions(cmd: Command): Command {
 
 /** What moves and how, read and checked before anything is touched. */
 async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stackCutover>[0]> {
-  const pg = storeUrls(flags, "pg");
-  const redis = redisEndpoints(flags);
+  const pg = await storeUrls(flags, "pg");
+  const redis = await redisEndpoints(flags);
   if (!pg && !redis) throw nothingMoves();
   if (!redis && (flags.mode || flags.sidekiq || flags.pattern.length)) throw new FerryError(`${flags.mode ? "--mode" : "--sidekiq/--pattern"} needs the Redis URLs (${ENV.redisTarget})`, 2);
   if (!pg && (flags.strategy || flags.unfencedRole?.length || flags.providerSuperusers)) {
@@ -160,8 +165,8 @@ export function registerStackCommands(program: Command): void {
   connectionOptions(program.command("status").description("every moving store at once: stage, lag and the next step"))
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as StackFlags;
-      const pg = storeUrls(flags, "pg");
-      const redis = redisEndpoints(flags);
+      const pg = await storeUrls(flags, "pg");
+      const redis = await redisEndpoints(flags);
       if (!pg && !redis) throw nothingMoves();
       const r = await stackStatus({ postgres: pg && { sourceUrl: pg.source, targetUrl: pg.target }, redis });
       emit(flags, r, renderStatus);

@@ -1,4 +1,5 @@
-// The Heroku side: what kind of token ferry was given, and where the apps run.
+// The Heroku side: what kind of token ferry was given, where the apps run, and where the
+// add-ons' stores are now (their credentials rotate: ../heroku/source-url.ts).
 //
 // A token from `heroku auth:token` is the CLI's session and expires; a migration runs
 // for days, and a stage whose token expired stops part-way. `heroku authorizations:create`
@@ -9,6 +10,7 @@
 // the Heroku CLI's own `auth:token` finds the current one the same way, by comparing
 // `access_token.token` with the token it holds.
 import { HerokuApiError, HerokuClient } from "../heroku/client";
+import { addonUrl, AddonUrl } from "../heroku/source-url";
 import { Finding, finding } from "./findings";
 
 interface OAuthAuthorization {
@@ -73,4 +75,34 @@ export async function checkHerokuApps(client: HerokuClient, apps: string[], targ
     }
   }
   return findings;
+}
+
+/** A Heroku store as ferry:source names it, and the stack's own copy of its URL (for the app on AWS). */
+export interface HerokuStore {
+  check: "source postgres" | "source redis";
+  app: string;
+  addon: string;
+  /** ferry:sourceDatabaseUrl or ferry:sourceRedisUrl, and its value when set. */
+  key: string;
+  stored?: string;
+}
+
+/**
+ * Where the steps will find a Heroku store: the add-on's current URL, read from its own
+ * attachments as each step reads it. A stack copy that differs (the credential rotated
+ * since it was set) is a warning: the steps never read it, but the app on AWS connects
+ * with it until the cutover.
+ */
+export async function herokuStoreUrl(client: HerokuClient, store: HerokuStore): Promise<{ url?: string; findings: Finding[] }> {
+  let found: AddonUrl;
+  try {
+    found = await addonUrl(client, store.app, store.addon);
+  } catch (e) {
+    return { findings: [finding(store.check, "block", `cannot read Heroku add-on ${store.addon} on app ${store.app}: ${(e as Error).message.split("\n")[0]}`)] };
+  }
+  if (store.stored === undefined || store.stored === found.url) return { url: found.url, findings: [] };
+  return {
+    url: found.url,
+    findings: [finding(`${store.check} url`, "warn", `${store.key} differs from what add-on ${store.addon} holds now (its credentials rotated?): ferry's steps read the add-on, but the app on AWS connects with ${store.key} until the cutover; set it again: pulumi config set --secret ${store.key} "$(heroku config:get ${found.configVar} -a ${store.app})"`)],
+  };
 }

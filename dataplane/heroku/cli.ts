@@ -12,7 +12,8 @@ import { parseAssignments, parseFromEnv, parseScale, parseUnset } from "./args";
 import { downloadSlug, SlugDownloadError } from "./slug";
 import { secretString, SecretWriteError, writeSecretIfChanged } from "./copy-config";
 import { ConfigVars, ConfigVarsPatch, Formation, Release, Slug } from "./types";
-import { repoint, restore, RepointOutcome } from "./repoint";
+import { repoint, repointToAddon, restore, RepointOutcome } from "./repoint";
+import { SourceUrlError } from "./source-url";
 import { parseSchedulerOff, schedulerOff, schedulerOn } from "./scheduler";
 
 /** Statuses meaning "this request, as given, can never succeed": bad input, exit 2. */
@@ -224,6 +225,12 @@ function humanRepoint(o: RepointOutcome): string {
   }
 }
 
+/** The add-on's URL not found: bad input (a wrong add-on or app), one line. */
+function sourceUrlFailure(err: unknown): never {
+  if (err instanceof SourceUrlError) throw new FerryError(err.message, 2, "source");
+  throw err;
+}
+
 function registerRepoint(herokuCmd: Command): void {
   herokuCmd
     .command("repoint")
@@ -232,16 +239,21 @@ function registerRepoint(herokuCmd: Command): void {
     .requiredOption("--var <KEY>", "the config var, e.g. DATABASE_URL")
     .option("--from-env <ENV_VAR>", "the environment variable holding the new value (never argv)")
     .option("--restore", "the way back: unset the var and attach the add-on under its own name again")
+    .option("--to-addon <addon>", "the way back without a copy of the source URL: the add-on's current value again (its attachment restored, or the URL its own attachments hold now)")
     .action(
-      heroku(async (flags: { app: string; var: string; fromEnv?: string; restore?: boolean }, command: Command) => {
+      heroku(async (flags: { app: string; var: string; fromEnv?: string; restore?: boolean; toAddon?: string }, command: Command) => {
         const app = appName(flags.app);
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.var)) throw new FerryError(`--var: ${JSON.stringify(flags.var)} is not a config var name (letters, digits, _)`, 2);
         const key = flags.var;
-        if (!!flags.restore === (flags.fromEnv !== undefined)) throw new FerryError("repoint: give exactly one of --from-env ENV_VAR or --restore", 2);
+        if ([!!flags.restore, flags.fromEnv !== undefined, flags.toAddon !== undefined].filter(Boolean).length !== 1) {
+          throw new FerryError("repoint: give exactly one of --from-env ENV_VAR, --to-addon ADDON or --restore", 2);
+        }
         const client = clientFromEnv(globals(command));
         const outcome = flags.restore
           ? await restore(client, app, key)
-          : await repoint(client, app, key, parseFromEnv([`${key}=${flags.fromEnv}`])[key] as string);
+          : flags.toAddon !== undefined
+            ? await repointToAddon(client, app, key, flags.toAddon).catch(sourceUrlFailure)
+            : await repoint(client, app, key, parseFromEnv([`${key}=${flags.fromEnv}`])[key] as string);
         emit(globals(command), outcome, humanRepoint);
       }),
     );

@@ -8,6 +8,7 @@
 // the app under the parking name, and the rollback attaches it back under its own name,
 // which restores the var exactly as Heroku manages it.
 import type { HerokuClient } from "./client";
+import { addonUrl, attachmentsOf } from "./source-url";
 import type { AddonAttachment } from "./types";
 
 /** The attachment that gives the app `configVar`: Heroku names it NAME_URL (DATABASE -> DATABASE_URL). */
@@ -73,4 +74,18 @@ export async function restore(client: HerokuClient, app: string, configVar: stri
   }
   await client.deleteAttachment(parked.id);
   return { action: "restored", app, configVar, addon: parked.addon.name, attachedAs: name };
+}
+
+/**
+ * The way back that needs no copy of the source URL (Heroku rotates it): `configVar` gets
+ * `addon`'s current value again. A parked add-on is attached under its own name again
+ * (restore); otherwise the var is set to the URL the add-on's own attachments hold now. A
+ * var the add-on already owns is left as it is.
+ */
+export async function repointToAddon(client: HerokuClient, app: string, configVar: string, addon: string): Promise<RepointOutcome> {
+  const attachments = await client.listAttachments(app);
+  if (attachments.some((a) => a.name === parkingName(attachmentNameFor(configVar)))) return restore(client, app, configVar);
+  const owner = owningAttachment(attachments, configVar);
+  if (owner && attachmentsOf([owner], addon).length > 0) return { action: "nothing-to-restore", app, configVar };
+  return repoint(client, app, configVar, (await addonUrl(client, app, addon)).url);
 }

@@ -1,8 +1,9 @@
 // `ferry pg ...`: the Postgres data plane from a terminal. The Pulumi stages and the
-// rehearsal run exactly these commands with the URLs in FERRY_SOURCE_URL and
-// FERRY_TARGET_URL. Exit codes: 0 ok, 1 a check or gate failed, 2 bad input.
+// rehearsal run exactly these commands with the URLs in FERRY_SOURCE_URL (or, for a Heroku
+// source, its add-on's current URL: ../cli/source.ts) and FERRY_TARGET_URL. Exit codes: 0 ok, 1 a check or gate failed, 2 bad input.
 import { Command } from "commander";
 import { FerryError, GlobalOptions, action, emit, formatBytes, progressBar, redact, reportTo, resolveUrl } from "../cli/common";
+import { sourceUrl as sourceUrlOf } from "../cli/source";
 import { cleanup } from "./cutover/cleanup";
 import { withClient } from "./connection";
 import { chooseStrategy, recordedStrategy } from "./recorded";
@@ -87,12 +88,13 @@ const warn = (warnings: string[]) => {
   for (const w of warnings) process.stderr.write(`ferry: warning: ${redact(w)}\n`);
 };
 
-const sourceUrl = (o: CommonFlags) => resolveUrl(o.source, "FERRY_SOURCE_URL", "--source");
+/** FERRY_SOURCE_URL, or a Heroku add-on's current URL (../cli/source.ts). */
+const sourceUrl = (o: CommonFlags) => sourceUrlOf("postgres", o.source, "--source", o);
 const targetUrl = (o: CommonFlags) => resolveUrl(o.target, "FERRY_TARGET_URL", "--target");
 
 function urlOptions(cmd: Command): Command {
   return cmd
-    .option("--source <url>", "source database URL (prefer FERRY_SOURCE_URL: argv is visible to other users)")
+    .option("--source <url>", "source database URL (prefer FERRY_SOURCE_URL, or for Heroku FERRY_SOURCE_HEROKU_APP + FERRY_SOURCE_HEROKU_ADDON with HEROKU_API_KEY: argv is visible to other users)")
     .option("--target <url>", "target database URL (prefer FERRY_TARGET_URL)")
     .addHelpText("after", "\nTLS: sslmode in each URL means what it means to libpq (no sslmode: prefer); the CA for\nverify-ca/verify-full comes from sslrootcert in the URL, PGSSLROOTCERT or FERRY_PG_CA_FILE\n(for RDS: the global bundle). Through a forward: keep the certificate's name as the host,\nadd hostaddr=IP and the forward's port.");
 }
@@ -109,7 +111,7 @@ function registerPreflight(pg: Command): void {
       const o = flags(cmd);
       const strategy = parseStrategy(o.strategy)!;
       const report = await preflight({
-        sourceUrl: sourceUrl(o),
+        sourceUrl: await sourceUrl(o),
         targetUrl: strategy === "physical" ? undefined : targetUrl(o),
         strategy,
         fixReplicaIdentity: o.fixReplicaIdentity,
@@ -135,7 +137,7 @@ function registerReplicate(pg: Command): void {
       const o = flags(cmd);
       const strategy = parseStrategy(o.strategy)!;
       const jobs = parseNumber("--jobs", o.jobs, 1);
-      const [source, target] = [sourceUrl(o), targetUrl(o)];
+      const [source, target] = [await sourceUrl(o), targetUrl(o)];
       const bar = progressBar(o);
       try {
         if (strategy === "physical") {
@@ -184,7 +186,7 @@ function registerStatus(pg: Command): void {
     .option("--require-cutover", "exit 1 unless the cutover is done and the source still fenced (the gate before the source is released)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
-      const r = await status({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy, false) });
+      const r = await status({ sourceUrl: await sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy, false) });
       // After a cutover the target takes writes the source never sees, so a verify can only
       // differ; what makes releasing the source safe is a finished cutover (its verify ran
       // behind the fence) and a source still fenced (nothing written there since).
@@ -216,7 +218,7 @@ function registerVerify(pg: Command): void {
       const o = flags(cmd) as CommonFlags & { fast?: boolean; showKeys?: boolean; repair?: boolean };
       const r = await verifyAfterCutover({
         repair: o.repair !== false,
-        sourceUrl: sourceUrl(o),
+        sourceUrl: await sourceUrl(o),
         targetUrl: targetUrl(o),
         jobs: parseNumber("--jobs", o.jobs, 1),
         chunkRows: parseNumber("--chunk-rows", o.chunkRows, 1),
@@ -243,14 +245,14 @@ function registerCutover(pg: Command): void {
     .option("--jobs <n>", "dump/verify: parallel connections")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
-      const [source, target] = [sourceUrl(o), targetUrl(o)];
-      // Every flag checked before a server is asked what replicate recorded.
+      // Every flag checked before a server (Heroku's API included) is asked anything.
       const flagged = parseStrategy(o.strategy, false);
       const numbers = {
         maxLagBytes: parseNumber("--max-lag-bytes", o.maxLagBytes, 0),
         timeoutSeconds: parseNumber("--timeout", o.timeout, 1),
         jobs: parseNumber("--jobs", o.jobs, 1),
       };
+      const [source, target] = [await sourceUrl(o), targetUrl(o)];
       const strategy = await strategyToCut(flagged, source, target);
       // The dump's copy is the long step inside `pulumi up`: its progress shows there too (progressBar).
       const bar = progressBar(o);
@@ -292,7 +294,7 @@ function registerRollback(pg: Command): void {
     .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
-      const r = await rollback({ sourceUrl: sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy)!, standbyDir: o.standbyDir, check: !!o.check });
+      const r = await rollback({ sourceUrl: await sourceUrl(o), targetUrl: targetUrl(o), strategy: parseStrategy(o.strategy)!, standbyDir: o.standbyDir, check: !!o.check });
       emit(o, r, (x) => x.actions.join("\n"));
     }));
 }
@@ -301,7 +303,7 @@ function registerCleanup(pg: Command): void {
   urlOptions(pg.command("cleanup").description("drop the publication, subscription and replication slots"))
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
-      const r = await cleanup({ sourceUrl: sourceUrl(o), targetUrl: o.target ?? process.env.FERRY_TARGET_URL ? targetUrl(o) : undefined });
+      const r = await cleanup({ sourceUrl: await sourceUrl(o), targetUrl: o.target ?? process.env.FERRY_TARGET_URL ? targetUrl(o) : undefined });
       emit(o, r, (x) => [...x.dropped.map((d) => `dropped ${d}`), ...x.kept.map((k) => `kept ${k}`), x.dropped.length || x.kept.length ? "" : "nothing to clean up"].filter(Boolean).join("\n"));
       return r.ok ? 0 : 1;
     }));

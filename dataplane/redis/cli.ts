@@ -1,9 +1,11 @@
 // `ferry redis ...`: the Redis data plane from a terminal, the Pulumi stages and the
 // rehearsal. URLs come from FERRY_SOURCE_REDIS_URL / FERRY_TARGET_REDIS_URL (or --source /
-// --target, with a warning when they carry a password); TLS trust is --tls-ca FILE or an
+// --target, with a warning when they carry a password; a Heroku source's from its add-on,
+// read at each step: ../cli/source.ts); TLS trust is --tls-ca FILE or an
 // explicit --tls-insecure. --json prints one object; exit 0 ok, 1 gate failed, 2 bad input.
 import { Command, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, integer, percentage, progressBar, resolveUrl } from "../cli/common";
+import { sourceUrl } from "../cli/source";
 import { Endpoint, TlsTrust } from "./connection";
 import { cleanup, CleanupResult, cutover, cutoverDone, CutoverResult, rollback, RollbackResult } from "./cutover";
 import { runCopy, CopyResult } from "./copy";
@@ -28,8 +30,9 @@ function trust(flags: ConnectionFlags): TlsTrust {
   return { caFile: flags.tlsCa, insecure: !!flags.tlsInsecure };
 }
 
-function sourceEndpoint(flags: ConnectionFlags): Endpoint {
-  return { url: resolveUrl(flags.source, "FERRY_SOURCE_REDIS_URL", "--source"), flag: "--source", trust: trust(flags) };
+/** FERRY_SOURCE_REDIS_URL, or a Heroku add-on's current URL (../cli/source.ts). */
+async function sourceEndpoint(flags: ConnectionFlags, cmd: Command): Promise<Endpoint> {
+  return { url: await sourceUrl("redis", flags.source, "--source", globals(cmd)), flag: "--source", trust: trust(flags) };
 }
 
 function targetEndpoint(flags: ConnectionFlags): Endpoint {
@@ -41,7 +44,7 @@ function redisCommand(parent: Command, name: string, description: string): Comma
   return parent
     .command(name)
     .description(description)
-    .option("--source <url>", "source Redis URL (prefer FERRY_SOURCE_REDIS_URL)")
+    .option("--source <url>", "source Redis URL (prefer FERRY_SOURCE_REDIS_URL, or for Heroku FERRY_SOURCE_REDIS_HEROKU_APP + FERRY_SOURCE_REDIS_HEROKU_ADDON with HEROKU_API_KEY)")
     .option("--target <url>", "target Redis URL (prefer FERRY_TARGET_REDIS_URL)")
     .option("--tls-ca <file>", "PEM certificate to trust for rediss:// (e.g. Heroku's self-signed one)")
     .option("--tls-insecure", "accept any TLS certificate (no verification); an explicit choice");
@@ -95,7 +98,7 @@ function registerPreflight(redis: Command): void {
     .option("--probe-write", "write one expiring key ferry:probe:* on the source to test keyspace notifications")
     .action(action(async (flags, cmd: Command) => {
       const result = await preflight({
-        source: sourceEndpoint(flags), target: targetEndpoint(flags), mode: flags.mode,
+        source: await sourceEndpoint(flags, cmd), target: targetEndpoint(flags), mode: flags.mode,
         listenMs: flags.listen * 1000, probeWrite: !!flags.probeWrite,
       });
       emit(globals(cmd), result, renderPreflight);
@@ -115,7 +118,7 @@ function registerReplicate(redis: Command): void {
     .addOption(new Option("--timeout <seconds>", "replicaof: how long to wait for the initial sync").default(3600).argParser(integer("--timeout", 1)))
     .action(action(async (flags, cmd: Command) => {
       const opts = globals(cmd);
-      const source = sourceEndpoint(flags);
+      const source = await sourceEndpoint(flags, cmd);
       const target = targetEndpoint(flags);
       if (flags.mode === "replicaof") {
         if (flags.follow) throw new FerryError("--follow applies to --mode copy only", 2);
@@ -147,7 +150,7 @@ function registerStatus(redis: Command): void {
         emit(globals(cmd), { cutover: mark }, (m) => `cutover done (${m.cutover.mode}) at ${m.cutover.at}`);
         return 0;
       }
-      const result = await status(sourceEndpoint(flags), targetEndpoint(flags));
+      const result = await status(await sourceEndpoint(flags, cmd), targetEndpoint(flags));
       emit(globals(cmd), result, renderStatus);
       return 0;
     }));
@@ -161,7 +164,7 @@ function registerVerify(redis: Command): void {
     .option("--show-keys", "print differing keys' whole names (they may be data: tokens, e-mails); by default a namespace and a fingerprint")
     .action(action(async (flags, cmd: Command) => {
       const result = await verify({
-        source: sourceEndpoint(flags), target: targetEndpoint(flags), samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,
+        source: await sourceEndpoint(flags, cmd), target: targetEndpoint(flags), samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,
         showKeys: !!flags.showKeys,
       });
       emit(globals(cmd), result, renderVerify);
@@ -182,7 +185,7 @@ function registerCutover(redis: Command): void {
       const target = targetEndpoint(flags);
       const mode = chooseMode(flags.mode, await recordedMode(target));
       const result = await cutover({
-        source: sourceEndpoint(flags), target, mode, timeoutMs: flags.timeout * 1000,
+        source: await sourceEndpoint(flags, cmd), target, mode, timeoutMs: flags.timeout * 1000,
         samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch, progress: progressBar(opts),
         fence: flags.fence,
       });
@@ -195,7 +198,7 @@ function registerRollback(redis: Command): void {
   redisCommand(redis, "rollback", "before the target took writes: lift the fence on the source's writers; refuses once the target is the primary")
     .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
     .action(action(async (flags, cmd: Command) => {
-      const result = await rollback(sourceEndpoint(flags), targetEndpoint(flags), !!flags.check);
+      const result = await rollback(await sourceEndpoint(flags, cmd), targetEndpoint(flags), !!flags.check);
       emit(globals(cmd), result, renderRollback);
       return 0;
     }));
@@ -233,7 +236,7 @@ function registerDrain(redis: Command): void {
     .addOption(new Option("--interval <ms>", "poll interval").default(500).argParser(integer("--interval", 10)))
     .action(action(async (flags, cmd: Command) => {
       if (!flags.sidekiq && flags.pattern.length === 0) throw new FerryError("drain needs --sidekiq and/or --pattern P", 2);
-      const endpoint = flags.on === "target" ? targetEndpoint(flags) : sourceEndpoint(flags);
+      const endpoint = flags.on === "target" ? targetEndpoint(flags) : await sourceEndpoint(flags, cmd);
       const result = await drain({
         endpoint, sidekiq: !!flags.sidekiq, namespace: flags.namespace, patterns: flags.pattern, timeoutMs: flags.timeout * 1000, intervalMs: flags.interval,
       });

@@ -4,7 +4,9 @@
 // keeps state, checks the Accept version and the API key, pages list endpoints with
 // Range / 206 + Next-Range at a deliberately small page size, reports
 // RateLimit-Remaining, and can be told to answer 429 (with Retry-After) or 5xx next,
-// so the client, the CLI and the rehearsal meet the same behaviour as the real API.
+// so the client, the CLI and the rehearsal meet the same behaviour as the real API. An
+// add-on's credentials rotate as Heroku rotates them: a new password on the server, then
+// every attachment's config var updated (rotateCredentials).
 import { createServer, IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import { FakeReleases, FakeReleaseSeed } from "./heroku-releases";
@@ -16,8 +18,12 @@ export interface FakeAppSeed {
   maintenance?: boolean;
   configVars?: Record<string, string>;
   formation?: Array<{ type: string; quantity: number; size?: string; command?: string }>;
-  /** Each add-on's config vars are attachment values: visible, but PATCH may not change them. */
-  addons?: Array<{ name: string; service: string; plan: string; configVars?: Record<string, string> }>;
+  /**
+   * Each add-on's config vars are attachment values: visible, but PATCH may not change them.
+   * `alsoAttachedAs`: further attachments of the add-on, as Heroku Postgres is attached both
+   * as DATABASE and as HEROKU_POSTGRESQL_<COLOR> (each gives the app NAME_URL, same value).
+   */
+  addons?: Array<{ name: string; service: string; plan: string; configVars?: Record<string, string>; alsoAttachedAs?: string[] }>;
   domains?: Array<{ hostname: string; kind?: "heroku" | "custom" }>;
   /** Releases, oldest first (versions 1, 2, ...), each with its slug tarball. */
   releases?: FakeReleaseSeed[];
@@ -109,8 +115,18 @@ export interface FakeHerokuApi {
   setRateLimitRemaining(tokens: number): void;
   /** Releases, slugs and their blobs: deploy a new release, settle a release phase, expire blob URLs. */
   releases: FakeReleases;
+  /**
+   * Rotate an add-on's credentials as Heroku does (`heroku pg:credentials:rotate`, `heroku
+   * redis:credentials --reset`): `onServer` sets a new password on the store and returns the
+   * add-on's new URL, then every attachment of the add-on carries it in its NAME_URL var. A
+   * var the add-on no longer owns (DATABASE_URL once repointed) keeps what it holds.
+   */
+  rotateCredentials(app: string, addon: string, onServer: CredentialRotation): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** Sets a new password on the store behind an add-on: its current URL in, the new URL out. */
+export type CredentialRotation = (currentUrl: string) => Promise<string>;
 
 const ACCEPT = /application\/vnd\.heroku\+json;\s*version=3/;
 const RATE_LIMIT_TOKENS = 4500;
@@ -158,6 +174,7 @@ function seedApp(seed: FakeAppSeed): FakeApp {
     const addon = { id: randomUUID(), name: a.name, service: { id: randomUUID(), name: a.service }, plan: { id: randomUUID(), name: a.plan }, configVars: Object.keys(vars), values };
     app.addons.push(addon);
     attach(app, addon.id, attachmentName);
+    for (const name of a.alsoAttachedAs ?? []) attach(app, addon.id, name);
   }
   for (const d of seed.domains ?? []) {
     const kind = d.kind ?? "custom";
@@ -531,6 +548,13 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
       remaining = tokens;
     },
     releases,
+    async rotateCredentials(appName, addonName, onServer) {
+      const app = apps.get(appName);
+      const addon = app?.addons.find((a) => a.name === addonName);
+      if (!app || !addon?.values._URL) throw new Error(`no add-on ${addonName} with a URL on app ${appName} to rotate`);
+      addon.values._URL = await onServer(addon.values._URL);
+      for (const attachment of app.attachments.filter((a) => a.addonId === addon.id)) Object.assign(app.configVars, attachmentVarsOf(app, attachment));
+    },
     stop: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

@@ -4,3 +4,4 @@ export * from "./redis";
 export * from "./certificates";
 export * from "./nginx";
 export * from "./heroku-api";
+export * from "./credentials";

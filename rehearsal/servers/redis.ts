@@ -2,6 +2,8 @@
 // self-signed certificate (how Heroku's serves) or on a private CA (how ElastiCache
 // serves), or with SYNC/PSYNC renamed away (how Heroku's behaves).
 import { spawn, ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import Redis from "ioredis";
 import { join } from "node:path";
 import { readFileSync, writeFileSync } from "node:fs";
 import { freePort, onExit, tempDir, waitFor, portOpen } from "./process";
@@ -50,6 +52,12 @@ export interface LocalRedis {
   /** The certificate files when tls is on (caFile is what --tls-ca takes). */
   tls?: TlsFiles;
   url(db?: number): string;
+  /**
+   * A new password, as the provider sets one when it rotates the credential (Heroku:
+   * `heroku redis:credentials --reset`): through CONFIG even where clients are refused it,
+   * and kept for a restart. Open connections stay authenticated, as in Redis itself.
+   */
+  setPassword(password: string): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
   kill9(): void;
@@ -70,13 +78,15 @@ export async function startRedis(opts: RedisOptions = {}): Promise<LocalRedis> {
   } else {
     args.push("--port", String(port));
   }
-  if (opts.password) {
-    // In a 0600 config file, not argv: the process list must never show a password.
-    const conf = join(dir, "auth.conf");
-    writeFileSync(conf, `requirepass "${opts.password}"\nmasterauth "${opts.password}"\n`, { mode: 0o600 });
-    args.unshift(conf);
-  }
-  for (const cmd of opts.disableCommands ?? []) args.push("--rename-command", cmd, "");
+  let password = opts.password;
+  // In a 0600 config file, not argv: the process list must never show a password.
+  const conf = join(dir, "auth.conf");
+  const writeAuth = () => writeFileSync(conf, password ? `requirepass "${password}"\nmasterauth "${password}"\n` : "", { mode: 0o600 });
+  writeAuth();
+  args.unshift(conf);
+  // CONFIG refused to clients stays the provider's: renamed to a name only this process knows.
+  const adminConfig = opts.disableCommands?.includes("CONFIG") ? `config-${randomBytes(8).toString("hex")}` : "CONFIG";
+  for (const cmd of opts.disableCommands ?? []) args.push("--rename-command", cmd, cmd === "CONFIG" ? adminConfig : "");
   for (const [k, v] of Object.entries(opts.settings ?? {})) args.push(`--${k}`, v);
 
   let child: ChildProcess | undefined;
@@ -97,14 +107,29 @@ export async function startRedis(opts: RedisOptions = {}): Promise<LocalRedis> {
   };
   await start();
   const scheme = opts.tls ? "rediss" : "redis";
-  const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : "";
+  const url = (db = 0) => `${scheme}://${password ? `:${encodeURIComponent(password)}@` : ""}127.0.0.1:${port}/${db}`;
+  const setPassword = async (next: string) => {
+    const admin = new Redis(url(), { lazyConnect: true, maxRetriesPerRequest: 1, ...(caCert ? { tls: { ca: caCert, rejectUnauthorized: false } } : {}) });
+    try {
+      await admin.connect();
+      await admin.call(adminConfig, "SET", "requirepass", next);
+      await admin.call(adminConfig, "SET", "masterauth", next);
+    } finally {
+      admin.disconnect();
+    }
+    password = next;
+    writeAuth();
+  };
   return {
     port,
     dir,
-    password: opts.password,
+    get password() {
+      return password;
+    },
     caCert,
     tls,
-    url: (db = 0) => `${scheme}://${auth}127.0.0.1:${port}/${db}`,
+    url,
+    setPassword,
     start,
     stop,
     kill9: () => child?.kill("SIGKILL"),

@@ -16,6 +16,7 @@ describe("ferry command lines", () => {
     expect(redisSteps(true).replicate("copy")).toBe("ferry --json redis replicate --mode copy --tls-insecure");
     expect(heroku.configFromEnv("masto-web", "DATABASE_URL", "FERRY_TARGET_URL")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL");
     expect(heroku.repointRestore("masto-web", "DATABASE_URL")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --restore");
+    expect(heroku.repointToAddon("masto-web", "DATABASE_URL", "postgresql-curved-12345")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --to-addon postgresql-curved-12345");
     expect(heroku.scale("masto-web", { web: 0, worker: 0 })).toBe("ferry --json heroku scale --app masto-web web=0 worker=0");
     expect(traffic.health("http://lb.example/health", 5, 2)).toBe("ferry --json health --url http://lb.example/health --times 5 --interval 2");
   });

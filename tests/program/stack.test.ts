@@ -211,7 +211,19 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const pg = findCommand(b, /pg replicate/)!;
     expect(commandLine(pg)).toBe(`ferry --json pg replicate --strategy ${heroku ? "dump" : "logical"}`);
     expect(plain(pg.inputs.delete)).toBe("ferry --json pg cleanup");
-    expect(envKeys(pg)).toEqual(["FERRY_SOURCE_URL", "FERRY_TARGET_URL"]);
+    if (heroku) {
+      // The add-on's credentials rotate: the step reads its current URL through the Platform API, no copy in the stack.
+      expect(envKeys(pg)).toEqual(["FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_TARGET_URL", "HEROKU_API_KEY"]);
+      expect(plain(pg.inputs.environment)).toMatchObject({ FERRY_SOURCE_HEROKU_APP: "masto-web", FERRY_SOURCE_HEROKU_ADDON: "postgresql-curved-12345" });
+      const redis = findCommand(b, /redis replicate/)!;
+      expect(envKeys(redis)).toEqual(["FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "HEROKU_API_KEY"]);
+      expect(plain(redis.inputs.environment)).toMatchObject({ FERRY_SOURCE_REDIS_HEROKU_APP: "masto-web", FERRY_SOURCE_REDIS_HEROKU_ADDON: "redis-rigid-67890" });
+      for (const step of commands(b).filter((c) => /ferry --json (pg|redis) /.test(commandLine(c)))) {
+        expect(JSON.stringify(plain(step.inputs.environment)), step.name).not.toMatch(/pgpass-SECRET|redispass-SECRET/);
+      }
+    } else {
+      expect(envKeys(pg)).toEqual(["FERRY_SOURCE_URL", "FERRY_TARGET_URL"]);
+    }
     expect(b.options.get(pg.name)!.dependsOnNames).toContain(`${b.name}-replicate-pg-preflight`);
     // The trigger identifies the source without its password.
     expect(plain(pg.inputs.triggers)).toContain("postgres://app@source.example.net:5432/app");
@@ -322,7 +334,9 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       ? "ferry --json cutover --strategy dump --mode copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure"
       : "ferry --json cutover --strategy logical --mode replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
-    expect(envKeys(pg)).toEqual(["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
+    expect(envKeys(pg)).toEqual(heroku
+      ? ["FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL", "HEROKU_API_KEY"]
+      : ["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
     // The rollbacks stay the per-store ones, Redis's first (its step depends on the combined one).
     expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "dump" : "logical"}`);
     const redisGate = findCommand(b, /redis status --require-cutover/)!;
@@ -343,7 +357,11 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(plain(maintenance.inputs.delete)).toBe("ferry --json heroku maintenance off --app masto-web");
       // Heroku Postgres owns DATABASE_URL: the repoint moves its attachment instead of a 422.
       const repoint = findCommand(b, /heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL/)!;
-      expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_SOURCE_URL");
+      // The way back reads the add-on's value as it is then (rotated or not), never a stored copy.
+      expect(plain(repoint.inputs.delete)).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --to-addon postgresql-curved-12345");
+      expect(envKeys(repoint)).toEqual(["FERRY_TARGET_URL", "HEROKU_API_KEY"]);
+      const redisRepoint = findCommand(b, /heroku repoint --app masto-web --var REDIS_URL --from-env FERRY_TARGET_REDIS_URL/)!;
+      expect(plain(redisRepoint.inputs.delete)).toBe("ferry --json heroku repoint --app masto-web --var REDIS_URL --to-addon redis-rigid-67890");
       expect(stepDeps(b, `${b.name}-cutover-pg-verify`)).toEqual([pg.name]);
       expect(stepDeps(b, repoint.name)).toEqual([`${b.name}-cutover-pg-verify`]);
       // Redis's repoint follows the combined step itself (its success means Redis is open), not the gate beside it.

@@ -91,6 +91,7 @@ samples["heroku.domains"].push(contract.heroku.domains("masto-web"));
 for (const on of [true, false]) samples["heroku.maintenance"].push(contract.heroku.maintenance("masto-web", on));
 samples["heroku.configFromEnv"].push(contract.heroku.configFromEnv("masto-web", "DATABASE_URL", contract.ENV.targetUrl));
 samples["heroku.repointRestore"].push(contract.heroku.repointRestore("masto-web", "DATABASE_URL"));
+samples["heroku.repointToAddon"].push(contract.heroku.repointToAddon("masto-web", "DATABASE_URL", "postgresql-curved-12345"));
 samples["heroku.scale"].push(contract.heroku.scale("masto-web", { web: 2, worker: 1 }), contract.heroku.scale("masto-web", { web: 0 }));
 samples["heroku.addonDestroy"].push(contract.heroku.addonDestroy("masto-web", "postgresql-curved-12345"));
 samples["heroku.release"].push(contract.heroku.release("masto-web"));

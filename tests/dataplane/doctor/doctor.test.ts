@@ -71,9 +71,25 @@ const withTarget = (change: (t: Record<string, any>) => void): Stack => {
 
 let stacks = 0;
 
+const PG_ADDON = "postgresql-curved-12345";
+const REDIS_ADDON = "redis-round-67890";
+
+/**
+ * The Heroku source's add-ons hold what the stack's keys hold, unless `addons` says
+ * otherwise (the steps, and so doctor, read a Heroku store's URL from its add-on).
+ */
+function attachAddons(given: Record<string, string>, addons: { postgres?: string | null; redis?: string | null } = {}): void {
+  heroku.addons.clear();
+  const postgres = addons.postgres === undefined ? given["ferry:sourceDatabaseUrl"] : addons.postgres;
+  const redisUrl = addons.redis === undefined ? given["ferry:sourceRedisUrl"] : addons.redis;
+  if (postgres) heroku.addons.set(PG_ADDON, { app: "mastodon-web", attachment: "HEROKU_POSTGRESQL_ORANGE", url: postgres });
+  if (redisUrl) heroku.addons.set(REDIS_ADDON, { app: "mastodon-web", attachment: "REDIS", url: redisUrl });
+}
+
 /** `ferry doctor` on a fresh stack named for this run, with PATH = the test's programs only. */
-async function doctor(opts: { stack?: Stack; secrets?: Record<string, string>; clear?: string[]; env?: Record<string, string>; json?: boolean; name?: string } = {}): Promise<FerryRun> {
+async function doctor(opts: { stack?: Stack; secrets?: Record<string, string>; addons?: { postgres?: string | null; redis?: string | null }; clear?: string[]; env?: Record<string, string>; json?: boolean; name?: string } = {}): Promise<FerryRun> {
   const name = `doc${stacks++}`;
+  attachAddons(opts.secrets ?? secrets(), opts.addons);
   tools.setStack(name, pulumiJson(opts.stack ?? herokuConfig(), opts.secrets ?? secrets(), opts.clear));
   return runFerry([...(opts.json ? ["--json"] : []), "doctor", "--stack", opts.name ?? name], {
     PATH: tools.bin,
@@ -249,6 +265,23 @@ describe("ferry doctor", () => {
     const run = await doctor({ secrets: secrets({ "ferry:sourceDatabaseUrl": pg.url("postgres", "postgres", "not-the-password") }) });
     blockedBy(run, /^block  source postgres: cannot connect: password authentication failed for user "postgres"$/);
     expect(run.stdout).not.toContain("not-the-password");
+  });
+
+  it("reads a Heroku store where the steps do, from its add-on: a stack copy from before a rotation warns with the command that refreshes it", async () => {
+    const stale = pg.url("postgres", "postgres", "rotated-away-password");
+    const run = await doctor({ secrets: secrets({ "ferry:sourceDatabaseUrl": stale }), addons: { postgres: pg.url() } });
+    expect(lines(run, "block")).toEqual([]);
+    expect(run.stdout).toMatch(/^ok\s+source postgres: server 1\d/m);
+    expect(lines(run, "warn")).toEqual([
+      'warn   source postgres url: ferry:sourceDatabaseUrl differs from what add-on postgresql-curved-12345 holds now (its credentials rotated?): ferry\'s steps read the add-on, but the app on AWS connects with ferry:sourceDatabaseUrl until the cutover; set it again: pulumi config set --secret ferry:sourceDatabaseUrl "$(heroku config:get HEROKU_POSTGRESQL_ORANGE_URL -a mastodon-web)"',
+    ]);
+    expect(run.code).toBe(0);
+    for (const secret of ["rotated-away-password", pg.password]) expect(run.stdout + run.stderr).not.toContain(secret);
+  });
+
+  it("blocks when the configured Heroku add-on is not attached to its app, naming both", async () => {
+    const run = await doctor({ addons: { postgres: null } });
+    blockedBy(run, /^block  source postgres: cannot read Heroku add-on postgresql-curved-12345 on app mastodon-web: Heroku add-on postgresql-curved-12345 is not attached to app mastodon-web/);
   });
 
   it("a box's Redis this machine cannot reach is a warning (the runner reaches it), a Heroku one blocks", async () => {

@@ -34,13 +34,17 @@ export interface HerokuStandIn {
   tokens: Map<string, HerokuToken>;
   /** App name -> Heroku region name. */
   apps: Map<string, string>;
+  /** Add-on name -> the app it is attached to, under `attachment`, with its URL (the NAME_URL var). */
+  addons: Map<string, { app: string; attachment: string; url: string }>;
   close(): Promise<void>;
 }
 
-/** GET /oauth/authorizations and GET /apps/{app}, Platform API v3 shapes. */
+/** GET /oauth/authorizations, GET /apps/{app} and its addon-attachments and config-vars, Platform API v3 shapes. */
 export async function startHeroku(): Promise<HerokuStandIn> {
   const tokens = new Map<string, HerokuToken>();
   const apps = new Map<string, string>();
+  const addons = new Map<string, { app: string; attachment: string; url: string }>();
+  const attachedTo = (app: string) => [...addons].filter(([, a]) => a.app === app);
   const server = createServer((req, res) => {
     const token = bearer(req);
     if (!token || !tokens.has(token)) return json(res, 401, { id: "unauthorized", message: "Invalid credentials provided." });
@@ -60,10 +64,20 @@ export async function startHeroku(): Promise<HerokuStandIn> {
       if (!region) return json(res, 404, { id: "not_found", message: "Couldn't find that app." });
       return json(res, 200, { id: "01234567-89ab-cdef-0123-456789abcdef", name: app[1], maintenance: false, web_url: null, region: { id: "59accabd-516d-4f0e-83e6-6e3757701145", name: region }, created_at: "2020-01-01T00:00:00Z", updated_at: "2020-01-01T00:00:00Z" });
     }
+    const appPart = /^\/apps\/([^/]+)\/(addon-attachments|config-vars)$/.exec(path);
+    if (req.method === "GET" && appPart) {
+      const name = decodeURIComponent(appPart[1]);
+      if (!apps.has(name)) return json(res, 404, { id: "not_found", message: "Couldn't find that app." });
+      const appRef = { id: "01234567-89ab-cdef-0123-456789abcdef", name };
+      if (appPart[2] === "config-vars") return json(res, 200, Object.fromEntries(attachedTo(name).map(([, a]) => [`${a.attachment}_URL`, a.url])));
+      return json(res, 200, attachedTo(name).map(([addon, a], i) => ({
+        id: `2000000${i}-89ab-cdef-0123-456789abcdef`, name: a.attachment, addon: { id: `3000000${i}-89ab-cdef-0123-456789abcdef`, name: addon, app: appRef }, app: appRef,
+      })));
+    }
     return json(res, 404, { id: "not_found", message: "Not found." });
   });
   const url = await listen(server);
-  return { url, tokens, apps, close: () => new Promise((r) => server.close(() => r())) };
+  return { url, tokens, apps, addons, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 export type CloudflareGrant = "dns" | "rulesets" | "load_balancers" | "pools";

@@ -77,7 +77,8 @@ describe("ferry heroku repoint", () => {
 
   test.each([
     ["--restore", ["--restore"]],
-    ["the cutover's delete step (repoint back to the source URL)", ["--from-env", "FERRY_SOURCE_URL"]],
+    ["repointing back to the source URL", ["--from-env", "FERRY_SOURCE_URL"]],
+    ["the cutover's delete step (back to the add-on)", ["--to-addon", "postgresql-shaped-12345"]],
   ])("the way back through %s: the add-on owns DATABASE_URL again", async (_, back) => {
     await heroku(["heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--from-env", "FERRY_TARGET_URL"]);
     const r = await heroku(["--json", "heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", ...back]);
@@ -100,10 +101,61 @@ describe("ferry heroku repoint", () => {
 
   test("bad input: one line naming the flag, exit 2", async () => {
     const both = await heroku(["heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--from-env", "FERRY_TARGET_URL", "--restore"]);
-    expect([both.code, both.stderr.trim()]).toEqual([2, "ferry: repoint: give exactly one of --from-env ENV_VAR or --restore"]);
+    expect([both.code, both.stderr.trim()]).toEqual([2, "ferry: repoint: give exactly one of --from-env ENV_VAR, --to-addon ADDON or --restore"]);
+    const none = await heroku(["heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL"]);
+    expect([none.code, none.stderr.trim()]).toEqual([2, "ferry: repoint: give exactly one of --from-env ENV_VAR, --to-addon ADDON or --restore"]);
+    const notAttached = await heroku(["--json", "heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--to-addon", "postgresql-other-1"]);
+    expect([notAttached.code, notAttached.stderr.trim()]).toEqual([2, "ferry: Heroku add-on postgresql-other-1 is not attached to app famichiki: check ferry:source's app and addon (heroku addons -a famichiki)"]);
+    expect(JSON.parse(notAttached.stdout)).toMatchObject({ side: "source", exitCode: 2 });
     const badVar = await heroku(["heroku", "repoint", "--app", "famichiki", "--var", "DATABASE-URL", "--restore"]);
     expect([badVar.code, badVar.stderr.trim()]).toEqual([2, 'ferry: --var: "DATABASE-URL" is not a config var name (letters, digits, _)']);
     const unset = await heroku(["heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--from-env", "NOPE"]);
     expect([unset.code, unset.stderr.trim()]).toEqual([2, "ferry: --from-env DATABASE_URL=NOPE: environment variable NOPE is not set"]);
+  });
+
+  describe("back to the add-on after Heroku rotated its credentials (--to-addon, the cutover's delete step)", () => {
+    const ROTATED_DB_URL = "postgres://u:pgsecret-rotated@ec2.example:5432/d1";
+    const rotate = () => api.rotateCredentials("famichiki", "postgresql-shaped-12345", async () => ROTATED_DB_URL);
+
+    test("the var gets the add-on's value as it is now; a URL copied before the rotation would have put the stale one back", async () => {
+      await heroku(["heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--from-env", "FERRY_TARGET_URL"]);
+      await rotate();
+      expect(api.app("famichiki")!.configVars.DATABASE_URL).toBe(NEW_DB_URL);
+      const before = appState();
+
+      // The old way back, with the copy kept from before the rotation: the stale URL, and the add-on left parked.
+      const stale = await heroku(["--json", "heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--from-env", "FERRY_SOURCE_URL"]);
+      expect(JSON.parse(stale.stdout)).toEqual({ action: "set", app: "famichiki", configVar: "DATABASE_URL" });
+      expect(api.app("famichiki")!.configVars.DATABASE_URL).toBe(OLD_DB_URL);
+      expect(attachmentNames()).toContain("FERRY_SOURCE_DATABASE");
+      await heroku(["heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--from-env", "FERRY_TARGET_URL"]);
+      expect(appState().configVars).toEqual(before.configVars);
+
+      const r = await heroku(["--json", "heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--to-addon", "postgresql-shaped-12345"]);
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toMatchObject({ action: "restored", attachedAs: "DATABASE", addon: "postgresql-shaped-12345" });
+      const app = api.app("famichiki")!;
+      expect(app.configVars.DATABASE_URL).toBe(ROTATED_DB_URL);
+      expect(app.attachmentVars.has("DATABASE_URL")).toBe(true);
+      expect(attachmentNames()).not.toContain("FERRY_SOURCE_DATABASE");
+      for (const run of [stale, r]) expect(run.stdout + run.stderr).not.toMatch(/pgsecret|rds-s3cret-pw/);
+    });
+
+    test("a var the add-on already owns is left as it is (a delete step run twice)", async () => {
+      const before = appState();
+      const r = await heroku(["--json", "heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_URL", "--to-addon", "postgresql-shaped-12345"]);
+      expect(JSON.parse(r.stdout)).toEqual({ action: "nothing-to-restore", app: "famichiki", configVar: "DATABASE_URL" });
+      expect(appState()).toEqual(before);
+      expect(api.requests.filter((q) => q.method !== "GET")).toEqual([]);
+    });
+
+    test("a var the add-on does not own (set by hand) gets the URL the add-on's own attachment holds now", async () => {
+      await heroku(["heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_REPLICA_URL", "--from-env", "FERRY_TARGET_URL"]);
+      await rotate();
+      const r = await heroku(["--json", "heroku", "repoint", "--app", "famichiki", "--var", "DATABASE_REPLICA_URL", "--to-addon", "postgresql-shaped-12345"]);
+      expect(JSON.parse(r.stdout)).toEqual({ action: "set", app: "famichiki", configVar: "DATABASE_REPLICA_URL" });
+      expect(api.app("famichiki")!.configVars.DATABASE_REPLICA_URL).toBe(ROTATED_DB_URL);
+      expect(r.stdout + r.stderr).not.toContain("pgsecret");
+    });
   });
 });
