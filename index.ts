@@ -19,3 +19,4 @@ export const stages = ferry.stages;
 export const activeStages = ferry.activeStages;
 export const trafficPercent = ferry.trafficPercent;
 export const nextStep = ferry.nextStep;
+export const postgresTrialCopy = ferry.postgresTrialCopy; // dump: the trial copy's time and size, for `npm run plan -- --outputs`

@@ -13,6 +13,7 @@ import { Compute, Target } from "./components/target";
 import { taskPostgresUrl } from "./components/target/app/rds-ca";
 import { trustedProxyList } from "./components/target/app/trusted-proxies";
 import { ImageMirror, publicImages } from "./components/target/images";
+import type { TrialRecord } from "./dataplane/postgres/replication/trial-record";
 
 export interface FerryOutputs {
   /** Where things are on AWS (no credentials). */
@@ -34,6 +35,8 @@ export interface FerryOutputs {
   activeStages: Stage[];
   trafficPercent: number;
   nextStep: string;
+  /** dump: what replicate's trial copy measured (numbers only); `npm run plan --outputs` estimates the cutover's window from it. */
+  postgresTrialCopy?: pulumi.Output<TrialRecord | undefined>;
 }
 
 function optionalSecret(value: string | undefined): pulumi.Output<string> | undefined {
@@ -85,7 +88,7 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
   const data = applyDataStages(ctx, root);
   const app = runApp(name, config, secrets, target, data, box, heroku, root, options.readEpoch);
   applyTrafficStages(ctx, data, Object.values(app.services), root);
-  return outputs(config, target, heroku);
+  return outputs(config, target, heroku, data);
 }
 
 const tagsOf = (name: string) => ({ "ferry:stack": name, "managed-by": "pulumi" });
@@ -219,7 +222,7 @@ function trustedProxyVars(config: FerryConfig, box: VultrBox | undefined, parent
   return pulumi.all([cloudflare.getIpRangesOutput({}, { parent }), box?.address]).apply(([ranges, boxAddress]) => ({ [name]: trustedProxyList(config.target.vpcCidr, ranges, boxAddress) }));
 }
 
-function outputs(config: FerryConfig, target: Target, heroku: HerokuSource | undefined): FerryOutputs {
+function outputs(config: FerryConfig, target: Target, heroku: HerokuSource | undefined, data: DataStages): FerryOutputs {
   const plan = planStages(config);
   return {
     endpoints: {
@@ -237,5 +240,6 @@ function outputs(config: FerryConfig, target: Target, heroku: HerokuSource | und
     activeStages: plan.active,
     trafficPercent: plan.trafficPercent,
     nextStep: plan.nextStep,
+    postgresTrialCopy: data.replicate?.trialCopy,
   };
 }

@@ -24,8 +24,11 @@ export interface Runner {
    * operator's credentials.
    */
   readonly role?: aws.iam.Role;
-  run(name: string, step: Step, opts?: pulumi.CustomResourceOptions): pulumi.CustomResource;
+  run(name: string, step: Step, opts?: pulumi.CustomResourceOptions): RunStep;
 }
+
+/** A step as run: a Command, with what it printed (secret unless the caller reads it). */
+export type RunStep = pulumi.CustomResource & { readonly stdout: pulumi.Output<string> };
 
 /** Every environment value is marked secret: connection URLs and API keys, never logged. */
 function secretEnvironment(env: Step["environment"]): Record<string, pulumi.Input<string>> | undefined {

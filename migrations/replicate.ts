@@ -6,13 +6,15 @@
 // app or DNS move back to a fenced, stale source (the engine runs a deleted step's
 // rollback only after every update).
 import * as pulumi from "@pulumi/pulumi";
+import type { RunStep } from "../components/runner";
 import { postgresStrategy, redisMode } from "../config";
 import { pg, urlIdentity, pgFenceOf } from "./commands";
 import { StageContext, postgresEnv, reached, redisCommands, redisEnv, stageOf } from "./context";
+import { TrialRecord, trialRecordOf } from "../dataplane/postgres/replication/trial-record";
 
 export interface ReplicateSteps {
-  postgres?: pulumi.CustomResource;
-  redis?: pulumi.CustomResource;
+  postgres?: RunStep;
+  redis?: RunStep;
 }
 
 /** Re-run when the source or target moves; passwords are left out so state holds none. */
@@ -28,6 +30,8 @@ export class Replicate extends pulumi.ComponentResource {
   readonly steps: ReplicateSteps = {};
   /** Steps the app's environment and DNS wait for below cutover: "going back loses nothing". */
   readonly guards: pulumi.Resource[] = [];
+  /** dump: what the trial copy measured (its numbers only, so not secret); the plan estimates the cutover's window from it. */
+  readonly trialCopy?: pulumi.Output<TrialRecord | undefined>;
 
   constructor(name: string, args: ReplicateArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:stages:Replicate", name, {}, opts);
@@ -43,6 +47,7 @@ export class Replicate extends pulumi.ComponentResource {
         environment: postgresEnv(ctx),
         triggers,
       }, { parent: this, dependsOn: [preflight] });
+      if (strategy === "dump") this.trialCopy = pulumi.unsecret(this.steps.postgres.stdout.apply(trialRecordOf));
       if (!reached(ctx, "postgres", "cutover")) {
         this.guards.push(ctx.runner.run(`${prefix}-pg-guard`, {
           create: pg.rollbackCheck(strategy), environment: postgresEnv(ctx), triggers: [stageOf(ctx, "postgres")],

@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { FerryError } from "../cli/common";
+import { COPIED_SIZE_SQL } from "../postgres/copy-catalog";
 import { HostTarget, SshOptions, runScript } from "../traffic/remote-host";
 import type { BoxInventory } from "./inventory";
 
@@ -44,11 +45,16 @@ export function probeScript(probe: BoxProbe): string {
     "section() { printf '\\n=== ferry:%s ===\\n' \"$1\"; }",
     "have() { command -v \"$1\" >/dev/null 2>&1; }",
     // As root with no pgpass, psql runs as postgres (peer authentication), the way an admin would.
+    // pgin DB SQL: a query in one database; pgq SQL: in the postgres database.
     probe.pgPassFile
-      ? "pgq() { psql -X -Atq -v ON_ERROR_STOP=1 -U \"${PGUSER:-postgres}\" -d postgres -c \"$1\"; }"
-      : "pgq() { if [ \"$(id -u)\" = 0 ] && have runuser; then runuser -u postgres -- psql -X -Atq -v ON_ERROR_STOP=1 -d postgres -c \"$1\"; else psql -X -Atq -v ON_ERROR_STOP=1 -d postgres -c \"$1\"; fi; }",
+      ? "pgin() { psql -X -Atq -v ON_ERROR_STOP=1 -U \"${PGUSER:-postgres}\" -d \"$1\" -c \"$2\"; }"
+      : "pgin() { if [ \"$(id -u)\" = 0 ] && have runuser; then runuser -u postgres -- psql -X -Atq -v ON_ERROR_STOP=1 -d \"$1\" -c \"$2\"; else psql -X -Atq -v ON_ERROR_STOP=1 -d \"$1\" -c \"$2\"; fi; }",
+    "pgq() { pgin postgres \"$1\"; }",
+    // Each database as name|pg_database_size|what a copy moves (empty when that database refuses the read).
+    `copied=${shq(`SELECT copied_bytes FROM (${COPIED_SIZE_SQL.replace(/\s+/g, " ")}) s`)}`,
+    "sizes() { list=$(pgq \"SELECT datname || '|' || pg_database_size(datname) FROM pg_database WHERE NOT datistemplate AND datallowconn AND datname <> 'postgres' ORDER BY 1\") || return 1; [ -z \"$list\" ] || printf '%s\\n' \"$list\" | while IFS= read -r row; do printf '%s|%s\\n' \"$row\" \"$(pgin \"${row%|*}\" \"$copied\" 2>/dev/null)\"; done; }",
     "section postgres",
-    "if have psql; then pgq 'SHOW server_version' && pgq \"SELECT datname || '|' || pg_database_size(datname) FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1\"; echo \"ferry-status=$?\"; else echo 'ferry-missing=psql not found'; fi",
+    "if have psql; then pgq 'SHOW server_version' && sizes; echo \"ferry-status=$?\"; else echo 'ferry-missing=psql not found'; fi",
     "section redis",
     `if have redis-cli; then redis-cli -h 127.0.0.1 -p ${redisPort} INFO; echo "ferry-status=$?"; else echo 'ferry-missing=redis-cli not found'; fi`,
     "section nginx",
@@ -93,7 +99,10 @@ const notFound = (reason: string): { found: false; reason: string } => ({ found:
 function postgresOf(s: Section | undefined): Found<{ version: string; databases: { name: string; bytes: number }[] }> {
   if (!s?.ok || s.lines.length === 0) return notFound(s?.reason || "no answer");
   const [version, ...rows] = s.lines;
-  const databases = rows.map((r) => r.split("|")).filter((p) => p.length === 2 && /^\d+$/.test(p[1])).map(([name, bytes]) => ({ name, bytes: Number(bytes) }));
+  // name|pg_database_size|what a copy moves; the last is empty (or, from an older probe, absent) when unread.
+  const databases = rows.map((r) => r.split("|")).filter((p) => (p.length === 2 || p.length === 3) && /^\d+$/.test(p[1])).map(([name, bytes, copied]) => ({
+    name, bytes: Number(bytes), ...(copied && /^\d+$/.test(copied) ? { copiedBytes: Number(copied) } : {}),
+  }));
   return { found: true, value: { version: version.split(" ")[0], databases } };
 }
 

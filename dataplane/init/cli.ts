@@ -9,7 +9,7 @@ import { action, emit, FerryError, GlobalOptions } from "../cli/common";
 import { clientFromEnv } from "../heroku/cli";
 import { parseHostTarget } from "../traffic/remote-host";
 import { readBox, trustedHostKey } from "./box";
-import { InitReadError, readHerokuApps } from "./heroku";
+import { InitReadError, readHerokuApps, readHerokuDatabaseSize } from "./heroku";
 import { SourceInventory, inventoryFilePath } from "./inventory";
 import { DraftError, StackDraft, boxDraft, herokuDraft } from "./stack";
 import { refuseExisting, writeStack } from "./write";
@@ -68,8 +68,10 @@ async function readSource(flags: InitFlags, opts: GlobalOptions): Promise<{ draf
     const hostKey = trustedHostKey(target, flags.knownHosts);
     return { draft: boxDraft(box, { region: flags.region, instanceId: flags.vultrInstanceId, hostKey }), inventory: { kind: "box", takenAt, box } };
   }
-  const apps = await readHerokuApps(clientFromEnv(opts), flags.herokuApp);
-  return { draft: herokuDraft(apps, { region: flags.region }), inventory: { kind: "heroku", takenAt, apps } };
+  const client = clientFromEnv(opts);
+  const apps = await readHerokuApps(client, flags.herokuApp);
+  const postgres = await readHerokuDatabaseSize(client, apps);
+  return { draft: herokuDraft(apps, { region: flags.region }, postgres), inventory: { kind: "heroku", takenAt, apps, ...(postgres ? { postgres } : {}) } };
 }
 
 export function registerInitCommands(program: Command): void {

@@ -4,7 +4,8 @@
 // is kept by host only (its URL may carry a token).
 import { HerokuApiError, HerokuClient } from "../heroku/client";
 import type { Addon, DynoSize, Formation, Release } from "../heroku/types";
-import type { HerokuAppInventory } from "./inventory";
+import { readDatabaseSize } from "./database-size";
+import type { DatabaseSize, Found, HerokuAppInventory } from "./inventory";
 
 /** An app the key cannot read, or any API failure: one line naming the app. */
 export class InitReadError extends Error {
@@ -108,6 +109,39 @@ export async function readHerokuApps(client: HerokuClient, apps: string[]): Prom
     }
   }
   return read;
+}
+
+/** The Postgres add-on ferry moves: the first app's (in the order given) that has one, as the draft picks it. */
+export function postgresAddonOf(apps: HerokuAppInventory[]): { app: string; addon: HerokuAppInventory["addons"][number] } | undefined {
+  for (const app of apps) {
+    const addon = app.addons.find((a) => a.service === "heroku-postgresql");
+    if (addon) return { app: app.name, addon };
+  }
+  return undefined;
+}
+
+/**
+ * The moved database's size, from the database: its URL is read from the app's config
+ * vars for this one connection. A database init cannot reach (a Private Space, a
+ * firewall) is recorded as unread with the reason: the stack is still drafted, and the
+ * plan says the estimate lacks a size.
+ */
+export async function readHerokuDatabaseSize(client: HerokuClient, apps: HerokuAppInventory[]): Promise<Found<DatabaseSize> | undefined> {
+  const pg = postgresAddonOf(apps);
+  if (!pg) return undefined;
+  const configVar = pg.addon.configVars[0] ?? "DATABASE_URL";
+  let url: string | undefined;
+  try {
+    url = (await client.getConfigVars(pg.app))[configVar];
+  } catch (e) {
+    throw asReadError(e, `app ${pg.app}'s config vars`);
+  }
+  if (!url) return { found: false, reason: `${pg.app} has no ${configVar}` };
+  try {
+    return { found: true, value: { app: pg.app, addon: pg.addon.name, ...(await readDatabaseSize(url)) } };
+  } catch (e) {
+    return { found: false, reason: `${pg.addon.name} (${configVar} of ${pg.app}): ${(e as Error).message.split("\n")[0]}` };
+  }
 }
 
 function asReadError(e: unknown, what: string): Error {

@@ -1,7 +1,7 @@
 // What `ferry init` read from the source, saved beside the stack file as
 // `ferry-inventory.<stack>.json`: the facts the stack file has no key for (dyno sizes,
 // add-on plans and their prices, database sizes, what runs on a box). The stage plan
-// reads it to price the source side. It never holds a secret: config var names only,
+// reads it to price the source side and to estimate the cutover's write window. It never holds a secret: config var names only,
 // log drains by host only, no connection URL.
 import * as fs from "fs";
 import * as path from "path";
@@ -30,7 +30,8 @@ export const boxInventorySchema = z.strictObject({
   host: z.string(),
   user: z.string(),
   port: z.number().int(),
-  postgres: found(z.strictObject({ version: z.string(), databases: z.array(z.strictObject({ name: z.string(), bytes: z.number() })) })),
+  /** bytes: pg_database_size; copiedBytes: what a copy moves (tables and their indexes), absent when the database refused the read. */
+  postgres: found(z.strictObject({ version: z.string(), databases: z.array(z.strictObject({ name: z.string(), bytes: z.number(), copiedBytes: z.number().optional() })) })),
   redis: found(z.strictObject({ version: z.string(), usedMemoryBytes: z.number(), maxMemoryBytes: z.number(), keys: z.number() })),
   nginx: found(z.strictObject({ serverNames: z.array(z.string()) })),
   /** systemd services that are not the data stores or the system's own, or app-looking processes from ps. */
@@ -40,13 +41,27 @@ export const boxInventorySchema = z.strictObject({
   monthlyCents: cents,
 });
 
+/** The Heroku database's size as the database itself reports it (the Platform API does not tell). */
+export const databaseSizeSchema = z.strictObject({
+  app: z.string(),
+  addon: z.string(),
+  /** pg_database_size. */
+  databaseBytes: z.number().int().min(0),
+  /** What a copy moves: the tables it copies (heap and TOAST) and their indexes. */
+  copiedBytes: z.number().int().min(0),
+});
+
 export const inventorySchema = z.discriminatedUnion("kind", [
-  z.strictObject({ kind: z.literal("heroku"), takenAt: z.string(), apps: z.array(herokuAppInventorySchema) }),
+  // postgres is optional: inventories written before init read the size stay valid.
+  z.strictObject({ kind: z.literal("heroku"), takenAt: z.string(), apps: z.array(herokuAppInventorySchema), postgres: found(databaseSizeSchema).optional() }),
   z.strictObject({ kind: z.literal("box"), takenAt: z.string(), box: boxInventorySchema }),
 ]);
 
 export type HerokuAppInventory = z.infer<typeof herokuAppInventorySchema>;
 export type BoxInventory = z.infer<typeof boxInventorySchema>;
+export type DatabaseSize = z.infer<typeof databaseSizeSchema>;
+/** What init read, or why it could not. */
+export type Found<T> = { found: true; value: T } | { found: false; reason: string };
 export type SourceInventory = z.infer<typeof inventorySchema>;
 
 export function inventoryFilePath(projectDir: string, stack: string): string {

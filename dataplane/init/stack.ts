@@ -1,7 +1,7 @@
 // Turn what `ferry init` read into a stack configuration: the keys the source answers
 // for are filled from it; the ones only the user can decide (region, instance sizes,
 // the Cloudflare zone, AMIs, addresses) get a valid stand-in marked TODO in the file.
-import type { BoxInventory, HerokuAppInventory } from "./inventory";
+import type { BoxInventory, DatabaseSize, Found, HerokuAppInventory } from "./inventory";
 import { DYNO_SIZES } from "../../config/schema";
 import { PLACEHOLDERS } from "../../config/placeholders";
 
@@ -97,7 +97,7 @@ function targetProcessNames(apps: HerokuAppInventory[]): Map<string, string> {
   return names;
 }
 
-function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, choices: InitChoices, pgPlan: string | undefined) {
+function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, choices: InitChoices, pgPlan: string | undefined, storageGb: number) {
   const processes: Record<string, Record<string, unknown>> = {};
   for (const app of apps) {
     for (const [type, command] of Object.entries(app.processTypes)) {
@@ -124,7 +124,7 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
   }
   return {
     region: choices.region,
-    postgres: { version: "16", instanceClass: rdsClassForPlan(pgPlan), storageGb: 50 },
+    postgres: { version: "16", instanceClass: rdsClassForPlan(pgPlan), storageGb },
     redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
     compute: { processes },
     cloudflare: { accountId: TODO.accountId.value, zoneId: TODO.zoneId.value, hostnames },
@@ -132,7 +132,18 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
   };
 }
 
-export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): StackDraft {
+/** How big the database is, for the "what was read" lines. */
+function sizeLine(size: Found<DatabaseSize> | undefined): string[] {
+  if (!size) return [];
+  if (!size.found) return [`postgres size: not read (${size.reason})`];
+  const { addon, databaseBytes, copiedBytes } = size.value;
+  return [`postgres size (${addon}, read from the database): ${(databaseBytes / GB).toFixed(2)} GB, of which a copy moves ${(copiedBytes / GB).toFixed(2)} GB (tables and their indexes)`];
+}
+
+/** Without a size read from the database: a stand-in the decide list asks the user to check. */
+const UNREAD_STORAGE_GB = 50;
+
+export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices, size?: Found<DatabaseSize>): StackDraft {
   const names = targetProcessNames(apps);
   const store = (match: (service: string) => boolean) => {
     for (const app of apps) {
@@ -160,11 +171,11 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): S
     `  domains: ${app.domains.map((d) => (d.cname ? `${d.hostname} -> ${d.cname}` : d.hostname)).join(", ")}`,
     `  config var names: ${app.configVarNames.join(", ") || "none"}`,
     `  log drains: ${app.logDrains.join(", ") || "none"}`,
-  ]);
+  ]).concat(sizeLine(size));
   const cnames = apps.flatMap((a) => a.domains.filter((d) => d.kind === "custom" && d.cname).map((d) => `${d.hostname} (CNAME ${d.cname})`));
   const decide = [
     `region (${choices.region}) and the RDS class (suggested from the Postgres plan); task sizes follow the dyno sizes`,
-    "ferry:target.postgres.storageGb: the Platform API does not give the database size (heroku pg:info does)",
+    ...(size?.found ? [] : ["ferry:target.postgres.storageGb: ferry init could not read the database's size (heroku pg:info shows it)"]),
     "ferry:target.cloudflare.accountId and zoneId; each hostname's record (drafted from Heroku's DNS target): its Cloudflare id, proxied and ttl as live: " + (cnames.join(", ") || "none"),
     "ferry:target.compute: the web processes' port and healthPath (sizes and counts are the formation's), an image for any app without a slug, and ferry:target.runner (its AMI, SSH key, the addresses allowed to SSH to it, ferry's git URL)",
     ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),
@@ -181,7 +192,7 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices): S
     "pulumi config set --secret ferry:targetPostgresPassword \"$(openssl rand -hex 24)\"",
     "pulumi config set --secret ferry:targetRedisPassword \"$(openssl rand -hex 24)\"",
   ];
-  return { config: { "ferry:source": source, "ferry:target": herokuTarget(apps, names, choices, pg?.addon.plan), ...stageFlags() }, read, decide, secrets };
+  return { config: { "ferry:source": source, "ferry:target": herokuTarget(apps, names, choices, pg?.addon.plan, size?.found ? storageGbFor(size.value.databaseBytes) : UNREAD_STORAGE_GB), ...stageFlags() }, read, decide, secrets };
 }
 
 // ---- box ---------------------------------------------------------------------------
@@ -253,7 +264,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
   const said = <T>(x: { found: true; value: T } | { found: false; reason: string }, show: (v: T) => string) => (x.found ? show(x.value) : `not found (${x.reason})`);
   const read = [
     `${box.user}@${box.host}:${box.port}`,
-    `  postgres: ${said(box.postgres, (p) => `${p.version}; ${p.databases.map((d) => `${d.name} ${(d.bytes / GB).toFixed(2)} GB`).join(", ")}`)}`,
+    `  postgres: ${said(box.postgres, (p) => `${p.version}; ${p.databases.map((d) => `${d.name} ${(d.bytes / GB).toFixed(2)} GB${d.copiedBytes === undefined ? "" : ` (a copy moves ${(d.copiedBytes / GB).toFixed(2)} GB)`}`).join(", ")}`)}`,
     `  redis: ${said(box.redis, (r) => `${r.version}; ${(r.usedMemoryBytes / 1024 ** 2).toFixed(1)} MB used, ${r.keys} keys`)}`,
     `  nginx server names: ${said(box.nginx, (n) => n.serverNames.join(", ") || "none")}`,
     `  processes: ${said(box.processes, (p) => `${p.names.join(", ") || "none"} (from ${p.from})`)}`,

@@ -145,6 +145,19 @@ export async function withDumpSearchPath<T>(c: Client, fn: () => Promise<T>): Pr
   }
 }
 
+/** The tables the copy moves (listTables): user tables and partitioned roots, temporary ones left out. */
+const COPIED_TABLE = `c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND ${USER_RELATION}`;
+
+/**
+ * What a copy of this database moves, in bytes: its tables (heap and TOAST) and the
+ * indexes it rebuilds on them; beside pg_database_size, which also counts the catalogs
+ * and what the copy leaves out. `ferry init` records both; the plan's write-window
+ * estimate is this over a measured copy rate.
+ */
+export const COPIED_SIZE_SQL = `SELECT pg_database_size(current_database()) AS database_bytes,
+  coalesce(sum(pg_table_size(c.oid) + pg_indexes_size(c.oid)), 0)::int8 AS copied_bytes
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${COPIED_TABLE}`;
+
 /**
  * Every user table (ordinary, partition, partitioned root) with columns and key.
  * Column types are named as pg_dump names them (qualified unless in pg_catalog), the
@@ -163,7 +176,7 @@ async function readTables(c: Client): Promise<TableInfo[]> {
            c.relispartition AS is_partition, pg_relation_size(c.oid) AS heap_bytes,
            pg_table_size(c.oid) AS total_bytes, c.reltuples::int8 AS est_rows
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND ${USER_RELATION}
+    WHERE ${COPIED_TABLE}
     ORDER BY n.nspname, c.relname`);
   if (!tables.length) return [];
   const { rows: cols } = await c.query<{

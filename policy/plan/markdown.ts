@@ -6,6 +6,7 @@ import type { CostLine, StageCost } from "./cost";
 import { USAGE_BASED } from "./cost";
 import type { CommandRun, InputChange, PlannedResource, StageDiff } from "./diff";
 import { KNOWN_AFTER_UP } from "./planned";
+import { WindowEstimate, formatDuration } from "./write-window";
 
 export interface PlannedStage {
   stage: string;
@@ -27,6 +28,8 @@ export interface CostSources {
   inventoryTakenAt?: string;
   /** The stack's traffic share during proxy, for the words. */
   trafficPercent?: number;
+  /** The cutover's write window, estimated (./write-window). */
+  writeWindow?: WindowEstimate;
 }
 
 /** Keep a table cell on one line and its pipes literal. */
@@ -143,6 +146,44 @@ function byKind(resources: PlannedResource[]): string {
   return parts.length ? `${resources.length} (${parts.join(", ")})` : String(resources.length);
 }
 
+// ---- downtime ------------------------------------------------------------------
+
+/** Why no write is refused at the stages before and after the cutover. */
+const NO_WINDOW: Record<string, string> = {
+  provision: "none: the source is only read.",
+  replicate: "none: the copy reads the source, which stays writable.",
+  proxy: "none: requests move, the data stays on the source.",
+  decommission: "none: writes already go to AWS.",
+};
+
+/** How the rate-based copy figure is replaced by this database's own. */
+const TRIAL_HINT = "after `ferry:replicate` has run, `pulumi stack output --json > outputs.json` and `npm run plan -- --stack NAME --outputs outputs.json` put the trial copy's own time in its place";
+
+function windowBasis(w: WindowEstimate): string {
+  switch (w.basis) {
+    case "trial":
+      return "The copy's part is replicate's trial copy of this database, timed while the source stayed writable.";
+    case "rate":
+      return `The copy's part grows with the database and is a rate-based figure: ${TRIAL_HINT}.`;
+    case "no-size":
+      return `The dump copy, which grows with the database, is not estimated: \`ferry init\` recorded no size for it (rerun it, or ${TRIAL_HINT}).`;
+    case "replication":
+      return "Replication keeps the target caught up, so the window does not grow with the database (the in-window verify samples key ranges; keyless tables are counted whole).";
+    default:
+      return "The source has no Postgres to move.";
+  }
+}
+
+/** The stage's write window: none before and after the cutover, the estimate at it. */
+export function windowLines(stage: string, w: WindowEstimate | undefined): string[] {
+  if (stage !== "cutover") return NO_WINDOW[stage] ? [`Write window: ${NO_WINDOW[stage]}`, ""] : [];
+  if (!w) return [];
+  const head = w.ms === undefined
+    ? "**Write window (estimate): not known**, from the fence to the first new task on AWS serving writes, of which:"
+    : `**Write window (estimate): about ${formatDuration(w.ms)}**, from the fence to the first new task on AWS serving writes:`;
+  return [head, "", ...w.parts.map((p) => `- ${p.label}: ${formatDuration(p.ms)}, ${p.from}`), "", windowBasis(w), ""];
+}
+
 // ---- money ---------------------------------------------------------------------
 
 export const usd = (n: number) => `$${n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
@@ -228,7 +269,7 @@ export function renderPlan(stack: string, stages: PlannedStage[], sources?: Cost
       return;
     }
     const d = s.diff!;
-    if (sources) lines.push(stageSentence(s.stage, sources), "");
+    if (sources) lines.push(stageSentence(s.stage, sources), "", ...windowLines(s.stage, sources.writeWindow));
     lines.push(changeSummary(d, s.total!), "");
     if (s.cost && sources) lines.push(costSentence(s.cost, sources), "", ...costDetails(s.cost, sources));
     lines.push(

@@ -8,6 +8,7 @@ import { aroundDifference, commandList, kindOf, renderPlan } from "../../policy/
 import { plannedResource } from "../../policy/plan/planned";
 import * as fs from "fs";
 import { herokuConfig, vultrConfig, writeStackFile } from "./stacks";
+import { estimateWriteWindow, formatDuration } from "../../policy/plan/write-window";
 
 const secret = (value: unknown) => ({ [specialSigKey]: specialSecretSig, value });
 const ROOT = path.join(__dirname, "..", "..");
@@ -118,10 +119,13 @@ describe("npm run plan", () => {
     expect(commands).toMatch(/ferry-replicate-pg \(create\)\nferry --json pg replicate --strategy logical\n/);
     // Read as a PR comment: words first, the table folded away. Replicate adds preflight,
     // replicate and the rollback guard per store, and turns on the target's deletion protection.
-    expect(section("replicate")).toMatch(/^replicate \(ferry:replicate true\)\n\nCopies the data stores into AWS[^\n]*\n\nAdds 7 \(6 remote Command\); changes 1 \(1 rds Instance\); removes 0\. \d+ resources in all\./);
+    expect(section("replicate")).toMatch(/^replicate \(ferry:replicate true\)\n\nCopies the data stores into AWS[^\n]*\n\nWrite window: none: the copy reads the source, which stays writable\.\n\nAdds 7 \(6 remote Command\); changes 1 \(1 rds Instance\); removes 0\. \d+ resources in all\./);
     expect(section("replicate")).toMatch(/<details><summary>Resources: 7 added, 1 changed, 0 removed<\/summary>\n\n\| \| type/);
     // No inventory: the box is unpriced, and the plan says how to price it.
     expect(out).toMatch(/old box: unpriced, no inventory; run `ferry init`/);
+    // A write-window line per stage: logical replication's window does not need the size.
+    for (const stage of ["provision", "replicate", "proxy", "decommission"]) expect(section(stage)).toMatch(/\n\nWrite window: none: /);
+    expect(section("cutover")).toMatch(/\n\n\*\*Write window \(estimate\): about 1 min 20 s\*\*, from the fence[^\n]*\n\n- fence, catch-up and verify: 1\.0 s, measured by `FERRY_BENCH_MB=1024 [^`]*bench:pg-cutover`/);
   }, 120_000);
 
   it("prices every stage from the inventory and the region's table, with the overlap and the table's date and source", async () => {
@@ -147,7 +151,34 @@ describe("npm run plan", () => {
     expect(out).toMatch(/\| decommission \| \$0\.00 \| \$156\.28 \| \*\*\$156\.28\*\* \|  \|/);
     expect(out).toMatch(/AWS: on-demand list prices for us-east-1, table of \d{4}-\d{2}-\d{2} \(AWS on-demand list prices \(https:\/\/aws\.amazon\.com/);
     expect(out).toMatch(/^Monthly cost at this stage: Heroku \$190\.00 \+ AWS \$156\.28 = \*\*\$346\.28\*\* \(both sides bill during this stage\)\.$/m);
+    // The cutover's write window from the size init recorded (11 GiB a copy moves) at the dump copy's measured rate.
+    const cutover = out.split(/^## /m).find((x) => x.startsWith("cutover"))!;
+    const expected = estimateWriteWindow({ sourceKind: "heroku", strategy: "dump", copiedBytes: 11 * 1024 ** 3 });
+    expect(cutover).toContain(`**Write window (estimate): about ${formatDuration(expected.ms!)}**`);
+    expect(cutover).toMatch(/^- dump copy: \d+ min \d+ s, 11\.00 GB \(what `ferry init` read the copy moves\) at [\d.]+ MB\/s, the dump copy's rate measured by `npm run bench:pg-copy -- --gb 1 --jobs 4`/m);
+    expect(cutover).toMatch(/rate-based figure/);
   }, 120_000);
+
+  it("puts the trial copy's own time in place of the rate-based figure, given the stack's outputs", async () => {
+    const file = writeStackFile(herokuConfig(), "trialtest");
+    const dir = path.dirname(file);
+    const inventory = JSON.parse(fs.readFileSync(path.join(ROOT, "ferry-inventory.staging.json"), "utf8"));
+    fs.writeFileSync(path.join(dir, "ferry-inventory.trialtest.json"), JSON.stringify(inventory));
+    const outputs = path.join(dir, "trialtest-outputs.json");
+    fs.writeFileSync(outputs, JSON.stringify({ nextStep: "…", postgresTrialCopy: { ms: 754_000, bytes: 9 * 1024 ** 3, tables: 40, rows: 80_000_000 } }));
+    const run = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "trialtest", "--dir", dir, "--outputs", outputs], { cwd: ROOT });
+    expect(run.stderr).toBe("");
+    const cutover = run.stdout.split(/^## /m).find((x) => x.startsWith("cutover"))!;
+    // 12 min 34 s of trial copy + 9.7 s + 1 min 24 s measured around it.
+    expect(cutover).toContain("**Write window (estimate): about 14 min 8 s**");
+    expect(cutover).toMatch(/^- dump copy: 12 min 34 s, replicate's trial copy of this database: 9\.00 GB streamed, 40 table\(s\)/m);
+    expect(cutover).not.toMatch(/rate-based/);
+    // A malformed output: one line naming the file and the key.
+    fs.writeFileSync(outputs, JSON.stringify({ postgresTrialCopy: { ms: "soon" } }));
+    const bad = await runNode(["--import", "tsx", "policy/plan.ts", "--stack", "trialtest", "--dir", dir, "--outputs", outputs], { cwd: ROOT });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^ferry plan: --outputs \S+trialtest-outputs\.json: postgresTrialCopy: expected [^\n]*\n$/);
+  }, 180_000);
 
   it("names resource kinds shortly", () => {
     expect(kindOf("aws:rds/instance:Instance")).toBe("rds Instance");

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { FerryConfig } from "../../config";
 import { ProviderWorld, Registration, RegistrationOptions, checkRegistration, checkStack, worldOf } from "../../policy/providers";
-import { fakeBoxConfigCopy, fakeConfigCopy, fakeHerokuRead, fakeHerokuRelease, fakeImageCopy } from "./stacks";
+import { fakeBoxConfigCopy, fakeConfigCopy, fakeHerokuRead, fakeHerokuRelease, fakeImageCopy, fakeTrialCopy } from "./stacks";
 
 export interface Recorded {
   type: string;
@@ -92,7 +92,7 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:scheduler/schedule:Schedule": return { arn: `arn:aws:scheduler:us-east-1:123456789012:schedule/default/${name}` };
     case "command:local:Command":
     case "command:remote:Command": {
-      const release = fakeHerokuRelease(inputs.create) ?? fakeConfigCopy(inputs.create) ?? fakeBoxConfigCopy(inputs.create) ?? fakeImageCopy(inputs.create);
+      const release = fakeHerokuRelease(inputs.create) ?? fakeConfigCopy(inputs.create) ?? fakeBoxConfigCopy(inputs.create) ?? fakeImageCopy(inputs.create) ?? fakeTrialCopy(inputs.create);
       if (release !== undefined) return { stdout: release, stderr: "" };
       const stdout = fakeHerokuRead(inputs.create);
       return stdout === undefined ? {} : { stdout, stderr: "" };

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Recorded, SECRET_MARK, isSecretValue, outputValue, plain, providerRules, resourcesOf, stackConfig, upTo, withFlags, Flags } from "./harness";
 import { parseConfig } from "../../config";
 import { buildFerry, FerryOutputs } from "../../program";
+import { FAKE_TRIAL } from "./stacks";
 
 type StageName = "provision" | "replicate" | "proxy" | "cutover" | "decommission";
 const STAGES: StageName[] = ["provision", "replicate", "proxy", "cutover", "decommission"];
@@ -475,7 +476,17 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
         "masto-web.herokuapp.com",
       ]);
     });
+    it("exports the trial copy's figures, plain, from replicate on: the plan's write window reads them", async () => {
+      expect(built.provision!.outputs.postgresTrialCopy).toBeUndefined();
+      const trial = built.replicate!.outputs.postgresTrialCopy!;
+      expect(await pulumi.isSecret(trial)).toBe(false);
+      expect(await outputValue(trial)).toEqual({ ms: FAKE_TRIAL.durationMs, bytes: FAKE_TRIAL.bytes, tables: FAKE_TRIAL.tables, rows: FAKE_TRIAL.rows });
+    });
   } else {
+    it("has no trial copy to export: logical replication has none", () => {
+      expect(built.replicate!.outputs.postgresTrialCopy).toBeUndefined();
+    });
+
     it("has no Heroku inventory", () => {
       expect(built.provision!.outputs.source).toBeUndefined();
     });

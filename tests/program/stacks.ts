@@ -78,6 +78,13 @@ export function fakeHerokuRelease(create: unknown): string | undefined {
   return JSON.stringify(release, null, 2) + "\n";
 }
 
+/** What `ferry --json pg replicate --strategy dump` prints: the trial copy's result. */
+export const FAKE_TRIAL = { tables: 41, rows: 5_260_000, bytes: 1_218_000_000, durationMs: 28_900, phases: [{ name: "data", ms: 20_100 }], sequences: 40, indexesBuiltEarly: 60, warnings: [], strategy: "dump", trial: true };
+
+export function fakeTrialCopy(create: unknown): string | undefined {
+  return /^ferry --json pg replicate --strategy dump$/.test(String(create)) ? JSON.stringify(FAKE_TRIAL, null, 2) + "\n" : undefined;
+}
+
 /** The config var names of the staging apps on Heroku (values never leave Heroku and Secrets Manager). */
 export const FAKE_CONFIG_VAR_NAMES: Record<string, string[]> = {
   // Mastodon's media: its own bucket and credentials (S3_BUCKET, AWS_*), which must survive the move.

@@ -29,6 +29,8 @@ beforeAll(async () => {
   [sshd, pg, redis] = await Promise.all([startSshd(), startPostgres(), startRedis()]);
   await pg.query("CREATE DATABASE mastodon_production");
   await pg.query("CREATE TABLE statuses AS SELECT g AS id, repeat('toot', 50) AS text FROM generate_series(1, 20000) g", [], "mastodon_production");
+  // Vacuumed now: autovacuum adding the table's maps later would change its size between init's read and the test's.
+  await pg.query("VACUUM ANALYZE statuses", [], "mastodon_production");
   const { Redis } = await import("ioredis");
   const client = new Redis(redis.url());
   await client.mset("feed:1", "a", "feed:2", "b", "feed:3", "c");
@@ -79,6 +81,10 @@ describe("ferry init --box", () => {
     const inventory = JSON.parse(readFileSync(join(project, "ferry-inventory.boxed.json"), "utf8"));
     const db = inventory.box.postgres.value.databases.find((d: { name: string }) => d.name === "mastodon_production");
     expect(db.bytes).toBeGreaterThan(1_000_000);
+    // What a copy moves, read in that database: its one table (no index), as the server reports it.
+    const [statuses] = await pg.query<{ b: string }>("SELECT pg_table_size('statuses') + pg_indexes_size('statuses') AS b", [], "mastodon_production");
+    expect(db.copiedBytes).toBe(Number(statuses.b));
+    expect(text).toMatch(/mastodon_production \d+\.\d\d GB \(a copy moves \d+\.\d\d GB\)/);
     expect(inventory.box.redis.value).toMatchObject({ keys: 3 });
     // The box is this machine: ps also shows whatever else runs on it (other suites'
     // rehearsals run app stand-ins), so assert that the app processes started here are found.
@@ -133,7 +139,7 @@ describe("the box probe's output", () => {
   const target = { kind: "ssh" as const, user: "root", host: "203.0.113.20", port: 22 };
   it("takes the app's systemd units, leaves the system's out, and reads an empty crontab as empty", () => {
     const out = [
-      "", "=== ferry:postgres ===", "15.8 (Debian 15.8-1)", "mastodon_production|1048576", "ferry-status=0",
+      "", "=== ferry:postgres ===", "15.8 (Debian 15.8-1)", "mastodon_production|1048576|983040", "locked|8192|", "ferry-status=0",
       "", "=== ferry:redis ===", "# Server", "redis_version:7.0.15", "used_memory:2048", "maxmemory:0", "# Keyspace", "db0:keys=5,expires=0", "db1:keys=2,expires=0", "ferry-status=0",
       "", "=== ferry:nginx ===", "server {", "  server_name famichiki.example www.famichiki.example; # main", "ferry-status=0",
       "", "=== ferry:systemd ===", "mastodon-web.service loaded active running Mastodon web", "postgresql@15-main.service loaded active running PG", "ssh.service loaded active running OpenSSH", "mastodon-sidekiq.service loaded active running jobs", "ferry-status=0",
@@ -141,7 +147,7 @@ describe("the box probe's output", () => {
       "", "=== ferry:crontab ===", "no crontab for root", "ferry-status=1", "",
     ].join("\n");
     const box = parseProbe(out, target);
-    expect(box.postgres).toEqual({ found: true, value: { version: "15.8", databases: [{ name: "mastodon_production", bytes: 1048576 }] } });
+    expect(box.postgres).toEqual({ found: true, value: { version: "15.8", databases: [{ name: "mastodon_production", bytes: 1048576, copiedBytes: 983040 }, { name: "locked", bytes: 8192 }] } });
     expect(box.redis).toEqual({ found: true, value: { version: "7.0.15", usedMemoryBytes: 2048, maxMemoryBytes: 0, keys: 7 } });
     expect(box.nginx).toEqual({ found: true, value: { serverNames: ["famichiki.example", "www.famichiki.example"] } });
     expect(box.processes).toEqual({ found: true, value: { from: "systemd", names: ["mastodon-sidekiq", "mastodon-web"] } });

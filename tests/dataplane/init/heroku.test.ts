@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FakeAppSeed, FakeHerokuApi, FakeReleaseSeed, startHerokuApi } from "../../../rehearsal/servers";
+import { FakeAppSeed, FakeHerokuApi, FakeReleaseSeed, LocalPostgres, startHerokuApi, startPostgres } from "../../../rehearsal/servers";
 import { buildSlug, BuiltSlug, procfileApp } from "../../bin/slugs";
 import { readStackConfig } from "../../../policy/stack-file";
 import { HerokuClient } from "../../../dataplane/heroku/client";
@@ -122,6 +122,11 @@ describe("ferry init --heroku-app", () => {
       expect(run.stdout).not.toContain(secret);
     }
     expect(run.stdout).toMatch(/pulumi config set --secret ferry:sourceDatabaseUrl "\$\(heroku config:get DATABASE_URL -a masto-web\)"/);
+    // The database (at a host that does not resolve) could not be read: said, with nothing secret, and the storage left to decide.
+    const unread = JSON.parse(inventoryText).postgres;
+    expect(unread).toEqual({ found: false, reason: expect.stringMatching(/^postgresql-curved-12345 \(DATABASE_URL of masto-web\): .*ec2\.example/) });
+    expect(text).toMatch(/^# +postgres size: not read \(postgresql-curved-12345/m);
+    expect(text).toMatch(/ferry:target\.postgres\.storageGb: ferry init could not read the database's size/);
 
     // Prices from the API: dyno sizes' cost and add-on prices (billed_price or the plan).
     const inventory = JSON.parse(inventoryText);
@@ -216,4 +221,58 @@ describe("ferry init --heroku-app", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^ferry: missing HEROKU_API_KEY/);
   });
+});
+
+describe("ferry init --heroku-app reads the database's size from the database", () => {
+  let pg: LocalPostgres;
+  let sized: FakeHerokuApi;
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    await pg.query("CREATE DATABASE masto");
+    const app = webApp();
+    app.addons = app.addons!.map((a) => (a.service === "heroku-postgresql" ? { ...a, configVars: { DATABASE_URL: pg.url("masto") } } : a));
+    sized = await startHerokuApi({ apiKey: KEY, apps: [app] });
+  }, 120_000);
+
+  afterAll(async () => {
+    await sized?.stop();
+    await pg?.stop();
+  });
+
+  const project = dir();
+  const initOnce = async () => {
+    const run = await runFerry(["init", "--heroku-app", "masto-web", "--stack", "sized", "--dir", project, "--force"], { HEROKU_API_KEY: KEY, HEROKU_API_URL: sized.url });
+    expect(run.stderr).toBe("");
+    expect(run.stdout).not.toContain(pg.password);
+    const inventory = readFileSync(join(project, "ferry-inventory.sized.json"), "utf8");
+    const stack = readFileSync(join(project, "Pulumi.sized.yaml"), "utf8");
+    for (const text of [inventory, stack]) expect(text).not.toContain(pg.password);
+    return { postgres: JSON.parse(inventory).postgres, stack };
+  };
+  const databaseBytes = async () => Number((await pg.query<{ b: string }>("SELECT pg_database_size(current_database()) AS b", [], "masto"))[0].b);
+
+  it("records pg_database_size and what a copy moves; a table of known size grows the record by its size", async () => {
+    const before = await initOnce();
+    expect(before.postgres).toMatchObject({ found: true, value: { app: "masto-web", addon: "postgresql-curved-12345", copiedBytes: 0 } });
+    // The catalogs alone: what the server reports, give or take a page written since.
+    expect(Math.abs(before.postgres.value.databaseBytes - (await databaseBytes()))).toBeLessThanOrEqual(64 * 1024);
+
+    // 4000 rows of 1000 bytes each (stored inline, below the TOAST threshold), with a key;
+    // vacuumed now, so autovacuum does not add its maps between the two reads.
+    await pg.query("CREATE TABLE media AS SELECT g AS id, repeat('x', 1000) AS blob FROM generate_series(1, 4000) g", [], "masto");
+    await pg.query("ALTER TABLE media ADD PRIMARY KEY (id)", [], "masto");
+    await pg.query("VACUUM ANALYZE media", [], "masto");
+    const added = Number((await pg.query<{ b: string }>("SELECT pg_table_size('media') + pg_indexes_size('media') AS b", [], "masto"))[0].b);
+    expect(added).toBeGreaterThan(4000 * 1000);
+
+    const after = await initOnce();
+    expect(after.postgres.value.copiedBytes - before.postgres.value.copiedBytes).toBe(added);
+    expect(after.postgres.value.databaseBytes - before.postgres.value.databaseBytes).toBeGreaterThanOrEqual(added);
+    expect(Math.abs(after.postgres.value.databaseBytes - (await databaseBytes()))).toBeLessThanOrEqual(64 * 1024);
+    // The stack file says what was read, and sizes the target from it (twice the size, at least RDS's 20 GB).
+    expect(after.stack).toMatch(/^# +postgres size \(postgresql-curved-12345, read from the database\): 0\.\d\d GB, of which a copy moves 0\.00 GB/m);
+    expect(readStackConfig(join(project, "Pulumi.sized.yaml")).target.postgres.storageGb).toBe(20);
+    expect(after.stack).not.toMatch(/could not read the database's size/);
+  }, 120_000);
 });
