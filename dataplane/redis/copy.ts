@@ -23,6 +23,7 @@ import {
 } from "./state";
 import { Tail } from "./tail";
 import { dataKeyCounts } from "./data-keys";
+import { claimDbs, newOwnerToken, ownsCopy, takenOver } from "./owner";
 
 export interface CopyOptions {
   source: Endpoint;
@@ -71,7 +72,7 @@ export async function sourceTimeMs(source: Redis): Promise<number> {
 export async function runCopy(opts: CopyOptions): Promise<CopyResult> {
   const source = new DbClients(opts.source);
   const target = new DbClients(opts.target);
-  const ctx: CopyContext = { source, target, conflict: "replace", limits: opts.limits ?? DEFAULT_BIG_KEY_LIMITS };
+  const ctx: CopyContext = { source, target, conflict: "replace", limits: opts.limits ?? DEFAULT_BIG_KEY_LIMITS, owner: newOwnerToken() };
   try {
     return await new CopyRun(ctx, opts).run();
   } catch (err) {
@@ -106,6 +107,9 @@ class CopyRun {
     if (!(await takeLock(this.ctx.target, this.meta.runId))) {
       throw new FerryError("another `ferry redis replicate` is copying into --target right now (ferry:state:lock); stop it first", 1);
     }
+    // Holding the lease, take the copy over: a process that held it before and stalled
+    // inside a batch finds its token gone when it wakes, and writes nothing more.
+    await claimDbs(this.ctx.target, [0, ...this.meta.dbs], this.ctx.owner);
     try {
       this.tail = new Tail(this.opts.source, this.ctx.target, (db) => this.noteDb(db), async () => {
         await this.ownState();
@@ -173,6 +177,7 @@ class CopyRun {
     this.meta.dbs = [...this.meta.dbs, db].sort((a, b) => a - b);
     this.result.dbs = this.meta.dbs;
     await writeMeta(this.ctx.target, { dbs: this.meta.dbs });
+    await claimDbs(this.ctx.target, [db], this.ctx.owner);
   }
 
   private async bulkPass(): Promise<void> {
@@ -296,15 +301,18 @@ class CopyRun {
   }
 
   /**
-   * The copy state on the target, still this run's. A cutover that finished without this
-   * run (it took it for dead) removed it: the app may own the target now, so not one more
-   * write (checked before the lease, the beat and the tail's dirty keys are written).
+   * The copy state on the target, still this run's and still this process's to write. A
+   * cutover that finished without this run (it took it for dead) removed it: the app may
+   * own the target now, so not one more write; a cutover catching up itself right now took
+   * it over under the same runId (checked before the lease, the beat and the tail's dirty
+   * keys are written; batches check atomically, owner.ts).
    */
   private async ownState(): Promise<CopyMeta> {
     const current = await readMeta(this.ctx.target);
     if (current?.runId !== this.meta.runId) {
       throw new FerryError("the copy state on --target is gone (a cutover finished without this run); stopped without writing more", 1);
     }
+    if (!(await ownsCopy(this.ctx.target, this.ctx.owner))) throw takenOver(0);
     return current;
   }
 

@@ -27,6 +27,7 @@ describe("gap repair", () => {
     servers.push(source, target);
     const ctx: CopyContext = {
       source: new DbClients(endpoint(source, "--source")), target: new DbClients(endpoint(target, "--target")), conflict: "replace", limits: LIMITS,
+      owner: "unused: the repair writes no batch",
     };
     const src = client(source, 0);
     try {
