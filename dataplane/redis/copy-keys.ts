@@ -10,7 +10,7 @@ import { BIG_PENDING, ConflictPolicy, isStateKey, PROGRESS, SKIPPED } from "./st
 import { LUA_FIELD_READER, packFields } from "./pack";
 import { FerryError } from "../cli/common";
 import { keyLabel } from "./key-label";
-import { LUA_OWNER_CHECK, takenOver } from "./owner";
+import { LUA_OWNER_CHECK, ownedReply } from "./owner";
 import { freezePoint } from "./freeze-point";
 
 export interface CopyContext {
@@ -118,7 +118,7 @@ export async function prepareBatch(
   const bigAll = snapshots.filter((snap) => !snap.dump && snap.type !== "none");
   const deferred = new Set(deferBig && batch.kind === "bulk" ? bigAll : []);
   const big = bigAll.filter((snap) => !deferred.has(snap));
-  const temps = await Promise.all(big.map((snap) => copyBigKey(source, target, snap.key, snap.type)));
+  const temps = await Promise.all(big.map((snap) => copyBigKey(source, target, snap.key, snap.type, { db, owner: ctx.owner })));
   const assembled = new Map<KeySnapshot, string>(big.map((snap, i) => [snap, temps[i]]));
   return { db, batch, snapshots, assembled, deferred, toSkip };
 }
@@ -156,11 +156,10 @@ export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Pr
   if (keys.length === 0 && batch.kind !== "bulk" && toSkip.length === 0) return result;
   freezePoint(db, keys);
   const target = await ctx.target.db(db);
-  const failed = (await target.callBuffer(
+  const failed = ownedReply((await target.callBuffer(
     "EVAL", WRITE_BATCH_SCRIPT, 0, packFields(fields), batch.kind === "bulk" ? batch.cursor : "", result.copied, toSkip.length, batch.kind === "pending" ? "1" : "",
     ctx.owner, ...toSkip,
-  )) as Array<number | Buffer> | null;
-  if (failed === null) throw takenOver(db);
+  )) as Array<number | Buffer> | null, db);
   if (failed.length) throw restoreFailure(db, new Error(String(failed[1])), keys[Number(failed[0]) - 1]);
   return result;
 }

@@ -42,6 +42,18 @@ export async function ownsCopy(target: DbClients, token: string): Promise<boolea
   return (await (await target.db(0)).get(OWNER)) === token;
 }
 
+/** A database as one process writes it: refused once `owner` is not its token any more. */
+export interface OwnedDb {
+  db: number;
+  owner: string;
+}
+
+/** The reply of a script that began with the owner check: nil (null) means it wrote nothing. */
+export function ownedReply<T>(reply: T | null, db: number): T {
+  if (reply === null) throw takenOver(db);
+  return reply;
+}
+
 /** The one line a process stops with once its writes are refused. */
 export function takenOver(db: number): FerryError {
   return new FerryError(

@@ -149,11 +149,14 @@ describe("replicate --mode copy", () => {
     }
   });
 
-  test("a batch read under a token that no longer owns its database writes nothing: taken over, or the copy handed to the app", async () => {
+  test("a batch read under a token that no longer owns its database writes nothing, nor do a big key's chunks: taken over, or the copy handed to the app", async () => {
     const source = await startRedis();
     const target = await startRedis();
     servers.push(source, target);
     await client(source, 2).mset("k:a", "from the source", "k:b", "from the source");
+    // Bigger than LIMITS: copied in chunks into a temporary key (a script per chunk; APPEND for a string).
+    await client(source, 2).sadd("big:set", ...Array.from({ length: 300 }, (_, i) => `m${i}`));
+    await client(source, 2).set("big:str", "x".repeat(1_100_000));
     const ctx: CopyContext = {
       source: new DbClients(endpoint(source, "--source")), target: new DbClients(endpoint(target, "--target")), conflict: "replace", limits: LIMITS,
       owner: newOwnerToken(),
@@ -172,7 +175,9 @@ describe("replicate --mode copy", () => {
       // The cutover finished and removed its token with the rest of ferry:state:*.
       await dst.del(OWNER);
       await expect(commitBatch(ctx, handedOver)).rejects.toThrow(refusal);
-      // Nothing of either batch landed: not a key, not the cursor.
+      await expect(prepareBatch(ctx, 2, [Buffer.from("big:set")], { kind: "recopy" })).rejects.toThrow(refusal);
+      await expect(prepareBatch(ctx, 2, [Buffer.from("big:str")], { kind: "recopy" })).rejects.toThrow(refusal);
+      // Nothing of any batch landed: not a key, not the cursor, not a temporary key.
       expect(await dst.get("k:a")).toBe("newer");
       expect(await dst.exists("k:b")).toBe(0);
       expect(await dst.keys("*")).toEqual(["k:a"]);
