@@ -23,7 +23,7 @@ import {
 } from "./state";
 import { Tail } from "./tail";
 import { dataKeyCounts } from "./data-keys";
-import { claimDbs, newOwnerToken, ownsCopy, takenOver } from "./owner";
+import { claimDbs, newOwnerToken, ownsCopy, takenOver, writeOwnedMeta } from "./owner";
 
 export interface CopyOptions {
   source: Endpoint;
@@ -111,12 +111,12 @@ class CopyRun {
     // inside a batch finds its token gone when it wakes, and writes nothing more.
     await claimDbs(this.ctx.target, [0, ...this.meta.dbs], this.ctx.owner);
     try {
-      this.tail = new Tail(this.opts.source, this.ctx.target, (db) => this.noteDb(db), async () => {
+      this.tail = new Tail(this.opts.source, this.ctx.target, this.ctx.owner, (db) => this.noteDb(db), async () => {
         await this.ownState();
       });
       await this.tail.start();
       const gapSinceMs = previous ? gapStart(previous) : undefined;
-      await writeMeta(this.ctx.target, {
+      await this.saveMeta({
         runId: this.meta.runId, phase: "copying", following: true, stopRequested: false, coveredUntilMs: undefined,
       });
       await this.beat(true);
@@ -126,7 +126,7 @@ class CopyRun {
       }
       await this.bulkPass();
       if (!this.stopWanted()) {
-        await writeMeta(this.ctx.target, { phase: "following" });
+        await this.saveMeta({ phase: "following" });
         await this.catchUp();
         if (this.opts.follow) await this.follow();
       }
@@ -176,7 +176,7 @@ class CopyRun {
     if (this.meta.dbs.includes(db)) return;
     this.meta.dbs = [...this.meta.dbs, db].sort((a, b) => a - b);
     this.result.dbs = this.meta.dbs;
-    await writeMeta(this.ctx.target, { dbs: this.meta.dbs });
+    await this.saveMeta({ dbs: this.meta.dbs });
     await claimDbs(this.ctx.target, [db], this.ctx.owner);
   }
 
@@ -274,7 +274,7 @@ class CopyRun {
     await this.tail.stop();
     await this.catchUp();
     const bulkDone = (await Promise.all(this.meta.dbs.map((db) => readProgress(this.ctx.target, db)))).every((p) => p.done);
-    await writeMeta(this.ctx.target, {
+    await this.saveMeta({
       phase: bulkDone ? "stopped" : "copying", following: false, coveredUntilMs: fencedAt, heartbeatMs: fencedAt,
     });
     if (this.opts.signal?.aborted) this.result.stoppedBy = "signal";
@@ -296,8 +296,13 @@ class CopyRun {
     this.lastBeat = Date.now();
     const current = await this.ownState();
     if (!(await takeLock(this.ctx.target, this.meta.runId))) throw new FerryError("lost the copy lease on --target to another process", 1);
-    await writeMeta(this.ctx.target, { heartbeatMs: await sourceTimeMs(this.publisher) });
+    await this.saveMeta({ heartbeatMs: await sourceTimeMs(this.publisher) });
     this.meta.stopRequested = current.stopRequested ?? false;
+  }
+
+  /** Meta fields written while this process owns the copy (it claimed it holding the lease). */
+  private saveMeta(fields: Partial<CopyMeta>): Promise<void> {
+    return writeOwnedMeta(this.ctx.target, this.ctx.owner, fields);
   }
 
   /**

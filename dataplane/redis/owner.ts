@@ -13,9 +13,10 @@
 // Random, not a counter: equality is all the scripts compare, and a counter restarting
 // after that cleanup could hand a new run the number a stalled one still holds.
 import { randomBytes } from "node:crypto";
+import type Redis from "ioredis";
 import { FerryError } from "../cli/common";
 import { DbClients } from "./connection";
-import { OWNER } from "./state";
+import { CopyMeta, DIRTY, META, metaChanges, OWNER } from "./state";
 
 /** A token no other process holds. */
 export function newOwnerToken(): string {
@@ -52,6 +53,40 @@ export interface OwnedDb {
 export function ownedReply<T>(reply: T | null, db: number): T {
   if (reply === null) throw takenOver(db);
   return reply;
+}
+
+/**
+ * One command (ARGV[2..]) in one script, run only while ARGV[1] owns the database; its
+ * reply wrapped in a table, so that nil means refused whatever the command returns.
+ */
+const OWNED_COMMAND_SCRIPT = `${LUA_OWNER_CHECK}
+if not owned(ARGV[1]) then return false end
+return { redis.call(unpack(ARGV, 2)) }
+`;
+
+/** Lua's unpack() has a stack limit: a long list of keys goes in several commands. */
+const KEYS_PER_COMMAND = 1000;
+
+/** Run a write command on the target while `owned.owner` owns the database; refused (nothing written) otherwise. */
+export async function ownedCommand(client: Redis, owned: OwnedDb, ...args: Array<string | Buffer | number>): Promise<unknown> {
+  const [reply] = ownedReply((await client.callBuffer("EVAL", OWNED_COMMAND_SCRIPT, 0, owned.owner, ...args)) as unknown[] | null, owned.db);
+  return reply;
+}
+
+/** Record keys as dirty (to copy again), while this process owns the database. */
+export async function markDirty(client: Redis, owned: OwnedDb, keys: Buffer[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += KEYS_PER_COMMAND) {
+    await ownedCommand(client, owned, "SADD", DIRTY, ...keys.slice(i, i + KEYS_PER_COMMAND));
+  }
+}
+
+/** Write some meta fields (db 0) as state.ts writeMeta does, while `owner` owns the copy. */
+export async function writeOwnedMeta(target: DbClients, owner: string, fields: Partial<CopyMeta>): Promise<void> {
+  const { set, del } = metaChanges(fields);
+  const db0 = await target.db(0);
+  const pairs = Object.entries(set).flat();
+  if (pairs.length) await ownedCommand(db0, { db: 0, owner }, "HSET", META, ...pairs);
+  if (del.length) await ownedCommand(db0, { db: 0, owner }, "HDEL", META, ...del);
 }
 
 /** The one line a process stops with once its writes are refused. */

@@ -89,8 +89,8 @@ export async function readMeta(target: DbClients): Promise<CopyMeta | undefined>
   };
 }
 
-/** Write some meta fields; `undefined` removes a field. */
-export async function writeMeta(target: DbClients, fields: Partial<CopyMeta>): Promise<void> {
+/** Meta fields as the hash stores them: those to set, and those `undefined` removes. */
+export function metaChanges(fields: Partial<CopyMeta>): { set: Record<string, string>; del: string[] } {
   const set: Record<string, string> = {};
   const del: string[] = [];
   for (const [k, v] of Object.entries(fields)) {
@@ -99,6 +99,12 @@ export async function writeMeta(target: DbClients, fields: Partial<CopyMeta>): P
     else if (typeof v === "boolean") set[k] = v ? "1" : "0";
     else set[k] = String(v);
   }
+  return { set, del };
+}
+
+/** Write some meta fields; `undefined` removes a field. */
+export async function writeMeta(target: DbClients, fields: Partial<CopyMeta>): Promise<void> {
+  const { set, del } = metaChanges(fields);
   const tx = (await target.db(0)).multi();
   if (Object.keys(set).length) tx.hset(META, set);
   if (del.length) tx.hdel(META, ...del);
