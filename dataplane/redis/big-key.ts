@@ -4,17 +4,21 @@
 // each chunk to a temporary key on the target, and let
 // the caller RENAME the finished key into place atomically with the batch it belongs to.
 // If the key changes while we read it, the tail marks it dirty and it is copied again.
+// Every write that can create the temporary key checks the copier's fencing token
+// (owner.ts): a copier that stalled while a cutover took over and handed the target to
+// the app must not leave a half-assembled ferry key in the app's database.
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { TMP_PREFIX } from "./state";
 import { LUA_FIELD_READER } from "./pack";
 import { evalReadOnly } from "./read-keys";
+import { LUA_OWNER_CHECK, OwnedDb, ownedReply } from "./owner";
 
 const CHUNK = 5000;
 /** Chunk writes in flight while the next chunk is read (ordered on one connection). */
 const WRITES_AHEAD = 8;
 
-type Chunker = (source: Redis, target: Redis, key: Buffer, tmp: string, type: string) => Promise<void>;
+type Chunker = (source: Redis, target: Redis, key: Buffer, tmp: string, type: string, owned: OwnedDb) => Promise<void>;
 
 /** Write chunks without waiting for each reply, but never more than WRITES_AHEAD at once. */
 class WriteBehind {
@@ -67,8 +71,13 @@ end
 return { nextPos, table.concat(out) }
 `;
 
-/** Append one packed chunk to the temporary key on the target. KEYS[1]: it; ARGV: type, chunk. */
-const WRITE_CHUNK_SCRIPT = `${LUA_FIELD_READER}
+/**
+ * Append one packed chunk to the temporary key on the target. KEYS[1]: it; ARGV: type,
+ * chunk, the copier's fencing token. Nil, having written nothing, when the token no
+ * longer owns the database.
+ */
+const WRITE_CHUNK_SCRIPT = `${LUA_FIELD_READER}${LUA_OWNER_CHECK}
+if not owned(ARGV[3]) then return false end
 local t, blob = ARGV[1], ARGV[2]
 local pos = 1
 if t == 'stream' then
@@ -109,29 +118,38 @@ return 1
 `;
 
 /** Sets, hashes, sorted sets, lists and stream entries, chunk by chunk, server to server. */
-const copyCollection: Chunker = async (source, target, key, tmp, type) => {
+const copyCollection: Chunker = async (source, target, key, tmp, type, owned) => {
   const writes = new WriteBehind();
   let from = type === "stream" ? "-" : "0";
   do {
     const [next, chunk] = (await evalReadOnly(source, READ_CHUNK_SCRIPT, 1, key, type, from, CHUNK)) as [Buffer, Buffer];
     from = next.toString();
-    if (chunk.length) await writes.add(target.callBuffer("EVAL", WRITE_CHUNK_SCRIPT, 1, tmp, type, chunk));
+    if (chunk.length) {
+      const written = target.callBuffer("EVAL", WRITE_CHUNK_SCRIPT, 1, tmp, type, chunk, owned.owner) as Promise<number | null>;
+      await writes.add(written.then((reply) => ownedReply(reply, owned.db)));
+    }
   } while (from !== "0");
   await writes.flush();
 };
 
-const copyString: Chunker = async (source, target, key, tmp) => {
+/** APPEND, by the copier that owns the database only. KEYS[1]: the temporary key; ARGV: bytes, token. */
+const APPEND_SCRIPT = `${LUA_OWNER_CHECK}
+if not owned(ARGV[2]) then return false end
+return redis.call('APPEND', KEYS[1], ARGV[1])
+`;
+
+const copyString: Chunker = async (source, target, key, tmp, _type, owned) => {
   const bytes = 1024 * 1024;
   for (let start = 0; ; start += bytes) {
     const part = (await source.callBuffer("GETRANGE", key, start, start + bytes - 1)) as Buffer;
-    if (part.length) await target.callBuffer("APPEND", tmp, part);
+    if (part.length) ownedReply(await target.callBuffer("EVAL", APPEND_SCRIPT, 1, tmp, part, owned.owner) as number | null, owned.db);
     if (part.length < bytes) return;
   }
 };
 
 /** Stream entries in ID order, then its last ID, counters and consumer groups. */
-const copyStream: Chunker = async (source, target, key, tmp) => {
-  await copyCollection(source, target, key, tmp, "stream");
+const copyStream: Chunker = async (source, target, key, tmp, _type, owned) => {
+  await copyCollection(source, target, key, tmp, "stream", owned);
   const info = flatToMap((await source.call("XINFO", "STREAM", key)) as unknown[]);
   const setId = [tmp, String(info["last-generated-id"])];
   // Redis 7 also tracks how many entries were ever added and the largest deleted ID.
@@ -166,14 +184,14 @@ const CHUNKERS: Record<string, Chunker> = {
 
 /**
  * Assemble `key` (of `type`) from `source` into a fresh temporary key on `target`
- * (same database), with the source's TTL. Returns the temporary key's name.
+ * (same database, `owned.db`), with the source's TTL. Returns the temporary key's name.
  */
-export async function copyBigKey(source: Redis, target: Redis, key: Buffer, type: string): Promise<string> {
+export async function copyBigKey(source: Redis, target: Redis, key: Buffer, type: string, owned: OwnedDb): Promise<string> {
   const chunker = CHUNKERS[type];
   if (!chunker) throw new Error(`cannot copy key of type ${type} in chunks`);
   const tmp = `${TMP_PREFIX}${randomBytes(8).toString("hex")}`;
   await target.del(tmp);
-  await chunker(source, target, key, tmp, type);
+  await chunker(source, target, key, tmp, type, owned);
   const pttl = await source.pttl(key);
   if (pttl > 0) await target.pexpire(tmp, pttl);
   return tmp;

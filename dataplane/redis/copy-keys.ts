@@ -10,12 +10,16 @@ import { BIG_PENDING, ConflictPolicy, isStateKey, PROGRESS, SKIPPED } from "./st
 import { LUA_FIELD_READER, packFields } from "./pack";
 import { FerryError } from "../cli/common";
 import { keyLabel } from "./key-label";
+import { LUA_OWNER_CHECK, ownedReply } from "./owner";
+import { freezePoint } from "./freeze-point";
 
 export interface CopyContext {
   source: DbClients;
   target: DbClients;
   conflict: ConflictPolicy;
   limits: BigKeyLimits;
+  /** This process's fencing token (owner.ts): every batch writes only where it still owns the target. */
+  owner: string;
 }
 
 export interface BatchResult {
@@ -43,12 +47,14 @@ export type BatchKind =
  * background copy (SADD ferry:state:bigpending key). The restore's ttl is the source's
  * absolute expiry (ABSTTL, Redis >= 5.0, https://redis.io/commands/restore/; 0 = none),
  * so the time between reading and writing the batch does not lengthen it; an expiry
- * already past deletes the key instead. ARGV[2..5]: cursor ("" = not a bulk
- * batch), copied, skipped, "1" to un-mark every key of the batch as pending; then the keys
- * to remember as skipped.
- * Returns the failures as (index, error) pairs.
+ * already past deletes the key instead. ARGV[2..6]: cursor ("" = not a bulk
+ * batch), copied, skipped, "1" to un-mark every key of the batch as pending, the fencing
+ * token the batch was read under (owner.ts); then the keys to remember as skipped.
+ * Returns the failures as (index, error) pairs, or nil, having written nothing, when the
+ * token no longer owns this database (another process took over, or the copy is over).
  */
-const WRITE_BATCH_SCRIPT = `${LUA_FIELD_READER}
+const WRITE_BATCH_SCRIPT = `${LUA_FIELD_READER}${LUA_OWNER_CHECK}
+if not owned(ARGV[6]) then return false end
 local blob = ARGV[1]
 local pos = 1
 local i = 0
@@ -80,7 +86,7 @@ if cursor ~= '' then
   redis.call('HINCRBY', '${PROGRESS}', 'copied', ARGV[3])
   redis.call('HINCRBY', '${PROGRESS}', 'skipped', ARGV[4])
 end
-for j = 6, #ARGV do redis.call('SADD', '${SKIPPED}', ARGV[j]) end
+for j = 7, #ARGV do redis.call('SADD', '${SKIPPED}', ARGV[j]) end
 return failed
 `;
 
@@ -112,7 +118,7 @@ export async function prepareBatch(
   const bigAll = snapshots.filter((snap) => !snap.dump && snap.type !== "none");
   const deferred = new Set(deferBig && batch.kind === "bulk" ? bigAll : []);
   const big = bigAll.filter((snap) => !deferred.has(snap));
-  const temps = await Promise.all(big.map((snap) => copyBigKey(source, target, snap.key, snap.type)));
+  const temps = await Promise.all(big.map((snap) => copyBigKey(source, target, snap.key, snap.type, { db, owner: ctx.owner })));
   const assembled = new Map<KeySnapshot, string>(big.map((snap, i) => [snap, temps[i]]));
   return { db, batch, snapshots, assembled, deferred, toSkip };
 }
@@ -148,11 +154,12 @@ export async function commitBatch(ctx: CopyContext, prepared: PreparedBatch): Pr
     }
   }
   if (keys.length === 0 && batch.kind !== "bulk" && toSkip.length === 0) return result;
+  freezePoint(db, keys);
   const target = await ctx.target.db(db);
-  const failed = (await target.callBuffer(
+  const failed = ownedReply((await target.callBuffer(
     "EVAL", WRITE_BATCH_SCRIPT, 0, packFields(fields), batch.kind === "bulk" ? batch.cursor : "", result.copied, toSkip.length, batch.kind === "pending" ? "1" : "",
-    ...toSkip,
-  )) as Array<number | Buffer>;
+    ctx.owner, ...toSkip,
+  )) as Array<number | Buffer> | null, db);
   if (failed.length) throw restoreFailure(db, new Error(String(failed[1])), keys[Number(failed[0]) - 1]);
   return result;
 }

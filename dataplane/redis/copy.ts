@@ -23,6 +23,7 @@ import {
 } from "./state";
 import { Tail } from "./tail";
 import { dataKeyCounts } from "./data-keys";
+import { claimDbs, newOwnerToken, ownsCopy, takenOver, writeOwnedMeta } from "./owner";
 
 export interface CopyOptions {
   source: Endpoint;
@@ -71,7 +72,7 @@ export async function sourceTimeMs(source: Redis): Promise<number> {
 export async function runCopy(opts: CopyOptions): Promise<CopyResult> {
   const source = new DbClients(opts.source);
   const target = new DbClients(opts.target);
-  const ctx: CopyContext = { source, target, conflict: "replace", limits: opts.limits ?? DEFAULT_BIG_KEY_LIMITS };
+  const ctx: CopyContext = { source, target, conflict: "replace", limits: opts.limits ?? DEFAULT_BIG_KEY_LIMITS, owner: newOwnerToken() };
   try {
     return await new CopyRun(ctx, opts).run();
   } catch (err) {
@@ -106,13 +107,16 @@ class CopyRun {
     if (!(await takeLock(this.ctx.target, this.meta.runId))) {
       throw new FerryError("another `ferry redis replicate` is copying into --target right now (ferry:state:lock); stop it first", 1);
     }
+    // Holding the lease, take the copy over: a process that held it before and stalled
+    // inside a batch finds its token gone when it wakes, and writes nothing more.
+    await claimDbs(this.ctx.target, [0, ...this.meta.dbs], this.ctx.owner);
     try {
-      this.tail = new Tail(this.opts.source, this.ctx.target, (db) => this.noteDb(db), async () => {
+      this.tail = new Tail(this.opts.source, this.ctx.target, this.ctx.owner, (db) => this.noteDb(db), async () => {
         await this.ownState();
       });
       await this.tail.start();
       const gapSinceMs = previous ? gapStart(previous) : undefined;
-      await writeMeta(this.ctx.target, {
+      await this.saveMeta({
         runId: this.meta.runId, phase: "copying", following: true, stopRequested: false, coveredUntilMs: undefined,
       });
       await this.beat(true);
@@ -122,7 +126,7 @@ class CopyRun {
       }
       await this.bulkPass();
       if (!this.stopWanted()) {
-        await writeMeta(this.ctx.target, { phase: "following" });
+        await this.saveMeta({ phase: "following" });
         await this.catchUp();
         if (this.opts.follow) await this.follow();
       }
@@ -172,7 +176,8 @@ class CopyRun {
     if (this.meta.dbs.includes(db)) return;
     this.meta.dbs = [...this.meta.dbs, db].sort((a, b) => a - b);
     this.result.dbs = this.meta.dbs;
-    await writeMeta(this.ctx.target, { dbs: this.meta.dbs });
+    await this.saveMeta({ dbs: this.meta.dbs });
+    await claimDbs(this.ctx.target, [db], this.ctx.owner);
   }
 
   private async bulkPass(): Promise<void> {
@@ -269,7 +274,7 @@ class CopyRun {
     await this.tail.stop();
     await this.catchUp();
     const bulkDone = (await Promise.all(this.meta.dbs.map((db) => readProgress(this.ctx.target, db)))).every((p) => p.done);
-    await writeMeta(this.ctx.target, {
+    await this.saveMeta({
       phase: bulkDone ? "stopped" : "copying", following: false, coveredUntilMs: fencedAt, heartbeatMs: fencedAt,
     });
     if (this.opts.signal?.aborted) this.result.stoppedBy = "signal";
@@ -291,20 +296,28 @@ class CopyRun {
     this.lastBeat = Date.now();
     const current = await this.ownState();
     if (!(await takeLock(this.ctx.target, this.meta.runId))) throw new FerryError("lost the copy lease on --target to another process", 1);
-    await writeMeta(this.ctx.target, { heartbeatMs: await sourceTimeMs(this.publisher) });
+    await this.saveMeta({ heartbeatMs: await sourceTimeMs(this.publisher) });
     this.meta.stopRequested = current.stopRequested ?? false;
   }
 
+  /** Meta fields written while this process owns the copy (it claimed it holding the lease). */
+  private saveMeta(fields: Partial<CopyMeta>): Promise<void> {
+    return writeOwnedMeta(this.ctx.target, this.ctx.owner, fields);
+  }
+
   /**
-   * The copy state on the target, still this run's. A cutover that finished without this
-   * run (it took it for dead) removed it: the app may own the target now, so not one more
-   * write (checked before the lease, the beat and the tail's dirty keys are written).
+   * The copy state on the target, still this run's and still this process's to write. A
+   * cutover that finished without this run (it took it for dead) removed it: the app may
+   * own the target now, so not one more write; a cutover catching up itself right now took
+   * it over under the same runId (checked before the lease, the beat and the tail's dirty
+   * keys are written; batches check atomically, owner.ts).
    */
   private async ownState(): Promise<CopyMeta> {
     const current = await readMeta(this.ctx.target);
     if (current?.runId !== this.meta.runId) {
       throw new FerryError("the copy state on --target is gone (a cutover finished without this run); stopped without writing more", 1);
     }
+    if (!(await ownsCopy(this.ctx.target, this.ctx.owner))) throw takenOver(0);
     return current;
   }
 

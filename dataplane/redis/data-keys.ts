@@ -3,9 +3,9 @@
 // count as data.
 import { DbClients } from "./connection";
 import { dbKeyCounts } from "./info";
-import { BIG_PENDING, DIRTY, FENCE, FILL, INFLIGHT, LOCK, META, PROGRESS, SKIPPED } from "./state";
+import { BIG_PENDING, DIRTY, FENCE, FILL, INFLIGHT, LOCK, META, OWNER, PROGRESS, SKIPPED } from "./state";
 
-const FIXED_STATE_KEYS = [META, LOCK, PROGRESS, DIRTY, INFLIGHT, SKIPPED, BIG_PENDING, FENCE, FILL];
+const FIXED_STATE_KEYS = [META, LOCK, PROGRESS, DIRTY, INFLIGHT, SKIPPED, BIG_PENDING, FENCE, FILL, OWNER];
 
 export async function dataKeyCounts(server: DbClients): Promise<Map<number, number>> {
   const counts = await dbKeyCounts(await server.db(0));

@@ -8,8 +8,9 @@
 // marked dirty too (the catch-up deletes them); with skip, target-only keys are left.
 import Redis from "ioredis";
 import { CopyContext } from "./copy-keys";
-import { DIRTY, isStateKey } from "./state";
+import { isStateKey } from "./state";
 import { info } from "./info";
+import { markDirty, OwnedDb } from "./owner";
 
 /**
  * The LRU clock counts whole seconds and is cached for up to 1/hz s, so a key written
@@ -71,10 +72,6 @@ async function usesLfu(ctx: CopyContext): Promise<boolean> {
   return policy.includes("lfu");
 }
 
-async function markDirty(target: Redis, keys: Buffer[]): Promise<void> {
-  if (keys.length) await target.callBuffer("SADD", DIRTY, ...keys);
-}
-
 /** Mark dirty every key that may have changed since `gapSinceMs` (source clock). */
 export async function reconcileGap(
   ctx: CopyContext,
@@ -90,24 +87,24 @@ export async function reconcileGap(
       const { idle, readByMs } = await idleTimes(source, keys);
       const limit = idleLimitSeconds(gapSinceMs, readByMs);
       const touched = keys.filter((_, i) => idle[i] === undefined || idle[i]! <= limit);
-      await markDirty(target, touched);
+      await markDirty(target, { db, owner: ctx.owner }, touched);
       result.marked += touched.length;
       result.scanned += keys.length;
     }
-    if (ctx.conflict === "replace") result.marked += await markTargetOnlyKeys(source, target, batchSize);
+    if (ctx.conflict === "replace") result.marked += await markTargetOnlyKeys(source, target, { db, owner: ctx.owner }, batchSize);
   }
   return result;
 }
 
 /** Keys the target has and the source no longer has (deleted or expired during the gap). */
-async function markTargetOnlyKeys(source: Redis, target: Redis, batchSize: number): Promise<number> {
+async function markTargetOnlyKeys(source: Redis, target: Redis, owned: OwnedDb, batchSize: number): Promise<number> {
   let marked = 0;
   for await (const keys of scanKeys(target, batchSize)) {
     const p = source.pipeline();
     for (const k of keys) p.callBuffer("EXISTS", k);
     const exists = ((await p.exec()) ?? []).map(([, n]) => n === 1);
     const gone = keys.filter((_, i) => !exists[i]);
-    await markDirty(target, gone);
+    await markDirty(target, owned, gone);
     marked += gone.length;
   }
   return marked;

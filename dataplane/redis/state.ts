@@ -13,6 +13,8 @@
 //   db N  ferry:state:bigpending set: big keys found by the bulk pass (committed with its cursor),
 //                               copied in the background; removed as each one lands
 //   db N  ferry:state:tmp:*     big keys being assembled in chunks before a RENAME
+//   db N  ferry:state:owner     the fencing token of the process writing the copy (owner.ts): batch
+//                               scripts refuse to write unless it is theirs
 //   db 0  ferry:state:fence     on the SOURCE: the fenced user's command rules, until unfenced (fence.ts)
 //   db A  ferry:state:quieted   on the SOURCE, in the app's own db: the Sidekiq processes a cutover
 //                               quieted, woken (TERM) if it gives the source back (sidekiq.ts)
@@ -32,6 +34,7 @@ export const INFLIGHT = `${STATE_PREFIX}inflight`;
 export const SKIPPED = `${STATE_PREFIX}skipped`;
 export const BIG_PENDING = `${STATE_PREFIX}bigpending`;
 export const TMP_PREFIX = `${STATE_PREFIX}tmp:`;
+export const OWNER = `${STATE_PREFIX}owner`;
 export const FENCE = `${STATE_PREFIX}fence`;
 export const FILL = `${STATE_PREFIX}fill`;
 export const QUIETED = `${STATE_PREFIX}quieted`;
@@ -86,8 +89,8 @@ export async function readMeta(target: DbClients): Promise<CopyMeta | undefined>
   };
 }
 
-/** Write some meta fields; `undefined` removes a field. */
-export async function writeMeta(target: DbClients, fields: Partial<CopyMeta>): Promise<void> {
+/** Meta fields as the hash stores them: those to set, and those `undefined` removes. */
+export function metaChanges(fields: Partial<CopyMeta>): { set: Record<string, string>; del: string[] } {
   const set: Record<string, string> = {};
   const del: string[] = [];
   for (const [k, v] of Object.entries(fields)) {
@@ -96,6 +99,12 @@ export async function writeMeta(target: DbClients, fields: Partial<CopyMeta>): P
     else if (typeof v === "boolean") set[k] = v ? "1" : "0";
     else set[k] = String(v);
   }
+  return { set, del };
+}
+
+/** Write some meta fields; `undefined` removes a field. */
+export async function writeMeta(target: DbClients, fields: Partial<CopyMeta>): Promise<void> {
+  const { set, del } = metaChanges(fields);
   const tx = (await target.db(0)).multi();
   if (Object.keys(set).length) tx.hset(META, set);
   if (del.length) tx.hdel(META, ...del);

@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { connect, DbClients, Endpoint } from "./connection";
-import { DIRTY } from "./state";
+import { markDirty } from "./owner";
 
 const KEYSPACE = Buffer.from("__keyspace@");
 const KEYEVENT = Buffer.from("__keyevent@");
@@ -40,6 +40,8 @@ export class Tail {
   constructor(
     private readonly source: Endpoint,
     private readonly target: DbClients,
+    /** The copier's fencing token (owner.ts): dirty keys are written only where it owns the database. */
+    private readonly owner: string,
     private readonly onNewDb: (db: number) => Promise<void> = async () => {},
     /** Throws when the target is no longer this copy's to write (checked before each write). */
     private readonly assertOwner: () => Promise<void> = async () => {},
@@ -86,7 +88,7 @@ export class Tail {
       for (const [db, keys] of batches) {
         if (keys.size === 0) continue;
         await this.onNewDb(db);
-        await (await this.target.db(db)).callBuffer("SADD", DIRTY, ...keys.values());
+        await markDirty(await this.target.db(db), { db, owner: this.owner }, [...keys.values()]);
       }
     }).catch((err: Error) => this.fail(err));
     return this.flushing;

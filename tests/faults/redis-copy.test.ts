@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { LocalRedis, startRedis } from "../../rehearsal/servers";
 import { HEARTBEAT_STALE_MS } from "../../dataplane/redis/copy";
 import { DIRTY, INFLIGHT, LOCK, META } from "../../dataplane/redis/state";
+import { FROZEN_PREFIX } from "../../dataplane/redis/freeze-point";
 import { client, closeClients, differences, ferry, seed, spawnFerry, startWriter, urls } from "../dataplane/redis/helpers";
 import { eventually } from "../support/eventually";
 import { link, viaPort } from "./link";
@@ -188,5 +189,51 @@ describe("Redis copy under faults, with writes running", () => {
       follower.child.kill("SIGCONT");
     }
     expect(await differences(source, target, DBS)).toEqual([]);
+  });
+
+  // Frozen INSIDE a batch: its keys read from the source, its write script not yet sent.
+  // The lease lapses, the cutover catches up under the same runId, hands the target to
+  // the app, and the app writes newer values; the batch, thawed, must not land over them.
+  test("follower frozen inside a catch-up batch until the cutover took over and finished: thawed, its batch is refused whole and the app's newer write stays", async () => {
+    const { source, target } = await pair();
+    const env = urls(source, target);
+    const marker = "app:last-write-on-the-source";
+    const writer = startWriter(source, DBS);
+    const follower = spawnFerry(
+      ["--json", "redis", "replicate", "--mode", "copy", "--follow", "--batch", "50"],
+      { ...env, FERRY_TEST_FREEZE_BATCH_WITH: marker },
+    );
+    let stderr = "";
+    follower.child.stderr!.on("data", (d) => (stderr += d));
+    const meta = client(target, 0);
+    const appDb = client(target, 3);
+    try {
+      await eventually("the follower to be following", async () => (await meta.hget(META, "phase")) === "following", { timeoutMs: 60_000 });
+      expect(await writer.stop()).toBeGreaterThan(0);
+      // The app's last write before its writes stop: the follower's catch-up reads it and freezes before writing it.
+      await client(source, 3).set(marker, "stale: read by the frozen batch");
+      await eventually("the follower to freeze inside the batch", () => stderr.includes(`${FROZEN_PREFIX}3\n`), { timeoutMs: 30_000 });
+      await eventually("the frozen follower's lease to lapse", async () => (await meta.exists(LOCK)) === 0, { timeoutMs: 30_000 });
+
+      const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
+      expect(done.code, done.stderr + done.stdout).toBe(0);
+      expect(done.json.catchUp.by).toBe("cutover");
+      expect(done.json.verify.ok).toBe(true);
+      expect(await differences(source, target, DBS)).toEqual([]);
+      // The app owns the target now, and writes to it.
+      await appDb.set(marker, "newer: the app's, on the target");
+      const before = await targetWrites(target);
+
+      const followed = await exitWithin(follower, 30_000);
+      expect(followed, "the follower still running 30 s after it was thawed").not.toBeNull();
+      expect(await appDb.get(marker)).toBe("newer: the app's, on the target");
+      expect(followed!.code).toBe(1);
+      expect(followed!.stderr).toBe(`${FROZEN_PREFIX}3\nferry: --target db 3: another ferry run owns the copy now (a cutover took it over while this run was stalled, or finished it); stopped without writing more\n`);
+      expect(await targetWrites(target)).toBe(before);
+      expect(await stateKeys(target)).toEqual([]);
+    } finally {
+      follower.child.kill("SIGCONT");
+      follower.child.kill("SIGKILL");
+    }
   });
 });

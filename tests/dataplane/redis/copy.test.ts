@@ -10,7 +10,8 @@ import { KeySnapshot } from "../../../dataplane/redis/read-keys";
 import { cutover } from "../../../dataplane/redis/cutover";
 import { keyLabel } from "../../../dataplane/redis/key-label";
 import { verify } from "../../../dataplane/redis/verify";
-import { readMeta } from "../../../dataplane/redis/state";
+import { OWNER, readMeta } from "../../../dataplane/redis/state";
+import { claimDbs, newOwnerToken } from "../../../dataplane/redis/owner";
 import { DbClients, explainLostConnection } from "../../../dataplane/redis/connection";
 import { client, closeClients, differences, endpoint, ferry, seed, seedBig, spawnFerry, startWriter, urls } from "./helpers";
 import { eventually } from "../../support/eventually";
@@ -80,11 +81,13 @@ describe("replicate --mode copy", () => {
     await client(target, 2).set("live:new:1", "copied earlier");
     const ctx: CopyContext = {
       source: new DbClients(endpoint(source, "--source")), target: new DbClients(endpoint(target, "--target")), conflict: "replace", limits: LIMITS,
+      owner: newOwnerToken(),
     };
     const batch = (kind: PreparedBatch["batch"], snap: KeySnapshot): PreparedBatch =>
       ({ db: 2, batch: kind, snapshots: [snap], assembled: new Map(), deferred: new Set(), toSkip: [] });
     const expiring = (key: string): KeySnapshot => ({ key: Buffer.from(key), type: "string", pttl: 0, expiresAtMs: Date.now(), size: dump.length, dump });
     try {
+      await claimDbs(ctx.target, [2], ctx.owner);
       await commitBatch(ctx, batch({ kind: "recopy" }, expiring("live:new:1")));
       expect(await client(target, 2).pttl("live:new:1")).toBe(-2); // gone on the source: gone here
       await commitBatch(ctx, batch({ kind: "bulk", cursor: "0" }, expiring("live:new:2")));
@@ -111,6 +114,7 @@ describe("replicate --mode copy", () => {
     await src.set("k:none", "v");
     const ctx: CopyContext = {
       source: new DbClients(endpoint(source, "--source")), target: new DbClients(endpoint(target, "--target")), conflict: "replace", limits: LIMITS,
+      owner: newOwnerToken(),
     };
     /** Copies the two keys with a pause between read and write; returns how long the read took (ms). */
     const copyPaused = async () => {
@@ -123,12 +127,14 @@ describe("replicate --mode copy", () => {
     };
     const expiresAt = Number(await src.call("PEXPIRETIME", "k:ttl"));
     try {
+      await claimDbs(ctx.target, [2], ctx.owner);
       await copyPaused();
       expect(Number(await client(target, 2).call("PEXPIRETIME", "k:ttl"))).toBe(expiresAt);
       expect(await client(target, 2).pttl("k:none")).toBe(-1);
 
       await src.call("ACL", "SETUSER", "default", "-pexpiretime");
       await client(target, 2).flushall();
+      await claimDbs(ctx.target, [2], ctx.owner);
       const readMs = await copyPaused();
       // Without PEXPIRETIME the expiry is the source's clock when the read script started
       // plus the PTTL it read after: exact up to the script's own run time, which lies
@@ -137,6 +143,44 @@ describe("replicate --mode copy", () => {
       const drift = Number(await client(target, 2).call("PEXPIRETIME", "k:ttl")) - expiresAt;
       expect(Math.abs(drift)).toBeLessThanOrEqual(readMs + 1);
       expect(await client(target, 2).pttl("k:none")).toBe(-1);
+    } finally {
+      await ctx.source.close();
+      await ctx.target.close();
+    }
+  });
+
+  test("a batch read under a token that no longer owns its database writes nothing, nor do a big key's chunks: taken over, or the copy handed to the app", async () => {
+    const source = await startRedis();
+    const target = await startRedis();
+    servers.push(source, target);
+    await client(source, 2).mset("k:a", "from the source", "k:b", "from the source");
+    // Bigger than LIMITS: copied in chunks into a temporary key (a script per chunk; APPEND for a string).
+    await client(source, 2).sadd("big:set", ...Array.from({ length: 300 }, (_, i) => `m${i}`));
+    await client(source, 2).set("big:str", "x".repeat(1_100_000));
+    const ctx: CopyContext = {
+      source: new DbClients(endpoint(source, "--source")), target: new DbClients(endpoint(target, "--target")), conflict: "replace", limits: LIMITS,
+      owner: newOwnerToken(),
+    };
+    const dst = client(target, 2);
+    const keys = [Buffer.from("k:a"), Buffer.from("k:b")];
+    const refusal = "--target db 2: another ferry run owns the copy now (a cutover took it over while this run was stalled, or finished it); stopped without writing more";
+    try {
+      await claimDbs(ctx.target, [2], ctx.owner);
+      const taken = await prepareBatch(ctx, 2, keys, { kind: "bulk", cursor: "17" });
+      const handedOver = await prepareBatch(ctx, 2, keys, { kind: "recopy" });
+      // Another process (the cutover's own catch-up) takes the database over.
+      await claimDbs(ctx.target, [2], newOwnerToken());
+      await dst.set("k:a", "newer");
+      await expect(commitBatch(ctx, taken)).rejects.toThrow(refusal);
+      // The cutover finished and removed its token with the rest of ferry:state:*.
+      await dst.del(OWNER);
+      await expect(commitBatch(ctx, handedOver)).rejects.toThrow(refusal);
+      await expect(prepareBatch(ctx, 2, [Buffer.from("big:set")], { kind: "recopy" })).rejects.toThrow(refusal);
+      await expect(prepareBatch(ctx, 2, [Buffer.from("big:str")], { kind: "recopy" })).rejects.toThrow(refusal);
+      // Nothing of any batch landed: not a key, not the cursor, not a temporary key.
+      expect(await dst.get("k:a")).toBe("newer");
+      expect(await dst.exists("k:b")).toBe(0);
+      expect(await dst.keys("*")).toEqual(["k:a"]);
     } finally {
       await ctx.source.close();
       await ctx.target.close();

@@ -7,6 +7,7 @@ import { sourceTimeMs } from "../../../dataplane/redis/copy";
 import { reconcileGap } from "../../../dataplane/redis/reconcile";
 import { DbClients } from "../../../dataplane/redis/connection";
 import { DIRTY } from "../../../dataplane/redis/state";
+import { claimDbs, newOwnerToken } from "../../../dataplane/redis/owner";
 import { client, closeClients, endpoint } from "./helpers";
 import { eventually } from "../../support/eventually";
 
@@ -27,9 +28,11 @@ describe("gap repair", () => {
     servers.push(source, target);
     const ctx: CopyContext = {
       source: new DbClients(endpoint(source, "--source")), target: new DbClients(endpoint(target, "--target")), conflict: "replace", limits: LIMITS,
+      owner: newOwnerToken(),
     };
     const src = client(source, 0);
     try {
+      await claimDbs(ctx.target, [0], ctx.owner);
       const gapSinceMs = await sourceTimeMs(src);
       await src.set("k:written-in-the-gap", "changed while nobody listened");
       await src.set("k:untouched", "x".repeat(100)); // written, not read again: a plain idle key
