@@ -1,6 +1,6 @@
 // Stage rules. Flags are cumulative (replicate -> proxy -> cutover -> decommission);
 // `ferry:hold` caps single components so one can move ahead of the others (Postgres
-// first while the app stays, as in the Heroku story). All pure: tests and the stage
+// first while Redis and the app stay on the source). All pure: tests and the stage
 // plan tool call these without Pulumi.
 import { FerryConfigError } from "./errors";
 import { COMPONENTS, Component, FerryConfig, STAGE_FLAGS, STAGES, Stage, StageFlags } from "./schema";

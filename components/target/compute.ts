@@ -62,8 +62,8 @@ export const SLUG_RUN = readFileSync(join(__dirname, "..", "..", "bin", "slug-ru
 
 /**
  * Changes on every program run: until the app is cut over, each `pulumi up` re-reads
- * the Heroku app's current release (deploy in sync, user story 003). One value per run,
- * so every stack built in one process (the stage plan) agrees.
+ * the Heroku app's current release, so a deploy made on Heroku during the move reaches
+ * AWS too. One value per run, so every stack built in one process (the stage plan) agrees.
  */
 const READ_EPOCH = new Date().toISOString();
 

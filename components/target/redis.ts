@@ -1,5 +1,5 @@
-// The target Redis: ElastiCache (encrypted in transit and at rest, AUTH) or, as in user
-// story 002, Redis on a private EC2 instance with AOF and hourly RDB backups to S3;
+// The target Redis: ElastiCache (encrypted in transit and at rest, AUTH) or Redis on a
+// private EC2 instance with AOF and hourly RDB backups to S3, for a self-managed source:
 // only a Redis we run ourselves can REPLICAOF an outside master.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";

@@ -19,7 +19,7 @@ export interface RedisUserDataArgs {
 }
 
 /**
- * Redis on EC2 (user story 002): AOF kept, AUTH from SSM, and an RDB snapshot copied
+ * Redis on EC2: AOF kept, AUTH from SSM, and an RDB snapshot copied
  * to S3 every hour. REDISCLI_AUTH keeps the password out of the process list.
  */
 export function redisUserData(a: RedisUserDataArgs): string {

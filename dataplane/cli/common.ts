@@ -54,7 +54,7 @@ export function redact(text: string): string {
 /** The flag each URL resolveUrl handed out came from: a connection failure names its side by it. */
 const URL_FLAGS = new Map<string, string>();
 
-/** `--source` (or `--pg-target`, ...) for a URL this process took from that flag or its variable. */
+/** `--source` or `--target` for a URL this process took from that flag or its variable. */
 export function flagOfUrl(url: string): string | undefined {
   return URL_FLAGS.get(url);
 }

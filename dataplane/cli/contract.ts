@@ -86,12 +86,12 @@ export function redis(acceptSelfSignedTls: boolean) {
   const step = (...words: (string | number)[]) => ferry(REDIS_ENV, "redis", ...words, ...tls);
   return {
     preflight: () => step("preflight"),
-    replicate: (mode: RedisMode) => step("replicate", "--mode", mode),
+    replicate: (mode: RedisMode) => step("replicate", "--strategy", mode),
     verify: () => step("verify"),
     /** Read-only: where the move stands (offsets and lag, or keys copied). */
     status: () => step("status"),
     cutoverDone: () => step("status", "--require-cutover"),
-    cutover: (mode: RedisMode, fence: RedisFence) => step("cutover", "--mode", mode, ...fenceFlag(fence)),
+    cutover: (mode: RedisMode, fence: RedisFence) => step("cutover", "--strategy", mode, ...fenceFlag(fence)),
     rollback: () => step("rollback"),
     cleanup: () => step("cleanup"),
     rollbackCheck: () => step("rollback", "--check"),
@@ -124,8 +124,9 @@ const fenceFlag = (fence: RedisFence) => (fence === "acl" ? [] : ["--fence", fen
 /**
  * The whole stack's cutover in one process (`ferry cutover`), where Postgres and Redis
  * both move: both fences first, the app's Sidekiq queues drained between them, the slow
- * catch-ups and verifies side by side. Strategy and mode are passed so that a stack
- * whose config disagrees with what replicate recorded is refused before anything moves.
+ * catch-ups and verifies side by side. Each store's strategy is passed (`--strategy` once
+ * per store, as `ferry pg` and `ferry redis` take it; the value names the store) so that a
+ * stack whose config disagrees with what replicate recorded is refused before anything moves.
  * Its rollbacks stay the per-store ones (`pg.rollback`, `redis().rollback`).
  */
 export function stack(acceptSelfSignedTls: boolean) {
@@ -134,7 +135,7 @@ export function stack(acceptSelfSignedTls: boolean) {
     cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; fence: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean }) =>
       ferry(
         [...new Set([...POSTGRES_ENV, ...REDIS_ENV])],
-        "cutover", "--strategy", args.strategy, "--mode", args.mode, ...fenceFlag(args.fence), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
+        "cutover", "--strategy", args.strategy, "--strategy", args.mode, ...fenceFlag(args.fence), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
         ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.pgFence), ...tls,
       ),
   };

@@ -13,11 +13,27 @@ import { registerStackCommands } from "../cutover/cli";
 import { registerDoctorCommands } from "../doctor/cli";
 
 /**
+ * Options renamed so that each thing has one name in every command (`ferry cutover` takes
+ * `ferry pg`'s and `ferry redis`'s): the old name is refused with its new one.
+ */
+export const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  "--pg-source": "--source",
+  "--pg-target": "--target",
+  "--redis-source": "--source",
+  "--redis-target": "--target",
+  "--mode": "--strategy",
+};
+
+/**
  * commander's error as ferry words every failure: `error: unknown command 'dcotor'` and its
- * suggestion on the next line become `unknown command 'dcotor' (did you mean doctor?)`.
+ * suggestion on the next line become `unknown command 'dcotor' (did you mean doctor?)`;
+ * an option's old name becomes `unknown option '--mode': it is now --strategy`.
  */
 export function usageLine(str: string): string {
   const [first, ...rest] = str.trim().split("\n");
+  // Only the name is echoed: `--pg-source=URL` carries the URL.
+  const unknown = /^error: unknown option '(--[^'=]+)/.exec(first)?.[1];
+  if (unknown && Object.hasOwn(RENAMED_OPTIONS, unknown)) return `unknown option '${unknown}': it is now ${RENAMED_OPTIONS[unknown]}`;
   const suggestion = rest.map((l) => /^\(Did you mean (.+)\?\)$/.exec(l.trim())?.[1]).find(Boolean);
   return `${first.replace(/^error: /, "")}${suggestion ? ` (did you mean ${suggestion}?)` : ""}`;
 }

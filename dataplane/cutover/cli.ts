@@ -1,32 +1,34 @@
 // `ferry cutover` and `ferry status`: every moving store at once. A store moves when its
 // target URL is given, the same way the per-store commands take them: Postgres from
 // FERRY_SOURCE_URL / FERRY_TARGET_URL, Redis from FERRY_SOURCE_REDIS_URL /
-// FERRY_TARGET_REDIS_URL (or the --pg-* / --redis-* flags, with a warning when they carry
-// a password); a Heroku source's URLs are read from its add-ons at each run (../cli/source.ts). Strategy and mode are the ones replicate recorded; a flag that disagrees
-// is refused before anything changes. Exit codes: 0 ok, 1 a gate or check failed, 2 bad input.
+// FERRY_TARGET_REDIS_URL, or --source / --target as in `ferry pg` and `ferry redis` (once
+// per store, told apart by the URL's scheme; a warning when they carry a password); a
+// Heroku source's URLs are read from its add-ons at each run (../cli/source.ts). Each
+// store's strategy is the one replicate recorded; a --strategy that disagrees (once per
+// store, told apart by its value) is refused before anything changes. So a `ferry pg
+// cutover` or `ferry redis cutover` command line is a `ferry cutover` one too.
+// Exit codes: 0 ok, 1 a gate or check failed, 2 bad input.
 import { Command, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, integer, percentage, progressBar, reportTo, resolveUrl } from "../cli/common";
 import { sourceGiven, sourceUrl } from "../cli/source";
-import { fenceFlags, fenceOptions, parseNumber, parseStrategy, strategyToCut } from "../postgres/cli";
+import { STRATEGIES, Strategy } from "../postgres/names";
+import { fenceFlags, fenceOptions, parseNumber, strategyToCut } from "../postgres/cli";
 import { fenceOption } from "../redis/cli";
 import { Endpoint, TlsTrust } from "../redis/connection";
 import type { RedisFence } from "../redis/fence";
-import { chooseMode, recordedMode, RedisMode } from "../redis/recorded";
+import { chooseMode, recordedMode, REDIS_MODES, RedisMode } from "../redis/recorded";
 import { GateNotMet, QueueDrain, stackCutover, StackCutoverResult } from "./stack";
 import { stackStatus, StoreStatus } from "./status";
 
 interface StackFlags extends GlobalOptions {
-  pgSource?: string;
-  pgTarget?: string;
-  redisSource?: string;
-  redisTarget?: string;
+  source: string[];
+  target: string[];
   tlsCa?: string;
   tlsInsecure?: boolean;
 }
 
 interface CutoverFlags extends StackFlags {
-  strategy?: string;
-  mode?: RedisMode;
+  strategy: string[];
   maxLagBytes?: string;
   timeout?: string;
   jobs?: string;
@@ -41,28 +43,54 @@ interface CutoverFlags extends StackFlags {
   providerSuperusers?: boolean;
 }
 
+type Store = "pg" | "redis";
+const STORE_NAME = { pg: "Postgres", redis: "Redis" } as const;
+
 const ENV = {
-  pgSource: "FERRY_SOURCE_URL",
-  pgTarget: "FERRY_TARGET_URL",
-  redisSource: "FERRY_SOURCE_REDIS_URL",
-  redisTarget: "FERRY_TARGET_REDIS_URL",
+  pg: { source: "FERRY_SOURCE_URL", target: "FERRY_TARGET_URL" },
+  redis: { source: "FERRY_SOURCE_REDIS_URL", target: "FERRY_TARGET_REDIS_URL" },
 } as const;
+
+/** The store a --source/--target URL is for, by its scheme (only the scheme is ever echoed). */
+function storeOfUrl(flag: string, url: string): Store {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1].toLowerCase();
+  if (scheme === "postgres" || scheme === "postgresql") return "pg";
+  if (scheme === "redis" || scheme === "rediss") return "redis";
+  throw new FerryError(`${flag} takes a postgresql:// or redis(s):// URL (got ${scheme ? `${scheme}://` : "no scheme"})`, 2);
+}
+
+/** The one --source or --target URL given for `store`, if any. */
+function flaggedUrl(flags: StackFlags, side: "source" | "target", store: Store): string | undefined {
+  const given = flags[side].filter((url) => storeOfUrl(`--${side}`, url) === store);
+  if (given.length > 1) throw new FerryError(`--${side} given twice for ${STORE_NAME[store]}: one ${STORE_NAME[store]} URL per side`, 2);
+  return given[0];
+}
 
 /**
  * A store moves when its target is given; then its source must be given too (a URL, or
  * a Heroku add-on whose current URL is read now: ../cli/source.ts).
  */
-async function storeUrls(flags: StackFlags, store: "pg" | "redis"): Promise<{ source: string; target: string } | undefined> {
-  const [sourceKey, targetKey] = store === "pg" ? (["pgSource", "pgTarget"] as const) : (["redisSource", "redisTarget"] as const);
+async function storeUrls(flags: StackFlags, store: Store): Promise<{ source: string; target: string } | undefined> {
+  const env = ENV[store];
   const sourceStore = store === "pg" ? "postgres" : "redis";
-  if (!flags[targetKey] && !process.env[ENV[targetKey]]) {
-    if (flags[sourceKey] || sourceGiven(sourceStore)) throw new FerryError(`missing --${store}-target: the ${store === "pg" ? "Postgres" : "Redis"} source is given but not its target (set ${ENV[targetKey]})`, 2);
+  const [source, target] = [flaggedUrl(flags, "source", store), flaggedUrl(flags, "target", store)];
+  if (!target && !process.env[env.target]) {
+    if (source || sourceGiven(sourceStore)) throw new FerryError(`missing --target: the ${STORE_NAME[store]} source is given but not its target (set ${env.target})`, 2);
     return undefined;
   }
-  return {
-    source: await sourceUrl(sourceStore, flags[sourceKey], `--${store}-source`, flags),
-    target: resolveUrl(flags[targetKey], ENV[targetKey], `--${store}-target`),
-  };
+  return { source: await sourceUrl(sourceStore, source, "--source", flags), target: resolveUrl(target, env.target, "--target") };
+}
+
+/** Each store's --strategy: its value names the store (Postgres: physical, logical, dump; Redis: replicaof, copy). */
+function strategiesOf(values: string[]): { pg?: Strategy; redis?: RedisMode } {
+  const chosen: { pg?: string; redis?: string } = {};
+  for (const value of values) {
+    const store = STRATEGIES.includes(value as Strategy) ? "pg" : REDIS_MODES.includes(value as RedisMode) ? "redis" : undefined;
+    if (!store) throw new FerryError(`--strategy must be one of ${STRATEGIES.join(", ")} (Postgres) or ${REDIS_MODES.join(", ")} (Redis) (got "${value}")`, 2);
+    if (chosen[store] && chosen[store] !== value) throw new FerryError(`--strategy given twice for ${STORE_NAME[store]} (${chosen[store]}, ${value}): one per store`, 2);
+    chosen[store] = value;
+  }
+  return chosen as { pg?: Strategy; redis?: RedisMode };
 }
 
 async function redisEndpoints(flags: StackFlags): Promise<{ source: Endpoint; target: Endpoint } | undefined> {
@@ -73,15 +101,15 @@ async function redisEndpoints(flags: StackFlags): Promise<{ source: Endpoint; ta
 }
 
 function nothingMoves(): FerryError {
-  return new FerryError(`no store to move: set ${ENV.pgSource}/${ENV.pgTarget} and/or ${ENV.redisSource}/${ENV.redisTarget}`, 2);
+  return new FerryError(`no store to move: set ${ENV.pg.source}/${ENV.pg.target} and/or ${ENV.redis.source}/${ENV.redis.target}`, 2);
 }
+
+const collect = (value: string, acc: string[]) => [...acc, value];
 
 function connectionOptions(cmd: Command): Command {
   return cmd
-    .option("--pg-source <url>", "source Postgres URL (prefer FERRY_SOURCE_URL: argv is visible to other users)")
-    .option("--pg-target <url>", "target Postgres URL (prefer FERRY_TARGET_URL)")
-    .option("--redis-source <url>", "source Redis URL (prefer FERRY_SOURCE_REDIS_URL)")
-    .option("--redis-target <url>", "target Redis URL (prefer FERRY_TARGET_REDIS_URL)")
+    .option("--source <url>", "a store's source URL, postgresql:// or redis(s)://, once per store (prefer FERRY_SOURCE_URL and FERRY_SOURCE_REDIS_URL: argv is visible to other users)", collect, [] as string[])
+    .option("--target <url>", "a store's target URL, once per store (prefer FERRY_TARGET_URL and FERRY_TARGET_REDIS_URL)", collect, [] as string[])
     .option("--tls-ca <file>", "Redis: PEM certificate to trust for rediss://")
     .option("--tls-insecure", "Redis: accept any TLS certificate (no verification); an explicit choice");
 }
@@ -91,19 +119,19 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
   const pg = await storeUrls(flags, "pg");
   const redis = await redisEndpoints(flags);
   if (!pg && !redis) throw nothingMoves();
-  if (!redis && (flags.mode || flags.sidekiq || flags.pattern.length)) throw new FerryError(`${flags.mode ? "--mode" : "--sidekiq/--pattern"} needs the Redis URLs (${ENV.redisTarget})`, 2);
-  if (!pg && (flags.strategy || flags.unfencedRole?.length || flags.providerSuperusers)) {
-    throw new FerryError(`${flags.strategy ? "--strategy" : flags.providerSuperusers ? "--provider-superusers" : "--unfenced-role"} needs the Postgres URLs (${ENV.pgTarget})`, 2);
+  const flagged = strategiesOf(flags.strategy);
+  if (!redis && (flagged.redis || flags.sidekiq || flags.pattern.length)) throw new FerryError(`${flagged.redis ? `--strategy ${flagged.redis}` : "--sidekiq/--pattern"} needs the Redis URLs (${ENV.redis.target})`, 2);
+  if (!pg && (flagged.pg || flags.unfencedRole?.length || flags.providerSuperusers)) {
+    throw new FerryError(`${flagged.pg ? `--strategy ${flagged.pg}` : flags.providerSuperusers ? "--provider-superusers" : "--unfenced-role"} needs the Postgres URLs (${ENV.pg.target})`, 2);
   }
   const timeoutSeconds = parseNumber("--timeout", flags.timeout, 1) ?? 60;
   const numbers = { maxLagBytes: parseNumber("--max-lag-bytes", flags.maxLagBytes, 0), jobs: parseNumber("--jobs", flags.jobs, 1) };
-  const flagged = parseStrategy(flags.strategy, false);
   const queues: QueueDrain | undefined = flags.sidekiq || flags.pattern.length
     ? { sidekiq: !!flags.sidekiq, namespace: flags.namespace, patterns: flags.pattern, timeoutMs: timeoutSeconds * 1000 }
     : undefined;
   const [strategy, mode] = await Promise.all([
-    pg ? strategyToCut(flagged, pg.source, pg.target) : undefined,
-    redis ? recordedMode(redis.target).then((recorded) => chooseMode(flags.mode, recorded)) : undefined,
+    pg ? strategyToCut(flagged.pg, pg.source, pg.target) : undefined,
+    redis ? recordedMode(redis.target).then((recorded) => chooseMode(flagged.redis, recorded)) : undefined,
   ]);
   return {
     postgres: pg && strategy ? {
@@ -132,8 +160,7 @@ function renderStatus(r: { stores: StoreStatus[] }): string {
 
 export function registerStackCommands(program: Command): void {
   fenceFlags(connectionOptions(program.command("cutover").description("every moving store at once, in one process: fence every writer, catch up, switch, verify, open (resumable)")))
-    .option("--strategy <s>", "Postgres: physical, logical or dump (default: the one ferry pg replicate recorded; a different one is refused)")
-    .addOption(new Option("--mode <mode>", "Redis: replicaof or copy (default: the one ferry redis replicate recorded; a different one is refused)").choices(["replicaof", "copy"]))
+    .option("--strategy <s>", "once per store: physical, logical or dump for Postgres, replicaof or copy for Redis (default: the one replicate recorded; a different one is refused)", collect, [] as string[])
     .option("--max-lag-bytes <n>", "gate: Postgres lag must be under this before the fence", "204800")
     .option("--timeout <seconds>", "how long to wait for the gate, each catch-up and the queues", "60")
     .option("--jobs <n>", "Postgres dump/verify: parallel connections")

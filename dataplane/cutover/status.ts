@@ -50,7 +50,7 @@ export function postgresNext(r: Pick<StatusReport, "phase" | "cutover" | "copy" 
 async function redisStoreStatus(eps: { source: Endpoint; target: Endpoint }): Promise<StoreStatus> {
   const [mode, mark] = await Promise.all([recordedMode(eps.target), cutoverDone(eps.target)]);
   if (mark) return { store: "redis", method: mark.mode, stage: `cut over at ${mark.at}`, lagBytes: null, next: "done: point the app at the target, then decommission the source" };
-  if (!mode) return { store: "redis", method: null, stage: "not replicating", lagBytes: null, next: "ferry redis preflight, then ferry redis replicate --mode replicaof|copy" };
+  if (!mode) return { store: "redis", method: null, stage: "not replicating", lagBytes: null, next: "ferry redis preflight, then ferry redis replicate --strategy replicaof|copy" };
   const r = await redisStatus(eps.source, eps.target);
   return { store: "redis", method: mode, ...redisStage(r) };
 }

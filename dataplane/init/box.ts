@@ -11,6 +11,7 @@ import { FerryError } from "../cli/common";
 import { COPIED_SIZE_SQL } from "../postgres/copy-catalog";
 import { HostTarget, SshOptions, runScript } from "../traffic/remote-host";
 import type { BoxInventory } from "./inventory";
+import { NginxSite, PUBLIC_HOSTNAME, siteOf } from "./nginx-site";
 
 export interface BoxProbe {
   pgPort?: number;
@@ -115,11 +116,13 @@ function redisOf(s: Section | undefined): Found<{ version: string; usedMemoryByt
   return { found: true, value: { version: info.redis_version, usedMemoryBytes: Number(info.used_memory ?? 0), maxMemoryBytes: Number(info.maxmemory ?? 0), keys } };
 }
 
-function nginxOf(s: Section | undefined): Found<{ serverNames: string[] }> {
+function nginxOf(s: Section | undefined): Found<{ serverNames: string[]; site: Found<NginxSite> }> {
   if (!s?.ok) return notFound(s?.reason || "no answer");
   // A server_name directive may share its line with others (`server { listen 80; server_name a b; }`).
   const names = s.lines.flatMap((l) => [...l.replace(/#.*$/, "").matchAll(/(?:^|[\s{;])server_name\s+([^;]+);/g)].flatMap((m) => m[1].trim().split(/\s+/)));
-  return { found: true, value: { serverNames: [...new Set(names)].filter((n) => n !== "_" && n !== "localhost") } };
+  const serverNames = [...new Set(names)].filter((n) => n !== "_" && n !== "localhost");
+  const site = siteOf(s.lines.join("\n"), serverNames.filter((n) => PUBLIC_HOSTNAME.test(n)));
+  return { found: true, value: { serverNames, site: "site" in site ? { found: true, value: site.site } : notFound(site.reason) } };
 }
 
 function processesOf(systemd: Section | undefined, ps: Section | undefined): Found<{ from: "systemd" | "ps"; names: string[] }> {

@@ -33,7 +33,13 @@ export const boxInventorySchema = z.strictObject({
   /** bytes: pg_database_size; copiedBytes: what a copy moves (tables and their indexes), absent when the database refused the read. */
   postgres: found(z.strictObject({ version: z.string(), databases: z.array(z.strictObject({ name: z.string(), bytes: z.number(), copiedBytes: z.number().optional() })) })),
   redis: found(z.strictObject({ version: z.string(), usedMemoryBytes: z.number(), maxMemoryBytes: z.number(), keys: z.number() })),
-  nginx: found(z.strictObject({ serverNames: z.array(z.string()) })),
+  nginx: found(z.strictObject({
+    serverNames: z.array(z.string()),
+    /** The site the proxy stage takes over (ferry:source.nginx); absent in files written before init read it. */
+    site: found(z.strictObject({
+      siteConf: z.string(), listen: z.array(z.string()), sslListen: z.array(z.string()), sslCertificate: z.string(), sslCertificateKey: z.string(),
+    })).optional(),
+  })),
   /** systemd services that are not the data stores or the system's own, or app-looking processes from ps. */
   processes: found(z.strictObject({ from: z.enum(["systemd", "ps"]), names: z.array(z.string()) })),
   crontab: found(z.array(z.string())),

@@ -4,6 +4,7 @@
 import type { BoxInventory, DatabaseSize, Found, HerokuAppInventory } from "./inventory";
 import { DYNO_SIZES } from "../../config/schema";
 import { PLACEHOLDERS } from "../../config/placeholders";
+import { PUBLIC_HOSTNAME } from "./nginx-site";
 
 /** Stand-ins that validate but must be replaced (config/placeholders.ts: the program refuses them). */
 export const TODO = PLACEHOLDERS;
@@ -197,8 +198,6 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices, si
 
 // ---- box ---------------------------------------------------------------------------
 
-const HOSTNAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
-
 /** A unit's role by its name: what Mastodon-like boxes call their processes. */
 function roleOf(unit: string): string {
   if (/sidekiq|worker|jobs?\b/.test(unit)) return "sidekiq";
@@ -232,7 +231,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     };
   }
   if (!processes.web) processes.web = { image: TODO.image.value, size: "standard-2X", count: 1, command: "bundle exec puma -C config/puma.rb", port: 3000 };
-  const serverNames = box.nginx.found ? box.nginx.value.serverNames.filter((n) => HOSTNAME.test(n)) : [];
+  const serverNames = box.nginx.found ? box.nginx.value.serverNames.filter((n) => PUBLIC_HOSTNAME.test(n)) : [];
   if (serverNames.length === 0) throw new DraftError(`${box.user}@${box.host}: nginx names no public hostname (server_name), so there is nothing to point Cloudflare at`);
   const hostnames = serverNames.map((name) => ({ name, process: name.startsWith("streaming.") && processes.streaming ? "streaming" : "web" }));
   // A port without a hostname would give a target group no listener uses: the config refuses it.
@@ -241,6 +240,8 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     delete process.port;
     delete process.healthPath;
   }
+  // The site the proxy stage takes over, as nginx -T showed it (an inventory from before init read it has none).
+  const site = box.nginx.found ? box.nginx.value.site : undefined;
   const bytes = box.postgres.found ? box.postgres.value.databases.reduce((s, d) => s + d.bytes, 0) : 0;
   const major = box.postgres.found ? box.postgres.value.version.split(".")[0] : "16";
   const source = {
@@ -252,6 +253,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     ...(box.postgres.found ? { postgres: { strategy: "logical" } } : {}),
     ...(box.redis.found ? { redis: { sidekiq: "sidekiq" in processes } } : {}),
     units,
+    ...(site?.found ? { nginx: site.value } : {}),
   };
   const target = {
     region: choices.region,
@@ -267,6 +269,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     `  postgres: ${said(box.postgres, (p) => `${p.version}; ${p.databases.map((d) => `${d.name} ${(d.bytes / GB).toFixed(2)} GB${d.copiedBytes === undefined ? "" : ` (a copy moves ${(d.copiedBytes / GB).toFixed(2)} GB)`}`).join(", ")}`)}`,
     `  redis: ${said(box.redis, (r) => `${r.version}; ${(r.usedMemoryBytes / 1024 ** 2).toFixed(1)} MB used, ${r.keys} keys`)}`,
     `  nginx server names: ${said(box.nginx, (n) => n.serverNames.join(", ") || "none")}`,
+    ...(site ? [`  nginx site: ${said(site, (n) => `${n.siteConf}, listen ${[...n.listen, ...n.sslListen.map((l) => `${l} ssl`)].join(", ")}, certificate ${n.sslCertificate}`)}`] : []),
     `  processes: ${said(box.processes, (p) => `${p.names.join(", ") || "none"} (from ${p.from})`)}`,
     `  crontab: ${said(box.crontab, (c) => (c.length ? c.join(" | ") : "empty"))}`,
   ];
@@ -275,6 +278,7 @@ export function boxDraft(box: BoxInventory, choices: InitChoices & { instanceId?
     ...(choices.instanceId ? [] : ["ferry:source.instanceId: the box's Vultr instance id (not readable over SSH)"]),
     ...(choices.hostKey ? [] : ["ferry:source.ssh.hostKey: the box's SSH host key (no known_hosts entry named it)"]),
     "ferry:target.cloudflare.accountId and zoneId; to adopt each existing record add hostnames[].record {id, type, content}",
+    ...(!box.nginx.found || site?.found ? [] : [`ferry:source.nginx: the site the proxy stage takes over (its file, listen addresses and certificate)${site ? `; not read: ${site.reason}` : ""}`]),
     "ferry:source.weightedSplit: true if the hostnames are proxied by Cloudflare, to move a share of requests at a time before the old nginx forwards everything",
     "ferry:target.compute: each process's image, command, size and port, compute.boxEnvFile (the app's env file on the box), and ferry:target.runner (its AMI, SSH key, the addresses allowed to SSH to it, ferry's git URL)",
     ...(box.processes.found && box.processes.value.from === "ps" ? ["ferry:source.units: no systemd units were found; name the units that run the app"] : []),

@@ -14,7 +14,7 @@ import { REDIS_FENCES } from "./fence";
 import { preflight, PreflightResult } from "./preflight";
 import { DEFAULT_BIG_KEY_LIMITS } from "./read-keys";
 import { rebuild, RebuildResult } from "./rebuild";
-import { chooseMode, recordedMode } from "./recorded";
+import { chooseMode, recordedMode, REDIS_MODES } from "./recorded";
 import { startReplicaOf } from "./replicaof";
 import { status, StatusResult } from "./status";
 import { verify, VerifyResult } from "./verify";
@@ -50,7 +50,9 @@ function redisCommand(parent: Command, name: string, description: string): Comma
     .option("--tls-insecure", "accept any TLS certificate (no verification); an explicit choice");
 }
 
-const modeOption = () => new Option("--mode <mode>", "replicaof (target replicates the source) or copy (SCAN + DUMP/RESTORE + live tail)").choices(["replicaof", "copy"]);
+/** How the store moves: `--strategy`, as Postgres's (`ferry pg replicate --strategy`) and `ferry cutover`'s. */
+const strategyOption = (help = "replicaof (target replicates the source) or copy (SCAN + DUMP/RESTORE + live tail)") =>
+  new Option("--strategy <s>", help).choices(REDIS_MODES);
 /** Shared with `ferry cutover`. */
 export const fenceOption = () => new Option(
   "--fence <kind>",
@@ -93,12 +95,12 @@ export function registerRedisCommands(program: Command): void {
 
 function registerPreflight(redis: Command): void {
   redisCommand(redis, "preflight", "probe both servers: replication, TLS, auth, keyspace notifications, databases, memory, versions")
-    .addOption(modeOption())
+    .addOption(strategyOption())
     .addOption(new Option("--listen <seconds>", "how long to listen for keyspace events when CONFIG is blocked").default(2).argParser(integer("--listen", 0, 600)))
     .option("--probe-write", "write one expiring key ferry:probe:* on the source to test keyspace notifications")
     .action(action(async (flags, cmd: Command) => {
       const result = await preflight({
-        source: await sourceEndpoint(flags, cmd), target: targetEndpoint(flags), mode: flags.mode,
+        source: await sourceEndpoint(flags, cmd), target: targetEndpoint(flags), mode: flags.strategy,
         listenMs: flags.listen * 1000, probeWrite: !!flags.probeWrite,
       });
       emit(globals(cmd), result, renderPreflight);
@@ -108,7 +110,9 @@ function registerPreflight(redis: Command): void {
 
 function registerReplicate(redis: Command): void {
   redisCommand(redis, "replicate", "start moving data: the target becomes a replica, or a copy with a live tail")
-    .addOption(modeOption().makeOptionMandatory())
+    // Required, but checked in the action: commander checks a mandatory option before an
+    // unknown one, and `--mode` (its old name) must be refused as such.
+    .addOption(strategyOption())
     .addOption(new Option("--conflict <policy>", "keys already on the target: replace (source wins) or skip (target wins)").choices(["replace", "skip"]))
     .option("--follow", "copy: keep tailing until SIGTERM/SIGINT or until `cutover` asks")
     .addOption(batchOption())
@@ -118,10 +122,11 @@ function registerReplicate(redis: Command): void {
     .addOption(new Option("--timeout <seconds>", "replicaof: how long to wait for the initial sync").default(3600).argParser(integer("--timeout", 1)))
     .action(action(async (flags, cmd: Command) => {
       const opts = globals(cmd);
+      if (!flags.strategy) throw new FerryError(`missing --strategy: pass --strategy ${REDIS_MODES.join("|")}`, 2);
       const source = await sourceEndpoint(flags, cmd);
       const target = targetEndpoint(flags);
-      if (flags.mode === "replicaof") {
-        if (flags.follow) throw new FerryError("--follow applies to --mode copy only", 2);
+      if (flags.strategy === "replicaof") {
+        if (flags.follow) throw new FerryError("--follow applies to --strategy copy only", 2);
         const replica = await startReplicaOf({ source, target, conflict: flags.conflict, timeoutMs: flags.timeout * 1000 });
         emit(opts, { mode: "replicaof", replica }, (r) => `target is a replica of the source: link up, lag ${r.replica.lagBytes} bytes`);
         return 0;
@@ -174,7 +179,7 @@ function registerVerify(redis: Command): void {
 
 function registerCutover(redis: Command): void {
   redisCommand(redis, "cutover", "after the app's writes stopped: finish replication or the copy, promote, verify")
-    .addOption(new Option("--mode <mode>", "replicaof or copy (default: the one ferry redis replicate recorded; a different one is refused)").choices(["replicaof", "copy"]))
+    .addOption(strategyOption("replicaof or copy (default: the one ferry redis replicate recorded; a different one is refused)"))
     .addOption(new Option("--timeout <seconds>", "how long to wait for offsets / the follower").default(300).argParser(integer("--timeout", 1)))
     .addOption(new Option("--sample <pct>", "percentage of keys whose values the final verify compares").default(100).argParser(percentage))
     .addOption(new Option("--ttl-tolerance <ms>", "allowed TTL difference").default(2000).argParser(integer("--ttl-tolerance", 0)))
@@ -183,7 +188,7 @@ function registerCutover(redis: Command): void {
     .action(action(async (flags, cmd: Command) => {
       const opts = globals(cmd);
       const target = targetEndpoint(flags);
-      const mode = chooseMode(flags.mode, await recordedMode(target));
+      const mode = chooseMode(flags.strategy, await recordedMode(target));
       const result = await cutover({
         source: await sourceEndpoint(flags, cmd), target, mode, timeoutMs: flags.timeout * 1000,
         samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch, progress: progressBar(opts),
@@ -247,7 +252,7 @@ function registerDrain(redis: Command): void {
 
 function renderPreflight(r: PreflightResult): string {
   const lines = r.checks.map((c) => `${c.status.toUpperCase().padEnd(4)} ${c.name}: ${c.detail}`);
-  lines.push(r.ok ? `ready${r.mode ? ` for --mode ${r.mode}` : `; recommended --mode ${r.recommendedMode}`}` : "NOT ready (see FAIL lines)");
+  lines.push(r.ok ? `ready${r.mode ? ` for --strategy ${r.mode}` : `; recommended --strategy ${r.recommendedMode}`}` : "NOT ready (see FAIL lines)");
   return lines.join("\n");
 }
 

@@ -1,4 +1,4 @@
-// `replicate --mode copy`: the client-side copy for sources that refuse outside replicas
+// `replicate --strategy copy`: the client-side copy for sources that refuse outside replicas
 // (Heroku). Order matters:
 //   1. subscribe to keyspace notifications (tail.ts) so no change made from now on is lost;
 //   2. repair a gap left by an earlier run that stopped or crashed (reconcile.ts);

@@ -2,7 +2,7 @@
 //   replicaof: wait for equal offsets, REPLICAOF NO ONE, verify.
 //   copy: if a follower is alive, ask it to finish (ferry:state:meta stopRequested) and
 //         wait for its clean stop; otherwise run the final catch-up here (the same code as
-//         `replicate --mode copy` without --follow: reconcile the untailed time, finish the
+//         `replicate --strategy copy` without --follow: reconcile the untailed time, finish the
 //         bulk pass, drain the backlog behind a fence). Then verify; on success remove
 //         ferry:state:* from the target so the app starts on clean data.
 // First, before anything changes, the target must be able to keep the cutover mark
@@ -200,7 +200,7 @@ async function finishCopy(opts: CutoverOptions): Promise<CutoverResult["catchUp"
   const target = new DbClients(opts.target);
   try {
     const status = await copyStatus(source, target);
-    if (!status) throw new FerryError("no copy in progress on --target (no ferry:state:meta); run `ferry redis replicate --mode copy` first", 1);
+    if (!status) throw new FerryError("no copy in progress on --target (no ferry:state:meta); run `ferry redis replicate --strategy copy` first", 1);
     if (status.followerAlive || (await followerHoldsLease(target))) {
       await writeMeta(target, { stopRequested: true });
       if (await followerStopped(source, target, opts.timeoutMs)) return { by: "follower" };
@@ -267,10 +267,10 @@ export async function switchProblem(opts: Pick<CutoverOptions, "source" | "targe
   if (cannotMark) return cannotMark;
   const now = await status(opts.source, opts.target);
   if (opts.mode === "replicaof") {
-    if (now.mode !== "replicaof") return "the target Redis is not a replica of the source: run ferry redis replicate --mode replicaof";
+    if (now.mode !== "replicaof") return "the target Redis is not a replica of the source: run ferry redis replicate --strategy replicaof";
     return now.replica.linkUp && !now.replica.syncInProgress ? undefined : `the replica's link is ${now.replica.linkUp ? "up but still in its initial sync" : "down"}`;
   }
-  return now.mode === "copy" ? undefined : "no copy in progress on the target Redis: run ferry redis replicate --mode copy";
+  return now.mode === "copy" ? undefined : "no copy in progress on the target Redis: run ferry redis replicate --strategy copy";
 }
 
 /** replicaof: the target no longer replicates (an earlier run promoted it). */

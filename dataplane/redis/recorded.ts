@@ -3,7 +3,7 @@
 // names the mode; a promoted replica not yet marked still holds the fence record it
 // replicated from the source, and the note that its data is ferry's (ferry:state:fill,
 // written as it stopped replicating); a copy skips ferry:state:*, so a copy target holds
-// neither. The cutover then need not be told again, and a --mode that disagrees is
+// neither. The cutover then need not be told again, and a --strategy that disagrees is
 // refused before anything is touched.
 import { FerryError } from "../cli/common";
 import { DbClients, Endpoint } from "./connection";
@@ -13,14 +13,14 @@ import { info } from "./info";
 import { FILL, readMeta } from "./state";
 
 export type RedisMode = "replicaof" | "copy";
-const MODES: readonly RedisMode[] = ["replicaof", "copy"];
+export const REDIS_MODES: readonly RedisMode[] = ["replicaof", "copy"];
 
 export async function recordedMode(target: Endpoint): Promise<RedisMode | null> {
   const t = new DbClients(target);
   try {
     if ((await info(await t.db(0), "replication")).role === "slave") return "replicaof";
     const mark = await cutoverMark(t);
-    if (mark && MODES.includes(mark.mode as RedisMode)) return mark.mode as RedisMode;
+    if (mark && REDIS_MODES.includes(mark.mode as RedisMode)) return mark.mode as RedisMode;
     if (await (await t.db(0)).exists(FENCE_KEY, FILL)) return "replicaof";
     return (await readMeta(t)) ? "copy" : null;
   } finally {
@@ -28,12 +28,12 @@ export async function recordedMode(target: Endpoint): Promise<RedisMode | null> 
   }
 }
 
-/** The mode to use: the recorded one; a --mode that disagrees with it is refused in one line. */
+/** The mode to use: the recorded one; a --strategy that disagrees with it is refused in one line. */
 export function chooseMode(flag: RedisMode | undefined, recorded: RedisMode | null): RedisMode {
   if (flag && recorded && flag !== recorded) {
-    throw new FerryError(`--mode ${flag} disagrees with the mode ferry redis replicate recorded on the target (${recorded}): drop --mode or pass --mode ${recorded}`, 2);
+    throw new FerryError(`--strategy ${flag} disagrees with the strategy ferry redis replicate recorded on the target (${recorded}): drop --strategy or pass --strategy ${recorded}`, 2);
   }
   const chosen = flag ?? recorded;
-  if (!chosen) throw new FerryError(`missing --mode: ferry redis replicate recorded none on the target; pass --mode ${MODES.join("|")}`, 2);
+  if (!chosen) throw new FerryError(`missing --strategy: ferry redis replicate recorded none on the target; pass --strategy ${REDIS_MODES.join("|")}`, 2);
   return chosen;
 }

@@ -1,4 +1,4 @@
-// `--mode replicaof`: the target becomes a replica of the source (a self-managed source
+// `--strategy replicaof`: the target becomes a replica of the source (a self-managed source
 // such as the Vultr box; Heroku refuses outside replicas and ElastiCache refuses to be
 // one). REPLICAOF throws the target's data away and full-syncs, so a non-empty target
 // needs an explicit --conflict replace. Cutover waits for the link to be up and the
@@ -57,9 +57,9 @@ export interface StartReplicaOptions {
 }
 
 export async function startReplicaOf(opts: StartReplicaOptions): Promise<ReplicaStatus> {
-  if (opts.conflict === "skip") throw new FerryError("--conflict skip is impossible with --mode replicaof: a replica takes the source's data whole", 2);
+  if (opts.conflict === "skip") throw new FerryError("--conflict skip is impossible with --strategy replicaof: a replica takes the source's data whole", 2);
   const probe = await withClient(opts.source, probeReplication);
-  if (!probe.canFeedReplica) throw new FerryError(`--source cannot feed an outside replica (${probe.detail}); use --mode copy`, 1);
+  if (!probe.canFeedReplica) throw new FerryError(`--source cannot feed an outside replica (${probe.detail}); use --strategy copy`, 1);
   const source = await connect(opts.source);
   const target = await connect(opts.target);
   try {
@@ -121,7 +121,7 @@ export async function promoteReplica(source: Endpoint, target: Endpoint, timeout
   const t = await connect(target);
   try {
     const role = (await info(t, "replication")).role;
-    if (role !== "slave") throw new FerryError("--target is not a replica; run `ferry redis replicate --mode replicaof` first", 1);
+    if (role !== "slave") throw new FerryError("--target is not a replica; run `ferry redis replicate --strategy replicaof` first", 1);
     const status = await waitUntil(s, t, (x) => x.inSync, timeoutMs, "equal replication offsets (are the app's writes stopped?)");
     await t.call("REPLICAOF", "NO", "ONE");
     await markOwnFill(t);

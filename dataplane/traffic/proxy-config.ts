@@ -1,7 +1,7 @@
 // The nginx config the OLD host switches to while traffic moves: every request and
 // WebSocket (Mastodon's streaming API) is passed to the new origin over verified TLS,
-// so the old box becomes a thin, reversible front door (seed 001's "old nginx proxies
-// to the new box"). Pure functions: the CLI, the rehearsal and the Pulumi program all
+// so the old box becomes a thin, reversible front door: clients that still resolve its
+// address reach the new origin. Pure functions: the CLI, the rehearsal and the Pulumi program all
 // render the same text from the same options.
 import { FerryError } from "../cli/common";
 

@@ -41,7 +41,7 @@ describe("bin/ferry.js bundle", () => {
   });
 
   test("the bundled CLI answers as the sources through tsx do", () => {
-    for (const args of [["--help"], ["pg", "cutover", "--help"], ["pg", "verify"], ["redis", "cutover", "--mode", "sideways"], ["no-such-command"]]) {
+    for (const args of [["--help"], ["pg", "cutover", "--help"], ["pg", "verify"], ["redis", "cutover", "--strategy", "sideways"], ["no-such-command"]]) {
       const bundled = ferry(args);
       const sources = ferry(args, { FERRY_NO_BUNDLE: "1" });
       expect({ args, ...bundled }).toEqual({ args, ...sources });

@@ -139,7 +139,7 @@ describe("planStages", () => {
     expect(proxyWay(parseConfig(withFlags(heroku(), upTo("proxy", { trafficPercent: 100 }))))).toBe("split");
   });
 
-  it("lets Postgres move first while Redis and the app hold (the Heroku story)", () => {
+  it("lets Postgres move first while Redis and the app hold (a Heroku app whose database moves first)", () => {
     const config = parseConfig(withFlags(heroku(), { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }));
     const plan = planStages(config);
     expect(plan.components).toEqual({ postgres: "cutover", redis: "replicate", app: "proxy" });

@@ -57,13 +57,13 @@ async function targetWrites(target: LocalRedis): Promise<number> {
 /** Stop the app's writes, cut over, and compare the two servers independently. */
 async function finish(source: LocalRedis, target: LocalRedis, env: Record<string, string>, writer: { stop(): Promise<number> }) {
   expect(await writer.stop()).toBeGreaterThan(0);
-  const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
+  const done = await ferry(["--json", "redis", "cutover", "--strategy", "copy"], env);
   expect(done.code, done.stderr + done.stdout).toBe(0);
   expect(done.json.verify.ok).toBe(true);
   expect(await differences(source, target, DBS)).toEqual([]);
 }
 
-const copyArgs = ["redis", "replicate", "--mode", "copy", "--batch", "50", "--max-rate", "400"];
+const copyArgs = ["redis", "replicate", "--strategy", "copy", "--batch", "50", "--max-rate", "400"];
 
 describe("Redis copy under faults, with writes running", () => {
   test("copier killed -9 halfway and started again: resumes, cutover verifies green", async () => {
@@ -94,7 +94,7 @@ describe("Redis copy under faults, with writes running", () => {
     expect(failed.stderr.trimEnd().split("\n").pop()).toMatch(/^ferry: (lost the keyspace notification stream from --source; re-run to reconcile the gap|--source redis:\/\/127\.0\.0\.1:\d+: .+)$/);
 
     await wire.restore();
-    const resumed = await ferry(["--json", "redis", "replicate", "--mode", "copy", "--batch", "100"], throughWire);
+    const resumed = await ferry(["--json", "redis", "replicate", "--strategy", "copy", "--batch", "100"], throughWire);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.json.resumed).toBe(true);
     await finish(source, target, urls(source, target), writer);
@@ -111,7 +111,7 @@ describe("Redis copy under faults, with writes running", () => {
     const { source, target } = await pair();
     const env = urls(source, target);
     const writer = startWriter(source, DBS);
-    const follower = spawnFerry(["--json", "redis", "replicate", "--mode", "copy", "--follow", "--batch", "50"], env);
+    const follower = spawnFerry(["--json", "redis", "replicate", "--strategy", "copy", "--follow", "--batch", "50"], env);
     const meta = client(target, 0);
     await eventually("the follower to be following", async () => (await meta.hget(META, "phase")) === "following", { timeoutMs: 60_000 });
     expect(await writer.stop()).toBeGreaterThan(0);
@@ -147,7 +147,7 @@ describe("Redis copy under faults, with writes running", () => {
       // cutover looks: what is tested is that a held lease makes the cutover wait.
       expect(await meta.get(LOCK)).toBe(runId);
       expect(await meta.pexpire(LOCK, 120_000)).toBe(1);
-      const cut = spawnFerry(["--json", "redis", "cutover", "--mode", "copy"], env);
+      const cut = spawnFerry(["--json", "redis", "cutover", "--strategy", "copy"], env);
       let cutEnded = false;
       void cut.result.then(() => (cutEnded = true));
       await eventually("the cutover to ask the follower to stop (or to end)", async () => cutEnded || (await meta.hget(META, "stopRequested")) === "1");
@@ -172,7 +172,7 @@ describe("Redis copy under faults, with writes running", () => {
     const { source, target, env, follower, meta } = await frozenFollower();
     try {
       await eventually("the frozen follower's lease to lapse", async () => (await meta.exists(LOCK)) === 0, { timeoutMs: 30_000 });
-      const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
+      const done = await ferry(["--json", "redis", "cutover", "--strategy", "copy"], env);
       expect(done.code, done.stderr + done.stdout).toBe(0);
       expect(done.json.catchUp.by).toBe("cutover");
       expect(done.json.catchUp.copy).toMatchObject({ resumed: true, stoppedBy: "done" });

@@ -30,7 +30,7 @@ async function replicaPair(sourceSettings: Record<string, string>, targetSetting
   const target = await startRedis({ settings: { "repl-diskless-sync-delay": "0", ...targetSettings } });
   servers.push(source, target);
   const env = urls(source, target);
-  const started = await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env);
+  const started = await ferry(["--json", "redis", "replicate", "--strategy", "replicaof"], env);
   expect(started.code, started.stderr).toBe(0);
   return { source, target, env };
 }

@@ -9,11 +9,11 @@ describe("ferry command lines", () => {
     expect(pg.cutover("logical", 204800, 300)).toBe("ferry --json pg cutover --strategy logical --max-lag-bytes 204800 --timeout 300");
     expect(redisSteps(false).drainSidekiq(120)).toBe("ferry --json redis drain --sidekiq --timeout 120");
     expect(stackSteps(false).cutover({ strategy: "physical", mode: "replicaof", fence: "acl", maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq: false }))
-      .toBe("ferry --json cutover --strategy physical --mode replicaof --max-lag-bytes 204800 --timeout 300");
+      .toBe("ferry --json cutover --strategy physical --strategy replicaof --max-lag-bytes 204800 --timeout 300");
     expect(stackSteps(true).cutover({ strategy: "dump", mode: "copy", fence: "dynos-stopped", maxLagBytes: 0, timeoutSeconds: 60, drainSidekiq: true }))
-      .toBe("ferry --json cutover --strategy dump --mode copy --fence dynos-stopped --max-lag-bytes 0 --timeout 60 --sidekiq --tls-insecure");
-    expect(redisSteps(true).cutover("copy", "dynos-stopped")).toBe("ferry --json redis cutover --mode copy --fence dynos-stopped --tls-insecure");
-    expect(redisSteps(true).replicate("copy")).toBe("ferry --json redis replicate --mode copy --tls-insecure");
+      .toBe("ferry --json cutover --strategy dump --strategy copy --fence dynos-stopped --max-lag-bytes 0 --timeout 60 --sidekiq --tls-insecure");
+    expect(redisSteps(true).cutover("copy", "dynos-stopped")).toBe("ferry --json redis cutover --strategy copy --fence dynos-stopped --tls-insecure");
+    expect(redisSteps(true).replicate("copy")).toBe("ferry --json redis replicate --strategy copy --tls-insecure");
     expect(heroku.configFromEnv("masto-web", "DATABASE_URL", "FERRY_TARGET_URL")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL");
     expect(heroku.repointRestore("masto-web", "DATABASE_URL")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --restore");
     expect(heroku.repointToAddon("masto-web", "DATABASE_URL", "postgresql-curved-12345")).toBe("ferry --json heroku repoint --app masto-web --var DATABASE_URL --to-addon postgresql-curved-12345");

@@ -228,7 +228,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(b.options.get(pg.name)!.dependsOnNames).toContain(`${b.name}-replicate-pg-preflight`);
     // The trigger identifies the source without its password.
     expect(plain(pg.inputs.triggers)).toContain("postgres://app@source.example.net:5432/app");
-    expect(commandLine(findCommand(b, /redis replicate/)!)).toBe(heroku ? "ferry --json redis replicate --mode copy --tls-insecure" : "ferry --json redis replicate --mode replicaof");
+    expect(commandLine(findCommand(b, /redis replicate/)!)).toBe(heroku ? "ferry --json redis replicate --strategy copy --tls-insecure" : "ferry --json redis replicate --strategy replicaof");
     // Both examples run their steps on the EC2 runner (the stores are private).
     expect(commands(b).every((c) => c.type === "command:remote:Command")).toBe(true);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
@@ -332,8 +332,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(findCommand(b, /pg cutover|redis cutover|redis drain/)).toBeUndefined();
     const pg = findCommand(b, /ferry --json cutover/)!;
     expect(commandLine(pg)).toBe(heroku
-      ? "ferry --json cutover --strategy dump --mode copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure"
-      : "ferry --json cutover --strategy logical --mode replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
+      ? "ferry --json cutover --strategy dump --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure"
+      : "ferry --json cutover --strategy logical --strategy replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
     expect(envKeys(pg)).toEqual(heroku
       ? ["FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL", "HEROKU_API_KEY"]

@@ -141,7 +141,7 @@ describe("the stack rehearsal", { timeout: 1_800_000 }, () => {
       if (stack === "prod") expect(ran(ups, "proxy 100%", /ferry --json proxy apply/)).toBe(true);
       expect(ran(ups, "replicate", /ferry --json pg replicate --strategy (dump|logical)/)).toBe(true);
       // Both stores move: one `ferry cutover` for the two, then Redis's gate on it.
-      expect(ran(ups, "cutover", /ferry --json cutover --strategy (dump|logical) --mode (copy|replicaof)/)).toBe(true);
+      expect(ran(ups, "cutover", /ferry --json cutover --strategy (dump|logical) --strategy (copy|replicaof)/)).toBe(true);
       expect(ran(ups, "cutover", /ferry --json redis status --require-cutover/)).toBe(true);
       // The cutover fenced writes and the load generator saw it.
       expect(report.writeUnavailableMs).toBeGreaterThan(0);

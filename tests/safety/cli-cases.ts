@@ -80,9 +80,9 @@ export const CLI_CASES: CliCase[] = [
   { name: "pg: zero jobs", args: () => ["pg", "replicate", "--strategy", "dump", "--jobs", "0"], env: good, error: /^ferry: --jobs must be an integer >= 1 \(got "0"\)$/, exit: 2 },
   { name: "pg: physical without a standby dir", args: () => ["pg", "replicate", "--strategy", "physical"], env: good, error: /^ferry: missing --standby-dir/, exit: 2 },
   { name: "redis: no source URL", args: () => ["redis", "preflight"], error: /^ferry: missing --source: pass --source URL or set FERRY_SOURCE_REDIS_URL$/, exit: 2 },
-  { name: "redis: unknown mode", args: () => ["redis", "preflight", "--mode", "bogus"], error: /^ferry: option '--mode <mode>' argument 'bogus' is invalid\. Allowed choices are replicaof, copy\.$/, exit: 2 },
-  { name: "redis: zero batch", args: () => ["redis", "replicate", "--mode", "copy", "--batch", "0"], error: /argument '0' is invalid\. --batch must be a whole number from 1 to 100000$/, exit: 2 },
-  { name: "redis: unknown conflict policy", args: () => ["redis", "replicate", "--mode", "copy", "--conflict", "bogus"], error: /Allowed choices are replace, skip\.$/, exit: 2 },
+  { name: "redis: unknown strategy", args: () => ["redis", "preflight", "--strategy", "bogus"], error: /^ferry: option '--strategy <s>' argument 'bogus' is invalid\. Allowed choices are replicaof, copy\.$/, exit: 2 },
+  { name: "redis: zero batch", args: () => ["redis", "replicate", "--strategy", "copy", "--batch", "0"], error: /argument '0' is invalid\. --batch must be a whole number from 1 to 100000$/, exit: 2 },
+  { name: "redis: unknown conflict policy", args: () => ["redis", "replicate", "--strategy", "copy", "--conflict", "bogus"], error: /Allowed choices are replace, skip\.$/, exit: 2 },
   { name: "heroku: maintenance neither on nor off", args: (w) => ["heroku", "maintenance", "maybe", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKey), error: /^ferry: maintenance takes "on" or "off", got "maybe"$/, exit: 2 },
   { name: "heroku: scale count not a number", args: (w) => ["heroku", "scale", "--app", w.herokuApp, "web=lots"], env: herokuEnv((w) => w.herokuKey), error: /^ferry: scale: expected TYPE=N\[:SIZE\] .*got "web=lots"$/, exit: 2 },
   { name: "heroku: no API key", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: (w) => ({ HEROKU_API_URL: w.herokuApi }), error: /^ferry: missing HEROKU_API_KEY: set it in the environment/, exit: 2 },
@@ -93,15 +93,15 @@ export const CLI_CASES: CliCase[] = [
   { name: "pg: malformed URL", args: () => ["pg", "preflight", "--strategy", "dump", "--source", "notaurl"], error: /^ferry: --source is not a valid URL: notaurl$/, exit: 2 },
   { name: "pg: nothing listening", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv(() => "postgresql://u:secret-p@127.0.0.1:1/db", (w) => w.target), error: /^ferry: --source 127\.0\.0\.1:1\/db: connect ECONNREFUSED 127\.0\.0\.1:1$/, exit: 1 },
   { name: "pg: host does not resolve", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv(() => "postgresql://u:secret-p@nohost.invalid/db", (w) => w.target), error: /^ferry: --source nohost\.invalid:5432\/db: getaddrinfo ENOTFOUND nohost\.invalid$/, exit: 1 },
-  { name: "redis: not a redis URL", args: () => ["redis", "preflight", "--mode", "copy", "--source", "ftp://example.com"], env: (w) => ({ FERRY_TARGET_REDIS_URL: w.redisTarget }), error: /^ferry: --source must be a redis:\/\/ or rediss:\/\/ URL, got ftp:\/\/$/, exit: 2 },
-  { name: "redis: bad database number", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv(() => "redis://127.0.0.1:6379/zero", (w) => w.redisTarget), error: /^ferry: --source has an invalid database number "zero"$/, exit: 2 },
-  { name: "redis: nothing listening", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv(() => "redis://127.0.0.1:1/0", (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:1: connection refused$/, exit: 1 },
+  { name: "redis: not a redis URL", args: () => ["redis", "preflight", "--strategy", "copy", "--source", "ftp://example.com"], env: (w) => ({ FERRY_TARGET_REDIS_URL: w.redisTarget }), error: /^ferry: --source must be a redis:\/\/ or rediss:\/\/ URL, got ftp:\/\/$/, exit: 2 },
+  { name: "redis: bad database number", args: () => ["redis", "preflight", "--strategy", "copy"], env: redisEnv(() => "redis://127.0.0.1:6379/zero", (w) => w.redisTarget), error: /^ferry: --source has an invalid database number "zero"$/, exit: 2 },
+  { name: "redis: nothing listening", args: () => ["redis", "preflight", "--strategy", "copy"], env: redisEnv(() => "redis://127.0.0.1:1/0", (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:1: connection refused$/, exit: 1 },
   { name: "heroku: API unreachable", args: (w) => ["heroku", "--max-attempts", "1", "maintenance", "on", "--app", w.herokuApp], env: (w) => ({ HEROKU_API_URL: "http://127.0.0.1:1", HEROKU_API_KEY: w.herokuKey }), error: /^ferry: cannot reach the Heroku API at http:\/\/127\.0\.0\.1:1 /, exit: 1 },
 
   // ---- wrong passwords and keys ----
   { name: "pg: wrong source password", args: () => ["pg", "preflight", "--strategy", "dump"], env: pgEnv((w) => w.sourceWrongPassword, (w) => w.target), error: /^ferry: --source 127\.0\.0\.1:\d+\/\S*: password authentication failed for user "postgres"$/, exit: 1 },
   { name: "pg: wrong target password", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetWrongPassword), error: /^ferry: --target 127\.0\.0\.1:\d+\/\S*: password authentication failed for user "postgres"$/, exit: 1 },
-  { name: "redis: wrong source password", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv((w) => w.redisSourceWrongPassword, (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:\d+: wrong password or user \(WRONGPASS\)$/, exit: 1 },
+  { name: "redis: wrong source password", args: () => ["redis", "preflight", "--strategy", "copy"], env: redisEnv((w) => w.redisSourceWrongPassword, (w) => w.redisTarget), error: /^ferry: --source redis:\/\/127\.0\.0\.1:\d+: wrong password or user \(WRONGPASS\)$/, exit: 1 },
   { name: "heroku: wrong API key", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv(() => "not-the-key-000"), error: /^ferry: .*the API key is missing, wrong or expired/, exit: 2 },
   { name: "heroku: key without access to the app", args: (w) => ["heroku", "maintenance", "on", "--app", w.herokuApp], env: herokuEnv((w) => w.herokuKeyWithoutAccess), error: /^ferry: .*the API key's account may not do this to this app/, exit: 2 },
 
@@ -139,19 +139,19 @@ export const CLI_CASES: CliCase[] = [
     error: /^ferry: --source 127\.0\.0\.1:\d+\/postgres: TLS: hostaddr must be a numeric IP address \(got "db\.ferry-rds\.test"\): the host name goes in the URL's host$/, exit: 2,
   },
   {
-    name: "redis: certificate signed by another CA than --tls-ca", args: (w) => ["redis", "preflight", "--mode", "copy", "--tls-ca", w.wrongCaFile], env: redisEnv((w) => w.redisCa, (w) => w.redisTarget),
+    name: "redis: certificate signed by another CA than --tls-ca", args: (w) => ["redis", "preflight", "--strategy", "copy", "--tls-ca", w.wrongCaFile], env: redisEnv((w) => w.redisCa, (w) => w.redisTarget),
     error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS certificate not trusted \(.+\); pass --tls-ca FILE or, knowingly, --tls-insecure$/, exit: 1,
   },
   {
-    name: "redis: certificate for another host name", args: (w) => ["redis", "preflight", "--mode", "copy", "--tls-ca", w.tlsCaFile], env: redisEnv((w) => w.redisCa, (w) => w.redisTarget),
+    name: "redis: certificate for another host name", args: (w) => ["redis", "preflight", "--strategy", "copy", "--tls-ca", w.tlsCaFile], env: redisEnv((w) => w.redisCa, (w) => w.redisTarget),
     error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS certificate is for db\.ferry-rds\.test, not 127\.0\.0\.1: connect by a name in the certificate, or knowingly pass --tls-insecure$/, exit: 1,
   },
   {
-    name: "redis: rediss:// to a server without TLS", args: () => ["redis", "preflight", "--mode", "copy"], env: redisEnv((w) => w.redisPlainAsTls, (w) => w.redisTarget),
+    name: "redis: rediss:// to a server without TLS", args: () => ["redis", "preflight", "--strategy", "copy"], env: redisEnv((w) => w.redisPlainAsTls, (w) => w.redisTarget),
     error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS requested \(rediss:\/\/\) but the server did not answer in TLS: use redis:\/\/ if it has no TLS$/, exit: 1,
   },
-  { name: "redis: self-signed certificate not trusted", args: () => ["redis", "replicate", "--mode", "copy"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS certificate not trusted \(self-signed certificate\); pass --tls-ca FILE or, knowingly, --tls-insecure$/, exit: 1 },
-  { name: "redis: CA file that does not exist", args: () => ["redis", "preflight", "--mode", "copy", "--tls-ca", "/nonexistent/ca.pem"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: .*\/nonexistent\/ca\.pem/, exit: 2 },
+  { name: "redis: self-signed certificate not trusted", args: () => ["redis", "replicate", "--strategy", "copy"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: --source rediss:\/\/127\.0\.0\.1:\d+: TLS certificate not trusted \(self-signed certificate\); pass --tls-ca FILE or, knowingly, --tls-insecure$/, exit: 1 },
+  { name: "redis: CA file that does not exist", args: () => ["redis", "preflight", "--strategy", "copy", "--tls-ca", "/nonexistent/ca.pem"], env: redisEnv((w) => w.redisTls, (w) => w.redisTarget), error: /^ferry: .*\/nonexistent\/ca\.pem/, exit: 2 },
 
   // ---- sides that are not what a migration needs ----
   { name: "pg: dump into a target that is not empty", args: () => ["pg", "replicate", "--strategy", "dump"], env: pgEnv((w) => w.source, (w) => w.targetNotEmpty), error: /^ferry: target 127\.0\.0\.1:\d+\/notempty is not empty: it has 1 user relation\(s\) \(public\.already_here\); the dump copy needs an empty database$/, exit: 1 },

@@ -1,4 +1,4 @@
-// The physical strategy (the self-managed story in seed 001): on the target host,
+// The physical strategy (a self-managed source that allows replication): on the target host,
 // pg_basebackup -R streams a copy of the whole cluster into a standby data directory
 // through a replication slot, and the standby keeps replaying the source's WAL until
 // cutover promotes it. The password travels in PGPASSWORD, never in argv.

@@ -1,4 +1,4 @@
-// The self-managed box (story 001), as the rehearsal stands it in: one stand-in host with
+// The self-managed box, as the rehearsal stands it in: one stand-in host with
 // PostgreSQL on 5432 and Redis on 6379 (each a local server behind a forward on the box's
 // address), the site's nginx on 443 and 80 (a site file nginx.conf includes, as in
 // /etc/nginx/sites-enabled, with the site's certificate), the app's systemd units (Mastodon's:

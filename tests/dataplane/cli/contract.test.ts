@@ -141,7 +141,7 @@ describe("the CLI contract", () => {
 
   it("a command the CLI would reject fails the parse", async () => {
     await expect(parse(["ferry", "--json", "pg", "cutover", "--strategy", "logical", "--max-lag", "1"])).rejects.toBeInstanceOf(CommanderError);
-    await expect(parse(["ferry", "--json", "redis", "replicate", "--mode", "psync"])).rejects.toBeInstanceOf(CommanderError);
+    await expect(parse(["ferry", "--json", "redis", "replicate", "--strategy", "psync"])).rejects.toBeInstanceOf(CommanderError);
     await expect(parse(["ferry", "--json", "proxy", "apply", "--host", "root@h"])).rejects.toBeInstanceOf(CommanderError);
   });
 });

@@ -32,7 +32,7 @@ export function stackPhysicalCrashSweep(shard: number, shards: number): void {
       const redisSource = await startRedis({ password: "box-password", settings: { "repl-diskless-sync-delay": "0" } });
       const redisTarget = await startRedis();
       const env = { ...pgEnv, FERRY_SOURCE_REDIS_URL: redisSource.url(), FERRY_TARGET_REDIS_URL: redisTarget.url() };
-      const started = await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env);
+      const started = await ferry(["--json", "redis", "replicate", "--strategy", "replicaof"], env);
       expect(started.code, started.stderr).toBe(0);
       return { dir, target, appTarget, redisSource, redisTarget, env };
     }

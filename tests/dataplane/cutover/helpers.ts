@@ -29,7 +29,7 @@ export async function replicatingStack(source: LocalPostgres, target: LocalPostg
   const redisSource = await startRedis({ password: "box-password", settings: { "repl-diskless-sync-delay": "0" } });
   const redisTarget = await startRedis();
   const env = { ...pg.env, FERRY_SOURCE_REDIS_URL: redisSource.url(), FERRY_TARGET_REDIS_URL: redisTarget.url() };
-  const started = await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env);
+  const started = await ferry(["--json", "redis", "replicate", "--strategy", "replicaof"], env);
   if (started.code !== 0) throw new Error(`redis replicate: ${started.stderr}`);
   return { pg, redisSource, redisTarget, env, stop: async () => void (await Promise.all([redisSource.stop(), redisTarget.stop()])) };
 }

@@ -18,8 +18,8 @@ describe("strategy and mode from the record", () => {
 
   test("a flag that disagrees is refused naming both; nothing at all is refused naming the flag", () => {
     expect(() => chooseStrategy("physical", "logical")).toThrow(/^--strategy physical disagrees with the strategy ferry pg replicate recorded on the target \(logical\): drop --strategy or pass --strategy logical$/);
-    expect(() => chooseMode("copy", "replicaof")).toThrow(/^--mode copy disagrees with the mode ferry redis replicate recorded on the target \(replicaof\): drop --mode or pass --mode replicaof$/);
+    expect(() => chooseMode("copy", "replicaof")).toThrow(/^--strategy copy disagrees with the strategy ferry redis replicate recorded on the target \(replicaof\): drop --strategy or pass --strategy replicaof$/);
     expect(() => chooseStrategy(undefined, null)).toThrow(/^missing --strategy: /);
-    expect(() => chooseMode(undefined, null)).toThrow(/^missing --mode: /);
+    expect(() => chooseMode(undefined, null)).toThrow(/^missing --strategy: /);
   });
 });

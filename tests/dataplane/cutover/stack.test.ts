@@ -99,9 +99,9 @@ describe("ferry cutover: Postgres and Redis in one process", () => {
     const s = await stack("mismatch");
     const cases: [string[], RegExp][] = [
       [[...CUTOVER, "--strategy", "physical"], /^ferry: --strategy physical disagrees with the strategy ferry pg replicate recorded on the target \(logical\)/],
-      [[...CUTOVER, "--mode", "copy"], /^ferry: --mode copy disagrees with the mode ferry redis replicate recorded on the target \(replicaof\)/],
+      [[...CUTOVER, "--strategy", "copy"], /^ferry: --strategy copy disagrees with the strategy ferry redis replicate recorded on the target \(replicaof\)/],
       [["--json", "pg", "cutover", "--strategy", "dump"], /^ferry: --strategy dump disagrees with the strategy ferry pg replicate recorded on the target \(logical\)/],
-      [["--json", "redis", "cutover", "--mode", "copy"], /^ferry: --mode copy disagrees with the mode ferry redis replicate recorded on the target \(replicaof\)/],
+      [["--json", "redis", "cutover", "--strategy", "copy"], /^ferry: --strategy copy disagrees with the strategy ferry redis replicate recorded on the target \(replicaof\)/],
     ];
     for (const [args, error] of cases) {
       const run = await runFerry(args, s.env);

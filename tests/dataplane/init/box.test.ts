@@ -1,10 +1,10 @@
 // `ferry init --box` over real SSH (a loopback sshd) to a box running real
 // PostgreSQL, Redis and an app process, with nginx's config read by `nginx -T`: the
-// stack it writes validates and passes the policy pack; what the box lacks (no
+// stack it writes validates at every stage and passes the policy pack; what the box lacks (no
 // crontab, no systemd here) is reported as not found; a box that refuses SSH ends
 // in one line with nothing written.
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +23,9 @@ let redis: LocalRedis;
 let app: ChildProcess;
 let worker: ChildProcess;
 let nginxConf: string;
+let siteConf: string;
+let certFile: string;
+let keyFile: string;
 let passFile: string;
 
 beforeAll(async () => {
@@ -38,13 +41,23 @@ beforeAll(async () => {
   const dir = tempDir("box-probe");
   passFile = join(dir, "pgpass");
   writeFileSync(passFile, `127.0.0.1:${pg.port}:*:postgres:${pg.password}\n`, { mode: 0o600 });
+  // The site as certbot leaves it, in its own file: a redirect on the plain port, the app on TLS.
+  // nginx -T loads the certificate, so it is a real one.
+  [siteConf, certFile, keyFile] = [join(dir, "sites-enabled", "mastodon"), join(dir, "fullchain.pem"), join(dir, "privkey.pem")];
+  const cert = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", "/CN=famichiki.test"], { encoding: "utf8" });
+  if (cert.status !== 0) throw new Error(`openssl: ${cert.stderr}`);
+  mkdirSync(join(dir, "sites-enabled"));
+  writeFileSync(siteConf, [
+    "server { listen 127.0.0.1:1; listen [::1]:1; server_name famichiki.test streaming.famichiki.test; return 301 https://$host$request_uri; }",
+    `server { listen 127.0.0.1:2 ssl; server_name famichiki.test; ssl_certificate ${certFile}; ssl_certificate_key ${keyFile}; }`,
+    `server { listen 127.0.0.1:2 ssl; server_name streaming.famichiki.test; ssl_certificate ${certFile}; ssl_certificate_key ${keyFile}; }`, "",
+  ].join("\n"));
   nginxConf = join(dir, "nginx.conf");
   writeFileSync(nginxConf, [
     `pid ${join(dir, "nginx.pid")};`, `error_log ${join(dir, "error.log")};`, "events {}", "http {",
     `  access_log ${join(dir, "access.log")};`,
-    "  server { listen 127.0.0.1:1; server_name famichiki.test; }",
-    "  server { listen 127.0.0.1:1; server_name streaming.famichiki.test; }",
     "  server { listen 127.0.0.1:1 default_server; server_name _; }",
+    `  include ${join(dir, "sites-enabled")}/*;`,
     "}", "",
   ].join("\n"));
   // The app as ps shows a Puma master.
@@ -77,6 +90,10 @@ describe("ferry init --box", () => {
     expect(config.target.region).toBe("eu-central-1");
     expect(config.target.postgres.version).toBe((await pg.query<{ server_version: string }>("SHOW server_version"))[0].server_version.split(".")[0]);
     expect(config.target.cloudflare.hostnames.map((h) => h.name)).toEqual(["famichiki.test", "streaming.famichiki.test"]);
+    // The site the proxy stage takes over, as the box's nginx serves it.
+    expect(config.source.kind === "vultr" && config.source.nginx).toEqual({
+      siteConf, listen: ["127.0.0.1:1", "[::1]:1"], sslListen: ["127.0.0.1:2"], sslCertificate: certFile, sslCertificateKey: keyFile,
+    });
 
     const inventory = JSON.parse(readFileSync(join(project, "ferry-inventory.boxed.json"), "utf8"));
     const db = inventory.box.postgres.value.databases.find((d: { name: string }) => d.name === "mastodon_production");
@@ -98,13 +115,11 @@ describe("ferry init --box", () => {
     expect(text).not.toContain(pg.password);
     expect(run.stdout).not.toContain(pg.password);
 
+    // Valid at every stage (the proxy stage's site included), and the policy pack passes each.
     const judged = await judgeStackFile(stackFile, "boxed");
+    expect(judged.notJudged).toEqual({});
     expect(judged.violations).toEqual([]);
-    // Judged where the stack file is valid: from proxy on the box's stack needs the site's
-    // nginx file (ferry:source.nginx), which init leaves to the user.
-    const needsNginx = expect.stringMatching(/^ferry:source\.nginx: required for the vultr proxy stage/);
-    expect(judged.notJudged).toEqual({ proxy: needsNginx, cutover: needsNginx, decommission: needsNginx });
-    expect(judged.idle).toEqual({ provision: IDLE_BY_DESIGN.provision, replicate: IDLE_BY_DESIGN.replicate });
+    expect(judged.idle).toEqual(IDLE_BY_DESIGN);
 
     // The box's price is the user's to fill in; with it, the plan prices the source side.
     inventory.box.monthlyCents = 4800;
@@ -141,7 +156,8 @@ describe("the box probe's output", () => {
     const out = [
       "", "=== ferry:postgres ===", "15.8 (Debian 15.8-1)", "mastodon_production|1048576|983040", "locked|8192|", "ferry-status=0",
       "", "=== ferry:redis ===", "# Server", "redis_version:7.0.15", "used_memory:2048", "maxmemory:0", "# Keyspace", "db0:keys=5,expires=0", "db1:keys=2,expires=0", "ferry-status=0",
-      "", "=== ferry:nginx ===", "server {", "  server_name famichiki.example www.famichiki.example; # main", "ferry-status=0",
+      "", "=== ferry:nginx ===", "# configuration file /etc/nginx/sites-enabled/mastodon:", "server {", "  server_name famichiki.example www.famichiki.example; # main",
+      "  listen 443 ssl;", "  ssl_certificate /etc/ssl/famichiki.pem;", "  ssl_certificate_key /etc/ssl/famichiki.key;", "}", "ferry-status=0",
       "", "=== ferry:systemd ===", "mastodon-web.service loaded active running Mastodon web", "postgresql@15-main.service loaded active running PG", "ssh.service loaded active running OpenSSH", "mastodon-sidekiq.service loaded active running jobs", "ferry-status=0",
       "", "=== ferry:ps ===", "ferry-status=0",
       "", "=== ferry:crontab ===", "no crontab for root", "ferry-status=1", "",
@@ -149,7 +165,10 @@ describe("the box probe's output", () => {
     const box = parseProbe(out, target);
     expect(box.postgres).toEqual({ found: true, value: { version: "15.8", databases: [{ name: "mastodon_production", bytes: 1048576, copiedBytes: 983040 }, { name: "locked", bytes: 8192 }] } });
     expect(box.redis).toEqual({ found: true, value: { version: "7.0.15", usedMemoryBytes: 2048, maxMemoryBytes: 0, keys: 7 } });
-    expect(box.nginx).toEqual({ found: true, value: { serverNames: ["famichiki.example", "www.famichiki.example"] } });
+    expect(box.nginx).toEqual({ found: true, value: {
+      serverNames: ["famichiki.example", "www.famichiki.example"],
+      site: { found: true, value: { siteConf: "/etc/nginx/sites-enabled/mastodon", listen: [], sslListen: ["443"], sslCertificate: "/etc/ssl/famichiki.pem", sslCertificateKey: "/etc/ssl/famichiki.key" } },
+    } });
     expect(box.processes).toEqual({ found: true, value: { from: "systemd", names: ["mastodon-sidekiq", "mastodon-web"] } });
     expect(box.crontab).toEqual({ found: true, value: [] });
   });

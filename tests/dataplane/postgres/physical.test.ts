@@ -1,4 +1,4 @@
-// Physical strategy end to end (seed 001's story done safely): pg_basebackup -R into a
+// Physical strategy end to end on a self-managed source: pg_basebackup -R into a
 // standby while the app writes, status, then a cutover that fences every role on the
 // source before pg_promote, with nothing lost and one writable primary.
 import { readFileSync } from "node:fs";

@@ -15,13 +15,13 @@ afterAll(async () => {
 
 describe("ferry redis: bad input", () => {
   test.each([
-    [["redis", "replicate"], /required option '--mode <mode>' not specified/],
-    [["redis", "replicate", "--mode", "sync"], /--mode <mode>' argument 'sync' is invalid/],
-    [["redis", "replicate", "--mode", "replicaof", "--conflict", "skip"], /--conflict skip is impossible with --mode replicaof/],
-    [["redis", "replicate", "--mode", "replicaof", "--follow"], /--follow applies to --mode copy only/],
-    [["redis", "replicate", "--mode", "copy", "--batch", "0"], /--batch must be a whole number from 1/],
+    [["redis", "replicate"], /^ferry: missing --strategy: pass --strategy replicaof\|copy\n$/],
+    [["redis", "replicate", "--strategy", "sync"], /--strategy <s>' argument 'sync' is invalid/],
+    [["redis", "replicate", "--strategy", "replicaof", "--conflict", "skip"], /--conflict skip is impossible with --strategy replicaof/],
+    [["redis", "replicate", "--strategy", "replicaof", "--follow"], /--follow applies to --strategy copy only/],
+    [["redis", "replicate", "--strategy", "copy", "--batch", "0"], /--batch must be a whole number from 1/],
     [["redis", "verify", "--sample", "abc"], /--sample must be a percentage from 0 to 100/],
-    [["redis", "cutover", "--mode", "copy", "--timeout", "-5"], /--timeout/],
+    [["redis", "cutover", "--strategy", "copy", "--timeout", "-5"], /--timeout/],
     [["redis", "rebuild", "--command", "true", "--env-var", "1BAD"], /--env-var must be a variable name/],
   ])("%j", async (args, message) => {
     const r = await ferry(args, env);

@@ -1,4 +1,4 @@
-// replicate --mode copy end to end on real redis-server: every type, TTLs, several
+// replicate --strategy copy end to end on real redis-server: every type, TTLs, several
 // databases, big keys, writes/deletes/expirations during the copy, cutover, verify, and
 // an independent comparison; a copy killed halfway resumes.
 import { afterAll, describe, expect, test } from "vitest";
@@ -42,7 +42,7 @@ async function targetMeta(target: LocalRedis) {
   }
 }
 
-describe("replicate --mode copy", () => {
+describe("replicate --strategy copy", () => {
   test("follower keeps the target current during writes; cutover stops it, verifies, removes state", async () => {
     const { source, target, src, dst } = await pair();
     const writer = startWriter(source, DBS);
@@ -228,7 +228,7 @@ describe("replicate --mode copy", () => {
   test("--follow stops cleanly on SIGTERM: fenced, backlog drained, state says up to when it is covered", async () => {
     const { source, target } = await pair();
     const env = urls(source, target);
-    const run = spawnFerry(["--json", "redis", "replicate", "--mode", "copy", "--follow", "--big-key-elements", "200"], env);
+    const run = spawnFerry(["--json", "redis", "replicate", "--strategy", "copy", "--follow", "--big-key-elements", "200"], env);
     await eventually("the follower to be following", async () => (await targetMeta(target))?.phase === "following");
     await client(source, 2).set("k:str:9", "written while following");
     await eventually("the change to reach the target", async () => (await client(target, 2).get("k:str:9")) === "written while following");
@@ -253,7 +253,7 @@ describe("replicate --mode copy", () => {
       for (const db of DBS) n += Number((await client(target, db).hget("ferry:state:progress", "copied")) ?? 0);
       return n;
     };
-    const run = spawnFerry(["redis", "replicate", "--mode", "copy", "--batch", "50", "--max-rate", "500", "--big-key-elements", "200"], env);
+    const run = spawnFerry(["redis", "replicate", "--strategy", "copy", "--batch", "50", "--max-rate", "500", "--big-key-elements", "200"], env);
     await eventually("the copy to be partly done", async () => (await copiedSoFar()) >= 400);
     run.child.kill("SIGKILL");
     expect((await run.result).code).toBeNull();
@@ -267,7 +267,7 @@ describe("replicate --mode copy", () => {
     await c0.hset("k:hash:7", "new", "field");
     await client(source, 5).rpush("k:list:8", "late");
 
-    const resumed = await ferry(["--json", "redis", "replicate", "--mode", "copy", "--batch", "100", "--big-key-elements", "200"], env);
+    const resumed = await ferry(["--json", "redis", "replicate", "--strategy", "copy", "--batch", "100", "--big-key-elements", "200"], env);
     expect(resumed.code).toBe(0);
     expect(resumed.json.resumed).toBe(true);
     expect(resumed.json.copied).toBeLessThan(total); // went on from the cursor, did not start over
@@ -279,7 +279,7 @@ describe("replicate --mode copy", () => {
     expect(status.json.copy.copied).toBeGreaterThanOrEqual(total);
     expect(status.json.copy.backlog).toBe(0);
 
-    const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
+    const done = await ferry(["--json", "redis", "cutover", "--strategy", "copy"], env);
     expect(done.stderr).toBe("");
     expect(done.code).toBe(0);
     expect(done.json.verify.ok).toBe(true);

@@ -126,7 +126,7 @@ describe("drain", () => {
     // They are data: the copy takes them along, scores (due times) and all.
     const target = await startRedis();
     try {
-      const copy = await ferry(["--json", "redis", "replicate", "--mode", "copy"], { FERRY_SOURCE_REDIS_URL: url, FERRY_TARGET_REDIS_URL: target.url(5) });
+      const copy = await ferry(["--json", "redis", "replicate", "--strategy", "copy"], { FERRY_SOURCE_REDIS_URL: url, FERRY_TARGET_REDIS_URL: target.url(5) });
       expect(copy.code, copy.stderr).toBe(0);
       const t = client(target, 5);
       for (const set of ["schedule", "retry", "dead"]) {

@@ -21,7 +21,7 @@ async function replicaPair(): Promise<{ source: LocalRedis; target: LocalRedis; 
   const target = await startRedis();
   servers.push(source, target);
   const env = { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() };
-  const started = await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env);
+  const started = await ferry(["--json", "redis", "replicate", "--strategy", "replicaof"], env);
   expect(started.code).toBe(0);
   return { source, target, env };
 }
@@ -31,7 +31,7 @@ describe("the Redis cutover fences the source's writers", () => {
     const { source, target, env } = await replicaPair();
     const writer = redisWriter(source.url());
     await eventually("the app's writer is writing", () => writer.acked.length > 20);
-    const cut = await ferry(["--json", "redis", "cutover", "--mode", "replicaof"], env);
+    const cut = await ferry(["--json", "redis", "cutover", "--strategy", "replicaof"], env);
     expect(cut.stderr).toBe("");
     expect(cut.code).toBe(0);
     expect(cut.json.fence.user).toBe("default");
@@ -46,7 +46,7 @@ describe("the Redis cutover fences the source's writers", () => {
 
   test("rollback refuses once the target is the primary, and keeps the fence", async () => {
     const { source, env } = await replicaPair();
-    expect((await ferry(["--json", "redis", "cutover", "--mode", "replicaof"], env)).code).toBe(0);
+    expect((await ferry(["--json", "redis", "cutover", "--strategy", "replicaof"], env)).code).toBe(0);
     const back = await ferry(["redis", "rollback"], env);
     expect(back.code).toBe(1);
     expect(back.stderr).toMatch(/refusing to roll back: the target Redis became the primary at .* may hold writes the source never saw/);
@@ -60,7 +60,7 @@ describe("the Redis cutover fences the source's writers", () => {
     const { source, target, env } = await replicaPair();
     // Break the link: the replica cannot catch up, so the cutover times out.
     await client(target).call("REPLICAOF", "127.0.0.1", "1");
-    const cut = await ferry(["redis", "cutover", "--mode", "replicaof", "--timeout", "2"], env);
+    const cut = await ferry(["redis", "cutover", "--strategy", "replicaof", "--timeout", "2"], env);
     expect(cut.code).toBe(1);
     const app = new Redis(source.url(), { maxRetriesPerRequest: 0 });
     expect(await app.set("still-writable", "1")).toBe("OK");
@@ -75,12 +75,12 @@ describe("the Redis cutover fences the source's writers", () => {
     const admin = client(source);
     await admin.call("ACL", "SETUSER", "app", "on", ">app-password", "~*", "&*", "+@all", "-@admin");
     const appEnv = { ...env, FERRY_SOURCE_REDIS_URL: source.url().replace(/\/\/:[^@]*@/, "//app:app-password@") };
-    const cut = await ferry(["redis", "cutover", "--mode", "replicaof"], appEnv);
+    const cut = await ferry(["redis", "cutover", "--strategy", "replicaof"], appEnv);
     expect(cut.code).toBe(1);
     expect(cut.stderr).toMatch(/refuses ACL SETUSER .*--fence dynos-stopped/);
     expect(await client(target).info("replication")).toMatch(/role:slave/); // nothing switched
     // Without @admin this user cannot list or pause the clients either: the other fence cannot be taken.
-    const unchecked = await ferry(["redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], appEnv);
+    const unchecked = await ferry(["redis", "cutover", "--strategy", "replicaof", "--fence", "dynos-stopped"], appEnv);
     expect(unchecked.code).toBe(1);
     expect(unchecked.stderr).toMatch(/^ferry: --fence dynos-stopped: --source refuses CLIENT LIST \(NOPERM.*\), so ferry cannot hold the other clients' writes: give ferry a user that may run CLIENT LIST and CLIENT PAUSE; nothing was changed\n$/);
     expect(await client(target).info("replication")).toMatch(/role:slave/);
@@ -88,7 +88,7 @@ describe("the Redis cutover fences the source's writers", () => {
     // stays connected; its writes after the fence wait instead of landing on the source.
     const app = new Redis(source.url(), { connectionName: "web.1", maxRetriesPerRequest: 0 });
     await app.ping();
-    const stopped = await ferry(["--json", "redis", "cutover", "--mode", "replicaof", "--fence", "dynos-stopped"], env);
+    const stopped = await ferry(["--json", "redis", "cutover", "--strategy", "replicaof", "--fence", "dynos-stopped"], env);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.json.fence).toMatchObject({ pausedWrites: true });
     expect(stopped.json.fence.held.join(" ")).toMatch(/name web\.1/);
@@ -111,7 +111,7 @@ describe("the Redis cutover fences the source's writers", () => {
     expect(await client(target).dbsize()).toBe(0);
     expect(await client(source).get("kept")).toBe("1");
     const again = await replicaPair();
-    expect((await ferry(["redis", "cutover", "--mode", "replicaof"], again.env)).code).toBe(0);
+    expect((await ferry(["redis", "cutover", "--strategy", "replicaof"], again.env)).code).toBe(0);
     const after = await ferry(["--json", "redis", "cleanup"], again.env);
     expect(after.json.actions).toEqual(["the target is the primary (cut over): nothing to tear down"]);
   });

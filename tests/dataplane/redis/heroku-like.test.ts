@@ -46,7 +46,7 @@ describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG/A
 
   test("cutover: the ACL fence is refused naming --fence dynos-stopped; with it, a gate not met changes nothing and leaves the source writable", async () => {
     closeClients();
-    const acl = await ferry(["redis", "cutover", "--mode", "copy", "--tls-ca", caFile], env);
+    const acl = await ferry(["redis", "cutover", "--strategy", "copy", "--tls-ca", caFile], env);
     expect(acl.code).toBe(1);
     expect(acl.stderr.trim().split("\n")).toHaveLength(1);
     expect(acl.stderr).toMatch(/^ferry: --source refuses ACL SETUSER \(.*unknown command 'ACL'.*\): .*rerun with --fence dynos-stopped/);
@@ -55,7 +55,7 @@ describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG/A
     // before any pause, so the app keeps writing.
     const app = new Redis(source.url(), { tls: { ca: source.caCert }, connectionName: "web.1", maxRetriesPerRequest: 0 });
     for (const args of [["redis", "cutover"], ["cutover"]]) {
-      const refused = await ferry([...args, "--mode", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
+      const refused = await ferry([...args, "--strategy", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
       expect(refused.code, refused.stderr).toBe(1);
       expect(refused.stderr.trim().split("\n")).toHaveLength(1);
       expect(await Promise.race([app.set("app:write", "1"), new Promise((r) => setTimeout(() => r("held"), 2000))])).toBe("OK");
@@ -87,15 +87,15 @@ describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG/A
     expect(JSON.stringify(r.json)).not.toContain("heroku-secret");
   });
 
-  test("replicate --mode replicaof refuses such a source", async () => {
-    const r = await ferry(["redis", "replicate", "--mode", "replicaof", "--tls-insecure"], env);
+  test("replicate --strategy replicaof refuses such a source", async () => {
+    const r = await ferry(["redis", "replicate", "--strategy", "replicaof", "--tls-insecure"], env);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/--source cannot feed an outside replica .*PSYNC absent.*use --mode copy/);
+    expect(r.stderr).toMatch(/--source cannot feed an outside replica .*PSYNC absent.*use --strategy copy/);
   });
 
   test("copy with a live follower over TLS, writes during the copy, cutover: target equals source", async () => {
     const writer = startWriter(source, [0, 1]);
-    const follower = ferry(["--json", "redis", "replicate", "--mode", "copy", "--follow", "--tls-ca", caFile, "--batch", "100", "--big-key-elements", "100"], env);
+    const follower = ferry(["--json", "redis", "replicate", "--strategy", "copy", "--follow", "--tls-ca", caFile, "--batch", "100", "--big-key-elements", "100"], env);
     const tgt = client(target, 0);
     await eventually("the follower to reach the following phase", async () => (await tgt.hget("ferry:state:meta", "phase")) === "following", { timeoutMs: 30_000 });
     const atFollowing = writer.ops();
@@ -106,7 +106,7 @@ describe("Heroku-like source (TLS, self-signed, password, no PSYNC/SYNC/CONFIG/A
     // ... but the app on AWS is still connected to the source until its tasks roll.
     const app = new Redis(source.url(), { tls: { ca: source.caCert }, connectionName: "web.1", maxRetriesPerRequest: 0, commandTimeout: 60_000 });
     await app.ping();
-    const cut = await ferry(["--json", "redis", "cutover", "--mode", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
+    const cut = await ferry(["--json", "redis", "cutover", "--strategy", "copy", "--fence", "dynos-stopped", "--tls-ca", caFile], env);
     expect(cut.stderr).toBe("");
     expect(cut.code).toBe(0);
     // Its writes after the fence are held (CLIENT PAUSE WRITE), not taken: none lands in

@@ -1,4 +1,4 @@
-// replicate --mode replicaof on a self-managed source with requirepass: the target becomes
+// replicate --strategy replicaof on a self-managed source with requirepass: the target becomes
 // a replica (masterauth via CONFIG SET), catches writes, and cutover promotes it.
 import { afterAll, describe, expect, test } from "vitest";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
@@ -11,13 +11,13 @@ afterAll(async () => {
   for (const s of servers) await s.stop();
 });
 
-describe("replicate --mode replicaof", () => {
+describe("replicate --strategy replicaof", () => {
   test("a non-empty target is not thrown away without --conflict replace", async () => {
     const source = await startRedis({ password: "vultr-pass" });
     const target = await startRedis();
     servers.push(source, target);
     await client(target).set("precious", "1");
-    const r = await ferry(["redis", "replicate", "--mode", "replicaof"], { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() });
+    const r = await ferry(["redis", "replicate", "--strategy", "replicaof"], { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--target holds 1 keys that ferry did not copy there .*REPLICAOF would discard; pass --conflict replace/);
     expect(await client(target).get("precious")).toBe("1");
@@ -32,7 +32,7 @@ describe("replicate --mode replicaof", () => {
     await seedBig(client(source, 0), 500);
     const env = { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() };
 
-    const started = await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env);
+    const started = await ferry(["--json", "redis", "replicate", "--strategy", "replicaof"], env);
     expect(started.stderr).toBe("");
     expect(started.code).toBe(0);
     expect(started.json.replica.linkUp).toBe(true);
@@ -45,7 +45,7 @@ describe("replicate --mode replicaof", () => {
     expect(typeof st.json.replica.lagBytes).toBe("number");
     await writer.stop();
 
-    const cut = await ferry(["--json", "redis", "cutover", "--mode", "replicaof"], env);
+    const cut = await ferry(["--json", "redis", "cutover", "--strategy", "replicaof"], env);
     expect(cut.stderr).toBe("");
     expect(cut.code).toBe(0);
     expect(cut.json.replica.inSync).toBe(true);

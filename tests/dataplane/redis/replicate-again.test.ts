@@ -28,7 +28,7 @@ async function pair() {
 describe("replicate, roll back, replicate again", () => {
   test("copy: cleanup empties ferry's copy; the next replicate (no --conflict) starts over, and the cutover is green", async () => {
     const { source, target, env } = await pair();
-    expect((await ferry(["--json", "redis", "replicate", "--mode", "copy"], env)).code).toBe(0);
+    expect((await ferry(["--json", "redis", "replicate", "--strategy", "copy"], env)).code).toBe(0);
     const clean = await ferry(["--json", "redis", "cleanup"], env);
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.json.actions).toEqual([expect.stringMatching(/^the target emptied: its \d+ key\(s\) were ferry's copy of the source/)]);
@@ -37,7 +37,7 @@ describe("replicate, roll back, replicate again", () => {
     // The source moves on meanwhile: a key gone, a key new.
     await client(source).del("k:str:1");
     await client(source).set("after:rollback", "1");
-    const again = await ferry(["--json", "redis", "replicate", "--mode", "copy"], env);
+    const again = await ferry(["--json", "redis", "replicate", "--strategy", "copy"], env);
     expect(again.code, again.stderr).toBe(0);
     expect(again.json.resumed).toBe(false);
     closeClients();
@@ -49,7 +49,7 @@ describe("replicate, roll back, replicate again", () => {
 
   test("replicaof: a cutover killed after the promotion, rolled back, cleaned up: replicate again (no --conflict) and cut over", async () => {
     const { source, target, env } = await pair();
-    expect((await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env)).code).toBe(0);
+    expect((await ferry(["--json", "redis", "replicate", "--strategy", "replicaof"], env)).code).toBe(0);
     const killed = await runFerry(["--json", "cutover", "--timeout", "30"], { ...env, FERRY_TEST_CRASH_AFTER_STEP: "redis-switch" });
     expect(killed.signal, killed.stderr).toBe("SIGKILL");
     expect(await client(target).info("replication")).toMatch(/role:master/); // promoted, never opened
@@ -62,7 +62,7 @@ describe("replicate, roll back, replicate again", () => {
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.json.actions).toEqual([expect.stringMatching(/^the target emptied: its \d+ key\(s\) were ferry's copy of the source/)]);
     await client(source).set("after:rollback", "1");
-    const again = await ferry(["--json", "redis", "replicate", "--mode", "replicaof"], env);
+    const again = await ferry(["--json", "redis", "replicate", "--strategy", "replicaof"], env);
     expect(again.code, again.stderr).toBe(0);
     await eventually("the replica has the write made after the rollback", async () => (await client(target).get("after:rollback")) === "1");
     const cut = await ferry(["--json", "redis", "cutover"], env);
@@ -74,12 +74,12 @@ describe("replicate, roll back, replicate again", () => {
   test("a target that held keys of its own: cleanup keeps them, the next replicate refuses in one line", async () => {
     const { target, env } = await pair();
     await client(target).set("theirs", "not ferry's");
-    expect((await ferry(["--json", "redis", "replicate", "--mode", "copy", "--conflict", "replace"], env)).code).toBe(0);
+    expect((await ferry(["--json", "redis", "replicate", "--strategy", "copy", "--conflict", "replace"], env)).code).toBe(0);
     const clean = await ferry(["--json", "redis", "cleanup"], env);
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.json.actions).toEqual([expect.stringMatching(/^copy state removed \(\d+ keys\); the target's other keys kept: ferry did not put them all there/)]);
     expect(await client(target).get("theirs")).toBe("not ferry's");
-    const again = await ferry(["redis", "replicate", "--mode", "copy"], env);
+    const again = await ferry(["redis", "replicate", "--strategy", "copy"], env);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/^ferry: --target already holds \d+ keys that ferry did not copy there .*choose --conflict replace \(source wins\) or --conflict skip \(target wins\)\n$/);
     expect(await client(target).get("theirs")).toBe("not ferry's");
@@ -87,7 +87,7 @@ describe("replicate, roll back, replicate again", () => {
 
   test("cleanup of a cut-over target touches nothing, not even after the app flushed it", async () => {
     const { target, env } = await pair();
-    expect((await ferry(["--json", "redis", "replicate", "--mode", "copy"], env)).code).toBe(0);
+    expect((await ferry(["--json", "redis", "replicate", "--strategy", "copy"], env)).code).toBe(0);
     closeClients();
     expect((await ferry(["--json", "redis", "cutover"], env)).code).toBe(0);
     await client(target).set("app:new", "written after the cutover");

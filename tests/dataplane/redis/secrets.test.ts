@@ -41,7 +41,7 @@ function printsNoSecret(what: string, out: { stdout: string; stderr: string }): 
 describe("no ferry redis command prints a secret, a value or a key name that may be data", () => {
   test("preflight, replicate, status (--json and text)", async () => {
     for (const [what, args] of [
-      ["preflight", ["redis", "preflight", "--listen", "0"]], ["replicate", ["redis", "replicate", "--mode", "copy"]], ["status", ["redis", "status"]],
+      ["preflight", ["redis", "preflight", "--listen", "0"]], ["replicate", ["redis", "replicate", "--strategy", "copy"]], ["status", ["redis", "status"]],
     ] as const) {
       for (const json of [["--json"], []]) {
         const r = await ferry([...json, ...args], env);

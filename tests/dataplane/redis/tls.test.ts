@@ -38,7 +38,7 @@ describe("TLS on both sides (self-signed source, private-CA target)", () => {
   });
 
   test("with a bundle of both, the copy moves every key and verify finds no difference", async () => {
-    const copied = await ferry(["--json", "redis", "replicate", "--mode", "copy", "--tls-ca", bundle], env);
+    const copied = await ferry(["--json", "redis", "replicate", "--strategy", "copy", "--tls-ca", bundle], env);
     expect(copied.stderr).toBe("");
     expect(copied.code).toBe(0);
     expect(await differences(source, target, [0])).toEqual([]);
