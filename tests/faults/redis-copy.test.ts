@@ -200,7 +200,7 @@ describe("Redis copy under faults, with writes running", () => {
     const marker = "app:last-write-on-the-source";
     const writer = startWriter(source, DBS);
     const follower = spawnFerry(
-      ["--json", "redis", "replicate", "--mode", "copy", "--follow", "--batch", "50"],
+      ["--json", "redis", "replicate", "--strategy", "copy", "--follow", "--batch", "50"],
       { ...env, FERRY_TEST_FREEZE_BATCH_WITH: marker },
     );
     let stderr = "";
@@ -215,7 +215,7 @@ describe("Redis copy under faults, with writes running", () => {
       await eventually("the follower to freeze inside the batch", () => stderr.includes(`${FROZEN_PREFIX}3\n`), { timeoutMs: 30_000 });
       await eventually("the frozen follower's lease to lapse", async () => (await meta.exists(LOCK)) === 0, { timeoutMs: 30_000 });
 
-      const done = await ferry(["--json", "redis", "cutover", "--mode", "copy"], env);
+      const done = await ferry(["--json", "redis", "cutover", "--strategy", "copy"], env);
       expect(done.code, done.stderr + done.stdout).toBe(0);
       expect(done.json.catchUp.by).toBe("cutover");
       expect(done.json.verify.ok).toBe(true);

@@ -115,7 +115,7 @@ describe("a Heroku source's URL, read at each step", () => {
 
   test("Redis: rotated after replicate, verify still connects; the URL stored before the rotation is refused", async () => {
     const stored = api.app(APP)!.configVars.REDIS_URL;
-    const replicate = await runFerry(["--json", "redis", "replicate", "--mode", "copy"], redisFromHeroku());
+    const replicate = await runFerry(["--json", "redis", "replicate", "--strategy", "copy"], redisFromHeroku());
     expect(replicate.code, replicate.stderr).toBe(0);
     expectNoSecrets(replicate);
 
@@ -134,7 +134,7 @@ describe("a Heroku source's URL, read at each step", () => {
   });
 
   test("ferry status reads both sources the same way, after both rotated", async () => {
-    for (const step of [["pg", "replicate", "--strategy", "dump"], ["redis", "replicate", "--mode", "copy"]]) {
+    for (const step of [["pg", "replicate", "--strategy", "dump"], ["redis", "replicate", "--strategy", "copy"]]) {
       const r = await runFerry(["--json", ...step], { ...pgFromHeroku(), ...redisFromHeroku() });
       expect(r.code, r.stderr).toBe(0);
     }
@@ -164,10 +164,10 @@ describe("a Heroku source's URL, read at each step", () => {
   });
 
   test("Redis: rotated before the cutover and again before a verify, each step still reaches the source", async () => {
-    const replicate = await runFerry(["--json", "redis", "replicate", "--mode", "copy"], redisFromHeroku());
+    const replicate = await runFerry(["--json", "redis", "replicate", "--strategy", "copy"], redisFromHeroku());
     expect(replicate.code, replicate.stderr).toBe(0);
     await rotateRedis();
-    const cutover = await runFerry(["--json", "redis", "cutover", "--mode", "copy", "--fence", "dynos-stopped"], redisFromHeroku());
+    const cutover = await runFerry(["--json", "redis", "cutover", "--strategy", "copy", "--fence", "dynos-stopped"], redisFromHeroku());
     expect(cutover.code, cutover.stderr).toBe(0);
     expect(cutover.json<{ ok: boolean }>().ok).toBe(true);
     await rotateRedis();
