@@ -45,6 +45,14 @@ function asSecret(value: unknown): unknown {
   return { [rpc.specialSigKey]: rpc.specialSecretSig, value };
 }
 
+/** Every string a Pulumi secret holds inside `value` (the whole of it when `value` is a secret). */
+export function secretStrings(value: unknown, inSecret = false): string[] {
+  if (isSecret(value)) return secretStrings(value.value, true);
+  if (Array.isArray(value)) return value.flatMap((v) => secretStrings(v, inSecret));
+  if (value && typeof value === "object") return Object.values(value).flatMap((v) => secretStrings(v, inSecret));
+  return inSecret && value !== undefined && value !== null ? [String(value)] : [];
+}
+
 function containsSecret(value: unknown): boolean {
   if (isSecret(value)) return true;
   if (value && typeof value === "object") return Object.values(value).some(containsSecret);

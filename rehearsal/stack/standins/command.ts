@@ -13,6 +13,7 @@ import { appendFileSync, chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Goal, Realized, StoredResource } from "../engine";
 import { offServingPath, tempDir } from "../../servers";
+import { secretStrings } from "../values";
 
 export class CommandFailed extends Error {
   constructor(readonly exitCode: number, readonly tail: string, what: string) {
@@ -67,23 +68,35 @@ export class CommandRunner {
   constructor(private readonly host: CommandHost) {}
 
   async create(goal: Goal): Promise<Realized> {
+    this.noteSecrets(goal);
     return { id: `${goal.name}-${Date.now().toString(36)}`, outputs: await this.run(goal.name, goal.type, goal.inputs, "create") };
   }
 
   async update(old: StoredResource, goal: Goal): Promise<Realized> {
+    this.noteSecrets(goal);
     const phase: Phase = goal.inputs.update ? "update" : "create";
     return { id: old.id, outputs: await this.run(goal.name, goal.type, goal.inputs, phase, old.outputs) };
   }
 
   async delete(old: StoredResource): Promise<void> {
     if (!old.inputs.delete) return;
+    // The state's inputs come without their secret marks: every value of its environment is taken for one.
+    for (const v of Object.values((old.inputs.environment as Record<string, unknown>) ?? {})) this.host.secret(String(v));
     await this.run(old.name, old.type, old.inputs, "delete", old.outputs);
+  }
+
+  /**
+   * The step's secrets, for the report to scrub: what the program made a Pulumi secret,
+   * anywhere in its inputs. A plain value beside them (an app or add-on name) stays
+   * readable, as `pulumi preview` shows it.
+   */
+  private noteSecrets(goal: Goal): void {
+    for (const v of secretStrings(goal.raw)) this.host.secret(v);
   }
 
   private async run(name: string, type: string, inputs: Record<string, unknown>, phase: Phase, previous?: Record<string, unknown>): Promise<Record<string, unknown>> {
     const script = String(inputs[phase] ?? "");
     const environment = Object.fromEntries(Object.entries((inputs.environment as Record<string, string>) ?? {}).map(([k, v]) => [k, String(v)]));
-    for (const v of Object.values(environment)) this.host.secret(v);
     if (previous && inputs.addPreviousOutputInEnv !== false) {
       environment.PULUMI_COMMAND_STDOUT = String(previous.stdout ?? "");
       environment.PULUMI_COMMAND_STDERR = String(previous.stderr ?? "");
