@@ -8,9 +8,13 @@
 // The process answers S3 (path-style REST, https://docs.aws.amazon.com/AmazonS3/latest/API/):
 // PutObject (the body may be `aws-chunked`, as botocore 1.36+ sends it with a trailing
 // checksum: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html),
-// GetObject and HeadObject, with the object's user metadata (x-amz-meta-*) kept and given
+// GetObject (a `Range: bytes=a-b` answered 206, as the CLI downloads a large object in
+// ranges) and HeadObject, with the object's user metadata (x-amz-meta-*) kept and given
 // back (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html; the final
-// backups carry their checksum there), into a bucket that exists only, else NoSuchBucket, 404
+// backups carry their checksum there), and the multipart upload the CLI uses above 8 MB
+// (CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload:
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html), each authorized
+// as s3:PutObject; into a bucket that exists only, else NoSuchBucket, 404
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList).
 // Every other request (the JSON APIs, X-Amz-Target set) passes through to the AWS
 // stand-in in the rehearsal's process, unchanged.
@@ -132,38 +136,109 @@ export class ObjectStore {
 
 // ---- the S3 process --------------------------------------------------------------------
 
+/** The x-amz-meta-* headers of a request: an object's user metadata. */
+function userMetadata(req: IncomingMessage): Record<string, string> {
+  return Object.fromEntries(Object.entries(req.headers).filter(([h]) => h.startsWith("x-amz-meta-")).map(([h, v]) => [h, String(v)]));
+}
+
+/** A PUT's payload, decoded when the CLI sent it `aws-chunked`. */
+function payload(req: IncomingMessage, body: Buffer): Buffer {
+  const chunked = /aws-chunked/.test(String(req.headers["content-encoding"] ?? "")) || String(req.headers["x-amz-content-sha256"] ?? "").startsWith("STREAMING-");
+  const data = chunked ? decodeAwsChunked(body) : body;
+  const declared = req.headers["x-amz-decoded-content-length"];
+  if (declared !== undefined && Number(declared) !== data.length) throw new S3Error(400, "IncompleteBody", `expected ${declared} bytes, got ${data.length}`);
+  return data;
+}
+
+const requestId = () => randomUUID();
+const etag = () => `"${randomUUID().replace(/-/g, "")}"`;
+
+function xml(res: ServerResponse, inner: string): void {
+  res.writeHead(200, { "content-type": "application/xml", "x-amz-request-id": requestId() });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${inner}`);
+}
+
+/** Multipart uploads in progress, by upload id: the object, its metadata and its parts by number. */
+const uploads = new Map<string, { bucket: string; key: string; metadata: Record<string, string>; parts: Map<number, Buffer> }>();
+
+/** A multipart upload's request, answered; false for any other request. */
+function multipart(store: ObjectStore, req: IncomingMessage, res: ServerResponse, url: URL, object: { bucket: string; key: string }, body: Buffer): boolean {
+  const { bucket, key } = object;
+  if (req.method === "POST" && url.searchParams.has("uploads")) {
+    const id = randomUUID().replace(/-/g, "");
+    uploads.set(id, { bucket, key, metadata: userMetadata(req), parts: new Map() });
+    xml(res, `<InitiateMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`);
+    return true;
+  }
+  const uploadId = url.searchParams.get("uploadId");
+  if (uploadId === null) return false;
+  const upload = uploads.get(uploadId);
+  if (!upload || upload.bucket !== bucket || upload.key !== key) throw new S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.");
+  if (req.method === "PUT") {
+    upload.parts.set(Number(url.searchParams.get("partNumber")), payload(req, body));
+    res.writeHead(200, { etag: etag(), "x-amz-request-id": requestId() });
+    res.end();
+    return true;
+  }
+  if (req.method === "POST") {
+    // The parts the request lists, in its order (PartNumber ascending, as S3 requires).
+    const listed = [...body.toString("utf8").matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) => Number(m[1]));
+    const missing = listed.filter((n) => !upload.parts.has(n));
+    if (missing.length) throw new S3Error(400, "InvalidPart", `part(s) ${missing.join(", ")} were not uploaded`);
+    store.put(bucket, key, Buffer.concat(listed.map((n) => upload.parts.get(n)!)), upload.metadata);
+    uploads.delete(uploadId);
+    xml(res, `<CompleteMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><ETag>"${randomUUID().replace(/-/g, "")}-${listed.length}"</ETag></CompleteMultipartUploadResult>`);
+    return true;
+  }
+  if (req.method === "DELETE") {
+    uploads.delete(uploadId);
+    res.writeHead(204, { "x-amz-request-id": requestId() });
+    res.end();
+    return true;
+  }
+  throw new S3Error(405, "MethodNotAllowed", `${req.method} of a multipart upload is not stood in`);
+}
+
+/** GetObject or HeadObject, the whole object or the one range asked for. */
+function getObject(store: ObjectStore, req: IncomingMessage, res: ServerResponse, bucket: string, key: string): void {
+  const data = store.get(bucket, key);
+  if (!data) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
+  const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ""));
+  const [from, to] = range ? [Number(range[1]), Math.min(range[2] ? Number(range[2]) : data.length - 1, data.length - 1)] : [0, data.length - 1];
+  const slice = data.subarray(from, to + 1);
+  res.writeHead(range ? 206 : 200, {
+    "content-length": slice.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"',
+    ...(range ? { "content-range": `bytes ${from}-${to}/${data.length}` } : {}),
+    ...store.metadata(bucket, key),
+  });
+  res.end(req.method === "HEAD" ? undefined : slice);
+}
+
 function s3(store: ObjectStore, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   const caller = signedBy(req);
   const url = new URL(req.url ?? "/", "http://s3");
   const [bucket, ...rest] = url.pathname.slice(1).split("/");
   const key = rest.map(decodeURIComponent).join("/");
   if (!bucket || !key) throw new S3Error(400, "InvalidRequest", "only object operations (/bucket/key) are stood in");
-  const action = req.method === "PUT" ? "s3:PutObject" : "s3:GetObject";
+  const action = req.method === "GET" || req.method === "HEAD" ? "s3:GetObject" : req.method === "DELETE" ? "s3:AbortMultipartUpload" : "s3:PutObject";
   const resource = `arn:aws:s3:::${bucket}/${key}`;
   const record = (status: number) => store.record({ action, resource, ok: status < 300, status, ...(caller ? { accessKeyId: caller } : {}) });
   try {
     if (!store.hasBucket(bucket)) throw new S3Error(404, "NoSuchBucket", "The specified bucket does not exist");
-    if (req.method === "PUT") {
-      const chunked = /aws-chunked/.test(String(req.headers["content-encoding"] ?? "")) || String(req.headers["x-amz-content-sha256"] ?? "").startsWith("STREAMING-");
-      const data = chunked ? decodeAwsChunked(body) : body;
-      const declared = req.headers["x-amz-decoded-content-length"];
-      if (declared !== undefined && Number(declared) !== data.length) throw new S3Error(400, "IncompleteBody", `expected ${declared} bytes, got ${data.length}`);
-      const metadata = Object.fromEntries(Object.entries(req.headers).filter(([h]) => h.startsWith("x-amz-meta-")).map(([h, v]) => [h, String(v)]));
-      store.put(bucket, key, data, metadata);
+    if (multipart(store, req, res, url, { bucket, key }, body)) {
       record(200);
-      res.writeHead(200, { etag: `"${randomUUID().replace(/-/g, "")}"`, "x-amz-request-id": randomUUID() });
+      return;
+    }
+    if (req.method === "PUT") {
+      store.put(bucket, key, payload(req, body), userMetadata(req));
+      record(200);
+      res.writeHead(200, { etag: etag(), "x-amz-request-id": requestId() });
       res.end();
       return;
     }
     if (req.method === "GET" || req.method === "HEAD") {
-      const data = store.get(bucket, key);
-      if (!data) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
+      getObject(store, req, res, bucket, key);
       record(200);
-      res.writeHead(200, {
-        "content-length": data.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"',
-        ...store.metadata(bucket, key),
-      });
-      res.end(req.method === "HEAD" ? undefined : data);
       return;
     }
     throw new S3Error(405, "MethodNotAllowed", `${req.method} is not stood in`);
