@@ -4,7 +4,8 @@
 //   - S3 REST, path-style (https://docs.aws.amazon.com/AmazonS3/latest/API/): PutObject
 //     (`aws s3 cp FILE s3://b/k`, the app's media uploads; the body may be `aws-chunked`, as
 //     botocore 1.36+ sends it with a trailing checksum: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html),
-//     GetObject, HeadObject; into a bucket that exists only (the program's bucket once
+//     GetObject, HeadObject, with the object's user metadata (x-amz-meta-*) kept and given back
+//     (the final backups carry their checksum there); into a bucket that exists only (the program's bucket once
 //     created, the app's own bucket from before the migration), else NoSuchBucket, 404
 //     (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList).
 //   - Secrets Manager, JSON 1.1 with X-Amz-Target `secretsmanager.<Op>`
@@ -92,6 +93,8 @@ export function decodeAwsChunked(body: Buffer): Buffer {
 export class AwsApi {
   readonly calls: AwsCall[] = [];
   private readonly objects = new Map<string, Buffer>();
+  /** Each object's user metadata: the x-amz-meta-* headers it was put with. */
+  private readonly metadata = new Map<string, Record<string, string>>();
   private readonly buckets = new Set<string>();
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly tasks = new Map<string, EcsTask>();
@@ -242,6 +245,7 @@ export class AwsApi {
       const declared = req.headers["x-amz-decoded-content-length"];
       if (declared !== undefined && Number(declared) !== data.length) throw new AwsApiError(400, "IncompleteBody", `expected ${declared} bytes, got ${data.length}`);
       this.objects.set(`${bucket}/${key}`, data);
+      this.metadata.set(`${bucket}/${key}`, Object.fromEntries(Object.entries(req.headers).filter(([h]) => h.startsWith("x-amz-meta-")).map(([h, v]) => [h, String(v)])));
       res.writeHead(200, { etag: `"${randomUUID().replace(/-/g, "")}"`, "x-amz-request-id": randomUUID() });
       res.end();
       return;
@@ -250,7 +254,10 @@ export class AwsApi {
       this.record("s3:GetObject", arn, caller);
       const data = this.objects.get(`${bucket}/${key}`);
       if (!data) throw new AwsApiError(404, "NoSuchKey", "The specified key does not exist.");
-      res.writeHead(200, { "content-length": data.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"' });
+      res.writeHead(200, {
+        "content-length": data.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"',
+        ...this.metadata.get(`${bucket}/${key}`),
+      });
       res.end(req.method === "HEAD" ? undefined : data);
       return;
     }
