@@ -27,6 +27,8 @@ export interface TargetEndpoints {
   origin: pulumi.Output<string>;
   healthUrl: pulumi.Output<string>;
   healthPath: string;
+  /** The stack's bucket: the final backups go under final-backup/. */
+  bucket: pulumi.Output<string>;
 }
 
 export interface StageContext {
