@@ -4,8 +4,12 @@
 //   - S3 REST, path-style (https://docs.aws.amazon.com/AmazonS3/latest/API/): PutObject
 //     (`aws s3 cp FILE s3://b/k`, the app's media uploads; the body may be `aws-chunked`, as
 //     botocore 1.36+ sends it with a trailing checksum: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html),
-//     GetObject, HeadObject, with the object's user metadata (x-amz-meta-*) kept and given back
-//     (the final backups carry their checksum there); into a bucket that exists only (the program's bucket once
+//     GetObject (a `Range: bytes=a-b` answered 206, as the CLI downloads a large object in
+//     ranges), HeadObject, with the object's user metadata (x-amz-meta-*) kept and given back
+//     (the final backups carry their checksum there), and the multipart upload the CLI uses
+//     above 8 MB (CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+//     AbortMultipartUpload: https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html);
+//     into a bucket that exists only (the program's bucket once
 //     created, the app's own bucket from before the migration), else NoSuchBucket, 404
 //     (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList).
 //   - Secrets Manager, JSON 1.1 with X-Amz-Target `secretsmanager.<Op>`
@@ -95,6 +99,8 @@ export class AwsApi {
   private readonly objects = new Map<string, Buffer>();
   /** Each object's user metadata: the x-amz-meta-* headers it was put with. */
   private readonly metadata = new Map<string, Record<string, string>>();
+  /** Multipart uploads in progress, by upload id: the object's path, its metadata and its parts by number. */
+  private readonly uploads = new Map<string, { path: string; metadata: Record<string, string>; parts: Map<number, Buffer> }>();
   private readonly buckets = new Set<string>();
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly tasks = new Map<string, EcsTask>();
@@ -238,30 +244,85 @@ export class AwsApi {
       this.record(req.method === "PUT" ? "s3:PutObject" : "s3:GetObject", arn, caller, 404);
       throw new AwsApiError(404, "NoSuchBucket", "The specified bucket does not exist");
     }
+    const path = `${bucket}/${key}`;
+    if (this.multipart(req, res, url, body, path, arn, caller)) return;
     if (req.method === "PUT") {
       this.record("s3:PutObject", arn, caller);
       const chunked = /aws-chunked/.test(String(req.headers["content-encoding"] ?? "")) || String(req.headers["x-amz-content-sha256"] ?? "").startsWith("STREAMING-");
       const data = chunked ? decodeAwsChunked(body) : body;
       const declared = req.headers["x-amz-decoded-content-length"];
       if (declared !== undefined && Number(declared) !== data.length) throw new AwsApiError(400, "IncompleteBody", `expected ${declared} bytes, got ${data.length}`);
-      this.objects.set(`${bucket}/${key}`, data);
-      this.metadata.set(`${bucket}/${key}`, Object.fromEntries(Object.entries(req.headers).filter(([h]) => h.startsWith("x-amz-meta-")).map(([h, v]) => [h, String(v)])));
+      this.objects.set(path, data);
+      this.metadata.set(path, userMetadata(req));
       res.writeHead(200, { etag: `"${randomUUID().replace(/-/g, "")}"`, "x-amz-request-id": randomUUID() });
       res.end();
       return;
     }
     if (req.method === "GET" || req.method === "HEAD") {
       this.record("s3:GetObject", arn, caller);
-      const data = this.objects.get(`${bucket}/${key}`);
+      const data = this.objects.get(path);
       if (!data) throw new AwsApiError(404, "NoSuchKey", "The specified key does not exist.");
-      res.writeHead(200, {
-        "content-length": data.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"',
-        ...this.metadata.get(`${bucket}/${key}`),
+      const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ""));
+      const [from, to] = range ? [Number(range[1]), Math.min(range[2] ? Number(range[2]) : data.length - 1, data.length - 1)] : [0, data.length - 1];
+      const slice = data.subarray(from, to + 1);
+      res.writeHead(range ? 206 : 200, {
+        "content-length": slice.length, "content-type": "application/octet-stream", "last-modified": new Date().toUTCString(), etag: '"rehearsal"',
+        ...(range ? { "content-range": `bytes ${from}-${to}/${data.length}` } : {}),
+        ...this.metadata.get(path),
       });
-      res.end(req.method === "HEAD" ? undefined : data);
+      res.end(req.method === "HEAD" ? undefined : slice);
       return;
     }
     throw new AwsApiError(405, "MethodNotAllowed", `${req.method} is not stood in`);
+  }
+
+  /** A multipart upload's request, answered; false for any other request. IAM authorizes its steps as s3:PutObject. */
+  private multipart(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer, path: string, arn: string, caller: string | undefined): boolean {
+    const uploadId = url.searchParams.get("uploadId");
+    const [bucket, ...rest] = path.split("/");
+    const key = rest.join("/");
+    const xml = (inner: string) => {
+      res.writeHead(200, { "content-type": "application/xml", "x-amz-request-id": randomUUID() });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${inner}`);
+    };
+    if (req.method === "POST" && url.searchParams.has("uploads")) {
+      this.record("s3:PutObject", arn, caller);
+      const id = randomUUID().replace(/-/g, "");
+      this.uploads.set(id, { path, metadata: userMetadata(req), parts: new Map() });
+      xml(`<InitiateMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`);
+      return true;
+    }
+    if (uploadId === null) return false;
+    const upload = this.uploads.get(uploadId);
+    if (!upload || upload.path !== path) throw new AwsApiError(404, "NoSuchUpload", "The specified multipart upload does not exist.");
+    if (req.method === "PUT") {
+      this.record("s3:PutObject", arn, caller);
+      const chunked = /aws-chunked/.test(String(req.headers["content-encoding"] ?? "")) || String(req.headers["x-amz-content-sha256"] ?? "").startsWith("STREAMING-");
+      upload.parts.set(Number(url.searchParams.get("partNumber")), chunked ? decodeAwsChunked(body) : body);
+      res.writeHead(200, { etag: `"${randomUUID().replace(/-/g, "")}"`, "x-amz-request-id": randomUUID() });
+      res.end();
+      return true;
+    }
+    if (req.method === "POST") {
+      this.record("s3:PutObject", arn, caller);
+      // The parts the request lists, in its order (PartNumber ascending, as S3 requires).
+      const listed = [...body.toString("utf8").matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) => Number(m[1]));
+      const missing = listed.filter((n) => !upload.parts.has(n));
+      if (missing.length) throw new AwsApiError(400, "InvalidPart", `part(s) ${missing.join(", ")} were not uploaded`);
+      this.objects.set(path, Buffer.concat(listed.map((n) => upload.parts.get(n)!)));
+      this.metadata.set(path, upload.metadata);
+      this.uploads.delete(uploadId);
+      xml(`<CompleteMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><ETag>"${randomUUID().replace(/-/g, "")}-${listed.length}"</ETag></CompleteMultipartUploadResult>`);
+      return true;
+    }
+    if (req.method === "DELETE") {
+      this.record("s3:AbortMultipartUpload", arn, caller);
+      this.uploads.delete(uploadId);
+      res.writeHead(204, { "x-amz-request-id": randomUUID() });
+      res.end();
+      return true;
+    }
+    throw new AwsApiError(405, "MethodNotAllowed", `${req.method} of a multipart upload is not stood in`);
   }
 
   private secretsManager(op: string, body: Record<string, unknown>, caller: string | undefined): unknown {
@@ -339,6 +400,11 @@ export class AwsApi {
         throw new AwsApiError(400, "UnknownOperationException", `ecs ${op} is not stood in`);
     }
   }
+}
+
+/** The x-amz-meta-* headers of a request: an object's user metadata. */
+function userMetadata(req: IncomingMessage): Record<string, string> {
+  return Object.fromEntries(Object.entries(req.headers).filter(([h]) => h.startsWith("x-amz-meta-")).map(([h, v]) => [h, String(v)]));
 }
 
 function taskJson(t: EcsTask): Record<string, unknown> {
