@@ -159,6 +159,7 @@ function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, 
       origin: target.ingress.origin,
       healthUrl: target.ingress.healthUrl,
       healthPath: target.ingress.healthPath,
+      bucket: target.storage.bucket.bucket,
     },
   };
 }

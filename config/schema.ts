@@ -286,6 +286,11 @@ export const targetSchema = z.strictObject({
   /** Lag under which `ferry pg cutover` may fence the source (pg_easy_replicate uses 200 kB). */
   maxLagBytes: int(0, 1 << 30).default(204800),
   cutoverTimeoutSeconds: int(10, 3600).default(300),
+  /**
+   * Days the final backups (the source's dump and Redis keys, taken before decommission
+   * releases it) are kept in the bucket: the way back from decommission lasts this long.
+   */
+  finalBackupRetentionDays: int(1, 36500).default(365),
 });
 
 // ---- stage flags ----------------------------------------------------------

@@ -27,6 +27,8 @@ export interface TargetEndpoints {
   origin: pulumi.Output<string>;
   healthUrl: pulumi.Output<string>;
   healthPath: string;
+  /** The stack's bucket: the final backups go under final-backup/. */
+  bucket: pulumi.Output<string>;
 }
 
 export interface StageContext {
@@ -83,20 +85,27 @@ export function herokuSource(ctx: StageContext): HerokuSource {
  * reads the add-on's current URL through the Platform API when it runs; a box's store
  * keeps the URL in the stack (ferry:sourceDatabaseUrl / ferry:sourceRedisUrl).
  */
-export function postgresEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
+export function postgresSourceEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
   const source = ctx.config.source;
-  const from = source.kind === "heroku"
+  return source.kind === "heroku"
     ? herokuStoreEnv(ctx, present(source.postgres, "ferry:source.postgres"), ENV.sourceHerokuApp, ENV.sourceHerokuAddon)
     : { [ENV.sourceUrl]: present(ctx.secrets.sourceDatabaseUrl, "ferry:sourceDatabaseUrl") };
-  return { ...from, [ENV.targetUrl]: ctx.target.runnerPostgresUrl };
+}
+
+export function redisSourceEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
+  const source = ctx.config.source;
+  return source.kind === "heroku"
+    ? herokuStoreEnv(ctx, present(source.redis, "ferry:source.redis"), ENV.sourceRedisHerokuApp, ENV.sourceRedisHerokuAddon)
+    : { [ENV.sourceRedisUrl]: present(ctx.secrets.sourceRedisUrl, "ferry:sourceRedisUrl") };
+}
+
+/** A step that reads the source and writes the target. */
+export function postgresEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
+  return { ...postgresSourceEnv(ctx), [ENV.targetUrl]: ctx.target.runnerPostgresUrl };
 }
 
 export function redisEnv(ctx: StageContext): Record<string, pulumi.Input<string>> {
-  const source = ctx.config.source;
-  const from = source.kind === "heroku"
-    ? herokuStoreEnv(ctx, present(source.redis, "ferry:source.redis"), ENV.sourceRedisHerokuApp, ENV.sourceRedisHerokuAddon)
-    : { [ENV.sourceRedisUrl]: present(ctx.secrets.sourceRedisUrl, "ferry:sourceRedisUrl") };
-  return { ...from, [ENV.targetRedisUrl]: ctx.target.runnerRedisUrl };
+  return { ...redisSourceEnv(ctx), [ENV.targetRedisUrl]: ctx.target.runnerRedisUrl };
 }
 
 function herokuStoreEnv(ctx: StageContext, store: { app: string; addon: string }, appVar: string, addonVar: string): Record<string, pulumi.Input<string>> {

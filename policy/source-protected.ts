@@ -1,8 +1,10 @@
 // Until decommission the source is the only complete copy of the data: every resource
 // that stands for a source data store must be read (never deleted by Pulumi) or `protect`ed, and no command that destroys
 // one (Heroku add-on release, dropping the source's publication and slot) may exist
-// before its component reaches decommission. A stack validation: reads (`X.get`) never
-// reach resource validations, but they are in the stack the engine hands over.
+// before its component reaches decommission. At decommission, such a command must depend
+// on its store's final backup (`ferry pg backup`, `ferry redis backup`): no backup, no
+// release. A stack validation: reads (`X.get`) never reach resource validations, but
+// they are in the stack the engine hands over, with each resource's dependencies.
 import type { PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
 import { Component, FerryConfig, atLeast, componentStage, componentsOf } from "../config";
 import { knownOr, withFerryConfig } from "./judge";
@@ -34,6 +36,22 @@ export function destroyedStore(config: FerryConfig, create: string): Component |
   return "app"; // an add-on ferry does not know about: only once everything is released
 }
 
+/** Which source store a command's create string backs up, if any. */
+export function backedUpStore(create: string): Component | undefined {
+  const m = /\bferry\b.*\b(pg|redis) backup\b/.exec(create);
+  return m ? (m[1] === "pg" ? "postgres" : "redis") : undefined;
+}
+
+/**
+ * Whether `dependency` is the final backup of `store`. Its command line names the
+ * stack's bucket, unknown in a preview before the bucket exists: then its name says it.
+ */
+function backsUp(dependency: PolicyResource, store: Component): boolean {
+  if (!COMMAND_TYPES.includes(dependency.type)) return false;
+  const create = knownOr(() => dependency.props.create, undefined);
+  return typeof create === "string" ? backedUpStore(create) === store : dependency.name.endsWith(`-${store}-backup`);
+}
+
 /**
  * The component that reads the source box with `vultr.Instance.get` and declares nothing
  * else: a read resource is never updated or deleted by Pulumi, so it needs no `protect`
@@ -59,7 +77,14 @@ function checkCommand(config: FerryConfig, resource: PolicyResource, report: Rep
   const create = knownOr(() => resource.props.create, undefined);
   if (typeof create !== "string") return;
   const store = destroyedStore(config, create);
-  if (!store || released(config, store)) return;
+  if (!store) return;
+  if (released(config, store)) {
+    // An add-on ferry does not know about ("app") holds nothing ferry backs up.
+    if (store !== "app" && !resource.dependencies.some((d) => backsUp(d, store))) {
+      report(`${resource.name} destroys the source ${store} (\`${create}\`) without depending on its final backup (\`ferry ${store === "postgres" ? "pg" : "redis"} backup\`): no backup, no release`, resource.urn);
+    }
+    return;
+  }
   report(`${resource.name} destroys the source ${store} (\`${create}\`) while ${store} is at ${componentStage(store, config.stages)}; only allowed at decommission`, resource.urn);
 }
 
@@ -76,7 +101,7 @@ export function validateSourceProtected(args: StackValidationArgs, report: Repor
 
 export const sourceProtected: StackValidationPolicy = {
   name: "ferry-source-protected",
-  description: "Source data stores are protected, and nothing destroys them, until their component reaches decommission.",
+  description: "Source data stores are protected, and nothing destroys them, until their component reaches decommission, and then only after their final backup.",
   enforcementLevel: "mandatory",
   configSchema: STACK_CONFIG_SCHEMA,
   validateStack: validateSourceProtected,

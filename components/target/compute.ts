@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FerryConfig } from "../../config";
 import { atLeast, componentStage } from "../../config";
+import { FINAL_BACKUP_PREFIX } from "../../dataplane/cli/contract";
 import type { Runner } from "../runner";
 import type { HerokuAppInventory } from "../source/heroku";
 import { AppPlan, BOX_ENV, planApp, ProcessPlan, ReleasePlan } from "./app/plan";
@@ -208,7 +209,11 @@ export class Compute extends pulumi.ComponentResource {
    * the slug copy's s3:PutObject under slugs/, the config copies' PutSecretValue on the
    * secrets they write, the release phase's RunTask of this stack's task definitions in its
    * cluster, DescribeTasks / StopTask of the cluster's tasks, and PassRole of the two task
-   * roles to ECS. Names are matched by the prefixes the program gives them, so the grant
+   * roles to ECS, and the final backups' upload and read-back under final-backup/
+   * (migrations/decommission.ts runs them on this runner). That last grant exists from the
+   * first up, not from decommission: a policy changed in the same up as the step that
+   * needs it may not be in force yet (IAM is eventually consistent), and a stack that
+   * lowers ferry:decommission keeps what its backups did allowed. Names are matched by the prefixes the program gives them, so the grant
    * exists before the secrets and task definitions it covers (no cycle with the steps).
    */
   private grantRunner(name: string): pulumi.Resource[] {
@@ -224,6 +229,7 @@ export class Compute extends pulumi.ComponentResource {
         { Sid: "ConfigCopy", Effect: "Allow", Action: ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], Resource: [`${at("secretsmanager")}:secret:${prefix}/heroku-*`, `${at("secretsmanager")}:secret:${prefix}/box-env-*`] },
         { Sid: "ReleasePhaseRun", Effect: "Allow", Action: ["ecs:RunTask"], Resource: `${at("ecs")}:task-definition/${name}-*:*`, Condition: { ArnEquals: { "ecs:cluster": cluster } } },
         { Sid: "ReleasePhaseWatch", Effect: "Allow", Action: ["ecs:DescribeTasks", "ecs:StopTask"], Resource: `${at("ecs")}:task/${clusterName}/*` },
+        { Sid: "FinalBackup", Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject"], Resource: `${bucket}/${FINAL_BACKUP_PREFIX}*` },
         { Sid: "ReleasePhaseRoles", Effect: "Allow", Action: ["iam:PassRole"], Resource: [`arn:aws:iam::*:role/${name}-execution-*`, `arn:aws:iam::*:role/${name}-task-*`], Condition: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } } },
       ],
     }));

@@ -69,7 +69,7 @@ export class Target extends pulumi.ComponentResource {
     const child = { parent: this };
     this.network = createNetwork(name, args, child);
     this.firewall = createFirewall(name, args, this.network, child);
-    this.storage = new Storage(`${name}-storage`, { tags: args.tags }, child);
+    this.storage = new Storage(`${name}-storage`, { tags: args.tags, finalBackupRetentionDays: args.config.target.finalBackupRetentionDays }, child);
     this.postgres = createPostgres(name, args, this.network, this.firewall, child);
     this.redis = createRedis(name, args, this.network, this.firewall, this.storage, child);
     this.ingress = createIngress(name, args, this.network, this.firewall, child);

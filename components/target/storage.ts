@@ -2,11 +2,42 @@
 // versioned so an overwritten backup can be recovered, never public.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { FINAL_BACKUP_PREFIX } from "../../dataplane/cli/contract";
+
+export interface StorageArgs {
+  tags: Record<string, string>;
+  /** How long the final backups taken before decommission are kept (ferry:target.finalBackupRetentionDays). */
+  finalBackupRetentionDays: number;
+}
+
+/**
+ * The bucket's lifecycle: hourly Redis snapshots add up, so 30 days of them and 90 of
+ * overwritten versions; the final backups, the way back from decommission, as long as
+ * the stack says, a version they replaced as long.
+ */
+export function lifecycleRules(args: Pick<StorageArgs, "finalBackupRetentionDays">): aws.types.input.s3.BucketLifecycleConfigurationRule[] {
+  return [
+    {
+      id: "expire-backups",
+      status: "Enabled",
+      filter: { prefix: "backups/" },
+      expiration: { days: 30 },
+      noncurrentVersionExpiration: { noncurrentDays: 90 },
+    },
+    {
+      id: "expire-final-backups",
+      status: "Enabled",
+      filter: { prefix: FINAL_BACKUP_PREFIX },
+      expiration: { days: args.finalBackupRetentionDays },
+      noncurrentVersionExpiration: { noncurrentDays: args.finalBackupRetentionDays },
+    },
+  ];
+}
 
 export class Storage extends pulumi.ComponentResource {
   readonly bucket: aws.s3.Bucket;
 
-  constructor(name: string, args: { tags: Record<string, string> }, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: StorageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:target:Storage", name, {}, opts);
     const child = { parent: this };
     this.bucket = new aws.s3.Bucket(`${name}-bucket`, { tags: args.tags }, child);
@@ -36,17 +67,7 @@ export class Storage extends pulumi.ComponentResource {
       })),
     }, child);
     new aws.s3.BucketVersioning(`${name}-versioning`, { bucket: this.bucket.id, versioningConfiguration: { status: "Enabled" } }, child);
-    // Hourly Redis snapshots add up: keep 30 days of backups, 90 of overwritten versions.
-    new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, {
-      bucket: this.bucket.id,
-      rules: [{
-        id: "expire-backups",
-        status: "Enabled",
-        filter: { prefix: "backups/" },
-        expiration: { days: 30 },
-        noncurrentVersionExpiration: { noncurrentDays: 90 },
-      }],
-    }, child);
+    new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, { bucket: this.bucket.id, rules: lifecycleRules(args) }, child);
     this.registerOutputs({ bucket: this.bucket.bucket });
   }
 }

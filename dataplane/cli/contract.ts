@@ -61,6 +61,24 @@ const fenceWords = (f: FenceFlags = {}): string[] => [
   ...(f.providerSuperusers ? ["--provider-superusers"] : []),
 ];
 
+/** Where a backup lives in the stack's bucket; names only (the AWS CLI finds its own credentials). */
+export interface BackupTarget {
+  bucket: string;
+  key: string;
+  region: string;
+}
+
+/**
+ * The final backups' prefix in the stack's bucket, with a lifecycle rule of its own
+ * (ferry:target.finalBackupDays), apart from backups/ (the hourly Redis snapshots).
+ */
+export const FINAL_BACKUP_PREFIX = "final-backup/";
+
+/** Each store's final backup, at a fixed key: a later version of it is kept by the bucket's versioning. */
+export const finalBackupKey = (store: "postgres" | "redis") => `${FINAL_BACKUP_PREFIX}${store === "postgres" ? "postgres.pgdump" : "redis.ferry-backup"}`;
+
+const backupWords = (o: BackupTarget) => ["--bucket", o.bucket, "--key", o.key, "--region", o.region];
+
 export const pg = {
   preflight: (strategy: PostgresStrategy, fence?: FenceFlags) => ferry(POSTGRES_ENV, "pg", "preflight", "--strategy", strategy, ...fenceWords(fence)),
   replicate: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "replicate", "--strategy", strategy),
@@ -75,6 +93,10 @@ export const pg = {
   /** Exit 1, changing nothing, when going back would lose writes the target took. */
   rollbackCheck: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "rollback", "--check", "--strategy", strategy),
   cleanup: () => ferry(POSTGRES_ENV, "pg", "cleanup"),
+  /** The source's custom-format dump into the bucket, checksummed and read back: the gate before releasing the source. */
+  backup: (o: BackupTarget) => ferry([ENV.sourceUrl], "pg", "backup", ...backupWords(o)),
+  /** The way back from decommission: a backup, its checksum checked, into the empty database in FERRY_TARGET_URL. */
+  restore: (o: BackupTarget) => ferry([ENV.targetUrl], "pg", "restore", ...backupWords(o)),
 };
 
 /**
@@ -96,6 +118,10 @@ export function redis(acceptSelfSignedTls: boolean) {
     cleanup: () => step("cleanup"),
     rollbackCheck: () => step("rollback", "--check"),
     drainSidekiq: (timeoutSeconds: number) => step("drain", "--sidekiq", "--timeout", timeoutSeconds),
+    /** Every key of the source (DUMP payloads, absolute expiries) into the bucket, checksummed and read back. */
+    backup: (o: BackupTarget) => ferry([ENV.sourceRedisUrl], "redis", "backup", ...backupWords(o), ...tls),
+    /** The way back from decommission: a backup, its checksum checked, into the empty Redis in FERRY_TARGET_REDIS_URL. */
+    restore: (o: BackupTarget) => ferry([ENV.targetRedisUrl], "redis", "restore", ...backupWords(o), ...tls),
   };
 }
 

@@ -17,6 +17,8 @@ import { status } from "./status";
 import { trialCopy } from "./replication/trial";
 import { describeDifference } from "./verify/verify";
 import { verifyAfterCutover } from "./cutover/verified";
+import { backupPostgres, restorePostgres } from "../backup/postgres";
+import { backupObject, describeStored, objectOptions } from "../backup/cli";
 
 interface CommonFlags extends GlobalOptions {
   source?: string;
@@ -309,8 +311,26 @@ function registerCleanup(pg: Command): void {
     }));
 }
 
+function registerBackup(pg: Command): void {
+  objectOptions(urlOptions(pg.command("backup").description("custom-format pg_dump of the source to S3, checksummed and read back (the final backup before decommission)")))
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd) as CommonFlags & { bucket: string; key: string; region?: string };
+      const r = await backupPostgres(await sourceUrl(o), backupObject(o));
+      emit(o, r, (x) => describeStored("backed up the source to", x));
+    }));
+}
+
+function registerRestore(pg: Command): void {
+  objectOptions(urlOptions(pg.command("restore").description("restore a backup from S3 into the empty database at --target, after checking its checksum (the way back from decommission)")))
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const o = flags(cmd) as CommonFlags & { bucket: string; key: string; region?: string };
+      const r = await restorePostgres(backupObject(o), targetUrl(o));
+      emit(o, r, (x) => describeStored("restored into the target from", x, `${x.relations} table(s), view(s) and sequence(s)`));
+    }));
+}
+
 export function registerPostgresCommands(program: Command): void {
-  const pg = program.command("pg").description("PostgreSQL: preflight, replicate, status, verify, cutover, rollback, cleanup");
+  const pg = program.command("pg").description("PostgreSQL: preflight, replicate, status, verify, cutover, rollback, cleanup, backup, restore");
   registerPreflight(pg);
   registerReplicate(pg);
   registerStatus(pg);
@@ -318,4 +338,6 @@ export function registerPostgresCommands(program: Command): void {
   registerCutover(pg);
   registerRollback(pg);
   registerCleanup(pg);
+  registerBackup(pg);
+  registerRestore(pg);
 }

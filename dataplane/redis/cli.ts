@@ -18,6 +18,8 @@ import { chooseMode, recordedMode, REDIS_MODES } from "./recorded";
 import { startReplicaOf } from "./replicaof";
 import { status, StatusResult } from "./status";
 import { verify, VerifyResult } from "./verify";
+import { backupRedis, restoreRedis } from "../backup/redis";
+import { backupObject, describeStored, objectOptions } from "../backup/cli";
 
 interface ConnectionFlags {
   source?: string;
@@ -81,7 +83,7 @@ function stopSignal(): { signal: AbortSignal; release(): void } {
 
 /** `ferry redis ...`: one registration per sub-command, in the order of a move. */
 export function registerRedisCommands(program: Command): void {
-  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rollback, cleanup, rebuild, drain");
+  const redis = program.command("redis").description("Redis data plane: preflight, replicate, status, verify, cutover, rollback, cleanup, rebuild, drain, backup, restore");
   registerPreflight(redis);
   registerReplicate(redis);
   registerStatus(redis);
@@ -91,6 +93,8 @@ export function registerRedisCommands(program: Command): void {
   registerCleanup(redis);
   registerRebuild(redis);
   registerDrain(redis);
+  registerBackup(redis);
+  registerRestore(redis);
 }
 
 function registerPreflight(redis: Command): void {
@@ -247,6 +251,22 @@ function registerDrain(redis: Command): void {
       });
       emit(globals(cmd), result, renderDrain);
       return result.ok ? 0 : 1;
+    }));
+}
+
+function registerBackup(redis: Command): void {
+  objectOptions(redisCommand(redis, "backup", "save every key of the source (DUMP payloads with their expiry) to S3, checksummed and read back (the final backup before decommission)"))
+    .action(action(async (flags, cmd: Command) => {
+      const result = await backupRedis(await sourceEndpoint(flags, cmd), backupObject(flags));
+      emit(globals(cmd), result, (r) => describeStored("backed up the source Redis to", r, `${r.keys} key(s)`));
+    }));
+}
+
+function registerRestore(redis: Command): void {
+  objectOptions(redisCommand(redis, "restore", "restore a backup from S3 into the empty Redis at --target, after checking its checksum (the way back from decommission)"))
+    .action(action(async (flags, cmd: Command) => {
+      const result = await restoreRedis(backupObject(flags), targetEndpoint(flags));
+      emit(globals(cmd), result, (r) => describeStored("restored into the target from", r, `${r.keys} key(s)`));
     }));
 }
 

@@ -16,6 +16,8 @@ const OPTIONS = ["protect", "retainOnDelete", "deleteBeforeReplace", "import"] a
 
 let declared: Declared[] = [];
 const options = new Map<string, Record<string, unknown>>();
+/** Each registered resource's name: a registration's `dependsOn` names what it waits for (the policies read it). */
+const names = new WeakMap<pulumi.Resource, string>();
 /** The live state the stage's config describes, and what the providers would refuse so far. */
 let world: ProviderWorld = { liveDnsRecords: new Map(), adopted: new Set() };
 let refused: string[] = [];
@@ -116,7 +118,11 @@ const recordOptions: pulumi.ResourceTransformation = (args) => {
   // A resource read with `X.get(name, id)` carries the id in its options.
   const read = (args.opts as pulumi.CustomResourceOptions).id !== undefined;
   const parent = args.opts.parent ? { parentType: (args.opts.parent as unknown as { __pulumiType: string }).__pulumiType } : {};
-  options.set(`${args.type}::${args.name}`, { ...picked, ...(read ? { read } : {}), ...parent });
+  names.set(args.resource, args.name);
+  // The stages pass plain arrays or single resources, never an Input of them.
+  const deps = args.opts.dependsOn as pulumi.Resource | pulumi.Resource[] | undefined;
+  const dependsOnNames = (Array.isArray(deps) ? deps : deps ? [deps] : []).map((d) => names.get(d)).filter((n): n is string => !!n);
+  options.set(`${args.type}::${args.name}`, { ...picked, ...(read ? { read } : {}), ...parent, ...(dependsOnNames.length ? { dependsOnNames } : {}) });
   return undefined;
 };
 

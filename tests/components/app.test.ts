@@ -314,10 +314,10 @@ describe("the runner's permissions for the app plane's steps", () => {
     expect(one(b, "aws:iam/instanceProfile:InstanceProfile", `${b.name}-runner-profile`).inputs.role).toBe(role.name);
     const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-runner`).inputs.policy))) as { Statement: Array<{ Action: string[]; Resource: string | string[] }> };
     const actions = policy.Statement.flatMap((s) => s.Action).sort();
-    expect(actions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]);
+    expect(actions).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:GetObject", "s3:PutObject", "s3:PutObject", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]);
     const resources = policy.Statement.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
     expect(resources).not.toContain("*");
-    expect(resources.find((r) => r.startsWith("arn:aws:s3:::"))).toMatch(/\/slugs\/\*$/);
+    expect(resources.filter((r) => r.startsWith("arn:aws:s3:::")).map((r) => r.replace(/^arn:aws:s3:::[^/]+/, ""))).toEqual(["/slugs/*", "/certs/rds-global-bundle.pem", "/final-backup/*"]);
     // The app steps wait for the grant: a step before it would run without permission.
     for (const step of ["box-config", "image-release-phase"]) expect(b.dependsOn.get(`command:remote:Command::${b.name}-app-${step}`) ?? [], step).toContain(`${b.name}-app-runner`);
   });
@@ -325,6 +325,6 @@ describe("the runner's permissions for the app plane's steps", () => {
   it("staging (EC2 runner, for Heroku sources too): the same grant for its steps", async () => {
     const b = await build("staging");
     const policy = JSON.parse(String(plain(one(b, "aws:iam/rolePolicy:RolePolicy", `${b.name}-app-runner`).inputs.policy))) as { Statement: Array<{ Action: string[] }> };
-    expect(policy.Statement.flatMap((s) => s.Action).sort()).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:PutObject", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]);
+    expect(policy.Statement.flatMap((s) => s.Action).sort()).toEqual(["ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "iam:PassRole", "s3:GetObject", "s3:PutObject", "s3:PutObject", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]);
   });
 });

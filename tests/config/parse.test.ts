@@ -41,6 +41,7 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["unknown nested key", () => patchJson(heroku(), "ferry:target", (t) => (t.postgres.iops = 3000)), /ferry:target\.postgres\.iops: unknown key/],
   ["wrong type for a flag", () => ({ ...heroku(), "ferry:replicate": "yes" }), /ferry:replicate: expected true or false/],
   ["wrong type nested", () => patchJson(heroku(), "ferry:target", (t) => (t.postgres.storageGb = "lots")), /ferry:target\.postgres\.storageGb: expected a whole number/],
+  ["final backups kept no day", () => patchJson(heroku(), "ferry:target", (t) => (t.finalBackupRetentionDays = 0)), /^ferry:target\.finalBackupRetentionDays: expected a whole number from 1 to 36500$/],
   ["bad instance class", () => patchJson(heroku(), "ferry:target", (t) => (t.postgres.instanceClass = "m5.large")), /ferry:target\.postgres\.instanceClass: expected an RDS instance class/],
   ["missing source", () => without(heroku(), "ferry:source"), /^ferry:source: required/],
   ["missing Heroku API key", () => without(heroku(), "ferry:herokuApiKey"), /^ferry:herokuApiKey: required .*--secret/],
@@ -150,5 +151,12 @@ describe("planStages", () => {
     expect(planStages(parseConfig(vultr())).nextStep).toMatch(/postgres \(logical\) and redis \(replicaof\)/);
     const toElastiCache = patchJson(vultr(), "ferry:target", (t) => (t.redis = { kind: "elasticache", nodeType: "cache.t4g.small" }));
     expect(planStages(parseConfig(toElastiCache)).nextStep).toMatch(/redis \(copy\)/);
+  });
+});
+
+describe("ferry:target.finalBackupRetentionDays", () => {
+  it("defaults to a year and takes what the stack says", () => {
+    expect(parseConfig(heroku()).target.finalBackupRetentionDays).toBe(365);
+    expect(parseConfig(patchJson(heroku(), "ferry:target", (t) => (t.finalBackupRetentionDays = 3650))).target.finalBackupRetentionDays).toBe(3650);
   });
 });

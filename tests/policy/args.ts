@@ -37,10 +37,17 @@ export function stackResource(type: string, name: string, props: Record<string, 
  */
 export function engineResources(declared: DeclaredResource[]): PolicyResource[] {
   const parents = new Map(declared.map((r) => [r.type, stackResource(r.type, r.name, {})]));
-  return declared.map((r) => ({
+  const resources: PolicyResource[] = declared.map((r) => ({
     ...stackResource(r.type, r.name, plainInputs(r.inputs), { protect: r.options.protect === true && r.options.read !== true }),
     parent: typeof r.options.parentType === "string" ? (parents.get(r.options.parentType) ?? stackResource(r.options.parentType, "parent", {})) : undefined,
   }));
+  // Each resource's explicit dependencies, as the engine lists them for a stack policy.
+  const byName = new Map(resources.map((r) => [r.name, r]));
+  declared.forEach((r, i) => {
+    const deps = Array.isArray(r.options.dependsOnNames) ? (r.options.dependsOnNames as string[]) : [];
+    resources[i].dependencies = deps.map((n) => byName.get(n)).filter((d): d is PolicyResource => !!d);
+  });
+  return resources;
 }
 
 export function stackArgs(resources: PolicyResource[], config: object = {}): StackValidationArgs {

@@ -412,7 +412,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       expect(commandLine(scale)).toBe("ferry --json heroku scale --app masto-web web=0 worker=0");
       expect(plain(scale.inputs.delete)).toBe("ferry --json heroku scale --app masto-web web=2 worker=1");
       const addon = findCommand(b, /destroy-addon --app masto-web --addon postgresql-curved-12345/)!;
-      expect(stepDeps(b, addon.name)).toEqual([`${b.name}-decommission-postgres-cutover-done`]);
+      // Released only behind the fence the gate found, and after the store's final backup.
+      expect(stepDeps(b, addon.name)).toEqual([`${b.name}-decommission-postgres-cutover-done`, `${b.name}-decommission-postgres-backup`]);
       // Exactly the configured add-ons are released, nothing else Heroku lists (papertrail).
       expect(commands(b).filter((c) => /destroy-addon/.test(commandLine(c))).map(commandLine).sort()).toEqual([
         "ferry --json heroku destroy-addon --app masto-web --addon postgresql-curved-12345 --confirm masto-web",

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AwsApi, awsWrapper, EcsTask } from "../../rehearsal/servers/aws-api";
 import { decodeAwsChunked } from "../../rehearsal/servers/s3";
@@ -91,6 +91,22 @@ describe.skipIf(!HAVE_AWS)("the AWS API stand-in under the real AWS CLI", () => 
     expect((JSON.parse(head.stdout) as { Metadata: Record<string, string> }).Metadata).toEqual({ sha256: "abc123" });
     expect(api.keys("ferry-bucket")).toContain("backups/final.dump");
     expect(api.keys("ferry-bucket").every((k) => !k.endsWith(".meta"))).toBe(true);
+  });
+
+  it("aws s3 cp of a file above the CLI's 8 MB threshold: a multipart upload with its metadata, read back in ranges byte for byte", async () => {
+    const dir = tempDir("big");
+    const bytes = randomBytes(20 * 1024 * 1024);
+    writeFileSync(join(dir, "up"), bytes);
+    const up = await aws(["s3", "cp", "--only-show-errors", "--metadata", "ferry-sha256=abc", join(dir, "up"), "s3://ferry-bucket/final-backup/postgres.pgdump"]);
+    expect(up.stderr).toBe("");
+    expect(api.object("ferry-bucket", "final-backup/postgres.pgdump")?.equals(bytes)).toBe(true);
+    // Create, at least two parts, complete: each authorized as s3:PutObject.
+    expect(api.calls.filter((c) => c.action === "s3:PutObject" && c.resource.endsWith("/final-backup/postgres.pgdump")).length).toBeGreaterThanOrEqual(4);
+    const head = await aws(["s3api", "head-object", "--bucket", "ferry-bucket", "--key", "final-backup/postgres.pgdump", "--output", "json"]);
+    expect(JSON.parse(head.stdout)).toMatchObject({ ContentLength: bytes.length, Metadata: { "ferry-sha256": "abc" } });
+    const down = await aws(["s3", "cp", "--only-show-errors", "s3://ferry-bucket/final-backup/postgres.pgdump", join(dir, "down")]);
+    expect(down.stderr).toBe("");
+    expect(readFileSync(join(dir, "down")).equals(bytes)).toBe(true);
   });
 
   it("aws s3 cp into a bucket that does not exist: NoSuchBucket, as S3 answers, and nothing stored", async () => {

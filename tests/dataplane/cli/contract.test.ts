@@ -58,6 +58,9 @@ samples["pg.verify"].push(contract.pg.verify());
 samples["pg.cutoverDone"].push(contract.pg.cutoverDone());
 samples["pg.status"].push(contract.pg.status());
 samples["pg.cleanup"].push(contract.pg.cleanup());
+const backupAt = { bucket: "ferry-storage-bucket-0a1b2c3", key: contract.finalBackupKey("postgres"), region: "eu-central-1" };
+samples["pg.backup"].push(contract.pg.backup(backupAt));
+samples["pg.restore"].push(contract.pg.restore(backupAt));
 for (const tls of [false, true]) {
   const r = contract.redis(tls);
   for (const mode of ["replicaof", "copy"] as const) {
@@ -72,6 +75,8 @@ for (const tls of [false, true]) {
   samples["redis.cleanup"].push(r.cleanup());
   samples["redis.rollbackCheck"].push(r.rollbackCheck());
   samples["redis.drainSidekiq"].push(r.drainSidekiq(120));
+  samples["redis.backup"].push(r.backup({ ...backupAt, key: contract.finalBackupKey("redis") }));
+  samples["redis.restore"].push(r.restore({ ...backupAt, key: contract.finalBackupKey("redis") }));
 }
 for (const [tls, strategy, mode, fence] of [[false, "logical", "replicaof", "acl"], [true, "dump", "copy", "dynos-stopped"], [false, "physical", "replicaof", "acl"]] as const) {
   for (const drainSidekiq of [true, false]) {

@@ -1,0 +1,80 @@
+// decommission's final backup, through the program in the engine's order (the rehearsal's
+// engine model, with a provider that records instead of acting): every release of a
+// source store waits for that store's backup, a failed backup releases nothing, a later
+// `pulumi up` does not take the backup again (not even with the source's credentials
+// rotated), and the backup's command line, which Pulumi stores in state, names no secret.
+import { readFileSync } from "node:fs";
+import { describe, expect, test } from "vitest";
+import { parseConfig } from "../../config";
+import { buildFerry } from "../../program";
+import { plainStored, pulumiUp, StateFile } from "../../rehearsal/stack/engine";
+import { FAKE_SECRETS, SECRET_MARK, stackConfig, upTo, withFlags } from "../program/stacks";
+import { index, newState, recordingProvider } from "../program/recording";
+
+type StageName = "provision" | "replicate" | "proxy" | "cutover" | "decommission";
+
+async function journey(stack: "staging" | "prod", stages: StageName[], provider: ReturnType<typeof recordingProvider>, state: StateFile, secrets: Record<string, string> = {}) {
+  const results = [];
+  for (const stage of stages) {
+    const config = parseConfig({ ...withFlags(stackConfig(stack), upTo(stage, stage === "proxy" ? { trafficPercent: 100 } : {})), ...secrets });
+    results.push(await pulumiUp({ project: "ferry", stack, stateFile: state, realizer: provider.realizer, program: () => buildFerry(config) }));
+  }
+  return results;
+}
+
+const ALL: StageName[] = ["provision", "replicate", "proxy", "cutover", "decommission"];
+const BACKUP = /^ferry --json (pg|redis) backup /;
+
+describe("decommission: the final backup before anything is released", { timeout: 480_000 }, () => {
+  test("heroku: each add-on is destroyed only after its store's backup; a second up takes no backup again", async () => {
+    const p = recordingProvider();
+    const state = newState();
+    const results = await journey("staging", ALL, p, state);
+    expect(results.map((r) => r.error ?? "ok")).toEqual(ALL.map(() => "ok"));
+    const backupOf = (store: "pg" | "redis") => index(p.calls, (c) => c.op === "create" && new RegExp(`^ferry --json ${store} backup `).test(c.command ?? ""));
+    const destroyOf = (addon: string) => index(p.calls, (c) => c.op === "create" && new RegExp(`heroku destroy-addon --app \\S+ --addon ${addon} `).test(c.command ?? ""));
+    for (const [store, addon] of [["pg", "postgresql-curved-12345"], ["redis", "redis-rigid-67890"]] as const) {
+      expect(backupOf(store), store).toBeGreaterThan(-1);
+      expect(destroyOf(addon), addon).toBeGreaterThan(backupOf(store));
+    }
+    // The command lines hold names only: the bucket, the key under final-backup/, the region.
+    const lines = p.calls.filter((c) => BACKUP.test(c.command ?? "")).map((c) => c.command).sort();
+    expect(lines).toEqual([
+      "ferry --json pg backup --bucket ferry-storage-bucket-bucket --key final-backup/postgres.pgdump --region us-east-1",
+      "ferry --json redis backup --bucket ferry-storage-bucket-bucket --key final-backup/redis.ferry-backup --region us-east-1 --tls-insecure",
+    ]);
+    // The source's URL reaches the step in its environment (secret in the state), never its command line.
+    const stored = state.read().resources.find((r) => r.name === "ferry-decommission-postgres-backup")!;
+    expect(String(stored.inputs.create)).not.toContain(SECRET_MARK);
+    expect(plainStored(stored).inputs.environment).toEqual({ FERRY_SOURCE_URL: FAKE_SECRETS["ferry:sourceDatabaseUrl"] });
+    expect(readFileSync(state.path, "utf8")).not.toContain(FAKE_SECRETS["ferry:sourceDatabaseUrl"]);
+
+    // Heroku rotated the credentials since: the backup, already taken, is not taken again.
+    p.calls.length = 0;
+    const rotated = { "ferry:sourceDatabaseUrl": "postgres://app:rotated-SECRET-0009@source.example.net:5432/app" };
+    const [again] = await journey("staging", ["decommission"], p, state, rotated);
+    expect(again.ok, again.error).toBe(true);
+    expect(p.calls.filter((c) => BACKUP.test(c.command ?? ""))).toEqual([]);
+  });
+
+  test("heroku: a failed backup releases nothing", async () => {
+    const p = recordingProvider({ refuse: { pattern: /^ferry --json pg backup / } });
+    const state = newState();
+    const results = await journey("staging", ALL, p, state);
+    expect(results.slice(0, 4).every((r) => r.ok)).toBe(true);
+    expect(results[4].ok).toBe(false);
+    expect(results[4].error).toMatch(/ferry-decommission-postgres-backup/);
+    expect(p.calls.filter((c) => /heroku destroy-addon .*--addon postgresql-/.test(c.command ?? ""))).toEqual([]);
+  });
+
+  test("box: the publication and slot are dropped only after the Postgres backup; Redis is backed up too", async () => {
+    const p = recordingProvider();
+    const results = await journey("prod", ALL, p, newState());
+    expect(results.map((r) => r.error ?? "ok")).toEqual(ALL.map(() => "ok"));
+    const backup = index(p.calls, (c) => /^ferry --json pg backup --bucket \S+ --key final-backup\/postgres\.pgdump --region \S+$/.test(c.command ?? ""));
+    const cleanup = index(p.calls, (c) => c.name === "ferry-decommission-pg-cleanup");
+    expect(backup).toBeGreaterThan(-1);
+    expect(cleanup).toBeGreaterThan(backup);
+    expect(index(p.calls, (c) => /^ferry --json redis backup --bucket \S+ --key final-backup\/redis\.ferry-backup --region \S+$/.test(c.command ?? ""))).toBeGreaterThan(-1);
+  });
+});
