@@ -43,15 +43,19 @@ describe("decommission: the final backup before anything is released", { timeout
       "ferry --json pg backup --bucket ferry-storage-bucket-bucket --key final-backup/postgres.pgdump --region us-east-1",
       "ferry --json redis backup --bucket ferry-storage-bucket-bucket --key final-backup/redis.ferry-backup --region us-east-1 --tls-insecure",
     ]);
-    // The source's URL reaches the step in its environment (secret in the state), never its command line.
+    // Where the source is reaches the step in its environment (the Heroku add-on, read when
+    // the step runs; the key secret in the state), never its command line, and never the
+    // URL the stack keeps for the app (it may be stale: Heroku rotates credentials).
     const stored = state.read().resources.find((r) => r.name === "ferry-decommission-postgres-backup")!;
     expect(String(stored.inputs.create)).not.toContain(SECRET_MARK);
-    expect(plainStored(stored).inputs.environment).toEqual({ FERRY_SOURCE_URL: FAKE_SECRETS["ferry:sourceDatabaseUrl"] });
-    expect(readFileSync(state.path, "utf8")).not.toContain(FAKE_SECRETS["ferry:sourceDatabaseUrl"]);
+    const environment = plainStored(stored).inputs.environment as Record<string, string>;
+    expect(Object.keys(environment).sort()).toEqual(["FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "HEROKU_API_KEY"]);
+    expect(environment.HEROKU_API_KEY).toBe(FAKE_SECRETS["ferry:herokuApiKey"]);
+    expect(readFileSync(state.path, "utf8")).not.toContain(FAKE_SECRETS["ferry:herokuApiKey"]);
 
-    // Heroku rotated the credentials since: the backup, already taken, is not taken again.
+    // The step's environment changed since (a new Heroku key): the backup, already taken, is not taken again.
     p.calls.length = 0;
-    const rotated = { "ferry:sourceDatabaseUrl": "postgres://app:rotated-SECRET-0009@source.example.net:5432/app" };
+    const rotated = { "ferry:herokuApiKey": "heroku-key-rotated-SECRET-0009" };
     const [again] = await journey("staging", ["decommission"], p, state, rotated);
     expect(again.ok, again.error).toBe(true);
     expect(p.calls.filter((c) => BACKUP.test(c.command ?? ""))).toEqual([]);
