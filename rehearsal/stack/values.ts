@@ -50,7 +50,7 @@ export function secretStrings(value: unknown, inSecret = false): string[] {
   if (isSecret(value)) return secretStrings(value.value, true);
   if (Array.isArray(value)) return value.flatMap((v) => secretStrings(v, inSecret));
   if (value && typeof value === "object") return Object.values(value).flatMap((v) => secretStrings(v, inSecret));
-  return inSecret && value !== undefined && value !== null ? [String(value)] : [];
+  return inSecret && typeof value === "string" && value !== "" ? [value] : [];
 }
 
 function containsSecret(value: unknown): boolean {

@@ -86,12 +86,14 @@ export class CommandRunner {
   }
 
   /**
-   * The step's secrets, for the report to scrub: what the program made a Pulumi secret,
-   * anywhere in its inputs. A plain value beside them (an app or add-on name) stays
-   * readable, as `pulumi preview` shows it.
+   * The step's secrets, for the report to scrub: what the program made a Pulumi secret in
+   * its environment and its stdin, where a step's credentials go. A plain value beside
+   * them (an app or add-on name) stays readable, as `pulumi preview` shows it. (Not every
+   * input: a secret's other leaves, numbers and short words, would scrub the report's
+   * own figures.)
    */
   private noteSecrets(goal: Goal): void {
-    for (const v of secretStrings(goal.raw)) this.host.secret(v);
+    for (const v of [...secretStrings(goal.raw.environment), ...secretStrings(goal.raw.stdin)]) this.host.secret(v);
   }
 
   private async run(name: string, type: string, inputs: Record<string, unknown>, phase: Phase, previous?: Record<string, unknown>): Promise<Record<string, unknown>> {

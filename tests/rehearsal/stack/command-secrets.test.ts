@@ -29,9 +29,14 @@ describe("the Command stand-in's secrets", () => {
     expect(await scrubbedBy(raw, inputs)).toEqual(["hk-secret-token"]);
   });
 
-  test("an environment made secret as a whole has every value scrubbed, and so has a secret anywhere else (stdin)", async () => {
+  test("an environment made secret as a whole has every value scrubbed, and so has a secret stdin", async () => {
     const env = { FERRY_SOURCE_URL: "postgres://u:pw@h/db", FERRY_SOURCE_HEROKU_APP: "masto-web" };
     const noted = await scrubbedBy({ create: "true", environment: secret(env), stdin: secret("a-password") }, { create: "true", environment: env, stdin: "a-password" });
     expect(noted.sort()).toEqual(["a-password", "masto-web", "postgres://u:pw@h/db"]);
+  });
+
+  test("a secret's numbers and other inputs are not scrubbed: they would blank the report's own figures", async () => {
+    const noted = await scrubbedBy({ create: "true", triggers: secret([5432, "v1"]), environment: { PORT: secret(5432) } }, { create: "true", triggers: [5432, "v1"], environment: { PORT: 5432 } });
+    expect(noted).toEqual([]);
   });
 });
