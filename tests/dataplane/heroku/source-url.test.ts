@@ -91,12 +91,18 @@ function expectNoSecrets(r: FerryRun): void {
   for (const s of secrets) expect(r.stdout + r.stderr).not.toContain(s);
 }
 
+/** `ferry ARGS` that must succeed and print no secret. */
+async function succeeds(args: string[], env: Record<string, string | undefined>): Promise<FerryRun> {
+  const r = await runFerry(args, env);
+  expect(r.code, r.stderr).toBe(0);
+  expectNoSecrets(r);
+  return r;
+}
+
 describe("a Heroku source's URL, read at each step", () => {
   test("Postgres: rotated after replicate, verify still connects; the URL stored before the rotation is refused", async () => {
     const stored = api.app(APP)!.configVars.DATABASE_URL;
-    const replicate = await runFerry(["--json", "pg", "replicate", "--strategy", "dump"], pgFromHeroku());
-    expect(replicate.code, replicate.stderr).toBe(0);
-    expectNoSecrets(replicate);
+    await succeeds(["--json", "pg", "replicate", "--strategy", "dump"], pgFromHeroku());
 
     await rotatePostgres();
     expect(api.app(APP)!.configVars.DATABASE_URL).not.toBe(stored);
@@ -107,17 +113,13 @@ describe("a Heroku source's URL, read at each step", () => {
     expect(stale.stderr).toMatch(/^ferry: .*password authentication failed for user "owner"/);
     expectNoSecrets(stale);
 
-    const verify = await runFerry(["--json", "pg", "verify"], pgFromHeroku());
-    expect(verify.code, verify.stderr).toBe(0);
+    const verify = await succeeds(["--json", "pg", "verify"], pgFromHeroku());
     expect(verify.json<{ ok: boolean }>().ok).toBe(true);
-    expectNoSecrets(verify);
   });
 
   test("Redis: rotated after replicate, verify still connects; the URL stored before the rotation is refused", async () => {
     const stored = api.app(APP)!.configVars.REDIS_URL;
-    const replicate = await runFerry(["--json", "redis", "replicate", "--strategy", "copy"], redisFromHeroku());
-    expect(replicate.code, replicate.stderr).toBe(0);
-    expectNoSecrets(replicate);
+    await succeeds(["--json", "redis", "replicate", "--strategy", "copy"], redisFromHeroku());
 
     await rotateRedis();
     expect(api.app(APP)!.configVars.REDIS_URL).not.toBe(stored);
@@ -127,10 +129,8 @@ describe("a Heroku source's URL, read at each step", () => {
     expect(stale.stderr).toMatch(/^ferry: .*(WRONGPASS|invalid username-password)/);
     expectNoSecrets(stale);
 
-    const verify = await runFerry(["--json", "redis", "verify"], redisFromHeroku());
-    expect(verify.code, verify.stderr).toBe(0);
+    const verify = await succeeds(["--json", "redis", "verify"], redisFromHeroku());
     expect(verify.json<{ ok: boolean }>().ok).toBe(true);
-    expectNoSecrets(verify);
   });
 
   test("ferry status reads both sources the same way, after both rotated", async () => {
@@ -140,10 +140,8 @@ describe("a Heroku source's URL, read at each step", () => {
     }
     await rotatePostgres();
     await rotateRedis();
-    const r = await runFerry(["--json", "status"], { ...pgFromHeroku(), ...redisFromHeroku() });
-    expect(r.code, r.stderr).toBe(0);
+    const r = await succeeds(["--json", "status"], { ...pgFromHeroku(), ...redisFromHeroku() });
     expect(r.json<{ stores: Array<{ store: string }> }>().stores.map((s) => s.store).sort()).toEqual(["postgres", "redis"]);
-    expectNoSecrets(r);
   });
 
   // After this one the target is the primary (no trial copy again): the tests that replicate come before it.
@@ -192,9 +190,7 @@ describe("a Heroku source's URL, read at each step", () => {
     expect(["HEROKU_POSTGRESQL_ORANGE_URL", "FERRY_SOURCE_DATABASE_URL"]).toContain(after.configVar);
 
     // The step reaches the source, not the target DATABASE_URL names: its status reads the source's tables.
-    const status = await runFerry(["--json", "pg", "status", "--strategy", "dump"], pgFromHeroku());
-    expect(status.code, status.stderr).toBe(0);
-    expectNoSecrets(status);
+    await succeeds(["--json", "pg", "status", "--strategy", "dump"], pgFromHeroku());
   });
 
   test("with only the parking attachment left, the source is read from it", async () => {
