@@ -22,6 +22,22 @@ function identity(url: pulumi.Output<string> | undefined): pulumi.Output<string>
   return pulumi.unsecret(pulumi.output(url ?? "").apply((u) => (u ? urlIdentity(u) : "")));
 }
 
+/**
+ * Options of a store's preflight and replicate once its cutover is reached: history. A
+ * newer ferry may build their command line or environment differently, and a changed
+ * Command runs its `create` again; past the cutover that refuses (the target is the
+ * primary and holds the app's writes), and the up would fail at a stage it passed. Their
+ * `delete` (cleanup) is frozen with them: a changed `delete` alone would run `create` too,
+ * and the older command line still parses (RENAMED_OPTIONS in dataplane/cli/main.ts).
+ * A change of `triggers` (another source or target) still replaces them.
+ */
+export const PAST_CUTOVER: pulumi.CustomResourceOptions = { ignoreChanges: ["create", "delete", "environment"] };
+
+/** PAST_CUTOVER once `store` reached its cutover. */
+function historyOnceCutOver(ctx: StageContext, store: "postgres" | "redis"): pulumi.CustomResourceOptions {
+  return reached(ctx, store, "cutover") ? PAST_CUTOVER : {};
+}
+
 export interface ReplicateArgs {
   ctx: StageContext;
 }
@@ -40,13 +56,13 @@ export class Replicate extends pulumi.ComponentResource {
     if (reached(ctx, "postgres", "replicate")) {
       const strategy = postgresStrategy(ctx.config.source);
       const triggers = [identity(ctx.secrets.sourceDatabaseUrl), identity(ctx.target.postgresUrl), strategy];
-      const preflight = ctx.runner.run(`${prefix}-pg-preflight`, { create: pg.preflight(strategy, pgFenceOf(ctx.config.source.kind)), environment: postgresEnv(ctx), triggers }, { parent: this });
+      const preflight = ctx.runner.run(`${prefix}-pg-preflight`, { create: pg.preflight(strategy, pgFenceOf(ctx.config.source.kind)), environment: postgresEnv(ctx), triggers }, { parent: this, ...historyOnceCutOver(ctx, "postgres") });
       this.steps.postgres = ctx.runner.run(`${prefix}-pg`, {
         create: pg.replicate(strategy),
         delete: pg.cleanup(),
         environment: postgresEnv(ctx),
         triggers,
-      }, { parent: this, dependsOn: [preflight] });
+      }, { parent: this, dependsOn: [preflight], ...historyOnceCutOver(ctx, "postgres") });
       if (strategy === "dump") this.trialCopy = pulumi.unsecret(this.steps.postgres.stdout.apply(trialRecordOf));
       if (!reached(ctx, "postgres", "cutover")) {
         this.guards.push(ctx.runner.run(`${prefix}-pg-guard`, {
@@ -57,13 +73,13 @@ export class Replicate extends pulumi.ComponentResource {
     if (reached(ctx, "redis", "replicate")) {
       const mode = redisMode(ctx.config);
       const triggers = [identity(ctx.secrets.sourceRedisUrl), identity(ctx.target.redisUrl), mode];
-      const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redisCommands(ctx).preflight(), environment: redisEnv(ctx), triggers }, { parent: this });
+      const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redisCommands(ctx).preflight(), environment: redisEnv(ctx), triggers }, { parent: this, ...historyOnceCutOver(ctx, "redis") });
       this.steps.redis = ctx.runner.run(`${prefix}-redis`, {
         create: redisCommands(ctx).replicate(mode),
         delete: redisCommands(ctx).cleanup(),
         environment: redisEnv(ctx),
         triggers,
-      }, { parent: this, dependsOn: [preflight] });
+      }, { parent: this, dependsOn: [preflight], ...historyOnceCutOver(ctx, "redis") });
       if (!reached(ctx, "redis", "cutover")) {
         this.guards.push(ctx.runner.run(`${prefix}-redis-guard`, {
           create: redisCommands(ctx).rollbackCheck(), environment: redisEnv(ctx), triggers: [stageOf(ctx, "redis")],
