@@ -41,6 +41,8 @@ export const CONFIG_CASES: ConfigCase[] = [
   { name: "hostname that is not one", config: target(vultr(), (t) => (t.cloudflare.hostnames[0].name = "not a host")), error: /^ferry:target\.cloudflare\.hostnames\[0\]\.name: expected a hostname/, exit: E },
   { name: "source object that is not JSON", config: { ...vultr(), "ferry:source": "{kind: vultr" }, error: /^ferry:source: not valid JSON\/YAML structure$/, exit: E },
   { name: "no target at all", config: without(vultr(), "ferry:target"), error: /^ferry:target: required/, exit: E },
+  { name: "final backup kept no day", config: target(vultr(), (t) => (t.finalBackupRetentionDays = 0)), error: /^ferry:target\.finalBackupRetentionDays: expected a whole number from 1 to 36500$/, exit: E },
+  { name: "box nginx site that is not an absolute path", config: source(vultr(), (s) => (s.nginx = { ...s.nginx, siteConf: "sites-enabled/mastodon" })), error: /^ferry:source\.nginx\.siteConf: expected an absolute path/, exit: E },
   // flags out of order, percentages out of range
   { name: "cutover without replicate and proxy", config: { ...vultr(), "ferry:cutover": "true" }, error: /^ferry:cutover: requires ferry:replicate and ferry:proxy \(stages are cumulative/, exit: E },
   { name: "decommission without cutover", config: { ...vultr({ replicate: true, proxy: true }), "ferry:decommission": "true" }, error: /^ferry:decommission: requires ferry:cutover/, exit: E },
