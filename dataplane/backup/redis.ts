@@ -185,6 +185,42 @@ async function restoreBatch(c: Redis, records: RedisRecord[]): Promise<void> {
   if (failed >= 0) throw new FerryError(`--target: RESTORE of a key failed: ${(replies[failed][0] as Error).message}`, 1, "target");
 }
 
+/**
+ * The RDB format a DUMP payload is written in: its footer is the format (u16, little
+ * endian) and a CRC64. A Redis reads its own format and older ones only.
+ */
+export function payloadRdbVersion(payload: Buffer): number {
+  return payload.length >= 10 ? payload.readUInt16LE(payload.length - 10) : 0;
+}
+
+/** Of `file`'s records, one written in the newest RDB format (undefined for an empty backup). */
+async function newestRecord(file: string, what: string): Promise<RedisRecord | undefined> {
+  let newest: RedisRecord | undefined;
+  for await (const r of readRecords(file, what)) {
+    if (!newest || payloadRdbVersion(r.payload) > payloadRdbVersion(newest.payload)) newest = r;
+  }
+  return newest;
+}
+
+/**
+ * Whether the target can read the backup's newest payloads, asked before anything is
+ * written: a Redis older than the source refuses them ("DUMP payload version or checksum
+ * are wrong"), and found on the way the restore would stop half done. The probe key is
+ * restored and deleted in one MULTI, so the target holds nothing of it either way.
+ */
+async function assertTargetReads(c: Redis, newest: RedisRecord, target: Endpoint): Promise<void> {
+  const probe = `${STATE_PREFIX}restore-probe`;
+  const replies = (await c.multi().call("RESTORE", probe, "0", newest.payload, "REPLACE").del(probe).exec()) ?? [];
+  const [err] = replies[0] ?? [];
+  if (!err) return;
+  const version = /redis_version:(\S+)/.exec(await c.info("server"))?.[1] ?? "unknown";
+  throw new FerryError(
+    `--target ${describeEndpoint(target)}: Redis ${version} cannot read this backup's keys (RDB format ${payloadRdbVersion(newest.payload)}; RESTORE answered: ${(err as Error).message}): restore into a Redis at least as new as the source's`,
+    1,
+    "target",
+  );
+}
+
 /** Restore every record of `file` into the empty Redis at `target`; returns the number of keys written. */
 export async function restoreRedisFile(file: string, target: Endpoint, what: string): Promise<number> {
   const server = new DbClients(target);
@@ -192,6 +228,8 @@ export async function restoreRedisFile(file: string, target: Endpoint, what: str
     const existing = await dbKeyCounts(await server.db(0));
     const held = [...existing].map(([db, n]) => `${n} in db${db}`);
     if (held.length) throw new FerryError(`--target ${describeEndpoint(target)}: already holds keys (${held.join(", ")}): restore into an empty Redis`, 1, "target");
+    const newest = await newestRecord(file, what);
+    if (newest) await assertTargetReads(await server.db(0), newest, target);
     let batch: RedisRecord[] = [];
     let count = 0;
     const flush = async () => {
@@ -227,8 +265,7 @@ export function restoreRedis(o: BackupObject, target: Endpoint): Promise<StoredB
   return inTempDir("ferry-redis-restore-", async (dir) => {
     const file = join(dir, "redis.backup");
     const stored = await downloadVerified(o, file);
-    // Read once through before writing anything: a file that is not whole is refused untouched.
-    for await (const record of readRecords(file, describeObject(o))) void record;
+    // restoreRedisFile reads it once through (newestRecord) before writing anything: a file that is not whole is refused untouched.
     return { ...stored, keys: await restoreRedisFile(file, target, describeObject(o)) };
   });
 }

@@ -194,6 +194,28 @@ describe.skipIf(!HAVE_AWS)("ferry redis backup / redis restore", () => {
     }
   });
 
+  it("refuses, before writing a key, a target older than the Redis the backup came from", async () => {
+    // A backup from a newer Redis: the first key's payload in RDB format 12 (Redis 7.4),
+    // which this Redis 7.0 (format 10) refuses as an older server refuses a newer payload.
+    const original = Buffer.from(api.object(BUCKET, REDIS_KEY)!);
+    const newer = Buffer.from(original);
+    const at = "FERRY-REDIS-BACKUP 1\n".length + 1;
+    const keyLength = newer.readUInt32BE(at + 2);
+    const payloadAt = at + 6 + keyLength + 12;
+    const footer = payloadAt + newer.readUInt32BE(at + 6 + keyLength + 8) - 10;
+    expect(newer.readUInt16LE(footer)).toBe(10);
+    newer.writeUInt16LE(12, footer);
+    await restoreOriginal(REDIS_KEY, newer);
+    try {
+      const run = await runFerry(["redis", "restore", ...where(REDIS_KEY)], targetEnv());
+      expect(run.code).toBe(1);
+      expect(oneLine(run.stderr)).toEqual([expect.stringMatching(/^ferry: --target redis:\/\/127\.0\.0\.1:\d+: Redis 7\.\d+\.\d+ cannot read this backup's keys \(RDB format 12; RESTORE answered: ERR DUMP payload version or checksum are wrong\): restore into a Redis at least as new as the source's$/)]);
+      for (const db of DBS) expect(await client(redisTarget, db).dbsize()).toBe(0);
+    } finally {
+      await restoreOriginal(REDIS_KEY, original);
+    }
+  });
+
   it("restores into a fresh server with every key, value and expiry equal", async () => {
     const run = await runFerry(["--json", "redis", "restore", ...where(REDIS_KEY)], targetEnv());
     expect(run.code, run.stderr).toBe(0);
