@@ -4,7 +4,8 @@
 // preflight and replicate are history: run again, `ferry pg replicate` refuses a target
 // that is the primary ("the dump cutover already finished"), and `ferry redis replicate`
 // refuses a target holding the app's keys, so the up would fail and the stack be stuck
-// at a stage it already passed. The program freezes them there (PAST_CUTOVER).
+// at a stage it already passed. Past it a change runs their `update`, which touches nothing,
+// and the state takes the new command lines, so a later delete (cleanup) runs the new one.
 //
 // An older ferry's state is made by rewriting every ferry command line and environment
 // in the state after an up, as a release that changed all of them would.
@@ -12,7 +13,7 @@ import { describe, expect, test } from "vitest";
 import { parseConfig } from "../../config";
 import { buildFerry } from "../../program";
 import { pulumiUp, StateFile } from "../../rehearsal/stack/engine";
-import { newState, recordingProvider } from "./recording";
+import { Call, newState, recordingProvider } from "./recording";
 import { stackConfig, upTo, withFlags } from "./stacks";
 
 type StageName = "replicate" | "proxy" | "cutover" | "decommission";
@@ -32,7 +33,7 @@ function asOlderFerry(state: StateFile): void {
   state.write(s);
 }
 
-/** Up to `stage`, an older ferry's state, then the same stage with this ferry: the steps whose create ran again. */
+/** Up to `stage`, an older ferry's state, then the same stage with this ferry: what ran, and the state after. */
 async function upgradeAt(stack: "staging" | "prod", stage: StageName) {
   const p = recordingProvider();
   const state = newState("ferry-upgrade-");
@@ -45,17 +46,28 @@ async function upgradeAt(stack: "staging" | "prod", stage: StageName) {
   const from = p.calls.length;
   const upgraded = await up();
   expect(upgraded.error, `${stack} ${stage} after the upgrade`).toBeUndefined();
-  return p.calls.slice(from).filter((c) => c.op !== "delete").map((c) => c.name);
+  return { ran: p.calls.slice(from).filter((c) => c.op !== "delete"), after: state.read().resources };
 }
 
-const history = (names: string[]) => names.filter((n) => /^ferry-replicate-(pg|redis)(-preflight)?$/.test(n)).sort();
+const STEPS = /^ferry --json (pg|redis) (preflight|replicate)(\s|$)/;
+/** The store steps whose own command (preflight, replicate) ran again. */
+const rerun = (ran: Call[]) => ran.filter((c) => STEPS.test(c.command ?? "")).map((c) => c.name).sort();
 
 describe("an upgraded ferry in the middle of a move", { timeout: 300_000 }, () => {
-  test.each(["staging", "prod"] as const)("%s: below cutover the changed preflight and replicate steps run again; past it they are history and do not", async (stack) => {
+  test.each(["staging", "prod"] as const)("%s: below cutover the changed preflight and replicate steps run again; past it they run nothing and keep the new cleanup", async (stack) => {
     // Below cutover: the new command lines run (replicate picks up where it stands).
-    expect(history(await upgradeAt(stack, "proxy"))).toEqual(["ferry-replicate-pg", "ferry-replicate-pg-preflight", "ferry-replicate-redis", "ferry-replicate-redis-preflight"]);
-    // Past cutover: none of them, at cutover and at decommission.
-    expect(history(await upgradeAt(stack, "cutover"))).toEqual([]);
-    expect(history(await upgradeAt(stack, "decommission"))).toEqual([]);
+    expect(rerun((await upgradeAt(stack, "proxy")).ran)).toEqual(["ferry-replicate-pg", "ferry-replicate-pg-preflight", "ferry-replicate-redis", "ferry-replicate-redis-preflight"]);
+    for (const stage of ["cutover", "decommission"] as const) {
+      const { ran, after } = await upgradeAt(stack, stage);
+      // Past cutover: none of them, at cutover and at decommission; their update touches nothing.
+      expect(rerun(ran), stage).toEqual([]);
+      const history = ran.filter((c) => /^ferry-replicate-(pg|redis)(-preflight)?$/.test(c.name));
+      expect(history.map((c) => c.command), stage).toEqual(history.map(() => "ferry --json --version"));
+      expect(history.length, stage).toBe(4);
+      // The state holds the new cleanup, not the older ferry's.
+      const cleanup = after.filter((r) => /^ferry-replicate-(pg|redis)$/.test(r.name)).map((r) => String(r.inputs.delete));
+      expect(cleanup, stage).toEqual([expect.stringMatching(/ cleanup/), expect.stringMatching(/ cleanup/)]);
+      expect(cleanup.filter((d) => d.includes("--written-by-ferry-0.0.1")), stage).toEqual([]);
+    }
   });
 });
