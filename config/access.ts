@@ -49,6 +49,13 @@ function range(cidr: string): [number, number] {
   return [base, base + size - 1];
 }
 
+/** Whether every address of `inner` is in `outer`. */
+export function cidrWithin(inner: string, outer: string): boolean {
+  const [iStart, iEnd] = range(inner);
+  const [oStart, oEnd] = range(outer);
+  return oStart <= iStart && iEnd <= oEnd;
+}
+
 export function cidrsOverlap(a: string, b: string): boolean {
   const [aStart, aEnd] = range(a);
   const [bStart, bEnd] = range(b);
