@@ -3,5 +3,6 @@ export * from "./errors";
 export * from "./parse";
 export * from "./stages";
 export * from "./strategy";
+export * from "./access";
 export { loadConfig } from "./load";
 export { requireSecretStorage, SECRET_CONFIG_KEYS } from "./secret-storage";

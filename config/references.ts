@@ -2,6 +2,7 @@
 // source needs, strategies the source or target cannot support.
 import { FerryConfigError } from "./errors";
 import type { FerryConfig, HerokuSourceConfig, Secrets } from "./schema";
+import { checkAccess } from "./access";
 import { componentsOf } from "./strategy";
 
 /** The app's config vars ferry itself sets (program.ts runApp). */
@@ -116,4 +117,5 @@ export function checkCrossReferences(config: FerryConfig): void {
   checkStrategies(config);
   checkRunner(config);
   checkSecrets(config);
+  checkAccess(config);
 }

@@ -44,6 +44,71 @@ const herokuDataStore = (defaultVar: string) =>
     addon: name("a Heroku add-on name", /^[a-z][a-z0-9-]{2,62}$/, "postgresql-curved-12345"),
   });
 
+// ---- how the source app reaches the target stores (ferry:source.access) ---------
+//
+// A store can be cut over while the app stays on the source (Postgres first, the dynos
+// later or never: stories 000 and 002) only when the stack declares how the source app
+// reaches RDS and Redis; without it they are private to the VPC and config/stages.ts
+// refuses that order. Each way keeps TLS and a password on both stores; the policy pack
+// (policy/store-access.ts) refuses any of them configured without.
+
+/** One IPv4 address as a /32: an allowlist entry, never a range. */
+const hostAddress = name("one IPv4 address as a /32", /^(\d{1,3}\.){3}\d{1,3}\/32$/, "203.0.113.7/32");
+const privateCidr = name("an RFC 1918 IPv4 CIDR", /^(10\.\d{1,3}|172\.(1[6-9]|2\d|3[01])|192\.168)\.\d{1,3}\.\d{1,3}\/(\d|[12]\d|3[0-2])$/, "10.0.128.0/20");
+
+/**
+ * The box's own static address (the one Vultr reports, always allowlisted) and any
+ * other address its app leaves from, allowlisted on the stores' security groups.
+ */
+const boxAccessSchema = z.strictObject({
+  kind: z.literal("box"),
+  addresses: z.array(hostAddress).default([]),
+});
+
+/**
+ * Heroku Common Runtime dynos leave from changing addresses; a static-IP egress add-on
+ * gives them fixed ones, listed in the add-on's dashboard. Both named add-ons tunnel TCP
+ * (a database connection), not only HTTP:
+ * - QuotaGuard Static: "a pair of static IP addresses that never change ... HTTP and
+ *   SOCKS5 for outbound service" (https://quotaguard.github.io/qg-docs/heroku; its SOCKS5
+ *   proxy is "for TCP-level routing such as accessing a database",
+ *   https://docs.run.pivotal.io/marketplace/services/quotaguard.html).
+ * - Fixie Socks: "proxy any TCP connection through Fixie Socks ... a stable set of
+ *   outbound IP addresses" (https://github.com/usefixie/fixie-wrench). Plain Fixie is
+ *   "for outbound HTTP and HTTPS requests" only (https://devcenter.heroku.com/articles/fixie).
+ */
+export const EGRESS_ADDONS = ["quotaguard-static", "fixie-socks"] as const;
+const staticEgressAccessSchema = z.strictObject({
+  kind: z.literal("static-egress"),
+  addon: z.enum(EGRESS_ADDONS, { error: `allowed: ${EGRESS_ADDONS.join(", ")} (add-ons that tunnel TCP from fixed addresses; plain Fixie proxies HTTP only)` }),
+  addresses: z.array(hostAddress).min(1, { error: "list the add-on's static addresses (its dashboard shows them), e.g. [\"54.173.229.200/32\", \"54.175.230.252/32\"]" }),
+});
+
+/** The stores reachable from the whole internet, over TLS with a password only. */
+const publishedAccessSchema = z.strictObject({ kind: z.literal("published") });
+
+/**
+ * A Heroku Private Space peered with the stack's VPC: the request goes from this VPC to
+ * the space's, and is accepted on Heroku's side (`heroku spaces:peerings:accept PCX_ID
+ * --space SPACE`). `heroku spaces:peering:info SPACE` prints every value below; "Space
+ * CIDRs" are where dyno addresses come from, routed here instead of the space's whole /16
+ * (https://devcenter.heroku.com/articles/private-space-peering).
+ */
+const privateSpaceAccessSchema = z.strictObject({
+  kind: z.literal("private-space"),
+  peering: z.strictObject({
+    accountId: name("the space's AWS account id (12 digits, from heroku spaces:peering:info)", /^\d{12}$/, "847227832372"),
+    vpcId: name("the space's AWS VPC id (from heroku spaces:peering:info)", /^vpc-[0-9a-f]{8,17}$/, "vpc-e291cc85"),
+    /** The space's AWS region when it is not ferry:target.region (inter-region peering). */
+    region: name("an AWS region", /^[a-z]{2}(-gov)?-[a-z]+-\d$/, "us-east-1").optional(),
+    spaceCidrs: z.array(privateCidr).min(1, { error: "list the space's dyno CIDRs (\"Space CIDRs\" in heroku spaces:peering:info)" }),
+  }, { error: "expected the space's peering info: {accountId, vpcId, spaceCidrs} (heroku spaces:peering:info)" }),
+});
+
+const herokuAccessSchema = z.discriminatedUnion("kind", [staticEgressAccessSchema, publishedAccessSchema, privateSpaceAccessSchema], {
+  error: "expected kind: static-egress, published or private-space (how Heroku dynos reach the target stores)",
+});
+
 export const herokuSourceSchema = z.strictObject({
   kind: z.literal("heroku"),
   apps: z.array(herokuAppSchema).min(1, { error: "list at least one Heroku app" }),
@@ -51,6 +116,8 @@ export const herokuSourceSchema = z.strictObject({
     .extend({ strategy: z.enum(["dump"], { error: "Heroku Postgres grants no REPLICATION role: only dump is allowed" }).default("dump") })
     .optional(),
   redis: herokuDataStore("REDIS_URL").extend({ sidekiq: bool.default(false) }).optional(),
+  /** How the dynos reach the target stores while they stay on Heroku (see above). */
+  access: herokuAccessSchema.optional(),
 });
 
 export const vultrSourceSchema = z.strictObject({
@@ -103,6 +170,8 @@ export const vultrSourceSchema = z.strictObject({
    * the old nginx forwards everything only at 100%. Off: the nginx forward from the start.
    */
   weightedSplit: bool.default(false),
+  /** How the box's app reaches the target stores while it stays on the box (see above). */
+  access: z.discriminatedUnion("kind", [boxAccessSchema], { error: "expected kind: box (the box's own address, allowlisted on the target stores)" }).optional(),
 });
 
 export const sourceSchema = z.discriminatedUnion("kind", [herokuSourceSchema, vultrSourceSchema], {
@@ -339,6 +408,7 @@ export const SECRET_KEYS = Object.keys(secretsSchema.shape) as (keyof z.infer<ty
 export type HerokuSourceConfig = z.infer<typeof herokuSourceSchema>;
 export type VultrSourceConfig = z.infer<typeof vultrSourceSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
+export type SourceAccess = NonNullable<HerokuSourceConfig["access"] | VultrSourceConfig["access"]>;
 export type TargetConfig = z.infer<typeof targetSchema>;
 export type StageFlags = Omit<z.infer<typeof stageFlagsSchema>, "hold"> & { hold: Partial<Record<Component, Stage>> };
 export type Secrets = z.infer<typeof secretsSchema>;

@@ -4,6 +4,7 @@
 // plan tool call these without Pulumi.
 import { FerryConfigError } from "./errors";
 import { COMPONENTS, Component, FerryConfig, STAGE_FLAGS, STAGES, Stage, StageFlags } from "./schema";
+import { ACCESS_KEY } from "./access";
 import { componentsOf, postgresStrategy, redisMode } from "./strategy";
 
 /** The stages each component goes through: data stores take no traffic, so they have no proxy stage. */
@@ -96,16 +97,17 @@ function checkDataBeforeApp(config: FerryConfig): void {
 }
 
 /**
- * A data store moves only while AWS serves every request: the source app (Heroku dynos,
- * the old box) cannot reach the private RDS/Redis, and is fenced from its old stores.
+ * A data store moves while the source app still serves only when the stack declares how
+ * that app reaches the target stores (ferry:source.access: config/access.ts); otherwise
+ * only while AWS serves every request, since RDS and Redis are private to the VPC and the
+ * source app is fenced from its old stores.
  */
 function checkTrafficBeforeData(config: FerryConfig): void {
-  if (!componentsOf(config.source).includes("app")) return;
+  if (!componentsOf(config.source).includes("app") || config.source.access) return;
   const movedStores = componentsOf(config.source).filter((c) => c !== "app" && atLeast(componentStage(c, config.stages), "cutover"));
   if (movedStores.length === 0 || effectiveTraffic(config) === 100) return;
-  const app = componentStage("app", config.stages);
-  const key = app === "proxy" ? "ferry:trafficPercent" : "ferry:hold.app";
-  fail(`${key}: ${movedStores.join(" and ")} can only be cut over while AWS serves all requests (app at proxy with 100% or cut over); the source app cannot reach the private target stores`);
+  const ways = config.source.kind === "heroku" ? "kind: static-egress, published or private-space" : "kind: box";
+  fail(`${ACCESS_KEY}: required to cut over ${movedStores.join(" and ")} while the source app still serves (AWS gets ${effectiveTraffic(config)}% of requests): declare how it reaches the private target stores (${ways}), or move every request to AWS first (app at proxy with 100% or cut over)`);
 }
 
 function checkProxyPossible(config: FerryConfig): void {

@@ -5,8 +5,9 @@ import { dnsOnlyAtCutover } from "./dns-cutover";
 import { noOpenDataPorts } from "./open-ports";
 import { rdsSafe } from "./rds-safe";
 import { sourceProtected } from "./source-protected";
+import { storeAuth, storeTls } from "./store-access";
 
 new PolicyPack("ferry", {
   enforcementLevel: "mandatory",
-  policies: [sourceProtected, rdsSafe, noOpenDataPorts, dnsOnlyAtCutover],
+  policies: [sourceProtected, rdsSafe, noOpenDataPorts, dnsOnlyAtCutover, storeTls, storeAuth],
 });

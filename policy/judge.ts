@@ -15,6 +15,18 @@ export function withFerryConfig(args: StackConfigArgs, report: ReportViolation, 
   check(config);
 }
 
+/**
+ * Whether the stack's ferry config says so. A config the pack cannot read says nothing:
+ * the caller keeps refusing what it would refuse without the exemption.
+ */
+export function stackDeclares(args: StackConfigArgs, predicate: (config: FerryConfig) => boolean): boolean {
+  try {
+    return predicate(ferryConfigOf(args));
+  } catch {
+    return false;
+  }
+}
+
 /** What `knownOr` returns for a value not known until `pulumi up`. */
 export const UNKNOWN: unique symbol = Symbol("unknown until pulumi up");
 

@@ -7,6 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 
 export const POSTGRES_PORT = 5432;
 export const REDIS_PORT = 6379;
+/** Redis on EC2's TLS listener for clients outside the VPC (its plain port stays inside). */
+export const REDIS_TLS_PORT = 6380;
 /** Plain-HTTP listener port the health gate uses (Cloudflare uses the main listener). */
 export const HEALTH_CHECK_PORT = 80;
 
@@ -30,7 +32,20 @@ export interface FirewallArgs {
   /** Redis on EC2 installs packages and writes backups to S3 over HTTPS. */
   redisOnEc2: boolean;
   runnerSshCidrs: string[];
+  /** The source app's way to the stores it reaches while it stays on the source (ferry:source.access). */
+  sourceClients?: SourceClients;
   tags: Record<string, string>;
+}
+
+/**
+ * Where the source app connects from, and which store ports it gets: PostgreSQL (RDS
+ * forces TLS) and Redis's TLS port. Only the stores the source moves are opened.
+ */
+export interface SourceClients {
+  cidrs: pulumi.Input<string>[];
+  postgresPort?: number;
+  redisPort?: number;
+  why: string;
 }
 
 type Rule = { port: number; from: { sg: pulumi.Input<string> } | { cidr: pulumi.Input<string> } | { prefixList: pulumi.Input<string> }; why: string };
@@ -75,6 +90,7 @@ export class Firewall extends pulumi.ComponentResource {
     this.ingress("app", this.app, [...new Set(args.appPorts)].map((port) => ({ port, from: { sg: this.loadBalancer.id }, why: `app port ${port} from load balancer` })));
     this.ingress("postgres", this.postgres, clients(POSTGRES_PORT, "PostgreSQL"));
     this.ingress("redis", this.redis, clients(REDIS_PORT, "Redis"));
+    if (args.sourceClients) this.allowSourceClients(args.sourceClients);
     if (this.runner) {
       this.ingress("runner", this.runner, args.runnerSshCidrs.map((cidr) => ({ port: 22, from: { cidr }, why: "SSH from operator" })));
     }
@@ -91,6 +107,14 @@ export class Firewall extends pulumi.ComponentResource {
     ];
     this.egress("redis", this.redis, redisOut);
     this.registerOutputs({});
+  }
+
+  /** Separate roles, so the rules of a stack without ferry:source.access keep their names. */
+  private allowSourceClients(clients: SourceClients): void {
+    const from = (port: number | undefined, what: string): Rule[] =>
+      port === undefined ? [] : clients.cidrs.map((cidr) => ({ port, from: { cidr }, why: `${what} from ${clients.why}` }));
+    this.ingress("postgres-source", this.postgres, from(clients.postgresPort, "PostgreSQL (TLS forced)"));
+    this.ingress("redis-source", this.redis, from(clients.redisPort, "Redis over TLS"));
   }
 
   /** The health gate (`ferry health`) reaches the load balancer's check listener from here. */

@@ -4,12 +4,14 @@
 // depends on which data stores have been cut over.
 import * as pulumi from "@pulumi/pulumi";
 import type { FerryConfig } from "../../config";
-import { atLeast, componentStage, postgresStrategy, redisMode } from "../../config";
+import { atLeast, componentStage, componentsOf, postgresStrategy, redisMode, storesOnInternet } from "../../config";
+import { sourceClients } from "./access";
 import { Ec2Runner, LocalRunner, Runner } from "../runner";
 import { Firewall, POSTGRES_PORT, REDIS_PORT } from "./firewall";
 import { OriginCertificate } from "./certificate";
 import { HTTPS_PORT, Ingress } from "./ingress";
 import { Network } from "./network";
+import { SpacePeering } from "./peering";
 import { Postgres } from "./postgres";
 import { Redis } from "./redis";
 import { Storage } from "./storage";
@@ -59,6 +61,8 @@ export class Target extends pulumi.ComponentResource {
   readonly runnerIp?: pulumi.Output<string>;
   readonly runnerPostgresUrl: pulumi.Output<string>;
   readonly runnerRedisUrl: pulumi.Output<string>;
+  /** The peering a Heroku Private Space accepts (ferry:source.access kind: private-space). */
+  readonly peering?: SpacePeering;
 
   /**
    * The target, as a list of named steps: the network, its firewall, the bucket, the two
@@ -73,6 +77,7 @@ export class Target extends pulumi.ComponentResource {
     this.postgres = createPostgres(name, args, this.network, this.firewall, child);
     this.redis = createRedis(name, args, this.network, this.firewall, this.storage, child);
     this.ingress = createIngress(name, args, this.network, this.firewall, child);
+    this.peering = peerPrivateSpace(name, args, this.network, child);
     const runner = connectRunner(name, args, this, child);
     this.runner = runner.runner;
     this.runnerIp = runner.ip;
@@ -108,6 +113,24 @@ function createFirewall(name: string, args: TargetArgs, network: Network, child:
     sourceRedisPort: portOf(config.secrets.sourceRedisUrl, REDIS_PORT),
     redisOnEc2: target.redis.kind === "ec2",
     runnerSshCidrs: target.runner.kind === "ec2" ? target.runner.sshCidrs : [],
+    sourceClients: sourceClients(config, args.sourceAddress),
+    tags,
+  }, child);
+}
+
+/** Whether the source app reaches `store` from outside the VPC: the store then serves it (TLS, and a public address unless peered). */
+function reachedFromSource(config: FerryConfig, store: "postgres" | "redis"): boolean {
+  return config.source.access !== undefined && componentsOf(config.source).includes(store);
+}
+
+/** A Heroku Private Space's dynos reach the stores' private addresses through a peering. */
+function peerPrivateSpace(name: string, { config, tags }: TargetArgs, network: Network, child: Child): SpacePeering | undefined {
+  const access = config.source.access;
+  if (access?.kind !== "private-space") return undefined;
+  return new SpacePeering(`${name}-peering`, {
+    vpcId: network.vpc.id,
+    routeTableIds: [network.privateRouteTableId],
+    peering: { ...access.peering, region: access.peering.region === config.target.region ? undefined : access.peering.region },
     tags,
   }, child);
 }
@@ -124,6 +147,7 @@ function createPostgres(name: string, args: TargetArgs, network: Network, firewa
     // protection stays on through a rollback from cutover, so a rollback that the guards
     // refuse has changed nothing (the engine may run this update before they refuse).
     holdsLiveData: atLeast(componentStage("postgres", config.stages), "replicate"),
+    publicSubnetIds: reachedFromSource(config, "postgres") && storesOnInternet(config.source) ? network.publicSubnetIds : undefined,
     tags,
   }, child);
 }
@@ -139,6 +163,9 @@ function createRedis(name: string, args: TargetArgs, network: Network, firewall:
     bucket: storage.bucket,
     parameterPrefix: `/ferry/${name}`,
     holdsLiveData: atLeast(componentStage("redis", config.stages), "replicate"),
+    sourceAccess: reachedFromSource(config, "redis")
+      ? { publicSubnetId: storesOnInternet(config.source) ? network.publicSubnetIds[0] : undefined }
+      : undefined,
     tags,
   }, child);
 }

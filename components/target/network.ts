@@ -16,6 +16,8 @@ export class Network extends pulumi.ComponentResource {
   readonly vpc: aws.ec2.Vpc;
   readonly publicSubnetIds: pulumi.Output<string>[];
   readonly privateSubnetIds: pulumi.Output<string>[];
+  /** The private subnets' routes: a peered network's ranges are added here. */
+  readonly privateRouteTableId: pulumi.Output<string>;
   /** Where private-subnet traffic (the RDS subscription, REPLICAOF) comes from: allowlist it on the source. */
   readonly natPublicIp: pulumi.Output<string>;
 
@@ -69,6 +71,7 @@ export class Network extends pulumi.ComponentResource {
     this.natPublicIp = natIp.publicIp;
     this.publicSubnetIds = publicSubnets.map((s) => s.id);
     this.privateSubnetIds = privateSubnets.map((s) => s.id);
+    this.privateRouteTableId = privateRoutes.id;
     this.registerOutputs({ vpcId: this.vpc.id });
   }
 }

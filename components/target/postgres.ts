@@ -1,4 +1,6 @@
-// The target PostgreSQL: RDS in private subnets, encrypted, never public, backups kept.
+// The target PostgreSQL: RDS in private subnets, encrypted, backups kept; public (TLS
+// forced, password) only when the source app reaches it from the internet
+// (ferry:source.access).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { TargetConfig } from "../../config";
@@ -13,6 +15,14 @@ export interface TargetPostgresArgs {
   password: pulumi.Input<string>;
   /** Once the data lives here, deleting the instance must take an explicit extra step. */
   holdsLiveData: boolean;
+  /**
+   * Set when the source app reaches RDS from the internet (an allowlisted box or egress
+   * add-on, or published): "The DB instance must be part of a public subnet and
+   * PubliclyAccessible must be enabled for it to be publicly accessible"
+   * (https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/rds/aws.sdk.kotlin.services.rds.model/-modify-db-instance-request/publicly-accessible.html);
+   * its security group still decides who gets in, and rds.force_ssl refuses plain TCP.
+   */
+  publicSubnetIds?: pulumi.Input<string>[];
   tags: Record<string, string>;
 }
 
@@ -41,6 +51,9 @@ export class Postgres extends pulumi.ComponentResource {
     super("ferry:target:Postgres", name, {}, opts);
     const child = { parent: this };
     const subnets = new aws.rds.SubnetGroup(`${name}-subnets`, { subnetIds: args.subnetIds, tags: args.tags }, child);
+    const publicSubnets = args.publicSubnetIds
+      ? new aws.rds.SubnetGroup(`${name}-public-subnets`, { subnetIds: args.publicSubnetIds, tags: args.tags }, child)
+      : undefined;
     const parameters = new aws.rds.ParameterGroup(`${name}-params`, {
       family: `postgres${args.spec.version}`,
       description: `ferry target (${args.strategy})`,
@@ -61,10 +74,10 @@ export class Postgres extends pulumi.ComponentResource {
       username: args.spec.username,
       password: pulumi.secret(args.password),
       port: POSTGRES_PORT,
-      dbSubnetGroupName: subnets.name,
+      dbSubnetGroupName: (publicSubnets ?? subnets).name,
       vpcSecurityGroupIds: [args.securityGroupId],
       parameterGroupName: parameters.name,
-      publiclyAccessible: false,
+      publiclyAccessible: publicSubnets !== undefined,
       backupRetentionPeriod: args.spec.backupRetentionDays,
       copyTagsToSnapshot: true,
       deletionProtection: args.holdsLiveData,

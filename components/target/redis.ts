@@ -4,7 +4,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { TargetConfig } from "../../config";
-import { REDIS_PORT } from "./firewall";
+import { REDIS_PORT, REDIS_TLS_PORT } from "./firewall";
 import { instanceProfile } from "./instanceRole";
 import { redisUserData } from "./userData";
 
@@ -18,23 +18,43 @@ export interface TargetRedisArgs {
   parameterPrefix: string;
   /** Once the data lives here, terminating the instance must take an explicit extra step. */
   holdsLiveData: boolean;
+  /**
+   * Clients outside the VPC (ferry:source.access): a Heroku app connects with rediss://, so
+   * Redis on EC2 also listens with TLS, on a public address when `publicSubnetId` is set
+   * (an allowlisted or published source). ElastiCache already serves only TLS.
+   */
+  sourceAccess?: { publicSubnetId?: pulumi.Input<string> };
   tags: Record<string, string>;
+}
+
+interface Endpoints {
+  host: pulumi.Output<string>;
+  /** Where the source app connects: the public address when there is one. */
+  sourceHost: pulumi.Output<string>;
 }
 
 export class Redis extends pulumi.ComponentResource {
   readonly host: pulumi.Output<string>;
   /** rediss:// for ElastiCache (TLS), redis:// inside the VPC for EC2; secret. */
   readonly url: pulumi.Output<string>;
+  /** rediss:// as the source app reaches it (ferry:source.access), secret; only with sourceAccess. */
+  readonly sourceUrl?: pulumi.Output<string>;
 
   constructor(name: string, args: TargetRedisArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:target:Redis", name, {}, opts);
-    this.host = args.spec.kind === "elasticache" ? this.elastiCache(name, args, args.spec) : this.onEc2(name, args, args.spec);
+    const endpoints = args.spec.kind === "elasticache" ? this.elastiCache(name, args, args.spec) : this.onEc2(name, args, args.spec);
+    this.host = endpoints.host;
     const scheme = args.spec.kind === "elasticache" ? "rediss" : "redis";
-    this.url = pulumi.secret(pulumi.interpolate`${scheme}://:${pulumi.output(args.password).apply(encodeURIComponent)}@${this.host}:${REDIS_PORT}/0`);
+    const password = pulumi.output(args.password).apply(encodeURIComponent);
+    this.url = pulumi.secret(pulumi.interpolate`${scheme}://:${password}@${this.host}:${REDIS_PORT}/0`);
+    if (args.sourceAccess) {
+      const port = args.spec.kind === "elasticache" ? REDIS_PORT : REDIS_TLS_PORT;
+      this.sourceUrl = pulumi.secret(pulumi.interpolate`rediss://:${password}@${endpoints.sourceHost}:${port}/0`);
+    }
     this.registerOutputs({ host: this.host });
   }
 
-  private elastiCache(name: string, args: TargetRedisArgs, spec: Extract<TargetConfig["redis"], { kind: "elasticache" }>): pulumi.Output<string> {
+  private elastiCache(name: string, args: TargetRedisArgs, spec: Extract<TargetConfig["redis"], { kind: "elasticache" }>): Endpoints {
     const child = { parent: this };
     const subnets = new aws.elasticache.SubnetGroup(`${name}-subnets`, { subnetIds: args.subnetIds, tags: args.tags }, child);
     const group = new aws.elasticache.ReplicationGroup(`${name}-cache`, {
@@ -56,11 +76,13 @@ export class Redis extends pulumi.ComponentResource {
       applyImmediately: true,
       tags: args.tags,
     }, child);
-    return group.primaryEndpointAddress;
+    return { host: group.primaryEndpointAddress, sourceHost: group.primaryEndpointAddress };
   }
 
-  private onEc2(name: string, args: TargetRedisArgs, spec: Extract<TargetConfig["redis"], { kind: "ec2" }>): pulumi.Output<string> {
+  private onEc2(name: string, args: TargetRedisArgs, spec: Extract<TargetConfig["redis"], { kind: "ec2" }>): Endpoints {
     const child = { parent: this };
+    const publicSubnetId = args.sourceAccess?.publicSubnetId;
+    const tlsPort = args.sourceAccess ? REDIS_TLS_PORT : undefined;
     const password = new aws.ssm.Parameter(`${name}-password`, {
       name: `${args.parameterPrefix}/redis-password`,
       type: "SecureString",
@@ -76,17 +98,17 @@ export class Redis extends pulumi.ComponentResource {
     const instance = new aws.ec2.Instance(`${name}-redis`, {
       ami: spec.ami,
       instanceType: spec.instanceType,
-      subnetId: args.subnetIds[0],
+      subnetId: publicSubnetId ?? args.subnetIds[0],
       vpcSecurityGroupIds: [args.securityGroupId],
-      associatePublicIpAddress: false,
+      associatePublicIpAddress: publicSubnetId !== undefined,
       iamInstanceProfile: profile.name,
       metadataOptions: { httpTokens: "required" },
       rootBlockDevice: { volumeSize: spec.volumeGb, volumeType: "gp3", encrypted: true },
-      userData: args.bucket.bucket.apply((bucket) => redisUserData({ region: args.region, passwordParameter: `${args.parameterPrefix}/redis-password`, bucket })),
+      userData: args.bucket.bucket.apply((bucket) => redisUserData({ region: args.region, passwordParameter: `${args.parameterPrefix}/redis-password`, bucket, tlsPort })),
       userDataReplaceOnChange: false,
       disableApiTermination: args.holdsLiveData,
       tags: { ...args.tags, Name: `${name}-redis` },
     }, { parent: this, dependsOn: [password] });
-    return instance.privateIp;
+    return { host: instance.privateIp, sourceHost: publicSubnetId === undefined ? instance.privateIp : instance.publicIp };
   }
 }

@@ -16,6 +16,49 @@ export interface RedisUserDataArgs {
   region: string;
   passwordParameter: string;
   bucket: string;
+  /** A TLS port for clients outside the VPC (ferry:source.access); the plain port stays for the app and runner inside it. */
+  tlsPort?: number;
+}
+
+export const REDIS_TLS_DIR = "/etc/redis/tls";
+
+/**
+ * A self-signed certificate made on the instance at its first boot (no key leaves it, none
+ * is in user data). Clients outside the VPC get TLS as they do from Heroku Redis, whose
+ * certificates are self-signed too (FACTS.md: Heroku Redis).
+ */
+export function redisTlsCertScript(dir: string): string {
+  return [
+    `install -d -m 0750 ${dir}`,
+    `[ -s ${dir}/redis.crt ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=ferry-redis' -keyout ${dir}/redis.key -out ${dir}/redis.crt 2>/dev/null`,
+    `chmod 0600 ${dir}/redis.key`,
+  ].join("\n");
+}
+
+/**
+ * Redis's own TLS listener beside the plain one: "tls-port ... in addition to the port
+ * listening for TCP connections, so it is possible to access Redis on different ports
+ * using TLS and non-TLS connections simultaneously" (https://redis.io/topics/encryption).
+ * Clients prove themselves with the password, not a certificate: tls-auth-clients no.
+ */
+export function redisTlsConfig(dir: string, port: number): string {
+  return [
+    `tls-port ${port}`,
+    `tls-cert-file ${dir}/redis.crt`,
+    `tls-key-file ${dir}/redis.key`,
+    `tls-ca-cert-file ${dir}/redis.crt`,
+    "tls-auth-clients no",
+  ].join("\n");
+}
+
+function redisTlsSetup(tlsPort: number | undefined): { packages: string; cert: string; conf: string; owner: string } {
+  if (tlsPort === undefined) return { packages: "", cert: "", conf: "", owner: "" };
+  return {
+    packages: " openssl",
+    cert: `${redisTlsCertScript(REDIS_TLS_DIR)}\n`,
+    conf: `${redisTlsConfig(REDIS_TLS_DIR, tlsPort)}\n`,
+    owner: `chown -R redis:redis ${REDIS_TLS_DIR}\n`,
+  };
 }
 
 /**
@@ -23,20 +66,21 @@ export interface RedisUserDataArgs {
  * to S3 every hour. REDISCLI_AUTH keeps the password out of the process list.
  */
 export function redisUserData(a: RedisUserDataArgs): string {
+  const tls = redisTlsSetup(a.tlsPort);
   return `#!/bin/bash
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq redis-server awscli
+apt-get install -y -qq redis-server awscli${tls.packages}
 ${fetchParameter(a.region, a.passwordParameter, "/etc/ferry/redis-password")}
-cat > /etc/redis/ferry.conf <<'FERRY_REDIS'
+${tls.cert}cat > /etc/redis/ferry.conf <<'FERRY_REDIS'
 bind 0.0.0.0
 protected-mode yes
 appendonly yes
 appendfsync everysec
-FERRY_REDIS
+${tls.conf}FERRY_REDIS
 printf 'requirepass %s\\nmasterauth %s\\n' "$(cat /etc/ferry/redis-password)" "$(cat /etc/ferry/redis-password)" >> /etc/redis/ferry.conf
-chown redis:redis /etc/redis/ferry.conf && chmod 0640 /etc/redis/ferry.conf
+${tls.owner}chown redis:redis /etc/redis/ferry.conf && chmod 0640 /etc/redis/ferry.conf
 grep -q '^include /etc/redis/ferry.conf' /etc/redis/redis.conf || echo 'include /etc/redis/ferry.conf' >> /etc/redis/redis.conf
 systemctl restart redis-server
 cat > /etc/cron.hourly/ferry-redis-backup <<'FERRY_BACKUP'

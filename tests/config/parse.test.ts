@@ -55,12 +55,24 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["percent out of range", () => withFlags(heroku(), { ...upTo("proxy"), trafficPercent: 101 }), /^ferry:trafficPercent: expected a whole number from 0 to 100/],
   ["percent without proxy", () => withFlags(heroku(), { replicate: true, trafficPercent: 20 }), /^ferry:trafficPercent: only applies once ferry:proxy is true/],
   ["weighted split on a box not declared behind Cloudflare", () => withFlags(patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = false)), { ...upTo("proxy"), trafficPercent: 40 }), /^ferry:trafficPercent: this box's old nginx forwards all traffic \(0 or 100\); for a Cloudflare weighted split first, set weightedSplit: true in ferry:source$/],
-  ["box stores cut over while the app is held at a 40% split", () => withFlags(patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = true)), { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } }), /^ferry:trafficPercent: postgres and redis can only be cut over while AWS serves all requests/],
+  ["box stores cut over while the app is held at a 40% split", () => withFlags(patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = true)), { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } }), /^ferry:source\.access: required to cut over postgres and redis while the source app still serves \(AWS gets 40% of requests\): declare how it reaches the private target stores \(kind: box\)/],
   ["unknown component name", () => withFlags(heroku(), { hold: { mysql: "provision" } }), /ferry:hold\.mysql: unknown component/],
   ["component the source lacks", () => patchJson(withFlags(vultr(), { hold: { redis: "replicate" } }), "ferry:source", (s) => (s.services = ["postgres", "nginx", "app"])), /^ferry:hold\.redis: this vultr source has no redis/],
   ["stage a component does not have", () => withFlags(heroku(), { hold: { postgres: "proxy" } }), /^ferry:hold\.postgres: postgres has no proxy stage/],
   ["app cut over before its database", () => withFlags(heroku(), { ...upTo("cutover"), hold: { postgres: "replicate" } }), /^ferry:hold\.postgres: the app cannot be cut over while postgres is held at replicate/],
-  ["data cut over while the source app still serves", () => withFlags(heroku(), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }), /^ferry:trafficPercent: postgres and redis can only be cut over while AWS serves all requests/],
+  ["data cut over while the source app still serves", () => withFlags(heroku(), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }), /^ferry:source\.access: required to cut over postgres and redis while the source app still serves \(AWS gets 30% of requests\): declare how it reaches the private target stores \(kind: static-egress, published or private-space\)/],
+  ["Postgres cut over at provision with the dynos on Heroku and no declared way in", () => withFlags(heroku(), { ...upTo("cutover", { trafficPercent: 100 }), hold: { app: "provision", redis: "replicate" } }), /^ferry:source\.access: required to cut over postgres while the source app still serves \(AWS gets 0% of requests\)/],
+  ["a way in for a box on a Heroku source", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "box" })), /^ferry:source\.access\.kind: expected kind: static-egress, published or private-space/],
+  ["a Heroku way in on a box", () => patchJson(vultr(), "ferry:source", (s) => (s.access = { kind: "published" })), /^ferry:source\.access\.kind: expected kind: box/],
+  ["an egress add-on that proxies HTTP only", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "static-egress", addon: "fixie", addresses: ["54.173.229.200/32"] })), /^ferry:source\.access\.addon: allowed: quotaguard-static, fixie-socks/],
+  ["an egress add-on without its addresses", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "static-egress", addon: "quotaguard-static", addresses: [] })), /^ferry:source\.access\.addresses: list the add-on's static addresses/],
+  ["an allowlisted range instead of an address", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "static-egress", addon: "quotaguard-static", addresses: ["0.0.0.0/0"] })), /^ferry:source\.access\.addresses\[0\]: expected one IPv4 address as a \/32/],
+  ["a box's extra address that is a range", () => patchJson(vultr(), "ferry:source", (s) => (s.access = { kind: "box", addresses: ["198.51.100.0/24"] })), /^ferry:source\.access\.addresses\[0\]: expected one IPv4 address as a \/32/],
+  ["an unknown key in a way in", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "published", tls: false })), /^ferry:source\.access\.tls: unknown key$/],
+  ["published stores with ElastiCache, which has no public endpoint", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "published" })), /^ferry:source\.access\.kind: published gives the stores internet addresses, and ElastiCache has none/],
+  ["a peered space without its account id", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "private-space", peering: { vpcId: "vpc-e291cc85", spaceCidrs: ["10.0.128.0/20"] } })), /^ferry:source\.access\.peering\.accountId: expected the space's AWS account id/],
+  ["a peered space with a public range", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "private-space", peering: { accountId: "847227832372", vpcId: "vpc-e291cc85", spaceCidrs: ["54.0.0.0/16"] } })), /^ferry:source\.access\.peering\.spaceCidrs\[0\]: expected an RFC 1918 IPv4 CIDR/],
+  ["a peered space overlapping the stack's VPC", () => patchJson(heroku(), "ferry:source", (s) => (s.access = { kind: "private-space", peering: { accountId: "847227832372", vpcId: "vpc-e291cc85", spaceCidrs: ["10.0.128.0/20", "10.60.16.0/20"] } })), /^ferry:source\.access\.peering\.spaceCidrs\[1\]: 10\.60\.16\.0\/20 overlaps ferry:target\.vpcCidr \(10\.60\.0\.0\/16\)/],
   ["heroku app cut over from a 10% split", () => withFlags(heroku(), upTo("cutover", { trafficPercent: 10 })), /^ferry:trafficPercent: 10 at ferry:cutover; set it to 100 and run `pulumi up` before ferry:cutover, so every request reaches AWS before the write window opens \(below 100 the load balancer keeps sending 90% to the stopped source\)$/],
   ["heroku app cut over with no share ever moved (the stack file's 0)", () => withFlags(heroku(), upTo("cutover", { trafficPercent: 0 })), /^ferry:trafficPercent: 0 at ferry:cutover; set it to 100/],
   ["box behind a weighted split cut over from 50%", () => withFlags(vultr(), upTo("cutover", { trafficPercent: 50 })), /^ferry:trafficPercent: 50 at ferry:cutover; set it to 100/],
@@ -104,6 +116,48 @@ describe("parseConfig rejects bad stacks with one line naming the key", () => {
 
   it("has at least 15 distinct cases", () => {
     expect(new Set(INVALID.map(([label]) => label)).size).toBeGreaterThanOrEqual(15);
+  });
+});
+
+// Stores first, the app later or never (issue 31): with a declared way in, a store's
+// cutover no longer waits for AWS to serve every request.
+describe("ferry:source.access lets a store move while the app stays on the source", () => {
+  const QUOTAGUARD = { kind: "static-egress", addon: "quotaguard-static", addresses: ["54.173.229.200/32", "54.175.230.252/32"] };
+  const ec2Redis = (raw: Record<string, string>) => patchJson(raw, "ferry:target", (t) => (t.redis = { kind: "ec2", instanceType: "t4g.small", ami: "ami-0123456789abcdef0" }));
+  const withAccess = (raw: Record<string, string>, access: object) => patchJson(raw, "ferry:source", (s) => (s.access = access));
+
+  it("story 000: Postgres cut over while every dyno stays on Heroku, through a static-IP add-on", () => {
+    const flags = { ...upTo("cutover"), hold: { app: "provision", redis: "replicate" } };
+    const config = parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), flags));
+    expect(planStages(config).components).toEqual({ postgres: "cutover", redis: "replicate", app: "provision" });
+    expect(config.source.access).toEqual(QUOTAGUARD);
+    // The same order without the declaration is refused (the INVALID table above).
+    expect(() => parseConfig(withFlags(ec2Redis(heroku()), flags))).toThrow(/^ferry:source\.access: required/);
+  });
+
+  it("story 002: Redis only, published, the app never leaves Heroku", () => {
+    const redisOnly = patchJson(ec2Redis(withAccess(heroku(), { kind: "published" })), "ferry:source", (s) => delete s.postgres);
+    const config = parseConfig(without(withFlags(redisOnly, { ...upTo("cutover"), hold: { app: "provision" } }), "ferry:sourceDatabaseUrl"));
+    expect(planStages(config).components).toEqual({ redis: "cutover", app: "provision" });
+  });
+
+  it("a peered Private Space keeps ElastiCache: its private address is reachable through the peering", () => {
+    const access = { kind: "private-space", peering: { accountId: "847227832372", vpcId: "vpc-e291cc85", spaceCidrs: ["10.0.128.0/20", "10.0.144.0/20"] } };
+    const config = parseConfig(withFlags(withAccess(heroku(), access), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }));
+    expect(config.target.redis.kind).toBe("elasticache");
+    expect(planStages(config).components).toEqual({ postgres: "cutover", redis: "cutover", app: "proxy" });
+  });
+
+  it("a box's stores cut over while its app still takes 40% of requests, the box's address allowlisted", () => {
+    const split = patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = true));
+    const config = parseConfig(withFlags(withAccess(split, { kind: "box" }), { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } }));
+    expect(config.source.access).toEqual({ kind: "box", addresses: [] });
+    expect(planStages(config).components).toEqual({ postgres: "cutover", redis: "cutover", app: "proxy" });
+  });
+
+  it("still refuses the app's cutover before its stores: a way in does not make a copy the live data", () => {
+    expect(() => parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate" } })))
+      .toThrow(/^ferry:hold\.redis: the app cannot be cut over while redis is held at replicate/);
   });
 });
 

@@ -9,10 +9,12 @@ import type { DeclaredResource } from "../../policy/plan/collect";
 import { plainInputs } from "../../policy/providers";
 import { rdsSafe, validateRdsSafe } from "../../policy/rds-safe";
 import { sourceProtected, validateSourceProtected } from "../../policy/source-protected";
+import { storeAuth, storeTls, validateStoreAuth, validateStoreTls } from "../../policy/store-access";
 import { engineResources, resourceArgs, stackArgs, violations } from "./args";
 
 const RESOURCE_POLICIES: [string, ResourceValidation][] = [
   [rdsSafe.name, validateRdsSafe], [noOpenDataPorts.name, validateOpenPorts], [dnsOnlyAtCutover.name, validateDnsCutover],
+  [storeTls.name, validateStoreTls], [storeAuth.name, validateStoreAuth],
 ];
 
 export interface PackVerdict {

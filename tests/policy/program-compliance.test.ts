@@ -23,3 +23,30 @@ describe.each(["staging", "prod"] as const)("the policy pack passes the %s stack
     expect(verdict.judged[rdsSafe.name]).toBe(1);
   }, 120_000);
 });
+
+// Each way the source app may reach the stores (ferry:source.access), as the program
+// declares it with the stores cut over and the app still on the source: TLS and a
+// password on both stores, the allowlist or the world only where the rules let them.
+const EC2_REDIS = (t: { redis: unknown }) => (t.redis = { kind: "ec2", instanceType: "t4g.small", ami: "ami-0123456789abcdef0" });
+const WAYS: [string, "staging" | "prod", object, boolean][] = [
+  ["a static-IP egress add-on", "staging", { kind: "static-egress", addon: "fixie-socks", addresses: ["54.173.229.200/32", "54.175.230.252/32"] }, true],
+  ["published", "staging", { kind: "published" }, true],
+  ["a peered Private Space (ElastiCache kept)", "staging", { kind: "private-space", peering: { accountId: "847227832372", vpcId: "vpc-e291cc85", spaceCidrs: ["10.0.128.0/20"] } }, false],
+  ["a box's own address", "prod", { kind: "box", addresses: ["198.51.100.9/32"] }, false],
+];
+
+describe("the policy pack passes every way the source app reaches the stores", () => {
+  it.each(WAYS)("%s", async (_way, stack, access, ec2Redis) => {
+    const raw = stackConfig(stack);
+    const source = { ...JSON.parse(raw["ferry:source"]), access };
+    const target = JSON.parse(raw["ferry:target"]);
+    if (ec2Redis) EC2_REDIS(target);
+    const flags = stack === "staging" ? upTo("cutover", { trafficPercent: 100 }) : upTo("cutover", { trafficPercent: 40 });
+    const config = withFlags({ ...raw, "ferry:source": JSON.stringify(source), "ferry:target": JSON.stringify(target) }, { ...flags, hold: { app: stack === "staging" ? "provision" : "proxy" } });
+    const stackFile = writeStackFile(config, stack);
+    const { declared } = await collectStage(readStackConfig(stackFile), stack);
+    expect(runPack(declared, stackFile).violations).toEqual([]);
+    // The way in is there to judge: rules from outside the VPC on the stores.
+    expect(declared.filter((r) => /-fw-(postgres|redis)-source-in-\d+$/.test(r.name)).length).toBeGreaterThan(0);
+  }, 120_000);
+});

@@ -58,6 +58,8 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
   switch (type) {
     case "aws:rds/instance:Instance": return { address: `${name}.abc.us-east-1.rds.amazonaws.com`, arn: `arn:aws:rds:::db/${name}` };
     case "aws:elasticache/replicationGroup:ReplicationGroup": return { primaryEndpointAddress: `master.${name}.cache.amazonaws.com` };
+    // Auto-named: the physical name is the logical one plus a suffix, as the provider names it.
+    case "aws:rds/subnetGroup:SubnetGroup": return { name: inputs.name ?? `${name}-0a1b2c3` };
     case "aws:ec2/instance:Instance": return { privateIp: "10.60.64.10", publicIp: "", arn: `arn:aws:ec2:::instance/${name}` };
     case "aws:ec2/eip:Eip": return { publicIp: "198.51.100.77" };
     case "aws:lb/loadBalancer:LoadBalancer": return { dnsName: `${name}-123.us-east-1.elb.amazonaws.com`, arn: `arn:aws:elasticloadbalancing:::loadbalancer/${name}` };
