@@ -97,15 +97,21 @@ function checkDataBeforeApp(config: FerryConfig): void {
 }
 
 /**
- * A data store moves while the source app still serves only when the stack declares how
- * that app reaches the target stores (ferry:source.access: config/access.ts); otherwise
- * only while AWS serves every request, since RDS and Redis are private to the VPC and the
- * source app is fenced from its old stores.
+ * A data store moves only while AWS serves every request: RDS and Redis are private to
+ * the VPC unless the stack declares how the source app reaches them (ferry:source.access:
+ * config/access.ts), and the source app is fenced from its old stores.
  */
 function checkTrafficBeforeData(config: FerryConfig): void {
-  if (!componentsOf(config.source).includes("app") || config.source.access) return;
+  if (!componentsOf(config.source).includes("app")) return;
   const movedStores = componentsOf(config.source).filter((c) => c !== "app" && atLeast(componentStage(c, config.stages), "cutover"));
   if (movedStores.length === 0 || effectiveTraffic(config) === 100) return;
+  // The way in is declared and built (rules, TLS listener, peering), but the cutover does
+  // not yet point the source app's config at the target stores: its steps stop the source
+  // app (maintenance and dynos at 0, the box's units) as the fence, so every request it
+  // serves would fail. Until that repoint lands, the declaration does not lift the rule.
+  if (config.source.access) {
+    fail(`${ACCESS_KEY}: declared, but cutting over ${movedStores.join(" and ")} while the source app still serves (AWS gets ${effectiveTraffic(config)}% of requests) is not built yet: the cutover stops the source app and does not repoint its config at the target stores; move every request to AWS first (app at proxy with 100% or cut over)`);
+  }
   const ways = config.source.kind === "heroku" ? "kind: static-egress, published or private-space" : "kind: box";
   fail(`${ACCESS_KEY}: required to cut over ${movedStores.join(" and ")} while the source app still serves (AWS gets ${effectiveTraffic(config)}% of requests): declare how it reaches the private target stores (${ways}), or move every request to AWS first (app at proxy with 100% or cut over)`);
 }

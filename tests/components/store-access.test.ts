@@ -83,7 +83,7 @@ describe("the example stacks declare no way in", () => {
 
 describe("each way, as declared on AWS", () => {
   it("a static-IP egress add-on (story 000, Postgres first): the add-on's addresses on PostgreSQL and Redis's TLS port; both stores get internet addresses", async () => {
-    const b = await build(withFlags(ec2Redis(withAccess(stackConfig("staging"), QUOTAGUARD)), { ...upTo("cutover"), hold: { app: "provision", redis: "replicate" } }));
+    const b = await build(withFlags(ec2Redis(withAccess(stackConfig("staging"), QUOTAGUARD)), upTo("replicate")));
     const pgGroup = one(b.resources.filter((r) => r.name === `${b.name}-fw-postgres`), "aws:ec2/securityGroup:SecurityGroup");
     expect(ingress(b, "postgres-source")).toEqual(QUOTAGUARD.addresses.map((cidr) => ({ port: 5432, to: 5432, cidr, group: `${pgGroup.name}-id` })));
     expect(ingress(b, "redis-source").map((r) => [r.port, r.cidr])).toEqual(QUOTAGUARD.addresses.map((cidr) => [REDIS_TLS_PORT, cidr]));
@@ -101,7 +101,7 @@ describe("each way, as declared on AWS", () => {
   });
 
   it("a box (story 001's box keeping its app): its address from Vultr and its extras, /32 each", async () => {
-    const b = await build(withFlags(withAccess(stackConfig("prod"), { kind: "box", addresses: ["198.51.100.9/32"] }), { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } }));
+    const b = await build(withFlags(withAccess(stackConfig("prod"), { kind: "box", addresses: ["198.51.100.9/32"] }), upTo("replicate")));
     expect(sourceRules(b).map((r) => `${r.port} ${r.cidr}`).sort()).toEqual([
       "5432 198.51.100.9/32", "5432 203.0.113.20/32", `${REDIS_TLS_PORT} 198.51.100.9/32`, `${REDIS_TLS_PORT} 203.0.113.20/32`,
     ]);
@@ -110,7 +110,7 @@ describe("each way, as declared on AWS", () => {
 
   it("published (story 002, Redis only): the world on Redis's TLS port only, never on its plain one; no PostgreSQL rule for a store that does not move", async () => {
     const raw = patch(ec2Redis(withAccess(stackConfig("staging"), { kind: "published" })), "ferry:source", (s) => delete s.postgres);
-    const b = await build(withFlags(Object.fromEntries(Object.entries(raw).filter(([k]) => k !== "ferry:sourceDatabaseUrl")), { ...upTo("cutover"), hold: { app: "provision" } }));
+    const b = await build(withFlags(Object.fromEntries(Object.entries(raw).filter(([k]) => k !== "ferry:sourceDatabaseUrl")), upTo("replicate")));
     expect(sourceRules(b)).toEqual([{ port: REDIS_TLS_PORT, to: REDIS_TLS_PORT, cidr: "0.0.0.0/0", group: `${b.name}-fw-redis-id` }]);
     const world = ofType(b.resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => plain(r.inputs.cidrIpv4) === "0.0.0.0/0");
     expect(world.map((r) => r.inputs.fromPort)).toEqual([REDIS_TLS_PORT]);
@@ -118,7 +118,7 @@ describe("each way, as declared on AWS", () => {
   });
 
   it("a Heroku Private Space: a peering request to the space's VPC, its dyno ranges routed from the private subnets; the stores stay private", async () => {
-    const b = await build(withFlags(withAccess(stackConfig("staging"), SPACE), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }));
+    const b = await build(withFlags(withAccess(stackConfig("staging"), SPACE), upTo("replicate")));
     const pcx = one(b.resources, "aws:ec2/vpcPeeringConnection:VpcPeeringConnection");
     expect(pcx.name).toBe(`${b.name}-peering-pcx`);
     expect(pcx.inputs).toMatchObject({ vpcId: `${b.name}-net-vpc-id`, peerOwnerId: "847227832372", peerVpcId: "vpc-e291cc85" });

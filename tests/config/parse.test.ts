@@ -119,40 +119,39 @@ describe("parseConfig rejects bad stacks with one line naming the key", () => {
   });
 });
 
-// Stores first, the app later or never (issue 31): with a declared way in, a store's
-// cutover no longer waits for AWS to serve every request.
-describe("ferry:source.access lets a store move while the app stays on the source", () => {
+// Stores first, the app later or never (issue 31): the way in is declared and validated,
+// but until the cutover repoints the source app's config (it stops that app today), a store
+// still moves only while AWS serves every request, and the refusal says so.
+describe("ferry:source.access: declared, the store's cutover still waits for the app's repoint", () => {
   const QUOTAGUARD = { kind: "static-egress", addon: "quotaguard-static", addresses: ["54.173.229.200/32", "54.175.230.252/32"] };
   const ec2Redis = (raw: Record<string, string>) => patchJson(raw, "ferry:target", (t) => (t.redis = { kind: "ec2", instanceType: "t4g.small", ami: "ami-0123456789abcdef0" }));
   const withAccess = (raw: Record<string, string>, access: object) => patchJson(raw, "ferry:source", (s) => (s.access = access));
+  const NOT_BUILT = /^ferry:source\.access: declared, but cutting over (postgres|redis|postgres and redis) while the source app still serves \(AWS gets \d+% of requests\) is not built yet: the cutover stops the source app and does not repoint its config at the target stores/;
 
-  it("story 000: Postgres cut over while every dyno stays on Heroku, through a static-IP add-on", () => {
+  it("story 000: Postgres first with every dyno on Heroku, through a static-IP add-on: refused in one line, the declaration kept", () => {
     const flags = { ...upTo("cutover"), hold: { app: "provision", redis: "replicate" } };
-    const config = parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), flags));
-    expect(planStages(config).components).toEqual({ postgres: "cutover", redis: "replicate", app: "provision" });
-    expect(config.source.access).toEqual(QUOTAGUARD);
-    // The same order without the declaration is refused (the INVALID table above).
+    expect(() => parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), flags))).toThrow(NOT_BUILT);
+    // The same order without the declaration names the missing key (the INVALID table above).
     expect(() => parseConfig(withFlags(ec2Redis(heroku()), flags))).toThrow(/^ferry:source\.access: required/);
+    expect(parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), upTo("replicate"))).source.access).toEqual(QUOTAGUARD);
   });
 
-  it("story 002: Redis only, published, the app never leaves Heroku", () => {
+  it("story 002: Redis only, published, the app never leaves Heroku: refused in one line", () => {
     const redisOnly = patchJson(ec2Redis(withAccess(heroku(), { kind: "published" })), "ferry:source", (s) => delete s.postgres);
-    const config = parseConfig(without(withFlags(redisOnly, { ...upTo("cutover"), hold: { app: "provision" } }), "ferry:sourceDatabaseUrl"));
-    expect(planStages(config).components).toEqual({ redis: "cutover", app: "provision" });
+    expect(() => parseConfig(without(withFlags(redisOnly, { ...upTo("cutover"), hold: { app: "provision" } }), "ferry:sourceDatabaseUrl"))).toThrow(NOT_BUILT);
   });
 
-  it("a peered Private Space keeps ElastiCache: its private address is reachable through the peering", () => {
+  it("a peered Private Space keeps ElastiCache", () => {
     const access = { kind: "private-space", peering: { accountId: "847227832372", vpcId: "vpc-e291cc85", spaceCidrs: ["10.0.128.0/20", "10.0.144.0/20"] } };
-    const config = parseConfig(withFlags(withAccess(heroku(), access), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }));
+    const config = parseConfig(withFlags(withAccess(heroku(), access), upTo("proxy", { trafficPercent: 30 })));
     expect(config.target.redis.kind).toBe("elasticache");
-    expect(planStages(config).components).toEqual({ postgres: "cutover", redis: "cutover", app: "proxy" });
+    expect(() => parseConfig(withFlags(withAccess(heroku(), access), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }))).toThrow(NOT_BUILT);
   });
 
-  it("a box's stores cut over while its app still takes 40% of requests, the box's address allowlisted", () => {
+  it("a box's stores while its app still takes 40% of requests: refused in one line", () => {
     const split = patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = true));
-    const config = parseConfig(withFlags(withAccess(split, { kind: "box" }), { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } }));
-    expect(config.source.access).toEqual({ kind: "box", addresses: [] });
-    expect(planStages(config).components).toEqual({ postgres: "cutover", redis: "cutover", app: "proxy" });
+    expect(parseConfig(withFlags(withAccess(split, { kind: "box" }), upTo("replicate"))).source.access).toEqual({ kind: "box", addresses: [] });
+    expect(() => parseConfig(withFlags(withAccess(split, { kind: "box" }), { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } }))).toThrow(NOT_BUILT);
   });
 
   it("still refuses the app's cutover before its stores: a way in does not make a copy the live data", () => {

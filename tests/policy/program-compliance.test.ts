@@ -41,8 +41,8 @@ describe("the policy pack passes every way the source app reaches the stores", (
     const source = { ...JSON.parse(raw["ferry:source"]), access };
     const target = JSON.parse(raw["ferry:target"]);
     if (ec2Redis) EC2_REDIS(target);
-    const flags = stack === "staging" ? upTo("cutover", { trafficPercent: 100 }) : upTo("cutover", { trafficPercent: 40 });
-    const config = withFlags({ ...raw, "ferry:source": JSON.stringify(source), "ferry:target": JSON.stringify(target) }, { ...flags, hold: { app: stack === "staging" ? "provision" : "proxy" } });
+    // Declared from provision on; replicate, as a store's cutover with the app on the source waits for its repoint (config/stages.ts).
+    const config = withFlags({ ...raw, "ferry:source": JSON.stringify(source), "ferry:target": JSON.stringify(target) }, upTo("replicate"));
     const stackFile = writeStackFile(config, stack);
     const { declared } = await collectStage(readStackConfig(stackFile), stack);
     expect(runPack(declared, stackFile).violations).toEqual([]);
