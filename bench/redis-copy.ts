@@ -70,6 +70,13 @@ async function keyCount(port: number): Promise<number> {
   return n;
 }
 
+async function stateKeyCount(port: number): Promise<number> {
+  const c = new Redis(port);
+  const n = (await c.keys("ferry:state:*")).length;
+  c.disconnect();
+  return n;
+}
+
 const NAMES = {
   ferryCopy: "ferry copy (SCAN + DUMP/RESTORE + tail)",
   replicaofSync: "REPLICAOF full sync",
@@ -100,8 +107,8 @@ async function ferryCopy(source: LocalRedis): Promise<Row> {
   const client = process.cpuUsage(client0);
   // Where the CPU went: on a shared machine this says more than the wall time.
   log(`ferry copy CPU seconds: source ${((await serverCpu(source.port)) - source0).toFixed(2)}, target ${((await serverCpu(target.port)) - target0).toFixed(2)}, client ${((client.user + client.system) / 1e6).toFixed(2)}`);
-  // ferry's own state keys (meta, progress) are not data.
-  const keys = (await keyCount(target.port)) - 2;
+  // ferry's own state keys (meta, progress, the owner token) are not data.
+  const keys = (await keyCount(target.port)) - (await stateKeyCount(target.port));
   await target.stop();
   return { name: NAMES.ferryCopy, seconds, keys };
 }
