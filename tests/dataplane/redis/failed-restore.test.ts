@@ -1,6 +1,7 @@
 // A batch with a key the target refused: the copy stops in one line naming the key (its
-// label), and the run after the cause is fixed copies that key too, although the refused
-// batch's script saved its cursor (the rerun's catch-up finds what the bulk pass missed).
+// label), and the run after the cause is fixed copies that key too. The refused batch's
+// script saved its cursor anyway; the rerun finds the key by its idle time (reconcile.ts:
+// the failed run read it within its last heartbeat's margin).
 // The refusal here is an ACL that does not cover the key, as a target's RBAC user
 // restricted to some key patterns gives; RESTORE then fails inside the batch's script.
 import { afterAll, describe, expect, test } from "vitest";
