@@ -12,6 +12,7 @@ import { STRATEGIES, Strategy } from "./names";
 import { preflight } from "./preflight";
 import { replicateLogical } from "./replication/logical";
 import { replicatePhysical } from "./replication/physical";
+import { replicateCapture } from "./capture/replicate";
 import { rollback } from "./cutover/rollback";
 import { status } from "./status";
 import { trialCopy } from "./replication/trial";
@@ -35,6 +36,7 @@ interface CommonFlags extends GlobalOptions {
   requireCutover?: boolean;
   unfencedRole?: string[];
   providerSuperusers?: boolean;
+  untilCaughtUp?: boolean;
 }
 
 /**
@@ -131,10 +133,11 @@ function registerPreflight(pg: Command): void {
 }
 
 function registerReplicate(pg: Command): void {
-  urlOptions(pg.command("replicate").description("start replicating (physical, logical) or make a timed trial copy (dump)"))
-    .option("--strategy <s>", "physical, logical or dump")
+  urlOptions(pg.command("replicate").description("start replicating (physical, logical), capture changes by trigger and apply them (capture), or make a timed trial copy (dump)"))
+    .option("--strategy <s>", "physical, logical, dump or capture")
     .option("--standby-dir <dir>", "physical: the standby's data directory on this (the target) host")
-    .option("--jobs <n>", "dump: parallel connections")
+    .option("--jobs <n>", "dump, capture: parallel connections of the copy")
+    .option("--until-caught-up", "capture: return once every change committed so far is applied (default: apply until SIGTERM or SIGINT)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
       const strategy = parseStrategy(o.strategy)!;
@@ -146,6 +149,8 @@ function registerReplicate(pg: Command): void {
           if (!o.standbyDir) throw new FerryError("missing --standby-dir: physical replication needs the standby's data directory", 2);
           const r = await replicatePhysical({ sourceUrl: source, targetUrl: target, standbyDir: o.standbyDir });
           emit(o, r, (x) => `standby ${x.created ? "created" : "already there"} in ${x.standbyDir}, streaming on port ${x.port} through slot ${x.slot} (${x.durationMs} ms)`);
+        } else if (strategy === "capture") {
+          await runCapture(o, source, target, jobs, bar);
         } else if (strategy === "logical") {
           let started = false;
           const r = await replicateLogical({
@@ -182,6 +187,35 @@ function registerReplicate(pg: Command): void {
     }));
 }
 
+/** The capture strategy's replicate: install, copy, then apply until caught up or told to stop (the batch in flight finishes). */
+async function runCapture(o: CommonFlags, source: string, target: string, jobs: number | undefined, bar: ReturnType<typeof progressBar>): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  let started = false;
+  try {
+    const r = await replicateCapture({
+      sourceUrl: source,
+      targetUrl: target,
+      jobs,
+      untilCaughtUp: o.untilCaughtUp === true,
+      signal: stop.signal,
+      onCopyProgress: (p) => {
+        if (!started) bar.start(p.bytesTotal, "initial copy (bytes)");
+        started = true;
+        bar.update(p.bytesDone, p.bytesTotal);
+      },
+    });
+    bar.stop();
+    warn(r.warnings);
+    emit(o, r, (x) => `capture of ${x.tables} table(s) (${x.performed.join(", ") || "resumed"}): ${x.appliedChanges} change(s) applied in ${x.batches} batch(es); lag ${x.lag.rows} row(s), ${x.lag.seconds.toFixed(2)} s (${x.durationMs} ms)`);
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}
+
 function registerStatus(pg: Command): void {
   urlOptions(pg.command("status").description("per-table state, lag, copy progress and time left"))
     .option("--strategy <s>", "physical, logical or dump (default: detected from the target)")
@@ -197,7 +231,7 @@ function registerStatus(pg: Command): void {
       }
       emit(o, r, (x) => {
         const lines = [`${x.strategy}: ${x.phase}`];
-        if (x.lag) lines.push(`lag: ${formatBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);
+        if (x.lag) lines.push(`lag: ${x.lag.rows !== undefined ? `${x.lag.rows} row(s), ` : ""}${formatBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);
         if (x.copy) {
           const eta = x.copy.etaSeconds === null ? "unknown (not moving)" : `${x.copy.etaSeconds} s`;
           lines.push(`copy: ${x.copy.tablesDone}/${x.copy.tablesTotal} tables, ${formatBytes(x.copy.bytesDone)} of ${formatBytes(x.copy.bytesTotal)}, time left ${eta}`);
@@ -256,6 +290,9 @@ function registerCutover(pg: Command): void {
       };
       const [source, target] = [await sourceUrl(o), targetUrl(o)];
       const strategy = await strategyToCut(flagged, source, target);
+      if (strategy === "capture") {
+        throw new FerryError("the capture strategy's cutover is not built yet: stop the app's writes, run ferry pg replicate --strategy capture --until-caught-up, then ferry pg verify", 2);
+      }
       // The dump's copy is the long step inside `pulumi up`: its progress shows there too (progressBar).
       const bar = progressBar(o);
       const copied = reportTo(bar, "cutover copy (bytes)");
