@@ -137,7 +137,7 @@ function registerReplicate(pg: Command): void {
     .option("--strategy <s>", "physical, logical, dump or capture")
     .option("--standby-dir <dir>", "physical: the standby's data directory on this (the target) host")
     .option("--jobs <n>", "dump, capture: parallel connections of the copy")
-    .option("--until-caught-up", "capture: return once every change committed so far is applied (default: apply until SIGTERM or SIGINT)")
+    .option("--until-caught-up", "capture: return once every change committed before it started applying is on the target (default: apply until SIGTERM or SIGINT)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
       const strategy = parseStrategy(o.strategy)!;

@@ -12,7 +12,7 @@ import { Client } from "pg";
 import { FerryError, sleep } from "../../cli/common";
 import { crashPoint } from "../cutover/crash-points";
 import { qualified, quoteIdent } from "../connection";
-import { DUMP_SEARCH_PATH, TableInfo } from "../copy-catalog";
+import { displayName, DUMP_SEARCH_PATH, TableInfo } from "../copy-catalog";
 import { saveRecordInTransaction } from "../state";
 import { CAPTURE_LOG, schemaHash } from "./install";
 import { CAPTURE_KEY, CaptureProgress } from "./record";
@@ -101,7 +101,7 @@ async function deleteOneRow(target: Client, t: TableInfo, old: string): Promise<
     `DELETE FROM ONLY ${nameOf(t)} WHERE ctid = (SELECT x.ctid FROM ONLY ${nameOf(t)} AS x, pg_catalog.jsonb_populate_record(NULL::${nameOf(t)}, $1::jsonb) AS k WHERE ${same} LIMIT 1)`,
     [old],
   );
-  if (!rowCount) throw new FerryError(`capture: a row the source changed in ${nameOf(t)} (a table without a primary key) is not on the target: the target diverged; run ferry pg verify`, 1);
+  if (!rowCount) throw new FerryError(`capture: a row the source changed in ${displayName(t)} (a table without a primary key) is not on the target: the target diverged; run ferry pg verify`, 1);
 }
 
 /** One page of a batch, folded: tables truncated, each keyed table's last change per key, keyless changes in order. */
@@ -246,7 +246,10 @@ export async function captureLag(source: Client, recorded: string): Promise<Capt
 }
 
 export interface ApplyLoopOptions {
-  /** Return once a batch finds nothing left to apply. */
+  /**
+   * Return after one batch: every change committed before the loop started is then on the
+   * target (the batch's snapshot is read after), so this returns under a steady load too.
+   */
   untilCaughtUp?: boolean;
   /** Stop (after the batch in flight) when aborted. */
   signal?: AbortSignal;
@@ -255,7 +258,7 @@ export interface ApplyLoopOptions {
   onBatch?: (b: { changes: number; progress: CaptureProgress }) => void;
 }
 
-/** Apply batches until caught up (untilCaughtUp) or aborted; returns the last progress. */
+/** Apply batches until caught up with the loop's start (untilCaughtUp) or aborted; returns the last progress. */
 export async function applyLoop(source: Client, target: Client, tables: Map<number, TableInfo>, start: CaptureProgress, opts: ApplyLoopOptions): Promise<CaptureProgress> {
   await prepareApplySession(target);
   let progress = start;
@@ -265,9 +268,8 @@ export async function applyLoop(source: Client, target: Client, tables: Map<numb
     const batch = await applyBatch(source, target, tables, progress);
     progress = batch.progress;
     opts.onBatch?.(batch);
-    if (batch.changes > 0) continue;
     if (opts.untilCaughtUp) break;
-    await sleep(opts.idleMs ?? 100);
+    if (batch.changes === 0) await sleep(opts.idleMs ?? 100);
   }
   return progress;
 }

@@ -207,8 +207,8 @@ export async function schemaHash(source: Client): Promise<string> {
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'f') AND ${USER_RELATION}),
     facts AS (
-      SELECT 'table ' || name || ' ' || relkind || relpersistence AS f FROM rel
-      UNION ALL SELECT 'column ' || r.name || ' ' || a.attnum || ' ' || quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || a.attgenerated
+      SELECT 'table ' || name || ' ' || relkind::text || relpersistence::text AS f FROM rel
+      UNION ALL SELECT 'column ' || r.name || ' ' || a.attnum || ' ' || quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull::text || a.attgenerated::text
         FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid WHERE a.attnum > 0 AND NOT a.attisdropped
       UNION ALL SELECT 'constraint ' || r.name || ' ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid)
         FROM rel r JOIN pg_constraint k ON k.conrelid = r.oid

@@ -26,6 +26,8 @@ export interface CaptureReplicateOptions extends ApplyLoopOptions {
   onCopyProgress?: (p: DumpProgress) => void;
   /** How long installing a table's trigger may wait for its lock (default 5 s). */
   lockTimeoutMs?: number;
+  /** Called once the copy's snapshot is taken and its pg_current_snapshot() read, before a row is read (the tests commit writes across it). */
+  onCopySnapshot?: () => Promise<void>;
 }
 
 export interface CaptureReplicateResult {
@@ -62,6 +64,7 @@ async function initialCopy(source: Client, target: Client, progress: CaptureProg
     onSnapshot: async (s) => {
       // In a REPEATABLE READ transaction pg_current_snapshot() is the transaction's snapshot: the one the copy reads.
       copying.snapshot = (await s.client.query<{ s: string }>("SELECT pg_current_snapshot()::text AS s")).rows[0].s;
+      await opts.onCopySnapshot?.();
     },
     onSchemaRestored: async () => {
       copying.copied = await copiedObjects(target);
