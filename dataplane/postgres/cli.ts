@@ -77,14 +77,21 @@ export function parseNumber(flag: string, value: string | undefined, min: number
   return n;
 }
 
-/** The strategy replicate recorded on the target; a --strategy that disagrees is refused before anything changes. */
+/**
+ * The strategy replicate recorded on the target; a --strategy that disagrees is refused before anything changes,
+ * and so is capture, whose cutover (fence, apply the rest of the log, verify, open the target) is not built yet.
+ */
 export async function strategyToCut(flag: Strategy | undefined, sourceUrl: string, targetUrl: string): Promise<Strategy> {
   const recorded = await withClient(sourceUrl, (s) => withClient(targetUrl, (t) => recordedStrategy(s, t))).catch((err: Error) => {
     // Unreadable (a stopped standby, say): a flag decides, and the cutover reports what is wrong.
     if (flag) return null;
     throw new FerryError(`missing --strategy, and what ferry pg replicate recorded cannot be read: ${err.message.split("\n")[0]}`, 1);
   });
-  return chooseStrategy(flag, recorded);
+  const strategy = chooseStrategy(flag, recorded);
+  if (strategy === "capture") {
+    throw new FerryError("the capture strategy has no cutover yet: stop the app's writes, run ferry pg replicate --strategy capture --until-caught-up, then ferry pg verify", 2);
+  }
+  return strategy;
 }
 
 /** Warnings (a privilege the target could not take, a setting it refused) on stderr, one line each. */
@@ -107,7 +114,7 @@ const flags = (cmd: Command) => cmd.optsWithGlobals() as CommonFlags;
 
 function registerPreflight(pg: Command): void {
   fenceFlags(urlOptions(pg.command("preflight").description("check everything a migration needs before touching anything")))
-    .option("--strategy <s>", "physical, logical or dump")
+    .option("--strategy <s>", "physical, logical, dump or capture")
     .option("--fix-replica-identity", "set REPLICA IDENTITY FULL on tables without a primary key (logical)")
     .option("--standby-dir <dir>", "physical: where the standby will live (free disk is checked there)")
     .option("--disk-headroom <x>", "free disk must be at least data size times this", "1.5")
@@ -218,7 +225,7 @@ async function runCapture(o: CommonFlags, source: string, target: string, jobs: 
 
 function registerStatus(pg: Command): void {
   urlOptions(pg.command("status").description("per-table state, lag, copy progress and time left"))
-    .option("--strategy <s>", "physical, logical or dump (default: detected from the target)")
+    .option("--strategy <s>", "physical, logical, dump or capture (default: detected from the target)")
     .option("--require-cutover", "exit 1 unless the cutover is done and the source still fenced (the gate before the source is released)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
@@ -290,9 +297,6 @@ function registerCutover(pg: Command): void {
       };
       const [source, target] = [await sourceUrl(o), targetUrl(o)];
       const strategy = await strategyToCut(flagged, source, target);
-      if (strategy === "capture") {
-        throw new FerryError("the capture strategy's cutover is not built yet: stop the app's writes, run ferry pg replicate --strategy capture --until-caught-up, then ferry pg verify", 2);
-      }
       // The dump's copy is the long step inside `pulumi up`: its progress shows there too (progressBar).
       const bar = progressBar(o);
       const copied = reportTo(bar, "cutover copy (bytes)");
@@ -328,7 +332,7 @@ function registerCutover(pg: Command): void {
 
 function registerRollback(pg: Command): void {
   urlOptions(pg.command("rollback").description("before the target took writes: unfence the source and tear down replication"))
-    .option("--strategy <s>", "physical, logical or dump")
+    .option("--strategy <s>", "physical, logical, dump or capture")
     .option("--standby-dir <dir>", "physical: stop the standby in this directory (on its host)")
     .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
     .action(action(async (_o: unknown, cmd: Command) => {
