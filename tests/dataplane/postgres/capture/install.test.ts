@@ -42,6 +42,11 @@ describe("capture install", () => {
       expect(rows[0].new).toMatchObject({ id: 3, visits: 7 });
       // No primary key: the whole old row is the identity.
       expect(rows[1].old).toMatchObject({ actor: "seed", token: "seed-5" });
+      // A partitioned root's TRUNCATE fires each leaf's trigger: the leaves are what capture applies to.
+      await c.query("DELETE FROM ferry_capture.log");
+      await c.query("TRUNCATE events");
+      const { rows: leaves } = await c.query<{ rel: string; op: string }>("SELECT rel::regclass::text AS rel, op FROM ferry_capture.log ORDER BY 1");
+      expect(leaves).toEqual([{ rel: "events_default", op: "T" }, { rel: "events_old", op: "T" }, { rel: "events_recent", op: "T" }]);
     });
     expect(await withClient(src, removeCapture)).toEqual(["14 capture trigger(s)", "schema ferry_capture (change log, trigger functions)"]);
     expect(await catalogSnapshot(src)).toEqual(before);
