@@ -258,18 +258,31 @@ export interface ApplyLoopOptions {
   onBatch?: (b: { changes: number; progress: CaptureProgress }) => void;
 }
 
-/** Apply batches until caught up with the loop's start (untilCaughtUp) or aborted; returns the last progress. */
+/** How often the loop compares the source's schema hash (a catalog scan) while it runs. */
+const SCHEMA_CHECK_MS = 2000;
+
+/**
+ * Apply batches until caught up with the loop's start (untilCaughtUp) or aborted; returns
+ * the last progress. The schema is compared at the start, every SCHEMA_CHECK_MS and at the
+ * end, so a run that returns saw no DDL; one made in between stops the next check.
+ */
 export async function applyLoop(source: Client, target: Client, tables: Map<number, TableInfo>, start: CaptureProgress, opts: ApplyLoopOptions): Promise<CaptureProgress> {
   await prepareApplySession(target);
   let progress = start;
+  await requireSameSchema(source, progress);
+  let checked = Date.now();
   await trimLog(source, progress.snapshot!);
   while (!opts.signal?.aborted) {
-    await requireSameSchema(source, progress);
+    if (Date.now() - checked > SCHEMA_CHECK_MS) {
+      await requireSameSchema(source, progress);
+      checked = Date.now();
+    }
     const batch = await applyBatch(source, target, tables, progress);
     progress = batch.progress;
     opts.onBatch?.(batch);
     if (opts.untilCaughtUp) break;
     if (batch.changes === 0) await sleep(opts.idleMs ?? 100);
   }
+  await requireSameSchema(source, progress);
   return progress;
 }
