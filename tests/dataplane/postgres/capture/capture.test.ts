@@ -136,7 +136,7 @@ describe("capture replicate", () => {
   );
 
   it("status shows the lag in rows and seconds; DDL during capture is refused; rollback leaves the source as it was", async () => {
-    const { src, env } = await ownedPair(clusters.source, clusters.target, "cap_s");
+    const { src, tgt, env } = await ownedPair(clusters.source, clusters.target, "cap_s");
     const before = await catalogSnapshot(src);
     expect((await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up"], env)).code).toBe(0);
     await withClient(src, (c) => c.query("UPDATE accounts SET visits = visits + 1 WHERE id <= 5"));
@@ -155,5 +155,11 @@ describe("capture replicate", () => {
     expect((await runFerry(["pg", "rollback", "--strategy", "capture"], env)).code).toBe(0);
     await withClient(src, (c) => c.query("ALTER TABLE accounts DROP COLUMN nickname"));
     expect(await catalogSnapshot(src)).toEqual(before);
+    // Replicating again installs anew and copies again into the target it empties first.
+    await withClient(src, (c) => mixedWrite(c, 7));
+    const again = await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up", "--json"], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).performed).toEqual(["capture triggers installed on 7 table(s)", "initial copy"]);
+    expect(await allRows(tgt)).toEqual(await allRows(src));
   }, 120_000);
 });
