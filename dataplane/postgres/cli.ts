@@ -343,7 +343,7 @@ function registerRollback(pg: Command): void {
 }
 
 function registerCleanup(pg: Command): void {
-  urlOptions(pg.command("cleanup").description("drop the publication, subscription and replication slots"))
+  urlOptions(pg.command("cleanup").description("drop the publication, subscription, replication slots and capture triggers"))
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
       const r = await cleanup({ sourceUrl: await sourceUrl(o), targetUrl: o.target ?? process.env.FERRY_TARGET_URL ? targetUrl(o) : undefined });

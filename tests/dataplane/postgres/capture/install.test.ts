@@ -52,6 +52,16 @@ describe("capture install", () => {
     expect(await catalogSnapshot(src)).toEqual(before);
   });
 
+  it("ferry pg cleanup removes the capture too", async () => {
+    const { src } = await ownedPair(clusters.source, clusters.target, "inst_f");
+    const before = await catalogSnapshot(src);
+    await install(src);
+    const run = await runFerry(["pg", "cleanup"], { FERRY_SOURCE_URL: src });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/dropped 14 capture trigger\(s\)/);
+    expect(await catalogSnapshot(src)).toEqual(before);
+  });
+
   it("a failure part-way (a table's lock not granted) leaves nothing behind", async () => {
     const { src } = await ownedPair(clusters.source, clusters.target, "inst_b");
     const before = await catalogSnapshot(src);
