@@ -258,6 +258,16 @@ export interface ApplyLoopOptions {
   onBatch?: (b: { changes: number; progress: CaptureProgress }) => void;
 }
 
+/**
+ * One applier at a time (a second replicate, or a cutover while replicate runs): two would
+ * both apply a batch read from the same recorded snapshot, and a keyless table would get
+ * its rows twice. A session lock: it goes with the connection, a killed ferry included.
+ */
+async function holdApplierLock(target: Client): Promise<void> {
+  const { rows } = await target.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('ferry.capture.apply')) AS ok");
+  if (!rows[0].ok) throw new FerryError("another ferry is applying this capture to the target (ferry pg replicate --strategy capture still running?): stop it first", 1);
+}
+
 /** How often the loop compares the source's schema hash (a catalog scan) while it runs. */
 const SCHEMA_CHECK_MS = 2000;
 
@@ -267,6 +277,7 @@ const SCHEMA_CHECK_MS = 2000;
  * end, so a run that returns saw no DDL; one made in between stops the next check.
  */
 export async function applyLoop(source: Client, target: Client, tables: Map<number, TableInfo>, start: CaptureProgress, opts: ApplyLoopOptions): Promise<CaptureProgress> {
+  await holdApplierLock(target);
   await prepareApplySession(target);
   let progress = start;
   await requireSameSchema(source, progress);

@@ -92,7 +92,14 @@ describe("capture replicate", () => {
 
   it("a writer open while later ids are applied is applied when it commits, not lost", async () => {
     const { src, tgt } = await ownedPair(clusters.source, clusters.target, "cap_b");
-    await replicateCapture({ sourceUrl: src, targetUrl: tgt, untilCaughtUp: true });
+    const stop = new AbortController();
+    let batches = 0;
+    const running = replicateCapture({ sourceUrl: src, targetUrl: tgt, signal: stop.signal, onBatch: () => batches++ });
+    while (batches === 0) await new Promise((r) => setTimeout(r, 50));
+    // A second applier is refused while the first runs.
+    await expect(replicateCapture({ sourceUrl: src, targetUrl: tgt, untilCaughtUp: true })).rejects.toThrow(/^another ferry is applying this capture/);
+    stop.abort();
+    await running;
     const long = await openWriter(src, "long@x.test");
     await withClient(src, (c) => c.query("INSERT INTO accounts (email) VALUES ('short@x.test')"));
     await replicateCapture({ sourceUrl: src, targetUrl: tgt, untilCaughtUp: true });
