@@ -2,11 +2,11 @@
 // connected as, replication capacity, tables logical replication cannot handle,
 // login roles, WAL position. (Table and sequence listings live in copy-catalog.ts.)
 import { Client } from "pg";
-import { STATE_SCHEMA } from "./names";
+import { CAPTURE_SCHEMA, STATE_SCHEMA } from "./names";
 
-/** User relations: not system schemas, not ferry's bookkeeping, not extension members. */
+/** User relations: not system schemas, not ferry's bookkeeping or change log, not extension members. */
 export const USER_RELATION = `
-  n.nspname NOT IN ('pg_catalog', 'information_schema', '${STATE_SCHEMA}')
+  n.nspname NOT IN ('pg_catalog', 'information_schema', '${STATE_SCHEMA}', '${CAPTURE_SCHEMA}')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;

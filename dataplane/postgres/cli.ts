@@ -12,6 +12,7 @@ import { STRATEGIES, Strategy } from "./names";
 import { preflight } from "./preflight";
 import { replicateLogical } from "./replication/logical";
 import { replicatePhysical } from "./replication/physical";
+import { replicateCapture } from "./capture/replicate";
 import { rollback } from "./cutover/rollback";
 import { status } from "./status";
 import { trialCopy } from "./replication/trial";
@@ -35,6 +36,7 @@ interface CommonFlags extends GlobalOptions {
   requireCutover?: boolean;
   unfencedRole?: string[];
   providerSuperusers?: boolean;
+  untilCaughtUp?: boolean;
 }
 
 /**
@@ -75,14 +77,21 @@ export function parseNumber(flag: string, value: string | undefined, min: number
   return n;
 }
 
-/** The strategy replicate recorded on the target; a --strategy that disagrees is refused before anything changes. */
+/**
+ * The strategy replicate recorded on the target; a --strategy that disagrees is refused before anything changes,
+ * and so is capture, whose cutover (fence, apply the rest of the log, verify, open the target) is not built yet.
+ */
 export async function strategyToCut(flag: Strategy | undefined, sourceUrl: string, targetUrl: string): Promise<Strategy> {
   const recorded = await withClient(sourceUrl, (s) => withClient(targetUrl, (t) => recordedStrategy(s, t))).catch((err: Error) => {
     // Unreadable (a stopped standby, say): a flag decides, and the cutover reports what is wrong.
     if (flag) return null;
     throw new FerryError(`missing --strategy, and what ferry pg replicate recorded cannot be read: ${err.message.split("\n")[0]}`, 1);
   });
-  return chooseStrategy(flag, recorded);
+  const strategy = chooseStrategy(flag, recorded);
+  if (strategy === "capture") {
+    throw new FerryError("the capture strategy has no cutover yet: stop the app's writes, run ferry pg replicate --strategy capture --until-caught-up, then ferry pg verify", 2);
+  }
+  return strategy;
 }
 
 /** Warnings (a privilege the target could not take, a setting it refused) on stderr, one line each. */
@@ -105,7 +114,7 @@ const flags = (cmd: Command) => cmd.optsWithGlobals() as CommonFlags;
 
 function registerPreflight(pg: Command): void {
   fenceFlags(urlOptions(pg.command("preflight").description("check everything a migration needs before touching anything")))
-    .option("--strategy <s>", "physical, logical or dump")
+    .option("--strategy <s>", "physical, logical, dump or capture")
     .option("--fix-replica-identity", "set REPLICA IDENTITY FULL on tables without a primary key (logical)")
     .option("--standby-dir <dir>", "physical: where the standby will live (free disk is checked there)")
     .option("--disk-headroom <x>", "free disk must be at least data size times this", "1.5")
@@ -131,10 +140,11 @@ function registerPreflight(pg: Command): void {
 }
 
 function registerReplicate(pg: Command): void {
-  urlOptions(pg.command("replicate").description("start replicating (physical, logical) or make a timed trial copy (dump)"))
-    .option("--strategy <s>", "physical, logical or dump")
+  urlOptions(pg.command("replicate").description("start replicating (physical, logical), capture changes by trigger and apply them (capture), or make a timed trial copy (dump)"))
+    .option("--strategy <s>", "physical, logical, dump or capture")
     .option("--standby-dir <dir>", "physical: the standby's data directory on this (the target) host")
-    .option("--jobs <n>", "dump: parallel connections")
+    .option("--jobs <n>", "dump, capture: parallel connections of the copy")
+    .option("--until-caught-up", "capture: return once every change committed before it started applying is on the target (default: apply until SIGTERM or SIGINT)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
       const strategy = parseStrategy(o.strategy)!;
@@ -146,6 +156,8 @@ function registerReplicate(pg: Command): void {
           if (!o.standbyDir) throw new FerryError("missing --standby-dir: physical replication needs the standby's data directory", 2);
           const r = await replicatePhysical({ sourceUrl: source, targetUrl: target, standbyDir: o.standbyDir });
           emit(o, r, (x) => `standby ${x.created ? "created" : "already there"} in ${x.standbyDir}, streaming on port ${x.port} through slot ${x.slot} (${x.durationMs} ms)`);
+        } else if (strategy === "capture") {
+          await runCapture(o, source, target, jobs, bar);
         } else if (strategy === "logical") {
           let started = false;
           const r = await replicateLogical({
@@ -182,9 +194,38 @@ function registerReplicate(pg: Command): void {
     }));
 }
 
+/** The capture strategy's replicate: install, copy, then apply until caught up or told to stop (the batch in flight finishes). */
+async function runCapture(o: CommonFlags, source: string, target: string, jobs: number | undefined, bar: ReturnType<typeof progressBar>): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  let started = false;
+  try {
+    const r = await replicateCapture({
+      sourceUrl: source,
+      targetUrl: target,
+      jobs,
+      untilCaughtUp: o.untilCaughtUp === true,
+      signal: stop.signal,
+      onCopyProgress: (p) => {
+        if (!started) bar.start(p.bytesTotal, "initial copy (bytes)");
+        started = true;
+        bar.update(p.bytesDone, p.bytesTotal);
+      },
+    });
+    bar.stop();
+    warn(r.warnings);
+    emit(o, r, (x) => `capture of ${x.tables} table(s) (${x.performed.join(", ") || "resumed"}): ${x.appliedChanges} change(s) applied in ${x.batches} batch(es); lag ${x.lag.rows} row(s), ${x.lag.seconds.toFixed(2)} s (${x.durationMs} ms)`);
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}
+
 function registerStatus(pg: Command): void {
   urlOptions(pg.command("status").description("per-table state, lag, copy progress and time left"))
-    .option("--strategy <s>", "physical, logical or dump (default: detected from the target)")
+    .option("--strategy <s>", "physical, logical, dump or capture (default: detected from the target)")
     .option("--require-cutover", "exit 1 unless the cutover is done and the source still fenced (the gate before the source is released)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
@@ -197,7 +238,7 @@ function registerStatus(pg: Command): void {
       }
       emit(o, r, (x) => {
         const lines = [`${x.strategy}: ${x.phase}`];
-        if (x.lag) lines.push(`lag: ${formatBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);
+        if (x.lag) lines.push(`lag: ${x.lag.rows !== undefined ? `${x.lag.rows} row(s), ` : ""}${formatBytes(x.lag.bytes)}${x.lag.seconds !== null ? `, ${x.lag.seconds.toFixed(2)} s` : ""}`);
         if (x.copy) {
           const eta = x.copy.etaSeconds === null ? "unknown (not moving)" : `${x.copy.etaSeconds} s`;
           lines.push(`copy: ${x.copy.tablesDone}/${x.copy.tablesTotal} tables, ${formatBytes(x.copy.bytesDone)} of ${formatBytes(x.copy.bytesTotal)}, time left ${eta}`);
@@ -291,7 +332,7 @@ function registerCutover(pg: Command): void {
 
 function registerRollback(pg: Command): void {
   urlOptions(pg.command("rollback").description("before the target took writes: unfence the source and tear down replication"))
-    .option("--strategy <s>", "physical, logical or dump")
+    .option("--strategy <s>", "physical, logical, dump or capture")
     .option("--standby-dir <dir>", "physical: stop the standby in this directory (on its host)")
     .option("--check", "only check that going back loses nothing (exit 1 as the rollback would refuse); change nothing")
     .action(action(async (_o: unknown, cmd: Command) => {
@@ -302,7 +343,7 @@ function registerRollback(pg: Command): void {
 }
 
 function registerCleanup(pg: Command): void {
-  urlOptions(pg.command("cleanup").description("drop the publication, subscription and replication slots"))
+  urlOptions(pg.command("cleanup").description("drop the publication, subscription, replication slots and capture triggers"))
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);
       const r = await cleanup({ sourceUrl: await sourceUrl(o), targetUrl: o.target ?? process.env.FERRY_TARGET_URL ? targetUrl(o) : undefined });

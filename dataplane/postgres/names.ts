@@ -10,5 +10,13 @@ export const PHYSICAL_SLOT = "ferry_standby";
 /** ferry's bookkeeping schema on the target (cutover progress); never user data. */
 export const STATE_SCHEMA = "ferry";
 
-export type Strategy = "physical" | "logical" | "dump";
-export const STRATEGIES: readonly Strategy[] = ["physical", "logical", "dump"];
+/**
+ * The capture strategy's schema on the source (change log, trigger functions) and its
+ * triggers' names on every user table: never copied, never verified, removed by rollback.
+ */
+export const CAPTURE_SCHEMA = "ferry_capture";
+export const CAPTURE_ROW_TRIGGER = "ferry_capture_row";
+export const CAPTURE_TRUNCATE_TRIGGER = "ferry_capture_truncate";
+
+export type Strategy = "physical" | "logical" | "dump" | "capture";
+export const STRATEGIES: readonly Strategy[] = ["physical", "logical", "dump", "capture"];

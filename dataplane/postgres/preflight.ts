@@ -45,7 +45,7 @@ export interface PreflightOptions extends Omit<FenceOptions, "serverVersion"> {
 }
 
 /** Replication connections a strategy needs: the stream, plus logical's table-sync workers. */
-const SENDERS_NEEDED: Record<Strategy, number> = { physical: 1, logical: 3, dump: 0 };
+const SENDERS_NEEDED: Record<Strategy, number> = { physical: 1, logical: 3, dump: 0, capture: 0 };
 
 const check = (name: string, ok: boolean, detail: string): PreflightCheck => ({ name, ok, detail });
 
@@ -66,7 +66,7 @@ export function versionProblem(strategy: Strategy, source: number, target: numbe
 }
 
 function walLevelCheck(strategy: Strategy, walLevel: string): PreflightCheck {
-  if (strategy === "dump") return check("wal_level", true, `${walLevel} (not used by dump)`);
+  if (strategy === "dump" || strategy === "capture") return check("wal_level", true, `${walLevel} (not used by ${strategy})`);
   const needed = strategy === "logical" ? ["logical"] : ["replica", "logical"];
   return needed.includes(walLevel)
     ? check("wal_level", true, walLevel)
@@ -75,7 +75,8 @@ function walLevelCheck(strategy: Strategy, walLevel: string): PreflightCheck {
 
 function sourcePrivilegeCheck(strategy: Strategy, p: Privileges): PreflightCheck {
   const admin = p.superuser || p.rdsSuperuser;
-  if (strategy === "dump") return check("source privileges", true, `${p.user}${admin ? " (superuser)" : ""}`);
+  // capture needs only to own the tables: ferry pg replicate refuses, naming it, one it does not own.
+  if (strategy === "dump" || strategy === "capture") return check("source privileges", true, `${p.user}${admin ? " (superuser)" : ""}`);
   if (!(admin || p.replication)) {
     return check("source privileges", false, `${p.user} has neither superuser, rds_superuser nor REPLICATION: ${strategy} replication needs one (ALTER ROLE ${p.user} REPLICATION)`);
   }
@@ -137,7 +138,7 @@ async function largeObjectCheck(c: Client, strategy: Strategy): Promise<Prefligh
 async function unloggedCheck(c: Client, strategy: Strategy): Promise<PreflightCheck> {
   const tables = await unloggedTables(c);
   if (!tables.length) return check("unlogged tables", true, "none");
-  if (strategy === "dump") return check("unlogged tables", true, `${tables.join(", ")} (copied by dump)`);
+  if (strategy === "dump" || strategy === "capture") return check("unlogged tables", true, `${tables.join(", ")} (copied by ${strategy}${strategy === "capture" ? ", their changes captured by trigger" : ""})`);
   return check("unlogged tables", false, `${tables.join(", ")}: not replicated by ${strategy} replication (ALTER TABLE ... SET LOGGED, or use dump)`);
 }
 

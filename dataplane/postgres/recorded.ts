@@ -4,6 +4,7 @@
 //   a target in recovery                    physical (a standby cannot hold a record)
 //   a cutover record that began (steps, fence) that cutover's strategy
 //   replicate's logical record, or the subscription  logical
+//   replicate's capture record (its triggers' schema hash)  capture
 //   the trial copy's record (cutover:dump)  dump
 //   the standby's slot on the source        physical (promoted, record not yet written)
 import { Client } from "pg";
@@ -12,6 +13,7 @@ import { inRecovery } from "./catalog";
 import { subscriptionExists } from "./replication/logical";
 import { PHYSICAL_SLOT, STRATEGIES, Strategy } from "./names";
 import { CutoverState, readAll } from "./state";
+import { CAPTURE_KEY, CaptureProgress } from "./capture/record";
 
 const began = (r: CutoverState | undefined) => !!r && (r.steps.length > 0 || !!r.fence || !!r.done);
 
@@ -22,6 +24,7 @@ export async function recordedStrategy(source: Client, target: Client): Promise<
   const started = STRATEGIES.find((s) => began(cutover(s)));
   if (started) return started;
   if (records["replicate:logical"] || (await subscriptionExists(target))) return "logical";
+  if ((records[CAPTURE_KEY] as CaptureProgress | undefined)?.schemaHash) return "capture";
   if (cutover("dump")) return "dump";
   const { rows } = await source.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [PHYSICAL_SLOT]);
   if (rows.length) return "physical";

@@ -67,14 +67,19 @@ export async function loadRecord<T>(c: Client, key: string): Promise<T | null> {
   return ((await readAll(c))[key] as T | undefined) ?? null;
 }
 
+/** Save a record inside the caller's open transaction: it commits (or not) with the caller's other writes. */
+export async function saveRecordInTransaction(c: Client, key: string, value: unknown): Promise<void> {
+  // One writer at a time: two ferry processes must not lose each other's update.
+  await c.query("SELECT pg_advisory_xact_lock(hashtext('ferry.progress'))");
+  await c.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
+  const doc = { ...(await readAll(c)), [key]: value };
+  await c.query(`COMMENT ON SCHEMA ${STATE_SCHEMA} IS ${quoteLiteral(JSON.stringify(doc))}`);
+}
+
 export async function saveRecord(c: Client, key: string, value: unknown): Promise<void> {
   await c.query("BEGIN");
   try {
-    // One writer at a time: two ferry processes must not lose each other's update.
-    await c.query("SELECT pg_advisory_xact_lock(hashtext('ferry.progress'))");
-    await c.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
-    const doc = { ...(await readAll(c)), [key]: value };
-    await c.query(`COMMENT ON SCHEMA ${STATE_SCHEMA} IS ${quoteLiteral(JSON.stringify(doc))}`);
+    await saveRecordInTransaction(c, key, value);
     await c.query("COMMIT");
   } catch (err) {
     await c.query("ROLLBACK").catch(() => undefined);

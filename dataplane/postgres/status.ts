@@ -10,7 +10,9 @@ import { fenceInPlace, readFence } from "./cutover/fence";
 import { TableSyncState, logicalLag, subscriptionExists, tableStates } from "./replication/logical";
 import { Strategy } from "./names";
 import { physicalLag } from "./replication/physical";
-import { CutoverState, loadCutover } from "./state";
+import { CutoverState, loadCutover, loadRecord } from "./state";
+import { captureStatus } from "./capture/replicate";
+import { CAPTURE_KEY, CaptureProgress } from "./capture/record";
 
 export interface CopyProgress {
   tablesDone: number;
@@ -25,7 +27,8 @@ export interface CopyProgress {
 export interface StatusReport {
   strategy: Strategy;
   tables: TableSyncState[];
-  lag: { bytes: number; seconds: number | null } | null;
+  /** rows: the capture strategy's committed changes not yet applied. */
+  lag: { bytes: number; seconds: number | null; rows?: number } | null;
   copy: CopyProgress | null;
   /** "streaming", "initial copy", "not started", "fenced", "cut over", ... */
   phase: string;
@@ -43,7 +46,8 @@ export interface StatusOptions {
 /** The strategy in use, read from the target: a standby is physical, a subscription logical. */
 async function detectStrategy(target: Client): Promise<Strategy> {
   if (await inRecovery(target)) return "physical";
-  return (await subscriptionExists(target)) ? "logical" : "dump";
+  if (await subscriptionExists(target)) return "logical";
+  return (await loadRecord<CaptureProgress>(target, CAPTURE_KEY))?.schemaHash ? "capture" : "dump";
 }
 
 /** Source bytes of each subscribed table (a partitioned root counts its partitions; pg_partition_tree is empty for a plain table). */
@@ -113,6 +117,7 @@ export async function status(opts: StatusOptions): Promise<StatusReport> {
       let tables: TableSyncState[] = [];
       let copy: CopyProgress | null = null;
       let lag: StatusReport["lag"] = null;
+      let copying = false;
       if (strategy === "logical") {
         const first = await logicalCopySample(source, target);
         tables = first.tables;
@@ -134,10 +139,14 @@ export async function status(opts: StatusOptions): Promise<StatusReport> {
           copy = withEstimate(first, second ?? { ...first, bytesDone: first.bytesTotal }, sampleMs);
         }
         if (standby) lag = await physicalLag(source, target).then((l) => ({ bytes: l.bytes, seconds: l.seconds }));
+      } else if (strategy === "capture") {
+        const c = await captureStatus(source, target);
+        lag = c.lag && { bytes: c.lag.bytes, seconds: c.lag.seconds, rows: c.lag.rows };
+        copying = !!c.progress?.schemaHash && !c.progress.copyDone;
       }
       const cut = await cutoverSummary(source, standby ? null : target, strategy);
       const phase = cut?.done ? "cut over" : cut?.fenced ? "fenced (cutover in progress)"
-        : copy && !complete(copy) ? "initial copy" : lag ? "streaming" : strategy === "dump" ? "no replication (dump)" : "not started";
+        : (copy && !complete(copy)) || copying ? "initial copy" : lag ? "streaming" : strategy === "dump" ? "no replication (dump)" : "not started";
       return { strategy, tables, lag, copy, phase, cutover: cut };
     }),
   );

@@ -74,7 +74,7 @@ export const CLI_CASES: CliCase[] = [
   { name: "unknown option", args: () => ["pg", "verify", "--bogus"], error: /^ferry: unknown option '--bogus'$/, exit: 2 },
   { name: "pg: no source URL anywhere", args: () => ["pg", "preflight", "--strategy", "dump"], error: /^ferry: missing --source: pass --source URL or set FERRY_SOURCE_URL$/, exit: 2 },
   { name: "pg: no strategy", args: () => ["pg", "replicate"], env: good, error: /^ferry: missing --strategy: pass --strategy /, exit: 2 },
-  { name: "pg: unknown strategy", args: () => ["pg", "preflight", "--strategy", "bogus"], env: good, error: /^ferry: --strategy must be one of physical, logical, dump \(got "bogus"\)$/, exit: 2 },
+  { name: "pg: unknown strategy", args: () => ["pg", "preflight", "--strategy", "bogus"], env: good, error: /^ferry: --strategy must be one of physical, logical, dump, capture \(got "bogus"\)$/, exit: 2 },
   { name: "pg: negative lag gate", args: () => ["pg", "cutover", "--strategy", "dump", "--max-lag-bytes", "-5"], env: good, error: /^ferry: --max-lag-bytes must be an integer >= 0 \(got "-5"\)$/, exit: 2 },
   { name: "pg: timeout not a number", args: () => ["pg", "cutover", "--strategy", "dump", "--timeout", "abc"], env: good, error: /^ferry: --timeout must be an integer >= 1 \(got "abc"\)$/, exit: 2 },
   { name: "pg: zero jobs", args: () => ["pg", "replicate", "--strategy", "dump", "--jobs", "0"], env: good, error: /^ferry: --jobs must be an integer >= 1 \(got "0"\)$/, exit: 2 },

@@ -13,6 +13,7 @@ import { Client } from "pg";
 import { libpqArgs, quoteIdent, quoteLiteral } from "../connection";
 import { runTool } from "../tools";
 import { IndexEntry, onlyEntries, withoutBuilt } from "./copy-indexes";
+import { CAPTURE_ROW_TRIGGER, CAPTURE_SCHEMA, CAPTURE_TRUNCATE_TRIGGER } from "../names";
 
 export interface SchemaArchive {
   file: string;
@@ -28,7 +29,8 @@ export async function dumpSchemaArchive(sourceUrl: string, snapshot: string | un
   // The pre-data and post-data sections rather than --schema-only: --schema-only also drops the
   // "MATERIALIZED VIEW DATA" entries (REFRESH MATERIALIZED VIEW, post-data), which left every materialized
   // view unpopulated on the target. --no-blobs: large objects are refused or skipped (dump.ts), not created empty.
-  const args = ["--dbname", conninfo, "--format=custom", "--section=pre-data", "--section=post-data", "--no-blobs", "--no-publications", "--no-subscriptions", "--file", file];
+  // The capture strategy's change log and trigger functions stay on the source (its triggers: withoutCaptureTriggers).
+  const args = ["--dbname", conninfo, "--format=custom", "--section=pre-data", "--section=post-data", "--no-blobs", "--no-publications", "--no-subscriptions", `--exclude-schema=${CAPTURE_SCHEMA}`, "--file", file];
   if (snapshot) args.push(`--snapshot=${snapshot}`);
   try {
     await runTool("pg_dump", args, env);
@@ -37,6 +39,16 @@ export async function dumpSchemaArchive(sourceUrl: string, snapshot: string | un
     throw err;
   }
   return { file, dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const CAPTURE_TRIGGER_ENTRY = new RegExp(` TRIGGER \\S+ .*\\b(${CAPTURE_ROW_TRIGGER}|${CAPTURE_TRUNCATE_TRIGGER}) \\S+$`);
+
+/**
+ * A `pg_restore -l` listing without the capture strategy's triggers: they live on the
+ * user tables (so pg_dump lists them) but call functions that stay on the source.
+ */
+export function withoutCaptureTriggers(list: string): string {
+  return list.split("\n").filter((line) => !CAPTURE_TRIGGER_ENTRY.test(line)).join("\n");
 }
 
 /** Settings for the restore sessions: index builds get memory; commits need not wait for fsync (a failed copy is redone). */
@@ -61,7 +73,8 @@ export async function restoreSection(
   const args = ["--dbname", conninfo, `--section=${section}`, "--no-owner", "--no-privileges", "--exit-on-error"];
   const restoreEnvironment = restoreEnv(env, opts.maintenanceWorkMem);
   const skipped = [...(opts.alreadyBuilt ?? []), ...(opts.oneAtATime ?? [])];
-  const listed = skipped.length ? await runTool("pg_restore", ["--list", archive.file], env) : "";
+  const filtered = skipped.length > 0 || section === "post-data";
+  const listed = filtered ? await runTool("pg_restore", ["--list", archive.file], env) : "";
   const useList = (name: string, list: string) => {
     const file = join(archive.dir, `${section}.${name}.list`);
     writeFileSync(file, list);
@@ -71,7 +84,7 @@ export async function restoreSection(
     await runTool("pg_restore", [...args, useList("first", onlyEntries(listed, opts.oneAtATime)), archive.file], restoreEnvironment);
   }
   const rest = [...args];
-  if (skipped.length) rest.push(useList("rest", withoutBuilt(listed, skipped)));
+  if (filtered) rest.push(useList("rest", withoutCaptureTriggers(withoutBuilt(listed, skipped))));
   if (section === "pre-data") rest.push("--single-transaction");
   else rest.push(`--jobs=${Math.max(1, opts.jobs)}`);
   await runTool("pg_restore", [...rest, archive.file], restoreEnvironment);

@@ -47,6 +47,12 @@ export interface DumpCopyOptions {
    * there now is the copy's, and the caller records it (see target.ts).
    */
   onSchemaRestored?: () => Promise<void>;
+  /**
+   * Called with the copy's exported snapshot before anything is read in it: the capture
+   * strategy records the snapshot's pg_current_snapshot() there, which says which logged
+   * changes the copy already holds.
+   */
+  onSnapshot?: (snapshot: SharedSnapshot) => Promise<void>;
 }
 
 export interface DumpCopyResult {
@@ -85,6 +91,7 @@ export async function copyByDump(opts: DumpCopyOptions): Promise<DumpCopyResult>
   let removeArchive: () => void = () => undefined;
   const result: DumpCopyResult = { tables: 0, rows: 0, bytes: 0, durationMs: 0, phases, sequences: 0, indexesBuiltEarly: 0, warnings };
   try {
+    await opts.onSnapshot?.(snapshot);
     const { tables, sourceVersion, blockSize, earlyIndexes, lockUpgrading } = await timed("snapshot", () => readSource(snapshot, opts, warnings));
     const archive = await timed("dump schema", () => dumpSchemaArchive(opts.sourceUrl, snapshot.id));
     removeArchive = archive.remove;

@@ -1,5 +1,5 @@
-// Removing what replication left behind once it is no longer wanted. A forgotten
-// slot is the dangerous one: the source keeps every WAL segment for it until its
+// Removing what replication left behind once it is no longer wanted (the capture
+// strategy's triggers and change log among it). A forgotten slot is the dangerous one: the source keeps every WAL segment for it until its
 // disk is full. Cleanup refuses in the middle of a cutover (source fenced, target not
 // released): finish or roll back first.
 import { FerryError } from "../../cli/common";
@@ -9,6 +9,7 @@ import { allowWrites, readFence } from "./fence";
 import { dropPublication, dropSubscription } from "../replication/logical";
 import { PHYSICAL_SLOT, STRATEGIES, SUBSCRIPTION } from "../names";
 import { loadCutover } from "../state";
+import { removeCapture } from "../capture/install";
 
 export interface CleanupOptions {
   sourceUrl: string;
@@ -42,6 +43,7 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
       throw new FerryError("the source is fenced by a cutover: pass --target so cleanup can tell whether it finished", 2);
     }
     if (await dropPublication(source)) dropped.push("publication ferry_pub");
+    dropped.push(...(await removeCapture(source)));
     const { rows } = await source.query<{ slot_name: string; active: boolean }>(
       "SELECT slot_name, active FROM pg_replication_slots WHERE slot_name IN ($1, $2)",
       [SUBSCRIPTION, PHYSICAL_SLOT],

@@ -10,6 +10,8 @@ import { allowWrites, unfence, withWritable } from "./fence";
 import { dropPublication, dropSubscription } from "../replication/logical";
 import { PHYSICAL_SLOT, Strategy } from "../names";
 import { stopStandby } from "../replication/physical";
+import { removeCapture } from "../capture/install";
+import { afterRemoval, loadCaptureProgress, saveCaptureProgress } from "../capture/record";
 import { CutoverState, copyFacts, loadCutover, saveCutover } from "../state";
 
 export interface RollbackOptions {
@@ -33,6 +35,8 @@ const REVERSE: Record<Strategy, string> = {
     "reverse replication needs: the source emptied or resynced, a publication on the target, a subscription on the source (copy_data = true unless nothing changed), sequences set on the source, then ferry pg cutover with --source and --target swapped",
   physical:
     "reverse replication needs: the old primary rebuilt as a standby of the new one (pg_rewind with wal_log_hints or data checksums, or a fresh pg_basebackup from the target), then ferry pg cutover with --source and --target swapped",
+  capture:
+    "reverse replication needs: ferry pg replicate --strategy capture with --source and --target swapped (the source database emptied first), then ferry pg cutover",
   dump:
     "reverse needs a new maintenance window: ferry pg replicate/cutover --strategy dump with --source and --target swapped (the source database emptied first)",
 };
@@ -73,6 +77,12 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
       });
       actions.push(dropped ? "subscription and its slot dropped" : "no subscription");
       actions.push((await dropPublication(source)) ? "publication dropped" : "no publication");
+    }
+    if (opts.strategy === "capture") {
+      const dropped = await removeCapture(source);
+      actions.push(dropped.length ? `dropped from the source: ${dropped.join(", ")}` : "no capture triggers on the source");
+      // The copy stays on the target: a later replicate empties it before copying again.
+      await withClient(opts.targetUrl, async (t) => saveCaptureProgress(t, { schemaHash: "", ...afterRemoval(await loadCaptureProgress(t)) }));
     }
     if (opts.strategy === "physical") {
       if (promoted) actions.push("the target was promoted but never released: it keeps the fence it inherited; retire it and take a new base backup to try again");

@@ -32,7 +32,7 @@ describe("ferry cutover: bad input", () => {
     [["cutover"], { ...NO_URLS, FERRY_SOURCE_REDIS_URL: REDIS.source }, /^ferry: missing --target: the Redis source is given but not its target \(set FERRY_TARGET_REDIS_URL\)$/],
     [["cutover", "--source", REDIS.source], NO_URLS, /^ferry: missing --target: the Redis source is given but not its target \(set FERRY_TARGET_REDIS_URL\)$/],
     [["cutover", "--strategy", "copy"], PG_ONLY, /^ferry: --strategy copy needs the Redis URLs \(FERRY_TARGET_REDIS_URL\)$/],
-    [["cutover", "--strategy", "sideways"], NOWHERE, /^ferry: --strategy must be one of physical, logical, dump \(Postgres\) or replicaof, copy \(Redis\) \(got "sideways"\)$/],
+    [["cutover", "--strategy", "sideways"], NOWHERE, /^ferry: --strategy must be one of physical, logical, dump, capture \(Postgres\) or replicaof, copy \(Redis\) \(got "sideways"\)$/],
     [["cutover", "--strategy", "logical", "--strategy", "dump"], NOWHERE, /^ferry: --strategy given twice for Postgres \(logical, dump\): one per store$/],
     [["cutover", "--target", PG.target, "--target", "postgres://other@127.0.0.1:1/db"], NOWHERE, /^ferry: --target given twice for Postgres: one Postgres URL per side$/],
     [["cutover", "--source", "ftp://u:pw-secret@example.com/x"], NOWHERE, /^ferry: --source takes a postgresql:\/\/ or redis\(s\):\/\/ URL \(got ftp:\/\/\)$/],

@@ -117,7 +117,7 @@ describe("preflight", () => {
 
     const badStrategy = await runFerry(["pg", "preflight", "--strategy", "sideways"], env);
     expect(badStrategy.code).toBe(2);
-    expect(badStrategy.stderr).toBe('ferry: --strategy must be one of physical, logical, dump (got "sideways")\n');
+    expect(badStrategy.stderr).toBe('ferry: --strategy must be one of physical, logical, dump, capture (got "sideways")\n');
     const noTarget = await runFerry(["pg", "preflight", "--strategy", "logical"], { FERRY_SOURCE_URL: source.url(), FERRY_TARGET_URL: "" });
     expect(noTarget.code).toBe(2);
     expect(noTarget.stderr).toMatch(/^ferry: missing --target/);
