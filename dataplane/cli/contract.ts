@@ -30,6 +30,8 @@ export const ENV = {
   sourceRedisHerokuAddon: "FERRY_SOURCE_REDIS_HEROKU_ADDON",
   herokuApiKey: "HEROKU_API_KEY",
   sshKey: "FERRY_SSH_KEY",
+  /** The pooler replicas' admin password (`ferry pooler`, docs/pooler.md). */
+  poolerAdminPassword: "FERRY_POOLER_ADMIN_PASSWORD",
   /** What the step's create printed: the Command provider sets it for update and delete. */
   previousStdout: "PULUMI_COMMAND_STDOUT",
 } as const;
@@ -166,6 +168,24 @@ export function stack(acceptSelfSignedTls: boolean) {
       ),
   };
 }
+
+/** The pooler's replicas: their control URLs (https://host:port, no secret) and the CA their certificates chain to. */
+export interface PoolerReplicas {
+  urls: string[];
+  caFile?: string;
+}
+
+const poolerWords = (r: PoolerReplicas) => [...r.urls.flatMap((u) => ["--pooler", u]), ...(r.caFile ? ["--pooler-ca", r.caFile] : [])];
+const POOLER_ENV = [ENV.poolerAdminPassword];
+
+/** The pooler the cutover pauses, repoints and resumes (docs/pooler.md); the server URL a repoint sends is read from the environment. */
+export const pooler = {
+  pause: (r: PoolerReplicas, timeoutSeconds: number) => ferry(POOLER_ENV, "pooler", "pause", ...poolerWords(r), "--timeout", timeoutSeconds),
+  repoint: (r: PoolerReplicas, to: "target" | "source") =>
+    ferry([...POOLER_ENV, ...(to === "target" ? [ENV.targetUrl] : [ENV.sourceUrl, ENV.sourceHerokuApp, ENV.sourceHerokuAddon, ENV.herokuApiKey])], "pooler", "repoint", ...poolerWords(r), "--to", to),
+  resume: (r: PoolerReplicas) => ferry(POOLER_ENV, "pooler", "resume", ...poolerWords(r)),
+  status: (r: PoolerReplicas) => ferry(POOLER_ENV, "pooler", "status", ...poolerWords(r)),
+};
 
 /** How ferry reaches the old box over SSH: it opens the session itself. */
 export interface OldHost {

@@ -1,0 +1,185 @@
+// The pooler the cutover pauses, repoints and resumes (docs/pooler.md), for real: two
+// `ferry pooler serve` replicas (pgbouncer 1.18, transaction pooling, TLS to the app and
+// verify-full to the servers) in front of a TLS source and target PostgreSQL, with the
+// app's clients writing through both all the while. Across pause -> cutover -> repoint ->
+// resume no write fails and every acknowledged one is on the target; a replica that
+// cannot be paused (a transaction held open, or a session-mode client that stays) fails
+// the step with every replica resumed on the source and no write failed.
+import { readFileSync } from "node:fs";
+import { Client } from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalPostgres, makeCa, startPostgres, tempDir } from "../../../rehearsal/servers";
+import { withClient } from "../../../dataplane/postgres/connection";
+import { preflight } from "../../../dataplane/postgres/preflight";
+import { replicateLogical } from "../../../dataplane/postgres/replication/logical";
+import { pooler } from "../../../dataplane/cli/contract";
+import { createRoles, ROLE_PASSWORD } from "../postgres/fixtures";
+import { GRANT_APP, runFerry, seededPair } from "../postgres/helpers";
+import { ADMIN_PASSWORD, appClient, missingTokens, PoolerCerts, poolerCertificate, Replica, startReplica, startWriters } from "./helpers";
+
+/** The target's app password: quotes, spaces and ini comment characters must survive pgbouncer.ini. */
+const TARGET_APP_PASSWORD = `t'arget "pw" #;% x`;
+const DB = "pooled";
+
+let source: LocalPostgres;
+let target: LocalPostgres;
+let serverCa: string;
+let certs: PoolerCerts;
+let replicas: Replica[] = [];
+let pg: Awaited<ReturnType<typeof seededPair>>;
+let sourceAppUrl: string;
+let targetAppUrl: string;
+
+/** `ferry pooler <step>` on `on`, as the contract builds it; the admin password only in the environment. */
+function poolerStep(step: "pause" | "repoint" | "resume" | "status", on: Replica[], env: Record<string, string> = {}) {
+  const r = { urls: on.map((x) => x.control), caFile: caFile() };
+  const command = step === "pause" ? pooler.pause(r, 2) : step === "repoint" ? pooler.repoint(r, "target") : pooler[step](r);
+  expect(command.argv.join(" ")).not.toContain(ADMIN_PASSWORD);
+  return runFerry(command.argv.slice(1), { FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env });
+}
+
+let poolerCaFile: string | undefined;
+function caFile(): string {
+  return (poolerCaFile ??= certs.tls.caFile);
+}
+
+async function status(on: Replica[]) {
+  const r = await poolerStep("status", on);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { replicas: { replica: string; host: string; port: number; paused: boolean }[] };
+}
+
+beforeAll(async () => {
+  const ca = await makeCa(tempDir("pg-ca"), "database CA");
+  serverCa = readFileSync(ca.caFile, "utf8");
+  [source, target, certs] = await Promise.all([
+    startPostgres({ tls: { kind: "private-ca", ca } }),
+    startPostgres({ tls: { kind: "private-ca", ca } }),
+    poolerCertificate(),
+  ]);
+  await createRoles(source);
+  await target.query(`CREATE ROLE app LOGIN PASSWORD '${TARGET_APP_PASSWORD.replace(/'/g, "''")}'`);
+  pg = await seededPair(source, target, DB);
+  const ready = await preflight({ sourceUrl: pg.src, targetUrl: pg.tgt, strategy: "logical", fixReplicaIdentity: true });
+  if (!ready.ok) throw new Error(`preflight: ${JSON.stringify(ready.checks.filter((c) => !c.ok))}`);
+  await replicateLogical({ sourceUrl: pg.src, targetUrl: pg.tgt, syncTimeoutMs: 30_000 });
+  await withClient(pg.tgt, (c) => c.query(GRANT_APP));
+  sourceAppUrl = `postgresql://app:${encodeURIComponent(ROLE_PASSWORD)}@127.0.0.1:${source.port}/${DB}?sslmode=verify-full`;
+  // By name: verify-full checks the certificate's DNS name here, its IP address for the source.
+  targetAppUrl = `postgresql://app:${encodeURIComponent(TARGET_APP_PASSWORD)}@localhost:${target.port}/${DB}?sslmode=verify-full`;
+  replicas = await Promise.all([startReplica(certs, sourceAppUrl, serverCa), startReplica(certs, sourceAppUrl, serverCa)]);
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.stop()));
+  await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
+}, 60_000);
+
+describe("ferry pooler", () => {
+  it("fails the pause when one replica cannot be paused (a transaction held open): the others are resumed on the source and no write fails", async () => {
+    const writers = await startWriters(replicas, certs, 2);
+    const holder = appClient(replicas[1], certs);
+    await holder.connect();
+    try {
+      await writers.waitForMore(40);
+      await holder.query("BEGIN");
+      await holder.query("INSERT INTO audit_log (actor, token) VALUES ('holder', 'held')");
+
+      const r = await poolerStep("pause", replicas);
+      expect(r.code).toBe(1);
+      const result = JSON.parse(r.stdout);
+      expect(result.ok).toBe(false);
+      expect(result.error).toContain(`pooler ${new URL(replicas[1].control).host}: PAUSE did not complete within 2 s`);
+      expect(result.error).not.toContain(new URL(replicas[0].control).host);
+      expect(result.error).toContain("every replica was resumed");
+      expect(r.stderr).toContain("ferry: could not pause every pooler replica");
+
+      await writers.waitForMore(40);
+      const after = await status(replicas);
+      expect(after.replicas.map((x) => [x.paused, x.port])).toEqual([[false, source.port], [false, source.port]]);
+      // The held transaction was never cut: it commits on the source.
+      await holder.query("COMMIT");
+      expect(await missingTokens(pg.src, ["held"])).toEqual([]);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await writers.stop();
+    }
+    expect(writers.failed).toEqual([]);
+    expect(await missingTokens(pg.src, writers.acked)).toEqual([]);
+  });
+
+  it("cannot wait out a session-mode client that stays connected: PAUSE times out, the step fails and the replica serves again", async () => {
+    const session = await startReplica(certs, sourceAppUrl, serverCa, { poolMode: "session" });
+    const stays = appClient(session, certs);
+    try {
+      await stays.connect();
+      await stays.query("SELECT 1"); // idle, in no transaction: only leaving releases its server connection
+      const t0 = Date.now();
+      const r = await poolerStep("pause", [session]);
+      expect(r.code).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(JSON.parse(r.stdout).error).toMatch(/PAUSE did not complete within 2 s: a client holds its server connection .*session-mode client/);
+      const [after] = (await status([session])).replicas;
+      expect(after.paused).toBe(false);
+      expect((await stays.query("SELECT 2 AS n")).rows[0].n).toBe(2);
+      const fresh = appClient(session, certs);
+      await fresh.connect();
+      await fresh.end();
+    } finally {
+      await stays.end().catch(() => undefined);
+      await session.stop();
+    }
+  });
+
+  it("pause -> cutover -> repoint -> resume: no write fails, every acknowledged write is on the target", async () => {
+    const writers = await startWriters(replicas, certs, 2);
+    try {
+      await writers.waitForMore(100);
+      const t0 = Date.now();
+      const paused = await poolerStep("pause", replicas);
+      expect(paused.code, paused.stderr).toBe(0);
+      expect((await status(replicas)).replicas.every((x) => x.paused)).toBe(true);
+
+      const cut = await runFerry(["--json", "pg", "cutover", "--strategy", "logical"], pg.env);
+      expect(cut.code, cut.stderr).toBe(0);
+
+      const repointed = await poolerStep("repoint", replicas, { FERRY_TARGET_URL: targetAppUrl });
+      expect(repointed.code, repointed.stderr).toBe(0);
+      for (const out of [repointed.stdout, repointed.stderr, ...replicas.flatMap((x) => x.log)]) {
+        expect(out).not.toContain(TARGET_APP_PASSWORD);
+        expect(out).not.toContain(encodeURIComponent(TARGET_APP_PASSWORD));
+      }
+      const resumed = await poolerStep("resume", replicas);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const windowMs = Date.now() - t0;
+
+      await writers.waitForMore(100);
+      await writers.stop();
+      const longest = writers.longestMs();
+      console.log(`pooler cutover: ${writers.acked.length} writes acknowledged, ${writers.failed.length} failed, longest wait ${longest} ms, pause-to-resume ${windowMs} ms`);
+      expect(writers.failed).toEqual([]);
+      expect(await missingTokens(pg.tgt, writers.acked)).toEqual([]);
+      // Writes went to the target after the resume: the source refuses them (fenced) and lacks the last ones.
+      expect((await missingTokens(pg.src, writers.acked.slice(-20))).length).toBe(20);
+      expect(longest).toBeLessThanOrEqual(windowMs + 1000);
+      const after = await status(replicas);
+      expect(after.replicas.map((x) => [x.host, x.port, x.paused])).toEqual([["localhost", target.port, false], ["localhost", target.port, false]]);
+
+      // Idempotent: a second repoint changes nothing, a second resume finds nothing paused.
+      const again = await poolerStep("repoint", replicas, { FERRY_TARGET_URL: targetAppUrl });
+      expect(JSON.parse(again.stdout).steps.map((s: { detail: string }) => s.detail)).toEqual([`already points at localhost:${target.port}/${DB}`, `already points at localhost:${target.port}/${DB}`]);
+      const resumedAgain = await poolerStep("resume", replicas);
+      expect(JSON.parse(resumedAgain.stdout).steps.every((s: { detail: string }) => s.detail.startsWith("was not paused"))).toBe(true);
+    } finally {
+      await writers.stop();
+    }
+  });
+
+  it("refuses a wrong admin password with one line naming the replica", async () => {
+    const r = await runFerry(["--json", "pooler", "status", "--pooler", replicas[0].control, "--pooler-ca", caFile()], { FERRY_POOLER_ADMIN_PASSWORD: "wrong" });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(`ferry: pooler ${new URL(replicas[0].control).host}: the admin password is wrong or missing`);
+    const c = new Client({ host: "127.0.0.1", port: replicas[0].port, database: "pgbouncer", user: "ferry", password: "wrong", ssl: { ca: certs.ca } });
+    await expect(c.connect()).rejects.toThrow();
+  });
+});
