@@ -2,14 +2,14 @@
 // (docs/pooler.md). `serve` is what a pooler task runs; `pause`, `repoint`, `resume` and
 // `status` reach every replica's supervisor (--pooler, once per replica). Secrets come from
 // the environment (or stdin), never argv: the admin password FERRY_POOLER_ADMIN_PASSWORD
-// (or --password-stdin), the server URLs FERRY_POOLER_SERVER_URL / FERRY_TARGET_URL /
-// FERRY_SOURCE_URL, the app's password FERRY_POOLER_CLIENT_PASSWORD, the TLS key.
+// (or --password-stdin), the server URLs FERRY_POOLER_SERVER_URL (where serve starts) and
+// FERRY_POOLER_TARGET_URL / FERRY_POOLER_SOURCE_URL (where a repoint points: the app's own
+// login, not ferry's), the app's password FERRY_POOLER_CLIENT_PASSWORD, the TLS key.
 // Exit codes: 0 ok, 1 a replica failed (the step says which), 2 bad input.
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { action, emit, FerryError, GlobalOptions, integer, resolveUrl } from "../cli/common";
+import { action, emit, FerryError, GlobalOptions, integer } from "../cli/common";
 import { ENV } from "../cli/contract";
-import { sourceUrl } from "../cli/source";
 import { pauseAll, PoolerAccess, PoolerResult, poolerStatus, repointAll, resumeAll } from "./replicas";
 import { serve } from "./serve";
 
@@ -22,14 +22,14 @@ export const POOLER_ENV = {
   serverCa: "FERRY_POOLER_SERVER_CA",
 } as const;
 
-interface AccessFlags extends GlobalOptions {
+export interface AccessFlags extends GlobalOptions {
   pooler: string[];
   poolerCa?: string;
   passwordStdin?: boolean;
 }
 
 /** A required secret from the environment: one line naming the variable when it is missing. */
-function secretEnv(name: string): string {
+export function secretEnv(name: string): string {
   const value = process.env[name];
   if (!value) throw new FerryError(`missing ${name}: set it in the environment (never on the command line)`, 2);
   return value;
@@ -41,7 +41,7 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString().replace(/\r?\n$/, "");
 }
 
-async function accessOf(flags: AccessFlags): Promise<PoolerAccess> {
+export async function accessOf(flags: AccessFlags): Promise<PoolerAccess> {
   if (!flags.pooler.length) throw new FerryError("missing --pooler: name every replica's control URL (https://host:port), once each", 2);
   for (const url of flags.pooler) {
     if (!/^https:\/\/[^/@\s]+\/?$/.test(url)) throw new FerryError(`--pooler must be https://host:port (got ${url.replace(/\/\/[^@/]*@/, "//***@")})`, 2);
@@ -92,11 +92,11 @@ export function registerPoolerCommands(program: Command): void {
       return finish(flags, await pauseAll(await accessOf(flags), flags.timeout * 1000));
     }));
 
-  replicaCommand(pooler, "repoint", "point every replica at the target (FERRY_TARGET_URL) or the source; the URL travels to the replicas over TLS only")
+  replicaCommand(pooler, "repoint", `point every replica at the target (${ENV.poolerTargetUrl}) or the source (${ENV.poolerSourceUrl}): the app's login there; the URL travels to the replicas over TLS only`)
     .addOption(new Option("--to <side>", "which server the replicas point at").choices(["target", "source"]).default("target"))
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as AccessFlags & { to: "target" | "source" };
-      const url = flags.to === "target" ? resolveUrl(undefined, ENV.targetUrl, "--target") : await sourceUrl("postgres", undefined, "--source", flags);
+      const url = secretEnv(flags.to === "target" ? ENV.poolerTargetUrl : ENV.poolerSourceUrl);
       return finish(flags, await repointAll(await accessOf(flags), url));
     }));
 

@@ -117,6 +117,7 @@ samples["pooler.pause"].push(contract.pooler.pause(poolerReplicas, 10), contract
 for (const to of ["target", "source"] as const) samples["pooler.repoint"].push(contract.pooler.repoint(poolerReplicas, to));
 samples["pooler.resume"].push(contract.pooler.resume(poolerReplicas));
 samples["pooler.status"].push(contract.pooler.status(poolerReplicas));
+samples["stack.cutover"].push(contract.stack(false).cutover({ strategy: "logical", mode: "replicaof", fence: "acl", maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq: true, pooler: { replicas: poolerReplicas, pauseTimeoutSeconds: 10 } }));
 
 const cases = Object.entries(samples).flatMap(([builder, commands]) => commands.map((c): [string, FerryCommand] => [builder, c]));
 

@@ -150,3 +150,19 @@ export async function missingTokens(url: string, tokens: string[]): Promise<stri
   const present = new Set(found.rows.map((r) => r.token));
   return tokens.filter((t) => !present.has(t));
 }
+
+/** Can a fresh session on `url` (TLS as the URL says) commit a write? Rolled back: nothing is left behind. */
+export async function canWriteTls(url: string): Promise<boolean> {
+  return withClient(url, async (c) => {
+    try {
+      await c.query("BEGIN");
+      await c.query("INSERT INTO audit_log (actor, token) VALUES ('probe', 'probe')");
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === "25006") return false; // read-only: fenced
+      throw err;
+    } finally {
+      await c.query("ROLLBACK");
+    }
+  });
+}

@@ -15,7 +15,7 @@ import { replicateLogical } from "../../../dataplane/postgres/replication/logica
 import { pooler } from "../../../dataplane/cli/contract";
 import { createRoles, ROLE_PASSWORD } from "../postgres/fixtures";
 import { GRANT_APP, runFerry, seededPair } from "../postgres/helpers";
-import { ADMIN_PASSWORD, appClient, missingTokens, PoolerCerts, poolerCertificate, Replica, startReplica, startWriters } from "./helpers";
+import { ADMIN_PASSWORD, appClient, canWriteTls, missingTokens, PoolerCerts, poolerCertificate, Replica, startReplica, startWriters } from "./helpers";
 
 /** The target's app password: quotes, spaces and ini comment characters must survive pgbouncer.ini. */
 const TARGET_APP_PASSWORD = `t'arget "pw" #;% x`;
@@ -49,33 +49,49 @@ async function status(on: Replica[]) {
   return JSON.parse(r.stdout) as { replicas: { replica: string; host: string; port: number; paused: boolean }[] };
 }
 
-beforeAll(async () => {
-  const ca = await makeCa(tempDir("pg-ca"), "database CA");
-  serverCa = readFileSync(ca.caFile, "utf8");
-  [source, target, certs] = await Promise.all([
-    startPostgres({ tls: { kind: "private-ca", ca } }),
-    startPostgres({ tls: { kind: "private-ca", ca } }),
-    poolerCertificate(),
-  ]);
-  await createRoles(source);
-  await target.query(`CREATE ROLE app LOGIN PASSWORD '${TARGET_APP_PASSWORD.replace(/'/g, "''")}'`);
-  pg = await seededPair(source, target, DB);
-  const ready = await preflight({ sourceUrl: pg.src, targetUrl: pg.tgt, strategy: "logical", fixReplicaIdentity: true });
-  if (!ready.ok) throw new Error(`preflight: ${JSON.stringify(ready.checks.filter((c) => !c.ok))}`);
-  await replicateLogical({ sourceUrl: pg.src, targetUrl: pg.tgt, syncTimeoutMs: 30_000 });
-  await withClient(pg.tgt, (c) => c.query(GRANT_APP));
-  sourceAppUrl = `postgresql://app:${encodeURIComponent(ROLE_PASSWORD)}@127.0.0.1:${source.port}/${DB}?sslmode=verify-full`;
-  // By name: verify-full checks the certificate's DNS name here, its IP address for the source.
-  targetAppUrl = `postgresql://app:${encodeURIComponent(TARGET_APP_PASSWORD)}@localhost:${target.port}/${DB}?sslmode=verify-full`;
-  replicas = await Promise.all([startReplica(certs, sourceAppUrl, serverCa), startReplica(certs, sourceAppUrl, serverCa)]);
-}, 180_000);
+let dbCa: { caFile: string; caKey: string };
 
-afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.stop()));
-  await Promise.all([source?.stop("immediate"), target?.stop("immediate")]);
+beforeAll(async () => {
+  dbCa = await makeCa(tempDir("pg-ca"), "database CA");
+  serverCa = readFileSync(dbCa.caFile, "utf8");
+  certs = await poolerCertificate();
 }, 60_000);
 
+/**
+ * A TLS source and target (one CA) of their own, database `db` replicating logically from
+ * one to the other, the app's URLs on both and two replicas pointed at the source. Each
+ * describe has its own: ferry's replication slot is named per cluster, not per database.
+ */
+async function replicatingWorld(db: string) {
+  const [src, tgt] = await Promise.all([startPostgres({ tls: { kind: "private-ca", ca: dbCa } }), startPostgres({ tls: { kind: "private-ca", ca: dbCa } })]);
+  await createRoles(src);
+  await tgt.query(`CREATE ROLE app LOGIN PASSWORD '${TARGET_APP_PASSWORD.replace(/'/g, "''")}'`);
+  const pair = await seededPair(src, tgt, db);
+  const ready = await preflight({ sourceUrl: pair.src, targetUrl: pair.tgt, strategy: "logical", fixReplicaIdentity: true });
+  if (!ready.ok) throw new Error(`preflight: ${JSON.stringify(ready.checks.filter((c) => !c.ok))}`);
+  await replicateLogical({ sourceUrl: pair.src, targetUrl: pair.tgt, syncTimeoutMs: 60_000 });
+  await withClient(pair.tgt, (c) => c.query(GRANT_APP));
+  const sourceApp = `postgresql://app:${encodeURIComponent(ROLE_PASSWORD)}@127.0.0.1:${src.port}/${db}?sslmode=verify-full`;
+  // By name: verify-full checks the certificate's DNS name here, its IP address for the source.
+  const targetApp = `postgresql://app:${encodeURIComponent(TARGET_APP_PASSWORD)}@localhost:${tgt.port}/${db}?sslmode=verify-full`;
+  const started = await Promise.all([startReplica(certs, sourceApp, serverCa), startReplica(certs, sourceApp, serverCa)]);
+  return {
+    source: src, target: tgt, pg: pair, sourceApp, targetApp, replicas: started,
+    stop: async () => {
+      await Promise.all(started.map((r) => r.stop()));
+      await Promise.all([src.stop("immediate"), tgt.stop("immediate")]);
+    },
+  };
+}
+
 describe("ferry pooler", () => {
+  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
+  beforeAll(async () => {
+    world = await replicatingWorld(DB);
+    ({ source, target, pg, replicas, sourceApp: sourceAppUrl, targetApp: targetAppUrl } = world);
+  }, 180_000);
+  afterAll(async () => world?.stop(), 60_000);
+
   it("fails the pause when one replica cannot be paused (a transaction held open): the others are resumed on the source and no write fails", async () => {
     const writers = await startWriters(replicas, certs, 2);
     const holder = appClient(replicas[1], certs);
@@ -143,7 +159,7 @@ describe("ferry pooler", () => {
       const cut = await runFerry(["--json", "pg", "cutover", "--strategy", "logical"], pg.env);
       expect(cut.code, cut.stderr).toBe(0);
 
-      const repointed = await poolerStep("repoint", replicas, { FERRY_TARGET_URL: targetAppUrl });
+      const repointed = await poolerStep("repoint", replicas, { FERRY_POOLER_TARGET_URL: targetAppUrl });
       expect(repointed.code, repointed.stderr).toBe(0);
       for (const out of [repointed.stdout, repointed.stderr, ...replicas.flatMap((x) => x.log)]) {
         expect(out).not.toContain(TARGET_APP_PASSWORD);
@@ -166,7 +182,7 @@ describe("ferry pooler", () => {
       expect(after.replicas.map((x) => [x.host, x.port, x.paused])).toEqual([["localhost", target.port, false], ["localhost", target.port, false]]);
 
       // Idempotent: a second repoint changes nothing, a second resume finds nothing paused.
-      const again = await poolerStep("repoint", replicas, { FERRY_TARGET_URL: targetAppUrl });
+      const again = await poolerStep("repoint", replicas, { FERRY_POOLER_TARGET_URL: targetAppUrl });
       expect(JSON.parse(again.stdout).steps.map((s: { detail: string }) => s.detail)).toEqual([`already points at localhost:${target.port}/${DB}`, `already points at localhost:${target.port}/${DB}`]);
       const resumedAgain = await poolerStep("resume", replicas);
       expect(JSON.parse(resumedAgain.stdout).steps.every((s: { detail: string }) => s.detail.startsWith("was not paused"))).toBe(true);
@@ -181,5 +197,79 @@ describe("ferry pooler", () => {
     expect(r.stderr.trim()).toBe(`ferry: pooler ${new URL(replicas[0].control).host}: the admin password is wrong or missing`);
     const c = new Client({ host: "127.0.0.1", port: replicas[0].port, database: "pgbouncer", user: "ferry", password: "wrong", ssl: { ca: certs.ca } });
     await expect(c.connect()).rejects.toThrow();
+  });
+});
+
+describe("ferry cutover --pooler", () => {
+  const HOOKED = "hooked";
+  let hooked: Awaited<ReturnType<typeof seededPair>>;
+  let pair: Replica[] = [];
+  let targetApp: string;
+
+  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
+  beforeAll(async () => {
+    world = await replicatingWorld(HOOKED);
+    ({ pg: hooked, replicas: pair, targetApp } = world);
+  }, 180_000);
+  afterAll(async () => world?.stop(), 60_000);
+
+  const cutover = () => runFerry(
+    ["--json", "cutover", "--strategy", "logical", ...pair.flatMap((r) => ["--pooler", r.control]), "--pooler-ca", caFile(), "--pooler-timeout", "2"],
+    { ...hooked.env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_TARGET_URL: targetApp },
+  );
+
+  it("gives back when one replica cannot be paused: nothing fenced, every replica resumed on the source, no write failed", async () => {
+    const writers = await startWriters(pair, certs, 2);
+    const holder = appClient(pair[0], certs);
+    await holder.connect();
+    try {
+      await writers.waitForMore(40);
+      await holder.query("BEGIN");
+      await holder.query("INSERT INTO audit_log (actor, token) VALUES ('holder', 'held-hooked')");
+      const r = await cutover();
+      expect(r.code).toBe(1);
+      const result = JSON.parse(r.stdout);
+      expect(result).toMatchObject({ ok: false, rolledBack: true });
+      expect(result.error).toContain(`could not pause every pooler replica (pooler ${new URL(pair[0].control).host}: PAUSE did not complete within 2 s`);
+      expect(result.steps.map((s: { name: string }) => s.name)).not.toContain("fence");
+      await writers.waitForMore(40);
+      expect((await status(pair)).replicas.map((x) => [x.paused, x.port])).toEqual([[false, world!.source.port], [false, world!.source.port]]);
+      await holder.query("COMMIT");
+      expect(await missingTokens(hooked.src, ["held-hooked"])).toEqual([]);
+      expect(await canWriteTls(hooked.appSrc)).toBe(true);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await writers.stop();
+    }
+    expect(writers.failed).toEqual([]);
+    expect(await missingTokens(hooked.src, writers.acked)).toEqual([]);
+  });
+
+  it("pauses before the fence, repoints and resumes once the target opens: no write fails, the longest wait is the window's", async () => {
+    const writers = await startWriters(pair, certs, 2);
+    let result: { ok: boolean; writeUnavailableMs: number; steps: { name: string; ms: number }[]; error?: string };
+    try {
+      await writers.waitForMore(100);
+      const r = await cutover();
+      result = JSON.parse(r.stdout);
+      expect(r.code, r.stderr).toBe(0);
+      await writers.waitForMore(100);
+    } finally {
+      await writers.stop();
+    }
+    const names = result.steps.map((s) => s.name);
+    expect(names.indexOf("pooler-pause")).toBeGreaterThanOrEqual(0);
+    expect(names.indexOf("pooler-pause")).toBeLessThan(names.indexOf("fence"));
+    expect(names.indexOf("pooler-repoint")).toBeGreaterThan(names.indexOf("verify"));
+    expect(names.indexOf("pooler-repoint")).toBeLessThan(names.indexOf("done"));
+    const pauseMs = result.steps.find((s) => s.name === "pooler-pause")!.ms;
+    const longest = writers.longestMs();
+    console.log(`ferry cutover --pooler: ${writers.acked.length} writes acknowledged, ${writers.failed.length} failed, longest wait ${longest} ms, window ${result.writeUnavailableMs} ms (pause ${pauseMs} ms)`);
+    expect(writers.failed).toEqual([]);
+    expect(await missingTokens(hooked.tgt, writers.acked)).toEqual([]);
+    expect(await canWriteTls(hooked.appSrc)).toBe(false); // the source stays fenced: the pooler's writes all went to the target
+    expect((await status(pair)).replicas.map((x) => [x.host, x.port, x.paused])).toEqual([["localhost", world!.target.port, false], ["localhost", world!.target.port, false]]);
+    // A write waits from the pause to the resume: never longer than the window and the pause around it.
+    expect(longest).toBeLessThanOrEqual(result.writeUnavailableMs + pauseMs + 1000);
   });
 });
