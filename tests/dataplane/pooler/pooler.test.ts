@@ -273,3 +273,46 @@ describe("ferry cutover --pooler", () => {
     expect(longest).toBeLessThanOrEqual(result.writeUnavailableMs + pauseMs + 1000);
   });
 });
+
+describe("ferry cutover --pooler, when the verify fails", () => {
+  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
+  beforeAll(async () => {
+    world = await replicatingWorld("verified");
+  }, 180_000);
+  afterAll(async () => world?.stop(), 60_000);
+
+  it("resumes every replica on the fenced source (reads work, writes are refused), and the rerun repoints them at the target", async () => {
+    const w = world!;
+    const cutover = (env: Record<string, string> = {}) => runFerry(
+      ["--json", "cutover", "--strategy", "logical", ...w.replicas.flatMap((r) => ["--pooler", r.control]), "--pooler-ca", caFile()],
+      { ...w.pg.env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_TARGET_URL: w.targetApp, ...env },
+    );
+    const writers = await startWriters(w.replicas, certs, 1);
+    const reader = appClient(w.replicas[0], certs);
+    await reader.connect();
+    try {
+      await writers.waitForMore(40);
+      const failed = await cutover({ FERRY_REHEARSAL: "1", FERRY_INJECT_FAILURE: "pg-verify" });
+      expect(failed.code).toBe(1);
+      expect(JSON.parse(failed.stdout).error).toContain("verify failed after the switch");
+      expect((await status(w.replicas)).replicas.map((x) => [x.port, x.paused])).toEqual([[w.source.port, false], [w.source.port, false]]);
+      expect((await reader.query("SELECT count(*)::int AS n FROM audit_log")).rows[0].n).toBeGreaterThan(0);
+      const refusedBefore = writers.failed.length;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(writers.failed.length).toBeGreaterThan(refusedBefore); // the source is fenced: writes are refused, not held
+
+      const rerun = await cutover();
+      expect(rerun.code, rerun.stderr).toBe(0);
+      expect(JSON.parse(rerun.stdout).resumed).toBe(true);
+      const refusedAfterRerun = writers.failed.length;
+      await writers.waitForMore(40);
+      expect(writers.failed.length).toBe(refusedAfterRerun);
+    } finally {
+      await reader.end().catch(() => undefined);
+      await writers.stop();
+    }
+    expect(writers.failed.every((f) => /read-only transaction/.test(f)), writers.failed.slice(0, 3).join("; ")).toBe(true);
+    expect(await missingTokens(w.pg.tgt, writers.acked)).toEqual([]);
+    expect((await status(w.replicas)).replicas.map((x) => [x.host, x.port, x.paused])).toEqual([["localhost", w.target.port, false], ["localhost", w.target.port, false]]);
+  });
+});
