@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createSecureContext } from "node:tls";
 import { isRoot } from "../cli/process";
 import { FerryError } from "../cli/common";
 import { AdminLogin, databaseState, DatabaseState, pauseWithin, PauseTimeout, reload, resume, withAdmin } from "./admin";
@@ -77,7 +78,18 @@ function writePrivate(path: string, text: string, owner?: { uid: number; gid: nu
   renameSync(tmp, path);
 }
 
+/** The pooler's certificate and key, checked before anything is written or started. */
+function usableCertificate(cert: string, key: string): void {
+  try {
+    createSecureContext({ cert, key });
+  } catch {
+    throw new FerryError("FERRY_POOLER_TLS_CERT and FERRY_POOLER_TLS_KEY must be a PEM certificate and its private key", 2);
+  }
+}
+
 export async function serve(opts: ServeOptions): Promise<Supervisor> {
+  let server: ServerTarget = serverTarget(opts.serverUrl, "FERRY_POOLER_SERVER_URL");
+  usableCertificate(opts.tlsCert, opts.tlsKey);
   const { dir, owner } = privateDir(opts);
   const files = {
     clientCert: join(dir, "pooler.pem"),
@@ -86,24 +98,30 @@ export async function serve(opts: ServeOptions): Promise<Supervisor> {
     authFile: join(dir, "userlist.txt"),
   };
   const settings: PoolerSettings = { ...opts, dir, files };
-  let server: ServerTarget = serverTarget(opts.serverUrl, "FERRY_POOLER_SERVER_URL");
   const iniPath = join(dir, "pgbouncer.ini");
-  writePrivate(files.clientCert, opts.tlsCert, owner);
-  writePrivate(files.clientKey, opts.tlsKey, owner);
-  if (files.serverCa) writePrivate(files.serverCa, opts.serverCa!, owner);
-  writePrivate(files.authFile, renderAuthFile([{ user: opts.adminUser, password: opts.adminPassword }, { user: opts.clientUser, password: opts.clientPassword }]), owner);
-  writePrivate(iniPath, renderIni(settings, server), owner);
-
   const login: AdminLogin = { dir, port: opts.listenPort, user: opts.adminUser, password: opts.adminPassword };
-  const child = startPgbouncer(opts, iniPath);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  try {
-    await consoleAnswers(login, exited);
-  } catch (err) {
-    child.kill("SIGTERM");
+  let child: ChildProcess | undefined;
+  let exited: Promise<number | null> = Promise.resolve(null);
+  // Whatever fails on the way up takes the directory (passwords, the key) with it.
+  const abandon = (err: unknown): never => {
+    child?.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
     throw err;
+  };
+  try {
+    writePrivate(iniPath, renderIni(settings, server), owner);
+    writePrivate(files.clientCert, opts.tlsCert, owner);
+    writePrivate(files.clientKey, opts.tlsKey, owner);
+    if (files.serverCa && opts.serverCa) writePrivate(files.serverCa, opts.serverCa, owner);
+    writePrivate(files.authFile, renderAuthFile([{ user: opts.adminUser, password: opts.adminPassword }, { user: opts.clientUser, password: opts.clientPassword }]), owner);
+    const started = startPgbouncer(opts, iniPath);
+    child = started;
+    exited = new Promise<number | null>((resolve) => started.on("exit", (code) => resolve(code)));
+    await consoleAnswers(login, exited);
+  } catch (err) {
+    abandon(err);
   }
+  const pgbouncer = child!;
 
   let repointing = Promise.resolve();
   const state = async (): Promise<ReplicaState> => stateOf(opts, await withAdmin(login, (c) => databaseState(c, opts.database)));
@@ -140,12 +158,12 @@ export async function serve(opts: ServeOptions): Promise<Supervisor> {
   await new Promise<void>((resolve, reject) => {
     control.once("error", reject);
     control.listen(opts.controlPort, opts.controlAddr, () => resolve());
-  });
+  }).catch(abandon);
   void exited.then(() => control.close());
   return {
     controlPort: (control.address() as { port: number }).port,
     exited,
-    close: () => closeAll(control, child, exited, dir),
+    close: () => closeAll(control, pgbouncer, exited, dir),
   };
 }
 
