@@ -130,6 +130,9 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
     throw new FerryError(`${flagged.pg ? `--strategy ${flagged.pg}` : flags.providerSuperusers ? "--provider-superusers" : "--unfenced-role"} needs the Postgres URLs (${ENV.pg.target})`, 2);
   }
   if (!pg && flags.pooler.length) throw new FerryError(`--pooler needs the Postgres URLs (${ENV.pg.target})`, 2);
+  const pooler = flags.pooler.length
+    ? { access: await accessOf(flags), targetUrl: secretEnv(CONTRACT_ENV.poolerTargetUrl), pauseTimeoutMs: flags.poolerTimeout * 1000 }
+    : undefined;
   const timeoutSeconds = parseNumber("--timeout", flags.timeout, 1) ?? 60;
   const numbers = { maxLagBytes: parseNumber("--max-lag-bytes", flags.maxLagBytes, 0), jobs: parseNumber("--jobs", flags.jobs, 1) };
   const queues: QueueDrain | undefined = flags.sidekiq || flags.pattern.length
@@ -139,9 +142,6 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
     pg ? strategyToCut(flagged.pg, pg.source, pg.target) : undefined,
     redis ? recordedMode(redis.target).then((recorded) => chooseMode(flagged.redis, recorded)) : undefined,
   ]);
-  const pooler = flags.pooler.length
-    ? { access: await accessOf(flags), targetUrl: secretEnv(CONTRACT_ENV.poolerTargetUrl), pauseTimeoutMs: flags.poolerTimeout * 1000 }
-    : undefined;
   return {
     pooler,
     postgres: pg && strategy ? {
