@@ -16,6 +16,7 @@ command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null || need+=(openssh-server openssh-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v pgcopydb >/dev/null || need+=(pgcopydb)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 # Debian 12 packages AWS CLI v2 (2.9.x); --endpoint-url, which the rehearsal uses, works in v1 and v2.
 command -v aws >/dev/null || need+=(awscli)
 command -v skopeo >/dev/null || need+=(skopeo)

@@ -30,6 +30,11 @@ export const ENV = {
   sourceRedisHerokuAddon: "FERRY_SOURCE_REDIS_HEROKU_ADDON",
   herokuApiKey: "HEROKU_API_KEY",
   sshKey: "FERRY_SSH_KEY",
+  /** The pooler replicas' admin password (`ferry pooler`, docs/pooler.md). */
+  poolerAdminPassword: "FERRY_POOLER_ADMIN_PASSWORD",
+  /** What a repoint points the pooler at: the app's own login on the target or the source (not ferry's). */
+  poolerTargetUrl: "FERRY_POOLER_TARGET_URL",
+  poolerSourceUrl: "FERRY_POOLER_SOURCE_URL",
   /** What the step's create printed: the Command provider sets it for update and delete. */
   previousStdout: "PULUMI_COMMAND_STDOUT",
 } as const;
@@ -164,14 +169,37 @@ const fenceFlag = (fence: RedisFence) => (fence === "acl" ? [] : ["--fence", fen
 export function stack(acceptSelfSignedTls: boolean) {
   const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
   return {
-    cutover: (args: { strategy: PostgresStrategy; mode: RedisMode; fence: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean }) =>
+    cutover: (args: {
+      strategy: PostgresStrategy; mode: RedisMode; fence: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean;
+      /** The Postgres pooler paused before the fence and repointed at the target (docs/pooler.md). */
+      pooler?: { replicas: PoolerReplicas; pauseTimeoutSeconds: number };
+    }) =>
       ferry(
-        [...new Set([...POSTGRES_ENV, ...REDIS_ENV])],
+        [...new Set([...POSTGRES_ENV, ...REDIS_ENV, ...(args.pooler ? [...POOLER_ENV, ENV.poolerTargetUrl] : [])])],
         "cutover", "--strategy", args.strategy, "--strategy", args.mode, ...fenceFlag(args.fence), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
         ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.pgFence), ...tls,
+        ...(args.pooler ? [...poolerWords(args.pooler.replicas), "--pooler-timeout", args.pooler.pauseTimeoutSeconds] : []),
       ),
   };
 }
+
+/** The pooler's replicas: their control URLs (https://host:port, no secret) and the CA their certificates chain to. */
+export interface PoolerReplicas {
+  urls: string[];
+  caFile?: string;
+}
+
+const poolerWords = (r: PoolerReplicas) => [...r.urls.flatMap((u) => ["--pooler", u]), ...(r.caFile ? ["--pooler-ca", r.caFile] : [])];
+const POOLER_ENV = [ENV.poolerAdminPassword];
+
+/** The pooler the cutover pauses, repoints and resumes (docs/pooler.md); the server URL a repoint sends is read from the environment. */
+export const pooler = {
+  pause: (r: PoolerReplicas, timeoutSeconds: number) => ferry(POOLER_ENV, "pooler", "pause", ...poolerWords(r), "--timeout", timeoutSeconds),
+  repoint: (r: PoolerReplicas, to: "target" | "source") =>
+    ferry([...POOLER_ENV, to === "target" ? ENV.poolerTargetUrl : ENV.poolerSourceUrl], "pooler", "repoint", ...poolerWords(r), "--to", to),
+  resume: (r: PoolerReplicas) => ferry(POOLER_ENV, "pooler", "resume", ...poolerWords(r)),
+  status: (r: PoolerReplicas) => ferry(POOLER_ENV, "pooler", "status", ...poolerWords(r)),
+};
 
 /** How ferry reaches the old box over SSH: it opens the session itself. */
 export interface OldHost {

@@ -11,6 +11,7 @@ import { registerBoxCommands } from "../box/cli";
 import { registerInitCommands } from "../init/cli";
 import { registerStackCommands } from "../cutover/cli";
 import { registerDoctorCommands } from "../doctor/cli";
+import { registerPoolerCommands } from "../pooler/cli";
 
 /**
  * Options renamed so that each thing has one name in every command (`ferry cutover` takes
@@ -55,6 +56,7 @@ export function buildProgram(usageErrors: string[] = []): Command {
   registerInitCommands(program);
   registerStackCommands(program);
   registerDoctorCommands(program);
+  registerPoolerCommands(program);
   return program;
 }
 

@@ -19,6 +19,8 @@ import type { RedisFence } from "../redis/fence";
 import { chooseMode, recordedMode, REDIS_MODES, RedisMode } from "../redis/recorded";
 import { GateNotMet, QueueDrain, stackCutover, StackCutoverResult } from "./stack";
 import { stackStatus, StoreStatus } from "./status";
+import { accessOf, secretEnv } from "../pooler/cli";
+import { ENV as CONTRACT_ENV } from "../cli/contract";
 
 interface StackFlags extends GlobalOptions {
   source: string[];
@@ -41,6 +43,9 @@ interface CutoverFlags extends StackFlags {
   pattern: string[];
   unfencedRole?: string[];
   providerSuperusers?: boolean;
+  pooler: string[];
+  poolerCa?: string;
+  poolerTimeout: number;
 }
 
 type Store = "pg" | "redis";
@@ -124,6 +129,10 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
   if (!pg && (flagged.pg || flags.unfencedRole?.length || flags.providerSuperusers)) {
     throw new FerryError(`${flagged.pg ? `--strategy ${flagged.pg}` : flags.providerSuperusers ? "--provider-superusers" : "--unfenced-role"} needs the Postgres URLs (${ENV.pg.target})`, 2);
   }
+  if (!pg && flags.pooler.length) throw new FerryError(`--pooler needs the Postgres URLs (${ENV.pg.target})`, 2);
+  const pooler = flags.pooler.length
+    ? { access: await accessOf(flags), targetUrl: secretEnv(CONTRACT_ENV.poolerTargetUrl), pauseTimeoutMs: flags.poolerTimeout * 1000 }
+    : undefined;
   const timeoutSeconds = parseNumber("--timeout", flags.timeout, 1) ?? 60;
   const numbers = { maxLagBytes: parseNumber("--max-lag-bytes", flags.maxLagBytes, 0), jobs: parseNumber("--jobs", flags.jobs, 1) };
   const queues: QueueDrain | undefined = flags.sidekiq || flags.pattern.length
@@ -134,6 +143,7 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
     redis ? recordedMode(redis.target).then((recorded) => chooseMode(flagged.redis, recorded)) : undefined,
   ]);
   return {
+    pooler,
     postgres: pg && strategy ? {
       sourceUrl: pg.source, targetUrl: pg.target, strategy,
       ...numbers, timeoutSeconds, ...fenceOptions(flags),
@@ -171,6 +181,9 @@ export function registerStackCommands(program: Command): void {
     .option("--sidekiq", "before the fences: quiet every Sidekiq process on the source Redis (TSTP) and wait until none has a job in progress (ready queues, schedule, retry and dead travel with the data; a give-back stops the quieted processes, TERM, for their platform to start again)")
     .option("--namespace <ns>", "Sidekiq namespace prefix (redis-namespace)")
     .option("--pattern <glob>", "also drain keys matching this pattern (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--pooler <url>", "a Postgres pooler replica's control URL, https://host:port (once per replica): paused before the fence, repointed at FERRY_POOLER_TARGET_URL and resumed once the target opens, resumed on the source on a give-back (admin password: FERRY_POOLER_ADMIN_PASSWORD)", collect, [] as string[])
+    .option("--pooler-ca <file>", "PEM the pooler replicas' certificates chain to")
+    .addOption(new Option("--pooler-timeout <seconds>", "how long a replica's PAUSE may wait for its transactions before the cutover gives back").default(10).argParser(integer("--pooler-timeout", 1, 3600)))
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as CutoverFlags;
       const plan = await cutoverPlan(flags);

@@ -6,6 +6,10 @@
 //                 Redis replica linked or its copy running, the target able to keep the
 //                 cutover mark);
 //                 read-only, nothing changes
+//   pooler-pause  (--pooler) every PgBouncer replica the app reaches Postgres through is
+//                 paused: its transactions finish, new ones wait in the pooler instead
+//                 of failing on the fenced source (docs/pooler.md); one that cannot be
+//                 paused gives every store back, every replica resumed on the source
 //   queues        BEFORE any fence, the app's Sidekiq processes quieted (they take no
 //                 new job) and none with a job in progress: a worker still taking jobs
 //                 would run one against the fenced Postgres, and its retry would meet
@@ -19,7 +23,8 @@
 //                 switch (REPLICAOF NO ONE after equal offsets, or the copy finished)
 //   take over     Postgres: subscription dropped / standby promoted (no way back after)
 //   verify        in parallel: Postgres fast verify and Redis verify
-//   open          Postgres activate (physical), Redis target marked primary, then done
+//   open          Postgres activate (physical), Redis target marked primary, the pooler
+//                 replicas repointed at the target and resumed (pooler-repoint), then done
 // ONE record: the Postgres cutover record on its target (postgres/state.ts) carries the
 // Redis steps too; where it cannot be written yet (a physical standby), and for Redis in
 // any case, the facts say how far a run got (the fences on the sources, the standby's
@@ -43,6 +48,7 @@ import {
 import { drain } from "../redis/drain";
 import { FenceRecord as RedisFence } from "../redis/fence";
 import { VerifyResult } from "../redis/verify";
+import { pauseAll, PoolerAccess, PoolerResult, repointAll, resumeAll } from "../pooler/replicas";
 
 export interface QueueDrain {
   sidekiq: boolean;
@@ -51,8 +57,18 @@ export interface QueueDrain {
   timeoutMs: number;
 }
 
+/** The Postgres pooler the app reaches its database through (docs/pooler.md). */
+export interface PoolerHook {
+  access: PoolerAccess;
+  /** The app's own login on the target: where the replicas point once it opens. */
+  targetUrl: string;
+  /** How long a replica's PAUSE may wait for its transactions before the cutover gives back. */
+  pauseTimeoutMs: number;
+}
+
 export interface StackCutoverOptions {
   postgres?: Omit<PgOptions, "onStep">;
+  pooler?: PoolerHook;
   redis?: Omit<RedisOptions, "progress">;
   /** The app's job queues on the source Redis, drained before the fences. */
   queues?: QueueDrain;
@@ -181,7 +197,7 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
   if ((!opts.postgres || pgOpen) && (!opts.redis || redisOpen)) return new StackRun(opts, pg, redisOpen).result({ steps: pg?.previous?.steps ?? [] });
   // A store already cut over (on its own, held back by ferry:hold, or by this command
   // before a crash) is left as it is: the rest moves.
-  const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, redis: redisOpen ? undefined : opts.redis };
+  const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, pooler: pgOpen ? undefined : opts.pooler, redis: redisOpen ? undefined : opts.redis };
   const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
   const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
 
@@ -190,6 +206,7 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
     await drainQueues(run);
   }
   try {
+    await pausePoolers(run);
     await fenceEveryWriter(run);
     await catchUpEveryStore(run);
     await takeOverPostgres(run);
@@ -233,6 +250,50 @@ async function drainQueues(run: StackRun): Promise<void> {
     const travelling = left.travelling.map((t) => `${t.kind} ${t.count}`).join(", ");
     return `workers quiet, no job in progress after ${left.seconds.toFixed(2)} s${travelling ? ` (${travelling} travel with the data)` : ""}`;
   }, false);
+}
+
+/**
+ * Just before the fence, every pooler replica paused (or, if one cannot be, a failure:
+ * pauseAll resumed them all, and the give-back leaves them so). Idempotent: a rerun
+ * pauses again (a replica that restarted meanwhile would not be paused any more).
+ */
+async function pausePoolers(run: StackRun): Promise<void> {
+  const { pooler } = run.opts;
+  if (!pooler) return;
+  const pause = async () => {
+    const r = await pauseAll(pooler.access, pooler.pauseTimeoutMs);
+    if (!r.ok) throw new Error(r.error);
+    return `${r.replicas.length} replica(s) paused: new transactions wait in the pooler`;
+  };
+  if (run.done("pooler-pause")) await pause();
+  else await run.step("pooler-pause", pause, false);
+}
+
+/**
+ * The target open: every replica pointed at it and resumed. A replica that cannot be
+ * repointed stays paused (it must never resume on the fenced source) while the others
+ * resume, and the step fails: a rerun of the cutover repoints it.
+ */
+async function repointPoolers(run: StackRun): Promise<void> {
+  const { pooler } = run.opts;
+  if (!pooler) return;
+  await run.step("pooler-repoint", async () => {
+    const repointed = await repointAll(pooler.access, pooler.targetUrl);
+    const resumed = await resumeAll({ ...pooler.access, replicas: repointed.replicas.map((r) => r.replica) });
+    const failed = [repointed, resumed].filter((r) => !r.ok).map((r) => r.error);
+    if (failed.length) throw new Error(`${failed.join("; ")}; rerun ferry cutover to repoint and resume the rest`);
+    return `${resumed.replicas.length} replica(s) repointed at ${describeReplicas(resumed)} and resumed`;
+  });
+}
+
+const describeReplicas = (r: PoolerResult) => [...new Set(r.replicas.map((x) => `${x.host}:${x.port}/${x.dbname}`))].join(", ");
+
+/** The sources given back: the pooler replicas resume on them (still pointed there). */
+async function resumePoolersOnSource(run: StackRun): Promise<string | undefined> {
+  const { pooler } = run.opts;
+  if (!pooler) return undefined;
+  const r = await resumeAll(pooler.access);
+  return r.ok ? undefined : r.error;
 }
 
 /** The window opens: Postgres fenced, then Redis fenced. */
@@ -303,6 +364,7 @@ async function openEveryTarget(run: StackRun): Promise<void> {
     const removed = await openTarget(redis);
     return `the target Redis is the primary${removed !== undefined ? ` (${removed} copy state key(s) removed)` : ""}`;
   });
+  await repointPoolers(run);
   if (run.pg) await pgDone(run.pg);
   else await run.step("done", async () => `write-unavailable ${run.writeUnavailableMs()} ms`);
 }
@@ -319,17 +381,23 @@ async function giveBackEveryStore(run: StackRun, err: Error): Promise<StackCutov
   }
   const pgBack = run.pg ? await pgGiveBack(run.pg, err, "ferry cutover") : undefined;
   if (redis) await liftFence(redis);
-  return run.result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: pgBack?.error ?? `${err.message}; the fence was lifted and the source is writable again` });
+  const poolerStuck = await resumePoolersOnSource(run);
+  const error = pgBack?.error ?? `${err.message}; the fence was lifted and the source is writable again`;
+  return run.result({ ok: false, rolledBack: true, writeUnavailableMs: null, error: poolerStuck ? `${error}; ${poolerStuck}` : error });
 }
 
-/** Verify differs: nothing is opened, every source stays fenced (a rollback per store gives them back). */
-function verifyFailed(run: StackRun): StackCutoverResult {
+/**
+ * Verify differs: nothing is opened, every source stays fenced (a rollback per store gives
+ * them back). The pooler replicas resume on the source: reads work, writes fail as fenced.
+ */
+async function verifyFailed(run: StackRun): Promise<StackCutoverResult> {
+  const poolerStuck = await resumePoolersOnSource(run);
   const diffs = [
     run.pgVerify && !run.pgVerify.ok ? `Postgres: ${run.pgVerify.firstDifference}` : undefined,
     run.redisVerify && !run.redisVerify.ok ? `Redis: ${redisVerifySummary(run.redisVerify).firstDifference ?? `${run.redisVerify.differingCount} difference(s)`}` : undefined,
   ].filter(Boolean);
   return run.result({
     ok: false,
-    error: `verify failed after the switch (${diffs.join("; ")}); the sources stay fenced and no target is released (ferry pg rollback and ferry redis rollback give the sources back)`,
+    error: `verify failed after the switch (${diffs.join("; ")}); the sources stay fenced and no target is released (ferry pg rollback and ferry redis rollback give the sources back)${poolerStuck ? `; ${poolerStuck}` : ""}`,
   });
 }

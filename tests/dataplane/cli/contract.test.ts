@@ -41,7 +41,7 @@ const target = { origin: "https://lb.example", serverName: "a.example b.example"
 
 // Every builder with the arguments the stages give it; `cases` below checks none is missed.
 const samples: Record<string, FerryCommand[]> = {
-  ...Object.fromEntries(([["pg", contract.pg], ["redis", contract.redis(false)], ["stack", contract.stack(false)], ["traffic", contract.traffic], ["heroku", contract.heroku], ["box", contract.box]] as const)
+  ...Object.fromEntries(([["pg", contract.pg], ["redis", contract.redis(false)], ["stack", contract.stack(false)], ["traffic", contract.traffic], ["heroku", contract.heroku], ["box", contract.box], ["pooler", contract.pooler]] as const)
     .flatMap(([group, builders]) => Object.keys(builders).map((name) => [`${group}.${name}`, [] as FerryCommand[]]))),
 };
 for (const strategy of ["dump", "logical", "physical"] as const) {
@@ -112,6 +112,12 @@ for (const exclude of [[], ["DATABASE_URL", "REDIS_URL"]]) {
   samples["heroku.configCopy"].push(contract.heroku.configCopy("masto-web", { ...secret, exclude }));
   samples["box.configCopy"].push(contract.box.configCopy({ ssh: "deploy@198.51.100.1:22", hostKey: HOST_KEY }, "/home/mastodon/live/.env.production", { ...secret, exclude }));
 }
+const poolerReplicas = { urls: ["https://10.0.1.5:6433", "https://10.0.2.5:6433"], caFile: "/etc/ferry/pooler-ca.pem" };
+samples["pooler.pause"].push(contract.pooler.pause(poolerReplicas, 10), contract.pooler.pause({ urls: ["https://pooler.internal:6433"] }, 30));
+for (const to of ["target", "source"] as const) samples["pooler.repoint"].push(contract.pooler.repoint(poolerReplicas, to));
+samples["pooler.resume"].push(contract.pooler.resume(poolerReplicas));
+samples["pooler.status"].push(contract.pooler.status(poolerReplicas));
+samples["stack.cutover"].push(contract.stack(false).cutover({ strategy: "logical", mode: "replicaof", fence: "acl", maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq: true, pooler: { replicas: poolerReplicas, pauseTimeoutSeconds: 10 } }));
 
 const cases = Object.entries(samples).flatMap(([builder, commands]) => commands.map((c): [string, FerryCommand] => [builder, c]));
 
@@ -135,7 +141,7 @@ describe("the CLI contract", () => {
   // Run for real with none of the contract's variables set: the one-line usage error names
   // a variable this command's `env` lists. (Commands that would reach a network host
   // before reading their variables, proxy and health, are left out: tests stay on loopback.)
-  const offline = cases.filter(([builder]) => /^(pg|redis|stack|heroku)\./.test(builder));
+  const offline = cases.filter(([builder]) => /^(pg|redis|stack|heroku|pooler)\./.test(builder));
   const unset = Object.fromEntries(Object.values(contract.ENV).map((name) => [name, undefined]));
   it.each(offline)("%s: without its variables, %j says which one is missing", async (_builder, command) => {
     const run = await runFerry(command.argv.slice(1), unset);

@@ -1,0 +1,141 @@
+// The cutover's side of the pooler (docs/pooler.md): every replica's supervisor (`ferry
+// pooler serve`) reached over HTTPS, verified against the pooler's CA, with the admin
+// password as a bearer token. Named steps, one per replica, each idempotent (a paused
+// replica pauses again as "already paused", a repointed one reports "unchanged"), so a
+// rerun after a crash continues. ALL replicas are paused or none is: a replica that cannot
+// be paused has the others resumed on the server they use, and the step fails.
+import { request } from "node:https";
+import type { ReplicaState } from "./serve";
+
+export interface PoolerAccess {
+  /** The control URLs, https://host:port, one per replica. */
+  replicas: string[];
+  adminPassword: string;
+  /** PEM the replicas' certificates chain to (default: Node's CA store). */
+  ca?: string;
+  /** How long one request may take beyond a pause's own deadline. */
+  requestTimeoutMs?: number;
+}
+
+export interface PoolerStep {
+  name: string;
+  ms: number;
+  detail?: string;
+}
+
+export interface PoolerResult {
+  ok: boolean;
+  steps: PoolerStep[];
+  replicas: (ReplicaState & { replica: string })[];
+  error?: string;
+}
+
+export class PoolerFailed extends Error {
+  constructor(message: string, readonly result: PoolerResult) {
+    super(message);
+  }
+}
+
+/** A replica named for messages: its control host and port (no secret). */
+export const replicaName = (url: string) => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+};
+
+/** One control request; the answer's `error` (or a transport failure) becomes one line naming the replica. */
+async function call<T>(access: PoolerAccess, replica: string, method: "GET" | "POST", path: string, body?: object, extraMs = 0): Promise<T> {
+  const payload = body ? JSON.stringify(body) : undefined;
+  const timeout = (access.requestTimeoutMs ?? 10_000) + extraMs;
+  return new Promise<T>((resolve, reject) => {
+    const req = request(new URL(path, replica), {
+      method,
+      ca: access.ca,
+      timeout,
+      headers: { authorization: `Bearer ${access.adminPassword}`, ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}) },
+    }, (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => {
+        let parsed: Record<string, unknown> = {};
+        try {
+          parsed = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          return reject(new Error(`pooler ${replicaName(replica)}: answered ${res.statusCode} without JSON`));
+        }
+        if (res.statusCode !== 200) return reject(new Error(`pooler ${replicaName(replica)}: ${String(parsed.error ?? `HTTP ${res.statusCode}`)}`));
+        resolve(parsed as T);
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeout / 1000} s`)));
+    req.on("error", (err) => reject(err.message.startsWith("pooler ") ? err : new Error(`pooler ${replicaName(replica)}: ${err.message.split("\n")[0]}`)));
+    req.end(payload);
+  });
+}
+
+/** Every replica's step side by side; each settles before the outcome is known. */
+async function eachReplica<T>(access: PoolerAccess, fn: (replica: string) => Promise<T>): Promise<PromiseSettledResult<T>[]> {
+  return Promise.allSettled(access.replicas.map(fn));
+}
+
+function stepOf(name: string, replica: string, t0: number, detail: string): PoolerStep {
+  return { name: `${name} ${replicaName(replica)}`, ms: Date.now() - t0, detail };
+}
+
+type Stated = ReplicaState & { replica: string };
+
+function outcome(settled: PromiseSettledResult<{ step: PoolerStep; state: Stated }>[]): { steps: PoolerStep[]; replicas: Stated[]; failed: string[] } {
+  const ok = settled.filter((s): s is PromiseFulfilledResult<{ step: PoolerStep; state: Stated }> => s.status === "fulfilled").map((s) => s.value);
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => (s.reason as Error).message);
+  return { steps: ok.map((o) => o.step), replicas: ok.map((o) => o.state), failed };
+}
+
+/** The state every replica reports. */
+export async function poolerStatus(access: PoolerAccess): Promise<PoolerResult> {
+  const settled = await eachReplica(access, async (replica) => ({ replica, ...(await call<ReplicaState>(access, replica, "GET", "/status")) }));
+  const replicas = settled.filter((s): s is PromiseFulfilledResult<Stated> => s.status === "fulfilled").map((s) => s.value);
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => (s.reason as Error).message);
+  return { ok: failed.length === 0, steps: [], replicas, ...(failed.length ? { error: failed.join("; ") } : {}) };
+}
+
+/**
+ * Every replica paused: in-flight transactions finish, new ones wait in the pooler. One
+ * that cannot be paused within `timeoutMs` (it resumes itself) fails the step after every
+ * other replica is resumed: the app keeps its source and no query failed.
+ */
+export async function pauseAll(access: PoolerAccess, timeoutMs: number): Promise<PoolerResult> {
+  const settled = await eachReplica(access, async (replica) => {
+    const t0 = Date.now();
+    const r = await call<ReplicaState & { already: boolean }>(access, replica, "POST", "/pause", { timeoutMs }, timeoutMs);
+    return { step: stepOf("pause", replica, t0, r.already ? "already paused" : `paused, ${r.serverConnections} server connection(s) left`), state: { replica, ...r } };
+  });
+  const done = outcome(settled);
+  if (!done.failed.length) return { ok: true, steps: done.steps, replicas: done.replicas };
+  const back = await resumeAll(access);
+  const error = `could not pause every pooler replica (${done.failed.join("; ")}); ${back.ok ? "every replica was resumed on the server it uses" : `resuming failed too: ${back.error}`}`;
+  return { ok: false, steps: [...done.steps, ...back.steps], replicas: back.replicas, error };
+}
+
+/** Every replica pointed at `serverUrl` (its credentials travel in the request body over TLS only). */
+export async function repointAll(access: PoolerAccess, serverUrl: string): Promise<PoolerResult> {
+  const settled = await eachReplica(access, async (replica) => {
+    const t0 = Date.now();
+    const r = await call<ReplicaState & { changed: boolean }>(access, replica, "POST", "/repoint", { url: serverUrl });
+    return { step: stepOf("repoint", replica, t0, `${r.changed ? "now points at" : "already points at"} ${r.host}:${r.port}/${r.dbname}`), state: { replica, ...r } };
+  });
+  const done = outcome(settled);
+  return { ok: !done.failed.length, steps: done.steps, replicas: done.replicas, ...(done.failed.length ? { error: `could not repoint every pooler replica: ${done.failed.join("; ")}` } : {}) };
+}
+
+/** Every replica resumed (on whatever server it points at now). */
+export async function resumeAll(access: PoolerAccess): Promise<PoolerResult> {
+  const settled = await eachReplica(access, async (replica) => {
+    const t0 = Date.now();
+    const r = await call<ReplicaState & { resumed: boolean }>(access, replica, "POST", "/resume");
+    return { step: stepOf("resume", replica, t0, `${r.resumed ? "resumed" : "was not paused"} on ${r.host}:${r.port}/${r.dbname}`), state: { replica, ...r } };
+  });
+  const done = outcome(settled);
+  return { ok: !done.failed.length, steps: done.steps, replicas: done.replicas, ...(done.failed.length ? { error: `could not resume every pooler replica: ${done.failed.join("; ")}` } : {}) };
+}
