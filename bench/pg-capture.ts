@@ -56,10 +56,14 @@ interface Options {
 
 interface Figures {
   copyMs: number;
+  /** Of copyMs, until the tool's start command returned (Bucardo: registering, installing its triggers, starting the daemon). */
+  startMs: number;
   off: LatencyWindow;
   on: LatencyWindow;
   backlog: number;
   catchupMs: number;
+  /** Of catchupMs, until the restart command returned. */
+  restartMs: number;
   windowMs: number;
   acknowledged: number;
   lost: string[];
@@ -183,14 +187,18 @@ async function runOnce(bench: Bench, tool: Tool, round: number): Promise<Figures
     load.start({ rate: opts.rate, writers: opts.writers });
     await sleep(1000);
     const off = await load.measureLatency(opts.latencyMs);
+    log(`${name}: starting the tool`);
 
     const t0 = performance.now();
     await contender.replicate();
+    const startMs = performance.now() - t0;
     await until("the initial copy", () => hasEverySeededRow(targetUrl, seed.rows), { everyMs: 200, timeoutMs: 600_000 + opts.gb * 1_200_000, tick: contender.check });
     const copyMs = performance.now() - t0;
+    log(`${name}: copied in ${s(copyMs)}`);
     await caughtUp("the target to catch up after the copy");
     const on = await load.measureLatency(opts.latencyMs);
 
+    log(`${name}: stopping the tool for the backlog`);
     await contender.pause();
     const before = load.acked.acknowledged;
     await load.burst(opts.backlog, 4);
@@ -198,16 +206,19 @@ async function runOnce(bench: Bench, tool: Tool, round: number): Promise<Figures
     const backlog = load.acked.acknowledged - before + 1;
     const t1 = performance.now();
     await contender.resume();
+    const restartMs = performance.now() - t1;
     await until("the catch-up", async () => (await markerOn(target)) >= marker, { everyMs: 10, timeoutMs: 600_000, tick: contender.check });
     const catchupMs = performance.now() - t1;
 
+    log(`${name}: caught up in ${s(catchupMs)}; cutover`);
     await sleep(1000);
     const windowMs = await contender.cutover(load, sourceUrl, target);
     const lost = await lostWrites(targetUrl, load.acked);
-    return { copyMs, off, on, backlog, catchupMs, windowMs, acknowledged: load.acked.acknowledged, lost };
+    return { copyMs, startMs, off, on, backlog, catchupMs, restartMs, windowMs, acknowledged: load.acked.acknowledged, lost };
   } catch (err) {
     throw new Error(`${NAMES[tool]}, round ${round + 1}: ${(err as Error).message}${tool === "bucardo" ? ` (Bucardo's log: ${bench.bucardo!.logTail()})` : ""}`);
   } finally {
+    log(`${name}: cleaning up`);
     await load.stop();
     await target.end().catch(() => undefined);
     await contender.close();
@@ -222,7 +233,7 @@ const rowsPerSecond = (f: Figures) => f.backlog / (f.catchupMs / 1000);
 const overhead = (f: Figures, p: "p50" | "p99") => f.on[p] - f.off[p];
 
 function roundLine(tool: Tool, f: Figures): string {
-  return `${NAMES[tool]}: copy ${s(f.copyMs)}, catch-up ${f.backlog} changes in ${s(f.catchupMs)} (${rowsPerSecond(f).toFixed(0)} rows/s), ` +
+  return `${NAMES[tool]}: copy ${s(f.copyMs)} (started in ${s(f.startMs)}), catch-up ${f.backlog} changes in ${s(f.catchupMs)} (${rowsPerSecond(f).toFixed(0)} rows/s, restarted in ${s(f.restartMs)}), ` +
     `write p50 ${ms(f.off.p50)} -> ${ms(f.on.p50)}, p99 ${ms(f.off.p99)} -> ${ms(f.on.p99)} (${f.off.writes}/${f.on.writes} writes), ` +
     `window ${ms(f.windowMs)}, acknowledged ${f.acknowledged}, lost ${f.lost.length}${f.lost.length ? ` (${f.lost.slice(0, 3).join("; ")})` : ""}`;
 }
@@ -272,12 +283,16 @@ async function main(): Promise<void> {
     const missing = await captureMissing();
     if (missing) throw new Error(`${missing}; run with --tools bucardo for the peer alone`);
   }
-  const [source, target] = await Promise.all([startBenchCluster(), startBenchCluster()]);
+  const [source, target, bucardo] = await Promise.all([
+    startBenchCluster(),
+    startBenchCluster(),
+    opts.tools.includes("bucardo") ? Bucardo.start() : undefined,
+  ]);
   const seed = await seedCaptureSource(source, opts.gb, opts.jobs);
   log(`source: ${mb(seed.tableBytes)} of table data`);
   const schemaFile = `${source.socketDir}/schema.sql`;
   await shell(`pg_dump --schema-only --no-owner --no-acl --dbname "$SRC" -f "$SCHEMA"`, source.url(seed.template), target.url(), { SCHEMA: schemaFile });
-  const bench: Bench = { opts, source, target, seed, schemaFile, bucardo: opts.tools.includes("bucardo") ? await Bucardo.start() : undefined };
+  const bench: Bench = { opts, source, target, seed, schemaFile, bucardo };
 
   const runs = new Map<Tool, Figures[]>(opts.tools.map((t) => [t, []]));
   for (let r = 0; r < opts.rounds; r++) {
@@ -295,6 +310,14 @@ async function main(): Promise<void> {
   console.log("source role: database owner, NOSUPERUSER NOREPLICATION (as on Heroku); Bucardo's control database: its own cluster, superuser (PL/Perl)\n");
   for (const tool of opts.tools) runs.get(tool)!.forEach((f, r) => console.log(`round ${r + 1} ${roundLine(tool, f)}`));
   console.log(`\n${summaryTable(opts, runs)}`);
+  console.log([
+    "",
+    "initial copy: from starting the tool (its install included) until the target holds every seeded row.",
+    "catch-up: the backlog (changes committed while the tool was stopped) over the time from restarting it until the last of them is on the target.",
+    "overhead: the steady load's write latency with the tool applying minus without any capture, each over the same window on the same source.",
+    "window: ferry's own figure for `ferry pg cutover` (fence to target open, its verify included); Bucardo: from the app's last write",
+    "  until the target has it and every table's row count equals the source's. lost: every acknowledged write looked up on the target.",
+  ].join("\n"));
   if (opts.gb < 1) console.log(`\n(the window goal is set at --gb 1; this run used --gb ${opts.gb})`);
   console.log(loadLine());
   const lost = (runs.get("ferry") ?? []).reduce((n, f) => n + f.lost.length, 0);
