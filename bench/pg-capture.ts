@@ -66,6 +66,8 @@ interface Figures {
   restartMs: number;
   windowMs: number;
   acknowledged: number;
+  /** Writes that failed (a fenced source refuses them); unacknowledged, so never counted as lost. */
+  failed: number;
   lost: string[];
 }
 
@@ -185,7 +187,7 @@ async function runOnce(bench: Bench, tool: Tool, round: number): Promise<Figures
   };
   try {
     load.start({ rate: opts.rate, writers: opts.writers });
-    await sleep(1000);
+    await sleep(3000); // connections open and the clone's pages in memory before the first window
     const off = await load.measureLatency(opts.latencyMs);
     log(`${name}: starting the tool`);
 
@@ -214,7 +216,7 @@ async function runOnce(bench: Bench, tool: Tool, round: number): Promise<Figures
     await sleep(1000);
     const windowMs = await contender.cutover(load, sourceUrl, target);
     const lost = await lostWrites(targetUrl, load.acked);
-    return { copyMs, startMs, off, on, backlog, catchupMs, restartMs, windowMs, acknowledged: load.acked.acknowledged, lost };
+    return { copyMs, startMs, off, on, backlog, catchupMs, restartMs, windowMs, acknowledged: load.acked.acknowledged, failed: load.acked.failures, lost };
   } catch (err) {
     throw new Error(`${NAMES[tool]}, round ${round + 1}: ${(err as Error).message}${tool === "bucardo" ? ` (Bucardo's log: ${bench.bucardo!.logTail()})` : ""}`);
   } finally {
@@ -235,7 +237,7 @@ const overhead = (f: Figures, p: "p50" | "p99") => f.on[p] - f.off[p];
 function roundLine(tool: Tool, f: Figures): string {
   return `${NAMES[tool]}: copy ${s(f.copyMs)} (started in ${s(f.startMs)}), catch-up ${f.backlog} changes in ${s(f.catchupMs)} (${rowsPerSecond(f).toFixed(0)} rows/s, restarted in ${s(f.restartMs)}), ` +
     `write p50 ${ms(f.off.p50)} -> ${ms(f.on.p50)}, p99 ${ms(f.off.p99)} -> ${ms(f.on.p99)} (${f.off.writes}/${f.on.writes} writes), ` +
-    `window ${ms(f.windowMs)}, acknowledged ${f.acknowledged}, lost ${f.lost.length}${f.lost.length ? ` (${f.lost.slice(0, 3).join("; ")})` : ""}`;
+    `window ${ms(f.windowMs)}, acknowledged ${f.acknowledged}, failed ${f.failed}, lost ${f.lost.length}${f.lost.length ? ` (${f.lost.slice(0, 3).join("; ")})` : ""}`;
 }
 
 interface Metric {

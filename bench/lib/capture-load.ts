@@ -36,6 +36,11 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+/** An UPDATE or DELETE of a row the writer owns finds it, or the load itself is wrong. */
+function one(result: { rowCount: number | null }, table: string, key: string): void {
+  if (result.rowCount !== 1) throw new Error(`the load's own row ${table} ${key} is not on the source (${result.rowCount} rows matched)`);
+}
+
 /** The acknowledged writes and what each left behind, keyed by table and key. */
 export class AckedWrites {
   readonly expected = new Map<string, Map<string, Expectation>>();
@@ -91,7 +96,7 @@ class Writer {
           if (kind === 4 && this.ownEvents.length) {
             const id = this.ownEvents.shift()!;
             deleting = { table: "events", key: id };
-            await c.query("DELETE FROM events WHERE id = $1", [id]);
+            one(await c.query("DELETE FROM events WHERE id = $1", [id]), "events", id);
             acked.expect("events", id, { present: false });
             break;
           }
@@ -105,7 +110,7 @@ class Writer {
         case 1:
         case 9: {
           const id = String(this.owned(rows.accounts));
-          await c.query("UPDATE accounts SET rev = $2, balance = balance + 1, updated_at = now() WHERE id = $1", [id, rev]);
+          one(await c.query("UPDATE accounts SET rev = $2, balance = balance + 1, updated_at = now() WHERE id = $1", [id, rev]), "accounts", id);
           acked.expect("accounts", id, { present: true, rev });
           break;
         }
@@ -115,7 +120,7 @@ class Writer {
             const key = this.ownLines.shift()!;
             const [order, line] = key.split(",");
             deleting = { table: "line_items", key };
-            await c.query("DELETE FROM line_items WHERE order_id = $1 AND line_no = $2", [order, line]);
+            one(await c.query("DELETE FROM line_items WHERE order_id = $1 AND line_no = $2", [order, line]), "line_items", key);
             acked.expect("line_items", key, { present: false });
             break;
           }
@@ -128,7 +133,7 @@ class Writer {
         }
         case 3: {
           const id = String(this.owned(rows.orders));
-          await c.query("UPDATE orders SET rev = $2, status = 'paid' WHERE id = $1", [id, rev]);
+          one(await c.query("UPDATE orders SET rev = $2, status = 'paid' WHERE id = $1", [id, rev]), "orders", id);
           acked.expect("orders", id, { present: true, rev });
           break;
         }
@@ -140,7 +145,7 @@ class Writer {
         case 6: {
           const key = `${this.owned(rows.orders)},${1 + (rev % LINES_PER_ORDER)}`;
           const [order, line] = key.split(",");
-          await c.query("UPDATE line_items SET rev = $3, qty = qty + 1 WHERE order_id = $1 AND line_no = $2", [order, line, rev]);
+          one(await c.query("UPDATE line_items SET rev = $3, qty = qty + 1 WHERE order_id = $1 AND line_no = $2", [order, line, rev]), "line_items", key);
           acked.expect("line_items", key, { present: true, rev });
           break;
         }

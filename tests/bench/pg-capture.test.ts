@@ -32,14 +32,15 @@ describe("bench:pg-capture", () => {
       const run = await bench("--tools", "bucardo", "--gb", "0.002", "--rounds", "1", "--latency-seconds", "1", "--backlog", "500", "--rate", "100");
       expect(run.stderr).not.toMatch(/bench failed/);
       expect(run.status).toBe(0);
-      const round = /^round 1 Bucardo 5\.6: copy ([\d.]+) s .*catch-up (\d+) changes in ([\d.]+) s \((\d+) rows\/s.*window (\d+) ms, acknowledged (\d+), lost (\d+)$/m.exec(run.stdout);
+      const round = /^round 1 Bucardo 5\.6: copy ([\d.]+) s .*catch-up (\d+) changes in ([\d.]+) s \((\d+) rows\/s.*window (\d+) ms, acknowledged (\d+), failed (\d+), lost (\d+)$/m.exec(run.stdout);
       expect(round, run.stdout).not.toBeNull();
-      const [, copy, changes, , rowsPerSecond, window, acknowledged, lost] = round!.map(Number);
+      const [, copy, changes, , rowsPerSecond, window, acknowledged, failed, lost] = round!.map(Number);
       expect(copy).toBeGreaterThan(0);
       expect(changes).toBeGreaterThanOrEqual(501); // the backlog, the steady writes beside it and the marker
       expect(rowsPerSecond).toBeGreaterThan(0);
       expect(window).toBeGreaterThan(0);
       expect(acknowledged).toBeGreaterThan(changes);
+      expect(failed).toBe(0); // nothing fences Bucardo's source: a failed write is the harness's own fault
       expect(lost).toBe(0);
       for (const metric of ["initial copy", "catch-up (rows/s)", "p50 overhead (on - off)", "p99 overhead (on - off)", "cutover window"]) {
         expect(run.stdout).toMatch(new RegExp(`^${metric.replace(/[()]/g, "\\$&")}\\s+-?[\\d.]+( s| ms)?$`, "m"));
