@@ -7,7 +7,9 @@
 # tasks' images into ECR with it; the rehearsal copies between its stand-in registries),
 # and the rehearsal app's runtime: Debian's Ruby with Rails 6.1, Sidekiq 6.4, pg, redis,
 # puma, aws-sdk-s3 and bundler (rehearsal/app, resolved with `bundle lock --local`
-# against these). Debian, as root.
+# against these), and Bucardo 5.6 with DBD::Pg and PL/Perl for its control database
+# (bench/pg-capture.ts runs it side by side with ferry's capture strategy, as the peer
+# that moves Heroku Postgres with triggers today). Debian, as root.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server redis-tools)
@@ -20,6 +22,13 @@ command -v pgcopydb >/dev/null || need+=(pgcopydb)
 # Debian 12 packages AWS CLI v2 (2.9.x); --endpoint-url, which the rehearsal uses, works in v1 and v2.
 command -v aws >/dev/null || need+=(awscli)
 command -v skopeo >/dev/null || need+=(skopeo)
+# Bucardo's control database needs plperlu; PL/Perl must match the installed server's
+# exact version, or apt would upgrade the server under the running clusters.
+command -v bucardo >/dev/null || need+=(bucardo libdbd-pg-perl)
+pg_major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+if [ -n "$pg_major" ] && ! dpkg-query -W -f='${Status}' "postgresql-plperl-$pg_major" 2>/dev/null | grep -q "install ok installed"; then
+  need+=("postgresql-plperl-$pg_major=$(dpkg-query -W -f='${Version}' "postgresql-$pg_major")")
+fi
 # Each checked by its package: what the rehearsal's EC2 runner has from Debian's cloud image
 # (components/target/userData.ts DEBIAN_CLOUD_IMAGE_PACKAGES; rehearsal/stack/runner.ts reads
 # their file lists) and git; the rehearsal app's gems (a Gemfile resolves only what is installed).
@@ -42,4 +51,5 @@ for svc in postgresql redis-server nginx ssh; do
   (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || service "$svc" stop >/dev/null 2>&1 || true
 done
 pgcopydb_version=$(dpkg-query -W -f='${Version}' pgcopydb 2>/dev/null || echo none)
-echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb ${pgcopydb_version}, $(ruby -v | cut -d' ' -f1-2), rails $(dpkg-query -W -f='${Version}' ruby-rails)"
+bucardo_version=$(dpkg-query -W -f='${Version}' bucardo 2>/dev/null || echo none)
+echo "setup-system: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1), $(redis-server --version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d/ -f2), pgcopydb ${pgcopydb_version}, bucardo ${bucardo_version}, $(ruby -v | cut -d' ' -f1-2), rails $(dpkg-query -W -f='${Version}' ruby-rails)"
