@@ -22,13 +22,7 @@ command -v pgcopydb >/dev/null || need+=(pgcopydb)
 # Debian 12 packages AWS CLI v2 (2.9.x); --endpoint-url, which the rehearsal uses, works in v1 and v2.
 command -v aws >/dev/null || need+=(awscli)
 command -v skopeo >/dev/null || need+=(skopeo)
-# Bucardo's control database needs plperlu; PL/Perl must match the installed server's
-# exact version, or apt would upgrade the server under the running clusters.
 command -v bucardo >/dev/null || need+=(bucardo libdbd-pg-perl)
-pg_major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
-if [ -n "$pg_major" ] && ! dpkg-query -W -f='${Status}' "postgresql-plperl-$pg_major" 2>/dev/null | grep -q "install ok installed"; then
-  need+=("postgresql-plperl-$pg_major=$(dpkg-query -W -f='${Version}' "postgresql-$pg_major")")
-fi
 # Each checked by its package: what the rehearsal's EC2 runner has from Debian's cloud image
 # (components/target/userData.ts DEBIAN_CLOUD_IMAGE_PACKAGES; rehearsal/stack/runner.ts reads
 # their file lists) and git; the rehearsal app's gems (a Gemfile resolves only what is installed).
@@ -44,6 +38,19 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# Bucardo's control database needs plperlu (bucardo only recommends it). PL/Perl must match
+# the server's exact version, or apt would upgrade the server under running clusters; so
+# it is installed once the server is, on a fresh machine in this second step.
+pg_major=$(ls /usr/lib/postgresql | sort -n | tail -1)
+if ! dpkg-query -W -f='${Status}' "postgresql-plperl-$pg_major" 2>/dev/null | grep -q "install ok installed"; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-system: run as root (or with sudo) to install: postgresql-plperl-$pg_major" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  [ ${#need[@]} -gt 0 ] || apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "postgresql-plperl-$pg_major=$(dpkg-query -W -f='${Version}' "postgresql-$pg_major")"
 fi
 # Debian starts a default cluster and redis/nginx services on install; ferry starts
 # its own on free loopback ports, so the packaged services are not needed.
