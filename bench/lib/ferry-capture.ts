@@ -17,21 +17,9 @@ import { runNode } from "../../tests/support/run-node";
 
 const ROOT = join(__dirname, "../..");
 const BIN = join(ROOT, "bin/ferry.js");
-const POSTGRES_ENV = pg.status().env;
 
-// TODO(contract.ts): the capture strategy's commands belong in dataplane/cli/contract.ts
-// (pg.replicate / pg.cutover take a PostgresStrategy, which has no "capture" yet); built
-// here with the same words until the strategy lands there.
-const replicateCapture = (untilCaughtUp = false): FerryCommand =>
-  ({ argv: ["ferry", "--json", "pg", "replicate", "--strategy", "capture", ...(untilCaughtUp ? ["--until-caught-up"] : [])], env: POSTGRES_ENV });
-const cutoverCapture = (maxLagBytes: number, timeoutSeconds: number): FerryCommand => {
-  const fence = pgFenceOf("heroku");
-  return {
-    argv: ["ferry", "--json", "pg", "cutover", "--strategy", "capture", "--max-lag-bytes", String(maxLagBytes), "--timeout", String(timeoutSeconds),
-      ...(fence.providerSuperusers ? ["--provider-superusers"] : [])],
-    env: POSTGRES_ENV,
-  };
-};
+const replicateCapture = (untilCaughtUp = false): FerryCommand => pg.replicate("capture", { untilCaughtUp });
+const cutoverCapture = (maxLagBytes: number, timeoutSeconds: number): FerryCommand => pg.cutover("capture", maxLagBytes, timeoutSeconds, pgFenceOf("heroku"));
 
 /** Does this ferry have the capture strategy? Its own help for `pg replicate --strategy` says. */
 export async function captureMissing(): Promise<string | undefined> {

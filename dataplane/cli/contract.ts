@@ -5,7 +5,8 @@
 // as they are. Only names, strategies and numbers go into the words (Pulumi stores a
 // Command's string in state); URLs and keys travel in the variables named here, and
 // tests/dataplane/cli/contract.test.ts parses every command with the real CLI parser.
-import type { PostgresStrategy, RedisMode } from "../../config/strategy";
+import type { RedisMode } from "../../config/strategy";
+import type { Strategy as PostgresStrategy } from "../postgres/names";
 import type { RedisFence } from "../redis/fence";
 
 /** One `ferry` invocation: `argv[0]` is "ferry"; `env` names what it reads, never values. */
@@ -92,7 +93,9 @@ export const unchanged = (): FerryCommand => ferry([], "--version");
 
 export const pg = {
   preflight: (strategy: PostgresStrategy, fence?: FenceFlags) => ferry(POSTGRES_ENV, "pg", "preflight", "--strategy", strategy, ...fenceWords(fence)),
-  replicate: (strategy: PostgresStrategy) => ferry(POSTGRES_ENV, "pg", "replicate", "--strategy", strategy),
+  /** capture applies the log until stopped; `untilCaughtUp` returns once what was committed before it started is applied. */
+  replicate: (strategy: PostgresStrategy, o: { untilCaughtUp?: boolean } = {}) =>
+    ferry(POSTGRES_ENV, "pg", "replicate", "--strategy", strategy, ...(o.untilCaughtUp ? ["--until-caught-up"] : [])),
   verify: () => ferry(POSTGRES_ENV, "pg", "verify"),
   /** Read-only: where the move stands (phase, lag, the cutover's steps). */
   status: () => ferry(POSTGRES_ENV, "pg", "status"),

@@ -44,6 +44,8 @@ const samples: Record<string, FerryCommand[]> = {
   ...Object.fromEntries(([["pg", contract.pg], ["redis", contract.redis(false)], ["stack", contract.stack(false)], ["traffic", contract.traffic], ["heroku", contract.heroku], ["box", contract.box], ["pooler", contract.pooler]] as const)
     .flatMap(([group, builders]) => Object.keys(builders).map((name) => [`${group}.${name}`, [] as FerryCommand[]]))),
 };
+// The capture strategy as the bench (bench/lib/ferry-capture.ts) runs it.
+samples["pg.replicate"].push(contract.pg.replicate("capture"), contract.pg.replicate("capture", { untilCaughtUp: true }));
 for (const strategy of ["dump", "logical", "physical"] as const) {
   samples["pg.preflight"].push(contract.pg.preflight(strategy));
   samples["pg.replicate"].push(contract.pg.replicate(strategy));
