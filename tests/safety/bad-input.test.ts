@@ -106,6 +106,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopStandby(standbyDir).catch(() => undefined);
   await heroku?.stop();
+  // Every server this file started: left running, each run of the file leaked seven.
+  await Promise.all([source, target, pgTls, redisSource, redisTls, redisTarget, redisCa].map((s) => s?.stop()));
 });
 
 /** Everything a failed command could have changed, on every side. */
