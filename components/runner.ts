@@ -11,8 +11,6 @@ import { runnerUserData } from "./target/userData";
 /** One imperative step: `create` does it, `delete` undoes it (the rollback). */
 export interface Step {
   create: pulumi.Input<string>;
-  /** What runs when an input changed; without it, `create` runs again. */
-  update?: pulumi.Input<string>;
   delete?: pulumi.Input<string>;
   environment?: Record<string, pulumi.Input<string>>;
   triggers?: pulumi.Input<unknown>[];
@@ -45,7 +43,6 @@ export class LocalRunner implements Runner {
   run(name: string, step: Step, opts: pulumi.CustomResourceOptions = {}): command.local.Command {
     return new command.local.Command(name, {
       create: step.create,
-      update: step.update,
       delete: step.delete,
       environment: secretEnvironment(step.environment),
       triggers: step.triggers,
@@ -79,7 +76,6 @@ export class SshRunner implements Runner {
         privateKey: pulumi.secret(this.target.privateKey),
       },
       create: step.create,
-      update: step.update,
       delete: step.delete,
       environment: secretEnvironment(step.environment),
       triggers: step.triggers,

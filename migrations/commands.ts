@@ -19,9 +19,6 @@ function joined<T extends Record<string, (...args: never[]) => FerryCommand>>(bu
 
 export const pg = joined(contract.pg);
 
-/** What a step that is history runs on a change (see contract.unchanged). */
-export const unchanged = () => shellJoin(contract.unchanged().argv);
-
 /** Redis steps; Heroku Redis's self-signed TLS accepted explicitly (see contract.redis). */
 export const redisSteps = (acceptSelfSignedTls: boolean) => joined(contract.redis(acceptSelfSignedTls));
 

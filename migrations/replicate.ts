@@ -6,9 +6,9 @@
 // app or DNS move back to a fenced, stale source (the engine runs a deleted step's
 // rollback only after every update).
 import * as pulumi from "@pulumi/pulumi";
-import type { RunStep, Step } from "../components/runner";
+import type { RunStep } from "../components/runner";
 import { postgresStrategy, redisMode } from "../config";
-import { pg, unchanged, urlIdentity, pgFenceOf } from "./commands";
+import { pg, urlIdentity, pgFenceOf } from "./commands";
 import { StageContext, postgresEnv, reached, redisCommands, redisEnv, stageOf } from "./context";
 import { TrialRecord, trialRecordOf } from "../dataplane/postgres/replication/trial-record";
 
@@ -23,15 +23,21 @@ function identity(url: pulumi.Output<string> | undefined): pulumi.Output<string>
 }
 
 /**
- * A store's preflight and replicate once its cutover is reached are history. A newer
- * ferry may build their command line or environment differently, and a changed Command
- * runs its `create` again: past the cutover that refuses (the target is the primary and
- * holds the app's writes), and the up would fail at a stage it passed. So from there a
- * change runs `update`, which touches nothing; the state takes the new inputs, so a later
- * `delete` (cleanup) runs the new command line with the current environment.
+ * Options of a store's preflight and replicate once its cutover is reached: history. A
+ * newer ferry may build their command line or environment differently, and a changed
+ * Command runs its `create` again; past the cutover that refuses (the target is the
+ * primary and holds the app's writes), and the up would fail at a stage it passed. Their
+ * `delete` (cleanup) is frozen with them, since a changed `delete` alone would run `create`
+ * too; it runs as stored only if the stack is destroyed past cutover (lowering the flag
+ * lifts the freeze first). Not a no-op `update` instead: lowering the flag would remove
+ * it, itself a change that runs `create`, before the guard (below) could refuse.
+ * A change of `triggers` (another source or target) still replaces them.
  */
-function historyOnceCutOver(ctx: StageContext, store: "postgres" | "redis"): Pick<Step, "update"> {
-  return reached(ctx, store, "cutover") ? { update: unchanged() } : {};
+export const PAST_CUTOVER: pulumi.CustomResourceOptions = { ignoreChanges: ["create", "delete", "environment"] };
+
+/** PAST_CUTOVER once `store` reached its cutover. */
+function historyOnceCutOver(ctx: StageContext, store: "postgres" | "redis"): pulumi.CustomResourceOptions {
+  return reached(ctx, store, "cutover") ? PAST_CUTOVER : {};
 }
 
 export interface ReplicateArgs {
@@ -52,14 +58,13 @@ export class Replicate extends pulumi.ComponentResource {
     if (reached(ctx, "postgres", "replicate")) {
       const strategy = postgresStrategy(ctx.config.source);
       const triggers = [identity(ctx.secrets.sourceDatabaseUrl), identity(ctx.target.postgresUrl), strategy];
-      const preflight = ctx.runner.run(`${prefix}-pg-preflight`, { create: pg.preflight(strategy, pgFenceOf(ctx.config.source.kind)), environment: postgresEnv(ctx), triggers, ...historyOnceCutOver(ctx, "postgres") }, { parent: this });
+      const preflight = ctx.runner.run(`${prefix}-pg-preflight`, { create: pg.preflight(strategy, pgFenceOf(ctx.config.source.kind)), environment: postgresEnv(ctx), triggers }, { parent: this, ...historyOnceCutOver(ctx, "postgres") });
       this.steps.postgres = ctx.runner.run(`${prefix}-pg`, {
         create: pg.replicate(strategy),
         delete: pg.cleanup(),
         environment: postgresEnv(ctx),
         triggers,
-        ...historyOnceCutOver(ctx, "postgres"),
-      }, { parent: this, dependsOn: [preflight] });
+      }, { parent: this, dependsOn: [preflight], ...historyOnceCutOver(ctx, "postgres") });
       if (strategy === "dump") this.trialCopy = pulumi.unsecret(this.steps.postgres.stdout.apply(trialRecordOf));
       if (!reached(ctx, "postgres", "cutover")) {
         this.guards.push(ctx.runner.run(`${prefix}-pg-guard`, {
@@ -70,14 +75,13 @@ export class Replicate extends pulumi.ComponentResource {
     if (reached(ctx, "redis", "replicate")) {
       const mode = redisMode(ctx.config);
       const triggers = [identity(ctx.secrets.sourceRedisUrl), identity(ctx.target.redisUrl), mode];
-      const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redisCommands(ctx).preflight(), environment: redisEnv(ctx), triggers, ...historyOnceCutOver(ctx, "redis") }, { parent: this });
+      const preflight = ctx.runner.run(`${prefix}-redis-preflight`, { create: redisCommands(ctx).preflight(), environment: redisEnv(ctx), triggers }, { parent: this, ...historyOnceCutOver(ctx, "redis") });
       this.steps.redis = ctx.runner.run(`${prefix}-redis`, {
         create: redisCommands(ctx).replicate(mode),
         delete: redisCommands(ctx).cleanup(),
         environment: redisEnv(ctx),
         triggers,
-        ...historyOnceCutOver(ctx, "redis"),
-      }, { parent: this, dependsOn: [preflight] });
+      }, { parent: this, dependsOn: [preflight], ...historyOnceCutOver(ctx, "redis") });
       if (!reached(ctx, "redis", "cutover")) {
         this.guards.push(ctx.runner.run(`${prefix}-redis-guard`, {
           create: redisCommands(ctx).rollbackCheck(), environment: redisEnv(ctx), triggers: [stageOf(ctx, "redis")],

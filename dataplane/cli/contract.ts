@@ -85,12 +85,6 @@ export const finalBackupKey = (store: "postgres" | "redis") => `${FINAL_BACKUP_P
 
 const backupWords = (o: BackupTarget) => ["--bucket", o.bucket, "--key", o.key, "--region", o.region];
 
-/**
- * Reads nothing, changes nothing: what a step that is history runs when a newer ferry
- * changed its command line (the Command provider runs `update`, else `create` again).
- */
-export const unchanged = (): FerryCommand => ferry([], "--version");
-
 export const pg = {
   preflight: (strategy: PostgresStrategy, fence?: FenceFlags) => ferry(POSTGRES_ENV, "pg", "preflight", "--strategy", strategy, ...fenceWords(fence)),
   /** capture applies the log until stopped; `untilCaughtUp` returns once what was committed before it started is applied. */
