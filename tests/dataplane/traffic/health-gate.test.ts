@@ -69,7 +69,9 @@ describe("ferry health", () => {
     play([down]);
     const r = await runFerry(["health", "--url", url(), "--times", "2", "--interval", "0.05", "--deadline", "0.4", "--expect-status", "200"]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^health gate FAILED at the deadline for .*: 0\/2 in a row after \d+ attempts; last: unhealthy: status 503, expected 200/);
+    // The attempt the deadline comes in the middle of waits only for what is left: on a
+    // busy machine that can be a few ms, too few for the answer, and then that is the last.
+    expect(r.stdout).toMatch(/^health gate FAILED at the deadline for .*: 0\/2 in a row after \d+ attempts; last: unhealthy: (status 503, expected 200|no answer within \d+ ms)$/m);
     expect(r.stderr).toContain("ferry: health unhealthy: status 503, expected 200 (0/2 in a row)");
   });
 
