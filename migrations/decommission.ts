@@ -3,8 +3,7 @@
 // step with no undo, so it runs last and only once the store's cutover is done and its
 // source still fenced. Vultr: `ferry pg cleanup` drops the publication and slot there.
 // The Vultr instance itself is never deleted.
-// Before anything is released, and only once the store's cutover is done and its source
-// still fenced (Heroku and box alike), a final backup of each store that reached decommission
+// Before anything is released, a final backup of each store that reached decommission
 // (`ferry pg backup`, `ferry redis backup`): a custom-format dump of the fenced source,
 // every Redis key with its expiry, into the stack's bucket under final-backup/, its
 // checksum read back. The release depends on it: no backup, no release. The way back
@@ -62,27 +61,24 @@ export class Decommission extends pulumi.ComponentResource {
     }, { ...BACKUP_ONCE, parent: this, dependsOn: after });
   }
 
-  /**
-   * The gate before a store's source is backed up and released: its cutover finished (its
-   * verify ran behind the fence) and the source is still fenced. A verify now could only
-   * differ: the target has been taking the app's writes since the cutover.
-   */
-  private cutoverDone(ctx: StageContext, prefix: string, store: Store): pulumi.Resource {
-    const [gate, env] = store === "postgres" ? [pg.cutoverDone(), postgresEnv(ctx)] : [redisCommands(ctx).cutoverDone(), redisEnv(ctx)];
-    return ctx.runner.run(`${prefix}-${store}-cutover-done`, { create: gate, environment: env }, { parent: this });
-  }
-
   private heroku(ctx: StageContext): void {
     const prefix = `${ctx.name}-decommission`;
-    for (const store of ["postgres", "redis"] as const) {
+    // The gate before an add-on is released: its store's cutover finished (its verify ran
+    // behind the fence) and the source is still fenced. A verify now could only differ:
+    // the target has been taking the app's writes since the cutover.
+    const stores = [
+      { component: "postgres" as const, gate: () => pg.cutoverDone(), env: () => postgresEnv(ctx) },
+      { component: "redis" as const, gate: () => redisCommands(ctx).cutoverDone(), env: () => redisEnv(ctx) },
+    ];
+    for (const store of stores) {
       // The configured add-on, which the Heroku source component checked Heroku lists.
-      const addon = herokuSource(ctx).addon(store);
-      if (!addon || !reached(ctx, store, "decommission")) continue;
-      const gate = this.cutoverDone(ctx, prefix, store);
+      const addon = herokuSource(ctx).addon(store.component);
+      if (!addon || !reached(ctx, store.component, "decommission")) continue;
+      const gate = ctx.runner.run(`${prefix}-${store.component}-cutover-done`, { create: store.gate(), environment: store.env() }, { parent: this });
       // Backed up behind the fence the gate found in place: the last state of the source.
-      const backup = this.backup(ctx, prefix, store, [gate]);
+      const backup = this.backup(ctx, prefix, store.component, [gate]);
       // A literal command line: the source-protected policy reads it in a preview.
-      ctx.runner.run(`${prefix}-${store}-addon`, {
+      ctx.runner.run(`${prefix}-${store.component}-addon`, {
         create: heroku.addonDestroy(addon.app, addon.addon),
         environment: herokuEnv(ctx),
       }, { parent: this, dependsOn: [gate, backup] });
@@ -91,11 +87,10 @@ export class Decommission extends pulumi.ComponentResource {
 
   private vultr(ctx: StageContext): void {
     const prefix = `${ctx.name}-decommission`;
-    // The box's Redis is released with the box (left to its owner): backed up all the same,
-    // behind the same gate as on Heroku, so the backup is the fenced source's last state.
-    if (reached(ctx, "redis", "decommission")) this.backup(ctx, prefix, "redis", [this.cutoverDone(ctx, prefix, "redis")]);
+    // The box's Redis is released with the box (left to its owner): backed up all the same.
+    if (reached(ctx, "redis", "decommission")) this.backup(ctx, prefix, "redis");
     if (reached(ctx, "postgres", "decommission")) {
-      const backup = this.backup(ctx, prefix, "postgres", [this.cutoverDone(ctx, prefix, "postgres")]);
+      const backup = this.backup(ctx, prefix, "postgres");
       ctx.runner.run(`${prefix}-pg-cleanup`, { create: pg.cleanup(), environment: postgresEnv(ctx) }, { parent: this, dependsOn: [backup] });
     }
   }
