@@ -159,31 +159,13 @@ function registerReplicate(pg: Command): void {
         } else if (strategy === "capture") {
           await runCapture(o, source, target, jobs, bar);
         } else if (strategy === "logical") {
-          let started = false;
-          const r = await replicateLogical({
-            sourceUrl: source,
-            targetUrl: target,
-            onSync: (ready, total) => {
-              if (!started) bar.start(total, "initial sync (tables)");
-              started = true;
-              bar.update(ready, total);
-            },
-          });
+          const r = await replicateLogical({ sourceUrl: source, targetUrl: target, onSync: reportTo(bar, "initial sync (tables)") });
           bar.stop();
           warn(r.warnings);
           emit(o, r, (x) => `logical replication of ${x.tables} table(s) streaming (${x.performed.join(", ") || "nothing left to do"}; ${x.durationMs} ms)`);
         } else {
-          let started = false;
-          const r = await trialCopy({
-            sourceUrl: source,
-            targetUrl: target,
-            jobs,
-            onProgress: (p) => {
-              if (!started) bar.start(p.bytesTotal, "trial copy (bytes)");
-              started = true;
-              bar.update(p.bytesDone, p.bytesTotal);
-            },
-          });
+          const report = reportTo(bar, "trial copy (bytes)");
+          const r = await trialCopy({ sourceUrl: source, targetUrl: target, jobs, onProgress: (p) => report(p.bytesDone, p.bytesTotal) });
           bar.stop();
           warn(r.warnings);
           emit(o, r, (x) => `trial copy: ${x.tables} table(s), ${x.rows} row(s), ${formatBytes(x.bytes)} in ${x.durationMs} ms (${x.phases.map((p) => `${p.name} ${p.ms} ms`).join(", ")}); the cutover copy will take about as long`);
@@ -200,7 +182,7 @@ async function runCapture(o: CommonFlags, source: string, target: string, jobs: 
   const onSignal = () => stop.abort();
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
-  let started = false;
+  const report = reportTo(bar, "initial copy (bytes)");
   try {
     const r = await replicateCapture({
       sourceUrl: source,
@@ -208,11 +190,7 @@ async function runCapture(o: CommonFlags, source: string, target: string, jobs: 
       jobs,
       untilCaughtUp: o.untilCaughtUp === true,
       signal: stop.signal,
-      onCopyProgress: (p) => {
-        if (!started) bar.start(p.bytesTotal, "initial copy (bytes)");
-        started = true;
-        bar.update(p.bytesDone, p.bytesTotal);
-      },
+      onCopyProgress: (p) => report(p.bytesDone, p.bytesTotal),
     });
     bar.stop();
     warn(r.warnings);
