@@ -35,7 +35,7 @@ import { Bucardo } from "./lib/bucardo";
 import { bumpMarker, CaptureSource, cloneSource, hasEverySeededRow, markerOn, seedCaptureSource, tableCounts } from "./lib/capture-data";
 import { CaptureLoad, LatencyWindow, lostWrites } from "./lib/capture-load";
 import { dropDatabase, freshDatabase, startBenchCluster } from "./lib/data";
-import { captureMissing, FerryCapture } from "./lib/ferry-capture";
+import { FerryCapture } from "./lib/ferry-capture";
 import { log, mb, table } from "./lib/report";
 import { loadLine, median, roundOrder } from "./lib/rounds";
 import { shell } from "./lib/shell";
@@ -300,10 +300,6 @@ function summaryTable(opts: Options, runs: Map<Tool, Figures[]>): string {
 async function main(): Promise<void> {
   const opts = parseOptions();
   if (opts.tools.includes("bucardo") && !have("bucardo")) throw new Error("bucardo is not installed: run scripts/setup-system.sh as root");
-  if (opts.tools.includes("ferry")) {
-    const missing = await captureMissing();
-    if (missing) throw new Error(`${missing}; run with --tools bucardo for the peer alone`);
-  }
   const [source, target, bucardo] = await Promise.all([
     startBenchCluster(),
     startBenchCluster(),

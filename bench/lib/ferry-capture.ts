@@ -21,14 +21,6 @@ const BIN = join(ROOT, "bin/ferry.js");
 const replicateCapture = (untilCaughtUp = false): FerryCommand => pg.replicate("capture", { untilCaughtUp });
 const cutoverCapture = (maxLagBytes: number, timeoutSeconds: number): FerryCommand => pg.cutover("capture", maxLagBytes, timeoutSeconds, pgFenceOf("heroku"));
 
-/** Does this ferry have the capture strategy? Its own help for `pg replicate --strategy` says. */
-export async function captureMissing(): Promise<string | undefined> {
-  const help = await runNode([BIN, "pg", "replicate", "--help"], { cwd: ROOT });
-  const strategyLine = help.stdout.split("\n").find((l) => l.trim().startsWith("--strategy")) ?? "";
-  if (help.status === 0 && /\bcapture\b/.test(strategyLine)) return undefined;
-  return `ferry has no capture strategy yet (\`ferry pg replicate --help\` offers: ${strategyLine.replace(/^\s*--strategy <s>\s*/, "").trim() || "no --strategy"})`;
-}
-
 const lastLine = (text: string) => text.trim().split("\n").filter(Boolean).at(-1) ?? "";
 
 /** The parts of `ferry --json pg verify`'s report the manual cutover reads. */
