@@ -7,12 +7,12 @@ import { sleep } from "../cli/common";
 import { withClient } from "./connection";
 import { inRecovery } from "./catalog";
 import { fenceInPlace, readFence } from "./cutover/fence";
-import { TableSyncState, logicalLag, subscriptionExists, tableStates } from "./replication/logical";
+import { TableSyncState, logicalLag, tableStates } from "./replication/logical";
 import { Strategy } from "./names";
 import { physicalLag } from "./replication/physical";
-import { CutoverState, loadCutover, loadRecord } from "./state";
+import { CutoverState, loadCutover } from "./state";
+import { recordedStrategy } from "./recorded";
 import { captureStatus } from "./capture/replicate";
-import { CAPTURE_KEY, CaptureProgress } from "./capture/record";
 
 export interface CopyProgress {
   tablesDone: number;
@@ -43,11 +43,13 @@ export interface StatusOptions {
   sampleMs?: number;
 }
 
-/** The strategy in use, read from the target: a standby is physical, a subscription logical. */
-async function detectStrategy(target: Client): Promise<Strategy> {
-  if (await inRecovery(target)) return "physical";
-  if (await subscriptionExists(target)) return "logical";
-  return (await loadRecord<CaptureProgress>(target, CAPTURE_KEY))?.schemaHash ? "capture" : "dump";
+/**
+ * The strategy in use, from what replicate and cutover recorded (the cutover reads the same
+ * facts): the live replication alone does not say, a logical cutover drops the subscription,
+ * and the gate before the source is released would then look for a dump's cutover record.
+ */
+async function detectStrategy(source: Client, target: Client): Promise<Strategy> {
+  return (await recordedStrategy(source, target)) ?? "dump";
 }
 
 /** Source bytes of each subscribed table (a partitioned root counts its partitions; pg_partition_tree is empty for a plain table). */
@@ -112,7 +114,7 @@ export async function status(opts: StatusOptions): Promise<StatusReport> {
   const sampleMs = opts.sampleMs ?? 1000;
   return withClient(opts.sourceUrl, (source) =>
     withClient(opts.targetUrl, async (target) => {
-      const strategy = opts.strategy ?? (await detectStrategy(target));
+      const strategy = opts.strategy ?? (await detectStrategy(source, target));
       const standby = await inRecovery(target);
       let tables: TableSyncState[] = [];
       let copy: CopyProgress | null = null;
