@@ -3,7 +3,8 @@
 // step with no undo, so it runs last and only once the store's cutover is done and its
 // source still fenced. Vultr: `ferry pg cleanup` drops the publication and slot there.
 // The Vultr instance itself is never deleted.
-// Before anything is released, a final backup of each store that reached decommission
+// Before anything is released, and only once the store's cutover is done and its source
+// still fenced (Heroku and box alike), a final backup of each store that reached decommission
 // (`ferry pg backup`, `ferry redis backup`): a custom-format dump of the fenced source,
 // every Redis key with its expiry, into the stack's bucket under final-backup/, its
 // checksum read back. The release depends on it: no backup, no release. The way back
@@ -61,6 +62,16 @@ export class Decommission extends pulumi.ComponentResource {
     }, { ...BACKUP_ONCE, parent: this, dependsOn: after });
   }
 
+  /**
+   * The box's gate before a store's source is backed up and cleaned up, the one Heroku's
+   * add-ons wait for (the same step name): the store's cutover finished and its source is
+   * still fenced.
+   */
+  private cutoverDone(ctx: StageContext, prefix: string, store: Store): pulumi.Resource {
+    const [gate, env] = store === "postgres" ? [pg.cutoverDone(), postgresEnv(ctx)] : [redisCommands(ctx).cutoverDone(), redisEnv(ctx)];
+    return ctx.runner.run(`${prefix}-${store}-cutover-done`, { create: gate, environment: env }, { parent: this });
+  }
+
   private heroku(ctx: StageContext): void {
     const prefix = `${ctx.name}-decommission`;
     // The gate before an add-on is released: its store's cutover finished (its verify ran
@@ -87,10 +98,12 @@ export class Decommission extends pulumi.ComponentResource {
 
   private vultr(ctx: StageContext): void {
     const prefix = `${ctx.name}-decommission`;
-    // The box's Redis is released with the box (left to its owner): backed up all the same.
-    if (reached(ctx, "redis", "decommission")) this.backup(ctx, prefix, "redis");
+    // The box's Redis is released with the box (left to its owner): backed up all the same,
+    // behind the same gate as on Heroku, so the backup is the fenced source's last state.
+    if (reached(ctx, "redis", "decommission")) this.backup(ctx, prefix, "redis", [this.cutoverDone(ctx, prefix, "redis")]);
     if (reached(ctx, "postgres", "decommission")) {
-      const backup = this.backup(ctx, prefix, "postgres");
+      // The cleanup drops the publication and slot: after it, no cutover could finish.
+      const backup = this.backup(ctx, prefix, "postgres", [this.cutoverDone(ctx, prefix, "postgres")]);
       ctx.runner.run(`${prefix}-pg-cleanup`, { create: pg.cleanup(), environment: postgresEnv(ctx) }, { parent: this, dependsOn: [backup] });
     }
   }

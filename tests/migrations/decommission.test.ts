@@ -80,5 +80,25 @@ describe("decommission: the final backup before anything is released", { timeout
     expect(backup).toBeGreaterThan(-1);
     expect(cleanup).toBeGreaterThan(backup);
     expect(index(p.calls, (c) => /^ferry --json redis backup --bucket \S+ --key final-backup\/redis\.ferry-backup --region \S+$/.test(c.command ?? ""))).toBeGreaterThan(-1);
+    // Each backup behind its store's gate, as on Heroku.
+    for (const store of ["pg", "redis"]) {
+      const gate = index(p.calls, (c) => new RegExp(`^ferry --json ${store} status --require-cutover`).test(c.command ?? "") && /decommission/.test(c.name));
+      expect(gate, store).toBeGreaterThan(-1);
+      expect(index(p.calls, (c) => new RegExp(`^ferry --json ${store} backup `).test(c.command ?? "")), store).toBeGreaterThan(gate);
+    }
+  });
+
+  test.each([
+    ["pg", /^ferry --json pg backup |^ferry --json pg cleanup/],
+    ["redis", /^ferry --json redis backup /],
+  ])("box: while %s status --require-cutover refuses (the cutover is not done, or the source no longer fenced), that store is neither backed up nor cleaned up", async (store, held) => {
+    const state = newState();
+    const before = await journey("prod", ALL.slice(0, 4), recordingProvider(), state);
+    expect(before.map((r) => r.error ?? "ok")).toEqual(["ok", "ok", "ok", "ok"]);
+    const p = recordingProvider({ refuse: { pattern: new RegExp(`^ferry --json ${store} status --require-cutover`) } });
+    const [result] = await journey("prod", ["decommission"], p, state);
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(new RegExp(`ferry-decommission-${store === "pg" ? "postgres" : "redis"}-cutover-done`));
+    expect(p.calls.filter((c) => held.test(c.command ?? "")).map((c) => c.name)).toEqual([]);
   });
 });
