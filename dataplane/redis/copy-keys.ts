@@ -50,6 +50,8 @@ export type BatchKind =
  * already past deletes the key instead. ARGV[2..6]: cursor ("" = not a bulk
  * batch), copied, skipped, "1" to un-mark every key of the batch as pending, the fencing
  * token the batch was read under (owner.ts); then the keys to remember as skipped.
+ * A bulk batch with a failure keeps nothing: its writes are taken back and its cursor is
+ * not saved, so the next run scans it again instead of trusting reconcile to find the key.
  * Returns the failures as (index, error) pairs, or nil, having written nothing, when the
  * token no longer owns this database (another process took over, or the copy is over).
  */
@@ -59,7 +61,18 @@ local blob = ARGV[1]
 local pos = 1
 local i = 0
 local failed = {}
+local written = {}
+local bulk = ARGV[2] ~= ''
 local unpend = ARGV[5] == '1'
+-- A bulk batch is all or nothing: one that failed saves no cursor, so the rerun scans it
+-- again, and what it wrote is taken back, or the rerun would find those keys already on the
+-- target and, with --conflict skip, keep them as the target's own.
+local function undo(ops)
+  for j = 1, #ops, 2 do
+    if ops[j] == 'B' then redis.pcall('SREM', '${BIG_PENDING}', ops[j + 1])
+    else redis.pcall('DEL', ops[j + 1]) end
+  end
+end
 while pos <= #blob do
   local op, key, a, b
   op, pos = field(blob, pos)
@@ -75,12 +88,20 @@ while pos <= #blob do
   if type(r) == 'table' and r.err then
     failed[#failed + 1] = i
     failed[#failed + 1] = r.err
-  elseif unpend then
-    redis.call('SREM', '${BIG_PENDING}', key)
+  else
+    if bulk then
+      written[#written + 1] = op
+      written[#written + 1] = key
+    end
+    if unpend then redis.call('SREM', '${BIG_PENDING}', key) end
   end
 end
+if bulk and #failed > 0 then
+  undo(written)
+  return failed
+end
 local cursor = ARGV[2]
-if cursor ~= '' then
+if bulk then
   redis.call('HSET', '${PROGRESS}', 'cursor', cursor)
   if cursor == '0' then redis.call('HSET', '${PROGRESS}', 'done', '1') end
   redis.call('HINCRBY', '${PROGRESS}', 'copied', ARGV[3])
