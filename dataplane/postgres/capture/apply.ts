@@ -258,14 +258,46 @@ export interface ApplyLoopOptions {
   onBatch?: (b: { changes: number; progress: CaptureProgress }) => void;
 }
 
+const APPLIER_LOCK = "hashtext('ferry.capture.apply')";
+
 /**
  * One applier at a time (a second replicate, or a cutover while replicate runs): two would
  * both apply a batch read from the same recorded snapshot, and a keyless table would get
  * its rows twice. A session lock: it goes with the connection, a killed ferry included.
  */
+async function tryApplierLock(target: Client): Promise<boolean> {
+  const { rows } = await target.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${APPLIER_LOCK}) AS ok`);
+  return rows[0].ok;
+}
+
 async function holdApplierLock(target: Client): Promise<void> {
-  const { rows } = await target.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('ferry.capture.apply')) AS ok");
-  if (!rows[0].ok) throw new FerryError("another ferry is applying this capture to the target (ferry pg replicate --strategy capture still running?): stop it first", 1);
+  if (!(await tryApplierLock(target))) throw new FerryError("another ferry is applying this capture to the target (ferry pg replicate --strategy capture still running?): stop it first", 1);
+}
+
+/** Who holds the applier lock (pg_locks shows a one-key advisory lock's low 32 bits as objid, objsubid 1), for the refusal. */
+async function applierLockHolder(target: Client): Promise<string> {
+  const { rows } = await target.query<{ pid: number; app: string | null; addr: string | null; since: string | null }>(`
+    SELECT a.pid, a.application_name AS app, host(a.client_addr) AS addr, to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS since
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.objsubid = 1 AND l.objid = ((${APPLIER_LOCK})::int8 & 4294967295)::oid AND l.pid <> pg_backend_pid() LIMIT 1`);
+  const h = rows[0];
+  return h ? `session ${h.pid} (${h.app || "no application_name"}${h.addr ? ` from ${h.addr}` : ""}, connected ${h.since} UTC)` : "a session that has just ended";
+}
+
+/**
+ * Take the applier lock, waiting up to `timeoutMs`: a ferry killed a moment ago may still
+ * hold it until the server notices its connection is gone. Still held then (a `ferry pg
+ * replicate --strategy capture` that applies until stopped): refused, naming the holder.
+ */
+export async function waitForApplierLock(target: Client, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await tryApplierLock(target))) {
+    if (Date.now() > deadline) {
+      throw new FerryError(`another ferry applies this capture to the target: the apply lock is held by ${await applierLockHolder(target)} after ${Math.round(timeoutMs / 1000)} s; stop that ferry pg replicate --strategy capture (SIGTERM: it finishes its batch) and rerun`, 1);
+    }
+    await sleep(100);
+  }
 }
 
 /** How often the loop compares the source's schema hash (a catalog scan) while it runs. */
@@ -279,6 +311,11 @@ const SCHEMA_CHECK_MS = 2000;
 export async function applyLoop(source: Client, target: Client, tables: Map<number, TableInfo>, start: CaptureProgress, opts: ApplyLoopOptions): Promise<CaptureProgress> {
   await holdApplierLock(target);
   await prepareApplySession(target);
+  return applyWithLock(source, target, tables, start, opts);
+}
+
+/** applyLoop on a target session that already holds the applier lock and is prepared (prepareApplySession): the cutover's. */
+export async function applyWithLock(source: Client, target: Client, tables: Map<number, TableInfo>, start: CaptureProgress, opts: ApplyLoopOptions): Promise<CaptureProgress> {
   let progress = start;
   await requireSameSchema(source, progress);
   let checked = Date.now();
