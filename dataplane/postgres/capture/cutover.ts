@@ -76,21 +76,22 @@ export class CaptureApplier {
 
   /**
    * Before the fence: apply batches until the lag is at most `maxLagBytes` (the log rows'
-   * size), so the window applies one small batch. Gives up after `timeoutMs` (the app
-   * writes faster than ferry applies): nothing was fenced.
+   * size), so the window applies one small batch; a lag already under it is left for the
+   * window. Gives up after `timeoutMs` (the app writes faster than ferry applies):
+   * nothing was fenced.
    */
   async catchUp(source: Client, maxLagBytes: number, timeoutMs: number): Promise<CatchUp> {
     const deadline = Date.now() + timeoutMs;
     const done = { changes: 0, batches: 0 };
     for (;;) {
-      const changes = await this.applyOnce(source);
-      done.changes += changes;
-      if (changes) done.batches++;
       const lag = await this.lag(source);
       if (lag.bytes <= maxLagBytes) return { lag, ...done };
       if (Date.now() > deadline) {
         throw new FerryError(`the capture lag is still ${lag.rows} row(s), ${lag.bytes} bytes after ${Math.round(timeoutMs / 1000)} s of catching up (${done.changes} change(s) applied): over --max-lag-bytes ${maxLagBytes}; the app writes faster than ferry applies, rerun at a quieter time or with a longer --timeout`, 1);
       }
+      const changes = await this.applyOnce(source);
+      done.changes += changes;
+      if (changes) done.batches++;
     }
   }
 
