@@ -73,6 +73,20 @@ describe("capture cutover", () => {
     expect(await catalogSnapshot(src)).toEqual(before);
   }, 180_000);
 
+  it("a ferry killed while catching up (before the fence) left the source writable, and the rerun finishes", async () => {
+    const { src, tgt, app, env } = await ownedPair(clusters.source, clusters.target, "cut_k");
+    expect((await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up"], env)).code).toBe(0);
+    await writeBacklog(src, 0, 200);
+    const killed = await runFerry(cutoverArgs("--max-lag-bytes", "20000"), { ...env, FERRY_TEST_CRASH_AT: "capture:batch-recorded#1" });
+    expect(killed.signal, killed.stderr).toBe("SIGKILL");
+    expect(await canWrite(app)).toBe(true);
+    await writeBacklog(src, 200, 10);
+    const rerun = await runFerry(cutoverArgs("--max-lag-bytes", "20000"), env);
+    expect(rerun.code, rerun.stderr + rerun.stdout).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ ok: true, resumed: false });
+    expect(await allRows(tgt)).toEqual(await allRows(src));
+  }, 120_000);
+
   it("ferry pg verify ignores ferry's own capture schema on the source (its functions' EXECUTE for PUBLIC)", async () => {
     const { src, env } = await ownedPair(clusters.source, clusters.target, "cut_v");
     expect((await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up"], env)).code).toBe(0);
