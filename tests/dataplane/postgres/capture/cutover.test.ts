@@ -4,12 +4,14 @@
 // opens the target, with 0 acknowledged writes lost and the window measured; the gate
 // refuses (source untouched) a capture changed by DDL or applied by another ferry; a
 // failure behind the fence gives the source back with the capture kept for a retry;
-// status, verify and cleanup afterwards.
+// status, verify and cleanup afterwards; `ferry cutover` moves it with Redis in one window.
 import { describe, expect, it } from "vitest";
+import { startRedis } from "../../../../rehearsal/servers";
 import { withClient } from "../../../../dataplane/postgres/connection";
 import { replicateCapture } from "../../../../dataplane/postgres/capture/replicate";
 import { insertWithoutIds, missingWrites, startWriteLoad } from "../fixtures";
 import { canWrite, runFerry } from "../helpers";
+import { missingKeys, redisCanWrite, redisWriter } from "../../cutover/helpers";
 import { allRows, catalogSnapshot, mixedWrite, ownedPair, useHerokuLikePair } from "./fixtures";
 
 const clusters = useHerokuLikePair();
@@ -86,6 +88,40 @@ describe("capture cutover", () => {
     expect(JSON.parse(rerun.stdout)).toMatchObject({ ok: true, resumed: false });
     expect(await allRows(tgt)).toEqual(await allRows(src));
   }, 120_000);
+
+  it("ferry cutover moves a capture with Redis in one window and reports it as for the other strategies", async () => {
+    const { src, tgt, app, env: pgEnv } = await ownedPair(clusters.source, clusters.target, "cut_s");
+    const [redisSource, redisTarget] = await Promise.all([startRedis({ password: "box-password", settings: { "repl-diskless-sync-delay": "0" } }), startRedis()]);
+    const load = startWriteLoad(app, { writers: 1 });
+    const writer = redisWriter(redisSource.url());
+    try {
+      const env = { ...pgEnv, FERRY_SOURCE_REDIS_URL: redisSource.url(), FERRY_TARGET_REDIS_URL: redisTarget.url() };
+      expect((await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up"], env)).code).toBe(0);
+      expect((await runFerry(["redis", "replicate", "--strategy", "replicaof"], env)).code).toBe(0);
+      await load.waitForMore(30);
+      const cut = await runFerry(["--json", "cutover", "--provider-superusers", "--timeout", "30"], env);
+      expect(cut.code, cut.stderr + cut.stdout).toBe(0);
+      const r = JSON.parse(cut.stdout);
+      expect(r).toMatchObject({ ok: true, resumed: false, postgres: { strategy: "capture", verify: { ok: true } }, redis: { mode: "replicaof", verify: { ok: true } } });
+      expect(r.writeUnavailableMs).toBeGreaterThan(0);
+      expect(r.postgres.lagBytesAtFence).toBeGreaterThanOrEqual(0);
+      const names: string[] = r.steps.map((x: { name: string }) => x.name);
+      expect(names.slice(0, 3)).toEqual(["gate", "fence", "redis-fence"]);
+      expect(names).toEqual(expect.arrayContaining(["drain", "sequences", "redis-switch", "verify", "redis-verify", "redis-open"]));
+      expect(names[names.length - 1]).toBe("done");
+      expect(cut.stdout + cut.stderr).not.toContain("box-password");
+      expect(await canWrite(app)).toBe(false);
+      expect(await redisCanWrite(redisSource.url())).toBe(false);
+      expect(await allRows(tgt)).toEqual(await allRows(src));
+      load.retarget(tgt);
+      await load.waitForMore(20);
+    } finally {
+      await Promise.all([load.stop(), writer.stop()]);
+    }
+    expect(await missingWrites(tgt, load.acked)).toEqual([]);
+    expect(await missingKeys(redisTarget.url(), writer.acked)).toEqual([]);
+    await Promise.all([redisSource.stop(), redisTarget.stop()]);
+  }, 180_000);
 
   it("ferry pg verify ignores ferry's own capture schema on the source (its functions' EXECUTE for PUBLIC)", async () => {
     const { src, env } = await ownedPair(clusters.source, clusters.target, "cut_v");
