@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { startRedis } from "../../../../rehearsal/servers";
 import { withClient } from "../../../../dataplane/postgres/connection";
 import { replicateCapture } from "../../../../dataplane/postgres/capture/replicate";
+import { fencePlanFor } from "../../../../dataplane/postgres/cutover/fence-plan";
 import { insertWithoutIds, missingWrites, startWriteLoad } from "../fixtures";
 import { canWrite, runFerry } from "../helpers";
 import { missingKeys, redisCanWrite, redisWriter } from "../../cutover/helpers";
@@ -122,6 +123,21 @@ describe("capture cutover", () => {
     expect(await missingKeys(redisTarget.url(), writer.acked)).toEqual([]);
     await Promise.all([redisSource.stop(), redisTarget.stop()]);
   }, 180_000);
+
+  it("a read-only credential is no writer to fence because of ferry's trigger functions (SECURITY DEFINER, EXECUTE for PUBLIC)", async () => {
+    const { src, env } = await ownedPair(clusters.source, clusters.target, "cut_r");
+    await clusters.source.query("CREATE ROLE capture_reader LOGIN PASSWORD 'reader-pw'");
+    await withClient(src, (c) => c.query("GRANT SELECT ON ALL TABLES IN SCHEMA public TO capture_reader"));
+    expect((await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up"], env)).code).toBe(0);
+    const canRun = await withClient(src, async (c) => (await c.query(
+      "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'ferry_capture' AND p.prosecdef AND has_function_privilege('capture_reader', p.oid, 'EXECUTE')")).rows.length);
+    expect(canRun).toBe(2);
+    // ferry's role cannot alter capture_reader: were it a writer, the fence would be refused.
+    const plan = await withClient(src, (c) => fencePlanFor(c, ["cut_r"], { providerSuperusers: true }));
+    expect(plan.problem).toBeUndefined();
+    expect(plan.refused).toEqual([]);
+    expect(plan.roles).toEqual(["heroku_owner"]);
+  }, 120_000);
 
   it("ferry pg verify ignores ferry's own capture schema on the source (its functions' EXECUTE for PUBLIC)", async () => {
     const { src, env } = await ownedPair(clusters.source, clusters.target, "cut_v");
