@@ -9,6 +9,8 @@ import { describe, expect, it } from "vitest";
 import { startRedis } from "../../../../rehearsal/servers";
 import { withClient } from "../../../../dataplane/postgres/connection";
 import { replicateCapture } from "../../../../dataplane/postgres/capture/replicate";
+import { installCapture } from "../../../../dataplane/postgres/capture/install";
+import { listTables } from "../../../../dataplane/postgres/copy-catalog";
 import { fencePlanFor } from "../../../../dataplane/postgres/cutover/fence-plan";
 import { insertWithoutIds, missingWrites, startWriteLoad } from "../fixtures";
 import { canWrite, runFerry } from "../helpers";
@@ -191,6 +193,16 @@ describe("capture cutover", () => {
     expect(ok.code, ok.stderr + ok.stdout).toBe(0);
     expect(await allRows(tgt)).toEqual(await allRows(src));
   }, 180_000);
+
+  it("the gate refuses a capture not installed, or whose copy has not finished, in one line; the source untouched", async () => {
+    const { src, app, env } = await ownedPair(clusters.source, clusters.target, "cut_n");
+    const none = await runFerry(cutoverArgs(), env);
+    expect([none.code, none.stderr.trim()]).toEqual([1, "ferry: gate not met: the capture triggers are not on the source: run ferry pg replicate --strategy capture first; the source was not touched"]);
+    await withClient(src, async (c) => installCapture(c, await listTables(c)));
+    const uncopied = await runFerry(cutoverArgs(), env);
+    expect([uncopied.code, uncopied.stderr.trim()]).toEqual([1, "ferry: gate not met: the capture's initial copy has not finished: run ferry pg replicate --strategy capture --until-caught-up first; the source was not touched"]);
+    expect(await canWrite(app)).toBe(true);
+  }, 120_000);
 
   it("a failure behind the fence gives the source back with the capture kept, and a later cutover finishes", async () => {
     const { src, tgt, app, env } = await ownedPair(clusters.source, clusters.target, "cut_f");
