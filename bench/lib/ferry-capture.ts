@@ -87,6 +87,7 @@ export class FerryCapture {
 
   /** Stop applying: SIGTERM, as an operator's Ctrl-C or a runner's stop would. */
   async stop(): Promise<void> {
+    if (!this.replicating) return;
     await this.failIfExited();
     this.replicating!.kill("SIGTERM");
     await this.exited;
@@ -95,6 +96,9 @@ export class FerryCapture {
 
   /** `ferry pg cutover --strategy capture`: the window ferry reports, or its refusal while it has no cutover for capture. */
   async cutover(): Promise<{ ms: number } | { refused: string }> {
+    // One applier at a time: the cutover applies the rest itself, and would wait for the
+    // foreground apply's lock (as the program runs it, replicate --until-caught-up has returned).
+    await this.stop();
     const r = await this.ferry(cutoverCapture(16 * 1024 * 1024, 600));
     if (r.status !== 0 && /no cutover yet/.test(r.stderr + r.stdout)) return { refused: said(r) };
     if (r.status !== 0) throw new Error(`ferry pg cutover --strategy capture exited ${r.status}: ${said(r)}`);

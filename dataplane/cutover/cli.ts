@@ -170,7 +170,7 @@ function renderStatus(r: { stores: StoreStatus[] }): string {
 
 export function registerStackCommands(program: Command): void {
   fenceFlags(connectionOptions(program.command("cutover").description("every moving store at once, in one process: fence every writer, catch up, switch, verify, open (resumable)")))
-    .option("--strategy <s>", "once per store: physical, logical or dump for Postgres, replicaof or copy for Redis (default: the one replicate recorded; a different one is refused)", collect, [] as string[])
+    .option("--strategy <s>", "once per store: physical, logical, dump or capture for Postgres, replicaof or copy for Redis (default: the one replicate recorded; a different one is refused)", collect, [] as string[])
     .option("--max-lag-bytes <n>", "gate: Postgres lag must be under this before the fence", "204800")
     .option("--timeout <seconds>", "how long to wait for the gate, each catch-up and the queues", "60")
     .option("--jobs <n>", "Postgres dump/verify: parallel connections")

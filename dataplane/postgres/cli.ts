@@ -77,21 +77,14 @@ export function parseNumber(flag: string, value: string | undefined, min: number
   return n;
 }
 
-/**
- * The strategy replicate recorded on the target; a --strategy that disagrees is refused before anything changes,
- * and so is capture, whose cutover (fence, apply the rest of the log, verify, open the target) is not built yet.
- */
+/** The strategy replicate recorded on the target; a --strategy that disagrees is refused before anything changes. */
 export async function strategyToCut(flag: Strategy | undefined, sourceUrl: string, targetUrl: string): Promise<Strategy> {
   const recorded = await withClient(sourceUrl, (s) => withClient(targetUrl, (t) => recordedStrategy(s, t))).catch((err: Error) => {
     // Unreadable (a stopped standby, say): a flag decides, and the cutover reports what is wrong.
     if (flag) return null;
     throw new FerryError(`missing --strategy, and what ferry pg replicate recorded cannot be read: ${err.message.split("\n")[0]}`, 1);
   });
-  const strategy = chooseStrategy(flag, recorded);
-  if (strategy === "capture") {
-    throw new FerryError("the capture strategy has no cutover yet: stop the app's writes, run ferry pg replicate --strategy capture --until-caught-up, then ferry pg verify", 2);
-  }
-  return strategy;
+  return chooseStrategy(flag, recorded);
 }
 
 /** Warnings (a privilege the target could not take, a setting it refused) on stderr, one line each. */
@@ -260,9 +253,9 @@ function registerVerify(pg: Command): void {
 
 function registerCutover(pg: Command): void {
   fenceFlags(urlOptions(pg.command("cutover").description("gated switch: fence the source, drain, switch, verify (idempotent, resumable)")))
-    .option("--strategy <s>", "physical, logical or dump (default: the one ferry pg replicate recorded; a different one is refused)")
-    .option("--max-lag-bytes <n>", "gate: lag must be under this before the fence", "204800")
-    .option("--timeout <seconds>", "how long to wait for the gate and for the drain", "60")
+    .option("--strategy <s>", "physical, logical, dump or capture (default: the one ferry pg replicate recorded; a different one is refused)")
+    .option("--max-lag-bytes <n>", "gate: lag must be under this before the fence (capture: the change log is applied until it is)", "204800")
+    .option("--timeout <seconds>", "how long to wait for the gate (capture: to catch up) and for the drain", "60")
     .option("--jobs <n>", "dump/verify: parallel connections")
     .action(action(async (_o: unknown, cmd: Command) => {
       const o = flags(cmd);

@@ -13,7 +13,7 @@ import { Client } from "pg";
 import { libpqArgs, quoteIdent } from "./connection";
 import { withDumpSearchPath } from "./copy-catalog";
 import { SchemaArchive } from "./copy/copy-schema";
-import { STATE_SCHEMA } from "./names";
+import { CAPTURE_SCHEMA, STATE_SCHEMA } from "./names";
 import { runTool } from "./tools";
 
 /** A TOC line of `pg_restore --list` for an ACL entry: `4321; 0 0 ACL public FUNCTION f(integer) owner`. */
@@ -84,7 +84,8 @@ export interface PrivilegeEntry {
   grantable: boolean;
 }
 
-const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema', '${STATE_SCHEMA}') AND n.nspname NOT LIKE 'pg\\_%'`;
+/** Not the user's: the system's, ferry's bookkeeping (target) and the capture strategy's log and trigger functions (source). */
+const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema', '${STATE_SCHEMA}', '${CAPTURE_SCHEMA}') AND n.nspname NOT LIKE 'pg\\_%'`;
 
 /**
  * Every privilege on the user schemas, relations (tables, views, sequences, foreign

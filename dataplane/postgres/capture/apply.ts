@@ -21,10 +21,11 @@ interface LogRow {
   id: string;
   rel: string;
   op: "I" | "U" | "D" | "T";
-  /** The old row's identity (jsonb text): its key, or the whole row without one. */
+  /** The old row's identity: its key (jsonb text), or the whole row (json text) without one. */
   old: string | null;
+  /** The new row (json text: a json column's text as the source has it). */
   new: string | null;
-  /** The new row's key (jsonb text, the same form as `old`), for keyed tables. */
+  /** The new row's key (jsonb text, the same form as a keyed `old`), for keyed tables. */
   newkey: string | null;
 }
 
@@ -37,9 +38,9 @@ const PAGE_ROWS = 5000;
  * out so the xid index bounds the scan.
  */
 const FETCH_SQL = `
-  SELECT l.id::text AS id, l.rel::int8::text AS rel, l.op, l.old::text AS old, l.new::text AS new,
+  SELECT l.id::text AS id, l.rel::int8::text AS rel, l.op, CASE WHEN $4::jsonb ? l.rel::text THEN l.old::jsonb::text ELSE l.old::text END AS old, l.new::text AS new,
     CASE WHEN l.new IS NOT NULL AND $4::jsonb ? l.rel::text THEN
-      (SELECT jsonb_object_agg(k, l.new -> k) FROM jsonb_array_elements_text($4::jsonb -> l.rel::text) AS k)::text END AS newkey
+      (SELECT jsonb_object_agg(k, (l.new -> k)::jsonb) FROM jsonb_array_elements_text($4::jsonb -> l.rel::text) AS k)::text END AS newkey
   FROM ${CAPTURE_LOG} l
   WHERE l.xid >= pg_snapshot_xmin($1::pg_snapshot) AND l.xid < pg_snapshot_xmax($2::pg_snapshot)
     AND pg_visible_in_snapshot(l.xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(l.xid, $1::pg_snapshot)
@@ -69,12 +70,12 @@ export async function prepareApplySession(target: Client): Promise<void> {
   await target.query(DUMP_SEARCH_PATH);
 }
 
-/** Insert rows (jsonb text each) into `t`, generated columns left to the target. */
+/** Insert rows (json text each: json_populate keeps a json column's text) into `t`, generated columns left to the target. */
 async function insertRows(target: Client, t: TableInfo, rows: string[]): Promise<void> {
   if (!rows.length) return;
   const cols = copiedColumns(t).map((c) => quoteIdent(c.name)).join(", ");
   await target.query(
-    `INSERT INTO ${nameOf(t)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM pg_catalog.jsonb_populate_recordset(NULL::${nameOf(t)}, $1::jsonb)`,
+    `INSERT INTO ${nameOf(t)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM pg_catalog.json_populate_recordset(NULL::${nameOf(t)}, $1::json)`,
     [jsonArray(rows)],
   );
 }
@@ -98,7 +99,7 @@ async function deleteKeys(target: Client, t: TableInfo, keys: string[]): Promise
 async function deleteOneRow(target: Client, t: TableInfo, old: string): Promise<void> {
   const same = copiedColumns(t).map((c) => `x.${quoteIdent(c.name)}::text IS NOT DISTINCT FROM k.${quoteIdent(c.name)}::text`).join(" AND ");
   const { rowCount } = await target.query(
-    `DELETE FROM ONLY ${nameOf(t)} WHERE ctid = (SELECT x.ctid FROM ONLY ${nameOf(t)} AS x, pg_catalog.jsonb_populate_record(NULL::${nameOf(t)}, $1::jsonb) AS k WHERE ${same} LIMIT 1)`,
+    `DELETE FROM ONLY ${nameOf(t)} WHERE ctid = (SELECT x.ctid FROM ONLY ${nameOf(t)} AS x, pg_catalog.json_populate_record(NULL::${nameOf(t)}, $1::json) AS k WHERE ${same} LIMIT 1)`,
     [old],
   );
   if (!rowCount) throw new FerryError(`capture: a row the source changed in ${displayName(t)} (a table without a primary key) is not on the target: the target diverged; run ferry pg verify`, 1);
@@ -142,8 +143,12 @@ function fold(rows: LogRow[], tables: Map<number, TableInfo>): Folded {
  * unique column two rows swapped cannot collide.
  */
 async function applyFolded(target: Client, f: Folded, tables: Map<number, TableInfo>): Promise<void> {
-  // In one statement: the target refuses to truncate a table another references unless both go together.
-  if (f.truncated.size) await target.query(`TRUNCATE ONLY ${[...f.truncated].map((oid) => nameOf(tables.get(oid)!)).join(", ")}`);
+  // In one statement: the target refuses to truncate a table another references unless both
+  // go together. CASCADE: one source TRUNCATE's log rows may straddle two pages, and every
+  // table it reaches the source truncated in the same statement (or refused it), whose
+  // rows follow in this batch; a change this page holds for one of them is older than the
+  // TRUNCATE, and its own truncate row, on a later page, clears it again.
+  if (f.truncated.size) await target.query(`TRUNCATE ONLY ${[...f.truncated].map((oid) => nameOf(tables.get(oid)!)).join(", ")} CASCADE`);
   for (const [oid, last] of f.keyed) {
     const t = tables.get(oid)!;
     await deleteKeys(target, t, [...last.keys()]);
@@ -258,14 +263,46 @@ export interface ApplyLoopOptions {
   onBatch?: (b: { changes: number; progress: CaptureProgress }) => void;
 }
 
+const APPLIER_LOCK = "hashtext('ferry.capture.apply')";
+
 /**
  * One applier at a time (a second replicate, or a cutover while replicate runs): two would
  * both apply a batch read from the same recorded snapshot, and a keyless table would get
  * its rows twice. A session lock: it goes with the connection, a killed ferry included.
  */
+async function tryApplierLock(target: Client): Promise<boolean> {
+  const { rows } = await target.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${APPLIER_LOCK}) AS ok`);
+  return rows[0].ok;
+}
+
 async function holdApplierLock(target: Client): Promise<void> {
-  const { rows } = await target.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('ferry.capture.apply')) AS ok");
-  if (!rows[0].ok) throw new FerryError("another ferry is applying this capture to the target (ferry pg replicate --strategy capture still running?): stop it first", 1);
+  if (!(await tryApplierLock(target))) throw new FerryError("another ferry is applying this capture to the target (ferry pg replicate --strategy capture still running?): stop it first", 1);
+}
+
+/** Who holds the applier lock (pg_locks shows a one-key advisory lock's low 32 bits as objid, objsubid 1), for the refusal. */
+async function applierLockHolder(target: Client): Promise<string> {
+  const { rows } = await target.query<{ pid: number; app: string | null; addr: string | null; since: string | null }>(`
+    SELECT a.pid, a.application_name AS app, host(a.client_addr) AS addr, to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS since
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.objsubid = 1 AND l.objid = ((${APPLIER_LOCK})::int8 & 4294967295)::oid AND l.pid <> pg_backend_pid() LIMIT 1`);
+  const h = rows[0];
+  return h ? `session ${h.pid} (${h.app || "no application_name"}${h.addr ? ` from ${h.addr}` : ""}, connected ${h.since} UTC)` : "a session that has just ended";
+}
+
+/**
+ * Take the applier lock, waiting up to `timeoutMs`: a ferry killed a moment ago may still
+ * hold it until the server notices its connection is gone. Still held then (a `ferry pg
+ * replicate --strategy capture` that applies until stopped): refused, naming the holder.
+ */
+export async function waitForApplierLock(target: Client, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await tryApplierLock(target))) {
+    if (Date.now() > deadline) {
+      throw new FerryError(`another ferry applies this capture to the target: the apply lock is held by ${await applierLockHolder(target)} after ${Math.round(timeoutMs / 1000)} s; stop that ferry pg replicate --strategy capture (SIGTERM: it finishes its batch) and rerun`, 1);
+    }
+    await sleep(100);
+  }
 }
 
 /** How often the loop compares the source's schema hash (a catalog scan) while it runs. */
@@ -279,6 +316,11 @@ const SCHEMA_CHECK_MS = 2000;
 export async function applyLoop(source: Client, target: Client, tables: Map<number, TableInfo>, start: CaptureProgress, opts: ApplyLoopOptions): Promise<CaptureProgress> {
   await holdApplierLock(target);
   await prepareApplySession(target);
+  return applyWithLock(source, target, tables, start, opts);
+}
+
+/** applyLoop on a target session that already holds the applier lock and is prepared (prepareApplySession): the cutover's. */
+export async function applyWithLock(source: Client, target: Client, tables: Map<number, TableInfo>, start: CaptureProgress, opts: ApplyLoopOptions): Promise<CaptureProgress> {
   let progress = start;
   await requireSameSchema(source, progress);
   let checked = Date.now();

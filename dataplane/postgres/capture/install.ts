@@ -20,7 +20,9 @@ export const CAPTURE_LOG = `${CAPTURE_SCHEMA}.log`;
  * tests against a pg_current_snapshot() reading: that, not `id`, gives commit order.
  * `old` is the old row's identity (its primary key, or the whole row where there is
  * none), `new` the new row; TG_RELID names the table (DDL during capture is refused, so
- * the oid keeps naming it).
+ * the oid keeps naming it). Rows are `json`, not `jsonb`: to_json keeps a json column's
+ * text as it is (duplicate keys, whitespace), where jsonb would normalize it and the
+ * target would differ from the source. A key is built as jsonb (one text per key value).
  */
 const LOG_TABLE = `
 CREATE TABLE ${CAPTURE_LOG} (
@@ -29,8 +31,8 @@ CREATE TABLE ${CAPTURE_LOG} (
   at timestamptz NOT NULL DEFAULT now(),
   rel oid NOT NULL,
   op "char" NOT NULL,
-  old jsonb,
-  new jsonb);
+  old json,
+  new json);
 CREATE INDEX log_xid ON ${CAPTURE_LOG} (xid)`;
 
 /**
@@ -43,24 +45,26 @@ CREATE FUNCTION ${CAPTURE_SCHEMA}.capture_row() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
   o jsonb;
-  k jsonb;
+  kb jsonb;
+  k json;
   c text;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO ${CAPTURE_LOG} (rel, op, new) VALUES (TG_RELID, 'I', to_jsonb(NEW));
+    INSERT INTO ${CAPTURE_LOG} (rel, op, new) VALUES (TG_RELID, 'I', to_json(NEW));
     RETURN NULL;
   END IF;
-  o := to_jsonb(OLD);
   IF TG_NARGS = 0 THEN
-    k := o;
+    k := to_json(OLD);
   ELSE
-    k := '{}';
+    o := to_jsonb(OLD);
+    kb := '{}';
     FOREACH c IN ARRAY TG_ARGV LOOP
-      k := k || jsonb_build_object(c, o -> c);
+      kb := kb || jsonb_build_object(c, o -> c);
     END LOOP;
+    k := kb::json;
   END IF;
   IF TG_OP = 'UPDATE' THEN
-    INSERT INTO ${CAPTURE_LOG} (rel, op, old, new) VALUES (TG_RELID, 'U', k, to_jsonb(NEW));
+    INSERT INTO ${CAPTURE_LOG} (rel, op, old, new) VALUES (TG_RELID, 'U', k, to_json(NEW));
   ELSE
     INSERT INTO ${CAPTURE_LOG} (rel, op, old) VALUES (TG_RELID, 'D', k);
   END IF;

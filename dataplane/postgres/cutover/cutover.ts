@@ -2,10 +2,12 @@
 //   logical:  gate, fence, drain, sequences, detach, verify, done
 //   physical: gate, fence, drain, promote, verify, activate, done
 //   dump:     gate, fence, copy, verify, done
+//   capture:  gate, fence, drain, sequences, verify, done
 // gate: replication healthy and lag under the threshold, else stop with the source
 //   untouched and writable.
 // fence: every login role read-only on the source, sessions ended (fence.ts).
-// drain: wait until the target has everything the source wrote before the fence.
+// drain: wait until the target has everything the source wrote before the fence
+//   (capture: apply the rest of the change log; its gate catches up first: capture/cutover.ts).
 // The write-unavailability window runs from the fence to `done`.
 //
 // Resumable: the fence record on the source, the progress record on the target and
@@ -34,6 +36,8 @@ import { pollUntil } from "../wait";
 import { FastVerifyPlan, planFastVerify, verifyDatabases } from "../verify/verify";
 import { RepairedReport, verifyAndRepair } from "../verify/repair";
 import { copiedObjects, emptyTarget, notCopiedByFerry } from "../target";
+import { CaptureApplier } from "../capture/cutover";
+import { FerryError } from "../../cli/common";
 
 export interface CutoverOptions extends Omit<FenceOptions, "serverVersion"> {
   sourceUrl: string;
@@ -76,6 +80,8 @@ export class PgCutover {
   verifyPlan?: FastVerifyPlan;
   /** Lag the gate measured (recorded with the fence). */
   gateLagBytes?: number;
+  /** capture: the applier (its own target session, holding the apply lock), opened by the gate or, resumed, by the drain. */
+  private applier?: Promise<CaptureApplier>;
   state: CutoverState;
   /** Persist the record on the target (a physical standby cannot be written before promotion). */
   readonly persist: (s: CutoverState) => Promise<void>;
@@ -147,10 +153,17 @@ export class PgCutover {
     return mine;
   }
 
-  /** After the last step (or a failure): the shared target session is closed. */
+  /** After the last step (or a failure): the shared target session is closed, and the applier's. */
   async close(): Promise<void> {
     await this.turn;
     await this.closeTarget();
+    await this.applier?.then((a) => a.close(), () => undefined);
+  }
+
+  /** capture: the applier, opened once (waiting up to the timeout for another applier's lock). */
+  captureApplier(): Promise<CaptureApplier> {
+    this.applier ??= CaptureApplier.open(this.source, this.opts.targetUrl, this.timeoutMs);
+    return this.applier;
   }
 
   private targetSession?: Promise<Client>;
@@ -375,16 +388,33 @@ export async function pgGate(run: PgCutover): Promise<number> {
   await refuseForeignTargetObjects(run);
   run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
   const warmMs = await warmFastVerify(run);
-  const lagBytes = await gate(opts, source, run.timeoutMs);
+  const { bytes: lagBytes, detail } = opts.strategy === "capture" ? await captureGate(run) : { bytes: await gate(opts, source, run.timeoutMs), detail: "" };
   await copyPrivilegesIfMissing(run);
   if (opts.strategy === "logical") await run.onTarget(flushEachApply);
   run.steps.push({
     name: "gate", ms: 0,
-    detail: `lag ${lagBytes} bytes; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`,
+    detail: `lag ${lagBytes} bytes${detail}; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`,
   });
   run.gateLagBytes = lagBytes;
   stepCrashPoint("gate", "after-step");
   return lagBytes;
+}
+
+/**
+ * capture: nothing applied the log since replicate returned, so catch up here, outside
+ * the window, until the lag is under the threshold (capture/cutover.ts). A capture not
+ * ready (not installed, copy unfinished, DDL since install, another applier holding the
+ * lock) or not caught up in time is a gate not met: the source was not touched.
+ */
+async function captureGate(run: PgCutover): Promise<{ bytes: number; detail: string }> {
+  try {
+    const applier = await run.captureApplier();
+    const c = await applier.catchUp(run.source, run.opts.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES, run.timeoutMs);
+    return { bytes: c.lag.bytes, detail: ` (${c.lag.rows} row(s), ${c.lag.seconds.toFixed(2)} s; caught up by ${c.changes} change(s) in ${c.batches} batch(es))` };
+  } catch (err) {
+    if (err instanceof FerryError) throw new GateNotMet(`gate not met: ${err.message}; the source was not touched`);
+    throw err;
+  }
 }
 
 /** Before anything changes: every role that can write must be within the fence's reach (fence-plan.ts). */
@@ -450,7 +480,10 @@ export async function pgCatchUp(run: PgCutover): Promise<void> {
     }
     const subscribed = await run.onTarget(subscriptionExists);
     if (subscribed) await run.step("drain", () => drain(opts, source, run.timeoutMs), persist);
-    await run.step("sequences", () => run.onTarget(async (t) => `${(await syncSequences(source, t)).length} sequence(s) set`), persist);
+    await sequencesStep(run);
+  } else if (opts.strategy === "capture") {
+    await run.step("drain", async () => (await run.captureApplier()).applyRest(source, run.timeoutMs), persist);
+    await sequencesStep(run);
   } else if (opts.strategy === "physical") {
     if (!run.promoted) await run.step("drain", () => drain(opts, source, run.timeoutMs));
   } else {
@@ -470,7 +503,12 @@ export async function pgCatchUp(run: PgCutover): Promise<void> {
   }
 }
 
-/** The point of no return: the subscription dropped, or the standby promoted (a dump target has nothing to let go). */
+/** Triggers and logical replication carry no sequence: each is set on the target (sequences.ts). */
+async function sequencesStep(run: PgCutover): Promise<void> {
+  await run.step("sequences", () => run.onTarget(async (t) => `${(await syncSequences(run.source, t)).length} sequence(s) set`), run.persist);
+}
+
+/** The point of no return: the subscription dropped, or the standby promoted (a dump or capture target has nothing to let go: done is the point). */
 export async function pgTakeOver(run: PgCutover): Promise<void> {
   const { opts, persist } = run;
   if (opts.strategy === "logical") {

@@ -26,7 +26,7 @@
 // customer a superuser, "one step below the superuser" in the page above).
 import { Client } from "pg";
 import { FerryError } from "../../cli/common";
-import { STATE_SCHEMA } from "../names";
+import { CAPTURE_SCHEMA, STATE_SCHEMA } from "../names";
 
 export interface FenceOptions {
   /** Roles the operator has stopped every writer of: not fenced, and not refused. */
@@ -115,7 +115,12 @@ export function fenceProblem(me: Me, plan: FencePlan): string | undefined {
     (superusers ? " (a provider's own superuser, as on Heroku Postgres: --provider-superusers)" : "");
 }
 
-const SYSTEM_SCHEMA = (alias: string) => `${alias}.nspname NOT IN ('pg_catalog', 'information_schema', '${STATE_SCHEMA}') AND ${alias}.nspname NOT LIKE 'pg\\_%'`;
+/**
+ * Schemas no write of the app's goes through: the system's, ferry's bookkeeping, and the
+ * capture strategy's (its SECURITY DEFINER functions are trigger functions, which
+ * PostgreSQL refuses to call other than as triggers, whoever has EXECUTE).
+ */
+const SYSTEM_SCHEMA = (alias: string) => `${alias}.nspname NOT IN ('pg_catalog', 'information_schema', '${STATE_SCHEMA}', '${CAPTURE_SCHEMA}') AND ${alias}.nspname NOT LIKE 'pg\\_%'`;
 
 /** Could role `m` (an oid expression) change data in the current database? */
 const MAY_CHANGE_DATA = (m: string) => `(

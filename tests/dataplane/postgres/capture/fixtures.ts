@@ -27,7 +27,7 @@ export function useHerokuLikePair(): { readonly source: LocalPostgres; readonly 
   };
 }
 
-/** Database `db` on both: the source owned by OWNER with the test schema and `rows` rows a table, reached with sslmode=require as on Heroku. */
+/** Database `db` on both: the source owned by OWNER with the test schema and `rows` rows a table, reached with sslmode=require as on Heroku (`app`: the same for a plain node-postgres client). */
 export async function ownedPair(source: LocalPostgres, target: LocalPostgres, db: string, rows = 100) {
   await source.query(`CREATE DATABASE ${db} OWNER ${OWNER}`);
   await target.query(`CREATE DATABASE ${db}`);
@@ -35,7 +35,9 @@ export async function ownedPair(source: LocalPostgres, target: LocalPostgres, db
   await createTestSchema(src);
   await seedRows(src, rows);
   const tgt = withDatabase(target.url(), db);
-  return { src, tgt, env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
+  // The app's own connection, as a libpq client makes it: TLS without verifying the self-signed certificate.
+  const app = `${src}&uselibpqcompat=true`;
+  return { src, tgt, app, env: { FERRY_SOURCE_URL: src, FERRY_TARGET_URL: tgt } };
 }
 
 /**

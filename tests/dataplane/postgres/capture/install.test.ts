@@ -52,13 +52,20 @@ describe("capture install", () => {
     expect(await catalogSnapshot(src)).toEqual(before);
   });
 
-  it("ferry pg cleanup removes the capture too", async () => {
-    const { src } = await ownedPair(clusters.source, clusters.target, "inst_f");
+  it("ferry pg cleanup keeps a capture whose cutover is not done (cutover.test.ts: it removes one that is); rollback removes it", async () => {
+    const { src, env } = await ownedPair(clusters.source, clusters.target, "inst_f");
     const before = await catalogSnapshot(src);
     await install(src);
-    const run = await runFerry(["pg", "cleanup"], { FERRY_SOURCE_URL: src });
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/dropped 14 capture trigger\(s\)/);
+    const installed = await catalogSnapshot(src);
+    const blind = await runFerry(["pg", "cleanup"], { FERRY_SOURCE_URL: src });
+    expect([blind.code, blind.stderr.trim()]).toEqual([2, "ferry: the capture triggers are on the source: pass --target so cleanup can tell whether the capture cutover finished"]);
+    const early = await runFerry(["pg", "cleanup"], env);
+    expect(early.code).toBe(1);
+    expect(early.stderr.trim()).toMatch(/^ferry: the capture cutover is not done: .*ferry pg rollback --strategy capture \(it removes the triggers\)$/);
+    expect(await catalogSnapshot(src)).toEqual(installed);
+    const rb = await runFerry(["pg", "rollback", "--strategy", "capture"], env);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(rb.stdout).toMatch(/14 capture trigger\(s\)/);
     expect(await catalogSnapshot(src)).toEqual(before);
   });
 
