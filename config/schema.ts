@@ -109,11 +109,28 @@ const herokuAccessSchema = z.discriminatedUnion("kind", [staticEgressAccessSchem
   error: "expected kind: static-egress, published or private-space (how Heroku dynos reach the target stores)",
 });
 
+/**
+ * Heroku Postgres grants its customers the database's owner, with no superuser and no
+ * REPLICATION role (FACTS.md): a dump behind the fence, or change capture by triggers the
+ * owner may install (dataplane/postgres/capture/).
+ */
+const HEROKU_POSTGRES_STRATEGIES = "Heroku Postgres grants no REPLICATION role: allowed: dump (the whole copy inside the write window) or capture (triggers the database's owner installs; the window does not grow with the database)";
+
+/**
+ * A box's own PostgreSQL: ferry has its superuser there, so logical replication moves it
+ * (a cutover measured under a second) without a trigger on every write and a change log
+ * on the box; capture is refused for a box with that reason.
+ */
+const boxPostgresStrategyError = (issue: { input?: unknown }) =>
+  issue.input === "capture"
+    ? "capture is for sources that grant no REPLICATION role (Heroku Postgres); a box grants it, so use logical, which needs no trigger on every write and no change log on the box"
+    : "allowed: logical, dump, physical";
+
 export const herokuSourceSchema = z.strictObject({
   kind: z.literal("heroku"),
   apps: z.array(herokuAppSchema).min(1, { error: "list at least one Heroku app" }),
   postgres: herokuDataStore("DATABASE_URL")
-    .extend({ strategy: z.enum(["dump"], { error: "Heroku Postgres grants no REPLICATION role: only dump is allowed" }).default("dump") })
+    .extend({ strategy: z.enum(["dump", "capture"], { error: HEROKU_POSTGRES_STRATEGIES }).default("dump") })
     .optional(),
   redis: herokuDataStore("REDIS_URL").extend({ sidekiq: bool.default(false) }).optional(),
   /** How the dynos reach the target stores while they stay on Heroku (see above). */
@@ -137,7 +154,7 @@ export const vultrSourceSchema = z.strictObject({
   }, { error: "expected the box's SSH access: {user, port, hostKey} (ferry init --box writes it)" }),
   postgres: z
     .strictObject({
-      strategy: z.enum(["logical", "dump", "physical"], { error: "allowed: logical, dump, physical" }).default("logical"),
+      strategy: z.enum(["logical", "dump", "physical"], { error: boxPostgresStrategyError }).default("logical"),
     })
     .default({ strategy: "logical" }),
   redis: z.strictObject({ sidekiq: bool.default(false) }).default({ sidekiq: false }),

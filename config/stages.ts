@@ -182,11 +182,16 @@ function describeReplication(config: FerryConfig): string {
   return parts.length ? parts.join(" and ") : "nothing (no data stores)";
 }
 
+/** capture installs triggers and a change log on the source; every other strategy only reads it. */
+function replicateTouchesSource(config: FerryConfig): boolean {
+  return componentsOf(config.source).includes("postgres") && postgresStrategy(config.source) === "capture";
+}
+
 function nextFlagSentence(config: FerryConfig, traffic: number): string {
   const heroku = config.source.kind === "heroku";
   switch (globalStage(config.stages)) {
     case "provision":
-      return `Target provisioned and receiving no traffic. Next: \`pulumi config set ferry:replicate true\` starts copying ${describeReplication(config)} into AWS; the source is only read.`;
+      return `Target provisioned and receiving no traffic. Next: \`pulumi config set ferry:replicate true\` starts copying ${describeReplication(config)} into AWS; ${replicateTouchesSource(config) ? "the source stays writable and gets ferry's change-capture triggers and log (removed when the flag is lowered and at decommission)" : "the source is only read"}.`;
     case "replicate":
       return heroku
         ? "Replicating. Next: `pulumi config set ferry:proxy true` (with ferry:trafficPercent N) puts a Cloudflare load balancer in front and sends N% of requests to AWS once the health check passes."

@@ -1,10 +1,11 @@
 // Which components a source has and how each one can be moved, from what the source allows
-// (FACTS.md): Heroku Postgres can only be dumped; Heroku Redis and any Redis going to
-// ElastiCache can only be copied client-side; a self-managed Redis can be REPLICAOF'd by
-// a Redis we run ourselves.
+// (FACTS.md): Heroku Postgres grants no REPLICATION role, so it is dumped behind the fence
+// or captured by trigger (`capture`: what its owner may install); Heroku Redis and any
+// Redis going to ElastiCache can only be copied client-side; a self-managed Redis can be
+// REPLICAOF'd by a Redis we run ourselves.
 import type { Component, FerryConfig, SourceConfig } from "./schema";
 
-export type PostgresStrategy = "dump" | "logical" | "physical";
+export type PostgresStrategy = "dump" | "logical" | "physical" | "capture";
 export type RedisMode = "replicaof" | "copy";
 
 /** The components this source actually has, in the order they usually move. */
@@ -21,7 +22,7 @@ export function componentsOf(source: SourceConfig): Component[] {
 }
 
 export function postgresStrategy(source: SourceConfig): PostgresStrategy {
-  return source.kind === "heroku" ? "dump" : source.postgres.strategy;
+  return source.kind === "heroku" ? (source.postgres?.strategy ?? "dump") : source.postgres.strategy;
 }
 
 export function redisMode(config: Pick<FerryConfig, "source" | "target">): RedisMode {

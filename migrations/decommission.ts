@@ -1,7 +1,8 @@
 // decommission: the source is released. (Its writers already stopped at cutover: dynos
 // scaled to zero, the box's units stopped.) Heroku: the data add-ons released, the one
 // step with no undo, so it runs last and only once the store's cutover is done and its
-// source still fenced. Vultr: `ferry pg cleanup` drops the publication and slot there.
+// source still fenced; with capture, `ferry pg cleanup` first removes its triggers and
+// change log. Vultr: `ferry pg cleanup` drops the publication and slot there.
 // The Vultr instance itself is never deleted.
 // Before anything is released, and only once the store's cutover is done and its source
 // still fenced (Heroku and box alike), a final backup of each store that reached decommission
@@ -14,6 +15,7 @@
 // release would find no source and fail the up.
 import * as pulumi from "@pulumi/pulumi";
 import type { Component } from "../config";
+import { postgresStrategy } from "../config";
 import { finalBackupKey } from "../dataplane/cli/contract";
 import { heroku, pg } from "./commands";
 import { StageContext, herokuEnv, herokuSource, postgresEnv, postgresSourceEnv, reached, redisCommands, redisEnv, redisSourceEnv } from "./context";
@@ -87,13 +89,24 @@ export class Decommission extends pulumi.ComponentResource {
       if (!addon || !reached(ctx, store.component, "decommission")) continue;
       const gate = ctx.runner.run(`${prefix}-${store.component}-cutover-done`, { create: store.gate(), environment: store.env() }, { parent: this });
       // Backed up behind the fence the gate found in place: the last state of the source.
-      const backup = this.backup(ctx, prefix, store.component, [gate]);
+      const backup = this.backup(ctx, prefix, store.component, [gate, ...this.captureCleanup(ctx, prefix, store.component, gate)]);
       // A literal command line: the source-protected policy reads it in a preview.
       ctx.runner.run(`${prefix}-${store.component}-addon`, {
         create: heroku.addonDestroy(addon.app, addon.addon),
         environment: herokuEnv(ctx),
       }, { parent: this, dependsOn: [gate, backup] });
     }
+  }
+
+  /**
+   * Capture's triggers, functions and change log off the fenced source, before its final
+   * backup: a restore of that backup (the way back from decommission) must not bring back
+   * triggers that log every write into a table nothing reads. The fence stays. Once, as
+   * the backup (BACKUP_ONCE): after the release there is no source to clean.
+   */
+  private captureCleanup(ctx: StageContext, prefix: string, store: Store, after: pulumi.Resource): pulumi.Resource[] {
+    if (store !== "postgres" || postgresStrategy(ctx.config.source) !== "capture") return [];
+    return [ctx.runner.run(`${prefix}-pg-cleanup`, { create: pg.cleanup(), environment: postgresEnv(ctx) }, { ...BACKUP_ONCE, parent: this, dependsOn: [after] })];
   }
 
   private vultr(ctx: StageContext): void {

@@ -1,6 +1,9 @@
 // replicate: copy each data store into AWS the way its source allows, behind a preflight
 // gate. Deleting the replicate step (lowering the flag) cleans up what it left on the
-// source, e.g. the publication and replication slot that would otherwise retain WAL.
+// source, e.g. the publication and replication slot that would otherwise retain WAL, or
+// capture's triggers and change log. Capture's step returns once the changes committed
+// before it are applied (`--until-caught-up`): a step must end for the up to go on, and
+// the cutover applies what the log gathered since, before and behind its fence.
 // Below cutover, a guard per store checks on every stage change that going back loses
 // nothing: lowering ferry:cutover after the target took writes fails here, before the
 // app or DNS move back to a fenced, stale source (the engine runs a deleted step's
@@ -60,7 +63,7 @@ export class Replicate extends pulumi.ComponentResource {
       const triggers = [identity(ctx.secrets.sourceDatabaseUrl), identity(ctx.target.postgresUrl), strategy];
       const preflight = ctx.runner.run(`${prefix}-pg-preflight`, { create: pg.preflight(strategy, pgFenceOf(ctx.config.source.kind)), environment: postgresEnv(ctx), triggers }, { parent: this, ...historyOnceCutOver(ctx, "postgres") });
       this.steps.postgres = ctx.runner.run(`${prefix}-pg`, {
-        create: pg.replicate(strategy),
+        create: pg.replicate(strategy, { untilCaughtUp: strategy === "capture" }),
         delete: pg.cleanup(),
         environment: postgresEnv(ctx),
         triggers,

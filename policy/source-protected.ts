@@ -26,7 +26,9 @@ function released(config: FerryConfig, component: Component): boolean {
 
 /** Which source store a command's create string destroys, if any. */
 export function destroyedStore(config: FerryConfig, create: string): Component | undefined {
-  if (/\bferry\b.*\bpg cleanup\b/.test(create)) return "postgres";
+  // Heroku grants no REPLICATION role, so ferry makes no publication or slot there: its
+  // cleanup drops only capture's own triggers and change log, none of the app's data.
+  if (/\bferry\b.*\bpg cleanup\b/.test(create)) return config.source.kind === "heroku" ? undefined : "postgres";
   const addon = /\bferry\b.*\bheroku destroy-addon\b.*--addon (\S+)/.exec(create)?.[1]?.replace(/^'|'$/g, "");
   if (!addon) return undefined;
   const source = config.source;

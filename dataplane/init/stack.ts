@@ -71,6 +71,37 @@ export function storageGbFor(bytes: number): number {
   return Math.max(20, Math.ceil((2 * bytes) / GB));
 }
 
+/**
+ * Above this much that a copy moves, `ferry init` proposes `capture` for Heroku Postgres;
+ * up to it, `dump`. A dump's write window grows with the database: about 11 s per GB on
+ * this project's 2-core machine (a copy over loopback), and Heroku's own figure for
+ * `pg:copy` is about 3 minutes per GB, nearer a copy that crosses from Heroku to AWS.
+ * Every cutover already costs the app's roll on AWS, about 1 min 24 s (policy/plan/write-window.ts).
+ * At 1 GB a dump adds 11 s to 3 min to that, at most about twice the roll: a window a
+ * user plans for and accepts. Each further GB adds up to 3 minutes more, while capture's
+ * window does not grow with the database. Up to 1 GB, dump keeps the source as it is:
+ * no trigger on each of the app's writes, no change log (up to twice the storage).
+ */
+export const CAPTURE_ABOVE_BYTES = GB;
+const ABOVE = `${CAPTURE_ABOVE_BYTES / GB} GB`;
+
+export type HerokuPostgresStrategy = "dump" | "capture";
+
+/** The strategy the draft proposes for a Heroku database of this size; dump when the size is unread. */
+export function herokuStrategyFor(size: Found<DatabaseSize> | undefined): HerokuPostgresStrategy {
+  return size?.found && size.value.copiedBytes > CAPTURE_ABOVE_BYTES ? "capture" : "dump";
+}
+
+/** Why the draft proposes it, for the file's "decide" lines. */
+function strategyLine(size: Found<DatabaseSize> | undefined, strategy: HerokuPostgresStrategy): string {
+  const key = "ferry:source.postgres.strategy";
+  if (!size?.found) return `${key}: dump drafted, as the size was not read: above ${ABOVE} (heroku pg:info) use capture, whose write window does not grow with the database`;
+  const moved = `a copy moves ${(size.value.copiedBytes / GB).toFixed(2)} GB`;
+  return strategy === "capture"
+    ? `${key}: capture proposed (${moved}): above ${ABOVE} a dump's write window (up to 3 min per GB, Heroku's pg:copy figure) outgrows the app's own roll on AWS, and capture's does not grow with the database, at the cost of a trigger on each write and a change log on the source while it replicates`
+    : `${key}: dump proposed (${moved}): up to ${ABOVE} its write window stays within about twice the app's own roll on AWS, and the source gets no trigger; capture above ${ABOVE}`;
+}
+
 const processName = (raw: string) => raw.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z]+/, "").slice(0, 30) || "app";
 
 // ---- Heroku ------------------------------------------------------------------------
@@ -156,6 +187,7 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices, si
   const pg = store(isPostgres);
   const redis = store(isRedis);
   const sidekiq = apps.some((a) => Object.values(a.processTypes).some((c) => /sidekiq/.test(c)));
+  const strategy = herokuStrategyFor(size);
   const source = {
     kind: "heroku",
     apps: apps.map((app) => {
@@ -163,7 +195,7 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices, si
       const processes = Object.fromEntries((scaled.length ? scaled : Object.keys(app.processTypes).filter((t) => t !== "release").map((type) => ({ type, quantity: 0 }))).map((f) => [f.type, f.quantity]));
       return { name: app.name, processes, hostnames: app.domains.filter((d) => d.kind === "custom").map((d) => d.hostname) };
     }),
-    ...(pg ? { postgres: { app: pg.app, addon: pg.addon.name, configVar: pg.addon.configVars[0] ?? "DATABASE_URL" } } : {}),
+    ...(pg ? { postgres: { app: pg.app, addon: pg.addon.name, configVar: pg.addon.configVars[0] ?? "DATABASE_URL", strategy } } : {}),
     ...(redis ? { redis: { app: redis.app, addon: redis.addon.name, configVar: redis.addon.configVars[0] ?? "REDIS_URL", sidekiq } } : {}),
   };
   const read = apps.flatMap((app) => [
@@ -177,6 +209,7 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices, si
   const decide = [
     `region (${choices.region}) and the RDS class (suggested from the Postgres plan); task sizes follow the dyno sizes`,
     ...(size?.found ? [] : ["ferry:target.postgres.storageGb: ferry init could not read the database's size (heroku pg:info shows it)"]),
+    ...(pg ? [strategyLine(size, strategy)] : []),
     "ferry:target.cloudflare.accountId and zoneId; each hostname's record (drafted from Heroku's DNS target): its Cloudflare id, proxied and ttl as live: " + (cnames.join(", ") || "none"),
     "ferry:target.compute: the web processes' port and healthPath (sizes and counts are the formation's), an image for any app without a slug, and ferry:target.runner (its AMI, SSH key, the addresses allowed to SSH to it, ferry's git URL)",
     ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),

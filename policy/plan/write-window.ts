@@ -4,7 +4,8 @@
 // strategy) copies the whole database behind the fence: that part grows with what the
 // copy moves, at the rate measured for the dump copy, until replicate's trial copy
 // measured this database's own time. Logical and physical replication leave only the
-// fence, the catch-up and the verify, which do not grow with the database.
+// fence, the catch-up and the verify, which do not grow with the database; so does
+// capture, whose cutover has no measured figure yet.
 import { componentsOf, postgresStrategy } from "../../config";
 import type { FerryConfig } from "../../config";
 import type { PostgresStrategy } from "../../config/strategy";
@@ -95,8 +96,8 @@ export interface WindowPart {
 export interface WindowEstimate {
   /** The total, ms; undefined when a part cannot be estimated (a dump without a size or a trial). */
   ms?: number;
-  /** trial: the copy's time is this database's own; rate: its size over the measured rate; replication: no copy in the window. */
-  basis: "trial" | "rate" | "replication" | "no-size" | "no-postgres";
+  /** trial: the copy's time is this database's own; rate: its size over the measured rate; replication: no copy in the window; unmeasured: no figure for the strategy's cutover yet. */
+  basis: "trial" | "rate" | "replication" | "unmeasured" | "no-size" | "no-postgres";
   parts: WindowPart[];
 }
 
@@ -133,6 +134,9 @@ export function estimateWriteWindow(input: WindowInput): WindowEstimate {
   const rollPart: WindowPart = { label: "the app's roll on AWS", ms: roll.ms, from: cited(roll) };
   const total = (parts: WindowPart[]) => parts.reduce((n, p) => n + p.ms, 0);
   if (!input.strategy) return { basis: "no-postgres", ms: rollPart.ms, parts: [rollPart] };
+  // Its cutover (fence, the rest of the log, verify) does not grow with the database, but
+  // no run has measured it yet: no figure rather than another strategy's.
+  if (input.strategy === "capture") return { basis: "unmeasured", parts: [rollPart] };
   if (input.strategy !== "dump") {
     const step = MEASURED[input.strategy];
     const parts = [{ label: "fence, catch-up and verify", ms: step.ms, from: cited(step) }, rollPart];

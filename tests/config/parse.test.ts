@@ -1,6 +1,6 @@
 // parseConfig / validateStages / planStages: pure, no Pulumi runtime involved.
 import { describe, expect, it } from "vitest";
-import { FerryConfigError, parseConfig, planStages, proxyWay } from "../../config";
+import { FerryConfigError, parseConfig, planStages, postgresStrategy, proxyWay } from "../../config";
 import { FAKE_SECRETS, stackConfig, upTo, withFlags } from "../program/stacks";
 
 const heroku = () => stackConfig("staging");
@@ -27,6 +27,13 @@ describe("parseConfig accepts the example stacks", () => {
     const prod = parseConfig(vultr());
     expect(prod.source.kind).toBe("vultr");
     expect(prod.target.runner.kind).toBe("ec2");
+  });
+
+  it("a Heroku source's Postgres moves by capture (the staging example) or dump (the default); a box's keeps logical", () => {
+    expect(postgresStrategy(parseConfig(heroku()).source)).toBe("capture");
+    expect(postgresStrategy(parseConfig(patchJson(heroku(), "ferry:source", (s) => (s.postgres.strategy = "dump"))).source)).toBe("dump");
+    expect(postgresStrategy(parseConfig(patchJson(heroku(), "ferry:source", (s) => delete s.postgres.strategy)).source)).toBe("dump");
+    expect(postgresStrategy(parseConfig(vultr()).source)).toBe("logical");
   });
 
   it("treats an empty optional secret (Pulumi.yaml default) as not set", () => {
@@ -80,6 +87,8 @@ const INVALID: [string, () => Record<string, string>, RegExp][] = [
   ["box with schedules but no crontab named", () => patchJson(vultr(), "ferry:source", (s) => delete s.cron), /^ferry:source\.cron: required with ferry:target\.compute\.schedules: name the crontab the jobs come from/],
   ["box crontab named both ways", () => patchJson(vultr(), "ferry:source", (s) => (s.cron = { user: "mastodon", file: "/etc/cron.d/x" })), /^ferry:source\.cron: expected \{user: NAME\}/],
   ["physical standby on RDS", () => patchJson(vultr(), "ferry:source", (s) => (s.postgres.strategy = "physical")), /^ferry:source\.postgres\.strategy: physical needs a self-run PostgreSQL target/],
+  ["logical replication from Heroku Postgres", () => patchJson(heroku(), "ferry:source", (s) => (s.postgres.strategy = "logical")), /^ferry:source\.postgres\.strategy: Heroku Postgres grants no REPLICATION role: allowed: dump \(.*\) or capture \(.*\)$/],
+  ["change capture on a box", () => patchJson(vultr(), "ferry:source", (s) => (s.postgres.strategy = "capture")), /^ferry:source\.postgres\.strategy: capture is for sources that grant no REPLICATION role \(Heroku Postgres\); a box grants it, so use logical/],
   ["hostname no Heroku app serves", () => patchJson(heroku(), "ferry:target", (t) => t.cloudflare.hostnames.push({ name: "other.example.com", process: "web" })), /ferry:target\.cloudflare\.hostnames\[2\]\.name: "other\.example\.com" is not in any ferry:source\.apps/],
   ["hostname served by an unknown process", () => patchJson(heroku(), "ferry:target", (t) => (t.cloudflare.hostnames[0].process = "api")), /ferry:target\.cloudflare\.hostnames\[0\]\.process: "api" is not in ferry:target\.compute\.processes/],
   ["a process with a port but no hostname (a target group no listener uses: ECS refuses the service)", () => patchJson(heroku(), "ferry:target", (t) => (t.compute.processes.sidekiq.port = 7000)), /^ferry:target\.compute\.processes\.sidekiq\.port: no hostname in ferry:target\.cloudflare\.hostnames is served by sidekiq, so its target group would have no listener and ECS refuses the service; remove the port or add a hostname for it$/],
@@ -165,7 +174,9 @@ describe("planStages", () => {
     const provision = planStages(parseConfig(heroku()));
     expect(provision.active).toEqual(["provision"]);
     expect(provision.components).toEqual({ postgres: "provision", redis: "provision", app: "provision" });
-    expect(provision.nextStep).toMatch(/ferry:replicate true.*postgres \(dump\) and redis \(copy\)/);
+    expect(provision.nextStep).toMatch(/ferry:replicate true.*postgres \(capture\) and redis \(copy\) into AWS; the source stays writable and gets ferry's change-capture triggers/);
+    const dumped = planStages(parseConfig(patchJson(heroku(), "ferry:source", (s) => (s.postgres.strategy = "dump"))));
+    expect(dumped.nextStep).toMatch(/postgres \(dump\) and redis \(copy\) into AWS; the source is only read\./);
 
     const proxy = planStages(parseConfig(withFlags(heroku(), upTo("proxy", { trafficPercent: 25 }))));
     expect(proxy.components).toEqual({ postgres: "replicate", redis: "replicate", app: "proxy" });

@@ -59,6 +59,20 @@ describe("decommission: the final backup before anything is released", { timeout
     const [again] = await journey("staging", ["decommission"], p, state, rotated);
     expect(again.ok, again.error).toBe(true);
     expect(p.calls.filter((c) => BACKUP.test(c.command ?? ""))).toEqual([]);
+    // Nor is capture's cleanup run again: after the release there is no source to clean.
+    expect(p.calls.filter((c) => /^ferry --json pg cleanup$/.test(c.command ?? ""))).toEqual([]);
+  });
+
+  test("heroku capture: the triggers and change log leave the source behind the fence the gate found, before its backup", async () => {
+    const p = recordingProvider();
+    const results = await journey("staging", ALL, p, newState());
+    expect(results.map((r) => r.error ?? "ok")).toEqual(ALL.map(() => "ok"));
+    const created = (re: RegExp) => index(p.calls, (c) => c.op === "create" && re.test(c.command ?? ""));
+    const gate = created(/^ferry --json pg status --require-cutover$/);
+    const cleanup = created(/^ferry --json pg cleanup$/);
+    expect(gate).toBeGreaterThan(-1);
+    expect(cleanup).toBeGreaterThan(gate);
+    expect(created(/^ferry --json pg backup /)).toBeGreaterThan(cleanup);
   });
 
   test("heroku: a failed backup releases nothing", async () => {

@@ -53,6 +53,15 @@ describe("ferry-source-protected", () => {
     expect(check(vultrConfig(flagsUpTo("cutover")), [box(true), cleanup])).toEqual([expect.stringMatching(/destroys the source postgres/)]);
   });
 
+  it("passes a Heroku source's pg cleanup before its backup: capture's triggers and log are ferry's, not the app's data", () => {
+    const gate = command("decommission-postgres-cutover-done", "ferry --json pg status --require-cutover");
+    const cleanup = after(command("decommission-pg-cleanup", "ferry --json pg cleanup"), gate);
+    const backup = after(command("decommission-postgres-backup", PG_BACKUP), gate, cleanup);
+    expect(check(herokuConfig(flagsUpTo("decommission")), [gate, cleanup, backup, after(command("decommission-postgres-addon", ADDON_DESTROY), gate, backup)])).toEqual([]);
+    // The box's cleanup drops its publication and slot: still held to the backup.
+    expect(check(vultrConfig(flagsUpTo("decommission")), [box(false), cleanup])).toEqual([expect.stringMatching(/decommission-pg-cleanup destroys the source postgres .* without depending on its final backup/)]);
+  });
+
   it("fails a release at decommission that does not depend on its own store's final backup", () => {
     const redisBackup = command("decommission-redis-backup", REDIS_BACKUP);
     for (const destroy of [command("decommission-postgres-addon", ADDON_DESTROY), after(command("decommission-postgres-addon", ADDON_DESTROY), redisBackup)]) {

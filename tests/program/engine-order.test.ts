@@ -19,6 +19,18 @@ async function journey(stack: "staging" | "prod", stages: StageName[], provider:
   return results;
 }
 
+/** Each stage's up, then the same up again: what each ran, the second up's steps kept apart. */
+async function twice(stack: "staging" | "prod", stages: StageName[], provider: ReturnType<typeof recordingProvider>, state: StateFile) {
+  const results = [];
+  for (const stage of stages) {
+    const config = parseConfig(withFlags(stackConfig(stack), upTo(stage, stage === "proxy" || stage === "cutover" ? { trafficPercent: 100 } : {})));
+    const first = await pulumiUp({ project: "ferry", stack, stateFile: state, realizer: provider.realizer, program: () => buildFerry(config) });
+    const from = provider.calls.length;
+    const again = await pulumiUp({ project: "ferry", stack, stateFile: state, realizer: provider.realizer, program: () => buildFerry(config) });
+    results.push({ stage, first, again, calls: provider.calls.splice(from) });
+  }
+  return results;
+}
 
 // Each test evaluates the whole program four or five times: minutes on a busy 2-core machine.
 describe("the program's steps in the engine's order", { timeout: 240_000 }, () => {
@@ -83,8 +95,8 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     // Config back and the stores' rollbacks before the dynos scale back and maintenance lifts.
     expect(order(/redis rollback/)).toBeLessThan(order(/heroku scale --app masto-web web=2 worker=1/));
     // The combined cutover's rollbacks: Redis's (its step depends on the combined one) before Postgres's.
-    expect(order(/redis rollback/)).toBeLessThan(order(/pg rollback --strategy dump/));
-    expect(order(/pg rollback --strategy dump/)).toBeLessThan(order(/heroku scale --app masto-web web=2 worker=1/));
+    expect(order(/redis rollback/)).toBeLessThan(order(/pg rollback --strategy capture/));
+    expect(order(/pg rollback --strategy capture/)).toBeLessThan(order(/heroku scale --app masto-web web=2 worker=1/));
     expect(order(/heroku scale --app masto-web web=2 worker=1/)).toBeLessThan(order(/maintenance off --app masto-web/));
   });
 
@@ -103,7 +115,7 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     const [back] = await journey(stack, ["proxy"], p, state);
     expect(back.ok, back.error).toBe(true);
     const deleted = (re: RegExp) => index(p.calls, (c) => c.op === "delete" && re.test(c.command ?? ""));
-    const pgBack = deleted(/^ferry --json pg rollback --strategy (dump|logical)$/);
+    const pgBack = deleted(/^ferry --json pg rollback --strategy (capture|logical)$/);
     const redisBack = deleted(/^ferry --json redis rollback( --tls-insecure)?$/);
     // Both fences lifted (the data plane's rollbacks: idempotent, nothing to do when nothing was fenced) ...
     expect(pgBack).toBeGreaterThan(-1);
@@ -138,5 +150,67 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
     expect(awsOff.length).toBe(2);
     expect(sourceOn).toBeGreaterThan(-1);
     for (const i of awsOff) expect(i).toBeLessThan(sourceOn);
+  });
+});
+
+// The staging example moves Heroku Postgres by capture: triggers and a change log its
+// owner installs on the source (dataplane/postgres/capture/), removed by every way out.
+describe("capture (the staging example) in the engine's order", { timeout: 300_000 }, () => {
+  const POSTGRES = /^ferry --json (pg |cutover )/;
+  const ALL: StageName[] = ["provision", "replicate", "proxy", "cutover", "decommission"];
+
+  test("installed and caught up behind its preflight, caught up again and fenced once the writers stop, removed behind the fence before the final backup; each up again runs none of it", async () => {
+    const p = recordingProvider();
+    const runs = await twice("staging", ALL, p, newState());
+    for (const r of runs) {
+      expect(r.first.error, r.stage).toBeUndefined();
+      expect(r.again.error, `${r.stage} again`).toBeUndefined();
+      // The same up again: no Postgres step runs (the triggers are installed once), nothing is deleted.
+      expect(r.calls.filter((c) => POSTGRES.test(c.command ?? "") || c.op === "delete").map((c) => `${c.op} ${c.name}`), `${r.stage} again`).toEqual([]);
+    }
+    // Every Postgres step of the five stages, in the order they ran.
+    expect(p.calls.filter((c) => POSTGRES.test(c.command ?? "")).map((c) => `${c.op} ${c.name}: ${c.command}`)).toEqual([
+      "create ferry-replicate-pg-preflight: ferry --json pg preflight --strategy capture --provider-superusers",
+      "create ferry-replicate-pg: ferry --json pg replicate --strategy capture --until-caught-up",
+      "create ferry-replicate-pg-guard: ferry --json pg rollback --check --strategy capture",
+      "create ferry-cutover-pg-way-back: ferry --json pg status",
+      "create ferry-cutover-stores: ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure",
+      "create ferry-cutover-pg-verify: ferry --json pg verify",
+      "create ferry-decommission-postgres-cutover-done: ferry --json pg status --require-cutover",
+      "create ferry-decommission-pg-cleanup: ferry --json pg cleanup",
+      "create ferry-decommission-postgres-backup: ferry --json pg backup --bucket ferry-storage-bucket-bucket --key final-backup/postgres.pgdump --region us-east-1",
+    ]);
+    const at = (re: RegExp) => index(p.calls, (c) => c.op === "create" && re.test(c.command ?? ""));
+    // The cutover catches up only once no dyno writes; the add-on goes only after the cleanup and the backup.
+    expect(at(/heroku scale --app masto-web web=0 worker=0/)).toBeLessThan(at(/^ferry --json cutover /));
+    expect(at(/heroku scale --app masto-streaming web=0/)).toBeLessThan(at(/^ferry --json cutover /));
+    expect(at(/^ferry --json pg backup /)).toBeLessThan(at(/heroku destroy-addon --app masto-web --addon postgresql-curved-12345 /));
+  });
+
+  test("lowering the flags: ferry:cutover runs `pg rollback --strategy capture` (triggers off the source, fence lifted) before the dynos return; ferry:replicate runs `pg cleanup`", async () => {
+    const p = recordingProvider();
+    const state = newState();
+    const up = await journey("staging", ["provision", "replicate", "proxy", "cutover"], p, state);
+    expect(up.map((r) => r.error ?? "ok")).toEqual(["ok", "ok", "ok", "ok"]);
+    p.calls.length = 0;
+    const [toProxy] = await journey("staging", ["proxy"], p, state);
+    expect(toProxy.ok, toProxy.error).toBe(true);
+    const deleted = (re: RegExp) => p.calls.flatMap((c, i) => (c.op === "delete" && re.test(c.command ?? "") ? [i] : []));
+    // The combined step's and the way back's deletes: the same idempotent rollback.
+    const rollbacks = deleted(/^ferry --json pg rollback --strategy capture$/);
+    expect(rollbacks.length).toBe(2);
+    const writersBack = [...deleted(/heroku scale --app masto-web web=2 worker=1/), ...deleted(/heroku scale --app masto-streaming web=1/), ...deleted(/heroku maintenance off /)];
+    expect(writersBack.length).toBe(4);
+    expect(Math.max(...rollbacks)).toBeLessThan(Math.min(...writersBack));
+    expect(p.calls.filter((c) => c.op === "delete" && /^ferry --json pg /.test(c.command ?? "")).map((c) => c.command)).toEqual([
+      "ferry --json pg rollback --strategy capture", "ferry --json pg rollback --strategy capture",
+    ]);
+
+    p.calls.length = 0;
+    const [toProvision] = await journey("staging", ["provision"], p, state);
+    expect(toProvision.ok, toProvision.error).toBe(true);
+    expect(p.calls.filter((c) => c.op === "delete" && /^ferry --json pg /.test(c.command ?? "")).map((c) => `${c.name}: ${c.command}`)).toEqual([
+      "ferry-replicate-pg: ferry --json pg cleanup",
+    ]);
   });
 });

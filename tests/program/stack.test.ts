@@ -210,7 +210,9 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
   it("replicate: a preflight-gated copy chosen from what the source allows", () => {
     const b = built.replicate!;
     const pg = findCommand(b, /pg replicate/)!;
-    expect(commandLine(pg)).toBe(`ferry --json pg replicate --strategy ${heroku ? "dump" : "logical"}`);
+    // The staging example captures changes by trigger: the step returns once caught up, the cutover applies the rest.
+    expect(commandLine(pg)).toBe(heroku ? "ferry --json pg replicate --strategy capture --until-caught-up" : "ferry --json pg replicate --strategy logical");
+    expect(commandLine(findCommand(b, /pg preflight/)!)).toBe(heroku ? "ferry --json pg preflight --strategy capture --provider-superusers" : "ferry --json pg preflight --strategy logical");
     expect(plain(pg.inputs.delete)).toBe("ferry --json pg cleanup");
     if (heroku) {
       // The add-on's credentials rotate: the step reads its current URL through the Platform API, no copy in the stack.
@@ -332,14 +334,14 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(findCommand(b, /pg cutover|redis cutover|redis drain/)).toBeUndefined();
     const pg = findCommand(b, /ferry --json cutover/)!;
     expect(commandLine(pg)).toBe(heroku
-      ? "ferry --json cutover --strategy dump --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure"
+      ? "ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure"
       : "ferry --json cutover --strategy logical --strategy replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
     expect(envKeys(pg)).toEqual(heroku
       ? ["FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL", "HEROKU_API_KEY"]
       : ["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
     // The rollbacks stay the per-store ones, Redis's first (its step depends on the combined one).
-    expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "dump" : "logical"}`);
+    expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "capture" : "logical"}`);
     const redisGate = findCommand(b, /redis status --require-cutover/)!;
     expect(redisGate.name).toBe(`${b.name}-cutover-redis`);
     expect(plain(redisGate.inputs.delete)).toBe(`ferry --json redis rollback${heroku ? " --tls-insecure" : ""}`);
@@ -414,6 +416,13 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       const addon = findCommand(b, /destroy-addon --app masto-web --addon postgresql-curved-12345/)!;
       // Released only behind the fence the gate found, and after the store's final backup.
       expect(stepDeps(b, addon.name)).toEqual([`${b.name}-decommission-postgres-cutover-done`, `${b.name}-decommission-postgres-backup`]);
+      // Capture's triggers and change log go first, behind that fence: the backup holds the source as the app left it.
+      const cleanup = findCommand(b, /pg cleanup/)!;
+      expect(cleanup.name).toBe(`${b.name}-decommission-pg-cleanup`);
+      expect(commandLine(cleanup)).toBe("ferry --json pg cleanup");
+      expect(envKeys(cleanup)).toEqual(["FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_TARGET_URL", "HEROKU_API_KEY"]);
+      expect(stepDeps(b, cleanup.name)).toEqual([`${b.name}-decommission-postgres-cutover-done`]);
+      expect(stepDeps(b, `${b.name}-decommission-postgres-backup`)).toEqual([`${b.name}-decommission-postgres-cutover-done`, cleanup.name]);
       // Exactly the configured add-ons are released, nothing else Heroku lists (papertrail).
       expect(commands(b).filter((c) => /destroy-addon/.test(commandLine(c))).map(commandLine).sort()).toEqual([
         "ferry --json heroku destroy-addon --app masto-web --addon postgresql-curved-12345 --confirm masto-web",
@@ -477,11 +486,26 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
         "masto-web.herokuapp.com",
       ]);
     });
-    it("exports the trial copy's figures, plain, from replicate on: the plan's write window reads them", async () => {
-      expect(built.provision!.outputs.postgresTrialCopy).toBeUndefined();
-      const trial = built.replicate!.outputs.postgresTrialCopy!;
+    it("has no trial copy to export with capture: only a dump makes one", () => {
+      expect(built.replicate!.outputs.postgresTrialCopy).toBeUndefined();
+    });
+
+    it("dump (Heroku's default): a trial copy without --until-caught-up, its figures exported plain from replicate on for the plan's write window", async () => {
+      const asDump = (raw: Record<string, string>) => {
+        const source = JSON.parse(raw["ferry:source"]);
+        source.postgres.strategy = "dump";
+        return { ...raw, "ferry:source": JSON.stringify(source) };
+      };
+      expect((await build(stack, flagsFor("provision"), "dump-provision", asDump)).outputs.postgresTrialCopy).toBeUndefined();
+      const b = await build(stack, flagsFor("replicate"), "dump-replicate", asDump);
+      expect(commandLine(findCommand(b, /pg replicate/)!)).toBe("ferry --json pg replicate --strategy dump");
+      const trial = b.outputs.postgresTrialCopy!;
       expect(await pulumi.isSecret(trial)).toBe(false);
       expect(await outputValue(trial)).toEqual({ ms: FAKE_TRIAL.durationMs, bytes: FAKE_TRIAL.bytes, tables: FAKE_TRIAL.tables, rows: FAKE_TRIAL.rows });
+      // A dump leaves nothing on the source: decommission backs it up behind the fence with no cleanup first.
+      const gone = await build(stack, flagsFor("decommission"), "dump-decommission", asDump);
+      expect(findCommand(gone, /pg cleanup/)).toBeUndefined();
+      expect(stepDeps(gone, `${gone.name}-decommission-postgres-backup`)).toEqual([`${gone.name}-decommission-postgres-cutover-done`]);
     });
   } else {
     it("has no trial copy to export: logical replication has none", () => {
@@ -540,7 +564,7 @@ describe("lowering a flag is the rollback", () => {
   it("postgres first: the app keeps its source Redis while Postgres is at the target", async () => {
     const b = await build("staging", { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }, "pg-first");
     // One store moves: its own command, not the combined one.
-    expect(commandLine(findCommand(b, /pg cutover/)!)).toBe("ferry --json pg cutover --strategy dump --max-lag-bytes 204800 --timeout 300 --provider-superusers");
+    expect(commandLine(findCommand(b, /pg cutover/)!)).toBe("ferry --json pg cutover --strategy capture --max-lag-bytes 204800 --timeout 300 --provider-superusers");
     expect(findCommand(b, /pg cutover/)!.name).toBe(`${b.name}-cutover-pg`);
     expect(findCommand(b, /redis cutover|ferry --json cutover|redis status --require-cutover/)).toBeUndefined();
     expect(liveRecords(b)).toEqual(HEROKU_LIVE);

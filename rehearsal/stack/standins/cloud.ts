@@ -387,6 +387,9 @@ export class Cloud implements Realizer, TaskRunner {
       // replication asked for, the stand-in's master user gets superuser for that alone.
       const power = wantsLogical(params) ? "SUPERUSER" : "NOSUPERUSER CREATEDB CREATEROLE";
       await c.query(`CREATE ROLE ${c.escapeIdentifier(user)} LOGIN ${power} PASSWORD ${c.escapeLiteral(password)}`);
+      // rds_superuser may set session_replication_role (RDS's "Common DBA tasks"), which
+      // capture's apply and verify's repair set; PostgreSQL 15 grants exactly that.
+      await c.query(`GRANT SET ON PARAMETER session_replication_role TO ${c.escapeIdentifier(user)}`);
       await c.query(`CREATE DATABASE ${c.escapeIdentifier(String(i.dbName))} OWNER ${c.escapeIdentifier(user)}`);
     });
     const port = Number(i.port ?? 5432);

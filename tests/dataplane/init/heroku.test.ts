@@ -127,6 +127,8 @@ describe("ferry init --heroku-app", () => {
     expect(unread).toEqual({ found: false, reason: expect.stringMatching(/^postgresql-curved-12345 \(DATABASE_URL of masto-web\): .*ec2\.example/) });
     expect(text).toMatch(/^# +postgres size: not read \(postgresql-curved-12345/m);
     expect(text).toMatch(/ferry:target\.postgres\.storageGb: ferry init could not read the database's size/);
+    expect(config.source).toMatchObject({ postgres: { strategy: "dump" } });
+    expect(text).toMatch(/^# +ferry:source\.postgres\.strategy: dump drafted, as the size was not read: above 1 GB \(heroku pg:info\) use capture/m);
 
     // Prices from the API: dyno sizes' cost and add-on prices (billed_price or the plan).
     const inventory = JSON.parse(inventoryText);
@@ -273,6 +275,9 @@ describe("ferry init --heroku-app reads the database's size from the database", 
     // The stack file says what was read, and sizes the target from it (twice the size, at least RDS's 20 GB).
     expect(after.stack).toMatch(/^# +postgres size \(postgresql-curved-12345, read from the database\): 0\.\d\d GB, of which a copy moves 0\.00 GB/m);
     expect(readStackConfig(join(project, "Pulumi.sized.yaml")).target.postgres.storageGb).toBe(20);
+    // A database this small is dumped inside the window: the draft says so, and why.
+    expect(readStackConfig(join(project, "Pulumi.sized.yaml")).source).toMatchObject({ postgres: { strategy: "dump" } });
+    expect(after.stack).toMatch(/^# +ferry:source\.postgres\.strategy: dump proposed \(a copy moves 0\.00 GB\): up to 1 GB /m);
     expect(after.stack).not.toMatch(/could not read the database's size/);
   }, 120_000);
 });

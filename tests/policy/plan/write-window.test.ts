@@ -54,6 +54,16 @@ describe("write-window estimate", () => {
     expect(estimateWriteWindow({ sourceKind: "vultr", strategy: "logical", trial: { ms: 99_000, bytes: 1, tables: 1, rows: 1 } }).ms).toBe(at1.ms);
   });
 
+  it("capture: not growing with the database, and no figure for its cutover until one is measured", () => {
+    const at1 = estimateWriteWindow({ sourceKind: "heroku", strategy: "capture", copiedBytes: 1 * GIB });
+    const at100 = estimateWriteWindow({ sourceKind: "heroku", strategy: "capture", copiedBytes: 100 * GIB, trial: { ms: 99_000, bytes: 1, tables: 1, rows: 1 } });
+    expect(at1.ms).toBeUndefined();
+    expect(at1.basis).toBe("unmeasured");
+    expect(at100).toEqual(at1);
+    expect(at1.parts.map((p) => p.label)).toEqual(["the app's roll on AWS"]);
+    expect(windowLines("cutover", at1).join("\n")).toMatch(/not known[\s\S]*has not been measured yet/);
+  });
+
   it("prints a line for every stage: none outside the cutover, the estimate and its parts at it", () => {
     const w = estimateWriteWindow({ sourceKind: "heroku", strategy: "dump", copiedBytes: 11 * GIB });
     for (const stage of ["provision", "replicate", "proxy", "decommission"]) expect(windowLines(stage, w)[0]).toMatch(/^Write window: none: /);
