@@ -4,6 +4,7 @@
 // store's window of its own, a repeated up that runs nothing, the app's own cutover, and
 // lowering the flag.
 import { describe, expect, test } from "vitest";
+import { spawnSync } from "node:child_process";
 import { parseConfig } from "../../config";
 import { buildFerry } from "../../program";
 import { pulumiUp, StateFile } from "../../rehearsal/stack/engine";
@@ -232,5 +233,37 @@ describe("a box's stores cut over while its app stays", { timeout: 240_000 }, ()
     expect(restored).toBeGreaterThan(-1);
     expect(restored).toBeLessThan(rolledBack);
     expect(rolledBack).toBeLessThan(started);
+  });
+});
+
+describe("an internet way in added or removed on a running stack", { timeout: 240_000 }, () => {
+  const isRedisInstance = (c: Call) => c.type === "aws:ec2/instance:Instance" && /-redis-redis$/.test(c.name);
+
+  test("once Redis on EC2 holds data, removing it is refused by the guard before the instance is replaced; at provision it goes through", async () => {
+    const withoutAccess = () => patch(story000(), "ferry:source", (s) => delete s.access);
+    // The guard's commands run in a real shell, as the Command provider runs them.
+    const p = recordingProvider({
+      run: async (goal, phase) => {
+        if (!goal.name.endsWith("-exposure")) return undefined;
+        const ran = spawnSync("sh", ["-c", String(goal.inputs[phase])], { encoding: "utf8" });
+        if (ran.status !== 0) throw new Error(`${goal.name}: ${ran.stderr.trim()}`);
+        return ran.stdout;
+      },
+    });
+    const state = newState();
+    await ups(story000, [upTo("provision")], p, state);
+    p.calls.length = 0;
+    // At provision Redis holds nothing: the instance moves to the private subnet (the
+    // model's provider updates it where AWS's replaces it).
+    const [early] = await ups(withoutAccess, [upTo("provision")], p, state);
+    expect(early.ok, early.error).toBe(true);
+    expect(p.calls.some((c) => c.op !== "delete" && isRedisInstance(c))).toBe(true);
+
+    await ups(story000, [upTo("provision"), upTo("replicate")], p, state);
+    p.calls.length = 0;
+    const [late] = await ups(withoutAccess, [upTo("replicate")], p, state);
+    expect(late.ok).toBe(false);
+    expect(late.error).toMatch(/-redis-exposure: ferry:source\.access: removing the internet way in would replace Redis on EC2 /);
+    expect(p.calls.some((c) => isRedisInstance(c))).toBe(false);
   });
 });
