@@ -98,7 +98,7 @@ export class Redis extends pulumi.ComponentResource {
       tags: args.tags,
     }, this);
     // Refuses, before the instance, a change of subnet that would replace it while it holds data (./exposure-guard.ts).
-    const exposure = new command.local.Command(`${name}-exposure`, redisExposureGuard(publicSubnetId !== undefined, args.holdsLiveData), child);
+    const exposure = new command.local.Command(`${name}-exposure`, redisExposureGuard(publicSubnetId !== undefined, args.holdsLiveData), { ...child, additionalSecretOutputs: ["stdout", "stderr"] });
     const instance = new aws.ec2.Instance(`${name}-redis`, {
       ami: spec.ami,
       instanceType: spec.instanceType,
