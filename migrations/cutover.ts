@@ -211,7 +211,8 @@ export class DataCutover extends pulumi.ComponentResource {
     const targetEnv = store === "pg" ? ENV.targetUrl : ENV.targetRedisUrl;
     const name = `${prefix}-${store}-config`;
     if (source.kind === "vultr") {
-      if (this.appStays) this.repoints.push(repointBox(ctx, source, store, targetEnv, prefix, [after], this));
+      // After the other store's, never beside it: both rewrite the same env file.
+      if (this.appStays) this.repoints.push(repointBox(ctx, source, store, targetEnv, prefix, [after, ...this.repoints], this));
       return;
     }
     const herokuStore = store === "pg" ? source.postgres : source.redis;

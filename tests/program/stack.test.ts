@@ -589,6 +589,24 @@ describe("the app sees its users' addresses behind Cloudflare and the load balan
   });
 });
 
+describe("a box's app staying while both stores move (issue 31)", () => {
+  it("its env file is rewritten by one step after the other (both rewrite the same file), each after the store's cutover", async () => {
+    const access = { kind: "box", postgresCaFile: "/etc/ssl/rds-global-bundle.pem", envFile: "/home/mastodon/live/.env.production" };
+    const withAccess = (raw: Record<string, string>) => ({ ...raw, "ferry:source": JSON.stringify({ ...JSON.parse(raw["ferry:source"]), access }) });
+    const b = await build("prod", { ...upTo("cutover", { trafficPercent: 0 }), hold: { app: "provision" } }, "box-stays", withAccess);
+    const pgEnv = `${b.name}-cutover-pg-env`;
+    const redisEnv = `${b.name}-cutover-redis-env`;
+    expect(b.options.get(pgEnv)!.dependsOnNames).toContain(`${b.name}-cutover-pg-verify`);
+    expect(b.options.get(redisEnv)!.dependsOnNames).toEqual(expect.arrayContaining([`${b.name}-cutover-stores`, pgEnv]));
+    // The URLs it writes travel as secrets in the environment, never in the command line.
+    const redisStep = commands(b).find((c) => c.name === redisEnv)!;
+    expect(commandLine(redisStep)).toMatch(/^ferry --json box repoint .* --var REDIS_URL --from-env FERRY_TARGET_REDIS_URL --unit /);
+    expect(commandLine(redisStep)).not.toContain(SECRET_MARK);
+    const env = redisStep.inputs.environment as Record<string, unknown>;
+    if (!isSecretValue(env)) for (const value of Object.values(env)) expect(isSecretValue(value)).toBe(true);
+  });
+});
+
 afterAll(() => {
   // The resource count per stage of each example stack (custom resources and providers).
   console.log(`resource counts: ${JSON.stringify(counts)}`);
