@@ -220,6 +220,9 @@ function nextFlagSentence(config: FerryConfig, traffic: number): string {
           : `AWS receives ${traffic}% of requests through a Cloudflare load balancer. Next: raise ferry:trafficPercent step by step; at 100 the old nginx forwards everything (stragglers that reach the box directly too) and the load balancer goes.`
         : "AWS receives all requests through the proxy. Next: `pulumi config set ferry:cutover true` fences and moves the data stores and points Cloudflare DNS at AWS.";
     case "cutover":
+      if (sourceAppStays(config) && !atLeast(componentStage("app", config.stages), "cutover")) {
+        return `Stores cut over; the ${heroku ? "Heroku app" : "box's app"} serves from them. Next, after your verification period: \`pulumi config set ferry:decommission true\` backs up and releases ${heroku ? "the moved stores' add-ons only (cannot be undone)" : "the moved stores' replication on the box"}; the app moves when its hold is lifted, or never.`;
+      }
       return heroku
         ? "Cut over. Next, after your verification period: `pulumi config set ferry:decommission true` scales the Heroku dynos to zero and releases the add-ons (the add-on release cannot be undone)."
         : "Cut over. Next, after your verification period: `pulumi config set ferry:decommission true` stops the app on the old box and drops the replication slot there.";

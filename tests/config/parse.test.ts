@@ -133,6 +133,7 @@ describe("ferry:source.access: a store's cutover while the source app stays", ()
     const config = parseConfig(withFlags(ec2Redis(withAccess(heroku(), { ...QUOTAGUARD, postgresCaFile: CA_FILE })), PG_FIRST));
     expect(config.source.access).toEqual({ ...QUOTAGUARD, postgresCaFile: CA_FILE });
     expect(planStages(config).components).toEqual({ postgres: "cutover", redis: "replicate", app: "provision" });
+    expect(planStages(config).nextStep).toMatch(/^Stores cut over; the Heroku app serves from them\. Next, .*releases the moved stores' add-ons only/);
     // The same order without the declaration names the missing key (the INVALID table above).
     expect(() => parseConfig(withFlags(ec2Redis(heroku()), PG_FIRST))).toThrow(/^ferry:source\.access: required/);
   });
