@@ -160,6 +160,7 @@ function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, 
       healthUrl: target.ingress.healthUrl,
       healthPath: target.ingress.healthPath,
       bucket: target.storage.bucket.bucket,
+      sourceAppRedisUrl: target.redis.sourceUrl,
     },
   };
 }

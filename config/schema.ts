@@ -60,9 +60,28 @@ const privateCidr = name("an RFC 1918 IPv4 CIDR", /^(10\.\d{1,3}|172\.(1[6-9]|2\
  * The box's own static address (the one Vultr reports, always allowlisted) and any
  * other address its app leaves from, allowlisted on the stores' security groups.
  */
+/**
+ * Where the source app finds the RDS CA bundle, as it names the file (an absolute path):
+ * RDS's certificates chain to Amazon's RDS roots, which no system trust store holds
+ * (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html), and a
+ * dyno trusts only its stack image's CA store (the ca-certificates package:
+ * https://devcenter.heroku.com/articles/stack-packages) plus what the slug carries. So the
+ * bundle is committed with the app (a dyno sees the slug under /app) and the app's URL
+ * names it: `sslmode=verify-full&sslrootcert=FILE`, read alike by libpq and node-postgres.
+ */
+const postgresCaFile = name("an absolute path to the RDS CA bundle as the source app sees it", /^\/[A-Za-z0-9._/-]+\.pem$/, "/app/config/rds-global-bundle.pem");
+
 const boxAccessSchema = z.strictObject({
   kind: z.literal("box"),
   addresses: z.array(hostAddress).default([]),
+  postgresCaFile: postgresCaFile.optional(),
+  /**
+   * The app's env file on the box, whose store URLs a cutover rewrites (then restarts
+   * ferry:source.units) while the app stays on the box; the rollback writes the old values back.
+   */
+  envFile: name("an absolute path", /^\/[A-Za-z0-9._/-]+$/, "/home/mastodon/live/.env.production").optional(),
+  postgresVar: envName.default("DATABASE_URL"),
+  redisVar: envName.default("REDIS_URL"),
 });
 
 /**
@@ -82,10 +101,11 @@ const staticEgressAccessSchema = z.strictObject({
   kind: z.literal("static-egress"),
   addon: z.enum(EGRESS_ADDONS, { error: `allowed: ${EGRESS_ADDONS.join(", ")} (add-ons that tunnel TCP from fixed addresses; plain Fixie proxies HTTP only)` }),
   addresses: z.array(hostAddress).min(1, { error: "list the add-on's static addresses (its dashboard shows them), e.g. [\"54.173.229.200/32\", \"54.175.230.252/32\"]" }),
+  postgresCaFile: postgresCaFile.optional(),
 });
 
 /** The stores reachable from the whole internet, over TLS with a password only. */
-const publishedAccessSchema = z.strictObject({ kind: z.literal("published") });
+const publishedAccessSchema = z.strictObject({ kind: z.literal("published"), postgresCaFile: postgresCaFile.optional() });
 
 /**
  * A Heroku Private Space peered with the stack's VPC: the request goes from this VPC to
@@ -103,6 +123,7 @@ const privateSpaceAccessSchema = z.strictObject({
     region: name("an AWS region", /^[a-z]{2}(-gov)?-[a-z]+-\d$/, "us-east-1").optional(),
     spaceCidrs: z.array(privateCidr).min(1, { error: "list the space's dyno CIDRs (\"Space CIDRs\" in heroku spaces:peering:info)" }),
   }, { error: "expected the space's peering info: {accountId, vpcId, spaceCidrs} (heroku spaces:peering:info)" }),
+  postgresCaFile: postgresCaFile.optional(),
 });
 
 const herokuAccessSchema = z.discriminatedUnion("kind", [staticEgressAccessSchema, publishedAccessSchema, privateSpaceAccessSchema], {

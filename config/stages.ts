@@ -97,23 +97,42 @@ function checkDataBeforeApp(config: FerryConfig): void {
 }
 
 /**
- * A data store moves only while AWS serves every request: RDS and Redis are private to
- * the VPC unless the stack declares how the source app reaches them (ferry:source.access:
- * config/access.ts), and the source app is fenced from its old stores.
+ * A data store moves while the source app still serves (AWS gets less than every request,
+ * or the app never moves: stories 000 and 002) only through a declared way in
+ * (ferry:source.access: config/access.ts): RDS and Redis are private to the VPC
+ * otherwise. With it, the cutover fences the source app, moves the store, points the
+ * app's setting at the target as the app reaches it, and lets the app serve again
+ * (migrations/source-app.ts); checkSourceAppRepoint says what that needs.
  */
 function checkTrafficBeforeData(config: FerryConfig): void {
-  if (!componentsOf(config.source).includes("app")) return;
+  if (!componentsOf(config.source).includes("app") || config.source.access) return;
   const movedStores = componentsOf(config.source).filter((c) => c !== "app" && atLeast(componentStage(c, config.stages), "cutover"));
   if (movedStores.length === 0 || effectiveTraffic(config) === 100) return;
-  // The way in is declared and built (rules, TLS listener, peering), but the cutover does
-  // not yet point the source app's config at the target stores: its steps stop the source
-  // app (maintenance and dynos at 0, the box's units) as the fence, so every request it
-  // serves would fail. Until that repoint lands, the declaration does not lift the rule.
-  if (config.source.access) {
-    fail(`${ACCESS_KEY}: declared, but cutting over ${movedStores.join(" and ")} while the source app still serves (AWS gets ${effectiveTraffic(config)}% of requests) is not built yet: the cutover stops the source app and does not repoint its config at the target stores; move every request to AWS first (app at proxy with 100% or cut over)`);
-  }
   const ways = config.source.kind === "heroku" ? "kind: static-egress, published or private-space" : "kind: box";
   fail(`${ACCESS_KEY}: required to cut over ${movedStores.join(" and ")} while the source app still serves (AWS gets ${effectiveTraffic(config)}% of requests): declare how it reaches the private target stores (${ways}), or move every request to AWS first (app at proxy with 100% or cut over)`);
+}
+
+/** With a way in declared, what pointing the source app at the moved stores takes. */
+function checkSourceAppRepoint(config: FerryConfig): void {
+  const { source } = config;
+  if (!sourceAppStays(config)) return;
+  const movedStores = componentsOf(source).filter((c) => c !== "app" && atLeast(componentStage(c, config.stages), "cutover"));
+  if (movedStores.length === 0) return;
+  const why = `to cut over ${movedStores.join(" and ")} with ${ACCESS_KEY} declared (the source app then serves from the moved stores)`;
+  if (movedStores.includes("postgres") && !source.access?.postgresCaFile) {
+    fail(`${ACCESS_KEY}.postgresCaFile: required ${why}: commit the RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) with the app and give its absolute path as the app sees it (a dyno's is under /app), so the app verifies RDS (sslmode=verify-full)`);
+  }
+  // A box's units (restarted on the moved stores) are required wherever it runs the app.
+  if (source.kind === "vultr" && !source.access?.envFile) fail(`${ACCESS_KEY}.envFile: required ${why}: the app's env file on the box, whose store URLs the cutover rewrites`);
+}
+
+/**
+ * Whether the source app keeps serving from the moved stores: the stack declares how it
+ * reaches them, so each store's cutover lets the app serve again (on the target) after its
+ * fence, until the app's own cutover stops it for good.
+ */
+export function sourceAppStays(config: FerryConfig): boolean {
+  return config.source.access !== undefined && componentsOf(config.source).includes("app");
 }
 
 function checkProxyPossible(config: FerryConfig): void {
@@ -138,6 +157,7 @@ export function validateStages(config: FerryConfig): void {
   checkTraffic(config);
   checkDataBeforeApp(config);
   checkTrafficBeforeData(config);
+  checkSourceAppRepoint(config);
   checkSplitDoneBeforeCutover(config);
   checkProxyPossible(config);
 }
@@ -205,6 +225,9 @@ function nextFlagSentence(config: FerryConfig, traffic: number): string {
           : `AWS receives ${traffic}% of requests through a Cloudflare load balancer. Next: raise ferry:trafficPercent step by step; at 100 the old nginx forwards everything (stragglers that reach the box directly too) and the load balancer goes.`
         : "AWS receives all requests through the proxy. Next: `pulumi config set ferry:cutover true` fences and moves the data stores and points Cloudflare DNS at AWS.";
     case "cutover":
+      if (sourceAppStays(config) && !atLeast(componentStage("app", config.stages), "cutover")) {
+        return `Stores cut over; the ${heroku ? "Heroku app" : "box's app"} serves from them. Next, after your verification period: \`pulumi config set ferry:decommission true\` backs up and releases ${heroku ? "the moved stores' add-ons only (cannot be undone)" : "the moved stores' replication on the box"}; the app moves when its hold is lifted, or never.`;
+      }
       return heroku
         ? "Cut over. Next, after your verification period: `pulumi config set ferry:decommission true` scales the Heroku dynos to zero and releases the add-ons (the add-on release cannot be undone)."
         : "Cut over. Next, after your verification period: `pulumi config set ferry:decommission true` stops the app on the old box and drops the replication slot there.";

@@ -29,6 +29,8 @@ export interface TargetEndpoints {
   healthPath: string;
   /** The stack's bucket: the final backups go under final-backup/. */
   bucket: pulumi.Output<string>;
+  /** Redis as the source app reaches it through ferry:source.access (rediss://); only with a way in declared. */
+  sourceAppRedisUrl?: pulumi.Output<string>;
 }
 
 export interface StageContext {

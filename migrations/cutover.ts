@@ -25,11 +25,12 @@
 // and change nothing where nothing was fenced.
 import * as pulumi from "@pulumi/pulumi";
 import type { HerokuSourceConfig, VultrSourceConfig } from "../config";
-import { postgresStrategy, redisMode, sidekiqDrain } from "../config";
+import { postgresStrategy, redisMode, sidekiqDrain, sourceAppStays } from "../config";
 import { box, ENV, heroku, pg, pgFenceOf, redisFenceOf, stackSteps } from "./commands";
 import { planApp, SchedulePlan } from "../components/target/app/plan";
 import { StageContext, herokuEnv, oldBoxHost, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";
+import { StoreStep, fenceBoxFor, fenceHerokuFor, repointBox, serveHerokuAfter, sourceAppUrl } from "./source-app";
 
 export interface DataCutoverArgs {
   ctx: StageContext;
@@ -46,26 +47,72 @@ export class DataCutover extends pulumi.ComponentResource {
   readonly jobsMoved: boolean;
   /** The steps that switched them off: the schedules on AWS wait for them. */
   readonly jobsStopped: pulumi.Resource[] = [];
+  /** ferry:source.access is declared: the source app serves from the moved stores (migrations/source-app.ts). */
+  private readonly appStays: boolean;
+  /** The steps that pointed the source app at the moved stores in this up. */
+  private readonly repoints: pulumi.Resource[] = [];
 
   constructor(name: string, args: DataCutoverArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:stages:DataCutover", name, {}, opts);
     const { ctx, replicated } = args;
     const prefix = name;
     const source = ctx.config.source;
-    const anyMoved = reached(ctx, "postgres", "cutover") || reached(ctx, "redis", "cutover") || reached(ctx, "app", "cutover");
-    const writersStopped = !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
-    this.jobsMoved = anyMoved;
-    if (anyMoved) this.jobsStopped.push(...(source.kind === "heroku" ? this.stopScheduler(ctx, source, prefix) : this.stopCrontab(ctx, source, prefix)));
-    writersStopped.push(...this.jobsStopped);
-
     const pgMoves = reached(ctx, "postgres", "cutover");
     const redisMoves = reached(ctx, "redis", "cutover");
+    const anyMoved = pgMoves || redisMoves || reached(ctx, "app", "cutover");
+    // With a way in declared the source app serves again after each store's window, and
+    // only the app's own cutover stops it and its scheduled jobs for good.
+    this.appStays = sourceAppStays(ctx.config);
+    const retires = this.appStays ? reached(ctx, "app", "cutover") : anyMoved;
+    const writersStopped = this.appStays
+      ? this.fenceWindows(ctx, { pg: pgMoves, redis: redisMoves }, prefix)
+      : !anyMoved ? [] : source.kind === "heroku" ? this.stopHeroku(ctx, source, prefix) : this.stopUnits(ctx, source, prefix);
+    this.jobsMoved = retires;
+    const jobsStopped = () => (source.kind === "heroku" ? this.stopScheduler(ctx, source, prefix) : this.stopCrontab(ctx, source, prefix));
+    if (retires && !this.appStays) this.jobsStopped.push(...jobsStopped());
+    writersStopped.push(...this.jobsStopped);
+
     const wayBack = this.armWayBack(ctx, { postgres: pgMoves, redis: redisMoves }, writersStopped, prefix);
     const beforeFence = [...writersStopped, ...wayBack];
     const together = pgMoves && redisMoves ? this.cutOverTogether(ctx, replicated, beforeFence, prefix) : undefined;
     if (pgMoves) this.cutOverPostgres(ctx, replicated, beforeFence, prefix, together);
     if (redisMoves) this.cutOverRedis(ctx, replicated, beforeFence, prefix, together);
+    if (this.appStays) {
+      const served = this.serveAgain(ctx, { pg: pgMoves, redis: redisMoves }, prefix);
+      if (retires) this.retire(ctx, served, jobsStopped, prefix);
+    }
     this.registerOutputs({});
+  }
+
+  /** Each moving store's own fence (migrations/source-app.ts): a store moved later gets a window of its own. */
+  private fenceWindows(ctx: StageContext, moves: Record<StoreStep, boolean>, prefix: string): pulumi.Resource[] {
+    const source = ctx.config.source;
+    const stores = (["pg", "redis"] as const).filter((s) => moves[s]);
+    return stores.flatMap((store) => (source.kind === "heroku" ? fenceHerokuFor(ctx, source, store, prefix, this) : fenceBoxFor(ctx, source, store, prefix, this)));
+  }
+
+  /**
+   * The end of each store's window, once every repoint of this up finished (two stores
+   * moving together: neither lets the app back before both point at the target). A box's
+   * units restart in its repoint (`ferry box repoint`), so this is Heroku's scale and
+   * maintenance off.
+   */
+  private serveAgain(ctx: StageContext, moves: Record<StoreStep, boolean>, prefix: string): pulumi.Resource[] {
+    const source = ctx.config.source;
+    if (source.kind !== "heroku") return this.repoints;
+    const stores = (["pg", "redis"] as const).filter((s) => moves[s]);
+    return stores.flatMap((store) => serveHerokuAfter(ctx, source, store, prefix, this.repoints, this));
+  }
+
+  /**
+   * The app's own cutover with a way in declared: the source app stops for good (and its
+   * scheduled jobs) only after every window let it serve again, whatever order they ran in.
+   */
+  private retire(ctx: StageContext, served: pulumi.Resource[], jobsStopped: () => pulumi.Resource[], prefix: string): void {
+    const source = ctx.config.source;
+    if (source.kind === "heroku") this.stopHeroku(ctx, source, prefix, served);
+    else this.stopUnits(ctx, source, prefix, served);
+    this.jobsStopped.push(...jobsStopped());
   }
 
   /**
@@ -127,9 +174,7 @@ export class DataCutover extends pulumi.ComponentResource {
     const verify = ctx.runner.run(`${prefix}-pg-verify`, { create: pg.verify(), environment: postgresEnv(ctx) }, this.child([cutover]));
     this.gates.push(cutover, verify);
     this.moved.postgres = true;
-    if (source.kind === "heroku" && source.postgres) {
-      this.gates.push(this.repoint(ctx, source.postgres, ENV.targetUrl, ctx.target.postgresUrl, `${prefix}-pg-config`, verify));
-    }
+    this.pointSourceApp(ctx, "pg", verify, prefix);
   }
 
   /**
@@ -150,11 +195,32 @@ export class DataCutover extends pulumi.ComponentResource {
     }, this.child([replicated.redis, drain, together, ...beforeFence]));
     this.gates.push(...(drain ? [drain] : []), cutover);
     this.moved.redis = true;
-    if (source.kind === "heroku" && source.redis) {
-      // After the combined step itself (its success means Redis is open), not after the
-      // gate beside it: one process start less between the fences and the app's switch.
-      this.gates.push(this.repoint(ctx, source.redis, ENV.targetRedisUrl, ctx.target.redisUrl, `${prefix}-redis-config`, together ?? cutover));
+    // After the combined step itself (its success means Redis is open), not after the
+    // gate beside it: one process start less between the fences and the app's switch.
+    this.pointSourceApp(ctx, "redis", together ?? cutover, prefix);
+  }
+
+  /**
+   * The source app's setting for `store`, once the store moved. Heroku: its config var;
+   * at the target's private URL (a fence: a dyno taken out of maintenance by mistake fails
+   * to connect), or, when the app stays, at the target as it reaches it. A box that stays:
+   * its env file, its units restarted on it (migrations/source-app.ts).
+   */
+  private pointSourceApp(ctx: StageContext, store: StoreStep, after: pulumi.Resource, prefix: string): void {
+    const source = ctx.config.source;
+    const targetEnv = store === "pg" ? ENV.targetUrl : ENV.targetRedisUrl;
+    const name = `${prefix}-${store}-config`;
+    if (source.kind === "vultr") {
+      // After the other store's, never beside it: both rewrite the same env file.
+      if (this.appStays) this.repoints.push(repointBox(ctx, source, store, targetEnv, prefix, [after, ...this.repoints], this));
+      return;
     }
+    const herokuStore = store === "pg" ? source.postgres : source.redis;
+    if (!herokuStore) return;
+    const url = this.appStays ? sourceAppUrl(ctx, store) : store === "pg" ? ctx.target.postgresUrl : ctx.target.redisUrl;
+    const step = this.repoint(ctx, herokuStore, targetEnv, url, name, after);
+    this.repoints.push(step);
+    this.gates.push(step);
   }
 
   private child(dependsOn: (pulumi.Resource | undefined)[]): pulumi.CustomResourceOptions {
@@ -167,13 +233,13 @@ export class DataCutover extends pulumi.ComponentResource {
    * dyno is scaled to zero too: maintenance only stops the router, and worker dynos
    * write Redis on their own. Rollback scales back to ferry:source.apps' counts.
    */
-  private stopHeroku(ctx: StageContext, source: HerokuSourceConfig, prefix: string): pulumi.Resource[] {
+  private stopHeroku(ctx: StageContext, source: HerokuSourceConfig, prefix: string, after: pulumi.Resource[] = []): pulumi.Resource[] {
     return source.apps.map((app) => {
       const maintenance = ctx.runner.run(`${prefix}-maintenance-${app.name}`, {
         create: heroku.maintenance(app.name, true),
         delete: heroku.maintenance(app.name, false),
         environment: herokuEnv(ctx),
-      }, { parent: this });
+      }, { parent: this, dependsOn: after });
       const zero = Object.fromEntries(Object.keys(app.processes).map((type) => [type, 0]));
       return ctx.runner.run(`${prefix}-scale-${app.name}`, {
         create: heroku.scale(app.name, zero),
@@ -222,7 +288,7 @@ export class DataCutover extends pulumi.ComponentResource {
    * connecting to the box itself would not check the host key at all (@pulumi/command's
    * connection ignores it: https://github.com/pulumi/pulumi-command/issues/755).
    */
-  private stopUnits(ctx: StageContext, source: VultrSourceConfig, prefix: string): pulumi.Resource[] {
+  private stopUnits(ctx: StageContext, source: VultrSourceConfig, prefix: string, after: pulumi.Resource[] = []): pulumi.Resource[] {
     const units = Object.values(source.units);
     if (units.length === 0 || !ctx.sourceAddress) return [];
     const host = ctx.sourceAddress.apply((ip) => oldBoxHost(ip, source));
@@ -230,7 +296,7 @@ export class DataCutover extends pulumi.ComponentResource {
       create: host.apply((h) => box.units(h, "stop", units)),
       delete: host.apply((h) => box.units(h, "start", units)),
       environment: sshEnv(ctx),
-    }, { parent: this })];
+    }, { parent: this, dependsOn: after })];
   }
 
   /**

@@ -2,8 +2,10 @@
 // private EC2 instance with AOF and hourly RDB backups to S3, for a self-managed source:
 // only a Redis we run ourselves can REPLICAOF an outside master.
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { TargetConfig } from "../../config";
+import { redisExposureGuard } from "./exposure-guard";
 import { REDIS_PORT, REDIS_TLS_PORT } from "./firewall";
 import { instanceProfile } from "./instanceRole";
 import { redisUserData } from "./userData";
@@ -95,6 +97,8 @@ export class Redis extends pulumi.ComponentResource {
       writePrefix: "backups/redis/",
       tags: args.tags,
     }, this);
+    // Refuses, before the instance, a change of subnet that would replace it while it holds data (./exposure-guard.ts).
+    const exposure = new command.local.Command(`${name}-exposure`, redisExposureGuard(publicSubnetId !== undefined, args.holdsLiveData), { ...child, additionalSecretOutputs: ["stdout", "stderr"] });
     const instance = new aws.ec2.Instance(`${name}-redis`, {
       ami: spec.ami,
       instanceType: spec.instanceType,
@@ -108,7 +112,7 @@ export class Redis extends pulumi.ComponentResource {
       userDataReplaceOnChange: false,
       disableApiTermination: args.holdsLiveData,
       tags: { ...args.tags, Name: `${name}-redis` },
-    }, { parent: this, dependsOn: [password] });
+    }, { parent: this, dependsOn: [password, exposure] });
     return { host: instance.privateIp, sourceHost: publicSubnetId === undefined ? instance.privateIp : instance.publicIp };
   }
 }

@@ -11,6 +11,7 @@ import { shellQuoteArg } from "./quote";
 import { describeTarget, parseHostKey, parseHostTarget, runScript, SshOptions } from "../traffic/remote-host";
 import { parseCrontab, schedulesYaml, switchJobsOff, switchJobsOn } from "./crontab";
 import { randomBytes } from "node:crypto";
+import { registerBoxRepoint } from "./repoint";
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -118,6 +119,7 @@ export function registerBoxCommands(program: Command): void {
         }
       }),
     );
+  registerBoxRepoint(box, HOST_KEY_HELP);
   box
     .command("units")
     .description("stop (disable --now) or start (enable --now) the app's systemd units on the box: the cutover stops them, its rollback starts them")

@@ -321,6 +321,16 @@ export const box = {
   /** Copy a box's env file, read over SSH, into a Secrets Manager secret (like `heroku.configCopy`). */
   configCopy: (host: Pick<OldHost, "ssh" | "hostKey">, envFile: string, a: SecretTarget) =>
     ferry(SSH_ENV, "box", "config", "copy", ...sshFlags(host), "--env-file", envFile, ...secretFlags(a)),
+  /**
+   * Point `variable` in the box's env file at the value of the env var `fromEnv` (never on
+   * argv), keeping its old lines on the box for the way back, then (re)start `units` on it:
+   * the app stays on the box and serves from a moved store.
+   */
+  repoint: (host: OldHost, envFile: string, variable: string, fromEnv: string, units: string[]) =>
+    ferry([...SSH_ENV, fromEnv], "box", "repoint", ...oldHostFlags(host), "--env-file", envFile, "--var", variable, "--from-env", fromEnv, ...units.flatMap((u) => ["--unit", u])),
+  /** The way back of `repoint`: `units` stopped, then `variable`'s lines as they were before it. */
+  repointRestore: (host: OldHost, envFile: string, variable: string, units: string[]) =>
+    ferry(SSH_ENV, "box", "repoint", ...oldHostFlags(host), "--env-file", envFile, "--var", variable, "--restore", ...units.flatMap((u) => ["--unit", u])),
   /** Stop (disable --now) or start (enable --now) the app's systemd units on the box. */
   units: (host: OldHost, action: "stop" | "start", units: string[]) =>
     ferry(SSH_ENV, "box", "units", action, ...oldHostFlags(host), ...units.flatMap((u) => ["--unit", u])),

@@ -128,43 +128,59 @@ describe("parseConfig rejects bad stacks with one line naming the key", () => {
   });
 });
 
-// Stores first, the app later or never (issue 31): the way in is declared and validated,
-// but until the cutover repoints the source app's config (it stops that app today), a store
-// still moves only while AWS serves every request, and the refusal says so.
-describe("ferry:source.access: declared, the store's cutover still waits for the app's repoint", () => {
+// Stores first, the app later or never (issue 31): with a way in declared, a store cuts
+// over while the source app still serves; what pointing that app at the moved store takes
+// (the RDS CA it verifies with, a box's env file and units) is refused in one line when missing.
+describe("ferry:source.access: a store's cutover while the source app stays", () => {
+  const CA_FILE = "/app/config/rds-global-bundle.pem";
   const QUOTAGUARD = { kind: "static-egress", addon: "quotaguard-static", addresses: ["54.173.229.200/32", "54.175.230.252/32"] };
   const ec2Redis = (raw: Record<string, string>) => patchJson(raw, "ferry:target", (t) => (t.redis = { kind: "ec2", instanceType: "t4g.small", ami: "ami-0123456789abcdef0" }));
   const withAccess = (raw: Record<string, string>, access: object) => patchJson(raw, "ferry:source", (s) => (s.access = access));
-  const NOT_BUILT = /^ferry:source\.access: declared, but cutting over (postgres|redis|postgres and redis) while the source app still serves \(AWS gets \d+% of requests\) is not built yet: the cutover stops the source app and does not repoint its config at the target stores/;
+  const PG_FIRST = { ...upTo("cutover"), hold: { app: "provision", redis: "replicate" } };
 
-  it("story 000: Postgres first with every dyno on Heroku, through a static-IP add-on: refused in one line, the declaration kept", () => {
-    const flags = { ...upTo("cutover"), hold: { app: "provision", redis: "replicate" } };
-    expect(() => parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), flags))).toThrow(NOT_BUILT);
+  it("story 000: Postgres first with every dyno on Heroku, through a static-IP add-on and the RDS CA the app carries", () => {
+    const config = parseConfig(withFlags(ec2Redis(withAccess(heroku(), { ...QUOTAGUARD, postgresCaFile: CA_FILE })), PG_FIRST));
+    expect(config.source.access).toEqual({ ...QUOTAGUARD, postgresCaFile: CA_FILE });
+    expect(planStages(config).components).toEqual({ postgres: "cutover", redis: "replicate", app: "provision" });
+    expect(planStages(config).nextStep).toMatch(/^Stores cut over; the Heroku app serves from them\. Next, .*releases the moved stores' add-ons only/);
     // The same order without the declaration names the missing key (the INVALID table above).
-    expect(() => parseConfig(withFlags(ec2Redis(heroku()), flags))).toThrow(/^ferry:source\.access: required/);
-    expect(parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), upTo("replicate"))).source.access).toEqual(QUOTAGUARD);
+    expect(() => parseConfig(withFlags(ec2Redis(heroku()), PG_FIRST))).toThrow(/^ferry:source\.access: required/);
   });
 
-  it("story 002: Redis only, published, the app never leaves Heroku: refused in one line", () => {
+  it("Postgres without the RDS CA's path: refused in one line naming the key, before anything moves", () => {
+    expect(() => parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), PG_FIRST)))
+      .toThrow(/^ferry:source\.access\.postgresCaFile: required to cut over postgres with ferry:source\.access declared \(the source app then serves from the moved stores\): commit the RDS CA bundle/);
+    // Also once AWS takes every request: the dynos serve again from RDS after the window.
+    expect(() => parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), upTo("cutover"))))
+      .toThrow(/^ferry:source\.access\.postgresCaFile: required to cut over postgres and redis /);
+    expect(() => parseConfig(withFlags(ec2Redis(withAccess(heroku(), { ...QUOTAGUARD, postgresCaFile: "config/rds.pem" })), upTo("replicate"))))
+      .toThrow(/^ferry:source\.access\.postgresCaFile: expected an absolute path to the RDS CA bundle/);
+  });
+
+  it("story 002: Redis only, published, the app never leaves Heroku: no CA needed", () => {
     const redisOnly = patchJson(ec2Redis(withAccess(heroku(), { kind: "published" })), "ferry:source", (s) => delete s.postgres);
-    expect(() => parseConfig(without(withFlags(redisOnly, { ...upTo("cutover"), hold: { app: "provision" } }), "ferry:sourceDatabaseUrl"))).toThrow(NOT_BUILT);
+    const config = parseConfig(without(withFlags(redisOnly, { ...upTo("cutover"), hold: { app: "provision" } }), "ferry:sourceDatabaseUrl"));
+    expect(planStages(config).components).toEqual({ redis: "cutover", app: "provision" });
   });
 
-  it("a peered Private Space keeps ElastiCache", () => {
-    const access = { kind: "private-space", peering: { accountId: "847227832372", vpcId: "vpc-e291cc85", spaceCidrs: ["10.0.128.0/20", "10.0.144.0/20"] } };
-    const config = parseConfig(withFlags(withAccess(heroku(), access), upTo("proxy", { trafficPercent: 30 })));
+  it("a peered Private Space keeps ElastiCache and cuts over while the app takes 30%", () => {
+    const access = { kind: "private-space", peering: { accountId: "847227832372", vpcId: "vpc-e291cc85", spaceCidrs: ["10.0.128.0/20", "10.0.144.0/20"] }, postgresCaFile: CA_FILE };
+    const config = parseConfig(withFlags(withAccess(heroku(), access), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }));
     expect(config.target.redis.kind).toBe("elasticache");
-    expect(() => parseConfig(withFlags(withAccess(heroku(), access), { ...upTo("cutover", { trafficPercent: 30 }), hold: { app: "proxy" } }))).toThrow(NOT_BUILT);
+    expect(planStages(config).trafficPercent).toBe(30);
   });
 
-  it("a box's stores while its app still takes 40% of requests: refused in one line", () => {
+  it("a box's stores while its app still takes 40% of requests: its env file is required, in one line", () => {
     const split = patchJson(vultr(), "ferry:source", (s) => (s.weightedSplit = true));
-    expect(parseConfig(withFlags(withAccess(split, { kind: "box" }), upTo("replicate"))).source.access).toEqual({ kind: "box", addresses: [] });
-    expect(() => parseConfig(withFlags(withAccess(split, { kind: "box" }), { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } }))).toThrow(NOT_BUILT);
+    const flags = { ...upTo("cutover", { trafficPercent: 40 }), hold: { app: "proxy" } };
+    expect(parseConfig(withFlags(withAccess(split, { kind: "box" }), upTo("replicate"))).source.access).toEqual({ kind: "box", addresses: [], postgresVar: "DATABASE_URL", redisVar: "REDIS_URL" });
+    expect(() => parseConfig(withFlags(withAccess(split, { kind: "box", postgresCaFile: "/etc/ssl/rds.pem" }), flags))).toThrow(/^ferry:source\.access\.envFile: required to cut over postgres and redis /);
+    const envFile = "/home/mastodon/live/.env.production";
+    expect(parseConfig(withFlags(withAccess(split, { kind: "box", postgresCaFile: "/etc/ssl/rds.pem", envFile }), flags)).source.access).toMatchObject({ envFile });
   });
 
   it("still refuses the app's cutover before its stores: a way in does not make a copy the live data", () => {
-    expect(() => parseConfig(withFlags(ec2Redis(withAccess(heroku(), QUOTAGUARD)), { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate" } })))
+    expect(() => parseConfig(withFlags(ec2Redis(withAccess(heroku(), { ...QUOTAGUARD, postgresCaFile: CA_FILE })), { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate" } })))
       .toThrow(/^ferry:hold\.redis: the app cannot be cut over while redis is held at replicate/);
   });
 });

@@ -61,8 +61,13 @@ const envKeys = (r: Recorded) => Object.keys(plain(r.inputs.environment) as obje
 const sourceReads = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-heroku-`));
 /** The app plane's steps: release reads, slug copies, image copies, release phases (they run from provision on). */
 const appSteps = (b: Built) => commands(b).filter((c) => c.name.startsWith(`${b.name}-app-`) || c.name.startsWith(`${b.name}-images-`));
-/** Data-plane steps (the ec2 runner's readiness probe is plumbing, the source reads change nothing). */
-const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !sourceReads(b).includes(c) && !appSteps(b).includes(c));
+/**
+ * Redis on EC2's exposure guard (components/target/exposure-guard.ts): an `echo` on the
+ * operator's machine that reaches nothing, failing only when the way in changes under data.
+ */
+const isGuard = (c: { name: string }) => c.name.endsWith("-redis-exposure");
+/** Data-plane steps (the ec2 runner's readiness probe and the exposure guard are plumbing, the source reads change nothing). */
+const steps = (b: Built) => commands(b).filter((c) => !c.name.endsWith("-runner-ready") && !isGuard(c) && !sourceReads(b).includes(c) && !appSteps(b).includes(c));
 /** What a step waits for besides the runner being up (every step on the EC2 runner waits for that). */
 const stepDeps = (b: Built, name: string) => b.options.get(name)!.dependsOnNames.filter((d) => !d.endsWith("-runner-ready"));
 
@@ -232,7 +237,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     expect(plain(pg.inputs.triggers)).toContain("postgres://app@source.example.net:5432/app");
     expect(commandLine(findCommand(b, /redis replicate/)!)).toBe(heroku ? "ferry --json redis replicate --strategy copy --tls-insecure" : "ferry --json redis replicate --strategy replicaof");
     // Both examples run their steps on the EC2 runner (the stores are private).
-    expect(commands(b).every((c) => c.type === "command:remote:Command")).toBe(true);
+    expect(commands(b).filter((c) => !isGuard(c)).every((c) => c.type === "command:remote:Command")).toBe(true);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
   });
 
@@ -605,6 +610,24 @@ describe("the app sees its users' addresses behind Cloudflare and the load balan
   it("without the setting, no such variable exists (the example stacks do not set it)", async () => {
     const b = await build("staging", upTo("provision"), "no-trusted-proxies");
     expect(Object.keys(configVars(b))).not.toContain("TRUSTED_PROXY_IP");
+  });
+});
+
+describe("a box's app staying while both stores move (issue 31)", () => {
+  it("its env file is rewritten by one step after the other (both rewrite the same file), each after the store's cutover", async () => {
+    const access = { kind: "box", postgresCaFile: "/etc/ssl/rds-global-bundle.pem", envFile: "/home/mastodon/live/.env.production" };
+    const withAccess = (raw: Record<string, string>) => ({ ...raw, "ferry:source": JSON.stringify({ ...JSON.parse(raw["ferry:source"]), access }) });
+    const b = await build("prod", { ...upTo("cutover", { trafficPercent: 0 }), hold: { app: "provision" } }, "box-stays", withAccess);
+    const pgEnv = `${b.name}-cutover-pg-env`;
+    const redisEnv = `${b.name}-cutover-redis-env`;
+    expect(b.options.get(pgEnv)!.dependsOnNames).toContain(`${b.name}-cutover-pg-verify`);
+    expect(b.options.get(redisEnv)!.dependsOnNames).toEqual(expect.arrayContaining([`${b.name}-cutover-stores`, pgEnv]));
+    // The URLs it writes travel as secrets in the environment, never in the command line.
+    const redisStep = commands(b).find((c) => c.name === redisEnv)!;
+    expect(commandLine(redisStep)).toMatch(/^ferry --json box repoint .* --var REDIS_URL --from-env FERRY_TARGET_REDIS_URL --unit /);
+    expect(commandLine(redisStep)).not.toContain(SECRET_MARK);
+    const env = redisStep.inputs.environment as Record<string, unknown>;
+    if (!isSecretValue(env)) for (const value of Object.values(env)) expect(isSecretValue(value)).toBe(true);
   });
 });
 

@@ -91,6 +91,8 @@ for (const host of [{ ssh: "deploy@198.51.100.1:2222", sudo: true, hostKey: HOST
   samples["traffic.proxyApply"].push(contract.traffic.proxyApply(host, target));
   samples["traffic.proxyRevert"].push(contract.traffic.proxyRevert(host, site));
   for (const action of ["stop", "start"] as const) samples["box.units"].push(contract.box.units(host, action, ["mastodon-web", "mastodon-sidekiq"]));
+  samples["box.repoint"].push(contract.box.repoint(host, "/home/mastodon/live/.env.production", "DATABASE_URL", contract.ENV.targetUrl, ["mastodon-web", "mastodon-sidekiq"]));
+  samples["box.repointRestore"].push(contract.box.repointRestore(host, "/home/mastodon/live/.env.production", "REDIS_URL", ["mastodon-web"]));
 }
 samples["traffic.health"].push(contract.traffic.health("https://lb.example:8443/health", 5, 2));
 samples["heroku.addons"].push(contract.heroku.addons("masto-web"));
