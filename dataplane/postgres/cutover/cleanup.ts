@@ -1,8 +1,9 @@
 // Removing what replication left behind once it is no longer wanted (the capture
 // strategy's triggers and change log among it). A forgotten slot is the dangerous one: the source keeps every WAL segment for it until its
 // disk is full. Cleanup refuses in the middle of a cutover (source fenced, target not
-// released): finish or roll back first. The capture goes only once its cutover is done:
-// before, its log holds changes the target lacks (rollback removes an abandoned one).
+// released): finish or roll back first. A capture removed before its cutover is
+// abandoned: its record on the target is reset, so a later replicate installs it anew and
+// copies again (the log held changes the target lacks).
 import { Client } from "pg";
 import { FerryError } from "../../cli/common";
 import { withClient } from "../connection";
@@ -12,6 +13,7 @@ import { dropPublication, dropSubscription } from "../replication/logical";
 import { PHYSICAL_SLOT, STRATEGIES, SUBSCRIPTION } from "../names";
 import { loadCutover } from "../state";
 import { captureInstalled, removeCapture } from "../capture/install";
+import { afterRemoval, loadCaptureProgress, saveCaptureProgress } from "../capture/record";
 
 export interface CleanupOptions {
   sourceUrl: string;
@@ -28,7 +30,7 @@ export interface CleanupResult {
 export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
   const dropped: string[] = [];
   const kept: string[] = [];
-  await withClient(opts.sourceUrl, (source) => refuseUnfinishedCapture(source, opts.targetUrl));
+  const abandoned = await withClient(opts.sourceUrl, (source) => unfinishedCapture(source, opts.targetUrl));
   if (opts.targetUrl) {
     await withClient(opts.targetUrl, async (t) => {
       if (await inRecovery(t)) return; // a standby has no subscription and no state of its own
@@ -47,6 +49,7 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
     }
     if (await dropPublication(source)) dropped.push("publication ferry_pub");
     dropped.push(...(await removeCapture(source)));
+    if (abandoned) await withClient(opts.targetUrl!, async (t) => saveCaptureProgress(t, { schemaHash: "", ...afterRemoval(await loadCaptureProgress(t)) }));
     const { rows } = await source.query<{ slot_name: string; active: boolean }>(
       "SELECT slot_name, active FROM pg_replication_slots WHERE slot_name IN ($1, $2)",
       [SUBSCRIPTION, PHYSICAL_SLOT],
@@ -63,12 +66,9 @@ export async function cleanup(opts: CleanupOptions): Promise<CleanupResult> {
   return { ok: kept.length === 0, dropped, kept };
 }
 
-/** Before anything is dropped: capture triggers on the source go only once the capture cutover is done (read on the target). */
-async function refuseUnfinishedCapture(source: Client, targetUrl: string | undefined): Promise<void> {
-  if (!(await captureInstalled(source))) return;
+/** Whether the source holds a capture whose cutover is not done (read on the target, so --target is required while triggers are there). */
+async function unfinishedCapture(source: Client, targetUrl: string | undefined): Promise<boolean> {
+  if (!(await captureInstalled(source))) return false;
   if (!targetUrl) throw new FerryError("the capture triggers are on the source: pass --target so cleanup can tell whether the capture cutover finished", 2);
-  const done = await withClient(targetUrl, async (t) => !(await inRecovery(t)) && (await loadCutover(t, "capture"))?.done === true);
-  if (!done) {
-    throw new FerryError("the capture cutover is not done: the change log holds the source's writes for the target; finish ferry pg cutover --strategy capture, or abandon the capture with ferry pg rollback --strategy capture (it removes the triggers)", 1);
-  }
+  return withClient(targetUrl, async (t) => !(await inRecovery(t)) && (await loadCutover(t, "capture"))?.done !== true);
 }

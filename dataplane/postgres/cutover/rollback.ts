@@ -1,5 +1,6 @@
 // Going back to the source. Before the target took writes (cutover not done) this is
-// safe and complete: the source is unfenced and replication is torn down. After, the
+// safe and complete: the source is unfenced and replication is torn down (capture's
+// triggers excepted: they are what a later cutover resumes from). After, the
 // target holds writes the source never saw: ferry refuses and says what a reverse
 // replication would take, instead of silently dropping them.
 import { Client } from "pg";
@@ -10,8 +11,6 @@ import { allowWrites, unfence, withWritable } from "./fence";
 import { dropPublication, dropSubscription } from "../replication/logical";
 import { PHYSICAL_SLOT, Strategy } from "../names";
 import { stopStandby } from "../replication/physical";
-import { removeCapture } from "../capture/install";
-import { afterRemoval, loadCaptureProgress, saveCaptureProgress } from "../capture/record";
 import { CutoverState, copyFacts, loadCutover, saveCutover } from "../state";
 
 export interface RollbackOptions {
@@ -78,12 +77,11 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
       actions.push(dropped ? "subscription and its slot dropped" : "no subscription");
       actions.push((await dropPublication(source)) ? "publication dropped" : "no publication");
     }
-    if (opts.strategy === "capture") {
-      const dropped = await removeCapture(source);
-      actions.push(dropped.length ? `dropped from the source: ${dropped.join(", ")}` : "no capture triggers on the source");
-      // The copy stays on the target: a later replicate empties it before copying again.
-      await withClient(opts.targetUrl, async (t) => saveCaptureProgress(t, { schemaHash: "", ...afterRemoval(await loadCaptureProgress(t)) }));
-    }
+    // capture: the triggers stay and keep logging the source's writes, and the target keeps
+    // what was applied: the next cutover resumes from the log (lowering ferry:cutover after
+    // a failed window, then raising it again, reruns no replicate). `ferry pg cleanup`
+    // abandons a capture (lowering ferry:replicate).
+    if (opts.strategy === "capture") actions.push("capture kept: the triggers log the source's writes for the next cutover (ferry pg cleanup removes them)");
     if (opts.strategy === "physical") {
       if (promoted) actions.push("the target was promoted but never released: it keeps the fence it inherited; retire it and take a new base backup to try again");
       if (opts.standbyDir && !promoted) {

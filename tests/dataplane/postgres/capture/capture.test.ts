@@ -2,12 +2,12 @@
 // database owner): no change lost or applied twice whatever commits around the copy's
 // snapshot, a long-open writer whose log row has a lower id than changes applied before
 // it commits, a ferry killed mid-batch and between batches, lag in status, DDL refused,
-// and rollback leaving the source as it was.
+// and cleanup leaving the source as it was.
 import { Client } from "pg";
 import { describe, expect, it } from "vitest";
 import { connect, withClient } from "../../../../dataplane/postgres/connection";
 import { listTables } from "../../../../dataplane/postgres/copy-catalog";
-import { installCapture } from "../../../../dataplane/postgres/capture/install";
+import { captureInstalled, installCapture } from "../../../../dataplane/postgres/capture/install";
 import { replicateCapture } from "../../../../dataplane/postgres/capture/replicate";
 import { runFerry } from "../helpers";
 import { allRows, catalogSnapshot, mixedWrite, ownedPair, useHerokuLikePair } from "./fixtures";
@@ -142,7 +142,7 @@ describe("capture replicate", () => {
     120_000,
   );
 
-  it("status shows the lag in rows and seconds; DDL during capture is refused; rollback leaves the source as it was", async () => {
+  it("status shows the lag in rows and seconds; DDL during capture is refused; rollback keeps the capture, cleanup leaves the source as it was", async () => {
     const { src, tgt, env } = await ownedPair(clusters.source, clusters.target, "cap_s");
     const before = await catalogSnapshot(src);
     expect((await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up"], env)).code).toBe(0);
@@ -159,7 +159,10 @@ describe("capture replicate", () => {
     const refused = await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up"], env);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/the source's schema changed since capture began/);
+    // rollback gives the source back and keeps capturing (a cutover resumes from the log); cleanup abandons the capture.
     expect((await runFerry(["pg", "rollback", "--strategy", "capture"], env)).code).toBe(0);
+    expect(await withClient(src, captureInstalled)).toBe(true);
+    expect((await runFerry(["pg", "cleanup"], env)).code).toBe(0);
     await withClient(src, (c) => c.query("ALTER TABLE accounts DROP COLUMN nickname"));
     expect(await catalogSnapshot(src)).toEqual(before);
     // Replicating again installs anew and copies again into the target it empties first.

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { connect, withClient } from "../../../../dataplane/postgres/connection";
 import { listTables } from "../../../../dataplane/postgres/copy-catalog";
 import { installCapture, refuseUncapturable, removeCapture, schemaHash } from "../../../../dataplane/postgres/capture/install";
+import { loadCaptureProgress } from "../../../../dataplane/postgres/capture/record";
 import { runFerry } from "../helpers";
 import { catalogSnapshot, ownedPair, useHerokuLikePair } from "./fixtures";
 
@@ -52,21 +53,24 @@ describe("capture install", () => {
     expect(await catalogSnapshot(src)).toEqual(before);
   });
 
-  it("ferry pg cleanup keeps a capture whose cutover is not done (cutover.test.ts: it removes one that is); rollback removes it", async () => {
-    const { src, env } = await ownedPair(clusters.source, clusters.target, "inst_f");
+  it("ferry pg rollback keeps a capture whose cutover is not done (the next cutover resumes from it); ferry pg cleanup abandons it and resets its record", async () => {
+    const { src, tgt, env } = await ownedPair(clusters.source, clusters.target, "inst_f");
     const before = await catalogSnapshot(src);
-    await install(src);
+    expect((await runFerry(["pg", "replicate", "--strategy", "capture", "--until-caught-up"], env)).code).toBe(0);
     const installed = await catalogSnapshot(src);
     const blind = await runFerry(["pg", "cleanup"], { FERRY_SOURCE_URL: src });
     expect([blind.code, blind.stderr.trim()]).toEqual([2, "ferry: the capture triggers are on the source: pass --target so cleanup can tell whether the capture cutover finished"]);
-    const early = await runFerry(["pg", "cleanup"], env);
-    expect(early.code).toBe(1);
-    expect(early.stderr.trim()).toMatch(/^ferry: the capture cutover is not done: .*ferry pg rollback --strategy capture \(it removes the triggers\)$/);
-    expect(await catalogSnapshot(src)).toEqual(installed);
     const rb = await runFerry(["pg", "rollback", "--strategy", "capture"], env);
     expect(rb.code, rb.stderr).toBe(0);
-    expect(rb.stdout).toMatch(/14 capture trigger\(s\)/);
+    expect(rb.stdout).toMatch(/capture kept/);
+    expect(await catalogSnapshot(src)).toEqual(installed);
+    const cleaned = await runFerry(["pg", "cleanup"], env);
+    expect(cleaned.code, cleaned.stderr).toBe(0);
+    expect(cleaned.stdout).toMatch(/14 capture trigger\(s\)/);
     expect(await catalogSnapshot(src)).toEqual(before);
+    // The record no longer claims a copy: the next replicate installs and copies again.
+    expect(await withClient(tgt, loadCaptureProgress)).toMatchObject({ schemaHash: "" });
+    expect(await withClient(tgt, loadCaptureProgress)).not.toHaveProperty("copyDone");
   });
 
   it("a failure part-way (a table's lock not granted) leaves nothing behind", async () => {
