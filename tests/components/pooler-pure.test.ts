@@ -16,12 +16,8 @@ import {
 } from "../../components/target/pooler";
 import { stackConfig, upTo, withFlags } from "../program/stacks";
 import type { Flags } from "../program/stacks";
+import { withPooler } from "./pooler-config";
 
-/** A stack's raw config with ferry:target.pooler set (`pooler` merged into the stack's target). */
-export function withPooler(raw: Record<string, string>, pooler: Record<string, unknown> = {}): Record<string, string> {
-  const target = JSON.parse(raw["ferry:target"]) as Record<string, unknown>;
-  return { ...raw, "ferry:target": JSON.stringify({ ...target, pooler }) };
-}
 
 const configOf = (stack: "staging" | "prod", flags: Flags = {}, pooler: Record<string, unknown> = {}) => parseConfig(withFlags(withPooler(stackConfig(stack), pooler), flags));
 

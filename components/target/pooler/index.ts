@@ -140,11 +140,11 @@ export class Pooler extends pulumi.ComponentResource {
     this.securityGroup = new aws.ec2.SecurityGroup(`${name}-sg`, { vpcId: args.vpcId, description: "ferry: the Postgres pooler", tags: { ...args.tags, Name: `${name}-sg` } }, child);
     const rule = (suffix: string, group: pulumi.Input<string>, port: number, from: pulumi.Input<string>, why: string) =>
       new aws.vpc.SecurityGroupIngressRule(`${name}-${suffix}`, { securityGroupId: group, ipProtocol: "tcp", fromPort: port, toPort: port, referencedSecurityGroupId: from, description: why }, child);
-    rule("in-app", this.securityGroup.id, POOLER_PORT, args.appSecurityGroupId, "PgBouncer from the app's tasks");
-    rule("in-control", this.securityGroup.id, CONTROL_PORT, args.runnerSecurityGroupId, "the pooler's control API from the runner (cutover)");
+    rule("in-app", this.securityGroup.id, POOLER_PORT, args.appSecurityGroupId, "PgBouncer from the app tasks");
+    rule("in-control", this.securityGroup.id, CONTROL_PORT, args.runnerSecurityGroupId, "pooler control API from the runner (cutover)");
     rule("to-postgres", args.postgresSecurityGroupId, POSTGRES_PORT, this.securityGroup.id, "PostgreSQL from the pooler");
     // Out: the target (RDS), the source over the internet until cutover, S3, Debian's mirror.
-    new aws.vpc.SecurityGroupEgressRule(`${name}-out-all`, { securityGroupId: this.securityGroup.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "outbound (the source, RDS, S3, Debian's mirror)" }, child);
+    new aws.vpc.SecurityGroupEgressRule(`${name}-out-all`, { securityGroupId: this.securityGroup.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "outbound (the source, RDS, S3, the Debian mirror)" }, child);
 
     this.namespace = new aws.servicediscovery.PrivateDnsNamespace(`${name}-ns`, { name: plan.namespace, vpc: args.vpcId, description: "ferry: the pooler replicas' names", tags: args.tags }, child);
 
