@@ -126,6 +126,8 @@ describe("the pooler's secrets", () => {
     const source = "postgres://u:p@ec2-1.compute.amazonaws.com:5432/d1?sslmode=require";
     const target = "postgres://ferry:pw@db.abc.rds.amazonaws.com:5432/app";
     expect(poolerServerUrl({ server: "source" }, { source, target })).toBe(source);
+    // A box's URL without sslmode: TLS without a CA to verify against (the app's libpq preferred TLS there).
+    expect(poolerServerUrl({ server: "source" }, { source: "postgres://u:p@203.0.113.20:5432/d", target })).toBe("postgres://u:p@203.0.113.20:5432/d?sslmode=require");
     expect(new URL(poolerServerUrl({ server: "target" }, { source, target })).searchParams.get("sslmode")).toBe("verify-full");
   });
 

@@ -115,7 +115,7 @@ describe.each(["staging", "prod"] as const)("the pooler of the %s stack", (stack
   it("points its tasks at the source until the cutover, at the target from it, written only after the cutover's steps", async () => {
     const replicate = await build(stack, upTo("replicate"));
     const cutover = await build(stack, upTo("cutover"));
-    expect(poolerSecret(replicate).FERRY_POOLER_SERVER_URL).toBe(FAKE_SECRETS["ferry:sourceDatabaseUrl"]);
+    expect(poolerSecret(replicate).FERRY_POOLER_SERVER_URL).toBe(`${FAKE_SECRETS["ferry:sourceDatabaseUrl"]}?sslmode=require`);
     const target = new URL(poolerSecret(cutover).FERRY_POOLER_SERVER_URL);
     expect(target.hostname).toMatch(/\.rds\.amazonaws\.com$/);
     expect(target.searchParams.get("sslmode")).toBe("verify-full");

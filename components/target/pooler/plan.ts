@@ -109,10 +109,15 @@ export function poolerDatabaseUrl(plan: PoolerPlan, clientPassword: string): str
  * Where a pooler task's server leg starts: the app's own login on that side. At the
  * target, verify-full against the RDS bundle the task holds (FERRY_POOLER_SERVER_CA_FILE);
  * at the source, its URL as it is (a Heroku URL says sslmode=require: its certificate
- * cannot be verified).
+ * cannot be verified), `require` where it says nothing: the app's libpq would have
+ * `prefer`red TLS there, and the task holds no CA of the source's to verify with.
  */
 export function poolerServerUrl(plan: Pick<PoolerPlan, "server">, urls: { source?: string; target: string }): string {
-  if (plan.server === "source" && urls.source) return urls.source;
+  if (plan.server === "source" && urls.source) {
+    const source = new URL(urls.source);
+    if (!source.searchParams.has("sslmode")) source.searchParams.set("sslmode", "require");
+    return source.toString();
+  }
   const u = new URL(urls.target);
   u.searchParams.set("sslmode", "verify-full");
   return u.toString();
