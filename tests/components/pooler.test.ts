@@ -140,6 +140,19 @@ describe.each(["staging", "prod"] as const)("the pooler of the %s stack", (stack
   });
 });
 
+describe("Postgres cut over alone, through its pooler", () => {
+  it.each(["staging", "prod"] as const)("%s: runs `ferry cutover` for Postgres only (the stack cutover pauses the pooler; `pg cutover` would not)", async (stack) => {
+    const b = await build(stack, upTo("cutover", { hold: { redis: "replicate", app: "proxy" } }));
+    const step = one(b, "command:remote:Command", `${b.name}-cutover-pg`);
+    const create = String(plain(step.inputs.create));
+    expect(create).toMatch(/^ferry --json cutover --strategy (dump|logical) --max-lag-bytes \d+ --timeout \d+ /);
+    expect(create).toContain(`--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433`);
+    // Redis stays: no Redis strategy, no queue drain (it needs Redis's URLs).
+    expect(create).not.toMatch(/--strategy (replicaof|copy)|--sidekiq|--fence/);
+    expect(Object.keys(plain(step.inputs.environment) as Record<string, string>)).toContain("FERRY_POOLER_ADMIN_PASSWORD");
+  });
+});
+
 describe("a stack without ferry:target.pooler", () => {
   it("declares no pooler and keeps the app's direct DATABASE_URL and its task definitions as before", async () => {
     const b = await build("prod", upTo("replicate"), null);
