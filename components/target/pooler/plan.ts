@@ -20,7 +20,7 @@ export const POOLER_CA_KEY = "certs/pooler-ca.pem";
 export const FERRY_DIR = "/ferry";
 /** Fargate's smallest size: PgBouncer is one single-threaded process, the supervisor idles. */
 export const POOLER_SIZE: TaskSize = { cpu: 256, memory: 512 };
-/** The Debian user pgbouncer switches to (it refuses to run as root; the package creates it). */
+/** The Debian user pgbouncer switches to (it refuses to run as root): postgresql-common, which Debian's pgbouncer depends on, creates it. */
 const PGBOUNCER_USER = "postgres";
 
 export interface PoolerReplica {
