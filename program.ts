@@ -13,6 +13,8 @@ import { Compute, Target } from "./components/target";
 import { taskPostgresUrl } from "./components/target/app/rds-ca";
 import { trustedProxyList } from "./components/target/app/trusted-proxies";
 import { ImageMirror, publicImages } from "./components/target/images";
+import { planPooler, Pooler, poolerDatabaseUrl, PoolerPlan, poolerPassword, poolerServerUrl } from "./components/target/pooler";
+import { ENV } from "./migrations/commands";
 import type { TrialRecord } from "./dataplane/postgres/replication/trial-record";
 
 export interface FerryOutputs {
@@ -84,9 +86,13 @@ export function buildFerry(config: FerryConfig, options: BuildOptions = {}): Fer
   const box = protectBox(name, config, root);
   const target = provisionTarget(name, config, secrets, box, root);
   const heroku = readHeroku(name, config, secrets, target, root);
-  const ctx = stageContext(name, config, secrets, target, box, heroku);
+  // The public images the tasks run, copied once into the stack's ECR (Docker Hub's anonymous limit).
+  const images = new ImageMirror(`${name}-images`, { images: publicImages(config), prefix: name, region: config.target.region, runner: target.runner, tags: tagsOf(name) }, { parent: root });
+  const pooler = declarePooler(name, config, secrets, target, images, root);
+  const ctx = stageContext(name, config, secrets, target, box, heroku, pooler);
   const data = applyDataStages(ctx, root);
-  const app = runApp(name, config, secrets, target, data, box, heroku, root, options.readEpoch);
+  pooler?.component.serve(data.gates);
+  const app = runApp(name, config, secrets, target, data, box, heroku, root, images, pooler, options.readEpoch);
   applyTrafficStages(ctx, data, Object.values(app.services), root);
   return outputs(config, target, heroku, data);
 }
@@ -142,7 +148,65 @@ function readHeroku(name: string, config: FerryConfig, secrets: StackSecrets, ta
     : undefined;
 }
 
-function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, target: Target, box: VultrBox | undefined, heroku: HerokuSource | undefined): StageContext {
+interface DeclaredPooler {
+  plan: PoolerPlan;
+  component: Pooler;
+  /** The app's login to the pooler, and the admin's (the control API, the console). */
+  clientPassword: pulumi.Output<string>;
+  adminPassword: pulumi.Output<string>;
+}
+
+/**
+ * The Postgres pooler (ferry:target.pooler), from provision on: the app reaches Postgres
+ * through it at every stage, so nothing about the app changes at Postgres's cutover. It
+ * starts on the source; from the cutover on, a task that starts again starts on the target.
+ */
+function declarePooler(name: string, config: FerryConfig, secrets: StackSecrets, target: Target, images: ImageMirror, root: Ferry): DeclaredPooler | undefined {
+  const plan = planPooler(config, name);
+  if (!plan) return undefined;
+  const master = config.secrets.targetPostgresPassword;
+  const clientPassword = pulumi.secret(poolerPassword(master, "client"));
+  const adminPassword = pulumi.secret(poolerPassword(master, "admin"));
+  const serverUrl = pulumi.secret(pulumi.all([target.postgres.url, secrets.sourceDatabaseUrl]).apply(([t, s]) => poolerServerUrl(plan, { source: s, target: t })));
+  const component = new Pooler(`${name}-pooler`, {
+    plan,
+    region: config.target.region,
+    vpcId: target.network.vpc.id,
+    subnetIds: target.network.privateSubnetIds,
+    appSecurityGroupId: target.firewall.app.id,
+    runnerSecurityGroupId: present(target.firewall.runner, "the runner's security group").id,
+    postgresSecurityGroupId: target.firewall.postgres.id,
+    serverUrl,
+    clientPassword,
+    adminPassword,
+    bucketName: target.storage.bucket.bucket,
+    bucketArn: target.storage.bucket.arn,
+    runner: target.runner,
+    images: images.refs,
+    fetchImage: config.target.compute.fetchImage,
+    logRetentionDays: config.target.compute.logRetentionDays,
+    parameterPrefix: `/ferry/${name}`,
+    tags: tagsOf(name),
+  }, { parent: root });
+  return { plan, component, clientPassword, adminPassword };
+}
+
+/** What the cutover needs of the pooler: the replicas, the admin password, their CA, and the app's login on the target. */
+function poolerAccess(pooler: DeclaredPooler, target: Target): StageContext["pooler"] {
+  return {
+    urls: pooler.plan.replicas.map((r) => r.controlUrl),
+    pauseTimeoutSeconds: pooler.plan.pauseTimeoutSeconds,
+    env: {
+      [ENV.poolerAdminPassword]: pooler.adminPassword,
+      [ENV.poolerCa]: pooler.component.caPem,
+      [ENV.poolerTargetUrl]: pulumi.secret(target.postgres.url.apply((t) => poolerServerUrl({ server: "target" }, { target: t }))),
+    },
+  };
+}
+
+function stageContext(
+  name: string, config: FerryConfig, secrets: StackSecrets, target: Target, box: VultrBox | undefined, heroku: HerokuSource | undefined, pooler: DeclaredPooler | undefined,
+): StageContext {
   return {
     name,
     config,
@@ -150,6 +214,7 @@ function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, 
     secrets,
     sourceAddress: box?.address,
     heroku,
+    pooler: pooler && poolerAccess(pooler, target),
     target: {
       postgresUrl: target.postgres.url,
       redisUrl: target.redis.url,
@@ -171,14 +236,15 @@ function stageContext(name: string, config: FerryConfig, secrets: StackSecrets, 
  */
 function runApp(
   name: string, config: FerryConfig, secrets: StackSecrets, target: Target, data: DataStages,
-  box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry, readEpoch: string | undefined,
+  box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry, images: ImageMirror, pooler: DeclaredPooler | undefined, readEpoch: string | undefined,
 ): Compute {
-  // At the target: verify-full against the RDS bundle every task holds (libpq and
+  // Through the pooler: the same URL at every stage (the pooler changes servers). Else at
+  // the target: verify-full against the RDS bundle every task holds (libpq and
   // node-postgres read that alike); at the source: its URL as it is.
-  const databaseUrl = data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url.apply(taskPostgresUrl) : secrets.sourceDatabaseUrl;
+  const databaseUrl = pooler
+    ? pooler.clientPassword.apply((password) => poolerDatabaseUrl(pooler.plan, password))
+    : data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url.apply(taskPostgresUrl) : secrets.sourceDatabaseUrl;
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
-  // The public images the tasks run, copied once into the stack's ECR (Docker Hub's anonymous limit).
-  const images = new ImageMirror(`${name}-images`, { images: publicImages(config), prefix: name, region: config.target.region, runner: target.runner, tags: tagsOf(name) }, { parent: root });
   return new Compute(`${name}-app`, {
     config,
     region: config.target.region,
@@ -199,7 +265,8 @@ function runApp(
         REDIS_URL,
       })),
     ),
-    dataGeneration: `postgres=${data.moved.postgres ? "target" : "source"} redis=${data.moved.redis ? "target" : "source"}`,
+    // Through the pooler, Postgres's cutover is no reason to roll the services.
+    dataGeneration: `postgres=${pooler ? "pooler" : data.moved.postgres ? "target" : "source"} redis=${data.moved.redis ? "target" : "source"}`,
     parameterPrefix: `/ferry/${name}`,
     after: data.gates,
     // Scheduled jobs run on one side at a time: on AWS from the stage that switched the
@@ -210,6 +277,7 @@ function runApp(
     herokuApiKey: secrets.herokuApiKey,
     herokuInventory: heroku?.inventory,
     readEpoch,
+    pooler: pooler && { caUrl: pooler.component.caUrl, ready: pooler.component.tls },
     box: box && config.source.kind === "vultr"
       ? { address: box.address, user: config.source.ssh.user, port: config.source.ssh.port, hostKey: config.source.ssh.hostKey, sshPrivateKey: secrets.sshPrivateKey }
       : undefined,

@@ -351,6 +351,26 @@ const runnerSchema = z.discriminatedUnion(
   { error: "expected kind: local or kind: ec2" },
 );
 
+/**
+ * The Postgres pooler the app on AWS reaches its database through (docs/pooler.md): the
+ * cutover pauses, repoints and resumes it, so writes wait instead of failing. Absent: the
+ * app connects to the store directly and rolls onto the target at cutover.
+ */
+export const poolerSchema = z.strictObject({
+  /** One ECS service per replica: losing one is not an outage (the app's URL lists them all). */
+  replicas: int(2, 8).default(2),
+  /** The user the app logs in to the pooler as. */
+  clientUser: name("a Postgres user name", /^[a-z_][a-z0-9_]{0,62}$/, "app").default("app"),
+  /** Node and Debian's PgBouncer 1.18 run in it (bookworm's package). */
+  image: z.string({ error: "expected an image reference" }).min(1, { error: "expected an image reference" }).default("node:20-bookworm-slim"),
+  /** How long the cutover's PAUSE may wait for in-flight transactions before it gives back. */
+  pauseTimeoutSeconds: int(1, 600).default(10),
+  /** How long a query may wait in the pooler (while paused, too). */
+  queryWaitTimeoutSeconds: int(1, 86_400).default(120),
+  /** Server connections per replica. */
+  poolSize: int(1, 10_000).default(20),
+});
+
 export const targetSchema = z.strictObject({
   region: name("an AWS region", /^[a-z]{2}(-gov)?-[a-z]+-\d$/, "us-east-1"),
   availabilityZones: z.array(name("an availability zone", /^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, "us-east-1a")).min(2, { error: "list at least two zones (RDS subnet groups need two)" }).optional(),
@@ -358,6 +378,7 @@ export const targetSchema = z.strictObject({
   postgres: postgresTargetSchema,
   redis: redisTargetSchema,
   compute: computeSchema,
+  pooler: poolerSchema.optional(),
   /** ACM certificate for the load balancer's HTTPS listener (Cloudflare SSL mode Full (strict)). */
   certificateArn: name("an ACM certificate ARN", /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, "arn:aws:acm:us-east-1:123456789012:certificate/...").optional(),
   cloudflare: z.strictObject({
@@ -448,6 +469,7 @@ export type VultrSourceConfig = z.infer<typeof vultrSourceSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type SourceAccess = NonNullable<HerokuSourceConfig["access"] | VultrSourceConfig["access"]>;
 export type TargetConfig = z.infer<typeof targetSchema>;
+export type PoolerConfig = z.infer<typeof poolerSchema>;
 export type StageFlags = Omit<z.infer<typeof stageFlagsSchema>, "hold"> & { hold: Partial<Record<Component, Stage>> };
 export type Secrets = z.infer<typeof secretsSchema>;
 

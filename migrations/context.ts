@@ -43,6 +43,17 @@ export interface StageContext {
   sourceAddress?: pulumi.Output<string>;
   /** The Heroku apps as read at provision (heroku sources): add-ons, domains, origins. */
   heroku?: HerokuSource;
+  /** The Postgres pooler the app reaches its database through (ferry:target.pooler): the cutover pauses, repoints and resumes it. */
+  pooler?: PoolerAccess;
+}
+
+/** What the cutover needs of the pooler: where each replica's control API is, and the secrets that open it. */
+export interface PoolerAccess {
+  /** Every replica's control URL (https://host:port): no secret. */
+  urls: string[];
+  pauseTimeoutSeconds: number;
+  /** The environment of the step: the admin password, the CA the replicas' certificates chain to, and the app's login on the target. */
+  env: Record<string, pulumi.Input<string>>;
 }
 
 /**

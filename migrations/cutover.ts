@@ -149,10 +149,10 @@ export class DataCutover extends pulumi.ComponentResource {
     return ctx.runner.run(`${prefix}-stores`, {
       create: stackSteps(source.kind === "heroku").cutover({
         strategy, mode: redisMode(ctx.config), fence: redisFenceOf(source.kind), pgFence: pgFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes,
-        timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source),
+        timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source), pooler: poolerOf(ctx),
       }),
       delete: pg.rollback(strategy),
-      environment: { ...postgresEnv(ctx), ...redisEnv(ctx) },
+      environment: { ...postgresEnv(ctx), ...redisEnv(ctx), ...ctx.pooler?.env },
     }, {
       parent: this,
       dependsOn: [replicated.postgres, replicated.redis, ...beforeFence].filter((d): d is pulumi.Resource => !!d),
@@ -164,10 +164,16 @@ export class DataCutover extends pulumi.ComponentResource {
   private cutOverPostgres(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
     const source = ctx.config.source;
     const strategy = postgresStrategy(source);
+    // With a pooler, Postgres alone moves through `ferry cutover` too: it pauses the pooler.
     const cutover = together ?? ctx.runner.run(`${prefix}-pg`, {
-      create: pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds, pgFenceOf(source.kind)),
+      create: ctx.pooler
+        ? stackSteps(false).cutover({
+          strategy, pgFence: pgFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes, timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds,
+          drainSidekiq: false, pooler: poolerOf(ctx),
+        })
+        : pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds, pgFenceOf(source.kind)),
       delete: pg.rollback(strategy),
-      environment: postgresEnv(ctx),
+      environment: { ...postgresEnv(ctx), ...ctx.pooler?.env },
     }, this.child([replicated.postgres, ...beforeFence]));
     // Verify after the switch: before it, the source still takes writes (and a dump
     // copy is from the rehearsal), so counts could only differ.
@@ -315,6 +321,11 @@ export class DataCutover extends pulumi.ComponentResource {
       environment: { ...herokuEnv(ctx), [targetEnv]: targetUrl },
     }, { parent: this, dependsOn: [after] });
   }
+}
+
+/** The pooler's replicas as `ferry cutover --pooler` takes them (their CA in the step's environment). */
+function poolerOf(ctx: StageContext): { replicas: { urls: string[] }; pauseTimeoutSeconds: number } | undefined {
+  return ctx.pooler ? { replicas: { urls: ctx.pooler.urls }, pauseTimeoutSeconds: ctx.pooler.pauseTimeoutSeconds } : undefined;
 }
 
 /** A declared job as a user enters it in Heroku Scheduler's dashboard: frequency, dyno size, command. */

@@ -1,5 +1,5 @@
-// No security group lets the whole internet (0.0.0.0/0 or ::/0) reach a database or
-// Redis port. Covers the three ways the AWS provider opens a port: standalone
+// No security group lets the whole internet (0.0.0.0/0 or ::/0) reach a database,
+// Redis or pooler port. Covers the three ways the AWS provider opens a port: standalone
 // ingress rules (what ferry uses), legacy SecurityGroupRule, and inline `ingress` blocks.
 // One exemption: a stack that publishes its stores (ferry:source.access kind: published)
 // opens PostgreSQL to the world, where RDS refuses plain text (rds.force_ssl, judged by
@@ -8,7 +8,8 @@ import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy 
 import { knownOr, stackDeclares } from "./judge";
 import { STACK_CONFIG_SCHEMA } from "./stack-config";
 
-export const DEFAULT_PORTS = [5432, 6379];
+/** PostgreSQL, Redis, and the Postgres pooler's PgBouncer and control API (components/target/pooler). */
+export const DEFAULT_PORTS = [5432, 6379, 6432, 6433];
 /** The one guarded port a published stack opens to the world, TLS forced. */
 const PUBLISHED_TLS_PORT = 5432;
 const WORLD = ["0.0.0.0/0", "::/0"];
@@ -74,7 +75,7 @@ export const noOpenDataPorts: ResourceValidationPolicy = {
   enforcementLevel: "mandatory",
   configSchema: {
     properties: {
-      ports: { type: "array", items: { type: "integer" }, description: "More database/cache ports to guard besides 5432 and 6379" },
+      ports: { type: "array", items: { type: "integer" }, description: "More database/cache ports to guard besides 5432, 6379, 6432 and 6433" },
       ...STACK_CONFIG_SCHEMA.properties,
     },
   },

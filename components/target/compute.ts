@@ -19,6 +19,7 @@ import type { HerokuAppInventory } from "../source/heroku";
 import { AppPlan, BOX_ENV, planApp, ProcessPlan, ReleasePlan } from "./app/plan";
 import { APP_CONTAINER, containerDefinitions, ContainerSpec, SecretRef, secretRefs, taskVolumes } from "./app/containers";
 import { RDS_CA_KEY, rdsCaCopyCommand } from "./app/rds-ca";
+import { POOLER_CA_KEY } from "./pooler/plan";
 import { boxConfigCopyCommand, checkStack, configCopyCommand, CopiedVars, CurrentRelease, parseCopiedVars, parseCurrentRelease, releaseRead, runTaskCommand, slugCopyCommand, slugKey, UNREAD } from "./app/steps";
 import { addonVars, AddonVars } from "./app/vars";
 import { TaskSize } from "./app/sizes";
@@ -55,6 +56,8 @@ export interface ComputeArgs {
   herokuInventory?: pulumi.Output<HerokuAppInventory[]>;
   /** A token of this `pulumi up` (default: one per program run); a new one reads the source again. */
   readEpoch?: string;
+  /** The Postgres pooler the app reaches its database through: its CA certificate in the bucket, and the step that put it there. */
+  pooler?: { caUrl: pulumi.Output<string>; ready: pulumi.Resource };
   tags: Record<string, string>;
 }
 
@@ -177,7 +180,7 @@ export class Compute extends pulumi.ComponentResource {
     this.taskRole = this.role(`${name}-task`, "ecs-tasks.amazonaws.com", pulumi.output(args.bucketArn).apply((bucket) => ({
       Version: "2012-10-17",
       Statement: [
-        { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/slugs/*`, `${bucket}/${RDS_CA_KEY}`] },
+        { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucket}/slugs/*`, `${bucket}/${RDS_CA_KEY}`, ...(args.pooler ? [`${bucket}/${POOLER_CA_KEY}`] : [])] },
         { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], Resource: `${bucket}/assets/*` },
       ],
     })));
@@ -355,16 +358,18 @@ export class Compute extends pulumi.ComponentResource {
     const secretsOfProcess = this.secretsFor(process);
     // Tasks pull the stack's ECR copies, never the public registries (Docker Hub's limit).
     const pulled = (images: Record<string, string>, ref: string) => images[ref] ?? ref;
+    const poolerCa = args.pooler?.caUrl ?? pulumi.output(undefined);
     const spec: pulumi.Output<ContainerSpec> = code.kind === "image"
-      ? pulumi.all([secretsOfProcess, args.bucketName, args.images]).apply(([secrets, bucket, images]): ContainerSpec => ({
-        kind: "image", image: pulled(images, code.image), fetchImage: pulled(images, compute.fetchImage), command: run.command ?? code.command, secrets, rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`, ...base,
+      ? pulumi.all([secretsOfProcess, args.bucketName, args.images, poolerCa]).apply(([secrets, bucket, images, poolerCaUrl]): ContainerSpec => ({
+        kind: "image", image: pulled(images, code.image), fetchImage: pulled(images, compute.fetchImage), command: run.command ?? code.command, secrets, rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`, poolerCaUrl, ...base,
       }))
-      : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName, args.images]).apply(([secrets, release, bucket, images]): ContainerSpec => ({
+      : pulumi.all([secretsOfProcess, this.releases[code.app], args.bucketName, args.images, poolerCa]).apply(([secrets, release, bucket, images, poolerCaUrl]): ContainerSpec => ({
         kind: "slug",
         stackImage: pulled(images, compute.stackImage),
         fetchImage: pulled(images, compute.fetchImage),
         slugUrl: `s3://${bucket}/${slugKey(code.app, release.slugId)}`,
         rdsCaUrl: `s3://${bucket}/${RDS_CA_KEY}`,
+        poolerCaUrl,
         processType: run.processType ?? code.type,
         command: run.command ?? code.command,
         slugRun: SLUG_RUN,
@@ -384,7 +389,7 @@ export class Compute extends pulumi.ComponentResource {
       volumes: taskVolumes(code.kind),
       containerDefinitions: spec.apply((s) => JSON.stringify(containerDefinitions(s))),
       tags: args.tags,
-    }, { parent: this, dependsOn: [this.logGroups[process.name], this.rdsCa, ...(code.kind === "slug" ? [this.slugCopies[code.app]] : []), ...(run.dependsOn ?? [])] });
+    }, { parent: this, dependsOn: [this.logGroups[process.name], this.rdsCa, ...(args.pooler ? [args.pooler.ready] : []), ...(code.kind === "slug" ? [this.slugCopies[code.app]] : []), ...(run.dependsOn ?? [])] });
     // The copy step's version id is in the container definitions: the definition follows the copy.
     return definition;
   }

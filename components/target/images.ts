@@ -65,12 +65,16 @@ export function mirrorTag(image: ImageName): string {
   return image.tag ?? `sha256-${(image.digest ?? "").replace(/^sha256:/, "")}`;
 }
 
-/** Every public image the stack's tasks run: the stack image of slug processes, the fetch image (every task's slug-fetch or ca-fetch), and each process's own. */
+/** Every public image the stack's tasks run: the stack image of slug processes, the fetch image (every task's slug-fetch or ca-fetch), each process's own, and the pooler's. */
 export function publicImages(config: Pick<FerryConfig, "target">): string[] {
   const compute = config.target.compute;
   const processes = Object.values(compute.processes);
   const slugTasks = processes.some((p) => p.image === undefined);
-  const refs = [...(slugTasks ? [compute.stackImage] : []), ...(processes.length ? [compute.fetchImage] : []), ...processes.flatMap((p) => (p.image ? [p.image] : []))];
+  const pooler = config.target.pooler;
+  const refs = [
+    ...(slugTasks ? [compute.stackImage] : []), ...(processes.length || pooler ? [compute.fetchImage] : []), ...processes.flatMap((p) => (p.image ? [p.image] : [])),
+    ...(pooler ? [pooler.image] : []),
+  ];
   return [...new Set(refs)].filter((r) => !inEcr(r));
 }
 

@@ -36,6 +36,8 @@ export const ENV = {
   /** What a repoint points the pooler at: the app's own login on the target or the source (not ferry's). */
   poolerTargetUrl: "FERRY_POOLER_TARGET_URL",
   poolerSourceUrl: "FERRY_POOLER_SOURCE_URL",
+  /** PEM the replicas' control certificates chain to, where no --pooler-ca file is given (a Pulumi step's environment). */
+  poolerCa: "FERRY_POOLER_CA",
   /** What the step's create printed: the Command provider sets it for update and delete. */
   previousStdout: "PULUMI_COMMAND_STDOUT",
 } as const;
@@ -167,13 +169,14 @@ export function stack(acceptSelfSignedTls: boolean) {
   const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
   return {
     cutover: (args: {
-      strategy: PostgresStrategy; mode: RedisMode; fence: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean;
+      /** mode and fence: Redis moves too; without them only Postgres (with its pooler) does. */
+      strategy: PostgresStrategy; mode?: RedisMode; fence?: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean;
       /** The Postgres pooler paused before the fence and repointed at the target (docs/pooler.md). */
       pooler?: { replicas: PoolerReplicas; pauseTimeoutSeconds: number };
     }) =>
       ferry(
-        [...new Set([...POSTGRES_ENV, ...REDIS_ENV, ...(args.pooler ? [...POOLER_ENV, ENV.poolerTargetUrl] : [])])],
-        "cutover", "--strategy", args.strategy, "--strategy", args.mode, ...fenceFlag(args.fence), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
+        [...new Set([...POSTGRES_ENV, ...(args.mode ? REDIS_ENV : []), ...(args.pooler ? [...POOLER_ENV, ENV.poolerTargetUrl] : [])])],
+        "cutover", "--strategy", args.strategy, ...(args.mode ? ["--strategy", args.mode, ...fenceFlag(args.fence ?? "acl")] : []), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
         ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.pgFence), ...tls,
         ...(args.pooler ? [...poolerWords(args.pooler.replicas), "--pooler-timeout", args.pooler.pauseTimeoutSeconds] : []),
       ),
@@ -187,7 +190,7 @@ export interface PoolerReplicas {
 }
 
 const poolerWords = (r: PoolerReplicas) => [...r.urls.flatMap((u) => ["--pooler", u]), ...(r.caFile ? ["--pooler-ca", r.caFile] : [])];
-const POOLER_ENV = [ENV.poolerAdminPassword];
+const POOLER_ENV = [ENV.poolerAdminPassword, ENV.poolerCa];
 
 /** The pooler the cutover pauses, repoints and resumes (docs/pooler.md); the server URL a repoint sends is read from the environment. */
 export const pooler = {

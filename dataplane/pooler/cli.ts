@@ -20,6 +20,10 @@ export const POOLER_ENV = {
   tlsCert: "FERRY_POOLER_TLS_CERT",
   tlsKey: "FERRY_POOLER_TLS_KEY",
   serverCa: "FERRY_POOLER_SERVER_CA",
+  /** The server's CA bundle as a file (the RDS bundle is larger than a variable may be). */
+  serverCaFile: "FERRY_POOLER_SERVER_CA_FILE",
+  /** PEM the replicas' control certificates chain to, where --pooler-ca names no file (a Pulumi step's environment). */
+  controlCa: ENV.poolerCa,
 } as const;
 
 export interface AccessFlags extends GlobalOptions {
@@ -49,7 +53,7 @@ export async function accessOf(flags: AccessFlags): Promise<PoolerAccess> {
   if (new Set(flags.pooler).size !== flags.pooler.length) throw new FerryError("--pooler names a replica twice", 2);
   const adminPassword = flags.passwordStdin ? await readStdin() : secretEnv(POOLER_ENV.adminPassword);
   if (!adminPassword) throw new FerryError("--password-stdin: stdin was empty", 2);
-  let ca: string | undefined;
+  let ca: string | undefined = process.env[POOLER_ENV.controlCa] || undefined;
   if (flags.poolerCa) {
     try {
       ca = readFileSync(flags.poolerCa, "utf8");
@@ -60,12 +64,25 @@ export async function accessOf(flags: AccessFlags): Promise<PoolerAccess> {
   return { replicas: flags.pooler, adminPassword, ca };
 }
 
+/** The server's CA: the PEM in FERRY_POOLER_SERVER_CA, else the file FERRY_POOLER_SERVER_CA_FILE names. */
+function serverCaOf(): string | undefined {
+  const pem = process.env[POOLER_ENV.serverCa];
+  if (pem) return pem;
+  const file = process.env[POOLER_ENV.serverCaFile];
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    throw new FerryError(`${POOLER_ENV.serverCaFile}: cannot read ${file}`, 2);
+  }
+}
+
 const collect = (value: string, acc: string[]) => [...acc, value];
 
 function replicaCommand(parent: Command, name: string, description: string): Command {
   return parent.command(name).description(description)
     .option("--pooler <url>", "a replica's control URL, https://host:port (once per replica)", collect, [] as string[])
-    .option("--pooler-ca <file>", "PEM the replicas' certificates chain to (default: the system's CA store)")
+    .option("--pooler-ca <file>", `PEM the replicas' certificates chain to (default: the PEM in ${POOLER_ENV.controlCa}, else the system's CA store)`)
     .option("--password-stdin", `read the admin password from stdin instead of ${POOLER_ENV.adminPassword}`);
 }
 
@@ -135,7 +152,7 @@ export function registerPoolerCommands(program: Command): void {
         controlAddr: f.controlListen, controlPort: f.controlPort, poolMode: f.poolMode, defaultPoolSize: f.poolSize,
         queryWaitTimeout: f.queryWaitTimeout, runAs: f.runAs, parentDir: f.dir,
         serverUrl: secretEnv(POOLER_ENV.serverUrl), adminPassword: secretEnv(POOLER_ENV.adminPassword), clientPassword: secretEnv(POOLER_ENV.clientPassword),
-        tlsCert: secretEnv(POOLER_ENV.tlsCert), tlsKey: secretEnv(POOLER_ENV.tlsKey), serverCa: process.env[POOLER_ENV.serverCa] || undefined,
+        tlsCert: secretEnv(POOLER_ENV.tlsCert), tlsKey: secretEnv(POOLER_ENV.tlsKey), serverCa: serverCaOf(),
       });
       emit(f, { serving: true, port: f.port, controlPort: supervisor.controlPort }, (r) => `pooler serving ${f.database} on port ${r.port}, control on ${r.controlPort}`);
       for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void supervisor.close());

@@ -16,8 +16,10 @@ describe("ferry-no-open-data-ports", () => {
   it.each([
     ["ingress rule, IPv4", INGRESS, { ipProtocol: "tcp", fromPort: 5432, toPort: 5432, cidrIpv4: "0.0.0.0/0" }, /from 0\.0\.0\.0\/0 reaches port 5432/],
     ["ingress rule, IPv6", INGRESS, { ipProtocol: "tcp", fromPort: 6379, toPort: 6379, cidrIpv6: "::/0" }, /from ::\/0 reaches port 6379/],
-    ["all protocols", INGRESS, { ipProtocol: "-1", cidrIpv4: "0.0.0.0/0" }, /reaches port 5432, 6379/],
-    ["a port range", "aws:ec2/securityGroupRule:SecurityGroupRule", { type: "ingress", protocol: "tcp", fromPort: 5000, toPort: 7000, cidrBlocks: ["0.0.0.0/0"] }, /reaches port 5432, 6379/],
+    ["all protocols", INGRESS, { ipProtocol: "-1", cidrIpv4: "0.0.0.0/0" }, /reaches port 5432, 6379, 6432, 6433;/],
+    ["a port range", "aws:ec2/securityGroupRule:SecurityGroupRule", { type: "ingress", protocol: "tcp", fromPort: 5000, toPort: 7000, cidrBlocks: ["0.0.0.0/0"] }, /reaches port 5432, 6379, 6432, 6433;/],
+    ["the pooler's PgBouncer", INGRESS, { ipProtocol: "tcp", fromPort: 6432, toPort: 6432, cidrIpv4: "0.0.0.0/0" }, /reaches port 6432;/],
+    ["the pooler's control API", INGRESS, { ipProtocol: "tcp", fromPort: 6433, toPort: 6433, cidrIpv6: "::/0" }, /reaches port 6433;/],
     ["inline ingress", "aws:ec2/securityGroup:SecurityGroup", { ingress: [{ protocol: "tcp", fromPort: 6379, toPort: 6379, cidrBlocks: [], ipv6CidrBlocks: ["::/0"] }] }, /reaches port 6379/],
   ])("fails %s", (_what, type, props, message) => {
     const found = check(type, props);

@@ -8,6 +8,7 @@ import { readStackConfig } from "../../policy/stack-file";
 import { stackConfig, upTo, withFlags } from "../program/stacks";
 import { IDLE_BY_DESIGN, idle, runPack } from "./pack";
 import { writeStackFile } from "./stacks";
+import { withPooler } from "../components/pooler-config";
 
 const STAGES = ["provision", "replicate", "proxy", "cutover", "decommission"] as const;
 
@@ -48,5 +49,16 @@ describe("the policy pack passes every way the source app reaches the stores", (
     expect(runPack(declared, stackFile).violations).toEqual([]);
     // The way in is there to judge: rules from outside the VPC on the stores.
     expect(declared.filter((r) => /-fw-(postgres|redis)-source-in-\d+$/.test(r.name)).length).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+// The Postgres pooler (ferry:target.pooler) declared, at the stages where its server changes.
+describe("the policy pack passes a stack with the Postgres pooler", () => {
+  it.each([["staging", "provision"], ["prod", "cutover"]] as const)("%s at %s", async (stack, stage) => {
+    const stackFile = writeStackFile(withFlags(withPooler(stackConfig(stack)), upTo(stage)), stack);
+    const { declared } = await collectStage(readStackConfig(stackFile), stack);
+    expect(runPack(declared, stackFile).violations).toEqual([]);
+    // The pooler is there to judge: its ports, from security groups only.
+    expect(declared.filter((r) => /-pooler-in-(app|control)$/.test(r.name)).length).toBe(2);
   }, 120_000);
 });

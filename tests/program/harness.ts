@@ -91,6 +91,9 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:secretsmanager/secret:Secret": return { arn: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${inputs.namePrefix ?? name}AbCdEf` };
     // Secrets Manager gives each new value a new version id.
     case "aws:secretsmanager/secretVersion:SecretVersion": return { versionId: createHash("sha256").update(JSON.stringify(inputs.secretString)).digest("hex").slice(0, 32) };
+    // The pooler's names (components/target/pooler).
+    case "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": return { arn: `arn:aws:servicediscovery:us-east-1:123456789012:namespace/ns-${name}` };
+    case "aws:servicediscovery/service:Service": return { arn: `arn:aws:servicediscovery:us-east-1:123456789012:service/srv-${name}` };
     case "aws:scheduler/schedule:Schedule": return { arn: `arn:aws:scheduler:us-east-1:123456789012:schedule/default/${name}` };
     case "command:local:Command":
     case "command:remote:Command": {

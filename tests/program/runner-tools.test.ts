@@ -9,6 +9,7 @@ import { plain, providerRules, resourcesOf, stackConfig, upTo, withFlags } from 
 import { parseConfig } from "../../config";
 import { buildFerry } from "../../program";
 import { runnerCommands } from "../../rehearsal/stack/runner";
+import { withPooler } from "../components/pooler-config";
 
 /** sh's own words: keywords and builtins (POSIX, as dash has them). */
 const SHELL = new Set([
@@ -42,14 +43,15 @@ describe("the EC2 runner has every command its steps call", () => {
       .toEqual(["set", "mktemp", "trap", "cd", "ferry", "aws", "aws", "sleep", "done"]);
   });
 
-  it("on every stage of the prod stack (box source, EC2 runner), and of the staging stack (Heroku source)", async () => {
+  it("on every stage of the prod stack (box source, EC2 runner), and of the staging stack (Heroku source), with and without the pooler", async () => {
     const runner = runnerCommands({ replace: {}, projectDir: process.cwd() });
     const missing = new Set<string>();
     let steps = 0;
     let builds = 0;
-    for (const stack of ["prod", "staging"] as const) {
+    // Each stack as it is, and with the Postgres pooler (its TLS and bundle steps run on the runner).
+    for (const [stack, pooler] of [["prod", false], ["staging", false], ["prod", true], ["staging", true]] as const) {
       for (const stage of ["provision", "replicate", "proxy", "cutover", "decommission"] as const) {
-        const config = parseConfig(withFlags(stackConfig(stack), upTo(stage)));
+        const config = parseConfig(withFlags(pooler ? withPooler(stackConfig(stack)) : stackConfig(stack), upTo(stage)));
         if (config.target.runner.kind !== "ec2") continue;
         const name = `tools${++builds}`;
         buildFerry(config, { name, transformations: [providerRules(config, name)] });

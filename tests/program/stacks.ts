@@ -152,7 +152,21 @@ export function fakeImageCopy(create: unknown): string | undefined {
   return JSON.stringify({ source: unquote(m[1]), image: `${unquote(m[2])}@sha256:${digest}` }) + "\n";
 }
 
-/** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies, the image copies. */
+/** What the pooler's bundle upload prints: the bundle's key, a hash of the bucket it went to. */
+export function fakeBundleUpload(create: unknown): string | undefined {
+  const m = /"s3:\/\/([^/"]+)\/ferry\/ferry-\$h\.js"\nprintf '\{"key":"ferry\/ferry-%s\.js"\}/.exec(String(create));
+  if (!m) return undefined;
+  return JSON.stringify({ key: `ferry/ferry-${createHash("sha256").update(m[1]).digest("hex").slice(0, 32)}.js` }) + "\n";
+}
+
+/** What the pooler's TLS step prints: its CA certificate (public), one per set of replica names. */
+export function fakePoolerTls(create: unknown): string | undefined {
+  const m = /-subj '\/CN=ferry pooler CA'[\s\S]*subjectAltName=([^' ]+)/.exec(String(create));
+  if (!m) return undefined;
+  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(m[1]).toString("base64")}\n-----END CERTIFICATE-----\n`;
+}
+
+/** What any step the program declares prints under a recording provider: the Heroku reads, the release read, the config copies, the image copies, the pooler's steps. */
 export function fakeStepStdout(create: unknown): string | undefined {
-  return fakeHerokuRelease(create) ?? fakeConfigCopy(create) ?? fakeBoxConfigCopy(create) ?? fakeImageCopy(create) ?? fakeHerokuRead(create);
+  return fakeHerokuRelease(create) ?? fakeConfigCopy(create) ?? fakeBoxConfigCopy(create) ?? fakeImageCopy(create) ?? fakeBundleUpload(create) ?? fakePoolerTls(create) ?? fakeHerokuRead(create);
 }

@@ -9,6 +9,8 @@ import { planJourney } from "../../policy/plan";
 import { renderPlan } from "../../policy/plan/markdown";
 import { FAKE_SECRETS, stackConfig } from "../program/stacks";
 import { Leak, findLeaks } from "./leaks";
+import { poolerPassword } from "../../components/target/pooler/plan";
+import { withPooler } from "../components/pooler-config";
 
 const SECRETS = Object.values(FAKE_SECRETS).flatMap((v) => [v, ...v.split(/[:@/\n]/).filter((part) => part.includes("SECRET"))]);
 
@@ -40,5 +42,23 @@ describe.each(["staging", "prod"] as const)("secrets audit under mocks: %s", (st
     expect(planned.filter((p) => p.diff)).toHaveLength(5);
     expect(outputsSeen).toBeGreaterThan(20);
     expect(markdown).toContain("[secret]");
+  }, 180_000);
+});
+
+// With the Postgres pooler: its two passwords (derived from the target's) join the secrets
+// that must not show, and its server URL holds the source's and the target's logins.
+describe.each(["staging", "prod"] as const)("secrets audit under mocks, with the pooler: %s", (stack) => {
+  it("neither the stage plan nor any stage's plain outputs contain a secret or a pooler password", async () => {
+    const master = FAKE_SECRETS["ferry:targetPostgresPassword"];
+    const secrets = [...SECRETS, poolerPassword(master, "admin"), poolerPassword(master, "client")];
+    const leaks: Leak[] = [];
+    const planned = await planJourney(stack, parseConfig(withPooler(stackConfig(stack))), async (stage, collected) => {
+      leaks.push(...findLeaks(`outputs (${stage})`, (await plainOutputs(collected.outputs, stage)).join("\n"), secrets));
+    });
+    const markdown = renderPlan(stack, planned);
+    leaks.push(...findLeaks("plan", markdown, secrets));
+    expect(leaks).toEqual([]);
+    // The pooler is in the plan it audited.
+    expect(markdown).toContain("pooler");
   }, 180_000);
 });

@@ -14,6 +14,7 @@
 // for it, the app starting once that exited 0.
 
 import { RDS_CA_DIR, RDS_CA_IN_TASK, RDS_CA_VOLUME } from "./rds-ca";
+import { POOLER_CA_IN_TASK } from "../pooler/plan";
 
 export const APP_CONTAINER = "app";
 export const FETCH_CONTAINER = "slug-fetch";
@@ -43,6 +44,8 @@ interface ContainerBase {
   rdsCaUrl: string;
   /** The image that copies it (the AWS CLI's). */
   fetchImage: string;
+  /** s3://bucket/certs/pooler-ca.pem where the app reaches Postgres through the pooler: copied beside the RDS bundle. */
+  poolerCaUrl?: string;
   port?: number;
   logs: LogTarget;
   /** Non-secret marker of where the data lives: a change makes a new task definition revision. */
@@ -95,6 +98,9 @@ export function taskVolumes(kind: ContainerSpec["kind"]): { name: string }[] {
 
 /** Copy the RDS CA bundle from the bucket into the CA volume (a shell line for a fetch container). */
 const copyRdsCa = `aws s3 cp --only-show-errors "$RDS_CA_URL" ${RDS_CA_IN_TASK}`;
+const copyPoolerCa = `; aws s3 cp --only-show-errors "$POOLER_CA_URL" ${POOLER_CA_IN_TASK}`;
+/** The CA copies of a task: the RDS bundle, and the pooler's CA where there is one (absent, the line is as it always was). */
+const copyCas = (spec: ContainerBase) => `${copyRdsCa}${spec.poolerCaUrl ? copyPoolerCa : ""}`;
 const caMount = (readOnly: boolean) => ({ sourceVolume: RDS_CA_VOLUME, containerPath: RDS_CA_DIR, readOnly });
 
 export function containerDefinitions(spec: ContainerSpec): Json[] {
@@ -115,8 +121,8 @@ export function containerDefinitions(spec: ContainerSpec): Json[] {
         image: spec.fetchImage,
         essential: false,
         entryPoint: ["/bin/sh", "-c"],
-        command: [`set -eu; ${copyRdsCa}`],
-        environment: env({ RDS_CA_URL: spec.rdsCaUrl }),
+        command: [`set -eu; ${copyCas(spec)}`],
+        environment: env({ RDS_CA_URL: spec.rdsCaUrl, POOLER_CA_URL: spec.poolerCaUrl }),
         mountPoints: [caMount(false)],
         logConfiguration: awslogs({ ...spec.logs, streamPrefix: `${spec.logs.streamPrefix}-ca-fetch` }),
       },
@@ -138,8 +144,8 @@ export function containerDefinitions(spec: ContainerSpec): Json[] {
       essential: false,
       entryPoint: ["/bin/sh", "-c"],
       // /app is made writable for the stack image's unprivileged user; slug-run unpacks there.
-      command: [`set -eu; aws s3 cp --only-show-errors "$SLUG_URL" ${SLUG_DIR}/slug.tgz; printf '%s' "$SLUG_RUN" > ${SLUG_DIR}/slug-run; chmod 0755 ${SLUG_DIR}/slug-run; chmod 1777 ${APP_DIR}; ${copyRdsCa}`],
-      environment: env({ SLUG_URL: spec.slugUrl, SLUG_RUN: spec.slugRun, RDS_CA_URL: spec.rdsCaUrl }),
+      command: [`set -eu; aws s3 cp --only-show-errors "$SLUG_URL" ${SLUG_DIR}/slug.tgz; printf '%s' "$SLUG_RUN" > ${SLUG_DIR}/slug-run; chmod 0755 ${SLUG_DIR}/slug-run; chmod 1777 ${APP_DIR}; ${copyCas(spec)}`],
+      environment: env({ SLUG_URL: spec.slugUrl, SLUG_RUN: spec.slugRun, RDS_CA_URL: spec.rdsCaUrl, POOLER_CA_URL: spec.poolerCaUrl }),
       mountPoints: [
         { sourceVolume: "slug", containerPath: SLUG_DIR, readOnly: false },
         { sourceVolume: "app", containerPath: APP_DIR, readOnly: false },

@@ -3,7 +3,7 @@
 // on their own certificate, and app clients that write through them and time every write.
 import { ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "pg";
 import { withClient } from "../../../dataplane/postgres/connection";
@@ -27,6 +27,13 @@ export async function poolerCertificate(): Promise<PoolerCerts> {
   return { tls, ca: readFileSync(ca.caFile, "utf8") };
 }
 
+/** The server's CA as a file of its own. */
+function writeCa(pem: string): string {
+  const file = join(tempDir("pooler-server-ca"), "server-ca.pem");
+  writeFileSync(file, pem);
+  return file;
+}
+
 export interface Replica {
   /** The app's port (pgbouncer). */
   port: number;
@@ -38,7 +45,7 @@ export interface Replica {
 }
 
 /** `ferry pooler serve` as a pooler task runs it, its secrets in the environment. */
-export async function startReplica(certs: PoolerCerts, serverUrl: string, serverCa: string, opts: { poolMode?: "transaction" | "session" } = {}): Promise<Replica> {
+export async function startReplica(certs: PoolerCerts, serverUrl: string, serverCa: string, opts: { poolMode?: "transaction" | "session"; serverCaFromFile?: boolean } = {}): Promise<Replica> {
   const [port, controlPort] = [await freePort(), await freePort()];
   const args = [
     join(__dirname, "../../../bin/ferry.js"), "--json", "pooler", "serve", "--database", ALIAS, "--client-user", CLIENT_USER,
@@ -53,7 +60,8 @@ export async function startReplica(certs: PoolerCerts, serverUrl: string, server
       FERRY_POOLER_CLIENT_PASSWORD: CLIENT_PASSWORD,
       FERRY_POOLER_TLS_CERT: readFileSync(certs.tls.certFile, "utf8"),
       FERRY_POOLER_TLS_KEY: readFileSync(certs.tls.keyFile, "utf8"),
-      FERRY_POOLER_SERVER_CA: serverCa,
+      // As a pooler task has it (components/target/pooler): a file, the RDS bundle being too large for a variable.
+      ...(opts.serverCaFromFile ? { FERRY_POOLER_SERVER_CA_FILE: writeCa(serverCa) } : { FERRY_POOLER_SERVER_CA: serverCa }),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

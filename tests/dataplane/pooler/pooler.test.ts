@@ -191,6 +191,26 @@ describe("ferry pooler", () => {
     }
   });
 
+  it("runs as the program's task runs it: the server's CA from a file, the control API trusted through FERRY_POOLER_CA", async () => {
+    const task = await startReplica(certs, sourceAppUrl, serverCa, { serverCaFromFile: true });
+    const client = appClient(task, certs);
+    try {
+      // verify-full on the server leg: only the CA read from the file lets this through.
+      await client.connect();
+      expect((await client.query("SELECT current_database() AS db")).rows[0].db).toBe(DB);
+      const args = ["--json", "pooler", "status", "--pooler", task.control];
+      const trusted = await runFerry(args, { FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_CA: certs.ca });
+      expect(trusted.code, trusted.stderr).toBe(0);
+      expect(JSON.parse(trusted.stdout).replicas[0].port).toBe(source.port);
+      // Without it the pooler's own CA is in no trust store: refused.
+      const untrusted = await runFerry(args, { FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_CA: undefined });
+      expect(untrusted.code).toBe(1);
+    } finally {
+      await client.end().catch(() => undefined);
+      await task.stop();
+    }
+  });
+
   it("refuses a wrong admin password with one line naming the replica", async () => {
     const r = await runFerry(["--json", "pooler", "status", "--pooler", replicas[0].control, "--pooler-ca", caFile()], { FERRY_POOLER_ADMIN_PASSWORD: "wrong" });
     expect(r.code).toBe(1);

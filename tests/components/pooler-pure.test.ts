@@ -1,0 +1,188 @@
+// The Postgres pooler's plan, without Pulumi (components/target/pooler/plan.ts): its
+// replicas and names, where it points at each stage, the app's DATABASE_URL through it
+// (read by libpq, Ruby's URI and Node's URL alike), the derived passwords, the task's
+// command, and the TLS step run for real (openssl, with a stand-in `aws` that records what
+// it is given): the certificate verifies for every replica's name against the CA it
+// prints, and the key reaches only the secret, through a pipe.
+import { execFileSync, spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../config";
+import {
+  CONTROL_PORT, planPooler, POOLER_CA_IN_TASK, POOLER_PORT, poolerCommand, poolerContainers, poolerDatabaseUrl, poolerPassword, poolerServerUrl, tlsCommand,
+} from "../../components/target/pooler";
+import { stackConfig, upTo, withFlags } from "../program/stacks";
+import type { Flags } from "../program/stacks";
+import { withPooler } from "./pooler-config";
+
+
+const configOf = (stack: "staging" | "prod", flags: Flags = {}, pooler: Record<string, unknown> = {}) => parseConfig(withFlags(withPooler(stackConfig(stack), pooler), flags));
+
+describe("planPooler", () => {
+  it("declares nothing where the stack has no ferry:target.pooler", () => {
+    expect(planPooler(parseConfig(stackConfig("prod")), "ferry")).toBeUndefined();
+  });
+
+  it("gives each of two replicas (the default) its own name in the stack's namespace and its control URL", () => {
+    const plan = planPooler(configOf("prod"), "ferry")!;
+    expect(plan.namespace).toBe("ferry.pooler.internal");
+    expect(plan.replicas).toEqual([
+      { service: "pooler-0", host: "pooler-0.ferry.pooler.internal", controlUrl: `https://pooler-0.ferry.pooler.internal:${CONTROL_PORT}` },
+      { service: "pooler-1", host: "pooler-1.ferry.pooler.internal", controlUrl: `https://pooler-1.ferry.pooler.internal:${CONTROL_PORT}` },
+    ]);
+    expect(plan.database).toBe(configOf("prod").target.postgres.database);
+  });
+
+  it("refuses one replica (losing it would be an outage), naming the key", () => {
+    expect(() => configOf("prod", {}, { replicas: 1 })).toThrow(/ferry:target\.pooler\.replicas/);
+  });
+
+  it("points at the source until Postgres's cutover, and at the target from it", () => {
+    for (const stage of ["provision", "replicate", "proxy"] as const) expect(planPooler(configOf("prod", upTo(stage)), "ferry")!.server).toBe("source");
+    expect(planPooler(configOf("prod", upTo("cutover")), "ferry")!.server).toBe("target");
+    expect(planPooler(configOf("prod", upTo("decommission")), "ferry")!.server).toBe("target");
+    // Postgres held back while the flag is up: still the source.
+    expect(planPooler(configOf("prod", upTo("cutover", { hold: { postgres: "replicate", app: "proxy" } })), "ferry")!.server).toBe("source");
+  });
+
+  it("refuses a source without Postgres and a local runner, naming the key", () => {
+    const config = configOf("prod");
+    expect(() => planPooler({ ...config, source: { ...config.source, services: ["nginx", "app"] } as typeof config.source }, "ferry")).toThrow(/^ferry:target\.pooler: the source has no Postgres/);
+    expect(() => planPooler({ ...config, target: { ...config.target, runner: { kind: "local", operatorCidrs: [] } as typeof config.target.runner } }, "ferry")).toThrow(/^ferry:target\.pooler: needs ferry:target\.runner kind ec2/);
+  });
+});
+
+/** A libpq URL's pieces (Node's URL refuses credentials without a host in the authority, which this URL has). */
+function parts(url: string): { user: string; password: string; database: string; query: URLSearchParams } {
+  const m = /^postgresql:\/\/([^:@/]+):([^@/]+)@\/([^?]+)\?(.*)$/.exec(url);
+  if (!m) throw new Error(`not a host-less libpq URL: ${url.replace(/:[^@/]+@/, ":***@")}`);
+  return { user: decodeURIComponent(m[1]), password: decodeURIComponent(m[2]), database: decodeURIComponent(m[3]), query: new URLSearchParams(m[4]) };
+}
+
+describe("the app's DATABASE_URL through the pooler", () => {
+  const plan = planPooler(configOf("prod"), "ferry")!;
+  const url = poolerDatabaseUrl(plan, "p@ss/w:rd");
+
+  it("names every replica, verify-full against the pooler's CA in the task, the database alias and the app's login", () => {
+    const u = parts(url);
+    expect(u.query.get("host")).toBe(plan.replicas.map((r) => r.host).join(","));
+    expect(u.query.get("port")).toBe(String(POOLER_PORT));
+    expect(u.query.get("sslmode")).toBe("verify-full");
+    expect(u.query.get("sslrootcert")).toBe(POOLER_CA_IN_TASK);
+    expect(u.user).toBe("app");
+    expect(u.password).toBe("p@ss/w:rd");
+    expect(u.database).toBe(plan.database);
+  });
+
+  it("is read by libpq as a host list: with the first replica gone it connects through the next", () => {
+    // libpq itself (psql): the first host does not resolve, the second is a real server.
+    const pg = mkdtempSync(join(tmpdir(), "pooler-url-"));
+    const initdb = spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1"], { encoding: "utf8" }).stdout.trim();
+    expect(initdb, "PostgreSQL's initdb").not.toBe("");
+    const bin = initdb.replace(/\/initdb$/, "");
+    const asPostgres = (cmd: string[]) => (process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
+    if (process.getuid?.() === 0) chmodSync(pg, 0o777);
+    const run = (cmd: string[]) => execFileSync(asPostgres(cmd)[0], asPostgres(cmd).slice(1), { stdio: "pipe", encoding: "utf8" });
+    run([`${bin}/initdb`, "-D", join(pg, "data"), "-A", "trust", "-U", "app"]);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    // A log file: pg_ctl's server would otherwise hold this test's stdout pipe open.
+    run([`${bin}/pg_ctl`, "-D", join(pg, "data"), "-l", join(pg, "log"), "-o", `-p ${port} -k ${pg} -c listen_addresses=127.0.0.1`, "-w", "start"]);
+    try {
+      const local = { ...plan, replicas: [{ ...plan.replicas[0], host: "pooler-0.invalid" }, { ...plan.replicas[1], host: "127.0.0.1" }], database: "postgres" };
+      // The test server has no TLS and its own port: the rest of the URL is libpq's to read as it is.
+      const u = poolerDatabaseUrl(local, "unused").replace("sslmode=verify-full", "sslmode=disable").replace(`port=${POOLER_PORT}`, `port=${port}`);
+      expect(execFileSync("psql", [u, "-Atc", "select 'through ' || inet_server_addr()"], { encoding: "utf8" }).trim()).toBe("through 127.0.0.1/32");
+    } finally {
+      run([`${bin}/pg_ctl`, "-D", join(pg, "data"), "-m", "immediate", "stop"]);
+    }
+  });
+
+  it("parses in Ruby's URI (Rails's DATABASE_URL reader), which refuses a host list in the authority", () => {
+    const ruby = (u: string) => spawnSync("ruby", ["-ruri", "-e", "puts URI.parse(ARGV[0]).query", u], { encoding: "utf8" });
+    const ok = ruby(url);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`host=${plan.replicas.map((r) => r.host).join(",")}`);
+    expect(ruby("postgresql://app:x@a:6432,b:6432/db").status).not.toBe(0);
+  });
+});
+
+describe("the pooler's secrets", () => {
+  it("derives two passwords that differ from each other and from the master password, and stay the same across runs", () => {
+    const master = "master-password-0123456789";
+    const admin = poolerPassword(master, "admin");
+    const client = poolerPassword(master, "client");
+    expect(admin).not.toBe(client);
+    expect(admin).not.toContain(master);
+    expect(poolerPassword(master, "admin")).toBe(admin);
+    expect(poolerPassword("another-master-password-0", "admin")).not.toBe(admin);
+    // URL-safe: it goes into DATABASE_URL as it is.
+    expect(client).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it("starts the server leg at the source's URL as it is, and at the target with verify-full", () => {
+    const source = "postgres://u:p@ec2-1.compute.amazonaws.com:5432/d1?sslmode=require";
+    const target = "postgres://ferry:pw@db.abc.rds.amazonaws.com:5432/app";
+    expect(poolerServerUrl({ server: "source" }, { source, target })).toBe(source);
+    // A box's URL without sslmode: TLS without a CA to verify against (the app's libpq preferred TLS there).
+    expect(poolerServerUrl({ server: "source" }, { source: "postgres://u:p@203.0.113.20:5432/d", target })).toBe("postgres://u:p@203.0.113.20:5432/d?sslmode=require");
+    expect(new URL(poolerServerUrl({ server: "target" }, { source, target })).searchParams.get("sslmode")).toBe("verify-full");
+  });
+
+  it("gives the task its secrets only by reference, unpinned (a new value reaches the next task without a new definition)", () => {
+    const plan = planPooler(configOf("prod"), "ferry")!;
+    const containers = poolerContainers({ plan, image: "img", fetchImage: "aws", secretArn: "arn:s", tlsSecretArn: "arn:t", bundleUrl: "s3://b/ferry/ferry-x.js", rdsCaUrl: "s3://b/certs/rds.pem", logs: { group: "g", region: "r" } });
+    const pooler = containers.find((c) => c.name === "pooler") as { secrets: { name: string; valueFrom: string }[]; environment: { name: string; value: string }[] };
+    expect(pooler.secrets).toEqual([
+      { name: "FERRY_POOLER_ADMIN_PASSWORD", valueFrom: "arn:s:FERRY_POOLER_ADMIN_PASSWORD::" },
+      { name: "FERRY_POOLER_CLIENT_PASSWORD", valueFrom: "arn:s:FERRY_POOLER_CLIENT_PASSWORD::" },
+      { name: "FERRY_POOLER_SERVER_URL", valueFrom: "arn:s:FERRY_POOLER_SERVER_URL::" },
+      { name: "FERRY_POOLER_TLS_CERT", valueFrom: "arn:t:FERRY_POOLER_TLS_CERT::" },
+      { name: "FERRY_POOLER_TLS_KEY", valueFrom: "arn:t:FERRY_POOLER_TLS_KEY::" },
+    ]);
+    expect(pooler.environment.map((e) => e.name)).toEqual(["FERRY_POOLER_SERVER_CA_FILE"]);
+  });
+
+  it("runs `ferry pooler serve` with settings only, after installing Debian's PgBouncer (a valid sh script)", () => {
+    const plan = planPooler(configOf("prod", {}, { poolSize: 7 }), "ferry")!;
+    const script = poolerCommand(plan);
+    expect(script).toContain("apt-get -o Acquire::Retries=5 install -y -qq --no-install-recommends pgbouncer");
+    expect(script.split("\n").pop()).toBe(`exec node /ferry/ferry pooler serve --database ${plan.database} --client-user app --port 6432 --control-port 6433 --pool-size 7 --query-wait-timeout 120 --run-as postgres`);
+    expect(spawnSync("sh", ["-n", "-c", script]).status).toBe(0);
+  });
+});
+
+describe("the TLS step (run for real)", () => {
+  it("makes a certificate every replica's name verifies against the CA it prints; the key goes only to the secret", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pooler-tls-"));
+    // A stand-in `aws`: records argv, keeps what put-secret-value reads from stdin, copies `s3 cp` sources.
+    writeFileSync(join(dir, "aws"), `#!/bin/sh
+printf '%s\\n' "$*" >> ${dir}/argv
+case "$1 $2" in
+  "secretsmanager put-secret-value") cat > ${dir}/secret.json; echo v1 ;;
+  "s3 cp") cp "$6" ${dir}/s3-object ;;
+esac
+`, { mode: 0o755 });
+    const hosts = ["pooler-0.ferry.pooler.internal", "pooler-1.ferry.pooler.internal"];
+    const out = execFileSync("bash", ["-c", tlsCommand({ hosts, secretArn: "arn:aws:secretsmanager:eu:1:secret:ferry/pooler-tls-AbC", bucket: "b-1", region: "eu-central-1" })], {
+      encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    });
+    const secret = JSON.parse(readFileSync(join(dir, "secret.json"), "utf8")) as Record<string, string>;
+    const ca = new X509Certificate(out);
+    const cert = new X509Certificate(secret.FERRY_POOLER_TLS_CERT);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    for (const host of hosts) expect(cert.checkHost(host)).toBe(host);
+    expect(cert.checkHost("pooler-2.ferry.pooler.internal")).toBeUndefined();
+    expect(secret.FERRY_POOLER_TLS_KEY).toMatch(/BEGIN PRIVATE KEY/);
+    // The CA certificate (public) went to the bucket; the key is in no argv and not printed.
+    expect(readFileSync(join(dir, "s3-object"), "utf8")).toBe(out);
+    const argv = readFileSync(join(dir, "argv"), "utf8");
+    expect(argv).toContain("s3 cp --only-show-errors --region eu-central-1 ca.pem s3://b-1/certs/pooler-ca.pem");
+    const keyLine = secret.FERRY_POOLER_TLS_KEY.split("\n")[1];
+    expect(argv).not.toContain(keyLine);
+    expect(out).not.toContain(keyLine);
+    expect(out).not.toMatch(/PRIVATE KEY/);
+  });
+});
