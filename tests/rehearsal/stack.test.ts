@@ -139,9 +139,9 @@ describe("the stack rehearsal", { timeout: 1_800_000 }, () => {
       expect(ups.filter((u) => u.secondUp).map((u) => u.stage)).toEqual(firstUps(ups).map((u) => `${u.stage} (again)`));
       expect(ups.filter((u) => u.secondUp).flatMap((u) => u.steps).every((s) => s.verdict === "read" || s.verdict === "change")).toBe(true);
       if (stack === "prod") expect(ran(ups, "proxy 100%", /ferry --json proxy apply/)).toBe(true);
-      expect(ran(ups, "replicate", /ferry --json pg replicate --strategy (dump|logical)/)).toBe(true);
+      expect(ran(ups, "replicate", /ferry --json pg replicate --strategy (dump|logical|capture)/)).toBe(true);
       // Both stores move: one `ferry cutover` for the two, then Redis's gate on it.
-      expect(ran(ups, "cutover", /ferry --json cutover --strategy (dump|logical) --strategy (copy|replicaof)/)).toBe(true);
+      expect(ran(ups, "cutover", /ferry --json cutover --strategy (dump|logical|capture) --strategy (copy|replicaof)/)).toBe(true);
       expect(ran(ups, "cutover", /ferry --json redis status --require-cutover/)).toBe(true);
       // The cutover fenced writes and the load generator saw it.
       expect(report.writeUnavailableMs).toBeGreaterThan(0);
