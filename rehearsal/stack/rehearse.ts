@@ -202,6 +202,38 @@ export function failuresOutsideCutoverCheck(ups: Array<Pick<UpRecord, "label" | 
   };
 }
 
+/** The address the source app reaches a target store at: RDS's endpoint, Redis on EC2's public IP. */
+function storeAddressForSourceApp(store: "postgres" | "redis", resources: Array<{ type: string; outputs: Record<string, unknown> }>): string | undefined {
+  if (store === "postgres") return resources.find((r) => r.type === "aws:rds/instance:Instance")?.outputs.address as string | undefined;
+  const ec2 = resources.find((r) => r.type === "aws:ec2/instance:Instance" && String((r.outputs.tags as Record<string, string> | undefined)?.Name ?? "").endsWith("-redis"));
+  return (ec2?.outputs.publicIp as string | undefined) || undefined;
+}
+
+/**
+ * A store that cut over while the app stayed on Heroku: the app's config var names the
+ * target as the dynos reach it, and the app (its dynos, real processes) acknowledged
+ * writes after that store's cutover, which the other checks find where that store's data
+ * now lives. A write the dynos sent to the source's store would be missing there.
+ */
+export function sourceAppOnMovedStoresCheck(
+  moved: Array<{ store: "postgres" | "redis"; configVar: string; value?: string; address?: string; cutoverEndedAt: number }>,
+  acked: Array<Pick<AckedWrite, "sentAt">>,
+): CheckRecord {
+  const problems = moved.flatMap((m) => {
+    const after = acked.filter((w) => w.sentAt > m.cutoverEndedAt).length;
+    const host = m.value ? new URL(m.value).hostname : undefined;
+    return [
+      ...(!m.address || host !== m.address ? [`${m.store}: the app's ${m.configVar} names ${host ?? "nothing"}, not the target (${m.address ?? "no address for the source app"})`] : []),
+      ...(after === 0 ? [`${m.store}: no write acknowledged after its cutover`] : []),
+    ];
+  });
+  return {
+    name: "the app that stayed on Heroku serves from the stores that moved: its config vars name them, and it acknowledged writes after their cutover",
+    ok: moved.length > 0 && problems.length === 0,
+    detail: problems.length ? problems.join("; ") : moved.length ? moved.map((m) => `${m.store}: ${m.configVar} on the target, ${acked.filter((w) => w.sentAt > m.cutoverEndedAt).length} write(s) after its cutover`).join("; ") : "no store moved while the app stayed",
+  };
+}
+
 /** A failed update whose only steps were guards refusing: nothing else ran. */
 function refusedByGuard(steps: EngineStep[]): boolean {
   const failed = steps.filter((s) => !s.ok);
@@ -438,6 +470,16 @@ function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord
       error: s.ok ? undefined : s.detail,
     })),
   };
+}
+
+/** The stores that reached cutover while the app stayed on Heroku: each with the up that moved it and the app's config var now. */
+function movedWithoutTheApp(source: HerokuSourceConfig, now: FerryConfig["stages"], ups: UpRecord[], resources: Array<{ type: string; outputs: Record<string, unknown> }>, heroku: HerokuPlatform) {
+  return (["postgres", "redis"] as const).flatMap((store) => {
+    const spec = source[store];
+    const movedBy = ups.find((u) => u.ok && atLeast(componentStage(store, u.config.stages), "cutover"));
+    if (!spec || !movedBy || !atLeast(componentStage(store, now), "cutover")) return [];
+    return [{ store, configVar: spec.configVar, value: heroku.api.app(spec.app)?.configVars[spec.configVar], address: storeAddressForSourceApp(store, resources), cutoverEndedAt: movedBy.endedAt }];
+  });
 }
 
 /** When the cutover's fence went up: the start of the step that cuts the stores over (or of the cutover stage). */
@@ -755,6 +797,9 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   checks.push(secondUpCheck(ups));
   checks.push(failuresOutsideCutoverCheck(ups, load.requests));
   checks.push(deploymentsCheck([...cloud.deployments.values()]));
+  if (src.heroku && config.source.kind === "heroku" && !atLeast(componentStage("app", finalConfig.stages), "cutover")) {
+    checks.push(sourceAppOnMovedStoresCheck(movedWithoutTheApp(config.source, finalConfig.stages, ups, stateFile.read().resources, src.heroku), acked));
+  }
 
   const timeline: RunTimeline = {
     source: config.source.kind,
