@@ -6,7 +6,6 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../rehearsal/servers";
-import { storyStackFile } from "../../rehearsal/stack/stories";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -40,7 +39,7 @@ const common = ["--size", "small", "--hold", "1", "--split", "50", "--writes-per
 describe("the stores-first journeys", { timeout: 1_800_000 }, () => {
   test("story 002: Redis alone moves to Redis on EC2 (TLS, published) while the app stays on Heroku for good; nothing lost, the dynos serve from it", async () => {
     const out = tempDir("journey-002");
-    const r = await rehearse(["--stack-file", storyStackFile(ROOT, "002", out), ...common, "--out", out]);
+    const r = await rehearse(["--story", "002", ...common, "--out", out]);
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     const report = green(out, r.stderr);
     const ups = report.stack.ups;
@@ -54,6 +53,40 @@ describe("the stores-first journeys", { timeout: 1_800_000 }, () => {
     const created = firstUps(ups).flatMap((u) => u.steps).filter((s) => s.op === "create").map((s) => s.type ?? "");
     expect(created).toContain("aws:ec2/instance:Instance");
     expect(created.filter((t) => /^aws:ecs\/service:|^cloudflare:index\/loadBalancer:/.test(t))).toEqual([]);
+    expect(report.checks.find((c) => c.name.startsWith("the app that stayed on Heroku"))?.ok).toBe(true);
+  });
+
+  test("story 002: back down from Redis's cutover is refused before anything moves (the target took the app's writes); nothing lost, the dynos stay on it", async () => {
+    const out = tempDir("journey-002-back");
+    const r = await rehearse(["--story", "002", ...common, "--rollback-from", "cutover", "--out", out]);
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const report = green(out, r.stderr);
+    const back = report.stack.ups[report.stack.ups.length - 1];
+    expect(back.stage.startsWith("back to ")).toBe(true);
+    expect(back.refused).toBe(true);
+    expect(back.steps.every((s) => s.resource.endsWith("-guard"))).toBe(true);
+    expect(back.steps.some((s) => !s.ok && /redis rollback --check/.test(s.command ?? ""))).toBe(true);
+    expect(report.checks.find((c) => c.name.startsWith("the app that stayed on Heroku"))?.ok).toBe(true);
+  });
+
+  test("story 000: Postgres cut over with the app on Heroku, then Redis, then the app; nothing lost, the dynos served from each moved store until the app moved", async () => {
+    const out = tempDir("journey-000");
+    const r = await rehearse(["--story", "000", ...common, "--out", out]);
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const report = green(out, r.stderr);
+    const ups = report.stack.ups;
+    expect(ups.every((u) => u.ok)).toBe(true);
+    const labels = firstUps(ups).map((u) => u.stage);
+    expect(labels.slice(labels.indexOf("cutover"))).toEqual(["cutover", "cutover: Redis", "the app: proxy 50%", "the app: proxy 100%", "cutover: the app", "decommission"]);
+    const by = (label: string) => commands(ups.filter((u) => u.stage === label));
+    // Each store in a window of its own, the add-on's var repointed each time; the stores never in one `ferry cutover`.
+    expect(by("cutover").some((c) => /ferry --json pg cutover/.test(c))).toBe(true);
+    expect(by("cutover").some((c) => /ferry --json redis cutover/.test(c))).toBe(false);
+    expect(by("cutover: Redis").some((c) => /ferry --json redis cutover/.test(c))).toBe(true);
+    for (const label of ["cutover", "cutover: Redis"]) expect(by(label).some((c) => /ferry --json heroku repoint/.test(c))).toBe(true);
+    expect(commands(ups).some((c) => /ferry --json cutover /.test(c))).toBe(false);
+    // Only the app's own cutover stops the dynos for good.
+    expect(by("cutover: the app").some((c) => /ferry --json heroku scale .*=0/.test(c))).toBe(true);
     expect(report.checks.find((c) => c.name.startsWith("the app that stayed on Heroku"))?.ok).toBe(true);
   });
 });
