@@ -214,11 +214,11 @@ export function failuresOutsideCutoverCheck(ups: Array<Pick<UpRecord, "label" | 
   };
 }
 
-/** The address the source app reaches a target store at: RDS's endpoint, Redis on EC2's public IP. */
+/** The address the source app reaches a target store at: RDS's endpoint, Redis on EC2's public DNS name. */
 function storeAddressForSourceApp(store: "postgres" | "redis", resources: Array<{ type: string; outputs: Record<string, unknown> }>): string | undefined {
   if (store === "postgres") return resources.find((r) => r.type === "aws:rds/instance:Instance")?.outputs.address as string | undefined;
   const ec2 = resources.find((r) => r.type === "aws:ec2/instance:Instance" && String((r.outputs.tags as Record<string, string> | undefined)?.Name ?? "").endsWith("-redis"));
-  return (ec2?.outputs.publicIp as string | undefined) || undefined;
+  return (ec2?.outputs.publicDns as string | undefined) || undefined;
 }
 
 const writesBetween = (acked: Array<Pick<AckedWrite, "sentAt">>, from: number, to: number) => acked.filter((w) => w.sentAt > from && w.sentAt <= to).length;

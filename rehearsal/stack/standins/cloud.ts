@@ -445,18 +445,21 @@ export class Cloud implements Realizer, TaskRunner {
     // An instance launched with a public IP (a public subnet) gets an address of its own
     // that the internet reaches: a Heroku dyno connects to it, not to the private one.
     const publicIp = i.associatePublicIpAddress === true ? await this.ctx.hosts.allocate(`EC2 ${goal.name} public IP`) : "";
+    // Its public DNS name resolves to it (the VPC has DNS hostnames on): EC2's form per region.
+    const publicDns = publicIp ? `ec2-${publicIp.replace(/\./g, "-")}.${this.ctx.region === "us-east-1" ? "compute-1" : `${this.ctx.region}.compute`}.amazonaws.com` : "";
+    if (publicDns) this.ctx.hosts.name(publicDns, publicIp);
     if (role.endsWith("-redis")) {
       // User data reads the password from SSM and starts redis-server with AOF on.
       const param = this.ofType("aws:ssm/parameter:Parameter").find((p) => String(p.inputs.name).endsWith("/redis-password"));
       if (!param) throw new Error(`${goal.name}: its user data reads the Redis password from SSM, and no such parameter exists`);
-      const tls = await redisTlsListener(String(i.userData ?? ""), [publicIp || host, host]);
+      const tls = await redisTlsListener(String(i.userData ?? ""), [...(publicDns ? [publicDns, publicIp] : []), host]);
       const redis = await startRedis({ password: String(param.inputs.value), settings: tls?.settings });
       const forwards = [await forward(host, 6379, redis.port)];
       if (tls) forwards.push(await forward(publicIp || host, tls.declaredPort, tls.port));
       this.redis.set(goal.urn, { redis, forward: { listen: forwards[0].listen, close: async () => void (await Promise.all(forwards.map((f) => f.close()))) } });
       this.ctx.log(`      EC2 ${goal.name}: Redis on ${host}:6379 with the password from SSM${tls ? `, and TLS on ${publicIp || host}:${tls.declaredPort} (a self-signed certificate, as its user data makes at first boot)` : ""}`);
     }
-    return { id, outputs: { ...i, privateIp: host, publicIp, arn: `arn:aws:ec2:${this.ctx.region}:000000000000:instance/${id}` } };
+    return { id, outputs: { ...i, privateIp: host, publicIp, publicDns, arn: `arn:aws:ec2:${this.ctx.region}:000000000000:instance/${id}` } };
   }
 
   // ---- ACM: DNS-validated certificates --------------------------------------------------
