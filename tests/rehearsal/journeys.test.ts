@@ -48,11 +48,12 @@ describe("the stores-first journeys", { timeout: 1_800_000 }, () => {
     // Redis's own window around the app: its cutover, then the add-on's var repointed at the target.
     expect(ran.some((c) => /ferry --json redis cutover/.test(c))).toBe(true);
     expect(ran.some((c) => /ferry --json heroku repoint/.test(c))).toBe(true);
-    // Postgres never moved, and the app never left: no pg cutover, no ECS service, no DNS change.
+    // Postgres never moved.
     expect(ran.some((c) => /ferry --json (pg cutover|cutover )/.test(c))).toBe(false);
-    const created = firstUps(ups).flatMap((u) => u.steps).filter((s) => s.op === "create").map((s) => s.type ?? "");
+    // The app never left: no split, no DNS record moved off Heroku.
+    const created = firstUps(ups).flatMap((u) => u.steps).filter((s) => s.op !== "read").map((s) => s.type ?? "");
     expect(created).toContain("aws:ec2/instance:Instance");
-    expect(created.filter((t) => /^aws:ecs\/service:|^cloudflare:index\/loadBalancer:/.test(t))).toEqual([]);
+    expect(created.filter((t) => /^cloudflare:index\/(loadBalancer|dnsRecord):/.test(t))).toEqual([]);
     expect(report.checks.find((c) => c.name.startsWith("the app that stayed on Heroku"))?.ok).toBe(true);
   });
 
