@@ -8,6 +8,7 @@
 // naming the key, and the engine never reaches the instance.
 import { ACCESS_KEY } from "../../config/access";
 import { shellQuote } from "../shell";
+import { ENV } from "../../dataplane/cli/contract";
 
 export interface ExposureGuardCommands {
   create: string;
@@ -16,9 +17,13 @@ export interface ExposureGuardCommands {
 
 /** The guard's commands for Redis on EC2 reached from the internet (`internet`) or not, holding data or not. */
 export function redisExposureGuard(internet: boolean, holdsData: boolean): ExposureGuardCommands {
-  const create = `echo ${shellQuote(`Redis on EC2 reached from the internet: ${internet ? "yes" : "no"}`)}`;
+  const recorded = `Redis on EC2 reached from the internet: ${internet ? "yes" : "no"}`;
+  const create = `echo ${shellQuote(recorded)}`;
   if (!holdsData) return { create, update: create };
   const change = internet ? "adding an internet way in (kind box, static-egress or published)" : "removing the internet way in";
   const message = `${ACCESS_KEY}: ${change} would replace Redis on EC2 (its subnet and public address are fixed at launch) while it holds data; put ${ACCESS_KEY} back as it was (declare it at provision, before ferry:replicate)`;
-  return { create, update: `echo ${shellQuote(message)} >&2; exit 1` };
+  // The update also runs when only this command's text changed (Redis came to hold data at
+  // replicate, the exposure as it was): it refuses only an exposure other than the one the
+  // last run recorded, which the provider hands it as its previous stdout.
+  return { create, update: `if [ "$${ENV.previousStdout}" = ${shellQuote(recorded)} ]; then ${create}; else echo ${shellQuote(message)} >&2; exit 1; fi` };
 }

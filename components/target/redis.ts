@@ -113,6 +113,10 @@ export class Redis extends pulumi.ComponentResource {
       disableApiTermination: args.holdsLiveData,
       tags: { ...args.tags, Name: `${name}-redis` },
     }, { parent: this, dependsOn: [password, exposure] });
-    return { host: instance.privateIp, sourceHost: publicSubnetId === undefined ? instance.privateIp : instance.publicIp };
+    // Published: the instance's public DNS name (ec2-*.compute-1.amazonaws.com; the VPC has
+    // DNS hostnames on), the kind of host Heroku Key-Value Store's URLs name, for which apps
+    // set up for it turn verification of the self-signed certificate off (Heroku's advice,
+    // https://devcenter.heroku.com/articles/connecting-heroku-redis); some do for those hosts only.
+    return { host: instance.privateIp, sourceHost: publicSubnetId === undefined ? instance.privateIp : instance.publicDns };
   }
 }

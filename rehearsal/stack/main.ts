@@ -4,15 +4,17 @@
 // succeeded (or a guard refused a rollback that would lose data) and no acknowledged
 // write was lost; 1 when not; 2 on bad options; 3 when a program it needs is missing.
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { existsSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { existsSync, mkdirSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
 import { Stage, STAGES } from "../../config";
 import { parseSize, parseSizeBytes } from "../seed";
 import { redact } from "../../dataplane/cli/common";
 import { rehearseStack, StackRehearsalOptions } from "./rehearse";
 import type { CrashPoint } from "./failed-cutover";
 import { describeMissing, missingPrerequisites } from "../prerequisites";
+import { STORIES, Story, storyStackFile } from "./stories";
 
+const PROJECT_DIR = join(__dirname, "..", "..");
 const started = Date.now();
 const log = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${redact(line)}\n`);
 
@@ -44,6 +46,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     .description("Rehearse a stack: the program's own steps, stage by stage, against local stand-ins, under live traffic")
     .option("--stack <name>", "the stack whose Pulumi.<name>.yaml to rehearse", "staging")
     .option("--stack-file <path>", "any stack file instead of --stack")
+    .option("--story <id>", `a stores-first story instead of --stack (${STORIES.join(", ")}): the staging example with the story's way in and holds, written to --out`)
     .option("--size <size>", 'the generated sample: "small" (20,000 rows), a row count, or a database size such as 1gb or 500mb', "small")
     .option("--out <dir>", "where the report goes", "rehearsal/out")
     .option("--split <percents>", "percent of requests on AWS at each weighted step before 100 (Cloudflare load balancer; a box then forwards the rest at 100)", "10,50")
@@ -60,13 +63,16 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     .configureOutput({ outputError: (s, w) => w(s.split("\n")[0] + "\n") });
   cmd.parse(argv, { from: "user" });
   const o = cmd.opts();
-  const stackFile = resolve(o.stackFile ?? `Pulumi.${o.stack}.yaml`);
+  if (o.story !== undefined && !(STORIES as readonly string[]).includes(o.story)) throw new InvalidArgumentError(`--story must be one of ${STORIES.join(", ")}`);
+  const story = o.story as Story | undefined;
+  if (story) mkdirSync(resolve(o.out), { recursive: true });
+  const stackFile = story ? storyStackFile(PROJECT_DIR, story, resolve(o.out)) : resolve(o.stackFile ?? `Pulumi.${o.stack}.yaml`);
   if (!existsSync(stackFile)) throw new InvalidArgumentError(`${o.stackFile ? "--stack-file" : "--stack"}: no stack file ${stackFile}`);
   const split = String(o.split).split(",").map((s) => Number(s.trim()));
   if (split.some((n) => !Number.isInteger(n) || n < 1 || n > 99)) throw new InvalidArgumentError("--split must be percentages 1-99, e.g. 10,50");
   return {
     stackFile,
-    stackName: o.stackFile ? basename(stackFile).replace(/^Pulumi\.|\.yaml$/g, "") : o.stack,
+    stackName: story ? `story${story}` : o.stackFile ? basename(stackFile).replace(/^Pulumi\.|\.yaml$/g, "") : o.stack,
     ...sampleSize(String(o.size)),
     sizeLabel: String(o.size),
     outDir: resolve(o.out),
@@ -80,6 +86,7 @@ export function parseStackOptions(argv: string[]): StackRehearsalOptions {
     upTo: o.upTo,
     rollbackFrom: o.rollbackFrom,
     failCutoverOnce: crashPoint(o.failCutoverOnce),
+    story,
   };
 }
 

@@ -66,6 +66,7 @@ import { checkCallsAgainstRunnerRole } from "./standins/iam";
 import { spawnSync } from "node:child_process";
 import type { PrivateCa } from "./standins/ca";
 import type { Hosts } from "./hosts";
+import { JourneyUp, Story, storyUps } from "./stories";
 
 export interface StackRehearsalOptions {
   stackFile: string;
@@ -93,6 +94,8 @@ export interface StackRehearsalOptions {
    * ferry:cutover, check every source was given back, then raise it again.
    */
   failCutoverOnce?: CrashPoint;
+  /** A stores-first story (stories.ts): its ups instead of the stack's plain journey. */
+  story?: Story;
 }
 
 const PROJECT_DIR = resolve(__dirname, "..", "..");
@@ -183,13 +186,22 @@ export function deploymentsCheck(deployments: ServiceDeployment[]): CheckRecord 
 }
 
 /**
+ * Whether an up moves something across cutover, up or down: the flag, or (with holds, a
+ * store cut over while the app stays) any component's own stage, each with its window.
+ */
+function movesAcrossCutover(before: FerryConfig | undefined, after: FerryConfig): boolean {
+  const cut = (c: FerryConfig | undefined, component: "postgres" | "redis" | "app") => (c ? atLeast(componentStage(component, c.stages), "cutover") : false);
+  return (before?.stages.cutover ?? false) !== after.stages.cutover || (["postgres", "redis", "app"] as const).some((k) => cut(before, k) !== cut(after, k));
+}
+
+/**
  * No request failed outside the cutover's write window: the window is the write outage
  * that overlaps an up moving ferry:cutover (up or down); any other failed request is a
  * failure a user would see, named with its stage and what it said.
  */
 export function failuresOutsideCutoverCheck(ups: Array<Pick<UpRecord, "label" | "config" | "startedAt" | "endedAt">>, requests: RequestEvent[]): CheckRecord {
   const span = (u: (typeof ups)[number]) => ({ name: u.label, startedAt: u.startedAt, endedAt: u.endedAt });
-  const crossing = ups.filter((u, i) => u.config.stages.cutover !== (i === 0 ? false : ups[i - 1].config.stages.cutover));
+  const crossing = ups.filter((u, i) => movesAcrossCutover(i === 0 ? undefined : ups[i - 1].config, u.config));
   const windows = cutoverWindows(requests, crossing.map(span));
   const outside = failuresOutside(requests, windows, ups.map(span));
   const failed = requests.filter((r) => !r.ok).length;
@@ -199,6 +211,40 @@ export function failuresOutsideCutoverCheck(ups: Array<Pick<UpRecord, "label" | 
     detail: outside.length
       ? `${outside.reduce((n, f) => n + f.count, 0)} failed outside it: ${outside.map((f) => `${f.stage}: ${f.count} × ${f.error}`).join("; ")}`
       : `${failed} failed request(s), all inside the cutover window${windows.length === 1 ? "" : "s"} (${windows.length})`,
+  };
+}
+
+/** The address the source app reaches a target store at: RDS's endpoint, Redis on EC2's public DNS name. */
+function storeAddressForSourceApp(store: "postgres" | "redis", resources: Array<{ type: string; outputs: Record<string, unknown> }>): string | undefined {
+  if (store === "postgres") return resources.find((r) => r.type === "aws:rds/instance:Instance")?.outputs.address as string | undefined;
+  const ec2 = resources.find((r) => r.type === "aws:ec2/instance:Instance" && String((r.outputs.tags as Record<string, string> | undefined)?.Name ?? "").endsWith("-redis"));
+  return (ec2?.outputs.publicDns as string | undefined) || undefined;
+}
+
+const writesBetween = (acked: Array<Pick<AckedWrite, "sentAt">>, from: number, to: number) => acked.filter((w) => w.sentAt > from && w.sentAt <= to).length;
+
+/**
+ * A store that cut over while the app stayed on Heroku: the app's config var names the
+ * target as the dynos reach it, and the app (its dynos, real processes) acknowledged
+ * writes after that store's cutover, which the other checks find where that store's data
+ * now lives. A write the dynos sent to the source's store would be missing there.
+ */
+export function sourceAppOnMovedStoresCheck(
+  moved: Array<{ store: "postgres" | "redis"; configVar: string; value?: string; address?: string; cutoverEndedAt: number; seenAt: number }>,
+  acked: Array<Pick<AckedWrite, "sentAt">>,
+): CheckRecord {
+  const problems = moved.flatMap((m) => {
+    const after = writesBetween(acked, m.cutoverEndedAt, m.seenAt);
+    const host = m.value ? new URL(m.value).hostname : undefined;
+    return [
+      ...(!m.address || host !== m.address ? [`${m.store}: the app's ${m.configVar} names ${host ?? "nothing"}, not the target (${m.address ?? "no address for the source app"})`] : []),
+      ...(after === 0 ? [`${m.store}: no write acknowledged after its cutover`] : []),
+    ];
+  });
+  return {
+    name: "the app that stayed on Heroku serves from the stores that moved: its config vars name them, and it acknowledged writes after their cutover",
+    ok: moved.length > 0 && problems.length === 0,
+    detail: problems.length ? problems.join("; ") : moved.length ? moved.map((m) => `${m.store}: ${m.configVar} on the target, ${writesBetween(acked, m.cutoverEndedAt, m.seenAt)} write(s) after its cutover`).join("; ") : "no store moved while the app stayed",
   };
 }
 
@@ -440,6 +486,16 @@ function toStageRecord(up: UpRecord, commands: Map<string, string>): StageRecord
   };
 }
 
+/** The stores that reached cutover while the app stayed on Heroku: each with the up that moved it and the app's config var now. */
+function movedWithoutTheApp(source: HerokuSourceConfig, now: FerryConfig["stages"], ups: UpRecord[], resources: Array<{ type: string; outputs: Record<string, unknown> }>, heroku: HerokuPlatform) {
+  return (["postgres", "redis"] as const).flatMap((store) => {
+    const spec = source[store];
+    const movedBy = ups.find((u) => u.ok && atLeast(componentStage(store, u.config.stages), "cutover"));
+    if (!spec || !movedBy || !atLeast(componentStage(store, now), "cutover")) return [];
+    return [{ store, configVar: spec.configVar, value: heroku.api.app(spec.app)?.configVars[spec.configVar], address: storeAddressForSourceApp(store, resources), cutoverEndedAt: movedBy.endedAt, seenAt: Date.now() }];
+  });
+}
+
 /** When the cutover's fence went up: the start of the step that cuts the stores over (or of the cutover stage). */
 function cutoverStartedAt(ups: UpRecord[]): number | undefined {
   const stage = ups.find((u) => u.label === "cutover");
@@ -655,6 +711,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
 
   // 3-4. The journey up, then (with --rollback-from) back down.
   const ups: UpRecord[] = [];
+  let servedWhileStaying: ReturnType<typeof movedWithoutTheApp> = [];
   const commandLines = new Map<string, string>();
   /** One `pulumi up`: the program evaluated afresh, as the new process a real up is, with a read epoch of its own. */
   const runUp = async (label: string, stageConfig: FerryConfig, injected = false): Promise<UpRecord> => {
@@ -671,6 +728,10 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
       commandLines.set(`${r.urn}:delete`, String((r.inputs as Record<string, unknown>).delete ?? ""));
     }
     const refused = !result.ok && refusedByGuard(result.steps);
+    // What the app left on Heroku is configured with, while it stays there (the end check reads the last).
+    if (result.ok && src.heroku && config.source.kind === "heroku" && !atLeast(componentStage("app", stageConfig.stages), "cutover")) {
+      servedWhileStaying = movedWithoutTheApp(config.source, stageConfig.stages, [...ups, { config: stageConfig, ok: true, endedAt: Date.now() } as UpRecord], stateFile.read().resources, src.heroku);
+    }
     const record: UpRecord = { label, config: stageConfig, ok: result.ok, refused, injected: injected && !result.ok, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared };
     ups.push(record);
     log(`  ${result.ok ? "done" : refused ? `REFUSED (as it must be): ${result.error}` : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);
@@ -690,7 +751,10 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     if (again.ok) await sleep(opts.holdSeconds * 1000);
     return again.ok;
   };
-  const forward = stageConfigs(config, opts.rollbackFrom ?? opts.upTo, opts.splitSteps);
+  const journeyUps = (upTo: Stage): JourneyUp[] => opts.story
+    ? storyUps(opts.story, config, upTo, opts.splitSteps, (c, to) => stageConfigs(c, to, opts.splitSteps))
+    : stageConfigs(config, upTo, opts.splitSteps);
+  const forward = journeyUps(opts.rollbackFrom ?? opts.upTo);
   const checks: CheckRecord[] = [];
   let ok = true;
   for (const [i, s] of forward.entries()) {
@@ -705,7 +769,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   }
   if (ok && opts.rollbackFrom) {
     // Back down the same steps, the weighted ones too: lowering a share is a way back.
-    const back = stageConfigs(config, opts.rollbackFrom, opts.splitSteps).reverse().slice(1);
+    const back = journeyUps(opts.rollbackFrom).reverse().slice(1);
     for (const s of back) {
       if (await up(`back to ${s.label}`, s.config)) continue;
       // A guard refusing a rollback that would lose data is the program doing its job:
@@ -755,6 +819,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   checks.push(secondUpCheck(ups));
   checks.push(failuresOutsideCutoverCheck(ups, load.requests));
   checks.push(deploymentsCheck([...cloud.deployments.values()]));
+  if (servedWhileStaying.length) checks.push(sourceAppOnMovedStoresCheck(servedWhileStaying, acked));
 
   const timeline: RunTimeline = {
     source: config.source.kind,

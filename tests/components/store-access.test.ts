@@ -150,6 +150,12 @@ describe("the URL the source app gets for Redis (what a repoint writes into its 
     expect(await outputValue(r.url)).toBe("redis://:redis-Pw-0123456789ab@10.60.64.10:6379/0");
   });
 
+  it("Redis on EC2 published: rediss:// on the TLS port at its public DNS name, the kind of host Heroku Redis's URLs name", async () => {
+    const r = redis("accurl4", { sourceAccess: { publicSubnetId: "subnet-public" } });
+    expect(await outputValue(r.sourceUrl!)).toBe("rediss://:redis-Pw-0123456789ab@ec2-198-51-100-7.compute-1.amazonaws.com:6380/0");
+    expect(await outputValue(r.url)).toBe("redis://:redis-Pw-0123456789ab@10.60.64.10:6379/0");
+  });
+
   it("ElastiCache: its own TLS endpoint, and no source URL without ferry:source.access", async () => {
     const cache = redis("accurl2", { spec: { kind: "elasticache", nodeType: "cache.t4g.small", replicas: 0, snapshotRetentionDays: 7 }, sourceAccess: {} });
     expect(await outputValue(cache.sourceUrl!)).toBe("rediss://:redis-Pw-0123456789ab@master.accurl2-cache.cache.amazonaws.com:6379/0");

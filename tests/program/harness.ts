@@ -60,7 +60,7 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
     case "aws:elasticache/replicationGroup:ReplicationGroup": return { primaryEndpointAddress: `master.${name}.cache.amazonaws.com` };
     // Auto-named: the physical name is the logical one plus a suffix, as the provider names it.
     case "aws:rds/subnetGroup:SubnetGroup": return { name: inputs.name ?? `${name}-0a1b2c3` };
-    case "aws:ec2/instance:Instance": return { privateIp: "10.60.64.10", publicIp: "", arn: `arn:aws:ec2:::instance/${name}` };
+    case "aws:ec2/instance:Instance": return { privateIp: "10.60.64.10", publicIp: "", publicDns: inputs.associatePublicIpAddress ? "ec2-198-51-100-7.compute-1.amazonaws.com" : "", arn: `arn:aws:ec2:::instance/${name}` };
     case "aws:ec2/eip:Eip": return { publicIp: "198.51.100.77" };
     case "aws:lb/loadBalancer:LoadBalancer": return { dnsName: `${name}-123.us-east-1.elb.amazonaws.com`, arn: `arn:aws:elasticloadbalancing:::loadbalancer/${name}` };
     case "aws:acm/certificate:Certificate": {

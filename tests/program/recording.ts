@@ -30,7 +30,7 @@ export function recordingProvider(opts: RecordingOptions = {}) {
   const calls: Call[] = [];
   const outputs = (g: Goal) => ({
     ...g.inputs, address: `${g.name}.example.internal`, dnsName: `${g.name}.elb.example.internal`, primaryEndpointAddress: `${g.name}.cache.example.internal`,
-    privateIp: "10.60.64.10", publicIp: "198.51.100.7", mainIp: "203.0.113.20", bucket: `${g.name}-bucket`, arn: `arn:x:${g.name}`, keyName: g.name, latestVersion: 1,
+    privateIp: "10.60.64.10", publicIp: "198.51.100.7", publicDns: "ec2-198-51-100-7.compute-1.amazonaws.com", mainIp: "203.0.113.20", bucket: `${g.name}-bucket`, arn: `arn:x:${g.name}`, keyName: g.name, latestVersion: 1,
     repositoryUrl: `000000000000.dkr.ecr.us-east-1.amazonaws.com/${String(g.inputs.name)}`,
     // ACM's validation option per domain of a certificate.
     domainValidationOptions: [g.inputs.domainName, ...((g.inputs.subjectAlternativeNames as string[] | undefined) ?? [])].filter(Boolean)

@@ -124,7 +124,7 @@ describe("a store cut over while the Heroku app stays (story 000)", { timeout: 2
     expect(repointed).toBeLessThan(back);
     // Postgres's window is history: its repoint does not run again.
     expect(at(p.calls, /--var DATABASE_URL/)).toBe(-1);
-    expect(text(envs["ferry-cutover-redis-config"].FERRY_TARGET_REDIS_URL)).toMatch(/rediss:\/\/:[^@]+@198\.51\.100\.7:6380\/0/);
+    expect(text(envs["ferry-cutover-redis-config"].FERRY_TARGET_REDIS_URL)).toMatch(/rediss:\/\/:[^@]+@ec2-198-51-100-7\.compute-1\.amazonaws\.com:6380\/0/);
 
     p.calls.length = 0;
     const [proxy] = await ups(story000, [APP_AT_PROXY], p, state);

@@ -10,7 +10,7 @@
 // with the outputs their provider computes, names auto-suffixed as Pulumi does.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Goal, Realized, Realizer, StoredResource } from "../engine";
-import { LocalPostgres, LocalRedis, startPostgres, startRedis } from "../../servers";
+import { freePort, LocalPostgres, LocalRedis, serverCertificate, startPostgres, startRedis, tempDir } from "../../servers";
 import { withClient } from "../../../dataplane/postgres/connection";
 import type { Hosts } from "../hosts";
 import { forward, Forward } from "../forward";
@@ -107,6 +107,23 @@ function wantsLogical(params: Live | undefined): boolean {
 }
 
 const ACCOUNT = "000000000000";
+
+/**
+ * The TLS listener Redis on EC2's user data configures (`tls-port N`, components/target/userData.ts),
+ * on a certificate made on the instance, self-signed as Heroku Redis's is; none without it.
+ * Redis serves it beside the plain port (https://redis.io/docs/latest/operate/oss_and_stack/management/security/encryption/).
+ */
+async function redisTlsListener(userData: string, names: string[]): Promise<{ declaredPort: number; port: number; settings: Record<string, string> } | undefined> {
+  const declared = /^tls-port (\d+)$/m.exec(userData);
+  if (!declared) return undefined;
+  const files = await serverCertificate(tempDir("ec2-redis-tls"), { kind: "self-signed", hostnames: [...names, "localhost", "127.0.0.1"] });
+  const port = await freePort();
+  return {
+    declaredPort: Number(declared[1]),
+    port,
+    settings: { "tls-port": String(port), "tls-cert-file": files.certFile, "tls-key-file": files.keyFile, "tls-ca-cert-file": files.caFile, "tls-auth-clients": "no" },
+  };
+}
 
 export class Cloud implements Realizer, TaskRunner {
   private readonly live = new Map<string, Live>();
@@ -425,15 +442,24 @@ export class Cloud implements Realizer, TaskRunner {
       return { id, outputs: { ...i, privateIp: "127.0.0.1", publicIp: "127.0.0.1", runner: true } };
     }
     const host = await this.ctx.hosts.allocate(`EC2 ${goal.name}`);
+    // An instance launched with a public IP (a public subnet) gets an address of its own
+    // that the internet reaches: a Heroku dyno connects to it, not to the private one.
+    const publicIp = i.associatePublicIpAddress === true ? await this.ctx.hosts.allocate(`EC2 ${goal.name} public IP`) : "";
+    // Its public DNS name resolves to it (the VPC has DNS hostnames on): EC2's form per region.
+    const publicDns = publicIp ? `ec2-${publicIp.replace(/\./g, "-")}.${this.ctx.region === "us-east-1" ? "compute-1" : `${this.ctx.region}.compute`}.amazonaws.com` : "";
+    if (publicDns) this.ctx.hosts.name(publicDns, publicIp);
     if (role.endsWith("-redis")) {
       // User data reads the password from SSM and starts redis-server with AOF on.
       const param = this.ofType("aws:ssm/parameter:Parameter").find((p) => String(p.inputs.name).endsWith("/redis-password"));
       if (!param) throw new Error(`${goal.name}: its user data reads the Redis password from SSM, and no such parameter exists`);
-      const redis = await startRedis({ password: String(param.inputs.value) });
-      this.redis.set(goal.urn, { redis, forward: await forward(host, 6379, redis.port) });
-      this.ctx.log(`      EC2 ${goal.name}: Redis on ${host}:6379 with the password from SSM`);
+      const tls = await redisTlsListener(String(i.userData ?? ""), [...(publicDns ? [publicDns, publicIp] : []), host]);
+      const redis = await startRedis({ password: String(param.inputs.value), settings: tls?.settings });
+      const forwards = [await forward(host, 6379, redis.port)];
+      if (tls) forwards.push(await forward(publicIp || host, tls.declaredPort, tls.port));
+      this.redis.set(goal.urn, { redis, forward: { listen: forwards[0].listen, close: async () => void (await Promise.all(forwards.map((f) => f.close()))) } });
+      this.ctx.log(`      EC2 ${goal.name}: Redis on ${host}:6379 with the password from SSM${tls ? `, and TLS on ${publicIp || host}:${tls.declaredPort} (a self-signed certificate, as its user data makes at first boot)` : ""}`);
     }
-    return { id, outputs: { ...i, privateIp: host, publicIp: "", arn: `arn:aws:ec2:${this.ctx.region}:000000000000:instance/${id}` } };
+    return { id, outputs: { ...i, privateIp: host, publicIp, publicDns, arn: `arn:aws:ec2:${this.ctx.region}:000000000000:instance/${id}` } };
   }
 
   // ---- ACM: DNS-validated certificates --------------------------------------------------
