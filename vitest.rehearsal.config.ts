@@ -9,7 +9,7 @@ export default defineConfig({
   test: {
     // A stray .only fails the run instead of skipping the rest of its file (npm run lint says where).
     allowOnly: false,
-    include: ["tests/rehearsal/stack.test.ts", "tests/rehearsal/journeys.test.ts"],
+    include: ["tests/rehearsal/stack.test.ts"],
     pool: "forks",
     maxWorkers: 1,
     testTimeout: 1_800_000,

@@ -84,7 +84,7 @@ describe("a store cut over while the Heroku app stays (story 000)", { timeout: 2
     const calls = p.calls;
     const maintenanceOn = at(calls, /^ferry --json heroku maintenance on --app masto-web$/);
     const scaledDown = at(calls, /^ferry --json heroku scale --app masto-web web=0 worker=0$/);
-    const moved = at(calls, /^ferry --json pg cutover --strategy dump /);
+    const moved = at(calls, /^ferry --json pg cutover --strategy capture /);
     const verified = at(calls, /^ferry --json pg verify$/);
     const repointed = at(calls, /^ferry --json heroku repoint --app masto-web --var DATABASE_URL --from-env FERRY_TARGET_URL$/);
     const scaledBack = at(calls, /^ferry --json heroku scale --app masto-web web=2 worker=1$/);
@@ -169,7 +169,7 @@ describe("a store cut over while the Heroku app stays (story 000)", { timeout: 2
       deleted(/^ferry --json heroku maintenance on --app masto-web$/),
       deleted(/^ferry --json heroku scale --app masto-web web=0 worker=0$/),
       deleted(/^ferry --json heroku repoint --app masto-web --var DATABASE_URL --to-addon postgresql-curved-12345$/),
-      deleted(/^ferry --json pg rollback --strategy dump$/),
+      deleted(/^ferry --json pg rollback --strategy capture$/),
       deleted(/^ferry --json heroku scale --app masto-web web=2 worker=1$/),
       deleted(/^ferry --json heroku maintenance off --app masto-web$/),
     ];
