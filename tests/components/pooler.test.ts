@@ -145,7 +145,7 @@ describe("Postgres cut over alone, through its pooler", () => {
     const b = await build(stack, upTo("cutover", { hold: { redis: "replicate", app: "proxy" } }));
     const step = one(b, "command:remote:Command", `${b.name}-cutover-pg`);
     const create = String(plain(step.inputs.create));
-    expect(create).toMatch(/^ferry --json cutover --strategy (dump|logical) --max-lag-bytes \d+ --timeout \d+ /);
+    expect(create).toMatch(/^ferry --json cutover --strategy (dump|logical|capture) --max-lag-bytes \d+ --timeout \d+ /);
     expect(create).toContain(`--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433`);
     // Redis stays: no Redis strategy, no queue drain (it needs Redis's URLs).
     expect(create).not.toMatch(/--strategy (replicaof|copy)|--sidekiq|--fence/);

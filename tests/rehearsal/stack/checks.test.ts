@@ -5,7 +5,7 @@ import type { FerryConfig } from "../../../config";
 import { deploymentsCheck, failuresOutsideCutoverCheck, secondUpCheck } from "../../../rehearsal/stack/rehearse";
 import type { RequestEvent } from "../../../rehearsal/timeline";
 
-const flags = (cutover: boolean) => ({ stages: { cutover } }) as unknown as FerryConfig;
+const flags = (cutover: boolean) => ({ stages: { replicate: true, proxy: true, trafficPercent: 100, cutover, decommission: false, hold: {} } }) as unknown as FerryConfig;
 const up = (label: string, cutover: boolean, startedAt: number, endedAt: number) => ({ label, config: flags(cutover), startedAt, endedAt });
 const request = (sentAt: number, ok: boolean, kind: "read" | "write" = "write", error?: string): RequestEvent => ({ kind, sentAt, doneAt: sentAt + 10, ok, status: ok ? 201 : 503, error });
 
