@@ -31,7 +31,12 @@ describe("bench:pg-capture", () => {
     expect(rowsPerSecond).toBeGreaterThan(0);
     expect(window).toBeGreaterThan(0);
     expect(acknowledged).toBeGreaterThan(changes);
-    expect(failed).toBe(0); // a write the load could not make would leave "lost" proving nothing
+    // A write the load could not make would leave "lost" proving nothing. Bucardo's round
+    // stops the load before its manual cutover: none fails. ferry's cutover fences the source
+    // under the running load, so the writes inside its window fail (unacknowledged, never
+    // counted as lost); they stay a small share of those acknowledged.
+    if (tool === "bucardo") expect(failed).toBe(0);
+    else expect(failed).toBeLessThan(acknowledged / 10);
     expect(lost).toBe(0);
     for (const metric of ["initial copy", "catch-up (rows/s)", "p50 overhead (on - off)", "p99 overhead (on - off)", "cutover window"]) {
       expect(run.stdout).toMatch(new RegExp(`^${metric.replace(/[()]/g, "\\$&")}\\s+-?[\\d.]+( s| ms)?$`, "m"));
