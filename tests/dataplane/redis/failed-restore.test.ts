@@ -7,11 +7,15 @@
 // (--conflict skip): those writes are taken back with the refusal.
 // The refusal here is an ACL that does not cover the key, as a target's RBAC user
 // restricted to some key patterns gives; RESTORE then fails inside the batch's script.
+import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { afterAll, describe, expect, test } from "vitest";
 import { LocalRedis, startRedis } from "../../../rehearsal/servers";
 import { SKIPPED } from "../../../dataplane/redis/state";
 import { client, closeClients, differences, ferry, seed } from "./helpers";
+
+/** The restricted mover's password, drawn per run: no credential lives in the source. */
+const MOVER_PASSWORD = randomBytes(12).toString("hex");
 
 const servers: LocalRedis[] = [];
 afterAll(async () => {
@@ -26,8 +30,8 @@ describe("a key the target refuses", () => {
     await seed(client(source), 20);
     await client(source).set("blocked:1", "kept on the source");
     // ferry's own state keys and the app's k:* keys only: blocked:1 and seed()'s binary key are refused.
-    await client(target).call("ACL", "SETUSER", "mover", "on", ">mover-Pw-5a1c", "~ferry:*", "~k:*", "+@all");
-    const env = { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url().replace("redis://", "redis://mover:mover-Pw-5a1c@") };
+    await client(target).call("ACL", "SETUSER", "mover", "on", `>${MOVER_PASSWORD}`, "~ferry:*", "~k:*", "+@all");
+    const env = { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url().replace("redis://", `redis://mover:${MOVER_PASSWORD}@`) };
 
     const refused = await ferry(["redis", "replicate", "--strategy", "copy"], env);
     expect(refused.code).toBe(1);
@@ -49,8 +53,8 @@ describe("a key the target refuses", () => {
     servers.push(source, target);
     const values = new Map([...Array.from({ length: 30 }, (_, i) => [`k:str:${i}`, `value-${i}`] as const), ["blocked:1", "kept on the source"] as const]);
     for (const [key, value] of values) await untouchedForAnHour(client(source), key, value);
-    await client(target).call("ACL", "SETUSER", "mover", "on", ">mover-Pw-5a1c", "~ferry:*", "~k:*", "+@all");
-    return { source, target, env: { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url().replace("redis://", "redis://mover:mover-Pw-5a1c@") } };
+    await client(target).call("ACL", "SETUSER", "mover", "on", `>${MOVER_PASSWORD}`, "~ferry:*", "~k:*", "+@all");
+    return { source, target, env: { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url().replace("redis://", `redis://mover:${MOVER_PASSWORD}@`) } };
   }
 
   async function untouchedForAnHour(c: Redis, key: string, value: string): Promise<void> {
