@@ -30,7 +30,7 @@ import { box, ENV, heroku, pg, pgFenceOf, redisFenceOf, stackSteps } from "./com
 import { planApp, SchedulePlan } from "../components/target/app/plan";
 import { StageContext, herokuEnv, oldBoxHost, postgresEnv, reached, redisCommands, redisEnv, sshEnv } from "./context";
 import type { ReplicateSteps } from "./replicate";
-import { StoreStep, fenceBoxFor, fenceHerokuFor, repointBox, serveHerokuAfter, sourceAppUrl } from "./source-app";
+import { StoreStep, fenceBoxFor, fenceHerokuFor, repointBox, serveHerokuAfter, sourceAppUrl, zeroOf } from "./source-app";
 
 export interface DataCutoverArgs {
   ctx: StageContext;
@@ -246,9 +246,8 @@ export class DataCutover extends pulumi.ComponentResource {
         delete: heroku.maintenance(app.name, false),
         environment: herokuEnv(ctx),
       }, { parent: this, dependsOn: after });
-      const zero = Object.fromEntries(Object.keys(app.processes).map((type) => [type, 0]));
       return ctx.runner.run(`${prefix}-scale-${app.name}`, {
-        create: heroku.scale(app.name, zero),
+        create: heroku.scale(app.name, zeroOf(app.processes)),
         delete: heroku.scale(app.name, app.processes),
         environment: herokuEnv(ctx),
       }, { parent: this, dependsOn: [maintenance] });

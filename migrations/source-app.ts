@@ -50,7 +50,7 @@ export function sourceAppUrl(ctx: StageContext, store: StoreStep): pulumi.Output
 }
 
 /** Every process type of the app at 0. */
-function zeroOf(processes: Record<string, number>): Record<string, number> {
+export function zeroOf(processes: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.keys(processes).map((type) => [type, 0]));
 }
 
