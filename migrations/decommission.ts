@@ -79,19 +79,15 @@ export class Decommission extends pulumi.ComponentResource {
     // The gate before an add-on is released: its store's cutover finished (its verify ran
     // behind the fence) and the source is still fenced. A verify now could only differ:
     // the target has been taking the app's writes since the cutover.
-    const stores = [
-      { component: "postgres" as const, gate: () => pg.cutoverDone(), env: () => postgresEnv(ctx) },
-      { component: "redis" as const, gate: () => redisCommands(ctx).cutoverDone(), env: () => redisEnv(ctx) },
-    ];
-    for (const store of stores) {
+    for (const component of ["postgres", "redis"] as const) {
       // The configured add-on, which the Heroku source component checked Heroku lists.
-      const addon = herokuSource(ctx).addon(store.component);
-      if (!addon || !reached(ctx, store.component, "decommission")) continue;
-      const gate = ctx.runner.run(`${prefix}-${store.component}-cutover-done`, { create: store.gate(), environment: store.env() }, { parent: this });
+      const addon = herokuSource(ctx).addon(component);
+      if (!addon || !reached(ctx, component, "decommission")) continue;
+      const gate = this.cutoverDone(ctx, prefix, component);
       // Backed up behind the fence the gate found in place: the last state of the source.
-      const backup = this.backup(ctx, prefix, store.component, [gate, ...this.captureCleanup(ctx, prefix, store.component, gate)]);
+      const backup = this.backup(ctx, prefix, component, [gate, ...this.captureCleanup(ctx, prefix, component, gate)]);
       // A literal command line: the source-protected policy reads it in a preview.
-      ctx.runner.run(`${prefix}-${store.component}-addon`, {
+      ctx.runner.run(`${prefix}-${component}-addon`, {
         create: heroku.addonDestroy(addon.app, addon.addon),
         environment: herokuEnv(ctx),
       }, { parent: this, dependsOn: [gate, backup] });
