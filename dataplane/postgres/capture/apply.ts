@@ -170,6 +170,22 @@ async function applyFolded(target: Client, f: Folded, tables: Map<number, TableI
   for (const oid of [...pending.keys()]) await flush(oid);
 }
 
+/**
+ * What one applied page wrote on the target: per keyed table the keys it deleted or
+ * inserted (jsonb text, the log's form), and the tables it truncated or changed without
+ * a key (their rows are not named by a key). The cutover's in-window verify compares
+ * exactly these (capture/verify-changed.ts).
+ */
+export interface Touched {
+  keyed: Map<number, string[]>;
+  whole: Set<number>;
+}
+
+function touchedBy(f: Folded): Touched {
+  const whole = new Set([...f.truncated, ...f.keyless.map((r) => Number(r.rel))]);
+  return { keyed: new Map([...f.keyed].map(([oid, last]) => [oid, [...last.keys()]])), whole };
+}
+
 /** The key columns of each keyed table, by oid: what the fetch builds `newkey` from. */
 const keyColumns = (tables: Map<number, TableInfo>) =>
   JSON.stringify(Object.fromEntries([...tables].filter(([, t]) => t.primaryKey.length).map(([oid, t]) => [String(oid), t.primaryKey.map((c) => c.name)])));
@@ -190,7 +206,7 @@ export interface BatchResult {
  * Apply the next batch: every change committed after the recorded snapshot and by a new
  * reading. An empty batch records nothing (the recorded snapshot stays correct).
  */
-export async function applyBatch(source: Client, target: Client, tables: Map<number, TableInfo>, progress: CaptureProgress): Promise<BatchResult> {
+export async function applyBatch(source: Client, target: Client, tables: Map<number, TableInfo>, progress: CaptureProgress, onTouched?: (t: Touched) => void): Promise<BatchResult> {
   const prev = progress.snapshot;
   if (!prev) throw new FerryError("capture: no snapshot recorded on the target: the initial copy has not finished; run ferry pg replicate --strategy capture", 1);
   const { rows: [{ cur }] } = await source.query<{ cur: string }>("SELECT pg_current_snapshot()::text AS cur");
@@ -203,7 +219,9 @@ export async function applyBatch(source: Client, target: Client, tables: Map<num
     for (;;) {
       const { rows } = await source.query<LogRow>(FETCH_SQL, [prev, cur, after, keys, PAGE_ROWS]);
       if (!rows.length) break;
-      await applyFolded(target, fold(rows, tables), tables);
+      const folded = fold(rows, tables);
+      await applyFolded(target, folded, tables);
+      onTouched?.(touchedBy(folded));
       changes += rows.length;
       after = rows[rows.length - 1].id;
       crashPoint("capture:page-applied");
@@ -261,6 +279,8 @@ export interface ApplyLoopOptions {
   /** Wait between empty batches (default 100 ms). */
   idleMs?: number;
   onBatch?: (b: { changes: number; progress: CaptureProgress }) => void;
+  /** Each applied page's rows, as it is applied (before its batch commits). */
+  onTouched?: (t: Touched) => void;
 }
 
 const APPLIER_LOCK = "hashtext('ferry.capture.apply')";
@@ -330,7 +350,7 @@ export async function applyWithLock(source: Client, target: Client, tables: Map<
       await requireSameSchema(source, progress);
       checked = Date.now();
     }
-    const batch = await applyBatch(source, target, tables, progress);
+    const batch = await applyBatch(source, target, tables, progress, opts.onTouched);
     progress = batch.progress;
     opts.onBatch?.(batch);
     if (opts.untilCaughtUp) break;

@@ -10,7 +10,7 @@ import { Client } from "pg";
 import { FerryError } from "../../cli/common";
 import { connect } from "../connection";
 import { listTables, TableInfo } from "../copy-catalog";
-import { applyWithLock, captureLag, CaptureLag, prepareApplySession, requireSameSchema, waitForApplierLock } from "./apply";
+import { applyWithLock, captureLag, CaptureLag, prepareApplySession, requireSameSchema, Touched, waitForApplierLock } from "./apply";
 import { captureInstalled, capturedTables } from "./install";
 import { CaptureProgress, loadCaptureProgress } from "./record";
 
@@ -35,12 +35,25 @@ export interface CatchUp {
 }
 
 export class CaptureApplier {
+  /** Told what each applied page wrote, once the cutover's verify starts watching (watch). */
+  private watcher?: (t: Touched) => void;
+
   private constructor(
     /** ferry's own target session: holds the apply lock, prepared to apply (prepareApplySession). */
     private readonly target: Client,
     private readonly tables: Map<number, TableInfo>,
     private progress: CaptureProgress,
   ) {}
+
+  /** The captured tables (leaves), by oid on the source. */
+  get capturedTables(): ReadonlyMap<number, TableInfo> {
+    return this.tables;
+  }
+
+  /** From now on, every page this applier applies is told to `watcher`. */
+  watch(watcher: (t: Touched) => void): void {
+    this.watcher = watcher;
+  }
 
   /**
    * Check the capture is ready (installed, copied, same schema), then take the apply lock
@@ -66,8 +79,13 @@ export class CaptureApplier {
   /** Apply one batch: every change committed on the source up to now. Returns the changes applied. */
   private async applyOnce(source: Client): Promise<number> {
     let changes = 0;
-    this.progress = await applyWithLock(source, this.target, this.tables, this.progress, { untilCaughtUp: true, onBatch: (b) => (changes = b.changes) });
+    this.progress = await applyWithLock(source, this.target, this.tables, this.progress, { untilCaughtUp: true, onBatch: (b) => (changes = b.changes), onTouched: this.watcher });
     return changes;
+  }
+
+  /** One batch now: every change committed on the source up to now. Returns the changes applied. */
+  applyCommitted(source: Client): Promise<number> {
+    return this.applyOnce(source);
   }
 
   private lag(source: Client): Promise<CaptureLag> {

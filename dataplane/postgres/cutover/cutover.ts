@@ -33,10 +33,11 @@ import { syncSequences } from "../sequences";
 import { CutoverState, CutoverStep, copyFacts, loadCutover, loadRecord, saveCutover, saveRecord } from "../state";
 import { Strategy, SUBSCRIPTION } from "../names";
 import { pollUntil } from "../wait";
-import { FastVerifyPlan, planFastVerify, verifyDatabases } from "../verify/verify";
-import { RepairedReport, verifyAndRepair } from "../verify/repair";
+import { compareDatabases, FastVerifyPlan, planFastVerify, verifyDatabases } from "../verify/verify";
+import { RepairedReport, repairThenVerify, verifyAndRepair } from "../verify/repair";
 import { copiedObjects, emptyTarget, notCopiedByFerry } from "../target";
 import { CaptureApplier } from "../capture/cutover";
+import { ChangedVerify } from "../capture/verify-changed";
 import { FerryError } from "../../cli/common";
 
 export interface CutoverOptions extends Omit<FenceOptions, "serverVersion"> {
@@ -80,6 +81,8 @@ export class PgCutover {
   verifyPlan?: FastVerifyPlan;
   /** Lag the gate measured (recorded with the fence). */
   gateLagBytes?: number;
+  /** capture: the in-window verify of what changed since the full verify before the fence (absent on a resumed run). */
+  changedVerify?: ChangedVerify;
   /** capture: the applier (its own target session, holding the apply lock), opened by the gate or, resumed, by the drain. */
   private applier?: Promise<CaptureApplier>;
   state: CutoverState;
@@ -158,6 +161,7 @@ export class PgCutover {
     await this.turn;
     await this.closeTarget();
     await this.applier?.then((a) => a.close(), () => undefined);
+    await this.changedVerify?.close();
   }
 
   /** capture: the applier, opened once (waiting up to the timeout for another applier's lock). */
@@ -386,31 +390,40 @@ export async function pgGate(run: PgCutover): Promise<number> {
   if (await injectedFailure(run, "pg-gate")) throw new GateNotMet(`gate not met: ${INJECTED}; the source was not touched`);
   await refuseUnfenceableWriters(run);
   await refuseForeignTargetObjects(run);
-  run.verifyPlan = await planFastVerify(opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, opts.jobs);
-  const warmMs = await warmFastVerify(run);
-  const { bytes: lagBytes, detail } = opts.strategy === "capture" ? await captureGate(run) : { bytes: await gate(opts, source, run.timeoutMs), detail: "" };
+  const { bytes: lagBytes, detail } = opts.strategy === "capture" ? await captureGate(run) : { bytes: await gate(opts, source, run.timeoutMs), detail: await planVerify(run) };
   await copyPrivilegesIfMissing(run);
   if (opts.strategy === "logical") await run.onTarget(flushEachApply);
-  run.steps.push({
-    name: "gate", ms: 0,
-    detail: `lag ${lagBytes} bytes${detail}; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`,
-  });
+  run.steps.push({ name: "gate", ms: 0, detail: `lag ${lagBytes} bytes${detail}` });
   run.gateLagBytes = lagBytes;
   stepCrashPoint("gate", "after-step");
   return lagBytes;
 }
 
+/** The fast verify's key ranges and its warm-up, before the fence (every strategy but capture); the gate's detail. */
+async function planVerify(run: PgCutover): Promise<string> {
+  run.verifyPlan = await planFastVerify(run.opts.sourceUrl, FAST_VERIFY_CHUNK_ROWS, run.opts.jobs);
+  const warmMs = await warmFastVerify(run);
+  return `; before the fence: verify key ranges read in ${run.verifyPlan.durationMs} ms, verify warm-up ${warmMs === null ? "skipped" : `${warmMs} ms`}`;
+}
+
 /**
  * capture: nothing applied the log since replicate returned, so catch up here, outside
- * the window, until the lag is under the threshold (capture/cutover.ts). A capture not
- * ready (not installed, copy unfinished, DDL since install, another applier holding the
- * lock) or not caught up in time is a gate not met: the source was not touched.
+ * the window, until the lag is under the threshold (capture/cutover.ts); then the full
+ * verify and a second catch-up (capture/verify-changed.ts), so the window verifies only
+ * what changed since. A capture not ready (not installed, copy unfinished, DDL since
+ * install, another applier holding the lock), not caught up in time, or whose tables
+ * differ in schema from the target's is a gate not met: the source was not touched.
  */
 async function captureGate(run: PgCutover): Promise<{ bytes: number; detail: string }> {
   try {
     const applier = await run.captureApplier();
-    const c = await applier.catchUp(run.source, run.opts.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES, run.timeoutMs);
-    return { bytes: c.lag.bytes, detail: ` (${c.lag.rows} row(s), ${c.lag.seconds.toFixed(2)} s; caught up by ${c.changes} change(s) in ${c.batches} batch(es))` };
+    const maxLagBytes = run.opts.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES;
+    const c = await applier.catchUp(run.source, maxLagBytes, run.timeoutMs);
+    const prepared = await ChangedVerify.prepare(run.opts, applier, () => applier.applyCommitted(run.source));
+    run.changedVerify = prepared.verify;
+    // What the app wrote during the second catch-up and the comparison after it.
+    const lag = (await applier.catchUp(run.source, maxLagBytes, run.timeoutMs)).lag;
+    return { bytes: lag.bytes, detail: ` (${lag.rows} row(s), ${lag.seconds.toFixed(2)} s; caught up by ${c.changes} change(s) in ${c.batches} batch(es)); before the fence: ${prepared.detail}` };
   } catch (err) {
     if (err instanceof FerryError) throw new GateNotMet(`gate not met: ${err.message}; the source was not touched`);
     throw err;
@@ -573,20 +586,53 @@ export async function pgVerify(run: PgCutover): Promise<VerifySummary> {
   let summary: VerifySummary = { ok: true, durationMs: 0 };
   try {
     await run.step("verify", async () => {
-      const report = await verifyAndRepair({
-        sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, fast: true, chunkRows: FAST_VERIFY_CHUNK_ROWS,
-        // A resumed run has no plan: it counts every table and splits keys in the window.
-        ...(run.verifyPlan ? { plan: run.verifyPlan, countMaxBytes: FAST_VERIFY_COUNT_MAX_BYTES } : {}),
-      });
-      summary = verifySummary(report);
+      const checked = run.changedVerify ? await verifyChanged(run, run.changedVerify) : await verifyFast(run);
+      summary = checked.summary;
       if (summary.ok && (await injectedFailure(run, "pg-verify"))) summary = { ok: false, durationMs: summary.durationMs, firstDifference: INJECTED };
       if (!summary.ok) throw new VerifyFailed(summary.firstDifference ?? "difference");
-      return report.repaired?.length ? `fast verify green after repairing from the fenced source: ${report.repaired.join("; ")}` : "fast verify green";
+      return checked.detail;
     }, persist);
   } catch (err) {
     if (!(err instanceof VerifyFailed)) throw err;
   }
   return summary;
+}
+
+interface WindowVerified {
+  summary: VerifySummary;
+  detail: string;
+}
+
+/** The fast verify (sampled ranges, small tables counted), repaired from the fenced source where it differs. */
+async function verifyFast(run: PgCutover): Promise<WindowVerified> {
+  const report = await verifyAndRepair({
+    sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, fast: true, chunkRows: FAST_VERIFY_CHUNK_ROWS,
+    // A resumed run has no plan: it counts every table and splits keys in the window.
+    ...(run.verifyPlan ? { plan: run.verifyPlan, countMaxBytes: FAST_VERIFY_COUNT_MAX_BYTES } : {}),
+  });
+  return {
+    summary: verifySummary(report),
+    detail: report.repaired?.length ? `fast verify green after repairing from the fenced source: ${report.repaired.join("; ")}` : "fast verify green",
+  };
+}
+
+/**
+ * capture: the rows that changed since the full verify before the fence, the sequences and
+ * the small tables' counts (capture/verify-changed.ts). Where they differ, the differing
+ * tables are compared in full, repaired from the fenced source and compared again: slow,
+ * but only when something differs, and the target is released only when they are equal.
+ */
+async function verifyChanged(run: PgCutover, changed: ChangedVerify): Promise<WindowVerified> {
+  const started = Date.now();
+  const check = await changed.inWindow(run.source);
+  if (check.ok) return { summary: { ok: true, durationMs: Date.now() - started }, detail: `changed rows equal: ${check.detail}` };
+  const opts = { sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, only: check.tables };
+  const report = await repairThenVerify(opts, await compareDatabases(opts));
+  const summary = verifySummary(report);
+  return {
+    summary: summary.ok ? { ...summary, durationMs: Date.now() - started } : { ...summary, firstDifference: `${check.detail}; compared in full: ${summary.firstDifference}` },
+    detail: `changed rows differed (${check.detail}); ${report.repaired?.length ? `repaired from the fenced source: ${report.repaired.join("; ")}` : "equal when compared in full"}`,
+  };
 }
 
 /** What an injected failure says (test-only: FERRY_INJECT_FAILURE, see injectedFailure). */
