@@ -67,7 +67,10 @@ export class Replicate extends pulumi.ComponentResource {
         delete: pg.cleanup(),
         environment: postgresEnv(ctx),
         triggers,
-      }, { parent: this, dependsOn: [preflight], ...historyOnceCutOver(ctx, "postgres") });
+        // A new strategy (or source, or target) replaces the step: the old one's cleanup
+        // first, or it would run after the new replicate and remove what it installed
+        // (capture's triggers); the new one then starts from a cleaned source.
+      }, { parent: this, dependsOn: [preflight], deleteBeforeReplace: true, ...historyOnceCutOver(ctx, "postgres") });
       if (strategy === "dump") this.trialCopy = pulumi.unsecret(this.steps.postgres.stdout.apply(trialRecordOf));
       if (!reached(ctx, "postgres", "cutover")) {
         this.guards.push(ctx.runner.run(`${prefix}-pg-guard`, {

@@ -153,6 +153,32 @@ describe("the program's steps in the engine's order", { timeout: 240_000 }, () =
   });
 });
 
+/** The staging stack's config with ferry:source.postgres.strategy set to `strategy`. */
+function withStrategy(raw: Record<string, string>, strategy: "dump" | "capture"): Record<string, string> {
+  const source = JSON.parse(raw["ferry:source"]) as { postgres: Record<string, unknown> };
+  return { ...raw, "ferry:source": JSON.stringify({ ...source, postgres: { ...source.postgres, strategy } }) };
+}
+
+// Known bug (issue 25): an existing stack switched from dump to capture failed its first up.
+// The replicate step's triggers name the strategy, so the switch replaces it, and the
+// engine creates a replacement before it deletes the old one: capture's replicate ran
+// first, into a target the dump's trial copy filled ("target is not empty"), and the old
+// step's delete (`pg cleanup`) would then have removed the capture it had just installed.
+describe("switching Postgres's strategy on a replicating stack", { timeout: 240_000 }, () => {
+  test("dump to capture: the old step's cleanup runs before capture's replicate, and the up succeeds", async () => {
+    const p = recordingProvider();
+    const state = newState();
+    const up = (strategy: "dump" | "capture") =>
+      pulumiUp({ project: "ferry", stack: "staging", stateFile: state, realizer: p.realizer, program: () => buildFerry(parseConfig(withFlags(withStrategy(stackConfig("staging"), strategy), upTo("replicate")))) });
+    expect((await up("dump")).error).toBeUndefined();
+    p.calls.length = 0;
+    const switched = await up("capture");
+    expect(switched.error).toBeUndefined();
+    const steps = p.calls.filter((c) => c.name === "ferry-replicate-pg").map((c) => `${c.op}: ${c.command}`);
+    expect(steps).toEqual(["delete: ferry --json pg cleanup", "create: ferry --json pg replicate --strategy capture --until-caught-up"]);
+  });
+});
+
 // The staging example moves Heroku Postgres by capture: triggers and a change log its
 // owner installs on the source (dataplane/postgres/capture/), removed by every way out.
 describe("capture (the staging example) in the engine's order", { timeout: 300_000 }, () => {

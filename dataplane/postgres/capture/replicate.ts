@@ -42,10 +42,21 @@ export interface CaptureReplicateResult {
   durationMs: number;
 }
 
+/**
+ * What an earlier copy of another strategy left on the target for capture's copy to empty
+ * first: the dump strategy's trial copy (a stack switched from dump to capture). A finished
+ * dump cutover made the target the primary: refused.
+ */
+async function dumpCopyLeft(target: Client): Promise<Pick<CaptureProgress, "copyStarted" | "copied">> {
+  const dump = await loadCutover(target, "dump");
+  if (dump?.done) throw new FerryError("the dump cutover finished: the target is the primary and may hold writes the source never saw; capture will not copy over it", 1);
+  return dump?.trialCopy || dump?.copyStarted ? { copyStarted: true, ...(dump.copied ? { copied: dump.copied } : {}) } : {};
+}
+
 /** Install the triggers (refusals first) and start a fresh record; a target an earlier copy filled is emptied before the next. */
 async function install(source: Client, target: Client, tables: TableInfo[], previous: CaptureProgress | null, opts: CaptureReplicateOptions): Promise<CaptureProgress> {
   await refuseUncapturable(source, tables);
-  const progress: CaptureProgress = { ...afterRemoval(previous), schemaHash: await schemaHash(source) };
+  const progress: CaptureProgress = { ...(await dumpCopyLeft(target)), ...afterRemoval(previous), schemaHash: await schemaHash(source) };
   await installCapture(source, tables, { lockTimeoutMs: opts.lockTimeoutMs });
   await saveCaptureProgress(target, progress);
   return progress;

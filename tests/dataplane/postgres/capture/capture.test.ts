@@ -172,4 +172,18 @@ describe("capture replicate", () => {
     expect(JSON.parse(again.stdout).performed).toEqual(["capture triggers installed on 7 table(s)", "initial copy"]);
     expect(await allRows(tgt)).toEqual(await allRows(src));
   }, 120_000);
+
+  it("a stack switched from dump to capture: the old step's cleanup, then capture's replicate empties the dump's trial copy and copies anew", async () => {
+    const { src, tgt, env } = await ownedPair(clusters.source, clusters.target, "cap_switch");
+    const trial = await runFerry(["--json", "pg", "replicate", "--strategy", "dump"], env);
+    expect(trial.code, trial.stderr).toBe(0);
+    expect(JSON.parse(trial.stdout)).toMatchObject({ strategy: "dump", trial: true });
+    // The engine's order since the fix (migrations/replicate.ts: deleteBeforeReplace): the dump step's delete first.
+    expect((await runFerry(["pg", "cleanup"], env)).code).toBe(0);
+    await withClient(src, (c) => mixedWrite(c, 1));
+    const capture = await runFerry(["--json", "pg", "replicate", "--strategy", "capture", "--until-caught-up"], env);
+    expect(capture.code, capture.stderr + capture.stdout).toBe(0);
+    expect(JSON.parse(capture.stdout).performed).toEqual(["capture triggers installed on 7 table(s)", "initial copy"]);
+    expect(await allRows(tgt)).toEqual(await allRows(src));
+  }, 120_000);
 });
