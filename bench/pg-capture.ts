@@ -39,9 +39,12 @@ import { FerryCapture } from "./lib/ferry-capture";
 import { log, mb, table } from "./lib/report";
 import { loadLine, median, roundOrder } from "./lib/rounds";
 import { shell } from "./lib/shell";
+import { schemaBytes, withWal } from "./lib/source-growth";
 
 type Tool = "ferry" | "bucardo";
 const NAMES: Record<Tool, string> = { ferry: "ferry capture", bucardo: "Bucardo 5.6" };
+/** Where each tool keeps its changes on the source: ferry's change log, Bucardo's delta and track tables. */
+const STORE_SCHEMA: Record<Tool, string> = { ferry: "ferry_capture", bucardo: "bucardo" };
 
 interface Options {
   gb: number;
@@ -60,6 +63,11 @@ interface Figures {
   startMs: number;
   off: LatencyWindow;
   on: LatencyWindow;
+  /** The source's WAL per acknowledged write over each latency window. */
+  walOff: number;
+  walOn: number;
+  /** Growth of the tool's store on the source per backlog change (nothing drains it meanwhile). */
+  storePerChange: number;
   backlog: number;
   catchupMs: number;
   /** Of catchupMs, until the restart command returned. */
@@ -198,7 +206,8 @@ async function runOnce(bench: Bench, tool: Tool, round: number): Promise<Figures
   try {
     load.start({ rate: opts.rate, writers: opts.writers });
     await sleep(3000); // connections open and the clone's pages in memory before the first window
-    const off = await load.measureLatency(opts.latencyMs);
+    const offWal = await withWal(sourceUrl, () => load.measureLatency(opts.latencyMs));
+    const off = offWal.result;
     log(`${name}: starting the tool`);
 
     const t0 = performance.now();
@@ -208,12 +217,15 @@ async function runOnce(bench: Bench, tool: Tool, round: number): Promise<Figures
     const copyMs = performance.now() - t0;
     log(`${name}: copied in ${s(copyMs)}`);
     await caughtUp("the target to catch up after the copy");
-    const on = await load.measureLatency(opts.latencyMs);
+    const onWal = await withWal(sourceUrl, () => load.measureLatency(opts.latencyMs));
+    const on = onWal.result;
 
     log(`${name}: stopping the tool for the backlog`);
     await contender.pause();
     const before = load.acked.acknowledged;
+    const storeBefore = await schemaBytes(sourceUrl, STORE_SCHEMA[tool]);
     await load.burst(opts.backlog, 4);
+    const storeGrowth = (await schemaBytes(sourceUrl, STORE_SCHEMA[tool])) - storeBefore;
     const marker = await bumpMarker(sourceUrl);
     const backlog = load.acked.acknowledged - before + 1;
     const t1 = performance.now();
@@ -226,7 +238,9 @@ async function runOnce(bench: Bench, tool: Tool, round: number): Promise<Figures
     await sleep(1000);
     const window = await contender.cutover(load, sourceUrl, target);
     const lost = await lostWrites(targetUrl, load.acked);
-    return { copyMs, startMs, off, on, backlog, catchupMs, restartMs, windowMs: window.ms, windowHow: window.how, acknowledged: load.acked.acknowledged, failed: load.acked.failures, lost };
+    return {
+      copyMs, startMs, off, on, backlog,
+      walOff: offWal.walBytes / Math.max(1, off.writes), walOn: onWal.walBytes / Math.max(1, on.writes), storePerChange: storeGrowth / backlog, catchupMs, restartMs, windowMs: window.ms, windowHow: window.how, acknowledged: load.acked.acknowledged, failed: load.acked.failures, lost };
   } catch (err) {
     throw new Error(`${NAMES[tool]}, round ${round + 1}: ${(err as Error).message}${tool === "bucardo" ? ` (Bucardo's log: ${bench.bucardo!.logTail()})` : ""}`);
   } finally {
@@ -241,12 +255,14 @@ async function runOnce(bench: Bench, tool: Tool, round: number): Promise<Figures
 
 const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 0)} ms`;
 const s = (n: number) => `${(n / 1000).toFixed(1)} s`;
+const bytes = (n: number) => `${n.toFixed(0)} B`;
 const rowsPerSecond = (f: Figures) => f.backlog / (f.catchupMs / 1000);
 const overhead = (f: Figures, p: "p50" | "p99") => f.on[p] - f.off[p];
 
 function roundLine(tool: Tool, f: Figures): string {
   return `${NAMES[tool]}: copy ${s(f.copyMs)} (started in ${s(f.startMs)}), catch-up ${f.backlog} changes in ${s(f.catchupMs)} (${rowsPerSecond(f).toFixed(0)} rows/s, restarted in ${s(f.restartMs)}), ` +
     `write p50 ${ms(f.off.p50)} -> ${ms(f.on.p50)}, p99 ${ms(f.off.p99)} -> ${ms(f.on.p99)} (${f.off.writes}/${f.on.writes} writes), ` +
+    `WAL per write ${bytes(f.walOff)} -> ${bytes(f.walOn)}, its store ${bytes(f.storePerChange)} per change, ` +
     `window ${ms(f.windowMs)}${f.windowHow ? ` (${f.windowHow})` : ""}, acknowledged ${f.acknowledged}, failed ${f.failed}, lost ${f.lost.length}${f.lost.length ? ` (${f.lost.slice(0, 3).join("; ")})` : ""}`;
 }
 
@@ -273,6 +289,9 @@ const METRICS: Metric[] = [
   { name: "write p99, capture off", value: (f) => f.off.p99, show: ms },
   { name: "write p99, capture on", value: (f) => f.on.p99, show: ms },
   { name: "p99 overhead (on - off)", value: (f) => overhead(f, "p99"), show: ms, goal: "ratio <= 0.5", met: (r) => r <= 0.5, ratioOfMedians: true },
+  { name: "source WAL per write, capture off", value: (f) => f.walOff, show: bytes },
+  { name: "source WAL per write, capture on", value: (f) => f.walOn, show: bytes },
+  { name: "capture store per change (not drained)", value: (f) => f.storePerChange, show: bytes },
   { name: "cutover window", value: (f) => f.windowMs, show: ms, goal: "ferry <= 1 s at 1 GB", met: (_, ferry) => ferry <= 1000 },
   { name: "acknowledged writes lost", value: (f) => f.lost.length, show: (n) => String(n), goal: "ferry 0", met: (_, ferry) => ferry === 0 },
 ];
@@ -334,6 +353,8 @@ async function main(): Promise<void> {
     "initial copy: from starting the tool (its install included) until the target holds every seeded row.",
     "catch-up: the backlog (changes committed while the tool was stopped) over the time from restarting it until the last of them is on the target.",
     "overhead: the steady load's write latency with the tool applying minus without any capture, each over the same window on the same source.",
+    "WAL per write: the source's WAL over a latency window divided by its writes (with capture on, the trigger's log rows and the applier's trimming included).",
+    "store per change: the growth of the tool's tables on the source (ferry_capture, Bucardo's bucardo schema) over the backlog, while the tool was stopped.",
     "window: ferry's own figure for `ferry pg cutover` (fence to target open, its verify included); Bucardo: from the app's last write",
     "  until the target has it and every table's row count equals the source's. lost: every acknowledged write looked up on the target.",
   ].join("\n"));

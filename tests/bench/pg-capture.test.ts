@@ -42,6 +42,11 @@ describe("bench:pg-capture", () => {
       expect(run.stdout).toMatch(new RegExp(`^${metric.replace(/[()]/g, "\\$&")}\\s+-?[\\d.]+( s| ms)?$`, "m"));
     }
     expect(run.stdout).toMatch(/^acknowledged writes lost\s+0$/m);
+    // The source's costs besides latency: WAL per write with and without the capture, and its store's growth.
+    const bytes = (metric: string) => Number(new RegExp(`^${metric.replace(/[()]/g, "\\$&")}\\s+(\\d+) B$`, "m").exec(run.stdout)?.[1]);
+    expect(bytes("source WAL per write, capture off")).toBeGreaterThan(0);
+    expect(bytes("source WAL per write, capture on")).toBeGreaterThan(bytes("source WAL per write, capture off"));
+    expect(bytes("capture store per change (not drained)")).toBeGreaterThan(0);
   }
 
   it("runs ferry's capture through every step and finds every acknowledged write on its target", () => oneRound("ferry", "ferry capture"), 240_000);
