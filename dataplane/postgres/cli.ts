@@ -279,6 +279,9 @@ function registerCutover(pg: Command): void {
         ...fenceOptions(o),
         onStep: o.json ? undefined : (s: { name: string; ms: number; detail?: string }) => process.stderr.write(`  ${s.name} (${s.ms} ms)${s.detail ? `: ${s.detail}` : ""}\n`),
         onCopyProgress: (p: { bytesDone: number; bytesTotal: number }) => copied(p.bytesDone, p.bytesTotal),
+        // Run alone, the app may write until the fence (capture: verify it all before the
+        // fence); the program's `ferry cutover` stops the app's writers first.
+        verifyBeforeFence: true,
       };
       try {
         const r = await cutover(opts);

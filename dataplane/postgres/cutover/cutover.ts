@@ -52,6 +52,14 @@ export interface CutoverOptions extends Omit<FenceOptions, "serverVersion"> {
   onStep?: (step: CutoverStep) => void;
   /** dump: the copy's progress, the longest step of a dump cutover (bytes, as the trial copy reports it). */
   onCopyProgress?: (p: DumpProgress) => void;
+  /**
+   * capture, where the app keeps writing until the fence (`ferry pg cutover`): every row
+   * verified before the fence and, inside the window, only what changed since
+   * (capture/verify-changed.ts). Off where the app's writers are stopped before the cutover
+   * starts (the program's `ferry cutover`): nothing changes before the fence then, and a
+   * full verify would only lengthen the window the stopped app is already in.
+   */
+  verifyBeforeFence?: boolean;
 }
 
 export interface CutoverResult {
@@ -408,9 +416,9 @@ async function planVerify(run: PgCutover): Promise<string> {
 
 /**
  * capture: nothing applied the log since replicate returned, so catch up here, outside
- * the window, until the lag is under the threshold (capture/cutover.ts); then the full
- * verify and a second catch-up (capture/verify-changed.ts), so the window verifies only
- * what changed since. A capture not ready (not installed, copy unfinished, DDL since
+ * the window, until the lag is under the threshold (capture/cutover.ts); then, with
+ * verifyBeforeFence, the full verify and a second catch-up (capture/verify-changed.ts),
+ * so the window verifies only what changed since; without it, the fast verify's plan. A capture not ready (not installed, copy unfinished, DDL since
  * install, another applier holding the lock), not caught up in time, or whose tables
  * differ in schema from the target's is a gate not met: the source was not touched.
  */
@@ -419,11 +427,13 @@ async function captureGate(run: PgCutover): Promise<{ bytes: number; detail: str
     const applier = await run.captureApplier();
     const maxLagBytes = run.opts.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES;
     const c = await applier.catchUp(run.source, maxLagBytes, run.timeoutMs);
+    const caughtUp = `caught up by ${c.changes} change(s) in ${c.batches} batch(es)`;
+    if (!run.opts.verifyBeforeFence) return { bytes: c.lag.bytes, detail: ` (${c.lag.rows} row(s), ${c.lag.seconds.toFixed(2)} s; ${caughtUp})${await planVerify(run)}` };
     const prepared = await ChangedVerify.prepare(run.opts, applier, () => applier.applyCommitted(run.source));
     run.changedVerify = prepared.verify;
     // What the app wrote during the second catch-up and the comparison after it.
     const lag = (await applier.catchUp(run.source, maxLagBytes, run.timeoutMs)).lag;
-    return { bytes: lag.bytes, detail: ` (${lag.rows} row(s), ${lag.seconds.toFixed(2)} s; caught up by ${c.changes} change(s) in ${c.batches} batch(es)); before the fence: ${prepared.detail}` };
+    return { bytes: lag.bytes, detail: ` (${lag.rows} row(s), ${lag.seconds.toFixed(2)} s; ${caughtUp}); before the fence: ${prepared.detail}` };
   } catch (err) {
     if (err instanceof FerryError) throw new GateNotMet(`gate not met: ${err.message}; the source was not touched`);
     throw err;
