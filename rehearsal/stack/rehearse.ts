@@ -62,6 +62,7 @@ import { publicImages } from "../../components/target/images";
 import { DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR, Registries, skopeoWrapper } from "./standins/registry";
 import { runnerBinDir, runnerCommands, runnerHome } from "./runner";
 import { rehearsalRegistry } from "./standins/ecs";
+import { isMachineImage } from "./standins/ecs-image";
 import { checkCallsAgainstRunnerRole } from "./standins/iam";
 import { spawnSync } from "node:child_process";
 import type { PrivateCa } from "./standins/ca";
@@ -689,7 +690,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
   const slugs = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
   // A task pulls the stack's ECR copy of an image: the slug stands for the image it copies.
-  const registry = { ...slugs, slugFor: (image: string) => slugs.slugFor(registries.sourceOf(image)) };
+  const registry = { ...slugs, slugFor: (image: string) => slugs.slugFor(registries.sourceOf(image)), machineImage: (image: string) => isMachineImage(registries.sourceOf(image)) };
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
   const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock, registries, machineEnv: app.machineEnv, certificateArn: config.target.certificateArn, hostnames: config.target.cloudflare.hostnames.map((h) => h.name), timeFactor: opts.timeFactor });
   late.cloud = cloud;
