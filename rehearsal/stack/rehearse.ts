@@ -195,6 +195,11 @@ function movesAcrossCutover(before: FerryConfig | undefined, after: FerryConfig)
   return (before?.stages.cutover ?? false) !== after.stages.cutover || (["postgres", "redis", "app"] as const).some((k) => cut(before, k) !== cut(after, k));
 }
 
+/** The ups that move something across cutover, up or down, as spans of the run. */
+export function cutoverSpans(ups: Array<Pick<UpRecord, "label" | "config" | "startedAt" | "endedAt">>): Array<{ name: string; startedAt: number; endedAt: number }> {
+  return ups.filter((u, i) => movesAcrossCutover(i === 0 ? undefined : ups[i - 1].config, u.config)).map((u) => ({ name: u.label, startedAt: u.startedAt, endedAt: u.endedAt }));
+}
+
 /**
  * No request failed outside the cutover's write window: the window is the write outage
  * that overlaps an up moving ferry:cutover (up or down); any other failed request is a
@@ -202,8 +207,7 @@ function movesAcrossCutover(before: FerryConfig | undefined, after: FerryConfig)
  */
 export function failuresOutsideCutoverCheck(ups: Array<Pick<UpRecord, "label" | "config" | "startedAt" | "endedAt">>, requests: RequestEvent[]): CheckRecord {
   const span = (u: (typeof ups)[number]) => ({ name: u.label, startedAt: u.startedAt, endedAt: u.endedAt });
-  const crossing = ups.filter((u, i) => movesAcrossCutover(i === 0 ? undefined : ups[i - 1].config, u.config));
-  const windows = cutoverWindows(requests, crossing.map(span));
+  const windows = cutoverWindows(requests, cutoverSpans(ups));
   const outside = failuresOutside(requests, windows, ups.map(span));
   const failed = requests.filter((r) => !r.ok).length;
   return {
@@ -834,6 +838,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     lost: pgCheck.lost as AckedWrite[],
     checks,
     cutover: cutoverFigures(stateFile.read().resources),
+    cutoverSpans: cutoverSpans(ups),
     volumes: { rows: src.data.rows, seed: src.data.seed, feeds: seeded.feeds, databaseBytes: sourceBytes },
     redisWrites: { acknowledged: acked.length, lost: lostFeed },
     ecs: { timeFactor: opts.timeFactor, fargateStartSeconds: FARGATE_START_SECONDS },
