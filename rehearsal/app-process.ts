@@ -43,7 +43,9 @@ export type Launch =
   /** `slug-run SLUG TYPE` (a dyno, a task); `command` is a one-off's command instead of the Procfile's (SLUG_COMMAND). */
   | { kind: "slug"; slugRun: string; slug: string; processType: string; command?: string; appDir: string; launcher?: string[] }
   /** A systemd unit's ExecStart, run by /bin/sh in the box's app tree. */
-  | { kind: "unit"; appDir: string; command: string };
+  | { kind: "unit"; appDir: string; command: string }
+  /** A container whose image stands for this machine (ecs.ts's machine images): its declared `/bin/sh -c` command, under the task's launcher. */
+  | { kind: "image"; command: string; launcher: string[] };
 
 export interface AppProcessOptions {
   name: string;
@@ -68,7 +70,8 @@ function machineEnv(): Record<string, string> {
 function argv(o: AppProcessOptions): string[] {
   const l = o.launch;
   // A task's launcher (its volumes mounted where its containers see them) execs the command.
-  const command = l.kind === "slug" ? [...(l.launcher ?? []), "/bin/sh", l.slugRun, l.slug, l.processType] : ["/bin/sh", "-c", l.command];
+  const command = l.kind === "slug" ? [...(l.launcher ?? []), "/bin/sh", l.slugRun, l.slug, l.processType]
+    : l.kind === "image" ? [...l.launcher, "/bin/sh", "-c", l.command] : ["/bin/sh", "-c", l.command];
   // A container's main process is PID 1 of its own PID namespace, with its own /proc (what
   // the app reads of itself there, Sidekiq its memory, is its own); root only, as the rehearsal runs.
   const started = o.platform === "ecs" ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", ...command] : command;
@@ -79,6 +82,7 @@ function environment(o: AppProcessOptions): Record<string, string> {
   const l = o.launch;
   const env = { ...machineEnv(), ...o.env, ...(o.port !== undefined ? { PORT: String(o.port) } : {}) };
   if (l.kind === "slug") return { ...env, APP_DIR: l.appDir, ...(l.command ? { SLUG_COMMAND: l.command } : {}) };
+  if (l.kind === "image") return env;
   return { ...env, HOME: l.appDir };
 }
 

@@ -96,6 +96,8 @@ export interface RunTimeline {
   checks: CheckRecord[];
   /** Figures reported by the data plane itself (cutover JSON etc.). */
   cutover: { writeUnavailableMs?: number; lagBytesAtFence?: number; redisLag?: unknown; raw?: unknown };
+  /** The stack rehearsal's ups that moved something across cutover (the spans a user feels it in). */
+  cutoverSpans?: Array<{ name: string; startedAt: number; endedAt: number }>;
   volumes: { rows: Record<string, number>; databaseBytes?: number; redisKeys?: number; redisBytes?: number; feeds?: number; seed: string };
   /** Redis writes the app acknowledged (each status in its author's home feed): acknowledged, and missing at the end. */
   redisWrites?: { acknowledged: number; lost: string[] };

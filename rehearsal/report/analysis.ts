@@ -125,6 +125,25 @@ export function spanAt(t: number, stages: NamedSpan[]): string {
   return before ? `after ${before.name}` : `before ${stages[0]?.name ?? "the first stage"}`;
 }
 
+/** What a user felt during the ups that moved across cutover: the requests in flight then, those that failed, and the longest any waited. */
+export interface FeltAtCutover {
+  requests: number;
+  failedRequests: number;
+  failedWrites: number;
+  /** The longest a request took (sent to answered, or to its failure), the ones that failed included. */
+  longestWaitMs: number;
+}
+
+export function feltAtCutover(requests: RequestEvent[], cutoverStages: NamedSpan[]): FeltAtCutover {
+  const during = requests.filter((r) => cutoverStages.some((s) => r.sentAt < s.endedAt && r.doneAt > s.startedAt));
+  return {
+    requests: during.length,
+    failedRequests: during.filter((r) => !r.ok).length,
+    failedWrites: during.filter((r) => !r.ok && r.kind === "write").length,
+    longestWaitMs: during.reduce((m, r) => Math.max(m, r.doneAt - r.sentAt), 0),
+  };
+}
+
 /**
  * Failed requests outside every window, counted by where they happened and what they
  * said. A request in flight when a window opened is inside it: the fence that opens the

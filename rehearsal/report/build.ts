@@ -2,7 +2,7 @@
 // (the load generator's own observations) or quoted from the data plane's JSON.
 import { TARGET_HEALTH_CHECK } from "../../components/target/ingress";
 import { CheckRecord, RunTimeline, StageRecord } from "../timeline";
-import { latencyOf, longestWindow, servedShare, topErrors, writeOutages, Latency, Window } from "./analysis";
+import { feltAtCutover, FeltAtCutover, latencyOf, longestWindow, servedShare, topErrors, writeOutages, Latency, Window } from "./analysis";
 
 export interface StageSummary {
   name: string;
@@ -52,6 +52,8 @@ export interface RehearsalReport {
   windowTaskStarts: { steps: string[]; healthChecks: { passing: number; intervalSeconds: number }; ecs?: RunTimeline["ecs"] };
   /** The cutover command's own measure of its write fence. */
   cutoverWriteUnavailableMs: number | null;
+  /** What a user felt in the ups that moved across cutover (stack rehearsals): failed requests, the longest wait. */
+  atCutover: FeltAtCutover | null;
   replicationLagAtCutoverBytes: number | null;
   redisLagAtCutover: unknown;
   requests: { writes: number; writeErrors: number; reads: number; readErrors: number; topErrors: Array<{ error: string; count: number }> };
@@ -157,6 +159,7 @@ export function buildReport(t: RunTimeline): RehearsalReport {
       ...(t.ecs ? { ecs: t.ecs } : {}),
     },
     cutoverWriteUnavailableMs: t.cutover.writeUnavailableMs ?? null,
+    atCutover: t.cutoverSpans?.length ? feltAtCutover(t.requests, t.cutoverSpans) : null,
     replicationLagAtCutoverBytes: t.cutover.lagBytesAtFence ?? null,
     redisLagAtCutover: t.cutover.redisLag ?? null,
     requests: {

@@ -117,6 +117,10 @@ export function renderMarkdown(r: RehearsalReport): string {
       ? `- The cutover command measured its own write fence at ${formatMs(r.cutoverWriteUnavailableMs)}.`
       : "- The cutover command reported no write-fence figure.",
   );
+  if (r.atCutover) {
+    const c = r.atCutover;
+    lines.push(`- What a user felt while the cutover's \`pulumi up\` ran: ${c.failedRequests} of ${c.requests} requests failed (${c.failedWrites} writes), and the longest waited ${formatMs(c.longestWaitMs)}${r.cutoverWriteUnavailableMs !== null ? `, beside the ${formatMs(r.cutoverWriteUnavailableMs)} window ferry measured` : ""}.`);
+  }
   lines.push(
     r.pgStrategy === "dump"
       ? "- Replication lag at cutover: none to speak of; a dump-and-restore copies everything after the fence, so the whole copy is inside the window."

@@ -62,6 +62,7 @@ import { publicImages } from "../../components/target/images";
 import { DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR, Registries, skopeoWrapper } from "./standins/registry";
 import { runnerBinDir, runnerCommands, runnerHome } from "./runner";
 import { rehearsalRegistry } from "./standins/ecs";
+import { isMachineImage } from "./standins/ecs-image";
 import { checkCallsAgainstRunnerRole } from "./standins/iam";
 import { spawnSync } from "node:child_process";
 import type { PrivateCa } from "./standins/ca";
@@ -194,6 +195,11 @@ function movesAcrossCutover(before: FerryConfig | undefined, after: FerryConfig)
   return (before?.stages.cutover ?? false) !== after.stages.cutover || (["postgres", "redis", "app"] as const).some((k) => cut(before, k) !== cut(after, k));
 }
 
+/** The ups that move something across cutover, up or down, as spans of the run. */
+export function cutoverSpans(ups: Array<Pick<UpRecord, "label" | "config" | "startedAt" | "endedAt">>): Array<{ name: string; startedAt: number; endedAt: number }> {
+  return ups.filter((u, i) => movesAcrossCutover(i === 0 ? undefined : ups[i - 1].config, u.config)).map((u) => ({ name: u.label, startedAt: u.startedAt, endedAt: u.endedAt }));
+}
+
 /**
  * No request failed outside the cutover's write window: the window is the write outage
  * that overlaps an up moving ferry:cutover (up or down); any other failed request is a
@@ -201,8 +207,7 @@ function movesAcrossCutover(before: FerryConfig | undefined, after: FerryConfig)
  */
 export function failuresOutsideCutoverCheck(ups: Array<Pick<UpRecord, "label" | "config" | "startedAt" | "endedAt">>, requests: RequestEvent[]): CheckRecord {
   const span = (u: (typeof ups)[number]) => ({ name: u.label, startedAt: u.startedAt, endedAt: u.endedAt });
-  const crossing = ups.filter((u, i) => movesAcrossCutover(i === 0 ? undefined : ups[i - 1].config, u.config));
-  const windows = cutoverWindows(requests, crossing.map(span));
+  const windows = cutoverWindows(requests, cutoverSpans(ups));
   const outside = failuresOutside(requests, windows, ups.map(span));
   const failed = requests.filter((r) => !r.ok).length;
   return {
@@ -689,7 +694,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
   const images = Object.values(config.target.compute.processes).flatMap((p) => (p.image ? [p.image] : []));
   const slugs = rehearsalRegistry(slug.file, images, config.target.compute.release?.command);
   // A task pulls the stack's ECR copy of an image: the slug stands for the image it copies.
-  const registry = { ...slugs, slugFor: (image: string) => slugs.slugFor(registries.sourceOf(image)) };
+  const registry = { ...slugs, slugFor: (image: string) => slugs.slugFor(registries.sourceOf(image)), machineImage: (image: string) => isMachineImage(registries.sourceOf(image)) };
   if (images.length) log(`  image registry stand-in: ${[...new Set(images)].join(", ")} -> the rehearsal app's slug (no container engine here)`);
   const cloud = new Cloud({ hosts, ca, rdsCa, commands, edge, logsDir, provisionRunner, schema: src.data.schema, region: config.target.region, log, secret: (v) => secretValues.push(v), boxAddress: src.box?.address, aws, registry, clock: schedulers.clock, registries, machineEnv: app.machineEnv, certificateArn: config.target.certificateArn, hostnames: config.target.cloudflare.hostnames.map((h) => h.name), timeFactor: opts.timeFactor });
   late.cloud = cloud;
@@ -833,6 +838,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     lost: pgCheck.lost as AckedWrite[],
     checks,
     cutover: cutoverFigures(stateFile.read().resources),
+    cutoverSpans: cutoverSpans(ups),
     volumes: { rows: src.data.rows, seed: src.data.seed, feeds: seeded.feeds, databaseBytes: sourceBytes },
     redisWrites: { acknowledged: acked.length, lost: lostFeed },
     ecs: { timeFactor: opts.timeFactor, fargateStartSeconds: FARGATE_START_SECONDS },

@@ -103,6 +103,18 @@ describe("report from a recorded timeline", () => {
     expect(md).toContain("30 × cannot execute INSERT in a read-only transaction");
   });
 
+  test("what a user felt in the ups across cutover: failed requests, failed writes and the longest wait, beside ferry's window", () => {
+    const t = recordedTimeline();
+    // One write waits 900 ms inside the cutover's up (a pooler holding it); one outside it waits longer and is not counted.
+    t.requests.push({ kind: "write", sentAt: T0 + 13_000, doneAt: T0 + 13_900, ok: true, status: 201 });
+    t.requests.push({ kind: "write", sentAt: T0 + 5_000, doneAt: T0 + 7_000, ok: true, status: 201 });
+    expect(buildReport(t).atCutover).toBeNull();
+    const r = buildReport({ ...t, cutoverSpans: [{ name: "cutover", startedAt: T0 + 11_000, endedAt: T0 + 16_000 }] });
+    // Writes refused from 12.0 s to 15.0 s: 30 of them, all inside the up.
+    expect(r.atCutover).toMatchObject({ failedRequests: 30, failedWrites: 30, longestWaitMs: 900 });
+    expect(renderMarkdown(r)).toContain(`30 of ${r.atCutover!.requests} requests failed (30 writes), and the longest waited 900 ms, beside the 2.5 s window ferry measured`);
+  });
+
   test("steps in the window that start Fargate tasks are named, with how the rehearsal modelled them (or that it did not)", () => {
     const t = recordedTimeline();
     const cutover = t.stages[3];

@@ -26,9 +26,49 @@ function redisOptions(url: string): { tls?: { rejectUnauthorized: boolean } } {
   return u.protocol === "rediss:" && /\.compute(-1)?\.amazonaws\.com$/.test(u.hostname) ? { tls: { rejectUnauthorized: false } } : {};
 }
 
-const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 4, connectionTimeoutMillis: 5000 });
-// A terminated session (the cutover's fence) surfaces here; the pool replaces it.
-pool.on("error", (err) => process.stderr.write(`streaming: postgres: ${err.message}\n`));
+/**
+ * libpq's host list (`?host=a,b`: ferry's pooler URL names every replica there). node-postgres
+ * takes one host, so the server keeps one pool per host and tries them in order, as libpq
+ * does: the next host only when a connection to this one cannot be made (docs/pooler.md,
+ * "A Node client"). A URL with one host is one pool, as before.
+ */
+function urlsPerHost(url: string): string[] {
+  const u = new URL(url);
+  const hosts = (u.searchParams.get("host") ?? "").split(",").filter(Boolean);
+  if (hosts.length < 2) return [url];
+  return hosts.map((h) => {
+    const one = new URL(url);
+    one.searchParams.set("host", h);
+    return one.toString();
+  });
+}
+
+const pools = urlsPerHost(env.DATABASE_URL ?? "").map((connectionString) => {
+  const p = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5000 });
+  // A terminated session (the cutover's fence) surfaces here; the pool replaces it.
+  p.on("error", (err) => process.stderr.write(`streaming: postgres: ${err.message}\n`));
+  return p;
+});
+
+/** No connection could be made to that host (down, unknown, not answering): the next one is tried. */
+const unreachable = (err: unknown) => ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ECONNRESET"].includes((err as { code?: string }).code ?? "")
+  || /timeout exceeded when trying to connect/.test((err as Error).message);
+
+const pool = {
+  async query(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    let last: unknown;
+    for (const p of pools) {
+      try {
+        return await p.query(text, values);
+      } catch (err) {
+        if (!unreachable(err)) throw err;
+        last = err;
+      }
+    }
+    throw last;
+  },
+  end: () => Promise.all(pools.map((p) => p.end())),
+};
 
 const redisUrl = env.REDIS_URL ?? "";
 const subscriber = new Redis(redisUrl, { ...redisOptions(redisUrl), maxRetriesPerRequest: 1, connectTimeout: 3000 });

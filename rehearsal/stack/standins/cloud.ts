@@ -19,10 +19,11 @@ import { CommandFailed, CommandRunner } from "./command";
 import { Edge } from "./edge";
 import { Fleet } from "./fleet";
 import { AwsApi, AwsApiError, EcsTask, TaskRunner } from "../../servers/aws-api";
-import { EcsContext, ImageRegistry, runOneOff, serviceFleetSpec, taskLaunch } from "./ecs";
+import { EcsContext, ImageRegistry, runOneOff, serviceFleetSpec, serviceWhat, taskLaunch } from "./ecs";
 import { containersOf, isScheduleExpression } from "../../../policy/providers";
 import { PullRefused, Registries } from "./registry";
 import { EcsService, FARGATE_START_SECONDS } from "./ecs-service";
+import { isMachineTask, machineTaskSpec } from "./ecs-image";
 import { healthCheckOf, TargetGroupHealth } from "./target-group";
 import { join } from "node:path";
 import { oneAtATime, ProxyHost, Upstream, VirtualServer } from "./proxies";
@@ -619,17 +620,21 @@ export class Cloud implements Realizer, TaskRunner {
    * A service: desiredCount tasks of its task definition, each started after Fargate's
    * provisioning and registered in its target group, which routes to it once it passes a
    * health check; a new task definition rolls the service as ECS does (ecs-service.ts).
+   * A task of an image that stands for this machine (the pooler's) gets an address of its
+   * own, which the service's Cloud Map name resolves to while it runs (ecs-image.ts).
    */
   private async service(goal: Goal, old?: StoredResource): Promise<Realized> {
     const i = goal.inputs;
     const taskDefinition = String(i.taskDefinition);
     const process = (i.tags as Record<string, string> | undefined)?.["ferry:process"] ?? goal.name;
+    const discovery = this.discoveryName(goal);
+    const machine = isMachineTask(this.ecsContext(), this.liveTaskDefinition(taskDefinition, goal.name).inputs);
     const specOf = (definition: string) => {
       const launch = taskLaunch(this.ecsContext(), this.liveTaskDefinition(definition, goal.name).inputs, goal.name);
       return { launch, spec: serviceFleetSpec(process, launch) };
     };
     // What ECS checks before it accepts the update: the definition, its secrets, its slug.
-    const { launch, spec } = specOf(taskDefinition);
+    const first = machine ? undefined : specOf(taskDefinition);
     const realized: Realized = old
       ? { id: old.id, outputs: { ...old.outputs, ...i } }
       : { id: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}`, outputs: { ...i, name: String(i.name ?? goal.name), arn: `arn:aws:ecs:${this.ctx.region}:${ACCOUNT}:service/${goal.name}` } };
@@ -637,15 +642,21 @@ export class Cloud implements Realizer, TaskRunner {
     let running = this.services.get(goal.urn);
     if (!running) {
       const tgArn = (i.loadBalancers as Array<{ targetGroupArn: string }> | undefined)?.[0]?.targetGroupArn;
-      const fleet = new Fleet(spec, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, machineEnv: this.ctx.machineEnv, log: this.ctx.log, changed: () => this.renderAlb() });
+      const fleet = new Fleet(first?.spec ?? { name: `aws-${process}`, platform: "ecs", http: false, env: {}, launch: { kind: "image", command: "", launcher: [] } }, { logsDir: this.ctx.logsDir, schema: this.ctx.schema, machineEnv: this.ctx.machineEnv, log: this.ctx.log, changed: () => this.renderAlb() });
       const seconds = (s: number) => (s * 1000) / this.ctx.timeFactor;
       const service = new EcsService({
         name: goal.name,
         // Every task ECS starts pulls its containers' images first (Fargate caches none): a
         // refused pull stops that task, which the circuit breaker counts as failed.
-        launch: (definition) => {
-          this.pullImages(this.liveTaskDefinition(definition, goal.name).inputs, goal.name);
-          return fleet.launch(definition === taskDefinition ? spec : specOf(definition).spec);
+        launch: async (definition) => {
+          const inputs = this.liveTaskDefinition(definition, goal.name).inputs;
+          this.pullImages(inputs, goal.name);
+          if (!isMachineTask(this.ecsContext(), inputs)) return fleet.launch(definition === taskDefinition && first ? first.spec : specOf(definition).spec);
+          const address = await this.ctx.hosts.allocate(`ECS task of ${goal.name}`);
+          const task = await fleet.launch(machineTaskSpec(this.ecsContext(), inputs, goal.name, process, address));
+          // ECS registers a running task's address under the service's Cloud Map name.
+          if (discovery) this.ctx.hosts.name(discovery, address);
+          return task;
         },
         targetGroup: tgArn ? this.targetGroupHealth(tgArn) : undefined,
         timing: { startDelayMs: seconds(FARGATE_START_SECONDS), gracePeriodMs: seconds(Number(i.healthCheckGracePeriodSeconds ?? 0)) },
@@ -653,11 +664,34 @@ export class Cloud implements Realizer, TaskRunner {
       });
       running = { service, fleet };
       this.services.set(goal.urn, running);
-      this.ctx.log(`      ECS ${goal.name}: ${launch.command ? `\`${launch.command}\` in` : launch.processType + " of"} ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables (${tgArn ? `in its target group, health ${this.targetGroupHealth(tgArn).settings.path}` : "no load balancer"})`);
+      this.ctx.log(`      ECS ${goal.name}: ${first ? serviceWhat(first.launch) : "its image's command on this machine (an image of Debian 12 with node 20)"}${discovery ? `, Cloud Map name ${discovery}` : ""} (${tgArn ? `in its target group, health ${this.targetGroupHealth(tgArn).settings.path}` : "no load balancer"})`);
     }
     const outcome = await running.service.deploy(taskDefinition, Number(i.desiredCount ?? 0));
     this.deployments.set(goal.name, { service: goal.name, declared: taskDefinition, running: outcome.runningDefinition, rolledBack: outcome.rolledBack, failedTasks: outcome.failedTasks });
     return realized;
+  }
+
+  /**
+   * The DNS name a service's tasks register under (serviceRegistries: a Cloud Map service
+   * in a private DNS namespace), refused where ECS refuses it: a registry that does not
+   * exist, or SRV records without containerName and containerPort
+   * (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceRegistry.html),
+   * or A records for a task outside awsvpc mode ("the bridge and host network modes
+   * support SRV records only": https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-discovery.html).
+   */
+  private discoveryName(goal: Goal): string | undefined {
+    const registry = goal.inputs.serviceRegistries as { registryArn?: string; containerName?: string; containerPort?: number } | undefined;
+    if (!registry?.registryArn) return undefined;
+    const service = this.ofType("aws:servicediscovery/service:Service").find((s) => s.outputs.arn === registry.registryArn);
+    if (!service) throw new Error(`${goal.name}: InvalidParameterException: the service registry ${registry.registryArn} does not exist`);
+    const dns = service.inputs.dnsConfig as { namespaceId?: string; dnsRecords?: Array<{ type: string }> } | undefined;
+    const namespace = this.ofType("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace").find((n) => n.id === dns?.namespaceId);
+    if (!namespace) throw new Error(`${goal.name}: InvalidParameterException: the service registry's namespace ${String(dns?.namespaceId)} does not exist`);
+    const types = (dns?.dnsRecords ?? []).map((r) => r.type);
+    if (types.includes("SRV") && (!registry.containerName || !registry.containerPort)) throw new Error(`${goal.name}: InvalidParameterException: a service registry with SRV records needs containerName and containerPort`);
+    const mode = this.liveTaskDefinition(String(goal.inputs.taskDefinition), goal.name).inputs.networkMode;
+    if (types.includes("A") && mode !== "awsvpc") throw new Error(`${goal.name}: InvalidParameterException: A records in a service registry need the awsvpc network mode (the task definition says ${String(mode ?? "bridge")})`);
+    return `${String(service.inputs.name)}.${String(namespace.inputs.name)}`;
   }
 
   /** RunTask (through the AWS API stand-in): the release phase's one-off task, run to completion. */

@@ -29,6 +29,7 @@ import type { AwsApi, EcsTask } from "../../servers/aws-api";
 import { tempDir } from "../../servers";
 import { SLUG_RUN } from "../slug";
 import { RDS_CA_DIR, RDS_CA_IN_TASK } from "../../../components/target/app/rds-ca";
+import { POOLER_CA_IN_TASK } from "../../../components/target/pooler/plan";
 import { startProcess } from "../../app-process";
 import { platformEnv, type FleetSpec } from "./fleet";
 
@@ -41,6 +42,8 @@ export interface ImageRegistry {
    * default command); with a command, only the name of the process (slug-run's DYNO).
    */
   processTypeFor(command: string | undefined, port: number | undefined): string;
+  /** Whether an image stands for this machine, its command run here as declared (ecs-image.ts). */
+  machineImage?(image: string): boolean;
 }
 
 /**
@@ -105,8 +108,22 @@ function mountRdsCa(ctx: EcsContext, containers: ContainerDefinition[], app: Con
   if (!bytes) throw new Error(`${what}: ${fetch!.name} exited 1: fatal error: An error occurred (404) when calling the HeadObject operation: Key "${url[2]}" does not exist (the RDS CA step did not run?)`);
   const dir = volumes.get(mount.sourceVolume)!;
   writeFileSync(join(dir, RDS_CA_IN_TASK.slice(RDS_CA_DIR.length + 1)), bytes);
+  copyPoolerCa(ctx, env(fetch!).POOLER_CA_URL, dir, what);
   mkdirSync(RDS_CA_DIR, { recursive: true });
   return ["unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind "$1" ${RDS_CA_DIR} && shift && exec "$@"`, "sh", dir];
+}
+
+/**
+ * The pooler's CA certificate beside the RDS bundle, where the fetch container names one
+ * (POOLER_CA_URL: the app reaches Postgres through the pooler, its DATABASE_URL's
+ * sslrootcert). Missing from the bucket, the copy fails as `aws s3 cp` does.
+ */
+function copyPoolerCa(ctx: EcsContext, url: string | undefined, dir: string, what: string): void {
+  if (!url) return;
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+  const bytes = m && ctx.aws.object(m[1], m[2]);
+  if (!bytes) throw new Error(`${what}: the CA fetch exited 1: fatal error: An error occurred (404) when calling the HeadObject operation: Key "${m?.[2] ?? url}" does not exist (the pooler's TLS step did not run?)`);
+  writeFileSync(join(dir, POOLER_CA_IN_TASK.slice(RDS_CA_DIR.length + 1)), bytes);
 }
 
 /** `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]` split into the secret and the rest. */
@@ -135,6 +152,11 @@ function resolveSecret(ctx: EcsContext, s: { name: string; valueFrom: string }):
 
 const env = (c: ContainerDefinition) => Object.fromEntries((c.environment ?? []).map((e) => [e.name, e.value]));
 
+/** A container's `secrets`, each resolved as the ECS agent does before the container starts. */
+export function resolveSecrets(ctx: EcsContext, c: ContainerDefinition): Record<string, string> {
+  return Object.fromEntries((c.secrets ?? []).map((s) => [s.name, resolveSecret(ctx, s)]));
+}
+
 /**
  * A task's launch from its task definition's inputs: the code (the fetch container's
  * slug, or the image's), the app container's command, environment and secrets.
@@ -149,7 +171,7 @@ export function taskLaunch(ctx: EcsContext, taskDefinition: Record<string, unkno
   // A container path inside the task is its volume's directory here.
   const mounts = (app.mountPoints ?? []).map((m) => ({ from: m.containerPath, to: volumes.get(m.sourceVolume)! })).sort((a, b) => b.from.length - a.from.length);
   const local = (value: string) => mounts.reduce((v, m) => (v === m.from || v.startsWith(`${m.from}/`) ? m.to + v.slice(m.from.length) : v), value);
-  const secrets = Object.fromEntries((app.secrets ?? []).map((s) => [s.name, resolveSecret(ctx, s)]));
+  const secrets = resolveSecrets(ctx, app);
   const environment = { ...Object.fromEntries(Object.entries(env(app)).map(([k, v]) => [k, local(v)])), ...secrets };
   const port = app.portMappings?.[0]?.containerPort;
   const healthPath = (app as { dockerLabels?: Record<string, string> }).dockerLabels?.["ferry.healthPath"];
@@ -178,6 +200,11 @@ export function taskLaunch(ctx: EcsContext, taskDefinition: Record<string, unkno
   if (!app.image) throw new Error(`${what}: the app container has no image`);
   const command = app.command?.[0] === "/bin/sh" && app.command[1] === "-c" ? app.command[2] : app.command?.join(" ");
   return { slugRun: SLUG_RUN, slug: ctx.registry.slugFor(app.image), processType: ctx.registry.processTypeFor(command, port), command, env: environment, port, healthPath, launcher };
+}
+
+/** How the rehearsal runs a service's tasks, for its log. */
+export function serviceWhat(launch: TaskLaunch): string {
+  return `${launch.command ? `\`${launch.command}\` in` : launch.processType + " of"} ${launch.slug.includes("rehearsal-slug") ? "the rehearsal slug" : "the slug copied to S3"} through slug-run, ${Object.keys(launch.env).length} variables`;
 }
 
 /** A Fleet spec that runs a service's tasks (one process each) from the launch. */

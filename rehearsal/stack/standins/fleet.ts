@@ -16,7 +16,9 @@ export type FleetLaunch =
   /** A process of a slug, through slug-run: its Procfile type, or a one-off command (SLUG_COMMAND). */
   | { kind: "slug"; file: string; slugRun: string; processType: string; command?: string; launcher?: string[] }
   /** A systemd unit's command in the box's app tree. */
-  | { kind: "unit"; appDir: string; command: string };
+  | { kind: "unit"; appDir: string; command: string }
+  /** A container of an image that stands for this machine: its command under the task's launcher (ecs-image.ts). */
+  | { kind: "image"; command: string; launcher: string[] };
 
 export interface FleetSpec {
   /** e.g. `aws-web`, `heroku-masto-web-worker`, `box-mastodon-web`; each process is `<name>.<n>`. */

@@ -336,3 +336,39 @@ describe("ferry cutover --pooler, when the verify fails", () => {
     expect((await status(w.replicas)).replicas.map((x) => [x.host, x.port, x.paused])).toEqual([["localhost", w.target.port, false], ["localhost", w.target.port, false]]);
   });
 });
+
+describe("ferry cutover --pooler, when a replica is gone", () => {
+  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
+  beforeAll(async () => {
+    world = await replicatingWorld("gone");
+  }, 180_000);
+  afterAll(async () => world?.stop(), 60_000);
+
+  it("gives back before the fence when a replica cannot be reached: the other resumes on the source, which stays writable, and no write fails", async () => {
+    const w = world!;
+    const [alive, gone] = w.replicas;
+    // A replica's task stopped (Fargate replaced it, or it crashed): its control API answers nothing.
+    await gone.stop();
+    const writers = await startWriters([alive], certs, 2);
+    let result: { ok: boolean; rolledBack?: boolean; error?: string; steps: { name: string }[] };
+    try {
+      await writers.waitForMore(40);
+      const r = await runFerry(
+        ["--json", "cutover", "--strategy", "logical", ...w.replicas.flatMap((x) => ["--pooler", x.control]), "--pooler-ca", caFile(), "--pooler-timeout", "2"],
+        { ...w.pg.env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_TARGET_URL: w.targetApp },
+      );
+      expect(r.code).toBe(1);
+      result = JSON.parse(r.stdout);
+      await writers.waitForMore(40);
+    } finally {
+      await writers.stop();
+    }
+    expect(result).toMatchObject({ ok: false, rolledBack: true });
+    expect(result.error).toContain(`pooler ${new URL(gone.control).host}`);
+    expect(result.steps.map((s) => s.name)).not.toContain("fence");
+    expect((await status([alive])).replicas.map((x) => [x.port, x.paused])).toEqual([[w.source.port, false]]);
+    expect(await canWriteTls(w.pg.appSrc)).toBe(true);
+    expect(writers.failed).toEqual([]);
+    expect(await missingTokens(w.pg.src, writers.acked)).toEqual([]);
+  });
+});
