@@ -80,7 +80,7 @@ export async function hashSide(side: Side, plan: HashPlan): Promise<RangeSums> {
 }
 
 /** The side's statements: its own slices of each sliced table's heap, every key range of the others, the bundles. */
-function sideTasks(side: Side, plan: HashPlan): SideTask[] {
+export function sideTasks(side: Side, plan: HashPlan): SideTask[] {
   const tasks: SideTask[] = [];
   for (const { table, split } of plan.sliced) {
     const bytes = side.heapBytes.get(table.oid) ?? 0;
