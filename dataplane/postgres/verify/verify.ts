@@ -210,8 +210,8 @@ export async function compareDatabases(opts: VerifyOptions & { only?: string[] }
     const results = fast
       ? await hashSampled([...chunkTasks(chunked, ranges, opts.sampleChunks ?? 2, uncounted), ...bundles([...small], jobs)], jobs, pairs.at)
       : await hashAll(fullPlan(chunked, [...small], ranges, splits, jobs), await Promise.all([
-        sideOf(source.client, sourceTables, tables, { jobs, sliceBytes: opts.sliceBytes, connection: (i) => pairs.at(i).then((p) => p.source) }),
-        sideOf(target.client, targetTables, tables, { jobs, sliceBytes: opts.sliceBytes, connection: (i) => pairs.at(i).then((p) => p.target) }),
+        sideOf(sourceTables, tables, { jobs, sliceBytes: opts.sliceBytes, connection: (i) => pairs.at(i).then((p) => p.source) }),
+        sideOf(targetTables, tables, { jobs, sliceBytes: opts.sliceBytes, connection: (i) => pairs.at(i).then((p) => p.target) }),
       ]));
 
     const rangeCount = (t: TableInfo) => ranges.get(t.oid)?.length ?? 1;
@@ -303,9 +303,13 @@ function fullPlan(chunked: TableInfo[], small: TableInfo[], ranges: Map<number, 
   };
 }
 
-/** A side as hashSide reads it: its connections, its own heap sizes (under the source's oids), block size and version. */
-async function sideOf(holder: Client, sideTables: TableInfo[], tables: TableInfo[], use: Pick<Side, "jobs" | "sliceBytes" | "connection">): Promise<Side> {
-  const { rows } = await holder.query<{ b: string; v: string }>("SELECT current_setting('block_size') AS b, current_setting('server_version_num') AS v");
+/**
+ * A side as hashSide reads it: its connections, its own heap sizes (under the source's oids), block size and
+ * version, read on its first job's connection (the snapshot holder is busy reading privileges meanwhile).
+ */
+async function sideOf(sideTables: TableInfo[], tables: TableInfo[], use: Pick<Side, "jobs" | "sliceBytes" | "connection">): Promise<Side> {
+  const c = await use.connection(0);
+  const { rows } = await c.query<{ b: string; v: string }>("SELECT current_setting('block_size') AS b, current_setting('server_version_num') AS v");
   const byName = new Map(sideTables.map((t) => [displayName(t), t]));
   const heapBytes = new Map(tables.map((t) => [t.oid, byName.get(displayName(t))?.heapBytes ?? 0]));
   return { ...use, heapBytes, blockSize: Number(rows[0].b), canSplitByCtid: Number(rows[0].v) >= 140000 };
