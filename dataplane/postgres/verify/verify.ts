@@ -16,7 +16,8 @@ import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "../copy-snaps
 import { connect as connectPlain } from "../connection";
 import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
 import { PrivilegeReport, verifyPrivileges } from "../privileges";
-import { ChunkSum, chunkSum, countRows, tableSums, edgeRanges, hasIntegerKey, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession } from "./verify-sql";
+import { ChunkSum, chunkSum, countRows, tableSums, edgeRanges, hasIntegerKey, IntegerSplit, integerSplit, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession, splitRanges } from "./verify-sql";
+import { hashSide, HashPlan, Side, sumsAt } from "./verify-scan";
 
 export interface VerifyOptions {
   sourceUrl: string;
@@ -50,6 +51,8 @@ export interface VerifyOptions {
    * Without it a difference is named by its table, its key range's position and a hash.
    */
   showKeys?: boolean;
+  /** Full verify: a table keyed by an integer (or without a key) bigger than this (heap bytes) is hashed in slices of it (verify-scan.ts). */
+  sliceBytes?: number;
 }
 
 /** Key ranges per table (by name), computed on the source before the window. */
@@ -177,14 +180,11 @@ export async function compareDatabases(opts: VerifyOptions & { only?: string[] }
   const jobs = Math.max(1, opts.jobs ?? defaultJobs(os.cpus().length));
   const chunkRows = Math.max(1, opts.chunkRows ?? DEFAULT_CHUNK_ROWS);
   const fast = opts.fast === true;
-  const exported = await Promise.allSettled([exportSnapshot(opts.sourceUrl, "ferry-verify"), exportSnapshot(opts.targetUrl, "ferry-verify")]);
-  const failed = exported.find((e): e is PromiseRejectedResult => e.status === "rejected");
-  if (failed) {
-    // Do not leave the other side's snapshot transaction open.
-    await Promise.all(exported.map((e) => (e.status === "fulfilled" ? e.value.release() : undefined)));
-    throw failed.reason;
-  }
-  const snapshots = exported.map((e) => (e as PromiseFulfilledResult<SharedSnapshot>).value);
+  const snapshots = await exportBoth(opts);
+  // With a plan every hashed range is small and read through the key's index. A target
+  // that was never analyzed (a logical subscriber after its initial sync) may otherwise
+  // plan a scan of a whole table (or partition) for a 5,000-row range.
+  const pairs = keptPairs(() => openPairIn(opts, snapshots, fast && opts.plan !== undefined));
   try {
     const [source, target] = snapshots;
     const [sourceTables, targetTables] = await Promise.all([listTables(source.client), listTables(target.client)]);
@@ -193,24 +193,11 @@ export async function compareDatabases(opts: VerifyOptions & { only?: string[] }
     privilegesRead.catch(() => undefined); // awaited below; not an unhandled rejection if a chunk fails first
     const wanted = (t: TableInfo) => !opts.only || opts.only.includes(displayName(t));
     const { tables, mismatched } = matchTables(sourceTables.filter(wanted), targetTables.filter(wanted));
-    // With a plan every hashed range is small and read through the key's index. A target
-    // that was never analyzed (a logical subscriber after its initial sync) may otherwise
-    // plan a scan of a whole table (or partition) for a 5,000-row range.
-    const indexOnly = fast && opts.plan !== undefined;
-    const openPair = (): Promise<Pair> => openPairIn(opts, snapshots, indexOnly);
 
-    const ranges = new Map<number, KeyRange[]>();
-    const planned = fast ? opts.plan?.ranges : undefined;
     const small = new Set(tables.filter((t) => bundled(t, chunkRows)));
     const chunked = tables.filter((t) => !small.has(t));
-    for (const t of chunked) {
-      const known = planned?.get(displayName(t));
-      if (known && t.primaryKey.length) ranges.set(t.oid, known);
-    }
-    await runPool(chunked.filter((t) => t.primaryKey.length && !ranges.has(t.oid)), jobs, openPair, async (p, t) => {
-      const edgesOnly = fast && !hasIntegerKey(t);
-      ranges.set(t.oid, await (edgesOnly ? edgeRanges(p.source, t, chunkRows) : keyRanges(p.source, t, chunkRows)));
-    }, closePair);
+    const planned = fast ? opts.plan?.ranges : undefined;
+    const { ranges, splits } = await splitKeys(chunked, planned, fast, chunkRows, jobs, pairs.at);
 
     // Left uncounted only: a table bigger than countMaxBytes whose key grows at its end
     // (integer or timestamp first) and whose ranges come from a plan read before the
@@ -220,28 +207,15 @@ export async function compareDatabases(opts: VerifyOptions & { only?: string[] }
     const uncounted = (t: TableInfo) =>
       fast && opts.countMaxBytes !== undefined && keyGrowsAtEnd(t) && ranges.get(t.oid) === planned?.get(displayName(t)) &&
       (plannedBytes(t) ?? 0) > opts.countMaxBytes;
-    // Biggest first, so no job is left with a big table's chunks at the end; the bundles are small.
-    const tasks: VerifyTask[] = [...chunkTasks(chunked, ranges, fast, opts.sampleChunks ?? 2, uncounted), ...bundles([...small], jobs)];
-    const results = new Map<number, ChunkResult[]>();
-    const record = (table: TableInfo, result: ChunkResult) => {
-      const list = results.get(table.oid) ?? [];
-      list.push(result);
-      results.set(table.oid, list);
-    };
-    await runPool(tasks, jobs, openPair, async (p, task) => {
-      if ("bundle" in task) {
-        const [s, t] = await Promise.all([tableSums(p.source, task.bundle), tableSums(p.target, task.bundle)]);
-        task.bundle.forEach((table, i) => record(table, { index: 0, range: {}, source: s[i], target: t[i] }));
-        return;
-      }
-      const run = (c: Client): Promise<ChunkSum> =>
-        task.countOnly ? countRows(c, task.table).then((rows) => ({ rows, sum: "" })) : chunkSum(c, task.table, task.range);
-      const [s, t] = await Promise.all([run(p.source), run(p.target)]);
-      record(task.table, { index: task.index, range: task.range, source: s, target: t });
-    }, closePair);
+    const results = fast
+      ? await hashSampled([...chunkTasks(chunked, ranges, opts.sampleChunks ?? 2, uncounted), ...bundles([...small], jobs)], jobs, pairs.at)
+      : await hashAll(fullPlan(chunked, [...small], ranges, splits, jobs), await Promise.all([
+        sideOf(sourceTables, tables, { jobs, sliceBytes: opts.sliceBytes, connection: (i) => pairs.at(i).then((p) => p.source) }),
+        sideOf(targetTables, tables, { jobs, sliceBytes: opts.sliceBytes, connection: (i) => pairs.at(i).then((p) => p.target) }),
+      ]));
 
     const rangeCount = (t: TableInfo) => ranges.get(t.oid)?.length ?? 1;
-    const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), openPair, rangeCount);
+    const reports = await tableReports(tables, results, fast, uncounted, jobs, (p, t, range) => locateDifference(p, t, range, opts.narrowRows), pairs.at, rangeCount);
     reports.push(...mismatched);
     reports.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
 
@@ -254,8 +228,128 @@ export async function compareDatabases(opts: VerifyOptions & { only?: string[] }
     const report = { ok, durationMs: Date.now() - started, fast, tables: reports, sequences, privileges, firstDifference: ok ? undefined : describeFirst(reports, sequences, privileges) };
     return { report, differing: differingTables(tables, results) };
   } finally {
+    await pairs.close();
     await Promise.all(snapshots.map((s) => s.release()));
   }
+}
+
+/** Both sides' snapshots, exported at once; on a failure neither is left open. */
+async function exportBoth(opts: VerifyOptions): Promise<SharedSnapshot[]> {
+  const exported = await Promise.allSettled([exportSnapshot(opts.sourceUrl, "ferry-verify"), exportSnapshot(opts.targetUrl, "ferry-verify")]);
+  const failed = exported.find((e): e is PromiseRejectedResult => e.status === "rejected");
+  if (failed) {
+    await Promise.all(exported.map((e) => (e.status === "fulfilled" ? e.value.release() : undefined)));
+    throw failed.reason;
+  }
+  return exported.map((e) => (e as PromiseFulfilledResult<SharedSnapshot>).value);
+}
+
+/**
+ * Up to `jobs` connection pairs, each opened when a pool first asks for it and kept for
+ * every phase after (key ranges, hashing, narrowing): a connection costs the servers
+ * about as much CPU as hashing 40,000 rows (authentication, a fresh backend's caches).
+ */
+function keptPairs(open: () => Promise<Pair>): { at: (index: number) => Promise<Pair>; close: () => Promise<void> } {
+  const opened = new Map<number, Promise<Pair>>();
+  const at = (index: number): Promise<Pair> => {
+    if (!opened.has(index)) opened.set(index, open());
+    return opened.get(index)!;
+  };
+  const close = async () => {
+    await Promise.all([...opened.values()].map((p) => p.then(closePair, () => undefined)));
+  };
+  return { at, close };
+}
+
+/**
+ * Each keyed table's key ranges, read on the source (fast mode: a plan's where it has
+ * them, and only the edges of a non-integer key). In a full verify an integer key's
+ * ranges come with their arithmetic (`splits`), which lets a sequential scan sum rows
+ * into them.
+ */
+async function splitKeys(
+  chunked: TableInfo[], planned: Map<string, KeyRange[]> | undefined, fast: boolean, chunkRows: number, jobs: number, pairAt: (index: number) => Promise<Pair>,
+): Promise<{ ranges: Map<number, KeyRange[]>; splits: Map<number, IntegerSplit | undefined> }> {
+  const ranges = new Map<number, KeyRange[]>();
+  const splits = new Map<number, IntegerSplit | undefined>();
+  for (const t of chunked) {
+    const known = planned?.get(displayName(t));
+    if (known && t.primaryKey.length) ranges.set(t.oid, known);
+  }
+  await runPool(chunked.filter((t) => t.primaryKey.length && !ranges.has(t.oid)), jobs, pairAt, async (p, t) => {
+    if (!fast && hasIntegerKey(t)) {
+      const split = await integerSplit(p.source, t, chunkRows);
+      splits.set(t.oid, split);
+      ranges.set(t.oid, splitRanges(split));
+      return;
+    }
+    const edgesOnly = fast && !hasIntegerKey(t);
+    ranges.set(t.oid, await (edgesOnly ? edgeRanges(p.source, t, chunkRows) : keyRanges(p.source, t, chunkRows)));
+  }, keep);
+  return { ranges, splits };
+}
+
+const keep = async (): Promise<void> => undefined;
+
+/** Hashed by slices of its heap in a full verify: a plain table keyed by one integer column, or without a key. */
+const sliceable = (t: TableInfo): boolean => t.kind === "r" && (!t.primaryKey.length || hasIntegerKey(t));
+
+/** A full verify's plan: sliceable tables by heap slices, other keys range by range, small tables in bundles. */
+function fullPlan(chunked: TableInfo[], small: TableInfo[], ranges: Map<number, KeyRange[]>, splits: Map<number, IntegerSplit | undefined>, jobs: number): HashPlan {
+  return {
+    sliced: chunked.filter(sliceable).map((table) => ({ table, split: splits.get(table.oid) })),
+    ranged: chunked.filter((t) => !sliceable(t)).map((table) => ({ table, ranges: ranges.get(table.oid) ?? [{}] })),
+    bundles: bundles(small, jobs).map((b) => b.bundle),
+  };
+}
+
+/**
+ * A side as hashSide reads it: its connections, its own heap sizes (under the source's oids), block size and
+ * version, read on its first job's connection (the snapshot holder is busy reading privileges meanwhile).
+ */
+async function sideOf(sideTables: TableInfo[], tables: TableInfo[], use: Pick<Side, "jobs" | "sliceBytes" | "connection">): Promise<Side> {
+  const c = await use.connection(0);
+  const { rows } = await c.query<{ b: string; v: string }>("SELECT current_setting('block_size') AS b, current_setting('server_version_num') AS v");
+  const byName = new Map(sideTables.map((t) => [displayName(t), t]));
+  const heapBytes = new Map(tables.map((t) => [t.oid, byName.get(displayName(t))?.heapBytes ?? 0]));
+  return { ...use, heapBytes, blockSize: Number(rows[0].b), canSplitByCtid: Number(rows[0].v) >= 140000 };
+}
+
+/** Full verify: both sides hash every row at once, each on its own connections; their sums per key range side by side. */
+async function hashAll(plan: HashPlan, [source, target]: Side[]): Promise<Map<number, ChunkResult[]>> {
+  const [s, t] = await Promise.all([hashSide(source, plan), hashSide(target, plan)]);
+  const results = new Map<number, ChunkResult[]>();
+  const compared: { table: TableInfo; ranges: KeyRange[] }[] = [
+    ...plan.sliced.map(({ table, split }) => ({ table, ranges: splitRanges(split) })),
+    ...plan.ranged,
+    ...plan.bundles.flat().map((table) => ({ table, ranges: [{}] })),
+  ];
+  for (const { table, ranges } of compared) {
+    results.set(table.oid, ranges.map((range, index) => ({ index, range, source: sumsAt(s, table, index), target: sumsAt(t, table, index) })));
+  }
+  return results;
+}
+
+/** Fast verify: the sampled chunks and counts, each statement run on both sides of a pair at once. */
+async function hashSampled(tasks: VerifyTask[], jobs: number, pairAt: (index: number) => Promise<Pair>): Promise<Map<number, ChunkResult[]>> {
+  const results = new Map<number, ChunkResult[]>();
+  const record = (table: TableInfo, result: ChunkResult) => {
+    const list = results.get(table.oid) ?? [];
+    list.push(result);
+    results.set(table.oid, list);
+  };
+  await runPool(tasks, jobs, pairAt, async (p, task) => {
+    if ("bundle" in task) {
+      const [s, t] = await Promise.all([tableSums(p.source, task.bundle), tableSums(p.target, task.bundle)]);
+      task.bundle.forEach((table, i) => record(table, { index: 0, range: {}, source: s[i], target: t[i] }));
+      return;
+    }
+    const run = (c: Client): Promise<ChunkSum> =>
+      task.countOnly ? countRows(c, task.table).then((rows) => ({ rows, sum: "" })) : chunkSum(c, task.table, task.range);
+    const [s, t] = await Promise.all([run(p.source), run(p.target)]);
+    record(task.table, { index: task.index, range: task.range, source: s, target: t });
+  }, keep);
+  return results;
 }
 
 /**
@@ -353,15 +447,11 @@ export function bundles(tables: TableInfo[], jobs: number): BundleTask[] {
   return out;
 }
 
-/** The chunk jobs, biggest tables first; in fast mode only sampled chunks are hashed and every table is counted. */
-function chunkTasks(tables: TableInfo[], ranges: Map<number, KeyRange[]>, fast: boolean, samples: number, uncounted: (t: TableInfo) => boolean): ChunkTask[] {
+/** Fast verify's chunk jobs, biggest tables first: every table counted (but uncounted ones), sampled ranges hashed. */
+function chunkTasks(tables: TableInfo[], ranges: Map<number, KeyRange[]>, samples: number, uncounted: (t: TableInfo) => boolean): ChunkTask[] {
   const tasks: ChunkTask[] = [];
   for (const table of [...tables].sort((a, b) => b.totalBytes - a.totalBytes)) {
     const all = ranges.get(table.oid) ?? [{}];
-    if (!fast) {
-      all.forEach((range, index) => tasks.push({ table, index, range, countOnly: false }));
-      continue;
-    }
     if (!uncounted(table)) tasks.push({ table, index: -1, range: {}, countOnly: true });
     if (!table.primaryKey.length) continue;
     for (const index of sampleIndexes(all.length, samples)) tasks.push({ table, index, range: all[index], countOnly: false });
@@ -391,7 +481,7 @@ async function tableReports(
   uncounted: (t: TableInfo) => boolean,
   jobs: number,
   locate: (p: Pair, table: TableInfo, range: KeyRange) => Promise<LocatedDifference>,
-  openPair: () => Promise<Pair>,
+  pairAt: (index: number) => Promise<Pair>,
   rangeCount: (t: TableInfo) => number,
 ): Promise<TableReport[]> {
   const reports: TableReport[] = [];
@@ -415,13 +505,13 @@ async function tableReports(
       toLocate.push({ table, report, range: firstKeyed.range, index: firstKeyed.index });
     }
   }
-  await runPool(toLocate, jobs, openPair, async (p, item) => {
+  await runPool(toLocate, jobs, pairAt, async (p, item) => {
     const found = await locate(p, item.table, item.range);
     const range = { index: item.index + 1, of: rangeCount(item.table) };
     item.report.firstDifference = found.key
       ? { from: showKey(found.key), to: showKey(found.key), kind: found.kind, range, keyHash: keyHash(item.report.table, found.key) }
       : { from: found.range.lower ? showKey(found.range.lower) : "(start)", to: found.range.upper ? showKey(found.range.upper) : "(end)", range };
-  }, closePair);
+  }, keep);
   return reports;
 }
 

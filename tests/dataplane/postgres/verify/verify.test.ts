@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startPostgres, LocalPostgres } from "../../../../rehearsal/servers";
 import { copyByDump } from "../../../../dataplane/postgres/copy/dump";
 import { bundles, keyHash, planFastVerify, verifyDatabases, VerifyOptions, sampleIndexes } from "../../../../dataplane/postgres/verify/verify";
+import { sideTasks } from "../../../../dataplane/postgres/verify/verify-scan";
+import type { TableInfo } from "../../../../dataplane/postgres/copy-catalog";
 import { runFerry } from "../helpers";
 import { startSource } from "../fixtures";
 
@@ -336,6 +338,51 @@ describe("verifyDatabases", () => {
       await source.query("DROP TABLE lookalikes");
       await onTarget("DROP TABLE lookalikes");
     }
+  });
+
+  test("a full verify hashes big tables in slices of each side's own heap: rows elsewhere on the target's disk are equal, a changed one is named", async () => {
+    // The target's rows go in in reverse key order, so its heap slices hold other keys than the source's.
+    const create = "CREATE TABLE sliced (id bigint PRIMARY KEY, v text NOT NULL); CREATE TABLE dupes (v text)";
+    const fill = (order: string) => `INSERT INTO sliced SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 3000) g ORDER BY g ${order};
+      INSERT INTO dupes SELECT 'same' FROM generate_series(1, 3000)`;
+    await source.query(`${create}; ${fill("ASC")}`);
+    await onTarget(`${create}; ${fill("DESC")}`);
+    // Slices of 8 blocks: each table is read in several ctid ranges on each side.
+    const sliced: VerifyOptions = { ...opts, chunkRows: 500, sliceBytes: 8 * 8192 };
+    try {
+      const green = await verifyDatabases(sliced);
+      expect(green.firstDifference).toBeUndefined();
+      expect(green.tables.find((t) => t.table === "public.sliced")).toMatchObject({ ok: true, sourceRows: 3000, targetRows: 3000, chunks: 7 });
+      expect(green.tables.find((t) => t.table === "public.dupes")).toMatchObject({ ok: true, sourceRows: 3000, targetRows: 3000 });
+
+      await onTarget("UPDATE sliced SET v = v || 'x' WHERE id = 1777; DELETE FROM dupes WHERE ctid = (SELECT min(ctid) FROM dupes)");
+      const red = await verifyDatabases(sliced);
+      expect(red.tables.find((t) => t.table === "public.sliced")).toMatchObject({ ok: false, differingChunks: 1, firstDifference: { from: "1777", kind: "changed" } });
+      // A keyless table's duplicate rows each count: one fewer copy of the same row differs.
+      expect(red.tables.find((t) => t.table === "public.dupes")).toMatchObject({ ok: false, sourceRows: 3000, targetRows: 2999, firstDifference: { kind: "whole table" } });
+
+      // Keys at both ends of bigint land in the open first and last ranges (no overflow computing their range).
+      await onTarget("UPDATE sliced SET v = repeat(md5('1777'), 4) WHERE id = 1777; INSERT INTO dupes VALUES ('same')");
+      await onTarget("INSERT INTO sliced VALUES (-9223372036854775808, 'low'), (9223372036854775807, 'high')");
+      const ends = await verifyDatabases(sliced);
+      expect(ends.tables.find((t) => t.table === "public.sliced")).toMatchObject({ ok: false, targetRows: 3002, differingChunks: 2, firstDifference: { from: "-9223372036854775808", kind: "extra on target" } });
+      expect(ends.tables.find((t) => t.table === "public.dupes")!.ok).toBe(true);
+    } finally {
+      await source.query("DROP TABLE sliced, dupes");
+      await onTarget("DROP TABLE sliced, dupes");
+    }
+  });
+
+  test("each side slices its own heap: ctid ranges covering every block, the last open; whole below the slice size", () => {
+    const table = { oid: 1, kind: "r", primaryKey: [], totalBytes: 0 } as unknown as TableInfo;
+    const side = (bytes: number, canSplitByCtid = true) => ({ connection: async () => { throw new Error("unused"); }, jobs: 2, heapBytes: new Map([[1, bytes]]), blockSize: 8192, canSplitByCtid, sliceBytes: 4 * 8192 });
+    const plan = { sliced: [{ table }], ranged: [], bundles: [] };
+    expect(sideTasks(side(10 * 8192), plan).map((t) => ("where" in t ? t.where : "?"))).toEqual([
+      "ctid < '(4,0)'::tid", "ctid >= '(4,0)'::tid AND ctid < '(8,0)'::tid", "ctid >= '(8,0)'::tid",
+    ]);
+    expect(sideTasks(side(3 * 8192), plan).map((t) => ("where" in t ? t.where : "?"))).toEqual([undefined]);
+    // Before PostgreSQL 14 a ctid range is a filter over the whole table: one statement.
+    expect(sideTasks(side(10 * 8192, false), plan)).toHaveLength(1);
   });
 
   test("sampled chunks are the first, the last and distinct others", () => {
