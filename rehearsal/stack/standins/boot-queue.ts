@@ -68,7 +68,15 @@ export class BootQueue {
 
   static async start(web: WebFormation, timeoutMs = HEROKU_BOOT_TIMEOUT_MS): Promise<BootQueue> {
     const server = http.createServer((req, res) => {
-      void upDyno(web, timeoutMs).then((up) => ("port" in up ? forward(req, res, up.port) : refuse(res, up.error)));
+      // A client that gives up while its request waits is gone (Heroku logs H27, "Client
+      // Request Interrupted"): its request never reaches a dyno.
+      let gone = false;
+      res.once("close", () => (gone = true));
+      void upDyno(web, timeoutMs).then((up) => {
+        if (gone) return;
+        if ("port" in up) forward(req, res, up.port);
+        else refuse(res, up.error);
+      });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return new BootQueue(server);

@@ -53,6 +53,30 @@ describe("Heroku's router while web dynos boot", { timeout: 30_000 }, () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(700);
   });
 
+  test("a client that gives up while its request waits: the request never reaches the dyno", async () => {
+    const up: number[] = [];
+    const q = await queue({ upPorts: () => up, quantity: () => 1 });
+    const [host, port] = q.address().split(":");
+    const req = http.request({ host, port: Number(port), method: "POST", path: "/api/v1/statuses" });
+    req.on("error", () => undefined);
+    req.end("status=abandoned");
+    await new Promise((r) => setTimeout(r, 300));
+    req.destroy();
+    let reached = 0;
+    const server = http.createServer((_q, res) => {
+      reached++;
+      res.end("ok");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    closers.push(() => new Promise((r) => server.close(() => r())));
+    up.push((server.address() as AddressInfo).port);
+    // The queue polls every 100 ms: a forwarded request would have arrived well within this.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(reached).toBe(0);
+    expect(await send(q.address(), "GET", "/health")).toEqual({ status: 200, text: "ok" });
+    expect(reached).toBe(1);
+  });
+
   test("no web dyno in the formation: H14 at once", async () => {
     const q = await queue({ upPorts: () => [], quantity: () => 0 });
     expect(await send(q.address(), "GET", "/")).toEqual({ status: 503, text: ROUTER_ERRORS.H14 });
