@@ -4,9 +4,8 @@
 // /etc/nginx/sites-enabled, with the site's certificate), the app's systemd units (Mastodon's:
 // puma, sidekiq and the streaming server, each run in the app's tree with the app's env
 // file, as mastodon-*.service run them in /home/mastodon/live) and sshd on 22. Over SSH, `systemctl` is a stand-in
-// that starts and stops those units, and nginx is the box's own, so `ferry proxy apply`
+// that starts, stops and restarts those units as systemd does (systemd.ts), and nginx is the box's own, so `ferry proxy apply`
 // and the program's unit steps act on the box as they would on the real one.
-import { createServer, Server } from "node:http";
 import { parseEnv } from "node:util";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +20,7 @@ import type { Hosts } from "../hosts";
 import type { PrivateCa } from "./ca";
 import { Fleet, FleetContext, FleetSpec } from "./fleet";
 import { fires, ScheduleClock } from "./clock";
+import { Systemd } from "./systemd";
 import type { DeclaredJob } from "./heroku";
 import { jobLines, parseCrontab } from "../../../dataplane/box/crontab";
 import { SLUG_RUN, RehearsalSlug } from "../slug";
@@ -85,7 +85,7 @@ export class Box {
   private connections: Record<string, string> = {};
   private readonly units = new Map<string, Fleet>();
   private readonly forwards: Forward[] = [];
-  private control?: Server;
+  private systemd!: Systemd;
 
   constructor(private readonly opts: BoxOptions) {}
 
@@ -106,20 +106,9 @@ export class Box {
     this.sourceRedisUrl = `redis://:${encodeURIComponent(this.redis.password!)}@${this.address}:6379/0`;
     this.connections = { DATABASE_URL: this.pg.url(APP_DB, APP_ROLE, appPassword), REDIS_URL: this.redis.url() };
     this.envFile = this.writeEnvFile(this.connections);
-    const env = parseEnv(readFileSync(this.envFile, "utf8")) as Record<string, string>;
-    for (const [type, unit] of Object.entries(o.source.units)) {
-      const http = type in o.httpProcesses;
-      const spec: FleetSpec = {
-        name: `box-${unit}`,
-        platform: "box",
-        http,
-        // EnvironmentFile=.env.production, and the unit's own Environment= lines.
-        env: { ...env, RAILS_ENV: "production", NODE_ENV: "production" },
-        launch: { kind: "unit", appDir: this.appDir, command: unitCommand({ http, healthPath: o.httpProcesses[type]?.healthPath }) },
-      };
-      this.units.set(unit, new Fleet(spec, { ...o.fleet, changed: () => this.renderSite() }));
-    }
-    await Promise.all([...this.units.values()].map((f) => f.scale(1)));
+    for (const unit of Object.values(o.source.units)) this.units.set(unit, new Fleet(this.unitSpec(unit), { ...o.fleet, changed: () => this.renderSite() }));
+    this.systemd = new Systemd(this.units, (unit) => this.unitSpec(unit));
+    await Promise.all([...this.units.keys()].map((u) => this.systemd.start(u)));
     await this.startNginx();
     await this.startSsh();
     this.startCron();
@@ -252,22 +241,26 @@ server {
     return file;
   }
 
-  /** sshd on the box, with `systemctl` acting on the box's units and `nginx` being the box's own. */
+  /** A unit's process as it starts now: the env file as it is now (EnvironmentFile=.env.production), and the unit's own Environment= lines. */
+  private unitSpec(unit: string): FleetSpec {
+    const o = this.opts;
+    const type = Object.entries(o.source.units).find(([, u]) => u === unit)![0];
+    const http = type in o.httpProcesses;
+    const env = parseEnv(readFileSync(this.envFile, "utf8")) as Record<string, string>;
+    return {
+      name: `box-${unit}`,
+      platform: "box",
+      http,
+      env: { ...env, RAILS_ENV: "production", NODE_ENV: "production" },
+      launch: { kind: "unit", appDir: this.appDir, command: unitCommand({ http, healthPath: o.httpProcesses[type]?.healthPath }) },
+    };
+  }
+
+  /** sshd on the box, with `systemctl` acting on the box's units (systemd.ts) and `nginx` being the box's own. */
   private async startSsh(): Promise<void> {
-    this.control = createServer((req, res) => {
-      let body = "";
-      req.on("data", (d) => (body += d));
-      req.on("end", () => {
-        this.systemctl(JSON.parse(body) as string[]).then(
-          (out) => res.writeHead(200).end(out),
-          (e: Error) => res.writeHead(500).end(`systemctl: ${e.message}\n`),
-        );
-      });
-    });
-    const port = await freePort();
-    await new Promise<void>((r) => this.control!.listen(port, "127.0.0.1", () => r()));
-    onExit(() => this.control?.close());
     const bin = tempDir("box-bin");
+    await this.systemd.serve(bin);
+    onExit(() => this.systemd.close());
     this.crontabs = tempDir("box-crontabs");
     // crontab(1) on the box: `crontab -l [-u USER]` prints, `crontab [-u USER] -` installs from stdin.
     writeFileSync(join(bin, "crontab"), `#!/bin/sh
@@ -278,16 +271,6 @@ case "$mode" in
   install) cat > "$dir/$user.tmp" && mv "$dir/$user.tmp" "$dir/$user" ;;
   *) echo "crontab: give -l or -" >&2; exit 1 ;;
 esac
-`, { mode: 0o755 });
-    writeFileSync(join(bin, "systemctl"), `#!/usr/bin/env node
-// systemd on the rehearsal's box: asks the rehearsal to start or stop the box's units.
-const http = require("http");
-const req = http.request({ host: "127.0.0.1", port: ${port}, method: "POST", path: "/" }, (res) => {
-  let out = ""; res.on("data", (d) => (out += d));
-  res.on("end", () => { (res.statusCode === 200 ? process.stdout : process.stderr).write(out); process.exit(res.statusCode === 200 ? 0 : 1); });
-});
-req.on("error", (e) => { process.stderr.write("systemctl: " + e.message + "\\n"); process.exit(1); });
-req.end(JSON.stringify(process.argv.slice(2)));
 `, { mode: 0o755 });
     // The box's nginx is its system nginx: same binary, the box's prefix and nginx.conf.
     writeFileSync(join(bin, "nginx"), `#!/bin/sh\nexec /usr/sbin/nginx -p ${this.layout.prefix} -c ${this.layout.nginxConf} "$@"\n`, { mode: 0o755 });
@@ -311,23 +294,11 @@ req.end(JSON.stringify(process.argv.slice(2)));
     return Object.fromEntries([...this.units].map(([unit, fleet]) => [unit, fleet.size()]));
   }
 
-  /** `systemctl enable|disable|start|stop [--now] UNIT...` on the box's units. */
-  private async systemctl(args: string[]): Promise<string> {
-    const verb = args[0];
-    const units = args.slice(1).filter((a) => !a.startsWith("--"));
-    const start = verb === "start" || (verb === "enable" && args.includes("--now"));
-    const stop = verb === "stop" || (verb === "disable" && args.includes("--now"));
-    if (!start && !stop) throw new Error(`the rehearsal's box knows enable|disable --now and start|stop, not ${args.join(" ")}`);
-    for (const u of units) if (!this.units.has(u)) throw new Error(`Unit ${u}.service not found.`);
-    await Promise.all(units.map((u) => this.units.get(u)!.scale(start ? 1 : 0)));
-    return `${start ? "started" : "stopped"} ${units.join(" ")}\n`;
-  }
-
   async stop(): Promise<void> {
     await Promise.allSettled([...this.units.values()].map((f) => f.stop()));
     await this.nginx?.stop();
     this.sshd?.stop();
-    this.control?.close();
+    this.systemd?.close();
     await Promise.allSettled([...this.forwards.map((f) => f.close()), this.pg?.stop("immediate"), this.redis?.stop()]);
   }
 }

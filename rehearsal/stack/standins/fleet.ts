@@ -129,6 +129,11 @@ export class Fleet {
     return this.startOne();
   }
 
+  /** The spec the processes started from now on run with (a unit's env file, read at each start). */
+  configure(spec: FleetSpec): void {
+    this.spec = spec;
+  }
+
   /** Grow or shrink to `count` processes. */
   async scale(count: number): Promise<void> {
     if (count === this.processes.length) return;

@@ -3,8 +3,10 @@
 // current release), a dyno manager that keeps each app's formation running as processes
 // of that slug, started by bin/slug-run as a dyno starts, with the app's config vars (and restarts
 // them when a config var changes, as Heroku does), and the router that sends an app's
-// domains to its web dynos (503 with no web dyno, as Heroku's H14; 503 for an app in
-// maintenance mode, as Heroku's H80: https://devcenter.heroku.com/articles/maintenance-mode).
+// domains to its web dynos: a request waits while the formation's web dynos start (H20 after
+// 75 s), 503 when the formation has no web dyno (H14), both as Heroku's error codes say
+// (boot-queue.ts); 503 for an app in maintenance mode, as Heroku's H80
+// (https://devcenter.heroku.com/articles/maintenance-mode).
 import { randomBytes } from "node:crypto";
 import type { HerokuSourceConfig } from "../../../config";
 import { FakeHerokuApi, startHerokuApi } from "../../servers/heroku-api";
@@ -14,6 +16,7 @@ import { Fleet, FleetContext, FleetSpec } from "./fleet";
 import { RehearsalSlug, SLUG_RUN } from "../slug";
 import { oneAtATime, ProxyHost, VirtualServer } from "./proxies";
 import { fires, ScheduleClock } from "./clock";
+import { BootQueue, ROUTER_ERRORS } from "./boot-queue";
 
 export interface HerokuPlatformOptions {
   source: HerokuSourceConfig;
@@ -53,6 +56,8 @@ export class HerokuPlatform {
   private routerAddress = "";
   private routerCertificate?: { cert: string; key: string };
   private readonly fleets = new Map<string, Fleet>();
+  /** Each app's requests while its web dynos boot. */
+  private readonly bootQueues = new Map<string, BootQueue>();
   private readonly seenVars = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private reconciling = Promise.resolve();
@@ -84,6 +89,7 @@ export class HerokuPlatform {
         releases: [{ description: "Deploy rehearsal", slug: { file: this.opts.slug.file, processTypes: this.opts.slug.processTypes, commit: "rehearsal" } }],
       })),
     });
+    for (const app of source.apps) this.bootQueues.set(app.name, await BootQueue.start(this.webFormation(app.name)));
     this.routerAddress = await this.opts.hosts.allocate("Heroku router");
     // Heroku's router serves every app over TLS too: *.herokuapp.com, and each custom
     // domain's certificate (Automated Certificate Management), so Cloudflare's Full
@@ -151,6 +157,30 @@ export class HerokuPlatform {
     }
   }
 
+  /** An app's web dynos as its router sees them: those up, and how many its formation asks for. */
+  private webFormation(app: string) {
+    return {
+      upPorts: () => this.fleets.get(`${app}-web`)?.ports() ?? [],
+      quantity: () => this.api.app(app)?.formation.find((f) => f.type === "web")?.quantity ?? 0,
+    };
+  }
+
+  /**
+   * Where the router sends an app's requests: maintenance mode's page (H80); its web dynos
+   * that are up; while its formation's web dynos start, its boot queue, which holds each
+   * request until one is up (H20 after 75 s, so the router waits that long plus the dyno's
+   * 30 s); no web dyno in the formation: H14.
+   */
+  private route(app: string): Pick<VirtualServer, "upstream" | "status" | "readTimeoutSeconds"> {
+    if (this.api.app(app)?.maintenance === true) return { status: { code: 503, body: "Application offline for maintenance (H80)" } };
+    const web = this.webFormation(app);
+    const up = web.upPorts();
+    if (up.length) return { upstream: { name: `heroku_${app}`, servers: up.map((p) => ({ address: `127.0.0.1:${p}`, weight: 1 })) } };
+    const queue = this.bootQueues.get(app);
+    if (web.quantity() > 0 && queue) return { upstream: { name: `heroku_${app}_booting`, servers: [{ address: queue.address(), weight: 1 }] }, readTimeoutSeconds: 105 };
+    return { status: { code: 503, body: ROUTER_ERRORS.H14 } };
+  }
+
   private readonly renderRouter = oneAtATime(() => this.renderRouterNow());
   private routed = "";
 
@@ -158,19 +188,14 @@ export class HerokuPlatform {
     if (!this.routerAddress) return;
     const listeners = [{ port: 80, certificate: undefined, proto: "http" }, { port: 443, certificate: this.routerCertificate, proto: "https" }];
     const servers: VirtualServer[] = listeners.flatMap(({ port, certificate, proto }) => [
-      ...this.opts.source.apps.map((app): VirtualServer => {
-        const ports = this.fleets.get(`${app.name}-web`)?.ports() ?? [];
-        const maintenance = this.api.app(app.name)?.maintenance === true;
-        return {
-          listen: `${this.routerAddress}:${port}`,
-          names: [`${app.name}.herokuapp.com`, ...app.hostnames, ...app.hostnames.map(herokuDnsTarget), ...app.hostnames.flatMap((h) => this.opts.dnsTargets[h] ?? [])],
-          certificate,
-          // Heroku's router sets X-Forwarded-Proto to the protocol the client used.
-          forwardedProto: proto,
-          upstream: maintenance ? undefined : { name: `heroku_${app.name}`, servers: ports.map((p) => ({ address: `127.0.0.1:${p}`, weight: 1 })) },
-          status: maintenance ? { code: 503, body: "Application offline for maintenance (H80)" } : { code: 503, body: "Application error (H14: no web processes running)" },
-        };
-      }),
+      ...this.opts.source.apps.map((app): VirtualServer => ({
+        listen: `${this.routerAddress}:${port}`,
+        names: [`${app.name}.herokuapp.com`, ...app.hostnames, ...app.hostnames.map(herokuDnsTarget), ...app.hostnames.flatMap((h) => this.opts.dnsTargets[h] ?? [])],
+        certificate,
+        // Heroku's router sets X-Forwarded-Proto to the protocol the client used.
+        forwardedProto: proto,
+        ...this.route(app.name),
+      })),
       { listen: `${this.routerAddress}:${port}`, names: ["_"], certificate, status: { code: 404, body: "no such app" } },
     ]);
     // The dyno manager looks every 300 ms; the router changes only when its routes do.
@@ -187,6 +212,7 @@ export class HerokuPlatform {
     await this.reconciling.catch(() => undefined);
     await Promise.allSettled([...this.fleets.values()].map((f) => f.stop()));
     await this.router?.stop();
+    await Promise.allSettled([...this.bootQueues.values()].map((q) => q.stop()));
     await this.api?.stop();
   }
 }

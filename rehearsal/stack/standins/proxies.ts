@@ -27,6 +27,8 @@ export interface VirtualServer {
   unreachable?: { code: number; body: string };
   /** Serve TLS with this certificate. */
   certificate?: { cert: string; key: string };
+  /** How long the upstream may take to answer (default 15 s): Heroku's router holds a request longer while dynos boot. */
+  readTimeoutSeconds?: number;
 }
 
 const safe = (name: string) => name.replace(/[^A-Za-z0-9_]/g, "_");
@@ -57,7 +59,7 @@ export function renderProxy(prefix: string, controlPort: number, servers: Virtua
       # router and the edge pass them.
       proxy_buffering off;
       proxy_connect_timeout 2s;
-      proxy_read_timeout 15s;${verify}${unreachable}
+      proxy_read_timeout ${s.readTimeoutSeconds ?? 15}s;${verify}${unreachable}
     }${s.unreachable ? `\n    location @unreachable { default_type text/plain; return ${s.unreachable.code} ${JSON.stringify(s.unreachable.body)}; }` : ""}`;
     } else if (s.redirect) {
       body = `location / { return ${s.redirect.code} ${s.redirect.to}; }`;
