@@ -9,7 +9,7 @@ export default defineConfig({
     include: ["tests/**/*.test.ts"],
     // The fault suite and the stack rehearsals run on their own (vitest.faults.config.ts,
     // vitest.rehearsal.config.ts).
-    exclude: ["tests/faults/**", "tests/rehearsal/stack.test.ts", "node_modules/**"],
+    exclude: ["tests/faults/**", "tests/rehearsal/stack.test.ts", "tests/rehearsal/journeys.test.ts", "node_modules/**"],
     pool: "forks",
     maxWorkers: 2,
     minWorkers: 1,

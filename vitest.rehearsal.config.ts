@@ -9,7 +9,9 @@ export default defineConfig({
   test: {
     // A stray .only fails the run instead of skipping the rest of its file (npm run lint says where).
     allowOnly: false,
-    include: ["tests/rehearsal/stack.test.ts"],
+    // The stores-first stories (journeys.test.ts) run with `npm run test:stories` until they
+    // pass (docs/rehearsal.md); FERRY_STORIES=1 selects them instead of the example stacks.
+    include: [process.env.FERRY_STORIES === "1" ? "tests/rehearsal/journeys.test.ts" : "tests/rehearsal/stack.test.ts"],
     pool: "forks",
     maxWorkers: 1,
     testTimeout: 1_800_000,
