@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { FerryConfigError, describeIssues, keyName } from "../errors";
 import { Secrets, url } from "../schema";
-import type { StoreKind } from "./forms";
+import { isNamedForm, StoreKind } from "./forms";
 import type { StoreSet } from "./model";
 
 const KEYS = {
@@ -73,4 +73,29 @@ export function storeUrl(kind: StoreKind, name: string, stores: StoreSet, secret
   if (!stores.named[kind]) return secrets[keys.one];
   const raw = secrets[keys.many];
   return raw ? decodeMap(`ferry:${keys.many}`, raw, keys.schemes)[name] : undefined;
+}
+
+/**
+ * Secret stand-ins for a stack read without its secrets (`ferry init`'s draft, the plan and
+ * the policies): a kind whose stores are named gets its URL map, one stand-in URL per store,
+ * in place of the unnamed key's. `source` is ferry:source as Pulumi hands it (JSON) or decoded.
+ */
+export function storeUrlStandins(source: unknown, standins: Record<string, string>): Record<string, string> {
+  let decoded = source;
+  if (typeof source === "string") {
+    try {
+      decoded = JSON.parse(source);
+    } catch {
+      return standins;
+    }
+  }
+  const out = { ...standins };
+  for (const kind of ["postgres", "redis"] as const) {
+    const stores = (decoded as Record<string, unknown> | undefined)?.[kind];
+    const one = `ferry:${KEYS[kind].one}`;
+    if (!isNamedForm(stores) || out[one] === undefined) continue;
+    out[`ferry:${KEYS[kind].many}`] = JSON.stringify(Object.fromEntries(Object.keys(stores).map((name) => [name, out[one]])));
+    delete out[one];
+  }
+  return out;
 }
