@@ -1,6 +1,6 @@
 // A local HTTP server that follows Heroku's documented Platform API (v3) for the parts
 // ferry drives: apps (maintenance), config-vars, formation, add-ons (list, create,
-// destroy), add-on attachments and domains. It
+// destroy), add-on attachments (an add-on shared between apps too) and domains. It
 // keeps state, checks the Accept version and the API key, pages list endpoints with
 // Range / 206 + Next-Range at a deliberately small page size, reports
 // RateLimit-Remaining, and can be told to answer 429 (with Retry-After) or 5xx next,
