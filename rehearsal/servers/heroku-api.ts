@@ -344,8 +344,9 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
   const addonOf = (attachment: FakeAttachment): OwnedAddon => findAddon(attachment.addonId)!;
   /**
    * GET /apps/{app}/addons lists the add-ons attached to the app, its own and those it
-   * shares with the app that owns them (listed with that app, as the Heroku CLI shows
-   * them "billed to" it).
+   * shares with the app that owns them, each with that app as `app`
+   * (https://devcenter.heroku.com/articles/platform-api-reference#add-on-list-by-app; the
+   * Heroku CLI's `heroku addons -a APP` prints such an add-on as "billed to" its owner).
    */
   const addonsReaching = (app: FakeApp): OwnedAddon[] => {
     const foreign = app.attachments.map(addonOf).filter((o) => o.owner !== app);
