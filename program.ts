@@ -4,7 +4,7 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { FerryConfig, Stage, StagePlan } from "./config";
-import { atLeast, componentStage, componentsOf, planStages } from "./config";
+import { atLeast, componentStage, componentsOf, planStages, refuseSeveralStores } from "./config";
 import { applyDataStages, applyTrafficStages, DataStages, StageContext } from "./migrations";
 import { present, withSecretOutputs } from "./migrations/context";
 import { HerokuAppInventory, HerokuSource } from "./components/source/heroku";
@@ -80,6 +80,7 @@ export interface BuildOptions {
  * what the data stages moved), then the traffic stages, which wait on both.
  */
 export function buildFerry(config: FerryConfig, options: BuildOptions = {}): FerryOutputs {
+  refuseSeveralStores(config.stores);
   const name = options.name ?? "ferry";
   const root = createRoot(name, config, options);
   const secrets = stackSecrets(config);

@@ -13,6 +13,7 @@ import {
 import { checkCrossReferences } from "./references";
 import { findPlaceholders, placeholderLine } from "./placeholders";
 import { validateStages } from "./stages";
+import { checkStores, resolveStoreSecrets, splitStoreForms, storeSetOf } from "./stores";
 
 const NAMESPACE = "ferry:";
 const OBJECT_KEYS = ["source", "target"] as const;
@@ -87,12 +88,16 @@ export function parseConfig(raw: Record<string, string>, options: ParseOptions =
     const [first] = OBJECT_KEYS.flatMap((key) => findPlaceholders(`${NAMESPACE}${key}`, values[key]));
     if (first) throw new FerryConfigError(placeholderLine(first));
   }
-  const source = parseWith(sourceSchema, values.source, (p) => keyName(`${NAMESPACE}source`, p));
-  const target = parseWith(targetSchema, values.target, (p) => keyName(`${NAMESPACE}target`, p));
+  // Named stores (config/stores/) are checked each under its name; the rest reads one per kind.
+  const forms = splitStoreForms(values.source, values.target);
+  const source = parseWith(sourceSchema, forms.source, (p) => keyName(`${NAMESPACE}source`, p));
+  const target = parseWith(targetSchema, forms.target, (p) => keyName(`${NAMESPACE}target`, p));
   const topLevel = (p: readonly PropertyKey[]) => keyName(`${NAMESPACE}${String(p[0] ?? "")}`, p.slice(1));
   const stages = parseWith(stageFlagsSchema, pick(values, FLAG_KEYS), topLevel);
-  const secrets = parseWith(secretsSchema, pick(values, SECRET_KEYS), topLevel);
-  const config: FerryConfig = { source, target, stages, secrets };
+  const stores = storeSetOf(source, target, forms.named);
+  checkStores(source, stores);
+  const secrets = resolveStoreSecrets(stores, parseWith(secretsSchema, pick(values, SECRET_KEYS), topLevel));
+  const config: FerryConfig = { source, target, stages, secrets, stores };
   checkCrossReferences(config);
   validateStages(config);
   return config;

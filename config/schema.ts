@@ -2,6 +2,7 @@
 // Pulumi's requireObject does not check shapes, so every key is validated here and
 // unknown keys are rejected: a typo must fail before any resource is declared.
 import { z } from "zod";
+import type { StoreSet } from "./stores/model";
 
 export const COMPONENTS = ["postgres", "redis", "app"] as const;
 export type Component = (typeof COMPONENTS)[number];
@@ -37,11 +38,20 @@ const herokuAppSchema = z.strictObject({
   origin: hostname.optional(),
 });
 
+/**
+ * Another app, or another variable of the same app, that reaches a store: an add-on
+ * attachment (an add-on shared between apps, or HEROKU_POSTGRESQL_ORANGE_URL beside
+ * DATABASE_URL; https://devcenter.heroku.com/articles/platform-api-reference#add-on-attachment).
+ */
+const storeAttachmentSchema = z.strictObject({ app: herokuApp, configVar: envName });
+
 const herokuDataStore = (defaultVar: string) =>
   z.strictObject({
     app: herokuApp,
     configVar: envName.default(defaultVar),
     addon: name("a Heroku add-on name", /^[a-z][a-z0-9-]{2,62}$/, "postgresql-curved-12345"),
+    /** The add-on's other attachments (config/stores/): absent when the app's configVar is the only one. */
+    attachments: z.array(storeAttachmentSchema).optional(),
   });
 
 // ---- how the source app reaches the target stores (ferry:source.access) ---------
@@ -439,7 +449,7 @@ export const stageFlagsSchema = z.strictObject({
 // ---- secrets --------------------------------------------------------------
 
 const secret = (what: string) => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
-const url = (schemes: string[]) =>
+export const url = (schemes: string[]) =>
   secret(`a ${schemes.join(" or ")} URL`).refine((v) => {
     try {
       return schemes.includes(new URL(v).protocol.replace(/:$/, ""));
@@ -451,6 +461,9 @@ const url = (schemes: string[]) =>
 export const secretsSchema = z.strictObject({
   sourceDatabaseUrl: url(["postgres", "postgresql"]).optional(),
   sourceRedisUrl: url(["redis", "rediss"]).optional(),
+  /** Named stores (config/stores/): a JSON object, store name -> its source URL, set as one secret. */
+  sourceDatabaseUrls: secret("a JSON object of store name -> postgres URL").optional(),
+  sourceRedisUrls: secret("a JSON object of store name -> redis URL").optional(),
   herokuApiKey: secret("a Heroku API key").optional(),
   cloudflareApiToken: secret("a Cloudflare API token"),
   sshPrivateKey: secret("an OpenSSH private key").refine((k) => k.includes("PRIVATE KEY"), { error: "expected an OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)" }).optional(),
@@ -478,4 +491,6 @@ export interface FerryConfig {
   target: TargetConfig;
   stages: StageFlags;
   secrets: Secrets;
+  /** Every Postgres and Redis store, named or not (config/stores/); the keys above hold the one store per kind the program moves. */
+  stores: StoreSet;
 }

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { parseConfig } from "../config";
+import { parseConfig, storeUrlStandins } from "../config";
 import type { FerryConfig } from "../config";
 
 /** What a secret reads as in the plan: never the ciphertext, never a guess. */
@@ -60,7 +60,10 @@ export function stackFilePath(projectDir: string, stack: string): string {
 export function readStackConfig(file: string): FerryConfig {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such stack file`);
   const raw = rawConfigFromYaml(fs.readFileSync(file, "utf8"), file);
+  // Named stores (config/stores/) read their URLs from one map per kind: stand-ins per store.
+  const standins = storeUrlStandins(raw["ferry:source"], PLACEHOLDERS);
+  const readable = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v === SECRET_MARK && standins[k] ? standins[k] : v]));
   // The plan and the policies change nothing: a drafted stack with `ferry init`'s TODO
   // stand-ins is still priced and judged; the program and `ferry doctor` refuse them.
-  return parseConfig({ ...PLACEHOLDERS, ...raw }, { allowPlaceholders: true });
+  return parseConfig({ ...standins, ...readable }, { allowPlaceholders: true });
 }

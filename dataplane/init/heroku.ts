@@ -6,6 +6,7 @@ import { HerokuApiError, HerokuClient } from "../heroku/client";
 import type { Addon, DynoSize, Formation, Release } from "../heroku/types";
 import { readDatabaseSize } from "./database-size";
 import type { DatabaseSize, Found, HerokuAppInventory } from "./inventory";
+import { storesFound } from "./stores";
 
 /** An app the key cannot read, or any API failure: one line naming the app. */
 export class InitReadError extends Error {
@@ -76,7 +77,10 @@ async function readApp(client: HerokuClient, name: string, sizes: DynoSize[]): P
   const app = await client.getApp(name);
   // Lists come in id order (random): sort them, so the same app always drafts the same file.
   const formation = (await client.listFormation(name)).sort(by((f) => f.type));
-  const addons = (await client.listAddons(name)).sort(by((a) => a.name));
+  // The app's listing holds add-ons other apps share with it too, billed to their owner.
+  const listed = (await client.listAddons(name)).sort(by((a) => a.name));
+  const addons = listed.filter((a) => a.app.name === name);
+  const attachments = (await client.listAttachments(name)).sort(by((a) => a.name));
   const domains = (await client.listDomains(name)).sort(by((d) => d.hostname));
   // Only the names: the values are secrets and never leave this function.
   const configVarNames = Object.keys(await client.getConfigVars(name)).sort();
@@ -89,6 +93,9 @@ async function readApp(client: HerokuClient, name: string, sizes: DynoSize[]): P
     addons: await Promise.all(addons.map(async (a) => ({
       name: a.name, service: a.addon_service.name, plan: a.plan.name, configVars: a.config_vars, monthlyCents: await addonCents(client, a),
     }))),
+    attachments: attachments.map((a) => ({
+      name: a.name, configVar: `${a.name}_URL`, addon: a.addon.name, addonApp: a.addon.app.name, service: listed.find((l) => l.name === a.addon.name)?.addon_service.name ?? null,
+    })),
     domains: domains.map((d) => ({ hostname: d.hostname, kind: d.kind, cname: d.cname })),
     configVarNames,
     logDrains: drains.map((d) => drainHost(d.url)),
@@ -111,15 +118,6 @@ export async function readHerokuApps(client: HerokuClient, apps: string[]): Prom
   return read;
 }
 
-/** The Postgres add-on ferry moves: the first app's (in the order given) that has one, as the draft picks it. */
-export function postgresAddonOf(apps: HerokuAppInventory[]): { app: string; addon: HerokuAppInventory["addons"][number] } | undefined {
-  for (const app of apps) {
-    const addon = app.addons.find((a) => a.service === "heroku-postgresql");
-    if (addon) return { app: app.name, addon };
-  }
-  return undefined;
-}
-
 /**
  * The moved database's size, from the database: its URL is read from the app's config
  * vars for this one connection. A database init cannot reach (a Private Space, a
@@ -127,9 +125,10 @@ export function postgresAddonOf(apps: HerokuAppInventory[]): { app: string; addo
  * plan says the estimate lacks a size.
  */
 export async function readHerokuDatabaseSize(client: HerokuClient, apps: HerokuAppInventory[]): Promise<Found<DatabaseSize> | undefined> {
-  const pg = postgresAddonOf(apps);
+  // The first store found (stores.ts): the one a stack of one Postgres store moves.
+  const [pg] = storesFound(apps, "postgres");
   if (!pg) return undefined;
-  const configVar = pg.addon.configVars[0] ?? "DATABASE_URL";
+  const { configVar } = pg;
   let url: string | undefined;
   try {
     url = (await client.getConfigVars(pg.app))[configVar];
@@ -138,9 +137,9 @@ export async function readHerokuDatabaseSize(client: HerokuClient, apps: HerokuA
   }
   if (!url) return { found: false, reason: `${pg.app} has no ${configVar}` };
   try {
-    return { found: true, value: { app: pg.app, addon: pg.addon.name, ...(await readDatabaseSize(url)) } };
+    return { found: true, value: { app: pg.app, addon: pg.addon, ...(await readDatabaseSize(url)) } };
   } catch (e) {
-    return { found: false, reason: `${pg.addon.name} (${configVar} of ${pg.app}): ${(e as Error).message.split("\n")[0]}` };
+    return { found: false, reason: `${pg.addon} (${configVar} of ${pg.app}): ${(e as Error).message.split("\n")[0]}` };
   }
 }
 

@@ -16,7 +16,14 @@ export const herokuAppInventorySchema = z.strictObject({
   processTypes: z.record(z.string(), z.string()),
   processTypesFrom: z.enum(["slug", "formation"]),
   formation: z.array(z.strictObject({ type: z.string(), quantity: z.number().int().min(0), size: z.string(), monthlyCentsEach: cents })),
+  /** The add-ons this app owns (is billed for); a shared add-on is listed under its owner only, so the plan prices it once. */
   addons: z.array(z.strictObject({ name: z.string(), service: z.string(), plan: z.string(), configVars: z.array(z.string()), monthlyCents: cents })),
+  /**
+   * Every add-on attachment of the app (GET /apps/{app}/addon-attachments): each gives the
+   * app `configVar` (NAME_URL), for its own add-on or one `addonApp` shares with it; the
+   * service is null when the add-on is not listed to this key. Absent in files written before init read them.
+   */
+  attachments: z.array(z.strictObject({ name: z.string(), configVar: z.string(), addon: z.string(), addonApp: z.string(), service: z.string().nullable() })).optional(),
   domains: z.array(z.strictObject({ hostname: z.string(), kind: z.string(), cname: z.string().nullable() })),
   configVarNames: z.array(z.string()),
   /** Host of each log drain (the URL's path and credentials are left out). */

@@ -5,6 +5,7 @@ import type { BoxInventory, DatabaseSize, Found, HerokuAppInventory } from "./in
 import { DYNO_SIZES } from "../../config/schema";
 import { PLACEHOLDERS } from "../../config/placeholders";
 import { PUBLIC_HOSTNAME } from "./nginx-site";
+import { attachmentLines, herokuStores } from "./store-draft";
 
 /** Stand-ins that validate but must be replaced (config/placeholders.ts: the program refuses them). */
 export const TODO = PLACEHOLDERS;
@@ -92,9 +93,8 @@ export function herokuStrategyFor(size: Found<DatabaseSize> | undefined): Heroku
   return size?.found && size.value.copiedBytes > CAPTURE_ABOVE_BYTES ? "capture" : "dump";
 }
 
-/** Why the draft proposes it, for the file's "decide" lines. */
-function strategyLine(size: Found<DatabaseSize> | undefined, strategy: HerokuPostgresStrategy): string {
-  const key = "ferry:source.postgres.strategy";
+/** Why the draft proposes it, for the file's "decide" lines; `key` is the store's strategy key. */
+export function strategyLine(size: Found<DatabaseSize> | undefined, strategy: HerokuPostgresStrategy, key = "ferry:source.postgres.strategy"): string {
   if (!size?.found) return `${key}: dump drafted, as the size was not read: above ${ABOVE} (heroku pg:info) use capture, whose write window does not grow with the database`;
   const moved = `a copy moves ${(size.value.copiedBytes / GB).toFixed(2)} GB`;
   return strategy === "capture"
@@ -105,9 +105,6 @@ function strategyLine(size: Found<DatabaseSize> | undefined, strategy: HerokuPos
 const processName = (raw: string) => raw.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z]+/, "").slice(0, 30) || "app";
 
 // ---- Heroku ------------------------------------------------------------------------
-
-const isPostgres = (service: string) => service === "heroku-postgresql";
-const isRedis = (service: string) => service === "heroku-redis" || /redis/.test(service);
 
 function webProcessOf(app: HerokuAppInventory, names: Map<string, string>): string | undefined {
   return names.get(`${app.name}/web`);
@@ -129,7 +126,7 @@ function targetProcessNames(apps: HerokuAppInventory[]): Map<string, string> {
   return names;
 }
 
-function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, choices: InitChoices, pgPlan: string | undefined, storageGb: number) {
+function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, choices: InitChoices, stores: Record<string, unknown>) {
   const processes: Record<string, Record<string, unknown>> = {};
   for (const app of apps) {
     for (const [type, command] of Object.entries(app.processTypes)) {
@@ -156,8 +153,7 @@ function herokuTarget(apps: HerokuAppInventory[], names: Map<string, string>, ch
   }
   return {
     region: choices.region,
-    postgres: { version: "16", instanceClass: rdsClassForPlan(pgPlan), storageGb },
-    redis: { kind: "elasticache", nodeType: "cache.t4g.small" },
+    ...stores,
     compute: { processes },
     cloudflare: { accountId: TODO.accountId.value, zoneId: TODO.zoneId.value, hostnames },
     runner: ec2Runner(),
@@ -172,22 +168,9 @@ function sizeLine(size: Found<DatabaseSize> | undefined): string[] {
   return [`postgres size (${addon}, read from the database): ${(databaseBytes / GB).toFixed(2)} GB, of which a copy moves ${(copiedBytes / GB).toFixed(2)} GB (tables and their indexes)`];
 }
 
-/** Without a size read from the database: a stand-in the decide list asks the user to check. */
-const UNREAD_STORAGE_GB = 50;
-
 export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices, size?: Found<DatabaseSize>): StackDraft {
   const names = targetProcessNames(apps);
-  const store = (match: (service: string) => boolean) => {
-    for (const app of apps) {
-      const addon = app.addons.find((a) => match(a.service));
-      if (addon) return { app: app.name, addon };
-    }
-    return undefined;
-  };
-  const pg = store(isPostgres);
-  const redis = store(isRedis);
-  const sidekiq = apps.some((a) => Object.values(a.processTypes).some((c) => /sidekiq/.test(c)));
-  const strategy = herokuStrategyFor(size);
+  const stores = herokuStores(apps, size);
   const source = {
     kind: "heroku",
     apps: apps.map((app) => {
@@ -195,21 +178,20 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices, si
       const processes = Object.fromEntries((scaled.length ? scaled : Object.keys(app.processTypes).filter((t) => t !== "release").map((type) => ({ type, quantity: 0 }))).map((f) => [f.type, f.quantity]));
       return { name: app.name, processes, hostnames: app.domains.filter((d) => d.kind === "custom").map((d) => d.hostname) };
     }),
-    ...(pg ? { postgres: { app: pg.app, addon: pg.addon.name, configVar: pg.addon.configVars[0] ?? "DATABASE_URL", strategy } } : {}),
-    ...(redis ? { redis: { app: redis.app, addon: redis.addon.name, configVar: redis.addon.configVars[0] ?? "REDIS_URL", sidekiq } } : {}),
+    ...stores.source,
   };
   const read = apps.flatMap((app) => [
     `${app.name} (region ${app.region ?? "?"}): ${app.formation.map((f) => `${f.type} ${f.quantity} × ${f.size}`).join(", ") || "no formation"}; process types from the ${app.processTypesFrom}: ${Object.keys(app.processTypes).join(", ")}`,
     `  add-ons: ${app.addons.map((a) => `${a.name} (${a.plan}${a.monthlyCents === null ? "" : `, $${(a.monthlyCents / 100).toFixed(2)}/month`})`).join(", ") || "none"}`,
     `  domains: ${app.domains.map((d) => (d.cname ? `${d.hostname} -> ${d.cname}` : d.hostname)).join(", ")}`,
+    ...attachmentLines(app),
     `  config var names: ${app.configVarNames.join(", ") || "none"}`,
     `  log drains: ${app.logDrains.join(", ") || "none"}`,
   ]).concat(sizeLine(size));
   const cnames = apps.flatMap((a) => a.domains.filter((d) => d.kind === "custom" && d.cname).map((d) => `${d.hostname} (CNAME ${d.cname})`));
   const decide = [
     `region (${choices.region}) and the RDS class (suggested from the Postgres plan); task sizes follow the dyno sizes`,
-    ...(size?.found ? [] : ["ferry:target.postgres.storageGb: ferry init could not read the database's size (heroku pg:info shows it)"]),
-    ...(pg ? [strategyLine(size, strategy)] : []),
+    ...stores.decide,
     "ferry:target.cloudflare.accountId and zoneId; each hostname's record (drafted from Heroku's DNS target): its Cloudflare id, proxied and ttl as live: " + (cnames.join(", ") || "none"),
     "ferry:target.compute: the web processes' port and healthPath (sizes and counts are the formation's), an image for any app without a slug, and ferry:target.runner (its AMI, SSH key, the addresses allowed to SSH to it, ferry's git URL)",
     ...(apps.some((a) => a.logDrains.length) ? ["the log drains: ferry does not move them; point them at CloudWatch or your log service"] : []),
@@ -221,12 +203,11 @@ export function herokuDraft(apps: HerokuAppInventory[], choices: InitChoices, si
     "printf %s \"$HEROKU_API_KEY\" | pulumi config set --secret ferry:herokuApiKey",
     "pulumi config set --secret ferry:sshPrivateKey < ~/.ssh/ferry_ed25519",
     "pulumi config set --secret ferry:cloudflareApiToken ...",
-    ...(pg ? [`pulumi config set --secret ferry:sourceDatabaseUrl "$(heroku config:get ${source.postgres!.configVar} -a ${pg.app})"`] : []),
-    ...(redis ? [`pulumi config set --secret ferry:sourceRedisUrl "$(heroku config:get ${source.redis!.configVar} -a ${redis.app})"`] : []),
+    ...stores.secrets,
     "pulumi config set --secret ferry:targetPostgresPassword \"$(openssl rand -hex 24)\"",
     "pulumi config set --secret ferry:targetRedisPassword \"$(openssl rand -hex 24)\"",
   ];
-  return { config: { "ferry:source": source, "ferry:target": herokuTarget(apps, names, choices, pg?.addon.plan, size?.found ? storageGbFor(size.value.databaseBytes) : UNREAD_STORAGE_GB), ...stageFlags() }, read, decide, secrets };
+  return { config: { "ferry:source": source, "ferry:target": herokuTarget(apps, names, choices, stores.target), ...stageFlags() }, read, decide, secrets };
 }
 
 // ---- box ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import { parseConfig } from "../../config/parse";
+import { storeUrlStandins } from "../../config/stores/secrets";
 import { FerryError } from "../cli/common";
 import type { SourceInventory } from "./inventory";
 import { TODO, StackDraft } from "./stack";
@@ -24,7 +25,7 @@ export function validateDraft(draft: StackDraft): void {
   const raw = Object.fromEntries(Object.entries(draft.config).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]));
   try {
     // The TODO stand-ins are the point of the draft: the user replaces them before `pulumi up`.
-    parseConfig({ ...SECRET_STANDINS, ...raw }, { allowPlaceholders: true });
+    parseConfig({ ...storeUrlStandins(draft.config["ferry:source"], SECRET_STANDINS), ...raw }, { allowPlaceholders: true });
   } catch (e) {
     throw new FerryError(`the drafted stack does not validate: ${(e as Error).message.split("\n")[0]}`, 1);
   }

@@ -1,6 +1,6 @@
 // A local HTTP server that follows Heroku's documented Platform API (v3) for the parts
 // ferry drives: apps (maintenance), config-vars, formation, add-ons (list, create,
-// destroy), add-on attachments and domains. It
+// destroy), add-on attachments (an add-on shared between apps too) and domains. It
 // keeps state, checks the Accept version and the API key, pages list endpoints with
 // Range / 206 + Next-Range at a deliberately small page size, reports
 // RateLimit-Remaining, and can be told to answer 429 (with Retry-After) or 5xx next,
@@ -24,6 +24,12 @@ export interface FakeAppSeed {
    * as DATABASE and as HEROKU_POSTGRESQL_<COLOR> (each gives the app NAME_URL, same value).
    */
   addons?: Array<{ name: string; service: string; plan: string; configVars?: Record<string, string>; alsoAttachedAs?: string[] }>;
+  /**
+   * Another app's add-ons attached to this one (an add-on shared between apps, as
+   * `heroku addons:attach ADDON -a APP --as NAME` does): this app gets NAME_URL, and lists
+   * the add-on among its add-ons, billed to its owner.
+   */
+  attachedFrom?: Array<{ app: string; addon: string; as: string }>;
   domains?: Array<{ hostname: string; kind?: "heroku" | "custom" }>;
   /** Releases, oldest first (versions 1, 2, ...), each with its slug tarball. */
   releases?: FakeReleaseSeed[];
@@ -88,6 +94,16 @@ export interface FakeAttachment {
   addonId: string;
 }
 
+export interface FakeAddon {
+  id: string;
+  name: string;
+  service: Ref;
+  plan: Ref;
+  configVars: string[];
+  /** The add-on's config, by suffix after the attachment name (`_URL` -> the URL). */
+  values: Record<string, string>;
+}
+
 export interface FakeApp {
   id: string;
   name: string;
@@ -96,8 +112,8 @@ export interface FakeApp {
   /** Config var names owned by add-on attachments. */
   attachmentVars: Set<string>;
   formation: FakeFormation[];
-  /** `values`: the add-on's config, by suffix after the attachment name (`_URL` -> the URL). */
-  addons: Array<{ id: string; name: string; service: Ref; plan: Ref; configVars: string[]; values: Record<string, string> }>;
+  /** The add-ons this app owns (is billed for); others' add-ons reach it by attachments. */
+  addons: FakeAddon[];
   attachments: FakeAttachment[];
   domains: Array<{ id: string; hostname: string; kind: "heroku" | "custom"; cname: string | null }>;
 }
@@ -173,8 +189,8 @@ function seedApp(seed: FakeAppSeed): FakeApp {
     const values = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k.slice(attachmentName.length), v]));
     const addon = { id: randomUUID(), name: a.name, service: { id: randomUUID(), name: a.service }, plan: { id: randomUUID(), name: a.plan }, configVars: Object.keys(vars), values };
     app.addons.push(addon);
-    attach(app, addon.id, attachmentName);
-    for (const name of a.alsoAttachedAs ?? []) attach(app, addon.id, name);
+    attach(app, addon, attachmentName);
+    for (const name of a.alsoAttachedAs ?? []) attach(app, addon, name);
   }
   for (const d of seed.domains ?? []) {
     const kind = d.kind ?? "custom";
@@ -184,32 +200,41 @@ function seedApp(seed: FakeAppSeed): FakeApp {
 }
 
 /** The config vars an attachment gives the app: its name followed by each of the add-on's suffixes. */
-function attachmentVarsOf(app: FakeApp, attachment: FakeAttachment): Record<string, string> {
-  const addon = app.addons.find((a) => a.id === attachment.addonId);
-  return Object.fromEntries(Object.entries(addon?.values ?? {}).map(([suffix, v]) => [`${attachment.name}${suffix}`, v]));
+function attachmentVarsOf(addon: FakeAddon, attachment: FakeAttachment): Record<string, string> {
+  return Object.fromEntries(Object.entries(addon.values).map(([suffix, v]) => [`${attachment.name}${suffix}`, v]));
 }
 
-function attach(app: FakeApp, addonId: string, name: string): FakeAttachment {
-  const attachment = { id: randomUUID(), name, addonId };
+/** Attach an add-on (this app's, or another's) to the app under `name`. */
+function attach(app: FakeApp, addon: FakeAddon, name: string): FakeAttachment {
+  const attachment = { id: randomUUID(), name, addonId: addon.id };
   app.attachments.push(attachment);
-  for (const [k, v] of Object.entries(attachmentVarsOf(app, attachment))) {
+  for (const [k, v] of Object.entries(attachmentVarsOf(addon, attachment))) {
     app.configVars[k] = v;
     app.attachmentVars.add(k);
   }
   return attachment;
 }
 
-function detach(app: FakeApp, attachment: FakeAttachment): void {
-  for (const k of Object.keys(attachmentVarsOf(app, attachment))) {
+function detach(app: FakeApp, attachment: FakeAttachment, addon: FakeAddon): void {
+  for (const k of Object.keys(attachmentVarsOf(addon, attachment))) {
     delete app.configVars[k];
     app.attachmentVars.delete(k);
   }
   app.attachments.splice(app.attachments.indexOf(attachment), 1);
 }
 
-function attachmentJson(app: FakeApp, a: FakeAttachment) {
-  const addon = app.addons.find((x) => x.id === a.addonId)!;
-  return { id: a.id, name: a.name, addon: { id: addon.id, name: addon.name, app: appRef(app) }, app: appRef(app), namespace: null, created_at: CREATED, updated_at: CREATED, web_url: null };
+/**
+ * An attachment as the Platform API shows it: `addon.app` is the app that owns the add-on,
+ * `app` the one it is attached to (https://devcenter.heroku.com/articles/platform-api-reference#add-on-attachment).
+ */
+function attachmentJson(app: FakeApp, a: FakeAttachment, owned: OwnedAddon) {
+  return { id: a.id, name: a.name, addon: { id: owned.addon.id, name: owned.addon.name, app: appRef(owned.owner) }, app: appRef(app), namespace: null, created_at: CREATED, updated_at: CREATED, web_url: null };
+}
+
+/** An add-on and the app it belongs to. */
+interface OwnedAddon {
+  addon: FakeAddon;
+  owner: FakeApp;
 }
 
 function appRef(app: FakeApp): Ref {
@@ -232,7 +257,7 @@ function formationJson(app: FakeApp, f: FakeFormation) {
   return { ...f, app: appRef(app), created_at: CREATED, updated_at: new Date().toISOString() };
 }
 
-function addonJson(app: FakeApp, a: FakeApp["addons"][number]) {
+function addonJson(app: FakeApp, a: FakeAddon) {
   return { id: a.id, name: a.name, addon_service: a.service, plan: a.plan, state: "provisioned", app: appRef(app), config_vars: a.configVars, web_url: null };
 }
 
@@ -308,6 +333,32 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
   const inventory = inventoryEndpoints(opts.apps ?? [], (key, name) => appFor(key, name));
 
   const findApp = (nameOrId: string) => apps.get(nameOrId) ?? [...apps.values()].find((a) => a.id === nameOrId);
+  /** Add-on names are global on Heroku: an add-on is found by id or name whichever app owns it. */
+  const findAddon = (idOrName: string): OwnedAddon | undefined => {
+    for (const owner of apps.values()) {
+      const addon = owner.addons.find((a) => a.id === idOrName || a.name === idOrName);
+      if (addon) return { addon, owner };
+    }
+    return undefined;
+  };
+  const addonOf = (attachment: FakeAttachment): OwnedAddon => findAddon(attachment.addonId)!;
+  /**
+   * GET /apps/{app}/addons lists the add-ons attached to the app, its own and those it
+   * shares with the app that owns them, each with that app as `app`
+   * (https://devcenter.heroku.com/articles/platform-api-reference#add-on-list-by-app; the
+   * Heroku CLI's `heroku addons -a APP` prints such an add-on as "billed to" its owner).
+   */
+  const addonsReaching = (app: FakeApp): OwnedAddon[] => {
+    const foreign = app.attachments.map(addonOf).filter((o) => o.owner !== app);
+    return [...app.addons.map((addon) => ({ addon, owner: app })), ...foreign.filter((o, i) => foreign.findIndex((x) => x.addon === o.addon) === i)];
+  };
+  for (const seed of opts.apps ?? []) {
+    for (const shared of seed.attachedFrom ?? []) {
+      const owned = findAddon(shared.addon);
+      if (!owned || owned.owner.name !== shared.app) throw new Error(`seed: ${seed.name} attaches ${shared.addon}, which is not an add-on of ${shared.app}`);
+      attach(apps.get(seed.name)!, owned.addon, shared.as);
+    }
+  }
 
   function authorize(req: IncomingMessage): string {
     const auth = req.headers.authorization ?? "";
@@ -381,22 +432,26 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
     if (method === "POST" && parts.length === 1) {
       const b = (body ?? {}) as Record<string, unknown>;
       const app = appFor(key, String(b.app ?? ""));
-      const addon = app.addons.find((a) => a.id === b.addon || a.name === b.addon);
-      if (!addon) throw new ApiError(404, "not_found", "Couldn't find that add on.");
+      // `addon` is the add-on's id or globally unique name: another app's may be attached too.
+      const owned = findAddon(String(b.addon ?? ""));
+      if (!owned) throw new ApiError(404, "not_found", "Couldn't find that add on.");
+      appFor(key, owned.owner.name);
+      const { addon } = owned;
       const name = String(b.name ?? "");
       if (!/^[A-Z][A-Z0-9_]*$/.test(name)) throw new ApiError(422, "invalid_params", "Name must start with a letter and contain only uppercase letters, digits and underscores.");
       if (app.attachments.some((a) => a.name === name)) throw new ApiError(422, "invalid_params", `Name ${name} is already used by another attachment.`);
       const taken = Object.keys(addon.values).map((suffix) => `${name}${suffix}`).filter((k) => k in app.configVars);
       if (taken.length) throw new ApiError(422, "invalid_params", `Config var ${taken.join(", ")} is already set on ${app.name}.`);
-      return reply(res, 201, attachmentJson(app, attach(app, addon.id, name)));
+      return reply(res, 201, attachmentJson(app, attach(app, addon, name), owned));
     }
     if (method === "DELETE" && parts.length === 2) {
       for (const app of apps.values()) {
         const attachment = app.attachments.find((a) => a.id === parts[1]);
         if (!attachment) continue;
         appFor(key, app.name);
-        const json = attachmentJson(app, attachment);
-        detach(app, attachment);
+        const owned = addonOf(attachment);
+        const json = attachmentJson(app, attachment, owned);
+        detach(app, attachment, owned.addon);
         return reply(res, 200, json);
       }
       throw new ApiError(404, "not_found", "Couldn't find that add on attachment.");
@@ -466,7 +521,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
       case "PATCH formation":
         return reply(res, 200, patchFormation(app, obj()));
       case "GET addons":
-        return sendList(res, app.addons.map((a) => ({ ...addonJson(app, a), billed_price: inventory.billedPrice(app.name, a.name) })), ["id", "name"], range);
+        return sendList(res, addonsReaching(app).map(({ addon, owner }) => ({ ...addonJson(owner, addon), billed_price: inventory.billedPrice(owner.name, addon.name) })), ["id", "name"], range);
       case "POST addons": {
         // Add-on Create (https://devcenter.heroku.com/articles/platform-api-reference#add-on-create):
         // `plan` (name or id) is required; 201 with the add-on, whose name Heroku generates
@@ -485,7 +540,10 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
         const i = app.addons.findIndex((a) => a.name === parts[3] || a.id === parts[3]);
         if (i < 0) throw new ApiError(404, "not_found", "Couldn't find that add on.");
         const [gone] = app.addons.splice(i, 1);
-        for (const a of app.attachments.filter((x) => x.addonId === gone.id)) detach(app, a);
+        // Destroying an add-on removes its attachments from every app it was shared with.
+        for (const other of apps.values()) {
+          for (const a of other.attachments.filter((x) => x.addonId === gone.id)) detach(other, a, gone);
+        }
         return reply(res, 200, { ...addonJson(app, gone), state: "deprovisioned" });
       }
       case "GET domains":
@@ -498,7 +556,7 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
         return reply(res, 200, slug);
       }
       case "GET addon-attachments":
-        return sendList(res, app.attachments.map((a) => attachmentJson(app, a)), ["id", "name"], range);
+        return sendList(res, app.attachments.map((a) => attachmentJson(app, a, addonOf(a))), ["id", "name"], range);
       default:
         throw endpointNotFound();
     }
@@ -553,7 +611,10 @@ export async function startHerokuApi(opts: FakeHerokuOptions): Promise<FakeHerok
       const addon = app?.addons.find((a) => a.name === addonName);
       if (!app || !addon?.values._URL) throw new Error(`no add-on ${addonName} with a URL on app ${appName} to rotate`);
       addon.values._URL = await onServer(addon.values._URL);
-      for (const attachment of app.attachments.filter((a) => a.addonId === addon.id)) Object.assign(app.configVars, attachmentVarsOf(app, attachment));
+      // Every attachment, on every app the add-on is shared with.
+      for (const attached of apps.values()) {
+        for (const attachment of attached.attachments.filter((a) => a.addonId === addon.id)) Object.assign(attached.configVars, attachmentVarsOf(addon, attachment));
+      }
     },
     stop: async () => {
       server.closeAllConnections();
