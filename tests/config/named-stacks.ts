@@ -1,10 +1,14 @@
 // A stack with named stores (config/stores/), for the config and program tests: the
 // staging example shaped like story 003, as Pulumi hands it to the program.
+import { randomBytes } from "node:crypto";
 import { stackConfig } from "../program/stacks";
 
-export const MAIN_URL = "postgres://app:main-pw-SECRET-0011@main.example.net:5432/app";
-export const LEGACY_URL = "postgres://app:legacy-pw-SECRET-0012@legacy.example.net:5432/legacy";
-export const CACHE_URL = "rediss://:cache-pw-SECRET-0013@cache.example.net:6380/0";
+// Passwords drawn per run: no credential is written in the source (the tests that check a
+// secret stays out of a message look for the drawn value).
+const drawn = () => randomBytes(9).toString("hex");
+export const MAIN_URL = `postgres://app:${drawn()}@main.example.net:5432/app`;
+export const LEGACY_URL = `postgres://app:${drawn()}@legacy.example.net:5432/legacy`;
+export const CACHE_URL = `rediss://:${drawn()}@cache.example.net:6380/0`;
 
 export type Raw = Record<string, string>;
 
