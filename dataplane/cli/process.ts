@@ -24,6 +24,8 @@ export function run(
         }
       },
     );
+    // A program that exits before reading its input closes the pipe: its exit code says why.
+    child.stdin?.on("error", () => {});
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }

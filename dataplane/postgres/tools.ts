@@ -30,6 +30,8 @@ export function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv, inp
       if (err) reject(toolFailure(cmd, args, env, stderr.trim().split("\n").slice(-3).join(" ") || err.message));
       else resolve(stdout);
     });
+    // A program that exits before reading its input closes the pipe: its exit code says why.
+    child.stdin?.on("error", () => {});
     if (input !== undefined) child.stdin?.end(input);
   });
 }

@@ -75,7 +75,13 @@ export async function runScript(target: HostTarget, script: string, ssh: SshOpti
   const hostsDir = ssh.hostKey ? writeKnownHosts(target, ssh.hostKey) : undefined;
   try {
     const args = sshArgs(target, { ...ssh, ...(hostsDir ? { knownHosts: join(hostsDir, "known_hosts") } : {}) }, keyDir, !!hostsDir);
-    const result = await spawnWithInput(ssh.ssh ?? "ssh", args, script);
+    let result = await spawnWithInput(ssh.ssh ?? "ssh", args, script);
+    // A busy sshd drops connections before the session starts (MaxStartups, sshd_config(5)):
+    // nothing ran, so the script is sent again rather than failing the step.
+    for (let retry = 1; retry <= HANDSHAKE_RETRIES && droppedBeforeSession(result.code, result.stderr); retry++) {
+      await new Promise((r) => setTimeout(r, 500 * retry));
+      result = await spawnWithInput(ssh.ssh ?? "ssh", args, script);
+    }
     // ssh itself exits 255 on connection or authentication failure.
     if (result.code === 255) {
       throw new FerryError(`ssh to ${describeTarget(target)} failed: ${lastLine(result.stderr) || "exit 255"}`, 1);
@@ -84,6 +90,17 @@ export async function runScript(target: HostTarget, script: string, ssh: SshOpti
   } finally {
     for (const dir of [keyDir, hostsDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const HANDSHAKE_RETRIES = 3;
+
+/**
+ * Whether ssh gave up before any session started: the server closed or reset the
+ * connection during the banner or key exchange (OpenSSH prints these before
+ * authentication; a session that dies later says "Connection to HOST closed").
+ */
+export function droppedBeforeSession(code: number, stderr: string): boolean {
+  return code === 255 && /^(kex_exchange_identification:|banner exchange:|Connection (closed|reset) by \S+ port \d+)/m.test(stderr);
 }
 
 /** A known_hosts holding only the recorded key, in a private temp directory. */

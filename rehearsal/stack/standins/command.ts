@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { Goal, Realized, StoredResource } from "../engine";
 import { offServingPath, tempDir } from "../../servers";
 import { secretStrings } from "../values";
+import { droppedBeforeSession } from "../../../dataplane/traffic/remote-host";
 
 export class CommandFailed extends Error {
   constructor(readonly exitCode: number, readonly tail: string, what: string) {
@@ -37,6 +38,12 @@ export interface CommandHost {
    * its own, so the handler can kill the whole tree), or undefined to run it untouched.
    */
   fault?(name: string, phase: Phase): ((child: ChildProcess) => void) | undefined;
+}
+
+const DIAL_ERROR_LIMIT = 10;
+
+function isDialError(r: { code: number; stderr: string }): boolean {
+  return droppedBeforeSession(r.code, r.stderr) || (r.code === 255 && /^ssh: connect to host .*: (Connection refused|Connection timed out|No route to host)/m.test(r.stderr));
 }
 
 export type Phase = "create" | "update" | "delete";
@@ -127,7 +134,21 @@ export class CommandRunner {
       "-i", key, "-p", String(c.port ?? 22), "-oBatchMode=yes", "-oStrictHostKeyChecking=no", "-oUserKnownHostsFile=/dev/null",
       "-oLogLevel=ERROR", ...sendEnv, `${c.user}@${c.host}`, script,
     ];
-    return this.exec("ssh", args, { ...this.host.runnerEnv, ...environment });
+    return this.dialing(() => this.exec("ssh", args, { ...this.host.runnerEnv, ...environment }));
+  }
+
+  /**
+   * The provider dials again on a connection error, up to `dialErrorLimit` times (default
+   * 10: https://www.pulumi.com/registry/packages/command/api-docs/remote/command/#connection).
+   * ssh's connect and handshake failures are those dial errors; the command never started.
+   */
+  private async dialing(run: () => Promise<{ stdout: string; stderr: string; code: number }>) {
+    let result = await run();
+    for (let dial = 2; dial <= DIAL_ERROR_LIMIT && isDialError(result); dial++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      result = await run();
+    }
+    return result;
   }
 
   private exec(cmd: string, args: string[], env: Record<string, string>, stdin?: string, fault?: (child: ChildProcess) => void): Promise<{ stdout: string; stderr: string; code: number }> {
@@ -142,6 +163,8 @@ export class CommandRunner {
       child.stderr.on("data", (d) => (stderr += d));
       child.on("error", reject);
       child.on("close", (code, signal) => resolve({ stdout, stderr, code: code ?? (signal ? 128 : 1) }));
+      // A command (or ssh) that exits before reading its stdin closes the pipe: its exit code says why.
+      child.stdin.on("error", () => {});
       child.stdin.end(stdin ?? "");
     });
   }
