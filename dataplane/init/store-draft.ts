@@ -4,7 +4,7 @@
 // form, one entry per add-on, each with the apps and variables that reach it.
 import type { DatabaseSize, Found, HerokuAppInventory } from "./inventory";
 import { FoundStore, StoreKind, storesFound } from "./stores";
-import { herokuStrategyFor, HerokuPostgresStrategy, rdsClassForPlan, storageGbFor, strategyLine } from "./stack";
+import { herokuStrategyFor, HerokuPostgresStrategy, rdsClassForPlan, storageGbFor, strategyLine } from "./sizing";
 
 /** Without a size read from the database: a stand-in the decide list asks the user to check. */
 const UNREAD_STORAGE_GB = 50;

@@ -18,10 +18,10 @@
 // differing is either noted in step 3 or changed since, and so noted by the applier.
 import { Client } from "pg";
 import { FerryError } from "../../cli/common";
-import { connect, qualified, quoteIdent, quoteLiteral } from "../connection";
+import { qualified, quoteIdent, quoteLiteral } from "../connection";
 import { displayName, listSequences, TableInfo } from "../copy-catalog";
 import { compareDatabases, compareSequences, DifferingTable, VerifyReport } from "../verify/verify";
-import { chunkSum, fromTable, hashingQuery, KeyRange, normalizeSession, rangeWhere, rowHash } from "../verify/verify-sql";
+import { chunkSum, fromTable, hashingQuery, KeyRange, normalizeSession, openComparingSession, rangeWhere, rowHash } from "../verify/verify-sql";
 import { Touched } from "./apply";
 import type { CaptureApplier } from "./cutover";
 
@@ -175,13 +175,6 @@ async function counts(c: Client, tables: TableInfo[]): Promise<number[]> {
   return out;
 }
 
-async function openNormalized(url: string): Promise<Client> {
-  const c = await connect(url, { application_name: "ferry-verify" });
-  c.on("error", () => undefined);
-  await normalizeSession(c);
-  return c;
-}
-
 export interface WindowCheck {
   ok: boolean;
   /** The differences, first first (empty when ok). */
@@ -215,7 +208,7 @@ export class ChangedVerify {
     applier.watch((t) => changed.addTouched(t, applier.capturedTables));
     const full = await compareDatabases({ ...opts, chunkRows: FULL_VERIFY_CHUNK_ROWS });
     refuseDdl(full.report);
-    const [source, target] = await Promise.all([openNormalized(opts.sourceUrl), openNormalized(opts.targetUrl)]);
+    const [source, target] = await Promise.all([openComparingSession(opts.sourceUrl, "ferry-verify"), openComparingSession(opts.targetUrl, "ferry-verify")]);
     try {
       await noteDiffering(source, target, full.differing, changed);
       const fromFull = changed.keys;

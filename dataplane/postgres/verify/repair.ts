@@ -12,13 +12,13 @@ import { pipeline } from "node:stream/promises";
 import { Client } from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { FerryError } from "../../cli/common";
-import { connect, qualified, quoteIdent } from "../connection";
+import { qualified, quoteIdent } from "../connection";
 import { DUMP_SEARCH_PATH, displayName } from "../copy-catalog";
 import { allowWrites } from "../cutover/fence";
 import { repairPrivileges } from "../privileges";
 import { syncSequences } from "../sequences";
 import { compareDatabases, Comparison, DifferingTable, VerifyOptions, VerifyReport } from "./verify";
-import { fromTable, KeyRange, normalizeSession, rangeWhereLiteral } from "./verify-sql";
+import { fromTable, KeyRange, openComparingSession, rangeWhereLiteral } from "./verify-sql";
 
 export interface RepairedReport extends VerifyReport {
   /** What was copied again from the fenced source before this (final) verify, one line each. */
@@ -27,9 +27,7 @@ export interface RepairedReport extends VerifyReport {
 
 /** A session for the repair: text forms as verify reads them, names as pg_dump writes them. */
 async function open(url: string, writes: boolean): Promise<Client> {
-  const c = await connect(url, { application_name: "ferry-repair" });
-  c.on("error", () => undefined);
-  await normalizeSession(c);
+  const c = await openComparingSession(url, "ferry-repair");
   await c.query(DUMP_SEARCH_PATH);
   if (writes) await allowWrites(c);
   else await c.query("SET row_security = off"); // a policy must not hide source rows from the copy

@@ -6,7 +6,7 @@
 // text output of fixed-scale numerics and timestamps; types whose equal values can
 // print differently are hashed by their text (copy-catalog's EQUAL_BUT_PRINTED_DIFFERENTLY).
 import { Client } from "pg";
-import { qualified, quoteIdent, quoteLiteral } from "../connection";
+import { connect, qualified, quoteIdent, quoteLiteral } from "../connection";
 import { Column, TableInfo, withDumpSearchPath } from "../copy-catalog";
 
 /** A key range [lower, upper): undefined bounds are open. Bounds are key values as text, one per key column. */
@@ -279,4 +279,15 @@ async function sampledBounds(c: Client, table: TableInfo, chunkRows: number): Pr
  */
 export async function normalizeSession(c: Client): Promise<void> {
   await c.query("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; SET extra_float_digits = 3; SET max_parallel_workers_per_gather = 0; SET jit = off");
+}
+
+/**
+ * A session that reads rows as verify compares them (normalizeSession). A server that
+ * goes away later fails the next query, not the process: the error event is ignored.
+ */
+export async function openComparingSession(url: string, applicationName: string): Promise<Client> {
+  const c = await connect(url, { application_name: applicationName });
+  c.on("error", () => undefined);
+  await normalizeSession(c);
+  return c;
 }

@@ -13,10 +13,9 @@ import { Client } from "pg";
 import { displayName, listSequences, listTables, SequenceInfo, TableInfo } from "../copy-catalog";
 import { defaultJobs, runPool } from "../copy-pool";
 import { connectInSnapshot, exportSnapshot, SharedSnapshot } from "../copy-snapshot";
-import { connect as connectPlain } from "../connection";
 import { DifferenceKind, LocatedDifference, locateDifference } from "./verify-narrow";
 import { PrivilegeReport, verifyPrivileges } from "../privileges";
-import { ChunkSum, chunkSum, countRows, tableSums, edgeRanges, hasIntegerKey, IntegerSplit, integerSplit, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession, splitRanges } from "./verify-sql";
+import { ChunkSum, chunkSum, countRows, tableSums, edgeRanges, hasIntegerKey, IntegerSplit, integerSplit, KeyRange, keyGrowsAtEnd, keyRanges, normalizeSession, openComparingSession, splitRanges } from "./verify-sql";
 import { hashSide, HashPlan, Side, sumsAt } from "./verify-scan";
 
 export interface VerifyOptions {
@@ -360,11 +359,7 @@ async function hashSampled(tasks: VerifyTask[], jobs: number, pairAt: (index: nu
  */
 export async function planFastVerify(sourceUrl: string, chunkRows: number, jobs?: number): Promise<FastVerifyPlan> {
   const started = Date.now();
-  const open = async () => {
-    const c = await connectPlain(sourceUrl);
-    await normalizeSession(c);
-    return c;
-  };
+  const open = () => openComparingSession(sourceUrl, "ferry-verify");
   const first = await open();
   let tables: TableInfo[];
   try {

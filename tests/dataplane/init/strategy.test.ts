@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../config/parse";
 import { postgresStrategy } from "../../../config/strategy";
 import type { DatabaseSize, Found, HerokuAppInventory } from "../../../dataplane/init/inventory";
-import { CAPTURE_ABOVE_BYTES, herokuDraft, herokuStrategyFor } from "../../../dataplane/init/stack";
+import { herokuDraft } from "../../../dataplane/init/stack";
+import { CAPTURE_ABOVE_BYTES, herokuStrategyFor } from "../../../dataplane/init/sizing";
 import { validateDraft } from "../../../dataplane/init/write";
 import { FAKE_SECRETS } from "../../program/stacks";
 
