@@ -6,6 +6,11 @@
 //                 Redis replica linked or its copy running, the target able to keep the
 //                 cutover mark);
 //                 read-only, nothing changes
+//   redis-follow  (a Redis copy with no follower alive) a follower in this process: it
+//                 repairs the time since replicate returned while the app still writes,
+//                 then tails, so the window only copies the keys changed since
+//                 (redis/window-follower.ts); then, beside the queues, every key verified
+//                 (redis-verify-early), so the window only compares the keys changed since
 //   pooler-pause  (--pooler) every PgBouncer replica the app reaches Postgres through is
 //                 paused: its transactions finish, new ones wait in the pooler instead
 //                 of failing on the fenced source (docs/pooler.md); one that cannot be
@@ -45,9 +50,10 @@ import {
   CutoverOptions as RedisOptions, Switched, fenceOnSource, fenceSource, liftFence, openTarget, promotedAlready, switchProblem,
   switchTarget, verifyTarget, cutoverDone,
 } from "../redis/cutover";
+import { followUntilFence, WindowFollower } from "../redis/window-follower";
 import { drain } from "../redis/drain";
 import { FenceRecord as RedisFence } from "../redis/fence";
-import { VerifyResult } from "../redis/verify";
+import { VerifyResult, verifyKeys } from "../redis/verify";
 import { pauseAll, PoolerAccess, PoolerResult, repointAll, resumeAll } from "../pooler/replicas";
 
 export interface QueueDrain {
@@ -110,6 +116,7 @@ class StackRun {
   pgVerify?: VerifySummary;
   switched: Switched = {};
   redisFence?: RedisFence;
+  redisFollower?: WindowFollower;
   private fencedAt?: number;
 
   constructor(
@@ -201,21 +208,27 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
   const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
   const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
 
-  if (!run.resumed) {
-    await gateEveryStore(run);
-    await drainQueues(run);
-  }
   try {
-    await pausePoolers(run);
-    await fenceEveryWriter(run);
-    await catchUpEveryStore(run);
-    await takeOverPostgres(run);
-  } catch (err) {
-    return giveBackEveryStore(run, err as Error);
+    if (!run.resumed) {
+      await gateEveryStore(run);
+      await followRedis(run);
+      await inParallel(drainQueues(run), verifyRedisEarly(run));
+    }
+    try {
+      await pausePoolers(run);
+      await fenceEveryWriter(run);
+      await catchUpEveryStore(run);
+      await takeOverPostgres(run);
+    } catch (err) {
+      return await giveBackEveryStore(run, err as Error);
+    }
+    if (!(await verifyEveryStore(run))) return await verifyFailed(run);
+    await openEveryTarget(run);
+    return run.result();
+  } finally {
+    // Whatever stopped the run, the follower it started does not outlive it.
+    await run.redisFollower?.finish().catch(() => undefined);
   }
-  if (!(await verifyEveryStore(run))) return verifyFailed(run);
-  await openEveryTarget(run);
-  return run.result();
 }
 
 async function withPgSource<T>(opts: StackCutoverOptions, fn: (source: Client | undefined) => Promise<T>): Promise<T> {
@@ -232,6 +245,37 @@ async function gateEveryStore(run: StackRun): Promise<void> {
       if (problem) throw new GateNotMet(`gate not met: ${problem}; no source was touched`);
     }) : undefined,
   );
+}
+
+/**
+ * Before the window, for a Redis copy nobody follows: a follower in this process catches
+ * the target up while the app still writes (followUntilFence). Not persisted: a rerun
+ * before the fence starts one again; after it, the switch catches up without one.
+ */
+async function followRedis(run: StackRun): Promise<void> {
+  const { redis } = run.opts;
+  if (!redis || redis.mode !== "copy") return;
+  await run.step("redis-follow", async () => {
+    const t0 = Date.now();
+    run.redisFollower = await followUntilFence(redis);
+    if (!run.redisFollower) return "a follower is already running: the switch asks it to finish";
+    await run.redisFollower.ready;
+    return `the target caught up in ${((Date.now() - t0) / 1000).toFixed(1)} s, then followed: inside the window only the keys changed since are copied`;
+  }, false);
+}
+
+/**
+ * Before the window, beside the queues' drain: every key compared while the follower
+ * notes the changed ones. Differences here are expected (the app still writes); they are
+ * compared again inside the window. Not persisted, like the follower.
+ */
+async function verifyRedisEarly(run: StackRun): Promise<void> {
+  const follower = run.redisFollower;
+  if (!follower) return;
+  await run.step("redis-verify-early", async () => {
+    const v = await follower.verifyEarly();
+    return `${v.checked} key(s) compared while the app writes, ${v.differingCount} differing then: the window compares those and the keys changed since`;
+  }, false);
 }
 
 /**
@@ -320,11 +364,17 @@ async function catchUpEveryStore(run: StackRun): Promise<void> {
     run.pg ? pgCatchUp(run.pg) : undefined,
     redis ? run.step("redis-switch", async () => {
       if (await promotedAlready(redis)) return "already promoted by an earlier run";
-      run.switched = await switchTarget(redis);
-      return redis.mode === "replicaof" ? "replica promoted (REPLICAOF NO ONE)" : `copy finished by the ${run.switched.catchUp?.by}`;
+      run.switched = await switchTarget(redis, run.redisFollower);
+      return redis.mode === "replicaof" ? "replica promoted (REPLICAOF NO ONE)" : `copy finished by ${CAUGHT_UP_BY[run.switched.catchUp?.by ?? "cutover"]}`;
     }) : undefined,
   );
 }
+
+const CAUGHT_UP_BY = {
+  follower: "the running follower",
+  "window-follower": "the follower this cutover started before the fence (the keys changed since)",
+  cutover: "the cutover (no follower: every key compared inside the window)",
+} as const;
 
 /** Postgres's point of no return, only once Redis switched too. */
 async function takeOverPostgres(run: StackRun): Promise<void> {
@@ -344,10 +394,15 @@ async function verifyEveryStore(run: StackRun): Promise<boolean> {
 async function verifyRedis(run: StackRun, redis: StackCutoverOptions["redis"] & object): Promise<boolean> {
   let ok = true;
   await run.step("redis-verify", async () => {
-    run.redisVerify = await verifyTarget(redis);
+    const follower = run.redisFollower?.verifiedEarly ? run.redisFollower : undefined;
+    // A difference among the keys that changed is listed by a verify of every key.
+    const changed = follower ? await verifyKeys(redis, follower.windowKeys()) : undefined;
+    run.redisVerify = changed?.ok ? changed : await verifyTarget(redis);
     ok = run.redisVerify.ok;
     if (!ok) throw new VerifyDiffers();
-    return `target equals source (${run.redisVerify.checked} keys checked)`;
+    return changed?.ok
+      ? `target equals source (${changed.checked} key(s) changed since the early verify compared, and every database's key count)`
+      : `target equals source (${run.redisVerify.checked} keys checked)`;
   }).catch((err) => {
     if (!(err instanceof VerifyDiffers)) throw err;
   });

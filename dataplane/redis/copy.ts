@@ -38,6 +38,10 @@ export interface CopyOptions {
   /** Aborted on SIGTERM/SIGINT: stop cleanly, keep state. */
   signal?: AbortSignal;
   progress?: Progress;
+  /** With follow: called once the target is caught up (bulk pass and first catch-up done) and the copy starts following. */
+  onFollowing?: () => void;
+  /** Every key the tail hears changed on the source, as it hears it. */
+  onChangedKey?: (db: number, key: Buffer) => void;
 }
 
 export interface CopyResult {
@@ -114,6 +118,7 @@ class CopyRun {
       this.tail = new Tail(this.opts.source, this.ctx.target, this.ctx.owner, (db) => this.noteDb(db), async () => {
         await this.ownState();
       });
+      this.tail.observer = this.opts.onChangedKey;
       await this.tail.start();
       const gapSinceMs = previous ? gapStart(previous) : undefined;
       await this.saveMeta({
@@ -128,7 +133,10 @@ class CopyRun {
       if (!this.stopWanted()) {
         await this.saveMeta({ phase: "following" });
         await this.catchUp();
-        if (this.opts.follow) await this.follow();
+        if (this.opts.follow) {
+          this.opts.onFollowing?.();
+          await this.follow();
+        }
       }
       await this.finish();
     } finally {

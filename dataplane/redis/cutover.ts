@@ -46,7 +46,7 @@ export interface CutoverResult {
   mode: "replicaof" | "copy";
   seconds: number;
   replica?: ReplicaStatus;
-  catchUp?: { by: "follower" | "cutover"; copy?: CopyResult };
+  catchUp?: CatchUp;
   verify: VerifyResult;
   stateKeysRemoved?: number;
   /** Whose writes were fenced on the source (absent with --fence dynos-stopped). */
@@ -99,14 +99,25 @@ export async function liftFence(opts: Pick<CutoverOptions, "source">): Promise<{
   return { unfenced, woken: await wakeQuieted(opts.source) };
 }
 
+/**
+ * Who copied the last changes: a `replicate --follow` that was running, the follower the
+ * cutover started before its fence (window-follower), or the cutover itself after the fence.
+ */
+export interface CatchUp {
+  by: "follower" | "window-follower" | "cutover";
+  copy?: CopyResult;
+}
+
 export interface Switched {
   replica?: ReplicaStatus;
-  catchUp?: { by: "follower" | "cutover"; copy?: CopyResult };
+  catchUp?: CatchUp;
 }
 
 /** The target has everything the source has and stands alone: the replica promoted, or the copy finished. */
-export async function switchTarget(opts: CutoverOptions): Promise<Switched> {
+export async function switchTarget(opts: CutoverOptions, follower?: { finish(): Promise<CopyResult> }): Promise<Switched> {
   if (opts.mode === "replicaof") return { replica: await promoteReplica(opts.source, opts.target, opts.timeoutMs) };
+  const finished = await follower?.finish().catch(() => undefined);
+  if (finished) return { catchUp: { by: "window-follower", copy: finished } };
   return { catchUp: await finishCopy(opts) };
 }
 
@@ -234,7 +245,7 @@ async function followerStopped(source: DbClients, target: DbClients, timeoutMs: 
  * still held may be slow (a busy machine), not gone: racing it with a second copier
  * would leave it running on after the cutover, writing into the app's new target.
  */
-async function followerHoldsLease(target: DbClients): Promise<boolean> {
+export async function followerHoldsLease(target: DbClients): Promise<boolean> {
   const meta = await readMeta(target);
   if (!meta?.following) return false;
   return (await (await target.db(0)).get(LOCK)) === meta.runId;

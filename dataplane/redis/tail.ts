@@ -36,6 +36,8 @@ export class Tail {
   private failure?: Error;
   /** Keys recorded as dirty since start (counting repeats). */
   recorded = 0;
+  /** Told every changed key as its notification arrives (the cutover's window check: window-follower.ts). */
+  observer?: (db: number, key: Buffer) => void;
 
   constructor(
     private readonly source: Endpoint,
@@ -75,6 +77,7 @@ export class Tail {
     if (!keys) this.pending.set(parsed.db, (keys = new Map()));
     keys.set(parsed.key.toString("latin1"), parsed.key);
     this.recorded++;
+    this.observer?.(parsed.db, parsed.key);
     if (keys.size >= FLUSH_AT_KEYS) void this.flush();
   }
 

@@ -24,6 +24,8 @@ export interface VerifyOptions {
   maxListed?: number;
   /** Print whole key names (a terminal, on purpose); otherwise namespace + fingerprint (key-label.ts). */
   showKeys?: boolean;
+  /** Told every differing key by its whole name (the cutover compares them again inside its window). */
+  onDifferent?: (db: number, key: Buffer) => void;
 }
 
 export interface KeyDifference {
@@ -52,12 +54,7 @@ export function inSample(key: Buffer, pct: number): boolean {
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const source = new DbClients(opts.source);
   const target = new DbClients(opts.target);
-  const result: VerifyResult = { ok: true, dbs: [], checked: 0, differingCount: 0, differing: [] };
-  const maxListed = opts.maxListed ?? 50;
-  const note = (d: KeyDifference) => {
-    result.differingCount++;
-    if (result.differing.length < maxListed) result.differing.push(d);
-  };
+  const { result, note } = tally(opts);
   try {
     const sourceCounts = await dataKeyCounts(source);
     const targetCounts = await dataKeyCounts(target);
@@ -82,6 +79,17 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   return result;
 }
 
+/** A result to fill, and how a difference is noted in it: every one counted, the first maxListed listed. */
+function tally(opts: VerifyOptions): { result: VerifyResult; note: (d: KeyDifference) => void } {
+  const result: VerifyResult = { ok: true, dbs: [], checked: 0, differingCount: 0, differing: [] };
+  const maxListed = opts.maxListed ?? 50;
+  const note = (d: KeyDifference) => {
+    result.differingCount++;
+    if (result.differing.length < maxListed) result.differing.push(d);
+  };
+  return { result, note };
+}
+
 async function compareDb(
   source: Redis,
   target: Redis,
@@ -96,14 +104,52 @@ async function compareDb(
     cursor = next.toString();
     const keys = found.filter((k) => inSample(k, opts.samplePct) && !isStateKey(k));
     if (keys.length === 0) continue;
-    const [a, b] = await Promise.all([readKeys(source, keys), readKeys(target, keys)]);
-    for (let i = 0; i < keys.length; i++) {
-      const reason = await compareKey(source, target, a[i], b[i], opts.ttlToleranceMs);
-      if (reason) note({ db, key: keyLabel(keys[i], opts.showKeys), reason });
-    }
-    checked += keys.length;
+    checked += await compareKeys(source, target, db, keys, opts, note);
   } while (cursor !== "0");
   return checked;
+}
+
+async function compareKeys(source: Redis, target: Redis, db: number, keys: Buffer[], opts: VerifyOptions, note: (d: KeyDifference) => void): Promise<number> {
+  const [a, b] = await Promise.all([readKeys(source, keys), readKeys(target, keys)]);
+  for (let i = 0; i < keys.length; i++) {
+    const reason = await compareKey(source, target, a[i], b[i], opts.ttlToleranceMs);
+    if (!reason) continue;
+    note({ db, key: keyLabel(keys[i], opts.showKeys), reason });
+    opts.onDifferent?.(db, keys[i]);
+  }
+  return keys.length;
+}
+
+/**
+ * Inside a cutover's window, after a full verify before it: only `keys` compared (the
+ * ones that differed then, and every one changed on the source since), and each
+ * database's key count. A key outside them was equal then and has not changed since.
+ */
+export async function verifyKeys(opts: VerifyOptions, keys: Map<number, Buffer[]>): Promise<VerifyResult> {
+  const source = new DbClients(opts.source);
+  const target = new DbClients(opts.target);
+  const { result, note } = tally(opts);
+  try {
+    const [sourceCounts, targetCounts] = [await dataKeyCounts(source), await dataKeyCounts(target)];
+    const expires = await Promise.all([volatileCounts(await source.db(0)), volatileCounts(await target.db(0))]);
+    const dbs = [...new Set([...sourceCounts.keys(), ...targetCounts.keys(), ...keys.keys()])].sort((a, b) => a - b);
+    for (const db of dbs) {
+      const counts = { db, sourceKeys: sourceCounts.get(db) ?? 0, targetKeys: targetCounts.get(db) ?? 0 };
+      result.dbs.push(counts);
+      const listed = (keys.get(db) ?? []).filter((k) => inSample(k, opts.samplePct) && !isStateKey(k));
+      for (let i = 0; i < listed.length; i += opts.batchSize) {
+        result.checked += await compareKeys(await source.db(db), await target.db(db), db, listed.slice(i, i + opts.batchSize), opts, note);
+      }
+      if (counts.sourceKeys !== counts.targetKeys && !explainedByExpiry(counts, expires, db)) {
+        note({ db, key: "*", reason: `key count differs: source ${counts.sourceKeys}, target ${counts.targetKeys}` });
+      }
+    }
+  } finally {
+    await source.close();
+    await target.close();
+  }
+  result.ok = result.differingCount === 0;
+  return result;
 }
 
 /** Why two snapshots of a key differ, or undefined when they agree. */
@@ -165,7 +211,9 @@ async function listTargetOnlyKeys(
     const ttls = ((await onTarget.exec()) ?? []).map(([, t]) => Number(t));
     keys.forEach((k, i) => {
       const expiringAnyway = ttls[i] === -2 || (ttls[i] >= 0 && ttls[i] <= opts.ttlToleranceMs);
-      if (!exists[i] && !expiringAnyway) note({ db, key: keyLabel(k, opts.showKeys), reason: "exists only on the target" });
+      if (exists[i] || expiringAnyway) return;
+      note({ db, key: keyLabel(k, opts.showKeys), reason: "exists only on the target" });
+      opts.onDifferent?.(db, k);
     });
   } while (cursor !== "0");
 }

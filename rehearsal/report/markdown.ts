@@ -21,7 +21,7 @@ function redisLagText(j: unknown): string | undefined {
   const o = j as { replica?: { lagBytes?: number; inSync?: boolean }; catchUp?: { by?: string }; seconds?: number; verify?: { checked?: number; differingCount?: number } };
   const parts: string[] = [];
   if (o.replica && typeof o.replica.lagBytes === "number") parts.push(`replica ${o.replica.lagBytes} bytes behind${o.replica.inSync ? " (in sync)" : ""}`);
-  if (o.catchUp?.by) parts.push(`last changes caught up by the ${o.catchUp.by}`);
+  if (o.catchUp?.by) parts.push(`last changes caught up by the ${o.catchUp.by === "window-follower" ? "follower the cutover started before its fence" : o.catchUp.by}`);
   if (typeof o.seconds === "number") parts.push(`switch took ${formatMs(o.seconds * 1000)}`);
   if (o.verify && typeof o.verify.checked === "number") parts.push(`${o.verify.checked} keys verified, ${o.verify.differingCount ?? 0} differing`);
   return parts.length ? parts.join("; ") : undefined;

@@ -2,7 +2,7 @@
 import { afterAll, beforeEach, describe, expect, test } from "vitest";
 import { startRedis, LocalRedis } from "../../../rehearsal/servers";
 import { keyFingerprint, keyLabel } from "../../../dataplane/redis/key-label";
-import { verify, inSample } from "../../../dataplane/redis/verify";
+import { verify, verifyKeys, inSample } from "../../../dataplane/redis/verify";
 import { client, closeClients, endpoint, ferry, seed, seedBig } from "./helpers";
 import { eventually } from "../../support/eventually";
 
@@ -94,5 +94,40 @@ describe("verify", () => {
     // Without --show-keys, a key is its namespace and fingerprint (its name may be data).
     expect(cli.json.differing).toEqual([{ db: 6, key: keyLabel(Buffer.from("k:str:1")), reason: "value differs" }]);
     expect(keyLabel(Buffer.from("k:str:1"))).toMatch(/^k:…#[0-9a-f]{12}$/);
+  });
+
+  test("a full verify tells each differing key by its whole name, target-only ones too", async () => {
+    await client(target, 0).set("k:str:1", "changed");
+    await client(target, 6).set("k:only-here", "x");
+    const told: string[] = [];
+    const r = await verify({ ...options(), onDifferent: (db, key) => told.push(`${db}/${key.toString()}`) });
+    expect(r.differingCount).toBe(2);
+    expect(told.sort()).toEqual(["0/k:str:1", "6/k:only-here"]);
+  });
+
+  test("the window's verify compares the keys it is given and every database's count, and only those", async () => {
+    const keys = (list: Array<[number, string]>) => {
+      const m = new Map<number, Buffer[]>();
+      for (const [db, k] of list) m.set(db, [...(m.get(db) ?? []), Buffer.from(k)]);
+      return m;
+    };
+    expect((await verifyKeys(options(), keys([[0, "k:str:1"], [6, "k:hash:3"]]))).ok).toBe(true);
+    // A listed key that differs, or was deleted on one side only.
+    await client(target, 0).set("k:str:1", "changed");
+    await client(source, 6).del("k:hash:3");
+    const listed = await verifyKeys(options(), keys([[0, "k:str:1"], [6, "k:hash:3"]]));
+    expect(listed.ok).toBe(false);
+    expect(listed.differing.map((d) => d.key).filter((k) => k !== "*").sort()).toEqual([named("k:hash:3"), named("k:str:1")]);
+    // An unlisted key whose value differs passes: the caller vouches it was equal and unchanged.
+    await client(target, 6).del("k:hash:3");
+    expect((await verifyKeys(options(), keys([[0, "k:str:2"]]))).ok).toBe(true);
+    // But a key gone from one side changes the count, listed or not (where no key has a
+    // TTL: a gap no larger than the keys with one may be expiry, as in the full verify).
+    for (const side of [source, target]) await client(side, 9).mset("p:1", "1", "p:2", "2");
+    expect((await verifyKeys(options(), keys([[0, "k:str:2"]]))).ok).toBe(true);
+    await client(target, 9).del("p:2");
+    const counted = await verifyKeys(options(), keys([[0, "k:str:2"]]));
+    expect(counted.ok).toBe(false);
+    expect(counted.differing).toEqual([{ db: 9, key: "*", reason: "key count differs: source 2, target 1" }]);
   });
 });
