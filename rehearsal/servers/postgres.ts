@@ -49,6 +49,8 @@ export interface LocalPostgres {
   kill9(): void;
   restart(): Promise<void>;
   isRunning(): boolean;
+  /** The postmaster's process id while it runs. */
+  pid(): number | undefined;
 }
 
 const DEFAULT_SETTINGS: Record<string, string | number> = {
@@ -128,9 +130,10 @@ export async function controlCluster(c: {
   const url = (database = "postgres", user = "postgres", password = c.password) =>
     `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${c.port}/${database}`;
   const pidFile = join(c.dataDir, "postmaster.pid");
+  const postmaster = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").split("\n")[0]) : undefined);
   const isRunning = () => {
-    if (!existsSync(pidFile)) return false;
-    const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+    const pid = postmaster();
+    if (pid === undefined) return false;
     try {
       process.kill(pid, 0);
       return true;
@@ -161,8 +164,8 @@ export async function controlCluster(c: {
     if (isRunning()) await run(...asPostgres(pgCtl, ["-D", c.dataDir, "-m", mode, "-w", "stop"]));
   };
   const kill9 = () => {
-    if (!existsSync(pidFile)) return;
-    const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+    const pid = postmaster();
+    if (pid === undefined) return;
     try {
       process.kill(pid, "SIGKILL");
     } catch {
@@ -185,5 +188,6 @@ export async function controlCluster(c: {
       await start();
     },
     isRunning,
+    pid: () => (isRunning() ? postmaster() : undefined),
   };
 }

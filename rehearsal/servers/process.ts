@@ -1,9 +1,9 @@
 // Local servers (PostgreSQL, Redis, nginx) for the rehearsal and the test suites.
 // Everything started here is stopped on exit, on Ctrl-C and on failure.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, chownSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, chownSync } from "node:fs";
 import { createServer, Socket } from "node:net";
-import { tmpdir } from "node:os";
+import { setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot } from "../../dataplane/cli/process";
 
@@ -76,6 +76,33 @@ export const OFF_PATH_NICENESS = 10;
 /** `argv`, started at OFF_PATH_NICENESS (the real nice(1), by path: a runner's PATH need not hold it). */
 export function offServingPath(argv: string[]): string[] {
   return ["/usr/bin/nice", "-n", String(OFF_PATH_NICENESS), ...argv];
+}
+
+/**
+ * A running server moved off the serving path, with every process it has started and will
+ * start (they inherit its niceness): for a store the app no longer uses, which in
+ * production is a machine of its own (a retired source the decommission backs up).
+ */
+export function moveOffServingPath(pid: number): void {
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      setPriority(p, OFF_PATH_NICENESS);
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      children = children.concat(readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return children.flatMap((c) => [c, ...descendants(c)]);
 }
 
 /** Is `cmd` on PATH (or an absolute path that exists)? */

@@ -62,6 +62,8 @@ export interface LocalRedis {
   stop(): Promise<void>;
   kill9(): void;
   isRunning(): boolean;
+  /** redis-server's process id while it runs. */
+  pid(): number | undefined;
 }
 
 export async function startRedis(opts: RedisOptions = {}): Promise<LocalRedis> {
@@ -134,5 +136,6 @@ export async function startRedis(opts: RedisOptions = {}): Promise<LocalRedis> {
     stop,
     kill9: () => child?.kill("SIGKILL"),
     isRunning,
+    pid: () => (isRunning() ? child?.pid : undefined),
   };
 }

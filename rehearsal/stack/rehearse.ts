@@ -32,7 +32,7 @@ import { planApp } from "../../components/target/app/plan";
 import { ScheduleClock, scheduledRuns } from "./standins/clock";
 import type { DeclaredJob } from "./standins/heroku";
 import { writeReport } from "../report/write";
-import { HEROKU_REDIS_REFUSES, run, startPostgres, startRedis, tempDir } from "../servers";
+import { HEROKU_REDIS_REFUSES, LocalPostgres, LocalRedis, moveOffServingPath, run, startPostgres, startRedis, tempDir } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { databaseBytes } from "../seed";
 import { AckedWrite, CheckRecord, RequestEvent, RunTimeline, StageRecord } from "../timeline";
@@ -136,7 +136,23 @@ interface SourceStandIn {
   knownHosts?: string;
   heroku?: HerokuPlatform;
   box?: Box;
+  /** The source's Postgres and Redis servers, each moved off the serving path once the app no longer uses it. */
+  stores: { postgres: LocalPostgres; redis: LocalRedis };
   stop(): Promise<void>;
+}
+
+/**
+ * A source store cut over serves nobody: in production it is a machine of its own, and
+ * what still reads it (the decommission's backup: 2 min at 2 GB) costs the app nothing.
+ * Here it would take a core from the app, so it drops to the runner's niceness, as work
+ * that has a machine of its own does (servers/process.ts). Never raised back: a rollback
+ * past cutover is refused (the target took writes).
+ */
+function retireMovedStores(src: SourceStandIn, config: FerryConfig): void {
+  for (const store of ["postgres", "redis"] as const) {
+    const pid = atLeast(componentStage(store, config.stages), "cutover") ? src.stores[store].pid() : undefined;
+    if (pid !== undefined) moveOffServingPath(pid);
+  }
 }
 
 /** One run's stages as `pulumi up` ran them, for the report. */
@@ -337,6 +353,7 @@ async function startHerokuSource(opts: StackRehearsalOptions, declared: FerryCon
   });
   if (streaming.length) log(`  ${streaming.join(", ")}: the streaming server (RUN_STREAMING=true, PGSSLMODE=no-verify, as Mastodon and Heroku's docs set them)`);
   return {
+    stores: { postgres: pg, redis },
     checkDatabaseUrl: pg.url(APP_DB),
     checkRedisUrl: redis.url(),
     appEnv: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl },
@@ -361,6 +378,7 @@ async function startBoxSource(opts: StackRehearsalOptions, declared: FerryConfig
   // The box's public address, as its DNS records name it, is the stand-in box.
   const aliases = Object.fromEntries(declared.target.cloudflare.hostnames.flatMap((h) => (h.record && h.record.type !== "CNAME" ? [[h.record.content, box.address]] : [])));
   return {
+    stores: { postgres: box.pg, redis: box.redis },
     checkDatabaseUrl: box.sourceDatabaseUrl,
     checkRedisUrl: box.sourceRedisUrl,
     appEnv: box.appConnections(),
@@ -737,6 +755,7 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     if (result.ok && src.heroku && config.source.kind === "heroku" && !atLeast(componentStage("app", stageConfig.stages), "cutover")) {
       servedWhileStaying = movedWithoutTheApp(config.source, stageConfig.stages, [...ups, { config: stageConfig, ok: true, endedAt: Date.now() } as UpRecord], stateFile.read().resources, src.heroku);
     }
+    if (result.ok) retireMovedStores(src, stageConfig);
     const record: UpRecord = { label, config: stageConfig, ok: result.ok, refused, injected: injected && !result.ok, error: result.error, steps: result.steps, startedAt: started, endedAt: Date.now(), declared: result.declared };
     ups.push(record);
     log(`  ${result.ok ? "done" : refused ? `REFUSED (as it must be): ${result.error}` : `FAILED: ${result.error}`}: ${result.steps.length} steps, ${result.declared} resources declared (${((Date.now() - started) / 1000).toFixed(1)} s)`);

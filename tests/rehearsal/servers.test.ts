@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import Redis from "ioredis";
-import { startPostgres, startRedis, startNginx, nginxMainContext, nginxHttpPaths, freePort } from "../../rehearsal/servers";
+import { getPriority } from "node:os";
+import { startPostgres, startRedis, startNginx, nginxMainContext, nginxHttpPaths, freePort, moveOffServingPath, OFF_PATH_NICENESS } from "../../rehearsal/servers";
 
 describe("local servers", () => {
   test("postgres starts with a password, restarts, and refuses a wrong password", async () => {
@@ -34,5 +35,27 @@ describe("local servers", () => {
     const res = await fetch(`http://127.0.0.1:${port}/`);
     expect(await res.text()).toBe("hello");
     await ngx.stop();
+  });
+
+  test("a retired store moves off the serving path: the postmaster, its backends, and the backends it starts later", async () => {
+    const pg = await startPostgres();
+    const { Client } = await import("pg");
+    const before = new Client({ connectionString: pg.url() });
+    await before.connect();
+    const backendPid = async (c: InstanceType<typeof Client>) => (await c.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0].pid;
+    const earlier = await backendPid(before);
+    expect(getPriority(pg.pid()!)).toBe(0);
+    moveOffServingPath(pg.pid()!);
+    const after = new Client({ connectionString: pg.url() });
+    await after.connect();
+    expect([getPriority(pg.pid()!), getPriority(earlier), getPriority(await backendPid(after))]).toEqual([OFF_PATH_NICENESS, OFF_PATH_NICENESS, OFF_PATH_NICENESS]);
+    await before.end();
+    await after.end();
+    await pg.stop();
+    const r = await startRedis();
+    moveOffServingPath(r.pid()!);
+    expect(getPriority(r.pid()!)).toBe(OFF_PATH_NICENESS);
+    await r.stop();
+    expect(r.pid()).toBeUndefined();
   });
 });
