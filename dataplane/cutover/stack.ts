@@ -257,10 +257,15 @@ async function followRedis(run: StackRun): Promise<void> {
   if (!redis || redis.mode !== "copy") return;
   await run.step("redis-follow", async () => {
     const t0 = Date.now();
-    run.redisFollower = await followUntilFence(redis);
-    if (!run.redisFollower) return "a follower is already running: the switch asks it to finish";
-    await run.redisFollower.ready;
-    return `the target caught up in ${((Date.now() - t0) / 1000).toFixed(1)} s, then followed: inside the window only the keys changed since are copied`;
+    const follower = await followUntilFence(redis);
+    if (!follower) return "a follower is already running: the switch asks it to finish";
+    run.redisFollower = follower;
+    // Nothing is fenced yet: a follower that fails leaves the window to do its work, as before.
+    const failed = await follower.ready.then(() => undefined, (err: Error) => err);
+    if (!failed) return `the target caught up in ${((Date.now() - t0) / 1000).toFixed(1)} s, then followed: inside the window only the keys changed since are copied`;
+    run.redisFollower = undefined;
+    await follower.finish().catch(() => undefined);
+    return `the follower failed (${failed.message}): the window repairs the time since replicate returned itself`;
   }, false);
 }
 
@@ -373,7 +378,7 @@ async function catchUpEveryStore(run: StackRun): Promise<void> {
 const CAUGHT_UP_BY = {
   follower: "the running follower",
   "window-follower": "the follower this cutover started before the fence (the keys changed since)",
-  cutover: "the cutover (no follower: every key compared inside the window)",
+  cutover: "the cutover (no follower: every key's idle time read inside the window)",
 } as const;
 
 /** Postgres's point of no return, only once Redis switched too. */
@@ -394,9 +399,9 @@ async function verifyEveryStore(run: StackRun): Promise<boolean> {
 async function verifyRedis(run: StackRun, redis: StackCutoverOptions["redis"] & object): Promise<boolean> {
   let ok = true;
   await run.step("redis-verify", async () => {
-    const follower = run.redisFollower?.verifiedEarly ? run.redisFollower : undefined;
+    const keys = run.redisFollower?.windowKeys();
     // A difference among the keys that changed is listed by a verify of every key.
-    const changed = follower ? await verifyKeys(redis, follower.windowKeys()) : undefined;
+    const changed = keys ? await verifyKeys(redis, keys) : undefined;
     run.redisVerify = changed?.ok ? changed : await verifyTarget(redis);
     ok = run.redisVerify.ok;
     if (!ok) throw new VerifyDiffers();

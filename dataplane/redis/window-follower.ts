@@ -22,12 +22,14 @@ export interface WindowFollower {
   ready: Promise<void>;
   /** Before the fence: the full verify, noting from its start every key changed or differing. */
   verifyEarly(): Promise<VerifyResult>;
-  /** Whether verifyEarly ran to its end (else the window compares every key). */
-  readonly verifiedEarly: boolean;
   /** After the fence: the tail fenced, the last changed keys copied, the copy stopped. Idempotent. */
   finish(): Promise<CopyResult>;
-  /** The keys the window's verify compares, by database. */
-  windowKeys(): Map<number, Buffer[]>;
+  /**
+   * The keys the window's verify compares, by database; undefined when it must compare
+   * every key: the early verify did not run to its end, or the follower did not reach its
+   * clean stop (a tail that broke may have missed changes).
+   */
+  windowKeys(): Map<number, Buffer[]> | undefined;
 }
 
 /** Keys by database, each once (by its bytes). */
@@ -65,6 +67,9 @@ export async function followUntilFence(opts: CutoverOptions): Promise<WindowFoll
   });
   running.catch(() => undefined); // observed through ready and finish
   let verifiedEarly = false;
+  let stoppedCleanly = false;
+  const stopped = running.then(() => void (stoppedCleanly = true));
+  stopped.catch(() => undefined);
   return {
     ready: Promise.race([caughtUp, running.then(() => Promise.reject(new Error("the follower stopped before it caught up")))]),
     async verifyEarly() {
@@ -77,14 +82,13 @@ export async function followUntilFence(opts: CutoverOptions): Promise<WindowFoll
       verifiedEarly = true;
       return result;
     },
-    get verifiedEarly() {
-      return verifiedEarly;
-    },
-    finish() {
+    async finish() {
       stop.abort();
-      return running;
+      const result = await running;
+      await stopped;
+      return result;
     },
-    windowKeys: () => (noting ?? new KeySet()).toMap(),
+    windowKeys: () => (verifiedEarly && stoppedCleanly && noting ? noting.toMap() : undefined),
   };
 }
 

@@ -114,4 +114,23 @@ describe("ferry cutover: a Redis copy nobody follows", () => {
       expect(await client(target).keys("ferry:state:*")).toEqual([]);
     });
   }
+
+  test("a follower whose tail breaks before the fence: the window repairs and compares every key itself, nothing lost", async () => {
+    const { source, target, env } = await replicatedThenWritten();
+    const writer = redisWriter(source.url());
+    await client(source).set("jobs:hold", "drained once the tail broke");
+    const cutting = ferry([...CUTOVER, "--pattern", "jobs:*"], env);
+    await eventually("the cutover's follower follows", async () => (await client(target).hget("ferry:state:meta", "phase")) === "following", { timeoutMs: 30_000 });
+    await client(source).call("CLIENT", "KILL", "TYPE", "pubsub");
+    await new Promise((r) => setTimeout(r, 1500));
+    await client(source).del("jobs:hold");
+    const cut = await cutting;
+    expect(cut.code, cut.stderr + cut.stdout).toBe(0);
+    expect(cut.json.redis.catchUp.by).toBe("cutover");
+    expect(cut.json.steps.find((s: { name: string }) => s.name === "redis-verify").detail).toMatch(/\(\d+ keys checked\)/);
+    await eventually("the source refuses the writer", () => writer.refused.some((m) => /NOPERM/.test(m)));
+    await writer.stop();
+    expect(await missingKeys(target.url(), writer.acked)).toEqual([]);
+    expect(await differences(source, target, [0])).toEqual([]);
+  });
 });
