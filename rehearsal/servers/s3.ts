@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { buffer } from "node:stream/consumers";
 import { ChildProcess, spawn } from "node:child_process";
-import { onExit } from "./process";
+import { moveOffServingPath, onExit } from "./process";
 
 /** One recorded call: its IAM action and resource, and whose credentials signed it. */
 export interface AwsCall {
@@ -297,6 +297,9 @@ export async function startS3Process(store: ObjectStore, apiPort: number): Promi
     env: { ...process.env, FERRY_S3_DIR: store.dir, FERRY_S3_API_PORT: String(apiPort) },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
+  // AWS's machines in production: what it does for the runner (a final backup's upload and
+  // read-back, 382 MB at 2gb) takes only the CPU the app leaves idle (servers/process.ts).
+  if (child.pid !== undefined) moveOffServingPath(child.pid);
   const removeHook = onExit(() => child.kill("SIGKILL"));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
