@@ -168,9 +168,7 @@ function windowBasis(w: WindowEstimate): string {
     case "no-size":
       return `The dump copy, which grows with the database, is not estimated: \`ferry init\` recorded no size for it (rerun it, or ${TRIAL_HINT}).`;
     case "replication":
-      return "Replication keeps the target caught up, so the window does not grow with the database (the in-window verify samples key ranges; keyless tables are counted whole).";
-    case "unmeasured":
-      return "Change capture keeps the target caught up, so the window does not grow with the database; its cutover (fence, the rest of the log, verify) has not been measured yet, so only the app's roll is given.";
+      return "Replication (or change capture) keeps the target caught up, so the window does not grow with the database (the in-window verify samples key ranges, or compares the rows changed since a full verify; keyless tables are counted whole).";
     default:
       return "The source has no Postgres to move.";
   }

@@ -54,14 +54,14 @@ describe("write-window estimate", () => {
     expect(estimateWriteWindow({ sourceKind: "vultr", strategy: "logical", trial: { ms: 99_000, bytes: 1, tables: 1, rows: 1 } }).ms).toBe(at1.ms);
   });
 
-  it("capture: not growing with the database, and no figure for its cutover until one is measured", () => {
+  it("capture: its measured cutover, not growing with the database; a trial (a dump's) is ignored", () => {
     const at1 = estimateWriteWindow({ sourceKind: "heroku", strategy: "capture", copiedBytes: 1 * GIB });
     const at100 = estimateWriteWindow({ sourceKind: "heroku", strategy: "capture", copiedBytes: 100 * GIB, trial: { ms: 99_000, bytes: 1, tables: 1, rows: 1 } });
-    expect(at1.ms).toBeUndefined();
-    expect(at1.basis).toBe("unmeasured");
+    expect(at1.ms).toBe(MEASURED.capture.ms + MEASURED.roll.heroku.ms);
+    expect(at1.basis).toBe("replication");
     expect(at100).toEqual(at1);
-    expect(at1.parts.map((p) => p.label)).toEqual(["the app's roll on AWS"]);
-    expect(windowLines("cutover", at1).join("\n")).toMatch(/not known[\s\S]*has not been measured yet/);
+    expect(at1.parts.map((p) => p.label)).toEqual(["fence, catch-up and verify", "the app's roll on AWS"]);
+    expect(windowLines("cutover", at1).join("\n")).toMatch(/^- fence, catch-up and verify: 0\.5 s, measured by `npm run bench:pg-capture -- --gb 1 --rounds 3`/m);
   });
 
   it("prints a line for every stage: none outside the cutover, the estimate and its parts at it", () => {
