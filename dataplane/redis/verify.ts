@@ -51,7 +51,24 @@ export function inSample(key: Buffer, pct: number): boolean {
   return createHash("md5").update(key).digest().readUInt32BE(0) % 10_000 < pct * 100;
 }
 
-export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
+export function verify(opts: VerifyOptions): Promise<VerifyResult> {
+  return eachDatabase(opts, [], async (source, target, db, note) => {
+    // Equal counts can hide a key missing here and another one extra there.
+    await listTargetOnlyKeys(source, target, db, opts, note);
+    return compareDb(source, target, db, opts, note);
+  });
+}
+
+/**
+ * Each database either side has (and `moreDbs`): `compare` notes its key differences and
+ * returns how many keys it checked; then a key count that differs is noted when no key
+ * difference in that database explains it, nor the keys with a TTL (explainedByExpiry).
+ */
+async function eachDatabase(
+  opts: VerifyOptions,
+  moreDbs: number[],
+  compare: (source: Redis, target: Redis, db: number, note: (d: KeyDifference) => void) => Promise<number>,
+): Promise<VerifyResult> {
   const source = new DbClients(opts.source);
   const target = new DbClients(opts.target);
   const { result, note } = tally(opts);
@@ -59,14 +76,12 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const sourceCounts = await dataKeyCounts(source);
     const targetCounts = await dataKeyCounts(target);
     const expires = await Promise.all([volatileCounts(await source.db(0)), volatileCounts(await target.db(0))]);
-    const dbs = [...new Set([...sourceCounts.keys(), ...targetCounts.keys()])].sort((a, b) => a - b);
+    const dbs = [...new Set([...sourceCounts.keys(), ...targetCounts.keys(), ...moreDbs])].sort((a, b) => a - b);
     for (const db of dbs) {
       const counts = { db, sourceKeys: sourceCounts.get(db) ?? 0, targetKeys: targetCounts.get(db) ?? 0 };
       result.dbs.push(counts);
       const before = result.differingCount;
-      // Equal counts can hide a key missing here and another one extra there.
-      await listTargetOnlyKeys(await source.db(db), await target.db(db), db, opts, note);
-      result.checked += await compareDb(await source.db(db), await target.db(db), db, opts, note);
+      result.checked += await compare(await source.db(db), await target.db(db), db, note);
       if (counts.sourceKeys !== counts.targetKeys && result.differingCount === before && !explainedByExpiry(counts, expires, db)) {
         note({ db, key: "*", reason: `key count differs: source ${counts.sourceKeys}, target ${counts.targetKeys}` });
       }
@@ -125,31 +140,15 @@ async function compareKeys(source: Redis, target: Redis, db: number, keys: Buffe
  * ones that differed then, and every one changed on the source since), and each
  * database's key count. A key outside them was equal then and has not changed since.
  */
-export async function verifyKeys(opts: VerifyOptions, keys: Map<number, Buffer[]>): Promise<VerifyResult> {
-  const source = new DbClients(opts.source);
-  const target = new DbClients(opts.target);
-  const { result, note } = tally(opts);
-  try {
-    const [sourceCounts, targetCounts] = [await dataKeyCounts(source), await dataKeyCounts(target)];
-    const expires = await Promise.all([volatileCounts(await source.db(0)), volatileCounts(await target.db(0))]);
-    const dbs = [...new Set([...sourceCounts.keys(), ...targetCounts.keys(), ...keys.keys()])].sort((a, b) => a - b);
-    for (const db of dbs) {
-      const counts = { db, sourceKeys: sourceCounts.get(db) ?? 0, targetKeys: targetCounts.get(db) ?? 0 };
-      result.dbs.push(counts);
-      const listed = (keys.get(db) ?? []).filter((k) => inSample(k, opts.samplePct) && !isStateKey(k));
-      for (let i = 0; i < listed.length; i += opts.batchSize) {
-        result.checked += await compareKeys(await source.db(db), await target.db(db), db, listed.slice(i, i + opts.batchSize), opts, note);
-      }
-      if (counts.sourceKeys !== counts.targetKeys && !explainedByExpiry(counts, expires, db)) {
-        note({ db, key: "*", reason: `key count differs: source ${counts.sourceKeys}, target ${counts.targetKeys}` });
-      }
+export function verifyKeys(opts: VerifyOptions, keys: Map<number, Buffer[]>): Promise<VerifyResult> {
+  return eachDatabase(opts, [...keys.keys()], async (source, target, db, note) => {
+    const listed = (keys.get(db) ?? []).filter((k) => inSample(k, opts.samplePct) && !isStateKey(k));
+    let checked = 0;
+    for (let i = 0; i < listed.length; i += opts.batchSize) {
+      checked += await compareKeys(source, target, db, listed.slice(i, i + opts.batchSize), opts, note);
     }
-  } finally {
-    await source.close();
-    await target.close();
-  }
-  result.ok = result.differingCount === 0;
-  return result;
+    return checked;
+  });
 }
 
 /** Why two snapshots of a key differ, or undefined when they agree. */
