@@ -21,7 +21,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from "node:http
 import { buffer } from "node:stream/consumers";
 import { randomUUID } from "node:crypto";
 import { AwsCall, ObjectStore, S3Process, signedBy, startS3Process } from "./s3";
-import { memoryDir } from "./process";
+import { tempDir } from "./process";
 
 export type { AwsCall } from "./s3";
 
@@ -64,7 +64,7 @@ const ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.";
 export class AwsApi {
   /** Calls answered here; S3's are in the object store's file (`calls` has both). */
   private readonly ownCalls: AwsCall[] = [];
-  private readonly store = new ObjectStore(memoryDir("aws-s3"));
+  private readonly store = new ObjectStore(tempDir("aws-s3"));
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly tasks = new Map<string, EcsTask>();
   /** ECR login passwords handed out by GetAuthorizationToken (valid 12 hours on AWS). */

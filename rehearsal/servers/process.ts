@@ -1,7 +1,7 @@
 // Local servers (PostgreSQL, Redis, nginx) for the rehearsal and the test suites.
 // Everything started here is stopped on exit, on Ctrl-C and on failure.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, chownSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, chownSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,19 +53,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-
-/**
- * A temporary directory in memory (/dev/shm), removed at exit: the disk of a machine that
- * in production is not the databases' (the runner's scratch files, S3's objects). On one
- * disk, a final backup's 382 MB dump, upload and read-back (at 2gb) held the stand-in
- * databases' commits past the load's timeout; in production they touch other disks.
- */
-export function memoryDir(prefix: string): string {
-  if (!existsSync("/dev/shm")) return tempDir(prefix);
-  const dir = mkdtempSync(join("/dev/shm", `ferry-${prefix}-`));
-  onExit(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A temporary directory removed at exit; owned by `owner` when running as root. */
 export function tempDir(prefix: string, owner?: { uid: number; gid: number }): string {

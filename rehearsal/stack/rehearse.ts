@@ -32,7 +32,7 @@ import { planApp } from "../../components/target/app/plan";
 import { ScheduleClock, scheduledRuns } from "./standins/clock";
 import type { DeclaredJob } from "./standins/heroku";
 import { writeReport } from "../report/write";
-import { HEROKU_REDIS_REFUSES, LocalPostgres, LocalRedis, memoryDir, moveOffServingPath, run, startPostgres, startRedis, tempDir } from "../servers";
+import { HEROKU_REDIS_REFUSES, LocalPostgres, LocalRedis, moveOffServingPath, run, startPostgres, startRedis, tempDir } from "../servers";
 import { APP_DB, APP_ROLE, fillSource, SourceData } from "../source-data";
 import { databaseBytes } from "../seed";
 import { AckedWrite, CheckRecord, RequestEvent, RunTimeline, StageRecord } from "../timeline";
@@ -701,9 +701,6 @@ export async function rehearseStack(opts: StackRehearsalOptions, log: (line: str
     // target's URL names it); a local runner's operator points FERRY_PG_CA_FILE at it.
     ...(ec2Runner ? {} : { FERRY_PG_CA_FILE: rdsCa.file }),
     FERRY_PROJECT_DIR: PROJECT_DIR,
-    // The runner's own disk: its scratch files (a final backup's dump) stay off the one
-    // the stand-in databases write to.
-    TMPDIR: memoryDir("runner-tmp"),
     ...injectedFailureEnv(opts.failCutoverOnce),
   };
   const crash = opts.failCutoverOnce ? crashCutoverOnce(opts.failCutoverOnce, src.checkDatabaseUrl, () => late.cloud?.postgresAdminUrlIfAny(), log) : undefined;
