@@ -24,7 +24,7 @@ import { pauseWriters } from "./clients";
 import { FenceRecord, fenceWriters, FENCE_KEY, RedisFence, unfenceWriters } from "./fence";
 import { assertCanMark, cutoverMark, markCutover, markProblem } from "./mark";
 import { wakeQuieted } from "./sidekiq";
-import { copyStatus, status } from "./status";
+import { copyStatus, CopyStatus, status } from "./status";
 import { verify, VerifyResult } from "./verify";
 
 export interface CutoverOptions {
@@ -212,7 +212,7 @@ async function finishCopy(opts: CutoverOptions): Promise<CutoverResult["catchUp"
   try {
     const status = await copyStatus(source, target);
     if (!status) throw new FerryError("no copy in progress on --target (no ferry:state:meta); run `ferry redis replicate --strategy copy` first", 1);
-    if (status.followerAlive || (await followerHoldsLease(target))) {
+    if (await followerRunning(target, status)) {
       await writeMeta(target, { stopRequested: true });
       if (await followerStopped(source, target, opts.timeoutMs)) return { by: "follower" };
     }
@@ -234,7 +234,7 @@ async function followerStopped(source: DbClients, target: DbClients, timeoutMs: 
     const meta = await readMeta(target);
     if (meta && !meta.following && meta.phase === "stopped") return true;
     const status = await copyStatus(source, target);
-    if (status && !status.followerAlive && status.heartbeatAgeMs !== undefined && !(await followerHoldsLease(target))) return false;
+    if (status?.heartbeatAgeMs !== undefined && !(await followerRunning(target, status))) return false;
     await sleep(100);
   }
   throw new FerryError(`the follower did not finish within ${timeoutMs / 1000}s (backlog still draining? are the app's writes stopped?)`, 1);
@@ -245,10 +245,15 @@ async function followerStopped(source: DbClients, target: DbClients, timeoutMs: 
  * still held may be slow (a busy machine), not gone: racing it with a second copier
  * would leave it running on after the cutover, writing into the app's new target.
  */
-export async function followerHoldsLease(target: DbClients): Promise<boolean> {
+async function followerHoldsLease(target: DbClients): Promise<boolean> {
   const meta = await readMeta(target);
   if (!meta?.following) return false;
   return (await (await target.db(0)).get(LOCK)) === meta.runId;
+}
+
+/** A follower is running: its heartbeat is fresh, or it still holds its lease (slow, not gone). */
+export async function followerRunning(target: DbClients, copy: CopyStatus | undefined): Promise<boolean> {
+  return copy?.followerAlive === true || (await followerHoldsLease(target));
 }
 
 async function removeCopyState(targetEp: Endpoint): Promise<number> {

@@ -12,7 +12,7 @@
 //   windowKeys     what the window's verify compares (verifyKeys): a key outside them
 //                  was equal in the early verify and has not changed since
 import { CopyResult, runCopy } from "./copy";
-import { CutoverOptions, followerHoldsLease } from "./cutover";
+import { CutoverOptions, followerRunning } from "./cutover";
 import { DbClients } from "./connection";
 import { copyStatus } from "./status";
 import { verify, VerifyResult } from "./verify";
@@ -96,7 +96,7 @@ async function followerAlive(opts: CutoverOptions): Promise<boolean> {
   const source = new DbClients(opts.source);
   const target = new DbClients(opts.target);
   try {
-    return (await copyStatus(source, target))?.followerAlive === true || (await followerHoldsLease(target));
+    return await followerRunning(target, await copyStatus(source, target));
   } finally {
     await source.close();
     await target.close();
