@@ -342,9 +342,10 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       ? "ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure"
       : "ferry --json cutover --strategy logical --strategy replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
+    const poolerEnv = ["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_CA", "FERRY_POOLER_TARGET_URL"];
     expect(envKeys(pg)).toEqual(heroku
-      ? ["FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL", "HEROKU_API_KEY"]
-      : ["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
+      ? [...poolerEnv, "FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL", "HEROKU_API_KEY"]
+      : [...poolerEnv, "FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
     // The rollbacks stay the per-store ones, Redis's first (its step depends on the combined one).
     expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "capture" : "logical"}`);
     const redisGate = findCommand(b, /redis status --require-cutover/)!;
@@ -357,7 +358,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const env = ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!;
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
     const vars = JSON.parse(String(plain(env.inputs.secretString)));
-    expect(vars.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
+    // Through the pooler at every stage: the same URL, every replica in libpq's host list.
+    expect(vars.DATABASE_URL).toMatch(new RegExp(`^postgresql://app:[^@]+@/[^?]+\\?host=pooler-0\\.${b.name}\\.pooler\\.internal,pooler-1\\.${b.name}\\.pooler\\.internal&port=6432&sslmode=verify-full&`));
     expect(vars.FERRY_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     if (heroku) {
