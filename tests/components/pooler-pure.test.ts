@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import {
@@ -167,7 +167,9 @@ esac
 `, { mode: 0o755 });
     const hosts = ["pooler-0.ferry.pooler.internal", "pooler-1.ferry.pooler.internal"];
     const out = execFileSync("bash", ["-c", tlsCommand({ hosts, secretArn: "arn:aws:secretsmanager:eu:1:secret:ferry/pooler-tls-AbC", bucket: "b-1", region: "eu-central-1" })], {
-      encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+      // Only the stand-in, node, openssl and the shell's tools: never a real AWS CLI (once,
+      // under load, the one behind pyenv's shim answered "Unable to locate credentials").
+      encoding: "utf8", env: { ...process.env, PATH: `${dir}:${dirname(process.execPath)}:/usr/bin:/bin` },
     });
     const secret = JSON.parse(readFileSync(join(dir, "secret.json"), "utf8")) as Record<string, string>;
     const ca = new X509Certificate(out);
