@@ -30,6 +30,9 @@
 //   verify        in parallel: Postgres fast verify and Redis verify
 //   open          Postgres activate (physical), Redis target marked primary, the pooler
 //                 replicas repointed at the target and resumed (pooler-repoint), then done
+//   verify-at-open (--pooler) after the window: every row of the fenced source against the
+//                 target's snapshot from before the first replica moved (the app writes
+//                 the target since, so `ferry pg verify` reports this one)
 // ONE record: the Postgres cutover record on its target (postgres/state.ts) carries the
 // Redis steps too; where it cannot be written yet (a physical standby), and for Redis in
 // any case, the facts say how far a run got (the fences on the sources, the standby's
