@@ -187,7 +187,10 @@ case "$1 $2" in
 esac
 `, { mode: 0o755 });
     const hosts = ["pooler-0.ferry.pooler.internal", "pooler-1.ferry.pooler.internal"];
-    const out = execFileSync("bash", ["-c", tlsCommand({ hosts, secretArn: "arn:aws:secretsmanager:eu:1:secret:ferry/pooler-tls-AbC", bucket: "b-1", region: "eu-central-1" })], {
+    // A shell function outranks PATH: the step's `aws` is the stand-in by name, whatever PATH
+    // holds (twice, in a full run, a real AWS CLI answered "Unable to locate credentials").
+    const standIn = `aws() { ${join(dir, "aws")} "$@"; }\n`;
+    const out = execFileSync("bash", ["-c", standIn + tlsCommand({ hosts, secretArn: "arn:aws:secretsmanager:eu:1:secret:ferry/pooler-tls-AbC", bucket: "b-1", region: "eu-central-1" })], {
       // Only the stand-in, node, openssl and the shell's tools: never a real AWS CLI (once,
       // under load, the one behind pyenv's shim answered "Unable to locate credentials").
       encoding: "utf8", env: { ...process.env, PATH: `${dir}:${dirname(process.execPath)}:/usr/bin:/bin` },
