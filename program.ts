@@ -13,7 +13,7 @@ import { Compute, Target } from "./components/target";
 import { taskPostgresUrl } from "./components/target/app/rds-ca";
 import { trustedProxyList } from "./components/target/app/trusted-proxies";
 import { ImageMirror, publicImages } from "./components/target/images";
-import { planPooler, Pooler, poolerDatabaseUrl, PoolerPlan, poolerPassword, poolerServerUrl } from "./components/target/pooler";
+import { planPooler, Pooler, poolerClientEnv, PoolerPlan, poolerPassword, poolerServerUrl } from "./components/target/pooler";
 import { ENV } from "./migrations/commands";
 import type { TrialRecord } from "./dataplane/postgres/replication/trial-record";
 
@@ -239,12 +239,12 @@ function runApp(
   name: string, config: FerryConfig, secrets: StackSecrets, target: Target, data: DataStages,
   box: VultrBox | undefined, heroku: HerokuSource | undefined, root: Ferry, images: ImageMirror, pooler: DeclaredPooler | undefined, readEpoch: string | undefined,
 ): Compute {
-  // Through the pooler: the same URL at every stage (the pooler changes servers). Else at
+  // Through the pooler: the same variables at every stage (the pooler changes servers). Else at
   // the target: verify-full against the RDS bundle every task holds (libpq and
   // node-postgres read that alike); at the source: its URL as it is.
-  const databaseUrl = pooler
-    ? pooler.clientPassword.apply((password) => poolerDatabaseUrl(pooler.plan, password))
-    : data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url.apply(taskPostgresUrl) : secrets.sourceDatabaseUrl;
+  const databaseEnv = pooler
+    ? pooler.clientPassword.apply((password): Record<string, string> => ({ ...poolerClientEnv(pooler.plan, password) }))
+    : pulumi.output(data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url.apply(taskPostgresUrl) : secrets.sourceDatabaseUrl).apply((DATABASE_URL): Record<string, string> => ({ DATABASE_URL }));
   const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
   return new Compute(`${name}-app`, {
     config,
@@ -258,11 +258,11 @@ function runApp(
     // (its media bucket and the credentials for it), copied from Heroku or the box like any
     // other var. ECS itself sets AWS_REGION in every task.
     env: pulumi.secret(
-      pulumi.all([databaseUrl, redisUrl, target.storage.bucket.bucket, trustedProxyVars(config, box, root)]).apply(([DATABASE_URL, REDIS_URL, FERRY_BUCKET, proxies]) => ({
+      pulumi.all([databaseEnv, redisUrl, target.storage.bucket.bucket, trustedProxyVars(config, box, root)]).apply(([database, REDIS_URL, FERRY_BUCKET, proxies]) => ({
         FERRY_BUCKET,
         ...config.target.compute.env,
         ...proxies,
-        DATABASE_URL,
+        ...database,
         REDIS_URL,
       })),
     ),

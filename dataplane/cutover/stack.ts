@@ -30,6 +30,9 @@
 //   verify        in parallel: Postgres fast verify and Redis verify
 //   open          Postgres activate (physical), Redis target marked primary, the pooler
 //                 replicas repointed at the target and resumed (pooler-repoint), then done
+//   verify-at-open (--pooler) after the window: every row of the fenced source against the
+//                 target's snapshot from before the first replica moved (the app writes
+//                 the target since, so `ferry pg verify` reports this one)
 // ONE record: the Postgres cutover record on its target (postgres/state.ts) carries the
 // Redis steps too; where it cannot be written yet (a physical standby), and for Redis in
 // any case, the facts say how far a run got (the fences on the sources, the standby's
@@ -41,8 +44,10 @@ import { Client } from "pg";
 import { FerryError } from "../cli/common";
 import {
   CutoverOptions as PgOptions, CutoverResult as PgResult, PgCutover, VerifySummary, GateNotMet, beginPgCutover,
-  pgActivate, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify,
+  pgActivate, pgAppMovesNow, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify, pgVerifyAtOpen, verifySummary,
 } from "../postgres/cutover/cutover";
+import { SharedSnapshot } from "../postgres/copy-snapshot";
+import { VerifyReport } from "../postgres/verify/verify";
 import { stepCrashPoint } from "../postgres/cutover/crash-points";
 import { withWritable } from "../postgres/cutover/fence";
 import { CutoverStep } from "../postgres/state";
@@ -87,7 +92,11 @@ export interface StackCutoverResult {
   writeUnavailableMs: number | null;
   resumed: boolean;
   steps: CutoverStep[];
-  postgres?: { strategy: string; lagBytesAtFence: number | null; verify?: VerifySummary };
+  postgres?: {
+    strategy: string; lagBytesAtFence: number | null; verify?: VerifySummary;
+    /** With a pooler: every row of the fenced source against the target as it was opened, after the window. */
+    verifyAtOpen?: VerifySummary;
+  };
   redis?: { mode: string; fence?: RedisFence; verify?: { ok: boolean; checked: number; differingCount: number; firstDifference?: string } } & Switched;
   /** Every source was given back (fences lifted) after a failure. */
   rolledBack?: boolean;
@@ -114,6 +123,8 @@ class StackRun {
   private readonly local: CutoverStep[] = [];
   redisVerify?: VerifyResult;
   pgVerify?: VerifySummary;
+  /** The full verify against the target as the pooler found it opened (absent without a pooler). */
+  pgVerifyAtOpen?: VerifyReport;
   switched: Switched = {};
   redisFence?: RedisFence;
   redisFollower?: WindowFollower;
@@ -168,12 +179,19 @@ class StackRun {
   result(extra: Partial<StackCutoverResult> = {}): StackCutoverResult {
     const { postgres, redis } = this.given;
     const pgResult: PgResult | undefined = this.pg?.result();
+    const atOpen = this.pgVerifyAtOpen ?? this.pg?.previous?.verifiedAtOpen?.report;
     return {
-      ok: true,
+      ok: atOpen?.ok ?? true,
+      ...(atOpen && !atOpen.ok ? { error: `the target as the cutover opened it differs from the fenced source: ${atOpen.firstDifference}; the app writes the target now, so ferry repairs nothing (ferry pg verify --live --show-keys compares it now and names the rows)` } : {}),
       writeUnavailableMs: this.writeUnavailableMs(),
       resumed: this.resumed,
       steps: this.steps,
-      ...(postgres ? { postgres: { strategy: postgres.strategy, lagBytesAtFence: pgResult?.lagBytesAtFence ?? null, ...(this.pgVerify ? { verify: this.pgVerify } : {}) } } : {}),
+      ...(postgres ? {
+        postgres: {
+          strategy: postgres.strategy, lagBytesAtFence: pgResult?.lagBytesAtFence ?? null,
+          ...(this.pgVerify ? { verify: this.pgVerify } : {}), ...(atOpen ? { verifyAtOpen: verifySummary(atOpen) } : {}),
+        },
+      } : {}),
       ...(redis ? { redis: { mode: redis.mode, ...(this.redisFence ? { fence: this.redisFence } : {}), ...this.switched, ...(this.redisVerify ? { verify: redisVerifySummary(this.redisVerify) } : {}) } } : {}),
       ...extra,
     };
@@ -308,7 +326,8 @@ async function drainQueues(run: StackRun): Promise<void> {
  */
 async function pausePoolers(run: StackRun): Promise<void> {
   const { pooler } = run.opts;
-  if (!pooler) return;
+  // A rerun past the repoint: the app is on the target already, nothing to hold it from.
+  if (!pooler || run.done("pooler-repoint")) return;
   const pause = async () => {
     const r = await pauseAll(pooler.access, pooler.pauseTimeoutMs);
     if (!r.ok) throw new Error(r.error);
@@ -326,13 +345,17 @@ async function pausePoolers(run: StackRun): Promise<void> {
 async function repointPoolers(run: StackRun): Promise<void> {
   const { pooler } = run.opts;
   if (!pooler) return;
-  await run.step("pooler-repoint", async () => {
+  const repoint = async () => {
     const repointed = await repointAll(pooler.access, pooler.targetUrl);
     const resumed = await resumeAll({ ...pooler.access, replicas: repointed.replicas.map((r) => r.replica) });
     const failed = [repointed, resumed].filter((r) => !r.ok).map((r) => r.error);
     if (failed.length) throw new Error(`${failed.join("; ")}; rerun ferry cutover to repoint and resume the rest`);
     return `${resumed.replicas.length} replica(s) repointed at ${describeReplicas(resumed)} and resumed`;
-  });
+  };
+  // Again on a rerun (each replica reports "already points" or moves): a replica that
+  // restarted since starts on the fenced source, and a crash may have come mid-step.
+  if (run.done("pooler-repoint")) await repoint();
+  else await run.step("pooler-repoint", repoint);
 }
 
 const describeReplicas = (r: PoolerResult) => [...new Set(r.replicas.map((x) => `${x.host}:${x.port}/${x.dbname}`))].join(", ");
@@ -416,7 +439,11 @@ async function verifyRedis(run: StackRun, redis: StackCutoverOptions["redis"] & 
 
 class VerifyDiffers extends Error {}
 
-/** The window closes: Postgres activated, Redis marked primary, Postgres done (the last step: a rerun sees a finished cutover). */
+/**
+ * The window closes: Postgres activated, Redis marked primary, the pooler moved, Postgres
+ * done (the last step in the window: a rerun sees a finished cutover). Where the pooler
+ * puts the app on the target here, the full verify follows, against the target as opened.
+ */
 async function openEveryTarget(run: StackRun): Promise<void> {
   const { redis } = run.opts;
   if (run.pg) await pgActivate(run.pg);
@@ -424,9 +451,27 @@ async function openEveryTarget(run: StackRun): Promise<void> {
     const removed = await openTarget(redis);
     return `the target Redis is the primary${removed !== undefined ? ` (${removed} copy state key(s) removed)` : ""}`;
   });
-  await repointPoolers(run);
-  if (run.pg) await pgDone(run.pg);
-  else await run.step("done", async () => `write-unavailable ${run.writeUnavailableMs()} ms`);
+  const atOpen = await holdTargetAsOpened(run);
+  try {
+    await repointPoolers(run);
+    if (run.pg) await pgDone(run.pg);
+    else await run.step("done", async () => `write-unavailable ${run.writeUnavailableMs()} ms`);
+    if (atOpen && run.pg) run.pgVerifyAtOpen = await pgVerifyAtOpen(run.pg, atOpen.snapshot, atOpen.at);
+  } finally {
+    await atOpen?.snapshot.release();
+  }
+}
+
+/**
+ * The pooler resumes the app on the target inside this command, so the full verify that
+ * otherwise follows the cutover (`ferry pg verify`, before the app moves) would compare a
+ * target the app already writes. Its snapshot is taken before the first replica moves.
+ * None on a rerun past the repoint: the app has written since (pg verify says so).
+ */
+async function holdTargetAsOpened(run: StackRun): Promise<{ snapshot: SharedSnapshot; at: string } | undefined> {
+  if (!run.pg || !run.opts.pooler || run.done("pooler-repoint")) return undefined;
+  const at = new Date().toISOString();
+  return { snapshot: await pgAppMovesNow(run.pg), at };
 }
 
 /**

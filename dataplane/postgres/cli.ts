@@ -228,10 +228,12 @@ function registerVerify(pg: Command): void {
     .option("--fast", "count every table, checksum sampled ranges only")
     .option("--show-keys", "print the differing key's value (a key is data: by default a difference is its table, key range and a hash)")
     .option("--no-repair", "after a cutover, report a difference without copying the differing rows again from the fenced source")
+    .option("--live", "after a cutover that resumed the app on the target (the pooler), compare now instead of reporting the cutover's verify of the target as opened (the app's writes since will differ)")
     .action(action(async (_o: unknown, cmd: Command) => {
-      const o = flags(cmd) as CommonFlags & { fast?: boolean; showKeys?: boolean; repair?: boolean };
+      const o = flags(cmd) as CommonFlags & { fast?: boolean; showKeys?: boolean; repair?: boolean; live?: boolean };
       const r = await verifyAfterCutover({
         repair: o.repair !== false,
+        live: o.live,
         sourceUrl: await sourceUrl(o),
         targetUrl: targetUrl(o),
         jobs: parseNumber("--jobs", o.jobs, 1),
@@ -245,6 +247,7 @@ function registerVerify(pg: Command): void {
           ...x.privileges.differences.map((d) => `DIFF privilege ${d}`),
           ...(x.privileges.missingRoles.length ? [`note: the source grants to role(s) the target does not have: ${x.privileges.missingRoles.join(", ")}`] : []),
           ...(x.repaired ?? []).map((line) => `repaired ${line}`),
+          ...(x.atOpen ? [`compared by the cutover at ${x.atOpen}: the fenced source against the target as opened, before the app's first write there`] : []),
           x.ok ? `identical (${x.durationMs} ms)` : `different: ${x.firstDifference}${x.notRepaired ? ` (not repaired: ${x.notRepaired})` : ""}`].join("\n"),
       );
       return r.ok ? 0 : 1;

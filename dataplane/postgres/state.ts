@@ -8,6 +8,7 @@ import { Client } from "pg";
 import { quoteLiteral } from "./connection";
 import { FenceRecord } from "./cutover/fence";
 import { STATE_SCHEMA, Strategy } from "./names";
+import type { VerifyReport } from "./verify/verify";
 
 export interface CutoverStep {
   name: string;
@@ -35,7 +36,25 @@ export interface CutoverState {
    * move and write the target, so verify never repairs it again.
    */
   verified?: boolean;
+  /**
+   * The app was resumed on the target inside the cutover (its pooler repointed there,
+   * docs/pooler.md): it may have written the target since, so verify never repairs it.
+   * Recorded before the first replica is repointed.
+   */
+  appOnTarget?: boolean;
+  /**
+   * With appOnTarget: the full verify of the fenced source against the target as it was
+   * opened (its snapshot taken before the app's first write there), run by the cutover
+   * once the window closed. `ferry pg verify` reports it.
+   */
+  verifiedAtOpen?: VerifiedAtOpen;
   writeUnavailableMs?: number;
+}
+
+export interface VerifiedAtOpen {
+  /** When the target's snapshot was taken (ISO 8601). */
+  at: string;
+  report: VerifyReport;
 }
 
 // The records live in the comment of the `ferry` schema, as one JSON object keyed by

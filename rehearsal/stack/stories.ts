@@ -24,12 +24,20 @@ type StackDoc = { config: Record<string, unknown> };
  */
 export const DYNO_RDS_CA_FILE = RDS_CA_BUNDLE;
 
+/**
+ * The example's ferry:target without its pooler: in these stories the app stays on Heroku
+ * while the stores move (or for good), and the pooler serves the app on AWS only.
+ */
+function targetWithoutPooler(config: Record<string, unknown>): Record<string, unknown> {
+  const { pooler: _, ...target } = config["ferry:target"] as Record<string, unknown>;
+  return target;
+}
+
 function story002(config: Record<string, unknown>): void {
   const source = config["ferry:source"] as Record<string, unknown>;
   // The stores published over TLS with their passwords: Common Runtime dynos have no fixed address.
   config["ferry:source"] = { ...source, access: { kind: "published" } };
-  const target = config["ferry:target"] as Record<string, unknown>;
-  config["ferry:target"] = { ...target, redis: REDIS_ON_EC2 };
+  config["ferry:target"] = { ...targetWithoutPooler(config), redis: REDIS_ON_EC2 };
   // Postgres stays on Heroku with the app: only Redis moves.
   config["ferry:hold"] = { app: "provision", postgres: "provision" };
 }
@@ -37,8 +45,7 @@ function story002(config: Record<string, unknown>): void {
 function story000(config: Record<string, unknown>): void {
   const source = config["ferry:source"] as Record<string, unknown>;
   config["ferry:source"] = { ...source, access: { kind: "published", postgresCaFile: DYNO_RDS_CA_FILE } };
-  const target = config["ferry:target"] as Record<string, unknown>;
-  config["ferry:target"] = { ...target, redis: REDIS_ON_EC2 };
+  config["ferry:target"] = { ...targetWithoutPooler(config), redis: REDIS_ON_EC2 };
   // The first journey moves Postgres; the rehearsal then lifts the holds one at a time.
   config["ferry:hold"] = { app: "provision", redis: "replicate" };
 }

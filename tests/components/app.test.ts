@@ -9,6 +9,7 @@ import { parseConfig } from "../../config";
 import { buildFerry } from "../../program";
 import { SLUG_RUN } from "../../components/target/compute";
 import { checkRegistration, checkStack, containersOf as containersOfInputs, Registration } from "../../policy/providers";
+import { withoutPooler } from "./pooler-config";
 
 const containersOf = (r: Recorded) => containersOfInputs(plain(r.inputs) as Record<string, unknown>);
 const NO_WORLD = { liveDnsRecords: new Map(), adopted: new Set<string>() };
@@ -40,7 +41,7 @@ async function build(stack: "staging" | "prod", flags: Flags = {}): Promise<Buil
     options.set(`${args.type}::${args.name}`, args.opts as pulumi.CustomResourceOptions);
     return undefined;
   };
-  const config = parseConfig(withFlags(stackConfig(stack), flags));
+  const config = parseConfig(withFlags(withoutPooler(stackConfig(stack)), flags));
   buildFerry(config, { name, transformations: [capture, providerRules(config, name)] });
   return { name, resources: await resourcesOf(name), dependsOn, options };
 }
@@ -105,7 +106,7 @@ describe.each(["staging", "prod"] as const)("%s: the app on ECS Fargate", (stack
     const [version] = ofType(b, "aws:secretsmanager/secretVersion:SecretVersion");
     expect(isSecretValue(version.inputs.secretString)).toBe(true);
     const vars = JSON.parse(String(plain(version.inputs.secretString))) as Record<string, string>;
-    expect(Object.keys(vars).sort()).toEqual(["DATABASE_URL", "FERRY_BUCKET", "LOCAL_DOMAIN", "RAILS_ENV", "REDIS_URL"]);
+    expect(Object.keys(vars).sort()).toEqual(["ADVISORY_LOCKS", "DATABASE_URL", "FERRY_BUCKET", "LOCAL_DOMAIN", "PREPARED_STATEMENTS", "RAILS_ENV", "REDIS_URL"]);
     for (const td of ofType(b, "aws:ecs/taskDefinition:TaskDefinition")) {
       const json = String(plain(td.inputs.containerDefinitions));
       // No value of any config var in the clear, not even the harmless-looking ones.
@@ -233,7 +234,7 @@ describe("prod: a box's env file", () => {
     const b = await build("prod");
     const step = one(b, "command:remote:Command", `${b.name}-app-box-config`);
     const secretArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/box-env-AbCdEf`;
-    expect(plain(step.inputs.create)).toBe(`ferry --json box config copy --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --env-file /home/mastodon/live/.env.production --secret-id ${secretArn} --region eu-central-1 --exclude DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,RAILS_ENV,REDIS_URL`);
+    expect(plain(step.inputs.create)).toBe(`ferry --json box config copy --host root@203.0.113.20:22 --ssh-key-env FERRY_SSH_KEY --host-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFamichikiBoxHostKeyExampleOnlyForDocs0' --env-file /home/mastodon/live/.env.production --secret-id ${secretArn} --region eu-central-1 --exclude ADVISORY_LOCKS,DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,PREPARED_STATEMENTS,RAILS_ENV,REDIS_URL`);
     expect(Object.keys(plain(step.inputs.environment) as object).sort()).toEqual(["FERRY_READ_EPOCH", "FERRY_SSH_KEY"]);
   });
 });
@@ -273,7 +274,7 @@ describe("staging: slugs from Heroku", () => {
     const copy = one(b, "command:remote:Command", `${b.name}-app-masto-web-config`);
     const secretArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/${b.name}/heroku-masto-web-AbCdEf`;
     // REDIS_TLS_URL belongs to the Redis add-on that moves: after its cutover it would point at Heroku.
-    expect(plain(copy.inputs.create)).toBe(`ferry --json heroku config copy --app masto-web --secret-id ${secretArn} --region us-east-1 --exclude DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,RAILS_ENV,REDIS_TLS_URL,REDIS_URL`);
+    expect(plain(copy.inputs.create)).toBe(`ferry --json heroku config copy --app masto-web --secret-id ${secretArn} --region us-east-1 --exclude ADVISORY_LOCKS,DATABASE_URL,FERRY_BUCKET,LOCAL_DOMAIN,PREPARED_STATEMENTS,RAILS_ENV,REDIS_TLS_URL,REDIS_URL`);
     expect(Object.keys(plain(copy.inputs.environment) as object).sort()).toEqual(["FERRY_READ_EPOCH", "HEROKU_API_KEY"]);
     // No Pulumi-managed version: the values never pass through Pulumi's state.
     expect(ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").map((v) => v.name)).toEqual([`${b.name}-app-config`]);
@@ -281,7 +282,7 @@ describe("staging: slugs from Heroku", () => {
 
   it("add-on vars: the plan lists each add-on's vars, left out when it moves, kept for the user to decide when it stays", async () => {
     const { listAddonVars, describeAddonVars } = await import("../../components/target/app/vars");
-    const config = parseConfig(withFlags(stackConfig("staging"), {}));
+    const config = parseConfig(withFlags(withoutPooler(stackConfig("staging")), {}));
     const { FAKE_HEROKU } = await import("../program/stacks");
     const inventory = Object.entries(FAKE_HEROKU).map(([app, l]) => ({ app, addons: l.addons as never[], domains: l.domains as never[] }));
     const lines = listAddonVars(config.source as never, inventory).map(describeAddonVars);

@@ -15,6 +15,7 @@ import { plain, providerRules, resourcesOf, stackConfig, upTo, withFlags } from 
 import { LocalPostgres, startPostgres } from "../../rehearsal/servers";
 import { installRdsBundle } from "../../rehearsal/stack/rds-bundle";
 import { RDS_CA_IN_TASK } from "../../components/target/app/rds-ca";
+import { withoutPooler } from "./pooler-config";
 
 let pg: LocalPostgres;
 let removeBundle: () => void;
@@ -32,7 +33,7 @@ afterAll(async () => {
 /** The app's DATABASE_URL at cutover, as the program writes it into the app's config secret. */
 async function programDatabaseUrl(stack: "staging" | "prod"): Promise<string> {
   const name = `dburl${stack === "staging" ? 1 : 2}`;
-  const config = parseConfig(withFlags(stackConfig(stack), upTo("cutover")));
+  const config = parseConfig(withFlags(withoutPooler(stackConfig(stack)), upTo("cutover")));
   buildFerry(config, { name, transformations: [providerRules(config, name)] });
   const version = (await resourcesOf(name)).find((r) => r.type === "aws:secretsmanager/secretVersion:SecretVersion" && r.name === `${name}-app-config`)!;
   return (JSON.parse(String(plain(version.inputs.secretString))) as { DATABASE_URL: string }).DATABASE_URL;

@@ -5,3 +5,9 @@ export function withPooler(raw: Record<string, string>, pooler: Record<string, u
   const target = JSON.parse(raw["ferry:target"]) as Record<string, unknown>;
   return { ...raw, "ferry:target": JSON.stringify({ ...target, pooler }) };
 }
+
+/** The stack's raw config with no ferry:target.pooler (the example stacks declare one). */
+export function withoutPooler(raw: Record<string, string>): Record<string, string> {
+  const { pooler: _, ...target } = JSON.parse(raw["ferry:target"]) as Record<string, unknown>;
+  return { ...raw, "ferry:target": JSON.stringify(target) };
+}

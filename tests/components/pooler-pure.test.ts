@@ -9,21 +9,21 @@ import { X509Certificate } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import {
-  CONTROL_PORT, planPooler, POOLER_CA_IN_TASK, POOLER_PORT, poolerCommand, poolerContainers, poolerDatabaseUrl, poolerPassword, poolerServerUrl, tlsCommand,
+  CONTROL_PORT, planPooler, POOLER_CA_IN_TASK, POOLER_PORT, poolerCommand, poolerClientEnv, poolerContainers, poolerPassword, poolerServerUrl, tlsCommand,
 } from "../../components/target/pooler";
 import { stackConfig, upTo, withFlags } from "../program/stacks";
 import type { Flags } from "../program/stacks";
-import { withPooler } from "./pooler-config";
+import { withoutPooler, withPooler } from "./pooler-config";
 
 
 const configOf = (stack: "staging" | "prod", flags: Flags = {}, pooler: Record<string, unknown> = {}) => parseConfig(withFlags(withPooler(stackConfig(stack), pooler), flags));
 
 describe("planPooler", () => {
   it("declares nothing where the stack has no ferry:target.pooler", () => {
-    expect(planPooler(parseConfig(stackConfig("prod")), "ferry")).toBeUndefined();
+    expect(planPooler(parseConfig(withoutPooler(stackConfig("prod"))), "ferry")).toBeUndefined();
   });
 
   it("gives each of two replicas (the default) its own name in the stack's namespace and its control URL", () => {
@@ -55,59 +55,80 @@ describe("planPooler", () => {
   });
 });
 
-/** A libpq URL's pieces (Node's URL refuses credentials without a host in the authority, which this URL has). */
-function parts(url: string): { user: string; password: string; database: string; query: URLSearchParams } {
-  const m = /^postgresql:\/\/([^:@/]+):([^@/]+)@\/([^?]+)\?(.*)$/.exec(url);
-  if (!m) throw new Error(`not a host-less libpq URL: ${url.replace(/:[^@/]+@/, ":***@")}`);
-  return { user: decodeURIComponent(m[1]), password: decodeURIComponent(m[2]), database: decodeURIComponent(m[3]), query: new URLSearchParams(m[4]) };
-}
-
-describe("the app's DATABASE_URL through the pooler", () => {
+describe("the app's connection through the pooler", () => {
   const plan = planPooler(configOf("prod"), "ferry")!;
-  const url = poolerDatabaseUrl(plan, "p@ss/w:rd");
+  const env = poolerClientEnv(plan, "p@ss/w:rd");
 
-  it("names every replica, verify-full against the pooler's CA in the task, the database alias and the app's login", () => {
-    const u = parts(url);
-    expect(u.query.get("host")).toBe(plan.replicas.map((r) => r.host).join(","));
-    expect(u.query.get("port")).toBe(String(POOLER_PORT));
-    expect(u.query.get("sslmode")).toBe("verify-full");
-    expect(u.query.get("sslrootcert")).toBe(POOLER_CA_IN_TASK);
-    expect(u.user).toBe("app");
-    expect(u.password).toBe("p@ss/w:rd");
-    expect(u.database).toBe(plan.database);
+  it("names every replica in PGHOST, verify-full against the pooler's CA in the task, the database alias and the app's login", () => {
+    const url = new URL(env.DATABASE_URL);
+    expect(url.protocol).toBe("postgresql:");
+    expect(url.host).toBe("");
+    expect(url.username + url.password).toBe("");
+    expect(decodeURIComponent(url.pathname.slice(1))).toBe(plan.database);
+    expect(Object.fromEntries(url.searchParams)).toEqual({ user: "app", sslmode: "verify-full", sslrootcert: POOLER_CA_IN_TASK });
+    expect(env.PGHOST).toBe(plan.replicas.map((r) => r.host).join(","));
+    expect(env.PGPORT).toBe(String(POOLER_PORT));
+    expect(env.PGPASSWORD).toBe("p@ss/w:rd");
   });
 
-  it("is read by libpq as a host list: with the first replica gone it connects through the next", () => {
-    // libpq itself (psql): the first host does not resolve, the second is a real server.
-    const pg = mkdtempSync(join(tmpdir(), "pooler-url-"));
-    const initdb = spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1"], { encoding: "utf8" }).stdout.trim();
-    expect(initdb, "PostgreSQL's initdb").not.toBe("");
-    const bin = initdb.replace(/\/initdb$/, "");
+  describe("read as the app reads it, with the first replica gone", () => {
+    // A real server on 127.0.0.1 (no TLS: sslmode=disable, the rest of the URL as it is);
+    // the first host does not resolve. Both clients must reach the second one.
+    let pg = "";
+    let bin = "";
+    let port = 0;
     const asPostgres = (cmd: string[]) => (process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
-    if (process.getuid?.() === 0) chmodSync(pg, 0o777);
     const run = (cmd: string[]) => execFileSync(asPostgres(cmd)[0], asPostgres(cmd).slice(1), { stdio: "pipe", encoding: "utf8" });
-    run([`${bin}/initdb`, "-D", join(pg, "data"), "-A", "trust", "-U", "app"]);
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    // A log file: pg_ctl's server would otherwise hold this test's stdout pipe open.
-    run([`${bin}/pg_ctl`, "-D", join(pg, "data"), "-l", join(pg, "log"), "-o", `-p ${port} -k ${pg} -c listen_addresses=127.0.0.1`, "-w", "start"]);
-    try {
+    beforeAll(() => {
+      pg = mkdtempSync(join(tmpdir(), "pooler-url-"));
+      const initdb = spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1"], { encoding: "utf8" }).stdout.trim();
+      expect(initdb, "PostgreSQL's initdb").not.toBe("");
+      bin = initdb.replace(/\/initdb$/, "");
+      if (process.getuid?.() === 0) chmodSync(pg, 0o777);
+      run([`${bin}/initdb`, "-D", join(pg, "data"), "-A", "scram-sha-256", "-U", "app", `--pwfile=${pwfile(pg)}`]);
+      port = 20000 + Math.floor(Math.random() * 20000);
+      // A log file: pg_ctl's server would otherwise hold this test's stdout pipe open.
+      run([`${bin}/pg_ctl`, "-D", join(pg, "data"), "-l", join(pg, "log"), "-o", `-p ${port} -k ${pg} -c listen_addresses=127.0.0.1`, "-w", "start"]);
+    });
+    afterAll(() => {
+      if (bin) run([`${bin}/pg_ctl`, "-D", join(pg, "data"), "-m", "immediate", "stop"]);
+    });
+    /** The task's variables for this server: the plan's, with the first replica unresolvable. */
+    const taskEnv = () => {
       const local = { ...plan, replicas: [{ ...plan.replicas[0], host: "pooler-0.invalid" }, { ...plan.replicas[1], host: "127.0.0.1" }], database: "postgres" };
-      // The test server has no TLS and its own port: the rest of the URL is libpq's to read as it is.
-      const u = poolerDatabaseUrl(local, "unused").replace("sslmode=verify-full", "sslmode=disable").replace(`port=${POOLER_PORT}`, `port=${port}`);
-      expect(execFileSync("psql", [u, "-Atc", "select 'through ' || inet_server_addr()"], { encoding: "utf8" }).trim()).toBe("through 127.0.0.1/32");
-    } finally {
-      run([`${bin}/pg_ctl`, "-D", join(pg, "data"), "-m", "immediate", "stop"]);
-    }
-  });
+      const e = poolerClientEnv(local, PASSWORD);
+      return { ...process.env, ...e, PGPORT: String(port), DATABASE_URL: e.DATABASE_URL.replace("sslmode=verify-full", "sslmode=disable") };
+    };
 
-  it("parses in Ruby's URI (Rails's DATABASE_URL reader), which refuses a host list in the authority", () => {
-    const ruby = (u: string) => spawnSync("ruby", ["-ruri", "-e", "puts URI.parse(ARGV[0]).query", u], { encoding: "utf8" });
-    const ok = ruby(url);
-    expect(ok.status, ok.stderr).toBe(0);
-    expect(ok.stdout).toContain(`host=${plan.replicas.map((r) => r.host).join(",")}`);
-    expect(ruby("postgresql://app:x@a:6432,b:6432/db").status).not.toBe(0);
+    it("libpq (psql) tries PGHOST's list in order and logs in with PGPASSWORD", () => {
+      const e = taskEnv();
+      expect(execFileSync("psql", [e.DATABASE_URL, "-Atc", "select 'through ' || inet_server_addr()"], { encoding: "utf8", env: e }).trim()).toBe("through 127.0.0.1/32");
+    });
+
+    it("Rails (ActiveRecord 6.1 reads DATABASE_URL with Ruby's RFC 2396 parser) connects the same way; the host list inside the URL it refuses", () => {
+      const rails = (env: NodeJS.ProcessEnv) => spawnSync("ruby", ["-e", [
+        'require "active_record"',
+        'ActiveRecord::Base.establish_connection(ENV.fetch("DATABASE_URL"))',
+        'puts "through " + ActiveRecord::Base.connection.select_value("select inet_server_addr()::text")',
+      ].join("; ")], { encoding: "utf8", env });
+      const through = rails(taskEnv());
+      expect(through.stderr).toBe("");
+      expect(through.stdout.trim()).toBe("through 127.0.0.1/32");
+      // The URL an earlier design gave the app: every replica in its query, the login in the authority.
+      const e = taskEnv();
+      const listInUrl = rails({ ...e, DATABASE_URL: `postgresql://app:${PASSWORD}@/postgres?host=pooler-0.invalid,127.0.0.1&port=${e.PGPORT}&sslmode=disable` });
+      expect(listInUrl.stderr).toMatch(/does not accept registry part/);
+    });
   });
 });
+
+const PASSWORD = "pw-for-the-url-test";
+function pwfile(dir: string): string {
+  const file = join(dir, "pw");
+  writeFileSync(file, PASSWORD);
+  chmodSync(file, 0o644);
+  return file;
+}
 
 describe("the pooler's secrets", () => {
   it("derives two passwords that differ from each other and from the master password, and stay the same across runs", () => {
@@ -166,7 +187,10 @@ case "$1 $2" in
 esac
 `, { mode: 0o755 });
     const hosts = ["pooler-0.ferry.pooler.internal", "pooler-1.ferry.pooler.internal"];
-    const out = execFileSync("bash", ["-c", tlsCommand({ hosts, secretArn: "arn:aws:secretsmanager:eu:1:secret:ferry/pooler-tls-AbC", bucket: "b-1", region: "eu-central-1" })], {
+    // A shell function outranks PATH: the step's `aws` is the stand-in by name, whatever PATH
+    // holds (twice, in a full run, a real AWS CLI answered "Unable to locate credentials").
+    const standIn = `aws() { ${join(dir, "aws")} "$@"; }\n`;
+    const out = execFileSync("bash", ["-c", standIn + tlsCommand({ hosts, secretArn: "arn:aws:secretsmanager:eu:1:secret:ferry/pooler-tls-AbC", bucket: "b-1", region: "eu-central-1" })], {
       // Only the stand-in, node, openssl and the shell's tools: never a real AWS CLI (once,
       // under load, the one behind pyenv's shim answered "Unable to locate credentials").
       encoding: "utf8", env: { ...process.env, PATH: `${dir}:${dirname(process.execPath)}:/usr/bin:/bin` },

@@ -10,6 +10,7 @@ import { REDIS_TLS_PORT } from "../../components/target/firewall";
 import { Redis } from "../../components/target/redis";
 import * as aws from "@pulumi/aws";
 import { Recorded, outputValue, plain, providerRules, resourcesOf, stackConfig, upTo, withFlags } from "../program/harness";
+import { withoutPooler } from "./pooler-config";
 
 type Raw = Record<string, string>;
 const patch = (raw: Raw, key: string, change: (v: any) => void): Raw => {
@@ -48,28 +49,28 @@ const redisBox = (b: { name: string; resources: Recorded[] }) => b.resources.fin
 describe("sourceClients: who each way lets in, on which store ports", () => {
   const config = (raw: Raw) => parseConfig(raw);
   it("a box: its own address and its extras, Redis on EC2's TLS port", () => {
-    const clients = sourceClients(config(withAccess(stackConfig("prod"), { kind: "box", addresses: ["198.51.100.9/32"] })), "203.0.113.20");
+    const clients = sourceClients(config(withAccess(withoutPooler(stackConfig("prod")), { kind: "box", addresses: ["198.51.100.9/32"] })), "203.0.113.20");
     expect(clients).toMatchObject({ postgresPort: 5432, redisPort: REDIS_TLS_PORT, why: "the source box" });
     expect(clients!.cidrs).toHaveLength(2);
     expect(clients!.cidrs[1]).toBe("198.51.100.9/32");
   });
 
   it("an egress add-on: its addresses only; ElastiCache on its one (TLS) port", () => {
-    const clients = sourceClients(config(withAccess(stackConfig("staging"), SPACE)));
+    const clients = sourceClients(config(withAccess(withoutPooler(stackConfig("staging")), SPACE)));
     expect(clients).toEqual({ cidrs: SPACE.peering.spaceCidrs, postgresPort: 5432, redisPort: 6379, why: "the peered Heroku Private Space" });
-    expect(sourceClients(config(ec2Redis(withAccess(stackConfig("staging"), QUOTAGUARD))))).toEqual({ cidrs: QUOTAGUARD.addresses, postgresPort: 5432, redisPort: REDIS_TLS_PORT, why: "the quotaguard-static egress addresses" });
+    expect(sourceClients(config(ec2Redis(withAccess(withoutPooler(stackConfig("staging")), QUOTAGUARD))))).toEqual({ cidrs: QUOTAGUARD.addresses, postgresPort: 5432, redisPort: REDIS_TLS_PORT, why: "the quotaguard-static egress addresses" });
   });
 
   it("opens only the stores the source moves, and nothing without the key", () => {
-    const redisOnly = patch(ec2Redis(withAccess(stackConfig("staging"), { kind: "published" })), "ferry:source", (s) => delete s.postgres);
+    const redisOnly = patch(ec2Redis(withAccess(withoutPooler(stackConfig("staging")), { kind: "published" })), "ferry:source", (s) => delete s.postgres);
     expect(sourceClients(config(redisOnly))).toEqual({ cidrs: ["0.0.0.0/0"], postgresPort: undefined, redisPort: REDIS_TLS_PORT, why: "anywhere (published: TLS and password only)" });
-    expect(sourceClients(config(stackConfig("staging")))).toBeUndefined();
+    expect(sourceClients(config(withoutPooler(stackConfig("staging"))))).toBeUndefined();
   });
 });
 
 describe("the example stacks declare no way in", () => {
   it.each(["staging", "prod"] as const)("%s: no source rules, RDS private, Redis without a TLS listener or public address", async (stack) => {
-    const b = await build(withFlags(stackConfig(stack), upTo("cutover")));
+    const b = await build(withFlags(withoutPooler(stackConfig(stack)), upTo("cutover")));
     expect(sourceRules(b)).toEqual([]);
     expect(db(b).inputs).toMatchObject({ publiclyAccessible: false, dbSubnetGroupName: `${b.name}-pg-subnets-0a1b2c3` });
     expect(b.resources.filter((r) => r.name.endsWith("-public-subnets") || r.type === "ferry:target:SpacePeering")).toEqual([]);
@@ -83,7 +84,7 @@ describe("the example stacks declare no way in", () => {
 
 describe("each way, as declared on AWS", () => {
   it("a static-IP egress add-on (story 000, Postgres first): the add-on's addresses on PostgreSQL and Redis's TLS port; both stores get internet addresses", async () => {
-    const b = await build(withFlags(ec2Redis(withAccess(stackConfig("staging"), QUOTAGUARD)), upTo("replicate")));
+    const b = await build(withFlags(ec2Redis(withAccess(withoutPooler(stackConfig("staging")), QUOTAGUARD)), upTo("replicate")));
     const pgGroup = one(b.resources.filter((r) => r.name === `${b.name}-fw-postgres`), "aws:ec2/securityGroup:SecurityGroup");
     expect(ingress(b, "postgres-source")).toEqual(QUOTAGUARD.addresses.map((cidr) => ({ port: 5432, to: 5432, cidr, group: `${pgGroup.name}-id` })));
     expect(ingress(b, "redis-source").map((r) => [r.port, r.cidr])).toEqual(QUOTAGUARD.addresses.map((cidr) => [REDIS_TLS_PORT, cidr]));
@@ -101,7 +102,7 @@ describe("each way, as declared on AWS", () => {
   });
 
   it("a box (story 001's box keeping its app): its address from Vultr and its extras, /32 each", async () => {
-    const b = await build(withFlags(withAccess(stackConfig("prod"), { kind: "box", addresses: ["198.51.100.9/32"] }), upTo("replicate")));
+    const b = await build(withFlags(withAccess(withoutPooler(stackConfig("prod")), { kind: "box", addresses: ["198.51.100.9/32"] }), upTo("replicate")));
     expect(sourceRules(b).map((r) => `${r.port} ${r.cidr}`).sort()).toEqual([
       "5432 198.51.100.9/32", "5432 203.0.113.20/32", `${REDIS_TLS_PORT} 198.51.100.9/32`, `${REDIS_TLS_PORT} 203.0.113.20/32`,
     ]);
@@ -109,7 +110,7 @@ describe("each way, as declared on AWS", () => {
   });
 
   it("published (story 002, Redis only): the world on Redis's TLS port only, never on its plain one; no PostgreSQL rule for a store that does not move", async () => {
-    const raw = patch(ec2Redis(withAccess(stackConfig("staging"), { kind: "published" })), "ferry:source", (s) => delete s.postgres);
+    const raw = patch(ec2Redis(withAccess(withoutPooler(stackConfig("staging")), { kind: "published" })), "ferry:source", (s) => delete s.postgres);
     const b = await build(withFlags(Object.fromEntries(Object.entries(raw).filter(([k]) => k !== "ferry:sourceDatabaseUrl")), upTo("replicate")));
     expect(sourceRules(b)).toEqual([{ port: REDIS_TLS_PORT, to: REDIS_TLS_PORT, cidr: "0.0.0.0/0", group: `${b.name}-fw-redis-id` }]);
     const world = ofType(b.resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => plain(r.inputs.cidrIpv4) === "0.0.0.0/0");
@@ -118,7 +119,7 @@ describe("each way, as declared on AWS", () => {
   });
 
   it("a Heroku Private Space: a peering request to the space's VPC, its dyno ranges routed from the private subnets; the stores stay private", async () => {
-    const b = await build(withFlags(withAccess(stackConfig("staging"), SPACE), upTo("replicate")));
+    const b = await build(withFlags(withAccess(withoutPooler(stackConfig("staging")), SPACE), upTo("replicate")));
     const pcx = one(b.resources, "aws:ec2/vpcPeeringConnection:VpcPeeringConnection");
     expect(pcx.name).toBe(`${b.name}-peering-pcx`);
     expect(pcx.inputs).toMatchObject({ vpcId: `${b.name}-net-vpc-id`, peerOwnerId: "847227832372", peerVpcId: "vpc-e291cc85" });

@@ -34,14 +34,16 @@ describe("index.ts", () => {
     const local = resources.filter((r) => r.type === "command:remote:Command" && !r.name.endsWith("-runner-ready"));
     // Two reads per Heroku app (addons, domains), the replicate steps, the RDS CA bundle's
     // copy, per app the app plane's config copy, release read, slug copy and release phase,
-    // and the image copies.
+    // and the image copies (the app's two and the pooler's node image).
     expect(local.filter((r) => r.name.startsWith("ferry-heroku-")).length).toBe(4);
     // preflight + replicate per store, and the guard that refuses a rollback losing data.
     expect(local.filter((r) => r.name.startsWith("ferry-replicate-")).map((r) => r.name).sort()).toEqual(["ferry-replicate-pg", "ferry-replicate-pg-guard", "ferry-replicate-pg-preflight", "ferry-replicate-redis", "ferry-replicate-redis-guard", "ferry-replicate-redis-preflight"]);
     expect(local.filter((r) => r.name.startsWith("ferry-app-")).map((r) => r.name).sort()).toEqual(
       [...["masto-streaming", "masto-web"].flatMap((app) => [`ferry-app-${app}-config`, `ferry-app-${app}-release`, `ferry-app-${app}-release-phase`, `ferry-app-${app}-slug`]), "ferry-app-rds-ca"],
     );
-    expect(local.filter((r) => r.name.startsWith("ferry-images-copy-")).length).toBe(2);
-    expect(local.length).toBe(21);
+    expect(local.filter((r) => r.name.startsWith("ferry-images-copy-")).length).toBe(3);
+    // The pooler's TLS (its CA and certificates) and the ferry bundle its tasks fetch.
+    expect(local.filter((r) => r.name.startsWith("ferry-pooler-")).map((r) => r.name).sort()).toEqual(["ferry-pooler-bundle", "ferry-pooler-tls"]);
+    expect(local.length).toBe(24);
   });
 });

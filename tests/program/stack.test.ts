@@ -89,6 +89,8 @@ function leaks(value: unknown, at = ""): string[] {
 const PARSED_READS = /^ferry --json (heroku (addons|domains|release) --app \S+$|(heroku|box) config copy )/;
 /** An image copy prints the copy's digest, which the task definitions read: only its stderr is secret. */
 const IMAGE_COPY = /\nskopeo copy /;
+/** The pooler's set-up steps print what the program reads and what is public: the bundle's key, the CA certificate. */
+const POOLER_SETUP = /-pooler-(tls|bundle)$/;
 
 function checkSecretOutputs(b: Built): void {
   // The EC2 runner's readiness probe prints nothing (its output goes to /dev/null).
@@ -96,6 +98,7 @@ function checkSecretOutputs(b: Built): void {
     const secretOutputs = b.options.get(c.name)?.additionalSecretOutputs ?? [];
     if (PARSED_READS.test(commandLine(c))) expect(secretOutputs, `${c.name}: the program parses its stdout`).toEqual([]);
     else if (IMAGE_COPY.test(commandLine(c))) expect(secretOutputs, `${c.name}: the program reads the digest it prints`).toEqual(["stderr"]);
+    else if (POOLER_SETUP.test(c.name)) expect(secretOutputs, `${c.name}: the program reads what it prints (public)`).toEqual(["stderr"]);
     else expect([...secretOutputs].sort(), `${c.name}: ${commandLine(c).slice(0, 60)}`).toEqual(["stderr", "stdout"]);
   }
 }
@@ -139,12 +142,13 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
 
   it("provision: the target exists, nothing runs, no traffic moves", () => {
     const b = built.provision!;
-    expect(steps(b)).toEqual([]);
+    // Only the pooler's own set-up (the example declares ferry:target.pooler): its TLS material and ferry's bundle.
+    expect(steps(b).map((c) => c.name).sort()).toEqual([`${b.name}-pooler-bundle`, `${b.name}-pooler-tls`]);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     // Each hostname's live record is adopted exactly as it is: the Heroku custom domains'
     // CNAMEs at their Heroku DNS targets, the Vultr box's A records.
     expect(liveRecords(b)).toEqual(heroku ? HEROKU_LIVE : VULTR_LIVE);
-    expect(ofType(b, "aws:ecs/service:Service").map((r) => r.name).sort()).toEqual([`${b.name}-app-sidekiq`, `${b.name}-app-streaming`, `${b.name}-app-web`]);
+    expect(ofType(b, "aws:ecs/service:Service").map((r) => r.name).sort()).toEqual([`${b.name}-app-sidekiq`, `${b.name}-app-streaming`, `${b.name}-app-web`, `${b.name}-pooler-pooler-0`, `${b.name}-pooler-pooler-1`]);
     expect(ofType(b, "aws:autoscaling/group:Group")).toEqual([]);
     const params = ofType(b, "aws:rds/parameterGroup:ParameterGroup")[0].inputs.parameters as { name: string }[];
     expect(params.some((p) => p.name === "rds.logical_replication")).toBe(!heroku);
@@ -189,12 +193,13 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
 
   it("every task pulls from the stack's ECR by digest: each public image is copied once by skopeo on the runner (Docker Hub allows 10 anonymous pulls an hour per NAT address)", () => {
     const b = built.provision!;
-    const expected = heroku ? ["docker.io/heroku/heroku", "public.ecr.aws/aws-cli/aws-cli"] : ["ghcr.io/mastodon/mastodon", "ghcr.io/mastodon/mastodon-streaming", "public.ecr.aws/aws-cli/aws-cli"];
+    // The pooler's image (node's bookworm image) beside the app's.
+    const expected = heroku ? ["docker.io/heroku/heroku", "docker.io/library/node", "public.ecr.aws/aws-cli/aws-cli"] : ["docker.io/library/node", "ghcr.io/mastodon/mastodon", "ghcr.io/mastodon/mastodon-streaming", "public.ecr.aws/aws-cli/aws-cli"];
     const repos = ofType(b, "aws:ecr/repository:Repository");
     expect(repos.map((r) => r.inputs.name).sort()).toEqual(expected.map((e) => `${b.name}/${e}`));
     const copies = commands(b).filter((c) => /skopeo copy/.test(commandLine(c)));
     // The fetch image too: every task has a fetch container (slug-fetch or ca-fetch).
-    expect(copies.length).toBe(heroku ? 2 : 3);
+    expect(copies.length).toBe(heroku ? 3 : 4);
     for (const copy of copies) {
       // Logged in with a token piped from the AWS CLI (never in argv); linux/amd64, the tasks' platform.
       expect(commandLine(copy)).toMatch(/aws ecr get-login-password --region \S+ \| skopeo login --authfile "\$d\/auth\.json" --username AWS --password-stdin \d{12}\.dkr\.ecr\./);
@@ -338,13 +343,16 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     }
     expect(findCommand(b, /pg cutover|redis cutover|redis drain/)).toBeUndefined();
     const pg = findCommand(b, /ferry --json cutover/)!;
+    // The example's pooler: every replica paused before the fence and repointed at the target.
+    const pooler = `--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433 --pooler-timeout 10`;
     expect(commandLine(pg)).toBe(heroku
-      ? "ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure"
-      : "ferry --json cutover --strategy logical --strategy replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq");
+      ? `ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure ${pooler}`
+      : `ferry --json cutover --strategy logical --strategy replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq ${pooler}`);
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
+    const poolerEnv = ["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_CA", "FERRY_POOLER_TARGET_URL"];
     expect(envKeys(pg)).toEqual(heroku
-      ? ["FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL", "HEROKU_API_KEY"]
-      : ["FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
+      ? [...poolerEnv, "FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL", "HEROKU_API_KEY"]
+      : [...poolerEnv, "FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);
     // The rollbacks stay the per-store ones, Redis's first (its step depends on the combined one).
     expect(plain(pg.inputs.delete)).toBe(`ferry --json pg rollback --strategy ${heroku ? "capture" : "logical"}`);
     const redisGate = findCommand(b, /redis status --require-cutover/)!;
@@ -357,7 +365,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const env = ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!;
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
     const vars = JSON.parse(String(plain(env.inputs.secretString)));
-    expect(vars.DATABASE_URL).toMatch(/^postgres:\/\/app:targetpg-/);
+    // Through the pooler at every stage: the same URL, every replica in libpq's host list.
+    expect(vars.DATABASE_URL).toMatch(new RegExp(`^postgresql://app:[^@]+@/[^?]+\\?host=pooler-0\\.${b.name}\\.pooler\\.internal,pooler-1\\.${b.name}\\.pooler\\.internal&port=6432&sslmode=verify-full&`));
     expect(vars.FERRY_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     if (heroku) {
@@ -511,7 +520,7 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
       const gone = await build(stack, flagsFor("decommission"), "dump-decommission", asDump);
       expect(findCommand(gone, /pg cleanup/)).toBeUndefined();
       expect(stepDeps(gone, `${gone.name}-decommission-postgres-backup`)).toEqual([`${gone.name}-decommission-postgres-cutover-done`]);
-    });
+    }, 180_000);
   } else {
     it("has no trial copy to export: logical replication has none", () => {
       expect(built.replicate!.outputs.postgresTrialCopy).toBeUndefined();
@@ -567,7 +576,13 @@ describe("lowering a flag is the rollback", () => {
   });
 
   it("postgres first: the app keeps its source Redis while Postgres is at the target", async () => {
-    const b = await build("staging", { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }, "pg-first");
+    // Without the example's pooler: Postgres alone moves by its own command (with the pooler it is `ferry cutover`: tests/components/pooler.test.ts).
+    const withoutPooler = (raw: Record<string, string>) => {
+      const target = JSON.parse(raw["ferry:target"]);
+      delete target.pooler;
+      return { ...raw, "ferry:target": JSON.stringify(target) };
+    };
+    const b = await build("staging", { ...upTo("cutover", { trafficPercent: 100 }), hold: { redis: "replicate", app: "proxy" } }, "pg-first", withoutPooler);
     // One store moves: its own command, not the combined one.
     expect(commandLine(findCommand(b, /pg cutover/)!)).toBe("ferry --json pg cutover --strategy capture --max-lag-bytes 204800 --timeout 300 --provider-superusers");
     expect(findCommand(b, /pg cutover/)!.name).toBe(`${b.name}-cutover-pg`);

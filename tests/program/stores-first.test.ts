@@ -21,9 +21,16 @@ function patch(raw: Record<string, string>, key: string, edit: (v: Record<string
   return { ...raw, [key]: JSON.stringify(value) };
 }
 
-/** Story 000's stack: the staging example reaching RDS and Redis on EC2 through a static-IP add-on. */
+/**
+ * Story 000's stack: the staging example reaching RDS and Redis on EC2 through a static-IP
+ * add-on, without the example's pooler (these windows are the source app's; the pooler's
+ * own cutover is tests/components/pooler.test.ts's).
+ */
 function story000(): Record<string, string> {
-  return patch(patch(stackConfig("staging"), "ferry:source", (s) => (s.access = QUOTAGUARD)), "ferry:target", (t) => (t.redis = EC2_REDIS));
+  return patch(patch(stackConfig("staging"), "ferry:source", (s) => (s.access = QUOTAGUARD)), "ferry:target", (t) => {
+    t.redis = EC2_REDIS;
+    delete t.pooler;
+  });
 }
 
 /** Story 002's stack: Redis only, published (TLS and password), the app never leaves Heroku. */

@@ -90,19 +90,38 @@ export function poolerPassword(masterPassword: string, label: "admin" | "client"
   return createHmac("sha256", masterPassword).update(`ferry-pooler-${label}`).digest("base64url");
 }
 
+/** What the app on AWS connects with through the pooler: its DATABASE_URL and libpq's own variables. */
+export interface PoolerClientEnv {
+  DATABASE_URL: string;
+  PGHOST: string;
+  PGPORT: string;
+  PGPASSWORD: string;
+}
+
 /**
- * The app's DATABASE_URL through the pooler: every replica in libpq's `host` list (libpq
+ * The app's connection through the pooler. Every replica is in libpq's host list (libpq
  * tries them in order, so losing the first is a reconnect, not an outage), verify-full
- * against the pooler's CA in the task. The hosts go in the query (`?host=a,b`), not the
- * authority: Ruby's URI (Rails reads DATABASE_URL with it) refuses `a:6432,b:6432` there,
- * and Rails hands query keys to libpq as they are. node-postgres takes one host only: a
- * Node client of the database (Mastodon's streaming server) needs a URL of its own
- * (docs/pooler.md). The server behind it is the pooler's business.
+ * against the pooler's CA in the task.
+ *
+ * The list cannot ride in DATABASE_URL for Rails. ActiveRecord reads the URL with Ruby's
+ * RFC 2396 parser (`URI::Parser.new`, activerecord 6.1 `ConnectionUrlResolver`), which
+ * refuses a host list in the authority and a login without a host ("does not accept
+ * registry part"). It also overwrites a query's `host`, `port` and `password` with the
+ * authority's (nil, then dropped). So the URL carries the database, the user and TLS only
+ * (`postgresql:///db?user=...`), and the rest goes where every libpq client looks when the
+ * connection string is silent: PGHOST (a list, as `host` is), PGPORT, PGPASSWORD
+ * (https://www.postgresql.org/docs/current/libpq-envars.html). node-postgres reads
+ * PGPASSWORD and PGPORT too, but takes one host: a Node client of the database needs the
+ * list split (docs/pooler.md). The server behind the pooler is the pooler's business.
  */
-export function poolerDatabaseUrl(plan: PoolerPlan, clientPassword: string): string {
-  const auth = `${encodeURIComponent(plan.clientUser)}:${encodeURIComponent(clientPassword)}`;
-  const query = new URLSearchParams({ host: plan.replicas.map((r) => r.host).join(","), port: String(POOLER_PORT), sslmode: "verify-full", sslrootcert: POOLER_CA_IN_TASK });
-  return `postgresql://${auth}@/${encodeURIComponent(plan.database)}?${query.toString().replace(/%2C/g, ",").replace(/%2F/g, "/")}`;
+export function poolerClientEnv(plan: PoolerPlan, clientPassword: string): PoolerClientEnv {
+  const query = new URLSearchParams({ user: plan.clientUser, sslmode: "verify-full", sslrootcert: POOLER_CA_IN_TASK });
+  return {
+    DATABASE_URL: `postgresql:///${encodeURIComponent(plan.database)}?${query.toString().replace(/%2F/g, "/")}`,
+    PGHOST: plan.replicas.map((r) => r.host).join(","),
+    PGPORT: String(POOLER_PORT),
+    PGPASSWORD: clientPassword,
+  };
 }
 
 /**

@@ -33,7 +33,8 @@ import { syncSequences } from "../sequences";
 import { CutoverState, CutoverStep, copyFacts, loadCutover, loadRecord, saveCutover, saveRecord } from "../state";
 import { Strategy, SUBSCRIPTION } from "../names";
 import { pollUntil } from "../wait";
-import { compareDatabases, FastVerifyPlan, planFastVerify, verifyDatabases } from "../verify/verify";
+import { compareDatabases, FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "../verify/verify";
+import { exportSnapshot, SharedSnapshot } from "../copy-snapshot";
 import { RepairedReport, repairThenVerify, verifyAndRepair } from "../verify/repair";
 import { copiedObjects, emptyTarget, notCopiedByFerry } from "../target";
 import { CaptureApplier } from "../capture/cutover";
@@ -335,7 +336,7 @@ async function drain(opts: CutoverOptions, source: Client, timeoutMs: number): P
 
 export type VerifySummary = { ok: boolean; durationMs: number; firstDifference?: string; repaired?: string[] };
 
-function verifySummary(r: RepairedReport): VerifySummary {
+export function verifySummary(r: RepairedReport): VerifySummary {
   return { ok: r.ok, durationMs: r.durationMs, ...(r.ok ? {} : { firstDifference: r.firstDifference ?? "difference" }), ...(r.repaired?.length ? { repaired: r.repaired } : {}) };
 }
 
@@ -555,6 +556,43 @@ export async function pgActivate(run: PgCutover): Promise<void> {
     const undone = await unfence(t, run.state.fence ?? null);
     return undone ? "the fence inherited from the source is lifted on the target" : "nothing to lift";
   }), run.persist);
+}
+
+/**
+ * Just before the app can write the target (the stack cutover repoints its pooler there,
+ * docs/pooler.md). First the target's snapshot: its data exactly as the cutover opened
+ * it, held for the full verify after the window (pgVerifyAtOpen). Then, recorded before
+ * the first replica moves, that the app is on the target: from then on no verify repairs
+ * it from the source, even after a crash (cutover/verified.ts).
+ */
+export async function pgAppMovesNow(run: PgCutover): Promise<SharedSnapshot> {
+  const atOpen = await exportSnapshot(run.opts.targetUrl, "ferry-verify-at-open");
+  try {
+    run.state.appOnTarget = true;
+    await run.persist(run.state);
+    return atOpen;
+  } catch (err) {
+    await atOpen.release();
+    throw err;
+  }
+}
+
+/**
+ * After the window: the fenced source against the target as it was opened, every row
+ * compared (the in-window verify samples). Recorded for `ferry pg verify`; never
+ * repaired, since the app writes the target now.
+ */
+export async function pgVerifyAtOpen(run: PgCutover, atOpen: SharedSnapshot, at: string): Promise<VerifyReport> {
+  let report!: VerifyReport;
+  await run.step("verify-at-open", async () => {
+    report = (await compareDatabases({ sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, targetSnapshot: atOpen })).report;
+    run.state.verifiedAtOpen = { at, report };
+    if (report.ok) run.state.verified = true;
+    return report.ok
+      ? `the target as opened equals the fenced source (${report.tables.length} tables, every row)`
+      : `the target as opened differs from the fenced source: ${report.firstDifference}`;
+  }, run.persist);
+  return report;
 }
 
 /** The target is the primary (a rollback refuses from here on); the window ends. */

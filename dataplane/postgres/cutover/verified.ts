@@ -19,6 +19,14 @@ import { fenceInPlace, readFence, withWritable } from "./fence";
 export interface VerifiedReport extends RepairedReport {
   /** Why a difference was not repaired (absent when it was, or when nothing differed). */
   notRepaired?: string;
+  /** The report is the cutover's own, of the target as opened at this time (the app writes it since). */
+  atOpen?: string;
+}
+
+export interface AfterCutoverOptions extends VerifyOptions {
+  repair?: boolean;
+  /** Compare now even where the cutover compared the target as it opened it. */
+  live?: boolean;
 }
 
 /** The cutover record that finished, if any. */
@@ -33,8 +41,9 @@ async function finishedCutover(targetUrl: string): Promise<CutoverState | null> 
 }
 
 /** Why repairing is not safe now, or undefined when it is. */
-async function repairRefusal(opts: VerifyOptions & { repair?: boolean }, state: CutoverState | null): Promise<string | undefined> {
+async function repairRefusal(opts: AfterCutoverOptions, state: CutoverState | null): Promise<string | undefined> {
   if (!state) return "no finished cutover: before it, the source still takes writes and a difference is expected (or rerun the cutover)";
+  if (state.appOnTarget) return "the cutover resumed the app on the target (through its pooler), so the app may have written there since: ferry does not overwrite it";
   if (state.verified) return "a verify already passed after this cutover, so the app may have written the target since: ferry does not overwrite it";
   if (opts.repair === false) return "--no-repair";
   const fenced = await withWritable(opts.sourceUrl, async (c) => {
@@ -44,9 +53,14 @@ async function repairRefusal(opts: VerifyOptions & { repair?: boolean }, state: 
   return fenced ? undefined : "the source is no longer fenced and may have taken writes since the cutover: it is not the truth any more";
 }
 
-/** Verify after a cutover, repairing from the fenced source where that is safe, and record the first pass. */
-export async function verifyAfterCutover(opts: VerifyOptions & { repair?: boolean }): Promise<VerifiedReport> {
+/**
+ * Verify after a cutover, repairing from the fenced source where that is safe, and record
+ * the first pass. Where the cutover moved the app itself (the pooler), its own full verify
+ * of the target as opened is the answer: the target has the app's writes since.
+ */
+export async function verifyAfterCutover(opts: AfterCutoverOptions): Promise<VerifiedReport> {
   const state = await finishedCutover(opts.targetUrl);
+  if (state?.verifiedAtOpen && !opts.live) return { ...state.verifiedAtOpen.report, atOpen: state.verifiedAtOpen.at };
   const first = await compareDatabases(opts);
   if (first.report.ok) return noteVerified(opts, state, first.report);
   const refusal = await repairRefusal(opts, state);

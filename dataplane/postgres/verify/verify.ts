@@ -45,6 +45,12 @@ export interface VerifyOptions {
    */
   countMaxBytes?: number;
   /**
+   * The target as the caller holds it: a snapshot it exported earlier and keeps open until
+   * the comparison returns (a cutover's target at the moment it opened, before the app's
+   * first write there). Without it, both sides are read as they are now.
+   */
+  targetSnapshot?: SharedSnapshot;
+  /**
    * Print the differing key's value (and the ranges' bounds). Off by default: a key is
    * data (an email, a user id), and verify's output lands in logs and Pulumi's state.
    * Without it a difference is named by its table, its key range's position and a hash.
@@ -234,7 +240,8 @@ export async function compareDatabases(opts: VerifyOptions & { only?: string[] }
 
 /** Both sides' snapshots, exported at once; on a failure neither is left open. */
 async function exportBoth(opts: VerifyOptions): Promise<SharedSnapshot[]> {
-  const exported = await Promise.allSettled([exportSnapshot(opts.sourceUrl, "ferry-verify"), exportSnapshot(opts.targetUrl, "ferry-verify")]);
+  const target = opts.targetSnapshot ? Promise.resolve(keptByCaller(opts.targetSnapshot)) : exportSnapshot(opts.targetUrl, "ferry-verify");
+  const exported = await Promise.allSettled([exportSnapshot(opts.sourceUrl, "ferry-verify"), target]);
   const failed = exported.find((e): e is PromiseRejectedResult => e.status === "rejected");
   if (failed) {
     await Promise.all(exported.map((e) => (e.status === "fulfilled" ? e.value.release() : undefined)));
@@ -242,6 +249,9 @@ async function exportBoth(opts: VerifyOptions): Promise<SharedSnapshot[]> {
   }
   return exported.map((e) => (e as PromiseFulfilledResult<SharedSnapshot>).value);
 }
+
+/** The caller's snapshot, used here and released by the caller (it outlives this comparison). */
+const keptByCaller = (snapshot: SharedSnapshot): SharedSnapshot => ({ ...snapshot, release: async () => undefined });
 
 /**
  * Up to `jobs` connection pairs, each opened when a pool first asks for it and kept for

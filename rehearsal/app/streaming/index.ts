@@ -27,14 +27,17 @@ function redisOptions(url: string): { tls?: { rejectUnauthorized: boolean } } {
 }
 
 /**
- * libpq's host list (`?host=a,b`: ferry's pooler URL names every replica there). node-postgres
- * takes one host, so the server keeps one pool per host and tries them in order, as libpq
- * does: the next host only when a connection to this one cannot be made (docs/pooler.md,
- * "A Node client"). A URL with one host is one pool, as before.
+ * libpq's host list: in the URL's query (`?host=a,b`), or in PGHOST when the URL names no
+ * host (ferry's pooler: `postgresql:///db?user=...` with every replica in PGHOST, since
+ * Rails cannot read a list inside the URL). node-postgres takes one host, so the server keeps
+ * one pool per host and tries them in order, as libpq does: the next host only when a
+ * connection to this one cannot be made (docs/pooler.md, "A Node client"). One host is one
+ * pool, as before; node-postgres reads PGPORT and PGPASSWORD itself.
  */
 function urlsPerHost(url: string): string[] {
   const u = new URL(url);
-  const hosts = (u.searchParams.get("host") ?? "").split(",").filter(Boolean);
+  const list = u.searchParams.get("host") ?? (u.hostname ? "" : env.PGHOST ?? "");
+  const hosts = list.split(",").filter(Boolean);
   if (hosts.length < 2) return [url];
   return hosts.map((h) => {
     const one = new URL(url);

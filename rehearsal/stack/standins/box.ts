@@ -92,7 +92,10 @@ export class Box {
   async start(): Promise<void> {
     const o = this.opts;
     this.address = await o.hosts.allocate("Vultr box");
-    this.pg = await startPostgres();
+    // Debian's postgresql-common makes a cluster with `ssl = on` on the ssl-cert package's
+    // self-signed "snakeoil" certificate (pg_createcluster(1)), TLS offered, not required:
+    // what a box's Postgres serves to a client that asks (the pooler's `sslmode=require`).
+    this.pg = await startPostgres({ tls: { kind: "self-signed", required: false } });
     const appPassword = randomBytes(12).toString("hex");
     this.appDir = join(tempDir("box-live"), "live");
     mkdirSync(this.appDir);

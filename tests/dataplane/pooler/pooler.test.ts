@@ -267,7 +267,7 @@ describe("ferry cutover --pooler", () => {
 
   it("pauses before the fence, repoints and resumes once the target opens: no write fails, the longest wait is the window's", async () => {
     const writers = await startWriters(pair, certs, 2);
-    let result: { ok: boolean; writeUnavailableMs: number; steps: { name: string; ms: number }[]; error?: string };
+    let result: { ok: boolean; writeUnavailableMs: number; steps: { name: string; ms: number }[]; error?: string; postgres?: { verifyAtOpen?: { ok: boolean } } };
     try {
       await writers.waitForMore(100);
       const r = await cutover();
@@ -286,11 +286,63 @@ describe("ferry cutover --pooler", () => {
     const longest = writers.longestMs();
     console.log(`ferry cutover --pooler: ${writers.acked.length} writes acknowledged, ${writers.failed.length} failed, longest wait ${longest} ms, window ${result.writeUnavailableMs} ms (pause ${pauseMs} ms)`);
     expect(writers.failed).toEqual([]);
+    // The app wrote the target from the repoint on, so the full verify compared the target as
+    // opened (its snapshot from before the first replica moved), after the window.
+    expect(names.indexOf("verify-at-open")).toBeGreaterThan(names.indexOf("done"));
+    expect(result.postgres?.verifyAtOpen?.ok).toBe(true);
+    const recorded = await runFerry(["--json", "pg", "verify"], hooked.env);
+    expect(recorded.code, recorded.stderr).toBe(0);
+    expect(JSON.parse(recorded.stdout)).toMatchObject({ ok: true, atOpen: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    // Compared now, the target holds the app's writes the fenced source never saw: reported,
+    // and never "repaired" from the source over them.
+    const live = await runFerry(["--json", "pg", "verify", "--live"], hooked.env);
+    expect(live.code).toBe(1);
+    const liveReport = JSON.parse(live.stdout) as { ok: boolean; notRepaired?: string; repaired?: string[] };
+    expect(liveReport.notRepaired).toMatch(/^the cutover resumed the app on the target/);
+    expect(liveReport.repaired).toBeUndefined();
     expect(await missingTokens(hooked.tgt, writers.acked)).toEqual([]);
     expect(await canWriteTls(hooked.appSrc)).toBe(false); // the source stays fenced: the pooler's writes all went to the target
     expect((await status(pair)).replicas.map((x) => [x.host, x.port, x.paused])).toEqual([["localhost", world!.target.port, false], ["localhost", world!.target.port, false]]);
     // A write waits from the pause to the resume: never longer than the window and the pause around it.
     expect(longest).toBeLessThanOrEqual(result.writeUnavailableMs + pauseMs + 1000);
+  });
+});
+
+describe("ferry cutover --pooler, killed once the app is on the target", () => {
+  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
+  beforeAll(async () => {
+    world = await replicatingWorld("killed");
+  }, 180_000);
+  afterAll(async () => world?.stop(), 60_000);
+
+  it("records that the app writes the target before it moves: pg verify reports the difference and never copies the source over the app's writes", async () => {
+    const w = world!;
+    const writers = await startWriters(w.replicas, certs, 2);
+    try {
+      await writers.waitForMore(40);
+      // Killed as kill -9 would, right after the replicas resumed on the target: no
+      // verify of the target as opened, no `done`.
+      const cutover = (env: Record<string, string> = {}) => runFerry(
+        ["--json", "cutover", "--strategy", "logical", ...w.replicas.flatMap((r) => ["--pooler", r.control]), "--pooler-ca", caFile()],
+        { ...w.pg.env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_TARGET_URL: w.targetApp, ...env },
+      );
+      expect((await cutover({ FERRY_TEST_CRASH_AFTER_STEP: "pooler-repoint" })).code).not.toBe(0);
+      await writers.waitForMore(100);
+      // The rerun finishes (done); the target as opened is gone, so nothing compared it.
+      const rerun = await cutover();
+      expect(rerun.code, rerun.stderr).toBe(0);
+      expect(JSON.parse(rerun.stdout).steps.map((x: { name: string }) => x.name)).not.toContain("verify-at-open");
+      const verify = await runFerry(["--json", "pg", "verify"], w.pg.env);
+      expect(verify.code).toBe(1);
+      const report = JSON.parse(verify.stdout) as { notRepaired?: string; repaired?: string[]; atOpen?: string };
+      expect(report.atOpen).toBeUndefined();
+      expect(report.notRepaired).toMatch(/^the cutover resumed the app on the target/);
+      expect(report.repaired).toBeUndefined();
+    } finally {
+      await writers.stop();
+    }
+    expect(writers.failed).toEqual([]);
+    expect(await missingTokens(w.pg.tgt, writers.acked)).toEqual([]);
   });
 });
 
