@@ -11,16 +11,16 @@
 //                 then tails, so the window only copies the keys changed since
 //                 (redis/window-follower.ts); then, beside the queues, every key verified
 //                 (redis-verify-early), so the window only compares the keys changed since
-//   pooler-pause  (--pooler) every PgBouncer replica the app reaches Postgres through is
-//                 paused: its transactions finish, new ones wait in the pooler instead
-//                 of failing on the fenced source (docs/pooler.md); one that cannot be
-//                 paused gives every store back, every replica resumed on the source
 //   queues        BEFORE any fence, the app's Sidekiq processes quieted (they take no
 //                 new job) and none with a job in progress: a worker still taking jobs
 //                 would run one against the fenced Postgres, and its retry would meet
 //                 the fenced Redis (redis/sidekiq.ts). Ready queues and the schedule,
 //                 retry and dead sets are data and travel with the copy; a give-back
 //                 stops the quieted processes for their platform to start them again
+//   pooler-pause  (--pooler) every PgBouncer replica the app reaches Postgres through is
+//                 paused: its transactions finish, new ones wait in the pooler instead
+//                 of failing on the fenced source (docs/pooler.md); one that cannot be
+//                 paused gives every store back, every replica resumed on the source
 //   fence         Postgres: every login role read-only, sessions ended (the window opens)
 //   redis-fence   Redis: the app's user loses @write on the source (ACL), or with
 //                 --fence dynos-stopped, every other client's writes held (CLIENT PAUSE WRITE)
