@@ -365,8 +365,10 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     const env = ofType(b, "aws:secretsmanager/secretVersion:SecretVersion").find((p) => p.name === `${b.name}-app-config`)!;
     expect(b.options.get(env.name)!.dependsOnNames).toEqual(expect.arrayContaining(gates));
     const vars = JSON.parse(String(plain(env.inputs.secretString)));
-    // Through the pooler at every stage: the same URL, every replica in libpq's host list.
-    expect(vars.DATABASE_URL).toMatch(new RegExp(`^postgresql://app:[^@]+@/[^?]+\\?host=pooler-0\\.${b.name}\\.pooler\\.internal,pooler-1\\.${b.name}\\.pooler\\.internal&port=6432&sslmode=verify-full&`));
+    // Through the pooler at every stage: the same variables, every replica in libpq's PGHOST.
+    expect(vars.DATABASE_URL).toMatch(/^postgresql:\/\/\/[^?]+\?user=app&sslmode=verify-full&sslrootcert=/);
+    expect(vars.PGHOST).toBe(`pooler-0.${b.name}.pooler.internal,pooler-1.${b.name}.pooler.internal`);
+    expect(vars.PGPORT).toBe("6432");
     expect(vars.FERRY_BUCKET).toBe(`${b.name}-storage-bucket-bucket-1234`);
     expect(ofType(b, "cloudflare:index/loadBalancer:LoadBalancer")).toEqual([]);
     if (heroku) {

@@ -220,6 +220,14 @@ describe("ferry pooler", () => {
   });
 });
 
+/** `ferry cutover` through the world's replicas, as the program's step runs it; `env` adds to its environment. */
+function cutoverThrough(w: Awaited<ReturnType<typeof replicatingWorld>>) {
+  return (env: Record<string, string> = {}) => runFerry(
+    ["--json", "cutover", "--strategy", "logical", ...w.replicas.flatMap((r) => ["--pooler", r.control]), "--pooler-ca", caFile()],
+    { ...w.pg.env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_TARGET_URL: w.targetApp, ...env },
+  );
+}
+
 describe("ferry cutover --pooler", () => {
   const HOOKED = "hooked";
   let hooked: Awaited<ReturnType<typeof seededPair>>;
@@ -322,10 +330,7 @@ describe("ferry cutover --pooler, killed once the app is on the target", () => {
       await writers.waitForMore(40);
       // Killed as kill -9 would, right after the replicas resumed on the target: no
       // verify of the target as opened, no `done`.
-      const cutover = (env: Record<string, string> = {}) => runFerry(
-        ["--json", "cutover", "--strategy", "logical", ...w.replicas.flatMap((r) => ["--pooler", r.control]), "--pooler-ca", caFile()],
-        { ...w.pg.env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_TARGET_URL: w.targetApp, ...env },
-      );
+      const cutover = cutoverThrough(w);
       expect((await cutover({ FERRY_TEST_CRASH_AFTER_STEP: "pooler-repoint" })).code).not.toBe(0);
       await writers.waitForMore(100);
       // The rerun finishes (done); the target as opened is gone, so nothing compared it.
@@ -355,10 +360,7 @@ describe("ferry cutover --pooler, when the verify fails", () => {
 
   it("resumes every replica on the fenced source (reads work, writes are refused), and the rerun repoints them at the target", async () => {
     const w = world!;
-    const cutover = (env: Record<string, string> = {}) => runFerry(
-      ["--json", "cutover", "--strategy", "logical", ...w.replicas.flatMap((r) => ["--pooler", r.control]), "--pooler-ca", caFile()],
-      { ...w.pg.env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_TARGET_URL: w.targetApp, ...env },
-    );
+    const cutover = cutoverThrough(w);
     const writers = await startWriters(w.replicas, certs, 1);
     const reader = appClient(w.replicas[0], certs);
     await reader.connect();
