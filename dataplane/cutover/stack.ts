@@ -44,10 +44,8 @@ import { Client } from "pg";
 import { FerryError } from "../cli/common";
 import {
   CutoverOptions as PgOptions, CutoverResult as PgResult, PgCutover, VerifySummary, GateNotMet, beginPgCutover,
-  pgActivate, pgAppMovesNow, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify, pgVerifyAtOpen, verifySummary,
+  pgActivate, pgAppMovesNow, pgCatchUp, pgDone, pgFence, pgGate, pgGiveBack, pgNeedsGate, pgTakeOver, pgTargetWritable, pgVerify, pgVerifyAtOpen, TargetAsOpened, verifySummary,
 } from "../postgres/cutover/cutover";
-import { SharedSnapshot } from "../postgres/copy-snapshot";
-import { VerifyReport } from "../postgres/verify/verify";
 import { stepCrashPoint } from "../postgres/cutover/crash-points";
 import { withWritable } from "../postgres/cutover/fence";
 import { CutoverStep } from "../postgres/state";
@@ -123,8 +121,6 @@ class StackRun {
   private readonly local: CutoverStep[] = [];
   redisVerify?: VerifyResult;
   pgVerify?: VerifySummary;
-  /** The full verify against the target as the pooler found it opened (absent without a pooler). */
-  pgVerifyAtOpen?: VerifyReport;
   switched: Switched = {};
   redisFence?: RedisFence;
   redisFollower?: WindowFollower;
@@ -179,7 +175,8 @@ class StackRun {
   result(extra: Partial<StackCutoverResult> = {}): StackCutoverResult {
     const { postgres, redis } = this.given;
     const pgResult: PgResult | undefined = this.pg?.result();
-    const atOpen = this.pgVerifyAtOpen ?? this.pg?.previous?.verifiedAtOpen?.report;
+    // Recorded by this run's verify-at-open, or by an earlier run's (the state it resumed).
+    const atOpen = this.pg?.state.verifiedAtOpen?.report;
     return {
       ok: atOpen?.ok ?? true,
       ...(atOpen && !atOpen.ok ? { error: `the target as the cutover opened it differs from the fenced source: ${atOpen.firstDifference}; the app writes the target now, so ferry repairs nothing (ferry pg verify --live --show-keys compares it now and names the rows)` } : {}),
@@ -456,9 +453,9 @@ async function openEveryTarget(run: StackRun): Promise<void> {
     await repointPoolers(run);
     if (run.pg) await pgDone(run.pg);
     else await run.step("done", async () => `write-unavailable ${run.writeUnavailableMs()} ms`);
-    if (atOpen && run.pg) run.pgVerifyAtOpen = await pgVerifyAtOpen(run.pg, atOpen.snapshot, atOpen.at);
+    if (atOpen && run.pg) await pgVerifyAtOpen(run.pg, atOpen);
   } finally {
-    await atOpen?.snapshot.release();
+    await atOpen?.release();
   }
 }
 
@@ -468,10 +465,9 @@ async function openEveryTarget(run: StackRun): Promise<void> {
  * target the app already writes. Its snapshot is taken before the first replica moves.
  * None on a rerun past the repoint: the app has written since (pg verify says so).
  */
-async function holdTargetAsOpened(run: StackRun): Promise<{ snapshot: SharedSnapshot; at: string } | undefined> {
+async function holdTargetAsOpened(run: StackRun): Promise<TargetAsOpened | undefined> {
   if (!run.pg || !run.opts.pooler || run.done("pooler-repoint")) return undefined;
-  const at = new Date().toISOString();
-  return { snapshot: await pgAppMovesNow(run.pg), at };
+  return pgAppMovesNow(run.pg);
 }
 
 /**

@@ -33,7 +33,7 @@ import { syncSequences } from "../sequences";
 import { CutoverState, CutoverStep, copyFacts, loadCutover, loadRecord, saveCutover, saveRecord } from "../state";
 import { Strategy, SUBSCRIPTION } from "../names";
 import { pollUntil } from "../wait";
-import { compareDatabases, FastVerifyPlan, planFastVerify, verifyDatabases, VerifyReport } from "../verify/verify";
+import { compareDatabases, FastVerifyPlan, planFastVerify, verifyDatabases } from "../verify/verify";
 import { exportSnapshot, SharedSnapshot } from "../copy-snapshot";
 import { RepairedReport, repairThenVerify, verifyAndRepair } from "../verify/repair";
 import { copiedObjects, emptyTarget, notCopiedByFerry } from "../target";
@@ -565,34 +565,36 @@ export async function pgActivate(run: PgCutover): Promise<void> {
  * the first replica moves, that the app is on the target: from then on no verify repairs
  * it from the source, even after a crash (cutover/verified.ts).
  */
-export async function pgAppMovesNow(run: PgCutover): Promise<SharedSnapshot> {
-  const atOpen = await exportSnapshot(run.opts.targetUrl, "ferry-verify-at-open");
+export async function pgAppMovesNow(run: PgCutover): Promise<TargetAsOpened> {
+  const at = new Date().toISOString();
+  const snapshot = await exportSnapshot(run.opts.targetUrl, "ferry-verify-at-open");
   try {
     run.state.appOnTarget = true;
     await run.persist(run.state);
-    return atOpen;
+    return { ...snapshot, at };
   } catch (err) {
-    await atOpen.release();
+    await snapshot.release();
     throw err;
   }
 }
+
+/** The target's snapshot from just before the app could write it, and when it was taken (ISO 8601). */
+export type TargetAsOpened = SharedSnapshot & { at: string };
 
 /**
  * After the window: the fenced source against the target as it was opened, every row
  * compared (the in-window verify samples). Recorded for `ferry pg verify`; never
  * repaired, since the app writes the target now.
  */
-export async function pgVerifyAtOpen(run: PgCutover, atOpen: SharedSnapshot, at: string): Promise<VerifyReport> {
-  let report!: VerifyReport;
+export async function pgVerifyAtOpen(run: PgCutover, atOpen: TargetAsOpened): Promise<void> {
   await run.step("verify-at-open", async () => {
-    report = (await compareDatabases({ sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, targetSnapshot: atOpen })).report;
-    run.state.verifiedAtOpen = { at, report };
+    const { report } = await compareDatabases({ sourceUrl: run.opts.sourceUrl, targetUrl: run.opts.targetUrl, jobs: run.opts.jobs, targetSnapshot: atOpen });
+    run.state.verifiedAtOpen = { at: atOpen.at, report };
     if (report.ok) run.state.verified = true;
     return report.ok
       ? `the target as opened equals the fenced source (${report.tables.length} tables, every row)`
       : `the target as opened differs from the fenced source: ${report.firstDifference}`;
   }, run.persist);
-  return report;
 }
 
 /** The target is the primary (a rollback refuses from here on); the window ends. */
