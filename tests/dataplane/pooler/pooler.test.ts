@@ -220,6 +220,16 @@ describe("ferry pooler", () => {
   });
 });
 
+/** A describe's own replicating world (database `db`), started before its tests and stopped after. */
+function worldOfItsOwn(db: string): () => Awaited<ReturnType<typeof replicatingWorld>> {
+  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
+  beforeAll(async () => {
+    world = await replicatingWorld(db);
+  }, 180_000);
+  afterAll(async () => world?.stop(), 60_000);
+  return () => world!;
+}
+
 /** `ferry cutover` through the world's replicas, as the program's step runs it; `env` adds to its environment. */
 function cutoverThrough(w: Awaited<ReturnType<typeof replicatingWorld>>) {
   return (env: Record<string, string> = {}) => runFerry(
@@ -317,14 +327,10 @@ describe("ferry cutover --pooler", () => {
 });
 
 describe("ferry cutover --pooler, killed once the app is on the target", () => {
-  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
-  beforeAll(async () => {
-    world = await replicatingWorld("killed");
-  }, 180_000);
-  afterAll(async () => world?.stop(), 60_000);
+  const world = worldOfItsOwn("killed");
 
   it("records that the app writes the target before it moves: pg verify reports the difference and never copies the source over the app's writes", async () => {
-    const w = world!;
+    const w = world();
     const writers = await startWriters(w.replicas, certs, 2);
     try {
       await writers.waitForMore(40);
@@ -352,14 +358,10 @@ describe("ferry cutover --pooler, killed once the app is on the target", () => {
 });
 
 describe("ferry cutover --pooler, when the verify fails", () => {
-  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
-  beforeAll(async () => {
-    world = await replicatingWorld("verified");
-  }, 180_000);
-  afterAll(async () => world?.stop(), 60_000);
+  const world = worldOfItsOwn("verified");
 
   it("resumes every replica on the fenced source (reads work, writes are refused), and the rerun repoints them at the target", async () => {
-    const w = world!;
+    const w = world();
     const cutover = cutoverThrough(w);
     const writers = await startWriters(w.replicas, certs, 1);
     const reader = appClient(w.replicas[0], certs);
@@ -392,14 +394,10 @@ describe("ferry cutover --pooler, when the verify fails", () => {
 });
 
 describe("ferry cutover --pooler, when a replica is gone", () => {
-  let world: Awaited<ReturnType<typeof replicatingWorld>> | undefined;
-  beforeAll(async () => {
-    world = await replicatingWorld("gone");
-  }, 180_000);
-  afterAll(async () => world?.stop(), 60_000);
+  const world = worldOfItsOwn("gone");
 
   it("gives back before the fence when a replica cannot be reached: the other resumes on the source, which stays writable, and no write fails", async () => {
-    const w = world!;
+    const w = world();
     const [alive, gone] = w.replicas;
     // A replica's task stopped (Fargate replaced it, or it crashed): its control API answers nothing.
     await gone.stop();
