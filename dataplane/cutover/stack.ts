@@ -22,6 +22,10 @@
 //                 retry and dead sets are data and travel with the copy; a give-back
 //                 stops the quieted processes for their platform to start them again
 //   fence         Postgres: every login role read-only, sessions ended (the window opens)
+//   redis-pooler-pause  (--pooler-redis) just before the Redis fence, the pooler's Redis
+//                 proxy paused on every replica: commands already sent finish, new ones
+//                 wait in the proxy (docs/pooler.md, "The Redis half"); one that cannot be
+//                 paused gives every store back
 //   redis-fence   Redis: the app's user loses @write on the source (ACL), or with
 //                 --fence dynos-stopped, every other client's writes held (CLIENT PAUSE WRITE)
 //   catch up      in parallel: Postgres drain (+ sequences | the dump copy) and Redis
@@ -29,7 +33,8 @@
 //   take over     Postgres: subscription dropped / standby promoted (no way back after)
 //   verify        in parallel: Postgres fast verify and Redis verify
 //   open          Postgres activate (physical), Redis target marked primary, the pooler
-//                 replicas repointed at the target and resumed (pooler-repoint), then done
+//                 replicas repointed at the target and resumed (pooler-repoint, and
+//                 redis-pooler-repoint for the Redis proxy, side by side), then done
 // ONE record: the Postgres cutover record on its target (postgres/state.ts) carries the
 // Redis steps too; where it cannot be written yet (a physical standby), and for Redis in
 // any case, the facts say how far a run got (the fences on the sources, the standby's
@@ -54,7 +59,7 @@ import { followUntilFence, WindowFollower } from "../redis/window-follower";
 import { drain } from "../redis/drain";
 import { FenceRecord as RedisFence } from "../redis/fence";
 import { VerifyResult, verifyKeys } from "../redis/verify";
-import { pauseAll, PoolerAccess, PoolerResult, repointAll, resumeAll } from "../pooler/replicas";
+import { pauseAll, PoolerAccess, PoolerResult, PoolerStore, repointAll, resumeAll, whereOf } from "../pooler/replicas";
 
 export interface QueueDrain {
   sidekiq: boolean;
@@ -75,6 +80,8 @@ export interface PoolerHook {
 export interface StackCutoverOptions {
   postgres?: Omit<PgOptions, "onStep">;
   pooler?: PoolerHook;
+  /** The pooler's Redis proxy (the same replicas, --store redis): targetUrl is the app's rediss:// login on the target. */
+  redisPooler?: PoolerHook;
   redis?: Omit<RedisOptions, "progress">;
   /** The app's job queues on the source Redis, drained before the fences. */
   queues?: QueueDrain;
@@ -204,7 +211,10 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
   if ((!opts.postgres || pgOpen) && (!opts.redis || redisOpen)) return new StackRun(opts, pg, redisOpen).result({ steps: pg?.previous?.steps ?? [] });
   // A store already cut over (on its own, held back by ferry:hold, or by this command
   // before a crash) is left as it is: the rest moves.
-  const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, pooler: pgOpen ? undefined : opts.pooler, redis: redisOpen ? undefined : opts.redis };
+  const moving: StackCutoverOptions = {
+    ...opts, postgres: pgOpen ? undefined : opts.postgres, pooler: pgOpen ? undefined : opts.pooler,
+    redis: redisOpen ? undefined : opts.redis, redisPooler: redisOpen ? undefined : opts.redisPooler,
+  };
   const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
   const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
 
@@ -301,55 +311,65 @@ async function drainQueues(run: StackRun): Promise<void> {
   }, false);
 }
 
+/** Each half of the pooler: its hook, its steps' names, and what waits in it while paused. */
+const POOLER_SIDES = {
+  postgres: { hook: (o: StackCutoverOptions) => o.pooler, pause: "pooler-pause", repoint: "pooler-repoint", waits: "transactions" },
+  redis: { hook: (o: StackCutoverOptions) => o.redisPooler, pause: "redis-pooler-pause", repoint: "redis-pooler-repoint", waits: "Redis commands" },
+} as const;
+
 /**
- * Just before the fence, every pooler replica paused (or, if one cannot be, a failure:
- * pauseAll resumed them all, and the give-back leaves them so). Idempotent: a rerun
- * pauses again (a replica that restarted meanwhile would not be paused any more).
+ * Every replica's `store` half paused (or, if one cannot be, a failure: pauseAll resumed
+ * them all, and the give-back leaves them so). Postgres's just before the fence, Redis's
+ * just before the Redis fence. Idempotent: a rerun pauses again (a replica that
+ * restarted meanwhile would not be paused any more).
  */
-async function pausePoolers(run: StackRun): Promise<void> {
-  const { pooler } = run.opts;
+async function pausePoolers(run: StackRun, store: PoolerStore = "postgres"): Promise<void> {
+  const side = POOLER_SIDES[store];
+  const pooler = side.hook(run.opts);
   if (!pooler) return;
   const pause = async () => {
-    const r = await pauseAll(pooler.access, pooler.pauseTimeoutMs);
+    const r = await pauseAll(pooler.access, pooler.pauseTimeoutMs, store);
     if (!r.ok) throw new Error(r.error);
-    return `${r.replicas.length} replica(s) paused: new transactions wait in the pooler`;
+    return `${r.replicas.length} replica(s) paused: new ${side.waits} wait in the pooler`;
   };
-  if (run.done("pooler-pause")) await pause();
-  else await run.step("pooler-pause", pause, false);
+  if (run.done(side.pause)) await pause();
+  else await run.step(side.pause, pause, false);
 }
 
 /**
- * The target open: every replica pointed at it and resumed. A replica that cannot be
- * repointed stays paused (it must never resume on the fenced source) while the others
- * resume, and the step fails: a rerun of the cutover repoints it.
+ * The target open: every replica's `store` half pointed at it and resumed. A replica
+ * that cannot be repointed stays paused (it must never resume on the fenced source)
+ * while the others resume, and the step fails: a rerun of the cutover repoints it.
  */
-async function repointPoolers(run: StackRun): Promise<void> {
-  const { pooler } = run.opts;
+async function repointPoolers(run: StackRun, store: PoolerStore = "postgres"): Promise<void> {
+  const side = POOLER_SIDES[store];
+  const pooler = side.hook(run.opts);
   if (!pooler) return;
-  await run.step("pooler-repoint", async () => {
-    const repointed = await repointAll(pooler.access, pooler.targetUrl);
-    const resumed = await resumeAll({ ...pooler.access, replicas: repointed.replicas.map((r) => r.replica) });
+  await run.step(side.repoint, async () => {
+    const repointed = await repointAll(pooler.access, pooler.targetUrl, store);
+    const resumed = await resumeAll({ ...pooler.access, replicas: repointed.replicas.map((r) => r.replica) }, store);
     const failed = [repointed, resumed].filter((r) => !r.ok).map((r) => r.error);
     if (failed.length) throw new Error(`${failed.join("; ")}; rerun ferry cutover to repoint and resume the rest`);
     return `${resumed.replicas.length} replica(s) repointed at ${describeReplicas(resumed)} and resumed`;
   });
 }
 
-const describeReplicas = (r: PoolerResult) => [...new Set(r.replicas.map((x) => `${x.host}:${x.port}/${x.dbname}`))].join(", ");
+const describeReplicas = (r: PoolerResult) => [...new Set(r.replicas.map(whereOf))].join(", ");
 
-/** The sources given back: the pooler replicas resume on them (still pointed there). */
+/** The sources given back: the pooler replicas, both halves, resume on them (still pointed there). */
 async function resumePoolersOnSource(run: StackRun): Promise<string | undefined> {
-  const { pooler } = run.opts;
-  if (!pooler) return undefined;
-  const r = await resumeAll(pooler.access);
-  return r.ok ? undefined : r.error;
+  const halves = (["postgres", "redis"] as const).map((store) => ({ store, hook: POOLER_SIDES[store].hook(run.opts) }));
+  const results = await Promise.all(halves.filter((h) => h.hook).map((h) => resumeAll(h.hook!.access, h.store)));
+  const errors = results.filter((r) => !r.ok).map((r) => r.error);
+  return errors.length ? errors.join("; ") : undefined;
 }
 
-/** The window opens: Postgres fenced, then Redis fenced. */
+/** The window opens: Postgres fenced, then the Redis proxy paused and Redis fenced. */
 async function fenceEveryWriter(run: StackRun): Promise<void> {
   const { redis } = run.opts;
   if (run.pg) await pgFence(run.pg);
   run.markFenced();
+  await pausePoolers(run, "redis");
   if (redis) {
     // Always applied (idempotent): a resumed run makes sure the fence is still there.
     const fence = await fenceSource(redis);
@@ -424,7 +444,7 @@ async function openEveryTarget(run: StackRun): Promise<void> {
     const removed = await openTarget(redis);
     return `the target Redis is the primary${removed !== undefined ? ` (${removed} copy state key(s) removed)` : ""}`;
   });
-  await repointPoolers(run);
+  await inParallel(repointPoolers(run, "postgres"), repointPoolers(run, "redis"));
   if (run.pg) await pgDone(run.pg);
   else await run.step("done", async () => `write-unavailable ${run.writeUnavailableMs()} ms`);
 }
