@@ -55,7 +55,8 @@ const REFUSED = new Set(["MONITOR", "SYNC", "PSYNC", "RESET"]);
 
 // What Redis answers, word for word (src/server.c, src/acl.c), so drivers react as they do to Redis.
 const NOAUTH = errorReply("NOAUTH Authentication required.");
-const NOAUTH_HELLO = errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+// (Redis 7.0's wording, which the test's redis-server speaks; 7.2 adds "<proto>" after HELLO.)
+const NOAUTH_HELLO = errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
 const WRONGPASS = errorReply("WRONGPASS invalid username-password pair or user is disabled.");
 const NOPROTO = errorReply("NOPROTO unsupported protocol version");
 const isError = (shape: ReplyShape) => shape.type === "-" || shape.type === "!";

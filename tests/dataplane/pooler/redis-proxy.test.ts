@@ -1,0 +1,234 @@
+// The pooler's Redis half (docs/pooler.md, "The Redis half"), for real: `ferry pooler
+// serve --redis-port` (a real pgbouncer beside it) in front of a Heroku-like source (TLS
+// on a self-signed certificate, a password, SYNC/PSYNC/CONFIG/ACL refused) and an
+// ElastiCache-like target (TLS on a private CA, its own password), with ioredis clients
+// (RESP2 and RESP3, as ioredis and Sidekiq's redis-client speak) going through it. The
+// last test is the whole cutover: ferry's own copy, then `ferry cutover --pooler-redis`
+// while writers, a blocking BRPOP worker and subscribers keep going: no command fails,
+// no client reconnects, and every acknowledged write is on the target.
+import { writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { join } from "node:path";
+import { connect as tlsConnect, TLSSocket } from "node:tls";
+import Redis, { RedisOptions } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HEROKU_REDIS_REFUSES, LocalRedis, startRedis, tempDir } from "../../../rehearsal/servers";
+import { pooler } from "../../../dataplane/cli/contract";
+import { eventually } from "../../support/eventually";
+import { ferry } from "../redis/helpers";
+import { ADMIN_PASSWORD, CLIENT_PASSWORD, CLIENT_USER, PoolerCerts, poolerCertificate, Replica, startReplica } from "./helpers";
+
+/** Spaces, # and % must survive the URL and the AUTH (the stand-in's config file cannot carry quotes). */
+const SOURCE_PASSWORD = "heroku redis pw #1 %x";
+const TARGET_PASSWORD = "elasticache-auth-token-0123456789";
+/** pgbouncer starts without reaching its server: the Postgres half is not under test here. */
+const UNUSED_PG = "postgresql://app:unused@127.0.0.1:1/appdb?sslmode=require";
+
+let certs: PoolerCerts;
+let source: LocalRedis;
+let target: LocalRedis;
+let replica: Replica;
+/** Both servers' certificates in one PEM file: ferry's own copy and cutover check both. */
+let bundle: string;
+
+const sourceProxyUrl = () => `${source.url()}?ssl_cert_reqs=none`;
+const replicas = () => ({ urls: [replica.control], caFile: certs.tls.caFile });
+
+/** What the test opened, closed at the end. */
+const opened: Redis[] = [];
+
+/** An app client of the proxy: the pooler's CA, the client login; no retry, so nothing is hidden. */
+function viaProxy(opts: RedisOptions = {}): Redis {
+  const c = new Redis({
+    host: "127.0.0.1", port: replica.redisPort, username: CLIENT_USER, password: CLIENT_PASSWORD, tls: { ca: certs.ca },
+    maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, ...opts,
+  });
+  c.on("error", () => undefined);
+  opened.push(c);
+  return c;
+}
+
+/** A plain client of a server itself (not through the proxy). */
+function direct(server: LocalRedis, db = 0): Redis {
+  const c = new Redis(server.url(db), { tls: { ca: server.caCert }, retryStrategy: () => null, protocol: 2 });
+  c.on("error", () => undefined);
+  opened.push(c);
+  return c;
+}
+
+/** A raw TLS connection: bytes in, bytes out, nothing interpreted. */
+async function rawClient(port: number, ca: string): Promise<{ socket: TLSSocket; received: () => string; send: (s: string) => void; waitFor: (text: string) => Promise<string>; closed: Promise<void> }> {
+  const socket = tlsConnect({ host: "127.0.0.1", port, ca });
+  let got = "";
+  socket.on("data", (d: Buffer) => (got += d.toString("latin1")));
+  socket.on("error", () => undefined);
+  const closed = new Promise<void>((r) => socket.on("close", () => r()));
+  await new Promise<void>((r, j) => {
+    socket.once("secureConnect", () => r());
+    socket.once("error", j);
+  });
+  return {
+    socket, received: () => got, send: (s) => socket.write(s), closed,
+    waitFor: (text) => eventually(`the reply ${JSON.stringify(text)}`, () => (got.includes(text) ? got : undefined), { timeoutMs: 10_000 }),
+  };
+}
+
+/** The control API directly: its HTTP status too. */
+function control(path: string, body?: object): Promise<{ status: number; body: Record<string, unknown> }> {
+  const payload = body ? JSON.stringify(body) : undefined;
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, replica.control), {
+      method: body ? "POST" : "GET", ca: certs.ca,
+      headers: { authorization: `Bearer ${ADMIN_PASSWORD}`, ...(payload ? { "content-type": "application/json" } : {}) },
+    }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+/** `ferry pooler <step> --store redis`, as the contract builds it. */
+function poolerStep(command: { argv: string[] }, env: Record<string, string> = {}) {
+  expect(command.argv.join(" ")).not.toContain(ADMIN_PASSWORD);
+  return ferry(command.argv.slice(1), { FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env });
+}
+
+beforeAll(async () => {
+  certs = await poolerCertificate();
+  [source, target] = await Promise.all([
+    startRedis({
+      tls: true, password: SOURCE_PASSWORD, disableCommands: [...HEROKU_REDIS_REFUSES],
+      settings: { "notify-keyspace-events": "KA" }, // `heroku redis:keyspace-notifications -c KA`, which ferry's copy needs
+    }),
+    startRedis({ tls: { kind: "private-ca" }, password: TARGET_PASSWORD }),
+  ]);
+  bundle = join(tempDir("redis-proxy-ca"), "bundle.pem");
+  writeFileSync(bundle, `${source.caCert}${target.caCert}`);
+  replica = await startReplica(certs, UNUSED_PG, target.caCert!, { redisUrl: sourceProxyUrl() });
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of opened) c.disconnect();
+  await replica?.stop();
+  await Promise.all([source?.stop(), target?.stop()]);
+}, 30_000);
+
+describe("the pooler's Redis proxy", () => {
+  it("answers a client that is not logged in, or logs in wrongly, with the very bytes Redis answers", async () => {
+    const asked = "GET k\r\nAUTH wrong\r\nHELLO 3 AUTH default wrong\r\nHELLO 3\r\n";
+    const answers: string[] = [];
+    // A real Redis with a password first (the source, TLS on its self-signed certificate), then the proxy.
+    for (const [port, ca] of [[source.port, source.caCert!], [replica.redisPort!, certs.ca]] as const) {
+      const raw = await rawClient(port, ca);
+      raw.send(asked);
+      answers.push(await eventually("four error replies", () => (raw.received().split("\r\n").length > 4 ? raw.received() : undefined), { timeoutMs: 10_000 }));
+      raw.socket.destroy();
+    }
+    expect(answers[1]).toBe(answers[0]);
+    expect(answers[1]).toMatch(/^-NOAUTH Authentication required\.\r\n-WRONGPASS invalid username-password pair or user is disabled\.\r\n-WRONGPASS/);
+
+    // ioredis with a wrong password (HELLO 3 AUTH, its default) sees what it sees from Redis itself.
+    const seen: string[][] = [];
+    for (const options of [{ port: source.port, tls: { ca: source.caCert } }, { port: replica.redisPort }]) {
+      const errors: string[] = [];
+      const wrong = viaProxy({ ...options, username: undefined, password: "not-the-password", lazyConnect: true, retryStrategy: () => null });
+      wrong.on("error", (err: Error) => errors.push(err.message));
+      await wrong.connect().catch((err: Error) => errors.push(`connect: ${err.message}`));
+      await eventually("ioredis's error", () => errors.some((m) => /WRONGPASS/.test(m)));
+      seen.push(errors);
+    }
+    expect(seen[1]).toEqual(seen[0]);
+    expect(await viaProxy().ping()).toBe("PONG");
+  });
+
+  it("forwards byte for byte: a 5 MB binary value, a 1,000-command pipeline, an inline command, RESP3 maps", async () => {
+    const c = viaProxy();
+    const value = Buffer.alloc(5 * 1024 * 1024);
+    for (let i = 0; i < value.length; i++) value[i] = (i * 7919) & 0xff;
+    await c.set("big:value", value);
+    expect((await c.getBuffer("big:value"))!.equals(value)).toBe(true);
+    const p = c.pipeline();
+    for (let i = 0; i < 1000; i++) p.incr("pipelined");
+    expect((await p.exec())!.map(([err, n]) => (err ? String(err) : n))).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    await c.hset("h", { a: "1", b: "2" });
+    expect(await viaProxy({ protocol: 3, replyMapping: "resp3" }).hgetall("h")).toEqual({ a: "1", b: "2" });
+    const raw = await rawClient(replica.redisPort!, certs.ca);
+    raw.send(`*3\r\n$4\r\nAUTH\r\n$${CLIENT_USER.length}\r\n${CLIENT_USER}\r\n$${Buffer.byteLength(CLIENT_PASSWORD)}\r\n${CLIENT_PASSWORD}\r\nSET inline 1\r\nGET inline\r\n`);
+    expect(await raw.waitFor("$1\r\n1\r\n")).toBe("+OK\r\n+OK\r\n$1\r\n1\r\n");
+    raw.socket.destroy();
+    await c.del("big:value", "pipelined", "h", "inline");
+  });
+
+  it("pause waits for a blocked BRPOP, holds new commands until resume, and a MULTI left open times out (409) and resumes", async () => {
+    const worker = viaProxy();
+    const other = viaProxy();
+    await other.ping();
+    const popped = worker.brpop("queue:empty", 1);
+    await eventually("the BRPOP in flight", async () => ((await control("/redis/status")).body.inFlight as number) >= 1);
+    const t0 = Date.now();
+    const paused = await poolerStep(pooler.pause(replicas(), 5, "redis"));
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(await popped).toBeNull(); // its timeout, as Sidekiq's fetch sees every 2 s
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    let answered = false;
+    const held = other.incr("held:counter").then((n) => ((answered = true), n));
+    await eventually("the INCR held", async () => (await control("/redis/status")).body.held === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false);
+    const resumed = await poolerStep(pooler.resume(replicas(), "redis"));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(await held).toBe(1);
+
+    const open = viaProxy({ protocol: 2 });
+    expect(await open.call("MULTI")).toBe("OK");
+    expect(await open.call("INCR", "tx:left-open")).toBe("QUEUED");
+    const timedOut = await poolerStep(pooler.pause(replicas(), 1, "redis"));
+    expect(timedOut.code).toBe(1);
+    expect(JSON.parse(timedOut.stdout).error).toMatch(/^could not pause every pooler replica \(pooler 127\.0\.0\.1:\d+: the Redis proxy's pause did not complete within 1 s: 0 command\(s\) still in flight .*, 1 client\(s\) inside MULTI or WATCH; resumed\); every replica was resumed/);
+    const direct409 = await control("/redis/pause", { timeoutMs: 300 });
+    expect(direct409.status).toBe(409);
+    expect((await control("/redis/status")).body).toMatchObject({ paused: false, openTransactions: 1 });
+    expect(await other.incr("held:counter")).toBe(2); // nothing stays held after a failed pause
+    expect(await open.call("EXEC")).toEqual([1]);
+    await other.del("held:counter", "tx:left-open");
+  });
+
+  it("refuses a repoint while not paused (409) and a target that refuses the login, leaving every client where it was", async () => {
+    const notPaused = await control("/redis/repoint", { url: target.url() });
+    expect(notPaused.status).toBe(409);
+    expect(String(notPaused.body.error)).toMatch(/not paused: pause it first/);
+    const paused = await control("/redis/pause", { timeoutMs: 5000 });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    const badLogin = target.url().replace(encodeURIComponent(TARGET_PASSWORD), "wrong-token");
+    const refused = await control("/redis/repoint", { url: badLogin });
+    expect(refused.status).toBe(500);
+    expect(String(refused.body.error)).toMatch(/WRONGPASS.*every client stays where it was/);
+    expect(JSON.stringify(refused.body)).not.toContain("wrong-token");
+    expect((await control("/redis/resume", {})).body).toMatchObject({ resumed: true, host: "127.0.0.1", port: source.port });
+  });
+
+  it("closes a client whose server connection is lost, with its BLPOP unanswered, and ioredis reconnects", async () => {
+    const raw = await rawClient(replica.redisPort!, certs.ca);
+    raw.send(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(CLIENT_PASSWORD)}\r\n${CLIENT_PASSWORD}\r\nCLIENT SETNAME victim\r\nBLPOP never:list 0\r\n`);
+    await raw.waitFor("+OK\r\n+OK\r\n");
+    const admin = direct(source);
+    const victim = await eventually("the victim's upstream blocked", async () => /id=(\d+) [^\n]*name=victim [^\n]*cmd=blpop/.exec(String(await admin.call("CLIENT", "LIST")))?.[1]);
+    await admin.call("CLIENT", "KILL", "ID", victim);
+    await Promise.race([raw.closed, new Promise((_, j) => setTimeout(() => j(new Error("the client was not closed")), 5000))]);
+    expect(raw.received()).toBe("+OK\r\n+OK\r\n"); // never a made-up reply to the BLPOP
+    expect(replica.log.join("")).toMatch(/lost the server connection 127\.0\.0\.1:\d+ of a client with 1 command\(s\) in flight/);
+
+    const app = viaProxy({ connectionName: "victim2", retryStrategy: () => 50 });
+    let reconnects = 0;
+    app.on("reconnecting", () => reconnects++);
+    await app.set("survivor", "1");
+    const id = await eventually("victim2's upstream", async () => /id=(\d+) [^\n]*name=victim2 /.exec(String(await admin.call("CLIENT", "LIST")))?.[1]);
+    await admin.call("CLIENT", "KILL", "ID", id);
+    await eventually("ioredis reconnected", () => reconnects > 0 && app.status === "ready");
+    expect(await app.get("survivor")).toBe("1");
+    await app.del("survivor");
+  });
+});
