@@ -232,3 +232,190 @@ describe("the pooler's Redis proxy", () => {
     await app.del("survivor");
   });
 });
+
+/** What the app's clients did through the proxy, and what they felt. */
+interface Load {
+  failed: string[];
+  reconnects: () => number;
+  longestMs: () => number;
+  commands: () => number;
+  acked: { counter2: number; counter3: number; tokens: string[]; tx: string[]; db2: string[]; jobs: string[]; popped: string[]; idleFetches: number };
+  messages: string[];
+  waitForMore(n: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * An app's traffic through the proxy, each client on one connection for its whole life:
+ * INCR (RESP2 and RESP3), LPUSH, MULTI/EXEC, writes in database 2 (SELECT 2 at connect),
+ * a Sidekiq-like producer and BRPOP workers (2 s timeout, Sidekiq's fetch), and two
+ * subscribers (RESP2 and RESP3) to a channel and a pattern. A failed command is recorded,
+ * never retried; a reconnect is counted.
+ */
+async function startLoad(): Promise<Load> {
+  const failed: string[] = [];
+  const messages: string[] = [];
+  const acked: Load["acked"] = { counter2: 0, counter3: 0, tokens: [], tx: [], db2: [], jobs: [], popped: [], idleFetches: 0 };
+  let longest = 0;
+  let commands = 0;
+  let reconnects = 0;
+  let running = true;
+  const clients = {
+    incr2: viaProxy({ protocol: 2, connectionName: "web.1" }),
+    incr3: viaProxy({ connectionName: "web.2" }),
+    lists: viaProxy({ protocol: 2 }),
+    tx: viaProxy(),
+    db2: viaProxy({ db: 2, protocol: 2 }),
+    worker: viaProxy({ connectionName: "sidekiq.1" }),
+    idle: viaProxy({ connectionName: "sidekiq.2" }),
+    sub2: viaProxy({ protocol: 2 }),
+    sub3: viaProxy(),
+  };
+  for (const c of Object.values(clients)) c.on("reconnecting", () => reconnects++);
+  for (const [name, sub] of [["resp2", clients.sub2], ["resp3", clients.sub3]] as const) {
+    sub.on("message", (channel: string, message: string) => messages.push(`${name} ${channel} ${message}`));
+    sub.on("pmessage", (_p: string, channel: string, message: string) => messages.push(`${name} p:${channel} ${message}`));
+    await sub.subscribe("news");
+    await sub.psubscribe("news.*");
+  }
+  /** `blocking`: a BRPOP waits by design (up to its timeout), so its time is not a wait the app felt. */
+  const timed = async (what: string, fn: () => Promise<unknown>, blocking = false) => {
+    const t0 = Date.now();
+    try {
+      await fn();
+      commands++;
+    } catch (err) {
+      failed.push(`${what}: ${(err as Error).message}`);
+    }
+    if (!blocking) longest = Math.max(longest, Date.now() - t0);
+  };
+  const loop = async (body: (i: number) => Promise<void>) => {
+    for (let i = 0; running; i++) {
+      await body(i);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const loops = [
+    loop((i) => timed(`INCR ${i}`, async () => (await clients.incr2.incr("counter:2"), acked.counter2++))),
+    loop((i) => timed(`INCR ${i}`, async () => (await clients.incr3.incr("counter:3"), acked.counter3++))),
+    loop((i) => timed(`LPUSH ${i}`, async () => {
+      await clients.lists.lpush("tokens", `t${i}`);
+      acked.tokens.push(`t${i}`);
+      await clients.lists.lpush("queue:default", `job-${i}`);
+      acked.jobs.push(`job-${i}`);
+    })),
+    loop((i) => timed(`MULTI/EXEC ${i}`, async () => {
+      const r = await clients.tx.multi().incr("tx:count").rpush("tx:tokens", `x${i}`).exec();
+      const errors = (r ?? []).filter(([err]) => err);
+      if (!r || errors.length) throw new Error(`EXEC: ${JSON.stringify(r)}`);
+      acked.tx.push(`x${i}`);
+    })),
+    loop((i) => timed(`SET db2 ${i}`, async () => (await clients.db2.set(`db2:${i}`, String(i)), acked.db2.push(`db2:${i}`)))),
+    loop((i) => timed(`BRPOP ${i}`, async () => {
+      const job = await clients.worker.brpop("queue:default", 2);
+      if (job) acked.popped.push(job[1]);
+    }, true)),
+    // A worker on a queue nobody fills: its BRPOP blocks for its 2 s, so a pause waits for it.
+    loop((i) => timed(`BRPOP queue:low ${i}`, async () => {
+      if (await clients.idle.brpop("queue:low", 2)) throw new Error("queue:low is never filled");
+      acked.idleFetches++;
+    }, true)),
+  ];
+  return {
+    failed, acked, messages,
+    reconnects: () => reconnects, longestMs: () => longest, commands: () => commands,
+    waitForMore: async (n) => {
+      const want = commands + n;
+      await eventually(`${n} more commands through the proxy (${failed.length} failed)`, () => commands >= want, { timeoutMs: 30_000 });
+    },
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+describe("ferry cutover --pooler-redis", () => {
+  it("pauses the proxy before the Redis fence, repoints and resumes it on the target: no command fails, no client reconnects, every acknowledged write is on the target", async () => {
+    const env = { FERRY_SOURCE_REDIS_URL: source.url(), FERRY_TARGET_REDIS_URL: target.url() };
+    const load = await startLoad();
+    try {
+      await load.waitForMore(200);
+      await direct(source).publish("news", "before");
+      await eventually("both subscribers got the source's message", () => load.messages.filter((m) => m.endsWith("news before")).length === 2);
+
+      // ferry's own copy (the bulk), while the app writes; the cutover's follower and switch do the rest.
+      const copied = await ferry(["--json", "redis", "replicate", "--strategy", "copy", "--tls-ca", bundle], env);
+      expect(copied.code, copied.stderr).toBe(0);
+      await load.waitForMore(200);
+
+      const cutover = (fence: string[]) => ferry([
+        "--json", "cutover", "--strategy", "copy", ...fence, "--tls-ca", bundle,
+        "--pooler", replica.control, "--pooler-ca", certs.tls.caFile, "--pooler-redis", "--pooler-timeout", "10",
+      ], { ...env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_REDIS_TARGET_URL: target.url() });
+      // The ACL fence, which Heroku's Redis refuses: the cutover gives back after the proxy
+      // was paused, and the proxy resumes on the source; the app felt a wait, no failure.
+      let t0 = Date.now();
+      const givenBack = await cutover([]);
+      const givenBackMs = Date.now() - t0;
+      expect(givenBack.code).toBe(1);
+      expect(givenBack.json.steps.map((s: { name: string }) => s.name)).toContain("redis-pooler-pause");
+      expect(givenBack.json.error).toMatch(/refuses ACL SETUSER/);
+      expect((await control("/redis/status")).body).toMatchObject({ paused: false, port: source.port, held: 0 });
+      await load.waitForMore(200);
+      expect(load.failed).toEqual([]);
+
+      t0 = Date.now();
+      const cut = await cutover(["--fence", "dynos-stopped"]);
+      const cutoverMs = Date.now() - t0;
+      expect(cut.code, cut.stderr).toBe(0);
+      const steps = (cut.json.steps as { name: string; ms: number; detail?: string }[]);
+      const order = steps.map((s) => s.name);
+      expect(order.indexOf("redis-pooler-pause")).toBeLessThan(order.indexOf("redis-fence"));
+      expect(order.indexOf("redis-open")).toBeLessThan(order.indexOf("redis-pooler-repoint"));
+      expect(steps.find((s) => s.name === "redis-pooler-repoint")?.detail).toBe(`1 replica(s) repointed at 127.0.0.1:${target.port}/0 and resumed`);
+
+      const idleBefore = load.acked.idleFetches;
+      await load.waitForMore(200);
+      await eventually("the idle worker's BRPOP returning on the target", () => load.acked.idleFetches > idleBefore, { timeoutMs: 10_000 });
+      const published = direct(target);
+      await published.publish("news", "after");
+      await published.publish("news.eu", "after");
+      await eventually("both subscribers got the target's messages, on the channel and the pattern", () =>
+        ["resp2 news after", "resp3 news after", "resp2 p:news.eu after", "resp3 p:news.eu after"].every((m) => load.messages.includes(m)));
+      await load.stop();
+
+      const { acked } = load;
+      console.log(`redis proxy cutover: ${load.commands()} commands acknowledged, ${load.failed.length} failed, ${load.reconnects()} reconnects, longest wait ${load.longestMs()} ms (BRPOP's own blocking left out); ferry's write-unavailable window ${cut.json.writeUnavailableMs} ms, the pause ${steps.find((s) => s.name === "redis-pooler-pause")?.ms} ms, the whole cutover command ${cutoverMs} ms (the given-back one ${givenBackMs} ms)`);
+      expect(load.failed).toEqual([]);
+      expect(load.reconnects()).toBe(0);
+      // A command waits out a pause and no longer: never longer than the cutover command that paused it.
+      expect(load.longestMs()).toBeLessThanOrEqual(Math.max(cutoverMs, givenBackMs));
+
+      // Every acknowledged write is on the target, once.
+      const t = direct(target);
+      expect(Number(await t.get("counter:2"))).toBe(acked.counter2);
+      expect(Number(await t.get("counter:3"))).toBe(acked.counter3);
+      expect((await t.lrange("tokens", 0, -1)).sort()).toEqual([...acked.tokens].sort());
+      expect(Number(await t.get("tx:count"))).toBe(acked.tx.length);
+      expect(await t.lrange("tx:tokens", 0, -1)).toEqual(acked.tx);
+      const db2 = direct(target, 2);
+      expect((await db2.mget(...acked.db2)).filter((v) => v === null)).toEqual([]);
+      expect(await direct(target, 0).exists(acked.db2.at(-1)!)).toBe(0); // SELECT 2 survived the repoint
+      // Every job pushed was popped once or is still queued, on the target.
+      const queued = await t.lrange("queue:default", 0, -1);
+      expect([...acked.popped, ...queued].sort()).toEqual([...acked.jobs].sort());
+      // The writes after the repoint went to the target only: the fenced source lacks them.
+      expect(await direct(source).llen("tokens")).toBeLessThan(acked.tokens.length);
+
+      const status = await poolerStep(pooler.status(replicas(), "redis"));
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout).replicas[0]).toMatchObject({ host: "127.0.0.1", port: target.port, db: 0, tls: "verify", paused: false, held: 0 });
+      for (const text of [cut.stdout, cut.stderr, status.stdout, replica.log.join("")]) {
+        for (const secret of [SOURCE_PASSWORD, TARGET_PASSWORD, encodeURIComponent(SOURCE_PASSWORD), CLIENT_PASSWORD]) expect(text).not.toContain(secret);
+      }
+    } finally {
+      await load.stop();
+    }
+  }, 180_000);
+});
