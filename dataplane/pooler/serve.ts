@@ -17,6 +17,7 @@ import { AdminLogin, databaseState, DatabaseState, pauseWithin, PauseTimeout, re
 import { PoolerSettings, renderAuthFile, renderIni, serverTarget, ServerTarget } from "./ini";
 import { sameSecret } from "./secret";
 import { NotPaused, RedisProxy } from "./redis-proxy";
+import { redisServer } from "./redis-upstream";
 
 export const PGBOUNCER = "/usr/sbin/pgbouncer";
 
@@ -94,6 +95,8 @@ function usableCertificate(cert: string, key: string): void {
 
 export async function serve(opts: ServeOptions): Promise<Supervisor> {
   let server: ServerTarget = serverTarget(opts.serverUrl, "FERRY_POOLER_SERVER_URL");
+  // Checked before anything starts: a bad Redis URL leaves no pgbouncer and no directory behind.
+  if (opts.redis) redisServer(opts.redis.serverUrl, "FERRY_POOLER_REDIS_URL");
   usableCertificate(opts.tlsCert, opts.tlsKey);
   const { dir, owner } = privateDir(opts);
   const files = {
