@@ -76,6 +76,7 @@ export class Session {
   private upstream?: Upstream;
   private ending = false;
   private closed = false;
+  private clientFull = false;
   private readonly framer = new RespFramer(true);
 
   constructor(private readonly client: TLSSocket, private readonly proxy: ProxyContext) {
@@ -302,7 +303,7 @@ export class Session {
     this.upstream ??= this.open(this.proxy.server);
     this.due.push(due);
     // Back-pressure: a slow server stops the proxy reading this client, not its memory.
-    if (!this.upstream.write(frame)) {
+    if (!this.upstream.write(frame) && !this.client.isPaused()) {
       this.client.pause();
       this.upstream.whenWritable(() => this.client.resume());
     }
@@ -379,12 +380,17 @@ export class Session {
     }
   }
 
+  /** Back-pressure the other way: a client slow to read stops the proxy reading its server. */
   private toClient(frame: Buffer): void {
     if (this.closed) return;
-    if (!this.client.write(frame)) {
+    if (!this.client.write(frame) && !this.clientFull) {
+      this.clientFull = true;
       const upstream = this.upstream;
       upstream?.pauseReading();
-      this.client.once("drain", () => upstream?.resumeReading());
+      this.client.once("drain", () => {
+        this.clientFull = false;
+        upstream?.resumeReading();
+      });
     }
   }
 }
