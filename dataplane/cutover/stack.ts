@@ -14,7 +14,12 @@
 //   pooler-pause  (--pooler) every PgBouncer replica the app reaches Postgres through is
 //                 paused: its transactions finish, new ones wait in the pooler instead
 //                 of failing on the fenced source (docs/pooler.md); one that cannot be
-//                 paused gives every store back, every replica resumed on the source
+//                 paused gives every store back, every replica resumed on the source.
+//                 Beside it, redis-pooler-pause (--pooler-redis): the replicas' Redis proxy
+//                 paused (commands already sent finish, a blocked BRPOP up to its 2 s;
+//                 new ones wait in the proxy). Side by side, before any fence: the wait
+//                 is the longer of the two, not both, and falls outside the window, and a
+//                 proxy that cannot be paused gives back with nothing fenced
 //   queues        BEFORE any fence, the app's Sidekiq processes quieted (they take no
 //                 new job) and none with a job in progress: a worker still taking jobs
 //                 would run one against the fenced Postgres, and its retry would meet
@@ -22,10 +27,6 @@
 //                 retry and dead sets are data and travel with the copy; a give-back
 //                 stops the quieted processes for their platform to start them again
 //   fence         Postgres: every login role read-only, sessions ended (the window opens)
-//   redis-pooler-pause  (--pooler-redis) just before the Redis fence, the pooler's Redis
-//                 proxy paused on every replica: commands already sent finish, new ones
-//                 wait in the proxy (docs/pooler.md, "The Redis half"); one that cannot be
-//                 paused gives every store back
 //   redis-fence   Redis: the app's user loses @write on the source (ACL), or with
 //                 --fence dynos-stopped, every other client's writes held (CLIENT PAUSE WRITE)
 //   catch up      in parallel: Postgres drain (+ sequences | the dump copy) and Redis
@@ -225,7 +226,7 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
       await inParallel(drainQueues(run), verifyRedisEarly(run));
     }
     try {
-      await pausePoolers(run);
+      await inParallel(pausePoolers(run, "postgres"), pausePoolers(run, "redis"));
       await fenceEveryWriter(run);
       await catchUpEveryStore(run);
       await takeOverPostgres(run);
@@ -319,9 +320,9 @@ const POOLER_SIDES = {
 
 /**
  * Every replica's `store` half paused (or, if one cannot be, a failure: pauseAll resumed
- * them all, and the give-back leaves them so). Postgres's just before the fence, Redis's
- * just before the Redis fence. Idempotent: a rerun pauses again (a replica that
- * restarted meanwhile would not be paused any more).
+ * them all, and the give-back resumes the other half). Just before the fences.
+ * Idempotent: a rerun pauses again (a replica that restarted meanwhile would not be
+ * paused any more).
  */
 async function pausePoolers(run: StackRun, store: PoolerStore = "postgres"): Promise<void> {
   const side = POOLER_SIDES[store];
@@ -364,12 +365,11 @@ async function resumePoolersOnSource(run: StackRun): Promise<string | undefined>
   return errors.length ? errors.join("; ") : undefined;
 }
 
-/** The window opens: Postgres fenced, then the Redis proxy paused and Redis fenced. */
+/** The window opens: Postgres fenced, then Redis fenced. */
 async function fenceEveryWriter(run: StackRun): Promise<void> {
   const { redis } = run.opts;
   if (run.pg) await pgFence(run.pg);
   run.markFenced();
-  await pausePoolers(run, "redis");
   if (redis) {
     // Always applied (idempotent): a resumed run makes sure the fence is still there.
     const fence = await fenceSource(redis);

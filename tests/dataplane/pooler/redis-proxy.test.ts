@@ -351,10 +351,23 @@ describe("ferry cutover --pooler-redis", () => {
       expect(copied.code, copied.stderr).toBe(0);
       await load.waitForMore(200);
 
-      const cutover = (fence: string[]) => ferry([
+      const cutover = (fence: string[], pauseTimeout = 10) => ferry([
         "--json", "cutover", "--strategy", "copy", ...fence, "--tls-ca", bundle,
-        "--pooler", replica.control, "--pooler-ca", certs.tls.caFile, "--pooler-redis", "--pooler-timeout", "10",
+        "--pooler", replica.control, "--pooler-ca", certs.tls.caFile, "--pooler-redis", "--pooler-timeout", String(pauseTimeout),
       ], { ...env, FERRY_POOLER_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_POOLER_REDIS_TARGET_URL: target.url() });
+
+      // A client holding a MULTI open: the proxy cannot be paused, and the cutover gives
+      // back before anything is fenced; the app keeps its source.
+      const holder = viaProxy({ protocol: 2 });
+      expect(await holder.call("MULTI")).toBe("OK");
+      const unpaused = await cutover(["--fence", "dynos-stopped"], 1);
+      expect(unpaused.code).toBe(1);
+      expect(unpaused.json.error).toMatch(/could not pause every pooler replica \(pooler 127\.0\.0\.1:\d+: the Redis proxy's pause did not complete within 1 s: .*1 client\(s\) inside MULTI or WATCH/);
+      expect(unpaused.json.steps.map((s: { name: string }) => s.name)).not.toContain("redis-fence");
+      expect(await direct(source).exists("ferry:state:fence")).toBe(0);
+      expect(await holder.call("EXEC")).toEqual([]);
+      await load.waitForMore(200);
+      expect(load.failed).toEqual([]);
       // The ACL fence, which Heroku's Redis refuses: the cutover gives back after the proxy
       // was paused, and the proxy resumes on the source; the app felt a wait, no failure.
       let t0 = Date.now();
