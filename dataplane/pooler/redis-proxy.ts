@@ -53,7 +53,8 @@ export class NotPaused extends Error {}
 export class RedisProxy implements ProxyContext {
   paused = false;
   private readonly sessions = new Set<Session>();
-  private waiters: (() => void)[] = [];
+  /** Pauses waiting to complete, told how they ended. */
+  private waiters: ((how: "drained" | "resumed") => void)[] = [];
   private repointing: Promise<unknown> = Promise.resolve();
 
   private constructor(public server: RedisServer, private readonly opts: RedisProxyOptions, private readonly listener: Server) {}
@@ -100,7 +101,7 @@ export class RedisProxy implements ProxyContext {
 
   changed(): void {
     if (!this.paused || !this.drained()) return;
-    for (const wake of this.waiters.splice(0)) wake();
+    for (const wake of this.waiters.splice(0)) wake("drained");
   }
 
   private drained(): boolean {
@@ -122,14 +123,15 @@ export class RedisProxy implements ProxyContext {
     if (this.paused && this.drained()) return { ms: 0, already: true };
     this.paused = true;
     let timer: NodeJS.Timeout | undefined;
-    const done = new Promise<boolean>((resolve) => {
-      this.waiters.push(() => resolve(true));
-      timer = setTimeout(() => resolve(false), timeoutMs);
+    const done = new Promise<"drained" | "resumed" | "late">((resolve) => {
+      this.waiters.push(resolve);
+      timer = setTimeout(() => resolve("late"), timeoutMs);
     });
     this.changed();
-    const ok = await done;
+    const how = await done;
     clearTimeout(timer);
-    if (ok) return { ms: Date.now() - t0, already: false };
+    if (how === "drained") return { ms: Date.now() - t0, already: false };
+    if (how === "resumed") throw new PauseTimeout("the Redis proxy was resumed before its pause completed");
     const s = this.state();
     this.resume();
     throw new PauseTimeout(`the Redis proxy's pause did not complete within ${timeoutMs / 1000} s: ${s.inFlight} command(s) still in flight (a blocking command such as BRPOP counts), ${s.openTransactions} client(s) inside MULTI or WATCH; resumed`);
@@ -139,7 +141,7 @@ export class RedisProxy implements ProxyContext {
   resume(): boolean {
     const was = this.paused;
     this.paused = false;
-    this.waiters = [];
+    for (const wake of this.waiters.splice(0)) wake("resumed");
     for (const s of [...this.sessions]) s.release();
     return was;
   }
