@@ -178,11 +178,26 @@ describe("the pooler's Redis proxy", () => {
     let answered = false;
     const held = other.incr("held:counter").then((n) => ((answered = true), n));
     await eventually("the INCR held", async () => (await control("/redis/status")).body.held === 1);
+    // Clients that arrive while paused: AUTH is the proxy's to answer, so it is answered;
+    // the first command that must reach the server waits (ioredis's HELLO 3 among them).
+    const late = await rawClient(replica.redisPort!, certs.ca);
+    late.send(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(CLIENT_PASSWORD)}\r\n${CLIENT_PASSWORD}\r\nGET held:counter\r\n`);
+    await late.waitFor("+OK\r\n");
+    const arriving = viaProxy({ lazyConnect: true });
+    let ready = false;
+    const connecting = arriving.connect().then(() => (ready = true));
     await new Promise((r) => setTimeout(r, 300));
-    expect(answered).toBe(false);
+    expect([answered, ready, late.received()]).toEqual([false, false, "+OK\r\n"]);
+    const whilePaused = (await control("/redis/status")).body;
+    expect(whilePaused.paused).toBe(true);
+    // The INCR, the late GET, and ioredis's connection setup (HELLO, then CLIENT SETINFO ...).
+    expect(whilePaused.held).toBeGreaterThanOrEqual(3);
     const resumed = await poolerStep(pooler.resume(replicas(), "redis"));
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(await held).toBe(1);
+    await connecting;
+    expect(await late.waitFor("+OK\r\n$1\r\n1\r\n")).toBe("+OK\r\n$1\r\n1\r\n");
+    late.socket.destroy();
 
     const open = viaProxy({ protocol: 2 });
     expect(await open.call("MULTI")).toBe("OK");
