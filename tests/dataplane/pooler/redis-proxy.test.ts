@@ -213,6 +213,30 @@ describe("the pooler's Redis proxy", () => {
     await other.del("held:counter", "tx:left-open");
   });
 
+  it("counts every (un)subscribe confirmation in RESP2 and RESP3, so nothing stays in flight and a pause completes", async () => {
+    const got: string[] = [];
+    for (const protocol of [2, 3] as const) {
+      const sub = viaProxy({ protocol });
+      sub.on("message", (channel: string, message: string) => got.push(`${protocol} ${channel} ${message}`));
+      await sub.subscribe("a", "b", "a"); // three confirmations, one per name
+      await sub.psubscribe("p.*");
+      // ioredis resolves an UNSUBSCRIBE of everything only once the server's count is 0,
+      // so the pattern goes first, by name.
+      await sub.punsubscribe("p.*");
+      await sub.unsubscribe(); // one confirmation per channel subscribed
+      await sub.punsubscribe(); // none left: one confirmation all the same
+      await sub.subscribe("c");
+      expect(await direct(source).publish("c", "hi")).toBeGreaterThanOrEqual(1);
+      await eventually(`the RESP${protocol} subscriber's message`, () => got.includes(`${protocol} c hi`));
+      await sub.unsubscribe("c");
+      if (protocol === 3) expect(await sub.get("no-such-key")).toBeNull(); // RESP3 may run commands after unsubscribing
+    }
+    expect((await control("/redis/status")).body.inFlight).toBe(0);
+    const paused = await control("/redis/pause", { timeoutMs: 2000 });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect((await control("/redis/resume", {})).body.resumed).toBe(true);
+  });
+
   it("refuses a repoint while not paused (409) and a target that refuses the login, leaving every client where it was", async () => {
     const notPaused = await control("/redis/repoint", { url: target.url() });
     expect(notPaused.status).toBe(409);
