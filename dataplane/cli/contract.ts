@@ -36,6 +36,9 @@ export const ENV = {
   /** What a repoint points the pooler at: the app's own login on the target or the source (not ferry's). */
   poolerTargetUrl: "FERRY_POOLER_TARGET_URL",
   poolerSourceUrl: "FERRY_POOLER_SOURCE_URL",
+  /** The same for the pooler's Redis proxy: the app's own rediss:// login on each side. */
+  poolerRedisTargetUrl: "FERRY_POOLER_REDIS_TARGET_URL",
+  poolerRedisSourceUrl: "FERRY_POOLER_REDIS_SOURCE_URL",
   /** PEM the replicas' control certificates chain to, where no --pooler-ca file is given (a Pulumi step's environment). */
   poolerCa: "FERRY_POOLER_CA",
   /** What the step's create printed: the Command provider sets it for update and delete. */
@@ -171,14 +174,20 @@ export function stack(acceptSelfSignedTls: boolean) {
     cutover: (args: {
       /** mode and fence: Redis moves too; without them only Postgres (with its pooler) does. */
       strategy: PostgresStrategy; mode?: RedisMode; fence?: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean;
-      /** The Postgres pooler paused before the fence and repointed at the target (docs/pooler.md). */
-      pooler?: { replicas: PoolerReplicas; pauseTimeoutSeconds: number };
+      /**
+       * The Postgres pooler paused before the fence and repointed at the target
+       * (docs/pooler.md); `redis`: its Redis proxy too, around the Redis fence.
+       */
+      pooler?: { replicas: PoolerReplicas; pauseTimeoutSeconds: number; redis?: boolean };
     }) =>
       ferry(
-        [...new Set([...POSTGRES_ENV, ...(args.mode ? REDIS_ENV : []), ...(args.pooler ? [...POOLER_ENV, ENV.poolerTargetUrl] : [])])],
+        [...new Set([
+          ...POSTGRES_ENV, ...(args.mode ? REDIS_ENV : []), ...(args.pooler ? [...POOLER_ENV, ENV.poolerTargetUrl] : []),
+          ...(args.pooler?.redis ? [ENV.poolerRedisTargetUrl] : []),
+        ])],
         "cutover", "--strategy", args.strategy, ...(args.mode ? ["--strategy", args.mode, ...fenceFlag(args.fence ?? "acl")] : []), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
         ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.pgFence), ...tls,
-        ...(args.pooler ? [...poolerWords(args.pooler.replicas), "--pooler-timeout", args.pooler.pauseTimeoutSeconds] : []),
+        ...(args.pooler ? [...poolerWords(args.pooler.replicas), "--pooler-timeout", args.pooler.pauseTimeoutSeconds, ...(args.pooler.redis ? ["--pooler-redis"] : [])] : []),
       ),
   };
 }
@@ -192,13 +201,22 @@ export interface PoolerReplicas {
 const poolerWords = (r: PoolerReplicas) => [...r.urls.flatMap((u) => ["--pooler", u]), ...(r.caFile ? ["--pooler-ca", r.caFile] : [])];
 const POOLER_ENV = [ENV.poolerAdminPassword, ENV.poolerCa];
 
+/** Which half of the pooler a step drives: PgBouncer (the default, no flag) or the Redis proxy. */
+export type PoolerStore = "postgres" | "redis";
+const storeWords = (store: PoolerStore) => (store === "redis" ? ["--store", "redis"] : []);
+const REPOINT_ENV = {
+  postgres: { target: ENV.poolerTargetUrl, source: ENV.poolerSourceUrl },
+  redis: { target: ENV.poolerRedisTargetUrl, source: ENV.poolerRedisSourceUrl },
+} as const;
+
 /** The pooler the cutover pauses, repoints and resumes (docs/pooler.md); the server URL a repoint sends is read from the environment. */
 export const pooler = {
-  pause: (r: PoolerReplicas, timeoutSeconds: number) => ferry(POOLER_ENV, "pooler", "pause", ...poolerWords(r), "--timeout", timeoutSeconds),
-  repoint: (r: PoolerReplicas, to: "target" | "source") =>
-    ferry([...POOLER_ENV, to === "target" ? ENV.poolerTargetUrl : ENV.poolerSourceUrl], "pooler", "repoint", ...poolerWords(r), "--to", to),
-  resume: (r: PoolerReplicas) => ferry(POOLER_ENV, "pooler", "resume", ...poolerWords(r)),
-  status: (r: PoolerReplicas) => ferry(POOLER_ENV, "pooler", "status", ...poolerWords(r)),
+  pause: (r: PoolerReplicas, timeoutSeconds: number, store: PoolerStore = "postgres") =>
+    ferry(POOLER_ENV, "pooler", "pause", ...poolerWords(r), "--timeout", timeoutSeconds, ...storeWords(store)),
+  repoint: (r: PoolerReplicas, to: "target" | "source", store: PoolerStore = "postgres") =>
+    ferry([...POOLER_ENV, REPOINT_ENV[store][to]], "pooler", "repoint", ...poolerWords(r), "--to", to, ...storeWords(store)),
+  resume: (r: PoolerReplicas, store: PoolerStore = "postgres") => ferry(POOLER_ENV, "pooler", "resume", ...poolerWords(r), ...storeWords(store)),
+  status: (r: PoolerReplicas, store: PoolerStore = "postgres") => ferry(POOLER_ENV, "pooler", "status", ...poolerWords(r), ...storeWords(store)),
 };
 
 /** How ferry reaches the old box over SSH: it opens the session itself. */

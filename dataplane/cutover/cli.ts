@@ -17,7 +17,7 @@ import { fenceOption } from "../redis/cli";
 import { Endpoint, TlsTrust } from "../redis/connection";
 import type { RedisFence } from "../redis/fence";
 import { chooseMode, recordedMode, REDIS_MODES, RedisMode } from "../redis/recorded";
-import { GateNotMet, QueueDrain, stackCutover, StackCutoverResult } from "./stack";
+import { GateNotMet, QueueDrain, stackCutover, StackCutoverOptions, StackCutoverResult } from "./stack";
 import { stackStatus, StoreStatus } from "./status";
 import { accessOf, secretEnv } from "../pooler/cli";
 import { ENV as CONTRACT_ENV } from "../cli/contract";
@@ -46,6 +46,7 @@ interface CutoverFlags extends StackFlags {
   pooler: string[];
   poolerCa?: string;
   poolerTimeout: number;
+  poolerRedis?: boolean;
 }
 
 type Store = "pg" | "redis";
@@ -129,10 +130,7 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
   if (!pg && (flagged.pg || flags.unfencedRole?.length || flags.providerSuperusers)) {
     throw new FerryError(`${flagged.pg ? `--strategy ${flagged.pg}` : flags.providerSuperusers ? "--provider-superusers" : "--unfenced-role"} needs the Postgres URLs (${ENV.pg.target})`, 2);
   }
-  if (!pg && flags.pooler.length) throw new FerryError(`--pooler needs the Postgres URLs (${ENV.pg.target})`, 2);
-  const pooler = flags.pooler.length
-    ? { access: await accessOf(flags), targetUrl: secretEnv(CONTRACT_ENV.poolerTargetUrl), pauseTimeoutMs: flags.poolerTimeout * 1000 }
-    : undefined;
+  const { pooler, redisPooler } = await poolerHooks(flags, !!pg, !!redis);
   const timeoutSeconds = parseNumber("--timeout", flags.timeout, 1) ?? 60;
   const numbers = { maxLagBytes: parseNumber("--max-lag-bytes", flags.maxLagBytes, 0), jobs: parseNumber("--jobs", flags.jobs, 1) };
   const queues: QueueDrain | undefined = flags.sidekiq || flags.pattern.length
@@ -144,6 +142,7 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
   ]);
   return {
     pooler,
+    redisPooler,
     postgres: pg && strategy ? {
       sourceUrl: pg.source, targetUrl: pg.target, strategy,
       ...numbers, timeoutSeconds, ...fenceOptions(flags),
@@ -154,6 +153,23 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
     } : undefined,
     queues,
     onStep: flags.json ? undefined : (s) => process.stderr.write(`  ${s.name} (${s.ms} ms)${s.detail ? `: ${s.detail}` : ""}\n`),
+  };
+}
+
+/**
+ * The pooler's halves the cutover drives: PgBouncer where Postgres moves, the Redis proxy
+ * (--pooler-redis) where Redis does; both reached at the same --pooler replicas.
+ */
+async function poolerHooks(flags: CutoverFlags, pg: boolean, redis: boolean): Promise<Pick<StackCutoverOptions, "pooler" | "redisPooler">> {
+  if (flags.poolerRedis && !flags.pooler.length) throw new FerryError("--pooler-redis needs the replicas: --pooler https://host:port, once per replica", 2);
+  if (flags.poolerRedis && !redis) throw new FerryError(`--pooler-redis needs the Redis URLs (${ENV.redis.target})`, 2);
+  if (!pg && flags.pooler.length && !flags.poolerRedis) throw new FerryError(`--pooler needs the Postgres URLs (${ENV.pg.target})`, 2);
+  if (!flags.pooler.length) return {};
+  const access = await accessOf(flags);
+  const hook = (targetEnv: string) => ({ access, targetUrl: secretEnv(targetEnv), pauseTimeoutMs: flags.poolerTimeout * 1000 });
+  return {
+    pooler: pg ? hook(CONTRACT_ENV.poolerTargetUrl) : undefined,
+    redisPooler: flags.poolerRedis ? hook(CONTRACT_ENV.poolerRedisTargetUrl) : undefined,
   };
 }
 
@@ -184,6 +200,7 @@ export function registerStackCommands(program: Command): void {
     .option("--pooler <url>", "a Postgres pooler replica's control URL, https://host:port (once per replica): paused before the fence, repointed at FERRY_POOLER_TARGET_URL and resumed once the target opens, resumed on the source on a give-back (admin password: FERRY_POOLER_ADMIN_PASSWORD)", collect, [] as string[])
     .option("--pooler-ca <file>", "PEM the pooler replicas' certificates chain to")
     .addOption(new Option("--pooler-timeout <seconds>", "how long a replica's PAUSE may wait for its transactions before the cutover gives back").default(10).argParser(integer("--pooler-timeout", 1, 3600)))
+    .option("--pooler-redis", `the --pooler replicas also proxy Redis (serve --redis-port): paused just before the Redis fence, repointed at ${CONTRACT_ENV.poolerRedisTargetUrl} and resumed once the target is primary, resumed on the source on a give-back`)
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as CutoverFlags;
       const plan = await cutoverPlan(flags);

@@ -11,6 +11,15 @@
 //                 then tails, so the window only copies the keys changed since
 //                 (redis/window-follower.ts); then, beside the queues, every key verified
 //                 (redis-verify-early), so the window only compares the keys changed since
+//   pooler-pause  (--pooler) every PgBouncer replica the app reaches Postgres through is
+//                 paused: its transactions finish, new ones wait in the pooler instead
+//                 of failing on the fenced source (docs/pooler.md); one that cannot be
+//                 paused gives every store back, every replica resumed on the source.
+//                 Beside it, redis-pooler-pause (--pooler-redis): the replicas' Redis proxy
+//                 paused (commands already sent finish, a blocked BRPOP up to its 2 s;
+//                 new ones wait in the proxy). Side by side, before any fence: the wait
+//                 is the longer of the two, not both, and falls outside the window, and a
+//                 proxy that cannot be paused gives back with nothing fenced
 //   queues        BEFORE any fence, the app's Sidekiq processes quieted (they take no
 //                 new job) and none with a job in progress: a worker still taking jobs
 //                 would run one against the fenced Postgres, and its retry would meet
@@ -29,7 +38,8 @@
 //   take over     Postgres: subscription dropped / standby promoted (no way back after)
 //   verify        in parallel: Postgres fast verify and Redis verify
 //   open          Postgres activate (physical), Redis target marked primary, the pooler
-//                 replicas repointed at the target and resumed (pooler-repoint), then done
+//                 replicas repointed at the target and resumed (pooler-repoint, and
+//                 redis-pooler-repoint for the Redis proxy, side by side), then done
 //   verify-at-open (--pooler) after the window: every row of the fenced source against the
 //                 target's snapshot from before the first replica moved (the app writes
 //                 the target since, so `ferry pg verify` reports this one)
@@ -57,7 +67,7 @@ import { followUntilFence, WindowFollower } from "../redis/window-follower";
 import { drain } from "../redis/drain";
 import { FenceRecord as RedisFence } from "../redis/fence";
 import { VerifyResult, verifyKeys } from "../redis/verify";
-import { pauseAll, PoolerAccess, PoolerResult, repointAll, resumeAll } from "../pooler/replicas";
+import { pauseAll, PoolerAccess, PoolerResult, PoolerStore, repointAll, resumeAll, whereOf } from "../pooler/replicas";
 
 export interface QueueDrain {
   sidekiq: boolean;
@@ -78,6 +88,8 @@ export interface PoolerHook {
 export interface StackCutoverOptions {
   postgres?: Omit<PgOptions, "onStep">;
   pooler?: PoolerHook;
+  /** The pooler's Redis proxy (the same replicas, --store redis): targetUrl is the app's rediss:// login on the target. */
+  redisPooler?: PoolerHook;
   redis?: Omit<RedisOptions, "progress">;
   /** The app's job queues on the source Redis, drained before the fences. */
   queues?: QueueDrain;
@@ -219,7 +231,10 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
   if ((!opts.postgres || pgOpen) && (!opts.redis || redisOpen)) return new StackRun(opts, pg, redisOpen).result({ steps: pg?.previous?.steps ?? [] });
   // A store already cut over (on its own, held back by ferry:hold, or by this command
   // before a crash) is left as it is: the rest moves.
-  const moving: StackCutoverOptions = { ...opts, postgres: pgOpen ? undefined : opts.postgres, pooler: pgOpen ? undefined : opts.pooler, redis: redisOpen ? undefined : opts.redis };
+  const moving: StackCutoverOptions = {
+    ...opts, postgres: pgOpen ? undefined : opts.postgres, pooler: pgOpen ? undefined : opts.pooler,
+    redis: redisOpen ? undefined : opts.redis, redisPooler: redisOpen ? undefined : opts.redisPooler,
+  };
   const redisFencedBefore = moving.redis ? (await fenceOnSource(moving.redis.source)) !== undefined : false;
   const run = new StackRun(moving, pgOpen ? undefined : pg, redisFencedBefore || redisOpen, opts);
 
@@ -230,7 +245,7 @@ async function cutOverStack(opts: StackCutoverOptions, pg: PgCutover | undefined
       await inParallel(drainQueues(run), verifyRedisEarly(run));
     }
     try {
-      await pausePoolers(run);
+      await inParallel(pausePoolers(run, "postgres"), pausePoolers(run, "redis"));
       await fenceEveryWriter(run);
       await catchUpEveryStore(run);
       await takeOverPostgres(run);
@@ -316,53 +331,62 @@ async function drainQueues(run: StackRun): Promise<void> {
   }, false);
 }
 
+/** Each half of the pooler: its hook, its steps' names, and what waits in it while paused. */
+const POOLER_SIDES = {
+  postgres: { hook: (o: StackCutoverOptions) => o.pooler, pause: "pooler-pause", repoint: "pooler-repoint", waits: "transactions" },
+  redis: { hook: (o: StackCutoverOptions) => o.redisPooler, pause: "redis-pooler-pause", repoint: "redis-pooler-repoint", waits: "Redis commands" },
+} as const;
+
 /**
- * Just before the fence, every pooler replica paused (or, if one cannot be, a failure:
- * pauseAll resumed them all, and the give-back leaves them so). Idempotent: a rerun
- * pauses again (a replica that restarted meanwhile would not be paused any more).
+ * Every replica's `store` half paused (or, if one cannot be, a failure: pauseAll resumed
+ * them all, and the give-back resumes the other half). Just before the fences.
+ * Idempotent: a rerun pauses again (a replica that restarted meanwhile would not be
+ * paused any more).
  */
-async function pausePoolers(run: StackRun): Promise<void> {
-  const { pooler } = run.opts;
+async function pausePoolers(run: StackRun, store: PoolerStore = "postgres"): Promise<void> {
+  const side = POOLER_SIDES[store];
+  const pooler = side.hook(run.opts);
   // A rerun past the repoint: the app is on the target already, nothing to hold it from.
-  if (!pooler || run.done("pooler-repoint")) return;
+  if (!pooler || run.done(side.repoint)) return;
   const pause = async () => {
-    const r = await pauseAll(pooler.access, pooler.pauseTimeoutMs);
+    const r = await pauseAll(pooler.access, pooler.pauseTimeoutMs, store);
     if (!r.ok) throw new Error(r.error);
-    return `${r.replicas.length} replica(s) paused: new transactions wait in the pooler`;
+    return `${r.replicas.length} replica(s) paused: new ${side.waits} wait in the pooler`;
   };
-  if (run.done("pooler-pause")) await pause();
-  else await run.step("pooler-pause", pause, false);
+  if (run.done(side.pause)) await pause();
+  else await run.step(side.pause, pause, false);
 }
 
 /**
- * The target open: every replica pointed at it and resumed. A replica that cannot be
- * repointed stays paused (it must never resume on the fenced source) while the others
- * resume, and the step fails: a rerun of the cutover repoints it.
+ * The target open: every replica's `store` half pointed at it and resumed. A replica
+ * that cannot be repointed stays paused (it must never resume on the fenced source)
+ * while the others resume, and the step fails: a rerun of the cutover repoints it.
  */
-async function repointPoolers(run: StackRun): Promise<void> {
-  const { pooler } = run.opts;
+async function repointPoolers(run: StackRun, store: PoolerStore = "postgres"): Promise<void> {
+  const side = POOLER_SIDES[store];
+  const pooler = side.hook(run.opts);
   if (!pooler) return;
   const repoint = async () => {
-    const repointed = await repointAll(pooler.access, pooler.targetUrl);
-    const resumed = await resumeAll({ ...pooler.access, replicas: repointed.replicas.map((r) => r.replica) });
+    const repointed = await repointAll(pooler.access, pooler.targetUrl, store);
+    const resumed = await resumeAll({ ...pooler.access, replicas: repointed.replicas.map((r) => r.replica) }, store);
     const failed = [repointed, resumed].filter((r) => !r.ok).map((r) => r.error);
     if (failed.length) throw new Error(`${failed.join("; ")}; rerun ferry cutover to repoint and resume the rest`);
     return `${resumed.replicas.length} replica(s) repointed at ${describeReplicas(resumed)} and resumed`;
   };
   // Again on a rerun (each replica reports "already points" or moves): a replica that
   // restarted since starts on the fenced source, and a crash may have come mid-step.
-  if (run.done("pooler-repoint")) await repoint();
-  else await run.step("pooler-repoint", repoint);
+  if (run.done(side.repoint)) await repoint();
+  else await run.step(side.repoint, repoint);
 }
 
-const describeReplicas = (r: PoolerResult) => [...new Set(r.replicas.map((x) => `${x.host}:${x.port}/${x.dbname}`))].join(", ");
+const describeReplicas = (r: PoolerResult) => [...new Set(r.replicas.map(whereOf))].join(", ");
 
-/** The sources given back: the pooler replicas resume on them (still pointed there). */
+/** The sources given back: the pooler replicas, both halves, resume on them (still pointed there). */
 async function resumePoolersOnSource(run: StackRun): Promise<string | undefined> {
-  const { pooler } = run.opts;
-  if (!pooler) return undefined;
-  const r = await resumeAll(pooler.access);
-  return r.ok ? undefined : r.error;
+  const halves = (["postgres", "redis"] as const).map((store) => ({ store, hook: POOLER_SIDES[store].hook(run.opts) }));
+  const results = await Promise.all(halves.filter((h) => h.hook).map((h) => resumeAll(h.hook!.access, h.store)));
+  const errors = results.filter((r) => !r.ok).map((r) => r.error);
+  return errors.length ? errors.join("; ") : undefined;
 }
 
 /** The window opens: Postgres fenced, then Redis fenced. */
@@ -450,7 +474,7 @@ async function openEveryTarget(run: StackRun): Promise<void> {
   });
   const atOpen = await holdTargetAsOpened(run);
   try {
-    await repointPoolers(run);
+    await inParallel(repointPoolers(run, "postgres"), repointPoolers(run, "redis"));
     if (run.pg) await pgDone(run.pg);
     else await run.step("done", async () => `write-unavailable ${run.writeUnavailableMs()} ms`);
     if (atOpen && run.pg) await pgVerifyAtOpen(run.pg, atOpen);

@@ -4,18 +4,22 @@
 // the environment (or stdin), never argv: the admin password FERRY_POOLER_ADMIN_PASSWORD
 // (or --password-stdin), the server URLs FERRY_POOLER_SERVER_URL (where serve starts) and
 // FERRY_POOLER_TARGET_URL / FERRY_POOLER_SOURCE_URL (where a repoint points: the app's own
-// login, not ferry's), the app's password FERRY_POOLER_CLIENT_PASSWORD, the TLS key.
+// login, not ferry's), the app's password FERRY_POOLER_CLIENT_PASSWORD, the TLS key. With
+// --redis-port, serve also runs the Redis proxy (FERRY_POOLER_REDIS_URL), and the steps
+// take `--store redis` to drive it (a repoint: FERRY_POOLER_REDIS_TARGET_URL / _SOURCE_URL).
 // Exit codes: 0 ok, 1 a replica failed (the step says which), 2 bad input.
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { action, emit, FerryError, GlobalOptions, integer } from "../cli/common";
 import { ENV } from "../cli/contract";
-import { pauseAll, PoolerAccess, PoolerResult, poolerStatus, repointAll, resumeAll } from "./replicas";
+import { pauseAll, PoolerAccess, PoolerResult, PoolerStore, poolerStatus, repointAll, resumeAll, whereOf } from "./replicas";
 import { serve } from "./serve";
 
 export const POOLER_ENV = {
   adminPassword: ENV.poolerAdminPassword,
   serverUrl: "FERRY_POOLER_SERVER_URL",
+  /** The Redis proxy's server (`serve --redis-port`): rediss://, the app's login there. */
+  redisUrl: "FERRY_POOLER_REDIS_URL",
   clientPassword: "FERRY_POOLER_CLIENT_PASSWORD",
   tlsCert: "FERRY_POOLER_TLS_CERT",
   tlsKey: "FERRY_POOLER_TLS_KEY",
@@ -30,6 +34,7 @@ export interface AccessFlags extends GlobalOptions {
   pooler: string[];
   poolerCa?: string;
   passwordStdin?: boolean;
+  store?: PoolerStore;
 }
 
 /** A required secret from the environment: one line naming the variable when it is missing. */
@@ -79,16 +84,23 @@ function serverCaOf(): string | undefined {
 
 const collect = (value: string, acc: string[]) => [...acc, value];
 
+/** Where a repoint's URL comes from: the app's own login on that side, for that store. */
+function repointEnv(store: PoolerStore, to: "target" | "source"): string {
+  if (store === "redis") return to === "target" ? ENV.poolerRedisTargetUrl : ENV.poolerRedisSourceUrl;
+  return to === "target" ? ENV.poolerTargetUrl : ENV.poolerSourceUrl;
+}
+
 function replicaCommand(parent: Command, name: string, description: string): Command {
   return parent.command(name).description(description)
     .option("--pooler <url>", "a replica's control URL, https://host:port (once per replica)", collect, [] as string[])
     .option("--pooler-ca <file>", `PEM the replicas' certificates chain to (default: the PEM in ${POOLER_ENV.controlCa}, else the system's CA store)`)
-    .option("--password-stdin", `read the admin password from stdin instead of ${POOLER_ENV.adminPassword}`);
+    .option("--password-stdin", `read the admin password from stdin instead of ${POOLER_ENV.adminPassword}`)
+    .addOption(new Option("--store <store>", "which half of the replicas: postgres (PgBouncer) or redis (the Redis proxy, serve --redis-port)").choices(["postgres", "redis"]).default("postgres"));
 }
 
 function render(r: PoolerResult): string {
   const lines = [...r.steps.map((s) => `  ${s.name} (${s.ms} ms): ${s.detail ?? ""}`),
-    ...r.replicas.map((x) => `${x.replica}: ${x.database} -> ${x.host}:${x.port}/${x.dbname}${x.paused ? " (paused)" : ""}`)];
+    ...r.replicas.map((x) => `${x.replica}: ${"database" in x ? x.database : "redis"} -> ${whereOf(x)}${x.paused ? " (paused)" : ""}`)];
   return r.ok ? lines.join("\n") : [`pooler step failed: ${r.error}`, ...lines].join("\n");
 }
 
@@ -100,33 +112,33 @@ function finish(flags: GlobalOptions, r: PoolerResult): number {
 }
 
 export function registerPoolerCommands(program: Command): void {
-  const pooler = program.command("pooler").description("the Postgres pooler (PgBouncer) the cutover pauses, repoints and resumes");
+  const pooler = program.command("pooler").description("the pooler the cutover pauses, repoints and resumes: PgBouncer for Postgres, and the Redis proxy (--store redis)");
 
-  replicaCommand(pooler, "pause", "pause every replica (in-flight transactions finish, new ones wait); if one cannot be paused, every replica is resumed and the step fails")
-    .addOption(new Option("--timeout <seconds>", "how long PAUSE may wait for in-flight transactions").default(10).argParser(integer("--timeout", 1, 3600)))
+  replicaCommand(pooler, "pause", "pause every replica (in-flight transactions, or Redis commands, finish; new ones wait); if one cannot be paused, every replica is resumed and the step fails")
+    .addOption(new Option("--timeout <seconds>", "how long the pause may wait for what is in flight").default(10).argParser(integer("--timeout", 1, 3600)))
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as AccessFlags & { timeout: number };
-      return finish(flags, await pauseAll(await accessOf(flags), flags.timeout * 1000));
+      return finish(flags, await pauseAll(await accessOf(flags), flags.timeout * 1000, flags.store));
     }));
 
-  replicaCommand(pooler, "repoint", `point every replica at the target (${ENV.poolerTargetUrl}) or the source (${ENV.poolerSourceUrl}): the app's login there; the URL travels to the replicas over TLS only`)
+  replicaCommand(pooler, "repoint", `point every replica at the target (${ENV.poolerTargetUrl}; --store redis: ${ENV.poolerRedisTargetUrl}) or the source (${ENV.poolerSourceUrl}; ${ENV.poolerRedisSourceUrl}): the app's login there; the URL travels to the replicas over TLS only`)
     .addOption(new Option("--to <side>", "which server the replicas point at").choices(["target", "source"]).default("target"))
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as AccessFlags & { to: "target" | "source" };
-      const url = secretEnv(flags.to === "target" ? ENV.poolerTargetUrl : ENV.poolerSourceUrl);
-      return finish(flags, await repointAll(await accessOf(flags), url));
+      const url = secretEnv(repointEnv(flags.store ?? "postgres", flags.to));
+      return finish(flags, await repointAll(await accessOf(flags), url, flags.store));
     }));
 
   replicaCommand(pooler, "resume", "resume every replica on the server it points at")
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as AccessFlags;
-      return finish(flags, await resumeAll(await accessOf(flags)));
+      return finish(flags, await resumeAll(await accessOf(flags), flags.store));
     }));
 
   replicaCommand(pooler, "status", "where every replica points and whether it is paused (read-only)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals() as AccessFlags;
-      return finish(flags, await poolerStatus(await accessOf(flags)));
+      return finish(flags, await poolerStatus(await accessOf(flags), flags.store));
     }));
 
   pooler.command("serve").description("run pgbouncer and its control API (what a pooler task runs); secrets from FERRY_POOLER_* variables")
@@ -142,10 +154,12 @@ export function registerPoolerCommands(program: Command): void {
     .addOption(new Option("--query-wait-timeout <seconds>", "how long a query may wait (while paused, too)").default(120).argParser(integer("--query-wait-timeout", 1, 86_400)))
     .option("--run-as <user>", "the Unix user pgbouncer switches to when started as root (it refuses to run as root)")
     .option("--dir <dir>", "where the private directory (0700) is made")
+    .addOption(new Option("--redis-port <n>", `also run the Redis proxy on this port (TLS, the client user's password; its server: ${POOLER_ENV.redisUrl}); off when not given`).argParser(integer("--redis-port", 0, 65535)))
+    .option("--redis-listen <addr>", "the Redis proxy's address (default: --listen)")
     .action(action(async (_o: unknown, cmd: Command) => {
       const f = cmd.optsWithGlobals() as GlobalOptions & {
         database: string; clientUser: string; adminUser: string; listen: string; port: number; controlListen: string; controlPort: number;
-        poolMode: "transaction" | "session"; poolSize: number; queryWaitTimeout: number; runAs?: string; dir?: string;
+        poolMode: "transaction" | "session"; poolSize: number; queryWaitTimeout: number; runAs?: string; dir?: string; redisPort?: number; redisListen?: string;
       };
       const supervisor = await serve({
         database: f.database, clientUser: f.clientUser, adminUser: f.adminUser, listenAddr: f.listen, listenPort: f.port,
@@ -153,8 +167,10 @@ export function registerPoolerCommands(program: Command): void {
         queryWaitTimeout: f.queryWaitTimeout, runAs: f.runAs, parentDir: f.dir,
         serverUrl: secretEnv(POOLER_ENV.serverUrl), adminPassword: secretEnv(POOLER_ENV.adminPassword), clientPassword: secretEnv(POOLER_ENV.clientPassword),
         tlsCert: secretEnv(POOLER_ENV.tlsCert), tlsKey: secretEnv(POOLER_ENV.tlsKey), serverCa: serverCaOf(),
+        redis: f.redisPort === undefined ? undefined : { listenAddr: f.redisListen ?? f.listen, port: f.redisPort, serverUrl: secretEnv(POOLER_ENV.redisUrl) },
       });
-      emit(f, { serving: true, port: f.port, controlPort: supervisor.controlPort }, (r) => `pooler serving ${f.database} on port ${r.port}, control on ${r.controlPort}`);
+      emit(f, { serving: true, port: f.port, controlPort: supervisor.controlPort, ...(supervisor.redisPort !== undefined ? { redisPort: supervisor.redisPort } : {}) },
+        (r) => `pooler serving ${f.database} on port ${r.port}${r.redisPort !== undefined ? `, Redis on ${r.redisPort}` : ""}, control on ${r.controlPort}`);
       for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void supervisor.close());
       const code = await supervisor.exited;
       return code === 0 || code === null ? 0 : 1;

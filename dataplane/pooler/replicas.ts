@@ -3,9 +3,22 @@
 // password as a bearer token. Named steps, one per replica, each idempotent (a paused
 // replica pauses again as "already paused", a repointed one reports "unchanged"), so a
 // rerun after a crash continues. ALL replicas are paused or none is: a replica that cannot
-// be paused has the others resumed on the server they use, and the step fails.
+// be paused has the others resumed on the server they use, and the step fails. Each step
+// runs on one store's side of the replicas: PgBouncer (`postgres`, the default) or the
+// Redis proxy (`redis`, the same routes under /redis).
 import { request } from "node:https";
 import type { ReplicaState } from "./serve";
+import type { RedisProxyState } from "./redis-proxy";
+
+/** Which half of the pooler a step drives. */
+export type PoolerStore = "postgres" | "redis";
+const PREFIX: Record<PoolerStore, string> = { postgres: "", redis: "/redis" };
+
+/** One replica's side as its control API reports it (Postgres: the alias's server; Redis: the proxy's). */
+export type SideState = ReplicaState | RedisProxyState;
+
+/** host:port/database of a side, for messages (never credentials). */
+export const whereOf = (s: SideState) => `${s.host}:${s.port}/${"dbname" in s ? s.dbname : s.db}`;
 
 export interface PoolerAccess {
   /** The control URLs, https://host:port, one per replica. */
@@ -26,7 +39,7 @@ export interface PoolerStep {
 export interface PoolerResult {
   ok: boolean;
   steps: PoolerStep[];
-  replicas: (ReplicaState & { replica: string })[];
+  replicas: (SideState & { replica: string })[];
   error?: string;
 }
 
@@ -84,7 +97,7 @@ function stepOf(name: string, replica: string, t0: number, detail: string): Pool
   return { name: `${name} ${replicaName(replica)}`, ms: Date.now() - t0, detail };
 }
 
-type Stated = ReplicaState & { replica: string };
+type Stated = SideState & { replica: string };
 
 function outcome(settled: PromiseSettledResult<{ step: PoolerStep; state: Stated }>[]): { steps: PoolerStep[]; replicas: Stated[]; failed: string[] } {
   const ok = settled.filter((s): s is PromiseFulfilledResult<{ step: PoolerStep; state: Stated }> => s.status === "fulfilled").map((s) => s.value);
@@ -93,8 +106,8 @@ function outcome(settled: PromiseSettledResult<{ step: PoolerStep; state: Stated
 }
 
 /** The state every replica reports. */
-export async function poolerStatus(access: PoolerAccess): Promise<PoolerResult> {
-  const settled = await eachReplica(access, async (replica) => ({ replica, ...(await call<ReplicaState>(access, replica, "GET", "/status")) }));
+export async function poolerStatus(access: PoolerAccess, store: PoolerStore = "postgres"): Promise<PoolerResult> {
+  const settled = await eachReplica(access, async (replica) => ({ replica, ...(await call<SideState>(access, replica, "GET", `${PREFIX[store]}/status`)) }));
   const replicas = settled.filter((s): s is PromiseFulfilledResult<Stated> => s.status === "fulfilled").map((s) => s.value);
   const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => (s.reason as Error).message);
   return { ok: failed.length === 0, steps: [], replicas, ...(failed.length ? { error: failed.join("; ") } : {}) };
@@ -105,36 +118,37 @@ export async function poolerStatus(access: PoolerAccess): Promise<PoolerResult> 
  * that cannot be paused within `timeoutMs` (it resumes itself) fails the step after every
  * other replica is resumed: the app keeps its source and no query failed.
  */
-export async function pauseAll(access: PoolerAccess, timeoutMs: number): Promise<PoolerResult> {
+export async function pauseAll(access: PoolerAccess, timeoutMs: number, store: PoolerStore = "postgres"): Promise<PoolerResult> {
   const settled = await eachReplica(access, async (replica) => {
     const t0 = Date.now();
-    const r = await call<ReplicaState & { already: boolean }>(access, replica, "POST", "/pause", { timeoutMs }, timeoutMs);
-    return { step: stepOf("pause", replica, t0, r.already ? "already paused" : `paused, ${r.serverConnections} server connection(s) left`), state: { replica, ...r } };
+    const r = await call<SideState & { already: boolean }>(access, replica, "POST", `${PREFIX[store]}/pause`, { timeoutMs }, timeoutMs);
+    const left = "serverConnections" in r ? `${r.serverConnections} server connection(s) left` : `${r.clients} client(s), ${r.held} command(s) held`;
+    return { step: stepOf("pause", replica, t0, r.already ? "already paused" : `paused, ${left}`), state: { replica, ...r } };
   });
   const done = outcome(settled);
   if (!done.failed.length) return { ok: true, steps: done.steps, replicas: done.replicas };
-  const back = await resumeAll(access);
+  const back = await resumeAll(access, store);
   const error = `could not pause every pooler replica (${done.failed.join("; ")}); ${back.ok ? "every replica was resumed on the server it uses" : `resuming failed too: ${back.error}`}`;
   return { ok: false, steps: [...done.steps, ...back.steps], replicas: back.replicas, error };
 }
 
 /** Every replica pointed at `serverUrl` (its credentials travel in the request body over TLS only). */
-export async function repointAll(access: PoolerAccess, serverUrl: string): Promise<PoolerResult> {
+export async function repointAll(access: PoolerAccess, serverUrl: string, store: PoolerStore = "postgres"): Promise<PoolerResult> {
   const settled = await eachReplica(access, async (replica) => {
     const t0 = Date.now();
-    const r = await call<ReplicaState & { changed: boolean }>(access, replica, "POST", "/repoint", { url: serverUrl });
-    return { step: stepOf("repoint", replica, t0, `${r.changed ? "now points at" : "already points at"} ${r.host}:${r.port}/${r.dbname}`), state: { replica, ...r } };
+    const r = await call<SideState & { changed: boolean }>(access, replica, "POST", `${PREFIX[store]}/repoint`, { url: serverUrl });
+    return { step: stepOf("repoint", replica, t0, `${r.changed ? "now points at" : "already points at"} ${whereOf(r)}`), state: { replica, ...r } };
   });
   const done = outcome(settled);
   return { ok: !done.failed.length, steps: done.steps, replicas: done.replicas, ...(done.failed.length ? { error: `could not repoint every pooler replica: ${done.failed.join("; ")}` } : {}) };
 }
 
 /** Every replica resumed (on whatever server it points at now). */
-export async function resumeAll(access: PoolerAccess): Promise<PoolerResult> {
+export async function resumeAll(access: PoolerAccess, store: PoolerStore = "postgres"): Promise<PoolerResult> {
   const settled = await eachReplica(access, async (replica) => {
     const t0 = Date.now();
-    const r = await call<ReplicaState & { resumed: boolean }>(access, replica, "POST", "/resume");
-    return { step: stepOf("resume", replica, t0, `${r.resumed ? "resumed" : "was not paused"} on ${r.host}:${r.port}/${r.dbname}`), state: { replica, ...r } };
+    const r = await call<SideState & { resumed: boolean }>(access, replica, "POST", `${PREFIX[store]}/resume`);
+    return { step: stepOf("resume", replica, t0, `${r.resumed ? "resumed" : "was not paused"} on ${whereOf(r)}`), state: { replica, ...r } };
   });
   const done = outcome(settled);
   return { ok: !done.failed.length, steps: done.steps, replicas: done.replicas, ...(done.failed.length ? { error: `could not resume every pooler replica: ${done.failed.join("; ")}` } : {}) };

@@ -5,7 +5,6 @@
 // server URL lives in memory and in the 0600 ini only: never on a command line, in a log
 // or in an answer (which names host, port and database).
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createHash, timingSafeEqual } from "node:crypto";
 import { chmodSync, chownSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, Server } from "node:https";
@@ -16,6 +15,9 @@ import { isRoot } from "../cli/process";
 import { FerryError } from "../cli/common";
 import { AdminLogin, databaseState, DatabaseState, pauseWithin, PauseTimeout, reload, resume, withAdmin } from "./admin";
 import { PoolerSettings, renderAuthFile, renderIni, serverTarget, ServerTarget } from "./ini";
+import { sameSecret } from "./secret";
+import { NotPaused, RedisProxy } from "./redis-proxy";
+import { redisServer } from "./redis-upstream";
 
 export const PGBOUNCER = "/usr/sbin/pgbouncer";
 
@@ -35,6 +37,8 @@ export interface ServeOptions extends Omit<PoolerSettings, "dir" | "files"> {
   pgbouncer?: string;
   /** Where pgbouncer's own log lines go (default this process's stderr). */
   log?: (line: string) => void;
+  /** The Redis proxy (`--redis-port`), off when absent; its server URL from FERRY_POOLER_REDIS_URL. */
+  redis?: { listenAddr: string; port: number; serverUrl: string };
 }
 
 /** What GET /status answers: where the alias points, never with what credentials. */
@@ -50,6 +54,8 @@ export interface ReplicaState {
 
 export interface Supervisor {
   controlPort: number;
+  /** The Redis proxy's port, when it runs. */
+  redisPort?: number;
   /** Resolves when pgbouncer exits (on its own, or after close). */
   exited: Promise<number | null>;
   close(): Promise<void>;
@@ -89,6 +95,8 @@ function usableCertificate(cert: string, key: string): void {
 
 export async function serve(opts: ServeOptions): Promise<Supervisor> {
   let server: ServerTarget = serverTarget(opts.serverUrl, "FERRY_POOLER_SERVER_URL");
+  // Checked before anything starts: a bad Redis URL leaves no pgbouncer and no directory behind.
+  if (opts.redis) redisServer(opts.redis.serverUrl, "FERRY_POOLER_REDIS_URL");
   usableCertificate(opts.tlsCert, opts.tlsKey);
   const { dir, owner } = privateDir(opts);
   const files = {
@@ -122,15 +130,15 @@ export async function serve(opts: ServeOptions): Promise<Supervisor> {
     abandon(err);
   }
   const pgbouncer = child!;
+  const redis = opts.redis ? await startRedisProxy(opts, opts.redis).catch(abandon) : undefined;
 
   let repointing = Promise.resolve();
   const state = async (): Promise<ReplicaState> => stateOf(opts, await withAdmin(login, (c) => databaseState(c, opts.database)));
-  const routes: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
-    "GET /status": state,
+  const routes: Routes = {
+    "GET /status": async () => ({ ...(await state()), ...(redis ? { redis: redis.state() } : {}) }),
+    ...(redis ? redisRoutes(redis) : {}),
     "POST /pause": async (body) => {
-      const timeoutMs = Number(body.timeoutMs);
-      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new BadRequest("timeoutMs must be a positive number");
-      const paused = await pauseWithin(login, opts.database, timeoutMs);
+      const paused = await pauseWithin(login, opts.database, timeoutOf(body));
       return { ...paused, ...(await state()) };
     },
     "POST /resume": async () => ({ resumed: await resume(login, opts.database), ...(await state()) }),
@@ -158,13 +166,49 @@ export async function serve(opts: ServeOptions): Promise<Supervisor> {
   await new Promise<void>((resolve, reject) => {
     control.once("error", reject);
     control.listen(opts.controlPort, opts.controlAddr, () => resolve());
-  }).catch(abandon);
-  void exited.then(() => control.close());
+  }).catch(async (err) => {
+    await redis?.close();
+    abandon(err);
+  });
+  void exited.then(() => Promise.all([control.close(), redis?.close()]));
   return {
     controlPort: (control.address() as { port: number }).port,
+    redisPort: redis?.port,
     exited,
-    close: () => closeAll(control, pgbouncer, exited, dir),
+    close: async () => {
+      await redis?.close();
+      await closeAll(control, pgbouncer, exited, dir);
+    },
   };
+}
+
+type Routes = Record<string, (body: Record<string, unknown>) => Promise<unknown>>;
+
+function startRedisProxy(opts: ServeOptions, redis: NonNullable<ServeOptions["redis"]>): Promise<RedisProxy> {
+  return RedisProxy.start({
+    listenAddr: redis.listenAddr, port: redis.port, serverUrl: redis.serverUrl, serverCa: opts.serverCa,
+    clientUser: opts.clientUser, clientPassword: opts.clientPassword, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey,
+    log: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
+  });
+}
+
+/** The Redis proxy's pause, repoint and resume: the Postgres routes' shapes, under /redis. */
+function redisRoutes(redis: RedisProxy): Routes {
+  return {
+    "GET /redis/status": async () => redis.state(),
+    "POST /redis/pause": async (body) => ({ ...(await redis.pause(timeoutOf(body))), ...redis.state() }),
+    "POST /redis/resume": async () => ({ resumed: redis.resume(), ...redis.state() }),
+    "POST /redis/repoint": async (body) => {
+      if (typeof body.url !== "string") throw new BadRequest("url must be a string");
+      return { ...(await redis.repoint(body.url)), ...redis.state() };
+    },
+  };
+}
+
+function timeoutOf(body: Record<string, unknown>): number {
+  const timeoutMs = Number(body.timeoutMs);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new BadRequest("timeoutMs must be a positive number");
+  return timeoutMs;
 }
 
 const sameServer = (a: ServerTarget, b: ServerTarget) => (Object.keys(a) as (keyof ServerTarget)[]).every((k) => a[k] === b[k]);
@@ -216,11 +260,9 @@ async function closeAll(control: Server, child: ChildProcess, exited: Promise<nu
 
 class BadRequest extends Error {}
 
-/** Constant-time: the bearer token against the admin password (digests, so lengths do not leak). */
+/** The bearer token against the admin password. */
 function authorized(req: IncomingMessage, password: string): boolean {
-  const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
-  const digest = (s: string) => createHash("sha256").update(s).digest();
-  return timingSafeEqual(digest(given), digest(password));
+  return sameSecret(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "", password);
 }
 
 function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
@@ -247,18 +289,18 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   });
 }
 
-async function answer(req: IncomingMessage, res: ServerResponse, password: string, routes: Record<string, (body: Record<string, unknown>) => Promise<unknown>>): Promise<void> {
+async function answer(req: IncomingMessage, res: ServerResponse, password: string, routes: Routes): Promise<void> {
   const reply = (status: number, body: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
     res.end(JSON.stringify(body));
   };
   if (!authorized(req, password)) return reply(401, { error: "the admin password is wrong or missing" });
   const route = routes[`${req.method} ${req.url}`];
-  if (!route) return reply(404, { error: `no ${req.method} ${req.url}` });
+  if (!route) return reply(404, { error: req.url?.startsWith("/redis/") ? "this pooler runs no Redis proxy (ferry pooler serve without --redis-port)" : `no ${req.method} ${req.url}` });
   try {
     reply(200, await route(await readBody(req)));
   } catch (err) {
-    const status = err instanceof BadRequest || (err instanceof FerryError && err.exitCode === 2) ? 400 : err instanceof PauseTimeout ? 409 : 500;
+    const status = err instanceof BadRequest || (err instanceof FerryError && err.exitCode === 2) ? 400 : err instanceof PauseTimeout || err instanceof NotPaused ? 409 : 500;
     reply(status, { error: (err as Error).message.split("\n")[0] });
   }
 }

@@ -62,8 +62,7 @@ export function describeEndpoint(ep: Endpoint): string {
 }
 
 function tlsOptions(trust: TlsTrust, flagForCa: string): RedisOptions["tls"] {
-  if (trust.insecure) return { rejectUnauthorized: false };
-  if (!trust.caFile) return {};
+  if (trust.insecure || !trust.caFile) return trustedTls(undefined, trust.insecure);
   let pem: string;
   try {
     pem = readFileSync(trust.caFile, "utf8");
@@ -71,8 +70,17 @@ function tlsOptions(trust: TlsTrust, flagForCa: string): RedisOptions["tls"] {
     throw new FerryError(`${flagForCa} file ${trust.caFile} cannot be read`, 2);
   }
   if (!pem.includes("BEGIN CERTIFICATE")) throw new FerryError(`${flagForCa} file ${trust.caFile} holds no PEM certificate`, 2);
-  // Keep the system roots: the other side (e.g. ElastiCache) is signed by a public CA.
-  return { ca: [pem, ...rootCertificates] };
+  return trustedTls(pem);
+}
+
+/**
+ * The TLS trust of a Redis connection: `insecure` accepts any certificate (Heroku's
+ * self-signed ones, an explicit choice); a CA's PEM is trusted beside the system roots
+ * (the other side, e.g. ElastiCache, is signed by a public CA); else the system roots.
+ */
+export function trustedTls(pem?: string, insecure?: boolean): { rejectUnauthorized?: boolean; ca?: string[] } {
+  if (insecure) return { rejectUnauthorized: false };
+  return pem ? { ca: [pem, ...rootCertificates] } : {};
 }
 
 /** ioredis options for an endpoint; `db` overrides the URL's database. */

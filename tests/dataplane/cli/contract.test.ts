@@ -122,6 +122,12 @@ for (const to of ["target", "source"] as const) samples["pooler.repoint"].push(c
 samples["pooler.resume"].push(contract.pooler.resume(poolerReplicas));
 samples["pooler.status"].push(contract.pooler.status(poolerReplicas));
 samples["stack.cutover"].push(contract.stack(false).cutover({ strategy: "logical", mode: "replicaof", fence: "acl", maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq: true, pooler: { replicas: poolerReplicas, pauseTimeoutSeconds: 10 } }));
+// The pooler's Redis proxy: the same steps with --store redis, and the stack cutover around the Redis fence.
+samples["pooler.pause"].push(contract.pooler.pause(poolerReplicas, 10, "redis"));
+for (const to of ["target", "source"] as const) samples["pooler.repoint"].push(contract.pooler.repoint(poolerReplicas, to, "redis"));
+samples["pooler.resume"].push(contract.pooler.resume(poolerReplicas, "redis"));
+samples["pooler.status"].push(contract.pooler.status(poolerReplicas, "redis"));
+samples["stack.cutover"].push(contract.stack(true).cutover({ strategy: "capture", mode: "copy", fence: "dynos-stopped", maxLagBytes: 204800, timeoutSeconds: 300, drainSidekiq: true, pooler: { replicas: poolerReplicas, pauseTimeoutSeconds: 10, redis: true } }));
 
 const cases = Object.entries(samples).flatMap(([builder, commands]) => commands.map((c): [string, FerryCommand] => [builder, c]));
 

@@ -1,5 +1,6 @@
-// `ferry pooler` refuses bad input before it reaches any replica: one line naming the flag
-// or variable, exit 2, and no secret echoed.
+// `ferry pooler` refuses bad input before it reaches any replica (or, for serve, before
+// pgbouncer or the Redis proxy starts): one line naming the flag or variable, exit 2, and
+// no secret echoed.
 import { readdirSync, readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../../rehearsal/servers";
@@ -30,6 +31,11 @@ const cases: { name: string; args: string[]; env: Record<string, string | undefi
   { name: "serve with an unreadable server CA file", args: serveArgs, env: { ...serveEnv, FERRY_POOLER_SERVER_CA: undefined, FERRY_POOLER_SERVER_CA_FILE: "/nonexistent/server-ca.pem" }, line: "FERRY_POOLER_SERVER_CA_FILE: cannot read /nonexistent/server-ca.pem" },
   { name: "serve with the admin console's name as the alias", args: [...serveArgs.slice(0, 3), "pgbouncer", ...serveArgs.slice(4)], env: serveEnv, line: "--database: pgbouncer is the admin console's name; pick another alias" },
   { name: "serve with a certificate that is not one", args: serveArgs, env: { ...serveEnv, FERRY_POOLER_SERVER_URL: `postgresql://app:${SECRET}@db.internal/app?sslmode=require`, FERRY_POOLER_SERVER_CA: undefined, FERRY_POOLER_TLS_CERT: "not a certificate" }, line: "FERRY_POOLER_TLS_CERT and FERRY_POOLER_TLS_KEY must be a PEM certificate and its private key" },
+  { name: "serve --redis-port without its server URL", args: [...serveArgs, "--redis-port", "0"], env: serveEnv, line: "missing FERRY_POOLER_REDIS_URL: set it in the environment (never on the command line)" },
+  { name: "serve --redis-port on an unencrypted Redis server leg", args: [...serveArgs, "--redis-port", "0"], env: { ...serveEnv, FERRY_POOLER_REDIS_URL: `redis://:${SECRET}@cache.internal:6379/0` }, line: "FERRY_POOLER_REDIS_URL must be a rediss:// URL: the proxy's server leg is always TLS" },
+  { name: "serve --redis-port with an unknown certificate check", args: [...serveArgs, "--redis-port", "0"], env: { ...serveEnv, FERRY_POOLER_REDIS_URL: `rediss://:${SECRET}@cache.internal:6379/0?ssl_cert_reqs=optional` }, line: `FERRY_POOLER_REDIS_URL: ssl_cert_reqs must be none (Heroku's self-signed certificates) or required (got "optional")` },
+  { name: "a Redis repoint without the target's login", args: ["pooler", "repoint", "--store", "redis", "--pooler", "https://10.0.0.5:6433"], env: { FERRY_POOLER_ADMIN_PASSWORD: SECRET, FERRY_POOLER_REDIS_TARGET_URL: undefined }, line: "missing FERRY_POOLER_REDIS_TARGET_URL: set it in the environment (never on the command line)" },
+  { name: "cutover --pooler-redis without Redis", args: ["cutover", "--pooler", "https://10.0.0.5:6433", "--pooler-redis"], env: { FERRY_TARGET_URL: "postgresql://a@127.0.0.1:1/x", FERRY_SOURCE_URL: "postgresql://a@127.0.0.1:2/x", FERRY_TARGET_REDIS_URL: undefined, FERRY_SOURCE_REDIS_URL: undefined }, line: "--pooler-redis needs the Redis URLs (FERRY_TARGET_REDIS_URL)" },
   { name: "cutover --pooler without Postgres", args: ["cutover", "--pooler", "https://10.0.0.5:6433"], env: { FERRY_TARGET_URL: undefined, FERRY_SOURCE_URL: undefined, FERRY_TARGET_REDIS_URL: "redis://127.0.0.1:1", FERRY_SOURCE_REDIS_URL: "redis://127.0.0.1:2" }, line: "--pooler needs the Postgres URLs (FERRY_TARGET_URL)" },
 ];
 

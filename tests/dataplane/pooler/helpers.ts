@@ -37,6 +37,8 @@ function writeCa(pem: string): string {
 export interface Replica {
   /** The app's port (pgbouncer). */
   port: number;
+  /** The Redis proxy's port, when started with `redis`. */
+  redisPort?: number;
   /** https://127.0.0.1:port of the control API. */
   control: string;
   child: ChildProcess;
@@ -45,12 +47,17 @@ export interface Replica {
 }
 
 /** `ferry pooler serve` as a pooler task runs it, its secrets in the environment. */
-export async function startReplica(certs: PoolerCerts, serverUrl: string, serverCa: string, opts: { poolMode?: "transaction" | "session"; serverCaFromFile?: boolean } = {}): Promise<Replica> {
+export async function startReplica(
+  certs: PoolerCerts, serverUrl: string, serverCa: string,
+  opts: { poolMode?: "transaction" | "session"; serverCaFromFile?: boolean; redisUrl?: string } = {},
+): Promise<Replica> {
   const [port, controlPort] = [await freePort(), await freePort()];
+  const redisPort = opts.redisUrl ? await freePort() : undefined;
   const args = [
     join(__dirname, "../../../bin/ferry.js"), "--json", "pooler", "serve", "--database", ALIAS, "--client-user", CLIENT_USER,
     "--listen", "127.0.0.1", "--port", String(port), "--control-listen", "127.0.0.1", "--control-port", String(controlPort),
     "--pool-mode", opts.poolMode ?? "transaction", "--pool-size", "5", "--query-wait-timeout", "30", "--run-as", "postgres",
+    ...(redisPort ? ["--redis-port", String(redisPort)] : []),
   ];
   const child = spawn(process.execPath, args, {
     env: {
@@ -62,6 +69,7 @@ export async function startReplica(certs: PoolerCerts, serverUrl: string, server
       FERRY_POOLER_TLS_KEY: readFileSync(certs.tls.keyFile, "utf8"),
       // As a pooler task has it (components/target/pooler): a file, the RDS bundle being too large for a variable.
       ...(opts.serverCaFromFile ? { FERRY_POOLER_SERVER_CA_FILE: writeCa(serverCa) } : { FERRY_POOLER_SERVER_CA: serverCa }),
+      ...(opts.redisUrl ? { FERRY_POOLER_REDIS_URL: opts.redisUrl } : {}),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -78,7 +86,7 @@ export async function startReplica(certs: PoolerCerts, serverUrl: string, server
     void exited.then(() => reject(new Error(`ferry pooler serve exited: ${log.join("")}`)));
   });
   return {
-    port, control: `https://127.0.0.1:${controlPort}`, child, log,
+    port, redisPort, control: `https://127.0.0.1:${controlPort}`, child, log,
     stop: async () => {
       child.kill("SIGTERM");
       await exited;

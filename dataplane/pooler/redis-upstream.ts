@@ -1,0 +1,178 @@
+// One client's connection to the server Redis, as the proxy opens it (docs/pooler.md,
+// "The Redis half"): TLS always, the server's own credentials (from the server URL, never
+// the client's), then the connection state the client built replayed (RESP3, SELECT,
+// CLIENT SETNAME, its subscriptions), so that to the client a new upstream is the old one.
+// The replies to that handshake are the proxy's: only what comes after goes to the client.
+import { isIP } from "node:net";
+import { connect, TLSSocket } from "node:tls";
+import { FerryError } from "../cli/common";
+import { parseRedisUrl, trustedTls } from "../redis/connection";
+import { encodeCommand, RespFramer, replyShape } from "./resp";
+
+/** Where the proxy points: the server URL's parts. */
+export interface RedisServer {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  /** The database a client starts on (the URL's path). */
+  db: number;
+  /**
+   * verify: the certificate is checked against FERRY_POOLER_SERVER_CA and the system roots
+   * (ElastiCache). no-verify: `?ssl_cert_reqs=none` in the URL, the spelling redis-py and
+   * Heroku's own docs give for Heroku's self-signed certificates
+   * (https://devcenter.heroku.com/articles/connecting-heroku-redis#connecting-in-python);
+   * the rest of ferry accepts them the same way (--tls-insecure: redis/connection.ts).
+   */
+  tls: "verify" | "no-verify";
+}
+
+export function redisServer(url: string, name: string): RedisServer {
+  const p = parseRedisUrl(url, name);
+  if (!p.tls) throw new FerryError(`${name} must be a rediss:// URL: the proxy's server leg is always TLS`, 2);
+  const reqs = new URL(url).searchParams.get("ssl_cert_reqs");
+  if (reqs !== null && reqs.toLowerCase() !== "none" && reqs.toLowerCase() !== "required") {
+    throw new FerryError(`${name}: ssl_cert_reqs must be none (Heroku's self-signed certificates) or required (got "${reqs}")`, 2);
+  }
+  return { host: p.host, port: p.port, username: p.username, password: p.password, db: p.db, tls: reqs?.toLowerCase() === "none" ? "no-verify" : "verify" };
+}
+
+export const sameRedisServer = (a: RedisServer, b: RedisServer) => (Object.keys(a) as (keyof RedisServer)[]).every((k) => a[k] === b[k]);
+
+/** The connection state a client built, replayed on every new upstream. */
+export interface Replay {
+  protocol: 2 | 3;
+  /** Undefined: the URL's database. */
+  db?: number;
+  name?: string;
+  /** SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE and their names. */
+  subscriptions: { command: string; names: string[] }[];
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const MESSAGES = new Set(["message", "pmessage", "smessage"]);
+
+/** The handshake's commands, and how many replies they get (one per name for a subscribe). */
+function handshake(server: RedisServer, replay: Replay): { commands: Buffer[]; replies: number } {
+  const login = server.password === undefined ? [] : [server.username ?? "default", server.password];
+  const commands = [
+    replay.protocol === 3 ? encodeCommand(["HELLO", "3", ...(login.length ? ["AUTH", ...login] : [])]) : login.length ? encodeCommand(["AUTH", ...login]) : undefined,
+    (replay.db ?? server.db) !== 0 ? encodeCommand(["SELECT", String(replay.db ?? server.db)]) : undefined,
+    replay.name !== undefined ? encodeCommand(["CLIENT", "SETNAME", replay.name]) : undefined,
+    ...replay.subscriptions.filter((s) => s.names.length).map((s) => encodeCommand([s.command, ...s.names])),
+  ].filter((c): c is Buffer => c !== undefined);
+  const subscribed = replay.subscriptions.reduce((n, s) => n + s.names.length, 0);
+  return { commands, replies: commands.length - replay.subscriptions.filter((s) => s.names.length).length + subscribed };
+}
+
+export interface UpstreamEvents {
+  /** A reply (or a push) after the handshake: the client's. */
+  reply(frame: Buffer): void;
+  /** A message published during the handshake, on a channel already subscribed. */
+  push(frame: Buffer): void;
+  /** The connection failed or closed without the proxy closing it. */
+  gone(err: Error): void;
+}
+
+export class Upstream {
+  /** Resolves once every handshake reply came back without an error. */
+  readonly ready: Promise<void>;
+  /** The subscription count the server confirmed last (0 when none). */
+  subscriptions = 0;
+  private readonly socket: TLSSocket;
+  private readonly framer = new RespFramer();
+  private handshakeLeft: number;
+  private closing = false;
+  private settle!: (err?: Error) => void;
+
+  constructor(readonly server: RedisServer, serverCa: string | undefined, replay: Replay, private readonly on: UpstreamEvents) {
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err ? reject(err) : resolve());
+    });
+    this.ready.catch(() => undefined);
+    this.socket = connect({
+      host: server.host, port: server.port, servername: isIP(server.host) ? undefined : server.host,
+      ...trustedTls(serverCa, server.tls === "no-verify"),
+    });
+    this.socket.setNoDelay(true);
+    this.socket.setKeepAlive(true, 30_000);
+    this.socket.setTimeout(CONNECT_TIMEOUT_MS, () => this.fail(new Error(`no TLS connection within ${CONNECT_TIMEOUT_MS / 1000} s`)));
+    this.socket.once("secureConnect", () => this.socket.setTimeout(0));
+    this.socket.on("data", (d: Buffer) => this.data(d));
+    this.socket.on("error", (err) => this.fail(err));
+    this.socket.on("close", () => this.fail(new Error("the server closed the connection")));
+    const { commands, replies } = handshake(server, replay);
+    this.handshakeLeft = replies;
+    // Nothing to log in with: ready once TLS is (the server's certificate passed).
+    if (replies === 0) this.socket.once("secureConnect", () => this.settle());
+    // Written before the TLS handshake ends: the socket sends them, in order, once it has.
+    for (const c of commands) this.socket.write(c);
+  }
+
+  get where(): string {
+    return `${this.server.host}:${this.server.port}`;
+  }
+
+  write(frame: Buffer): boolean {
+    return this.socket.write(frame);
+  }
+
+  whenWritable(fn: () => void): void {
+    this.socket.once("drain", fn);
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
+  /** Closed by the proxy (a repoint, the client left): no `gone`. */
+  close(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  private data(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.framer.push(chunk);
+    } catch (err) {
+      return this.fail(new Error(`the server sent bytes that are not RESP: ${(err as Error).message}`));
+    }
+    for (const frame of frames) {
+      if (this.handshakeLeft === 0) {
+        this.on.reply(frame);
+        continue;
+      }
+      const shape = replyShape(frame);
+      if (MESSAGES.has(shape.head ?? "") && (shape.type === ">" || shape.type === "*")) {
+        this.on.push(frame);
+        continue;
+      }
+      if (shape.type === "-" || shape.type === "!") {
+        return this.fail(new Error(`the server refused the connection's setup: ${frame.toString("utf8", 1).trim().slice(0, 200)}`));
+      }
+      if (shape.count !== undefined) this.subscriptions = shape.count;
+      if (--this.handshakeLeft === 0) this.settle();
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.socket.destroy();
+    this.settle(err);
+    this.on.gone(err);
+  }
+}
