@@ -13,7 +13,9 @@ import { Compute, Target } from "./components/target";
 import { taskPostgresUrl } from "./components/target/app/rds-ca";
 import { trustedProxyList } from "./components/target/app/trusted-proxies";
 import { ImageMirror, publicImages } from "./components/target/images";
-import { planPooler, Pooler, poolerClientEnv, PoolerPlan, poolerPassword, poolerServerUrl } from "./components/target/pooler";
+import {
+  planPooler, Pooler, poolerClientEnv, PoolerPlan, poolerPassword, poolerRedisClientEnv, poolerRedisServerUrl, poolerServerUrl,
+} from "./components/target/pooler";
 import { ENV } from "./migrations/commands";
 import type { TrialRecord } from "./dataplane/postgres/replication/trial-record";
 
@@ -169,6 +171,9 @@ function declarePooler(name: string, config: FerryConfig, secrets: StackSecrets,
   const clientPassword = pulumi.secret(poolerPassword(master, "client"));
   const adminPassword = pulumi.secret(poolerPassword(master, "admin"));
   const serverUrl = pulumi.secret(pulumi.all([target.postgres.url, secrets.sourceDatabaseUrl]).apply(([t, s]) => poolerServerUrl(plan, { source: s, target: t })));
+  const redisServerUrl = plan.redis
+    ? pulumi.secret(pulumi.all([target.redis.url, secrets.sourceRedisUrl]).apply(([t, s]) => poolerRedisServerUrl(plan, { source: s, target: t }, config.source.kind === "heroku")))
+    : undefined;
   const component = new Pooler(`${name}-pooler`, {
     plan,
     region: config.target.region,
@@ -177,7 +182,9 @@ function declarePooler(name: string, config: FerryConfig, secrets: StackSecrets,
     appSecurityGroupId: target.firewall.app.id,
     runnerSecurityGroupId: present(target.firewall.runner, "the runner's security group").id,
     postgresSecurityGroupId: target.firewall.postgres.id,
+    redisSecurityGroupId: plan.redis ? target.firewall.redis.id : undefined,
     serverUrl,
+    redisServerUrl,
     clientPassword,
     adminPassword,
     bucketName: target.storage.bucket.bucket,
@@ -197,10 +204,12 @@ function poolerAccess(pooler: DeclaredPooler, target: Target): StageContext["poo
   return {
     urls: pooler.plan.replicas.map((r) => r.controlUrl),
     pauseTimeoutSeconds: pooler.plan.pauseTimeoutSeconds,
+    redis: !!pooler.plan.redis,
     env: {
       [ENV.poolerAdminPassword]: pooler.adminPassword,
       [ENV.poolerCa]: pooler.component.caPem,
       [ENV.poolerTargetUrl]: pulumi.secret(target.postgres.url.apply((t) => poolerServerUrl({ server: "target" }, { target: t }))),
+      ...(pooler.plan.redis ? { [ENV.poolerRedisTargetUrl]: target.redis.url } : {}),
     },
   };
 }
@@ -245,7 +254,11 @@ function runApp(
   const databaseEnv = pooler
     ? pooler.clientPassword.apply((password): Record<string, string> => ({ ...poolerClientEnv(pooler.plan, password) }))
     : pulumi.output(data.moved.postgres || !secrets.sourceDatabaseUrl ? target.postgres.url.apply(taskPostgresUrl) : secrets.sourceDatabaseUrl).apply((DATABASE_URL): Record<string, string> => ({ DATABASE_URL }));
-  const redisUrl = data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl;
+  // Redis the same, through the pooler's proxy where it has one.
+  const redisProxied = pooler?.plan.redis ? pooler : undefined;
+  const redisEnv = redisProxied
+    ? redisProxied.clientPassword.apply((password): Record<string, string> => ({ ...poolerRedisClientEnv(redisProxied.plan, password) }))
+    : pulumi.output(data.moved.redis || !secrets.sourceRedisUrl ? target.redis.url : secrets.sourceRedisUrl).apply((REDIS_URL): Record<string, string> => ({ REDIS_URL }));
   return new Compute(`${name}-app`, {
     config,
     region: config.target.region,
@@ -258,16 +271,16 @@ function runApp(
     // (its media bucket and the credentials for it), copied from Heroku or the box like any
     // other var. ECS itself sets AWS_REGION in every task.
     env: pulumi.secret(
-      pulumi.all([databaseEnv, redisUrl, target.storage.bucket.bucket, trustedProxyVars(config, box, root)]).apply(([database, REDIS_URL, FERRY_BUCKET, proxies]) => ({
+      pulumi.all([databaseEnv, redisEnv, target.storage.bucket.bucket, trustedProxyVars(config, box, root)]).apply(([database, redis, FERRY_BUCKET, proxies]) => ({
         FERRY_BUCKET,
         ...config.target.compute.env,
         ...proxies,
         ...database,
-        REDIS_URL,
+        ...redis,
       })),
     ),
-    // Through the pooler, Postgres's cutover is no reason to roll the services.
-    dataGeneration: `postgres=${pooler ? "pooler" : data.moved.postgres ? "target" : "source"} redis=${data.moved.redis ? "target" : "source"}`,
+    // Through the pooler, a store's cutover is no reason to roll the services.
+    dataGeneration: `postgres=${pooler ? "pooler" : data.moved.postgres ? "target" : "source"} redis=${redisProxied ? "pooler" : data.moved.redis ? "target" : "source"}`,
     parameterPrefix: `/ferry/${name}`,
     after: data.gates,
     // Scheduled jobs run on one side at a time: on AWS from the stage that switched the

@@ -379,6 +379,11 @@ export const poolerSchema = z.strictObject({
   queryWaitTimeoutSeconds: int(1, 86_400).default(120),
   /** Server connections per replica. */
   poolSize: int(1, 10_000).default(20),
+  /**
+   * The Redis proxy beside PgBouncer in every replica, where the source has Redis: the app's
+   * REDIS_URL names it, so Redis's cutover is a pause and a repoint too, not a service roll.
+   */
+  redis: bool.default(true),
 });
 
 export const targetSchema = z.strictObject({

@@ -43,7 +43,7 @@ export interface StageContext {
   sourceAddress?: pulumi.Output<string>;
   /** The Heroku apps as read at provision (heroku sources): add-ons, domains, origins. */
   heroku?: HerokuSource;
-  /** The Postgres pooler the app reaches its database through (ferry:target.pooler): the cutover pauses, repoints and resumes it. */
+  /** The pooler the app reaches its stores through (ferry:target.pooler): the cutover pauses, repoints and resumes it. */
   pooler?: PoolerAccess;
 }
 
@@ -52,7 +52,9 @@ export interface PoolerAccess {
   /** Every replica's control URL (https://host:port): no secret. */
   urls: string[];
   pauseTimeoutSeconds: number;
-  /** The environment of the step: the admin password, the CA the replicas' certificates chain to, and the app's login on the target. */
+  /** The replicas proxy Redis too (the app's REDIS_URL names one): Redis's cutover pauses and repoints it. */
+  redis: boolean;
+  /** The environment of the step: the admin password, the CA the replicas' certificates chain to, and the app's logins on the target. */
   env: Record<string, pulumi.Input<string>>;
 }
 

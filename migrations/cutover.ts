@@ -149,7 +149,7 @@ export class DataCutover extends pulumi.ComponentResource {
     return ctx.runner.run(`${prefix}-stores`, {
       create: stackSteps(source.kind === "heroku").cutover({
         strategy, mode: redisMode(ctx.config), fence: redisFenceOf(source.kind), pgFence: pgFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes,
-        timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source), pooler: poolerOf(ctx),
+        timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source), pooler: poolerOf(ctx, "both"),
       }),
       delete: pg.rollback(strategy),
       environment: { ...postgresEnv(ctx), ...redisEnv(ctx), ...ctx.pooler?.env },
@@ -169,7 +169,7 @@ export class DataCutover extends pulumi.ComponentResource {
       create: ctx.pooler
         ? stackSteps(false).cutover({
           strategy, pgFence: pgFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes, timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds,
-          drainSidekiq: false, pooler: poolerOf(ctx),
+          drainSidekiq: false, pooler: poolerOf(ctx, "postgres"),
         })
         : pg.cutover(strategy, ctx.config.target.maxLagBytes, ctx.config.target.cutoverTimeoutSeconds, pgFenceOf(source.kind)),
       delete: pg.rollback(strategy),
@@ -191,19 +191,31 @@ export class DataCutover extends pulumi.ComponentResource {
   private cutOverRedis(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
     const source = ctx.config.source;
     const redis = redisCommands(ctx);
-    const drain = !together && sidekiqDrain(source)
+    // Through the pooler's proxy, Redis alone moves through `ferry cutover` too (it pauses
+    // and repoints the proxy, and drains the queues itself).
+    const proxied = !together && ctx.pooler?.redis;
+    const drain = !together && !proxied && sidekiqDrain(source)
       ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, this.child([replicated.redis, ...beforeFence]))
       : undefined;
     const cutover = ctx.runner.run(`${prefix}-redis`, {
-      create: together ? redis.cutoverDone() : redis.cutover(redisMode(ctx.config), redisFenceOf(source.kind)),
+      create: together ? redis.cutoverDone() : proxied ? this.redisThroughProxy(ctx) : redis.cutover(redisMode(ctx.config), redisFenceOf(source.kind)),
       delete: redis.rollback(),
-      environment: redisEnv(ctx),
+      environment: { ...redisEnv(ctx), ...(proxied ? ctx.pooler?.env : {}) },
     }, this.child([replicated.redis, drain, together, ...beforeFence]));
     this.gates.push(...(drain ? [drain] : []), cutover);
     this.moved.redis = true;
     // After the combined step itself (its success means Redis is open), not after the
     // gate beside it: one process start less between the fences and the app's switch.
     this.pointSourceApp(ctx, "redis", together ?? cutover, prefix);
+  }
+
+  /** Redis alone, through the pooler's proxy: `ferry cutover` with Redis's mode and fence, no Postgres. */
+  private redisThroughProxy(ctx: StageContext): string {
+    const source = ctx.config.source;
+    return stackSteps(source.kind === "heroku").cutover({
+      mode: redisMode(ctx.config), fence: redisFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes,
+      timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source), pooler: poolerOf(ctx, "redis"),
+    });
   }
 
   /**
@@ -322,9 +334,13 @@ export class DataCutover extends pulumi.ComponentResource {
   }
 }
 
-/** The pooler's replicas as `ferry cutover --pooler` takes them (their CA in the step's environment). */
-function poolerOf(ctx: StageContext): { replicas: { urls: string[] }; pauseTimeoutSeconds: number } | undefined {
-  return ctx.pooler ? { replicas: { urls: ctx.pooler.urls }, pauseTimeoutSeconds: ctx.pooler.pauseTimeoutSeconds } : undefined;
+/**
+ * The pooler's replicas as `ferry cutover --pooler` takes them (their CA in the step's
+ * environment), and whether its Redis proxy moves too: only where Redis does.
+ */
+function poolerOf(ctx: StageContext, moving: "postgres" | "redis" | "both"): { replicas: { urls: string[] }; pauseTimeoutSeconds: number; redis: boolean } | undefined {
+  if (!ctx.pooler || (moving === "redis" && !ctx.pooler.redis)) return undefined;
+  return { replicas: { urls: ctx.pooler.urls }, pauseTimeoutSeconds: ctx.pooler.pauseTimeoutSeconds, redis: ctx.pooler.redis && moving !== "postgres" };
 }
 
 /** A declared job as a user enters it in Heroku Scheduler's dashboard: frequency, dyno size, command. */

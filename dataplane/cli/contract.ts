@@ -172,8 +172,11 @@ export function stack(acceptSelfSignedTls: boolean) {
   const tls = acceptSelfSignedTls ? ["--tls-insecure"] : [];
   return {
     cutover: (args: {
-      /** mode and fence: Redis moves too; without them only Postgres (with its pooler) does. */
-      strategy: PostgresStrategy; mode?: RedisMode; fence?: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean;
+      /**
+       * strategy: Postgres moves; mode and fence: Redis does. One alone moves through this
+       * command where the pooler holds the app's connections to it.
+       */
+      strategy?: PostgresStrategy; mode?: RedisMode; fence?: RedisFence; pgFence?: FenceFlags; maxLagBytes: number; timeoutSeconds: number; drainSidekiq: boolean;
       /**
        * The Postgres pooler paused before the fence and repointed at the target
        * (docs/pooler.md); `redis`: its Redis proxy too, around the Redis fence.
@@ -182,10 +185,10 @@ export function stack(acceptSelfSignedTls: boolean) {
     }) =>
       ferry(
         [...new Set([
-          ...POSTGRES_ENV, ...(args.mode ? REDIS_ENV : []), ...(args.pooler ? [...POOLER_ENV, ENV.poolerTargetUrl] : []),
-          ...(args.pooler?.redis ? [ENV.poolerRedisTargetUrl] : []),
+          ...(args.strategy ? POSTGRES_ENV : []), ...(args.mode ? REDIS_ENV : []), ...(args.pooler && args.strategy ? [...POOLER_ENV, ENV.poolerTargetUrl] : []),
+          ...(args.pooler?.redis ? [...POOLER_ENV, ENV.poolerRedisTargetUrl] : []),
         ])],
-        "cutover", "--strategy", args.strategy, ...(args.mode ? ["--strategy", args.mode, ...fenceFlag(args.fence ?? "acl")] : []), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
+        "cutover", ...(args.strategy ? ["--strategy", args.strategy] : []), ...(args.mode ? ["--strategy", args.mode, ...fenceFlag(args.fence ?? "acl")] : []), "--max-lag-bytes", args.maxLagBytes, "--timeout", args.timeoutSeconds,
         ...(args.drainSidekiq ? ["--sidekiq"] : []), ...fenceWords(args.pgFence), ...tls,
         ...(args.pooler ? [...poolerWords(args.pooler.replicas), "--pooler-timeout", args.pooler.pauseTimeoutSeconds, ...(args.pooler.redis ? ["--pooler-redis"] : [])] : []),
       ),

@@ -1,10 +1,10 @@
 // One client's connection to the server Redis, as the proxy opens it (docs/pooler.md,
-// "The Redis half"): TLS always, the server's own credentials (from the server URL, never
+// "The Redis half"): TLS as the server URL says, the server's own credentials (from the server URL, never
 // the client's), then the connection state the client built replayed (RESP3, SELECT,
 // CLIENT SETNAME, its subscriptions), so that to the client a new upstream is the old one.
 // The replies to that handshake are the proxy's: only what comes after goes to the client.
-import { isIP } from "node:net";
-import { connect, TLSSocket } from "node:tls";
+import { connect as connectPlain, isIP, Socket } from "node:net";
+import { connect } from "node:tls";
 import { FerryError } from "../cli/common";
 import { parseRedisUrl, trustedTls } from "../redis/connection";
 import { encodeCommand, RespFramer, replyShape } from "./resp";
@@ -23,18 +23,21 @@ export interface RedisServer {
    * Heroku's own docs give for Heroku's self-signed certificates
    * (https://devcenter.heroku.com/articles/connecting-heroku-redis#connecting-in-python);
    * the rest of ferry accepts them the same way (--tls-insecure: redis/connection.ts).
+   * none: a `redis://` URL, a server that speaks no TLS at all: a box's own Redis, which
+   * the app reached that way before, or Redis on EC2 inside the VPC (components/target/redis.ts).
    */
-  tls: "verify" | "no-verify";
+  tls: "verify" | "no-verify" | "none";
 }
 
 export function redisServer(url: string, name: string): RedisServer {
   const p = parseRedisUrl(url, name);
-  if (!p.tls) throw new FerryError(`${name} must be a rediss:// URL: the proxy's server leg is always TLS`, 2);
   const reqs = new URL(url).searchParams.get("ssl_cert_reqs");
   if (reqs !== null && reqs.toLowerCase() !== "none" && reqs.toLowerCase() !== "required") {
     throw new FerryError(`${name}: ssl_cert_reqs must be none (Heroku's self-signed certificates) or required (got "${reqs}")`, 2);
   }
-  return { host: p.host, port: p.port, username: p.username, password: p.password, db: p.db, tls: reqs?.toLowerCase() === "none" ? "no-verify" : "verify" };
+  if (!p.tls && reqs !== null) throw new FerryError(`${name}: ssl_cert_reqs is for a rediss:// URL (got a redis:// one)`, 2);
+  const tls = !p.tls ? "none" : reqs?.toLowerCase() === "none" ? "no-verify" : "verify";
+  return { host: p.host, port: p.port, username: p.username, password: p.password, db: p.db, tls };
 }
 
 export const sameRedisServer = (a: RedisServer, b: RedisServer) => (Object.keys(a) as (keyof RedisServer)[]).every((k) => a[k] === b[k]);
@@ -79,7 +82,7 @@ export class Upstream {
   readonly ready: Promise<void>;
   /** The subscription count the server confirmed last (0 when none). */
   subscriptions = 0;
-  private readonly socket: TLSSocket;
+  private readonly socket: Socket;
   private readonly framer = new RespFramer();
   private handshakeLeft: number;
   private closing = false;
@@ -90,22 +93,23 @@ export class Upstream {
       this.settle = (err) => (err ? reject(err) : resolve());
     });
     this.ready.catch(() => undefined);
-    this.socket = connect({
-      host: server.host, port: server.port, servername: isIP(server.host) ? undefined : server.host,
-      ...trustedTls(serverCa, server.tls === "no-verify"),
-    });
+    this.socket = server.tls === "none"
+      ? connectPlain({ host: server.host, port: server.port })
+      : connect({ host: server.host, port: server.port, servername: isIP(server.host) ? undefined : server.host, ...trustedTls(serverCa, server.tls === "no-verify") });
+    // TLS's handshake ends in secureConnect (the server's certificate passed), TCP's in connect.
+    const connected = server.tls === "none" ? "connect" : "secureConnect";
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, 30_000);
-    this.socket.setTimeout(CONNECT_TIMEOUT_MS, () => this.fail(new Error(`no TLS connection within ${CONNECT_TIMEOUT_MS / 1000} s`)));
-    this.socket.once("secureConnect", () => this.socket.setTimeout(0));
+    this.socket.setTimeout(CONNECT_TIMEOUT_MS, () => this.fail(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`)));
+    this.socket.once(connected, () => this.socket.setTimeout(0));
     this.socket.on("data", (d: Buffer) => this.data(d));
     this.socket.on("error", (err) => this.fail(err));
     this.socket.on("close", () => this.fail(new Error("the server closed the connection")));
     const { commands, replies } = handshake(server, replay);
     this.handshakeLeft = replies;
-    // Nothing to log in with: ready once TLS is (the server's certificate passed).
-    if (replies === 0) this.socket.once("secureConnect", () => this.settle());
-    // Written before the TLS handshake ends: the socket sends them, in order, once it has.
+    // Nothing to log in with: ready once connected (with TLS, the server's certificate passed).
+    if (replies === 0) this.socket.once(connected, () => this.settle());
+    // Written before the connection is made: the socket sends them, in order, once it is.
     for (const c of commands) this.socket.write(c);
   }
 

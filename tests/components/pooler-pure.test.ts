@@ -12,7 +12,8 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import {
-  CONTROL_PORT, planPooler, POOLER_CA_IN_TASK, POOLER_PORT, poolerCommand, poolerClientEnv, poolerContainers, poolerPassword, poolerServerUrl, tlsCommand,
+  CONTROL_PORT, planPooler, POOLER_CA_IN_TASK, POOLER_CA_SUBJECT_HASH, POOLER_CERTS_DIR, POOLER_PORT, poolerCommand, poolerClientEnv, poolerContainers, poolerPassword,
+  poolerRedisClientEnv, poolerRedisServerUrl, poolerServerUrl, REDIS_PROXY_PORT, tlsCommand,
 } from "../../components/target/pooler";
 import { stackConfig, upTo, withFlags } from "../program/stacks";
 import type { Flags } from "../program/stacks";
@@ -46,6 +47,17 @@ describe("planPooler", () => {
     expect(planPooler(configOf("prod", upTo("decommission")), "ferry")!.server).toBe("target");
     // Postgres held back while the flag is up: still the source.
     expect(planPooler(configOf("prod", upTo("cutover", { hold: { postgres: "replicate", app: "proxy" } })), "ferry")!.server).toBe("source");
+  });
+
+  it("plans the Redis proxy where the source has Redis, on the source until Redis's cutover; not where the key turns it off", () => {
+    expect(planPooler(configOf("prod"), "ferry")!.redis).toEqual({ server: "source", host: "pooler-0.ferry.pooler.internal" });
+    expect(planPooler(configOf("staging", upTo("cutover")), "ferry")!.redis?.server).toBe("target");
+    // Redis held back while Postgres moves: the proxy stays on the source.
+    expect(planPooler(configOf("prod", upTo("cutover", { hold: { redis: "replicate", app: "proxy" } })), "ferry")!.redis?.server).toBe("source");
+    expect(planPooler(configOf("prod", {}, { redis: false }), "ferry")!.redis).toBeUndefined();
+    const config = configOf("prod");
+    expect(planPooler({ ...config, source: { ...config.source, services: ["postgres", "nginx", "app"] } as typeof config.source }, "ferry")!.redis).toBeUndefined();
+    expect(() => configOf("prod", {}, { redis: "yes" })).toThrow(/ferry:target\.pooler\.redis/);
   });
 
   it("refuses a source without Postgres and a local runner, naming the key", () => {
@@ -130,6 +142,29 @@ function pwfile(dir: string): string {
   return file;
 }
 
+describe("the app's Redis through the pooler's proxy", () => {
+  const plan = planPooler(configOf("prod"), "ferry")!;
+
+  it("names the first replica's proxy over TLS with the app's login, and trusts the pooler's CA where Node and OpenSSL look", () => {
+    const env = poolerRedisClientEnv(plan, "p@ss/w:rd")!;
+    const url = new URL(env.REDIS_URL);
+    expect([url.protocol, url.hostname, url.port, url.pathname]).toEqual(["rediss:", "pooler-0.ferry.pooler.internal", String(REDIS_PROXY_PORT), "/0"]);
+    expect([decodeURIComponent(url.username), decodeURIComponent(url.password)]).toEqual(["app", "p@ss/w:rd"]);
+    expect(env.NODE_EXTRA_CA_CERTS).toBe(POOLER_CA_IN_TASK);
+    expect(env.SSL_CERT_DIR.split(":")).toEqual([POOLER_CERTS_DIR, "/etc/ssl/certs"]);
+    expect(poolerRedisClientEnv({ ...plan, redis: undefined }, "pw")).toBeUndefined();
+  });
+
+  it("starts the proxy's server leg where the app's Redis was: Heroku's self-signed rediss:// unverified, a plain redis:// as it is, then the target", () => {
+    const heroku = "rediss://:pw@ec2-3-1.compute-1.amazonaws.com:12345";
+    const target = "rediss://:tpw@master.cache.amazonaws.com:6379/0";
+    expect(new URL(poolerRedisServerUrl(plan, { source: heroku, target }, true)!).searchParams.get("ssl_cert_reqs")).toBe("none");
+    expect(poolerRedisServerUrl(plan, { source: "redis://:pw@203.0.113.20:6379/0", target }, false)).toBe("redis://:pw@203.0.113.20:6379/0");
+    expect(poolerRedisServerUrl({ redis: { ...plan.redis!, server: "target" } }, { source: heroku, target }, true)).toBe(target);
+    expect(poolerRedisServerUrl({ redis: undefined }, { source: heroku, target }, true)).toBeUndefined();
+  });
+});
+
 describe("the pooler's secrets", () => {
   it("derives two passwords that differ from each other and from the master password, and stay the same across runs", () => {
     const master = "master-password-0123456789";
@@ -159,18 +194,22 @@ describe("the pooler's secrets", () => {
     expect(pooler.secrets).toEqual([
       { name: "FERRY_POOLER_ADMIN_PASSWORD", valueFrom: "arn:s:FERRY_POOLER_ADMIN_PASSWORD::" },
       { name: "FERRY_POOLER_CLIENT_PASSWORD", valueFrom: "arn:s:FERRY_POOLER_CLIENT_PASSWORD::" },
+      { name: "FERRY_POOLER_REDIS_URL", valueFrom: "arn:s:FERRY_POOLER_REDIS_URL::" },
       { name: "FERRY_POOLER_SERVER_URL", valueFrom: "arn:s:FERRY_POOLER_SERVER_URL::" },
       { name: "FERRY_POOLER_TLS_CERT", valueFrom: "arn:t:FERRY_POOLER_TLS_CERT::" },
       { name: "FERRY_POOLER_TLS_KEY", valueFrom: "arn:t:FERRY_POOLER_TLS_KEY::" },
     ]);
     expect(pooler.environment.map((e) => e.name)).toEqual(["FERRY_POOLER_SERVER_CA_FILE"]);
+    expect((pooler as unknown as { portMappings: { containerPort: number }[] }).portMappings.map((p) => p.containerPort)).toEqual([POOLER_PORT, CONTROL_PORT, REDIS_PROXY_PORT]);
+    const withoutRedis = poolerContainers({ plan: { ...plan, redis: undefined }, image: "img", fetchImage: "aws", secretArn: "arn:s", tlsSecretArn: "arn:t", bundleUrl: "b", rdsCaUrl: "r", logs: { group: "g", region: "r" } });
+    expect(JSON.stringify(withoutRedis)).not.toMatch(/FERRY_POOLER_REDIS_URL|6380/);
   });
 
   it("runs `ferry pooler serve` with settings only, after installing Debian's PgBouncer (a valid sh script)", () => {
     const plan = planPooler(configOf("prod", {}, { poolSize: 7 }), "ferry")!;
     const script = poolerCommand(plan);
     expect(script).toContain("apt-get -o Acquire::Retries=5 install -y -qq --no-install-recommends pgbouncer");
-    expect(script.split("\n").pop()).toBe(`exec node /ferry/ferry pooler serve --database ${plan.database} --client-user app --port 6432 --control-port 6433 --pool-size 7 --query-wait-timeout 120 --run-as postgres`);
+    expect(script.split("\n").pop()).toBe(`exec node /ferry/ferry pooler serve --database ${plan.database} --client-user app --port 6432 --control-port 6433 --pool-size 7 --query-wait-timeout 120 --run-as postgres --redis-port ${REDIS_PROXY_PORT}`);
     expect(spawnSync("sh", ["-n", "-c", script]).status).toBe(0);
   });
 });
@@ -210,5 +249,15 @@ esac
     expect(argv).not.toContain(keyLine);
     expect(out).not.toContain(keyLine);
     expect(out).not.toMatch(/PRIVATE KEY/);
+    // Ruby's OpenSSL (Sidekiq's Redis client) trusts the certificate through SSL_CERT_DIR
+    // once the CA is there under the hash the app's fetch container names it by, and not without.
+    expect(execFileSync("openssl", ["x509", "-subject_hash", "-noout"], { input: out, encoding: "utf8" }).trim()).toBe(POOLER_CA_SUBJECT_HASH);
+    const certs = join(dir, "certs");
+    execFileSync("mkdir", ["-p", certs]);
+    writeFileSync(join(certs, `${POOLER_CA_SUBJECT_HASH}.0`), out);
+    writeFileSync(join(dir, "cert.pem"), secret.FERRY_POOLER_TLS_CERT);
+    const rubyTrusts = (env: Record<string, string>) => spawnSync("ruby", ["-ropenssl", "-e", "s = OpenSSL::X509::Store.new; s.set_default_paths; exit(s.verify(OpenSSL::X509::Certificate.new(File.read(ARGV[0]))) ? 0 : 1)", join(dir, "cert.pem")], { env: { PATH: process.env.PATH!, ...env } }).status;
+    expect(rubyTrusts({ SSL_CERT_DIR: `${certs}:/etc/ssl/certs` })).toBe(0);
+    expect(rubyTrusts({})).toBe(1);
   });
 });

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { providerRules, Recorded, isSecretValue, plain, resourcesOf, stackConfig, upTo, withFlags, Flags, FAKE_SECRETS } from "../program/harness";
 import { parseConfig } from "../../config";
 import { buildFerry } from "../../program";
-import { POOLER_CA_IN_TASK, poolerPassword } from "../../components/target/pooler";
+import { POOLER_CA_HASHED_IN_TASK, POOLER_CA_IN_TASK, poolerPassword } from "../../components/target/pooler";
 import { withoutPooler, withPooler } from "./pooler-config";
 
 interface Built {
@@ -68,7 +68,7 @@ describe.each(["staging", "prod"] as const)("the pooler of the %s stack", (stack
     expect(b.dependsOn.get(`aws:ecs/service:Service::${b.name}-pooler-pooler-0`)).not.toContain(`${b.name}-pooler-pooler-1`);
   });
 
-  it("lets the app's tasks reach 6432 and the runner the control port, nothing else; and the pooler reach RDS", async () => {
+  it("lets the app's tasks reach 6432 and the Redis proxy's 6380, the runner the control port, nothing else; and the pooler reach RDS and the target Redis", async () => {
     const b = await build(stack);
     const rules = ofType(b, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => r.name.startsWith(`${b.name}-pooler-`));
     const summary = rules.map((r) => ({ name: r.name, port: r.inputs.fromPort, toPort: r.inputs.toPort, from: r.inputs.referencedSecurityGroupId, cidr: r.inputs.cidrIpv4, group: r.inputs.securityGroupId }));
@@ -78,15 +78,17 @@ describe.each(["staging", "prod"] as const)("the pooler of the %s stack", (stack
     const idOf = (r: Recorded) => `${r.name}-id`;
     expect(summary.filter((r) => r.group === idOf(poolerSg))).toEqual([
       { name: `${b.name}-pooler-in-app`, port: 6432, toPort: 6432, from: idOf(appSg), cidr: undefined, group: idOf(poolerSg) },
+      { name: `${b.name}-pooler-in-app-redis`, port: 6380, toPort: 6380, from: idOf(appSg), cidr: undefined, group: idOf(poolerSg) },
       { name: `${b.name}-pooler-in-control`, port: 6433, toPort: 6433, from: idOf(runnerSg), cidr: undefined, group: idOf(poolerSg) },
     ]);
     expect(summary.find((r) => r.name === `${b.name}-pooler-to-postgres`)).toMatchObject({ port: 5432, from: idOf(poolerSg), group: idOf(one(b, "aws:ec2/securityGroup:SecurityGroup", `${b.name}-fw-postgres`)) });
+    expect(summary.find((r) => r.name === `${b.name}-pooler-to-redis`)).toMatchObject({ port: 6379, from: idOf(poolerSg), group: idOf(one(b, "aws:ec2/securityGroup:SecurityGroup", `${b.name}-fw-redis`)) });
   });
 
   it("gives its task the server URL, passwords, certificate and key only as secret references", async () => {
     const b = await build(stack);
     const [fetch, pooler] = containers(one(b, "aws:ecs/taskDefinition:TaskDefinition", `${b.name}-pooler`));
-    expect(pooler.secrets!.map((s) => s.name)).toEqual(["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_CLIENT_PASSWORD", "FERRY_POOLER_SERVER_URL", "FERRY_POOLER_TLS_CERT", "FERRY_POOLER_TLS_KEY"]);
+    expect(pooler.secrets!.map((s) => s.name)).toEqual(["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_CLIENT_PASSWORD", "FERRY_POOLER_REDIS_URL", "FERRY_POOLER_SERVER_URL", "FERRY_POOLER_TLS_CERT", "FERRY_POOLER_TLS_KEY"]);
     const text = JSON.stringify([fetch, pooler]);
     for (const secret of [FAKE_SECRETS["ferry:targetPostgresPassword"], poolerPassword(FAKE_SECRETS["ferry:targetPostgresPassword"], "admin"), poolerPassword(FAKE_SECRETS["ferry:targetPostgresPassword"], "client")]) {
       expect(text).not.toContain(secret);
@@ -117,6 +119,24 @@ describe.each(["staging", "prod"] as const)("the pooler of the %s stack", (stack
     expect(marker(cutover)).toMatch(/^postgres=pooler /);
   });
 
+  it("is where the app's REDIS_URL points from provision on, the same after Redis's cutover, with the pooler's CA where Node and OpenSSL look", async () => {
+    const provision = await build(stack, upTo("provision"));
+    const cutover = await build(stack, upTo("cutover"));
+    const redis = (b: Built) => Object.fromEntries(["REDIS_URL", "NODE_EXTRA_CA_CERTS", "SSL_CERT_DIR"].map((k) => [k, appConfig(b)[k]]));
+    expect(redis(provision)).toEqual({
+      REDIS_URL: `rediss://app:${poolerPassword(FAKE_SECRETS["ferry:targetPostgresPassword"], "client")}@pooler-0.${provision.name}.pooler.internal:6380/0`,
+      NODE_EXTRA_CA_CERTS: POOLER_CA_IN_TASK,
+      SSL_CERT_DIR: `${POOLER_CA_HASHED_IN_TASK.replace(/\/[^/]+$/, "")}:/etc/ssl/certs`,
+    });
+    const same = (b: Built) => JSON.stringify(redis(b)).replaceAll(b.name, "STACK");
+    expect(same(cutover)).toBe(same(provision));
+    const web = containers(one(provision, "aws:ecs/taskDefinition:TaskDefinition", `${provision.name}-app-web`));
+    expect(web[0].command![0]).toContain(`"$POOLER_CA_URL" ${POOLER_CA_HASHED_IN_TASK}`);
+    const marker = (b: Built) => containers(one(b, "aws:ecs/taskDefinition:TaskDefinition", `${b.name}-app-web`)).find((c) => c.name === "app")!.environment!.find((e) => e.name === "FERRY_DATA_GENERATION")!.value;
+    expect(marker(provision)).toBe("postgres=pooler redis=pooler");
+    expect(marker(cutover)).toBe("postgres=pooler redis=pooler");
+  });
+
   it("points its tasks at the source until the cutover, at the target from it, written only after the cutover's steps", async () => {
     const replicate = await build(stack, upTo("replicate"));
     const cutover = await build(stack, upTo("cutover"));
@@ -128,17 +148,23 @@ describe.each(["staging", "prod"] as const)("the pooler of the %s stack", (stack
     expect(waits).toContain(`${cutover.name}-cutover-stores`);
     expect(waits).toContain(`${cutover.name}-cutover-pg-verify`);
     expect(replicate.dependsOn.get(`aws:secretsmanager/secretVersion:SecretVersion::${replicate.name}-pooler-secret`)!.some((d) => d.startsWith(`${replicate.name}-cutover`))).toBe(false);
+    // The Redis proxy the same: the app's source URL (Heroku's unverifiable certificate said
+    // so; a box's plain URL as it is), then the target's.
+    const source = FAKE_SECRETS["ferry:sourceRedisUrl"];
+    expect(poolerSecret(replicate).FERRY_POOLER_REDIS_URL).toBe(stack === "staging" ? `${new URL(source).toString()}?ssl_cert_reqs=none` : new URL(source).toString());
+    expect(new URL(poolerSecret(cutover).FERRY_POOLER_REDIS_URL).hostname).not.toBe(new URL(source).hostname);
   });
 
   it("is paused, repointed and resumed by the cutover: every replica named, the secrets in the step's environment", async () => {
     const b = await build(stack, upTo("cutover"));
     const step = b.resources.find((r) => r.type.startsWith("command:") && /-cutover-(stores|pg)$/.test(r.name))!;
     const create = String(plain(step.inputs.create));
-    expect(create).toContain(`--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433 --pooler-timeout 10`);
+    expect(create).toContain(`--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433 --pooler-timeout 10 --pooler-redis`);
     // The runner keeps a step's whole environment secret.
     expect(isSecretValue(step.inputs.environment)).toBe(true);
     const env = plain(step.inputs.environment) as Record<string, string>;
-    for (const key of ["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_TARGET_URL", "FERRY_POOLER_CA"]) expect(Object.keys(env)).toContain(key);
+    for (const key of ["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_TARGET_URL", "FERRY_POOLER_REDIS_TARGET_URL", "FERRY_POOLER_CA"]) expect(Object.keys(env)).toContain(key);
+    expect(env.FERRY_POOLER_REDIS_TARGET_URL).toBe(env.FERRY_TARGET_REDIS_URL);
     expect(env.FERRY_POOLER_ADMIN_PASSWORD).toBe(poolerPassword(FAKE_SECRETS["ferry:targetPostgresPassword"], "admin"));
     expect(new URL(env.FERRY_POOLER_TARGET_URL).hostname).toMatch(/\.rds\.amazonaws\.com$/);
     expect(create).not.toContain(poolerPassword(FAKE_SECRETS["ferry:targetPostgresPassword"], "admin"));
@@ -152,9 +178,27 @@ describe("Postgres cut over alone, through its pooler", () => {
     const create = String(plain(step.inputs.create));
     expect(create).toMatch(/^ferry --json cutover --strategy (dump|logical|capture) --max-lag-bytes \d+ --timeout \d+ /);
     expect(create).toContain(`--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433`);
-    // Redis stays: no Redis strategy, no queue drain (it needs Redis's URLs).
-    expect(create).not.toMatch(/--strategy (replicaof|copy)|--sidekiq|--fence/);
+    // Redis stays: no Redis strategy, no queue drain (it needs Redis's URLs), its proxy left alone.
+    expect(create).not.toMatch(/--strategy (replicaof|copy)|--sidekiq|--fence|--pooler-redis/);
     expect(Object.keys(plain(step.inputs.environment) as Record<string, string>)).toContain("FERRY_POOLER_ADMIN_PASSWORD");
+  });
+});
+
+describe("Redis cut over alone, through the pooler's proxy", () => {
+  it.each(["staging", "prod"] as const)("%s: runs `ferry cutover` for Redis only (`redis cutover` knows no proxy), which drains the queues itself", async (stack) => {
+    const b = await build(stack, upTo("cutover", { hold: { postgres: "replicate", app: "proxy" } }));
+    const step = one(b, "command:remote:Command", `${b.name}-cutover-redis`);
+    const create = String(plain(step.inputs.create));
+    expect(create).toMatch(/^ferry --json cutover --strategy (replicaof|copy) /);
+    expect(create).toContain(`--sidekiq`);
+    expect(create).toContain(`--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433 --pooler-timeout 10 --pooler-redis`);
+    // Postgres stays: no Postgres strategy, and no separate drain step.
+    expect(create).not.toMatch(/--strategy (dump|logical|capture)/);
+    expect(b.resources.find((r) => r.name === `${b.name}-cutover-redis-drain`)).toBeUndefined();
+    const env = plain(step.inputs.environment) as Record<string, string>;
+    expect(Object.keys(env)).toEqual(expect.arrayContaining(["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_CA", "FERRY_POOLER_REDIS_TARGET_URL", "FERRY_TARGET_REDIS_URL"]));
+    expect(Object.keys(env)).not.toContain("FERRY_TARGET_URL");
+    expect(plain(step.inputs.delete)).toMatch(/^ferry --json redis rollback/);
   });
 });
 

@@ -343,13 +343,14 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     }
     expect(findCommand(b, /pg cutover|redis cutover|redis drain/)).toBeUndefined();
     const pg = findCommand(b, /ferry --json cutover/)!;
-    // The example's pooler: every replica paused before the fence and repointed at the target.
-    const pooler = `--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433 --pooler-timeout 10`;
+    // The example's pooler: every replica paused before the fences and repointed at the
+    // targets, its Redis proxy too (the app's REDIS_URL names it).
+    const pooler = `--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433 --pooler-timeout 10 --pooler-redis`;
     expect(commandLine(pg)).toBe(heroku
       ? `ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure ${pooler}`
       : `ferry --json cutover --strategy logical --strategy replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq ${pooler}`);
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
-    const poolerEnv = ["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_CA", "FERRY_POOLER_TARGET_URL"];
+    const poolerEnv = ["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_CA", "FERRY_POOLER_REDIS_TARGET_URL", "FERRY_POOLER_TARGET_URL"];
     expect(envKeys(pg)).toEqual(heroku
       ? [...poolerEnv, "FERRY_SOURCE_HEROKU_ADDON", "FERRY_SOURCE_HEROKU_APP", "FERRY_SOURCE_REDIS_HEROKU_ADDON", "FERRY_SOURCE_REDIS_HEROKU_APP", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL", "HEROKU_API_KEY"]
       : [...poolerEnv, "FERRY_SOURCE_REDIS_URL", "FERRY_SOURCE_URL", "FERRY_TARGET_REDIS_URL", "FERRY_TARGET_URL"]);

@@ -14,7 +14,7 @@
 // for it, the app starting once that exited 0.
 
 import { RDS_CA_DIR, RDS_CA_IN_TASK, RDS_CA_VOLUME } from "./rds-ca";
-import { POOLER_CA_IN_TASK } from "../pooler/plan";
+import { POOLER_CA_HASHED_IN_TASK, POOLER_CA_IN_TASK } from "../pooler/plan";
 
 export const APP_CONTAINER = "app";
 export const FETCH_CONTAINER = "slug-fetch";
@@ -98,7 +98,9 @@ export function taskVolumes(kind: ContainerSpec["kind"]): { name: string }[] {
 
 /** Copy the RDS CA bundle from the bucket into the CA volume (a shell line for a fetch container). */
 const copyRdsCa = `aws s3 cp --only-show-errors "$RDS_CA_URL" ${RDS_CA_IN_TASK}`;
-const copyPoolerCa = `; aws s3 cp --only-show-errors "$POOLER_CA_URL" ${POOLER_CA_IN_TASK}`;
+// Twice: as a file (DATABASE_URL's sslrootcert, NODE_EXTRA_CA_CERTS) and under its subject
+// hash in SSL_CERT_DIR (OpenSSL's lookup: Ruby's Redis clients), pooler/plan.ts says why.
+const copyPoolerCa = `; aws s3 cp --only-show-errors "$POOLER_CA_URL" ${POOLER_CA_IN_TASK}; aws s3 cp --only-show-errors "$POOLER_CA_URL" ${POOLER_CA_HASHED_IN_TASK}`;
 /** The CA copies of a task: the RDS bundle, and the pooler's CA where there is one (absent, the line is as it always was). */
 const copyCas = (spec: ContainerBase) => `${copyRdsCa}${spec.poolerCaUrl ? copyPoolerCa : ""}`;
 const caMount = (readOnly: boolean) => ({ sourceVolume: RDS_CA_VOLUME, containerPath: RDS_CA_DIR, readOnly });

@@ -1,6 +1,7 @@
-// The Postgres pooler the app on AWS reaches its database through (docs/pooler.md): one
-// ECS Fargate service per replica, each task running `ferry pooler serve` (PgBouncer as
-// its child, the HTTPS control API the cutover pauses, repoints and resumes through).
+// The pooler the app on AWS reaches its stores through (docs/pooler.md): one ECS Fargate
+// service per replica, each task running `ferry pooler serve` (PgBouncer as its child, the
+// Redis proxy where the source has Redis, the HTTPS control API the cutover pauses,
+// repoints and resumes both through).
 //
 // - Names. Each replica has its own DNS name in a private Cloud Map namespace, an A record
 //   of its one task (awsvpc tasks have their own address: "Use service discovery to connect
@@ -18,8 +19,8 @@
 //   Debian's mirror) against baking an image.
 // - Secrets. The server URL and both passwords are one Pulumi-managed secret; the TLS
 //   certificate and key another, written by a runner step that never shows them to Pulumi.
-//   The task definition names both unpinned (AWSCURRENT): the server URL's new version at
-//   Postgres's cutover changes no task definition (no roll in the window), and a task that
+//   The task definition names both unpinned (AWSCURRENT): the server URLs' new version at
+//   the cutover changes no task definition (no roll in the window), and a task that
 //   starts after it starts on the target.
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
@@ -27,10 +28,10 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Runner } from "../../runner";
 import { RDS_CA_DIR, RDS_CA_IN_TASK, RDS_CA_KEY, RDS_CA_VOLUME } from "../app/rds-ca";
 import { UNREAD } from "../app/steps";
-import { POSTGRES_PORT } from "../firewall";
+import { POSTGRES_PORT, REDIS_PORT } from "../firewall";
 import {
   bundleUploadCommand, CONTROL_PORT, FERRY_DIR, parseBundleKey, POOLER_CA_KEY, POOLER_PORT, PoolerPlan,
-  poolerCommand, poolerFetchCommand, tlsCommand,
+  poolerCommand, poolerFetchCommand, REDIS_PROXY_PORT, tlsCommand,
 } from "./plan";
 
 export * from "./plan";
@@ -46,8 +47,12 @@ export interface PoolerArgs {
   runnerSecurityGroupId: pulumi.Input<string>;
   /** The target's security group: the pooler reaches RDS through it. */
   postgresSecurityGroupId: pulumi.Input<string>;
-  /** The secret values: where the server leg starts (the app's login there), the app's and the admin's passwords. */
+  /** The target Redis's security group, where the plan has the Redis proxy: the proxy reaches it through it. */
+  redisSecurityGroupId?: pulumi.Input<string>;
+  /** The secret values: where the server legs start (the app's login there), the app's and the admin's passwords. */
   serverUrl: pulumi.Input<string>;
+  /** The Redis proxy's server leg, where the plan has the proxy. */
+  redisServerUrl?: pulumi.Input<string | undefined>;
   clientPassword: pulumi.Input<string>;
   adminPassword: pulumi.Input<string>;
   bucketName: pulumi.Input<string>;
@@ -65,6 +70,7 @@ export interface PoolerArgs {
 export const POOLER_CONTAINER = "pooler";
 export const POOLER_FETCH_CONTAINER = "ferry-fetch";
 const SECRET_KEYS = { serverUrl: "FERRY_POOLER_SERVER_URL", clientPassword: "FERRY_POOLER_CLIENT_PASSWORD", adminPassword: "FERRY_POOLER_ADMIN_PASSWORD" } as const;
+const REDIS_SECRET_KEY = "FERRY_POOLER_REDIS_URL";
 const TLS_KEYS = ["FERRY_POOLER_TLS_CERT", "FERRY_POOLER_TLS_KEY"] as const;
 
 /** The pooler's container definitions (plain JSON, what RegisterTaskDefinition takes). */
@@ -74,7 +80,7 @@ export function poolerContainers(a: {
 }): Record<string, unknown>[] {
   // Unpinned (`arn:key::`): the current version when the task starts.
   const secrets = [
-    ...Object.values(SECRET_KEYS).map((name) => ({ name, valueFrom: `${a.secretArn}:${name}::` })),
+    ...[...Object.values(SECRET_KEYS), ...(a.plan.redis ? [REDIS_SECRET_KEY] : [])].map((name) => ({ name, valueFrom: `${a.secretArn}:${name}::` })),
     ...TLS_KEYS.map((name) => ({ name, valueFrom: `${a.tlsSecretArn}:${name}::` })),
   ].sort((x, y) => x.name.localeCompare(y.name));
   const logs = (prefix: string) => ({ logDriver: "awslogs", options: { "awslogs-group": a.logs.group, "awslogs-region": a.logs.region, "awslogs-stream-prefix": prefix } });
@@ -97,7 +103,7 @@ export function poolerContainers(a: {
       command: [poolerCommand(a.plan)],
       environment: [{ name: "FERRY_POOLER_SERVER_CA_FILE", value: RDS_CA_IN_TASK }],
       secrets,
-      portMappings: [{ containerPort: POOLER_PORT, protocol: "tcp" }, { containerPort: CONTROL_PORT, protocol: "tcp" }],
+      portMappings: [POOLER_PORT, CONTROL_PORT, ...(a.plan.redis ? [REDIS_PROXY_PORT] : [])].map((containerPort) => ({ containerPort, protocol: "tcp" })),
       mountPoints: [{ sourceVolume: "ferry", containerPath: FERRY_DIR, readOnly: true }, { sourceVolume: RDS_CA_VOLUME, containerPath: RDS_CA_DIR, readOnly: true }],
       dependsOn: [{ containerName: POOLER_FETCH_CONTAINER, condition: "SUCCESS" }],
       logConfiguration: logs("pooler"),
@@ -143,6 +149,11 @@ export class Pooler extends pulumi.ComponentResource {
     rule("in-app", this.securityGroup.id, POOLER_PORT, args.appSecurityGroupId, "PgBouncer from the app tasks");
     rule("in-control", this.securityGroup.id, CONTROL_PORT, args.runnerSecurityGroupId, "pooler control API from the runner (cutover)");
     rule("to-postgres", args.postgresSecurityGroupId, POSTGRES_PORT, this.securityGroup.id, "PostgreSQL from the pooler");
+    if (plan.redis) {
+      if (!args.redisSecurityGroupId || !args.redisServerUrl) throw new Error(`${name}: the Redis proxy needs the target Redis's security group and its server URL`);
+      rule("in-app-redis", this.securityGroup.id, REDIS_PROXY_PORT, args.appSecurityGroupId, "the Redis proxy from the app tasks");
+      rule("to-redis", args.redisSecurityGroupId, REDIS_PORT, this.securityGroup.id, "Redis from the pooler (its Redis proxy)");
+    }
     // Out: the target (RDS), the source over the internet until cutover, S3, Debian's mirror.
     new aws.vpc.SecurityGroupEgressRule(`${name}-out-all`, { securityGroupId: this.securityGroup.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "outbound (the source, RDS, S3, the Debian mirror)" }, child);
 
@@ -223,8 +234,11 @@ export class Pooler extends pulumi.ComponentResource {
     const child = { parent: this };
     this.secretVersion = new aws.secretsmanager.SecretVersion(`${name}-secret`, {
       secretId: this.secret.id,
-      secretString: pulumi.secret(pulumi.all([args.serverUrl, args.clientPassword, args.adminPassword]).apply(([serverUrl, clientPassword, adminPassword]) =>
-        JSON.stringify({ [SECRET_KEYS.serverUrl]: serverUrl, [SECRET_KEYS.clientPassword]: clientPassword, [SECRET_KEYS.adminPassword]: adminPassword }))),
+      secretString: pulumi.secret(pulumi.all([args.serverUrl, args.clientPassword, args.adminPassword, args.redisServerUrl]).apply(([serverUrl, clientPassword, adminPassword, redisServerUrl]) =>
+        JSON.stringify({
+          [SECRET_KEYS.serverUrl]: serverUrl, [SECRET_KEYS.clientPassword]: clientPassword, [SECRET_KEYS.adminPassword]: adminPassword,
+          ...(plan.redis ? { [REDIS_SECRET_KEY]: redisServerUrl } : {}),
+        }))),
     }, { parent: this, dependsOn: after });
     let previous: pulumi.Resource | undefined;
     for (const replica of plan.replicas) {

@@ -1,6 +1,7 @@
-// What the Postgres pooler is, decided from the config alone (no Pulumi): its replicas and
-// their names, ports, size, the command each task runs, where it points (the source until
-// Postgres's cutover, the target from it), and the app's DATABASE_URL through it.
+// What the pooler is, decided from the config alone (no Pulumi): its replicas and their
+// names, ports, size, the command each task runs, where each half points (PgBouncer: the
+// source until Postgres's cutover, the target from it; the Redis proxy: the same for
+// Redis's), and the app's DATABASE_URL and REDIS_URL through it.
 // docs/pooler.md says why each choice; components/target/pooler/index.ts declares it.
 import { createHmac } from "node:crypto";
 import type { FerryConfig, PoolerConfig } from "../../../config";
@@ -12,8 +13,21 @@ import { shellQuote } from "../../shell";
 /** PgBouncer's port for the app (its default), and the supervisor's HTTPS control API beside it. */
 export const POOLER_PORT = 6432;
 export const CONTROL_PORT = 6433;
+/** The Redis proxy's port (`ferry pooler serve --redis-port`): not 6379, which says "a Redis server". */
+export const REDIS_PROXY_PORT = 6380;
 /** The pooler's CA certificate in every app task, beside the RDS bundle (the same task volume). */
 export const POOLER_CA_IN_TASK = `${RDS_CA_DIR}/pooler-ca.pem`;
+/**
+ * The same certificate where OpenSSL looks a CA up by its subject's hash (SSL_CERT_DIR):
+ * Ruby's OpenSSL, hence redis-client and Sidekiq, trusts it there beside the system's own
+ * roots, which SSL_CERT_FILE would replace. The hash is `openssl x509 -subject_hash` of the
+ * CA tlsCommand makes (its subject is fixed); tests/components/pooler-pure.test.ts checks it.
+ */
+export const POOLER_CA_SUBJECT_HASH = "cbf57dc0";
+export const POOLER_CERTS_DIR = `${RDS_CA_DIR}/certs`;
+export const POOLER_CA_HASHED_IN_TASK = `${POOLER_CERTS_DIR}/${POOLER_CA_SUBJECT_HASH}.0`;
+/** Debian's own directory of hashed roots, kept in the list (SSL_CERT_DIR replaces the default). */
+const SYSTEM_CERTS_DIR = "/etc/ssl/certs";
 /** Where the TLS step puts that CA certificate in the stack's bucket (public: a certificate only). */
 export const POOLER_CA_KEY = "certs/pooler-ca.pem";
 /** Where a pooler task's fetch container puts ferry's bundle and its launcher. */
@@ -46,6 +60,19 @@ export interface PoolerPlan {
   poolSize: number;
   image: string;
   size: TaskSize;
+  /** The Redis proxy, where the source has Redis and the config keeps it (ferry:target.pooler.redis). */
+  redis?: PoolerRedisPlan;
+}
+
+export interface PoolerRedisPlan {
+  /** Where a task that starts now points: the source until Redis's cutover, then the target. */
+  server: "source" | "target";
+  /**
+   * The replica the app's REDIS_URL names. Redis clients take one host (ioredis,
+   * redis-client): losing this replica is a reconnect once ECS has started it again, not
+   * the other replica (docs/pooler.md, "Limits").
+   */
+  host: string;
 }
 
 /**
@@ -59,9 +86,10 @@ export function planPooler(config: Pick<FerryConfig, "source" | "target" | "stag
   if (!componentsOf(config.source).includes("postgres")) throw new Error("ferry:target.pooler: the source has no Postgres to pool; remove the key");
   if (config.target.runner.kind !== "ec2") throw new Error("ferry:target.pooler: needs ferry:target.runner kind ec2 (the cutover reaches the replicas from inside the VPC)");
   const namespace = `${stack}.pooler.internal`;
+  const replicas = replicasOf(pooler, namespace);
   return {
     namespace,
-    replicas: replicasOf(pooler, namespace),
+    replicas,
     database: config.target.postgres.database,
     clientUser: pooler.clientUser,
     server: atLeast(componentStage("postgres", config.stages), "cutover") ? "target" : "source",
@@ -70,6 +98,9 @@ export function planPooler(config: Pick<FerryConfig, "source" | "target" | "stag
     poolSize: pooler.poolSize,
     image: pooler.image,
     size: POOLER_SIZE,
+    redis: pooler.redis && componentsOf(config.source).includes("redis")
+      ? { server: atLeast(componentStage("redis", config.stages), "cutover") ? "target" : "source", host: replicas[0].host }
+      : undefined,
   };
 }
 
@@ -124,6 +155,48 @@ export function poolerClientEnv(plan: PoolerPlan, clientPassword: string): Poole
   };
 }
 
+/** What the app on AWS reaches Redis with through the pooler's proxy, and how it trusts the pooler's CA. */
+export interface PoolerRedisClientEnv {
+  REDIS_URL: string;
+  NODE_EXTRA_CA_CERTS: string;
+  SSL_CERT_DIR: string;
+}
+
+/**
+ * The app's Redis through the proxy: `rediss://` to the replica the plan names, with the
+ * client login (the proxy answers AUTH itself). The pooler's CA is private, and neither
+ * redis-client (Sidekiq) nor ioredis read a CA from the URL, so the task trusts it where
+ * their TLS libraries look without a line of the app changing: Node's NODE_EXTRA_CA_CERTS
+ * (added to its roots: https://nodejs.org/api/cli.html#node_extra_ca_certsfile) and
+ * OpenSSL's SSL_CERT_DIR (hashed certificates, beside the default bundle file:
+ * https://docs.openssl.org/3.0/man3/SSL_CTX_load_verify_locations/), which Ruby's
+ * OpenSSL reads through its default store.
+ */
+export function poolerRedisClientEnv(plan: PoolerPlan, clientPassword: string): PoolerRedisClientEnv | undefined {
+  if (!plan.redis) return undefined;
+  return {
+    REDIS_URL: `rediss://${encodeURIComponent(plan.clientUser)}:${encodeURIComponent(clientPassword)}@${plan.redis.host}:${REDIS_PROXY_PORT}/0`,
+    NODE_EXTRA_CA_CERTS: POOLER_CA_IN_TASK,
+    SSL_CERT_DIR: `${POOLER_CERTS_DIR}:${SYSTEM_CERTS_DIR}`,
+  };
+}
+
+/**
+ * Where the Redis proxy's server leg starts: the app's own login on that side, as the app
+ * had it. A Heroku source's `rediss://` says `ssl_cert_reqs=none` (its certificate is
+ * self-signed: https://devcenter.heroku.com/articles/connecting-heroku-redis); a box's
+ * or an EC2 target's `redis://` stays plain, as the app reached it.
+ */
+export function poolerRedisServerUrl(plan: Pick<PoolerPlan, "redis">, urls: { source?: string; target: string }, herokuSource: boolean): string | undefined {
+  if (!plan.redis) return undefined;
+  if (plan.redis.server === "source" && urls.source) {
+    const source = new URL(urls.source);
+    if (herokuSource && source.protocol === "rediss:" && !source.searchParams.has("ssl_cert_reqs")) source.searchParams.set("ssl_cert_reqs", "none");
+    return source.toString();
+  }
+  return urls.target;
+}
+
 /**
  * Where a pooler task's server leg starts: the app's own login on that side. At the
  * target, verify-full against the RDS bundle the task holds (FERRY_POOLER_SERVER_CA_FILE);
@@ -155,6 +228,7 @@ export function poolerCommand(plan: PoolerPlan): string {
     "--port", String(POOLER_PORT), "--control-port", String(CONTROL_PORT),
     "--pool-size", String(plan.poolSize), "--query-wait-timeout", String(plan.queryWaitTimeoutSeconds),
     "--run-as", PGBOUNCER_USER,
+    ...(plan.redis ? ["--redis-port", String(REDIS_PROXY_PORT)] : []),
   ];
   return [
     "set -eu",

@@ -22,14 +22,14 @@
 //   - a task's container is a process in a PID namespace of its own (app-process.ts), with
 //     ECS_CONTAINER_METADATA_URI_V4 set as Fargate sets it.
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { ContainerDefinition } from "../../../policy/providers";
 import { containersOf } from "../../../policy/providers";
 import type { AwsApi, EcsTask } from "../../servers/aws-api";
 import { tempDir } from "../../servers";
 import { SLUG_RUN } from "../slug";
 import { RDS_CA_DIR, RDS_CA_IN_TASK } from "../../../components/target/app/rds-ca";
-import { POOLER_CA_IN_TASK } from "../../../components/target/pooler/plan";
+import { POOLER_CA_HASHED_IN_TASK, POOLER_CA_IN_TASK } from "../../../components/target/pooler/plan";
 import { startProcess } from "../../app-process";
 import { platformEnv, type FleetSpec } from "./fleet";
 
@@ -116,14 +116,19 @@ function mountRdsCa(ctx: EcsContext, containers: ContainerDefinition[], app: Con
 /**
  * The pooler's CA certificate beside the RDS bundle, where the fetch container names one
  * (POOLER_CA_URL: the app reaches Postgres through the pooler, its DATABASE_URL's
- * sslrootcert). Missing from the bucket, the copy fails as `aws s3 cp` does.
+ * sslrootcert), and under its subject hash (SSL_CERT_DIR: Redis through the proxy), as the
+ * fetch container's two copies put it. Missing from the bucket, the copy fails as `aws s3 cp` does.
  */
 function copyPoolerCa(ctx: EcsContext, url: string | undefined, dir: string, what: string): void {
   if (!url) return;
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
   const bytes = m && ctx.aws.object(m[1], m[2]);
   if (!bytes) throw new Error(`${what}: the CA fetch exited 1: fatal error: An error occurred (404) when calling the HeadObject operation: Key "${m?.[2] ?? url}" does not exist (the pooler's TLS step did not run?)`);
-  writeFileSync(join(dir, POOLER_CA_IN_TASK.slice(RDS_CA_DIR.length + 1)), bytes);
+  for (const path of [POOLER_CA_IN_TASK, POOLER_CA_HASHED_IN_TASK]) {
+    const inVolume = join(dir, path.slice(RDS_CA_DIR.length + 1));
+    mkdirSync(dirname(inVolume), { recursive: true });
+    writeFileSync(inVolume, bytes);
+  }
 }
 
 /** `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]` split into the secret and the rest. */
