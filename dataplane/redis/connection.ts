@@ -80,7 +80,25 @@ function tlsOptions(trust: TlsTrust, flagForCa: string): RedisOptions["tls"] {
  */
 export function trustedTls(pem?: string, insecure?: boolean): { rejectUnauthorized?: boolean; ca?: string[] } {
   if (insecure) return { rejectUnauthorized: false };
-  return pem ? { ca: [pem, ...rootCertificates] } : {};
+  return pem ? { ca: [pem, ...systemRoots()] } : {};
+}
+
+/**
+ * What Node trusts when no `ca` is given: its bundled roots and the certificates of
+ * NODE_EXTRA_CA_CERTS (https://nodejs.org/api/cli.html#node_extra_ca_certsfile). A `ca`
+ * option replaces both, and `tls.rootCertificates` holds the bundled ones only, so the
+ * extra file is read here too: a CA a machine adds that way (a company's, or the
+ * rehearsal's stand-in for the public CAs) is trusted beside a given PEM as without it.
+ */
+function systemRoots(): string[] {
+  const extra = process.env.NODE_EXTRA_CA_CERTS;
+  if (!extra) return [...rootCertificates];
+  try {
+    return [...rootCertificates, readFileSync(extra, "utf8")];
+  } catch {
+    // Node itself goes on without an unreadable file (it warns once at start).
+    return [...rootCertificates];
+  }
 }
 
 /** ioredis options for an endpoint; `db` overrides the URL's database. */

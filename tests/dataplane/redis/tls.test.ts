@@ -46,4 +46,12 @@ describe("TLS on both sides (self-signed source, private-CA target)", () => {
     expect(verified.code).toBe(0);
     for (const run of [copied, verified]) expect(run.stdout + run.stderr).not.toMatch(/heroku-tls-secret|elasticache-secret/);
   }, 60_000);
+
+  test("a CA the machine adds with NODE_EXTRA_CA_CERTS stays trusted beside --tls-ca, as Node trusts it without one", async () => {
+    // After the copy (above): the sides are equal. --tls-ca vouches for the source; the
+    // target's CA only through the machine's extra file.
+    const r = await ferry(["redis", "verify", "--tls-ca", source.tls!.caFile], { ...env, NODE_EXTRA_CA_CERTS: target.tls!.caFile });
+    expect(r.stderr).not.toMatch(/not trusted/);
+    expect(r.code).toBe(0);
+  });
 });
