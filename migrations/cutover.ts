@@ -149,7 +149,7 @@ export class DataCutover extends pulumi.ComponentResource {
     return ctx.runner.run(`${prefix}-stores`, {
       create: stackSteps(source.kind === "heroku").cutover({
         strategy, mode: redisMode(ctx.config), fence: redisFenceOf(source.kind), pgFence: pgFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes,
-        timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source), pooler: poolerOf(ctx, "both"),
+        timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: quietSidekiq(ctx), pooler: poolerOf(ctx, "both"),
       }),
       delete: pg.rollback(strategy),
       environment: { ...postgresEnv(ctx), ...redisEnv(ctx), ...ctx.pooler?.env },
@@ -214,7 +214,7 @@ export class DataCutover extends pulumi.ComponentResource {
     const source = ctx.config.source;
     return stackSteps(source.kind === "heroku").cutover({
       mode: redisMode(ctx.config), fence: redisFenceOf(source.kind), maxLagBytes: ctx.config.target.maxLagBytes,
-      timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: sidekiqDrain(source), pooler: poolerOf(ctx, "redis"),
+      timeoutSeconds: ctx.config.target.cutoverTimeoutSeconds, drainSidekiq: quietSidekiq(ctx), pooler: poolerOf(ctx, "redis"),
     });
   }
 
@@ -332,6 +332,19 @@ export class DataCutover extends pulumi.ComponentResource {
       environment: { ...herokuEnv(ctx), [targetEnv]: targetUrl },
     }, { parent: this, dependsOn: [after] });
   }
+}
+
+/**
+ * Whether the cutover quiets the app's Sidekiq processes before the fences (`--sidekiq`):
+ * where the source's Redis holds Sidekiq's queues, unless the app reaches its stores
+ * through the pooler's Redis proxy. Quiet is one way (TSTP: a Sidekiq process takes no
+ * job until it restarts), and only a roll of the services, which the proxy does away
+ * with, restarts them: quieted, the workers would never take a job again. Through the
+ * pooler a job in progress needs no draining either: its Postgres transactions and Redis
+ * commands wait in the pooler and go on at the target (docs/pooler.md).
+ */
+function quietSidekiq(ctx: StageContext): boolean {
+  return sidekiqDrain(ctx.config.source) && !ctx.pooler?.redis;
 }
 
 /**

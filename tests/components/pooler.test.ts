@@ -164,6 +164,8 @@ describe.each(["staging", "prod"] as const)("the pooler of the %s stack", (stack
     expect(isSecretValue(step.inputs.environment)).toBe(true);
     const env = plain(step.inputs.environment) as Record<string, string>;
     for (const key of ["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_TARGET_URL", "FERRY_POOLER_REDIS_TARGET_URL", "FERRY_POOLER_CA"]) expect(Object.keys(env)).toContain(key);
+    // Sidekiq is not quieted (quiet lasts until a restart, and no service rolls): its jobs wait in the pooler.
+    expect(create).not.toContain("--sidekiq");
     expect(env.FERRY_POOLER_REDIS_TARGET_URL).toBe(env.FERRY_TARGET_REDIS_URL);
     expect(env.FERRY_POOLER_ADMIN_PASSWORD).toBe(poolerPassword(FAKE_SECRETS["ferry:targetPostgresPassword"], "admin"));
     expect(new URL(env.FERRY_POOLER_TARGET_URL).hostname).toMatch(/\.rds\.amazonaws\.com$/);
@@ -185,12 +187,12 @@ describe("Postgres cut over alone, through its pooler", () => {
 });
 
 describe("Redis cut over alone, through the pooler's proxy", () => {
-  it.each(["staging", "prod"] as const)("%s: runs `ferry cutover` for Redis only (`redis cutover` knows no proxy), which drains the queues itself", async (stack) => {
+  it.each(["staging", "prod"] as const)("%s: runs `ferry cutover` for Redis only (`redis cutover` knows no proxy), and quiets no Sidekiq (nothing would restart it)", async (stack) => {
     const b = await build(stack, upTo("cutover", { hold: { postgres: "replicate", app: "proxy" } }));
     const step = one(b, "command:remote:Command", `${b.name}-cutover-redis`);
     const create = String(plain(step.inputs.create));
     expect(create).toMatch(/^ferry --json cutover --strategy (replicaof|copy) /);
-    expect(create).toContain(`--sidekiq`);
+    expect(create).not.toContain(`--sidekiq`);
     expect(create).toContain(`--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433 --pooler-timeout 10 --pooler-redis`);
     // Postgres stays: no Postgres strategy, and no separate drain step.
     expect(create).not.toMatch(/--strategy (dump|logical|capture)/);
@@ -211,5 +213,7 @@ describe("a stack without ferry:target.pooler", () => {
     expect(JSON.stringify(web)).not.toContain("POOLER");
     const step = (await build("prod", upTo("cutover"), null)).resources.find((r) => r.type.startsWith("command:") && /-cutover-stores$/.test(r.name))!;
     expect(String(plain(step.inputs.create))).not.toContain("--pooler");
+    // The services roll onto the target's REDIS_URL, which restarts the Sidekiq the cutover quiets.
+    expect(String(plain(step.inputs.create))).toContain("--sidekiq");
   });
 });

@@ -201,7 +201,7 @@ describe("capture (the staging example) in the engine's order", { timeout: 300_0
       "create ferry-replicate-pg: ferry --json pg replicate --strategy capture --until-caught-up",
       "create ferry-replicate-pg-guard: ferry --json pg rollback --check --strategy capture",
       "create ferry-cutover-pg-way-back: ferry --json pg status",
-      "create ferry-cutover-stores: ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure --pooler https://pooler-0.ferry.pooler.internal:6433 --pooler https://pooler-1.ferry.pooler.internal:6433 --pooler-timeout 10 --pooler-redis",
+      "create ferry-cutover-stores: ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --provider-superusers --tls-insecure --pooler https://pooler-0.ferry.pooler.internal:6433 --pooler https://pooler-1.ferry.pooler.internal:6433 --pooler-timeout 10 --pooler-redis",
       "create ferry-cutover-pg-verify: ferry --json pg verify",
       "create ferry-decommission-postgres-cutover-done: ferry --json pg status --require-cutover",
       "create ferry-decommission-pg-cleanup: ferry --json pg cleanup",

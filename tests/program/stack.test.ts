@@ -347,8 +347,8 @@ describe.each(["staging", "prod"] as const)("%s stack under mocks", (stack) => {
     // targets, its Redis proxy too (the app's REDIS_URL names it).
     const pooler = `--pooler https://pooler-0.${b.name}.pooler.internal:6433 --pooler https://pooler-1.${b.name}.pooler.internal:6433 --pooler-timeout 10 --pooler-redis`;
     expect(commandLine(pg)).toBe(heroku
-      ? `ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --sidekiq --provider-superusers --tls-insecure ${pooler}`
-      : `ferry --json cutover --strategy logical --strategy replicaof --max-lag-bytes 204800 --timeout 300 --sidekiq ${pooler}`);
+      ? `ferry --json cutover --strategy capture --strategy copy --fence dynos-stopped --max-lag-bytes 204800 --timeout 300 --provider-superusers --tls-insecure ${pooler}`
+      : `ferry --json cutover --strategy logical --strategy replicaof --max-lag-bytes 204800 --timeout 300 ${pooler}`);
     expect(pg.name).toBe(`${b.name}-cutover-stores`);
     const poolerEnv = ["FERRY_POOLER_ADMIN_PASSWORD", "FERRY_POOLER_CA", "FERRY_POOLER_REDIS_TARGET_URL", "FERRY_POOLER_TARGET_URL"];
     expect(envKeys(pg)).toEqual(heroku
