@@ -109,6 +109,20 @@ describe("what the bench reads from a rehearsal's report", () => {
     expect(run).toMatchObject({ passed: true, failedRequests: 32, failedWrites: 16, longestWaitMs: 5000, ferryWindowMs: 812, lostWrites: 0 });
   });
 
+  it("a real report: the staging rehearsal whose cutover could not repoint the Redis proxy", () => {
+    // The fields the bench reads, copied from that run's report.json (fixtures/staging-report.json says which run).
+    const report = JSON.parse(readFileSync(join(__dirname, "fixtures", "staging-report.json"), "utf8"));
+    const run = cutoverAppRun("pooler", 0, 1, report);
+    expect(run).toMatchObject({
+      passed: false, requests: 661, failedRequests: 8, failedWrites: 5, longestWaitMs: 5004,
+      // ferry's cutover exited 1 before printing its figures
+      ferryWindowMs: null, lostWrites: 0, lostRedisWrites: 0,
+    });
+    expect(run.problems).toHaveLength(3);
+    expect(run.problems[2]).toMatch(/^every stage's pulumi up succeeded .*could not repoint every pooler replica/);
+    expect(roundTable(0, [run]).split("\n")[3]).toMatch(/^pooler \(as declared\)\s+8 of 661\s+5\s+5\.00 s\s+-\s+0 \/ 0\s+FAILED \(exit 1\)$/);
+  });
+
   it("a run that failed says why, and one without a report is a failure with no figures", () => {
     const lost = reportOf(() => ({ tookMs: 30, ok: true }), {
       checks: [{ name: "every acknowledged write is in the target PostgreSQL", ok: false, detail: "1 missing" }],
