@@ -2,11 +2,8 @@
 // million rows, one after the other, each report in bench/out/rehearsal-<stack>/, then
 // one table of the figures docs/benchmarks.md keeps. Extra arguments go to every run (e.g.
 // `npm run bench:rehearsal -- --size 200000`); `--kinds prod` runs one stack.
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-
-const ROOT = join(__dirname, "..");
+import { readRehearsalReport, ROOT, runStackRehearsal } from "./lib/stack-rehearsal";
 
 interface Kind {
   name: string;
@@ -18,18 +15,17 @@ const KINDS: Kind[] = [
   { name: "prod", args: ["--stack", "prod", "--size", "1000000"] },
 ];
 
+const outOf = (kind: Kind) => join(ROOT, "bench", "out", `rehearsal-${kind.name}`);
+
 function runOne(kind: Kind, extra: string[]): Promise<number> {
-  const out = join(ROOT, "bench", "out", `rehearsal-${kind.name}`);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--require", "tsx/cjs", join(ROOT, "rehearsal", "stack", "main.ts"), ...kind.args, "--out", out, ...extra], { cwd: ROOT, stdio: "inherit" });
-    child.on("close", (code) => resolve(code ?? 1));
-  });
+  return runStackRehearsal([...kind.args, ...extra], outOf(kind));
 }
 
 function summary(kind: Kind): string {
-  const r = JSON.parse(readFileSync(join(ROOT, "bench", "out", `rehearsal-${kind.name}`, "report.json"), "utf8"));
+  const r = readRehearsalReport(outOf(kind));
+  if (!r) return `| ${kind.name} | no report |`;
   const stage = (n: string) => {
-    const s = r.stages.find((x: { name: string }) => x.name === n);
+    const s = r.stages.find((x) => x.name === n);
     return s ? `${(s.durationMs / 1000).toFixed(1)} s` : "-";
   };
   const rows = Object.values(r.volumes.rows as Record<string, number>).reduce((a, b) => a + b, 0);

@@ -26,9 +26,11 @@ export const DYNO_RDS_CA_FILE = RDS_CA_BUNDLE;
 
 /**
  * The example's ferry:target without its pooler: in these stories the app stays on Heroku
- * while the stores move (or for good), and the pooler serves the app on AWS only.
+ * while the stores move (or for good), and the pooler serves the app on AWS only. The
+ * cutover-app bench (bench/cutover-app.ts) rehearses a stack this way too: its app rolls
+ * onto the target at cutover.
  */
-function targetWithoutPooler(config: Record<string, unknown>): Record<string, unknown> {
+export function targetWithoutPooler(config: Record<string, unknown>): Record<string, unknown> {
   const { pooler: _, ...target } = config["ferry:target"] as Record<string, unknown>;
   return target;
 }
