@@ -124,6 +124,11 @@ export class Session implements Unblockable {
     if (due?.blocking) due.unblockSent = true;
   }
 
+  notUnblocked(): void {
+    const [due] = this.sent();
+    if (due) due.unblockSent = false;
+  }
+
   get transactionOpen(): boolean {
     return this.multi || this.watching;
   }

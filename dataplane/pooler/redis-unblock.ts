@@ -24,6 +24,8 @@ export interface Unblockable {
   blockedOn(): number | undefined;
   /** CLIENT UNBLOCK is on its way for it: a null reply to it is the proxy's from now on. */
   unblocking(): void;
+  /** The server said it did not unblock it (0, or refused): a null from now on is the client's again. */
+  notUnblocked(): void;
 }
 
 /** The name the side connection shows in CLIENT LIST. */
@@ -78,12 +80,18 @@ export class UnblockRound {
     this.asking.add(client);
     client.unblocking();
     const reply = await this.ask(["CLIENT", "UNBLOCK", String(id), "TIMEOUT"]);
-    if (reply instanceof Error || reply[0] !== 0x3a /* : */) {
-      this.refuse(reply instanceof Error ? reply.message : reply.toString("utf8", 1).trim());
+    // Lost with the side connection, the answer is unknown: the client keeps its mark, so
+    // a null is sent again (a longer BRPOP), and any other reply goes to it all the same.
+    if (reply instanceof Error) {
+      this.refuse(reply.message);
+    } else if (reply[0] !== 0x3a /* : */) {
+      client.notUnblocked();
+      this.refuse(reply.toString("utf8", 1).trim());
     } else if (reply.toString("latin1", 1, 2) === "1") {
       // Still asked: its null is on the way, and nothing else of it can block in this pause.
       this.unblocked++;
     } else {
+      client.notUnblocked();
       this.later(() => void this.unblock(client, Math.min(2 * retryMs, MAX_RETRY_MS)), retryMs);
     }
     this.changed();
