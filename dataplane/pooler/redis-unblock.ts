@@ -24,7 +24,7 @@ export interface Unblockable {
   blockedOn(): number | undefined;
   /** CLIENT UNBLOCK is on its way for it: a null reply to it is the proxy's from now on. */
   unblocking(): void;
-  /** The server said it did not unblock it (0, or refused): a null from now on is the client's again. */
+  /** The server refused to unblock it: the null its own timeout brings is the client's. */
   notUnblocked(): void;
 }
 
@@ -91,7 +91,8 @@ export class UnblockRound {
       // Still asked: its null is on the way, and nothing else of it can block in this pause.
       this.unblocked++;
     } else {
-      client.notUnblocked();
+      // Not blocked (yet, or any more): its mark stays, as the reply it gets may be on its
+      // way already. Safe either way: only a null is ever held back (redis-session.ts).
       this.later(() => void this.unblock(client, Math.min(2 * retryMs, MAX_RETRY_MS)), retryMs);
     }
     this.changed();
