@@ -124,7 +124,7 @@ async function moveProxy(url: string, port: number): Promise<void> {
   expect((await control("/redis/resume", {})).body).toMatchObject({ resumed: true, port });
 }
 
-const status = async () => (await control("/redis/status")).body as { unblocked: number; resent: number; inFlight: number; held: number; unblockRefused?: string; port: number };
+const proxyStatus = async () => (await control("/redis/status")).body as { unblocked: number; resent: number; inFlight: number; held: number; unblockRefused?: string; port: number };
 
 /** `ferry pooler <step> --store redis`, as the contract builds it. */
 function poolerStep(command: { argv: string[] }, env: Record<string, string> = {}) {
@@ -207,14 +207,14 @@ describe("the pooler's Redis proxy", () => {
     const popped = worker.brpop("queue:empty", 1).then((r) => (replies.push("brpop"), r));
     const waited = forever.blpop("forever:list", 0).then((r) => (replies.push("blpop"), r));
     await blockedOn(source, "idle-brpop", "forever-blpop");
-    const [unblockCalls, before] = [await calls(source, "client|unblock"), await status()];
+    const [unblockCalls, before] = [await calls(source, "client|unblock"), await proxyStatus()];
     const paused = await poolerStep(pooler.pause(replicas(), 5, "redis"));
     expect(paused.code, paused.stderr).toBe(0);
     expect(JSON.parse(paused.stdout).steps[0].detail).toMatch(/, 2 blocked command\(s\) unblocked, to be sent again at the resume$/);
     // Ended on the server, by CLIENT UNBLOCK, and their nulls never reached the clients.
     expect(await blockedClients(source)).toBe(0);
     expect(await calls(source, "client|unblock")).toBeGreaterThanOrEqual(unblockCalls + 2);
-    expect(await status()).toMatchObject({ inFlight: 0, unblocked: before.unblocked + 2, resent: before.resent });
+    expect(await proxyStatus()).toMatchObject({ inFlight: 0, unblocked: before.unblocked + 2, resent: before.resent });
     expect(replies).toEqual([]);
     let answered = false;
     const held = other.incr("held:counter").then((n) => ((answered = true), n));
@@ -241,13 +241,13 @@ describe("the pooler's Redis proxy", () => {
     late.socket.destroy();
     // Sent again: the BRPOP with what was left of its second (its client sees one longer
     // BRPOP and its nil), the BLPOP with 0 again, blocked until something is pushed.
-    expect((await status()).resent).toBe(before.resent + 2);
+    expect((await proxyStatus()).resent).toBe(before.resent + 2);
     expect(await popped).toBeNull();
     await blockedOn(source, "forever-blpop");
     await direct(source).lpush("forever:list", "at-last");
     expect(await waited).toEqual(["forever:list", "at-last"]);
     expect(replies).toEqual(["brpop", "blpop"]);
-    const unblockedSoFar = (await status()).unblocked;
+    const unblockedSoFar = (await proxyStatus()).unblocked;
 
     const open = viaProxy({ protocol: 2 });
     expect(await open.call("MULTI")).toBe("OK");
@@ -268,7 +268,7 @@ describe("the pooler's Redis proxy", () => {
     const workers = ["idle-1", "idle-2"].map((name) => viaProxy({ connectionName: name }));
     const fetches = workers.map((w) => w.brpop("jobs:moved", 2));
     await blockedOn(source, "idle-1", "idle-2");
-    const before = await status();
+    const before = await proxyStatus();
     const [unblockCalls, targetBrpops] = [await calls(source, "client|unblock"), await calls(target, "brpop")];
     const paused = await control("/redis/pause", { timeoutMs: 5000 });
     expect(paused.status, JSON.stringify(paused.body)).toBe(200);
@@ -295,7 +295,7 @@ describe("the pooler's Redis proxy", () => {
       const job = `race-${i}`;
       const fetched = worker.brpop("race:q", 3);
       await blockedOn(source, "racer");
-      const resentBefore = (await status()).resent;
+      const resentBefore = (await proxyStatus()).resent;
       // The server holds every command for 200 ms, then runs them in the order they came:
       // the LPUSH before the proxy's CLIENT UNBLOCK in even rounds, after it in odd ones.
       expect(await pauser.call("CLIENT", "PAUSE", "200", "ALL")).toBe("OK");
@@ -308,7 +308,7 @@ describe("the pooler's Redis proxy", () => {
       expect(paused.status, JSON.stringify(paused.body)).toBe(200);
       expect((await control("/redis/resume", {})).status).toBe(200);
       expect(await fetched).toEqual(["race:q", job]);
-      if ((await status()).resent > resentBefore) won.byUnblock++;
+      if ((await proxyStatus()).resent > resentBefore) won.byUnblock++;
       else won.byJob++;
     }
     expect(await adminOf(source).llen("race:q")).toBe(0); // nothing left behind, nothing popped twice (each round's fetch got its own job)
@@ -321,7 +321,7 @@ describe("the pooler's Redis proxy", () => {
     const raw = await rawClient(replica.redisPort!, certs.ca);
     raw.send(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(CLIENT_PASSWORD)}\r\n${CLIENT_PASSWORD}\r\nBRPOP order:q 1\r\nSET order:after 1\r\n`);
     await raw.waitFor("+OK\r\n");
-    await eventually("both in flight", async () => (await status()).inFlight === 2);
+    await eventually("both in flight", async () => (await proxyStatus()).inFlight === 2);
     const paused = await control("/redis/pause", { timeoutMs: 5000 });
     expect(paused.status, JSON.stringify(paused.body)).toBe(200);
     expect(paused.body.unblockedByPause).toBe(0);
@@ -342,7 +342,7 @@ describe("the pooler's Redis proxy", () => {
       expect(paused.code, paused.stderr).toBe(0);
       expect(JSON.parse(paused.stdout).steps[0].detail).toMatch(/; blocked commands waited out: the server refused CLIENT UNBLOCK \(NOPERM .*client\|unblock/);
       expect(await fetched).toBeNull(); // its own timeout, forwarded as it came
-      expect(await status()).toMatchObject({ resent: expect.any(Number), unblockRefused: expect.stringMatching(/^NOPERM/) });
+      expect(await proxyStatus()).toMatchObject({ resent: expect.any(Number), unblockRefused: expect.stringMatching(/^NOPERM/) });
       expect(replica.log.join("")).toMatch(/redis proxy: CLIENT UNBLOCK is not available on 127\.0\.0\.1:\d+ \(NOPERM/);
       expect((await control("/redis/resume", {})).status).toBe(200);
     } finally {
@@ -493,7 +493,8 @@ async function startLoad(): Promise<Load> {
       const job = await clients.worker.brpop("queue:default", 2);
       if (job) acked.popped.push(job[1]);
     }, true)),
-    // A worker on a queue nobody fills: its BRPOP blocks for its 2 s, so a pause waits for it.
+    // A worker on a queue nobody fills: its BRPOP blocks for its 2 s, which a pause ends
+    // with CLIENT UNBLOCK and sends again after the resume (its client sees a longer BRPOP).
     loop((i) => timed(`BRPOP queue:low ${i}`, async () => {
       if (await clients.idle.brpop("queue:low", 2)) throw new Error("queue:low is never filled");
       acked.idleFetches++;
@@ -556,6 +557,7 @@ describe("ferry cutover --pooler-redis", () => {
       await load.waitForMore(200);
       expect(load.failed).toEqual([]);
 
+      const unblockedBefore = await proxyStatus();
       t0 = Date.now();
       const cut = await cutover(["--fence", "dynos-stopped"]);
       const cutoverMs = Date.now() - t0;
@@ -575,9 +577,15 @@ describe("ferry cutover --pooler-redis", () => {
       await eventually("both subscribers got the target's messages, on the channel and the pattern", () =>
         ["resp2 news after", "resp3 news after", "resp2 p:news.eu after", "resp3 p:news.eu after"].every((m) => load.messages.includes(m)));
       await load.stop();
+      // The pause did not wait out the idle worker's BRPOP: it ended it, and it went again on the target.
+      const unblockedAfter = await proxyStatus();
+      expect(unblockedAfter.unblocked).toBeGreaterThan(unblockedBefore.unblocked);
+      // Each one unblocked went again; so may one whose own timeout ran out while it was
+      // being unblocked (its null is held back all the same: a null carries no job).
+      expect(unblockedAfter.resent - unblockedBefore.resent).toBeGreaterThanOrEqual(unblockedAfter.unblocked - unblockedBefore.unblocked);
 
       const { acked } = load;
-      console.log(`redis proxy cutover: ${load.commands()} commands acknowledged, ${load.failed.length} failed, ${load.reconnects()} reconnects, longest wait ${load.longestMs()} ms (BRPOP's own blocking left out); ferry's write-unavailable window ${cut.json.writeUnavailableMs} ms, the pause ${steps.find((s) => s.name === "redis-pooler-pause")?.ms} ms, the whole cutover command ${cutoverMs} ms (the given-back one ${givenBackMs} ms)`);
+      console.log(`redis proxy cutover: ${load.commands()} commands acknowledged, ${load.failed.length} failed, ${load.reconnects()} reconnects, longest wait ${load.longestMs()} ms (BRPOP's own blocking left out); ferry's write-unavailable window ${cut.json.writeUnavailableMs} ms, the pause ${steps.find((s) => s.name === "redis-pooler-pause")?.ms} ms (${unblockedAfter.unblocked - unblockedBefore.unblocked} blocked BRPOP(s) unblocked and sent again), the whole cutover command ${cutoverMs} ms (the given-back one ${givenBackMs} ms)`);
       expect(load.failed).toEqual([]);
       expect(load.reconnects()).toBe(0);
       // A command waits out a pause and no longer: never longer than the cutover command that paused it.
