@@ -19,7 +19,7 @@
 //   Anything inside MULTI (queued, it does not block: the caller leaves it out).
 // Timeouts are doubles since Redis 6.0 (https://redis.io/docs/latest/commands/blpop/):
 // the rest of a timeout is sent as seconds with three decimals, so the server must be 6.0
-// or later, as every Heroku Key-Value Store and ElastiCache version on offer is.
+// or later (Redis 5 would answer the command sent again an error, never a lost job).
 import { encodeCommand } from "./resp";
 
 /**

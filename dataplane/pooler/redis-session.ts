@@ -423,14 +423,16 @@ export class Session implements Unblockable {
 
   /**
    * The null a CLIENT UNBLOCK made the server answer is not the client's: the command
-   * waits to be sent again (at once if the pause is over already). Only a null: a reply
-   * that carries an element (a job pushed just before the unblock) is the client's, or
-   * the job is lost.
+   * waits to be sent again. Only a null: a reply that carries an element (a job pushed
+   * just before the unblock) is the client's, or the job is lost. And only while paused
+   * with nothing sent after it: past a resume (a pause given up) the client may have sent
+   * more, whose replies come before any resent one, so the null goes to the client, an
+   * early nil.
    */
   private unblocked(due: Due, frame: Buffer): boolean {
     if (!due.unblockSent || !isNullReply(frame)) return false;
+    if (!this.proxy.paused || this.sent().length !== 1) return false;
     due.resend = true;
-    if (!this.proxy.paused) this.resendUnblocked();
     this.proxy.changed();
     return true;
   }
