@@ -53,7 +53,7 @@ export interface RedisProxyState {
   unblocked: number;
   /** Of those, sent again after a resume. */
   resent: number;
-  /** Why the last pause could not unblock (the server refused CLIENT UNBLOCK: it waited for them instead). */
+  /** Why the last pause could not unblock (the server refused CLIENT UNBLOCK, or the side connection to it failed): it waited for them instead. */
   unblockRefused?: string;
 }
 
@@ -226,6 +226,7 @@ export class RedisProxy implements ProxyContext {
   }
 
   async close(): Promise<void> {
+    this.settle("resumed");
     for (const s of [...this.sessions]) s.close();
     await new Promise<void>((r) => this.listener.close(() => r()));
   }
