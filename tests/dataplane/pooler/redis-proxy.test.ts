@@ -124,7 +124,7 @@ async function moveProxy(url: string, port: number): Promise<void> {
   expect((await control("/redis/resume", {})).body).toMatchObject({ resumed: true, port });
 }
 
-const proxyStatus = async () => (await control("/redis/status")).body as { unblocked: number; resent: number; inFlight: number; held: number; unblockRefused?: string; port: number };
+const proxyStatus = async () => (await control("/redis/status")).body as { paused: boolean; unblocked: number; resent: number; inFlight: number; held: number; unblockRefused?: string; port: number };
 
 /** `ferry pooler <step> --store redis`, as the contract builds it. */
 function poolerStep(command: { argv: string[] }, env: Record<string, string> = {}) {
@@ -316,6 +316,22 @@ describe("the pooler's Redis proxy", () => {
     expect(won.byJob).toBeGreaterThan(0);
     expect(won.byUnblock).toBeGreaterThan(0);
   }, 60_000);
+
+  it("a pause that times out (a MULTI left open) sends the BRPOP it unblocked again at its resume, and the job pushed then reaches the worker", async () => {
+    const worker = viaProxy({ connectionName: "late-worker" });
+    const holder = viaProxy({ protocol: 2 });
+    expect(await holder.call("MULTI")).toBe("OK");
+    const fetched = worker.brpop("late:q", 5);
+    await blockedOn(source, "late-worker");
+    const before = await proxyStatus();
+    const late = await control("/redis/pause", { timeoutMs: 500 });
+    expect(late.status).toBe(409);
+    expect(await proxyStatus()).toMatchObject({ paused: false, unblocked: before.unblocked + 1, resent: before.resent + 1 });
+    await blockedOn(source, "late-worker"); // sent again, blocked again
+    await adminOf(source).lpush("late:q", "job-late");
+    expect(await fetched).toEqual(["late:q", "job-late"]);
+    expect(await holder.call("DISCARD")).toBe("OK");
+  });
 
   it("a command pipelined after a BRPOP keeps its order: the pause waits for the BRPOP instead of unblocking it", async () => {
     const raw = await rawClient(replica.redisPort!, certs.ca);
