@@ -265,7 +265,8 @@ describe("the pooler's Redis proxy", () => {
   });
 
   it("two idle workers' BRPOP q 2: the pause ends both, they move with the repoint, and a job pushed on the target reaches one of them, once", async () => {
-    const workers = ["idle-1", "idle-2"].map((name) => viaProxy({ connectionName: name }));
+    // RESP2 and RESP3: the null a timeout answers is `*-1` in one, `_` in the other.
+    const workers = (["idle-1", "idle-2"] as const).map((name, i) => viaProxy({ connectionName: name, protocol: i === 0 ? 2 : 3 }));
     const fetches = workers.map((w) => w.brpop("jobs:moved", 2));
     await blockedOn(source, "idle-1", "idle-2");
     const before = await proxyStatus();
