@@ -2,9 +2,12 @@
 // the `ferry pooler serve` process, on the pooler's TLS certificate, that the cutover
 // pauses, repoints and resumes over the same control API as PgBouncer.
 //   pause    new commands wait in the proxy; replies to those already sent still flow,
-//            and a client inside MULTI or WATCH may finish its transaction. Done once no
-//            reply is owed (a blocked BRPOP is owed one) and no transaction is open; past
-//            the deadline everything resumes and the pause fails (409), as PgBouncer's.
+//            and a client inside MULTI or WATCH may finish its transaction. A client
+//            whose only command in flight is a blocked BRPOP (or another blocking one
+//            that can be sent again: redis-blocking.ts) has it ended by CLIENT UNBLOCK
+//            and held, to go again at the resume (redis-unblock.ts). Done once no reply
+//            is owed and no transaction is open; past the deadline everything resumes
+//            and the pause fails (409), as PgBouncer's.
 //   repoint  (paused only) every client gets a new upstream on the new server, logged in
 //            with that URL's credentials, its RESP3, SELECT, CLIENT SETNAME and
 //            subscriptions replayed; only once every one is ready are they swapped in and
@@ -16,6 +19,7 @@ import { FerryError } from "../cli/common";
 import { PauseTimeout } from "./admin";
 import { RedisServer, redisServer, sameRedisServer, Upstream } from "./redis-upstream";
 import { ProxyContext, Session } from "./redis-session";
+import { UnblockRound } from "./redis-unblock";
 
 export interface RedisProxyOptions {
   listenAddr: string;
@@ -43,8 +47,21 @@ export interface RedisProxyState {
   inFlight: number;
   /** Clients inside MULTI or WATCH. */
   openTransactions: number;
-  /** Commands waiting in the proxy for a resume. */
+  /** Commands waiting in the proxy for a resume (an unblocked one is counted in `unblocked` and `resent`). */
   held: number;
+  /** Blocking commands pauses ended with CLIENT UNBLOCK, since the proxy started. */
+  unblocked: number;
+  /** Of those, sent again after a resume. */
+  resent: number;
+  /** Why the last pause could not unblock (the server refused CLIENT UNBLOCK, or the side connection to it failed): it waited for them instead. */
+  unblockRefused?: string;
+}
+
+/** What a pause answers: how long it took, and how many blocked commands it ended (the state's `unblocked` counts every pause's). */
+export interface PauseResult {
+  ms: number;
+  already: boolean;
+  unblockedByPause: number;
 }
 
 /** A repoint needs a paused proxy: clients move between two commands, never with a reply owed. */
@@ -56,6 +73,10 @@ export class RedisProxy implements ProxyContext {
   /** Pauses waiting to complete, told how they ended. */
   private waiters: ((how: "drained" | "resumed") => void)[] = [];
   private repointing: Promise<unknown> = Promise.resolve();
+  /** The unblocking of the pause that waits, if one does. */
+  private round?: UnblockRound;
+  private readonly counts = { unblocked: 0, resent: 0 };
+  private unblockRefused?: string;
 
   private constructor(public server: RedisServer, private readonly opts: RedisProxyOptions, private readonly listener: Server) {}
 
@@ -100,12 +121,29 @@ export class RedisProxy implements ProxyContext {
   }
 
   changed(): void {
-    if (!this.paused || !this.drained()) return;
-    for (const wake of this.waiters.splice(0)) wake("drained");
+    if (!this.paused) return;
+    this.round?.sweep(this.sessions);
+    if (this.drained()) this.settle("drained");
   }
 
+  resent(): void {
+    this.counts.resent++;
+  }
+
+  /** Nothing owed by the server, no transaction open, and no CLIENT UNBLOCK unanswered. */
   private drained(): boolean {
-    return [...this.sessions].every((s) => !s.busy);
+    return [...this.sessions].every((s) => !s.busy) && !this.round?.answersDue;
+  }
+
+  /** The pauses that wait are told how they ended, and their unblocking stops. */
+  private settle(how: "drained" | "resumed"): void {
+    for (const wake of this.waiters.splice(0)) wake(how);
+    const round = this.round;
+    if (!round) return;
+    this.round = undefined;
+    round.close();
+    this.counts.unblocked += round.unblocked;
+    this.unblockRefused = round.refused;
   }
 
   state(): RedisProxyState {
@@ -114,14 +152,17 @@ export class RedisProxy implements ProxyContext {
     return {
       host: this.server.host, port: this.server.port, db: this.server.db, tls: this.server.tls, paused: this.paused,
       clients: all.length, inFlight: sum((s) => s.inFlight), openTransactions: sum((s) => Number(s.transactionOpen)), held: sum((s) => s.heldCount),
+      unblocked: this.counts.unblocked + (this.round?.unblocked ?? 0), resent: this.counts.resent,
+      ...(this.unblockRefused !== undefined ? { unblockRefused: this.unblockRefused } : {}),
     };
   }
 
   /** Paused with nothing in flight, or resumed and a PauseTimeout past `timeoutMs`. */
-  async pause(timeoutMs: number): Promise<{ ms: number; already: boolean }> {
+  async pause(timeoutMs: number): Promise<PauseResult> {
     const t0 = Date.now();
-    if (this.paused && this.drained()) return { ms: 0, already: true };
+    if (this.paused && this.drained()) return { ms: 0, already: true, unblockedByPause: 0 };
     this.paused = true;
+    const round = (this.round ??= new UnblockRound(this.server, this.opts.serverCa, () => this.changed(), (line) => this.log(line)));
     let timer: NodeJS.Timeout | undefined;
     const done = new Promise<"drained" | "resumed" | "late">((resolve) => {
       this.waiters.push(resolve);
@@ -130,18 +171,19 @@ export class RedisProxy implements ProxyContext {
     this.changed();
     const how = await done;
     clearTimeout(timer);
-    if (how === "drained") return { ms: Date.now() - t0, already: false };
+    if (how === "drained") return { ms: Date.now() - t0, already: false, unblockedByPause: round.unblocked };
     if (how === "resumed") throw new PauseTimeout("the Redis proxy was resumed before its pause completed");
     const s = this.state();
     this.resume();
-    throw new PauseTimeout(`the Redis proxy's pause did not complete within ${timeoutMs / 1000} s: ${s.inFlight} command(s) still in flight (a blocking command such as BRPOP counts), ${s.openTransactions} client(s) inside MULTI or WATCH; resumed`);
+    const why = round.refused !== undefined ? `; the server refused CLIENT UNBLOCK (${round.refused})` : "";
+    throw new PauseTimeout(`the Redis proxy's pause did not complete within ${timeoutMs / 1000} s: ${s.inFlight} command(s) still in flight (blocking commands CLIENT UNBLOCK could not end count)${why}, ${s.openTransactions} client(s) inside MULTI or WATCH; resumed`);
   }
 
   /** The held commands released; false when the proxy was not paused. */
   resume(): boolean {
     const was = this.paused;
     this.paused = false;
-    for (const wake of this.waiters.splice(0)) wake("resumed");
+    this.settle("resumed");
     for (const s of [...this.sessions]) s.release();
     return was;
   }
@@ -184,6 +226,7 @@ export class RedisProxy implements ProxyContext {
   }
 
   async close(): Promise<void> {
+    this.settle("resumed");
     for (const s of [...this.sessions]) s.close();
     await new Promise<void>((r) => this.listener.close(() => r()));
   }

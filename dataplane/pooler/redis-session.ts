@@ -6,10 +6,15 @@
 // CLIENT SETNAME, subscriptions. So is what a pause must wait for: replies still due (a
 // blocked BRPOP is one) and an open MULTI or WATCH, whose commands still flow while the
 // proxy is paused so that the transaction can end. Any other command waits in `held`.
+// A blocking command that a pause ended with CLIENT UNBLOCK (redis-unblock.ts) answers
+// null: that null is swallowed, and the command waits at the head of the held ones to be
+// sent again with what is left of its timeout, so the client sees one longer BRPOP.
 import type { TLSSocket } from "node:tls";
 import { sameSecret } from "./secret";
-import { commandArgs, encodeCommand, errorReply, OK, replyShape, ReplyShape, RespFramer, RespProtocolError } from "./resp";
+import { commandArgs, encodeCommand, errorReply, isNullReply, OK, replyShape, ReplyShape, RespFramer, RespProtocolError } from "./resp";
 import { RedisServer, Replay, Upstream } from "./redis-upstream";
+import { BlockingCommand, blockingCommand, resendFrame } from "./redis-blocking";
+import type { Unblockable } from "./redis-unblock";
 
 /** What a session needs of the proxy it belongs to. */
 export interface ProxyContext {
@@ -20,6 +25,8 @@ export interface ProxyContext {
   readonly clientPassword: string;
   /** A reply came back, a transaction ended or a client left: a pause may be complete. */
   changed(): void;
+  /** A blocking command a pause unblocked was sent again. */
+  resent(): void;
   removed(session: Session): void;
   log(line: string): void;
 }
@@ -35,6 +42,12 @@ interface Due {
   /** State the reply makes true (SELECT, CLIENT SETNAME, HELLO), applied unless it is an error. */
   onReply?: (shape: ReplyShape) => void;
   after?: () => void;
+  /** A blocking command that a pause may end early and send again (never inside MULTI). */
+  blocking?: BlockingCommand;
+  /** CLIENT UNBLOCK went for it: a null reply is the proxy's (it came of the unblock, or of a timeout at that moment). */
+  unblockSent?: boolean;
+  /** Unblocked: it waits in the proxy to be sent again, nothing owed by the server. */
+  resend?: boolean;
 }
 
 /** The subscribe commands: which set of names each changes, and the kind its confirmations carry. */
@@ -61,7 +74,7 @@ const WRONGPASS = errorReply("WRONGPASS invalid username-password pair or user i
 const NOPROTO = errorReply("NOPROTO unsupported protocol version");
 const isError = (shape: ReplyShape) => shape.type === "-" || shape.type === "!";
 
-export class Session {
+export class Session implements Unblockable {
   private authed = false;
   private protocol: 2 | 3 = 2;
   private db?: number;
@@ -88,7 +101,32 @@ export class Session {
 
   /** Commands sent upstream whose replies have not all come back. */
   get inFlight(): number {
-    return this.due.filter((d) => !d.local).length;
+    return this.sent().length;
+  }
+
+  private sent(): Due[] {
+    return this.due.filter((d) => !d.local && !d.resend);
+  }
+
+  /**
+   * The upstream id to unblock when this client's only command in flight is a blocking
+   * one that can be sent again. Only then: whatever the server has blocked on this
+   * connection is that command, and no reply after it waits behind its new answer.
+   */
+  blockedOn(): number | undefined {
+    const sent = this.sent();
+    if (this.transactionOpen || sent.length !== 1 || !sent[0].blocking) return undefined;
+    return this.upstream?.clientId;
+  }
+
+  unblocking(): void {
+    const [due] = this.sent();
+    if (due?.blocking) due.unblockSent = true;
+  }
+
+  notUnblocked(): void {
+    const [due] = this.sent();
+    if (due) due.unblockSent = false;
   }
 
   get transactionOpen(): boolean {
@@ -108,9 +146,20 @@ export class Session {
     return this.upstream !== undefined;
   }
 
-  /** The proxy resumed: the held commands go, in the order they came. */
+  /** The proxy resumed: an unblocked command goes again, then the held ones, in the order they came. */
   release(): void {
+    this.resendUnblocked();
     for (const frame of this.held.splice(0)) this.take(frame);
+  }
+
+  /** Every command came after the unblocked one, so it goes first, on whatever upstream is current. */
+  private resendUnblocked(): void {
+    for (const due of this.due.filter((d) => d.resend)) {
+      due.resend = false;
+      due.unblockSent = false;
+      this.send(resendFrame(due.blocking!));
+      this.proxy.resent();
+    }
   }
 
   /**
@@ -274,7 +323,8 @@ export class Session {
       case "DISCARD":
         return this.endTransaction(command);
       default:
-        return { left: 1 };
+        // Inside MULTI a blocking command is queued, and runs at EXEC without blocking.
+        return { left: 1, blocking: this.multi ? undefined : blockingCommand(command, args) };
     }
   }
 
@@ -300,8 +350,12 @@ export class Session {
   }
 
   private forward(frame: Buffer, due: Due): void {
-    this.upstream ??= this.open(this.proxy.server);
     this.due.push(due);
+    this.send(frame);
+  }
+
+  private send(frame: Buffer): void {
+    this.upstream ??= this.open(this.proxy.server);
     // Back-pressure: a slow server stops the proxy reading this client, not its memory.
     if (!this.upstream.write(frame) && !this.client.isPaused()) {
       this.client.pause();
@@ -348,10 +402,11 @@ export class Session {
     const shape = replyShape(frame);
     const due = this.due[0];
     if (this.isPush(shape, due, upstream.subscriptions)) return this.toClient(frame);
-    if (!due || due.local) {
+    if (!due || due.local || due.resend) {
       this.proxy.log(`redis proxy: ${upstream.where} sent a reply no command asked for; closing the client`);
       return this.close();
     }
+    if (this.unblocked(due, frame)) return;
     if (due.confirm && !isError(shape)) {
       due.left--;
       if (shape.count !== undefined) upstream.subscriptions = shape.count;
@@ -364,6 +419,22 @@ export class Session {
     this.due.shift();
     this.flushLocal();
     this.proxy.changed();
+  }
+
+  /**
+   * The null a CLIENT UNBLOCK made the server answer is not the client's: the command
+   * waits to be sent again. Only a null: a reply that carries an element (a job pushed
+   * just before the unblock) is the client's, or the job is lost. And only while paused
+   * with nothing sent after it: past a resume (a pause given up) the client may have sent
+   * more, whose replies come before any resent one, so the null goes to the client, an
+   * early nil.
+   */
+  private unblocked(due: Due, frame: Buffer): boolean {
+    if (!due.unblockSent || !isNullReply(frame)) return false;
+    if (!this.proxy.paused || this.sent().length !== 1) return false;
+    due.resend = true;
+    this.proxy.changed();
+    return true;
   }
 
   /** A reply of the proxy's own, after every reply owed before it. */

@@ -53,19 +53,31 @@ export interface Replay {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+const firstLine = (frame: Buffer) => frame.toString("utf8", 1).trim().slice(0, 200);
 const MESSAGES = new Set(["message", "pmessage", "smessage"]);
 
-/** The handshake's commands, and how many replies they get (one per name for a subscribe). */
-function handshake(server: RedisServer, replay: Replay): { commands: Buffer[]; replies: number } {
+/**
+ * One reply the handshake expects, in order. `read`: the proxy keeps something of it, and
+ * an error there does not fail the connection (a server may refuse what it only informs).
+ */
+type Expected = { read?: (frame: Buffer) => void };
+
+/**
+ * The handshake's commands, and the replies they get (one per name for a subscribe).
+ * CLIENT ID comes before the subscriptions (a RESP2 subscribed connection may run nothing
+ * else) and gives the id a pause's CLIENT UNBLOCK names (redis-unblock.ts).
+ */
+function handshake(server: RedisServer, replay: Replay, readId: (frame: Buffer) => void): { commands: Buffer[]; expected: Expected[] } {
   const login = server.password === undefined ? [] : [server.username ?? "default", server.password];
-  const commands = [
-    replay.protocol === 3 ? encodeCommand(["HELLO", "3", ...(login.length ? ["AUTH", ...login] : [])]) : login.length ? encodeCommand(["AUTH", ...login]) : undefined,
-    (replay.db ?? server.db) !== 0 ? encodeCommand(["SELECT", String(replay.db ?? server.db)]) : undefined,
-    replay.name !== undefined ? encodeCommand(["CLIENT", "SETNAME", replay.name]) : undefined,
-    ...replay.subscriptions.filter((s) => s.names.length).map((s) => encodeCommand([s.command, ...s.names])),
-  ].filter((c): c is Buffer => c !== undefined);
-  const subscribed = replay.subscriptions.reduce((n, s) => n + s.names.length, 0);
-  return { commands, replies: commands.length - replay.subscriptions.filter((s) => s.names.length).length + subscribed };
+  const one = (command: Buffer | undefined, read?: Expected["read"]) => (command ? [{ command, expected: [{ read }] }] : []);
+  const steps = [
+    ...one(replay.protocol === 3 ? encodeCommand(["HELLO", "3", ...(login.length ? ["AUTH", ...login] : [])]) : login.length ? encodeCommand(["AUTH", ...login]) : undefined),
+    ...one((replay.db ?? server.db) !== 0 ? encodeCommand(["SELECT", String(replay.db ?? server.db)]) : undefined),
+    ...one(replay.name !== undefined ? encodeCommand(["CLIENT", "SETNAME", replay.name]) : undefined),
+    ...one(encodeCommand(["CLIENT", "ID"]), readId),
+    ...replay.subscriptions.filter((s) => s.names.length).map((s) => ({ command: encodeCommand([s.command, ...s.names]), expected: s.names.map((): Expected => ({})) })),
+  ];
+  return { commands: steps.map((s) => s.command), expected: steps.flatMap((s) => s.expected) };
 }
 
 export interface UpstreamEvents {
@@ -82,9 +94,13 @@ export class Upstream {
   readonly ready: Promise<void>;
   /** The subscription count the server confirmed last (0 when none). */
   subscriptions = 0;
+  /** This connection's id on the server (CLIENT ID); undefined while unknown or refused. */
+  clientId?: number;
+  /** Why the server would not tell the id (its first line), when it refused CLIENT ID. */
+  clientIdRefused?: string;
   private readonly socket: Socket;
   private readonly framer = new RespFramer();
-  private handshakeLeft: number;
+  private readonly expected: Expected[];
   private closing = false;
   private settle!: (err?: Error) => void;
 
@@ -105,10 +121,8 @@ export class Upstream {
     this.socket.on("data", (d: Buffer) => this.data(d));
     this.socket.on("error", (err) => this.fail(err));
     this.socket.on("close", () => this.fail(new Error("the server closed the connection")));
-    const { commands, replies } = handshake(server, replay);
-    this.handshakeLeft = replies;
-    // Nothing to log in with: ready once connected (with TLS, the server's certificate passed).
-    if (replies === 0) this.socket.once(connected, () => this.settle());
+    const { commands, expected } = handshake(server, replay, (frame) => this.readId(frame));
+    this.expected = expected;
     // Written before the connection is made: the socket sends them, in order, once it is.
     for (const c of commands) this.socket.write(c);
   }
@@ -155,7 +169,7 @@ export class Upstream {
       return this.fail(new Error(`the server sent bytes that are not RESP: ${(err as Error).message}`));
     }
     for (const frame of frames) {
-      if (this.handshakeLeft === 0) {
+      if (this.expected.length === 0) {
         this.on.reply(frame);
         continue;
       }
@@ -164,12 +178,20 @@ export class Upstream {
         this.on.push(frame);
         continue;
       }
-      if (shape.type === "-" || shape.type === "!") {
-        return this.fail(new Error(`the server refused the connection's setup: ${frame.toString("utf8", 1).trim().slice(0, 200)}`));
+      const { read } = this.expected.shift()!;
+      if (read) read(frame);
+      else if (shape.type === "-" || shape.type === "!") {
+        return this.fail(new Error(`the server refused the connection's setup: ${firstLine(frame)}`));
       }
       if (shape.count !== undefined) this.subscriptions = shape.count;
-      if (--this.handshakeLeft === 0) this.settle();
+      if (this.expected.length === 0) this.settle();
     }
+  }
+
+  /** CLIENT ID's answer: the id, or (renamed away, or an ACL without it) why not. */
+  private readId(frame: Buffer): void {
+    if (frame[0] === 0x3a /* : */) this.clientId = Number(frame.toString("latin1", 1, frame.indexOf("\r\n")));
+    else this.clientIdRefused = firstLine(frame);
   }
 
   private fail(err: Error): void {

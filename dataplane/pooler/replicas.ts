@@ -113,6 +113,12 @@ export async function poolerStatus(access: PoolerAccess, store: PoolerStore = "p
   return { ok: failed.length === 0, steps: [], replicas, ...(failed.length ? { error: failed.join("; ") } : {}) };
 }
 
+/** The Redis proxy's blocked commands a pause ended (sent again at the resume), or why it could not. */
+function redisUnblocked(r: RedisProxyState & { unblockedByPause?: number }): string {
+  if (r.unblockRefused !== undefined) return `; blocked commands waited out: the server refused CLIENT UNBLOCK (${r.unblockRefused})`;
+  return r.unblockedByPause ? `, ${r.unblockedByPause} blocked command(s) unblocked, to be sent again at the resume` : "";
+}
+
 /**
  * Every replica paused: in-flight transactions finish, new ones wait in the pooler. One
  * that cannot be paused within `timeoutMs` (it resumes itself) fails the step after every
@@ -121,8 +127,8 @@ export async function poolerStatus(access: PoolerAccess, store: PoolerStore = "p
 export async function pauseAll(access: PoolerAccess, timeoutMs: number, store: PoolerStore = "postgres"): Promise<PoolerResult> {
   const settled = await eachReplica(access, async (replica) => {
     const t0 = Date.now();
-    const r = await call<SideState & { already: boolean }>(access, replica, "POST", `${PREFIX[store]}/pause`, { timeoutMs }, timeoutMs);
-    const left = "serverConnections" in r ? `${r.serverConnections} server connection(s) left` : `${r.clients} client(s), ${r.held} command(s) held`;
+    const r = await call<SideState & { already: boolean; unblockedByPause?: number }>(access, replica, "POST", `${PREFIX[store]}/pause`, { timeoutMs }, timeoutMs);
+    const left = "serverConnections" in r ? `${r.serverConnections} server connection(s) left` : `${r.clients} client(s), ${r.held} command(s) held${redisUnblocked(r)}`;
     return { step: stepOf("pause", replica, t0, r.already ? "already paused" : `paused, ${left}`), state: { replica, ...r } };
   });
   const done = outcome(settled);

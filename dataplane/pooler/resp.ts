@@ -190,6 +190,16 @@ export function replyShape(frame: Buffer): ReplyShape {
   return { type, head, count: scalarAt(frame, third).int };
 }
 
+/**
+ * A null: RESP3's `_`, or RESP2's null array or null bulk string. What a blocking command
+ * answers when its timeout ran out (or CLIENT UNBLOCK ended it): it carries no data.
+ */
+export function isNullReply(frame: Buffer): boolean {
+  if (frame[0] === 0x5f /* _ */) return true;
+  const head = frame.toString("latin1", 0, 5);
+  return head === "*-1\r\n" || head === "$-1\r\n";
+}
+
 /** A command as RESP: an array of bulk strings. */
 export function encodeCommand(args: (string | Buffer)[]): Buffer {
   const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];

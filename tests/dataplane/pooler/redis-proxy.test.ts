@@ -92,6 +92,40 @@ function control(path: string, body?: object): Promise<{ status: number; body: R
   });
 }
 
+/** One plain client per server, for the checks that read its state. */
+const admins = new Map<LocalRedis, Redis>();
+const adminOf = (server: LocalRedis) => admins.get(server) ?? admins.set(server, direct(server)).get(server)!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until each named client's upstream is blocked on `server` (CLIENT LIST's flag b). */
+async function blockedOn(server: LocalRedis, ...names: string[]): Promise<void> {
+  const admin = adminOf(server);
+  await eventually(`${names.join(", ")} blocked on the server`, async () => {
+    const list = String(await admin.call("CLIENT", "LIST"));
+    return names.every((n) => new RegExp(`name=${n} [^\n]*flags=[a-zA-Z]*b`).test(list));
+  });
+}
+
+/** How often `server` ran a command (INFO commandstats; a subcommand is `client|unblock`). */
+async function calls(server: LocalRedis, command: string): Promise<number> {
+  const stats = String(await adminOf(server).info("commandstats"));
+  return Number(new RegExp(`cmdstat_${command.replace("|", "\\|")}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+}
+
+async function blockedClients(server: LocalRedis): Promise<number> {
+  return Number(/blocked_clients:(\d+)/.exec(String(await adminOf(server).info("clients")))?.[1]);
+}
+
+/** Paused, pointed at `url`, resumed: how the tests move the proxy between servers. */
+async function moveProxy(url: string, port: number): Promise<void> {
+  const paused = await control("/redis/pause", { timeoutMs: 5000 });
+  expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+  expect((await control("/redis/repoint", { url })).body).toMatchObject({ port });
+  expect((await control("/redis/resume", {})).body).toMatchObject({ resumed: true, port });
+}
+
+const proxyStatus = async () => (await control("/redis/status")).body as { paused: boolean; unblocked: number; resent: number; inFlight: number; held: number; unblockRefused?: string; port: number };
+
 /** `ferry pooler <step> --store redis`, as the contract builds it. */
 function poolerStep(command: { argv: string[] }, env: Record<string, string> = {}) {
   expect(command.argv.join(" ")).not.toContain(ADMIN_PASSWORD);
@@ -164,17 +198,24 @@ describe("the pooler's Redis proxy", () => {
     await c.del("big:value", "pipelined", "h", "inline");
   });
 
-  it("pause waits for a blocked BRPOP, holds new commands until resume, and a MULTI left open times out (409) and resumes", async () => {
-    const worker = viaProxy();
+  it("pause ends a blocked BRPOP 1 and a BLPOP 0 (forever) with CLIENT UNBLOCK and sends them again at the resume, holds new commands until resume, and a MULTI left open (a BRPOP queued in it) times out (409) and resumes", async () => {
+    const worker = viaProxy({ connectionName: "idle-brpop" });
+    const forever = viaProxy({ connectionName: "forever-blpop" });
     const other = viaProxy();
     await other.ping();
-    const popped = worker.brpop("queue:empty", 1);
-    await eventually("the BRPOP in flight", async () => ((await control("/redis/status")).body.inFlight as number) >= 1);
-    const t0 = Date.now();
+    const replies: string[] = [];
+    const popped = worker.brpop("queue:empty", 1).then((r) => (replies.push("brpop"), r));
+    const waited = forever.blpop("forever:list", 0).then((r) => (replies.push("blpop"), r));
+    await blockedOn(source, "idle-brpop", "forever-blpop");
+    const [unblockCalls, before] = [await calls(source, "client|unblock"), await proxyStatus()];
     const paused = await poolerStep(pooler.pause(replicas(), 5, "redis"));
     expect(paused.code, paused.stderr).toBe(0);
-    expect(await popped).toBeNull(); // its timeout, as Sidekiq's fetch sees every 2 s
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(JSON.parse(paused.stdout).steps[0].detail).toMatch(/, 2 blocked command\(s\) unblocked, to be sent again at the resume$/);
+    // Ended on the server, by CLIENT UNBLOCK, and their nulls never reached the clients.
+    expect(await blockedClients(source)).toBe(0);
+    expect(await calls(source, "client|unblock")).toBeGreaterThanOrEqual(unblockCalls + 2);
+    expect(await proxyStatus()).toMatchObject({ inFlight: 0, unblocked: before.unblocked + 2, resent: before.resent });
+    expect(replies).toEqual([]);
     let answered = false;
     const held = other.incr("held:counter").then((n) => ((answered = true), n));
     await eventually("the INCR held", async () => (await control("/redis/status")).body.held === 1);
@@ -198,19 +239,132 @@ describe("the pooler's Redis proxy", () => {
     await connecting;
     expect(await late.waitFor("+OK\r\n$1\r\n1\r\n")).toBe("+OK\r\n$1\r\n1\r\n");
     late.socket.destroy();
+    // Sent again: the BRPOP with what was left of its second (its client sees one longer
+    // BRPOP and its nil), the BLPOP with 0 again, blocked until something is pushed.
+    expect((await proxyStatus()).resent).toBe(before.resent + 2);
+    expect(await popped).toBeNull();
+    await blockedOn(source, "forever-blpop");
+    await direct(source).lpush("forever:list", "at-last");
+    expect(await waited).toEqual(["forever:list", "at-last"]);
+    expect(replies).toEqual(["brpop", "blpop"]);
+    const unblockedSoFar = (await proxyStatus()).unblocked;
 
     const open = viaProxy({ protocol: 2 });
     expect(await open.call("MULTI")).toBe("OK");
     expect(await open.call("INCR", "tx:left-open")).toBe("QUEUED");
+    expect(await open.call("BRPOP", "queue:empty", "1")).toBe("QUEUED"); // queued, it blocks nothing: left alone
     const timedOut = await poolerStep(pooler.pause(replicas(), 1, "redis"));
     expect(timedOut.code).toBe(1);
     expect(JSON.parse(timedOut.stdout).error).toMatch(/^could not pause every pooler replica \(pooler 127\.0\.0\.1:\d+: the Redis proxy's pause did not complete within 1 s: 0 command\(s\) still in flight .*, 1 client\(s\) inside MULTI or WATCH; resumed\); every replica was resumed/);
     const direct409 = await control("/redis/pause", { timeoutMs: 300 });
     expect(direct409.status).toBe(409);
-    expect((await control("/redis/status")).body).toMatchObject({ paused: false, openTransactions: 1 });
+    expect((await control("/redis/status")).body).toMatchObject({ paused: false, openTransactions: 1, unblocked: unblockedSoFar });
     expect(await other.incr("held:counter")).toBe(2); // nothing stays held after a failed pause
-    expect(await open.call("EXEC")).toEqual([1]);
+    expect(await open.call("EXEC")).toEqual([1, null]);
     await other.del("held:counter", "tx:left-open");
+  });
+
+  it("two idle workers' BRPOP q 2: the pause ends both, they move with the repoint, and a job pushed on the target reaches one of them, once", async () => {
+    // RESP2 and RESP3: the null a timeout answers is `*-1` in one, `_` in the other.
+    const workers = (["idle-1", "idle-2"] as const).map((name, i) => viaProxy({ connectionName: name, protocol: i === 0 ? 2 : 3 }));
+    const fetches = workers.map((w) => w.brpop("jobs:moved", 2));
+    await blockedOn(source, "idle-1", "idle-2");
+    const before = await proxyStatus();
+    const [unblockCalls, targetBrpops] = [await calls(source, "client|unblock"), await calls(target, "brpop")];
+    const paused = await control("/redis/pause", { timeoutMs: 5000 });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body).toMatchObject({ unblockedByPause: 2, inFlight: 0, held: 0 });
+    expect(await blockedClients(source)).toBe(0);
+    expect(await calls(source, "client|unblock")).toBeGreaterThanOrEqual(unblockCalls + 2);
+    expect((await control("/redis/repoint", { url: target.url() })).body).toMatchObject({ changed: true, port: target.port });
+    await adminOf(target).lpush("jobs:moved", "job-1");
+    expect((await control("/redis/resume", {})).body).toMatchObject({ resumed: true, resent: before.resent + 2 });
+    const got = await Promise.all(fetches);
+    // One worker got the job, once; the other its nil once what was left of its 2 s ran out.
+    expect(got.filter((g) => g !== null)).toEqual([["jobs:moved", "job-1"]]);
+    expect(got.filter((g) => g === null)).toHaveLength(1);
+    expect(await adminOf(target).llen("jobs:moved")).toBe(0);
+    expect(await calls(target, "brpop")).toBe(targetBrpops + 2); // both sent again, on the target
+    await moveProxy(sourceProxyUrl(), source.port);
+  });
+
+  it("a job pushed at the moment of the unblock reaches the worker exactly once, whichever of the two the server runs first (40 rounds)", async () => {
+    const worker = viaProxy({ connectionName: "racer" });
+    const [pusher, pauser] = [direct(source), direct(source)];
+    const won = { byJob: 0, byUnblock: 0 };
+    for (let i = 0; i < 40; i++) {
+      const job = `race-${i}`;
+      const fetched = worker.brpop("race:q", 3);
+      await blockedOn(source, "racer");
+      const resentBefore = (await proxyStatus()).resent;
+      // The server holds every command for 200 ms, then runs them in the order they came:
+      // the LPUSH before the proxy's CLIENT UNBLOCK in even rounds, after it in odd ones.
+      expect(await pauser.call("CLIENT", "PAUSE", "200", "ALL")).toBe("OK");
+      const jobFirst = i % 2 === 0;
+      const pushed = jobFirst ? pusher.lpush("race:q", job) : undefined;
+      if (jobFirst) await sleep(50);
+      const pausing = control("/redis/pause", { timeoutMs: 5000 });
+      await sleep(50);
+      const paused = await Promise.all([pausing, pushed ?? pusher.lpush("race:q", job)]).then(([p]) => p);
+      expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+      expect((await control("/redis/resume", {})).status).toBe(200);
+      expect(await fetched).toEqual(["race:q", job]);
+      if ((await proxyStatus()).resent > resentBefore) won.byUnblock++;
+      else won.byJob++;
+    }
+    expect(await adminOf(source).llen("race:q")).toBe(0); // nothing left behind, nothing popped twice (each round's fetch got its own job)
+    console.log(`race: ${won.byJob} round(s) the job came first (the BRPOP's element forwarded), ${won.byUnblock} the unblock did (sent again, the job popped then)`);
+    expect(won.byJob).toBeGreaterThan(0);
+    expect(won.byUnblock).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("a pause that times out (a MULTI left open) sends the BRPOP it unblocked again at its resume, and the job pushed then reaches the worker", async () => {
+    const worker = viaProxy({ connectionName: "late-worker" });
+    const holder = viaProxy({ protocol: 2 });
+    expect(await holder.call("MULTI")).toBe("OK");
+    const fetched = worker.brpop("late:q", 5);
+    await blockedOn(source, "late-worker");
+    const before = await proxyStatus();
+    const late = await control("/redis/pause", { timeoutMs: 500 });
+    expect(late.status).toBe(409);
+    expect(await proxyStatus()).toMatchObject({ paused: false, unblocked: before.unblocked + 1, resent: before.resent + 1 });
+    await blockedOn(source, "late-worker"); // sent again, blocked again
+    await adminOf(source).lpush("late:q", "job-late");
+    expect(await fetched).toEqual(["late:q", "job-late"]);
+    expect(await holder.call("DISCARD")).toBe("OK");
+  });
+
+  it("a command pipelined after a BRPOP keeps its order: the pause waits for the BRPOP instead of unblocking it", async () => {
+    const raw = await rawClient(replica.redisPort!, certs.ca);
+    raw.send(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(CLIENT_PASSWORD)}\r\n${CLIENT_PASSWORD}\r\nBRPOP order:q 1\r\nSET order:after 1\r\n`);
+    await raw.waitFor("+OK\r\n");
+    await eventually("both in flight", async () => (await proxyStatus()).inFlight === 2);
+    const paused = await control("/redis/pause", { timeoutMs: 5000 });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body.unblockedByPause).toBe(0);
+    expect(await raw.waitFor("+OK\r\n*-1\r\n+OK\r\n")).toBe("+OK\r\n*-1\r\n+OK\r\n");
+    expect((await control("/redis/resume", {})).status).toBe(200);
+    raw.socket.destroy();
+    await adminOf(source).del("order:after");
+  });
+
+  it("where the server refuses CLIENT UNBLOCK (a user without @dangerous, as an ElastiCache RBAC access string may have), the pause waits for the BRPOP as before and says why", async () => {
+    await adminOf(target).call("ACL", "SETUSER", "no-dangerous", "on", ">no-dangerous-pw-0123", "~*", "&*", "+@all", "-@dangerous");
+    await moveProxy(`rediss://no-dangerous:no-dangerous-pw-0123@127.0.0.1:${target.port}/0`, target.port);
+    try {
+      const worker = viaProxy({ connectionName: "limited-worker", enableReadyCheck: false }); // INFO is @dangerous too
+      const fetched = worker.brpop("limited:q", 1);
+      await blockedOn(target, "limited-worker");
+      const paused = await poolerStep(pooler.pause(replicas(), 5, "redis"));
+      expect(paused.code, paused.stderr).toBe(0);
+      expect(JSON.parse(paused.stdout).steps[0].detail).toMatch(/; blocked commands waited out: the server refused CLIENT UNBLOCK \(NOPERM .*client\|unblock/);
+      expect(await fetched).toBeNull(); // its own timeout, forwarded as it came
+      expect(await proxyStatus()).toMatchObject({ resent: expect.any(Number), unblockRefused: expect.stringMatching(/^NOPERM/) });
+      expect(replica.log.join("")).toMatch(/redis proxy: CLIENT UNBLOCK is not available on 127\.0\.0\.1:\d+ \(NOPERM/);
+      expect((await control("/redis/resume", {})).status).toBe(200);
+    } finally {
+      await moveProxy(sourceProxyUrl(), source.port);
+    }
   });
 
   it("counts every (un)subscribe confirmation in RESP2 and RESP3, so nothing stays in flight and a pause completes", async () => {
@@ -356,7 +510,8 @@ async function startLoad(): Promise<Load> {
       const job = await clients.worker.brpop("queue:default", 2);
       if (job) acked.popped.push(job[1]);
     }, true)),
-    // A worker on a queue nobody fills: its BRPOP blocks for its 2 s, so a pause waits for it.
+    // A worker on a queue nobody fills: its BRPOP blocks for its 2 s, which a pause ends
+    // with CLIENT UNBLOCK and sends again after the resume (its client sees a longer BRPOP).
     loop((i) => timed(`BRPOP queue:low ${i}`, async () => {
       if (await clients.idle.brpop("queue:low", 2)) throw new Error("queue:low is never filled");
       acked.idleFetches++;
@@ -419,6 +574,7 @@ describe("ferry cutover --pooler-redis", () => {
       await load.waitForMore(200);
       expect(load.failed).toEqual([]);
 
+      const unblockedBefore = await proxyStatus();
       t0 = Date.now();
       const cut = await cutover(["--fence", "dynos-stopped"]);
       const cutoverMs = Date.now() - t0;
@@ -438,9 +594,15 @@ describe("ferry cutover --pooler-redis", () => {
       await eventually("both subscribers got the target's messages, on the channel and the pattern", () =>
         ["resp2 news after", "resp3 news after", "resp2 p:news.eu after", "resp3 p:news.eu after"].every((m) => load.messages.includes(m)));
       await load.stop();
+      // The pause did not wait out the idle worker's BRPOP: it ended it, and it went again on the target.
+      const unblockedAfter = await proxyStatus();
+      expect(unblockedAfter.unblocked).toBeGreaterThan(unblockedBefore.unblocked);
+      // Each one unblocked went again; so may one whose own timeout ran out while it was
+      // being unblocked (its null is held back all the same: a null carries no job).
+      expect(unblockedAfter.resent - unblockedBefore.resent).toBeGreaterThanOrEqual(unblockedAfter.unblocked - unblockedBefore.unblocked);
 
       const { acked } = load;
-      console.log(`redis proxy cutover: ${load.commands()} commands acknowledged, ${load.failed.length} failed, ${load.reconnects()} reconnects, longest wait ${load.longestMs()} ms (BRPOP's own blocking left out); ferry's write-unavailable window ${cut.json.writeUnavailableMs} ms, the pause ${steps.find((s) => s.name === "redis-pooler-pause")?.ms} ms, the whole cutover command ${cutoverMs} ms (the given-back one ${givenBackMs} ms)`);
+      console.log(`redis proxy cutover: ${load.commands()} commands acknowledged, ${load.failed.length} failed, ${load.reconnects()} reconnects, longest wait ${load.longestMs()} ms (BRPOP's own blocking left out); ferry's write-unavailable window ${cut.json.writeUnavailableMs} ms, the pause ${steps.find((s) => s.name === "redis-pooler-pause")?.ms} ms (${unblockedAfter.unblocked - unblockedBefore.unblocked} blocked BRPOP(s) unblocked and sent again), the whole cutover command ${cutoverMs} ms (the given-back one ${givenBackMs} ms)`);
       expect(load.failed).toEqual([]);
       expect(load.reconnects()).toBe(0);
       // A command waits out a pause and no longer: never longer than the cutover command that paused it.

@@ -4,7 +4,7 @@
 // (https://redis.io/docs/latest/develop/reference/protocol-spec/) and what a real
 // server sends (tests/dataplane/pooler/redis-proxy.test.ts runs them through real ones).
 import { describe, expect, it } from "vitest";
-import { commandArgs, encodeCommand, RespFramer, RespProtocolError, replyShape } from "../../../dataplane/pooler/resp";
+import { commandArgs, encodeCommand, isNullReply, RespFramer, RespProtocolError, replyShape } from "../../../dataplane/pooler/resp";
 
 const REPLIES = [
   "+OK\r\n",
@@ -83,5 +83,10 @@ describe("the Redis proxy's framer", () => {
     expect(replyShape(Buffer.from("*3\r\n$7\r\nMESSAGE\r\n$4\r\nnews\r\n$2\r\nhi\r\n"))).toEqual({ type: "*", head: "message", count: undefined });
     expect(replyShape(Buffer.from(REPLIES[20], "latin1"))).toEqual({ type: "*", head: undefined, count: undefined });
     expect(replyShape(Buffer.from("-ERR x\r\n"))).toEqual({ type: "-" });
+  });
+
+  it("tells a null (what a blocking command's timeout answers) from every other reply, an empty one too", () => {
+    const nulls = REPLIES.filter((r) => isNullReply(Buffer.from(r, "latin1")));
+    expect(nulls).toEqual(["$-1\r\n", "*-1\r\n", "_\r\n"]);
   });
 });
