@@ -99,6 +99,10 @@ export function renderIni(s: PoolerSettings, server: ServerTarget): string {
     default_pool_size: s.defaultPoolSize,
     max_client_conn: 1000,
     query_wait_timeout: s.queryWaitTimeout,
+    // After a failed server login pgbouncer waits this long before it tries again (15 s by
+    // default, pgbouncer(5)), and every client waits with it: right after a repoint that is
+    // 15 s of held requests for one refused or lost first connection.
+    server_login_retry: 1,
     // Drivers send these at startup; pgbouncer would refuse the client otherwise.
     ignore_startup_parameters: "extra_float_digits,options",
     client_tls_sslmode: "require",

@@ -198,13 +198,15 @@ describe("the pooler's Redis proxy", () => {
     await c.del("big:value", "pipelined", "h", "inline");
   });
 
-  it("pause ends a blocked BRPOP 1 and a BLPOP 0 (forever) with CLIENT UNBLOCK and sends them again at the resume, holds new commands until resume, and a MULTI left open (a BRPOP queued in it) times out (409) and resumes", async () => {
+  it("pause ends a blocked BRPOP 5 and a BLPOP 0 (forever) with CLIENT UNBLOCK and sends them again at the resume, holds new commands until resume, and a MULTI left open (a BRPOP queued in it) times out (409) and resumes", async () => {
     const worker = viaProxy({ connectionName: "idle-brpop" });
     const forever = viaProxy({ connectionName: "forever-blpop" });
     const other = viaProxy();
     await other.ping();
     const replies: string[] = [];
-    const popped = worker.brpop("queue:empty", 1).then((r) => (replies.push("brpop"), r));
+    // 5 s, not 1: the pause is a `ferry` process, whose first start in a fresh checkout
+    // builds its bundle; a BRPOP that timed out on its own first would not be unblocked.
+    const popped = worker.brpop("queue:empty", 5).then((r) => (replies.push("brpop"), r));
     const waited = forever.blpop("forever:list", 0).then((r) => (replies.push("blpop"), r));
     await blockedOn(source, "idle-brpop", "forever-blpop");
     const [unblockCalls, before] = [await calls(source, "client|unblock"), await proxyStatus()];
@@ -239,7 +241,7 @@ describe("the pooler's Redis proxy", () => {
     await connecting;
     expect(await late.waitFor("+OK\r\n$1\r\n1\r\n")).toBe("+OK\r\n$1\r\n1\r\n");
     late.socket.destroy();
-    // Sent again: the BRPOP with what was left of its second (its client sees one longer
+    // Sent again: the BRPOP with what was left of its 5 s (its client sees one longer
     // BRPOP and its nil), the BLPOP with 0 again, blocked until something is pushed.
     expect((await proxyStatus()).resent).toBe(before.resent + 2);
     expect(await popped).toBeNull();
