@@ -191,8 +191,8 @@ export class DataCutover extends pulumi.ComponentResource {
   private cutOverRedis(ctx: StageContext, replicated: ReplicateSteps, beforeFence: pulumi.Resource[], prefix: string, together?: pulumi.Resource): void {
     const source = ctx.config.source;
     const redis = redisCommands(ctx);
-    // Through the pooler's proxy, Redis alone moves through `ferry cutover` too (it pauses
-    // and repoints the proxy, and drains the queues itself).
+    // Through the pooler's proxy, Redis alone moves through `ferry cutover` too: only it
+    // pauses and repoints the proxy (and it quiets no Sidekiq: quietSidekiq).
     const proxied = !together && ctx.pooler?.redis;
     const drain = !together && !proxied && sidekiqDrain(source)
       ? ctx.runner.run(`${prefix}-redis-drain`, { create: redis.drainSidekiq(ctx.config.target.cutoverTimeoutSeconds), environment: redisEnv(ctx) }, this.child([replicated.redis, ...beforeFence]))

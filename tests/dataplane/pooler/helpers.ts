@@ -13,6 +13,8 @@ export const ADMIN_PASSWORD = "admin-\"pw' #;%-71f0";
 export const CLIENT_PASSWORD = "client-pw 'x' \"y\" #9";
 export const CLIENT_USER = "app";
 export const ALIAS = "appdb";
+/** For tests of the Redis proxy: pgbouncer starts without reaching its server, the Postgres half not under test. */
+export const UNUSED_PG = "postgresql://app:unused@127.0.0.1:1/appdb?sslmode=require";
 
 export interface PoolerCerts {
   tls: TlsFiles;

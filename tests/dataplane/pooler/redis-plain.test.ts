@@ -5,11 +5,9 @@
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalRedis, startRedis } from "../../../rehearsal/servers";
-import { CLIENT_PASSWORD, CLIENT_USER, PoolerCerts, poolerCertificate, Replica, startReplica } from "./helpers";
+import { CLIENT_PASSWORD, CLIENT_USER, poolerCertificate, PoolerCerts, Replica, startReplica, UNUSED_PG } from "./helpers";
 
 const BOX_PASSWORD = "box-redis-pw-0123";
-/** pgbouncer starts without reaching its server: the Postgres half is not under test here. */
-const UNUSED_PG = "postgresql://app:unused@127.0.0.1:1/appdb?sslmode=require";
 
 let certs: PoolerCerts;
 let box: LocalRedis;

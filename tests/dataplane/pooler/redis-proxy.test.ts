@@ -18,13 +18,11 @@ import { pooler } from "../../../dataplane/cli/contract";
 import { eventually } from "../../support/eventually";
 import { findLeaks } from "../../safety/leaks";
 import { ferry } from "../redis/helpers";
-import { ADMIN_PASSWORD, CLIENT_PASSWORD, CLIENT_USER, PoolerCerts, poolerCertificate, Replica, startReplica } from "./helpers";
+import { ADMIN_PASSWORD, CLIENT_PASSWORD, CLIENT_USER, poolerCertificate, PoolerCerts, Replica, startReplica, UNUSED_PG } from "./helpers";
 
 /** Spaces, # and % must survive the URL and the AUTH (the stand-in's config file cannot carry quotes). */
 const SOURCE_PASSWORD = "heroku redis pw #1 %x";
 const TARGET_PASSWORD = "elasticache-auth-token-0123456789";
-/** pgbouncer starts without reaching its server: the Postgres half is not under test here. */
-const UNUSED_PG = "postgresql://app:unused@127.0.0.1:1/appdb?sslmode=require";
 
 let certs: PoolerCerts;
 let source: LocalRedis;
