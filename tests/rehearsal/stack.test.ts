@@ -81,7 +81,9 @@ function leakedPasswords(dir: string): string[] {
     const path = join(dir, f);
     if (!f.includes(".") || !existsSync(path) || f.endsWith("state.json")) continue;
     const text = readFileSync(path, "utf8");
-    for (const m of text.matchAll(/[a-z]+:\/\/[^:/\s"@]+:([^@\s"]+)@/g)) if (m[1] !== "***") leaks.push(`${f}: ${m[0]}`);
+    // "***" is ferry's redaction, "REDACTED" Sidekiq's (it logs its Redis URL at boot with
+    // the password replaced: the app's REDIS_URL names a user, the pooler's client login).
+    for (const m of text.matchAll(/[a-z]+:\/\/[^:/\s"@]+:([^@\s"]+)@/g)) if (!["***", "REDACTED"].includes(m[1])) leaks.push(`${f}: ${m[0]}`);
   }
   return leaks;
 }
