@@ -105,7 +105,7 @@ function green(out: string, stderr: string) {
   expect(report.acknowledgedWrites).toBeGreaterThan(100);
   expect(report.acknowledgedRedisWrites).toBeGreaterThan(10);
   expect(leakedPasswords(out)).toEqual([]);
-  return report as { stack: { ups: Up[] }; writeUnavailableMs: number };
+  return report as { stack: { ups: Up[] }; writeUnavailableMs: number; cutoverWriteUnavailableMs: number; atCutover: { requests: number } };
 }
 
 const ran = (ups: Up[], stage: string, pattern: RegExp) =>
@@ -145,8 +145,11 @@ describe("the stack rehearsal", { timeout: 1_800_000 }, () => {
       // Both stores move: one `ferry cutover` for the two, then Redis's gate on it.
       expect(ran(ups, "cutover", /ferry --json cutover --strategy (dump|logical|capture) --strategy (copy|replicaof)/)).toBe(true);
       expect(ran(ups, "cutover", /ferry --json redis status --require-cutover/)).toBe(true);
-      // The cutover fenced writes and the load generator saw it.
-      expect(report.writeUnavailableMs).toBeGreaterThan(0);
+      // The cutover fenced writes (ferry's own window), with the load running through its
+      // up. The load generator need not see it: through the pooler writes wait, not fail
+      // (how many failed and how long one waited is the report's figure, not a test's).
+      expect(report.cutoverWriteUnavailableMs).toBeGreaterThan(0);
+      expect(report.atCutover.requests).toBeGreaterThan(0);
 
       // The audit is only as good as what it saw: passwords were drawn, files written, processes seen.
       expect(issued.length - drawnBefore).toBeGreaterThanOrEqual(6);
