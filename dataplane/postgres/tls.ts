@@ -25,6 +25,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { ConnectionOptions, checkServerIdentity, PeerCertificate } from "node:tls";
 import { FerryError } from "../cli/common";
+import { caContext } from "../cli/trust";
 
 export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
 export type SslMode = (typeof SSL_MODES)[number];
@@ -164,7 +165,7 @@ function certificateNames(cert: PeerCertificate): string {
 export function nodeSsl(t: PgTls, attempt: Attempt): false | ConnectionOptions {
   if (attempt === "plain") return false;
   if (t.verify === "nothing") return { rejectUnauthorized: false };
-  const options: ConnectionOptions = { ca: readFileSync(t.caFile!, "utf8"), rejectUnauthorized: true };
+  const options: ConnectionOptions = { secureContext: caContext([readFileSync(t.caFile!, "utf8")]), rejectUnauthorized: true };
   // SNI carries the host name (never an IP, RFC 6066 section 3), also through a hostaddr forward.
   if (!isIP(t.host)) options.servername = t.host;
   options.checkServerIdentity = t.verify === "chain and host name"

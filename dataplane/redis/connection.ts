@@ -3,9 +3,10 @@
 // an explicit --tls-insecure. Errors name the flag (--source/--target), never the password.
 import { readFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
-import { PeerCertificate, rootCertificates } from "node:tls";
+import { PeerCertificate, SecureContext } from "node:tls";
 import Redis, { RedisOptions } from "ioredis";
 import { FerryError } from "../cli/common";
+import { caContext, systemRoots } from "../cli/trust";
 
 /** Every ferry connection's CLIENT SETNAME: how a fence check tells ferry from the app (clients.ts). */
 export const FERRY_CLIENT_NAME = "ferry";
@@ -78,27 +79,9 @@ function tlsOptions(trust: TlsTrust, flagForCa: string): RedisOptions["tls"] {
  * self-signed ones, an explicit choice); a CA's PEM is trusted beside the system roots
  * (the other side, e.g. ElastiCache, is signed by a public CA); else the system roots.
  */
-export function trustedTls(pem?: string, insecure?: boolean): { rejectUnauthorized?: boolean; ca?: string[] } {
+export function trustedTls(pem?: string, insecure?: boolean): { rejectUnauthorized?: boolean; secureContext?: SecureContext } {
   if (insecure) return { rejectUnauthorized: false };
-  return pem ? { ca: [pem, ...systemRoots()] } : {};
-}
-
-/**
- * What Node trusts when no `ca` is given: its bundled roots and the certificates of
- * NODE_EXTRA_CA_CERTS (https://nodejs.org/api/cli.html#node_extra_ca_certsfile). A `ca`
- * option replaces both, and `tls.rootCertificates` holds the bundled ones only, so the
- * extra file is read here too: a CA a machine adds that way (a company's, or the
- * rehearsal's stand-in for the public CAs) is trusted beside a given PEM as without it.
- */
-function systemRoots(): string[] {
-  const extra = process.env.NODE_EXTRA_CA_CERTS;
-  if (!extra) return [...rootCertificates];
-  try {
-    return [...rootCertificates, readFileSync(extra, "utf8")];
-  } catch {
-    // Node itself goes on without an unreadable file (it warns once at start).
-    return [...rootCertificates];
-  }
+  return pem ? { secureContext: caContext([pem, ...systemRoots()]) } : {};
 }
 
 /** ioredis options for an endpoint; `db` overrides the URL's database. */
