@@ -101,10 +101,20 @@ export async function resume(login: AdminLogin, alias: string): Promise<boolean>
   });
 }
 
-/** RELOAD: pgbouncer rereads its ini and auth file; a changed `[databases]` entry applies to new server connections. */
-export async function reload(login: AdminLogin, alias: string): Promise<DatabaseState> {
+/**
+ * RELOAD: pgbouncer rereads its ini and auth file; a changed `[databases]` entry applies to
+ * new server connections. `check` sees the alias as reloaded; with `thenResume`, once it
+ * passed, RESUME on the same console session (the repoint's last step, one login fewer
+ * inside the cutover's window).
+ */
+export async function reload(login: AdminLogin, alias: string, check: (now: DatabaseState) => void, thenResume = false): Promise<DatabaseState & { resumed?: boolean }> {
   return withAdmin(login, async (c) => {
     await c.query("RELOAD");
-    return databaseState(c, alias);
+    const now = await databaseState(c, alias);
+    check(now);
+    if (!thenResume) return now;
+    if (!now.paused) return { ...now, resumed: false };
+    await c.query(`RESUME ${consoleName(alias)}`);
+    return { ...(await databaseState(c, alias)), resumed: true };
   });
 }

@@ -199,11 +199,16 @@ export class RedisProxy implements ProxyContext {
     const next = redisServer(url, "the Redis repoint's URL");
     if (sameRedisServer(next, this.server)) return { changed: false };
     if (!this.paused || !this.drained()) throw new NotPaused("the Redis proxy is not paused: pause it first (a repoint moves each client between two commands)");
-    await this.probe(next);
+    // The probe beside the clients' new connections, not before them (one connection's
+    // time less inside the cutover's window): none is swapped in unless it passed.
     const sessions = [...this.sessions].filter((s) => s.connected);
-    const settled = await Promise.allSettled(sessions.map((s) => s.prepare(next)));
+    const [probed, settled] = await Promise.all([this.probe(next).then(() => undefined, (err: Error) => err), Promise.allSettled(sessions.map((s) => s.prepare(next)))]);
     const ready = settled.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<Session["prepare"]>>> => r.status === "fulfilled").map((r) => r.value);
     const failed = settled.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (probed) {
+      ready.forEach((r) => r.abort());
+      throw probed;
+    }
     if (failed.length) {
       ready.forEach((r) => r.abort());
       throw new Error(`could not move ${failed.length} of ${sessions.length} client(s) to ${next.host}:${next.port} (${(failed[0].reason as Error).message.split("\n")[0]}); every client stays on ${this.server.host}:${this.server.port}, paused`);

@@ -138,24 +138,47 @@ export async function pauseAll(access: PoolerAccess, timeoutMs: number, store: P
   return { ok: false, steps: [...done.steps, ...back.steps], replicas: back.replicas, error };
 }
 
-/** Every replica pointed at `serverUrl` (its credentials travel in the request body over TLS only). */
+type Moved = { step: PoolerStep; state: Stated };
+
+/** One replica pointed at `serverUrl` (its credentials travel in the request body over TLS only). */
+async function repointOne(access: PoolerAccess, replica: string, serverUrl: string, store: PoolerStore): Promise<Moved> {
+  const t0 = Date.now();
+  const r = await call<SideState & { changed: boolean }>(access, replica, "POST", `${PREFIX[store]}/repoint`, { url: serverUrl });
+  return { step: stepOf("repoint", replica, t0, `${r.changed ? "now points at" : "already points at"} ${whereOf(r)}`), state: { replica, ...r } };
+}
+
+async function resumeOne(access: PoolerAccess, replica: string, store: PoolerStore): Promise<Moved> {
+  const t0 = Date.now();
+  const r = await call<SideState & { resumed: boolean }>(access, replica, "POST", `${PREFIX[store]}/resume`);
+  return { step: stepOf("resume", replica, t0, `${r.resumed ? "resumed" : "was not paused"} on ${whereOf(r)}`), state: { replica, ...r } };
+}
+
+/** Every replica pointed at `serverUrl`. */
 export async function repointAll(access: PoolerAccess, serverUrl: string, store: PoolerStore = "postgres"): Promise<PoolerResult> {
-  const settled = await eachReplica(access, async (replica) => {
-    const t0 = Date.now();
-    const r = await call<SideState & { changed: boolean }>(access, replica, "POST", `${PREFIX[store]}/repoint`, { url: serverUrl });
-    return { step: stepOf("repoint", replica, t0, `${r.changed ? "now points at" : "already points at"} ${whereOf(r)}`), state: { replica, ...r } };
-  });
-  const done = outcome(settled);
+  const done = outcome(await eachReplica(access, (replica) => repointOne(access, replica, serverUrl, store)));
   return { ok: !done.failed.length, steps: done.steps, replicas: done.replicas, ...(done.failed.length ? { error: `could not repoint every pooler replica: ${done.failed.join("; ")}` } : {}) };
 }
 
 /** Every replica resumed (on whatever server it points at now). */
 export async function resumeAll(access: PoolerAccess, store: PoolerStore = "postgres"): Promise<PoolerResult> {
-  const settled = await eachReplica(access, async (replica) => {
-    const t0 = Date.now();
-    const r = await call<SideState & { resumed: boolean }>(access, replica, "POST", `${PREFIX[store]}/resume`);
-    return { step: stepOf("resume", replica, t0, `${r.resumed ? "resumed" : "was not paused"} on ${whereOf(r)}`), state: { replica, ...r } };
-  });
-  const done = outcome(settled);
+  const done = outcome(await eachReplica(access, (replica) => resumeOne(access, replica, store)));
   return { ok: !done.failed.length, steps: done.steps, replicas: done.replicas, ...(done.failed.length ? { error: `could not resume every pooler replica: ${done.failed.join("; ")}` } : {}) };
+}
+
+/**
+ * Every replica pointed at `serverUrl` and resumed there, each as soon as its own repoint
+ * is done (its clients wait no longer than it takes), in one request: the supervisor
+ * resumes only once the repoint passed, so one whose repoint fails stays paused (it must
+ * never resume on the server it left). A supervisor from before `resume` answers without
+ * `resumed`: it is resumed with a second request.
+ */
+export async function switchAll(access: PoolerAccess, serverUrl: string, store: PoolerStore = "postgres"): Promise<PoolerResult> {
+  const done = outcome(await eachReplica(access, async (replica) => {
+    const t0 = Date.now();
+    const r = await call<SideState & { changed: boolean; resumed?: boolean }>(access, replica, "POST", `${PREFIX[store]}/repoint`, { url: serverUrl, resume: true });
+    if (r.resumed === undefined) return resumeOne(access, replica, store);
+    const moved = `${r.changed ? "now points at" : "already points at"} ${whereOf(r)}, ${r.resumed ? "resumed" : "was not paused"}`;
+    return { step: stepOf("repoint", replica, t0, moved), state: { replica, ...r } };
+  }));
+  return { ok: !done.failed.length, steps: done.steps, replicas: done.replicas, ...(done.failed.length ? { error: `could not repoint and resume every pooler replica: ${done.failed.join("; ")}` } : {}) };
 }

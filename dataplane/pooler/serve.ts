@@ -142,18 +142,23 @@ export async function serve(opts: ServeOptions): Promise<Supervisor> {
       return { ...paused, ...(await state()) };
     },
     "POST /resume": async () => ({ resumed: await resume(login, opts.database), ...(await state()) }),
+    // With `resume: true`, resumed once repointed (never where the repoint failed).
     "POST /repoint": (body) => {
       const done = repointing.then(async () => {
         if (typeof body.url !== "string") throw new BadRequest("url must be a string");
         const next = serverTarget(body.url, "the repoint's URL");
-        if (sameServer(next, server)) return { changed: false, ...(await state()) };
-        writePrivate(iniPath, renderIni(settings, next), owner);
-        const now = await reload(login, opts.database);
-        if (now.host !== next.host || now.port !== next.port || now.dbname !== next.dbname) {
-          throw new Error(`after RELOAD pgbouncer still points ${opts.database} at ${now.host}:${now.port}/${now.dbname}`);
+        const thenResume = body.resume === true;
+        if (sameServer(next, server)) {
+          return { changed: false, ...(thenResume ? { resumed: await resume(login, opts.database) } : {}), ...(await state()) };
         }
+        writePrivate(iniPath, renderIni(settings, next), owner);
+        const now = await reload(login, opts.database, (db) => {
+          if (db.host !== next.host || db.port !== next.port || db.dbname !== next.dbname) {
+            throw new Error(`after RELOAD pgbouncer still points ${opts.database} at ${db.host}:${db.port}/${db.dbname}`);
+          }
+        }, thenResume);
         server = next;
-        return { changed: true, ...stateOf(opts, now) };
+        return { changed: true, ...(now.resumed !== undefined ? { resumed: now.resumed } : {}), ...stateOf(opts, now) };
       });
       repointing = done.then(() => undefined, () => undefined);
       return done;
@@ -200,7 +205,8 @@ function redisRoutes(redis: RedisProxy): Routes {
     "POST /redis/resume": async () => ({ resumed: redis.resume(), ...redis.state() }),
     "POST /redis/repoint": async (body) => {
       if (typeof body.url !== "string") throw new BadRequest("url must be a string");
-      return { ...(await redis.repoint(body.url)), ...redis.state() };
+      const repointed = await redis.repoint(body.url);
+      return { ...repointed, ...(body.resume === true ? { resumed: redis.resume() } : {}), ...redis.state() };
     },
   };
 }

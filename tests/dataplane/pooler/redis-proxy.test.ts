@@ -12,9 +12,10 @@ import { request } from "node:https";
 import { join } from "node:path";
 import { connect as tlsConnect, TLSSocket } from "node:tls";
 import Redis, { RedisOptions } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HEROKU_REDIS_REFUSES, LocalRedis, startRedis, tempDir } from "../../../rehearsal/servers";
 import { pooler } from "../../../dataplane/cli/contract";
+import { pauseAll, poolerStatus, resumeAll, switchAll } from "../../../dataplane/pooler/replicas";
 import { eventually } from "../../support/eventually";
 import { findLeaks } from "../../safety/leaks";
 import { ferry } from "../redis/helpers";
@@ -143,6 +144,11 @@ beforeAll(async () => {
   writeFileSync(bundle, `${source.caCert}${target.caCert}`);
   replica = await startReplica(certs, UNUSED_PG, target.caCert!, { redisUrl: sourceProxyUrl() });
 }, 60_000);
+
+// A test that fails while the proxy is paused fails alone: the next one starts on a resumed proxy.
+afterEach(async () => {
+  if (replica && (await proxyStatus()).paused) await control("/redis/resume", {});
+});
 
 afterAll(async () => {
   for (const c of opened) c.disconnect();
@@ -403,6 +409,43 @@ describe("the pooler's Redis proxy", () => {
     expect(String(refused.body.error)).toMatch(/WRONGPASS.*every client stays where it was/);
     expect(JSON.stringify(refused.body)).not.toContain("wrong-token");
     expect((await control("/redis/resume", {})).body).toMatchObject({ resumed: true, host: "127.0.0.1", port: source.port });
+  });
+
+  it("switches each replica on its own: one whose repoint fails stays paused on the source while the other resumes on the target", async () => {
+    // The second replica's server CA is the source's only: the target's certificate fails its probe.
+    const distrusting = await startReplica(certs, UNUSED_PG, source.caCert!, { redisUrl: sourceProxyUrl() });
+    const clientOf = (r: Replica) => {
+      const c = new Redis({ host: "127.0.0.1", port: r.redisPort, username: CLIENT_USER, password: CLIENT_PASSWORD, tls: { ca: certs.ca }, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false });
+      c.on("error", () => undefined);
+      opened.push(c);
+      return c;
+    };
+    const [onGood, onBad] = [clientOf(replica), clientOf(distrusting)];
+    try {
+      await Promise.all([onGood.ping(), onBad.ping()]);
+      const access = { replicas: [replica.control, distrusting.control], adminPassword: ADMIN_PASSWORD, ca: certs.ca };
+      expect((await pauseAll(access, 5000, "redis")).ok).toBe(true);
+      const switched = await switchAll(access, target.url(), "redis");
+      expect(switched.ok).toBe(false);
+      expect(switched.error).toMatch(new RegExp(`^could not repoint and resume every pooler replica: pooler ${new URL(distrusting.control).host}: .*certificate.*every client stays where it was$`));
+      expect(switched.replicas.map((r) => [r.replica, r.port, r.paused])).toEqual([[replica.control, target.port, false]]);
+      const [good, bad] = (await poolerStatus(access, "redis")).replicas;
+      expect([good.port, good.paused, bad.port, bad.paused]).toEqual([target.port, false, source.port, true]);
+      expect(await onGood.set("switched:good", "1")).toBe("OK");
+      expect(await direct(target).get("switched:good")).toBe("1");
+      let answered = false;
+      const held = onBad.set("switched:bad", "1").then(() => (answered = true));
+      await sleep(300);
+      expect(answered).toBe(false);
+      expect((await resumeAll({ ...access, replicas: [distrusting.control] }, "redis")).ok).toBe(true);
+      await held;
+      expect(await direct(source).get("switched:bad")).toBe("1");
+    } finally {
+      onBad.disconnect();
+      await distrusting.stop();
+      await moveProxy(sourceProxyUrl(), source.port);
+      await Promise.all([direct(target).del("switched:good"), direct(source).del("switched:bad")]);
+    }
   });
 
   it("closes a client whose server connection is lost, with its BLPOP unanswered, and ioredis reconnects", async () => {
