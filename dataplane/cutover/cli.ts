@@ -146,6 +146,10 @@ async function cutoverPlan(flags: CutoverFlags): Promise<Parameters<typeof stack
     postgres: pg && strategy ? {
       sourceUrl: pg.source, targetUrl: pg.target, strategy,
       ...numbers, timeoutSeconds, ...fenceOptions(flags),
+      // Through the pooler the app writes until the pause, as it does up to the fence of a
+      // `ferry pg cutover` run alone: capture verifies it all before the fence, and the
+      // window only what changed since.
+      verifyBeforeFence: pooler !== undefined,
     } : undefined,
     redis: redis && mode ? {
       ...redis, mode, timeoutMs: timeoutSeconds * 1000, samplePct: flags.sample, ttlToleranceMs: flags.ttlTolerance, batchSize: flags.batch,

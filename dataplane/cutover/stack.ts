@@ -67,7 +67,7 @@ import { followUntilFence, WindowFollower } from "../redis/window-follower";
 import { drain } from "../redis/drain";
 import { FenceRecord as RedisFence } from "../redis/fence";
 import { VerifyResult, verifyKeys } from "../redis/verify";
-import { pauseAll, PoolerAccess, PoolerResult, PoolerStore, repointAll, resumeAll, whereOf } from "../pooler/replicas";
+import { pauseAll, PoolerAccess, PoolerResult, PoolerStore, resumeAll, switchAll, whereOf } from "../pooler/replicas";
 
 export interface QueueDrain {
   sidekiq: boolean;
@@ -165,7 +165,7 @@ class StackRun {
     if (this.pg) return this.pg.step(name, fn, persist);
     const t0 = Date.now();
     const detail = (await fn()) ?? undefined;
-    const record = { name, ms: Date.now() - t0, ...(detail ? { detail } : {}) };
+    const record = { name, at: t0, ms: Date.now() - t0, ...(detail ? { detail } : {}) };
     this.local.push(record);
     this.opts.onStep?.(record);
     stepCrashPoint(name, "after-step");
@@ -367,11 +367,9 @@ async function repointPoolers(run: StackRun, store: PoolerStore = "postgres"): P
   const pooler = side.hook(run.opts);
   if (!pooler) return;
   const repoint = async () => {
-    const repointed = await repointAll(pooler.access, pooler.targetUrl, store);
-    const resumed = await resumeAll({ ...pooler.access, replicas: repointed.replicas.map((r) => r.replica) }, store);
-    const failed = [repointed, resumed].filter((r) => !r.ok).map((r) => r.error);
-    if (failed.length) throw new Error(`${failed.join("; ")}; rerun ferry cutover to repoint and resume the rest`);
-    return `${resumed.replicas.length} replica(s) repointed at ${describeReplicas(resumed)} and resumed`;
+    const switched = await switchAll(pooler.access, pooler.targetUrl, store);
+    if (!switched.ok) throw new Error(`${switched.error}; rerun ferry cutover to repoint and resume the rest`);
+    return `${switched.replicas.length} replica(s) repointed at ${describeReplicas(switched)} and resumed`;
   };
   // Again on a rerun (each replica reports "already points" or moves): a replica that
   // restarted since starts on the fenced source, and a crash may have come mid-step.
@@ -389,21 +387,32 @@ async function resumePoolersOnSource(run: StackRun): Promise<string | undefined>
   return errors.length ? errors.join("; ") : undefined;
 }
 
-/** The window opens: Postgres fenced, then Redis fenced. */
+/**
+ * The window opens: Postgres fenced, then Redis fenced, so that a job that still runs
+ * fails on Postgres before its retry is kept in Redis. Where the pooler holds the app's
+ * way to both stores, nothing of the app reaches either, and the two go side by side.
+ */
 async function fenceEveryWriter(run: StackRun): Promise<void> {
-  const { redis } = run.opts;
+  const { redis, pooler, redisPooler } = run.opts;
+  if (run.pg && redis && pooler && redisPooler) {
+    run.markFenced();
+    await inParallel(pgFence(run.pg), fenceRedis(run, redis));
+    return;
+  }
   if (run.pg) await pgFence(run.pg);
   run.markFenced();
-  if (redis) {
-    // Always applied (idempotent): a resumed run makes sure the fence is still there.
-    const fence = await fenceSource(redis);
-    run.redisFence = fence;
-    await run.step("redis-fence", async () => (fence?.pausedWrites
-      ? `every client's writes held on the source (CLIENT PAUSE WRITE; the app's dynos are stopped)${fence.held?.length ? `: ${fence.held.length} other client(s) connected, their writes wait` : ""}`
-      : fence
-        ? `${fence.user} may no longer write on the source${fence.reapplied ? " (the fence was gone: a restart or failover forgot the ACL; fenced again)" : ""}`
-        : "no fence"));
-  }
+  if (redis) await fenceRedis(run, redis);
+}
+
+async function fenceRedis(run: StackRun, redis: NonNullable<StackCutoverOptions["redis"]>): Promise<void> {
+  // Always applied (idempotent): a resumed run makes sure the fence is still there.
+  const fence = await fenceSource(redis);
+  run.redisFence = fence;
+  await run.step("redis-fence", async () => (fence?.pausedWrites
+    ? `every client's writes held on the source (CLIENT PAUSE WRITE; the app's dynos are stopped)${fence.held?.length ? `: ${fence.held.length} other client(s) connected, their writes wait` : ""}`
+    : fence
+      ? `${fence.user} may no longer write on the source${fence.reapplied ? " (the fence was gone: a restart or failover forgot the ACL; fenced again)" : ""}`
+      : "no fence"));
 }
 
 /** In parallel: Postgres catches up (nothing writable yet), Redis switches (no writer can reach it yet). */
@@ -466,13 +475,15 @@ class VerifyDiffers extends Error {}
  * puts the app on the target here, the full verify follows, against the target as opened.
  */
 async function openEveryTarget(run: StackRun): Promise<void> {
-  const { redis } = run.opts;
   if (run.pg) await pgActivate(run.pg);
-  if (redis) await run.step("redis-open", async () => {
-    const removed = await openTarget(redis);
-    return `the target Redis is the primary${removed !== undefined ? ` (${removed} copy state key(s) removed)` : ""}`;
-  });
-  const atOpen = await holdTargetAsOpened(run);
+  // Side by side: Redis opened, Postgres's target held as it is now (nothing writes it
+  // before the repoint). Should the Redis step fail, the snapshot is let go.
+  const [opened, held] = await Promise.allSettled([openRedis(run), holdTargetAsOpened(run)]);
+  const atOpen = held.status === "fulfilled" ? held.value : undefined;
+  if (opened.status === "rejected" || held.status === "rejected") {
+    await atOpen?.release();
+    throw opened.status === "rejected" ? opened.reason : (held as PromiseRejectedResult).reason;
+  }
   try {
     await inParallel(repointPoolers(run, "postgres"), repointPoolers(run, "redis"));
     if (run.pg) await pgDone(run.pg);
@@ -481,6 +492,14 @@ async function openEveryTarget(run: StackRun): Promise<void> {
   } finally {
     await atOpen?.release();
   }
+}
+
+async function openRedis(run: StackRun): Promise<void> {
+  const { redis } = run.opts;
+  if (redis) await run.step("redis-open", async () => {
+    const removed = await openTarget(redis);
+    return `the target Redis is the primary${removed !== undefined ? ` (${removed} copy state key(s) removed)` : ""}`;
+  });
 }
 
 /**

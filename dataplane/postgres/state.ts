@@ -12,6 +12,8 @@ import type { VerifyReport } from "./verify/verify";
 
 export interface CutoverStep {
   name: string;
+  /** When the step began (ms since the epoch): the window's timeline, gaps between steps included. */
+  at?: number;
   ms: number;
   detail?: string;
 }

@@ -205,7 +205,7 @@ export class PgCutover {
     const t0 = Date.now();
     const detail = (await fn()) ?? undefined;
     if (persist) stepCrashPoint(name, "before-record");
-    this.record({ name, ms: Date.now() - t0, ...(detail ? { detail } : {}) });
+    this.record({ name, at: t0, ms: Date.now() - t0, ...(detail ? { detail } : {}) });
     if (persist) await persist(this.state);
     this.opts.onStep?.(this.state.steps[this.state.steps.length - 1]);
     stepCrashPoint(name, "after-step");
