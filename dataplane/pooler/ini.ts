@@ -100,9 +100,12 @@ export function renderIni(s: PoolerSettings, server: ServerTarget): string {
     max_client_conn: 1000,
     query_wait_timeout: s.queryWaitTimeout,
     // After a failed server login pgbouncer waits this long before it tries again (15 s by
-    // default, pgbouncer(5)), and every client waits with it: right after a repoint that is
-    // 15 s of held requests for one refused or lost first connection.
-    server_login_retry: 1,
+    // default, pgbouncer(5)), and every client waits with it. The RELOAD of a repoint,
+    // inside the pause, opens a connection to the new server that the pause closes, which
+    // counts as one: at 15 s every request after the cutover waited 15 s, at 1 s the
+    // longest wait was still 0.7 s past the RESUME (docs/pooler.md, "Rehearsed"). A server
+    // that is down is then tried ten times a second per pool, which RDS takes in its stride.
+    server_login_retry: 0.1,
     // Drivers send these at startup; pgbouncer would refuse the client otherwise.
     ignore_startup_parameters: "extra_float_digits,options",
     client_tls_sslmode: "require",
