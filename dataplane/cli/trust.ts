@@ -9,12 +9,16 @@ import { createSecureContext, rootCertificates, SecureContext } from "node:tls";
 
 const contexts = new Map<string, SecureContext>();
 
-/** The shared context that trusts exactly the certificates in `ca` (PEM). */
-export function caContext(ca: string[]): SecureContext {
-  const key = ca.join("\n");
+/**
+ * The shared context that trusts the certificates in `pem`, and with `withSystemRoots`
+ * what Node trusts by default beside them. Keyed by the PEM as given: the roots are
+ * joined in only when a context is built, not on every connection.
+ */
+export function caContext(pem: string, withSystemRoots = false): SecureContext {
+  const key = `${withSystemRoots ? "roots+" : ""}${pem}`;
   let context = contexts.get(key);
   if (!context) {
-    context = createSecureContext({ ca });
+    context = createSecureContext({ ca: withSystemRoots ? [pem, ...systemRoots()] : [pem] });
     contexts.set(key, context);
   }
   return context;
@@ -30,7 +34,7 @@ let roots: string[] | undefined;
  * rehearsal's stand-in for the public CAs) is trusted beside a given PEM as without it.
  * Read once, as Node reads it once at start.
  */
-export function systemRoots(): string[] {
+function systemRoots(): string[] {
   if (roots) return roots;
   const extra = process.env.NODE_EXTRA_CA_CERTS;
   roots = [...rootCertificates];

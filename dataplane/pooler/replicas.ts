@@ -140,11 +140,15 @@ export async function pauseAll(access: PoolerAccess, timeoutMs: number, store: P
 
 type Moved = { step: PoolerStep; state: Stated };
 
-/** One replica pointed at `serverUrl` (its credentials travel in the request body over TLS only). */
-async function repointOne(access: PoolerAccess, replica: string, serverUrl: string, store: PoolerStore): Promise<Moved> {
+/**
+ * One replica pointed at `serverUrl` (its credentials travel in the request body over TLS
+ * only); with `resume`, resumed there by the supervisor once the repoint passed.
+ */
+async function repointOne(access: PoolerAccess, replica: string, serverUrl: string, store: PoolerStore, resume = false): Promise<Moved & { resumed?: boolean }> {
   const t0 = Date.now();
-  const r = await call<SideState & { changed: boolean }>(access, replica, "POST", `${PREFIX[store]}/repoint`, { url: serverUrl });
-  return { step: stepOf("repoint", replica, t0, `${r.changed ? "now points at" : "already points at"} ${whereOf(r)}`), state: { replica, ...r } };
+  const r = await call<SideState & { changed: boolean; resumed?: boolean }>(access, replica, "POST", `${PREFIX[store]}/repoint`, { url: serverUrl, ...(resume ? { resume } : {}) });
+  const resumed = r.resumed === undefined ? "" : r.resumed ? ", resumed" : ", was not paused";
+  return { step: stepOf("repoint", replica, t0, `${r.changed ? "now points at" : "already points at"} ${whereOf(r)}${resumed}`), state: { replica, ...r }, resumed: r.resumed };
 }
 
 async function resumeOne(access: PoolerAccess, replica: string, store: PoolerStore): Promise<Moved> {
@@ -174,11 +178,8 @@ export async function resumeAll(access: PoolerAccess, store: PoolerStore = "post
  */
 export async function switchAll(access: PoolerAccess, serverUrl: string, store: PoolerStore = "postgres"): Promise<PoolerResult> {
   const done = outcome(await eachReplica(access, async (replica) => {
-    const t0 = Date.now();
-    const r = await call<SideState & { changed: boolean; resumed?: boolean }>(access, replica, "POST", `${PREFIX[store]}/repoint`, { url: serverUrl, resume: true });
-    if (r.resumed === undefined) return resumeOne(access, replica, store);
-    const moved = `${r.changed ? "now points at" : "already points at"} ${whereOf(r)}, ${r.resumed ? "resumed" : "was not paused"}`;
-    return { step: stepOf("repoint", replica, t0, moved), state: { replica, ...r } };
+    const moved = await repointOne(access, replica, serverUrl, store, true);
+    return moved.resumed === undefined ? resumeOne(access, replica, store) : moved;
   }));
   return { ok: !done.failed.length, steps: done.steps, replicas: done.replicas, ...(done.failed.length ? { error: `could not repoint and resume every pooler replica: ${done.failed.join("; ")}` } : {}) };
 }

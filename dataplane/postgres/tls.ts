@@ -165,7 +165,7 @@ function certificateNames(cert: PeerCertificate): string {
 export function nodeSsl(t: PgTls, attempt: Attempt): false | ConnectionOptions {
   if (attempt === "plain") return false;
   if (t.verify === "nothing") return { rejectUnauthorized: false };
-  const options: ConnectionOptions = { secureContext: caContext([readFileSync(t.caFile!, "utf8")]), rejectUnauthorized: true };
+  const options: ConnectionOptions = { secureContext: caContext(readFileSync(t.caFile!, "utf8")), rejectUnauthorized: true };
   // SNI carries the host name (never an IP, RFC 6066 section 3), also through a hostaddr forward.
   if (!isIP(t.host)) options.servername = t.host;
   options.checkServerIdentity = t.verify === "chain and host name"

@@ -6,7 +6,7 @@ import { connect as netConnect } from "node:net";
 import { PeerCertificate, SecureContext } from "node:tls";
 import Redis, { RedisOptions } from "ioredis";
 import { FerryError } from "../cli/common";
-import { caContext, systemRoots } from "../cli/trust";
+import { caContext } from "../cli/trust";
 
 /** Every ferry connection's CLIENT SETNAME: how a fence check tells ferry from the app (clients.ts). */
 export const FERRY_CLIENT_NAME = "ferry";
@@ -81,7 +81,7 @@ function tlsOptions(trust: TlsTrust, flagForCa: string): RedisOptions["tls"] {
  */
 export function trustedTls(pem?: string, insecure?: boolean): { rejectUnauthorized?: boolean; secureContext?: SecureContext } {
   if (insecure) return { rejectUnauthorized: false };
-  return pem ? { secureContext: caContext([pem, ...systemRoots()]) } : {};
+  return pem ? { secureContext: caContext(pem, true) } : {};
 }
 
 /** ioredis options for an endpoint; `db` overrides the URL's database. */
